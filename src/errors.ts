@@ -1,0 +1,178 @@
+/**
+ * Every error this library throws is an {@link EnrollmentError}: callers branch
+ * on `instanceof` or on the literal-typed `code`. The causing error, when there
+ * is one, is forwarded as `cause`.
+ *
+ * @module
+ */
+
+/** The `code` of every error class, one per failure. */
+export type EnrollmentErrorCode =
+  | 'ENROLLMENT_TIMEOUT'
+  | 'NO_BOOTSTRAP_PEERS'
+  | 'ENROLLMENT_REJECTED'
+  | 'ENROLLMENT_ABORTED'
+  | 'ENROLLMENT_IN_PROGRESS'
+  | 'MANAGER_CLOSED'
+  | 'PROTOCOL_ERROR'
+  | 'SHIM_ERROR'
+  | 'RIB_ERROR'
+  | 'NOT_ENROLLED'
+  | 'IPCP_NAME_NOT_SET'
+  | 'CONFIG_ERROR';
+
+/** Base class of every error the library throws. */
+export class EnrollmentError<C extends EnrollmentErrorCode = EnrollmentErrorCode> extends Error {
+  /** Stable, machine-readable identifier of the failure. */
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'EnrollmentError';
+  }
+}
+
+/** Every attempt of an enrollment ran out of time (`timeoutMs` each). */
+export class EnrollmentTimeoutError extends EnrollmentError<'ENROLLMENT_TIMEOUT'> {
+  /** How many attempts were made before giving up. */
+  readonly attempts: number;
+
+  constructor(attempts: number, bootstrap: string, options?: { cause?: unknown }) {
+    super(
+      'ENROLLMENT_TIMEOUT',
+      `enrollment with bootstrap "${bootstrap}" timed out after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+      options,
+    );
+    this.name = 'EnrollmentTimeoutError';
+    this.attempts = attempts;
+  }
+}
+
+/** Re-enrollment was asked for, but no bootstrap is known (the member never enrolled). */
+export class NoBootstrapPeersError extends EnrollmentError<'NO_BOOTSTRAP_PEERS'> {
+  constructor(message = 'no bootstrap peer is known: enrol with a bootstrap first') {
+    super('NO_BOOTSTRAP_PEERS', message);
+    this.name = 'NoBootstrapPeersError';
+  }
+}
+
+/**
+ * The enroller answered with a negative result. Final: the library does not
+ * retry a rejection.
+ */
+export class EnrollmentRejectedError extends EnrollmentError<'ENROLLMENT_REJECTED'> {
+  /** The enroller's `result_reason`, or a description when it sent none. */
+  readonly reason: string;
+  /** The enroller's (negative) `result` code. */
+  readonly result: number;
+
+  constructor(result: number, reason: string, options?: { cause?: unknown }) {
+    super('ENROLLMENT_REJECTED', `enrollment rejected by the enroller (result ${result}): ${reason}`, options);
+    this.name = 'EnrollmentRejectedError';
+    this.result = result;
+    this.reason = reason;
+  }
+}
+
+/** The caller's `AbortSignal` fired, or the manager was closed, while an enrollment ran. */
+export class EnrollmentAbortedError extends EnrollmentError<'ENROLLMENT_ABORTED'> {
+  constructor(message = 'enrollment aborted by the caller', options?: { cause?: unknown }) {
+    super('ENROLLMENT_ABORTED', message, options);
+    this.name = 'EnrollmentAbortedError';
+  }
+}
+
+/** An enrollment with another bootstrap is already running on this manager. */
+export class EnrollmentInProgressError extends EnrollmentError<'ENROLLMENT_IN_PROGRESS'> {
+  constructor(message: string) {
+    super('ENROLLMENT_IN_PROGRESS', message);
+    this.name = 'EnrollmentInProgressError';
+  }
+}
+
+/** The manager was closed; it cannot be used again. */
+export class ManagerClosedError extends EnrollmentError<'MANAGER_CLOSED'> {
+  constructor(message = 'the enrollment manager is closed') {
+    super('MANAGER_CLOSED', message);
+    this.name = 'ManagerClosedError';
+  }
+}
+
+/**
+ * A PDU could not be decoded, or a message breaks the CDAP field rules
+ * (on decode or on encode). When the op code and invoke id could be read they
+ * are kept, so that a receiver can answer with a failure result.
+ */
+export class ProtocolError extends EnrollmentError<'PROTOCOL_ERROR'> {
+  /** The op code of the offending message, when it could be read. */
+  readonly opCode: number | undefined;
+  /** The invoke id of the offending message, when it could be read. */
+  readonly invokeId: number | undefined;
+
+  constructor(
+    message: string,
+    options?: { cause?: unknown; opCode?: number | undefined; invokeId?: number | undefined },
+  ) {
+    super('PROTOCOL_ERROR', message, options);
+    this.name = 'ProtocolError';
+    this.opCode = options?.opCode;
+    this.invokeId = options?.invokeId;
+  }
+}
+
+/** The shim (N-1 transport) refused or failed an operation. */
+export class ShimError extends EnrollmentError<'SHIM_ERROR'> {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SHIM_ERROR', message, options);
+    this.name = 'ShimError';
+  }
+}
+
+/** A RIB operation was given an invalid object or name. */
+export class RibError extends EnrollmentError<'RIB_ERROR'> {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RIB_ERROR', message, options);
+    this.name = 'RibError';
+  }
+}
+
+/** The operation needs an enrolled member. */
+export class NotEnrolledError extends EnrollmentError<'NOT_ENROLLED'> {
+  constructor(message = 'the member is not enrolled') {
+    super('NOT_ENROLLED', message);
+    this.name = 'NotEnrolledError';
+  }
+}
+
+/** Enrollment needs the member's IPCP name: pass `ipcpName` or call `setIpcpName()`. */
+export class IpcpNameNotSetError extends EnrollmentError<'IPCP_NAME_NOT_SET'> {
+  constructor() {
+    super('IPCP_NAME_NOT_SET', 'the IPCP name is not set: pass ipcpName or call setIpcpName() before enrolling');
+    this.name = 'IpcpNameNotSetError';
+  }
+}
+
+/** One problem found in a configuration: the field and the rule it breaks. */
+export interface ConfigIssue {
+  /** Dotted path of the offending field, e.g. `timeoutMs` or `addressPool.last`. */
+  readonly field: string;
+  /** The rule the value breaks, in words. */
+  readonly rule: string;
+}
+
+/** A configuration or option value is invalid. Names every offending field and its rule. */
+export class ConfigError extends EnrollmentError<'CONFIG_ERROR'> {
+  /** Every problem found, in schema order. */
+  readonly issues: readonly ConfigIssue[];
+  /** The first offending field (shortcut for `issues[0].field`). */
+  readonly field: string;
+
+  constructor(issues: readonly ConfigIssue[], options?: { cause?: unknown }) {
+    const text = issues.map((i) => `${i.field}: ${i.rule}`).join('; ');
+    super('CONFIG_ERROR', `invalid configuration: ${text}`, options);
+    this.name = 'ConfigError';
+    this.issues = issues;
+    this.field = issues[0]?.field ?? '';
+  }
+}
