@@ -17,3 +17,37 @@ export {
   OpCode,
 } from './cdap/types.js';
 export { decodeCdapMessage, decodeEnrollmentInfo, encodeCdapMessage, encodeEnrollmentInfo } from './cdap/codec.js';
+export {
+  ABS_SYNTAX,
+  CDAP_VERSION,
+  DEFAULT_DT_CONSTANTS,
+  ENROLLMENT_OBJECT,
+  KEEPALIVE_OBJECT,
+} from './cdap/messages.js';
+export {
+  type EnrollmentConfig,
+  type EnrollmentConfigInput,
+  enrollmentConfigSchema,
+  presets,
+  resolveConfig,
+} from './config.js';
+export type { Shim, ShimHandler } from './shim/shim.js';
+export {
+  MemoryNetwork,
+  type MemoryNetworkFaults,
+  type MemoryNetworkOptions,
+  type MemoryNetworkStats,
+  type MemoryPacket,
+} from './shim/memory-network.js';
+export { type MaybePromise, type Rib, RibNames, type RibObject } from './rib/rib.js';
+export { MemoryRib } from './rib/memory-rib.js';
+export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';
+export { Enroller, type EnrollerEvents, type EnrollerOptions, type MemberInfo } from './enroller/enroller.js';
+export {
+  type ConnectionMonitor,
+  EnrollmentManager,
+  type EnrollmentEvents,
+  type EnrollmentManagerOptions,
+  type EnrollmentState,
+  type OperationOptions,
+} from './member/enrollment-manager.js';

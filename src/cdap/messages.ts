@@ -1,0 +1,108 @@
+/**
+ * The messages of the enrollment exchange (docs/PROTOCOL.md), built in one
+ * place so that the member, the enroller and the tests agree on them.
+ *
+ * @module
+ */
+import type { RibObject } from '../rib/rib.js';
+import { encodeEnrollmentInfo } from './codec.js';
+import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, OpCode } from './types.js';
+
+/** `abs_syntax` of M_CONNECT / M_CONNECT_R. */
+export const ABS_SYNTAX = 73;
+/** CDAP `version` of M_CONNECT / M_CONNECT_R. */
+export const CDAP_VERSION = 1n;
+
+/** Object class and name of the enrollment object (M_START / M_STOP). */
+export const ENROLLMENT_OBJECT = { objClass: 'enrollment', objName: '/mgmt/enrollment' } as const;
+/** Object class and name of the keepalive object (M_READ / M_READ_R). */
+export const KEEPALIVE_OBJECT = { objClass: 'keepalive', objName: '/mgmt/keepalive' } as const;
+
+/** Result codes: 0 success, negative failure. */
+export const Result = {
+  OK: 0,
+  /** Generic failure (rlite's -1). */
+  FAILED: -1,
+} as const;
+
+/**
+ * rlite's default data-transfer constants, sent in M_START_R (an rlite member
+ * requires them). rlite's own seq_rollover_thresh is an overflowed `1 << 31`;
+ * ours is the intended 2^31.
+ */
+export const DEFAULT_DT_CONSTANTS: DataTransferConstants = {
+  maxPduSize: 65536,
+  addressWidth: 4,
+  portIdWidth: 2,
+  cepIdWidth: 2,
+  qosIdWidth: 2,
+  seqNumWidth: 4,
+  lengthWidth: 2,
+  seqRolloverThresh: 2n ** 31n,
+  maxPduLifetime: 4000,
+  concatenationEnabled: false,
+  fragmentationEnabled: false,
+  integrityEnabled: false,
+  maxRtxTime: 1000,
+  maxAckDelay: 200,
+  ctrlSeqNumWidth: 4,
+};
+
+/** Allocates invoke ids: non-zero, increasing, wrapping within int32. */
+export class InvokeIds {
+  #next: number;
+
+  constructor(first = 1) {
+    this.#next = first;
+  }
+
+  next(): number {
+    const id = this.#next;
+    this.#next = id >= 0x7fffffff ? 1 : id + 1;
+    return id;
+  }
+}
+
+/** The reply to `request` (its op code + 1, same invoke id and object), with a result. */
+export function replyTo(request: CdapMessage, result: number = Result.OK, reason?: string): CdapMessage {
+  const reply: CdapMessage = { opCode: (request.opCode + 1) as OpCode, invokeId: request.invokeId, result };
+  if (reason !== undefined && reason !== '') reply.resultReason = reason;
+  if (request.objClass !== undefined && request.objName !== undefined && request.opCode !== OpCode.M_CONNECT) {
+    reply.objClass = request.objClass;
+    reply.objName = request.objName;
+  }
+  if (request.opCode === OpCode.M_CONNECT) {
+    reply.absSyntax = ABS_SYNTAX;
+    reply.version = CDAP_VERSION;
+    reply.srcApName = request.destApName;
+    reply.destApName = request.srcApName;
+  }
+  return reply;
+}
+
+/** M_CONNECT from `src` (the member's IPCP name) to `dest` (the enroller's or the DIF's name). */
+export function connectRequest(invokeId: number, src: string, dest: string): CdapMessage {
+  return { opCode: OpCode.M_CONNECT, absSyntax: ABS_SYNTAX, version: CDAP_VERSION, invokeId, authMech: 0, srcApName: src, destApName: dest };
+}
+
+/** M_START / M_STOP / M_START_R of the enrollment object, carrying an EnrollmentInfo. */
+export function enrollmentMessage(opCode: OpCode, invokeId: number, info: EnrollmentInfo, result?: number): CdapMessage {
+  const msg: CdapMessage = { opCode, invokeId, ...ENROLLMENT_OBJECT, objValue: { byteval: encodeEnrollmentInfo(info) } };
+  if (result !== undefined) msg.result = result;
+  return msg;
+}
+
+/** M_CREATE of one RIB object. */
+export function createRequest(invokeId: number, object: RibObject): CdapMessage {
+  return { opCode: OpCode.M_CREATE, invokeId, objClass: object.class, objName: object.name, objValue: object.value };
+}
+
+/** M_READ of the keepalive object. */
+export function keepaliveRequest(invokeId: number): CdapMessage {
+  return { opCode: OpCode.M_READ, invokeId, ...KEEPALIVE_OBJECT };
+}
+
+/** True when `msg` is about the enrollment object. */
+export function isEnrollmentObject(msg: CdapMessage): boolean {
+  return msg.objClass === ENROLLMENT_OBJECT.objClass && msg.objName === ENROLLMENT_OBJECT.objName;
+}

@@ -1,0 +1,113 @@
+/**
+ * The member's configuration: one zod schema, from which the TypeScript type,
+ * the defaults and the validation all come.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { type ConfigIssue, ConfigError } from './errors.js';
+
+/** A finite number >= 0 (zod 4 numbers already refuse NaN and ±Infinity). */
+export const nonNegative = () =>
+  z.number({ error: 'must be a finite number' }).min(0, { error: 'must be >= 0 (got a negative number)' });
+/** A finite number > 0. */
+export const positive = () =>
+  z.number({ error: 'must be a finite number' }).positive({ error: 'must be > 0' });
+/** An integer >= min. */
+export const integerAtLeast = (min: number) =>
+  z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).min(min, { error: `must be >= ${min}` });
+
+/** The member's settings, with the defaults of the design this library implements. */
+export const enrollmentConfigSchema = z
+  .strictObject({
+    /**
+     * Bound on one enrollment attempt, in milliseconds.
+     * @default 5000
+     */
+    timeoutMs: positive().default(5000),
+    /**
+     * Total attempts of one enrollment: attempt 1, wait `initialBackoffMs`,
+     * attempt 2, wait twice that, attempt 3, ... then `EnrollmentTimeoutError`.
+     * @default 3
+     */
+    maxRetries: integerAtLeast(1).default(3),
+    /**
+     * Wait before the second attempt, in milliseconds; doubles after each attempt.
+     * @default 1000
+     */
+    initialBackoffMs: nonNegative().default(1000),
+    /**
+     * Heartbeat interval in seconds (fractions allowed); 0 disables monitoring.
+     * @default 30
+     */
+    heartbeatIntervalSecs: nonNegative().default(30),
+    /**
+     * Seconds without a heartbeat after which the connection counts as lost and
+     * the monitor re-enrolls. Must exceed `heartbeatIntervalSecs` while monitoring is on.
+     * @default 90
+     */
+    connectionTimeoutSecs: positive().default(90),
+    /**
+     * First retransmission interval of a request inside one attempt, in
+     * milliseconds; doubles on each retransmission of the same request, up to
+     * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
+     * survive loss.
+     * @default 250
+     */
+    retransmitMs: positive().default(250),
+    /**
+     * Upper bound of the retransmission interval, in milliseconds.
+     * @default 2000
+     */
+    maxRetransmitMs: positive().default(2000),
+  })
+  .refine((c) => c.heartbeatIntervalSecs === 0 || c.connectionTimeoutSecs > c.heartbeatIntervalSecs, {
+    path: ['connectionTimeoutSecs'],
+    error: 'must be greater than heartbeatIntervalSecs while monitoring is on (heartbeatIntervalSecs > 0)',
+  })
+  .refine((c) => c.maxRetransmitMs >= c.retransmitMs, {
+    path: ['maxRetransmitMs'],
+    error: 'must be >= retransmitMs',
+  });
+
+/** The member's configuration, every field set. */
+export type EnrollmentConfig = z.output<typeof enrollmentConfigSchema>;
+/** What a caller passes: any subset of {@link EnrollmentConfig}; the rest takes its default. */
+export type EnrollmentConfigInput = z.input<typeof enrollmentConfigSchema>;
+
+/**
+ * Heartbeat presets from the design this library implements, for
+ * `config: { ...presets.crossRegion }`.
+ */
+export const presets = {
+  /** Same data centre: heartbeat 30 s, timeout 90 s. */
+  lan: { heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90 },
+  /** Across regions: heartbeat 60 s, timeout 180 s. */
+  crossRegion: { heartbeatIntervalSecs: 60, connectionTimeoutSecs: 180 },
+  /** High-latency links: heartbeat 120 s, timeout 300 s. */
+  highLatency: { heartbeatIntervalSecs: 120, connectionTimeoutSecs: 300 },
+} as const satisfies Record<string, EnrollmentConfigInput>;
+
+/**
+ * Validates `input` against `schema` and returns the parsed value; throws
+ * {@link ConfigError} naming every offending field and its rule.
+ */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues: ConfigIssue[] = result.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const field = prefix === '' ? path : path === '' ? prefix : `${prefix}.${path}`;
+    const rule =
+      issue.code === 'unrecognized_keys'
+        ? `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : issue.message;
+    return { field: field === '' ? '(root)' : field, rule };
+  });
+  throw new ConfigError(issues, { cause: result.error });
+}
+
+/** Applies the defaults to a partial configuration and validates it; throws {@link ConfigError}. */
+export function resolveConfig(input: EnrollmentConfigInput = {}): EnrollmentConfig {
+  return parseWith(enrollmentConfigSchema, input);
+}

@@ -1,0 +1,96 @@
+/**
+ * Address assignment within a pool: unique addresses, sticky per IPCP name.
+ *
+ * @module
+ */
+
+/** An inclusive range of DIF addresses. */
+export interface AddressPoolRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** The outcome of {@link AddressPool.assign}: an address, or why none could be given. */
+export type Assignment = { readonly ok: true; readonly address: number } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Binds IPCP names to addresses of one pool. An address is bound to at most
+ * one name; a name keeps its address until it is bound to another one.
+ */
+export class AddressPool {
+  readonly range: AddressPoolRange;
+  readonly #byName = new Map<string, number>();
+  readonly #byAddress = new Map<number, string>();
+  #cursor: number;
+
+  constructor(range: AddressPoolRange) {
+    this.range = { first: range.first, last: range.last };
+    this.#cursor = range.first;
+  }
+
+  /** How many addresses the pool holds in all. */
+  get capacity(): number {
+    return this.range.last - this.range.first + 1;
+  }
+
+  /** How many addresses are bound. */
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  /** The address bound to `name`, if any. */
+  addressOf(name: string): number | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** The name bound to `address`, if any. */
+  ownerOf(address: number): string | undefined {
+    return this.#byAddress.get(address);
+  }
+
+  /**
+   * Gives `name` an address: `requested` when it is in the pool and free (or
+   * already this name's); otherwise the address the name already holds;
+   * otherwise the next free one. A requested address outside the pool is
+   * refused; so is any request once the pool is full.
+   */
+  assign(name: string, requested = 0): Assignment {
+    const { first, last } = this.range;
+    if (requested !== 0) {
+      if (!Number.isSafeInteger(requested) || requested < first || requested > last) {
+        return { ok: false, reason: `requested address ${requested} is outside the address pool ${first}-${last}` };
+      }
+      const owner = this.#byAddress.get(requested);
+      if (owner === undefined || owner === name) {
+        this.#bind(name, requested);
+        return { ok: true, address: requested };
+      }
+    }
+    const held = this.#byName.get(name);
+    if (held !== undefined) return { ok: true, address: held };
+    const free = this.#findFree();
+    if (free === undefined) return { ok: false, reason: `address pool ${first}-${last} is exhausted` };
+    this.#bind(name, free);
+    return { ok: true, address: free };
+  }
+
+  #bind(name: string, address: number): void {
+    const previous = this.#byName.get(name);
+    if (previous !== undefined) this.#byAddress.delete(previous);
+    this.#byName.set(name, address);
+    this.#byAddress.set(address, name);
+  }
+
+  /** Next free address at or after the cursor, wrapping once around the pool. */
+  #findFree(): number | undefined {
+    if (this.#byAddress.size >= this.capacity) return undefined;
+    const { first, last } = this.range;
+    for (let i = 0, a = this.#cursor; i < this.capacity; i++, a = a === last ? first : a + 1) {
+      if (!this.#byAddress.has(a)) {
+        this.#cursor = a === last ? first : a + 1;
+        return a;
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,440 @@
+/**
+ * The enroller (bootstrap) side: admits members, assigns their addresses,
+ * syncs its RIB to them and answers keepalives.
+ *
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import { z } from 'zod';
+import { decodeCdapMessage, decodeEnrollmentInfo, encodeCdapMessage } from '../cdap/codec.js';
+import {
+  createRequest,
+  DEFAULT_DT_CONSTANTS,
+  enrollmentMessage,
+  InvokeIds,
+  isEnrollmentObject,
+  KEEPALIVE_OBJECT,
+  Result,
+  replyTo,
+} from '../cdap/messages.js';
+import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
+import { integerAtLeast, parseWith, positive } from '../config.js';
+import { ProtocolError } from '../errors.js';
+import { type Rib, RibNames } from '../rib/rib.js';
+import type { Shim } from '../shim/shim.js';
+import { AddressPool } from './address-pool.js';
+
+const dependency = <T>(what: string, methods: readonly string[]) =>
+  z.custom<T>(
+    (value) =>
+      value !== null &&
+      typeof value === 'object' &&
+      methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
+    { error: `must implement ${what} (${methods.join(', ')})` },
+  );
+
+const enrollerOptionsSchema = z
+  .strictObject({
+    /** The N-1 transport the enroller listens on. */
+    shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
+    /** The enroller's RIB; every object outside `/mgmt/` is synced to members. */
+    rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
+    /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
+    ipcpName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
+    /** The DIF's name, returned to every member. */
+    difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
+    /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
+    addressPool: z.strictObject({ first: integerAtLeast(1), last: integerAtLeast(1) }),
+    /**
+     * Data-transfer constants sent in M_START_R.
+     * @default rlite's defaults (address width 4 bytes, ...)
+     */
+    dtConstants: z.custom<DataTransferConstants>((v) => v !== null && typeof v === 'object').optional(),
+    /**
+     * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
+     * is missing; doubles up to 8 times that.
+     * @default 250
+     */
+    retransmitMs: positive().default(250),
+    /**
+     * A half-finished enrollment is forgotten after this many ms.
+     * @default 30000
+     */
+    pendingTimeoutMs: positive().default(30_000),
+  })
+  .refine((o) => o.addressPool.last >= o.addressPool.first, {
+    path: ['addressPool', 'last'],
+    error: 'must be >= addressPool.first',
+  })
+  .refine(
+    (o) => {
+      const width = (o.dtConstants ?? DEFAULT_DT_CONSTANTS).addressWidth ?? 4;
+      return o.addressPool.last <= Math.min(Number.MAX_SAFE_INTEGER, 2 ** (8 * width) - 1);
+    },
+    { path: ['addressPool', 'last'], error: 'must fit in dtConstants.addressWidth bytes (4 by default)' },
+  );
+
+/** Options of {@link Enroller}. */
+export type EnrollerOptions = z.input<typeof enrollerOptionsSchema>;
+
+/** One enrolled member, as {@link Enroller.members} lists it. */
+export interface MemberInfo {
+  /** The member's IPCP name. */
+  readonly name: string;
+  /** The DIF address assigned to it. */
+  readonly address: number;
+  /** The shim address it enrolled from. */
+  readonly shimAddress: string;
+  /** When its enrollment completed (M_STOP_R received). */
+  readonly enrolledAt: Date;
+  /** When the enroller last received a message from it. */
+  readonly lastSeen: Date;
+}
+
+/** Events of an {@link Enroller}. */
+export interface EnrollerEvents {
+  /** A member completed its enrollment. */
+  'member:enrolled': [member: MemberInfo];
+  /** A member left with M_RELEASE. */
+  'member:released': [member: MemberInfo];
+  /** An enrollment was refused; `name` is the IPCP name when it was known. */
+  'enrollment:rejected': [rejection: { shimAddress: string; name: string | undefined; reason: string }];
+}
+
+/** One member's enrollment in progress, keyed by its shim address. */
+interface Session {
+  readonly name: string;
+  readonly connectInvokeId: number;
+  readonly connectReply: Uint8Array;
+  readonly ids: InvokeIds;
+  readonly createdAt: number;
+  startInvokeId?: number | undefined;
+  /** START_R, the M_CREATEs and M_STOP, encoded once and sent again for a repeated M_START. */
+  burst?: Uint8Array[] | undefined;
+  stopInvokeId?: number | undefined;
+  address?: number | undefined;
+  lastSentAt: number;
+  retransmitMs: number;
+}
+
+interface MemberRecord {
+  name: string;
+  address: number;
+  shimAddress: string;
+  enrolledAt: Date;
+  lastSeen: Date;
+}
+
+const now = (): number => performance.now();
+
+/**
+ * The bootstrap IPCP's enrollment service. It runs the exchange of
+ * docs/PROTOCOL.md for any number of members at once; every retransmitted
+ * request is answered idempotently.
+ */
+export class Enroller extends EventEmitter<EnrollerEvents> {
+  readonly #shim: Shim;
+  readonly #rib: Rib;
+  readonly #ipcpName: string;
+  readonly #difName: string;
+  readonly #dtConstants: DataTransferConstants;
+  readonly #retransmitMs: number;
+  readonly #pendingTimeoutMs: number;
+  readonly #pool: AddressPool;
+  readonly #sessions = new Map<string, Session>();
+  readonly #members = new Map<string, MemberRecord>();
+  readonly #memberByShim = new Map<string, string>();
+  #unsubscribe: (() => void) | undefined;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+
+  /** Throws `ConfigError` naming each invalid option. */
+  constructor(options: EnrollerOptions) {
+    super();
+    const o = parseWith(enrollerOptionsSchema, options);
+    this.#shim = o.shim;
+    this.#rib = o.rib;
+    this.#ipcpName = o.ipcpName;
+    this.#difName = o.difName;
+    this.#dtConstants = o.dtConstants ?? DEFAULT_DT_CONSTANTS;
+    this.#retransmitMs = o.retransmitMs;
+    this.#pendingTimeoutMs = o.pendingTimeoutMs;
+    this.#pool = new AddressPool(o.addressPool);
+  }
+
+  /** The enroller's IPCP name. */
+  get ipcpName(): string {
+    return this.#ipcpName;
+  }
+
+  /** The DIF's name. */
+  get difName(): string {
+    return this.#difName;
+  }
+
+  /** True between {@link start} and {@link stop}. */
+  get running(): boolean {
+    return this.#unsubscribe !== undefined;
+  }
+
+  /**
+   * Writes the DIF's name into the RIB (`/dif/config/name`, so it is synced)
+   * and starts answering on the shim. Calling it twice is harmless.
+   */
+  async start(): Promise<void> {
+    if (this.#unsubscribe !== undefined) return;
+    await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
+    if (this.#unsubscribe !== undefined) return;
+    this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
+  }
+
+  /**
+   * Stops answering and clears every timer and half-finished enrollment. The
+   * address bindings and the member list stay, for a later {@link start}.
+   * The shim is the caller's to close.
+   */
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#sessions.clear();
+    this.#updateSweep();
+  }
+
+  /** The enrolled members, in order of enrollment. */
+  members(): MemberInfo[] {
+    return [...this.#members.values()].map((m) => ({ ...m, enrolledAt: new Date(m.enrolledAt), lastSeen: new Date(m.lastSeen) }));
+  }
+
+  /** Enrollments in progress (CONNECT received, STOP_R not yet). */
+  get pendingEnrollments(): number {
+    return this.#sessions.size;
+  }
+
+  #onPdu(pdu: Uint8Array, from: string): void {
+    let msg: CdapMessage;
+    try {
+      msg = decodeCdapMessage(pdu);
+    } catch (err) {
+      this.#answerInvalid(err, from);
+      return;
+    }
+    const member = this.#memberAt(from);
+    if (member !== undefined) member.lastSeen = new Date();
+    switch (msg.opCode) {
+      case OpCode.M_CONNECT:
+        this.#onConnect(msg, from);
+        return;
+      case OpCode.M_START:
+        void this.#onStart(msg, from);
+        return;
+      case OpCode.M_STOP_R:
+        this.#onStopReply(msg, from);
+        return;
+      case OpCode.M_READ:
+        if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
+        else this.#reply(from, msg, Result.FAILED, member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`);
+        return;
+      case OpCode.M_RELEASE:
+        this.#onRelease(msg, from);
+        return;
+      default:
+        // Replies (M_CREATE_R for the RIB sync, ...) need no answer.
+        if (!isReply(msg.opCode)) this.#reply(from, msg, Result.FAILED, 'operation not supported by the enroller');
+    }
+  }
+
+  /** A PDU that broke the rules: answer with a failure where a reply is due, never act on it. */
+  #answerInvalid(err: unknown, from: string): void {
+    if (!(err instanceof ProtocolError)) return;
+    const { opCode, invokeId } = err;
+    if (opCode === undefined || isReply(opCode as OpCode) || invokeId === undefined || invokeId === 0) return;
+    const request: CdapMessage = { opCode: opCode as OpCode, invokeId };
+    if (opCode === OpCode.M_CONNECT) {
+      request.srcApName = 'unknown';
+      request.destApName = this.#ipcpName;
+    }
+    this.#reply(from, request, Result.FAILED, err.message);
+  }
+
+  #onConnect(msg: CdapMessage, from: string): void {
+    const name = msg.srcApName ?? '';
+    const existing = this.#sessions.get(from);
+    if (existing !== undefined && existing.connectInvokeId === msg.invokeId && existing.name === name) {
+      this.#sendBytes(from, existing.connectReply);
+      return;
+    }
+    const reject = (reason: string): void => {
+      this.#reply(from, msg, Result.FAILED, reason);
+      this.emit('enrollment:rejected', { shimAddress: from, name, reason });
+    };
+    if (msg.destApName !== this.#ipcpName && msg.destApName !== this.#difName) {
+      reject(`unknown destination "${msg.destApName}": this is "${this.#ipcpName}" of DIF "${this.#difName}"`);
+      return;
+    }
+    if ((msg.authMech ?? 0) !== 0) {
+      reject(`authentication mechanism ${msg.authMech} is not supported`);
+      return;
+    }
+    const connectReply = encodeCdapMessage(replyTo(msg, Result.OK));
+    this.#sessions.set(from, {
+      name,
+      connectInvokeId: msg.invokeId ?? 0,
+      connectReply,
+      ids: new InvokeIds(2),
+      createdAt: now(),
+      lastSentAt: now(),
+      retransmitMs: this.#retransmitMs,
+    });
+    this.#updateSweep();
+    this.#sendBytes(from, connectReply);
+  }
+
+  async #onStart(msg: CdapMessage, from: string): Promise<void> {
+    const session = this.#sessions.get(from);
+    if (!isEnrollmentObject(msg)) {
+      this.#reply(from, msg, Result.FAILED, `cannot start ${msg.objName ?? 'that object'}`);
+      return;
+    }
+    if (session === undefined) {
+      this.#reply(from, msg, Result.FAILED, 'not connected: send M_CONNECT first');
+      return;
+    }
+    if (session.startInvokeId === msg.invokeId) {
+      // A retransmitted M_START: the same answer, the same address.
+      for (const pdu of session.burst ?? []) this.#sendBytes(from, pdu);
+      return;
+    }
+    let info: EnrollmentInfo;
+    try {
+      info = decodeEnrollmentInfo(msg.objValue?.byteval ?? new Uint8Array());
+    } catch (err) {
+      this.#reply(from, msg, Result.FAILED, (err as Error).message);
+      return;
+    }
+    session.startInvokeId = msg.invokeId ?? 0;
+    session.burst = undefined;
+    const assignment = this.#pool.assign(session.name, info.address ?? 0);
+    if (!assignment.ok) {
+      const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
+      session.burst = [reply];
+      this.#sendBytes(from, reply);
+      this.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
+      return;
+    }
+    session.address = assignment.address;
+    let objects;
+    try {
+      objects = (await this.#rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
+    } catch (err) {
+      this.#reply(from, msg, Result.FAILED, `enroller RIB failure: ${(err as Error).message}`);
+      session.startInvokeId = undefined;
+      return;
+    }
+    if (this.#sessions.get(from) !== session) return; // replaced or stopped meanwhile
+    const startReply = enrollmentMessage(
+      OpCode.M_START_R,
+      session.startInvokeId,
+      { address: assignment.address, difName: this.#difName, dtConstants: this.#dtConstants },
+      Result.OK,
+    );
+    const creates = objects.map((o) => createRequest(session.ids.next(), o));
+    session.stopInvokeId = session.ids.next();
+    const stop = enrollmentMessage(OpCode.M_STOP, session.stopInvokeId, { startEarly: true, ribObjectCount: creates.length });
+    try {
+      session.burst = [startReply, ...creates, stop].map(encodeCdapMessage);
+    } catch (err) {
+      this.#reply(from, msg, Result.FAILED, `cannot encode the RIB: ${(err as Error).message}`);
+      session.startInvokeId = undefined;
+      return;
+    }
+    session.lastSentAt = now();
+    for (const pdu of session.burst) this.#sendBytes(from, pdu);
+  }
+
+  #onStopReply(msg: CdapMessage, from: string): void {
+    const session = this.#sessions.get(from);
+    if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
+    this.#sessions.delete(from);
+    this.#updateSweep();
+    if ((msg.result ?? 0) !== 0 || session.address === undefined) return;
+    const previous = this.#members.get(session.name);
+    if (previous !== undefined) this.#memberByShim.delete(previous.shimAddress);
+    const staleName = this.#memberByShim.get(from);
+    if (staleName !== undefined && staleName !== session.name) this.#members.delete(staleName);
+    const record: MemberRecord = {
+      name: session.name,
+      address: session.address,
+      shimAddress: from,
+      enrolledAt: new Date(),
+      lastSeen: new Date(),
+    };
+    this.#members.delete(session.name); // keep the map in order of (latest) enrollment
+    this.#members.set(session.name, record);
+    this.#memberByShim.set(from, session.name);
+    this.emit('member:enrolled', { ...record });
+  }
+
+  #onRelease(msg: CdapMessage, from: string): void {
+    this.#sessions.delete(from);
+    this.#updateSweep();
+    const member = this.#memberAt(from);
+    if (member !== undefined) {
+      this.#members.delete(member.name);
+      this.#memberByShim.delete(from);
+      this.emit('member:released', { ...member });
+    }
+    this.#reply(from, msg);
+  }
+
+  #memberAt(shimAddress: string): MemberRecord | undefined {
+    const name = this.#memberByShim.get(shimAddress);
+    return name === undefined ? undefined : this.#members.get(name);
+  }
+
+  /** Sends M_STOP again to members whose M_STOP_R is missing; forgets enrollments older than the pending timeout. */
+  #sweep(): void {
+    const t = now();
+    for (const [from, session] of this.#sessions) {
+      if (t - session.createdAt > this.#pendingTimeoutMs) {
+        this.#sessions.delete(from);
+        continue;
+      }
+      const stop = session.burst?.at(-1);
+      if (session.stopInvokeId === undefined || stop === undefined) continue;
+      if (t - session.lastSentAt < session.retransmitMs) continue;
+      session.lastSentAt = t;
+      session.retransmitMs = Math.min(session.retransmitMs * 2, this.#retransmitMs * 8);
+      this.#sendBytes(from, stop);
+    }
+    this.#updateSweep();
+  }
+
+  /** One interval timer, running only while enrollments are in progress. */
+  #updateSweep(): void {
+    if (this.#sessions.size > 0 && this.#sweepTimer === undefined && this.running) {
+      this.#sweepTimer = setInterval(() => this.#sweep(), this.#retransmitMs);
+      this.#sweepTimer.unref?.();
+    } else if ((this.#sessions.size === 0 || !this.running) && this.#sweepTimer !== undefined) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+    }
+  }
+
+  #reply(to: string, request: CdapMessage, result: number = Result.OK, reason?: string): void {
+    this.#send(to, replyTo(request, result, reason));
+  }
+
+  #send(to: string, msg: CdapMessage): void {
+    let pdu: Uint8Array;
+    try {
+      pdu = encodeCdapMessage(msg);
+    } catch {
+      return; // a reply we cannot build (e.g. to a request without invoke id) is not sent
+    }
+    this.#sendBytes(to, pdu);
+  }
+
+  #sendBytes(to: string, pdu: Uint8Array): void {
+    // A datagram that cannot be sent is a lost datagram: the peer retransmits.
+    this.#shim.send(to, pdu).catch(() => undefined);
+  }
+}

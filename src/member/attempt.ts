@@ -1,0 +1,232 @@
+/**
+ * One enrollment attempt of a member: the exchange of docs/PROTOCOL.md over an
+ * unreliable shim, bounded in time, retransmitting its requests until each is
+ * answered.
+ *
+ * @module
+ */
+import { decodeEnrollmentInfo } from '../cdap/codec.js';
+import { connectRequest, enrollmentMessage, InvokeIds, isEnrollmentObject, Result, replyTo } from '../cdap/messages.js';
+import { type CdapMessage, type EnrollmentInfo, OpCode } from '../cdap/types.js';
+import type { EnrollmentConfig } from '../config.js';
+import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';
+import type { RibObject } from '../rib/rib.js';
+
+/** What a successful attempt yields. */
+export interface AttemptResult {
+  readonly address: number;
+  readonly difName: string | undefined;
+  /** The objects the enroller synced, in the order received. */
+  readonly objects: RibObject[];
+  /** The M_STOP to answer; its M_STOP_R is sent by the caller once the RIB holds the objects. */
+  readonly stop: CdapMessage;
+}
+
+/** An attempt that ran out of its `timeoutMs`: the only failure that is retried. */
+export class AttemptTimeout extends Error {
+  constructor(
+    readonly bootstrap: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`no complete answer from "${bootstrap}" within the attempt's time`, options);
+    this.name = 'AttemptTimeout';
+  }
+}
+
+/** What an attempt needs from its manager. */
+export interface AttemptContext {
+  readonly ipcpName: string;
+  readonly bootstrap: string;
+  readonly requestedAddress: number;
+  readonly lowerDifs: readonly string[];
+  readonly config: EnrollmentConfig;
+  readonly ids: InvokeIds;
+  /**
+   * Whether the attempt's timers keep the process alive: yes when a caller
+   * awaits the enrollment, no when the monitor runs it in the background.
+   */
+  readonly keepAlive: boolean;
+  /** Sends a message to the bootstrap; never throws (a failed send is a lost datagram). */
+  send(msg: CdapMessage): void;
+}
+
+type Phase = 'connecting' | 'starting' | 'done';
+
+/**
+ * Runs one attempt; the manager feeds it every message from the bootstrap
+ * through {@link handle} while it runs.
+ */
+export class EnrollmentAttempt {
+  readonly #ctx: AttemptContext;
+  #phase: Phase = 'connecting';
+  #request: CdapMessage;
+  #retransmitMs: number;
+  #retransmitTimer: ReturnType<typeof setTimeout> | undefined;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #resolve: ((result: AttemptResult) => void) | undefined;
+  #reject: ((err: unknown) => void) | undefined;
+  #lastProblem: Error | undefined;
+  #startReply: EnrollmentInfo | undefined;
+  #stop: { msg: CdapMessage; info: EnrollmentInfo } | undefined;
+  readonly #objects = new Map<number, RibObject>();
+
+  constructor(ctx: AttemptContext) {
+    this.#ctx = ctx;
+    this.#retransmitMs = ctx.config.retransmitMs;
+    this.#request = connectRequest(ctx.ids.next(), ctx.ipcpName, ctx.bootstrap);
+  }
+
+  /** Starts the exchange; settles once, on success, rejection, timeout or abort. */
+  run(signal: AbortSignal): Promise<AttemptResult> {
+    return new Promise<AttemptResult>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+        return;
+      }
+      const onAbort = (): void => this.#fail(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#resolve = (result) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      this.#reject = (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      this.#deadline = setTimeout(
+        () => this.#fail(new AttemptTimeout(this.#ctx.bootstrap, { cause: this.#lastProblem })),
+        this.#ctx.config.timeoutMs,
+      );
+      if (!this.#ctx.keepAlive) this.#deadline.unref?.();
+      this.#transmit();
+    });
+  }
+
+  /** Feeds a message received from the bootstrap. */
+  handle(msg: CdapMessage): void {
+    if (this.#phase === 'done') return;
+    switch (msg.opCode) {
+      case OpCode.M_CONNECT_R:
+        if (this.#phase === 'connecting' && msg.invokeId === this.#request.invokeId) this.#onConnectReply(msg);
+        return;
+      case OpCode.M_START_R:
+        if (this.#phase === 'starting' && msg.invokeId === this.#request.invokeId) this.#onStartReply(msg);
+        return;
+      case OpCode.M_CREATE:
+      case OpCode.M_WRITE:
+        this.#onObject(msg);
+        return;
+      case OpCode.M_STOP:
+        if (isEnrollmentObject(msg)) this.#onStop(msg);
+        else this.#ctx.send(replyTo(msg));
+        return;
+      default:
+        // Anything else the enroller asks during enrollment (rlite's
+        // operational_status M_START, ...) is acknowledged, never fatal.
+        if (msg.opCode % 2 === 0) this.#ctx.send(replyTo(msg));
+    }
+  }
+
+  /** Records a problem with a message; it becomes the cause of a timeout. */
+  noteProblem(err: Error): void {
+    this.#lastProblem = err;
+  }
+
+  #onConnectReply(msg: CdapMessage): void {
+    if ((msg.result ?? 0) !== 0) {
+      this.#fail(new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || 'M_CONNECT refused'));
+      return;
+    }
+    this.#phase = 'starting';
+    this.#request = enrollmentMessage(OpCode.M_START, this.#ctx.ids.next(), {
+      address: this.#ctx.requestedAddress,
+      lowerDifs: [...this.#ctx.lowerDifs],
+    });
+    this.#retransmitMs = this.#ctx.config.retransmitMs;
+    this.#transmit();
+  }
+
+  #onStartReply(msg: CdapMessage): void {
+    if ((msg.result ?? 0) !== 0) {
+      this.#fail(new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || 'M_START refused'));
+      return;
+    }
+    const info = this.#readInfo(msg);
+    if (info === undefined) return;
+    const address = info.address ?? 0;
+    const width = info.dtConstants?.addressWidth;
+    if (address === 0 || (width !== undefined && width < 8 && address >= 2 ** (8 * width))) {
+      this.noteProblem(new ProtocolError(`M_START_R assigned an invalid address ${address}`));
+      return;
+    }
+    this.#startReply = info;
+    this.#maybeComplete();
+  }
+
+  #onObject(msg: CdapMessage): void {
+    const { objName, objClass, objValue, invokeId } = msg;
+    if (objName === undefined || !objName.startsWith('/') || objClass === undefined || objValue === undefined) {
+      this.#ctx.send(replyTo(msg, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value'));
+      return;
+    }
+    this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: objName, class: objClass, value: objValue });
+    this.#ctx.send(replyTo(msg));
+    this.#maybeComplete();
+  }
+
+  #onStop(msg: CdapMessage): void {
+    const info = this.#readInfo(msg);
+    if (info === undefined) return;
+    this.#stop = { msg, info };
+    this.#maybeComplete();
+  }
+
+  #readInfo(msg: CdapMessage): EnrollmentInfo | undefined {
+    try {
+      return decodeEnrollmentInfo(msg.objValue?.byteval ?? new Uint8Array());
+    } catch (err) {
+      this.noteProblem(err as Error);
+      return undefined;
+    }
+  }
+
+  /** Done once START_R, M_STOP and every RIB object M_STOP announces have arrived. */
+  #maybeComplete(): void {
+    const start = this.#startReply;
+    const stop = this.#stop;
+    if (this.#phase !== 'starting' || start === undefined || stop === undefined) return;
+    const expected = stop.info.ribObjectCount;
+    if (expected !== undefined && this.#objects.size < expected) return;
+    this.#phase = 'done';
+    this.#clearTimers();
+    this.#resolve?.({
+      address: start.address ?? 0,
+      difName: start.difName,
+      objects: [...this.#objects.values()],
+      stop: stop.msg,
+    });
+  }
+
+  /** Sends the current request and (re)arms its one retransmission timer. */
+  #transmit(): void {
+    clearTimeout(this.#retransmitTimer);
+    this.#ctx.send(this.#request);
+    this.#retransmitTimer = setTimeout(() => this.#transmit(), this.#retransmitMs);
+    if (!this.#ctx.keepAlive) this.#retransmitTimer.unref?.();
+    this.#retransmitMs = Math.min(this.#retransmitMs * 2, this.#ctx.config.maxRetransmitMs);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#phase === 'done') return;
+    this.#phase = 'done';
+    this.#clearTimers();
+    this.#reject?.(err);
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#retransmitTimer);
+    clearTimeout(this.#deadline);
+    this.#retransmitTimer = undefined;
+    this.#deadline = undefined;
+  }
+}

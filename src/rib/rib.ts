@@ -1,0 +1,44 @@
+/**
+ * The Resource Information Base: named objects, each with a class and a
+ * value. Enrollment writes the objects the enroller syncs and the member's
+ * own address into the member's RIB.
+ *
+ * @module
+ */
+import type { ObjValue } from '../cdap/types.js';
+
+/** One RIB object. Names are paths that start with `/` (e.g. `/dif/config/name`). */
+export interface RibObject {
+  readonly name: string;
+  readonly class: string;
+  /** The CDAP object value, e.g. `{ strval: 'demo.DIF' }`. */
+  readonly value: ObjValue;
+}
+
+/** A value, or a promise of it: a RIB may live in memory or behind I/O. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * What the library needs of a RIB. Every method may answer synchronously or
+ * with a promise; invalid input is refused with `RibError`.
+ */
+export interface Rib {
+  /** The object named `name`, or `undefined`. */
+  read(name: string): MaybePromise<RibObject | undefined>;
+  /** Creates the object, or replaces the one with the same name. */
+  write(object: RibObject): MaybePromise<void>;
+  /** Deletes the object named `name`; true if it existed. */
+  delete(name: string): MaybePromise<boolean>;
+  /** Every object whose name starts with `prefix` (all of them for ''), sorted by name. */
+  list(prefix?: string): MaybePromise<RibObject[]>;
+}
+
+/** Well-known names this library reads and writes. */
+export const RibNames = {
+  /** The member's own DIF address (class `address`, value `int64val`). */
+  address: '/mgmt/address',
+  /** The DIF's name (class `dif_config`, value `strval`), written by the enroller into its RIB and so synced. */
+  difName: '/dif/config/name',
+  /** Objects under this prefix are the IPCP's own management state: the enroller never syncs them. */
+  localPrefix: '/mgmt/',
+} as const;

@@ -1,0 +1,265 @@
+/**
+ * An in-memory datagram network for tests and embedded use, with fault
+ * injection (loss, delay, jitter, duplication, partitions) that is
+ * reproducible under a seed.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { parseWith } from '../config.js';
+import { ShimError } from '../errors.js';
+import { seededRandom } from '../util/random.js';
+import type { Shim, ShimHandler } from './shim.js';
+
+const probability = () =>
+  z.number({ error: 'must be a finite number' }).min(0, { error: 'must be in 0..1' }).max(1, { error: 'must be in 0..1' });
+const milliseconds = () =>
+  z.number({ error: 'must be a finite number' }).min(0, { error: 'must be >= 0 (got a negative number)' });
+
+const faultsSchema = z.strictObject({
+  /** Probability that a datagram is lost. @default 0 */
+  drop: probability().optional(),
+  /** Fixed delay of every datagram, in milliseconds. @default 0 */
+  delayMs: milliseconds().optional(),
+  /** Extra random delay in [0, jitterMs) per datagram; reorders datagrams. @default 0 */
+  jitterMs: milliseconds().optional(),
+  /** Probability that a datagram is delivered twice. @default 0 */
+  duplicate: probability().optional(),
+});
+
+const optionsSchema = faultsSchema.extend({
+  /** Seed of the fault generator: the same seed gives the same faults. @default random */
+  seed: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).optional(),
+  /** Largest datagram accepted, in bytes; larger sends reject with ShimError. @default 65507 */
+  maxPduBytes: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
+});
+
+/** Faults injected into every datagram; probabilities in 0..1, times in milliseconds. */
+export type MemoryNetworkFaults = z.input<typeof faultsSchema>;
+/** Options of {@link MemoryNetwork}: the initial faults, a seed and the datagram size limit. */
+export type MemoryNetworkOptions = z.input<typeof optionsSchema>;
+
+/** What became of one datagram handed to the network, as seen by {@link MemoryNetwork.tap}. */
+export interface MemoryPacket {
+  readonly from: string;
+  readonly to: string;
+  readonly pdu: Uint8Array;
+  /** `sent`: on its way (maybe twice); `lost`: dropped by the loss fault; `partitioned`: cut by a partition. */
+  readonly fate: 'sent' | 'lost' | 'partitioned';
+}
+
+/** Counters of a {@link MemoryNetwork}. */
+export interface MemoryNetworkStats {
+  sent: number;
+  delivered: number;
+  lost: number;
+  partitioned: number;
+  duplicated: number;
+  /** Datagrams to an address nobody is attached to (or left before delivery). */
+  undeliverable: number;
+  /** Exceptions thrown by receive handlers (caught, so one node cannot break the network). */
+  handlerErrors: number;
+}
+
+const pairKey = (a: string, b: string): string => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
+
+/**
+ * A datagram network in memory. `attach(address)` gives a {@link Shim}.
+ * Delivery is always asynchronous; without delay it happens on a microtask.
+ */
+export class MemoryNetwork {
+  readonly #nodes = new Map<string, MemoryShim>();
+  readonly #partitions = new Set<string>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #taps = new Set<(packet: MemoryPacket) => void>();
+  readonly #random: () => number;
+  readonly #maxPduBytes: number;
+  #faults: { drop: number; delayMs: number; jitterMs: number; duplicate: number };
+  readonly #stats: MemoryNetworkStats = {
+    sent: 0,
+    delivered: 0,
+    lost: 0,
+    partitioned: 0,
+    duplicated: 0,
+    undeliverable: 0,
+    handlerErrors: 0,
+  };
+
+  constructor(options: MemoryNetworkOptions = {}) {
+    const o = parseWith(optionsSchema, options);
+    this.#random = seededRandom(o.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.#maxPduBytes = o.maxPduBytes ?? 65_507;
+    this.#faults = { drop: o.drop ?? 0, delayMs: o.delayMs ?? 0, jitterMs: o.jitterMs ?? 0, duplicate: o.duplicate ?? 0 };
+  }
+
+  /** Attaches a node and returns its shim. Throws {@link ShimError} if the address is taken or empty. */
+  attach(address: string): Shim {
+    if (typeof address !== 'string' || address === '') throw new ShimError('a shim address must be a non-empty string');
+    if (this.#nodes.has(address)) throw new ShimError(`shim address "${address}" is already attached`);
+    const shim = new MemoryShim(address, this, this.#maxPduBytes);
+    this.#nodes.set(address, shim);
+    return shim;
+  }
+
+  /** Makes a node vanish: its shim is closed and datagrams to it are lost. The address may be attached again. */
+  detach(address: string): void {
+    const node = this.#nodes.get(address);
+    if (node === undefined) return;
+    this.#nodes.delete(address);
+    node.markClosed();
+  }
+
+  /** Changes the faults at run time; fields left out keep their value. */
+  setFaults(faults: MemoryNetworkFaults): void {
+    const f = parseWith(faultsSchema, faults);
+    this.#faults = {
+      drop: f.drop ?? this.#faults.drop,
+      delayMs: f.delayMs ?? this.#faults.delayMs,
+      jitterMs: f.jitterMs ?? this.#faults.jitterMs,
+      duplicate: f.duplicate ?? this.#faults.duplicate,
+    };
+  }
+
+  /** Cuts both directions between two shim addresses until {@link heal}. */
+  partition(a: string, b: string): void {
+    this.#partitions.add(pairKey(a, b));
+  }
+
+  /** Restores both directions between two shim addresses. */
+  heal(a: string, b: string): void {
+    this.#partitions.delete(pairKey(a, b));
+  }
+
+  /** Observes every datagram handed to the network; returns the function that stops observing. */
+  tap(listener: (packet: MemoryPacket) => void): () => void {
+    this.#taps.add(listener);
+    return () => this.#taps.delete(listener);
+  }
+
+  /** A copy of the network's counters. */
+  stats(): MemoryNetworkStats {
+    return { ...this.#stats };
+  }
+
+  /** Addresses attached now. */
+  addresses(): string[] {
+    return [...this.#nodes.keys()];
+  }
+
+  /** Detaches every node and drops every datagram in flight. */
+  close(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    for (const address of [...this.#nodes.keys()]) this.detach(address);
+  }
+
+  /** @internal Called by a shim's close: frees its address unless another node has it by now. */
+  release(shim: MemoryShim): void {
+    if (this.#nodes.get(shim.localAddress) === shim) this.#nodes.delete(shim.localAddress);
+  }
+
+  /** @internal Called by a shim's send. */
+  transmit(from: string, to: string, pdu: Uint8Array): void {
+    const copy = pdu.slice();
+    let fate: MemoryPacket['fate'] = 'sent';
+    if (this.#partitions.has(pairKey(from, to))) fate = 'partitioned';
+    else if (this.#faults.drop > 0 && this.#random() < this.#faults.drop) fate = 'lost';
+    for (const listener of this.#taps) listener({ from, to, pdu: copy, fate });
+    if (fate === 'partitioned') {
+      this.#stats.partitioned++;
+      return;
+    }
+    if (fate === 'lost') {
+      this.#stats.lost++;
+      return;
+    }
+    this.#stats.sent++;
+    this.#schedule(from, to, copy);
+    if (this.#faults.duplicate > 0 && this.#random() < this.#faults.duplicate) {
+      this.#stats.duplicated++;
+      this.#schedule(from, to, copy);
+    }
+  }
+
+  #schedule(from: string, to: string, pdu: Uint8Array): void {
+    const { delayMs, jitterMs } = this.#faults;
+    const delay = delayMs + (jitterMs > 0 ? this.#random() * jitterMs : 0);
+    if (delay <= 0) {
+      queueMicrotask(() => this.#deliver(from, to, pdu));
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#deliver(from, to, pdu);
+    }, delay);
+    timer.unref?.();
+    this.#timers.add(timer);
+  }
+
+  #deliver(from: string, to: string, pdu: Uint8Array): void {
+    const node = this.#nodes.get(to);
+    if (node === undefined) {
+      this.#stats.undeliverable++;
+      return;
+    }
+    this.#stats.delivered++;
+    this.#stats.handlerErrors += node.dispatch(pdu, from);
+  }
+}
+
+class MemoryShim implements Shim {
+  readonly localAddress: string;
+  readonly #network: MemoryNetwork;
+  readonly #maxPduBytes: number;
+  readonly #handlers = new Set<ShimHandler>();
+  #closed = false;
+
+  constructor(address: string, network: MemoryNetwork, maxPduBytes: number) {
+    this.localAddress = address;
+    this.#network = network;
+    this.#maxPduBytes = maxPduBytes;
+  }
+
+  async send(to: string, pdu: Uint8Array): Promise<void> {
+    if (this.#closed) throw new ShimError(`shim "${this.localAddress}" is closed`);
+    if (typeof to !== 'string' || to === '') throw new ShimError('destination must be a non-empty shim address');
+    if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
+    if (pdu.length > this.#maxPduBytes) {
+      throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.#maxPduBytes}`);
+    }
+    this.#network.transmit(this.localAddress, to, pdu);
+  }
+
+  onReceive(handler: ShimHandler): () => void {
+    const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
+    this.#handlers.add(wrapped);
+    return () => {
+      this.#handlers.delete(wrapped);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#network.release(this);
+    this.markClosed();
+  }
+
+  /** @internal */
+  markClosed(): void {
+    this.#closed = true;
+    this.#handlers.clear();
+  }
+
+  /** @internal Runs every handler; returns how many threw. */
+  dispatch(pdu: Uint8Array, from: string): number {
+    let errors = 0;
+    for (const handler of [...this.#handlers]) {
+      try {
+        handler(pdu, from);
+      } catch {
+        errors++;
+      }
+    }
+    return errors;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The N-1 transport: unreliable datagrams between shim addresses. One PDU per
+ * datagram; datagrams may be lost, duplicated, delayed or reordered.
+ *
+ * @module
+ */
+
+/** Called for each PDU received, with the sender's shim address. */
+export type ShimHandler = (pdu: Uint8Array, from: string) => void;
+
+/**
+ * A datagram transport. This is all the library needs of one: a mock in a
+ * test is a few lines.
+ */
+export interface Shim {
+  /** This endpoint's own address, as peers send to it. */
+  readonly localAddress: string;
+  /**
+   * Sends one PDU to the shim address `to`. Resolves once the datagram is
+   * handed to the network (not when it arrives); rejects with `ShimError` when
+   * it cannot be sent.
+   */
+  send(to: string, pdu: Uint8Array): Promise<void>;
+  /** Registers a handler for received PDUs; returns the function that unregisters it. */
+  onReceive(handler: ShimHandler): () => void;
+  /** Releases the transport; further sends reject. */
+  close(): Promise<void>;
+}
