@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, EnrollmentManager, MemoryNetwork, MemoryRib, presets, resolveConfig } from '../src/index.js';
+
+const configError = (fn: () => unknown): ConfigError => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('no ConfigError thrown');
+};
+
+describe('config', () => {
+  it('has the design defaults', () => {
+    expect(resolveConfig()).toEqual({
+      timeoutMs: 5000,
+      maxRetries: 3,
+      initialBackoffMs: 1000,
+      heartbeatIntervalSecs: 30,
+      connectionTimeoutSecs: 90,
+      retransmitMs: 250,
+      maxRetransmitMs: 2000,
+    });
+  });
+
+  it('takes a partial config and fractional seconds', () => {
+    const c = resolveConfig({ heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 });
+    expect(c.heartbeatIntervalSecs).toBe(0.2);
+    expect(c.timeoutMs).toBe(5000);
+  });
+
+  it('has the three presets of the design', () => {
+    expect(presets.lan).toEqual({ heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90 });
+    expect(presets.crossRegion).toEqual({ heartbeatIntervalSecs: 60, connectionTimeoutSecs: 180 });
+    expect(presets.highLatency).toEqual({ heartbeatIntervalSecs: 120, connectionTimeoutSecs: 300 });
+    for (const preset of Object.values(presets)) expect(() => resolveConfig({ ...preset })).not.toThrow();
+  });
+
+  it.each([
+    ['timeoutMs', -1, /timeoutMs: must be > 0/],
+    ['timeoutMs', Number.POSITIVE_INFINITY, /timeoutMs: must be a finite number/],
+    ['timeoutMs', Number.NaN, /timeoutMs: must be a finite number/],
+    ['initialBackoffMs', -5, /initialBackoffMs: must be >= 0/],
+    ['heartbeatIntervalSecs', -1, /heartbeatIntervalSecs: must be >= 0/],
+    ['connectionTimeoutSecs', Number.NEGATIVE_INFINITY, /connectionTimeoutSecs: must be a finite number/],
+    ['maxRetries', 0, /maxRetries: must be >= 1/],
+    ['maxRetries', 2.5, /maxRetries: must be an integer/],
+    ['timeoutMs', '5000', /timeoutMs: must be a finite number/],
+  ])('refuses %s = %s with ConfigError naming the field and the rule', (field, value, message) => {
+    const err = configError(() => resolveConfig({ [field]: value } as never));
+    expect(err.code).toBe('CONFIG_ERROR');
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+  });
+
+  it('refuses a connection timeout not greater than the heartbeat interval while monitoring is on', () => {
+    const err = configError(() => resolveConfig({ heartbeatIntervalSecs: 30, connectionTimeoutSecs: 30 }));
+    expect(err.field).toBe('connectionTimeoutSecs');
+    expect(err.message).toMatch(/greater than heartbeatIntervalSecs/);
+    expect(() => resolveConfig({ heartbeatIntervalSecs: 0, connectionTimeoutSecs: 1 })).not.toThrow();
+  });
+
+  it('refuses unknown options, naming them', () => {
+    const err = configError(() => resolveConfig({ timeoutMS: 5 } as never));
+    expect(err.message).toMatch(/unknown option "timeoutMS"/);
+  });
+
+  it('lists every problem at once', () => {
+    const err = configError(() => resolveConfig({ timeoutMs: -1, maxRetries: 0 }));
+    expect(err.issues.map((i) => i.field)).toEqual(['timeoutMs', 'maxRetries']);
+  });
+
+  it('the manager validates its config at construction', () => {
+    const net = new MemoryNetwork();
+    expect(() => new EnrollmentManager({ shim: net.attach('m'), rib: new MemoryRib(), config: { timeoutMs: -1 } })).toThrow(
+      ConfigError,
+    );
+    expect(() => new EnrollmentManager({ shim: {} as never, rib: new MemoryRib() })).toThrow(/shim: must implement Shim/);
+  });
+});

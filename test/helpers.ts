@@ -1,0 +1,58 @@
+/** Test helpers shared by the enroller and member tests. */
+import {
+  type CdapMessage,
+  decodeCdapMessage,
+  Enroller,
+  type EnrollerOptions,
+  encodeCdapMessage,
+  MemoryNetwork,
+  MemoryRib,
+  type Shim,
+} from '../src/index.js';
+
+/** A peer that speaks raw CDAP over a shim and records what it receives. */
+export class RawPeer {
+  readonly received: Array<{ msg: CdapMessage; from: string }> = [];
+  constructor(readonly shim: Shim) {
+    shim.onReceive((pdu, from) => {
+      try {
+        this.received.push({ msg: decodeCdapMessage(pdu), from });
+      } catch {
+        // undecodable input is not recorded
+      }
+    });
+  }
+  send(to: string, msg: CdapMessage): Promise<void> {
+    return this.shim.send(to, encodeCdapMessage(msg));
+  }
+  sendRaw(to: string, pdu: Uint8Array): Promise<void> {
+    return this.shim.send(to, pdu);
+  }
+  /** Messages received so far with this op code. */
+  ofType(opCode: number): CdapMessage[] {
+    return this.received.filter((r) => r.msg.opCode === opCode).map((r) => r.msg);
+  }
+  clear(): void {
+    this.received.length = 0;
+  }
+}
+
+/** Lets queued microtasks (zero-delay deliveries) run. */
+export async function settle(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await Promise.resolve();
+}
+
+/** An in-memory network with a started enroller at shim address 'bootstrap'. */
+export async function withEnroller(options: Partial<EnrollerOptions> = {}, net = new MemoryNetwork({ seed: 1 })) {
+  const rib = new MemoryRib();
+  const enroller = new Enroller({
+    shim: net.attach('bootstrap'),
+    rib,
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1002, last: 1999 },
+    ...options,
+  });
+  await enroller.start();
+  return { net, rib, enroller };
+}

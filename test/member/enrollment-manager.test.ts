@@ -1,0 +1,400 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type CdapMessage,
+  decodeCdapMessage,
+  EnrollmentAbortedError,
+  EnrollmentInProgressError,
+  EnrollmentManager,
+  type EnrollmentManagerOptions,
+  EnrollmentRejectedError,
+  EnrollmentTimeoutError,
+  IpcpNameNotSetError,
+  ManagerClosedError,
+  MemoryNetwork,
+  MemoryRib,
+  NoBootstrapPeersError,
+  NotEnrolledError,
+  OpCode,
+} from '../../src/index.js';
+import { replyTo } from '../../src/cdap/messages.js';
+import { RawPeer, withEnroller } from '../helpers.js';
+
+function member(net: MemoryNetwork, name: string, config: EnrollmentManagerOptions['config'] = {}) {
+  const rib = new MemoryRib();
+  const mgr = new EnrollmentManager({ shim: net.attach(name), rib, ipcpName: name, config });
+  return { mgr, rib };
+}
+
+/** Records, with the fake clock's time, every PDU of `opCode` that `from` sends. */
+function sent(net: MemoryNetwork, from: string, opCode: number): number[] {
+  const times: number[] = [];
+  net.tap((p) => {
+    if (p.from === from && decodeCdapMessage(p.pdu).opCode === opCode) times.push(Date.now());
+  });
+  return times;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('EnrollmentManager: enrollment', () => {
+  it('enrols and receives its address, the DIF name and the RIB objects', async () => {
+    const { net, rib: enrollerRib } = await withEnroller();
+    enrollerRib.write({ name: '/dif/policy/routing', class: 'policy', value: { strval: 'link-state' } });
+    const { mgr, rib } = member(net, 'member-1');
+    const states: string[] = [];
+    mgr.on('state:change', (s) => states.push(s.type));
+    expect(mgr.state).toEqual({ type: 'idle' });
+    await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
+    expect(mgr.address).toBe(1002);
+    expect(mgr.difName).toBe('demo.DIF');
+    expect(mgr.bootstrapAddress).toBe('bootstrap');
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap', address: 1002, difName: 'demo.DIF' });
+    expect(states).toEqual(['enrolling', 'enrolled']);
+    expect(rib.read('/dif/policy/routing')).toEqual({ name: '/dif/policy/routing', class: 'policy', value: { strval: 'link-state' } });
+    expect(rib.read('/dif/config/name')?.value).toEqual({ strval: 'demo.DIF' });
+    expect(rib.read('/mgmt/address')).toEqual({ name: '/mgmt/address', class: 'address', value: { int64val: 1002n } });
+    expect(mgr.isConnectionHealthy()).toBe(true);
+    await mgr.close();
+  });
+
+  it('100 members enrolling into one enroller get 100 distinct addresses', async () => {
+    const { net, enroller } = await withEnroller();
+    const members = Array.from({ length: 100 }, (_, i) => member(net, `m${i}`).mgr);
+    await Promise.all(members.map((m) => m.enrolWithBootstrap('bootstrap')));
+    const addresses = members.map((m) => m.address);
+    expect(new Set(addresses).size).toBe(100);
+    expect(addresses.every((a) => a !== undefined && a >= 1002 && a <= 1999)).toBe(true);
+    await vi.waitFor(() => expect(enroller.members()).toHaveLength(100));
+    expect(new Set(enroller.members().map((m) => m.address))).toEqual(new Set(addresses));
+    await Promise.all(members.map((m) => m.close()));
+  });
+
+  it('enrollment succeeds through 20% loss in both directions', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({}, new MemoryNetwork({ seed: 20, drop: 0.2 }));
+    const members = Array.from({ length: 30 }, (_, i) => member(net, `m${i}`).mgr);
+    const results = Promise.all(members.map((m) => m.enrolWithBootstrap('bootstrap')));
+    await vi.advanceTimersByTimeAsync(20_000);
+    await expect(results).resolves.toEqual(Array(30).fill('demo.DIF'));
+    expect(new Set(members.map((m) => m.address)).size).toBe(30);
+    expect(net.stats().lost).toBeGreaterThan(0);
+  });
+
+  it('an unreachable bootstrap gives EnrollmentTimeoutError after maxRetries attempts, waiting 1 s then 2 s', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork();
+    const { mgr } = member(net, 'm', { retransmitMs: 5000, maxRetransmitMs: 5000 }); // one CONNECT per attempt
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    const t0 = Date.now();
+    const result = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(5000 + 1000 + 5000 + 2000 + 5000);
+    const err = await result;
+    expect(err).toBeInstanceOf(EnrollmentTimeoutError);
+    expect((err as EnrollmentTimeoutError).attempts).toBe(3);
+    expect((err as EnrollmentTimeoutError).code).toBe('ENROLLMENT_TIMEOUT');
+    // attempt 1 at 0, times out at 5 s; wait 1 s; attempt 2 at 6 s; wait 2 s; attempt 3 at 13 s
+    expect(connects.map((t) => t - t0)).toEqual([0, 6000, 13_000]);
+    expect(mgr.state).toEqual({ type: 'idle' });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('retransmits within an attempt with doubling intervals', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork();
+    const { mgr } = member(net, 'm', { maxRetries: 1, retransmitMs: 100, maxRetransmitMs: 400, timeoutMs: 1500 });
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    const t0 = Date.now();
+    const result = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(await result).toBeInstanceOf(EnrollmentTimeoutError);
+    expect(connects.map((t) => t - t0)).toEqual([0, 100, 300, 700, 1100]);
+  });
+
+  it('pool exhaustion gives EnrollmentRejectedError at once, without retries', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({ addressPool: { first: 1002, last: 1003 } });
+    const a = member(net, 'a').mgr;
+    const b = member(net, 'b').mgr;
+    await a.enrolWithBootstrap('bootstrap');
+    await b.enrolWithBootstrap('bootstrap');
+    const c = member(net, 'c').mgr;
+    const starts = sent(net, 'c', OpCode.M_START);
+    const err = await c.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnrollmentRejectedError);
+    expect((err as EnrollmentRejectedError).reason).toBe('address pool 1002-1003 is exhausted');
+    expect((err as EnrollmentRejectedError).result).toBe(-1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(starts).toHaveLength(1);
+    expect(c.state).toEqual({ type: 'idle' });
+  });
+
+  it('a rejected CONNECT is final too: one CONNECT, no retry', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork();
+    const bootstrap = new RawPeer(net.attach('bootstrap'));
+    bootstrap.shim.onReceive((pdu, from) => {
+      const msg = decodeCdapMessage(pdu);
+      if (msg.opCode === OpCode.M_CONNECT) void bootstrap.send(from, replyTo(msg, -7, 'authentication failed'));
+    });
+    const { mgr } = member(net, 'm');
+    const err = await mgr.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnrollmentRejectedError);
+    expect(err).toMatchObject({ result: -7, reason: 'authentication failed', code: 'ENROLLMENT_REJECTED' });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(bootstrap.received.filter((r) => r.msg.opCode === OpCode.M_CONNECT)).toHaveLength(1);
+  });
+
+  it('refuses to enrol without an IPCP name, or with a bad bootstrap address', async () => {
+    const net = new MemoryNetwork();
+    const mgr = new EnrollmentManager({ shim: net.attach('m'), rib: new MemoryRib() });
+    await expect(mgr.enrolWithBootstrap('bootstrap')).rejects.toBeInstanceOf(IpcpNameNotSetError);
+    mgr.setIpcpName('m');
+    expect(mgr.ipcpName).toBe('m');
+    await expect(mgr.enrolWithBootstrap('')).rejects.toThrow(/bootstrap: must be a non-empty shim address/);
+    expect(() => mgr.setIpcpName('')).toThrow(/ipcpName/);
+    expect(mgr.state).toEqual({ type: 'idle' });
+  });
+
+  it('concurrent calls share one enrollment; another bootstrap meanwhile is refused', async () => {
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm');
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    const first = mgr.enrolWithBootstrap('bootstrap');
+    const second = mgr.enrolWithBootstrap('bootstrap');
+    await expect(mgr.enrolWithBootstrap('elsewhere')).rejects.toBeInstanceOf(EnrollmentInProgressError);
+    await expect(Promise.all([first, second])).resolves.toEqual(['demo.DIF', 'demo.DIF']);
+    expect(connects).toHaveLength(1);
+  });
+
+  it('aborting through the signal rejects with EnrollmentAbortedError and stops the attempt', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork();
+    const { mgr } = member(net, 'm');
+    const controller = new AbortController();
+    const result = mgr.enrolWithBootstrap('nobody', { signal: controller.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    controller.abort();
+    const err = await result;
+    expect(err).toBeInstanceOf(EnrollmentAbortedError);
+    expect((err as Error).message).toMatch(/aborted/);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(mgr.state).toEqual({ type: 'idle' });
+    await expect(mgr.enrolWithBootstrap('nobody', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(EnrollmentAbortedError);
+  });
+
+  it("one caller's abort does not abort the attempt another caller still waits for", async () => {
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm');
+    const controller = new AbortController();
+    const aborted = mgr.enrolWithBootstrap('bootstrap', { signal: controller.signal });
+    const kept = mgr.enrolWithBootstrap('bootstrap');
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(EnrollmentAbortedError);
+    await expect(kept).resolves.toBe('demo.DIF');
+  });
+
+  it('close during an enrollment rejects its callers and leaves no timer', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork();
+    const { mgr } = member(net, 'm');
+    const result = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    await mgr.close();
+    const err = await result;
+    expect(err).toBeInstanceOf(EnrollmentAbortedError);
+    expect((err as Error).message).toMatch(/closed/);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(mgr.state).toEqual({ type: 'closed' });
+    await expect(mgr.enrolWithBootstrap('bootstrap')).rejects.toBeInstanceOf(ManagerClosedError);
+    await expect(mgr.reEnroll()).rejects.toBeInstanceOf(ManagerClosedError);
+  });
+
+  it('close sends M_RELEASE and the enroller forgets the member', async () => {
+    const { net, enroller } = await withEnroller();
+    const { mgr } = member(net, 'm');
+    await mgr.enrolWithBootstrap('bootstrap');
+    await vi.waitFor(() => expect(enroller.members()).toHaveLength(1));
+    await mgr.close();
+    await vi.waitFor(() => expect(enroller.members()).toHaveLength(0));
+  });
+});
+
+describe('EnrollmentManager: re-enrollment', () => {
+  it('reEnroll without a previous enrollment throws NoBootstrapPeersError', async () => {
+    const { mgr } = member(new MemoryNetwork(), 'm');
+    await expect(mgr.reEnroll()).rejects.toBeInstanceOf(NoBootstrapPeersError);
+  });
+
+  it('re-enrollment keeps the address; concurrent calls share one attempt', async () => {
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm');
+    const other = member(net, 'other').mgr;
+    await mgr.enrolWithBootstrap('bootstrap');
+    await other.enrolWithBootstrap('bootstrap');
+    const address = mgr.address;
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    const states: string[] = [];
+    mgr.on('state:change', (s) => states.push(s.type));
+    await expect(Promise.all([mgr.reEnroll(), mgr.reEnroll(), mgr.reEnroll()])).resolves.toEqual(Array(3).fill('demo.DIF'));
+    expect(connects).toHaveLength(1);
+    expect(mgr.address).toBe(address);
+    expect(states).toEqual(['reenrolling', 'enrolled']);
+  });
+
+  it('asks for its previous address back, so a restarted enroller without state gives it again', async () => {
+    const net = new MemoryNetwork();
+    const first = await withEnroller({}, net);
+    const { mgr } = member(net, 'm');
+    member(net, 'x').mgr.enrolWithBootstrap('bootstrap'); // someone else enrols first
+    await mgr.enrolWithBootstrap('bootstrap');
+    const address = mgr.address;
+    expect(address).toBe(1003);
+    await first.enroller.stop();
+    net.detach('bootstrap');
+    await withEnroller({}, net); // a fresh enroller, empty table
+    await mgr.reEnroll();
+    expect(mgr.address).toBe(address);
+  });
+});
+
+describe('EnrollmentManager: the three scenarios of the design', () => {
+  it('connection monitoring and manual re-enrollment', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    const address = mgr.address;
+    expect(mgr.isConnectionHealthy()).toBe(true);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(mgr.isConnectionHealthy()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(mgr.isConnectionHealthy()).toBe(false);
+    await expect(mgr.reEnroll()).resolves.toBe('demo.DIF');
+    expect(mgr.isConnectionHealthy()).toBe(true);
+    expect(mgr.address).toBe(address);
+  });
+
+  it('heartbeat update and health', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 });
+    expect(mgr.isConnectionHealthy()).toBe(false); // not enrolled
+    await mgr.enrolWithBootstrap('bootstrap');
+    expect(mgr.isConnectionHealthy()).toBe(true);
+    await vi.advanceTimersByTimeAsync(400);
+    mgr.updateHeartbeat();
+    await vi.advanceTimersByTimeAsync(400);
+    expect(mgr.isConnectionHealthy()).toBe(true); // 400 ms since the update
+    await vi.advanceTimersByTimeAsync(100);
+    expect(mgr.isConnectionHealthy()).toBe(false);
+    mgr.updateHeartbeat();
+    expect(mgr.isConnectionHealthy()).toBe(true);
+  });
+
+  it('the monitoring task starts and stops cleanly', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 });
+    expect(() => mgr.startConnectionMonitoring()).toThrow(NotEnrolledError);
+    await mgr.enrolWithBootstrap('bootstrap');
+    const before = vi.getTimerCount();
+    const monitor = mgr.startConnectionMonitoring();
+    expect(monitor.running).toBe(true);
+    expect(mgr.startConnectionMonitoring()).toBe(monitor); // no second timer
+    expect(vi.getTimerCount()).toBe(before + 1);
+    await vi.advanceTimersByTimeAsync(300);
+    monitor.stop();
+    monitor.stop();
+    expect(monitor.running).toBe(false);
+    expect(vi.getTimerCount()).toBe(before);
+    await mgr.close();
+  });
+});
+
+describe('EnrollmentManager: the monitor', () => {
+  it('checks every heartbeatIntervalSecs / 2 and re-enrolls on timeout, one at a time, with the same address', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({}, new MemoryNetwork({ seed: 3 }));
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 2, connectionTimeoutSecs: 5, timeoutMs: 20_000, maxRetries: 1 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    const address = mgr.address;
+    const lost = vi.fn();
+    const enrolled = vi.fn();
+    mgr.on('connection:lost', lost);
+    mgr.on('enrolled', enrolled);
+    mgr.startConnectionMonitoring();
+    net.partition('m', 'bootstrap');
+    // lost at 5 s, noticed at the next check (every 1 s): t = 5 s
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(lost).toHaveBeenCalledTimes(1);
+    expect(mgr.state.type).toBe('reenrolling');
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    await vi.advanceTimersByTimeAsync(10_000); // checks go on, but no second re-enrollment starts
+    expect(lost).toHaveBeenCalledTimes(1);
+    expect(connects.length).toBeGreaterThan(1); // retransmissions of the one attempt
+    net.heal('m', 'bootstrap');
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(enrolled).toHaveBeenCalledTimes(1);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', address });
+    await mgr.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('with heartbeatIntervalSecs 0 monitoring is disabled', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    const monitor = mgr.startConnectionMonitoring();
+    expect(monitor.running).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a running monitor does not keep the process alive', () => {
+    // A child enrols on the in-memory network, starts a monitor (heartbeat 30 s) and
+    // returns from its script: it must exit on its own, long before the first check.
+    const script = fileURLToPath(new URL('./fixtures/monitor-exits.ts', import.meta.url));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(child.error).toBeUndefined();
+    expect(child.stdout.trim()).toBe('enrolled; monitor running');
+    expect(child.status).toBe(0);
+  });
+});
+
+describe('EnrollmentManager: as a peer of the enroller after enrollment', () => {
+  it('answers a repeated M_STOP, keepalives and RIB updates from its bootstrap; ignores strangers', async () => {
+    const { net } = await withEnroller();
+    const { mgr, rib } = member(net, 'm');
+    await mgr.enrolWithBootstrap('bootstrap');
+    const replies: CdapMessage[] = [];
+    net.tap((p) => {
+      if (p.from === 'm') replies.push(decodeCdapMessage(p.pdu));
+    });
+    const boot = net.attach('bootstrap-2');
+    const fake = async (from: string, msg: CdapMessage) => {
+      const { encodeCdapMessage } = await import('../../src/index.js');
+      // speak as the bootstrap: detach it and attach a raw peer at its address
+      await (from === 'bootstrap' ? raw : boot).send('m', encodeCdapMessage(msg));
+    };
+    net.detach('bootstrap');
+    const raw = net.attach('bootstrap');
+    await fake('bootstrap', { opCode: OpCode.M_READ, invokeId: 40, objClass: 'keepalive', objName: '/mgmt/keepalive' });
+    await fake('bootstrap', { opCode: OpCode.M_CREATE, invokeId: 41, objClass: 'neigh', objName: '/dif/neigh/x', objValue: { boolval: true } });
+    await fake('bootstrap', { opCode: OpCode.M_DELETE, invokeId: 42, objClass: 'neigh', objName: '/dif/neigh/x' });
+    await fake('bootstrap', { opCode: OpCode.M_STOP, invokeId: 43, objClass: 'enrollment', objName: '/mgmt/enrollment' });
+    await fake('bootstrap-2', { opCode: OpCode.M_READ, invokeId: 44, objClass: 'keepalive', objName: '/mgmt/keepalive' });
+    await vi.waitFor(() => expect(replies).toHaveLength(4));
+    expect(replies.map((r) => [r.opCode, r.invokeId, r.result])).toEqual([
+      [OpCode.M_READ_R, 40, 0],
+      [OpCode.M_CREATE_R, 41, 0],
+      [OpCode.M_DELETE_R, 42, 0],
+      [OpCode.M_STOP_R, 43, 0],
+    ]);
+    expect(rib.read('/dif/neigh/x')).toBeUndefined();
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The conformance suite every Shim implementation must pass. A shim test file
+ * calls `shimConformance(name, makePair)`; `makePair` gives two connected
+ * endpoints and a cleanup.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Shim, ShimError } from '../../src/index.js';
+
+export interface ShimPair {
+  a: Shim;
+  b: Shim;
+  /** A syntactically valid address nobody listens on. */
+  nowhere: string;
+  /** A malformed destination for this kind of shim. */
+  badAddress: string;
+  /** The largest PDU the shim accepts. */
+  maxPduBytes: number;
+  cleanup(): Promise<void>;
+}
+
+/** Resolves once `count` PDUs arrived at `shim`, or rejects after `ms` (real time). */
+export function collect(shim: Shim, count: number, ms = 2000): Promise<Array<{ pdu: Uint8Array; from: string }>> {
+  return new Promise((resolve, reject) => {
+    const got: Array<{ pdu: Uint8Array; from: string }> = [];
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`only ${got.length} of ${count} PDUs arrived`));
+    }, ms);
+    const off = shim.onReceive((pdu, from) => {
+      got.push({ pdu, from });
+      if (got.length === count) {
+        clearTimeout(timer);
+        off();
+        resolve(got);
+      }
+    });
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function shimConformance(name: string, makePair: () => Promise<ShimPair>): void {
+  describe(`Shim conformance: ${name}`, () => {
+    let pair: ShimPair | undefined;
+    const open = async (): Promise<ShimPair> => {
+      pair = await makePair();
+      return pair;
+    };
+    afterEach(async () => {
+      await pair?.cleanup();
+      pair = undefined;
+    });
+
+    it('delivers a PDU with the sender address, byte for byte', async () => {
+      const { a, b } = await open();
+      const arrived = collect(b, 1);
+      await a.send(b.localAddress, Uint8Array.from([1, 2, 3, 255]));
+      const [got] = await arrived;
+      expect(Array.from(got?.pdu ?? [])).toEqual([1, 2, 3, 255]);
+      expect(got?.from).toBe(a.localAddress);
+    });
+
+    it('delivers many PDUs both ways without assuming their order', async () => {
+      const { a, b } = await open();
+      const atB = collect(b, 50);
+      const atA = collect(a, 50);
+      for (let i = 0; i < 50; i++) {
+        await a.send(b.localAddress, Uint8Array.of(i));
+        await b.send(a.localAddress, Uint8Array.of(100 + i));
+      }
+      expect(new Set((await atB).map((g) => g.pdu[0]))).toEqual(new Set(Array.from({ length: 50 }, (_, i) => i)));
+      expect(new Set((await atA).map((g) => g.pdu[0]))).toEqual(new Set(Array.from({ length: 50 }, (_, i) => 100 + i)));
+    });
+
+    it('copies the PDU: changing the buffer after send does not change what arrives', async () => {
+      const { a, b } = await open();
+      const arrived = collect(b, 1);
+      const buf = Uint8Array.of(7, 7);
+      await a.send(b.localAddress, buf);
+      buf[0] = 9;
+      expect(Array.from((await arrived)[0]?.pdu ?? [])).toEqual([7, 7]);
+    });
+
+    it('stops calling a handler once unsubscribed, and keeps calling the others', async () => {
+      const { a, b } = await open();
+      let removed = 0;
+      const off = b.onReceive(() => removed++);
+      off();
+      const arrived = collect(b, 1);
+      await a.send(b.localAddress, Uint8Array.of(1));
+      await arrived;
+      await pause(20);
+      expect(removed).toBe(0);
+    });
+
+    it('a send to an address nobody listens on resolves (datagrams are fire and forget)', async () => {
+      const { a, nowhere } = await open();
+      await expect(a.send(nowhere, Uint8Array.of(1))).resolves.toBeUndefined();
+    });
+
+    it('refuses a PDU over the maximum size with ShimError', async () => {
+      const { a, b, maxPduBytes } = await open();
+      await expect(a.send(b.localAddress, new Uint8Array(maxPduBytes + 1))).rejects.toBeInstanceOf(ShimError);
+    });
+
+    it('refuses a malformed destination with ShimError', async () => {
+      const { a, badAddress } = await open();
+      await expect(a.send(badAddress, Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+      await expect(a.send('', Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+    });
+
+    it('after close: sends reject with ShimError, nothing more is received, close again is harmless', async () => {
+      const { a, b } = await open();
+      let received = 0;
+      b.onReceive(() => received++);
+      await b.close();
+      await b.close();
+      await expect(b.send(a.localAddress, Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+      await a.send(b.localAddress, Uint8Array.of(1));
+      await pause(20);
+      expect(received).toBe(0);
+    });
+  });
+}
