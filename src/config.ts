@@ -60,6 +60,29 @@ export const enrollmentConfigSchema = z
      * @default 2000
      */
     maxRetransmitMs: positive().default(2000),
+    /**
+     * Shim addresses of the bootstraps to enrol with, in order of preference.
+     * `enrol()` and recovery move through them; enrollers may advertise more.
+     * @default []
+     */
+    bootstraps: z
+      .array(z.string({ error: 'must be a shim address (string)' }).min(1, { error: 'must not be empty' }), {
+        error: 'must be an array of shim addresses',
+      })
+      .default([]),
+    /**
+     * Base of the backoff between re-enrollment attempts of the monitor's
+     * recovery, in ms: the n-th consecutive failure with a bootstrap blocks it
+     * for `random(0, min(cap, base * 2^n))` (full jitter), never less than
+     * `retransmitMs`.
+     * @default 1000
+     */
+    reenrollBackoffBaseMs: positive().default(1000),
+    /**
+     * Cap of that backoff, in ms.
+     * @default 30000
+     */
+    reenrollBackoffCapMs: positive().default(30_000),
   })
   .refine((c) => c.heartbeatIntervalSecs === 0 || c.connectionTimeoutSecs > c.heartbeatIntervalSecs, {
     path: ['connectionTimeoutSecs'],
@@ -68,6 +91,10 @@ export const enrollmentConfigSchema = z
   .refine((c) => c.maxRetransmitMs >= c.retransmitMs, {
     path: ['maxRetransmitMs'],
     error: 'must be >= retransmitMs',
+  })
+  .refine((c) => c.reenrollBackoffCapMs >= c.reenrollBackoffBaseMs, {
+    path: ['reenrollBackoffCapMs'],
+    error: 'must be >= reenrollBackoffBaseMs',
   });
 
 /** The member's configuration, every field set. */

@@ -21,6 +21,9 @@ describe('config', () => {
       connectionTimeoutSecs: 90,
       retransmitMs: 250,
       maxRetransmitMs: 2000,
+      bootstraps: [],
+      reenrollBackoffBaseMs: 1000,
+      reenrollBackoffCapMs: 30_000,
     });
   });
 
@@ -59,6 +62,14 @@ describe('config', () => {
     expect(err.field).toBe('connectionTimeoutSecs');
     expect(err.message).toMatch(/greater than heartbeatIntervalSecs/);
     expect(() => resolveConfig({ heartbeatIntervalSecs: 0, connectionTimeoutSecs: 1 })).not.toThrow();
+  });
+
+  it('refuses a backoff cap below its base, and empty bootstrap addresses', () => {
+    expect(() => resolveConfig({ reenrollBackoffBaseMs: 5000, reenrollBackoffCapMs: 1000 })).toThrow(
+      /reenrollBackoffCapMs: must be >= reenrollBackoffBaseMs/,
+    );
+    expect(() => resolveConfig({ bootstraps: ['a', ''] })).toThrow(/bootstraps.1: must not be empty/);
+    expect(() => resolveConfig({ bootstraps: 'a' as never })).toThrow(/bootstraps: must be an array/);
   });
 
   it('refuses unknown options, naming them', () => {

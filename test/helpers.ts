@@ -1,5 +1,7 @@
 /** Test helpers shared by the enroller and member tests. */
 import {
+  EnrollmentManager,
+  type EnrollmentManagerOptions,
   type CdapMessage,
   decodeCdapMessage,
   Enroller,
@@ -37,6 +39,22 @@ export class RawPeer {
   }
 }
 
+const cleanups: Array<() => unknown> = [];
+
+/** Registers something to undo after the test (see {@link cleanup}). */
+export function onCleanup(fn: () => unknown): void {
+  cleanups.push(fn);
+}
+
+/**
+ * Stops every enroller and closes every manager and network the helpers made,
+ * newest first: the process-wide ticker must be empty between tests, or a
+ * test's timer counts would see the previous test's leftovers.
+ */
+export async function cleanup(): Promise<void> {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+}
+
 /** Lets queued microtasks (zero-delay deliveries) run. */
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
@@ -54,5 +72,20 @@ export async function withEnroller(options: Partial<EnrollerOptions> = {}, net =
     ...options,
   });
   await enroller.start();
+  onCleanup(() => net.close());
+  onCleanup(() => enroller.stop());
   return { net, rib, enroller };
+}
+
+/** A member on `net` with its own MemoryRib, closed by {@link cleanup}. */
+export function member(
+  net: MemoryNetwork,
+  name: string,
+  config: EnrollmentManagerOptions['config'] = {},
+  extra: Partial<EnrollmentManagerOptions> = {},
+) {
+  const rib = new MemoryRib();
+  const mgr = new EnrollmentManager({ shim: net.attach(name), rib, ipcpName: name, config, ...extra });
+  onCleanup(() => mgr.close());
+  return { mgr, rib };
 }

@@ -152,4 +152,6 @@ export interface EnrollmentInfo {
   difName?: string | undefined;
   /** Ours (field 17): on `M_STOP`, how many RIB objects the enroller sent. */
   ribObjectCount?: number | undefined;
+  /** Ours (field 18): on `M_START_R`, shim addresses of other enrollers the member may fail over to. */
+  alternates?: string[] | undefined;
 }

@@ -7,11 +7,7 @@ import { Enroller, EnrollmentManager, MemoryNetwork, MemoryRib } from '../index.
 
 const MEMBERS = Number(process.env.DEMO_MEMBERS ?? 5);
 
-/**
- * Waits for `promise`, failing after `ms`. The library's monitor timers are
- * unref'd (a library never keeps a process alive), so this ref'd timer is
- * also what keeps the demo running while it waits for an event.
- */
+/** Waits for `promise`, failing after `ms`. */
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -21,6 +17,18 @@ function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
 }
 
 async function main(): Promise<void> {
+  // The library's timers are unref'd (a library never keeps a process alive);
+  // a real shim's socket would hold this process open, the in-memory network
+  // does not, so the demo holds it open itself until it is done.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    await run();
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function run(): Promise<void> {
   const net = new MemoryNetwork({ seed: 7, drop: 0.2, delayMs: 2, jitterMs: 3 });
   const enrollerRib = new MemoryRib();
   enrollerRib.write({ name: '/dif/config/policy/addressing', class: 'policy', value: { strval: 'dynamic' } });
@@ -62,7 +70,7 @@ async function main(): Promise<void> {
   const victim = members[0];
   if (victim !== undefined) {
     const before = victim.address;
-    console.log(`\n${victim.ipcpName} loses its bootstrap (partition); its monitor checks every 0.1 s, timeout 0.6 s`);
+    console.log(`\n${victim.ipcpName} loses its bootstrap (partition); keepalive every 0.2 s, connection timeout 0.6 s`);
     net.partition(victim.ipcpName ?? '', 'bootstrap');
     const monitor = victim.startConnectionMonitoring();
     await within(5000, 'loss detection', new Promise<void>((resolve) => victim.once('connection:lost', () => resolve())));

@@ -74,6 +74,15 @@ export class AddressPool {
     return { ok: true, address: free };
   }
 
+  /** Unbinds `name`: its address may go to anyone. Returns the address it held. */
+  release(name: string): number | undefined {
+    const address = this.#byName.get(name);
+    if (address === undefined) return undefined;
+    this.#byName.delete(name);
+    this.#byAddress.delete(address);
+    return address;
+  }
+
   #bind(name: string, address: number): void {
     const previous = this.#byName.get(name);
     if (previous !== undefined) this.#byAddress.delete(previous);

@@ -18,10 +18,11 @@ import {
   replyTo,
 } from '../cdap/messages.js';
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
-import { integerAtLeast, parseWith, positive } from '../config.js';
+import { integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
 import { ProtocolError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { sharedTicker, type TickerEntry } from '../util/ticker.js';
 import { AddressPool } from './address-pool.js';
 
 const dependency = <T>(what: string, methods: readonly string[]) =>
@@ -61,6 +62,26 @@ const enrollerOptionsSchema = z
      * @default 30000
      */
     pendingTimeoutMs: positive().default(30_000),
+    /**
+     * A member silent (no keepalive, no message) for this many ms is gone:
+     * it leaves the member list (`member:gone`). Match it to the members'
+     * `connectionTimeoutSecs`.
+     * @default 90000
+     */
+    leaseMs: positive().default(90_000),
+    /**
+     * A gone or released member's address stays bound to its name this many
+     * ms before anyone else may get it, so a member back from a partition gets
+     * the same address.
+     * @default 300000
+     */
+    holdMs: nonNegative().default(300_000),
+    /**
+     * Shim addresses of other enrollers of the DIF, advertised in every
+     * M_START_R (EnrollmentInfo field 18) so members can fail over to them.
+     * @default []
+     */
+    alternates: z.array(z.string().min(1, { error: 'must not be empty' }), { error: 'must be an array of shim addresses' }).default([]),
   })
   .refine((o) => o.addressPool.last >= o.addressPool.first, {
     path: ['addressPool', 'last'],
@@ -97,6 +118,10 @@ export interface EnrollerEvents {
   'member:enrolled': [member: MemberInfo];
   /** A member left with M_RELEASE. */
   'member:released': [member: MemberInfo];
+  /** A member was silent for `leaseMs`: it left the member list; its address is held `holdMs`. */
+  'member:gone': [member: MemberInfo];
+  /** The hold of a gone or released member's address ended: the address may go to anyone. */
+  'address:released': [binding: { name: string; address: number }];
   /** An enrollment was refused; `name` is the IPCP name when it was known. */
   'enrollment:rejected': [rejection: { shimAddress: string; name: string | undefined; reason: string }];
 }
@@ -123,9 +148,22 @@ interface MemberRecord {
   shimAddress: string;
   enrolledAt: Date;
   lastSeen: Date;
+  /** `performance.now()` of the last message. */
+  lastSeenAt: number;
+  /** The lease check, re-armed lazily when it fires. */
+  lease: TickerEntry | undefined;
 }
 
 const now = (): number => performance.now();
+
+/** The public view of a member record. */
+const info = (m: MemberRecord): MemberInfo => ({
+  name: m.name,
+  address: m.address,
+  shimAddress: m.shimAddress,
+  enrolledAt: new Date(m.enrolledAt),
+  lastSeen: new Date(m.lastSeen),
+});
 
 /**
  * The bootstrap IPCP's enrollment service. It runs the exchange of
@@ -140,6 +178,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #dtConstants: DataTransferConstants;
   readonly #retransmitMs: number;
   readonly #pendingTimeoutMs: number;
+  readonly #leaseMs: number;
+  readonly #holdMs: number;
+  readonly #alternates: string[];
+  readonly #ticker = sharedTicker;
+  /** Address holds of gone or released members, by name. */
+  readonly #holds = new Map<string, TickerEntry>();
   readonly #pool: AddressPool;
   readonly #sessions = new Map<string, Session>();
   readonly #members = new Map<string, MemberRecord>();
@@ -158,6 +202,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#dtConstants = o.dtConstants ?? DEFAULT_DT_CONSTANTS;
     this.#retransmitMs = o.retransmitMs;
     this.#pendingTimeoutMs = o.pendingTimeoutMs;
+    this.#leaseMs = o.leaseMs;
+    this.#holdMs = o.holdMs;
+    this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress);
     this.#pool = new AddressPool(o.addressPool);
   }
 
@@ -185,6 +232,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
     if (this.#unsubscribe !== undefined) return;
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
+    const t = now();
+    for (const member of this.#members.values()) {
+      member.lastSeenAt = t; // leases start again from a restart
+      this.#armLease(member);
+    }
+    for (const name of [...this.#holds.keys()]) this.#hold(name);
   }
 
   /**
@@ -197,11 +250,16 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#unsubscribe = undefined;
     this.#sessions.clear();
     this.#updateSweep();
+    for (const member of this.#members.values()) {
+      this.#ticker.cancel(member.lease);
+      member.lease = undefined;
+    }
+    for (const entry of this.#holds.values()) this.#ticker.cancel(entry);
   }
 
   /** The enrolled members, in order of enrollment. */
   members(): MemberInfo[] {
-    return [...this.#members.values()].map((m) => ({ ...m, enrolledAt: new Date(m.enrolledAt), lastSeen: new Date(m.lastSeen) }));
+    return [...this.#members.values()].map(info);
   }
 
   /** Enrollments in progress (CONNECT received, STOP_R not yet). */
@@ -218,7 +276,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     const member = this.#memberAt(from);
-    if (member !== undefined) member.lastSeen = new Date();
+    if (member !== undefined) {
+      member.lastSeen = new Date();
+      member.lastSeenAt = now();
+    }
     switch (msg.opCode) {
       case OpCode.M_CONNECT:
         this.#onConnect(msg, from);
@@ -333,7 +394,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const startReply = enrollmentMessage(
       OpCode.M_START_R,
       session.startInvokeId,
-      { address: assignment.address, difName: this.#difName, dtConstants: this.#dtConstants },
+      { address: assignment.address, difName: this.#difName, dtConstants: this.#dtConstants, alternates: this.#alternates },
       Result.OK,
     );
     const creates = objects.map((o) => createRequest(session.ids.next(), o));
@@ -357,20 +418,28 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#updateSweep();
     if ((msg.result ?? 0) !== 0 || session.address === undefined) return;
     const previous = this.#members.get(session.name);
-    if (previous !== undefined) this.#memberByShim.delete(previous.shimAddress);
+    if (previous !== undefined) this.#forget(previous);
     const staleName = this.#memberByShim.get(from);
-    if (staleName !== undefined && staleName !== session.name) this.#members.delete(staleName);
+    const stale = staleName === undefined ? undefined : this.#members.get(staleName);
+    if (stale !== undefined) {
+      this.#forget(stale);
+      this.#hold(stale.name);
+    }
+    this.#ticker.cancel(this.#holds.get(session.name));
+    this.#holds.delete(session.name);
     const record: MemberRecord = {
       name: session.name,
       address: session.address,
       shimAddress: from,
       enrolledAt: new Date(),
       lastSeen: new Date(),
+      lastSeenAt: now(),
+      lease: undefined,
     };
-    this.#members.delete(session.name); // keep the map in order of (latest) enrollment
     this.#members.set(session.name, record);
     this.#memberByShim.set(from, session.name);
-    this.emit('member:enrolled', { ...record });
+    this.#armLease(record);
+    this.emit('member:enrolled', info(record));
   }
 
   #onRelease(msg: CdapMessage, from: string): void {
@@ -378,11 +447,48 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#updateSweep();
     const member = this.#memberAt(from);
     if (member !== undefined) {
-      this.#members.delete(member.name);
-      this.#memberByShim.delete(from);
-      this.emit('member:released', { ...member });
+      this.#forget(member);
+      this.#hold(member.name);
+      this.emit('member:released', info(member));
     }
     this.#reply(from, msg);
+  }
+
+  /** Removes a member from the list and stops its lease. */
+  #forget(member: MemberRecord): void {
+    this.#ticker.cancel(member.lease);
+    member.lease = undefined;
+    if (this.#members.get(member.name) === member) this.#members.delete(member.name);
+    if (this.#memberByShim.get(member.shimAddress) === member.name) this.#memberByShim.delete(member.shimAddress);
+  }
+
+  /** Checks the member's lease when it would expire; re-arms itself while the member speaks. */
+  #armLease(member: MemberRecord): void {
+    this.#ticker.cancel(member.lease);
+    const check = (): void => {
+      member.lease = undefined;
+      if (this.#members.get(member.name) !== member || !this.running) return;
+      if (now() - member.lastSeenAt >= this.#leaseMs) {
+        this.#forget(member);
+        this.#hold(member.name);
+        this.emit('member:gone', info(member));
+      } else {
+        member.lease = this.#ticker.schedule(member.lastSeenAt + this.#leaseMs, check);
+      }
+    };
+    member.lease = this.#ticker.schedule(member.lastSeenAt + this.#leaseMs, check);
+  }
+
+  /** Keeps `name`'s address bound for `holdMs`, then frees it unless the name enrolled again. */
+  #hold(name: string): void {
+    this.#ticker.cancel(this.#holds.get(name));
+    const entry = this.#ticker.after(this.#holdMs, () => {
+      this.#holds.delete(name);
+      if (this.#members.has(name)) return;
+      const address = this.#pool.release(name);
+      if (address !== undefined) this.emit('address:released', { name, address });
+    });
+    this.#holds.set(name, entry);
   }
 
   #memberAt(shimAddress: string): MemberRecord | undefined {

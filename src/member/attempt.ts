@@ -16,6 +16,8 @@ import type { RibObject } from '../rib/rib.js';
 export interface AttemptResult {
   readonly address: number;
   readonly difName: string | undefined;
+  /** Other enrollers the enroller advertised (EnrollmentInfo field 18). */
+  readonly alternates: readonly string[];
   /** The objects the enroller synced, in the order received. */
   readonly objects: RibObject[];
   /** The M_STOP to answer; its M_STOP_R is sent by the caller once the RIB holds the objects. */
@@ -41,11 +43,6 @@ export interface AttemptContext {
   readonly lowerDifs: readonly string[];
   readonly config: EnrollmentConfig;
   readonly ids: InvokeIds;
-  /**
-   * Whether the attempt's timers keep the process alive: yes when a caller
-   * awaits the enrollment, no when the monitor runs it in the background.
-   */
-  readonly keepAlive: boolean;
   /** Sends a message to the bootstrap; never throws (a failed send is a lost datagram). */
   send(msg: CdapMessage): void;
 }
@@ -97,7 +94,7 @@ export class EnrollmentAttempt {
         () => this.#fail(new AttemptTimeout(this.#ctx.bootstrap, { cause: this.#lastProblem })),
         this.#ctx.config.timeoutMs,
       );
-      if (!this.#ctx.keepAlive) this.#deadline.unref?.();
+      this.#deadline.unref?.();
       this.#transmit();
     });
   }
@@ -202,6 +199,7 @@ export class EnrollmentAttempt {
     this.#resolve?.({
       address: start.address ?? 0,
       difName: start.difName,
+      alternates: start.alternates ?? [],
       objects: [...this.#objects.values()],
       stop: stop.msg,
     });
@@ -212,7 +210,7 @@ export class EnrollmentAttempt {
     clearTimeout(this.#retransmitTimer);
     this.#ctx.send(this.#request);
     this.#retransmitTimer = setTimeout(() => this.#transmit(), this.#retransmitMs);
-    if (!this.#ctx.keepAlive) this.#retransmitTimer.unref?.();
+    this.#retransmitTimer.unref?.();
     this.#retransmitMs = Math.min(this.#retransmitMs * 2, this.#ctx.config.maxRetransmitMs);
   }
 

@@ -1,13 +1,14 @@
 /**
- * The member side: enrols with a bootstrap, holds the assigned address, tracks
- * heartbeats, monitors the connection and re-enrolls when it is lost.
+ * The member side: enrols with a bootstrap, holds the assigned address, sends
+ * keepalives, notices a lost bootstrap on time and recovers by itself, moving
+ * across bootstraps with jittered backoff.
  *
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
 import pRetry from 'p-retry';
 import { decodeCdapMessage, encodeCdapMessage } from '../cdap/codec.js';
-import { InvokeIds, isEnrollmentObject, KEEPALIVE_OBJECT, Result, replyTo } from '../cdap/messages.js';
+import { InvokeIds, isEnrollmentObject, KEEPALIVE_OBJECT, keepaliveRequest, Result, replyTo } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { type EnrollmentConfig, type EnrollmentConfigInput, resolveConfig } from '../config.js';
 import {
@@ -25,7 +26,9 @@ import {
 } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { sharedTicker, type Ticker, type TickerEntry } from '../util/ticker.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
+import { MetricsRecorder, type ConnectionMetrics } from './metrics.js';
 
 /** Dependencies and settings of an {@link EnrollmentManager}. */
 export interface EnrollmentManagerOptions {
@@ -42,6 +45,11 @@ export interface EnrollmentManagerOptions {
    * @default []
    */
   readonly lowerDifs?: readonly string[];
+  /**
+   * Source of randomness in [0, 1) for the backoff jitter (inject a seeded one in tests).
+   * @default Math.random
+   */
+  readonly random?: () => number;
 }
 
 /** Where the member stands; one discriminated union, read as `mgr.state`. */
@@ -56,19 +64,37 @@ export type EnrollmentState =
       /** `Date.now()` when the enrollment completed. */
       readonly since: number;
     }
-  | { readonly type: 'reenrolling'; readonly bootstrap: string; readonly attempt: number; readonly previousAddress: number | undefined }
+  | {
+      readonly type: 'reenrolling';
+      /** The bootstrap of the current attempt. */
+      readonly bootstrap: string;
+      readonly attempt: number;
+      /** The address held before, asked for again. */
+      readonly previousAddress: number | undefined;
+    }
   | { readonly type: 'closed' };
 
-/** Events of an {@link EnrollmentManager}. */
+/** Why the connection counts as lost. */
+export type LossReason = 'timeout' | 'keepalive-refused';
+
+/** Events of an {@link EnrollmentManager}. A listener that throws is reported as a process warning and does not break the manager. */
 export interface EnrollmentEvents {
   /** Every change of {@link EnrollmentManager.state}. */
   'state:change': [state: EnrollmentState, previous: EnrollmentState];
   /** An enrollment or re-enrollment completed. */
   enrolled: [info: { address: number; difName: string; bootstrap: string }];
-  /** The monitor found no heartbeat for `connectionTimeoutSecs`. */
-  'connection:lost': [info: { bootstrap: string; silentMs: number }];
-  /** A re-enrollment started by the monitor failed (it tries again at the next check). */
-  'reenroll:failure': [error: EnrollmentError];
+  /** The bootstrap was silent for `connectionTimeoutSecs` (or refused a keepalive); once per outage. */
+  'connection:lost': [info: { bootstrap: string; silentMs: number; reason: LossReason }];
+  /** A re-enrollment attempt starts; `nextDelayMs` is the backoff this bootstrap gets should it fail. */
+  'reenroll:attempt': [info: { attempt: number; bootstrap: string; nextDelayMs: number }];
+  /** A re-enrollment completed; once per recovery. */
+  'reenroll:success': [
+    info: { attempts: number; bootstrap: string; address: number; previousAddress: number | undefined; recoveryMs: number },
+  ];
+  /** A re-enrollment attempt failed; `retryInMs` is the wait before the next one, undefined when giving up. */
+  'reenroll:failure': [info: { attempt: number; bootstrap: string; error: EnrollmentError; retryInMs: number | undefined }];
+  /** A keepalive was answered. */
+  'keepalive:rtt': [info: { rttMs: number; bootstrap: string }];
 }
 
 /** Options of the async operations. */
@@ -79,21 +105,58 @@ export interface OperationOptions {
 
 /** The handle of a running monitor. */
 export interface ConnectionMonitor {
-  /** Stops the monitor's timer. Idempotent. */
+  /** Stops monitoring. Idempotent. */
   stop(): void;
   /** False once stopped (or when monitoring is disabled). */
   readonly running: boolean;
 }
 
+/** What is known of one bootstrap: its failures, and until when it is left alone. */
+export interface BootstrapStatus {
+  readonly address: string;
+  /** Consecutive failed attempts. */
+  readonly failures: number;
+  /** `performance.now()` time before which recovery does not try it again. */
+  readonly blockedUntil: number;
+  /** Where the member learnt of it. */
+  readonly source: 'config' | 'explicit' | 'advertised';
+}
+
+type RunKind = 'enrolling' | 'reenrolling';
+
 /** One enrollment run (attempts and backoffs), shared by every caller that waits for it. */
 interface Run {
-  readonly bootstrap: string;
+  readonly kind: RunKind;
+  /** A fixed bootstrap (enrolWithBootstrap), or undefined to move through the known ones. */
+  readonly target: string | undefined;
+  /** The monitor's recovery: unlimited attempts with jittered backoff. */
+  readonly recovery: boolean;
   readonly promise: Promise<string>;
   readonly controller: AbortController;
   waiters: number;
 }
 
 const now = (): number => performance.now();
+
+/** Resolves after `ms` on an unref'd timer; rejects with the signal's reason on abort. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    timer.unref?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /**
  * Enrols a member IPCP with a bootstrap and keeps it enrolled.
@@ -106,7 +169,12 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   readonly #shim: Shim;
   readonly #rib: Rib;
   readonly #lowerDifs: readonly string[];
+  readonly #random: () => number;
+  readonly #ticker: Ticker = sharedTicker;
   readonly #ids = new InvokeIds(1);
+  readonly #bootstraps = new Map<string, BootstrapStatus & { failures: number; blockedUntil: number }>();
+  readonly #metrics = new MetricsRecorder();
+  readonly #pendingKeepalives = new Map<number, number>();
   #ipcpName: string | undefined;
   #state: EnrollmentState = { type: 'idle' };
   #bootstrap: string | undefined;
@@ -115,10 +183,16 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   #lastHeartbeat: number | undefined;
   #run: Run | undefined;
   #attempt: EnrollmentAttempt | undefined;
-  #monitor: (ConnectionMonitor & { timer: ReturnType<typeof setInterval> }) | undefined;
+  #monitor: { running: boolean; stop(): void } | undefined;
+  #deadlineEntry: TickerEntry | undefined;
+  #keepaliveEntry: TickerEntry | undefined;
+  /** `performance.now()` when the current outage was detected. */
+  #outageAt: number | undefined;
+  /** Set by a detected loss while still formally enrolled, until the next enrollment. */
+  #lostConnection = false;
   readonly #unsubscribe: () => void;
 
-  /** Throws `ConfigError` for an invalid configuration. */
+  /** Throws `ConfigError` for invalid options or configuration. */
   constructor(options: EnrollmentManagerOptions) {
     super();
     if (options === null || typeof options !== 'object') {
@@ -131,10 +205,15 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (rib === null || typeof rib !== 'object' || typeof rib.write !== 'function' || typeof rib.list !== 'function') {
       throw new ConfigError([{ field: 'rib', rule: 'must implement Rib (read, write, delete, list)' }]);
     }
+    if (options.random !== undefined && typeof options.random !== 'function') {
+      throw new ConfigError([{ field: 'random', rule: 'must be a function returning a number in [0, 1)' }]);
+    }
     this.config = Object.freeze(resolveConfig(options.config));
     this.#shim = shim;
     this.#rib = rib;
+    this.#random = options.random ?? Math.random;
     this.#lowerDifs = [...(options.lowerDifs ?? [])];
+    for (const address of this.config.bootstraps) this.#learn(address, 'config');
     if (options.ipcpName !== undefined) this.setIpcpName(options.ipcpName);
     this.#unsubscribe = shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
   }
@@ -162,7 +241,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     return this.#difName;
   }
 
-  /** The shim address of the bootstrap of the last successful enrollment: where `reEnroll()` goes. */
+  /** The shim address of the bootstrap of the last successful enrollment: where `reEnroll()` goes first. */
   get bootstrapAddress(): string | undefined {
     return this.#bootstrap;
   }
@@ -177,45 +256,50 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     return this.#lastHeartbeat;
   }
 
+  /** Every bootstrap known (configured, used, or advertised by an enroller), with its failure state. */
+  bootstraps(): BootstrapStatus[] {
+    return [...this.#bootstraps.values()].map((b) => ({ ...b }));
+  }
+
+  /** Connection-quality figures since the manager was made. */
+  metrics(): ConnectionMetrics {
+    return this.#metrics.snapshot(this.#state.type === 'enrolled');
+  }
+
   /**
    * Enrols with the bootstrap at shim address `bootstrap`; resolves with the
    * DIF's name. Each attempt is bounded by `timeoutMs`; up to `maxRetries`
-   * attempts with backoff. Rejects with `EnrollmentTimeoutError`,
-   * `EnrollmentRejectedError` (final, not retried), `EnrollmentAbortedError`,
-   * `IpcpNameNotSetError` or `RibError`.
+   * attempts, waiting `initialBackoffMs` and doubling. Rejects with
+   * `EnrollmentTimeoutError`, `EnrollmentRejectedError` (final, not retried),
+   * `EnrollmentAbortedError`, `IpcpNameNotSetError` or `RibError`.
    */
   enrolWithBootstrap(bootstrap: string, options: OperationOptions = {}): Promise<string> {
-    if (this.#state.type === 'closed') return Promise.reject(new ManagerClosedError());
     if (typeof bootstrap !== 'string' || bootstrap === '') {
       return Promise.reject(new ConfigError([{ field: 'bootstrap', rule: 'must be a non-empty shim address' }]));
     }
-    if (this.#ipcpName === undefined) return Promise.reject(new IpcpNameNotSetError());
-    const run = this.#run;
-    if (run !== undefined) {
-      if (run.bootstrap !== bootstrap) {
-        return Promise.reject(
-          new EnrollmentInProgressError(`an enrollment with "${run.bootstrap}" is in progress; cannot start one with "${bootstrap}"`),
-        );
-      }
-      return this.#join(run, options.signal);
-    }
-    return this.#join(this.#startRun(bootstrap, 'enrolling', true), options.signal);
+    return this.#enrol('enrolling', bootstrap, options.signal);
   }
 
   /**
-   * Enrols again with the last bootstrap, asking for the same address back;
-   * resolves with the DIF's name. Concurrent calls share one re-enrollment.
-   * Rejects with `NoBootstrapPeersError` when the member never enrolled.
+   * Enrols with the configured bootstraps (`config.bootstraps`, and any an
+   * enroller advertised), moving to the next one when an attempt times out.
+   * Rejects with `NoBootstrapPeersError` when none is known.
    */
-  reEnroll(options: OperationOptions = {}): Promise<string> {
-    return this.#reEnroll(options.signal, true);
+  enrol(options: OperationOptions = {}): Promise<string> {
+    return this.#enrol('enrolling', undefined, options.signal);
   }
 
-  #reEnroll(signal: AbortSignal | undefined, keepAlive: boolean): Promise<string> {
-    if (this.#state.type === 'closed') return Promise.reject(new ManagerClosedError());
-    if (this.#run !== undefined) return this.#join(this.#run, signal);
-    if (this.#bootstrap === undefined) return Promise.reject(new NoBootstrapPeersError());
-    return this.#join(this.#startRun(this.#bootstrap, 'reenrolling', keepAlive), signal);
+  /**
+   * Enrols again, with the last bootstrap first, asking for the same address
+   * back; resolves with the DIF's name. Concurrent calls share one
+   * re-enrollment. Rejects with `NoBootstrapPeersError` when the member never
+   * enrolled.
+   */
+  reEnroll(options: OperationOptions = {}): Promise<string> {
+    if (this.#state.type !== 'closed' && this.#run === undefined && this.#bootstrap === undefined) {
+      return Promise.reject(new NoBootstrapPeersError());
+    }
+    return this.#enrol('reenrolling', undefined, options.signal);
   }
 
   /** Records that the bootstrap is alive now (every message from it does this by itself). */
@@ -227,42 +311,48 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   isConnectionHealthy(): boolean {
     return (
       this.#state.type === 'enrolled' &&
+      !this.#lostConnection &&
       this.#lastHeartbeat !== undefined &&
       now() - this.#lastHeartbeat < this.config.connectionTimeoutSecs * 1000
     );
   }
 
   /**
-   * Starts the monitor: every `heartbeatIntervalSecs / 2` it checks the
-   * connection and re-enrolls (one re-enrollment at a time) when it is not
-   * healthy. Calling it again returns the running monitor. With
-   * `heartbeatIntervalSecs` 0 monitoring is disabled and the returned monitor
-   * is not running. Throws `NotEnrolledError` before a first enrollment.
+   * Starts the monitor: `connection:lost` fires once `connectionTimeoutSecs`
+   * pass without a heartbeat (never earlier, at most 40 ms later), then the
+   * member re-enrolls by itself, one re-enrollment at a time, moving across
+   * the known bootstraps with jittered backoff until it is back. Calling it
+   * again returns the running monitor. With `heartbeatIntervalSecs` 0
+   * monitoring is disabled and the returned monitor is not running. Throws
+   * `NotEnrolledError` before a first enrollment.
    */
   startConnectionMonitoring(): ConnectionMonitor {
     if (this.#state.type === 'closed') throw new ManagerClosedError();
     if (this.#monitor?.running) return this.#monitor;
     if (this.config.heartbeatIntervalSecs === 0) return { stop: () => undefined, running: false };
     if (this.#bootstrap === undefined) throw new NotEnrolledError('enrol with a bootstrap before monitoring the connection');
-    const timer = setInterval(() => this.#check(), (this.config.heartbeatIntervalSecs * 1000) / 2);
-    timer.unref?.();
     const monitor = {
-      timer,
       running: true,
       stop: () => {
-        clearInterval(timer);
+        if (!monitor.running) return;
         monitor.running = false;
         if (this.#monitor === monitor) this.#monitor = undefined;
+        this.#ticker.cancel(this.#deadlineEntry);
+        this.#deadlineEntry = undefined;
+        if (this.#run?.recovery) this.#run.controller.abort(new EnrollmentAbortedError('monitoring stopped'));
       },
     };
     this.#monitor = monitor;
+    if (this.#state.type === 'enrolled') this.#armDeadline();
+    else if (this.#run === undefined) this.#startRecovery();
     return monitor;
   }
 
   /**
-   * Leaves: stops the monitor and any enrollment in progress (its callers get
-   * `EnrollmentAbortedError`), sends M_RELEASE to the bootstrap when enrolled,
-   * and stops listening on the shim (which stays open: it is the caller's).
+   * Leaves: stops the monitor, keepalives and any enrollment in progress (its
+   * callers get `EnrollmentAbortedError`), sends M_RELEASE to the bootstrap
+   * when enrolled, and stops listening on the shim (which stays open: it is
+   * the caller's).
    */
   async close(): Promise<void> {
     if (this.#state.type === 'closed') return;
@@ -270,35 +360,69 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#monitor?.stop();
     this.#run?.controller.abort(new ManagerClosedError());
     this.#setState({ type: 'closed' });
+    this.#unsubscribe();
     if (wasEnrolled && this.#bootstrap !== undefined) {
       await this.#shim.send(this.#bootstrap, encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() })).catch(() => undefined);
     }
-    this.#unsubscribe();
   }
 
-  #check(): void {
-    if (this.#run !== undefined || this.#state.type === 'closed' || this.isConnectionHealthy()) return;
-    if (this.#state.type === 'enrolled' && this.#bootstrap !== undefined) {
-      this.emit('connection:lost', { bootstrap: this.#bootstrap, silentMs: now() - (this.#lastHeartbeat ?? 0) });
-    }
-    // In the background: its timers must not keep the process alive.
-    this.#reEnroll(undefined, false).catch((err: unknown) => {
-      if (err instanceof EnrollmentError && !(err instanceof ManagerClosedError) && this.#state.type !== 'closed') {
-        this.emit('reenroll:failure', err);
+  // ---- runs -----------------------------------------------------------------
+
+  #enrol(kind: RunKind, target: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+    if (this.#state.type === 'closed') return Promise.reject(new ManagerClosedError());
+    if (this.#ipcpName === undefined) return Promise.reject(new IpcpNameNotSetError());
+    const run = this.#run;
+    if (run !== undefined) {
+      if (target !== undefined && run.target !== undefined && run.target !== target) {
+        return Promise.reject(
+          new EnrollmentInProgressError(`an enrollment with "${run.target}" is in progress; cannot start one with "${target}"`),
+        );
       }
-    });
+      return this.#join(run, signal);
+    }
+    if (target !== undefined) this.#learn(target, 'explicit');
+    else if (this.#bootstraps.size === 0) return Promise.reject(new NoBootstrapPeersError());
+    return this.#join(this.#startRun(kind, target, false), signal);
   }
 
-  /** Starts attempts with backoff; `keepAlive` says whether its timers hold the process open (a caller awaits it). */
-  #startRun(bootstrap: string, kind: 'enrolling' | 'reenrolling', keepAlive: boolean): Run {
+  /** The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. */
+  #startRecovery(): void {
+    if (this.#run !== undefined || this.#state.type === 'closed' || this.#bootstraps.size === 0) return;
+    // Failures are reported through events; nobody awaits this promise.
+    this.#startRun('reenrolling', undefined, true).promise.catch(() => undefined);
+  }
+
+  /** Starts attempts with backoff, shared by every caller through {@link #join}. */
+  #startRun(kind: RunKind, target: string | undefined, recovery: boolean): Run {
     const controller = new AbortController();
     const previousAddress = this.#address;
+    const startedAt = now();
     let attempts = 0;
+    let current = target ?? '';
+    let nextDelayMs = 0;
+    const retryable = (err: unknown): boolean =>
+      recovery ? !(err instanceof EnrollmentAbortedError || err instanceof NoBootstrapPeersError) : err instanceof AttemptTimeout;
+
     const attemptOnce = async (): Promise<AttemptResult> => {
       attempts++;
-      this.#setState(
-        kind === 'enrolling' ? { type: 'enrolling', bootstrap, attempt: attempts } : { type: 'reenrolling', bootstrap, attempt: attempts, previousAddress },
-      );
+      let status = this.#learn(target ?? this.#pick().address, 'explicit');
+      if (recovery) {
+        // Every bootstrap may be blocked by its backoff: wait for the first to come free.
+        this.#setState({ type: 'reenrolling', bootstrap: status.address, attempt: attempts, previousAddress });
+        const wait = status.blockedUntil - now();
+        if (wait > 0) await sleep(wait, controller.signal);
+        status = this.#learn(this.#pick().address, 'explicit');
+      }
+      const bootstrap = status.address;
+      current = bootstrap;
+      nextDelayMs = this.#backoff(status.failures + 1);
+      if (kind === 'enrolling') {
+        this.#setState({ type: 'enrolling', bootstrap, attempt: attempts });
+      } else {
+        this.#setState({ type: 'reenrolling', bootstrap, attempt: attempts, previousAddress });
+        this.#metrics.reenrollAttempt();
+        this.#emit('reenroll:attempt', { attempt: attempts, bootstrap, nextDelayMs });
+      }
       const attempt = new EnrollmentAttempt({
         ipcpName: this.#ipcpName ?? '',
         bootstrap,
@@ -306,66 +430,114 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         lowerDifs: this.#lowerDifs,
         config: this.config,
         ids: this.#ids,
-        keepAlive,
         send: (msg) => this.#send(bootstrap, msg),
       });
       this.#attempt = attempt;
       try {
         return await attempt.run(controller.signal);
+      } catch (err) {
+        status.failures++;
+        status.blockedUntil = now() + nextDelayMs;
+        throw err;
       } finally {
         if (this.#attempt === attempt) this.#attempt = undefined;
       }
     };
+
     const promise = pRetry(attemptOnce, {
-      retries: this.config.maxRetries - 1,
-      minTimeout: this.config.initialBackoffMs,
-      factor: 2,
+      retries: recovery ? Number.POSITIVE_INFINITY : this.config.maxRetries - 1,
+      minTimeout: recovery ? 0 : this.config.initialBackoffMs,
+      factor: recovery ? 1 : 2,
       randomize: false,
-      unref: !keepAlive,
+      unref: true,
       signal: controller.signal,
-      shouldRetry: ({ error }) => error instanceof AttemptTimeout,
+      shouldRetry: ({ error }) => retryable(error),
+      onFailedAttempt: async ({ error, retriesLeft }) => {
+        const willRetry = retriesLeft > 0 && retryable(error) && !controller.signal.aborted;
+        const retryInMs = !willRetry
+          ? undefined
+          : recovery
+            ? Math.max(0, this.#pick().blockedUntil - now())
+            : this.config.initialBackoffMs * 2 ** (attempts - 1);
+        if (kind === 'reenrolling' && !(error instanceof EnrollmentAbortedError)) {
+          this.#metrics.reenrollFailure();
+          this.#emit('reenroll:failure', {
+            attempt: attempts,
+            bootstrap: current,
+            error: this.#failure(error, attempts, current, controller.signal),
+            retryInMs,
+          });
+        }
+      },
     })
-      .then((result) => this.#complete(bootstrap, result))
+      .then((result) => this.#complete(current, result, kind, { attempts, previousAddress, startedAt }))
       .catch((err: unknown) => {
-        throw this.#failure(err, attempts, bootstrap, controller.signal);
+        throw this.#failure(err, attempts, current, controller.signal);
       })
       .finally(() => {
         if (this.#run === run) this.#run = undefined;
-        if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') this.#setState({ type: 'idle' });
+        if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') {
+          this.#setState({ type: 'idle' });
+          // A failed manual run while monitoring: the monitor takes over.
+          if (this.#monitor?.running) this.#startRecovery();
+        }
       });
-    const run: Run = { bootstrap, promise, controller, waiters: 0 };
+    const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };
     this.#run = run;
     return run;
   }
 
-  async #complete(bootstrap: string, result: AttemptResult): Promise<string> {
+  async #complete(
+    bootstrap: string,
+    result: AttemptResult,
+    kind: RunKind,
+    run: { attempts: number; previousAddress: number | undefined; startedAt: number },
+  ): Promise<string> {
     try {
       for (const object of result.objects) await this.#rib.write(object);
       await this.#rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
     } catch (err) {
       throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
     }
+    if (this.#state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
     const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
     const difName = result.difName ?? synced ?? bootstrap;
     this.#send(bootstrap, replyTo(result.stop));
-    if (this.#state.type === 'closed') throw new EnrollmentAbortedError('the manager was closed during enrollment');
+    for (const alternate of result.alternates) if (alternate !== '') this.#learn(alternate, 'advertised');
     this.#bootstrap = bootstrap;
     this.#address = result.address;
     this.#difName = difName;
     this.#lastHeartbeat = now();
+    this.#lostConnection = false;
+    this.#pendingKeepalives.clear();
     this.#setState({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
-    this.emit('enrolled', { address: result.address, difName, bootstrap });
+    this.#metrics.enrolled();
+    this.#emit('enrolled', { address: result.address, difName, bootstrap });
+    if (kind === 'reenrolling') {
+      const recoveryMs = now() - (this.#outageAt ?? run.startedAt);
+      if (this.#outageAt !== undefined) this.#metrics.recovered(recoveryMs);
+      this.#outageAt = undefined;
+      this.#metrics.reenrollSuccess();
+      this.#emit('reenroll:success', {
+        attempts: run.attempts,
+        bootstrap,
+        address: result.address,
+        previousAddress: run.previousAddress,
+        recoveryMs,
+      });
+    }
+    this.#armKeepalive();
+    if (this.#monitor?.running) this.#armDeadline();
     return difName;
   }
 
   #failure(err: unknown, attempts: number, bootstrap: string, signal: AbortSignal): EnrollmentError {
     if (err instanceof AttemptTimeout) return new EnrollmentTimeoutError(attempts, bootstrap, { cause: err.cause });
     if (signal.aborted) {
-      return signal.reason instanceof ManagerClosedError
-        ? new EnrollmentAbortedError('enrollment aborted: the manager was closed', { cause: signal.reason })
-        : err instanceof EnrollmentAbortedError
-          ? err
-          : new EnrollmentAbortedError(undefined, { cause: signal.reason });
+      if (signal.reason instanceof ManagerClosedError) {
+        return new EnrollmentAbortedError('enrollment aborted: the manager was closed', { cause: signal.reason });
+      }
+      return err instanceof EnrollmentAbortedError ? err : new EnrollmentAbortedError(undefined, { cause: signal.reason });
     }
     if (err instanceof EnrollmentError) return err;
     return new EnrollmentError('PROTOCOL_ERROR', `enrollment failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
@@ -380,7 +552,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       const onAbort = (): void => {
         reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
         run.waiters--;
-        if (run.waiters === 0) run.controller.abort(signal.reason);
+        if (run.waiters === 0 && !run.recovery) run.controller.abort(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       run.promise.then(
@@ -396,26 +568,149 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     });
   }
 
+  // ---- bootstraps and backoff ---------------------------------------------
+
+  #learn(address: string, source: BootstrapStatus['source']): BootstrapStatus & { failures: number; blockedUntil: number } {
+    let status = this.#bootstraps.get(address);
+    if (status === undefined) {
+      status = { address, failures: 0, blockedUntil: 0, source };
+      this.#bootstraps.set(address, status);
+    }
+    return status;
+  }
+
+  /**
+   * The bootstrap to try next: the last one that worked if it is not blocked,
+   * else the first unblocked one in the order learnt, else the one unblocked
+   * soonest.
+   */
+  #pick(): BootstrapStatus {
+    const t = now();
+    const ordered = [...this.#bootstraps.values()];
+    const last = this.#bootstrap === undefined ? undefined : this.#bootstraps.get(this.#bootstrap);
+    if (last !== undefined) ordered.unshift(last);
+    const ready = ordered.find((b) => b.blockedUntil <= t);
+    if (ready !== undefined) return ready;
+    const soonest = ordered.reduce<BootstrapStatus | undefined>(
+      (best, b) => (best === undefined || b.blockedUntil < best.blockedUntil ? b : best),
+      undefined,
+    );
+    if (soonest === undefined) throw new NoBootstrapPeersError('no bootstrap is known: configure bootstraps or enrol with one');
+    return soonest;
+  }
+
+  /** Full jitter: `random(0, min(cap, base * 2^n))` for the n-th consecutive failure, never below `retransmitMs`. */
+  #backoff(n: number): number {
+    const { reenrollBackoffBaseMs: base, reenrollBackoffCapMs: cap, retransmitMs } = this.config;
+    const ceiling = Math.min(cap, base * 2 ** Math.min(n, 52));
+    return Math.max(retransmitMs, Math.floor(this.#random() * ceiling));
+  }
+
+  // ---- liveness -------------------------------------------------------------
+
+  /** Sends `M_READ keepalive` every `heartbeatIntervalSecs` while enrolled. */
+  #armKeepalive(): void {
+    this.#ticker.cancel(this.#keepaliveEntry);
+    this.#keepaliveEntry = undefined;
+    const interval = this.config.heartbeatIntervalSecs * 1000;
+    if (interval === 0) return;
+    const tick = (): void => {
+      if (this.#state.type !== 'enrolled' || this.#bootstrap === undefined) {
+        this.#keepaliveEntry = undefined;
+        return;
+      }
+      const t = now();
+      for (const [id, sentAt] of this.#pendingKeepalives) {
+        if (t - sentAt > this.config.connectionTimeoutSecs * 1000) this.#pendingKeepalives.delete(id);
+      }
+      const invokeId = this.#ids.next();
+      this.#pendingKeepalives.set(invokeId, t);
+      this.#send(this.#bootstrap, keepaliveRequest(invokeId));
+      this.#keepaliveEntry = this.#ticker.schedule(t + interval, tick);
+    };
+    this.#keepaliveEntry = this.#ticker.schedule(now() + interval, tick);
+  }
+
+  /** Checks for a loss exactly when the connection timeout would expire; re-arms itself lazily. */
+  #armDeadline(): void {
+    this.#ticker.cancel(this.#deadlineEntry);
+    const timeoutMs = this.config.connectionTimeoutSecs * 1000;
+    const check = (): void => {
+      this.#deadlineEntry = undefined;
+      if (this.#state.type !== 'enrolled' || !this.#monitor?.running) return;
+      const last = this.#lastHeartbeat ?? 0;
+      if (now() - last >= timeoutMs) this.#lost('timeout');
+      else this.#deadlineEntry = this.#ticker.schedule(last + timeoutMs, check);
+    };
+    this.#deadlineEntry = this.#ticker.schedule((this.#lastHeartbeat ?? now()) + timeoutMs, check);
+  }
+
+  /** The connection is lost: one event, then recovery if the monitor runs. */
+  #lost(reason: LossReason): void {
+    if (this.#state.type !== 'enrolled' || this.#lostConnection || this.#bootstrap === undefined) return;
+    const silentMs = now() - (this.#lastHeartbeat ?? now());
+    this.#lostConnection = true;
+    this.#outageAt = now();
+    this.#metrics.outage(silentMs);
+    this.#ticker.cancel(this.#deadlineEntry);
+    this.#ticker.cancel(this.#keepaliveEntry);
+    this.#deadlineEntry = undefined;
+    this.#keepaliveEntry = undefined;
+    const bootstrap = this.#bootstrap;
+    // The bootstrap that went silent is left alone for a jittered while, so
+    // that members losing it together do not all come back at once.
+    const status = this.#learn(bootstrap, 'explicit');
+    status.failures++;
+    status.blockedUntil = now() + this.#backoff(status.failures);
+    this.#emit('connection:lost', { bootstrap, silentMs, reason });
+    if (this.#monitor?.running) this.#startRecovery();
+    else if (this.#state.type === 'enrolled') this.#setState({ type: 'idle' });
+  }
+
+  // ---- messages ---------------------------------------------------------------
+
   #onPdu(pdu: Uint8Array, from: string): void {
-    const expected = this.#attempt !== undefined ? this.#run?.bootstrap : this.#bootstrap;
-    if (from !== expected || this.#state.type === 'closed') return;
+    if (this.#state.type === 'closed') return;
+    const attempt = this.#attempt;
+    const expected = attempt !== undefined ? (this.#state as { bootstrap?: string }).bootstrap : this.#bootstrap;
+    if (from !== expected) return;
     let msg: CdapMessage;
     try {
       msg = decodeCdapMessage(pdu);
     } catch (err) {
-      this.#attempt?.noteProblem(err as Error);
+      attempt?.noteProblem(err as Error);
       if (err instanceof ProtocolError && err.opCode !== undefined && !isReply(err.opCode as OpCode) && err.invokeId) {
         this.#send(from, replyTo({ opCode: err.opCode as OpCode, invokeId: err.invokeId }, Result.FAILED, err.message));
       }
       return;
     }
-    if (this.#attempt !== undefined) {
-      this.#attempt.handle(msg);
+    if (attempt !== undefined) {
+      attempt.handle(msg);
       return;
     }
     if (this.#state.type !== 'enrolled') return;
+    if (msg.opCode === OpCode.M_READ_R && msg.objClass === KEEPALIVE_OBJECT.objClass) {
+      this.#onKeepaliveReply(msg, from);
+      return;
+    }
     this.#lastHeartbeat = now();
     void this.#serve(msg, from);
+  }
+
+  #onKeepaliveReply(msg: CdapMessage, from: string): void {
+    const sentAt = this.#pendingKeepalives.get(msg.invokeId ?? 0);
+    if (sentAt === undefined) return; // not ours, or too old
+    this.#pendingKeepalives.delete(msg.invokeId ?? 0);
+    if ((msg.result ?? 0) !== 0) {
+      // The enroller no longer knows us (it restarted, or let our lease expire).
+      this.#lost('keepalive-refused');
+      return;
+    }
+    const t = now();
+    this.#lastHeartbeat = t;
+    const rttMs = t - sentAt;
+    this.#metrics.rtt(rttMs);
+    this.#emit('keepalive:rtt', { rttMs, bootstrap: from });
   }
 
   /** Answers what the bootstrap asks of an enrolled member: RIB updates, keepalives, a repeated M_STOP. */
@@ -445,6 +740,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       }
       case OpCode.M_RELEASE:
         this.#send(from, replyTo(msg));
+        this.#ticker.cancel(this.#deadlineEntry);
+        this.#deadlineEntry = undefined;
         this.#setState({ type: 'idle' });
         return;
       default:
@@ -464,7 +761,27 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
 
   #setState(state: EnrollmentState): void {
     const previous = this.#state;
+    if (previous.type === 'enrolled' && state.type !== 'enrolled') {
+      this.#metrics.leftEnrolled();
+      this.#ticker.cancel(this.#keepaliveEntry);
+      this.#keepaliveEntry = undefined;
+    }
+    if (state.type === 'closed') {
+      this.#ticker.cancel(this.#deadlineEntry);
+      this.#deadlineEntry = undefined;
+    }
     this.#state = state;
-    this.emit('state:change', state, previous);
+    this.#emit('state:change', state, previous);
+  }
+
+  /** Emits without letting a throwing listener break the manager: the error becomes a process warning. */
+  #emit<E extends keyof EnrollmentEvents>(event: E, ...args: EnrollmentEvents[E]): void {
+    try {
+      (this.emit as (event: E, ...a: EnrollmentEvents[E]) => boolean)(event, ...args);
+    } catch (err) {
+      process.emitWarning(`a listener of "${String(event)}" threw: ${(err as Error)?.message ?? String(err)}`, {
+        code: 'RINA_ENROLLMENT_LISTENER',
+      });
+    }
   }
 }

@@ -10,7 +10,7 @@ import {
   MemoryRib,
   OpCode,
 } from '../../src/index.js';
-import { RawPeer, settle, withEnroller } from '../helpers.js';
+import { cleanup, RawPeer, settle, withEnroller } from '../helpers.js';
 
 const connect = (invokeId: number, name = 'member-1', dest = 'bootstrap') => ({
   opCode: OpCode.M_CONNECT,
@@ -38,7 +38,10 @@ async function connected(peerName = 'member-1') {
 }
 
 describe('Enroller: the exchange of docs/PROTOCOL.md', () => {
-  afterEach(() => vi.useRealTimers());
+  afterEach(async () => {
+    await cleanup();
+    vi.useRealTimers();
+  });
 
   it('answers CONNECT, then START with an address, its RIB objects and STOP; enrolls on STOP_R', async () => {
     const { peer, enroller } = await connected();

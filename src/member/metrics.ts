@@ -1,0 +1,111 @@
+/**
+ * Connection-quality figures of one member.
+ *
+ * @module
+ */
+
+/** Last and mean of a series of durations, in ms (undefined before the first). */
+export interface DurationStats {
+  readonly last: number | undefined;
+  readonly mean: number | undefined;
+  readonly count: number;
+}
+
+/** What {@link EnrollmentManager.metrics} returns. */
+export interface ConnectionMetrics {
+  /** Successful enrollments, re-enrollments included. */
+  readonly enrollments: number;
+  readonly reenrollAttempts: number;
+  readonly reenrollSuccesses: number;
+  readonly reenrollFailures: number;
+  /** Connections lost (detected by the monitor or a refused keepalive). */
+  readonly outages: number;
+  /** From the last heartbeat to the detection of the loss. */
+  readonly detectionDelayMs: DurationStats;
+  /** From the detection of a loss to being enrolled again. */
+  readonly timeToRecoverMs: DurationStats;
+  /** Keepalive round trips: last, smallest, and smoothed (as TCP's SRTT, gain 1/8). */
+  readonly keepaliveRttMs: { readonly last: number | undefined; readonly min: number | undefined; readonly smoothed: number | undefined };
+  /** Share of the time since the first enrollment spent enrolled, in 0..1 (undefined before it). */
+  readonly uptimeRatio: number | undefined;
+}
+
+class Series {
+  last: number | undefined;
+  #sum = 0;
+  count = 0;
+  add(value: number): void {
+    this.last = value;
+    this.#sum += value;
+    this.count++;
+  }
+  stats(): DurationStats {
+    return { last: this.last, mean: this.count === 0 ? undefined : this.#sum / this.count, count: this.count };
+  }
+}
+
+/** @internal Accumulates the figures; the manager calls it at each transition. */
+export class MetricsRecorder {
+  #enrollments = 0;
+  #attempts = 0;
+  #successes = 0;
+  #failures = 0;
+  #outages = 0;
+  readonly #detection = new Series();
+  readonly #recovery = new Series();
+  #rttLast: number | undefined;
+  #rttMin: number | undefined;
+  #rttSmoothed: number | undefined;
+  #firstEnrolledAt: number | undefined;
+  #enrolledSince: number | undefined;
+  #uptime = 0;
+
+  enrolled(): void {
+    const t = performance.now();
+    this.#enrollments++;
+    this.#firstEnrolledAt ??= t;
+    this.#enrolledSince = t;
+  }
+  leftEnrolled(): void {
+    if (this.#enrolledSince !== undefined) this.#uptime += performance.now() - this.#enrolledSince;
+    this.#enrolledSince = undefined;
+  }
+  reenrollAttempt(): void {
+    this.#attempts++;
+  }
+  reenrollSuccess(): void {
+    this.#successes++;
+  }
+  reenrollFailure(): void {
+    this.#failures++;
+  }
+  outage(detectionDelayMs: number): void {
+    this.#outages++;
+    this.#detection.add(detectionDelayMs);
+  }
+  recovered(ms: number): void {
+    this.#recovery.add(ms);
+  }
+  rtt(ms: number): void {
+    this.#rttLast = ms;
+    this.#rttMin = this.#rttMin === undefined ? ms : Math.min(this.#rttMin, ms);
+    this.#rttSmoothed = this.#rttSmoothed === undefined ? ms : this.#rttSmoothed + (ms - this.#rttSmoothed) / 8;
+  }
+
+  snapshot(enrolledNow: boolean): ConnectionMetrics {
+    const t = performance.now();
+    const up = this.#uptime + (enrolledNow && this.#enrolledSince !== undefined ? t - this.#enrolledSince : 0);
+    const span = this.#firstEnrolledAt === undefined ? undefined : t - this.#firstEnrolledAt;
+    return {
+      enrollments: this.#enrollments,
+      reenrollAttempts: this.#attempts,
+      reenrollSuccesses: this.#successes,
+      reenrollFailures: this.#failures,
+      outages: this.#outages,
+      detectionDelayMs: this.#detection.stats(),
+      timeToRecoverMs: this.#recovery.stats(),
+      keepaliveRttMs: { last: this.#rttLast, min: this.#rttMin, smoothed: this.#rttSmoothed },
+      uptimeRatio: span === undefined ? undefined : span === 0 ? 1 : Math.min(1, up / span),
+    };
+  }
+}
