@@ -7,15 +7,36 @@
 import { z } from 'zod';
 import { type ConfigIssue, ConfigError } from './errors.js';
 
-/** A finite number >= 0 (zod 4 numbers already refuse NaN and ±Infinity). */
-export const nonNegative = () =>
-  z.number({ error: 'must be a finite number' }).min(0, { error: 'must be >= 0 (got a negative number)' });
-/** A finite number > 0. */
-export const positive = () =>
-  z.number({ error: 'must be a finite number' }).positive({ error: 'must be > 0' });
+/** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A finite number of ms >= 0 that a timer can wait (zod 4 numbers already refuse NaN and ±Infinity). */
+export const nonNegative = (max = MAX_TIMER_MS) =>
+  z
+    .number({ error: 'must be a finite number' })
+    .min(0, { error: 'must be >= 0 (got a negative number)' })
+    .max(max, { error: `must be <= ${max} (the longest timer delay)` });
+/** A finite number of ms > 0 that a timer can wait. */
+export const positive = (max = MAX_TIMER_MS) =>
+  z
+    .number({ error: 'must be a finite number' })
+    .positive({ error: 'must be > 0' })
+    .max(max, { error: `must be <= ${max} (the longest timer delay)` });
+/** Seconds whose milliseconds a timer can wait. */
+const MAX_TIMER_SECS = MAX_TIMER_MS / 1000;
 /** An integer >= min. */
 export const integerAtLeast = (min: number) =>
   z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).min(min, { error: `must be >= ${min}` });
+
+/** A dependency (shim, RIB, ...) checked by the methods the library calls on it. */
+export const dependency = <T>(what: string, methods: readonly string[]) =>
+  z.custom<T>(
+    (value) =>
+      value !== null &&
+      typeof value === 'object' &&
+      methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
+    { error: `must implement ${what} (${methods.join(', ')})` },
+  );
 
 /** The member's settings, with the defaults of the design this library implements. */
 export const enrollmentConfigSchema = z
@@ -40,13 +61,13 @@ export const enrollmentConfigSchema = z
      * Heartbeat interval in seconds (fractions allowed); 0 disables monitoring.
      * @default 30
      */
-    heartbeatIntervalSecs: nonNegative().default(30),
+    heartbeatIntervalSecs: nonNegative(MAX_TIMER_SECS).default(30),
     /**
      * Seconds without a heartbeat after which the connection counts as lost and
      * the monitor re-enrolls. Must exceed `heartbeatIntervalSecs` while monitoring is on.
      * @default 90
      */
-    connectionTimeoutSecs: positive().default(90),
+    connectionTimeoutSecs: positive(MAX_TIMER_SECS).default(90),
     /**
      * First retransmission interval of a request inside one attempt, in
      * milliseconds; doubles on each retransmission of the same request, up to
@@ -72,9 +93,9 @@ export const enrollmentConfigSchema = z
       .default([]),
     /**
      * Base of the backoff between re-enrollment attempts of the monitor's
-     * recovery, in ms: the n-th consecutive failure with a bootstrap blocks it
-     * for `random(0, min(cap, base * 2^n))` (full jitter), never less than
-     * `retransmitMs`.
+     * recovery, in ms: the n-th consecutive failure with a bootstrap (n = 0
+     * for the first) blocks it for `random(0, min(cap, base * 2^n))` (full
+     * jitter), never less than `retransmitMs`.
      * @default 1000
      */
     reenrollBackoffBaseMs: positive().default(1000),

@@ -21,8 +21,12 @@ export const KEEPALIVE_OBJECT = { objClass: 'keepalive', objName: '/mgmt/keepali
 /** Result codes: 0 success, negative failure. */
 export const Result = {
   OK: 0,
-  /** Generic failure (rlite's -1). */
+  /** Refused (rlite's -1 for every failure). */
   FAILED: -1,
+  /** Ours: M_START without a CDAP connection (the enroller restarted or forgot it): connect again. */
+  NOT_CONNECTED: -2,
+  /** Ours: the IPCP name is enrolled, and alive, from another shim address. */
+  NAME_IN_USE: -3,
 } as const;
 
 /**

@@ -18,21 +18,43 @@ import {
   replyTo,
 } from '../cdap/messages.js';
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
-import { integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
+import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
 import { ProtocolError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';
 import { AddressPool } from './address-pool.js';
 
-const dependency = <T>(what: string, methods: readonly string[]) =>
-  z.custom<T>(
-    (value) =>
-      value !== null &&
-      typeof value === 'object' &&
-      methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
-    { error: `must implement ${what} (${methods.join(', ')})` },
-  );
+const uint32 = () =>
+  z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .min(0, { error: 'must be >= 0' })
+    .max(0xffffffff, { error: 'must fit in 32 bits' })
+    .optional();
+const flag = () => z.boolean({ error: 'must be a boolean' }).optional();
+
+/** DataTransferConstants as the wire carries them: uint32 fields, a uint64 threshold, booleans. */
+const dtConstantsSchema = z.strictObject({
+  maxPduSize: uint32(),
+  addressWidth: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).min(1, { error: 'must be 1 to 8' }).max(8, { error: 'must be 1 to 8' }).optional(),
+  portIdWidth: uint32(),
+  cepIdWidth: uint32(),
+  qosIdWidth: uint32(),
+  seqNumWidth: uint32(),
+  lengthWidth: uint32(),
+  seqRolloverThresh: z.bigint({ error: 'must be a bigint' }).min(0n, { error: 'must be >= 0' }).max(2n ** 64n - 1n, { error: 'must fit in 64 bits' }).optional(),
+  maxPduLifetime: uint32(),
+  concatenationEnabled: flag(),
+  fragmentationEnabled: flag(),
+  integrityEnabled: flag(),
+  maxRtxTime: uint32(),
+  maxAckDelay: uint32(),
+  rateWidth: uint32(),
+  frameWidth: uint32(),
+  ctrlSeqNumWidth: uint32(),
+}) satisfies z.ZodType<DataTransferConstants>;
 
 const enrollerOptionsSchema = z
   .strictObject({
@@ -50,7 +72,7 @@ const enrollerOptionsSchema = z
      * Data-transfer constants sent in M_START_R.
      * @default rlite's defaults (address width 4 bytes, ...)
      */
-    dtConstants: z.custom<DataTransferConstants>((v) => v !== null && typeof v === 'object').optional(),
+    dtConstants: dtConstantsSchema.optional(),
     /**
      * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
      * is missing; doubles up to 8 times that.
@@ -138,6 +160,8 @@ interface Session {
   burst?: Uint8Array[] | undefined;
   stopInvokeId?: number | undefined;
   address?: number | undefined;
+  /** The name had no address before this enrollment: if it never completes, the address goes back. */
+  newBinding?: boolean | undefined;
   lastSentAt: number;
   retransmitMs: number;
 }
@@ -189,6 +213,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #members = new Map<string, MemberRecord>();
   readonly #memberByShim = new Map<string, string>();
   #unsubscribe: (() => void) | undefined;
+  /** Bumped by start() and stop(), so a start() overtaken by a stop() does not subscribe. */
+  #generation = 0;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Throws `ConfigError` naming each invalid option. */
@@ -229,8 +255,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
    */
   async start(): Promise<void> {
     if (this.#unsubscribe !== undefined) return;
+    const generation = ++this.#generation;
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
-    if (this.#unsubscribe !== undefined) return;
+    // stop() (or another start()) ran while the RIB was written: it wins.
+    if (this.#unsubscribe !== undefined || generation !== this.#generation) return;
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
     const t = now();
     for (const member of this.#members.values()) {
@@ -246,6 +274,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
    * The shim is the caller's to close.
    */
   async stop(): Promise<void> {
+    this.#generation++;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#sessions.clear();
@@ -275,17 +304,29 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#answerInvalid(err, from);
       return;
     }
+    // A request without an invoke id cannot be answered (a reply must carry
+    // one), and a retransmission of it could not be told from a new request.
+    if (!isReply(msg.opCode) && !msg.invokeId) return;
     const member = this.#memberAt(from);
     if (member !== undefined) {
       member.lastSeen = new Date();
       member.lastSeenAt = now();
     }
+    try {
+      this.#dispatch(msg, from, member);
+    } catch {
+      // Nothing a peer sends may stop the enroller: a handler that fails
+      // simply does not answer, and the peer retransmits or gives up.
+    }
+  }
+
+  #dispatch(msg: CdapMessage, from: string, member: MemberRecord | undefined): void {
     switch (msg.opCode) {
       case OpCode.M_CONNECT:
         this.#onConnect(msg, from);
         return;
       case OpCode.M_START:
-        void this.#onStart(msg, from);
+        this.#onStart(msg, from).catch(() => this.#reply(from, msg, Result.FAILED, 'enroller failure'));
         return;
       case OpCode.M_STOP_R:
         this.#onStopReply(msg, from);
@@ -323,9 +364,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#sendBytes(from, existing.connectReply);
       return;
     }
-    const reject = (reason: string): void => {
-      this.#reply(from, msg, Result.FAILED, reason);
-      this.emit('enrollment:rejected', { shimAddress: from, name, reason });
+    const reject = (reason: string, result: number = Result.FAILED): void => {
+      this.#reply(from, msg, result, reason);
+      safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name, reason });
     };
     if (msg.destApName !== this.#ipcpName && msg.destApName !== this.#difName) {
       reject(`unknown destination "${msg.destApName}": this is "${this.#ipcpName}" of DIF "${this.#difName}"`);
@@ -335,7 +376,16 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       reject(`authentication mechanism ${msg.authMech} is not supported`);
       return;
     }
+    const holder = this.#members.get(name);
+    const rival = [...this.#sessions].find(([shim, s]) => s.name === name && shim !== from);
+    if ((holder !== undefined && holder.shimAddress !== from) || rival !== undefined) {
+      // Two live IPCPs with one name would share one address. The first keeps
+      // it until its lease expires (or it leaves); then the name is free.
+      reject(`IPCP name "${name}" is enrolled from another shim address`, Result.NAME_IN_USE);
+      return;
+    }
     const connectReply = encodeCdapMessage(replyTo(msg, Result.OK));
+    if (existing !== undefined && existing.name !== name) this.#abandon(from, existing);
     this.#sessions.set(from, {
       name,
       connectInvokeId: msg.invokeId ?? 0,
@@ -356,7 +406,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (session === undefined) {
-      this.#reply(from, msg, Result.FAILED, 'not connected: send M_CONNECT first');
+      this.#reply(from, msg, Result.NOT_CONNECTED, 'not connected: send M_CONNECT first');
       return;
     }
     if (session.startInvokeId === msg.invokeId) {
@@ -373,15 +423,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
     session.startInvokeId = msg.invokeId ?? 0;
     session.burst = undefined;
+    const heldBefore = this.#pool.addressOf(session.name);
     const assignment = this.#pool.assign(session.name, info.address ?? 0);
     if (!assignment.ok) {
       const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
       session.burst = [reply];
       this.#sendBytes(from, reply);
-      this.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
+      safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
       return;
     }
     session.address = assignment.address;
+    session.newBinding = heldBefore === undefined;
     let objects;
     try {
       objects = (await this.#rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
@@ -439,7 +491,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#members.set(session.name, record);
     this.#memberByShim.set(from, session.name);
     this.#armLease(record);
-    this.emit('member:enrolled', info(record));
+    safeEmit(this as EventEmitter<EnrollerEvents>, 'member:enrolled', info(record));
   }
 
   #onRelease(msg: CdapMessage, from: string): void {
@@ -449,9 +501,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (member !== undefined) {
       this.#forget(member);
       this.#hold(member.name);
-      this.emit('member:released', info(member));
+      safeEmit(this as EventEmitter<EnrollerEvents>, 'member:released', info(member));
     }
     this.#reply(from, msg);
+  }
+
+  /** Forgets a half-finished enrollment; an address it bound for a new name goes back to the pool. */
+  #abandon(from: string, session: Session): void {
+    if (this.#sessions.get(from) === session) this.#sessions.delete(from);
+    if (session.newBinding && !this.#members.has(session.name) && !this.#holds.has(session.name)) {
+      this.#pool.release(session.name);
+    }
   }
 
   /** Removes a member from the list and stops its lease. */
@@ -471,7 +531,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       if (now() - member.lastSeenAt >= this.#leaseMs) {
         this.#forget(member);
         this.#hold(member.name);
-        this.emit('member:gone', info(member));
+        safeEmit(this as EventEmitter<EnrollerEvents>, 'member:gone', info(member));
       } else {
         member.lease = this.#ticker.schedule(member.lastSeenAt + this.#leaseMs, check);
       }
@@ -486,7 +546,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#holds.delete(name);
       if (this.#members.has(name)) return;
       const address = this.#pool.release(name);
-      if (address !== undefined) this.emit('address:released', { name, address });
+      if (address !== undefined) safeEmit(this as EventEmitter<EnrollerEvents>, 'address:released', { name, address });
     });
     this.#holds.set(name, entry);
   }
@@ -501,7 +561,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const t = now();
     for (const [from, session] of this.#sessions) {
       if (t - session.createdAt > this.#pendingTimeoutMs) {
-        this.#sessions.delete(from);
+        this.#abandon(from, session);
         continue;
       }
       const stop = session.burst?.at(-1);

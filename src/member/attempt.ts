@@ -43,8 +43,8 @@ export interface AttemptContext {
   readonly lowerDifs: readonly string[];
   readonly config: EnrollmentConfig;
   readonly ids: InvokeIds;
-  /** Sends a message to the bootstrap; never throws (a failed send is a lost datagram). */
-  send(msg: CdapMessage): void;
+  /** Sends a message to the bootstrap; resolves once handed to the shim, rejects with the shim's error. */
+  send(msg: CdapMessage): Promise<void>;
 }
 
 type Phase = 'connecting' | 'starting' | 'done';
@@ -115,12 +115,12 @@ export class EnrollmentAttempt {
         return;
       case OpCode.M_STOP:
         if (isEnrollmentObject(msg)) this.#onStop(msg);
-        else this.#ctx.send(replyTo(msg));
+        else this.#send(replyTo(msg));
         return;
       default:
         // Anything else the enroller asks during enrollment (rlite's
         // operational_status M_START, ...) is acknowledged, never fatal.
-        if (msg.opCode % 2 === 0) this.#ctx.send(replyTo(msg));
+        if (msg.opCode % 2 === 0) this.#send(replyTo(msg));
     }
   }
 
@@ -144,6 +144,18 @@ export class EnrollmentAttempt {
   }
 
   #onStartReply(msg: CdapMessage): void {
+    if (this.#startReply !== undefined) return; // a late duplicate: the first answer stands
+    if (msg.result === Result.NOT_CONNECTED) {
+      // The enroller lost our CDAP connection (it restarted, or forgot a slow
+      // enrollment): connect again within this attempt.
+      this.#phase = 'connecting';
+      this.#request = connectRequest(this.#ctx.ids.next(), this.#ctx.ipcpName, this.#ctx.bootstrap);
+      this.#retransmitMs = this.#ctx.config.retransmitMs;
+      this.#objects.clear();
+      this.#stop = undefined;
+      this.#transmit();
+      return;
+    }
     if ((msg.result ?? 0) !== 0) {
       this.#fail(new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || 'M_START refused'));
       return;
@@ -163,11 +175,11 @@ export class EnrollmentAttempt {
   #onObject(msg: CdapMessage): void {
     const { objName, objClass, objValue, invokeId } = msg;
     if (objName === undefined || !objName.startsWith('/') || objClass === undefined || objValue === undefined) {
-      this.#ctx.send(replyTo(msg, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value'));
+      this.#send(replyTo(msg, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value'));
       return;
     }
     this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: objName, class: objClass, value: objValue });
-    this.#ctx.send(replyTo(msg));
+    this.#send(replyTo(msg));
     this.#maybeComplete();
   }
 
@@ -205,10 +217,19 @@ export class EnrollmentAttempt {
     });
   }
 
+  /**
+   * Sends a message. A datagram lost on the way is the network's business,
+   * retransmission covers it; a send the shim refuses (closed, oversize, bad
+   * address) would be refused again, so it ends the attempt at once.
+   */
+  #send(msg: CdapMessage): void {
+    this.#ctx.send(msg).catch((err: unknown) => this.#fail(err));
+  }
+
   /** Sends the current request and (re)arms its one retransmission timer. */
   #transmit(): void {
     clearTimeout(this.#retransmitTimer);
-    this.#ctx.send(this.#request);
+    this.#send(this.#request);
     this.#retransmitTimer = setTimeout(() => this.#transmit(), this.#retransmitMs);
     this.#retransmitTimer.unref?.();
     this.#retransmitMs = Math.min(this.#retransmitMs * 2, this.#ctx.config.maxRetransmitMs);

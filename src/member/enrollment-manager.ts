@@ -10,7 +10,15 @@ import pRetry from 'p-retry';
 import { decodeCdapMessage, encodeCdapMessage } from '../cdap/codec.js';
 import { InvokeIds, isEnrollmentObject, KEEPALIVE_OBJECT, keepaliveRequest, Result, replyTo } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
-import { type EnrollmentConfig, type EnrollmentConfigInput, resolveConfig } from '../config.js';
+import { z } from 'zod';
+import {
+  dependency,
+  type EnrollmentConfig,
+  type EnrollmentConfigInput,
+  enrollmentConfigSchema,
+  MAX_TIMER_MS,
+  parseWith,
+} from '../config.js';
 import {
   ConfigError,
   EnrollmentAbortedError,
@@ -26,6 +34,7 @@ import {
 } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { safeEmit } from '../util/events.js';
 import { sharedTicker, type Ticker, type TickerEntry } from '../util/ticker.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
 import { MetricsRecorder, type ConnectionMetrics } from './metrics.js';
@@ -138,6 +147,24 @@ interface Run {
 
 const now = (): number => performance.now();
 
+const ipcpNameSchema = z
+  .string({ error: 'must be a non-empty string' })
+  .min(1, { error: 'must be a non-empty string' })
+  .refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' });
+
+const managerOptionsSchema = z.strictObject({
+  shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
+  rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
+  ipcpName: ipcpNameSchema.optional(),
+  config: enrollmentConfigSchema.prefault({}),
+  lowerDifs: z
+    .array(z.string({ error: 'must be a DIF name (string)' }).min(1, { error: 'must not be empty' }), {
+      error: 'must be an array of DIF names',
+    })
+    .default([]),
+  random: z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' }).optional(),
+});
+
 /** Resolves after `ms` on an unref'd timer; rejects with the signal's reason on abort. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -192,38 +219,24 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   #lostConnection = false;
   readonly #unsubscribe: () => void;
 
-  /** Throws `ConfigError` for invalid options or configuration. */
+  /** Throws `ConfigError` for invalid options or configuration, naming each offending field. */
   constructor(options: EnrollmentManagerOptions) {
     super();
-    if (options === null || typeof options !== 'object') {
-      throw new ConfigError([{ field: 'options', rule: 'must be an object with shim and rib' }]);
-    }
-    const { shim, rib } = options;
-    if (shim === null || typeof shim !== 'object' || typeof shim.send !== 'function' || typeof shim.onReceive !== 'function') {
-      throw new ConfigError([{ field: 'shim', rule: 'must implement Shim (send, onReceive, close)' }]);
-    }
-    if (rib === null || typeof rib !== 'object' || typeof rib.write !== 'function' || typeof rib.list !== 'function') {
-      throw new ConfigError([{ field: 'rib', rule: 'must implement Rib (read, write, delete, list)' }]);
-    }
-    if (options.random !== undefined && typeof options.random !== 'function') {
-      throw new ConfigError([{ field: 'random', rule: 'must be a function returning a number in [0, 1)' }]);
-    }
-    this.config = Object.freeze(resolveConfig(options.config));
-    this.#shim = shim;
-    this.#rib = rib;
-    this.#random = options.random ?? Math.random;
-    this.#lowerDifs = [...(options.lowerDifs ?? [])];
+    const o = parseWith(managerOptionsSchema, options);
+    this.config = Object.freeze(o.config);
+    this.#shim = o.shim;
+    this.#rib = o.rib;
+    this.#random = o.random ?? Math.random;
+    this.#lowerDifs = o.lowerDifs;
     for (const address of this.config.bootstraps) this.#learn(address, 'config');
-    if (options.ipcpName !== undefined) this.setIpcpName(options.ipcpName);
-    this.#unsubscribe = shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
+    if (o.ipcpName !== undefined) this.#ipcpName = o.ipcpName;
+    this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
   }
 
-  /** Sets the member's IPCP name (must be a non-empty string). */
+  /** Sets the member's IPCP name (a non-empty, well-formed string). */
   setIpcpName(name: string): void {
-    if (typeof name !== 'string' || name === '') {
-      throw new ConfigError([{ field: 'ipcpName', rule: 'must be a non-empty string' }]);
-    }
-    this.#ipcpName = name;
+    if (this.#state.type === 'closed') throw new ManagerClosedError();
+    this.#ipcpName = parseWith(ipcpNameSchema, name, 'ipcpName');
   }
 
   /** The member's IPCP name, if set. */
@@ -339,7 +352,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         if (this.#monitor === monitor) this.#monitor = undefined;
         this.#ticker.cancel(this.#deadlineEntry);
         this.#deadlineEntry = undefined;
-        if (this.#run?.recovery) this.#run.controller.abort(new EnrollmentAbortedError('monitoring stopped'));
+        if (this.#run?.recovery) this.#detach(this.#run, new EnrollmentAbortedError('monitoring stopped'));
       },
     };
     this.#monitor = monitor;
@@ -356,12 +369,12 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    */
   async close(): Promise<void> {
     if (this.#state.type === 'closed') return;
-    const wasEnrolled = this.#state.type === 'enrolled';
     this.#monitor?.stop();
     this.#run?.controller.abort(new ManagerClosedError());
     this.#setState({ type: 'closed' });
     this.#unsubscribe();
-    if (wasEnrolled && this.#bootstrap !== undefined) {
+    // Also after a loss or during a re-enrollment: the bootstrap may still list us.
+    if (this.#bootstrap !== undefined) {
       await this.#shim.send(this.#bootstrap, encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() })).catch(() => undefined);
     }
   }
@@ -371,6 +384,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   #enrol(kind: RunKind, target: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     if (this.#state.type === 'closed') return Promise.reject(new ManagerClosedError());
     if (this.#ipcpName === undefined) return Promise.reject(new IpcpNameNotSetError());
+    if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
     const run = this.#run;
     if (run !== undefined) {
       if (target !== undefined && run.target !== undefined && run.target !== target) {
@@ -415,7 +429,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       }
       const bootstrap = status.address;
       current = bootstrap;
-      nextDelayMs = this.#backoff(status.failures + 1);
+      // Drawn up front for re-enrollments, so the attempt event can announce it.
+      nextDelayMs = kind === 'reenrolling' ? this.#backoff(status.failures + 1) : Number.NaN;
       if (kind === 'enrolling') {
         this.#setState({ type: 'enrolling', bootstrap, attempt: attempts });
       } else {
@@ -430,14 +445,14 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         lowerDifs: this.#lowerDifs,
         config: this.config,
         ids: this.#ids,
-        send: (msg) => this.#send(bootstrap, msg),
+        send: (msg) => this.#sendNow(bootstrap, msg),
       });
       this.#attempt = attempt;
       try {
         return await attempt.run(controller.signal);
       } catch (err) {
         status.failures++;
-        status.blockedUntil = now() + nextDelayMs;
+        status.blockedUntil = now() + (Number.isNaN(nextDelayMs) ? this.#backoff(status.failures) : nextDelayMs);
         throw err;
       } finally {
         if (this.#attempt === attempt) this.#attempt = undefined;
@@ -448,6 +463,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       retries: recovery ? Number.POSITIVE_INFINITY : this.config.maxRetries - 1,
       minTimeout: recovery ? 0 : this.config.initialBackoffMs,
       factor: recovery ? 1 : 2,
+      maxTimeout: MAX_TIMER_MS,
       randomize: false,
       unref: true,
       signal: controller.signal,
@@ -458,7 +474,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
           ? undefined
           : recovery
             ? Math.max(0, this.#pick().blockedUntil - now())
-            : this.config.initialBackoffMs * 2 ** (attempts - 1);
+            : Math.min(MAX_TIMER_MS, this.config.initialBackoffMs * 2 ** (attempts - 1));
         if (kind === 'reenrolling' && !(error instanceof EnrollmentAbortedError)) {
           this.#metrics.reenrollFailure();
           this.#emit('reenroll:failure', {
@@ -470,12 +486,13 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         }
       },
     })
-      .then((result) => this.#complete(current, result, kind, { attempts, previousAddress, startedAt }))
+      .then((result) => this.#complete(current, result, kind, { attempts, previousAddress, startedAt, signal: controller.signal }))
       .catch((err: unknown) => {
         throw this.#failure(err, attempts, current, controller.signal);
       })
       .finally(() => {
-        if (this.#run === run) this.#run = undefined;
+        if (this.#run !== run) return; // detached when aborted: the state was settled then
+        this.#run = undefined;
         if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') {
           this.#setState({ type: 'idle' });
           // A failed manual run while monitoring: the monitor takes over.
@@ -491,15 +508,25 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     bootstrap: string,
     result: AttemptResult,
     kind: RunKind,
-    run: { attempts: number; previousAddress: number | undefined; startedAt: number },
+    run: { attempts: number; previousAddress: number | undefined; startedAt: number; signal: AbortSignal },
   ): Promise<string> {
+    // Closed or aborted while the RIB is written: stop there, and do not
+    // confirm the enrollment to the enroller.
+    const stillWanted = (): void => {
+      if (this.#state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
+      if (run.signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: run.signal.reason });
+    };
     try {
-      for (const object of result.objects) await this.#rib.write(object);
+      for (const object of result.objects) {
+        stillWanted();
+        await this.#rib.write(object);
+      }
+      stillWanted();
       await this.#rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
     } catch (err) {
       throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
     }
-    if (this.#state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
+    stillWanted();
     const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
     const difName = result.difName ?? synced ?? bootstrap;
     this.#send(bootstrap, replyTo(result.stop));
@@ -552,7 +579,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       const onAbort = (): void => {
         reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
         run.waiters--;
-        if (run.waiters === 0 && !run.recovery) run.controller.abort(signal.reason);
+        if (run.waiters === 0 && !run.recovery) this.#detach(run, signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       run.promise.then(
@@ -566,6 +593,18 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         },
       );
     });
+  }
+
+  /**
+   * Aborts a run and lets go of it at once, so that a caller arriving now
+   * starts a fresh run rather than joining one that is winding down.
+   */
+  #detach(run: Run, reason: unknown): void {
+    run.controller.abort(reason);
+    if (this.#run !== run) return;
+    this.#run = undefined;
+    this.#attempt = undefined;
+    if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') this.#setState({ type: 'idle' });
   }
 
   // ---- bootstraps and backoff ---------------------------------------------
@@ -599,10 +638,13 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     return soonest;
   }
 
-  /** Full jitter: `random(0, min(cap, base * 2^n))` for the n-th consecutive failure, never below `retransmitMs`. */
+  /**
+   * Full jitter after the n-th consecutive failure (n >= 1):
+   * `random(0, min(cap, base * 2^(n-1)))`, never below `retransmitMs`.
+   */
   #backoff(n: number): number {
     const { reenrollBackoffBaseMs: base, reenrollBackoffCapMs: cap, retransmitMs } = this.config;
-    const ceiling = Math.min(cap, base * 2 ** Math.min(n, 52));
+    const ceiling = Math.min(cap, base * 2 ** Math.min(n - 1, 52));
     return Math.max(retransmitMs, Math.floor(this.#random() * ceiling));
   }
 
@@ -614,6 +656,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#keepaliveEntry = undefined;
     const interval = this.config.heartbeatIntervalSecs * 1000;
     if (interval === 0) return;
+    let due = now() + interval;
     const tick = (): void => {
       if (this.#state.type !== 'enrolled' || this.#bootstrap === undefined) {
         this.#keepaliveEntry = undefined;
@@ -626,9 +669,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       const invokeId = this.#ids.next();
       this.#pendingKeepalives.set(invokeId, t);
       this.#send(this.#bootstrap, keepaliveRequest(invokeId));
-      this.#keepaliveEntry = this.#ticker.schedule(t + interval, tick);
+      // Next one a whole interval after this one was due, so tick lateness does not add up.
+      due = Math.max(due + interval, t);
+      this.#keepaliveEntry = this.#ticker.schedule(due, tick);
     };
-    this.#keepaliveEntry = this.#ticker.schedule(now() + interval, tick);
+    this.#keepaliveEntry = this.#ticker.schedule(due, tick);
   }
 
   /** Checks for a loss exactly when the connection timeout would expire; re-arms itself lazily. */
@@ -749,14 +794,14 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     }
   }
 
+  /** Encodes and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
+  async #sendNow(to: string, msg: CdapMessage): Promise<void> {
+    await this.#shim.send(to, encodeCdapMessage(msg));
+  }
+
+  /** Sends a reply or a keepalive; one that cannot be sent is a lost datagram, which the peer survives. */
   #send(to: string, msg: CdapMessage): void {
-    let pdu: Uint8Array;
-    try {
-      pdu = encodeCdapMessage(msg);
-    } catch {
-      return;
-    }
-    this.#shim.send(to, pdu).catch((err: unknown) => this.#attempt?.noteProblem(err as Error));
+    this.#sendNow(to, msg).catch(() => undefined);
   }
 
   #setState(state: EnrollmentState): void {
@@ -774,14 +819,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#emit('state:change', state, previous);
   }
 
-  /** Emits without letting a throwing listener break the manager: the error becomes a process warning. */
   #emit<E extends keyof EnrollmentEvents>(event: E, ...args: EnrollmentEvents[E]): void {
-    try {
-      (this.emit as (event: E, ...a: EnrollmentEvents[E]) => boolean)(event, ...args);
-    } catch (err) {
-      process.emitWarning(`a listener of "${String(event)}" threw: ${(err as Error)?.message ?? String(err)}`, {
-        code: 'RINA_ENROLLMENT_LISTENER',
-      });
-    }
+    safeEmit(this as EventEmitter<EnrollmentEvents>, event, ...(args as never));
   }
 }

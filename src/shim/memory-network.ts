@@ -6,15 +6,13 @@
  * @module
  */
 import { z } from 'zod';
-import { parseWith } from '../config.js';
+import { nonNegative as milliseconds, parseWith } from '../config.js';
 import { ShimError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
 import type { Shim, ShimHandler } from './shim.js';
 
 const probability = () =>
   z.number({ error: 'must be a finite number' }).min(0, { error: 'must be in 0..1' }).max(1, { error: 'must be in 0..1' });
-const milliseconds = () =>
-  z.number({ error: 'must be a finite number' }).min(0, { error: 'must be >= 0 (got a negative number)' });
 
 const faultsSchema = z.strictObject({
   /** Probability that a datagram is lost. @default 0 */
@@ -96,7 +94,13 @@ export class MemoryNetwork {
   attach(address: string): Shim {
     if (typeof address !== 'string' || address === '') throw new ShimError('a shim address must be a non-empty string');
     if (this.#nodes.has(address)) throw new ShimError(`shim address "${address}" is already attached`);
-    const shim = new MemoryShim(address, this, this.#maxPduBytes);
+    const shim: MemoryShim = new MemoryShim(address, this.#maxPduBytes, {
+      transmit: (to, pdu) => this.#transmit(address, to, pdu),
+      release: () => {
+        // Frees the address unless another node has it by now.
+        if (this.#nodes.get(address) === shim) this.#nodes.delete(address);
+      },
+    });
     this.#nodes.set(address, shim);
     return shim;
   }
@@ -153,13 +157,7 @@ export class MemoryNetwork {
     for (const address of [...this.#nodes.keys()]) this.detach(address);
   }
 
-  /** @internal Called by a shim's close: frees its address unless another node has it by now. */
-  release(shim: MemoryShim): void {
-    if (this.#nodes.get(shim.localAddress) === shim) this.#nodes.delete(shim.localAddress);
-  }
-
-  /** @internal Called by a shim's send. */
-  transmit(from: string, to: string, pdu: Uint8Array): void {
+  #transmit(from: string, to: string, pdu: Uint8Array): void {
     const copy = pdu.slice();
     let fate: MemoryPacket['fate'] = 'sent';
     if (this.#partitions.has(pairKey(from, to))) fate = 'partitioned';
@@ -207,16 +205,22 @@ export class MemoryNetwork {
   }
 }
 
+/** What a shim may ask of its network: nothing that would let it forge a sender. */
+interface Port {
+  transmit(to: string, pdu: Uint8Array): void;
+  release(): void;
+}
+
 class MemoryShim implements Shim {
   readonly localAddress: string;
-  readonly #network: MemoryNetwork;
+  readonly #port: Port;
   readonly #maxPduBytes: number;
   readonly #handlers = new Set<ShimHandler>();
   #closed = false;
 
-  constructor(address: string, network: MemoryNetwork, maxPduBytes: number) {
+  constructor(address: string, maxPduBytes: number, port: Port) {
     this.localAddress = address;
-    this.#network = network;
+    this.#port = port;
     this.#maxPduBytes = maxPduBytes;
   }
 
@@ -227,7 +231,7 @@ class MemoryShim implements Shim {
     if (pdu.length > this.#maxPduBytes) {
       throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.#maxPduBytes}`);
     }
-    this.#network.transmit(this.localAddress, to, pdu);
+    this.#port.transmit(to, pdu);
   }
 
   onReceive(handler: ShimHandler): () => void {
@@ -240,7 +244,7 @@ class MemoryShim implements Shim {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#network.release(this);
+    this.#port.release();
     this.markClosed();
   }
 

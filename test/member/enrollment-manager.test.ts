@@ -12,6 +12,7 @@ import {
   EnrollmentTimeoutError,
   IpcpNameNotSetError,
   ManagerClosedError,
+  ShimError,
   MemoryNetwork,
   MemoryRib,
   NoBootstrapPeersError,
@@ -246,8 +247,9 @@ describe('EnrollmentManager: re-enrollment', () => {
     const net = new MemoryNetwork();
     const first = await withEnroller({}, net);
     const { mgr } = member(net, 'm');
-    member(net, 'x').mgr.enrolWithBootstrap('bootstrap'); // someone else enrols first
+    const other = member(net, 'x').mgr.enrolWithBootstrap('bootstrap'); // someone else enrols first
     await mgr.enrolWithBootstrap('bootstrap');
+    await other;
     const address = mgr.address;
     expect(address).toBe(1003);
     await first.enroller.stop();
@@ -372,5 +374,112 @@ describe('EnrollmentManager: as a peer of the enroller after enrollment', () => 
       [OpCode.M_STOP_R, 43, 0],
     ]);
     expect(rib.read('/dif/neigh/x')).toBeUndefined();
+  });
+});
+
+describe('EnrollmentManager: edges found in review', () => {
+  it('an aborted run cannot be joined: a later caller starts a fresh one', async () => {
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm');
+    const controller = new AbortController();
+    const a = mgr.enrolWithBootstrap('bootstrap', { signal: controller.signal });
+    controller.abort();
+    const b = mgr.enrolWithBootstrap('bootstrap');
+    await expect(a).rejects.toBeInstanceOf(EnrollmentAbortedError);
+    await expect(b).resolves.toBe('demo.DIF');
+    expect(mgr.state.type).toBe('enrolled');
+  });
+
+  it('an already-aborted signal starts nothing', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork();
+    const { mgr } = member(net, 'm');
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    await expect(mgr.enrolWithBootstrap('nobody', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(EnrollmentAbortedError);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(connects).toEqual([]);
+    expect(mgr.state).toEqual({ type: 'idle' });
+  });
+
+  it('a send the shim refuses ends the attempt at once with that ShimError', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ maxPduBytes: 100 });
+    const { mgr } = member(net, 'm');
+    mgr.setIpcpName('x'.repeat(500)); // M_CONNECT will not fit
+    const err = await mgr.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShimError);
+    expect(mgr.state).toEqual({ type: 'idle' });
+  });
+
+  it('closed while the RIB is written: no M_STOP_R, nothing more written, the caller told', async () => {
+    const { net, enroller } = await withEnroller();
+    let release: () => void = () => undefined;
+    const inner = new MemoryRib();
+    let writes = 0;
+    const rib = {
+      read: (n: string) => inner.read(n),
+      delete: (n: string) => inner.delete(n),
+      list: (p?: string) => inner.list(p),
+      write: (o: Parameters<MemoryRib['write']>[0]) => {
+        writes++;
+        return new Promise<void>((r) => (release = () => r(inner.write(o))));
+      },
+    };
+    const mgr = new EnrollmentManager({ shim: net.attach('m'), rib, ipcpName: 'm' });
+    const stopReplies = sent(net, 'm', OpCode.M_STOP_R);
+    const result = mgr.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    await vi.waitFor(() => expect(writes).toBe(1));
+    await mgr.close();
+    release();
+    expect(await result).toBeInstanceOf(EnrollmentAbortedError);
+    expect(writes).toBe(1);
+    expect(stopReplies).toEqual([]);
+    expect(enroller.members()).toEqual([]);
+  });
+
+  it('close after a loss still sends M_RELEASE to the last bootstrap', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    net.partition('m', 'bootstrap');
+    await vi.advanceTimersByTimeAsync(600);
+    expect(mgr.state.type).toBe('reenrolling');
+    const releases = sent(net, 'm', OpCode.M_RELEASE);
+    await mgr.close();
+    expect(releases).toHaveLength(1);
+  });
+
+  it('refuses unknown options, bad lowerDifs and malformed names with ConfigError; setIpcpName after close', async () => {
+    const net = new MemoryNetwork();
+    const shim = net.attach('m');
+    expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpname: 'm' } as never)).toThrow(/unknown option "ipcpname"/);
+    expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), lowerDifs: 'abc' as never })).toThrow(/lowerDifs: must be an array/);
+    expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), lowerDifs: [5] as never })).toThrow(/lowerDifs.0/);
+    expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), config: { timeoutMs: 2 ** 31 } })).toThrow(
+      /config.timeoutMs: must be <= 2147483647/,
+    );
+    const mgr = new EnrollmentManager({ shim, rib: new MemoryRib() });
+    expect(() => mgr.setIpcpName('bad\uD800name')).toThrow(/well-formed/);
+    await mgr.close();
+    expect(() => mgr.setIpcpName('m')).toThrow(ManagerClosedError);
+  });
+
+  it('a throwing listener does not break enrollment or close', async () => {
+    const { net, enroller } = await withEnroller();
+    const { mgr } = member(net, 'm');
+    const boom = () => {
+      throw new Error('listener bug');
+    };
+    mgr.on('enrolled', boom);
+    mgr.on('state:change', boom);
+    const warned = new Promise<void>((resolve) => process.once('warning', () => resolve()));
+    await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
+    await warned;
+    expect(mgr.state.type).toBe('enrolled');
+    await vi.waitFor(() => expect(enroller.members()).toHaveLength(1));
+    await expect(mgr.close()).resolves.toBeUndefined();
+    await vi.waitFor(() => expect(enroller.members()).toHaveLength(0));
   });
 });

@@ -1,0 +1,155 @@
+/** What a hostile or unlucky peer can do to an enroller, and what it must not achieve. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  ConfigError,
+  decodeCdapMessage,
+  Enroller,
+  ENROLLMENT_OBJECT,
+  encodeEnrollmentInfo,
+  MemoryNetwork,
+  MemoryRib,
+  OpCode,
+  type Rib,
+} from '../../src/index.js';
+import { cleanup, member, RawPeer, settle, withEnroller } from '../helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+const connect = (invokeId: number, name: string) => ({
+  opCode: OpCode.M_CONNECT,
+  absSyntax: 73,
+  version: 1n,
+  invokeId,
+  srcApName: name,
+  destApName: 'bootstrap',
+});
+const start = (invokeId: number | undefined, address = 0) => ({
+  opCode: OpCode.M_START,
+  ...(invokeId === undefined ? {} : { invokeId }),
+  ...ENROLLMENT_OBJECT,
+  objValue: { byteval: encodeEnrollmentInfo({ address }) },
+});
+
+describe('Enroller robustness', () => {
+  it('a START without invoke id is dropped, even one the pool would refuse; the enroller keeps serving', async () => {
+    const { net, enroller } = await withEnroller();
+    const peer = new RawPeer(net.attach('evil'));
+    await peer.send('bootstrap', connect(1, 'evil'));
+    await peer.send('bootstrap', start(5));
+    await peer.send('bootstrap', start(undefined, 999));
+    await peer.send('bootstrap', start(undefined));
+    await settle();
+    expect(peer.ofType(OpCode.M_START_R)).toHaveLength(1); // only the one with an invoke id
+    const { mgr } = member(net, 'good');
+    await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
+    expect(enroller.running).toBe(true);
+  });
+
+  it('refuses dtConstants that do not fit the wire at construction, naming the field', () => {
+    const net = new MemoryNetwork();
+    const base = { shim: net.attach('b'), rib: new MemoryRib(), ipcpName: 'b', difName: 'd', addressPool: { first: 1, last: 9 } };
+    expect(() => new Enroller({ ...base, dtConstants: { addressWidth: 4, maxPduSize: 2 ** 32 } })).toThrow(
+      /dtConstants.maxPduSize: must fit in 32 bits/,
+    );
+    expect(() => new Enroller({ ...base, dtConstants: { addressWidth: 'x' as never } })).toThrow(/dtConstants.addressWidth/);
+    expect(() => new Enroller({ ...base, dtConstants: { bogus: 1 } as never })).toThrow(ConfigError);
+  });
+
+  it('refuses a second live IPCP with an enrolled name; the name is free again once the first is gone', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({ leaseMs: 2000, holdMs: 60_000 });
+    const first = member(net, 'dup@a', { heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 }).mgr;
+    first.setIpcpName('dup');
+    await first.enrolWithBootstrap('bootstrap');
+    const second = member(net, 'dup@b', { heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 }).mgr;
+    second.setIpcpName('dup');
+    await expect(second.enrolWithBootstrap('bootstrap')).rejects.toMatchObject({
+      code: 'ENROLLMENT_REJECTED',
+      result: -3,
+      reason: 'IPCP name "dup" is enrolled from another shim address',
+    });
+    net.detach('dup@a'); // the first one vanishes; its lease runs out
+    await vi.advanceTimersByTimeAsync(2100);
+    await expect(second.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
+    expect(second.address).toBe(first.address); // the name's address, held for it
+  });
+
+  it('a member whose CDAP connection the enroller lost connects again instead of failing', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller({ pendingTimeoutMs: 1000 });
+    const { mgr } = member(net, 'm', { timeoutMs: 5000, retransmitMs: 300, maxRetransmitMs: 300 });
+    const seen: Array<[number, number | undefined]> = [];
+    net.tap((p) => {
+      const msg = decodeCdapMessage(p.pdu);
+      seen.push([msg.opCode, msg.result]);
+      // Cut the link the moment the first CONNECT_R leaves: START goes unanswered.
+      if (msg.opCode === OpCode.M_CONNECT_R && seen.filter(([op]) => op === OpCode.M_CONNECT_R).length === 1) {
+        net.partition('m', 'bootstrap');
+      }
+    });
+    const result = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(1500); // the enroller forgets the half-open connection
+    expect(enroller.pendingEnrollments).toBe(0);
+    net.heal('m', 'bootstrap');
+    await vi.advanceTimersByTimeAsync(1000);
+    await expect(result).resolves.toBe('demo.DIF');
+    expect(seen.filter(([op]) => op === OpCode.M_START_R).map(([, r]) => r)).toEqual([-2, 0]);
+    expect(seen.filter(([op]) => op === OpCode.M_CONNECT)).toHaveLength(2);
+  });
+
+  it('half-finished enrollments do not use up the pool', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({ addressPool: { first: 10, last: 19 }, pendingTimeoutMs: 1000 });
+    const peer = new RawPeer(net.attach('hoarder'));
+    for (let i = 0; i < 10; i++) {
+      await peer.send('bootstrap', connect(100 + i, `ghost-${i}`));
+      await settle();
+      await peer.send('bootstrap', start(200 + i));
+      await settle();
+    }
+    await vi.advanceTimersByTimeAsync(2000); // every session expires without M_STOP_R
+    const { mgr } = member(net, 'real');
+    const enrolled = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(100);
+    await expect(enrolled).resolves.toBe('demo.DIF');
+  });
+
+  it('stop() during a slow start() wins: the enroller does not start listening', async () => {
+    const net = new MemoryNetwork();
+    let release: () => void = () => undefined;
+    const slow = new MemoryRib();
+    const rib: Rib = {
+      read: (n) => slow.read(n),
+      delete: (n) => slow.delete(n),
+      list: (p) => slow.list(p),
+      write: (o) => new Promise<void>((r) => (release = () => r(slow.write(o)))),
+    };
+    const enroller = new Enroller({ shim: net.attach('b'), rib, ipcpName: 'b', difName: 'd', addressPool: { first: 1, last: 9 } });
+    const starting = enroller.start();
+    await enroller.stop();
+    release();
+    await starting;
+    expect(enroller.running).toBe(false);
+  });
+
+  it('a throwing listener neither stops the enroller nor the enrollment', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const { net, enroller } = await withEnroller();
+      enroller.on('member:enrolled', () => {
+        throw new Error('listener bug');
+      });
+      const { mgr } = member(net, 'm');
+      await mgr.enrolWithBootstrap('bootstrap');
+      await vi.waitFor(() => expect(enroller.members()).toHaveLength(1));
+      await vi.waitFor(() => expect(warnings.some((w) => w.includes('listener bug'))).toBe(true));
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});

@@ -1,0 +1,260 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  decodeCdapMessage,
+  type EnrollmentEvents,
+  type EnrollmentManager,
+  MemoryNetwork,
+  OpCode,
+} from '../../src/index.js';
+import { cleanup, member, withEnroller } from '../helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+/** Records every event of `mgr` with the (fake) time it fired at. */
+function record(mgr: EnrollmentManager) {
+  const events: Array<{ name: keyof EnrollmentEvents; at: number; args: unknown[] }> = [];
+  const names: Array<keyof EnrollmentEvents> = [
+    'state:change',
+    'enrolled',
+    'connection:lost',
+    'reenroll:attempt',
+    'reenroll:success',
+    'reenroll:failure',
+    'keepalive:rtt',
+  ];
+  for (const name of names) mgr.on(name, (...args: unknown[]) => events.push({ name, at: performance.now(), args }));
+  const of = (name: keyof EnrollmentEvents) => events.filter((e) => e.name === name);
+  return { events, of };
+}
+
+/** Counts the PDUs of `opCode` that `from` sends. */
+function counter(net: MemoryNetwork, from: string, opCode: number) {
+  const times: number[] = [];
+  net.tap((p) => {
+    if (p.from === from && decodeCdapMessage(p.pdu).opCode === opCode) times.push(performance.now());
+  });
+  return times;
+}
+
+describe('active keepalive', () => {
+  it('sends M_READ keepalive every interval while enrolled; the enroller answers and the RTT is measured', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({}, new MemoryNetwork({ seed: 1, delayMs: 3 }));
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+    const reads = counter(net, 'm', OpCode.M_READ);
+    const answers = counter(net, 'bootstrap', OpCode.M_READ_R);
+    const rec = record(mgr);
+    const enrolling = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(100);
+    await enrolling;
+    const t0 = mgr.state.type === 'enrolled' ? performance.now() - (Date.now() - mgr.state.since) : Number.NaN;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(reads.length).toBe(10);
+    // one every second, each at most one tick of the shared wheel late
+    reads.forEach((t, i) => {
+      expect(t - t0).toBeGreaterThanOrEqual((i + 1) * 1000);
+      expect(t - t0).toBeLessThan((i + 1) * 1000 + 40);
+    });
+    expect(answers.length).toBe(10);
+    const rtts = rec.of('keepalive:rtt').map((e) => (e.args[0] as { rttMs: number }).rttMs);
+    expect(rtts.length).toBe(10);
+    for (const rtt of rtts) expect(rtt).toBeCloseTo(6, 5); // 3 ms each way
+    expect(mgr.metrics().keepaliveRttMs).toEqual({ last: rtts[9], min: 6, smoothed: expect.closeTo(6, 5) });
+  });
+
+  it('keeps a member healthy by itself: no updateHeartbeat(), no loss, no re-enrollment over 100 timeouts', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+    const connects = counter(net, 'm', OpCode.M_CONNECT);
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(rec.of('connection:lost')).toEqual([]);
+    expect(connects).toEqual([]);
+    expect(mgr.isConnectionHealthy()).toBe(true);
+  });
+
+  it('a refused keepalive (the enroller no longer knows the member) is a loss at once, and recovery follows', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 2 });
+    const first = await withEnroller({}, net);
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 30 }, { random: () => 0 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    const address = mgr.address;
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+    await first.enroller.stop();
+    net.detach('bootstrap');
+    await withEnroller({}, net); // restarted without its table
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(rec.of('connection:lost').map((e) => (e.args[0] as { reason: string }).reason)).toEqual(['keepalive-refused']);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rec.of('reenroll:success')).toHaveLength(1);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', address });
+  });
+});
+
+describe('precise detection', () => {
+  it.each([
+    [0.2, 0.1],
+    [3, 1],
+    [90, 30],
+    [7.777, 2.5],
+  ])(
+    'connection timeout %s s: lost never before it and at most max(1%%, 50 ms) after the last heartbeat',
+    async (timeoutSecs, heartbeatSecs) => {
+      vi.useFakeTimers();
+      const { net } = await withEnroller();
+      const { mgr } = member(net, 'm', { heartbeatIntervalSecs: heartbeatSecs, connectionTimeoutSecs: timeoutSecs });
+      await mgr.enrolWithBootstrap('bootstrap');
+      mgr.startConnectionMonitoring();
+      const rec = record(mgr);
+      // run a while with keepalives, then cut the link at an awkward moment
+      await vi.advanceTimersByTimeAsync(heartbeatSecs * 1000 * 3 + 7);
+      net.partition('m', 'bootstrap');
+      const last = mgr.lastHeartbeat ?? 0;
+      const timeoutMs = timeoutSecs * 1000;
+      const bound = Math.max(timeoutMs / 100, 50);
+      // healthy until the exact timeout, unhealthy from then on
+      await vi.advanceTimersByTimeAsync(last + timeoutMs - 1 - performance.now());
+      expect(mgr.isConnectionHealthy()).toBe(true);
+      expect(rec.of('connection:lost')).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(mgr.isConnectionHealthy()).toBe(false);
+      await vi.advanceTimersByTimeAsync(bound);
+      const lost = rec.of('connection:lost');
+      expect(lost).toHaveLength(1);
+      const delay = (lost[0]?.at ?? 0) - last;
+      expect(delay).toBeGreaterThanOrEqual(timeoutMs);
+      expect(delay).toBeLessThanOrEqual(timeoutMs + bound);
+      expect((lost[0]?.args[0] as { silentMs: number }).silentMs).toBe(delay);
+      expect(mgr.metrics().detectionDelayMs.last).toBe(delay);
+    },
+  );
+
+  it('in real time with small values, loosely', async () => {
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.05, connectionTimeoutSecs: 0.2 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    await new Promise((r) => setTimeout(r, 120));
+    net.partition('m', 'bootstrap');
+    const last = mgr.lastHeartbeat ?? 0;
+    const lostAt = await new Promise<number>((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error('no loss within 1 s')), 1000);
+      mgr.once('connection:lost', () => {
+        clearTimeout(guard);
+        resolve(performance.now());
+      });
+    });
+    expect(lostAt - last).toBeGreaterThanOrEqual(200);
+    expect(lostAt - last).toBeLessThan(200 + 250); // a loaded machine may lag, but not by a timeout
+  });
+});
+
+describe('recovery that cannot storm', () => {
+  it('backs off with full jitter, random(0, min(cap, base * 2^n)), never below retransmitMs', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller();
+    const draws = [0.999, 0.5, 0.0, 0.999, 0.999];
+    let i = 0;
+    const { mgr } = member(
+      net,
+      'm',
+      {
+        heartbeatIntervalSecs: 0.5,
+        connectionTimeoutSecs: 1.5,
+        timeoutMs: 100,
+        retransmitMs: 50,
+        maxRetransmitMs: 50,
+        reenrollBackoffBaseMs: 1000,
+        reenrollBackoffCapMs: 8000,
+      },
+      { random: () => draws[i++] ?? 0.999 },
+    );
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+    await enroller.stop();
+    net.detach('bootstrap');
+    await vi.advanceTimersByTimeAsync(1500 + 40 + 999 + 100 + 1000 + 100 + 50 + 100 + 7992 + 1);
+    const lostAt = rec.of('connection:lost')[0]?.at ?? Number.NaN;
+    const attempts = rec.of('reenroll:attempt');
+    // n = 0 at the loss: random(0, 1000) = 999; n = 1: random(0, 2000) = 1000;
+    // n = 2: 0, floored to retransmitMs = 50; n = 3: random(0, min(8000, 8000)) = 7992
+    expect(attempts.map((e) => (e.args[0] as { nextDelayMs: number }).nextDelayMs)).toEqual([1000, 50, 7992, 7992]);
+    expect(attempts.map((e) => e.at - lostAt)).toEqual([999, 999 + 100 + 1000, 2099 + 100 + 50, 2249 + 100 + 7992]);
+    const failures = rec.of('reenroll:failure').map((e) => e.args[0] as { retryInMs: number; attempt: number });
+    expect(failures.map((f) => [f.attempt, f.retryInMs])).toEqual([
+      [1, 1000],
+      [2, 50],
+      [3, 7992],
+    ]);
+    expect(rec.of('connection:lost')).toHaveLength(1);
+    expect(mgr.state).toMatchObject({ type: 'reenrolling', attempt: 4, previousAddress: 1002 });
+  });
+
+  it('1,000 members whose enroller disappears and returns: retries spread over time, everyone back with its address', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 1000 });
+    const first = await withEnroller({ leaseMs: 3000, addressPool: { first: 1, last: 5000 } }, net);
+    const config = {
+      heartbeatIntervalSecs: 1,
+      connectionTimeoutSecs: 3,
+      timeoutMs: 1000,
+      retransmitMs: 250,
+      maxRetransmitMs: 500,
+      reenrollBackoffBaseMs: 1000,
+      reenrollBackoffCapMs: 16_000,
+    };
+    const members = Array.from({ length: 1000 }, (_, i) => member(net, `m${i}`, config).mgr);
+    const enrolling = Promise.all(members.map((m) => m.enrolWithBootstrap('bootstrap')));
+    await vi.advanceTimersByTimeAsync(5000);
+    await enrolling;
+    const before = new Map(members.map((m) => [m.ipcpName, m.address]));
+    for (const m of members) m.startConnectionMonitoring();
+
+    const successAt: number[] = [];
+    for (const m of members) m.on('reenroll:success', () => successAt.push(performance.now()));
+    const connects: number[] = [];
+    net.tap((p) => {
+      if (p.to === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now());
+    });
+    const outageStart = performance.now();
+    await first.enroller.stop();
+    net.detach('bootstrap');
+    await vi.advanceTimersByTimeAsync(30_000);
+    await withEnroller({ addressPool: { first: 1, last: 5000 } }, net); // back, with an empty table
+    const back = performance.now();
+    await vi.advanceTimersByTimeAsync(60_000);
+
+    expect(members.every((m) => m.state.type === 'enrolled')).toBe(true);
+    expect(members.every((m) => m.address === before.get(m.ipcpName))).toBe(true);
+    for (const m of members) expect(m.metrics().outages).toBe(1);
+
+    // Spread: CONNECTs per second during the outage never all land together.
+    const perSecond = new Map<number, number>();
+    for (const t of connects) {
+      const s = Math.floor((t - outageStart) / 1000);
+      perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
+    }
+    const busiest = Math.max(...perSecond.values());
+    const firstBack = Math.min(...successAt) - back;
+    const lastBack = Math.max(...successAt) - back;
+    console.log(
+      `1,000-member storm: ${connects.length} CONNECTs in ${perSecond.size} seconds (busiest second: ${busiest}); ` +
+        `re-enrolled ${(firstBack / 1000).toFixed(2)} s to ${(lastBack / 1000).toFixed(2)} s after the enroller returned`,
+    );
+    expect(successAt).toHaveLength(1000);
+    const spreadMs = lastBack - firstBack;
+    // never a tight loop: at most one attempt per member per retransmitMs-floor, far fewer in fact
+    expect(connects.length).toBeLessThan(1000 * 40);
+    expect(busiest).toBeLessThan(1000 * 2); // without jitter, every member would retry in the same instant
+    expect(spreadMs).toBeGreaterThan(1000);
+  }, 60_000);
+});
