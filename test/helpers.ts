@@ -60,13 +60,13 @@ export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
 }
 
-/** An in-memory network with a started enroller at shim address 'bootstrap'. */
-export async function withEnroller(options: Partial<EnrollerOptions> = {}, net = new MemoryNetwork({ seed: 1 })) {
+/** An in-memory network with a started enroller at shim address `address` (its IPCP name too). */
+export async function withEnroller(options: Partial<EnrollerOptions> = {}, net = new MemoryNetwork({ seed: 1 }), address = 'bootstrap') {
   const rib = new MemoryRib();
   const enroller = new Enroller({
-    shim: net.attach('bootstrap'),
+    shim: net.attach(address),
     rib,
-    ipcpName: 'bootstrap',
+    ipcpName: address,
     difName: 'demo.DIF',
     addressPool: { first: 1002, last: 1999 },
     ...options,

@@ -258,3 +258,167 @@ describe('recovery that cannot storm', () => {
     expect(spreadMs).toBeGreaterThan(1000);
   }, 60_000);
 });
+
+describe('scenarios on MemoryNetwork', () => {
+  const fast = { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200 };
+
+  it('partition then heal: lost on time, re-enrolled with the same address, one event each', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', fast);
+    await mgr.enrolWithBootstrap('bootstrap');
+    const address = mgr.address;
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+    net.partition('m', 'bootstrap');
+    const last = mgr.lastHeartbeat ?? 0;
+    await vi.advanceTimersByTimeAsync(5000);
+    const lost = rec.of('connection:lost');
+    expect(lost).toHaveLength(1);
+    expect((lost[0]?.at ?? 0) - last).toBeGreaterThanOrEqual(1000);
+    expect((lost[0]?.at ?? 0) - last).toBeLessThanOrEqual(1050);
+    expect(mgr.state).toMatchObject({ type: 'reenrolling', previousAddress: address });
+    net.heal('m', 'bootstrap');
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(rec.of('connection:lost')).toHaveLength(1);
+    expect(rec.of('reenroll:success')).toHaveLength(1);
+    expect(rec.of('reenroll:success')[0]?.args[0]).toMatchObject({ address, previousAddress: address, bootstrap: 'bootstrap' });
+    expect(mgr.state).toMatchObject({ type: 'enrolled', address, bootstrap: 'bootstrap' });
+    const metrics = mgr.metrics();
+    expect(metrics).toMatchObject({ enrollments: 2, outages: 1, reenrollSuccesses: 1 });
+    expect(metrics.reenrollAttempts).toBe(metrics.reenrollFailures + 1);
+    expect(metrics.detectionDelayMs.last).toBeGreaterThanOrEqual(1000);
+    expect(metrics.timeToRecoverMs.last).toBeGreaterThan(0);
+    expect(metrics.uptimeRatio).toBeGreaterThan(0);
+    expect(metrics.uptimeRatio).toBeLessThan(1);
+  });
+
+  it('fails over to the second bootstrap when the first is gone, and back when it returns', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 9 });
+    const pool = { addressPool: { first: 1, last: 999 } };
+    let a = await withEnroller(pool, net);
+    const b = await withEnroller(pool, net, 'bootstrap-b');
+    const { mgr } = member(net, 'm', { ...fast, bootstraps: ['bootstrap', 'bootstrap-b'] });
+    await mgr.enrol();
+    const address = mgr.address;
+    expect(mgr.bootstrapAddress).toBe('bootstrap');
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+
+    const toA: number[] = [];
+    net.tap((p) => {
+      if (p.to === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) toA.push(performance.now());
+    });
+    await a.enroller.stop();
+    net.detach('bootstrap');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap-b', address });
+    // the silent one is left alone: recovery went straight to the other
+    expect(toA).toEqual([]);
+
+    a = await withEnroller(pool, net); // the first returns
+    await b.enroller.stop();
+    net.detach('bootstrap-b'); // and the second goes
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap', address });
+    expect(rec.of('connection:lost')).toHaveLength(2);
+    expect(rec.of('reenroll:success')).toHaveLength(2);
+    expect(mgr.bootstraps().map((s) => s.address)).toEqual(['bootstrap', 'bootstrap-b']);
+  });
+
+  it('learns alternate enrollers from the enrollment reply and fails over to them', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 10 });
+    const a = await withEnroller({ alternates: ['bootstrap-b'] }, net);
+    await withEnroller({}, net, 'bootstrap-b');
+    const { mgr } = member(net, 'm', fast);
+    await mgr.enrolWithBootstrap('bootstrap');
+    expect(mgr.bootstraps()).toEqual([
+      expect.objectContaining({ address: 'bootstrap', source: 'explicit' }),
+      expect.objectContaining({ address: 'bootstrap-b', source: 'advertised' }),
+    ]);
+    mgr.startConnectionMonitoring();
+    await a.enroller.stop();
+    net.detach('bootstrap');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap-b' });
+  });
+
+  it('a flapping link (up 1 s, down 1 s) gives no duplicate events and no storm', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const { mgr } = member(net, 'm', { ...fast, connectionTimeoutSecs: 0.8 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+    const connects = counter(net, 'm', OpCode.M_CONNECT);
+    for (let i = 0; i < 30; i++) {
+      net.partition('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(1000);
+      net.heal('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    await vi.advanceTimersByTimeAsync(30_000); // settle on a healthy link
+    const lost = rec.of('connection:lost').length;
+    const back = rec.of('reenroll:success').length;
+    expect(lost).toBeGreaterThan(0);
+    expect(back).toBe(lost); // every outage ends in exactly one recovery
+    // lost and success alternate: never two losses without a recovery between
+    const sequence = rec.events.filter((e) => e.name === 'connection:lost' || e.name === 'reenroll:success').map((e) => e.name);
+    sequence.forEach((name, i) => expect(name).toBe(i % 2 === 0 ? 'connection:lost' : 'reenroll:success'));
+    // no storm: over 60 s, a handful of CONNECTs per outage at most
+    expect(connects.length).toBeLessThan(lost * 10);
+    expect(mgr.state.type).toBe('enrolled');
+  });
+
+  it('1,000 start/stop cycles of the monitor leave no timer behind', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    for (let i = 0; i < 1000; i++) {
+      const monitor = mgr.startConnectionMonitoring();
+      await vi.advanceTimersByTimeAsync(1);
+      monitor.stop();
+    }
+    await mgr.close();
+    await enroller.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('enroller liveness', () => {
+  it('a member silent past the lease is gone; its address is held, then released', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller({ leaseMs: 3000, holdMs: 10_000 });
+    const gone: string[] = [];
+    const released: Array<{ name: string; address: number }> = [];
+    enroller.on('member:gone', (m) => gone.push(m.name));
+    enroller.on('address:released', (b) => released.push(b));
+    const quiet = member(net, 'quiet', { heartbeatIntervalSecs: 0 }).mgr; // never sends keepalives
+    const chatty = member(net, 'chatty', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 }).mgr;
+    await quiet.enrolWithBootstrap('bootstrap');
+    await chatty.enrolWithBootstrap('bootstrap');
+    const quietAddress = quiet.address ?? 0;
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(gone).toEqual([]);
+    await vi.advanceTimersByTimeAsync(41);
+    expect(gone).toEqual(['quiet']);
+    expect(enroller.members().map((m) => m.name)).toEqual(['chatty']);
+
+    // while held, nobody else gets the address, even asking for it
+    const thief = member(net, 'thief').mgr;
+    await thief.enrolWithBootstrap('bootstrap');
+    expect(thief.address).not.toBe(quietAddress);
+    // the member returning within the hold gets it back
+    await quiet.reEnroll();
+    expect(quiet.address).toBe(quietAddress);
+    await quiet.close(); // leaves: held again, then released
+    await vi.advanceTimersByTimeAsync(10_040);
+    expect(released).toEqual([{ name: 'quiet', address: quietAddress }]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(enroller.members().map((m) => m.name).sort()).toEqual(['chatty']);
+  });
+});
+
