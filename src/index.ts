@@ -39,6 +39,7 @@ export {
   type MemoryNetworkStats,
   type MemoryPacket,
 } from './shim/memory-network.js';
+export { parseUdpAddress, type UdpEndpoint, UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
 export { type MaybePromise, type Rib, RibNames, type RibObject } from './rib/rib.js';
 export { MemoryRib } from './rib/memory-rib.js';
 export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';

@@ -1,0 +1,208 @@
+/**
+ * A {@link Shim} over UDP (`node:dgram`): one CDAP message per datagram.
+ *
+ * @module
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { parseWith } from '../config.js';
+import { ShimError } from '../errors.js';
+import type { Shim, ShimHandler } from './shim.js';
+
+/** A parsed UDP shim address. */
+export interface UdpEndpoint {
+  /** The IP literal, IPv6 without brackets. */
+  readonly host: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+  /** The canonical text form: `1.2.3.4:5` or `[::1]:5`, as `from` reports it. */
+  readonly address: string;
+}
+
+function canonicalIPv6(host: string): string {
+  try {
+    return new URL(`udp://[${host}]:1`).hostname.slice(1, -1);
+  } catch {
+    return host.toLowerCase();
+  }
+}
+
+function format(host: string, port: number, family: 4 | 6): string {
+  return family === 6 ? `[${canonicalIPv6(host)}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Parses `host:port` (IPv4) or `[v6]:port` into its parts and canonical
+ * form. Only IP literals are accepted: a peer's replies come from an IP, and
+ * the address a member sends to must be the one it hears from. Throws
+ * {@link ShimError} for anything else.
+ */
+export function parseUdpAddress(text: string, { allowPortZero = false } = {}): UdpEndpoint {
+  if (typeof text !== 'string') throw new ShimError('a UDP shim address must be a string like 127.0.0.1:7000 or [::1]:7000');
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  const family = match?.[1] !== undefined ? (isIPv6(host ?? '') ? 6 : 0) : isIPv4(host ?? '') ? 4 : 0;
+  if (host === undefined || family === 0 || !Number.isInteger(port) || port > 65535 || (port === 0 && !allowPortZero)) {
+    throw new ShimError(
+      `invalid UDP shim address ${JSON.stringify(text)}: expected IPv4 "host:port" or IPv6 "[host]:port" with an IP literal and a port 1-65535`,
+    );
+  }
+  return { host, port, family, address: format(host, port, family) };
+}
+
+const optionsSchema = z.strictObject({
+  /**
+   * Largest PDU sent or accepted, in bytes; larger sends reject with
+   * `ShimError`, larger datagrams received are dropped. Well under UDP's
+   * 65,507 so that a datagram is not fragmented into oblivion.
+   * @default 8192
+   */
+  maxPduBytes: z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .min(1, { error: 'must be >= 1' })
+    .max(65_507, { error: 'must be <= 65507, the largest UDP payload' })
+    .optional(),
+});
+
+/** Options of {@link UdpShim.bind}. */
+export type UdpShimOptions = z.input<typeof optionsSchema>;
+
+/** Counters of a {@link UdpShim}. */
+export interface UdpShimStats {
+  sent: number;
+  received: number;
+  /** Datagrams received over `maxPduBytes`, dropped unread. */
+  oversizeDropped: number;
+  /** Sends the socket reported as failed. */
+  sendErrors: number;
+  /** Exceptions thrown by receive handlers (caught). */
+  handlerErrors: number;
+}
+
+/** A datagram shim on a bound UDP socket. `localAddress` is the bound address, e.g. `127.0.0.1:40123`. */
+export class UdpShim implements Shim {
+  readonly localAddress: string;
+  /** The largest PDU this shim sends or accepts. */
+  readonly maxPduBytes: number;
+  readonly #socket: Socket;
+  readonly #family: 4 | 6;
+  readonly #handlers = new Set<ShimHandler>();
+  readonly #stats: UdpShimStats = { sent: 0, received: 0, oversizeDropped: 0, sendErrors: 0, handlerErrors: 0 };
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** The last asynchronous socket error, for diagnosis (a UDP socket reports e.g. ICMP errors this way). */
+  lastError: Error | undefined;
+
+  private constructor(socket: Socket, family: 4 | 6, maxPduBytes: number) {
+    this.#socket = socket;
+    this.#family = family;
+    this.maxPduBytes = maxPduBytes;
+    const bound = socket.address();
+    this.localAddress = format(bound.address, bound.port, family);
+    socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo.address, rinfo.port));
+    // Without a listener an 'error' event would crash the process.
+    socket.on('error', (err) => {
+      this.lastError = err;
+    });
+  }
+
+  /**
+   * Binds a UDP socket at `address` (`127.0.0.1:0` picks a free port;
+   * `[::1]:7000` for IPv6). Rejects with {@link ShimError} for a malformed
+   * address or a failed bind (e.g. the port is taken).
+   */
+  static async bind(address: string, options: UdpShimOptions = {}): Promise<UdpShim> {
+    const endpoint = parseUdpAddress(address, { allowPortZero: true });
+    const o = parseWith(optionsSchema, options);
+    const socket = createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4', ipv6Only: endpoint.family === 6 });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        socket.close();
+        reject(new ShimError(`cannot bind UDP ${endpoint.address}: ${err.message}`, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.bind(endpoint.port, endpoint.host, () => {
+        socket.off('error', onError);
+        resolve();
+      });
+    });
+    return new UdpShim(socket, endpoint.family, o.maxPduBytes ?? 8192);
+  }
+
+  /** A copy of the counters. */
+  stats(): UdpShimStats {
+    return { ...this.#stats };
+  }
+
+  async send(to: string, pdu: Uint8Array): Promise<void> {
+    if (this.#closed) throw new ShimError(`UDP shim ${this.localAddress} is closed`);
+    const endpoint = parseUdpAddress(to);
+    if (endpoint.family !== this.#family) {
+      throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`);
+    }
+    if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
+    if (pdu.length > this.maxPduBytes) {
+      throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.maxPduBytes}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      try {
+        this.#socket.send(pdu, endpoint.port, endpoint.host, (err) => {
+          if (err) {
+            this.#stats.sendErrors++;
+            reject(new ShimError(`UDP send to ${endpoint.address} failed: ${err.message}`, { cause: err }));
+          } else {
+            this.#stats.sent++;
+            resolve();
+          }
+        });
+      } catch (err) {
+        // e.g. ERR_SOCKET_DGRAM_NOT_RUNNING when closed meanwhile
+        reject(new ShimError(`UDP send to ${endpoint.address} failed: ${(err as Error).message}`, { cause: err }));
+      }
+    });
+  }
+
+  onReceive(handler: ShimHandler): () => void {
+    const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
+    this.#handlers.add(wrapped);
+    return () => {
+      this.#handlers.delete(wrapped);
+    };
+  }
+
+  /** Closes the socket. Idempotent; resolves once it is released. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#handlers.clear();
+    this.#closing = new Promise<void>((resolve) => {
+      try {
+        this.#socket.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
+    });
+    return this.#closing;
+  }
+
+  #onMessage(msg: Buffer, host: string, port: number): void {
+    if (this.#closed) return;
+    if (msg.length > this.maxPduBytes) {
+      this.#stats.oversizeDropped++;
+      return;
+    }
+    this.#stats.received++;
+    const pdu = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
+    const from = format(host, port, this.#family);
+    for (const handler of [...this.#handlers]) {
+      try {
+        handler(pdu, from);
+      } catch {
+        this.#stats.handlerErrors++;
+      }
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
+import { collect, shimConformance } from './conformance.js';
+
+shimConformance('UdpShim (IPv4)', async () => {
+  const a = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 1500 });
+  const b = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 1500 });
+  // a port nobody listens on: bind one, note it, close it
+  const gone = await UdpShim.bind('127.0.0.1:0');
+  const nowhere = gone.localAddress;
+  await gone.close();
+  return {
+    a,
+    b,
+    nowhere,
+    badAddress: 'localhost:7000',
+    maxPduBytes: 1500,
+    cleanup: async () => {
+      await a.close();
+      await b.close();
+    },
+  };
+});
+
+describe('UdpShim', () => {
+  it('binds IPv6 [::1] and reports canonical addresses both ways', async () => {
+    let a: UdpShim;
+    try {
+      a = await UdpShim.bind('[::1]:0');
+    } catch (err) {
+      // A machine without IPv6 loopback cannot run this test; say so rather than pass silently.
+      expect.soft(err, 'IPv6 loopback unavailable on this machine').toBeUndefined();
+      return;
+    }
+    const b = await UdpShim.bind('[0:0::1]:0');
+    try {
+      expect(a.localAddress).toMatch(/^\[::1\]:\d+$/);
+      expect(b.localAddress).toMatch(/^\[::1\]:\d+$/);
+      const arrived = collect(b, 1);
+      await a.send(b.localAddress.replace('[::1]', '[0:0:0::1]'), Uint8Array.of(6));
+      expect((await arrived)[0]?.from).toBe(a.localAddress);
+      await expect(a.send('127.0.0.1:9', Uint8Array.of(1))).rejects.toThrow(/from IPv6 shim/);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('parses and refuses addresses', () => {
+    expect(parseUdpAddress('10.0.0.1:7000')).toEqual({ host: '10.0.0.1', port: 7000, family: 4, address: '10.0.0.1:7000' });
+    expect(parseUdpAddress('[2001:DB8::1]:53').address).toBe('[2001:db8::1]:53');
+    for (const bad of ['10.0.0.1', '10.0.0.1:0', '10.0.0.1:70000', 'host:80', '::1:80', '[::1]', '[1.2.3.4]:5', '1.2.3.04:5', '']) {
+      expect(() => parseUdpAddress(bad), bad).toThrow(ShimError);
+    }
+  });
+
+  it('refuses a bind it cannot do, and bad options', async () => {
+    const a = await UdpShim.bind('127.0.0.1:0');
+    try {
+      await expect(UdpShim.bind(a.localAddress)).rejects.toThrow(/cannot bind UDP/);
+      await expect(UdpShim.bind('127.0.0.1:0', { maxPduBytes: 70_000 })).rejects.toBeInstanceOf(ConfigError);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('drops received datagrams over its maximum and counts them', async () => {
+    const big = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 4000 });
+    const small = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 100 });
+    try {
+      const arrived = collect(small, 1);
+      await big.send(small.localAddress, new Uint8Array(3000));
+      await big.send(small.localAddress, Uint8Array.of(1));
+      expect((await arrived)[0]?.pdu.length).toBe(1);
+      expect(small.stats()).toMatchObject({ received: 1, oversizeDropped: 1 });
+    } finally {
+      await big.close();
+      await small.close();
+    }
+  });
+});
