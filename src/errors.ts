@@ -17,6 +17,7 @@ export type EnrollmentErrorCode =
   | 'PROTOCOL_ERROR'
   | 'SHIM_ERROR'
   | 'RIB_ERROR'
+  | 'STORE_ERROR'
   | 'NOT_ENROLLED'
   | 'IPCP_NAME_NOT_SET'
   | 'CONFIG_ERROR';
@@ -134,6 +135,14 @@ export class RibError extends EnrollmentError<'RIB_ERROR'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('RIB_ERROR', message, options);
     this.name = 'RibError';
+  }
+}
+
+/** The enroller's address store could not read or write its table. */
+export class StoreError extends EnrollmentError<'STORE_ERROR'> {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_ERROR', message, options);
+    this.name = 'StoreError';
   }
 }
 

@@ -42,6 +42,8 @@ export {
 export { parseUdpAddress, type UdpEndpoint, UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
 export { type MaybePromise, type Rib, RibNames, type RibObject } from './rib/rib.js';
 export { MemoryRib } from './rib/memory-rib.js';
+export { type AddressBinding, type AddressStore, MemoryAddressStore } from './store/address-store.js';
+export { FileAddressStore } from './store/file-address-store.js';
 export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';
 export { Enroller, type EnrollerEvents, type EnrollerOptions, type MemberInfo } from './enroller/enroller.js';
 export {

@@ -27,6 +27,8 @@ export const Result = {
   NOT_CONNECTED: -2,
   /** Ours: the IPCP name is enrolled, and alive, from another shim address. */
   NAME_IN_USE: -3,
+  /** Ours: the enroller cannot serve now (its address store failed); try again later or elsewhere. */
+  UNAVAILABLE: -4,
 } as const;
 
 /**

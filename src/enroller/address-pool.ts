@@ -74,6 +74,25 @@ export class AddressPool {
     return { ok: true, address: free };
   }
 
+  /**
+   * Replaces every binding with `bindings` (an address store's table).
+   * Bindings outside the pool, or to an address already bound, are skipped
+   * and returned.
+   */
+  restore(bindings: Iterable<{ readonly name: string; readonly address: number }>): Array<{ name: string; address: number }> {
+    this.#byName.clear();
+    this.#byAddress.clear();
+    const skipped: Array<{ name: string; address: number }> = [];
+    for (const { name, address } of bindings) {
+      if (address < this.range.first || address > this.range.last || this.#byAddress.has(address) || this.#byName.has(name)) {
+        skipped.push({ name, address });
+        continue;
+      }
+      this.#bind(name, address);
+    }
+    return skipped;
+  }
+
   /** Unbinds `name`: its address may go to anyone. Returns the address it held. */
   release(name: string): number | undefined {
     const address = this.#byName.get(name);

@@ -24,6 +24,7 @@ import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';
+import { type AddressStore, MemoryAddressStore } from '../store/address-store.js';
 import { AddressPool } from './address-pool.js';
 
 const uint32 = () =>
@@ -62,6 +63,12 @@ const enrollerOptionsSchema = z
     shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
     /** The enroller's RIB; every object outside `/mgmt/` is synced to members. */
     rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
+    /**
+     * Where the address table is kept: a `FileAddressStore` makes it survive
+     * restarts.
+     * @default a MemoryAddressStore
+     */
+    store: dependency<AddressStore>('AddressStore', ['load', 'bind', 'release']).optional(),
     /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
     ipcpName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
     /** The DIF's name, returned to every member. */
@@ -209,6 +216,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   /** Address holds of gone or released members, by name. */
   readonly #holds = new Map<string, TickerEntry>();
   readonly #pool: AddressPool;
+  readonly #store: AddressStore;
   readonly #sessions = new Map<string, Session>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #memberByShim = new Map<string, string>();
@@ -232,6 +240,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#holdMs = o.holdMs;
     this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress);
     this.#pool = new AddressPool(o.addressPool);
+    this.#store = o.store ?? new MemoryAddressStore();
   }
 
   /** The enroller's IPCP name. */
@@ -257,6 +266,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (this.#unsubscribe !== undefined) return;
     const generation = ++this.#generation;
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
+    // The table as stored: every known name gets its old address back.
+    this.#pool.restore(await this.#store.load());
     // stop() (or another start()) ran while the RIB was written: it wins.
     if (this.#unsubscribe !== undefined || generation !== this.#generation) return;
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
@@ -432,6 +443,18 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
       return;
     }
+    if (heldBefore !== assignment.address) {
+      // Durable before anyone hears of it: a crash from here on loses an
+      // address nobody was told, never one somebody holds.
+      try {
+        await this.#store.bind({ name: session.name, address: assignment.address });
+      } catch (err) {
+        if (this.#pool.addressOf(session.name) === assignment.address) this.#pool.release(session.name);
+        session.startInvokeId = undefined;
+        this.#reply(from, msg, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`);
+        return;
+      }
+    }
     session.address = assignment.address;
     session.newBinding = heldBefore === undefined;
     let objects;
@@ -510,8 +533,19 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #abandon(from: string, session: Session): void {
     if (this.#sessions.get(from) === session) this.#sessions.delete(from);
     if (session.newBinding && !this.#members.has(session.name) && !this.#holds.has(session.name)) {
-      this.#pool.release(session.name);
+      this.#release(session.name);
     }
+  }
+
+  /**
+   * Frees `name`'s address, in the pool and then in the store. If the store
+   * fails, it keeps a binding the pool forgot: after a restart the name gets
+   * its address back, which is the safe way to be wrong.
+   */
+  #release(name: string): number | undefined {
+    const address = this.#pool.release(name);
+    if (address !== undefined) Promise.resolve(this.#store.release(name)).catch(() => undefined);
+    return address;
   }
 
   /** Removes a member from the list and stops its lease. */
@@ -545,7 +579,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const entry = this.#ticker.after(this.#holdMs, () => {
       this.#holds.delete(name);
       if (this.#members.has(name)) return;
-      const address = this.#pool.release(name);
+      const address = this.#release(name);
       if (address !== undefined) safeEmit(this as EventEmitter<EnrollerEvents>, 'address:released', { name, address });
     });
     this.#holds.set(name, entry);

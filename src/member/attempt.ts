@@ -131,7 +131,7 @@ export class EnrollmentAttempt {
 
   #onConnectReply(msg: CdapMessage): void {
     if ((msg.result ?? 0) !== 0) {
-      this.#fail(new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || 'M_CONNECT refused'));
+      this.#refused(msg, 'M_CONNECT refused');
       return;
     }
     this.#phase = 'starting';
@@ -141,6 +141,16 @@ export class EnrollmentAttempt {
     });
     this.#retransmitMs = this.#ctx.config.retransmitMs;
     this.#transmit();
+  }
+
+  /**
+   * A negative answer. "Unavailable" is the enroller's trouble, not a verdict
+   * on the member: it fails the attempt as a timeout would, so it is retried
+   * (elsewhere, when other bootstraps are known). Anything else is final.
+   */
+  #refused(msg: CdapMessage, fallback: string): void {
+    const rejection = new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || fallback);
+    this.#fail(msg.result === Result.UNAVAILABLE ? new AttemptTimeout(this.#ctx.bootstrap, { cause: rejection }) : rejection);
   }
 
   #onStartReply(msg: CdapMessage): void {
@@ -157,7 +167,7 @@ export class EnrollmentAttempt {
       return;
     }
     if ((msg.result ?? 0) !== 0) {
-      this.#fail(new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || 'M_START refused'));
+      this.#refused(msg, 'M_START refused');
       return;
     }
     const info = this.#readInfo(msg);

@@ -1,0 +1,150 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type AddressBinding,
+  type AddressStore,
+  EnrollmentRejectedError,
+  EnrollmentTimeoutError,
+  FileAddressStore,
+  MemoryAddressStore,
+  MemoryNetwork,
+  StoreError,
+} from '../../src/index.js';
+import { cleanup, member, withEnroller } from '../helpers.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rina-store-'));
+});
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('FileAddressStore', () => {
+  it('starts empty without a file, persists binds and releases, and a new instance reads them back', async () => {
+    const path = join(dir, 'table.json');
+    const store = new FileAddressStore(path);
+    expect(await store.load()).toEqual([]);
+    await store.bind({ name: 'a', address: 10 });
+    await store.bind({ name: 'b', address: 11 });
+    await store.bind({ name: 'a', address: 12 });
+    await store.release('b');
+    const again = new FileAddressStore(path);
+    expect(await again.load()).toEqual([{ name: 'a', address: 12 }]);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ format: 'rina-enrollment/address-store', version: 1, bindings: { a: 12 } });
+    expect(readdirSync(dir)).toEqual(['table.json']); // no temporary file left behind
+  });
+
+  it('writes changes made during a write together (group commit)', async () => {
+    const store = new FileAddressStore(join(dir, 'table.json'));
+    await store.load();
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => store.bind({ name: `m${i}`, address: i + 1 })));
+    expect((await new FileAddressStore(store.path).load()).length).toBe(1000);
+    expect(store.writes).toBeLessThanOrEqual(3);
+  });
+
+  it('refuses a corrupt table with StoreError rather than starting empty', async () => {
+    const path = join(dir, 'table.json');
+    writeFileSync(path, '{"format":"rina-enrollment/address-store","version":1,"bindings":{"a":5');
+    await expect(new FileAddressStore(path).load()).rejects.toBeInstanceOf(StoreError);
+    writeFileSync(path, JSON.stringify({ format: 'rina-enrollment/address-store', version: 1, bindings: { a: 5, b: 5 } }));
+    await expect(new FileAddressStore(path).load()).rejects.toThrow(/binds address 5 to both "a" and "b"/);
+    writeFileSync(path, JSON.stringify({ something: 'else' }));
+    await expect(new FileAddressStore(path).load()).rejects.toThrow(/is not an address table/);
+  });
+
+  it('a failed write rejects with StoreError', async () => {
+    const store = new FileAddressStore(join(dir, 'missing-dir', 'table.json'));
+    await expect(store.bind({ name: 'a', address: 1 })).rejects.toBeInstanceOf(StoreError);
+  });
+});
+
+describe('the enroller on an address store', () => {
+  it('restarted from its file, gives every known name its old address', async () => {
+    const path = join(dir, 'table.json');
+    const net = new MemoryNetwork();
+    const first = await withEnroller({ store: new FileAddressStore(path) }, net);
+    const members = Array.from({ length: 20 }, (_, i) => member(net, `m${i}`).mgr);
+    await Promise.all(members.map((m) => m.enrolWithBootstrap('bootstrap')));
+    const before = members.map((m) => m.address);
+    await first.enroller.stop();
+    net.detach('bootstrap');
+    await withEnroller({ store: new FileAddressStore(path) }, net);
+    // new incarnations of the same IPCPs, who remember nothing
+    const again = members.map((_, i) => member(net, `m${i}-again`).mgr);
+    again.forEach((m, i) => m.setIpcpName(`m${i}`));
+    // the old incarnations are gone: leave so their names are free
+    await Promise.all(members.map((m) => m.close()));
+    await Promise.all(again.map((m) => m.enrolWithBootstrap('bootstrap')));
+    expect(again.map((m) => m.address)).toEqual(before);
+  });
+
+  it('killed between assigning and persisting, then restarted: no address is held twice', async () => {
+    const path = join(dir, 'table.json');
+    const net = new MemoryNetwork();
+    const file = new FileAddressStore(path);
+    // A store that never finishes persisting m-crash: the enroller "dies" there.
+    const stalling: AddressStore = {
+      load: () => file.load(),
+      release: (name) => file.release(name),
+      bind: (b: AddressBinding) => (b.name === 'm-crash' ? new Promise<void>(() => undefined) : file.bind(b)),
+    };
+    const first = await withEnroller({ store: stalling, addressPool: { first: 1, last: 3 } }, net);
+    const a = member(net, 'a').mgr;
+    await a.enrolWithBootstrap('bootstrap');
+    const crashing = member(net, 'm-crash', { timeoutMs: 200, maxRetries: 1 }).mgr;
+    await expect(crashing.enrolWithBootstrap('bootstrap')).rejects.toBeInstanceOf(EnrollmentTimeoutError);
+    // the enroller dies here; a new one starts from the file
+    await first.enroller.stop();
+    net.detach('bootstrap');
+    await withEnroller({ store: new FileAddressStore(path), addressPool: { first: 1, last: 3 } }, net);
+    const b = member(net, 'b').mgr;
+    await b.enrolWithBootstrap('bootstrap');
+    await crashing.enrolWithBootstrap('bootstrap');
+    const addresses = [a.address, b.address, crashing.address];
+    expect(new Set(addresses).size).toBe(3);
+    // and the survivor of the first incarnation kept its address in the table
+    expect((await new FileAddressStore(path).load()).find((x) => x.name === 'a')?.address).toBe(a.address);
+  });
+
+  it('a store that fails makes the enroller answer "unavailable": the member retries and gets in once it works', async () => {
+    vi.useFakeTimers();
+    let broken = true;
+    const inner = new MemoryAddressStore();
+    const flaky: AddressStore = {
+      load: () => inner.load(),
+      release: (n) => inner.release(n),
+      bind: (b) => {
+        if (broken) throw new Error('disk full');
+        inner.bind(b);
+      },
+    };
+    const { net } = await withEnroller({ store: flaky });
+    const { mgr } = member(net, 'm', { initialBackoffMs: 1000 });
+    const result = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(mgr.state).toMatchObject({ type: 'enrolling', attempt: 1 });
+    broken = false;
+    await vi.advanceTimersByTimeAsync(1000);
+    await expect(result).resolves.toBe('demo.DIF');
+    expect(inner.load()).toEqual([{ name: 'm', address: mgr.address }]);
+  });
+
+  it('with every attempt unavailable, the final error says why', async () => {
+    vi.useFakeTimers();
+    const failing: AddressStore = { load: () => [], release: () => undefined, bind: () => Promise.reject(new Error('disk full')) };
+    const { net } = await withEnroller({ store: failing });
+    const { mgr } = member(net, 'm');
+    const result = mgr.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const err = (await result) as EnrollmentTimeoutError;
+    expect(err).toBeInstanceOf(EnrollmentTimeoutError);
+    expect(err.attempts).toBe(3);
+    expect(err.cause).toBeInstanceOf(EnrollmentRejectedError);
+    expect((err.cause as EnrollmentRejectedError).reason).toMatch(/cannot store addresses now: disk full/);
+  });
+});
