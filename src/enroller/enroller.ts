@@ -379,7 +379,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#reply(from, msg, result, reason);
       safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name, reason });
     };
-    if (msg.destApName !== this.#ipcpName && msg.destApName !== this.#difName) {
+    // A member names the DIF or this IPCP; one that knows neither names our shim address.
+    if (msg.destApName !== this.#ipcpName && msg.destApName !== this.#difName && msg.destApName !== this.#shim.localAddress) {
       reject(`unknown destination "${msg.destApName}": this is "${this.#ipcpName}" of DIF "${this.#difName}"`);
       return;
     }

@@ -39,6 +39,8 @@ export class AttemptTimeout extends Error {
 export interface AttemptContext {
   readonly ipcpName: string;
   readonly bootstrap: string;
+  /** The DIF to join, named in M_CONNECT; without it the enroller is named by its shim address. */
+  readonly difName: string | undefined;
   readonly requestedAddress: number;
   readonly lowerDifs: readonly string[];
   readonly config: EnrollmentConfig;
@@ -70,7 +72,7 @@ export class EnrollmentAttempt {
   constructor(ctx: AttemptContext) {
     this.#ctx = ctx;
     this.#retransmitMs = ctx.config.retransmitMs;
-    this.#request = connectRequest(ctx.ids.next(), ctx.ipcpName, ctx.bootstrap);
+    this.#request = connectRequest(ctx.ids.next(), ctx.ipcpName, ctx.difName ?? ctx.bootstrap);
   }
 
   /** Starts the exchange; settles once, on success, rejection, timeout or abort. */
@@ -159,7 +161,7 @@ export class EnrollmentAttempt {
       // The enroller lost our CDAP connection (it restarted, or forgot a slow
       // enrollment): connect again within this attempt.
       this.#phase = 'connecting';
-      this.#request = connectRequest(this.#ctx.ids.next(), this.#ctx.ipcpName, this.#ctx.bootstrap);
+      this.#request = connectRequest(this.#ctx.ids.next(), this.#ctx.ipcpName, this.#ctx.difName ?? this.#ctx.bootstrap);
       this.#retransmitMs = this.#ctx.config.retransmitMs;
       this.#objects.clear();
       this.#stop = undefined;

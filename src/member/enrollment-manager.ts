@@ -50,6 +50,13 @@ export interface EnrollmentManagerOptions {
   /** Any subset of the configuration; the rest takes its defaults. Invalid values throw `ConfigError`. */
   readonly config?: EnrollmentConfigInput;
   /**
+   * The DIF to join, sent as `dest_ap_name` of M_CONNECT: an enroller of
+   * another DIF refuses it. Without it the member names the enroller by its
+   * shim address, which our enrollers accept too.
+   * @default undefined
+   */
+  readonly difName?: string;
+  /**
    * The DIFs the member can be reached through, sent in M_START.
    * @default []
    */
@@ -156,6 +163,7 @@ const managerOptionsSchema = z.strictObject({
   shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
   rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
   ipcpName: ipcpNameSchema.optional(),
+  difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }).optional(),
   config: enrollmentConfigSchema.prefault({}),
   lowerDifs: z
     .array(z.string({ error: 'must be a DIF name (string)' }).min(1, { error: 'must not be empty' }), {
@@ -196,6 +204,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   readonly #shim: Shim;
   readonly #rib: Rib;
   readonly #lowerDifs: readonly string[];
+  readonly #targetDif: string | undefined;
   readonly #random: () => number;
   readonly #ticker: Ticker = sharedTicker;
   readonly #ids = new InvokeIds(1);
@@ -228,6 +237,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#rib = o.rib;
     this.#random = o.random ?? Math.random;
     this.#lowerDifs = o.lowerDifs;
+    this.#targetDif = o.difName;
     for (const address of this.config.bootstraps) this.#learn(address, 'config');
     if (o.ipcpName !== undefined) this.#ipcpName = o.ipcpName;
     this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
@@ -441,6 +451,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       const attempt = new EnrollmentAttempt({
         ipcpName: this.#ipcpName ?? '',
         bootstrap,
+        difName: this.#targetDif,
         requestedAddress: this.#address ?? 0,
         lowerDifs: this.#lowerDifs,
         config: this.config,

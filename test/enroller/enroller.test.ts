@@ -10,7 +10,7 @@ import {
   MemoryRib,
   OpCode,
 } from '../../src/index.js';
-import { cleanup, RawPeer, settle, withEnroller } from '../helpers.js';
+import { cleanup, RawPeer, settle, withEnroller } from '../support/helpers.js';
 
 const connect = (invokeId: number, name = 'member-1', dest = 'bootstrap') => ({
   opCode: OpCode.M_CONNECT,

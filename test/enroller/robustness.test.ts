@@ -11,7 +11,7 @@ import {
   OpCode,
   type Rib,
 } from '../../src/index.js';
-import { cleanup, member, RawPeer, settle, withEnroller } from '../helpers.js';
+import { cleanup, member, RawPeer, settle, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();

@@ -20,7 +20,7 @@ import {
   OpCode,
 } from '../../src/index.js';
 import { replyTo } from '../../src/cdap/messages.js';
-import { cleanup, member, RawPeer, withEnroller } from '../helpers.js';
+import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
 
 
 /** Records, with the fake clock's time, every PDU of `opCode` that `from` sends. */

@@ -6,7 +6,7 @@ import {
   MemoryNetwork,
   OpCode,
 } from '../../src/index.js';
-import { cleanup, member, withEnroller } from '../helpers.js';
+import { cleanup, member, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();

@@ -12,7 +12,7 @@ import {
   MemoryNetwork,
   StoreError,
 } from '../../src/index.js';
-import { cleanup, member, withEnroller } from '../helpers.js';
+import { cleanup, member, withEnroller } from '../support/helpers.js';
 
 let dir: string;
 beforeEach(() => {

@@ -10,7 +10,7 @@ import {
   MemoryNetwork,
   MemoryRib,
   type Shim,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 /** A peer that speaks raw CDAP over a shim and records what it receives. */
 export class RawPeer {

@@ -1,0 +1,279 @@
+#!/usr/bin/env node
+/**
+ * `rina-enroll`: run an enroller (bootstrap) or a member over UDP.
+ *
+ *   rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json
+ *   rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 [--bootstrap ...]
+ *
+ * Bad flags: one line on stderr, exit 2. SIGINT/SIGTERM: leave gracefully, exit 0.
+ *
+ * @module
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  Enroller,
+  EnrollmentError,
+  EnrollmentManager,
+  type EnrollmentState,
+  FileAddressStore,
+  MemoryAddressStore,
+  MemoryRib,
+  parseUdpAddress,
+  UdpShim,
+} from '../index.js';
+import { createLog, type Log } from './log.js';
+
+const EXAMPLES = `
+Examples:
+  # an enroller for demo.DIF on port 7000, keeping its address table in a file
+  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json
+
+  # a member enrolling through it (or another one, when it fails)
+  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --bootstrap 127.0.0.1:7001
+
+  # faster loss detection, machine-readable output
+  rina-enroll member --name m2 --bootstrap [::1]:7000 --heartbeat-interval 1 --connection-timeout 3 --json
+`;
+
+/** Thrown for a flag value that parses but makes no sense; printed as one line, exit 2. */
+class UsageError extends Error {}
+
+const number = (what: string) => (text: string) => {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new InvalidArgumentError(`${what} must be a number, got "${text}"`);
+  return value;
+};
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const address = (text: string) => {
+  try {
+    return parseUdpAddress(text, { allowPortZero: true }).address;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+const pool = (text: string) => {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  if (!match) throw new InvalidArgumentError(`the pool must be FIRST-LAST, e.g. 1002-1999, got "${text}"`);
+  return { first: Number(match[1]), last: Number(match[2]) };
+};
+
+/** Resolves on SIGINT or SIGTERM. */
+function shutdownSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** Builds something on an open socket; if that throws (bad options), closes the socket so the process can exit. */
+function closingOnThrow<T>(shim: UdpShim, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    void shim.close();
+    throw err;
+  }
+}
+
+function describeState(state: EnrollmentState): string {
+  switch (state.type) {
+    case 'enrolling':
+      return `enrolling with ${state.bootstrap} (attempt ${state.attempt})`;
+    case 'enrolled':
+      return `enrolled in ${state.difName} as address ${state.address} via ${state.bootstrap}`;
+    case 'reenrolling':
+      return `re-enrolling with ${state.bootstrap} (attempt ${state.attempt}, asking for address ${state.previousAddress ?? 'any'})`;
+    default:
+      return state.type;
+  }
+}
+
+async function runBootstrap(opts: {
+  listen: string;
+  dif: string;
+  pool: { first: number; last: number };
+  name: string;
+  state?: string;
+  lease: number;
+  hold: number;
+  alternate?: string[];
+  json: boolean;
+}): Promise<number> {
+  const log = createLog(opts.name, opts.json);
+  const shim = await UdpShim.bind(opts.listen);
+  const enroller = closingOnThrow(shim, () => new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: opts.name,
+    difName: opts.dif,
+    addressPool: opts.pool,
+    store: opts.state === undefined ? new MemoryAddressStore() : new FileAddressStore(opts.state),
+    leaseMs: opts.lease * 1000,
+    holdMs: opts.hold * 1000,
+    alternates: opts.alternate ?? [],
+  }));
+  enroller.on('member:enrolled', (m) =>
+    log('member:enrolled', { ...m }, `member ${m.name} enrolled with address ${m.address} from ${m.shimAddress}`),
+  );
+  enroller.on('member:released', (m) => log('member:released', { ...m }, `member ${m.name} left (address ${m.address} held)`));
+  enroller.on('member:gone', (m) => log('member:gone', { ...m }, `member ${m.name} went silent (address ${m.address} held)`));
+  enroller.on('address:released', (b) => log('address:released', { ...b }, `address ${b.address} of ${b.name} is free again`));
+  enroller.on('enrollment:rejected', (r) =>
+    log('enrollment:rejected', { ...r }, `refused ${r.name ?? 'a peer'} at ${r.shimAddress}: ${r.reason}`),
+  );
+  try {
+    await enroller.start();
+  } catch (err) {
+    await shim.close();
+    throw err;
+  }
+  log(
+    'enroller:started',
+    { listen: shim.localAddress, dif: opts.dif, pool: opts.pool, state: opts.state ?? null },
+    `serving ${opts.dif} on ${shim.localAddress}, pool ${opts.pool.first}-${opts.pool.last}${opts.state ? `, table in ${opts.state}` : ''}`,
+  );
+  const signal = await shutdownSignal();
+  await enroller.stop();
+  await shim.close();
+  log('enroller:stopped', { signal }, `stopped on ${signal}`);
+  return 0;
+}
+
+async function runMember(opts: {
+  name: string;
+  dif?: string;
+  bootstrap: string[];
+  listen?: string;
+  heartbeatInterval: number;
+  connectionTimeout: number;
+  timeout: number;
+  retries: number;
+  json: boolean;
+}): Promise<number> {
+  const log = createLog(opts.name, opts.json);
+  const family = parseUdpAddress(opts.bootstrap[0] ?? '').family;
+  const shim = await UdpShim.bind(opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0'));
+  const mgr = closingOnThrow(shim, () => new EnrollmentManager({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: opts.name,
+    ...(opts.dif === undefined ? {} : { difName: opts.dif }),
+    config: {
+      bootstraps: opts.bootstrap,
+      heartbeatIntervalSecs: opts.heartbeatInterval,
+      connectionTimeoutSecs: opts.connectionTimeout,
+      timeoutMs: opts.timeout,
+      maxRetries: opts.retries,
+    },
+  }));
+  mgr.on('state:change', (state) => log('state:change', { ...state }, describeState(state)));
+  mgr.on('connection:lost', (i) =>
+    log('connection:lost', { ...i }, `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`),
+  );
+  mgr.on('reenroll:failure', (i) =>
+    log(
+      'reenroll:failure',
+      { ...i },
+      `attempt ${i.attempt} with ${i.bootstrap} failed (${i.error.message})${i.retryInMs === undefined ? '' : `; next in ${i.retryInMs.toFixed(0)} ms`}`,
+    ),
+  );
+  mgr.on('reenroll:success', (i) =>
+    log('reenroll:success', { ...i }, `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`),
+  );
+  const leaving = shutdownSignal();
+  try {
+    const outcome = await Promise.race([mgr.enrol().then(() => 'enrolled' as const), leaving]);
+    if (outcome === 'enrolled') {
+      mgr.startConnectionMonitoring();
+      await leaving;
+    }
+  } finally {
+    await mgr.close(); // sends M_RELEASE when enrolled
+    await shim.close();
+  }
+  log('member:left', {}, 'left the DIF');
+  return 0;
+}
+
+/** Builds the command line; `run` resolves with the exit code. */
+export function program(): Command {
+  const cmd = new Command('rina-enroll')
+    .description('Run a RINA enroller (bootstrap IPCP) or a member IPCP over UDP.')
+    .addHelpText('after', EXAMPLES)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') });
+
+  cmd
+    .command('bootstrap')
+    .description('run an enroller that admits members and assigns their addresses')
+    .requiredOption('--listen <host:port>', 'UDP address to listen on, e.g. 127.0.0.1:7000 or [::1]:7000', address)
+    .requiredOption('--dif <name>', 'name of the DIF')
+    .requiredOption('--pool <first-last>', 'addresses to assign, e.g. 1002-1999', pool)
+    .option('--name <ipcp>', 'the enroller\'s IPCP name', 'bootstrap')
+    .option('--state <file>', 'keep the address table in this file, to survive restarts')
+    .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
+    .option('--hold <secs>', 'a gone member\'s address is kept for it this long', number('--hold'), 300)
+    .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)
+    .option('--json', 'one JSON object per line', false)
+    .addHelpText('after', '\nExample:\n  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json\n')
+    .action(async (opts) => {
+      cmd.setOptionValue('exitCode', await runBootstrap(opts));
+    });
+
+  cmd
+    .command('member')
+    .description('enrol a member IPCP and keep it enrolled')
+    .requiredOption('--name <ipcp>', 'the member\'s IPCP name')
+    .requiredOption('--bootstrap <host:port>', 'an enroller to enrol with (repeat for failover)', collect)
+    .option('--dif <name>', 'the DIF to join (an enroller of another DIF refuses the member)')
+    .option('--listen <host:port>', 'local UDP address (default: any interface, a free port)', address)
+    .addOption(new Option('--heartbeat-interval <secs>', 'keepalive interval; 0 disables monitoring').argParser(number('--heartbeat-interval')).default(30))
+    .addOption(new Option('--connection-timeout <secs>', 'silence after which the bootstrap counts as lost').argParser(number('--connection-timeout')).default(90))
+    .addOption(new Option('--timeout <ms>', 'bound on one enrollment attempt').argParser(number('--timeout')).default(5000))
+    .addOption(new Option('--retries <n>', 'attempts of the first enrollment').argParser(number('--retries')).default(3))
+    .option('--json', 'one JSON object per line', false)
+    .addHelpText('after', '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n')
+    .action(async (opts) => {
+      for (const b of opts.bootstrap as string[]) address(b);
+      if (parseUdpAddress((opts.bootstrap as string[])[0] ?? '').port === 0) throw new UsageError('--bootstrap needs a port');
+      cmd.setOptionValue('exitCode', await runMember({ ...opts, bootstrap: (opts.bootstrap as string[]).map(address) }));
+    });
+  return cmd;
+}
+
+/** Runs the CLI on `argv` (without node and the script); resolves with the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const cmd = program();
+  try {
+    await cmd.parseAsync(argv, { from: 'user' });
+    return (cmd.getOptionValue('exitCode') as number | undefined) ?? 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // asked for help: 0; help shown because no command was given: a usage error
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      if (err.code === 'commander.help') return argv.length === 0 ? 2 : 0;
+      if (err.code === 'commander.executeSubCommandAsync') return 0;
+      return 2; // commander already printed its one line
+    }
+    const message = err instanceof EnrollmentError || err instanceof UsageError ? err.message : (err as Error)?.message ?? String(err);
+    process.stderr.write(`rina-enroll: error: ${message}\n`);
+    // Bad input (flags, config) is a usage error; anything else failed while running.
+    return err instanceof UsageError || (err instanceof EnrollmentError && (err.code === 'CONFIG_ERROR' || err.code === 'SHIM_ERROR')) ? 2 : 1;
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`rina-enroll: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

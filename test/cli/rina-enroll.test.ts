@@ -1,0 +1,64 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CliProcess, freePort, runCli } from '../support/cli.js';
+
+const running: CliProcess[] = [];
+const cli = (args: string[]) => {
+  const p = runCli(args);
+  running.push(p);
+  return p;
+};
+afterEach(() => {
+  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+});
+
+describe('rina-enroll', () => {
+  it('--help shows both commands and examples, exit 0', async () => {
+    const p = cli(['--help']);
+    expect(await p.exited).toBe(0);
+    const out = p.lines.join('\n');
+    expect(out).toMatch(/bootstrap \[options\]/);
+    expect(out).toMatch(/member \[options\]/);
+    expect(out).toMatch(/Examples:/);
+    expect(out).toMatch(/rina-enroll member --name m1 --bootstrap 127\.0\.0\.1:7000/);
+  });
+
+  it.each([
+    [['member', '--name', 'm1'], /required option '--bootstrap/],
+    [['bootstrap', '--listen', 'localhost:7000', '--dif', 'd', '--pool', '1-9'], /invalid UDP shim address/],
+    [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '9-1'], /addressPool.last: must be >= addressPool.first/],
+    [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--connection-timeout', 'soon'], /--connection-timeout must be a number/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('bad flags %j: one line on stderr, exit 2', async (args, message) => {
+    const p = cli(args);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
+    expect(p.stderr[0]).toMatch(message);
+  });
+
+  it('a bootstrap and a member over UDP: log lines, --json, graceful leave on SIGTERM and SIGINT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
+    try {
+      const port = await freePort();
+      const state = join(dir, 'state.json');
+      const boot = cli(['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999', '--state', state]);
+      await boot.waitFor(/serving demo\.DIF on 127\.0\.0\.1:\d+/);
+      const m = cli(['member', '--name', 'm1', '--dif', 'demo.DIF', '--bootstrap', `127.0.0.1:${port}`, '--json']);
+      await m.waitFor(/"type":"enrolled"/);
+      const entries = m.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(entries.map((e) => e.type)).toEqual(['enrolling', 'enrolled']);
+      expect(entries[1]).toMatchObject({ role: 'm1', event: 'state:change', address: 1002, difName: 'demo.DIF' });
+      await boot.waitFor(/member m1 enrolled with address 1002/);
+      m.child.kill('SIGTERM');
+      expect(await m.exited).toBe(0);
+      await boot.waitFor(/member m1 left/);
+      boot.child.kill('SIGINT');
+      expect(await boot.exited).toBe(0);
+      expect(JSON.parse(readFileSync(state, 'utf8')).bindings).toEqual({ m1: 1002 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,63 @@
+/** Runs the rina-enroll CLI (from source, through tsx) as a child process, and reads its lines. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/rina-enroll.ts', import.meta.url));
+
+export interface CliProcess {
+  child: ChildProcess;
+  lines: string[];
+  stderr: string[];
+  /** Resolves with the first line (old or new) matching `pattern`; rejects after `ms`. */
+  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+}
+
+export function runCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const waiters = new Set<() => void>();
+  const split = (sink: string[]) => {
+    let rest = '';
+    return (chunk: Buffer) => {
+      rest += chunk.toString('utf8');
+      const parts = rest.split('\n');
+      rest = parts.pop() ?? '';
+      sink.push(...parts);
+      for (const w of [...waiters]) w();
+    };
+  };
+  child.stdout?.on('data', split(lines));
+  child.stderr?.on('data', split(stderr));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const waitFor = (pattern: RegExp, ms = 5000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const hit = lines.find((l) => pattern.test(l));
+        if (hit !== undefined) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no line matching ${pattern} within ${ms} ms; got:\n${lines.join('\n')}\n${stderr.join('\n')}`));
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+  return { child, lines, stderr, waitFor, exited };
+}
+
+/** A UDP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
