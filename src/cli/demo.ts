@@ -1,95 +1,242 @@
 /**
- * `npm run demo`: an enroller and a few members on the in-memory network,
- * through 20% datagram loss, printing who got which address; then one member
- * loses its bootstrap, notices, and comes back with the same address.
+ * `npm run demo`: the main job. An enroller (the rina-enroll CLI, a child
+ * process with a state file) and 20 members over UDP on 127.0.0.1. The
+ * members enrol; the enroller is killed with SIGKILL and stays away a few
+ * seconds; every member notices and retries with jittered backoff; the
+ * enroller comes back from its state file and every member re-enrolls with
+ * its original address. Ends with a summary table and an SVG timeline, and
+ * exits 0 only if every member recovered with its original address.
+ *
+ * Options: --members N (20), --outage SECS (4), --out DIR (./demo-output).
  */
-import { Enroller, EnrollmentManager, MemoryNetwork, MemoryRib } from '../index.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { EnrollmentManager, type EnrollmentState, MemoryRib, UdpShim } from '../index.js';
+import { type Marker, percentile, type Span, timelineSvg } from './timeline.js';
 
-const MEMBERS = Number(process.env.DEMO_MEMBERS ?? 5);
-
-/** Waits for `promise`, failing after `ms`. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-async function main(): Promise<void> {
-  // The library's timers are unref'd (a library never keeps a process alive);
-  // a real shim's socket would hold this process open, the in-memory network
-  // does not, so the demo holds it open itself until it is done.
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    await run();
-  } finally {
-    clearInterval(keepAlive);
-  }
-}
-
-async function run(): Promise<void> {
-  const net = new MemoryNetwork({ seed: 7, drop: 0.2, delayMs: 2, jitterMs: 3 });
-  const enrollerRib = new MemoryRib();
-  enrollerRib.write({ name: '/dif/config/policy/addressing', class: 'policy', value: { strval: 'dynamic' } });
-  const enroller = new Enroller({
-    shim: net.attach('bootstrap'),
-    rib: enrollerRib,
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    addressPool: { first: 1002, last: 1999 },
-    retransmitMs: 50, // M_STOP again after 50 ms, 100 ms, ... while its M_STOP_R is missing
-  });
-  await enroller.start();
-  console.log('enroller "bootstrap" serves demo.DIF, pool 1002-1999; the network drops 20% of datagrams\n');
-
-  const config = { retransmitMs: 20, heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.6 };
-  const members = Array.from({ length: MEMBERS }, (_, i) => {
-    const name = `member-${i + 1}`;
-    return new EnrollmentManager({ shim: net.attach(name), rib: new MemoryRib(), ipcpName: name, config });
-  });
-
-  const started = performance.now();
-  await Promise.all(
-    members.map(async (mgr) => {
-      const t0 = performance.now();
-      const dif = await mgr.enrolWithBootstrap('bootstrap');
-      const ms = (performance.now() - t0).toFixed(1);
-      console.log(`  ${mgr.ipcpName?.padEnd(10)} enrolled in ${dif} with address ${mgr.address}  (${ms} ms)`);
-    }),
-  );
-  console.log(`\n${MEMBERS} members enrolled in ${(performance.now() - started).toFixed(1)} ms`);
-  // A member is enrolled once it has sent M_STOP_R; the enroller lists it once that reply arrives
-  // (the enroller repeats M_STOP until it does, so a lost reply only delays the listing).
-  await within(10_000, 'the enroller listing every member', (async () => {
-    while (enroller.members().length < MEMBERS) await new Promise((r) => setTimeout(r, 10));
-  })());
-  console.log('the enroller lists:');
-  for (const m of enroller.members()) console.log(`  ${m.name.padEnd(10)} ${m.address}  via ${m.shimAddress}`);
-
-  const victim = members[0];
-  if (victim !== undefined) {
-    const before = victim.address;
-    console.log(`\n${victim.ipcpName} loses its bootstrap (partition); keepalive every 0.2 s, connection timeout 0.6 s`);
-    net.partition(victim.ipcpName ?? '', 'bootstrap');
-    const monitor = victim.startConnectionMonitoring();
-    await within(5000, 'loss detection', new Promise<void>((resolve) => victim.once('connection:lost', () => resolve())));
-    console.log(`  ${victim.ipcpName} noticed the loss; healing the partition`);
-    net.heal(victim.ipcpName ?? '', 'bootstrap');
-    await within(10_000, 're-enrollment', new Promise<void>((resolve) => victim.once('enrolled', () => resolve())));
-    console.log(`  ${victim.ipcpName} re-enrolled with address ${victim.address} (before: ${before})`);
-    monitor.stop();
-    if (victim.address !== before) throw new Error('address changed across re-enrollment');
-  }
-
-  await Promise.all(members.map((m) => m.close()));
-  await enroller.stop();
-  net.close();
-  const s = net.stats();
-  console.log(`\nnetwork: ${s.sent} datagrams sent, ${s.lost} lost, ${s.delivered} delivered`);
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
+const { values: args } = parseArgs({
+  options: {
+    members: { type: 'string', default: '20' },
+    outage: { type: 'string', default: '4' },
+    out: { type: 'string', default: 'demo-output' },
+  },
 });
+const MEMBERS = Number(args.members);
+const OUTAGE_MS = Number(args.outage) * 1000;
+if (!Number.isInteger(MEMBERS) || MEMBERS < 1 || MEMBERS > 500 || !(OUTAGE_MS > 0 && OUTAGE_MS <= 20_000)) {
+  process.stderr.write('demo: --members must be 1-500 and --outage 0-20 seconds\n');
+  process.exit(2);
+}
+
+const CONFIG = {
+  heartbeatIntervalSecs: 0.5,
+  connectionTimeoutSecs: 1.5,
+  timeoutMs: 1000,
+  retransmitMs: 50,
+  maxRetransmitMs: 200,
+  reenrollBackoffBaseMs: 250,
+  reenrollBackoffCapMs: 2000,
+};
+
+const tty = process.stdout.isTTY === true;
+const t0 = performance.now();
+const since = () => performance.now() - t0;
+const stamp = () => `${(since() / 1000).toFixed(2).padStart(6)}s`;
+const recent: string[] = [];
+/** A line of progress: printed as is without a terminal; kept for the live view with one. */
+function say(line: string): void {
+  if (tty) {
+    recent.push(`${stamp()} ${line}`);
+    if (recent.length > 8) recent.shift();
+  } else {
+    process.stdout.write(`${stamp()} ${line}\n`);
+  }
+}
+
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const CLI = fileURLToPath(new URL(`./rina-enroll${ext}`, import.meta.url));
+
+function startEnroller(port: number, stateFile: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, CLI, 'bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999', '--state', stateFile, '--lease', '3'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolveStart, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error('the enroller did not start within 10 s')), 10_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      if (buffer.includes('serving demo.DIF')) {
+        clearTimeout(timer);
+        resolveStart(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the enroller exited with ${code}`));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const { port } = socket.address();
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
+}
+
+interface Member {
+  name: string;
+  mgr: EnrollmentManager;
+  shim: UdpShim;
+  spans: Span[];
+  enrollMs?: number;
+  originalAddress?: number;
+  backAt?: number;
+  retries: number;
+}
+
+const GLYPH: Record<EnrollmentState['type'], string> = { idle: '·', enrolling: '○', enrolled: '●', reenrolling: '◌', closed: '×' };
+
+function render(members: Member[], phase: string): void {
+  if (!tty) return;
+  const counts = new Map<string, number>();
+  for (const m of members) counts.set(m.mgr.state.type, (counts.get(m.mgr.state.type) ?? 0) + 1);
+  const lines = [
+    `\x1b[1mrina-enrollment demo\x1b[0m  ${stamp()}  ${phase}`,
+    `  ${members.map((m) => GLYPH[m.mgr.state.type]).join(' ')}`,
+    `  enrolled ${counts.get('enrolled') ?? 0}/${members.length}   re-enrolling ${counts.get('reenrolling') ?? 0}   idle ${counts.get('idle') ?? 0}   (● enrolled ◌ re-enrolling ○ enrolling · idle)`,
+    ...recent.map((l) => `  ${l}`),
+  ];
+  process.stdout.write(`\x1b[2J\x1b[H${lines.join('\n')}\n`);
+}
+
+async function waitUntil(what: string, ms: number, check: () => boolean): Promise<void> {
+  const end = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > end) throw new Error(`${what} did not happen within ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function main(): Promise<number> {
+  const work = mkdtempSync(join(tmpdir(), 'rina-demo-'));
+  const stateFile = join(work, 'enroller-state.json');
+  const port = await freePort();
+  const markers: Marker[] = [];
+  let phase = 'starting the enroller';
+  const members: Member[] = [];
+  const ticker = setInterval(() => render(members, phase), 150);
+  let enroller: ChildProcess | undefined;
+  try {
+    enroller = await startEnroller(port, stateFile);
+    say(`enroller up on 127.0.0.1:${port} (pid ${enroller.pid}), address table in ${stateFile}`);
+
+    phase = `enrolling ${MEMBERS} members`;
+    for (let i = 0; i < MEMBERS; i++) {
+      const name = `m${String(i + 1).padStart(2, '0')}`;
+      const shim = await UdpShim.bind('127.0.0.1:0');
+      const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: name, difName: 'demo.DIF', config: { ...CONFIG, bootstraps: [`127.0.0.1:${port}`] } });
+      const member: Member = { name, mgr, shim, spans: [{ at: since(), state: 'idle' }], retries: 0 };
+      mgr.on('state:change', (s) => member.spans.push({ at: since(), state: s.type }));
+      mgr.on('connection:lost', (i) => say(`${name} noticed the loss: silent ${i.silentMs.toFixed(0)} ms (${i.reason})`));
+      mgr.on('reenroll:failure', (i) => {
+        member.retries++;
+        if (i.retryInMs !== undefined) say(`${name} attempt ${i.attempt} failed, next in ${i.retryInMs.toFixed(0)} ms`);
+      });
+      mgr.on('reenroll:success', (i) => {
+        member.backAt = since();
+        say(`${name} back with address ${i.address}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`);
+      });
+      members.push(member);
+    }
+    await Promise.all(
+      members.map(async (m) => {
+        const start = performance.now();
+        await m.mgr.enrol();
+        const ms = performance.now() - start;
+        m.enrollMs = ms;
+        if (m.mgr.address !== undefined) m.originalAddress = m.mgr.address;
+        say(`${m.name} enrolled with address ${m.mgr.address} in ${ms.toFixed(1)} ms`);
+        m.mgr.startConnectionMonitoring();
+      }),
+    );
+
+    phase = 'all enrolled; keepalives every 0.5 s';
+    await new Promise((r) => setTimeout(r, 1500));
+
+    phase = `enroller killed (SIGKILL); back in ${OUTAGE_MS / 1000} s`;
+    const killedAt = since();
+    markers.push({ at: killedAt, label: 'enroller killed' });
+    say('killing the enroller with SIGKILL');
+    enroller.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+
+    phase = 'enroller restarting from its state file';
+    enroller = await startEnroller(port, stateFile);
+    const backAt = since();
+    markers.push({ at: backAt, label: 'enroller back' });
+    say(`enroller back (pid ${enroller.pid}) from ${stateFile}`);
+    phase = 'members re-enrolling';
+    await waitUntil('every member re-enrolling', 15_000, () => members.every((m) => m.mgr.state.type === 'enrolled' && m.backAt !== undefined));
+    phase = 'done';
+    render(members, phase);
+    clearInterval(ticker);
+
+    const end = since() + 300;
+    const unchanged = members.filter((m) => m.mgr.address === m.originalAddress).length;
+    const fmt = (v: number | undefined, unit = 'ms') => (v === undefined ? '-' : `${v.toFixed(1)} ${unit}`);
+    const enroll = members.map((m) => m.enrollMs ?? 0);
+    const detection = members.map((m) => m.mgr.metrics().detectionDelayMs.last ?? 0);
+    const recovery = members.map((m) => m.mgr.metrics().timeToRecoverMs.last ?? 0);
+    const afterReturn = members.map((m) => (m.backAt ?? 0) - backAt);
+    const rows: Array<[string, string]> = [
+      ['members', `${MEMBERS}`],
+      ['enrollment time', `p50 ${fmt(percentile(enroll, 50))}   p99 ${fmt(percentile(enroll, 99))}`],
+      ['detection delay', `p50 ${fmt(percentile(detection, 50))}   p99 ${fmt(percentile(detection, 99))}   (timeout ${CONFIG.connectionTimeoutSecs * 1000} ms)`],
+      ['time to recover', `p50 ${fmt(percentile(recovery, 50))}   p99 ${fmt(percentile(recovery, 99))}   (loss noticed -> enrolled)`],
+      ['back after return', `p50 ${fmt(percentile(afterReturn, 50))}   p99 ${fmt(percentile(afterReturn, 99))}   (enroller back -> enrolled)`],
+      ['retries', `${members.reduce((n, m) => n + m.retries, 0)} failed attempts in all, spread by jittered backoff`],
+      ['addresses unchanged', `${unchanged}/${MEMBERS}`],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    process.stdout.write(`\nSummary\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+
+    const outDir = resolve(args.out);
+    mkdirSync(outDir, { recursive: true });
+    const svgPath = join(outDir, 'timeline.svg');
+    writeFileSync(svgPath, timelineSvg(members.map((m) => ({ name: m.name, spans: m.spans })), markers, end));
+
+    await Promise.all(members.map((m) => m.mgr.close()));
+    const ok = unchanged === MEMBERS;
+    process.stdout.write(`\n${ok ? 'every member recovered with its original address' : 'FAILED: some member did not get its address back'}\n`);
+    process.stdout.write(`timeline: ${svgPath}\n`);
+    return ok ? 0 : 1;
+  } finally {
+    clearInterval(ticker);
+    await Promise.all(members.map((m) => m.mgr.close().then(() => m.shim.close())));
+    if (enroller !== undefined && enroller.exitCode === null && enroller.signalCode === null) {
+      const exited = new Promise((r) => enroller?.once('exit', r));
+      enroller.kill('SIGINT');
+      await exited;
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -331,7 +331,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
   }
 
-  #dispatch(msg: CdapMessage, from: string, member: MemberRecord | undefined): void {
+  #dispatch(msg: CdapMessage, from: string, known: MemberRecord | undefined): void {
+    let member = known;
     switch (msg.opCode) {
       case OpCode.M_CONNECT:
         this.#onConnect(msg, from);
@@ -343,6 +344,15 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         this.#onStopReply(msg, from);
         return;
       case OpCode.M_READ:
+        if (msg.objClass === KEEPALIVE_OBJECT.objClass && member === undefined) {
+          // Only an enrolled member sends keepalives: one whose M_STOP went out
+          // and whose M_STOP_R was lost has completed its enrollment.
+          const session = this.#sessions.get(from);
+          if (session?.stopInvokeId !== undefined) {
+            this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from);
+            member = this.#memberAt(from);
+          }
+        }
         if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
         else this.#reply(from, msg, Result.FAILED, member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`);
         return;
@@ -458,6 +468,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
     session.address = assignment.address;
     session.newBinding = heldBefore === undefined;
+    // The name is back: its hold ends here (an abandoned session holds it again).
+    this.#ticker.cancel(this.#holds.get(session.name));
+    this.#holds.delete(session.name);
     let objects;
     try {
       objects = (await this.#rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
@@ -533,9 +546,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   /** Forgets a half-finished enrollment; an address it bound for a new name goes back to the pool. */
   #abandon(from: string, session: Session): void {
     if (this.#sessions.get(from) === session) this.#sessions.delete(from);
-    if (session.newBinding && !this.#members.has(session.name) && !this.#holds.has(session.name)) {
-      this.#release(session.name);
-    }
+    if (session.address === undefined || this.#members.has(session.name) || this.#holds.has(session.name)) return;
+    if (session.newBinding) this.#release(session.name);
+    else this.#hold(session.name); // an address it had before: held for it again
   }
 
   /**
@@ -580,6 +593,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const entry = this.#ticker.after(this.#holdMs, () => {
       this.#holds.delete(name);
       if (this.#members.has(name)) return;
+      for (const session of this.#sessions.values()) if (session.name === name && session.address !== undefined) return;
       const address = this.#release(name);
       if (address !== undefined) safeEmit(this as EventEmitter<EnrollerEvents>, 'address:released', { name, address });
     });

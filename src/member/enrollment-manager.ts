@@ -91,7 +91,7 @@ export type EnrollmentState =
   | { readonly type: 'closed' };
 
 /** Why the connection counts as lost. */
-export type LossReason = 'timeout' | 'keepalive-refused';
+export type LossReason = 'timeout' | 'keepalive-refused' | 'released' | 'reenroll-failed';
 
 /** Events of an {@link EnrollmentManager}. A listener that throws is reported as a process warning and does not break the manager. */
 export interface EnrollmentEvents {
@@ -99,7 +99,12 @@ export interface EnrollmentEvents {
   'state:change': [state: EnrollmentState, previous: EnrollmentState];
   /** An enrollment or re-enrollment completed. */
   enrolled: [info: { address: number; difName: string; bootstrap: string }];
-  /** The bootstrap was silent for `connectionTimeoutSecs` (or refused a keepalive); once per outage. */
+  /**
+   * Once per outage: the bootstrap was silent for `connectionTimeoutSecs`
+   * (`timeout`), refused a keepalive (`keepalive-refused`), released the
+   * member (`released`), or a re-enrollment asked for failed while monitoring
+   * (`reenroll-failed`).
+   */
   'connection:lost': [info: { bootstrap: string; silentMs: number; reason: LossReason }];
   /** A re-enrollment attempt starts; `nextDelayMs` is the backoff this bootstrap gets should it fail. */
   'reenroll:attempt': [info: { attempt: number; bootstrap: string; nextDelayMs: number }];
@@ -327,7 +332,30 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
 
   /** Records that the bootstrap is alive now (every message from it does this by itself). */
   updateHeartbeat(): void {
-    if (this.#state.type !== 'closed') this.#lastHeartbeat = now();
+    if (this.#state.type !== 'closed') this.#heartbeat();
+  }
+
+  /**
+   * Records a heartbeat, unless the monitor should already have declared the
+   * connection lost (the check runs up to one tick late): then the silence
+   * did exceed the timeout, and the loss is declared first. Returns whether
+   * the heartbeat counted.
+   */
+  #heartbeat(): boolean {
+    const t = now();
+    const last = this.#lastHeartbeat;
+    if (
+      this.#state.type === 'enrolled' &&
+      this.#monitor?.running &&
+      !this.#lostConnection &&
+      last !== undefined &&
+      t - last >= this.config.connectionTimeoutSecs * 1000
+    ) {
+      this.#lost('timeout');
+      return false;
+    }
+    this.#lastHeartbeat = t;
+    return true;
   }
 
   /** True while enrolled and the last heartbeat is less than `connectionTimeoutSecs` old. */
@@ -379,9 +407,9 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    */
   async close(): Promise<void> {
     if (this.#state.type === 'closed') return;
+    this.#setState({ type: 'closed' });
     this.#monitor?.stop();
     this.#run?.controller.abort(new ManagerClosedError());
-    this.#setState({ type: 'closed' });
     this.#unsubscribe();
     // Also after a loss or during a re-enrollment: the bootstrap may still list us.
     if (this.#bootstrap !== undefined) {
@@ -395,7 +423,12 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (this.#state.type === 'closed') return Promise.reject(new ManagerClosedError());
     if (this.#ipcpName === undefined) return Promise.reject(new IpcpNameNotSetError());
     if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
-    const run = this.#run;
+    let run = this.#run;
+    if (run !== undefined && target !== undefined && run.recovery) {
+      // An explicit bootstrap pre-empts the monitor's recovery, which resumes if it fails.
+      this.#detachQuietly(run);
+      run = undefined;
+    }
     if (run !== undefined) {
       if (target !== undefined && run.target !== undefined && run.target !== target) {
         return Promise.reject(
@@ -432,19 +465,26 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       let status = this.#learn(target ?? this.#pick().address, 'explicit');
       if (recovery) {
         // Every bootstrap may be blocked by its backoff: wait for the first to come free.
-        this.#setState({ type: 'reenrolling', bootstrap: status.address, attempt: attempts, previousAddress });
         const wait = status.blockedUntil - now();
-        if (wait > 0) await sleep(wait, controller.signal);
-        status = this.#learn(this.#pick().address, 'explicit');
+        if (wait > 0) {
+          this.#setState({ type: 'reenrolling', bootstrap: status.address, attempt: attempts, previousAddress });
+          await sleep(wait, controller.signal);
+          status = this.#learn(this.#pick().address, 'explicit');
+        }
       }
       const bootstrap = status.address;
       current = bootstrap;
       // Drawn up front for re-enrollments, so the attempt event can announce it.
       nextDelayMs = kind === 'reenrolling' ? this.#backoff(status.failures + 1) : Number.NaN;
-      if (kind === 'enrolling') {
-        this.#setState({ type: 'enrolling', bootstrap, attempt: attempts });
-      } else {
-        this.#setState({ type: 'reenrolling', bootstrap, attempt: attempts, previousAddress });
+      const state: EnrollmentState =
+        kind === 'enrolling'
+          ? { type: 'enrolling', bootstrap, attempt: attempts }
+          : { type: 'reenrolling', bootstrap, attempt: attempts, previousAddress };
+      const shown = this.#state;
+      if (shown.type !== state.type || (shown as { bootstrap?: string }).bootstrap !== bootstrap || (shown as { attempt?: number }).attempt !== attempts) {
+        this.#setState(state);
+      }
+      if (kind === 'reenrolling') {
         this.#metrics.reenrollAttempt();
         this.#emit('reenroll:attempt', { attempt: attempts, bootstrap, nextDelayMs });
       }
@@ -460,7 +500,14 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       });
       this.#attempt = attempt;
       try {
-        return await attempt.run(controller.signal);
+        const result = await attempt.run(controller.signal);
+        if (this.#attempt === attempt) this.#attempt = undefined;
+        // Storing what the enroller synced is part of the attempt: if the RIB
+        // refuses, the attempt failed, with backoff like any other failure.
+        await this.#store(result, controller.signal);
+        status.failures = 0;
+        status.blockedUntil = 0;
+        return result;
       } catch (err) {
         status.failures++;
         status.blockedUntil = now() + (Number.isNaN(nextDelayMs) ? this.#backoff(status.failures) : nextDelayMs);
@@ -507,7 +554,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') {
           this.#setState({ type: 'idle' });
           // A failed manual run while monitoring: the monitor takes over.
-          if (this.#monitor?.running) this.#startRecovery();
+          this.#handOver();
         }
       });
     const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };
@@ -515,17 +562,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     return run;
   }
 
-  async #complete(
-    bootstrap: string,
-    result: AttemptResult,
-    kind: RunKind,
-    run: { attempts: number; previousAddress: number | undefined; startedAt: number; signal: AbortSignal },
-  ): Promise<string> {
-    // Closed or aborted while the RIB is written: stop there, and do not
-    // confirm the enrollment to the enroller.
+  /** Writes what the enroller synced and the assigned address into the RIB, unless closed or aborted meanwhile. */
+  async #store(result: AttemptResult, signal: AbortSignal): Promise<void> {
     const stillWanted = (): void => {
       if (this.#state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
-      if (run.signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: run.signal.reason });
+      if (signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: signal.reason });
     };
     try {
       for (const object of result.objects) {
@@ -538,10 +579,24 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
     }
     stillWanted();
+  }
+
+  /** The attempt succeeded and the RIB holds it: confirm to the enroller and become enrolled. */
+  #complete(
+    bootstrap: string,
+    result: AttemptResult,
+    kind: RunKind,
+    run: { attempts: number; previousAddress: number | undefined; startedAt: number; signal: AbortSignal },
+  ): string {
+    if (this.#state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
+    if (run.signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: run.signal.reason });
     const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
     const difName = result.difName ?? synced ?? bootstrap;
     this.#send(bootstrap, replyTo(result.stop));
-    for (const alternate of result.alternates) if (alternate !== '') this.#learn(alternate, 'advertised');
+    for (const alternate of result.alternates) {
+      // never ourselves: an enroller that lists us would have us enrol with ourselves
+      if (alternate !== '' && alternate !== this.#shim.localAddress) this.#learn(alternate, 'advertised');
+    }
     this.#bootstrap = bootstrap;
     this.#address = result.address;
     this.#difName = difName;
@@ -551,21 +606,27 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#setState({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
     this.#metrics.enrolled();
     this.#emit('enrolled', { address: result.address, difName, bootstrap });
-    if (kind === 'reenrolling') {
+    // Any enrollment that ends an outage is its recovery, however it was started.
+    if (kind === 'reenrolling' || this.#outageAt !== undefined) {
       const recoveryMs = now() - (this.#outageAt ?? run.startedAt);
       if (this.#outageAt !== undefined) this.#metrics.recovered(recoveryMs);
       this.#outageAt = undefined;
       this.#metrics.reenrollSuccess();
-      this.#emit('reenroll:success', {
-        attempts: run.attempts,
-        bootstrap,
-        address: result.address,
-        previousAddress: run.previousAddress,
-        recoveryMs,
-      });
+      if (this.#state.type === 'enrolled') {
+        this.#emit('reenroll:success', {
+          attempts: run.attempts,
+          bootstrap,
+          address: result.address,
+          previousAddress: run.previousAddress,
+          recoveryMs,
+        });
+      }
     }
-    this.#armKeepalive();
-    if (this.#monitor?.running) this.#armDeadline();
+    // A listener may have closed the manager meanwhile: then no timer is armed.
+    if (this.#state.type === 'enrolled') {
+      this.#armKeepalive();
+      if (this.#monitor?.running) this.#armDeadline();
+    }
     return difName;
   }
 
@@ -615,7 +676,34 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (this.#run !== run) return;
     this.#run = undefined;
     this.#attempt = undefined;
-    if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') this.#setState({ type: 'idle' });
+    if (this.#state.type === 'enrolling' || this.#state.type === 'reenrolling') {
+      this.#setState({ type: 'idle' });
+      this.#handOver();
+    }
+  }
+
+  /** Lets go of a run without settling the state (the caller starts another at once). */
+  #detachQuietly(run: Run): void {
+    run.controller.abort(new EnrollmentAbortedError('superseded by an explicit enrollment'));
+    if (this.#run === run) {
+      this.#run = undefined;
+      this.#attempt = undefined;
+    }
+  }
+
+  /**
+   * The member is not enrolled and nothing is running: if the monitor runs,
+   * it takes over, opening an outage first if none is open (so every
+   * recovery pairs with one loss).
+   */
+  #handOver(): void {
+    if (!this.#monitor?.running || this.#run !== undefined || this.#state.type !== 'idle') return;
+    if (this.#outageAt === undefined && this.#bootstrap !== undefined) {
+      this.#outageAt = now();
+      this.#metrics.outage(now() - (this.#lastHeartbeat ?? now()));
+      this.#emit('connection:lost', { bootstrap: this.#bootstrap, silentMs: now() - (this.#lastHeartbeat ?? now()), reason: 'reenroll-failed' });
+    }
+    this.#startRecovery();
   }
 
   // ---- bootstraps and backoff ---------------------------------------------
@@ -749,7 +837,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       this.#onKeepaliveReply(msg, from);
       return;
     }
-    this.#lastHeartbeat = now();
+    this.#heartbeat();
     void this.#serve(msg, from);
   }
 
@@ -762,8 +850,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       this.#lost('keepalive-refused');
       return;
     }
+    if (!this.#heartbeat()) return;
     const t = now();
-    this.#lastHeartbeat = t;
     const rttMs = t - sentAt;
     this.#metrics.rtt(rttMs);
     this.#emit('keepalive:rtt', { rttMs, bootstrap: from });
@@ -796,9 +884,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       }
       case OpCode.M_RELEASE:
         this.#send(from, replyTo(msg));
-        this.#ticker.cancel(this.#deadlineEntry);
-        this.#deadlineEntry = undefined;
-        this.#setState({ type: 'idle' });
+        this.#lost('released');
         return;
       default:
         if (!isReply(msg.opCode)) this.#send(from, replyTo(msg, Result.FAILED, 'operation not supported by the member'));

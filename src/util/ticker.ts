@@ -103,7 +103,10 @@ export class Ticker {
       if (set === undefined) continue;
       this.#buckets.delete(this.#done);
       this.#size -= set.size;
+      const index = this.#done;
       for (const entry of set) {
+        // cancelled by an earlier callback of this same bucket
+        if (entry.bucket !== index) continue;
         entry.bucket = -1;
         try {
           entry.run();

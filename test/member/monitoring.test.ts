@@ -6,7 +6,7 @@ import {
   MemoryNetwork,
   OpCode,
 } from '../../src/index.js';
-import { cleanup, member, withEnroller } from '../support/helpers.js';
+import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -65,6 +65,68 @@ describe('active keepalive', () => {
     expect(mgr.metrics().keepaliveRttMs).toEqual({ last: rtts[9], min: 6, smoothed: expect.closeTo(6, 5) });
   });
 
+  it('RTT statistics: last, min and the smoothed value (gain 1/8) follow varying round trips', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({}, new MemoryNetwork({ seed: 4, delayMs: 2, jitterMs: 20 }));
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+    const rec = record(mgr);
+    const enrolling = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(500);
+    await enrolling;
+    await vi.advanceTimersByTimeAsync(20_000);
+    const rtts = rec.of('keepalive:rtt').map((e) => (e.args[0] as { rttMs: number }).rttMs);
+    expect(rtts.length).toBeGreaterThan(15);
+    expect(new Set(rtts.map(Math.round)).size).toBeGreaterThan(3); // they do vary
+    let smoothed = rtts[0] ?? 0;
+    for (const r of rtts.slice(1)) smoothed += (r - smoothed) / 8;
+    const m = mgr.metrics().keepaliveRttMs;
+    expect(m.last).toBe(rtts.at(-1));
+    expect(m.min).toBe(Math.min(...rtts));
+    expect(m.smoothed).toBeCloseTo(smoothed, 9);
+  });
+
+  it('every message from the bootstrap counts as a heartbeat, not only keepalive replies', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller();
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    const rec = record(mgr);
+    // The enroller is replaced by a peer that never answers keepalives but pushes a RIB update every 2 s.
+    await enroller.stop();
+    net.detach('bootstrap');
+    const peer = new RawPeer(net.attach('bootstrap'));
+    for (let i = 0; i < 10; i++) {
+      await peer.send('m', { opCode: OpCode.M_WRITE, invokeId: 100 + i, objClass: 'counter', objName: '/dif/counter', objValue: { intval: i } });
+      await vi.advanceTimersByTimeAsync(2000);
+    }
+    expect(rec.of('connection:lost')).toEqual([]);
+    expect(peer.ofType(OpCode.M_WRITE_R)).toHaveLength(10);
+    await vi.advanceTimersByTimeAsync(3100); // and once it falls silent, the loss comes
+    expect(rec.of('connection:lost')).toHaveLength(1);
+  });
+
+  it('mean detection delay over two outages is their mean', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller({}, new MemoryNetwork({ seed: 5, delayMs: 7 }));
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.3, connectionTimeoutSecs: 1, reenrollBackoffBaseMs: 300, reenrollBackoffCapMs: 600 });
+    const enrolling = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(100);
+    await enrolling;
+    mgr.startConnectionMonitoring();
+    const delays: number[] = [];
+    mgr.on('connection:lost', (i) => delays.push(i.silentMs));
+    for (let i = 0; i < 2; i++) {
+      net.partition('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(1100 + i * 13);
+      net.heal('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(5000);
+    }
+    expect(delays).toHaveLength(2);
+    const d = mgr.metrics().detectionDelayMs;
+    expect(d).toEqual({ last: delays[1], mean: ((delays[0] ?? 0) + (delays[1] ?? 0)) / 2, count: 2 });
+  });
+
   it('keeps a member healthy by itself: no updateHeartbeat(), no loss, no re-enrollment over 100 timeouts', async () => {
     vi.useFakeTimers();
     const { net } = await withEnroller();
@@ -100,23 +162,29 @@ describe('active keepalive', () => {
 });
 
 describe('precise detection', () => {
-  it.each([
+  // Several one-way delays put the last heartbeat at different phases of the
+  // shared ticker's 20 ms ticks, so an early check cannot hide in the rounding.
+  const cases = [
     [0.2, 0.1],
     [3, 1],
     [90, 30],
     [7.777, 2.5],
-  ])(
-    'connection timeout %s s: lost never before it and at most max(1%%, 50 ms) after the last heartbeat',
-    async (timeoutSecs, heartbeatSecs) => {
+  ].flatMap(([t, h]) => [3, 7, 11, 17].map((d) => [t, h, d] as [number, number, number]));
+  it.each(cases)(
+    'connection timeout %s s (heartbeat %s s, %s ms each way): lost never before it and at most max(1%%, 50 ms) after',
+    async (timeoutSecs, heartbeatSecs, delayMs) => {
       vi.useFakeTimers();
-      const { net } = await withEnroller();
+      const { net } = await withEnroller({}, new MemoryNetwork({ seed: 6, delayMs }));
       const { mgr } = member(net, 'm', { heartbeatIntervalSecs: heartbeatSecs, connectionTimeoutSecs: timeoutSecs });
-      await mgr.enrolWithBootstrap('bootstrap');
+      const enrolling = mgr.enrolWithBootstrap('bootstrap');
+      await vi.advanceTimersByTimeAsync(100);
+      await enrolling;
       mgr.startConnectionMonitoring();
       const rec = record(mgr);
       // run a while with keepalives, then cut the link at an awkward moment
       await vi.advanceTimersByTimeAsync(heartbeatSecs * 1000 * 3 + 7);
       net.partition('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(20); // what was already on the wire arrives
       const last = mgr.lastHeartbeat ?? 0;
       const timeoutMs = timeoutSecs * 1000;
       const bound = Math.max(timeoutMs / 100, 50);
