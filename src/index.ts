@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export * from './errors.js';
+export { type AuthOptions } from './auth/auth.js';
 export {
   AuthType,
   type AuthValue,
@@ -45,7 +46,7 @@ export { MemoryRib } from './rib/memory-rib.js';
 export { type AddressBinding, type AddressStore, MemoryAddressStore } from './store/address-store.js';
 export { FileAddressStore } from './store/file-address-store.js';
 export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';
-export { Enroller, type EnrollerEvents, type EnrollerOptions, type MemberInfo } from './enroller/enroller.js';
+export { Enroller, type EnrollerEvents, type EnrollerOptions, type EnrollerStats, type MemberInfo } from './enroller/enroller.js';
 export {
   type ConnectionMonitor,
   EnrollmentManager,

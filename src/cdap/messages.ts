@@ -29,6 +29,10 @@ export const Result = {
   NAME_IN_USE: -3,
   /** Ours: the enroller cannot serve now (its address store failed); try again later or elsewhere. */
   UNAVAILABLE: -4,
+  /** Ours: too many enrollments in progress at the enroller; back off and try again. */
+  BUSY: -5,
+  /** Ours: authentication failed or was missing, or the IPCP name is not on the allow-list. */
+  AUTH_FAILED: -6,
 } as const;
 
 /**

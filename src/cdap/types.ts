@@ -45,6 +45,8 @@ export const AuthType = {
   AUTH_PASSWD: 1,
   AUTH_SSHRSA: 2,
   AUTH_SSHDSA: 3,
+  /** Ours, in the private range: mutual HMAC-SHA256 challenge-response over a pre-shared key. */
+  AUTH_HMAC_SHA256: 100,
 } as const;
 /** An authentication mechanism: one of {@link AuthType} or a private-use value 100-1000. */
 export type AuthType = number;
@@ -154,4 +156,6 @@ export interface EnrollmentInfo {
   ribObjectCount?: number | undefined;
   /** Ours (field 18): on `M_START_R`, shim addresses of other enrollers the member may fail over to. */
   alternates?: string[] | undefined;
+  /** Ours (field 19): on `M_START` with HMAC-SHA256 authentication, the member's proof. */
+  authProof?: Uint8Array | undefined;
 }

@@ -18,6 +18,7 @@ import {
   replyTo,
 } from '../cdap/messages.js';
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
+import { authOptionsSchema, EnrollerAuth } from '../auth/auth.js';
 import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
 import { ProtocolError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
@@ -111,6 +112,48 @@ const enrollerOptionsSchema = z
      * @default []
      */
     alternates: z.array(z.string().min(1, { error: 'must not be empty' }), { error: 'must be an array of shim addresses' }).default([]),
+    /**
+     * What members must prove: `{ mechanism: 'none' }`, `'passwd'` (plaintext,
+     * trusted lower networks only) or `'hmac-sha256'` (mutual, pre-shared key).
+     * @default { mechanism: 'none' }
+     */
+    auth: authOptionsSchema.default({ mechanism: 'none' }),
+    /**
+     * If set, only these IPCP names may enrol.
+     * @default undefined (any name)
+     */
+    allowedNames: z.array(z.string().min(1, { error: 'must not be empty' }), { error: 'must be an array of IPCP names' }).optional(),
+    /**
+     * PDUs larger than this are dropped unread.
+     * @default 8192
+     */
+    maxPduBytes: integerAtLeast(64).default(8192),
+    /**
+     * Enrollments in progress at once; a CONNECT beyond them is answered
+     * "busy" (-5) and the member backs off.
+     * @default 1024
+     */
+    maxPendingEnrollments: integerAtLeast(1).default(1024),
+    /**
+     * Members at most; an enrollment beyond is refused.
+     * @default 1000000
+     */
+    maxMembers: integerAtLeast(1).default(1_000_000),
+    /**
+     * Per shim address, messages per second allowed on average (a token
+     * bucket of `rateBurst` tokens); the excess is dropped unread.
+     * @default 100
+     */
+    ratePerSecond: positive().default(100),
+    /** @default 200 */
+    rateBurst: integerAtLeast(1).default(200),
+    /**
+     * Shim addresses whose rate the enroller remembers; beyond, the least
+     * recently heard is forgotten, so a flood from many addresses cannot grow
+     * memory without bound.
+     * @default 10000
+     */
+    maxTrackedPeers: integerAtLeast(1).default(10_000),
   })
   .refine((o) => o.addressPool.last >= o.addressPool.first, {
     path: ['addressPool', 'last'],
@@ -167,6 +210,8 @@ interface Session {
   burst?: Uint8Array[] | undefined;
   stopInvokeId?: number | undefined;
   address?: number | undefined;
+  /** Checks the member's proof in M_START (HMAC-SHA256 authentication). */
+  checkProof?: ((proof: Uint8Array | undefined) => boolean) | undefined;
   /** The name had no address before this enrollment: if it never completes, the address goes back. */
   newBinding?: boolean | undefined;
   lastSentAt: number;
@@ -217,6 +262,20 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #holds = new Map<string, TickerEntry>();
   readonly #pool: AddressPool;
   readonly #store: AddressStore;
+  readonly #auth: EnrollerAuth;
+  readonly #allowed: ReadonlySet<string> | undefined;
+  readonly #limits: { maxPduBytes: number; maxPending: number; maxMembers: number };
+  readonly #rate: RateLimiter;
+  readonly #sessionByName = new Map<string, string>();
+  readonly #stats: EnrollerStats = {
+    received: 0,
+    oversize: 0,
+    rateLimited: 0,
+    malformed: 0,
+    busy: 0,
+    authFailures: 0,
+    rejected: 0,
+  };
   readonly #sessions = new Map<string, Session>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #memberByShim = new Map<string, string>();
@@ -241,6 +300,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress);
     this.#pool = new AddressPool(o.addressPool);
     this.#store = o.store ?? new MemoryAddressStore();
+    this.#auth = new EnrollerAuth(o.auth, o.ipcpName, o.difName);
+    this.#allowed = o.allowedNames === undefined ? undefined : new Set(o.allowedNames);
+    this.#limits = { maxPduBytes: o.maxPduBytes, maxPending: o.maxPendingEnrollments, maxMembers: o.maxMembers };
+    this.#rate = new RateLimiter(o.ratePerSecond, o.rateBurst, o.maxTrackedPeers);
   }
 
   /** The enroller's IPCP name. */
@@ -289,6 +352,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#sessions.clear();
+    this.#sessionByName.clear();
     this.#updateSweep();
     for (const member of this.#members.values()) {
       this.#ticker.cancel(member.lease);
@@ -307,11 +371,26 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     return this.#sessions.size;
   }
 
+  /** Counters of what the enroller received and refused. */
+  stats(): EnrollerStats & { pending: number; members: number; trackedPeers: number } {
+    return { ...this.#stats, pending: this.#sessions.size, members: this.#members.size, trackedPeers: this.#rate.size };
+  }
+
   #onPdu(pdu: Uint8Array, from: string): void {
+    this.#stats.received++;
+    if (pdu.length > this.#limits.maxPduBytes) {
+      this.#stats.oversize++;
+      return;
+    }
+    if (!this.#rate.take(from)) {
+      this.#stats.rateLimited++;
+      return;
+    }
     let msg: CdapMessage;
     try {
       msg = decodeCdapMessage(pdu);
     } catch (err) {
+      this.#stats.malformed++;
       this.#answerInvalid(err, from);
       return;
     }
@@ -386,6 +465,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     const reject = (reason: string, result: number = Result.FAILED): void => {
+      this.#stats.rejected++;
       this.#reply(from, msg, result, reason);
       safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name, reason });
     };
@@ -394,21 +474,39 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       reject(`unknown destination "${msg.destApName}": this is "${this.#ipcpName}" of DIF "${this.#difName}"`);
       return;
     }
-    if ((msg.authMech ?? 0) !== 0) {
-      reject(`authentication mechanism ${msg.authMech} is not supported`);
+    if (this.#allowed !== undefined && !this.#allowed.has(name)) {
+      this.#stats.authFailures++;
+      reject(`IPCP name "${name}" is not allowed to enrol`, Result.AUTH_FAILED);
+      return;
+    }
+    const verdict = this.#auth.connect(msg);
+    if (!verdict.ok) {
+      this.#stats.authFailures++;
+      reject(verdict.reason, Result.AUTH_FAILED);
+      return;
+    }
+    if (existing === undefined && this.#sessions.size >= this.#limits.maxPending) {
+      this.#stats.busy++;
+      reject(`busy: ${this.#sessions.size} enrollments in progress, try again later`, Result.BUSY);
       return;
     }
     const holder = this.#members.get(name);
-    const rival = [...this.#sessions].find(([shim, s]) => s.name === name && shim !== from);
-    if ((holder !== undefined && holder.shimAddress !== from) || rival !== undefined) {
+    const rivalShim = this.#sessionByName.get(name);
+    if ((holder !== undefined && holder.shimAddress !== from) || (rivalShim !== undefined && rivalShim !== from)) {
       // Two live IPCPs with one name would share one address. The first keeps
       // it until its lease expires (or it leaves); then the name is free.
       reject(`IPCP name "${name}" is enrolled from another shim address`, Result.NAME_IN_USE);
       return;
     }
-    const connectReply = encodeCdapMessage(replyTo(msg, Result.OK));
-    if (existing !== undefined && existing.name !== name) this.#abandon(from, existing);
-    this.#sessions.set(from, {
+    // Our own IPCP name answers, whatever name the member used: the HMAC proofs are bound to it.
+    const connectReply = encodeCdapMessage({
+      ...replyTo(msg, Result.OK),
+      srcApName: this.#ipcpName,
+      authMech: verdict.authMech,
+      authValue: verdict.authValue,
+    });
+    if (existing !== undefined) this.#abandon(from, existing);
+    this.#setSession(from, {
       name,
       connectInvokeId: msg.invokeId ?? 0,
       connectReply,
@@ -416,6 +514,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       createdAt: now(),
       lastSentAt: now(),
       retransmitMs: this.#retransmitMs,
+      checkProof: verdict.checkProof,
     });
     this.#updateSweep();
     this.#sendBytes(from, connectReply);
@@ -441,6 +540,18 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       info = decodeEnrollmentInfo(msg.objValue?.byteval ?? new Uint8Array());
     } catch (err) {
       this.#reply(from, msg, Result.FAILED, (err as Error).message);
+      return;
+    }
+    if (session.checkProof !== undefined && !session.checkProof(info.authProof)) {
+      this.#stats.authFailures++;
+      this.#abandon(from, session);
+      this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed');
+      safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
+      return;
+    }
+    if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
+      this.#stats.rejected++;
+      this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`);
       return;
     }
     session.startInvokeId = msg.invokeId ?? 0;
@@ -503,7 +614,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #onStopReply(msg: CdapMessage, from: string): void {
     const session = this.#sessions.get(from);
     if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
-    this.#sessions.delete(from);
+    this.#deleteSession(from);
     this.#updateSweep();
     if ((msg.result ?? 0) !== 0 || session.address === undefined) return;
     const previous = this.#members.get(session.name);
@@ -532,7 +643,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   #onRelease(msg: CdapMessage, from: string): void {
-    this.#sessions.delete(from);
+    const session = this.#sessions.get(from);
+    if (session !== undefined) this.#abandon(from, session);
     this.#updateSweep();
     const member = this.#memberAt(from);
     if (member !== undefined) {
@@ -543,9 +655,21 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#reply(from, msg);
   }
 
+  #setSession(from: string, session: Session): void {
+    this.#sessions.set(from, session);
+    this.#sessionByName.set(session.name, from);
+  }
+
+  #deleteSession(from: string): void {
+    const session = this.#sessions.get(from);
+    if (session === undefined) return;
+    this.#sessions.delete(from);
+    if (this.#sessionByName.get(session.name) === from) this.#sessionByName.delete(session.name);
+  }
+
   /** Forgets a half-finished enrollment; an address it bound for a new name goes back to the pool. */
   #abandon(from: string, session: Session): void {
-    if (this.#sessions.get(from) === session) this.#sessions.delete(from);
+    if (this.#sessions.get(from) === session) this.#deleteSession(from);
     if (session.address === undefined || this.#members.has(session.name) || this.#holds.has(session.name)) return;
     if (session.newBinding) this.#release(session.name);
     else this.#hold(session.name); // an address it had before: held for it again
@@ -593,7 +717,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const entry = this.#ticker.after(this.#holdMs, () => {
       this.#holds.delete(name);
       if (this.#members.has(name)) return;
-      for (const session of this.#sessions.values()) if (session.name === name && session.address !== undefined) return;
+      const pendingAt = this.#sessionByName.get(name);
+      if (pendingAt !== undefined && this.#sessions.get(pendingAt)?.address !== undefined) return;
       const address = this.#release(name);
       if (address !== undefined) safeEmit(this as EventEmitter<EnrollerEvents>, 'address:released', { name, address });
     });
@@ -651,5 +776,61 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #sendBytes(to: string, pdu: Uint8Array): void {
     // A datagram that cannot be sent is a lost datagram: the peer retransmits.
     this.#shim.send(to, pdu).catch(() => undefined);
+  }
+}
+
+/** Counters of an {@link Enroller}. */
+export interface EnrollerStats {
+  /** PDUs received. */
+  received: number;
+  /** PDUs over `maxPduBytes`, dropped unread. */
+  oversize: number;
+  /** PDUs over a sender's rate, dropped unread. */
+  rateLimited: number;
+  /** PDUs that were not well-formed CDAP. */
+  malformed: number;
+  /** CONNECTs answered "busy". */
+  busy: number;
+  /** CONNECTs or STARTs refused for authentication or the allow-list. */
+  authFailures: number;
+  /** Other refusals. */
+  rejected: number;
+}
+
+/**
+ * A token bucket per shim address, in a map bounded by `maxPeers`: the least
+ * recently heard address is forgotten first (a Map keeps insertion order, and
+ * every message re-inserts its sender).
+ */
+class RateLimiter {
+  readonly #perMs: number;
+  readonly #burst: number;
+  readonly #maxPeers: number;
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(perSecond: number, burst: number, maxPeers: number) {
+    this.#perMs = perSecond / 1000;
+    this.#burst = burst;
+    this.#maxPeers = maxPeers;
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  take(peer: string): boolean {
+    const t = now();
+    const bucket = this.#buckets.get(peer) ?? { tokens: this.#burst, at: t };
+    this.#buckets.delete(peer);
+    bucket.tokens = Math.min(this.#burst, bucket.tokens + (t - bucket.at) * this.#perMs);
+    bucket.at = t;
+    const allowed = bucket.tokens >= 1;
+    if (allowed) bucket.tokens -= 1;
+    this.#buckets.set(peer, bucket);
+    if (this.#buckets.size > this.#maxPeers) {
+      const oldest = this.#buckets.keys().next().value;
+      if (oldest !== undefined) this.#buckets.delete(oldest);
+    }
+    return allowed;
   }
 }

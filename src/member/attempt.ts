@@ -11,6 +11,7 @@ import { type CdapMessage, type EnrollmentInfo, OpCode } from '../cdap/types.js'
 import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';
 import type { RibObject } from '../rib/rib.js';
+import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 
 /** What a successful attempt yields. */
 export interface AttemptResult {
@@ -41,6 +42,8 @@ export interface AttemptContext {
   readonly bootstrap: string;
   /** The DIF to join, named in M_CONNECT; without it the enroller is named by its shim address. */
   readonly difName: string | undefined;
+  /** How the member proves itself. */
+  readonly auth: AuthOptions;
   readonly requestedAddress: number;
   readonly lowerDifs: readonly string[];
   readonly config: EnrollmentConfig;
@@ -68,11 +71,21 @@ export class EnrollmentAttempt {
   #startReply: EnrollmentInfo | undefined;
   #stop: { msg: CdapMessage; info: EnrollmentInfo } | undefined;
   readonly #objects = new Map<number, RibObject>();
+  #authSession: MemberAuthSession | undefined;
 
   constructor(ctx: AttemptContext) {
     this.#ctx = ctx;
     this.#retransmitMs = ctx.config.retransmitMs;
-    this.#request = connectRequest(ctx.ids.next(), ctx.ipcpName, ctx.difName ?? ctx.bootstrap);
+    this.#request = this.#connect();
+  }
+
+  /** A fresh M_CONNECT, with fresh credentials (a new nonce for HMAC-SHA256). */
+  #connect(): CdapMessage {
+    this.#authSession = memberAuth(this.#ctx.auth, this.#ctx.ipcpName, this.#ctx.difName);
+    const msg = connectRequest(this.#ctx.ids.next(), this.#ctx.ipcpName, this.#ctx.difName ?? this.#ctx.bootstrap);
+    msg.authMech = this.#authSession.authMech;
+    if (this.#authSession.authValue !== undefined) msg.authValue = this.#authSession.authValue;
+    return msg;
   }
 
   /** Starts the exchange; settles once, on success, rejection, timeout or abort. */
@@ -136,23 +149,31 @@ export class EnrollmentAttempt {
       this.#refused(msg, 'M_CONNECT refused');
       return;
     }
+    const authProof = this.#authSession?.accept(msg);
+    if (authProof === false) {
+      this.#fail(new EnrollmentRejectedError(Result.AUTH_FAILED, 'the enroller failed to prove it holds the key'));
+      return;
+    }
     this.#phase = 'starting';
     this.#request = enrollmentMessage(OpCode.M_START, this.#ctx.ids.next(), {
       address: this.#ctx.requestedAddress,
       lowerDifs: [...this.#ctx.lowerDifs],
+      ...(authProof === undefined ? {} : { authProof }),
     });
     this.#retransmitMs = this.#ctx.config.retransmitMs;
     this.#transmit();
   }
 
   /**
-   * A negative answer. "Unavailable" is the enroller's trouble, not a verdict
-   * on the member: it fails the attempt as a timeout would, so it is retried
-   * (elsewhere, when other bootstraps are known). Anything else is final.
+   * A negative answer. "Unavailable" and "busy" are the enroller's trouble,
+   * not a verdict on the member: they fail the attempt as a timeout would, so
+   * it is retried after a backoff (elsewhere, when other bootstraps are
+   * known). Anything else is final.
    */
   #refused(msg: CdapMessage, fallback: string): void {
     const rejection = new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || fallback);
-    this.#fail(msg.result === Result.UNAVAILABLE ? new AttemptTimeout(this.#ctx.bootstrap, { cause: rejection }) : rejection);
+    const transient = msg.result === Result.UNAVAILABLE || msg.result === Result.BUSY;
+    this.#fail(transient ? new AttemptTimeout(this.#ctx.bootstrap, { cause: rejection }) : rejection);
   }
 
   #onStartReply(msg: CdapMessage): void {
@@ -161,7 +182,7 @@ export class EnrollmentAttempt {
       // The enroller lost our CDAP connection (it restarted, or forgot a slow
       // enrollment): connect again within this attempt.
       this.#phase = 'connecting';
-      this.#request = connectRequest(this.#ctx.ids.next(), this.#ctx.ipcpName, this.#ctx.difName ?? this.#ctx.bootstrap);
+      this.#request = this.#connect();
       this.#retransmitMs = this.#ctx.config.retransmitMs;
       this.#objects.clear();
       this.#stop = undefined;

@@ -34,6 +34,7 @@ import {
 } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { type AuthOptions, authOptionsSchema } from '../auth/auth.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type Ticker, type TickerEntry } from '../util/ticker.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
@@ -61,6 +62,13 @@ export interface EnrollmentManagerOptions {
    * @default []
    */
   readonly lowerDifs?: readonly string[];
+  /**
+   * How the member proves itself to the enroller: `{ mechanism: 'passwd',
+   * password }` (plaintext) or `{ mechanism: 'hmac-sha256', key }` (mutual;
+   * needs `difName`). Kept out of `config`, errors and events.
+   * @default { mechanism: 'none' }
+   */
+  readonly auth?: AuthOptions;
   /**
    * Source of randomness in [0, 1) for the backoff jitter (inject a seeded one in tests).
    * @default Math.random
@@ -176,6 +184,10 @@ const managerOptionsSchema = z.strictObject({
     })
     .default([]),
   random: z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' }).optional(),
+  auth: authOptionsSchema.default({ mechanism: 'none' }),
+}).refine((o) => o.auth.mechanism !== 'hmac-sha256' || o.difName !== undefined, {
+  path: ['difName'],
+  error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
 });
 
 /** Resolves after `ms` on an unref'd timer; rejects with the signal's reason on abort. */
@@ -210,6 +222,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   readonly #rib: Rib;
   readonly #lowerDifs: readonly string[];
   readonly #targetDif: string | undefined;
+  readonly #auth: AuthOptions;
   readonly #random: () => number;
   readonly #ticker: Ticker = sharedTicker;
   readonly #ids = new InvokeIds(1);
@@ -243,6 +256,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#random = o.random ?? Math.random;
     this.#lowerDifs = o.lowerDifs;
     this.#targetDif = o.difName;
+    this.#auth = o.auth;
     for (const address of this.config.bootstraps) this.#learn(address, 'config');
     if (o.ipcpName !== undefined) this.#ipcpName = o.ipcpName;
     this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
@@ -492,6 +506,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         ipcpName: this.#ipcpName ?? '',
         bootstrap,
         difName: this.#targetDif,
+        auth: this.#auth,
         requestedAddress: this.#address ?? 0,
         lowerDifs: this.#lowerDifs,
         config: this.config,
