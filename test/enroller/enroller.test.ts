@@ -10,16 +10,9 @@ import {
   MemoryRib,
   OpCode,
 } from '../../src/index.js';
-import { cleanup, RawPeer, settle, withEnroller } from '../support/helpers.js';
+import { cleanup, RawPeer, settle, withEnroller, connectMsg } from '../support/helpers.js';
 
-const connect = (invokeId: number, name = 'member-1', dest = 'bootstrap') => ({
-  opCode: OpCode.M_CONNECT,
-  absSyntax: 73,
-  version: 1n,
-  invokeId,
-  srcApName: name,
-  destApName: dest,
-});
+const connect = connectMsg;
 const start = (invokeId: number, address = 0) => ({
   opCode: OpCode.M_START,
   invokeId,

@@ -11,21 +11,14 @@ import {
   OpCode,
   type Rib,
 } from '../../src/index.js';
-import { cleanup, member, RawPeer, settle, withEnroller } from '../support/helpers.js';
+import { cleanup, member, RawPeer, settle, withEnroller, connectMsg } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
   vi.useRealTimers();
 });
 
-const connect = (invokeId: number, name: string) => ({
-  opCode: OpCode.M_CONNECT,
-  absSyntax: 73,
-  version: 1n,
-  invokeId,
-  srcApName: name,
-  destApName: 'bootstrap',
-});
+const connect = connectMsg;
 const start = (invokeId: number | undefined, address = 0) => ({
   opCode: OpCode.M_START,
   ...(invokeId === undefined ? {} : { invokeId }),

@@ -9,6 +9,7 @@ import {
   encodeCdapMessage,
   MemoryNetwork,
   MemoryRib,
+  OpCode,
   type Shim,
 } from '../../src/index.js';
 
@@ -89,3 +90,13 @@ export function member(
   onCleanup(() => mgr.close());
   return { mgr, rib };
 }
+
+/** An M_CONNECT from `name` to `dest`, as a member sends it. */
+export const connectMsg = (invokeId: number, name = 'member-1', dest = 'bootstrap'): CdapMessage => ({
+  opCode: OpCode.M_CONNECT,
+  absSyntax: 73,
+  version: 1n,
+  invokeId,
+  srcApName: name,
+  destApName: dest,
+});
