@@ -1,8 +1,18 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // Examples import the package by name, as users do; in this repository the name means src/.
+    alias: [
+      { find: /^rina-enrollment\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^rina-enrollment$/, replacement: src('index.ts') },
+    ],
+  },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 10_000,
     pool: 'forks',
   },

@@ -32,3 +32,12 @@ describe('README quickstart', () => {
     expect(logged[0]?.[1]).toMatchObject({ type: 'enrolled', address: 1002, difName: 'demo.DIF' });
   });
 });
+
+describe('README testing example', () => {
+  it('is examples/ipcp.test.ts, which runs in the suite', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Testing your IPCP'));
+    const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toBe(readFileSync(new URL('../examples/ipcp.test.ts', import.meta.url), 'utf8'));
+  });
+});

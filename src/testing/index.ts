@@ -1,0 +1,274 @@
+/**
+ * `rina-enrollment/testing`: a kit for unit tests of code that uses this
+ * library. A mock shim that records what is sent and delivers what a test
+ * says, and a scripted enroller that answers a member the way a test needs:
+ * success with an address, a rejection, silence, a late or a malformed reply.
+ *
+ * Everything here runs on the global timers and on microtasks, so vitest's
+ * (or jest's) fake timers drive it: `await vi.advanceTimersByTimeAsync(ms)`.
+ *
+ * @packageDocumentation
+ */
+import { decodeCdapMessage, encodeCdapMessage, encodeEnrollmentInfo } from '../cdap/codec.js';
+import { createRequest, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, replyTo, Result } from '../cdap/messages.js';
+import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
+import { ShimError } from '../errors.js';
+import type { RibObject } from '../rib/rib.js';
+import type { Shim, ShimHandler } from '../shim/shim.js';
+
+/** One PDU a {@link MockShim} was asked to send. */
+export interface SentPdu {
+  readonly to: string;
+  readonly pdu: Uint8Array;
+  /** The PDU decoded, or undefined when it is not well-formed CDAP. */
+  readonly message: CdapMessage | undefined;
+}
+
+/** A {@link Shim} for tests: records sends, delivers on demand, fails when told. */
+export interface MockShim extends Shim {
+  /** Every PDU sent so far, oldest first. */
+  readonly sent: readonly SentPdu[];
+  /** The decoded messages sent so far (well-formed ones only). */
+  messages(): CdapMessage[];
+  /** Delivers a PDU (or a message, encoded for you) to the handlers, as if `from` had sent it. */
+  deliver(pdu: Uint8Array | CdapMessage, from: string): void;
+  /** From now on, sends reject with a ShimError carrying `error` (pass `false` to stop failing). */
+  failSends(error?: Error | false): void;
+  /** Observes every send; returns the function that stops observing. */
+  onSend(listener: (sent: SentPdu) => void): () => void;
+  /** Forgets what was sent. */
+  clear(): void;
+  /** True once closed. */
+  readonly closed: boolean;
+}
+
+/** Options of {@link createMockShim}. */
+export interface MockShimOptions {
+  /**
+   * The shim's own address.
+   * @default 'member'
+   */
+  readonly localAddress?: string;
+}
+
+/** Creates a {@link MockShim}. Deliveries are synchronous: call them from the test, not from a send. */
+export function createMockShim(options: MockShimOptions = {}): MockShim {
+  const localAddress = options.localAddress ?? 'member';
+  const handlers = new Set<ShimHandler>();
+  const sendListeners = new Set<(sent: SentPdu) => void>();
+  const sent: SentPdu[] = [];
+  let failure: Error | undefined;
+  let closed = false;
+  const decode = (pdu: Uint8Array): CdapMessage | undefined => {
+    try {
+      return decodeCdapMessage(pdu);
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    localAddress,
+    get sent() {
+      return sent;
+    },
+    get closed() {
+      return closed;
+    },
+    messages: () => sent.flatMap((s) => (s.message === undefined ? [] : [s.message])),
+    async send(to, pdu) {
+      if (closed) throw new ShimError(`mock shim ${localAddress} is closed`);
+      if (failure !== undefined) throw new ShimError(`mock shim told to fail: ${failure.message}`, { cause: failure });
+      const record: SentPdu = { to, pdu: pdu.slice(), message: decode(pdu) };
+      sent.push(record);
+      for (const listener of [...sendListeners]) listener(record);
+    },
+    onReceive(handler) {
+      handlers.add(handler);
+      return () => {
+        handlers.delete(handler);
+      };
+    },
+    async close() {
+      closed = true;
+      handlers.clear();
+    },
+    deliver(pdu, from) {
+      if (closed) return;
+      const bytes = pdu instanceof Uint8Array ? pdu : encodeCdapMessage(pdu);
+      for (const handler of [...handlers]) handler(bytes, from);
+    },
+    failSends(error = new Error('send failed')) {
+      failure = error === false ? undefined : error;
+    },
+    onSend(listener) {
+      sendListeners.add(listener);
+      return () => {
+        sendListeners.delete(listener);
+      };
+    },
+    clear() {
+      sent.length = 0;
+    },
+  };
+}
+
+/**
+ * What the scripted enroller does with one kind of request:
+ * `'ok'` answers with success, `'silence'` answers nothing, `'malformed'`
+ * answers with bytes that are not CDAP, `{ reject: reason }` answers with a
+ * negative result; `delayMs` delays the answer (on the global timers).
+ */
+export type ScriptedOutcome =
+  | 'ok'
+  | 'silence'
+  | 'malformed'
+  | { readonly reject: string; readonly result?: number; readonly delayMs?: number }
+  | { readonly ok: true; readonly delayMs: number };
+
+/** The scripted enroller's behaviour; every field has a default that enrols the member. */
+export interface EnrollerScript {
+  /** The enroller's shim address. @default 'bootstrap' */
+  readonly address?: string;
+  /** The enroller's IPCP name. @default 'bootstrap' */
+  readonly ipcpName?: string;
+  /** The DIF's name. @default 'demo.DIF' */
+  readonly difName?: string;
+  /** The address assigned. @default 1002 */
+  readonly assign?: number;
+  /** The RIB objects synced with M_CREATE. @default [] */
+  readonly objects?: readonly RibObject[];
+  /** @default 'ok' */
+  readonly connect?: ScriptedOutcome;
+  /** @default 'ok' */
+  readonly start?: ScriptedOutcome;
+  /** Whether the RIB objects are sent (`'silence'` holds them back). @default 'ok' */
+  readonly create?: ScriptedOutcome;
+  /** Whether M_STOP is sent after M_START_R (`'silence'` holds it back). @default 'ok' */
+  readonly stop?: ScriptedOutcome;
+  /** @default 'ok' */
+  readonly keepalive?: ScriptedOutcome;
+}
+
+/** A running scripted enroller. */
+export interface ScriptedEnroller {
+  /** Every request the member sent to the enroller, decoded. */
+  readonly received: readonly CdapMessage[];
+  /** Changes the script from now on (fields left out keep their value). */
+  update(script: EnrollerScript): void;
+  /** Stops answering. */
+  stop(): void;
+}
+
+const MALFORMED = Uint8Array.of(0x10, 0xff, 0xff); // a truncated varint: not CDAP
+
+/**
+ * Answers, through `shim` (a {@link MockShim} the member under test uses),
+ * what the member sends to `script.address`, as the script says.
+ */
+export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = {}): ScriptedEnroller {
+  let s: Required<EnrollerScript> = {
+    address: 'bootstrap',
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    assign: 1002,
+    objects: [],
+    connect: 'ok',
+    start: 'ok',
+    create: 'ok',
+    stop: 'ok',
+    keepalive: 'ok',
+    ...script,
+  };
+  const received: CdapMessage[] = [];
+  let stopped = false;
+  let nextId = 2;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+
+  /** Answers on a microtask (or after the outcome's delay), never inside the member's own send. */
+  const later = (outcome: ScriptedOutcome, send: () => void): void => {
+    const delay = typeof outcome === 'object' ? (outcome.delayMs ?? 0) : 0;
+    const run = () => {
+      if (!stopped) send();
+    };
+    if (delay > 0) {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        run();
+      }, delay);
+      timers.add(t);
+    } else {
+      queueMicrotask(run);
+    }
+  };
+  const answer = (outcome: ScriptedOutcome, request: CdapMessage, success: () => CdapMessage[]): void => {
+    if (outcome === 'silence') return;
+    later(outcome, () => {
+      if (outcome === 'malformed') {
+        shim.deliver(MALFORMED, s.address);
+        return;
+      }
+      if (typeof outcome === 'object' && 'reject' in outcome) {
+        shim.deliver(replyTo(request, outcome.result ?? Result.FAILED, outcome.reject), s.address);
+        return;
+      }
+      for (const msg of success()) shim.deliver(msg, s.address);
+    });
+  };
+
+  const off = shim.onSend(({ to, message }) => {
+    if (stopped || to !== s.address || message === undefined) return;
+    received.push(message);
+    if (isReply(message.opCode)) return;
+    switch (message.opCode) {
+      case OpCode.M_CONNECT:
+        answer(s.connect, message, () => [{ ...replyTo(message), srcApName: s.ipcpName }]);
+        return;
+      case OpCode.M_START: {
+        answer(s.start, message, () => {
+          const out: CdapMessage[] = [
+            {
+              opCode: OpCode.M_START_R,
+              invokeId: message.invokeId,
+              ...ENROLLMENT_OBJECT,
+              result: Result.OK,
+              objValue: { byteval: encodeEnrollmentInfo({ address: s.assign, difName: s.difName }) },
+            },
+          ];
+          const creates = s.objects.map((o) => createRequest(nextId++, o));
+          if (s.create !== 'silence') out.push(...creates);
+          if (s.stop !== 'silence') {
+            out.push({
+              opCode: OpCode.M_STOP,
+              invokeId: nextId++,
+              ...ENROLLMENT_OBJECT,
+              objValue: { byteval: encodeEnrollmentInfo({ startEarly: true, ribObjectCount: creates.length }) },
+            });
+          }
+          return out;
+        });
+        return;
+      }
+      case OpCode.M_READ:
+        if (message.objClass === KEEPALIVE_OBJECT.objClass) answer(s.keepalive, message, () => [replyTo(message)]);
+        return;
+      case OpCode.M_RELEASE:
+        answer('ok', message, () => [replyTo(message)]);
+        return;
+      default:
+        answer('ok', message, () => [replyTo(message, Result.FAILED, 'not supported by the scripted enroller')]);
+    }
+  });
+
+  return {
+    received,
+    update(next) {
+      s = { ...s, ...next };
+    },
+    stop() {
+      stopped = true;
+      off();
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  EnrollmentManager,
+  EnrollmentTimeoutError,
+  MemoryRib,
+  OpCode,
+  ProtocolError,
+  ShimError,
+} from '../../src/index.js';
+import { createMockShim, createScriptedEnroller } from '../../src/testing/index.js';
+
+const managers: EnrollmentManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+  vi.useRealTimers();
+});
+
+const manager = (shim: ReturnType<typeof createMockShim>, config = {}) => {
+  const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'ipcp', config: { maxRetries: 1, timeoutMs: 1000, ...config } });
+  managers.push(mgr);
+  return mgr;
+};
+
+describe('createMockShim', () => {
+  it('records sends (decoded too), delivers on demand, fails when told, and closes', async () => {
+    const shim = createMockShim({ localAddress: 'me' });
+    const got: Array<[number, string]> = [];
+    const off = shim.onReceive((pdu, from) => got.push([pdu.length, from]));
+    await shim.send('peer', Uint8Array.of(0x10, 0x08, 0x18, 0x01)); // M_READ, invoke id 1
+    await shim.send('peer', Uint8Array.of(0xff));
+    expect(shim.sent.map((s) => [s.to, s.message?.opCode])).toEqual([
+      ['peer', OpCode.M_READ],
+      ['peer', undefined],
+    ]);
+    expect(shim.messages()).toEqual([{ opCode: OpCode.M_READ, invokeId: 1 }]);
+    shim.deliver({ opCode: OpCode.M_READ_R, invokeId: 1, result: 0 }, 'peer');
+    expect(got).toEqual([[6, 'peer']]);
+    shim.failSends(new Error('cable cut'));
+    await expect(shim.send('peer', Uint8Array.of(1))).rejects.toThrow(/cable cut/);
+    await expect(shim.send('peer', Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+    shim.failSends(false);
+    await shim.send('peer', Uint8Array.of(1));
+    off();
+    shim.deliver(Uint8Array.of(1), 'peer');
+    expect(got).toHaveLength(1);
+    shim.clear();
+    expect(shim.sent).toEqual([]);
+    await shim.close();
+    expect(shim.closed).toBe(true);
+    await expect(shim.send('peer', Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+  });
+});
+
+describe('createScriptedEnroller', () => {
+  it('enrols a member, with the address and the RIB objects of the script', async () => {
+    const shim = createMockShim();
+    const enroller = createScriptedEnroller(shim, {
+      assign: 2000,
+      difName: 'test.DIF',
+      objects: [{ name: '/dif/policy/x', class: 'policy', value: { strval: 'p' } }],
+    });
+    const rib = new MemoryRib();
+    const mgr = new EnrollmentManager({ shim, rib, ipcpName: 'ipcp' });
+    managers.push(mgr);
+    await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('test.DIF');
+    expect(mgr.address).toBe(2000);
+    expect(rib.read('/dif/policy/x')?.value).toEqual({ strval: 'p' });
+    expect(enroller.received.map((m) => m.opCode)).toEqual([OpCode.M_CONNECT, OpCode.M_START, OpCode.M_CREATE_R, OpCode.M_STOP_R]);
+  });
+
+  it('silence: the member times out; a late reply arrives after its delay (fake timers)', async () => {
+    vi.useFakeTimers();
+    const quiet = createMockShim();
+    createScriptedEnroller(quiet, { connect: 'silence' });
+    const a = manager(quiet).enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await a).toBeInstanceOf(EnrollmentTimeoutError);
+
+    const slow = createMockShim();
+    createScriptedEnroller(slow, { start: { ok: true, delayMs: 800 } });
+    const mgr = manager(slow);
+    const b = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(799);
+    expect(mgr.state.type).toBe('enrolling');
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(b).resolves.toBe('demo.DIF');
+  });
+
+  it('a malformed reply is a protocol problem: the attempt times out with it as the cause', async () => {
+    vi.useFakeTimers();
+    const shim = createMockShim();
+    createScriptedEnroller(shim, { connect: 'malformed' });
+    const a = manager(shim).enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    const err = (await a) as EnrollmentTimeoutError;
+    expect(err).toBeInstanceOf(EnrollmentTimeoutError);
+    expect(err.cause).toBeInstanceOf(ProtocolError);
+  });
+
+  it('a refused keepalive makes a monitored member re-enroll; stop() ends the script', async () => {
+    vi.useFakeTimers();
+    const shim = createMockShim();
+    const enroller = createScriptedEnroller(shim, { keepalive: { reject: 'not enrolled' } });
+    const mgr = manager(shim, { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    const lost = vi.fn();
+    mgr.on('connection:lost', lost);
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(lost).toHaveBeenCalledWith(expect.objectContaining({ reason: 'keepalive-refused' }));
+    enroller.stop();
+    await mgr.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
