@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export * from './errors.js';
+export { diagnosticsChannels, type Logger, type LogLevel } from './diagnostics.js';
 export { type AuthOptions } from './auth/auth.js';
 export {
   AuthType,

@@ -1,12 +1,12 @@
 /**
- * The CLI's output: one line per event, human-readable or one JSON object.
+ * The CLI's output: a {@link Logger} writing one line per message, human
+ * (`time role: message`) or one JSON object (`--json`). The library logs
+ * through it, so the CLI prints exactly what any application's logger gets.
  *
  * @module
  */
 import type { Writable } from 'node:stream';
-
-/** Writes one log line per call. */
-export type Log = (event: string, fields: Record<string, unknown>, text: string) => void;
+import type { Logger, LogLevel } from '../diagnostics.js';
 
 const plain = (value: unknown): unknown => {
   if (typeof value === 'bigint') return value.toString();
@@ -15,16 +15,19 @@ const plain = (value: unknown): unknown => {
   return value;
 };
 
-/** A log to `stream`: `--json` gives one JSON object per line, otherwise `time role: text`. */
-export function createLog(role: string, json: boolean, stream: Writable = process.stdout): Log {
-  return (event, fields, text) => {
+/** A logger to `stream`; `debug` messages only with `verbose`. */
+export function createCliLogger(role: string, json: boolean, { verbose = false, stream = process.stdout as Writable } = {}): Logger {
+  const write = (level: LogLevel) => (fields: object, message?: string) => {
+    if (level === 'debug' && !verbose) return;
     const time = new Date().toISOString();
     if (json) {
-      const entry: Record<string, unknown> = { time, role, event };
+      const entry: Record<string, unknown> = { time, role, level };
       for (const [key, value] of Object.entries(fields)) entry[key] = plain(value);
+      entry.msg = message ?? '';
       stream.write(`${JSON.stringify(entry)}\n`);
     } else {
-      stream.write(`${time} ${role}: ${text}\n`);
+      stream.write(`${time} ${role}: ${message ?? ''}\n`);
     }
   };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }

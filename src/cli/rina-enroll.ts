@@ -14,14 +14,13 @@ import {
   Enroller,
   EnrollmentError,
   EnrollmentManager,
-  type EnrollmentState,
   FileAddressStore,
   MemoryAddressStore,
   MemoryRib,
   parseUdpAddress,
   UdpShim,
 } from '../index.js';
-import { createLog, type Log } from './log.js';
+import { createCliLogger } from './log.js';
 
 const EXAMPLES = `
 Examples:
@@ -80,19 +79,6 @@ function closingOnThrow<T>(shim: UdpShim, build: () => T): T {
   }
 }
 
-function describeState(state: EnrollmentState): string {
-  switch (state.type) {
-    case 'enrolling':
-      return `enrolling with ${state.bootstrap} (attempt ${state.attempt})`;
-    case 'enrolled':
-      return `enrolled in ${state.difName} as address ${state.address} via ${state.bootstrap}`;
-    case 'reenrolling':
-      return `re-enrolling with ${state.bootstrap} (attempt ${state.attempt}, asking for address ${state.previousAddress ?? 'any'})`;
-    default:
-      return state.type;
-  }
-}
-
 async function runBootstrap(opts: {
   listen: string;
   dif: string;
@@ -103,8 +89,9 @@ async function runBootstrap(opts: {
   hold: number;
   alternate?: string[];
   json: boolean;
+  verbose: boolean;
 }): Promise<number> {
-  const log = createLog(opts.name, opts.json);
+  const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   const shim = await UdpShim.bind(opts.listen);
   const enroller = closingOnThrow(shim, () => new Enroller({
     shim,
@@ -116,31 +103,18 @@ async function runBootstrap(opts: {
     leaseMs: opts.lease * 1000,
     holdMs: opts.hold * 1000,
     alternates: opts.alternate ?? [],
+    logger,
   }));
-  enroller.on('member:enrolled', (m) =>
-    log('member:enrolled', { ...m }, `member ${m.name} enrolled with address ${m.address} from ${m.shimAddress}`),
-  );
-  enroller.on('member:released', (m) => log('member:released', { ...m }, `member ${m.name} left (address ${m.address} held)`));
-  enroller.on('member:gone', (m) => log('member:gone', { ...m }, `member ${m.name} went silent (address ${m.address} held)`));
-  enroller.on('address:released', (b) => log('address:released', { ...b }, `address ${b.address} of ${b.name} is free again`));
-  enroller.on('enrollment:rejected', (r) =>
-    log('enrollment:rejected', { ...r }, `refused ${r.name ?? 'a peer'} at ${r.shimAddress}: ${r.reason}`),
-  );
   try {
     await enroller.start();
   } catch (err) {
     await shim.close();
     throw err;
   }
-  log(
-    'enroller:started',
-    { listen: shim.localAddress, dif: opts.dif, pool: opts.pool, state: opts.state ?? null },
-    `serving ${opts.dif} on ${shim.localAddress}, pool ${opts.pool.first}-${opts.pool.last}${opts.state ? `, table in ${opts.state}` : ''}`,
-  );
   const signal = await shutdownSignal();
   await enroller.stop();
   await shim.close();
-  log('enroller:stopped', { signal }, `stopped on ${signal}`);
+  logger.info({ event: 'enroller:stopped', signal }, `stopped on ${signal}`);
   return 0;
 }
 
@@ -154,8 +128,9 @@ async function runMember(opts: {
   timeout: number;
   retries: number;
   json: boolean;
+  verbose: boolean;
 }): Promise<number> {
-  const log = createLog(opts.name, opts.json);
+  const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   const family = parseUdpAddress(opts.bootstrap[0] ?? '').family;
   const shim = await UdpShim.bind(opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0'));
   const mgr = closingOnThrow(shim, () => new EnrollmentManager({
@@ -163,6 +138,7 @@ async function runMember(opts: {
     rib: new MemoryRib(),
     ipcpName: opts.name,
     ...(opts.dif === undefined ? {} : { difName: opts.dif }),
+    logger,
     config: {
       bootstraps: opts.bootstrap,
       heartbeatIntervalSecs: opts.heartbeatInterval,
@@ -171,20 +147,6 @@ async function runMember(opts: {
       maxRetries: opts.retries,
     },
   }));
-  mgr.on('state:change', (state) => log('state:change', { ...state }, describeState(state)));
-  mgr.on('connection:lost', (i) =>
-    log('connection:lost', { ...i }, `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`),
-  );
-  mgr.on('reenroll:failure', (i) =>
-    log(
-      'reenroll:failure',
-      { ...i },
-      `attempt ${i.attempt} with ${i.bootstrap} failed (${i.error.message})${i.retryInMs === undefined ? '' : `; next in ${i.retryInMs.toFixed(0)} ms`}`,
-    ),
-  );
-  mgr.on('reenroll:success', (i) =>
-    log('reenroll:success', { ...i }, `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`),
-  );
   const leaving = shutdownSignal();
   try {
     const outcome = await Promise.race([mgr.enrol().then(() => 'enrolled' as const), leaving]);
@@ -196,7 +158,7 @@ async function runMember(opts: {
     await mgr.close(); // sends M_RELEASE when enrolled
     await shim.close();
   }
-  log('member:left', {}, 'left the DIF');
+  logger.info({ event: 'member:left' }, 'left the DIF');
   return 0;
 }
 
@@ -221,6 +183,7 @@ export function program(): Command {
     .option('--hold <secs>', 'a gone member\'s address is kept for it this long', number('--hold'), 300)
     .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)
     .option('--json', 'one JSON object per line', false)
+    .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText('after', '\nExample:\n  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json\n')
     .action(async (opts) => {
       cmd.setOptionValue('exitCode', await runBootstrap(opts));
@@ -238,6 +201,7 @@ export function program(): Command {
     .addOption(new Option('--timeout <ms>', 'bound on one enrollment attempt').argParser(number('--timeout')).default(5000))
     .addOption(new Option('--retries <n>', 'attempts of the first enrollment').argParser(number('--retries')).default(3))
     .option('--json', 'one JSON object per line', false)
+    .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText('after', '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n')
     .action(async (opts) => {
       for (const b of opts.bootstrap as string[]) address(b);

@@ -23,6 +23,7 @@ import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '..
 import { ProtocolError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';
 import { type AddressStore, MemoryAddressStore } from '../store/address-store.js';
@@ -154,6 +155,11 @@ const enrollerOptionsSchema = z
      * @default 10000
      */
     maxTrackedPeers: integerAtLeast(1).default(10_000),
+    /**
+     * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
+     * @default undefined (silent)
+     */
+    logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
   })
   .refine((o) => o.addressPool.last >= o.addressPool.first, {
     path: ['addressPool', 'last'],
@@ -267,6 +273,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #limits: { maxPduBytes: number; maxPending: number; maxMembers: number };
   readonly #rate: RateLimiter;
   readonly #sessionByName = new Map<string, string>();
+  readonly #logger: Logger | undefined;
   readonly #stats: EnrollerStats = {
     received: 0,
     oversize: 0,
@@ -304,6 +311,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#allowed = o.allowedNames === undefined ? undefined : new Set(o.allowedNames);
     this.#limits = { maxPduBytes: o.maxPduBytes, maxPending: o.maxPendingEnrollments, maxMembers: o.maxMembers };
     this.#rate = new RateLimiter(o.ratePerSecond, o.rateBurst, o.maxTrackedPeers);
+    this.#logger = o.logger;
   }
 
   /** The enroller's IPCP name. */
@@ -334,6 +342,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     // stop() (or another start()) ran while the RIB was written: it wins.
     if (this.#unsubscribe !== undefined || generation !== this.#generation) return;
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
+    log(
+      this.#logger,
+      'info',
+      { enroller: this.#ipcpName, event: 'enroller:started', shimAddress: this.#shim.localAddress, difName: this.#difName, pool: this.#pool.range },
+      `serving ${this.#difName} on ${this.#shim.localAddress}, pool ${this.#pool.range.first}-${this.#pool.range.last}`,
+    );
     const t = now();
     for (const member of this.#members.values()) {
       member.lastSeenAt = t; // leases start again from a restart
@@ -467,7 +481,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const reject = (reason: string, result: number = Result.FAILED): void => {
       this.#stats.rejected++;
       this.#reply(from, msg, result, reason);
-      safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name, reason });
+      this.#emit('enrollment:rejected', { shimAddress: from, name, reason });
     };
     // A member names the DIF or this IPCP; one that knows neither names our shim address.
     if (msg.destApName !== this.#ipcpName && msg.destApName !== this.#difName && msg.destApName !== this.#shim.localAddress) {
@@ -546,7 +560,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#stats.authFailures++;
       this.#abandon(from, session);
       this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed');
-      safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
+      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
       return;
     }
     if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
@@ -562,7 +576,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
       session.burst = [reply];
       this.#sendBytes(from, reply);
-      safeEmit(this as EventEmitter<EnrollerEvents>, 'enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
+      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
       return;
     }
     if (heldBefore !== assignment.address) {
@@ -639,7 +653,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#members.set(session.name, record);
     this.#memberByShim.set(from, session.name);
     this.#armLease(record);
-    safeEmit(this as EventEmitter<EnrollerEvents>, 'member:enrolled', info(record));
+    this.#emit('member:enrolled', info(record));
   }
 
   #onRelease(msg: CdapMessage, from: string): void {
@@ -650,7 +664,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (member !== undefined) {
       this.#forget(member);
       this.#hold(member.name);
-      safeEmit(this as EventEmitter<EnrollerEvents>, 'member:released', info(member));
+      this.#emit('member:released', info(member));
     }
     this.#reply(from, msg);
   }
@@ -703,7 +717,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       if (now() - member.lastSeenAt >= this.#leaseMs) {
         this.#forget(member);
         this.#hold(member.name);
-        safeEmit(this as EventEmitter<EnrollerEvents>, 'member:gone', info(member));
+        this.#emit('member:gone', info(member));
       } else {
         member.lease = this.#ticker.schedule(member.lastSeenAt + this.#leaseMs, check);
       }
@@ -720,7 +734,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       const pendingAt = this.#sessionByName.get(name);
       if (pendingAt !== undefined && this.#sessions.get(pendingAt)?.address !== undefined) return;
       const address = this.#release(name);
-      if (address !== undefined) safeEmit(this as EventEmitter<EnrollerEvents>, 'address:released', { name, address });
+      if (address !== undefined) this.#emit('address:released', { name, address });
     });
     this.#holds.set(name, entry);
   }
@@ -757,6 +771,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;
     }
+  }
+
+  /** Every event goes to listeners, to the `rina-enrollment:enroller` channel, and to the logger. */
+  #emit<E extends keyof EnrollerEvents>(event: E, ...args: EnrollerEvents[E]): void {
+    const fields = { enroller: this.#ipcpName, event, ...(args[0] as object) };
+    publish(diagnosticsChannels.enroller, fields);
+    if (this.#logger !== undefined) {
+      const [level, text] = describeEnrollerEvent(event, args[0] as never);
+      log(this.#logger, level, fields, text);
+    }
+    safeEmit(this as EventEmitter<EnrollerEvents>, event, ...(args as never));
   }
 
   #reply(to: string, request: CdapMessage, result: number = Result.OK, reason?: string): void {
@@ -832,5 +857,30 @@ class RateLimiter {
       if (oldest !== undefined) this.#buckets.delete(oldest);
     }
     return allowed;
+  }
+}
+
+function describeEnrollerEvent<E extends keyof EnrollerEvents>(event: E, info: EnrollerEvents[E][0]): ['info' | 'warn', string] {
+  switch (event) {
+    case 'member:enrolled': {
+      const m = info as MemberInfo;
+      return ['info', `member ${m.name} enrolled with address ${m.address} from ${m.shimAddress}`];
+    }
+    case 'member:released': {
+      const m = info as MemberInfo;
+      return ['info', `member ${m.name} left (address ${m.address} held)`];
+    }
+    case 'member:gone': {
+      const m = info as MemberInfo;
+      return ['warn', `member ${m.name} went silent (address ${m.address} held)`];
+    }
+    case 'address:released': {
+      const b = info as { name: string; address: number };
+      return ['info', `address ${b.address} of ${b.name} is free again`];
+    }
+    default: {
+      const r = info as { shimAddress: string; name: string | undefined; reason: string };
+      return ['warn', `refused ${r.name ?? 'a peer'} at ${r.shimAddress}: ${r.reason}`];
+    }
   }
 }

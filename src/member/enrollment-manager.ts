@@ -35,6 +35,7 @@ import {
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { type AuthOptions, authOptionsSchema } from '../auth/auth.js';
+import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type Ticker, type TickerEntry } from '../util/ticker.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
@@ -69,6 +70,11 @@ export interface EnrollmentManagerOptions {
    * @default { mechanism: 'none' }
    */
   readonly auth?: AuthOptions;
+  /**
+   * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
+   * @default undefined (silent)
+   */
+  readonly logger?: Logger;
   /**
    * Source of randomness in [0, 1) for the backoff jitter (inject a seeded one in tests).
    * @default Math.random
@@ -185,6 +191,7 @@ const managerOptionsSchema = z.strictObject({
     .default([]),
   random: z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' }).optional(),
   auth: authOptionsSchema.default({ mechanism: 'none' }),
+  logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
 }).refine((o) => o.auth.mechanism !== 'hmac-sha256' || o.difName !== undefined, {
   path: ['difName'],
   error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
@@ -223,6 +230,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   readonly #lowerDifs: readonly string[];
   readonly #targetDif: string | undefined;
   readonly #auth: AuthOptions;
+  readonly #logger: Logger | undefined;
   readonly #random: () => number;
   readonly #ticker: Ticker = sharedTicker;
   readonly #ids = new InvokeIds(1);
@@ -257,6 +265,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#lowerDifs = o.lowerDifs;
     this.#targetDif = o.difName;
     this.#auth = o.auth;
+    this.#logger = o.logger;
     for (const address of this.config.bootstraps) this.#learn(address, 'config');
     if (o.ipcpName !== undefined) this.#ipcpName = o.ipcpName;
     this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
@@ -498,6 +507,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       if (shown.type !== state.type || (shown as { bootstrap?: string }).bootstrap !== bootstrap || (shown as { attempt?: number }).attempt !== attempts) {
         this.#setState(state);
       }
+      publish(diagnosticsChannels.enrollmentStart, { ipcpName: this.#ipcpName, bootstrap, attempt: attempts, kind });
       if (kind === 'reenrolling') {
         this.#metrics.reenrollAttempt();
         this.#emit('reenroll:attempt', { attempt: attempts, bootstrap, nextDelayMs });
@@ -561,7 +571,17 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     })
       .then((result) => this.#complete(current, result, kind, { attempts, previousAddress, startedAt, signal: controller.signal }))
       .catch((err: unknown) => {
-        throw this.#failure(err, attempts, current, controller.signal);
+        const error = this.#failure(err, attempts, current, controller.signal);
+        publish(diagnosticsChannels.enrollmentFailure, { ipcpName: this.#ipcpName, bootstrap: current, error });
+        if (!(error instanceof EnrollmentAbortedError)) {
+          log(
+            this.#logger,
+            'warn',
+            { event: 'enrollment:failure', ipcpName: this.#ipcpName, bootstrap: current, code: error.code, error: error.message },
+            `enrollment with ${current} failed: ${error.message}`,
+          );
+        }
+        throw error;
       })
       .finally(() => {
         if (this.#run !== run) return; // detached when aborted: the state was settled then
@@ -931,7 +951,73 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#emit('state:change', state, previous);
   }
 
+  /** Every event goes three ways: to listeners, to its diagnostics channel, and to the logger. */
   #emit<E extends keyof EnrollmentEvents>(event: E, ...args: EnrollmentEvents[E]): void {
+    this.#diagnose(event, args);
     safeEmit(this as EventEmitter<EnrollmentEvents>, event, ...(args as never));
+  }
+
+  #diagnose<E extends keyof EnrollmentEvents>(event: E, args: EnrollmentEvents[E]): void {
+    const ipcpName = this.#ipcpName;
+    switch (event) {
+      case 'state:change': {
+        const state = args[0] as EnrollmentState;
+        log(this.#logger, 'info', { event, ipcpName, ...state }, describeState(state));
+        return;
+      }
+      case 'enrolled':
+        publish(diagnosticsChannels.enrollmentSuccess, { ipcpName, ...(args[0] as object) });
+        return;
+      case 'connection:lost': {
+        const i = args[0] as EnrollmentEvents['connection:lost'][0];
+        publish(diagnosticsChannels.connectionLost, { ipcpName, ...i });
+        log(this.#logger, 'warn', { event, ipcpName, ...i }, `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`);
+        return;
+      }
+      case 'reenroll:attempt': {
+        const i = args[0] as EnrollmentEvents['reenroll:attempt'][0];
+        publish(diagnosticsChannels.reenroll, { ipcpName, outcome: 'attempt', ...i });
+        log(this.#logger, 'debug', { event, ipcpName, ...i }, `re-enrollment attempt ${i.attempt} with ${i.bootstrap}`);
+        return;
+      }
+      case 'reenroll:failure': {
+        const i = args[0] as EnrollmentEvents['reenroll:failure'][0];
+        publish(diagnosticsChannels.reenroll, { ipcpName, outcome: 'failure', ...i });
+        const next = i.retryInMs === undefined ? '' : `; next in ${i.retryInMs.toFixed(0)} ms`;
+        log(
+          this.#logger,
+          'warn',
+          { event, ipcpName, ...i, error: i.error.message },
+          `attempt ${i.attempt} with ${i.bootstrap} failed (${i.error.message})${next}`,
+        );
+        return;
+      }
+      case 'reenroll:success': {
+        const i = args[0] as EnrollmentEvents['reenroll:success'][0];
+        publish(diagnosticsChannels.reenroll, { ipcpName, outcome: 'success', ...i });
+        log(this.#logger, 'info', { event, ipcpName, ...i }, `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`);
+        return;
+      }
+      case 'keepalive:rtt': {
+        const i = args[0] as EnrollmentEvents['keepalive:rtt'][0];
+        publish(diagnosticsChannels.keepalive, { ipcpName, ...i });
+        log(this.#logger, 'debug', { event, ipcpName, ...i }, `keepalive answered in ${i.rttMs.toFixed(2)} ms`);
+        return;
+      }
+    }
+  }
+}
+
+/** One line describing a state, for logs. */
+function describeState(state: EnrollmentState): string {
+  switch (state.type) {
+    case 'enrolling':
+      return `enrolling with ${state.bootstrap} (attempt ${state.attempt})`;
+    case 'enrolled':
+      return `enrolled in ${state.difName} as address ${state.address} via ${state.bootstrap}`;
+    case 'reenrolling':
+      return `re-enrolling with ${state.bootstrap} (attempt ${state.attempt}, asking for address ${state.previousAddress ?? 'any'})`;
+    default:
+      return state.type;
   }
 }

@@ -1,0 +1,88 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { diagnosticsChannels, type Logger } from '../src/index.js';
+import { cleanup, member, withEnroller } from './support/helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+function recordingLogger() {
+  const lines: Array<{ level: string; fields: Record<string, unknown>; message: string | undefined }> = [];
+  const at = (level: string) => (fields: object, message?: string) => lines.push({ level, fields: fields as Record<string, unknown>, message });
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { logger, lines };
+}
+
+describe('diagnostics channels', () => {
+  it('publish enrollment start and success, a loss and a recovery', async () => {
+    vi.useFakeTimers();
+    const seen: Array<[string, Record<string, unknown>]> = [];
+    const names = Object.values(diagnosticsChannels).map((c) => c.name as string);
+    const handlers = names.map((name) => {
+      const h = (message: unknown) => seen.push([name, message as Record<string, unknown>]);
+      subscribe(name, h);
+      return [name, h] as const;
+    });
+    try {
+      const { net } = await withEnroller();
+      const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5, reenrollBackoffBaseMs: 100, reenrollBackoffCapMs: 200 });
+      await mgr.enrolWithBootstrap('bootstrap');
+      mgr.startConnectionMonitoring();
+      net.partition('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(600);
+      net.heal('m', 'bootstrap');
+      await vi.advanceTimersByTimeAsync(2000);
+      const kinds = seen.map(([name, m]) => `${name.replace('rina-enrollment:', '')}${m.outcome ? `/${m.outcome}` : ''}`);
+      expect(kinds).toContain('enrollment:start');
+      expect(kinds).toContain('enrollment:success');
+      expect(kinds).toContain('connection:lost');
+      expect(kinds).toContain('reenroll/success');
+      expect(kinds).toContain('keepalive');
+      expect(kinds).toContain('enroller');
+      expect(seen.find(([n]) => n.endsWith('enrollment:success'))?.[1]).toMatchObject({ ipcpName: 'm', address: 1002, difName: 'demo.DIF' });
+    } finally {
+      for (const [name, h] of handlers) unsubscribe(name, h);
+    }
+  });
+});
+
+describe('logger', () => {
+  it('gets a line per state change and per enroller event, fields first, no secrets', async () => {
+    const member_ = recordingLogger();
+    const enroller_ = recordingLogger();
+    const { net } = await withEnroller({ logger: enroller_.logger, auth: { mechanism: 'passwd', password: 'hunter2-secret' } });
+    const { mgr } = member(net, 'm', {}, { logger: member_.logger, auth: { mechanism: 'passwd', password: 'hunter2-secret' } });
+    await mgr.enrolWithBootstrap('bootstrap');
+    await vi.waitFor(() => expect(enroller_.lines.some((l) => l.fields.event === 'member:enrolled')).toBe(true));
+    expect(member_.lines.filter((l) => l.level === 'info').map((l) => l.message)).toEqual([
+      'enrolling with bootstrap (attempt 1)',
+      'enrolled in demo.DIF as address 1002 via bootstrap',
+    ]);
+    expect(enroller_.lines.map((l) => l.message)).toContain('member m enrolled with address 1002 from m');
+    const bad = member(net, 'x', {}, { auth: { mechanism: 'passwd', password: 'wrong-guess' } }).mgr;
+    await bad.enrolWithBootstrap('bootstrap').catch(() => undefined);
+    const all = JSON.stringify([...member_.lines, ...enroller_.lines]);
+    expect(all).not.toContain('hunter2-secret');
+    expect(all).not.toContain('wrong-guess');
+    expect(enroller_.lines.some((l) => l.level === 'warn' && l.message === 'refused x at x: authentication failed')).toBe(true);
+  });
+
+  it('a logger that throws does not break enrollment', async () => {
+    const { net } = await withEnroller();
+    const throwing: Logger = {
+      debug: () => {
+        throw new Error('log sink down');
+      },
+      info: () => {
+        throw new Error('log sink down');
+      },
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    const { mgr } = member(net, 'm', {}, { logger: throwing });
+    await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
+    expect(mgr.state.type).toBe('enrolled');
+  });
+});
