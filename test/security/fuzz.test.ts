@@ -111,7 +111,7 @@ describe('fuzzing the member', () => {
             // From the bootstrap, only replies (requests from it legitimately change the RIB).
             if (!fromStranger && msg.opCode % 2 === 0) continue;
             // Unknown invoke ids: far from any the member used.
-            const sent = { ...msg, invokeId: msg.invokeId === undefined ? undefined : 1_000_000 + msg.invokeId };
+            const sent = { ...msg, invokeId: msg.invokeId === undefined ? undefined : 1_000_000 + (Math.abs(msg.invokeId) % 1_000_000) };
             await (fromStranger ? stranger : asBootstrap).send('m', sent);
           }
           for (const bytes of garbage) await stranger.sendRaw('m', bytes);
