@@ -10,13 +10,13 @@
  * Options: --members N (20), --outage SECS (4), --out DIR (./demo-output).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EnrollmentManager, type EnrollmentState, MemoryRib, UdpShim } from '../index.js';
+import { freeUdpPort } from './ports.js';
 import { type Marker, percentile, type Span, timelineSvg } from './timeline.js';
 
 const { values: args } = parseArgs({
@@ -84,14 +84,6 @@ function startEnroller(port: number, stateFile: string): Promise<ChildProcess> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
-  const { port } = socket.address();
-  await new Promise<void>((r) => socket.close(() => r()));
-  return port;
-}
-
 interface Member {
   name: string;
   mgr: EnrollmentManager;
@@ -129,7 +121,7 @@ async function waitUntil(what: string, ms: number, check: () => boolean): Promis
 async function main(): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'rina-demo-'));
   const stateFile = join(work, 'enroller-state.json');
-  const port = await freePort();
+  const port = await freeUdpPort();
   const markers: Marker[] = [];
   let phase = 'starting the enroller';
   const members: Member[] = [];

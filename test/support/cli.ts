@@ -1,6 +1,5 @@
 /** Runs the rina-enroll CLI (from source, through tsx) as a child process, and reads its lines. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/rina-enroll.ts', import.meta.url));
@@ -53,11 +52,5 @@ export function runCli(args: string[]): CliProcess {
   return { child, lines, stderr, waitFor, exited };
 }
 
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
+/** A UDP port on 127.0.0.1 that was free a moment ago (see src/cli/ports.ts). */
+export { freeUdpPort as freePort } from '../../src/cli/ports.js';
