@@ -129,11 +129,26 @@ export type EnrollmentConfigInput = z.input<typeof enrollmentConfigSchema>;
  */
 export const presets = {
   /** Same data centre: heartbeat 30 s, timeout 90 s. */
-  lan: { heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90 },
+  lan: {
+    /** Keepalive every 30 s. */
+    heartbeatIntervalSecs: 30,
+    /** Lost after 90 s without a heartbeat. */
+    connectionTimeoutSecs: 90,
+  },
   /** Across regions: heartbeat 60 s, timeout 180 s. */
-  crossRegion: { heartbeatIntervalSecs: 60, connectionTimeoutSecs: 180 },
+  crossRegion: {
+    /** Keepalive every 60 s. */
+    heartbeatIntervalSecs: 60,
+    /** Lost after 180 s without a heartbeat. */
+    connectionTimeoutSecs: 180,
+  },
   /** High-latency links: heartbeat 120 s, timeout 300 s. */
-  highLatency: { heartbeatIntervalSecs: 120, connectionTimeoutSecs: 300 },
+  highLatency: {
+    /** Keepalive every 120 s. */
+    heartbeatIntervalSecs: 120,
+    /** Lost after 300 s without a heartbeat. */
+    connectionTimeoutSecs: 300,
+  },
 } as const satisfies Record<string, EnrollmentConfigInput>;
 
 /**

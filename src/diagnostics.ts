@@ -19,20 +19,31 @@ import { channel } from 'node:diagnostics_channel';
 
 /** The channels the library publishes on. Subscribe with `diagnostics_channel.subscribe(name, fn)`. */
 export const diagnosticsChannels = {
+  /** `rina-enrollment:enrollment:start`: an enrollment attempt starts. */
   enrollmentStart: channel('rina-enrollment:enrollment:start'),
+  /** `rina-enrollment:enrollment:success`: an enrollment or re-enrollment completed. */
   enrollmentSuccess: channel('rina-enrollment:enrollment:success'),
+  /** `rina-enrollment:enrollment:failure`: a whole enrollment failed. */
   enrollmentFailure: channel('rina-enrollment:enrollment:failure'),
+  /** `rina-enrollment:connection:lost`: the member counts its bootstrap as lost. */
   connectionLost: channel('rina-enrollment:connection:lost'),
+  /** `rina-enrollment:reenroll`: a re-enrollment attempt started, failed or succeeded. */
   reenroll: channel('rina-enrollment:reenroll'),
+  /** `rina-enrollment:keepalive`: a keepalive was answered. */
   keepalive: channel('rina-enrollment:keepalive'),
+  /** `rina-enrollment:enroller`: an enroller admitted, released, lost or refused a member. */
   enroller: channel('rina-enrollment:enroller'),
 } as const;
 
 /** What the library needs of a logger: pino's (and most loggers') four methods, object first. */
 export interface Logger {
+  /** Logs `fields` and an optional `message` at debug level. */
   debug(fields: object, message?: string): void;
+  /** Logs `fields` and an optional `message` at info level. */
   info(fields: object, message?: string): void;
+  /** Logs `fields` and an optional `message` at warn level. */
   warn(fields: object, message?: string): void;
+  /** Logs `fields` and an optional `message` at error level. */
   error(fields: object, message?: string): void;
 }
 

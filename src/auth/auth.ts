@@ -29,18 +29,41 @@ import { type AuthValue, AuthType } from '../cdap/types.js';
 
 /** How a member proves itself, or what an enroller demands. Secrets stay out of errors, logs and events. */
 export type AuthOptions =
-  | { readonly mechanism: 'none' }
-  | { readonly mechanism: 'passwd'; readonly password: string }
-  | { readonly mechanism: 'hmac-sha256'; readonly key: string | Uint8Array };
+  | {
+      /** No authentication (AUTH_NONE, 0). */
+      readonly mechanism: 'none';
+    }
+  | {
+      /** A password sent in clear (AUTH_PASSWD, 1): for trusted lower networks only. */
+      readonly mechanism: 'passwd';
+      /** The password; not empty. */
+      readonly password: string;
+    }
+  | {
+      /** Mutual HMAC-SHA256 challenge-response over a pre-shared key (ours, 100). */
+      readonly mechanism: 'hmac-sha256';
+      /** The pre-shared key, at least 16 bytes (a string counts in UTF-8 bytes). */
+      readonly key: string | Uint8Array;
+    };
 
 /** The zod schema of {@link AuthOptions}; never echoes a secret in its messages. */
 export const authOptionsSchema = z.discriminatedUnion(
   'mechanism',
   [
-    z.strictObject({ mechanism: z.literal('none') }),
-    z.strictObject({ mechanism: z.literal('passwd'), password: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }) }),
     z.strictObject({
+      /** No authentication (AUTH_NONE, 0). */
+      mechanism: z.literal('none'),
+    }),
+    z.strictObject({
+      /** A password sent in clear (AUTH_PASSWD, 1): for trusted lower networks only. */
+      mechanism: z.literal('passwd'),
+      /** The password; not empty. */
+      password: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }),
+    }),
+    z.strictObject({
+      /** Mutual HMAC-SHA256 challenge-response over a pre-shared key (ours, 100). */
       mechanism: z.literal('hmac-sha256'),
+      /** The pre-shared key, at least 16 bytes (a string counts in UTF-8 bytes). */
       key: z.union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or a Uint8Array' }).refine(
         (k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16,
         { error: 'must be at least 16 bytes' },

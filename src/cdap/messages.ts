@@ -14,9 +14,19 @@ export const ABS_SYNTAX = 73;
 export const CDAP_VERSION = 1n;
 
 /** Object class and name of the enrollment object (M_START / M_STOP). */
-export const ENROLLMENT_OBJECT = { objClass: 'enrollment', objName: '/mgmt/enrollment' } as const;
+export const ENROLLMENT_OBJECT = {
+  /** `obj_class` of the enrollment object. */
+  objClass: 'enrollment',
+  /** `obj_name` of the enrollment object. */
+  objName: '/mgmt/enrollment',
+} as const;
 /** Object class and name of the keepalive object (M_READ / M_READ_R). */
-export const KEEPALIVE_OBJECT = { objClass: 'keepalive', objName: '/mgmt/keepalive' } as const;
+export const KEEPALIVE_OBJECT = {
+  /** `obj_class` of the keepalive object. */
+  objClass: 'keepalive',
+  /** `obj_name` of the keepalive object. */
+  objName: '/mgmt/keepalive',
+} as const;
 
 /** Result codes: 0 success, negative failure. */
 export const Result = {

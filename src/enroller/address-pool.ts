@@ -6,18 +6,33 @@
 
 /** An inclusive range of DIF addresses. */
 export interface AddressPoolRange {
+  /** The first address of the range. */
   readonly first: number;
+  /** The last address, included. */
   readonly last: number;
 }
 
 /** The outcome of {@link AddressPool.assign}: an address, or why none could be given. */
-export type Assignment = { readonly ok: true; readonly address: number } | { readonly ok: false; readonly reason: string };
+export type Assignment =
+  | {
+      /** An address was given. */
+      readonly ok: true;
+      /** The address now bound to the name. */
+      readonly address: number;
+    }
+  | {
+      /** No address could be given. */
+      readonly ok: false;
+      /** Why, in words (the enroller sends it as `result_reason`). */
+      readonly reason: string;
+    };
 
 /**
  * Binds IPCP names to addresses of one pool. An address is bound to at most
  * one name; a name keeps its address until it is bound to another one.
  */
 export class AddressPool {
+  /** The pool's addresses (a copy of the range given). */
   readonly range: AddressPoolRange;
   readonly #byName = new Map<string, number>();
   readonly #byAddress = new Map<number, string>();
@@ -79,7 +94,19 @@ export class AddressPool {
    * Bindings outside the pool, or to an address already bound, are skipped
    * and returned.
    */
-  restore(bindings: Iterable<{ readonly name: string; readonly address: number }>): Array<{ name: string; address: number }> {
+  restore(
+    bindings: Iterable<{
+      /** An IPCP name. */
+      readonly name: string;
+      /** The address stored for it. */
+      readonly address: number;
+    }>,
+  ): Array<{
+    /** The IPCP name of a skipped binding. */
+    name: string;
+    /** Its address. */
+    address: number;
+  }> {
     this.#byName.clear();
     this.#byAddress.clear();
     const skipped: Array<{ name: string; address: number }> = [];

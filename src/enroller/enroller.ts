@@ -40,22 +40,39 @@ const flag = () => z.boolean({ error: 'must be a boolean' }).optional();
 
 /** DataTransferConstants as the wire carries them: uint32 fields, a uint64 threshold, booleans. */
 const dtConstantsSchema = z.strictObject({
+  /** `max_pdu_size` (field 1): the largest PDU (rlite: 65536). */
   maxPduSize: uint32(),
+  /** `address_width` (field 2): bytes of a DIF address, 1 to 8 (rlite: 4); every address must fit it. */
   addressWidth: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).min(1, { error: 'must be 1 to 8' }).max(8, { error: 'must be 1 to 8' }).optional(),
+  /** `port_id_width` (field 3): width of a port id (rlite: 2). */
   portIdWidth: uint32(),
+  /** `cep_id_width` (field 4): width of a connection-endpoint id (rlite: 2). */
   cepIdWidth: uint32(),
+  /** `qos_id_width` (field 5): width of a QoS id (rlite: 2). */
   qosIdWidth: uint32(),
+  /** `seq_num_width` (field 6): width of a sequence number (rlite: 4). */
   seqNumWidth: uint32(),
+  /** `length_width` (field 7): width of the PDU length field (rlite: 2). */
   lengthWidth: uint32(),
+  /** `seq_rollover_thresh` (field 8, uint64): the sequence-number rollover threshold (ours: 2^31). */
   seqRolloverThresh: z.bigint({ error: 'must be a bigint' }).min(0n, { error: 'must be >= 0' }).max(2n ** 64n - 1n, { error: 'must fit in 64 bits' }).optional(),
+  /** `max_pdu_lifetime` (field 9): the maximum PDU lifetime (rlite: 4000). */
   maxPduLifetime: uint32(),
+  /** `concatenation_enabled` (field 10): whether concatenation is on (default: false). */
   concatenationEnabled: flag(),
+  /** `fragmentation_enabled` (field 11): whether fragmentation is on (default: false). */
   fragmentationEnabled: flag(),
+  /** `integrity_enabled` (field 12): whether integrity protection is on (default: false). */
   integrityEnabled: flag(),
+  /** `max_rtx_time` (field 13): the maximum retransmission time (rlite: 1000). */
   maxRtxTime: uint32(),
+  /** `max_ack_delay` (field 14): the maximum acknowledgement delay (rlite: 200). */
   maxAckDelay: uint32(),
+  /** `rate_width` (field 15): width of a rate field. */
   rateWidth: uint32(),
+  /** `frame_width` (field 16): width of a frame field. */
   frameWidth: uint32(),
+  /** `ctrl_seq_num_width` (field 17): width of a control sequence number (rlite: 4). */
   ctrlSeqNumWidth: uint32(),
 }) satisfies z.ZodType<DataTransferConstants>;
 
@@ -76,7 +93,12 @@ const enrollerOptionsSchema = z
     /** The DIF's name, returned to every member. */
     difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
     /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
-    addressPool: z.strictObject({ first: integerAtLeast(1), last: integerAtLeast(1) }),
+    addressPool: z.strictObject({
+      /** The first address of the pool, >= 1. */
+      first: integerAtLeast(1),
+      /** The last address, included; >= `first`. */
+      last: integerAtLeast(1),
+    }),
     /**
      * Data-transfer constants sent in M_START_R.
      * @default rlite's defaults (address width 4 bytes, ...)
@@ -146,7 +168,10 @@ const enrollerOptionsSchema = z
      * @default 100
      */
     ratePerSecond: positive().default(100),
-    /** @default 200 */
+    /**
+     * Size of each shim address's token bucket: the burst allowed above `ratePerSecond`.
+     * @default 200
+     */
     rateBurst: integerAtLeast(1).default(200),
     /**
      * Shim addresses whose rate the enroller remembers; beyond, the least
@@ -173,7 +198,10 @@ const enrollerOptionsSchema = z
     { path: ['addressPool', 'last'], error: 'must fit in dtConstants.addressWidth bytes (4 by default)' },
   );
 
-/** Options of {@link Enroller}. */
+/**
+ * Options of {@link Enroller}.
+ * @interface
+ */
 export type EnrollerOptions = z.input<typeof enrollerOptionsSchema>;
 
 /** One enrolled member, as {@link Enroller.members} lists it. */
@@ -199,9 +227,25 @@ export interface EnrollerEvents {
   /** A member was silent for `leaseMs`: it left the member list; its address is held `holdMs`. */
   'member:gone': [member: MemberInfo];
   /** The hold of a gone or released member's address ended: the address may go to anyone. */
-  'address:released': [binding: { name: string; address: number }];
+  'address:released': [
+    binding: {
+      /** The IPCP name that held the address. */
+      name: string;
+      /** The address, now free. */
+      address: number;
+    },
+  ];
   /** An enrollment was refused; `name` is the IPCP name when it was known. */
-  'enrollment:rejected': [rejection: { shimAddress: string; name: string | undefined; reason: string }];
+  'enrollment:rejected': [
+    rejection: {
+      /** The shim address the request came from. */
+      shimAddress: string;
+      /** The IPCP name (`src_ap_name` of its M_CONNECT), when known. */
+      name: string | undefined;
+      /** Why, in words: the `result_reason` of the refusal. */
+      reason: string;
+    },
+  ];
 }
 
 /** One member's enrollment in progress, keyed by its shim address. */
@@ -386,7 +430,14 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /** Counters of what the enroller received and refused. */
-  stats(): EnrollerStats & { pending: number; members: number; trackedPeers: number } {
+  stats(): EnrollerStats & {
+    /** Enrollments in progress (as {@link pendingEnrollments}). */
+    pending: number;
+    /** Members enrolled now. */
+    members: number;
+    /** Shim addresses whose message rate is tracked, at most `maxTrackedPeers`. */
+    trackedPeers: number;
+  } {
     return { ...this.#stats, pending: this.#sessions.size, members: this.#members.size, trackedPeers: this.#rate.size };
   }
 

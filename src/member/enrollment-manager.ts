@@ -49,7 +49,10 @@ export interface EnrollmentManagerOptions {
   readonly rib: Rib;
   /** The member's IPCP name; or call {@link EnrollmentManager.setIpcpName} later. */
   readonly ipcpName?: string;
-  /** Any subset of the configuration; the rest takes its defaults. Invalid values throw `ConfigError`. */
+  /**
+   * Any subset of the configuration; the rest takes its defaults. Invalid values throw `ConfigError`.
+   * @default {}
+   */
   readonly config?: EnrollmentConfigInput;
   /**
    * The DIF to join, sent as `dest_ap_name` of M_CONNECT: an enroller of
@@ -84,27 +87,49 @@ export interface EnrollmentManagerOptions {
 
 /** Where the member stands; one discriminated union, read as `mgr.state`. */
 export type EnrollmentState =
-  | { readonly type: 'idle' }
-  | { readonly type: 'enrolling'; readonly bootstrap: string; readonly attempt: number }
   | {
-      readonly type: 'enrolled';
+      /** Not enrolled and no enrollment running: before the first one, after a failure, or after a loss while not monitoring. */
+      readonly type: 'idle';
+    }
+  | {
+      /** An enrollment (`enrol()` / `enrolWithBootstrap()`) is running. */
+      readonly type: 'enrolling';
+      /** The shim address of the bootstrap of the current attempt. */
       readonly bootstrap: string;
+      /** The current attempt's number in this enrollment, from 1. */
+      readonly attempt: number;
+    }
+  | {
+      /** Enrolled. */
+      readonly type: 'enrolled';
+      /** The shim address of the bootstrap it enrolled with. */
+      readonly bootstrap: string;
+      /** The DIF address assigned. */
       readonly address: number;
+      /** The DIF's name. */
       readonly difName: string;
       /** `Date.now()` when the enrollment completed. */
       readonly since: number;
     }
   | {
+      /** A re-enrollment (`reEnroll()`, or the monitor's recovery after a loss) is running. */
       readonly type: 'reenrolling';
       /** The bootstrap of the current attempt. */
       readonly bootstrap: string;
+      /** The current attempt's number in this re-enrollment, from 1. */
       readonly attempt: number;
       /** The address held before, asked for again. */
       readonly previousAddress: number | undefined;
     }
-  | { readonly type: 'closed' };
+  | {
+      /** Closed by `close()`; final. */
+      readonly type: 'closed';
+    };
 
-/** Why the connection counts as lost. */
+/**
+ * Why the connection counts as lost.
+ * @inline
+ */
 export type LossReason = 'timeout' | 'keepalive-refused' | 'released' | 'reenroll-failed';
 
 /** Events of an {@link EnrollmentManager}. A listener that throws is reported as a process warning and does not break the manager. */
@@ -112,24 +137,80 @@ export interface EnrollmentEvents {
   /** Every change of {@link EnrollmentManager.state}. */
   'state:change': [state: EnrollmentState, previous: EnrollmentState];
   /** An enrollment or re-enrollment completed. */
-  enrolled: [info: { address: number; difName: string; bootstrap: string }];
+  enrolled: [
+    info: {
+      /** The DIF address assigned. */
+      address: number;
+      /** The DIF's name: from M_START_R, else the synced `/dif/config/name`, else the bootstrap's shim address. */
+      difName: string;
+      /** The shim address of the bootstrap. */
+      bootstrap: string;
+    },
+  ];
   /**
    * Once per outage: the bootstrap was silent for `connectionTimeoutSecs`
    * (`timeout`), refused a keepalive (`keepalive-refused`), released the
    * member (`released`), or a re-enrollment asked for failed while monitoring
    * (`reenroll-failed`).
    */
-  'connection:lost': [info: { bootstrap: string; silentMs: number; reason: LossReason }];
+  'connection:lost': [
+    info: {
+      /** The shim address of the bootstrap lost. */
+      bootstrap: string;
+      /** Milliseconds since the last heartbeat. */
+      silentMs: number;
+      /** Why the connection counts as lost. */
+      reason: LossReason;
+    },
+  ];
   /** A re-enrollment attempt starts; `nextDelayMs` is the backoff this bootstrap gets should it fail. */
-  'reenroll:attempt': [info: { attempt: number; bootstrap: string; nextDelayMs: number }];
+  'reenroll:attempt': [
+    info: {
+      /** The attempt's number in this re-enrollment, from 1. */
+      attempt: number;
+      /** The shim address of the bootstrap tried. */
+      bootstrap: string;
+      /** The backoff, in ms, this bootstrap gets should the attempt fail. */
+      nextDelayMs: number;
+    },
+  ];
   /** A re-enrollment completed; once per recovery. */
   'reenroll:success': [
-    info: { attempts: number; bootstrap: string; address: number; previousAddress: number | undefined; recoveryMs: number },
+    info: {
+      /** Attempts the re-enrollment took. */
+      attempts: number;
+      /** The shim address of the bootstrap that enrolled the member. */
+      bootstrap: string;
+      /** The DIF address assigned now. */
+      address: number;
+      /** The address held before (asked for again), if any. */
+      previousAddress: number | undefined;
+      /** Milliseconds from the detection of the loss (or from the start of the re-enrollment) to being enrolled again. */
+      recoveryMs: number;
+    },
   ];
   /** A re-enrollment attempt failed; `retryInMs` is the wait before the next one, undefined when giving up. */
-  'reenroll:failure': [info: { attempt: number; bootstrap: string; error: EnrollmentError; retryInMs: number | undefined }];
+  'reenroll:failure': [
+    info: {
+      /** The attempt's number in this re-enrollment, from 1. */
+      attempt: number;
+      /** The shim address of the bootstrap tried. */
+      bootstrap: string;
+      /** Why the attempt failed. */
+      error: EnrollmentError;
+      /** Milliseconds before the next attempt, or undefined when giving up. */
+      retryInMs: number | undefined;
+    },
+  ];
   /** A keepalive was answered. */
-  'keepalive:rtt': [info: { rttMs: number; bootstrap: string }];
+  'keepalive:rtt': [
+    info: {
+      /** Milliseconds from the keepalive M_READ to its M_READ_R. */
+      rttMs: number;
+      /** The shim address of the bootstrap that answered. */
+      bootstrap: string;
+    },
+  ];
 }
 
 /** Options of the async operations. */
@@ -146,8 +227,12 @@ export interface ConnectionMonitor {
   readonly running: boolean;
 }
 
-/** What is known of one bootstrap: its failures, and until when it is left alone. */
+/**
+ * What is known of one bootstrap: its failures, and until when it is left alone.
+ * @inline
+ */
 export interface BootstrapStatus {
+  /** The bootstrap's shim address. */
   readonly address: string;
   /** Consecutive failed attempts. */
   readonly failures: number;

@@ -4,19 +4,31 @@
  * @module
  */
 
-/** Last and mean of a series of durations, in ms (undefined before the first). */
+/**
+ * Last and mean of a series of durations, in ms (undefined before the first).
+ * @inline
+ */
 export interface DurationStats {
+  /** The latest duration. */
   readonly last: number | undefined;
+  /** The mean of all durations. */
   readonly mean: number | undefined;
+  /** How many durations were recorded. */
   readonly count: number;
 }
 
-/** What {@link EnrollmentManager.metrics} returns. */
+/**
+ * What {@link EnrollmentManager.metrics} returns.
+ * @inline
+ */
 export interface ConnectionMetrics {
   /** Successful enrollments, re-enrollments included. */
   readonly enrollments: number;
+  /** Re-enrollment attempts started. */
   readonly reenrollAttempts: number;
+  /** Completed re-enrollments and recoveries. */
   readonly reenrollSuccesses: number;
+  /** Failed re-enrollment attempts (aborted ones not counted). */
   readonly reenrollFailures: number;
   /** Connections lost (detected by the monitor or a refused keepalive). */
   readonly outages: number;
@@ -25,7 +37,14 @@ export interface ConnectionMetrics {
   /** From the detection of a loss to being enrolled again. */
   readonly timeToRecoverMs: DurationStats;
   /** Keepalive round trips: last, smallest, and smoothed (as TCP's SRTT, gain 1/8). */
-  readonly keepaliveRttMs: { readonly last: number | undefined; readonly min: number | undefined; readonly smoothed: number | undefined };
+  readonly keepaliveRttMs: {
+    /** The latest round trip. */
+    readonly last: number | undefined;
+    /** The smallest round trip. */
+    readonly min: number | undefined;
+    /** The smoothed round trip. */
+    readonly smoothed: number | undefined;
+  };
   /** Share of the time since the first enrollment spent enrolled, in 0..1 (undefined before it). */
   readonly uptimeRatio: number | undefined;
 }

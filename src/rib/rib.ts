@@ -9,7 +9,9 @@ import type { ObjValue } from '../cdap/types.js';
 
 /** One RIB object. Names are paths that start with `/` (e.g. `/dif/config/name`). */
 export interface RibObject {
+  /** The object's name (`obj_name` on the wire), e.g. `/dif/config/name`. */
   readonly name: string;
+  /** The object's class (`obj_class` on the wire), e.g. `dif_config`. */
   readonly class: string;
   /** The CDAP object value, e.g. `{ strval: 'demo.DIF' }`. */
   readonly value: ObjValue;

@@ -32,15 +32,24 @@ const optionsSchema = faultsSchema.extend({
   maxPduBytes: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
 });
 
-/** Faults injected into every datagram; probabilities in 0..1, times in milliseconds. */
+/**
+ * Faults injected into every datagram; probabilities in 0..1, times in milliseconds.
+ * @interface
+ */
 export type MemoryNetworkFaults = z.input<typeof faultsSchema>;
-/** Options of {@link MemoryNetwork}: the initial faults, a seed and the datagram size limit. */
+/**
+ * Options of {@link MemoryNetwork}: the initial faults, a seed and the datagram size limit.
+ * @interface
+ */
 export type MemoryNetworkOptions = z.input<typeof optionsSchema>;
 
 /** What became of one datagram handed to the network, as seen by {@link MemoryNetwork.tap}. */
 export interface MemoryPacket {
+  /** The sender's shim address. */
   readonly from: string;
+  /** The destination shim address. */
   readonly to: string;
+  /** A copy of the datagram's bytes. */
   readonly pdu: Uint8Array;
   /** `sent`: on its way (maybe twice); `lost`: dropped by the loss fault; `partitioned`: cut by a partition. */
   readonly fate: 'sent' | 'lost' | 'partitioned';
@@ -48,10 +57,15 @@ export interface MemoryPacket {
 
 /** Counters of a {@link MemoryNetwork}. */
 export interface MemoryNetworkStats {
+  /** Datagrams put on their way (neither lost nor partitioned); a duplicated one counts once. */
   sent: number;
+  /** Datagrams handed to an attached node, duplicates included. */
   delivered: number;
+  /** Datagrams dropped by the `drop` fault. */
   lost: number;
+  /** Datagrams cut by a partition. */
   partitioned: number;
+  /** Extra copies made by the `duplicate` fault. */
   duplicated: number;
   /** Datagrams to an address nobody is attached to (or left before delivery). */
   undeliverable: number;

@@ -14,7 +14,9 @@ import type { Shim, ShimHandler } from './shim.js';
 export interface UdpEndpoint {
   /** The IP literal, IPv6 without brackets. */
   readonly host: string;
+  /** The UDP port, 1-65535 (or 0, any free port, with `allowPortZero`). */
   readonly port: number;
+  /** The IP version. */
   readonly family: 4 | 6;
   /** The canonical text form: `1.2.3.4:5` or `[::1]:5`, as `from` reports it. */
   readonly address: string;
@@ -37,6 +39,9 @@ function format(host: string, port: number, family: 4 | 6): string {
  * form. Only IP literals are accepted: a peer's replies come from an IP, and
  * the address a member sends to must be the one it hears from. Throws
  * {@link ShimError} for anything else.
+ *
+ * @param text - The address to parse.
+ * @param options - `allowPortZero` accepts port 0 (any free port, as when binding); `false` by default.
  */
 export function parseUdpAddress(text: string, { allowPortZero = false } = {}): UdpEndpoint {
   if (typeof text !== 'string') throw new ShimError('a UDP shim address must be a string like 127.0.0.1:7000 or [::1]:7000');
@@ -67,12 +72,17 @@ const optionsSchema = z.strictObject({
     .optional(),
 });
 
-/** Options of {@link UdpShim.bind}. */
+/**
+ * Options of {@link UdpShim.bind}.
+ * @interface
+ */
 export type UdpShimOptions = z.input<typeof optionsSchema>;
 
 /** Counters of a {@link UdpShim}. */
 export interface UdpShimStats {
+  /** Datagrams the socket reported as sent. */
   sent: number;
+  /** Datagrams received and handed to the handlers (oversize ones not counted). */
   received: number;
   /** Datagrams received over `maxPduBytes`, dropped unread. */
   oversizeDropped: number;

@@ -9,7 +9,9 @@ import type { MaybePromise } from '../rib/rib.js';
 
 /** One IPCP name bound to one DIF address. */
 export interface AddressBinding {
+  /** The IPCP name. */
   readonly name: string;
+  /** The DIF address bound to it. */
   readonly address: number;
 }
 

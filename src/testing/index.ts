@@ -18,7 +18,9 @@ import type { Shim, ShimHandler } from '../shim/shim.js';
 
 /** One PDU a {@link MockShim} was asked to send. */
 export interface SentPdu {
+  /** The shim address it was sent to. */
   readonly to: string;
+  /** A copy of the bytes sent. */
   readonly pdu: Uint8Array;
   /** The PDU decoded, or undefined when it is not well-formed CDAP. */
   readonly message: CdapMessage | undefined;
@@ -122,8 +124,26 @@ export type ScriptedOutcome =
   | 'ok'
   | 'silence'
   | 'malformed'
-  | { readonly reject: string; readonly result?: number; readonly delayMs?: number }
-  | { readonly ok: true; readonly delayMs: number };
+  | {
+      /** The `result_reason` of the negative answer. */
+      readonly reject: string;
+      /**
+       * The answer's `result`.
+       * @default -1
+       */
+      readonly result?: number;
+      /**
+       * Delay before the answer, in milliseconds.
+       * @default 0
+       */
+      readonly delayMs?: number;
+    }
+  | {
+      /** Answers with success, as `'ok'` does. */
+      readonly ok: true;
+      /** Delay before the answer, in milliseconds. */
+      readonly delayMs: number;
+    };
 
 /** The scripted enroller's behaviour; every field has a default that enrols the member. */
 export interface EnrollerScript {
@@ -137,15 +157,15 @@ export interface EnrollerScript {
   readonly assign?: number;
   /** The RIB objects synced with M_CREATE. @default [] */
   readonly objects?: readonly RibObject[];
-  /** @default 'ok' */
+  /** The answer to M_CONNECT. @default 'ok' */
   readonly connect?: ScriptedOutcome;
-  /** @default 'ok' */
+  /** The answer to M_START (M_START_R with the address). @default 'ok' */
   readonly start?: ScriptedOutcome;
   /** Whether the RIB objects are sent (`'silence'` holds them back). @default 'ok' */
   readonly create?: ScriptedOutcome;
   /** Whether M_STOP is sent after M_START_R (`'silence'` holds it back). @default 'ok' */
   readonly stop?: ScriptedOutcome;
-  /** @default 'ok' */
+  /** The answer to a keepalive M_READ. @default 'ok' */
   readonly keepalive?: ScriptedOutcome;
 }
 
