@@ -1,0 +1,146 @@
+/**
+ * `npm run bench`: every scenario of the benchmark issue, each next to its
+ * physical floor measured in the same run; tables on stdout, appended to
+ * bench/RESULTS.md.
+ *
+ *   npm run bench                       full run (about 4 minutes)
+ *   npm run bench -- --quick            smoke run (under 30 s; CI)
+ *   npm run bench -- --only latency,codec
+ *   npm run bench -- --runs 5 --no-write
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Ctx } from './lib/context.js';
+import { machineInfo, otherLoad, ticks } from './lib/env.js';
+import os from 'node:os';
+import { Report } from './lib/report.js';
+
+const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec'] as const;
+type Name = (typeof NAMES)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    runs: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    src: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  process.stdout.write(
+    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec] [--runs N] [--no-write] [--src]\n' +
+      '  --src  measure src/ through tsx instead of its tsc build (tsx adds __name() wrappers: slower, bigger)\n',
+  );
+  process.exit(0);
+}
+
+const names = (args.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...NAMES]) as Name[];
+for (const n of names) {
+  if (!NAMES.includes(n)) {
+    process.stderr.write(`bench: unknown scenario "${n}"; known: ${NAMES.join(', ')}\n`);
+    process.exit(2);
+  }
+}
+const runs = args.runs === undefined ? (args.quick ? 1 : 3) : Number(args.runs);
+if (!Number.isInteger(runs) || runs < 1 || runs > 20) {
+  process.stderr.write('bench: --runs must be an integer 1-20\n');
+  process.exit(2);
+}
+
+const started = performance.now();
+
+/**
+ * Compiles src/ with the project's own tsc settings into bench/.dist, the
+ * code users of the package run. Type errors (src/ mid-edit) only warn: tsc
+ * still emits.
+ */
+function buildLibrary(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const out = fileURLToPath(new URL('./.dist', import.meta.url));
+  rmSync(out, { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(
+    process.execPath,
+    [tsc, '-p', 'tsconfig.build.json', '--outDir', out, '--declaration', 'false', '--declarationMap', 'false', '--incremental', 'false'],
+    { cwd: root, encoding: 'utf8' },
+  );
+  const index = join(out, 'index.js');
+  if (!existsSync(index)) {
+    process.stderr.write(`bench: tsc did not build the library:\n${r.stdout}${r.stderr}\n`);
+    process.exit(1);
+  }
+  if (r.status !== 0) process.stderr.write(`bench: warning: tsc reported errors in src/ (the build was emitted anyway):\n${r.stdout}\n`);
+  return index;
+}
+
+if (!args.src) process.env.RINA_BENCH_LIB = buildLibrary();
+// Imported only now, so that every module (and the child process) loads the library chosen above.
+const { LIB_LABEL } = await import('./lib/lib.js');
+const SCENARIOS: Record<Name, (ctx: Ctx) => Promise<void>> = {
+  latency: (await import('./scenarios/latency.js')).latency,
+  throughput: (await import('./scenarios/throughput.js')).throughput,
+  idle: (await import('./scenarios/idle.js')).idle,
+  detection: (await import('./scenarios/detection.js')).detection,
+  storm: (await import('./scenarios/storm.js')).storm,
+  codec: (await import('./scenarios/codec.js')).codec,
+};
+const info = { ...machineInfo(), library: LIB_LABEL };
+const report = new Report(
+  fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
+  args.quick ? 'quick' : 'full',
+  info,
+  !args['no-write'],
+);
+const tmpDir = mkdtempSync(join(tmpdir(), 'rina-bench-'));
+const ctx: Ctx = {
+  quick: args.quick,
+  runs,
+  report,
+  tmpDir,
+  log: (line) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}\n`),
+};
+
+process.stdout.write(
+  `rina-enrollment benchmarks (${ctx.quick ? 'quick' : 'full'}): Node ${info.node}, ${info.cpu} x ${info.cores}, ` +
+    `${runs} run(s) per measurement, open-files limit ${info.fdLimit}; measuring ${LIB_LABEL}\n`,
+);
+
+let failed = false;
+try {
+  for (const name of names) {
+    ctx.log(`scenario ${name}`);
+    const load = os.loadavg()[0] ?? 0;
+    const t0 = ticks();
+    try {
+      await SCENARIOS[name](ctx);
+      const other = otherLoad(t0, ticks());
+      if (other !== undefined) {
+        report.note(
+          `Machine during this scenario: other processes used ${(other * 100).toFixed(1)}% of all ${info.cores} cores (1-min load average at its start ${load.toFixed(2)})` +
+            (other > 0.1 ? ' — **disturbed: figures of this scenario are not representative**.' : '.'),
+        );
+      }
+    } catch (err) {
+      failed = true;
+      process.stderr.write(`bench: scenario ${name} failed: ${(err as Error)?.stack ?? String(err)}\n`);
+      report.section(`${name}: FAILED`, [], [], [`the scenario threw: ${String((err as Error)?.message ?? err)}`]);
+    }
+  }
+  report.summary((performance.now() - started) / 1000);
+} finally {
+  rmSync(tmpDir, { recursive: true, force: true });
+  if (process.env.RINA_BENCH_LIB !== undefined && !args.src) {
+    rmSync(fileURLToPath(new URL('./.dist', import.meta.url)), { recursive: true, force: true });
+  }
+}
+ctx.log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+// Library timers are unref'd, but sockets and child processes are ours: leave now.
+process.exit(failed ? 1 : 0);

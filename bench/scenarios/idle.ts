@@ -1,0 +1,224 @@
+/**
+ * 3. Idle monitoring cost: N enrolled managers (each on its own UDP socket)
+ * with monitoring on, doing nothing but keepalives; the CPU share of one core
+ * this process uses, and the heap each manager takes.
+ */
+import type { EnrollmentConfigInput } from '../../src/index.js';
+import { BenchChild } from '../lib/child.js';
+import type { Ctx } from '../lib/context.js';
+import { cpuMs, fullGc, sleep, udpCounters, udpDelta } from '../lib/env.js';
+import { closeAll, enrolAll, makeManagers, makeShims, type WatchedShim } from '../lib/members.js';
+import type { Table, Verdict } from '../lib/report.js';
+import { fmt, int, median } from '../lib/stats.js';
+
+interface Case {
+  label: string;
+  config: EnrollmentConfigInput;
+  heartbeatS: number;
+  /** Measurement windows (ms); the figure is the median share over them. */
+  windows: number[];
+}
+
+interface CaseResult {
+  label: string;
+  members: number;
+  requested: number;
+  windowsMs: number[];
+  shares: number[];
+  share: number;
+  eluShare: number;
+  enrollerShare: number;
+  keepalivesPerSec: number;
+  cpuUsPerKeepalive: number;
+  heapPerManager: number;
+  heapPerShim: number;
+  /** CPU share in the seconds in which no keepalive was sent (the ticker and timers alone). */
+  quietShare: number;
+  /** Datagrams dropped by full receive buffers during the windows (machine-wide). */
+  rcvbufErrors: number;
+  /** connection:lost events while idle, by reason (there should be none). */
+  losses: Record<string, number>;
+}
+
+const heapUsed = (): number => process.memoryUsage().heapUsed;
+const sum = (shims: readonly WatchedShim[], k: 'sent' | 'received'): number => shims.reduce((a, s) => a + s[k], 0);
+
+async function runCase(ctx: Ctx, enroller: BenchChild, n: number, c: Case): Promise<CaseResult> {
+  await fullGc();
+  const heap0 = heapUsed();
+  const shims = await makeShims(n);
+  await fullGc();
+  const heapShims = heapUsed();
+  const managers = makeManagers(shims, c.config, `idle-${c.heartbeatS}s`);
+  try {
+    await enrolAll(managers, enroller.address);
+    // One heartbeat, so that every manager's last heartbeat is fresh when its monitor starts.
+    if (c.heartbeatS <= 2) await sleep(c.heartbeatS * 1000 + 200);
+    const losses: Record<string, number> = {};
+    for (const m of managers) {
+      m.on('connection:lost', ({ reason }) => void (losses[reason] = (losses[reason] ?? 0) + 1));
+      m.startConnectionMonitoring();
+    }
+    await sleep(200);
+    await fullGc();
+    const heapAll = heapUsed();
+    const shares: number[] = [];
+    const elus: number[] = [];
+    const enrollerShares: number[] = [];
+    let keepalives = 0;
+    let windowMs = 0;
+    let cpuTotal = 0;
+    const quietSeconds: number[] = [];
+    const udp0 = udpCounters();
+    for (const w of c.windows) {
+      await enroller.mark();
+      const sent0 = sum(shims, 'sent');
+      const elu0 = performance.eventLoopUtilization();
+      const c0 = cpuMs();
+      const t0 = performance.now();
+      // Second by second, to find the seconds in which no keepalive was due: the cost of monitoring alone.
+      for (let left = w; left > 0; left -= 1000) {
+        const s0 = sum(shims, 'sent');
+        const cs = cpuMs();
+        const ts = performance.now();
+        await sleep(Math.min(1000, left));
+        if (sum(shims, 'sent') === s0) quietSeconds.push((cpuMs() - cs) / (performance.now() - ts));
+      }
+      const dt = performance.now() - t0;
+      const dc = cpuMs() - c0;
+      const elu = performance.eventLoopUtilization(elu0);
+      const es = await enroller.stats();
+      shares.push(dc / dt);
+      elus.push(elu.utilization);
+      enrollerShares.push(es.cpuMs / es.wallMs);
+      keepalives += sum(shims, 'sent') - sent0;
+      windowMs += dt;
+      cpuTotal += dc;
+    }
+    const udp = udpDelta(udp0, udpCounters());
+    return {
+      label: c.label,
+      members: managers.length,
+      quietShare: quietSeconds.length === 0 ? Number.NaN : median(quietSeconds),
+      rcvbufErrors: udp?.RcvbufErrors ?? Number.NaN,
+      requested: n,
+      windowsMs: c.windows,
+      shares,
+      share: median(shares),
+      eluShare: median(elus),
+      enrollerShare: median(enrollerShares),
+      keepalivesPerSec: keepalives / (windowMs / 1000),
+      cpuUsPerKeepalive: keepalives === 0 ? Number.NaN : (cpuTotal * 1000) / keepalives,
+      heapPerManager: (heapAll - heapShims) / managers.length,
+      heapPerShim: (heapShims - heap0) / Math.max(1, shims.length),
+      losses,
+    };
+  } finally {
+    await closeAll(managers, shims);
+  }
+}
+
+export async function idle(ctx: Ctx): Promise<void> {
+  const n = ctx.quick ? 1000 : 10_000;
+  const cases: Case[] = [
+    {
+      label: 'defaults (keepalive 30 s, timeout 90 s)',
+      config: {},
+      heartbeatS: 30,
+      // One whole heartbeat cycle: every manager sends exactly one keepalive in it.
+      windows: ctx.quick ? [1000] : [30_000],
+    },
+    {
+      label: 'keepalive 1 s, timeout 3 s',
+      config: { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 },
+      heartbeatS: 1,
+      windows: ctx.quick ? [1000] : Array.from({ length: ctx.runs }, () => 3000),
+    },
+  ];
+  const results: CaseResult[] = [];
+  const enroller = await BenchChild.enroller();
+  try {
+    for (const c of cases) {
+      ctx.log(`idle: ${n} managers, ${c.label}`);
+      results.push(await runCase(ctx, enroller, n, c));
+    }
+  } finally {
+    await enroller.stop();
+  }
+  const pct = (x: number): string => `${fmt(x * 100, 2)}%`;
+  const tables: Table[] = [
+    {
+      title: `${int(n)} enrolled managers with monitoring on, idle (this process: managers + their sockets; the enroller is in another process)`,
+      columns: [
+        'config',
+        'managers',
+        'window',
+        'CPU share of one core',
+        'event-loop busy',
+        'share in seconds with no keepalive',
+        'keepalives /s',
+        'CPU µs / keepalive (all CPU)',
+        'rcvbuf drops',
+        'heap B / manager',
+        'heap B / UdpShim',
+        'enroller core',
+        'connections lost while idle',
+      ],
+      rows: results.map((r) => [
+        r.label,
+        int(r.members),
+        r.windowsMs.length === 1 ? `${fmt(r.windowsMs[0]! / 1000, 0)} s` : `median of ${r.windowsMs.length} × ${fmt(r.windowsMs[0]! / 1000, 0)} s`,
+        pct(r.share),
+        pct(r.eluShare),
+        Number.isNaN(r.quietShare) ? 'none' : pct(r.quietShare),
+        int(r.keepalivesPerSec),
+        fmt(r.cpuUsPerKeepalive, 1),
+        int(r.rcvbufErrors),
+        int(r.heapPerManager),
+        r.heapPerShim > 0 ? int(r.heapPerShim) : 'n/a',
+        pct(r.enrollerShare),
+        Object.entries(r.losses).map(([k, v]) => `${int(v)} ${k}`).join(', ') || '0',
+      ]),
+    },
+  ];
+  const verdicts: Verdict[] = [];
+  for (const r of results) {
+    const full = r.members >= 10_000;
+    const cpuOk = r.share < 0.02;
+    const heapOk = r.heapPerManager < 2048;
+    const cpuNote: string[] = [];
+    if (!cpuOk) {
+      cpuNote.push(
+        `missed by ${fmt((r.share - 0.02) * 100, 2)} points (${fmt(r.share / 0.02, 1)}x the budget): ${int(r.keepalivesPerSec)} keepalives/s at ${fmt(r.cpuUsPerKeepalive, 1)} µs of CPU each ` +
+          `(encode, UDP send, receive, decode, heartbeat bookkeeping) add up to ${pct((r.keepalivesPerSec * r.cpuUsPerKeepalive) / 1e6)} of a core; ` +
+          `the budget would allow ${fmt((0.02 * 1e6) / Math.max(1, r.cpuUsPerKeepalive), 0)} keepalives/s, i.e. a heartbeat no shorter than ${fmt(r.members / ((0.02 * 1e6) / Math.max(1, r.cpuUsPerKeepalive)), 1)} s for ${int(r.members)} managers`,
+      );
+    }
+    if (!full) cpuNote.push(`only ${int(r.members)} managers (quick run or open-files limit): not a verdict on 10,000`);
+    const lost = Object.values(r.losses).reduce((a, b) => a + b, 0);
+    if (lost > 0 && r.rcvbufErrors > 0) {
+      cpuNote.push(
+        `${int(r.rcvbufErrors)} datagrams were dropped by full receive buffers during the windows: the shared ticker sends every keepalive due in a 20 ms bucket at once ` +
+          `(${int(r.keepalivesPerSec / 50)} per tick here), a burst the enroller's socket, at the kernel's default receive buffer, cannot hold`,
+      );
+    }
+    if (lost > 0) cpuNote.push(`${int(lost)} managers declared their connection lost while idle (${Object.entries(r.losses).map(([k, v]) => `${int(v)} ${k}`).join(', ')}), and their re-enrollments are inside this figure`);
+    verdicts.push({
+      target: `${int(r.members)} idle managers under 2% of a core (${r.label})`,
+      measured: pct(r.share),
+      pass: full ? cpuOk : undefined,
+      ...(cpuNote.length > 0 ? { note: cpuNote.join('; ') + '.' } : {}),
+    });
+    verdicts.push({
+      target: `under 2 KiB of heap per manager (${r.label})`,
+      measured: `${int(r.heapPerManager)} B`,
+      pass: full ? heapOk : undefined,
+      ...(heapOk ? {} : { note: `missed by ${int(r.heapPerManager - 2048)} B (${fmt(r.heapPerManager / 2048, 2)}x); see "Heap per manager" in bench/README.md.` }),
+    });
+  }
+  ctx.report.section('3. Idle monitoring cost', tables, verdicts, [
+    `CPU share = this process's CPU time (user + system, process.cpuUsage) over wall time; it includes the shared 20 ms ticker, keepalives, replies, timers and garbage collection. The default case is measured over one whole heartbeat cycle (30 s), in which every manager sends exactly one keepalive.`,
+    `"share in seconds with no keepalive" is the median CPU share of the one-second slices of the windows in which no manager sent anything: what monitoring costs with the ticker alone.`,
+    `Heap per manager = (heap after enrolling and starting monitoring − heap with the sockets alone) / managers, each after a full GC: the EnrollmentManager, its MemoryRib with the synced objects, its ticker entries and listeners. A UdpShim's JS heap is listed apart; its socket's kernel and native memory is not in either figure.`,
+  ]);
+}
