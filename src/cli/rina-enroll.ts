@@ -90,9 +90,10 @@ async function runBootstrap(opts: {
   alternate?: string[];
   json: boolean;
   verbose: boolean;
+  recvBuffer: number;
 }): Promise<number> {
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
-  const shim = await UdpShim.bind(opts.listen);
+  const shim = await UdpShim.bind(opts.listen, { recvBufferSize: opts.recvBuffer });
   const enroller = closingOnThrow(shim, () => new Enroller({
     shim,
     rib: new MemoryRib(),
@@ -182,6 +183,7 @@ export function program(): Command {
     .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
     .option('--hold <secs>', 'a gone member\'s address is kept for it this long', number('--hold'), 300)
     .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)
+    .option('--recv-buffer <bytes>', 'socket receive buffer (the kernel caps it at net.core.rmem_max)', number('--recv-buffer'), 4 * 1024 * 1024)
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText('after', '\nExample:\n  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json\n')

@@ -70,6 +70,19 @@ const optionsSchema = z.strictObject({
     .min(1, { error: 'must be >= 1' })
     .max(65_507, { error: 'must be <= 65507, the largest UDP payload' })
     .optional(),
+  /**
+   * Size of the socket's receive buffer in bytes (the kernel may cap it, at
+   * net.core.rmem_max on Linux). An enroller serving thousands of members
+   * wants a large one: datagrams that do not fit are dropped by the kernel,
+   * and each drop costs a member a retransmission.
+   * @default the kernel's default (about 208 KiB on Linux)
+   */
+  recvBufferSize: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
+  /**
+   * Size of the socket's send buffer in bytes (the kernel may cap it).
+   * @default the kernel's default
+   */
+  sendBufferSize: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
 });
 
 /**
@@ -127,7 +140,12 @@ export class UdpShim implements Shim {
   static async bind(address: string, options: UdpShimOptions = {}): Promise<UdpShim> {
     const endpoint = parseUdpAddress(address, { allowPortZero: true });
     const o = parseWith(optionsSchema, options);
-    const socket = createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4', ipv6Only: endpoint.family === 6 });
+    const socket = createSocket({
+      type: endpoint.family === 6 ? 'udp6' : 'udp4',
+      ipv6Only: endpoint.family === 6,
+      ...(o.recvBufferSize === undefined ? {} : { recvBufferSize: o.recvBufferSize }),
+      ...(o.sendBufferSize === undefined ? {} : { sendBufferSize: o.sendBufferSize }),
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
         socket.close();
@@ -140,6 +158,11 @@ export class UdpShim implements Shim {
       });
     });
     return new UdpShim(socket, endpoint.family, o.maxPduBytes ?? 8192);
+  }
+
+  /** The receive buffer's size in bytes, as the kernel set it. */
+  get recvBufferSize(): number {
+    return this.#socket.getRecvBufferSize();
   }
 
   /** A copy of the counters. */

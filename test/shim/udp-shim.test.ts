@@ -64,6 +64,18 @@ describe('UdpShim', () => {
     }
   });
 
+  it('takes a receive buffer size (the kernel may cap it)', async () => {
+    const small = await UdpShim.bind('127.0.0.1:0', { recvBufferSize: 4096 });
+    const large = await UdpShim.bind('127.0.0.1:0', { recvBufferSize: 1024 * 1024 });
+    try {
+      expect(large.recvBufferSize).toBeGreaterThan(small.recvBufferSize);
+      await expect(UdpShim.bind('127.0.0.1:0', { recvBufferSize: -1 })).rejects.toThrow(/recvBufferSize: must be > 0/);
+    } finally {
+      await small.close();
+      await large.close();
+    }
+  });
+
   it('drops received datagrams over its maximum and counts them', async () => {
     const big = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 4000 });
     const small = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 100 });
