@@ -42,7 +42,10 @@ if (args.help) {
   process.exit(0);
 }
 
-const names = (args.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...NAMES]) as Name[];
+const names = (args.only
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean) ?? [...NAMES]) as Name[];
 for (const n of names) {
   if (!NAMES.includes(n)) {
     process.stderr.write(`bench: unknown scenario "${n}"; known: ${NAMES.join(', ')}\n`);
@@ -93,12 +96,7 @@ const SCENARIOS: Record<Name, (ctx: Ctx) => Promise<void>> = {
   codec: (await import('./scenarios/codec.js')).codec,
 };
 const info = { ...machineInfo(), library: LIB_LABEL };
-const report = new Report(
-  fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
-  args.quick ? 'quick' : 'full',
-  info,
-  !args['no-write'],
-);
+const report = new Report(fileURLToPath(new URL('./RESULTS.md', import.meta.url)), args.quick ? 'quick' : 'full', info, !args['no-write']);
 const tmpDir = mkdtempSync(join(tmpdir(), 'rina-bench-'));
 const ctx: Ctx = {
   quick: args.quick,

@@ -13,7 +13,8 @@ mgr.on('state:change', (state) => console.log(`${name}: ${state.type}`));
 try {
   const dif = await mgr.enrolWithBootstrap(bootstrap);
   console.log(`${name} enrolled in ${dif} as address ${mgr.address}`);
-  console.log(`RIB: ${rib.list().map((o) => o.name).join(', ')}`);
+  const names = rib.list().map((o) => o.name);
+  console.log(`RIB: ${names.join(', ')}`);
 } finally {
   await mgr.close(); // M_RELEASE
   await shim.close();

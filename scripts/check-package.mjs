@@ -18,8 +18,12 @@ step('build and npm pack');
 sh('npm', ['run', 'build'], root);
 const [packed] = JSON.parse(sh('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmpdir()], root, { capture: true }));
 const tarball = join(tmpdir(), packed.filename);
-console.log(`${packed.filename}: ${packed.entryCount} files, ${(statSync(tarball).size / 1024).toFixed(1)} KiB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KiB unpacked`);
-const stray = packed.files.map((f) => f.path).filter((p) => !/^(dist\/|README\.md$|LICENSE$|SECURITY\.md$|CHANGELOG\.md$|package\.json$)/.test(p));
+console.log(
+  `${packed.filename}: ${packed.entryCount} files, ${(statSync(tarball).size / 1024).toFixed(1)} KiB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KiB unpacked`,
+);
+const stray = packed.files
+  .map((f) => f.path)
+  .filter((p) => !/^(dist\/|README\.md$|LICENSE$|SECURITY\.md$|CHANGELOG\.md$|package\.json$)/.test(p));
 if (stray.length > 0) throw new Error(`the tarball ships files it should not: ${stray.join(', ')}`);
 
 const work = mkdtempSync(join(tmpdir(), 'rina-consumer-'));
@@ -30,7 +34,9 @@ try {
 
   step('import every subpath with plain node');
   for (const sub of ['rina-enrollment', 'rina-enrollment/testing']) {
-    const out = sh('node', ['--input-type=module', '-e', `const m = await import('${sub}'); console.log(Object.keys(m).length)`], work, { capture: true });
+    const out = sh('node', ['--input-type=module', '-e', `const m = await import('${sub}'); console.log(Object.keys(m).length)`], work, {
+      capture: true,
+    });
     if (Number(out.trim()) < 2) throw new Error(`${sub} exports nothing`);
     console.log(`${sub}: ${out.trim()} exports`);
   }
@@ -54,7 +60,16 @@ export { Enroller, state };
   );
   for (const moduleResolution of ['node16', 'bundler']) {
     const tsconfig = {
-      compilerOptions: { strict: true, noEmit: true, target: 'ES2022', lib: ['ES2023'], types: ['node'], skipLibCheck: false, module: moduleResolution === 'node16' ? 'node16' : 'esnext', moduleResolution },
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        lib: ['ES2023'],
+        types: ['node'],
+        skipLibCheck: false,
+        module: moduleResolution === 'node16' ? 'node16' : 'esnext',
+        moduleResolution,
+      },
       files: ['consumer.ts'],
     };
     writeFileSync(join(work, `tsconfig.${moduleResolution}.json`), JSON.stringify(tsconfig));

@@ -26,15 +26,16 @@ export const positive = (max = MAX_TIMER_MS) =>
 const MAX_TIMER_SECS = MAX_TIMER_MS / 1000;
 /** An integer >= min. */
 export const integerAtLeast = (min: number) =>
-  z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).min(min, { error: `must be >= ${min}` });
+  z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .min(min, { error: `must be >= ${min}` });
 
 /** A dependency (shim, RIB, ...) checked by the methods the library calls on it. */
 export const dependency = <T>(what: string, methods: readonly string[]) =>
   z.custom<T>(
     (value) =>
-      value !== null &&
-      typeof value === 'object' &&
-      methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
+      value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
     { error: `must implement ${what} (${methods.join(', ')})` },
   );
 

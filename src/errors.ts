@@ -111,10 +111,7 @@ export class ProtocolError extends EnrollmentError<'PROTOCOL_ERROR'> {
   /** The invoke id of the offending message, when it could be read. */
   readonly invokeId: number | undefined;
 
-  constructor(
-    message: string,
-    options?: { cause?: unknown; opCode?: number | undefined; invokeId?: number | undefined },
-  ) {
+  constructor(message: string, options?: { cause?: unknown; opCode?: number | undefined; invokeId?: number | undefined }) {
     super('PROTOCOL_ERROR', message, options);
     this.name = 'ProtocolError';
     this.opCode = options?.opCode;

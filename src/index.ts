@@ -7,7 +7,7 @@
  */
 export * from './errors.js';
 export { diagnosticsChannels, type Logger, type LogLevel } from './diagnostics.js';
-export { type AuthOptions } from './auth/auth.js';
+export type { AuthOptions } from './auth/auth.js';
 export {
   AuthType,
   type AuthValue,

@@ -84,9 +84,7 @@ describe('config', () => {
 
   it('the manager validates its config at construction', () => {
     const net = new MemoryNetwork();
-    expect(() => new EnrollmentManager({ shim: net.attach('m'), rib: new MemoryRib(), config: { timeoutMs: -1 } })).toThrow(
-      ConfigError,
-    );
+    expect(() => new EnrollmentManager({ shim: net.attach('m'), rib: new MemoryRib(), config: { timeoutMs: -1 } })).toThrow(ConfigError);
     expect(() => new EnrollmentManager({ shim: {} as never, rib: new MemoryRib() })).toThrow(/shim: must implement Shim/);
   });
 });

@@ -10,7 +10,8 @@ afterEach(async () => {
 
 function recordingLogger() {
   const lines: Array<{ level: string; fields: Record<string, unknown>; message: string | undefined }> = [];
-  const at = (level: string) => (fields: object, message?: string) => lines.push({ level, fields: fields as Record<string, unknown>, message });
+  const at = (level: string) => (fields: object, message?: string) =>
+    lines.push({ level, fields: fields as Record<string, unknown>, message });
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { logger, lines };
 }
@@ -27,7 +28,12 @@ describe('diagnostics channels', () => {
     });
     try {
       const { net } = await withEnroller();
-      const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5, reenrollBackoffBaseMs: 100, reenrollBackoffCapMs: 200 });
+      const { mgr } = member(net, 'm', {
+        heartbeatIntervalSecs: 0.2,
+        connectionTimeoutSecs: 0.5,
+        reenrollBackoffBaseMs: 100,
+        reenrollBackoffCapMs: 200,
+      });
       await mgr.enrolWithBootstrap('bootstrap');
       mgr.startConnectionMonitoring();
       net.partition('m', 'bootstrap');
@@ -41,7 +47,11 @@ describe('diagnostics channels', () => {
       expect(kinds).toContain('reenroll/success');
       expect(kinds).toContain('keepalive');
       expect(kinds).toContain('enroller');
-      expect(seen.find(([n]) => n.endsWith('enrollment:success'))?.[1]).toMatchObject({ ipcpName: 'm', address: 1002, difName: 'demo.DIF' });
+      expect(seen.find(([n]) => n.endsWith('enrollment:success'))?.[1]).toMatchObject({
+        ipcpName: 'm',
+        address: 1002,
+        difName: 'demo.DIF',
+      });
     } finally {
       for (const [name, h] of handlers) unsubscribe(name, h);
     }

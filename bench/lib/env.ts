@@ -141,7 +141,10 @@ export function ticks(): TickSnapshot | undefined {
     const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
     // Fields after the parenthesised command name: utime is the 12th, stime, cutime, cstime follow.
     const self = readFileSync('/proc/self/stat', 'utf8');
-    const f = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number);
+    const f = self
+      .slice(self.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     const own = (f[11] ?? 0) + (f[12] ?? 0) + (f[13] ?? 0) + (f[14] ?? 0);
     return { total, busy: total - idle, own };
   } catch {

@@ -3,7 +3,7 @@
  * a bare node:dgram ping-pong round trip, and raw node:dgram echo throughput.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { Bench } from 'tinybench';
+import type { Bench } from 'tinybench';
 import { MemoryNetwork } from './lib.js';
 import type { BenchChild } from './child.js';
 import { sleep } from './env.js';
@@ -140,7 +140,7 @@ export async function echoThroughput(echo: BenchChild, durationMs: number, socke
     });
   }, 20);
   // warm up, then measure
-  clients.forEach((_, i) => refill(i));
+  for (let i = 0; i < clients.length; i++) refill(i);
   await sleep(Math.min(300, durationMs / 4));
   await echo.mark();
   const e0 = echoes;

@@ -32,4 +32,5 @@ export const {
 export const LIB_LABEL = LIB_PATH === undefined ? 'src/ through tsx (esbuild keepNames)' : 'the tsc build of src/ (as published)';
 
 /** Where the generated protobuf-es schema of the measured build is. */
-export const GEN_PATH = LIB_PATH === undefined ? '../../src/cdap/gen/cdap_pb.js' : new URL('./cdap/gen/cdap_pb.js', `file://${LIB_PATH}`).href;
+export const GEN_PATH =
+  LIB_PATH === undefined ? '../../src/cdap/gen/cdap_pb.js' : new URL('./cdap/gen/cdap_pb.js', `file://${LIB_PATH}`).href;

@@ -20,7 +20,8 @@ export interface Verdict {
 
 function textTable(t: Table): string {
   const widths = t.columns.map((c, i) => Math.max(c.length, ...t.rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [t.title, line(t.columns), widths.map((w) => '-'.repeat(w)).join('  '), ...t.rows.map(line)].join('\n');
 }
 
@@ -110,7 +111,11 @@ export class Report {
     for (const t of tables) md.push(mdTable(t), '');
     if (verdicts.length > 0) {
       md.push(
-        mdTable({ title: 'Targets', columns: ['target', 'measured', 'verdict'], rows: verdicts.map((v) => [v.target, v.measured, mark(v)]) }),
+        mdTable({
+          title: 'Targets',
+          columns: ['target', 'measured', 'verdict'],
+          rows: verdicts.map((v) => [v.target, v.measured, mark(v)]),
+        }),
         '',
       );
       for (const v of verdicts) if (v.note) md.push(`- *${v.target}*: ${v.note}`);

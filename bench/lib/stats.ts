@@ -13,7 +13,10 @@ export function quantile(sorted: readonly number[], q: number): number {
 
 /** Median of any numbers (not necessarily sorted). */
 export function median(xs: readonly number[]): number {
-  return quantile([...xs].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 export interface Summary {

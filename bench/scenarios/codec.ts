@@ -101,9 +101,7 @@ export async function codec(ctx: Ctx): Promise<void> {
   // One encode + one decode of each exchange message, as a CDAP endpoint does per datagram.
   const cycle = Object.keys(messages).map((label) => 1 / ops(`encode ${label}`) + 1 / ops(`decode ${label}`));
   const meanCycle = cycle.reduce((a, b) => a + b, 0) / cycle.length;
-  const overhead = Object.keys(messages).map(
-    (label) => ops(`protobuf-es fromBinary ${label}`) / ops(`decode ${label}`),
-  );
+  const overhead = Object.keys(messages).map((label) => ops(`protobuf-es fromBinary ${label}`) / ops(`decode ${label}`));
   const verdicts: Verdict[] = [
     {
       target: 'messages encoded and decoded per second (no target set)',

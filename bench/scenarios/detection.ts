@@ -78,8 +78,13 @@ async function oneRun(ctx: Ctx, n: number, c: Case): Promise<RunResult> {
 
 export async function detection(ctx: Ctx): Promise<void> {
   const n = ctx.quick ? 200 : 1000;
-  const demo: Case = { label: 'keepalive 0.5 s, timeout 1.5 s (the demo)', config: { heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 1.5 } };
-  const cases: Case[] = ctx.quick ? [demo] : [{ label: 'keepalive 1 s, timeout 3 s', config: { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 } }, demo];
+  const demo: Case = {
+    label: 'keepalive 0.5 s, timeout 1.5 s (the demo)',
+    config: { heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 1.5 },
+  };
+  const cases: Case[] = ctx.quick
+    ? [demo]
+    : [{ label: 'keepalive 1 s, timeout 3 s', config: { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 } }, demo];
   const results: Array<{ c: Case; m: RunResult }> = [];
   for (const c of cases) {
     const runs: RunResult[] = [];
@@ -93,7 +98,18 @@ export async function detection(ctx: Ctx): Promise<void> {
   const tables: Table[] = [
     {
       title: `Detection time − timeout, over ${int(n)} managers whose enroller was SIGKILLed (ms; median of ${ctx.runs} runs of each statistic)`,
-      columns: ['config', 'detected', 'early (< 0)', 'min', 'p50', 'p90', 'p99', 'max', 'within +1%', 'library silentMs − timeout p50 / max'],
+      columns: [
+        'config',
+        'detected',
+        'early (< 0)',
+        'min',
+        'p50',
+        'p90',
+        'p99',
+        'max',
+        'within +1%',
+        'library silentMs − timeout p50 / max',
+      ],
       rows: results.map(({ c, m }) => [
         c.label,
         `${int(m.detected)} / ${int(m.members)}`,
@@ -125,7 +141,7 @@ export async function detection(ctx: Ctx): Promise<void> {
       target: `detection within the timeout + 1% (${c.label}: ≤ ${ms(budget)} ms late, never early)`,
       measured: `max ${ms(m.max)} ms late (p99 ${ms(m.p99)}, p50 ${ms(m.p50)}); ${int(m.early)} early`,
       pass,
-      ...(why.length > 0 ? { note: why.join('; ') + '.' } : {}),
+      ...(why.length > 0 ? { note: `${why.join('; ')}.` } : {}),
     };
   });
   ctx.report.section('4. Detection accuracy', tables, verdicts, [

@@ -43,7 +43,7 @@ interface CaseResult {
 const heapUsed = (): number => process.memoryUsage().heapUsed;
 const sum = (shims: readonly WatchedShim[], k: 'sent' | 'received'): number => shims.reduce((a, s) => a + s[k], 0);
 
-async function runCase(ctx: Ctx, enroller: BenchChild, n: number, c: Case): Promise<CaseResult> {
+async function runCase(_ctx: Ctx, enroller: BenchChild, n: number, c: Case): Promise<CaseResult> {
   await fullGc();
   const heap0 = heapUsed();
   const shims = await makeShims(n);
@@ -167,7 +167,9 @@ export async function idle(ctx: Ctx): Promise<void> {
       rows: results.map((r) => [
         r.label,
         int(r.members),
-        r.windowsMs.length === 1 ? `${fmt(r.windowsMs[0]! / 1000, 0)} s` : `median of ${r.windowsMs.length} × ${fmt(r.windowsMs[0]! / 1000, 0)} s`,
+        r.windowsMs.length === 1
+          ? `${fmt(r.windowsMs[0]! / 1000, 0)} s`
+          : `median of ${r.windowsMs.length} × ${fmt(r.windowsMs[0]! / 1000, 0)} s`,
         pct(r.share),
         pct(r.eluShare),
         Number.isNaN(r.quietShare) ? 'none' : pct(r.quietShare),
@@ -177,7 +179,9 @@ export async function idle(ctx: Ctx): Promise<void> {
         int(r.heapPerManager),
         r.heapPerShim > 0 ? int(r.heapPerShim) : 'n/a',
         pct(r.enrollerShare),
-        Object.entries(r.losses).map(([k, v]) => `${int(v)} ${k}`).join(', ') || '0',
+        Object.entries(r.losses)
+          .map(([k, v]) => `${int(v)} ${k}`)
+          .join(', ') || '0',
       ]),
     },
   ];
@@ -202,18 +206,27 @@ export async function idle(ctx: Ctx): Promise<void> {
           `(${int(r.keepalivesPerSec / 50)} per tick here), a burst the enroller's socket, at the kernel's default receive buffer, cannot hold`,
       );
     }
-    if (lost > 0) cpuNote.push(`${int(lost)} managers declared their connection lost while idle (${Object.entries(r.losses).map(([k, v]) => `${int(v)} ${k}`).join(', ')}), and their re-enrollments are inside this figure`);
+    if (lost > 0)
+      cpuNote.push(
+        `${int(lost)} managers declared their connection lost while idle (${Object.entries(r.losses)
+          .map(([k, v]) => `${int(v)} ${k}`)
+          .join(', ')}), and their re-enrollments are inside this figure`,
+      );
     verdicts.push({
       target: `${int(r.members)} idle managers under 2% of a core (${r.label})`,
       measured: pct(r.share),
       pass: full ? cpuOk : undefined,
-      ...(cpuNote.length > 0 ? { note: cpuNote.join('; ') + '.' } : {}),
+      ...(cpuNote.length > 0 ? { note: `${cpuNote.join('; ')}.` } : {}),
     });
     verdicts.push({
       target: `under 2 KiB of heap per manager (${r.label})`,
       measured: `${int(r.heapPerManager)} B`,
       pass: full ? heapOk : undefined,
-      ...(heapOk ? {} : { note: `missed by ${int(r.heapPerManager - 2048)} B (${fmt(r.heapPerManager / 2048, 2)}x); see "Heap per manager" in bench/README.md.` }),
+      ...(heapOk
+        ? {}
+        : {
+            note: `missed by ${int(r.heapPerManager - 2048)} B (${fmt(r.heapPerManager / 2048, 2)}x); see "Heap per manager" in bench/README.md.`,
+          }),
     });
   }
   ctx.report.section('3. Idle monitoring cost', tables, verdicts, [

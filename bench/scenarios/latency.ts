@@ -26,7 +26,12 @@ const TASKS = {
 
 type Run = Record<`${keyof typeof TASKS}_${'p50' | 'p99'}`, number>;
 
-async function oneRun(ctx: Ctx, echoAddress: string, enrollerChild: BenchChild, run: number): Promise<{ stats: Run; samples: Record<string, number> }> {
+async function oneRun(
+  ctx: Ctx,
+  echoAddress: string,
+  enrollerChild: BenchChild,
+  run: number,
+): Promise<{ stats: Run; samples: Record<string, number> }> {
   const bench = new Bench({
     time: ctx.quick ? 250 : 800,
     iterations: ctx.quick ? 30 : 200,

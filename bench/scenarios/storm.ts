@@ -203,7 +203,14 @@ export async function storm(ctx: Ctx): Promise<void> {
     },
     {
       title: 'Every run',
-      columns: ['run', 'all back, s after restart', 'max in progress', 'busy answers', 'duplicates (members / enroller table)', 'changed (members / enroller vs member)'],
+      columns: [
+        'run',
+        'all back, s after restart',
+        'max in progress',
+        'busy answers',
+        'duplicates (members / enroller table)',
+        'changed (members / enroller vs member)',
+      ],
       rows: runs.map((r, i) => [
         String(i + 1),
         s(r.allMs),
@@ -233,13 +240,14 @@ export async function storm(ctx: Ctx): Promise<void> {
         `their keepalives (every ${config.heartbeatIntervalSecs} s) or the answers were dropped among the re-enrollment traffic for a whole timeout (${config.connectionTimeoutSecs} s), so they re-enrolled a second time`,
     );
   }
-  if (worst('lostBeforeKill') > 0) why.push(`${int(worst('lostBeforeKill'))} members lost the connection before the enroller was even killed`);
+  if (worst('lostBeforeKill') > 0)
+    why.push(`${int(worst('lostBeforeKill'))} members lost the connection before the enroller was even killed`);
   const verdicts: Verdict[] = [
     {
       target: `${int(m.members)}-member storm recovered in under 10 s`,
       measured: `${s(m.allMs)} s after the restart (worst run ${s(worst('allMs'))} s)`,
       pass: full ? timeOk : undefined,
-      ...(why.length > 0 ? { note: why.join('; ') + '.' } : {}),
+      ...(why.length > 0 ? { note: `${why.join('; ')}.` } : {}),
     },
     {
       target: 'no duplicate address (members and the enroller table; every run)',

@@ -233,17 +233,32 @@ export async function throughput(ctx: Ctx): Promise<void> {
     if (m.members < m.requested) why.push(`only ${int(m.members)} of ${int(m.requested)} sockets fit under the open-files limit`);
     if (!wallOk) {
       why.push(`wall-clock rate ${int(m.perSec)}/s is ${fmt((1 - m.perSec / 10_000) * 100, 0)}% short of 10,000/s`);
-      if (m.busy > 0) why.push(`${int(m.busy)} CONNECTs were answered "busy" (over maxPendingEnrollments) and those members backed off for whole seconds (initialBackoffMs) before retrying`);
-      if (m.rcvbufErrors > 0) why.push(`${int(m.rcvbufErrors)} datagrams were dropped by full socket receive buffers (the enroller's socket has the kernel default; UdpShim has no option to enlarge it), and each loss costs a member a retransmission timeout (retransmitMs 250, doubling)`);
-      if (m.failed > 0) why.push(`${int(m.failed)} members gave up with EnrollmentTimeoutError after every attempt (maxRetries, 3 by default) met a drop or a busy answer`);
-      if (m.enrollerCore < 0.8) why.push(`the enroller was busy only ${fmt(m.enrollerCore * 100, 0)}% of the time: it was waiting on members' timers, not short of CPU`);
+      if (m.busy > 0)
+        why.push(
+          `${int(m.busy)} CONNECTs were answered "busy" (over maxPendingEnrollments) and those members backed off for whole seconds (initialBackoffMs) before retrying`,
+        );
+      if (m.rcvbufErrors > 0)
+        why.push(
+          `${int(m.rcvbufErrors)} datagrams were dropped by full socket receive buffers (the enroller's socket has the kernel default; UdpShim has no option to enlarge it), and each loss costs a member a retransmission timeout (retransmitMs 250, doubling)`,
+        );
+      if (m.failed > 0)
+        why.push(
+          `${int(m.failed)} members gave up with EnrollmentTimeoutError after every attempt (maxRetries, 3 by default) met a drop or a busy answer`,
+        );
+      if (m.enrollerCore < 0.8)
+        why.push(
+          `the enroller was busy only ${fmt(m.enrollerCore * 100, 0)}% of the time: it was waiting on members' timers, not short of CPU`,
+        );
     }
-    if (!cpuOk) why.push(`the enroller spends ${fmt(m.cpuUsPerRx, 1)} µs of CPU per datagram received against ${fmt(floor.serverCpuUsPerMsg, 1)} µs for a bare echo (${fmt(m.cpuUsPerRx / floor.serverCpuUsPerMsg, 1)}x): see "Where the time goes" in bench/README.md`);
+    if (!cpuOk)
+      why.push(
+        `the enroller spends ${fmt(m.cpuUsPerRx, 1)} µs of CPU per datagram received against ${fmt(floor.serverCpuUsPerMsg, 1)} µs for a bare echo (${fmt(m.cpuUsPerRx / floor.serverCpuUsPerMsg, 1)}x): see "Where the time goes" in bench/README.md`,
+      );
     verdicts.push({
       target: `>= 10,000 enrollments/s over UDP on one core (${int(m.requested)} members, ${r.variant.label}; wall clock)`,
       measured: `${int(m.perSec)}/s wall; ${int(m.perCpuSec)} per enroller CPU-second`,
       pass: m.members < m.requested ? undefined : wallOk,
-      ...(why.length > 0 ? { note: why.join('; ') + '.' } : {}),
+      ...(why.length > 0 ? { note: `${why.join('; ')}.` } : {}),
     });
   }
   const notes = [
@@ -261,7 +276,9 @@ export async function throughput(ctx: Ctx): Promise<void> {
   }
   if (def !== undefined) {
     const spread = summarize(def.runs.map((r) => r.perSec));
-    notes.push(`Runs of ${int(def.n)} members with library defaults, enrol/s: ${def.runs.map((r) => int(r.perSec)).join(', ')} (median ${int(median(def.runs.map((r) => r.perSec)))}, spread ${int(spread.max - spread.min)}).`);
+    notes.push(
+      `Runs of ${int(def.n)} members with library defaults, enrol/s: ${def.runs.map((r) => int(r.perSec)).join(', ')} (median ${int(median(def.runs.map((r) => r.perSec)))}, spread ${int(spread.max - spread.min)}).`,
+    );
   }
   ctx.report.section('2. Enroller throughput', tables, verdicts, notes);
 }

@@ -64,10 +64,9 @@ export const authOptionsSchema = z.discriminatedUnion(
       /** Mutual HMAC-SHA256 challenge-response over a pre-shared key (ours, 100). */
       mechanism: z.literal('hmac-sha256'),
       /** The pre-shared key, at least 16 bytes (a string counts in UTF-8 bytes). */
-      key: z.union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or a Uint8Array' }).refine(
-        (k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16,
-        { error: 'must be at least 16 bytes' },
-      ),
+      key: z
+        .union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or a Uint8Array' })
+        .refine((k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16, { error: 'must be at least 16 bytes' }),
     }),
   ],
   { error: 'mechanism must be "none", "passwd" or "hmac-sha256"' },

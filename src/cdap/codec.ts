@@ -69,9 +69,7 @@ function defined(obj: object): Record<string, unknown> {
   for (const [key, value] of Object.entries(obj)) {
     if (value === undefined) continue;
     out[key] =
-      value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && !Array.isArray(value)
-        ? defined(value)
-        : value;
+      value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && !Array.isArray(value) ? defined(value) : value;
   }
   return out;
 }

@@ -102,7 +102,15 @@ export function replyTo(request: CdapMessage, result: number = Result.OK, reason
 
 /** M_CONNECT from `src` (the member's IPCP name) to `dest` (the enroller's or the DIF's name). */
 export function connectRequest(invokeId: number, src: string, dest: string): CdapMessage {
-  return { opCode: OpCode.M_CONNECT, absSyntax: ABS_SYNTAX, version: CDAP_VERSION, invokeId, authMech: 0, srcApName: src, destApName: dest };
+  return {
+    opCode: OpCode.M_CONNECT,
+    absSyntax: ABS_SYNTAX,
+    version: CDAP_VERSION,
+    invokeId,
+    authMech: 0,
+    srcApName: src,
+    destApName: dest,
+  };
 }
 
 /** M_START / M_STOP / M_START_R of the enrollment object, carrying an EnrollmentInfo. */

@@ -25,13 +25,7 @@ const REQUESTS = [
   OpCode.M_START,
   OpCode.M_STOP,
 ];
-const NO_OBJECT_OPS = [
-  ...CONNECT_OPS,
-  OpCode.M_RELEASE,
-  OpCode.M_RELEASE_R,
-  OpCode.M_CANCELREAD,
-  OpCode.M_CANCELREAD_R,
-];
+const NO_OBJECT_OPS = [...CONNECT_OPS, OpCode.M_RELEASE, OpCode.M_RELEASE_R, OpCode.M_CANCELREAD, OpCode.M_CANCELREAD_R];
 
 type Checked =
   | 'absSyntax'
@@ -77,11 +71,29 @@ function table(entries: ReadonlyArray<readonly [readonly OpCode[], Rule]>): Read
 const except = (ops: readonly OpCode[]): OpCode[] => ALL_OPS.filter((op) => !ops.includes(op));
 
 const RULES: ReadonlyArray<readonly [Checked, ReadonlyMap<OpCode, Rule>]> = [
-  ['absSyntax', table([[except(CONNECT_OPS), MUST_NOT], [CONNECT_OPS, MUST]])],
+  [
+    'absSyntax',
+    table([
+      [except(CONNECT_OPS), MUST_NOT],
+      [CONNECT_OPS, MUST],
+    ]),
+  ],
   ['authMech', table([[except(CONNECT_OPS), MUST_NOT]])],
   ['authValue', table([[except(CONNECT_OPS), MUST_NOT]])],
-  ['srcApName', table([[except(CONNECT_OPS), MUST_NOT], [CONNECT_OPS, MUST]])],
-  ['destApName', table([[except(CONNECT_OPS), MUST_NOT], [CONNECT_OPS, MUST]])],
+  [
+    'srcApName',
+    table([
+      [except(CONNECT_OPS), MUST_NOT],
+      [CONNECT_OPS, MUST],
+    ]),
+  ],
+  [
+    'destApName',
+    table([
+      [except(CONNECT_OPS), MUST_NOT],
+      [CONNECT_OPS, MUST],
+    ]),
+  ],
   [
     'filter',
     table([
@@ -104,18 +116,16 @@ const RULES: ReadonlyArray<readonly [Checked, ReadonlyMap<OpCode, Rule>]> = [
   ['objClass', table([[NO_OBJECT_OPS, MUST_NOT]])],
   ['objName', table([[NO_OBJECT_OPS, MUST_NOT]])],
   ['objInst', table([[NO_OBJECT_OPS, MUST_NOT]])],
-  ['objValue', table([[[...NO_OBJECT_OPS, OpCode.M_DELETE_R], MUST_NOT], [[OpCode.M_WRITE], MUST]])],
-  ['result', table([[REQUESTS, MUST_NOT]])],
-  ['resultReason', table([[REQUESTS, MUST_NOT]])],
   [
-    'scope',
+    'objValue',
     table([
-      [
-        except([OpCode.M_CREATE, OpCode.M_DELETE, OpCode.M_READ, OpCode.M_WRITE, OpCode.M_START, OpCode.M_STOP]),
-        MUST_NOT,
-      ],
+      [[...NO_OBJECT_OPS, OpCode.M_DELETE_R], MUST_NOT],
+      [[OpCode.M_WRITE], MUST],
     ]),
   ],
+  ['result', table([[REQUESTS, MUST_NOT]])],
+  ['resultReason', table([[REQUESTS, MUST_NOT]])],
+  ['scope', table([[except([OpCode.M_CREATE, OpCode.M_DELETE, OpCode.M_READ, OpCode.M_WRITE, OpCode.M_START, OpCode.M_STOP]), MUST_NOT]])],
   ['version', table([[CONNECT_OPS, MUST]])],
 ];
 

@@ -64,7 +64,21 @@ const CLI = fileURLToPath(new URL(`./rina-enroll${ext}`, import.meta.url));
 function startEnroller(port: number, stateFile: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    [...process.execArgv, CLI, 'bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999', '--state', stateFile, '--lease', '3'],
+    [
+      ...process.execArgv,
+      CLI,
+      'bootstrap',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--dif',
+      'demo.DIF',
+      '--pool',
+      '1002-1999',
+      '--state',
+      stateFile,
+      '--lease',
+      '3',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolveStart, reject) => {
@@ -135,7 +149,13 @@ async function main(): Promise<number> {
     for (let i = 0; i < MEMBERS; i++) {
       const name = `m${String(i + 1).padStart(2, '0')}`;
       const shim = await UdpShim.bind('127.0.0.1:0');
-      const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: name, difName: 'demo.DIF', config: { ...CONFIG, bootstraps: [`127.0.0.1:${port}`] } });
+      const mgr = new EnrollmentManager({
+        shim,
+        rib: new MemoryRib(),
+        ipcpName: name,
+        difName: 'demo.DIF',
+        config: { ...CONFIG, bootstraps: [`127.0.0.1:${port}`] },
+      });
       const member: Member = { name, mgr, shim, spans: [{ at: since(), state: 'idle' }], retries: 0 };
       mgr.on('state:change', (s) => member.spans.push({ at: since(), state: s.type }));
       mgr.on('connection:lost', (i) => say(`${name} noticed the loss: silent ${i.silentMs.toFixed(0)} ms (${i.reason})`));
@@ -145,7 +165,9 @@ async function main(): Promise<number> {
       });
       mgr.on('reenroll:success', (i) => {
         member.backAt = since();
-        say(`${name} back with address ${i.address}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`);
+        say(
+          `${name} back with address ${i.address}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`,
+        );
       });
       members.push(member);
     }
@@ -177,7 +199,9 @@ async function main(): Promise<number> {
     markers.push({ at: backAt, label: 'enroller back' });
     say(`enroller back (pid ${enroller.pid}) from ${stateFile}`);
     phase = 'members re-enrolling';
-    await waitUntil('every member re-enrolling', 15_000, () => members.every((m) => m.mgr.state.type === 'enrolled' && m.backAt !== undefined));
+    await waitUntil('every member re-enrolling', 15_000, () =>
+      members.every((m) => m.mgr.state.type === 'enrolled' && m.backAt !== undefined),
+    );
     phase = 'done';
     render(members, phase);
     clearInterval(ticker);
@@ -192,9 +216,15 @@ async function main(): Promise<number> {
     const rows: Array<[string, string]> = [
       ['members', `${MEMBERS}`],
       ['enrollment time', `p50 ${fmt(percentile(enroll, 50))}   p99 ${fmt(percentile(enroll, 99))}`],
-      ['detection delay', `p50 ${fmt(percentile(detection, 50))}   p99 ${fmt(percentile(detection, 99))}   (timeout ${CONFIG.connectionTimeoutSecs * 1000} ms)`],
+      [
+        'detection delay',
+        `p50 ${fmt(percentile(detection, 50))}   p99 ${fmt(percentile(detection, 99))}   (timeout ${CONFIG.connectionTimeoutSecs * 1000} ms)`,
+      ],
       ['time to recover', `p50 ${fmt(percentile(recovery, 50))}   p99 ${fmt(percentile(recovery, 99))}   (loss noticed -> enrolled)`],
-      ['back after return', `p50 ${fmt(percentile(afterReturn, 50))}   p99 ${fmt(percentile(afterReturn, 99))}   (enroller back -> enrolled)`],
+      [
+        'back after return',
+        `p50 ${fmt(percentile(afterReturn, 50))}   p99 ${fmt(percentile(afterReturn, 99))}   (enroller back -> enrolled)`,
+      ],
       ['retries', `${members.reduce((n, m) => n + m.retries, 0)} failed attempts in all, spread by jittered backoff`],
       ['addresses unchanged', `${unchanged}/${MEMBERS}`],
     ];
@@ -204,11 +234,20 @@ async function main(): Promise<number> {
     const outDir = resolve(args.out);
     mkdirSync(outDir, { recursive: true });
     const svgPath = join(outDir, 'timeline.svg');
-    writeFileSync(svgPath, timelineSvg(members.map((m) => ({ name: m.name, spans: m.spans })), markers, end));
+    writeFileSync(
+      svgPath,
+      timelineSvg(
+        members.map((m) => ({ name: m.name, spans: m.spans })),
+        markers,
+        end,
+      ),
+    );
 
     await Promise.all(members.map((m) => m.mgr.close()));
     const ok = unchanged === MEMBERS;
-    process.stdout.write(`\n${ok ? 'every member recovered with its original address' : 'FAILED: some member did not get its address back'}\n`);
+    process.stdout.write(
+      `\n${ok ? 'every member recovered with its original address' : 'FAILED: some member did not get its address back'}\n`,
+    );
     process.stdout.write(`timeline: ${svgPath}\n`);
     return ok ? 0 : 1;
   } finally {

@@ -94,18 +94,22 @@ async function runBootstrap(opts: {
 }): Promise<number> {
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   const shim = await UdpShim.bind(opts.listen, { recvBufferSize: opts.recvBuffer });
-  const enroller = closingOnThrow(shim, () => new Enroller({
+  const enroller = closingOnThrow(
     shim,
-    rib: new MemoryRib(),
-    ipcpName: opts.name,
-    difName: opts.dif,
-    addressPool: opts.pool,
-    store: opts.state === undefined ? new MemoryAddressStore() : new FileAddressStore(opts.state),
-    leaseMs: opts.lease * 1000,
-    holdMs: opts.hold * 1000,
-    alternates: opts.alternate ?? [],
-    logger,
-  }));
+    () =>
+      new Enroller({
+        shim,
+        rib: new MemoryRib(),
+        ipcpName: opts.name,
+        difName: opts.dif,
+        addressPool: opts.pool,
+        store: opts.state === undefined ? new MemoryAddressStore() : new FileAddressStore(opts.state),
+        leaseMs: opts.lease * 1000,
+        holdMs: opts.hold * 1000,
+        alternates: opts.alternate ?? [],
+        logger,
+      }),
+  );
   try {
     await enroller.start();
   } catch (err) {
@@ -134,20 +138,24 @@ async function runMember(opts: {
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   const family = parseUdpAddress(opts.bootstrap[0] ?? '').family;
   const shim = await UdpShim.bind(opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0'));
-  const mgr = closingOnThrow(shim, () => new EnrollmentManager({
+  const mgr = closingOnThrow(
     shim,
-    rib: new MemoryRib(),
-    ipcpName: opts.name,
-    ...(opts.dif === undefined ? {} : { difName: opts.dif }),
-    logger,
-    config: {
-      bootstraps: opts.bootstrap,
-      heartbeatIntervalSecs: opts.heartbeatInterval,
-      connectionTimeoutSecs: opts.connectionTimeout,
-      timeoutMs: opts.timeout,
-      maxRetries: opts.retries,
-    },
-  }));
+    () =>
+      new EnrollmentManager({
+        shim,
+        rib: new MemoryRib(),
+        ipcpName: opts.name,
+        ...(opts.dif === undefined ? {} : { difName: opts.dif }),
+        logger,
+        config: {
+          bootstraps: opts.bootstrap,
+          heartbeatIntervalSecs: opts.heartbeatInterval,
+          connectionTimeoutSecs: opts.connectionTimeout,
+          timeoutMs: opts.timeout,
+          maxRetries: opts.retries,
+        },
+      }),
+  );
   const leaving = shutdownSignal();
   try {
     const outcome = await Promise.race([mgr.enrol().then(() => 'enrolled' as const), leaving]);
@@ -170,7 +178,7 @@ export function program(): Command {
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') });
+    .configureOutput({ outputError: (text, write) => write(`${text.split('\n')[0]}\n`) });
 
   cmd
     .command('bootstrap')
@@ -178,15 +186,23 @@ export function program(): Command {
     .requiredOption('--listen <host:port>', 'UDP address to listen on, e.g. 127.0.0.1:7000 or [::1]:7000', address)
     .requiredOption('--dif <name>', 'name of the DIF')
     .requiredOption('--pool <first-last>', 'addresses to assign, e.g. 1002-1999', pool)
-    .option('--name <ipcp>', 'the enroller\'s IPCP name', 'bootstrap')
+    .option('--name <ipcp>', "the enroller's IPCP name", 'bootstrap')
     .option('--state <file>', 'keep the address table in this file, to survive restarts')
     .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
-    .option('--hold <secs>', 'a gone member\'s address is kept for it this long', number('--hold'), 300)
+    .option('--hold <secs>', "a gone member's address is kept for it this long", number('--hold'), 300)
     .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)
-    .option('--recv-buffer <bytes>', 'socket receive buffer (the kernel caps it at net.core.rmem_max)', number('--recv-buffer'), 4 * 1024 * 1024)
+    .option(
+      '--recv-buffer <bytes>',
+      'socket receive buffer (the kernel caps it at net.core.rmem_max)',
+      number('--recv-buffer'),
+      4 * 1024 * 1024,
+    )
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
-    .addHelpText('after', '\nExample:\n  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json\n',
+    )
     .action(async (opts) => {
       cmd.setOptionValue('exitCode', await runBootstrap(opts));
     });
@@ -194,17 +210,28 @@ export function program(): Command {
   cmd
     .command('member')
     .description('enrol a member IPCP and keep it enrolled')
-    .requiredOption('--name <ipcp>', 'the member\'s IPCP name')
+    .requiredOption('--name <ipcp>', "the member's IPCP name")
     .requiredOption('--bootstrap <host:port>', 'an enroller to enrol with (repeat for failover)', collect)
     .option('--dif <name>', 'the DIF to join (an enroller of another DIF refuses the member)')
     .option('--listen <host:port>', 'local UDP address (default: any interface, a free port)', address)
-    .addOption(new Option('--heartbeat-interval <secs>', 'keepalive interval; 0 disables monitoring').argParser(number('--heartbeat-interval')).default(30))
-    .addOption(new Option('--connection-timeout <secs>', 'silence after which the bootstrap counts as lost').argParser(number('--connection-timeout')).default(90))
+    .addOption(
+      new Option('--heartbeat-interval <secs>', 'keepalive interval; 0 disables monitoring')
+        .argParser(number('--heartbeat-interval'))
+        .default(30),
+    )
+    .addOption(
+      new Option('--connection-timeout <secs>', 'silence after which the bootstrap counts as lost')
+        .argParser(number('--connection-timeout'))
+        .default(90),
+    )
     .addOption(new Option('--timeout <ms>', 'bound on one enrollment attempt').argParser(number('--timeout')).default(5000))
     .addOption(new Option('--retries <n>', 'attempts of the first enrollment').argParser(number('--retries')).default(3))
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
-    .addHelpText('after', '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n',
+    )
     .action(async (opts) => {
       for (const b of opts.bootstrap as string[]) address(b);
       if (parseUdpAddress((opts.bootstrap as string[])[0] ?? '').port === 0) throw new UsageError('--bootstrap needs a port');
@@ -227,10 +254,12 @@ export async function run(argv: string[]): Promise<number> {
       if (err.code === 'commander.executeSubCommandAsync') return 0;
       return 2; // commander already printed its one line
     }
-    const message = err instanceof EnrollmentError || err instanceof UsageError ? err.message : (err as Error)?.message ?? String(err);
+    const message = err instanceof EnrollmentError || err instanceof UsageError ? err.message : ((err as Error)?.message ?? String(err));
     process.stderr.write(`rina-enroll: error: ${message}\n`);
     // Bad input (flags, config) is a usage error; anything else failed while running.
-    return err instanceof UsageError || (err instanceof EnrollmentError && (err.code === 'CONFIG_ERROR' || err.code === 'SHIM_ERROR')) ? 2 : 1;
+    return err instanceof UsageError || (err instanceof EnrollmentError && (err.code === 'CONFIG_ERROR' || err.code === 'SHIM_ERROR'))
+      ? 2
+      : 1;
   }
 }
 

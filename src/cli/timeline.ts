@@ -24,10 +24,14 @@ const COLORS: Record<string, string> = {
   closed: '#6b7280',
 };
 
-const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+const escapeXml = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 
 /** Renders one row per member from its spans, up to `end` ms. */
-export function timelineSvg(rows: ReadonlyArray<{ name: string; spans: readonly Span[] }>, markers: readonly Marker[], end: number): string {
+export function timelineSvg(
+  rows: ReadonlyArray<{ name: string; spans: readonly Span[] }>,
+  markers: readonly Marker[],
+  end: number,
+): string {
   const left = 90;
   const right = 20;
   const top = 40;
@@ -44,13 +48,13 @@ export function timelineSvg(rows: ReadonlyArray<{ name: string; spans: readonly 
   );
   rows.forEach((row, i) => {
     const y = top + i * rowHeight;
-    parts.push(`<text x="${left - 6}" y="${y + rowHeight - 4}" text-anchor="end">${escape(row.name)}</text>`);
+    parts.push(`<text x="${left - 6}" y="${y + rowHeight - 4}" text-anchor="end">${escapeXml(row.name)}</text>`);
     row.spans.forEach((span, j) => {
       const until = row.spans[j + 1]?.at ?? end;
       if (until <= span.at) return;
       const w = Math.max(0.5, x(until) - x(span.at));
       parts.push(
-        `<rect x="${x(span.at).toFixed(1)}" y="${y + 1}" width="${w.toFixed(1)}" height="${rowHeight - 2}" fill="${COLORS[span.state] ?? '#000'}"><title>${escape(row.name)}: ${escape(span.state)} from ${(span.at / 1000).toFixed(2)} s</title></rect>`,
+        `<rect x="${x(span.at).toFixed(1)}" y="${y + 1}" width="${w.toFixed(1)}" height="${rowHeight - 2}" fill="${COLORS[span.state] ?? '#000'}"><title>${escapeXml(row.name)}: ${escapeXml(span.state)} from ${(span.at / 1000).toFixed(2)} s</title></rect>`,
       );
     });
   });
@@ -62,12 +66,15 @@ export function timelineSvg(rows: ReadonlyArray<{ name: string; spans: readonly 
   for (const m of markers) {
     parts.push(
       `<line x1="${x(m.at)}" y1="${top - 6}" x2="${x(m.at)}" y2="${axisY}" stroke="#111" stroke-dasharray="4 3"/>`,
-      `<text x="${x(m.at) + 3}" y="${top - 8}">${escape(m.label)}</text>`,
+      `<text x="${x(m.at) + 3}" y="${top - 8}">${escapeXml(m.label)}</text>`,
     );
   }
   let lx = left;
   for (const [state, color] of Object.entries(COLORS)) {
-    parts.push(`<rect x="${lx}" y="${height - 16}" width="10" height="10" fill="${color}"/>`, `<text x="${lx + 14}" y="${height - 7}">${state}</text>`);
+    parts.push(
+      `<rect x="${lx}" y="${height - 16}" width="10" height="10" fill="${color}"/>`,
+      `<text x="${lx + 14}" y="${height - 7}">${state}</text>`,
+    );
     lx += 95;
   }
   parts.push('</svg>');

@@ -21,7 +21,7 @@ import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isRe
 import { authOptionsSchema, EnrollerAuth } from '../auth/auth.js';
 import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
 import { ProtocolError } from '../errors.js';
-import { type Rib, RibNames } from '../rib/rib.js';
+import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
@@ -43,7 +43,12 @@ const dtConstantsSchema = z.strictObject({
   /** `max_pdu_size` (field 1): the largest PDU (rlite: 65536). */
   maxPduSize: uint32(),
   /** `address_width` (field 2): bytes of a DIF address, 1 to 8 (rlite: 4); every address must fit it. */
-  addressWidth: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).min(1, { error: 'must be 1 to 8' }).max(8, { error: 'must be 1 to 8' }).optional(),
+  addressWidth: z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .min(1, { error: 'must be 1 to 8' })
+    .max(8, { error: 'must be 1 to 8' })
+    .optional(),
   /** `port_id_width` (field 3): width of a port id (rlite: 2). */
   portIdWidth: uint32(),
   /** `cep_id_width` (field 4): width of a connection-endpoint id (rlite: 2). */
@@ -55,7 +60,11 @@ const dtConstantsSchema = z.strictObject({
   /** `length_width` (field 7): width of the PDU length field (rlite: 2). */
   lengthWidth: uint32(),
   /** `seq_rollover_thresh` (field 8, uint64): the sequence-number rollover threshold (ours: 2^31). */
-  seqRolloverThresh: z.bigint({ error: 'must be a bigint' }).min(0n, { error: 'must be >= 0' }).max(2n ** 64n - 1n, { error: 'must fit in 64 bits' }).optional(),
+  seqRolloverThresh: z
+    .bigint({ error: 'must be a bigint' })
+    .min(0n, { error: 'must be >= 0' })
+    .max(2n ** 64n - 1n, { error: 'must fit in 64 bits' })
+    .optional(),
   /** `max_pdu_lifetime` (field 9): the maximum PDU lifetime (rlite: 4000). */
   maxPduLifetime: uint32(),
   /** `concatenation_enabled` (field 10): whether concatenation is on (default: false). */
@@ -389,7 +398,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     log(
       this.#logger,
       'info',
-      { enroller: this.#ipcpName, event: 'enroller:started', shimAddress: this.#shim.localAddress, difName: this.#difName, pool: this.#pool.range },
+      {
+        enroller: this.#ipcpName,
+        event: 'enroller:started',
+        shimAddress: this.#shim.localAddress,
+        difName: this.#difName,
+        pool: this.#pool.range,
+      },
       `serving ${this.#difName} on ${this.#shim.localAddress}, pool ${this.#pool.range.first}-${this.#pool.range.last}`,
     );
     const t = now();
@@ -647,7 +662,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     // The name is back: its hold ends here (an abandoned session holds it again).
     this.#ticker.cancel(this.#holds.get(session.name));
     this.#holds.delete(session.name);
-    let objects;
+    let objects: RibObject[];
     try {
       objects = (await this.#rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
     } catch (err) {

@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeEnrollmentInfo } from '../cdap/codec.js';
-import { connectRequest, enrollmentMessage, InvokeIds, isEnrollmentObject, Result, replyTo } from '../cdap/messages.js';
+import { connectRequest, enrollmentMessage, type InvokeIds, isEnrollmentObject, Result, replyTo } from '../cdap/messages.js';
 import { type CdapMessage, type EnrollmentInfo, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';

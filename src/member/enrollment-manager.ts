@@ -263,24 +263,26 @@ const ipcpNameSchema = z
   .min(1, { error: 'must be a non-empty string' })
   .refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' });
 
-const managerOptionsSchema = z.strictObject({
-  shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
-  rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
-  ipcpName: ipcpNameSchema.optional(),
-  difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }).optional(),
-  config: enrollmentConfigSchema.prefault({}),
-  lowerDifs: z
-    .array(z.string({ error: 'must be a DIF name (string)' }).min(1, { error: 'must not be empty' }), {
-      error: 'must be an array of DIF names',
-    })
-    .default([]),
-  random: z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' }).optional(),
-  auth: authOptionsSchema.default({ mechanism: 'none' }),
-  logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
-}).refine((o) => o.auth.mechanism !== 'hmac-sha256' || o.difName !== undefined, {
-  path: ['difName'],
-  error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
-});
+const managerOptionsSchema = z
+  .strictObject({
+    shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
+    rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
+    ipcpName: ipcpNameSchema.optional(),
+    difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }).optional(),
+    config: enrollmentConfigSchema.prefault({}),
+    lowerDifs: z
+      .array(z.string({ error: 'must be a DIF name (string)' }).min(1, { error: 'must not be empty' }), {
+        error: 'must be an array of DIF names',
+      })
+      .default([]),
+    random: z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' }).optional(),
+    auth: authOptionsSchema.default({ mechanism: 'none' }),
+    logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
+  })
+  .refine((o) => o.auth.mechanism !== 'hmac-sha256' || o.difName !== undefined, {
+    path: ['difName'],
+    error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
+  });
 
 /** Resolves after `ms` on an unref'd timer; rejects with the signal's reason on abort. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -521,7 +523,9 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#unsubscribe();
     // Also after a loss or during a re-enrollment: the bootstrap may still list us.
     if (this.#bootstrap !== undefined) {
-      await this.#shim.send(this.#bootstrap, encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() })).catch(() => undefined);
+      await this.#shim
+        .send(this.#bootstrap, encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }))
+        .catch(() => undefined);
     }
   }
 
@@ -589,7 +593,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
           ? { type: 'enrolling', bootstrap, attempt: attempts }
           : { type: 'reenrolling', bootstrap, attempt: attempts, previousAddress };
       const shown = this.#state;
-      if (shown.type !== state.type || (shown as { bootstrap?: string }).bootstrap !== bootstrap || (shown as { attempt?: number }).attempt !== attempts) {
+      if (
+        shown.type !== state.type ||
+        (shown as { bootstrap?: string }).bootstrap !== bootstrap ||
+        (shown as { attempt?: number }).attempt !== attempts
+      ) {
         this.#setState(state);
       }
       publish(diagnosticsChannels.enrollmentStart, { ipcpName: this.#ipcpName, bootstrap, attempt: attempts, kind });
@@ -696,7 +704,9 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       stillWanted();
       await this.#rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
     } catch (err) {
-      throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
+      throw err instanceof EnrollmentError
+        ? err
+        : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
     }
     stillWanted();
   }
@@ -821,7 +831,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (this.#outageAt === undefined && this.#bootstrap !== undefined) {
       this.#outageAt = now();
       this.#metrics.outage(now() - (this.#lastHeartbeat ?? now()));
-      this.#emit('connection:lost', { bootstrap: this.#bootstrap, silentMs: now() - (this.#lastHeartbeat ?? now()), reason: 'reenroll-failed' });
+      this.#emit('connection:lost', {
+        bootstrap: this.#bootstrap,
+        silentMs: now() - (this.#lastHeartbeat ?? now()),
+        reason: 'reenroll-failed',
+      });
     }
     this.#startRecovery();
   }
@@ -1080,7 +1094,12 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       case 'reenroll:success': {
         const i = args[0] as EnrollmentEvents['reenroll:success'][0];
         publish(diagnosticsChannels.reenroll, { ipcpName, outcome: 'success', ...i });
-        log(this.#logger, 'info', { event, ipcpName, ...i }, `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`);
+        log(
+          this.#logger,
+          'info',
+          { event, ipcpName, ...i },
+          `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`,
+        );
         return;
       }
       case 'keepalive:rtt': {

@@ -29,7 +29,11 @@ const optionsSchema = faultsSchema.extend({
   /** Seed of the fault generator: the same seed gives the same faults. @default random */
   seed: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).optional(),
   /** Largest datagram accepted, in bytes; larger sends reject with ShimError. @default 65507 */
-  maxPduBytes: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
+  maxPduBytes: z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .positive({ error: 'must be > 0' })
+    .optional(),
 });
 
 /**

@@ -77,12 +77,20 @@ const optionsSchema = z.strictObject({
    * and each drop costs a member a retransmission.
    * @default the kernel's default (about 208 KiB on Linux)
    */
-  recvBufferSize: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
+  recvBufferSize: z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .positive({ error: 'must be > 0' })
+    .optional(),
   /**
    * Size of the socket's send buffer in bytes (the kernel may cap it).
    * @default the kernel's default
    */
-  sendBufferSize: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' }).optional(),
+  sendBufferSize: z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .positive({ error: 'must be > 0' })
+    .optional(),
 });
 
 /**

@@ -14,10 +14,7 @@ const FORMAT = 'rina-enrollment/address-store';
 const fileSchema = z.strictObject({
   format: z.literal(FORMAT),
   version: z.literal(1),
-  bindings: z.record(
-    z.string().min(1),
-    z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  ),
+  bindings: z.record(z.string().min(1), z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)),
 });
 
 /**

@@ -47,7 +47,10 @@ describe('AUTH_PASSWD (plaintext, as rlite sends it)', () => {
     expect(connects).toHaveLength(1); // final: not retried
 
     const none = member(net, 'none').mgr;
-    expect(await rejection(none.enrolWithBootstrap('bootstrap'))).toMatchObject({ result: -6, reason: 'authentication required (AUTH_PASSWD)' });
+    expect(await rejection(none.enrolWithBootstrap('bootstrap'))).toMatchObject({
+      result: -6,
+      reason: 'authentication required (AUTH_PASSWD)',
+    });
   });
 
   it('sends the password as rlite does: auth_name and auth_password in M_CONNECT', async () => {
@@ -126,7 +129,9 @@ describe('HMAC-SHA256 mutual challenge-response (auth_mech 100)', () => {
   it('needs difName on the member and a key of 16 bytes or more, and names neither secret in the error', () => {
     const net = new MemoryNetwork();
     const base = { shim: net.attach('m'), rib: new MemoryRib(), ipcpName: 'm' };
-    expect(() => new EnrollmentManager({ ...base, auth: { mechanism: 'hmac-sha256', key: KEY } })).toThrow(/difName: is required with hmac-sha256/);
+    expect(() => new EnrollmentManager({ ...base, auth: { mechanism: 'hmac-sha256', key: KEY } })).toThrow(
+      /difName: is required with hmac-sha256/,
+    );
     const err = (() => {
       try {
         new EnrollmentManager({ ...base, difName: 'd', auth: { mechanism: 'hmac-sha256', key: 'short-key' } });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { bytes, int64, name, validMessage } from '../support/arbitraries.js';
+import { name, validMessage } from '../support/arbitraries.js';
 import { describe, expect, it } from 'vitest';
 import {
   type CdapMessage,
@@ -8,7 +8,6 @@ import {
   encodeCdapMessage,
   encodeEnrollmentInfo,
   type EnrollmentInfo,
-  type ObjValue,
   OpCode,
   ProtocolError,
 } from '../../src/index.js';
@@ -60,7 +59,10 @@ describe('CDAP codec properties', () => {
         startEarly: fc.boolean(),
         difName: name,
         ribObjectCount: fc.nat({ max: 1000 }),
-        dtConstants: fc.record({ addressWidth: fc.integer({ min: 1, max: 8 }), seqRolloverThresh: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }),
+        dtConstants: fc.record({
+          addressWidth: fc.integer({ min: 1, max: 8 }),
+          seqRolloverThresh: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        }),
       },
       { requiredKeys: [] },
     );

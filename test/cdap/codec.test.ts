@@ -1,15 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  type CdapMessage,
-  decodeCdapMessage,
-  decodeEnrollmentInfo,
-  encodeCdapMessage,
-  encodeEnrollmentInfo,
-  OpCode,
-  ProtocolError,
-} from '../../src/index.js';
+import { decodeCdapMessage, decodeEnrollmentInfo, encodeCdapMessage, encodeEnrollmentInfo, ProtocolError } from '../../src/index.js';
 import { fromHex, malformed, vectorMessage, wellFormed } from './vectors.js';
 
 describe('CDAP codec against ../shared/vectors/cdap.json', () => {
@@ -50,9 +41,7 @@ describe('test/vectors is the copy of ../shared/vectors', () => {
   // The shared folder sits beside a checkout (and beside CI's clone); an installed copy may lack it.
   it.runIf(existsSync(shared))('the copies are identical', () => {
     for (const file of ['cdap.json', 'cdap-malformed.json']) {
-      expect(readFileSync(new URL(`../vectors/${file}`, import.meta.url), 'utf8')).toBe(
-        readFileSync(new URL(file, shared), 'utf8'),
-      );
+      expect(readFileSync(new URL(`../vectors/${file}`, import.meta.url), 'utf8')).toBe(readFileSync(new URL(file, shared), 'utf8'));
     }
   });
 });

@@ -139,10 +139,7 @@ describe('Enroller: the exchange of docs/PROTOCOL.md', () => {
     await peer.send('bootstrap', start(2));
     await peer.send('bootstrap', { opCode: OpCode.M_START, invokeId: 3, objClass: 'x', objName: '/x' });
     await settle();
-    expect(peer.ofType(OpCode.M_START_R).map((r) => r.resultReason)).toEqual([
-      'not connected: send M_CONNECT first',
-      'cannot start /x',
-    ]);
+    expect(peer.ofType(OpCode.M_START_R).map((r) => r.resultReason)).toEqual(['not connected: send M_CONNECT first', 'cannot start /x']);
     expect(enroller.pendingEnrollments).toBe(0);
   });
 

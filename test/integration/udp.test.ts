@@ -14,16 +14,35 @@ afterEach(async () => {
 
 async function udpEnroller() {
   const shim = await UdpShim.bind('127.0.0.1:0');
-  const enroller = new Enroller({ shim, rib: new MemoryRib(), ipcpName: 'bootstrap', difName: 'demo.DIF', addressPool: { first: 1002, last: 1999 }, retransmitMs: 20 });
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1002, last: 1999 },
+    retransmitMs: 20,
+  });
   await enroller.start();
-  undo.push(() => shim.close(), () => enroller.stop());
+  undo.push(
+    () => shim.close(),
+    () => enroller.stop(),
+  );
   return { shim, enroller };
 }
 
 async function udpMember(name: string, bootstrap: string, config: EnrollmentConfigInput) {
   const shim = await UdpShim.bind('127.0.0.1:0');
-  const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: name, difName: 'demo.DIF', config: { bootstraps: [bootstrap], ...config } });
-  undo.push(() => shim.close(), () => mgr.close());
+  const mgr = new EnrollmentManager({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: name,
+    difName: 'demo.DIF',
+    config: { bootstraps: [bootstrap], ...config },
+  });
+  undo.push(
+    () => shim.close(),
+    () => mgr.close(),
+  );
   return mgr;
 }
 
@@ -52,7 +71,13 @@ describe('over UDP on 127.0.0.1', () => {
     const { shim } = await udpEnroller();
     const proxy = await UdpProxy.start(shim.localAddress);
     undo.push(() => proxy.close());
-    const mgr = await udpMember('m', proxy.address, { ...fast, heartbeatIntervalSecs: 0.05, connectionTimeoutSecs: 0.2, reenrollBackoffBaseMs: 50, reenrollBackoffCapMs: 200 });
+    const mgr = await udpMember('m', proxy.address, {
+      ...fast,
+      heartbeatIntervalSecs: 0.05,
+      connectionTimeoutSecs: 0.2,
+      reenrollBackoffBaseMs: 50,
+      reenrollBackoffCapMs: 200,
+    });
     await mgr.enrol();
     const address = mgr.address;
     mgr.startConnectionMonitoring();
@@ -74,11 +99,27 @@ describe('over UDP on 127.0.0.1', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rina-kill-'));
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const port = await freePort();
-    const args = ['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999', '--state', join(dir, 'state.json')];
+    const args = [
+      'bootstrap',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--dif',
+      'demo.DIF',
+      '--pool',
+      '1002-1999',
+      '--state',
+      join(dir, 'state.json'),
+    ];
     let boot: CliProcess = runCli(args);
     undo.push(() => boot.child.kill('SIGKILL'));
     await boot.waitFor(/serving demo\.DIF/);
-    const config = { ...fast, heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 0.4, reenrollBackoffBaseMs: 100, reenrollBackoffCapMs: 400 };
+    const config = {
+      ...fast,
+      heartbeatIntervalSecs: 0.1,
+      connectionTimeoutSecs: 0.4,
+      reenrollBackoffBaseMs: 100,
+      reenrollBackoffCapMs: 400,
+    };
     const members = await Promise.all(Array.from({ length: 5 }, (_, i) => udpMember(`m${i}`, `127.0.0.1:${port}`, config)));
     await Promise.all(members.map((m) => m.enrol()));
     const before = members.map((m) => m.address);

@@ -7,7 +7,6 @@ import {
   EnrollmentAbortedError,
   EnrollmentInProgressError,
   EnrollmentManager,
-  type EnrollmentManagerOptions,
   EnrollmentRejectedError,
   EnrollmentTimeoutError,
   IpcpNameNotSetError,
@@ -21,7 +20,6 @@ import {
 } from '../../src/index.js';
 import { replyTo } from '../../src/cdap/messages.js';
 import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
-
 
 /** Records, with the fake clock's time, every PDU of `opCode` that `from` sends. */
 function sent(net: MemoryNetwork, from: string, opCode: number): number[] {
@@ -362,7 +360,13 @@ describe('EnrollmentManager: as a peer of the enroller after enrollment', () => 
     net.detach('bootstrap');
     const raw = net.attach('bootstrap');
     await fake('bootstrap', { opCode: OpCode.M_READ, invokeId: 40, objClass: 'keepalive', objName: '/mgmt/keepalive' });
-    await fake('bootstrap', { opCode: OpCode.M_CREATE, invokeId: 41, objClass: 'neigh', objName: '/dif/neigh/x', objValue: { boolval: true } });
+    await fake('bootstrap', {
+      opCode: OpCode.M_CREATE,
+      invokeId: 41,
+      objClass: 'neigh',
+      objName: '/dif/neigh/x',
+      objValue: { boolval: true },
+    });
     await fake('bootstrap', { opCode: OpCode.M_DELETE, invokeId: 42, objClass: 'neigh', objName: '/dif/neigh/x' });
     await fake('bootstrap', { opCode: OpCode.M_STOP, invokeId: 43, objClass: 'enrollment', objName: '/mgmt/enrollment' });
     await fake('bootstrap-2', { opCode: OpCode.M_READ, invokeId: 44, objClass: 'keepalive', objName: '/mgmt/keepalive' });

@@ -1,14 +1,17 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 it('aborting a user reEnroll() while the monitor runs leaves the member idle forever', async () => {
   vi.useFakeTimers();
   const { net } = await withEnroller({}, undefined);
   const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, timeoutMs: 1000 });
   await mgr.enrolWithBootstrap('bootstrap');
-  const monitor = mgr.startConnectionMonitoring();
+  const _monitor = mgr.startConnectionMonitoring();
   const states: string[] = [];
   mgr.on('state:change', (s) => states.push(s.type));
   net.partition('m', 'bootstrap'); // the user suspects trouble and re-enrols with a deadline
@@ -27,7 +30,7 @@ it('aborting enrolWithBootstrap() while enrolled and monitored: same', async () 
   const { net } = await withEnroller({}, undefined);
   const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
   await mgr.enrolWithBootstrap('bootstrap');
-  const monitor = mgr.startConnectionMonitoring();
+  const _monitor = mgr.startConnectionMonitoring();
   const ac = new AbortController();
   const p = mgr.enrolWithBootstrap('bootstrap', { signal: ac.signal }).catch((e) => e.name);
   ac.abort();

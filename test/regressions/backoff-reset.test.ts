@@ -1,21 +1,39 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 it('per-bootstrap failures are never reset by a success: each new, unrelated outage starts with a longer backoff', async () => {
   vi.useFakeTimers();
   const { net } = await withEnroller();
-  const { mgr } = member(net, 'm',
-    { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200,
-      reenrollBackoffBaseMs: 1000, reenrollBackoffCapMs: 30_000 },
-    { random: () => 0.999 });
+  const { mgr } = member(
+    net,
+    'm',
+    {
+      heartbeatIntervalSecs: 0.25,
+      connectionTimeoutSecs: 1,
+      timeoutMs: 500,
+      retransmitMs: 100,
+      maxRetransmitMs: 200,
+      reenrollBackoffBaseMs: 1000,
+      reenrollBackoffCapMs: 30_000,
+    },
+    { random: () => 0.999 },
+  );
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
   let lostAt = 0;
   const firstAttemptDelay: number[] = [];
-  mgr.on('connection:lost', () => { lostAt = performance.now(); firstAttemptDelay.push(Number.NaN); });
-  mgr.on('reenroll:attempt', ({ attempt }) => { if (attempt === 1) firstAttemptDelay[firstAttemptDelay.length - 1] = performance.now() - lostAt; });
+  mgr.on('connection:lost', () => {
+    lostAt = performance.now();
+    firstAttemptDelay.push(Number.NaN);
+  });
+  mgr.on('reenroll:attempt', ({ attempt }) => {
+    if (attempt === 1) firstAttemptDelay[firstAttemptDelay.length - 1] = performance.now() - lostAt;
+  });
   for (let outage = 0; outage < 6; outage++) {
     // a short blip: cut just long enough to be detected, healed at once; the first attempt after it always works
     net.partition('m', 'bootstrap');

@@ -2,13 +2,22 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { decodeCdapMessage, MemoryNetwork, OpCode } from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 it('enrolWithBootstrap("b") during the monitor\'s recovery joins the recovery: "b" is never tried and the call never settles', async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 4 });
   const a = await withEnroller({}, net);
-  const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200 });
+  const { mgr } = member(net, 'm', {
+    heartbeatIntervalSecs: 0.25,
+    connectionTimeoutSecs: 1,
+    timeoutMs: 500,
+    retransmitMs: 100,
+    maxRetransmitMs: 200,
+  });
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
   await a.enroller.stop();
@@ -16,9 +25,18 @@ it('enrolWithBootstrap("b") during the monitor\'s recovery joins the recovery: "
   await vi.advanceTimersByTimeAsync(2000);
   await withEnroller({}, net, 'bootstrap-b'); // the operator brings up another one and points the member at it
   const toB: number[] = [];
-  net.tap((p) => { if (p.to === 'bootstrap-b' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) toB.push(performance.now()); });
-  let outcome = 'pending';
-  mgr.enrolWithBootstrap('bootstrap-b').then((d) => { outcome = `resolved ${d}`; }, (e) => { outcome = `rejected ${e.name}`; });
+  net.tap((p) => {
+    if (p.to === 'bootstrap-b' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) toB.push(performance.now());
+  });
+  let _outcome = 'pending';
+  mgr.enrolWithBootstrap('bootstrap-b').then(
+    (d) => {
+      _outcome = `resolved ${d}`;
+    },
+    (e) => {
+      _outcome = `rejected ${e.name}`;
+    },
+  );
   await vi.advanceTimersByTimeAsync(60_000);
   expect(toB.length).toBeGreaterThan(0);
 });

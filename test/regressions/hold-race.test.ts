@@ -2,14 +2,25 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { decodeCdapMessage, EnrollmentManager, MemoryRib, OpCode, type Shim } from '../../src/index.js';
 import { cleanup, member, onCleanup, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 /** Loses the member's next `n` M_STOP_R datagrams once `armed`. */
 function lossy(shim: Shim) {
   const ctl = { drop: 0 };
   const wrapped: Shim = {
-    localAddress: shim.localAddress, onReceive: (h) => shim.onReceive(h), close: () => shim.close(),
-    send: async (to, pdu) => { if (ctl.drop > 0 && decodeCdapMessage(pdu).opCode === OpCode.M_STOP_R) { ctl.drop--; return; } return shim.send(to, pdu); },
+    localAddress: shim.localAddress,
+    onReceive: (h) => shim.onReceive(h),
+    close: () => shim.close(),
+    send: async (to, pdu) => {
+      if (ctl.drop > 0 && decodeCdapMessage(pdu).opCode === OpCode.M_STOP_R) {
+        ctl.drop--;
+        return;
+      }
+      return shim.send(to, pdu);
+    },
   };
   return { shim: wrapped, ctl };
 }
@@ -36,7 +47,8 @@ it('the hold of a gone member expires while that member is re-enrolling: its add
   const thief = member(net, 'thief', { heartbeatIntervalSecs: 0.3, connectionTimeoutSecs: 1 }).mgr;
   const t = thief.enrolWithBootstrap('bootstrap');
   await vi.advanceTimersByTimeAsync(1500);
-  await back; await t;
-  const list = enroller.members().map((m) => `${m.name}=${m.address}`);
+  await back;
+  await t;
+  const _list = enroller.members().map((m) => `${m.name}=${m.address}`);
   expect(thief.address).not.toBe(quiet.address);
 });

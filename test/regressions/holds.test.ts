@@ -2,7 +2,10 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { EnrollmentManager, MemoryNetwork, MemoryRib } from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 const fast = { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200 };
 
 it('closed shim: recovery attempts are spaced', async () => {
@@ -30,7 +33,10 @@ it('monitor stopped and restarted mid-outage, close() mid-recovery: events once,
   await mgr.enrolWithBootstrap('bootstrap');
   let mon = mgr.startConnectionMonitoring();
   const c: Record<string, number> = {};
-  for (const n of ['connection:lost', 'reenroll:success'] as const) mgr.on(n, () => { c[n] = (c[n] ?? 0) + 1; });
+  for (const n of ['connection:lost', 'reenroll:success'] as const)
+    mgr.on(n, () => {
+      c[n] = (c[n] ?? 0) + 1;
+    });
   net.partition('m', 'bootstrap');
   await vi.advanceTimersByTimeAsync(3000);
   mon.stop();
@@ -52,12 +58,23 @@ it('enroller under churn: 2,000 members come and go (release or silence), maps r
   vi.useFakeTimers();
   const { net, enroller } = await withEnroller({ leaseMs: 2000, holdMs: 5000, addressPool: { first: 1, last: 3000 } });
   for (let round = 0; round < 4; round++) {
-    const ms = Array.from({ length: 500 }, (_, i) => new EnrollmentManager({ shim: net.attach(`r${round}-${i}`), rib: new MemoryRib(), ipcpName: `n${round}-${i}`, config: { heartbeatIntervalSecs: 0 } }));
+    const ms = Array.from(
+      { length: 500 },
+      (_, i) =>
+        new EnrollmentManager({
+          shim: net.attach(`r${round}-${i}`),
+          rib: new MemoryRib(),
+          ipcpName: `n${round}-${i}`,
+          config: { heartbeatIntervalSecs: 0 },
+        }),
+    );
     const p = Promise.all(ms.map((m) => m.enrolWithBootstrap('bootstrap')));
     await vi.advanceTimersByTimeAsync(100);
     await p;
     await Promise.all(ms.filter((_, i) => i % 2 === 0).map((m) => m.close())); // half leave, half go silent
-    for (const m of ms.filter((_, i) => i % 2 === 1)) { m.removeAllListeners(); }
+    for (const m of ms.filter((_, i) => i % 2 === 1)) {
+      m.removeAllListeners();
+    }
     await vi.advanceTimersByTimeAsync(10);
   }
   await vi.advanceTimersByTimeAsync(20_000);

@@ -1,7 +1,10 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 it('a silence of timeout + 2 ms, ended by a heartbeat: isConnectionHealthy() was false, yet connection:lost never fires', async () => {
   vi.useFakeTimers();
@@ -18,8 +21,8 @@ it('a silence of timeout + 2 ms, ended by a heartbeat: isConnectionHealthy() was
   const last = mgr.lastHeartbeat!;
   await vi.advanceTimersByTimeAsync(3002);
   const healthy = mgr.isConnectionHealthy();
-  const lostBefore = lost;
-  const silence = performance.now() - last;
+  const _lostBefore = lost;
+  const _silence = performance.now() - last;
   net.heal('m', 'bootstrap');
   mgr.updateHeartbeat(); // the bootstrap speaks again (any message does this), 3,002 ms after the last heartbeat
   await vi.advanceTimersByTimeAsync(5000);

@@ -3,7 +3,10 @@ import { type CdapMessage, decodeCdapMessage, MemoryNetwork, OpCode } from '../.
 import { Result, replyTo } from '../../src/cdap/messages.js';
 import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 const fast = { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200 };
 
 it('a user reEnroll() that fails while monitoring: recovery follows, reenroll:success fires, but no connection:lost and no outage', async () => {
@@ -16,12 +19,15 @@ it('a user reEnroll() that fails while monitoring: recovery follows, reenroll:su
   for (const n of ['connection:lost', 'reenroll:success', 'reenroll:failure'] as const) mgr.on(n, () => ev.push(n));
   mgr.on('state:change', (s) => ev.push(s.type));
   net.partition('m', 'bootstrap');
-  const pr = mgr.reEnroll().then(() => 'ok', (e) => e.name);
+  const pr = mgr.reEnroll().then(
+    () => 'ok',
+    (e) => e.name,
+  );
   await vi.advanceTimersByTimeAsync(5000);
-  const r = await pr;
+  const _r = await pr;
   net.heal('m', 'bootstrap');
   await vi.advanceTimersByTimeAsync(20_000);
-  const m = mgr.metrics();
+  const _m = mgr.metrics();
   expect(ev.filter((e) => e === 'connection:lost').length).toBe(ev.filter((e) => e === 'reenroll:success').length);
 });
 
@@ -29,7 +35,7 @@ it('a bootstrap that answers every M_CONNECT with an immediate refusal, and a cl
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 8 });
   const { enroller } = await withEnroller({}, net);
-  const { mgr, } = member(net, 'm', fast);
+  const { mgr } = member(net, 'm', fast);
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
   await enroller.stop();
@@ -51,7 +57,7 @@ it('an M_RELEASE from the bootstrap while monitoring: member goes idle and the r
   const { enroller } = await withEnroller({}, net);
   const { mgr } = member(net, 'm', fast);
   await mgr.enrolWithBootstrap('bootstrap');
-  const monitor = mgr.startConnectionMonitoring();
+  const _monitor = mgr.startConnectionMonitoring();
   await enroller.stop();
   net.detach('bootstrap');
   const peer = new RawPeer(net.attach('bootstrap')); // a bootstrap (e.g. an rlite one) that releases the member

@@ -2,7 +2,10 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { decodeCdapMessage, MemoryRib, OpCode, type RibObject } from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 /** A RIB whose writes fail while `broken` (disk full, quota, ...); heals itself after 2,000 failures so the test ends. */
 class FlakyRib extends MemoryRib {
@@ -22,8 +25,12 @@ it('a member RIB that refuses writes during recovery: re-enrollment runs back to
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
   const connects: number[] = [];
-  net.tap((p) => { if (p.from === 'm' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now()); });
-  let attempts = 0, failures = 0, states = 0;
+  net.tap((p) => {
+    if (p.from === 'm' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now());
+  });
+  let attempts = 0,
+    failures = 0,
+    states = 0;
   mgr.on('reenroll:attempt', () => attempts++);
   mgr.on('reenroll:failure', () => failures++);
   mgr.on('state:change', () => states++);
@@ -34,6 +41,6 @@ it('a member RIB that refuses writes during recovery: re-enrollment runs back to
   const t0 = performance.now();
   await vi.advanceTimersByTimeAsync(2000);
   const inWindow = connects.filter((t) => t >= t0);
-  const span = inWindow.length ? inWindow.at(-1)! - inWindow[0]! : 0;
+  const _span = inWindow.length ? inWindow.at(-1)! - inWindow[0]! : 0;
   expect(inWindow.length).toBeLessThan(20); // with backoff >= retransmitMs (250 ms): at most ~8 in 2 s
 });

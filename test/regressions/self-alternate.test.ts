@@ -1,18 +1,29 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { decodeCdapMessage, MemoryNetwork, OpCode } from '../../src/index.js';
+import { decodeCdapMessage, MemoryNetwork } from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
-it('an enroller advertising the member\'s own address: the member adds itself and tries to enrol with itself', async () => {
+it("an enroller advertising the member's own address: the member adds itself and tries to enrol with itself", async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 3 });
   // e.g. one list of "every enroller of the DIF" deployed everywhere, and this member is one of them
   const { enroller } = await withEnroller({ alternates: ['m', 'bootstrap-b'] }, net);
-  const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200 });
+  const { mgr } = member(net, 'm', {
+    heartbeatIntervalSecs: 0.25,
+    connectionTimeoutSecs: 1,
+    timeoutMs: 500,
+    retransmitMs: 100,
+    maxRetransmitMs: 200,
+  });
   await mgr.enrolWithBootstrap('bootstrap');
   const toSelf: string[] = [];
-  net.tap((p) => { if (p.from === 'm' && p.to === 'm') toSelf.push(String(decodeCdapMessage(p.pdu).opCode)); });
+  net.tap((p) => {
+    if (p.from === 'm' && p.to === 'm') toSelf.push(String(decodeCdapMessage(p.pdu).opCode));
+  });
   const targets: string[] = [];
   mgr.on('reenroll:attempt', ({ bootstrap }) => targets.push(bootstrap));
   mgr.startConnectionMonitoring();

@@ -2,7 +2,10 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { MemoryNetwork } from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
 
 it('an outage recovered with enrolWithBootstrap() leaves #outageAt set: a later, healthy reEnroll() reports a recovery of ~1 hour', async () => {
   vi.useFakeTimers();

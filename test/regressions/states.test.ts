@@ -2,18 +2,30 @@ import { afterEach, expect, it, vi } from 'vitest';
 import type { EnrollmentState } from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
-afterEach(async () => { await cleanup(); vi.useRealTimers(); });
-const fmt = (s: EnrollmentState) => s.type === 'reenrolling' ? `reenrolling#${s.attempt}@${s.bootstrap}` : s.type;
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+const fmt = (s: EnrollmentState) => (s.type === 'reenrolling' ? `reenrolling#${s.attempt}@${s.bootstrap}` : s.type);
 
 it('each recovery attempt emits state:change twice, the second identical to the first', async () => {
   vi.useFakeTimers();
   const { net, enroller } = await withEnroller();
-  const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100, maxRetransmitMs: 200 });
+  const { mgr } = member(net, 'm', {
+    heartbeatIntervalSecs: 0.25,
+    connectionTimeoutSecs: 1,
+    timeoutMs: 500,
+    retransmitMs: 100,
+    maxRetransmitMs: 200,
+  });
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
   const seq: string[] = [];
   const repeats: string[] = [];
-  mgr.on('state:change', (s, prev) => { seq.push(fmt(s)); if (JSON.stringify(s) === JSON.stringify(prev)) repeats.push(fmt(s)); });
+  mgr.on('state:change', (s, prev) => {
+    seq.push(fmt(s));
+    if (JSON.stringify(s) === JSON.stringify(prev)) repeats.push(fmt(s));
+  });
   await enroller.stop();
   net.detach('bootstrap');
   await vi.advanceTimersByTimeAsync(6000);
@@ -26,8 +38,13 @@ it('close() inside an "enrolled" listener leaves a ticker timer behind', async (
   vi.useFakeTimers();
   const { net, enroller } = await withEnroller();
   const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90 });
-  mgr.once('enrolled', () => { void mgr.close(); });
-  const out = await mgr.enrolWithBootstrap('bootstrap').then(() => 'resolved', (e) => e.name);
+  mgr.once('enrolled', () => {
+    void mgr.close();
+  });
+  const _out = await mgr.enrolWithBootstrap('bootstrap').then(
+    () => 'resolved',
+    (e) => e.name,
+  );
   await vi.advanceTimersByTimeAsync(0);
   await enroller.stop();
   expect(vi.getTimerCount()).toBe(0);

@@ -33,17 +33,35 @@ async function socket(): Promise<Socket> {
 
 it('100 members enrol through 100,000 random datagrams and 10,000 bogus CONNECTs', async () => {
   const shim = await UdpShim.bind('127.0.0.1:0');
-  const enroller = new Enroller({ shim, rib: new MemoryRib(), ipcpName: 'bootstrap', difName: 'demo.DIF', addressPool: { first: 1, last: 5000 } });
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1, last: 5000 },
+  });
   await enroller.start();
-  undo.push(() => shim.close(), () => enroller.stop());
+  undo.push(
+    () => shim.close(),
+    () => enroller.stop(),
+  );
   const target = parseUdpAddress(shim.localAddress);
   const before = heap();
 
   const members: EnrollmentManager[] = [];
   for (let i = 0; i < 100; i++) {
     const s = await UdpShim.bind('127.0.0.1:0');
-    const mgr = new EnrollmentManager({ shim: s, rib: new MemoryRib(), ipcpName: `m${i}`, difName: 'demo.DIF', config: { retransmitMs: 50, maxRetransmitMs: 200, timeoutMs: 5000, bootstraps: [shim.localAddress] } });
-    undo.push(() => s.close(), () => mgr.close());
+    const mgr = new EnrollmentManager({
+      shim: s,
+      rib: new MemoryRib(),
+      ipcpName: `m${i}`,
+      difName: 'demo.DIF',
+      config: { retransmitMs: 50, maxRetransmitMs: 200, timeoutMs: 5000, bootstraps: [shim.localAddress] },
+    });
+    undo.push(
+      () => s.close(),
+      () => mgr.close(),
+    );
     members.push(mgr);
   }
 
@@ -65,7 +83,14 @@ it('100 members enrol through 100,000 random datagrams and 10,000 bogus CONNECTs
         const s = flooders[f];
         if (s === undefined) continue;
         if (bogusSent < 10_000 && (junkSent >= 100_000 || (turn * 25 + i) % 11 === 0)) {
-          const bogus = encodeCdapMessage({ opCode: OpCode.M_CONNECT, absSyntax: 73, version: 1n, invokeId: (bogusSent % 1000) + 1, srcApName: `bogus-${bogusSent}`, destApName: 'demo.DIF' });
+          const bogus = encodeCdapMessage({
+            opCode: OpCode.M_CONNECT,
+            absSyntax: 73,
+            version: 1n,
+            invokeId: (bogusSent % 1000) + 1,
+            srcApName: `bogus-${bogusSent}`,
+            destApName: 'demo.DIF',
+          });
           s.send(bogus, target.port, target.host);
           bogusSent++;
         } else if (junkSent < 100_000) {

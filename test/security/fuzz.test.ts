@@ -65,7 +65,10 @@ describe('fuzzing the enroller', () => {
         await settle(100);
         expect(enroller.running).toBe(true);
         // the enrolled member is untouched
-        const after = enroller.members().filter((m) => m.name === 'm').map(({ name, address, shimAddress }) => ({ name, address, shimAddress }));
+        const after = enroller
+          .members()
+          .filter((m) => m.name === 'm')
+          .map(({ name, address, shimAddress }) => ({ name, address, shimAddress }));
         expect(after).toEqual(before);
         expect(mgr.state).toMatchObject({ type: 'enrolled', address: before[0]?.address });
         // every (non-duplicated) request got at least one answer

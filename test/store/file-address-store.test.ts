@@ -76,7 +76,9 @@ describe('the enroller on an address store', () => {
     await withEnroller({ store: new FileAddressStore(path) }, net);
     // new incarnations of the same IPCPs, who remember nothing
     const again = members.map((_, i) => member(net, `m${i}-again`).mgr);
-    again.forEach((m, i) => m.setIpcpName(`m${i}`));
+    again.forEach((m, i) => {
+      m.setIpcpName(`m${i}`);
+    });
     // the old incarnations are gone: leave so their names are free
     await Promise.all(members.map((m) => m.close()));
     await Promise.all(again.map((m) => m.enrolWithBootstrap('bootstrap')));

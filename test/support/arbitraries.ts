@@ -47,8 +47,7 @@ export const validMessage: fc.Arbitrary<CdapMessage> = fc
       authValue: connect ? opt(fc.record({ authName: opt(name), authPassword: opt(name), authOther: opt(bytes) })) : fc.constant(undefined),
       obj: objects ? opt(fc.tuple(name, name)) : fc.constant(undefined),
       objInst: objects ? opt(int64) : fc.constant(undefined),
-      objValue:
-        opCode === OpCode.M_WRITE ? objValue : objects && opCode !== OpCode.M_DELETE_R ? opt(objValue) : fc.constant(undefined),
+      objValue: opCode === OpCode.M_WRITE ? objValue : objects && opCode !== OpCode.M_DELETE_R ? opt(objValue) : fc.constant(undefined),
       result: reply ? opt(int32) : fc.constant(undefined),
       resultReason: reply ? opt(name) : fc.constant(undefined),
       scope: SCOPE_OPS.includes(opCode) ? opt(int32) : fc.constant(undefined),
@@ -60,4 +59,3 @@ export const validMessage: fc.Arbitrary<CdapMessage> = fc
     for (const key of Object.keys(msg)) if (msg[key] === undefined) delete msg[key];
     return msg as unknown as CdapMessage;
   });
-

@@ -1,12 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  EnrollmentManager,
-  EnrollmentTimeoutError,
-  MemoryRib,
-  OpCode,
-  ProtocolError,
-  ShimError,
-} from '../../src/index.js';
+import { EnrollmentManager, EnrollmentTimeoutError, MemoryRib, OpCode, ProtocolError, ShimError } from '../../src/index.js';
 import { createMockShim, createScriptedEnroller } from '../../src/testing/index.js';
 
 const managers: EnrollmentManager[] = [];
@@ -16,7 +9,12 @@ afterEach(async () => {
 });
 
 const manager = (shim: ReturnType<typeof createMockShim>, config = {}) => {
-  const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'ipcp', config: { maxRetries: 1, timeoutMs: 1000, ...config } });
+  const mgr = new EnrollmentManager({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'ipcp',
+    config: { maxRetries: 1, timeoutMs: 1000, ...config },
+  });
   managers.push(mgr);
   return mgr;
 };
@@ -72,7 +70,9 @@ describe('createScriptedEnroller', () => {
     vi.useFakeTimers();
     const quiet = createMockShim();
     createScriptedEnroller(quiet, { connect: 'silence' });
-    const a = manager(quiet).enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    const a = manager(quiet)
+      .enrolWithBootstrap('bootstrap')
+      .catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1000);
     expect(await a).toBeInstanceOf(EnrollmentTimeoutError);
 
@@ -90,7 +90,9 @@ describe('createScriptedEnroller', () => {
     vi.useFakeTimers();
     const shim = createMockShim();
     createScriptedEnroller(shim, { connect: 'malformed' });
-    const a = manager(shim).enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    const a = manager(shim)
+      .enrolWithBootstrap('bootstrap')
+      .catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1000);
     const err = (await a) as EnrollmentTimeoutError;
     expect(err).toBeInstanceOf(EnrollmentTimeoutError);
