@@ -30,7 +30,7 @@ const work = mkdtempSync(join(tmpdir(), 'rina-consumer-'));
 try {
   step(`install into ${work}`);
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
-  sh('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball, 'typescript@5.9', '@types/node@20'], work);
+  sh('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball, 'typescript@5.9', '@types/node@20', 'vitest@4.1'], work);
 
   step('import every subpath with plain node');
   for (const sub of ['rina-enrollment', 'rina-enrollment/testing']) {
@@ -42,6 +42,33 @@ try {
   }
   sh('node', ['node_modules/rina-enrollment/dist/cli/rina-enroll.js', '--help'], work, { capture: true });
   console.log('rina-enroll --help runs');
+
+  step('the main entry loads no gRPC or etcd code');
+  // A resolve hook (module.register, Node >= 20.6) reports every module the import loads.
+  writeFileSync(
+    join(work, 'hooks.mjs'),
+    `let port;
+export function initialize(data) { port = data.port; }
+export async function resolve(specifier, context, next) { const r = await next(specifier, context); port.postMessage(r.url); return r; }
+`,
+  );
+  writeFileSync(
+    join(work, 'record-loads.mjs'),
+    `import { register } from 'node:module';
+import { MessageChannel } from 'node:worker_threads';
+const { port1, port2 } = new MessageChannel();
+const loaded = [];
+port1.on('message', (url) => loaded.push(url));
+port1.unref();
+register('./hooks.mjs', { parentURL: import.meta.url, data: { port: port2 }, transferList: [port2] });
+await import('rina-enrollment');
+await new Promise((r) => setTimeout(r, 100));
+const heavy = loaded.filter((u) => /grpc|etcd/i.test(u));
+console.log(loaded.length + ' modules loaded by the main entry; gRPC or etcd among them: ' + (heavy.join(', ') || 'none'));
+if (loaded.length === 0 || heavy.length > 0) process.exit(1);
+`,
+  );
+  sh('node', ['record-loads.mjs'], work);
 
   step('typecheck a TypeScript consumer (node16 and bundler)');
   writeFileSync(
@@ -86,6 +113,10 @@ export { Enroller, state };
   sh('node', ['member.mjs', `127.0.0.1:${port}`, 'packaged-member'], work);
   const code = await Promise.race([enrollerDone, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
   if (code !== 0) throw new Error(`examples/enroller.mjs ended with ${code}`);
+
+  step("run the README's mocked-shim unit test against the installed package");
+  copyFileSync(join(root, 'examples', 'ipcp.test.ts'), join(work, 'ipcp.test.ts'));
+  sh('npx', ['vitest', 'run', '--root', work, 'ipcp.test.ts'], work);
 
   step('publint');
   sh('npx', ['--yes', 'publint@0.3.25', '--strict', 'node_modules/rina-enrollment'], work);
