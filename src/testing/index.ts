@@ -292,3 +292,16 @@ export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = 
     },
   };
 }
+
+/**
+ * Lets every queued microtask run (the mock shim's and the scripted
+ * enroller's zero-delay answers travel on microtasks), so a test can assert
+ * after an exchange without advancing any timer. With fake timers,
+ * `vi.advanceTimersByTimeAsync(ms)` does this as it goes.
+ *
+ * @param rounds - how many times to yield to the microtask queue
+ * @default rounds 50
+ */
+export async function settle(rounds = 50): Promise<void> {
+  for (let i = 0; i < rounds; i++) await Promise.resolve();
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EnrollmentManager, EnrollmentTimeoutError, MemoryRib, OpCode, ProtocolError, ShimError } from '../../src/index.js';
-import { createMockShim, createScriptedEnroller } from '../../src/testing/index.js';
+import { createMockShim, createScriptedEnroller, settle } from '../../src/testing/index.js';
 
 const managers: EnrollmentManager[] = [];
 afterEach(async () => {
@@ -46,6 +46,22 @@ describe('createMockShim', () => {
     await shim.close();
     expect(shim.closed).toBe(true);
     await expect(shim.send('peer', Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+  });
+});
+
+describe('settle', () => {
+  it('lets a whole exchange with the scripted enroller run, with no timer advanced', async () => {
+    vi.useFakeTimers();
+    const shim = createMockShim();
+    createScriptedEnroller(shim, { assign: 7 });
+    const mgr = manager(shim);
+    let done = false;
+    void mgr.enrolWithBootstrap('bootstrap').then(() => {
+      done = true;
+    });
+    await settle();
+    expect(done).toBe(true);
+    expect(mgr.address).toBe(7);
   });
 });
 
