@@ -23,6 +23,18 @@ function wireTypeOf(scalar: ScalarType | undefined): WireType {
   return WireType.Varint;
 }
 
+const byNumber = new WeakMap<DescMessage, ReadonlyMap<number, DescField>>();
+
+/** A message's fields by number, built once per schema (the wire-type walk looks one up per record). */
+function fieldsByNumber(desc: DescMessage): ReadonlyMap<number, DescField> {
+  let map = byNumber.get(desc);
+  if (map === undefined) {
+    map = new Map(desc.fields.map((f) => [f.number, f]));
+    byNumber.set(desc, map);
+  }
+  return map;
+}
+
 /**
  * Walks the records of `bytes` against the schema and throws on a known field
  * sent with a wire type its declaration does not allow (protobuf-es would read
@@ -33,7 +45,7 @@ function checkWireTypes(desc: DescMessage, bytes: Uint8Array): void {
   const reader = new BinaryReader(bytes);
   while (reader.pos < reader.len) {
     const [no, wireType] = reader.tag();
-    const field: DescField | undefined = desc.fields.find((f) => f.number === no);
+    const field: DescField | undefined = fieldsByNumber(desc).get(no);
     if (field === undefined) {
       reader.skip(wireType, no);
       continue;
