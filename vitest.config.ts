@@ -8,12 +8,14 @@ export default defineConfig({
     // Examples import the package by name, as users do; in this repository the name means src/.
     alias: [
       { find: /^rina-enrollment\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^rina-enrollment\/etcd$/, replacement: src('etcd/index.ts') },
       { find: /^rina-enrollment$/, replacement: src('index.ts') },
     ],
   },
   test: {
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 10_000,
+    globalSetup: ['test/support/etcd-global.ts'],
     pool: 'forks',
   },
 });

@@ -38,9 +38,17 @@ export class AddressPool {
   readonly #byAddress = new Map<number, string>();
   #cursor: number;
 
-  constructor(range: AddressPoolRange) {
+  readonly #random: (() => number) | undefined;
+
+  /**
+   * `random`: probe for a free address from a random point of the pool
+   * rather than from a cursor, so that enrollers sharing one address space
+   * rarely propose the same free address at the same time.
+   */
+  constructor(range: AddressPoolRange, options: { random?: () => number } = {}) {
     this.range = { first: range.first, last: range.last };
     this.#cursor = range.first;
+    this.#random = options.random;
   }
 
   /** How many addresses the pool holds in all. */
@@ -120,6 +128,18 @@ export class AddressPool {
     return skipped;
   }
 
+  /**
+   * Records a binding made elsewhere (by another enroller of a shared
+   * store): `name` now holds `address`, and whoever held `address` here
+   * holds nothing. Addresses outside the pool are ignored.
+   */
+  set(name: string, address: number): void {
+    if (address < this.range.first || address > this.range.last) return;
+    const owner = this.#byAddress.get(address);
+    if (owner !== undefined && owner !== name) this.#byName.delete(owner);
+    this.#bind(name, address);
+  }
+
   /** Unbinds `name`: its address may go to anyone. Returns the address it held. */
   release(name: string): number | undefined {
     const address = this.#byName.get(name);
@@ -136,10 +156,11 @@ export class AddressPool {
     this.#byAddress.set(address, name);
   }
 
-  /** Next free address at or after the cursor, wrapping once around the pool. */
+  /** Next free address at or after the cursor (or a random point), wrapping once around the pool. */
   #findFree(): number | undefined {
     if (this.#byAddress.size >= this.capacity) return undefined;
     const { first, last } = this.range;
+    if (this.#random !== undefined) this.#cursor = Math.min(last, first + Math.floor(this.#random() * this.capacity));
     for (let i = 0, a = this.#cursor; i < this.capacity; i++, a = a === last ? first : a + 1) {
       if (!this.#byAddress.has(a)) {
         this.#cursor = a === last ? first : a + 1;

@@ -26,7 +26,7 @@ import type { Shim } from '../shim/shim.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';
-import { type AddressStore, MemoryAddressStore } from '../store/address-store.js';
+import { type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../store/address-store.js';
 import { AddressPool } from './address-pool.js';
 
 const uint32 = () =>
@@ -291,6 +291,9 @@ interface MemberRecord {
 
 const now = (): number => performance.now();
 
+/** Proposals a shared store may refuse (taken by another enroller) before the member is told to come back. */
+const MAX_BIND_TRIES = 8;
+
 /** The public view of a member record. */
 const info = (m: MemberRecord): MemberInfo => ({
   name: m.name,
@@ -316,6 +319,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #leaseMs: number;
   readonly #holdMs: number;
   readonly #alternates: string[];
+  /** Other live enrollers, as a shared store reports them. */
+  #liveAlternates: string[] = [];
   readonly #ticker = sharedTicker;
   /** Address holds of gone or released members, by name. */
   readonly #holds = new Map<string, TickerEntry>();
@@ -358,8 +363,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#leaseMs = o.leaseMs;
     this.#holdMs = o.holdMs;
     this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress);
-    this.#pool = new AddressPool(o.addressPool);
     this.#store = o.store ?? new MemoryAddressStore();
+    // Enrollers sharing a store probe from random points, so they seldom race for one address.
+    this.#pool = new AddressPool(o.addressPool, this.#store.open === undefined ? {} : { random: Math.random });
     this.#auth = new EnrollerAuth(o.auth, o.ipcpName, o.difName);
     this.#allowed = o.allowedNames === undefined ? undefined : new Set(o.allowedNames);
     this.#limits = { maxPduBytes: o.maxPduBytes, maxPending: o.maxPendingEnrollments, maxMembers: o.maxMembers };
@@ -390,8 +396,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (this.#unsubscribe !== undefined) return;
     const generation = ++this.#generation;
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
+    await this.#store.open?.({ name: this.#ipcpName, shimAddress: this.#shim.localAddress }, this.#storeListener());
     // The table as stored: every known name gets its old address back.
     this.#pool.restore(await this.#store.load());
+    if (this.#store.open !== undefined) {
+      // Restarted after a stop(): say again that we serve the members we kept.
+      for (const m of this.#members.values()) this.#storeCall(() => this.#store.bind({ name: m.name, address: m.address }));
+    }
     // stop() (or another start()) ran while the RIB was written: it wins.
     if (this.#unsubscribe !== undefined || generation !== this.#generation) return;
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
@@ -432,6 +443,42 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       member.lease = undefined;
     }
     for (const entry of this.#holds.values()) this.#ticker.cancel(entry);
+    await this.#store.close?.();
+  }
+
+  /** How a shared store's news reaches the pool, the holds and the advertised alternates. */
+  #storeListener(): AddressStoreListener {
+    return {
+      bound: ({ name, address }) => {
+        this.#pool.set(name, address);
+      },
+      unbound: (name) => {
+        this.#ticker.cancel(this.#holds.get(name));
+        this.#holds.delete(name);
+        this.#pool.release(name);
+      },
+      idle: (name) => {
+        if (!this.#members.has(name) && !this.#holds.has(name) && !this.#servingSession(name)) this.#hold(name);
+      },
+      enrollers: (shimAddresses) => {
+        this.#liveAlternates = shimAddresses.filter((a) => a !== this.#shim.localAddress);
+      },
+    };
+  }
+
+  /** Whether an enrollment in progress was given `name`'s address. */
+  #servingSession(name: string): boolean {
+    const pendingAt = this.#sessionByName.get(name);
+    return pendingAt !== undefined && this.#sessions.get(pendingAt)?.address !== undefined;
+  }
+
+  /** A store call whose failure only costs a retry later (leave, re-assert). */
+  #storeCall(call: () => unknown): void {
+    try {
+      Promise.resolve(call()).catch(() => undefined);
+    } catch {
+      // a synchronous failure costs the same
+    }
   }
 
   /** The enrolled members, in order of enrollment. */
@@ -637,25 +684,39 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     session.startInvokeId = msg.invokeId ?? 0;
     session.burst = undefined;
     const heldBefore = this.#pool.addressOf(session.name);
-    const assignment = this.#pool.assign(session.name, info.address ?? 0);
+    let assignment = this.#pool.assign(session.name, info.address ?? 0);
+    // Durable before anyone hears of it: a crash from here on loses an
+    // address nobody was told, never one somebody holds. A shared store may
+    // refuse because another enroller took the name or the address first: it
+    // has told the pool what it found, and the pool proposes again.
+    for (let tries = 1; assignment.ok; tries++) {
+      let stored: unknown;
+      try {
+        stored = await this.#store.bind({ name: session.name, address: assignment.address });
+      } catch (err) {
+        if (this.#pool.addressOf(session.name) === assignment.address) {
+          if (heldBefore === undefined) this.#pool.release(session.name);
+          else this.#pool.set(session.name, heldBefore);
+        }
+        session.startInvokeId = undefined;
+        this.#reply(from, msg, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`);
+        return;
+      }
+      if (stored !== false) break;
+      if (this.#sessions.get(from) !== session) return; // replaced or stopped meanwhile
+      if (tries === MAX_BIND_TRIES) {
+        session.startInvokeId = undefined;
+        this.#reply(from, msg, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`);
+        return;
+      }
+      assignment = this.#pool.assign(session.name, info.address ?? 0);
+    }
     if (!assignment.ok) {
       const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
       session.burst = [reply];
       this.#sendBytes(from, reply);
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
       return;
-    }
-    if (heldBefore !== assignment.address) {
-      // Durable before anyone hears of it: a crash from here on loses an
-      // address nobody was told, never one somebody holds.
-      try {
-        await this.#store.bind({ name: session.name, address: assignment.address });
-      } catch (err) {
-        if (this.#pool.addressOf(session.name) === assignment.address) this.#pool.release(session.name);
-        session.startInvokeId = undefined;
-        this.#reply(from, msg, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`);
-        return;
-      }
     }
     session.address = assignment.address;
     session.newBinding = heldBefore === undefined;
@@ -674,7 +735,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const startReply = enrollmentMessage(
       OpCode.M_START_R,
       session.startInvokeId,
-      { address: assignment.address, difName: this.#difName, dtConstants: this.#dtConstants, alternates: this.#alternates },
+      { address: assignment.address, difName: this.#difName, dtConstants: this.#dtConstants, alternates: this.#advertised() },
       Result.OK,
     );
     const creates = objects.map((o) => createRequest(session.ids.next(), o));
@@ -703,6 +764,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const stale = staleName === undefined ? undefined : this.#members.get(staleName);
     if (stale !== undefined) {
       this.#forget(stale);
+      this.#leave(stale.name);
       this.#hold(stale.name);
     }
     this.#ticker.cancel(this.#holds.get(session.name));
@@ -729,10 +791,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const member = this.#memberAt(from);
     if (member !== undefined) {
       this.#forget(member);
+      this.#leave(member.name);
       this.#hold(member.name);
       this.#emit('member:released', info(member));
     }
     this.#reply(from, msg);
+  }
+
+  /** The enrollers members may fail over to: the configured ones and the live ones a shared store reports. */
+  #advertised(): string[] {
+    if (this.#liveAlternates.length === 0) return this.#alternates;
+    return [...new Set([...this.#alternates, ...this.#liveAlternates])];
   }
 
   #setSession(from: string, session: Session): void {
@@ -751,19 +820,44 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #abandon(from: string, session: Session): void {
     if (this.#sessions.get(from) === session) this.#deleteSession(from);
     if (session.address === undefined || this.#members.has(session.name) || this.#holds.has(session.name)) return;
-    if (session.newBinding) this.#release(session.name);
-    else this.#hold(session.name); // an address it had before: held for it again
+    if (session.newBinding) {
+      this.#release(session.name);
+    } else {
+      this.#leave(session.name);
+      this.#hold(session.name); // an address it had before: held for it again
+    }
+  }
+
+  /** Tells a shared store this enroller no longer serves `name`. */
+  #leave(name: string): void {
+    if (this.#store.leave !== undefined) this.#storeCall(() => this.#store.leave?.(name));
   }
 
   /**
-   * Frees `name`'s address, in the pool and then in the store. If the store
-   * fails, it keeps a binding the pool forgot: after a restart the name gets
-   * its address back, which is the safe way to be wrong.
+   * Frees `name`'s address: in the store first, then in the pool, unless the
+   * name came back meanwhile. A store that fails or refuses (another
+   * enroller serves the name) keeps the binding, and so does the pool.
    */
-  #release(name: string): number | undefined {
-    const address = this.#pool.release(name);
-    if (address !== undefined) Promise.resolve(this.#store.release(name)).catch(() => undefined);
-    return address;
+  #release(name: string, onReleased?: (address: number) => void): void {
+    const address = this.#pool.addressOf(name);
+    if (address === undefined) return;
+    const inUse = (): boolean => {
+      const now = this.#pool.addressOf(name);
+      return this.#members.has(name) || this.#servingSession(name) || (now !== undefined && now !== address);
+    };
+    let result: unknown;
+    try {
+      result = this.#store.release(name);
+    } catch {
+      return;
+    }
+    const done = (released: unknown): void => {
+      if (released === false || inUse()) return;
+      this.#pool.release(name);
+      onReleased?.(address);
+    };
+    if (result instanceof Promise) result.then(done, () => undefined);
+    else done(result);
   }
 
   /** Removes a member from the list and stops its lease. */
@@ -782,6 +876,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       if (this.#members.get(member.name) !== member || !this.running) return;
       if (now() - member.lastSeenAt >= this.#leaseMs) {
         this.#forget(member);
+        this.#leave(member.name);
         this.#hold(member.name);
         this.#emit('member:gone', info(member));
       } else {
@@ -796,11 +891,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#ticker.cancel(this.#holds.get(name));
     const entry = this.#ticker.after(this.#holdMs, () => {
       this.#holds.delete(name);
-      if (this.#members.has(name)) return;
-      const pendingAt = this.#sessionByName.get(name);
-      if (pendingAt !== undefined && this.#sessions.get(pendingAt)?.address !== undefined) return;
-      const address = this.#release(name);
-      if (address !== undefined) this.#emit('address:released', { name, address });
+      if (this.#members.has(name) || this.#servingSession(name)) return;
+      this.#release(name, (address) => this.#emit('address:released', { name, address }));
     });
     this.#holds.set(name, entry);
   }

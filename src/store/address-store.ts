@@ -16,17 +16,64 @@ export interface AddressBinding {
 }
 
 /**
+ * What a store shared by several enrollers tells the enroller that uses it
+ * (see {@link AddressStore.open}). Calls come from the store's own watch of
+ * the shared table, and from what a refused write found there.
+ */
+export interface AddressStoreListener {
+  /** `name` is bound to `address` now, by this enroller or another one. */
+  bound(binding: AddressBinding): void;
+  /** `name` is bound to no address now. */
+  unbound(name: string): void;
+  /** No enroller serves `name` any more (its last one let it go, or died): its address hold starts. */
+  idle(name: string): void;
+  /** The shim addresses of the other enrollers alive now (to advertise to members). */
+  enrollers(shimAddresses: string[]): void;
+}
+
+/** Who opens a shared store: the enroller's IPCP name and shim address. */
+export interface StoreOwner {
+  /** The enroller's IPCP name; unique among the enrollers of the store. */
+  readonly name: string;
+  /** The shim address members reach it at. */
+  readonly shimAddress: string;
+}
+
+/**
  * The enroller's persistence plug-in point. The enroller calls `bind` before
  * it tells a member its address, so a crash between the two loses nothing
  * that was handed out.
+ *
+ * A store of one enroller (memory, file) needs `load`, `bind` and `release`.
+ * A store shared by several enrollers (`EtcdAddressStore`) is the arbiter of
+ * the address space: its `bind` and `release` may refuse (return `false`)
+ * because another enroller got there first, and it implements `open`,
+ * `leave` and `close` to say which enroller serves which member.
  */
 export interface AddressStore {
-  /** Every binding stored; read when the enroller starts. */
+  /** Every binding stored; read when the enroller starts (after {@link open}). */
   load(): MaybePromise<AddressBinding[]>;
-  /** Binds `name` to `address` (replacing the name's earlier binding); resolves once it is durable. */
-  bind(binding: AddressBinding): MaybePromise<void>;
-  /** Removes `name`'s binding; resolves once that is durable. */
-  release(name: string): MaybePromise<void>;
+  /**
+   * Binds `name` to `address` (replacing the name's earlier binding), and
+   * marks this enroller as serving `name`; resolves once that is durable.
+   * Binding a name to the address it has is allowed and cheap. A shared
+   * store returns `false` when the name or the address was taken meanwhile;
+   * it has then told the listener what it found, and the enroller tries again.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: stores of one enroller return nothing, shared ones a verdict
+  bind(binding: AddressBinding): MaybePromise<void | boolean>;
+  /**
+   * Removes `name`'s binding; resolves once that is durable. A shared store
+   * returns `false`, and keeps the binding, while another enroller serves `name`.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: as for bind
+  release(name: string): MaybePromise<void | boolean>;
+  /** A shared store: starts serving `owner`, reporting others' changes to `listener`. Called before {@link load}. */
+  open?(owner: StoreOwner, listener: AddressStoreListener): MaybePromise<void>;
+  /** A shared store: this enroller no longer serves `name` (the binding stays). */
+  leave?(name: string): MaybePromise<void>;
+  /** A shared store: this enroller stops; what it served is let go. */
+  close?(): MaybePromise<void>;
 }
 
 /** The default store: bindings live as long as the process. */

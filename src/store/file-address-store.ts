@@ -31,6 +31,8 @@ export class FileAddressStore implements AddressStore {
   readonly path: string;
   readonly #bindings = new Map<string, number>();
   #writing: Promise<void> | undefined;
+  /** A change is in memory but not (yet, or not successfully) in the file. */
+  #unsaved = false;
   #next: Promise<void> | undefined;
   /** How many times the file was written (for tests and benchmarks). */
   writes = 0;
@@ -67,6 +69,10 @@ export class FileAddressStore implements AddressStore {
   }
 
   bind(binding: AddressBinding): Promise<void> {
+    // The enroller binds on every enrollment: an unchanged, written binding costs no write.
+    if (this.#bindings.get(binding.name) === binding.address && !this.#unsaved && this.#next === undefined) {
+      return this.#writing ?? Promise.resolve();
+    }
     this.#bindings.set(binding.name, binding.address);
     return this.#persist();
   }
@@ -78,13 +84,24 @@ export class FileAddressStore implements AddressStore {
 
   /** Resolves once a write that started after this call has finished. */
   #persist(): Promise<void> {
+    this.#unsaved = true;
     if (this.#next !== undefined) return this.#next;
     const previous = this.#writing ?? Promise.resolve();
     const next = previous
       .catch(() => undefined)
       .then(() => {
         this.#next = undefined;
-        const writing = this.#write();
+        this.#unsaved = false;
+        const writing = this.#write().then(
+          () => {
+            if (this.#writing === writing) this.#writing = undefined;
+          },
+          (err: unknown) => {
+            if (this.#writing === writing) this.#writing = undefined;
+            this.#unsaved = true;
+            throw err;
+          },
+        );
         this.#writing = writing;
         return writing;
       });

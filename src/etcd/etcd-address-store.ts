@@ -1,0 +1,555 @@
+/**
+ * An {@link AddressStore} on etcd, shared by several enrollers of one DIF:
+ * they can never hand out the same address, and losing any one of them
+ * loses nothing. Imported from `rina-enrollment/etcd`, so the core never
+ * loads gRPC.
+ *
+ * Keys, under a per-DIF prefix (default `/rina/<dif name>/`; names are
+ * URI-encoded so that a `/` in an IPCP name cannot reach another key):
+ *
+ * | key | value | lease |
+ * | --- | --- | --- |
+ * | `names/<ipcp name>` | its address, in decimal | none |
+ * | `addresses/<address>` | the IPCP name holding it | none |
+ * | `members/<ipcp name>/<enroller>` | empty: this enroller serves the member | the enroller's |
+ * | `enrollers/<enroller>` | `{"shimAddress": ...}` | the enroller's |
+ *
+ * @module
+ */
+import { ExponentialBackoff, noop } from 'cockatiel';
+import { Etcd3, type IKeyValue, type IRequestOp, type ITxnRequest, type Lease, type Watcher } from 'etcd3';
+import { z } from 'zod';
+import { dependency, integerAtLeast, parseWith, positive } from '../config.js';
+import { StoreError } from '../errors.js';
+import type { AddressBinding, AddressStore, AddressStoreListener, StoreOwner } from '../store/address-store.js';
+
+const etcdStoreOptionsSchema = z
+  .strictObject({
+    /**
+     * etcd client URLs (`http://127.0.0.1:2379`); the store makes its own
+     * client and closes it in {@link EtcdAddressStore.close}.
+     */
+    hosts: z
+      .union([z.url({ error: 'must be a URL' }), z.array(z.url({ error: 'must be a URL' })).min(1)], {
+        error: 'must be an etcd URL or a non-empty array of them',
+      })
+      .optional(),
+    /** An etcd3 client of the caller's (who closes it), instead of `hosts`. */
+    client: dependency<Etcd3>('Etcd3 client', ['lease', 'watch', 'close']).optional(),
+    /** The DIF's name: the default prefix is `/rina/<difName>/`. */
+    difName: z.string().min(1, { error: 'must be a non-empty string' }).optional(),
+    /** Every key lives under this prefix (it should end with `/`). */
+    prefix: z.string().min(1, { error: 'must be a non-empty string' }).optional(),
+    /**
+     * TTL of the enroller's etcd lease, in seconds: a dead enroller's
+     * registration and member marks vanish this long after it died.
+     * @default 10
+     */
+    leaseTtlSecs: integerAtLeast(2).default(10),
+    /**
+     * Bound on one etcd request, in ms: past it the enrollment in hand is
+     * answered "unavailable".
+     * @default 2000
+     */
+    callTimeoutMs: positive().default(2000),
+  })
+  .refine((o) => (o.hosts === undefined) !== (o.client === undefined), {
+    path: ['hosts'],
+    error: 'give exactly one of hosts and client',
+  })
+  .refine((o) => o.prefix !== undefined || o.difName !== undefined, {
+    path: ['difName'],
+    error: 'give difName (for the default prefix) or prefix',
+  });
+
+/**
+ * Options of {@link EtcdAddressStore}.
+ * @interface
+ */
+export type EtcdAddressStoreOptions = z.input<typeof etcdStoreOptionsSchema>;
+
+/** Counters of an {@link EtcdAddressStore}, for tests and benchmarks. */
+export interface EtcdStoreStats {
+  /** Transactions sent (binds, releases, leaves, registrations). */
+  transactions: number;
+  /** Binds refused because another enroller took the name or address first. */
+  conflicts: number;
+  /** Range reads (only {@link EtcdAddressStore.load} makes them). */
+  rangeReads: number;
+  /** Watch events applied. */
+  watchEvents: number;
+  /** Times the enroller's lease was lost and granted again. */
+  leaseRenewals: number;
+}
+
+interface Entry {
+  readonly value: string;
+  readonly createRevision: number;
+}
+
+/** The next key after every key that starts with `prefix`. */
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  return end;
+}
+
+const enc = (s: string): string => encodeURIComponent(s);
+
+/**
+ * Shares one address space between enrollers through etcd.
+ *
+ * - **Binding** is one transaction comparing the create revision of both the
+ *   name key and the address key with what this enroller last saw, so two
+ *   enrollers racing for one address or one name never both win. The loser
+ *   learns the winner from the transaction's failure branch and proposes again.
+ * - **Finding a free address** reads nothing: each enroller keeps the whole
+ *   table in memory, read once at start and kept current by one watch on the
+ *   prefix, and probes it from a random point. etcd is the arbiter, the
+ *   cache only a good guess: an enrollment costs one transaction.
+ * - **Liveness**: an enroller marks each member it serves with a key under
+ *   its one lease, written at enrollment and deleted when the member leaves
+ *   or goes silent. Keepalives touch only memory; the lease's own keepalive
+ *   keeps every mark alive. When a name's last mark goes (or its enroller's
+ *   lease expires), every enroller starts the name's hold; the first whose
+ *   hold ends deletes the binding, in a transaction that checks that no
+ *   enroller marked the name meanwhile.
+ */
+export class EtcdAddressStore implements AddressStore {
+  /** The key prefix, ending with `/`. */
+  readonly prefix: string;
+  readonly #options: z.output<typeof etcdStoreOptionsSchema>;
+  #client: Etcd3 | undefined;
+  #owner: StoreOwner | undefined;
+  #listener: AddressStoreListener | undefined;
+  #lease: Lease | undefined;
+  #leaseId: string | undefined;
+  #watcher: Watcher | undefined;
+  #closed = true;
+  /** Bumped by open and close: a renewal of an earlier opening gives up. */
+  #epoch = 0;
+  /** names/ and addresses/ keys as last seen, with the revision they were seen at (deletions too). */
+  readonly #names = new Map<string, Entry>();
+  readonly #addresses = new Map<number, Entry>();
+  readonly #seenAt = new Map<string, number>();
+  /** Which enrollers serve each name. */
+  readonly #marks = new Map<string, Set<string>>();
+  /** Live enrollers: name to shim address. */
+  readonly #enrollers = new Map<string, string>();
+  /** The names this enroller serves (its marks should exist). */
+  readonly #served = new Set<string>();
+  readonly #stats: EtcdStoreStats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 };
+
+  /** Throws `ConfigError` naming each invalid option. */
+  constructor(options: EtcdAddressStoreOptions) {
+    this.#options = parseWith(etcdStoreOptionsSchema, options);
+    let prefix = this.#options.prefix ?? `/rina/${this.#options.difName}/`;
+    if (!prefix.endsWith('/')) prefix += '/';
+    this.prefix = prefix;
+  }
+
+  /** Counters since the store was made. */
+  stats(): EtcdStoreStats {
+    return { ...this.#stats };
+  }
+
+  /** Grants the enroller's lease and registers it under `enrollers/`. */
+  async open(owner: StoreOwner, listener: AddressStoreListener): Promise<void> {
+    if (!this.#closed) throw new StoreError('this EtcdAddressStore is open already: one enroller per store');
+    this.#closed = false;
+    const epoch = ++this.#epoch;
+    this.#owner = owner;
+    this.#listener = listener;
+    this.#client = this.#options.client ?? this.#makeClient();
+    try {
+      await this.#grantLease(epoch);
+    } catch (err) {
+      await this.close();
+      throw this.#error('cannot register the enroller', err);
+    }
+  }
+
+  /**
+   * Reads the table (in pages, at one revision), then watches the prefix
+   * from the next revision on, so no change falls between the two. Names no
+   * enroller serves are reported idle: their holds start now.
+   */
+  async load(): Promise<AddressBinding[]> {
+    const client = this.#open();
+    const prefix = Buffer.from(this.prefix);
+    const end = prefixEnd(this.prefix);
+    let revision = 0;
+    let key = prefix;
+    const kvs: IKeyValue[] = [];
+    try {
+      for (;;) {
+        this.#stats.rangeReads++;
+        const res = await client.kv.range({ key, range_end: end, limit: 5000, ...(revision === 0 ? {} : { revision }) }, this.#deadline());
+        if (revision === 0) revision = Number(res.header.revision);
+        kvs.push(...res.kvs);
+        if (!res.more || res.kvs.length === 0) break;
+        key = Buffer.concat([res.kvs[res.kvs.length - 1]?.key ?? key, Buffer.from([0])]);
+      }
+    } catch (err) {
+      throw this.#error('cannot read the address table', err);
+    }
+    this.#names.clear();
+    this.#addresses.clear();
+    this.#marks.clear();
+    this.#enrollers.clear();
+    this.#seenAt.clear();
+    for (const kv of kvs) this.#apply(kv, false, false);
+    this.#watch(revision + 1);
+    this.#announceEnrollers();
+    for (const name of this.#names.keys()) if (!this.#marks.has(name)) this.#listener?.idle(name);
+    return [...this.#names].map(([name, e]) => ({ name, address: Number(e.value) }));
+  }
+
+  async bind(binding: AddressBinding): Promise<boolean> {
+    const client = this.#open();
+    const { name, address } = binding;
+    const nameKey = this.#nameKey(name);
+    const addressKey = this.#addressKey(address);
+    const held = this.#names.get(name);
+    const holder = this.#addresses.get(address);
+    const previous = held === undefined ? undefined : Number(held.value);
+    const compare: ITxnRequest['compare'] = [
+      { key: Buffer.from(nameKey), target: 'Create', result: 'Equal', create_revision: held?.createRevision ?? 0 },
+      {
+        key: Buffer.from(addressKey),
+        target: 'Create',
+        result: 'Equal',
+        create_revision: holder !== undefined && holder.value === name ? holder.createRevision : 0,
+      },
+    ];
+    const success: IRequestOp[] = [
+      { request_put: { key: Buffer.from(nameKey), value: Buffer.from(String(address)) } },
+      { request_put: { key: Buffer.from(addressKey), value: Buffer.from(name) } },
+    ];
+    if (previous !== undefined && previous !== address) {
+      success.push({ request_delete_range: { key: Buffer.from(this.#addressKey(previous)) } });
+    }
+    success.push({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: this.#leaseId ?? 0 } });
+    this.#served.add(name);
+    let res: Awaited<ReturnType<Etcd3['kv']['txn']>>;
+    try {
+      this.#stats.transactions++;
+      res = await client.kv.txn(
+        {
+          compare,
+          success,
+          failure: [{ request_range: { key: Buffer.from(nameKey) } }, { request_range: { key: Buffer.from(addressKey) } }],
+        },
+        this.#deadline(),
+      );
+    } catch (err) {
+      // Committed or not, we cannot tell: a mark that made it is deleted
+      // when the watch shows it (see #apply).
+      this.#served.delete(name);
+      throw this.#error(`cannot bind ${name} to ${address}`, err);
+    }
+    const revision = Number(res.header.revision);
+    if (res.succeeded) {
+      this.#record(nameKey, { value: String(address), createRevision: held?.createRevision ?? revision }, revision);
+      this.#record(addressKey, { value: name, createRevision: holder?.value === name ? holder.createRevision : revision }, revision);
+      if (previous !== undefined && previous !== address) this.#record(this.#addressKey(previous), undefined, revision);
+      return true;
+    }
+    this.#stats.conflicts++;
+    this.#served.delete(name);
+    // What won instead: each key as it is now, or gone.
+    const found = res.responses.map((r) => r.response_range?.kvs[0]);
+    this.#learn(nameKey, found[0], revision);
+    this.#learn(addressKey, found[1], revision);
+    return false;
+  }
+
+  /**
+   * Deletes `name`'s binding, and this enroller's mark, if no other
+   * enroller marks the name and the binding is what this enroller last saw.
+   * Resolves `false` (and learns the truth) otherwise.
+   */
+  async release(name: string): Promise<boolean> {
+    const held = this.#names.get(name);
+    if (held === undefined) return true;
+    const nameKey = this.#nameKey(name);
+    const addressKey = this.#addressKey(Number(held.value));
+    const marks = `${this.prefix}members/${enc(name)}/`;
+    const mine = this.#markKey(name);
+    const res = await this.#txn('release', {
+      compare: [
+        { key: Buffer.from(nameKey), target: 'Create', result: 'Equal', create_revision: held.createRevision },
+        // No mark but possibly ours: the ranges before and after our own key are empty.
+        { key: Buffer.from(marks), range_end: Buffer.from(mine), target: 'Create', result: 'Equal', create_revision: 0 },
+        { key: Buffer.from(`${mine}\0`), range_end: prefixEnd(marks), target: 'Create', result: 'Equal', create_revision: 0 },
+      ],
+      success: [
+        { request_delete_range: { key: Buffer.from(nameKey) } },
+        { request_delete_range: { key: Buffer.from(addressKey) } },
+        { request_delete_range: { key: Buffer.from(mine) } },
+      ],
+      failure: [{ request_range: { key: Buffer.from(nameKey) } }],
+    });
+    const revision = Number(res.header.revision);
+    this.#served.delete(name);
+    if (res.succeeded) {
+      this.#record(nameKey, undefined, revision);
+      this.#record(addressKey, undefined, revision);
+      return true;
+    }
+    this.#learn(nameKey, res.responses[0]?.response_range?.kvs[0], revision);
+    return false;
+  }
+
+  /** Deletes this enroller's mark on `name`. */
+  async leave(name: string): Promise<void> {
+    this.#served.delete(name);
+    await this.#txn('leave', { success: [{ request_delete_range: { key: Buffer.from(this.#markKey(name)) } }] });
+  }
+
+  /**
+   * Stops the watch and revokes the lease: the registration and every mark
+   * of this enroller go at once (the bindings stay). Closes the client if
+   * the store made it.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#epoch++;
+    const watcher = this.#watcher;
+    const lease = this.#lease;
+    this.#watcher = undefined;
+    this.#lease = undefined;
+    this.#leaseId = undefined;
+    this.#served.clear();
+    await watcher?.cancel().catch(() => undefined);
+    if (lease !== undefined) {
+      lease.removeAllListeners();
+      await lease.revoke({ deadline: Date.now() + this.#options.callTimeoutMs }).catch(() => lease.release());
+    }
+    if (this.#options.client === undefined) this.#client?.close();
+    this.#client = undefined;
+  }
+
+  #makeClient(): Etcd3 {
+    return new Etcd3({
+      hosts: this.#options.hosts ?? [],
+      dialTimeout: this.#options.callTimeoutMs,
+      // The enroller answers "unavailable" and the member retries: no
+      // retries or circuit breaker here, which would only delay both.
+      faultHandling: {
+        host: () => noop,
+        global: noop,
+        // etcd3 calls next() on what it is given (a factory), though its types ask for a backoff.
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as never,
+      },
+    });
+  }
+
+  #open(): Etcd3 {
+    if (this.#closed || this.#client === undefined) throw new StoreError('the EtcdAddressStore is not open');
+    return this.#client;
+  }
+
+  #deadline(): { deadline: number } {
+    return { deadline: Date.now() + this.#options.callTimeoutMs };
+  }
+
+  #error(what: string, err: unknown): StoreError {
+    if (err instanceof StoreError) return err;
+    return new StoreError(`etcd: ${what}: ${(err as Error).message}`, { cause: err });
+  }
+
+  async #txn(what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
+    try {
+      this.#stats.transactions++;
+      return await this.#open().kv.txn(request, this.#deadline());
+    } catch (err) {
+      throw this.#error(what, err);
+    }
+  }
+
+  /** Grants a lease, registers the enroller under it and marks every name served; renews itself when lost. */
+  async #grantLease(epoch: number): Promise<void> {
+    const client = this.#open();
+    const owner = this.#owner as StoreOwner;
+    const lease = client.lease(this.#options.leaseTtlSecs, { deadline: Date.now() + this.#options.callTimeoutMs });
+    lease.on('lost', () => {
+      if (this.#lease === lease) this.#renew(epoch);
+    });
+    // A lease whose grant fails emits 'lost' too; the rejection below reports it.
+    const id = await lease.grant();
+    if (epoch !== this.#epoch) {
+      lease.release();
+      return;
+    }
+    this.#lease = lease;
+    this.#leaseId = id;
+    const puts: IRequestOp[] = [
+      {
+        request_put: {
+          key: Buffer.from(`${this.prefix}enrollers/${enc(owner.name)}`),
+          value: Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress })),
+          lease: id,
+        },
+      },
+      ...[...this.#served].map(
+        (name): IRequestOp => ({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: id } }),
+      ),
+    ];
+    // etcd takes at most 128 operations in one transaction.
+    for (let i = 0; i < puts.length; i += 100) await this.#txn('register', { success: puts.slice(i, i + 100) });
+  }
+
+  /** The lease expired (etcd was out of reach longer than its TTL): grant another, with backoff, until it works. */
+  #renew(epoch: number): void {
+    this.#lease?.release();
+    this.#lease = undefined;
+    this.#leaseId = undefined;
+    let delay = 100;
+    const attempt = (): void => {
+      if (epoch !== this.#epoch) return;
+      this.#stats.leaseRenewals++;
+      this.#grantLease(epoch).catch(() => {
+        this.#lease?.release();
+        this.#lease = undefined;
+        setTimeout(attempt, delay).unref();
+        delay = Math.min(delay * 2, 2000);
+      });
+    };
+    attempt();
+  }
+
+  #watch(fromRevision: number): void {
+    const client = this.#open();
+    const epoch = this.#epoch;
+    client
+      .watch()
+      .prefix(this.prefix)
+      .startRevision(String(fromRevision))
+      .create()
+      .then((watcher) => {
+        if (epoch !== this.#epoch) {
+          watcher.cancel().catch(() => undefined);
+          return;
+        }
+        this.#watcher = watcher;
+        watcher.on('put', (kv) => this.#onEvent(kv, false));
+        watcher.on('delete', (kv) => this.#onEvent(kv, true));
+        // Reconnection after an outage resumes from the last revision seen; errors surface as requests failing.
+        watcher.on('error', () => undefined);
+      })
+      .catch(() => {
+        // etcd unreachable: try again shortly from the same revision.
+        if (epoch === this.#epoch) setTimeout(() => epoch === this.#epoch && this.#watch(fromRevision), 500).unref();
+      });
+  }
+
+  #onEvent(kv: IKeyValue, deleted: boolean): void {
+    this.#stats.watchEvents++;
+    this.#apply(kv, deleted, true);
+  }
+
+  /**
+   * Applies one key as seen (a range read, a watch event, a transaction's
+   * failure branch). A binding key older than what was seen already is
+   * ignored, so a late watch event cannot undo a newer transaction result.
+   */
+  #apply(kv: IKeyValue, deleted: boolean, live: boolean): void {
+    const key = kv.key.toString();
+    if (!key.startsWith(this.prefix)) return;
+    const rest = key.slice(this.prefix.length);
+    const revision = Number(kv.mod_revision);
+    if (rest.startsWith('names/') || rest.startsWith('addresses/')) {
+      this.#record(key, deleted ? undefined : { value: kv.value.toString(), createRevision: Number(kv.create_revision) }, revision);
+      return;
+    }
+    const parts = rest.split('/');
+    if (parts[0] === 'members' && parts.length === 3) {
+      const name = decodeURIComponent(parts[1] ?? '');
+      const enroller = decodeURIComponent(parts[2] ?? '');
+      this.#mark(name, enroller, !deleted, live);
+      if (live && !deleted && enroller === this.#owner?.name && !this.#served.has(name)) {
+        // A mark from a bind whose answer never came, for a member we do not serve.
+        this.#txn('leave', { compare: [], success: [{ request_delete_range: { key: kv.key } }] }).catch(() => undefined);
+      }
+    } else if (parts[0] === 'enrollers' && parts.length === 2) {
+      const enroller = decodeURIComponent(parts[1] ?? '');
+      if (deleted) this.#enrollers.delete(enroller);
+      else {
+        try {
+          const { shimAddress } = JSON.parse(kv.value.toString()) as { shimAddress?: unknown };
+          if (typeof shimAddress === 'string' && shimAddress !== '') this.#enrollers.set(enroller, shimAddress);
+        } catch {
+          // not ours: ignored
+        }
+      }
+      if (live) this.#announceEnrollers();
+    }
+  }
+
+  /** A key seen at `revision`: `entry`, or gone. Updates the cache and tells the listener of binding changes. */
+  #record(key: string, entry: Entry | undefined, revision: number): void {
+    if ((this.#seenAt.get(key) ?? 0) >= revision) return;
+    this.#seenAt.set(key, revision);
+    const rest = key.slice(this.prefix.length);
+    if (rest.startsWith('addresses/')) {
+      const address = Number(rest.slice('addresses/'.length));
+      if (entry === undefined) this.#addresses.delete(address);
+      else {
+        this.#addresses.set(address, entry);
+        // Taken: the pool learns it now, before the owner's name key arrives.
+        if (this.#names.get(entry.value)?.value !== String(address)) this.#listener?.bound({ name: entry.value, address });
+      }
+      return;
+    }
+    const name = decodeURIComponent(rest.slice('names/'.length));
+    const before = this.#names.get(name);
+    if (entry === undefined) {
+      this.#names.delete(name);
+      if (before !== undefined) this.#listener?.unbound(name);
+      return;
+    }
+    this.#names.set(name, entry);
+    const address = Number(entry.value);
+    if (before?.value !== entry.value && Number.isSafeInteger(address)) this.#listener?.bound({ name, address });
+  }
+
+  /** What a transaction's failure branch found of `key` at `revision`. */
+  #learn(key: string, kv: IKeyValue | undefined, revision: number): void {
+    if (kv === undefined) this.#record(key, undefined, revision);
+    else this.#record(key, { value: kv.value.toString(), createRevision: Number(kv.create_revision) }, Number(kv.mod_revision));
+  }
+
+  #mark(name: string, enroller: string, present: boolean, live: boolean): void {
+    let set = this.#marks.get(name);
+    if (present) {
+      if (set === undefined) {
+        set = new Set();
+        this.#marks.set(name, set);
+      }
+      set.add(enroller);
+      return;
+    }
+    if (set === undefined || !set.delete(enroller) || set.size > 0) return;
+    this.#marks.delete(name);
+    if (live && this.#names.has(name)) this.#listener?.idle(name);
+  }
+
+  #announceEnrollers(): void {
+    const others = [...this.#enrollers].filter(([name]) => name !== this.#owner?.name).map(([, shimAddress]) => shimAddress);
+    this.#listener?.enrollers(others);
+  }
+
+  #nameKey(name: string): string {
+    return `${this.prefix}names/${enc(name)}`;
+  }
+
+  #addressKey(address: number): string {
+    return `${this.prefix}addresses/${address}`;
+  }
+
+  #markKey(name: string): string {
+    return `${this.prefix}members/${enc(name)}/${enc(this.#owner?.name ?? '')}`;
+  }
+}

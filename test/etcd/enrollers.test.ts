@@ -1,0 +1,148 @@
+/** Several enrollers sharing one address space through a real etcd, with members on the in-memory network. */
+import { Etcd3 } from 'etcd3';
+import { afterEach, expect, it } from 'vitest';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { Enroller, EnrollmentManager, type EnrollmentConfigInput, MemoryNetwork, MemoryRib } from '../../src/index.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix, until } from '../support/etcd.js';
+
+const undo: Array<() => unknown> = [];
+afterEach(async () => {
+  while (undo.length > 0) await undo.pop()?.();
+});
+
+/** Starts `count` enrollers `e0`, `e1`, ... on `net`, each with its own EtcdAddressStore on `prefix`. */
+async function enrollers(net: MemoryNetwork, prefix: string, count: number, extra: { holdMs?: number; leaseMs?: number } = {}) {
+  const list: Array<{ enroller: Enroller; store: EtcdAddressStore; name: string }> = [];
+  for (let i = 0; i < count; i++) {
+    const name = `e${i}`;
+    const store = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix });
+    const enroller = new Enroller({
+      shim: net.attach(name),
+      rib: new MemoryRib(),
+      ipcpName: name,
+      difName: 'ha.DIF',
+      addressPool: { first: 1, last: 65_535 },
+      store,
+      retransmitMs: 20,
+      ...extra,
+    });
+    await enroller.start();
+    undo.push(() => enroller.stop());
+    list.push({ enroller, store, name });
+  }
+  return list;
+}
+
+function member(net: MemoryNetwork, name: string, bootstraps: string[], config: EnrollmentConfigInput = {}) {
+  const mgr = new EnrollmentManager({
+    shim: net.attach(name),
+    rib: new MemoryRib(),
+    ipcpName: name,
+    config: { bootstraps, retransmitMs: 20, maxRetransmitMs: 200, timeoutMs: 3000, initialBackoffMs: 50, ...config },
+  });
+  undo.push(() => mgr.close());
+  return mgr;
+}
+
+/** Every binding in etcd under `prefix`: names/ and addresses/ as two maps. */
+async function table(prefix: string) {
+  const client = new Etcd3({ hosts: etcdEndpoint() });
+  try {
+    const names = await client.getAll().prefix(`${prefix}names/`).strings();
+    const addresses = await client.getAll().prefix(`${prefix}addresses/`).strings();
+    const strip = (o: Record<string, string>, p: string) =>
+      new Map(Object.entries(o).map(([k, v]) => [decodeURIComponent(k.slice(p.length)), v]));
+    return { names: strip(names, `${prefix}names/`), addresses: strip(addresses, `${prefix}addresses/`) };
+  } finally {
+    client.close();
+  }
+}
+
+/** Checks that etcd's two indexes agree: each name one address, each address one name. */
+function expectConsistent(t: Awaited<ReturnType<typeof table>>) {
+  for (const [name, address] of t.names) expect(t.addresses.get(address)).toBe(name);
+  expect(t.addresses.size).toBe(t.names.size);
+}
+
+describeEtcd('several enrollers on one etcd', () => {
+  it('three enrollers and 300 members enrolling at once across them: 300 distinct addresses, every name bound once', async () => {
+    const prefix = uniquePrefix('storm');
+    const net = new MemoryNetwork({ seed: 3 });
+    undo.push(() => net.close());
+    const list = await enrollers(net, prefix, 3);
+    const managers = Array.from({ length: 300 }, (_, i) => {
+      const names = list.map((e) => e.name);
+      const first = i % 3;
+      return member(net, `m${i}`, [...names.slice(first), ...names.slice(0, first)]);
+    });
+    const addresses = await Promise.all(managers.map((m) => m.enrol().then(() => m.address)));
+    expect(new Set(addresses).size).toBe(300);
+    const t = await table(prefix);
+    expect(t.names.size).toBe(300);
+    expectConsistent(t);
+    for (const m of managers) expect(t.names.get(m.ipcpName ?? '')).toBe(String(m.address));
+    // Each enroller served its third; every enroller's pool saw every binding through the watch.
+    for (const e of list) expect(e.enroller.members().length).toBe(100);
+    const txns = list.reduce((n, e) => n + e.store.stats().transactions, 0);
+    const reads = list.reduce((n, e) => n + e.store.stats().rangeReads, 0);
+    expect(reads).toBe(3); // one table read per enroller, at start: none per enrollment
+    expect(txns).toBeLessThan(300 + 3 * 3 + 300); // about one per enrollment, plus registrations and a few conflicts
+  });
+
+  it('a member that fails over keeps its address, and learns every live enroller from the first it reaches', async () => {
+    const prefix = uniquePrefix('failover');
+    const net = new MemoryNetwork({ seed: 4 });
+    undo.push(() => net.close());
+    const [e0, e1, e2] = await enrollers(net, prefix, 3);
+    if (e0 === undefined || e1 === undefined || e2 === undefined) throw new Error('three enrollers');
+    const mgr = member(net, 'mover', ['e0'], { heartbeatIntervalSecs: 0.05, connectionTimeoutSecs: 0.2, reenrollBackoffBaseMs: 20 });
+    await mgr.enrol();
+    const address = mgr.address;
+    expect(
+      mgr
+        .bootstraps()
+        .map((b) => b.address)
+        .sort(),
+    ).toEqual(['e0', 'e1', 'e2']);
+    mgr.startConnectionMonitoring();
+    const recovered = new Promise<{ bootstrap: string; address: number }>((resolve) => mgr.once('enrolled', resolve));
+    await e0.enroller.stop(); // e0 dies; its registration and marks go with its lease
+    net.detach('e0');
+    const again = await recovered;
+    expect(again.bootstrap).not.toBe('e0');
+    expect(again.address).toBe(address);
+    const t = await table(prefix);
+    expect(t.names.get('mover')).toBe(String(address));
+    expectConsistent(t);
+  });
+
+  it('frees an address only after its member was silent on every enroller for the hold time', async () => {
+    const prefix = uniquePrefix('hold');
+    const net = new MemoryNetwork({ seed: 5 });
+    undo.push(() => net.close());
+    const [e0, e1] = await enrollers(net, prefix, 2, { leaseMs: 150, holdMs: 300 });
+    if (e0 === undefined || e1 === undefined) throw new Error('two enrollers');
+    const released: string[] = [];
+    for (const e of [e0, e1]) e.enroller.on('address:released', (b) => released.push(`${e.name}:${b.name}`));
+    const mgr = member(net, 'quiet', ['e0', 'e1'], { heartbeatIntervalSecs: 0.05, connectionTimeoutSecs: 1 });
+    await mgr.enrol();
+    const address = mgr.address;
+    // It enrols again with e1 (as after a failover) and talks to e1 only:
+    // e0 finds it gone after 150 ms and its hold ends 300 ms later, but e1 serves it.
+    await mgr.enrolWithBootstrap('e1');
+    mgr.startConnectionMonitoring();
+    expect(mgr.address).toBe(address);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(released).toEqual([]);
+    expect((await table(prefix)).names.get('quiet')).toBe(String(address));
+    await mgr.close(); // M_RELEASE to e1: now it is silent everywhere
+    const silentAt = performance.now();
+    await until(() => released.length > 0, 3000, 'the address released');
+    // Not before the hold ran out (it started when M_RELEASE arrived, a little before close() resolved).
+    expect(performance.now() - silentAt).toBeGreaterThanOrEqual(300 - 25);
+    expect(released).toHaveLength(1); // one enroller deleted it; the other saw it go
+    const t = await table(prefix);
+    expect(t.names.has('quiet')).toBe(false);
+    expect(t.addresses.has(String(address))).toBe(false);
+  });
+});

@@ -1,0 +1,151 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, it } from 'vitest';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { ConfigError, StoreError } from '../../src/index.js';
+import type { AddressStoreListener } from '../../src/store/address-store.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix, until } from '../support/etcd.js';
+
+/** A listener that records what the store reports. */
+function recorder() {
+  const seen = { bound: new Map<string, number>(), unbound: [] as string[], idle: [] as string[], enrollers: [] as string[] };
+  const listener: AddressStoreListener = {
+    bound: (b) => seen.bound.set(b.name, b.address),
+    unbound: (name) => {
+      seen.bound.delete(name);
+      seen.unbound.push(name);
+    },
+    idle: (name) => seen.idle.push(name),
+    enrollers: (list) => {
+      seen.enrollers = list;
+    },
+  };
+  return { seen, listener };
+}
+
+const CHILD = fileURLToPath(new URL('../support/etcd-store-child.ts', import.meta.url));
+const opened: EtcdAddressStore[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
+
+async function openStore(prefix: string, name: string, options: Partial<ConstructorParameters<typeof EtcdAddressStore>[0]> = {}) {
+  const store = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix, ...options } as never);
+  const { seen, listener } = recorder();
+  await store.open({ name, shimAddress: `${name}-shim` }, listener);
+  const loaded = await store.load();
+  opened.push(store);
+  return { store, seen, loaded };
+}
+
+it('refuses options it cannot use, naming the field', () => {
+  expect(() => new EtcdAddressStore({ difName: 'd' } as never)).toThrow(ConfigError);
+  expect(() => new EtcdAddressStore({ hosts: 'not a url', difName: 'd' })).toThrow(/hosts/);
+  expect(() => new EtcdAddressStore({ hosts: 'http://127.0.0.1:1' })).toThrow(/difName/);
+  expect(new EtcdAddressStore({ hosts: 'http://127.0.0.1:1', difName: 'd.DIF' }).prefix).toBe('/rina/d.DIF/');
+});
+
+it('fails to open with a StoreError when etcd is out of reach', async () => {
+  const store = new EtcdAddressStore({ hosts: 'http://127.0.0.1:9', difName: 'x', callTimeoutMs: 300 });
+  await expect(store.open({ name: 'e', shimAddress: 'e' }, recorder().listener)).rejects.toThrow(StoreError);
+  await expect(store.bind({ name: 'm', address: 1 })).rejects.toThrow(/not open/);
+});
+
+describeEtcd('EtcdAddressStore on a real etcd', () => {
+  it('lets exactly one of two enrollers racing for one address win, and tells the loser who did', async () => {
+    const prefix = uniquePrefix('race');
+    const a = await openStore(prefix, 'A');
+    const b = await openStore(prefix, 'B');
+    const results = await Promise.all([a.store.bind({ name: 'n1', address: 5 }), b.store.bind({ name: 'n2', address: 5 })]);
+    expect(results.filter((r) => r === true)).toHaveLength(1);
+    const loser = results[0] ? b : a;
+    const winner = results[0] ? 'n1' : 'n2';
+    expect(loser.seen.bound.get(winner)).toBe(5);
+    // The same for two enrollers racing for one name with different addresses.
+    const named = await Promise.all([a.store.bind({ name: 'x', address: 7 }), b.store.bind({ name: 'x', address: 8 })]);
+    expect(named.filter((r) => r === true)).toHaveLength(1);
+  });
+
+  it('keeps a binding sticky across enrollers and releases it only once no enroller serves the name', async () => {
+    const prefix = uniquePrefix('sticky');
+    const a = await openStore(prefix, 'A');
+    const b = await openStore(prefix, 'B');
+    expect(await a.store.bind({ name: 'm', address: 9 })).toBe(true);
+    await until(() => b.seen.bound.get('m') === 9, 2000, 'the watch to reach B');
+    // m fails over to B with its address: B marks it too.
+    expect(await b.store.bind({ name: 'm', address: 9 })).toBe(true);
+    await a.store.leave('m');
+    expect(await a.store.release('m')).toBe(false); // B serves it
+    expect(a.seen.idle).not.toContain('m');
+    await b.store.leave('m');
+    await until(() => a.seen.idle.includes('m'), 2000, 'idle(m) at A');
+    expect(await a.store.release('m')).toBe(true);
+    await until(() => b.seen.unbound.includes('m'), 2000, 'unbound(m) at B');
+    // Free again: anyone may take 9.
+    expect(await b.store.bind({ name: 'other', address: 9 })).toBe(true);
+  });
+
+  it('advertises live enrollers and drops one that closes', async () => {
+    const prefix = uniquePrefix('enrollers');
+    const a = await openStore(prefix, 'A');
+    const b = await openStore(prefix, 'B');
+    await until(() => a.seen.enrollers.includes('B-shim'), 2000, 'B registered');
+    expect(b.seen.enrollers).toEqual(['A-shim']);
+    await b.store.close();
+    await until(() => a.seen.enrollers.length === 0, 2000, 'B gone');
+  });
+
+  it('loads the table written by others, reporting names nobody serves as idle', async () => {
+    const prefix = uniquePrefix('load');
+    const a = await openStore(prefix, 'A');
+    await a.store.bind({ name: 'p', address: 3 });
+    await a.store.bind({ name: 'q', address: 4 });
+    await a.store.leave('q');
+    const c = await openStore(prefix, 'C');
+    expect(c.loaded.sort((x, y) => x.address - y.address)).toEqual([
+      { name: 'p', address: 3 },
+      { name: 'q', address: 4 },
+    ]);
+    expect(c.seen.idle).toEqual(['q']);
+  });
+
+  it("lets a dead enroller's marks expire with its lease, so its members' holds start elsewhere", async () => {
+    const prefix = uniquePrefix('dead');
+    const a = await openStore(prefix, 'A');
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, etcdEndpoint(), prefix, 'D', 'z=11'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.once('exit', (code) => reject(new Error(`the child exited with ${code}`)));
+      });
+      await until(() => a.seen.enrollers.includes('D-shim') && a.seen.bound.get('z') === 11, 2000, 'D registered, z bound');
+      child.kill('SIGKILL');
+      await until(() => a.seen.idle.includes('z'), 6000, 'z idle after the lease TTL');
+      expect(a.seen.enrollers).toEqual([]);
+      expect(a.seen.bound.get('z')).toBe(11); // still bound: the hold decides
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('lets an enroller that stops go of its members at once', async () => {
+    const prefix = uniquePrefix('stop');
+    const a = await openStore(prefix, 'A');
+    const b = await openStore(prefix, 'B');
+    expect(await b.store.bind({ name: 'y', address: 12 })).toBe(true);
+    await b.store.close();
+    await until(() => a.seen.idle.includes('y'), 2000, 'y idle');
+  });
+
+  it('keeps IPCP names with slashes apart', async () => {
+    const prefix = uniquePrefix('slash');
+    const a = await openStore(prefix, 'A');
+    expect(await a.store.bind({ name: 'a', address: 1 })).toBe(true);
+    expect(await a.store.bind({ name: 'a/1//', address: 2 })).toBe(true);
+    await a.store.leave('a/1//');
+    expect(await a.store.release('a/1//')).toBe(true);
+    expect((await openStore(prefix, 'B')).loaded).toEqual([{ name: 'a', address: 1 }]);
+  });
+});
