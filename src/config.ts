@@ -39,6 +39,50 @@ export const dependency = <T>(what: string, methods: readonly string[]) =>
     { error: `must implement ${what} (${methods.join(', ')})` },
   );
 
+/** The prefix of a bootstrap entry that names enrollers by a DNS SRV record: `srv:_rina-enroll._udp.example.com`. */
+export const SRV_BOOTSTRAP_PREFIX = 'srv:';
+
+/** A label of a host name: letters, digits and hyphens (underscores tolerated), not starting or ending with a hyphen. */
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$/;
+
+/**
+ * What is wrong with the DNS name of an `srv:` bootstrap entry, in words, or
+ * `undefined` when it is a valid SRV name `_service._proto.domain` (RFC 2782;
+ * a trailing dot is allowed).
+ */
+export function srvNameProblem(name: string): string | undefined {
+  const example = 'e.g. srv:_rina-enroll._udp.example.com';
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (bare === '') return `must name a DNS SRV record after "srv:" (${example})`;
+  if (bare.length > 253) return `the DNS name must be at most 253 characters (got ${bare.length})`;
+  const labels = bare.split('.');
+  const [service, proto] = labels;
+  if (service === undefined || !/^_[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/.test(service)) {
+    return `the DNS name must start with a service label such as "_rina-enroll" (${example})`;
+  }
+  if (proto === undefined || !/^_[A-Za-z0-9]+$/.test(proto)) {
+    return `the service label must be followed by a protocol label such as "_udp" (${example})`;
+  }
+  if (labels.length < 3) return `a domain must follow "${service}.${proto}." (${example})`;
+  for (const label of labels) {
+    if (label.length > 63) return `DNS label "${label.slice(0, 20)}..." is longer than 63 characters`;
+    if (label === '') return 'the DNS name must not contain an empty label ("..")';
+  }
+  const bad = labels.slice(2).find((label) => !HOST_LABEL.test(label));
+  if (bad !== undefined) return `invalid DNS label "${bad}" (letters, digits and inner hyphens only)`;
+  return undefined;
+}
+
+/** One entry of `bootstraps`: a shim address, or `srv:` and an SRV name. */
+const bootstrapEntrySchema = z
+  .string({ error: 'must be a shim address or "srv:" and a DNS SRV name (string)' })
+  .min(1, { error: 'must not be empty' })
+  .superRefine((entry, ctx) => {
+    if (!entry.startsWith(SRV_BOOTSTRAP_PREFIX)) return;
+    const problem = srvNameProblem(entry.slice(SRV_BOOTSTRAP_PREFIX.length));
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: entry });
+  });
+
 /** The member's settings, with the defaults of the design this library implements. */
 export const enrollmentConfigSchema = z
   .strictObject({
@@ -85,11 +129,18 @@ export const enrollmentConfigSchema = z
     /**
      * Shim addresses of the bootstraps to enrol with, in order of preference.
      * `enrol()` and recovery move through them; enrollers may advertise more.
+     *
+     * An entry `srv:_service._proto.domain` (e.g.
+     * `srv:_rina-enroll._udp.example.com`) is not an address but a DNS SRV
+     * name: it is resolved before the first attempt, and again whenever every
+     * known bootstrap has failed, into the enrollers it lists, tried in
+     * RFC 2782 order (ascending priority, weighted random within one) at its
+     * place in this list. The manager's `discovery` option sets the resolver.
      * @default []
      */
     bootstraps: z
-      .array(z.string({ error: 'must be a shim address (string)' }).min(1, { error: 'must not be empty' }), {
-        error: 'must be an array of shim addresses',
+      .array(bootstrapEntrySchema, {
+        error: 'must be an array of shim addresses or "srv:" entries',
       })
       .default([]),
     /**

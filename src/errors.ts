@@ -20,7 +20,8 @@ export type EnrollmentErrorCode =
   | 'STORE_ERROR'
   | 'NOT_ENROLLED'
   | 'IPCP_NAME_NOT_SET'
-  | 'CONFIG_ERROR';
+  | 'CONFIG_ERROR'
+  | 'DISCOVERY_ERROR';
 
 /** Base class of every error the library throws. */
 export class EnrollmentError<C extends EnrollmentErrorCode = EnrollmentErrorCode> extends Error {
@@ -180,5 +181,23 @@ export class ConfigError extends EnrollmentError<'CONFIG_ERROR'> {
     this.name = 'ConfigError';
     this.issues = issues;
     this.field = issues[0]?.field ?? '';
+  }
+}
+
+/**
+ * The enrollers of an `srv:` bootstrap entry could not be found: the DNS
+ * lookup failed or timed out, the name has no SRV records, its targets have no
+ * address, or the records say the service is not available here (target
+ * `.`). `enrol()` rejects with it when there is no other bootstrap to try;
+ * the monitor's recovery retries it with backoff.
+ */
+export class DiscoveryError extends EnrollmentError<'DISCOVERY_ERROR'> {
+  /** The SRV name looked up, e.g. `_rina-enroll._udp.example.com`. */
+  readonly srvName: string;
+
+  constructor(srvName: string, message: string, options?: { cause?: unknown }) {
+    super('DISCOVERY_ERROR', `cannot discover enrollers at ${srvName}: ${message}`, options);
+    this.name = 'DiscoveryError';
+    this.srvName = srvName;
   }
 }

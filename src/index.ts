@@ -44,8 +44,22 @@ export {
 export { parseUdpAddress, type UdpEndpoint, UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
 export { type MaybePromise, type Rib, RibNames, type RibObject } from './rib/rib.js';
 export { MemoryRib } from './rib/memory-rib.js';
-export { type AddressBinding, type AddressStore, MemoryAddressStore } from './store/address-store.js';
+export {
+  type AddressBinding,
+  type AddressStore,
+  type AddressStoreListener,
+  MemoryAddressStore,
+  type StoreOwner,
+} from './store/address-store.js';
 export { FileAddressStore } from './store/file-address-store.js';
+export {
+  orderSrvRecords,
+  type ResolveSrvOptions,
+  resolveSrvBootstraps,
+  type SrvDiscoveryOptions,
+  type SrvRecord,
+  type SrvResolver,
+} from './member/srv.js';
 export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';
 export { Enroller, type EnrollerEvents, type EnrollerOptions, type EnrollerStats, type MemberInfo } from './enroller/enroller.js';
 export {

@@ -18,9 +18,11 @@ import {
   enrollmentConfigSchema,
   MAX_TIMER_MS,
   parseWith,
+  SRV_BOOTSTRAP_PREFIX,
 } from '../config.js';
 import {
   ConfigError,
+  DiscoveryError,
   EnrollmentAbortedError,
   EnrollmentError,
   EnrollmentInProgressError,
@@ -40,6 +42,8 @@ import { safeEmit } from '../util/events.js';
 import { sharedTicker, type Ticker, type TickerEntry } from '../util/ticker.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
 import { MetricsRecorder, type ConnectionMetrics } from './metrics.js';
+import { isSrvBootstrap, parseSrvBootstrap, resolveSrvBootstraps, type SrvDiscoveryOptions, srvDiscoverySchema } from './srv.js';
+import { parseUdpAddress } from '../shim/udp-shim.js';
 
 /** Dependencies and settings of an {@link EnrollmentManager}. */
 export interface EnrollmentManagerOptions {
@@ -47,6 +51,15 @@ export interface EnrollmentManagerOptions {
   readonly shim: Shim;
   /** The member's RIB: enrollment writes the synced objects and `/mgmt/address` into it. */
   readonly rib: Rib;
+  /**
+   * How the `srv:` entries of `config.bootstraps` are resolved: a resolver
+   * (`{ resolver }`, anything with `resolveSrv`, `resolve4` and `resolve6`,
+   * such as a `node:dns/promises` Resolver), or the DNS servers to ask
+   * (`{ dnsServers: ['127.0.0.1:5353'] }`), and the address family. One
+   * lookup is bounded by `timeoutMs`.
+   * @default {} (the system's DNS servers; the family of the shim's address)
+   */
+  readonly discovery?: SrvDiscoveryOptions;
   /** The member's IPCP name; or call {@link EnrollmentManager.setIpcpName} later. */
   readonly ipcpName?: string;
   /**
@@ -194,7 +207,7 @@ export interface EnrollmentEvents {
     info: {
       /** The attempt's number in this re-enrollment, from 1. */
       attempt: number;
-      /** The shim address of the bootstrap tried. */
+      /** The shim address of the bootstrap tried, or the `srv:` entry whose lookup failed when no bootstrap was known. */
       bootstrap: string;
       /** Why the attempt failed. */
       error: EnrollmentError;
@@ -238,8 +251,8 @@ export interface BootstrapStatus {
   readonly failures: number;
   /** `performance.now()` time before which recovery does not try it again. */
   readonly blockedUntil: number;
-  /** Where the member learnt of it. */
-  readonly source: 'config' | 'explicit' | 'advertised';
+  /** Where the member learnt of it: `dns` for an enroller listed by an `srv:` entry of `config.bootstraps`. */
+  readonly source: 'config' | 'explicit' | 'advertised' | 'dns';
 }
 
 type RunKind = 'enrolling' | 'reenrolling';
@@ -267,6 +280,7 @@ const managerOptionsSchema = z
   .strictObject({
     shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
     rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
+    discovery: srvDiscoverySchema.optional(),
     ipcpName: ipcpNameSchema.optional(),
     difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }).optional(),
     config: enrollmentConfigSchema.prefault({}),
@@ -283,6 +297,15 @@ const managerOptionsSchema = z
     path: ['difName'],
     error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
   });
+
+/** The IP version of a shim address that is an IP literal with a port, else undefined. */
+function ipFamily(address: string): 4 | 6 | undefined {
+  try {
+    return parseUdpAddress(address).family;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Resolves after `ms` on an unref'd timer; rejects with the signal's reason on abort. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -339,6 +362,15 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   #outageAt: number | undefined;
   /** Set by a detected loss while still formally enrolled, until the next enrollment. */
   #lostConnection = false;
+  /** The `srv:` entries of `config.bootstraps`, in order, with what each resolved to last (undefined: never resolved). */
+  readonly #srv: Array<{ readonly entry: string; readonly name: string; addresses: readonly string[] | undefined }> = [];
+  /** How the `srv:` entries are resolved. */
+  readonly #discovery: SrvDiscoveryOptions;
+  /** Consecutive discoveries that left no bootstrap to try; the next one waits until `#discoveryBlockedUntil`. */
+  #discoveryFailures = 0;
+  #discoveryBlockedUntil = 0;
+  /** Bootstraps that failed since the last lookup of the `srv:` entries or the last enrollment: all of them failing calls for a new lookup. */
+  readonly #failedSinceDiscovery = new Set<string>();
   readonly #unsubscribe: () => void;
 
   /** Throws `ConfigError` for invalid options or configuration, naming each offending field. */
@@ -353,7 +385,12 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#targetDif = o.difName;
     this.#auth = o.auth;
     this.#logger = o.logger;
-    for (const address of this.config.bootstraps) this.#learn(address, 'config');
+    for (const entry of this.config.bootstraps) {
+      if (isSrvBootstrap(entry)) this.#srv.push({ entry, name: parseSrvBootstrap(entry), addresses: undefined });
+      else this.#learn(entry, 'config');
+    }
+    const family = o.discovery?.family ?? ipFamily(o.shim.localAddress);
+    this.#discovery = family === undefined ? { ...o.discovery } : { ...o.discovery, family };
     if (o.ipcpName !== undefined) this.#ipcpName = o.ipcpName;
     this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
   }
@@ -550,13 +587,13 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       return this.#join(run, signal);
     }
     if (target !== undefined) this.#learn(target, 'explicit');
-    else if (this.#bootstraps.size === 0) return Promise.reject(new NoBootstrapPeersError());
+    else if (this.#bootstraps.size === 0 && this.#srv.length === 0) return Promise.reject(new NoBootstrapPeersError());
     return this.#join(this.#startRun(kind, target, false), signal);
   }
 
   /** The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. */
   #startRecovery(): void {
-    if (this.#run !== undefined || this.#state.type === 'closed' || this.#bootstraps.size === 0) return;
+    if (this.#run !== undefined || this.#state.type === 'closed' || (this.#bootstraps.size === 0 && this.#srv.length === 0)) return;
     // Failures are reported through events; nobody awaits this promise.
     this.#startRun('reenrolling', undefined, true).promise.catch(() => undefined);
   }
@@ -574,6 +611,18 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
 
     const attemptOnce = async (): Promise<AttemptResult> => {
       attempts++;
+      if (target === undefined && this.#srv.length > 0) {
+        // A lookup may come first: show the re-enrollment from its start, not after it.
+        if (kind === 'reenrolling' && this.#state.type === 'enrolled' && this.#bootstraps.size > 0) {
+          this.#setState({ type: 'reenrolling', bootstrap: this.#pick().address, attempt: attempts, previousAddress });
+        }
+        try {
+          await this.#discoverIfNeeded(controller.signal, recovery);
+        } catch (err) {
+          if (err instanceof DiscoveryError) current = `${SRV_BOOTSTRAP_PREFIX}${err.srvName}`;
+          throw err;
+        }
+      }
       let status = this.#learn(target ?? this.#pick().address, 'explicit');
       if (recovery) {
         // Every bootstrap may be blocked by its backoff: wait for the first to come free.
@@ -628,6 +677,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         return result;
       } catch (err) {
         status.failures++;
+        this.#failedSinceDiscovery.add(status.address);
         status.blockedUntil = now() + (Number.isNaN(nextDelayMs) ? this.#backoff(status.failures) : nextDelayMs);
         throw err;
       } finally {
@@ -649,7 +699,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         const retryInMs = !willRetry
           ? undefined
           : recovery
-            ? Math.max(0, this.#pick().blockedUntil - now())
+            ? Math.max(0, this.#nextTryAt() - now())
             : Math.min(MAX_TIMER_MS, this.config.initialBackoffMs * 2 ** (attempts - 1));
         if (kind === 'reenrolling' && !(error instanceof EnrollmentAbortedError)) {
           this.#metrics.reenrollFailure();
@@ -732,6 +782,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#difName = difName;
     this.#lastHeartbeat = now();
     this.#lostConnection = false;
+    this.#failedSinceDiscovery.clear();
     this.#pendingKeepalives.clear();
     this.#setState({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
     this.#metrics.enrolled();
@@ -842,6 +893,101 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
 
   // ---- bootstraps and backoff ---------------------------------------------
 
+  /** `performance.now()` time of recovery's next try: the bootstrap unblocked soonest, or the next discovery. */
+  #nextTryAt(): number {
+    return this.#bootstraps.size === 0 ? this.#discoveryBlockedUntil : this.#pick().blockedUntil;
+  }
+
+  /**
+   * Resolves the `srv:` entries before an attempt when none was ever
+   * resolved, when none is known, or when every known bootstrap has failed
+   * since the last lookup (or the last enrollment): one lookup per round
+   * through them. Recovery waits for the discovery backoff when nothing is
+   * known, so that a failing DNS is not asked in a loop.
+   */
+  async #discoverIfNeeded(signal: AbortSignal, recovery: boolean): Promise<void> {
+    if (this.#srv.length === 0) return;
+    const t = now();
+    const known = [...this.#bootstraps.keys()];
+    const due =
+      known.length === 0 ||
+      known.every((address) => this.#failedSinceDiscovery.has(address)) ||
+      this.#srv.every((srv) => srv.addresses === undefined);
+    if (!due) return;
+    if (recovery && known.length === 0 && this.#discoveryBlockedUntil > t) await sleep(this.#discoveryBlockedUntil - t, signal);
+    await this.#discover(signal);
+  }
+
+  /**
+   * Resolves every `srv:` entry and learns the enrollers listed, in RFC 2782
+   * order. An entry whose lookup fails keeps what it resolved to before.
+   * Throws `DiscoveryError` only when no bootstrap is left to try.
+   */
+  async #discover(signal: AbortSignal): Promise<void> {
+    const results = await Promise.allSettled(
+      this.#srv.map((srv) =>
+        resolveSrvBootstraps(srv.entry, { ...this.#discovery, random: this.#random, timeoutMs: this.config.timeoutMs, signal }),
+      ),
+    );
+    if (signal.aborted) throw signal.reason;
+    let failure: DiscoveryError | undefined;
+    results.forEach((result, i) => {
+      const srv = this.#srv[i];
+      if (srv === undefined) return;
+      if (result.status === 'fulfilled') {
+        srv.addresses = result.value;
+        const found = result.value.length === 0 ? 'the service is not available there' : result.value.join(', ');
+        log(
+          this.#logger,
+          'debug',
+          { event: 'discovery', ipcpName: this.#ipcpName, srv: srv.name, bootstraps: result.value },
+          `${srv.name}: ${found}`,
+        );
+        return;
+      }
+      const error =
+        result.reason instanceof DiscoveryError
+          ? result.reason
+          : new DiscoveryError(srv.name, (result.reason as Error)?.message ?? String(result.reason), { cause: result.reason });
+      failure ??= error;
+      log(this.#logger, 'warn', { event: 'discovery', ipcpName: this.#ipcpName, srv: srv.name, error: error.message }, error.message);
+    });
+    this.#arrangeBootstraps();
+    this.#failedSinceDiscovery.clear();
+    if (this.#bootstraps.size > 0) {
+      this.#discoveryFailures = 0;
+      this.#discoveryBlockedUntil = 0;
+      return;
+    }
+    this.#discoveryFailures++;
+    this.#discoveryBlockedUntil = now() + this.#backoff(this.#discoveryFailures);
+    throw failure ?? new DiscoveryError(this.#srv[0]?.name ?? '', 'the service is not available at this domain (SRV target ".")');
+  }
+
+  /**
+   * Puts the known bootstraps in order of preference: `config.bootstraps`
+   * with each `srv:` entry replaced by the enrollers it resolved to last, then
+   * the others (explicit, advertised) in the order learnt. An enroller the
+   * DNS no longer lists is forgotten, unless it is the one of the last
+   * enrollment; every status kept keeps its failures and backoff.
+   */
+  #arrangeBootstraps(): void {
+    const previous = new Map(this.#bootstraps);
+    this.#bootstraps.clear();
+    const keep = (address: string, source: BootstrapStatus['source']): void => {
+      if (this.#bootstraps.has(address) || (source === 'dns' && address === this.#shim.localAddress)) return;
+      this.#bootstraps.set(address, previous.get(address) ?? { address, failures: 0, blockedUntil: 0, source });
+    };
+    let next = 0;
+    for (const entry of this.config.bootstraps) {
+      if (!isSrvBootstrap(entry)) keep(entry, 'config');
+      else for (const address of this.#srv[next++]?.addresses ?? []) keep(address, 'dns');
+    }
+    for (const [address, status] of previous) {
+      if (status.source !== 'dns' || address === this.#bootstrap) keep(address, status.source);
+    }
+  }
+
   #learn(address: string, source: BootstrapStatus['source']): BootstrapStatus & { failures: number; blockedUntil: number } {
     let status = this.#bootstraps.get(address);
     if (status === undefined) {
@@ -939,6 +1085,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     // that members losing it together do not all come back at once.
     const status = this.#learn(bootstrap, 'explicit');
     status.failures++;
+    this.#failedSinceDiscovery.add(bootstrap);
     status.blockedUntil = now() + this.#backoff(status.failures);
     this.#emit('connection:lost', { bootstrap, silentMs, reason });
     if (this.#monitor?.running) this.#startRecovery();
