@@ -16,8 +16,8 @@
  *
  * @module
  */
-import { ExponentialBackoff, noop } from 'cockatiel';
-import { Etcd3, type IKeyValue, type IRequestOp, type ITxnRequest, type Lease, type Watcher } from 'etcd3';
+import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
+import { Etcd3, type IKeyValue, isRecoverableError, type IRequestOp, type ITxnRequest, type Lease, type Watcher } from 'etcd3';
 import { z } from 'zod';
 import { dependency, integerAtLeast, parseWith, positive } from '../config.js';
 import { StoreError } from '../errors.js';
@@ -335,11 +335,14 @@ export class EtcdAddressStore implements AddressStore {
     return new Etcd3({
       hosts: this.#options.hosts ?? [],
       dialTimeout: this.#options.callTimeoutMs,
-      // The enroller answers "unavailable" and the member retries: no
-      // retries or circuit breaker here, which would only delay both.
+      // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes).
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+      // One more try on another host (a cluster member that just died), and
+      // no circuit breaker: the enroller answers "unavailable" and the
+      // member retries, so waiting here would only delay both.
       faultHandling: {
         host: () => noop,
-        global: noop,
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
         // etcd3 calls next() on what it is given (a factory), though its types ask for a backoff.
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as never,
       },

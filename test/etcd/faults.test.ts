@@ -1,0 +1,112 @@
+/** Faults of etcd under several enrollers: a stopped etcd, a killed leader. Each test runs an etcd of its own. */
+import { afterEach, expect, it } from 'vitest';
+import { Result } from '../../src/cdap/messages.js';
+import { decodeCdapMessage, Enroller, EnrollmentManager, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { describeEtcd, startEtcd, until } from '../support/etcd.js';
+
+const undo: Array<() => unknown> = [];
+afterEach(async () => {
+  while (undo.length > 0) await undo.pop()?.();
+});
+
+async function setUp(hosts: string[], enrollerCount: number) {
+  const net = new MemoryNetwork({ seed: 9 });
+  undo.push(() => net.close());
+  const enrollers: Enroller[] = [];
+  for (let i = 0; i < enrollerCount; i++) {
+    const store = new EtcdAddressStore({ hosts, difName: 'faults.DIF', callTimeoutMs: 500 });
+    const enroller = new Enroller({
+      shim: net.attach(`e${i}`),
+      rib: new MemoryRib(),
+      ipcpName: `e${i}`,
+      difName: 'faults.DIF',
+      addressPool: { first: 1, last: 65_535 },
+      store,
+      retransmitMs: 20,
+    });
+    await enroller.start();
+    undo.push(() => enroller.stop());
+    enrollers.push(enroller);
+  }
+  const names = enrollers.map((e) => e.ipcpName);
+  const member = (name: string, i: number) => {
+    const first = i % names.length;
+    const mgr = new EnrollmentManager({
+      shim: net.attach(name),
+      rib: new MemoryRib(),
+      ipcpName: name,
+      config: {
+        bootstraps: [...names.slice(first), ...names.slice(0, first)],
+        retransmitMs: 20,
+        maxRetransmitMs: 200,
+        timeoutMs: 2000,
+        maxRetries: 12,
+        initialBackoffMs: 100,
+        heartbeatIntervalSecs: 0.2,
+        connectionTimeoutSecs: 2,
+      },
+    });
+    undo.push(() => mgr.close());
+    return mgr;
+  };
+  return { net, enrollers, member };
+}
+
+/** Every M_START_R result the enrollers sent, by member. */
+function startReplies(net: MemoryNetwork) {
+  const results = new Map<string, number[]>();
+  net.tap((p) => {
+    if (!p.from.startsWith('e')) return;
+    try {
+      const msg = decodeCdapMessage(p.pdu);
+      if (msg.opCode === OpCode.M_START_R) results.set(p.to, [...(results.get(p.to) ?? []), msg.result ?? 0]);
+    } catch {
+      // not CDAP
+    }
+  });
+  return results;
+}
+
+describeEtcd('etcd faults', () => {
+  it('etcd stopped for 5 s: new members are told "unavailable", known ones keep their keepalives, then all enrol', async () => {
+    const etcd = await startEtcd();
+    undo.push(() => etcd.close());
+    const { net, member } = await setUp(etcd.endpoints, 2);
+    const replies = startReplies(net);
+    const early = Array.from({ length: 10 }, (_, i) => member(`early${i}`, i));
+    await Promise.all(early.map((m) => m.enrol()));
+    let losses = 0;
+    for (const m of early) {
+      m.on('connection:lost', () => losses++);
+      m.startConnectionMonitoring();
+    }
+    await etcd.members[0]?.stop();
+    const late = Array.from({ length: 10 }, (_, i) => member(`late${i}`, i));
+    const enrolled = Promise.all(late.map((m) => m.enrol()));
+    enrolled.catch(() => undefined); // awaited below; a failed test must not leave it unhandled
+    await until(() => late.every((m) => replies.get(m.ipcpName ?? '')?.includes(Result.UNAVAILABLE)), 4000, 'unavailable answers');
+    await new Promise((resolve) => setTimeout(resolve, 5000 - 1000));
+    await etcd.members[0]?.start();
+    await enrolled;
+    expect(losses).toBe(0); // keepalives were answered all along
+    const all = [...early, ...late];
+    expect(new Set(all.map((m) => m.address)).size).toBe(20);
+    for (const m of late) expect(replies.get(m.ipcpName ?? '')?.at(-1)).toBe(Result.OK);
+  }, 30_000);
+
+  it('the leader of a three-member etcd cluster killed during enrollments: enrollment goes on after the election, no duplicate', async () => {
+    const etcd = await startEtcd({ size: 3 });
+    undo.push(() => etcd.close());
+    const { member, enrollers } = await setUp(etcd.endpoints, 3);
+    const managers = Array.from({ length: 150 }, (_, i) => member(`m${i}`, i));
+    const done = Promise.all(managers.map((m) => m.enrol()));
+    done.catch(() => undefined); // awaited below
+    await until(() => enrollers.reduce((n, e) => n + e.members().length, 0) >= 30, 10_000, '30 members enrolled');
+    const leader = await etcd.leader();
+    await leader.kill();
+    await done;
+    await etcd.leader(); // a new one was elected
+    expect(new Set(managers.map((m) => m.address)).size).toBe(150);
+  }, 30_000);
+});
