@@ -3,7 +3,9 @@
  * `rina-enroll`: run an enroller (bootstrap) or a member over UDP.
  *
  *   rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json
+ *   rina-enroll bootstrap --listen 127.0.0.1:7001 --dif demo.DIF --pool 1-65535 --name e1 --etcd http://127.0.0.1:2379
  *   rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 [--bootstrap ...]
+ *   rina-enroll member --name m2 --bootstrap srv:_rina-enroll._udp.example.net
  *
  * Bad flags: one line on stderr, exit 2. SIGINT/SIGTERM: leave gracefully, exit 0.
  *
@@ -27,6 +29,14 @@ Examples:
   # an enroller for demo.DIF on port 7000, keeping its address table in a file
   rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json
 
+  # three enrollers sharing one address space through etcd (each with its own --name)
+  rina-enroll bootstrap --listen 127.0.0.1:7001 --dif demo.DIF --pool 1-65535 --name e1 --etcd http://127.0.0.1:2379
+  rina-enroll bootstrap --listen 127.0.0.1:7002 --dif demo.DIF --pool 1-65535 --name e2 --etcd http://127.0.0.1:2379
+  rina-enroll bootstrap --listen 127.0.0.1:7003 --dif demo.DIF --pool 1-65535 --name e3 --etcd http://127.0.0.1:2379
+
+  # a member finding the enrollers through DNS SRV records
+  rina-enroll member --name m3 --bootstrap srv:_rina-enroll._udp.example.net
+
   # a member enrolling through it (or another one, when it fails)
   rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --bootstrap 127.0.0.1:7001
 
@@ -49,6 +59,12 @@ const address = (text: string) => {
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+};
+/** A bootstrap: a UDP address, or an `srv:` entry resolved through DNS. */
+const bootstrapEntry = (text: string) => (text.startsWith('srv:') ? text : address(text));
+const url = (what: string) => (text: string) => {
+  if (!URL.canParse(text)) throw new InvalidArgumentError(`${what} must be a URL such as http://127.0.0.1:2379, got "${text}"`);
+  return text;
 };
 const pool = (text: string) => {
   const match = /^(\d+)-(\d+)$/.exec(text);
@@ -85,6 +101,8 @@ async function runBootstrap(opts: {
   pool: { first: number; last: number };
   name: string;
   state?: string;
+  etcd?: string[];
+  etcdPrefix?: string;
   lease: number;
   hold: number;
   alternate?: string[];
@@ -92,7 +110,21 @@ async function runBootstrap(opts: {
   verbose: boolean;
   recvBuffer: number;
 }): Promise<number> {
+  if (opts.etcd !== undefined && opts.state !== undefined)
+    throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
+  if (opts.etcdPrefix !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-prefix needs --etcd');
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
+  // Loaded only when asked for: without --etcd the CLI never loads gRPC.
+  const store =
+    opts.etcd !== undefined
+      ? new (await import('../etcd/index.js')).EtcdAddressStore({
+          hosts: opts.etcd,
+          difName: opts.dif,
+          ...(opts.etcdPrefix === undefined ? {} : { prefix: opts.etcdPrefix }),
+        })
+      : opts.state === undefined
+        ? new MemoryAddressStore()
+        : new FileAddressStore(opts.state);
   const shim = await UdpShim.bind(opts.listen, { recvBufferSize: opts.recvBuffer });
   const enroller = closingOnThrow(
     shim,
@@ -103,7 +135,7 @@ async function runBootstrap(opts: {
         ipcpName: opts.name,
         difName: opts.dif,
         addressPool: opts.pool,
-        store: opts.state === undefined ? new MemoryAddressStore() : new FileAddressStore(opts.state),
+        store,
         leaseMs: opts.lease * 1000,
         holdMs: opts.hold * 1000,
         alternates: opts.alternate ?? [],
@@ -127,6 +159,7 @@ async function runMember(opts: {
   name: string;
   dif?: string;
   bootstrap: string[];
+  dnsServer?: string[];
   listen?: string;
   heartbeatInterval: number;
   connectionTimeout: number;
@@ -136,7 +169,8 @@ async function runMember(opts: {
   verbose: boolean;
 }): Promise<number> {
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
-  const family = parseUdpAddress(opts.bootstrap[0] ?? '').family;
+  const literal = opts.bootstrap.find((b) => !b.startsWith('srv:'));
+  const family = literal === undefined ? 4 : parseUdpAddress(literal).family;
   const shim = await UdpShim.bind(opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0'));
   const mgr = closingOnThrow(
     shim,
@@ -147,6 +181,7 @@ async function runMember(opts: {
         ipcpName: opts.name,
         ...(opts.dif === undefined ? {} : { difName: opts.dif }),
         logger,
+        ...(opts.dnsServer === undefined ? {} : { discovery: { dnsServers: opts.dnsServer } }),
         config: {
           bootstraps: opts.bootstrap,
           heartbeatIntervalSecs: opts.heartbeatInterval,
@@ -188,6 +223,12 @@ export function program(): Command {
     .requiredOption('--pool <first-last>', 'addresses to assign, e.g. 1002-1999', pool)
     .option('--name <ipcp>', "the enroller's IPCP name", 'bootstrap')
     .option('--state <file>', 'keep the address table in this file, to survive restarts')
+    .option(
+      '--etcd <url>',
+      'share the address space with other enrollers through etcd (repeat for each etcd member)',
+      (value: string, previous?: string[]) => collect(url('--etcd')(value), previous),
+    )
+    .option('--etcd-prefix <prefix>', 'etcd key prefix (default /rina/<dif>/)')
     .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
     .option('--hold <secs>', "a gone member's address is kept for it this long", number('--hold'), 300)
     .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)
@@ -211,7 +252,12 @@ export function program(): Command {
     .command('member')
     .description('enrol a member IPCP and keep it enrolled')
     .requiredOption('--name <ipcp>', "the member's IPCP name")
-    .requiredOption('--bootstrap <host:port>', 'an enroller to enrol with (repeat for failover)', collect)
+    .requiredOption(
+      '--bootstrap <host:port|srv:name>',
+      'an enroller to enrol with, or srv:_rina-enroll._udp.<domain> to find them in DNS (repeat for failover)',
+      collect,
+    )
+    .option('--dns-server <host:port>', 'DNS server for srv: bootstraps (repeatable; default: the system resolver)', collect)
     .option('--dif <name>', 'the DIF to join (an enroller of another DIF refuses the member)')
     .option('--listen <host:port>', 'local UDP address (default: any interface, a free port)', address)
     .addOption(
@@ -233,9 +279,9 @@ export function program(): Command {
       '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n',
     )
     .action(async (opts) => {
-      for (const b of opts.bootstrap as string[]) address(b);
-      if (parseUdpAddress((opts.bootstrap as string[])[0] ?? '').port === 0) throw new UsageError('--bootstrap needs a port');
-      cmd.setOptionValue('exitCode', await runMember({ ...opts, bootstrap: (opts.bootstrap as string[]).map(address) }));
+      const bootstraps = (opts.bootstrap as string[]).map(bootstrapEntry);
+      if (bootstraps.some((b) => !b.startsWith('srv:') && parseUdpAddress(b).port === 0)) throw new UsageError('--bootstrap needs a port');
+      cmd.setOptionValue('exitCode', await runMember({ ...opts, bootstrap: bootstraps }));
     });
   return cmd;
 }

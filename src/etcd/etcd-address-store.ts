@@ -388,20 +388,23 @@ export class EtcdAddressStore implements AddressStore {
     }
     this.#lease = lease;
     this.#leaseId = id;
-    const puts: IRequestOp[] = [
-      {
-        request_put: {
-          key: Buffer.from(`${this.prefix}enrollers/${enc(owner.name)}`),
-          value: Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress })),
-          lease: id,
-        },
-      },
-      ...[...this.#served].map(
-        (name): IRequestOp => ({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: id } }),
-      ),
-    ];
+    // Two live enrollers with one name would share their marks: the name must be free.
+    const registration = Buffer.from(`${this.prefix}enrollers/${enc(owner.name)}`);
+    const registered = await this.#txn('register', {
+      compare: [{ key: registration, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: registration, value: Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress })), lease: id } }],
+    });
+    if (!registered.succeeded) {
+      lease.release();
+      throw new StoreError(
+        `an enroller named "${owner.name}" is registered already under ${this.prefix}: give each enroller its own name (or wait up to ${this.#options.leaseTtlSecs} s for a dead one's lease to expire)`,
+      );
+    }
+    const marks = [...this.#served].map(
+      (name): IRequestOp => ({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: id } }),
+    );
     // etcd takes at most 128 operations in one transaction.
-    for (let i = 0; i < puts.length; i += 100) await this.#txn('register', { success: puts.slice(i, i + 100) });
+    for (let i = 0; i < marks.length; i += 100) await this.#txn('mark', { success: marks.slice(i, i + 100) });
   }
 
   /** The lease expired (etcd was out of reach longer than its TTL): grant another, with backoff, until it works. */

@@ -1007,7 +1007,13 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     const ordered = [...this.#bootstraps.values()];
     const last = this.#bootstrap === undefined ? undefined : this.#bootstraps.get(this.#bootstrap);
     if (last !== undefined) ordered.unshift(last);
-    const ready = ordered.find((b) => b.blockedUntil <= t);
+    // Of those free to try, the one with the fewest failures in a row (the
+    // first in order among equals): a dead bootstrap whose backoff ran out
+    // does not win over a live one that has not failed.
+    const ready = ordered.reduce<(typeof ordered)[number] | undefined>(
+      (best, b) => (b.blockedUntil <= t && (best === undefined || b.failures < best.failures) ? b : best),
+      undefined,
+    );
     if (ready !== undefined) return ready;
     const soonest = ordered.reduce<BootstrapStatus | undefined>(
       (best, b) => (best === undefined || b.blockedUntil < best.blockedUntil ? b : best),

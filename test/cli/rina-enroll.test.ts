@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, freePort, runCli } from '../support/cli.js';
+import { dnsServer } from '../support/dns.js';
+import { cleanup } from '../support/helpers.js';
 
 const running: CliProcess[] = [];
 const cli = (args: string[]) => {
@@ -10,8 +12,9 @@ const cli = (args: string[]) => {
   running.push(p);
   return p;
 };
-afterEach(() => {
+afterEach(async () => {
   for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  await cleanup();
 });
 
 describe('rina-enroll', () => {
@@ -36,6 +39,22 @@ describe('rina-enroll', () => {
     expect(await p.exited).toBe(2);
     expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
     expect(p.stderr[0]).toMatch(message);
+  });
+
+  it('member --bootstrap srv:... --dns-server: finds the enroller through DNS SRV', async () => {
+    const dns = await dnsServer();
+    const port = await freePort();
+    dns.zone.srv.set('_rina-enroll._udp.test.example', [{ priority: 0, weight: 1, port, name: 'e1.test.example' }]);
+    dns.zone.a.set('e1.test.example', '127.0.0.1');
+    const boot = cli(['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999']);
+    await boot.waitFor(/serving demo\.DIF/);
+    const args = ['member', '--name', 'm1', '--dif', 'demo.DIF', '--bootstrap', 'srv:_rina-enroll._udp.test.example'];
+    const m = cli([...args, '--dns-server', dns.address]);
+    await m.waitFor(/enrolled in demo\.DIF as address 1002 via 127\.0\.0\.1:\d+/);
+    expect(dns.srvQueries()).toBe(1);
+    const bad = cli(['member', '--name', 'm2', '--bootstrap', 'srv:no-service.example']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr.join('\n')).toMatch(/bootstraps/);
   });
 
   it('a bootstrap and a member over UDP: log lines, --json, graceful leave on SIGTERM and SIGINT', async () => {

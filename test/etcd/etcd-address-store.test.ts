@@ -139,6 +139,14 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
     await until(() => a.seen.idle.includes('y'), 2000, 'y idle');
   });
 
+  it('refuses a second live enroller with the same name (they would share their marks)', async () => {
+    const prefix = uniquePrefix('twins');
+    await openStore(prefix, 'A');
+    const twin = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix });
+    await expect(twin.open({ name: 'A', shimAddress: 'elsewhere' }, recorder().listener)).rejects.toThrow(/registered already/);
+    await expect(twin.bind({ name: 'm', address: 1 })).rejects.toThrow(StoreError); // closed again: usable by nobody
+  });
+
   it('keeps IPCP names with slashes apart', async () => {
     const prefix = uniquePrefix('slash');
     const a = await openStore(prefix, 'A');

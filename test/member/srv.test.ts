@@ -1,5 +1,4 @@
 /** DNS SRV discovery of enrollers: RFC 2782 order, validation, and the member finding its enrollers through a real DNS server. */
-import { createServer, Packet } from 'dns2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
@@ -15,6 +14,7 @@ import {
 } from '../../src/index.js';
 import { orderSrvRecords, parseSrvBootstrap, resolveSrvBootstraps, type SrvRecord, type SrvResolver } from '../../src/member/srv.js';
 import { seededRandom } from '../../src/util/random.js';
+import { dnsServer } from '../support/dns.js';
 import { cleanup, member, onCleanup, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -286,35 +286,6 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
 });
 
 describe('over a real DNS server and UDP on 127.0.0.1', () => {
-  /** A DNS server on 127.0.0.1 serving SRV and A records from mutable tables; closed after the test. */
-  async function dnsServer() {
-    const zone = { srv: new Map<string, SrvRecord[]>(), a: new Map<string, string>() };
-    let srvQueries = 0;
-    const server = createServer({
-      udp: true,
-      handle: (request, send) => {
-        const response = Packet.createResponseFromRequest(request);
-        const question = request.questions[0];
-        if (question !== undefined && question.type === Packet.TYPE.SRV && zone.srv.has(question.name)) {
-          srvQueries++;
-          for (const r of zone.srv.get(question.name) ?? []) {
-            response.answers.push(
-              Packet.createResourceFromQuestion(question, { ttl: 0, priority: r.priority, weight: r.weight, port: r.port, target: r.name }),
-            );
-          }
-        } else if (question !== undefined && question.type === Packet.TYPE.A && zone.a.has(question.name)) {
-          response.answers.push(Packet.createResourceFromQuestion(question, { ttl: 0, address: zone.a.get(question.name) ?? '' }));
-        } else {
-          response.header.rcode = 3; // NXDOMAIN
-        }
-        void send(response).catch(() => undefined);
-      },
-    });
-    const { udp } = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-    onCleanup(() => server.close());
-    return { zone, address: `127.0.0.1:${udp?.port}`, srvQueries: () => srvQueries };
-  }
-
   async function udpEnroller() {
     const shim = await UdpShim.bind('127.0.0.1:0');
     const enroller = new Enroller({
