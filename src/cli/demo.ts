@@ -7,7 +7,14 @@
  * its original address. Ends with a summary table and an SVG timeline, and
  * exits 0 only if every member recovered with its original address.
  *
- * Options: --members N (20), --outage SECS (4), --out DIR (./demo-output).
+ * `npm run demo -- --ha`: several enrollers, one address space. A throw-away
+ * etcd on 127.0.0.1, three enrollers sharing it (`rina-enroll bootstrap
+ * --etcd`), the members spread over them; one enroller is killed with
+ * SIGKILL and every member it served fails over to the others with its
+ * address. Needs an `etcd` binary (Debian: `apt-get install etcd-server`);
+ * without one it says so and exits 1.
+ *
+ * Options: --members N (20), --outage SECS (4), --out DIR (./demo-output), --ha.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EnrollmentManager, type EnrollmentState, MemoryRib, UdpShim } from '../index.js';
+import { ETCD_INSTALL_HINT, type EtcdCluster, findEtcd, startEtcd } from './etcd-server.js';
 import { freeUdpPort } from './ports.js';
 import { type Marker, percentile, type Span, timelineSvg } from './timeline.js';
 
@@ -24,6 +32,7 @@ const { values: args } = parseArgs({
     members: { type: 'string', default: '20' },
     outage: { type: 'string', default: '4' },
     out: { type: 'string', default: 'demo-output' },
+    ha: { type: 'boolean', default: false },
   },
 });
 const MEMBERS = Number(args.members);
@@ -61,7 +70,8 @@ function say(line: string): void {
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const CLI = fileURLToPath(new URL(`./rina-enroll${ext}`, import.meta.url));
 
-function startEnroller(port: number, stateFile: string): Promise<ChildProcess> {
+/** Starts `rina-enroll bootstrap` on `port` with `store` flags (`--state FILE` or `--etcd URL ...`); resolves once it serves. */
+function startEnroller(port: number, store: string[]): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -74,10 +84,9 @@ function startEnroller(port: number, stateFile: string): Promise<ChildProcess> {
       'demo.DIF',
       '--pool',
       '1002-1999',
-      '--state',
-      stateFile,
       '--lease',
       '3',
+      ...store,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -132,6 +141,81 @@ async function waitUntil(what: string, ms: number, check: () => boolean): Promis
   }
 }
 
+/** The member `m01`, `m02`, ... over UDP, recording its states for the timeline and saying what it does. */
+async function makeMember(i: number, bootstraps: string[]): Promise<Member> {
+  const name = `m${String(i + 1).padStart(2, '0')}`;
+  const shim = await UdpShim.bind('127.0.0.1:0');
+  const mgr = new EnrollmentManager({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: name,
+    difName: 'demo.DIF',
+    config: { ...CONFIG, bootstraps },
+  });
+  const member: Member = { name, mgr, shim, spans: [{ at: since(), state: 'idle' }], retries: 0 };
+  mgr.on('state:change', (s) => member.spans.push({ at: since(), state: s.type }));
+  mgr.on('connection:lost', (i) => say(`${name} noticed the loss: silent ${i.silentMs.toFixed(0)} ms (${i.reason})`));
+  mgr.on('reenroll:failure', (i) => {
+    member.retries++;
+    if (i.retryInMs !== undefined) say(`${name} attempt ${i.attempt} failed, next in ${i.retryInMs.toFixed(0)} ms`);
+  });
+  mgr.on('reenroll:success', (i) => {
+    member.backAt = since();
+    say(
+      `${name} back with address ${i.address} via ${i.bootstrap}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`,
+    );
+  });
+  return member;
+}
+
+/** Enrols every member at once, then starts their monitors. */
+async function enrolAll(members: Member[]): Promise<void> {
+  await Promise.all(
+    members.map(async (m) => {
+      const start = performance.now();
+      await m.mgr.enrol();
+      const ms = performance.now() - start;
+      m.enrollMs = ms;
+      if (m.mgr.address !== undefined) m.originalAddress = m.mgr.address;
+      say(`${m.name} enrolled with address ${m.mgr.address} via ${m.mgr.bootstrapAddress} in ${ms.toFixed(1)} ms`);
+      m.mgr.startConnectionMonitoring();
+    }),
+  );
+}
+
+const fmt = (v: number | undefined, unit = 'ms') => (v === undefined ? '-' : `${v.toFixed(1)} ${unit}`);
+const spread = (values: number[]) => `p50 ${fmt(percentile(values, 50))}   p99 ${fmt(percentile(values, 99))}`;
+
+/** Prints the summary table. */
+function printSummary(rows: Array<[string, string]>): void {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\nSummary\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+}
+
+/** Writes the SVG timeline into --out; returns its path. */
+function writeTimeline(file: string, members: Member[], markers: Marker[], end: number): string {
+  const outDir = resolve(args.out);
+  mkdirSync(outDir, { recursive: true });
+  const svgPath = join(outDir, file);
+  writeFileSync(
+    svgPath,
+    timelineSvg(
+      members.map((m) => ({ name: m.name, spans: m.spans })),
+      markers,
+      end,
+    ),
+  );
+  return svgPath;
+}
+
+/** Stops an enroller process gracefully (SIGINT), if it still runs. */
+async function stopEnroller(enroller: ChildProcess | undefined): Promise<void> {
+  if (enroller === undefined || enroller.exitCode !== null || enroller.signalCode !== null) return;
+  const exited = new Promise((r) => enroller.once('exit', r));
+  enroller.kill('SIGINT');
+  await exited;
+}
+
 async function main(): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'rina-demo-'));
   const stateFile = join(work, 'enroller-state.json');
@@ -142,46 +226,12 @@ async function main(): Promise<number> {
   const ticker = setInterval(() => render(members, phase), 150);
   let enroller: ChildProcess | undefined;
   try {
-    enroller = await startEnroller(port, stateFile);
+    enroller = await startEnroller(port, ['--state', stateFile]);
     say(`enroller up on 127.0.0.1:${port} (pid ${enroller.pid}), address table in ${stateFile}`);
 
     phase = `enrolling ${MEMBERS} members`;
-    for (let i = 0; i < MEMBERS; i++) {
-      const name = `m${String(i + 1).padStart(2, '0')}`;
-      const shim = await UdpShim.bind('127.0.0.1:0');
-      const mgr = new EnrollmentManager({
-        shim,
-        rib: new MemoryRib(),
-        ipcpName: name,
-        difName: 'demo.DIF',
-        config: { ...CONFIG, bootstraps: [`127.0.0.1:${port}`] },
-      });
-      const member: Member = { name, mgr, shim, spans: [{ at: since(), state: 'idle' }], retries: 0 };
-      mgr.on('state:change', (s) => member.spans.push({ at: since(), state: s.type }));
-      mgr.on('connection:lost', (i) => say(`${name} noticed the loss: silent ${i.silentMs.toFixed(0)} ms (${i.reason})`));
-      mgr.on('reenroll:failure', (i) => {
-        member.retries++;
-        if (i.retryInMs !== undefined) say(`${name} attempt ${i.attempt} failed, next in ${i.retryInMs.toFixed(0)} ms`);
-      });
-      mgr.on('reenroll:success', (i) => {
-        member.backAt = since();
-        say(
-          `${name} back with address ${i.address}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`,
-        );
-      });
-      members.push(member);
-    }
-    await Promise.all(
-      members.map(async (m) => {
-        const start = performance.now();
-        await m.mgr.enrol();
-        const ms = performance.now() - start;
-        m.enrollMs = ms;
-        if (m.mgr.address !== undefined) m.originalAddress = m.mgr.address;
-        say(`${m.name} enrolled with address ${m.mgr.address} in ${ms.toFixed(1)} ms`);
-        m.mgr.startConnectionMonitoring();
-      }),
-    );
+    for (let i = 0; i < MEMBERS; i++) members.push(await makeMember(i, [`127.0.0.1:${port}`]));
+    await enrolAll(members);
 
     phase = 'all enrolled; keepalives every 0.5 s';
     await new Promise((r) => setTimeout(r, 1500));
@@ -194,7 +244,7 @@ async function main(): Promise<number> {
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
 
     phase = 'enroller restarting from its state file';
-    enroller = await startEnroller(port, stateFile);
+    enroller = await startEnroller(port, ['--state', stateFile]);
     const backAt = since();
     markers.push({ at: backAt, label: 'enroller back' });
     say(`enroller back (pid ${enroller.pid}) from ${stateFile}`);
@@ -208,7 +258,6 @@ async function main(): Promise<number> {
 
     const end = since() + 300;
     const unchanged = members.filter((m) => m.mgr.address === m.originalAddress).length;
-    const fmt = (v: number | undefined, unit = 'ms') => (v === undefined ? '-' : `${v.toFixed(1)} ${unit}`);
     const enroll = members.map((m) => m.enrollMs ?? 0);
     const detection = members.map((m) => m.mgr.metrics().detectionDelayMs.last ?? 0);
     const recovery = members.map((m) => m.mgr.metrics().timeToRecoverMs.last ?? 0);
@@ -228,20 +277,8 @@ async function main(): Promise<number> {
       ['retries', `${members.reduce((n, m) => n + m.retries, 0)} failed attempts in all, spread by jittered backoff`],
       ['addresses unchanged', `${unchanged}/${MEMBERS}`],
     ];
-    const width = Math.max(...rows.map(([k]) => k.length));
-    process.stdout.write(`\nSummary\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`);
-
-    const outDir = resolve(args.out);
-    mkdirSync(outDir, { recursive: true });
-    const svgPath = join(outDir, 'timeline.svg');
-    writeFileSync(
-      svgPath,
-      timelineSvg(
-        members.map((m) => ({ name: m.name, spans: m.spans })),
-        markers,
-        end,
-      ),
-    );
+    printSummary(rows);
+    const svgPath = writeTimeline('timeline.svg', members, markers, end);
 
     await Promise.all(members.map((m) => m.mgr.close()));
     const ok = unchanged === MEMBERS;
@@ -253,16 +290,121 @@ async function main(): Promise<number> {
   } finally {
     clearInterval(ticker);
     await Promise.all(members.map((m) => m.mgr.close().then(() => m.shim.close())));
-    if (enroller !== undefined && enroller.exitCode === null && enroller.signalCode === null) {
-      const exited = new Promise((r) => enroller?.once('exit', r));
-      enroller.kill('SIGINT');
-      await exited;
-    }
+    await stopEnroller(enroller);
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-main().then(
+/** `--ha`: three enrollers on one etcd; one is killed; its members fail over with their addresses. */
+async function mainHa(): Promise<number> {
+  if (findEtcd() === undefined) {
+    process.stderr.write(`demo --ha needs etcd: ${ETCD_INSTALL_HINT}\n`);
+    return 1;
+  }
+  const markers: Marker[] = [];
+  const members: Member[] = [];
+  const enrollers: ChildProcess[] = [];
+  let phase = 'starting etcd';
+  const ticker = setInterval(() => render(members, phase), 150);
+  let etcd: EtcdCluster | undefined;
+  try {
+    etcd = await startEtcd();
+    const endpoint = etcd.endpoints[0] ?? '';
+    say(`etcd up on ${endpoint} (a throw-away one, data in a temporary directory)`);
+    phase = 'starting three enrollers on etcd';
+    const ports = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
+    const addresses = ports.map((p) => `127.0.0.1:${p}`);
+    for (const [i, port] of ports.entries()) {
+      enrollers.push(await startEnroller(port, ['--name', `e${i + 1}`, '--etcd', endpoint]));
+      say(`enroller e${i + 1} up on 127.0.0.1:${port} (pid ${enrollers[i]?.pid})`);
+    }
+
+    phase = `enrolling ${MEMBERS} members across three enrollers`;
+    // Each member lists the three in its own order, so each enroller gets a third of them.
+    for (let i = 0; i < MEMBERS; i++) {
+      members.push(
+        await makeMember(
+          i,
+          [0, 1, 2].map((k) => addresses[(i + k) % 3] ?? ''),
+        ),
+      );
+    }
+    await enrolAll(members);
+    const onFirst = members.filter((m) => m.mgr.bootstrapAddress === addresses[0]);
+    const perEnroller = addresses.map((a) => members.filter((m) => m.mgr.bootstrapAddress === a).length);
+    say(`members per enroller: ${perEnroller.join(' / ')}`);
+
+    phase = 'all enrolled; keepalives every 0.5 s';
+    await new Promise((r) => setTimeout(r, 1500));
+
+    phase = `enroller e1 killed (SIGKILL): its ${onFirst.length} members fail over`;
+    const killedAt = since();
+    markers.push({ at: killedAt, label: 'e1 killed' });
+    say(`killing enroller e1 (${addresses[0]}) with SIGKILL`);
+    enrollers[0]?.kill('SIGKILL');
+    await waitUntil('every member of e1 failing over', 15_000, () =>
+      onFirst.every((m) => m.mgr.state.type === 'enrolled' && m.backAt !== undefined),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    phase = 'done';
+    render(members, phase);
+    clearInterval(ticker);
+
+    const end = since() + 300;
+    const movedKept = onFirst.filter((m) => m.mgr.address === m.originalAddress && m.mgr.bootstrapAddress !== addresses[0]).length;
+    const allKept = members.filter((m) => m.mgr.address === m.originalAddress).length;
+    const distinct = new Set(members.map((m) => m.mgr.address)).size;
+    const table = await etcdTable(endpoint);
+    const tableOk = members.every((m) => table.get(m.name) === String(m.mgr.address)) && table.size === MEMBERS;
+    const after = addresses.map((a) => members.filter((m) => m.mgr.bootstrapAddress === a).length);
+    printSummary([
+      ['members', `${MEMBERS} over 3 enrollers sharing one etcd`],
+      ['enrollment time', spread(members.map((m) => m.enrollMs ?? 0))],
+      ['per enroller', `before ${perEnroller.join(' / ')}   after e1 died ${after.join(' / ')}`],
+      [
+        'detection delay',
+        `${spread(onFirst.map((m) => m.mgr.metrics().detectionDelayMs.last ?? 0))}   (timeout ${CONFIG.connectionTimeoutSecs * 1000} ms)`,
+      ],
+      [
+        'time to fail over',
+        `${spread(onFirst.map((m) => m.mgr.metrics().timeToRecoverMs.last ?? 0))}   (loss noticed -> enrolled elsewhere)`,
+      ],
+      ["e1's members", `${movedKept}/${onFirst.length} moved to e2 or e3 with their address`],
+      [
+        'addresses',
+        `${allKept}/${MEMBERS} unchanged, ${distinct} distinct; etcd's table ${tableOk ? 'matches every member' : 'DISAGREES'}`,
+      ],
+    ]);
+    const svgPath = writeTimeline('timeline-ha.svg', members, markers, end);
+    await Promise.all(members.map((m) => m.mgr.close()));
+    const ok = movedKept === onFirst.length && allKept === MEMBERS && distinct === MEMBERS && tableOk && onFirst.length > 0;
+    process.stdout.write(
+      `\n${ok ? 'every member of the killed enroller failed over with its address; no address is held twice' : 'FAILED: see the summary'}\n`,
+    );
+    process.stdout.write(`timeline: ${svgPath}\n`);
+    return ok ? 0 : 1;
+  } finally {
+    clearInterval(ticker);
+    await Promise.all(members.map((m) => m.mgr.close().then(() => m.shim.close())));
+    await Promise.all(enrollers.map(stopEnroller));
+    await etcd?.close();
+  }
+}
+
+/** etcd's name-to-address table of demo.DIF, read with a client of its own. */
+async function etcdTable(endpoint: string): Promise<Map<string, string>> {
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({ hosts: endpoint });
+  try {
+    const prefix = '/rina/demo.DIF/names/';
+    const names = await client.getAll().prefix(prefix).strings();
+    return new Map(Object.entries(names).map(([k, v]) => [decodeURIComponent(k.slice(prefix.length)), v]));
+  } finally {
+    client.close();
+  }
+}
+
+(args.ha ? mainHa() : main()).then(
   (code) => {
     process.exitCode = code;
   },

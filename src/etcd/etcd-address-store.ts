@@ -373,7 +373,7 @@ export class EtcdAddressStore implements AddressStore {
   }
 
   /** Grants a lease, registers the enroller under it and marks every name served; renews itself when lost. */
-  async #grantLease(epoch: number): Promise<void> {
+  async #grantLease(epoch: number, previousLeaseId?: string): Promise<void> {
     const client = this.#open();
     const owner = this.#owner as StoreOwner;
     const lease = client.lease(this.#options.leaseTtlSecs, { deadline: Date.now() + this.#options.callTimeoutMs });
@@ -390,10 +390,20 @@ export class EtcdAddressStore implements AddressStore {
     this.#leaseId = id;
     // Two live enrollers with one name would share their marks: the name must be free.
     const registration = Buffer.from(`${this.prefix}enrollers/${enc(owner.name)}`);
-    const registered = await this.#txn('register', {
+    const register = [
+      { request_put: { key: registration, value: Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress })), lease: id } },
+    ];
+    let registered = await this.#txn('register', {
       compare: [{ key: registration, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: registration, value: Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress })), lease: id } }],
+      success: register,
     });
+    if (!registered.succeeded && previousLeaseId !== undefined) {
+      // Our own registration under the lease we lost, which etcd still keeps (a restarted etcd extends leases).
+      registered = await this.#txn('register', {
+        compare: [{ key: registration, target: 'Lease', result: 'Equal', lease: previousLeaseId }],
+        success: register,
+      });
+    }
     if (!registered.succeeded) {
       lease.release();
       throw new StoreError(
@@ -405,10 +415,17 @@ export class EtcdAddressStore implements AddressStore {
     );
     // etcd takes at most 128 operations in one transaction.
     for (let i = 0; i < marks.length; i += 100) await this.#txn('mark', { success: marks.slice(i, i + 100) });
+    if (previousLeaseId !== undefined) {
+      // Nothing of ours is attached to it any more; whatever is left there is stale.
+      this.#open()
+        .leaseClient.leaseRevoke({ ID: previousLeaseId }, this.#deadline())
+        .catch(() => undefined);
+    }
   }
 
   /** The lease expired (etcd was out of reach longer than its TTL): grant another, with backoff, until it works. */
   #renew(epoch: number): void {
+    const previousLeaseId = this.#leaseId;
     this.#lease?.release();
     this.#lease = undefined;
     this.#leaseId = undefined;
@@ -416,7 +433,7 @@ export class EtcdAddressStore implements AddressStore {
     const attempt = (): void => {
       if (epoch !== this.#epoch) return;
       this.#stats.leaseRenewals++;
-      this.#grantLease(epoch).catch(() => {
+      this.#grantLease(epoch, previousLeaseId).catch(() => {
         this.#lease?.release();
         this.#lease = undefined;
         setTimeout(attempt, delay).unref();

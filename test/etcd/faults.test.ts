@@ -1,4 +1,5 @@
 /** Faults of etcd under several enrollers: a stopped etcd, a killed leader. Each test runs an etcd of its own. */
+import { Etcd3 } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { Result } from '../../src/cdap/messages.js';
 import { decodeCdapMessage, Enroller, EnrollmentManager, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
@@ -10,12 +11,14 @@ afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
 });
 
-async function setUp(hosts: string[], enrollerCount: number) {
+async function setUp(hosts: string[], enrollerCount: number, leaseTtlSecs = 10) {
   const net = new MemoryNetwork({ seed: 9 });
   undo.push(() => net.close());
   const enrollers: Enroller[] = [];
+  const stores: EtcdAddressStore[] = [];
   for (let i = 0; i < enrollerCount; i++) {
-    const store = new EtcdAddressStore({ hosts, difName: 'faults.DIF', callTimeoutMs: 500 });
+    const store = new EtcdAddressStore({ hosts, difName: 'faults.DIF', callTimeoutMs: 500, leaseTtlSecs });
+    stores.push(store);
     const enroller = new Enroller({
       shim: net.attach(`e${i}`),
       rib: new MemoryRib(),
@@ -50,7 +53,7 @@ async function setUp(hosts: string[], enrollerCount: number) {
     undo.push(() => mgr.close());
     return mgr;
   };
-  return { net, enrollers, member };
+  return { net, enrollers, stores, member };
 }
 
 /** Every M_START_R result the enrollers sent, by member. */
@@ -72,7 +75,8 @@ describeEtcd('etcd faults', () => {
   it('etcd stopped for 5 s: new members are told "unavailable", known ones keep their keepalives, then all enrol', async () => {
     const etcd = await startEtcd();
     undo.push(() => etcd.close());
-    const { net, member } = await setUp(etcd.endpoints, 2);
+    // A 2 s lease does not outlive the outage: the enrollers must register and mark their members again.
+    const { net, member, stores } = await setUp(etcd.endpoints, 2, 2);
     const replies = startReplies(net);
     const early = Array.from({ length: 10 }, (_, i) => member(`early${i}`, i));
     await Promise.all(early.map((m) => m.enrol()));
@@ -93,6 +97,21 @@ describeEtcd('etcd faults', () => {
     const all = [...early, ...late];
     expect(new Set(all.map((m) => m.address)).size).toBe(20);
     for (const m of late) expect(replies.get(m.ipcpName ?? '')?.at(-1)).toBe(Result.OK);
+    // Both enrollers took a new lease, registered again and marked every member they serve, under a lease kept alive:
+    // still there after more than the old lease's TTL.
+    for (const store of stores) expect(store.stats().leaseRenewals).toBeGreaterThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      expect((await client.getAll().prefix('/rina/faults.DIF/enrollers/').keys()).sort()).toEqual([
+        '/rina/faults.DIF/enrollers/e0',
+        '/rina/faults.DIF/enrollers/e1',
+      ]);
+      const marks = await client.getAll().prefix('/rina/faults.DIF/members/').keys();
+      expect(marks.map((k) => k.split('/')[4]).sort()).toEqual(all.map((m) => m.ipcpName).sort());
+    } finally {
+      client.close();
+    }
   }, 30_000);
 
   it('the leader of a three-member etcd cluster killed during enrollments: enrollment goes on after the election, no duplicate', async () => {
