@@ -1,10 +1,13 @@
 /** Several enrollers sharing one address space through a real etcd, with members on the in-memory network. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { Enroller, EnrollmentManager, type EnrollmentConfigInput, MemoryNetwork, MemoryRib } from '../../src/index.js';
 import { describeEtcd, etcdEndpoint, uniquePrefix, until } from '../support/etcd.js';
 
+const CHILD = fileURLToPath(new URL('../support/etcd-store-child.ts', import.meta.url));
 const undo: Array<() => unknown> = [];
 afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
@@ -144,5 +147,32 @@ describeEtcd('several enrollers on one etcd', () => {
     const t = await table(prefix);
     expect(t.names.has('quiet')).toBe(false);
     expect(t.addresses.has(String(address))).toBe(false);
+  });
+
+  it('an enroller that dies in the middle of an enrollment leaks nothing past its lease TTL and the hold time', async () => {
+    const prefix = uniquePrefix('midway');
+    const net = new MemoryNetwork({ seed: 6 });
+    undo.push(() => net.close());
+    const [e0] = await enrollers(net, prefix, 1, { holdMs: 300 });
+    if (e0 === undefined) throw new Error('one enroller');
+    const released: Array<{ name: string; address: number }> = [];
+    e0.enroller.on('address:released', (b) => released.push(b));
+    // Another enroller process binds "orphan" (as before its M_START_R) and is killed before the member completes.
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, etcdEndpoint(), prefix, 'dying', 'orphan=4242'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    undo.push(() => child.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      child.once('exit', (code) => reject(new Error(`the child exited with ${code}`)));
+    });
+    child.kill('SIGKILL');
+    const killedAt = performance.now();
+    await until(() => released.length > 0, 8000, 'the orphan address released');
+    expect(released).toEqual([{ name: 'orphan', address: 4242 }]);
+    expect(performance.now() - killedAt).toBeGreaterThanOrEqual(300); // the lease TTL (2 s) plus the hold, at least the hold
+    const t = await table(prefix);
+    expect(t.names.has('orphan')).toBe(false);
+    expect(t.addresses.has('4242')).toBe(false);
   });
 });
