@@ -3,8 +3,8 @@
  * physical floor measured in the same run; tables on stdout, appended to
  * bench/RESULTS.md.
  *
- *   npm run bench                       full run (about 4 minutes)
- *   npm run bench -- --quick            smoke run (under 30 s; CI)
+ *   npm run bench                       full run (about 5 minutes)
+ *   npm run bench -- --quick            smoke run (about 30 s; CI)
  *   npm run bench -- --only latency,codec
  *   npm run bench -- --runs 5 --no-write
  */
@@ -20,7 +20,7 @@ import { machineInfo, otherLoad, ticks } from './lib/env.js';
 import os from 'node:os';
 import { Report } from './lib/report.js';
 
-const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec'] as const;
+const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec', 'stores'] as const;
 type Name = (typeof NAMES)[number];
 
 const { values: args } = parseArgs({
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec] [--runs N] [--no-write] [--src]\n' +
+    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores] [--runs N] [--no-write] [--src]\n' +
       '  --src  measure src/ through tsx instead of its tsc build (tsx adds __name() wrappers: slower, bigger)\n',
   );
   process.exit(0);
@@ -94,6 +94,7 @@ const SCENARIOS: Record<Name, (ctx: Ctx) => Promise<void>> = {
   detection: (await import('./scenarios/detection.js')).detection,
   storm: (await import('./scenarios/storm.js')).storm,
   codec: (await import('./scenarios/codec.js')).codec,
+  stores: (await import('./scenarios/stores.js')).stores,
 };
 const info = { ...machineInfo(), library: LIB_LABEL };
 const report = new Report(fileURLToPath(new URL('./RESULTS.md', import.meta.url)), args.quick ? 'quick' : 'full', info, !args['no-write']);

@@ -7,6 +7,15 @@
  */
 export type PlainEnrollerOptions = Record<string, unknown>;
 
+export type EtcdFloorOp = 'txn' | 'bind' | 'range';
+
+/** Which AddressStore the child's enroller uses (scenario 7 compares them). */
+export type StoreSpec =
+  | { kind: 'memory' }
+  | { kind: 'file'; path: string }
+  /** An EtcdAddressStore on `hosts`, every key under `prefix`. */
+  | { kind: 'etcd'; hosts: string[]; prefix: string };
+
 export type ChildRequest =
   | {
       id: number;
@@ -16,8 +25,28 @@ export type ChildRequest =
       options?: PlainEnrollerOptions;
       /** What-if: serve on a bench-local dgram Shim with this receive buffer instead of UdpShim. */
       recvBufferSize?: number;
+      /** The store, wrapped in a pass-through that counts its calls (instead of `statePath`). */
+      store?: StoreSpec;
+      /** The enroller's IPCP name (default `bootstrap`); enrollers sharing an etcd need distinct ones. */
+      ipcpName?: string;
+      /** UdpShim's own `recvBufferSize` option (as the CLI's enroller sets it). */
+      udpRecvBufferSize?: number;
     }
   | { id: number; type: 'echo' }
+  /**
+   * Resolves once no store call is in flight and the enroller lists at most
+   * `members` members (a released member's M_RELEASE has arrived), or after
+   * `timeoutMs`; `settled` says which.
+   */
+  | { id: number; type: 'settle'; members?: number; timeoutMs?: number }
+  /**
+   * The etcd floor, timed in this process with its own etcd3 client, one
+   * request at a time: `txn`, a bare transaction putting `key`; `bind`, a
+   * transaction shaped like EtcdAddressStore's bind (2 create-revision
+   * compares, 3 puts, no lease) on fresh keys under the prefix `key`;
+   * `range`, a range read of every key under the prefix `key`.
+   */
+  | { id: number; type: 'etcd-floor'; hosts: string[]; op: EtcdFloorOp; key: string; samples: number }
   | { id: number; type: 'mark'; target?: number }
   | { id: number; type: 'stats' }
   | { id: number; type: 'members' }
@@ -46,6 +75,13 @@ export interface ChildStats {
   recvBufferBytes: number | undefined;
   /** `enroller.stats()` (busy answers, rate-limited PDUs, ...) where the Enroller has it. */
   enroller: Record<string, number> | undefined;
+  /**
+   * With a `store` spec: the store's counters since the mark (calls to bind /
+   * release / leave; an EtcdAddressStore's `stats()`; a FileAddressStore's
+   * file writes), and the same since the store was made (`storeTotal`).
+   */
+  store: Record<string, number> | undefined;
+  storeTotal: Record<string, number> | undefined;
 }
 
 export interface ChildReply {
@@ -54,5 +90,9 @@ export interface ChildReply {
   address?: string;
   stats?: ChildStats;
   members?: Array<{ name: string; address: number }>;
+  settled?: boolean;
+  /** etcd-floor: each request's round trip, ms, in order; `keys`: what the last range read returned. */
+  samples?: number[];
+  keys?: number;
   error?: string;
 }

@@ -1,7 +1,7 @@
 /** Starts and drives bench/child.ts in its own process. */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ChildReply, ChildRequest, ChildStats, PlainEnrollerOptions } from './child-protocol.js';
+import type { ChildReply, ChildRequest, ChildStats, EtcdFloorOp, PlainEnrollerOptions, StoreSpec } from './child-protocol.js';
 
 const CHILD = fileURLToPath(new URL('../child.ts', import.meta.url));
 
@@ -62,13 +62,26 @@ export class BenchChild {
     });
   }
 
-  /** Starts an Enroller in the child; resolves with its UDP address. */
+  /** Starts an Enroller in the child; resolves with its UDP address. If it cannot start, the child is stopped. */
   static async enroller(
-    opts: { port?: number; statePath?: string; options?: PlainEnrollerOptions; recvBufferSize?: number } = {},
+    opts: {
+      port?: number;
+      statePath?: string;
+      options?: PlainEnrollerOptions;
+      recvBufferSize?: number;
+      store?: StoreSpec;
+      ipcpName?: string;
+      udpRecvBufferSize?: number;
+    } = {},
   ): Promise<BenchChild> {
     const child = await BenchChild.spawn();
-    const reply = await child.request({ type: 'enroller', ...opts });
-    child.address = reply.address ?? '';
+    try {
+      const reply = await child.request({ type: 'enroller', ...opts });
+      child.address = reply.address ?? '';
+    } catch (err) {
+      await child.stop();
+      throw err;
+    }
     return child;
   }
 
@@ -93,6 +106,18 @@ export class BenchChild {
     const reply = await this.request({ type: 'stats' });
     if (reply.stats === undefined) throw new Error('bench child sent no stats');
     return reply.stats;
+  }
+
+  /** Waits until no store call is in flight and the enroller lists at most `members` members; false on timeout. */
+  async settle(members?: number, timeoutMs = 2000): Promise<boolean> {
+    const req = members === undefined ? { type: 'settle' as const, timeoutMs } : { type: 'settle' as const, members, timeoutMs };
+    return (await this.request(req)).settled === true;
+  }
+
+  /** The etcd floor, timed in the child (ms each): see the `etcd-floor` request. */
+  async etcdFloor(hosts: string[], op: EtcdFloorOp, key: string, samples: number): Promise<{ samples: number[]; keys: number }> {
+    const reply = await this.request({ type: 'etcd-floor', hosts, op, key, samples });
+    return { samples: reply.samples ?? [], keys: reply.keys ?? 0 };
   }
 
   async members(): Promise<Array<{ name: string; address: number }>> {

@@ -47,6 +47,18 @@ function split(address: string): { host: string; port: number } {
  * child process and back, one at a time. Returns a closer.
  */
 export async function addDgramPingPong(bench: Bench, echoAddress: string, name = 'dgram ping-pong RTT'): Promise<() => void> {
+  const pinger = await dgramPinger(echoAddress);
+  bench.add(name, async () => {
+    await pinger.ping();
+  });
+  return () => pinger.close();
+}
+
+/**
+ * A bare node:dgram ping-pong to an echo server, for a scenario's own timing
+ * loop: `ping()` sends one datagram and resolves with the round trip in ms.
+ */
+export async function dgramPinger(echoAddress: string): Promise<{ ping(): Promise<number>; close(): void }> {
   const socket = await bindClient();
   const { host, port } = split(echoAddress);
   let pending: (() => void) | undefined;
@@ -55,19 +67,22 @@ export async function addDgramPingPong(bench: Bench, echoAddress: string, name =
     pending = undefined;
     p?.();
   });
-  bench.add(
-    name,
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('ping-pong datagram lost')), 2000);
+  return {
+    ping: () =>
+      new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending = undefined;
+          reject(new Error('ping-pong datagram lost'));
+        }, 2000);
+        const t0 = performance.now();
         pending = () => {
           clearTimeout(timer);
-          resolve();
+          resolve(performance.now() - t0);
         };
         socket.send(PAYLOAD, port, host);
       }),
-  );
-  return () => socket.close();
+    close: () => socket.close(),
+  };
 }
 
 /** Adds "memory ping-pong": the same exchange over MemoryNetwork's shims (the in-memory floor). */

@@ -19,6 +19,7 @@ export const {
   MemoryNetwork,
   MemoryRib,
   UdpShim,
+  MemoryAddressStore,
   FileAddressStore,
   encodeCdapMessage,
   decodeCdapMessage,
