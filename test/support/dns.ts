@@ -1,36 +1,53 @@
-/** A small DNS server on 127.0.0.1 (dns2) for the tests of SRV discovery. */
-import { createServer, Packet } from 'dns2';
+/** A small DNS server on 127.0.0.1 (node:dgram and dns-packet) for the tests of SRV discovery. */
+import { createSocket } from 'node:dgram';
+import * as packet from 'dns-packet';
 import type { SrvRecord } from '../../src/member/srv.js';
 import { onCleanup } from './helpers.js';
 
 /**
  * Serves SRV and A records from mutable tables on a free UDP port of
- * 127.0.0.1; anything else is NXDOMAIN. Closed by the helpers' cleanup().
+ * 127.0.0.1; any other name is NXDOMAIN. Closed by the helpers' cleanup().
  */
 export async function dnsServer() {
   const zone = { srv: new Map<string, SrvRecord[]>(), a: new Map<string, string>() };
   let srvQueries = 0;
-  const server = createServer({
-    udp: true,
-    handle: (request, send) => {
-      const response = Packet.createResponseFromRequest(request);
-      const question = request.questions[0];
-      if (question !== undefined && question.type === Packet.TYPE.SRV && zone.srv.has(question.name)) {
-        srvQueries++;
-        for (const r of zone.srv.get(question.name) ?? []) {
-          response.answers.push(
-            Packet.createResourceFromQuestion(question, { ttl: 0, priority: r.priority, weight: r.weight, port: r.port, target: r.name }),
-          );
-        }
-      } else if (question !== undefined && question.type === Packet.TYPE.A && zone.a.has(question.name)) {
-        response.answers.push(Packet.createResourceFromQuestion(question, { ttl: 0, address: zone.a.get(question.name) ?? '' }));
-      } else {
-        response.header.rcode = 3; // NXDOMAIN
+  const socket = createSocket('udp4');
+  socket.on('message', (msg, from) => {
+    let query: packet.Packet;
+    try {
+      query = packet.decode(msg);
+    } catch {
+      return; // not DNS
+    }
+    const question = query.questions?.[0];
+    const answers: packet.Answer[] = [];
+    let found = false;
+    if (question?.type === 'SRV' && zone.srv.has(question.name)) {
+      srvQueries++;
+      found = true;
+      for (const r of zone.srv.get(question.name) ?? []) {
+        answers.push({
+          type: 'SRV',
+          name: question.name,
+          ttl: 0,
+          data: { priority: r.priority, weight: r.weight, port: r.port, target: r.name },
+        });
       }
-      void send(response).catch(() => undefined);
-    },
+    } else if (question?.type === 'A' && zone.a.has(question.name)) {
+      found = true;
+      answers.push({ type: 'A', name: question.name, ttl: 0, data: zone.a.get(question.name) ?? '' });
+    }
+    const NXDOMAIN = 3;
+    const reply = packet.encode({
+      type: 'response',
+      id: query.id ?? 0,
+      flags: packet.AUTHORITATIVE_ANSWER | ((query.flags ?? 0) & packet.RECURSION_DESIRED) | (found ? 0 : NXDOMAIN),
+      questions: query.questions ?? [],
+      answers,
+    });
+    socket.send(reply, from.port, from.address);
   });
-  const { udp } = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  onCleanup(() => server.close());
-  return { zone, address: `127.0.0.1:${udp?.port}`, srvQueries: () => srvQueries };
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  onCleanup(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  return { zone, address: `127.0.0.1:${socket.address().port}`, srvQueries: () => srvQueries };
 }
