@@ -103,6 +103,7 @@ async function runBootstrap(opts: {
   state?: string;
   etcd?: string[];
   etcdPrefix?: string;
+  advertise?: string;
   lease: number;
   hold: number;
   alternate?: string[];
@@ -113,6 +114,10 @@ async function runBootstrap(opts: {
   if (opts.etcd !== undefined && opts.state !== undefined)
     throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
   if (opts.etcdPrefix !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-prefix needs --etcd');
+  const { host } = parseUdpAddress(opts.listen, { allowPortZero: true });
+  if (opts.etcd !== undefined && opts.advertise === undefined && (host === '0.0.0.0' || host === '::')) {
+    throw new UsageError('--etcd with a wildcard --listen needs --advertise HOST:PORT, the address members reach this enroller at');
+  }
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   // Loaded only when asked for: without --etcd the CLI never loads gRPC.
   const store =
@@ -139,6 +144,7 @@ async function runBootstrap(opts: {
         leaseMs: opts.lease * 1000,
         holdMs: opts.hold * 1000,
         alternates: opts.alternate ?? [],
+        ...(opts.advertise === undefined ? {} : { advertisedAddress: opts.advertise }),
         logger,
       }),
   );
@@ -229,6 +235,7 @@ export function program(): Command {
       (value: string, previous?: string[]) => collect(url('--etcd')(value), previous),
     )
     .option('--etcd-prefix <prefix>', 'etcd key prefix (default /rina/<dif>/)')
+    .option('--advertise <host:port>', 'the address other enrollers give members for this one (default: --listen)', address)
     .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
     .option('--hold <secs>', "a gone member's address is kept for it this long", number('--hold'), 300)
     .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)

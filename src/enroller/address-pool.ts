@@ -39,16 +39,20 @@ export class AddressPool {
   #cursor: number;
 
   readonly #random: (() => number) | undefined;
+  readonly #keepHeld: boolean;
 
   /**
    * `random`: probe for a free address from a random point of the pool
    * rather than from a cursor, so that enrollers sharing one address space
-   * rarely propose the same free address at the same time.
+   * rarely propose the same free address at the same time. `keepHeld`: a
+   * name that holds an address keeps it, whatever it asks for (another
+   * enroller may be serving it with that address).
    */
-  constructor(range: AddressPoolRange, options: { random?: () => number } = {}) {
+  constructor(range: AddressPoolRange, options: { random?: () => number; keepHeld?: boolean } = {}) {
     this.range = { first: range.first, last: range.last };
     this.#cursor = range.first;
     this.#random = options.random;
+    this.#keepHeld = options.keepHeld ?? false;
   }
 
   /** How many addresses the pool holds in all. */
@@ -74,11 +78,16 @@ export class AddressPool {
   /**
    * Gives `name` an address: `requested` when it is in the pool and free (or
    * already this name's); otherwise the address the name already holds;
-   * otherwise the next free one. A requested address outside the pool is
-   * refused; so is any request once the pool is full.
+   * otherwise the next free one (with `keepHeld`, the held address comes
+   * first). A requested address outside the pool is refused; so is any
+   * request once the pool is full.
    */
   assign(name: string, requested = 0): Assignment {
     const { first, last } = this.range;
+    if (this.#keepHeld) {
+      const held = this.#byName.get(name);
+      if (held !== undefined) return { ok: true, address: held };
+    }
     if (requested !== 0) {
       if (!Number.isSafeInteger(requested) || requested < first || requested > last) {
         return { ok: false, reason: `requested address ${requested} is outside the address pool ${first}-${last}` };

@@ -145,6 +145,13 @@ const enrollerOptionsSchema = z
      */
     alternates: z.array(z.string().min(1, { error: 'must not be empty' }), { error: 'must be an array of shim addresses' }).default([]),
     /**
+     * The shim address members reach this enroller at, as a shared store
+     * registers it for the other enrollers to advertise. Set it when the shim
+     * listens on a wildcard address (`0.0.0.0:7000`).
+     * @default the shim's `localAddress`
+     */
+    advertisedAddress: z.string().min(1, { error: 'must not be empty' }).optional(),
+    /**
      * What members must prove: `{ mechanism: 'none' }`, `'passwd'` (plaintext,
      * trusted lower networks only) or `'hmac-sha256'` (mutual, pre-shared key).
      * @default { mechanism: 'none' }
@@ -291,6 +298,9 @@ interface MemberRecord {
 
 const now = (): number => performance.now();
 
+/** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
+const RETRY_RELEASE_MS = 5000;
+
 /** Proposals a shared store may refuse (taken by another enroller) before the member is told to come back. */
 const MAX_BIND_TRIES = 8;
 
@@ -319,6 +329,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #leaseMs: number;
   readonly #holdMs: number;
   readonly #alternates: string[];
+  readonly #advertisedAddress: string;
   /** Other live enrollers, as a shared store reports them. */
   #liveAlternates: string[] = [];
   readonly #ticker = sharedTicker;
@@ -362,10 +373,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#pendingTimeoutMs = o.pendingTimeoutMs;
     this.#leaseMs = o.leaseMs;
     this.#holdMs = o.holdMs;
-    this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress);
+    this.#advertisedAddress = o.advertisedAddress ?? o.shim.localAddress;
+    this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress && a !== this.#advertisedAddress);
     this.#store = o.store ?? new MemoryAddressStore();
-    // Enrollers sharing a store probe from random points, so they seldom race for one address.
-    this.#pool = new AddressPool(o.addressPool, this.#store.open === undefined ? {} : { random: Math.random });
+    // Enrollers sharing a store probe from random points, so they seldom race for one address, and keep a
+    // bound name's address over the one it asks for: another enroller may be serving it with that address.
+    this.#pool = new AddressPool(o.addressPool, this.#store.open === undefined ? {} : { random: Math.random, keepHeld: true });
     this.#auth = new EnrollerAuth(o.auth, o.ipcpName, o.difName);
     this.#allowed = o.allowedNames === undefined ? undefined : new Set(o.allowedNames);
     this.#limits = { maxPduBytes: o.maxPduBytes, maxPending: o.maxPendingEnrollments, maxMembers: o.maxMembers };
@@ -396,15 +409,24 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (this.#unsubscribe !== undefined) return;
     const generation = ++this.#generation;
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
-    await this.#store.open?.({ name: this.#ipcpName, shimAddress: this.#shim.localAddress }, this.#storeListener());
-    // The table as stored: every known name gets its old address back.
-    this.#pool.restore(await this.#store.load());
+    if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
+    await this.#store.open?.({ name: this.#ipcpName, shimAddress: this.#advertisedAddress }, this.#storeListener());
+    try {
+      // The table as stored: every known name gets its old address back.
+      this.#pool.restore(await this.#store.load());
+    } catch (err) {
+      await this.#store.close?.();
+      throw err;
+    }
+    // stop() (or another start()) ran while the store opened: it wins.
+    if (this.#unsubscribe !== undefined || generation !== this.#generation) {
+      await this.#store.close?.();
+      return;
+    }
     if (this.#store.open !== undefined) {
       // Restarted after a stop(): say again that we serve the members we kept.
       for (const m of this.#members.values()) this.#storeCall(() => this.#store.bind({ name: m.name, address: m.address }));
     }
-    // stop() (or another start()) ran while the RIB was written: it wins.
-    if (this.#unsubscribe !== undefined || generation !== this.#generation) return;
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
     log(
       this.#logger,
@@ -457,8 +479,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         this.#holds.delete(name);
         this.#pool.release(name);
       },
+      // The name's last enroller let it go: its hold runs from now, here too (an older hold of ours restarts).
       idle: (name) => {
-        if (!this.#members.has(name) && !this.#holds.has(name) && !this.#servingSession(name)) this.#hold(name);
+        if (!this.#members.has(name) && !this.#servingSession(name)) this.#hold(name);
       },
       enrollers: (shimAddresses) => {
         this.#liveAlternates = shimAddresses.filter((a) => a !== this.#shim.localAddress);
@@ -466,10 +489,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     };
   }
 
-  /** Whether an enrollment in progress was given `name`'s address. */
+  /** Whether an enrollment in progress has reached M_START for `name` (its address is being bound, or was). */
   #servingSession(name: string): boolean {
     const pendingAt = this.#sessionByName.get(name);
-    return pendingAt !== undefined && this.#sessions.get(pendingAt)?.address !== undefined;
+    const session = pendingAt === undefined ? undefined : this.#sessions.get(pendingAt);
+    return session !== undefined && (session.startInvokeId !== undefined || session.address !== undefined);
   }
 
   /** A store call whose failure only costs a retry later (leave, re-assert). */
@@ -702,8 +726,15 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         this.#reply(from, msg, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`);
         return;
       }
+      if (this.#sessions.get(from) !== session) {
+        // Replaced or stopped meanwhile: whatever was bound for it is let go like an abandoned enrollment's.
+        if (stored !== false && !this.#members.has(session.name) && !this.#servingSession(session.name)) {
+          if (heldBefore === undefined) this.#release(session.name);
+          else this.#leave(session.name);
+        }
+        return;
+      }
       if (stored !== false) break;
-      if (this.#sessions.get(from) !== session) return; // replaced or stopped meanwhile
       if (tries === MAX_BIND_TRIES) {
         session.startInvokeId = undefined;
         this.#reply(from, msg, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`);
@@ -839,6 +870,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
    * enroller serves the name) keeps the binding, and so does the pool.
    */
   #release(name: string, onReleased?: (address: number) => void): void {
+    const retry = (): void => {
+      // The store failed (etcd out of reach): try again soon, not after a whole hold.
+      if (this.running && !this.#members.has(name) && !this.#servingSession(name))
+        this.#hold(name, Math.min(this.#holdMs, RETRY_RELEASE_MS));
+    };
     const address = this.#pool.addressOf(name);
     if (address === undefined) return;
     const inUse = (): boolean => {
@@ -856,7 +892,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#pool.release(name);
       onReleased?.(address);
     };
-    if (result instanceof Promise) result.then(done, () => undefined);
+    if (result instanceof Promise) result.then(done, retry);
     else done(result);
   }
 
@@ -886,10 +922,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     member.lease = this.#ticker.schedule(member.lastSeenAt + this.#leaseMs, check);
   }
 
-  /** Keeps `name`'s address bound for `holdMs`, then frees it unless the name enrolled again. */
-  #hold(name: string): void {
+  /** Keeps `name`'s address bound for `holdMs` (or `ms`), then frees it unless the name enrolled again. */
+  #hold(name: string, ms = this.#holdMs): void {
     this.#ticker.cancel(this.#holds.get(name));
-    const entry = this.#ticker.after(this.#holdMs, () => {
+    const entry = this.#ticker.after(ms, () => {
       this.#holds.delete(name);
       if (this.#members.has(name) || this.#servingSession(name)) return;
       this.#release(name, (address) => this.#emit('address:released', { name, address }));

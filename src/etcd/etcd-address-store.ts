@@ -85,6 +85,7 @@ export interface EtcdStoreStats {
 interface Entry {
   readonly value: string;
   readonly createRevision: number;
+  readonly modRevision: number;
 }
 
 /** The next key after every key that starts with `prefix`. */
@@ -96,13 +97,43 @@ function prefixEnd(prefix: string): Buffer {
 
 const enc = (s: string): string => encodeURIComponent(s);
 
+/** A key segment decoded, or undefined for one no enroller wrote (bad %-escapes). */
+function dec(s: string | undefined): string | undefined {
+  if (s === undefined || s === '') return undefined;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A DIF address as a key or value holds it, or undefined if it is not one. */
+function addressFrom(text: string): number | undefined {
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) return undefined;
+  const address = Number(text);
+  return Number.isSafeInteger(address) ? address : undefined;
+}
+
+const entryOf = (kv: IKeyValue): Entry => ({
+  value: kv.value.toString(),
+  createRevision: Number(kv.create_revision),
+  modRevision: Number(kv.mod_revision),
+});
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
 /**
  * Shares one address space between enrollers through etcd.
  *
- * - **Binding** is one transaction comparing the create revision of both the
- *   name key and the address key with what this enroller last saw, so two
- *   enrollers racing for one address or one name never both win. The loser
- *   learns the winner from the transaction's failure branch and proposes again.
+ * - **Binding** is one transaction comparing the revisions of both the name
+ *   key and the address key with what this enroller last saw (create
+ *   revision 0 for a key that must not exist, the modification revision for
+ *   one it expects), so two enrollers racing for one address or one name
+ *   never both win. The loser learns the winner from the transaction's
+ *   failure branch and proposes again.
  * - **Finding a free address** reads nothing: each enroller keeps the whole
  *   table in memory, read once at start and kept current by one watch on the
  *   prefix, and probes it from a random point. etcd is the arbiter, the
@@ -138,6 +169,17 @@ export class EtcdAddressStore implements AddressStore {
   readonly #enrollers = new Map<string, string>();
   /** The names this enroller serves (its marks should exist). */
   readonly #served = new Set<string>();
+  /** Binds in flight, by name: a release of the name waits for them (it is refused). */
+  readonly #binding = new Map<string, number>();
+  /** The revision at which this enroller last wrote its mark on a name. */
+  readonly #markRevision = new Map<string, number>();
+  /** Names whose leave failed (etcd out of reach): retried until done or served again. */
+  readonly #unleft = new Set<string>();
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Deletions remembered in #seenAt; pruned once the watch has passed them. */
+  #tombstones = 0;
+  /** The newest revision the watch delivered. */
+  #watchRevision = 0;
   readonly #stats: EtcdStoreStats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 };
 
   /** Throws `ConfigError` naming each invalid option. */
@@ -175,11 +217,27 @@ export class EtcdAddressStore implements AddressStore {
    * enroller serves are reported idle: their holds start now.
    */
   async load(): Promise<AddressBinding[]> {
+    const { kvs, revision } = await this.#readTable();
+    this.#names.clear();
+    this.#addresses.clear();
+    this.#marks.clear();
+    this.#enrollers.clear();
+    this.#seenAt.clear();
+    this.#tombstones = 0;
+    for (const kv of kvs) this.#apply(kv, false, false);
+    this.#watchRevision = revision;
+    this.#watch(revision + 1);
+    this.#announceEnrollers();
+    for (const name of this.#names.keys()) if (!this.#marks.has(name)) this.#listener?.idle(name);
+    return [...this.#names].map(([name, e]) => ({ name, address: Number(e.value) }));
+  }
+
+  /** Every key under the prefix, in pages, at one revision. */
+  async #readTable(): Promise<{ kvs: IKeyValue[]; revision: number }> {
     const client = this.#open();
-    const prefix = Buffer.from(this.prefix);
     const end = prefixEnd(this.prefix);
     let revision = 0;
-    let key = prefix;
+    let key = Buffer.from(this.prefix);
     const kvs: IKeyValue[] = [];
     try {
       for (;;) {
@@ -193,44 +251,77 @@ export class EtcdAddressStore implements AddressStore {
     } catch (err) {
       throw this.#error('cannot read the address table', err);
     }
-    this.#names.clear();
-    this.#addresses.clear();
-    this.#marks.clear();
-    this.#enrollers.clear();
-    this.#seenAt.clear();
-    for (const kv of kvs) this.#apply(kv, false, false);
-    this.#watch(revision + 1);
-    this.#announceEnrollers();
-    for (const name of this.#names.keys()) if (!this.#marks.has(name)) this.#listener?.idle(name);
-    return [...this.#names].map(([name, e]) => ({ name, address: Number(e.value) }));
+    return { kvs, revision };
+  }
+
+  /**
+   * The watch failed for good (e.g. compacted past the revision it needed
+   * after a long cut): read the table again, tell the listener what changed,
+   * and watch from there. Retried until it works or the store closes.
+   */
+  async #resync(epoch: number): Promise<void> {
+    for (let delay = 200; epoch === this.#epoch; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const { kvs, revision } = await this.#readTable();
+        if (epoch !== this.#epoch) return;
+        const present = new Set(kvs.map((kv) => kv.key.toString()));
+        // Gone meanwhile: deleted at the read's revision.
+        for (const name of [...this.#names.keys()]) {
+          const key = this.#nameKey(name);
+          if (!present.has(key)) this.#record(key, undefined, revision);
+        }
+        for (const address of [...this.#addresses.keys()]) {
+          const key = this.#addressKey(address);
+          if (!present.has(key)) this.#record(key, undefined, revision);
+        }
+        const marks = this.#marks;
+        const idleBefore = new Set([...this.#names.keys()].filter((n) => !marks.has(n)));
+        this.#marks.clear();
+        this.#enrollers.clear();
+        for (const kv of kvs) this.#apply(kv, false, false);
+        this.#announceEnrollers();
+        for (const name of this.#names.keys()) if (!this.#marks.has(name) && !idleBefore.has(name)) this.#listener?.idle(name);
+        this.#watchRevision = Math.max(this.#watchRevision, revision);
+        this.#watch(revision + 1);
+        return;
+      } catch {
+        await sleep(delay);
+      }
+    }
   }
 
   async bind(binding: AddressBinding): Promise<boolean> {
     const client = this.#open();
+    const leaseId = this.#leaseId;
+    if (leaseId === undefined) throw new StoreError('etcd: the enroller has no lease now (etcd was out of reach; it is being renewed)');
     const { name, address } = binding;
     const nameKey = this.#nameKey(name);
     const addressKey = this.#addressKey(address);
     const held = this.#names.get(name);
     const holder = this.#addresses.get(address);
     const previous = held === undefined ? undefined : Number(held.value);
+    const expect = (key: string, entry: Entry | undefined) =>
+      entry === undefined
+        ? { key: Buffer.from(key), target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
+        : { key: Buffer.from(key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: entry.modRevision };
     const compare: ITxnRequest['compare'] = [
-      { key: Buffer.from(nameKey), target: 'Create', result: 'Equal', create_revision: held?.createRevision ?? 0 },
-      {
-        key: Buffer.from(addressKey),
-        target: 'Create',
-        result: 'Equal',
-        create_revision: holder !== undefined && holder.value === name ? holder.createRevision : 0,
-      },
+      expect(nameKey, held),
+      expect(addressKey, holder !== undefined && holder.value === name ? holder : undefined),
     ];
     const success: IRequestOp[] = [
       { request_put: { key: Buffer.from(nameKey), value: Buffer.from(String(address)) } },
       { request_put: { key: Buffer.from(addressKey), value: Buffer.from(name) } },
     ];
     if (previous !== undefined && previous !== address) {
-      success.push({ request_delete_range: { key: Buffer.from(this.#addressKey(previous)) } });
+      const previousKey = this.#addressKey(previous);
+      const was = this.#addresses.get(previous);
+      if (was !== undefined) compare.push(expect(previousKey, was));
+      success.push({ request_delete_range: { key: Buffer.from(previousKey) } });
     }
-    success.push({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: this.#leaseId ?? 0 } });
+    success.push({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: leaseId } });
     this.#served.add(name);
+    this.#unleft.delete(name);
+    this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: Awaited<ReturnType<Etcd3['kv']['txn']>>;
     try {
       this.#stats.transactions++;
@@ -247,11 +338,17 @@ export class EtcdAddressStore implements AddressStore {
       // when the watch shows it (see #apply).
       this.#served.delete(name);
       throw this.#error(`cannot bind ${name} to ${address}`, err);
+    } finally {
+      const left = (this.#binding.get(name) ?? 1) - 1;
+      if (left === 0) this.#binding.delete(name);
+      else this.#binding.set(name, left);
     }
     const revision = Number(res.header.revision);
     if (res.succeeded) {
-      this.#record(nameKey, { value: String(address), createRevision: held?.createRevision ?? revision }, revision);
-      this.#record(addressKey, { value: name, createRevision: holder?.value === name ? holder.createRevision : revision }, revision);
+      this.#markRevision.set(name, revision);
+      this.#record(nameKey, { value: String(address), createRevision: held?.createRevision ?? revision, modRevision: revision }, revision);
+      const kept = holder?.value === name ? holder.createRevision : revision;
+      this.#record(addressKey, { value: name, createRevision: kept, modRevision: revision }, revision);
       if (previous !== undefined && previous !== address) this.#record(this.#addressKey(previous), undefined, revision);
       return true;
     }
@@ -267,9 +364,11 @@ export class EtcdAddressStore implements AddressStore {
   /**
    * Deletes `name`'s binding, and this enroller's mark, if no other
    * enroller marks the name and the binding is what this enroller last saw.
-   * Resolves `false` (and learns the truth) otherwise.
+   * Resolves `false` (and learns the truth) otherwise, and while a bind of
+   * the name by this enroller is in flight.
    */
   async release(name: string): Promise<boolean> {
+    if (this.#binding.has(name)) return false;
     const held = this.#names.get(name);
     if (held === undefined) return true;
     const nameKey = this.#nameKey(name);
@@ -278,7 +377,7 @@ export class EtcdAddressStore implements AddressStore {
     const mine = this.#markKey(name);
     const res = await this.#txn('release', {
       compare: [
-        { key: Buffer.from(nameKey), target: 'Create', result: 'Equal', create_revision: held.createRevision },
+        { key: Buffer.from(nameKey), target: 'Mod', result: 'Equal', mod_revision: held.modRevision },
         // No mark but possibly ours: the ranges before and after our own key are empty.
         { key: Buffer.from(marks), range_end: Buffer.from(mine), target: 'Create', result: 'Equal', create_revision: 0 },
         { key: Buffer.from(`${mine}\0`), range_end: prefixEnd(marks), target: 'Create', result: 'Equal', create_revision: 0 },
@@ -291,8 +390,9 @@ export class EtcdAddressStore implements AddressStore {
       failure: [{ request_range: { key: Buffer.from(nameKey) } }],
     });
     const revision = Number(res.header.revision);
-    this.#served.delete(name);
     if (res.succeeded) {
+      this.#served.delete(name);
+      this.#markRevision.delete(name);
       this.#record(nameKey, undefined, revision);
       this.#record(addressKey, undefined, revision);
       return true;
@@ -301,10 +401,48 @@ export class EtcdAddressStore implements AddressStore {
     return false;
   }
 
-  /** Deletes this enroller's mark on `name`. */
+  /**
+   * Deletes this enroller's mark on `name` (unless a later bind wrote it
+   * again). If etcd is out of reach, it is retried every second until it
+   * works, the store closes, or the name is bound again; the returned
+   * promise reports the first try.
+   */
   async leave(name: string): Promise<void> {
     this.#served.delete(name);
-    await this.#txn('leave', { success: [{ request_delete_range: { key: Buffer.from(this.#markKey(name)) } }] });
+    this.#unleft.delete(name);
+    try {
+      await this.#deleteMark(name);
+    } catch (err) {
+      this.#unleft.add(name);
+      this.#armRetry();
+      throw err;
+    }
+  }
+
+  async #deleteMark(name: string): Promise<void> {
+    const key = Buffer.from(this.#markKey(name));
+    const at = this.#markRevision.get(name);
+    const res = await this.#txn('leave', {
+      compare: at === undefined ? [] : [{ key, target: 'Mod', result: 'Equal', mod_revision: at }],
+      success: [{ request_delete_range: { key } }],
+    });
+    if (res.succeeded && this.#markRevision.get(name) === at) this.#markRevision.delete(name);
+  }
+
+  #armRetry(): void {
+    if (this.#retryTimer !== undefined || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      const names = [...this.#unleft].filter((n) => !this.#served.has(n));
+      this.#unleft.clear();
+      for (const name of names) {
+        this.#deleteMark(name).catch(() => {
+          if (!this.#served.has(name)) this.#unleft.add(name);
+          this.#armRetry();
+        });
+      }
+    }, 1000);
+    this.#retryTimer.unref();
   }
 
   /**
@@ -322,7 +460,11 @@ export class EtcdAddressStore implements AddressStore {
     this.#lease = undefined;
     this.#leaseId = undefined;
     this.#served.clear();
-    await watcher?.cancel().catch(() => undefined);
+    this.#unleft.clear();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    // etcd may not answer: wait for the cancellation at most one call timeout.
+    if (watcher !== undefined) await Promise.race([watcher.cancel().catch(() => undefined), sleep(this.#options.callTimeoutMs)]);
     if (lease !== undefined) {
       lease.removeAllListeners();
       await lease.revoke({ deadline: Date.now() + this.#options.callTimeoutMs }).catch(() => lease.release());
@@ -436,6 +578,7 @@ export class EtcdAddressStore implements AddressStore {
       this.#grantLease(epoch, previousLeaseId).catch(() => {
         this.#lease?.release();
         this.#lease = undefined;
+        this.#leaseId = undefined;
         setTimeout(attempt, delay).unref();
         delay = Math.min(delay * 2, 2000);
       });
@@ -446,31 +589,43 @@ export class EtcdAddressStore implements AddressStore {
   #watch(fromRevision: number): void {
     const client = this.#open();
     const epoch = this.#epoch;
-    client
-      .watch()
-      .prefix(this.prefix)
-      .startRevision(String(fromRevision))
-      .create()
-      .then((watcher) => {
-        if (epoch !== this.#epoch) {
-          watcher.cancel().catch(() => undefined);
-          return;
-        }
-        this.#watcher = watcher;
-        watcher.on('put', (kv) => this.#onEvent(kv, false));
-        watcher.on('delete', (kv) => this.#onEvent(kv, true));
-        // Reconnection after an outage resumes from the last revision seen; errors surface as requests failing.
-        watcher.on('error', () => undefined);
-      })
-      .catch(() => {
-        // etcd unreachable: try again shortly from the same revision.
-        if (epoch === this.#epoch) setTimeout(() => epoch === this.#epoch && this.#watch(fromRevision), 500).unref();
-      });
+    // The watcher exists at once (so close() can cancel it even before etcd answers); etcd3 reconnects it after
+    // an outage and resumes from the last revision it delivered.
+    const watcher = client.watch().prefix(this.prefix).startRevision(String(fromRevision)).watcher();
+    this.#watcher = watcher;
+    watcher.on('put', (kv) => this.#onEvent(kv, false));
+    watcher.on('delete', (kv) => this.#onEvent(kv, true));
+    watcher.on('error', () => {
+      // Unrecoverable for this watcher (compacted, cancelled by etcd): start over from a fresh read.
+      if (epoch !== this.#epoch || this.#watcher !== watcher) return;
+      this.#watcher = undefined;
+      watcher.cancel().catch(() => undefined);
+      void this.#resync(epoch);
+    });
   }
 
   #onEvent(kv: IKeyValue, deleted: boolean): void {
     this.#stats.watchEvents++;
-    this.#apply(kv, deleted, true);
+    this.#watchRevision = Math.max(this.#watchRevision, Number(kv.mod_revision));
+    try {
+      this.#apply(kv, deleted, true);
+    } catch {
+      // A key we cannot read is not ours: nothing under the prefix may stop the enroller.
+    }
+    if (this.#tombstones > 10_000) this.#prune();
+  }
+
+  /** Forgets deletions the watch has passed: no event older than them can come any more. */
+  #prune(): void {
+    for (const [key, revision] of this.#seenAt) {
+      if (revision > this.#watchRevision) continue;
+      const rest = key.slice(this.prefix.length);
+      const present = rest.startsWith('names/')
+        ? this.#names.has(dec(rest.slice('names/'.length)) ?? '')
+        : this.#addresses.has(addressFrom(rest.slice('addresses/'.length)) ?? 0);
+      if (!present) this.#seenAt.delete(key);
+    }
+    this.#tombstones = 0;
   }
 
   /**
@@ -483,21 +638,29 @@ export class EtcdAddressStore implements AddressStore {
     if (!key.startsWith(this.prefix)) return;
     const rest = key.slice(this.prefix.length);
     const revision = Number(kv.mod_revision);
-    if (rest.startsWith('names/') || rest.startsWith('addresses/')) {
-      this.#record(key, deleted ? undefined : { value: kv.value.toString(), createRevision: Number(kv.create_revision) }, revision);
-      return;
-    }
     const parts = rest.split('/');
-    if (parts[0] === 'members' && parts.length === 3) {
-      const name = decodeURIComponent(parts[1] ?? '');
-      const enroller = decodeURIComponent(parts[2] ?? '');
+    if (parts[0] === 'names' && parts.length === 2) {
+      if (dec(parts[1]) === undefined) return;
+      if (!deleted && addressFrom(kv.value.toString()) === undefined) return;
+      this.#record(key, deleted ? undefined : entryOf(kv), revision);
+    } else if (parts[0] === 'addresses' && parts.length === 2) {
+      if (addressFrom(parts[1] ?? '') === undefined || (!deleted && kv.value.length === 0)) return;
+      this.#record(key, deleted ? undefined : entryOf(kv), revision);
+    } else if (parts[0] === 'members' && parts.length === 3) {
+      const name = dec(parts[1]);
+      const enroller = dec(parts[2]);
+      if (name === undefined || enroller === undefined) return;
       this.#mark(name, enroller, !deleted, live);
       if (live && !deleted && enroller === this.#owner?.name && !this.#served.has(name)) {
-        // A mark from a bind whose answer never came, for a member we do not serve.
-        this.#txn('leave', { compare: [], success: [{ request_delete_range: { key: kv.key } }] }).catch(() => undefined);
+        // A mark from a bind whose answer never came, for a member we do not serve (unless written again since).
+        this.#txn('leave', {
+          compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+          success: [{ request_delete_range: { key: kv.key } }],
+        }).catch(() => undefined);
       }
     } else if (parts[0] === 'enrollers' && parts.length === 2) {
-      const enroller = decodeURIComponent(parts[1] ?? '');
+      const enroller = dec(parts[1]);
+      if (enroller === undefined) return;
       if (deleted) this.#enrollers.delete(enroller);
       else {
         try {
@@ -515,9 +678,11 @@ export class EtcdAddressStore implements AddressStore {
   #record(key: string, entry: Entry | undefined, revision: number): void {
     if ((this.#seenAt.get(key) ?? 0) >= revision) return;
     this.#seenAt.set(key, revision);
+    if (entry === undefined) this.#tombstones++;
     const rest = key.slice(this.prefix.length);
     if (rest.startsWith('addresses/')) {
-      const address = Number(rest.slice('addresses/'.length));
+      const address = addressFrom(rest.slice('addresses/'.length));
+      if (address === undefined) return;
       if (entry === undefined) this.#addresses.delete(address);
       else {
         this.#addresses.set(address, entry);
@@ -526,7 +691,8 @@ export class EtcdAddressStore implements AddressStore {
       }
       return;
     }
-    const name = decodeURIComponent(rest.slice('names/'.length));
+    const name = dec(rest.slice('names/'.length));
+    if (name === undefined) return;
     const before = this.#names.get(name);
     if (entry === undefined) {
       this.#names.delete(name);
@@ -534,14 +700,14 @@ export class EtcdAddressStore implements AddressStore {
       return;
     }
     this.#names.set(name, entry);
-    const address = Number(entry.value);
-    if (before?.value !== entry.value && Number.isSafeInteger(address)) this.#listener?.bound({ name, address });
+    const address = addressFrom(entry.value);
+    if (before?.value !== entry.value && address !== undefined) this.#listener?.bound({ name, address });
   }
 
   /** What a transaction's failure branch found of `key` at `revision`. */
   #learn(key: string, kv: IKeyValue | undefined, revision: number): void {
     if (kv === undefined) this.#record(key, undefined, revision);
-    else this.#record(key, { value: kv.value.toString(), createRevision: Number(kv.create_revision) }, Number(kv.mod_revision));
+    else this.#apply(kv, false, false);
   }
 
   #mark(name: string, enroller: string, present: boolean, live: boolean): void {

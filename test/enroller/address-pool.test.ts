@@ -41,4 +41,18 @@ describe('AddressPool', () => {
     small.assign('a', 3); // frees 1
     expect(small.assign('c')).toEqual({ ok: true, address: 1 });
   });
+
+  it('for a shared store: keeps a held address over a requested one, probes from random points, learns bindings made elsewhere', () => {
+    const draws = [0.5, 0.5, 0.999];
+    const pool = new AddressPool({ first: 1, last: 10 }, { keepHeld: true, random: () => draws.shift() ?? 0 });
+    expect(pool.assign('a')).toEqual({ ok: true, address: 6 });
+    expect(pool.assign('a', 2)).toEqual({ ok: true, address: 6 }); // another enroller may serve "a" with 6
+    expect(pool.assign('b')).toEqual({ ok: true, address: 7 }); // 6 is taken: the next one up
+    pool.set('z', 7); // another enroller's binding wins: "b" holds nothing here now
+    expect(pool.addressOf('b')).toBeUndefined();
+    expect(pool.ownerOf(7)).toBe('z');
+    expect(pool.assign('c')).toEqual({ ok: true, address: 10 }); // random() near 1 stays in the pool
+    pool.set('y', 99); // outside the pool: ignored
+    expect(pool.ownerOf(99)).toBeUndefined();
+  });
 });

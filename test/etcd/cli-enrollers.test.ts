@@ -18,6 +18,9 @@ describeEtcd('rina-enroll bootstrap --etcd', () => {
     const bad = runCli(['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--etcd', 'nowhere']);
     expect(await bad.exited).toBe(2);
     expect(bad.stderr.join('\n')).toMatch(/--etcd must be a URL/);
+    const wildcard = runCli(['bootstrap', '--listen', '0.0.0.0:0', '--dif', 'd', '--pool', '1-9', '--etcd', etcdEndpoint()]);
+    expect(await wildcard.exited).toBe(2);
+    expect(wildcard.stderr.join('\n')).toMatch(/needs --advertise/);
   });
 
   it('three enroller processes, one killed with SIGKILL while members enrol: its members fail over with their addresses, none held twice', async () => {

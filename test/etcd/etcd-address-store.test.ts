@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
@@ -145,6 +146,82 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
     const twin = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix });
     await expect(twin.open({ name: 'A', shimAddress: 'elsewhere' }, recorder().listener)).rejects.toThrow(/registered already/);
     await expect(twin.bind({ name: 'm', address: 1 })).rejects.toThrow(StoreError); // closed again: usable by nobody
+  });
+
+  it('an enroller whose copy lags (its watch delivers nothing) neither frees nor double-binds an address', async () => {
+    const prefix = uniquePrefix('stale');
+    const deaf = new Etcd3({ hosts: etcdEndpoint() });
+    // A watch that never delivers: the copy only learns from the store's own transactions.
+    (deaf as unknown as { watch: () => unknown }).watch = () => ({
+      prefix() {
+        return this;
+      },
+      startRevision() {
+        return this;
+      },
+      watcher: () => ({ on: () => undefined, cancel: async () => undefined }),
+    });
+    const lagging = new EtcdAddressStore({ client: deaf, prefix });
+    await lagging.open({ name: 'A', shimAddress: 'A-shim' }, recorder().listener);
+    await lagging.load();
+    try {
+      const b = await openStore(prefix, 'B');
+      expect(await lagging.bind({ name: 'n', address: 1 })).toBe(true);
+      await until(() => b.seen.bound.get('n') === 1, 2000, 'B sees n');
+      expect(await b.store.bind({ name: 'n', address: 2 })).toBe(true); // n moves to 2 (A does not see it)
+      expect(await b.store.bind({ name: 'm', address: 1 })).toBe(true); // 1 is free: m takes it
+      // A still believes n -> 1: moving n to 3 would delete addresses/1, which is m's now.
+      expect(await lagging.bind({ name: 'n', address: 3 })).toBe(false);
+      expect(await lagging.bind({ name: 'k', address: 1 })).toBe(false);
+      const client = new Etcd3({ hosts: etcdEndpoint() });
+      try {
+        const all = await client.getAll().prefix(prefix).strings();
+        const at = (k: string) => all[`${prefix}${k}`];
+        expect([at('names/n'), at('names/m'), at('names/k')]).toEqual(['2', '1', undefined]);
+        expect([at('addresses/1'), at('addresses/2'), at('addresses/3')]).toEqual(['m', 'n', undefined]);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await lagging.close();
+      deaf.close();
+    }
+  });
+
+  it('two enrollers moving one name at once: one wins, and no address key is left behind', async () => {
+    const prefix = uniquePrefix('move');
+    const a = await openStore(prefix, 'A');
+    const b = await openStore(prefix, 'B');
+    expect(await a.store.bind({ name: 'n', address: 1 })).toBe(true);
+    await until(() => b.seen.bound.get('n') === 1, 2000, 'B sees n');
+    const won = await Promise.all([a.store.bind({ name: 'n', address: 2 }), b.store.bind({ name: 'n', address: 3 })]);
+    expect(won.filter(Boolean)).toHaveLength(1);
+    const client = new Etcd3({ hosts: etcdEndpoint() });
+    try {
+      const addresses = await client.getAll().prefix(`${prefix}addresses/`).strings();
+      expect(Object.keys(addresses)).toHaveLength(1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('keys under the prefix that no enroller wrote are ignored, at load and in the watch', async () => {
+    const prefix = uniquePrefix('junk');
+    const client = new Etcd3({ hosts: etcdEndpoint() });
+    try {
+      await client.put(`${prefix}names/50%-off`).value('12');
+      await client.put(`${prefix}names/plain`).value('not a number');
+      const a = await openStore(prefix, 'A');
+      expect(a.loaded).toEqual([]);
+      await client.put(`${prefix}members/%E0%A4%A/x`).value('');
+      await client.put(`${prefix}addresses/abc`).value('someone');
+      await client.put(`${prefix}enrollers/%zz`).value('{}');
+      await client.put(`${prefix}names/ok`).value('5'); // a real one after the junk: the watch still works
+      await until(() => a.seen.bound.get('ok') === 5, 2000, 'the watch past the junk');
+      expect(await a.store.bind({ name: 'n', address: 6 })).toBe(true);
+    } finally {
+      client.close();
+    }
   });
 
   it('keeps IPCP names with slashes apart', async () => {
