@@ -7,12 +7,10 @@ export { startEtcd } from '../../src/cli/etcd-server.js';
 /** The shared etcd's client URL ('' without an etcd binary). */
 export const etcdEndpoint = (): string => inject('etcdEndpoint');
 
-let warned = false;
-
 /**
  * `describe` for tests that need etcd. Without an etcd binary they are
- * skipped, with one line saying how to install it; under `CI=true` a missing
- * etcd fails the run instead.
+ * skipped (the global setup says once how to install it); under `CI=true` a
+ * missing etcd fails the run instead.
  */
 export function describeEtcd(name: string, body: () => void): void {
   if (etcdEndpoint() !== '') {
@@ -26,10 +24,6 @@ export function describeEtcd(name: string, body: () => void): void {
       });
     });
     return;
-  }
-  if (!warned) {
-    warned = true;
-    console.warn(`etcd tests skipped: ${ETCD_INSTALL_HINT}`);
   }
   describe.skip(name, body);
 }
