@@ -63,7 +63,10 @@ const address = (text: string) => {
 /** A bootstrap: a UDP address, or an `srv:` entry resolved through DNS. */
 const bootstrapEntry = (text: string) => (text.startsWith('srv:') ? text : address(text));
 const url = (what: string) => (text: string) => {
-  if (!URL.canParse(text)) throw new InvalidArgumentError(`${what} must be a URL such as http://127.0.0.1:2379, got "${text}"`);
+  const parsed = URL.canParse(text) ? new URL(text) : undefined;
+  if (parsed === undefined || !/^https?:$/.test(parsed.protocol) || parsed.port === '' || !['', '/'].includes(parsed.pathname)) {
+    throw new InvalidArgumentError(`${what} must be an etcd client URL such as http://127.0.0.1:2379, got "${text}"`);
+  }
   return text;
 };
 const pool = (text: string) => {
@@ -114,9 +117,14 @@ async function runBootstrap(opts: {
   if (opts.etcd !== undefined && opts.state !== undefined)
     throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
   if (opts.etcdPrefix !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-prefix needs --etcd');
+  if (opts.advertise !== undefined && opts.etcd === undefined) throw new UsageError('--advertise needs --etcd');
   const { host } = parseUdpAddress(opts.listen, { allowPortZero: true });
-  if (opts.etcd !== undefined && opts.advertise === undefined && (host === '0.0.0.0' || host === '::')) {
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
+  if (opts.etcd !== undefined && opts.advertise === undefined && wildcard(host)) {
     throw new UsageError('--etcd with a wildcard --listen needs --advertise HOST:PORT, the address members reach this enroller at');
+  }
+  if (opts.advertise !== undefined && wildcard(parseUdpAddress(opts.advertise).host)) {
+    throw new UsageError('--advertise must be an address members can reach, not a wildcard');
   }
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   // Loaded only when asked for: without --etcd the CLI never loads gRPC.

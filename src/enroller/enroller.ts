@@ -20,7 +20,7 @@ import {
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
 import { authOptionsSchema, EnrollerAuth } from '../auth/auth.js';
 import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
-import { ProtocolError } from '../errors.js';
+import { ConfigError, ProtocolError } from '../errors.js';
 import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
@@ -374,6 +374,15 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#leaseMs = o.leaseMs;
     this.#holdMs = o.holdMs;
     this.#advertisedAddress = o.advertisedAddress ?? o.shim.localAddress;
+    if (o.store?.open !== undefined && /^(0\.0\.0\.0|\[::\]):\d+$/.test(this.#advertisedAddress)) {
+      // Other enrollers would send members to it: nobody can reach a wildcard address.
+      throw new ConfigError([
+        {
+          field: 'advertisedAddress',
+          rule: `is required with a shared store while the shim listens on the wildcard ${this.#advertisedAddress}: give the address members reach this enroller at`,
+        },
+      ]);
+    }
     this.#alternates = o.alternates.filter((a) => a !== o.shim.localAddress && a !== this.#advertisedAddress);
     this.#store = o.store ?? new MemoryAddressStore();
     // Enrollers sharing a store probe from random points, so they seldom race for one address, and keep a
@@ -437,8 +446,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         shimAddress: this.#shim.localAddress,
         difName: this.#difName,
         pool: this.#pool.range,
+        bindings: this.#pool.size,
+        ...(this.#store.open === undefined ? {} : { sharedStore: true, otherEnrollers: this.#liveAlternates }),
       },
-      `serving ${this.#difName} on ${this.#shim.localAddress}, pool ${this.#pool.range.first}-${this.#pool.range.last}`,
+      `serving ${this.#difName} on ${this.#shim.localAddress}, pool ${this.#pool.range.first}-${this.#pool.range.last}` +
+        (this.#store.open === undefined
+          ? ''
+          : `, address space shared (${this.#pool.size} bindings; other enrollers live: ${this.#liveAlternates.join(', ') || 'none'})`),
     );
     const t = now();
     for (const member of this.#members.values()) {
@@ -723,7 +737,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
           else this.#pool.set(session.name, heldBefore);
         }
         session.startInvokeId = undefined;
-        this.#reply(from, msg, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`);
+        const reason = `the enroller cannot store addresses now: ${(err as Error).message}`;
+        this.#reply(from, msg, Result.UNAVAILABLE, reason);
+        this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
         return;
       }
       if (this.#sessions.get(from) !== session) {

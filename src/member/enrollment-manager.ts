@@ -773,10 +773,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
     const difName = result.difName ?? synced ?? bootstrap;
     this.#send(bootstrap, replyTo(result.stop));
-    for (const alternate of result.alternates) {
-      // never ourselves: an enroller that lists us would have us enrol with ourselves
-      if (alternate !== '' && alternate !== this.#shim.localAddress) this.#learn(alternate, 'advertised');
-    }
+    this.#learnAdvertised(result.alternates, bootstrap);
     this.#bootstrap = bootstrap;
     this.#address = result.address;
     this.#difName = difName;
@@ -995,6 +992,36 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       this.#bootstraps.set(address, status);
     }
     return status;
+  }
+
+  /**
+   * The enroller's list of the other live enrollers is the member's view of
+   * them: advertised ones it no longer lists are dropped (dead, or gone from
+   * the DIF), and new ones are learnt in a random order, so that the members
+   * of an enroller that dies spread over the others instead of all moving to
+   * the first one listed.
+   */
+  #learnAdvertised(alternates: readonly string[], bootstrap: string): void {
+    // never ourselves: an enroller that lists us would have us enrol with ourselves
+    const listed = alternates.filter((a) => a !== '' && a !== this.#shim.localAddress);
+    const keep = new Set([...listed, bootstrap]);
+    for (const [address, status] of this.#bootstraps) {
+      if (status.source === 'advertised' && !keep.has(address)) this.#bootstraps.delete(address);
+    }
+    for (let i = listed.length - 1; i > 0; i--) {
+      const j = Math.floor(this.#random() * (i + 1));
+      [listed[i], listed[j]] = [listed[j] as string, listed[i] as string];
+    }
+    const fresh = listed.filter((a) => !this.#bootstraps.has(a));
+    for (const address of listed) this.#learn(address, 'advertised');
+    if (fresh.length > 0) {
+      log(
+        this.#logger,
+        'debug',
+        { event: 'bootstraps:advertised', ipcpName: this.#ipcpName, bootstrap, learned: fresh },
+        `${bootstrap} advertised ${fresh.join(', ')}`,
+      );
+    }
   }
 
   /**

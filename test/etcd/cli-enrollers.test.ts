@@ -17,10 +17,15 @@ describeEtcd('rina-enroll bootstrap --etcd', () => {
     expect(both.stderr.join('\n')).toMatch(/--state and --etcd/);
     const bad = runCli(['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--etcd', 'nowhere']);
     expect(await bad.exited).toBe(2);
-    expect(bad.stderr.join('\n')).toMatch(/--etcd must be a URL/);
+    expect(bad.stderr.join('\n')).toMatch(/--etcd must be an etcd client URL/);
     const wildcard = runCli(['bootstrap', '--listen', '0.0.0.0:0', '--dif', 'd', '--pool', '1-9', '--etcd', etcdEndpoint()]);
     expect(await wildcard.exited).toBe(2);
     expect(wildcard.stderr.join('\n')).toMatch(/needs --advertise/);
+    const path = runCli(['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--etcd', `${etcdEndpoint()}/v3`]);
+    expect(await path.exited).toBe(2);
+    const lone = runCli(['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--advertise', '127.0.0.1:7000']);
+    expect(await lone.exited).toBe(2);
+    expect(lone.stderr.join('\n')).toMatch(/--advertise needs --etcd/);
   });
 
   it('three enroller processes, one killed with SIGKILL while members enrol: its members fail over with their addresses, none held twice', async () => {
@@ -45,7 +50,8 @@ describeEtcd('rina-enroll bootstrap --etcd', () => {
       ]),
     );
     for (const p of procs) undo.push(() => p.child.kill('SIGKILL'));
-    await Promise.all(procs.map((p) => p.waitFor(/serving ha\.DIF/, 10_000)));
+    const started = await Promise.all(procs.map((p) => p.waitFor(/serving ha\.DIF/, 10_000)));
+    expect(started[2]).toMatch(/address space shared \(0 bindings; other enrollers live: /);
 
     const members = await Promise.all(
       Array.from({ length: 30 }, async (_, i) => {

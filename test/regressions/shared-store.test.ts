@@ -15,6 +15,7 @@ afterEach(async () => {
 /** A MemoryAddressStore that says it is shared (open/leave/close) and lets a test slow or fail its calls. */
 class ScriptedSharedStore extends MemoryAddressStore {
   bindDelayMs = 0;
+  failBinds = 0;
   failReleases = 0;
   readonly calls: string[] = [];
   listener: AddressStoreListener | undefined;
@@ -29,8 +30,12 @@ class ScriptedSharedStore extends MemoryAddressStore {
     this.opened = true;
   }
   override async bind(binding: AddressBinding): Promise<void> {
-    super.bind(binding);
     this.calls.push(`bind ${binding.name}`);
+    if (this.failBinds > 0) {
+      this.failBinds--;
+      throw new Error('etcd out of reach');
+    }
+    super.bind(binding);
     if (this.bindDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.bindDelayMs));
   }
   override async release(name: string): Promise<boolean> {
@@ -147,4 +152,42 @@ it('stop() during start(): the store that start() opened is closed again', async
   expect(store.opened).toBe(false);
   expect(store.calls.at(-1)).toBe('close');
   await net.close();
+});
+
+it('a store that cannot bind: the member is told "unavailable", the enroller says why, and the final error names the answer', async () => {
+  vi.useFakeTimers();
+  const store = new ScriptedSharedStore();
+  const net = new MemoryNetwork({ seed: 5 });
+  const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
+  const rejections: string[] = [];
+  enroller.on('enrollment:rejected', (r) => rejections.push(r.reason));
+  store.failBinds = 2;
+  const m = member(net, 'm', { ...FAST, bootstraps: ['bootstrap'], maxRetries: 2, initialBackoffMs: 50 }).mgr;
+  const failed = m.enrol().catch((e: unknown) => e);
+  await vi.advanceTimersByTimeAsync(500);
+  const error = (await failed) as Error;
+  expect(error.name).toBe('EnrollmentTimeoutError');
+  expect(error.message).toMatch(
+    /timed out after 2 attempts; the last answer was result -4: the enroller cannot store addresses now: etcd out of reach/,
+  );
+  expect(rejections).toEqual([
+    'the enroller cannot store addresses now: etcd out of reach',
+    'the enroller cannot store addresses now: etcd out of reach',
+  ]);
+  expect(enroller.members()).toEqual([]);
+});
+
+it('a shared store and a shim on a wildcard address need advertisedAddress (nobody can reach 0.0.0.0)', async () => {
+  const { ConfigError, Enroller, MemoryRib } = await import('../../src/index.js');
+  const wildcard = {
+    localAddress: '0.0.0.0:7000',
+    send: async () => undefined,
+    onReceive: () => () => undefined,
+    close: async () => undefined,
+  };
+  const base = { shim: wildcard, rib: new MemoryRib(), ipcpName: 'e', difName: 'd.DIF', addressPool: { first: 1, last: 9 } };
+  expect(() => new Enroller({ ...base, store: new ScriptedSharedStore() })).toThrow(ConfigError);
+  expect(() => new Enroller({ ...base, store: new ScriptedSharedStore() })).toThrow(/advertisedAddress: is required/);
+  expect(() => new Enroller({ ...base, store: new ScriptedSharedStore(), advertisedAddress: '10.0.0.1:7000' })).not.toThrow();
+  expect(() => new Enroller({ ...base })).not.toThrow(); // a store of its own: nobody is told its address
 });
