@@ -532,9 +532,8 @@ export class EtcdAddressStore implements AddressStore {
     this.#leaseId = id;
     // Two live enrollers with one name would share their marks: the name must be free.
     const registration = Buffer.from(`${this.prefix}enrollers/${enc(owner.name)}`);
-    const register = [
-      { request_put: { key: registration, value: Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress })), lease: id } },
-    ];
+    const registeredAs = Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress }));
+    const register = [{ request_put: { key: registration, value: registeredAs, lease: id } }];
     let registered = await this.#txn('register', {
       compare: [{ key: registration, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: register,
@@ -547,9 +546,17 @@ export class EtcdAddressStore implements AddressStore {
       });
     }
     if (!registered.succeeded) {
+      // Registered at our own shim address: this enroller restarted (one address, one socket), so it takes over
+      // at once instead of waiting for the dead process's lease to run out.
+      registered = await this.#txn('register', {
+        compare: [{ key: registration, target: 'Value', result: 'Equal', value: registeredAs }],
+        success: register,
+      });
+    }
+    if (!registered.succeeded) {
       lease.release();
       throw new StoreError(
-        `an enroller named "${owner.name}" is registered already under ${this.prefix}: give each enroller its own name (or wait up to ${this.#options.leaseTtlSecs} s for a dead one's lease to expire)`,
+        `an enroller named "${owner.name}" is registered already under ${this.prefix} at another shim address: give each enroller its own name (or wait up to ${this.#options.leaseTtlSecs} s for a dead one's lease to expire)`,
       );
     }
     const marks = [...this.#served].map(

@@ -148,6 +148,27 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
     await expect(twin.bind({ name: 'm', address: 1 })).rejects.toThrow(StoreError); // closed again: usable by nobody
   });
 
+  it('lets an enroller restarted at its own shim address take over its registration at once', async () => {
+    const prefix = uniquePrefix('restart');
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, etcdEndpoint(), prefix, 'R'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.once('exit', (code) => reject(new Error(`the child exited with ${code}`)));
+      });
+      child.kill('SIGKILL'); // its lease lives on for up to 2 s
+      const restarted = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix });
+      await restarted.open({ name: 'R', shimAddress: 'R-shim' }, recorder().listener); // the child's shim address
+      opened.push(restarted);
+      await restarted.load();
+      expect(await restarted.bind({ name: 'm', address: 1 })).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('an enroller whose copy lags (its watch delivers nothing) neither frees nor double-binds an address', async () => {
     const prefix = uniquePrefix('stale');
     const deaf = new Etcd3({ hosts: etcdEndpoint() });
