@@ -928,6 +928,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     );
     if (signal.aborted) throw signal.reason;
     let failure: DiscoveryError | undefined;
+    const failed: DiscoveryError[] = [];
     results.forEach((result, i) => {
       const srv = this.#srv[i];
       if (srv === undefined) return;
@@ -947,9 +948,15 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
           ? result.reason
           : new DiscoveryError(srv.name, (result.reason as Error)?.message ?? String(result.reason), { cause: result.reason });
       failure ??= error;
-      log(this.#logger, 'warn', { event: 'discovery', ipcpName: this.#ipcpName, srv: srv.name, error: error.message }, error.message);
+      failed.push(error);
     });
     this.#arrangeBootstraps();
+    // A failed lookup is worth a warning when the member goes on without it; when it ends the
+    // attempt, the attempt's failure says it (once), and the lookup's own line is detail.
+    const level = this.#bootstraps.size > 0 ? 'warn' : 'debug';
+    for (const error of failed) {
+      log(this.#logger, level, { event: 'discovery', ipcpName: this.#ipcpName, srv: error.srvName, error: error.message }, error.message);
+    }
     this.#failedSinceDiscovery.clear();
     if (this.#bootstraps.size > 0) {
       this.#discoveryFailures = 0;
