@@ -298,6 +298,9 @@ interface MemberRecord {
 
 const now = (): number => performance.now();
 
+/** How long an enrolled member has to answer a liveness probe before a newcomer with its name takes over, in ms. */
+const PROBE_MS = 1000;
+
 /** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
 const RETRY_RELEASE_MS = 5000;
 
@@ -342,6 +345,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #limits: { maxPduBytes: number; maxPending: number; maxMembers: number };
   readonly #rate: RateLimiter;
   readonly #sessionByName = new Map<string, string>();
+  /** Liveness probes of enrolled members whose name a newcomer asks for, by name. */
+  readonly #probes = new Map<string, { member: MemberRecord; sentAt: number; again: TickerEntry | undefined }>();
+  readonly #probeIds = new InvokeIds(1);
   readonly #logger: Logger | undefined;
   readonly #stats: EnrollerStats = {
     received: 0,
@@ -479,6 +485,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       member.lease = undefined;
     }
     for (const entry of this.#holds.values()) this.#ticker.cancel(entry);
+    for (const probe of this.#probes.values()) this.#ticker.cancel(probe.again);
+    this.#probes.clear();
     await this.#store.close?.();
   }
 
@@ -657,11 +665,30 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
     const holder = this.#members.get(name);
     const rivalShim = this.#sessionByName.get(name);
-    if ((holder !== undefined && holder.shimAddress !== from) || (rivalShim !== undefined && rivalShim !== from)) {
-      // Two live IPCPs with one name would share one address. The first keeps
-      // it until its lease expires (or it leaves); then the name is free.
+    // Two live IPCPs with one name would share one address: the first keeps it.
+    if (rivalShim !== undefined && rivalShim !== from) {
       reject(`IPCP name "${name}" is enrolled from another shim address`, Result.NAME_IN_USE);
       return;
+    }
+    if (holder !== undefined && holder.shimAddress !== from) {
+      // But an IPCP that crashed and restarts comes back from a new address:
+      // ask the holder whether it is still there before turning the name away.
+      const liveness = this.#probe(holder);
+      if (liveness === 'alive') {
+        reject(`IPCP name "${name}" is enrolled from another shim address`, Result.NAME_IN_USE);
+        return;
+      }
+      if (liveness === 'checking') {
+        this.#stats.busy++;
+        reject(
+          `busy: IPCP name "${name}" is enrolled from ${holder.shimAddress}; checking whether that IPCP is still alive, try again`,
+          Result.BUSY,
+        );
+        return;
+      }
+      // It did not answer: this is its new incarnation, which takes the name (and its address) over.
+      this.#forget(holder);
+      this.#emit('member:gone', info(holder));
     }
     // Our own IPCP name answers, whatever name the member used: the HMAC proofs are bound to it.
     const connectReply = encodeCdapMessage({
@@ -918,6 +945,41 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     member.lease = undefined;
     if (this.#members.get(member.name) === member) this.#members.delete(member.name);
     if (this.#memberByShim.get(member.shimAddress) === member.name) this.#memberByShim.delete(member.shimAddress);
+  }
+
+  /**
+   * Whether an enrolled member is still there, for a newcomer with its name:
+   * a keepalive M_READ goes to it (twice, in case one is lost); anything it
+   * sends from then on proves it alive, and silence for `PROBE_MS` proves it
+   * gone. `checking` until then.
+   */
+  #probe(holder: MemberRecord): 'alive' | 'gone' | 'checking' {
+    const t = now();
+    const probe = this.#probes.get(holder.name);
+    if (probe === undefined || probe.member !== holder || t - probe.sentAt > PROBE_MS * 10) {
+      this.#ticker.cancel(probe?.again);
+      const sent: { member: MemberRecord; sentAt: number; again: TickerEntry | undefined } = {
+        member: holder,
+        sentAt: t,
+        again: undefined,
+      };
+      this.#probes.set(holder.name, sent);
+      const ask = (): void => {
+        sent.again = undefined;
+        if (this.#probes.get(holder.name) !== sent || this.#members.get(holder.name) !== holder) return;
+        this.#send(holder.shimAddress, { opCode: OpCode.M_READ, invokeId: this.#probeIds.next(), ...KEEPALIVE_OBJECT });
+      };
+      ask();
+      sent.again = this.#ticker.after(PROBE_MS / 2, ask);
+      return 'checking';
+    }
+    if (holder.lastSeenAt > probe.sentAt) {
+      this.#probes.delete(holder.name);
+      return 'alive';
+    }
+    if (t - probe.sentAt < PROBE_MS) return 'checking';
+    this.#probes.delete(holder.name);
+    return 'gone';
   }
 
   /** Checks the member's lease when it would expire; re-arms itself while the member speaks. */

@@ -51,23 +51,41 @@ describe('Enroller robustness', () => {
     expect(() => new Enroller({ ...base, dtConstants: { bogus: 1 } as never })).toThrow(ConfigError);
   });
 
-  it('refuses a second live IPCP with an enrolled name; the name is free again once the first is gone', async () => {
+  it('refuses a second live IPCP with an enrolled name, after asking the first whether it is there', async () => {
     vi.useFakeTimers();
-    const { net } = await withEnroller({ leaseMs: 2000, holdMs: 60_000 });
-    const first = member(net, 'dup@a', { heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 }).mgr;
+    const { net, enroller } = await withEnroller({ leaseMs: 60_000 });
+    const first = member(net, 'dup@a', { heartbeatIntervalSecs: 0 }).mgr; // no keepalives: only the probe's answer shows it alive
     first.setIpcpName('dup');
     await first.enrolWithBootstrap('bootstrap');
-    const second = member(net, 'dup@b', { heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 }).mgr;
+    const second = member(net, 'dup@b', { initialBackoffMs: 1000 }).mgr;
     second.setIpcpName('dup');
-    await expect(second.enrolWithBootstrap('bootstrap')).rejects.toMatchObject({
+    const refused = second.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1500); // "busy" while the first is asked, then the final answer
+    expect(await refused).toMatchObject({
       code: 'ENROLLMENT_REJECTED',
       result: -3,
       reason: 'IPCP name "dup" is enrolled from another shim address',
     });
-    net.detach('dup@a'); // the first one vanishes; its lease runs out
-    await vi.advanceTimersByTimeAsync(2100);
-    await expect(second.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
-    expect(second.address).toBe(first.address); // the name's address, held for it
+    expect(enroller.members().map((m) => m.shimAddress)).toEqual(['dup@a']);
+  });
+
+  it('lets an IPCP that crashed and restarts from a new address take its name and address back at once', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller({ leaseMs: 90_000 });
+    const gone: string[] = [];
+    enroller.on('member:gone', (m) => gone.push(m.shimAddress));
+    const first = member(net, 'dup@a', { heartbeatIntervalSecs: 0 }).mgr;
+    first.setIpcpName('dup');
+    await first.enrolWithBootstrap('bootstrap');
+    net.detach('dup@a'); // crashed: it answers nothing any more
+    const second = member(net, 'dup@b', { initialBackoffMs: 1000 }).mgr;
+    second.setIpcpName('dup');
+    const back = second.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(1500); // one probe period, not the 90 s lease
+    await expect(back).resolves.toBe('demo.DIF');
+    expect(second.address).toBe(first.address);
+    expect(gone).toEqual(['dup@a']);
+    expect(enroller.members().map((m) => m.shimAddress)).toEqual(['dup@b']);
   });
 
   it('a member whose CDAP connection the enroller lost connects again instead of failing', async () => {
