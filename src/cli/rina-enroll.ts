@@ -22,6 +22,7 @@ import {
   parseUdpAddress,
   UdpShim,
 } from '../index.js';
+import { isWildcardUdpAddress } from '../shim/udp-shim.js';
 import { createCliLogger } from './log.js';
 
 const EXAMPLES = `
@@ -118,12 +119,10 @@ async function runBootstrap(opts: {
     throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
   if (opts.etcdPrefix !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-prefix needs --etcd');
   if (opts.advertise !== undefined && opts.etcd === undefined) throw new UsageError('--advertise needs --etcd');
-  const { host } = parseUdpAddress(opts.listen, { allowPortZero: true });
-  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
-  if (opts.etcd !== undefined && opts.advertise === undefined && wildcard(host)) {
+  if (opts.etcd !== undefined && opts.advertise === undefined && isWildcardUdpAddress(opts.listen)) {
     throw new UsageError('--etcd with a wildcard --listen needs --advertise HOST:PORT, the address members reach this enroller at');
   }
-  if (opts.advertise !== undefined && wildcard(parseUdpAddress(opts.advertise).host)) {
+  if (opts.advertise !== undefined && isWildcardUdpAddress(opts.advertise)) {
     throw new UsageError('--advertise must be an address members can reach, not a wildcard');
   }
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });

@@ -23,6 +23,7 @@ import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '..
 import { ConfigError, ProtocolError } from '../errors.js';
 import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
+import { isWildcardUdpAddress } from '../shim/udp-shim.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';
@@ -380,7 +381,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#leaseMs = o.leaseMs;
     this.#holdMs = o.holdMs;
     this.#advertisedAddress = o.advertisedAddress ?? o.shim.localAddress;
-    if (o.store?.open !== undefined && /^(0\.0\.0\.0|\[::\]):\d+$/.test(this.#advertisedAddress)) {
+    if (o.store?.open !== undefined && isWildcardUdpAddress(this.#advertisedAddress)) {
       // Other enrollers would send members to it: nobody can reach a wildcard address.
       throw new ConfigError([
         {

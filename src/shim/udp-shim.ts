@@ -57,6 +57,16 @@ export function parseUdpAddress(text: string, { allowPortZero = false } = {}): U
   return { host, port, family, address: format(host, port, family) };
 }
 
+/** Whether `address` is a UDP shim address on a wildcard host (`0.0.0.0` or `::`), which no peer can send to. */
+export function isWildcardUdpAddress(address: string): boolean {
+  try {
+    const canonical = parseUdpAddress(address, { allowPortZero: true }).address;
+    return canonical.startsWith('0.0.0.0:') || canonical.startsWith('[::]:');
+  } catch {
+    return false; // not a UDP address: another shim's, which names what it names
+  }
+}
+
 const optionsSchema = z.strictObject({
   /**
    * Largest PDU sent or accepted, in bytes; larger sends reject with
