@@ -224,12 +224,25 @@ export class EtcdAddressStore implements AddressStore {
     this.#enrollers.clear();
     this.#seenAt.clear();
     this.#tombstones = 0;
-    for (const kv of kvs) this.#apply(kv, false, false);
-    this.#watchRevision = revision;
-    this.#watch(revision + 1);
-    this.#announceEnrollers();
-    for (const name of this.#names.keys()) if (!this.#marks.has(name)) this.#listener?.idle(name);
+    this.#watchRevision = 0;
+    this.#adopt(kvs, revision);
     return [...this.#names].map(([name, e]) => ({ name, address: Number(e.value) }));
+  }
+
+  /**
+   * Takes the keys of a table read at `revision` (marks and enrollers
+   * anew), reports the names that became idle and the live enrollers, and
+   * watches from the next revision.
+   */
+  #adopt(kvs: IKeyValue[], revision: number): void {
+    const idleBefore = new Set([...this.#names.keys()].filter((n) => !this.#marks.has(n)));
+    this.#marks.clear();
+    this.#enrollers.clear();
+    for (const kv of kvs) this.#apply(kv, false, false);
+    this.#announceEnrollers();
+    for (const name of this.#names.keys()) if (!this.#marks.has(name) && !idleBefore.has(name)) this.#listener?.idle(name);
+    this.#watchRevision = Math.max(this.#watchRevision, revision);
+    this.#watch(revision + 1);
   }
 
   /** Every key under the prefix, in pages, at one revision. */
@@ -274,15 +287,7 @@ export class EtcdAddressStore implements AddressStore {
           const key = this.#addressKey(address);
           if (!present.has(key)) this.#record(key, undefined, revision);
         }
-        const marks = this.#marks;
-        const idleBefore = new Set([...this.#names.keys()].filter((n) => !marks.has(n)));
-        this.#marks.clear();
-        this.#enrollers.clear();
-        for (const kv of kvs) this.#apply(kv, false, false);
-        this.#announceEnrollers();
-        for (const name of this.#names.keys()) if (!this.#marks.has(name) && !idleBefore.has(name)) this.#listener?.idle(name);
-        this.#watchRevision = Math.max(this.#watchRevision, revision);
-        this.#watch(revision + 1);
+        this.#adopt(kvs, revision);
         return;
       } catch {
         await sleep(delay);
@@ -291,7 +296,7 @@ export class EtcdAddressStore implements AddressStore {
   }
 
   async bind(binding: AddressBinding): Promise<boolean> {
-    const client = this.#open();
+    this.#open(); // "not open" before "no lease"
     const leaseId = this.#leaseId;
     if (leaseId === undefined) throw new StoreError('etcd: the enroller has no lease now (etcd was out of reach; it is being renewed)');
     const { name, address } = binding;
@@ -324,20 +329,16 @@ export class EtcdAddressStore implements AddressStore {
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: Awaited<ReturnType<Etcd3['kv']['txn']>>;
     try {
-      this.#stats.transactions++;
-      res = await client.kv.txn(
-        {
-          compare,
-          success,
-          failure: [{ request_range: { key: Buffer.from(nameKey) } }, { request_range: { key: Buffer.from(addressKey) } }],
-        },
-        this.#deadline(),
-      );
+      res = await this.#txn(`cannot bind ${name} to ${address}`, {
+        compare,
+        success,
+        failure: [{ request_range: { key: Buffer.from(nameKey) } }, { request_range: { key: Buffer.from(addressKey) } }],
+      });
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see #apply).
       this.#served.delete(name);
-      throw this.#error(`cannot bind ${name} to ${address}`, err);
+      throw err;
     } finally {
       const left = (this.#binding.get(name) ?? 1) - 1;
       if (left === 0) this.#binding.delete(name);
