@@ -1,7 +1,7 @@
 /** Starts and drives bench/child.ts in its own process. */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ChildReply, ChildRequest, ChildStats, EtcdFloorOp, PlainEnrollerOptions, StoreSpec } from './child-protocol.js';
+import type { ChildReply, ChildRequest, ChildStats, EtcdFloorOp } from './child-protocol.js';
 
 const CHILD = fileURLToPath(new URL('../child.ts', import.meta.url));
 
@@ -63,17 +63,7 @@ export class BenchChild {
   }
 
   /** Starts an Enroller in the child; resolves with its UDP address. If it cannot start, the child is stopped. */
-  static async enroller(
-    opts: {
-      port?: number;
-      statePath?: string;
-      options?: PlainEnrollerOptions;
-      recvBufferSize?: number;
-      store?: StoreSpec;
-      ipcpName?: string;
-      udpRecvBufferSize?: number;
-    } = {},
-  ): Promise<BenchChild> {
+  static async enroller(opts: Omit<Extract<ChildRequest, { type: 'enroller' }>, 'id' | 'type'> = {}): Promise<BenchChild> {
     const child = await BenchChild.spawn();
     try {
       const reply = await child.request({ type: 'enroller', ...opts });
