@@ -3,7 +3,8 @@ import { Etcd3 } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { EnrollmentManager, MemoryRib, UdpShim } from '../../src/index.js';
 import { type CliProcess, freePort, runCli } from '../support/cli.js';
-import { describeEtcd, etcdEndpoint, uniquePrefix, until } from '../support/etcd.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
+import { until } from '../support/helpers.js';
 
 const undo: Array<() => unknown> = [];
 afterEach(async () => {

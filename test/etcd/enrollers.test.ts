@@ -5,7 +5,8 @@ import { Etcd3 } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { Enroller, EnrollmentManager, type EnrollmentConfigInput, MemoryNetwork, MemoryRib } from '../../src/index.js';
-import { describeEtcd, etcdEndpoint, uniquePrefix, until } from '../support/etcd.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
+import { until } from '../support/helpers.js';
 
 const CHILD = fileURLToPath(new URL('../support/etcd-store-child.ts', import.meta.url));
 const undo: Array<() => unknown> = [];

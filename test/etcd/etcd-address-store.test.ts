@@ -5,7 +5,8 @@ import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { ConfigError, StoreError } from '../../src/index.js';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { describeEtcd, etcdEndpoint, uniquePrefix, until } from '../support/etcd.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
+import { until } from '../support/helpers.js';
 
 /** A listener that records what the store reports. */
 function recorder() {

@@ -4,7 +4,8 @@ import { afterEach, expect, it } from 'vitest';
 import { Result } from '../../src/cdap/messages.js';
 import { decodeCdapMessage, Enroller, EnrollmentManager, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import { describeEtcd, startEtcd, until } from '../support/etcd.js';
+import { describeEtcd, startEtcd } from '../support/etcd.js';
+import { until } from '../support/helpers.js';
 
 const undo: Array<() => unknown> = [];
 afterEach(async () => {

@@ -3,32 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Enroller, EnrollmentManager, type EnrollmentConfigInput, MemoryRib, UdpShim } from '../../src/index.js';
+import { EnrollmentManager, type EnrollmentConfigInput, MemoryRib, UdpShim } from '../../src/index.js';
 import { type CliProcess, freePort, runCli } from '../support/cli.js';
+import { cleanup, udpEnroller, until } from '../support/helpers.js';
 import { UdpProxy } from '../support/udp-proxy.js';
 
 const undo: Array<() => unknown> = [];
 afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
+  await cleanup();
 });
-
-async function udpEnroller() {
-  const shim = await UdpShim.bind('127.0.0.1:0');
-  const enroller = new Enroller({
-    shim,
-    rib: new MemoryRib(),
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    addressPool: { first: 1002, last: 1999 },
-    retransmitMs: 20,
-  });
-  await enroller.start();
-  undo.push(
-    () => shim.close(),
-    () => enroller.stop(),
-  );
-  return { shim, enroller };
-}
 
 async function udpMember(name: string, bootstrap: string, config: EnrollmentConfigInput) {
   const shim = await UdpShim.bind('127.0.0.1:0');
@@ -47,14 +31,6 @@ async function udpMember(name: string, bootstrap: string, config: EnrollmentConf
 }
 
 const fast: EnrollmentConfigInput = { retransmitMs: 20, maxRetransmitMs: 80, timeoutMs: 3000 };
-
-const until = async (what: string, ms: number, check: () => boolean) => {
-  const end = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe('over UDP on 127.0.0.1', () => {
   it('10 members enrol through a proxy losing 30% of datagrams (and duplicating and reordering some)', async () => {
@@ -86,12 +62,12 @@ describe('over UDP on 127.0.0.1', () => {
     mgr.once('connection:lost', () => (lostAt = performance.now()));
     proxy.setFaults({ blackhole: true });
     const cut = performance.now();
-    await until('loss detection', 1000, () => lostAt > 0);
+    await until(() => lostAt > 0, 1000, 'loss detection');
     const last = mgr.lastHeartbeat ?? 0;
     expect(lostAt - last).toBeGreaterThanOrEqual(200);
     expect(lostAt - cut).toBeLessThan(200 + 300); // loose: a busy machine lags
     proxy.setFaults({ blackhole: false });
-    await until('recovery', 3000, () => mgr.state.type === 'enrolled');
+    await until(() => mgr.state.type === 'enrolled', 3000, 'recovery');
     expect(mgr.address).toBe(address);
   });
 
@@ -127,7 +103,7 @@ describe('over UDP on 127.0.0.1', () => {
 
     boot.child.kill('SIGKILL');
     expect(await boot.exited).toBe('SIGKILL');
-    await until('every member noticing', 2000, () => members.every((m) => m.state.type !== 'enrolled'));
+    await until(() => members.every((m) => m.state.type !== 'enrolled'), 2000, 'every member noticing');
     boot = runCli(args);
     await boot.waitFor(/serving demo\.DIF/);
     // A newcomer right after the restart must not get an address handed out before:
@@ -135,7 +111,7 @@ describe('over UDP on 127.0.0.1', () => {
     const newcomer = await udpMember('newcomer', `127.0.0.1:${port}`, fast);
     await newcomer.enrol();
     expect(before).not.toContain(newcomer.address);
-    await until('every member back', 5000, () => members.every((m) => m.state.type === 'enrolled'));
+    await until(() => members.every((m) => m.state.type === 'enrolled'), 5000, 'every member back');
     expect(members.map((m) => m.address)).toEqual(before);
   });
 });

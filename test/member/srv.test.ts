@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
   DiscoveryError,
-  Enroller,
   EnrollmentAbortedError,
   type EnrollmentConfigInput,
   EnrollmentManager,
@@ -15,7 +14,7 @@ import {
 import { orderSrvRecords, parseSrvBootstrap, resolveSrvBootstraps, type SrvRecord, type SrvResolver } from '../../src/member/srv.js';
 import { seededRandom } from '../../src/util/random.js';
 import { dnsServer } from '../support/dns.js';
-import { cleanup, member, onCleanup, withEnroller } from '../support/helpers.js';
+import { cleanup, member, onCleanup, udpEnroller, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -286,22 +285,6 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
 });
 
 describe('over a real DNS server and UDP on 127.0.0.1', () => {
-  async function udpEnroller() {
-    const shim = await UdpShim.bind('127.0.0.1:0');
-    const enroller = new Enroller({
-      shim,
-      rib: new MemoryRib(),
-      ipcpName: 'bootstrap',
-      difName: 'demo.DIF',
-      addressPool: { first: 1002, last: 1999 },
-      retransmitMs: 20,
-    });
-    await enroller.start();
-    onCleanup(() => shim.close());
-    onCleanup(() => enroller.stop());
-    return { enroller, address: shim.localAddress, port: Number(shim.localAddress.split(':')[1]) };
-  }
-
   let members = 0;
   async function udpMember(dns: string, config: EnrollmentConfigInput) {
     const shim = await UdpShim.bind('127.0.0.1:0');

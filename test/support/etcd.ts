@@ -30,12 +30,3 @@ export function describeEtcd(name: string, body: () => void): void {
 
 /** A key prefix no other test uses. */
 export const uniquePrefix = (label: string): string => `/rina-test/${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}/`;
-
-/** Waits until `check()` holds, polling every 10 ms, for at most `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

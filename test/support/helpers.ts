@@ -10,7 +10,9 @@ import {
   MemoryNetwork,
   MemoryRib,
   OpCode,
+  parseUdpAddress,
   type Shim,
+  UdpShim,
 } from '../../src/index.js';
 
 /** A peer that speaks raw CDAP over a shim and records what it receives. */
@@ -56,6 +58,15 @@ export async function cleanup(): Promise<void> {
   while (cleanups.length > 0) await cleanups.pop()?.();
 }
 
+/** Waits (in real time) until `check()` holds, polling every 5 ms, for at most `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** Lets queued microtasks (zero-delay deliveries) run. */
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
@@ -76,6 +87,24 @@ export async function withEnroller(options: Partial<EnrollerOptions> = {}, net =
   onCleanup(() => net.close());
   onCleanup(() => enroller.stop());
   return { net, rib, enroller };
+}
+
+/** A started enroller on a UdpShim of 127.0.0.1 (the DIF and pool of {@link withEnroller}), stopped and closed by {@link cleanup}. */
+export async function udpEnroller(options: Partial<EnrollerOptions> = {}) {
+  const shim = await UdpShim.bind('127.0.0.1:0');
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1002, last: 1999 },
+    retransmitMs: 20,
+    ...options,
+  });
+  await enroller.start();
+  onCleanup(() => shim.close());
+  onCleanup(() => enroller.stop());
+  return { shim, enroller, address: shim.localAddress, port: parseUdpAddress(shim.localAddress).port };
 }
 
 /** A member on `net` with its own MemoryRib, closed by {@link cleanup}. */
