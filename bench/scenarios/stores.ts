@@ -560,7 +560,7 @@ export async function stores(ctx: Ctx): Promise<void> {
   );
   if (one !== undefined) {
     notes.push(
-      `An EtcdAddressStore keeps the table in memory (read once at start by \`load\`, then fed by one watch on the prefix) and probes it from a random point; the transaction of a bind compares the create revisions of the name and address keys, so etcd arbitrates and a stale copy costs a conflict and another try, never a duplicate. "watch events per enroller / enrol" is what keeps each copy current (the name, address and member-mark puts of every enrollment, by any enroller).`,
+      `An EtcdAddressStore keeps the table in memory (read once at start by \`load\`, then fed by one watch on the prefix) and probes it from a random point; the transaction of a bind compares the revisions of the name and address keys with the ones the copy holds, so etcd arbitrates and a stale copy costs a conflict and another try, never a duplicate. "watch events per enroller / enrol" is what keeps each copy current (the name, address and member-mark puts of every enrollment, by any enroller).`,
     );
   }
   if (unsettled > 0)
