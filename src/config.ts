@@ -73,6 +73,18 @@ export function srvNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** The retransmission interval a request starts with, in ms, when none is given. */
+export const DEFAULT_RETRANSMIT_MS = 250;
+
+/**
+ * The retransmission interval derived from the time a request has:
+ * `min(250, withinMs / 4, cap)`, so that at least three transmissions
+ * (at 0, r and 3r with doubling) fit in `withinMs`.
+ */
+export function derivedRetransmitMs(withinMs: number, cap = Number.POSITIVE_INFINITY): number {
+  return Math.min(DEFAULT_RETRANSMIT_MS, withinMs / 4, cap);
+}
+
 /** One entry of `bootstraps`: a shim address, or `srv:` and an SRV name. */
 const bootstrapEntrySchema = z
   .string({ error: 'must be a shim address or "srv:" and a DNS SRV name (string)' })
@@ -117,10 +129,13 @@ export const enrollmentConfigSchema = z
      * First retransmission interval of a request inside one attempt, in
      * milliseconds; doubles on each retransmission of the same request, up to
      * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
-     * survive loss.
-     * @default 250
+     * survive loss. Left unset, it is derived from the attempt's bound so that
+     * every attempt sends each request several times:
+     * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be less than
+     * `timeoutMs` (else an attempt would send each request once).
+     * @default min(250, timeoutMs / 4, maxRetransmitMs)
      */
-    retransmitMs: positive().default(250),
+    retransmitMs: positive().optional(),
     /**
      * Upper bound of the retransmission interval, in milliseconds.
      * @default 2000
@@ -161,14 +176,25 @@ export const enrollmentConfigSchema = z
     path: ['connectionTimeoutSecs'],
     error: 'must be greater than heartbeatIntervalSecs while monitoring is on (heartbeatIntervalSecs > 0)',
   })
-  .refine((c) => c.maxRetransmitMs >= c.retransmitMs, {
+  .refine((c) => c.retransmitMs === undefined || c.maxRetransmitMs >= c.retransmitMs, {
     path: ['maxRetransmitMs'],
     error: 'must be >= retransmitMs',
+  })
+  .refine((c) => c.retransmitMs === undefined || c.retransmitMs < c.timeoutMs, {
+    path: ['retransmitMs'],
+    error: (issue) => {
+      const c = issue.input as { retransmitMs: number; timeoutMs: number };
+      return (
+        `must be less than timeoutMs (retransmitMs ${c.retransmitMs} >= timeoutMs ${c.timeoutMs}): ` +
+        'an attempt would send each request only once; leave retransmitMs unset to derive it as min(250, timeoutMs / 4)'
+      );
+    },
   })
   .refine((c) => c.reenrollBackoffCapMs >= c.reenrollBackoffBaseMs, {
     path: ['reenrollBackoffCapMs'],
     error: 'must be >= reenrollBackoffBaseMs',
-  });
+  })
+  .transform((c) => ({ ...c, retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs) }));
 
 /** The member's configuration, every field set. */
 export type EnrollmentConfig = z.output<typeof enrollmentConfigSchema>;

@@ -10,6 +10,7 @@
  * | `rina-enrollment:enrollment:failure` | `{ ipcpName, bootstrap, error }`: a whole enrollment failed |
  * | `rina-enrollment:connection:lost` | `{ ipcpName, bootstrap, silentMs, reason }` |
  * | `rina-enrollment:reenroll` | `{ ipcpName, bootstrap, outcome, attempt, ... }`: `outcome` is `attempt`, `failure` or `success` |
+ * | `rina-enrollment:address:change` | `{ ipcpName, previous, address, bootstrap }`: the member was assigned another address than it held |
  * | `rina-enrollment:keepalive` | `{ ipcpName, bootstrap, rttMs }`: a keepalive was answered |
  * | `rina-enrollment:enroller` | `{ enroller, event, ... }`: an enroller admitted, released, lost or refused a member |
  *
@@ -29,6 +30,8 @@ export const diagnosticsChannels = {
   connectionLost: channel('rina-enrollment:connection:lost'),
   /** `rina-enrollment:reenroll`: a re-enrollment attempt started, failed or succeeded. */
   reenroll: channel('rina-enrollment:reenroll'),
+  /** `rina-enrollment:address:change`: the member was assigned another address than it held, and must renumber. */
+  addressChange: channel('rina-enrollment:address:change'),
   /** `rina-enrollment:keepalive`: a keepalive was answered. */
   keepalive: channel('rina-enrollment:keepalive'),
   /** `rina-enrollment:enroller`: an enroller admitted, released, lost or refused a member. */

@@ -79,8 +79,9 @@ export class AddressPool {
    * Gives `name` an address: `requested` when it is in the pool and free (or
    * already this name's); otherwise the address the name already holds;
    * otherwise the next free one (with `keepHeld`, the held address comes
-   * first). A requested address outside the pool is refused; so is any
-   * request once the pool is full.
+   * first). The requested address is a wish, never a condition: one outside
+   * the pool (a member coming from an enroller with another pool) or taken
+   * by another name is ignored. Only a full pool refuses.
    */
   assign(name: string, requested = 0): Assignment {
     const { first, last } = this.range;
@@ -88,10 +89,7 @@ export class AddressPool {
       const held = this.#byName.get(name);
       if (held !== undefined) return { ok: true, address: held };
     }
-    if (requested !== 0) {
-      if (!Number.isSafeInteger(requested) || requested < first || requested > last) {
-        return { ok: false, reason: `requested address ${requested} is outside the address pool ${first}-${last}` };
-      }
+    if (requested !== 0 && Number.isSafeInteger(requested) && requested >= first && requested <= last) {
       const owner = this.#byAddress.get(requested);
       if (owner === undefined || owner === name) {
         this.#bind(name, requested);

@@ -19,7 +19,7 @@ import {
 } from '../cdap/messages.js';
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
 import { authOptionsSchema, EnrollerAuth } from '../auth/auth.js';
-import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
+import { dependency, derivedRetransmitMs, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
 import { ConfigError, ProtocolError } from '../errors.js';
 import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
@@ -116,10 +116,12 @@ const enrollerOptionsSchema = z
     dtConstants: dtConstantsSchema.optional(),
     /**
      * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
-     * is missing; doubles up to 8 times that.
-     * @default 250
+     * is missing; doubles up to 8 times that. Left unset it is
+     * `min(250, pendingTimeoutMs / 4)`; set, it must be less than
+     * `pendingTimeoutMs` (else M_STOP would be sent only once).
+     * @default min(250, pendingTimeoutMs / 4)
      */
-    retransmitMs: positive().default(250),
+    retransmitMs: positive().optional(),
     /**
      * A half-finished enrollment is forgotten after this many ms.
      * @default 30000
@@ -202,6 +204,16 @@ const enrollerOptionsSchema = z
      * @default undefined (silent)
      */
     logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
+  })
+  .refine((o) => o.retransmitMs === undefined || o.retransmitMs < o.pendingTimeoutMs, {
+    path: ['retransmitMs'],
+    error: (issue) => {
+      const o = issue.input as { retransmitMs: number; pendingTimeoutMs: number };
+      return (
+        `must be less than pendingTimeoutMs (retransmitMs ${o.retransmitMs} >= pendingTimeoutMs ${o.pendingTimeoutMs}): ` +
+        'M_STOP would be sent only once; leave retransmitMs unset to derive it as min(250, pendingTimeoutMs / 4)'
+      );
+    },
   })
   .refine((o) => o.addressPool.last >= o.addressPool.first, {
     path: ['addressPool', 'last'],
@@ -376,7 +388,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#ipcpName = o.ipcpName;
     this.#difName = o.difName;
     this.#dtConstants = o.dtConstants ?? DEFAULT_DT_CONSTANTS;
-    this.#retransmitMs = o.retransmitMs;
+    this.#retransmitMs = o.retransmitMs ?? derivedRetransmitMs(o.pendingTimeoutMs);
     this.#pendingTimeoutMs = o.pendingTimeoutMs;
     this.#leaseMs = o.leaseMs;
     this.#holdMs = o.holdMs;
@@ -470,14 +482,19 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
-   * Stops answering and clears every timer and half-finished enrollment. The
-   * address bindings and the member list stay, for a later {@link start}.
-   * The shim is the caller's to close.
+   * Stops answering and clears every timer and half-finished enrollment.
+   * Every member it serves is told first, with M_RELEASE (sent twice, so
+   * that one lost datagram does not leave a member waiting for its
+   * connection timeout; no answer is awaited): members fail over to another
+   * enroller at once. The address bindings and the member list stay, for a
+   * later {@link start}. The shim is the caller's to close.
    */
   async stop(): Promise<void> {
     this.#generation++;
+    const serving = this.#unsubscribe !== undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+    if (serving) await this.#releaseMembers();
     this.#sessions.clear();
     this.#sessionByName.clear();
     this.#updateSweep();
@@ -489,6 +506,19 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     for (const probe of this.#probes.values()) this.#ticker.cancel(probe.again);
     this.#probes.clear();
     await this.#store.close?.();
+  }
+
+  /** Tells every member that this enroller stops serving it: M_RELEASE, twice; best effort, nothing awaited but the sends. */
+  async #releaseMembers(): Promise<void> {
+    const sends: Array<Promise<void>> = [];
+    for (let copy = 0; copy < 2; copy++) {
+      for (const member of this.#members.values()) {
+        const release = { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() };
+        const pdu = encodeCdapMessage(release);
+        sends.push((async () => this.#shim.send(member.shimAddress, pdu))());
+      }
+    }
+    await Promise.allSettled(sends);
   }
 
   /** How a shared store's news reaches the pool, the holds and the advertised alternates. */

@@ -176,6 +176,21 @@ export interface EnrollmentEvents {
       reason: LossReason;
     },
   ];
+  /**
+   * The enroller assigned another address than the one the member held
+   * (it asked for it back, but the enroller has another pool, or gave it
+   * away): the IPCP must renumber. `/mgmt/address` already holds the new one.
+   */
+  'address:change': [
+    info: {
+      /** The address held before. */
+      previous: number;
+      /** The address assigned now. */
+      address: number;
+      /** The shim address of the bootstrap that assigned it. */
+      bootstrap: string;
+    },
+  ];
   /** A re-enrollment attempt starts; `nextDelayMs` is the backoff this bootstrap gets should it fail. */
   'reenroll:attempt': [
     info: {
@@ -774,6 +789,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     const difName = result.difName ?? synced ?? bootstrap;
     this.#send(bootstrap, replyTo(result.stop));
     this.#learnAdvertised(result.alternates, bootstrap);
+    const previous = this.#address;
     this.#bootstrap = bootstrap;
     this.#address = result.address;
     this.#difName = difName;
@@ -783,6 +799,9 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#pendingKeepalives.clear();
     this.#setState({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
     this.#metrics.enrolled();
+    if (previous !== undefined && previous !== result.address && this.#state.type === 'enrolled') {
+      this.#emit('address:change', { previous, address: result.address, bootstrap });
+    }
     this.#emit('enrolled', { address: result.address, difName, bootstrap });
     // Any enrollment that ends an outage is its recovery, however it was started.
     if (kind === 'reenrolling' || this.#outageAt !== undefined) {
@@ -1286,6 +1305,17 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
           'info',
           { event, ipcpName, ...i },
           `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`,
+        );
+        return;
+      }
+      case 'address:change': {
+        const i = args[0] as EnrollmentEvents['address:change'][0];
+        publish(diagnosticsChannels.addressChange, { ipcpName, ...i });
+        log(
+          this.#logger,
+          'warn',
+          { event, ipcpName, ...i },
+          `address changed from ${i.previous} to ${i.address} (assigned by ${i.bootstrap})`,
         );
         return;
       }

@@ -82,7 +82,7 @@ describe('EnrollmentManager: enrollment', () => {
   it('an unreachable bootstrap gives EnrollmentTimeoutError after maxRetries attempts, waiting 1 s then 2 s', async () => {
     vi.useFakeTimers();
     const net = new MemoryNetwork();
-    const { mgr } = member(net, 'm', { retransmitMs: 5000, maxRetransmitMs: 5000 }); // one CONNECT per attempt
+    const { mgr } = member(net, 'm', { retransmitMs: 4000, maxRetransmitMs: 4000 }); // two CONNECTs per attempt
     const connects = sent(net, 'm', OpCode.M_CONNECT);
     const t0 = Date.now();
     const result = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
@@ -91,8 +91,8 @@ describe('EnrollmentManager: enrollment', () => {
     expect(err).toBeInstanceOf(EnrollmentTimeoutError);
     expect((err as EnrollmentTimeoutError).attempts).toBe(3);
     expect((err as EnrollmentTimeoutError).code).toBe('ENROLLMENT_TIMEOUT');
-    // attempt 1 at 0, times out at 5 s; wait 1 s; attempt 2 at 6 s; wait 2 s; attempt 3 at 13 s
-    expect(connects.map((t) => t - t0)).toEqual([0, 6000, 13_000]);
+    // attempt 1 at 0 (again at 4 s), times out at 5 s; wait 1 s; attempt 2 at 6 s; wait 2 s; attempt 3 at 13 s
+    expect(connects.map((t) => t - t0)).toEqual([0, 4000, 6000, 10_000, 13_000, 17_000]);
     expect(mgr.state).toEqual({ type: 'idle' });
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -250,8 +250,8 @@ describe('EnrollmentManager: re-enrollment', () => {
     await other;
     const address = mgr.address;
     expect(address).toBe(1003);
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await first.enroller.stop();
-    net.detach('bootstrap');
     await withEnroller({}, net); // a fresh enroller, empty table
     await mgr.reEnroll();
     expect(mgr.address).toBe(address);

@@ -87,8 +87,8 @@ describe('active keepalive', () => {
     mgr.startConnectionMonitoring();
     const rec = record(mgr);
     // The enroller is replaced by a peer that never answers keepalives but pushes a RIB update every 2 s.
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await enroller.stop();
-    net.detach('bootstrap');
     const peer = new RawPeer(net.attach('bootstrap'));
     for (let i = 0; i < 10; i++) {
       await peer.send('m', {
@@ -155,8 +155,8 @@ describe('active keepalive', () => {
     const address = mgr.address;
     mgr.startConnectionMonitoring();
     const rec = record(mgr);
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await first.enroller.stop();
-    net.detach('bootstrap');
     await withEnroller({}, net); // restarted without its table
     await vi.advanceTimersByTimeAsync(1100);
     expect(rec.of('connection:lost').map((e) => (e.args[0] as { reason: string }).reason)).toEqual(['keepalive-refused']);
@@ -253,8 +253,8 @@ describe('recovery that cannot storm', () => {
     await mgr.enrolWithBootstrap('bootstrap');
     mgr.startConnectionMonitoring();
     const rec = record(mgr);
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await enroller.stop();
-    net.detach('bootstrap');
     await vi.advanceTimersByTimeAsync(1500 + 40 + 999 + 100 + 1000 + 100 + 50 + 100 + 7992 + 1);
     const lostAt = rec.of('connection:lost')[0]?.at ?? Number.NaN;
     const attempts = rec.of('reenroll:attempt');
@@ -299,8 +299,8 @@ describe('recovery that cannot storm', () => {
       if (p.to === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now());
     });
     const outageStart = performance.now();
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await first.enroller.stop();
-    net.detach('bootstrap');
     await vi.advanceTimersByTimeAsync(30_000);
     await withEnroller({ addressPool: { first: 1, last: 5000 } }, net); // back, with an empty table
     const back = performance.now();
@@ -383,8 +383,8 @@ describe('scenarios on MemoryNetwork', () => {
     net.tap((p) => {
       if (p.to === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) toA.push(performance.now());
     });
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await a.enroller.stop();
-    net.detach('bootstrap');
     await vi.advanceTimersByTimeAsync(10_000);
     expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap-b', address });
     // the silent one is left alone: recovery went straight to the other
@@ -412,8 +412,8 @@ describe('scenarios on MemoryNetwork', () => {
       expect.objectContaining({ address: 'bootstrap-b', source: 'advertised' }),
     ]);
     mgr.startConnectionMonitoring();
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await a.enroller.stop();
-    net.detach('bootstrap');
     await vi.advanceTimersByTimeAsync(10_000);
     expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap-b' });
   });

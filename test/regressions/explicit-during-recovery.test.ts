@@ -20,8 +20,8 @@ it('enrolWithBootstrap("b") during the monitor\'s recovery joins the recovery: "
   });
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
-  await a.enroller.stop();
-  net.detach('bootstrap'); // the only known bootstrap dies; the monitor starts its recovery
+  net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
+  await a.enroller.stop(); // the only known bootstrap dies; the monitor starts its recovery
   await vi.advanceTimersByTimeAsync(2000);
   await withEnroller({}, net, 'bootstrap-b'); // the operator brings up another one and points the member at it
   const toB: number[] = [];

@@ -38,8 +38,8 @@ it('a bootstrap that answers every M_CONNECT with an immediate refusal, and a cl
   const { mgr } = member(net, 'm', fast);
   await mgr.enrolWithBootstrap('bootstrap');
   mgr.startConnectionMonitoring();
+  net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
   await enroller.stop();
-  net.detach('bootstrap');
   const refuser = new RawPeer(net.attach('bootstrap'));
   refuser.shim.onReceive((pdu, from) => {
     const msg = decodeCdapMessage(pdu);
@@ -58,8 +58,8 @@ it('an M_RELEASE from the bootstrap while monitoring: member goes idle and the r
   const { mgr } = member(net, 'm', fast);
   await mgr.enrolWithBootstrap('bootstrap');
   const _monitor = mgr.startConnectionMonitoring();
+  net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
   await enroller.stop();
-  net.detach('bootstrap');
   const peer = new RawPeer(net.attach('bootstrap')); // a bootstrap (e.g. an rlite one) that releases the member
   await peer.send('m', { opCode: OpCode.M_RELEASE, invokeId: 7 } as CdapMessage);
   await vi.advanceTimersByTimeAsync(0);

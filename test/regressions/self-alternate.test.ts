@@ -27,8 +27,8 @@ it("an enroller advertising the member's own address: the member adds itself and
   const targets: string[] = [];
   mgr.on('reenroll:attempt', ({ bootstrap }) => targets.push(bootstrap));
   mgr.startConnectionMonitoring();
+  net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
   await enroller.stop();
-  net.detach('bootstrap');
   await vi.advanceTimersByTimeAsync(10_000);
   expect(mgr.bootstraps().map((b) => b.address)).not.toContain('m');
 });

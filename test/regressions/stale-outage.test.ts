@@ -14,8 +14,8 @@ it('an outage recovered with enrolWithBootstrap() leaves #outageAt set: a later,
   // no monitor: a refused keepalive still counts as a loss (README), and the member goes idle
   const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 30 });
   await mgr.enrolWithBootstrap('bootstrap');
+  net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
   await first.enroller.stop();
-  net.detach('bootstrap');
   await withEnroller({}, net); // restarted without its table: the next keepalive is refused
   const ev: string[] = [];
   mgr.on('connection:lost', () => ev.push('lost'));

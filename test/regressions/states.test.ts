@@ -26,8 +26,8 @@ it('each recovery attempt emits state:change twice, the second identical to the 
     seq.push(fmt(s));
     if (JSON.stringify(s) === JSON.stringify(prev)) repeats.push(fmt(s));
   });
+  net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
   await enroller.stop();
-  net.detach('bootstrap');
   await vi.advanceTimersByTimeAsync(6000);
   await mgr.close();
   expect(repeats).toEqual([]);

@@ -106,8 +106,8 @@ describe('fuzzing the member', () => {
           const state = mgr.state;
           const ribBefore = rib.list();
           // Speak as the bootstrap too: replace it with a raw peer at its address.
+          net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
           await enroller.stop();
-          net.detach('bootstrap');
           const asBootstrap = new RawPeer(net.attach('bootstrap'));
           const stranger = new RawPeer(net.attach('x'));
           for (const { stranger: fromStranger, msg } of steps) {

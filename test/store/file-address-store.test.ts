@@ -71,8 +71,8 @@ describe('the enroller on an address store', () => {
     const members = Array.from({ length: 20 }, (_, i) => member(net, `m${i}`).mgr);
     await Promise.all(members.map((m) => m.enrolWithBootstrap('bootstrap')));
     const before = members.map((m) => m.address);
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await first.enroller.stop();
-    net.detach('bootstrap');
     await withEnroller({ store: new FileAddressStore(path) }, net);
     // new incarnations of the same IPCPs, who remember nothing
     const again = members.map((_, i) => member(net, `m${i}-again`).mgr);
@@ -101,8 +101,8 @@ describe('the enroller on an address store', () => {
     const crashing = member(net, 'm-crash', { timeoutMs: 200, maxRetries: 1 }).mgr;
     await expect(crashing.enrolWithBootstrap('bootstrap')).rejects.toBeInstanceOf(EnrollmentTimeoutError);
     // the enroller dies here; a new one starts from the file
+    net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await first.enroller.stop();
-    net.detach('bootstrap');
     await withEnroller({ store: new FileAddressStore(path), addressPool: { first: 1, last: 3 } }, net);
     const b = member(net, 'b').mgr;
     await b.enrolWithBootstrap('bootstrap');
