@@ -510,6 +510,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
 
   /** Tells every member that this enroller stops serving it: M_RELEASE, twice; best effort, nothing awaited but the sends. */
   async #releaseMembers(): Promise<void> {
+    if (this.#members.size === 0) return;
+    log(
+      this.#logger,
+      'info',
+      { enroller: this.#ipcpName, event: 'enroller:releasing', members: this.#members.size },
+      `stopping: releasing ${this.#members.size} member${this.#members.size === 1 ? '' : 's'} (M_RELEASE), so they fail over at once`,
+    );
     const sends: Array<Promise<void>> = [];
     for (let copy = 0; copy < 2; copy++) {
       for (const member of this.#members.values()) {

@@ -1051,29 +1051,28 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   }
 
   /**
-   * The bootstrap to try next: the last one that worked if it is not blocked,
-   * else the first unblocked one in the order learnt, else the one unblocked
-   * soonest.
+   * The bootstrap to try next: the one free to try for the longest time
+   * (the earliest `blockedUntil`; one that never failed has 0), the last one
+   * that worked first among equals, then the order learnt. When none is
+   * free yet, that is the one unblocked soonest.
+   *
+   * First come, first served: a bootstrap tried and failed is blocked until
+   * a time later than every bootstrap already free, so once a live enroller
+   * is free to try, each other bootstrap is tried at most once before it.
+   * That is what bounds recovery (see docs/RECOVERY.md); and a dead
+   * bootstrap whose backoff ran out does not win over a live one that has
+   * not failed.
    */
   #pick(): BootstrapStatus {
-    const t = now();
     const ordered = [...this.#bootstraps.values()];
     const last = this.#bootstrap === undefined ? undefined : this.#bootstraps.get(this.#bootstrap);
     if (last !== undefined) ordered.unshift(last);
-    // Of those free to try, the one with the fewest failures in a row (the
-    // first in order among equals): a dead bootstrap whose backoff ran out
-    // does not win over a live one that has not failed.
-    const ready = ordered.reduce<(typeof ordered)[number] | undefined>(
-      (best, b) => (b.blockedUntil <= t && (best === undefined || b.failures < best.failures) ? b : best),
-      undefined,
-    );
-    if (ready !== undefined) return ready;
-    const soonest = ordered.reduce<BootstrapStatus | undefined>(
+    const first = ordered.reduce<BootstrapStatus | undefined>(
       (best, b) => (best === undefined || b.blockedUntil < best.blockedUntil ? b : best),
       undefined,
     );
-    if (soonest === undefined) throw new NoBootstrapPeersError('no bootstrap is known: configure bootstraps or enrol with one');
-    return soonest;
+    if (first === undefined) throw new NoBootstrapPeersError('no bootstrap is known: configure bootstraps or enrol with one');
+    return first;
   }
 
   /**
@@ -1276,7 +1275,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       case 'connection:lost': {
         const i = args[0] as EnrollmentEvents['connection:lost'][0];
         publish(diagnosticsChannels.connectionLost, { ipcpName, ...i });
-        log(this.#logger, 'warn', { event, ipcpName, ...i }, `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`);
+        const why =
+          i.reason === 'released'
+            ? `released by ${i.bootstrap}: it stopped serving this member (released)`
+            : `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`;
+        log(this.#logger, 'warn', { event, ipcpName, ...i }, why);
         return;
       }
       case 'reenroll:attempt': {

@@ -2,18 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, freePort, runCli } from '../support/cli.js';
+import { cliRunner, freePort } from '../support/cli.js';
 import { dnsServer } from '../support/dns.js';
 import { cleanup } from '../support/helpers.js';
 
-const running: CliProcess[] = [];
-const cli = (args: string[]) => {
-  const p = runCli(args);
-  running.push(p);
-  return p;
-};
+const { cli, killAll } = cliRunner();
 afterEach(async () => {
-  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  await killAll();
   await cleanup();
 });
 

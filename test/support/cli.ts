@@ -52,5 +52,25 @@ export function runCli(args: string[]): CliProcess {
   return { child, lines, stderr, waitFor, exited };
 }
 
+/**
+ * A `cli(args)` that remembers every process it starts, and `killAll()` for
+ * afterEach: SIGKILLs those still running and waits for every one to exit.
+ */
+export function cliRunner(): { cli: (args: string[]) => CliProcess; killAll: () => Promise<void> } {
+  const running: CliProcess[] = [];
+  return {
+    cli: (args) => {
+      const p = runCli(args);
+      running.push(p);
+      return p;
+    },
+    killAll: async () => {
+      const all = running.splice(0);
+      for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await Promise.all(all.map((p) => p.exited));
+    },
+  };
+}
+
 /** A UDP port on 127.0.0.1 that was free a moment ago (see src/cli/ports.ts). */
 export { freeUdpPort as freePort } from '../../src/cli/ports.js';

@@ -1,0 +1,384 @@
+/**
+ * A world for the convergence model: enrollers with separate pools, members
+ * with random configs, a MemoryNetwork with faults, and a recorder that checks
+ * the invariants on every event as it happens. Runs under fake timers.
+ */
+import {
+  Enroller,
+  type EnrollmentConfigInput,
+  type EnrollmentManager,
+  type EnrollmentState,
+  MemoryAddressStore,
+  MemoryNetwork,
+  MemoryRib,
+  type Shim,
+  type ShimHandler,
+  ShimError,
+  EnrollmentManager as Manager,
+} from '../../src/index.js';
+import { TICK_MS } from '../../src/util/ticker.js';
+
+export interface EnrollerSpec {
+  readonly name: string;
+  readonly pool: { readonly first: number; readonly last: number };
+  readonly leaseMs: number;
+  readonly holdMs: number;
+}
+
+export interface MemberSpec {
+  readonly name: string;
+  readonly config: EnrollmentConfigInput & {
+    timeoutMs: number;
+    heartbeatIntervalSecs: number;
+    connectionTimeoutSecs: number;
+    reenrollBackoffBaseMs: number;
+    reenrollBackoffCapMs: number;
+    bootstraps: string[];
+  };
+  /** The enroller of its first enrollment: one with room, up at the start. */
+  readonly initial: string;
+}
+
+export interface WorldSpec {
+  readonly enrollers: readonly EnrollerSpec[];
+  readonly members: readonly MemberSpec[];
+  /** An enroller with room that is up once the faults stop; every member lists it. */
+  readonly anchor: string;
+  /** Enrollers (besides the anchor) brought back up when the faults stop, if down. */
+  readonly upAtEnd: readonly string[];
+  readonly seed: number;
+}
+
+/**
+ * The time within which a monitoring member is enrolled again once the faults
+ * stop, in ms (docs/RECOVERY.md):
+ *
+ *   CT + 2 tick                 a stale enrollment is noticed (connection timeout, checked on the shared ticker)
+ * + T                           the attempt in flight when the faults stopped ends
+ * + max(cap, retransmitMs)      the good enroller's backoff (full jitter, at most the cap) runs out
+ * + E * T                       at most one attempt at each other known enroller comes first
+ * + 2 tick                      the final exchange (no faults: it takes no time) and the ticker's slack
+ */
+export function convergenceBoundMs(spec: MemberSpec, enrollers: number): number {
+  const c = spec.config;
+  const T = c.timeoutMs;
+  const retransmitMs = c.retransmitMs ?? Math.min(250, T / 4, c.maxRetransmitMs ?? 2000);
+  const cap = Math.max(c.reenrollBackoffCapMs, retransmitMs);
+  return c.connectionTimeoutSecs * 1000 + 2 * TICK_MS + T + cap + enrollers * T + 2 * TICK_MS;
+}
+
+/** A shim whose node can leave the network and come back, keeping its owner (the manager) unaware. */
+class PluggableShim implements Shim {
+  readonly localAddress: string;
+  #inner: Shim | undefined;
+  #off: (() => void) | undefined;
+  readonly #handlers = new Set<ShimHandler>();
+
+  constructor(
+    readonly net: MemoryNetwork,
+    address: string,
+  ) {
+    this.localAddress = address;
+    this.plug();
+  }
+
+  get attached(): boolean {
+    return this.#inner !== undefined;
+  }
+
+  plug(): void {
+    if (this.#inner !== undefined) return;
+    this.#inner = this.net.attach(this.localAddress);
+    this.#off = this.#inner.onReceive((pdu, from) => {
+      for (const h of this.#handlers) h(pdu, from);
+    });
+  }
+
+  unplug(): void {
+    if (this.#inner === undefined) return;
+    this.#off?.();
+    this.net.detach(this.localAddress);
+    this.#inner = undefined;
+  }
+
+  async send(to: string, pdu: Uint8Array): Promise<void> {
+    if (this.#inner === undefined) throw new ShimError(`shim "${this.localAddress}" is detached from the network`);
+    await this.#inner.send(to, pdu);
+  }
+
+  onReceive(handler: ShimHandler): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  async close(): Promise<void> {
+    this.unplug();
+  }
+}
+
+type Status = 'up' | 'stopped' | 'killed';
+
+interface EnrollerNode {
+  readonly spec: EnrollerSpec;
+  readonly store: MemoryAddressStore;
+  enroller: Enroller;
+  status: Status;
+}
+
+interface MemberNode {
+  readonly spec: MemberSpec;
+  readonly shim: PluggableShim;
+  readonly mgr: EnrollmentManager;
+  readonly rib: MemoryRib;
+  /** Outages open: connection:lost minus reenroll:success. */
+  open: number;
+  losses: number;
+  recoveries: number;
+  addressChanges: number;
+  /** performance.now() of the last 'enrolled'. */
+  enrolledAt: number;
+}
+
+/** Allowed state changes of a member that enrolled once and then monitors (see EnrollmentState). */
+const ALLOWED: Record<EnrollmentState['type'], ReadonlyArray<EnrollmentState['type']>> = {
+  idle: ['enrolling', 'closed'],
+  enrolling: ['enrolling', 'enrolled', 'idle', 'closed'],
+  enrolled: ['reenrolling', 'closed'],
+  reenrolling: ['reenrolling', 'enrolled', 'closed'],
+  closed: [],
+};
+
+const describe = (s: EnrollmentState): string => JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+
+export class World {
+  readonly net: MemoryNetwork;
+  readonly enrollers = new Map<string, EnrollerNode>();
+  readonly members = new Map<string, MemberNode>();
+  /** Invariant violations, as they happened. */
+  readonly violations: string[] = [];
+  readonly log: string[] = [];
+  readonly #cuts = new Set<string>();
+
+  constructor(readonly spec: WorldSpec) {
+    this.net = new MemoryNetwork({ seed: spec.seed });
+    for (const e of spec.enrollers) {
+      const store = new MemoryAddressStore();
+      this.enrollers.set(e.name, { spec: e, store, enroller: this.#makeEnroller(e, store, this.net.attach(e.name)), status: 'up' });
+    }
+    for (const m of spec.members) {
+      const shim = new PluggableShim(this.net, m.name);
+      const rib = new MemoryRib();
+      let seed = spec.seed ^ hash(m.name);
+      const random = (): number => {
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const mgr = new Manager({ shim, rib, ipcpName: m.name, config: m.config, random });
+      const node: MemberNode = { spec: m, shim, mgr, rib, open: 0, losses: 0, recoveries: 0, addressChanges: 0, enrolledAt: Number.NaN };
+      this.#watch(node);
+      this.members.set(m.name, node);
+    }
+  }
+
+  #makeEnroller(e: EnrollerSpec, store: MemoryAddressStore, shim: Shim): Enroller {
+    const enroller = new Enroller({
+      shim,
+      rib: new MemoryRib(),
+      store,
+      ipcpName: e.name,
+      difName: 'model.DIF',
+      addressPool: e.pool,
+      leaseMs: e.leaseMs,
+      holdMs: e.holdMs,
+    });
+    enroller.on('member:enrolled', (m) => this.log.push(`${this.#t()} ${e.name}: +${m.name}=${m.address}`));
+    return enroller;
+  }
+
+  #t(): string {
+    return `t=${performance.now().toFixed(0)}`;
+  }
+
+  #violate(what: string): void {
+    this.violations.push(`${this.#t()} ${what}`);
+  }
+
+  /** Checks every event of a member as it fires. */
+  #watch(node: MemberNode): void {
+    const { mgr, spec } = node;
+    mgr.on('state:change', (state, previous) => {
+      this.log.push(`${this.#t()} ${spec.name}: ${describe(state)}`);
+      if (!ALLOWED[previous.type].includes(state.type)) {
+        this.#violate(`${spec.name}: state ${previous.type} -> ${state.type} is not a documented transition`);
+      }
+      if (describe(state) === describe(previous)) this.#violate(`${spec.name}: state:change to the same state ${describe(state)}`);
+      if (state.type === 'enrolled') {
+        for (const other of this.members.values()) {
+          if (other === node || other.mgr.state.type !== 'enrolled') continue;
+          if ((other.mgr.state as { address: number }).address === state.address) {
+            this.#violate(`${spec.name} enrolled with address ${state.address}, held by ${other.spec.name} too`);
+          }
+        }
+      }
+    });
+    mgr.on('address:change', () => {
+      node.addressChanges++;
+    });
+    mgr.on('enrolled', () => {
+      node.enrolledAt = performance.now();
+    });
+    mgr.on('connection:lost', (info) => {
+      this.log.push(`${this.#t()} ${spec.name}: lost ${info.bootstrap} (${info.reason})`);
+      node.losses++;
+      node.open++;
+      if (node.open !== 1) this.#violate(`${spec.name}: a second connection:lost (${info.reason}) in one outage`);
+    });
+    mgr.on('reenroll:success', (info) => {
+      node.recoveries++;
+      node.open--;
+      if (node.open !== 0) this.#violate(`${spec.name}: reenroll:success without an outage open (at ${info.bootstrap})`);
+    });
+  }
+
+  /** Every member enrols with its initial enroller (no faults yet) and starts monitoring. */
+  async start(advance: (ms: number) => Promise<void>): Promise<void> {
+    for (const node of this.enrollers.values()) await node.enroller.start();
+    const enrolling = [...this.members.values()].map(async (m) => {
+      await m.mgr.enrolWithBootstrap(m.spec.initial);
+      m.mgr.startConnectionMonitoring();
+    });
+    const all = Promise.all(enrolling);
+    let done = false;
+    void all.then(
+      () => {
+        done = true;
+      },
+      () => {
+        done = true;
+      },
+    );
+    for (let i = 0; i < 100 && !done; i++) await advance(10);
+    await all;
+  }
+
+  // ---- faults ----------------------------------------------------------------
+
+  cut(a: string, b: string): void {
+    this.#cuts.add(`${a}|${b}`);
+    this.net.partition(a, b);
+  }
+
+  mend(a: string, b: string): void {
+    this.#cuts.delete(`${a}|${b}`);
+    this.net.heal(a, b);
+  }
+
+  isolate(member: string): void {
+    for (const e of this.enrollers.keys()) this.cut(member, e);
+  }
+
+  unplug(member: string): void {
+    this.members.get(member)?.shim.unplug();
+  }
+
+  plug(member: string): void {
+    this.members.get(member)?.shim.plug();
+  }
+
+  async stopEnroller(name: string): Promise<void> {
+    const node = this.enrollers.get(name);
+    if (node === undefined || node.status !== 'up') return;
+    node.status = 'stopped';
+    this.log.push(`${this.#t()} ${name}: stop (graceful)`);
+    await node.enroller.stop();
+  }
+
+  async killEnroller(name: string): Promise<void> {
+    const node = this.enrollers.get(name);
+    if (node === undefined || node.status === 'killed') return;
+    this.log.push(`${this.#t()} ${name}: kill`);
+    if (node.status === 'up') this.net.detach(name);
+    else this.net.detach(name);
+    node.status = 'killed';
+    await node.enroller.stop(); // the process is gone: its shim went first, nothing is sent
+  }
+
+  /** A stopped enroller starts again; a killed one restarts as a new process from its store. */
+  async startEnroller(name: string): Promise<void> {
+    const node = this.enrollers.get(name);
+    if (node === undefined || node.status === 'up') return;
+    this.log.push(`${this.#t()} ${name}: ${node.status === 'killed' ? 'restart from its store' : 'start again'}`);
+    if (node.status === 'killed') node.enroller = this.#makeEnroller(node.spec, node.store, this.net.attach(name));
+    node.status = 'up';
+    await node.enroller.start();
+  }
+
+  /** The faults stop: links mended, loss off, members back on the network, the anchor (and upAtEnd) up. */
+  async heal(): Promise<void> {
+    for (const key of [...this.#cuts]) {
+      const [a, b] = key.split('|') as [string, string];
+      this.mend(a, b);
+    }
+    this.net.setFaults({ drop: 0, duplicate: 0, delayMs: 0, jitterMs: 0 });
+    for (const m of this.members.keys()) this.plug(m);
+    for (const name of [this.spec.anchor, ...this.spec.upAtEnd]) await this.startEnroller(name);
+    this.log.push(`${this.#t()} faults stop`);
+  }
+
+  // ---- checks ------------------------------------------------------------------
+
+  /** What is wrong with a member now, or undefined when it is enrolled at an up enroller that lists it. */
+  unconverged(name: string): string | undefined {
+    const node = this.members.get(name);
+    if (node === undefined) return `no member ${name}`;
+    const state = node.mgr.state;
+    if (state.type !== 'enrolled') return `${name} is ${describe(state)}`;
+    const at = this.enrollers.get(state.bootstrap);
+    if (at?.status !== 'up') return `${name} is enrolled at ${state.bootstrap}, which is ${at?.status ?? 'unknown'}`;
+    const record = at.enroller.members().find((m) => m.name === name);
+    if (record?.address !== state.address) {
+      return `${name} holds ${state.address} from ${state.bootstrap}, whose table says ${record?.address ?? 'nothing'}`;
+    }
+    if (node.rib.read('/mgmt/address')?.value.int64val !== BigInt(state.address)) return `${name}: /mgmt/address is not ${state.address}`;
+    if (!node.mgr.isConnectionHealthy()) return `${name} does not see its connection as healthy`;
+    return undefined;
+  }
+
+  /** Addresses held twice at once, by members' views or across enrollers' tables. */
+  duplicates(): string[] {
+    const found: string[] = [];
+    const byAddress = new Map<number, string>();
+    for (const node of this.members.values()) {
+      const s = node.mgr.state;
+      if (s.type !== 'enrolled') continue;
+      const other = byAddress.get(s.address);
+      if (other !== undefined) found.push(`address ${s.address} held by ${other} and ${node.spec.name}`);
+      byAddress.set(s.address, node.spec.name);
+    }
+    const tables = new Map<number, string>();
+    for (const e of this.enrollers.values()) {
+      if (e.status !== 'up') continue;
+      for (const m of e.enroller.members()) {
+        const other = tables.get(m.address);
+        if (other !== undefined && other !== m.name) found.push(`address ${m.address} listed for ${other} and ${m.name}`);
+        tables.set(m.address, m.name);
+      }
+    }
+    return found;
+  }
+
+  /** Closes every member and stops every enroller and the network. */
+  async close(): Promise<void> {
+    for (const m of this.members.values()) await m.mgr.close();
+    for (const e of this.enrollers.values()) await e.enroller.stop();
+    this.net.close();
+  }
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h | 0;
+}
