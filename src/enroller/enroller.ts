@@ -277,9 +277,16 @@ export interface EnrollerEvents {
   ];
 }
 
-/** One member's enrollment in progress, keyed by its shim address. */
-interface Session {
+/** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
+interface Peer {
   readonly name: string;
+  readonly shimAddress: string;
+  /** `performance.now()` of its last message. */
+  lastSeenAt: number;
+}
+
+/** One member's enrollment in progress, keyed by its shim address. */
+interface Session extends Peer {
   readonly connectInvokeId: number;
   readonly connectReply: Uint8Array;
   readonly ids: InvokeIds;
@@ -359,7 +366,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #rate: RateLimiter;
   readonly #sessionByName = new Map<string, string>();
   /** Liveness probes of enrolled members whose name a newcomer asks for, by name. */
-  readonly #probes = new Map<string, { member: MemberRecord; sentAt: number; again: TickerEntry | undefined }>();
+  readonly #probes = new Map<string, { peer: Peer; sentAt: number; again: TickerEntry | undefined }>();
   readonly #probeIds = new InvokeIds(1);
   readonly #logger: Logger | undefined;
   readonly #stats: EnrollerStats = {
@@ -613,6 +620,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       member.lastSeen = new Date();
       member.lastSeenAt = now();
     }
+    const session = this.#sessions.get(from);
+    if (session !== undefined) session.lastSeenAt = now();
     try {
       this.#dispatch(msg, from, member);
     } catch {
@@ -701,32 +710,49 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       reject(`busy: ${this.#sessions.size} enrollments in progress, try again later`, Result.BUSY);
       return;
     }
-    const holder = this.#members.get(name);
+    // Two live IPCPs with one name would share one address: the first keeps
+    // it. But an IPCP that crashed (enrolled, or halfway through enrolling)
+    // and restarts comes back from a new address: ask the other whether it
+    // is still there before turning the name away.
     const rivalShim = this.#sessionByName.get(name);
-    // Two live IPCPs with one name would share one address: the first keeps it.
-    if (rivalShim !== undefined && rivalShim !== from) {
-      reject(`IPCP name "${name}" is enrolled from another shim address`, Result.NAME_IN_USE);
-      return;
+    const rivalSession = rivalShim === undefined || rivalShim === from ? undefined : this.#sessions.get(rivalShim);
+    const holder = this.#members.get(name);
+    const rivals: Array<{ peer: Peer; current: () => boolean; gone: () => void; doing: string }> = [];
+    if (rivalSession !== undefined) {
+      rivals.push({
+        peer: rivalSession,
+        current: () => this.#sessions.get(rivalSession.shimAddress) === rivalSession,
+        gone: () => this.#abandon(rivalSession.shimAddress, rivalSession),
+        doing: 'enrolling',
+      });
     }
     if (holder !== undefined && holder.shimAddress !== from) {
-      // But an IPCP that crashed and restarts comes back from a new address:
-      // ask the holder whether it is still there before turning the name away.
-      const liveness = this.#probe(holder);
+      rivals.push({
+        peer: holder,
+        current: () => this.#members.get(name) === holder,
+        gone: () => {
+          this.#forget(holder);
+          this.#emit('member:gone', info(holder));
+        },
+        doing: 'enrolled',
+      });
+    }
+    for (const rival of rivals) {
+      const liveness = this.#probe(rival.peer, rival.current);
       if (liveness === 'alive') {
-        reject(`IPCP name "${name}" is enrolled from another shim address`, Result.NAME_IN_USE);
+        reject(`IPCP name "${name}" is ${rival.doing} from another shim address`, Result.NAME_IN_USE);
         return;
       }
       if (liveness === 'checking') {
         this.#stats.busy++;
         reject(
-          `busy: IPCP name "${name}" is enrolled from ${holder.shimAddress}; checking whether that IPCP is still alive, try again`,
+          `busy: IPCP name "${name}" is ${rival.doing} from ${rival.peer.shimAddress}; checking whether that IPCP is still alive, try again`,
           Result.BUSY,
         );
         return;
       }
       // It did not answer: this is its new incarnation, which takes the name (and its address) over.
-      this.#forget(holder);
-      this.#emit('member:gone', info(holder));
+      rival.gone();
     }
     // Our own IPCP name answers, whatever name the member used: the HMAC proofs are bound to it.
     const connectReply = encodeCdapMessage({
@@ -738,6 +764,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (existing !== undefined) this.#abandon(from, existing);
     this.#setSession(from, {
       name,
+      shimAddress: from,
+      lastSeenAt: now(),
       connectInvokeId: msg.invokeId ?? 0,
       connectReply,
       ids: new InvokeIds(2),
@@ -986,25 +1014,26 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
-   * Whether an enrolled member is still there, for a newcomer with its name:
-   * a keepalive M_READ goes to it (twice, in case one is lost); anything it
-   * sends from then on proves it alive, and silence for `PROBE_MS` proves it
-   * gone. `checking` until then.
+   * Whether the peer holding a name (enrolled, or enrolling: `current()`
+   * says whether it still does) is still there, for a newcomer with its
+   * name: a keepalive M_READ goes to it (twice, in case one is lost);
+   * anything it sends from then on proves it alive, and silence for
+   * `PROBE_MS` proves it gone. `checking` until then.
    */
-  #probe(holder: MemberRecord): 'alive' | 'gone' | 'checking' {
+  #probe(holder: Peer, current: () => boolean): 'alive' | 'gone' | 'checking' {
     const t = now();
     const probe = this.#probes.get(holder.name);
-    if (probe === undefined || probe.member !== holder || t - probe.sentAt > PROBE_MS * 10) {
+    if (probe === undefined || probe.peer !== holder || t - probe.sentAt > PROBE_MS * 10) {
       this.#ticker.cancel(probe?.again);
-      const sent: { member: MemberRecord; sentAt: number; again: TickerEntry | undefined } = {
-        member: holder,
+      const sent: { peer: Peer; sentAt: number; again: TickerEntry | undefined } = {
+        peer: holder,
         sentAt: t,
         again: undefined,
       };
       this.#probes.set(holder.name, sent);
       const ask = (): void => {
         sent.again = undefined;
-        if (this.#probes.get(holder.name) !== sent || this.#members.get(holder.name) !== holder) return;
+        if (this.#probes.get(holder.name) !== sent || !current()) return;
         this.#send(holder.shimAddress, { opCode: OpCode.M_READ, invokeId: this.#probeIds.next(), ...KEEPALIVE_OBJECT });
       };
       ask();

@@ -20,7 +20,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, expect, it, vi } from 'vitest';
-import { convergenceBoundMs, type EnrollerSpec, type MemberSpec, World, type WorldSpec } from './world.js';
+import { convergenceBoundMs, type EnrollerSpec, type MemberSpec, restartBoundMs, World, type WorldSpec } from './world.js';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 const SEED = Number(process.env.MODEL_SEED ?? 20261201);
@@ -92,6 +92,7 @@ const worldSpec: fc.Arbitrary<WorldSpec> = fc
               pool: fc.constant({ first: 1000 * (i + 1) + 1, last: 1000 * (i + 1) + (name === tinyName ? (tiny ?? 1) : 100) }),
               leaseExtraMs: fc.integer({ min: 100, max: 1000 }),
               holdMs: fc.integer({ min: 0, max: 1000 }),
+              alternates: fc.subarray(names.filter((x) => x !== name)),
             }),
           ),
         ),
@@ -107,6 +108,7 @@ const worldSpec: fc.Arbitrary<WorldSpec> = fc
           pool: x.pool,
           leaseMs: longest + x.leaseExtraMs,
           holdMs: x.holdMs,
+          alternates: x.alternates,
         }));
         return { enrollers: specs, members, anchor, upAtEnd, seed };
       });
@@ -137,6 +139,8 @@ function faults(spec: WorldSpec): Array<fc.Arbitrary<Cmd>> {
     members.map((m) => command(`isolate ${m}`, (w) => w.isolate(m))),
     members.map((m) => command(`unplug ${m}`, (w) => w.unplug(m))),
     members.map((m) => command(`plug ${m}`, (w) => w.plug(m))),
+    members.map((m) => command(`crash ${m}`, (w) => w.crash(m))),
+    members.map((m) => command(`restart ${m}`, (w) => w.restart(m))),
     fc
       .record({
         drop: fc.double({ min: 0, max: 0.3, noNaN: true }),
@@ -166,7 +170,14 @@ it(`recovery converges in ${RUNS} random worlds (seed ${SEED})`, async () => {
         await fc.asyncModelRun(() => ({ model: {}, real: world }), commands);
         await world.heal();
         const healedAt = performance.now();
-        const bounds = new Map(spec.members.map((m) => [m.name, convergenceBoundMs(m, m.config.bootstraps.length)]));
+        // A member knows its bootstraps and whatever enrollers advertise: at most every enroller.
+        const E = spec.enrollers.length;
+        const bounds = new Map(
+          [...world.members.values()].map((node) => [
+            node.spec.name,
+            node.incarnation === 0 ? convergenceBoundMs(node.spec, E) : restartBoundMs(node.spec, E),
+          ]),
+        );
         await vi.advanceTimersByTimeAsync(Math.max(...bounds.values()) + 1);
         const problems: string[] = [];
         for (const [name, node] of world.members) {

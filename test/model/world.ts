@@ -23,6 +23,8 @@ export interface EnrollerSpec {
   readonly pool: { readonly first: number; readonly last: number };
   readonly leaseMs: number;
   readonly holdMs: number;
+  /** Other enrollers it advertises to its members (EnrollmentInfo alternates). */
+  readonly alternates: readonly string[];
 }
 
 export interface MemberSpec {
@@ -62,9 +64,39 @@ export interface WorldSpec {
 export function convergenceBoundMs(spec: MemberSpec, enrollers: number): number {
   const c = spec.config;
   const T = c.timeoutMs;
-  const retransmitMs = c.retransmitMs ?? Math.min(250, T / 4, c.maxRetransmitMs ?? 2000);
-  const cap = Math.max(c.reenrollBackoffCapMs, retransmitMs);
-  return c.connectionTimeoutSecs * 1000 + 2 * TICK_MS + T + cap + enrollers * T + 2 * TICK_MS;
+  return c.connectionTimeoutSecs * 1000 + 2 * TICK_MS + T + backoffCeilingMs(spec) + enrollers * T + 2 * TICK_MS;
+}
+
+/** The longest backoff a bootstrap of this member can get: max(cap, retransmitMs). */
+function backoffCeilingMs(spec: MemberSpec): number {
+  const c = spec.config;
+  const retransmitMs = c.retransmitMs ?? Math.min(250, c.timeoutMs / 4, c.maxRetransmitMs ?? 2000);
+  return Math.max(c.reenrollBackoffCapMs, retransmitMs);
+}
+
+/** How long a restarted member's application waits between two failed `enrol()` runs, in ms. */
+export const RESTART_RETRY_MS = 100;
+/** How long an enroller asks an enrolled name's old holder whether it is alive (PROBE_MS in the enroller). */
+const NAME_PROBE_MS = 1000;
+
+/**
+ * The bound for a member restarted as a new process (a new shim address, no
+ * address to ask for), whose application calls `enrol()` until it succeeds,
+ * waiting {@link RESTART_RETRY_MS} between runs, then starts the monitor:
+ *
+ *   run                         the enrol() run in flight ends (maxRetries attempts of T, waits of
+ *                               initialBackoffMs doubling between them)
+ * + max(cap, retransmitMs)      the good enroller's backoff runs out
+ * + NAME_PROBE                  the enroller asks the crashed incarnation, silent, before the name moves
+ * + (ceil(E / maxRetries) + 1) * (run + RESTART_RETRY)
+ *                               runs go through the other bootstraps in turn, each tried once
+ * + 2 tick
+ */
+export function restartBoundMs(spec: MemberSpec, enrollers: number): number {
+  const c = spec.config;
+  const retries = c.maxRetries ?? 3;
+  const run = retries * c.timeoutMs + (c.initialBackoffMs ?? 1000) * (2 ** (retries - 1) - 1);
+  return run + backoffCeilingMs(spec) + NAME_PROBE_MS + (Math.ceil(enrollers / retries) + 1) * (run + RESTART_RETRY_MS) + 2 * TICK_MS;
 }
 
 /** A shim whose node can leave the network and come back, keeping its owner (the manager) unaware. */
@@ -127,6 +159,10 @@ interface EnrollerNode {
 
 interface MemberNode {
   readonly spec: MemberSpec;
+  /** Incarnation: 0 for the first process, +1 per restart after a crash. */
+  readonly incarnation: number;
+  /** Crashed and not restarted yet. */
+  crashed: boolean;
   readonly shim: PluggableShim;
   readonly mgr: EnrollmentManager;
   readonly rib: MemoryRib;
@@ -158,6 +194,10 @@ export class World {
   readonly violations: string[] = [];
   readonly log: string[] = [];
   readonly #cuts = new Set<string>();
+  /** Incarnations that crashed: closed, kept only to check that they left no timer. */
+  readonly #dead: EnrollmentManager[] = [];
+  /** The restarted members' application loops: their retry timers, to clear at close. */
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(readonly spec: WorldSpec) {
     this.net = new MemoryNetwork({ seed: spec.seed });
@@ -165,21 +205,36 @@ export class World {
       const store = new MemoryAddressStore();
       this.enrollers.set(e.name, { spec: e, store, enroller: this.#makeEnroller(e, store, this.net.attach(e.name)), status: 'up' });
     }
-    for (const m of spec.members) {
-      const shim = new PluggableShim(this.net, m.name);
-      const rib = new MemoryRib();
-      let seed = spec.seed ^ hash(m.name);
-      const random = (): number => {
-        seed = (seed + 0x6d2b79f5) | 0;
-        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-      const mgr = new Manager({ shim, rib, ipcpName: m.name, config: m.config, random });
-      const node: MemberNode = { spec: m, shim, mgr, rib, open: 0, losses: 0, recoveries: 0, addressChanges: 0, enrolledAt: Number.NaN };
-      this.#watch(node);
-      this.members.set(m.name, node);
-    }
+    for (const m of spec.members) this.members.set(m.name, this.#makeMember(m, 0));
+  }
+
+  #makeMember(m: MemberSpec, incarnation: number): MemberNode {
+    // A restarted process binds a new port: a new shim address, the same IPCP name.
+    const shim = new PluggableShim(this.net, incarnation === 0 ? m.name : `${m.name}~${incarnation}`);
+    const rib = new MemoryRib();
+    let seed = this.spec.seed ^ hash(`${m.name}~${incarnation}`);
+    const random = (): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const mgr = new Manager({ shim, rib, ipcpName: m.name, config: m.config, random });
+    const node: MemberNode = {
+      spec: m,
+      incarnation,
+      crashed: false,
+      shim,
+      mgr,
+      rib,
+      open: 0,
+      losses: 0,
+      recoveries: 0,
+      addressChanges: 0,
+      enrolledAt: Number.NaN,
+    };
+    this.#watch(node);
+    return node;
   }
 
   #makeEnroller(e: EnrollerSpec, store: MemoryAddressStore, shim: Shim): Enroller {
@@ -192,6 +247,7 @@ export class World {
       addressPool: e.pool,
       leaseMs: e.leaseMs,
       holdMs: e.holdMs,
+      alternates: [...e.alternates],
     });
     enroller.on('member:enrolled', (m) => this.log.push(`${this.#t()} ${e.name}: +${m.name}=${m.address}`));
     return enroller;
@@ -265,12 +321,18 @@ export class World {
 
   // ---- faults ----------------------------------------------------------------
 
-  cut(a: string, b: string): void {
-    this.#cuts.add(`${a}|${b}`);
-    this.net.partition(a, b);
+  /** Cuts the link between a member (its current process) and an enroller. */
+  cut(member: string, enroller: string): void {
+    const a = this.#at(member);
+    this.#cuts.add(`${a}|${enroller}`);
+    this.net.partition(a, enroller);
   }
 
-  mend(a: string, b: string): void {
+  mend(member: string, enroller: string): void {
+    this.#mend(this.#at(member), enroller);
+  }
+
+  #mend(a: string, b: string): void {
     this.#cuts.delete(`${a}|${b}`);
     this.net.heal(a, b);
   }
@@ -279,12 +341,55 @@ export class World {
     for (const e of this.enrollers.keys()) this.cut(member, e);
   }
 
+  /** The shim address of a member's current process. */
+  #at(member: string): string {
+    return this.members.get(member)?.shim.localAddress ?? member;
+  }
+
+  /** The member's process dies: its node leaves the network, nothing is said. */
+  async crash(member: string): Promise<void> {
+    const node = this.members.get(member);
+    if (node === undefined || node.crashed) return;
+    this.log.push(`${this.#t()} ${member}: crash`);
+    node.crashed = true;
+    node.shim.unplug();
+    await node.mgr.close(); // its M_RELEASE cannot leave: the node is gone
+    this.#dead.push(node.mgr);
+  }
+
+  /** A crashed member starts again as a new process: `enrol()` until it works, then the monitor. */
+  restart(member: string): void {
+    const old = this.members.get(member);
+    if (old === undefined || !old.crashed) return;
+    const node = this.#makeMember(old.spec, old.incarnation + 1);
+    this.members.set(member, node);
+    this.log.push(`${this.#t()} ${member}: restarts at ${node.shim.localAddress}`);
+    const attempt = (): void => {
+      if (node.mgr.state.type === 'closed') return;
+      node.mgr.enrol().then(
+        () => {
+          if (node.mgr.state.type !== 'closed') node.mgr.startConnectionMonitoring();
+        },
+        () => {
+          if (node.mgr.state.type === 'closed') return;
+          const timer = setTimeout(() => {
+            this.#retryTimers.delete(timer);
+            attempt();
+          }, RESTART_RETRY_MS);
+          this.#retryTimers.add(timer);
+        },
+      );
+    };
+    attempt();
+  }
+
   unplug(member: string): void {
     this.members.get(member)?.shim.unplug();
   }
 
   plug(member: string): void {
-    this.members.get(member)?.shim.plug();
+    const node = this.members.get(member);
+    if (node !== undefined && !node.crashed) node.shim.plug();
   }
 
   async stopEnroller(name: string): Promise<void> {
@@ -319,10 +424,13 @@ export class World {
   async heal(): Promise<void> {
     for (const key of [...this.#cuts]) {
       const [a, b] = key.split('|') as [string, string];
-      this.mend(a, b);
+      this.#mend(a, b);
     }
     this.net.setFaults({ drop: 0, duplicate: 0, delayMs: 0, jitterMs: 0 });
-    for (const m of this.members.keys()) this.plug(m);
+    for (const [name, node] of this.members) {
+      if (node.crashed) this.restart(name);
+      else this.plug(name);
+    }
     for (const name of [this.spec.anchor, ...this.spec.upAtEnd]) await this.startEnroller(name);
     this.log.push(`${this.#t()} faults stop`);
   }
@@ -372,6 +480,8 @@ export class World {
   /** Closes every member and stops every enroller and the network. */
   async close(): Promise<void> {
     for (const m of this.members.values()) await m.mgr.close();
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
     for (const e of this.enrollers.values()) await e.enroller.stop();
     this.net.close();
   }
