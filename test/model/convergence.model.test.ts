@@ -53,6 +53,8 @@ const worldSpec: fc.Arbitrary<WorldSpec> = fc
           heartbeatMs: fc.integer({ min: 50, max: 500 }),
           timeoutFactor: fc.integer({ min: 2, max: 6 }),
           timeoutMs: fc.integer({ min: 20, max: 500 }),
+          maxRetries: fc.integer({ min: 1, max: 5 }),
+          initialBackoffMs: fc.integer({ min: 0, max: 200 }),
           baseMs: fc.integer({ min: 10, max: 500 }),
           capExtraMs: fc.integer({ min: 0, max: 1500 }),
           retransmit: fc.option(fc.double({ min: 0.05, max: 0.95, noNaN: true }), { nil: undefined }),
@@ -74,8 +76,8 @@ const worldSpec: fc.Arbitrary<WorldSpec> = fc
               heartbeatIntervalSecs: r.heartbeatMs / 1000,
               connectionTimeoutSecs: (r.heartbeatMs * r.timeoutFactor) / 1000,
               timeoutMs: r.timeoutMs,
-              maxRetries: 3,
-              initialBackoffMs: 10,
+              maxRetries: r.maxRetries,
+              initialBackoffMs: r.initialBackoffMs,
               reenrollBackoffBaseMs: r.baseMs,
               reenrollBackoffCapMs: r.baseMs + r.capExtraMs,
               bootstraps,
@@ -155,12 +157,14 @@ function faults(spec: WorldSpec): Array<fc.Arbitrary<Cmd>> {
   ];
 }
 
-const scenario = worldSpec.chain((spec) => fc.tuple(fc.constant(spec), fc.commands(faults(spec), { maxCommands: 20 })));
+const scenario = worldSpec.chain((spec) => fc.tuple(fc.constant(spec), fc.commands(faults(spec), { maxCommands: 25 })));
 
 // ---- the property ----------------------------------------------------------------
 
-it(`recovery converges in ${RUNS} random worlds (seed ${SEED})`, async () => {
-  await fc.assert(
+const title = PATH === undefined ? `recovery converges in ${RUNS} random worlds (seed ${SEED})` : `replay of seed ${SEED}, path ${PATH}`;
+
+it(title, async () => {
+  const details = await fc.check(
     fc.asyncProperty(scenario, async ([spec, commands]) => {
       vi.useFakeTimers();
       const world = new World(spec);
@@ -210,6 +214,10 @@ it(`recovery converges in ${RUNS} random worlds (seed ${SEED})`, async () => {
     }),
     { numRuns: RUNS, seed: SEED, ...(PATH === undefined ? {} : { path: PATH }), endOnFailure: PATH !== undefined },
   );
+  if (details.failed) {
+    const replay = `npm run test:model -- --seed ${details.seed} --path "${details.counterexamplePath ?? ''}"`;
+    throw new Error(`a world did not converge; replay it, shrunk, with:\n  ${replay}\n\n${fc.defaultReportMessage(details)}`);
+  }
   if (process.env.MODEL_VERBOSE) console.log('model totals', totals);
   // The worlds did happen: members lost enrollers, and some came back with another address.
   if (PATH === undefined && RUNS >= 100) {
