@@ -194,7 +194,12 @@ export const enrollmentConfigSchema = z
     path: ['reenrollBackoffCapMs'],
     error: 'must be >= reenrollBackoffBaseMs',
   })
-  .transform((c) => ({ ...c, retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs) }));
+  .transform(
+    (c): Omit<typeof c, 'retransmitMs'> & {
+      /** First retransmission interval of a request inside one attempt, in ms: as set, or `min(250, timeoutMs / 4, maxRetransmitMs)`. */
+      retransmitMs: number;
+    } => ({ ...c, retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs) }),
+  );
 
 /** The member's configuration, every field set. */
 export type EnrollmentConfig = z.output<typeof enrollmentConfigSchema>;
