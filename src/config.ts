@@ -131,8 +131,9 @@ export const enrollmentConfigSchema = z
      * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
      * survive loss. Left unset, it is derived from the attempt's bound so that
      * every attempt sends each request several times:
-     * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be less than
-     * `timeoutMs` (else an attempt would send each request once).
+     * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be at most
+     * `timeoutMs / 2` (else a request sent after the first exchange of an
+     * attempt, M_START, would go only once).
      * @default min(250, timeoutMs / 4, maxRetransmitMs)
      */
     retransmitMs: positive().optional(),
@@ -180,13 +181,14 @@ export const enrollmentConfigSchema = z
     path: ['maxRetransmitMs'],
     error: 'must be >= retransmitMs',
   })
-  .refine((c) => c.retransmitMs === undefined || c.retransmitMs < c.timeoutMs, {
+  .refine((c) => c.retransmitMs === undefined || c.retransmitMs <= c.timeoutMs / 2, {
     path: ['retransmitMs'],
     error: (issue) => {
       const c = issue.input as { retransmitMs: number; timeoutMs: number };
       return (
-        `must be less than timeoutMs (retransmitMs ${c.retransmitMs} >= timeoutMs ${c.timeoutMs}): ` +
-        'an attempt would send each request only once; leave retransmitMs unset to derive it as min(250, timeoutMs / 4)'
+        `must be at most half of timeoutMs (retransmitMs ${c.retransmitMs} > timeoutMs ${c.timeoutMs} / 2): ` +
+        'a request sent after the first exchange of an attempt would go only once; ' +
+        'lower retransmitMs, raise timeoutMs, or leave retransmitMs unset to derive it as min(250, timeoutMs / 4)'
       );
     },
   })
@@ -195,7 +197,9 @@ export const enrollmentConfigSchema = z
     error: 'must be >= reenrollBackoffBaseMs',
   })
   .transform(
-    (c): Omit<typeof c, 'retransmitMs'> & {
+    (
+      c,
+    ): Omit<typeof c, 'retransmitMs'> & {
       /** First retransmission interval of a request inside one attempt, in ms: as set, or `min(250, timeoutMs / 4, maxRetransmitMs)`. */
       retransmitMs: number;
     } => ({ ...c, retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs) }),

@@ -117,8 +117,8 @@ const enrollerOptionsSchema = z
     /**
      * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
      * is missing; doubles up to 8 times that. Left unset it is
-     * `min(250, pendingTimeoutMs / 4)`; set, it must be less than
-     * `pendingTimeoutMs` (else M_STOP would be sent only once).
+     * `min(250, pendingTimeoutMs / 4)`; set, it must be at most
+     * `pendingTimeoutMs / 2` (else M_STOP would be sent only once).
      * @default min(250, pendingTimeoutMs / 4)
      */
     retransmitMs: positive().optional(),
@@ -205,13 +205,13 @@ const enrollerOptionsSchema = z
      */
     logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
   })
-  .refine((o) => o.retransmitMs === undefined || o.retransmitMs < o.pendingTimeoutMs, {
+  .refine((o) => o.retransmitMs === undefined || o.retransmitMs <= o.pendingTimeoutMs / 2, {
     path: ['retransmitMs'],
     error: (issue) => {
       const o = issue.input as { retransmitMs: number; pendingTimeoutMs: number };
       return (
-        `must be less than pendingTimeoutMs (retransmitMs ${o.retransmitMs} >= pendingTimeoutMs ${o.pendingTimeoutMs}): ` +
-        'M_STOP would be sent only once; leave retransmitMs unset to derive it as min(250, pendingTimeoutMs / 4)'
+        `must be at most half of pendingTimeoutMs (retransmitMs ${o.retransmitMs} > pendingTimeoutMs ${o.pendingTimeoutMs} / 2): ` +
+        'M_STOP, sent after the first exchange, would go only once; leave retransmitMs unset to derive it as min(250, pendingTimeoutMs / 4)'
       );
     },
   })
@@ -321,6 +321,9 @@ const now = (): number => performance.now();
 /** How long an enrolled member has to answer a liveness probe before a newcomer with its name takes over, in ms. */
 const PROBE_MS = 1000;
 
+/** How long stop() waits for the shim to take its M_RELEASEs, in ms. */
+const RELEASE_SEND_MS = 1000;
+
 /** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
 const RETRY_RELEASE_MS = 5000;
 
@@ -357,7 +360,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #liveAlternates: string[] = [];
   readonly #ticker = sharedTicker;
   /** Address holds of gone or released members, by name. */
-  readonly #holds = new Map<string, TickerEntry>();
+  readonly #holds = new Map<string, TickerEntry | undefined>();
   readonly #pool: AddressPool;
   readonly #store: AddressStore;
   readonly #auth: EnrollerAuth;
@@ -366,7 +369,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   readonly #rate: RateLimiter;
   readonly #sessionByName = new Map<string, string>();
   /** Liveness probes of enrolled members whose name a newcomer asks for, by name. */
-  readonly #probes = new Map<string, { peer: Peer; sentAt: number; again: TickerEntry | undefined }>();
+  /** Liveness probes of peers holding a name a newcomer asks for, by the probed peer's shim address. */
+  readonly #probes = new Map<string, { sentAt: number; again: TickerEntry | undefined }>();
   readonly #probeIds = new InvokeIds(1);
   readonly #logger: Logger | undefined;
   readonly #stats: EnrollerStats = {
@@ -384,6 +388,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #unsubscribe: (() => void) | undefined;
   /** Bumped by start() and stop(), so a start() overtaken by a stop() does not subscribe. */
   #generation = 0;
+  /** A stop() still telling its members goodbye and closing the store: start() waits for it. */
+  #stopping: Promise<void> | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Throws `ConfigError` naming each invalid option. */
@@ -443,6 +449,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   async start(): Promise<void> {
     if (this.#unsubscribe !== undefined) return;
     const generation = ++this.#generation;
+    await this.#stopping;
+    if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
     await this.#store.open?.({ name: this.#ipcpName, shimAddress: this.#advertisedAddress }, this.#storeListener());
@@ -489,19 +497,24 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
-   * Stops answering and clears every timer and half-finished enrollment.
-   * Every member it serves is told first, with M_RELEASE (sent twice, so
-   * that one lost datagram does not leave a member waiting for its
-   * connection timeout; no answer is awaited): members fail over to another
-   * enroller at once. The address bindings and the member list stay, for a
-   * later {@link start}. The shim is the caller's to close.
+   * Stops answering and clears every timer and half-finished enrollment,
+   * then tells every member it serves, and every member whose enrollment
+   * has its address, that it stops: M_RELEASE, sent twice (so that one lost
+   * datagram does not leave a member waiting for its connection timeout),
+   * no answer awaited, the sends bounded by 1 s. Those members fail over to
+   * another enroller at once; the enroller forgets them and holds their
+   * addresses (re-armed by a later {@link start}). Members it could not tell
+   * (the shim is closed) stay listed, as do the address bindings. A
+   * {@link start} called meanwhile waits for this to finish. The shim is the
+   * caller's to close.
    */
   async stop(): Promise<void> {
     this.#generation++;
     const serving = this.#unsubscribe !== undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    if (serving) await this.#releaseMembers();
+    // Everything that runs on timers ends now, before anything is awaited.
+    const leaving = serving ? this.#releaseTargets() : [];
     this.#sessions.clear();
     this.#sessionByName.clear();
     this.#updateSweep();
@@ -512,27 +525,70 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     for (const entry of this.#holds.values()) this.#ticker.cancel(entry);
     for (const probe of this.#probes.values()) this.#ticker.cancel(probe.again);
     this.#probes.clear();
-    await this.#store.close?.();
+    const previous = this.#stopping;
+    const stopping = (async () => {
+      await previous;
+      for (const member of await this.#sendReleases(leaving)) {
+        if (this.#members.get(member.name) !== member) continue;
+        this.#forget(member);
+        this.#holds.set(member.name, undefined); // its hold runs from the next start()
+      }
+      await this.#store.close?.();
+    })();
+    this.#stopping = stopping;
+    try {
+      await stopping;
+    } finally {
+      if (this.#stopping === stopping) this.#stopping = undefined;
+    }
   }
 
-  /** Tells every member that this enroller stops serving it: M_RELEASE, twice; best effort, nothing awaited but the sends. */
-  async #releaseMembers(): Promise<void> {
-    if (this.#members.size === 0) return;
+  /** Who hears of a stop: the members, and enrollments in progress that were told their address. */
+  #releaseTargets(): Array<{ shimAddress: string; member: MemberRecord | undefined }> {
+    const targets = new Map<string, MemberRecord | undefined>();
+    for (const member of this.#members.values()) targets.set(member.shimAddress, member);
+    for (const [shimAddress, session] of this.#sessions) {
+      if (session.address !== undefined && !targets.has(shimAddress)) targets.set(shimAddress, undefined);
+    }
+    return [...targets].map(([shimAddress, member]) => ({ shimAddress, member }));
+  }
+
+  /**
+   * Sends M_RELEASE twice to each target, waiting at most {@link RELEASE_SEND_MS}
+   * for the shim to take them; returns the members at least one went to.
+   */
+  async #sendReleases(targets: Array<{ shimAddress: string; member: MemberRecord | undefined }>): Promise<MemberRecord[]> {
+    if (targets.length === 0) return [];
     log(
       this.#logger,
       'info',
-      { enroller: this.#ipcpName, event: 'enroller:releasing', members: this.#members.size },
-      `stopping: releasing ${this.#members.size} member${this.#members.size === 1 ? '' : 's'} (M_RELEASE), so they fail over at once`,
+      { enroller: this.#ipcpName, event: 'enroller:releasing', members: targets.length },
+      `stopping: releasing ${targets.length} member${targets.length === 1 ? '' : 's'} (M_RELEASE), so they fail over at once`,
     );
+    const told = new Set<MemberRecord>();
     const sends: Array<Promise<void>> = [];
     for (let copy = 0; copy < 2; copy++) {
-      for (const member of this.#members.values()) {
-        const release = { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() };
-        const pdu = encodeCdapMessage(release);
-        sends.push((async () => this.#shim.send(member.shimAddress, pdu))());
+      for (const { shimAddress, member } of targets) {
+        const pdu = encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+        const sent = (async () => this.#shim.send(shimAddress, pdu))();
+        sends.push(
+          sent.then(
+            () => {
+              if (member !== undefined) told.add(member);
+            },
+            () => undefined,
+          ),
+        );
       }
     }
-    await Promise.allSettled(sends);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, RELEASE_SEND_MS);
+      timer.unref?.();
+    });
+    await Promise.race([Promise.allSettled(sends), deadline]);
+    clearTimeout(timer);
+    return [...told];
   }
 
   /** How a shared store's news reaches the pool, the holds and the advertised alternates. */
@@ -717,19 +773,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const rivalShim = this.#sessionByName.get(name);
     const rivalSession = rivalShim === undefined || rivalShim === from ? undefined : this.#sessions.get(rivalShim);
     const holder = this.#members.get(name);
-    const rivals: Array<{ peer: Peer; current: () => boolean; gone: () => void; doing: string }> = [];
+    const rivals: Array<{ peer: Peer; gone: () => void; doing: string }> = [];
     if (rivalSession !== undefined) {
-      rivals.push({
-        peer: rivalSession,
-        current: () => this.#sessions.get(rivalSession.shimAddress) === rivalSession,
-        gone: () => this.#abandon(rivalSession.shimAddress, rivalSession),
-        doing: 'enrolling',
-      });
+      rivals.push({ peer: rivalSession, gone: () => this.#abandon(rivalSession.shimAddress, rivalSession), doing: 'enrolling' });
     }
     if (holder !== undefined && holder.shimAddress !== from) {
       rivals.push({
         peer: holder,
-        current: () => this.#members.get(name) === holder,
         gone: () => {
           this.#forget(holder);
           this.#emit('member:gone', info(holder));
@@ -737,23 +787,26 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         doing: 'enrolled',
       });
     }
-    for (const rival of rivals) {
-      const liveness = this.#probe(rival.peer, rival.current);
-      if (liveness === 'alive') {
-        reject(`IPCP name "${name}" is ${rival.doing} from another shim address`, Result.NAME_IN_USE);
-        return;
-      }
-      if (liveness === 'checking') {
-        this.#stats.busy++;
-        reject(
-          `busy: IPCP name "${name}" is ${rival.doing} from ${rival.peer.shimAddress}; checking whether that IPCP is still alive, try again`,
-          Result.BUSY,
-        );
-        return;
-      }
-      // It did not answer: this is its new incarnation, which takes the name (and its address) over.
-      rival.gone();
+    // Every rival is asked at once (one probe per shim address), so a newcomer waits one probe, not one per rival.
+    const byShim = new Map<string, 'alive' | 'gone' | 'checking'>();
+    for (const { peer } of rivals) if (!byShim.has(peer.shimAddress)) byShim.set(peer.shimAddress, this.#probe(peer.shimAddress));
+    const verdicts = rivals.map(({ peer }) => byShim.get(peer.shimAddress));
+    const alive = rivals.find((_, i) => verdicts[i] === 'alive');
+    if (alive !== undefined) {
+      reject(`IPCP name "${name}" is ${alive.doing} from another shim address`, Result.NAME_IN_USE);
+      return;
     }
+    const checking = rivals.find((_, i) => verdicts[i] === 'checking');
+    if (checking !== undefined) {
+      this.#stats.busy++;
+      reject(
+        `busy: IPCP name "${name}" is ${checking.doing} from ${checking.peer.shimAddress}; checking whether that IPCP is still alive, try again`,
+        Result.BUSY,
+      );
+      return;
+    }
+    // None answered: this is their new incarnation, which takes the name (and its address) over.
+    for (const rival of rivals) rival.gone();
     // Our own IPCP name answers, whatever name the member used: the HMAC proofs are bound to it.
     const connectReply = encodeCdapMessage({
       ...replyTo(msg, Result.OK),
@@ -894,6 +947,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
 
   #onStopReply(msg: CdapMessage, from: string): void {
     const session = this.#sessions.get(from);
+    if (session === undefined && (msg.result ?? 0) === 0 && this.#memberAt(from) === undefined) {
+      // It believes it completed an enrollment we no longer hold (forgotten, or
+      // taken over by another incarnation of its name): tell it it holds nothing here.
+      this.#send(from, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+      return;
+    }
     if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
     this.#deleteSession(from);
     this.#updateSweep();
@@ -1014,39 +1073,44 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
-   * Whether the peer holding a name (enrolled, or enrolling: `current()`
-   * says whether it still does) is still there, for a newcomer with its
-   * name: a keepalive M_READ goes to it (twice, in case one is lost);
-   * anything it sends from then on proves it alive, and silence for
-   * `PROBE_MS` proves it gone. `checking` until then.
+   * Whether the peer at `shimAddress`, which holds a name (enrolled, or
+   * enrolling) that a newcomer asks for, is still there: a keepalive M_READ
+   * goes to it (twice, in case one is lost); anything it sends from then on
+   * proves it alive, and silence for `PROBE_MS` proves it gone. `checking`
+   * until then.
    */
-  #probe(holder: Peer, current: () => boolean): 'alive' | 'gone' | 'checking' {
+  #probe(shimAddress: string): 'alive' | 'gone' | 'checking' {
     const t = now();
-    const probe = this.#probes.get(holder.name);
-    if (probe === undefined || probe.peer !== holder || t - probe.sentAt > PROBE_MS * 10) {
+    const probe = this.#probes.get(shimAddress);
+    if (probe === undefined || t - probe.sentAt > PROBE_MS * 10) {
       this.#ticker.cancel(probe?.again);
-      const sent: { peer: Peer; sentAt: number; again: TickerEntry | undefined } = {
-        peer: holder,
-        sentAt: t,
-        again: undefined,
-      };
-      this.#probes.set(holder.name, sent);
+      const sent: { sentAt: number; again: TickerEntry | undefined } = { sentAt: t, again: undefined };
+      this.#probes.set(shimAddress, sent);
       const ask = (): void => {
         sent.again = undefined;
-        if (this.#probes.get(holder.name) !== sent || !current()) return;
-        this.#send(holder.shimAddress, { opCode: OpCode.M_READ, invokeId: this.#probeIds.next(), ...KEEPALIVE_OBJECT });
+        if (this.#probes.get(shimAddress) !== sent || this.#heardAt(shimAddress) === undefined) return;
+        this.#send(shimAddress, { opCode: OpCode.M_READ, invokeId: this.#probeIds.next(), ...KEEPALIVE_OBJECT });
       };
       ask();
       sent.again = this.#ticker.after(PROBE_MS / 2, ask);
       return 'checking';
     }
-    if (holder.lastSeenAt > probe.sentAt) {
-      this.#probes.delete(holder.name);
+    if ((this.#heardAt(shimAddress) ?? Number.NEGATIVE_INFINITY) > probe.sentAt) {
+      this.#probes.delete(shimAddress);
       return 'alive';
     }
     if (t - probe.sentAt < PROBE_MS) return 'checking';
-    this.#probes.delete(holder.name);
+    this.#ticker.cancel(probe.again);
+    this.#probes.delete(shimAddress);
     return 'gone';
+  }
+
+  /** When the enrolled or enrolling peer at `shimAddress` last sent anything; undefined when there is none. */
+  #heardAt(shimAddress: string): number | undefined {
+    const session = this.#sessions.get(shimAddress);
+    const member = this.#memberAt(shimAddress);
+    if (session === undefined) return member?.lastSeenAt;
+    return member === undefined ? session.lastSeenAt : Math.max(session.lastSeenAt, member.lastSeenAt);
   }
 
   /** Checks the member's lease when it would expire; re-arms itself while the member speaks. */

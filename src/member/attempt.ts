@@ -132,6 +132,16 @@ export class EnrollmentAttempt {
         if (isEnrollmentObject(msg)) this.#onStop(msg);
         else this.#send(replyTo(msg));
         return;
+      case OpCode.M_RELEASE:
+        // The enroller is stopping (or forgot this enrollment): it will not
+        // complete; fail now, as a timeout would later, so recovery moves on.
+        this.#send(replyTo(msg));
+        this.#fail(
+          new AttemptTimeout(this.#ctx.bootstrap, {
+            cause: new EnrollmentRejectedError(Result.FAILED, 'the enroller released this enrollment (it is stopping)'),
+          }),
+        );
+        return;
       default:
         // Anything else the enroller asks during enrollment (rlite's
         // operational_status M_START, ...) is acknowledged, never fatal.

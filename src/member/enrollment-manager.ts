@@ -1156,7 +1156,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (this.#state.type === 'closed') return;
     const attempt = this.#attempt;
     const expected = attempt !== undefined ? (this.#state as { bootstrap?: string }).bootstrap : this.#bootstrap;
-    if (from !== expected) return;
+    if (from !== expected) {
+      // A known enroller asking whether this IPCP is alive (a newcomer claims its name there) gets the truth.
+      if (this.#bootstraps.has(from)) this.#answerProbe(pdu, from);
+      return;
+    }
     let msg: CdapMessage;
     try {
       msg = decodeCdapMessage(pdu);
@@ -1171,13 +1175,28 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       attempt.handle(msg);
       return;
     }
-    if (this.#state.type !== 'enrolled') return;
+    if (this.#state.type !== 'enrolled') {
+      // Between attempts, or storing what an attempt brought: still alive.
+      if (isKeepaliveRequest(msg)) this.#send(from, replyTo(msg));
+      return;
+    }
     if (msg.opCode === OpCode.M_READ_R && msg.objClass === KEEPALIVE_OBJECT.objClass) {
       this.#onKeepaliveReply(msg, from);
       return;
     }
     this.#heartbeat();
     void this.#serve(msg, from);
+  }
+
+  /** Answers a keepalive M_READ from a known enroller that is not the current one; anything else from it is ignored. */
+  #answerProbe(pdu: Uint8Array, from: string): void {
+    let msg: CdapMessage;
+    try {
+      msg = decodeCdapMessage(pdu);
+    } catch {
+      return;
+    }
+    if (isKeepaliveRequest(msg)) this.#send(from, replyTo(msg));
   }
 
   #onKeepaliveReply(msg: CdapMessage, from: string): void {
@@ -1330,6 +1349,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       }
     }
   }
+}
+
+/** A keepalive M_READ (an enroller's liveness probe). */
+function isKeepaliveRequest(msg: CdapMessage): boolean {
+  return msg.opCode === OpCode.M_READ && msg.objClass === KEEPALIVE_OBJECT.objClass && msg.invokeId !== undefined && msg.invokeId !== 0;
 }
 
 /** One line describing a state, for logs. */

@@ -16,7 +16,7 @@ import {
   OpCode,
   resolveConfig,
 } from '../../src/index.js';
-import { cleanup, member, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, member, RawPeer, startMsg, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -100,7 +100,7 @@ describe('retransmission fits the attempt', () => {
     expect(resolveConfig({ timeoutMs: 150, retransmitMs: 30 }).retransmitMs).toBe(30);
   });
 
-  it('an explicit retransmitMs that leaves one transmission per attempt is a ConfigError naming both fields', () => {
+  it('an explicit retransmitMs above half of timeoutMs (M_START would go once) is a ConfigError naming both fields', () => {
     let error: unknown;
     try {
       resolveConfig({ timeoutMs: 150, retransmitMs: 250 });
@@ -110,8 +110,10 @@ describe('retransmission fits the attempt', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const issues = (error as ConfigError).issues;
     expect(issues.map((i) => i.field)).toContain('retransmitMs');
-    expect((error as Error).message).toMatch(/retransmitMs 250 >= timeoutMs 150/);
-    expect(() => resolveConfig({ timeoutMs: 150, retransmitMs: 150 })).toThrow(ConfigError);
+    expect((error as Error).message).toMatch(/retransmitMs 250 > timeoutMs 150 \/ 2/);
+    // one CONNECT lost: M_START goes at 140 ms and would not go again before the attempt ends
+    expect(() => resolveConfig({ timeoutMs: 150, retransmitMs: 140 })).toThrow(/retransmitMs: must be at most half of timeoutMs/);
+    expect(resolveConfig({ timeoutMs: 150, retransmitMs: 75 }).retransmitMs).toBe(75);
   });
 
   it('20 members with a 150 ms attempt through 20% loss all enrol', async () => {
@@ -146,24 +148,18 @@ describe('retransmission fits the attempt', () => {
       addressPool: { first: 1, last: 9 },
     };
     expect(() => new Enroller({ ...base, pendingTimeoutMs: 200, retransmitMs: 250 })).toThrow(
-      /retransmitMs: must be less than pendingTimeoutMs \(retransmitMs 250 >= pendingTimeoutMs 200\)/,
+      /retransmitMs: must be at most half of pendingTimeoutMs \(retransmitMs 250 > pendingTimeoutMs 200 \/ 2\)/,
     );
+    expect(() => new Enroller({ ...base, pendingTimeoutMs: 200, retransmitMs: 101 })).toThrow(ConfigError);
     expect(() => new Enroller({ ...base, pendingTimeoutMs: 200 })).not.toThrow();
     // unset with a short pending timeout: M_STOP goes again every 50 ms and more, not once
     vi.useFakeTimers();
     const net = new MemoryNetwork({ seed: 5 });
     await withEnroller({ pendingTimeoutMs: 200 }, net);
-    const { RawPeer, connectMsg } = await import('../support/helpers.js');
     const peer = new RawPeer(net.attach('raw'));
     await peer.send('bootstrap', connectMsg(1, 'raw'));
     await vi.advanceTimersByTimeAsync(1);
-    await peer.send('bootstrap', {
-      opCode: OpCode.M_START,
-      invokeId: 2,
-      objClass: 'enrollment',
-      objName: '/mgmt/enrollment',
-      objValue: { byteval: new Uint8Array() },
-    });
+    await peer.send('bootstrap', startMsg(2));
     await vi.advanceTimersByTimeAsync(199);
     expect(peer.ofType(OpCode.M_STOP).length).toBeGreaterThanOrEqual(2);
   });

@@ -82,7 +82,7 @@ describe('EnrollmentManager: enrollment', () => {
   it('an unreachable bootstrap gives EnrollmentTimeoutError after maxRetries attempts, waiting 1 s then 2 s', async () => {
     vi.useFakeTimers();
     const net = new MemoryNetwork();
-    const { mgr } = member(net, 'm', { retransmitMs: 4000, maxRetransmitMs: 4000 }); // two CONNECTs per attempt
+    const { mgr } = member(net, 'm', { retransmitMs: 2500, maxRetransmitMs: 2500 }); // two CONNECTs per attempt
     const connects = sent(net, 'm', OpCode.M_CONNECT);
     const t0 = Date.now();
     const result = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
@@ -91,8 +91,8 @@ describe('EnrollmentManager: enrollment', () => {
     expect(err).toBeInstanceOf(EnrollmentTimeoutError);
     expect((err as EnrollmentTimeoutError).attempts).toBe(3);
     expect((err as EnrollmentTimeoutError).code).toBe('ENROLLMENT_TIMEOUT');
-    // attempt 1 at 0 (again at 4 s), times out at 5 s; wait 1 s; attempt 2 at 6 s; wait 2 s; attempt 3 at 13 s
-    expect(connects.map((t) => t - t0)).toEqual([0, 4000, 6000, 10_000, 13_000, 17_000]);
+    // attempt 1 at 0 (again at 2.5 s), times out at 5 s; wait 1 s; attempt 2 at 6 s; wait 2 s; attempt 3 at 13 s
+    expect(connects.map((t) => t - t0)).toEqual([0, 2500, 6000, 8500, 13_000, 15_500]);
     expect(mgr.state).toEqual({ type: 'idle' });
     expect(vi.getTimerCount()).toBe(0);
   });

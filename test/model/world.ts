@@ -171,6 +171,11 @@ interface MemberNode {
   losses: number;
   recoveries: number;
   addressChanges: number;
+  /** address:change events the state changes call for (the address held before, another one now). */
+  expectedAddressChanges: number;
+  /** The address of its last enrollment, and of the one before. */
+  address: number | undefined;
+  previousAddress: number | undefined;
   /** performance.now() of the last 'enrolled'. */
   enrolledAt: number;
 }
@@ -192,6 +197,8 @@ export class World {
   readonly members = new Map<string, MemberNode>();
   /** Invariant violations, as they happened. */
   readonly violations: string[] = [];
+  /** Refusals because a pool was exhausted (the tiny pool's fault happened). */
+  exhaustedRefusals = 0;
   readonly log: string[] = [];
   readonly #cuts = new Set<string>();
   /** Incarnations that crashed: closed, kept only to check that they left no timer. */
@@ -231,6 +238,9 @@ export class World {
       losses: 0,
       recoveries: 0,
       addressChanges: 0,
+      expectedAddressChanges: 0,
+      address: undefined,
+      previousAddress: undefined,
       enrolledAt: Number.NaN,
     };
     this.#watch(node);
@@ -249,7 +259,13 @@ export class World {
       holdMs: e.holdMs,
       alternates: [...e.alternates],
     });
-    enroller.on('member:enrolled', (m) => this.log.push(`${this.#t()} ${e.name}: +${m.name}=${m.address}`));
+    enroller.on('member:enrolled', (m) => {
+      this.log.push(`${this.#t()} ${e.name}: +${m.name}=${m.address}`);
+      this.#check();
+    });
+    enroller.on('enrollment:rejected', (r) => {
+      if (/exhausted/.test(r.reason)) this.exhaustedRefusals++;
+    });
     return enroller;
   }
 
@@ -271,16 +287,25 @@ export class World {
       }
       if (describe(state) === describe(previous)) this.#violate(`${spec.name}: state:change to the same state ${describe(state)}`);
       if (state.type === 'enrolled') {
-        for (const other of this.members.values()) {
-          if (other === node || other.mgr.state.type !== 'enrolled') continue;
-          if ((other.mgr.state as { address: number }).address === state.address) {
-            this.#violate(`${spec.name} enrolled with address ${state.address}, held by ${other.spec.name} too`);
-          }
-        }
+        node.previousAddress = node.address;
+        node.address = state.address;
+        if (node.previousAddress !== undefined && node.previousAddress !== state.address) node.expectedAddressChanges++;
       }
+      this.#check();
     });
-    mgr.on('address:change', () => {
+    mgr.on('address:change', (info) => {
       node.addressChanges++;
+      const s = mgr.state;
+      if (
+        info.previous !== node.previousAddress ||
+        info.address !== node.address ||
+        s.type !== 'enrolled' ||
+        info.bootstrap !== s.bootstrap
+      ) {
+        this.#violate(
+          `${spec.name}: address:change ${JSON.stringify(info)} does not match the enrollments (${node.previousAddress} -> ${node.address})`,
+        );
+      }
     });
     mgr.on('enrolled', () => {
       node.enrolledAt = performance.now();
@@ -295,6 +320,11 @@ export class World {
       node.recoveries++;
       node.open--;
       if (node.open !== 0) this.#violate(`${spec.name}: reenroll:success without an outage open (at ${info.bootstrap})`);
+      if (info.address !== node.address || info.previousAddress !== node.previousAddress) {
+        this.#violate(
+          `${spec.name}: reenroll:success says ${info.previousAddress} -> ${info.address}, the enrollments ${node.previousAddress} -> ${node.address}`,
+        );
+      }
     });
   }
 
@@ -454,24 +484,37 @@ export class World {
     return undefined;
   }
 
-  /** Addresses held twice at once, by members' views or across enrollers' tables. */
-  duplicates(): string[] {
+  /** Records every conflict there is now (run on every state change, enrollment and step). */
+  #check(): void {
+    for (const conflict of this.conflicts()) this.#violate(conflict);
+  }
+
+  /**
+   * Addresses held twice now: by two members' views, by two names of one
+   * enroller's table (or one outside its pool), or by a member whose view
+   * says it holds an address that an up enroller's table gives another name.
+   */
+  conflicts(): string[] {
     const found: string[] = [];
-    const byAddress = new Map<number, string>();
+    const views = new Map<number, string>();
     for (const node of this.members.values()) {
       const s = node.mgr.state;
       if (s.type !== 'enrolled') continue;
-      const other = byAddress.get(s.address);
+      const other = views.get(s.address);
       if (other !== undefined) found.push(`address ${s.address} held by ${other} and ${node.spec.name}`);
-      byAddress.set(s.address, node.spec.name);
+      views.set(s.address, node.spec.name);
     }
-    const tables = new Map<number, string>();
     for (const e of this.enrollers.values()) {
       if (e.status !== 'up') continue;
+      const table = new Map<number, string>();
       for (const m of e.enroller.members()) {
-        const other = tables.get(m.address);
-        if (other !== undefined && other !== m.name) found.push(`address ${m.address} listed for ${other} and ${m.name}`);
-        tables.set(m.address, m.name);
+        if (m.address < e.spec.pool.first || m.address > e.spec.pool.last)
+          found.push(`${e.spec.name} lists ${m.name} with ${m.address}, outside its pool`);
+        const other = table.get(m.address);
+        if (other !== undefined) found.push(`${e.spec.name} lists address ${m.address} for ${other} and ${m.name}`);
+        table.set(m.address, m.name);
+        const holder = views.get(m.address);
+        if (holder !== undefined && holder !== m.name) found.push(`${holder} holds ${m.address}, which ${e.spec.name} lists for ${m.name}`);
       }
     }
     return found;

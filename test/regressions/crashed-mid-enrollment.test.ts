@@ -1,6 +1,6 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { MemoryNetwork, type OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, member, RawPeer, withEnroller } from '../support/helpers.js';
+import { EnrollmentManager, MemoryNetwork, MemoryRib, OpCode, type RibObject } from '../../src/index.js';
+import { cleanup, connectMsg, member, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -59,4 +59,66 @@ it('a live member halfway through its enrollment keeps its name: a second proces
   } finally {
     clearInterval(answering);
   }
+});
+
+// Found by an adversarial review of the fix above: a live member is silent to
+// the enroller while it stores the synced RIB (and between attempts), so an
+// impostor asking for its name took the name and its address over.
+it('a member slow to store its RIB still answers the probe: an impostor with its name is refused and the member keeps its address', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 14 });
+  const { enroller, rib: enrollerRib } = await withEnroller({}, net);
+  for (let i = 0; i < 4; i++) enrollerRib.write({ name: `/dif/obj${i}`, class: 'x', value: { strval: `v${i}` } });
+  class SlowRib extends MemoryRib {
+    override async write(o: RibObject): Promise<void> {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      super.write(o);
+    }
+  }
+  const victim = new EnrollmentManager({ shim: net.attach('victim'), rib: new SlowRib(), ipcpName: 'm1', config: { timeoutMs: 2000 } });
+  onCleanup(() => victim.close());
+  const impostor = new RawPeer(net.attach('impostor'));
+  const enrolled = victim.enrolWithBootstrap('bootstrap');
+  await vi.advanceTimersByTimeAsync(50);
+  await impostor.send('bootstrap', connectMsg(1, 'm1'));
+  await vi.advanceTimersByTimeAsync(1100);
+  await impostor.send('bootstrap', connectMsg(2, 'm1'));
+  await vi.advanceTimersByTimeAsync(1000);
+  await enrolled;
+  const answers = impostor.ofType(OpCode.M_CONNECT_R).map((m) => m.result);
+  expect(answers).toEqual([-5, -3]); // busy while asking, then "in use": the victim answered
+  expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm1', shimAddress: 'victim', address: victim.address })]);
+});
+
+it('a restarted member waits one probe, not one per trace its crashed process left (enrolled and re-enrolling)', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 15 });
+  const { enroller } = await withEnroller({ leaseMs: 60_000 }, net);
+  // The old process, as raw CDAP: enrolled, then re-enrolling at the same enroller (a new M_CONNECT), then dead.
+  const old = new RawPeer(net.attach('m0'));
+  await old.send('bootstrap', connectMsg(1, 'm0'));
+  await settle();
+  await old.send('bootstrap', startMsg(2));
+  await settle();
+  const stop = old.ofType(OpCode.M_STOP)[0];
+  await old.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: stop?.invokeId ?? 0, result: 0 });
+  await settle();
+  expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm0', shimAddress: 'm0' })]);
+  await old.send('bootstrap', connectMsg(7, 'm0'));
+  await settle();
+  expect(enroller.pendingEnrollments).toBe(1);
+  net.detach('m0');
+  const { mgr } = member(net, 'm0-new', { timeoutMs: 200, maxRetries: 20, initialBackoffMs: 100 }, { ipcpName: 'm0' });
+  const started = performance.now();
+  let enrolledAfter = Number.NaN;
+  mgr.once('enrolled', () => {
+    enrolledAfter = performance.now() - started;
+  });
+  const enrolling = mgr.enrolWithBootstrap('bootstrap');
+  await vi.advanceTimersByTimeAsync(4000);
+  await enrolling;
+  // attempts at 0, 0.1, 0.3, 0.7 s are told "busy" while the old shim address is asked (1 s); the one at 1.5 s gets through.
+  // Asking the two traces one after the other took 2 s, and the member got in at 3.1 s.
+  expect(enrolledAfter).toBeLessThan(2000);
+  expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm0', shimAddress: 'm0-new' })]);
 });

@@ -4,9 +4,11 @@ import {
   type EnrollmentManagerOptions,
   type CdapMessage,
   decodeCdapMessage,
+  ENROLLMENT_OBJECT,
   Enroller,
   type EnrollerOptions,
   encodeCdapMessage,
+  encodeEnrollmentInfo,
   MemoryNetwork,
   MemoryRib,
   OpCode,
@@ -128,4 +130,12 @@ export const connectMsg = (invokeId: number, name = 'member-1', dest = 'bootstra
   invokeId,
   srcApName: name,
   destApName: dest,
+});
+
+/** An M_START of the enrollment object asking for `address` (0: any), as a member sends it. */
+export const startMsg = (invokeId: number, address = 0): CdapMessage => ({
+  opCode: OpCode.M_START,
+  invokeId,
+  ...ENROLLMENT_OBJECT,
+  objValue: { byteval: encodeEnrollmentInfo({ address }) },
 });

@@ -1,0 +1,156 @@
+/**
+ * Enroller.stop() tells its members goodbye: found by an adversarial review
+ * of that change. Each test is named for the behaviour it keeps.
+ */
+import { afterEach, expect, it, vi } from 'vitest';
+import { type AddressBinding, Enroller, MemoryAddressStore, MemoryNetwork, MemoryRib, OpCode, type Shim } from '../../src/index.js';
+import { cleanup, connectMsg, member, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+it('start() called while stop() says goodbye waits for it: the enroller then serves with its store open and its leases armed', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 21 });
+  const calls: string[] = [];
+  class Store extends MemoryAddressStore {
+    open(): void {
+      calls.push('open');
+    }
+    close(): void {
+      calls.push('close');
+    }
+    leave(): void {}
+    override bind(b: AddressBinding): boolean {
+      super.bind(b);
+      return true;
+    }
+    override release(name: string): boolean {
+      super.release(name);
+      return true;
+    }
+  }
+  const { enroller } = await withEnroller({ store: new Store(), leaseMs: 500, holdMs: 100 }, net);
+  const { mgr } = member(net, 'a', { heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 0.4 });
+  await mgr.enrolWithBootstrap('bootstrap');
+  const stopping = enroller.stop();
+  const starting = enroller.start();
+  await Promise.all([stopping, starting]);
+  expect(calls).toEqual(['open', 'close', 'open']);
+  expect(enroller.running).toBe(true);
+  // a new member enrols, then goes silent: its lease expires and its address is freed
+  const { mgr: b } = member(net, 'b', { heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 0.4 });
+  await b.enrolWithBootstrap('bootstrap');
+  expect(enroller.members().map((m) => m.name)).toContain('b');
+  net.detach('b');
+  const released: string[] = [];
+  enroller.on('address:released', ({ name }) => released.push(name));
+  await vi.advanceTimersByTimeAsync(500 + 100 + 100);
+  expect(enroller.members().map((m) => m.name)).not.toContain('b');
+  expect(released).toContain('b');
+});
+
+it('stop() is bounded: a shim whose send never settles delays it by at most a second', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 22 });
+  const inner = net.attach('bootstrap');
+  let hang = false;
+  const shim: Shim = {
+    localAddress: 'bootstrap',
+    send: (to, pdu) => (hang ? new Promise<void>(() => undefined) : inner.send(to, pdu)),
+    onReceive: (handler) => inner.onReceive(handler),
+    close: () => inner.close(),
+  };
+  const closes: string[] = [];
+  const store = new MemoryAddressStore();
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1, last: 9 },
+    store: Object.assign(store, { close: () => void closes.push('close'), open: () => undefined }),
+    advertisedAddress: 'bootstrap',
+  });
+  await enroller.start();
+  const { mgr } = member(net, 'm');
+  await mgr.enrolWithBootstrap('bootstrap');
+  hang = true;
+  let done = false;
+  const stopping = enroller.stop().then(() => {
+    done = true;
+  });
+  await vi.advanceTimersByTimeAsync(999);
+  expect(done).toBe(false);
+  await vi.advanceTimersByTimeAsync(2);
+  await stopping;
+  expect(done).toBe(true);
+  expect(closes).toEqual(['close']);
+  await mgr.close();
+  expect(vi.getTimerCount()).toBe(0);
+  net.close();
+});
+
+it('stop() also releases an enrollment in progress that was told its address', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 23 });
+  const { enroller } = await withEnroller({}, net);
+  const peer = new RawPeer(net.attach('p'));
+  await peer.send('bootstrap', connectMsg(1, 'p'));
+  await settle();
+  await peer.send('bootstrap', startMsg(2));
+  await settle();
+  expect(peer.ofType(OpCode.M_STOP)).toHaveLength(1); // its M_STOP_R is what it would send next
+  await enroller.stop();
+  await settle();
+  expect(peer.ofType(OpCode.M_RELEASE)).toHaveLength(2);
+});
+
+it('an attempt whose enroller releases it fails at once, and the member moves on to the next bootstrap', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 25 });
+  await withEnroller({}, net, 'b');
+  // 'a' accepts the CDAP connection, then answers M_START with M_RELEASE (it is stopping)
+  const a = new RawPeer(net.attach('a'));
+  a.shim.onReceive(() => {
+    for (const { msg } of a.received.splice(0)) {
+      if (msg.opCode === OpCode.M_CONNECT)
+        void a.send('m', {
+          opCode: OpCode.M_CONNECT_R,
+          invokeId: msg.invokeId,
+          result: 0,
+          absSyntax: 73,
+          version: 1n,
+          srcApName: 'a',
+          destApName: 'm',
+        });
+      if (msg.opCode === OpCode.M_START) void a.send('m', { opCode: OpCode.M_RELEASE, invokeId: 40 });
+    }
+  });
+  const { mgr } = member(net, 'm', { bootstraps: ['a', 'b'], timeoutMs: 5000, initialBackoffMs: 10 });
+  const enrolling = mgr.enrol();
+  await vi.advanceTimersByTimeAsync(100);
+  await enrolling;
+  expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'b' });
+});
+
+it('stop() forgets the members it released and holds their addresses: a restarted enroller lists none, and gives each its address back', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 24 });
+  const { enroller } = await withEnroller({ holdMs: 10_000 }, net);
+  const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, bootstraps: ['bootstrap'] });
+  await mgr.enrol();
+  const address = mgr.address;
+  const other = member(net, 'n').mgr;
+  await enroller.stop();
+  expect(enroller.members()).toEqual([]);
+  await enroller.start();
+  expect(enroller.members()).toEqual([]);
+  // the hold keeps m's address from a newcomer
+  await other.enrolWithBootstrap('bootstrap');
+  expect(other.address).not.toBe(address);
+  await mgr.reEnroll();
+  expect(mgr.address).toBe(address);
+});
