@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // npm run test:model -- [--runs N] [--seed S] [--path P] [--verbose]
 // Runs the convergence model (test/model) over N random worlds from seed S.
-// A failure prints the seed and path that replay it:
-//   npm run test:model -- --seed S --path P
+// A failure prints the seed, path and commands' replay path that replay it:
+//   npm run test:model -- --seed S --path P --replay R
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
-const usage = 'usage: npm run test:model -- [--runs N] [--seed S] [--path P] [--verbose]';
+const usage = 'usage: npm run test:model -- [--runs N] [--seed S] [--path P [--replay R]] [--verbose]';
 let values;
 try {
   ({ values } = parseArgs({
@@ -14,6 +14,7 @@ try {
       runs: { type: 'string' },
       seed: { type: 'string' },
       path: { type: 'string' },
+      replay: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -41,6 +42,7 @@ for (const [flag, name] of [
 }
 if (values.seed === undefined) env.MODEL_SEED ??= String(Math.floor(Math.random() * 2 ** 31));
 if (values.path !== undefined) env.MODEL_PATH = values.path;
+if (values.replay !== undefined) env.MODEL_REPLAY = values.replay;
 if (values.verbose) env.MODEL_VERBOSE = '1';
 console.log(`model: ${env.MODEL_RUNS ?? 200} worlds from seed ${env.MODEL_SEED}${values.path ? `, path ${values.path}` : ''}`);
 const result = spawnSync('npx', ['vitest', 'run', 'test/model'], { stdio: 'inherit', env });

@@ -748,6 +748,10 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
           this.#setState({ type: 'idle' });
           // A failed manual run while monitoring: the monitor takes over.
           this.#handOver();
+        } else if (this.#lostConnection && this.#state.type === 'enrolled' && this.#monitor?.running) {
+          // Lost again between its completion and now (released at once, a refused
+          // keepalive): recovery could not start while this run held the place.
+          this.#startRecovery();
         }
       });
     const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };

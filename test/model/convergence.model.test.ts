@@ -25,6 +25,10 @@ import { convergenceBoundMs, type EnrollerSpec, type MemberSpec, restartBoundMs,
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 const SEED = Number(process.env.MODEL_SEED ?? 20261201);
 const PATH = process.env.MODEL_PATH;
+/** fast-check's replay path of the commands (fc.commands' own, printed with a failure). */
+const REPLAY = process.env.MODEL_REPLAY;
+/** Lines of a failing world's log to print. */
+const LOG_LINES = Number(process.env.MODEL_LOG_LINES ?? 60);
 /** What the worlds did, summed: printed with MODEL_VERBOSE=1, and checked below so that the model cannot pass by doing nothing. */
 const totals = { worlds: 0, members: 0, commands: 0, losses: 0, addressChanges: 0, exhaustedRefusals: 0, simulatedMs: 0 };
 
@@ -174,7 +178,9 @@ function faults(spec: WorldSpec): Array<fc.Arbitrary<Cmd>> {
   ];
 }
 
-const scenario = worldSpec.chain((spec) => fc.tuple(fc.constant(spec), fc.commands(faults(spec), { maxCommands: 25 })));
+const scenario = worldSpec.chain((spec) =>
+  fc.tuple(fc.constant(spec), fc.commands(faults(spec), { maxCommands: 25, ...(REPLAY === undefined ? {} : { replayPath: REPLAY }) })),
+);
 
 // ---- the property ----------------------------------------------------------------
 
@@ -222,7 +228,9 @@ it(title, async () => {
         }
         totals.exhaustedRefusals += world.exhaustedRefusals;
         if (problems.length > 0) {
-          throw new Error(`${problems.join('\n')}\n--- what happened (last 60 lines):\n${world.log.slice(-60).join('\n')}`);
+          throw new Error(
+            `${problems.join('\n')}\n--- what happened (last ${LOG_LINES} lines; MODEL_LOG_LINES for more):\n${world.log.slice(-LOG_LINES).join('\n')}`,
+          );
         }
       } finally {
         await world.close();
@@ -233,11 +241,21 @@ it(title, async () => {
         if (left !== 0) throw new Error(`${left} timers left after every member closed and every enroller stopped`);
       }
     }),
-    { numRuns: RUNS, seed: SEED, ...(PATH === undefined ? {} : { path: PATH }), endOnFailure: PATH !== undefined },
+    {
+      // a replayed path starts with the index of its run: the run count must reach it
+      numRuns: PATH === undefined ? RUNS : Math.max(RUNS, Number(PATH.split(':')[0]) + 1),
+      seed: SEED,
+      ...(PATH === undefined ? {} : { path: PATH }),
+      endOnFailure: PATH !== undefined,
+    },
   );
   if (details.failed) {
-    const replay = `npm run test:model -- --seed ${details.seed} --path "${details.counterexamplePath ?? ''}"`;
-    throw new Error(`a world did not converge; replay it, shrunk, with:\n  ${replay}\n\n${fc.defaultReportMessage(details)}`);
+    const commandsPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
+    const replay =
+      `npm run test:model -- --seed ${details.seed} --path "${details.counterexamplePath ?? ''}"` +
+      (commandsPath === undefined ? '' : ` --replay "${commandsPath}"`);
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(`a world did not converge; replay it, shrunk, with:\n  ${replay}\n\n${cause}\n\n${fc.defaultReportMessage(details)}`);
   }
   if (process.env.MODEL_VERBOSE) console.log('model totals', totals);
   // The worlds did happen: members lost enrollers, and some came back with another address.
