@@ -27,7 +27,7 @@ import { isWildcardUdpAddress } from '../shim/udp-shim.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';
-import { type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../store/address-store.js';
+import { type AddressBinding, type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../store/address-store.js';
 import { AddressPool } from './address-pool.js';
 
 const uint32 = () =>
@@ -454,9 +454,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     await this.#rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: this.#difName } });
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
     await this.#store.open?.({ name: this.#ipcpName, shimAddress: this.#advertisedAddress }, this.#storeListener());
+    let restored: AddressBinding[];
+    let skipped: AddressBinding[];
     try {
       // The table as stored: every known name gets its old address back.
-      this.#pool.restore(await this.#store.load());
+      restored = await this.#store.load();
+      skipped = this.#pool.restore(restored);
     } catch (err) {
       await this.#store.close?.();
       throw err;
@@ -465,6 +468,29 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (this.#unsubscribe !== undefined || generation !== this.#generation) {
       await this.#store.close?.();
       return;
+    }
+    if (skipped.length > 0) {
+      const { first, last } = this.#pool.range;
+      const listed = skipped.slice(0, 10).map((b) => `${JSON.stringify(b.name)}=${b.address}`);
+      log(
+        this.#logger,
+        'warn',
+        { enroller: this.#ipcpName, event: 'store:skipped', skipped: skipped.slice(0, 100) },
+        `${skipped.length} stored binding${skipped.length === 1 ? '' : 's'} ignored (outside the pool ${first}-${last}, or an address bound twice): ` +
+          `${listed.join(', ')}${skipped.length > listed.length ? ', ...' : ''}`,
+      );
+    }
+    // A store of one enroller says nothing of who is alive. A restored name
+    // nobody serves here may belong to a member that spoke to us just before
+    // we went down and still counts itself enrolled: it is held for a whole
+    // lease and then the hold, as if it went silent now, and released then
+    // unless the member comes back.
+    const unserved: string[] = [];
+    if (this.#store.open === undefined) {
+      const ignored = new Set(skipped.map((b) => b.name));
+      for (const { name } of restored) {
+        if (!ignored.has(name) && !this.#members.has(name) && !this.#holds.has(name)) unserved.push(name);
+      }
     }
     if (this.#store.open !== undefined) {
       // Restarted after a stop(): say again that we serve the members we kept.
@@ -494,6 +520,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#armLease(member);
     }
     for (const name of [...this.#holds.keys()]) this.#hold(name);
+    for (const name of unserved) this.#hold(name, this.#leaseMs + this.#holdMs);
   }
 
   /**

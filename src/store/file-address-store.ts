@@ -14,8 +14,13 @@ const FORMAT = 'rina-enrollment/address-store';
 const fileSchema = z.strictObject({
   format: z.literal(FORMAT),
   version: z.literal(1),
-  bindings: z.record(z.string().min(1), z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)),
+  // Read key by key below, never through an object zod builds: a name such as
+  // "__proto__" would set the prototype of that object instead of a key.
+  bindings: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+    error: 'bindings must be an object of IPCP names to addresses',
+  }),
 });
+const addressSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /**
  * Keeps the bindings in one JSON file. Every change rewrites the file through
@@ -57,14 +62,21 @@ export class FileAddressStore implements AddressStore {
     } catch (err) {
       throw new StoreError(`${this.path} is not an address table of rina-enrollment: ${(err as Error).message}`, { cause: err });
     }
+    // JSON.parse makes own properties of every key, "__proto__" included; Object.keys lists them all.
+    const table = new Map<string, number>();
     const seen = new Map<number, string>();
-    for (const [name, address] of Object.entries(parsed.bindings)) {
-      const other = seen.get(address);
-      if (other !== undefined) throw new StoreError(`${this.path} binds address ${address} to both "${other}" and "${name}"`);
-      seen.set(address, name);
+    for (const name of Object.keys(parsed.bindings)) {
+      const address = addressSchema.safeParse(parsed.bindings[name]);
+      if (name === '' || !address.success) {
+        throw new StoreError(`${this.path} is not an address table of rina-enrollment: bad binding ${JSON.stringify(name)}`);
+      }
+      const other = seen.get(address.data);
+      if (other !== undefined) throw new StoreError(`${this.path} binds address ${address.data} to both "${other}" and "${name}"`);
+      seen.set(address.data, name);
+      table.set(name, address.data);
     }
     this.#bindings.clear();
-    for (const [name, address] of Object.entries(parsed.bindings)) this.#bindings.set(name, address);
+    for (const [name, address] of table) this.#bindings.set(name, address);
     return [...this.#bindings].map(([name, address]) => ({ name, address }));
   }
 

@@ -150,3 +150,66 @@ describe('the enroller on an address store', () => {
     expect((err.cause as EnrollmentRejectedError).reason).toMatch(/cannot store addresses now: disk full/);
   });
 });
+
+describe('restarting with another pool', () => {
+  it('says which stored bindings it ignores (outside the new pool), naming them', async () => {
+    const path = join(dir, 'table.json');
+    const store = new FileAddressStore(path);
+    await store.bind({ name: '__proto__', address: 1002 });
+    await store.bind({ name: 'b', address: 1003 });
+    await store.bind({ name: 'c', address: 3002 });
+    const warnings: Array<{ fields: object; message: string | undefined }> = [];
+    const logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (fields: object, message?: string) => warnings.push({ fields, message }),
+      error: () => undefined,
+    };
+    const { enroller } = await withEnroller({ store: new FileAddressStore(path), addressPool: { first: 3000, last: 3999 }, logger });
+    expect(warnings).toEqual([
+      {
+        fields: expect.objectContaining({
+          event: 'store:skipped',
+          skipped: [
+            { name: '__proto__', address: 1002 },
+            { name: 'b', address: 1003 },
+          ],
+        }),
+        message: '2 stored bindings ignored (outside the pool 3000-3999, or an address bound twice): "__proto__"=1002, "b"=1003',
+      },
+    ]);
+    expect(enroller.stats().members).toBe(0);
+  });
+});
+
+describe('hostile IPCP names through an enroller', () => {
+  it('members named __proto__ and constructor keep their addresses across a restart from the file; a newcomer gets neither', async () => {
+    const path = join(dir, 'table.json');
+    const net = new MemoryNetwork({ seed: 51 });
+    const names = ['__proto__', 'constructor', 'toString', 'a', 'b', 'c', 'd'];
+    const first = await withEnroller({ store: new FileAddressStore(path) }, net);
+    const held = new Map<string, number | undefined>();
+    for (const [i, name] of names.entries()) {
+      const { mgr } = member(net, `shim-${i}`, {}, { ipcpName: name });
+      await mgr.enrolWithBootstrap('bootstrap');
+      held.set(name, mgr.address);
+    }
+    net.detach('bootstrap');
+    await first.enroller.stop();
+    const infos: string[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: (_f: object, m?: string) => infos.push(m ?? ''),
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    await withEnroller({ store: new FileAddressStore(path), logger }, net);
+    expect(infos.find((m) => m.startsWith('serving'))).toBeDefined();
+    const { mgr: newcomer } = member(net, 'newcomer-shim', {}, { ipcpName: 'newcomer' });
+    await newcomer.enrolWithBootstrap('bootstrap');
+    expect([...held.values()]).not.toContain(newcomer.address);
+    const again = new FileAddressStore(path);
+    const loaded = new Map((await again.load()).map((b) => [b.name, b.address]));
+    for (const name of names) expect(loaded.get(name)).toBe(held.get(name));
+  });
+});
