@@ -388,6 +388,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #unsubscribe: (() => void) | undefined;
   /** Bumped by start() and stop(), so a start() overtaken by a stop() does not subscribe. */
   #generation = 0;
+  /** Set (to a fresh token) while the shared store has fenced this enroller off, until its members are revalidated. */
+  #fencing: number | undefined;
+  #fences = 0;
   /** A stop() still telling its members goodbye and closing the store: start() waits for it. */
   #stopping: Promise<void> | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -540,6 +543,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const serving = this.#unsubscribe !== undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+    this.#fencing = undefined; // a later start() opens the store afresh
     // Everything that runs on timers ends now, before anything is awaited.
     const leaving = serving ? this.#releaseTargets() : [];
     this.#sessions.clear();
@@ -636,7 +640,62 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       enrollers: (shimAddresses) => {
         this.#liveAlternates = shimAddresses.filter((a) => a !== this.#shim.localAddress);
       },
+      fenced: (fenced) => {
+        if (fenced) this.#fence();
+        else void this.#revalidate();
+      },
     };
+  }
+
+  /**
+   * The shared store lost this enroller's lease: another enroller may free
+   * and give away any binding it served. Until it is proven again, no member
+   * is answered as enrolled (keepalives are refused, so members enrol again)
+   * and no enrollment completes (M_START: "unavailable").
+   */
+  #fence(): void {
+    this.#fencing = ++this.#fences;
+    log(
+      this.#logger,
+      'warn',
+      { enroller: this.#ipcpName, event: 'enroller:fenced', members: this.#members.size },
+      `lost its lease in the shared store: it cannot prove its ${this.#members.size} members' addresses current; refusing them until the store is back`,
+    );
+  }
+
+  /**
+   * A new lease: every member still listed is bound again through the store,
+   * which checks the binding is still its own. Those whose binding is gone or
+   * taken are forgotten (their next keepalive is refused, and they enrol
+   * again, maybe with a new address); the others are answered again.
+   */
+  async #revalidate(): Promise<void> {
+    const token = this.#fencing;
+    if (token === undefined) return;
+    const members = [...this.#members.values()];
+    const verdicts = await Promise.all(
+      members.map(async (m) => {
+        try {
+          return (await this.#store.bind({ name: m.name, address: m.address })) !== false;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    if (this.#fencing !== token) return; // fenced again, or stopped, meanwhile
+    let dropped = 0;
+    members.forEach((m, i) => {
+      if (verdicts[i] || this.#members.get(m.name) !== m) return;
+      this.#forget(m);
+      dropped++;
+    });
+    this.#fencing = undefined;
+    log(
+      this.#logger,
+      'info',
+      { enroller: this.#ipcpName, event: 'enroller:unfenced', confirmed: members.length - dropped, dropped },
+      `the shared store is back: ${members.length - dropped} members' bindings confirmed, ${dropped} dropped (gone or taken meanwhile: they enrol again)`,
+    );
   }
 
   /** Whether an enrollment in progress has reached M_START for `name` (its address is being bound, or was). */
@@ -735,7 +794,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
             member = this.#memberAt(from);
           }
         }
-        if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
+        if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined && this.#fencing !== undefined) {
+          // Never answered as enrolled while its binding cannot be proven current: told
+          // it is not enrolled here, it is not (it enrols again, here or elsewhere).
+          this.#forget(member);
+          this.#reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again');
+        } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
         else this.#reply(from, msg, Result.FAILED, member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`);
         return;
       case OpCode.M_RELEASE:
@@ -890,6 +954,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
       this.#stats.rejected++;
       this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`);
+      return;
+    }
+    if (this.#fencing !== undefined) {
+      const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
+      this.#reply(from, msg, Result.UNAVAILABLE, reason);
+      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
       return;
     }
     session.startInvokeId = msg.invokeId ?? 0;

@@ -176,6 +176,13 @@ export class EtcdAddressStore implements AddressStore {
   /** Names whose leave failed (etcd out of reach): retried until done or served again. */
   readonly #unleft = new Set<string>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `performance.now()` until which the lease is surely alive at etcd: the send time of the last keepalive answered, plus the TTL. */
+  #validUntil = 0;
+  /** Send times of keepalives not answered yet, oldest first (one stream answers in order). */
+  #fired: number[] = [];
+  #fenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
+  #fenced = false;
   /** Deletions remembered in #seenAt; pruned once the watch has passed them. */
   #tombstones = 0;
   /** The newest revision the watch delivered. */
@@ -464,6 +471,9 @@ export class EtcdAddressStore implements AddressStore {
     this.#unleft.clear();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearTimeout(this.#fenceTimer);
+    this.#fenceTimer = undefined;
+    this.#fenced = false;
     // etcd may not answer: wait for the cancellation at most one call timeout.
     if (watcher !== undefined) await Promise.race([watcher.cancel().catch(() => undefined), sleep(this.#options.callTimeoutMs)]);
     if (lease !== undefined) {
@@ -515,14 +525,31 @@ export class EtcdAddressStore implements AddressStore {
     }
   }
 
-  /** Grants a lease, registers the enroller under it and marks every name served; renews itself when lost. */
+  /**
+   * Grants a lease and registers the enroller under it; renews itself when
+   * lost. A first lease marks every name served; a renewed one marks none:
+   * the enroller binds again, through etcd, what it keeps.
+   */
   async #grantLease(epoch: number, previousLeaseId?: string): Promise<void> {
     const client = this.#open();
     const owner = this.#owner as StoreOwner;
     const lease = client.lease(this.#options.leaseTtlSecs, { deadline: Date.now() + this.#options.callTimeoutMs });
     lease.on('lost', () => {
-      if (this.#lease === lease) this.#renew(epoch);
+      if (this.#lease === lease) this.#fence(epoch);
     });
+    // Fencing: the lease is alive at etcd until the TTL after the send time of the last keepalive etcd answered.
+    lease.on('keepaliveFired', () => {
+      if (this.#lease === lease) this.#fired.push(performance.now());
+    });
+    lease.on('keepaliveSucceeded', () => {
+      if (this.#lease !== lease) return;
+      const sentAt = this.#fired.shift() ?? performance.now();
+      this.#extend(epoch, sentAt);
+    });
+    lease.on('keepaliveEstablished', () => {
+      if (this.#lease === lease) this.#fired = [];
+    });
+    const askedAt = performance.now();
     // A lease whose grant fails emits 'lost' too; the rejection below reports it.
     const id = await lease.grant();
     if (epoch !== this.#epoch) {
@@ -531,6 +558,8 @@ export class EtcdAddressStore implements AddressStore {
     }
     this.#lease = lease;
     this.#leaseId = id;
+    this.#fired = [];
+    this.#extend(epoch, askedAt);
     // Two live enrollers with one name would share their marks: the name must be free.
     const registration = Buffer.from(`${this.prefix}enrollers/${enc(owner.name)}`);
     const registeredAs = Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress }));
@@ -560,6 +589,11 @@ export class EtcdAddressStore implements AddressStore {
         `an enroller named "${owner.name}" is registered already under ${this.prefix} at another shim address: give each enroller its own name (or wait up to ${this.#options.leaseTtlSecs} s for a dead one's lease to expire)`,
       );
     }
+    if (previousLeaseId !== undefined) {
+      // Renewed after a lapse: whatever was served then is not vouched for until bound again.
+      this.#served.clear();
+      this.#markRevision.clear();
+    }
     const marks = [...this.#served].map(
       (name): IRequestOp => ({ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: id } }),
     );
@@ -571,6 +605,45 @@ export class EtcdAddressStore implements AddressStore {
         .leaseClient.leaseRevoke({ ID: previousLeaseId }, this.#deadline())
         .catch(() => undefined);
     }
+    if (this.#fenced && epoch === this.#epoch) {
+      this.#fenced = false;
+      this.#listener?.fenced?.(false);
+    }
+  }
+
+  /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
+  #extend(epoch: number, sentAt: number): void {
+    this.#validUntil = Math.max(this.#validUntil, sentAt + this.#options.leaseTtlSecs * 1000);
+    clearTimeout(this.#fenceTimer);
+    const check = (): void => {
+      this.#fenceTimer = undefined;
+      if (epoch !== this.#epoch || this.#fenced) return;
+      const left = this.#validUntil - performance.now();
+      if (left > 0) {
+        this.#fenceTimer = setTimeout(check, left);
+        this.#fenceTimer.unref();
+      } else {
+        this.#fence(epoch);
+      }
+    };
+    this.#fenceTimer = setTimeout(check, Math.max(0, this.#validUntil - performance.now()));
+    this.#fenceTimer.unref();
+  }
+
+  /**
+   * The lease may have expired at etcd (no keepalive answered within its
+   * TTL), or did: this enroller can no longer prove any binding current.
+   * Tell the enroller, forget what was served, and grant a new lease.
+   */
+  #fence(epoch: number): void {
+    if (epoch !== this.#epoch || this.#closed) return;
+    clearTimeout(this.#fenceTimer);
+    this.#fenceTimer = undefined;
+    if (!this.#fenced) {
+      this.#fenced = true;
+      this.#listener?.fenced?.(true);
+    }
+    this.#renew(epoch);
   }
 
   /** The lease expired (etcd was out of reach longer than its TTL): grant another, with backoff, until it works. */

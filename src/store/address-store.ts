@@ -29,6 +29,13 @@ export interface AddressStoreListener {
   idle(name: string): void;
   /** The shim addresses of the other enrollers alive now (to advertise to members). */
   enrollers(shimAddresses: string[]): void;
+  /**
+   * `true`: this enroller's lease lapsed (not renewed within its TTL): it can
+   * no longer prove any binding current, and must stop vouching for its
+   * members. `false`: a new lease is granted; nothing is marked under it until
+   * the enroller binds again what it keeps.
+   */
+  fenced?(fenced: boolean): void;
 }
 
 /** Who opens a shared store: the enroller's IPCP name and shim address. */

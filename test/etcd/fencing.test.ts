@@ -1,0 +1,150 @@
+/**
+ * Fencing by lease: an enroller cut off from etcd while its members still
+ * reach it stops vouching for them within its lease TTL, so the other
+ * enrollers' holds and releases can never leave two members on one address.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { Enroller, EnrollmentManager, MemoryNetwork, MemoryRib } from '../../src/index.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
+import { until } from '../support/helpers.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+
+const undo: Array<() => unknown> = [];
+afterEach(async () => {
+  while (undo.length > 0) await undo.pop()?.();
+});
+
+const TTL_SECS = 2;
+
+async function enroller(net: MemoryNetwork, name: string, prefix: string, hosts: string, logs: string[]) {
+  const store = new EtcdAddressStore({ hosts, prefix, leaseTtlSecs: TTL_SECS, callTimeoutMs: 500 });
+  const logger = {
+    debug: () => undefined,
+    info: (_f: object, m?: string) => logs.push(`${name}: ${m}`),
+    warn: (_f: object, m?: string) => logs.push(`${name}: ${m}`),
+    error: () => undefined,
+  };
+  const e = new Enroller({
+    shim: net.attach(name),
+    rib: new MemoryRib(),
+    ipcpName: name,
+    difName: 'fence.DIF',
+    addressPool: { first: 1, last: 12 },
+    store,
+    holdMs: 200,
+    leaseMs: 3000,
+    logger,
+  });
+  await e.start();
+  undo.push(() => e.stop());
+  return e;
+}
+
+function member(net: MemoryNetwork, name: string, bootstraps: string[]) {
+  const mgr = new EnrollmentManager({
+    shim: net.attach(name),
+    rib: new MemoryRib(),
+    ipcpName: name,
+    config: {
+      bootstraps,
+      heartbeatIntervalSecs: 0.25,
+      connectionTimeoutSecs: 1,
+      timeoutMs: 500,
+      reenrollBackoffBaseMs: 50,
+      reenrollBackoffCapMs: 200,
+    },
+  });
+  undo.push(() => mgr.close());
+  return mgr;
+}
+
+describeEtcd('fencing by lease', () => {
+  it('an enroller cut off from etcd while its members reach it refuses them within its TTL; no address is ever held twice', async () => {
+    const prefix = uniquePrefix('fence');
+    const proxy = await TcpProxy.start(etcdEndpoint());
+    undo.push(() => proxy.close());
+    const net = new MemoryNetwork({ seed: 71 });
+    const logs: string[] = [];
+    const e1 = await enroller(net, 'e1', prefix, proxy.url, logs);
+    await enroller(net, 'e2', prefix, etcdEndpoint(), logs);
+    // Five members at e1 (their first bootstrap), e2 known for failover.
+    const members = Array.from({ length: 5 }, (_, i) => member(net, `m${i}`, ['e1', 'e2']));
+    for (const m of members) {
+      await m.enrol();
+      m.startConnectionMonitoring();
+    }
+    expect(members.every((m) => m.bootstrapAddress === 'e1')).toBe(true);
+    const overlaps: string[] = [];
+    const all: EnrollmentManager[] = [...members];
+    const sample = setInterval(() => {
+      const seen = new Map<number, string>();
+      for (const m of all) {
+        if (m.state.type !== 'enrolled') continue;
+        const other = seen.get(m.state.address);
+        if (other !== undefined) overlaps.push(`${other} and ${m.ipcpName} on ${m.state.address}`);
+        seen.set(m.state.address, m.ipcpName ?? '');
+      }
+    }, 10);
+    undo.push(() => clearInterval(sample));
+
+    const cutAt = performance.now();
+    proxy.cut();
+    // Within its TTL (plus a keepalive), e1 refuses its members, which move to e2 with their addresses.
+    await until(() => members.every((m) => m.state.type === 'enrolled' && m.bootstrapAddress === 'e2'), 10_000, 'members moved to e2');
+    const movedAfter = performance.now() - cutAt;
+    expect(movedAfter).toBeLessThan(TTL_SECS * 1000 + 2000);
+    expect(logs.some((l) => l.startsWith('e1: lost its lease'))).toBe(true);
+    // Newcomers at e2 fill the rest of the pool: none gets an address a member holds.
+    const newcomers = Array.from({ length: 7 }, (_, i) => member(net, `n${i}`, ['e2']));
+    all.push(...newcomers);
+    for (const n of newcomers) await n.enrol();
+    // e1 back: it revalidates what it still lists (nothing proven stays), and never answers a stale member.
+    proxy.restore();
+    await until(() => logs.some((l) => l.startsWith('e1: the shared store is back')), 10_000, 'e1 back');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    clearInterval(sample);
+    expect(overlaps).toEqual([]);
+    const addresses = all.map((m) => m.address);
+    expect(new Set(addresses).size).toBe(all.length);
+    expect(e1.members()).toEqual([]);
+  }, 30_000);
+});
+
+describeEtcd('fencing by lease: revalidation', () => {
+  it('back from a cut, an enroller binds again what it served: members whose binding is still theirs stay, without enrolling again', async () => {
+    const prefix = uniquePrefix('refence');
+    const proxy = await TcpProxy.start(etcdEndpoint());
+    undo.push(() => proxy.close());
+    const net = new MemoryNetwork({ seed: 72 });
+    const logs: string[] = [];
+    const e1 = await enroller(net, 'e1', prefix, proxy.url, logs);
+    // Members that say nothing during the cut (a 30 s keepalive): nobody refuses them, nobody takes their addresses.
+    const members = Array.from({ length: 3 }, (_, i) => {
+      const mgr = new EnrollmentManager({
+        shim: net.attach(`q${i}`),
+        rib: new MemoryRib(),
+        ipcpName: `q${i}`,
+        config: { bootstraps: ['e1'], heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90, timeoutMs: 500 },
+      });
+      undo.push(() => mgr.close());
+      return mgr;
+    });
+    for (const m of members) await m.enrol();
+    const before = members.map((m) => m.address);
+    proxy.cut();
+    await until(() => logs.some((l) => l.startsWith('e1: lost its lease')), 10_000, 'e1 fenced');
+    proxy.restore();
+    await until(() => logs.some((l) => l.startsWith('e1: the shared store is back')), 10_000, 'e1 back');
+    expect(logs.find((l) => l.startsWith('e1: the shared store is back'))).toMatch(/3 members' bindings confirmed, 0 dropped/);
+    expect(
+      e1
+        .members()
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(['q0', 'q1', 'q2']);
+    // and their addresses are theirs: enrolling again gives each the same one
+    for (const m of members) await m.reEnroll();
+    expect(members.map((m) => m.address)).toEqual(before);
+  }, 30_000);
+});
