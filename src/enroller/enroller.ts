@@ -287,6 +287,8 @@ interface Peer {
 
 /** One member's enrollment in progress, keyed by its shim address. */
 interface Session extends Peer {
+  /** Another holds the name: the newcomer contests it once its M_START proof is verified. */
+  contested: boolean;
   readonly connectInvokeId: number;
   readonly connectReply: Uint8Array;
   readonly ids: InvokeIds;
@@ -857,47 +859,18 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       reject(`busy: ${this.#sessions.size} enrollments in progress, try again later`, Result.BUSY);
       return;
     }
-    // Two live IPCPs with one name would share one address: the first keeps
-    // it. But an IPCP that crashed (enrolled, or halfway through enrolling)
-    // and restarts comes back from a new address: ask the other whether it
-    // is still there before turning the name away.
-    const rivalShim = this.#sessionByName.get(name);
-    const rivalSession = rivalShim === undefined || rivalShim === from ? undefined : this.#sessions.get(rivalShim);
-    const holder = this.#members.get(name);
-    const rivals: Array<{ peer: Peer; gone: () => void; doing: string }> = [];
-    if (rivalSession !== undefined) {
-      rivals.push({ peer: rivalSession, gone: () => this.#abandon(rivalSession.shimAddress, rivalSession), doing: 'enrolling' });
+    // Nothing is done to another holder of the name for a newcomer that has
+    // not proven itself yet: with HMAC-SHA256 the proof comes in M_START, and
+    // the name is contested there.
+    const contested = verdict.checkProof !== undefined && this.#rivalsOf(name, from).length > 0;
+    if (!contested) {
+      const claim = this.#claim(name, from);
+      if (claim !== undefined) {
+        if (claim.result === Result.BUSY) this.#stats.busy++;
+        reject(claim.reason, claim.result);
+        return;
+      }
     }
-    if (holder !== undefined && holder.shimAddress !== from) {
-      rivals.push({
-        peer: holder,
-        gone: () => {
-          this.#forget(holder);
-          this.#emit('member:gone', info(holder));
-        },
-        doing: 'enrolled',
-      });
-    }
-    // Every rival is asked at once (one probe per shim address), so a newcomer waits one probe, not one per rival.
-    const byShim = new Map<string, 'alive' | 'gone' | 'checking'>();
-    for (const { peer } of rivals) if (!byShim.has(peer.shimAddress)) byShim.set(peer.shimAddress, this.#probe(peer.shimAddress));
-    const verdicts = rivals.map(({ peer }) => byShim.get(peer.shimAddress));
-    const alive = rivals.find((_, i) => verdicts[i] === 'alive');
-    if (alive !== undefined) {
-      reject(`IPCP name "${name}" is ${alive.doing} from another shim address`, Result.NAME_IN_USE);
-      return;
-    }
-    const checking = rivals.find((_, i) => verdicts[i] === 'checking');
-    if (checking !== undefined) {
-      this.#stats.busy++;
-      reject(
-        `busy: IPCP name "${name}" is ${checking.doing} from ${checking.peer.shimAddress}; checking whether that IPCP is still alive, try again`,
-        Result.BUSY,
-      );
-      return;
-    }
-    // None answered: this is their new incarnation, which takes the name (and its address) over.
-    for (const rival of rivals) rival.gone();
     // Our own IPCP name answers, whatever name the member used: the HMAC proofs are bound to it.
     const connectReply = encodeCdapMessage({
       ...replyTo(msg, Result.OK),
@@ -908,6 +881,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (existing !== undefined) this.#abandon(from, existing);
     this.#setSession(from, {
       name,
+      contested,
       shimAddress: from,
       lastSeenAt: now(),
       connectInvokeId: msg.invokeId ?? 0,
@@ -950,6 +924,19 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed');
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
       return;
+    }
+    if (session.contested) {
+      // Proven now: the newcomer contests the name (a busy answer keeps the session; it asks again).
+      const claim = this.#claim(session.name, from);
+      if (claim !== undefined) {
+        if (claim.result === Result.BUSY) this.#stats.busy++;
+        else this.#stats.rejected++;
+        this.#reply(from, msg, claim.result, claim.reason);
+        this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: claim.reason });
+        return;
+      }
+      session.contested = false;
+      this.#sessionByName.set(session.name, from);
     }
     if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
       this.#stats.rejected++;
@@ -1102,7 +1089,58 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
 
   #setSession(from: string, session: Session): void {
     this.#sessions.set(from, session);
-    this.#sessionByName.set(session.name, from);
+    // A contested session does not hold the name until it wins it (see #claim).
+    if (!session.contested) this.#sessionByName.set(session.name, from);
+  }
+
+  /** The others that hold `name` (an enrollment in progress, an enrolled member) from another shim address than `from`. */
+  #rivalsOf(name: string, from: string): Array<{ peer: Peer; gone: () => void; doing: string }> {
+    const rivals: Array<{ peer: Peer; gone: () => void; doing: string }> = [];
+    const rivalShim = this.#sessionByName.get(name);
+    const rivalSession = rivalShim === undefined || rivalShim === from ? undefined : this.#sessions.get(rivalShim);
+    if (rivalSession !== undefined) {
+      rivals.push({ peer: rivalSession, gone: () => this.#abandon(rivalSession.shimAddress, rivalSession), doing: 'enrolling' });
+    }
+    const holder = this.#members.get(name);
+    if (holder !== undefined && holder.shimAddress !== from) {
+      rivals.push({
+        peer: holder,
+        gone: () => {
+          this.#forget(holder);
+          this.#emit('member:gone', info(holder));
+        },
+        doing: 'enrolled',
+      });
+    }
+    return rivals;
+  }
+
+  /**
+   * Whether the newcomer at `from` may have `name`: two live IPCPs with one
+   * name would share one address, so the first keeps it. But an IPCP that
+   * crashed (enrolled, or halfway through enrolling) and restarts comes back
+   * from a new address: every other holder is asked whether it is still
+   * there (one probe per shim address, all at once). Undefined when the name
+   * is the newcomer's (a silent holder was let go); else the refusal.
+   */
+  #claim(name: string, from: string): { result: number; reason: string } | undefined {
+    const rivals = this.#rivalsOf(name, from);
+    const byShim = new Map<string, 'alive' | 'gone' | 'checking'>();
+    for (const { peer } of rivals) if (!byShim.has(peer.shimAddress)) byShim.set(peer.shimAddress, this.#probe(peer.shimAddress));
+    const verdicts = rivals.map(({ peer }) => byShim.get(peer.shimAddress));
+    const alive = rivals.find((_, i) => verdicts[i] === 'alive');
+    if (alive !== undefined)
+      return { result: Result.NAME_IN_USE, reason: `IPCP name "${name}" is ${alive.doing} from another shim address` };
+    const checking = rivals.find((_, i) => verdicts[i] === 'checking');
+    if (checking !== undefined) {
+      return {
+        result: Result.BUSY,
+        reason: `busy: IPCP name "${name}" is ${checking.doing} from ${checking.peer.shimAddress}; checking whether that IPCP is still alive, try again`,
+      };
+    }
+    // None answered: this is their new incarnation, which takes the name (and its address) over.
+    for (const rival of rivals) rival.gone();
+    return undefined;
   }
 
   #deleteSession(from: string): void {

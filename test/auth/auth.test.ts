@@ -156,3 +156,71 @@ describe('allow-list', () => {
     });
   });
 });
+
+describe('no takeover before the proof (hmac-sha256)', () => {
+  it('a keyless M_CONNECT for a silent member name probes nothing and evicts nobody: the forger fails at M_START, the member stays', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 81 });
+    const auth = { mechanism: 'hmac-sha256' as const, key: KEY };
+    const { enroller } = await withEnroller({ auth, addressPool: { first: 1002, last: 1003 } }, net);
+    const { mgr } = member(net, 'victim', {}, { auth, difName: 'demo.DIF' });
+    await mgr.enrolWithBootstrap('bootstrap');
+    // The victim goes silent (paused, or its link is down): it cannot answer a probe.
+    net.partition('victim', 'bootstrap');
+    const probes: number[] = [];
+    net.tap((p) => {
+      if (p.from === 'bootstrap' && p.to === 'victim' && decodeCdapMessage(p.pdu).opCode === OpCode.M_READ) probes.push(1);
+    });
+    const gone: string[] = [];
+    enroller.on('member:gone', (m) => gone.push(m.name));
+    const forger = new RawPeer(net.attach('forger'));
+    const connect = (invokeId: number): CdapMessage => ({
+      opCode: OpCode.M_CONNECT,
+      invokeId,
+      absSyntax: 73,
+      version: 1n,
+      srcApName: 'victim',
+      destApName: 'demo.DIF',
+      authMech: 100,
+      authValue: { authOther: new Uint8Array(32).fill(7) }, // a made-up nonce
+    });
+    const start = (invokeId: number): CdapMessage => ({
+      opCode: OpCode.M_START,
+      invokeId,
+      ...ENROLLMENT_OBJECT,
+      objValue: { byteval: encodeEnrollmentInfo({ address: 0, authProof: new Uint8Array(32).fill(9) }) },
+    });
+    for (let i = 0; i < 4; i++) {
+      await forger.send('bootstrap', connect(10 + i));
+      await vi.advanceTimersByTimeAsync(600);
+      await forger.send('bootstrap', start(20 + i));
+      await vi.advanceTimersByTimeAsync(600);
+    }
+    expect(probes).toEqual([]);
+    expect(gone).toEqual([]);
+    expect(forger.ofType(OpCode.M_START_R).map((m) => m.result)).toEqual([-6, -6, -6, -6]);
+    expect(enroller.members()).toEqual([expect.objectContaining({ name: 'victim', shimAddress: 'victim' })]);
+  });
+
+  it('a restarted member that proves the key takes its name over from its silent old process, after the probe', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 82 });
+    const auth = { mechanism: 'hmac-sha256' as const, key: KEY };
+    const { enroller } = await withEnroller({ auth }, net);
+    const { mgr: old } = member(net, 'old', {}, { auth, difName: 'demo.DIF', ipcpName: 'm' });
+    await old.enrolWithBootstrap('bootstrap');
+    const address = old.address;
+    net.detach('old'); // the process dies
+    const { mgr } = member(
+      net,
+      'new',
+      { timeoutMs: 300, maxRetries: 10, initialBackoffMs: 200 },
+      { auth, difName: 'demo.DIF', ipcpName: 'm' },
+    );
+    const enrolled = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(5000);
+    await enrolled;
+    expect(mgr.address).toBe(address);
+    expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm', shimAddress: 'new' })]);
+  });
+});
