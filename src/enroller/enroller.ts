@@ -362,7 +362,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   #liveAlternates: string[] = [];
   readonly #ticker = sharedTicker;
   /** Address holds of gone or released members, by name. */
-  readonly #holds = new Map<string, TickerEntry | undefined>();
+  readonly #holds = new Map<string, { entry: TickerEntry | undefined; ms: number }>();
   readonly #pool: AddressPool;
   readonly #store: AddressStore;
   readonly #auth: EnrollerAuth;
@@ -524,7 +524,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       member.lastSeenAt = t; // leases start again from a restart
       this.#armLease(member);
     }
-    for (const name of [...this.#holds.keys()]) this.#hold(name);
+    // Every hold runs again, whole, from a restart (as the members' leases do).
+    for (const [name, { ms }] of [...this.#holds]) this.#hold(name, ms);
     for (const name of unserved) this.#hold(name, this.#leaseMs + this.#holdMs);
   }
 
@@ -555,7 +556,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#ticker.cancel(member.lease);
       member.lease = undefined;
     }
-    for (const entry of this.#holds.values()) this.#ticker.cancel(entry);
+    for (const hold of this.#holds.values()) this.#ticker.cancel(hold.entry);
     for (const probe of this.#probes.values()) this.#ticker.cancel(probe.again);
     this.#probes.clear();
     const previous = this.#stopping;
@@ -564,7 +565,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       for (const member of await this.#sendReleases(leaving)) {
         if (this.#members.get(member.name) !== member) continue;
         this.#forget(member);
-        this.#holds.set(member.name, undefined); // its hold runs from the next start()
+        this.#holds.set(member.name, { entry: undefined, ms: this.#holdMs }); // its hold runs from the next start()
       }
       await this.#store.close?.();
     })();
@@ -631,7 +632,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         this.#pool.set(name, address);
       },
       unbound: (name) => {
-        this.#ticker.cancel(this.#holds.get(name));
+        this.#ticker.cancel(this.#holds.get(name)?.entry);
         this.#holds.delete(name);
         this.#pool.release(name);
       },
@@ -998,7 +999,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     session.address = assignment.address;
     session.newBinding = heldBefore === undefined;
     // The name is back: its hold ends here (an abandoned session holds it again).
-    this.#ticker.cancel(this.#holds.get(session.name));
+    this.#ticker.cancel(this.#holds.get(session.name)?.entry);
     this.#holds.delete(session.name);
     let objects: RibObject[];
     try {
@@ -1050,7 +1051,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#leave(stale.name);
       this.#hold(stale.name);
     }
-    this.#ticker.cancel(this.#holds.get(session.name));
+    this.#ticker.cancel(this.#holds.get(session.name)?.entry);
     this.#holds.delete(session.name);
     const record: MemberRecord = {
       name: session.name,
@@ -1268,13 +1269,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
 
   /** Keeps `name`'s address bound for `holdMs` (or `ms`), then frees it unless the name enrolled again. */
   #hold(name: string, ms = this.#holdMs): void {
-    this.#ticker.cancel(this.#holds.get(name));
+    this.#ticker.cancel(this.#holds.get(name)?.entry);
     const entry = this.#ticker.after(ms, () => {
       this.#holds.delete(name);
       if (this.#members.has(name) || this.#servingSession(name)) return;
       this.#release(name, (address) => this.#emit('address:released', { name, address }));
     });
-    this.#holds.set(name, entry);
+    this.#holds.set(name, { entry, ms });
   }
 
   #memberAt(shimAddress: string): MemberRecord | undefined {
