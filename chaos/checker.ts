@@ -1,0 +1,204 @@
+/**
+ * The chaos checker: reads a history of what happened (which member process
+ * held which address when, what etcd unbound, the faults, the final table)
+ * and reports every violation of the promises of "no address held twice".
+ *
+ * It is a pure function of the history, so it is tested on its own: a history
+ * with a planted duplicate must be reported (test/chaos/checker.test.ts).
+ */
+
+/** One line of a history. Times are milliseconds on one clock, from the start of the run. */
+export type ChaosEvent =
+  | {
+      /** A member process entered state `enrolled` with `address`, at `enroller`. */
+      readonly kind: 'hold';
+      readonly t: number;
+      /** The member's IPCP name. */
+      readonly member: string;
+      /** The process (one member may run as several processes over a run, one after the other). */
+      readonly process: string;
+      readonly address: number;
+      readonly enroller: string;
+    }
+  | {
+      /** A member process left state `enrolled`, or died (then `t` is when it was killed). */
+      readonly kind: 'release';
+      readonly t: number;
+      readonly member: string;
+      readonly process: string;
+    }
+  | {
+      /** etcd deleted a binding (its hold ran out, or its member left). */
+      readonly kind: 'unbind';
+      readonly t: number;
+      readonly name: string;
+      readonly address: number;
+    }
+  | {
+      /** A fault injected (informational). */
+      readonly kind: 'fault';
+      readonly t: number;
+      readonly what: string;
+    }
+  | {
+      /** The faults stopped: from here, every member must be enrolled within its bound. */
+      readonly kind: 'calm';
+      readonly t: number;
+    }
+  | {
+      /** The end of the run: etcd's table as read then, and each member's convergence bound (ms after `calm`). */
+      readonly kind: 'end';
+      readonly t: number;
+      readonly names: Readonly<Record<string, number>>;
+      readonly addresses: Readonly<Record<string, string>>;
+      readonly boundsMs: Readonly<Record<string, number>>;
+    };
+
+/** A broken promise, with when it was broken. */
+export interface Violation {
+  readonly kind: 'duplicate' | 'table' | 'convergence' | 'address-change' | 'history';
+  readonly t: number;
+  readonly message: string;
+}
+
+export interface CheckOptions {
+  /**
+   * How long two live member processes may both count themselves holding one
+   * address (the documented lease bound: a member learns it lost its
+   * enrollment at its next keepalive), in ms. 0: never.
+   */
+  readonly allowOverlapMs: number;
+}
+
+interface Hold {
+  readonly member: string;
+  readonly process: string;
+  readonly address: number;
+  readonly enroller: string;
+  readonly from: number;
+  to: number;
+}
+
+/** Every violation in `history` (in time order; empty when every promise held). */
+export function checkHistory(history: readonly ChaosEvent[], options: CheckOptions): Violation[] {
+  const violations: Violation[] = [];
+  const events = [...history].sort((a, b) => a.t - b.t);
+  const end = events.findLast((e) => e.kind === 'end');
+  const calm = events.findLast((e) => e.kind === 'calm');
+  const endT = end?.t ?? events.at(-1)?.t ?? 0;
+  if (end === undefined) violations.push({ kind: 'history', t: endT, message: 'the history has no end: the run did not finish' });
+
+  // Hold intervals, per process.
+  const open = new Map<string, Hold>();
+  const holds: Hold[] = [];
+  for (const e of events) {
+    if (e.kind === 'hold') {
+      const previous = open.get(e.process);
+      if (previous !== undefined) previous.to = e.t; // enrolled again (a new address) without leaving first
+      const hold: Hold = { member: e.member, process: e.process, address: e.address, enroller: e.enroller, from: e.t, to: Number.POSITIVE_INFINITY };
+      open.set(e.process, hold);
+      holds.push(hold);
+    } else if (e.kind === 'release') {
+      const hold = open.get(e.process);
+      if (hold !== undefined) hold.to = e.t;
+      open.delete(e.process);
+    }
+  }
+
+  // 1. No two live processes hold one address at once (beyond the allowed overlap).
+  const byAddress = new Map<number, Hold[]>();
+  for (const h of holds) byAddress.set(h.address, [...(byAddress.get(h.address) ?? []), h]);
+  for (const [address, list] of byAddress) {
+    list.sort((a, b) => a.from - b.from);
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const a = list[i] as Hold;
+        const b = list[j] as Hold;
+        if (b.from >= a.to) continue;
+        if (a.process === b.process) continue;
+        const overlap = Math.min(a.to, b.to, endT) - b.from;
+        if (overlap > options.allowOverlapMs) {
+          violations.push({
+            kind: 'duplicate',
+            t: b.from,
+            message: `address ${address} held by ${a.member} (${a.process}, via ${a.enroller}) and ${b.member} (${b.process}, via ${b.enroller}) for ${overlap.toFixed(0)} ms (allowed: ${options.allowOverlapMs} ms)`,
+          });
+        }
+      }
+    }
+  }
+
+  if (end !== undefined) {
+    // 2. etcd's table is a bijection, and every member's view equals it.
+    const seen = new Map<number, string>();
+    for (const [name, address] of Object.entries(end.names)) {
+      const other = seen.get(address);
+      if (other !== undefined) violations.push({ kind: 'table', t: end.t, message: `etcd binds address ${address} to both ${other} and ${name}` });
+      seen.set(address, name);
+      if (end.addresses[String(address)] !== name) {
+        violations.push({
+          kind: 'table',
+          t: end.t,
+          message: `etcd names/${name} is ${address} but addresses/${address} is ${end.addresses[String(address)] ?? 'missing'}`,
+        });
+      }
+    }
+    for (const [address, name] of Object.entries(end.addresses)) {
+      if (end.names[name] !== Number(address)) {
+        violations.push({ kind: 'table', t: end.t, message: `etcd addresses/${address} is ${name} but names/${name} is ${end.names[name] ?? 'missing'}` });
+      }
+    }
+    const live = [...open.values()];
+    for (const h of live) {
+      if (end.names[h.member] !== h.address) {
+        violations.push({
+          kind: 'table',
+          t: end.t,
+          message: `${h.member} (${h.process}) holds ${h.address} at the end, but etcd binds it to ${end.names[h.member] ?? 'nothing'}`,
+        });
+      }
+    }
+
+    // 3. After the faults stop, every member is enrolled within its bound, and stays so.
+    if (calm !== undefined) {
+      for (const [member, bound] of Object.entries(end.boundsMs)) {
+        const last = holds.filter((h) => h.member === member).at(-1);
+        if (last === undefined || last.to !== Number.POSITIVE_INFINITY) {
+          violations.push({ kind: 'convergence', t: end.t, message: `${member} is not enrolled at the end` });
+        } else if (last.from > calm.t + bound) {
+          violations.push({
+            kind: 'convergence',
+            t: last.from,
+            message: `${member} enrolled again ${(last.from - calm.t).toFixed(0)} ms after the faults stopped (bound ${bound} ms)`,
+          });
+        }
+      }
+    }
+  }
+
+  // 4. A member's address changes only after its binding was deleted in etcd.
+  const unbinds = events.filter((e): e is Extract<ChaosEvent, { kind: 'unbind' }> => e.kind === 'unbind');
+  const byMember = new Map<string, Hold[]>();
+  for (const h of holds) byMember.set(h.member, [...(byMember.get(h.member) ?? []), h]);
+  for (const [member, list] of byMember) {
+    for (let i = 1; i < list.length; i++) {
+      const before = list[i - 1] as Hold;
+      const after = list[i] as Hold;
+      if (before.address === after.address) continue;
+      const freed = unbinds.some((u) => u.name === member && u.address === before.address && u.t >= before.from && u.t <= after.from);
+      if (!freed) {
+        violations.push({
+          kind: 'address-change',
+          t: after.from,
+          message: `${member}'s address changed from ${before.address} to ${after.address} while etcd still bound it to ${before.address}`,
+        });
+      }
+    }
+  }
+  return violations.sort((a, b) => a.t - b.t);
+}
+
+/** The run's last line: `chaos: N schedules, F faults, V violations`. */
+export function summaryLine(schedules: number, faults: number, violations: number): string {
+  return `chaos: ${schedules} schedule${schedules === 1 ? '' : 's'}, ${faults} fault${faults === 1 ? '' : 's'}, ${violations} violation${violations === 1 ? '' : 's'}`;
+}
