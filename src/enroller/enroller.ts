@@ -657,13 +657,27 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
    * and no enrollment completes (M_START: "unavailable").
    */
   #fence(): void {
-    this.#fencing = ++this.#fences;
+    const already = this.#fencing !== undefined;
+    this.#fencing = ++this.#fences; // a revalidation under way is void
+    if (already) return;
     log(
       this.#logger,
       'warn',
       { enroller: this.#ipcpName, event: 'enroller:fenced', members: this.#members.size },
       `lost its lease in the shared store: it cannot prove its ${this.#members.size} members' addresses current; refusing them until the store is back`,
     );
+  }
+
+  /**
+   * Whether this enroller may answer for its members now: not fenced, and the
+   * shared store still proves its lease alive (asked at each answer: a process
+   * resumed after a pause handles queued datagrams before its timers).
+   */
+  #vouching(): boolean {
+    if (this.#fencing !== undefined) return false;
+    if (this.#store.canVouch === undefined || this.#store.canVouch()) return true;
+    this.#fence(); // the store's own timer will say so too; nothing is answered meanwhile
+    return false;
   }
 
   /**
@@ -685,7 +699,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         }
       }),
     );
-    if (this.#fencing !== token) return; // fenced again, or stopped, meanwhile
+    // Fenced again, or stopped, meanwhile; or the new lease is already in doubt: stay fenced.
+    if (this.#fencing !== token || this.#store.canVouch?.() === false) return;
     let dropped = 0;
     members.forEach((m, i) => {
       if (verdicts[i] || this.#members.get(m.name) !== m) return;
@@ -797,7 +812,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
             member = this.#memberAt(from);
           }
         }
-        if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined && this.#fencing !== undefined) {
+        if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined && !this.#vouching()) {
           // Never answered as enrolled while its binding cannot be proven current: told
           // it is not enrolled here, it is not (it enrols again, here or elsewhere).
           this.#forget(member);
@@ -944,7 +959,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`);
       return;
     }
-    if (this.#fencing !== undefined) {
+    if (!this.#vouching()) {
       const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
       this.#reply(from, msg, Result.UNAVAILABLE, reason);
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });

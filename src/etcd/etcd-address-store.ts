@@ -611,6 +611,11 @@ export class EtcdAddressStore implements AddressStore {
     }
   }
 
+  /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
+  canVouch(): boolean {
+    return !this.#closed && !this.#fenced && this.#leaseId !== undefined && performance.now() < this.#validUntil;
+  }
+
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
   #extend(epoch: number, sentAt: number): void {
     this.#validUntil = Math.max(this.#validUntil, sentAt + this.#options.leaseTtlSecs * 1000);

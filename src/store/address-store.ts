@@ -81,6 +81,13 @@ export interface AddressStore {
   leave?(name: string): MaybePromise<void>;
   /** A shared store: this enroller stops; what it served is let go. */
   close?(): MaybePromise<void>;
+  /**
+   * A shared store: whether this enroller's bindings are proven current now
+   * (its lease surely alive). Asked before every answer that vouches for a
+   * member, so that a process paused past its lease and resumed does not
+   * answer before its timers have run.
+   */
+  canVouch?(): boolean;
 }
 
 /** The default store: bindings live as long as the process. */

@@ -148,3 +148,63 @@ describeEtcd('fencing by lease: revalidation', () => {
     expect(members.map((m) => m.address)).toEqual(before);
   }, 30_000);
 });
+
+describeEtcd('fencing by lease: a paused enroller', () => {
+  // Which runs first after SIGCONT, the fence timer or the queued datagrams, is the event loop's business: the
+  // enroller also asks the store (canVouch) before each answer, so either order is safe. Without fencing this fails.
+  it('paused past its lease TTL and resumed, an enroller refuses the keepalives that queued meanwhile: it never vouches late', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const { UdpShim } = await import('../../src/index.js');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('../support/etcd-enroller-child.ts', import.meta.url)),
+        etcdEndpoint(),
+        uniquePrefix('pause'),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    undo.push(() => {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    });
+    const port = await new Promise<string>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        const m = /port (\d+)/.exec(chunk.toString());
+        if (m?.[1] !== undefined) resolve(m[1]);
+      });
+      child.on('exit', () => reject(new Error('the enroller child exited')));
+    });
+    const bootstrap = `127.0.0.1:${port}`;
+    const shim = await UdpShim.bind('127.0.0.1:0');
+    undo.push(() => shim.close());
+    // Keepalives every 100 ms; a connection timeout long enough that only a refusal can end the enrollment.
+    const mgr = new EnrollmentManager({
+      shim,
+      rib: new MemoryRib(),
+      ipcpName: 'p1',
+      config: { heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 30, timeoutMs: 2000 },
+    });
+    undo.push(() => mgr.close());
+    await mgr.enrolWithBootstrap(bootstrap);
+    mgr.startConnectionMonitoring();
+    const late: number[] = [];
+    const reasons: string[] = [];
+    let resumedAt = Number.POSITIVE_INFINITY;
+    mgr.on('keepalive:rtt', ({ rttMs }) => {
+      if (performance.now() >= resumedAt) late.push(rttMs);
+    });
+    mgr.on('connection:lost', ({ reason }) => reasons.push(reason));
+    child.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, TTL_SECS * 1000 + 1000));
+    resumedAt = performance.now();
+    child.kill('SIGCONT');
+    await until(() => reasons.length > 0, 5000, 'the member refused');
+    expect(reasons[0]).toBe('keepalive-refused');
+    // Not one keepalive sent during the pause was answered as enrolled after it.
+    expect(late.filter((rtt) => rtt > TTL_SECS * 1000)).toEqual([]);
+  }, 30_000);
+});
