@@ -289,6 +289,10 @@ interface Peer {
 interface Session extends Peer {
   /** Another holds the name: the newcomer contests it once its M_START proof is verified. */
   contested: boolean;
+  /** The enroller's fence count when the address was bound: a fence since voids the binding for this enrollment. */
+  fences: number;
+  /** When the name's hold, cancelled by this enrollment, would have ended (performance.now()). */
+  heldUntil?: number | undefined;
   readonly connectInvokeId: number;
   readonly connectReply: Uint8Array;
   readonly ids: InvokeIds;
@@ -497,9 +501,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         if (!ignored.has(name) && !this.#members.has(name) && !this.#holds.has(name)) unserved.push(name);
       }
     }
-    if (this.#store.open !== undefined) {
-      // Restarted after a stop(): say again that we serve the members we kept.
-      for (const m of this.#members.values()) this.#storeCall(() => this.#store.bind({ name: m.name, address: m.address }));
+    if (this.#store.open !== undefined && this.#members.size > 0) {
+      // Restarted after a stop(): the members we kept are ours again only if the store still binds them so.
+      const kept = [...this.#members.values()];
+      const verdicts = await Promise.all(kept.map((m) => this.#confirm(m)));
+      kept.forEach((m, i) => {
+        if (!verdicts[i] && this.#members.get(m.name) === m) this.#forget(m);
+      });
+      if (this.#unsubscribe !== undefined || generation !== this.#generation) {
+        await this.#store.close?.();
+        return;
+      }
     }
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
     log(
@@ -669,6 +681,21 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
+   * Proves `member`'s binding is still its own, through the store, and marks
+   * it served again: compare-only (`confirm`) where the store has it; never
+   * an overwrite of what another enroller did meanwhile. False on any doubt.
+   */
+  async #confirm(member: MemberRecord): Promise<boolean> {
+    try {
+      const binding = { name: member.name, address: member.address };
+      if (this.#store.confirm !== undefined) return await this.#store.confirm(binding);
+      return (await this.#store.bind(binding)) !== false;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Whether this enroller may answer for its members now: not fenced, and the
    * shared store still proves its lease alive (asked at each answer: a process
    * resumed after a pause handles queued datagrams before its timers).
@@ -690,21 +717,15 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const token = this.#fencing;
     if (token === undefined) return;
     const members = [...this.#members.values()];
-    const verdicts = await Promise.all(
-      members.map(async (m) => {
-        try {
-          return (await this.#store.bind({ name: m.name, address: m.address })) !== false;
-        } catch {
-          return false;
-        }
-      }),
-    );
+    const verdicts = await Promise.all(members.map((m) => this.#confirm(m)));
     // Fenced again, or stopped, meanwhile; or the new lease is already in doubt: stay fenced.
     if (this.#fencing !== token || this.#store.canVouch?.() === false) return;
     let dropped = 0;
     members.forEach((m, i) => {
-      if (verdicts[i] || this.#members.get(m.name) !== m) return;
-      this.#forget(m);
+      const listed = this.#members.get(m.name) === m;
+      if (verdicts[i] && listed) return;
+      if (listed) this.#forget(m);
+      else if (verdicts[i] && !this.#members.has(m.name)) this.#leave(m.name); // refused meanwhile: its new mark goes too
       dropped++;
     });
     this.#fencing = undefined;
@@ -816,6 +837,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
           // Never answered as enrolled while its binding cannot be proven current: told
           // it is not enrolled here, it is not (it enrols again, here or elsewhere).
           this.#forget(member);
+          this.#leave(member.name);
+          this.#hold(member.name);
           this.#reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again');
         } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
         else this.#reply(from, msg, Result.FAILED, member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`);
@@ -898,6 +921,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#setSession(from, {
       name,
       contested,
+      fences: this.#fences,
       shimAddress: from,
       lastSeenAt: now(),
       connectInvokeId: msg.invokeId ?? 0,
@@ -923,6 +947,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (session.startInvokeId === msg.invokeId) {
+      if (session.fences !== this.#fences || !this.#vouching()) {
+        // Bound under a lease that lapsed since: it must not complete on that binding.
+        this.#unavailable(from, msg, session);
+        return;
+      }
       // A retransmitted M_START: the same answer, the same address.
       for (const pdu of session.burst ?? []) this.#sendBytes(from, pdu);
       return;
@@ -941,6 +970,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
       return;
     }
+    if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
+      this.#stats.rejected++;
+      this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`);
+      return;
+    }
+    if (!this.#vouching()) {
+      const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
+      this.#reply(from, msg, Result.UNAVAILABLE, reason);
+      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
+      return;
+    }
     if (session.contested) {
       // Proven now: the newcomer contests the name (a busy answer keeps the session; it asks again).
       const claim = this.#claim(session.name, from);
@@ -954,17 +994,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       session.contested = false;
       this.#sessionByName.set(session.name, from);
     }
-    if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
-      this.#stats.rejected++;
-      this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`);
-      return;
-    }
-    if (!this.#vouching()) {
-      const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
-      this.#reply(from, msg, Result.UNAVAILABLE, reason);
-      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
-      return;
-    }
+    session.fences = this.#fences;
     session.startInvokeId = msg.invokeId ?? 0;
     session.burst = undefined;
     const heldBefore = this.#pool.addressOf(session.name);
@@ -996,7 +1026,16 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         }
         return;
       }
-      if (stored !== false) break;
+      if (stored !== false) {
+        if (session.fences !== this.#fences || !this.#vouching()) {
+          // The lease lapsed while the bind was in flight: the binding is not proven.
+          session.address = assignment.address;
+          session.newBinding = heldBefore === undefined;
+          this.#unavailable(from, msg, session);
+          return;
+        }
+        break;
+      }
       if (tries === MAX_BIND_TRIES) {
         session.startInvokeId = undefined;
         this.#reply(from, msg, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`);
@@ -1013,8 +1052,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
     session.address = assignment.address;
     session.newBinding = heldBefore === undefined;
-    // The name is back: its hold ends here (an abandoned session holds it again).
-    this.#ticker.cancel(this.#holds.get(session.name)?.entry);
+    // The name is back: its hold ends here (an abandoned session holds it again, at least for what was left).
+    const hold = this.#holds.get(session.name);
+    session.heldUntil = hold?.entry === undefined ? undefined : hold.entry.at;
+    this.#ticker.cancel(hold?.entry);
     this.#holds.delete(session.name);
     let objects: RibObject[];
     try {
@@ -1025,6 +1066,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (this.#sessions.get(from) !== session) return; // replaced or stopped meanwhile
+    if (session.fences !== this.#fences || !this.#vouching()) {
+      this.#unavailable(from, msg, session);
+      return;
+    }
     const startReply = enrollmentMessage(
       OpCode.M_START_R,
       session.startInvokeId,
@@ -1054,6 +1099,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
+    if ((msg.result ?? 0) === 0 && (session.fences !== this.#fences || !this.#vouching())) {
+      // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
+      this.#abandon(from, session);
+      this.#updateSweep();
+      this.#send(from, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+      return;
+    }
     this.#deleteSession(from);
     this.#updateSweep();
     if ((msg.result ?? 0) !== 0 || session.address === undefined) return;
@@ -1097,6 +1149,15 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#reply(from, msg);
   }
 
+  /** Answers an M_START "unavailable" (the shared store cannot prove the binding now) and lets the enrollment go. */
+  #unavailable(from: string, msg: CdapMessage, session: Session): void {
+    const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
+    this.#reply(from, msg, Result.UNAVAILABLE, reason);
+    this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
+    this.#abandon(from, session);
+    this.#updateSweep();
+  }
+
   /** The enrollers members may fail over to: the configured ones and the live ones a shared store reports. */
   #advertised(): string[] {
     if (this.#liveAlternates.length === 0) return this.#alternates;
@@ -1123,6 +1184,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         peer: holder,
         gone: () => {
           this.#forget(holder);
+          this.#leave(holder.name);
+          this.#hold(holder.name); // the newcomer's enrollment ends the hold; if it never completes, the address is freed
           this.#emit('member:gone', info(holder));
         },
         doing: 'enrolled',
@@ -1174,7 +1237,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#release(session.name);
     } else {
       this.#leave(session.name);
-      this.#hold(session.name); // an address it had before: held for it again
+      // An address it had before: held for it again, and never for less than what was left of its hold.
+      this.#hold(session.name, Math.max(this.#holdMs, (session.heldUntil ?? 0) - now()));
     }
   }
 

@@ -370,6 +370,34 @@ export class EtcdAddressStore implements AddressStore {
   }
 
   /**
+   * Marks `name` as served by this enroller under its current lease if, and
+   * only if, etcd binds it to `address` now, both ways (`names/` and
+   * `addresses/`); writes nothing else. What an enroller back from a lapsed
+   * lease uses to prove a member's binding is still its own: unlike
+   * {@link bind}, it never overwrites what another enroller did meanwhile.
+   */
+  async confirm(binding: AddressBinding): Promise<boolean> {
+    this.#open();
+    const leaseId = this.#leaseId;
+    if (leaseId === undefined || this.#fenced) throw new StoreError('etcd: the enroller has no lease now (it is being renewed)');
+    const { name, address } = binding;
+    const nameKey = Buffer.from(this.#nameKey(name));
+    const addressKey = Buffer.from(this.#addressKey(address));
+    const res = await this.#txn(`cannot confirm ${name} at ${address}`, {
+      compare: [
+        { key: nameKey, target: 'Value', result: 'Equal', value: Buffer.from(String(address)) },
+        { key: addressKey, target: 'Value', result: 'Equal', value: Buffer.from(name) },
+      ],
+      success: [{ request_put: { key: Buffer.from(this.#markKey(name)), value: Buffer.alloc(0), lease: leaseId } }],
+    });
+    if (!res.succeeded) return false;
+    this.#served.add(name);
+    this.#unleft.delete(name);
+    this.#markRevision.set(name, Number(res.header.revision));
+    return true;
+  }
+
+  /**
    * Deletes `name`'s binding, and this enroller's mark, if no other
    * enroller marks the name and the binding is what this enroller last saw.
    * Resolves `false` (and learns the truth) otherwise, and while a bind of
@@ -543,8 +571,8 @@ export class EtcdAddressStore implements AddressStore {
     });
     lease.on('keepaliveSucceeded', () => {
       if (this.#lease !== lease) return;
-      const sentAt = this.#fired.shift() ?? performance.now();
-      this.#extend(epoch, sentAt);
+      const sentAt = this.#fired.shift();
+      if (sentAt !== undefined) this.#extend(epoch, sentAt); // an answer we cannot pair with its request proves nothing
     });
     lease.on('keepaliveEstablished', () => {
       if (this.#lease === lease) this.#fired = [];
@@ -613,7 +641,10 @@ export class EtcdAddressStore implements AddressStore {
 
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
   canVouch(): boolean {
-    return !this.#closed && !this.#fenced && this.#leaseId !== undefined && performance.now() < this.#validUntil;
+    if (this.#closed || this.#fenced || this.#leaseId === undefined) return false;
+    if (performance.now() < this.#validUntil) return true;
+    this.#fence(this.#epoch); // the deadline passed before the timer ran (a paused or busy process)
+    return false;
   }
 
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
@@ -622,8 +653,14 @@ export class EtcdAddressStore implements AddressStore {
     clearTimeout(this.#fenceTimer);
     const check = (): void => {
       this.#fenceTimer = undefined;
-      if (epoch !== this.#epoch || this.#fenced) return;
+      if (epoch !== this.#epoch || this.#closed) return;
       const left = this.#validUntil - performance.now();
+      if (this.#fenced) {
+        // A renewal is under way; the new lease's deadline is checked once it is registered.
+        this.#fenceTimer = setTimeout(check, Math.max(left, 100));
+        this.#fenceTimer.unref();
+        return;
+      }
       if (left > 0) {
         this.#fenceTimer = setTimeout(check, left);
         this.#fenceTimer.unref();

@@ -77,6 +77,12 @@ export interface AddressStore {
   release(name: string): MaybePromise<void | boolean>;
   /** A shared store: starts serving `owner`, reporting others' changes to `listener`. Called before {@link load}. */
   open?(owner: StoreOwner, listener: AddressStoreListener): MaybePromise<void>;
+  /**
+   * A shared store: marks `name` as served by this enroller if, and only if,
+   * the store binds it to `address` now; changes nothing else. Resolves
+   * `false` when the binding is gone or another's.
+   */
+  confirm?(binding: AddressBinding): MaybePromise<boolean>;
   /** A shared store: this enroller no longer serves `name` (the binding stays). */
   leave?(name: string): MaybePromise<void>;
   /** A shared store: this enroller stops; what it served is let go. */

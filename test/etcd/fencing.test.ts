@@ -203,7 +203,8 @@ describeEtcd('fencing by lease: a paused enroller', () => {
     resumedAt = performance.now();
     child.kill('SIGCONT');
     await until(() => reasons.length > 0, 5000, 'the member refused');
-    expect(reasons[0]).toBe('keepalive-refused');
+    // refused at a keepalive, or released (its M_STOP_R, still queued when it was paused, completes nothing now)
+    expect(['keepalive-refused', 'released']).toContain(reasons[0]);
     // Not one keepalive sent during the pause was answered as enrolled after it.
     expect(late.filter((rtt) => rtt > TTL_SECS * 1000)).toEqual([]);
   }, 30_000);

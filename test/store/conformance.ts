@@ -107,7 +107,7 @@ export function addressStoreConformance(make: () => Promise<StoreHarness>): void
         addressPool: pool,
         store,
         holdMs: 300,
-        leaseMs: 200,
+        leaseMs: 1000, // a restored name is held a lease and the hold: 1.3 s, ample for "back" to return on a loaded machine
         advertisedAddress: 'e',
       });
       await enroller.start();
