@@ -64,10 +64,13 @@ export interface Violation {
 export interface CheckOptions {
   /**
    * How long two live member processes may both count themselves holding one
-   * address (the documented lease bound: a member learns it lost its
-   * enrollment at its next keepalive), in ms. 0: never.
+   * address after etcd freed the first one's binding (the documented lease
+   * bound: a member learns it lost its enrollment at its next keepalive), in
+   * ms. Without such an unbind in between, any overlap is a violation.
    */
   readonly allowOverlapMs: number;
+  /** How late an etcd unbind may be recorded after what it explains (the watch's lag), in ms. @default 0 */
+  readonly watchLagMs?: number;
 }
 
 interface Hold {
@@ -82,11 +85,28 @@ interface Hold {
 /** Every violation in `history` (in time order; empty when every promise held). */
 export function checkHistory(history: readonly ChaosEvent[], options: CheckOptions): Violation[] {
   const violations: Violation[] = [];
+  const lag = options.watchLagMs ?? 0;
+  // A stable sort: events of one millisecond keep the order they were recorded in.
   const events = [...history].sort((a, b) => a.t - b.t);
+  const unbinds = events.filter((e): e is Extract<ChaosEvent, { kind: 'unbind' }> => e.kind === 'unbind');
+  const freed = (name: string, address: number, from: number, to: number): boolean =>
+    unbinds.some((u) => u.name === name && u.address === address && u.t >= from && u.t <= to + lag);
   const end = events.findLast((e) => e.kind === 'end');
   const calm = events.findLast((e) => e.kind === 'calm');
   const endT = end?.t ?? events.at(-1)?.t ?? 0;
   if (end === undefined) violations.push({ kind: 'history', t: endT, message: 'the history has no end: the run did not finish' });
+  if (calm === undefined && events.some((e) => e.kind === 'fault')) {
+    violations.push({ kind: 'history', t: endT, message: 'faults were injected but the history never says they stopped (calm): convergence cannot be checked' });
+  }
+  const processOf = new Map<string, string>();
+  for (const e of events) {
+    if (e.kind !== 'hold' && e.kind !== 'release') continue;
+    const member = processOf.get(e.process);
+    if (member === undefined) processOf.set(e.process, e.member);
+    else if (member !== e.member) {
+      violations.push({ kind: 'history', t: e.t, message: `process ${e.process} appears as both ${member} and ${e.member}: process ids must be unique` });
+    }
+  }
 
   // Hold intervals, per process.
   const open = new Map<string, Hold>();
@@ -117,11 +137,13 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
         if (b.from >= a.to) continue;
         if (a.process === b.process) continue;
         const overlap = Math.min(a.to, b.to, endT) - b.from;
-        if (overlap > options.allowOverlapMs) {
+        // The lease bound excuses an overlap only after etcd freed the first holder's binding.
+        const allowed = freed(a.member, address, a.from, b.from) ? options.allowOverlapMs : 0;
+        if (overlap > allowed) {
           violations.push({
             kind: 'duplicate',
             t: b.from,
-            message: `address ${address} held by ${a.member} (${a.process}, via ${a.enroller}) and ${b.member} (${b.process}, via ${b.enroller}) for ${overlap.toFixed(0)} ms (allowed: ${options.allowOverlapMs} ms)`,
+            message: `address ${address} held by ${a.member} (${a.process}, via ${a.enroller}) and ${b.member} (${b.process}, via ${b.enroller}) for ${overlap.toFixed(0)} ms (allowed: ${allowed} ms)`,
           });
         }
       }
@@ -129,39 +151,42 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
   }
 
   if (end !== undefined) {
+    const nameTable = new Map<string, number>(Object.keys(end.names).map((k) => [k, end.names[k] as number]));
+    const addressTable = new Map<string, string>(Object.keys(end.addresses).map((k) => [k, end.addresses[k] as string]));
     // 2. etcd's table is a bijection, and every member's view equals it.
     const seen = new Map<number, string>();
-    for (const [name, address] of Object.entries(end.names)) {
+    for (const [name, address] of nameTable) {
       const other = seen.get(address);
       if (other !== undefined) violations.push({ kind: 'table', t: end.t, message: `etcd binds address ${address} to both ${other} and ${name}` });
       seen.set(address, name);
-      if (end.addresses[String(address)] !== name) {
+      if (addressTable.get(String(address)) !== name) {
         violations.push({
           kind: 'table',
           t: end.t,
-          message: `etcd names/${name} is ${address} but addresses/${address} is ${end.addresses[String(address)] ?? 'missing'}`,
+          message: `etcd names/${name} is ${address} but addresses/${address} is ${addressTable.get(String(address)) ?? 'missing'}`,
         });
       }
     }
-    for (const [address, name] of Object.entries(end.addresses)) {
-      if (end.names[name] !== Number(address)) {
-        violations.push({ kind: 'table', t: end.t, message: `etcd addresses/${address} is ${name} but names/${name} is ${end.names[name] ?? 'missing'}` });
+    for (const [address, name] of addressTable) {
+      if (nameTable.get(name) !== Number(address)) {
+        violations.push({ kind: 'table', t: end.t, message: `etcd addresses/${address} is ${name} but names/${name} is ${nameTable.get(name) ?? 'missing'}` });
       }
     }
     const live = [...open.values()];
     for (const h of live) {
-      if (end.names[h.member] !== h.address) {
+      if (nameTable.get(h.member) !== h.address) {
         violations.push({
           kind: 'table',
           t: end.t,
-          message: `${h.member} (${h.process}) holds ${h.address} at the end, but etcd binds it to ${end.names[h.member] ?? 'nothing'}`,
+          message: `${h.member} (${h.process}) holds ${h.address} at the end, but etcd binds it to ${nameTable.get(h.member) ?? 'nothing'}`,
         });
       }
     }
 
     // 3. After the faults stop, every member is enrolled within its bound, and stays so.
     if (calm !== undefined) {
-      for (const [member, bound] of Object.entries(end.boundsMs)) {
+      for (const member of Object.keys(end.boundsMs)) {
+        const bound = end.boundsMs[member] as number;
         const last = holds.filter((h) => h.member === member).at(-1);
         if (last === undefined || last.to !== Number.POSITIVE_INFINITY) {
           violations.push({ kind: 'convergence', t: end.t, message: `${member} is not enrolled at the end` });
@@ -177,7 +202,6 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
   }
 
   // 4. A member's address changes only after its binding was deleted in etcd.
-  const unbinds = events.filter((e): e is Extract<ChaosEvent, { kind: 'unbind' }> => e.kind === 'unbind');
   const byMember = new Map<string, Hold[]>();
   for (const h of holds) byMember.set(h.member, [...(byMember.get(h.member) ?? []), h]);
   for (const [member, list] of byMember) {
@@ -185,8 +209,7 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
       const before = list[i - 1] as Hold;
       const after = list[i] as Hold;
       if (before.address === after.address) continue;
-      const freed = unbinds.some((u) => u.name === member && u.address === before.address && u.t >= before.from && u.t <= after.from);
-      if (!freed) {
+      if (!freed(member, before.address, before.from, after.from)) {
         violations.push({
           kind: 'address-change',
           t: after.from,

@@ -209,3 +209,31 @@ describeEtcd('fencing by lease: a paused enroller', () => {
     expect(late.filter((rtt) => rtt > TTL_SECS * 1000)).toEqual([]);
   }, 30_000);
 });
+
+describeEtcd('fencing by lease: enrollments in progress', () => {
+  it('an enrollment whose address was bound before a fence does not complete after it: its M_STOP_R is answered with M_RELEASE', async () => {
+    const { RawPeer, connectMsg, startMsg } = await import('../support/helpers.js');
+    const { OpCode } = await import('../../src/index.js');
+    const prefix = uniquePrefix('fence-pending');
+    const proxy = await TcpProxy.start(etcdEndpoint());
+    undo.push(() => proxy.close());
+    const net = new MemoryNetwork({ seed: 73 });
+    const logs: string[] = [];
+    const e1 = await enroller(net, 'e1', prefix, proxy.url, logs);
+    const x = new RawPeer(net.attach('x'));
+    await x.send('e1', connectMsg(1, 'X', 'e1'));
+    await until(() => x.ofType(OpCode.M_CONNECT_R).length === 1, 2000, 'M_CONNECT_R');
+    await x.send('e1', startMsg(2));
+    await until(() => x.ofType(OpCode.M_STOP).length >= 1, 2000, 'M_STOP');
+    expect(x.ofType(OpCode.M_START_R)[0]?.result ?? 0).toBe(0);
+    // X holds back its M_STOP_R (a lost datagram); e1 is cut from etcd, fenced, and comes back.
+    proxy.cut();
+    await until(() => logs.some((l) => l.startsWith('e1: lost its lease')), 10_000, 'e1 fenced');
+    proxy.restore();
+    await until(() => logs.some((l) => l.startsWith('e1: the shared store is back')), 10_000, 'e1 back');
+    const stop = x.ofType(OpCode.M_STOP)[0];
+    await x.send('e1', { opCode: OpCode.M_STOP_R, invokeId: stop?.invokeId ?? 0, result: 0 });
+    await until(() => x.ofType(OpCode.M_RELEASE).length >= 1, 2000, 'M_RELEASE');
+    expect(e1.members()).toEqual([]);
+  }, 30_000);
+});

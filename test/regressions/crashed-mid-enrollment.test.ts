@@ -122,3 +122,29 @@ it('a restarted member waits one probe, not one per trace its crashed process le
   expect(enrolledAfter).toBeLessThan(2000);
   expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm0', shimAddress: 'm0-new' })]);
 });
+
+// Found by a review (C1): a holder evicted for a newcomer was forgotten but not
+// held or released: when the newcomer never completed, the address stayed bound forever.
+it('a holder evicted for a newcomer that never completes: its address is held, then freed', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 16 });
+  const { enroller } = await withEnroller({ addressPool: { first: 1, last: 1 }, holdMs: 1000, pendingTimeoutMs: 2000 }, net);
+  const { mgr: old } = member(net, 'old', {}, { ipcpName: 'X' });
+  await old.enrolWithBootstrap('bootstrap');
+  net.detach('old'); // silent from now on
+  const intruder = new RawPeer(net.attach('intruder'));
+  await intruder.send('bootstrap', connectMsg(1, 'X'));
+  await vi.advanceTimersByTimeAsync(1100); // the probe of 'old' times out
+  await intruder.send('bootstrap', connectMsg(2, 'X'));
+  await vi.advanceTimersByTimeAsync(1);
+  expect(intruder.ofType(OpCode.M_CONNECT_R).map((m) => m.result)).toEqual([-5, 0]); // busy, then the name is its
+  expect(enroller.members()).toEqual([]);
+  // ... and it never sends M_START: after the hold (and the half-enrollment's timeout), the address is free.
+  const released: string[] = [];
+  enroller.on('address:released', (b) => released.push(b.name));
+  await vi.advanceTimersByTimeAsync(3000);
+  expect(released).toEqual(['X']);
+  const { mgr: newcomer } = member(net, 'n');
+  await newcomer.enrolWithBootstrap('bootstrap');
+  expect(newcomer.address).toBe(1);
+});

@@ -1,6 +1,6 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { Enroller, MemoryAddressStore, MemoryNetwork, MemoryRib } from '../../src/index.js';
-import { cleanup, member, onCleanup } from '../support/helpers.js';
+import { Enroller, MemoryAddressStore, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
+import { cleanup, connectMsg, member, onCleanup, RawPeer, startMsg } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -87,4 +87,41 @@ it('a restored binding keeps its whole hold across a stop() and start() of the e
   }
   expect(overlaps).toEqual([]);
   expect(newcomer.state).toMatchObject({ type: 'enrolled', address: 1 });
+});
+
+// Found by a review (S1): an enrollment of a restored name that reached M_START
+// and was then abandoned re-held the name for holdMs alone.
+it('an abandoned enrollment of a restored name does not cut its hold (a lease and the hold) short', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 63 });
+  const store = new MemoryAddressStore();
+  store.bind({ name: 'X', address: 5 });
+  const enroller = new Enroller({
+    shim: net.attach('e'),
+    rib: new MemoryRib(),
+    ipcpName: 'e',
+    difName: 'd',
+    addressPool: { first: 1, last: 9 },
+    store,
+    leaseMs: 3000,
+    holdMs: 100,
+    pendingTimeoutMs: 500,
+  });
+  await enroller.start();
+  onCleanup(() => enroller.stop());
+  const released: number[] = [];
+  const started = performance.now();
+  enroller.on('address:released', () => released.push(performance.now() - started));
+  // Somebody with X's name gets as far as M_START, then goes silent: abandoned after pendingTimeoutMs.
+  const peer = new RawPeer(net.attach('a'));
+  await peer.send('e', connectMsg(1, 'X', 'e'));
+  await vi.advanceTimersByTimeAsync(1);
+  await peer.send('e', startMsg(2));
+  await vi.advanceTimersByTimeAsync(1);
+  expect(peer.ofType(OpCode.M_START_R)[0]?.result ?? 0).toBe(0);
+  await vi.advanceTimersByTimeAsync(2500);
+  expect(released).toEqual([]); // not at 0.5 s + 0.1 s: the restored hold (3.1 s) still runs
+  await vi.advanceTimersByTimeAsync(1000);
+  expect(released).toHaveLength(1);
+  expect(released[0]).toBeGreaterThanOrEqual(3100);
 });
