@@ -178,6 +178,8 @@ export class EtcdAddressStore implements AddressStore {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** `performance.now()` until which the lease is surely alive at etcd: the send time of the last keepalive answered, plus the TTL. */
   #validUntil = 0;
+  /** The same deadline on the wall clock, which (unlike performance.now()) goes on while the host is suspended. */
+  #validUntilWall = 0;
   /** Send times of keepalives not answered yet, oldest first (one stream answers in order). */
   #fired: number[] = [];
   #fenceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -642,7 +644,7 @@ export class EtcdAddressStore implements AddressStore {
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
   canVouch(): boolean {
     if (this.#closed || this.#fenced || this.#leaseId === undefined) return false;
-    if (performance.now() < this.#validUntil) return true;
+    if (performance.now() < this.#validUntil && Date.now() < this.#validUntilWall) return true;
     this.#fence(this.#epoch); // the deadline passed before the timer ran (a paused or busy process)
     return false;
   }
@@ -650,6 +652,7 @@ export class EtcdAddressStore implements AddressStore {
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
   #extend(epoch: number, sentAt: number): void {
     this.#validUntil = Math.max(this.#validUntil, sentAt + this.#options.leaseTtlSecs * 1000);
+    this.#validUntilWall = Date.now() + (this.#validUntil - performance.now());
     clearTimeout(this.#fenceTimer);
     const check = (): void => {
       this.#fenceTimer = undefined;

@@ -237,3 +237,27 @@ describeEtcd('fencing by lease: enrollments in progress', () => {
     expect(e1.members()).toEqual([]);
   }, 30_000);
 });
+
+describeEtcd('fencing by lease: a suspended host', () => {
+  it('the wall clock bounds the lease too: a host suspended past the TTL (the monotonic clock stood still) vouches for nobody', async () => {
+    const { vi } = await import('vitest');
+    const store = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix: uniquePrefix('suspend'), leaseTtlSecs: TTL_SECS });
+    const fenced: boolean[] = [];
+    const ignore = () => undefined;
+    await store.open(
+      { name: 's', shimAddress: 's' },
+      { bound: ignore, unbound: ignore, idle: ignore, enrollers: ignore, fenced: (f) => fenced.push(f) },
+    );
+    undo.push(() => store.close());
+    await store.load();
+    expect(store.canVouch()).toBe(true);
+    const wall = Date.now();
+    const spy = vi.spyOn(Date, 'now').mockReturnValue(wall + TTL_SECS * 1000 + 1); // woke up after the TTL
+    try {
+      expect(store.canVouch()).toBe(false);
+      expect(fenced[0]).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
