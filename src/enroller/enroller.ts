@@ -505,13 +505,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       // Restarted after a stop(): the members we kept are ours again only if the store still binds them so.
       const kept = [...this.#members.values()];
       const verdicts = await Promise.all(kept.map((m) => this.#confirm(m)));
-      kept.forEach((m, i) => {
-        if (!verdicts[i] && this.#members.get(m.name) === m) this.#forget(m);
-      });
       if (this.#unsubscribe !== undefined || generation !== this.#generation) {
         await this.#store.close?.();
         return;
       }
+      kept.forEach((m, i) => {
+        if (verdicts[i] || this.#members.get(m.name) !== m) return;
+        // Not proven ours: let it go as a member that went silent, its hold starting with the others below.
+        this.#forget(m);
+        this.#leave(m.name);
+        this.#holds.set(m.name, { entry: undefined, ms: this.#holdMs });
+      });
     }
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
     log(
@@ -724,8 +728,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     members.forEach((m, i) => {
       const listed = this.#members.get(m.name) === m;
       if (verdicts[i] && listed) return;
-      if (listed) this.#forget(m);
-      else if (verdicts[i] && !this.#members.has(m.name)) this.#leave(m.name); // refused meanwhile: its new mark goes too
+      if (listed) {
+        this.#forget(m);
+        this.#leave(m.name);
+        this.#hold(m.name);
+      } else if (verdicts[i] && !this.#members.has(m.name)) this.#leave(m.name); // refused meanwhile: its new mark goes too
       dropped++;
     });
     this.#fencing = undefined;
@@ -1022,7 +1029,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         // Replaced or stopped meanwhile: whatever was bound for it is let go like an abandoned enrollment's.
         if (stored !== false && !this.#members.has(session.name) && !this.#servingSession(session.name)) {
           if (heldBefore === undefined) this.#release(session.name);
-          else this.#leave(session.name);
+          else {
+            this.#leave(session.name);
+            if (!this.#holds.has(session.name)) this.#hold(session.name);
+          }
         }
         return;
       }
@@ -1054,7 +1064,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     session.newBinding = heldBefore === undefined;
     // The name is back: its hold ends here (an abandoned session holds it again, at least for what was left).
     const hold = this.#holds.get(session.name);
-    session.heldUntil = hold?.entry === undefined ? undefined : hold.entry.at;
+    if (hold?.entry !== undefined) session.heldUntil = Math.max(session.heldUntil ?? 0, hold.entry.at);
     this.#ticker.cancel(hold?.entry);
     this.#holds.delete(session.name);
     let objects: RibObject[];

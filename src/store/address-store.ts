@@ -80,7 +80,10 @@ export interface AddressStore {
   /**
    * A shared store: marks `name` as served by this enroller if, and only if,
    * the store binds it to `address` now; changes nothing else. Resolves
-   * `false` when the binding is gone or another's.
+   * `false` when the binding is gone or another's; bounded in time. The
+   * enroller proves its members with it after a lapsed lease and a restart;
+   * a shared store without it is proven with `bind`, which may overwrite
+   * another enroller's change.
    */
   confirm?(binding: AddressBinding): MaybePromise<boolean>;
   /** A shared store: this enroller no longer serves `name` (the binding stays). */

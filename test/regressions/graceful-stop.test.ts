@@ -4,7 +4,7 @@
  */
 import { afterEach, expect, it, vi } from 'vitest';
 import { type AddressBinding, Enroller, MemoryAddressStore, MemoryNetwork, MemoryRib, OpCode, type Shim } from '../../src/index.js';
-import { cleanup, connectMsg, member, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, member, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -153,4 +153,65 @@ it('stop() forgets the members it released and holds their addresses: a restarte
   expect(other.address).not.toBe(address);
   await mgr.reEnroll();
   expect(mgr.address).toBe(address);
+});
+
+// Found by a review: a member kept across stop() (its M_RELEASE could not be
+// sent) and not proven by the shared store at start() was forgotten but never
+// left or held: its binding stayed forever.
+it('a kept member the shared store does not confirm at start() is let go: held, then its address freed', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 26 });
+  const inner = net.attach('bootstrap');
+  let sendsFail = false;
+  const shim: Shim = {
+    localAddress: 'bootstrap',
+    send: (to, pdu) => (sendsFail ? Promise.reject(new Error('down')) : inner.send(to, pdu)),
+    onReceive: (handler) => inner.onReceive(handler),
+    close: () => inner.close(),
+  };
+  class SharedStore extends MemoryAddressStore {
+    confirms = 0;
+    open(): void {}
+    close(): void {}
+    leave(): void {}
+    confirm(): boolean {
+      this.confirms++;
+      throw new Error('etcd out of reach');
+    }
+    override bind(b: AddressBinding): boolean {
+      super.bind(b);
+      return true;
+    }
+    override release(name: string): boolean {
+      super.release(name);
+      return true;
+    }
+  }
+  const store = new SharedStore();
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1, last: 9 },
+    store,
+    holdMs: 200,
+    advertisedAddress: 'bootstrap',
+  });
+  await enroller.start();
+  onCleanup(() => enroller.stop());
+  const { mgr } = member(net, 'm');
+  await mgr.enrolWithBootstrap('bootstrap');
+  sendsFail = true;
+  await enroller.stop(); // M_RELEASE cannot go: m stays listed
+  expect(enroller.members().map((m) => m.name)).toEqual(['m']);
+  sendsFail = false;
+  const released: string[] = [];
+  enroller.on('address:released', (b) => released.push(b.name));
+  await enroller.start();
+  expect(store.confirms).toBe(1);
+  expect(enroller.members()).toEqual([]);
+  await vi.advanceTimersByTimeAsync(300);
+  expect(released).toEqual(['m']);
+  expect(store.load()).toEqual([]);
 });
