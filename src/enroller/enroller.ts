@@ -327,6 +327,9 @@ const now = (): number => performance.now();
 /** How long an enrolled member has to answer a liveness probe before a newcomer with its name takes over, in ms. */
 const PROBE_MS = 1000;
 
+/** What an M_START is answered ("unavailable", -4) while the shared store cannot prove bindings current. */
+const FENCED_REASON = 'the enroller cannot store addresses now: it lost its lease in the shared store';
+
 /** How long stop() waits for the shim to take its M_RELEASEs, in ms. */
 const RELEASE_SEND_MS = 1000;
 
@@ -511,10 +514,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       }
       kept.forEach((m, i) => {
         if (verdicts[i] || this.#members.get(m.name) !== m) return;
-        // Not proven ours: let it go as a member that went silent, its hold starting with the others below.
-        this.#forget(m);
-        this.#leave(m.name);
-        this.#holds.set(m.name, { entry: undefined, ms: this.#holdMs });
+        // Not proven ours: let it go as a member that went silent (its hold is armed again with the others below).
+        this.#letGo(m);
       });
     }
     this.#unsubscribe = this.#shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
@@ -711,11 +712,16 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     return false;
   }
 
+  /** Whether `session`'s address was bound under the lease in force, and that lease is still proven alive. */
+  #proven(session: Session): boolean {
+    return session.fences === this.#fences && this.#vouching();
+  }
+
   /**
-   * A new lease: every member still listed is bound again through the store,
+   * A new lease: every member still listed is confirmed through the store,
    * which checks the binding is still its own. Those whose binding is gone or
-   * taken are forgotten (their next keepalive is refused, and they enrol
-   * again, maybe with a new address); the others are answered again.
+   * taken are let go (their next keepalive is refused, and they enrol again,
+   * maybe with a new address); the others are answered again.
    */
   async #revalidate(): Promise<void> {
     const token = this.#fencing;
@@ -729,9 +735,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       const listed = this.#members.get(m.name) === m;
       if (verdicts[i] && listed) return;
       if (listed) {
-        this.#forget(m);
-        this.#leave(m.name);
-        this.#hold(m.name);
+        this.#letGo(m);
       } else if (verdicts[i] && !this.#members.has(m.name)) this.#leave(m.name); // refused meanwhile: its new mark goes too
       dropped++;
     });
@@ -843,9 +847,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined && !this.#vouching()) {
           // Never answered as enrolled while its binding cannot be proven current: told
           // it is not enrolled here, it is not (it enrols again, here or elsewhere).
-          this.#forget(member);
-          this.#leave(member.name);
-          this.#hold(member.name);
+          this.#letGo(member);
           this.#reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again');
         } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
         else this.#reply(from, msg, Result.FAILED, member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`);
@@ -954,7 +956,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (session.startInvokeId === msg.invokeId) {
-      if (session.fences !== this.#fences || !this.#vouching()) {
+      if (!this.#proven(session)) {
         // Bound under a lease that lapsed since: it must not complete on that binding.
         this.#unavailable(from, msg, session);
         return;
@@ -983,9 +985,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (!this.#vouching()) {
-      const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
-      this.#reply(from, msg, Result.UNAVAILABLE, reason);
-      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
+      this.#fenced(from, msg, session);
       return;
     }
     if (session.contested) {
@@ -1037,7 +1037,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         return;
       }
       if (stored !== false) {
-        if (session.fences !== this.#fences || !this.#vouching()) {
+        if (!this.#proven(session)) {
           // The lease lapsed while the bind was in flight: the binding is not proven.
           session.address = assignment.address;
           session.newBinding = heldBefore === undefined;
@@ -1076,7 +1076,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     if (this.#sessions.get(from) !== session) return; // replaced or stopped meanwhile
-    if (session.fences !== this.#fences || !this.#vouching()) {
+    if (!this.#proven(session)) {
       this.#unavailable(from, msg, session);
       return;
     }
@@ -1105,15 +1105,15 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (session === undefined && (msg.result ?? 0) === 0 && this.#memberAt(from) === undefined) {
       // It believes it completed an enrollment we no longer hold (forgotten, or
       // taken over by another incarnation of its name): tell it it holds nothing here.
-      this.#send(from, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+      this.#sendRelease(from);
       return;
     }
     if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
-    if ((msg.result ?? 0) === 0 && (session.fences !== this.#fences || !this.#vouching())) {
+    if ((msg.result ?? 0) === 0 && !this.#proven(session)) {
       // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
       this.#abandon(from, session);
       this.#updateSweep();
-      this.#send(from, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+      this.#sendRelease(from);
       return;
     }
     this.#deleteSession(from);
@@ -1124,9 +1124,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const staleName = this.#memberByShim.get(from);
     const stale = staleName === undefined ? undefined : this.#members.get(staleName);
     if (stale !== undefined) {
-      this.#forget(stale);
-      this.#leave(stale.name);
-      this.#hold(stale.name);
+      this.#letGo(stale);
     }
     this.#ticker.cancel(this.#holds.get(session.name)?.entry);
     this.#holds.delete(session.name);
@@ -1151,21 +1149,28 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#updateSweep();
     const member = this.#memberAt(from);
     if (member !== undefined) {
-      this.#forget(member);
-      this.#leave(member.name);
-      this.#hold(member.name);
+      this.#letGo(member);
       this.#emit('member:released', info(member));
     }
     this.#reply(from, msg);
   }
 
-  /** Answers an M_START "unavailable" (the shared store cannot prove the binding now) and lets the enrollment go. */
+  /** Answers an M_START "unavailable": the shared store cannot prove a binding now. */
+  #fenced(from: string, msg: CdapMessage, session: Session): void {
+    this.#reply(from, msg, Result.UNAVAILABLE, FENCED_REASON);
+    this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: FENCED_REASON });
+  }
+
+  /** As {@link #fenced}, and the enrollment is let go (its address was bound under a lease that lapsed). */
   #unavailable(from: string, msg: CdapMessage, session: Session): void {
-    const reason = 'the enroller cannot store addresses now: it lost its lease in the shared store';
-    this.#reply(from, msg, Result.UNAVAILABLE, reason);
-    this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
+    this.#fenced(from, msg, session);
     this.#abandon(from, session);
     this.#updateSweep();
+  }
+
+  /** Tells `to` it holds nothing here (any more): M_RELEASE. */
+  #sendRelease(to: string): void {
+    this.#send(to, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
   }
 
   /** The enrollers members may fail over to: the configured ones and the live ones a shared store reports. */
@@ -1193,9 +1198,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       rivals.push({
         peer: holder,
         gone: () => {
-          this.#forget(holder);
-          this.#leave(holder.name);
-          this.#hold(holder.name); // the newcomer's enrollment ends the hold; if it never completes, the address is freed
+          this.#letGo(holder); // the newcomer's enrollment ends the hold; if it never completes, the address is freed
           this.#emit('member:gone', info(holder));
         },
         doing: 'enrolled',
@@ -1289,6 +1292,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     else done(result);
   }
 
+  /** Lets a member go as one that went silent: off the list, no longer served here, its address held. */
+  #letGo(member: MemberRecord): void {
+    this.#forget(member);
+    this.#leave(member.name);
+    this.#hold(member.name);
+  }
+
   /** Removes a member from the list and stops its lease. */
   #forget(member: MemberRecord): void {
     this.#ticker.cancel(member.lease);
@@ -1345,9 +1355,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       member.lease = undefined;
       if (this.#members.get(member.name) !== member || !this.running) return;
       if (now() - member.lastSeenAt >= this.#leaseMs) {
-        this.#forget(member);
-        this.#leave(member.name);
-        this.#hold(member.name);
+        this.#letGo(member);
         this.#emit('member:gone', info(member));
       } else {
         member.lease = this.#ticker.schedule(member.lastSeenAt + this.#leaseMs, check);

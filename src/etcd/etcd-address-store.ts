@@ -558,7 +558,7 @@ export class EtcdAddressStore implements AddressStore {
   /**
    * Grants a lease and registers the enroller under it; renews itself when
    * lost. A first lease marks every name served; a renewed one marks none:
-   * the enroller binds again, through etcd, what it keeps.
+   * the enroller confirms through etcd what it keeps.
    */
   async #grantLease(epoch: number, previousLeaseId?: string): Promise<void> {
     const client = this.#open();
@@ -620,7 +620,7 @@ export class EtcdAddressStore implements AddressStore {
       );
     }
     if (previousLeaseId !== undefined) {
-      // Renewed after a lapse: whatever was served then is not vouched for until bound again.
+      // Renewed after a lapse: whatever was served then is not vouched for until confirmed.
       this.#served.clear();
       this.#markRevision.clear();
     }
@@ -653,26 +653,21 @@ export class EtcdAddressStore implements AddressStore {
   #extend(epoch: number, sentAt: number): void {
     this.#validUntil = Math.max(this.#validUntil, sentAt + this.#options.leaseTtlSecs * 1000);
     this.#validUntilWall = Date.now() + (this.#validUntil - performance.now());
-    clearTimeout(this.#fenceTimer);
+    const arm = (ms: number): void => {
+      clearTimeout(this.#fenceTimer);
+      this.#fenceTimer = setTimeout(check, ms);
+      this.#fenceTimer.unref();
+    };
     const check = (): void => {
       this.#fenceTimer = undefined;
       if (epoch !== this.#epoch || this.#closed) return;
       const left = this.#validUntil - performance.now();
-      if (this.#fenced) {
-        // A renewal is under way; the new lease's deadline is checked once it is registered.
-        this.#fenceTimer = setTimeout(check, Math.max(left, 100));
-        this.#fenceTimer.unref();
-        return;
-      }
-      if (left > 0) {
-        this.#fenceTimer = setTimeout(check, left);
-        this.#fenceTimer.unref();
-      } else {
-        this.#fence(epoch);
-      }
+      // A renewal under way: the new lease's deadline is checked once it is registered.
+      if (this.#fenced) arm(Math.max(left, 100));
+      else if (left > 0) arm(left);
+      else this.#fence(epoch);
     };
-    this.#fenceTimer = setTimeout(check, Math.max(0, this.#validUntil - performance.now()));
-    this.#fenceTimer.unref();
+    arm(Math.max(0, this.#validUntil - performance.now()));
   }
 
   /**
