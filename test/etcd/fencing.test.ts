@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import { Enroller, EnrollmentManager, MemoryNetwork, MemoryRib } from '../../src/index.js';
+import { Enroller, type EnrollmentConfigInput, EnrollmentManager, MemoryNetwork, MemoryRib } from '../../src/index.js';
 import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
 import { until } from '../support/helpers.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -41,7 +41,7 @@ async function enroller(net: MemoryNetwork, name: string, prefix: string, hosts:
   return e;
 }
 
-function member(net: MemoryNetwork, name: string, bootstraps: string[]) {
+function member(net: MemoryNetwork, name: string, bootstraps: string[], config: EnrollmentConfigInput = {}) {
   const mgr = new EnrollmentManager({
     shim: net.attach(name),
     rib: new MemoryRib(),
@@ -53,6 +53,7 @@ function member(net: MemoryNetwork, name: string, bootstraps: string[]) {
       timeoutMs: 500,
       reenrollBackoffBaseMs: 50,
       reenrollBackoffCapMs: 200,
+      ...config,
     },
   });
   undo.push(() => mgr.close());
@@ -120,16 +121,9 @@ describeEtcd('fencing by lease: revalidation', () => {
     const logs: string[] = [];
     const e1 = await enroller(net, 'e1', prefix, proxy.url, logs);
     // Members that say nothing during the cut (a 30 s keepalive): nobody refuses them, nobody takes their addresses.
-    const members = Array.from({ length: 3 }, (_, i) => {
-      const mgr = new EnrollmentManager({
-        shim: net.attach(`q${i}`),
-        rib: new MemoryRib(),
-        ipcpName: `q${i}`,
-        config: { bootstraps: ['e1'], heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90, timeoutMs: 500 },
-      });
-      undo.push(() => mgr.close());
-      return mgr;
-    });
+    const members = Array.from({ length: 3 }, (_, i) =>
+      member(net, `q${i}`, ['e1'], { heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90 }),
+    );
     for (const m of members) await m.enrol();
     const before = members.map((m) => m.address);
     proxy.cut();

@@ -16,6 +16,7 @@ import {
   ShimError,
   EnrollmentManager as Manager,
 } from '../../src/index.js';
+import { seededRandom } from '../../src/util/random.js';
 import { TICK_MS } from '../../src/util/ticker.js';
 
 export interface EnrollerSpec {
@@ -219,13 +220,7 @@ export class World {
     // A restarted process binds a new port: a new shim address, the same IPCP name.
     const shim = new PluggableShim(this.net, incarnation === 0 ? m.name : `${m.name}~${incarnation}`);
     const rib = new MemoryRib();
-    let seed = this.spec.seed ^ hash(`${m.name}~${incarnation}`);
-    const random = (): number => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = seededRandom(this.spec.seed ^ hash(`${m.name}~${incarnation}`));
     const mgr = new Manager({ shim, rib, ipcpName: m.name, config: m.config, random });
     const node: MemberNode = {
       spec: m,
@@ -434,8 +429,7 @@ export class World {
     const node = this.enrollers.get(name);
     if (node === undefined || node.status === 'killed') return;
     this.log.push(`${this.#t()} ${name}: kill`);
-    if (node.status === 'up') this.net.detach(name);
-    else this.net.detach(name);
+    this.net.detach(name); // up or stopped, its node leaves the network
     node.status = 'killed';
     await node.enroller.stop(); // the process is gone: its shim went first, nothing is sent
   }

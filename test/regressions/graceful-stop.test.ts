@@ -11,34 +11,45 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
+/** A MemoryAddressStore that says it is shared (open, close, leave; bind and release give a verdict), recording opens and closes. */
+class SharedMemoryStore extends MemoryAddressStore {
+  readonly calls: string[] = [];
+  open(): void {
+    this.calls.push('open');
+  }
+  close(): void {
+    this.calls.push('close');
+  }
+  leave(): void {}
+  override bind(b: AddressBinding): boolean {
+    super.bind(b);
+    return true;
+  }
+  override release(name: string): boolean {
+    super.release(name);
+    return true;
+  }
+}
+
+/** `inner` with its sends replaced by `send` (which may hang or fail). */
+const withSend = (inner: Shim, send: Shim['send']): Shim => ({
+  localAddress: inner.localAddress,
+  send,
+  onReceive: (handler) => inner.onReceive(handler),
+  close: () => inner.close(),
+});
+
 it('start() called while stop() says goodbye waits for it: the enroller then serves with its store open and its leases armed', async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 21 });
-  const calls: string[] = [];
-  class Store extends MemoryAddressStore {
-    open(): void {
-      calls.push('open');
-    }
-    close(): void {
-      calls.push('close');
-    }
-    leave(): void {}
-    override bind(b: AddressBinding): boolean {
-      super.bind(b);
-      return true;
-    }
-    override release(name: string): boolean {
-      super.release(name);
-      return true;
-    }
-  }
-  const { enroller } = await withEnroller({ store: new Store(), leaseMs: 500, holdMs: 100 }, net);
+  const store = new SharedMemoryStore();
+  const { enroller } = await withEnroller({ store, leaseMs: 500, holdMs: 100 }, net);
   const { mgr } = member(net, 'a', { heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 0.4 });
   await mgr.enrolWithBootstrap('bootstrap');
   const stopping = enroller.stop();
   const starting = enroller.start();
   await Promise.all([stopping, starting]);
-  expect(calls).toEqual(['open', 'close', 'open']);
+  expect(store.calls).toEqual(['open', 'close', 'open']);
   expect(enroller.running).toBe(true);
   // a new member enrols, then goes silent: its lease expires and its address is freed
   const { mgr: b } = member(net, 'b', { heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 0.4 });
@@ -57,21 +68,15 @@ it('stop() is bounded: a shim whose send never settles delays it by at most a se
   const net = new MemoryNetwork({ seed: 22 });
   const inner = net.attach('bootstrap');
   let hang = false;
-  const shim: Shim = {
-    localAddress: 'bootstrap',
-    send: (to, pdu) => (hang ? new Promise<void>(() => undefined) : inner.send(to, pdu)),
-    onReceive: (handler) => inner.onReceive(handler),
-    close: () => inner.close(),
-  };
-  const closes: string[] = [];
-  const store = new MemoryAddressStore();
+  const shim = withSend(inner, (to, pdu) => (hang ? new Promise<void>(() => undefined) : inner.send(to, pdu)));
+  const store = new SharedMemoryStore();
   const enroller = new Enroller({
     shim,
     rib: new MemoryRib(),
     ipcpName: 'bootstrap',
     difName: 'demo.DIF',
     addressPool: { first: 1, last: 9 },
-    store: Object.assign(store, { close: () => void closes.push('close'), open: () => undefined }),
+    store,
     advertisedAddress: 'bootstrap',
   });
   await enroller.start();
@@ -87,7 +92,7 @@ it('stop() is bounded: a shim whose send never settles delays it by at most a se
   await vi.advanceTimersByTimeAsync(2);
   await stopping;
   expect(done).toBe(true);
-  expect(closes).toEqual(['close']);
+  expect(store.calls).toEqual(['open', 'close']);
   await mgr.close();
   expect(vi.getTimerCount()).toBe(0);
   net.close();
@@ -163,31 +168,15 @@ it('a kept member the shared store does not confirm at start() is let go: held, 
   const net = new MemoryNetwork({ seed: 26 });
   const inner = net.attach('bootstrap');
   let sendsFail = false;
-  const shim: Shim = {
-    localAddress: 'bootstrap',
-    send: (to, pdu) => (sendsFail ? Promise.reject(new Error('down')) : inner.send(to, pdu)),
-    onReceive: (handler) => inner.onReceive(handler),
-    close: () => inner.close(),
-  };
-  class SharedStore extends MemoryAddressStore {
+  const shim = withSend(inner, (to, pdu) => (sendsFail ? Promise.reject(new Error('down')) : inner.send(to, pdu)));
+  class UnreachableStore extends SharedMemoryStore {
     confirms = 0;
-    open(): void {}
-    close(): void {}
-    leave(): void {}
     confirm(): boolean {
       this.confirms++;
       throw new Error('etcd out of reach');
     }
-    override bind(b: AddressBinding): boolean {
-      super.bind(b);
-      return true;
-    }
-    override release(name: string): boolean {
-      super.release(name);
-      return true;
-    }
   }
-  const store = new SharedStore();
+  const store = new UnreachableStore();
   const enroller = new Enroller({
     shim,
     rib: new MemoryRib(),
