@@ -35,6 +35,14 @@ export type ChaosEvent =
       readonly address: number;
     }
   | {
+      /** An enroller answered a member's enrollment with `address` (informational: what the enrollers logged). */
+      readonly kind: 'answer';
+      readonly t: number;
+      readonly enroller: string;
+      readonly member: string;
+      readonly address: number;
+    }
+  | {
       /** A fault injected (informational). */
       readonly kind: 'fault';
       readonly t: number;
@@ -96,7 +104,11 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
   const endT = end?.t ?? events.at(-1)?.t ?? 0;
   if (end === undefined) violations.push({ kind: 'history', t: endT, message: 'the history has no end: the run did not finish' });
   if (calm === undefined && events.some((e) => e.kind === 'fault')) {
-    violations.push({ kind: 'history', t: endT, message: 'faults were injected but the history never says they stopped (calm): convergence cannot be checked' });
+    violations.push({
+      kind: 'history',
+      t: endT,
+      message: 'faults were injected but the history never says they stopped (calm): convergence cannot be checked',
+    });
   }
   const processOf = new Map<string, string>();
   for (const e of events) {
@@ -104,7 +116,11 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
     const member = processOf.get(e.process);
     if (member === undefined) processOf.set(e.process, e.member);
     else if (member !== e.member) {
-      violations.push({ kind: 'history', t: e.t, message: `process ${e.process} appears as both ${member} and ${e.member}: process ids must be unique` });
+      violations.push({
+        kind: 'history',
+        t: e.t,
+        message: `process ${e.process} appears as both ${member} and ${e.member}: process ids must be unique`,
+      });
     }
   }
 
@@ -115,7 +131,14 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
     if (e.kind === 'hold') {
       const previous = open.get(e.process);
       if (previous !== undefined) previous.to = e.t; // enrolled again (a new address) without leaving first
-      const hold: Hold = { member: e.member, process: e.process, address: e.address, enroller: e.enroller, from: e.t, to: Number.POSITIVE_INFINITY };
+      const hold: Hold = {
+        member: e.member,
+        process: e.process,
+        address: e.address,
+        enroller: e.enroller,
+        from: e.t,
+        to: Number.POSITIVE_INFINITY,
+      };
       open.set(e.process, hold);
       holds.push(hold);
     } else if (e.kind === 'release') {
@@ -157,7 +180,8 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
     const seen = new Map<number, string>();
     for (const [name, address] of nameTable) {
       const other = seen.get(address);
-      if (other !== undefined) violations.push({ kind: 'table', t: end.t, message: `etcd binds address ${address} to both ${other} and ${name}` });
+      if (other !== undefined)
+        violations.push({ kind: 'table', t: end.t, message: `etcd binds address ${address} to both ${other} and ${name}` });
       seen.set(address, name);
       if (addressTable.get(String(address)) !== name) {
         violations.push({
@@ -169,7 +193,11 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
     }
     for (const [address, name] of addressTable) {
       if (nameTable.get(name) !== Number(address)) {
-        violations.push({ kind: 'table', t: end.t, message: `etcd addresses/${address} is ${name} but names/${name} is ${nameTable.get(name) ?? 'missing'}` });
+        violations.push({
+          kind: 'table',
+          t: end.t,
+          message: `etcd addresses/${address} is ${name} but names/${name} is ${nameTable.get(name) ?? 'missing'}`,
+        });
       }
     }
     const live = [...open.values()];

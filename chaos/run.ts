@@ -1,0 +1,450 @@
+/**
+ * `npm run chaos -- --seed S --duration SECS [--schedules N] [--members M] [--out DIR]`
+ *
+ * The nemesis. Each schedule builds a world of real processes on 127.0.0.1:
+ * a three-member etcd cluster, three `rina-enroll bootstrap --etcd` processes
+ * on it (each behind a fault-injecting UDP proxy that its members talk
+ * through, and TCP proxies between it and every etcd member), and 30–50
+ * members (library `EnrollmentManager`s in this process, each on its own UDP
+ * socket, knowing all three enrollers). Once every member is enrolled, a
+ * seeded schedule of faults runs (chaos/schedule.ts): enrollers SIGKILLed and
+ * restarted, SIGSTOPped past their etcd lease TTL, cut from etcd while their
+ * members reach them; etcd members and leaders killed and restarted; UDP
+ * partitions, loss up to 30 %, duplication, delay. Then the faults stop
+ * ("calm") and the world gets its convergence bound to settle.
+ *
+ * Every address a member holds (its `enrolled` state, with the time), every
+ * binding etcd deletes (a watch), every answer an enroller logs, and etcd's
+ * table at the end make the history; chaos/checker.ts checks it. The last line
+ * is `chaos: N schedules, F faults, V violations`; any violation exits 1.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import { type EtcdCluster, startEtcd } from '../src/cli/etcd-server.js';
+import { freeUdpPort } from '../src/cli/ports.js';
+import { EnrollmentManager, type EnrollmentState, MemoryRib, UdpShim } from '../src/index.js';
+import { type CliProcess, runCli } from '../test/support/cli.js';
+import { TcpProxy } from '../test/support/tcp-proxy.js';
+import { UdpProxy } from '../test/support/udp-proxy.js';
+import { type ChaosEvent, checkHistory, summaryLine, type Violation } from './checker.js';
+import { describeFault, type Fault, makeSchedule } from './schedule.js';
+
+const DIF = 'chaos.DIF';
+/** The enrollers' etcd lease TTL (the CLI's default). */
+const LEASE_TTL_MS = 10_000;
+/** `--lease` and `--hold` of the enrollers, seconds. */
+const MEMBER_LEASE_SECS = 3;
+const HOLD_SECS = 5;
+/** The members' settings: keepalives every 500 ms, lost after 2 s of silence, 1 s attempts, backoff capped at 2 s. */
+const MEMBER_CONFIG = {
+  timeoutMs: 1000,
+  maxRetries: 100,
+  initialBackoffMs: 200,
+  heartbeatIntervalSecs: 0.5,
+  connectionTimeoutSecs: 2,
+  reenrollBackoffBaseMs: 200,
+  reenrollBackoffCapMs: 2000,
+} as const;
+/**
+ * A member's convergence bound once the faults stop, ms: the library's bound
+ * (docs/RECOVERY.md: CT + T + cap + E·T + 4 ticks, E = 3 enrollers), plus one
+ * lease TTL (an enroller whose etcd lease expired gets a new one and
+ * re-validates its members before it vouches again), plus one hold (addresses
+ * of members that moved are held that long; a tight pool may wait for them),
+ * plus 3 s for an enroller process started at the last moment to serve.
+ */
+const BOUND_MS =
+  MEMBER_CONFIG.connectionTimeoutSecs * 1000 +
+  MEMBER_CONFIG.timeoutMs +
+  MEMBER_CONFIG.reenrollBackoffCapMs +
+  3 * MEMBER_CONFIG.timeoutMs +
+  4 * 20 +
+  LEASE_TTL_MS +
+  HOLD_SECS * 1000 +
+  3000;
+/**
+ * How long a member may still count itself enrolled after etcd freed its
+ * binding: 0. The documented rule (README, "Faults"): an enroller stops
+ * vouching within one lease TTL of losing etcd, and a freed binding was idle
+ * for the hold first; with `hold + TTL > connectionTimeout` (5 s + 10 s > 2 s
+ * here) every member has left `enrolled` before its binding is freed.
+ */
+const ALLOWED_OVERLAP_MS = 0;
+/** How late the runner's etcd watch may see a delete. */
+const WATCH_LAG_MS = 500;
+
+interface ScheduleResult {
+  readonly seed: number;
+  readonly faults: number;
+  readonly violations: Violation[];
+  /** The latest first enrollment after calm of a member that was not enrolled at calm, ms after calm (0 if all were). */
+  readonly settledMs: number;
+  readonly addressChanges: number;
+  readonly answers: number;
+}
+
+interface MemberSlot {
+  readonly name: string;
+  /** This process's id in the history (a name restarted is a new process). */
+  readonly process: string;
+  readonly manager: EnrollmentManager;
+  readonly shim: UdpShim;
+}
+
+interface EnrollerSlot {
+  readonly name: string;
+  readonly args: string[];
+  readonly udp: UdpProxy;
+  readonly tcp: TcpProxy[];
+  process: CliProcess;
+  readonly logs: CliProcess[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startEnroller(slot: Omit<EnrollerSlot, 'process' | 'logs'> & { logs?: CliProcess[] }): Promise<CliProcess> {
+  const process = runCli(slot.args);
+  slot.logs?.push(process);
+  await process.waitFor(/"event":"enroller:started"/, 20_000);
+  return process;
+}
+
+async function runSchedule(
+  seed: number,
+  durationMs: number,
+  memberCount: number,
+  out: string | undefined,
+  verbose: boolean,
+): Promise<ScheduleResult> {
+  const t0 = Date.now();
+  const now = (): number => Date.now() - t0;
+  const history: ChaosEvent[] = [];
+  const say = (line: string): void => {
+    if (verbose) console.log(`  [${(now() / 1000).toFixed(1)} s] ${line}`);
+  };
+  const calmWindowMs = BOUND_MS + 2000;
+  const faultPhaseMs = durationMs - calmWindowMs;
+  if (faultPhaseMs < 5000) throw new Error(`--duration must leave at least 5 s of faults before the ${calmWindowMs / 1000} s calm window`);
+  const schedule = makeSchedule(seed, { enrollers: 3, etcdNodes: 3, calmAtMs: faultPhaseMs, leaseTtlMs: LEASE_TTL_MS });
+
+  const etcd: EtcdCluster = await startEtcd({ size: 3 });
+  const prefix = `/chaos/${seed}/`;
+  const client = new Etcd3({ hosts: etcd.endpoints });
+  const members: MemberSlot[] = [];
+  const enrollers: EnrollerSlot[] = [];
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const pending = new Set<Promise<unknown>>();
+  /** Ends a member process: silently (the socket first, as a crash does) or with M_RELEASE. */
+  const stopMember = async (slot: MemberSlot, how: 'crash' | 'leave'): Promise<void> => {
+    if (how === 'crash') {
+      if (slot.manager.state.type === 'enrolled') history.push({ kind: 'release', t: now(), member: slot.name, process: slot.process });
+      slot.manager.removeAllListeners('state:change');
+      await slot.shim.close();
+      await slot.manager.close();
+    } else {
+      await slot.manager.close();
+      await slot.shim.close();
+    }
+  };
+  try {
+    // etcd's deletes of bindings, as they happen.
+    const watcher = await client.watch().prefix(`${prefix}names/`).withPreviousKV().create();
+    const unbound = (key: Buffer, value: string | undefined): void => {
+      const address = Number(value);
+      if (value === undefined || !Number.isSafeInteger(address)) return;
+      history.push({ kind: 'unbind', t: now(), name: decodeURIComponent(key.toString().slice(`${prefix}names/`.length)), address });
+    };
+    watcher.on('delete', (kv, previous) => unbound(kv.key, previous?.value?.toString()));
+    watcher.on('put', (kv, previous) => {
+      if (previous != null && previous.value.toString() !== kv.value.toString()) unbound(kv.key, previous.value.toString());
+    });
+    watcher.on('error', () => undefined);
+
+    const pool = { first: 1002, last: 1002 + memberCount + 1 };
+    for (let i = 0; i < 3; i++) {
+      const port = await freeUdpPort();
+      const udp = await UdpProxy.start(`127.0.0.1:${port}`, {}, seed * 10 + i);
+      const tcp = await Promise.all(etcd.endpoints.map((e) => TcpProxy.start(e)));
+      const name = `e${i + 1}`;
+      const args = [
+        'bootstrap',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--dif',
+        DIF,
+        '--pool',
+        `${pool.first}-${pool.last}`,
+        '--name',
+        name,
+        ...tcp.flatMap((p) => ['--etcd', p.url]),
+        '--etcd-prefix',
+        prefix,
+        '--advertise',
+        udp.address,
+        '--lease',
+        String(MEMBER_LEASE_SECS),
+        '--hold',
+        String(HOLD_SECS),
+        '--json',
+      ];
+      const logs: CliProcess[] = [];
+      enrollers.push({ name, args, udp, tcp, logs, process: await startEnroller({ name, args, udp, tcp, logs }) });
+    }
+    const proxies = enrollers.map((e) => e.udp.address);
+
+    let processes = 0;
+    let nextName = 0;
+    /** Starts a member process (a manager on its own socket) named `name`; it enrols and then monitors. */
+    const startMember = async (name: string): Promise<MemberSlot> => {
+      const process = `p${processes++}`;
+      const shim = await UdpShim.bind('127.0.0.1:0');
+      const j = Number(name.slice(1));
+      const bootstraps = proxies.map((_, k) => proxies[(j + k) % proxies.length] as string);
+      const manager = new EnrollmentManager({
+        shim,
+        rib: new MemoryRib(),
+        ipcpName: name,
+        difName: DIF,
+        config: { ...MEMBER_CONFIG, bootstraps },
+      });
+      manager.on('state:change', (state: EnrollmentState, previous: EnrollmentState) => {
+        if (state.type === 'enrolled') {
+          history.push({ kind: 'hold', t: now(), member: name, process, address: state.address, enroller: state.bootstrap });
+        } else if (previous.type === 'enrolled') {
+          history.push({ kind: 'release', t: now(), member: name, process });
+        }
+      });
+      const run = manager
+        .enrol()
+        .then(() => manager.startConnectionMonitoring())
+        .catch((err: Error) => say(`${name}: first enrollment failed: ${err.message}`));
+      pending.add(run);
+      void run.finally(() => pending.delete(run));
+      return { name, process, manager, shim };
+    };
+    for (let j = 0; j < memberCount; j++) members.push(await startMember(`m${nextName++}`));
+    const enrolledDeadline = Date.now() + 30_000;
+    while (members.some((m) => m.manager.state.type !== 'enrolled') && Date.now() < enrolledDeadline) await sleep(50);
+    say(`${members.filter((m) => m.manager.state.type === 'enrolled').length}/${memberCount} members enrolled; faults start`);
+
+    // The faults.
+    const faultsFrom = now();
+    const at = (ms: number, fn: () => Promise<void> | void): void => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        const done = Promise.resolve()
+          .then(fn)
+          .catch((err: Error) => say(`fault step failed: ${err.message}`));
+        pending.add(done);
+        void done.finally(() => pending.delete(done));
+      }, ms);
+      timers.add(timer);
+    };
+    const signal = (slot: EnrollerSlot, sig: NodeJS.Signals): void => {
+      if (slot.process.child.exitCode === null && slot.process.child.signalCode === null) slot.process.child.kill(sig);
+    };
+    for (const fault of schedule) {
+      const what = describeFault(fault);
+      const record = (): void => {
+        history.push({ kind: 'fault', t: now(), what });
+        say(what);
+      };
+      switch (fault.kind) {
+        case 'enroller-kill': {
+          const slot = enrollers[fault.enroller] as EnrollerSlot;
+          at(fault.atMs, async () => {
+            record();
+            signal(slot, 'SIGKILL');
+            await slot.process.exited;
+          });
+          at(fault.atMs + fault.forMs, async () => {
+            slot.process = await startEnroller(slot);
+          });
+          break;
+        }
+        case 'enroller-pause': {
+          const slot = enrollers[fault.enroller] as EnrollerSlot;
+          at(fault.atMs, () => {
+            record();
+            signal(slot, 'SIGSTOP');
+          });
+          at(fault.atMs + fault.forMs, () => signal(slot, 'SIGCONT'));
+          break;
+        }
+        case 'enroller-cut': {
+          const slot = enrollers[fault.enroller] as EnrollerSlot;
+          at(fault.atMs, () => {
+            record();
+            for (const p of slot.tcp) p.cut();
+          });
+          at(fault.atMs + fault.forMs, () => {
+            for (const p of slot.tcp) p.restore();
+          });
+          break;
+        }
+        case 'etcd-kill': {
+          let victim = etcd.members[fault.node];
+          at(fault.atMs, async () => {
+            record();
+            if (fault.leader) victim = await etcd.leader(2000).catch(() => victim);
+            await victim?.kill();
+          });
+          at(fault.atMs + fault.forMs, async () => {
+            await victim?.start();
+          });
+          break;
+        }
+        case 'partition': {
+          const slot = enrollers[fault.enroller] as EnrollerSlot;
+          at(fault.atMs, () => {
+            record();
+            slot.udp.setFaults({ blackhole: true });
+          });
+          at(fault.atMs + fault.forMs, () => slot.udp.setFaults({ blackhole: false }));
+          break;
+        }
+        case 'churn': {
+          at(fault.atMs, async () => {
+            record();
+            for (const pick of fault.picks) {
+              const index = Math.floor(pick.at * members.length);
+              const [victim] = members.splice(index, 1);
+              if (victim === undefined) continue;
+              await stopMember(victim, pick.how);
+              if (pick.after === 'newcomer') members.push(await startMember(`m${nextName++}`));
+              else at(fault.forMs, async () => void members.push(await startMember(victim.name)));
+            }
+          });
+          break;
+        }
+        case 'network': {
+          at(fault.atMs, () => {
+            record();
+            for (const slot of enrollers)
+              slot.udp.setFaults({ drop: fault.drop, duplicate: fault.duplicate, delayMs: fault.delayMs, jitterMs: fault.jitterMs });
+          });
+          at(fault.atMs + fault.forMs, () => {
+            for (const slot of enrollers) slot.udp.setFaults({ drop: 0, duplicate: 0, delayMs: 0, jitterMs: 0 });
+          });
+          break;
+        }
+      }
+    }
+    await sleep(faultPhaseMs);
+    // Every fault has ended by now (the schedule says so); wait for the restarts in flight.
+    while (pending.size > 0 && timers.size === 0) await Promise.race([...pending, sleep(100)]);
+    const calm = now();
+    history.push({ kind: 'calm', t: calm });
+    say(`calm at ${((calm - faultsFrom) / 1000).toFixed(1)} s into the faults`);
+    await sleep(calmWindowMs);
+
+    const names: Record<string, number> = {};
+    const addresses: Record<string, string> = {};
+    for (const [key, value] of Object.entries(await client.getAll().prefix(`${prefix}names/`).strings())) {
+      names[decodeURIComponent(key.slice(`${prefix}names/`.length))] = Number(value);
+    }
+    for (const [key, value] of Object.entries(await client.getAll().prefix(`${prefix}addresses/`).strings())) {
+      addresses[key.slice(`${prefix}addresses/`.length)] = value;
+    }
+    const boundsMs: Record<string, number> = {};
+    for (const m of members) boundsMs[m.name] = BOUND_MS;
+    history.push({ kind: 'end', t: now(), names, addresses, boundsMs });
+    await watcher.cancel();
+
+    // What the enrollers answered, from their logs (their clock is this machine's).
+    let answers = 0;
+    for (const slot of enrollers) {
+      for (const log of slot.logs) {
+        for (const line of log.lines) {
+          if (!line.includes('"event":"member:enrolled"')) continue;
+          const entry = JSON.parse(line) as { time: string; name: string; address: number };
+          history.push({ kind: 'answer', t: Date.parse(entry.time) - t0, enroller: slot.name, member: entry.name, address: entry.address });
+          answers++;
+        }
+      }
+    }
+    const violations = checkHistory(history, { allowOverlapMs: ALLOWED_OVERLAP_MS, watchLagMs: WATCH_LAG_MS });
+    const holds = history.filter((e): e is Extract<ChaosEvent, { kind: 'hold' }> => e.kind === 'hold');
+    let addressChanges = 0;
+    const lastAddress = new Map<string, number>();
+    for (const h of holds) {
+      const before = lastAddress.get(h.member);
+      if (before !== undefined && before !== h.address) addressChanges++;
+      lastAddress.set(h.member, h.address);
+    }
+    const settledMs = Math.max(0, ...holds.filter((h) => h.t >= calm).map((h) => h.t - calm));
+    if (out !== undefined) {
+      await mkdir(out, { recursive: true });
+      await writeFile(join(out, `history-${seed}.jsonl`), `${history.map((e) => JSON.stringify(e)).join('\n')}\n`);
+      for (const slot of enrollers) {
+        await writeFile(
+          join(out, `${slot.name}-${seed}.log`),
+          slot.logs.flatMap((l) => [...l.lines, ...l.stderr, '--- restart ---']).join('\n'),
+        );
+      }
+    }
+    return { seed, faults: schedule.length, violations, settledMs, addressChanges, answers };
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    await Promise.allSettled(members.map((m) => stopMember(m, 'leave')));
+    for (const slot of enrollers) {
+      for (const log of slot.logs) {
+        if (log.child.exitCode === null && log.child.signalCode === null) {
+          log.child.kill('SIGCONT');
+          log.child.kill('SIGKILL');
+        }
+      }
+      await Promise.all(slot.logs.map((l) => l.exited));
+      await slot.udp.close();
+      await Promise.all(slot.tcp.map((p) => p.close()));
+    }
+    client.close();
+    await etcd.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seed: { type: 'string', default: '1' },
+      duration: { type: 'string', default: '60' },
+      schedules: { type: 'string', default: '1' },
+      members: { type: 'string', default: '40' },
+      out: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+    },
+  });
+  const seed = Number(values.seed);
+  const durationMs = Number(values.duration) * 1000;
+  const schedules = Number(values.schedules);
+  const memberCount = Number(values.members);
+  for (const [flag, value, ok] of [
+    ['--seed', seed, Number.isSafeInteger(seed)],
+    ['--duration', durationMs, Number.isFinite(durationMs) && durationMs > 0],
+    ['--schedules', schedules, Number.isSafeInteger(schedules) && schedules >= 1],
+    ['--members', memberCount, Number.isSafeInteger(memberCount) && memberCount >= 1 && memberCount <= 200],
+  ] as const) {
+    if (!ok) {
+      console.error(`chaos: ${flag} is invalid (${value})`);
+      process.exit(2);
+    }
+  }
+  let faults = 0;
+  let violations = 0;
+  for (let i = 0; i < schedules; i++) {
+    const s = seed + i;
+    const r = await runSchedule(s, durationMs, memberCount, values.out, values.verbose);
+    faults += r.faults;
+    violations += r.violations.length;
+    console.log(
+      `schedule seed=${s}: ${r.faults} faults, ${r.violations.length} violations, last enrollment ${(r.settledMs / 1000).toFixed(1)} s after calm (bound ${(BOUND_MS / 1000).toFixed(1)} s), ${r.addressChanges} address changes, ${r.answers} enrollments answered`,
+    );
+    for (const v of r.violations) console.log(`  ${v.kind} at ${(v.t / 1000).toFixed(1)} s: ${v.message}`);
+  }
+  console.log(summaryLine(schedules, faults, violations));
+  process.exitCode = violations > 0 ? 1 : 0;
+}
+
+await main();
