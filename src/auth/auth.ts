@@ -19,13 +19,18 @@
  *     M_START      EnrollmentInfo.auth_proof = HMAC(K, "member", Nm, Ne, member, enroller, dif)
  *
  * The member checks the enroller's proof before it sends M_START; the
- * enroller checks the member's before it assigns an address.
+ * enroller checks the member's before it assigns an address. From M_START on,
+ * every PDU both ways is sealed with a session key derived from the key and
+ * both nonces (src/auth/channel.ts): a sequence number and a MAC.
  *
  * @module
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { type AuthValue, AuthType } from '../cdap/types.js';
+import { SecureChannel } from './channel.js';
+
+const NO_PROOF = { proof: undefined, channel: undefined } as const;
 
 /** How a member proves itself, or what an enroller demands. Secrets stay out of errors, logs and events. */
 export type AuthOptions =
@@ -65,7 +70,7 @@ export const authOptionsSchema = z.discriminatedUnion(
       mechanism: z.literal('hmac-sha256'),
       /** The pre-shared key, at least 16 bytes (a string counts in UTF-8 bytes). */
       key: z
-        .union([z.string(), z.instanceof(Uint8Array)], { error: 'must be a string or a Uint8Array' })
+        .union([z.string(), z.custom<Uint8Array>((v) => v instanceof Uint8Array)], { error: 'must be a string or a Uint8Array' })
         .refine((k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16, { error: 'must be at least 16 bytes' }),
     }),
   ],
@@ -112,23 +117,27 @@ export interface MemberAuthSession {
   readonly authMech: number;
   readonly authValue: AuthValue | undefined;
   /**
-   * Checks M_CONNECT_R: returns the proof to put in M_START (undefined when
-   * the mechanism has none), or `false` when the enroller failed to prove it
+   * Checks M_CONNECT_R: returns the proof to put in M_START and the channel
+   * every later PDU of the enrollment goes through (both undefined when the
+   * mechanism has none), or `false` when the enroller failed to prove it
    * holds the key.
    */
-  accept(reply: { authValue?: AuthValue | undefined; srcApName?: string | undefined }): Uint8Array | undefined | false;
+  accept(reply: {
+    authValue?: AuthValue | undefined;
+    srcApName?: string | undefined;
+  }): { readonly proof: Uint8Array | undefined; readonly channel: SecureChannel | undefined } | false;
 }
 
 /** Starts the member's side of one CONNECT. `difName` is required for `hmac-sha256`. */
 export function memberAuth(options: AuthOptions, member: string, difName: string | undefined): MemberAuthSession {
   switch (options.mechanism) {
     case 'none':
-      return { authMech: AuthType.AUTH_NONE, authValue: undefined, accept: () => undefined };
+      return { authMech: AuthType.AUTH_NONE, authValue: undefined, accept: () => NO_PROOF };
     case 'passwd':
       return {
         authMech: AuthType.AUTH_PASSWD,
         authValue: { authName: member, authPassword: options.password },
-        accept: () => undefined,
+        accept: () => NO_PROOF,
       };
     case 'hmac-sha256': {
       const memberNonce = randomBytes(NONCE_BYTES);
@@ -146,7 +155,7 @@ export function memberAuth(options: AuthOptions, member: string, difName: string
             dif: difName ?? '',
           };
           if (!sameMac(other.subarray(NONCE_BYTES), proof(options.key, 'enroller', parts))) return false;
-          return proof(options.key, 'member', parts);
+          return { proof: proof(options.key, 'member', parts), channel: SecureChannel.forMember({ key: options.key, ...parts }) };
         },
       };
     }
@@ -163,6 +172,8 @@ export type ConnectVerdict =
       readonly authValue: AuthValue | undefined;
       /** Checks the proof M_START carries; absent when the mechanism has none. */
       readonly checkProof: ((proof: Uint8Array | undefined) => boolean) | undefined;
+      /** The channel every PDU after M_CONNECT_R goes through; absent when the mechanism has none. */
+      readonly channel: SecureChannel | undefined;
     };
 
 /** The enroller's side: what it demands of every member. */
@@ -186,11 +197,12 @@ export class EnrollerAuth {
   connect(msg: { authMech?: number | undefined; authValue?: AuthValue | undefined; srcApName?: string | undefined }): ConnectVerdict {
     const o = this.#options;
     const mech = msg.authMech ?? AuthType.AUTH_NONE;
-    if (o.mechanism === 'none') return { ok: true, authMech: AuthType.AUTH_NONE, authValue: undefined, checkProof: undefined };
+    if (o.mechanism === 'none')
+      return { ok: true, authMech: AuthType.AUTH_NONE, authValue: undefined, checkProof: undefined, channel: undefined };
     if (o.mechanism === 'passwd') {
       if (mech !== AuthType.AUTH_PASSWD) return { ok: false, reason: 'authentication required (AUTH_PASSWD)' };
       if (!sameSecret(msg.authValue?.authPassword ?? '', o.password)) return { ok: false, reason: 'authentication failed' };
-      return { ok: true, authMech: AuthType.AUTH_PASSWD, authValue: undefined, checkProof: undefined };
+      return { ok: true, authMech: AuthType.AUTH_PASSWD, authValue: undefined, checkProof: undefined, channel: undefined };
     }
     if (mech !== AuthType.AUTH_HMAC_SHA256) return { ok: false, reason: 'authentication required (HMAC-SHA256)' };
     const memberNonce = msg.authValue?.authOther;
@@ -208,6 +220,7 @@ export class EnrollerAuth {
       authMech: AuthType.AUTH_HMAC_SHA256,
       authValue: { authOther: Buffer.concat([parts.enrollerNonce, proof(o.key, 'enroller', parts)]) },
       checkProof: (given) => sameMac(given, expected),
+      channel: SecureChannel.forEnroller({ key: o.key, ...parts }),
     };
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '../cdap/messages.js';
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
 import { authOptionsSchema, EnrollerAuth } from '../auth/auth.js';
+import { type OpenFailure, type SecureChannel, splitTag } from '../auth/channel.js';
 import { dependency, derivedRetransmitMs, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
 import { ConfigError, ProtocolError } from '../errors.js';
 import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
@@ -277,6 +278,25 @@ export interface EnrollerEvents {
   ];
 }
 
+/** Who hears of a stop, and through which channel. */
+interface ReleaseTarget {
+  readonly shimAddress: string;
+  readonly member: MemberRecord | undefined;
+  readonly channel: SecureChannel | null;
+}
+
+/** `pdu` sealed by `channel`, or as it is without one. */
+const sealed = (pdu: Uint8Array, channel: SecureChannel | null): Uint8Array => (channel === null ? pdu : channel.seal(pdu));
+
+/** The op code of an unsealed PDU, or undefined when it is not CDAP (the decoder then answers it as malformed). */
+function opCodeOf(pdu: Uint8Array): OpCode | undefined {
+  try {
+    return decodeCdapMessage(pdu).opCode;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
 interface Peer {
   readonly name: string;
@@ -304,6 +324,8 @@ interface Session extends Peer {
   address?: number | undefined;
   /** Checks the member's proof in M_START (HMAC-SHA256 authentication). */
   checkProof?: ((proof: Uint8Array | undefined) => boolean) | undefined;
+  /** With HMAC-SHA256: the channel every PDU of this enrollment after M_CONNECT_R goes through. */
+  readonly channel: SecureChannel | null;
   /** The name had no address before this enrollment: if it never completes, the address goes back. */
   newBinding?: boolean | undefined;
   lastSentAt: number;
@@ -320,6 +342,8 @@ interface MemberRecord {
   lastSeenAt: number;
   /** The lease check, re-armed lazily when it fires. */
   lease: TickerEntry | undefined;
+  /** With HMAC-SHA256: its enrollment's channel, which its keepalives, probes and M_RELEASE go through. */
+  readonly channel: SecureChannel | null;
 }
 
 const now = (): number => performance.now();
@@ -387,6 +411,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     oversize: 0,
     rateLimited: 0,
     malformed: 0,
+    unauthenticated: 0,
+    replayed: 0,
     busy: 0,
     authFailures: 0,
     rejected: 0,
@@ -595,20 +621,25 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /** Who hears of a stop: the members, and enrollments in progress that were told their address. */
-  #releaseTargets(): Array<{ shimAddress: string; member: MemberRecord | undefined }> {
-    const targets = new Map<string, MemberRecord | undefined>();
-    for (const member of this.#members.values()) targets.set(member.shimAddress, member);
-    for (const [shimAddress, session] of this.#sessions) {
-      if (session.address !== undefined && !targets.has(shimAddress)) targets.set(shimAddress, undefined);
+  #releaseTargets(): ReleaseTarget[] {
+    const targets = new Map<string, ReleaseTarget>();
+    for (const member of this.#members.values()) {
+      targets.set(member.shimAddress, { shimAddress: member.shimAddress, member, channel: member.channel });
     }
-    return [...targets].map(([shimAddress, member]) => ({ shimAddress, member }));
+    for (const [shimAddress, session] of this.#sessions) {
+      // An enrollment in progress from a member's address is the newer one: its channel is the one the member listens on.
+      if (session.address !== undefined) {
+        targets.set(shimAddress, { shimAddress, member: targets.get(shimAddress)?.member, channel: session.channel });
+      }
+    }
+    return [...targets.values()];
   }
 
   /**
    * Sends M_RELEASE twice to each target, waiting at most {@link RELEASE_SEND_MS}
    * for the shim to take them; returns the members at least one went to.
    */
-  async #sendReleases(targets: Array<{ shimAddress: string; member: MemberRecord | undefined }>): Promise<MemberRecord[]> {
+  async #sendReleases(targets: ReleaseTarget[]): Promise<MemberRecord[]> {
     if (targets.length === 0) return [];
     log(
       this.#logger,
@@ -619,8 +650,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const told = new Set<MemberRecord>();
     const sends: Array<Promise<void>> = [];
     for (let copy = 0; copy < 2; copy++) {
-      for (const { shimAddress, member } of targets) {
-        const pdu = encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+      for (const { shimAddress, member, channel } of targets) {
+        const pdu = sealed(encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() }), channel);
         const sent = (async () => this.#shim.send(shimAddress, pdu))();
         sends.push(
           sent.then(
@@ -786,9 +817,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     return { ...this.#stats, pending: this.#sessions.size, members: this.#members.size, trackedPeers: this.#rate.size };
   }
 
-  #onPdu(pdu: Uint8Array, from: string): void {
+  #onPdu(received: Uint8Array, from: string): void {
     this.#stats.received++;
-    if (pdu.length > this.#limits.maxPduBytes) {
+    if (received.length > this.#limits.maxPduBytes) {
       this.#stats.oversize++;
       return;
     }
@@ -796,6 +827,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#stats.rateLimited++;
       return;
     }
+    const opened = this.#auth.mechanism === 'hmac-sha256' ? this.#authenticate(received, from) : { pdu: received, channel: null };
+    if (opened === undefined) return;
+    const { pdu, channel } = opened;
     let msg: CdapMessage;
     try {
       msg = decodeCdapMessage(pdu);
@@ -815,14 +849,52 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const session = this.#sessions.get(from);
     if (session !== undefined) session.lastSeenAt = now();
     try {
-      this.#dispatch(msg, from, member);
+      this.#dispatch(msg, from, member, channel);
     } catch {
       // Nothing a peer sends may stop the enroller: a handler that fails
       // simply does not answer, and the peer retransmits or gives up.
     }
   }
 
-  #dispatch(msg: CdapMessage, from: string, known: MemberRecord | undefined): void {
+  /**
+   * With HMAC-SHA256: the CDAP bytes of a PDU sealed by the channel of the
+   * enrollment in progress from `from` or of the member enrolled there, with
+   * that channel; undefined (dropped, and counted) for any other PDU. Unsealed,
+   * only M_CONNECT passes (it opens a channel, and proves nothing by itself).
+   * A sealed M_START from an address this enroller holds no channel with (it
+   * restarted, or forgot the enrollment) is answered "not connected", unsealed:
+   * the member connects again within its attempt.
+   */
+  #authenticate(pdu: Uint8Array, from: string): { pdu: Uint8Array; channel: SecureChannel | null } | undefined {
+    const split = splitTag(pdu);
+    if (split === undefined) {
+      const opCode = opCodeOf(pdu);
+      if (opCode === OpCode.M_CONNECT || opCode === undefined) return { pdu, channel: null };
+      this.#stats.unauthenticated++;
+      return undefined;
+    }
+    const channels = [this.#sessions.get(from)?.channel, this.#memberAt(from)?.channel].filter((c) => c != null);
+    let failure: OpenFailure = 'unauthenticated';
+    for (const channel of channels) {
+      const result = channel.open(pdu);
+      if ('body' in result) return { pdu: result.body, channel };
+      if (result.failure === 'replayed') failure = 'replayed';
+    }
+    this.#stats[failure]++;
+    if (channels.length === 0) {
+      try {
+        const msg = decodeCdapMessage(split.body);
+        if (msg.opCode === OpCode.M_START && msg.invokeId) {
+          this.#reply(from, msg, Result.NOT_CONNECTED, 'not connected: send M_CONNECT first', null);
+        }
+      } catch {
+        // not even CDAP: dropped
+      }
+    }
+    return undefined;
+  }
+
+  #dispatch(msg: CdapMessage, from: string, known: MemberRecord | undefined, channel: SecureChannel | null): void {
     let member = known;
     switch (msg.opCode) {
       case OpCode.M_CONNECT:
@@ -848,16 +920,20 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
           // Never answered as enrolled while its binding cannot be proven current: told
           // it is not enrolled here, it is not (it enrols again, here or elsewhere).
           this.#letGo(member);
-          this.#reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again');
-        } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) this.#reply(from, msg);
-        else this.#reply(from, msg, Result.FAILED, member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`);
+          this.#reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again', channel);
+        } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined)
+          this.#reply(from, msg, Result.OK, undefined, channel);
+        else {
+          const reason = member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`;
+          this.#reply(from, msg, Result.FAILED, reason, channel);
+        }
         return;
       case OpCode.M_RELEASE:
-        this.#onRelease(msg, from);
+        this.#onRelease(msg, from, channel);
         return;
       default:
         // Replies (M_CREATE_R for the RIB sync, ...) need no answer.
-        if (!isReply(msg.opCode)) this.#reply(from, msg, Result.FAILED, 'operation not supported by the enroller');
+        if (!isReply(msg.opCode)) this.#reply(from, msg, Result.FAILED, 'operation not supported by the enroller', channel);
     }
   }
 
@@ -878,12 +954,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const name = msg.srcApName ?? '';
     const existing = this.#sessions.get(from);
     if (existing !== undefined && existing.connectInvokeId === msg.invokeId && existing.name === name) {
-      this.#sendBytes(from, existing.connectReply);
+      this.#sendBytes(from, existing.connectReply, null);
       return;
     }
+    // The answers to M_CONNECT go unsealed: the member has no channel yet (M_CONNECT_R carries the enroller's proof).
     const reject = (reason: string, result: number = Result.FAILED): void => {
       this.#stats.rejected++;
-      this.#reply(from, msg, result, reason);
+      this.#reply(from, msg, result, reason, null);
       this.#emit('enrollment:rejected', { shimAddress: from, name, reason });
     };
     // A member names the DIF or this IPCP; one that knows neither names our shim address.
@@ -940,9 +1017,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       lastSentAt: now(),
       retransmitMs: this.#retransmitMs,
       checkProof: verdict.checkProof,
+      channel: verdict.channel ?? null,
     });
     this.#updateSweep();
-    this.#sendBytes(from, connectReply);
+    this.#sendBytes(from, connectReply, null);
   }
 
   async #onStart(msg: CdapMessage, from: string): Promise<void> {
@@ -962,7 +1040,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         return;
       }
       // A retransmitted M_START: the same answer, the same address.
-      for (const pdu of session.burst ?? []) this.#sendBytes(from, pdu);
+      for (const pdu of session.burst ?? []) this.#sendBytes(from, pdu, session.channel);
       return;
     }
     let info: EnrollmentInfo;
@@ -974,8 +1052,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
     if (session.checkProof !== undefined && !session.checkProof(info.authProof)) {
       this.#stats.authFailures++;
-      this.#abandon(from, session);
       this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed');
+      this.#abandon(from, session);
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
       return;
     }
@@ -1056,7 +1134,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (!assignment.ok) {
       const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
       session.burst = [reply];
-      this.#sendBytes(from, reply);
+      this.#sendBytes(from, reply, session.channel);
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
       return;
     }
@@ -1097,7 +1175,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       return;
     }
     session.lastSentAt = now();
-    for (const pdu of session.burst) this.#sendBytes(from, pdu);
+    for (const pdu of session.burst) this.#sendBytes(from, pdu, session.channel);
   }
 
   #onStopReply(msg: CdapMessage, from: string): void {
@@ -1111,9 +1189,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
     if ((msg.result ?? 0) === 0 && !this.#proven(session)) {
       // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
+      this.#sendRelease(from);
       this.#abandon(from, session);
       this.#updateSweep();
-      this.#sendRelease(from);
       return;
     }
     this.#deleteSession(from);
@@ -1136,6 +1214,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       lastSeen: new Date(),
       lastSeenAt: now(),
       lease: undefined,
+      channel: session.channel,
     };
     this.#members.set(session.name, record);
     this.#memberByShim.set(from, session.name);
@@ -1143,7 +1222,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#emit('member:enrolled', info(record));
   }
 
-  #onRelease(msg: CdapMessage, from: string): void {
+  #onRelease(msg: CdapMessage, from: string, channel: SecureChannel | null): void {
     const session = this.#sessions.get(from);
     if (session !== undefined) this.#abandon(from, session);
     this.#updateSweep();
@@ -1152,7 +1231,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#letGo(member);
       this.#emit('member:released', info(member));
     }
-    this.#reply(from, msg);
+    this.#reply(from, msg, Result.OK, undefined, channel);
   }
 
   /** Answers an M_START "unavailable": the shared store cannot prove a binding now. */
@@ -1168,7 +1247,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     this.#updateSweep();
   }
 
-  /** Tells `to` it holds nothing here (any more): M_RELEASE. */
+  /** Tells `to` it holds nothing here (any more): M_RELEASE (unsealed when this enroller holds no channel with it: a member with authentication then drops it, and finds out by its keepalives). */
   #sendRelease(to: string): void {
     this.#send(to, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
   }
@@ -1393,7 +1472,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       if (t - session.lastSentAt < session.retransmitMs) continue;
       session.lastSentAt = t;
       session.retransmitMs = Math.min(session.retransmitMs * 2, this.#retransmitMs * 8);
-      this.#sendBytes(from, stop);
+      this.#sendBytes(from, stop, session.channel);
     }
     this.#updateSweep();
   }
@@ -1420,23 +1499,34 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     safeEmit(this as EventEmitter<EnrollerEvents>, event, ...(args as never));
   }
 
-  #reply(to: string, request: CdapMessage, result: number = Result.OK, reason?: string): void {
-    this.#send(to, replyTo(request, result, reason));
+  /** Answers `request`; sealed by `channel` (default: the one {@link #channelFor} `to`), unsealed when it is null. */
+  #reply(to: string, request: CdapMessage, result: number = Result.OK, reason?: string, channel = this.#channelFor(to)): void {
+    this.#send(to, replyTo(request, result, reason), channel);
   }
 
-  #send(to: string, msg: CdapMessage): void {
+  #send(to: string, msg: CdapMessage, channel = this.#channelFor(to)): void {
     let pdu: Uint8Array;
     try {
       pdu = encodeCdapMessage(msg);
     } catch {
       return; // a reply we cannot build (e.g. to a request without invoke id) is not sent
     }
-    this.#sendBytes(to, pdu);
+    this.#sendBytes(to, pdu, channel);
   }
 
-  #sendBytes(to: string, pdu: Uint8Array): void {
+  #sendBytes(to: string, pdu: Uint8Array, channel: SecureChannel | null): void {
     // A datagram that cannot be sent is a lost datagram: the peer retransmits.
-    this.#shim.send(to, pdu).catch(() => undefined);
+    this.#shim.send(to, sealed(pdu, channel)).catch(() => undefined);
+  }
+
+  /**
+   * The channel a PDU to `to` goes through with HMAC-SHA256: that of the
+   * enrollment in progress from there (the newer), else that of the member
+   * enrolled there; null (unsealed) when there is neither, and always without
+   * HMAC-SHA256.
+   */
+  #channelFor(to: string): SecureChannel | null {
+    return this.#sessions.get(to)?.channel ?? this.#memberAt(to)?.channel ?? null;
   }
 }
 
@@ -1450,6 +1540,10 @@ export interface EnrollerStats {
   rateLimited: number;
   /** PDUs that were not well-formed CDAP. */
   malformed: number;
+  /** With HMAC-SHA256: PDUs dropped without a valid tag (forged, altered, or from a peer without the session's key). */
+  unauthenticated: number;
+  /** With HMAC-SHA256: PDUs dropped with a valid tag whose sequence number was seen before (a replay, or a network duplicate). */
+  replayed: number;
   /** CONNECTs answered "busy". */
   busy: number;
   /** CONNECTs or STARTs refused for authentication or the allow-list. */

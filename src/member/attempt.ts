@@ -12,6 +12,7 @@ import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';
 import type { RibObject } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
+import type { SecureChannel } from '../auth/channel.js';
 
 /** What a successful attempt yields. */
 export interface AttemptResult {
@@ -23,6 +24,8 @@ export interface AttemptResult {
   readonly objects: RibObject[];
   /** The M_STOP to answer; its M_STOP_R is sent by the caller once the RIB holds the objects. */
   readonly stop: CdapMessage;
+  /** With `hmac-sha256`: the channel of this enrollment, which every later PDU with this enroller goes through. */
+  readonly channel: SecureChannel | undefined;
 }
 
 /** An attempt that ran out of its `timeoutMs`: the only failure that is retried. */
@@ -48,8 +51,11 @@ export interface AttemptContext {
   readonly lowerDifs: readonly string[];
   readonly config: EnrollmentConfig;
   readonly ids: InvokeIds;
-  /** Sends a message to the bootstrap; resolves once handed to the shim, rejects with the shim's error. */
-  send(msg: CdapMessage): Promise<void>;
+  /**
+   * Sends a message to the bootstrap, sealed by `channel` when there is one;
+   * resolves once handed to the shim, rejects with the shim's error.
+   */
+  send(msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
 }
 
 type Phase = 'connecting' | 'starting' | 'done';
@@ -72,6 +78,7 @@ export class EnrollmentAttempt {
   #stop: { msg: CdapMessage; info: EnrollmentInfo } | undefined;
   readonly #objects = new Map<number, RibObject>();
   #authSession: MemberAuthSession | undefined;
+  #channel: SecureChannel | undefined;
 
   constructor(ctx: AttemptContext) {
     this.#ctx = ctx;
@@ -81,6 +88,7 @@ export class EnrollmentAttempt {
 
   /** A fresh M_CONNECT, with fresh credentials (a new nonce for HMAC-SHA256). */
   #connect(): CdapMessage {
+    this.#channel = undefined;
     this.#authSession = memberAuth(this.#ctx.auth, this.#ctx.ipcpName, this.#ctx.difName);
     const msg = connectRequest(this.#ctx.ids.next(), this.#ctx.ipcpName, this.#ctx.difName ?? this.#ctx.bootstrap);
     msg.authMech = this.#authSession.authMech;
@@ -112,6 +120,15 @@ export class EnrollmentAttempt {
       this.#deadline.unref?.();
       this.#transmit();
     });
+  }
+
+  /**
+   * The channel PDUs from the bootstrap must come through (with
+   * `hmac-sha256`, once M_CONNECT_R is accepted); undefined before, and
+   * without that mechanism.
+   */
+  get channel(): SecureChannel | undefined {
+    return this.#channel;
   }
 
   /** Feeds a message received from the bootstrap. */
@@ -159,11 +176,13 @@ export class EnrollmentAttempt {
       this.#refused(msg, 'M_CONNECT refused');
       return;
     }
-    const authProof = this.#authSession?.accept(msg);
-    if (authProof === false) {
+    const accepted = this.#authSession?.accept(msg);
+    if (accepted === false) {
       this.#fail(new EnrollmentRejectedError(Result.AUTH_FAILED, 'the enroller failed to prove it holds the key'));
       return;
     }
+    const authProof = accepted?.proof;
+    this.#channel = accepted?.channel;
     this.#phase = 'starting';
     this.#request = enrollmentMessage(OpCode.M_START, this.#ctx.ids.next(), {
       address: this.#ctx.requestedAddress,
@@ -257,6 +276,7 @@ export class EnrollmentAttempt {
       alternates: start.alternates ?? [],
       objects: [...this.#objects.values()],
       stop: stop.msg,
+      channel: this.#channel,
     });
   }
 
@@ -266,7 +286,7 @@ export class EnrollmentAttempt {
    * address) would be refused again, so it ends the attempt at once.
    */
   #send(msg: CdapMessage): void {
-    this.#ctx.send(msg).catch((err: unknown) => this.#fail(err));
+    this.#ctx.send(msg, this.#channel).catch((err: unknown) => this.#fail(err));
   }
 
   /** Sends the current request and (re)arms its one retransmission timer. */

@@ -37,6 +37,7 @@ import {
 import { type Rib, RibNames } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { type AuthOptions, authOptionsSchema } from '../auth/auth.js';
+import { type OpenFailure, type SecureChannel, splitTag } from '../auth/channel.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type Ticker, type TickerEntry } from '../util/ticker.js';
@@ -368,6 +369,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   #address: number | undefined;
   #difName: string | undefined;
   #lastHeartbeat: number | undefined;
+  /** With `hmac-sha256`: the channel of the last enrollment, with `#bootstrap`. */
+  #channel: SecureChannel | undefined;
   #run: Run | undefined;
   #attempt: EnrollmentAttempt | undefined;
   #monitor: { running: boolean; stop(): void } | undefined;
@@ -575,9 +578,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#unsubscribe();
     // Also after a loss or during a re-enrollment: the bootstrap may still list us.
     if (this.#bootstrap !== undefined) {
-      await this.#shim
-        .send(this.#bootstrap, encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }))
-        .catch(() => undefined);
+      await this.#sendNow(this.#bootstrap, { opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }, this.#channel).catch(() => undefined);
     }
   }
 
@@ -678,7 +679,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
         lowerDifs: this.#lowerDifs,
         config: this.config,
         ids: this.#ids,
-        send: (msg) => this.#sendNow(bootstrap, msg),
+        send: (msg, channel) => this.#sendNow(bootstrap, msg, channel),
       });
       this.#attempt = attempt;
       try {
@@ -791,7 +792,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (run.signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: run.signal.reason });
     const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
     const difName = result.difName ?? synced ?? bootstrap;
-    this.#send(bootstrap, replyTo(result.stop));
+    this.#channel = result.channel;
+    this.#send(bootstrap, replyTo(result.stop), result.channel);
     this.#learnAdvertised(result.alternates, bootstrap);
     const previous = this.#address;
     this.#bootstrap = bootstrap;
@@ -1156,10 +1158,12 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
 
   // ---- messages ---------------------------------------------------------------
 
-  #onPdu(pdu: Uint8Array, from: string): void {
+  #onPdu(received: Uint8Array, from: string): void {
     if (this.#state.type === 'closed') return;
     const attempt = this.#attempt;
     const expected = attempt !== undefined ? (this.#state as { bootstrap?: string }).bootstrap : this.#bootstrap;
+    const pdu = this.#auth.mechanism === 'hmac-sha256' ? this.#authenticate(received, from, attempt, expected) : received;
+    if (pdu === undefined) return;
     if (from !== expected) {
       // A known enroller asking whether this IPCP is alive (a newcomer claims its name there) gets the truth.
       if (this.#bootstraps.has(from)) this.#answerProbe(pdu, from);
@@ -1190,6 +1194,38 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     }
     this.#heartbeat();
     void this.#serve(msg, from);
+  }
+
+  /**
+   * With `hmac-sha256`: the CDAP bytes of a PDU sealed by a channel this
+   * member holds with `from` (the attempt's, or the enrollment's), or
+   * undefined (dropped, and counted) for any other. Unsealed, only the
+   * handshake's answers to the attempt in progress pass: M_CONNECT_R, which
+   * carries the enroller's proof, and M_START_R "not connected", which only
+   * makes the attempt connect again.
+   */
+  #authenticate(
+    pdu: Uint8Array,
+    from: string,
+    attempt: EnrollmentAttempt | undefined,
+    expected: string | undefined,
+  ): Uint8Array | undefined {
+    if (splitTag(pdu) === undefined) {
+      if (attempt !== undefined && from === expected && isHandshakeAnswer(pdu)) return pdu;
+      this.#metrics.dropped('unauthenticated');
+      return undefined;
+    }
+    const channels: SecureChannel[] = [];
+    if (attempt?.channel !== undefined && from === expected) channels.push(attempt.channel);
+    if (this.#channel !== undefined && from === this.#bootstrap) channels.push(this.#channel);
+    let failure: OpenFailure = 'unauthenticated';
+    for (const channel of channels) {
+      const opened = channel.open(pdu);
+      if ('body' in opened) return opened.body;
+      if (opened.failure === 'replayed') failure = 'replayed';
+    }
+    this.#metrics.dropped(failure);
+    return undefined;
   }
 
   /** Answers a keepalive M_READ from a known enroller that is not the current one; anything else from it is ignored. */
@@ -1253,14 +1289,19 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     }
   }
 
-  /** Encodes and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
-  async #sendNow(to: string, msg: CdapMessage): Promise<void> {
-    await this.#shim.send(to, encodeCdapMessage(msg));
+  /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
+  async #sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void> {
+    const pdu = encodeCdapMessage(msg);
+    await this.#shim.send(to, channel === undefined ? pdu : channel.seal(pdu));
   }
 
-  /** Sends a reply or a keepalive; one that cannot be sent is a lost datagram, which the peer survives. */
-  #send(to: string, msg: CdapMessage): void {
-    this.#sendNow(to, msg).catch(() => undefined);
+  /**
+   * Sends a reply or a keepalive (through the enrollment's channel when `to`
+   * is its enroller); one that cannot be sent is a lost datagram, which the
+   * peer survives.
+   */
+  #send(to: string, msg: CdapMessage, channel = to === this.#bootstrap ? this.#channel : undefined): void {
+    this.#sendNow(to, msg, channel).catch(() => undefined);
   }
 
   #setState(state: EnrollmentState): void {
@@ -1356,6 +1397,16 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
 }
 
 /** A keepalive M_READ (an enroller's liveness probe). */
+/** Whether an unsealed PDU is an answer of the handshake that `hmac-sha256` lets through (see `#authenticate`). */
+function isHandshakeAnswer(pdu: Uint8Array): boolean {
+  try {
+    const msg = decodeCdapMessage(pdu);
+    return msg.opCode === OpCode.M_CONNECT_R || (msg.opCode === OpCode.M_START_R && msg.result === Result.NOT_CONNECTED);
+  } catch {
+    return true; // malformed: the attempt notes the problem, as it does without authentication
+  }
+}
+
 function isKeepaliveRequest(msg: CdapMessage): boolean {
   return msg.opCode === OpCode.M_READ && msg.objClass === KEEPALIVE_OBJECT.objClass && msg.invokeId !== undefined && msg.invokeId !== 0;
 }

@@ -47,6 +47,19 @@ export interface ConnectionMetrics {
   };
   /** Share of the time since the first enrollment spent enrolled, in 0..1 (undefined before it). */
   readonly uptimeRatio: number | undefined;
+  /**
+   * PDUs dropped by `hmac-sha256` authentication: without a valid tag
+   * (`unauthenticated`: forged, altered, or from a peer without this
+   * session's key), or with a sequence number seen before (`replayed`: an
+   * attacker's replay, or a duplicate the network made). Always 0 with the
+   * other mechanisms.
+   */
+  readonly dropped: {
+    /** No tag, or a wrong one. */
+    readonly unauthenticated: number;
+    /** A valid tag whose sequence number was seen before (or is older than the replay window). */
+    readonly replayed: number;
+  };
 }
 
 class Series {
@@ -78,6 +91,13 @@ export class MetricsRecorder {
   #firstEnrolledAt: number | undefined;
   #enrolledSince: number | undefined;
   #uptime = 0;
+  #unauthenticated = 0;
+  #replayed = 0;
+
+  dropped(why: 'unauthenticated' | 'replayed'): void {
+    if (why === 'replayed') this.#replayed++;
+    else this.#unauthenticated++;
+  }
 
   enrolled(): void {
     const t = performance.now();
@@ -125,6 +145,7 @@ export class MetricsRecorder {
       timeToRecoverMs: this.#recovery.stats(),
       keepaliveRttMs: { last: this.#rttLast, min: this.#rttMin, smoothed: this.#rttSmoothed },
       uptimeRatio: span === undefined ? undefined : span === 0 ? 1 : Math.min(1, up / span),
+      dropped: { unauthenticated: this.#unauthenticated, replayed: this.#replayed },
     };
   }
 }

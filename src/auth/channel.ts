@@ -1,0 +1,167 @@
+/**
+ * Authenticated messages for `hmac-sha256`: once M_CONNECT and M_CONNECT_R
+ * have exchanged both nonces, each side derives a session key from the
+ * pre-shared key and the nonces, and every PDU after M_CONNECT_R carries a
+ * tag: a sequence number and a MAC over it and the PDU. A PDU whose tag is
+ * missing or wrong is dropped; one whose sequence number was seen already (a
+ * replay, or a duplicate the network made) is dropped too.
+ *
+ * On the wire the tag is one more protobuf record appended to the encoded
+ * CDAPMessage, field 100 (bytes), 24 bytes long:
+ *
+ *     seq (8 bytes, big-endian, 1, 2, 3, ... per direction)
+ *     HMAC-SHA256(K_dir, seq || the CDAPMessage bytes before this record), first 16 bytes
+ *
+ * with `K_dir` = HKDF-SHA256(ikm = pre-shared key, salt = Nm || Ne,
+ * info = label, direction, member, enroller, DIF; each part length-prefixed),
+ * one key per direction (`member->enroller`, `enroller->member`), so a PDU
+ * cannot be reflected back to its sender. A decoder that does not know field
+ * 100 skips it, as protobuf skips any unknown field.
+ *
+ * The receiver keeps a window of the last 64 sequence numbers (as IPsec's
+ * anti-replay window): datagrams may arrive out of order within it; older
+ * ones, and any number seen before, are refused.
+ *
+ * @module
+ */
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+
+/** The CDAPMessage field number of the tag (ours; see docs/PROTOCOL.md). */
+export const TAG_FIELD = 100;
+const SEQ_BYTES = 8;
+const MAC_BYTES = 16;
+const TAG_BYTES = SEQ_BYTES + MAC_BYTES;
+/** The record's key: field 100, wire type 2 (length-delimited), as a varint: 0xa2 0x06; then the length, 24. */
+const RECORD_HEAD = Uint8Array.of(0xa2, 0x06, TAG_BYTES);
+const WINDOW = 64;
+const LABEL = 'rina-enrollment/hmac-sha256/v1/channel';
+
+/** The parts both sides bind a channel to. */
+export interface ChannelParts {
+  readonly key: string | Uint8Array;
+  readonly memberNonce: Uint8Array;
+  readonly enrollerNonce: Uint8Array;
+  readonly member: string;
+  readonly enroller: string;
+  readonly dif: string;
+}
+
+/** Why {@link SecureChannel.open} refused a PDU. */
+export type OpenFailure = 'unauthenticated' | 'replayed';
+
+function lengthPrefixed(parts: ReadonlyArray<string | Uint8Array>): Buffer {
+  return Buffer.concat(
+    parts.flatMap((part) => {
+      const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part);
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(bytes.length);
+      return [length, bytes];
+    }),
+  );
+}
+
+function deriveKey(parts: ChannelParts, direction: 'member->enroller' | 'enroller->member'): Buffer {
+  const salt = Buffer.concat([parts.memberNonce, parts.enrollerNonce]);
+  const info = lengthPrefixed([LABEL, direction, parts.member, parts.enroller, parts.dif]);
+  return Buffer.from(hkdfSync('sha256', parts.key, salt, info, 32));
+}
+
+function mac(key: Buffer, seq: Buffer, body: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(seq).update(body).digest().subarray(0, MAC_BYTES);
+}
+
+/**
+ * Splits a PDU into the CDAPMessage bytes before the tag and the tag, or
+ * returns undefined when it carries no tag as its last record. Bytes that
+ * are not a walkable protobuf message carry none.
+ */
+export function splitTag(pdu: Uint8Array): { readonly body: Uint8Array; readonly tag: Uint8Array } | undefined {
+  const reader = new BinaryReader(pdu);
+  try {
+    while (reader.pos < reader.len) {
+      const start = reader.pos;
+      const [no, wireType] = reader.tag();
+      if (no === TAG_FIELD && wireType === WireType.LengthDelimited) {
+        const tag = reader.bytes();
+        if (reader.pos !== reader.len || tag.length !== TAG_BYTES) return undefined;
+        return { body: pdu.subarray(0, start), tag };
+      }
+      reader.skip(wireType, no);
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * One side of an authenticated channel: seals what it sends, opens what it
+ * receives. Made by {@link SecureChannel.forMember} or
+ * {@link SecureChannel.forEnroller} from the same parts, the two ends match.
+ */
+export class SecureChannel {
+  readonly #sendKey: Buffer;
+  readonly #receiveKey: Buffer;
+  #sent = 0;
+  /** The highest sequence number accepted, and a bit per number below it within the window (bit 0: highest). */
+  #highest = 0;
+  #seen = 0n;
+
+  private constructor(sendKey: Buffer, receiveKey: Buffer) {
+    this.#sendKey = sendKey;
+    this.#receiveKey = receiveKey;
+  }
+
+  /** The member's end of the channel. */
+  static forMember(parts: ChannelParts): SecureChannel {
+    return new SecureChannel(deriveKey(parts, 'member->enroller'), deriveKey(parts, 'enroller->member'));
+  }
+
+  /** The enroller's end of the channel. */
+  static forEnroller(parts: ChannelParts): SecureChannel {
+    return new SecureChannel(deriveKey(parts, 'enroller->member'), deriveKey(parts, 'member->enroller'));
+  }
+
+  /** The encoded CDAPMessage `body` with a fresh tag appended; every call takes the next sequence number. */
+  seal(body: Uint8Array): Uint8Array {
+    this.#sent++;
+    const seq = Buffer.alloc(SEQ_BYTES);
+    seq.writeBigUInt64BE(BigInt(this.#sent));
+    const out = new Uint8Array(body.length + RECORD_HEAD.length + TAG_BYTES);
+    out.set(body, 0);
+    out.set(RECORD_HEAD, body.length);
+    out.set(seq, body.length + RECORD_HEAD.length);
+    out.set(mac(this.#sendKey, seq, body), body.length + RECORD_HEAD.length + SEQ_BYTES);
+    return out;
+  }
+
+  /**
+   * The CDAPMessage bytes of a PDU this channel's other end sealed, or why
+   * not: no tag or a wrong one (`unauthenticated`), a sequence number seen
+   * already or older than the window (`replayed`). Only an authentic PDU
+   * moves the window.
+   */
+  open(pdu: Uint8Array): { readonly body: Uint8Array } | { readonly failure: OpenFailure } {
+    const parts = splitTag(pdu);
+    if (parts === undefined) return { failure: 'unauthenticated' };
+    const seqBytes = parts.tag.subarray(0, SEQ_BYTES);
+    const expected = mac(this.#receiveKey, Buffer.from(seqBytes), parts.body);
+    if (!timingSafeEqual(expected, parts.tag.subarray(SEQ_BYTES))) return { failure: 'unauthenticated' };
+    const seq = Buffer.from(seqBytes).readBigUInt64BE();
+    if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { failure: 'unauthenticated' };
+    const n = Number(seq);
+    if (n > this.#highest) {
+      const shift = n - this.#highest;
+      this.#seen = shift >= WINDOW ? 1n : ((this.#seen << BigInt(shift)) | 1n) & ((1n << BigInt(WINDOW)) - 1n);
+      this.#highest = n;
+      return { body: parts.body };
+    }
+    const age = this.#highest - n;
+    if (age >= WINDOW) return { failure: 'replayed' };
+    const bit = 1n << BigInt(age);
+    if ((this.#seen & bit) !== 0n) return { failure: 'replayed' };
+    this.#seen |= bit;
+    return { body: parts.body };
+  }
+}
