@@ -40,13 +40,15 @@ const HOLD_SECS = 5;
 /** The members' settings: keepalives every 500 ms, lost after 2 s of silence, 1 s attempts, backoff capped at 2 s. */
 const MEMBER_CONFIG = {
   timeoutMs: 1000,
-  maxRetries: 100,
+  maxRetries: 3,
   initialBackoffMs: 200,
   heartbeatIntervalSecs: 0.5,
   connectionTimeoutSecs: 2,
   reenrollBackoffBaseMs: 200,
   reenrollBackoffCapMs: 2000,
 } as const;
+/** A member's pause before it tries a failed first enrollment again. */
+const FIRST_ENROL_PAUSE_MS = 1000;
 /**
  * A member's convergence bound once the faults stop, ms: the library's bound
  * (docs/RECOVERY.md: CT + T + cap + E·T + 4 ticks, E = 3 enrollers), plus one
@@ -54,6 +56,9 @@ const MEMBER_CONFIG = {
  * re-validates its members before it vouches again), plus one hold (addresses
  * of members that moved are held that long; a tight pool may wait for them),
  * plus 3 s for an enroller process started at the last moment to serve.
+ * A newcomer whose first enrollment was refused (a pool exhausted by held
+ * addresses) retries every second after a chain of 3 attempts (1 s each,
+ * 200 + 400 ms apart): within the same bound once the holds have run out.
  */
 const BOUND_MS =
   MEMBER_CONFIG.connectionTimeoutSecs * 1000 +
@@ -78,7 +83,11 @@ const WATCH_LAG_MS = 500;
 interface ScheduleResult {
   readonly seed: number;
   readonly faults: number;
+  /** Faults by kind. */
+  readonly kinds: Readonly<Record<string, number>>;
   readonly violations: Violation[];
+  /** Bindings etcd deleted (freed addresses, which others may then get). */
+  readonly unbinds: number;
   /** The latest first enrollment after calm of a member that was not enrolled at calm, ms after calm (0 if all were). */
   readonly settledMs: number;
   readonly addressChanges: number;
@@ -130,6 +139,13 @@ async function runSchedule(
   const schedule = makeSchedule(seed, { enrollers: 3, etcdNodes: 3, calmAtMs: faultPhaseMs, leaseTtlMs: LEASE_TTL_MS });
 
   const etcd: EtcdCluster = await startEtcd({ size: 3 });
+  // Interrupted (Ctrl-C, a CI timeout): no etcd or enroller process may outlive the run.
+  const onSignal = (): void => {
+    for (const slot of enrollers) for (const log of slot.logs) log.child.kill('SIGKILL');
+    void etcd.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const prefix = `/chaos/${seed}/`;
   const client = new Etcd3({ hosts: etcd.endpoints });
   const members: MemberSlot[] = [];
@@ -216,10 +232,23 @@ async function runSchedule(
           history.push({ kind: 'release', t: now(), member: name, process });
         }
       });
-      const run = manager
-        .enrol()
-        .then(() => manager.startConnectionMonitoring())
-        .catch((err: Error) => say(`${name}: first enrollment failed: ${err.message}`));
+      // As an IPCP daemon does: a first enrollment that fails (refused while the
+      // pool is exhausted by held addresses, or no enroller answered) is tried
+      // again a second later, until it succeeds; then the monitor keeps it enrolled.
+      const closed = (): boolean => manager.state.type === 'closed';
+      const run = (async () => {
+        while (!closed()) {
+          try {
+            await manager.enrol();
+            manager.startConnectionMonitoring();
+            return;
+          } catch (err) {
+            if (closed()) return;
+            say(`${name}: first enrollment failed (${(err as Error).message}); again in 1 s`);
+            await sleep(FIRST_ENROL_PAUSE_MS);
+          }
+        }
+      })();
       pending.add(run);
       void run.finally(() => pending.delete(run));
       return { name, process, manager, shim };
@@ -385,7 +414,10 @@ async function runSchedule(
         );
       }
     }
-    return { seed, faults: schedule.length, violations, settledMs, addressChanges, answers };
+    const kinds: Record<string, number> = {};
+    for (const f of schedule) kinds[f.kind] = (kinds[f.kind] ?? 0) + 1;
+    const unbinds = history.filter((e) => e.kind === 'unbind').length;
+    return { seed, faults: schedule.length, kinds, violations, settledMs, addressChanges, answers, unbinds };
   } finally {
     for (const t of timers) clearTimeout(t);
     await Promise.allSettled(members.map((m) => stopMember(m, 'leave')));
@@ -402,6 +434,8 @@ async function runSchedule(
     }
     client.close();
     await etcd.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
@@ -439,7 +473,11 @@ async function main(): Promise<void> {
     faults += r.faults;
     violations += r.violations.length;
     console.log(
-      `schedule seed=${s}: ${r.faults} faults, ${r.violations.length} violations, last enrollment ${(r.settledMs / 1000).toFixed(1)} s after calm (bound ${(BOUND_MS / 1000).toFixed(1)} s), ${r.addressChanges} address changes, ${r.answers} enrollments answered`,
+      `schedule seed=${s}: ${r.faults} faults (${Object.entries(r.kinds)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(
+          ', ',
+        )}), ${r.violations.length} violations, last enrollment ${(r.settledMs / 1000).toFixed(1)} s after calm (bound ${(BOUND_MS / 1000).toFixed(1)} s), ${r.addressChanges} address changes, ${r.unbinds} bindings freed, ${r.answers} enrollments answered`,
     );
     for (const v of r.violations) console.log(`  ${v.kind} at ${(v.t / 1000).toFixed(1)} s: ${v.message}`);
   }
