@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seed S --duration SECS [--schedules N] [--members M] [--out DIR]`
+ * `npm run chaos -- --seed S --duration SECS [--schedules N] [--members M] [--faults KIND,...] [--out DIR] [--verbose]`
  *
  * The nemesis. Each schedule builds a world of real processes on 127.0.0.1:
  * a three-member etcd cluster, three `rina-enroll bootstrap --etcd` processes
@@ -29,7 +29,7 @@ import { type CliProcess, runCli } from '../test/support/cli.js';
 import { TcpProxy } from '../test/support/tcp-proxy.js';
 import { UdpProxy } from '../test/support/udp-proxy.js';
 import { type ChaosEvent, checkHistory, summaryLine, type Violation } from './checker.js';
-import { describeFault, type Fault, makeSchedule } from './schedule.js';
+import { describeFault, FAULT_KINDS, type Fault, makeSchedule } from './schedule.js';
 
 const DIF = 'chaos.DIF';
 /** The enrollers' etcd lease TTL (the CLI's default). */
@@ -126,6 +126,7 @@ async function runSchedule(
   memberCount: number,
   out: string | undefined,
   verbose: boolean,
+  kinds: readonly Fault['kind'][] | undefined,
 ): Promise<ScheduleResult> {
   const t0 = Date.now();
   const now = (): number => Date.now() - t0;
@@ -136,7 +137,7 @@ async function runSchedule(
   const calmWindowMs = BOUND_MS + 2000;
   const faultPhaseMs = durationMs - calmWindowMs;
   if (faultPhaseMs < 5000) throw new Error(`--duration must leave at least 5 s of faults before the ${calmWindowMs / 1000} s calm window`);
-  const schedule = makeSchedule(seed, { enrollers: 3, etcdNodes: 3, calmAtMs: faultPhaseMs, leaseTtlMs: LEASE_TTL_MS });
+  const schedule = makeSchedule(seed, { enrollers: 3, etcdNodes: 3, calmAtMs: faultPhaseMs, leaseTtlMs: LEASE_TTL_MS, kinds });
 
   const etcd: EtcdCluster = await startEtcd({ size: 3 });
   // Interrupted (Ctrl-C, a CI timeout): no etcd or enroller process may outlive the run.
@@ -447,6 +448,7 @@ async function main(): Promise<void> {
       schedules: { type: 'string', default: '1' },
       members: { type: 'string', default: '40' },
       out: { type: 'string' },
+      faults: { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
   });
@@ -465,11 +467,17 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
+  const kinds = values.faults?.split(',').map((k) => k.trim()) as Fault['kind'][] | undefined;
+  const unknown = kinds?.filter((k) => !FAULT_KINDS.includes(k));
+  if (unknown !== undefined && unknown.length > 0) {
+    console.error(`chaos: --faults: unknown kind ${unknown.join(', ')} (kinds: ${FAULT_KINDS.join(', ')})`);
+    process.exit(2);
+  }
   let faults = 0;
   let violations = 0;
   for (let i = 0; i < schedules; i++) {
     const s = seed + i;
-    const r = await runSchedule(s, durationMs, memberCount, values.out, values.verbose);
+    const r = await runSchedule(s, durationMs, memberCount, values.out, values.verbose, kinds);
     faults += r.faults;
     violations += r.violations.length;
     console.log(

@@ -54,7 +54,22 @@ export interface ScheduleOptions {
   readonly calmAtMs: number;
   /** The enrollers' etcd lease TTL, ms: pauses and cuts are drawn around it, often past it. */
   readonly leaseTtlMs: number;
+  /**
+   * Only these kinds of faults (the others drawn are left out). Default: all.
+   */
+  readonly kinds?: readonly Fault['kind'][] | undefined;
 }
+
+/** Every kind of fault, for `--faults`. */
+export const FAULT_KINDS: readonly Fault['kind'][] = [
+  'enroller-kill',
+  'enroller-pause',
+  'enroller-cut',
+  'etcd-kill',
+  'partition',
+  'churn',
+  'network',
+];
 
 /** Which target a fault occupies: faults on one target never overlap. */
 function targetOf(f: Fault): string {
@@ -113,7 +128,8 @@ export function makeSchedule(seed: number, options: ScheduleOptions): Fault[] {
     ];
     const fault = pick(kinds)();
     const target = targetOf(fault);
-    if ((busyUntil.get(target) ?? 0) <= t && fault.forMs <= room) {
+    const wanted = options.kinds === undefined || options.kinds.includes(fault.kind);
+    if (wanted && (busyUntil.get(target) ?? 0) <= t && fault.forMs <= room) {
       faults.push(fault);
       busyUntil.set(target, t + fault.forMs);
     }

@@ -44,4 +44,14 @@ describe('the chaos schedule', () => {
     expect(all.some((f) => f.kind === 'etcd-kill' && f.leader)).toBe(true);
     expect(all.some((f) => f.kind === 'network' && f.drop > 0.25)).toBe(true);
   });
+
+  it('--faults keeps only the kinds asked for, still a function of the seed', () => {
+    const counts = Array.from({ length: 50 }, (_, i) => {
+      const only = makeSchedule(i + 1, { ...options, kinds: ['enroller-cut', 'churn'] });
+      expect(only).toEqual(makeSchedule(i + 1, { ...options, kinds: ['enroller-cut', 'churn'] }));
+      expect(only.every((f) => f.kind === 'enroller-cut' || f.kind === 'churn')).toBe(true);
+      return only.length;
+    });
+    expect(Math.min(...counts)).toBeGreaterThan(0);
+  });
 });
