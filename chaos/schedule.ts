@@ -55,7 +55,7 @@ export interface ScheduleOptions {
   /** The enrollers' etcd lease TTL, ms: pauses and cuts are drawn around it, often past it. */
   readonly leaseTtlMs: number;
   /**
-   * Only these kinds of faults (the others drawn are left out). Default: all.
+   * Only these kinds of faults. Default: all.
    */
   readonly kinds?: readonly Fault['kind'][] | undefined;
 }
@@ -100,36 +100,52 @@ export function makeSchedule(seed: number, options: ScheduleOptions): Fault[] {
   let t = between(500, 2000);
   while (t < options.calmAtMs - 1000) {
     const room = options.calmAtMs - t;
-    const kinds: Array<() => Fault> = [
-      () => ({ kind: 'enroller-kill', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(500, 5000) }),
-      () => ({ kind: 'enroller-pause', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(ttl / 4, ttl * 1.5) }),
-      () => ({ kind: 'enroller-cut', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(ttl / 4, ttl * 1.6) }),
-      () => ({ kind: 'etcd-kill', leader: random() < 0.5, node: between(0, options.etcdNodes - 1), atMs: t, forMs: between(500, 5000) }),
-      () => ({ kind: 'partition', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(1000, 8000) }),
-      () => ({
-        kind: 'churn',
-        atMs: t,
-        forMs: between(500, 5000),
-        picks: Array.from({ length: between(1, 4) }, () => ({
-          at: random(),
-          how: random() < 0.5 ? 'crash' : 'leave',
-          after: random() < 0.5 ? 'newcomer' : 'restart',
-        })),
-      }),
-      () => ({
-        kind: 'network',
-        atMs: t,
-        forMs: between(2000, 10_000),
-        drop: random() * 0.3,
-        duplicate: random() < 0.5 ? random() * 0.3 : 0,
-        delayMs: random() < 0.5 ? between(5, 150) : 0,
-        jitterMs: random() < 0.5 ? between(5, 100) : 0,
-      }),
+    const makers: Array<[Fault['kind'], () => Fault]> = [
+      ['enroller-kill', () => ({ kind: 'enroller-kill', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(500, 5000) })],
+      [
+        'enroller-pause',
+        () => ({ kind: 'enroller-pause', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(ttl / 4, ttl * 1.5) }),
+      ],
+      [
+        'enroller-cut',
+        () => ({ kind: 'enroller-cut', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(ttl / 4, ttl * 1.6) }),
+      ],
+      [
+        'etcd-kill',
+        () => ({ kind: 'etcd-kill', leader: random() < 0.5, node: between(0, options.etcdNodes - 1), atMs: t, forMs: between(500, 5000) }),
+      ],
+      ['partition', () => ({ kind: 'partition', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(1000, 8000) })],
+      [
+        'churn',
+        () => ({
+          kind: 'churn',
+          atMs: t,
+          forMs: between(500, 5000),
+          picks: Array.from({ length: between(1, 4) }, () => ({
+            at: random(),
+            how: random() < 0.5 ? 'crash' : 'leave',
+            after: random() < 0.5 ? 'newcomer' : 'restart',
+          })),
+        }),
+      ],
+      [
+        'network',
+        () => ({
+          kind: 'network',
+          atMs: t,
+          forMs: between(2000, 10_000),
+          drop: random() * 0.3,
+          duplicate: random() < 0.5 ? random() * 0.3 : 0,
+          delayMs: random() < 0.5 ? between(5, 150) : 0,
+          jitterMs: random() < 0.5 ? between(5, 100) : 0,
+        }),
+      ],
     ];
-    const fault = pick(kinds)();
+    // Unfiltered, every seed draws what it always drew; filtered, only the kinds asked for are drawn.
+    const usable = options.kinds === undefined ? makers : makers.filter(([kind]) => options.kinds?.includes(kind));
+    const fault = pick(usable)[1]();
     const target = targetOf(fault);
-    const wanted = options.kinds === undefined || options.kinds.includes(fault.kind);
-    if (wanted && (busyUntil.get(target) ?? 0) <= t && fault.forMs <= room) {
+    if ((busyUntil.get(target) ?? 0) <= t && fault.forMs <= room) {
       faults.push(fault);
       busyUntil.set(target, t + fault.forMs);
     }

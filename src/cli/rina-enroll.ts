@@ -6,13 +6,17 @@
  *   rina-enroll bootstrap --listen 127.0.0.1:7001 --dif demo.DIF --pool 1-65535 --name e1 --etcd http://127.0.0.1:2379
  *   rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 [--bootstrap ...]
  *   rina-enroll member --name m2 --bootstrap srv:_rina-enroll._udp.example.net
+ *   RINA_ENROLL_AUTH_KEY=... rina-enroll bootstrap ... --auth hmac-sha256 --allowed-names ./names.txt
  *
  * Bad flags: one line on stderr, exit 2. SIGINT/SIGTERM: leave gracefully, exit 0.
  *
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
+  type AuthOptions,
+  ConfigError,
   Enroller,
   EnrollmentError,
   EnrollmentManager,
@@ -40,6 +44,10 @@ Examples:
 
   # a member enrolling through it (or another one, when it fails)
   rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --bootstrap 127.0.0.1:7001
+
+  # authenticated: every member must hold the key (here in a file only its user reads)
+  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --auth hmac-sha256 --auth-key-file /etc/rina/dif.key
+  rina-enroll member --name m4 --dif demo.DIF --bootstrap 127.0.0.1:7000 --auth hmac-sha256 --auth-key-file /etc/rina/dif.key
 
   # faster loss detection, machine-readable output
   rina-enroll member --name m2 --bootstrap [::1]:7000 --heartbeat-interval 1 --connection-timeout 3 --json
@@ -73,8 +81,108 @@ const url = (what: string) => (text: string) => {
 const pool = (text: string) => {
   const match = /^(\d+)-(\d+)$/.exec(text);
   if (!match) throw new InvalidArgumentError(`the pool must be FIRST-LAST, e.g. 1002-1999, got "${text}"`);
-  return { first: Number(match[1]), last: Number(match[2]) };
+  const [first, last] = [Number(match[1]), Number(match[2])];
+  if (first > last) throw new InvalidArgumentError(`the pool's first address must not exceed its last, got "${text}"`);
+  return { first, last };
 };
+
+/** The environment variable that may hold the key (hmac-sha256) or the password (passwd) instead of a file. */
+export const AUTH_KEY_ENV = 'RINA_ENROLL_AUTH_KEY';
+
+type Mechanism = AuthOptions['mechanism'];
+
+/**
+ * The authentication of `--auth`, with its secret from `--auth-key-file` or
+ * {@link AUTH_KEY_ENV}: never from the command line, where `ps` shows it.
+ */
+async function authFrom(opts: { auth: Mechanism; authKeyFile?: string }): Promise<AuthOptions> {
+  if (opts.auth === 'none') {
+    if (opts.authKeyFile !== undefined) throw new UsageError('--auth-key-file needs --auth passwd or --auth hmac-sha256');
+    return { mechanism: 'none' };
+  }
+  const what = opts.auth === 'passwd' ? 'password' : 'key';
+  let secret: string;
+  if (opts.authKeyFile !== undefined) {
+    try {
+      secret = (await readFile(opts.authKeyFile, 'utf8')).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new UsageError(
+        `--auth-key-file: cannot read "${opts.authKeyFile}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+  } else {
+    const fromEnv = process.env[AUTH_KEY_ENV];
+    if (fromEnv === undefined || fromEnv === '') {
+      throw new UsageError(
+        `--auth ${opts.auth} needs the ${what}: --auth-key-file PATH, or the ${AUTH_KEY_ENV} environment variable (never on the command line, where ps shows it)`,
+      );
+    }
+    secret = fromEnv;
+  }
+  const source = opts.authKeyFile === undefined ? AUTH_KEY_ENV : `--auth-key-file "${opts.authKeyFile}"`;
+  if (opts.auth === 'passwd') {
+    if (secret === '') throw new UsageError(`${source}: the password is empty`);
+    return { mechanism: 'passwd', password: secret };
+  }
+  const bytes = Buffer.byteLength(secret);
+  if (bytes < 16) {
+    throw new UsageError(
+      `${source}: an hmac-sha256 key must be at least 16 bytes, this one has ${bytes} (make one with: openssl rand -base64 32)`,
+    );
+  }
+  return { mechanism: 'hmac-sha256', key: secret };
+}
+
+/** The IPCP names of an `--allowed-names` file: one per line; blank lines and `#` comments ignored. */
+async function allowedNamesFrom(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--allowed-names: cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const names = text
+    .split(/\r?\n/)
+    .map((line) => line.replace(/#.*$/, '').trim())
+    .filter((line) => line !== '');
+  if (names.length === 0) throw new UsageError(`--allowed-names: "${path}" lists no IPCP name (one per line)`);
+  return names;
+}
+
+/** Which flag sets which option, to name the flag the operator typed in a `ConfigError`. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  'config.heartbeatIntervalSecs': '--heartbeat-interval',
+  'config.connectionTimeoutSecs': '--connection-timeout',
+  'config.timeoutMs': '--timeout',
+  'config.maxRetries': '--retries',
+  'config.bootstraps': '--bootstrap',
+  ipcpName: '--name',
+  difName: '--dif',
+  addressPool: '--pool',
+  'addressPool.first': '--pool',
+  'addressPool.last': '--pool',
+  leaseMs: '--lease',
+  holdMs: '--hold',
+  maxPduBytes: '--max-pdu-bytes',
+  ratePerSecond: '--rate-per-second',
+  rateBurst: '--rate-burst',
+  maxTrackedPeers: '--max-tracked-peers',
+  maxPendingEnrollments: '--max-pending-enrollments',
+  pendingTimeoutMs: '--pending-timeout',
+  maxMembers: '--max-members',
+  allowedNames: '--allowed-names',
+};
+
+/** The same by bare option name, for the rules that name another option ("must be greater than heartbeatIntervalSecs"). */
+const FLAG_OF_NAME = new Map(Object.entries(FLAG_OF).map(([field, flag]) => [field.split('.').at(-1) as string, flag]));
+const OPTION_NAME = new RegExp(`\\b(${[...FLAG_OF_NAME.keys()].join('|')})\\b`, 'g');
+
+/** A `ConfigError` said in flags: `--retries: must be >= 1`, not `config.maxRetries: ...`. */
+function inFlags(err: ConfigError): string {
+  return err.issues
+    .map((i) => `${FLAG_OF[i.field] ?? i.field}: ${i.rule.replace(OPTION_NAME, (name) => FLAG_OF_NAME.get(name) ?? name)}`)
+    .join('; ');
+}
 
 /** Resolves on SIGINT or SIGTERM. */
 function shutdownSignal(): Promise<string> {
@@ -114,6 +222,16 @@ async function runBootstrap(opts: {
   json: boolean;
   verbose: boolean;
   recvBuffer: number;
+  auth: Mechanism;
+  authKeyFile?: string;
+  allowedNames?: string;
+  maxPduBytes?: number;
+  ratePerSecond?: number;
+  rateBurst?: number;
+  maxTrackedPeers?: number;
+  maxPendingEnrollments?: number;
+  pendingTimeout?: number;
+  maxMembers?: number;
 }): Promise<number> {
   if (opts.etcd !== undefined && opts.state !== undefined)
     throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
@@ -125,6 +243,17 @@ async function runBootstrap(opts: {
   if (opts.advertise !== undefined && isWildcardUdpAddress(opts.advertise)) {
     throw new UsageError('--advertise must be an address members can reach, not a wildcard');
   }
+  const auth = await authFrom(opts);
+  const allowedNames = opts.allowedNames === undefined ? undefined : await allowedNamesFrom(opts.allowedNames);
+  const limits = {
+    ...(opts.maxPduBytes === undefined ? {} : { maxPduBytes: opts.maxPduBytes }),
+    ...(opts.ratePerSecond === undefined ? {} : { ratePerSecond: opts.ratePerSecond }),
+    ...(opts.rateBurst === undefined ? {} : { rateBurst: opts.rateBurst }),
+    ...(opts.maxTrackedPeers === undefined ? {} : { maxTrackedPeers: opts.maxTrackedPeers }),
+    ...(opts.maxPendingEnrollments === undefined ? {} : { maxPendingEnrollments: opts.maxPendingEnrollments }),
+    ...(opts.pendingTimeout === undefined ? {} : { pendingTimeoutMs: opts.pendingTimeout * 1000 }),
+    ...(opts.maxMembers === undefined ? {} : { maxMembers: opts.maxMembers }),
+  };
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   // Loaded only when asked for: without --etcd the CLI never loads gRPC.
   const store =
@@ -152,6 +281,9 @@ async function runBootstrap(opts: {
         holdMs: opts.hold * 1000,
         alternates: opts.alternate ?? [],
         ...(opts.advertise === undefined ? {} : { advertisedAddress: opts.advertise }),
+        auth,
+        ...(allowedNames === undefined ? {} : { allowedNames }),
+        ...limits,
         logger,
       }),
   );
@@ -180,7 +312,13 @@ async function runMember(opts: {
   retries: number;
   json: boolean;
   verbose: boolean;
+  auth: Mechanism;
+  authKeyFile?: string;
 }): Promise<number> {
+  const auth = await authFrom(opts);
+  if (auth.mechanism === 'hmac-sha256' && opts.dif === undefined) {
+    throw new UsageError("--auth hmac-sha256 needs --dif: the proofs are bound to the DIF's name");
+  }
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
   const literal = opts.bootstrap.find((b) => !b.startsWith('srv:'));
   const family = literal === undefined ? 4 : parseUdpAddress(literal).family;
@@ -193,6 +331,7 @@ async function runMember(opts: {
         rib: new MemoryRib(),
         ipcpName: opts.name,
         ...(opts.dif === undefined ? {} : { difName: opts.dif }),
+        auth,
         logger,
         ...(opts.dnsServer === undefined ? {} : { discovery: { dnsServers: opts.dnsServer } }),
         config: {
@@ -217,6 +356,13 @@ async function runMember(opts: {
   }
   logger.info({ event: 'member:left' }, 'left the DIF');
   return 0;
+}
+
+/** `--auth`, on both commands. */
+function authOption(): Option {
+  return new Option('--auth <mechanism>', 'authentication: none, passwd (in clear: trusted networks only) or hmac-sha256')
+    .choices(['none', 'passwd', 'hmac-sha256'])
+    .default('none');
 }
 
 /** Builds the command line; `run` resolves with the exit code. */
@@ -252,6 +398,24 @@ export function program(): Command {
       number('--recv-buffer'),
       4 * 1024 * 1024,
     )
+    .addOption(authOption())
+    .option('--auth-key-file <path>', `file holding the key (hmac-sha256) or password (passwd); or set ${AUTH_KEY_ENV}`)
+    .option('--allowed-names <file>', 'admit only the IPCP names in this file (one per line, # comments)')
+    .option('--max-pdu-bytes <n>', 'drop larger PDUs unread (default: 8192)', number('--max-pdu-bytes'))
+    .option('--rate-per-second <n>', 'PDUs per second per shim address; the excess is dropped (default: 100)', number('--rate-per-second'))
+    .option('--rate-burst <n>', 'burst allowed above --rate-per-second (default: 200)', number('--rate-burst'))
+    .option('--max-tracked-peers <n>', 'shim addresses whose rate is tracked (default: 10000)', number('--max-tracked-peers'))
+    .option(
+      '--max-pending-enrollments <n>',
+      'enrollments in progress; more are answered "busy" (default: 1024)',
+      number('--max-pending-enrollments'),
+    )
+    .option(
+      '--pending-timeout <secs>',
+      'a half-finished enrollment is forgotten after this long (default: 30)',
+      number('--pending-timeout'),
+    )
+    .option('--max-members <n>', 'members at most; more are refused (default: 1000000)', number('--max-members'))
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText(
@@ -286,6 +450,8 @@ export function program(): Command {
     )
     .addOption(new Option('--timeout <ms>', 'bound on one enrollment attempt').argParser(number('--timeout')).default(5000))
     .addOption(new Option('--retries <n>', 'attempts of the first enrollment').argParser(number('--retries')).default(3))
+    .addOption(authOption())
+    .option('--auth-key-file <path>', `file holding the key (hmac-sha256) or password (passwd); or set ${AUTH_KEY_ENV}`)
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText(
@@ -314,7 +480,12 @@ export async function run(argv: string[]): Promise<number> {
       if (err.code === 'commander.executeSubCommandAsync') return 0;
       return 2; // commander already printed its one line
     }
-    const message = err instanceof EnrollmentError || err instanceof UsageError ? err.message : ((err as Error)?.message ?? String(err));
+    const message =
+      err instanceof ConfigError
+        ? inFlags(err)
+        : err instanceof EnrollmentError || err instanceof UsageError
+          ? err.message
+          : ((err as Error)?.message ?? String(err));
     process.stderr.write(`rina-enroll: error: ${message}\n`);
     // Bad input (flags, config) is a usage error; anything else failed while running.
     return err instanceof UsageError || (err instanceof EnrollmentError && (err.code === 'CONFIG_ERROR' || err.code === 'SHIM_ERROR'))

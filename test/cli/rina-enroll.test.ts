@@ -26,7 +26,7 @@ describe('rina-enroll', () => {
   it.each([
     [['member', '--name', 'm1'], /required option '--bootstrap/],
     [['bootstrap', '--listen', 'localhost:7000', '--dif', 'd', '--pool', '1-9'], /invalid UDP shim address/],
-    [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '9-1'], /addressPool.last: must be >= addressPool.first/],
+    [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '9-1'], /first address must not exceed its last/],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--connection-timeout', 'soon'], /--connection-timeout must be a number/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('bad flags %j: one line on stderr, exit 2', async (args, message) => {

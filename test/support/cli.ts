@@ -14,8 +14,12 @@ export interface CliProcess {
   exited: Promise<number | string>;
 }
 
-export function runCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI with `args`; `env` is added to this process's environment. */
+export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const lines: string[] = [];
   const stderr: string[] = [];
   const waiters = new Set<() => void>();
@@ -56,11 +60,11 @@ export function runCli(args: string[]): CliProcess {
  * A `cli(args)` that remembers every process it starts, and `killAll()` for
  * afterEach: SIGKILLs those still running and waits for every one to exit.
  */
-export function cliRunner(): { cli: (args: string[]) => CliProcess; killAll: () => Promise<void> } {
+export function cliRunner(): { cli: (args: string[], env?: Record<string, string>) => CliProcess; killAll: () => Promise<void> } {
   const running: CliProcess[] = [];
   return {
-    cli: (args) => {
-      const p = runCli(args);
+    cli: (args, env) => {
+      const p = runCli(args, env);
       running.push(p);
       return p;
     },
