@@ -18,9 +18,10 @@
  * cannot be reflected back to its sender. A decoder that does not know field
  * 100 skips it, as protobuf skips any unknown field.
  *
- * The receiver keeps a window of the last 64 sequence numbers (as IPsec's
- * anti-replay window): datagrams may arrive out of order within it; older
- * ones, and any number seen before, are refused.
+ * The receiver keeps a window of the last sequence numbers (as IPsec's
+ * anti-replay window, RFC 6479's ring of bits): datagrams may arrive out of
+ * order within it; older ones, and any number seen before, are refused. The
+ * member's window is 16,384 wide, the enroller's 256.
  *
  * @module
  */
@@ -34,7 +35,16 @@ const MAC_BYTES = 16;
 const TAG_BYTES = SEQ_BYTES + MAC_BYTES;
 /** The record's key: field 100, wire type 2 (length-delimited), as a varint: 0xa2 0x06; then the length, 24. */
 const RECORD_HEAD = Uint8Array.of(0xa2, 0x06, TAG_BYTES);
-const WINDOW = 64;
+/**
+ * Anti-replay window of each end, in sequence numbers. The member's is wide:
+ * the enroller's answer to M_START is a burst (M_START_R, one M_CREATE per
+ * RIB object, M_STOP) whose first PDU, the one that matters most, has the
+ * lowest number, and datagrams of a burst may arrive in any order. The
+ * enroller's is narrow (it holds one channel per member): what members send
+ * in bursts are M_CREATE_R answers, harmless to drop.
+ */
+export const MEMBER_WINDOW = 16_384;
+export const ENROLLER_WINDOW = 256;
 const LABEL = 'rina-enrollment/hmac-sha256/v1/channel';
 
 /** The parts both sides bind a channel to. */
@@ -104,23 +114,27 @@ export class SecureChannel {
   readonly #sendKey: Buffer;
   readonly #receiveKey: Buffer;
   #sent = 0;
-  /** The highest sequence number accepted, and a bit per number below it within the window (bit 0: highest). */
+  /** The highest sequence number accepted. */
   #highest = 0;
-  #seen = 0n;
+  /** One bit per sequence number `n` within the window, at `n % window` (RFC 6479's ring). */
+  readonly #seen: Uint32Array;
+  readonly #window: number;
 
-  private constructor(sendKey: Buffer, receiveKey: Buffer) {
+  private constructor(sendKey: Buffer, receiveKey: Buffer, window: number) {
     this.#sendKey = sendKey;
     this.#receiveKey = receiveKey;
+    this.#window = window;
+    this.#seen = new Uint32Array(window / 32);
   }
 
   /** The member's end of the channel. */
   static forMember(parts: ChannelParts): SecureChannel {
-    return new SecureChannel(deriveKey(parts, 'member->enroller'), deriveKey(parts, 'enroller->member'));
+    return new SecureChannel(deriveKey(parts, 'member->enroller'), deriveKey(parts, 'enroller->member'), MEMBER_WINDOW);
   }
 
   /** The enroller's end of the channel. */
   static forEnroller(parts: ChannelParts): SecureChannel {
-    return new SecureChannel(deriveKey(parts, 'enroller->member'), deriveKey(parts, 'member->enroller'));
+    return new SecureChannel(deriveKey(parts, 'enroller->member'), deriveKey(parts, 'member->enroller'), ENROLLER_WINDOW);
   }
 
   /** The encoded CDAPMessage `body` with a fresh tag appended; every call takes the next sequence number. */
@@ -152,16 +166,24 @@ export class SecureChannel {
     if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { failure: 'unauthenticated' };
     const n = Number(seq);
     if (n > this.#highest) {
-      const shift = n - this.#highest;
-      this.#seen = shift >= WINDOW ? 1n : ((this.#seen << BigInt(shift)) | 1n) & ((1n << BigInt(WINDOW)) - 1n);
+      // The numbers the window moves past are free again in the ring.
+      if (n - this.#highest >= this.#window) this.#seen.fill(0);
+      else for (let k = this.#highest + 1; k < n; k++) this.#clear(k);
       this.#highest = n;
-      return { body: parts.body };
+      this.#clear(n);
+    } else if (this.#highest - n >= this.#window) {
+      return { failure: 'replayed' };
     }
-    const age = this.#highest - n;
-    if (age >= WINDOW) return { failure: 'replayed' };
-    const bit = 1n << BigInt(age);
-    if ((this.#seen & bit) !== 0n) return { failure: 'replayed' };
-    this.#seen |= bit;
+    const slot = n % this.#window;
+    const word = slot >>> 5;
+    const bit = 1 << (slot & 31);
+    if (((this.#seen[word] ?? 0) & bit) !== 0) return { failure: 'replayed' };
+    this.#seen[word] = (this.#seen[word] ?? 0) | bit;
     return { body: parts.body };
+  }
+
+  #clear(n: number): void {
+    const slot = n % this.#window;
+    this.#seen[slot >>> 5] = (this.#seen[slot >>> 5] ?? 0) & ~(1 << (slot & 31));
   }
 }

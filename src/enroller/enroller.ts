@@ -285,6 +285,21 @@ interface ReleaseTarget {
   readonly channel: SecureChannel | null;
 }
 
+/**
+ * Which channel opened a received PDU: `plain` without HMAC-SHA256; with it,
+ * `unsealed` (M_CONNECT, or bytes that are not CDAP), `session` (the
+ * enrollment in progress from the sender), `candidate` (a newer enrollment
+ * from there, until it proves itself) or `member` (the member enrolled there).
+ */
+type Via = 'plain' | 'unsealed' | 'session' | 'candidate' | 'member';
+
+/** A received PDU as authentication left it: the CDAP bytes, and the channel that opened them. */
+interface Opened {
+  readonly pdu: Uint8Array;
+  readonly via: Via;
+  readonly channel: SecureChannel | null;
+}
+
 /** `pdu` sealed by `channel`, or as it is without one. */
 const sealed = (pdu: Uint8Array, channel: SecureChannel | null): Uint8Array => (channel === null ? pdu : channel.seal(pdu));
 
@@ -418,6 +433,13 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     rejected: 0,
   };
   readonly #sessions = new Map<string, Session>();
+  /**
+   * With HMAC-SHA256: an enrollment that connected from an address whose
+   * previous enrollment is still in progress. An M_CONNECT proves nothing, so
+   * it does not end the other one; its first PDU that its own channel opens
+   * does (see #authenticate). One per address; forgotten after the pending timeout.
+   */
+  readonly #candidates = new Map<string, Session>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #memberByShim = new Map<string, string>();
   #unsubscribe: (() => void) | undefined;
@@ -593,6 +615,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     // Everything that runs on timers ends now, before anything is awaited.
     const leaving = serving ? this.#releaseTargets() : [];
     this.#sessions.clear();
+    this.#candidates.clear();
     this.#sessionByName.clear();
     this.#updateSweep();
     for (const member of this.#members.values()) {
@@ -827,29 +850,31 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#stats.rateLimited++;
       return;
     }
-    const opened = this.#auth.mechanism === 'hmac-sha256' ? this.#authenticate(received, from) : { pdu: received, channel: null };
+    const opened: Opened | undefined =
+      this.#auth.mechanism === 'hmac-sha256' ? this.#authenticate(received, from) : { pdu: received, via: 'plain', channel: null };
     if (opened === undefined) return;
-    const { pdu, channel } = opened;
     let msg: CdapMessage;
     try {
-      msg = decodeCdapMessage(pdu);
+      msg = decodeCdapMessage(opened.pdu);
     } catch (err) {
       this.#stats.malformed++;
-      this.#answerInvalid(err, from);
+      this.#answerInvalid(err, from, opened.channel);
       return;
     }
     // A request without an invoke id cannot be answered (a reply must carry
     // one), and a retransmission of it could not be told from a new request.
     if (!isReply(msg.opCode) && !msg.invokeId) return;
+    // A sign of life only from what the peer proves it sent: with HMAC-SHA256,
+    // a PDU opened by that member's (or that enrollment's) own channel.
     const member = this.#memberAt(from);
-    if (member !== undefined) {
+    if (member !== undefined && (opened.via === 'plain' || opened.via === 'member')) {
       member.lastSeen = new Date();
       member.lastSeenAt = now();
     }
     const session = this.#sessions.get(from);
-    if (session !== undefined) session.lastSeenAt = now();
+    if (session !== undefined && (opened.via === 'plain' || opened.via === 'session')) session.lastSeenAt = now();
     try {
-      this.#dispatch(msg, from, member, channel);
+      this.#dispatch(msg, from, member, opened);
     } catch {
       // Nothing a peer sends may stop the enroller: a handler that fails
       // simply does not answer, and the peer retransmits or gives up.
@@ -857,31 +882,50 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
-   * With HMAC-SHA256: the CDAP bytes of a PDU sealed by the channel of the
-   * enrollment in progress from `from` or of the member enrolled there, with
-   * that channel; undefined (dropped, and counted) for any other PDU. Unsealed,
-   * only M_CONNECT passes (it opens a channel, and proves nothing by itself).
-   * A sealed M_START from an address this enroller holds no channel with (it
-   * restarted, or forgot the enrollment) is answered "not connected", unsealed:
-   * the member connects again within its attempt.
+   * With HMAC-SHA256: the CDAP bytes of a PDU sealed by a channel this
+   * enroller holds with `from`, and which one opened it: the enrollment in
+   * progress from there (`session`; a newer one that connected meanwhile is
+   * tried too, and takes its place once a PDU proves it), or the member
+   * enrolled there (`member`). Undefined (dropped, and counted) for any other
+   * PDU. Unsealed, only M_CONNECT passes (it opens a channel, and proves
+   * nothing by itself), and what is not CDAP at all (answered unsealed, as
+   * malformed). A sealed M_START that no channel opens (this enroller
+   * restarted, or forgot the enrollment) is answered "not connected",
+   * unsealed: the member connects again within its attempt.
    */
-  #authenticate(pdu: Uint8Array, from: string): { pdu: Uint8Array; channel: SecureChannel | null } | undefined {
+  #authenticate(pdu: Uint8Array, from: string): Opened | undefined {
     const split = splitTag(pdu);
     if (split === undefined) {
       const opCode = opCodeOf(pdu);
-      if (opCode === OpCode.M_CONNECT || opCode === undefined) return { pdu, channel: null };
+      if (opCode === OpCode.M_CONNECT || opCode === undefined) return { pdu, via: 'unsealed', channel: null };
       this.#stats.unauthenticated++;
       return undefined;
     }
-    const channels = [this.#sessions.get(from)?.channel, this.#memberAt(from)?.channel].filter((c) => c != null);
+    const session = this.#sessions.get(from);
+    const candidate = this.#candidates.get(from);
+    const member = this.#memberAt(from);
+    const tries: Array<[Via, SecureChannel | null | undefined]> = [
+      ['session', session?.channel],
+      ['candidate', candidate?.channel],
+      ['member', member?.channel],
+    ];
     let failure: OpenFailure = 'unauthenticated';
-    for (const channel of channels) {
+    for (const [via, channel] of tries) {
+      if (channel == null) continue;
       const result = channel.open(pdu);
-      if ('body' in result) return { pdu: result.body, channel };
+      if ('body' in result) {
+        if (via !== 'candidate' || candidate === undefined) return { pdu: result.body, via, channel };
+        // The newer enrollment proved it holds the key: it replaces the one it found.
+        this.#candidates.delete(from);
+        if (session !== undefined) this.#abandon(from, session);
+        this.#setSession(from, candidate);
+        this.#updateSweep();
+        return { pdu: result.body, via: 'session', channel };
+      }
       if (result.failure === 'replayed') failure = 'replayed';
     }
     this.#stats[failure]++;
-    if (channels.length === 0) {
+    if (failure === 'unauthenticated') {
       try {
         const msg = decodeCdapMessage(split.body);
         if (msg.opCode === OpCode.M_START && msg.invokeId) {
@@ -894,25 +938,33 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     return undefined;
   }
 
-  #dispatch(msg: CdapMessage, from: string, known: MemberRecord | undefined, channel: SecureChannel | null): void {
+  #dispatch(msg: CdapMessage, from: string, known: MemberRecord | undefined, opened: Opened): void {
     let member = known;
+    const { via, channel } = opened;
+    // With HMAC-SHA256 a PDU acts only on what its channel belongs to: the
+    // enrollment's steps on the enrollment, a keepalive on the member (or on
+    // the enrollment it completes). One withheld under an older channel and
+    // delivered late cannot touch a newer enrollment.
+    const enrollmentStep = via === 'plain' || via === 'session';
     switch (msg.opCode) {
       case OpCode.M_CONNECT:
         this.#onConnect(msg, from);
         return;
       case OpCode.M_START:
-        this.#onStart(msg, from).catch(() => this.#reply(from, msg, Result.FAILED, 'enroller failure'));
+        if (enrollmentStep)
+          this.#onStart(msg, from, channel).catch(() => this.#reply(from, msg, Result.FAILED, 'enroller failure', channel));
         return;
       case OpCode.M_STOP_R:
-        this.#onStopReply(msg, from);
+        if (enrollmentStep) this.#onStopReply(msg, from, channel);
         return;
       case OpCode.M_READ:
+        if (via === 'unsealed') return;
         if (msg.objClass === KEEPALIVE_OBJECT.objClass && member === undefined) {
           // Only an enrolled member sends keepalives: one whose M_STOP went out
           // and whose M_STOP_R was lost has completed its enrollment.
           const session = this.#sessions.get(from);
-          if (session?.stopInvokeId !== undefined) {
-            this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from);
+          if (session?.stopInvokeId !== undefined && (via === 'plain' || via === 'session')) {
+            this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from, channel);
             member = this.#memberAt(from);
           }
         }
@@ -937,8 +989,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
   }
 
-  /** A PDU that broke the rules: answer with a failure where a reply is due, never act on it. */
-  #answerInvalid(err: unknown, from: string): void {
+  /** A PDU that broke the rules: answer with a failure where a reply is due (through the channel that opened it, if any), never act on it. */
+  #answerInvalid(err: unknown, from: string, channel: SecureChannel | null): void {
     if (!(err instanceof ProtocolError)) return;
     const { opCode, invokeId } = err;
     if (opCode === undefined || isReply(opCode as OpCode) || invokeId === undefined || invokeId === 0) return;
@@ -947,14 +999,17 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       request.srcApName = 'unknown';
       request.destApName = this.#ipcpName;
     }
-    this.#reply(from, request, Result.FAILED, err.message);
+    this.#reply(from, request, Result.FAILED, err.message, channel);
   }
 
   #onConnect(msg: CdapMessage, from: string): void {
     const name = msg.srcApName ?? '';
     const existing = this.#sessions.get(from);
-    if (existing !== undefined && existing.connectInvokeId === msg.invokeId && existing.name === name) {
-      this.#sendBytes(from, existing.connectReply, null);
+    const repeated = [existing, this.#candidates.get(from)].find(
+      (s) => s !== undefined && s.connectInvokeId === msg.invokeId && s.name === name,
+    );
+    if (repeated !== undefined) {
+      this.#sendBytes(from, repeated.connectReply, null);
       return;
     }
     // The answers to M_CONNECT go unsealed: the member has no channel yet (M_CONNECT_R carries the enroller's proof).
@@ -979,9 +1034,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       reject(verdict.reason, Result.AUTH_FAILED);
       return;
     }
-    if (existing === undefined && this.#sessions.size >= this.#limits.maxPending) {
+    if (existing === undefined && this.#sessions.size + this.#candidates.size >= this.#limits.maxPending) {
       this.#stats.busy++;
-      reject(`busy: ${this.#sessions.size} enrollments in progress, try again later`, Result.BUSY);
+      reject(`busy: ${this.#sessions.size + this.#candidates.size} enrollments in progress, try again later`, Result.BUSY);
       return;
     }
     // Nothing is done to another holder of the name for a newcomer that has
@@ -1003,8 +1058,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       authMech: verdict.authMech,
       authValue: verdict.authValue,
     });
-    if (existing !== undefined) this.#abandon(from, existing);
-    this.#setSession(from, {
+    const session: Session = {
       name,
       contested,
       fences: this.#fences,
@@ -1018,19 +1072,26 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       retransmitMs: this.#retransmitMs,
       checkProof: verdict.checkProof,
       channel: verdict.channel ?? null,
-    });
+    };
+    if (existing !== undefined && session.channel !== null) {
+      // Unproven, it does not end the enrollment in progress here (see #candidates).
+      this.#candidates.set(from, session);
+    } else {
+      if (existing !== undefined) this.#abandon(from, existing);
+      this.#setSession(from, session);
+    }
     this.#updateSweep();
     this.#sendBytes(from, connectReply, null);
   }
 
-  async #onStart(msg: CdapMessage, from: string): Promise<void> {
+  async #onStart(msg: CdapMessage, from: string, channel: SecureChannel | null): Promise<void> {
     const session = this.#sessions.get(from);
     if (!isEnrollmentObject(msg)) {
-      this.#reply(from, msg, Result.FAILED, `cannot start ${msg.objName ?? 'that object'}`);
+      this.#reply(from, msg, Result.FAILED, `cannot start ${msg.objName ?? 'that object'}`, channel);
       return;
     }
     if (session === undefined) {
-      this.#reply(from, msg, Result.NOT_CONNECTED, 'not connected: send M_CONNECT first');
+      this.#reply(from, msg, Result.NOT_CONNECTED, 'not connected: send M_CONNECT first', channel);
       return;
     }
     if (session.startInvokeId === msg.invokeId) {
@@ -1047,19 +1108,19 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     try {
       info = decodeEnrollmentInfo(msg.objValue?.byteval ?? new Uint8Array());
     } catch (err) {
-      this.#reply(from, msg, Result.FAILED, (err as Error).message);
+      this.#reply(from, msg, Result.FAILED, (err as Error).message, channel);
       return;
     }
     if (session.checkProof !== undefined && !session.checkProof(info.authProof)) {
       this.#stats.authFailures++;
-      this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed');
+      this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed', channel);
       this.#abandon(from, session);
       this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
       return;
     }
     if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
       this.#stats.rejected++;
-      this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`);
+      this.#reply(from, msg, Result.FAILED, `the DIF is full: ${this.#limits.maxMembers} members`, channel);
       return;
     }
     if (!this.#vouching()) {
@@ -1072,7 +1133,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       if (claim !== undefined) {
         if (claim.result === Result.BUSY) this.#stats.busy++;
         else this.#stats.rejected++;
-        this.#reply(from, msg, claim.result, claim.reason);
+        this.#reply(from, msg, claim.result, claim.reason, channel);
         this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: claim.reason });
         return;
       }
@@ -1099,7 +1160,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         }
         session.startInvokeId = undefined;
         const reason = `the enroller cannot store addresses now: ${(err as Error).message}`;
-        this.#reply(from, msg, Result.UNAVAILABLE, reason);
+        this.#reply(from, msg, Result.UNAVAILABLE, reason, channel);
         this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
         return;
       }
@@ -1126,7 +1187,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       }
       if (tries === MAX_BIND_TRIES) {
         session.startInvokeId = undefined;
-        this.#reply(from, msg, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`);
+        this.#reply(from, msg, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`, channel);
         return;
       }
       assignment = this.#pool.assign(session.name, info.address ?? 0);
@@ -1149,7 +1210,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     try {
       objects = (await this.#rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
     } catch (err) {
-      this.#reply(from, msg, Result.FAILED, `enroller RIB failure: ${(err as Error).message}`);
+      this.#reply(from, msg, Result.FAILED, `enroller RIB failure: ${(err as Error).message}`, channel);
       session.startInvokeId = undefined;
       return;
     }
@@ -1170,7 +1231,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     try {
       session.burst = [startReply, ...creates, stop].map(encodeCdapMessage);
     } catch (err) {
-      this.#reply(from, msg, Result.FAILED, `cannot encode the RIB: ${(err as Error).message}`);
+      this.#reply(from, msg, Result.FAILED, `cannot encode the RIB: ${(err as Error).message}`, channel);
       session.startInvokeId = undefined;
       return;
     }
@@ -1178,18 +1239,18 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     for (const pdu of session.burst) this.#sendBytes(from, pdu, session.channel);
   }
 
-  #onStopReply(msg: CdapMessage, from: string): void {
+  #onStopReply(msg: CdapMessage, from: string, channel: SecureChannel | null): void {
     const session = this.#sessions.get(from);
     if (session === undefined && (msg.result ?? 0) === 0 && this.#memberAt(from) === undefined) {
       // It believes it completed an enrollment we no longer hold (forgotten, or
       // taken over by another incarnation of its name): tell it it holds nothing here.
-      this.#sendRelease(from);
+      this.#sendRelease(from, channel);
       return;
     }
     if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
     if ((msg.result ?? 0) === 0 && !this.#proven(session)) {
       // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
-      this.#sendRelease(from);
+      this.#sendRelease(from, channel);
       this.#abandon(from, session);
       this.#updateSweep();
       return;
@@ -1236,7 +1297,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
 
   /** Answers an M_START "unavailable": the shared store cannot prove a binding now. */
   #fenced(from: string, msg: CdapMessage, session: Session): void {
-    this.#reply(from, msg, Result.UNAVAILABLE, FENCED_REASON);
+    this.#reply(from, msg, Result.UNAVAILABLE, FENCED_REASON, session.channel);
     this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: FENCED_REASON });
   }
 
@@ -1248,8 +1309,8 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /** Tells `to` it holds nothing here (any more): M_RELEASE (unsealed when this enroller holds no channel with it: a member with authentication then drops it, and finds out by its keepalives). */
-  #sendRelease(to: string): void {
-    this.#send(to, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() });
+  #sendRelease(to: string, channel: SecureChannel | null): void {
+    this.#send(to, { opCode: OpCode.M_RELEASE, invokeId: this.#probeIds.next() }, channel);
   }
 
   /** The enrollers members may fail over to: the configured ones and the live ones a shared store reports. */
@@ -1403,7 +1464,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       const ask = (): void => {
         sent.again = undefined;
         if (this.#probes.get(shimAddress) !== sent || this.#heardAt(shimAddress) === undefined) return;
-        this.#send(shimAddress, { opCode: OpCode.M_READ, invokeId: this.#probeIds.next(), ...KEEPALIVE_OBJECT });
+        this.#send(
+          shimAddress,
+          { opCode: OpCode.M_READ, invokeId: this.#probeIds.next(), ...KEEPALIVE_OBJECT },
+          this.#channelFor(shimAddress),
+        );
       };
       ask();
       sent.again = this.#ticker.after(PROBE_MS / 2, ask);
@@ -1462,6 +1527,9 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   /** Sends M_STOP again to members whose M_STOP_R is missing; forgets enrollments older than the pending timeout. */
   #sweep(): void {
     const t = now();
+    for (const [from, candidate] of this.#candidates) {
+      if (t - candidate.createdAt > this.#pendingTimeoutMs) this.#candidates.delete(from);
+    }
     for (const [from, session] of this.#sessions) {
       if (t - session.createdAt > this.#pendingTimeoutMs) {
         this.#abandon(from, session);
@@ -1479,10 +1547,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
 
   /** One interval timer, running only while enrollments are in progress. */
   #updateSweep(): void {
-    if (this.#sessions.size > 0 && this.#sweepTimer === undefined && this.running) {
+    const pending = this.#sessions.size + this.#candidates.size;
+    if (pending > 0 && this.#sweepTimer === undefined && this.running) {
       this.#sweepTimer = setInterval(() => this.#sweep(), this.#retransmitMs);
       this.#sweepTimer.unref?.();
-    } else if ((this.#sessions.size === 0 || !this.running) && this.#sweepTimer !== undefined) {
+    } else if ((pending === 0 || !this.running) && this.#sweepTimer !== undefined) {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;
     }
@@ -1499,12 +1568,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     safeEmit(this as EventEmitter<EnrollerEvents>, event, ...(args as never));
   }
 
-  /** Answers `request`; sealed by `channel` (default: the one {@link #channelFor} `to`), unsealed when it is null. */
-  #reply(to: string, request: CdapMessage, result: number = Result.OK, reason?: string, channel = this.#channelFor(to)): void {
+  /** Answers `request`, sealed by `channel`: the one that opened the request (null: unsealed, as it came). */
+  #reply(to: string, request: CdapMessage, result: number, reason: string | undefined, channel: SecureChannel | null): void {
     this.#send(to, replyTo(request, result, reason), channel);
   }
 
-  #send(to: string, msg: CdapMessage, channel = this.#channelFor(to)): void {
+  #send(to: string, msg: CdapMessage, channel: SecureChannel | null): void {
     let pdu: Uint8Array;
     try {
       pdu = encodeCdapMessage(msg);
@@ -1520,10 +1589,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   }
 
   /**
-   * The channel a PDU to `to` goes through with HMAC-SHA256: that of the
-   * enrollment in progress from there (the newer), else that of the member
-   * enrolled there; null (unsealed) when there is neither, and always without
-   * HMAC-SHA256.
+   * The channel an unsolicited PDU (a liveness probe) to `to` goes through
+   * with HMAC-SHA256: that of the enrollment in progress from there (the
+   * newer), else that of the member enrolled there; null (unsealed) when
+   * there is neither, and always without HMAC-SHA256.
    */
   #channelFor(to: string): SecureChannel | null {
     return this.#sessions.get(to)?.channel ?? this.#memberAt(to)?.channel ?? null;

@@ -369,8 +369,15 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   #address: number | undefined;
   #difName: string | undefined;
   #lastHeartbeat: number | undefined;
-  /** With `hmac-sha256`: the channel of the last enrollment, with `#bootstrap`. */
-  #channel: SecureChannel | undefined;
+  /**
+   * With `hmac-sha256`: the channel of the last enrollment completed with each
+   * enroller (one per known bootstrap). The current enrollment's is
+   * `#channels.get(#bootstrap)`; the others answer the liveness probes of
+   * enrollers this member left (a newcomer claiming its name there).
+   */
+  readonly #channels = new Map<string, SecureChannel>();
+  /** The channel of an attempt that succeeded and is being stored, until it completes. */
+  #completing: { readonly bootstrap: string; readonly channel: SecureChannel } | undefined;
   #run: Run | undefined;
   #attempt: EnrollmentAttempt | undefined;
   #monitor: { running: boolean; stop(): void } | undefined;
@@ -572,14 +579,18 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    */
   async close(): Promise<void> {
     if (this.#state.type === 'closed') return;
+    const attempt = this.#attempt;
+    const attemptAt = attempt === undefined ? undefined : (this.#state as { bootstrap?: string }).bootstrap;
     this.#setState({ type: 'closed' });
     this.#monitor?.stop();
     this.#run?.controller.abort(new ManagerClosedError());
     this.#unsubscribe();
     // Also after a loss or during a re-enrollment: the bootstrap may still list us.
-    if (this.#bootstrap !== undefined) {
-      await this.#sendNow(this.#bootstrap, { opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }, this.#channel).catch(() => undefined);
-    }
+    // Also to the enroller of an attempt in progress, through its channel: it may have bound an address for it.
+    const release = (to: string, channel: SecureChannel | undefined) =>
+      this.#sendNow(to, { opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }, channel).catch(() => undefined);
+    if (this.#bootstrap !== undefined) await release(this.#bootstrap, this.#channels.get(this.#bootstrap));
+    if (attempt?.channel !== undefined && attemptAt !== undefined) await release(attemptAt, attempt.channel);
   }
 
   // ---- runs -----------------------------------------------------------------
@@ -685,6 +696,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       try {
         const result = await attempt.run(controller.signal);
         if (this.#attempt === attempt) this.#attempt = undefined;
+        this.#completing = result.channel === undefined ? undefined : { bootstrap, channel: result.channel };
         // Storing what the enroller synced is part of the attempt: if the RIB
         // refuses, the attempt failed, with backoff like any other failure.
         await this.#store(result, controller.signal);
@@ -792,7 +804,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (run.signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: run.signal.reason });
     const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
     const difName = result.difName ?? synced ?? bootstrap;
-    this.#channel = result.channel;
+    this.#completing = undefined;
+    if (result.channel !== undefined) this.#channels.set(bootstrap, result.channel);
     this.#send(bootstrap, replyTo(result.stop), result.channel);
     this.#learnAdvertised(result.alternates, bootstrap);
     const previous = this.#address;
@@ -1111,7 +1124,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       }
       const invokeId = this.#ids.next();
       this.#pendingKeepalives.set(invokeId, t);
-      this.#send(this.#bootstrap, keepaliveRequest(invokeId));
+      this.#send(this.#bootstrap, keepaliveRequest(invokeId), this.#channels.get(this.#bootstrap));
       // Next one a whole interval after this one was due, so tick lateness does not add up.
       due = Math.max(due + interval, t);
       this.#keepaliveEntry = this.#ticker.schedule(due, tick);
@@ -1162,11 +1175,16 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (this.#state.type === 'closed') return;
     const attempt = this.#attempt;
     const expected = attempt !== undefined ? (this.#state as { bootstrap?: string }).bootstrap : this.#bootstrap;
-    const pdu = this.#auth.mechanism === 'hmac-sha256' ? this.#authenticate(received, from, attempt, expected) : received;
-    if (pdu === undefined) return;
+    const opened =
+      this.#auth.mechanism === 'hmac-sha256'
+        ? this.#authenticate(received, from, attempt, expected)
+        : { pdu: received, channel: undefined };
+    if (opened === undefined) return;
+    // Every answer goes back through the channel that opened the request: unsealed in, unsealed out.
+    const { pdu, channel } = opened;
     if (from !== expected) {
       // A known enroller asking whether this IPCP is alive (a newcomer claims its name there) gets the truth.
-      if (this.#bootstraps.has(from)) this.#answerProbe(pdu, from);
+      if (this.#bootstraps.has(from)) this.#answerProbe(pdu, from, channel);
       return;
     }
     let msg: CdapMessage;
@@ -1174,8 +1192,10 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       msg = decodeCdapMessage(pdu);
     } catch (err) {
       attempt?.noteProblem(err as Error);
-      if (err instanceof ProtocolError && err.opCode !== undefined && !isReply(err.opCode as OpCode) && err.invokeId) {
-        this.#send(from, replyTo({ opCode: err.opCode as OpCode, invokeId: err.invokeId }, Result.FAILED, err.message));
+      // With hmac-sha256, an unsealed PDU gets no answer: the answer would be sealed by nothing it proved.
+      const answerable = this.#auth.mechanism !== 'hmac-sha256' || channel !== undefined;
+      if (answerable && err instanceof ProtocolError && err.opCode !== undefined && !isReply(err.opCode as OpCode) && err.invokeId) {
+        this.#send(from, replyTo({ opCode: err.opCode as OpCode, invokeId: err.invokeId }, Result.FAILED, err.message), channel);
       }
       return;
     }
@@ -1185,7 +1205,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     }
     if (this.#state.type !== 'enrolled') {
       // Between attempts, or storing what an attempt brought: still alive.
-      if (isKeepaliveRequest(msg)) this.#send(from, replyTo(msg));
+      if (isKeepaliveRequest(msg)) this.#send(from, replyTo(msg), channel);
       return;
     }
     if (msg.opCode === OpCode.M_READ_R && msg.objClass === KEEPALIVE_OBJECT.objClass) {
@@ -1193,7 +1213,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
       return;
     }
     this.#heartbeat();
-    void this.#serve(msg, from);
+    void this.#serve(msg, from, channel);
   }
 
   /**
@@ -1209,19 +1229,21 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     from: string,
     attempt: EnrollmentAttempt | undefined,
     expected: string | undefined,
-  ): Uint8Array | undefined {
+  ): { pdu: Uint8Array; channel: SecureChannel | undefined } | undefined {
     if (splitTag(pdu) === undefined) {
-      if (attempt !== undefined && from === expected && isHandshakeAnswer(pdu)) return pdu;
+      if (attempt !== undefined && from === expected && isHandshakeAnswer(pdu)) return { pdu, channel: undefined };
       this.#metrics.dropped('unauthenticated');
       return undefined;
     }
     const channels: SecureChannel[] = [];
     if (attempt?.channel !== undefined && from === expected) channels.push(attempt.channel);
-    if (this.#channel !== undefined && from === this.#bootstrap) channels.push(this.#channel);
+    if (this.#completing !== undefined && from === this.#completing.bootstrap) channels.push(this.#completing.channel);
+    const enrolled = this.#channels.get(from);
+    if (enrolled !== undefined) channels.push(enrolled);
     let failure: OpenFailure = 'unauthenticated';
     for (const channel of channels) {
       const opened = channel.open(pdu);
-      if ('body' in opened) return opened.body;
+      if ('body' in opened) return { pdu: opened.body, channel };
       if (opened.failure === 'replayed') failure = 'replayed';
     }
     this.#metrics.dropped(failure);
@@ -1229,14 +1251,14 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   }
 
   /** Answers a keepalive M_READ from a known enroller that is not the current one; anything else from it is ignored. */
-  #answerProbe(pdu: Uint8Array, from: string): void {
+  #answerProbe(pdu: Uint8Array, from: string, channel: SecureChannel | undefined): void {
     let msg: CdapMessage;
     try {
       msg = decodeCdapMessage(pdu);
     } catch {
       return;
     }
-    if (isKeepaliveRequest(msg)) this.#send(from, replyTo(msg));
+    if (isKeepaliveRequest(msg)) this.#send(from, replyTo(msg), channel);
   }
 
   #onKeepaliveReply(msg: CdapMessage, from: string): void {
@@ -1256,14 +1278,14 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   }
 
   /** Answers what the bootstrap asks of an enrolled member: RIB updates, keepalives, a repeated M_STOP. */
-  async #serve(msg: CdapMessage, from: string): Promise<void> {
+  async #serve(msg: CdapMessage, from: string, channel: SecureChannel | undefined): Promise<void> {
     switch (msg.opCode) {
       case OpCode.M_STOP:
         // Our M_STOP_R was lost: the enroller asks again.
-        this.#send(from, isEnrollmentObject(msg) ? replyTo(msg) : replyTo(msg, Result.FAILED, 'unknown object'));
+        this.#send(from, isEnrollmentObject(msg) ? replyTo(msg) : replyTo(msg, Result.FAILED, 'unknown object'), channel);
         return;
       case OpCode.M_READ:
-        this.#send(from, msg.objClass === KEEPALIVE_OBJECT.objClass ? replyTo(msg) : replyTo(msg, Result.FAILED, 'not readable'));
+        this.#send(from, msg.objClass === KEEPALIVE_OBJECT.objClass ? replyTo(msg) : replyTo(msg, Result.FAILED, 'not readable'), channel);
         return;
       case OpCode.M_CREATE:
       case OpCode.M_WRITE:
@@ -1274,18 +1296,18 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
           if (msg.opCode === OpCode.M_DELETE) await this.#rib.delete(objName);
           else if (objClass === undefined || objValue === undefined) throw new RibError('a RIB object needs a class and a value');
           else await this.#rib.write({ name: objName, class: objClass, value: objValue });
-          this.#send(from, replyTo(msg));
+          this.#send(from, replyTo(msg), channel);
         } catch (err) {
-          this.#send(from, replyTo(msg, Result.FAILED, (err as Error).message));
+          this.#send(from, replyTo(msg, Result.FAILED, (err as Error).message), channel);
         }
         return;
       }
       case OpCode.M_RELEASE:
-        this.#send(from, replyTo(msg));
+        this.#send(from, replyTo(msg), channel);
         this.#lost('released');
         return;
       default:
-        if (!isReply(msg.opCode)) this.#send(from, replyTo(msg, Result.FAILED, 'operation not supported by the member'));
+        if (!isReply(msg.opCode)) this.#send(from, replyTo(msg, Result.FAILED, 'operation not supported by the member'), channel);
     }
   }
 
@@ -1296,11 +1318,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   }
 
   /**
-   * Sends a reply or a keepalive (through the enrollment's channel when `to`
-   * is its enroller); one that cannot be sent is a lost datagram, which the
-   * peer survives.
+   * Sends a reply or a keepalive, sealed by `channel` (with `hmac-sha256`:
+   * the one that opened the request, or the enrollment's for a keepalive);
+   * one that cannot be sent is a lost datagram, which the peer survives.
    */
-  #send(to: string, msg: CdapMessage, channel = to === this.#bootstrap ? this.#channel : undefined): void {
+  #send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void {
     this.#sendNow(to, msg, channel).catch(() => undefined);
   }
 

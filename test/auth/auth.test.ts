@@ -110,7 +110,8 @@ describe('HMAC-SHA256 mutual challenge-response (auth_mech 100)', () => {
     expect(attacker.ofType(OpCode.M_CONNECT_R)).toMatchObject([{ result: 0 }]);
     await attacker.sendRaw('bootstrap', start ?? new Uint8Array());
     await settle();
-    expect(attacker.ofType(OpCode.M_START_R)).toEqual([]);
+    // answered only "not connected" (-2, unsealed: no channel opened it), never an address
+    expect(attacker.ofType(OpCode.M_START_R).map((m) => m.result)).toEqual([-2]);
     expect(enroller.stats().unauthenticated).toBe(1);
     // an unsealed M_START with a forged proof of the right size is dropped too
     await attacker.send('bootstrap', { ...decodeCdapMessage(connect ?? new Uint8Array()), invokeId: 50 });
@@ -122,7 +123,7 @@ describe('HMAC-SHA256 mutual challenge-response (auth_mech 100)', () => {
       objValue: { byteval: encodeEnrollmentInfo({ authProof: new Uint8Array(32).fill(7) }) },
     });
     await settle();
-    expect(attacker.ofType(OpCode.M_START_R)).toEqual([]);
+    expect(attacker.ofType(OpCode.M_START_R).map((m) => m.result)).toEqual([-2]);
     expect(enroller.stats().unauthenticated).toBe(2);
     const plain = member(net, 'plain').mgr;
     expect(await rejection(plain.enrolWithBootstrap('bootstrap'))).toMatchObject({ result: -6 });

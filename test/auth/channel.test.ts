@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SecureChannel, splitTag, TAG_FIELD } from '../../src/auth/channel.js';
+import { ENROLLER_WINDOW, MEMBER_WINDOW, SecureChannel, splitTag, TAG_FIELD } from '../../src/auth/channel.js';
 import { decodeCdapMessage, encodeCdapMessage, OpCode } from '../../src/index.js';
 
 const parts = {
@@ -57,21 +57,32 @@ describe('SecureChannel (hmac-sha256 session, src/auth/channel.ts)', () => {
     }
   });
 
-  it('refuses a replay and a network duplicate, accepts reordering within 64, refuses older', () => {
-    const { member, enroller } = pair();
-    const sealed = Array.from({ length: 100 }, () => member.seal(body));
-    expect(opened(enroller.open(sealed[0] as Uint8Array))).not.toBe('replayed');
-    expect(opened(enroller.open(sealed[0] as Uint8Array))).toBe('replayed');
-    // seqs 3..65 arrive before 2: 2 is still inside the window
-    for (let i = 2; i <= 64; i++) expect(opened(enroller.open(sealed[i] as Uint8Array))).toBeInstanceOf(Uint8Array);
-    expect(opened(enroller.open(sealed[1] as Uint8Array))).toBeInstanceOf(Uint8Array);
-    expect(opened(enroller.open(sealed[1] as Uint8Array))).toBe('replayed');
-    expect(opened(enroller.open(sealed[99] as Uint8Array))).toBeInstanceOf(Uint8Array);
-    // seq 100 is the top now: 66 (never seen, 34 behind) is inside the window, 36 (64 behind) is not
-    expect(opened(enroller.open(sealed[65] as Uint8Array))).toBeInstanceOf(Uint8Array);
-    expect(opened(enroller.open(sealed[35] as Uint8Array))).toBe('replayed');
-    expect(opened(enroller.open(sealed[98] as Uint8Array))).toBeInstanceOf(Uint8Array);
-    expect(opened(enroller.open(sealed[98] as Uint8Array))).toBe('replayed');
+  it.each([
+    ['member -> enroller', ENROLLER_WINDOW, (c: ReturnType<typeof pair>) => [c.member, c.enroller] as const],
+    ['enroller -> member', MEMBER_WINDOW, (c: ReturnType<typeof pair>) => [c.enroller, c.member] as const],
+  ])('%s: refuses a replay and a network duplicate, accepts reordering within the window (%i), refuses older', (_, window, ends) => {
+    const [sender, receiver] = ends(pair());
+    const n = 2 * window + 10;
+    const sealed = Array.from({ length: n }, () => sender.seal(body));
+    const open = (seq: number) => opened(receiver.open(sealed[seq - 1] as Uint8Array));
+    expect(open(1)).toBeInstanceOf(Uint8Array);
+    expect(open(1)).toBe('replayed');
+    // 3..window+1 arrive before 2: 2 is still inside the window (window - 1 behind)
+    for (let seq = 3; seq <= window + 1; seq++) expect(open(seq)).toBeInstanceOf(Uint8Array);
+    expect(open(2)).toBeInstanceOf(Uint8Array);
+    expect(open(2)).toBe('replayed');
+    expect(open(n)).toBeInstanceOf(Uint8Array);
+    // n is the top now: n - window + 1 is the oldest inside the window, n - window is out (neither seen before)
+    expect(open(n - window + 1)).toBeInstanceOf(Uint8Array);
+    expect(open(n - window)).toBe('replayed');
+    expect(open(n - 1)).toBeInstanceOf(Uint8Array);
+    expect(open(n - 1)).toBe('replayed');
+    expect(open(n)).toBe('replayed');
+    // a jump past the whole window forgets everything before it, and still refuses what it passed
+    const far = Array.from({ length: 3 * window }, () => sender.seal(body));
+    expect(opened(receiver.open(far.at(-1) as Uint8Array))).toBeInstanceOf(Uint8Array);
+    expect(opened(receiver.open(far[0] as Uint8Array))).toBe('replayed');
+    expect(opened(receiver.open(far.at(-2) as Uint8Array))).toBeInstanceOf(Uint8Array);
   });
 
   it('splitTag finds no tag in ordinary CDAP, in bytes that are not protobuf, or when field 100 is not last', () => {

@@ -190,4 +190,140 @@ describe('authenticated messages (hmac-sha256)', () => {
     }
     expect(gone).toEqual([true, false]);
   });
+
+  it('an unsealed M_CONNECT, replayed or refused, is no sign of life: a dead member is still let go after its lease (without authentication it is kept)', async () => {
+    const listedAfter: boolean[] = [];
+    for (const auth of [HMAC, NONE]) {
+      const { mitm, mgr, enroller } = await world(auth);
+      await Promise.all([mgr.enrolWithBootstrap('mitm'), vi.advanceTimersByTimeAsync(100)]);
+      mgr.startConnectionMonitoring();
+      await vi.advanceTimersByTimeAsync(300);
+      const connect = mitm.of('up', OpCode.M_CONNECT)[0] as Uint8Array;
+      const refused = encodeCdapMessage({ ...decodeCdapMessage(connect), invokeId: 500, destApName: 'elsewhere' });
+      mitm.rewrite = (pdu, direction) => (direction === 'up' ? undefined : pdu); // the member is dead
+      for (let i = 0; i < 20; i++) {
+        await mitm.inject(i % 2 === 0 ? connect : refused, 'up');
+        await vi.advanceTimersByTimeAsync(200);
+      }
+      listedAfter.push(enroller.members().length > 0);
+      await cleanup();
+      vi.useRealTimers();
+    }
+    expect(listedAfter).toEqual([false, true]);
+  });
+
+  it('a spoofed M_CONNECT during an enrollment does not end it: the member keeps the address it was given and no one else gets it (without authentication the address goes to a second member)', async () => {
+    const holders: string[][] = [];
+    for (const auth of [HMAC, NONE]) {
+      vi.useFakeTimers();
+      const net = new MemoryNetwork({ seed: 5 });
+      const { enroller } = await withEnroller({ auth, addressPool: { first: 1002, last: 1002 } }, net);
+      const mitm = new Mitm(net);
+      const victim = member(net, 'm', { timeoutMs: 400, maxRetries: 1 }, { auth, difName: 'demo.DIF' }).mgr;
+      let spoofed = false;
+      mitm.rewrite = (pdu, direction) => {
+        if (!spoofed && direction === 'down' && decodeCdapMessage(pdu).opCode === OpCode.M_STOP) {
+          spoofed = true; // just before the member's M_STOP_R: its own M_CONNECT again, with a new invoke id
+          void mitm.inject(
+            encodeCdapMessage({ ...decodeCdapMessage(mitm.of('up', OpCode.M_CONNECT)[0] as Uint8Array), invokeId: 77 }),
+            'up',
+          );
+        }
+        return pdu;
+      };
+      await Promise.all([victim.enrolWithBootstrap('mitm'), vi.advanceTimersByTimeAsync(100)]);
+      const second = member(net, 'm2', { timeoutMs: 300, maxRetries: 1 }, { auth, difName: 'demo.DIF' }).mgr;
+      await Promise.all([second.enrolWithBootstrap('bootstrap').catch(() => undefined), vi.advanceTimersByTimeAsync(400)]);
+      expect(spoofed).toBe(true);
+      holders.push([victim, second].filter((m) => m.address === 1002).map((m) => m.ipcpName as string));
+      if (auth === HMAC) expect(enroller.members().map((m) => `${m.name}=${m.address}`)).toEqual(['m=1002']);
+      await cleanup();
+      vi.useRealTimers();
+    }
+    expect(holders).toEqual([['m'], ['m', 'm2']]);
+  });
+
+  it("a malformed unsealed PDU is answered unsealed, never through a member's channel: an attacker cannot make the enroller refuse a member's M_START for it", async () => {
+    const { mitm, mgr } = await world(HMAC, { timeoutMs: 400, maxRetries: 2 });
+    let forged = 0;
+    mitm.rewrite = (pdu, direction) => {
+      if (direction === 'up' && forged === 0 && decodeCdapMessage(pdu).opCode === OpCode.M_START) {
+        forged++;
+        // the member's own M_START without its tag, plus `result` (field 9): a request must not carry one
+        void mitm.inject(Uint8Array.from([...(splitTag(pdu)?.body ?? pdu), 0x48, 0x01]), 'up');
+      }
+      return pdu;
+    };
+    await Promise.all([mgr.enrolWithBootstrap('mitm'), vi.advanceTimersByTimeAsync(200)]);
+    expect(forged).toBe(1);
+    expect(mgr.state.type).toBe('enrolled');
+    const refusals = mitm.of('down', OpCode.M_START_R).filter((p) => decodeCdapMessage(p).result !== 0);
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const p of refusals) expect(splitTag(p)).toBeUndefined();
+  });
+
+  it("a RIB sync of 300 objects with reordering completes (the member's replay window covers the burst)", async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 9 });
+    const { rib } = await withEnroller({ auth: HMAC }, net);
+    for (let i = 0; i < 300; i++) await rib.write({ name: `/dif/o${i}`, class: 'obj', value: { intval: i } });
+    net.setFaults({ jitterMs: 20 });
+    const { mgr } = member(net, 'm', { timeoutMs: 2000, maxRetries: 1 }, { auth: HMAC, difName: 'demo.DIF' });
+    await Promise.all([mgr.enrolWithBootstrap('bootstrap'), vi.advanceTimersByTimeAsync(2000)]);
+    expect(mgr.state.type).toBe('enrolled');
+  });
+
+  it('10 members enrol and stay enrolled under loss, duplication and jitter (duplicates are dropped as replays, harmlessly)', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 11 });
+    const { enroller } = await withEnroller({ auth: HMAC, leaseMs: 3000 }, net);
+    net.setFaults({ drop: 0.1, duplicate: 0.3, jitterMs: 15 });
+    const members = Array.from(
+      { length: 10 },
+      (_, i) =>
+        member(
+          net,
+          `m${i}`,
+          { timeoutMs: 1000, maxRetries: 5, heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 2 },
+          { auth: HMAC, difName: 'demo.DIF' },
+        ).mgr,
+    );
+    await Promise.all([...members.map((m) => m.enrolWithBootstrap('bootstrap')), vi.advanceTimersByTimeAsync(5000)]);
+    for (const m of members) m.startConnectionMonitoring();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(members.map((m) => m.state.type)).toEqual(Array(10).fill('enrolled'));
+    expect(members.reduce((n, m) => n + m.metrics().outages, 0)).toBe(0);
+    expect(enroller.members()).toHaveLength(10);
+    expect(enroller.stats().replayed + members.reduce((n, m) => n + m.metrics().dropped.replayed, 0)).toBeGreaterThan(0);
+  });
+
+  it("after a failover the member still answers its former enroller's liveness probe, through that enrollment's channel: a second IPCP with its name is refused there (-3)", async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 3 });
+    const { enroller: e1 } = await withEnroller({ auth: HMAC, leaseMs: 60_000 }, net, 'e1');
+    await withEnroller({ auth: HMAC, addressPool: { first: 2002, last: 2999 } }, net, 'e2');
+    const { mgr } = member(
+      net,
+      'm',
+      { timeoutMs: 500, maxRetries: 1, heartbeatIntervalSecs: 0.1, connectionTimeoutSecs: 0.5 },
+      { auth: HMAC, difName: 'demo.DIF' },
+    );
+    await Promise.all([mgr.enrolWithBootstrap('e1'), vi.advanceTimersByTimeAsync(100)]);
+    await Promise.all([mgr.enrolWithBootstrap('e2'), vi.advanceTimersByTimeAsync(100)]);
+    expect(e1.members().map((m) => m.name)).toEqual(['m']); // e1 still lists it
+    // asked "busy" (-5) while e1 probes the holder, then told the truth
+    const duplicate = member(
+      net,
+      'dup',
+      { timeoutMs: 1000, maxRetries: 4, initialBackoffMs: 200 },
+      { auth: HMAC, difName: 'demo.DIF', ipcpName: 'm' },
+    ).mgr;
+    const outcome = duplicate.enrolWithBootstrap('e1').then(
+      () => 'enrolled',
+      (err: Error & { result?: number }) => err.result ?? `${err.name}: ${err.message}`,
+    );
+    await vi.advanceTimersByTimeAsync(8000);
+    expect(await outcome).toBe(-3);
+    expect(mgr.metrics().dropped.unauthenticated).toBe(0);
+  });
 });
