@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seed S --duration SECS [--schedules N] [--members M] [--faults KIND,...] [--out DIR] [--verbose]`
+ * `npm run chaos -- --seed S --duration SECS [--schedules N] [--members M] [--faults KIND,...] [--auth hmac-sha256] [--out DIR] [--verbose]`
  *
  * The nemesis. Each schedule builds a world of real processes on 127.0.0.1:
  * a three-member etcd cluster, three `rina-enroll bootstrap --etcd` processes
@@ -20,11 +20,12 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { type EtcdCluster, startEtcd } from '../src/cli/etcd-server.js';
 import { freeUdpPort } from '../src/cli/ports.js';
-import { EnrollmentManager, type EnrollmentState, MemoryRib, UdpShim } from '../src/index.js';
+import { type AuthOptions, EnrollmentManager, type EnrollmentState, MemoryRib, UdpShim } from '../src/index.js';
 import { type CliProcess, runCli } from '../test/support/cli.js';
 import { TcpProxy } from '../test/support/tcp-proxy.js';
 import { UdpProxy } from '../test/support/udp-proxy.js';
@@ -107,6 +108,8 @@ interface EnrollerSlot {
   readonly args: string[];
   readonly udp: UdpProxy;
   readonly tcp: TcpProxy[];
+  /** Added to the enroller's environment (the key, with `--auth hmac-sha256`). */
+  readonly env: Record<string, string>;
   process: CliProcess;
   readonly logs: CliProcess[];
 }
@@ -114,20 +117,23 @@ interface EnrollerSlot {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function startEnroller(slot: Omit<EnrollerSlot, 'process' | 'logs'> & { logs?: CliProcess[] }): Promise<CliProcess> {
-  const process = runCli(slot.args);
+  const process = runCli(slot.args, slot.env);
   slot.logs?.push(process);
   await process.waitFor(/"event":"enroller:started"/, 20_000);
   return process;
 }
 
-async function runSchedule(
-  seed: number,
-  durationMs: number,
-  memberCount: number,
-  out: string | undefined,
-  verbose: boolean,
-  kinds: readonly Fault['kind'][] | undefined,
-): Promise<ScheduleResult> {
+interface RunOptions {
+  readonly durationMs: number;
+  readonly memberCount: number;
+  readonly out: string | undefined;
+  readonly verbose: boolean;
+  readonly kinds: readonly Fault['kind'][] | undefined;
+  /** Every enroller and member authenticates with this (`--auth`). */
+  readonly auth: AuthOptions;
+}
+
+async function runSchedule(seed: number, { durationMs, memberCount, out, verbose, kinds, auth }: RunOptions): Promise<ScheduleResult> {
   const t0 = Date.now();
   const now = (): number => Date.now() - t0;
   const history: ChaosEvent[] = [];
@@ -205,9 +211,11 @@ async function runSchedule(
         '--hold',
         String(HOLD_SECS),
         '--json',
+        ...(auth.mechanism === 'hmac-sha256' ? ['--auth', 'hmac-sha256'] : []),
       ];
+      const env: Record<string, string> = auth.mechanism === 'hmac-sha256' ? { RINA_ENROLL_AUTH_KEY: String(auth.key) } : {};
       const logs: CliProcess[] = [];
-      enrollers.push({ name, args, udp, tcp, logs, process: await startEnroller({ name, args, udp, tcp, logs }) });
+      enrollers.push({ name, args, env, udp, tcp, logs, process: await startEnroller({ name, args, env, udp, tcp, logs }) });
     }
     const proxies = enrollers.map((e) => e.udp.address);
 
@@ -224,6 +232,7 @@ async function runSchedule(
         rib: new MemoryRib(),
         ipcpName: name,
         difName: DIF,
+        auth,
         config: { ...MEMBER_CONFIG, bootstraps },
       });
       manager.on('state:change', (state: EnrollmentState, previous: EnrollmentState) => {
@@ -449,6 +458,7 @@ async function main(): Promise<void> {
       members: { type: 'string', default: '40' },
       out: { type: 'string' },
       faults: { type: 'string' },
+      auth: { type: 'string', default: 'none' },
       verbose: { type: 'boolean', default: false },
     },
   });
@@ -473,11 +483,18 @@ async function main(): Promise<void> {
     console.error(`chaos: --faults: unknown kind ${unknown.join(', ')} (kinds: ${FAULT_KINDS.join(', ')})`);
     process.exit(2);
   }
+  if (values.auth !== 'none' && values.auth !== 'hmac-sha256') {
+    console.error(`chaos: --auth must be none or hmac-sha256, got "${values.auth}"`);
+    process.exit(2);
+  }
+  const auth: AuthOptions =
+    values.auth === 'none' ? { mechanism: 'none' } : { mechanism: 'hmac-sha256', key: randomBytes(32).toString('base64') };
+  const options: RunOptions = { durationMs, memberCount, out: values.out, verbose: values.verbose, kinds, auth };
   let faults = 0;
   let violations = 0;
   for (let i = 0; i < schedules; i++) {
     const s = seed + i;
-    const r = await runSchedule(s, durationMs, memberCount, values.out, values.verbose, kinds);
+    const r = await runSchedule(s, options);
     faults += r.faults;
     violations += r.violations.length;
     console.log(

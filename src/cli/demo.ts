@@ -27,14 +27,36 @@ import { ETCD_INSTALL_HINT, type EtcdCluster, findEtcd, startEtcd } from './etcd
 import { freeUdpPort } from './ports.js';
 import { type Marker, percentile, type Span, timelineSvg } from './timeline.js';
 
-const { values: args } = parseArgs({
-  options: {
-    members: { type: 'string', default: '20' },
-    outage: { type: 'string', default: '4' },
-    out: { type: 'string', default: 'demo-output' },
-    ha: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `usage: npm run demo -- [--members N] [--outage SECS] [--out DIR] [--ha]
+
+  --members N     members to enrol, 1-500 (default 20)
+  --outage SECS   how long the enroller stays killed, 0-20 s (default 4)
+  --out DIR       where the summary and the SVG timeline go (default ./demo-output)
+  --ha            three enrollers on a throw-away etcd; one is killed and its members fail over
+  -h, --help      this text
+`;
+
+function parseDemoArgs() {
+  try {
+    return parseArgs({
+      options: {
+        members: { type: 'string', default: '20' },
+        outage: { type: 'string', default: '4' },
+        out: { type: 'string', default: 'demo-output' },
+        ha: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`demo: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const args = parseDemoArgs();
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const MEMBERS = Number(args.members);
 const OUTAGE_MS = Number(args.outage) * 1000;
 if (!Number.isInteger(MEMBERS) || MEMBERS < 1 || MEMBERS > 500 || !(OUTAGE_MS > 0 && OUTAGE_MS <= 20_000)) {

@@ -8,10 +8,13 @@
  *   rina-enroll member --name m2 --bootstrap srv:_rina-enroll._udp.example.net
  *   RINA_ENROLL_AUTH_KEY=... rina-enroll bootstrap ... --auth hmac-sha256 --allowed-names ./names.txt
  *
- * Bad flags: one line on stderr, exit 2. SIGINT/SIGTERM: leave gracefully, exit 0.
+ * Bad flags: one line on stderr, exit 2; a failure while running (port in
+ * use, store out of reach or locked, enrollment refused): exit 1.
+ * SIGINT/SIGTERM/SIGHUP: leave gracefully, exit 0.
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
@@ -53,6 +56,9 @@ Examples:
   rina-enroll member --name m2 --bootstrap [::1]:7000 --heartbeat-interval 1 --connection-timeout 3 --json
 `;
 
+/** The package's version (package.json sits two levels up, from src/cli and from dist/cli alike). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 /** Thrown for a flag value that parses but makes no sense; printed as one line, exit 2. */
 class UsageError extends Error {}
 
@@ -69,8 +75,19 @@ const address = (text: string) => {
     throw new InvalidArgumentError((err as Error).message);
   }
 };
-/** A bootstrap: a UDP address, or an `srv:` entry resolved through DNS. */
-const bootstrapEntry = (text: string) => (text.startsWith('srv:') ? text : address(text));
+/** A bootstrap: a UDP address with a port (an IP literal: names go through `srv:`), or an `srv:` entry resolved through DNS. */
+const bootstrapEntry = (text: string) => {
+  if (text.startsWith('srv:')) return text;
+  if (/^[a-z][a-z0-9.-]*(:\d+)?$/i.test(text)) {
+    throw new InvalidArgumentError(
+      `"${text}" is a host name: give an IP address and a port (127.0.0.1:7000, [::1]:7000), or find enrollers through DNS with srv:_rina-enroll._udp.<domain>`,
+    );
+  }
+  const parsed = address(text);
+  if (parseUdpAddress(parsed, { allowPortZero: true }).port === 0)
+    throw new InvalidArgumentError(`a bootstrap needs a port, e.g. 127.0.0.1:7000, got "${text}"`);
+  return parsed;
+};
 const url = (what: string) => (text: string) => {
   const parsed = URL.canParse(text) ? new URL(text) : undefined;
   if (parsed === undefined || !/^https?:$/.test(parsed.protocol) || parsed.port === '' || !['', '/'].includes(parsed.pathname)) {
@@ -184,16 +201,17 @@ function inFlags(err: ConfigError): string {
     .join('; ');
 }
 
-/** Resolves on SIGINT or SIGTERM. */
+/** The signals that end either command gracefully (SIGHUP too: a closed terminal must not kill it without M_RELEASE). */
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Resolves on SIGINT, SIGTERM or SIGHUP. */
 function shutdownSignal(): Promise<string> {
   return new Promise((resolve) => {
     const on = (signal: string) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
+      for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
       resolve(signal);
     };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
+    for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
   });
 }
 
@@ -371,6 +389,7 @@ export function program(): Command {
     .description('Run a RINA enroller (bootstrap IPCP) or a member IPCP over UDP.')
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError(false)
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${text.split('\n')[0]}\n`) });
 
@@ -433,7 +452,7 @@ export function program(): Command {
     .requiredOption(
       '--bootstrap <host:port|srv:name>',
       'an enroller to enrol with, or srv:_rina-enroll._udp.<domain> to find them in DNS (repeat for failover)',
-      collect,
+      (value: string, previous?: string[]) => collect(bootstrapEntry(value), previous),
     )
     .option('--dns-server <host:port>', 'DNS server for srv: bootstraps (repeatable; default: the system resolver)', collect)
     .option('--dif <name>', 'the DIF to join (an enroller of another DIF refuses the member)')
@@ -459,9 +478,7 @@ export function program(): Command {
       '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n',
     )
     .action(async (opts) => {
-      const bootstraps = (opts.bootstrap as string[]).map(bootstrapEntry);
-      if (bootstraps.some((b) => !b.startsWith('srv:') && parseUdpAddress(b).port === 0)) throw new UsageError('--bootstrap needs a port');
-      cmd.setOptionValue('exitCode', await runMember({ ...opts, bootstrap: bootstraps }));
+      cmd.setOptionValue('exitCode', await runMember(opts));
     });
   return cmd;
 }
@@ -487,10 +504,9 @@ export async function run(argv: string[]): Promise<number> {
           ? err.message
           : ((err as Error)?.message ?? String(err));
     process.stderr.write(`rina-enroll: error: ${message}\n`);
-    // Bad input (flags, config) is a usage error; anything else failed while running.
-    return err instanceof UsageError || (err instanceof EnrollmentError && (err.code === 'CONFIG_ERROR' || err.code === 'SHIM_ERROR'))
-      ? 2
-      : 1;
+    // Bad input (flags, config) is a usage error; anything else (a port in use,
+    // a store out of reach or locked, a refusal) failed while running.
+    return err instanceof UsageError || (err instanceof EnrollmentError && err.code === 'CONFIG_ERROR') ? 2 : 1;
   }
 }
 

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { StoreError } from '../errors.js';
@@ -24,8 +25,17 @@ const addressSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /**
  * Keeps the bindings in one JSON file. Every change rewrites the file through
- * write-file-atomic (a temporary file, fsync, rename), so after a crash the
- * file holds either the old table or the new one, never half of one.
+ * write-file-atomic (a temporary file, fsync, rename) and then fsyncs the
+ * directory, so after a crash or a power cut the file holds either the old
+ * table or the new one, never half of one, and a binding a member was told
+ * of is on disk.
+ *
+ * One enroller process at a time: {@link load} takes a lock, `<path>.lock`
+ * holding the process id, and {@link close} (the enroller's `stop()`) gives
+ * it back. A store in another process refuses to load the same file while
+ * the holder lives; the lock of a process that died (SIGKILL, a crash) is
+ * taken over. (Within one process the lock is not checked: two stores of one
+ * file there are the application's to avoid.)
  *
  * Changes made while a write is under way are written together by the next
  * one (group commit): 10,000 members enrolling at once cost a few dozen
@@ -41,14 +51,74 @@ export class FileAddressStore implements AddressStore {
   #next: Promise<void> | undefined;
   /** How many times the file was written (for tests and benchmarks). */
   writes = 0;
+  /** This store holds `<path>.lock`. */
+  #locked = false;
 
   constructor(path: string) {
     if (typeof path !== 'string' || path === '') throw new StoreError('a FileAddressStore needs a file path');
     this.path = path;
   }
 
-  /** Reads the file; a missing file is an empty table, a corrupt one a {@link StoreError}. */
+  /** The lock file's path. */
+  get lockPath(): string {
+    return `${this.path}.lock`;
+  }
+
+  /**
+   * Takes the lock (see the class) and reads the file; a missing file is an
+   * empty table. A corrupt file, a directory that cannot be written, or a
+   * lock held by a live process is a {@link StoreError}.
+   */
   async load(): Promise<AddressBinding[]> {
+    await this.#lock();
+    try {
+      return await this.#read();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  /** Gives the lock back. The table stays in the file. */
+  async close(): Promise<void> {
+    if (!this.#locked) return;
+    this.#locked = false;
+    await unlink(this.lockPath).catch(() => undefined);
+  }
+
+  async #lock(): Promise<void> {
+    if (this.#locked) return;
+    for (let tries = 0; tries < 3; tries++) {
+      try {
+        const handle = await open(this.lockPath, 'wx', 0o644);
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        this.#locked = true;
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST') {
+          throw new StoreError(
+            `cannot use ${this.path}: cannot create ${this.lockPath} (${code ?? (err as Error).message}): is the directory there and writable?`,
+            {
+              cause: err,
+            },
+          );
+        }
+      }
+      const holder = Number.parseInt(await readFile(this.lockPath, 'utf8').catch(() => ''), 10);
+      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+        throw new StoreError(
+          `${this.path} is in use by another enroller (process ${holder}; lock ${this.lockPath}): stop it first, or delete the lock if that process is gone`,
+        );
+      }
+      // Its holder died without giving it back (or is this process, which can only be a store it dropped): take it over.
+      await unlink(this.lockPath).catch(() => undefined);
+    }
+    throw new StoreError(`cannot take the lock ${this.lockPath}: another process keeps taking it`);
+  }
+
+  async #read(): Promise<AddressBinding[]> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -125,9 +195,26 @@ export class FileAddressStore implements AddressStore {
     const body = JSON.stringify({ format: FORMAT, version: 1, bindings: Object.fromEntries(this.#bindings) }, null, 1);
     try {
       await writeFileAtomic(this.path, `${body}\n`, { fsync: true });
+      // The rename is durable only once the directory is: a power cut must not undo a binding already sent.
+      const dir = await open(dirname(this.path), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
       this.writes++;
     } catch (err) {
       throw new StoreError(`cannot write the address table ${this.path}: ${(err as Error).message}`, { cause: err });
     }
+  }
+}
+
+/** Whether process `pid` exists (a process of another user counts: it answers EPERM). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

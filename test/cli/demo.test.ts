@@ -17,3 +17,26 @@ it('demo --ha without an etcd binary says how to install one and exits non-zero'
   expect(code).toBe(1);
   expect(stderr).toMatch(/demo --ha needs etcd: .*apt-get install etcd-server/);
 });
+
+it('demo --help prints its usage and exits 0; an unknown flag prints it on stderr and exits 2, never a stack trace', async () => {
+  const run = async (args: string[]) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    return { code, out, err };
+  };
+  const help = await run(['--help']);
+  expect(help.code).toBe(0);
+  expect(help.out).toMatch(/^usage: npm run demo -- \[--members N\]/);
+  const bad = await run(['--bogus']);
+  expect(bad.code).toBe(2);
+  expect(bad.err).toMatch(/^demo: Unknown option '--bogus'/);
+  expect(bad.err).not.toMatch(/\n\s+at /);
+});

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,6 +29,13 @@ describe('rina-enroll', () => {
     [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '9-1'], /first address must not exceed its last/],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--connection-timeout', 'soon'], /--connection-timeout must be a number/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [
+      ['member', '--name', 'm', '--bootstrap', 'localhost:7000'],
+      /"localhost:7000" is a host name: give an IP address and a port .* or .* srv:/,
+    ],
+    [['member', '--name', 'm', '--bootstrap', '127.0.0.1'], /argument '127\.0\.0\.1' is invalid/],
+    [['member', '--name', 'm', '--bootstrap', '127.0.0.1:99999'], /port 1-65535/],
+    [['member', '--name', 'm', '--bootstrap', '127.0.0.1:0'], /a bootstrap needs a port/],
   ])('bad flags %j: one line on stderr, exit 2', async (args, message) => {
     const p = cli(args);
     expect(await p.exited).toBe(2);
@@ -74,5 +81,53 @@ describe('rina-enroll', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('--version and -V print the package version, exit 0', async () => {
+    const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
+    for (const flag of ['--version', '-V']) {
+      const p = cli([flag]);
+      expect(await p.exited).toBe(0);
+      expect(p.lines[0]).toBe(version);
+    }
+  });
+
+  it('failures while running exit 1 with one line: a port in use, a --state another enroller holds (naming it), a --state it cannot write; none says "serving"', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
+    try {
+      const port = await freePort();
+      const state = join(dir, 'state.json');
+      const boot = cli(['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999', '--state', state]);
+      await boot.waitFor(/serving demo\.DIF/);
+      const cases: Array<[string[], RegExp]> = [
+        [['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'other.json')], /EADDRINUSE/],
+        [['--listen', '127.0.0.1:0', '--state', state], new RegExp(`in use by another enroller \\(process ${boot.child.pid};`)],
+        [['--listen', '127.0.0.1:0', '--state', join(dir, 'missing', 'state.json')], /is the directory there and writable/],
+      ];
+      for (const [args, message] of cases) {
+        const p = cli(['bootstrap', '--dif', 'demo.DIF', '--pool', '1002-1999', ...args]);
+        expect(await p.exited).toBe(1);
+        expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
+        expect(p.stderr[0]).toMatch(message);
+        expect(p.lines.join('\n')).not.toMatch(/serving/);
+      }
+      // the first one still serves, and gives its lock back when it stops
+      boot.child.kill('SIGTERM');
+      expect(await boot.exited).toBe(0);
+      expect(readdirSync(dir).filter((f) => f.endsWith('.lock'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('SIGHUP ends a member as SIGTERM does: it leaves (M_RELEASE) and exits 0', async () => {
+    const port = await freePort();
+    const boot = cli(['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999']);
+    await boot.waitFor(/serving demo\.DIF/);
+    const m = cli(['member', '--name', 'm1', '--bootstrap', `127.0.0.1:${port}`]);
+    await boot.waitFor(/member m1 enrolled/);
+    m.child.kill('SIGHUP');
+    expect(await m.exited).toBe(0);
+    await boot.waitFor(/member m1 left/);
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,27 @@ describe('FileAddressStore', () => {
     const again = new FileAddressStore(path);
     expect(await again.load()).toEqual([{ name: 'a', address: 12 }]);
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ format: 'rina-enrollment/address-store', version: 1, bindings: { a: 12 } });
-    expect(readdirSync(dir)).toEqual(['table.json']); // no temporary file left behind
+    expect(readdirSync(dir).sort()).toEqual(['table.json', 'table.json.lock']);
+    await again.close();
+    expect(readdirSync(dir)).toEqual(['table.json']); // no temporary file left behind, the lock given back
+  });
+
+  it('refuses a file another live process holds, naming it; takes over the lock of a process that died', async () => {
+    const path = join(dir, 'table.json');
+    await new FileAddressStore(path).bind({ name: 'a', address: 7 });
+    writeFileSync(`${path}.lock`, `${process.ppid}\n`); // a live process other than this one
+    const store = new FileAddressStore(path);
+    await expect(store.load()).rejects.toThrow(new RegExp(`in use by another enroller \\(process ${process.ppid};`));
+    expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`${process.ppid}\n`); // untouched
+    const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+    writeFileSync(`${path}.lock`, `${dead}\n`);
+    expect(await store.load()).toEqual([{ name: 'a', address: 7 }]);
+    expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('refuses to load where it cannot write (a missing directory), at load rather than at the first enrollment', async () => {
+    const store = new FileAddressStore(join(dir, 'no', 'such', 'dir', 'table.json'));
+    await expect(store.load()).rejects.toThrow(/cannot create .*table\.json\.lock \(ENOENT\): is the directory there and writable\?/);
   });
 
   it('writes changes made during a write together (group commit)', async () => {
