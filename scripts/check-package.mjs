@@ -23,7 +23,7 @@ console.log(
 );
 const stray = packed.files
   .map((f) => f.path)
-  .filter((p) => !/^(dist\/|README\.md$|LICENSE$|SECURITY\.md$|CHANGELOG\.md$|package\.json$)/.test(p));
+  .filter((p) => !/^(dist\/|deploy\/rina-enroll\.service$|README\.md$|LICENSE$|SECURITY\.md$|CHANGELOG\.md$|package\.json$)/.test(p));
 if (stray.length > 0) throw new Error(`the tarball ships files it should not: ${stray.join(', ')}`);
 
 const work = mkdtempSync(join(tmpdir(), 'rina-consumer-'));
