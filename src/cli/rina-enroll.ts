@@ -188,6 +188,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   pendingTimeoutMs: '--pending-timeout',
   maxMembers: '--max-members',
   allowedNames: '--allowed-names',
+  leaseTtlSecs: '--etcd-lease-ttl',
 };
 
 /** The same by bare option name, for the rules that name another option ("must be greater than heartbeatIntervalSecs"). */
@@ -250,7 +251,10 @@ async function runBootstrap(opts: {
   maxPendingEnrollments?: number;
   pendingTimeout?: number;
   maxMembers?: number;
+  metricsListen?: string;
+  etcdLeaseTtl?: number;
 }): Promise<number> {
+  if (opts.etcdLeaseTtl !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-lease-ttl needs --etcd');
   if (opts.etcd !== undefined && opts.state !== undefined)
     throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
   if (opts.etcdPrefix !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-prefix needs --etcd');
@@ -280,6 +284,7 @@ async function runBootstrap(opts: {
           hosts: opts.etcd,
           difName: opts.dif,
           ...(opts.etcdPrefix === undefined ? {} : { prefix: opts.etcdPrefix }),
+          ...(opts.etcdLeaseTtl === undefined ? {} : { leaseTtlSecs: opts.etcdLeaseTtl }),
         })
       : opts.state === undefined
         ? new MemoryAddressStore()
@@ -305,13 +310,24 @@ async function runBootstrap(opts: {
         logger,
       }),
   );
+  let observability: { url: string; close(): Promise<void> } | undefined;
   try {
     await enroller.start();
+    if (opts.metricsListen !== undefined) {
+      const storeStats = 'stats' in store && typeof store.stats === 'function' ? () => ({ ...(store.stats() as object) }) : undefined;
+      observability = await (await import('./observability.js')).serveEnroller(enroller, opts.metricsListen, storeStats as never);
+      logger.info(
+        { event: 'metrics:listening', url: observability.url },
+        `metrics on ${observability.url}/metrics (also /healthz, /members)`,
+      );
+    }
   } catch (err) {
+    await enroller.stop();
     await shim.close();
     throw err;
   }
   const signal = await shutdownSignal();
+  await observability?.close();
   await enroller.stop();
   await shim.close();
   logger.info({ event: 'enroller:stopped', signal }, `stopped on ${signal}`);
@@ -332,6 +348,7 @@ async function runMember(opts: {
   verbose: boolean;
   auth: Mechanism;
   authKeyFile?: string;
+  metricsListen?: string;
 }): Promise<number> {
   const auth = await authFrom(opts);
   if (auth.mechanism === 'hmac-sha256' && opts.dif === undefined) {
@@ -362,13 +379,19 @@ async function runMember(opts: {
       }),
   );
   const leaving = shutdownSignal();
+  let observability: { url: string; close(): Promise<void> } | undefined;
   try {
+    if (opts.metricsListen !== undefined) {
+      observability = await (await import('./observability.js')).serveMember(mgr, opts.metricsListen);
+      logger.info({ event: 'metrics:listening', url: observability.url }, `metrics on ${observability.url}/metrics (also /healthz)`);
+    }
     const outcome = await Promise.race([mgr.enrol().then(() => 'enrolled' as const), leaving]);
     if (outcome === 'enrolled') {
       mgr.startConnectionMonitoring();
       await leaving;
     }
   } finally {
+    await observability?.close();
     await mgr.close(); // sends M_RELEASE when enrolled
     await shim.close();
   }
@@ -407,6 +430,11 @@ export function program(): Command {
       (value: string, previous?: string[]) => collect(url('--etcd')(value), previous),
     )
     .option('--etcd-prefix <prefix>', 'etcd key prefix (default /rina/<dif>/)')
+    .option(
+      '--etcd-lease-ttl <secs>',
+      "TTL of the enroller's etcd lease: it stops vouching for members this long after losing etcd (default: 10)",
+      number('--etcd-lease-ttl'),
+    )
     .option('--advertise <host:port>', 'the address other enrollers give members for this one (default: --listen)', address)
     .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
     .option('--hold <secs>', "a gone member's address is kept for it this long", number('--hold'), 300)
@@ -435,6 +463,7 @@ export function program(): Command {
       number('--pending-timeout'),
     )
     .option('--max-members <n>', 'members at most; more are refused (default: 1000000)', number('--max-members'))
+    .option('--metrics-listen <host:port>', 'serve /metrics (Prometheus), /healthz and /members over HTTP here', address)
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText(
@@ -471,6 +500,7 @@ export function program(): Command {
     .addOption(new Option('--retries <n>', 'attempts of the first enrollment').argParser(number('--retries')).default(3))
     .addOption(authOption())
     .option('--auth-key-file <path>', `file holding the key (hmac-sha256) or password (passwd); or set ${AUTH_KEY_ENV}`)
+    .option('--metrics-listen <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here', address)
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
     .addHelpText(
@@ -479,6 +509,37 @@ export function program(): Command {
     )
     .action(async (opts) => {
       cmd.setOptionValue('exitCode', await runMember(opts));
+    });
+  cmd
+    .command('members')
+    .description("list the members an enroller serves (from its --metrics-listen endpoint's /members)")
+    .requiredOption('--from <url>', "the enroller's metrics endpoint, e.g. http://127.0.0.1:9100", (text: string) => {
+      if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) {
+        throw new InvalidArgumentError(`--from must be an http URL such as http://127.0.0.1:9100, got "${text}"`);
+      }
+      return text;
+    })
+    .option('--json', 'the list as JSON', false)
+    .action(async (opts: { from: string; json: boolean }) => {
+      const { fetchMembers } = await import('./observability.js');
+      const members = await fetchMembers(opts.from);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(members)}\n`);
+        return;
+      }
+      const rows = [
+        ['NAME', 'ADDRESS', 'SHIM ADDRESS', 'ENROLLED', 'LAST SEEN'],
+        ...members.map((m) => [m.name, String(m.address), m.shimAddress, m.enrolledAt, m.lastSeen]),
+      ];
+      const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+      for (const row of rows)
+        process.stdout.write(
+          `${row
+            .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
+      process.stdout.write(`${members.length} member${members.length === 1 ? '' : 's'}\n`);
     });
   return cmd;
 }

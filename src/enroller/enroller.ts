@@ -274,6 +274,8 @@ export interface EnrollerEvents {
       name: string | undefined;
       /** Why, in words: the `result_reason` of the refusal. */
       reason: string;
+      /** The result code of the refusal (docs/PROTOCOL.md: -1 refused, -3 name in use, -4 unavailable, -5 busy, -6 authentication). */
+      result: number;
     },
   ];
 }
@@ -428,6 +430,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     malformed: 0,
     unauthenticated: 0,
     replayed: 0,
+    keepalives: 0,
     busy: 0,
     authFailures: 0,
     rejected: 0,
@@ -500,6 +503,19 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   /** True between {@link start} and {@link stop}. */
   get running(): boolean {
     return this.#unsubscribe !== undefined;
+  }
+
+  /**
+   * Whether the enroller serves now: running, and (with a shared store) able
+   * to prove the bindings it vouches for, its lease alive. `reason` says why
+   * not. What a health check (`/healthz` of `rina-enroll --metrics-listen`) reports.
+   */
+  health(): { readonly ok: boolean; readonly reason?: string } {
+    if (!this.running) return { ok: false, reason: 'not running (stopped, or not started yet)' };
+    if (this.#fencing !== undefined || this.#store.canVouch?.() === false) {
+      return { ok: false, reason: 'the shared address store cannot prove bindings current (its lease is lost or cannot be renewed)' };
+    }
+    return { ok: true };
   }
 
   /**
@@ -836,8 +852,20 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     members: number;
     /** Shim addresses whose message rate is tracked, at most `maxTrackedPeers`. */
     trackedPeers: number;
+    /** Addresses of the pool bound to a name (members, held ones, and with a shared store other enrollers' too). */
+    bound: number;
+    /** Addresses of the pool bound to nobody. */
+    free: number;
   } {
-    return { ...this.#stats, pending: this.#sessions.size, members: this.#members.size, trackedPeers: this.#rate.size };
+    const bound = this.#pool.size;
+    return {
+      ...this.#stats,
+      pending: this.#sessions.size,
+      members: this.#members.size,
+      trackedPeers: this.#rate.size,
+      bound,
+      free: this.#pool.capacity - bound,
+    };
   }
 
   #onPdu(received: Uint8Array, from: string): void {
@@ -973,9 +1001,10 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
           // it is not enrolled here, it is not (it enrols again, here or elsewhere).
           this.#letGo(member);
           this.#reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again', channel);
-        } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined)
+        } else if (msg.objClass === KEEPALIVE_OBJECT.objClass && member !== undefined) {
+          this.#stats.keepalives++;
           this.#reply(from, msg, Result.OK, undefined, channel);
-        else {
+        } else {
           const reason = member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`;
           this.#reply(from, msg, Result.FAILED, reason, channel);
         }
@@ -1016,7 +1045,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     const reject = (reason: string, result: number = Result.FAILED): void => {
       this.#stats.rejected++;
       this.#reply(from, msg, result, reason, null);
-      this.#emit('enrollment:rejected', { shimAddress: from, name, reason });
+      this.#emit('enrollment:rejected', { shimAddress: from, name, reason, result });
     };
     // A member names the DIF or this IPCP; one that knows neither names our shim address.
     if (msg.destApName !== this.#ipcpName && msg.destApName !== this.#difName && msg.destApName !== this.#shim.localAddress) {
@@ -1115,7 +1144,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       this.#stats.authFailures++;
       this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed', channel);
       this.#abandon(from, session);
-      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: 'authentication failed' });
+      this.#emit('enrollment:rejected', {
+        shimAddress: from,
+        name: session.name,
+        reason: 'authentication failed',
+        result: Result.AUTH_FAILED,
+      });
       return;
     }
     if (!this.#members.has(session.name) && this.#members.size >= this.#limits.maxMembers) {
@@ -1134,7 +1168,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         if (claim.result === Result.BUSY) this.#stats.busy++;
         else this.#stats.rejected++;
         this.#reply(from, msg, claim.result, claim.reason, channel);
-        this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: claim.reason });
+        this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: claim.reason, result: claim.result });
         return;
       }
       session.contested = false;
@@ -1161,7 +1195,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
         session.startInvokeId = undefined;
         const reason = `the enroller cannot store addresses now: ${(err as Error).message}`;
         this.#reply(from, msg, Result.UNAVAILABLE, reason, channel);
-        this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason });
+        this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason, result: Result.UNAVAILABLE });
         return;
       }
       if (this.#sessions.get(from) !== session) {
@@ -1196,7 +1230,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
       session.burst = [reply];
       this.#sendBytes(from, reply, session.channel);
-      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason });
+      this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: assignment.reason, result: Result.FAILED });
       return;
     }
     session.address = assignment.address;
@@ -1298,7 +1332,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
   /** Answers an M_START "unavailable": the shared store cannot prove a binding now. */
   #fenced(from: string, msg: CdapMessage, session: Session): void {
     this.#reply(from, msg, Result.UNAVAILABLE, FENCED_REASON, session.channel);
-    this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: FENCED_REASON });
+    this.#emit('enrollment:rejected', { shimAddress: from, name: session.name, reason: FENCED_REASON, result: Result.UNAVAILABLE });
   }
 
   /** As {@link #fenced}, and the enrollment is let go (its address was bound under a lease that lapsed). */
@@ -1613,6 +1647,8 @@ export interface EnrollerStats {
   unauthenticated: number;
   /** With HMAC-SHA256: PDUs dropped with a valid tag whose sequence number was seen before (a replay, or a network duplicate). */
   replayed: number;
+  /** Keepalives answered as enrolled. */
+  keepalives: number;
   /** CONNECTs answered "busy". */
   busy: number;
   /** CONNECTs or STARTs refused for authentication or the allow-list. */
