@@ -399,6 +399,83 @@ async function runMember(opts: {
   return 0;
 }
 
+/** Flags that may be given more than once: a JSON array in a `--config` file, comma-separated in the environment. */
+const REPEATABLE = new Set(['etcd', 'alternate', 'bootstrap', 'dns-server']);
+
+/** The environment variable of a flag: `--heartbeat-interval` is `RINA_ENROLL_HEARTBEAT_INTERVAL`. */
+export const envVarOf = (flag: string): string => `RINA_ENROLL_${flag.replace(/^--/, '').toUpperCase().replace(/-/g, '_')}`;
+
+/**
+ * Every flag of `command` may also come from a `--config FILE` (JSON, its keys
+ * the flags' names without dashes: `{"listen": "0.0.0.0:7000", "pool":
+ * "1002-1999"}`) or the environment (`RINA_ENROLL_LISTEN`). Flags override the
+ * file, the file overrides the environment. Values go through the flags' own
+ * parsers; a bad one names the file key or the variable the user wrote.
+ */
+async function presetFromConfigAndEnvironment(command: Command, args: string[]): Promise<void> {
+  const at = args.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  const file = at < 0 ? undefined : args[at]?.startsWith('--config=') ? args[at]?.slice('--config='.length) : args[at + 1];
+  let config: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--config: cannot read "${file}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new UsageError(`--config "${file}" is not JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new UsageError(`--config "${file}" must hold one JSON object of flags, e.g. {"listen": "127.0.0.1:7000"}`);
+    }
+    config = parsed as Record<string, unknown>;
+  }
+  const options = command.options.filter((o) => o.long !== undefined && !['--help', '--config'].includes(o.long));
+  const keys = new Map(options.map((o) => [(o.long as string).slice(2), o]));
+  for (const key of Object.keys(config)) {
+    if (!keys.has(key)) throw new UsageError(`--config "${file}": unknown key "${key}" (keys: ${[...keys.keys()].join(', ')})`);
+  }
+  for (const [key, option] of keys) {
+    // A flag on the command line wins (and a repeated one replaces the file's list rather than adding to it).
+    if (args.some((a) => a === `--${key}` || a.startsWith(`--${key}=`))) continue;
+    const fromFile = Object.hasOwn(config, key);
+    const variable = envVarOf(key);
+    const raw = fromFile ? config[key] : process.env[variable];
+    if (raw === undefined) continue;
+    const where = fromFile ? `--config "${file}" key "${key}"` : `environment variable ${variable}`;
+    const fail = (rule: string): never => {
+      throw new UsageError(`${where}: ${rule}`);
+    };
+    let value: unknown;
+    if (!option.required && !option.optional) {
+      // a switch such as --json
+      if (typeof raw === 'boolean') value = raw;
+      else if (typeof raw === 'string' && /^(1|true|yes)$/i.test(raw)) value = true;
+      else if (typeof raw === 'string' && /^(0|false|no|)$/i.test(raw)) value = false;
+      else fail('must be true or false');
+    } else {
+      const items = Array.isArray(raw) ? raw : !fromFile && REPEATABLE.has(key) ? String(raw).split(',') : [raw];
+      if (!REPEATABLE.has(key) && items.length !== 1) fail('takes one value, not a list');
+      for (const item of items) {
+        if (typeof item !== 'string' && typeof item !== 'number') fail(`must be a string or a number, got ${JSON.stringify(item)}`);
+        const text = String(item).trim();
+        if (option.argChoices !== undefined && !option.argChoices.includes(text))
+          fail(`must be one of ${option.argChoices.join(', ')}, got "${text}"`);
+        try {
+          value = option.parseArg === undefined ? text : option.parseArg(text, value as never);
+        } catch (err) {
+          fail((err as Error).message);
+        }
+      }
+    }
+    command.setOptionValueWithSource(option.attributeName(), value, 'config');
+  }
+}
+
 /** `--auth`, on both commands. */
 function authOption(): Option {
   return new Option('--auth <mechanism>', 'authentication: none, passwd (in clear: trusted networks only) or hmac-sha256')
@@ -466,6 +543,7 @@ export function program(): Command {
     .option('--metrics-listen <host:port>', 'serve /metrics (Prometheus), /healthz and /members over HTTP here', address)
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
+    .option('--config <file>', 'flags from a JSON file ({"listen": ..., "pool": ...}); flags override it, it overrides RINA_ENROLL_<FLAG>')
     .addHelpText(
       'after',
       '\nExample:\n  rina-enroll bootstrap --listen 127.0.0.1:7000 --dif demo.DIF --pool 1002-1999 --state ./enroller-state.json\n',
@@ -503,6 +581,10 @@ export function program(): Command {
     .option('--metrics-listen <host:port>', 'serve /metrics (Prometheus) and /healthz over HTTP here', address)
     .option('--json', 'one JSON object per line', false)
     .option('--verbose', 'also debug lines (keepalives, attempts)', false)
+    .option(
+      '--config <file>',
+      'flags from a JSON file ({"name": ..., "bootstrap": [...]}); flags override it, it overrides RINA_ENROLL_<FLAG>',
+    )
     .addHelpText(
       'after',
       '\nExample:\n  rina-enroll member --name m1 --bootstrap 127.0.0.1:7000 --heartbeat-interval 5 --connection-timeout 15\n',
@@ -548,6 +630,8 @@ export function program(): Command {
 export async function run(argv: string[]): Promise<number> {
   const cmd = program();
   try {
+    const sub = cmd.commands.find((c) => c.name() === argv[0]);
+    if (sub !== undefined) await presetFromConfigAndEnvironment(sub, argv.slice(1));
     await cmd.parseAsync(argv, { from: 'user' });
     return (cmd.getOptionValue('exitCode') as number | undefined) ?? 0;
   } catch (err) {

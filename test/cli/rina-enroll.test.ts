@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -129,5 +129,49 @@ describe('rina-enroll', () => {
     m.child.kill('SIGHUP');
     expect(await m.exited).toBe(0);
     await boot.waitFor(/member m1 left/);
+  });
+
+  it('every flag also comes from --config FILE or RINA_ENROLL_<FLAG>: flags override the file, the file overrides the environment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
+    try {
+      const config = join(dir, 'enroller.json');
+      writeFileSync(config, JSON.stringify({ listen: '127.0.0.1:0', pool: '1002-1010', dif: 'file.DIF', json: true }));
+      const env = { RINA_ENROLL_DIF: 'env.DIF', RINA_ENROLL_POOL: '1-5', RINA_ENROLL_LISTEN: '127.0.0.1:0' };
+      const served = async (args: string[]) => {
+        const p = cli(['bootstrap', ...args], env);
+        const line = await p.waitFor(/"event":"enroller:started"|serving /);
+        p.child.kill('SIGTERM');
+        await p.exited;
+        return line;
+      };
+      expect(await served([])).toMatch(/serving env\.DIF on 127\.0\.0\.1:\d+, pool 1-5/);
+      expect(await served(['--config', config])).toMatch(/"difName":"file\.DIF".*"pool":\{"first":1002,"last":1010\}/);
+      expect(await served([`--config=${config}`, '--dif', 'flag.DIF'])).toMatch(/"difName":"flag\.DIF"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [
+      { RINA_ENROLL_LEASE: 'soon' },
+      {},
+      /^rina-enroll: error: environment variable RINA_ENROLL_LEASE: --lease must be a number, got "soon"$/,
+    ],
+    [{}, { pool: '9-1' }, /--config ".*" key "pool": the pool's first address must not exceed its last/],
+    [{}, { poool: '1-9' }, /--config ".*": unknown key "poool" \(keys: listen, dif, pool, /],
+    [{}, { listen: ['127.0.0.1:0', '127.0.0.1:1'] }, /key "listen": takes one value, not a list/],
+  ])('a bad value from the environment %j or the file %j names where it came from, exit 2', async (env, file, message) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
+    try {
+      const config = join(dir, 'c.json');
+      writeFileSync(config, JSON.stringify({ listen: '127.0.0.1:0', dif: 'd', pool: '1-9', ...file }));
+      const p = cli(['bootstrap', '--config', config], env);
+      expect(await p.exited).toBe(2);
+      expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
+      expect(p.stderr[0]).toMatch(message);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
