@@ -38,6 +38,8 @@ export async function freeTcpPort(): Promise<number> {
 interface MemberSpec {
   readonly name: string;
   readonly clientPort: number;
+  /** A second client port, served with TLS (`StartEtcdOptions.tls`). */
+  readonly tlsPort: number | undefined;
   readonly peerPort: number;
   readonly dataDir: string;
 }
@@ -48,6 +50,8 @@ export interface EtcdMember {
   readonly name: string;
   /** Its client URL, `http://127.0.0.1:PORT`. */
   readonly endpoint: string;
+  /** With `StartEtcdOptions.tls`: its TLS client URL, `https://127.0.0.1:PORT` (client certificates required). */
+  readonly tlsEndpoint: string | undefined;
   /** True while its process runs. */
   readonly running: boolean;
   /** Starts it again from its data directory (same ports), and waits until it answers. */
@@ -80,6 +84,13 @@ export interface StartEtcdOptions {
   readonly binary?: string;
   /** Where etcd's output goes: 'ignore' (default) or 'inherit'. */
   readonly output?: 'ignore' | 'inherit';
+  /**
+   * Also serve clients over TLS, on a second port (`tlsEndpoint`), with these
+   * PEM files (paths): etcd's certificate and key, and the CA its clients'
+   * certificates must be signed by (`--client-cert-auth`). The plain
+   * `endpoint` stays, for health checks and set-up.
+   */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
 /**
@@ -104,10 +115,16 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     }
   };
   for (let i = 0; i < size; i++) {
-    specs.push({ name: `n${i}`, clientPort: await port(), peerPort: await port(), dataDir: join(root, `n${i}`) });
+    specs.push({
+      name: `n${i}`,
+      clientPort: await port(),
+      tlsPort: options.tls === undefined ? undefined : await port(),
+      peerPort: await port(),
+      dataDir: join(root, `n${i}`),
+    });
   }
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
-  const members = specs.map((spec) => new Member(spec, binary, initialCluster, options.output ?? 'ignore'));
+  const members = specs.map((spec) => new Member(spec, binary, initialCluster, options.output ?? 'ignore', options.tls));
   try {
     // Every member must run before any can elect a leader and report healthy.
     for (const m of members) m.spawn();
@@ -144,6 +161,7 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 class Member implements EtcdMember {
   readonly name: string;
   readonly endpoint: string;
+  readonly tlsEndpoint: string | undefined;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #started = false;
@@ -153,9 +171,11 @@ class Member implements EtcdMember {
     readonly binary: string,
     readonly initialCluster: string,
     readonly output: 'ignore' | 'inherit',
+    readonly tls: StartEtcdOptions['tls'],
   ) {
     this.name = spec.name;
     this.endpoint = `http://127.0.0.1:${spec.clientPort}`;
+    this.tlsEndpoint = spec.tlsPort === undefined ? undefined : `https://127.0.0.1:${spec.tlsPort}`;
   }
 
   get running(): boolean {
@@ -165,11 +185,17 @@ class Member implements EtcdMember {
   spawn(): void {
     const { name, peerPort, dataDir } = this.spec;
     const peer = `http://127.0.0.1:${peerPort}`;
+    const clients = this.tlsEndpoint === undefined ? this.endpoint : `${this.endpoint},${this.tlsEndpoint}`;
+    const tls =
+      this.tls === undefined
+        ? []
+        : [`--cert-file=${this.tls.cert}`, `--key-file=${this.tls.key}`, `--trusted-ca-file=${this.tls.ca}`, '--client-cert-auth'];
     const args = [
       `--name=${name}`,
       `--data-dir=${dataDir}`,
-      `--listen-client-urls=${this.endpoint}`,
-      `--advertise-client-urls=${this.endpoint}`,
+      `--listen-client-urls=${clients}`,
+      `--advertise-client-urls=${clients}`,
+      ...tls,
       `--listen-peer-urls=${peer}`,
       `--initial-advertise-peer-urls=${peer}`,
       `--initial-cluster=${this.initialCluster}`,

@@ -150,6 +150,51 @@ async function authFrom(opts: { auth: Mechanism; authKeyFile?: string }): Promis
   return { mechanism: 'hmac-sha256', key: secret };
 }
 
+/** A file the operator named, read, or a usage error naming the flag. */
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** TLS and authentication to etcd, from `--etcd-cacert/--etcd-cert/--etcd-key` and `--etcd-user/--etcd-password-file`. */
+async function etcdSecurityFrom(opts: {
+  etcd?: string[];
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPasswordFile?: string;
+}): Promise<{ tls?: { ca: string; cert?: string; key?: string }; auth?: { username: string; password: string } }> {
+  if ((opts.etcdCert === undefined) !== (opts.etcdKey === undefined)) throw new UsageError('--etcd-cert and --etcd-key go together');
+  if (opts.etcdCert !== undefined && opts.etcdCacert === undefined) {
+    throw new UsageError("--etcd-cert needs --etcd-cacert, the CA that signed etcd's certificate");
+  }
+  if ((opts.etcdUser === undefined) !== (opts.etcdPasswordFile === undefined)) {
+    throw new UsageError('--etcd-user and --etcd-password-file go together');
+  }
+  const https = (opts.etcd ?? []).filter((u) => u.startsWith('https:'));
+  if (opts.etcdCacert !== undefined && https.length === 0) throw new UsageError('--etcd-cacert needs https:// --etcd URLs');
+  if (opts.etcdCacert === undefined && https.length > 0)
+    throw new UsageError(`${https[0]} is https: give --etcd-cacert, the CA that signed etcd's certificate`);
+  const out: { tls?: { ca: string; cert?: string; key?: string }; auth?: { username: string; password: string } } = {};
+  if (opts.etcdCacert !== undefined) {
+    out.tls = { ca: await readFlagFile('--etcd-cacert', opts.etcdCacert) };
+    if (opts.etcdCert !== undefined && opts.etcdKey !== undefined) {
+      out.tls.cert = await readFlagFile('--etcd-cert', opts.etcdCert);
+      out.tls.key = await readFlagFile('--etcd-key', opts.etcdKey);
+    }
+  }
+  if (opts.etcdUser !== undefined && opts.etcdPasswordFile !== undefined) {
+    const password = (await readFlagFile('--etcd-password-file', opts.etcdPasswordFile)).replace(/\r?\n$/, '');
+    if (password === '') throw new UsageError(`--etcd-password-file: "${opts.etcdPasswordFile}" is empty`);
+    out.auth = { username: opts.etcdUser, password };
+  }
+  return out;
+}
+
 /** The IPCP names of an `--allowed-names` file: one per line; blank lines and `#` comments ignored. */
 async function allowedNamesFrom(path: string): Promise<string[]> {
   let text: string;
@@ -189,10 +234,19 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   maxMembers: '--max-members',
   allowedNames: '--allowed-names',
   leaseTtlSecs: '--etcd-lease-ttl',
+  'tls.ca': '--etcd-cacert',
+  'tls.cert': '--etcd-cert',
+  'tls.key': '--etcd-key',
+  'auth.username': '--etcd-user',
+  'auth.password': '--etcd-password-file',
 };
 
 /** The same by bare option name, for the rules that name another option ("must be greater than heartbeatIntervalSecs"). */
-const FLAG_OF_NAME = new Map(Object.entries(FLAG_OF).map(([field, flag]) => [field.split('.').at(-1) as string, flag]));
+const FLAG_OF_NAME = new Map(
+  Object.entries(FLAG_OF)
+    .filter(([field]) => !field.includes('.') || field.startsWith('config.')) // not "key", "cert": too common a word
+    .map(([field, flag]) => [field.split('.').at(-1) as string, flag]),
+);
 const OPTION_NAME = new RegExp(`\\b(${[...FLAG_OF_NAME.keys()].join('|')})\\b`, 'g');
 
 /** A `ConfigError` said in flags: `--retries: must be >= 1`, not `config.maxRetries: ...`. */
@@ -253,8 +307,23 @@ async function runBootstrap(opts: {
   maxMembers?: number;
   metricsListen?: string;
   etcdLeaseTtl?: number;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPasswordFile?: string;
 }): Promise<number> {
-  if (opts.etcdLeaseTtl !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-lease-ttl needs --etcd');
+  for (const [flag, value] of [
+    ['--etcd-lease-ttl', opts.etcdLeaseTtl],
+    ['--etcd-cacert', opts.etcdCacert],
+    ['--etcd-cert', opts.etcdCert],
+    ['--etcd-key', opts.etcdKey],
+    ['--etcd-user', opts.etcdUser],
+    ['--etcd-password-file', opts.etcdPasswordFile],
+  ] as const) {
+    if (value !== undefined && opts.etcd === undefined) throw new UsageError(`${flag} needs --etcd`);
+  }
+  const etcdSecurity = await etcdSecurityFrom(opts);
   if (opts.etcd !== undefined && opts.state !== undefined)
     throw new UsageError('--state and --etcd exclude each other: etcd keeps the table');
   if (opts.etcdPrefix !== undefined && opts.etcd === undefined) throw new UsageError('--etcd-prefix needs --etcd');
@@ -285,6 +354,7 @@ async function runBootstrap(opts: {
           difName: opts.dif,
           ...(opts.etcdPrefix === undefined ? {} : { prefix: opts.etcdPrefix }),
           ...(opts.etcdLeaseTtl === undefined ? {} : { leaseTtlSecs: opts.etcdLeaseTtl }),
+          ...etcdSecurity,
         })
       : opts.state === undefined
         ? new MemoryAddressStore()
@@ -507,6 +577,11 @@ export function program(): Command {
       (value: string, previous?: string[]) => collect(url('--etcd')(value), previous),
     )
     .option('--etcd-prefix <prefix>', 'etcd key prefix (default /rina/<dif>/)')
+    .option('--etcd-cacert <file>', "the CA that signed etcd's certificate (PEM), for https:// --etcd URLs")
+    .option('--etcd-cert <file>', "this enroller's client certificate for etcd (PEM; with --etcd-key)")
+    .option('--etcd-key <file>', "this enroller's client key for etcd (PEM; with --etcd-cert)")
+    .option('--etcd-user <name>', 'etcd user (etcd authentication; its role needs read and write under the prefix)')
+    .option('--etcd-password-file <file>', "file holding the etcd user's password")
     .option(
       '--etcd-lease-ttl <secs>',
       "TTL of the enroller's etcd lease: it stops vouching for members this long after losing etcd (default: 10)",
@@ -654,6 +729,15 @@ export async function run(argv: string[]): Promise<number> {
     return err instanceof UsageError || (err instanceof EnrollmentError && err.code === 'CONFIG_ERROR') ? 2 : 1;
   }
 }
+
+// gRPC sets TLS's server name to etcd's IP address, which Node warns about
+// (DEP0123) on every connection: one line of noise per run, nothing to act on.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+  if (code === 'DEP0123') return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
 
 run(process.argv.slice(2)).then(
   (code) => {

@@ -23,6 +23,12 @@ import { dependency, integerAtLeast, parseWith, positive } from '../config.js';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStore, AddressStoreListener, StoreOwner } from '../store/address-store.js';
 
+/** A PEM text or its bytes. */
+const pem = (what: string) =>
+  z
+    .union([z.string(), z.custom<Uint8Array>((v) => v instanceof Uint8Array)], { error: 'must be PEM text or its bytes' })
+    .refine((v) => Buffer.from(v).toString('utf8').includes('-----BEGIN '), { error: `${what} must be PEM (-----BEGIN ...)` });
+
 const etcdStoreOptionsSchema = z
   .strictObject({
     /**
@@ -36,6 +42,29 @@ const etcdStoreOptionsSchema = z
       .optional(),
     /** An etcd3 client of the caller's (who closes it), instead of `hosts`. */
     client: dependency<Etcd3>('Etcd3 client', ['lease', 'watch', 'close']).optional(),
+    /**
+     * TLS to etcd (`https://` hosts): the CA that signed etcd's certificate,
+     * and for etcd's `--client-cert-auth` this client's certificate chain and
+     * key, all PEM. With `hosts` only.
+     */
+    tls: z
+      .strictObject({
+        /** The CA certificate(s) to trust, PEM. */
+        ca: pem('tls.ca'),
+        /** This client's certificate chain, PEM (with `key`). */
+        cert: pem('tls.cert').optional(),
+        /** This client's private key, PEM (with `cert`). */
+        key: pem('tls.key').optional(),
+      })
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), { path: ['cert'], error: 'give both cert and key, or neither' })
+      .optional(),
+    /** etcd authentication (`etcdctl auth enable`): a user whose role grants read and write under `prefix`. With `hosts` only. */
+    auth: z
+      .strictObject({
+        username: z.string().min(1, { error: 'must be a non-empty string' }),
+        password: z.string().min(1, { error: 'must be a non-empty string' }),
+      })
+      .optional(),
     /** The DIF's name: the default prefix is `/rina/<difName>/`. */
     difName: z.string().min(1, { error: 'must be a non-empty string' }).optional(),
     /** Every key lives under this prefix (it should end with `/`). */
@@ -56,6 +85,10 @@ const etcdStoreOptionsSchema = z
   .refine((o) => (o.hosts === undefined) !== (o.client === undefined), {
     path: ['hosts'],
     error: 'give exactly one of hosts and client',
+  })
+  .refine((o) => o.client === undefined || (o.tls === undefined && o.auth === undefined), {
+    path: ['client'],
+    error: 'tls and auth are for the client the store makes from hosts; configure your own client instead',
   })
   .refine((o) => o.prefix !== undefined || o.difName !== undefined, {
     path: ['difName'],
@@ -515,8 +548,20 @@ export class EtcdAddressStore implements AddressStore {
   }
 
   #makeClient(): Etcd3 {
+    const { tls, auth } = this.#options;
     return new Etcd3({
       hosts: this.#options.hosts ?? [],
+      ...(tls === undefined
+        ? {}
+        : {
+            credentials: {
+              rootCertificate: Buffer.from(tls.ca),
+              ...(tls.cert === undefined || tls.key === undefined
+                ? {}
+                : { certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) }),
+            },
+          }),
+      ...(auth === undefined ? {} : { auth: { username: auth.username, password: auth.password } }),
       dialTimeout: this.#options.callTimeoutMs,
       // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes).
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
@@ -543,7 +588,16 @@ export class EtcdAddressStore implements AddressStore {
 
   #error(what: string, err: unknown): StoreError {
     if (err instanceof StoreError) return err;
-    return new StoreError(`etcd: ${what}: ${(err as Error).message}`, { cause: err });
+    const message = (err as Error).message;
+    // What to check, for the errors an operator meets first.
+    const hint = /permission denied/i.test(message)
+      ? ` (does the etcd user's role grant read and write under ${this.prefix}?)`
+      : /authentication failed|invalid user ID or password|user name is empty/i.test(message)
+        ? ' (check the etcd user and password)'
+        : /certificate|SSL|TLS|handshake/i.test(message)
+          ? " (check the CA that signed etcd's certificate, and the client certificate and key)"
+          : '';
+    return new StoreError(`etcd: ${what}: ${message.replace(/\s*Resolution note:\s*$/, '')}${hint}`, { cause: err });
   }
 
   async #txn(what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
