@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freeTcpPort } from '../../src/cli/etcd-server.js';
 import { cliRunner, freePort } from '../support/cli.js';
 import { dnsServer } from '../support/dns.js';
 import { cleanup } from '../support/helpers.js';
@@ -92,7 +93,7 @@ describe('rina-enroll', () => {
     }
   });
 
-  it('failures while running exit 1 with one line: a port in use, a --state another enroller holds (naming it), a --state it cannot write; none says "serving"', async () => {
+  it('failures while running exit 1 with one line: a port in use, a --state another enroller holds (naming it), a --state it cannot write, etcd out of reach; none says "serving"', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
     try {
       const port = await freePort();
@@ -103,6 +104,10 @@ describe('rina-enroll', () => {
         [['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'other.json')], /EADDRINUSE/],
         [['--listen', '127.0.0.1:0', '--state', state], new RegExp(`in use by another enroller \\(process ${boot.child.pid};`)],
         [['--listen', '127.0.0.1:0', '--state', join(dir, 'missing', 'state.json')], /is the directory there and writable/],
+        [
+          ['--listen', '127.0.0.1:0', '--etcd', `http://127.0.0.1:${await freeTcpPort()}`],
+          /etcd: cannot register the enroller: .*ECONNREFUSED/,
+        ],
       ];
       for (const [args, message] of cases) {
         const p = cli(['bootstrap', '--dif', 'demo.DIF', '--pool', '1002-1999', ...args]);
