@@ -74,7 +74,9 @@ export class EnrollmentRejectedError extends EnrollmentError<'ENROLLMENT_REJECTE
   readonly result: number;
 
   constructor(result: number, reason: string, options?: { cause?: unknown }) {
-    super('ENROLLMENT_REJECTED', `enrollment rejected by the enroller (result ${result}): ${reason}`, options);
+    // The reason says who refused whom: almost always the enroller; for a wrong
+    // HMAC key, this member refusing the enroller's proof.
+    super('ENROLLMENT_REJECTED', `enrollment rejected (result ${result}): ${reason}`, options);
     this.name = 'EnrollmentRejectedError';
     this.result = result;
     this.reason = reason;

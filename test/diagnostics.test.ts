@@ -76,7 +76,11 @@ describe('logger', () => {
     const all = JSON.stringify([...member_.lines, ...enroller_.lines]);
     expect(all).not.toContain('hunter2-secret');
     expect(all).not.toContain('wrong-guess');
-    expect(enroller_.lines.some((l) => l.level === 'warn' && l.message === 'refused x at x: authentication failed')).toBe(true);
+    expect(
+      enroller_.lines.some(
+        (l) => l.level === 'warn' && l.message === "refused x at x: authentication failed: the enroller refused the member's password",
+      ),
+    ).toBe(true);
   });
 
   it('a logger that throws does not break enrollment', async () => {

@@ -201,12 +201,16 @@ export class EnrollerAuth {
       return { ok: true, authMech: AuthType.AUTH_NONE, authValue: undefined, checkProof: undefined, channel: undefined };
     if (o.mechanism === 'passwd') {
       if (mech !== AuthType.AUTH_PASSWD) return { ok: false, reason: 'authentication required (AUTH_PASSWD)' };
-      if (!sameSecret(msg.authValue?.authPassword ?? '', o.password)) return { ok: false, reason: 'authentication failed' };
+      if (!sameSecret(msg.authValue?.authPassword ?? '', o.password)) {
+        return { ok: false, reason: "authentication failed: the enroller refused the member's password" };
+      }
       return { ok: true, authMech: AuthType.AUTH_PASSWD, authValue: undefined, checkProof: undefined, channel: undefined };
     }
     if (mech !== AuthType.AUTH_HMAC_SHA256) return { ok: false, reason: 'authentication required (HMAC-SHA256)' };
     const memberNonce = msg.authValue?.authOther;
-    if (memberNonce === undefined || memberNonce.length !== NONCE_BYTES) return { ok: false, reason: 'authentication failed' };
+    if (memberNonce === undefined || memberNonce.length !== NONCE_BYTES) {
+      return { ok: false, reason: 'authentication failed: the enroller refused an M_CONNECT without a 32-byte nonce' };
+    }
     const parts: HmacParts = {
       memberNonce,
       enrollerNonce: randomBytes(NONCE_BYTES),

@@ -368,6 +368,9 @@ const now = (): number => performance.now();
 /** How long an enrolled member has to answer a liveness probe before a newcomer with its name takes over, in ms. */
 const PROBE_MS = 1000;
 
+/** What a member whose M_START proof fails is told (-6): who refused whom. */
+const MEMBER_PROOF_REFUSED = "authentication failed: the enroller refused the member's proof (the keys differ on the two sides)";
+
 /** What an M_START is answered ("unavailable", -4) while the shared store cannot prove bindings current. */
 const FENCED_REASON = 'the enroller cannot store addresses now: it lost its lease in the shared store';
 
@@ -1142,12 +1145,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     }
     if (session.checkProof !== undefined && !session.checkProof(info.authProof)) {
       this.#stats.authFailures++;
-      this.#reply(from, msg, Result.AUTH_FAILED, 'authentication failed', channel);
+      this.#reply(from, msg, Result.AUTH_FAILED, MEMBER_PROOF_REFUSED, channel);
       this.#abandon(from, session);
       this.#emit('enrollment:rejected', {
         shimAddress: from,
         name: session.name,
-        reason: 'authentication failed',
+        reason: MEMBER_PROOF_REFUSED,
         result: Result.AUTH_FAILED,
       });
       return;

@@ -178,7 +178,12 @@ export class EnrollmentAttempt {
     }
     const accepted = this.#authSession?.accept(msg);
     if (accepted === false) {
-      this.#fail(new EnrollmentRejectedError(Result.AUTH_FAILED, 'the enroller failed to prove it holds the key'));
+      this.#fail(
+        new EnrollmentRejectedError(
+          Result.AUTH_FAILED,
+          "this member refused the enroller's proof: the enroller does not hold this member's key (the keys differ on the two sides)",
+        ),
+      );
       return;
     }
     const authProof = accepted?.proof;

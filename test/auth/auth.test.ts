@@ -42,7 +42,7 @@ describe('AUTH_PASSWD (plaintext, as rlite sends it)', () => {
     });
     const bad = member(net, 'bad', {}, { auth: { mechanism: 'passwd', password: 'guess' } }).mgr;
     const err = await rejection(bad.enrolWithBootstrap('bootstrap'));
-    expect(err).toMatchObject({ result: -6, reason: 'authentication failed' });
+    expect(err).toMatchObject({ result: -6, reason: "authentication failed: the enroller refused the member's password" });
     expect(err.message).not.toMatch(/s3cret-pw|guess/);
     expect(connects).toHaveLength(1); // final: not retried
 
@@ -85,7 +85,7 @@ describe('HMAC-SHA256 mutual challenge-response (auth_mech 100)', () => {
     });
     const m = member(net, 'm', {}, { difName: 'demo.DIF', auth: { mechanism: 'hmac-sha256', key: 'a different key, long enough' } }).mgr;
     const err = await rejection(m.enrolWithBootstrap('bootstrap'));
-    expect(err).toMatchObject({ result: -6, reason: 'the enroller failed to prove it holds the key' });
+    expect(err).toMatchObject({ result: -6, reason: expect.stringMatching(/^this member refused the enroller's proof/) });
     expect(starts).toEqual([]);
     expect(err.message).not.toContain(KEY);
   });
