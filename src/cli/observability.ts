@@ -256,6 +256,16 @@ export async function fetchMembers(
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`cannot reach ${url.href}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
   }
-  if (!response.ok) throw new Error(`${url.href} answered ${response.status} ${response.statusText}`);
-  return (await response.json()) as Array<{ name: string; address: number; shimAddress: string; enrolledAt: string; lastSeen: string }>;
+  if (!response.ok)
+    throw new Error(`${url.href} answered ${response.status} ${response.statusText}: is it an enroller's --metrics-listen address?`);
+  const list: unknown = await response.json().catch(() => undefined);
+  const isMember = (m: unknown): boolean =>
+    typeof m === 'object' &&
+    m !== null &&
+    typeof (m as { name?: unknown }).name === 'string' &&
+    typeof (m as { address?: unknown }).address === 'number';
+  if (!Array.isArray(list) || !list.every(isMember)) {
+    throw new Error(`${url.href} did not answer a list of members: is it an enroller's --metrics-listen address?`);
+  }
+  return list as Array<{ name: string; address: number; shimAddress: string; enrolledAt: string; lastSeen: string }>;
 }

@@ -67,6 +67,17 @@ const number = (what: string) => (text: string) => {
   if (text.trim() === '' || !Number.isFinite(value)) throw new InvalidArgumentError(`${what} must be a number, got "${text}"`);
   return value;
 };
+/** A duration in seconds whose milliseconds a Node.js timer can wait (2^31 - 1 ms, about 24.8 days). */
+const MAX_SECS = 2_147_483;
+const seconds =
+  (what: string, { zero = false } = {}) =>
+  (text: string) => {
+    const value = number(what)(text);
+    if (value < 0 || (!zero && value === 0))
+      throw new InvalidArgumentError(`${what} must be ${zero ? '>= 0' : '> 0'} seconds, got "${text}"`);
+    if (value > MAX_SECS) throw new InvalidArgumentError(`${what} must be at most ${MAX_SECS} seconds (about 24.8 days), got "${text}"`);
+    return value;
+  };
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const address = (text: string) => {
   try {
@@ -115,13 +126,18 @@ type Mechanism = AuthOptions['mechanism'];
 async function authFrom(opts: { auth: Mechanism; authKeyFile?: string }): Promise<AuthOptions> {
   if (opts.auth === 'none') {
     if (opts.authKeyFile !== undefined) throw new UsageError('--auth-key-file needs --auth passwd or --auth hmac-sha256');
+    if (process.env[AUTH_KEY_ENV] !== undefined && process.env[AUTH_KEY_ENV] !== '') {
+      throw new UsageError(
+        `${AUTH_KEY_ENV} is set but --auth is none, which would ignore it and admit anyone: give --auth hmac-sha256 (or passwd), or unset ${AUTH_KEY_ENV}`,
+      );
+    }
     return { mechanism: 'none' };
   }
   const what = opts.auth === 'passwd' ? 'password' : 'key';
   let secret: string;
   if (opts.authKeyFile !== undefined) {
     try {
-      secret = (await readFile(opts.authKeyFile, 'utf8')).replace(/\r?\n$/, '');
+      secret = (await readFile(opts.authKeyFile, 'utf8')).trimEnd();
     } catch (err) {
       throw new UsageError(
         `--auth-key-file: cannot read "${opts.authKeyFile}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
@@ -137,6 +153,11 @@ async function authFrom(opts: { auth: Mechanism; authKeyFile?: string }): Promis
     secret = fromEnv;
   }
   const source = opts.authKeyFile === undefined ? AUTH_KEY_ENV : `--auth-key-file "${opts.authKeyFile}"`;
+  if (/^[A-Z][A-Z0-9_]*=/.test(secret)) {
+    throw new UsageError(
+      `${source} looks like an environment file ("${secret.split('=')[0]}=..."): give a file holding only the ${what}, or load that file into the environment (systemd: EnvironmentFile=)`,
+    );
+  }
   if (opts.auth === 'passwd') {
     if (secret === '') throw new UsageError(`${source}: the password is empty`);
     return { mechanism: 'passwd', password: secret };
@@ -234,6 +255,10 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   maxMembers: '--max-members',
   allowedNames: '--allowed-names',
   leaseTtlSecs: '--etcd-lease-ttl',
+  recvBufferSize: '--recv-buffer',
+  'discovery.dnsServers': '--dns-server',
+  prefix: '--etcd-prefix',
+  alternates: '--alternate',
   'tls.ca': '--etcd-cacert',
   'tls.cert': '--etcd-cert',
   'tls.key': '--etcd-key',
@@ -252,7 +277,12 @@ const OPTION_NAME = new RegExp(`\\b(${[...FLAG_OF_NAME.keys()].join('|')})\\b`, 
 /** A `ConfigError` said in flags: `--retries: must be >= 1`, not `config.maxRetries: ...`. */
 function inFlags(err: ConfigError): string {
   return err.issues
-    .map((i) => `${FLAG_OF[i.field] ?? i.field}: ${i.rule.replace(OPTION_NAME, (name) => FLAG_OF_NAME.get(name) ?? name)}`)
+    .map((i) => {
+      const field = i.field.replace(/\.\d+$/, ''); // config.bootstraps.0 is --bootstrap
+      const flag = FLAG_OF[field];
+      const where = flag === undefined ? field : (PRESET_FROM.get(flag) ?? flag);
+      return `${where}: ${i.rule.replace(OPTION_NAME, (name) => FLAG_OF_NAME.get(name) ?? name)}`;
+    })
     .join('; ');
 }
 
@@ -268,6 +298,22 @@ function shutdownSignal(): Promise<string> {
     };
     for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
   });
+}
+
+/** Opens a socket for `flag`; a failure (a port in use) names the flag and the address. */
+async function listening<T>(flag: string, at: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
+    const message = (err as Error).message;
+    throw new Error(
+      code === 'EADDRINUSE' && !message.includes('EADDRINUSE') ? `${flag} ${at}: ${message} (EADDRINUSE)` : `${flag} ${at}: ${message}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }
 
 /** Builds something on an open socket; if that throws (bad options), closes the socket so the process can exit. */
@@ -359,7 +405,7 @@ async function runBootstrap(opts: {
       : opts.state === undefined
         ? new MemoryAddressStore()
         : new FileAddressStore(opts.state);
-  const shim = await UdpShim.bind(opts.listen, { recvBufferSize: opts.recvBuffer });
+  const shim = await listening('--listen', opts.listen, () => UdpShim.bind(opts.listen, { recvBufferSize: opts.recvBuffer }));
   const enroller = closingOnThrow(
     shim,
     () =>
@@ -382,16 +428,28 @@ async function runBootstrap(opts: {
   );
   let observability: { url: string; close(): Promise<void> } | undefined;
   try {
-    await enroller.start();
+    // The metrics port first: a busy one fails the start before anything says "serving".
     if (opts.metricsListen !== undefined) {
       const storeStats = 'stats' in store && typeof store.stats === 'function' ? () => ({ ...(store.stats() as object) }) : undefined;
-      observability = await (await import('./observability.js')).serveEnroller(enroller, opts.metricsListen, storeStats as never);
+      observability = await listening('--metrics-listen', opts.metricsListen, async () =>
+        (await import('./observability.js')).serveEnroller(enroller, opts.metricsListen as string, storeStats as never),
+      );
+    }
+    await enroller.start();
+    if (observability !== undefined) {
       logger.info(
         { event: 'metrics:listening', url: observability.url },
         `metrics on ${observability.url}/metrics (also /healthz, /members)`,
       );
     }
+    logger.info(
+      { event: 'auth', mechanism: auth.mechanism, allowedNames: allowedNames?.length },
+      auth.mechanism === 'none'
+        ? `authentication: none (anyone who reaches ${opts.listen} may enrol)${allowedNames === undefined ? '' : `, ${allowedNames.length} allowed names`}`
+        : `authentication: ${auth.mechanism}${allowedNames === undefined ? '' : `, ${allowedNames.length} allowed names`}`,
+    );
   } catch (err) {
+    await observability?.close();
     await enroller.stop();
     await shim.close();
     throw err;
@@ -425,9 +483,15 @@ async function runMember(opts: {
     throw new UsageError("--auth hmac-sha256 needs --dif: the proofs are bound to the DIF's name");
   }
   const logger = createCliLogger(opts.name, opts.json, { verbose: opts.verbose });
-  const literal = opts.bootstrap.find((b) => !b.startsWith('srv:'));
-  const family = literal === undefined ? 4 : parseUdpAddress(literal).family;
-  const shim = await UdpShim.bind(opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0'));
+  const families = new Set(opts.bootstrap.filter((b) => !b.startsWith('srv:')).map((b) => parseUdpAddress(b).family));
+  if (families.size > 1)
+    throw new UsageError('--bootstrap mixes IPv4 and IPv6 addresses: one member speaks one of them (its --listen address)');
+  const family = families.has(6) ? 6 : 4;
+  const local = opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0');
+  if (opts.listen !== undefined && families.size === 1 && parseUdpAddress(opts.listen).family !== family) {
+    throw new UsageError(`--listen ${opts.listen} is IPv${parseUdpAddress(opts.listen).family} but --bootstrap is IPv${family}`);
+  }
+  const shim = await listening('--listen', local, () => UdpShim.bind(local));
   const mgr = closingOnThrow(
     shim,
     () =>
@@ -468,6 +532,9 @@ async function runMember(opts: {
   logger.info({ event: 'member:left' }, 'left the DIF');
   return 0;
 }
+
+/** Where the value of a flag came from when not from the command line: `--config "f" key "k"` or `environment variable V`. */
+const PRESET_FROM = new Map<string, string>();
 
 /** Flags that may be given more than once: a JSON array in a `--config` file, comma-separated in the environment. */
 const REPEATABLE = new Set(['etcd', 'alternate', 'bootstrap', 'dns-server']);
@@ -543,6 +610,7 @@ async function presetFromConfigAndEnvironment(command: Command, args: string[]):
       }
     }
     command.setOptionValueWithSource(option.attributeName(), value, 'config');
+    PRESET_FROM.set(`--${key}`, where);
   }
 }
 
@@ -570,7 +638,10 @@ export function program(): Command {
     .requiredOption('--dif <name>', 'name of the DIF')
     .requiredOption('--pool <first-last>', 'addresses to assign, e.g. 1002-1999', pool)
     .option('--name <ipcp>', "the enroller's IPCP name", 'bootstrap')
-    .option('--state <file>', 'keep the address table in this file, to survive restarts')
+    .option('--state <file>', 'keep the address table in this file, to survive restarts', (text: string) => {
+      if (text.trim() === '') throw new InvalidArgumentError('--state needs a file path');
+      return text;
+    })
     .option(
       '--etcd <url>',
       'share the address space with other enrollers through etcd (repeat for each etcd member)',
@@ -585,16 +656,24 @@ export function program(): Command {
     .option(
       '--etcd-lease-ttl <secs>',
       "TTL of the enroller's etcd lease: it stops vouching for members this long after losing etcd (default: 10)",
-      number('--etcd-lease-ttl'),
+      seconds('--etcd-lease-ttl'),
     )
     .option('--advertise <host:port>', 'the address other enrollers give members for this one (default: --listen)', address)
-    .option('--lease <secs>', 'a member silent this long is gone', number('--lease'), 90)
-    .option('--hold <secs>', "a gone member's address is kept for it this long", number('--hold'), 300)
-    .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collect)
+    .option('--lease <secs>', 'a member silent this long is gone', seconds('--lease'), 90)
+    .option('--hold <secs>', "a gone member's address is kept for it this long", seconds('--hold', { zero: true }), 300)
+    .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', (value: string, previous?: string[]) =>
+      collect(bootstrapEntry(value), previous),
+    )
     .option(
       '--recv-buffer <bytes>',
       'socket receive buffer (the kernel caps it at net.core.rmem_max)',
-      number('--recv-buffer'),
+      (text: string) => {
+        const value = number('--recv-buffer')(text);
+        if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+          throw new InvalidArgumentError(`--recv-buffer must be a whole number of bytes from 1 to ${2 ** 31 - 1}, got "${text}"`);
+        }
+        return value;
+      },
       4 * 1024 * 1024,
     )
     .addOption(authOption())
@@ -612,7 +691,7 @@ export function program(): Command {
     .option(
       '--pending-timeout <secs>',
       'a half-finished enrollment is forgotten after this long (default: 30)',
-      number('--pending-timeout'),
+      seconds('--pending-timeout'),
     )
     .option('--max-members <n>', 'members at most; more are refused (default: 1000000)', number('--max-members'))
     .option('--metrics-listen <host:port>', 'serve /metrics (Prometheus), /healthz and /members over HTTP here', address)
@@ -641,12 +720,12 @@ export function program(): Command {
     .option('--listen <host:port>', 'local UDP address (default: any interface, a free port)', address)
     .addOption(
       new Option('--heartbeat-interval <secs>', 'keepalive interval; 0 disables monitoring')
-        .argParser(number('--heartbeat-interval'))
+        .argParser(seconds('--heartbeat-interval', { zero: true }))
         .default(30),
     )
     .addOption(
       new Option('--connection-timeout <secs>', 'silence after which the bootstrap counts as lost')
-        .argParser(number('--connection-timeout'))
+        .argParser(seconds('--connection-timeout'))
         .default(90),
     )
     .addOption(new Option('--timeout <ms>', 'bound on one enrollment attempt').argParser(number('--timeout')).default(5000))
@@ -706,7 +785,8 @@ export async function run(argv: string[]): Promise<number> {
   const cmd = program();
   try {
     const sub = cmd.commands.find((c) => c.name() === argv[0]);
-    if (sub !== undefined) await presetFromConfigAndEnvironment(sub, argv.slice(1));
+    const asksForHelp = argv.some((a) => ['--help', '-h', '--version', '-V'].includes(a));
+    if (sub !== undefined && !asksForHelp) await presetFromConfigAndEnvironment(sub, argv.slice(1));
     await cmd.parseAsync(argv, { from: 'user' });
     return (cmd.getOptionValue('exitCode') as number | undefined) ?? 0;
   } catch (err) {
@@ -742,6 +822,10 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 run(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Stopped: exit even if a client library keeps a handle open (gRPC
+    // reconnecting to an etcd that does not answer), after a grace second
+    // for the output to drain.
+    setTimeout(() => process.exit(code), 1000).unref();
   },
   (err: unknown) => {
     process.stderr.write(`rina-enroll: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -23,6 +23,9 @@ import { dependency, integerAtLeast, parseWith, positive } from '../config.js';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStore, AddressStoreListener, StoreOwner } from '../store/address-store.js';
 
+/** The longest lease TTL whose renewal (every TTL/3) and fence timers a Node.js timer can wait: 2^31 - 1 ms. */
+const MAX_LEASE_TTL_SECS = 2_147_483;
+
 /** A PEM text or its bytes. */
 const pem = (what: string) =>
   z
@@ -74,7 +77,9 @@ const etcdStoreOptionsSchema = z
      * registration and member marks vanish this long after it died.
      * @default 10
      */
-    leaseTtlSecs: integerAtLeast(2).default(10),
+    leaseTtlSecs: integerAtLeast(2)
+      .max(MAX_LEASE_TTL_SECS, { error: `must be <= ${MAX_LEASE_TTL_SECS} s (its renewal timers must fit in a Node.js timer)` })
+      .default(10),
     /**
      * Bound on one etcd request, in ms: past it the enrollment in hand is
      * answered "unavailable".

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -31,10 +32,11 @@ const addressSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
  * of is on disk.
  *
  * One enroller process at a time: {@link load} takes a lock, `<path>.lock`
- * holding the process id, and {@link close} (the enroller's `stop()`) gives
- * it back. A store in another process refuses to load the same file while
- * the holder lives; the lock of a process that died (SIGKILL, a crash) is
- * taken over. (Within one process the lock is not checked: two stores of one
+ * holding the process id (and on Linux its start time), and {@link close}
+ * (the enroller's `stop()`) gives it back. A store in another process
+ * refuses to load the same file while the holder lives; the lock of a
+ * process that died (SIGKILL, a crash) is taken over, also when its id now
+ * belongs to another process (the start times differ). (Within one process the lock is not checked: two stores of one
  * file there are the application's to avoid.)
  *
  * Changes made while a write is under way are written together by the next
@@ -91,7 +93,7 @@ export class FileAddressStore implements AddressStore {
     for (let tries = 0; tries < 3; tries++) {
       try {
         const handle = await open(this.lockPath, 'wx', 0o644);
-        await handle.writeFile(`${process.pid}\n`);
+        await handle.writeFile(`${process.pid} ${startTimeOf(process.pid) ?? ''}`.trimEnd() + '\n');
         await handle.close();
         this.#locked = true;
         return;
@@ -106,8 +108,11 @@ export class FileAddressStore implements AddressStore {
           );
         }
       }
-      const holder = Number.parseInt(await readFile(this.lockPath, 'utf8').catch(() => ''), 10);
-      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+      const [pidText = '', started] = (await readFile(this.lockPath, 'utf8').catch(() => '')).trim().split(/\s+/);
+      const holder = Number.parseInt(pidText, 10);
+      // A live process with that id is the holder only if it started when the holder did (ids are reused).
+      const same = started === undefined || startTimeOf(holder) === undefined || startTimeOf(holder) === started;
+      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder) && same) {
         throw new StoreError(
           `${this.path} is in use by another enroller (process ${holder}; lock ${this.lockPath}): stop it first, or delete the lock if that process is gone`,
         );
@@ -216,5 +221,15 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** When process `pid` started (Linux: /proc/<pid>/stat, field 22), to tell it from a later process given the same id; undefined elsewhere. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }

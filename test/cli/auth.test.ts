@@ -100,6 +100,28 @@ describe('rina-enroll --auth', () => {
     ],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--retries', '0'], {}, /--retries: must be >= 1/],
     [
+      ['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000'],
+      { RINA_ENROLL_AUTH_KEY: KEY },
+      /RINA_ENROLL_AUTH_KEY is set but --auth is none, which would ignore it and admit anyone/,
+    ],
+    [
+      [
+        'member',
+        '--name',
+        'm',
+        '--dif',
+        'd',
+        '--bootstrap',
+        '127.0.0.1:7000',
+        '--auth',
+        'hmac-sha256',
+        '--auth-key-file',
+        file('env', `RINA_ENROLL_AUTH_KEY=${KEY}\n`),
+      ],
+      {},
+      /looks like an environment file \("RINA_ENROLL_AUTH_KEY=\.\.\."\)/,
+    ],
+    [
       ['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--heartbeat-interval', '5', '--connection-timeout', '3'],
       {},
       /--connection-timeout: must be greater than --heartbeat-interval/,

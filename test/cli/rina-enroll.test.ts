@@ -37,6 +37,18 @@ describe('rina-enroll', () => {
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1'], /argument '127\.0\.0\.1' is invalid/],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:99999'], /port 1-65535/],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:0'], /a bootstrap needs a port/],
+    [
+      ['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--etcd', 'http://127.0.0.1:2379', '--etcd-lease-ttl', '1e7'],
+      /--etcd-lease-ttl must be at most 2147483 seconds/,
+    ],
+    [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--lease', '3e9'], /--lease must be at most 2147483 seconds/],
+    [
+      ['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--recv-buffer', '1e12'],
+      /--recv-buffer must be a whole number of bytes/,
+    ],
+    [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--state', ''], /--state needs a file path/],
+    [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--alternate', 'foo'], /"foo" is a host name/],
+    [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--bootstrap', '[::1]:7000'], /--bootstrap mixes IPv4 and IPv6/],
   ])('bad flags %j: one line on stderr, exit 2', async (args, message) => {
     const p = cli(args);
     expect(await p.exited).toBe(2);
@@ -57,7 +69,7 @@ describe('rina-enroll', () => {
     expect(dns.srvQueries()).toBe(1);
     const bad = cli(['member', '--name', 'm2', '--bootstrap', 'srv:no-service.example']);
     expect(await bad.exited).toBe(2);
-    expect(bad.stderr.join('\n')).toMatch(/bootstraps/);
+    expect(bad.stderr.join('\n')).toMatch(/--bootstrap: /);
   });
 
   it('a bootstrap and a member over UDP: log lines, --json, graceful leave on SIGTERM and SIGINT', async () => {
@@ -166,6 +178,8 @@ describe('rina-enroll', () => {
     [{}, { pool: '9-1' }, /--config ".*" key "pool": the pool's first address must not exceed its last/],
     [{}, { poool: '1-9' }, /--config ".*": unknown key "poool" \(keys: listen, dif, pool, /],
     [{}, { listen: ['127.0.0.1:0', '127.0.0.1:1'] }, /key "listen": takes one value, not a list/],
+    [{}, { 'max-pdu-bytes': 10 }, /^rina-enroll: error: --config ".*" key "max-pdu-bytes": must be >= 64$/],
+    [{ RINA_ENROLL_MAX_MEMBERS: '0' }, {}, /^rina-enroll: error: environment variable RINA_ENROLL_MAX_MEMBERS: must be >= 1$/],
   ])('a bad value from the environment %j or the file %j names where it came from, exit 2', async (env, file, message) => {
     const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
     try {
@@ -177,6 +191,27 @@ describe('rina-enroll', () => {
       expect(p.stderr[0]).toMatch(message);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--help and --version work whatever the environment holds', async () => {
+    const p = cli(['bootstrap', '--help'], { RINA_ENROLL_LEASE: 'soon' });
+    expect(await p.exited).toBe(0);
+    expect(p.lines.join('\n')).toMatch(/--metrics-listen <host:port>/);
+  });
+
+  it('a busy --metrics-listen port fails the start (exit 1) naming the flag, before anything says "serving"', async () => {
+    const http = await import('node:http');
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const busy = (server.address() as { port: number }).port;
+      const p = cli(['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--metrics-listen', `127.0.0.1:${busy}`]);
+      expect(await p.exited).toBe(1);
+      expect(p.stderr[0]).toMatch(new RegExp(`--metrics-listen 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`));
+      expect(p.lines.join('\n')).not.toMatch(/serving/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

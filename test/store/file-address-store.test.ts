@@ -42,17 +42,25 @@ describe('FileAddressStore', () => {
     expect(readdirSync(dir)).toEqual(['table.json']); // no temporary file left behind, the lock given back
   });
 
-  it('refuses a file another live process holds, naming it; takes over the lock of a process that died', async () => {
+  it('refuses a file another live process holds, naming it; takes over the lock of a process that died, also when its id was reused', async () => {
     const path = join(dir, 'table.json');
     await new FileAddressStore(path).bind({ name: 'a', address: 7 });
     writeFileSync(`${path}.lock`, `${process.ppid}\n`); // a live process other than this one
     const store = new FileAddressStore(path);
     await expect(store.load()).rejects.toThrow(new RegExp(`in use by another enroller \\(process ${process.ppid};`));
     expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`${process.ppid}\n`); // untouched
+    // the same live id with its own start time: still held
+    const started = readFileSync(`/proc/${process.ppid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
+    writeFileSync(`${path}.lock`, `${process.ppid} ${started}\n`);
+    await expect(store.load()).rejects.toThrow(/in use by another enroller/);
+    // a live id with another start time: the holder died and the id was given to another process
+    writeFileSync(`${path}.lock`, `${process.ppid} 1\n`);
+    expect(await store.load()).toEqual([{ name: 'a', address: 7 }]);
+    await store.close();
     const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
     writeFileSync(`${path}.lock`, `${dead}\n`);
     expect(await store.load()).toEqual([{ name: 'a', address: 7 }]);
-    expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\n$`));
   });
 
   it('refuses to load where it cannot write (a missing directory), at load rather than at the first enrollment', async () => {
