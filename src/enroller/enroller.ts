@@ -513,7 +513,12 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
    * to prove the bindings it vouches for, its lease alive. `reason` says why
    * not. What a health check (`/healthz` of `rina-enroll --metrics-listen`) reports.
    */
-  health(): { readonly ok: boolean; readonly reason?: string } {
+  health(): {
+    /** True while the enroller serves. */
+    readonly ok: boolean;
+    /** Why it does not, when it does not. */
+    readonly reason?: string;
+  } {
     if (!this.running) return { ok: false, reason: 'not running (stopped, or not started yet)' };
     if (this.#fencing !== undefined || this.#store.canVouch?.() === false) {
       return { ok: false, reason: 'the shared address store cannot prove bindings current (its lease is lost or cannot be renewed)' };

@@ -64,7 +64,9 @@ const etcdStoreOptionsSchema = z
     /** etcd authentication (`etcdctl auth enable`): a user whose role grants read and write under `prefix`. With `hosts` only. */
     auth: z
       .strictObject({
+        /** The etcd user. */
         username: z.string().min(1, { error: 'must be a non-empty string' }),
+        /** Its password (kept out of errors and logs). */
         password: z.string().min(1, { error: 'must be a non-empty string' }),
       })
       .optional(),
