@@ -326,4 +326,41 @@ describe('authenticated messages (hmac-sha256)', () => {
     expect(await outcome).toBe(-3);
     expect(mgr.metrics().dropped.unauthenticated).toBe(0);
   });
+
+  it("a PDU withheld under an enrollment's channel and delivered during the next enrollment from that address does not act on it", async () => {
+    const { mitm, mgr, enroller } = await world(HMAC, { timeoutMs: 2000, maxRetries: 1 });
+    // First enrollment: the first M_START_R is lost, so the member sends M_START again; the relay withholds that copy.
+    let startRs = 0;
+    let starts = 0;
+    let withheld: Uint8Array | undefined;
+    mitm.rewrite = (pdu, direction) => {
+      const op = decodeCdapMessage(pdu).opCode;
+      if (direction === 'down' && op === OpCode.M_START_R && startRs++ === 0) return undefined;
+      if (direction === 'up' && op === OpCode.M_START && starts++ === 1) {
+        withheld = Uint8Array.from(pdu);
+        return undefined;
+      }
+      return pdu;
+    };
+    await Promise.all([mgr.enrolWithBootstrap('mitm'), vi.advanceTimersByTimeAsync(1500)]);
+    expect(mgr.state.type).toBe('enrolled');
+    expect(withheld).toBeDefined();
+    // Next enrollment from the same address: as its M_CONNECT_R goes down, the withheld M_START goes up.
+    let connectRs = 0;
+    mitm.rewrite = (pdu, direction) => {
+      if (direction === 'down' && decodeCdapMessage(pdu).opCode === OpCode.M_CONNECT_R && connectRs++ === 0) {
+        void mitm.inject(withheld as Uint8Array, 'up');
+      }
+      return pdu;
+    };
+    const again = mgr.reEnroll().then(
+      () => 'enrolled',
+      (err: Error) => `${err.name}: ${err.message}`,
+    );
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(connectRs).toBe(1);
+    expect(await again).toBe('enrolled');
+    expect(enroller.stats().authFailures).toBe(0);
+    expect(enroller.members().map((m) => m.address)).toEqual([mgr.address]);
+  });
 });
