@@ -81,12 +81,18 @@ function mac(key: Buffer, seq: Buffer, body: Uint8Array): Buffer {
   return createHmac('sha256', key).update(seq).update(body).digest().subarray(0, MAC_BYTES);
 }
 
+/** A sealed PDU as {@link splitTag} parts it: the CDAPMessage bytes, and the tag after them. */
+export interface SealedPdu {
+  readonly body: Uint8Array;
+  readonly tag: Uint8Array;
+}
+
 /**
  * Splits a PDU into the CDAPMessage bytes before the tag and the tag, or
  * returns undefined when it carries no tag as its last record. Bytes that
  * are not a walkable protobuf message carry none.
  */
-export function splitTag(pdu: Uint8Array): { readonly body: Uint8Array; readonly tag: Uint8Array } | undefined {
+export function splitTag(pdu: Uint8Array): SealedPdu | undefined {
   const reader = new BinaryReader(pdu);
   try {
     while (reader.pos < reader.len) {
@@ -158,11 +164,15 @@ export class SecureChannel {
    */
   open(pdu: Uint8Array): { readonly body: Uint8Array } | { readonly failure: OpenFailure } {
     const parts = splitTag(pdu);
-    if (parts === undefined) return { failure: 'unauthenticated' };
-    const seqBytes = parts.tag.subarray(0, SEQ_BYTES);
-    const expected = mac(this.#receiveKey, Buffer.from(seqBytes), parts.body);
+    return parts === undefined ? { failure: 'unauthenticated' } : this.openParts(parts);
+  }
+
+  /** As {@link open}, for a PDU already split by {@link splitTag} (a receiver trying several channels splits it once). */
+  openParts(parts: SealedPdu): { readonly body: Uint8Array } | { readonly failure: OpenFailure } {
+    const seqBytes = Buffer.from(parts.tag.subarray(0, SEQ_BYTES));
+    const expected = mac(this.#receiveKey, seqBytes, parts.body);
     if (!timingSafeEqual(expected, parts.tag.subarray(SEQ_BYTES))) return { failure: 'unauthenticated' };
-    const seq = Buffer.from(seqBytes).readBigUInt64BE();
+    const seq = seqBytes.readBigUInt64BE();
     if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { failure: 'unauthenticated' };
     const n = Number(seq);
     if (n > this.#highest) {

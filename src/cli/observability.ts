@@ -60,8 +60,53 @@ async function serve(listen: string, routes: Readonly<Record<string, Handler>>):
   };
 }
 
-/** Counters whose value is read from somewhere else at scrape time. */
-type Sampled = Record<string, () => number>;
+/**
+ * A prom-client registry (the process's default metrics in it), with the two
+ * shapes both endpoints use: a gauge and a labelled counter whose values are
+ * read at scrape time from what the library already counts.
+ */
+async function metricsRegistry() {
+  const client = await import('prom-client');
+  const register = new client.Registry();
+  client.collectDefaultMetrics({ register });
+  return {
+    client,
+    register,
+    /** A gauge set to `value()` at each scrape. */
+    gauge(name: string, help: string, value: () => number): void {
+      new client.Gauge({
+        name,
+        help,
+        registers: [register],
+        collect() {
+          this.set(value());
+        },
+      });
+    },
+    /** A gauge or counter with one label, set at each scrape to `values()`: label value -> number. */
+    sampled(kind: 'gauge' | 'counter', name: string, help: string, label: string, values: () => Readonly<Record<string, number>>): void {
+      const options = { name, help, labelNames: [label], registers: [register] };
+      if (kind === 'gauge') {
+        new client.Gauge({
+          ...options,
+          collect() {
+            for (const [key, value] of Object.entries(values())) this.set({ [label]: key }, value);
+          },
+        });
+      } else {
+        new client.Counter({
+          ...options,
+          collect() {
+            this.reset();
+            for (const [key, value] of Object.entries(values())) this.inc({ [label]: key }, value);
+          },
+        });
+      }
+    },
+    /** The `/metrics` route. */
+    route: async () => ({ status: 200, type: register.contentType, body: await register.metrics() }),
+  };
+}
 
 /** The enroller's endpoint: `/metrics`, `/healthz`, `/members`. `storeStats` adds a shared store's counters. */
 export async function serveEnroller(
@@ -69,55 +114,30 @@ export async function serveEnroller(
   listen: string,
   storeStats?: () => Readonly<Record<string, number>>,
 ): Promise<ObservabilityServer> {
-  const client = await import('prom-client');
-  const register = new client.Registry();
-  client.collectDefaultMetrics({ register });
-  const gauge = (name: string, help: string, value: () => number) =>
-    new client.Gauge({
-      name,
-      help,
-      registers: [register],
-      collect() {
-        this.set(value());
-      },
-    });
-  const sampledCounter = (name: string, help: string, label: string, values: Sampled) =>
-    new client.Counter({
-      name,
-      help,
-      labelNames: [label],
-      registers: [register],
-      collect() {
-        this.reset();
-        for (const [key, read] of Object.entries(values)) this.inc({ [label]: key }, read());
-      },
-    });
+  const { client, register, gauge, sampled, route } = await metricsRegistry();
   gauge('rina_enroller_up', '1 while the enroller serves (running, and its shared store proves bindings), else 0', () =>
     enroller.health().ok ? 1 : 0,
   );
   gauge('rina_enroller_members', 'members enrolled now', () => enroller.stats().members);
   gauge('rina_enroller_pending_enrollments', 'enrollments in progress', () => enroller.stats().pending);
-  const addresses = new client.Gauge({
-    name: 'rina_enroller_pool_addresses',
-    help: "addresses of the enroller's pool, bound to a name or free",
-    labelNames: ['state'],
-    registers: [register],
-    collect() {
-      const { bound, free } = enroller.stats();
-      this.set({ state: 'bound' }, bound);
-      this.set({ state: 'free' }, free);
-    },
+  sampled('gauge', 'rina_enroller_pool_addresses', "addresses of the enroller's pool, bound to a name or free", 'state', () => {
+    const { bound, free } = enroller.stats();
+    return { bound, free };
   });
-  void addresses;
-  sampledCounter('rina_enroller_pdus_total', 'PDUs received, and those dropped unread, by reason', 'outcome', {
-    received: () => enroller.stats().received,
-    oversize: () => enroller.stats().oversize,
-    rate_limited: () => enroller.stats().rateLimited,
-    malformed: () => enroller.stats().malformed,
-    unauthenticated: () => enroller.stats().unauthenticated,
-    replayed: () => enroller.stats().replayed,
+  sampled('counter', 'rina_enroller_pdus_total', 'PDUs received, and those dropped unread, by reason', 'outcome', () => {
+    const s = enroller.stats();
+    return {
+      received: s.received,
+      oversize: s.oversize,
+      rate_limited: s.rateLimited,
+      malformed: s.malformed,
+      unauthenticated: s.unauthenticated,
+      replayed: s.replayed,
+    };
   });
-  sampledCounter('rina_enroller_keepalives_total', 'keepalives answered as enrolled', 'answer', { ok: () => enroller.stats().keepalives });
+  sampled('counter', 'rina_enroller_keepalives_total', 'keepalives answered as enrolled', 'answer', () => ({
+    ok: enroller.stats().keepalives,
+  }));
   const enrollments = new client.Counter({ name: 'rina_enroller_enrollments_total', help: 'enrollments completed', registers: [register] });
   const refusals = new client.Counter({
     name: 'rina_enroller_refusals_total',
@@ -136,19 +156,16 @@ export async function serveEnroller(
   enroller.on('member:released', () => departures.inc({ how: 'released' }));
   enroller.on('member:gone', () => departures.inc({ how: 'gone' }));
   if (storeStats !== undefined) {
-    new client.Counter({
-      name: 'rina_enroller_store_operations_total',
-      help: "the shared address store's operations, by kind (etcd: transactions, conflicts, range reads, watch events, lease renewals)",
-      labelNames: ['kind'],
-      registers: [register],
-      collect() {
-        this.reset();
-        for (const [kind, value] of Object.entries(storeStats())) this.inc({ kind }, value);
-      },
-    });
+    sampled(
+      'counter',
+      'rina_enroller_store_operations_total',
+      "the shared address store's operations, by kind (etcd: transactions, conflicts, range reads, watch events, lease renewals)",
+      'kind',
+      storeStats,
+    );
   }
   return serve(listen, {
-    '/metrics': async () => ({ status: 200, type: register.contentType, body: await register.metrics() }),
+    '/metrics': route,
     '/healthz': async () => {
       const health = enroller.health();
       return health.ok ? json(200, { status: 'ok' }) : json(503, { status: 'unavailable', reason: health.reason });
@@ -163,59 +180,21 @@ export async function serveEnroller(
 
 /** The member's endpoint: `/metrics`, `/healthz` (200 while enrolled and healthy). */
 export async function serveMember(manager: EnrollmentManager, listen: string): Promise<ObservabilityServer> {
-  const client = await import('prom-client');
-  const register = new client.Registry();
-  client.collectDefaultMetrics({ register });
-  new client.Gauge({
-    name: 'rina_member_enrolled',
-    help: '1 while the member is enrolled, else 0',
-    registers: [register],
-    collect() {
-      this.set(manager.state.type === 'enrolled' ? 1 : 0);
-    },
+  const { client, register, gauge, sampled, route } = await metricsRegistry();
+  gauge('rina_member_enrolled', '1 while the member is enrolled, else 0', () => (manager.state.type === 'enrolled' ? 1 : 0));
+  gauge('rina_member_address', 'the DIF address the member holds (0: none)', () => manager.address ?? 0);
+  gauge(
+    'rina_member_keepalive_rtt_seconds',
+    'smoothed keepalive round trip',
+    () => (manager.metrics().keepaliveRttMs.smoothed ?? 0) / 1000,
+  );
+  sampled('counter', 'rina_member_events_total', "the member's enrollments, re-enrollment attempts and failures, outages", 'event', () => {
+    const m = manager.metrics();
+    return { enrollment: m.enrollments, reenroll_attempt: m.reenrollAttempts, reenroll_failure: m.reenrollFailures, outage: m.outages };
   });
-  new client.Gauge({
-    name: 'rina_member_address',
-    help: 'the DIF address the member holds (0: none)',
-    registers: [register],
-    collect() {
-      this.set(manager.address ?? 0);
-    },
-  });
-  new client.Gauge({
-    name: 'rina_member_keepalive_rtt_seconds',
-    help: 'smoothed keepalive round trip',
-    registers: [register],
-    collect() {
-      this.set((manager.metrics().keepaliveRttMs.smoothed ?? 0) / 1000);
-    },
-  });
-  new client.Counter({
-    name: 'rina_member_events_total',
-    help: "the member's enrollments, re-enrollment attempts and failures, outages",
-    labelNames: ['event'],
-    registers: [register],
-    collect() {
-      const m = manager.metrics();
-      this.reset();
-      this.inc({ event: 'enrollment' }, m.enrollments);
-      this.inc({ event: 'reenroll_attempt' }, m.reenrollAttempts);
-      this.inc({ event: 'reenroll_failure' }, m.reenrollFailures);
-      this.inc({ event: 'outage' }, m.outages);
-    },
-  });
-  new client.Counter({
-    name: 'rina_member_pdus_dropped_total',
-    help: 'PDUs dropped by hmac-sha256 authentication, by reason',
-    labelNames: ['reason'],
-    registers: [register],
-    collect() {
-      const { unauthenticated, replayed } = manager.metrics().dropped;
-      this.reset();
-      this.inc({ reason: 'unauthenticated' }, unauthenticated);
-      this.inc({ reason: 'replayed' }, replayed);
-    },
-  });
+  sampled('counter', 'rina_member_pdus_dropped_total', 'PDUs dropped by hmac-sha256 authentication, by reason', 'reason', () => ({
+    ...manager.metrics().dropped,
+  }));
   const buckets = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
   const detection = new client.Histogram({
     name: 'rina_member_detection_seconds',
@@ -232,7 +211,7 @@ export async function serveMember(manager: EnrollmentManager, listen: string): P
   manager.on('connection:lost', (e) => detection.observe(e.silentMs / 1000));
   manager.on('reenroll:success', (e) => recovery.observe(e.recoveryMs / 1000));
   return serve(listen, {
-    '/metrics': async () => ({ status: 200, type: register.contentType, body: await register.metrics() }),
+    '/metrics': route,
     '/healthz': async () => {
       const state = manager.state.type;
       if (state === 'enrolled' && manager.isConnectionHealthy()) return json(200, { status: 'ok', address: manager.address });

@@ -119,6 +119,15 @@ export const AUTH_KEY_ENV = 'RINA_ENROLL_AUTH_KEY';
 
 type Mechanism = AuthOptions['mechanism'];
 
+/** A file the operator named, read, or a usage error naming the flag. */
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /**
  * The authentication of `--auth`, with its secret from `--auth-key-file` or
  * {@link AUTH_KEY_ENV}: never from the command line, where `ps` shows it.
@@ -136,13 +145,7 @@ async function authFrom(opts: { auth: Mechanism; authKeyFile?: string }): Promis
   const what = opts.auth === 'passwd' ? 'password' : 'key';
   let secret: string;
   if (opts.authKeyFile !== undefined) {
-    try {
-      secret = (await readFile(opts.authKeyFile, 'utf8')).trimEnd();
-    } catch (err) {
-      throw new UsageError(
-        `--auth-key-file: cannot read "${opts.authKeyFile}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      );
-    }
+    secret = (await readFlagFile('--auth-key-file', opts.authKeyFile)).trimEnd();
   } else {
     const fromEnv = process.env[AUTH_KEY_ENV];
     if (fromEnv === undefined || fromEnv === '') {
@@ -169,15 +172,6 @@ async function authFrom(opts: { auth: Mechanism; authKeyFile?: string }): Promis
     );
   }
   return { mechanism: 'hmac-sha256', key: secret };
-}
-
-/** A file the operator named, read, or a usage error naming the flag. */
-async function readFlagFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`${flag}: cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
 }
 
 /** TLS and authentication to etcd, from `--etcd-cacert/--etcd-cert/--etcd-key` and `--etcd-user/--etcd-password-file`. */
@@ -218,13 +212,7 @@ async function etcdSecurityFrom(opts: {
 
 /** The IPCP names of an `--allowed-names` file: one per line; blank lines and `#` comments ignored. */
 async function allowedNamesFrom(path: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`--allowed-names: cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const names = text
+  const names = (await readFlagFile('--allowed-names', path))
     .split(/\r?\n/)
     .map((line) => line.replace(/#.*$/, '').trim())
     .filter((line) => line !== '');
@@ -554,12 +542,7 @@ async function presetFromConfigAndEnvironment(command: Command, args: string[]):
   const file = at < 0 ? undefined : args[at]?.startsWith('--config=') ? args[at]?.slice('--config='.length) : args[at + 1];
   let config: Record<string, unknown> = {};
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new UsageError(`--config: cannot read "${file}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
+    const text = await readFlagFile('--config', file);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -948,7 +948,7 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
     let failure: OpenFailure = 'unauthenticated';
     for (const [via, channel] of tries) {
       if (channel == null) continue;
-      const result = channel.open(pdu);
+      const result = channel.openParts(split);
       if ('body' in result) {
         if (via !== 'candidate' || candidate === undefined) return { pdu: result.body, via, channel };
         // The newer enrollment proved it holds the key: it replaces the one it found.

@@ -1230,7 +1230,8 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     attempt: EnrollmentAttempt | undefined,
     expected: string | undefined,
   ): { pdu: Uint8Array; channel: SecureChannel | undefined } | undefined {
-    if (splitTag(pdu) === undefined) {
+    const split = splitTag(pdu);
+    if (split === undefined) {
       if (attempt !== undefined && from === expected && isHandshakeAnswer(pdu)) return { pdu, channel: undefined };
       this.#metrics.dropped('unauthenticated');
       return undefined;
@@ -1242,7 +1243,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (enrolled !== undefined) channels.push(enrolled);
     let failure: OpenFailure = 'unauthenticated';
     for (const channel of channels) {
-      const opened = channel.open(pdu);
+      const opened = channel.openParts(split);
       if ('body' in opened) return { pdu: opened.body, channel };
       if (opened.failure === 'replayed') failure = 'replayed';
     }

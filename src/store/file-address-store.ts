@@ -93,7 +93,8 @@ export class FileAddressStore implements AddressStore {
     for (let tries = 0; tries < 3; tries++) {
       try {
         const handle = await open(this.lockPath, 'wx', 0o644);
-        await handle.writeFile(`${process.pid} ${startTimeOf(process.pid) ?? ''}`.trimEnd() + '\n');
+        const started = startTimeOf(process.pid);
+        await handle.writeFile(started === undefined ? `${process.pid}\n` : `${process.pid} ${started}\n`);
         await handle.close();
         this.#locked = true;
         return;
@@ -111,7 +112,8 @@ export class FileAddressStore implements AddressStore {
       const [pidText = '', started] = (await readFile(this.lockPath, 'utf8').catch(() => '')).trim().split(/\s+/);
       const holder = Number.parseInt(pidText, 10);
       // A live process with that id is the holder only if it started when the holder did (ids are reused).
-      const same = started === undefined || startTimeOf(holder) === undefined || startTimeOf(holder) === started;
+      const holderStarted = startTimeOf(holder);
+      const same = started === undefined || holderStarted === undefined || holderStarted === started;
       if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder) && same) {
         throw new StoreError(
           `${this.path} is in use by another enroller (process ${holder}; lock ${this.lockPath}): stop it first, or delete the lock if that process is gone`,

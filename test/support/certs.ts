@@ -20,11 +20,16 @@ const openssl = (args: string[], cwd: string): void => {
   execFileSync('openssl', args, { cwd, stdio: 'ignore' });
 };
 
-function newKeyAndCsr(dir: string, name: string, cn: string): void {
+/**
+ * `openssl req` making a new P-256 key `<name>.key` with, as `kind` says, a
+ * signing request `<name>.csr` or a self-signed CA certificate `<name>.pem`.
+ */
+function newKey(dir: string, name: string, cn: string, kind: 'csr' | 'ca'): void {
+  const output = kind === 'csr' ? ['-new', '-out', `${name}.csr`] : ['-x509', '-days', '1', '-out', `${name}.pem`];
   openssl(
     [
       'req',
-      '-new',
+      ...output,
       '-newkey',
       'ec',
       '-pkeyopt',
@@ -32,33 +37,8 @@ function newKeyAndCsr(dir: string, name: string, cn: string): void {
       '-nodes',
       '-keyout',
       `${name}.key`,
-      '-out',
-      `${name}.csr`,
       '-subj',
       `/CN=${cn}`,
-    ],
-    dir,
-  );
-}
-
-function newCa(dir: string, name: string): void {
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
     ],
     dir,
   );
@@ -90,11 +70,11 @@ function sign(dir: string, name: string, extensions: string): void {
 
 /** Makes a CA, a server certificate for 127.0.0.1, a client certificate, and an unrelated CA, in `dir`. */
 export function makeCerts(dir: string): TestCerts {
-  newCa(dir, 'ca');
-  newCa(dir, 'other-ca');
-  newKeyAndCsr(dir, 'server', '127.0.0.1');
+  newKey(dir, 'ca', 'ca', 'ca');
+  newKey(dir, 'other-ca', 'other-ca', 'ca');
+  newKey(dir, 'server', '127.0.0.1', 'csr');
   sign(dir, 'server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  newKeyAndCsr(dir, 'client', 'rina-enroller');
+  newKey(dir, 'client', 'rina-enroller', 'csr');
   sign(dir, 'client', 'extendedKeyUsage=clientAuth\n');
   const at = (f: string) => join(dir, f);
   return {
