@@ -116,7 +116,8 @@ export function addressStoreConformance(make: () => Promise<StoreHarness>): void
     };
     const first = await start(await h.instance(false));
     const { mgr: gone } = member(net, 'gone', { timeoutMs: 2000 });
-    const { mgr: back } = member(net, 'back', { timeoutMs: 2000 });
+    // 'back' keeps talking once it is back (keepalives well within the 1 s lease), so only 'gone' may be released.
+    const { mgr: back } = member(net, 'back', { timeoutMs: 2000, heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 10 });
     await gone.enrolWithBootstrap('e');
     await back.enrolWithBootstrap('e');
     const backAddress = back.address;
@@ -129,6 +130,7 @@ export function addressStoreConformance(make: () => Promise<StoreHarness>): void
     second.on('address:released', (b) => released.push(b.name));
     // 'back' returns within the hold and gets its address again.
     await back.reEnroll();
+    back.startConnectionMonitoring();
     expect(back.address).toBe(backAddress);
     // 'gone' never does: after a lease and the hold (a shared store: its lease TTL and the hold), its address is free again.
     await until(() => released.includes('gone'), h.idleAfterMs + 5000, "the hold of the restored binding of 'gone'");
