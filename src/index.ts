@@ -41,7 +41,8 @@ export {
   type MemoryNetworkStats,
   type MemoryPacket,
 } from './shim/memory-network.js';
-export { parseUdpAddress, type UdpEndpoint, UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
+export { parseUdpAddress, type UdpEndpoint } from './shim/udp-address.js';
+export { UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
 export { type MaybePromise, type Rib, RibNames, type RibObject } from './rib/rib.js';
 export { MemoryRib } from './rib/memory-rib.js';
 export {
@@ -62,11 +63,6 @@ export {
 } from './member/srv.js';
 export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';
 export { Enroller, type EnrollerEvents, type EnrollerOptions, type EnrollerStats, type MemberInfo } from './enroller/enroller.js';
-export {
-  type ConnectionMonitor,
-  EnrollmentManager,
-  type EnrollmentEvents,
-  type EnrollmentManagerOptions,
-  type EnrollmentState,
-  type OperationOptions,
-} from './member/enrollment-manager.js';
+export { EnrollmentManager } from './member/enrollment-manager.js';
+export type { ConnectionMonitor, EnrollmentEvents, EnrollmentState, OperationOptions } from './member/events.js';
+export type { EnrollmentManagerOptions } from './member/options.js';

@@ -4,9 +4,8 @@
  *
  * @module
  */
-import type { RibObject } from '../rib/rib.js';
 import { encodeEnrollmentInfo } from './codec.js';
-import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, OpCode } from './types.js';
+import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, type ObjValue, OpCode } from './types.js';
 
 /** `abs_syntax` of M_CONNECT / M_CONNECT_R. */
 export const ABS_SYNTAX = 73;
@@ -120,8 +119,11 @@ export function enrollmentMessage(opCode: OpCode, invokeId: number, info: Enroll
   return msg;
 }
 
-/** M_CREATE of one RIB object. */
-export function createRequest(invokeId: number, object: RibObject): CdapMessage {
+/** M_CREATE of one object (a `RibObject`: its name, class and value). */
+export function createRequest(
+  invokeId: number,
+  object: { readonly name: string; readonly class: string; readonly value: ObjValue },
+): CdapMessage {
   return { opCode: OpCode.M_CREATE, invokeId, objClass: object.class, objName: object.name, objValue: object.value };
 }
 

@@ -13,7 +13,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Enroller, EnrollmentManager } from '../index.js';
-import { parseUdpAddress } from '../shim/udp-shim.js';
+import { parseUdpAddress } from '../shim/udp-address.js';
 
 /** A running endpoint. */
 export interface ObservabilityServer {

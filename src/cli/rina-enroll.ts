@@ -29,7 +29,7 @@ import {
   parseUdpAddress,
   UdpShim,
 } from '../index.js';
-import { isWildcardUdpAddress } from '../shim/udp-shim.js';
+import { isWildcardUdpAddress } from '../shim/udp-address.js';
 import { createCliLogger } from './log.js';
 
 const EXAMPLES = `

@@ -20,11 +20,12 @@ import {
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
 import { authOptionsSchema, EnrollerAuth } from '../auth/auth.js';
 import { type OpenFailure, type SecureChannel, splitTag } from '../auth/channel.js';
-import { dependency, derivedRetransmitMs, integerAtLeast, nonNegative, parseWith, positive } from '../config.js';
+import { derivedRetransmitMs } from '../config.js';
+import { dependency, integerAtLeast, nonNegative, parseWith, positive } from '../util/schema.js';
 import { ConfigError, ProtocolError } from '../errors.js';
 import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
-import { isWildcardUdpAddress } from '../shim/udp-shim.js';
+import { isWildcardUdpAddress } from '../shim/udp-address.js';
 import { diagnosticsChannels, log, type Logger, publish } from '../diagnostics.js';
 import { safeEmit } from '../util/events.js';
 import { sharedTicker, type TickerEntry } from '../util/ticker.js';

@@ -19,7 +19,7 @@
 import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { Etcd3, type IKeyValue, isRecoverableError, type IRequestOp, type ITxnRequest, type Lease, type Watcher } from 'etcd3';
 import { z } from 'zod';
-import { dependency, integerAtLeast, parseWith, positive } from '../config.js';
+import { dependency, integerAtLeast, parseWith, positive } from '../util/schema.js';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStore, AddressStoreListener, StoreOwner } from '../store/address-store.js';
 

@@ -13,6 +13,7 @@ import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '
 import type { RibObject } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 
 /** What a successful attempt yields. */
 export interface AttemptResult {
@@ -51,6 +52,8 @@ export interface AttemptContext {
   readonly lowerDifs: readonly string[];
   readonly config: EnrollmentConfig;
   readonly ids: InvokeIds;
+  /** Where the attempt's timers are set. */
+  readonly clock: Clock;
   /**
    * Sends a message to the bootstrap, sealed by `channel` when there is one;
    * resolves once handed to the shim, rejects with the shim's error.
@@ -69,8 +72,8 @@ export class EnrollmentAttempt {
   #phase: Phase = 'connecting';
   #request: CdapMessage;
   #retransmitMs: number;
-  #retransmitTimer: ReturnType<typeof setTimeout> | undefined;
-  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #retransmitTimer: TimerHandle | undefined;
+  #deadline: TimerHandle | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
   #reject: ((err: unknown) => void) | undefined;
   #lastProblem: Error | undefined;
@@ -113,11 +116,10 @@ export class EnrollmentAttempt {
         signal.removeEventListener('abort', onAbort);
         reject(err);
       };
-      this.#deadline = setTimeout(
+      this.#deadline = this.#ctx.clock.setTimeout(
         () => this.#fail(new AttemptTimeout(this.#ctx.bootstrap, { cause: this.#lastProblem })),
         this.#ctx.config.timeoutMs,
       );
-      this.#deadline.unref?.();
       this.#transmit();
     });
   }
@@ -296,10 +298,9 @@ export class EnrollmentAttempt {
 
   /** Sends the current request and (re)arms its one retransmission timer. */
   #transmit(): void {
-    clearTimeout(this.#retransmitTimer);
+    this.#ctx.clock.clearTimeout(this.#retransmitTimer);
     this.#send(this.#request);
-    this.#retransmitTimer = setTimeout(() => this.#transmit(), this.#retransmitMs);
-    this.#retransmitTimer.unref?.();
+    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#transmit(), this.#retransmitMs);
     this.#retransmitMs = Math.min(this.#retransmitMs * 2, this.#ctx.config.maxRetransmitMs);
   }
 
@@ -311,8 +312,8 @@ export class EnrollmentAttempt {
   }
 
   #clearTimers(): void {
-    clearTimeout(this.#retransmitTimer);
-    clearTimeout(this.#deadline);
+    this.#ctx.clock.clearTimeout(this.#retransmitTimer);
+    this.#ctx.clock.clearTimeout(this.#deadline);
     this.#retransmitTimer = undefined;
     this.#deadline = undefined;
   }

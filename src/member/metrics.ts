@@ -93,6 +93,12 @@ export class MetricsRecorder {
   #uptime = 0;
   #unauthenticated = 0;
   #replayed = 0;
+  readonly #now: () => number;
+
+  /** `now` is the clock's time in ms. */
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
 
   dropped(why: 'unauthenticated' | 'replayed'): void {
     if (why === 'replayed') this.#replayed++;
@@ -100,13 +106,13 @@ export class MetricsRecorder {
   }
 
   enrolled(): void {
-    const t = performance.now();
+    const t = this.#now();
     this.#enrollments++;
     this.#firstEnrolledAt ??= t;
     this.#enrolledSince = t;
   }
   leftEnrolled(): void {
-    if (this.#enrolledSince !== undefined) this.#uptime += performance.now() - this.#enrolledSince;
+    if (this.#enrolledSince !== undefined) this.#uptime += this.#now() - this.#enrolledSince;
     this.#enrolledSince = undefined;
   }
   reenrollAttempt(): void {
@@ -132,7 +138,7 @@ export class MetricsRecorder {
   }
 
   snapshot(enrolledNow: boolean): ConnectionMetrics {
-    const t = performance.now();
+    const t = this.#now();
     const up = this.#uptime + (enrolledNow && this.#enrolledSince !== undefined ? t - this.#enrolledSince : 0);
     const span = this.#firstEnrolledAt === undefined ? undefined : t - this.#firstEnrolledAt;
     return {

@@ -8,9 +8,10 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { dependency, parseWith, positive, SRV_BOOTSTRAP_PREFIX, srvNameProblem } from '../config.js';
+import { SRV_BOOTSTRAP_PREFIX, srvNameProblem } from '../config.js';
+import { dependency, parseWith, positive } from '../util/schema.js';
 import { ConfigError, DiscoveryError, EnrollmentAbortedError, EnrollmentError } from '../errors.js';
-import { parseUdpAddress } from '../shim/udp-shim.js';
+import { parseUdpAddress } from '../shim/udp-address.js';
 
 /** One SRV record, as `node:dns` returns it. */
 export interface SrvRecord {

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from 'zod';
-import { nonNegative as milliseconds, parseWith } from '../config.js';
+import { nonNegative as milliseconds, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
 import type { Shim, ShimHandler } from './shim.js';

@@ -9,15 +9,18 @@
  * touches only what is due, and an entry is never run before its time and at
  * most two ticks after it.
  *
+ * Tests drive it through its clock (fake timers), or call {@link Ticker.tick}.
+ *
  * @module
  */
+import { type Clock, systemClock, type TimerHandle } from './clock.js';
 
 /** Width of a bucket and period of the shared interval, in milliseconds. */
 export const TICK_MS = 20;
 
 /** A scheduled one-shot callback; cancel it with {@link Ticker.cancel}. */
 export interface TickerEntry {
-  /** `performance.now()` time at which it is due. */
+  /** The clock's time at which it is due. */
   readonly at: number;
   /** @internal */
   readonly run: () => void;
@@ -25,19 +28,26 @@ export interface TickerEntry {
   bucket: number;
 }
 
-/** A timing wheel driven by one unref'd `setInterval`. */
+/** A timing wheel driven by one unref'd `setInterval` of its clock. */
 export class Ticker {
   readonly #tickMs: number;
+  readonly #clock: Clock;
   readonly #buckets = new Map<number, Set<TickerEntry>>();
   #size = 0;
-  #interval: ReturnType<typeof setInterval> | undefined;
+  #interval: TimerHandle | undefined;
   /** The `setInterval` in force when the interval was made (fake timers in tests swap it). */
   #setIntervalUsed: typeof setInterval | undefined;
   /** Index of the last bucket processed. */
   #done = 0;
 
-  constructor(tickMs = TICK_MS) {
+  constructor(tickMs = TICK_MS, clock: Clock = systemClock) {
     this.#tickMs = tickMs;
+    this.#clock = clock;
+  }
+
+  /** The clock the wheel reads. */
+  get clock(): Clock {
+    return this.#clock;
   }
 
   /** How many entries are scheduled. */
@@ -45,12 +55,12 @@ export class Ticker {
     return this.#size;
   }
 
-  /** Runs `run` once, at the first tick at or after `at` (a `performance.now()` time). */
+  /** Runs `run` once, at the first tick at or after `at` (a time of the clock). */
   schedule(at: number, run: () => void): TickerEntry {
     if (this.#size === 0) {
       // Idle until now: start counting ticks from the present.
       this.#stop();
-      this.#done = Math.floor(performance.now() / this.#tickMs) - 1;
+      this.#done = Math.floor(this.#clock.now() / this.#tickMs) - 1;
     }
     const bucket = Math.max(Math.ceil(at / this.#tickMs), this.#done + 1);
     const entry: TickerEntry = { at, run, bucket };
@@ -67,7 +77,7 @@ export class Ticker {
 
   /** Runs `run` once, `delayMs` from now. */
   after(delayMs: number, run: () => void): TickerEntry {
-    return this.schedule(performance.now() + Math.max(0, delayMs), run);
+    return this.schedule(this.#clock.now() + Math.max(0, delayMs), run);
   }
 
   /** Cancels an entry; harmless if it already ran or was cancelled. */
@@ -86,17 +96,17 @@ export class Ticker {
     if (this.#interval !== undefined && this.#setIntervalUsed === globalThis.setInterval) return;
     this.#stop();
     this.#setIntervalUsed = globalThis.setInterval;
-    this.#interval = setInterval(() => this.#tick(), this.#tickMs);
-    this.#interval.unref?.();
+    this.#interval = this.#clock.setInterval(() => this.tick(), this.#tickMs);
   }
 
   #stop(): void {
-    if (this.#interval !== undefined) clearInterval(this.#interval);
+    if (this.#interval !== undefined) this.#clock.clearInterval(this.#interval);
     this.#interval = undefined;
   }
 
-  #tick(): void {
-    const now = Math.floor(performance.now() / this.#tickMs);
+  /** Runs every entry due by the clock's present time: what the interval does each period. */
+  tick(): void {
+    const now = Math.floor(this.#clock.now() / this.#tickMs);
     while (this.#done < now) {
       this.#done++;
       const set = this.#buckets.get(this.#done);
@@ -119,5 +129,10 @@ export class Ticker {
   }
 }
 
-/** The process-wide ticker that managers and enrollers share unless given another. */
+/** The process-wide ticker that managers and enrollers on the system clock share. */
 export const sharedTicker = new Ticker();
+
+/** The shared ticker for the system clock; a wheel of its own for any other clock. */
+export function tickerFor(clock: Clock): Ticker {
+  return clock === systemClock ? sharedTicker : new Ticker(TICK_MS, clock);
+}

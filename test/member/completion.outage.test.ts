@@ -7,7 +7,7 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-it('an outage recovered with enrolWithBootstrap() leaves #outageAt set: a later, healthy reEnroll() reports a recovery of ~1 hour', async () => {
+it('an outage recovered with enrolWithBootstrap() is closed: a later, routine reEnroll() reports no hour-long recovery', async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 2 });
   const first = await withEnroller({}, net);

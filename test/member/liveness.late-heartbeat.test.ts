@@ -6,7 +6,7 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-it('a silence of timeout + 2 ms, ended by a heartbeat: isConnectionHealthy() was false, yet connection:lost never fires', async () => {
+it('a silence of timeout + 2 ms, ended by a heartbeat, is an outage: isConnectionHealthy() is false and connection:lost fires once', async () => {
   vi.useFakeTimers();
   const { net } = await withEnroller();
   // keepalives slower than the test, so only our heartbeats count
@@ -18,11 +18,8 @@ it('a silence of timeout + 2 ms, ended by a heartbeat: isConnectionHealthy() was
   net.partition('m', 'bootstrap');
   await vi.advanceTimersByTimeAsync(7); // an arbitrary phase of the 20 ms wheel
   mgr.updateHeartbeat(); // last heartbeat
-  const last = mgr.lastHeartbeat!;
   await vi.advanceTimersByTimeAsync(3002);
   const healthy = mgr.isConnectionHealthy();
-  const _lostBefore = lost;
-  const _silence = performance.now() - last;
   net.heal('m', 'bootstrap');
   mgr.updateHeartbeat(); // the bootstrap speaks again (any message does this), 3,002 ms after the last heartbeat
   await vi.advanceTimersByTimeAsync(5000);

@@ -7,7 +7,7 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-it("an enroller advertising the member's own address: the member adds itself and tries to enrol with itself", async () => {
+it("an enroller advertising the member's own address: the member never takes itself for a bootstrap", async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 3 });
   // e.g. one list of "every enroller of the DIF" deployed everywhere, and this member is one of them
@@ -31,4 +31,6 @@ it("an enroller advertising the member's own address: the member adds itself and
   await enroller.stop();
   await vi.advanceTimersByTimeAsync(10_000);
   expect(mgr.bootstraps().map((b) => b.address)).not.toContain('m');
+  expect(toSelf).toEqual([]);
+  expect(targets).not.toContain('m');
 });

@@ -24,7 +24,7 @@ function losingStopR(shim: Shim, n: number): Shim {
   };
 }
 
-it('a lost M_STOP_R makes the next keepalive "refused": a spurious outage right after enrolling', async () => {
+it('lost M_STOP_R datagrams do not make the next keepalive "refused": no spurious outage right after enrolling', async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 5 });
   await withEnroller({}, net); // enroller retransmits M_STOP after 250 ms, 500 ms, 1 s, ...

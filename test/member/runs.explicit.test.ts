@@ -7,7 +7,7 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-it('enrolWithBootstrap("b") during the monitor\'s recovery joins the recovery: "b" is never tried and the call never settles', async () => {
+it('enrolWithBootstrap("b") during the monitor\'s recovery pre-empts it: "b" is tried', async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 4 });
   const a = await withEnroller({}, net);
@@ -28,15 +28,7 @@ it('enrolWithBootstrap("b") during the monitor\'s recovery joins the recovery: "
   net.tap((p) => {
     if (p.to === 'bootstrap-b' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) toB.push(performance.now());
   });
-  let _outcome = 'pending';
-  mgr.enrolWithBootstrap('bootstrap-b').then(
-    (d) => {
-      _outcome = `resolved ${d}`;
-    },
-    (e) => {
-      _outcome = `rejected ${e.name}`;
-    },
-  );
+  mgr.enrolWithBootstrap('bootstrap-b').catch(() => undefined);
   await vi.advanceTimersByTimeAsync(60_000);
   expect(toB.length).toBeGreaterThan(0);
 });

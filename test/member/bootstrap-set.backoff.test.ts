@@ -6,7 +6,7 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-it('per-bootstrap failures are never reset by a success: each new, unrelated outage starts with a longer backoff', async () => {
+it("a success resets the bootstrap's failures: each new, unrelated outage starts with the first backoff (at most the base)", async () => {
   vi.useFakeTimers();
   const { net } = await withEnroller();
   const { mgr } = member(

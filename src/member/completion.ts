@@ -1,0 +1,129 @@
+/**
+ * The end of a successful attempt: what the enroller synced is stored in the
+ * RIB, the enrollment is confirmed (M_STOP_R), and the member becomes
+ * enrolled, with the events that says, and its keepalives start.
+ *
+ * @module
+ */
+import type { SecureChannel } from '../auth/channel.js';
+import { replyTo } from '../cdap/messages.js';
+import type { CdapMessage } from '../cdap/types.js';
+import { EnrollmentAbortedError, EnrollmentError, RibError } from '../errors.js';
+import { type Rib, RibNames } from '../rib/rib.js';
+import type { Clock } from '../util/clock.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { AttemptResult } from './attempt.js';
+import type { BootstrapSet } from './bootstrap-set.js';
+import type { MemberChannels } from './channels.js';
+import type { EnrollmentEvents } from './events.js';
+import type { Liveness } from './liveness.js';
+import type { MetricsRecorder } from './metrics.js';
+import type { MemberState } from './state.js';
+
+/** What completing an enrollment needs. */
+export interface CompletionInit {
+  readonly rib: Rib;
+  readonly clock: Clock;
+  readonly state: MemberState;
+  readonly bootstraps: BootstrapSet;
+  readonly channels: MemberChannels;
+  readonly liveness: Liveness;
+  readonly metrics: MetricsRecorder;
+  readonly telemetry: Telemetry<EnrollmentEvents>;
+  ipcpName(): string | undefined;
+  send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void;
+}
+
+/** How the run that succeeded went. */
+export interface RunSummary {
+  /** `enrolling` or `reenrolling`. */
+  readonly kind: 'enrolling' | 'reenrolling';
+  /** Attempts it took. */
+  readonly attempts: number;
+  /** The address held when it started. */
+  readonly previousAddress: number | undefined;
+  /** The clock's time when it started. */
+  readonly startedAt: number;
+  readonly signal: AbortSignal;
+}
+
+/** Throws `EnrollmentAbortedError` once the manager is closed or the run aborted. */
+function stillWanted(state: MemberState, signal: AbortSignal): void {
+  if (state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
+  if (signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: signal.reason });
+}
+
+/** Stores and completes successful attempts. */
+export class Completion {
+  readonly #init: CompletionInit;
+
+  constructor(init: CompletionInit) {
+    this.#init = init;
+  }
+
+  /**
+   * Writes what the enroller synced and the assigned address into the RIB,
+   * unless closed or aborted meanwhile. A RIB that refuses fails the attempt
+   * (`RibError`), with backoff like any other failure.
+   */
+  async store(result: AttemptResult, signal: AbortSignal): Promise<void> {
+    const { rib, state } = this.#init;
+    try {
+      for (const object of result.objects) {
+        stillWanted(state, signal);
+        await rib.write(object);
+      }
+      stillWanted(state, signal);
+      await rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
+    } catch (err) {
+      throw err instanceof EnrollmentError
+        ? err
+        : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
+    }
+    stillWanted(state, signal);
+  }
+
+  /** The attempt with `bootstrap` succeeded and the RIB holds it: confirm to the enroller and become enrolled. Returns the DIF's name. */
+  complete(bootstrap: string, result: AttemptResult, run: RunSummary): string {
+    const { state, channels, bootstraps, liveness, metrics, telemetry } = this.#init;
+    stillWanted(state, run.signal);
+    const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
+    const difName = result.difName ?? synced ?? bootstrap;
+    channels.completed(bootstrap, result.channel);
+    this.#init.send(bootstrap, replyTo(result.stop), result.channel);
+    const fresh = bootstraps.learnAdvertised(result.alternates, bootstrap);
+    if (fresh.length > 0) {
+      const fields = { event: 'bootstraps:advertised', ipcpName: this.#init.ipcpName(), bootstrap, learned: fresh };
+      telemetry.log('debug', fields, `${bootstrap} advertised ${fresh.join(', ')}`);
+    }
+    const previous = state.record?.address;
+    state.record = { bootstrap, address: result.address, difName };
+    liveness.enrolled();
+    state.lost = false;
+    bootstraps.newRound();
+    state.set({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
+    metrics.enrolled();
+    if (previous !== undefined && previous !== result.address && state.type === 'enrolled') {
+      telemetry.emit('address:change', { previous, address: result.address, bootstrap });
+    }
+    telemetry.emit('enrolled', { address: result.address, difName, bootstrap });
+    this.#endOutage(bootstrap, result.address, run);
+    // A listener may have closed the manager meanwhile: then no timer is armed.
+    if (state.type === 'enrolled') liveness.resume();
+    return difName;
+  }
+
+  /** Any enrollment that ends an outage is its recovery, however it was started. */
+  #endOutage(bootstrap: string, address: number, run: RunSummary): void {
+    const { state, metrics, telemetry, clock } = this.#init;
+    if (run.kind !== 'reenrolling' && state.outageAt === undefined) return;
+    const recoveryMs = clock.now() - (state.outageAt ?? run.startedAt);
+    if (state.outageAt !== undefined) metrics.recovered(recoveryMs);
+    state.outageAt = undefined;
+    metrics.reenrollSuccess();
+    if (state.type === 'enrolled') {
+      const { attempts, previousAddress } = run;
+      telemetry.emit('reenroll:success', { attempts, bootstrap, address, previousAddress, recoveryMs });
+    }
+  }
+}

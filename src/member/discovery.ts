@@ -1,0 +1,146 @@
+/**
+ * The `srv:` entries of a member's configuration: when to look them up, the
+ * lookup itself, and its backoff when it leaves nothing to try.
+ *
+ * @module
+ */
+import { SRV_BOOTSTRAP_PREFIX } from '../config.js';
+import { DiscoveryError } from '../errors.js';
+import { type Clock, sleep } from '../util/clock.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { BootstrapSet, BootstrapSource } from './bootstrap-set.js';
+import type { EnrollmentEvents } from './events.js';
+import { isSrvBootstrap, parseSrvBootstrap, resolveSrvBootstraps, type SrvDiscoveryOptions } from './srv.js';
+
+/** What discovery needs from the manager. */
+export interface DiscoveryInit {
+  /** `config.bootstraps`, in order. */
+  readonly entries: readonly string[];
+  /** How the `srv:` entries are resolved (the family already settled). */
+  readonly options: SrvDiscoveryOptions;
+  /** The bound on one lookup. */
+  readonly timeoutMs: number;
+  readonly bootstraps: BootstrapSet;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly telemetry: Telemetry<EnrollmentEvents>;
+  /** The backoff after the n-th consecutive lookup that left nothing to try. */
+  backoff(failures: number): number;
+  /** The member's IPCP name, for log lines. */
+  ipcpName(): string | undefined;
+  /** The bootstrap of the last enrollment: kept even when the DNS no longer lists it. */
+  last(): string | undefined;
+}
+
+interface SrvEntry {
+  readonly entry: string;
+  readonly name: string;
+  /** What it resolved to last (undefined: never resolved). */
+  addresses: readonly string[] | undefined;
+}
+
+/** The `srv:` entries and their lookups. */
+export class Discovery {
+  readonly #init: DiscoveryInit;
+  readonly #srv: SrvEntry[];
+  /** Consecutive lookups that left no bootstrap to try; the next one waits until `blockedUntil`. */
+  #failures = 0;
+  #blockedUntil = 0;
+
+  constructor(init: DiscoveryInit) {
+    this.#init = init;
+    this.#srv = init.entries.filter(isSrvBootstrap).map((entry) => ({ entry, name: parseSrvBootstrap(entry), addresses: undefined }));
+  }
+
+  /** Whether there is any `srv:` entry. */
+  get enabled(): boolean {
+    return this.#srv.length > 0;
+  }
+
+  /** The clock's time before which recovery does not look up again when nothing is known. */
+  get blockedUntil(): number {
+    return this.#blockedUntil;
+  }
+
+  /**
+   * Resolves the `srv:` entries before an attempt when none was ever
+   * resolved, when none is known, or when every known bootstrap has failed
+   * since the last lookup (or the last enrollment): one lookup per round
+   * through them. Recovery waits for the discovery backoff when nothing is
+   * known, so that a failing DNS is not asked in a loop.
+   */
+  async ifNeeded(signal: AbortSignal, recovery: boolean): Promise<void> {
+    if (this.#srv.length === 0) return;
+    const { bootstraps, clock } = this.#init;
+    const t = clock.now();
+    const due = bootstraps.size === 0 || bootstraps.allFailedSinceDiscovery() || this.#srv.every((srv) => srv.addresses === undefined);
+    if (!due) return;
+    if (recovery && bootstraps.size === 0 && this.#blockedUntil > t) await sleep(this.#blockedUntil - t, signal, clock);
+    await this.#discover(signal);
+  }
+
+  /**
+   * Resolves every `srv:` entry and learns the enrollers listed, in RFC 2782
+   * order. An entry whose lookup fails keeps what it resolved to before.
+   * Throws `DiscoveryError` only when no bootstrap is left to try.
+   */
+  async #discover(signal: AbortSignal): Promise<void> {
+    const { options, random, timeoutMs, bootstraps, clock, telemetry } = this.#init;
+    const results = await Promise.allSettled(
+      this.#srv.map((srv) => resolveSrvBootstraps(srv.entry, { ...options, random, timeoutMs, signal })),
+    );
+    if (signal.aborted) throw signal.reason;
+    const failed: DiscoveryError[] = [];
+    results.forEach((result, i) => {
+      const srv = this.#srv[i] as SrvEntry;
+      if (result.status === 'fulfilled') {
+        srv.addresses = result.value;
+        const found = result.value.length === 0 ? 'the service is not available there' : result.value.join(', ');
+        const fields = { event: 'discovery', ipcpName: this.#init.ipcpName(), srv: srv.name, bootstraps: result.value };
+        telemetry.log('debug', fields, `${srv.name}: ${found}`);
+        return;
+      }
+      failed.push(
+        result.reason instanceof DiscoveryError
+          ? result.reason
+          : new DiscoveryError(srv.name, (result.reason as Error)?.message ?? String(result.reason), { cause: result.reason }),
+      );
+    });
+    bootstraps.arrange(this.#preferred(), this.#init.last());
+    // A failed lookup is worth a warning when the member goes on without it; when it ends the
+    // attempt, the attempt's failure says it (once), and the lookup's own line is detail.
+    const level = bootstraps.size > 0 ? 'warn' : 'debug';
+    for (const error of failed) {
+      telemetry.log(
+        level,
+        { event: 'discovery', ipcpName: this.#init.ipcpName(), srv: error.srvName, error: error.message },
+        error.message,
+      );
+    }
+    bootstraps.newRound();
+    if (bootstraps.size > 0) {
+      this.#failures = 0;
+      this.#blockedUntil = 0;
+      return;
+    }
+    this.#failures++;
+    this.#blockedUntil = clock.now() + this.#init.backoff(this.#failures);
+    throw failed[0] ?? new DiscoveryError(this.#srv[0]?.name ?? '', 'the service is not available at this domain (SRV target ".")');
+  }
+
+  /** `config.bootstraps` with each `srv:` entry replaced by the enrollers it resolved to last. */
+  #preferred(): Array<{ address: string; source: BootstrapSource }> {
+    const preferred: Array<{ address: string; source: BootstrapSource }> = [];
+    let next = 0;
+    for (const entry of this.#init.entries) {
+      if (!isSrvBootstrap(entry)) preferred.push({ address: entry, source: 'config' });
+      else for (const address of this.#srv[next++]?.addresses ?? []) preferred.push({ address, source: 'dns' });
+    }
+    return preferred;
+  }
+
+  /** The name a failed lookup is reported under when no bootstrap was known: `srv:` and the SRV name. */
+  static entryOf(error: DiscoveryError): string {
+    return `${SRV_BOOTSTRAP_PREFIX}${error.srvName}`;
+  }
+}

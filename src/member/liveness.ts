@@ -1,0 +1,239 @@
+/**
+ * Whether the member's bootstrap is alive: heartbeats, keepalives and their
+ * round trips, the deadline that declares a loss exactly when the timeout
+ * expires, the monitor's handle, and the loss itself (one event per outage).
+ * Its only timers are two entries on the shared timing wheel.
+ *
+ * @module
+ */
+import { type InvokeIds, keepaliveRequest } from '../cdap/messages.js';
+import type { CdapMessage } from '../cdap/types.js';
+import type { EnrollmentConfig } from '../config.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { Ticker, TickerEntry } from '../util/ticker.js';
+import type { BootstrapSet } from './bootstrap-set.js';
+import type { ConnectionMonitor, EnrollmentEvents, LossReason } from './events.js';
+import type { MetricsRecorder } from './metrics.js';
+import type { MemberState } from './state.js';
+
+/** What liveness needs from the manager. */
+export interface LivenessInit {
+  readonly config: Readonly<EnrollmentConfig>;
+  readonly ticker: Ticker;
+  readonly state: MemberState;
+  readonly bootstraps: BootstrapSet;
+  readonly ids: InvokeIds;
+  readonly metrics: MetricsRecorder;
+  readonly telemetry: Telemetry<EnrollmentEvents>;
+  /** Sends a keepalive to the bootstrap of the enrollment, through its channel. */
+  sendKeepalive(to: string, msg: CdapMessage): void;
+  /** The monitor runs and the connection was lost, or recovery is due: start it. */
+  recover(): void;
+}
+
+/** A monitor that does not run (monitoring disabled). */
+const NOT_RUNNING: ConnectionMonitor = Object.freeze({ stop: () => undefined, running: false });
+
+/** Heartbeats, keepalives, the loss deadline and the monitor. */
+export class Liveness {
+  readonly #init: LivenessInit;
+  /** Keepalives sent and not answered yet: invoke id to send time. */
+  readonly #pending = new Map<number, number>();
+  #keepaliveEntry: TickerEntry | undefined;
+  #deadlineEntry: TickerEntry | undefined;
+  #monitor: { running: boolean; stop(): void } | undefined;
+  /** The clock's time of the last heartbeat, if any. */
+  lastHeartbeat: number | undefined;
+
+  constructor(init: LivenessInit) {
+    this.#init = init;
+  }
+
+  #now(): number {
+    return this.#init.ticker.clock.now();
+  }
+
+  get #timeoutMs(): number {
+    return this.#init.config.connectionTimeoutSecs * 1000;
+  }
+
+  /** Whether the monitor runs. */
+  get monitoring(): boolean {
+    return this.#monitor?.running === true;
+  }
+
+  /** The running monitor, if any. */
+  get monitor(): ConnectionMonitor | undefined {
+    return this.#monitor?.running ? this.#monitor : undefined;
+  }
+
+  /**
+   * Starts the monitor, or returns the running one (or one that does not run
+   * when monitoring is disabled). `onStop` runs once when it is stopped.
+   */
+  startMonitor(onStop: () => void): ConnectionMonitor {
+    if (this.#monitor?.running) return this.#monitor;
+    if (this.#init.config.heartbeatIntervalSecs === 0) return NOT_RUNNING;
+    const monitor = {
+      running: true,
+      stop: () => {
+        if (!monitor.running) return;
+        monitor.running = false;
+        if (this.#monitor === monitor) this.#monitor = undefined;
+        this.cancelDeadline();
+        onStop();
+      },
+    };
+    this.#monitor = monitor;
+    return monitor;
+  }
+
+  /**
+   * Records a heartbeat, unless the monitor should already have declared the
+   * connection lost (the check runs up to one tick late): then the silence
+   * did exceed the timeout, and the loss is declared first. Returns whether
+   * the heartbeat counted.
+   */
+  heartbeat(): boolean {
+    const t = this.#now();
+    const last = this.lastHeartbeat;
+    const { state } = this.#init;
+    if (state.type === 'enrolled' && this.monitoring && !state.lost && last !== undefined && t - last >= this.#timeoutMs) {
+      this.lose('timeout');
+      return false;
+    }
+    this.lastHeartbeat = t;
+    return true;
+  }
+
+  /** True while enrolled and the last heartbeat is less than the connection timeout old. */
+  isHealthy(): boolean {
+    const { state } = this.#init;
+    return (
+      state.type === 'enrolled' && !state.lost && this.lastHeartbeat !== undefined && this.#now() - this.lastHeartbeat < this.#timeoutMs
+    );
+  }
+
+  /** An enrollment completed: the bootstrap is alive now, and old keepalives are forgotten. */
+  enrolled(): void {
+    this.lastHeartbeat = this.#now();
+    this.#pending.clear();
+  }
+
+  /** Enrolled: keepalives start, and the deadline if the monitor runs. */
+  resume(): void {
+    this.#armKeepalive();
+    if (this.monitoring) this.armDeadline();
+  }
+
+  /** Sends `M_READ keepalive` every `heartbeatIntervalSecs` while enrolled. */
+  #armKeepalive(): void {
+    this.cancelKeepalive();
+    const interval = this.#init.config.heartbeatIntervalSecs * 1000;
+    if (interval === 0) return;
+    const { ticker, state, ids } = this.#init;
+    let due = this.#now() + interval;
+    const tick = (): void => {
+      const bootstrap = state.record?.bootstrap;
+      if (state.type !== 'enrolled' || bootstrap === undefined) {
+        this.#keepaliveEntry = undefined;
+        return;
+      }
+      const t = this.#now();
+      for (const [id, sentAt] of this.#pending) {
+        if (t - sentAt > this.#timeoutMs) this.#pending.delete(id);
+      }
+      const invokeId = ids.next();
+      this.#pending.set(invokeId, t);
+      this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
+      // Next one a whole interval after this one was due, so tick lateness does not add up.
+      due = Math.max(due + interval, t);
+      this.#keepaliveEntry = ticker.schedule(due, tick);
+    };
+    this.#keepaliveEntry = ticker.schedule(due, tick);
+  }
+
+  /** Checks for a loss exactly when the connection timeout would expire; re-arms itself lazily. */
+  armDeadline(): void {
+    const { ticker, state } = this.#init;
+    ticker.cancel(this.#deadlineEntry);
+    const timeoutMs = this.#timeoutMs;
+    const check = (): void => {
+      this.#deadlineEntry = undefined;
+      if (state.type !== 'enrolled' || !this.monitoring) return;
+      const last = this.lastHeartbeat ?? 0;
+      if (this.#now() - last >= timeoutMs) this.lose('timeout');
+      else this.#deadlineEntry = ticker.schedule(last + timeoutMs, check);
+    };
+    this.#deadlineEntry = ticker.schedule((this.lastHeartbeat ?? this.#now()) + timeoutMs, check);
+  }
+
+  /** Stops the keepalives. */
+  cancelKeepalive(): void {
+    this.#init.ticker.cancel(this.#keepaliveEntry);
+    this.#keepaliveEntry = undefined;
+  }
+
+  /** Stops the loss deadline. */
+  cancelDeadline(): void {
+    this.#init.ticker.cancel(this.#deadlineEntry);
+    this.#deadlineEntry = undefined;
+  }
+
+  /** An M_READ_R of the keepalive object from the bootstrap. */
+  onKeepaliveReply(msg: CdapMessage, from: string): void {
+    const sentAt = this.#pending.get(msg.invokeId ?? 0);
+    if (sentAt === undefined) return; // not ours, or too old
+    this.#pending.delete(msg.invokeId ?? 0);
+    if ((msg.result ?? 0) !== 0) {
+      // The enroller no longer knows us (it restarted, or let our lease expire).
+      this.lose('keepalive-refused');
+      return;
+    }
+    if (!this.heartbeat()) return;
+    const rttMs = this.#now() - sentAt;
+    this.#init.metrics.rtt(rttMs);
+    this.#init.telemetry.emit('keepalive:rtt', { rttMs, bootstrap: from });
+  }
+
+  /** The connection is lost: one event, then recovery if the monitor runs. */
+  lose(reason: LossReason): void {
+    const { state, bootstraps } = this.#init;
+    const bootstrap = state.record?.bootstrap;
+    if (state.type !== 'enrolled' || state.lost || bootstrap === undefined) return;
+    const silentMs = this.#silentMs();
+    state.lost = true;
+    this.cancelDeadline();
+    this.cancelKeepalive();
+    // The bootstrap that went silent is left alone for a jittered while, so
+    // that members losing it together do not all come back at once.
+    const status = bootstraps.learn(bootstrap, 'explicit');
+    this.#openOutage(bootstrap, silentMs, reason, () => bootstraps.failed(status));
+    if (this.monitoring) this.#init.recover();
+    else if (state.type === 'enrolled') state.set({ type: 'idle' });
+  }
+
+  /**
+   * Not enrolled, nothing running, the monitor takes over: an outage opens
+   * first if none is open, so that every recovery pairs with one loss.
+   */
+  openOutageIfNone(): void {
+    const { state } = this.#init;
+    const bootstrap = state.record?.bootstrap;
+    if (state.outageAt !== undefined || bootstrap === undefined) return;
+    this.#openOutage(bootstrap, this.#silentMs(), 'reenroll-failed');
+  }
+
+  #silentMs(): number {
+    const t = this.#now();
+    return t - (this.lastHeartbeat ?? t);
+  }
+
+  /** Opens an outage: its time, its figure, then (after `before`) its one event. */
+  #openOutage(bootstrap: string, silentMs: number, reason: LossReason, before?: () => void): void {
+    this.#init.state.outageAt = this.#now();
+    this.#init.metrics.outage(silentMs);
+    before?.();
+    this.#init.telemetry.emit('connection:lost', { bootstrap, silentMs, reason });
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * Enrollment runs: one at a time, shared by every caller that waits for it.
+ * A run is a first enrollment or an explicit re-enrollment (attempts with
+ * doubling backoff, through p-retry), or the monitor's recovery (a plain
+ * loop over the known bootstraps, each with its own jittered backoff, until
+ * the member is back, closed, or the monitor stops).
+ *
+ * @module
+ */
+import pRetry from 'p-retry';
+import type { AuthOptions } from '../auth/auth.js';
+import type { SecureChannel } from '../auth/channel.js';
+import type { InvokeIds } from '../cdap/messages.js';
+import type { CdapMessage } from '../cdap/types.js';
+import type { EnrollmentConfig } from '../config.js';
+import { diagnosticsChannels, publish } from '../diagnostics.js';
+import {
+  DiscoveryError,
+  EnrollmentAbortedError,
+  EnrollmentError,
+  EnrollmentInProgressError,
+  EnrollmentTimeoutError,
+  IpcpNameNotSetError,
+  ManagerClosedError,
+  NoBootstrapPeersError,
+} from '../errors.js';
+import { exponentialDelay } from '../util/backoff.js';
+import { type Clock, sleep } from '../util/clock.js';
+import { MAX_TIMER_MS } from '../util/schema.js';
+import type { Telemetry } from '../util/telemetry.js';
+import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
+import type { Bootstrap, BootstrapSet } from './bootstrap-set.js';
+import type { MemberChannels } from './channels.js';
+import type { Completion } from './completion.js';
+import { Discovery } from './discovery.js';
+import type { EnrollmentEvents } from './events.js';
+import type { Liveness } from './liveness.js';
+import type { MetricsRecorder } from './metrics.js';
+import type { MemberState } from './state.js';
+
+/** An enrollment (`enrolling`) or a re-enrollment (`reenrolling`). */
+export type RunKind = 'enrolling' | 'reenrolling';
+
+/** One run, shared by every caller that waits for it. */
+interface Run {
+  readonly kind: RunKind;
+  /** A fixed bootstrap (enrolWithBootstrap), or undefined to move through the known ones. */
+  readonly target: string | undefined;
+  /** The monitor's recovery: unlimited attempts with jittered backoff. */
+  readonly recovery: boolean;
+  readonly promise: Promise<string>;
+  readonly controller: AbortController;
+  waiters: number;
+}
+
+/** Where a run stands, as its attempts go. */
+interface Progress {
+  readonly kind: RunKind;
+  readonly target: string | undefined;
+  readonly recovery: boolean;
+  readonly signal: AbortSignal;
+  readonly previousAddress: number | undefined;
+  readonly startedAt: number;
+  attempts: number;
+  /** The bootstrap of the current attempt (or the `srv:` entry whose lookup failed). */
+  current: string;
+  /** The backoff this bootstrap gets should the attempt fail (re-enrollments draw it up front, to announce it). */
+  nextDelayMs: number;
+}
+
+/** What runs need from the manager. */
+export interface RunsInit {
+  readonly config: Readonly<EnrollmentConfig>;
+  readonly auth: AuthOptions;
+  /** The DIF named in M_CONNECT, if any. */
+  readonly difName: string | undefined;
+  readonly lowerDifs: readonly string[];
+  readonly ids: InvokeIds;
+  readonly clock: Clock;
+  readonly state: MemberState;
+  readonly bootstraps: BootstrapSet;
+  readonly discovery: Discovery;
+  readonly liveness: Liveness;
+  readonly channels: MemberChannels;
+  readonly completion: Completion;
+  readonly metrics: MetricsRecorder;
+  readonly telemetry: Telemetry<EnrollmentEvents>;
+  ipcpName(): string | undefined;
+  /** The backoff after the n-th consecutive failure of a bootstrap. */
+  backoff(failures: number): number;
+  sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
+}
+
+/** The one run at a time, and the attempt it has in flight. */
+export class Runs {
+  readonly #init: RunsInit;
+  #run: Run | undefined;
+  #attempt: EnrollmentAttempt | undefined;
+
+  constructor(init: RunsInit) {
+    this.#init = init;
+  }
+
+  /** Whether a run is in progress. */
+  get running(): boolean {
+    return this.#run !== undefined;
+  }
+
+  /** The attempt in flight, if any: PDUs from its bootstrap go to it. */
+  get attempt(): EnrollmentAttempt | undefined {
+    return this.#attempt;
+  }
+
+  /** Starts a run or joins the one in progress, on behalf of one caller. */
+  enrol(kind: RunKind, target: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+    const { state, bootstraps, discovery } = this.#init;
+    if (state.type === 'closed') return Promise.reject(new ManagerClosedError());
+    if (this.#init.ipcpName() === undefined) return Promise.reject(new IpcpNameNotSetError());
+    if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+    let run = this.#run;
+    if (run !== undefined && target !== undefined && run.recovery) {
+      // An explicit bootstrap pre-empts the monitor's recovery, which resumes if it fails.
+      this.#letGo(run, new EnrollmentAbortedError('superseded by an explicit enrollment'));
+      run = undefined;
+    }
+    if (run !== undefined) {
+      if (target !== undefined && run.target !== undefined && run.target !== target) {
+        return Promise.reject(
+          new EnrollmentInProgressError(`an enrollment with "${run.target}" is in progress; cannot start one with "${target}"`),
+        );
+      }
+      return this.#join(run, signal);
+    }
+    if (target !== undefined) bootstraps.learn(target, 'explicit');
+    else if (bootstraps.size === 0 && !discovery.enabled) return Promise.reject(new NoBootstrapPeersError());
+    return this.#join(this.#start(kind, target, false), signal);
+  }
+
+  /** The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. */
+  startRecovery(): void {
+    const { state, bootstraps, discovery } = this.#init;
+    if (this.#run !== undefined || state.type === 'closed' || (bootstraps.size === 0 && !discovery.enabled)) return;
+    // Failures are reported through events; nobody awaits this promise.
+    this.#start('reenrolling', undefined, true).promise.catch(() => undefined);
+  }
+
+  /** The monitor stopped: its recovery, if running, ends. */
+  stopRecovery(reason: unknown): void {
+    if (this.#run?.recovery) this.#detach(this.#run, reason);
+  }
+
+  /** The manager closes: the run in progress ends. */
+  abort(reason: unknown): void {
+    this.#run?.controller.abort(reason);
+  }
+
+  /**
+   * The member is not enrolled and nothing is running: if the monitor runs,
+   * it takes over, opening an outage first if none is open (so every
+   * recovery pairs with one loss).
+   */
+  handOver(): void {
+    if (!this.#init.liveness.monitoring || this.#run !== undefined || this.#init.state.type !== 'idle') return;
+    this.#init.liveness.openOutageIfNone();
+    this.startRecovery();
+  }
+
+  #start(kind: RunKind, target: string | undefined, recovery: boolean): Run {
+    const controller = new AbortController();
+    const p: Progress = {
+      kind,
+      target,
+      recovery,
+      signal: controller.signal,
+      previousAddress: this.#init.state.record?.address,
+      startedAt: this.#init.clock.now(),
+      attempts: 0,
+      current: target ?? '',
+      nextDelayMs: 0,
+    };
+    const promise = (recovery ? this.#recover(p) : this.#retry(p))
+      .then((result) => this.#init.completion.complete(p.current, result, p))
+      .catch((err: unknown) => this.#failed(p, err))
+      .finally(() => this.#settled(run));
+    const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };
+    this.#run = run;
+    return run;
+  }
+
+  /** A first enrollment or an explicit re-enrollment: `maxRetries` attempts, the waits doubling from `initialBackoffMs`. */
+  #retry(p: Progress): Promise<AttemptResult> {
+    const { maxRetries, initialBackoffMs } = this.#init.config;
+    return pRetry(() => this.#attemptOnce(p), {
+      retries: maxRetries - 1,
+      minTimeout: initialBackoffMs,
+      factor: 2,
+      maxTimeout: MAX_TIMER_MS,
+      randomize: false,
+      unref: true,
+      signal: p.signal,
+      shouldRetry: ({ error }) => error instanceof AttemptTimeout,
+      onFailedAttempt: ({ error, retriesLeft }) => {
+        const retryInMs =
+          retriesLeft > 0 && error instanceof AttemptTimeout && !p.signal.aborted
+            ? exponentialDelay(p.attempts, initialBackoffMs, MAX_TIMER_MS)
+            : undefined;
+        this.#attemptFailed(p, error, retryInMs);
+      },
+    });
+  }
+
+  /** The monitor's recovery: attempt after attempt, each bootstrap waiting out its own backoff, until back or stopped. */
+  async #recover(p: Progress): Promise<AttemptResult> {
+    for (;;) {
+      p.signal.throwIfAborted();
+      try {
+        const result = await this.#attemptOnce(p);
+        p.signal.throwIfAborted();
+        return result;
+      } catch (error) {
+        const retry = !(error instanceof EnrollmentAbortedError || error instanceof NoBootstrapPeersError);
+        const retryInMs = retry && !p.signal.aborted ? Math.max(0, this.#nextTryAt() - this.#init.clock.now()) : undefined;
+        this.#attemptFailed(p, error, retryInMs);
+        if (!retry) throw error;
+      }
+    }
+  }
+
+  /**
+   * One attempt: a lookup if due, the choice of a bootstrap, the exchange,
+   * and storing what it brought. (It awaits nothing before the attempt is
+   * shown unless it must: an abort arriving meanwhile finds the state as
+   * the attempt left it.)
+   */
+  async #attemptOnce(p: Progress): Promise<AttemptResult> {
+    p.attempts++;
+    if (p.target === undefined && this.#init.discovery.enabled) {
+      this.#showLookup(p);
+      try {
+        await this.#init.discovery.ifNeeded(p.signal, p.recovery);
+      } catch (err) {
+        if (err instanceof DiscoveryError) p.current = Discovery.entryOf(err);
+        throw err;
+      }
+    }
+    let status = this.#init.bootstraps.learn(p.target ?? this.#pick().address, 'explicit');
+    // Every bootstrap may be blocked by its backoff: recovery waits for the first to come free.
+    const wait = p.recovery ? status.blockedUntil - this.#init.clock.now() : 0;
+    if (wait > 0) status = await this.#waitFree(p, status.address, wait);
+    const bootstrap = status.address;
+    p.current = bootstrap;
+    p.nextDelayMs = p.kind === 'reenrolling' ? this.#init.backoff(status.failures + 1) : Number.NaN;
+    this.#announce(p, bootstrap);
+    const attempt = this.#newAttempt(bootstrap);
+    this.#attempt = attempt;
+    try {
+      const result = await attempt.run(p.signal);
+      if (this.#attempt === attempt) this.#attempt = undefined;
+      this.#init.channels.completing(bootstrap, result.channel);
+      await this.#init.completion.store(result, p.signal);
+      this.#init.bootstraps.succeeded(status);
+      return result;
+    } catch (err) {
+      this.#init.bootstraps.failed(status, Number.isNaN(p.nextDelayMs) ? undefined : p.nextDelayMs);
+      throw err;
+    } finally {
+      if (this.#attempt === attempt) this.#attempt = undefined;
+    }
+  }
+
+  /** A lookup may come first: show the re-enrollment from its start, not after it. */
+  #showLookup(p: Progress): void {
+    const { state, bootstraps } = this.#init;
+    if (p.kind === 'reenrolling' && state.type === 'enrolled' && bootstraps.size > 0) {
+      state.set({ type: 'reenrolling', bootstrap: this.#pick().address, attempt: p.attempts, previousAddress: p.previousAddress });
+    }
+  }
+
+  /** Recovery shows where it stands, waits `ms` for `address` to come free, then takes the best bootstrap then. */
+  async #waitFree(p: Progress, address: string, ms: number): Promise<Bootstrap> {
+    const { state, bootstraps, clock } = this.#init;
+    state.set({ type: 'reenrolling', bootstrap: address, attempt: p.attempts, previousAddress: p.previousAddress });
+    await sleep(ms, p.signal, clock);
+    return bootstraps.learn(this.#pick().address, 'explicit');
+  }
+
+  /** Shows the attempt in the state and reports its start. */
+  #announce(p: Progress, bootstrap: string): void {
+    const { state, metrics, telemetry } = this.#init;
+    const attempt = p.attempts;
+    if (!state.shows(p.kind, bootstrap, attempt)) {
+      state.set(
+        p.kind === 'enrolling'
+          ? { type: 'enrolling', bootstrap, attempt }
+          : { type: 'reenrolling', bootstrap, attempt, previousAddress: p.previousAddress },
+      );
+    }
+    publish(diagnosticsChannels.enrollmentStart, { ipcpName: this.#init.ipcpName(), bootstrap, attempt, kind: p.kind });
+    if (p.kind === 'reenrolling') {
+      metrics.reenrollAttempt();
+      telemetry.emit('reenroll:attempt', { attempt, bootstrap, nextDelayMs: p.nextDelayMs });
+    }
+  }
+
+  #newAttempt(bootstrap: string): EnrollmentAttempt {
+    const { config, auth, difName, lowerDifs, ids, clock, state } = this.#init;
+    return new EnrollmentAttempt({
+      ipcpName: this.#init.ipcpName() ?? '',
+      bootstrap,
+      difName,
+      auth,
+      requestedAddress: state.record?.address ?? 0,
+      lowerDifs,
+      config,
+      ids,
+      clock,
+      send: (msg, channel) => this.#init.sendNow(bootstrap, msg, channel),
+    });
+  }
+
+  /** Reports a failed re-enrollment attempt; `retryInMs` is the wait before the next one, undefined when giving up. */
+  #attemptFailed(p: Progress, error: unknown, retryInMs: number | undefined): void {
+    if (p.kind !== 'reenrolling' || error instanceof EnrollmentAbortedError) return;
+    this.#init.metrics.reenrollFailure();
+    const reported = toEnrollmentError(error, p);
+    this.#init.telemetry.emit('reenroll:failure', { attempt: p.attempts, bootstrap: p.current, error: reported, retryInMs });
+  }
+
+  /** The run failed: report it and reject every caller with the typed error. */
+  #failed(p: Progress, err: unknown): never {
+    const error = toEnrollmentError(err, p);
+    const ipcpName = this.#init.ipcpName();
+    publish(diagnosticsChannels.enrollmentFailure, { ipcpName, bootstrap: p.current, error });
+    if (!(error instanceof EnrollmentAbortedError)) {
+      const fields = { event: 'enrollment:failure', ipcpName, bootstrap: p.current, code: error.code, error: error.message };
+      this.#init.telemetry.log('warn', fields, `enrollment with ${p.current} failed: ${error.message}`);
+    }
+    throw error;
+  }
+
+  /** The run is over: unless it was let go of, the state settles, and the monitor may take over. */
+  #settled(run: Run): void {
+    if (this.#run !== run) return; // detached when aborted: the state was settled then
+    this.#run = undefined;
+    const { state, liveness } = this.#init;
+    if (state.attempting) {
+      state.set({ type: 'idle' });
+      // A failed manual run while monitoring: the monitor takes over.
+      this.handOver();
+    } else if (state.lost && state.type === 'enrolled' && liveness.monitoring) {
+      // Lost again between its completion and now (released at once, a refused
+      // keepalive): recovery could not start while this run held the place.
+      this.startRecovery();
+    }
+  }
+
+  /** `performance.now()` time of recovery's next try: the bootstrap unblocked soonest, or the next discovery. */
+  #nextTryAt(): number {
+    return this.#init.bootstraps.size === 0 ? this.#init.discovery.blockedUntil : this.#pick().blockedUntil;
+  }
+
+  #pick(): Bootstrap {
+    const picked = this.#init.bootstraps.pick(this.#init.state.record?.bootstrap);
+    if (picked === undefined) throw new NoBootstrapPeersError('no bootstrap is known: configure bootstraps or enrol with one');
+    return picked;
+  }
+
+  /** Waits for `run` on behalf of one caller; the caller's signal only ends its own wait, unless it was the last one. */
+  #join(run: Run, signal: AbortSignal | undefined): Promise<string> {
+    if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+    run.waiters++;
+    if (signal === undefined) return run.promise;
+    return new Promise<string>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+        run.waiters--;
+        if (run.waiters === 0 && !run.recovery) this.#detach(run, signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.promise.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * Aborts a run and lets go of it at once, so that a caller arriving now
+   * starts a fresh run rather than joining one that is winding down; the
+   * state settles, and the monitor may take over.
+   */
+  #detach(run: Run, reason: unknown): void {
+    if (!this.#letGo(run, reason)) return;
+    if (this.#init.state.attempting) {
+      this.#init.state.set({ type: 'idle' });
+      this.handOver();
+    }
+  }
+
+  /** Aborts a run and, if it is the current one, lets go of it without settling the state; returns whether it was. */
+  #letGo(run: Run, reason: unknown): boolean {
+    run.controller.abort(reason);
+    if (this.#run !== run) return false;
+    this.#run = undefined;
+    this.#attempt = undefined;
+    return true;
+  }
+}
+
+/** The typed error a run's failure is reported as. */
+export function toEnrollmentError(
+  err: unknown,
+  run: { readonly attempts: number; readonly current: string; readonly signal: AbortSignal },
+): EnrollmentError {
+  if (err instanceof AttemptTimeout) return new EnrollmentTimeoutError(run.attempts, run.current, { cause: err.cause });
+  const { signal } = run;
+  if (signal.aborted) {
+    if (signal.reason instanceof ManagerClosedError) {
+      return new EnrollmentAbortedError('enrollment aborted: the manager was closed', { cause: signal.reason });
+    }
+    return err instanceof EnrollmentAbortedError ? err : new EnrollmentAbortedError(undefined, { cause: signal.reason });
+  }
+  if (err instanceof EnrollmentError) return err;
+  return new EnrollmentError('PROTOCOL_ERROR', `enrollment failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}

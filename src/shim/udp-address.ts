@@ -1,0 +1,67 @@
+/**
+ * UDP shim addresses as text: parsing and canonical form. Kept apart from the
+ * shim itself so that code naming UDP peers (the member, the enroller, SRV
+ * discovery) does not load `node:dgram`.
+ *
+ * @module
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { ShimError } from '../errors.js';
+
+/** A parsed UDP shim address. */
+export interface UdpEndpoint {
+  /** The IP literal, IPv6 without brackets. */
+  readonly host: string;
+  /** The UDP port, 1-65535 (or 0, any free port, with `allowPortZero`). */
+  readonly port: number;
+  /** The IP version. */
+  readonly family: 4 | 6;
+  /** The canonical text form: `1.2.3.4:5` or `[::1]:5`, as `from` reports it. */
+  readonly address: string;
+}
+
+function canonicalIPv6(host: string): string {
+  try {
+    return new URL(`udp://[${host}]:1`).hostname.slice(1, -1);
+  } catch {
+    return host.toLowerCase();
+  }
+}
+
+/** The canonical text form of an endpoint: `1.2.3.4:5`, or `[v6]:5` with the IPv6 address compressed and lower-case. */
+export function formatUdpAddress(host: string, port: number, family: 4 | 6): string {
+  return family === 6 ? `[${canonicalIPv6(host)}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Parses `host:port` (IPv4) or `[v6]:port` into its parts and canonical
+ * form. Only IP literals are accepted: a peer's replies come from an IP, and
+ * the address a member sends to must be the one it hears from. Throws
+ * {@link ShimError} for anything else.
+ *
+ * @param text - The address to parse.
+ * @param options - `allowPortZero` accepts port 0 (any free port, as when binding); `false` by default.
+ */
+export function parseUdpAddress(text: string, { allowPortZero = false } = {}): UdpEndpoint {
+  if (typeof text !== 'string') throw new ShimError('a UDP shim address must be a string like 127.0.0.1:7000 or [::1]:7000');
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  const family = match?.[1] !== undefined ? (isIPv6(host ?? '') ? 6 : 0) : isIPv4(host ?? '') ? 4 : 0;
+  if (host === undefined || family === 0 || !Number.isInteger(port) || port > 65535 || (port === 0 && !allowPortZero)) {
+    throw new ShimError(
+      `invalid UDP shim address ${JSON.stringify(text)}: expected IPv4 "host:port" or IPv6 "[host]:port" with an IP literal and a port 1-65535`,
+    );
+  }
+  return { host, port, family, address: formatUdpAddress(host, port, family) };
+}
+
+/** Whether `address` is a UDP shim address on a wildcard host (`0.0.0.0` or `::`), which no peer can send to. */
+export function isWildcardUdpAddress(address: string): boolean {
+  try {
+    const canonical = parseUdpAddress(address, { allowPortZero: true }).address;
+    return canonical.startsWith('0.0.0.0:') || canonical.startsWith('[::]:');
+  } catch {
+    return false; // not a UDP address: another shim's, which names what it names
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Time as the library sees it: a monotonic `now()` and timers, injectable so
+ * that tests can drive them. Every timer the library makes through a clock
+ * is unref'd when its handle allows: none keeps a process alive.
+ *
+ * The default, {@link systemClock}, reads `performance.now()` and the global
+ * timer functions at each call, so fake timers installed after a manager or
+ * enroller was made still drive it:
+ * - vitest: `vi.useFakeTimers({ toFake: [..., 'performance'] })` fakes
+ *   `performance.now()` too, so nothing needs injecting.
+ * - `node:test`: `mock.timers.enable({ apis: ['setTimeout', 'setInterval',
+ *   'Date'] })` does not fake `performance.now()`; pass
+ *   `clock: { now: () => Date.now() }` and the mocked `Date` drives it.
+ *
+ * @module
+ */
+
+/** An opaque timer handle, as the clock's `setTimeout`/`setInterval` return it. */
+export type TimerHandle = unknown;
+
+/** Where the library reads the time and sets its timers. */
+export interface Clock {
+  /** Monotonic milliseconds (only differences are used). */
+  now(): number;
+  /** Calls `callback` once after `ms`. */
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  /** Cancels a `setTimeout`; harmless on one that ran. */
+  clearTimeout(handle: TimerHandle): void;
+  /** Calls `callback` every `ms`. */
+  setInterval(callback: () => void, ms: number): TimerHandle;
+  /** Cancels a `setInterval`. */
+  clearInterval(handle: TimerHandle): void;
+}
+
+const unref = <T>(handle: T): T => {
+  (handle as { unref?: () => void }).unref?.();
+  return handle;
+};
+
+/** `performance.now()` and the global timers, read at each call; timers unref'd. */
+export const systemClock: Clock = Object.freeze({
+  now: () => performance.now(),
+  setTimeout: (callback: () => void, ms: number) => unref(setTimeout(callback, ms)),
+  clearTimeout: (handle: TimerHandle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setInterval: (callback: () => void, ms: number) => unref(setInterval(callback, ms)),
+  clearInterval: (handle: TimerHandle) => clearInterval(handle as ReturnType<typeof setInterval>),
+});
+
+/** A whole clock from a partial one: what is left out is the system's. */
+export function clockFrom(partial: Partial<Clock> | undefined): Clock {
+  if (partial === undefined || partial === systemClock) return systemClock;
+  const clock = { ...systemClock, ...partial };
+  return {
+    now: () => clock.now(),
+    setTimeout: (callback, ms) => unref(clock.setTimeout(callback, ms)),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+    setInterval: (callback, ms) => unref(clock.setInterval(callback, ms)),
+    clearInterval: (handle) => clock.clearInterval(handle),
+  };
+}
+
+/** Resolves after `ms` on the clock's (unref'd) timer; rejects with the signal's reason on abort. */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

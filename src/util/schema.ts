@@ -1,0 +1,58 @@
+/**
+ * The zod building blocks every options schema of the library shares, and
+ * the one way a schema's failure becomes a {@link ConfigError}. Nothing here
+ * knows about members, enrollers or shims.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { type ConfigIssue, ConfigError } from '../errors.js';
+
+/** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A finite number of ms >= 0 that a timer can wait (zod 4 numbers already refuse NaN and ±Infinity). */
+export const nonNegative = (max = MAX_TIMER_MS) =>
+  z
+    .number({ error: 'must be a finite number' })
+    .min(0, { error: 'must be >= 0 (got a negative number)' })
+    .max(max, { error: `must be <= ${max} (the longest timer delay)` });
+/** A finite number of ms > 0 that a timer can wait. */
+export const positive = (max = MAX_TIMER_MS) =>
+  z
+    .number({ error: 'must be a finite number' })
+    .positive({ error: 'must be > 0' })
+    .max(max, { error: `must be <= ${max} (the longest timer delay)` });
+/** An integer >= min. */
+export const integerAtLeast = (min: number) =>
+  z
+    .number({ error: 'must be a finite number' })
+    .int({ error: 'must be an integer' })
+    .min(min, { error: `must be >= ${min}` });
+
+/** A dependency (shim, RIB, ...) checked by the methods the library calls on it. */
+export const dependency = <T>(what: string, methods: readonly string[]) =>
+  z.custom<T>(
+    (value) =>
+      value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'),
+    { error: `must implement ${what} (${methods.join(', ')})` },
+  );
+
+/**
+ * Validates `input` against `schema` and returns the parsed value; throws
+ * {@link ConfigError} naming every offending field and its rule.
+ */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues: ConfigIssue[] = result.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const field = prefix === '' ? path : path === '' ? prefix : `${prefix}.${path}`;
+    const rule =
+      issue.code === 'unrecognized_keys'
+        ? `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : issue.message;
+    return { field: field === '' ? '(root)' : field, rule };
+  });
+  throw new ConfigError(issues, { cause: result.error });
+}

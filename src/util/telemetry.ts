@@ -1,0 +1,61 @@
+/**
+ * One way out for everything a manager or an enroller reports: each event
+ * goes to its listeners, to its `node:diagnostics_channel` channel, and to
+ * the logger, in that order of cheapness. The owner says, per event, which
+ * channel and which log line (its `describe` table); the fan-out is here once.
+ *
+ * @module
+ */
+import type { Channel } from 'node:diagnostics_channel';
+import type { EventEmitter } from 'eventemitter3';
+import { log, type Logger, type LogLevel, publish } from '../diagnostics.js';
+import { safeEmit } from './events.js';
+
+/** Where one event goes besides its listeners. */
+export interface Report {
+  /** The diagnostics channel it is published on, if any (only when subscribed). */
+  readonly channel?: Channel;
+  /** What is published (default: `fields`). */
+  readonly message?: object;
+  /** The log level, or undefined for no log line. */
+  readonly level?: LogLevel;
+  /** The structured fields, for the channel and the log line. */
+  readonly fields: object;
+  /** The log line's message: only called when a logger is set. */
+  readonly text?: () => string;
+}
+
+/** Maps an event and its arguments to its {@link Report}. */
+export type Describe<Events extends EventEmitter.ValidEventTypes> = <E extends EventEmitter.EventNames<Events>>(
+  event: E,
+  args: EventEmitter.EventArgs<Events, E>,
+) => Report;
+
+/** The fan-out of one emitter's events to listeners, diagnostics channels and a logger. */
+export class Telemetry<Events extends EventEmitter.ValidEventTypes> {
+  readonly #emitter: EventEmitter<Events>;
+  readonly #describe: Describe<Events>;
+  /** The logger, if any: for lines that are not events. */
+  readonly logger: Logger | undefined;
+
+  constructor(emitter: EventEmitter<Events>, logger: Logger | undefined, describe: Describe<Events>) {
+    this.#emitter = emitter;
+    this.logger = logger;
+    this.#describe = describe;
+  }
+
+  /** Reports `event` (channel, log line) and emits it; a throwing listener becomes a process warning. */
+  emit<E extends EventEmitter.EventNames<Events>>(event: E, ...args: EventEmitter.EventArgs<Events, E>): void {
+    const report = this.#describe(event, args);
+    if (report.channel !== undefined) publish(report.channel, report.message ?? report.fields);
+    if (report.level !== undefined && report.text !== undefined && this.logger !== undefined) {
+      log(this.logger, report.level, report.fields, report.text());
+    }
+    safeEmit(this.#emitter, event, ...args);
+  }
+
+  /** A log line that is not an event. */
+  log(level: LogLevel, fields: object, text: string): void {
+    log(this.logger, level, fields, text);
+  }
+}

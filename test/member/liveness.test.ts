@@ -1,0 +1,184 @@
+import { EventEmitter } from 'eventemitter3';
+import { describe, expect, it } from 'vitest';
+import { InvokeIds } from '../../src/cdap/messages.js';
+import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
+import { resolveConfig } from '../../src/config.js';
+import { BootstrapSet } from '../../src/member/bootstrap-set.js';
+import { describeMemberEvent } from '../../src/member/report.js';
+import type { EnrollmentEvents } from '../../src/member/events.js';
+import { Liveness } from '../../src/member/liveness.js';
+import { MetricsRecorder } from '../../src/member/metrics.js';
+import { MemberState } from '../../src/member/state.js';
+import { clockFrom } from '../../src/util/clock.js';
+import { Telemetry } from '../../src/util/telemetry.js';
+import { Ticker } from '../../src/util/ticker.js';
+
+/** A liveness part on a clock the test moves, with the wheel ticked by hand. */
+function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?: number } = {}) {
+  let t = 10_000;
+  const clock = clockFrom({ now: () => t, setInterval: () => 0, clearInterval: () => undefined });
+  const ticker = new Ticker(20, clock);
+  const emitter = new EventEmitter<EnrollmentEvents>();
+  const telemetry = new Telemetry(
+    emitter,
+    undefined,
+    describeMemberEvent(() => 'm'),
+  );
+  const state = new MemberState({
+    leftEnrolled: () => liveness.cancelKeepalive(),
+    closed: () => liveness.cancelDeadline(),
+    changed: () => undefined,
+  });
+  const bootstraps = new BootstrapSet({ localAddress: 'm', now: () => t, random: () => 0.5, backoff: () => 1000 });
+  const sent: Array<{ to: string; msg: CdapMessage }> = [];
+  let recoveries = 0;
+  const liveness: Liveness = new Liveness({
+    config: resolveConfig({ heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, ...config }),
+    ticker,
+    state,
+    bootstraps,
+    ids: new InvokeIds(1),
+    metrics: new MetricsRecorder(() => t),
+    telemetry,
+    sendKeepalive: (to, msg) => sent.push({ to, msg }),
+    recover: () => {
+      recoveries++;
+    },
+  });
+  const lost: EnrollmentEvents['connection:lost'][0][] = [];
+  emitter.on('connection:lost', (info) => lost.push(info));
+  const enrol = (): void => {
+    state.record = { bootstrap: 'b', address: 7, difName: 'd' };
+    liveness.enrolled();
+    state.set({ type: 'enrolled', bootstrap: 'b', address: 7, difName: 'd', since: 0 });
+    liveness.resume();
+  };
+  /** Moves the clock in steps of `step` ms, ticking the wheel after each. */
+  const advance = (ms: number, step = 5): void => {
+    for (let done = 0; done < ms; done += step) {
+      t += Math.min(step, ms - done);
+      ticker.tick();
+    }
+  };
+  return { liveness, state, bootstraps, sent, lost, enrol, advance, now: () => t, recoveries: () => recoveries, emitter };
+}
+
+describe('Liveness', () => {
+  it('declares the loss when the timeout has passed since the last heartbeat, never before', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.startMonitor(() => undefined);
+    w.liveness.armDeadline();
+    w.advance(2999);
+    expect(w.lost).toEqual([]);
+    w.advance(100);
+    expect(w.lost.length).toBe(1);
+    expect(w.lost[0]).toMatchObject({ bootstrap: 'b', reason: 'timeout' });
+    expect(w.lost[0]?.silentMs).toBeGreaterThanOrEqual(3000);
+    expect(w.recoveries()).toBe(1);
+  });
+
+  it('a heartbeat moves the deadline', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.startMonitor(() => undefined);
+    w.liveness.armDeadline();
+    w.advance(2000);
+    w.liveness.heartbeat();
+    w.advance(2900);
+    expect(w.lost).toEqual([]);
+    w.advance(200);
+    expect(w.lost.length).toBe(1);
+  });
+
+  it('a heartbeat arriving after the deadline passed (the check runs late) declares the loss first and does not count', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.startMonitor(() => undefined);
+    const before = w.liveness.lastHeartbeat;
+    w.advance(3000, 3000); // no deadline armed here: only the heartbeat can notice the silence
+    expect(w.lost.length).toBe(0);
+    expect(w.liveness.heartbeat()).toBe(false);
+    expect(w.lost.map((l) => l.reason)).toEqual(['timeout']);
+    expect(w.liveness.lastHeartbeat).toBe(before);
+  });
+
+  it('reports one loss per outage, blocks the bootstrap lost, and leaves the state without a monitor', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.lose('released');
+    w.liveness.lose('timeout');
+    expect(w.lost.map((l) => l.reason)).toEqual(['released']);
+    expect(w.state.type).toBe('idle');
+    expect(w.state.outageAt).toBe(w.now());
+    const [b] = w.bootstraps.list();
+    expect(b).toMatchObject({ address: 'b', failures: 1, blockedUntil: w.now() + 1000 });
+    expect(w.recoveries()).toBe(0);
+  });
+
+  it('with a monitor, a loss keeps the state (recovery shows its own) and starts recovery', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.startMonitor(() => undefined);
+    w.liveness.lose('keepalive-refused');
+    expect(w.state.type).toBe('enrolled');
+    expect(w.state.lost).toBe(true);
+    expect(w.recoveries()).toBe(1);
+    expect(w.liveness.isHealthy()).toBe(false);
+  });
+
+  it('sends a keepalive every interval to the bootstrap of the enrollment, and stops when it is left', () => {
+    const w = world();
+    w.enrol();
+    w.advance(3500);
+    expect(w.sent.map((s) => s.to)).toEqual(['b', 'b', 'b']);
+    expect(new Set(w.sent.map((s) => s.msg.invokeId)).size).toBe(3);
+    w.state.set({ type: 'idle' });
+    w.advance(3000);
+    expect(w.sent.length).toBe(3);
+  });
+
+  it('an answered keepalive is a heartbeat with its round trip; a refused one is a loss; an unknown one is ignored', () => {
+    const w = world();
+    w.enrol();
+    const rtts: number[] = [];
+    w.emitter.on('keepalive:rtt', ({ rttMs }) => rtts.push(rttMs));
+    w.advance(1000);
+    const [first] = w.sent;
+    w.advance(30);
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: first?.msg.invokeId ?? 0, result: 0 }, 'b');
+    expect(rtts.length).toBe(1);
+    expect(rtts[0]).toBeGreaterThanOrEqual(30);
+    expect(w.liveness.lastHeartbeat).toBe(w.now());
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: first?.msg.invokeId ?? 0, result: 0 }, 'b');
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: 9999, result: -1 }, 'b');
+    expect(rtts.length).toBe(1);
+    expect(w.lost).toEqual([]);
+    w.advance(1000);
+    const second = w.sent[1];
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: second?.msg.invokeId ?? 0, result: -1 }, 'b');
+    expect(w.lost.map((l) => l.reason)).toEqual(['keepalive-refused']);
+  });
+
+  it('opens an outage for a failed re-enrollment only when none is open', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.openOutageIfNone();
+    w.liveness.openOutageIfNone();
+    expect(w.lost.map((l) => l.reason)).toEqual(['reenroll-failed']);
+  });
+
+  it('does not run a monitor when monitoring is disabled, and stops a running one once', () => {
+    expect(world({ heartbeatIntervalSecs: 0 }).liveness.startMonitor(() => undefined).running).toBe(false);
+    const w = world();
+    let stops = 0;
+    const monitor = w.liveness.startMonitor(() => {
+      stops++;
+    });
+    expect(w.liveness.startMonitor(() => undefined)).toBe(monitor);
+    monitor.stop();
+    monitor.stop();
+    expect(stops).toBe(1);
+    expect(w.liveness.monitoring).toBe(false);
+  });
+});

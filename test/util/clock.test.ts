@@ -1,0 +1,165 @@
+import { mock } from 'node:test';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EnrollmentManager, MemoryRib } from '../../src/index.js';
+import { type Clock, clockFrom, sleep, systemClock } from '../../src/util/clock.js';
+import { Ticker } from '../../src/util/ticker.js';
+import { cleanup, withEnroller } from '../support/helpers.js';
+
+afterEach(async () => {
+  mock.timers.reset();
+  vi.useRealTimers();
+  await cleanup();
+});
+
+/** A clock whose time moves only when the test says, with timers it fires by hand. */
+function manualClock(): Clock & { advance(ms: number): void } {
+  let t = 0;
+  const timers = new Map<number, { at: number; run: () => void; every?: number }>();
+  let next = 1;
+  return {
+    now: () => t,
+    setTimeout: (run, ms) => {
+      timers.set(next, { at: t + ms, run });
+      return next++;
+    },
+    clearTimeout: (id) => void timers.delete(id as number),
+    setInterval: (run, ms) => {
+      timers.set(next, { at: t + ms, run, every: ms });
+      return next++;
+    },
+    clearInterval: (id) => void timers.delete(id as number),
+    advance(ms: number) {
+      const end = t + ms;
+      for (;;) {
+        const due = [...timers].filter(([, timer]) => timer.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+        if (due === undefined) break;
+        const [id, timer] = due;
+        t = Math.max(t, timer.at);
+        if (timer.every === undefined) timers.delete(id);
+        else timer.at += timer.every;
+        timer.run();
+      }
+      t = end;
+    },
+  };
+}
+
+describe('systemClock', () => {
+  it('makes timers that do not keep the process alive', () => {
+    const timeout = systemClock.setTimeout(() => undefined, 60_000) as NodeJS.Timeout;
+    const interval = systemClock.setInterval(() => undefined, 60_000) as NodeJS.Timeout;
+    try {
+      expect(timeout.hasRef()).toBe(false);
+      expect(interval.hasRef()).toBe(false);
+    } finally {
+      systemClock.clearTimeout(timeout);
+      systemClock.clearInterval(interval);
+    }
+  });
+
+  it('reads the global timers at each call, so fake timers installed later drive it', async () => {
+    vi.useFakeTimers();
+    let fired = false;
+    systemClock.setTimeout(() => {
+      fired = true;
+    }, 1000);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(fired).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toBe(true);
+  });
+});
+
+describe('clockFrom', () => {
+  it('is the system clock when nothing is given', () => {
+    expect(clockFrom(undefined)).toBe(systemClock);
+  });
+
+  it('takes what is given and the system for the rest', () => {
+    const clock = clockFrom({ now: () => 42 });
+    expect(clock.now()).toBe(42);
+    const handle = clock.setTimeout(() => undefined, 60_000) as NodeJS.Timeout;
+    expect(handle.hasRef()).toBe(false);
+    clock.clearTimeout(handle);
+  });
+});
+
+describe('sleep', () => {
+  it('resolves after the time on the given clock', async () => {
+    const clock = manualClock();
+    let done = false;
+    const slept = sleep(100, undefined, clock).then(() => {
+      done = true;
+    });
+    clock.advance(99);
+    await Promise.resolve();
+    expect(done).toBe(false);
+    clock.advance(1);
+    await slept;
+    expect(done).toBe(true);
+  });
+
+  it('rejects with the reason on abort, and clears its timer', async () => {
+    const clock = manualClock();
+    const cleared = vi.spyOn(clock, 'clearTimeout');
+    const ac = new AbortController();
+    const slept = sleep(100, ac.signal, clock);
+    ac.abort(new Error('stop'));
+    await expect(slept).rejects.toThrow('stop');
+    expect(cleared).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects at once on a signal already aborted', async () => {
+    await expect(sleep(100, AbortSignal.abort(new Error('before')))).rejects.toThrow('before');
+  });
+});
+
+describe('Ticker on an injected clock', () => {
+  it('runs an entry at its time, never before, when the test ticks it', () => {
+    const clock = manualClock();
+    const ticker = new Ticker(20, clock);
+    const runs: number[] = [];
+    ticker.schedule(100, () => runs.push(clock.now()));
+    clock.advance(99);
+    ticker.tick();
+    expect(runs).toEqual([]);
+    clock.advance(21);
+    expect(runs.length).toBe(1);
+    expect(runs[0]).toBeGreaterThanOrEqual(100);
+    expect(ticker.size).toBe(0);
+  });
+});
+
+describe('a manager driven by node:test mock timers', () => {
+  it('detects a silent bootstrap on the mocked clock alone (clock: { now: Date.now })', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 0 });
+    const { net } = await withEnroller({}, undefined);
+    const shim = net.attach('m');
+    const mgr = new EnrollmentManager({
+      shim,
+      rib: new MemoryRib(),
+      ipcpName: 'm',
+      config: { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, timeoutMs: 1000 },
+      clock: { now: () => Date.now() },
+    });
+    const enrolled = mgr.enrolWithBootstrap('bootstrap');
+    for (let i = 0; i < 20 && mgr.state.type !== 'enrolled'; i++) {
+      mock.timers.tick(5);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await enrolled;
+    mgr.startConnectionMonitoring();
+    const lost: number[] = [];
+    mgr.on('connection:lost', ({ silentMs }) => lost.push(silentMs));
+    net.partition('m', 'bootstrap');
+    const from = Date.now();
+    while (lost.length === 0 && Date.now() - from < 5_000) {
+      mock.timers.tick(10);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(lost.length).toBe(1);
+    expect(lost[0]).toBeGreaterThanOrEqual(3000);
+    expect(lost[0]).toBeLessThan(3100);
+    await mgr.close();
+  });
+});
