@@ -6,7 +6,7 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import type { Logger, LogLevel } from '../diagnostics.js';
+import type { Logger, LogLevel } from '../index.js';
 
 const plain = (value: unknown): unknown => {
   if (typeof value === 'bigint') return value.toString();

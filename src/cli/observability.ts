@@ -108,6 +108,30 @@ async function metricsRegistry() {
   };
 }
 
+/** A registry of {@link metricsRegistry}. */
+type MetricsRegistry = Awaited<ReturnType<typeof metricsRegistry>>;
+
+/** Counters of the enroller's events: enrollments completed, refusals by result code, departures. */
+function countEvents({ client, register }: Pick<MetricsRegistry, 'client' | 'register'>, enroller: Enroller): void {
+  const enrollments = new client.Counter({ name: 'rina_enroller_enrollments_total', help: 'enrollments completed', registers: [register] });
+  const refusals = new client.Counter({
+    name: 'rina_enroller_refusals_total',
+    help: 'enrollments refused, by result code (-1 refused, -3 name in use, -4 unavailable, -5 busy, -6 authentication)',
+    labelNames: ['result'],
+    registers: [register],
+  });
+  const departures = new client.Counter({
+    name: 'rina_enroller_departures_total',
+    help: 'members that left (released) or went silent (gone)',
+    labelNames: ['how'],
+    registers: [register],
+  });
+  enroller.on('member:enrolled', () => enrollments.inc());
+  enroller.on('enrollment:rejected', (r) => refusals.inc({ result: String(r.result) }));
+  enroller.on('member:released', () => departures.inc({ how: 'released' }));
+  enroller.on('member:gone', () => departures.inc({ how: 'gone' }));
+}
+
 /** The enroller's endpoint: `/metrics`, `/healthz`, `/members`. `storeStats` adds a shared store's counters. */
 export async function serveEnroller(
   enroller: Enroller,
@@ -138,23 +162,7 @@ export async function serveEnroller(
   sampled('counter', 'rina_enroller_keepalives_total', 'keepalives answered as enrolled', 'answer', () => ({
     ok: enroller.stats().keepalives,
   }));
-  const enrollments = new client.Counter({ name: 'rina_enroller_enrollments_total', help: 'enrollments completed', registers: [register] });
-  const refusals = new client.Counter({
-    name: 'rina_enroller_refusals_total',
-    help: 'enrollments refused, by result code (-1 refused, -3 name in use, -4 unavailable, -5 busy, -6 authentication)',
-    labelNames: ['result'],
-    registers: [register],
-  });
-  const departures = new client.Counter({
-    name: 'rina_enroller_departures_total',
-    help: 'members that left (released) or went silent (gone)',
-    labelNames: ['how'],
-    registers: [register],
-  });
-  enroller.on('member:enrolled', () => enrollments.inc());
-  enroller.on('enrollment:rejected', (r) => refusals.inc({ result: String(r.result) }));
-  enroller.on('member:released', () => departures.inc({ how: 'released' }));
-  enroller.on('member:gone', () => departures.inc({ how: 'gone' }));
+  countEvents({ client, register }, enroller);
   if (storeStats !== undefined) {
     sampled(
       'counter',

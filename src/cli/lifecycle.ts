@@ -1,0 +1,48 @@
+/**
+ * A command's life as a process: opening its socket (a failure names the
+ * flag), closing it when what is built on it fails, and the signals that end
+ * it gracefully.
+ *
+ * @module
+ */
+import type { UdpShim } from '../index.js';
+
+/** The signals that end either command gracefully (SIGHUP too: a closed terminal must not kill it without M_RELEASE). */
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Resolves on SIGINT, SIGTERM or SIGHUP, with the signal's name. */
+export function shutdownSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => {
+      for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
+      resolve(signal);
+    };
+    for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
+  });
+}
+
+/** Opens a socket for `flag`; a failure (a port in use) names the flag and the address. */
+export async function listening<T>(flag: string, at: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
+    const message = (err as Error).message;
+    throw new Error(
+      code === 'EADDRINUSE' && !message.includes('EADDRINUSE') ? `${flag} ${at}: ${message} (EADDRINUSE)` : `${flag} ${at}: ${message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** Builds something on an open socket; if that throws (bad options), closes the socket so the process can exit. */
+export function closingOnThrow<T>(shim: UdpShim, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    void shim.close();
+    throw err;
+  }
+}
