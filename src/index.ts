@@ -49,7 +49,9 @@ export {
   type AddressBinding,
   type AddressStore,
   type AddressStoreListener,
+  isSharedStore,
   MemoryAddressStore,
+  type SharedAddressStore,
   type StoreOwner,
 } from './store/address-store.js';
 export { FileAddressStore } from './store/file-address-store.js';
@@ -62,7 +64,10 @@ export {
   type SrvResolver,
 } from './member/srv.js';
 export { AddressPool, type AddressPoolRange, type Assignment } from './enroller/address-pool.js';
-export { Enroller, type EnrollerEvents, type EnrollerOptions, type EnrollerStats, type MemberInfo } from './enroller/enroller.js';
+export { Enroller } from './enroller/enroller.js';
+export type { EnrollerEvents, EnrollerStats, MemberInfo } from './enroller/events.js';
+export type { EnrollerOptions } from './enroller/options.js';
+export type { Clock } from './util/clock.js';
 export { EnrollmentManager } from './member/enrollment-manager.js';
 export type { ConnectionMonitor, EnrollmentEvents, EnrollmentState, OperationOptions } from './member/events.js';
 export type { EnrollmentManagerOptions } from './member/options.js';

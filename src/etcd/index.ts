@@ -4,4 +4,5 @@
  *
  * @module
  */
-export { type EtcdAddressStoreOptions, EtcdAddressStore, type EtcdStoreStats } from './etcd-address-store.js';
+export { EtcdAddressStore } from './etcd-address-store.js';
+export type { EtcdAddressStoreOptions, EtcdStoreStats } from './options.js';

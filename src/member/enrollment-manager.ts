@@ -18,35 +18,18 @@ import { InvokeIds, KEEPALIVE_OBJECT } from '../cdap/messages.js';
 import { type CdapMessage, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { ConfigError, EnrollmentAbortedError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
-import { parseUdpAddress } from '../shim/udp-address.js';
 import type { Shim } from '../shim/shim.js';
-import { fullJitterDelay } from '../util/backoff.js';
-import { type Clock, clockFrom } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
-import { Telemetry } from '../util/telemetry.js';
-import { tickerFor } from '../util/ticker.js';
-import { BootstrapSet } from './bootstrap-set.js';
-import { MemberChannels, type Opened } from './channels.js';
-import { Completion } from './completion.js';
-import { Discovery } from './discovery.js';
+import { assembleMember } from './assembly.js';
+import type { BootstrapSet } from './bootstrap-set.js';
+import type { MemberChannels, Opened } from './channels.js';
 import type { BootstrapStatus, ConnectionMonitor, EnrollmentEvents, EnrollmentState, OperationOptions } from './events.js';
-import { Liveness } from './liveness.js';
-import { type ConnectionMetrics, MetricsRecorder } from './metrics.js';
+import type { Liveness } from './liveness.js';
+import type { ConnectionMetrics, MetricsRecorder } from './metrics.js';
 import { type EnrollmentManagerOptions, ipcpNameSchema, managerOptionsSchema } from './options.js';
-import { describeMemberEvent } from './report.js';
-import { Responder } from './responder.js';
-import { Runs } from './runs.js';
-import { isSrvBootstrap } from './srv.js';
-import { MemberState } from './state.js';
-
-/** The IP version of a shim address that is an IP literal with a port, else undefined. */
-function ipFamily(address: string): 4 | 6 | undefined {
-  try {
-    return parseUdpAddress(address).family;
-  } catch {
-    return undefined;
-  }
-}
+import type { Responder } from './responder.js';
+import type { Runs } from './runs.js';
+import type { MemberState } from './state.js';
 
 /**
  * Enrols a member IPCP with a bootstrap and keeps it enrolled.
@@ -62,7 +45,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   readonly #metrics: MetricsRecorder;
   readonly #state: MemberState;
   readonly #bootstraps: BootstrapSet;
-  readonly #channels = new MemberChannels();
+  readonly #channels: MemberChannels;
   readonly #liveness: Liveness;
   readonly #runs: Runs;
   readonly #responder: Responder;
@@ -77,89 +60,17 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     this.#shim = o.shim;
     this.#auth = o.auth;
     this.#ipcpName = o.ipcpName;
-    const config = this.config;
-    const clock: Clock = clockFrom(o.clock);
-    const random = o.random ?? Math.random;
-    const ipcpName = (): string | undefined => this.#ipcpName;
-    const telemetry = new Telemetry<EnrollmentEvents>(this, o.logger, describeMemberEvent(ipcpName));
-    const backoff = (n: number): number =>
-      fullJitterDelay(
-        n,
-        { baseMs: config.reenrollBackoffBaseMs, capMs: config.reenrollBackoffCapMs, floorMs: config.retransmitMs },
-        random,
-      );
-    const metrics = new MetricsRecorder(() => clock.now());
-    const state = new MemberState({
-      leftEnrolled: () => {
-        metrics.leftEnrolled();
-        liveness.cancelKeepalive();
-      },
-      closed: () => liveness.cancelDeadline(),
-      changed: (next, previous) => telemetry.emit('state:change', next, previous),
-    });
-    const bootstraps = new BootstrapSet({ localAddress: o.shim.localAddress, now: () => clock.now(), random, backoff });
-    for (const entry of config.bootstraps) if (!isSrvBootstrap(entry)) bootstraps.learn(entry, 'config');
-    const family = o.discovery?.family ?? ipFamily(o.shim.localAddress);
-    const discovery = new Discovery({
-      entries: config.bootstraps,
-      options: family === undefined ? { ...o.discovery } : { ...o.discovery, family },
-      timeoutMs: config.timeoutMs,
-      bootstraps,
-      clock,
-      random,
-      telemetry,
-      backoff,
-      ipcpName,
-      last: () => state.record?.bootstrap,
-    });
-    const liveness: Liveness = new Liveness({
-      config,
-      ticker: tickerFor(clock),
-      state,
-      bootstraps,
-      ids: this.#ids,
-      metrics,
-      telemetry,
-      sendKeepalive: (to, msg) => this.#send(to, msg, this.#channels.get(to)),
-      recover: () => this.#runs.startRecovery(),
-    });
-    const send = (to: string, msg: CdapMessage, channel: SecureChannel | undefined): void => this.#send(to, msg, channel);
-    const completion = new Completion({
-      rib: o.rib,
-      clock,
-      state,
-      bootstraps,
-      channels: this.#channels,
-      liveness,
-      metrics,
-      telemetry,
-      ipcpName,
-      send,
-    });
-    this.#runs = new Runs({
-      config,
-      auth: o.auth,
-      difName: o.difName,
-      lowerDifs: o.lowerDifs,
-      ids: this.#ids,
-      clock,
-      state,
-      bootstraps,
-      discovery,
-      liveness,
-      channels: this.#channels,
-      completion,
-      metrics,
-      telemetry,
-      ipcpName,
-      backoff,
+    const parts = assembleMember(this, o, this.config, this.#ids, {
+      ipcpName: () => this.#ipcpName,
       sendNow: (to, msg, channel) => this.#sendNow(to, msg, channel),
     });
-    this.#responder = new Responder({ rib: o.rib, send, released: () => liveness.lose('released') });
-    this.#metrics = metrics;
-    this.#state = state;
-    this.#bootstraps = bootstraps;
-    this.#liveness = liveness;
+    this.#metrics = parts.metrics;
+    this.#state = parts.state;
+    this.#bootstraps = parts.bootstraps;
+    this.#channels = parts.channels;
+    this.#liveness = parts.liveness;
+    this.#runs = parts.runs;
+    this.#responder = parts.responder;
     this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
   }
 

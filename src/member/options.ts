@@ -10,8 +10,7 @@ import { enrollmentConfigSchema } from '../config.js';
 import type { Logger } from '../diagnostics.js';
 import type { Rib } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
-import type { Clock } from '../util/clock.js';
-import { dependency } from '../util/schema.js';
+import { clockSchema, dependency, randomSchema } from '../util/schema.js';
 import { srvDiscoverySchema } from './srv.js';
 
 /** A member's IPCP name: a non-empty, well-formed string. */
@@ -19,22 +18,6 @@ export const ipcpNameSchema = z
   .string({ error: 'must be a non-empty string' })
   .min(1, { error: 'must be a non-empty string' })
   .refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' });
-
-const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as const;
-
-/** A partial {@link Clock}: an object whose given members are functions. */
-export const clockSchema = z.custom<Partial<Clock>>(
-  (v) =>
-    v !== null &&
-    typeof v === 'object' &&
-    CLOCK_METHODS.every((m) => (v as Record<string, unknown>)[m] === undefined || typeof (v as Record<string, unknown>)[m] === 'function'),
-  { error: `must be a clock: an object with any of ${CLOCK_METHODS.join(', ')} as functions` },
-);
-
-/** A source of randomness in [0, 1). */
-export const randomSchema = z.custom<() => number>((v) => typeof v === 'function', {
-  error: 'must be a function returning a number in [0, 1)',
-});
 
 /** The schema of {@link EnrollmentManagerOptions}. */
 export const managerOptionsSchema = z

@@ -17,18 +17,18 @@ import { diagnosticsChannels, publish } from '../diagnostics.js';
 import {
   DiscoveryError,
   EnrollmentAbortedError,
-  EnrollmentError,
   EnrollmentInProgressError,
-  EnrollmentTimeoutError,
   IpcpNameNotSetError,
   ManagerClosedError,
   NoBootstrapPeersError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
 import { type Clock, sleep } from '../util/clock.js';
+import { joinShared } from '../util/join.js';
 import { MAX_TIMER_MS } from '../util/schema.js';
 import type { Telemetry } from '../util/telemetry.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
+import { toEnrollmentError } from './failure.js';
 import type { Bootstrap, BootstrapSet } from './bootstrap-set.js';
 import type { MemberChannels } from './channels.js';
 import type { Completion } from './completion.js';
@@ -134,6 +134,13 @@ export class Runs {
     if (target !== undefined) bootstraps.learn(target, 'explicit');
     else if (bootstraps.size === 0 && !discovery.enabled) return Promise.reject(new NoBootstrapPeersError());
     return this.#join(this.#start(kind, target, false), signal);
+  }
+
+  /** Waits for `run` on behalf of one caller; the last caller to stop waiting (not the monitor's) ends the run. */
+  #join(run: Run, signal: AbortSignal | undefined): Promise<string> {
+    return joinShared(run, signal, (reason) => {
+      if (!run.recovery) this.#detach(run, reason);
+    });
   }
 
   /** The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. */
@@ -365,31 +372,6 @@ export class Runs {
     return picked;
   }
 
-  /** Waits for `run` on behalf of one caller; the caller's signal only ends its own wait, unless it was the last one. */
-  #join(run: Run, signal: AbortSignal | undefined): Promise<string> {
-    if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
-    run.waiters++;
-    if (signal === undefined) return run.promise;
-    return new Promise<string>((resolve, reject) => {
-      const onAbort = (): void => {
-        reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
-        run.waiters--;
-        if (run.waiters === 0 && !run.recovery) this.#detach(run, signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      run.promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
-    });
-  }
-
   /**
    * Aborts a run and lets go of it at once, so that a caller arriving now
    * starts a fresh run rather than joining one that is winding down; the
@@ -411,21 +393,4 @@ export class Runs {
     this.#attempt = undefined;
     return true;
   }
-}
-
-/** The typed error a run's failure is reported as. */
-export function toEnrollmentError(
-  err: unknown,
-  run: { readonly attempts: number; readonly current: string; readonly signal: AbortSignal },
-): EnrollmentError {
-  if (err instanceof AttemptTimeout) return new EnrollmentTimeoutError(run.attempts, run.current, { cause: err.cause });
-  const { signal } = run;
-  if (signal.aborted) {
-    if (signal.reason instanceof ManagerClosedError) {
-      return new EnrollmentAbortedError('enrollment aborted: the manager was closed', { cause: signal.reason });
-    }
-    return err instanceof EnrollmentAbortedError ? err : new EnrollmentAbortedError(undefined, { cause: signal.reason });
-  }
-  if (err instanceof EnrollmentError) return err;
-  return new EnrollmentError('PROTOCOL_ERROR', `enrollment failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }

@@ -55,7 +55,9 @@ export interface StoreOwner {
  * A store shared by several enrollers (`EtcdAddressStore`) is the arbiter of
  * the address space: its `bind` and `release` may refuse (return `false`)
  * because another enroller got there first, and it implements `open`,
- * `leave` and `close` to say which enroller serves which member.
+ * `leave` and `close` to say which enroller serves which member. Such a
+ * store says so with `shared: true` and implements {@link SharedAddressStore};
+ * the enroller decides once, when it is made, which kind it was given.
  */
 export interface AddressStore {
   /** Every binding stored; read when the enroller starts (after {@link open}). */
@@ -97,6 +99,65 @@ export interface AddressStore {
    * answer before its timers have run.
    */
   canVouch?(): boolean;
+  /**
+   * `true`: the store is shared by several enrollers, and says so (see
+   * {@link SharedAddressStore}). A store without it is shared when it
+   * implements {@link open}.
+   */
+  readonly shared?: boolean;
+}
+
+/**
+ * A store shared by several enrollers, saying so (`shared: true`) and
+ * implementing every member the enroller calls on such a store.
+ * `EtcdAddressStore` is one.
+ */
+export interface SharedAddressStore extends AddressStore {
+  /** The store is shared by several enrollers. */
+  readonly shared: true;
+  /** As {@link AddressStore.bind}: `false` when the name or the address was taken meanwhile. */
+  bind(binding: AddressBinding): MaybePromise<boolean>;
+  /** As {@link AddressStore.release}: `false`, and the binding kept, while another enroller serves `name`. */
+  release(name: string): MaybePromise<boolean>;
+  /** Starts serving `owner`, reporting others' changes to `listener`. Called before {@link AddressStore.load}. */
+  open(owner: StoreOwner, listener: AddressStoreListener): MaybePromise<void>;
+  /** Marks `name` served by this enroller if, and only if, the store binds it to `address` now (see {@link AddressStore.confirm}). */
+  confirm(binding: AddressBinding): MaybePromise<boolean>;
+  /** This enroller no longer serves `name` (the binding stays). */
+  leave(name: string): MaybePromise<void>;
+  /** This enroller stops; what it served is let go. */
+  close(): MaybePromise<void>;
+  /** Whether this enroller's bindings are proven current now (see {@link AddressStore.canVouch}). */
+  canVouch(): boolean;
+}
+
+/** What an enroller uses of a shared store besides `load`, `bind`, `release` and `close`. */
+export type SharedStoreCapabilities = Pick<SharedAddressStore, 'open' | 'confirm' | 'leave' | 'canVouch'>;
+
+/** Whether `store` says it is shared by several enrollers (`shared: true`). */
+export function isSharedStore(store: AddressStore): store is SharedAddressStore {
+  return store.shared === true;
+}
+
+/**
+ * The shared-store capabilities of `store`, or undefined for a store of one
+ * enroller. A store is shared when it says so ({@link isSharedStore}) or, as
+ * before `shared` existed, when it implements `open`. What a store leaves
+ * out is filled in as {@link AddressStore} documents it: `confirm` by `bind`
+ * (true unless it refuses), `leave` by nothing, `canVouch` by always.
+ */
+export function sharedCapabilities(store: AddressStore): SharedStoreCapabilities | undefined {
+  const { open, confirm, leave, canVouch } = store;
+  if (open === undefined) {
+    if (isSharedStore(store)) throw new TypeError('a store that says it is shared must implement open()');
+    return undefined;
+  }
+  return {
+    open: (owner, listener) => open.call(store, owner, listener),
+    confirm: confirm === undefined ? async (binding) => (await store.bind(binding)) !== false : (binding) => confirm.call(store, binding),
+    leave: (name) => leave?.call(store, name),
+    canVouch: () => canVouch?.call(store) ?? true,
+  };
 }
 
 /** The default store: bindings live as long as the process. */

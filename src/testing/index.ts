@@ -186,111 +186,129 @@ const MALFORMED = Uint8Array.of(0x10, 0xff, 0xff); // a truncated varint: not CD
  * what the member sends to `script.address`, as the script says.
  */
 export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = {}): ScriptedEnroller {
-  let s: Required<EnrollerScript> = {
-    address: 'bootstrap',
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    assign: 1002,
-    objects: [],
-    connect: 'ok',
-    start: 'ok',
-    create: 'ok',
-    stop: 'ok',
-    keepalive: 'ok',
-    ...script,
-  };
-  const received: CdapMessage[] = [];
-  let stopped = false;
-  let nextId = 2;
-  const timers = new Set<ReturnType<typeof setTimeout>>();
+  return new Scripted(shim, script);
+}
 
-  /** Answers on a microtask (or after the outcome's delay), never inside the member's own send. */
-  const later = (outcome: ScriptedOutcome, send: () => void): void => {
-    const delay = typeof outcome === 'object' ? (outcome.delayMs ?? 0) : 0;
-    const run = () => {
-      if (!stopped) send();
+/** The scripted enroller behind {@link createScriptedEnroller}. */
+class Scripted implements ScriptedEnroller {
+  readonly received: CdapMessage[] = [];
+  readonly #shim: MockShim;
+  readonly #off: () => void;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  #s: Required<EnrollerScript>;
+  #stopped = false;
+  #nextId = 2;
+
+  constructor(shim: MockShim, script: EnrollerScript) {
+    this.#shim = shim;
+    this.#s = {
+      address: 'bootstrap',
+      ipcpName: 'bootstrap',
+      difName: 'demo.DIF',
+      assign: 1002,
+      objects: [],
+      connect: 'ok',
+      start: 'ok',
+      create: 'ok',
+      stop: 'ok',
+      keepalive: 'ok',
+      ...script,
     };
-    if (delay > 0) {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        run();
-      }, delay);
-      timers.add(t);
-    } else {
-      queueMicrotask(run);
+    this.#off = shim.onSend(({ to, message }) => {
+      if (this.#stopped || to !== this.#s.address || message === undefined) return;
+      this.received.push(message);
+      if (!isReply(message.opCode)) this.#onRequest(message);
+    });
+  }
+
+  update(next: EnrollerScript): void {
+    this.#s = { ...this.#s, ...next };
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#off();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  #onRequest(message: CdapMessage): void {
+    const s = this.#s;
+    switch (message.opCode) {
+      case OpCode.M_CONNECT:
+        this.#answer(s.connect, message, () => [{ ...replyTo(message), srcApName: s.ipcpName }]);
+        return;
+      case OpCode.M_START:
+        this.#answer(s.start, message, () => this.#startBurst(message));
+        return;
+      case OpCode.M_READ:
+        if (message.objClass === KEEPALIVE_OBJECT.objClass) this.#answer(s.keepalive, message, () => [replyTo(message)]);
+        return;
+      case OpCode.M_RELEASE:
+        this.#answer('ok', message, () => [replyTo(message)]);
+        return;
+      default:
+        this.#answer('ok', message, () => [replyTo(message, Result.FAILED, 'not supported by the scripted enroller')]);
     }
-  };
-  const answer = (outcome: ScriptedOutcome, request: CdapMessage, success: () => CdapMessage[]): void => {
+  }
+
+  /** M_START_R with the address, the RIB objects, then M_STOP, as the script has them. */
+  #startBurst(message: CdapMessage): CdapMessage[] {
+    const s = this.#s;
+    const out: CdapMessage[] = [
+      {
+        opCode: OpCode.M_START_R,
+        invokeId: message.invokeId,
+        ...ENROLLMENT_OBJECT,
+        result: Result.OK,
+        objValue: { byteval: encodeEnrollmentInfo({ address: s.assign, difName: s.difName }) },
+      },
+    ];
+    const creates = s.objects.map((o) => createRequest(this.#nextId++, o));
+    if (s.create !== 'silence') out.push(...creates);
+    if (s.stop !== 'silence') {
+      out.push({
+        opCode: OpCode.M_STOP,
+        invokeId: this.#nextId++,
+        ...ENROLLMENT_OBJECT,
+        objValue: { byteval: encodeEnrollmentInfo({ startEarly: true, ribObjectCount: creates.length }) },
+      });
+    }
+    return out;
+  }
+
+  #answer(outcome: ScriptedOutcome, request: CdapMessage, success: () => CdapMessage[]): void {
     if (outcome === 'silence') return;
-    later(outcome, () => {
+    this.#later(outcome, () => {
+      const address = this.#s.address;
       if (outcome === 'malformed') {
-        shim.deliver(MALFORMED, s.address);
+        this.#shim.deliver(MALFORMED, address);
         return;
       }
       if (typeof outcome === 'object' && 'reject' in outcome) {
-        shim.deliver(replyTo(request, outcome.result ?? Result.FAILED, outcome.reject), s.address);
+        this.#shim.deliver(replyTo(request, outcome.result ?? Result.FAILED, outcome.reject), address);
         return;
       }
-      for (const msg of success()) shim.deliver(msg, s.address);
+      for (const msg of success()) this.#shim.deliver(msg, address);
     });
-  };
+  }
 
-  const off = shim.onSend(({ to, message }) => {
-    if (stopped || to !== s.address || message === undefined) return;
-    received.push(message);
-    if (isReply(message.opCode)) return;
-    switch (message.opCode) {
-      case OpCode.M_CONNECT:
-        answer(s.connect, message, () => [{ ...replyTo(message), srcApName: s.ipcpName }]);
-        return;
-      case OpCode.M_START: {
-        answer(s.start, message, () => {
-          const out: CdapMessage[] = [
-            {
-              opCode: OpCode.M_START_R,
-              invokeId: message.invokeId,
-              ...ENROLLMENT_OBJECT,
-              result: Result.OK,
-              objValue: { byteval: encodeEnrollmentInfo({ address: s.assign, difName: s.difName }) },
-            },
-          ];
-          const creates = s.objects.map((o) => createRequest(nextId++, o));
-          if (s.create !== 'silence') out.push(...creates);
-          if (s.stop !== 'silence') {
-            out.push({
-              opCode: OpCode.M_STOP,
-              invokeId: nextId++,
-              ...ENROLLMENT_OBJECT,
-              objValue: { byteval: encodeEnrollmentInfo({ startEarly: true, ribObjectCount: creates.length }) },
-            });
-          }
-          return out;
-        });
-        return;
-      }
-      case OpCode.M_READ:
-        if (message.objClass === KEEPALIVE_OBJECT.objClass) answer(s.keepalive, message, () => [replyTo(message)]);
-        return;
-      case OpCode.M_RELEASE:
-        answer('ok', message, () => [replyTo(message)]);
-        return;
-      default:
-        answer('ok', message, () => [replyTo(message, Result.FAILED, 'not supported by the scripted enroller')]);
+  /** Answers on a microtask (or after the outcome's delay), never inside the member's own send. */
+  #later(outcome: ScriptedOutcome, send: () => void): void {
+    const delay = typeof outcome === 'object' ? (outcome.delayMs ?? 0) : 0;
+    const run = () => {
+      if (!this.#stopped) send();
+    };
+    if (delay > 0) {
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        run();
+      }, delay);
+      this.#timers.add(t);
+    } else {
+      queueMicrotask(run);
     }
-  });
-
-  return {
-    received,
-    update(next) {
-      s = { ...s, ...next };
-    },
-    stop() {
-      stopped = true;
-      off();
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-    },
-  };
+  }
 }
 
 /**

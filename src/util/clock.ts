@@ -46,16 +46,30 @@ export const systemClock: Clock = Object.freeze({
   clearInterval: (handle: TimerHandle) => clearInterval(handle as ReturnType<typeof setInterval>),
 });
 
-/** A whole clock from a partial one: what is left out is the system's. */
+/**
+ * A whole clock from a partial one: what is left out is the system's. Each
+ * member given is called on the object given (a class instance's methods
+ * keep their `this`).
+ */
 export function clockFrom(partial: Partial<Clock> | undefined): Clock {
   if (partial === undefined || partial === systemClock) return systemClock;
-  const clock = { ...systemClock, ...partial };
+  const pick = <K extends keyof Clock>(key: K): Clock[K] => {
+    const own = partial[key];
+    return own === undefined ? systemClock[key] : ((own as (...args: never[]) => unknown).bind(partial) as Clock[K]);
+  };
+  const [now, setTimer, clearTimer, setRepeat, clearRepeat] = [
+    pick('now'),
+    pick('setTimeout'),
+    pick('clearTimeout'),
+    pick('setInterval'),
+    pick('clearInterval'),
+  ];
   return {
-    now: () => clock.now(),
-    setTimeout: (callback, ms) => unref(clock.setTimeout(callback, ms)),
-    clearTimeout: (handle) => clock.clearTimeout(handle),
-    setInterval: (callback, ms) => unref(clock.setInterval(callback, ms)),
-    clearInterval: (handle) => clock.clearInterval(handle),
+    now,
+    setTimeout: (callback, ms) => unref(setTimer(callback, ms)),
+    clearTimeout: clearTimer,
+    setInterval: (callback, ms) => unref(setRepeat(callback, ms)),
+    clearInterval: clearRepeat,
   };
 }
 

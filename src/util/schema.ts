@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { type ConfigIssue, ConfigError } from '../errors.js';
+import type { Clock } from './clock.js';
 
 /** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -56,3 +57,19 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix
   });
   throw new ConfigError(issues, { cause: result.error });
 }
+
+const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as const;
+
+/** A partial {@link Clock}: an object whose given members are functions. */
+export const clockSchema = z.custom<Partial<Clock>>(
+  (v) =>
+    v !== null &&
+    typeof v === 'object' &&
+    CLOCK_METHODS.every((m) => (v as Record<string, unknown>)[m] === undefined || typeof (v as Record<string, unknown>)[m] === 'function'),
+  { error: `must be a clock: an object with any of ${CLOCK_METHODS.join(', ')} as functions` },
+);
+
+/** A source of randomness in [0, 1). */
+export const randomSchema = z.custom<() => number>((v) => typeof v === 'function', {
+  error: 'must be a function returning a number in [0, 1)',
+});

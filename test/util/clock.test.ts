@@ -75,6 +75,16 @@ describe('clockFrom', () => {
     expect(clockFrom(undefined)).toBe(systemClock);
   });
 
+  it('calls each member given on the object given: a class instance keeps its this', () => {
+    class Frozen {
+      readonly at = 7;
+      now(): number {
+        return this.at;
+      }
+    }
+    expect(clockFrom(new Frozen()).now()).toBe(7);
+  });
+
   it('takes what is given and the system for the rest', () => {
     const clock = clockFrom({ now: () => 42 });
     expect(clock.now()).toBe(42);

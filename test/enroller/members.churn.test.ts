@@ -1,6 +1,6 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { EnrollmentManager, MemoryRib } from '../../src/index.js';
-import { cleanup, member, withEnroller } from '../support/helpers.js';
+import { cleanup, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();

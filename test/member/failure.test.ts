@@ -7,7 +7,7 @@ import {
   ManagerClosedError,
 } from '../../src/errors.js';
 import { AttemptTimeout } from '../../src/member/attempt.js';
-import { toEnrollmentError } from '../../src/member/runs.js';
+import { toEnrollmentError } from '../../src/member/failure.js';
 
 const running = { attempts: 3, current: 'b', signal: new AbortController().signal };
 

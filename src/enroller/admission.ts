@@ -1,0 +1,260 @@
+/**
+ * Whether an M_CONNECT is admitted: a list of guards, each refusing what it
+ * must or passing the request on, then the credentials, then the guards that
+ * need them.
+ *
+ * @module
+ */
+import type { ConnectVerdict, EnrollerAuth } from '../auth/auth.js';
+import { encodeCdapMessage } from '../cdap/codec.js';
+import { InvokeIds, Result, replyTo } from '../cdap/messages.js';
+import type { CdapMessage } from '../cdap/types.js';
+import type { Clock } from '../util/clock.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { EnrollerEvents, EnrollerStats } from './events.js';
+import type { AddressLedger } from './ledger.js';
+import type { Liveness } from './liveness.js';
+import type { Outbox } from './outbox.js';
+import type { Session, SessionTable } from './sessions.js';
+
+/** An M_CONNECT being judged. */
+export interface ConnectRequest {
+  /** The M_CONNECT. */
+  readonly msg: CdapMessage;
+  /** The IPCP name it asks for (`src_ap_name`, or ''). */
+  readonly name: string;
+  /** The shim address it came from. */
+  readonly from: string;
+  /** The enrollment in progress from there, if any. */
+  readonly existing: Session | undefined;
+}
+
+/** The credentials of an M_CONNECT, accepted. */
+export type AcceptedCredentials = Extract<ConnectVerdict, { ok: true }>;
+
+/** An M_CONNECT whose credentials were accepted. */
+export interface CredentialedRequest extends ConnectRequest {
+  /** What the credentials gave: the reply's proof, and with HMAC-SHA256 the member's check and the channel. */
+  readonly verdict: AcceptedCredentials;
+  /** Another holds the name and the newcomer has a proof still to give: the name is contested at M_START. */
+  readonly contested: boolean;
+}
+
+/** Why an M_CONNECT is refused, and which counter it counts in (besides `rejected`). */
+export interface Refusal {
+  /** Why, in words: the reply's `result_reason`. */
+  readonly reason: string;
+  /** The reply's result code. */
+  readonly result: number;
+  /** The counter of {@link EnrollerStats} it also counts in. */
+  readonly counter?: 'authFailures' | 'busy';
+}
+
+/** One check: a refusal, or nothing (the request passes). */
+export type Guard<R extends ConnectRequest = ConnectRequest> = (request: R) => Refusal | undefined;
+
+/** A member names the DIF or this IPCP; one that knows neither names the enroller's shim address. */
+export function destinationGuard(ipcpName: string, difName: string, shimAddress: () => string): Guard {
+  return ({ msg }) =>
+    msg.destApName === ipcpName || msg.destApName === difName || msg.destApName === shimAddress()
+      ? undefined
+      : { reason: `unknown destination "${msg.destApName}": this is "${ipcpName}" of DIF "${difName}"`, result: Result.FAILED };
+}
+
+/** Only the names of the allow-list, if there is one, may enrol. */
+export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard {
+  return ({ name }) =>
+    allowed === undefined || allowed.has(name)
+      ? undefined
+      : { reason: `IPCP name "${name}" is not allowed to enrol`, result: Result.AUTH_FAILED, counter: 'authFailures' };
+}
+
+/** A new enrollment beyond `maxPending` in progress (candidates included) is answered "busy". */
+export function capacityGuard(inProgress: () => number, maxPending: number): Guard {
+  return ({ existing }) => {
+    const pending = inProgress();
+    return existing !== undefined || pending < maxPending
+      ? undefined
+      : { reason: `busy: ${pending} enrollments in progress, try again later`, result: Result.BUSY, counter: 'busy' };
+  };
+}
+
+/**
+ * The name must be the newcomer's: its live rivals refuse it (see
+ * `Liveness.claim`). Nothing is done to them for a newcomer that has not
+ * proven itself yet: a contested name is claimed at M_START.
+ */
+export function nameGuard(
+  claim: (name: string, from: string) => { result: number; reason: string } | undefined,
+): Guard<CredentialedRequest> {
+  return ({ name, from, contested }) => {
+    if (contested) return undefined;
+    const refused = claim(name, from);
+    if (refused === undefined) return undefined;
+    return refused.result === Result.BUSY ? { ...refused, counter: 'busy' } : refused;
+  };
+}
+
+/** The first refusal of `guards` for `request`, or undefined when every guard passes it. */
+export function firstRefusal<R extends ConnectRequest>(guards: ReadonlyArray<Guard<R>>, request: R): Refusal | undefined {
+  for (const guard of guards) {
+    const refusal = guard(request);
+    if (refusal !== undefined) return refusal;
+  }
+  return undefined;
+}
+
+/** What the admission needs besides its guards. */
+export interface AdmissionSteps {
+  /** Checked before the credentials. */
+  readonly before: ReadonlyArray<Guard>;
+  /** Judges the credentials (once: with HMAC-SHA256 it draws a nonce). */
+  readonly credentials: (msg: CdapMessage) => ConnectVerdict;
+  /** Whether another holds the name (from another shim address). */
+  readonly rivalled: (name: string, from: string) => boolean;
+  /** Checked after the credentials. */
+  readonly after: ReadonlyArray<Guard<CredentialedRequest>>;
+}
+
+/**
+ * Judges an M_CONNECT: the guards before the credentials, the credentials
+ * (refused with AUTH_FAILED), then the guards after. The admitted request,
+ * or the refusal.
+ */
+export function admit(request: ConnectRequest, steps: AdmissionSteps): CredentialedRequest | Refusal {
+  const early = firstRefusal(steps.before, request);
+  if (early !== undefined) return early;
+  const verdict = steps.credentials(request.msg);
+  if (!verdict.ok) return { reason: verdict.reason, result: Result.AUTH_FAILED, counter: 'authFailures' };
+  const contested = verdict.checkProof !== undefined && steps.rivalled(request.name, request.from);
+  const credentialed: CredentialedRequest = { ...request, verdict, contested };
+  return firstRefusal(steps.after, credentialed) ?? credentialed;
+}
+
+/** Counts a refusal: in `rejected` unless its counter says otherwise. */
+export function countRefusal(stats: EnrollerStats, refusal: Refusal): void {
+  stats.rejected++;
+  if (refusal.counter !== undefined) stats[refusal.counter]++;
+}
+
+/** The parts a {@link ConnectAnswerer} works with. */
+export interface ConnectParts {
+  /** The enrollments in progress, where an admitted one goes. */
+  readonly sessions: SessionTable;
+  /** Who else holds a name. */
+  readonly liveness: Liveness;
+  /** The fence count a new enrollment starts under. */
+  readonly ledger: AddressLedger;
+  /** Where the answers go. */
+  readonly outbox: Outbox;
+  /** Where refusals are told. */
+  readonly telemetry: Telemetry<EnrollerEvents>;
+  /** Where refusals are counted. */
+  readonly stats: EnrollerStats;
+  /** The credentials' judge. */
+  readonly auth: EnrollerAuth;
+  /** The time a new enrollment starts at. */
+  readonly clock: Clock;
+}
+
+/** What admission checks against. */
+export interface ConnectSettings {
+  /** The enroller's IPCP name. */
+  readonly ipcpName: string;
+  /** The DIF's name. */
+  readonly difName: string;
+  /** The shim's address. */
+  readonly localAddress: () => string;
+  /** The allow-list of IPCP names, if any. */
+  readonly allowedNames?: readonly string[] | undefined;
+  /** Enrollments in progress at most. */
+  readonly maxPendingEnrollments: number;
+  /** First retransmission interval of a new enrollment's M_STOP. */
+  readonly retransmitMs: number;
+}
+
+/** Answers M_CONNECT: a repeated one as before, a new one admitted (a new enrollment) or refused. */
+export class ConnectAnswerer {
+  readonly #p: ConnectParts;
+  readonly #ipcpName: string;
+  readonly #retransmitMs: number;
+  readonly #steps: AdmissionSteps;
+
+  constructor(parts: ConnectParts, settings: ConnectSettings) {
+    this.#p = parts;
+    this.#ipcpName = settings.ipcpName;
+    this.#retransmitMs = settings.retransmitMs;
+    const { liveness, sessions, auth } = parts;
+    this.#steps = {
+      before: [
+        destinationGuard(settings.ipcpName, settings.difName, settings.localAddress),
+        allowListGuard(settings.allowedNames === undefined ? undefined : new Set(settings.allowedNames)),
+      ],
+      credentials: (msg) => auth.connect(msg),
+      rivalled: (name, from) => liveness.rivalsOf(name, from).length > 0,
+      after: [capacityGuard(() => sessions.inProgress, settings.maxPendingEnrollments), nameGuard((n, f) => liveness.claim(n, f))],
+    };
+  }
+
+  /** Answers the M_CONNECT `msg` from `from`. The answers go unsealed: the member has no channel yet (M_CONNECT_R carries the enroller's proof). */
+  answer(msg: CdapMessage, from: string): void {
+    const { sessions, outbox } = this.#p;
+    const name = msg.srcApName ?? '';
+    const existing = sessions.get(from);
+    const repeated = [existing, sessions.candidate(from)].find(
+      (s) => s !== undefined && s.connectInvokeId === msg.invokeId && s.name === name,
+    );
+    if (repeated !== undefined) {
+      outbox.sendBytes(from, repeated.connectReply, null);
+      return;
+    }
+    const admitted = admit({ msg, name, from, existing }, this.#steps);
+    if (!('verdict' in admitted)) {
+      this.#refuse(msg, from, name, admitted);
+      return;
+    }
+    const session = this.#newSession(admitted);
+    if (existing !== undefined && session.channel !== null) {
+      // Unproven, it does not end the enrollment in progress here (see SessionTable's candidates).
+      sessions.setCandidate(from, session);
+    } else {
+      if (existing !== undefined) sessions.abandon(from, existing);
+      sessions.set(from, session);
+    }
+    outbox.sendBytes(from, session.connectReply, null);
+  }
+
+  #refuse(msg: CdapMessage, from: string, name: string, refusal: Refusal): void {
+    countRefusal(this.#p.stats, refusal);
+    const { reason, result } = refusal;
+    this.#p.outbox.reply(from, msg, result, reason, null);
+    this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name, reason, result });
+  }
+
+  /** The enrollment an admitted M_CONNECT starts. */
+  #newSession({ msg, name, from, verdict, contested }: CredentialedRequest): Session {
+    // Our own IPCP name answers, whatever name the member used: the HMAC proofs are bound to it.
+    const connectReply = encodeCdapMessage({
+      ...replyTo(msg, Result.OK),
+      srcApName: this.#ipcpName,
+      authMech: verdict.authMech,
+      authValue: verdict.authValue,
+    });
+    const t = this.#p.clock.now();
+    return {
+      name,
+      contested,
+      fences: this.#p.ledger.fences,
+      shimAddress: from,
+      lastSeenAt: t,
+      connectInvokeId: msg.invokeId ?? 0,
+      connectReply,
+      ids: new InvokeIds(2),
+      createdAt: t,
+      lastSentAt: t,
+      retransmitMs: this.#retransmitMs,
+      checkProof: verdict.checkProof,
+      channel: verdict.channel ?? null,
+    };
+  }
+}

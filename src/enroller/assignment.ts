@@ -1,0 +1,285 @@
+/**
+ * Answering an M_START: the checks a proven newcomer must pass, its address
+ * bound through the store (undone if the store fails), and the reply burst
+ * M_START_R, the RIB's M_CREATEs and M_STOP, encoded once and kept for a
+ * retransmitted M_START.
+ *
+ * @module
+ */
+import type { SecureChannel } from '../auth/channel.js';
+import { encodeCdapMessage } from '../cdap/codec.js';
+import { createRequest, enrollmentMessage, Result, replyTo } from '../cdap/messages.js';
+import { type CdapMessage, type DataTransferConstants, OpCode } from '../cdap/types.js';
+import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
+import type { Clock } from '../util/clock.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { Assignment } from './address-pool.js';
+import type { EnrollerEvents, EnrollerStats } from './events.js';
+import type { AddressLedger } from './ledger.js';
+import type { Liveness } from './liveness.js';
+import type { MemberRegistry } from './members.js';
+import type { Outbox } from './outbox.js';
+import type { Session, SessionTable } from './sessions.js';
+
+/** What a member whose M_START proof fails is told (-6): who refused whom. */
+const MEMBER_PROOF_REFUSED = "authentication failed: the enroller refused the member's proof (the keys differ on the two sides)";
+
+/** What an M_START is answered ("unavailable", -4) while the shared store cannot prove bindings current. */
+const FENCED_REASON = 'the enroller cannot store addresses now: it lost its lease in the shared store';
+
+/** Proposals a shared store may refuse (taken by another enroller) before the member is told to come back. */
+const MAX_BIND_TRIES = 8;
+
+/** An M_START to answer, for the enrollment in progress it belongs to. */
+export interface StartRequest {
+  /** The M_START. */
+  readonly msg: CdapMessage;
+  /** Where it came from. */
+  readonly from: string;
+  /** The channel that opened it (null: unsealed). */
+  readonly channel: SecureChannel | null;
+  /** Its enrollment. */
+  readonly session: Session;
+}
+
+/** What a new M_START carries (its EnrollmentInfo, decoded). */
+export interface StartInfo {
+  /** The address the member asks for (0: any). */
+  readonly requested: number;
+  /** The member's proof (HMAC-SHA256). */
+  readonly proof: Uint8Array | undefined;
+}
+
+/** The parts an {@link AddressAssigner} works with. */
+export interface AssignerParts {
+  /** Where addresses are proposed, bound and held. */
+  readonly ledger: AddressLedger;
+  /** The enrollments in progress. */
+  readonly sessions: SessionTable;
+  /** The members (a full DIF refuses newcomers). */
+  readonly members: MemberRegistry;
+  /** Who else holds a contested name. */
+  readonly liveness: Liveness;
+  /** Where the answers go. */
+  readonly outbox: Outbox;
+  /** Where refusals are told. */
+  readonly telemetry: Telemetry<EnrollerEvents>;
+  /** Where refusals are counted. */
+  readonly stats: EnrollerStats;
+  /** The RIB synced to members. */
+  readonly rib: Rib;
+  /** When the burst was sent. */
+  readonly clock: Clock;
+}
+
+/** What M_START_R tells, besides the address. */
+export interface AssignerSettings {
+  /** The DIF's name. */
+  readonly difName: string;
+  /** The data-transfer constants. */
+  readonly dtConstants: DataTransferConstants;
+  /** Members at most. */
+  readonly maxMembers: number;
+  /** The enrollers members may fail over to, now. */
+  readonly alternates: () => string[];
+}
+
+/** Answers M_STARTs: admits, assigns, binds, and sends the burst. */
+export class AddressAssigner {
+  readonly #p: AssignerParts;
+  readonly #settings: AssignerSettings;
+
+  constructor(parts: AssignerParts, settings: AssignerSettings) {
+    this.#p = parts;
+    this.#settings = settings;
+  }
+
+  /** Answers a new M_START of `request.session`: refused, or its address bound and the burst sent. */
+  async answer(request: StartRequest, info: StartInfo): Promise<void> {
+    if (!this.#admit(request, info.proof)) return;
+    const { msg, session } = request;
+    session.fences = this.#p.ledger.fences;
+    session.startInvokeId = msg.invokeId ?? 0;
+    session.burst = undefined;
+    const heldBefore = this.#p.ledger.addressOf(session.name);
+    const assignment = await this.#bind(request, info.requested, heldBefore);
+    if (assignment === undefined) return;
+    if (!assignment.ok) {
+      const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
+      session.burst = [reply];
+      this.#p.outbox.sendBytes(request.from, reply, session.channel);
+      this.#rejected(request, Result.FAILED, assignment.reason);
+      return;
+    }
+    session.address = assignment.address;
+    session.newBinding = heldBefore === undefined;
+    // The name is back: its hold ends here (an abandoned session holds it again, at least for what was left).
+    const heldUntil = this.#p.ledger.endHold(session.name);
+    if (heldUntil !== undefined) session.heldUntil = Math.max(session.heldUntil ?? 0, heldUntil);
+    await this.#sendBurst(request, assignment.address);
+  }
+
+  /** A retransmitted M_START: the same answer, the same address (unless the binding is no longer proven). */
+  repeat(request: StartRequest): void {
+    const { session } = request;
+    if (!this.#p.ledger.proven(session.fences)) {
+      // Bound under a lease that lapsed since: it must not complete on that binding.
+      this.#unavailable(request);
+      return;
+    }
+    for (const pdu of session.burst ?? []) this.#p.outbox.sendBytes(request.from, pdu, session.channel);
+  }
+
+  /** The checks of a new M_START; false when it was refused (and answered). */
+  #admit(request: StartRequest, proof: Uint8Array | undefined): boolean {
+    const { msg, from, channel, session } = request;
+    const { stats, outbox, members, ledger } = this.#p;
+    if (session.checkProof !== undefined && !session.checkProof(proof)) {
+      stats.authFailures++;
+      outbox.reply(from, msg, Result.AUTH_FAILED, MEMBER_PROOF_REFUSED, channel);
+      this.#p.sessions.abandon(from, session);
+      this.#rejected(request, Result.AUTH_FAILED, MEMBER_PROOF_REFUSED);
+      return false;
+    }
+    if (!members.has(session.name) && members.size >= this.#settings.maxMembers) {
+      stats.rejected++;
+      outbox.reply(from, msg, Result.FAILED, `the DIF is full: ${this.#settings.maxMembers} members`, channel);
+      return false;
+    }
+    if (!ledger.vouching()) {
+      this.#fenced(request);
+      return false;
+    }
+    if (!session.contested) return true;
+    // Proven now: the newcomer contests the name (a busy answer keeps the session; it asks again).
+    const claim = this.#p.liveness.claim(session.name, from);
+    if (claim === undefined) {
+      this.#p.sessions.won(session);
+      return true;
+    }
+    if (claim.result === Result.BUSY) stats.busy++;
+    else stats.rejected++;
+    outbox.reply(from, msg, claim.result, claim.reason, channel);
+    this.#rejected(request, claim.result, claim.reason);
+    return false;
+  }
+
+  /**
+   * Proposes an address and binds it through the store before anyone hears
+   * of it: a crash from here on loses an address nobody was told, never one
+   * somebody holds. A shared store may refuse because another enroller took
+   * the name or the address first: it has told the pool what it found, and
+   * the pool proposes again. The assignment made, or undefined when the
+   * M_START was answered otherwise (or its enrollment ended meanwhile).
+   */
+  async #bind(request: StartRequest, requested: number, heldBefore: number | undefined): Promise<Assignment | undefined> {
+    const { from, session } = request;
+    const { ledger, sessions } = this.#p;
+    let assignment = ledger.assign(session.name, requested);
+    for (let tries = 1; assignment.ok; tries++) {
+      const binding = { name: session.name, address: assignment.address };
+      let stored: unknown;
+      try {
+        stored = await ledger.bind(binding);
+      } catch (err) {
+        ledger.undo(binding, heldBefore);
+        this.#setBack(request, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`, true);
+        return undefined;
+      }
+      if (sessions.get(from) !== session) {
+        // Replaced or stopped meanwhile: whatever was bound for it is let go like an abandoned enrollment's.
+        if (stored !== false) this.#orphaned(session.name, heldBefore);
+        return undefined;
+      }
+      if (stored !== false) {
+        if (ledger.proven(session.fences)) return assignment;
+        // The lease lapsed while the bind was in flight: the binding is not proven.
+        session.address = assignment.address;
+        session.newBinding = heldBefore === undefined;
+        this.#unavailable(request);
+        return undefined;
+      }
+      if (tries === MAX_BIND_TRIES) {
+        this.#setBack(request, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`, false);
+        return undefined;
+      }
+      assignment = ledger.assign(session.name, requested);
+    }
+    return assignment;
+  }
+
+  /** Sends M_START_R (with `address`), the RIB's objects and M_STOP, and keeps them for a repeated M_START. */
+  async #sendBurst(request: StartRequest, address: number): Promise<void> {
+    const { from, session } = request;
+    let objects: RibObject[];
+    try {
+      objects = (await this.#p.rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
+    } catch (err) {
+      this.#setBack(request, Result.FAILED, `enroller RIB failure: ${(err as Error).message}`, false);
+      return;
+    }
+    if (this.#p.sessions.get(from) !== session) return; // replaced or stopped meanwhile
+    if (!this.#p.ledger.proven(session.fences)) {
+      this.#unavailable(request);
+      return;
+    }
+    const { difName, dtConstants } = this.#settings;
+    const startReply = enrollmentMessage(
+      OpCode.M_START_R,
+      session.startInvokeId as number,
+      { address, difName, dtConstants, alternates: this.#settings.alternates() },
+      Result.OK,
+    );
+    const creates = objects.map((o) => createRequest(session.ids.next(), o));
+    session.stopInvokeId = session.ids.next();
+    const stop = enrollmentMessage(OpCode.M_STOP, session.stopInvokeId, { startEarly: true, ribObjectCount: creates.length });
+    try {
+      session.burst = [startReply, ...creates, stop].map(encodeCdapMessage);
+    } catch (err) {
+      this.#setBack(request, Result.FAILED, `cannot encode the RIB: ${(err as Error).message}`, false);
+      return;
+    }
+    session.lastSentAt = this.#p.clock.now();
+    for (const pdu of session.burst) this.#p.outbox.sendBytes(from, pdu, session.channel);
+  }
+
+  /** The M_START could not be answered now: it is refused, and a repeat of it is answered anew. */
+  #setBack(request: StartRequest, result: number, reason: string, tell: boolean): void {
+    request.session.startInvokeId = undefined;
+    this.#p.outbox.reply(request.from, request.msg, result, reason, request.channel);
+    if (tell) this.#rejected(request, result, reason);
+  }
+
+  /** A binding made for an enrollment replaced or stopped meanwhile is let go like an abandoned enrollment's. */
+  #orphaned(name: string, heldBefore: number | undefined): void {
+    const { ledger, members, sessions } = this.#p;
+    if (members.has(name) || sessions.serving(name)) return;
+    if (heldBefore === undefined) {
+      ledger.free(name);
+      return;
+    }
+    ledger.leave(name);
+    if (!ledger.holding(name)) ledger.hold(name);
+  }
+
+  /** Answers an M_START "unavailable": the shared store cannot prove a binding now. */
+  #fenced({ from, msg, session }: StartRequest): void {
+    this.#p.outbox.reply(from, msg, Result.UNAVAILABLE, FENCED_REASON, session.channel);
+    this.#p.telemetry.emit('enrollment:rejected', {
+      shimAddress: from,
+      name: session.name,
+      reason: FENCED_REASON,
+      result: Result.UNAVAILABLE,
+    });
+  }
+
+  /** As {@link #fenced}, and the enrollment is let go (its address was bound under a lease that lapsed). */
+  #unavailable(request: StartRequest): void {
+    this.#fenced(request);
+    this.#p.sessions.abandon(request.from, request.session);
+  }
+
+  #rejected({ from, session }: StartRequest, result: number, reason: string): void {
+    this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason, result });
+  }
+}

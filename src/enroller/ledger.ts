@@ -1,0 +1,390 @@
+/**
+ * The address ledger: the only part of the enroller that touches the
+ * address store and the pool. It holds the addresses of gone members,
+ * releases them (trying again when the store fails), hears a shared store's
+ * news, and keeps the fence that stops the enroller vouching for bindings a
+ * lapsed lease no longer proves. Whether the store is shared is decided once,
+ * when the ledger is made.
+ *
+ * @module
+ */
+import type { MaybePromise } from '../rib/rib.js';
+import {
+  type AddressBinding,
+  type AddressStore,
+  type AddressStoreListener,
+  type SharedStoreCapabilities,
+  type StoreOwner,
+  sharedCapabilities,
+} from '../store/address-store.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { Ticker, TickerEntry } from '../util/ticker.js';
+import { AddressPool, type AddressPoolRange, type Assignment } from './address-pool.js';
+import type { EnrollerEvents } from './events.js';
+
+/** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
+export const RETRY_RELEASE_MS = 5000;
+
+/** What the ledger needs of the enroller. */
+export interface LedgerHost {
+  /** Whether a member, or an enrollment past M_START, holds `name` here (its address must stay). */
+  serves(name: string): boolean;
+  /** Whether the enroller serves now. */
+  running(): boolean;
+  /** How many members the enroller lists (for the log line of a fence). */
+  memberCount(): number;
+  /** A shared store granted a new lease: the members must be proven again (see {@link AddressLedger.unfence}). */
+  leaseBack(): void;
+}
+
+/** Settings of an {@link AddressLedger}. */
+export interface LedgerSettings {
+  /** The pool's range. */
+  readonly addressPool: AddressPoolRange;
+  /** How long an address stays held, in ms. */
+  readonly holdMs: number;
+  /** The enroller's IPCP name (in log lines). */
+  readonly ipcpName: string;
+  /** The enroller's shim address: not an alternate of itself. */
+  readonly localAddress: string;
+  /** Randomness for the pool of a shared store. */
+  readonly random: () => number;
+}
+
+/** The store's table as the enroller starts: every binding read, and those the pool skipped. */
+export interface Loaded {
+  /** Every binding the store returned. */
+  readonly restored: AddressBinding[];
+  /** Those outside the pool, or to an address bound twice. */
+  readonly skipped: AddressBinding[];
+}
+
+/** Runs `then` on a store's answer: at once when it is there, later when it is a promise; `otherwise` on a rejection. */
+function settle<T>(answer: MaybePromise<T>, then: (value: T) => void, otherwise: () => void): void {
+  if (typeof (answer as PromiseLike<T> | undefined)?.then === 'function') (answer as PromiseLike<T>).then(then, otherwise);
+  else then(answer as T);
+}
+
+/** The enroller's addresses: the pool, the store, the holds and the fence. */
+export class AddressLedger {
+  readonly #store: AddressStore;
+  /** The shared store's capabilities, or undefined for a store of one enroller. */
+  readonly #shared: SharedStoreCapabilities | undefined;
+  readonly #pool: AddressPool;
+  readonly #settings: LedgerSettings;
+  readonly #ticker: Ticker;
+  readonly #telemetry: Telemetry<EnrollerEvents>;
+  readonly #host: LedgerHost;
+  /** Address holds of gone or released members, by name (`entry` undefined: armed by the next start). */
+  readonly #holds = new Map<string, { entry: TickerEntry | undefined; ms: number }>();
+  /** Other live enrollers, as a shared store reports them. */
+  #otherEnrollers: string[] = [];
+  /** Set (to a fresh token) while the shared store has fenced this enroller off, until its members are revalidated. */
+  #fencing: number | undefined;
+  #fences = 0;
+
+  constructor(store: AddressStore, settings: LedgerSettings, ticker: Ticker, telemetry: Telemetry<EnrollerEvents>, host: LedgerHost) {
+    this.#store = store;
+    this.#shared = sharedCapabilities(store);
+    this.#settings = settings;
+    this.#ticker = ticker;
+    this.#telemetry = telemetry;
+    this.#host = host;
+    // Enrollers sharing a store probe from random points, so they seldom race for one address, and keep a
+    // bound name's address over the one it asks for: another enroller may be serving it with that address.
+    this.#pool = new AddressPool(settings.addressPool, this.#shared === undefined ? {} : { random: settings.random, keepHeld: true });
+  }
+
+  /** Whether the store is shared by several enrollers. */
+  get shared(): boolean {
+    return this.#shared !== undefined;
+  }
+
+  /** The pool's range. */
+  get range(): AddressPoolRange {
+    return this.#pool.range;
+  }
+
+  /** Addresses of the pool bound to a name. */
+  get bound(): number {
+    return this.#pool.size;
+  }
+
+  /** Addresses of the pool in all. */
+  get capacity(): number {
+    return this.#pool.capacity;
+  }
+
+  /** The shim addresses of the other live enrollers a shared store reports. */
+  get otherEnrollers(): string[] {
+    return this.#otherEnrollers;
+  }
+
+  // --- the store's life ---
+
+  /** Opens a shared store for `owner`, reads the table and restores the pool from it; closes the store if that fails. */
+  async open(owner: StoreOwner): Promise<Loaded> {
+    await this.#shared?.open(owner, this.#listener());
+    try {
+      // The table as stored: every known name gets its old address back.
+      const restored = await this.#store.load();
+      return { restored, skipped: this.#pool.restore(restored) };
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  /** Closes the store (a shared one lets go what this enroller served). */
+  async close(): Promise<void> {
+    await this.#store.close?.();
+  }
+
+  /** Logs the stored bindings the pool skipped. */
+  reportSkipped(skipped: AddressBinding[]): void {
+    if (skipped.length === 0) return;
+    const { first, last } = this.#pool.range;
+    const listed = skipped.slice(0, 10).map((b) => `${JSON.stringify(b.name)}=${b.address}`);
+    this.#telemetry.log(
+      'warn',
+      { enroller: this.#settings.ipcpName, event: 'store:skipped', skipped: skipped.slice(0, 100) },
+      `${skipped.length} stored binding${skipped.length === 1 ? '' : 's'} ignored (outside the pool ${first}-${last}, or an address bound twice): ` +
+        `${listed.join(', ')}${skipped.length > listed.length ? ', ...' : ''}`,
+    );
+  }
+
+  /**
+   * A store of one enroller says nothing of who is alive: the restored names
+   * that nobody serves here and that are not held (see {@link resumeHolds}).
+   * None with a shared store.
+   */
+  unserved({ restored, skipped }: Loaded, isMember: (name: string) => boolean): string[] {
+    if (this.#shared !== undefined) return [];
+    const ignored = new Set(skipped.map((b) => b.name));
+    return restored.map((b) => b.name).filter((name) => !ignored.has(name) && !isMember(name) && !this.#holds.has(name));
+  }
+
+  // --- assigning ---
+
+  /** The address bound to `name` in the pool, if any. */
+  addressOf(name: string): number | undefined {
+    return this.#pool.addressOf(name);
+  }
+
+  /** Proposes an address for `name` (see {@link AddressPool.assign}). */
+  assign(name: string, requested: number): Assignment {
+    return this.#pool.assign(name, requested);
+  }
+
+  /** Stores a binding; a shared store's `false` means it was taken meanwhile (the listener has told the pool). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the store's answer, as it gives it
+  bind(binding: AddressBinding): MaybePromise<void | boolean> {
+    return this.#store.bind(binding);
+  }
+
+  /** A bind that failed: the pool gives `name` back what it held before (nothing, or `heldBefore`), unless it changed since. */
+  undo({ name, address }: AddressBinding, heldBefore: number | undefined): void {
+    if (this.#pool.addressOf(name) !== address) return;
+    if (heldBefore === undefined) this.#pool.release(name);
+    else this.#pool.set(name, heldBefore);
+  }
+
+  /**
+   * Proves `binding` is still this enroller's, through the store, and marks
+   * it served again: compare-only where the store can; never an overwrite of
+   * what another enroller did meanwhile. False on any doubt.
+   */
+  async confirm(binding: AddressBinding): Promise<boolean> {
+    try {
+      if (this.#shared !== undefined) return await this.#shared.confirm(binding);
+      return (await this.#store.bind(binding)) !== false;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Tells a shared store this enroller no longer serves `name` (a failure only costs a retry later). */
+  leave(name: string): void {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    try {
+      Promise.resolve(shared.leave(name)).catch(() => undefined);
+    } catch {
+      // a synchronous failure costs the same
+    }
+  }
+
+  /**
+   * An enrollment that never completed had `name` bound: the address goes
+   * back. One it bound anew is freed; one the name had before is held for it
+   * again, never for less than what was left of its hold (`heldUntil`).
+   */
+  giveBack(name: string, newBinding: boolean, heldUntil: number | undefined): void {
+    if (this.#holds.has(name)) return;
+    if (newBinding) {
+      this.#release(name);
+    } else {
+      this.leave(name);
+      this.hold(name, Math.max(this.#settings.holdMs, (heldUntil ?? 0) - this.#ticker.clock.now()));
+    }
+  }
+
+  /** Frees `name`'s address (see {@link #release}), without an event. */
+  free(name: string): void {
+    this.#release(name);
+  }
+
+  // --- holds ---
+
+  /** Whether `name`'s address is held. */
+  holding(name: string): boolean {
+    return this.#holds.has(name);
+  }
+
+  /** Keeps `name`'s address bound for `holdMs` (or `ms`), then frees it unless the name is served again. */
+  hold(name: string, ms = this.#settings.holdMs): void {
+    this.#ticker.cancel(this.#holds.get(name)?.entry);
+    const entry = this.#ticker.after(ms, () => {
+      this.#holds.delete(name);
+      if (this.#host.serves(name)) return;
+      this.#release(name, (address) => this.#telemetry.emit('address:released', { name, address }));
+    });
+    this.#holds.set(name, { entry, ms });
+  }
+
+  /** `name` is served again: its hold ends. Returns when the hold would have ended, if it was armed. */
+  endHold(name: string): number | undefined {
+    const entry = this.#holds.get(name)?.entry;
+    this.#ticker.cancel(entry);
+    this.#holds.delete(name);
+    return entry?.at;
+  }
+
+  /** A hold that runs, whole, from the next start. */
+  holdFromStart(name: string): void {
+    this.#holds.set(name, { entry: undefined, ms: this.#settings.holdMs });
+  }
+
+  /** Stops every hold's timer (they run again, whole, from the next start). */
+  pauseHolds(): void {
+    for (const hold of this.#holds.values()) this.#ticker.cancel(hold.entry);
+  }
+
+  /** Every hold runs again, whole, from a start; then `unserved` names are held `ms`. */
+  resumeHolds(unserved: string[], ms: number): void {
+    for (const [name, { ms: held }] of [...this.#holds]) this.hold(name, held);
+    for (const name of unserved) this.hold(name, ms);
+  }
+
+  /**
+   * Frees `name`'s address: in the store first, then in the pool, unless the
+   * name came back meanwhile. A store that fails or refuses (another
+   * enroller serves the name) keeps the binding, and so does the pool; one
+   * that fails later (out of reach) is tried again soon, not after a whole hold.
+   */
+  #release(name: string, onReleased?: (address: number) => void): void {
+    const address = this.#pool.addressOf(name);
+    if (address === undefined) return;
+    let answer: MaybePromise<unknown>;
+    try {
+      answer = this.#store.release(name);
+    } catch {
+      return;
+    }
+    const done = (released: unknown): void => {
+      const now = this.#pool.addressOf(name);
+      if (released === false || this.#host.serves(name) || (now !== undefined && now !== address)) return;
+      this.#pool.release(name);
+      onReleased?.(address);
+    };
+    const retry = (): void => {
+      if (this.#host.running() && !this.#host.serves(name)) this.hold(name, Math.min(this.#settings.holdMs, RETRY_RELEASE_MS));
+    };
+    settle(answer, done, retry);
+  }
+
+  // --- the fence ---
+
+  /** Whether the enroller is fenced off now (until its members are proven again). */
+  get fenced(): boolean {
+    return this.#fencing !== undefined;
+  }
+
+  /** How many times the enroller was fenced: a binding made under an earlier count is void. */
+  get fences(): number {
+    return this.#fences;
+  }
+
+  /** The fence in force, or undefined: {@link unfence} lifts only the one it was given. */
+  get fencing(): number | undefined {
+    return this.#fencing;
+  }
+
+  /** Whether a shared store doubts its lease now (asked without fencing). */
+  doubted(): boolean {
+    return this.#shared?.canVouch() === false;
+  }
+
+  /**
+   * Whether this enroller may answer for its members now: not fenced, and a
+   * shared store still proves its lease alive (asked at each answer: a
+   * process resumed after a pause handles queued datagrams before its timers).
+   */
+  vouching(): boolean {
+    if (this.#fencing !== undefined) return false;
+    if (this.#shared === undefined || this.#shared.canVouch()) return true;
+    this.#fence(); // the store's own timer will say so too; nothing is answered meanwhile
+    return false;
+  }
+
+  /** Whether a binding made under fence count `fences` is proven: no fence since, and vouching now. */
+  proven(fences: number): boolean {
+    return fences === this.#fences && this.vouching();
+  }
+
+  /** Lifts the fence `token` (undefined: whatever fence is in force, as a stop does). */
+  unfence(token?: number): void {
+    if (token === undefined || this.#fencing === token) this.#fencing = undefined;
+  }
+
+  /**
+   * The shared store lost this enroller's lease: another enroller may free
+   * and give away any binding it served. Until it is proven again, no member
+   * is answered as enrolled and no enrollment completes.
+   */
+  #fence(): void {
+    const already = this.#fencing !== undefined;
+    this.#fencing = ++this.#fences; // a revalidation under way is void
+    if (already) return;
+    const members = this.#host.memberCount();
+    this.#telemetry.log(
+      'warn',
+      { enroller: this.#settings.ipcpName, event: 'enroller:fenced', members },
+      `lost its lease in the shared store: it cannot prove its ${members} members' addresses current; refusing them until the store is back`,
+    );
+  }
+
+  /** How a shared store's news reaches the pool, the holds and the advertised alternates. */
+  #listener(): AddressStoreListener {
+    return {
+      bound: ({ name, address }) => {
+        this.#pool.set(name, address);
+      },
+      unbound: (name) => {
+        this.endHold(name);
+        this.#pool.release(name);
+      },
+      // The name's last enroller let it go: its hold runs from now, here too (an older hold of ours restarts).
+      idle: (name) => {
+        if (!this.#host.serves(name)) this.hold(name);
+      },
+      enrollers: (shimAddresses) => {
+        this.#otherEnrollers = shimAddresses.filter((a) => a !== this.#settings.localAddress);
+      },
+      fenced: (fenced) => {
+        if (fenced) this.#fence();
+        else this.#host.leaseBack();
+      },
+    };
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The member registry: who is enrolled, from where, and since when; each
+ * member's lease; and the one way a member leaves the list ({@link
+ * MemberRegistry.retire}).
+ *
+ * @module
+ */
+import type { SecureChannel } from '../auth/channel.js';
+import type { Clock } from '../util/clock.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { Ticker, TickerEntry } from '../util/ticker.js';
+import type { EnrollerEvents, MemberInfo } from './events.js';
+import type { AddressLedger } from './ledger.js';
+import type { Peer } from './sessions.js';
+
+/** One enrolled member. */
+export interface MemberRecord extends Peer {
+  /** The DIF address assigned to it. */
+  readonly address: number;
+  /** When its enrollment completed. */
+  readonly enrolledAt: Date;
+  /** When the enroller last received a message from it. */
+  lastSeen: Date;
+  /** The lease check, re-armed lazily when it fires. */
+  lease: TickerEntry | undefined;
+  /** With HMAC-SHA256: its enrollment's channel, which its keepalives, probes and M_RELEASE go through. */
+  readonly channel: SecureChannel | null;
+}
+
+/**
+ * Why a member leaves the list. `gone` (silent past its lease, or a silent
+ * holder of a name a newcomer takes over) and `released` (M_RELEASE) are
+ * told as events; the others are not: `unproven` (a shared store does not
+ * confirm its binding), `unvouched` (a keepalive while the enroller cannot
+ * vouch for it), `replaced` (another enrollment completed from its address).
+ */
+export type RetireReason = 'gone' | 'released' | 'unproven' | 'unvouched' | 'replaced';
+
+/** The event each reason is told as. */
+const RETIRE_EVENTS: Partial<Record<RetireReason, 'member:gone' | 'member:released'>> = {
+  gone: 'member:gone',
+  released: 'member:released',
+};
+
+/** The public view of a member record. */
+export const memberInfo = (m: MemberRecord): MemberInfo => ({
+  name: m.name,
+  address: m.address,
+  shimAddress: m.shimAddress,
+  enrolledAt: new Date(m.enrolledAt),
+  lastSeen: new Date(m.lastSeen),
+});
+
+/** What the registry needs of the enroller. */
+export interface MemberRegistryHost {
+  /** The clock leases are measured on. */
+  readonly clock: Clock;
+  /** The wheel that checks leases. */
+  readonly ticker: Ticker;
+  /** The lease, in ms. */
+  readonly leaseMs: number;
+  /** The enroller's IPCP name (in log lines). */
+  readonly ipcpName: string;
+  /** Whether the enroller serves now (a lease ends only then). */
+  running(): boolean;
+}
+
+/** The enrolled members, by name and by shim address. */
+export class MemberRegistry {
+  readonly #host: MemberRegistryHost;
+  readonly #ledger: AddressLedger;
+  readonly #telemetry: Telemetry<EnrollerEvents>;
+  readonly #members = new Map<string, MemberRecord>();
+  readonly #byShim = new Map<string, string>();
+
+  constructor(host: MemberRegistryHost, ledger: AddressLedger, telemetry: Telemetry<EnrollerEvents>) {
+    this.#host = host;
+    this.#ledger = ledger;
+    this.#telemetry = telemetry;
+  }
+
+  /** How many members are listed. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** Whether `name` is listed. */
+  has(name: string): boolean {
+    return this.#members.has(name);
+  }
+
+  /** The member named `name`. */
+  get(name: string): MemberRecord | undefined {
+    return this.#members.get(name);
+  }
+
+  /** The member enrolled from `shimAddress`. */
+  at(shimAddress: string): MemberRecord | undefined {
+    const name = this.#byShim.get(shimAddress);
+    return name === undefined ? undefined : this.#members.get(name);
+  }
+
+  /** The members, in order of enrollment. */
+  values(): IterableIterator<MemberRecord> {
+    return this.#members.values();
+  }
+
+  /** `member` proved it sent something now. */
+  seen(member: MemberRecord): void {
+    member.lastSeen = new Date();
+    member.lastSeenAt = this.#host.clock.now();
+  }
+
+  /**
+   * An enrollment completed: `name` is a member at `address`, from
+   * `shimAddress`. An earlier member of the name is forgotten, one at the
+   * same shim address retired; the name's hold ends.
+   */
+  enrol(name: string, address: number, shimAddress: string, channel: SecureChannel | null): MemberRecord {
+    const previous = this.#members.get(name);
+    if (previous !== undefined) this.forget(previous);
+    const stale = this.at(shimAddress);
+    if (stale !== undefined) this.retire(stale, 'replaced');
+    this.#ledger.endHold(name);
+    const record: MemberRecord = {
+      name,
+      address,
+      shimAddress,
+      enrolledAt: new Date(),
+      lastSeen: new Date(),
+      lastSeenAt: this.#host.clock.now(),
+      lease: undefined,
+      channel,
+    };
+    this.#members.set(name, record);
+    this.#byShim.set(shimAddress, name);
+    this.#armLease(record);
+    this.#telemetry.emit('member:enrolled', memberInfo(record));
+    return record;
+  }
+
+  /**
+   * Lets a member go: off the list, no longer served here (a shared store
+   * is told), its address held; then the event of `reason`, if it has one.
+   */
+  retire(member: MemberRecord, reason: RetireReason): void {
+    this.forget(member);
+    this.#ledger.leave(member.name);
+    this.#ledger.hold(member.name);
+    const event = RETIRE_EVENTS[reason];
+    if (event !== undefined) this.#telemetry.emit(event, memberInfo(member));
+  }
+
+  /** A stopping enroller told `member` goodbye: off the list, its hold runs from the next start. */
+  dismiss(member: MemberRecord): void {
+    if (this.#members.get(member.name) !== member) return;
+    this.forget(member);
+    this.#ledger.holdFromStart(member.name);
+  }
+
+  /** Removes a member from the list and stops its lease. */
+  forget(member: MemberRecord): void {
+    this.#host.ticker.cancel(member.lease);
+    member.lease = undefined;
+    if (this.#members.get(member.name) === member) this.#members.delete(member.name);
+    if (this.#byShim.get(member.shimAddress) === member.name) this.#byShim.delete(member.shimAddress);
+  }
+
+  /** Stops every lease (a stop). */
+  pauseLeases(): void {
+    for (const member of this.#members.values()) {
+      this.#host.ticker.cancel(member.lease);
+      member.lease = undefined;
+    }
+  }
+
+  /** Leases start again from a (re)start. */
+  resumeLeases(): void {
+    const t = this.#host.clock.now();
+    for (const member of this.#members.values()) {
+      member.lastSeenAt = t;
+      this.#armLease(member);
+    }
+  }
+
+  /** Asks the store to confirm every listed member's binding; the members with their verdicts. */
+  async prove(): Promise<Array<[MemberRecord, boolean]>> {
+    const members = [...this.#members.values()];
+    const verdicts = await Promise.all(members.map((m) => this.#ledger.confirm({ name: m.name, address: m.address })));
+    return members.map((m, i) => [m, Boolean(verdicts[i])]);
+  }
+
+  /** Retires the members still listed whose binding was not proven. */
+  retireUnproven(proofs: Array<[MemberRecord, boolean]>): void {
+    for (const [member, proven] of proofs) {
+      if (!proven && this.#members.get(member.name) === member) this.retire(member, 'unproven');
+    }
+  }
+
+  /**
+   * A new lease: every member still listed is confirmed through the store,
+   * which checks the binding is still its own. Those whose binding is gone or
+   * taken are let go (their next keepalive is refused, and they enrol again,
+   * maybe with a new address); the others are answered again.
+   */
+  async revalidate(): Promise<void> {
+    const token = this.#ledger.fencing;
+    if (token === undefined) return;
+    const proofs = await this.prove();
+    // Fenced again, or stopped, meanwhile; or the new lease is already in doubt: stay fenced.
+    if (this.#ledger.fencing !== token || this.#ledger.doubted()) return;
+    let dropped = 0;
+    for (const [member, proven] of proofs) {
+      const listed = this.#members.get(member.name) === member;
+      if (proven && listed) continue;
+      if (listed) this.retire(member, 'unproven');
+      else if (proven && !this.#members.has(member.name)) this.#ledger.leave(member.name); // refused meanwhile: its new mark goes too
+      dropped++;
+    }
+    this.#ledger.unfence(token);
+    const confirmed = proofs.length - dropped;
+    this.#telemetry.log(
+      'info',
+      { enroller: this.#host.ipcpName, event: 'enroller:unfenced', confirmed, dropped },
+      `the shared store is back: ${confirmed} members' bindings confirmed, ${dropped} dropped (gone or taken meanwhile: they enrol again)`,
+    );
+  }
+
+  /** Checks the member's lease when it would expire; re-arms itself while the member speaks. */
+  #armLease(member: MemberRecord): void {
+    const { ticker, leaseMs, clock } = this.#host;
+    ticker.cancel(member.lease);
+    const check = (): void => {
+      member.lease = undefined;
+      if (this.#members.get(member.name) !== member || !this.#host.running()) return;
+      if (clock.now() - member.lastSeenAt >= leaseMs) this.retire(member, 'gone');
+      else member.lease = ticker.schedule(member.lastSeenAt + leaseMs, check);
+    };
+    member.lease = ticker.schedule(member.lastSeenAt + leaseMs, check);
+  }
+}

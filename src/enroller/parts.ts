@@ -1,0 +1,130 @@
+/**
+ * The enroller's parts, made once from its settings and wired to each
+ * other: each is given the narrow view of the others it needs.
+ *
+ * @module
+ */
+import type { EventEmitter } from 'eventemitter3';
+import { EnrollerAuth } from '../auth/auth.js';
+import { ConfigError } from '../errors.js';
+import { isWildcardUdpAddress } from '../shim/udp-address.js';
+import { MemoryAddressStore } from '../store/address-store.js';
+import { Telemetry } from '../util/telemetry.js';
+import { type Ticker, tickerFor } from '../util/ticker.js';
+import { ConnectAnswerer } from './admission.js';
+import { AddressAssigner } from './assignment.js';
+import { ChannelOpener } from './channels.js';
+import { describeEnrollerEvent, type EnrollerEvents, type EnrollerStats, zeroStats } from './events.js';
+import { AddressLedger, type LedgerHost } from './ledger.js';
+import { Liveness } from './liveness.js';
+import { MemberRegistry } from './members.js';
+import type { EnrollerSettings } from './options.js';
+import { Outbox } from './outbox.js';
+import { RateLimiter } from './rate-limiter.js';
+import { type Session, SessionTable } from './sessions.js';
+
+/** Every part of one enroller. */
+export interface EnrollerParts {
+  /** Listeners, diagnostics channel and logger. */
+  readonly telemetry: Telemetry<EnrollerEvents>;
+  /** The counters. */
+  readonly stats: EnrollerStats;
+  /** The credentials' judge. */
+  readonly auth: EnrollerAuth;
+  /** The flood guard. */
+  readonly rate: RateLimiter;
+  /** The sending side. */
+  readonly outbox: Outbox;
+  /** Store, pool, holds and fence. */
+  readonly ledger: AddressLedger;
+  /** Enrollments in progress. */
+  readonly sessions: SessionTable;
+  /** Enrolled members. */
+  readonly members: MemberRegistry;
+  /** Liveness probes of a name's rivals. */
+  readonly liveness: Liveness;
+  /** Which channel opens a PDU. */
+  readonly channels: ChannelOpener;
+  /** M_CONNECT's answers. */
+  readonly connects: ConnectAnswerer;
+  /** M_START's answers. */
+  readonly assigner: AddressAssigner;
+}
+
+/** The ledger of the enroller's store; a shared store needs an address other enrollers can send members to. */
+function makeLedger(s: EnrollerSettings, ticker: Ticker, telemetry: Telemetry<EnrollerEvents>, host: LedgerHost): AddressLedger {
+  const { addressPool, holdMs, ipcpName, random, shim } = s;
+  const store = s.store ?? new MemoryAddressStore();
+  const ledger = new AddressLedger(
+    store,
+    { addressPool, holdMs, ipcpName, localAddress: shim.localAddress, random },
+    ticker,
+    telemetry,
+    host,
+  );
+  if (ledger.shared && isWildcardUdpAddress(s.advertisedAddress)) {
+    // Other enrollers would send members to it: nobody can reach a wildcard address.
+    throw new ConfigError([
+      {
+        field: 'advertisedAddress',
+        rule: `is required with a shared store while the shim listens on the wildcard ${s.advertisedAddress}: give the address members reach this enroller at`,
+      },
+    ]);
+  }
+  return ledger;
+}
+
+/** Makes the parts of an enroller that emits through `emitter` and serves while `running()`. */
+export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<EnrollerEvents>, running: () => boolean): EnrollerParts {
+  const { clock, shim } = s;
+  const ticker = tickerFor(clock);
+  const telemetry = new Telemetry<EnrollerEvents>(emitter, s.logger, describeEnrollerEvent(s.ipcpName));
+  const stats = zeroStats();
+  // The ledger asks the members and the sessions, made after it, through `parts` (only ever called once it exists).
+  const ledger = makeLedger(s, ticker, telemetry, {
+    serves: (name) => parts.members.has(name) || parts.sessions.serving(name),
+    running,
+    memberCount: () => parts.members.size,
+    leaseBack: () => void parts.members.revalidate(),
+  });
+  const outbox = new Outbox(shim, clock);
+  const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running }, ledger, telemetry);
+  /** An enrollment that never completed: an address it bound goes back (see {@link AddressLedger.giveBack}). */
+  const giveBack = (session: Session): void => {
+    if (session.address === undefined || members.has(session.name)) return;
+    ledger.giveBack(session.name, session.newBinding === true, session.heldUntil);
+  };
+  const sessions = new SessionTable({
+    clock,
+    retransmitMs: s.retransmitMs,
+    pendingTimeoutMs: s.pendingTimeoutMs,
+    running,
+    abandoned: giveBack,
+    sendBytes: (to, pdu, channel) => outbox.sendBytes(to, pdu, channel),
+  });
+  const liveness = new Liveness(clock, ticker, sessions, members, outbox);
+  const auth = new EnrollerAuth(s.auth, s.ipcpName, s.difName);
+  const common = { ledger, sessions, liveness, outbox, telemetry, stats, clock };
+  const advertised = (): string[] => {
+    const live = ledger.otherEnrollers;
+    return live.length === 0 ? s.alternates : [...new Set([...s.alternates, ...live])];
+  };
+  const parts: EnrollerParts = {
+    telemetry,
+    stats,
+    auth,
+    rate: new RateLimiter(s.ratePerSecond, s.rateBurst, s.maxTrackedPeers, clock),
+    outbox,
+    ledger,
+    sessions,
+    members,
+    liveness,
+    channels: new ChannelOpener(sessions, members, stats, outbox),
+    connects: new ConnectAnswerer({ ...common, auth }, { ...s, localAddress: () => shim.localAddress }),
+    assigner: new AddressAssigner(
+      { ...common, members, rib: s.rib },
+      { difName: s.difName, dtConstants: s.dtConstants, maxMembers: s.maxMembers, alternates: advertised },
+    ),
+  };
+  return parts;
+}

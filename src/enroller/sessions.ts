@@ -1,0 +1,216 @@
+/**
+ * The enrollments in progress, keyed by the shim address they come from,
+ * and the one interval that sends M_STOP again while its M_STOP_R is missing
+ * and forgets enrollments older than the pending timeout.
+ *
+ * @module
+ */
+import type { SecureChannel } from '../auth/channel.js';
+import type { InvokeIds } from '../cdap/messages.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+
+/** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
+export interface Peer {
+  /** Its IPCP name. */
+  readonly name: string;
+  /** Where it speaks from. */
+  readonly shimAddress: string;
+  /** The clock's time of its last message. */
+  lastSeenAt: number;
+}
+
+/** One member's enrollment in progress, keyed by its shim address. */
+export interface Session extends Peer {
+  /** Another holds the name: the newcomer contests it once its M_START proof is verified. */
+  contested: boolean;
+  /** The enroller's fence count when the address was bound: a fence since voids the binding for this enrollment. */
+  fences: number;
+  /** When the name's hold, cancelled by this enrollment, would have ended (the clock's time). */
+  heldUntil?: number | undefined;
+  /** The invoke id of its M_CONNECT (a repeated one is answered again). */
+  readonly connectInvokeId: number;
+  /** The M_CONNECT_R sent, encoded. */
+  readonly connectReply: Uint8Array;
+  /** Invoke ids of the enroller's requests in this enrollment (M_CREATE, M_STOP). */
+  readonly ids: InvokeIds;
+  /** When M_CONNECT was accepted. */
+  readonly createdAt: number;
+  /** The invoke id of the M_START being answered. */
+  startInvokeId?: number | undefined;
+  /** START_R, the M_CREATEs and M_STOP, encoded once and sent again for a repeated M_START. */
+  burst?: Uint8Array[] | undefined;
+  /** The invoke id of the M_STOP sent. */
+  stopInvokeId?: number | undefined;
+  /** The address bound for it. */
+  address?: number | undefined;
+  /** Checks the member's proof in M_START (HMAC-SHA256 authentication). */
+  checkProof?: ((proof: Uint8Array | undefined) => boolean) | undefined;
+  /** With HMAC-SHA256: the channel every PDU of this enrollment after M_CONNECT_R goes through. */
+  readonly channel: SecureChannel | null;
+  /** The name had no address before this enrollment: if it never completes, the address goes back. */
+  newBinding?: boolean | undefined;
+  /** When the burst or M_STOP was last sent. */
+  lastSentAt: number;
+  /** The current retransmission interval of M_STOP. */
+  retransmitMs: number;
+}
+
+/** What the session table needs of the enroller. */
+export interface SessionTableHost {
+  /** The clock the sweep runs on. */
+  readonly clock: Clock;
+  /** Period of the sweep, and first retransmission interval of M_STOP, in ms. */
+  readonly retransmitMs: number;
+  /** Age at which an enrollment in progress is forgotten, in ms. */
+  readonly pendingTimeoutMs: number;
+  /** Whether the enroller serves (the sweep runs only then). */
+  running(): boolean;
+  /** An abandoned enrollment's address goes back (see {@link SessionTable.abandon}). */
+  abandoned(session: Session): void;
+  /** Sends encoded bytes sealed by `channel` (M_STOP again). */
+  sendBytes(to: string, pdu: Uint8Array, channel: SecureChannel | null): void;
+}
+
+/**
+ * The enrollments in progress (one per shim address), the name each holds,
+ * and with HMAC-SHA256 the newer enrollments waiting to prove themselves.
+ * Its sweep runs while any is in progress.
+ */
+export class SessionTable {
+  readonly #host: SessionTableHost;
+  readonly #sessions = new Map<string, Session>();
+  readonly #byName = new Map<string, string>();
+  /**
+   * With HMAC-SHA256: an enrollment that connected from an address whose
+   * previous enrollment is still in progress. An M_CONNECT proves nothing, so
+   * it does not end the other one; its first PDU that its own channel opens
+   * does (see {@link promote}). One per address; forgotten after the pending timeout.
+   */
+  readonly #candidates = new Map<string, Session>();
+  #sweep: TimerHandle | undefined;
+
+  constructor(host: SessionTableHost) {
+    this.#host = host;
+  }
+
+  /** Enrollments in progress (candidates aside). */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Enrollments in progress, candidates included: what `maxPendingEnrollments` bounds. */
+  get inProgress(): number {
+    return this.#sessions.size + this.#candidates.size;
+  }
+
+  /** The enrollment in progress from `from`. */
+  get(from: string): Session | undefined {
+    return this.#sessions.get(from);
+  }
+
+  /** The newer enrollment from `from` that has not proven itself yet. */
+  candidate(from: string): Session | undefined {
+    return this.#candidates.get(from);
+  }
+
+  /** Every enrollment in progress, by shim address. */
+  entries(): IterableIterator<[string, Session]> {
+    return this.#sessions.entries();
+  }
+
+  /** The enrollment in progress that holds `name` (a contested one does not). */
+  holding(name: string): Session | undefined {
+    const from = this.#byName.get(name);
+    return from === undefined ? undefined : this.#sessions.get(from);
+  }
+
+  /** Whether an enrollment in progress has reached M_START for `name` (its address is being bound, or was). */
+  serving(name: string): boolean {
+    const session = this.holding(name);
+    return session !== undefined && (session.startInvokeId !== undefined || session.address !== undefined);
+  }
+
+  /** Makes `session` the enrollment from `from`; it holds its name unless contested. */
+  set(from: string, session: Session): void {
+    this.#sessions.set(from, session);
+    if (!session.contested) this.#byName.set(session.name, from);
+    this.#update();
+  }
+
+  /** Keeps `session` as the unproven newer enrollment from `from`. */
+  setCandidate(from: string, session: Session): void {
+    this.#candidates.set(from, session);
+    this.#update();
+  }
+
+  /** A contested enrollment won its name: it holds it now. */
+  won(session: Session): void {
+    session.contested = false;
+    this.#byName.set(session.name, session.shimAddress);
+  }
+
+  /** The candidate from `from` proved itself: it replaces the enrollment it found there, which is abandoned. */
+  promote(from: string, candidate: Session): void {
+    this.#candidates.delete(from);
+    const current = this.#sessions.get(from);
+    if (current !== undefined) this.abandon(from, current);
+    this.set(from, candidate);
+  }
+
+  /** Forgets the enrollment from `from` (completed, or abandoned). */
+  delete(from: string): void {
+    const session = this.#sessions.get(from);
+    if (session === undefined) return;
+    this.#sessions.delete(from);
+    if (this.#byName.get(session.name) === from) this.#byName.delete(session.name);
+    this.#update();
+  }
+
+  /** Forgets a half-finished enrollment; the host gives back an address it bound (see {@link SessionTableHost.abandoned}). */
+  abandon(from: string, session: Session): void {
+    if (this.#sessions.get(from) === session) this.delete(from);
+    this.#host.abandoned(session);
+  }
+
+  /** Forgets everything, and stops the sweep. */
+  clear(): void {
+    this.#sessions.clear();
+    this.#candidates.clear();
+    this.#byName.clear();
+    this.#update();
+  }
+
+  /** Sends M_STOP again to members whose M_STOP_R is missing; forgets enrollments older than the pending timeout. */
+  sweep(): void {
+    const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
+    const t = clock.now();
+    for (const [from, candidate] of this.#candidates) {
+      if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);
+    }
+    for (const [from, session] of this.#sessions) {
+      if (t - session.createdAt > pendingTimeoutMs) {
+        this.abandon(from, session);
+        continue;
+      }
+      const stop = session.burst?.at(-1);
+      if (session.stopInvokeId === undefined || stop === undefined) continue;
+      if (t - session.lastSentAt < session.retransmitMs) continue;
+      session.lastSentAt = t;
+      session.retransmitMs = Math.min(session.retransmitMs * 2, retransmitMs * 8);
+      this.#host.sendBytes(from, stop, session.channel);
+    }
+    this.#update();
+  }
+
+  /** One interval timer, running only while enrollments are in progress and the enroller serves. */
+  #update(): void {
+    const { clock } = this.#host;
+    const pending = this.inProgress > 0 && this.#host.running();
+    if (pending && this.#sweep === undefined) {
+      this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);
+    } else if (!pending && this.#sweep !== undefined) {
+      clock.clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
+  }
+}

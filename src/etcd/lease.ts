@@ -1,0 +1,244 @@
+/**
+ * The etcd store's lease keeper: grants the enroller's lease and registers
+ * the enroller under it, keeps the fence (the lease is proven alive only
+ * until the TTL after the send time of the last keepalive etcd answered),
+ * and grants a new lease, with backoff, when it is lost.
+ *
+ * @module
+ */
+import type { Etcd3, IRequestOp, ITxnRequest, Lease } from 'etcd3';
+import { StoreError } from '../errors.js';
+import type { StoreOwner } from '../store/address-store.js';
+import { exponentialDelay } from '../util/backoff.js';
+import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import type { EtcdKeys } from './keys.js';
+import type { EtcdStoreStats, ResolvedEtcdStoreOptions } from './options.js';
+
+/** An etcd transaction's answer. */
+export type TxnResponse = Awaited<ReturnType<Etcd3['kv']['txn']>>;
+
+/** What the lease keeper needs of its store. */
+export interface LeaseHost {
+  /** The store's keys. */
+  readonly keys: EtcdKeys;
+  /** The store's options (TTL, call timeout). */
+  readonly options: ResolvedEtcdStoreOptions;
+  /** The store's counters. */
+  readonly stats: EtcdStoreStats;
+  /** The client, or a StoreError when the store is not open. */
+  client(): Etcd3;
+  /** The store's opening: a renewal of an earlier opening gives up. */
+  epoch(): number;
+  /** Whether the store is closed. */
+  closed(): boolean;
+  /** The enroller the store serves. */
+  owner(): StoreOwner;
+  /** One transaction, its failure a StoreError saying `what` failed. */
+  txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
+  /**
+   * A lease was granted: the names to mark under it. A renewed one (after a
+   * lapse) marks none: whatever was served then is not vouched for until confirmed.
+   */
+  servedUnder(renewed: boolean): string[];
+  /** The fence closed (`true`) or a new lease opened it again (`false`). */
+  fenced(fenced: boolean): void;
+}
+
+/** The enroller's etcd lease, its registration, and the fence. */
+export class LeaseKeeper {
+  readonly #host: LeaseHost;
+  readonly #clock: Clock;
+  #lease: Lease | undefined;
+  #leaseId: string | undefined;
+  /** The clock's time until which the lease is surely alive at etcd: the send time of the last keepalive answered, plus the TTL. */
+  #validUntil = 0;
+  /** The same deadline on the wall clock, which (unlike performance.now()) goes on while the host is suspended. */
+  #validUntilWall = 0;
+  /** Send times of keepalives not answered yet, oldest first (one stream answers in order). */
+  #fired: number[] = [];
+  #fenceTimer: TimerHandle | undefined;
+  /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
+  #fenced = false;
+
+  constructor(host: LeaseHost, clock: Clock = systemClock) {
+    this.#host = host;
+    this.#clock = clock;
+  }
+
+  /** The lease's id, while there is one. */
+  get id(): string | undefined {
+    return this.#leaseId;
+  }
+
+  /** Whether the fence is closed (the lease lapsed, no new one yet). */
+  get fenced(): boolean {
+    return this.#fenced;
+  }
+
+  /**
+   * Grants a lease and registers the enroller under it; renews itself when
+   * lost. A first lease marks every name served; a renewed one marks none:
+   * the enroller confirms through etcd what it keeps.
+   */
+  async grant(epoch: number, previousLeaseId?: string): Promise<void> {
+    const { options } = this.#host;
+    const lease = this.#host.client().lease(options.leaseTtlSecs, { deadline: Date.now() + options.callTimeoutMs });
+    this.#watchKeepalives(lease, epoch);
+    const askedAt = this.#clock.now();
+    // A lease whose grant fails emits 'lost' too; the rejection below reports it.
+    const id = await lease.grant();
+    if (epoch !== this.#host.epoch()) {
+      lease.release();
+      return;
+    }
+    this.#lease = lease;
+    this.#leaseId = id;
+    this.#fired = [];
+    this.#extend(epoch, askedAt);
+    await this.#register(lease, id, previousLeaseId);
+    const marks = this.#host
+      .servedUnder(previousLeaseId !== undefined)
+      .map((name): IRequestOp => ({ request_put: { key: Buffer.from(this.#host.keys.mark(name)), value: Buffer.alloc(0), lease: id } }));
+    // etcd takes at most 128 operations in one transaction.
+    for (let i = 0; i < marks.length; i += 100) await this.#host.txn('mark', { success: marks.slice(i, i + 100) });
+    if (previousLeaseId !== undefined) {
+      // Nothing of ours is attached to it any more; whatever is left there is stale.
+      this.#host
+        .client()
+        .leaseClient.leaseRevoke({ ID: previousLeaseId }, { deadline: Date.now() + options.callTimeoutMs })
+        .catch(() => undefined);
+    }
+    if (this.#fenced && epoch === this.#host.epoch()) {
+      this.#fenced = false;
+      this.#host.fenced(false);
+    }
+  }
+
+  /** Fencing: the lease is alive at etcd until the TTL after the send time of the last keepalive etcd answered. */
+  #watchKeepalives(lease: Lease, epoch: number): void {
+    lease.on('lost', () => {
+      if (this.#lease === lease) this.#fence(epoch);
+    });
+    lease.on('keepaliveFired', () => {
+      if (this.#lease === lease) this.#fired.push(this.#clock.now());
+    });
+    lease.on('keepaliveSucceeded', () => {
+      if (this.#lease !== lease) return;
+      const sentAt = this.#fired.shift();
+      if (sentAt !== undefined) this.#extend(epoch, sentAt); // an answer we cannot pair with its request proves nothing
+    });
+    lease.on('keepaliveEstablished', () => {
+      if (this.#lease === lease) this.#fired = [];
+    });
+  }
+
+  /** Registers the enroller under `enrollers/`: two live enrollers with one name would share their marks, so the name must be free. */
+  async #register(lease: Lease, id: string, previousLeaseId: string | undefined): Promise<void> {
+    const { keys, options } = this.#host;
+    const owner = this.#host.owner();
+    const registration = Buffer.from(keys.enroller(owner.name));
+    const registeredAs = Buffer.from(JSON.stringify({ shimAddress: owner.shimAddress }));
+    const register = [{ request_put: { key: registration, value: registeredAs, lease: id } }];
+    const attempt = (compare: NonNullable<ITxnRequest['compare']>) => this.#host.txn('register', { compare, success: register });
+    let registered = await attempt([{ key: registration, target: 'Create', result: 'Equal', create_revision: 0 }]);
+    if (!registered.succeeded && previousLeaseId !== undefined) {
+      // Our own registration under the lease we lost, which etcd still keeps (a restarted etcd extends leases).
+      registered = await attempt([{ key: registration, target: 'Lease', result: 'Equal', lease: previousLeaseId }]);
+    }
+    if (!registered.succeeded) {
+      // Registered at our own shim address: this enroller restarted (one address, one socket), so it takes over
+      // at once instead of waiting for the dead process's lease to run out.
+      registered = await attempt([{ key: registration, target: 'Value', result: 'Equal', value: registeredAs }]);
+    }
+    if (!registered.succeeded) {
+      lease.release();
+      throw new StoreError(
+        `an enroller named "${owner.name}" is registered already under ${keys.prefix} at another shim address: give each enroller its own name (or wait up to ${options.leaseTtlSecs} s for a dead one's lease to expire)`,
+      );
+    }
+  }
+
+  /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
+  canVouch(): boolean {
+    if (this.#host.closed() || this.#fenced || this.#leaseId === undefined) return false;
+    if (this.#clock.now() < this.#validUntil && Date.now() < this.#validUntilWall) return true;
+    this.#fence(this.#host.epoch()); // the deadline passed before the timer ran (a paused or busy process)
+    return false;
+  }
+
+  /** The store closes: the fence and the lease go; the lease is returned for {@link revoke}. */
+  detach(): Lease | undefined {
+    const lease = this.#lease;
+    this.#lease = undefined;
+    this.#leaseId = undefined;
+    this.#clock.clearTimeout(this.#fenceTimer);
+    this.#fenceTimer = undefined;
+    this.#fenced = false;
+    return lease;
+  }
+
+  /** Revokes a detached lease (its registration and marks go at once), or lets it go if etcd does not answer. */
+  async revoke(lease: Lease | undefined): Promise<void> {
+    if (lease === undefined) return;
+    lease.removeAllListeners();
+    await lease.revoke({ deadline: Date.now() + this.#host.options.callTimeoutMs }).catch(() => lease.release());
+  }
+
+  /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
+  #extend(epoch: number, sentAt: number): void {
+    this.#validUntil = Math.max(this.#validUntil, sentAt + this.#host.options.leaseTtlSecs * 1000);
+    this.#validUntilWall = Date.now() + (this.#validUntil - this.#clock.now());
+    const arm = (ms: number): void => {
+      this.#clock.clearTimeout(this.#fenceTimer);
+      this.#fenceTimer = this.#clock.setTimeout(check, ms);
+    };
+    const check = (): void => {
+      this.#fenceTimer = undefined;
+      if (epoch !== this.#host.epoch() || this.#host.closed()) return;
+      const left = this.#validUntil - this.#clock.now();
+      // A renewal under way: the new lease's deadline is checked once it is registered.
+      if (this.#fenced) arm(Math.max(left, 100));
+      else if (left > 0) arm(left);
+      else this.#fence(epoch);
+    };
+    arm(Math.max(0, this.#validUntil - this.#clock.now()));
+  }
+
+  /**
+   * The lease may have expired at etcd (no keepalive answered within its
+   * TTL), or did: this enroller can no longer prove any binding current.
+   * Tell the enroller, forget what was served, and grant a new lease.
+   */
+  #fence(epoch: number): void {
+    if (epoch !== this.#host.epoch() || this.#host.closed()) return;
+    this.#clock.clearTimeout(this.#fenceTimer);
+    this.#fenceTimer = undefined;
+    if (!this.#fenced) {
+      this.#fenced = true;
+      this.#host.fenced(true);
+    }
+    this.#renew(epoch);
+  }
+
+  /** The lease expired (etcd was out of reach longer than its TTL): grant another, with backoff (100 ms doubling to 2 s), until it works. */
+  #renew(epoch: number): void {
+    const previousLeaseId = this.#leaseId;
+    this.#drop();
+    let failures = 0;
+    const attempt = (): void => {
+      if (epoch !== this.#host.epoch()) return;
+      this.#host.stats.leaseRenewals++;
+      this.grant(epoch, previousLeaseId).catch(() => {
+        this.#drop();
+        this.#clock.setTimeout(attempt, exponentialDelay(++failures, 100, 2000));
+      });
+    };
+    attempt();
+  }
+
+  #drop(): void {
+    this.#lease?.release();
+    this.#lease = undefined;
+    this.#leaseId = undefined;
+  }
+}

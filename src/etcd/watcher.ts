@@ -1,0 +1,131 @@
+/**
+ * Keeps the etcd store's table current: reads it whole (in pages, at one
+ * revision), then watches the prefix from the next revision on, so no change
+ * falls between the two; reads it again if the watch fails for good.
+ *
+ * @module
+ */
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { StoreError } from '../errors.js';
+import type { AddressBinding } from '../store/address-store.js';
+import { exponentialDelay } from '../util/backoff.js';
+import { sleep } from '../util/clock.js';
+import { type EtcdKeys, prefixEnd } from './keys.js';
+import type { EtcdStoreStats } from './options.js';
+import type { AddressTable } from './table.js';
+
+/** What the watcher needs of its store. */
+export interface WatchHost {
+  /** The store's keys. */
+  readonly keys: EtcdKeys;
+  /** The store's counters. */
+  readonly stats: EtcdStoreStats;
+  /** The client, or a StoreError when the store is not open. */
+  client(): Etcd3;
+  /** The store's opening: a resync of an earlier opening gives up. */
+  epoch(): number;
+  /** The deadline of one etcd call. */
+  deadline(): { deadline: number };
+  /** A StoreError saying `what` failed. */
+  error(what: string, err: unknown): StoreError;
+}
+
+/** Reads and watches the prefix into an {@link AddressTable}. */
+export class TableWatcher {
+  readonly #host: WatchHost;
+  readonly #table: AddressTable;
+  #watcher: Watcher | undefined;
+
+  constructor(host: WatchHost, table: AddressTable) {
+    this.#host = host;
+    this.#table = table;
+  }
+
+  /**
+   * Reads the table, then watches from the next revision. Names no enroller
+   * serves are reported idle: their holds start now.
+   */
+  async load(): Promise<AddressBinding[]> {
+    const { kvs, revision } = await this.#read();
+    this.#table.clear();
+    this.#adopt(kvs, revision);
+    return this.#table.bindings();
+  }
+
+  /** Stops watching; resolves once etcd took the cancellation, or after `timeoutMs`. */
+  stop(timeoutMs: number): Promise<void> {
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    if (watcher === undefined) return Promise.resolve();
+    // etcd may not answer: wait for the cancellation at most `timeoutMs`.
+    return Promise.race([watcher.cancel().catch(() => undefined), sleep(timeoutMs)]);
+  }
+
+  #adopt(kvs: IKeyValue[], revision: number): void {
+    this.#table.adopt(kvs, revision);
+    this.#watch(revision + 1);
+  }
+
+  /** Every key under the prefix, in pages, at one revision. */
+  async #read(): Promise<{ kvs: IKeyValue[]; revision: number }> {
+    const client = this.#host.client();
+    const { prefix } = this.#host.keys;
+    const end = prefixEnd(prefix);
+    let revision = 0;
+    let key = Buffer.from(prefix);
+    const kvs: IKeyValue[] = [];
+    try {
+      for (;;) {
+        this.#host.stats.rangeReads++;
+        const res = await client.kv.range(
+          { key, range_end: end, limit: 5000, ...(revision === 0 ? {} : { revision }) },
+          this.#host.deadline(),
+        );
+        if (revision === 0) revision = Number(res.header.revision);
+        kvs.push(...res.kvs);
+        if (!res.more || res.kvs.length === 0) break;
+        key = Buffer.concat([res.kvs[res.kvs.length - 1]?.key ?? key, Buffer.from([0])]);
+      }
+    } catch (err) {
+      throw this.#host.error('cannot read the address table', err);
+    }
+    return { kvs, revision };
+  }
+
+  /**
+   * The watch failed for good (e.g. compacted past the revision it needed
+   * after a long cut): read the table again, tell the listener what changed,
+   * and watch from there. Retried, backing off from 200 ms to 5 s, until it
+   * works or the store closes.
+   */
+  async #resync(epoch: number): Promise<void> {
+    for (let failures = 1; epoch === this.#host.epoch(); failures++) {
+      try {
+        const { kvs, revision } = await this.#read();
+        if (epoch !== this.#host.epoch()) return;
+        this.#adopt(kvs, revision);
+        return;
+      } catch {
+        await sleep(exponentialDelay(failures, 200, 5000));
+      }
+    }
+  }
+
+  #watch(fromRevision: number): void {
+    const client = this.#host.client();
+    const epoch = this.#host.epoch();
+    // The watcher exists at once (so close() can cancel it even before etcd answers); etcd3 reconnects it after
+    // an outage and resumes from the last revision it delivered.
+    const watcher = client.watch().prefix(this.#host.keys.prefix).startRevision(String(fromRevision)).watcher();
+    this.#watcher = watcher;
+    watcher.on('put', (kv) => this.#table.onEvent(kv, false));
+    watcher.on('delete', (kv) => this.#table.onEvent(kv, true));
+    watcher.on('error', () => {
+      // Unrecoverable for this watcher (compacted, cancelled by etcd): start over from a fresh read.
+      if (epoch !== this.#host.epoch() || this.#watcher !== watcher) return;
+      this.#watcher = undefined;
+      watcher.cancel().catch(() => undefined);
+      void this.#resync(epoch);
+    });
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * One piece of work shared by several callers, each of whom may stop
+ * waiting with its own AbortSignal without stopping it for the others.
+ *
+ * @module
+ */
+import { EnrollmentAbortedError } from '../errors.js';
+
+/** A shared piece of work: its promise, and how many callers wait for it. */
+export interface Shared<T> {
+  readonly promise: Promise<T>;
+  waiters: number;
+}
+
+/**
+ * Waits for `shared` on behalf of one caller. The caller's signal only ends
+ * its own wait (rejecting with `EnrollmentAbortedError`); when the last
+ * caller stops waiting, `abandoned(reason)` is called with its signal's
+ * reason.
+ */
+export function joinShared<T>(shared: Shared<T>, signal: AbortSignal | undefined, abandoned: (reason: unknown) => void): Promise<T> {
+  if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+  shared.waiters++;
+  if (signal === undefined) return shared.promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+      shared.waiters--;
+      if (shared.waiters === 0) abandoned(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    shared.promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

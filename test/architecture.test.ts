@@ -1,0 +1,97 @@
+/**
+ * The README's "Inside" promises, checked on the code's own imports: which
+ * way the parts depend, no import cycle, and files small enough to read.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'src');
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+const all = files(src).map((f) => relative(src, f));
+const generated = (f: string) => f.startsWith('cdap/gen/');
+
+/** Every relative import of a file, resolved to a path under src/ (`import type` included: a type import still ties two parts). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(src, file), 'utf8');
+  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'";]*?from\s+'(\.[^']+)'/g)].map((m) => m[1] as string);
+  specifiers.push(...[...text.matchAll(/import\(\s*'(\.[^']+)'\s*\)/g)].map((m) => m[1] as string));
+  return specifiers.map((s) => relative(src, resolve(dirname(join(src, file)), s)).replace(/\.js$/, '.ts'));
+}
+
+const graph = new Map(all.map((f) => [f, importsOf(f)]));
+
+describe('the source tree', () => {
+  it('every relative import names a file that exists (the check below reads the real graph)', () => {
+    for (const [file, targets] of graph) for (const t of targets) expect(all, `${file} imports ${t}`).toContain(t);
+    expect(graph.get('member/enrollment-manager.ts')?.length).toBeGreaterThan(5);
+  });
+
+  it('member, enroller, stores, etcd and SRV discovery import no shim implementation', () => {
+    const implementations = ['shim/udp-shim.ts', 'shim/memory-network.ts'];
+    for (const [file, targets] of graph) {
+      if (!/^(member|enroller|store|etcd)\//.test(file)) continue;
+      for (const t of targets) expect(implementations, `${file} imports ${t}`).not.toContain(t);
+    }
+  });
+
+  it('shims and the codec import nothing from the member, the enroller or the member configuration', () => {
+    for (const [file, targets] of graph) {
+      if (!/^(shim|cdap)\//.test(file)) continue;
+      for (const t of targets) expect(t, `${file} imports ${t}`).not.toMatch(/^(member\/|enroller\/|config\.ts$)/);
+    }
+  });
+
+  it('has no import cycle', () => {
+    const state = new Map<string, 'visiting' | 'done'>();
+    const cycles: string[] = [];
+    const visit = (file: string, path: string[]): void => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'visiting') {
+        cycles.push([...path.slice(path.indexOf(file)), file].join(' -> '));
+        return;
+      }
+      state.set(file, 'visiting');
+      for (const t of graph.get(file) ?? []) visit(t, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of all) visit(file, []);
+    expect(cycles).toEqual([]);
+  });
+
+  it('has no file over 400 lines (generated code aside)', () => {
+    const long = all
+      .filter((f) => !generated(f))
+      .map((f) => [f, readFileSync(join(src, f), 'utf8').split('\n').length] as const)
+      .filter(([, lines]) => lines > 400);
+    expect(long).toEqual([]);
+  });
+
+  it('has no function or method over 60 lines (generated code aside)', () => {
+    const long: string[] = [];
+    for (const file of all.filter((f) => !generated(f))) {
+      const source = ts.createSourceFile(file, readFileSync(join(src, file), 'utf8'), ts.ScriptTarget.Latest, true);
+      const visit = (node: ts.Node): void => {
+        if (ts.isFunctionLike(node) && 'body' in node && node.body !== undefined) {
+          const first = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
+          const last = source.getLineAndCharacterOfPosition(node.getEnd()).line;
+          const name =
+            ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) ? node.name?.getText(source) : ts.SyntaxKind[node.kind];
+          if (last - first + 1 > 60) long.push(`${file}:${first + 1} ${name} (${last - first + 1} lines)`);
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(source);
+    }
+    expect(long).toEqual([]);
+  });
+});

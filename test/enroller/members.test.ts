@@ -1,0 +1,143 @@
+import { EventEmitter } from 'eventemitter3';
+import { describe, expect, it } from 'vitest';
+import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
+import { AddressLedger } from '../../src/enroller/ledger.js';
+import { MemberRegistry } from '../../src/enroller/members.js';
+import { Telemetry } from '../../src/util/telemetry.js';
+import { TICK_MS, Ticker } from '../../src/util/ticker.js';
+import { ManualClock } from './manual-clock.js';
+import { SharedMemoryStore } from './shared-memory-store.js';
+
+const LEASE_MS = 500;
+const HOLD_MS = 1000;
+
+function registry(running = true) {
+  const clock = new ManualClock();
+  const ticker = new Ticker(TICK_MS, clock);
+  const emitter = new EventEmitter<EnrollerEvents>();
+  const events: string[] = [];
+  for (const event of ['member:enrolled', 'member:gone', 'member:released'] as const) {
+    emitter.on(event, (m) => events.push(`${event} ${m.name}`));
+  }
+  emitter.on('address:released', (b) => events.push(`address:released ${b.name}`));
+  const telemetry = new Telemetry(emitter, undefined, describeEnrollerEvent('e'));
+  const store = new SharedMemoryStore();
+  const ledger: AddressLedger = new AddressLedger(
+    store,
+    { addressPool: { first: 1, last: 9 }, holdMs: HOLD_MS, ipcpName: 'e', localAddress: 'me', random: () => 0 },
+    ticker,
+    telemetry,
+    { serves: (name) => members.has(name), running: () => running, memberCount: () => members.size, leaseBack: () => undefined },
+  );
+  const members: MemberRegistry = new MemberRegistry(
+    { clock, ticker, leaseMs: LEASE_MS, ipcpName: 'e', running: () => running },
+    ledger,
+    telemetry,
+  );
+  const enrol = (name: string, address: number, shim = `shim-${name}`) => {
+    ledger.assign(name, address);
+    void ledger.bind({ name, address });
+    return members.enrol(name, address, shim, null);
+  };
+  return { members, clock, events, store, enrol, ledger };
+}
+
+describe('MemberRegistry', () => {
+  it('retire does forget + leave + hold exactly once, then tells the event of its reason', () => {
+    const { members, clock, events, store, enrol } = registry();
+    const m = enrol('a', 3);
+    events.length = 0;
+    members.retire(m, 'gone');
+    expect(members.has('a')).toBe(false);
+    expect(members.at('shim-a')).toBeUndefined();
+    expect(store.callsOf('leave')).toEqual(['leave a']);
+    expect(events).toEqual(['member:gone a']);
+    // held: freed once the hold ends (the lease of a forgotten member does not fire again)
+    clock.advance(HOLD_MS - 2 * TICK_MS);
+    expect(events).toEqual(['member:gone a']);
+    clock.advance(4 * TICK_MS);
+    expect(events).toEqual(['member:gone a', 'address:released a']);
+    clock.advance(10 * LEASE_MS);
+    expect(events).toHaveLength(2);
+    expect(store.callsOf('leave')).toEqual(['leave a']);
+  });
+
+  it('retire tells member:released for M_RELEASE, and nothing for the silent reasons', () => {
+    const { members, events, store, enrol } = registry();
+    members.retire(enrol('r', 1), 'released');
+    members.retire(enrol('u', 2), 'unproven');
+    members.retire(enrol('v', 3), 'unvouched');
+    expect(events.filter((e) => !e.startsWith('member:enrolled'))).toEqual(['member:released r']);
+    expect(store.callsOf('leave')).toEqual(['leave r', 'leave u', 'leave v']);
+  });
+
+  it('a member silent for its lease is retired as gone; one that speaks keeps its place', () => {
+    const { members, clock, events, enrol } = registry();
+    const quiet = enrol('quiet', 1);
+    const talker = enrol('talker', 2);
+    clock.advance(LEASE_MS / 2);
+    members.seen(talker);
+    clock.advance(LEASE_MS / 2 + 2 * TICK_MS);
+    expect(members.has('quiet')).toBe(false);
+    expect(members.has('talker')).toBe(true);
+    expect(events).toContain('member:gone quiet');
+    expect(quiet.lease).toBeUndefined();
+    clock.advance(LEASE_MS / 2);
+    expect(members.has('talker')).toBe(false);
+  });
+
+  it('no lease ends while the enroller is stopped', () => {
+    const { members, clock, enrol } = registry(false);
+    enrol('a', 1);
+    clock.advance(10 * LEASE_MS);
+    expect(members.has('a')).toBe(true);
+  });
+
+  it('a new enrollment from a member’s shim address retires the stale member there (silently); one of the same name replaces it', () => {
+    const { members, events, store, enrol } = registry();
+    enrol('old', 1, 'shim-x');
+    enrol('new', 2, 'shim-x');
+    expect(members.has('old')).toBe(false);
+    expect(members.at('shim-x')?.name).toBe('new');
+    expect(store.callsOf('leave')).toEqual(['leave old']);
+    enrol('new', 2, 'shim-y');
+    expect(members.at('shim-x')).toBeUndefined();
+    expect(members.at('shim-y')?.name).toBe('new');
+    expect(store.callsOf('leave')).toEqual(['leave old']); // forgotten, not let go: it is served again at once
+    expect(events.filter((e) => e.startsWith('member:gone'))).toEqual([]);
+  });
+
+  it('revalidate, after a fence: keeps the members the store confirms, retires the others, and lifts the fence', async () => {
+    const { members, store, enrol, ledger } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    enrol('kept', 1);
+    enrol('lost', 2);
+    store.unconfirmed.add('lost');
+    await members.revalidate(); // not fenced: nothing to do
+    expect(members.size).toBe(2);
+    store.listener?.fenced?.(true);
+    expect(ledger.vouching()).toBe(false);
+    await members.revalidate();
+    expect([...members.values()].map((m) => m.name)).toEqual(['kept']);
+    expect(store.callsOf('leave')).toEqual(['leave lost']);
+    expect(ledger.vouching()).toBe(true);
+  });
+
+  it('a revalidation overtaken by another fence changes nothing: the enroller stays fenced', async () => {
+    const { members, store, enrol, ledger } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    enrol('lost', 2);
+    store.unconfirmed.add('lost');
+    store.listener?.fenced?.(true);
+    let open = (): void => undefined;
+    store.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const revalidating = members.revalidate();
+    store.listener?.fenced?.(true); // lost again while the store was being asked
+    open();
+    await revalidating;
+    expect(members.has('lost')).toBe(true);
+    expect(ledger.fenced).toBe(true);
+  });
+});

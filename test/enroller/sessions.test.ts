@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { InvokeIds } from '../../src/cdap/messages.js';
+import { type Session, SessionTable } from '../../src/enroller/sessions.js';
+import { ManualClock } from './manual-clock.js';
+
+const RETRANSMIT_MS = 100;
+const PENDING_MS = 5000;
+
+function table(running = true) {
+  const clock = new ManualClock();
+  const sent: Array<{ to: string; pdu: string; at: number }> = [];
+  const abandoned: string[] = [];
+  const sessions = new SessionTable({
+    clock,
+    retransmitMs: RETRANSMIT_MS,
+    pendingTimeoutMs: PENDING_MS,
+    running: () => running,
+    abandoned: (s) => abandoned.push(s.name),
+    sendBytes: (to, pdu) => sent.push({ to, pdu: new TextDecoder().decode(pdu), at: clock.now() }),
+  });
+  const session = (name: string, from: string, over: Partial<Session> = {}): Session => ({
+    name,
+    shimAddress: from,
+    lastSeenAt: clock.now(),
+    contested: false,
+    fences: 0,
+    connectInvokeId: 1,
+    connectReply: new Uint8Array(),
+    ids: new InvokeIds(2),
+    createdAt: clock.now(),
+    lastSentAt: clock.now(),
+    retransmitMs: RETRANSMIT_MS,
+    channel: null,
+    ...over,
+  });
+  return { sessions, clock, sent, abandoned, session };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe('SessionTable', () => {
+  it('the sweep sends M_STOP again while its M_STOP_R is missing, doubling the interval up to 8 times the first', () => {
+    const { sessions, clock, sent, session } = table();
+    sessions.set('shim-a', session('a', 'shim-a', { stopInvokeId: 7, burst: [bytes('START_R'), bytes('CREATE'), bytes('STOP')] }));
+    clock.advance(3000);
+    expect(sent.every((s) => s.to === 'shim-a' && s.pdu === 'STOP')).toBe(true); // only the M_STOP, never the rest of the burst
+    const gaps = sent.slice(1).map((s, i) => s.at - (sent[i]?.at ?? 0));
+    expect(sent[0]?.at).toBe(1000 + RETRANSMIT_MS);
+    expect(gaps).toEqual([200, 400, 800, 800]);
+  });
+
+  it('the sweep does nothing to an enrollment that has not sent its M_STOP yet', () => {
+    const { sessions, clock, sent, session } = table();
+    sessions.set('shim-a', session('a', 'shim-a'));
+    clock.advance(PENDING_MS);
+    expect(sent).toEqual([]);
+  });
+
+  it('the sweep forgets an enrollment older than the pending timeout, once, and its address goes back', () => {
+    const { sessions, clock, abandoned, session } = table();
+    sessions.set('shim-a', session('a', 'shim-a', { startInvokeId: 2 }));
+    clock.advance(PENDING_MS - RETRANSMIT_MS);
+    expect(sessions.get('shim-a')).toBeDefined();
+    expect(sessions.serving('a')).toBe(true);
+    clock.advance(2 * RETRANSMIT_MS);
+    expect(sessions.get('shim-a')).toBeUndefined();
+    expect(sessions.serving('a')).toBe(false);
+    expect(abandoned).toEqual(['a']);
+    clock.advance(PENDING_MS);
+    expect(abandoned).toEqual(['a']);
+  });
+
+  it('an unproven candidate expires silently; a proven one replaces the enrollment it found, which is abandoned', () => {
+    const { sessions, clock, abandoned, session } = table();
+    const first = session('a', 'shim-a');
+    sessions.set('shim-a', first);
+    const candidate = session('a', 'shim-a', { connectInvokeId: 9 });
+    sessions.setCandidate('shim-a', candidate);
+    expect(sessions.inProgress).toBe(2);
+    expect(sessions.size).toBe(1);
+    sessions.promote('shim-a', candidate);
+    expect(sessions.get('shim-a')).toBe(candidate);
+    expect(sessions.candidate('shim-a')).toBeUndefined();
+    expect(abandoned).toEqual(['a']);
+    const late = session('b', 'shim-b');
+    sessions.setCandidate('shim-b', late);
+    clock.advance(PENDING_MS + 2 * RETRANSMIT_MS);
+    expect(sessions.candidate('shim-b')).toBeUndefined();
+    expect(abandoned).toEqual(['a', 'a']); // the promoted one timed out too; the candidate went without a word
+  });
+
+  it('a contested enrollment holds its name only once it wins it', () => {
+    const { sessions, session } = table();
+    const contested = session('a', 'shim-new', { contested: true, startInvokeId: 2 });
+    sessions.set('shim-new', contested);
+    expect(sessions.holding('a')).toBeUndefined();
+    sessions.won(contested);
+    expect(sessions.holding('a')).toBe(contested);
+  });
+
+  it('runs one interval only while enrollments are in progress and the enroller serves', () => {
+    const { sessions, clock, session } = table();
+    expect(clock.pending).toBe(0);
+    sessions.set('shim-a', session('a', 'shim-a'));
+    sessions.set('shim-b', session('b', 'shim-b'));
+    expect(clock.pending).toBe(1);
+    sessions.delete('shim-a');
+    expect(clock.pending).toBe(1);
+    sessions.delete('shim-b');
+    expect(clock.pending).toBe(0);
+    sessions.set('shim-c', session('c', 'shim-c'));
+    sessions.clear();
+    expect(clock.pending).toBe(0);
+    const stopped = table(false);
+    stopped.sessions.set('shim-a', stopped.session('a', 'shim-a'));
+    expect(stopped.clock.pending).toBe(0);
+  });
+});
