@@ -1,142 +1,158 @@
 /**
- * How a manager's parts are built and wired to each other, from its
- * validated options: the one place that knows every part.
+ * How a manager's parts are built and wired: one context object that every
+ * part shares (like js-libp2p's components). Each part declares, in its own
+ * `...Init` interface, the few members of the context it uses; the context
+ * satisfies them all. One object per manager, and no closure per part: ten
+ * thousand idle managers stay small.
  *
  * @module
  */
 import type { EventEmitter } from 'eventemitter3';
+import type { AuthOptions } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
-import type { InvokeIds } from '../cdap/messages.js';
+import { encodeCdapMessage } from '../cdap/codec.js';
+import { InvokeIds } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
-import { parseUdpAddress } from '../shim/udp-address.js';
+import { EnrollmentAbortedError } from '../errors.js';
+import type { Rib } from '../rib/rib.js';
+import type { Shim } from '../shim/shim.js';
+import { tryParseUdpAddress } from '../shim/udp-address.js';
 import { fullJitterDelay } from '../util/backoff.js';
 import { type Clock, clockFrom } from '../util/clock.js';
 import { Telemetry } from '../util/telemetry.js';
-import { tickerFor } from '../util/ticker.js';
+import { type Ticker, tickerFor } from '../util/ticker.js';
 import { BootstrapSet } from './bootstrap-set.js';
 import { MemberChannels } from './channels.js';
-import { Completion } from './completion.js';
-import { Discovery } from './discovery.js';
-import type { EnrollmentEvents } from './events.js';
+import { Discovery, type DiscoveryPart, NO_DISCOVERY } from './discovery.js';
+import type { EnrollmentEvents, EnrollmentState } from './events.js';
 import { Liveness } from './liveness.js';
 import { MetricsRecorder } from './metrics.js';
 import type { ManagerOptions } from './options.js';
 import { describeMemberEvent } from './report.js';
-import { Responder } from './responder.js';
 import { Runs } from './runs.js';
-import { isSrvBootstrap } from './srv.js';
+import { isSrvBootstrap, type SrvDiscoveryOptions } from './srv.js';
 import { MemberState } from './state.js';
 
-/** The parts the manager's facade talks to. */
-export interface MemberParts {
+/**
+ * Everything a manager's parts share: settings, time, the parts themselves,
+ * and the few actions that cross parts. It is also the manager's
+ * {@link Telemetry}: its events' one way out.
+ */
+export class MemberContext extends Telemetry<EnrollmentEvents> {
+  readonly config: Readonly<EnrollmentConfig>;
+  readonly shim: Shim;
+  readonly rib: Rib;
+  readonly auth: AuthOptions;
+  /** The DIF named in M_CONNECT, if any. */
+  readonly difName: string | undefined;
+  readonly lowerDifs: readonly string[];
+  readonly localAddress: string;
+  readonly discoveryOptions: SrvDiscoveryOptions;
+  readonly clock: Clock;
+  readonly ticker: Ticker;
+  readonly random: () => number;
+  readonly ids = new InvokeIds(1);
+  /** The member's IPCP name, if set. */
+  ipcpName: string | undefined;
   readonly metrics: MetricsRecorder;
   readonly state: MemberState;
   readonly bootstraps: BootstrapSet;
-  readonly channels: MemberChannels;
+  readonly channels = new MemberChannels();
   readonly liveness: Liveness;
+  readonly discovery: DiscoveryPart;
   readonly runs: Runs;
-  readonly responder: Responder;
-}
 
-/** What the parts need from the facade. */
-export interface MemberHooks {
-  /** The member's IPCP name, if set (it may be set after construction). */
-  ipcpName(): string | undefined;
-  /** Encodes, seals through `channel` if any, and sends; rejects when it cannot. */
-  sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
-}
-
-/** What every part shares. */
-interface Common {
-  readonly config: Readonly<EnrollmentConfig>;
-  readonly clock: Clock;
-  readonly random: () => number;
-  readonly telemetry: Telemetry<EnrollmentEvents>;
-  readonly ids: InvokeIds;
-  backoff(failures: number): number;
-  send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void;
-}
-
-/** The IP version of a shim address that is an IP literal with a port, else undefined. */
-function ipFamily(address: string): 4 | 6 | undefined {
-  try {
-    return parseUdpAddress(address).family;
-  } catch {
-    return undefined;
+  constructor(emitter: EventEmitter<EnrollmentEvents>, o: ManagerOptions, config: Readonly<EnrollmentConfig>) {
+    super(emitter, o.logger, describeMemberEvent);
+    this.config = config;
+    this.shim = o.shim;
+    this.rib = o.rib;
+    this.auth = o.auth;
+    this.difName = o.difName;
+    this.lowerDifs = o.lowerDifs;
+    this.localAddress = o.shim.localAddress;
+    const family = o.discovery?.family ?? tryParseUdpAddress(o.shim.localAddress)?.family;
+    this.discoveryOptions = family === undefined ? { ...o.discovery } : { ...o.discovery, family };
+    this.clock = clockFrom(o.clock);
+    this.ticker = tickerFor(this.clock);
+    this.random = o.random ?? Math.random;
+    this.ipcpName = o.ipcpName;
+    this.metrics = new MetricsRecorder(this.clock);
+    this.state = new MemberState(this);
+    this.bootstraps = new BootstrapSet(this);
+    for (const entry of config.bootstraps) if (!isSrvBootstrap(entry)) this.bootstraps.learn(entry, 'config');
+    this.liveness = new Liveness(this);
+    // Most members have no `srv:` entry: they share one discovery that never looks anything up.
+    this.discovery = config.bootstraps.some(isSrvBootstrap) ? new Discovery(this) : NO_DISCOVERY;
+    this.runs = new Runs(this);
   }
-}
 
-/** Builds the parts of a manager that emits its events on `emitter`. */
-export function assembleMember(
-  emitter: EventEmitter<EnrollmentEvents>,
-  o: ManagerOptions,
-  config: Readonly<EnrollmentConfig>,
-  ids: InvokeIds,
-  hooks: MemberHooks,
-): MemberParts {
-  const random = o.random ?? Math.random;
-  const { reenrollBackoffBaseMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = config;
-  const common: Common = {
-    config,
-    clock: clockFrom(o.clock),
-    random,
-    telemetry: new Telemetry<EnrollmentEvents>(emitter, o.logger, describeMemberEvent(hooks.ipcpName)),
-    ids,
-    backoff: (n) => fullJitterDelay(n, { baseMs, capMs, floorMs }, random),
-    send: (to, msg, channel) => void hooks.sendNow(to, msg, channel).catch(() => undefined),
-  };
-  const { clock, telemetry } = common;
-  const metrics = new MetricsRecorder(() => clock.now());
-  const state = new MemberState({
-    leftEnrolled: () => {
-      metrics.leftEnrolled();
-      liveness.cancelKeepalive();
-    },
-    closed: () => liveness.cancelDeadline(),
-    changed: (next, previous) => telemetry.emit('state:change', next, previous),
-  });
-  const bootstraps = new BootstrapSet({ localAddress: o.shim.localAddress, now: () => clock.now(), random, backoff: common.backoff });
-  for (const entry of config.bootstraps) if (!isSrvBootstrap(entry)) bootstraps.learn(entry, 'config');
-  const channels = new MemberChannels();
-  const liveness: Liveness = new Liveness({
-    ...common,
-    ticker: tickerFor(clock),
-    state,
-    bootstraps,
-    metrics,
-    sendKeepalive: (to, msg) => common.send(to, msg, channels.get(to)),
-    recover: () => runs.startRecovery(),
-  });
-  const runs = assembleRuns(o, common, hooks, { metrics, state, bootstraps, channels, liveness });
-  const responder = new Responder({ rib: o.rib, send: common.send, released: () => liveness.lose('released') });
-  return { metrics, state, bootstraps, channels, liveness, runs, responder };
-}
+  /** The context is its own telemetry (parts ask for `telemetry`). */
+  get telemetry(): Telemetry<EnrollmentEvents> {
+    return this;
+  }
 
-/** Discovery, completion and the runs that use them. */
-function assembleRuns(o: ManagerOptions, common: Common, hooks: MemberHooks, parts: Omit<MemberParts, 'runs' | 'responder'>): Runs {
-  const { config } = common;
-  const { state, bootstraps } = parts;
-  const family = o.discovery?.family ?? ipFamily(o.shim.localAddress);
-  const discovery = new Discovery({
-    ...common,
-    entries: config.bootstraps,
-    options: family === undefined ? { ...o.discovery } : { ...o.discovery, family },
-    timeoutMs: config.timeoutMs,
-    bootstraps,
-    ipcpName: hooks.ipcpName,
-    last: () => state.record?.bootstrap,
-  });
-  const completion = new Completion({ ...common, ...parts, rib: o.rib, ipcpName: hooks.ipcpName });
-  return new Runs({
-    ...common,
-    ...parts,
-    auth: o.auth,
-    difName: o.difName,
-    lowerDifs: o.lowerDifs,
-    discovery,
-    completion,
-    ipcpName: hooks.ipcpName,
-    sendNow: hooks.sendNow,
-  });
+  /** The clock's time. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** The backoff after the n-th consecutive failure of a bootstrap (or of a lookup): full jitter. */
+  backoff(failures: number): number {
+    const { reenrollBackoffBaseMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = this.config;
+    return fullJitterDelay(failures, { baseMs, capMs, floorMs }, this.random);
+  }
+
+  /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
+  async sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void> {
+    const pdu = encodeCdapMessage(msg);
+    await this.shim.send(to, channel === undefined ? pdu : channel.seal(pdu));
+  }
+
+  /** Sends a reply or a keepalive; one that cannot be sent is a lost datagram, which the peer survives. */
+  send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void {
+    this.sendNow(to, msg, channel).catch(() => undefined);
+  }
+
+  /** Sends a keepalive through the channel of the enrollment with `to`. */
+  sendKeepalive(to: string, msg: CdapMessage): void {
+    this.send(to, msg, this.channels.get(to));
+  }
+
+  /** The bootstrap of the last enrollment, if any. */
+  lastBootstrap(): string | undefined {
+    return this.state.record?.bootstrap;
+  }
+
+  /** Liveness found the connection lost (or recovery due) with the monitor running. */
+  recover(): void {
+    this.runs.startRecovery();
+  }
+
+  /** The monitor was stopped: its recovery, if running, ends. */
+  monitorStopped(): void {
+    this.runs.stopRecovery(new EnrollmentAbortedError('monitoring stopped'));
+  }
+
+  /** The enroller released the member. */
+  released(): void {
+    this.liveness.lose('released');
+  }
+
+  /** Exit action of `enrolled`: keepalives stop, uptime stops counting. */
+  leftEnrolled(): void {
+    this.metrics.leftEnrolled();
+    this.liveness.cancelKeepalive();
+  }
+
+  /** Exit action of every state into `closed`. */
+  closed(): void {
+    this.liveness.cancelDeadline();
+  }
+
+  /** Every change of state is an event. */
+  changed(state: EnrollmentState, previous: EnrollmentState): void {
+    this.telemetry.emit('state:change', state, previous);
+  }
 }

@@ -34,7 +34,7 @@ export class BootstrapSet {
   readonly #init: BootstrapSetInit;
   readonly #known = new Map<string, Bootstrap>();
   /** Bootstraps that failed since the last lookup of the `srv:` entries or the last enrollment. */
-  readonly #failedSinceDiscovery = new Set<string>();
+  #failedSinceDiscovery: Set<string> | undefined; // made at the first failure
 
   constructor(init: BootstrapSetInit) {
     this.#init = init;
@@ -134,6 +134,7 @@ export class BootstrapSet {
    */
   failed(status: Bootstrap, delayMs?: number): void {
     status.failures++;
+    this.#failedSinceDiscovery ??= new Set();
     this.#failedSinceDiscovery.add(status.address);
     status.blockedUntil = this.#init.now() + (delayMs ?? this.#init.backoff(status.failures));
   }
@@ -146,12 +147,12 @@ export class BootstrapSet {
 
   /** Whether every known bootstrap failed since the last lookup (or enrollment): then a new lookup is due. */
   allFailedSinceDiscovery(): boolean {
-    for (const address of this.#known.keys()) if (!this.#failedSinceDiscovery.has(address)) return false;
+    for (const address of this.#known.keys()) if (this.#failedSinceDiscovery?.has(address) !== true) return false;
     return true;
   }
 
   /** A new round: after a lookup, or an enrollment. */
   newRound(): void {
-    this.#failedSinceDiscovery.clear();
+    this.#failedSinceDiscovery?.clear();
   }
 }

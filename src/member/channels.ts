@@ -23,13 +23,13 @@ export class MemberChannels {
    * current enrollment's is `get(bootstrap)`; the others answer the liveness
    * probes of enrollers this member left (a newcomer claiming its name there).
    */
-  readonly #enrolled = new Map<string, SecureChannel>();
+  #enrolled: Map<string, SecureChannel> | undefined; // made on first use: only hmac-sha256 has channels
   /** The channel of an attempt that succeeded and is being stored, until it completes. */
   #completing: { readonly bootstrap: string; readonly channel: SecureChannel } | undefined;
 
   /** The channel of the enrollment completed with `bootstrap`, if any. */
   get(bootstrap: string): SecureChannel | undefined {
-    return this.#enrolled.get(bootstrap);
+    return this.#enrolled?.get(bootstrap);
   }
 
   /** An attempt with `bootstrap` succeeded and its result is being stored (undefined channel: none). */
@@ -40,7 +40,9 @@ export class MemberChannels {
   /** The enrollment with `bootstrap` completed, through `channel` if any. */
   completed(bootstrap: string, channel: SecureChannel | undefined): void {
     this.#completing = undefined;
-    if (channel !== undefined) this.#enrolled.set(bootstrap, channel);
+    if (channel === undefined) return;
+    this.#enrolled ??= new Map();
+    this.#enrolled.set(bootstrap, channel);
   }
 
   /**
@@ -59,7 +61,7 @@ export class MemberChannels {
     const channels: SecureChannel[] = [];
     if (attemptChannel !== undefined && attempting) channels.push(attemptChannel);
     if (this.#completing !== undefined && from === this.#completing.bootstrap) channels.push(this.#completing.channel);
-    const enrolled = this.#enrolled.get(from);
+    const enrolled = this.#enrolled?.get(from);
     if (enrolled !== undefined) channels.push(enrolled);
     let failure: OpenFailure = 'unauthenticated';
     for (const channel of channels) {

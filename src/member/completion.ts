@@ -30,7 +30,8 @@ export interface CompletionInit {
   readonly liveness: Liveness;
   readonly metrics: MetricsRecorder;
   readonly telemetry: Telemetry<EnrollmentEvents>;
-  ipcpName(): string | undefined;
+  /** The member's IPCP name, if set (read at each use: it may be set later). */
+  readonly ipcpName: string | undefined;
   send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void;
 }
 
@@ -53,77 +54,66 @@ function stillWanted(state: MemberState, signal: AbortSignal): void {
   if (signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: signal.reason });
 }
 
-/** Stores and completes successful attempts. */
-export class Completion {
-  readonly #init: CompletionInit;
-
-  constructor(init: CompletionInit) {
-    this.#init = init;
-  }
-
-  /**
-   * Writes what the enroller synced and the assigned address into the RIB,
-   * unless closed or aborted meanwhile. A RIB that refuses fails the attempt
-   * (`RibError`), with backoff like any other failure.
-   */
-  async store(result: AttemptResult, signal: AbortSignal): Promise<void> {
-    const { rib, state } = this.#init;
-    try {
-      for (const object of result.objects) {
-        stillWanted(state, signal);
-        await rib.write(object);
-      }
+/**
+ * Writes what the enroller synced and the assigned address into the RIB,
+ * unless closed or aborted meanwhile. A RIB that refuses fails the attempt
+ * (`RibError`), with backoff like any other failure.
+ */
+export async function storeResult(init: CompletionInit, result: AttemptResult, signal: AbortSignal): Promise<void> {
+  const { rib, state } = init;
+  try {
+    for (const object of result.objects) {
       stillWanted(state, signal);
-      await rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
-    } catch (err) {
-      throw err instanceof EnrollmentError
-        ? err
-        : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
+      await rib.write(object);
     }
     stillWanted(state, signal);
+    await rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
+  } catch (err) {
+    throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
   }
+  stillWanted(state, signal);
+}
 
-  /** The attempt with `bootstrap` succeeded and the RIB holds it: confirm to the enroller and become enrolled. Returns the DIF's name. */
-  complete(bootstrap: string, result: AttemptResult, run: RunSummary): string {
-    const { state, channels, bootstraps, liveness, metrics, telemetry } = this.#init;
-    stillWanted(state, run.signal);
-    const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
-    const difName = result.difName ?? synced ?? bootstrap;
-    channels.completed(bootstrap, result.channel);
-    this.#init.send(bootstrap, replyTo(result.stop), result.channel);
-    const fresh = bootstraps.learnAdvertised(result.alternates, bootstrap);
-    if (fresh.length > 0) {
-      const fields = { event: 'bootstraps:advertised', ipcpName: this.#init.ipcpName(), bootstrap, learned: fresh };
-      telemetry.log('debug', fields, `${bootstrap} advertised ${fresh.join(', ')}`);
-    }
-    const previous = state.record?.address;
-    state.record = { bootstrap, address: result.address, difName };
-    liveness.enrolled();
-    state.lost = false;
-    bootstraps.newRound();
-    state.set({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
-    metrics.enrolled();
-    if (previous !== undefined && previous !== result.address && state.type === 'enrolled') {
-      telemetry.emit('address:change', { previous, address: result.address, bootstrap });
-    }
-    telemetry.emit('enrolled', { address: result.address, difName, bootstrap });
-    this.#endOutage(bootstrap, result.address, run);
-    // A listener may have closed the manager meanwhile: then no timer is armed.
-    if (state.type === 'enrolled') liveness.resume();
-    return difName;
+/** The attempt with `bootstrap` succeeded and the RIB holds it: confirm to the enroller and become enrolled. Returns the DIF's name. */
+export function completeEnrollment(init: CompletionInit, bootstrap: string, result: AttemptResult, run: RunSummary): string {
+  const { state, channels, bootstraps, liveness, metrics, telemetry } = init;
+  stillWanted(state, run.signal);
+  const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
+  const difName = result.difName ?? synced ?? bootstrap;
+  channels.completed(bootstrap, result.channel);
+  init.send(bootstrap, replyTo(result.stop), result.channel);
+  const fresh = bootstraps.learnAdvertised(result.alternates, bootstrap);
+  if (fresh.length > 0) {
+    const fields = { event: 'bootstraps:advertised', ipcpName: init.ipcpName, bootstrap, learned: fresh };
+    telemetry.log('debug', fields, `${bootstrap} advertised ${fresh.join(', ')}`);
   }
+  const previous = state.record?.address;
+  state.record = { bootstrap, address: result.address, difName };
+  liveness.enrolled();
+  state.lost = false;
+  bootstraps.newRound();
+  state.set({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
+  metrics.enrolled();
+  if (previous !== undefined && previous !== result.address && state.type === 'enrolled') {
+    telemetry.emit('address:change', { previous, address: result.address, bootstrap });
+  }
+  telemetry.emit('enrolled', { address: result.address, difName, bootstrap });
+  endOutage(init, bootstrap, result.address, run);
+  // A listener may have closed the manager meanwhile: then no timer is armed.
+  if (state.type === 'enrolled') liveness.resume();
+  return difName;
+}
 
-  /** Any enrollment that ends an outage is its recovery, however it was started. */
-  #endOutage(bootstrap: string, address: number, run: RunSummary): void {
-    const { state, metrics, telemetry, clock } = this.#init;
-    if (run.kind !== 'reenrolling' && state.outageAt === undefined) return;
-    const recoveryMs = clock.now() - (state.outageAt ?? run.startedAt);
-    if (state.outageAt !== undefined) metrics.recovered(recoveryMs);
-    state.outageAt = undefined;
-    metrics.reenrollSuccess();
-    if (state.type === 'enrolled') {
-      const { attempts, previousAddress } = run;
-      telemetry.emit('reenroll:success', { attempts, bootstrap, address, previousAddress, recoveryMs });
-    }
+/** Any enrollment that ends an outage is its recovery, however it was started. */
+function endOutage(init: CompletionInit, bootstrap: string, address: number, run: RunSummary): void {
+  const { state, metrics, telemetry, clock } = init;
+  if (run.kind !== 'reenrolling' && state.outageAt === undefined) return;
+  const recoveryMs = clock.now() - (state.outageAt ?? run.startedAt);
+  if (state.outageAt !== undefined) metrics.recovered(recoveryMs);
+  state.outageAt = undefined;
+  metrics.reenrollSuccess();
+  if (state.type === 'enrolled') {
+    const { attempts, previousAddress } = run;
+    telemetry.emit('reenroll:success', { attempts, bootstrap, address, previousAddress, recoveryMs });
   }
 }

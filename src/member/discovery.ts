@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { SRV_BOOTSTRAP_PREFIX } from '../config.js';
+import { type EnrollmentConfig, SRV_BOOTSTRAP_PREFIX } from '../config.js';
 import { DiscoveryError } from '../errors.js';
 import { type Clock, sleep } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
@@ -14,12 +14,10 @@ import { isSrvBootstrap, parseSrvBootstrap, resolveSrvBootstraps, type SrvDiscov
 
 /** What discovery needs from the manager. */
 export interface DiscoveryInit {
-  /** `config.bootstraps`, in order. */
-  readonly entries: readonly string[];
+  /** `bootstraps` (in order) and `timeoutMs` (the bound on one lookup). */
+  readonly config: Readonly<Pick<EnrollmentConfig, 'bootstraps' | 'timeoutMs'>>;
   /** How the `srv:` entries are resolved (the family already settled). */
-  readonly options: SrvDiscoveryOptions;
-  /** The bound on one lookup. */
-  readonly timeoutMs: number;
+  readonly discoveryOptions: SrvDiscoveryOptions;
   readonly bootstraps: BootstrapSet;
   readonly clock: Clock;
   readonly random: () => number;
@@ -27,9 +25,10 @@ export interface DiscoveryInit {
   /** The backoff after the n-th consecutive lookup that left nothing to try. */
   backoff(failures: number): number;
   /** The member's IPCP name, for log lines. */
-  ipcpName(): string | undefined;
+  /** The member's IPCP name, if set (read at each use: it may be set later). */
+  readonly ipcpName: string | undefined;
   /** The bootstrap of the last enrollment: kept even when the DNS no longer lists it. */
-  last(): string | undefined;
+  lastBootstrap(): string | undefined;
 }
 
 interface SrvEntry {
@@ -39,8 +38,21 @@ interface SrvEntry {
   addresses: readonly string[] | undefined;
 }
 
+/** What runs ask of discovery. */
+export interface DiscoveryPart {
+  /** Whether there is any `srv:` entry. */
+  readonly enabled: boolean;
+  /** The clock's time before which recovery does not look up again when nothing is known. */
+  readonly blockedUntil: number;
+  /** Looks the entries up if due (see {@link Discovery.ifNeeded}). */
+  ifNeeded(signal: AbortSignal, recovery: boolean): Promise<void>;
+}
+
+/** The discovery of a member without `srv:` entries: nothing to look up. */
+export const NO_DISCOVERY: DiscoveryPart = Object.freeze({ enabled: false, blockedUntil: 0, ifNeeded: async () => undefined });
+
 /** The `srv:` entries and their lookups. */
-export class Discovery {
+export class Discovery implements DiscoveryPart {
   readonly #init: DiscoveryInit;
   readonly #srv: SrvEntry[];
   /** Consecutive lookups that left no bootstrap to try; the next one waits until `blockedUntil`. */
@@ -49,7 +61,9 @@ export class Discovery {
 
   constructor(init: DiscoveryInit) {
     this.#init = init;
-    this.#srv = init.entries.filter(isSrvBootstrap).map((entry) => ({ entry, name: parseSrvBootstrap(entry), addresses: undefined }));
+    this.#srv = init.config.bootstraps
+      .filter(isSrvBootstrap)
+      .map((entry) => ({ entry, name: parseSrvBootstrap(entry), addresses: undefined }));
   }
 
   /** Whether there is any `srv:` entry. */
@@ -85,7 +99,8 @@ export class Discovery {
    * Throws `DiscoveryError` only when no bootstrap is left to try.
    */
   async #discover(signal: AbortSignal): Promise<void> {
-    const { options, random, timeoutMs, bootstraps, clock, telemetry } = this.#init;
+    const { discoveryOptions: options, random, bootstraps, clock, telemetry } = this.#init;
+    const { timeoutMs } = this.#init.config;
     const results = await Promise.allSettled(
       this.#srv.map((srv) => resolveSrvBootstraps(srv.entry, { ...options, random, timeoutMs, signal })),
     );
@@ -96,7 +111,7 @@ export class Discovery {
       if (result.status === 'fulfilled') {
         srv.addresses = result.value;
         const found = result.value.length === 0 ? 'the service is not available there' : result.value.join(', ');
-        const fields = { event: 'discovery', ipcpName: this.#init.ipcpName(), srv: srv.name, bootstraps: result.value };
+        const fields = { event: 'discovery', ipcpName: this.#init.ipcpName, srv: srv.name, bootstraps: result.value };
         telemetry.log('debug', fields, `${srv.name}: ${found}`);
         return;
       }
@@ -106,16 +121,12 @@ export class Discovery {
           : new DiscoveryError(srv.name, (result.reason as Error)?.message ?? String(result.reason), { cause: result.reason }),
       );
     });
-    bootstraps.arrange(this.#preferred(), this.#init.last());
+    bootstraps.arrange(this.#preferred(), this.#init.lastBootstrap());
     // A failed lookup is worth a warning when the member goes on without it; when it ends the
     // attempt, the attempt's failure says it (once), and the lookup's own line is detail.
     const level = bootstraps.size > 0 ? 'warn' : 'debug';
     for (const error of failed) {
-      telemetry.log(
-        level,
-        { event: 'discovery', ipcpName: this.#init.ipcpName(), srv: error.srvName, error: error.message },
-        error.message,
-      );
+      telemetry.log(level, { event: 'discovery', ipcpName: this.#init.ipcpName, srv: error.srvName, error: error.message }, error.message);
     }
     bootstraps.newRound();
     if (bootstraps.size > 0) {
@@ -132,7 +143,7 @@ export class Discovery {
   #preferred(): Array<{ address: string; source: BootstrapSource }> {
     const preferred: Array<{ address: string; source: BootstrapSource }> = [];
     let next = 0;
-    for (const entry of this.#init.entries) {
+    for (const entry of this.#init.config.bootstraps) {
       if (!isSrvBootstrap(entry)) preferred.push({ address: entry, source: 'config' });
       else for (const address of this.#srv[next++]?.addresses ?? []) preferred.push({ address, source: 'dns' });
     }

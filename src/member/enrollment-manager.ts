@@ -11,25 +11,19 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
-import type { AuthOptions } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
-import { decodeCdapMessage, encodeCdapMessage } from '../cdap/codec.js';
-import { InvokeIds, KEEPALIVE_OBJECT } from '../cdap/messages.js';
+import { decodeCdapMessage } from '../cdap/codec.js';
+import { KEEPALIVE_OBJECT } from '../cdap/messages.js';
 import { type CdapMessage, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
-import { ConfigError, EnrollmentAbortedError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
-import type { Shim } from '../shim/shim.js';
+import { ConfigError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
 import { parseWith } from '../util/schema.js';
-import { assembleMember } from './assembly.js';
-import type { BootstrapSet } from './bootstrap-set.js';
-import type { MemberChannels, Opened } from './channels.js';
+import { MemberContext } from './assembly.js';
+import { answerKeepalive, answerMalformed, answerProbe, serve } from './responder.js';
+import type { Opened } from './channels.js';
 import type { BootstrapStatus, ConnectionMonitor, EnrollmentEvents, EnrollmentState, OperationOptions } from './events.js';
-import type { Liveness } from './liveness.js';
-import type { ConnectionMetrics, MetricsRecorder } from './metrics.js';
+import type { ConnectionMetrics } from './metrics.js';
 import { type EnrollmentManagerOptions, ipcpNameSchema, managerOptionsSchema } from './options.js';
-import type { Responder } from './responder.js';
-import type { Runs } from './runs.js';
-import type { MemberState } from './state.js';
 
 /**
  * Enrols a member IPCP with a bootstrap and keeps it enrolled.
@@ -39,85 +33,63 @@ import type { MemberState } from './state.js';
 export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
   /** The validated configuration, defaults applied. */
   readonly config: Readonly<EnrollmentConfig>;
-  readonly #shim: Shim;
-  readonly #auth: AuthOptions;
-  readonly #ids = new InvokeIds(1);
-  readonly #metrics: MetricsRecorder;
-  readonly #state: MemberState;
-  readonly #bootstraps: BootstrapSet;
-  readonly #channels: MemberChannels;
-  readonly #liveness: Liveness;
-  readonly #runs: Runs;
-  readonly #responder: Responder;
+  /** The parts, and what they share. */
+  readonly #ctx: MemberContext;
   readonly #unsubscribe: () => void;
-  #ipcpName: string | undefined;
 
   /** Throws `ConfigError` for invalid options or configuration, naming each offending field. */
   constructor(options: EnrollmentManagerOptions) {
     super();
     const o = parseWith(managerOptionsSchema, options);
     this.config = Object.freeze(o.config);
-    this.#shim = o.shim;
-    this.#auth = o.auth;
-    this.#ipcpName = o.ipcpName;
-    const parts = assembleMember(this, o, this.config, this.#ids, {
-      ipcpName: () => this.#ipcpName,
-      sendNow: (to, msg, channel) => this.#sendNow(to, msg, channel),
-    });
-    this.#metrics = parts.metrics;
-    this.#state = parts.state;
-    this.#bootstraps = parts.bootstraps;
-    this.#channels = parts.channels;
-    this.#liveness = parts.liveness;
-    this.#runs = parts.runs;
-    this.#responder = parts.responder;
+    this.#ctx = new MemberContext(this, o, this.config);
     this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
   }
 
   /** Sets the member's IPCP name (a non-empty, well-formed string). */
   setIpcpName(name: string): void {
-    if (this.#state.type === 'closed') throw new ManagerClosedError();
-    this.#ipcpName = parseWith(ipcpNameSchema, name, 'ipcpName');
+    if (this.#ctx.state.type === 'closed') throw new ManagerClosedError();
+    this.#ctx.ipcpName = parseWith(ipcpNameSchema, name, 'ipcpName');
   }
 
   /** The member's IPCP name, if set. */
   get ipcpName(): string | undefined {
-    return this.#ipcpName;
+    return this.#ctx.ipcpName;
   }
 
   /** The DIF address from the last successful enrollment (kept while re-enrolling). */
   get address(): number | undefined {
-    return this.#state.record?.address;
+    return this.#ctx.state.record?.address;
   }
 
   /** The DIF's name from the last successful enrollment. */
   get difName(): string | undefined {
-    return this.#state.record?.difName;
+    return this.#ctx.state.record?.difName;
   }
 
   /** The shim address of the bootstrap of the last successful enrollment: where `reEnroll()` goes first. */
   get bootstrapAddress(): string | undefined {
-    return this.#state.record?.bootstrap;
+    return this.#ctx.state.record?.bootstrap;
   }
 
   /** Where the member stands now. */
   get state(): EnrollmentState {
-    return this.#state.current;
+    return this.#ctx.state.current;
   }
 
   /** The clock's time (`performance.now()` unless a `clock` is given) of the last heartbeat, if any. */
   get lastHeartbeat(): number | undefined {
-    return this.#liveness.lastHeartbeat;
+    return this.#ctx.liveness.lastHeartbeat;
   }
 
   /** Every bootstrap known (configured, used, or advertised by an enroller), with its failure state. */
   bootstraps(): BootstrapStatus[] {
-    return this.#bootstraps.list();
+    return this.#ctx.bootstraps.list();
   }
 
   /** Connection-quality figures since the manager was made. */
   metrics(): ConnectionMetrics {
-    return this.#metrics.snapshot(this.#state.type === 'enrolled');
+    return this.#ctx.metrics.snapshot(this.#ctx.state.type === 'enrolled');
   }
 
   /**
@@ -131,7 +103,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     if (typeof bootstrap !== 'string' || bootstrap === '') {
       return Promise.reject(new ConfigError([{ field: 'bootstrap', rule: 'must be a non-empty shim address' }]));
     }
-    return this.#runs.enrol('enrolling', bootstrap, options.signal);
+    return this.#ctx.runs.enrol('enrolling', bootstrap, options.signal);
   }
 
   /**
@@ -140,7 +112,7 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    * Rejects with `NoBootstrapPeersError` when none is known.
    */
   enrol(options: OperationOptions = {}): Promise<string> {
-    return this.#runs.enrol('enrolling', undefined, options.signal);
+    return this.#ctx.runs.enrol('enrolling', undefined, options.signal);
   }
 
   /**
@@ -150,20 +122,20 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    * enrolled.
    */
   reEnroll(options: OperationOptions = {}): Promise<string> {
-    if (this.#state.type !== 'closed' && !this.#runs.running && this.#state.record === undefined) {
+    if (this.#ctx.state.type !== 'closed' && !this.#ctx.runs.running && this.#ctx.state.record === undefined) {
       return Promise.reject(new NoBootstrapPeersError());
     }
-    return this.#runs.enrol('reenrolling', undefined, options.signal);
+    return this.#ctx.runs.enrol('reenrolling', undefined, options.signal);
   }
 
   /** Records that the bootstrap is alive now (every message from it does this by itself). */
   updateHeartbeat(): void {
-    if (this.#state.type !== 'closed') this.#liveness.heartbeat();
+    if (this.#ctx.state.type !== 'closed') this.#ctx.liveness.heartbeat();
   }
 
   /** True while enrolled and the last heartbeat is less than `connectionTimeoutSecs` old. */
   isConnectionHealthy(): boolean {
-    return this.#liveness.isHealthy();
+    return this.#ctx.liveness.isHealthy();
   }
 
   /**
@@ -176,16 +148,16 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    * `NotEnrolledError` before a first enrollment.
    */
   startConnectionMonitoring(): ConnectionMonitor {
-    if (this.#state.type === 'closed') throw new ManagerClosedError();
-    const running = this.#liveness.monitor;
+    if (this.#ctx.state.type === 'closed') throw new ManagerClosedError();
+    const running = this.#ctx.liveness.monitor;
     if (running !== undefined) return running;
-    if (this.config.heartbeatIntervalSecs !== 0 && this.#state.record === undefined) {
+    if (this.config.heartbeatIntervalSecs !== 0 && this.#ctx.state.record === undefined) {
       throw new NotEnrolledError('enrol with a bootstrap before monitoring the connection');
     }
-    const monitor = this.#liveness.startMonitor(() => this.#runs.stopRecovery(new EnrollmentAbortedError('monitoring stopped')));
+    const monitor = this.#ctx.liveness.startMonitor();
     if (!monitor.running) return monitor;
-    if (this.#state.type === 'enrolled') this.#liveness.armDeadline();
-    else this.#runs.startRecovery();
+    if (this.#ctx.state.type === 'enrolled') this.#ctx.liveness.armDeadline();
+    else this.#ctx.runs.startRecovery();
     return monitor;
   }
 
@@ -196,34 +168,34 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
    * the caller's).
    */
   async close(): Promise<void> {
-    if (this.#state.type === 'closed') return;
-    const attempt = this.#runs.attempt;
-    const attemptAt = attempt === undefined ? undefined : this.#state.shownBootstrap;
-    this.#state.set({ type: 'closed' });
-    this.#liveness.monitor?.stop();
-    this.#runs.abort(new ManagerClosedError());
+    if (this.#ctx.state.type === 'closed') return;
+    const attempt = this.#ctx.runs.attempt;
+    const attemptAt = attempt === undefined ? undefined : this.#ctx.state.shownBootstrap;
+    this.#ctx.state.set({ type: 'closed' });
+    this.#ctx.liveness.monitor?.stop();
+    this.#ctx.runs.close();
     this.#unsubscribe();
     // Also after a loss or during a re-enrollment: the bootstrap may still list us.
     // Also to the enroller of an attempt in progress, through its channel: it may have bound an address for it.
     const release = (to: string, channel: SecureChannel | undefined) =>
-      this.#sendNow(to, { opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }, channel).catch(() => undefined);
-    const bootstrap = this.#state.record?.bootstrap;
-    if (bootstrap !== undefined) await release(bootstrap, this.#channels.get(bootstrap));
+      this.#ctx.sendNow(to, { opCode: OpCode.M_RELEASE, invokeId: this.#ctx.ids.next() }, channel).catch(() => undefined);
+    const bootstrap = this.#ctx.state.record?.bootstrap;
+    if (bootstrap !== undefined) await release(bootstrap, this.#ctx.channels.get(bootstrap));
     if (attempt?.channel !== undefined && attemptAt !== undefined) await release(attemptAt, attempt.channel);
   }
 
   /** Every PDU from the shim: authenticated, then to the attempt in flight, or answered. */
   #onPdu(received: Uint8Array, from: string): void {
-    if (this.#state.type === 'closed') return;
-    const attempt = this.#runs.attempt;
-    const expected = attempt !== undefined ? this.#state.shownBootstrap : this.#state.record?.bootstrap;
+    if (this.#ctx.state.type === 'closed') return;
+    const attempt = this.#ctx.runs.attempt;
+    const expected = attempt !== undefined ? this.#ctx.state.shownBootstrap : this.#ctx.state.record?.bootstrap;
     const opened = this.#open(received, from, attempt !== undefined && from === expected, attempt?.channel);
     if (opened === undefined) return;
     // Every answer goes back through the channel that opened the request: unsealed in, unsealed out.
     const { pdu, channel } = opened;
     if (from !== expected) {
       // A known enroller asking whether this IPCP is alive (a newcomer claims its name there) gets the truth.
-      if (this.#bootstraps.has(from)) this.#responder.answerProbe(pdu, from, channel);
+      if (this.#ctx.bootstraps.has(from)) answerProbe(this.#ctx, pdu, from, channel);
       return;
     }
     let msg: CdapMessage;
@@ -232,42 +204,27 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     } catch (err) {
       attempt?.noteProblem(err as Error);
       // With hmac-sha256, an unsealed PDU gets no answer: the answer would be sealed by nothing it proved.
-      if (this.#auth.mechanism !== 'hmac-sha256' || channel !== undefined) this.#responder.answerMalformed(err, from, channel);
+      if (this.#ctx.auth.mechanism !== 'hmac-sha256' || channel !== undefined) answerMalformed(this.#ctx, err, from, channel);
       return;
     }
     if (attempt !== undefined) attempt.handle(msg);
-    else if (this.#state.type !== 'enrolled') {
+    else if (this.#ctx.state.type !== 'enrolled') {
       // Between attempts, or storing what an attempt brought: still alive.
-      this.#responder.answerKeepalive(msg, from, channel);
+      answerKeepalive(this.#ctx, msg, from, channel);
     } else if (msg.opCode === OpCode.M_READ_R && msg.objClass === KEEPALIVE_OBJECT.objClass) {
-      this.#liveness.onKeepaliveReply(msg, from);
+      this.#ctx.liveness.onKeepaliveReply(msg, from);
     } else {
-      this.#liveness.heartbeat();
-      void this.#responder.serve(msg, from, channel);
+      this.#ctx.liveness.heartbeat();
+      void serve(this.#ctx, msg, from, channel);
     }
   }
 
   /** With `hmac-sha256`, the PDU opened by one of the member's channels, or undefined (dropped and counted); else as it came. */
   #open(pdu: Uint8Array, from: string, attempting: boolean, attemptChannel: SecureChannel | undefined): Opened | undefined {
-    if (this.#auth.mechanism !== 'hmac-sha256') return { pdu, channel: undefined };
-    const opened = this.#channels.open(pdu, from, attempting, attemptChannel);
+    if (this.#ctx.auth.mechanism !== 'hmac-sha256') return { pdu, channel: undefined };
+    const opened = this.#ctx.channels.open(pdu, from, attempting, attemptChannel);
     if (typeof opened === 'object') return opened;
-    this.#metrics.dropped(opened);
+    this.#ctx.metrics.dropped(opened);
     return undefined;
-  }
-
-  /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
-  async #sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void> {
-    const pdu = encodeCdapMessage(msg);
-    await this.#shim.send(to, channel === undefined ? pdu : channel.seal(pdu));
-  }
-
-  /**
-   * Sends a reply or a keepalive, sealed by `channel` (with `hmac-sha256`:
-   * the one that opened the request, or the enrollment's for a keepalive);
-   * one that cannot be sent is a lost datagram, which the peer survives.
-   */
-  #send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void {
-    this.#sendNow(to, msg, channel).catch(() => undefined);
   }
 }

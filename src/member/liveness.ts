@@ -29,6 +29,8 @@ export interface LivenessInit {
   sendKeepalive(to: string, msg: CdapMessage): void;
   /** The monitor runs and the connection was lost, or recovery is due: start it. */
   recover(): void;
+  /** The monitor was stopped: its recovery, if running, ends. */
+  monitorStopped(): void;
 }
 
 /** A monitor that does not run (monitoring disabled). */
@@ -69,9 +71,9 @@ export class Liveness {
 
   /**
    * Starts the monitor, or returns the running one (or one that does not run
-   * when monitoring is disabled). `onStop` runs once when it is stopped.
+   * when monitoring is disabled). Stopping it tells `monitorStopped()`, once.
    */
-  startMonitor(onStop: () => void): ConnectionMonitor {
+  startMonitor(): ConnectionMonitor {
     if (this.#monitor?.running) return this.#monitor;
     if (this.#init.config.heartbeatIntervalSecs === 0) return NOT_RUNNING;
     const monitor = {
@@ -81,7 +83,7 @@ export class Liveness {
         monitor.running = false;
         if (this.#monitor === monitor) this.#monitor = undefined;
         this.cancelDeadline();
-        onStop();
+        this.#init.monitorStopped();
       },
     };
     this.#monitor = monitor;

@@ -93,11 +93,11 @@ export class MetricsRecorder {
   #uptime = 0;
   #unauthenticated = 0;
   #replayed = 0;
-  readonly #now: () => number;
+  readonly #clock: { now(): number };
 
-  /** `now` is the clock's time in ms. */
-  constructor(now: () => number = () => performance.now()) {
-    this.#now = now;
+  /** Reads the time from `clock` (ms). */
+  constructor(clock: { now(): number } = performance) {
+    this.#clock = clock;
   }
 
   dropped(why: 'unauthenticated' | 'replayed'): void {
@@ -106,13 +106,13 @@ export class MetricsRecorder {
   }
 
   enrolled(): void {
-    const t = this.#now();
+    const t = this.#clock.now();
     this.#enrollments++;
     this.#firstEnrolledAt ??= t;
     this.#enrolledSince = t;
   }
   leftEnrolled(): void {
-    if (this.#enrolledSince !== undefined) this.#uptime += this.#now() - this.#enrolledSince;
+    if (this.#enrolledSince !== undefined) this.#uptime += this.#clock.now() - this.#enrolledSince;
     this.#enrolledSince = undefined;
   }
   reenrollAttempt(): void {
@@ -138,7 +138,7 @@ export class MetricsRecorder {
   }
 
   snapshot(enrolledNow: boolean): ConnectionMetrics {
-    const t = this.#now();
+    const t = this.#clock.now();
     const up = this.#uptime + (enrolledNow && this.#enrolledSince !== undefined ? t - this.#enrolledSince : 0);
     const span = this.#firstEnrolledAt === undefined ? undefined : t - this.#firstEnrolledAt;
     return {

@@ -10,60 +10,62 @@ import type { EnrollmentEvents, EnrollmentState } from './events.js';
 
 type Info<E extends keyof EnrollmentEvents> = EnrollmentEvents[E][0];
 
-/** The report table of a manager whose IPCP name `ipcpName()` gives at the time of each event. */
-export function describeMemberEvent(ipcpName: () => string | undefined): Describe<EnrollmentEvents> {
-  return ((event: keyof EnrollmentEvents, args: EnrollmentEvents[keyof EnrollmentEvents]): Report => {
-    const name = ipcpName();
-    const info = args[0] as object;
-    switch (event) {
-      case 'state:change': {
-        const state = args[0] as EnrollmentState;
-        return { level: 'info', fields: { event, ipcpName: name, ...state }, text: () => describeState(state) };
-      }
-      case 'enrolled':
-        return { channel: diagnosticsChannels.enrollmentSuccess, fields: { ipcpName: name, ...info } };
-      case 'connection:lost': {
-        const i = info as Info<'connection:lost'>;
-        const text = () =>
-          i.reason === 'released'
-            ? `released by ${i.bootstrap}: it stopped serving this member (released)`
-            : `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`;
-        return { ...report(diagnosticsChannels.connectionLost, event, name, i, undefined), level: 'warn', text };
-      }
-      case 'reenroll:attempt': {
-        const i = info as Info<'reenroll:attempt'>;
-        const text = () => `re-enrollment attempt ${i.attempt} with ${i.bootstrap}`;
-        return { ...report(diagnosticsChannels.reenroll, event, name, i, 'attempt'), level: 'debug', text };
-      }
-      case 'reenroll:failure': {
-        const i = info as Info<'reenroll:failure'>;
-        const next = i.retryInMs === undefined ? '' : `; next in ${i.retryInMs.toFixed(0)} ms`;
-        return {
-          channel: diagnosticsChannels.reenroll,
-          message: { ipcpName: name, outcome: 'failure', ...i },
-          level: 'warn',
-          fields: { event, ipcpName: name, ...i, error: i.error.message },
-          text: () => `attempt ${i.attempt} with ${i.bootstrap} failed (${i.error.message})${next}`,
-        };
-      }
-      case 'reenroll:success': {
-        const i = info as Info<'reenroll:success'>;
-        const text = () => `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`;
-        return { ...report(diagnosticsChannels.reenroll, event, name, i, 'success'), level: 'info', text };
-      }
-      case 'address:change': {
-        const i = info as Info<'address:change'>;
-        const text = () => `address changed from ${i.previous} to ${i.address} (assigned by ${i.bootstrap})`;
-        return { ...report(diagnosticsChannels.addressChange, event, name, i, undefined), level: 'warn', text };
-      }
-      default: {
-        const i = info as Info<'keepalive:rtt'>;
-        const text = () => `keepalive answered in ${i.rttMs.toFixed(2)} ms`;
-        return { ...report(diagnosticsChannels.keepalive, event, name, i, undefined), level: 'debug', text };
-      }
+/** The report table of a manager (its `ipcpName` read at the time of each event). */
+export const describeMemberEvent: Describe<EnrollmentEvents> = ((
+  event: keyof EnrollmentEvents,
+  args: EnrollmentEvents[keyof EnrollmentEvents],
+  manager: { readonly ipcpName?: string | undefined },
+): Report => {
+  const name = manager.ipcpName;
+  const info = args[0] as object;
+  switch (event) {
+    case 'state:change': {
+      const state = args[0] as EnrollmentState;
+      return { level: 'info', fields: { event, ipcpName: name, ...state }, text: () => describeState(state) };
     }
-  }) as Describe<EnrollmentEvents>;
-}
+    case 'enrolled':
+      return { channel: diagnosticsChannels.enrollmentSuccess, fields: { ipcpName: name, ...info } };
+    case 'connection:lost': {
+      const i = info as Info<'connection:lost'>;
+      const text = () =>
+        i.reason === 'released'
+          ? `released by ${i.bootstrap}: it stopped serving this member (released)`
+          : `lost ${i.bootstrap}: silent for ${i.silentMs.toFixed(0)} ms (${i.reason})`;
+      return { ...report(diagnosticsChannels.connectionLost, event, name, i, undefined), level: 'warn', text };
+    }
+    case 'reenroll:attempt': {
+      const i = info as Info<'reenroll:attempt'>;
+      const text = () => `re-enrollment attempt ${i.attempt} with ${i.bootstrap}`;
+      return { ...report(diagnosticsChannels.reenroll, event, name, i, 'attempt'), level: 'debug', text };
+    }
+    case 'reenroll:failure': {
+      const i = info as Info<'reenroll:failure'>;
+      const next = i.retryInMs === undefined ? '' : `; next in ${i.retryInMs.toFixed(0)} ms`;
+      return {
+        channel: diagnosticsChannels.reenroll,
+        message: { ipcpName: name, outcome: 'failure', ...i },
+        level: 'warn',
+        fields: { event, ipcpName: name, ...i, error: i.error.message },
+        text: () => `attempt ${i.attempt} with ${i.bootstrap} failed (${i.error.message})${next}`,
+      };
+    }
+    case 'reenroll:success': {
+      const i = info as Info<'reenroll:success'>;
+      const text = () => `back with address ${i.address} via ${i.bootstrap} after ${i.recoveryMs.toFixed(0)} ms`;
+      return { ...report(diagnosticsChannels.reenroll, event, name, i, 'success'), level: 'info', text };
+    }
+    case 'address:change': {
+      const i = info as Info<'address:change'>;
+      const text = () => `address changed from ${i.previous} to ${i.address} (assigned by ${i.bootstrap})`;
+      return { ...report(diagnosticsChannels.addressChange, event, name, i, undefined), level: 'warn', text };
+    }
+    default: {
+      const i = info as Info<'keepalive:rtt'>;
+      const text = () => `keepalive answered in ${i.rttMs.toFixed(2)} ms`;
+      return { ...report(diagnosticsChannels.keepalive, event, name, i, undefined), level: 'debug', text };
+    }
+  }
+}) as unknown as Describe<EnrollmentEvents>;
 
 /** The channel message `{ ipcpName, [outcome], ...info }` and the log fields `{ event, ipcpName, ...info }`. */
 function report(

@@ -31,8 +31,8 @@ import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt
 import { toEnrollmentError } from './failure.js';
 import type { Bootstrap, BootstrapSet } from './bootstrap-set.js';
 import type { MemberChannels } from './channels.js';
-import type { Completion } from './completion.js';
-import { Discovery } from './discovery.js';
+import { type CompletionInit, completeEnrollment, storeResult } from './completion.js';
+import { Discovery, type DiscoveryPart } from './discovery.js';
 import type { EnrollmentEvents } from './events.js';
 import type { Liveness } from './liveness.js';
 import type { MetricsRecorder } from './metrics.js';
@@ -69,7 +69,7 @@ interface Progress {
 }
 
 /** What runs need from the manager. */
-export interface RunsInit {
+export interface RunsInit extends CompletionInit {
   readonly config: Readonly<EnrollmentConfig>;
   readonly auth: AuthOptions;
   /** The DIF named in M_CONNECT, if any. */
@@ -79,13 +79,13 @@ export interface RunsInit {
   readonly clock: Clock;
   readonly state: MemberState;
   readonly bootstraps: BootstrapSet;
-  readonly discovery: Discovery;
+  readonly discovery: DiscoveryPart;
   readonly liveness: Liveness;
   readonly channels: MemberChannels;
-  readonly completion: Completion;
   readonly metrics: MetricsRecorder;
   readonly telemetry: Telemetry<EnrollmentEvents>;
-  ipcpName(): string | undefined;
+  /** The member's IPCP name, if set (read at each use: it may be set later). */
+  readonly ipcpName: string | undefined;
   /** The backoff after the n-th consecutive failure of a bootstrap. */
   backoff(failures: number): number;
   sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
@@ -115,7 +115,7 @@ export class Runs {
   enrol(kind: RunKind, target: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     const { state, bootstraps, discovery } = this.#init;
     if (state.type === 'closed') return Promise.reject(new ManagerClosedError());
-    if (this.#init.ipcpName() === undefined) return Promise.reject(new IpcpNameNotSetError());
+    if (this.#init.ipcpName === undefined) return Promise.reject(new IpcpNameNotSetError());
     if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
     let run = this.#run;
     if (run !== undefined && target !== undefined && run.recovery) {
@@ -156,9 +156,9 @@ export class Runs {
     if (this.#run?.recovery) this.#detach(this.#run, reason);
   }
 
-  /** The manager closes: the run in progress ends. */
-  abort(reason: unknown): void {
-    this.#run?.controller.abort(reason);
+  /** The manager closes: the run in progress, if any, ends with `ManagerClosedError`. */
+  close(): void {
+    this.#run?.controller.abort(new ManagerClosedError());
   }
 
   /**
@@ -186,7 +186,7 @@ export class Runs {
       nextDelayMs: 0,
     };
     const promise = (recovery ? this.#recover(p) : this.#retry(p))
-      .then((result) => this.#init.completion.complete(p.current, result, p))
+      .then((result) => completeEnrollment(this.#init, p.current, result, p))
       .catch((err: unknown) => this.#failed(p, err))
       .finally(() => this.#settled(run));
     const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };
@@ -264,7 +264,7 @@ export class Runs {
       const result = await attempt.run(p.signal);
       if (this.#attempt === attempt) this.#attempt = undefined;
       this.#init.channels.completing(bootstrap, result.channel);
-      await this.#init.completion.store(result, p.signal);
+      await storeResult(this.#init, result, p.signal);
       this.#init.bootstraps.succeeded(status);
       return result;
     } catch (err) {
@@ -302,7 +302,7 @@ export class Runs {
           : { type: 'reenrolling', bootstrap, attempt, previousAddress: p.previousAddress },
       );
     }
-    publish(diagnosticsChannels.enrollmentStart, { ipcpName: this.#init.ipcpName(), bootstrap, attempt, kind: p.kind });
+    publish(diagnosticsChannels.enrollmentStart, { ipcpName: this.#init.ipcpName, bootstrap, attempt, kind: p.kind });
     if (p.kind === 'reenrolling') {
       metrics.reenrollAttempt();
       telemetry.emit('reenroll:attempt', { attempt, bootstrap, nextDelayMs: p.nextDelayMs });
@@ -312,7 +312,7 @@ export class Runs {
   #newAttempt(bootstrap: string): EnrollmentAttempt {
     const { config, auth, difName, lowerDifs, ids, clock, state } = this.#init;
     return new EnrollmentAttempt({
-      ipcpName: this.#init.ipcpName() ?? '',
+      ipcpName: this.#init.ipcpName ?? '',
       bootstrap,
       difName,
       auth,
@@ -336,7 +336,7 @@ export class Runs {
   /** The run failed: report it and reject every caller with the typed error. */
   #failed(p: Progress, err: unknown): never {
     const error = toEnrollmentError(err, p);
-    const ipcpName = this.#init.ipcpName();
+    const ipcpName = this.#init.ipcpName;
     publish(diagnosticsChannels.enrollmentFailure, { ipcpName, bootstrap: p.current, error });
     if (!(error instanceof EnrollmentAbortedError)) {
       const fields = { event: 'enrollment:failure', ipcpName, bootstrap: p.current, code: error.code, error: error.message };

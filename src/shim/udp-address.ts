@@ -44,24 +44,32 @@ export function formatUdpAddress(host: string, port: number, family: 4 | 6): str
  */
 export function parseUdpAddress(text: string, { allowPortZero = false } = {}): UdpEndpoint {
   if (typeof text !== 'string') throw new ShimError('a UDP shim address must be a string like 127.0.0.1:7000 or [::1]:7000');
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  const family = match?.[1] !== undefined ? (isIPv6(host ?? '') ? 6 : 0) : isIPv4(host ?? '') ? 4 : 0;
-  if (host === undefined || family === 0 || !Number.isInteger(port) || port > 65535 || (port === 0 && !allowPortZero)) {
+  const endpoint = tryParseUdpAddress(text, allowPortZero);
+  if (endpoint === undefined) {
     throw new ShimError(
       `invalid UDP shim address ${JSON.stringify(text)}: expected IPv4 "host:port" or IPv6 "[host]:port" with an IP literal and a port 1-65535`,
     );
   }
+  return endpoint;
+}
+
+/**
+ * {@link parseUdpAddress} without the error: undefined for anything that is
+ * not a UDP shim address (another shim's address is not an error to the
+ * code that only asks, and an error's stack trace costs more than the parse).
+ */
+export function tryParseUdpAddress(text: string, allowPortZero = false): UdpEndpoint | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  const family = match?.[1] !== undefined ? (isIPv6(host ?? '') ? 6 : 0) : isIPv4(host ?? '') ? 4 : 0;
+  if (host === undefined || family === 0 || !Number.isInteger(port) || port > 65535 || (port === 0 && !allowPortZero)) return undefined;
   return { host, port, family, address: formatUdpAddress(host, port, family) };
 }
 
 /** Whether `address` is a UDP shim address on a wildcard host (`0.0.0.0` or `::`), which no peer can send to. */
 export function isWildcardUdpAddress(address: string): boolean {
-  try {
-    const canonical = parseUdpAddress(address, { allowPortZero: true }).address;
-    return canonical.startsWith('0.0.0.0:') || canonical.startsWith('[::]:');
-  } catch {
-    return false; // not a UDP address: another shim's, which names what it names
-  }
+  // not a UDP address: another shim's, which names what it names
+  const canonical = typeof address === 'string' ? tryParseUdpAddress(address, true)?.address : undefined;
+  return canonical !== undefined && (canonical.startsWith('0.0.0.0:') || canonical.startsWith('[::]:'));
 }

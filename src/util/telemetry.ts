@@ -25,10 +25,11 @@ export interface Report {
   readonly text?: () => string;
 }
 
-/** Maps an event and its arguments to its {@link Report}. */
+/** Maps an event and its arguments (and the emitter, for its name) to its {@link Report}. */
 export type Describe<Events extends EventEmitter.ValidEventTypes> = <E extends EventEmitter.EventNames<Events>>(
   event: E,
   args: EventEmitter.EventArgs<Events, E>,
+  emitter: EventEmitter<Events>,
 ) => Report;
 
 /** The fan-out of one emitter's events to listeners, diagnostics channels and a logger. */
@@ -46,7 +47,7 @@ export class Telemetry<Events extends EventEmitter.ValidEventTypes> {
 
   /** Reports `event` (channel, log line) and emits it; a throwing listener becomes a process warning. */
   emit<E extends EventEmitter.EventNames<Events>>(event: E, ...args: EventEmitter.EventArgs<Events, E>): void {
-    const report = this.#describe(event, args);
+    const report = this.#describe(event, args, this.#emitter);
     if (report.channel !== undefined) publish(report.channel, report.message ?? report.fields);
     if (report.level !== undefined && report.text !== undefined && this.logger !== undefined) {
       log(this.logger, report.level, report.fields, report.text());

@@ -19,11 +19,7 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
   const clock = clockFrom({ now: () => t, setInterval: () => 0, clearInterval: () => undefined });
   const ticker = new Ticker(20, clock);
   const emitter = new EventEmitter<EnrollmentEvents>();
-  const telemetry = new Telemetry(
-    emitter,
-    undefined,
-    describeMemberEvent(() => 'm'),
-  );
+  const telemetry = new Telemetry(emitter, undefined, describeMemberEvent);
   const state = new MemberState({
     leftEnrolled: () => liveness.cancelKeepalive(),
     closed: () => liveness.cancelDeadline(),
@@ -32,17 +28,21 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
   const bootstraps = new BootstrapSet({ localAddress: 'm', now: () => t, random: () => 0.5, backoff: () => 1000 });
   const sent: Array<{ to: string; msg: CdapMessage }> = [];
   let recoveries = 0;
+  let stops = 0;
   const liveness: Liveness = new Liveness({
     config: resolveConfig({ heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, ...config }),
     ticker,
     state,
     bootstraps,
     ids: new InvokeIds(1),
-    metrics: new MetricsRecorder(() => t),
+    metrics: new MetricsRecorder({ now: () => t }),
     telemetry,
     sendKeepalive: (to, msg) => sent.push({ to, msg }),
     recover: () => {
       recoveries++;
+    },
+    monitorStopped: () => {
+      stops++;
     },
   });
   const lost: EnrollmentEvents['connection:lost'][0][] = [];
@@ -60,14 +60,26 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
       ticker.tick();
     }
   };
-  return { liveness, state, bootstraps, sent, lost, enrol, advance, now: () => t, recoveries: () => recoveries, emitter };
+  return {
+    liveness,
+    state,
+    bootstraps,
+    sent,
+    lost,
+    enrol,
+    advance,
+    now: () => t,
+    recoveries: () => recoveries,
+    stops: () => stops,
+    emitter,
+  };
 }
 
 describe('Liveness', () => {
   it('declares the loss when the timeout has passed since the last heartbeat, never before', () => {
     const w = world();
     w.enrol();
-    w.liveness.startMonitor(() => undefined);
+    w.liveness.startMonitor();
     w.liveness.armDeadline();
     w.advance(2999);
     expect(w.lost).toEqual([]);
@@ -81,7 +93,7 @@ describe('Liveness', () => {
   it('a heartbeat moves the deadline', () => {
     const w = world();
     w.enrol();
-    w.liveness.startMonitor(() => undefined);
+    w.liveness.startMonitor();
     w.liveness.armDeadline();
     w.advance(2000);
     w.liveness.heartbeat();
@@ -94,7 +106,7 @@ describe('Liveness', () => {
   it('a heartbeat arriving after the deadline passed (the check runs late) declares the loss first and does not count', () => {
     const w = world();
     w.enrol();
-    w.liveness.startMonitor(() => undefined);
+    w.liveness.startMonitor();
     const before = w.liveness.lastHeartbeat;
     w.advance(3000, 3000); // no deadline armed here: only the heartbeat can notice the silence
     expect(w.lost.length).toBe(0);
@@ -119,7 +131,7 @@ describe('Liveness', () => {
   it('with a monitor, a loss keeps the state (recovery shows its own) and starts recovery', () => {
     const w = world();
     w.enrol();
-    w.liveness.startMonitor(() => undefined);
+    w.liveness.startMonitor();
     w.liveness.lose('keepalive-refused');
     expect(w.state.type).toBe('enrolled');
     expect(w.state.lost).toBe(true);
@@ -169,16 +181,13 @@ describe('Liveness', () => {
   });
 
   it('does not run a monitor when monitoring is disabled, and stops a running one once', () => {
-    expect(world({ heartbeatIntervalSecs: 0 }).liveness.startMonitor(() => undefined).running).toBe(false);
+    expect(world({ heartbeatIntervalSecs: 0 }).liveness.startMonitor().running).toBe(false);
     const w = world();
-    let stops = 0;
-    const monitor = w.liveness.startMonitor(() => {
-      stops++;
-    });
-    expect(w.liveness.startMonitor(() => undefined)).toBe(monitor);
+    const monitor = w.liveness.startMonitor();
+    expect(w.liveness.startMonitor()).toBe(monitor);
     monitor.stop();
     monitor.stop();
-    expect(stops).toBe(1);
+    expect(w.stops()).toBe(1);
     expect(w.liveness.monitoring).toBe(false);
   });
 });
