@@ -173,6 +173,11 @@ export interface ConnectSettings {
   readonly retransmitMs: number;
 }
 
+/** Whether `session` is the enrollment that the M_CONNECT `msg` (for `name`) repeats. */
+function repeats(session: Session | undefined, msg: CdapMessage, name: string): session is Session {
+  return session !== undefined && session.connectInvokeId === msg.invokeId && session.name === name;
+}
+
 /** Answers M_CONNECT: a repeated one as before, a new one admitted (a new enrollment) or refused. */
 export class ConnectAnswerer {
   readonly #p: ConnectParts;
@@ -201,9 +206,8 @@ export class ConnectAnswerer {
     const { sessions, outbox } = this.#p;
     const name = msg.srcApName ?? '';
     const existing = sessions.get(from);
-    const repeated = [existing, sessions.candidate(from)].find(
-      (s) => s !== undefined && s.connectInvokeId === msg.invokeId && s.name === name,
-    );
+    const candidate = repeats(existing, msg, name) ? existing : sessions.candidate(from);
+    const repeated = repeats(candidate, msg, name) ? candidate : undefined;
     if (repeated !== undefined) {
       outbox.sendBytes(from, repeated.connectReply, null);
       return;

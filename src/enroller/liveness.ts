@@ -77,6 +77,7 @@ export class Liveness {
    */
   claim(name: string, from: string): ClaimRefusal | undefined {
     const rivals = this.rivalsOf(name, from);
+    if (rivals.length === 0) return undefined; // the usual case: nobody else has the name
     const byShim = new Map<string, ProbeVerdict>();
     for (const { peer } of rivals) if (!byShim.has(peer.shimAddress)) byShim.set(peer.shimAddress, this.probe(peer.shimAddress));
     const verdicts = rivals.map(({ peer }) => byShim.get(peer.shimAddress));

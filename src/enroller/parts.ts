@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { diagnosticsChannels } from '../diagnostics.js';
 import type { EventEmitter } from 'eventemitter3';
 import { EnrollerAuth } from '../auth/auth.js';
 import { ConfigError } from '../errors.js';
@@ -78,7 +79,7 @@ function makeLedger(s: EnrollerSettings, ticker: Ticker, telemetry: Telemetry<En
 export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<EnrollerEvents>, running: () => boolean): EnrollerParts {
   const { clock, shim } = s;
   const ticker = tickerFor(clock);
-  const telemetry = new Telemetry<EnrollerEvents>(emitter, s.logger, describeEnrollerEvent(s.ipcpName));
+  const telemetry = new Telemetry<EnrollerEvents>(emitter, s.logger, describeEnrollerEvent(s.ipcpName), [diagnosticsChannels.enroller]);
   const stats = zeroStats();
   // The ledger asks the members and the sessions, made after it, through `parts` (only ever called once it exists).
   const ledger = makeLedger(s, ticker, telemetry, {

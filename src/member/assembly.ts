@@ -29,7 +29,7 @@ import type { EnrollmentEvents, EnrollmentState } from './events.js';
 import { Liveness } from './liveness.js';
 import { MetricsRecorder } from './metrics.js';
 import type { ManagerOptions } from './options.js';
-import { describeMemberEvent } from './report.js';
+import { describeMemberEvent, MEMBER_CHANNELS } from './report.js';
 import { Runs } from './runs.js';
 import { isSrvBootstrap, type SrvDiscoveryOptions } from './srv.js';
 import { MemberState } from './state.js';
@@ -64,7 +64,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
   readonly runs: Runs;
 
   constructor(emitter: EventEmitter<EnrollmentEvents>, o: ManagerOptions, config: Readonly<EnrollmentConfig>) {
-    super(emitter, o.logger, describeMemberEvent);
+    super(emitter, o.logger, describeMemberEvent, MEMBER_CHANNELS);
     this.config = config;
     this.shim = o.shim;
     this.rib = o.rib;

@@ -10,6 +10,15 @@ import type { EnrollmentEvents, EnrollmentState } from './events.js';
 
 type Info<E extends keyof EnrollmentEvents> = EnrollmentEvents[E][0];
 
+/** Every channel a manager's events go to. */
+export const MEMBER_CHANNELS = [
+  diagnosticsChannels.enrollmentSuccess,
+  diagnosticsChannels.connectionLost,
+  diagnosticsChannels.reenroll,
+  diagnosticsChannels.addressChange,
+  diagnosticsChannels.keepalive,
+] as const;
+
 /** The report table of a manager (its `ipcpName` read at the time of each event). */
 export const describeMemberEvent: Describe<EnrollmentEvents> = ((
   event: keyof EnrollmentEvents,

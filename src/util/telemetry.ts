@@ -36,21 +36,33 @@ export type Describe<Events extends EventEmitter.ValidEventTypes> = <E extends E
 export class Telemetry<Events extends EventEmitter.ValidEventTypes> {
   readonly #emitter: EventEmitter<Events>;
   readonly #describe: Describe<Events>;
+  readonly #channels: readonly Channel[];
   /** The logger, if any: for lines that are not events. */
   readonly logger: Logger | undefined;
 
-  constructor(emitter: EventEmitter<Events>, logger: Logger | undefined, describe: Describe<Events>) {
+  /** `channels`: every channel `describe` may name (while none has a subscriber and there is no logger, nothing is described). */
+  constructor(emitter: EventEmitter<Events>, logger: Logger | undefined, describe: Describe<Events>, channels: readonly Channel[]) {
     this.#emitter = emitter;
     this.logger = logger;
     this.#describe = describe;
+    this.#channels = channels;
+  }
+
+  /** Whether anyone besides the listeners would hear of an event. */
+  #heard(): boolean {
+    if (this.logger !== undefined) return true;
+    for (const channel of this.#channels) if (channel.hasSubscribers) return true;
+    return false;
   }
 
   /** Reports `event` (channel, log line) and emits it; a throwing listener becomes a process warning. */
   emit<E extends EventEmitter.EventNames<Events>>(event: E, ...args: EventEmitter.EventArgs<Events, E>): void {
-    const report = this.#describe(event, args, this.#emitter);
-    if (report.channel !== undefined) publish(report.channel, report.message ?? report.fields);
-    if (report.level !== undefined && report.text !== undefined && this.logger !== undefined) {
-      log(this.logger, report.level, report.fields, report.text());
+    if (this.#heard()) {
+      const report = this.#describe(event, args, this.#emitter);
+      if (report.channel !== undefined) publish(report.channel, report.message ?? report.fields);
+      if (report.level !== undefined && report.text !== undefined && this.logger !== undefined) {
+        log(this.logger, report.level, report.fields, report.text());
+      }
     }
     safeEmit(this.#emitter, event, ...args);
   }

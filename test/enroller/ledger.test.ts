@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger, type LedgerHost } from '../../src/enroller/ledger.js';
 import { type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../../src/store/address-store.js';
+import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
 import { settle } from '../support/helpers.js';
@@ -21,7 +22,7 @@ function ledgerOf(store: AddressStore, host: Partial<LedgerHost> = {}, holdMs = 
     store,
     { addressPool: { first: 1, last: 9 }, holdMs, ipcpName: 'e', localAddress: 'me', random: () => 0.5 },
     new Ticker(TICK_MS, clock),
-    new Telemetry(emitter, undefined, describeEnrollerEvent('e')),
+    new Telemetry(emitter, undefined, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]),
     fullHost,
   );
   return { ledger, clock, released, host: fullHost };

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger } from '../../src/enroller/ledger.js';
 import { MemberRegistry } from '../../src/enroller/members.js';
+import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
 import { ManualClock } from './manual-clock.js';
@@ -20,7 +21,7 @@ function registry(running = true) {
     emitter.on(event, (m) => events.push(`${event} ${m.name}`));
   }
   emitter.on('address:released', (b) => events.push(`address:released ${b.name}`));
-  const telemetry = new Telemetry(emitter, undefined, describeEnrollerEvent('e'));
+  const telemetry = new Telemetry(emitter, undefined, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]);
   const store = new SharedMemoryStore();
   const ledger: AddressLedger = new AddressLedger(
     store,

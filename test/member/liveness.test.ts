@@ -4,7 +4,7 @@ import { InvokeIds } from '../../src/cdap/messages.js';
 import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
 import { resolveConfig } from '../../src/config.js';
 import { BootstrapSet } from '../../src/member/bootstrap-set.js';
-import { describeMemberEvent } from '../../src/member/report.js';
+import { describeMemberEvent, MEMBER_CHANNELS } from '../../src/member/report.js';
 import type { EnrollmentEvents } from '../../src/member/events.js';
 import { Liveness } from '../../src/member/liveness.js';
 import { MetricsRecorder } from '../../src/member/metrics.js';
@@ -19,7 +19,7 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
   const clock = clockFrom({ now: () => t, setInterval: () => 0, clearInterval: () => undefined });
   const ticker = new Ticker(20, clock);
   const emitter = new EventEmitter<EnrollmentEvents>();
-  const telemetry = new Telemetry(emitter, undefined, describeMemberEvent);
+  const telemetry = new Telemetry(emitter, undefined, describeMemberEvent, MEMBER_CHANNELS);
   const state = new MemberState({
     leftEnrolled: () => liveness.cancelKeepalive(),
     closed: () => liveness.cancelDeadline(),
