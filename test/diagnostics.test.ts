@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { diagnosticsChannels, type Logger } from '../src/index.js';
 import { cleanup, member, withEnroller } from './support/helpers.js';
@@ -98,5 +100,72 @@ describe('logger', () => {
     const { mgr } = member(net, 'm', {}, { logger: throwing });
     await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
     expect(mgr.state.type).toBe('enrolled');
+  });
+
+  it('gets a failure as { err }, the error itself with its stack and code (as pino expects)', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const m = recordingLogger();
+    const { mgr } = member(net, 'm', { timeoutMs: 200, maxRetries: 1 }, { logger: m.logger });
+    const failed = mgr.enrolWithBootstrap('nobody').catch((e: Error) => e);
+    await vi.advanceTimersByTimeAsync(300);
+    const error = await failed;
+    const line = m.lines.find((l) => l.fields.event === 'enrollment:failure');
+    expect(line?.fields.err).toBe(error);
+    expect(String((line?.fields.err as Error | undefined)?.stack)).toContain('EnrollmentTimeoutError');
+    expect(line?.fields.error).toBeUndefined();
+  });
+
+  it('reports durations to 0.1 ms in events, metrics and logs', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    // a clock whose every difference has digits far below 0.1 ms, as real clocks do
+    const clock = { now: () => performance.now() * (1 + 1e-7) + 0.0123 };
+    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 }, { clock });
+    const durations: number[] = [];
+    mgr.on('keepalive:rtt', ({ rttMs }) => durations.push(rttMs));
+    mgr.on('connection:lost', ({ silentMs }) => durations.push(silentMs));
+    mgr.on('reenroll:success', ({ recoveryMs }) => durations.push(recoveryMs));
+    await mgr.enrolWithBootstrap('bootstrap');
+    mgr.startConnectionMonitoring();
+    await vi.advanceTimersByTimeAsync(333.333);
+    net.partition('m', 'bootstrap');
+    await vi.advanceTimersByTimeAsync(777.777);
+    net.heal('m', 'bootstrap');
+    await vi.advanceTimersByTimeAsync(3000);
+    const m = mgr.metrics();
+    const all = [...durations, m.detectionDelayMs.mean, m.timeToRecoverMs.mean, m.keepaliveRttMs.smoothed].filter(
+      (d): d is number => d !== undefined,
+    );
+    expect(durations.length).toBeGreaterThanOrEqual(3);
+    for (const d of all) expect(Math.round(d * 10) / 10).toBe(d);
+  });
+});
+
+describe('NODE_DEBUG=rina-enrollment', () => {
+  it('prints the library lines on stderr when no logger is given, and nothing without it', () => {
+    const script = [
+      "import { EnrollmentManager, Enroller, MemoryNetwork, MemoryRib } from './src/index.ts';",
+      'const net = new MemoryNetwork();',
+      "const e = new Enroller({ shim: net.attach('b'), rib: new MemoryRib(), ipcpName: 'b', difName: 'd.DIF', addressPool: { first: 7, last: 9 } });",
+      'await e.start();',
+      "const m = new EnrollmentManager({ shim: net.attach('m'), rib: new MemoryRib(), ipcpName: 'm' });",
+      "await m.enrolWithBootstrap('b');",
+      'await m.close(); await e.stop(); net.close();',
+    ].join('\n');
+    const run = (env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    const on = run({ NODE_DEBUG: 'rina-enrollment' });
+    expect(on.status).toBe(0);
+    expect(on.stderr).toMatch(/RINA-ENROLLMENT \d+: info enrolled in d\.DIF as address 7 via b/);
+    expect(on.stderr).toMatch(/RINA-ENROLLMENT \d+: info member m enrolled with address 7 from m/);
+    const off = run({ NODE_DEBUG: '' });
+    expect(off.status).toBe(0);
+    expect(off.stderr).not.toContain('RINA-ENROLLMENT');
   });
 });

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'eventemitter3';
+import { NodeCompatibleEmitter } from '../util/node-emitter.js';
 import type { SecureChannel } from '../auth/channel.js';
 import { decodeCdapMessage, decodeEnrollmentInfo } from '../cdap/codec.js';
 import { isEnrollmentObject, KEEPALIVE_OBJECT, Result } from '../cdap/messages.js';
@@ -39,7 +39,7 @@ const enrollmentStep = ({ via }: Opened): boolean => via === 'plain' || via === 
  * docs/PROTOCOL.md for any number of members at once; every retransmitted
  * request is answered idempotently.
  */
-export class Enroller extends EventEmitter<EnrollerEvents> {
+export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   readonly #settings: EnrollerSettings;
   readonly #p: EnrollerParts;
   /** The dispatch table: the handler of each op code the enroller answers (others: "not supported", replies: nothing). */
@@ -252,6 +252,11 @@ export class Enroller extends EventEmitter<EnrollerEvents> {
       bound,
       free: capacity - bound,
     };
+  }
+
+  /** `await using enroller = new Enroller(...)` (started later): {@link stop} at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   /** Admits a received PDU (size, rate, authentication, CDAP) and hands it to the handler of its op code. */

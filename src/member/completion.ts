@@ -10,7 +10,7 @@ import { replyTo } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import { EnrollmentAbortedError, EnrollmentError, RibError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
-import type { Clock } from '../util/clock.js';
+import { type Clock, roundMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { AttemptResult } from './attempt.js';
 import type { BootstrapSet } from './bootstrap-set.js';
@@ -108,7 +108,7 @@ export function completeEnrollment(init: CompletionInit, bootstrap: string, resu
 function endOutage(init: CompletionInit, bootstrap: string, address: number, run: RunSummary): void {
   const { state, metrics, telemetry, clock } = init;
   if (run.kind !== 'reenrolling' && state.outageAt === undefined) return;
-  const recoveryMs = clock.now() - (state.outageAt ?? run.startedAt);
+  const recoveryMs = roundMs(clock.now() - (state.outageAt ?? run.startedAt));
   if (state.outageAt !== undefined) metrics.recovered(recoveryMs);
   state.outageAt = undefined;
   metrics.reenrollSuccess();

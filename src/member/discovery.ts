@@ -126,7 +126,7 @@ export class Discovery implements DiscoveryPart {
     // attempt, the attempt's failure says it (once), and the lookup's own line is detail.
     const level = bootstraps.size > 0 ? 'warn' : 'debug';
     for (const error of failed) {
-      telemetry.log(level, { event: 'discovery', ipcpName: this.#init.ipcpName, srv: error.srvName, error: error.message }, error.message);
+      telemetry.log(level, { event: 'discovery', ipcpName: this.#init.ipcpName, srv: error.srvName, err: error }, error.message);
     }
     bootstraps.newRound();
     if (bootstraps.size > 0) {

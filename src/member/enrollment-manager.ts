@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { EventEmitter } from 'eventemitter3';
 import type { SecureChannel } from '../auth/channel.js';
 import { decodeCdapMessage } from '../cdap/codec.js';
 import { KEEPALIVE_OBJECT } from '../cdap/messages.js';
@@ -18,6 +17,7 @@ import { type CdapMessage, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { ConfigError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
 import { parseWith } from '../util/schema.js';
+import { NodeCompatibleEmitter } from '../util/node-emitter.js';
 import { MemberContext } from './assembly.js';
 import { answerKeepalive, answerMalformed, answerProbe, serve } from './responder.js';
 import type { Opened } from './channels.js';
@@ -30,7 +30,7 @@ import { type EnrollmentManagerOptions, ipcpNameSchema, managerOptionsSchema } f
  *
  * Only one enrollment runs at a time: concurrent calls share it.
  */
-export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
+export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
   /** The validated configuration, defaults applied. */
   readonly config: Readonly<EnrollmentConfig>;
   /** The parts, and what they share. */
@@ -182,6 +182,11 @@ export class EnrollmentManager extends EventEmitter<EnrollmentEvents> {
     const bootstrap = this.#ctx.state.record?.bootstrap;
     if (bootstrap !== undefined) await release(bootstrap, this.#ctx.channels.get(bootstrap));
     if (attempt?.channel !== undefined && attemptAt !== undefined) await release(attemptAt, attempt.channel);
+  }
+
+  /** `await using mgr = new EnrollmentManager(...)`: {@link close} at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Every PDU from the shim: authenticated, then to the attempt in flight, or answered. */

@@ -9,6 +9,7 @@
 import { type InvokeIds, keepaliveRequest } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
+import { roundMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import type { BootstrapSet } from './bootstrap-set.js';
@@ -193,7 +194,7 @@ export class Liveness {
       return;
     }
     if (!this.heartbeat()) return;
-    const rttMs = this.#now() - sentAt;
+    const rttMs = roundMs(this.#now() - sentAt);
     this.#init.metrics.rtt(rttMs);
     this.#init.telemetry.emit('keepalive:rtt', { rttMs, bootstrap: from });
   }
@@ -228,7 +229,7 @@ export class Liveness {
 
   #silentMs(): number {
     const t = this.#now();
-    return t - (this.lastHeartbeat ?? t);
+    return roundMs(t - (this.lastHeartbeat ?? t));
   }
 
   /** Opens an outage: its time, its figure, then (after `before`) its one event. */

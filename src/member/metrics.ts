@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { roundMs } from '../util/clock.js';
 
 /**
  * Last and mean of a series of durations, in ms (undefined before the first).
@@ -72,7 +73,7 @@ class Series {
     this.count++;
   }
   stats(): DurationStats {
-    return { last: this.last, mean: this.count === 0 ? undefined : this.#sum / this.count, count: this.count };
+    return { last: this.last, mean: this.count === 0 ? undefined : roundMs(this.#sum / this.count), count: this.count };
   }
 }
 
@@ -149,7 +150,11 @@ export class MetricsRecorder {
       outages: this.#outages,
       detectionDelayMs: this.#detection.stats(),
       timeToRecoverMs: this.#recovery.stats(),
-      keepaliveRttMs: { last: this.#rttLast, min: this.#rttMin, smoothed: this.#rttSmoothed },
+      keepaliveRttMs: {
+        last: this.#rttLast,
+        min: this.#rttMin,
+        smoothed: this.#rttSmoothed === undefined ? undefined : roundMs(this.#rttSmoothed),
+      },
       uptimeRatio: span === undefined ? undefined : span === 0 ? 1 : Math.min(1, up / span),
       dropped: { unauthenticated: this.#unauthenticated, replayed: this.#replayed },
     };

@@ -50,11 +50,13 @@ export const describeMemberEvent: Describe<EnrollmentEvents> = ((
     case 'reenroll:failure': {
       const i = info as Info<'reenroll:failure'>;
       const next = i.retryInMs === undefined ? '' : `; next in ${i.retryInMs.toFixed(0)} ms`;
+      const { error, ...rest } = i;
       return {
         channel: diagnosticsChannels.reenroll,
         message: { ipcpName: name, outcome: 'failure', ...i },
         level: 'warn',
-        fields: { event, ipcpName: name, ...i, error: i.error.message },
+        // `err`: pino (and our CLI) print an error given so with its stack and code
+        fields: { event, ipcpName: name, ...rest, err: error },
         text: () => `attempt ${i.attempt} with ${i.bootstrap} failed (${i.error.message})${next}`,
       };
     }

@@ -23,7 +23,7 @@ import {
   NoBootstrapPeersError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
-import { type Clock, sleep } from '../util/clock.js';
+import { type Clock, roundMs, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
 import { MAX_TIMER_MS } from '../util/schema.js';
 import type { Telemetry } from '../util/telemetry.js';
@@ -226,7 +226,7 @@ export class Runs {
         return result;
       } catch (error) {
         const retry = !(error instanceof EnrollmentAbortedError || error instanceof NoBootstrapPeersError);
-        const retryInMs = retry && !p.signal.aborted ? Math.max(0, this.#nextTryAt() - this.#init.clock.now()) : undefined;
+        const retryInMs = retry && !p.signal.aborted ? roundMs(Math.max(0, this.#nextTryAt() - this.#init.clock.now())) : undefined;
         this.#attemptFailed(p, error, retryInMs);
         if (!retry) throw error;
       }
@@ -339,7 +339,7 @@ export class Runs {
     const ipcpName = this.#init.ipcpName;
     publish(diagnosticsChannels.enrollmentFailure, { ipcpName, bootstrap: p.current, error });
     if (!(error instanceof EnrollmentAbortedError)) {
-      const fields = { event: 'enrollment:failure', ipcpName, bootstrap: p.current, code: error.code, error: error.message };
+      const fields = { event: 'enrollment:failure', ipcpName, bootstrap: p.current, code: error.code, err: error };
       this.#init.telemetry.log('warn', fields, `enrollment with ${p.current} failed: ${error.message}`);
     }
     throw error;

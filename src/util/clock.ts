@@ -91,3 +91,8 @@ export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClo
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** A duration for events, metrics and logs: milliseconds to 0.1 ms (timer noise below that is not news). */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

@@ -7,9 +7,21 @@
  * @module
  */
 import type { Channel } from 'node:diagnostics_channel';
+import { debuglog } from 'node:util';
 import type { EventEmitter } from 'eventemitter3';
 import { log, type Logger, type LogLevel, publish } from '../diagnostics.js';
 import { safeEmit } from './events.js';
+
+/** `NODE_DEBUG=rina-enrollment` turns it on (read once, when the process starts). */
+const debug = debuglog('rina-enrollment');
+
+/** The logger of a manager or enroller given none, when `NODE_DEBUG=rina-enrollment`: every line to stderr. */
+const debugLogger: Logger = {
+  debug: (fields, message) => debug('debug %s %o', message ?? '', fields),
+  info: (fields, message) => debug('info %s %o', message ?? '', fields),
+  warn: (fields, message) => debug('warn %s %o', message ?? '', fields),
+  error: (fields, message) => debug('error %s %o', message ?? '', fields),
+};
 
 /** Where one event goes besides its listeners. */
 export interface Report {
@@ -37,13 +49,13 @@ export class Telemetry<Events extends EventEmitter.ValidEventTypes> {
   readonly #emitter: EventEmitter<Events>;
   readonly #describe: Describe<Events>;
   readonly #channels: readonly Channel[];
-  /** The logger, if any: for lines that are not events. */
+  /** The logger given, else the `NODE_DEBUG=rina-enrollment` one when that is set, else none. */
   readonly logger: Logger | undefined;
 
   /** `channels`: every channel `describe` may name (while none has a subscriber and there is no logger, nothing is described). */
   constructor(emitter: EventEmitter<Events>, logger: Logger | undefined, describe: Describe<Events>, channels: readonly Channel[]) {
     this.#emitter = emitter;
-    this.logger = logger;
+    this.logger = logger ?? (debug.enabled ? debugLogger : undefined);
     this.#describe = describe;
     this.#channels = channels;
   }
