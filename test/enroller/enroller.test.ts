@@ -191,7 +191,7 @@ describe('Enroller: the exchange of docs/PROTOCOL.md', () => {
     expect(vi.getTimerCount()).toBe(0); // the sweep timer stops with the last session
   });
 
-  it('start is idempotent, stop clears its timer, and the member list survives a restart', async () => {
+  it('start is idempotent, stop clears its timer, and a stopped enroller answers nothing', async () => {
     vi.useFakeTimers();
     const { peer, enroller } = await connected();
     await enroller.start();

@@ -27,4 +27,6 @@ it('a bootstrap that refuses every M_CONNECT at once is retried with backoff: fe
   mgr.on('reenroll:attempt', () => attempts++);
   await vi.advanceTimersByTimeAsync(60_000);
   expect(attempts).toBeLessThan(60);
+  expect(attempts).toBeGreaterThan(3); // spaced, not stopped
+  expect(mgr.state.type).toBe('reenrolling');
 });

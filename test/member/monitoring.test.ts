@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeCdapMessage, type EnrollmentEvents, type EnrollmentManager, MemoryNetwork, OpCode } from '../../src/index.js';
-import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
+import {
+  decodeCdapMessage,
+  decodeEnrollmentInfo,
+  type EnrollmentEvents,
+  type EnrollmentManager,
+  MemoryNetwork,
+  OpCode,
+} from '../../src/index.js';
+import { cleanup, connectMsg, member, RawPeer, startMsg, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -487,6 +494,16 @@ describe('enroller liveness', () => {
     const thief = member(net, 'thief').mgr;
     await thief.enrolWithBootstrap('bootstrap');
     expect(thief.address).not.toBe(quietAddress);
+    const asker = new RawPeer(net.attach('asker'));
+    await asker.send('bootstrap', connectMsg(1, 'asker'));
+    await vi.advanceTimersByTimeAsync(5);
+    await asker.send('bootstrap', startMsg(2, quietAddress)); // M_START asking for the held address by number
+    await vi.advanceTimersByTimeAsync(5);
+    const [startReply] = asker.ofType(OpCode.M_START_R);
+    expect(startReply?.result ?? 0).toBe(0);
+    const given = decodeEnrollmentInfo(startReply?.objValue?.byteval ?? new Uint8Array()).address;
+    expect(given).toBeGreaterThan(0);
+    expect(given).not.toBe(quietAddress);
     // the member returning within the hold gets it back
     await quiet.reEnroll();
     expect(quiet.address).toBe(quietAddress);

@@ -17,7 +17,7 @@ class FlakyRib extends MemoryRib {
   }
 }
 
-it('a member RIB that refuses writes during recovery: each failed re-enrollment waits its backoff (no back-to-back loop)', async () => {
+it('a member RIB that refuses writes during recovery: each failed re-enrollment waits its backoff (no back-to-back loop), and the member is back once the RIB works', async () => {
   vi.useFakeTimers();
   const { net } = await withEnroller();
   const rib = new FlakyRib();
@@ -36,4 +36,8 @@ it('a member RIB that refuses writes during recovery: each failed re-enrollment 
   await vi.advanceTimersByTimeAsync(2000);
   const inWindow = connects.filter((t) => t >= t0);
   expect(inWindow.length).toBeLessThan(20); // with backoff >= retransmitMs (250 ms): at most ~8 in 2 s
+  expect(inWindow.length).toBeGreaterThan(1); // and it does keep trying
+  rib.broken = false; // the disk has room again
+  await vi.advanceTimersByTimeAsync(60_000);
+  expect(mgr.state.type).toBe('enrolled');
 });
