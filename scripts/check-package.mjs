@@ -40,6 +40,12 @@ try {
     if (Number(out.trim()) < 1) throw new Error(`${sub} exports nothing`);
     console.log(`${sub}: ${out.trim()} exports`);
   }
+  step('require() every subpath from CommonJS (Node >= 20.19 loads ES modules so)');
+  for (const sub of ['rina-enrollment', 'rina-enrollment/testing', 'rina-enrollment/etcd']) {
+    const out = sh('node', ['--input-type=commonjs', '-e', `console.log(Object.keys(require('${sub}')).length)`], work, { capture: true });
+    if (Number(out.trim()) < 1) throw new Error(`require('${sub}') gives nothing`);
+    console.log(`require('${sub}'): ${out.trim()} exports`);
+  }
   sh('node', ['node_modules/rina-enrollment/dist/cli/rina-enroll.js', '--help'], work, { capture: true });
   console.log('rina-enroll --help runs');
 
