@@ -91,7 +91,7 @@ function report(
 }
 
 /** One line describing a state, for logs. */
-export function describeState(state: EnrollmentState): string {
+function describeState(state: EnrollmentState): string {
   switch (state.type) {
     case 'enrolling':
       return `enrolling with ${state.bootstrap} (attempt ${state.attempt})`;

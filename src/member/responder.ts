@@ -22,7 +22,7 @@ export interface ResponderInit {
 }
 
 /** Whether `msg` is a keepalive M_READ (an enroller's keepalive or liveness probe). */
-export function isKeepaliveRequest(msg: CdapMessage): boolean {
+function isKeepaliveRequest(msg: CdapMessage): boolean {
   return msg.opCode === OpCode.M_READ && msg.objClass === KEEPALIVE_OBJECT.objClass && msg.invokeId !== undefined && msg.invokeId !== 0;
 }
 

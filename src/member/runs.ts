@@ -39,7 +39,7 @@ import type { MetricsRecorder } from './metrics.js';
 import type { MemberState } from './state.js';
 
 /** An enrollment (`enrolling`) or a re-enrollment (`reenrolling`). */
-export type RunKind = 'enrolling' | 'reenrolling';
+type RunKind = 'enrolling' | 'reenrolling';
 
 /** One run, shared by every caller that waits for it. */
 interface Run {
@@ -113,7 +113,7 @@ export class Runs {
 
   /** Starts a run or joins the one in progress, on behalf of one caller. */
   enrol(kind: RunKind, target: string | undefined, signal: AbortSignal | undefined): Promise<string> {
-    const { state, bootstraps, discovery } = this.#init;
+    const { state, bootstraps } = this.#init;
     if (state.type === 'closed') return Promise.reject(new ManagerClosedError());
     if (this.#init.ipcpName === undefined) return Promise.reject(new IpcpNameNotSetError());
     if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
@@ -132,7 +132,7 @@ export class Runs {
       return this.#join(run, signal);
     }
     if (target !== undefined) bootstraps.learn(target, 'explicit');
-    else if (bootstraps.size === 0 && !discovery.enabled) return Promise.reject(new NoBootstrapPeersError());
+    else if (this.#nothingToTry()) return Promise.reject(new NoBootstrapPeersError());
     return this.#join(this.#start(kind, target, false), signal);
   }
 
@@ -145,8 +145,7 @@ export class Runs {
 
   /** The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. */
   startRecovery(): void {
-    const { state, bootstraps, discovery } = this.#init;
-    if (this.#run !== undefined || state.type === 'closed' || (bootstraps.size === 0 && !discovery.enabled)) return;
+    if (this.#run !== undefined || this.#init.state.type === 'closed' || this.#nothingToTry()) return;
     // Failures are reported through events; nobody awaits this promise.
     this.#start('reenrolling', undefined, true).promise.catch(() => undefined);
   }
@@ -361,9 +360,13 @@ export class Runs {
     }
   }
 
-  /** `performance.now()` time of recovery's next try: the bootstrap unblocked soonest, or the next discovery. */
+  /** The clock's time of recovery's next try: the bootstrap unblocked soonest, or the next discovery. */
   #nextTryAt(): number {
     return this.#init.bootstraps.size === 0 ? this.#init.discovery.blockedUntil : this.#pick().blockedUntil;
+  }
+
+  #nothingToTry(): boolean {
+    return this.#init.bootstraps.size === 0 && !this.#init.discovery.enabled;
   }
 
   #pick(): Bootstrap {

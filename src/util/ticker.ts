@@ -130,7 +130,7 @@ export class Ticker {
 }
 
 /** The process-wide ticker that managers and enrollers on the system clock share. */
-export const sharedTicker = new Ticker();
+const sharedTicker = new Ticker();
 
 /** The shared ticker for the system clock; a wheel of its own for any other clock. */
 export function tickerFor(clock: Clock): Ticker {
