@@ -112,33 +112,48 @@ export class AddressTable {
 
   /** A key seen at `revision`: `entry`, or gone. Updates the table and tells the listener of binding changes. */
   record(key: string, entry: Entry | undefined, revision: number): void {
-    if ((this.#seenAt.get(key) ?? 0) >= revision) return;
-    this.#seenAt.set(key, revision);
-    if (entry === undefined) this.#tombstones++;
     const rest = key.slice(this.#host.keys.prefix.length);
-    const listener = this.#host.listener();
     if (rest.startsWith('addresses/')) {
       const address = addressFrom(rest.slice('addresses/'.length));
-      if (address === undefined) return;
-      if (entry === undefined) this.#addresses.delete(address);
-      else {
-        this.#addresses.set(address, entry);
-        // Taken: the pool learns it now, before the owner's name key arrives.
-        if (this.#names.get(entry.value)?.value !== String(address)) listener?.bound({ name: entry.value, address });
-      }
+      if (address !== undefined) this.#recordAddress(key, address, entry, revision);
       return;
     }
     const name = dec(rest.slice('names/'.length));
-    if (name === undefined) return;
+    if (name !== undefined) this.#recordName(key, name, entry, revision);
+  }
+
+  /** Whether `key` at `revision` is news (newer than what was seen of it); remembers it. */
+  #newer(key: string, gone: boolean, revision: number): boolean {
+    if ((this.#seenAt.get(key) ?? 0) >= revision) return false;
+    this.#seenAt.set(key, revision);
+    if (gone) this.#tombstones++;
+    return true;
+  }
+
+  /** `addresses/<address>` (`key`) seen at `revision`. */
+  #recordAddress(key: string, address: number, entry: Entry | undefined, revision: number): void {
+    if (!this.#newer(key, entry === undefined, revision)) return;
+    if (entry === undefined) {
+      this.#addresses.delete(address);
+      return;
+    }
+    this.#addresses.set(address, entry);
+    // Taken: the pool learns it now, before the owner's name key arrives.
+    if (this.#names.get(entry.value)?.value !== String(address)) this.#host.listener()?.bound({ name: entry.value, address });
+  }
+
+  /** `names/<name>` (`key`) seen at `revision`. */
+  #recordName(key: string, name: string, entry: Entry | undefined, revision: number): void {
+    if (!this.#newer(key, entry === undefined, revision)) return;
     const before = this.#names.get(name);
     if (entry === undefined) {
       this.#names.delete(name);
-      if (before !== undefined) listener?.unbound(name);
+      if (before !== undefined) this.#host.listener()?.unbound(name);
       return;
     }
     this.#names.set(name, entry);
     const address = addressFrom(entry.value);
-    if (before?.value !== entry.value && address !== undefined) listener?.bound({ name, address });
+    if (before?.value !== entry.value && address !== undefined) this.#host.listener()?.bound({ name, address });
   }
 
   /**
@@ -148,22 +163,32 @@ export class AddressTable {
    */
   #apply(kv: IKeyValue, deleted: boolean, live: boolean): void {
     const key = kv.key.toString();
-    if (!key.startsWith(this.#host.keys.prefix)) return;
-    const parts = key.slice(this.#host.keys.prefix.length).split('/');
-    if (parts.length === 2 && (parts[0] === 'names' || parts[0] === 'addresses')) {
-      const valid =
-        parts[0] === 'names'
-          ? dec(parts[1]) !== undefined && (deleted || addressFrom(kv.value.toString()) !== undefined)
-          : addressFrom(parts[1] ?? '') !== undefined && (deleted || kv.value.length > 0);
-      if (valid) this.record(key, deleted ? undefined : entryOf(kv), Number(kv.mod_revision));
-    } else if (parts[0] === 'members' && parts.length === 3) {
-      const name = dec(parts[1]);
-      const enroller = dec(parts[2]);
+    const { prefix } = this.#host.keys;
+    if (!key.startsWith(prefix)) return;
+    const slash = key.indexOf('/', prefix.length);
+    if (slash < 0) return;
+    const kind = key.slice(prefix.length, slash);
+    const rest = key.slice(slash + 1);
+    const last = rest.indexOf('/');
+    if (kind === 'names' && last < 0) {
+      const name = dec(rest);
+      const entry = deleted ? undefined : entryOf(kv);
+      if (name !== undefined && (entry === undefined || addressFrom(entry.value) !== undefined)) {
+        this.#recordName(key, name, entry, Number(kv.mod_revision));
+      }
+    } else if (kind === 'addresses' && last < 0) {
+      const address = addressFrom(rest);
+      if (address !== undefined && (deleted || kv.value.length > 0)) {
+        this.#recordAddress(key, address, deleted ? undefined : entryOf(kv), Number(kv.mod_revision));
+      }
+    } else if (kind === 'members' && last >= 0 && rest.indexOf('/', last + 1) < 0) {
+      const name = dec(rest.slice(0, last));
+      const enroller = dec(rest.slice(last + 1));
       if (name === undefined || enroller === undefined) return;
       this.#mark(name, enroller, !deleted, live);
       if (live && !deleted && enroller === this.#host.ownerName()) this.#host.strayMark(name, kv);
-    } else if (parts[0] === 'enrollers' && parts.length === 2) {
-      const enroller = dec(parts[1]);
+    } else if (kind === 'enrollers' && last < 0) {
+      const enroller = dec(rest);
       if (enroller === undefined) return;
       if (deleted) this.#enrollers.delete(enroller);
       else this.#register(enroller, kv.value.toString());

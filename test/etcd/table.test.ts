@@ -79,4 +79,41 @@ describe('AddressTable', () => {
     expect(strayMark.mock.calls[0]?.[0]).toBe('a');
     expect(t.bindings()).toEqual([]);
   });
+
+  it('ignores keys of the wrong shape under the prefix, and keys outside it', () => {
+    const { t, listener, strayMark } = table('e1');
+    const stray = (key: string, value = '1') => ({ ...kv('', value, 3), key: Buffer.from(key) }) as IKeyValue;
+    for (const key of [
+      'names/a/extra',
+      'names/',
+      'addresses/',
+      'addresses/0',
+      'addresses/1/x',
+      'addresses/01',
+      'members/a',
+      'members/a/e1/x',
+      'members//e1',
+      'enrollers/',
+      'enrollers/e2/x',
+      'other/a',
+    ]) {
+      t.onEvent(kv(key, key.startsWith('enrollers') ? JSON.stringify({ shimAddress: '10.0.0.9:1' }) : '1', 3), false);
+    }
+    t.onEvent(stray('/elsewhere/names/a'), false);
+    t.onEvent(kv('addresses/5', '', 4), false); // an address key must name its holder
+    expect(t.bindings()).toEqual([]);
+    expect(t.address(1)).toBeUndefined();
+    expect(t.address(5)).toBeUndefined();
+    expect(listener.bound).not.toHaveBeenCalled();
+    expect(listener.enrollers).not.toHaveBeenCalled();
+    expect(strayMark).not.toHaveBeenCalled();
+    // the same keys well formed are read
+    t.onEvent(kv('names/a', '1', 5), false);
+    t.onEvent(kv('addresses/1', 'a', 5), false);
+    t.onEvent(kv('members/a/e1', '', 5), false);
+    t.onEvent(kv('enrollers/e2', JSON.stringify({ shimAddress: '10.0.0.9:1' }), 5), false);
+    expect(t.bindings()).toEqual([{ name: 'a', address: 1 }]);
+    expect(strayMark).toHaveBeenCalledTimes(1);
+    expect(listener.enrollers).toHaveBeenLastCalledWith(['10.0.0.9:1']);
+  });
 });
