@@ -4,12 +4,21 @@
 // node, typechecks a small TypeScript consumer under moduleResolution node16
 // and bundler, runs the UDP examples against the installed package, and runs
 // publint and @arethetypeswrong/cli (esm-only profile) on it.
-import { execFileSync, spawn } from 'node:child_process';
+// Before anything else is installed beside it: how many packages the library
+// brings (no gRPC, etcd or metrics package), and that the parts needing an
+// optional peer say which command installs it. After the operator's install
+// (README, "Install"): an enroller sharing its table through etcd, with its
+// metrics endpoint, admits a member.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** At most this many packages come with rina-enrollment (its dependencies, all levels). */
+const MAX_PACKAGES = 8;
+/** What an operator installs beside it for everything the CLI does (README, "Install"). */
+const OPERATOR_PEERS = ['etcd3@^1.1.2', 'prom-client@^15.1.3'];
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const sh = (cmd, args, cwd, opts = {}) => execFileSync(cmd, args, { cwd, stdio: opts.capture ? 'pipe' : 'inherit', encoding: 'utf8' });
 const step = (text) => console.log(`\n== ${text}`);
@@ -25,12 +34,78 @@ const stray = packed.files
   .map((f) => f.path)
   .filter((p) => !/^(dist\/|deploy\/rina-enroll\.service$|README\.md$|LICENSE$|SECURITY\.md$|CHANGELOG\.md$|package\.json$)/.test(p));
 if (stray.length > 0) throw new Error(`the tarball ships files it should not: ${stray.join(', ')}`);
+// The demo and its helpers run from a checkout (npm run demo); nothing installed uses them.
+const unused = packed.files.map((f) => f.path).filter((p) => /^dist\/cli\/(demo|etcd-server|timeline|ports)[./]/.test(p));
+if (unused.length > 0) throw new Error(`the tarball ships the demo's files, which nothing installed runs: ${unused.join(', ')}`);
 
 const work = mkdtempSync(join(tmpdir(), 'rina-consumer-'));
 try {
   step(`install into ${work}`);
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
-  sh('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball, 'typescript@5.9', '@types/node@20', 'vitest@4.1'], work);
+  sh('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball], work);
+
+  step('what the library brings: its dependencies, and no gRPC, etcd or metrics package');
+  const installed = sh('npm', ['ls', '--all', '--parseable'], work, { capture: true })
+    .trim()
+    .split('\n')
+    .slice(1) // the consumer project itself
+    .map((path) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+  const brought = installed.filter((name) => name !== 'rina-enrollment');
+  console.log(`rina-enrollment brings ${brought.length} packages: ${brought.join(', ')}`);
+  if (brought.length > MAX_PACKAGES) throw new Error(`rina-enrollment brings ${brought.length} packages, more than ${MAX_PACKAGES}`);
+  const heavy = brought.filter((name) => /grpc|etcd|protobufjs|prom-client|cockatiel/.test(name));
+  if (heavy.length > 0)
+    throw new Error(`rina-enrollment brings ${heavy.join(', ')}, which only the etcd store or the metrics endpoint need`);
+
+  step('without the optional peers: a typed error naming the install command');
+  const visible = spawnSync('node', ['-e', "console.log(require.resolve('etcd3'))"], { cwd: work, encoding: 'utf8' });
+  if (visible.status === 0)
+    throw new Error(`etcd3 resolves from ${work} (${visible.stdout.trim()}): a node_modules above it spoils this check`);
+  const esmEtcd = sh(
+    'node',
+    ['--input-type=module', '-e', "try { await import('rina-enrollment/etcd'); } catch (e) { console.log(e.code, e.message); }"],
+    work,
+    { capture: true },
+  );
+  const cjsEtcd = sh(
+    'node',
+    ['--input-type=commonjs', '-e', "try { require('rina-enrollment/etcd'); } catch (e) { console.log(e.code, e.message); }"],
+    work,
+    {
+      capture: true,
+    },
+  );
+  for (const [how, out] of [
+    ['import', esmEtcd],
+    ['require', cjsEtcd],
+  ]) {
+    if (!out.startsWith('MISSING_DEPENDENCY') || !out.includes('npm install etcd3')) {
+      throw new Error(`${how}('rina-enrollment/etcd') without etcd3 did not name the install command: ${out}`);
+    }
+  }
+  console.log(`import('rina-enrollment/etcd'): ${esmEtcd.trim()}`);
+  const cli = (args) =>
+    spawnSync('node', ['node_modules/rina-enrollment/dist/cli/rina-enroll.js', ...args], { cwd: work, encoding: 'utf8', timeout: 20_000 });
+  const base = ['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'check.DIF', '--pool', '1-9'];
+  for (const [flags, hint] of [
+    [['--etcd', 'http://127.0.0.1:1'], 'npm install etcd3'],
+    [['--metrics-listen', '127.0.0.1:0'], 'npm install prom-client'],
+  ]) {
+    const r = cli([...base, ...flags]);
+    if (r.status !== 1 || !r.stderr.includes(hint)) {
+      throw new Error(
+        `rina-enroll ${flags[0]} without its peer: exit ${r.status}, stderr ${JSON.stringify(r.stderr)} (expected exit 1 and "${hint}")`,
+      );
+    }
+    console.log(`rina-enroll ${flags[0]}: ${r.stderr.trim()}`);
+  }
+
+  step('the operator install (README): the optional peers, and the tools of the checks below');
+  sh(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', ...OPERATOR_PEERS, 'typescript@5.9', '@types/node@20', 'vitest@4.1'],
+    work,
+  );
 
   step('import every subpath with plain node');
   for (const sub of ['rina-enrollment', 'rina-enrollment/testing', 'rina-enrollment/etcd']) {
@@ -122,6 +197,48 @@ export { Enroller, state };
   sh('node', ['member.mjs', `127.0.0.1:${port}`, 'packaged-member'], work);
   const code = await Promise.race([enrollerDone, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
   if (code !== 0) throw new Error(`examples/enroller.mjs ended with ${code}`);
+
+  step('after the operator install: an enroller on etcd, with its metrics endpoint, admits a member');
+  {
+    const { startEtcd, findEtcd, ETCD_INSTALL_HINT } = await import(join(root, 'dist', 'cli', 'etcd-server.js'));
+    if (findEtcd() === undefined) throw new Error(`no etcd binary for the operator-install check: ${ETCD_INSTALL_HINT}`);
+    const etcd = await startEtcd();
+    const udp = 20_000 + Math.floor(Math.random() * 10_000);
+    const http = udp + 10_000;
+    const bootstrap = spawn(
+      'node',
+      [
+        'node_modules/rina-enrollment/dist/cli/rina-enroll.js',
+        ...['bootstrap', '--listen', `127.0.0.1:${udp}`, '--dif', 'demo.DIF', '--pool', '1-9', '--name', 'e1'],
+        ...['--etcd', etcd.endpoints[0], '--metrics-listen', `127.0.0.1:${http}`],
+      ],
+      { cwd: work, stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    const exited = new Promise((r) => bootstrap.on('exit', (code) => r(code)));
+    let code;
+    try {
+      let healthy = false;
+      for (let i = 0; i < 100 && !healthy; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        healthy = await fetch(`http://127.0.0.1:${http}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+      }
+      if (!healthy) throw new Error('rina-enroll bootstrap --etcd --metrics-listen never answered /healthz');
+      const out = sh('node', ['member.mjs', `127.0.0.1:${udp}`, 'operator-member'], work, { capture: true });
+      if (!/operator-member enrolled in demo\.DIF as address [1-9]/.test(out)) throw new Error(`the member did not enrol: ${out}`);
+      const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+      if (!metrics.includes('rina_')) throw new Error('the /metrics endpoint serves none of our metrics');
+      console.log('enroller on etcd with /metrics: a member enrolled');
+    } finally {
+      bootstrap.kill('SIGTERM');
+      code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+      if (code === 'timeout') bootstrap.kill('SIGKILL');
+      await etcd.close();
+    }
+    if (code !== 0) throw new Error(`rina-enroll bootstrap ended with ${code} on SIGTERM`);
+  }
 
   step("run the README's mocked-shim unit test against the installed package");
   copyFileSync(join(root, 'examples', 'ipcp.test.ts'), join(work, 'ipcp.test.ts'));

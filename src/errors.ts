@@ -21,7 +21,8 @@ export type EnrollmentErrorCode =
   | 'NOT_ENROLLED'
   | 'IPCP_NAME_NOT_SET'
   | 'CONFIG_ERROR'
-  | 'DISCOVERY_ERROR';
+  | 'DISCOVERY_ERROR'
+  | 'MISSING_DEPENDENCY';
 
 /** Base class of every error the library throws. */
 export class EnrollmentError<C extends EnrollmentErrorCode = EnrollmentErrorCode> extends Error {
@@ -205,5 +206,30 @@ export class DiscoveryError extends EnrollmentError<'DISCOVERY_ERROR'> {
     super('DISCOVERY_ERROR', `cannot discover enrollers at ${srvName}: ${message}`, options);
     this.name = 'DiscoveryError';
     this.srvName = srvName;
+  }
+}
+
+/**
+ * A part of the library that needs an optional peer package was used without
+ * it: `rina-enrollment/etcd` without `etcd3`, the CLI's `--metrics-listen`
+ * without `prom-client`. The message says which command installs it.
+ */
+export class MissingDependencyError extends EnrollmentError<'MISSING_DEPENDENCY'> {
+  /** The packages to install. */
+  readonly packages: readonly string[];
+  /** The command that installs them, e.g. `npm install etcd3`. */
+  readonly installCommand: string;
+
+  /** `feature`: what needs them, e.g. `rina-enrollment/etcd`. */
+  constructor(feature: string, packages: readonly string[], options?: { cause?: unknown }) {
+    const installCommand = `npm install ${packages.join(' ')}`;
+    super(
+      'MISSING_DEPENDENCY',
+      `${feature} needs ${packages.join(' and ')}, an optional peer dependency of rina-enrollment: install it with \`${installCommand}\``,
+      options,
+    );
+    this.name = 'MissingDependencyError';
+    this.packages = packages;
+    this.installCommand = installCommand;
   }
 }

@@ -12,7 +12,7 @@
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Enroller, EnrollmentManager } from '../index.js';
+import { type Enroller, type EnrollmentManager, MissingDependencyError } from '../index.js';
 import { parseUdpAddress } from '../shim/udp-address.js';
 
 /** A running endpoint. */
@@ -66,7 +66,10 @@ async function serve(listen: string, routes: Readonly<Record<string, Handler>>):
  * read at scrape time from what the library already counts.
  */
 async function metricsRegistry() {
-  const client = await import('prom-client');
+  const client = await import('prom-client').catch((cause: unknown) => {
+    if ((cause as { code?: unknown })?.code !== 'ERR_MODULE_NOT_FOUND') throw cause;
+    throw new MissingDependencyError('the metrics endpoint', ['prom-client'], { cause });
+  });
   const register = new client.Registry();
   client.collectDefaultMetrics({ register });
   return {

@@ -4,15 +4,38 @@
  *
  * @module
  */
-import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
-import { Etcd3, isRecoverableError } from 'etcd3';
-import { StoreError } from '../errors.js';
+import { createRequire } from 'node:module';
+import type * as Cockatiel from 'cockatiel';
+import type * as Etcd3Module from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { MissingDependencyError, StoreError } from '../errors.js';
 import type { ResolvedEtcdStoreOptions } from './options.js';
+
+/**
+ * `etcd3` is an optional peer dependency: an IPCP that never shares its
+ * address space installs no gRPC. It is loaded (synchronously, so that
+ * `require('rina-enrollment/etcd')` works too) when this module is, and its
+ * absence is a {@link MissingDependencyError} naming the install command.
+ * cockatiel, whose policies etcd3 takes, is the one etcd3 itself depends on.
+ */
+function loadEtcd3(): { etcd3: typeof Etcd3Module; cockatiel: typeof Cockatiel } {
+  const require = createRequire(import.meta.url);
+  let entry: string;
+  try {
+    entry = require.resolve('etcd3');
+  } catch (cause) {
+    throw new MissingDependencyError('rina-enrollment/etcd', ['etcd3'], { cause });
+  }
+  return { etcd3: require(entry) as typeof Etcd3Module, cockatiel: createRequire(entry)('cockatiel') as typeof Cockatiel };
+}
+
+const { etcd3, cockatiel } = loadEtcd3();
 
 /** A client for `options.hosts`, with its TLS and authentication. */
 export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3 {
   const { tls, auth } = options;
-  return new Etcd3({
+  const { ExponentialBackoff, handleWhen, noop, retry } = cockatiel;
+  return new etcd3.Etcd3({
     hosts: options.hosts ?? [],
     ...(tls === undefined
       ? {}
@@ -33,7 +56,7 @@ export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3 {
     // member retries, so waiting here would only delay both.
     faultHandling: {
       host: () => noop,
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+      global: retry(handleWhen(etcd3.isRecoverableError), { maxAttempts: 1 }),
       // etcd3 calls next() on what it is given (a factory), though its types ask for a backoff.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as never,
     },
