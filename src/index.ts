@@ -3,7 +3,7 @@
  *
  * This file is the package's whole public surface.
  *
- * @packageDocumentation
+ * @module rina-enrollment
  */
 export * from './errors.js';
 export { diagnosticsChannels, type Logger, type LogLevel } from './diagnostics.js';

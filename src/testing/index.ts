@@ -7,7 +7,7 @@
  * Everything here runs on the global timers and on microtasks, so vitest's
  * (or jest's) fake timers drive it: `await vi.advanceTimersByTimeAsync(ms)`.
  *
- * @packageDocumentation
+ * @module rina-enrollment/testing
  */
 import { decodeCdapMessage, encodeCdapMessage, encodeEnrollmentInfo } from '../cdap/codec.js';
 import { createRequest, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, replyTo, Result } from '../cdap/messages.js';
