@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { ETCD_INSTALL_HINT, type EtcdCluster, findEtcd, startEtcd } from '../etcd-server.js';
 import { freeUdpPort } from '../ports.js';
 import { startEnroller, stopEnroller } from './enrollers.js';
-import { CONFIG, enrolAll, type Member, makeMember } from './members.js';
+import { CONFIG, enrolAll, enrollerLabels, type Member, makeMember, markUnnoticed, outcomeNote } from './members.js';
 import type { DemoOptions } from './options.js';
 import { printSummary, spread } from './report.js';
 import { Stage, sleep, waitUntil } from './stage.js';
@@ -33,6 +33,7 @@ async function etcdTable(endpoint: string): Promise<Map<string, string>> {
 async function startEnrollers(endpoint: string, enrollers: ChildProcess[]): Promise<string[]> {
   const ports = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
   for (const [i, port] of ports.entries()) {
+    enrollerLabels.set(`127.0.0.1:${port}`, `e${i + 1}`);
     enrollers.push(await startEnroller(port, ['--name', `e${i + 1}`, '--etcd', endpoint]));
     say(`enroller e${i + 1} up on 127.0.0.1:${port} (pid ${enrollers[i]?.pid})`);
   }
@@ -90,16 +91,18 @@ async function verdict({
   return { ok, rows };
 }
 
-/** Kills e1 and waits until every member it served is enrolled elsewhere. */
-async function killFirst(stage: Stage, enrollers: ChildProcess[], addresses: string[], onFirst: Member[]): Promise<void> {
+/** Kills e1 and waits until every member it served is enrolled elsewhere; resolves with when it was killed. */
+async function killFirst(stage: Stage, enrollers: ChildProcess[], addresses: string[], onFirst: Member[]): Promise<number> {
   stage.phase = `enroller e1 killed (SIGKILL): its ${onFirst.length} members fail over`;
-  stage.mark('e1 killed');
+  const killedAt = stage.mark('e1 killed (SIGKILL)');
+  markUnnoticed(stage.members, addresses[0] ?? '', killedAt);
   say(`killing enroller e1 (${addresses[0]}) with SIGKILL`);
   enrollers[0]?.kill('SIGKILL');
   await waitUntil('every member of e1 failing over', 15_000, () =>
     onFirst.every((m) => m.mgr.state.type === 'enrolled' && m.backAt !== undefined),
   );
   await sleep(500);
+  return killedAt;
 }
 
 /** `--ha`: three enrollers on one etcd; one is killed; its members fail over with their addresses. */
@@ -128,7 +131,7 @@ export async function runHa(opts: DemoOptions): Promise<number> {
 
     stage.phase = 'all enrolled; keepalives every 0.5 s';
     await sleep(1500);
-    await killFirst(stage, enrollers, addresses, onFirst);
+    const killedAt = await killFirst(stage, enrollers, addresses, onFirst);
     const end = stage.done();
 
     const { ok, rows } = await verdict({ members: stage.members, onFirst, addresses, before, endpoint });
@@ -139,7 +142,13 @@ export async function runHa(opts: DemoOptions): Promise<number> {
         ok: 'every member of the killed enroller failed over with its address; no address is held twice',
         failed: 'FAILED: see the summary',
       },
-      { out: opts.out, file: 'timeline-ha.svg', end },
+      {
+        out: opts.out,
+        file: 'timeline-ha.svg',
+        title: `${stage.members.length} members, 3 enrollers on one etcd: e1 killed, its members fail over with their addresses`,
+        end,
+        note: (m) => (onFirst.includes(m) ? outcomeNote(m, killedAt) : undefined),
+      },
     );
   } finally {
     await stage.close();

@@ -20,6 +20,12 @@ export const CONFIG = {
   reenrollBackoffCapMs: 2000,
 };
 
+/** The enrollers' labels (`e1`, ...) by shim address, for the timeline and the log. */
+export const enrollerLabels = new Map<string, string>();
+
+/** The label of the enroller at `address` (the address itself when it has none). */
+export const labelOf = (address: string) => enrollerLabels.get(address) ?? address;
+
 /** A member and what the demo measured of it. */
 export interface Member {
   name: string;
@@ -29,6 +35,9 @@ export interface Member {
   enrollMs?: number;
   originalAddress?: number;
   backAt?: number;
+  /** The enroller it was enrolled with before the outage (label), and where it went after. */
+  firstVia?: string;
+  lastVia?: string;
   retries: number;
 }
 
@@ -44,7 +53,16 @@ export async function makeMember(i: number, bootstraps: string[]): Promise<Membe
     config: { ...CONFIG, bootstraps },
   });
   const member: Member = { name, mgr, shim, spans: [{ at: since(), state: 'idle' }], retries: 0 };
-  mgr.on('state:change', (s) => member.spans.push({ at: since(), state: s.type }));
+  mgr.on('state:change', (s) => {
+    if (s.type !== 'enrolled') {
+      member.spans.push({ at: since(), state: s.type });
+      return;
+    }
+    const via = labelOf(s.bootstrap);
+    member.firstVia ??= via;
+    member.lastVia = via;
+    member.spans.push({ at: since(), state: s.type, via });
+  });
   mgr.on('connection:lost', (i) => say(`${name} noticed the loss: silent ${i.silentMs.toFixed(0)} ms (${i.reason})`));
   mgr.on('reenroll:failure', (i) => {
     member.retries++;
@@ -53,7 +71,7 @@ export async function makeMember(i: number, bootstraps: string[]): Promise<Membe
   mgr.on('reenroll:success', (i) => {
     member.backAt = since();
     say(
-      `${name} back with address ${i.address} via ${i.bootstrap}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`,
+      `${name} back with address ${i.address} via ${labelOf(i.bootstrap)}${i.address === member.originalAddress ? ' (unchanged)' : ` (was ${member.originalAddress})`}`,
     );
   });
   return member;
@@ -68,8 +86,34 @@ export async function enrolAll(members: Member[]): Promise<void> {
       const ms = performance.now() - start;
       m.enrollMs = ms;
       if (m.mgr.address !== undefined) m.originalAddress = m.mgr.address;
-      say(`${m.name} enrolled with address ${m.mgr.address} via ${m.mgr.bootstrapAddress} in ${ms.toFixed(1)} ms`);
+      say(`${m.name} enrolled with address ${m.mgr.address} via ${labelOf(m.mgr.bootstrapAddress ?? '')} in ${ms.toFixed(1)} ms`);
       m.mgr.startConnectionMonitoring();
     }),
   );
+}
+
+/**
+ * Marks, at `at`, every member enrolled with the enroller at `address` as
+ * enrolled with a dead enroller it has not noticed yet (until its next state).
+ */
+export function markUnnoticed(members: readonly Member[], address: string, at: number): void {
+  for (const m of members) {
+    if (m.mgr.state.type === 'enrolled' && m.mgr.bootstrapAddress === address)
+      m.spans.push({ at, state: 'unnoticed', via: labelOf(address) });
+  }
+}
+
+/**
+ * What happened to a member through an outage that began at `outageAt`, for
+ * the end of its timeline row: where it went, when it noticed, how long it
+ * took to be back.
+ */
+export function outcomeNote(m: Member, outageAt: number): string | undefined {
+  const recover = m.mgr.metrics().timeToRecoverMs.last;
+  if (m.backAt === undefined || recover === undefined) return undefined;
+  const moved = m.firstVia !== undefined && m.lastVia !== undefined && m.firstVia !== m.lastVia ? `${m.firstVia} → ${m.lastVia}: ` : '';
+  const noticed = m.spans.find((s) => s.state === 'reenrolling' && s.at >= outageAt)?.at;
+  const took = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`);
+  const after = noticed === undefined ? '' : `noticed in ${took(noticed - outageAt)}, `;
+  return `${moved}${after}enrolled ${took(recover)} later, ${m.mgr.address === m.originalAddress ? 'same address' : 'new address'}`;
 }

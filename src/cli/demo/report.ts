@@ -5,8 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Marker, percentile, timelineSvg } from '../timeline.js';
-import type { Member } from './members.js';
+import { percentile, type Timeline, timelineSvg } from '../timeline.js';
 
 const fmt = (v: number | undefined, unit = 'ms') => (v === undefined ? '-' : `${v.toFixed(1)} ${unit}`);
 
@@ -20,17 +19,10 @@ export function printSummary(rows: Array<[string, string]>): void {
 }
 
 /** Writes the SVG timeline as `file` into `out`; returns its path. */
-export function writeTimeline(out: string, file: string, members: Member[], markers: Marker[], end: number): string {
+export function writeTimeline(out: string, file: string, timeline: Timeline): string {
   const outDir = resolve(out);
   mkdirSync(outDir, { recursive: true });
   const svgPath = join(outDir, file);
-  writeFileSync(
-    svgPath,
-    timelineSvg(
-      members.map((m) => ({ name: m.name, spans: m.spans })),
-      markers,
-      end,
-    ),
-  );
+  writeFileSync(svgPath, timelineSvg(timeline));
   return svgPath;
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeUdpPort } from '../ports.js';
 import { startEnroller, stopEnroller } from './enrollers.js';
-import { CONFIG, enrolAll, type Member, makeMember } from './members.js';
+import { CONFIG, enrolAll, enrollerLabels, type Member, makeMember, markUnnoticed, outcomeNote } from './members.js';
 import type { DemoOptions } from './options.js';
 import { printSummary, spread } from './report.js';
 import { Stage, sleep, waitUntil } from './stage.js';
@@ -22,9 +22,10 @@ async function outage(
   stage: Stage,
   enroller: ChildProcess,
   { port, stateFile, outageMs }: { port: number; stateFile: string; outageMs: number },
-): Promise<{ enroller: ChildProcess; backAt: number }> {
+): Promise<{ enroller: ChildProcess; killedAt: number; backAt: number }> {
   stage.phase = `enroller killed (SIGKILL); back in ${outageMs / 1000} s`;
-  stage.mark('enroller killed');
+  const killedAt = stage.mark('enroller killed (SIGKILL)');
+  markUnnoticed(stage.members, `127.0.0.1:${port}`, killedAt);
   say('killing the enroller with SIGKILL');
   enroller.kill('SIGKILL');
   await sleep(outageMs);
@@ -32,7 +33,7 @@ async function outage(
   const back = await startEnroller(port, ['--state', stateFile]);
   const backAt = stage.mark('enroller back');
   say(`enroller back (pid ${back.pid}) from ${stateFile}`);
-  return { enroller: back, backAt };
+  return { enroller: back, killedAt, backAt };
 }
 
 /** The summary's rows: enrollment, detection, recovery and return times, retries, addresses kept. */
@@ -59,6 +60,7 @@ export async function runSingle(opts: DemoOptions): Promise<number> {
   const stage = new Stage('starting the enroller');
   let enroller: ChildProcess | undefined;
   try {
+    enrollerLabels.set(`127.0.0.1:${port}`, 'the enroller');
     enroller = await startEnroller(port, ['--state', stateFile]);
     say(`enroller up on 127.0.0.1:${port} (pid ${enroller.pid}), address table in ${stateFile}`);
 
@@ -82,7 +84,13 @@ export async function runSingle(opts: DemoOptions): Promise<number> {
     return await stage.finish(
       unchanged === opts.members,
       { ok: 'every member recovered with its original address', failed: 'FAILED: some member did not get its address back' },
-      { out: opts.out, file: 'timeline.svg', end },
+      {
+        out: opts.out,
+        file: 'timeline.svg',
+        title: `${stage.members.length} members, one enroller: killed, away ${opts.outageMs / 1000} s, back from its state file`,
+        end,
+        note: (m) => outcomeNote(m, back.killedAt),
+      },
     );
   } finally {
     await stage.close();

@@ -6,9 +6,9 @@
  * @module
  */
 import type { Marker } from '../timeline.js';
-import type { Member } from './members.js';
+import { enrollerLabels, type Member } from './members.js';
 import { writeTimeline } from './report.js';
-import { render, since } from './status.js';
+import { printLog, render, since } from './status.js';
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,19 +57,32 @@ export class Stage {
     this.phase = 'done';
     this.#render();
     clearInterval(this.#ticker);
+    printLog();
     return since() + 300;
   }
 
   /**
-   * Writes the timeline (`file` in `out`, up to `end`), closes the members,
+   * Writes the timeline (`file` in `out`, from the first member's start up
+   * to `end`, `note` at the end of each member's row), closes the members,
    * and prints the verdict and the timeline's path; resolves with the exit code.
    */
   async finish(
     ok: boolean,
     verdict: { ok: string; failed: string },
-    timeline: { out: string; file: string; end: number },
+    timeline: { out: string; file: string; title: string; end: number; note?: (m: Member) => string | undefined },
   ): Promise<number> {
-    const svgPath = writeTimeline(timeline.out, timeline.file, this.members, this.markers, timeline.end);
+    const start = Math.min(...this.members.map((m) => m.spans[0]?.at ?? timeline.end));
+    const svgPath = writeTimeline(timeline.out, timeline.file, {
+      title: timeline.title,
+      rows: this.members.map((m) => {
+        const note = timeline.note?.(m);
+        return note === undefined ? { name: m.name, spans: m.spans } : { name: m.name, spans: m.spans, note };
+      }),
+      markers: this.markers,
+      start,
+      end: timeline.end,
+      enrollers: [...new Set(enrollerLabels.values())],
+    });
     await Promise.all(this.members.map((m) => m.mgr.close()));
     process.stdout.write(`\n${ok ? verdict.ok : verdict.failed}\n`);
     process.stdout.write(`timeline: ${svgPath}\n`);
