@@ -53,10 +53,14 @@ export interface Refusal {
 /** One check: a refusal, or nothing (the request passes). */
 export type Guard<R extends ConnectRequest = ConnectRequest> = (request: R) => Refusal | undefined;
 
-/** A member names the DIF or this IPCP; one that knows neither names the enroller's shim address. */
-export function destinationGuard(ipcpName: string, difName: string, shimAddress: () => string): Guard {
+/**
+ * A member names the DIF or this IPCP; one that knows neither names the
+ * enroller's shim address (`isShimAddress`: the advertised one, or the
+ * address the member sent to).
+ */
+export function destinationGuard(ipcpName: string, difName: string, isShimAddress: (name: string) => boolean): Guard {
   return ({ msg }) =>
-    msg.destApName === ipcpName || msg.destApName === difName || msg.destApName === shimAddress()
+    msg.destApName === ipcpName || msg.destApName === difName || (msg.destApName !== undefined && isShimAddress(msg.destApName))
       ? undefined
       : { reason: `unknown destination "${msg.destApName}": this is "${ipcpName}" of DIF "${difName}"`, result: Result.FAILED };
 }
@@ -163,8 +167,8 @@ export interface ConnectSettings {
   readonly ipcpName: string;
   /** The DIF's name. */
   readonly difName: string;
-  /** The shim's address. */
-  readonly localAddress: () => string;
+  /** Whether a member that names this shim address means this enroller. */
+  readonly isShimAddress: (name: string) => boolean;
   /** The allow-list of IPCP names, if any. */
   readonly allowedNames?: readonly string[] | undefined;
   /** Enrollments in progress at most. */
@@ -192,7 +196,7 @@ export class ConnectAnswerer {
     const { liveness, sessions, auth } = parts;
     this.#steps = {
       before: [
-        destinationGuard(settings.ipcpName, settings.difName, settings.localAddress),
+        destinationGuard(settings.ipcpName, settings.difName, settings.isShimAddress),
         allowListGuard(settings.allowedNames === undefined ? undefined : new Set(settings.allowedNames)),
       ],
       credentials: (msg) => auth.connect(msg),

@@ -8,7 +8,7 @@ import { diagnosticsChannels } from '../diagnostics.js';
 import type { EventEmitter } from 'eventemitter3';
 import { EnrollerAuth } from '../auth/auth.js';
 import { ConfigError } from '../errors.js';
-import { isWildcardUdpAddress } from '../shim/udp-address.js';
+import { isWildcardUdpAddress, namesUdpSocket } from '../shim/udp-address.js';
 import { MemoryAddressStore } from '../store/address-store.js';
 import { Telemetry } from '../util/telemetry.js';
 import { type Ticker, tickerFor } from '../util/ticker.js';
@@ -121,7 +121,11 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     members,
     liveness,
     channels: new ChannelOpener(sessions, members, stats, outbox),
-    connects: new ConnectAnswerer({ ...common, auth }, { ...s, localAddress: () => shim.localAddress }),
+    connects: new ConnectAnswerer(
+      { ...common, auth },
+      // The advertised address, or the one the member sent to (any address at its port, on a wildcard socket).
+      { ...s, isShimAddress: (name) => name === s.advertisedAddress || namesUdpSocket(shim.localAddress, name) },
+    ),
     assigner: new AddressAssigner(
       { ...common, members, rib: s.rib },
       { difName: s.difName, dtConstants: s.dtConstants, maxMembers: s.maxMembers, alternates: advertised },

@@ -73,3 +73,19 @@ export function isWildcardUdpAddress(address: string): boolean {
   const canonical = typeof address === 'string' ? tryParseUdpAddress(address, true)?.address : undefined;
   return canonical !== undefined && (canonical.startsWith('0.0.0.0:') || canonical.startsWith('[::]:'));
 }
+
+/**
+ * Whether a peer that names `named` as our address means the socket bound
+ * at `local`: the same address, or, on a wildcard host (`0.0.0.0`, `::`),
+ * any IP literal at its port (the datagram reached the socket, so it was
+ * sent to one of this host's addresses on that port). A `::` socket also
+ * takes IPv4. Addresses of other shims are compared as text.
+ */
+export function namesUdpSocket(local: string, named: string): boolean {
+  if (named === local) return true;
+  const socket = tryParseUdpAddress(local, true);
+  const peer = tryParseUdpAddress(named);
+  if (socket === undefined || peer === undefined) return false;
+  if (peer.address === socket.address) return true;
+  return isWildcardUdpAddress(socket.address) && peer.port === socket.port && (socket.family === 6 || peer.family === 4);
+}

@@ -39,7 +39,7 @@ const credentialed = (over: Partial<CredentialedRequest> = {}): CredentialedRequ
 
 describe('M_CONNECT guards, each alone', () => {
   it('destination: passes the IPCP name, the DIF name and the shim address; refuses any other (-1)', () => {
-    const guard = destinationGuard('bootstrap', 'demo.DIF', () => 'shim-b');
+    const guard = destinationGuard('bootstrap', 'demo.DIF', (name) => name === 'shim-b');
     for (const dest of ['bootstrap', 'demo.DIF', 'shim-b']) expect(guard(request({ msg: connectMsg(1, 'm', dest) }))).toBeUndefined();
     expect(guard(request({ msg: connectMsg(1, 'm', 'elsewhere') }))).toEqual({
       reason: 'unknown destination "elsewhere": this is "bootstrap" of DIF "demo.DIF"',

@@ -132,6 +132,15 @@ describe('Enroller: the exchange of docs/PROTOCOL.md', () => {
     expect(replies[0]?.resultReason).toMatch(/unknown destination "someone-else"/);
   });
 
+  it('on a wildcard socket it is any address at its port, and its advertised one; another port is another enroller', async () => {
+    const { net } = await withEnroller({ ipcpName: 'e1', advertisedAddress: '10.1.1.1:9000' }, undefined, '0.0.0.0:7000');
+    const peer = new RawPeer(net.attach('m'));
+    const named = ['127.0.0.1:7000', '10.0.0.5:7000', '10.1.1.1:9000', '127.0.0.1:7001', '[::1]:7000', '0.0.0.0:7000'];
+    for (const [i, dest] of named.entries()) await peer.send('0.0.0.0:7000', connect(i + 1, 'm', dest));
+    await settle();
+    expect(peer.ofType(OpCode.M_CONNECT_R).map((r) => r.result)).toEqual([0, 0, 0, -1, -1, 0]);
+  });
+
   it('refuses START without CONNECT, and START of another object', async () => {
     const { net, enroller } = await withEnroller();
     const peer = new RawPeer(net.attach('m'));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
+import { namesUdpSocket } from '../../src/shim/udp-address.js';
 import { collect, shimConformance } from './conformance.js';
 
 shimConformance('UdpShim (IPv4)', async () => {
@@ -89,5 +90,26 @@ describe('UdpShim', () => {
       await big.close();
       await small.close();
     }
+  });
+});
+
+describe('namesUdpSocket (whether a peer naming an address means this socket)', () => {
+  it('the same address, in any spelling; on a wildcard host any IP at its port (a :: socket takes IPv4 too)', () => {
+    expect(namesUdpSocket('127.0.0.1:7000', '127.0.0.1:7000')).toBe(true);
+    expect(namesUdpSocket('[::1]:7000', '[0:0:0:0:0:0:0:1]:7000')).toBe(true);
+    expect(namesUdpSocket('127.0.0.1:7000', '127.0.0.2:7000')).toBe(false);
+    expect(namesUdpSocket('127.0.0.1:7000', '127.0.0.1:7001')).toBe(false);
+    expect(namesUdpSocket('0.0.0.0:7000', '192.0.2.1:7000')).toBe(true);
+    expect(namesUdpSocket('0.0.0.0:7000', '192.0.2.1:7001')).toBe(false);
+    expect(namesUdpSocket('0.0.0.0:7000', '[2001:db8::1]:7000')).toBe(false);
+    expect(namesUdpSocket('[::]:7000', '[2001:db8::1]:7000')).toBe(true);
+    expect(namesUdpSocket('[::]:7000', '192.0.2.1:7000')).toBe(true);
+  });
+
+  it('is false for what is not a UDP address, unless the text is the same', () => {
+    expect(namesUdpSocket('0.0.0.0:7000', 'bootstrap')).toBe(false);
+    expect(namesUdpSocket('0.0.0.0:7000', 'host.example:7000')).toBe(false);
+    expect(namesUdpSocket('mem-a', 'mem-a')).toBe(true);
+    expect(namesUdpSocket('mem-a', 'mem-b')).toBe(false);
   });
 });
