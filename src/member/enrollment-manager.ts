@@ -16,6 +16,7 @@ import { KEEPALIVE_OBJECT } from '../cdap/messages.js';
 import { type CdapMessage, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { ConfigError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
+import { sleep } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { NodeCompatibleEmitter } from '../util/node-emitter.js';
 import { MemberContext } from './assembly.js';
@@ -24,6 +25,9 @@ import type { Opened } from './channels.js';
 import type { BootstrapStatus, ConnectionMonitor, EnrollmentEvents, EnrollmentState, OperationOptions } from './events.js';
 import type { ConnectionMetrics } from './metrics.js';
 import { type EnrollmentManagerOptions, ipcpNameSchema, managerOptionsSchema } from './options.js';
+
+/** How long close() waits for its M_RELEASE sends, at most. */
+const CLOSE_SEND_MS = 1000;
 
 /**
  * Enrols a member IPCP with a bootstrap and keeps it enrolled.
@@ -165,7 +169,8 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * Leaves: stops the monitor, keepalives and any enrollment in progress (its
    * callers get `EnrollmentAbortedError`), sends M_RELEASE to the bootstrap
    * when enrolled, and stops listening on the shim (which stays open: it is
-   * the caller's).
+   * the caller's). Resolves once the M_RELEASE is sent, or after a second if
+   * the shim's send does not settle by then.
    */
   async close(): Promise<void> {
     if (this.#ctx.state.type === 'closed') return;
@@ -180,8 +185,14 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
     const release = (to: string, channel: SecureChannel | undefined) =>
       this.#ctx.sendNow(to, { opCode: OpCode.M_RELEASE, invokeId: this.#ctx.ids.next() }, channel).catch(() => undefined);
     const bootstrap = this.#ctx.state.record?.bootstrap;
-    if (bootstrap !== undefined) await release(bootstrap, this.#ctx.channels.get(bootstrap));
-    if (attempt?.channel !== undefined && attemptAt !== undefined) await release(attemptAt, attempt.channel);
+    const sends: Array<Promise<unknown>> = [];
+    if (bootstrap !== undefined) sends.push(release(bootstrap, this.#ctx.channels.get(bootstrap)));
+    if (attempt?.channel !== undefined && attemptAt !== undefined) sends.push(release(attemptAt, attempt.channel));
+    // A shim whose send never settles delays close() by at most CLOSE_SEND_MS.
+    if (sends.length === 0) return;
+    const sent = new AbortController();
+    await Promise.race([Promise.all(sends), sleep(CLOSE_SEND_MS, sent.signal, this.#ctx.clock).catch(() => undefined)]);
+    sent.abort(); // the timer goes with it
   }
 
   /** `await using mgr = new EnrollmentManager(...)`: {@link close} at the end of the scope. */

@@ -304,6 +304,7 @@ class Scripted implements ScriptedEnroller {
         this.#timers.delete(t);
         run();
       }, delay);
+      t.unref?.(); // a scripted answer never keeps a test process alive
       this.#timers.add(t);
     } else {
       queueMicrotask(run);

@@ -33,6 +33,22 @@ async function udpMember(name: string, bootstrap: string, config: EnrollmentConf
 const fast: EnrollmentConfigInput = { retransmitMs: 20, maxRetransmitMs: 80, timeoutMs: 3000 };
 
 describe('over UDP on 127.0.0.1', () => {
+  it('a member enrols over IPv6 ([::1]); the enroller lists it at its IPv6 address', async () => {
+    const { shim, enroller } = await udpEnroller({ addressPool: { first: 7, last: 7 } }, '[::1]:0');
+    const memberShim = await UdpShim.bind('[::1]:0');
+    const mgr = new EnrollmentManager({ shim: memberShim, rib: new MemoryRib(), ipcpName: 'v6', difName: 'demo.DIF', config: fast });
+    undo.push(
+      () => memberShim.close(),
+      () => mgr.close(),
+    );
+    await expect(mgr.enrolWithBootstrap(shim.localAddress)).resolves.toBe('demo.DIF');
+    expect(mgr.address).toBe(7);
+    expect(mgr.bootstrapAddress).toMatch(/^\[::1\]:\d+$/);
+    // the enroller completes on the member's M_STOP_R, just after the member resolved
+    await until(() => enroller.members().length === 1, 1000);
+    expect(enroller.members()).toEqual([expect.objectContaining({ name: 'v6', address: 7, shimAddress: memberShim.localAddress })]);
+  });
+
   it('10 members enrol through a proxy losing 30% of datagrams (and duplicating and reordering some)', async () => {
     const { shim } = await udpEnroller();
     const proxy = await UdpProxy.start(shim.localAddress, { drop: 0.3, duplicate: 0.1, reorder: 0.1 }, 30);

@@ -11,6 +11,7 @@ import {
   EnrollmentTimeoutError,
   IpcpNameNotSetError,
   ManagerClosedError,
+  type Shim,
   ShimError,
   MemoryNetwork,
   MemoryRib,
@@ -182,6 +183,29 @@ describe('EnrollmentManager: enrollment', () => {
     await expect(mgr.enrolWithBootstrap('nobody', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(EnrollmentAbortedError);
   });
 
+  it('enrol() and reEnroll() take a signal too: aborting rejects the caller with EnrollmentAbortedError and leaves the manager idle', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller();
+    const { mgr } = member(net, 'm', { bootstraps: ['nobody', 'bootstrap'], timeoutMs: 500 });
+    const first = new AbortController();
+    const enrolling = mgr.enrol({ signal: first.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100); // still on 'nobody'
+    first.abort();
+    expect(await enrolling).toBeInstanceOf(EnrollmentAbortedError);
+    expect(mgr.state).toEqual({ type: 'idle' });
+    // enrolled with the second bootstrap, which then forgets it: a re-enrollment that is aborted in flight
+    const done = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(1500);
+    await expect(done).resolves.toBe('demo.DIF');
+    await enroller.stop();
+    const again = new AbortController();
+    const reenrolling = mgr.reEnroll({ signal: again.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    again.abort();
+    expect(await reenrolling).toBeInstanceOf(EnrollmentAbortedError);
+    expect(mgr.state).toEqual({ type: 'idle' });
+  });
+
   it("one caller's abort does not abort the attempt another caller still waits for", async () => {
     const { net } = await withEnroller();
     const { mgr } = member(net, 'm');
@@ -207,6 +231,36 @@ describe('EnrollmentManager: enrollment', () => {
     expect(mgr.state).toEqual({ type: 'closed' });
     await expect(mgr.enrolWithBootstrap('bootstrap')).rejects.toBeInstanceOf(ManagerClosedError);
     await expect(mgr.reEnroll()).rejects.toBeInstanceOf(ManagerClosedError);
+  });
+
+  it('close is bounded: a shim whose send never settles delays it by a second', async () => {
+    vi.useFakeTimers();
+    const { net } = await withEnroller();
+    const inner = net.attach('m');
+    let hang = false;
+    const shim: Shim = {
+      get localAddress() {
+        return inner.localAddress;
+      },
+      send: (to, pdu) => (hang ? new Promise<void>(() => undefined) : inner.send(to, pdu)),
+      onReceive: (handler) => inner.onReceive(handler),
+      close: () => inner.close(),
+    };
+    const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', difName: 'demo.DIF' });
+    const enrolling = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(50);
+    await enrolling;
+    hang = true;
+    let closed = false;
+    const closing = mgr.close().then(() => {
+      closed = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(closed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await closing;
+    expect(closed).toBe(true);
+    expect(mgr.state).toEqual({ type: 'closed' });
   });
 
   it('close sends M_RELEASE and the enroller forgets the member', async () => {
@@ -338,6 +392,17 @@ describe('EnrollmentManager: the monitor', () => {
     const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 10_000 });
     expect(child.error).toBeUndefined();
     expect(child.stdout.trim()).toBe('enrolled; monitor running');
+    expect(child.status).toBe(0);
+  });
+});
+
+describe('EnrollmentManager: timers never keep a process alive', () => {
+  it('a process whose enrollments are in flight (attempt deadline, retransmissions, backoff, a delayed scripted answer) exits by itself', () => {
+    const script = fileURLToPath(new URL('./fixtures/in-flight-exits.ts', import.meta.url));
+    // The backoff alone is 20 s, the scripted answer 60 s: a timer that held the process would hit this timeout.
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 15_000 });
+    expect(child.error).toBeUndefined();
+    expect(child.stdout.trim()).toBe('in flight: enrolling, enrolling');
     expect(child.status).toBe(0);
   });
 });

@@ -183,7 +183,7 @@ describe('precise detection', () => {
     [7.777, 2.5],
   ].flatMap(([t, h]) => [3, 7, 11, 17].map((d) => [t, h, d] as [number, number, number]));
   it.each(cases)(
-    'connection timeout %s s (heartbeat %s s, %s ms each way): lost never before it and at most max(1%%, 50 ms) after',
+    'connection timeout %s s (heartbeat %s s, %s ms each way): lost never before it and at most 40 ms after (two ticks of the shared 20 ms wheel, as the README says)',
     async (timeoutSecs, heartbeatSecs, delayMs) => {
       vi.useFakeTimers();
       const { net } = await withEnroller({}, new MemoryNetwork({ seed: 6, delayMs }));
@@ -199,7 +199,7 @@ describe('precise detection', () => {
       await vi.advanceTimersByTimeAsync(20); // what was already on the wire arrives
       const last = mgr.lastHeartbeat ?? 0;
       const timeoutMs = timeoutSecs * 1000;
-      const bound = Math.max(timeoutMs / 100, 50);
+      const bound = 40;
       // healthy until the exact timeout, unhealthy from then on
       await vi.advanceTimersByTimeAsync(last + timeoutMs - 1 - performance.now());
       expect(mgr.isConnectionHealthy()).toBe(true);
@@ -217,25 +217,6 @@ describe('precise detection', () => {
       expect(mgr.metrics().detectionDelayMs.last).toBe(Math.round(delay * 10) / 10);
     },
   );
-
-  it('in real time with small values, loosely', async () => {
-    const { net } = await withEnroller();
-    const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0.05, connectionTimeoutSecs: 0.2 });
-    await mgr.enrolWithBootstrap('bootstrap');
-    mgr.startConnectionMonitoring();
-    await new Promise((r) => setTimeout(r, 120));
-    net.partition('m', 'bootstrap');
-    const last = mgr.lastHeartbeat ?? 0;
-    const lostAt = await new Promise<number>((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error('no loss within 1 s')), 1000);
-      mgr.once('connection:lost', () => {
-        clearTimeout(guard);
-        resolve(performance.now());
-      });
-    });
-    expect(lostAt - last).toBeGreaterThanOrEqual(200);
-    expect(lostAt - last).toBeLessThan(200 + 250); // a loaded machine may lag, but not by a timeout
-  });
 });
 
 describe('recovery that cannot storm', () => {

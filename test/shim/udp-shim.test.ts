@@ -3,25 +3,28 @@ import { ConfigError, parseUdpAddress, ShimError, UdpShim } from '../../src/inde
 import { namesUdpSocket } from '../../src/shim/udp-address.js';
 import { collect, shimConformance } from './conformance.js';
 
-shimConformance('UdpShim (IPv4)', async () => {
-  const a = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 1500 });
-  const b = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 1500 });
-  // a port nobody listens on: bind one, note it, close it
-  const gone = await UdpShim.bind('127.0.0.1:0');
+/** Two shims on `host` (and a port nobody listens on: bound, noted, closed), for the conformance suite. */
+async function udpPair(host: string, badAddress: string) {
+  const a = await UdpShim.bind(`${host}:0`, { maxPduBytes: 1500 });
+  const b = await UdpShim.bind(`${host}:0`, { maxPduBytes: 1500 });
+  const gone = await UdpShim.bind(`${host}:0`);
   const nowhere = gone.localAddress;
   await gone.close();
   return {
     a,
     b,
     nowhere,
-    badAddress: 'localhost:7000',
+    badAddress,
     maxPduBytes: 1500,
     cleanup: async () => {
       await a.close();
       await b.close();
     },
   };
-});
+}
+
+shimConformance('UdpShim (IPv4)', () => udpPair('127.0.0.1', 'localhost:7000'));
+shimConformance('UdpShim (IPv6)', () => udpPair('[::1]', '[::1:7000'));
 
 describe('UdpShim', () => {
   it('binds IPv6 [::1] and reports canonical addresses both ways', async () => {

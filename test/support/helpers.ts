@@ -91,9 +91,9 @@ export async function withEnroller(options: Partial<EnrollerOptions> = {}, net =
   return { net, rib, enroller };
 }
 
-/** A started enroller on a UdpShim of 127.0.0.1 (the DIF and pool of {@link withEnroller}), stopped and closed by {@link cleanup}. */
-export async function udpEnroller(options: Partial<EnrollerOptions> = {}) {
-  const shim = await UdpShim.bind('127.0.0.1:0');
+/** A started enroller on a UdpShim of 127.0.0.1 (or `at`; the DIF and pool of {@link withEnroller}), stopped and closed by {@link cleanup}. */
+export async function udpEnroller(options: Partial<EnrollerOptions> = {}, at = '127.0.0.1:0') {
+  const shim = await UdpShim.bind(at);
   const enroller = new Enroller({
     shim,
     rib: new MemoryRib(),
