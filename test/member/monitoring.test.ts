@@ -261,8 +261,9 @@ describe('recovery that cannot storm', () => {
     expect(mgr.state).toMatchObject({ type: 'reenrolling', attempt: 4, previousAddress: 1002 });
   });
 
-  it('1,000 members whose enroller disappears and returns: retries spread over time, everyone back with its address', async () => {
+  it('300 members whose enroller disappears and returns: retries spread over time, everyone back with its address', async () => {
     vi.useFakeTimers();
+    const N = 300;
     const net = new MemoryNetwork({ seed: 1000 });
     const first = await withEnroller({ leaseMs: 3000, addressPool: { first: 1, last: 5000 } }, net);
     const config = {
@@ -274,7 +275,7 @@ describe('recovery that cannot storm', () => {
       reenrollBackoffBaseMs: 1000,
       reenrollBackoffCapMs: 16_000,
     };
-    const members = Array.from({ length: 1000 }, (_, i) => member(net, `m${i}`, config).mgr);
+    const members = Array.from({ length: N }, (_, i) => member(net, `m${i}`, config).mgr);
     const enrolling = Promise.all(members.map((m) => m.enrolWithBootstrap('bootstrap')));
     await vi.advanceTimersByTimeAsync(5000);
     await enrolling;
@@ -299,25 +300,16 @@ describe('recovery that cannot storm', () => {
     expect(members.every((m) => m.address === before.get(m.ipcpName))).toBe(true);
     for (const m of members) expect(m.metrics().outages).toBe(1);
 
-    // Spread: CONNECTs per second during the outage never all land together.
-    const perSecond = new Map<number, number>();
-    for (const t of connects) {
-      const s = Math.floor((t - outageStart) / 1000);
-      perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
-    }
-    const busiest = Math.max(...perSecond.values());
     const firstBack = Math.min(...successAt) - back;
     const lastBack = Math.max(...successAt) - back;
-    console.log(
-      `1,000-member storm: ${connects.length} CONNECTs in ${perSecond.size} seconds (busiest second: ${busiest}); ` +
-        `re-enrolled ${(firstBack / 1000).toFixed(2)} s to ${(lastBack / 1000).toFixed(2)} s after the enroller returned`,
-    );
-    expect(successAt).toHaveLength(1000);
-    const spreadMs = lastBack - firstBack;
-    // never a tight loop: at most one attempt per member per retransmitMs-floor, far fewer in fact
-    expect(connects.length).toBeLessThan(1000 * 40);
-    expect(busiest).toBeLessThan(1000 * 2); // without jitter, every member would retry in the same instant
-    expect(spreadMs).toBeGreaterThan(1000);
+    expect(successAt).toHaveLength(N);
+    // never a tight loop: a few attempts per member over the 30 s outage, each CONNECT sent at most 3 times
+    expect(connects.length).toBeGreaterThan(N);
+    expect(connects.length).toBeLessThan(N * 20);
+    // Spread: the members lost the enroller in the same tick, and it came back at one instant; with the same backoff
+    // and no jitter they would all be back in the same instant too. With it, more than a second lies between the
+    // first member back and the last.
+    expect(lastBack - firstBack).toBeGreaterThan(1000);
   }, 60_000);
 });
 
