@@ -11,7 +11,7 @@ import { InvokeIds, KEEPALIVE_OBJECT, Result, replyTo } from '../cdap/messages.j
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ProtocolError } from '../errors.js';
 import type { Shim } from '../shim/shim.js';
-import type { Clock } from '../util/clock.js';
+import { type Clock, settleWithin } from '../util/clock.js';
 
 /** `pdu` sealed by `channel`, or as it is without one. */
 export const sealed = (pdu: Uint8Array, channel: SecureChannel | null): Uint8Array => (channel === null ? pdu : channel.seal(pdu));
@@ -135,12 +135,7 @@ export class Outbox {
         );
       }
     }
-    let timer: unknown;
-    const deadline = new Promise<void>((resolve) => {
-      timer = this.#clock.setTimeout(resolve, RELEASE_SEND_MS);
-    });
-    await Promise.race([Promise.allSettled(sends), deadline]);
-    this.#clock.clearTimeout(timer);
+    await settleWithin(sends, RELEASE_SEND_MS, this.#clock);
     return [...told];
   }
 }

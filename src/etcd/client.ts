@@ -7,7 +7,6 @@
 import { createRequire } from 'node:module';
 import type * as Cockatiel from 'cockatiel';
 import type * as Etcd3Module from 'etcd3';
-import type { Etcd3 } from 'etcd3';
 import { MissingDependencyError, StoreError } from '../errors.js';
 import type { ResolvedEtcdStoreOptions } from './options.js';
 
@@ -32,7 +31,7 @@ function loadEtcd3(): { etcd3: typeof Etcd3Module; cockatiel: typeof Cockatiel }
 const { etcd3, cockatiel } = loadEtcd3();
 
 /** A client for `options.hosts`, with its TLS and authentication. */
-export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3 {
+export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3Module.Etcd3 {
   const { tls, auth } = options;
   const { ExponentialBackoff, handleWhen, noop, retry } = cockatiel;
   return new etcd3.Etcd3({

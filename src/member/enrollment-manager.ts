@@ -16,7 +16,7 @@ import { KEEPALIVE_OBJECT } from '../cdap/messages.js';
 import { type CdapMessage, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { ConfigError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
-import { sleep } from '../util/clock.js';
+import { settleWithin } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { NodeCompatibleEmitter } from '../util/node-emitter.js';
 import { MemberContext } from './assembly.js';
@@ -189,10 +189,7 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
     if (bootstrap !== undefined) sends.push(release(bootstrap, this.#ctx.channels.get(bootstrap)));
     if (attempt?.channel !== undefined && attemptAt !== undefined) sends.push(release(attemptAt, attempt.channel));
     // A shim whose send never settles delays close() by at most CLOSE_SEND_MS.
-    if (sends.length === 0) return;
-    const sent = new AbortController();
-    await Promise.race([Promise.all(sends), sleep(CLOSE_SEND_MS, sent.signal, this.#ctx.clock).catch(() => undefined)]);
-    sent.abort(); // the timer goes with it
+    if (sends.length > 0) await settleWithin(sends, CLOSE_SEND_MS, this.#ctx.clock);
   }
 
   /** `await using mgr = new EnrollmentManager(...)`: {@link close} at the end of the scope. */

@@ -92,6 +92,24 @@ export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClo
   });
 }
 
+/**
+ * Resolves once every one of `promises` settled, or after `ms` on the
+ * clock, whichever comes first; the timer goes either way. What a goodbye
+ * (M_RELEASE on `close()` or `stop()`) waits for a shim that may never
+ * take it.
+ */
+export async function settleWithin(promises: ReadonlyArray<Promise<unknown>>, ms: number, clock: Clock = systemClock): Promise<void> {
+  let timer: TimerHandle;
+  const deadline = new Promise<void>((resolve) => {
+    timer = clock.setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([Promise.allSettled(promises), deadline]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}
+
 /** A duration for events, metrics and logs: milliseconds to 0.1 ms (timer noise below that is not news). */
 export function roundMs(ms: number): number {
   return Math.round(ms * 10) / 10;

@@ -5,7 +5,14 @@
  * a duplicated M_RELEASE.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type CdapMessage, decodeEnrollmentInfo, ENROLLMENT_OBJECT, encodeEnrollmentInfo, OpCode } from '../../src/index.js';
+import {
+  type CdapMessage,
+  decodeEnrollmentInfo,
+  ENROLLMENT_OBJECT,
+  encodeEnrollmentInfo,
+  type MemoryNetwork,
+  OpCode,
+} from '../../src/index.js';
 import { cleanup, connectMsg, RawPeer, settle, withEnroller } from '../support/helpers.js';
 
 const start = (invokeId: number, address = 0): CdapMessage => ({
@@ -30,6 +37,17 @@ async function enrolled(name = 'm', options = {}) {
   expect(env.enroller.members()).toMatchObject([{ name, address: 1002 }]);
   peer.clear();
   return { ...env, peer, stopReply };
+}
+
+/** What a newcomer `name` asking for `address` is given: the result and address of its M_START_R. */
+async function grantedTo(name: string, net: MemoryNetwork, address: number) {
+  const peer = new RawPeer(net.attach(name));
+  await peer.send('bootstrap', connectMsg(1, name));
+  await settle();
+  await peer.send('bootstrap', start(2, address));
+  await settle();
+  const reply = peer.ofType(OpCode.M_START_R)[0];
+  return { result: reply?.result ?? 0, address: decodeEnrollmentInfo(reply?.objValue?.byteval ?? new Uint8Array()).address };
 }
 
 describe('Enroller: late duplicates after an enrollment completed', () => {
@@ -69,14 +87,7 @@ describe('Enroller: late duplicates after an enrollment completed', () => {
     expect(enroller.pendingEnrollments).toBe(0);
     expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002 }]);
     // another member asking for 1002 gets the other address
-    const other = new RawPeer(net.attach('o'));
-    await other.send('bootstrap', connectMsg(1, 'o'));
-    await settle();
-    await other.send('bootstrap', start(2, 1002));
-    await settle();
-    const granted = other.ofType(OpCode.M_START_R)[0];
-    expect(granted?.result).toBe(0);
-    expect(decodeEnrollmentInfo(granted?.objValue?.byteval ?? new Uint8Array()).address).toBe(1003);
+    expect(await grantedTo('o', net, 1002)).toEqual({ result: 0, address: 1003 });
   });
 
   it('a duplicated M_RELEASE is answered twice alike; the member leaves once and its address is held, not given away', async () => {
@@ -93,11 +104,6 @@ describe('Enroller: late duplicates after an enrollment completed', () => {
     ]);
     expect(released).toEqual(['m']);
     expect(enroller.members()).toEqual([]);
-    const other = new RawPeer(net.attach('o'));
-    await other.send('bootstrap', connectMsg(1, 'o'));
-    await settle();
-    await other.send('bootstrap', start(2, 1002));
-    await settle();
-    expect(decodeEnrollmentInfo(other.ofType(OpCode.M_START_R)[0]?.objValue?.byteval ?? new Uint8Array()).address).toBe(1003);
+    expect(await grantedTo('o', net, 1002)).toEqual({ result: 0, address: 1003 });
   });
 });

@@ -35,9 +35,6 @@ export interface Member {
   enrollMs?: number;
   originalAddress?: number;
   backAt?: number;
-  /** The enroller it was enrolled with before the outage (label), and where it went after. */
-  firstVia?: string;
-  lastVia?: string;
   retries: number;
 }
 
@@ -53,16 +50,9 @@ export async function makeMember(i: number, bootstraps: string[]): Promise<Membe
     config: { ...CONFIG, bootstraps },
   });
   const member: Member = { name, mgr, shim, spans: [{ at: since(), state: 'idle' }], retries: 0 };
-  mgr.on('state:change', (s) => {
-    if (s.type !== 'enrolled') {
-      member.spans.push({ at: since(), state: s.type });
-      return;
-    }
-    const via = labelOf(s.bootstrap);
-    member.firstVia ??= via;
-    member.lastVia = via;
-    member.spans.push({ at: since(), state: s.type, via });
-  });
+  mgr.on('state:change', (s) =>
+    member.spans.push(s.type === 'enrolled' ? { at: since(), state: s.type, via: labelOf(s.bootstrap) } : { at: since(), state: s.type }),
+  );
   mgr.on('connection:lost', (i) => say(`${name} noticed the loss: silent ${i.silentMs.toFixed(0)} ms (${i.reason})`));
   mgr.on('reenroll:failure', (i) => {
     member.retries++;
@@ -111,7 +101,10 @@ export function markUnnoticed(members: readonly Member[], address: string, at: n
 export function outcomeNote(m: Member, outageAt: number): string | undefined {
   const recover = m.mgr.metrics().timeToRecoverMs.last;
   if (m.backAt === undefined || recover === undefined) return undefined;
-  const moved = m.firstVia !== undefined && m.lastVia !== undefined && m.firstVia !== m.lastVia ? `${m.firstVia} → ${m.lastVia}: ` : '';
+  // The enroller of its first enrollment and of its last, from its timeline.
+  const vias = m.spans.filter((s) => s.state === 'enrolled').map((s) => s.via);
+  const [first, last] = [vias[0], vias.at(-1)];
+  const moved = first !== undefined && last !== undefined && first !== last ? `${first} → ${last}: ` : '';
   const noticed = m.spans.find((s) => s.state === 'reenrolling' && s.at >= outageAt)?.at;
   const took = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`);
   const after = noticed === undefined ? '' : `noticed in ${took(noticed - outageAt)}, `;
