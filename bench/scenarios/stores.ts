@@ -167,6 +167,8 @@ interface TpRun extends Record<string, number> {
   cpuMs: number;
   perCpuSec: number;
   core: number;
+  /** Datagrams the enrollers received (members' retransmissions and duplicates included). */
+  datagramsIn: number;
   p50: number;
   p99: number;
   busy: number;
@@ -275,6 +277,7 @@ async function throughputRun(ctx: Ctx, kind: Kind, enrollers: number, n: number,
       cpuMs: cpu,
       perCpuSec: ok / (cpu / 1000),
       core: cpu / wallMs,
+      datagramsIn: stats.reduce((a, s) => a + s.received, 0),
       p50: quantile(sorted, 0.5),
       p99: quantile(sorted, 0.99),
       busy: stats.reduce((a, s) => a + (s.enroller?.busy ?? 0), 0),
@@ -416,6 +419,8 @@ export async function stores(ctx: Ctx): Promise<void> {
       'enrol/s (wall)',
       'enrol per enroller CPU-s',
       'enrollers core (sum)',
+      'datagrams in / enrol',
+      'enroller CPU µs / datagram in',
       'p50 ms',
       'p99 ms',
       'busy answers',
@@ -435,6 +440,8 @@ export async function stores(ctx: Ctx): Promise<void> {
       int(r.perSec),
       int(r.perCpuSec),
       `${fmt(r.core * 100, 0)}%`,
+      per(r.datagramsIn, r.ok),
+      fmt((r.cpuMs * 1000) / Math.max(1, r.datagramsIn), 1),
       fmt(r.p50, 0),
       fmt(r.p99, 0),
       int(r.busy),

@@ -78,7 +78,9 @@ function toPlain(desc: DescMessage, msg: Record<string, unknown>): Record<string
 /** Drops `undefined` entries (recursively), so that protobuf-es sees only the fields that are set. */
 function defined(obj: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(obj)) {
+  for (const key in obj) {
+    if (!Object.hasOwn(obj, key)) continue;
+    const value = (obj as Record<string, unknown>)[key];
     if (value === undefined) continue;
     out[key] =
       value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && !Array.isArray(value) ? defined(value) : value;

@@ -112,11 +112,51 @@ export function connectRequest(invokeId: number, src: string, dest: string): Cda
   };
 }
 
-/** M_START / M_STOP / M_START_R of the enrollment object, carrying an EnrollmentInfo. */
-export function enrollmentMessage(opCode: OpCode, invokeId: number, info: EnrollmentInfo, result?: number): CdapMessage {
-  const msg: CdapMessage = { opCode, invokeId, ...ENROLLMENT_OBJECT, objValue: { byteval: encodeEnrollmentInfo(info) } };
+/** M_START / M_STOP / M_START_R of the enrollment object, carrying an EnrollmentInfo (or its encoding). */
+export function enrollmentMessage(opCode: OpCode, invokeId: number, info: EnrollmentInfo | Uint8Array, result?: number): CdapMessage {
+  const byteval = info instanceof Uint8Array ? info : encodeEnrollmentInfo(info);
+  const msg: CdapMessage = { opCode, invokeId, ...ENROLLMENT_OBJECT, objValue: { byteval } };
   if (result !== undefined) msg.result = result;
   return msg;
+}
+
+/**
+ * The EnrollmentInfo of an enroller's M_START_R, encoded in pieces: the
+ * address (field 1) for each member, the DT constants and the DIF name
+ * (fields 4 and 16) once, the alternates (field 18) when they change. The
+ * pieces, in field order, are byte for byte the encoding of the whole (a
+ * protobuf message is the concatenation of its fields' records), so each
+ * member costs the encoding of one varint instead of the DT constants'
+ * fourteen fields.
+ */
+export class StartReplyInfo {
+  readonly #fixed: Uint8Array;
+  #alternates: readonly string[] = [];
+  #alternatesBytes: Uint8Array = new Uint8Array(0);
+
+  constructor(difName: string, dtConstants: DataTransferConstants) {
+    this.#fixed = encodeEnrollmentInfo({ dtConstants, difName });
+  }
+
+  /** The encoded EnrollmentInfo telling `address`, the DIF, its DT constants and `alternates`. */
+  encode(address: number, alternates: readonly string[]): Uint8Array {
+    if (!sameStrings(alternates, this.#alternates)) {
+      this.#alternatesBytes = alternates.length === 0 ? new Uint8Array(0) : encodeEnrollmentInfo({ alternates: [...alternates] });
+      this.#alternates = [...alternates];
+    }
+    const head = encodeEnrollmentInfo({ address });
+    const out = new Uint8Array(head.length + this.#fixed.length + this.#alternatesBytes.length);
+    out.set(head, 0);
+    out.set(this.#fixed, head.length);
+    out.set(this.#alternatesBytes, head.length + this.#fixed.length);
+    return out;
+  }
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** M_CREATE of one object (a `RibObject`: its name, class and value). */

@@ -131,7 +131,8 @@ export function admit(request: ConnectRequest, steps: AdmissionSteps): Credentia
   const verdict = steps.credentials(request.msg);
   if (!verdict.ok) return { reason: verdict.reason, result: Result.AUTH_FAILED, counter: 'authFailures' };
   const contested = verdict.checkProof !== undefined && steps.rivalled(request.name, request.from);
-  const credentialed: CredentialedRequest = { ...request, verdict, contested };
+  const { msg, name, from, existing } = request;
+  const credentialed: CredentialedRequest = { msg, name, from, existing, verdict, contested };
   return firstRefusal(steps.after, credentialed) ?? credentialed;
 }
 

@@ -8,7 +8,7 @@
  */
 import type { SecureChannel } from '../auth/channel.js';
 import { encodeCdapMessage } from '../cdap/codec.js';
-import { createRequest, enrollmentMessage, Result, replyTo } from '../cdap/messages.js';
+import { createRequest, enrollmentMessage, Result, replyTo, StartReplyInfo } from '../cdap/messages.js';
 import { type CdapMessage, type DataTransferConstants, OpCode } from '../cdap/types.js';
 import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Clock } from '../util/clock.js';
@@ -88,10 +88,13 @@ export interface AssignerSettings {
 export class AddressAssigner {
   readonly #p: AssignerParts;
   readonly #settings: AssignerSettings;
+  /** M_START_R's EnrollmentInfo: the DT constants and the DIF name encoded once. */
+  readonly #info: StartReplyInfo;
 
   constructor(parts: AssignerParts, settings: AssignerSettings) {
     this.#p = parts;
     this.#settings = settings;
+    this.#info = new StartReplyInfo(settings.difName, settings.dtConstants);
   }
 
   /** Answers a new M_START of `request.session`: refused, or its address bound and the burst sent. */
@@ -116,7 +119,14 @@ export class AddressAssigner {
     // The name is back: its hold ends here (an abandoned session holds it again, at least for what was left).
     const heldUntil = this.#p.ledger.endHold(session.name);
     if (heldUntil !== undefined) session.heldUntil = Math.max(session.heldUntil ?? 0, heldUntil);
-    await this.#sendBurst(request, assignment.address);
+    let objects: RibObject[];
+    try {
+      objects = await this.#p.rib.list();
+    } catch (err) {
+      this.#setBack(request, Result.FAILED, `enroller RIB failure: ${(err as Error).message}`, false);
+      return;
+    }
+    this.#sendBurst(request, assignment.address, objects);
   }
 
   /** A retransmitted M_START: the same answer, the same address (unless the binding is no longer proven). */
@@ -209,28 +219,17 @@ export class AddressAssigner {
   }
 
   /** Sends M_START_R (with `address`), the RIB's objects and M_STOP, and keeps them for a repeated M_START. */
-  async #sendBurst(request: StartRequest, address: number): Promise<void> {
+  #sendBurst(request: StartRequest, address: number, ribObjects: readonly RibObject[]): void {
     const { from, session } = request;
-    let objects: RibObject[];
-    try {
-      objects = (await this.#p.rib.list()).filter((o) => !o.name.startsWith(RibNames.localPrefix));
-    } catch (err) {
-      this.#setBack(request, Result.FAILED, `enroller RIB failure: ${(err as Error).message}`, false);
-      return;
-    }
     if (this.#p.sessions.get(from) !== session) return; // replaced or stopped meanwhile
     if (!this.#p.ledger.proven(session.fences)) {
       this.#unavailable(request);
       return;
     }
-    const { difName, dtConstants } = this.#settings;
-    const startReply = enrollmentMessage(
-      OpCode.M_START_R,
-      session.startInvokeId as number,
-      { address, difName, dtConstants, alternates: this.#settings.alternates() },
-      Result.OK,
-    );
-    const creates = objects.map((o) => createRequest(session.ids.next(), o));
+    const info = this.#info.encode(address, this.#settings.alternates());
+    const startReply = enrollmentMessage(OpCode.M_START_R, session.startInvokeId as number, info, Result.OK);
+    const creates: CdapMessage[] = [];
+    for (const o of ribObjects) if (!o.name.startsWith(RibNames.localPrefix)) creates.push(createRequest(session.ids.next(), o));
     session.stopInvokeId = session.ids.next();
     const stop = enrollmentMessage(OpCode.M_STOP, session.stopInvokeId, { startEarly: true, ribObjectCount: creates.length });
     try {

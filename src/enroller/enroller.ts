@@ -303,32 +303,38 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   }
 
   #startSafely(msg: CdapMessage, from: string, channel: SecureChannel | null): void {
-    this.#onStart(msg, from, channel).catch(() => this.#p.outbox.reply(from, msg, Result.FAILED, 'enroller failure', channel));
+    const failed = (): void => this.#p.outbox.reply(from, msg, Result.FAILED, 'enroller failure', channel);
+    try {
+      this.#onStart(msg, from, channel)?.catch(failed);
+    } catch {
+      failed();
+    }
   }
 
-  async #onStart(msg: CdapMessage, from: string, channel: SecureChannel | null): Promise<void> {
+  /** Answers an M_START; the promise, when there is one, is the address being bound and the burst sent. */
+  #onStart(msg: CdapMessage, from: string, channel: SecureChannel | null): Promise<void> | undefined {
     const session = this.#p.sessions.get(from);
     if (!isEnrollmentObject(msg)) {
       this.#p.outbox.reply(from, msg, Result.FAILED, `cannot start ${msg.objName ?? 'that object'}`, channel);
-      return;
+      return undefined;
     }
     if (session === undefined) {
       this.#p.outbox.reply(from, msg, Result.NOT_CONNECTED, 'not connected: send M_CONNECT first', channel);
-      return;
+      return undefined;
     }
     const request = { msg, from, channel, session };
     if (session.startInvokeId === msg.invokeId) {
       this.#p.assigner.repeat(request);
-      return;
+      return undefined;
     }
     let info: EnrollmentInfo;
     try {
       info = decodeEnrollmentInfo(msg.objValue?.byteval ?? new Uint8Array());
     } catch (err) {
       this.#p.outbox.reply(from, msg, Result.FAILED, (err as Error).message, channel);
-      return;
+      return undefined;
     }
-    await this.#p.assigner.answer(request, { requested: info.address ?? 0, proof: info.authProof });
+    return this.#p.assigner.answer(request, { requested: info.address ?? 0, proof: info.authProof });
   }
 
   #onStopReply(msg: CdapMessage, from: string, channel: SecureChannel | null): void {

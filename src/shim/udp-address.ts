@@ -20,12 +20,20 @@ export interface UdpEndpoint {
   readonly address: string;
 }
 
+/** IPv6 literals already made canonical (a peer's address is formatted for every datagram it sends); forgotten past 4096. */
+const canonicalV6 = new Map<string, string>();
+
 function canonicalIPv6(host: string): string {
+  let canonical = canonicalV6.get(host);
+  if (canonical !== undefined) return canonical;
   try {
-    return new URL(`udp://[${host}]:1`).hostname.slice(1, -1);
+    canonical = new URL(`udp://[${host}]:1`).hostname.slice(1, -1);
   } catch {
-    return host.toLowerCase();
+    canonical = host.toLowerCase();
   }
+  if (canonicalV6.size >= 4096) canonicalV6.clear();
+  canonicalV6.set(host, canonical);
+  return canonical;
 }
 
 /** The canonical text form of an endpoint: `1.2.3.4:5`, or `[v6]:5` with the IPv6 address compressed and lower-case. */

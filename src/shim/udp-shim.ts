@@ -8,7 +8,10 @@ import { z } from 'zod';
 import { parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import type { Shim, ShimHandler } from './shim.js';
-import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
+import { formatUdpAddress, parseUdpAddress, type UdpEndpoint } from './udp-address.js';
+
+/** Parsed destinations a shim remembers; past this many it forgets them all and starts again. */
+const ENDPOINT_CACHE = 4096;
 
 const optionsSchema = z.strictObject({
   /**
@@ -73,7 +76,10 @@ export class UdpShim implements Shim {
   readonly maxPduBytes: number;
   readonly #socket: Socket;
   readonly #family: 4 | 6;
-  readonly #handlers = new Set<ShimHandler>();
+  /** The receive handlers, as an array replaced (never changed) on subscribe and unsubscribe: a handler that unsubscribes during a delivery does not disturb it. */
+  #handlers: readonly ShimHandler[] = [];
+  /** Destinations already parsed, so that a send to a known peer does not parse its address again (at most ENDPOINT_CACHE). */
+  readonly #endpoints = new Map<string, UdpEndpoint>();
   readonly #stats: UdpShimStats = { sent: 0, received: 0, oversizeDropped: 0, sendErrors: 0, handlerErrors: 0 };
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -133,7 +139,7 @@ export class UdpShim implements Shim {
 
   async send(to: string, pdu: Uint8Array): Promise<void> {
     if (this.#closed) throw new ShimError(`UDP shim ${this.localAddress} is closed`);
-    const endpoint = parseUdpAddress(to);
+    const endpoint = this.#endpoints.get(to) ?? this.#parse(to);
     if (endpoint.family !== this.#family) {
       throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`);
     }
@@ -161,17 +167,26 @@ export class UdpShim implements Shim {
 
   onReceive(handler: ShimHandler): () => void {
     const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
-    this.#handlers.add(wrapped);
+    this.#handlers = [...this.#handlers, wrapped];
     return () => {
-      this.#handlers.delete(wrapped);
+      this.#handlers = this.#handlers.filter((h) => h !== wrapped);
     };
+  }
+
+  /** Parses a destination (throwing ShimError when malformed) and remembers it. */
+  #parse(to: string): UdpEndpoint {
+    const endpoint = parseUdpAddress(to);
+    if (this.#endpoints.size >= ENDPOINT_CACHE) this.#endpoints.clear();
+    this.#endpoints.set(to, endpoint);
+    return endpoint;
   }
 
   /** Closes the socket. Idempotent; resolves once it is released. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    this.#handlers.clear();
+    this.#handlers = [];
+    this.#endpoints.clear();
     this.#closing = new Promise<void>((resolve) => {
       try {
         this.#socket.close(() => resolve());
@@ -191,7 +206,7 @@ export class UdpShim implements Shim {
     this.#stats.received++;
     const pdu = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
     const from = formatUdpAddress(host, port, this.#family);
-    for (const handler of [...this.#handlers]) {
+    for (const handler of this.#handlers) {
       try {
         handler(pdu, from);
       } catch {

@@ -288,7 +288,6 @@ describe('recovery that cannot storm', () => {
     net.tap((p) => {
       if (p.to === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now());
     });
-    const outageStart = performance.now();
     net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
     await first.enroller.stop();
     await vi.advanceTimersByTimeAsync(30_000);
