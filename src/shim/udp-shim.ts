@@ -8,10 +8,7 @@ import { z } from 'zod';
 import { parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import type { Shim, ShimHandler } from './shim.js';
-import { formatUdpAddress, parseUdpAddress, type UdpEndpoint } from './udp-address.js';
-
-/** Parsed destinations a shim remembers; past this many it forgets them all and starts again. */
-const ENDPOINT_CACHE = 4096;
+import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
 
 const optionsSchema = z.strictObject({
   /**
@@ -78,8 +75,15 @@ export class UdpShim implements Shim {
   readonly #family: 4 | 6;
   /** The receive handlers, as an array replaced (never changed) on subscribe and unsubscribe: a handler that unsubscribes during a delivery does not disturb it. */
   #handlers: readonly ShimHandler[] = [];
-  /** Destinations already parsed, so that a send to a known peer does not parse its address again (at most ENDPOINT_CACHE). */
-  readonly #endpoints = new Map<string, UdpEndpoint>();
+  /**
+   * The last destination, parsed: a member sends to one enroller, and an
+   * enroller sends its replies to one member in a row, so this saves most
+   * parses at the cost of two fields (a cache of many would cost every
+   * member's shim its heap).
+   */
+  #lastTo: string | undefined;
+  #lastHost = '';
+  #lastPort = 0;
   readonly #stats: UdpShimStats = { sent: 0, received: 0, oversizeDropped: 0, sendErrors: 0, handlerErrors: 0 };
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -139,20 +143,21 @@ export class UdpShim implements Shim {
 
   async send(to: string, pdu: Uint8Array): Promise<void> {
     if (this.#closed) throw new ShimError(`UDP shim ${this.localAddress} is closed`);
-    const endpoint = this.#endpoints.get(to) ?? this.#parse(to);
-    if (endpoint.family !== this.#family) {
-      throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`);
-    }
+    if (to !== this.#lastTo) this.#destination(to);
+    const host = this.#lastHost;
+    const port = this.#lastPort;
     if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
     if (pdu.length > this.maxPduBytes) {
       throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.maxPduBytes}`);
     }
     await new Promise<void>((resolve, reject) => {
+      const failed = (err: Error): void =>
+        reject(new ShimError(`UDP send to ${formatUdpAddress(host, port, this.#family)} failed: ${err.message}`, { cause: err }));
       try {
-        this.#socket.send(pdu, endpoint.port, endpoint.host, (err) => {
+        this.#socket.send(pdu, port, host, (err) => {
           if (err) {
             this.#stats.sendErrors++;
-            reject(new ShimError(`UDP send to ${endpoint.address} failed: ${err.message}`, { cause: err }));
+            failed(err);
           } else {
             this.#stats.sent++;
             resolve();
@@ -160,25 +165,28 @@ export class UdpShim implements Shim {
         });
       } catch (err) {
         // e.g. ERR_SOCKET_DGRAM_NOT_RUNNING when closed meanwhile
-        reject(new ShimError(`UDP send to ${endpoint.address} failed: ${(err as Error).message}`, { cause: err }));
+        failed(err as Error);
       }
     });
   }
 
+  /** Parses a new destination (a ShimError if it is malformed or of the other IP version) and makes it the last one. */
+  #destination(to: string): void {
+    const endpoint = parseUdpAddress(to);
+    if (endpoint.family !== this.#family) {
+      throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`);
+    }
+    this.#lastTo = to;
+    this.#lastHost = endpoint.host;
+    this.#lastPort = endpoint.port;
+  }
+
   onReceive(handler: ShimHandler): () => void {
     const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
-    this.#handlers = [...this.#handlers, wrapped];
+    this.#handlers = this.#handlers.concat(wrapped); // sized to fit (a spread would leave spare capacity in every shim)
     return () => {
       this.#handlers = this.#handlers.filter((h) => h !== wrapped);
     };
-  }
-
-  /** Parses a destination (throwing ShimError when malformed) and remembers it. */
-  #parse(to: string): UdpEndpoint {
-    const endpoint = parseUdpAddress(to);
-    if (this.#endpoints.size >= ENDPOINT_CACHE) this.#endpoints.clear();
-    this.#endpoints.set(to, endpoint);
-    return endpoint;
   }
 
   /** Closes the socket. Idempotent; resolves once it is released. */
@@ -186,7 +194,6 @@ export class UdpShim implements Shim {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     this.#handlers = [];
-    this.#endpoints.clear();
     this.#closing = new Promise<void>((resolve) => {
       try {
         this.#socket.close(() => resolve());
