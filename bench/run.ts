@@ -20,7 +20,7 @@ import { machineInfo, otherLoad, ticks } from './lib/env.js';
 import os from 'node:os';
 import { Report } from './lib/report.js';
 
-const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec', 'stores'] as const;
+const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec', 'stores', 'cold'] as const;
 type Name = (typeof NAMES)[number];
 
 const { values: args } = parseArgs({
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores] [--runs N] [--no-write] [--src]\n' +
+    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores,cold] [--runs N] [--no-write] [--src]\n' +
       '  --src  measure src/ through tsx instead of its tsc build (tsx adds __name() wrappers: slower, bigger)\n',
   );
   process.exit(0);
@@ -95,6 +95,7 @@ const SCENARIOS: Record<Name, (ctx: Ctx) => Promise<void>> = {
   storm: (await import('./scenarios/storm.js')).storm,
   codec: (await import('./scenarios/codec.js')).codec,
   stores: (await import('./scenarios/stores.js')).stores,
+  cold: (await import('./scenarios/cold.js')).cold,
 };
 const info = { ...machineInfo(), library: LIB_LABEL };
 const report = new Report(fileURLToPath(new URL('./RESULTS.md', import.meta.url)), args.quick ? 'quick' : 'full', info, !args['no-write']);

@@ -1,0 +1,52 @@
+// One member in a fresh process, for the cold scenario (bench/scenarios/cold.ts): plain JavaScript, so that
+// nothing but Node itself runs before the library is imported. Environment:
+//   RINA_COLD_LIB        the library's index.js (the tsc build); or a module URL to import instead (the floor)
+//   RINA_COLD_BOOTSTRAP  the enroller's UDP address; unset: only the import is timed
+//   RINA_COLD_PROFILE    a file to write a CPU profile of the first enrollment to (inspector, 50 µs sampling)
+// Prints one JSON line of durations in ms.
+const started = performance.now(); // ms since the process began: Node's own start-up
+const lib = await import(process.env.RINA_COLD_LIB);
+const imported = performance.now();
+const out = { startupMs: started, importMs: imported - started };
+const bootstrap = process.env.RINA_COLD_BOOTSTRAP;
+if (bootstrap !== undefined) {
+  const { EnrollmentManager, MemoryRib, UdpShim } = lib;
+  const name = `cold-${process.pid}`;
+  const shim = await UdpShim.bind('127.0.0.1:0');
+  const bound = performance.now();
+  const manager = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: name, difName: 'demo.DIF' });
+  const constructed = performance.now();
+  const profile = process.env.RINA_COLD_PROFILE;
+  let session;
+  if (profile !== undefined) {
+    const { Session } = await import('node:inspector');
+    session = new Session();
+    session.connect();
+    const post = (method, params) =>
+      new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))));
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 50 });
+    await post('Profiler.start');
+    session.postAsync = post;
+  }
+  const t0 = performance.now();
+  await manager.enrolWithBootstrap(bootstrap);
+  const first = performance.now() - t0;
+  if (session !== undefined) {
+    const { profile: cpu } = await session.postAsync('Profiler.stop');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(profile, JSON.stringify(cpu));
+    session.disconnect();
+  }
+  // A second member in the same process: what is left once everything has been used once.
+  const shim2 = await UdpShim.bind('127.0.0.1:0');
+  const second = new EnrollmentManager({ shim: shim2, rib: new MemoryRib(), ipcpName: `${name}-2`, difName: 'demo.DIF' });
+  const t1 = performance.now();
+  await second.enrolWithBootstrap(bootstrap);
+  Object.assign(out, { bindMs: bound - imported, constructMs: constructed - bound, firstMs: first, secondMs: performance.now() - t1 });
+  await manager.close();
+  await second.close();
+  await shim.close();
+  await shim2.close();
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);
