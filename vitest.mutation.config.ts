@@ -12,6 +12,8 @@ export default mergeConfig(
   defineConfig({
     test: {
       exclude: ['test/cli/**', 'examples/**', 'node_modules/**'],
+      // Stryker runs two test runners at once (concurrency 2): one fork each.
+      maxWorkers: 1,
     },
   }),
 );
