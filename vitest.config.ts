@@ -16,7 +16,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 10_000,
-    globalSetup: ['test/support/etcd-global.ts'],
+    globalSetup: ['test/support/etcd-global.ts', 'test/support/cli-build.ts'],
     pool: 'forks',
     // Every core (vitest's default leaves one idle: on a 2-core machine the suite ran on one fork, in twice the time).
     maxWorkers: availableParallelism(),

@@ -1,8 +1,9 @@
-/** Runs the rina-enroll CLI (from source, through tsx) as a child process, and reads its lines. */
+/** Runs the rina-enroll CLI (built from source for the run by test/support/cli-build.ts) as a child process, and reads its lines. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { CLI_BUILD } from './cli-paths.js';
 
-export const CLI = fileURLToPath(new URL('../../src/cli/rina-enroll.ts', import.meta.url));
+/** The CLI as the tests run it: one file, built from src/cli/rina-enroll.ts at the start of the run. */
+export const CLI = CLI_BUILD;
 
 export interface CliProcess {
   child: ChildProcess;
@@ -16,7 +17,7 @@ export interface CliProcess {
 
 /** Runs the CLI with `args`; `env` is added to this process's environment. */
 export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
