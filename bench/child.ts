@@ -9,7 +9,6 @@
 import { createSocket } from 'node:dgram';
 import type { Etcd3 } from 'etcd3';
 import type { AddressStore, Enroller as EnrollerT, EnrollerOptions, FileAddressStore as Store, Shim } from '../src/index.js';
-import { WideBufferShim } from './lib/wide-shim.js';
 import { Enroller, FileAddressStore, MemoryAddressStore, MemoryRib, UdpShim } from './lib/lib.js';
 import type { ChildReply, ChildRequest, ChildStats } from './lib/child-protocol.js';
 import { countingStore, type StoreCalls } from './lib/counting-store.js';
@@ -101,19 +100,11 @@ function enrollerStats(): Record<string, number> | undefined {
 }
 
 async function startEnroller(req: Extract<ChildRequest, { type: 'enroller' }>): Promise<string> {
-  let inner: Shim;
-  if (req.recvBufferSize === undefined) {
-    const shim = await UdpShim.bind(
-      `127.0.0.1:${req.port ?? 0}`,
-      req.udpRecvBufferSize === undefined ? {} : { recvBufferSize: req.udpRecvBufferSize },
-    );
-    if (req.udpRecvBufferSize !== undefined) recvBufferBytes = shim.recvBufferSize;
-    inner = shim;
-  } else {
-    const wide = await WideBufferShim.bind(req.port ?? 0, req.recvBufferSize);
-    recvBufferBytes = wide.recvBufferBytes;
-    inner = wide;
-  }
+  const inner = await UdpShim.bind(
+    `127.0.0.1:${req.port ?? 0}`,
+    req.udpRecvBufferSize === undefined ? {} : { recvBufferSize: req.udpRecvBufferSize },
+  );
+  if (req.udpRecvBufferSize !== undefined) recvBufferBytes = inner.recvBufferSize;
   udp = inner;
   // A pass-through shim that counts datagrams and samples the enrollments in
   // progress after every PDU: sessions open and close synchronously inside the

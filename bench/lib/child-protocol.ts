@@ -23,8 +23,6 @@ export type ChildRequest =
       port?: number;
       statePath?: string;
       options?: PlainEnrollerOptions;
-      /** What-if: serve on a bench-local dgram Shim with this receive buffer instead of UdpShim. */
-      recvBufferSize?: number;
       /** The store, wrapped in a pass-through that counts its calls (instead of `statePath`). */
       store?: StoreSpec;
       /** The enroller's IPCP name (default `bootstrap`); enrollers sharing an etcd need distinct ones. */
