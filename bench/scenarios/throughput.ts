@@ -155,9 +155,8 @@ export async function throughput(ctx: Ctx): Promise<void> {
   const results: Array<{ n: number; variant: Variant; m: RunResult; runs: RunResult[] }> = [];
   for (const c of cases) {
     const runs: RunResult[] = [];
-    const count = ctx.runs;
-    for (let r = 0; r < count; r++) {
-      ctx.log(`throughput: ${c.n} members, ${c.variant.label}, run ${r + 1}/${count}`);
+    for (let r = 0; r < ctx.runs; r++) {
+      ctx.log(`throughput: ${c.n} members, ${c.variant.label}, run ${r + 1}/${ctx.runs}`);
       runs.push(await oneRun(ctx, c.n, c.variant));
     }
     results.push({ ...c, m: medianOf(runs), runs });

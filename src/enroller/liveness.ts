@@ -56,13 +56,12 @@ export class Liveness {
 
   /** The others that hold `name` (an enrollment in progress, an enrolled member) from another shim address than `from`. */
   rivalsOf(name: string, from: string): Rival[] {
-    const session = this.#sessions.holding(name);
-    const holder = this.#members.get(name);
     const rivals: Rival[] = [];
-    if ((session === undefined || session.shimAddress === from) && (holder === undefined || holder.shimAddress === from)) return rivals;
+    const session = this.#sessions.holding(name);
     if (session !== undefined && session.shimAddress !== from) {
       rivals.push({ peer: session, gone: () => this.#sessions.abandon(session.shimAddress, session), doing: 'enrolling' });
     }
+    const holder = this.#members.get(name);
     if (holder !== undefined && holder.shimAddress !== from) {
       // the newcomer's enrollment ends the hold; if it never completes, the address is freed
       rivals.push({ peer: holder, gone: () => this.#members.retire(holder, 'gone'), doing: 'enrolled' });

@@ -2,9 +2,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { CLI_BUILD } from './cli-paths.js';
 
-/** The CLI as the tests run it: one file, built from src/cli/rina-enroll.ts at the start of the run. */
-export const CLI = CLI_BUILD;
-
 export interface CliProcess {
   child: ChildProcess;
   lines: string[];
@@ -17,7 +14,7 @@ export interface CliProcess {
 
 /** Runs the CLI with `args`; `env` is added to this process's environment. */
 export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [CLI_BUILD, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
