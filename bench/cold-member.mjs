@@ -1,6 +1,6 @@
 // One member in a fresh process, for the cold scenario (bench/scenarios/cold.ts): plain JavaScript, so that
 // nothing but Node itself runs before the library is imported. Environment:
-//   RINA_COLD_LIB        the library's index.js (the tsc build); or a module URL to import instead (the floor)
+//   RINA_COLD_LIB        the library's index.js (the build as published); or a module URL to import instead (the floor)
 //   RINA_COLD_BOOTSTRAP  the enroller's UDP address; unset: only the import is timed
 //   RINA_COLD_PROFILE    a file to write a CPU profile of the first enrollment to (inspector, 50 µs sampling)
 // Prints one JSON line of durations in ms.

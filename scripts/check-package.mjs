@@ -200,7 +200,9 @@ export { Enroller, state };
 
   step('after the operator install: an enroller on etcd, with its metrics endpoint, admits a member');
   {
-    const { startEtcd, findEtcd, ETCD_INSTALL_HINT } = await import(join(root, 'dist', 'cli', 'etcd-server.js'));
+    // The throw-away etcd of the tests and the demo: a helper of the checkout, not of the package (dist/ has no copy).
+    const { tsImport } = await import('tsx/esm/api');
+    const { startEtcd, findEtcd, ETCD_INSTALL_HINT } = await tsImport('../src/cli/etcd-server.ts', import.meta.url);
     if (findEtcd() === undefined) throw new Error(`no etcd binary for the operator-install check: ${ETCD_INSTALL_HINT}`);
     const etcd = await startEtcd();
     const udp = 20_000 + Math.floor(Math.random() * 10_000);

@@ -2,7 +2,7 @@
  * The etcd parts of the library under test, loaded only when a scenario asks
  * for them (they pull in gRPC): `rina-enrollment/etcd` and the throw-away
  * etcd launcher of src/cli/etcd-server.ts, from the same build as
- * bench/lib/lib.ts (the tsc build in bench/.dist, or src/ through tsx).
+ * bench/lib/lib.ts (the build in bench/.dist, or src/ through tsx).
  */
 import { pathToFileURL } from 'node:url';
 import type * as EtcdServer from '../../src/cli/etcd-server.js';

@@ -139,7 +139,7 @@ export async function cold(ctx: Ctx): Promise<void> {
       rows: [
         row('Node start-up, to the first line of the script', stat('startupMs')),
         row('floor: import() of an empty module (fresh process)', floor),
-        row("import('rina-enrollment') (the tsc build)", stat('importMs')),
+        row("import('rina-enrollment') (the build as published)", stat('importMs')),
         row("UdpShim.bind('127.0.0.1:0')", stat('bindMs')),
         row('new EnrollmentManager(...)', stat('constructMs')),
         row('first enrolWithBootstrap()', stat('firstMs')),
