@@ -26,7 +26,7 @@ const SRC_INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
 const EMPTY = 'data:text/javascript,export default 1';
 
 /** The library's runtime dependencies (what `import('rina-enrollment')` loads besides its own modules). */
-const DEPENDENCIES = ['zod', '@bufbuild/protobuf', 'p-retry', 'eventemitter3', 'write-file-atomic'];
+const DEPENDENCIES = ['zod', '@bufbuild/protobuf/wire', 'p-retry', 'eventemitter3', 'write-file-atomic'];
 
 /** Targets of the issue: the first enrollment in a fresh process, and the import. */
 const FIRST_TARGET_MS = 2;
