@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { ConfigError } from './errors.js';
 import { integerAtLeast, MAX_TIMER_MS, nonNegative, parseWith, positive } from './util/schema.js';
 
@@ -58,124 +58,131 @@ export function derivedRetransmitMs(withinMs: number, cap = Number.POSITIVE_INFI
 }
 
 /** One entry of `bootstraps`: a shim address, or `srv:` and an SRV name. */
-const bootstrapEntrySchema = z
-  .string({ error: 'must be a shim address or "srv:" and a DNS SRV name (string)' })
-  .min(1, { error: 'must not be empty' })
-  .superRefine((entry, ctx) => {
+const bootstrapEntrySchema = z.string({ error: 'must be a shim address or "srv:" and a DNS SRV name (string)' }).check(
+  z.minLength(1, { error: 'must not be empty' }),
+  z.superRefine((entry, ctx) => {
     if (!entry.startsWith(SRV_BOOTSTRAP_PREFIX)) return;
     const problem = srvNameProblem(entry.slice(SRV_BOOTSTRAP_PREFIX.length));
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: entry });
-  });
+  }),
+);
+
+/** The member's settings as given, each checked alone, defaults applied. */
+const configFieldsSchema = z.strictObject({
+  /**
+   * Bound on one enrollment attempt, in milliseconds.
+   * @default 5000
+   */
+  timeoutMs: z._default(positive(), 5000),
+  /**
+   * Total attempts of one enrollment: attempt 1, wait `initialBackoffMs`,
+   * attempt 2, wait twice that, attempt 3, ... then `EnrollmentTimeoutError`.
+   * @default 3
+   */
+  maxRetries: z._default(integerAtLeast(1), 3),
+  /**
+   * Wait before the second attempt, in milliseconds; doubles after each attempt.
+   * @default 1000
+   */
+  initialBackoffMs: z._default(nonNegative(), 1000),
+  /**
+   * Heartbeat interval in seconds (fractions allowed); 0 disables monitoring.
+   * @default 30
+   */
+  heartbeatIntervalSecs: z._default(nonNegative(MAX_TIMER_SECS), 30),
+  /**
+   * Seconds without a heartbeat after which the connection counts as lost and
+   * the monitor re-enrolls. Must exceed `heartbeatIntervalSecs` while monitoring is on.
+   * @default 90
+   */
+  connectionTimeoutSecs: z._default(positive(MAX_TIMER_SECS), 90),
+  /**
+   * First retransmission interval of a request inside one attempt, in
+   * milliseconds; doubles on each retransmission of the same request, up to
+   * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
+   * survive loss. Left unset, it is derived from the attempt's bound so that
+   * every attempt sends each request several times:
+   * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be at most
+   * `timeoutMs / 2` (else a request sent after the first exchange of an
+   * attempt, M_START, would go only once).
+   * @default min(250, timeoutMs / 4, maxRetransmitMs)
+   */
+  retransmitMs: z.optional(positive()),
+  /**
+   * Upper bound of the retransmission interval, in milliseconds.
+   * @default 2000
+   */
+  maxRetransmitMs: z._default(positive(), 2000),
+  /**
+   * Shim addresses of the bootstraps to enrol with, in order of preference.
+   * `enrol()` and recovery move through them; enrollers may advertise more.
+   *
+   * An entry `srv:_service._proto.domain` (e.g.
+   * `srv:_rina-enroll._udp.example.com`) is not an address but a DNS SRV
+   * name: it is resolved before the first attempt, and again whenever every
+   * known bootstrap has failed, into the enrollers it lists, tried in
+   * RFC 2782 order (ascending priority, weighted random within one) at its
+   * place in this list. The manager's `discovery` option sets the resolver.
+   * @default []
+   */
+  bootstraps: z._default(
+    z.array(bootstrapEntrySchema, {
+      error: 'must be an array of shim addresses or "srv:" entries',
+    }),
+    [],
+  ),
+  /**
+   * Base of the backoff between re-enrollment attempts of the monitor's
+   * recovery, in ms: the n-th consecutive failure with a bootstrap (n = 0
+   * for the first) blocks it for `random(0, min(cap, base * 2^n))` (full
+   * jitter), never less than `retransmitMs`.
+   * @default 1000
+   */
+  reenrollBackoffBaseMs: z._default(positive(), 1000),
+  /**
+   * Cap of that backoff, in ms.
+   * @default 30000
+   */
+  reenrollBackoffCapMs: z._default(positive(), 30_000),
+});
+type ConfigFields = z.output<typeof configFieldsSchema>;
 
 /** The member's settings, with the defaults of the design this library implements. */
-export const enrollmentConfigSchema = z
-  .strictObject({
-    /**
-     * Bound on one enrollment attempt, in milliseconds.
-     * @default 5000
-     */
-    timeoutMs: positive().default(5000),
-    /**
-     * Total attempts of one enrollment: attempt 1, wait `initialBackoffMs`,
-     * attempt 2, wait twice that, attempt 3, ... then `EnrollmentTimeoutError`.
-     * @default 3
-     */
-    maxRetries: integerAtLeast(1).default(3),
-    /**
-     * Wait before the second attempt, in milliseconds; doubles after each attempt.
-     * @default 1000
-     */
-    initialBackoffMs: nonNegative().default(1000),
-    /**
-     * Heartbeat interval in seconds (fractions allowed); 0 disables monitoring.
-     * @default 30
-     */
-    heartbeatIntervalSecs: nonNegative(MAX_TIMER_SECS).default(30),
-    /**
-     * Seconds without a heartbeat after which the connection counts as lost and
-     * the monitor re-enrolls. Must exceed `heartbeatIntervalSecs` while monitoring is on.
-     * @default 90
-     */
-    connectionTimeoutSecs: positive(MAX_TIMER_SECS).default(90),
-    /**
-     * First retransmission interval of a request inside one attempt, in
-     * milliseconds; doubles on each retransmission of the same request, up to
-     * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
-     * survive loss. Left unset, it is derived from the attempt's bound so that
-     * every attempt sends each request several times:
-     * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be at most
-     * `timeoutMs / 2` (else a request sent after the first exchange of an
-     * attempt, M_START, would go only once).
-     * @default min(250, timeoutMs / 4, maxRetransmitMs)
-     */
-    retransmitMs: positive().optional(),
-    /**
-     * Upper bound of the retransmission interval, in milliseconds.
-     * @default 2000
-     */
-    maxRetransmitMs: positive().default(2000),
-    /**
-     * Shim addresses of the bootstraps to enrol with, in order of preference.
-     * `enrol()` and recovery move through them; enrollers may advertise more.
-     *
-     * An entry `srv:_service._proto.domain` (e.g.
-     * `srv:_rina-enroll._udp.example.com`) is not an address but a DNS SRV
-     * name: it is resolved before the first attempt, and again whenever every
-     * known bootstrap has failed, into the enrollers it lists, tried in
-     * RFC 2782 order (ascending priority, weighted random within one) at its
-     * place in this list. The manager's `discovery` option sets the resolver.
-     * @default []
-     */
-    bootstraps: z
-      .array(bootstrapEntrySchema, {
-        error: 'must be an array of shim addresses or "srv:" entries',
-      })
-      .default([]),
-    /**
-     * Base of the backoff between re-enrollment attempts of the monitor's
-     * recovery, in ms: the n-th consecutive failure with a bootstrap (n = 0
-     * for the first) blocks it for `random(0, min(cap, base * 2^n))` (full
-     * jitter), never less than `retransmitMs`.
-     * @default 1000
-     */
-    reenrollBackoffBaseMs: positive().default(1000),
-    /**
-     * Cap of that backoff, in ms.
-     * @default 30000
-     */
-    reenrollBackoffCapMs: positive().default(30_000),
-  })
-  .refine((c) => c.heartbeatIntervalSecs === 0 || c.connectionTimeoutSecs > c.heartbeatIntervalSecs, {
-    path: ['connectionTimeoutSecs'],
-    error: 'must be greater than heartbeatIntervalSecs while monitoring is on (heartbeatIntervalSecs > 0)',
-  })
-  .refine((c) => c.retransmitMs === undefined || c.maxRetransmitMs >= c.retransmitMs, {
-    path: ['maxRetransmitMs'],
-    error: 'must be >= retransmitMs',
-  })
-  .refine((c) => c.retransmitMs === undefined || c.retransmitMs <= c.timeoutMs / 2, {
-    path: ['retransmitMs'],
-    error: (issue) => {
-      const c = issue.input as { retransmitMs: number; timeoutMs: number };
-      return (
-        `must be at most half of timeoutMs (retransmitMs ${c.retransmitMs} > timeoutMs ${c.timeoutMs} / 2): ` +
-        'a request sent after the first exchange of an attempt would go only once; ' +
-        'lower retransmitMs, raise timeoutMs, or leave retransmitMs unset to derive it as min(250, timeoutMs / 4)'
-      );
-    },
-  })
-  .refine((c) => c.reenrollBackoffCapMs >= c.reenrollBackoffBaseMs, {
-    path: ['reenrollBackoffCapMs'],
-    error: 'must be >= reenrollBackoffBaseMs',
-  })
-  .transform(
+export const enrollmentConfigSchema = z.pipe(
+  configFieldsSchema.check(
+    z.refine<ConfigFields>((c) => c.heartbeatIntervalSecs === 0 || c.connectionTimeoutSecs > c.heartbeatIntervalSecs, {
+      path: ['connectionTimeoutSecs'],
+      error: 'must be greater than heartbeatIntervalSecs while monitoring is on (heartbeatIntervalSecs > 0)',
+    }),
+    z.refine<ConfigFields>((c) => c.retransmitMs === undefined || c.maxRetransmitMs >= c.retransmitMs, {
+      path: ['maxRetransmitMs'],
+      error: 'must be >= retransmitMs',
+    }),
+    z.refine<ConfigFields>((c) => c.retransmitMs === undefined || c.retransmitMs <= c.timeoutMs / 2, {
+      path: ['retransmitMs'],
+      error: (issue) => {
+        const c = issue.input as { retransmitMs: number; timeoutMs: number };
+        return (
+          `must be at most half of timeoutMs (retransmitMs ${c.retransmitMs} > timeoutMs ${c.timeoutMs} / 2): ` +
+          'a request sent after the first exchange of an attempt would go only once; ' +
+          'lower retransmitMs, raise timeoutMs, or leave retransmitMs unset to derive it as min(250, timeoutMs / 4)'
+        );
+      },
+    }),
+    z.refine<ConfigFields>((c) => c.reenrollBackoffCapMs >= c.reenrollBackoffBaseMs, {
+      path: ['reenrollBackoffCapMs'],
+      error: 'must be >= reenrollBackoffBaseMs',
+    }),
+  ),
+  z.transform(
     (
-      c,
-    ): Omit<typeof c, 'retransmitMs'> & {
+      c: ConfigFields,
+    ): Omit<ConfigFields, 'retransmitMs'> & {
       /** First retransmission interval of a request inside one attempt, in ms: as set, or `min(250, timeoutMs / 4, maxRetransmitMs)`. */
       retransmitMs: number;
     } => ({ ...c, retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs) }),
-  );
+  ),
+);
 
 /** The member's configuration, every field set. */
 export type EnrollmentConfig = z.output<typeof enrollmentConfigSchema>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, EnrollmentManager, MemoryNetwork, MemoryRib, presets, resolveConfig } from '../src/index.js';
+import { ConfigError, EnrollmentManager, enrollmentConfigSchema, MemoryNetwork, MemoryRib, presets, resolveConfig } from '../src/index.js';
 
 const configError = (fn: () => unknown): ConfigError => {
   try {
@@ -25,6 +25,18 @@ describe('config', () => {
       reenrollBackoffBaseMs: 1000,
       reenrollBackoffCapMs: 30_000,
     });
+  });
+
+  it('exports its schema, which parses as any zod schema does: defaults filled in, bad input refused with the field and rule', () => {
+    expect(enrollmentConfigSchema.parse({ timeoutMs: 800 })).toEqual(resolveConfig({ timeoutMs: 800 }));
+    const bad = enrollmentConfigSchema.safeParse({ maxRetries: 0, extra: true });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['maxRetries', 'must be >= 1'],
+      ['', 'Unrecognized key: "extra"'],
+    ]);
+    // zod's English messages are loaded (zod/mini alone says only "Invalid input")
+    expect(enrollmentConfigSchema.safeParse('x').error?.issues[0]?.message).toBe('Invalid input: expected object, received string');
   });
 
   it('takes a partial config and fractional seconds', () => {

@@ -26,7 +26,7 @@
  * @module
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { type AuthValue, AuthType } from '../cdap/types.js';
 import { SecureChannel } from './channel.js';
 
@@ -63,7 +63,7 @@ export const authOptionsSchema = z.discriminatedUnion(
       /** A password sent in clear (AUTH_PASSWD, 1): for trusted lower networks only. */
       mechanism: z.literal('passwd'),
       /** The password; not empty. */
-      password: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }),
+      password: z.string({ error: 'must be a string' }).check(z.minLength(1, { error: 'must not be empty' })),
     }),
     z.strictObject({
       /** Mutual HMAC-SHA256 challenge-response over a pre-shared key (ours, 100). */
@@ -71,7 +71,7 @@ export const authOptionsSchema = z.discriminatedUnion(
       /** The pre-shared key, at least 16 bytes (a string counts in UTF-8 bytes). */
       key: z
         .union([z.string(), z.custom<Uint8Array>((v) => v instanceof Uint8Array)], { error: 'must be a string or a Uint8Array' })
-        .refine((k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16, { error: 'must be at least 16 bytes' }),
+        .check(z.refine((k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16, { error: 'must be at least 16 bytes' })),
     }),
   ],
   { error: 'mechanism must be "none", "passwd" or "hmac-sha256"' },

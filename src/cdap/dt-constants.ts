@@ -5,29 +5,28 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { integer } from '../util/schema.js';
 import type { DataTransferConstants } from './types.js';
 
 const uint32 = () =>
-  z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .min(0, { error: 'must be >= 0' })
-    .max(0xffffffff, { error: 'must fit in 32 bits' })
-    .optional();
-const flag = () => z.boolean({ error: 'must be a boolean' }).optional();
+  z.optional(
+    z
+      .number({ error: 'must be a finite number' })
+      .check(integer, z.gte(0, { error: 'must be >= 0' }), z.lte(0xffffffff, { error: 'must fit in 32 bits' })),
+  );
+const flag = () => z.optional(z.boolean({ error: 'must be a boolean' }));
 
 /** DataTransferConstants as the wire carries them: uint32 fields, a uint64 threshold, booleans. */
 export const dtConstantsSchema = z.strictObject({
   /** `max_pdu_size` (field 1): the largest PDU (rlite: 65536). */
   maxPduSize: uint32(),
   /** `address_width` (field 2): bytes of a DIF address, 1 to 8 (rlite: 4); every address must fit it. */
-  addressWidth: z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .min(1, { error: 'must be 1 to 8' })
-    .max(8, { error: 'must be 1 to 8' })
-    .optional(),
+  addressWidth: z.optional(
+    z
+      .number({ error: 'must be a finite number' })
+      .check(integer, z.gte(1, { error: 'must be 1 to 8' }), z.lte(8, { error: 'must be 1 to 8' })),
+  ),
   /** `port_id_width` (field 3): width of a port id (rlite: 2). */
   portIdWidth: uint32(),
   /** `cep_id_width` (field 4): width of a connection-endpoint id (rlite: 2). */
@@ -39,11 +38,11 @@ export const dtConstantsSchema = z.strictObject({
   /** `length_width` (field 7): width of the PDU length field (rlite: 2). */
   lengthWidth: uint32(),
   /** `seq_rollover_thresh` (field 8, uint64): the sequence-number rollover threshold (ours: 2^31). */
-  seqRolloverThresh: z
-    .bigint({ error: 'must be a bigint' })
-    .min(0n, { error: 'must be >= 0' })
-    .max(2n ** 64n - 1n, { error: 'must fit in 64 bits' })
-    .optional(),
+  seqRolloverThresh: z.optional(
+    z
+      .bigint({ error: 'must be a bigint' })
+      .check(z.gte(0n, { error: 'must be >= 0' }), z.lte(2n ** 64n - 1n, { error: 'must fit in 64 bits' })),
+  ),
   /** `max_pdu_lifetime` (field 9): the maximum PDU lifetime (rlite: 4000). */
   maxPduLifetime: uint32(),
   /** `concatenation_enabled` (field 10): whether concatenation is on (default: false). */
@@ -62,4 +61,4 @@ export const dtConstantsSchema = z.strictObject({
   frameWidth: uint32(),
   /** `ctrl_seq_num_width` (field 17): width of a control sequence number (rlite: 4). */
   ctrlSeqNumWidth: uint32(),
-}) satisfies z.ZodType<DataTransferConstants>;
+}) satisfies z.ZodMiniType<DataTransferConstants>;

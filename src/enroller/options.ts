@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { authOptionsSchema } from '../auth/auth.js';
 import { dtConstantsSchema } from '../cdap/dt-constants.js';
 import { DEFAULT_DT_CONSTANTS } from '../cdap/messages.js';
@@ -29,11 +29,11 @@ export const enrollerOptionsSchema = z
      * restarts.
      * @default a MemoryAddressStore
      */
-    store: dependency<AddressStore>('AddressStore', ['load', 'bind', 'release']).optional(),
+    store: z.optional(dependency<AddressStore>('AddressStore', ['load', 'bind', 'release'])),
     /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
-    ipcpName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
+    ipcpName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
     /** The DIF's name, returned to every member. */
-    difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }),
+    difName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
     /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
     addressPool: z.strictObject({
       /** The first address of the pool, >= 1. */
@@ -45,7 +45,7 @@ export const enrollerOptionsSchema = z
      * Data-transfer constants sent in M_START_R.
      * @default rlite's defaults (address width 4 bytes, ...)
      */
-    dtConstants: dtConstantsSchema.optional(),
+    dtConstants: z.optional(dtConstantsSchema),
     /**
      * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
      * is missing; doubles up to 8 times that. Left unset it is
@@ -53,89 +53,94 @@ export const enrollerOptionsSchema = z
      * `pendingTimeoutMs / 2` (else M_STOP would be sent only once).
      * @default min(250, pendingTimeoutMs / 4)
      */
-    retransmitMs: positive().optional(),
+    retransmitMs: z.optional(positive()),
     /**
      * A half-finished enrollment is forgotten after this many ms.
      * @default 30000
      */
-    pendingTimeoutMs: positive().default(30_000),
+    pendingTimeoutMs: z._default(positive(), 30_000),
     /**
      * A member silent (no keepalive, no message) for this many ms is gone:
      * it leaves the member list (`member:gone`). Match it to the members'
      * `connectionTimeoutSecs`.
      * @default 90000
      */
-    leaseMs: positive().default(90_000),
+    leaseMs: z._default(positive(), 90_000),
     /**
      * A gone or released member's address stays bound to its name this many
      * ms before anyone else may get it, so a member back from a partition gets
      * the same address.
      * @default 300000
      */
-    holdMs: nonNegative().default(300_000),
+    holdMs: z._default(nonNegative(), 300_000),
     /**
      * Shim addresses of other enrollers of the DIF, advertised in every
      * M_START_R (EnrollmentInfo field 18) so members can fail over to them.
      * @default []
      */
-    alternates: z.array(z.string().min(1, { error: 'must not be empty' }), { error: 'must be an array of shim addresses' }).default([]),
+    alternates: z._default(
+      z.array(z.string().check(z.minLength(1, { error: 'must not be empty' })), { error: 'must be an array of shim addresses' }),
+      [],
+    ),
     /**
      * The shim address members reach this enroller at, as a shared store
      * registers it for the other enrollers to advertise. Set it when the shim
      * listens on a wildcard address (`0.0.0.0:7000`).
      * @default the shim's `localAddress`
      */
-    advertisedAddress: z.string().min(1, { error: 'must not be empty' }).optional(),
+    advertisedAddress: z.optional(z.string().check(z.minLength(1, { error: 'must not be empty' }))),
     /**
      * What members must prove: `{ mechanism: 'none' }`, `'passwd'` (plaintext,
      * trusted lower networks only) or `'hmac-sha256'` (mutual, pre-shared key).
      * @default { mechanism: 'none' }
      */
-    auth: authOptionsSchema.default({ mechanism: 'none' }),
+    auth: z._default(authOptionsSchema, { mechanism: 'none' }),
     /**
      * If set, only these IPCP names may enrol.
      * @default undefined (any name)
      */
-    allowedNames: z.array(z.string().min(1, { error: 'must not be empty' }), { error: 'must be an array of IPCP names' }).optional(),
+    allowedNames: z.optional(
+      z.array(z.string().check(z.minLength(1, { error: 'must not be empty' })), { error: 'must be an array of IPCP names' }),
+    ),
     /**
      * PDUs larger than this are dropped unread.
      * @default 8192
      */
-    maxPduBytes: integerAtLeast(64).default(8192),
+    maxPduBytes: z._default(integerAtLeast(64), 8192),
     /**
      * Enrollments in progress at once; a CONNECT beyond them is answered
      * "busy" (-5) and the member backs off.
      * @default 1024
      */
-    maxPendingEnrollments: integerAtLeast(1).default(1024),
+    maxPendingEnrollments: z._default(integerAtLeast(1), 1024),
     /**
      * Members at most; an enrollment beyond is refused.
      * @default 1000000
      */
-    maxMembers: integerAtLeast(1).default(1_000_000),
+    maxMembers: z._default(integerAtLeast(1), 1_000_000),
     /**
      * Per shim address, messages per second allowed on average (a token
      * bucket of `rateBurst` tokens); the excess is dropped unread.
      * @default 100
      */
-    ratePerSecond: positive().default(100),
+    ratePerSecond: z._default(positive(), 100),
     /**
      * Size of each shim address's token bucket: the burst allowed above `ratePerSecond`.
      * @default 200
      */
-    rateBurst: integerAtLeast(1).default(200),
+    rateBurst: z._default(integerAtLeast(1), 200),
     /**
      * Shim addresses whose rate the enroller remembers; beyond, the least
      * recently heard is forgotten, so a flood from many addresses cannot grow
      * memory without bound.
      * @default 10000
      */
-    maxTrackedPeers: integerAtLeast(1).default(10_000),
+    maxTrackedPeers: z._default(integerAtLeast(1), 10_000),
     /**
      * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
      * @default undefined (silent)
      */
-    logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
+    logger: z.optional(dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error'])),
     /**
      * Where the enroller reads the time and sets its timers (leases, holds,
      * liveness probes, M_STOP retransmission, rate buckets): any of `now`,
@@ -144,34 +149,36 @@ export const enrollerOptionsSchema = z
      * an enroller in tests (its periodic checks then run on a wheel of its own).
      * @default the system clock (`performance.now()` and the global timers, read at each call)
      */
-    clock: clockSchema.optional(),
+    clock: z.optional(clockSchema),
     /**
      * Source of randomness in [0, 1): with a shared store, the point of the
      * pool from which a free address is probed (inject a seeded one in tests).
      * @default Math.random
      */
-    random: randomSchema.optional(),
+    random: z.optional(randomSchema),
   })
-  .refine((o) => o.retransmitMs === undefined || o.retransmitMs <= o.pendingTimeoutMs / 2, {
-    path: ['retransmitMs'],
-    error: (issue) => {
-      const o = issue.input as { retransmitMs: number; pendingTimeoutMs: number };
-      return (
-        `must be at most half of pendingTimeoutMs (retransmitMs ${o.retransmitMs} > pendingTimeoutMs ${o.pendingTimeoutMs} / 2): ` +
-        'M_STOP, sent after the first exchange, would go only once; leave retransmitMs unset to derive it as min(250, pendingTimeoutMs / 4)'
-      );
-    },
-  })
-  .refine((o) => o.addressPool.last >= o.addressPool.first, {
-    path: ['addressPool', 'last'],
-    error: 'must be >= addressPool.first',
-  })
-  .refine(
-    (o) => {
-      const width = (o.dtConstants ?? DEFAULT_DT_CONSTANTS).addressWidth ?? 4;
-      return o.addressPool.last <= Math.min(Number.MAX_SAFE_INTEGER, 2 ** (8 * width) - 1);
-    },
-    { path: ['addressPool', 'last'], error: 'must fit in dtConstants.addressWidth bytes (4 by default)' },
+  .check(
+    z.refine((o) => o.retransmitMs === undefined || o.retransmitMs <= o.pendingTimeoutMs / 2, {
+      path: ['retransmitMs'],
+      error: (issue) => {
+        const o = issue.input as { retransmitMs: number; pendingTimeoutMs: number };
+        return (
+          `must be at most half of pendingTimeoutMs (retransmitMs ${o.retransmitMs} > pendingTimeoutMs ${o.pendingTimeoutMs} / 2): ` +
+          'M_STOP, sent after the first exchange, would go only once; leave retransmitMs unset to derive it as min(250, pendingTimeoutMs / 4)'
+        );
+      },
+    }),
+    z.refine((o) => o.addressPool.last >= o.addressPool.first, {
+      path: ['addressPool', 'last'],
+      error: 'must be >= addressPool.first',
+    }),
+    z.refine(
+      (o) => {
+        const width = (o.dtConstants ?? DEFAULT_DT_CONSTANTS).addressWidth ?? 4;
+        return o.addressPool.last <= Math.min(Number.MAX_SAFE_INTEGER, 2 ** (8 * width) - 1);
+      },
+      { path: ['addressPool', 'last'], error: 'must fit in dtConstants.addressWidth bytes (4 by default)' },
+    ),
   );
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Etcd3 } from 'etcd3';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { dependency, integerAtLeast, positive } from '../util/schema.js';
 
 /** The longest lease TTL whose renewal (every TTL/3) and fence timers a Node.js timer can wait: 2^31 - 1 ms. */
@@ -15,7 +15,7 @@ const MAX_LEASE_TTL_SECS = 2_147_483;
 const pem = (what: string) =>
   z
     .union([z.string(), z.custom<Uint8Array>((v) => v instanceof Uint8Array)], { error: 'must be PEM text or its bytes' })
-    .refine((v) => Buffer.from(v).toString('utf8').includes('-----BEGIN '), { error: `${what} must be PEM (-----BEGIN ...)` });
+    .check(z.refine((v) => Buffer.from(v).toString('utf8').includes('-----BEGIN '), { error: `${what} must be PEM (-----BEGIN ...)` }));
 
 /** The options schema of {@link EtcdAddressStore} (its JSDoc is the options' reference). */
 export const etcdStoreOptionsSchema = z
@@ -24,69 +24,80 @@ export const etcdStoreOptionsSchema = z
      * etcd client URLs (`http://127.0.0.1:2379`); the store makes its own
      * client and closes it in {@link EtcdAddressStore.close}.
      */
-    hosts: z
-      .union([z.url({ error: 'must be a URL' }), z.array(z.url({ error: 'must be a URL' })).min(1)], {
+    hosts: z.optional(
+      z.union([z.url({ error: 'must be a URL' }), z.array(z.url({ error: 'must be a URL' })).check(z.minLength(1))], {
         error: 'must be an etcd URL or a non-empty array of them',
-      })
-      .optional(),
+      }),
+    ),
     /** An etcd3 client of the caller's (who closes it), instead of `hosts`. */
-    client: dependency<Etcd3>('Etcd3 client', ['lease', 'watch', 'close']).optional(),
+    client: z.optional(dependency<Etcd3>('Etcd3 client', ['lease', 'watch', 'close'])),
     /**
      * TLS to etcd (`https://` hosts): the CA that signed etcd's certificate,
      * and for etcd's `--client-cert-auth` this client's certificate chain and
      * key, all PEM. With `hosts` only.
      */
-    tls: z
-      .strictObject({
-        /** The CA certificate(s) to trust, PEM. */
-        ca: pem('tls.ca'),
-        /** This client's certificate chain, PEM (with `key`). */
-        cert: pem('tls.cert').optional(),
-        /** This client's private key, PEM (with `cert`). */
-        key: pem('tls.key').optional(),
-      })
-      .refine((t) => (t.cert === undefined) === (t.key === undefined), { path: ['cert'], error: 'give both cert and key, or neither' })
-      .optional(),
+    tls: z.optional(
+      z
+        .strictObject({
+          /** The CA certificate(s) to trust, PEM. */
+          ca: pem('tls.ca'),
+          /** This client's certificate chain, PEM (with `key`). */
+          cert: z.optional(pem('tls.cert')),
+          /** This client's private key, PEM (with `cert`). */
+          key: z.optional(pem('tls.key')),
+        })
+        .check(
+          z.refine((t) => (t.cert === undefined) === (t.key === undefined), {
+            path: ['cert'],
+            error: 'give both cert and key, or neither',
+          }),
+        ),
+    ),
     /** etcd authentication (`etcdctl auth enable`): a user whose role grants read and write under `prefix`. With `hosts` only. */
-    auth: z
-      .strictObject({
+    auth: z.optional(
+      z.strictObject({
         /** The etcd user. */
-        username: z.string().min(1, { error: 'must be a non-empty string' }),
+        username: z.string().check(z.minLength(1, { error: 'must be a non-empty string' })),
         /** Its password (kept out of errors and logs). */
-        password: z.string().min(1, { error: 'must be a non-empty string' }),
-      })
-      .optional(),
+        password: z.string().check(z.minLength(1, { error: 'must be a non-empty string' })),
+      }),
+    ),
     /** The DIF's name: the default prefix is `/rina/<difName>/`. */
-    difName: z.string().min(1, { error: 'must be a non-empty string' }).optional(),
+    difName: z.optional(z.string().check(z.minLength(1, { error: 'must be a non-empty string' }))),
     /** Every key lives under this prefix (it should end with `/`). */
-    prefix: z.string().min(1, { error: 'must be a non-empty string' }).optional(),
+    prefix: z.optional(z.string().check(z.minLength(1, { error: 'must be a non-empty string' }))),
     /**
      * TTL of the enroller's etcd lease, in seconds: a dead enroller's
      * registration and member marks vanish this long after it died.
      * @default 10
      */
-    leaseTtlSecs: integerAtLeast(2)
-      .max(MAX_LEASE_TTL_SECS, { error: `must be <= ${MAX_LEASE_TTL_SECS} s (its renewal timers must fit in a Node.js timer)` })
-      .default(10),
+    leaseTtlSecs: z._default(
+      integerAtLeast(2).check(
+        z.lte(MAX_LEASE_TTL_SECS, { error: `must be <= ${MAX_LEASE_TTL_SECS} s (its renewal timers must fit in a Node.js timer)` }),
+      ),
+      10,
+    ),
     /**
      * Bound on one etcd request, in ms: past it the enrollment in hand is
      * answered "unavailable".
      * @default 2000
      */
-    callTimeoutMs: positive().default(2000),
+    callTimeoutMs: z._default(positive(), 2000),
   })
-  .refine((o) => (o.hosts === undefined) !== (o.client === undefined), {
-    path: ['hosts'],
-    error: 'give exactly one of hosts and client',
-  })
-  .refine((o) => o.client === undefined || (o.tls === undefined && o.auth === undefined), {
-    path: ['client'],
-    error: 'tls and auth are for the client the store makes from hosts; configure your own client instead',
-  })
-  .refine((o) => o.prefix !== undefined || o.difName !== undefined, {
-    path: ['difName'],
-    error: 'give difName (for the default prefix) or prefix',
-  });
+  .check(
+    z.refine((o) => (o.hosts === undefined) !== (o.client === undefined), {
+      path: ['hosts'],
+      error: 'give exactly one of hosts and client',
+    }),
+    z.refine((o) => o.client === undefined || (o.tls === undefined && o.auth === undefined), {
+      path: ['client'],
+      error: 'tls and auth are for the client the store makes from hosts; configure your own client instead',
+    }),
+    z.refine((o) => o.prefix !== undefined || o.difName !== undefined, {
+      path: ['difName'],
+      error: 'give difName (for the default prefix) or prefix',
+    }),
+  );
 
 /**
  * Options of {@link EtcdAddressStore}.

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { authOptionsSchema } from '../auth/auth.js';
 import { enrollmentConfigSchema } from '../config.js';
 import type { Logger } from '../diagnostics.js';
@@ -14,10 +14,10 @@ import { clockSchema, dependency, randomSchema } from '../util/schema.js';
 import { srvDiscoverySchema } from './srv.js';
 
 /** A member's IPCP name: a non-empty, well-formed string. */
-export const ipcpNameSchema = z
-  .string({ error: 'must be a non-empty string' })
-  .min(1, { error: 'must be a non-empty string' })
-  .refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' });
+export const ipcpNameSchema = z.string({ error: 'must be a non-empty string' }).check(
+  z.minLength(1, { error: 'must be a non-empty string' }),
+  z.refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' }),
+);
 
 /** The schema of {@link EnrollmentManagerOptions}. */
 export const managerOptionsSchema = z
@@ -34,36 +34,38 @@ export const managerOptionsSchema = z
      * lookup is bounded by `timeoutMs`.
      * @default {} (the system's DNS servers; the family of the shim's address)
      */
-    discovery: srvDiscoverySchema.optional(),
+    discovery: z.optional(srvDiscoverySchema),
     /** The member's IPCP name; or call `setIpcpName` later. */
-    ipcpName: ipcpNameSchema.optional(),
+    ipcpName: z.optional(ipcpNameSchema),
     /**
      * The DIF to join, sent as `dest_ap_name` of M_CONNECT: an enroller of
      * another DIF refuses it. Without it the member names the enroller by its
      * shim address, which our enrollers accept too.
      * @default undefined
      */
-    difName: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }).optional(),
+    difName: z.optional(z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' }))),
     /**
      * Any subset of the configuration; the rest takes its defaults. Invalid values throw `ConfigError`.
      * @default {}
      */
-    config: enrollmentConfigSchema.prefault({}),
+    config: z.prefault(enrollmentConfigSchema, {}),
     /**
      * The DIFs the member can be reached through, sent in M_START.
      * @default []
      */
-    lowerDifs: z
-      .array(z.string({ error: 'must be a DIF name (string)' }).min(1, { error: 'must not be empty' }), {
-        error: 'must be an array of DIF names',
-      })
-      .readonly()
-      .default([]),
+    lowerDifs: z._default(
+      z.readonly(
+        z.array(z.string({ error: 'must be a DIF name (string)' }).check(z.minLength(1, { error: 'must not be empty' })), {
+          error: 'must be an array of DIF names',
+        }),
+      ),
+      [],
+    ),
     /**
      * Source of randomness in [0, 1) for the backoff jitter (inject a seeded one in tests).
      * @default Math.random
      */
-    random: randomSchema.optional(),
+    random: z.optional(randomSchema),
     /**
      * Where time is read and timers are set (any subset of `now`,
      * `setTimeout`, `clearTimeout`, `setInterval`, `clearInterval`; the rest
@@ -71,24 +73,26 @@ export const managerOptionsSchema = z
      * `{ now: () => Date.now() }` (they do not fake `performance.now()`).
      * @default performance.now() and the global timers
      */
-    clock: clockSchema.optional(),
+    clock: z.optional(clockSchema),
     /**
      * How the member proves itself to the enroller: `{ mechanism: 'passwd',
      * password }` (plaintext) or `{ mechanism: 'hmac-sha256', key }` (mutual;
      * needs `difName`). Kept out of `config`, errors and events.
      * @default { mechanism: 'none' }
      */
-    auth: authOptionsSchema.default({ mechanism: 'none' }),
+    auth: z._default(authOptionsSchema, { mechanism: 'none' }),
     /**
      * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
      * @default undefined (silent)
      */
-    logger: dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error']).optional(),
+    logger: z.optional(dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error'])),
   })
-  .refine((o) => o.auth.mechanism !== 'hmac-sha256' || o.difName !== undefined, {
-    path: ['difName'],
-    error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
-  });
+  .check(
+    z.refine((o) => o.auth.mechanism !== 'hmac-sha256' || o.difName !== undefined, {
+      path: ['difName'],
+      error: 'is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
+    }),
+  );
 
 /**
  * Dependencies and settings of an `EnrollmentManager`.

@@ -7,7 +7,7 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { SRV_BOOTSTRAP_PREFIX, srvNameProblem } from '../config.js';
 import { dependency, parseWith, positive } from '../util/schema.js';
 import { ConfigError, DiscoveryError, EnrollmentAbortedError, EnrollmentError } from '../errors.js';
@@ -39,17 +39,19 @@ export interface SrvResolver {
 }
 
 /** An IP literal, with an optional port, as `Resolver.setServers()` takes it. */
-const dnsServerSchema = z.string({ error: 'must be a DNS server address (string)' }).refine(
-  (server) => {
-    if (isIP(server) !== 0) return true;
-    try {
-      parseUdpAddress(server);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { error: 'must be an IP address, optionally with a port: "127.0.0.1", "127.0.0.1:5353" or "[::1]:5353"' },
+const dnsServerSchema = z.string({ error: 'must be a DNS server address (string)' }).check(
+  z.refine(
+    (server) => {
+      if (isIP(server) !== 0) return true;
+      try {
+        parseUdpAddress(server);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'must be an IP address, optionally with a port: "127.0.0.1", "127.0.0.1:5353" or "[::1]:5353"' },
+  ),
 );
 
 /** The `discovery` option of an `EnrollmentManager`, and part of {@link ResolveSrvOptions}. */
@@ -59,28 +61,31 @@ export const srvDiscoverySchema = z
      * The resolver to ask. Give this or `dnsServers`, not both.
      * @default a `node:dns/promises` Resolver with the system's DNS servers
      */
-    resolver: dependency<SrvResolver>('SrvResolver', ['resolveSrv', 'resolve4', 'resolve6']).optional(),
+    resolver: z.optional(dependency<SrvResolver>('SrvResolver', ['resolveSrv', 'resolve4', 'resolve6'])),
     /**
      * DNS servers to ask instead of the system's, as IP addresses with an
      * optional port (`['127.0.0.1:5353']`); a `node:dns/promises` Resolver is
      * made for them.
      * @default the system's DNS servers
      */
-    dnsServers: z
-      .array(dnsServerSchema, { error: 'must be an array of DNS server addresses' })
-      .min(1, { error: 'must list at least one DNS server' })
-      .optional(),
+    dnsServers: z.optional(
+      z
+        .array(dnsServerSchema, { error: 'must be an array of DNS server addresses' })
+        .check(z.minLength(1, { error: 'must list at least one DNS server' })),
+    ),
     /**
      * Which addresses of a target to use: `4` (A records) or `6` (AAAA). A
      * member can only reach enrollers of its shim's IP version.
      * @default the IP version of the member's shim address when it is an IP literal, else both (IPv4 first)
      */
-    family: z.union([z.literal(4), z.literal(6)], { error: 'must be 4 or 6' }).optional(),
+    family: z.optional(z.union([z.literal(4), z.literal(6)], { error: 'must be 4 or 6' })),
   })
-  .refine((o) => o.resolver === undefined || o.dnsServers === undefined, {
-    path: ['dnsServers'],
-    error: 'give either resolver or dnsServers, not both',
-  });
+  .check(
+    z.refine((o) => o.resolver === undefined || o.dnsServers === undefined, {
+      path: ['dnsServers'],
+      error: 'give either resolver or dnsServers, not both',
+    }),
+  );
 
 /**
  * How `srv:` bootstrap entries are resolved.
@@ -105,9 +110,9 @@ export interface ResolveSrvOptions extends SrvDiscoveryOptions {
 }
 
 const resolveOptionsSchema = z.object({
-  random: z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' }).optional(),
-  timeoutMs: positive().default(5000),
-  signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, { error: 'must be an AbortSignal' }).optional(),
+  random: z.optional(z.custom<() => number>((v) => typeof v === 'function', { error: 'must be a function returning a number in [0, 1)' })),
+  timeoutMs: z._default(positive(), 5000),
+  signal: z.optional(z.custom<AbortSignal>((v) => v instanceof AbortSignal, { error: 'must be an AbortSignal' })),
 });
 
 /** True when a bootstrap entry is an `srv:` entry rather than a shim address. */

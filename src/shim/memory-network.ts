@@ -5,35 +5,31 @@
  *
  * @module
  */
-import { z } from 'zod';
-import { nonNegative as milliseconds, parseWith } from '../util/schema.js';
+import * as z from 'zod/mini';
+import { integer, nonNegative as milliseconds, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
 import type { Shim, ShimHandler } from './shim.js';
 
 const probability = () =>
-  z.number({ error: 'must be a finite number' }).min(0, { error: 'must be in 0..1' }).max(1, { error: 'must be in 0..1' });
+  z.number({ error: 'must be a finite number' }).check(z.gte(0, { error: 'must be in 0..1' }), z.lte(1, { error: 'must be in 0..1' }));
 
 const faultsSchema = z.strictObject({
   /** Probability that a datagram is lost. @default 0 */
-  drop: probability().optional(),
+  drop: z.optional(probability()),
   /** Fixed delay of every datagram, in milliseconds. @default 0 */
-  delayMs: milliseconds().optional(),
+  delayMs: z.optional(milliseconds()),
   /** Extra random delay in [0, jitterMs) per datagram; reorders datagrams. @default 0 */
-  jitterMs: milliseconds().optional(),
+  jitterMs: z.optional(milliseconds()),
   /** Probability that a datagram is delivered twice. @default 0 */
-  duplicate: probability().optional(),
+  duplicate: z.optional(probability()),
 });
 
-const optionsSchema = faultsSchema.extend({
+const optionsSchema = z.extend(faultsSchema, {
   /** Seed of the fault generator: the same seed gives the same faults. @default random */
-  seed: z.number({ error: 'must be a finite number' }).int({ error: 'must be an integer' }).optional(),
+  seed: z.optional(z.number({ error: 'must be a finite number' }).check(integer)),
   /** Largest datagram accepted, in bytes; larger sends reject with ShimError. @default 65507 */
-  maxPduBytes: z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .positive({ error: 'must be > 0' })
-    .optional(),
+  maxPduBytes: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
 });
 
 /**

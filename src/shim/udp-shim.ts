@@ -4,8 +4,8 @@
  * @module
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { z } from 'zod';
-import { parseWith } from '../util/schema.js';
+import * as z from 'zod/mini';
+import { integer, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import type { Shim, ShimHandler } from './shim.js';
 import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
@@ -17,12 +17,11 @@ const optionsSchema = z.strictObject({
    * 65,507 so that a datagram is not fragmented into oblivion.
    * @default 8192
    */
-  maxPduBytes: z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .min(1, { error: 'must be >= 1' })
-    .max(65_507, { error: 'must be <= 65507, the largest UDP payload' })
-    .optional(),
+  maxPduBytes: z.optional(
+    z
+      .number({ error: 'must be a finite number' })
+      .check(integer, z.gte(1, { error: 'must be >= 1' }), z.lte(65_507, { error: 'must be <= 65507, the largest UDP payload' })),
+  ),
   /**
    * Size of the socket's receive buffer in bytes (the kernel may cap it, at
    * net.core.rmem_max on Linux). An enroller serving thousands of members
@@ -30,20 +29,12 @@ const optionsSchema = z.strictObject({
    * and each drop costs a member a retransmission.
    * @default the kernel's default (about 208 KiB on Linux)
    */
-  recvBufferSize: z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .positive({ error: 'must be > 0' })
-    .optional(),
+  recvBufferSize: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
   /**
    * Size of the socket's send buffer in bytes (the kernel may cap it).
    * @default the kernel's default
    */
-  sendBufferSize: z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .positive({ error: 'must be > 0' })
-    .optional(),
+  sendBufferSize: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
 });
 
 /**

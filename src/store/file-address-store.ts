@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
+import { integer } from '../util/schema.js';
 import type { AddressBinding, AddressStore } from './address-store.js';
 
 const FORMAT = 'rina-enrollment/address-store';
@@ -22,7 +23,7 @@ const fileSchema = z.strictObject({
     error: 'bindings must be an object of IPCP names to addresses',
   }),
 });
-const addressSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const addressSchema = z.number().check(integer, z.gte(1));
 
 /**
  * Keeps the bindings in one JSON file. Every change rewrites the file through

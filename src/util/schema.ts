@@ -5,31 +5,41 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { type ConfigIssue, ConfigError } from '../errors.js';
 import type { Clock } from './clock.js';
 
+// zod/mini ships no messages of its own ("Invalid input"); the English ones say what was expected
+// ("expected object, received undefined"), as classic zod does. The published build inlines its own
+// copy of zod, so this configures the library's zod, never the application's.
+z.config(en());
+
 /** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The check that a number is a safe integer, as classic zod's `.int()` (zod/mini's `z.int()` is a schema of
+ * its own, whose error would replace "must be a finite number" for a non-number).
+ */
+export const integer = z.refine<number>((n) => Number.isSafeInteger(n), { error: 'must be an integer' });
 
 /** A finite number of ms >= 0 that a timer can wait (zod 4 numbers already refuse NaN and ±Infinity). */
 export const nonNegative = (max = MAX_TIMER_MS) =>
   z
     .number({ error: 'must be a finite number' })
-    .min(0, { error: 'must be >= 0 (got a negative number)' })
-    .max(max, { error: `must be <= ${max} (the longest timer delay)` });
+    .check(
+      z.gte(0, { error: 'must be >= 0 (got a negative number)' }),
+      z.lte(max, { error: `must be <= ${max} (the longest timer delay)` }),
+    );
 /** A finite number of ms > 0 that a timer can wait. */
 export const positive = (max = MAX_TIMER_MS) =>
   z
     .number({ error: 'must be a finite number' })
-    .positive({ error: 'must be > 0' })
-    .max(max, { error: `must be <= ${max} (the longest timer delay)` });
+    .check(z.positive({ error: 'must be > 0' }), z.lte(max, { error: `must be <= ${max} (the longest timer delay)` }));
 /** An integer >= min. */
 export const integerAtLeast = (min: number) =>
-  z
-    .number({ error: 'must be a finite number' })
-    .int({ error: 'must be an integer' })
-    .min(min, { error: `must be >= ${min}` });
+  z.number({ error: 'must be a finite number' }).check(integer, z.gte(min, { error: `must be >= ${min}` }));
 
 /** A dependency (shim, RIB, ...) checked by the methods the library calls on it. */
 export const dependency = <T>(what: string, methods: readonly string[]) =>
@@ -43,7 +53,7 @@ export const dependency = <T>(what: string, methods: readonly string[]) =>
  * Validates `input` against `schema` and returns the parsed value; throws
  * {@link ConfigError} naming every offending field and its rule.
  */
-export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+export function parseWith<S extends z.ZodMiniType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issues: ConfigIssue[] = result.error.issues.map((issue) => {
