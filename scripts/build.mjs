@@ -36,10 +36,16 @@ const EXTERNAL = ['etcd3', 'prom-client'];
 
 /**
  * Bundled CommonJS dependencies (eventemitter3, write-file-atomic) call
- * `require()` for Node's own modules; an ES module has none, so each output
- * file makes one.
+ * `require()` for Node's own modules and read `__filename` (write-file-atomic
+ * hashes it into its temporary names); an ES module has neither, so each
+ * output file makes them.
  */
-const BANNER = "import { createRequire as __rinaCreateRequire } from 'node:module';\nconst require = __rinaCreateRequire(import.meta.url);";
+const BANNER = [
+  "import { createRequire as __rinaCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __rinaFileURLToPath } from 'node:url';",
+  'const require = __rinaCreateRequire(import.meta.url);',
+  'const __filename = __rinaFileURLToPath(import.meta.url);',
+].join('\n');
 
 /** Bundles the entry points into `outdir`; returns the inlined packages' directories. */
 export async function bundle(outdir) {

@@ -124,6 +124,25 @@ try {
   sh('node', ['node_modules/rina-enrollment/dist/cli/rina-enroll.js', '--help'], work, { capture: true });
   console.log('rina-enroll --help runs');
 
+  step('the state file from the bundle: a FileAddressStore writes (write-file-atomic, inlined) and a second one reads it back');
+  {
+    const script = [
+      "import { FileAddressStore } from 'rina-enrollment';",
+      "const path = process.argv[1] + '/state.json';",
+      'const a = new FileAddressStore(path);',
+      'await a.load();',
+      "await a.bind({ name: 'member-1', address: 1002 });",
+      'await a.close();',
+      'const b = new FileAddressStore(path);',
+      'const table = await b.load();',
+      'await b.close();',
+      'console.log(JSON.stringify(table));',
+    ].join('\n');
+    const out = sh('node', ['--input-type=module', '-e', script, work], work, { capture: true }).trim();
+    if (!out.includes('member-1') || !out.includes('1002')) throw new Error(`the state file did not round-trip: ${out}`);
+    console.log(`FileAddressStore round trip: ${out}`);
+  }
+
   step('the main entry loads no gRPC or etcd code');
   // A resolve hook (module.register, Node >= 20.6) reports every module the import loads.
   writeFileSync(

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import * as z from 'zod/mini';
 import { SRV_BOOTSTRAP_PREFIX, srvNameProblem } from '../config.js';
@@ -273,9 +272,12 @@ export async function resolveSrvBootstraps(entry: string, options: ResolveSrvOpt
   const discovery = parseWith(srvDiscoverySchema, rest);
   const bounds = parseWith(resolveOptionsSchema, { random, timeoutMs, signal });
   if (bounds.signal?.aborted) throw new EnrollmentAbortedError('discovery aborted', { cause: bounds.signal.reason });
-  // Our own resolver per lookup, so that cancel() ends exactly this lookup's queries.
+  // Our own resolver per lookup, so that cancel() ends exactly this lookup's queries; node:dns/promises is
+  // loaded here, at the first lookup, so that a process that never uses SRV discovery does not load it.
   const own =
-    discovery.resolver === undefined ? new Resolver({ timeout: Math.max(10, Math.ceil(bounds.timeoutMs / 4)), tries: 3 }) : undefined;
+    discovery.resolver === undefined
+      ? new (await import('node:dns/promises')).Resolver({ timeout: Math.max(10, Math.ceil(bounds.timeoutMs / 4)), tries: 3 })
+      : undefined;
   if (own !== undefined && discovery.dnsServers !== undefined) own.setServers(discovery.dnsServers);
   const resolver: SrvResolver = discovery.resolver ?? (own as SrvResolver);
   const work = lookup(resolver, name, { family: discovery.family, random: bounds.random ?? Math.random });

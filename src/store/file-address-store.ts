@@ -6,13 +6,19 @@
 import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
 import { integer } from '../util/schema.js';
 import type { AddressBinding, AddressStore } from './address-store.js';
 
 const FORMAT = 'rina-enrollment/address-store';
+
+/**
+ * write-file-atomic, loaded at the first write: it brings signal-exit's
+ * process hooks and Node's worker_threads, which a member (which never keeps
+ * a table) should not pay for at `import('rina-enrollment')`.
+ */
+const writeFileAtomic = async (): Promise<typeof import('write-file-atomic')> => (await import('write-file-atomic')).default;
 
 const fileSchema = z.strictObject({
   format: z.literal(FORMAT),
@@ -202,7 +208,7 @@ export class FileAddressStore implements AddressStore {
   async #write(): Promise<void> {
     const body = JSON.stringify({ format: FORMAT, version: 1, bindings: Object.fromEntries(this.#bindings) }, null, 1);
     try {
-      await writeFileAtomic(this.path, `${body}\n`, { fsync: true });
+      await (await writeFileAtomic())(this.path, `${body}\n`, { fsync: true });
       // The rename is durable only once the directory is: a power cut must not undo a binding already sent.
       const dir = await open(dirname(this.path), 'r');
       try {
