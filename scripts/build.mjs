@@ -41,10 +41,9 @@ const EXTERNAL = ['etcd3', 'prom-client'];
  * output file makes them.
  */
 const BANNER = [
-  "import { createRequire as __rinaCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __rinaFileURLToPath } from 'node:url';",
-  'const require = __rinaCreateRequire(import.meta.url);',
-  'const __filename = __rinaFileURLToPath(import.meta.url);',
+  // process.getBuiltinModule, not an import: the ES-module facade of node:module reads all its exports (source maps and more).
+  "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
+  "const __filename = process.getBuiltinModule('node:url').fileURLToPath(import.meta.url);",
 ].join('\n');
 
 /** Bundles the entry points into `outdir`; returns the inlined packages' directories. */

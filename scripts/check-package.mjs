@@ -143,6 +143,21 @@ try {
     console.log(`FileAddressStore round trip: ${out}`);
   }
 
+  step("the main entry loads none of Node's modules that only some paths need (crypto, streams, fs/promises, net)");
+  {
+    // They are fetched at first use (src/util/builtins.ts, the file store's lazy imports); a member that
+    // does not authenticate and keeps no table never loads them at import (bench scenario 8, the cold path).
+    const script = [
+      'const before = new Set(process.moduleLoadList);',
+      "await import('rina-enrollment');",
+      'const loaded = process.moduleLoadList.filter((m) => !before.has(m) && /^NativeModule (crypto|stream|fs\\/promises|net|worker_threads)$/.test(m));',
+      'console.log(JSON.stringify(loaded));',
+    ].join('\n');
+    const out = sh('node', ['--input-type=module', '-e', script], work, { capture: true }).trim();
+    if (out !== '[]') throw new Error(`import('rina-enrollment') loads ${out}`);
+    console.log("import('rina-enrollment') loads none of crypto, stream, fs/promises, net, worker_threads");
+  }
+
   step('the main entry loads no gRPC or etcd code');
   // A resolve hook (module.register, Node >= 20.6) reports every module the import loads.
   writeFileSync(

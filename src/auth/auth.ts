@@ -25,9 +25,9 @@
  *
  * @module
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod/mini';
 import { type AuthValue, AuthType } from '../cdap/types.js';
+import { crypto } from '../util/builtins.js';
 import { SecureChannel } from './channel.js';
 
 const NO_PROOF = { proof: undefined, channel: undefined } as const;
@@ -83,7 +83,7 @@ const LABEL = 'rina-enrollment/hmac-sha256/v1';
 
 /** The HMAC over the exchange, each part length-prefixed so that no two inputs encode alike. */
 function proof(key: string | Uint8Array, role: 'enroller' | 'member', parts: HmacParts): Buffer {
-  const mac = createHmac('sha256', key);
+  const mac = crypto().createHmac('sha256', key);
   for (const part of [LABEL, role, parts.memberNonce, parts.enrollerNonce, parts.member, parts.enroller, parts.dif]) {
     const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
     const length = Buffer.alloc(4);
@@ -104,12 +104,12 @@ interface HmacParts {
 
 /** Equal in constant time, whatever the lengths (hashing first hides them). */
 function sameSecret(a: string | Uint8Array, b: string | Uint8Array): boolean {
-  const digest = (x: string | Uint8Array) => createHash('sha256').update(x).digest();
-  return timingSafeEqual(digest(a), digest(b));
+  const digest = (x: string | Uint8Array) => crypto().createHash('sha256').update(x).digest();
+  return crypto().timingSafeEqual(digest(a), digest(b));
 }
 
 function sameMac(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  return a !== undefined && a.length === b.length && timingSafeEqual(a, b);
+  return a !== undefined && a.length === b.length && crypto().timingSafeEqual(a, b);
 }
 
 /** The member's side of one CONNECT. */
@@ -140,7 +140,7 @@ export function memberAuth(options: AuthOptions, member: string, difName: string
         accept: () => NO_PROOF,
       };
     case 'hmac-sha256': {
-      const memberNonce = randomBytes(NONCE_BYTES);
+      const memberNonce = crypto().randomBytes(NONCE_BYTES);
       return {
         authMech: AuthType.AUTH_HMAC_SHA256,
         authValue: { authName: member, authOther: memberNonce },
@@ -213,7 +213,7 @@ export class EnrollerAuth {
     }
     const parts: HmacParts = {
       memberNonce,
-      enrollerNonce: randomBytes(NONCE_BYTES),
+      enrollerNonce: crypto().randomBytes(NONCE_BYTES),
       member: msg.srcApName ?? '',
       enroller: this.#enroller,
       dif: this.#dif,

@@ -25,8 +25,8 @@
  *
  * @module
  */
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import { crypto } from '../util/builtins.js';
 
 /** The CDAPMessage field number of the tag (ours; see docs/PROTOCOL.md). */
 export const TAG_FIELD = 100;
@@ -74,11 +74,11 @@ function lengthPrefixed(parts: ReadonlyArray<string | Uint8Array>): Buffer {
 function deriveKey(parts: ChannelParts, direction: 'member->enroller' | 'enroller->member'): Buffer {
   const salt = Buffer.concat([parts.memberNonce, parts.enrollerNonce]);
   const info = lengthPrefixed([LABEL, direction, parts.member, parts.enroller, parts.dif]);
-  return Buffer.from(hkdfSync('sha256', parts.key, salt, info, 32));
+  return Buffer.from(crypto().hkdfSync('sha256', parts.key, salt, info, 32));
 }
 
 function mac(key: Buffer, seq: Buffer, body: Uint8Array): Buffer {
-  return createHmac('sha256', key).update(seq).update(body).digest().subarray(0, MAC_BYTES);
+  return crypto().createHmac('sha256', key).update(seq).update(body).digest().subarray(0, MAC_BYTES);
 }
 
 /** A sealed PDU as {@link splitTag} parts it: the CDAPMessage bytes, and the tag after them. */
@@ -171,7 +171,7 @@ export class SecureChannel {
   openParts(parts: SealedPdu): { readonly body: Uint8Array } | { readonly failure: OpenFailure } {
     const seqBytes = Buffer.from(parts.tag.subarray(0, SEQ_BYTES));
     const expected = mac(this.#receiveKey, seqBytes, parts.body);
-    if (!timingSafeEqual(expected, parts.tag.subarray(SEQ_BYTES))) return { failure: 'unauthenticated' };
+    if (!crypto().timingSafeEqual(expected, parts.tag.subarray(SEQ_BYTES))) return { failure: 'unauthenticated' };
     const seq = seqBytes.readBigUInt64BE();
     if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { failure: 'unauthenticated' };
     const n = Number(seq);

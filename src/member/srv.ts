@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { isIP } from 'node:net';
 import * as z from 'zod/mini';
 import { SRV_BOOTSTRAP_PREFIX, srvNameProblem } from '../config.js';
+import { net } from '../util/builtins.js';
 import { dependency, parseWith, positive } from '../util/schema.js';
 import { ConfigError, DiscoveryError, EnrollmentAbortedError, EnrollmentError } from '../errors.js';
 import { parseUdpAddress } from '../shim/udp-address.js';
@@ -41,7 +41,7 @@ export interface SrvResolver {
 const dnsServerSchema = z.string({ error: 'must be a DNS server address (string)' }).check(
   z.refine(
     (server) => {
-      if (isIP(server) !== 0) return true;
+      if (net().isIP(server) !== 0) return true;
       try {
         parseUdpAddress(server);
         return true;
@@ -179,13 +179,13 @@ const isNoService = (target: string): boolean => target === '.' || target === ''
 
 /** `host:port` in the canonical form of the UDP shim: `1.2.3.4:5` or `[::1]:5`. */
 function shimAddress(ip: string, port: number): string {
-  return parseUdpAddress(isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`).address;
+  return parseUdpAddress(net().isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`).address;
 }
 
 /** The addresses of one SRV target in `family` (both, IPv4 first, when undefined). */
 async function addressesOf(resolver: SrvResolver, target: string, family: 4 | 6 | undefined): Promise<string[]> {
   const host = target.endsWith('.') ? target.slice(0, -1) : target;
-  const literal = isIP(host);
+  const literal = net().isIP(host);
   if (literal !== 0) return family === undefined || family === literal ? [host] : [];
   const lookups = [family !== 6 ? resolver.resolve4(host) : undefined, family !== 4 ? resolver.resolve6(host) : undefined];
   const settled = await Promise.allSettled(lookups.map((lookup) => lookup ?? Promise.resolve([])));

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { ShimError } from '../errors.js';
+import { net } from '../util/builtins.js';
 
 /** A parsed UDP shim address. */
 export interface UdpEndpoint {
@@ -70,7 +70,7 @@ export function tryParseUdpAddress(text: string, allowPortZero = false): UdpEndp
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
-  const family = match?.[1] !== undefined ? (isIPv6(host ?? '') ? 6 : 0) : isIPv4(host ?? '') ? 4 : 0;
+  const family = match?.[1] !== undefined ? (net().isIPv6(host ?? '') ? 6 : 0) : net().isIPv4(host ?? '') ? 4 : 0;
   if (host === undefined || family === 0 || !Number.isInteger(port) || port > 65535 || (port === 0 && !allowPortZero)) return undefined;
   return { host, port, family, address: formatUdpAddress(host, port, family) };
 }

@@ -3,8 +3,6 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
@@ -14,10 +12,13 @@ import type { AddressBinding, AddressStore } from './address-store.js';
 const FORMAT = 'rina-enrollment/address-store';
 
 /**
- * write-file-atomic, loaded at the first write: it brings signal-exit's
- * process hooks and Node's worker_threads, which a member (which never keeps
- * a table) should not pay for at `import('rina-enrollment')`.
+ * node:fs/promises and write-file-atomic, loaded at a store's first use: they
+ * bring Node's streams, signal-exit's process hooks and worker_threads, which
+ * a member (which never keeps a table) should not pay for at
+ * `import('rina-enrollment')`.
  */
+const fsp = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');
+
 const writeFileAtomic = async (): Promise<typeof import('write-file-atomic')> => (await import('write-file-atomic')).default;
 
 const fileSchema = z.strictObject({
@@ -92,14 +93,14 @@ export class FileAddressStore implements AddressStore {
   async close(): Promise<void> {
     if (!this.#locked) return;
     this.#locked = false;
-    await unlink(this.lockPath).catch(() => undefined);
+    await (await fsp()).unlink(this.lockPath).catch(() => undefined);
   }
 
   async #lock(): Promise<void> {
     if (this.#locked) return;
     for (let tries = 0; tries < 3; tries++) {
       try {
-        const handle = await open(this.lockPath, 'wx', 0o644);
+        const handle = await (await fsp()).open(this.lockPath, 'wx', 0o644);
         const started = startTimeOf(process.pid);
         await handle.writeFile(started === undefined ? `${process.pid}\n` : `${process.pid} ${started}\n`);
         await handle.close();
@@ -116,7 +117,7 @@ export class FileAddressStore implements AddressStore {
           );
         }
       }
-      const [pidText = '', started] = (await readFile(this.lockPath, 'utf8').catch(() => '')).trim().split(/\s+/);
+      const [pidText = '', started] = (await (await fsp()).readFile(this.lockPath, 'utf8').catch(() => '')).trim().split(/\s+/);
       const holder = Number.parseInt(pidText, 10);
       // A live process with that id is the holder only if it started when the holder did (ids are reused).
       const holderStarted = startTimeOf(holder);
@@ -127,7 +128,7 @@ export class FileAddressStore implements AddressStore {
         );
       }
       // Its holder died without giving it back (or is this process, which can only be a store it dropped): take it over.
-      await unlink(this.lockPath).catch(() => undefined);
+      await (await fsp()).unlink(this.lockPath).catch(() => undefined);
     }
     throw new StoreError(`cannot take the lock ${this.lockPath}: another process keeps taking it`);
   }
@@ -135,7 +136,7 @@ export class FileAddressStore implements AddressStore {
   async #read(): Promise<AddressBinding[]> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = await (await fsp()).readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new StoreError(`cannot read the address table ${this.path}: ${(err as Error).message}`, { cause: err });
@@ -210,7 +211,7 @@ export class FileAddressStore implements AddressStore {
     try {
       await (await writeFileAtomic())(this.path, `${body}\n`, { fsync: true });
       // The rename is durable only once the directory is: a power cut must not undo a binding already sent.
-      const dir = await open(dirname(this.path), 'r');
+      const dir = await (await fsp()).open(dirname(this.path), 'r');
       try {
         await dir.sync();
       } finally {
@@ -236,7 +237,7 @@ function alive(pid: number): boolean {
 /** When process `pid` started (Linux: /proc/<pid>/stat, field 22), to tell it from a later process given the same id; undefined elsewhere. */
 function startTimeOf(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = process.getBuiltinModule('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;

@@ -7,13 +7,12 @@
  * @module
  */
 import type { Channel } from 'node:diagnostics_channel';
-import { debuglog } from 'node:util';
 import type { EventEmitter } from 'eventemitter3';
 import { log, type Logger, type LogLevel, publish } from '../diagnostics.js';
 import { safeEmit } from './events.js';
 
 /** `NODE_DEBUG=rina-enrollment` turns it on (read once, when the process starts). */
-const debug = debuglog('rina-enrollment');
+const debug = process.getBuiltinModule('node:util').debuglog('rina-enrollment'); // node:util without its ES-module facade
 
 /** The logger of a manager or enroller given none, when `NODE_DEBUG=rina-enrollment`: every line to stderr. */
 const debugLogger: Logger = {
