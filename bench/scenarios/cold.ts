@@ -41,10 +41,10 @@ interface ColdRun {
   secondMs?: number;
 }
 
-/** Runs bench/cold-member.mjs in a fresh process; resolves with what it printed. */
-function coldProcess(env: Record<string, string>): Promise<ColdRun> {
+/** Runs bench/cold-member.mjs in a fresh process (with `flags` for node); resolves with what it printed. */
+function coldProcess(env: Record<string, string>, flags: string[] = []): Promise<ColdRun> {
   // --src: the library is TypeScript, which only tsx can load (figures not representative).
-  const execArgv = LIB_PATH === undefined ? ['--import', 'tsx'] : [];
+  const execArgv = [...(LIB_PATH === undefined ? ['--import', 'tsx'] : []), ...flags];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...execArgv, SCRIPT], {
       env: { ...process.env, ...env },
@@ -69,11 +69,36 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 
-/** Where a profiled function's code lives, by its URL. */
-function category(url: string, name: string): string {
-  if (url === '') return name.startsWith('(') ? name : `native ${name}`;
-  if (url.startsWith('node:')) return 'Node internals';
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+/** The module sections of a bundled file: esbuild starts each with a `// src/...` or `// node_modules/...` line. */
+const sectionsOf = new Map<string, Array<[number, string]>>();
+
+/** The source module a line of a file comes from: its section in a bundle, else the file itself. */
+function sourceOf(url: string, line: number): string {
+  if (!url.startsWith('file://')) return url;
+  let marks = sectionsOf.get(url);
+  if (marks === undefined) {
+    marks = [];
+    readFileSync(fileURLToPath(url), 'utf8')
+      .split('\n')
+      .forEach((text, i) => {
+        const m = /^\/\/ ((?:src|node_modules)\/\S+)$/.exec(text);
+        if (m?.[1] !== undefined) marks?.push([i, m[1]]);
+      });
+    sectionsOf.set(url, marks);
+  }
+  let source = url;
+  for (const [start, name] of marks) {
+    if (start > line) break;
+    source = name;
+  }
+  return source;
+}
+
+/** Where a profiled function's code lives: a package, our code, Node's, or V8's. */
+function category(source: string, name: string): string {
+  if (source === '') return name.startsWith('(') ? name : `native ${name}`;
+  if (source.startsWith('node:')) return 'Node internals';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1];
   if (pkg !== undefined) return pkg;
   return 'rina-enrollment';
 }
@@ -91,9 +116,17 @@ function summarise(file: string): { total: number; byCategory: Map<string, numbe
     // The inspector's own dispatch (the Profiler.stop call that ends the window) is not the enrollment's.
     if (frame === undefined || (frame.url === '' && frame.functionName === 'dispatch')) return;
     total += ms;
-    const cat = category(frame.url, frame.functionName);
+    const source = sourceOf(frame.url, frame.lineNumber);
+    const cat = category(source, frame.functionName);
     byCategory.set(cat, (byCategory.get(cat) ?? 0) + ms);
-    const where = frame.url === '' ? '' : ` (${frame.url.split('/').slice(-2).join('/')}:${frame.lineNumber + 1})`;
+    const where =
+      source === ''
+        ? ''
+        : ` (${source
+            .replace(/^.*node_modules\//, '')
+            .split('/')
+            .slice(-2)
+            .join('/')})`;
     const fn = `${frame.functionName || '(anonymous)'}${where}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + ms);
   });
@@ -105,6 +138,7 @@ export async function cold(ctx: Ctx): Promise<void> {
   const lib = LIB_PATH ?? SRC_INDEX;
   const child = await BenchChild.enroller({ ipcpName: 'bootstrap' });
   const runs: ColdRun[] = [];
+  const eager: ColdRun[] = [];
   const floors: number[] = [];
   const depImports: Record<string, number[]> = {};
   let profile: ReturnType<typeof summarise> | undefined;
@@ -122,6 +156,11 @@ export async function cold(ctx: Ctx): Promise<void> {
     for (const dep of DEPENDENCIES) {
       for (let i = 0; i < (ctx.quick ? 2 : 5); i++) (depImports[dep] ??= []).push((await coldProcess({ RINA_COLD_LIB: dep })).importMs);
     }
+    // What-if (no setting of the library): every function compiled when its module loads, so that the first
+    // enrollment runs no lazy compilation; shows how much of the first enrollment is V8 compiling our code.
+    for (let i = 0; i < (ctx.quick ? 2 : 10); i++) {
+      eager.push(await coldProcess({ RINA_COLD_LIB: pathToFileURL(lib).href, RINA_COLD_BOOTSTRAP: child.address }, ['--no-lazy']));
+    }
     const file = join(ctx.tmpDir, 'cold-first-enrollment.cpuprofile');
     await coldProcess({ RINA_COLD_LIB: pathToFileURL(lib).href, RINA_COLD_BOOTSTRAP: child.address, RINA_COLD_PROFILE: file });
     profile = summarise(file);
@@ -129,7 +168,9 @@ export async function cold(ctx: Ctx): Promise<void> {
     await child.stop();
   }
 
-  const stat = (key: keyof ColdRun): Summary => summarize(runs.map((r) => r[key] ?? Number.NaN));
+  const stat = (key: keyof ColdRun, of = runs): Summary => summarize(of.map((r) => r[key] ?? Number.NaN));
+  const upToEnrolled = (r: ColdRun): number =>
+    r.importMs + (r.bindMs ?? Number.NaN) + (r.constructMs ?? Number.NaN) + (r.firstMs ?? Number.NaN);
   const floor = summarize(floors);
   const row = (label: string, s: Summary): string[] => [label, fmt(s.p50, 2), fmt(s.p90, 2), fmt(s.min, 2), fmt(s.max, 2)];
   const tables: Table[] = [
@@ -144,11 +185,14 @@ export async function cold(ctx: Ctx): Promise<void> {
         row('new EnrollmentManager(...)', stat('constructMs')),
         row('first enrolWithBootstrap()', stat('firstMs')),
         row('a second member in the same process: enrolWithBootstrap()', stat('secondMs')),
+        row('import + bind + construct + first enrollment (per process)', summarize(runs.map(upToEnrolled))),
+        row("what-if, node --no-lazy (all code compiled at load): import('rina-enrollment')", stat('importMs', eager)),
+        row('what-if, node --no-lazy: first enrolWithBootstrap()', stat('firstMs', eager)),
       ],
     },
   ];
   tables.push({
-    title: `Each runtime dependency imported alone in a fresh process (median of ${ctx.quick ? 2 : 5}; ms)`,
+    title: `Each dependency the build inlines, imported alone from node_modules in a fresh process, as it was loaded before the bundle (median of ${ctx.quick ? 2 : 5}; ms)`,
     columns: ['module', 'import ms'],
     rows: DEPENDENCIES.map((dep) => [dep, fmt(median(depImports[dep] ?? []), 1)]),
   });
@@ -182,7 +226,7 @@ export async function cold(ctx: Ctx): Promise<void> {
       ...(first.p50 <= FIRST_TARGET_MS
         ? {}
         : {
-            note: `${fmt(first.p50 / FIRST_TARGET_MS, 1)}x the target; the second member's enrollment in the same process (${fmt(second.p50, 2)} ms) shows that ${fmt(first.p50 - second.p50, 2)} ms of the first is first use (code compiled and optimised, schemas and descriptors built on first call): see the profile above.`,
+            note: `${fmt(first.p50 / FIRST_TARGET_MS, 1)}x the target; the second member's enrollment in the same process (${fmt(second.p50, 2)} ms) shows that ${fmt(first.p50 - second.p50, 2)} ms of the first is first use. With every function compiled at load (node --no-lazy, what-if row) the first enrollment takes ${fmt(stat('firstMs', eager).p50, 2)} ms: the rest is V8 compiling, on their first call, the functions one enrollment runs (ours, the wire codec's, Node's dgram and timers), spread over some 20 modules (the profile above); nothing is built on first use any more.`,
           }),
     },
     {

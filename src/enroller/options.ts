@@ -15,149 +15,163 @@ import type { Rib } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import type { AddressStore } from '../store/address-store.js';
 import { type Clock, clockFrom } from '../util/clock.js';
-import { clockSchema, dependency, integerAtLeast, nonNegative, parseWith, positive, randomSchema } from '../util/schema.js';
+import { clockSchema, dependency, integerAtLeast, lazySchema, nonNegative, parseWith, positive, randomSchema } from '../util/schema.js';
+
+/** Enroller options, part: who the enroller is and what it hands out. */
+const identityShape = () => ({
+  /** The N-1 transport the enroller listens on. */
+  shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
+  /** The enroller's RIB; every object outside `/mgmt/` is synced to members. */
+  rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
+  /**
+   * Where the address table is kept: a `FileAddressStore` makes it survive
+   * restarts.
+   * @default a MemoryAddressStore
+   */
+  store: z.optional(dependency<AddressStore>('AddressStore', ['load', 'bind', 'release'])),
+  /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
+  ipcpName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
+  /** The DIF's name, returned to every member. */
+  difName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
+  /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
+  addressPool: z.strictObject({
+    /** The first address of the pool, >= 1. */
+    first: integerAtLeast(1),
+    /** The last address, included; >= `first`. */
+    last: integerAtLeast(1),
+  }),
+  /**
+   * Data-transfer constants sent in M_START_R.
+   * @default rlite's defaults (address width 4 bytes, ...)
+   */
+  dtConstants: z.optional(dtConstantsSchema()),
+});
+
+/** Enroller options, part: its timers, and the addresses it advertises. */
+const timingShape = () => ({
+  /**
+   * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
+   * is missing; doubles up to 8 times that. Left unset it is
+   * `min(250, pendingTimeoutMs / 4)`; set, it must be at most
+   * `pendingTimeoutMs / 2` (else M_STOP would be sent only once).
+   * @default min(250, pendingTimeoutMs / 4)
+   */
+  retransmitMs: z.optional(positive()),
+  /**
+   * A half-finished enrollment is forgotten after this many ms.
+   * @default 30000
+   */
+  pendingTimeoutMs: z._default(positive(), 30_000),
+  /**
+   * A member silent (no keepalive, no message) for this many ms is gone:
+   * it leaves the member list (`member:gone`). Match it to the members'
+   * `connectionTimeoutSecs`.
+   * @default 90000
+   */
+  leaseMs: z._default(positive(), 90_000),
+  /**
+   * A gone or released member's address stays bound to its name this many
+   * ms before anyone else may get it, so a member back from a partition gets
+   * the same address.
+   * @default 300000
+   */
+  holdMs: z._default(nonNegative(), 300_000),
+  /**
+   * Shim addresses of other enrollers of the DIF, advertised in every
+   * M_START_R (EnrollmentInfo field 18) so members can fail over to them.
+   * @default []
+   */
+  alternates: z._default(
+    z.array(z.string().check(z.minLength(1, { error: 'must not be empty' })), { error: 'must be an array of shim addresses' }),
+    [],
+  ),
+  /**
+   * The shim address members reach this enroller at, as a shared store
+   * registers it for the other enrollers to advertise. Set it when the shim
+   * listens on a wildcard address (`0.0.0.0:7000`).
+   * @default the shim's `localAddress`
+   */
+  advertisedAddress: z.optional(z.string().check(z.minLength(1, { error: 'must not be empty' }))),
+});
+
+/** Enroller options, part: whom it admits, and how many at a time. */
+const admissionShape = () => ({
+  /**
+   * What members must prove: `{ mechanism: 'none' }`, `'passwd'` (plaintext,
+   * trusted lower networks only) or `'hmac-sha256'` (mutual, pre-shared key).
+   * @default { mechanism: 'none' }
+   */
+  auth: z._default(authOptionsSchema, { mechanism: 'none' }),
+  /**
+   * If set, only these IPCP names may enrol.
+   * @default undefined (any name)
+   */
+  allowedNames: z.optional(
+    z.array(z.string().check(z.minLength(1, { error: 'must not be empty' })), { error: 'must be an array of IPCP names' }),
+  ),
+  /**
+   * PDUs larger than this are dropped unread.
+   * @default 8192
+   */
+  maxPduBytes: z._default(integerAtLeast(64), 8192),
+  /**
+   * Enrollments in progress at once; a CONNECT beyond them is answered
+   * "busy" (-5) and the member backs off.
+   * @default 1024
+   */
+  maxPendingEnrollments: z._default(integerAtLeast(1), 1024),
+  /**
+   * Members at most; an enrollment beyond is refused.
+   * @default 1000000
+   */
+  maxMembers: z._default(integerAtLeast(1), 1_000_000),
+  /**
+   * Per shim address, messages per second allowed on average (a token
+   * bucket of `rateBurst` tokens); the excess is dropped unread.
+   * @default 100
+   */
+  ratePerSecond: z._default(positive(), 100),
+  /**
+   * Size of each shim address's token bucket: the burst allowed above `ratePerSecond`.
+   * @default 200
+   */
+  rateBurst: z._default(integerAtLeast(1), 200),
+  /**
+   * Shim addresses whose rate the enroller remembers; beyond, the least
+   * recently heard is forgotten, so a flood from many addresses cannot grow
+   * memory without bound.
+   * @default 10000
+   */
+  maxTrackedPeers: z._default(integerAtLeast(1), 10_000),
+});
+
+/** Enroller options, part: what tests and operators inject. */
+const injectedShape = () => ({
+  /**
+   * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
+   * @default undefined (silent)
+   */
+  logger: z.optional(dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error'])),
+  /**
+   * Where the enroller reads the time and sets its timers (leases, holds,
+   * liveness probes, M_STOP retransmission, rate buckets): any of `now`,
+   * `setTimeout`, `clearTimeout`, `setInterval`, `clearInterval`; what is
+   * left out is the system's. Its timers are unref'd. Inject one to drive
+   * an enroller in tests (its periodic checks then run on a wheel of its own).
+   * @default the system clock (`performance.now()` and the global timers, read at each call)
+   */
+  clock: z.optional(clockSchema),
+  /**
+   * Source of randomness in [0, 1): with a shared store, the point of the
+   * pool from which a free address is probed (inject a seeded one in tests).
+   * @default Math.random
+   */
+  random: z.optional(randomSchema),
+});
 
 /** The enroller's options schema (its JSDoc is the options' reference). */
-export const enrollerOptionsSchema = z
-  .strictObject({
-    /** The N-1 transport the enroller listens on. */
-    shim: dependency<Shim>('Shim', ['send', 'onReceive', 'close']),
-    /** The enroller's RIB; every object outside `/mgmt/` is synced to members. */
-    rib: dependency<Rib>('Rib', ['read', 'write', 'delete', 'list']),
-    /**
-     * Where the address table is kept: a `FileAddressStore` makes it survive
-     * restarts.
-     * @default a MemoryAddressStore
-     */
-    store: z.optional(dependency<AddressStore>('AddressStore', ['load', 'bind', 'release'])),
-    /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
-    ipcpName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
-    /** The DIF's name, returned to every member. */
-    difName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
-    /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
-    addressPool: z.strictObject({
-      /** The first address of the pool, >= 1. */
-      first: integerAtLeast(1),
-      /** The last address, included; >= `first`. */
-      last: integerAtLeast(1),
-    }),
-    /**
-     * Data-transfer constants sent in M_START_R.
-     * @default rlite's defaults (address width 4 bytes, ...)
-     */
-    dtConstants: z.optional(dtConstantsSchema),
-    /**
-     * First interval, in ms, at which M_STOP is sent again while its M_STOP_R
-     * is missing; doubles up to 8 times that. Left unset it is
-     * `min(250, pendingTimeoutMs / 4)`; set, it must be at most
-     * `pendingTimeoutMs / 2` (else M_STOP would be sent only once).
-     * @default min(250, pendingTimeoutMs / 4)
-     */
-    retransmitMs: z.optional(positive()),
-    /**
-     * A half-finished enrollment is forgotten after this many ms.
-     * @default 30000
-     */
-    pendingTimeoutMs: z._default(positive(), 30_000),
-    /**
-     * A member silent (no keepalive, no message) for this many ms is gone:
-     * it leaves the member list (`member:gone`). Match it to the members'
-     * `connectionTimeoutSecs`.
-     * @default 90000
-     */
-    leaseMs: z._default(positive(), 90_000),
-    /**
-     * A gone or released member's address stays bound to its name this many
-     * ms before anyone else may get it, so a member back from a partition gets
-     * the same address.
-     * @default 300000
-     */
-    holdMs: z._default(nonNegative(), 300_000),
-    /**
-     * Shim addresses of other enrollers of the DIF, advertised in every
-     * M_START_R (EnrollmentInfo field 18) so members can fail over to them.
-     * @default []
-     */
-    alternates: z._default(
-      z.array(z.string().check(z.minLength(1, { error: 'must not be empty' })), { error: 'must be an array of shim addresses' }),
-      [],
-    ),
-    /**
-     * The shim address members reach this enroller at, as a shared store
-     * registers it for the other enrollers to advertise. Set it when the shim
-     * listens on a wildcard address (`0.0.0.0:7000`).
-     * @default the shim's `localAddress`
-     */
-    advertisedAddress: z.optional(z.string().check(z.minLength(1, { error: 'must not be empty' }))),
-    /**
-     * What members must prove: `{ mechanism: 'none' }`, `'passwd'` (plaintext,
-     * trusted lower networks only) or `'hmac-sha256'` (mutual, pre-shared key).
-     * @default { mechanism: 'none' }
-     */
-    auth: z._default(authOptionsSchema, { mechanism: 'none' }),
-    /**
-     * If set, only these IPCP names may enrol.
-     * @default undefined (any name)
-     */
-    allowedNames: z.optional(
-      z.array(z.string().check(z.minLength(1, { error: 'must not be empty' })), { error: 'must be an array of IPCP names' }),
-    ),
-    /**
-     * PDUs larger than this are dropped unread.
-     * @default 8192
-     */
-    maxPduBytes: z._default(integerAtLeast(64), 8192),
-    /**
-     * Enrollments in progress at once; a CONNECT beyond them is answered
-     * "busy" (-5) and the member backs off.
-     * @default 1024
-     */
-    maxPendingEnrollments: z._default(integerAtLeast(1), 1024),
-    /**
-     * Members at most; an enrollment beyond is refused.
-     * @default 1000000
-     */
-    maxMembers: z._default(integerAtLeast(1), 1_000_000),
-    /**
-     * Per shim address, messages per second allowed on average (a token
-     * bucket of `rateBurst` tokens); the excess is dropped unread.
-     * @default 100
-     */
-    ratePerSecond: z._default(positive(), 100),
-    /**
-     * Size of each shim address's token bucket: the burst allowed above `ratePerSecond`.
-     * @default 200
-     */
-    rateBurst: z._default(integerAtLeast(1), 200),
-    /**
-     * Shim addresses whose rate the enroller remembers; beyond, the least
-     * recently heard is forgotten, so a flood from many addresses cannot grow
-     * memory without bound.
-     * @default 10000
-     */
-    maxTrackedPeers: z._default(integerAtLeast(1), 10_000),
-    /**
-     * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
-     * @default undefined (silent)
-     */
-    logger: z.optional(dependency<Logger>('Logger', ['debug', 'info', 'warn', 'error'])),
-    /**
-     * Where the enroller reads the time and sets its timers (leases, holds,
-     * liveness probes, M_STOP retransmission, rate buckets): any of `now`,
-     * `setTimeout`, `clearTimeout`, `setInterval`, `clearInterval`; what is
-     * left out is the system's. Its timers are unref'd. Inject one to drive
-     * an enroller in tests (its periodic checks then run on a wheel of its own).
-     * @default the system clock (`performance.now()` and the global timers, read at each call)
-     */
-    clock: z.optional(clockSchema),
-    /**
-     * Source of randomness in [0, 1): with a shared store, the point of the
-     * pool from which a free address is probed (inject a seeded one in tests).
-     * @default Math.random
-     */
-    random: z.optional(randomSchema),
-  })
-  .check(
+export const enrollerOptionsSchema = lazySchema(() =>
+  z.strictObject({ ...identityShape(), ...timingShape(), ...admissionShape(), ...injectedShape() }).check(
     z.refine((o) => o.retransmitMs === undefined || o.retransmitMs <= o.pendingTimeoutMs / 2, {
       path: ['retransmitMs'],
       error: (issue) => {
@@ -179,16 +193,17 @@ export const enrollerOptionsSchema = z
       },
       { path: ['addressPool', 'last'], error: 'must fit in dtConstants.addressWidth bytes (4 by default)' },
     ),
-  );
+  ),
+);
 
 /**
  * Options of {@link Enroller}.
  * @interface
  */
-export type EnrollerOptions = z.input<typeof enrollerOptionsSchema>;
+export type EnrollerOptions = z.input<ReturnType<typeof enrollerOptionsSchema>>;
 
 /** The options as the schema leaves them: defaults applied, everything checked. */
-export type ResolvedEnrollerOptions = z.output<typeof enrollerOptionsSchema>;
+export type ResolvedEnrollerOptions = z.output<ReturnType<typeof enrollerOptionsSchema>>;
 
 /** The options every part of the enroller reads: the resolved ones, and what follows from them. */
 export interface EnrollerSettings extends Omit<ResolvedEnrollerOptions, 'clock' | 'random'> {
@@ -208,7 +223,7 @@ export interface EnrollerSettings extends Omit<ResolvedEnrollerOptions, 'clock' 
 
 /** Validates `options` (throws `ConfigError` naming each invalid one) and derives the settings. */
 export function resolveEnrollerOptions(options: EnrollerOptions): EnrollerSettings {
-  const o = parseWith(enrollerOptionsSchema, options);
+  const o = parseWith(enrollerOptionsSchema(), options);
   const advertisedAddress = o.advertisedAddress ?? o.shim.localAddress;
   return {
     ...o,

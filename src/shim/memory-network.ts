@@ -6,7 +6,7 @@
  * @module
  */
 import * as z from 'zod/mini';
-import { integer, nonNegative as milliseconds, parseWith } from '../util/schema.js';
+import { integer, lazySchema, nonNegative as milliseconds, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
 import type { Shim, ShimHandler } from './shim.js';
@@ -14,34 +14,38 @@ import type { Shim, ShimHandler } from './shim.js';
 const probability = () =>
   z.number({ error: 'must be a finite number' }).check(z.gte(0, { error: 'must be in 0..1' }), z.lte(1, { error: 'must be in 0..1' }));
 
-const faultsSchema = z.strictObject({
-  /** Probability that a datagram is lost. @default 0 */
-  drop: z.optional(probability()),
-  /** Fixed delay of every datagram, in milliseconds. @default 0 */
-  delayMs: z.optional(milliseconds()),
-  /** Extra random delay in [0, jitterMs) per datagram; reorders datagrams. @default 0 */
-  jitterMs: z.optional(milliseconds()),
-  /** Probability that a datagram is delivered twice. @default 0 */
-  duplicate: z.optional(probability()),
-});
+const faultsSchema = lazySchema(() =>
+  z.strictObject({
+    /** Probability that a datagram is lost. @default 0 */
+    drop: z.optional(probability()),
+    /** Fixed delay of every datagram, in milliseconds. @default 0 */
+    delayMs: z.optional(milliseconds()),
+    /** Extra random delay in [0, jitterMs) per datagram; reorders datagrams. @default 0 */
+    jitterMs: z.optional(milliseconds()),
+    /** Probability that a datagram is delivered twice. @default 0 */
+    duplicate: z.optional(probability()),
+  }),
+);
 
-const optionsSchema = z.extend(faultsSchema, {
-  /** Seed of the fault generator: the same seed gives the same faults. @default random */
-  seed: z.optional(z.number({ error: 'must be a finite number' }).check(integer)),
-  /** Largest datagram accepted, in bytes; larger sends reject with ShimError. @default 65507 */
-  maxPduBytes: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
-});
+const optionsSchema = lazySchema(() =>
+  z.extend(faultsSchema(), {
+    /** Seed of the fault generator: the same seed gives the same faults. @default random */
+    seed: z.optional(z.number({ error: 'must be a finite number' }).check(integer)),
+    /** Largest datagram accepted, in bytes; larger sends reject with ShimError. @default 65507 */
+    maxPduBytes: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
+  }),
+);
 
 /**
  * Faults injected into every datagram; probabilities in 0..1, times in milliseconds.
  * @interface
  */
-export type MemoryNetworkFaults = z.input<typeof faultsSchema>;
+export type MemoryNetworkFaults = z.input<ReturnType<typeof faultsSchema>>;
 /**
  * Options of {@link MemoryNetwork}: the initial faults, a seed and the datagram size limit.
  * @interface
  */
-export type MemoryNetworkOptions = z.input<typeof optionsSchema>;
+export type MemoryNetworkOptions = z.input<ReturnType<typeof optionsSchema>>;
 
 /** What became of one datagram handed to the network, as seen by {@link MemoryNetwork.tap}. */
 export interface MemoryPacket {
@@ -98,7 +102,7 @@ export class MemoryNetwork {
   };
 
   constructor(options: MemoryNetworkOptions = {}) {
-    const o = parseWith(optionsSchema, options);
+    const o = parseWith(optionsSchema(), options);
     this.#random = seededRandom(o.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.#maxPduBytes = o.maxPduBytes ?? 65_507;
     this.#faults = { drop: o.drop ?? 0, delayMs: o.delayMs ?? 0, jitterMs: o.jitterMs ?? 0, duplicate: o.duplicate ?? 0 };
@@ -129,7 +133,7 @@ export class MemoryNetwork {
 
   /** Changes the faults at run time; fields left out keep their value. */
   setFaults(faults: MemoryNetworkFaults): void {
-    const f = parseWith(faultsSchema, faults);
+    const f = parseWith(faultsSchema(), faults);
     this.#faults = {
       drop: f.drop ?? this.#faults.drop,
       delayMs: f.delayMs ?? this.#faults.delayMs,

@@ -6,7 +6,7 @@
 import { dirname } from 'node:path';
 import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
-import { integer } from '../util/schema.js';
+import { integer, lazySchema } from '../util/schema.js';
 import type { AddressBinding, AddressStore } from './address-store.js';
 
 const FORMAT = 'rina-enrollment/address-store';
@@ -21,16 +21,18 @@ const fsp = (): Promise<typeof import('node:fs/promises')> => import('node:fs/pr
 
 const writeFileAtomic = async (): Promise<typeof import('write-file-atomic')> => (await import('write-file-atomic')).default;
 
-const fileSchema = z.strictObject({
-  format: z.literal(FORMAT),
-  version: z.literal(1),
-  // Read key by key below, never through an object zod builds: a name such as
-  // "__proto__" would set the prototype of that object instead of a key.
-  bindings: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
-    error: 'bindings must be an object of IPCP names to addresses',
+const fileSchema = lazySchema(() =>
+  z.strictObject({
+    format: z.literal(FORMAT),
+    version: z.literal(1),
+    // Read key by key below, never through an object zod builds: a name such as
+    // "__proto__" would set the prototype of that object instead of a key.
+    bindings: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+      error: 'bindings must be an object of IPCP names to addresses',
+    }),
   }),
-});
-const addressSchema = z.number().check(integer, z.gte(1));
+);
+const addressSchema = lazySchema(() => z.number().check(integer, z.gte(1)));
 
 /**
  * Keeps the bindings in one JSON file. Every change rewrites the file through
@@ -141,9 +143,9 @@ export class FileAddressStore implements AddressStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new StoreError(`cannot read the address table ${this.path}: ${(err as Error).message}`, { cause: err });
     }
-    let parsed: z.output<typeof fileSchema>;
+    let parsed: z.output<ReturnType<typeof fileSchema>>;
     try {
-      parsed = fileSchema.parse(JSON.parse(text));
+      parsed = fileSchema().parse(JSON.parse(text));
     } catch (err) {
       throw new StoreError(`${this.path} is not an address table of rina-enrollment: ${(err as Error).message}`, { cause: err });
     }
@@ -151,7 +153,7 @@ export class FileAddressStore implements AddressStore {
     const table = new Map<string, number>();
     const seen = new Map<number, string>();
     for (const name of Object.keys(parsed.bindings)) {
-      const address = addressSchema.safeParse(parsed.bindings[name]);
+      const address = addressSchema().safeParse(parsed.bindings[name]);
       if (name === '' || !address.success) {
         throw new StoreError(`${this.path} is not an address table of rina-enrollment: bad binding ${JSON.stringify(name)}`);
       }

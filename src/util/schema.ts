@@ -50,6 +50,20 @@ export const dependency = <T>(what: string, methods: readonly string[]) =>
   );
 
 /**
+ * A schema built at its first use instead of at import: a fresh process
+ * builds only the schemas of what it uses (a member never builds the
+ * enroller's or the file store's), and a zod schema costs its construction
+ * in every process that imports the library (bench scenario 8).
+ */
+export function lazySchema<S extends z.ZodMiniType>(build: () => S): () => S {
+  let schema: S | undefined;
+  return () => {
+    schema ??= build();
+    return schema;
+  };
+}
+
+/**
  * Validates `input` against `schema` and returns the parsed value; throws
  * {@link ConfigError} naming every offending field and its rule.
  */

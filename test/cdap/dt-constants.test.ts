@@ -4,7 +4,7 @@ import { DEFAULT_DT_CONSTANTS } from '../../src/index.js';
 
 /** The first issue's message and path for `value` in `field`, or 'ok' when the schema takes it. */
 function check(field: string, value: unknown): string {
-  const r = dtConstantsSchema.safeParse({ [field]: value });
+  const r = dtConstantsSchema().safeParse({ [field]: value });
   if (r.success) {
     expect(r.data).toEqual({ [field]: value }); // taken as given, nothing added or coerced
     return 'ok';
@@ -67,14 +67,14 @@ describe('dtConstantsSchema: what the wire can carry, field by field', () => {
   });
 
   it('every field is optional, the defaults pass, and an unknown field is refused', () => {
-    expect(dtConstantsSchema.parse({})).toEqual({});
-    expect(dtConstantsSchema.parse(DEFAULT_DT_CONSTANTS)).toEqual(DEFAULT_DT_CONSTANTS);
-    const r = dtConstantsSchema.safeParse({ ...DEFAULT_DT_CONSTANTS, addressLength: 4 });
+    expect(dtConstantsSchema().parse({})).toEqual({});
+    expect(dtConstantsSchema().parse(DEFAULT_DT_CONSTANTS)).toEqual(DEFAULT_DT_CONSTANTS);
+    const r = dtConstantsSchema().safeParse({ ...DEFAULT_DT_CONSTANTS, addressLength: 4 });
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.code).toBe('unrecognized_keys');
   });
 
   it('names every field of DataTransferConstants (the schema and the type list the same 17)', () => {
-    expect(Object.keys(dtConstantsSchema.shape).sort()).toEqual([...UINT32, ...FLAGS, 'addressWidth', 'seqRolloverThresh'].sort());
+    expect(Object.keys(dtConstantsSchema().shape).sort()).toEqual([...UINT32, ...FLAGS, 'addressWidth', 'seqRolloverThresh'].sort());
   });
 });
