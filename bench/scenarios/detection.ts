@@ -133,7 +133,7 @@ export async function detection(ctx: Ctx): Promise<void> {
     if (m.max > budget) {
       why.push(
         `the latest detection was ${ms(m.max)} ms late against a budget of ${ms(budget)} ms (${fmt(m.max / budget, 1)}x); p50 ${ms(m.p50)} ms, p99 ${ms(m.p99)} ms. ` +
-          `By design the deadline check runs on the shared 20 ms ticker, so it fires 0-40 ms after the deadline (the README promises at most 40 ms); ` +
+          `By design the deadline check runs on the shared wheel's 10 ms buckets, so it fires 0-10 ms after the deadline plus the event loop's own delay (the README promises at most 10 ms, the event loop aside); ` +
           `1% of a ${c.config.connectionTimeoutSecs} s timeout is ${ms(budget)} ms, so with this lateness the target holds only for timeouts of ${fmt(m.max / 0.01 / 1000, 1)} s and more (the default is 90 s)`,
       );
     }

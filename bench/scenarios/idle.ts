@@ -230,7 +230,7 @@ export async function idle(ctx: Ctx): Promise<void> {
     });
   }
   ctx.report.section('3. Idle monitoring cost', tables, verdicts, [
-    `CPU share = this process's CPU time (user + system, process.cpuUsage) over wall time; it includes the shared 20 ms ticker, keepalives, replies, timers and garbage collection. The default case is measured over one whole heartbeat cycle (30 s), in which every manager sends exactly one keepalive.`,
+    `CPU share = this process's CPU time (user + system, process.cpuUsage) over wall time; it includes the shared timing wheel, keepalives, replies, timers and garbage collection. The default case is measured over one whole heartbeat cycle (30 s), in which every manager sends exactly one keepalive.`,
     `"share in seconds with no keepalive" is the median CPU share of the one-second slices of the windows in which no manager sent anything: what monitoring costs with the ticker alone.`,
     `Heap per manager = (heap after enrolling and starting monitoring − heap with the sockets alone) / managers, each after a full GC: the EnrollmentManager, its MemoryRib with the synced objects, its ticker entries and listeners. A UdpShim's JS heap is listed apart; its socket's kernel and native memory is not in either figure.`,
   ]);

@@ -144,7 +144,7 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
 
   /**
    * Starts the monitor: `connection:lost` fires once `connectionTimeoutSecs`
-   * pass without a heartbeat (never earlier, at most 40 ms later), then the
+   * pass without a heartbeat (never earlier, at most 10 ms later), then the
    * member re-enrolls by itself, one re-enrollment at a time, moving across
    * the known bootstraps with jittered backoff until it is back. Calling it
    * again returns the running monitor. With `heartbeatIntervalSecs` 0

@@ -1,13 +1,15 @@
 /**
- * One shared `setInterval` for every periodic check of every manager and
+ * One shared timing wheel for every periodic check of every manager and
  * enroller in the process.
  *
- * A per-manager interval fine enough to notice a lost bootstrap within 50 ms
- * would wake 20 times a second per manager: 200,000 wake-ups a second for
- * 10,000 managers. Here one interval ticks every {@link TICK_MS} while
- * anything is scheduled; deadlines sit in buckets of that width, so a tick
- * touches only what is due, and an entry is never run before its time and at
- * most two ticks after it.
+ * A per-manager timer for each deadline would mean one timer per manager per
+ * deadline: 20,000 timers for 10,000 monitored managers, each re-armed at
+ * every heartbeat. Here deadlines sit in buckets {@link TICK_MS} wide, and
+ * one unref'd `setTimeout` is armed for the earliest bucket that holds
+ * anything (a min-heap of bucket indices finds it). An entry therefore never
+ * runs before its time and at most one bucket width after it (plus the event
+ * loop's own delay); a wheel with nothing due has no timer at all, and a
+ * bucket is one wake-up however many entries it holds.
  *
  * Tests drive it through its clock (fake timers), or call {@link Ticker.tick}.
  *
@@ -15,8 +17,8 @@
  */
 import { type Clock, systemClock, type TimerHandle } from './clock.js';
 
-/** Width of a bucket and period of the shared interval, in milliseconds. */
-export const TICK_MS = 20;
+/** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
+export const TICK_MS = 10;
 
 /** A scheduled one-shot callback; cancel it with {@link Ticker.cancel}. */
 export interface TickerEntry {
@@ -28,17 +30,69 @@ export interface TickerEntry {
   bucket: number;
 }
 
-/** A timing wheel driven by one unref'd `setInterval` of its clock. */
+/** A min-heap of bucket indices (a bucket is pushed once, when it gets its first entry). */
+class IndexHeap {
+  readonly #items: number[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  peek(): number | undefined {
+    return this.#items[0];
+  }
+
+  clear(): void {
+    this.#items.length = 0;
+  }
+
+  push(value: number): void {
+    const items = this.#items;
+    let i = items.push(value) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((items[parent] as number) <= value) break;
+      items[i] = items[parent] as number;
+      i = parent;
+    }
+    items[i] = value;
+  }
+
+  pop(): number | undefined {
+    const items = this.#items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= items.length) break;
+      const right = left + 1;
+      const child = right < items.length && (items[right] as number) < (items[left] as number) ? right : left;
+      if ((items[child] as number) >= last) break;
+      items[i] = items[child] as number;
+      i = child;
+    }
+    items[i] = last;
+    return top;
+  }
+}
+
+/** A timing wheel driven by one unref'd `setTimeout` of its clock, armed for the earliest bucket due. */
 export class Ticker {
   readonly #tickMs: number;
   readonly #clock: Clock;
   readonly #buckets = new Map<number, Set<TickerEntry>>();
+  /** Indices of the buckets in #buckets (and of some emptied since: skipped when they come up). */
+  readonly #due = new IndexHeap();
   #size = 0;
-  #interval: TimerHandle | undefined;
-  /** The `setInterval` in force when the interval was made (fake timers in tests swap it). */
-  #setIntervalUsed: typeof setInterval | undefined;
+  #timer: TimerHandle | undefined;
+  /** The bucket the timer is armed for. */
+  #armedFor = Number.POSITIVE_INFINITY;
+  /** The `setTimeout` in force when the timer was armed (fake timers in tests swap it). */
+  #setTimeoutUsed: typeof setTimeout | undefined;
   /** Index of the last bucket processed. */
-  #done = 0;
+  #done = Number.NEGATIVE_INFINITY;
 
   constructor(tickMs = TICK_MS, clock: Clock = systemClock) {
     this.#tickMs = tickMs;
@@ -55,23 +109,27 @@ export class Ticker {
     return this.#size;
   }
 
-  /** Runs `run` once, at the first tick at or after `at` (a time of the clock). */
+  /** Runs `run` once, as soon as the clock reaches `at` (at most one bucket width later). */
   schedule(at: number, run: () => void): TickerEntry {
     if (this.#size === 0) {
-      // Idle until now: start counting ticks from the present.
-      this.#stop();
+      // Idle until now: count buckets from the present (a test's fake clock may have gone back in time).
+      this.#due.clear();
       this.#done = Math.floor(this.#clock.now() / this.#tickMs) - 1;
     }
-    const bucket = Math.max(Math.ceil(at / this.#tickMs), this.#done + 1);
+    // Never into a bucket already processed: an entry due in the past runs at the next one.
+    let due = Math.ceil(at / this.#tickMs);
+    if (due * this.#tickMs < at) due++; // at / tickMs rounded down to a whole number (underflow)
+    const bucket = Math.max(due, this.#done + 1);
     const entry: TickerEntry = { at, run, bucket };
     let set = this.#buckets.get(bucket);
     if (set === undefined) {
       set = new Set();
       this.#buckets.set(bucket, set);
+      this.#due.push(bucket);
     }
     set.add(entry);
     this.#size++;
-    this.#ensureRunning();
+    if (bucket < this.#armedFor || this.#setTimeoutUsed !== globalThis.setTimeout) this.#arm();
     return entry;
   }
 
@@ -89,34 +147,52 @@ export class Ticker {
       if (set.size === 0) this.#buckets.delete(entry.bucket);
     }
     entry.bucket = -1;
-    if (this.#size === 0) this.#stop();
+    if (this.#size === 0) this.#disarm();
   }
 
-  #ensureRunning(): void {
-    if (this.#interval !== undefined && this.#setIntervalUsed === globalThis.setInterval) return;
-    this.#stop();
-    this.#setIntervalUsed = globalThis.setInterval;
-    this.#interval = this.#clock.setInterval(() => this.tick(), this.#tickMs);
+  /** The earliest bucket that still holds entries (emptied ones are dropped from the heap here). */
+  #earliest(): number | undefined {
+    for (let b = this.#due.peek(); b !== undefined; b = this.#due.peek()) {
+      if (this.#buckets.has(b)) return b;
+      this.#due.pop();
+    }
+    return undefined;
   }
 
-  #stop(): void {
-    if (this.#interval !== undefined) this.#clock.clearInterval(this.#interval);
-    this.#interval = undefined;
+  /** Arms the timer for the earliest bucket, or none when nothing is scheduled. */
+  #arm(): void {
+    this.#disarm();
+    const bucket = this.#earliest();
+    if (bucket === undefined) return;
+    this.#armedFor = bucket;
+    this.#setTimeoutUsed = globalThis.setTimeout;
+    // Whole milliseconds, rounded up: a timer never fires before the bucket's time (tick() would re-arm if it did).
+    const delay = Math.max(0, Math.ceil(bucket * this.#tickMs - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#armedFor = Number.POSITIVE_INFINITY;
+      this.tick();
+    }, delay);
   }
 
-  /** Runs every entry due by the clock's present time: what the interval does each period. */
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
+  }
+
+  /** Runs every entry due by the clock's present time, then arms the timer for the next bucket. */
   tick(): void {
     const now = Math.floor(this.#clock.now() / this.#tickMs);
-    while (this.#done < now) {
-      this.#done++;
-      const set = this.#buckets.get(this.#done);
-      if (set === undefined) continue;
-      this.#buckets.delete(this.#done);
+    for (let b = this.#earliest(); b !== undefined && b <= now; b = this.#earliest()) {
+      this.#due.pop();
+      const set = this.#buckets.get(b) as Set<TickerEntry>;
+      this.#buckets.delete(b);
+      this.#done = Math.max(this.#done, b);
       this.#size -= set.size;
-      const index = this.#done;
       for (const entry of set) {
         // cancelled by an earlier callback of this same bucket
-        if (entry.bucket !== index) continue;
+        if (entry.bucket !== b) continue;
         entry.bucket = -1;
         try {
           entry.run();
@@ -125,7 +201,8 @@ export class Ticker {
         }
       }
     }
-    if (this.#size === 0) this.#stop();
+    this.#done = Math.max(this.#done, now);
+    if (this.#timer === undefined || this.#armedFor <= now) this.#arm();
   }
 }
 

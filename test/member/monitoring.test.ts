@@ -8,6 +8,7 @@ import {
   OpCode,
 } from '../../src/index.js';
 import { cleanup, connectMsg, member, RawPeer, startMsg, withEnroller } from '../support/helpers.js';
+import { TICK_MS } from '../../src/util/ticker.js';
 
 afterEach(async () => {
   await cleanup();
@@ -54,10 +55,10 @@ describe('active keepalive', () => {
     const t0 = mgr.state.type === 'enrolled' ? performance.now() - (Date.now() - mgr.state.since) : Number.NaN;
     await vi.advanceTimersByTimeAsync(10_000);
     expect(reads.length).toBe(10);
-    // one every second, each at most one tick of the shared wheel late
+    // one every second, each at most one bucket of the shared wheel late
     reads.forEach((t, i) => {
       expect(t - t0).toBeGreaterThanOrEqual((i + 1) * 1000);
-      expect(t - t0).toBeLessThan((i + 1) * 1000 + 40);
+      expect(t - t0).toBeLessThanOrEqual((i + 1) * 1000 + TICK_MS);
     });
     expect(answers.length).toBe(10);
     const rtts = rec.of('keepalive:rtt').map((e) => (e.args[0] as { rttMs: number }).rttMs);
@@ -175,7 +176,7 @@ describe('active keepalive', () => {
 
 describe('precise detection', () => {
   // Several one-way delays put the last heartbeat at different phases of the
-  // shared ticker's 20 ms ticks, so an early check cannot hide in the rounding.
+  // shared wheel's 10 ms buckets, so an early check cannot hide in the rounding.
   const cases = [
     [0.2, 0.1],
     [3, 1],
@@ -183,7 +184,7 @@ describe('precise detection', () => {
     [7.777, 2.5],
   ].flatMap(([t, h]) => [3, 7, 11, 17].map((d) => [t, h, d] as [number, number, number]));
   it.each(cases)(
-    'connection timeout %s s (heartbeat %s s, %s ms each way): lost never before it and at most 40 ms after (two ticks of the shared 20 ms wheel, as the README says)',
+    'connection timeout %s s (heartbeat %s s, %s ms each way): lost never before it and at most 10 ms after (one bucket of the shared wheel, as the README says)',
     async (timeoutSecs, heartbeatSecs, delayMs) => {
       vi.useFakeTimers();
       const { net } = await withEnroller({}, new MemoryNetwork({ seed: 6, delayMs }));
@@ -199,7 +200,7 @@ describe('precise detection', () => {
       await vi.advanceTimersByTimeAsync(20); // what was already on the wire arrives
       const last = mgr.lastHeartbeat ?? 0;
       const timeoutMs = timeoutSecs * 1000;
-      const bound = 40;
+      const bound = TICK_MS;
       // healthy until the exact timeout, unhealthy from then on
       await vi.advanceTimersByTimeAsync(last + timeoutMs - 1 - performance.now());
       expect(mgr.isConnectionHealthy()).toBe(true);

@@ -1,0 +1,149 @@
+/**
+ * The shared timing wheel (src/util/ticker.ts): every entry runs once, never
+ * before its time and at most one bucket after it, whatever the order of
+ * scheduling, cancelling and time passing; a wheel with nothing scheduled
+ * holds no timer.
+ */
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Clock } from '../../src/util/clock.js';
+import { TICK_MS, Ticker } from '../../src/util/ticker.js';
+
+/** A clock on vitest's fake timers, counting the timers it has pending. */
+function fakeClock(): Clock & { pending(): number } {
+  const live = new Set<unknown>();
+  return {
+    now: () => performance.now(),
+    setTimeout: (run, ms) => {
+      const handle: ReturnType<typeof setTimeout> = setTimeout(() => {
+        live.delete(handle);
+        run();
+      }, ms);
+      live.add(handle);
+      return handle;
+    },
+    clearTimeout: (handle) => {
+      live.delete(handle);
+      clearTimeout(handle as ReturnType<typeof setTimeout>);
+    },
+    setInterval: () => {
+      throw new Error('the wheel needs no interval');
+    },
+    clearInterval: () => undefined,
+    pending: () => live.size,
+  };
+}
+
+type Op = { kind: 'schedule'; delay: number } | { kind: 'cancel'; which: number } | { kind: 'advance'; ms: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant('schedule' as const),
+    delay: fc.oneof(fc.integer({ min: -50, max: 3000 }), fc.double({ min: 0, max: 100, noNaN: true })),
+  }),
+  fc.record({ kind: fc.constant('cancel' as const), which: fc.nat() }),
+  fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 2000 })) }),
+);
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('Ticker', () => {
+  it('runs each entry once, never before its time and at most one bucket after, under any schedule/cancel/advance order', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+        const clock = fakeClock();
+        const ticker = new Ticker(TICK_MS, clock);
+        const entries: Array<{ at: number; scheduled: number; ran: number[]; cancelled: boolean; entry: ReturnType<Ticker['after']> }> = [];
+        for (const o of ops) {
+          if (o.kind === 'schedule') {
+            const at = clock.now() + o.delay;
+            const record = {
+              at,
+              scheduled: clock.now(),
+              ran: [] as number[],
+              cancelled: false,
+              entry: undefined as unknown as ReturnType<Ticker['after']>,
+            };
+            record.entry = ticker.schedule(at, () => record.ran.push(clock.now()));
+            entries.push(record);
+          } else if (o.kind === 'cancel' && entries.length > 0) {
+            const record = entries[o.which % entries.length];
+            if (record !== undefined && record.ran.length === 0) {
+              ticker.cancel(record.entry);
+              record.cancelled = true;
+            }
+          } else if (o.kind === 'advance') {
+            await vi.advanceTimersByTimeAsync(o.ms);
+          }
+        }
+        await vi.advanceTimersByTimeAsync(3100 + TICK_MS);
+        for (const r of entries) {
+          if (r.cancelled) {
+            expect(r.ran).toEqual([]);
+            continue;
+          }
+          expect(r.ran).toHaveLength(1);
+          const ran = r.ran[0] as number;
+          expect(ran).toBeGreaterThanOrEqual(r.at);
+          // At most one bucket after it was due, or after it was scheduled when that was already past its time.
+          expect(ran).toBeLessThanOrEqual(Math.max(r.at, r.scheduled) + TICK_MS);
+        }
+        expect(ticker.size).toBe(0);
+        expect(clock.pending()).toBe(0);
+        vi.useRealTimers();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('runs an entry due in the future at most one bucket late, even when a sooner one is scheduled after it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const clock = fakeClock();
+    const ticker = new Ticker(TICK_MS, clock);
+    const t0 = clock.now();
+    const ran: Array<[string, number]> = [];
+    ticker.after(1000, () => ran.push(['late', clock.now() - t0]));
+    ticker.after(15, () => ran.push(['soon', clock.now() - t0]));
+    expect(clock.pending()).toBe(1); // one timer, re-armed for the sooner bucket
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(ran.map(([name]) => name)).toEqual(['soon', 'late']);
+    for (const [name, at] of ran) {
+      const due = name === 'soon' ? 15 : 1000;
+      expect(at).toBeGreaterThanOrEqual(due);
+      expect(at).toBeLessThanOrEqual(due + TICK_MS);
+    }
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('holds no timer once its last entry is cancelled', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const clock = fakeClock();
+    const ticker = new Ticker(TICK_MS, clock);
+    const a = ticker.after(500, () => undefined);
+    const b = ticker.after(50, () => undefined);
+    ticker.cancel(b);
+    expect(clock.pending()).toBe(1);
+    ticker.cancel(a);
+    expect(clock.pending()).toBe(0);
+    expect(ticker.size).toBe(0);
+  });
+
+  it('keeps turning when a callback throws, and runs what a callback schedules in the past at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const clock = fakeClock();
+    const ticker = new Ticker(TICK_MS, clock);
+    const ran: string[] = [];
+    ticker.after(10, () => {
+      ran.push('thrower');
+      ticker.schedule(clock.now() - 5, () => ran.push('scheduled in the past'));
+      throw new Error('boom');
+    });
+    ticker.after(10, () => ran.push('sibling'));
+    await vi.advanceTimersByTimeAsync(10 + 2 * TICK_MS);
+    expect(ran).toEqual(['thrower', 'sibling', 'scheduled in the past']);
+    expect(clock.pending()).toBe(0);
+  });
+});
