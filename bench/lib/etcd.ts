@@ -1,8 +1,9 @@
 /**
  * The etcd parts of the library under test, loaded only when a scenario asks
- * for them (they pull in gRPC): `rina-enrollment/etcd` and the throw-away
- * etcd launcher of src/cli/etcd-server.ts, from the same build as
- * bench/lib/lib.ts (the build in bench/.dist, or src/ through tsx).
+ * for them (they pull in gRPC): `rina-enrollment/etcd`, from the same build as
+ * bench/lib/lib.ts (the build in bench/.dist, or src/ through tsx), and the
+ * throw-away etcd launcher of src/cli/etcd-server.ts, a helper of the
+ * checkout that the package build does not contain (always from src/).
  */
 import { pathToFileURL } from 'node:url';
 import type * as EtcdServer from '../../src/cli/etcd-server.js';
@@ -19,5 +20,5 @@ export async function loadEtcdStore(): Promise<typeof EtcdLib> {
 
 /** `startEtcd()`, `findEtcd()` and the install hint. */
 export async function loadEtcdServer(): Promise<typeof EtcdServer> {
-  return (await import(built('./cli/etcd-server.js') ?? '../../src/cli/etcd-server.js')) as typeof EtcdServer;
+  return (await import('../../src/cli/etcd-server.js')) as typeof EtcdServer;
 }
