@@ -180,7 +180,20 @@ export const enrollmentConfigSchema = z.pipe(
     ): Omit<ConfigFields, 'retransmitMs'> & {
       /** First retransmission interval of a request inside one attempt, in ms: as set, or `min(250, timeoutMs / 4, maxRetransmitMs)`. */
       retransmitMs: number;
-    } => ({ ...c, retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs) }),
+    } => ({
+      // Every key written in one literal, in one order: all configs share one hidden class. A spread of zod's
+      // output (a dictionary-mode object) gave every manager's frozen config a shape of its own, ~400 B each.
+      timeoutMs: c.timeoutMs,
+      maxRetries: c.maxRetries,
+      initialBackoffMs: c.initialBackoffMs,
+      heartbeatIntervalSecs: c.heartbeatIntervalSecs,
+      connectionTimeoutSecs: c.connectionTimeoutSecs,
+      retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs),
+      maxRetransmitMs: c.maxRetransmitMs,
+      bootstraps: c.bootstraps,
+      reenrollBackoffBaseMs: c.reenrollBackoffBaseMs,
+      reenrollBackoffCapMs: c.reenrollBackoffCapMs,
+    }),
   ),
 );
 

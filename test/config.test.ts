@@ -39,6 +39,13 @@ describe('config', () => {
     expect(enrollmentConfigSchema.safeParse('x').error?.issues[0]?.message).toBe('Invalid input: expected object, received string');
   });
 
+  it('gives every field of the schema, and only those, in one order (all configs share one shape)', () => {
+    const shape = (enrollmentConfigSchema._zod.def.in as unknown as { _zod: { def: { shape: Record<string, unknown> } } })._zod.def.shape;
+    const keys = Object.keys(resolveConfig());
+    expect([...keys].sort()).toEqual(Object.keys(shape).sort());
+    expect(Object.keys(resolveConfig({ retransmitMs: 100, bootstraps: ['127.0.0.1:1'], heartbeatIntervalSecs: 0 }))).toEqual(keys);
+  });
+
   it('takes a partial config and fractional seconds', () => {
     const c = resolveConfig({ heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 });
     expect(c.heartbeatIntervalSecs).toBe(0.2);

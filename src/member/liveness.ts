@@ -41,7 +41,11 @@ const NOT_RUNNING: ConnectionMonitor = Object.freeze({ stop: () => undefined, ru
 export class Liveness {
   readonly #init: LivenessInit;
   /** Keepalives sent and not answered yet: invoke id to send time. */
-  readonly #pending = new Map<number, number>();
+  /**
+   * Keepalives in flight (invoke id -> sent at). Made when one leaves and dropped once empty: an idle
+   * manager, whose last keepalive was answered, holds no map (a Map's table is ~180 B).
+   */
+  #pending: Map<number, number> | undefined;
   #keepaliveEntry: TickerEntry | undefined;
   #deadlineEntry: TickerEntry | undefined;
   #monitor: { running: boolean; stop(): void } | undefined;
@@ -120,7 +124,7 @@ export class Liveness {
   /** An enrollment completed: the bootstrap is alive now, and old keepalives are forgotten. */
   enrolled(): void {
     this.lastHeartbeat = this.#now();
-    this.#pending.clear();
+    this.#pending = undefined;
   }
 
   /** Enrolled: keepalives start, and the deadline if the monitor runs. */
@@ -143,11 +147,13 @@ export class Liveness {
         return;
       }
       const t = this.#now();
-      for (const [id, sentAt] of this.#pending) {
-        if (t - sentAt > this.#timeoutMs) this.#pending.delete(id);
+      this.#pending ??= new Map();
+      const pending = this.#pending;
+      for (const [id, sentAt] of pending) {
+        if (t - sentAt > this.#timeoutMs) pending.delete(id);
       }
       const invokeId = ids.next();
-      this.#pending.set(invokeId, t);
+      pending.set(invokeId, t);
       this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
       // Next one a whole interval after this one was due, so tick lateness does not add up.
       due = Math.max(due + interval, t);
@@ -185,9 +191,11 @@ export class Liveness {
 
   /** An M_READ_R of the keepalive object from the bootstrap. */
   onKeepaliveReply(msg: CdapMessage, from: string): void {
-    const sentAt = this.#pending.get(msg.invokeId ?? 0);
-    if (sentAt === undefined) return; // not ours, or too old
-    this.#pending.delete(msg.invokeId ?? 0);
+    const pending = this.#pending;
+    const sentAt = pending?.get(msg.invokeId ?? 0);
+    if (pending === undefined || sentAt === undefined) return; // not ours, or too old
+    pending.delete(msg.invokeId ?? 0);
+    if (pending.size === 0) this.#pending = undefined;
     if ((msg.result ?? 0) !== 0) {
       // The enroller no longer knows us (it restarted, or let our lease expire).
       this.lose('keepalive-refused');
