@@ -40,14 +40,21 @@ const NOT_RUNNING: ConnectionMonitor = Object.freeze({ stop: () => undefined, ru
 /** Heartbeats, keepalives, the loss deadline and the monitor. */
 export class Liveness {
   readonly #init: LivenessInit;
-  /** Keepalives sent and not answered yet: invoke id to send time. */
   /**
    * Keepalives in flight (invoke id -> sent at). Made when one leaves and dropped once empty: an idle
    * manager, whose last keepalive was answered, holds no map (a Map's table is ~180 B).
    */
   #pending: Map<number, number> | undefined;
   #keepaliveEntry: TickerEntry | undefined;
+  /** When the next keepalive is due (the clock's time). */
+  #keepaliveDueAt = 0;
   #deadlineEntry: TickerEntry | undefined;
+  /**
+   * The wheel's two callbacks, made once per manager and passed by reference at each arming: a closure
+   * per arming would hold a context of its own for as long as the entry waits.
+   */
+  readonly #onKeepaliveDue = (): void => this.#keepaliveDue();
+  readonly #onDeadline = (): void => this.#deadline();
   #monitor: { running: boolean; stop(): void } | undefined;
   /** The clock's time of the last heartbeat, if any. */
   lastHeartbeat: number | undefined;
@@ -138,43 +145,47 @@ export class Liveness {
     this.cancelKeepalive();
     const interval = this.#init.config.heartbeatIntervalSecs * 1000;
     if (interval === 0) return;
+    this.#keepaliveDueAt = this.#now() + interval;
+    this.#keepaliveEntry = this.#init.ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
+  }
+
+  /** A keepalive is due: send it, forget those unanswered for a whole timeout, and arm the next. */
+  #keepaliveDue(): void {
     const { ticker, state, ids } = this.#init;
-    let due = this.#now() + interval;
-    const tick = (): void => {
-      const bootstrap = state.record?.bootstrap;
-      if (state.type !== 'enrolled' || bootstrap === undefined) {
-        this.#keepaliveEntry = undefined;
-        return;
-      }
-      const t = this.#now();
-      this.#pending ??= new Map();
-      const pending = this.#pending;
-      for (const [id, sentAt] of pending) {
-        if (t - sentAt > this.#timeoutMs) pending.delete(id);
-      }
-      const invokeId = ids.next();
-      pending.set(invokeId, t);
-      this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
-      // Next one a whole interval after this one was due, so tick lateness does not add up.
-      due = Math.max(due + interval, t);
-      this.#keepaliveEntry = ticker.schedule(due, tick);
-    };
-    this.#keepaliveEntry = ticker.schedule(due, tick);
+    const bootstrap = state.record?.bootstrap;
+    if (state.type !== 'enrolled' || bootstrap === undefined) {
+      this.#keepaliveEntry = undefined;
+      return;
+    }
+    const t = this.#now();
+    this.#pending ??= new Map();
+    const pending = this.#pending;
+    for (const [id, sentAt] of pending) {
+      if (t - sentAt > this.#timeoutMs) pending.delete(id);
+    }
+    const invokeId = ids.next();
+    pending.set(invokeId, t);
+    this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
+    // Next one a whole interval after this one was due, so tick lateness does not add up.
+    this.#keepaliveDueAt = Math.max(this.#keepaliveDueAt + this.#init.config.heartbeatIntervalSecs * 1000, t);
+    this.#keepaliveEntry = ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
   }
 
   /** Checks for a loss exactly when the connection timeout would expire; re-arms itself lazily. */
   armDeadline(): void {
-    const { ticker, state } = this.#init;
+    const { ticker } = this.#init;
     ticker.cancel(this.#deadlineEntry);
-    const timeoutMs = this.#timeoutMs;
-    const check = (): void => {
-      this.#deadlineEntry = undefined;
-      if (state.type !== 'enrolled' || !this.monitoring) return;
-      const last = this.lastHeartbeat ?? 0;
-      if (this.#now() - last >= timeoutMs) this.lose('timeout');
-      else this.#deadlineEntry = ticker.schedule(last + timeoutMs, check);
-    };
-    this.#deadlineEntry = ticker.schedule((this.lastHeartbeat ?? this.#now()) + timeoutMs, check);
+    this.#deadlineEntry = ticker.schedule((this.lastHeartbeat ?? this.#now()) + this.#timeoutMs, this.#onDeadline);
+  }
+
+  /** The deadline came: the connection is lost if no heartbeat came since, else the check moves to the new deadline. */
+  #deadline(): void {
+    this.#deadlineEntry = undefined;
+    const { ticker, state } = this.#init;
+    if (state.type !== 'enrolled' || !this.monitoring) return;
+    const last = this.lastHeartbeat ?? 0;
+    if (this.#now() - last >= this.#timeoutMs) this.lose('timeout');
+    else this.#deadlineEntry = ticker.schedule(last + this.#timeoutMs, this.#onDeadline);
   }
 
   /** Stops the keepalives. */
