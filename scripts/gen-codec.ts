@@ -107,7 +107,7 @@ function writerOf(m: DescMessage): string {
   const lines = [
     `const ${m.name}_NAMES: Record<number, string> = ${JSON.stringify(names)};`,
     '',
-    `/** Writes the fields of ${m.typeName} that are set (explicit presence: a zero is written too), in field-number order. */`,
+    `/** Writes the fields of ${m.typeName} that are set (explicit presence: a zero is written too; null is unset), in field-number order. */`,
     `export function write${m.name}(w: BinaryWriter, m: ${m.name}Fields): void {`,
     '  let at = 0; // the field being written, for the error',
     '  try {',
@@ -122,7 +122,8 @@ function writerOf(m: DescMessage): string {
     if (s.message !== undefined) body = `${tag}.fork(); write${s.message.name}(w, ${v}); w.join();`;
     else if (s.repeated) body = `for (const x of ${v}) ${tag}.${SCALARS[s.scalar as ScalarType].method}(x);`;
     else body = `${tag}.${s.enum !== undefined ? 'int32' : SCALARS[s.scalar as ScalarType].method}(${v});`;
-    lines.push(`    if (${v} !== undefined) {`, `      at = ${f.number};`, `      ${body}`, '    }');
+    // `!= null`: a field set to null is absent, as protobuf-es's create() and the field rules treat it.
+    lines.push(`    if (${v} != null) {`, `      at = ${f.number};`, `      ${body}`, '    }');
     if (f.presence === LEGACY_REQUIRED)
       lines.push('    else {', `      at = ${f.number};`, "      throw new Error('required field not set');", '    }');
   }

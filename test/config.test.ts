@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as z from 'zod/mini';
 import { ConfigError, EnrollmentManager, enrollmentConfigSchema, MemoryNetwork, MemoryRib, presets, resolveConfig } from '../src/index.js';
 
 const configError = (fn: () => unknown): ConfigError => {
@@ -44,6 +45,22 @@ describe('config', () => {
     const keys = Object.keys(resolveConfig());
     expect([...keys].sort()).toEqual(Object.keys(shape).sort());
     expect(Object.keys(resolveConfig({ retransmitMs: 100, bootstraps: ['127.0.0.1:1'], heartbeatIntervalSecs: 0 }))).toEqual(keys);
+  });
+
+  it('reports a non-integer once, as classic zod did: the checks after it do not run', () => {
+    expect(configError(() => resolveConfig({ maxRetries: 0.5 })).issues).toEqual([{ field: 'maxRetries', rule: 'must be an integer' }]);
+  });
+
+  it("speaks the application's zod language when it chose one (zod's configuration is process-wide)", () => {
+    const before = z.config().localeError;
+    z.config({ localeError: () => 'en français, s.v.p.' });
+    try {
+      const bad = enrollmentConfigSchema.safeParse('x');
+      expect(bad.error?.issues[0]?.message).toBe('en français, s.v.p.');
+    } finally {
+      z.config({ localeError: before });
+    }
+    expect(enrollmentConfigSchema.safeParse('x').error?.issues[0]?.message).toBe('Invalid input: expected object, received string');
   });
 
   it('takes a partial config and fractional seconds', () => {

@@ -11,18 +11,21 @@ import { type ConfigIssue, ConfigError } from '../errors.js';
 import type { Clock } from './clock.js';
 
 // zod/mini ships no messages of its own ("Invalid input"); the English ones say what was expected
-// ("expected object, received undefined"), as classic zod does. The published build inlines its own
-// copy of zod, so this configures the library's zod, never the application's.
-z.config(en());
+// ("expected object, received undefined"), as classic zod does. zod keeps its configuration on
+// globalThis, shared by every copy in the process (the bundle's inlined one included), so this sets
+// English only where nothing chose a language yet, as classic zod itself does: an application's own
+// choice stands, and applies to the library's messages too.
+if (z.config().localeError === undefined) z.config(en());
 
 /** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The check that a number is a safe integer, as classic zod's `.int()` (zod/mini's `z.int()` is a schema of
- * its own, whose error would replace "must be a finite number" for a non-number).
+ * its own, whose error would replace "must be a finite number" for a non-number). Like `.int()`, a failure
+ * ends the checks: 0.5 for "an integer >= 1" is one issue, not two.
  */
-export const integer = z.refine<number>((n) => Number.isSafeInteger(n), { error: 'must be an integer' });
+export const integer = z.refine<number>((n) => Number.isSafeInteger(n), { error: 'must be an integer', abort: true });
 
 /** A finite number of ms >= 0 that a timer can wait (zod 4 numbers already refuse NaN and ±Infinity). */
 export const nonNegative = (max = MAX_TIMER_MS) =>

@@ -17,6 +17,9 @@
  */
 import { type Clock, systemClock, type TimerHandle } from './clock.js';
 
+/** The longest delay a Node.js timer takes (2^31 - 1 ms). */
+const MAX_DELAY_MS = 2_147_483_647;
+
 /** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
 export const TICK_MS = 10;
 
@@ -167,7 +170,8 @@ export class Ticker {
     this.#armedFor = bucket;
     this.#setTimeoutUsed = globalThis.setTimeout;
     // Whole milliseconds, rounded up: a timer never fires before the bucket's time (tick() would re-arm if it did).
-    const delay = Math.max(0, Math.ceil(bucket * this.#tickMs - this.#clock.now()));
+    // At most Node's longest delay (a longer one fires at once, with a warning): a farther bucket re-arms then.
+    const delay = Math.min(MAX_DELAY_MS, Math.max(0, Math.ceil(bucket * this.#tickMs - this.#clock.now())));
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#armedFor = Number.POSITIVE_INFINITY;

@@ -194,6 +194,12 @@ describe('the generated CDAP codec', () => {
     expect(() => encode(file_cdap.messages[2] as DescMessage, {})).toThrow(/field 2 \(op_code\).*required field not set/);
   });
 
+  it('leaves out a field set to null, as protobuf-es create() did (plain JavaScript and JSON callers)', () => {
+    const desc = file_cdap.messages[2] as DescMessage;
+    expect(encode(desc, { opCode: 1, objName: null, result: null, objValue: null })).toEqual(encode(desc, { opCode: 1 }));
+    expect(encode(desc, { opCode: 1, objName: null })).toEqual(toBinary(desc, create(desc, { opCode: 1, objName: null } as never)));
+  });
+
   it('names the field a value does not fit', () => {
     expect(() => encode(file_cdap.messages[2] as DescMessage, { opCode: 0, invokeId: 2 ** 40 })).toThrow(/field 3 \(invoke_id\)/);
   });

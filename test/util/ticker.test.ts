@@ -118,6 +118,23 @@ describe('Ticker', () => {
     expect(clock.pending()).toBe(0);
   });
 
+  it("never asks for a timer longer than Node's longest delay (2^31 - 1 ms), whatever an entry's time", () => {
+    const delays: number[] = [];
+    const clock: Clock = {
+      now: () => 0,
+      setTimeout: (_run, ms) => {
+        delays.push(ms);
+        return delays.length;
+      },
+      clearTimeout: () => undefined,
+      setInterval: () => 0,
+      clearInterval: () => undefined,
+    };
+    const ticker = new Ticker(TICK_MS, clock);
+    ticker.schedule(2 ** 31 + 5, () => undefined);
+    expect(delays).toEqual([2 ** 31 - 1]);
+  });
+
   it('holds no timer once its last entry is cancelled', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = fakeClock();

@@ -29,43 +29,43 @@ export interface ObjValueFields {
 
 const ObjValue_NAMES: Record<number, string> = {"1":"intval","2":"sintval","3":"int64val","4":"sint64val","5":"strval","6":"byteval","7":"floatval","8":"doubleval","9":"boolval"};
 
-/** Writes the fields of rina.cdap.ObjValue that are set (explicit presence: a zero is written too), in field-number order. */
+/** Writes the fields of rina.cdap.ObjValue that are set (explicit presence: a zero is written too; null is unset), in field-number order. */
 export function writeObjValue(w: BinaryWriter, m: ObjValueFields): void {
   let at = 0; // the field being written, for the error
   try {
-    if (m.intval !== undefined) {
+    if (m.intval != null) {
       at = 1;
       w.uint32(8).int32(m.intval);
     }
-    if (m.sintval !== undefined) {
+    if (m.sintval != null) {
       at = 2;
       w.uint32(16).sint32(m.sintval);
     }
-    if (m.int64val !== undefined) {
+    if (m.int64val != null) {
       at = 3;
       w.uint32(24).int64(m.int64val);
     }
-    if (m.sint64val !== undefined) {
+    if (m.sint64val != null) {
       at = 4;
       w.uint32(32).sint64(m.sint64val);
     }
-    if (m.strval !== undefined) {
+    if (m.strval != null) {
       at = 5;
       w.uint32(42).string(m.strval);
     }
-    if (m.byteval !== undefined) {
+    if (m.byteval != null) {
       at = 6;
       w.uint32(50).bytes(m.byteval);
     }
-    if (m.floatval !== undefined) {
+    if (m.floatval != null) {
       at = 7;
       w.uint32(61).fixed32(m.floatval);
     }
-    if (m.doubleval !== undefined) {
+    if (m.doubleval != null) {
       at = 8;
       w.uint32(65).fixed64(m.doubleval);
     }
-    if (m.boolval !== undefined) {
+    if (m.boolval != null) {
       at = 9;
       w.uint32(72).bool(m.boolval);
     }
@@ -132,19 +132,19 @@ export interface AuthValueFields {
 
 const AuthValue_NAMES: Record<number, string> = {"1":"auth_name","2":"auth_password","3":"auth_other"};
 
-/** Writes the fields of rina.cdap.AuthValue that are set (explicit presence: a zero is written too), in field-number order. */
+/** Writes the fields of rina.cdap.AuthValue that are set (explicit presence: a zero is written too; null is unset), in field-number order. */
 export function writeAuthValue(w: BinaryWriter, m: AuthValueFields): void {
   let at = 0; // the field being written, for the error
   try {
-    if (m.authName !== undefined) {
+    if (m.authName != null) {
       at = 1;
       w.uint32(10).string(m.authName);
     }
-    if (m.authPassword !== undefined) {
+    if (m.authPassword != null) {
       at = 2;
       w.uint32(18).string(m.authPassword);
     }
-    if (m.authOther !== undefined) {
+    if (m.authOther != null) {
       at = 3;
       w.uint32(26).bytes(m.authOther);
     }
@@ -207,15 +207,15 @@ export interface CDAPMessageFields {
 
 const CDAPMessage_NAMES: Record<number, string> = {"1":"abs_syntax","2":"op_code","3":"invoke_id","4":"flags","5":"obj_class","6":"obj_name","7":"obj_inst","8":"obj_value","9":"result","10":"scope","11":"filter","17":"auth_mech","18":"auth_value","19":"dest_ae_inst","20":"dest_ae_name","21":"dest_ap_inst","22":"dest_ap_name","23":"src_ae_inst","24":"src_ae_name","25":"src_ap_inst","26":"src_ap_name","27":"result_reason","28":"version"};
 
-/** Writes the fields of rina.cdap.CDAPMessage that are set (explicit presence: a zero is written too), in field-number order. */
+/** Writes the fields of rina.cdap.CDAPMessage that are set (explicit presence: a zero is written too; null is unset), in field-number order. */
 export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
   let at = 0; // the field being written, for the error
   try {
-    if (m.absSyntax !== undefined) {
+    if (m.absSyntax != null) {
       at = 1;
       w.uint32(8).int32(m.absSyntax);
     }
-    if (m.opCode !== undefined) {
+    if (m.opCode != null) {
       at = 2;
       w.uint32(16).int32(m.opCode);
     }
@@ -223,87 +223,87 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
       at = 2;
       throw new Error('required field not set');
     }
-    if (m.invokeId !== undefined) {
+    if (m.invokeId != null) {
       at = 3;
       w.uint32(24).int32(m.invokeId);
     }
-    if (m.flags !== undefined) {
+    if (m.flags != null) {
       at = 4;
       w.uint32(32).int32(m.flags);
     }
-    if (m.objClass !== undefined) {
+    if (m.objClass != null) {
       at = 5;
       w.uint32(42).string(m.objClass);
     }
-    if (m.objName !== undefined) {
+    if (m.objName != null) {
       at = 6;
       w.uint32(50).string(m.objName);
     }
-    if (m.objInst !== undefined) {
+    if (m.objInst != null) {
       at = 7;
       w.uint32(56).int64(m.objInst);
     }
-    if (m.objValue !== undefined) {
+    if (m.objValue != null) {
       at = 8;
       w.uint32(66).fork(); writeObjValue(w, m.objValue); w.join();
     }
-    if (m.result !== undefined) {
+    if (m.result != null) {
       at = 9;
       w.uint32(72).int32(m.result);
     }
-    if (m.scope !== undefined) {
+    if (m.scope != null) {
       at = 10;
       w.uint32(80).int32(m.scope);
     }
-    if (m.filter !== undefined) {
+    if (m.filter != null) {
       at = 11;
       w.uint32(90).bytes(m.filter);
     }
-    if (m.authMech !== undefined) {
+    if (m.authMech != null) {
       at = 17;
       w.uint32(136).int32(m.authMech);
     }
-    if (m.authValue !== undefined) {
+    if (m.authValue != null) {
       at = 18;
       w.uint32(146).fork(); writeAuthValue(w, m.authValue); w.join();
     }
-    if (m.destAeInst !== undefined) {
+    if (m.destAeInst != null) {
       at = 19;
       w.uint32(154).string(m.destAeInst);
     }
-    if (m.destAeName !== undefined) {
+    if (m.destAeName != null) {
       at = 20;
       w.uint32(162).string(m.destAeName);
     }
-    if (m.destApInst !== undefined) {
+    if (m.destApInst != null) {
       at = 21;
       w.uint32(170).string(m.destApInst);
     }
-    if (m.destApName !== undefined) {
+    if (m.destApName != null) {
       at = 22;
       w.uint32(178).string(m.destApName);
     }
-    if (m.srcAeInst !== undefined) {
+    if (m.srcAeInst != null) {
       at = 23;
       w.uint32(186).string(m.srcAeInst);
     }
-    if (m.srcAeName !== undefined) {
+    if (m.srcAeName != null) {
       at = 24;
       w.uint32(194).string(m.srcAeName);
     }
-    if (m.srcApInst !== undefined) {
+    if (m.srcApInst != null) {
       at = 25;
       w.uint32(202).string(m.srcApInst);
     }
-    if (m.srcApName !== undefined) {
+    if (m.srcApName != null) {
       at = 26;
       w.uint32(210).string(m.srcApName);
     }
-    if (m.resultReason !== undefined) {
+    if (m.resultReason != null) {
       at = 27;
       w.uint32(218).string(m.resultReason);
     }
-    if (m.version !== undefined) {
+    if (m.version != null) {
       at = 28;
       w.uint32(224).int64(m.version);
     }
@@ -446,75 +446,75 @@ export interface DataTransferConstantsFields {
 
 const DataTransferConstants_NAMES: Record<number, string> = {"1":"max_pdu_size","2":"address_width","3":"port_id_width","4":"cep_id_width","5":"qos_id_width","6":"seq_num_width","7":"length_width","8":"seq_rollover_thresh","9":"max_pdu_lifetime","10":"concatenation_enabled","11":"fragmentation_enabled","12":"integrity_enabled","13":"max_rtx_time","14":"max_ack_delay","15":"rate_width","16":"frame_width","17":"ctrl_seq_num_width"};
 
-/** Writes the fields of rina.cdap.DataTransferConstants that are set (explicit presence: a zero is written too), in field-number order. */
+/** Writes the fields of rina.cdap.DataTransferConstants that are set (explicit presence: a zero is written too; null is unset), in field-number order. */
 export function writeDataTransferConstants(w: BinaryWriter, m: DataTransferConstantsFields): void {
   let at = 0; // the field being written, for the error
   try {
-    if (m.maxPduSize !== undefined) {
+    if (m.maxPduSize != null) {
       at = 1;
       w.uint32(8).uint32(m.maxPduSize);
     }
-    if (m.addressWidth !== undefined) {
+    if (m.addressWidth != null) {
       at = 2;
       w.uint32(16).uint32(m.addressWidth);
     }
-    if (m.portIdWidth !== undefined) {
+    if (m.portIdWidth != null) {
       at = 3;
       w.uint32(24).uint32(m.portIdWidth);
     }
-    if (m.cepIdWidth !== undefined) {
+    if (m.cepIdWidth != null) {
       at = 4;
       w.uint32(32).uint32(m.cepIdWidth);
     }
-    if (m.qosIdWidth !== undefined) {
+    if (m.qosIdWidth != null) {
       at = 5;
       w.uint32(40).uint32(m.qosIdWidth);
     }
-    if (m.seqNumWidth !== undefined) {
+    if (m.seqNumWidth != null) {
       at = 6;
       w.uint32(48).uint32(m.seqNumWidth);
     }
-    if (m.lengthWidth !== undefined) {
+    if (m.lengthWidth != null) {
       at = 7;
       w.uint32(56).uint32(m.lengthWidth);
     }
-    if (m.seqRolloverThresh !== undefined) {
+    if (m.seqRolloverThresh != null) {
       at = 8;
       w.uint32(64).uint64(m.seqRolloverThresh);
     }
-    if (m.maxPduLifetime !== undefined) {
+    if (m.maxPduLifetime != null) {
       at = 9;
       w.uint32(72).uint32(m.maxPduLifetime);
     }
-    if (m.concatenationEnabled !== undefined) {
+    if (m.concatenationEnabled != null) {
       at = 10;
       w.uint32(80).bool(m.concatenationEnabled);
     }
-    if (m.fragmentationEnabled !== undefined) {
+    if (m.fragmentationEnabled != null) {
       at = 11;
       w.uint32(88).bool(m.fragmentationEnabled);
     }
-    if (m.integrityEnabled !== undefined) {
+    if (m.integrityEnabled != null) {
       at = 12;
       w.uint32(96).bool(m.integrityEnabled);
     }
-    if (m.maxRtxTime !== undefined) {
+    if (m.maxRtxTime != null) {
       at = 13;
       w.uint32(104).uint32(m.maxRtxTime);
     }
-    if (m.maxAckDelay !== undefined) {
+    if (m.maxAckDelay != null) {
       at = 14;
       w.uint32(112).uint32(m.maxAckDelay);
     }
-    if (m.rateWidth !== undefined) {
+    if (m.rateWidth != null) {
       at = 15;
       w.uint32(120).uint32(m.rateWidth);
     }
-    if (m.frameWidth !== undefined) {
+    if (m.frameWidth != null) {
       at = 16;
       w.uint32(128).uint32(m.frameWidth);
     }
-    if (m.ctrlSeqNumWidth !== undefined) {
+    if (m.ctrlSeqNumWidth != null) {
       at = 17;
       w.uint32(136).uint32(m.ctrlSeqNumWidth);
     }
@@ -618,39 +618,39 @@ export interface EnrollmentInfoFields {
 
 const EnrollmentInfo_NAMES: Record<number, string> = {"1":"address","2":"lower_difs","3":"start_early","4":"dt_constants","16":"dif_name","17":"rib_object_count","18":"alternates","19":"auth_proof"};
 
-/** Writes the fields of rina.cdap.EnrollmentInfo that are set (explicit presence: a zero is written too), in field-number order. */
+/** Writes the fields of rina.cdap.EnrollmentInfo that are set (explicit presence: a zero is written too; null is unset), in field-number order. */
 export function writeEnrollmentInfo(w: BinaryWriter, m: EnrollmentInfoFields): void {
   let at = 0; // the field being written, for the error
   try {
-    if (m.address !== undefined) {
+    if (m.address != null) {
       at = 1;
       w.uint32(8).uint64(m.address);
     }
-    if (m.lowerDifs !== undefined) {
+    if (m.lowerDifs != null) {
       at = 2;
       for (const x of m.lowerDifs) w.uint32(18).string(x);
     }
-    if (m.startEarly !== undefined) {
+    if (m.startEarly != null) {
       at = 3;
       w.uint32(24).bool(m.startEarly);
     }
-    if (m.dtConstants !== undefined) {
+    if (m.dtConstants != null) {
       at = 4;
       w.uint32(34).fork(); writeDataTransferConstants(w, m.dtConstants); w.join();
     }
-    if (m.difName !== undefined) {
+    if (m.difName != null) {
       at = 16;
       w.uint32(130).string(m.difName);
     }
-    if (m.ribObjectCount !== undefined) {
+    if (m.ribObjectCount != null) {
       at = 17;
       w.uint32(136).uint32(m.ribObjectCount);
     }
-    if (m.alternates !== undefined) {
+    if (m.alternates != null) {
       at = 18;
       for (const x of m.alternates) w.uint32(146).string(x);
     }
-    if (m.authProof !== undefined) {
+    if (m.authProof != null) {
       at = 19;
       w.uint32(154).bytes(m.authProof);
     }
