@@ -6,7 +6,8 @@
  */
 import * as z from 'zod/mini';
 import type { ConfigError } from './errors.js';
-import { integerAtLeast, MAX_TIMER_MS, nonNegative, parseWith, positive } from './util/schema.js';
+import { MAX_TIMER_MS } from './util/clock.js';
+import { integerAtLeast, nonNegative, parseWith, positive } from './util/schema.js';
 
 /** Seconds whose milliseconds a timer can wait. */
 const MAX_TIMER_SECS = MAX_TIMER_MS / 1000;

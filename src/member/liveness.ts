@@ -67,6 +67,10 @@ export class Liveness {
     return this.#init.ticker.clock.now();
   }
 
+  get #intervalMs(): number {
+    return this.#init.config.heartbeatIntervalSecs * 1000;
+  }
+
   get #timeoutMs(): number {
     return this.#init.config.connectionTimeoutSecs * 1000;
   }
@@ -143,7 +147,7 @@ export class Liveness {
   /** Sends `M_READ keepalive` every `heartbeatIntervalSecs` while enrolled. */
   #armKeepalive(): void {
     this.cancelKeepalive();
-    const interval = this.#init.config.heartbeatIntervalSecs * 1000;
+    const interval = this.#intervalMs;
     if (interval === 0) return;
     this.#keepaliveDueAt = this.#now() + interval;
     this.#keepaliveEntry = this.#init.ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
@@ -167,7 +171,7 @@ export class Liveness {
     pending.set(invokeId, t);
     this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
     // Next one a whole interval after this one was due, so tick lateness does not add up.
-    this.#keepaliveDueAt = Math.max(this.#keepaliveDueAt + this.#init.config.heartbeatIntervalSecs * 1000, t);
+    this.#keepaliveDueAt = Math.max(this.#keepaliveDueAt + this.#intervalMs, t);
     this.#keepaliveEntry = ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
   }
 

@@ -23,9 +23,8 @@ import {
   NoBootstrapPeersError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
-import { type Clock, roundMs, sleep } from '../util/clock.js';
+import { type Clock, MAX_TIMER_MS, roundMs, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
-import { MAX_TIMER_MS } from '../util/schema.js';
 import type { Telemetry } from '../util/telemetry.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
 import { toEnrollmentError } from './failure.js';

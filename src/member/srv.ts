@@ -7,7 +7,7 @@
  */
 import * as z from 'zod/mini';
 import { SRV_BOOTSTRAP_PREFIX, srvNameProblem } from '../config.js';
-import { net } from '../util/builtins.js';
+import { dns, net } from '../util/builtins.js';
 import { dependency, parseWith, positive } from '../util/schema.js';
 import { ConfigError, DiscoveryError, EnrollmentAbortedError, EnrollmentError } from '../errors.js';
 import { parseUdpAddress } from '../shim/udp-address.js';
@@ -272,11 +272,10 @@ export async function resolveSrvBootstraps(entry: string, options: ResolveSrvOpt
   const discovery = parseWith(srvDiscoverySchema, rest);
   const bounds = parseWith(resolveOptionsSchema, { random, timeoutMs, signal });
   if (bounds.signal?.aborted) throw new EnrollmentAbortedError('discovery aborted', { cause: bounds.signal.reason });
-  // Our own resolver per lookup, so that cancel() ends exactly this lookup's queries; node:dns/promises is
-  // loaded here, at the first lookup, so that a process that never uses SRV discovery does not load it.
+  // Our own resolver per lookup, so that cancel() ends exactly this lookup's queries.
   const own =
     discovery.resolver === undefined
-      ? new (await import('node:dns/promises')).Resolver({ timeout: Math.max(10, Math.ceil(bounds.timeoutMs / 4)), tries: 3 })
+      ? new (dns().Resolver)({ timeout: Math.max(10, Math.ceil(bounds.timeoutMs / 4)), tries: 3 })
       : undefined;
   if (own !== undefined && discovery.dnsServers !== undefined) own.setServers(discovery.dnsServers);
   const resolver: SrvResolver = discovery.resolver ?? (own as SrvResolver);

@@ -13,5 +13,8 @@
 /** node:crypto: HMAC authentication and its secure channel only. */
 export const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
+/** node:dns/promises: SRV discovery only (a Resolver per lookup). */
+export const dns = (): typeof import('node:dns/promises') => process.getBuiltinModule('node:dns/promises');
+
 /** node:net: IP literal checks, when an address is parsed (dgram loads it anyway at the first send). */
 export const net = (): typeof import('node:net') => process.getBuiltinModule('node:net');

@@ -18,6 +18,9 @@
 /** An opaque timer handle, as the clock's `setTimeout`/`setInterval` return it. */
 export type TimerHandle = unknown;
 
+/** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Where the library reads the time and sets its timers. */
 export interface Clock {
   /** Monotonic milliseconds (only differences are used). */

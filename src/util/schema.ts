@@ -8,7 +8,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { type ConfigIssue, ConfigError } from '../errors.js';
-import type { Clock } from './clock.js';
+import { type Clock, MAX_TIMER_MS } from './clock.js';
 
 // zod/mini ships no messages of its own ("Invalid input"); the English ones say what was expected
 // ("expected object, received undefined"), as classic zod does. zod keeps its configuration on
@@ -16,9 +16,6 @@ import type { Clock } from './clock.js';
 // English only where nothing chose a language yet, as classic zod itself does: an application's own
 // choice stands, and applies to the library's messages too.
 if (z.config().localeError === undefined) z.config(en());
-
-/** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The check that a number is a safe integer, as classic zod's `.int()` (zod/mini's `z.int()` is a schema of

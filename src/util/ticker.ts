@@ -15,10 +15,7 @@
  *
  * @module
  */
-import { type Clock, systemClock, type TimerHandle } from './clock.js';
-
-/** The longest delay a Node.js timer takes (2^31 - 1 ms). */
-const MAX_DELAY_MS = 2_147_483_647;
+import { type Clock, MAX_TIMER_MS, systemClock, type TimerHandle } from './clock.js';
 
 /** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
 export const TICK_MS = 10;
@@ -171,13 +168,16 @@ export class Ticker {
     this.#setTimeoutUsed = globalThis.setTimeout;
     // Whole milliseconds, rounded up: a timer never fires before the bucket's time (tick() would re-arm if it did).
     // At most Node's longest delay (a longer one fires at once, with a warning): a farther bucket re-arms then.
-    const delay = Math.min(MAX_DELAY_MS, Math.max(0, Math.ceil(bucket * this.#tickMs - this.#clock.now())));
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#armedFor = Number.POSITIVE_INFINITY;
-      this.tick();
-    }, delay);
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(bucket * this.#tickMs - this.#clock.now())));
+    this.#timer = this.#clock.setTimeout(this.#fire, delay);
   }
+
+  /** The timer's callback, made once: the armed bucket is due. */
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
+    this.tick();
+  };
 
   #disarm(): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
