@@ -3,11 +3,17 @@
  * the suite without the tests that run the library in child processes (the
  * CLI's, the examples'), which cannot kill a mutant: Stryker switches mutants
  * inside the test process only.
+ *
+ * scripts/mutation.mjs narrows the tests to those of one folder through
+ * RINA_MUTATION_TESTS (comma-separated globs), here rather than with Stryker's
+ * own `testFiles`: with `testFiles`, Stryker 9.5 switches a static mutant (one
+ * in code that runs when a module loads, such as a constant) on after the
+ * modules have loaded, so no test can ever kill it.
  */
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from './vitest.config.js';
 
-export default mergeConfig(
+const config = mergeConfig(
   base,
   defineConfig({
     test: {
@@ -17,3 +23,7 @@ export default mergeConfig(
     },
   }),
 );
+const only = process.env.RINA_MUTATION_TESTS;
+// (assigned, not merged: mergeConfig would add these globs to the base's instead of replacing them)
+if (only !== undefined && only !== '') config.test.include = only.split(',');
+export default config;

@@ -71,14 +71,13 @@ export const authOptionsSchema = z.discriminatedUnion(
       /** The pre-shared key, at least 16 bytes (a string counts in UTF-8 bytes). */
       key: z
         .union([z.string(), z.custom<Uint8Array>((v) => v instanceof Uint8Array)], { error: 'must be a string or a Uint8Array' })
-        .check(z.refine((k) => (typeof k === 'string' ? Buffer.byteLength(k) : k.length) >= 16, { error: 'must be at least 16 bytes' })),
+        .check(z.refine((k) => Buffer.byteLength(k) >= 16, { error: 'must be at least 16 bytes' })), // a string in UTF-8
     }),
   ],
   { error: 'mechanism must be "none", "passwd" or "hmac-sha256"' },
 );
 
 const NONCE_BYTES = 32;
-const MAC_BYTES = 32;
 const LABEL = 'rina-enrollment/hmac-sha256/v1';
 
 /** The HMAC over the exchange, each part length-prefixed so that no two inputs encode alike. */
@@ -146,7 +145,8 @@ export function memberAuth(options: AuthOptions, member: string, difName: string
         authValue: { authName: member, authOther: memberNonce },
         accept: (reply) => {
           const other = reply.authValue?.authOther;
-          if (other === undefined || other.length !== NONCE_BYTES + MAC_BYTES || !reply.srcApName) return false;
+          // (a reply of the wrong length fails the proof's own length check below)
+          if (other === undefined || !reply.srcApName) return false;
           const parts: HmacParts = {
             memberNonce,
             enrollerNonce: other.subarray(0, NONCE_BYTES),
@@ -201,7 +201,8 @@ export class EnrollerAuth {
       return { ok: true, authMech: AuthType.AUTH_NONE, authValue: undefined, checkProof: undefined, channel: undefined };
     if (o.mechanism === 'passwd') {
       if (mech !== AuthType.AUTH_PASSWD) return { ok: false, reason: 'authentication required (AUTH_PASSWD)' };
-      if (!sameSecret(msg.authValue?.authPassword ?? '', o.password)) {
+      const password = msg.authValue?.authPassword;
+      if (password === undefined || !sameSecret(password, o.password)) {
         return { ok: false, reason: "authentication failed: the enroller refused the member's password" };
       }
       return { ok: true, authMech: AuthType.AUTH_PASSWD, authValue: undefined, checkProof: undefined, channel: undefined };

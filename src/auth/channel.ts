@@ -106,7 +106,7 @@ export function splitTag(pdu: Uint8Array): SealedPdu | undefined {
       reader.skip(wireType, no);
     }
   } catch {
-    return undefined;
+    // not a walkable protobuf message: no tag
   }
   return undefined;
 }

@@ -73,7 +73,7 @@ function startReplies(net: MemoryNetwork) {
 }
 
 describeEtcd('etcd faults', () => {
-  it('etcd stopped for 5 s: new members are told "unavailable", known ones are refused once the lease lapses, then all enrol with their addresses', async () => {
+  it('etcd stopped until every enroller fenced itself: new members are told "unavailable", known ones are refused once the lease lapses, then all enrol with their addresses, every key under a new lease', async () => {
     const etcd = await startEtcd();
     undo.push(() => etcd.close());
     // A 2 s lease does not outlive the outage: the enrollers must register and mark their members again.
@@ -82,6 +82,11 @@ describeEtcd('etcd faults', () => {
     const early = Array.from({ length: 10 }, (_, i) => member(`early${i}`, i));
     await Promise.all(early.map((m) => m.enrol()));
     const addresses = early.map((m) => m.address);
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    undo.push(() => client.close());
+    const leasedKeys = async () => (await client.getAll().prefix('/rina/faults.DIF/').exec()).kvs.filter((kv) => kv.lease !== '0');
+    const oldLeases = new Set((await leasedKeys()).map((kv) => kv.lease));
+    expect(oldLeases.size).toBe(2); // one per enroller
     const losses: string[] = [];
     for (const m of early) {
       m.on('connection:lost', (i) => losses.push(i.reason));
@@ -92,33 +97,33 @@ describeEtcd('etcd faults', () => {
     const enrolled = Promise.all(late.map((m) => m.enrol()));
     enrolled.catch(() => undefined); // awaited below; a failed test must not leave it unhandled
     await until(() => late.every((m) => replies.get(m.ipcpName ?? '')?.includes(Result.UNAVAILABLE)), 4000, 'unavailable answers');
-    await new Promise((resolve) => setTimeout(resolve, 5000 - 1000));
+    // Fencing: within the 2 s lease TTL the enrollers stop vouching for the members they served (keepalives
+    // refused). etcd stays down until every early member has seen that.
+    await until(() => losses.length >= early.length, 6000, 'every early member refused');
     await etcd.members[0]?.start();
     await enrolled;
-    // Fencing: within the 2 s lease TTL the enrollers stopped vouching for the members they served (keepalives
-    // refused); once etcd was back the members enrolled again, with the addresses etcd still bound to them.
-    expect(losses.length).toBeGreaterThanOrEqual(early.length);
     expect(new Set(losses)).toEqual(new Set(['keepalive-refused']));
+    // Once etcd was back the members enrolled again, with the addresses etcd still bound to them.
     await until(() => early.every((m) => m.isConnectionHealthy()), 10_000, 'the early members back');
     expect(early.map((m) => m.address)).toEqual(addresses);
     const all = [...early, ...late];
     expect(new Set(all.map((m) => m.address)).size).toBe(20);
     for (const m of late) expect(replies.get(m.ipcpName ?? '')?.at(-1)).toBe(Result.OK);
     // Both enrollers took a new lease, registered again and marked every member they serve (bound again through
-    // etcd), under a lease kept alive: still there after more than the old lease's TTL.
+    // etcd): no key is left under a lease of before the outage, which etcd lets expire.
     for (const store of stores) expect(store.stats().leaseRenewals).toBeGreaterThanOrEqual(1);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    const client = new Etcd3({ hosts: etcd.endpoints });
-    try {
-      expect((await client.getAll().prefix('/rina/faults.DIF/enrollers/').keys()).sort()).toEqual([
-        '/rina/faults.DIF/enrollers/e0',
-        '/rina/faults.DIF/enrollers/e1',
-      ]);
-      const marks = await client.getAll().prefix('/rina/faults.DIF/members/').keys();
-      expect(marks.map((k) => k.split('/')[4]).sort()).toEqual(all.map((m) => m.ipcpName).sort());
-    } finally {
-      client.close();
-    }
+    const keys = await leasedKeys();
+    const names = (prefix: string) =>
+      keys
+        .map((kv) => kv.key.toString())
+        .filter((k) => k.startsWith(prefix))
+        .map((k) => k.slice(prefix.length))
+        .sort();
+    expect(names('/rina/faults.DIF/enrollers/')).toEqual(['e0', 'e1']);
+    expect(names('/rina/faults.DIF/members/').map((k) => k.split('/')[0])).toEqual(all.map((m) => m.ipcpName).sort());
+    const newLeases = new Set(keys.map((kv) => kv.lease));
+    expect(newLeases.size).toBe(2);
+    for (const lease of newLeases) expect(oldLeases.has(lease)).toBe(false);
   }, 30_000);
 
   it('the leader of a three-member etcd cluster killed during enrollments: enrollment goes on after the election, no duplicate', async () => {
