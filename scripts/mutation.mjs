@@ -43,8 +43,21 @@ const FOLDERS = {
 
 /** Surviving mutants known to be equivalent (test/mutation-equivalents.json), by file, mutator and replacement. */
 const EQUIVALENTS = JSON.parse(readFileSync(join(root, 'test/mutation-equivalents.json'), 'utf8')).equivalents;
-const equivalentOf = (file, m) =>
-  EQUIVALENTS.find((e) => e.file === file && e.mutator === m.mutatorName && e.replacement === m.replacement);
+const equivalentOf = (file, m, source) =>
+  EQUIVALENTS.find(
+    (e) => e.file === file && e.mutator === m.mutatorName && e.original === original(source, m) && e.replacement === m.replacement,
+  );
+
+/** The source text a mutant replaces (Stryker's locations: lines 1-based, columns 1-based). */
+function original(source, { location: { start, end } }) {
+  const lines = source.split('\n');
+  if (start.line === end.line) return lines[start.line - 1].slice(start.column - 1, end.column - 1);
+  return [
+    lines[start.line - 1].slice(start.column - 1),
+    ...lines.slice(start.line, end.line - 1),
+    lines[end.line - 1].slice(0, end.column - 1),
+  ].join('\n');
+}
 
 const args = process.argv.slice(2);
 if (args[0] === '--survivors') {
@@ -106,12 +119,12 @@ function appendScores(folder, minutes) {
   const used = new Set();
   // Stryker now and then reports a mutant as surviving a run in which no test ran: worth a rerun, not a test.
   const untested = [];
-  for (const [path, { mutants }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [path, { mutants, source }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
     const file = relative(root, resolve(root, path));
     const f = { detected: 0, valid: 0, survived: 0, noCoverage: 0, equivalent: 0 };
     for (const m of mutants) {
       if (m.status === 'Ignored' || m.status === 'CompileError') continue;
-      const equivalent = m.status === 'Survived' ? equivalentOf(file, m) : undefined;
+      const equivalent = m.status === 'Survived' ? equivalentOf(file, m, source) : undefined;
       if (equivalent !== undefined) {
         f.equivalent++;
         used.add(equivalent);
@@ -174,12 +187,15 @@ function printSurvivors(folder) {
     process.exit(2);
   }
   const report = JSON.parse(readFileSync(file, 'utf8'));
-  for (const [path, { mutants }] of Object.entries(report.files)) {
+  for (const [path, { mutants, source }] of Object.entries(report.files)) {
+    const name = relative(root, resolve(root, path));
     for (const m of mutants) {
       if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
-      if (equivalentOf(relative(root, resolve(root, path)), m) !== undefined) continue;
-      const at = `${relative(root, resolve(root, path))}:${m.location.start.line}:${m.location.start.column}`;
-      process.stdout.write(`${at} ${m.status} ${m.mutatorName}: ${JSON.stringify(m.replacement ?? '')}\n`);
+      if (equivalentOf(name, m, source) !== undefined) continue;
+      const at = `${name}:${m.location.start.line}:${m.location.start.column}`;
+      // one JSON object a line: what test/mutation-equivalents.json needs, if it is one
+      const entry = { file: name, mutator: m.mutatorName, original: original(source, m), replacement: m.replacement };
+      process.stdout.write(`${at} ${m.status} ${JSON.stringify(entry)}\n`);
     }
   }
 }

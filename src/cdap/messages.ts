@@ -131,18 +131,23 @@ export function enrollmentMessage(opCode: OpCode, invokeId: number, info: Enroll
  */
 export class StartReplyInfo {
   readonly #fixed: Uint8Array;
-  #alternates: readonly string[] = [];
-  #alternatesBytes: Uint8Array = new Uint8Array(0);
+  /** The alternates last told, and their encoding (a cache: recomputing it gives the same bytes). */
+  #alternates: readonly string[];
+  #alternatesBytes: Uint8Array;
 
   constructor(difName: string, dtConstants: DataTransferConstants) {
     this.#fixed = encodeEnrollmentInfo({ dtConstants, difName });
+    [this.#alternates, this.#alternatesBytes] = StartReplyInfo.#encodeAlternates([]);
+  }
+
+  static #encodeAlternates(alternates: readonly string[]): [readonly string[], Uint8Array] {
+    return [[...alternates], encodeEnrollmentInfo({ alternates: [...alternates] })]; // none: no bytes
   }
 
   /** The encoded EnrollmentInfo telling `address`, the DIF, its DT constants and `alternates`. */
   encode(address: number, alternates: readonly string[]): Uint8Array {
     if (!sameStrings(alternates, this.#alternates)) {
-      this.#alternatesBytes = alternates.length === 0 ? new Uint8Array(0) : encodeEnrollmentInfo({ alternates: [...alternates] });
-      this.#alternates = [...alternates];
+      [this.#alternates, this.#alternatesBytes] = StartReplyInfo.#encodeAlternates(alternates);
     }
     const head = encodeEnrollmentInfo({ address });
     const out = new Uint8Array(head.length + this.#fixed.length + this.#alternatesBytes.length);

@@ -130,12 +130,9 @@ const RULES: ReadonlyArray<readonly [Checked, ReadonlyMap<OpCode, Rule>]> = [
 ];
 
 function present(value: unknown): boolean {
-  if (value === undefined) return false;
-  if (typeof value === 'number') return value !== 0;
-  if (typeof value === 'bigint') return value !== 0n;
-  if (typeof value === 'string') return value.length > 0;
   if (value instanceof Uint8Array) return value.length > 0;
   if (typeof value === 'object' && value !== null) return Object.values(value).some(present);
+  // a number or bigint other than 0, a string other than ''; undefined and null (a JavaScript caller's "unset") are absent
   return Boolean(value);
 }
 

@@ -149,6 +149,14 @@ describe('CDAP field rules, op code by op code (PROTOCOL.md §3)', () => {
     );
     expect(refusal({ opCode: OpCode.M_READ_R, invokeId: 0 })).toBe('invalid M_READ_R: must carry invoke_id');
     expect(refusal({ opCode: OpCode.M_READ, version: 0n })).toBe('ok');
+    // where a field is forbidden: an empty byte string, an auth_value of empty fields, null (a JavaScript caller's
+    // "unset"), an obj_value whose fields are all unset, are absent; one non-empty field of auth_value is enough
+    expect(refusal({ opCode: OpCode.M_READ_R, invokeId: 1, filter: new Uint8Array() })).toBe('ok');
+    expect(refusal({ opCode: OpCode.M_READ_R, invokeId: 1, filter: Uint8Array.of(0) })).toBe('invalid M_READ_R: must not carry filter');
+    expect(refusal({ ...request, authValue: { authOther: new Uint8Array(), authName: '' } })).toBe('ok');
+    expect(refusal({ ...request, authValue: { authName: 'x', authPassword: '' } })).toBe('invalid M_READ: must not carry auth_value');
+    expect(encodeCdapMessage({ ...request, result: null, objValue: null } as unknown as CdapMessage)).toEqual(encodeCdapMessage(request));
+    expect(refusal({ opCode: OpCode.M_DELETE_R, invokeId: 1, objValue: { strval: undefined } })).toBe('ok');
   });
 
   it('refuses an op code outside 0-17 with its invoke id, and a rule broken on decode keeps op code and invoke id', () => {
