@@ -138,7 +138,7 @@ function present(value: unknown): boolean {
 
 /** An object value is "present" when any of its fields is on the wire, even a zero one (as rlite's `has_*`). */
 function objValuePresent(value: CdapMessage['objValue']): boolean {
-  return value !== undefined && Object.values(value).some((v) => v !== undefined);
+  return value != null && Object.values(value).some((v) => v !== undefined);
 }
 
 /**

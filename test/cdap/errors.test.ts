@@ -53,7 +53,9 @@ describe('the codec refuses with a ProtocolError that says what and why', () => 
       opCode: OpCode.M_READ_R,
       invokeId: 2,
     });
-    expect(refusal(() => encodeEnrollmentInfo({ dtConstants: { maxPduSize: -1 } })).message).toMatch(/^cannot encode EnrollmentInfo: \S/);
+    for (const info of [{ dtConstants: { maxPduSize: -1 } }, { address: 5, dtConstants: { maxPduSize: -1 } }]) {
+      expect(refusal(() => encodeEnrollmentInfo(info)).message).toMatch(/^cannot encode EnrollmentInfo: \S/);
+    }
   });
 
   it('EnrollmentInfo.address: 0 to 2^53 - 1 both ways; anything else refused, saying so', () => {

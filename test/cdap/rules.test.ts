@@ -157,6 +157,9 @@ describe('CDAP field rules, op code by op code (PROTOCOL.md §3)', () => {
     expect(refusal({ ...request, authValue: { authName: 'x', authPassword: '' } })).toBe('invalid M_READ: must not carry auth_value');
     expect(encodeCdapMessage({ ...request, result: null, objValue: null } as unknown as CdapMessage)).toEqual(encodeCdapMessage(request));
     expect(refusal({ opCode: OpCode.M_DELETE_R, invokeId: 1, objValue: { strval: undefined } })).toBe('ok');
+    // null where obj_value is forbidden is absent too (it was a TypeError)
+    const released = { opCode: OpCode.M_RELEASE, invokeId: 1, objValue: null } as unknown as CdapMessage;
+    expect(encodeCdapMessage(released)).toEqual(encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: 1 }));
   });
 
   it('refuses an op code outside 0-17 with its invoke id, and a rule broken on decode keeps op code and invoke id', () => {

@@ -1,0 +1,211 @@
+/**
+ * src/store on its own: what the enroller learns of a store it is given
+ * (sharedCapabilities, isSharedStore), the memory store, and the edges of
+ * FileAddressStore's file format, writes and lock that the enroller-level
+ * tests do not reach.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sharedCapabilities } from '../../src/store/address-store.js';
+import {
+  type AddressBinding,
+  type AddressStore,
+  FileAddressStore,
+  isSharedStore,
+  MemoryAddressStore,
+  StoreError,
+} from '../../src/index.js';
+
+describe('what the enroller learns of a store', () => {
+  const plain = (): AddressStore => ({ load: () => [], bind: () => undefined, release: () => undefined });
+
+  it('isSharedStore: only a store that says shared: true', () => {
+    expect(isSharedStore(plain())).toBe(false);
+    expect(isSharedStore({ ...plain(), shared: false })).toBe(false);
+    expect(isSharedStore({ ...plain(), shared: 'yes' } as unknown as AddressStore)).toBe(false);
+    expect(isSharedStore({ ...plain(), shared: true })).toBe(true);
+  });
+
+  it('a store without open() has no shared capabilities; one that says it is shared must have open()', () => {
+    expect(sharedCapabilities(plain())).toBeUndefined();
+    expect(sharedCapabilities(new MemoryAddressStore())).toBeUndefined();
+    expect(() => sharedCapabilities({ ...plain(), shared: true })).toThrow(
+      new TypeError('a store that says it is shared must implement open()'),
+    );
+  });
+
+  it('with open() only: confirm binds again (refused only by a false), leave does nothing, canVouch is true', async () => {
+    const calls: string[] = [];
+    const verdicts: Array<boolean | undefined> = [undefined, true, false];
+    const store: AddressStore = {
+      load: () => [],
+      bind(binding) {
+        calls.push(`bind ${binding.name}@${binding.address} ${this === store}`);
+        return verdicts.shift();
+      },
+      release: () => undefined,
+      open(owner) {
+        calls.push(`open ${owner.name} ${this === store}`);
+      },
+    };
+    const caps = sharedCapabilities(store);
+    if (caps === undefined) throw new Error('no capabilities');
+    await caps.open(
+      { name: 'e1', shimAddress: 'e1' },
+      { bound: () => undefined, unbound: () => undefined, idle: () => undefined, enrollers: () => undefined },
+    );
+    const binding: AddressBinding = { name: 'm', address: 3 };
+    expect([await caps.confirm(binding), await caps.confirm(binding), await caps.confirm(binding)]).toEqual([true, true, false]);
+    expect(await caps.leave('m')).toBeUndefined();
+    expect(caps.canVouch()).toBe(true);
+    expect(calls).toEqual(['open e1 true', 'bind m@3 true', 'bind m@3 true', 'bind m@3 true']);
+  });
+
+  it("with every method: each is the store's own, called on the store", async () => {
+    const calls: string[] = [];
+    const store: AddressStore = {
+      load: () => [],
+      bind: () => {
+        throw new Error('confirm must not bind');
+      },
+      release: () => undefined,
+      open() {
+        calls.push(`open ${this === store}`);
+      },
+      confirm(binding) {
+        calls.push(`confirm ${binding.name} ${this === store}`);
+        return false;
+      },
+      leave(name) {
+        calls.push(`leave ${name} ${this === store}`);
+      },
+      canVouch() {
+        calls.push(`canVouch ${this === store}`);
+        return false;
+      },
+    };
+    const caps = sharedCapabilities(store);
+    if (caps === undefined) throw new Error('no capabilities');
+    await caps.open(
+      { name: 'e1', shimAddress: 'e1' },
+      { bound: () => undefined, unbound: () => undefined, idle: () => undefined, enrollers: () => undefined },
+    );
+    expect(await caps.confirm({ name: 'm', address: 3 })).toBe(false);
+    await caps.leave('m');
+    expect(caps.canVouch()).toBe(false);
+    expect(calls).toEqual(['open true', 'confirm m true', 'leave m true', 'canVouch true']);
+  });
+
+  it('MemoryAddressStore: binds, rebinds and releases in memory', () => {
+    const store = new MemoryAddressStore();
+    expect(store.load()).toEqual([]);
+    store.bind({ name: 'a', address: 1 });
+    store.bind({ name: 'b', address: 2 });
+    store.bind({ name: 'a', address: 3 });
+    store.release('b');
+    store.release('nobody');
+    expect(store.load()).toEqual([{ name: 'a', address: 3 }]);
+  });
+});
+
+describe('FileAddressStore: the file, the writes and the lock', () => {
+  let dir: string;
+  let path: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rina-store-unit-'));
+    path = join(dir, 'table.json');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const table = (bindings: unknown, extra: object = {}) =>
+    JSON.stringify({ format: 'rina-enrollment/address-store', version: 1, bindings, ...extra });
+
+  it('needs a path', () => {
+    for (const bad of ['', undefined, 5]) {
+      expect(() => new FileAddressStore(bad as string)).toThrow(new StoreError('a FileAddressStore needs a file path'));
+    }
+    expect(new FileAddressStore(path).lockPath).toBe(`${path}.lock`);
+  });
+
+  it('writes only what changes: the same binding again, or releasing an unknown name, writes nothing', async () => {
+    const store = new FileAddressStore(path);
+    await store.load();
+    await store.bind({ name: 'a', address: 1 });
+    expect(store.writes).toBe(1);
+    await store.bind({ name: 'a', address: 1 });
+    await store.release('nobody');
+    expect(store.writes).toBe(1);
+    await store.bind({ name: 'a', address: 2 });
+    await store.release('a');
+    expect(store.writes).toBe(3);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ format: 'rina-enrollment/address-store', version: 1, bindings: {} });
+    await store.close();
+  });
+
+  it('after a failed write, the same binding is written again rather than taken as saved', async () => {
+    const store = new FileAddressStore(join(dir, 'later', 'table.json'));
+    await expect(store.bind({ name: 'a', address: 1 })).rejects.toThrow(/^cannot write the address table .*later\/table\.json: /);
+    mkdirSync(join(dir, 'later'));
+    await store.bind({ name: 'a', address: 1 });
+    expect(store.writes).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'later', 'table.json'), 'utf8')).bindings).toEqual({ a: 1 });
+  });
+
+  it('refuses each kind of bad table, naming the file and what is wrong', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [table({ a: 1 }, { format: 'other' }), /is not an address table of rina-enrollment: /],
+      [table({ a: 1 }, { version: 2 }), /is not an address table of rina-enrollment: /],
+      [table([1, 2]), /bindings must be an object of IPCP names to addresses/],
+      [table(null), /bindings must be an object of IPCP names to addresses/],
+      [table({ '': 1 }), /bad binding ""/],
+      [table({ a: 0 }), /bad binding "a"/],
+      [table({ a: 1.5 }), /bad binding "a"/],
+      [table({ a: '1' }), /bad binding "a"/],
+      [table({ a: 1, b: 2, c: 1 }), /binds address 1 to both "a" and "c"/],
+      ['not json', /is not an address table of rina-enrollment: /],
+    ];
+    for (const [text, why] of cases) {
+      writeFileSync(path, text);
+      const store = new FileAddressStore(path);
+      const err = await store.load().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, text).toBeInstanceOf(StoreError);
+      expect((err as Error).message, text).toMatch(why);
+      expect((err as Error).message.startsWith(path), text).toBe(true);
+      // a refused load gives the lock back
+      expect(() => readFileSync(`${path}.lock`)).toThrow(/ENOENT/);
+    }
+  });
+
+  it('a table it cannot read is an error, not an empty table', async () => {
+    mkdirSync(path); // a directory where the file should be
+    await expect(new FileAddressStore(path).load()).rejects.toThrow(new RegExp(`^cannot read the address table ${path}: `));
+  });
+
+  it('reads what it wrote, and a load replaces what it held', async () => {
+    writeFileSync(path, table({ x: 4, y: 5 }));
+    const store = new FileAddressStore(path);
+    expect(await store.load()).toEqual([
+      { name: 'x', address: 4 },
+      { name: 'y', address: 5 },
+    ]);
+    writeFileSync(path, table({ z: 6 }));
+    expect(await store.load()).toEqual([{ name: 'z', address: 6 }]);
+    await store.close();
+    await store.close(); // twice: nothing to give back
+  });
+
+  it('takes over a lock whose content is not a process id, and its own process id', async () => {
+    for (const content of ['garbage\n', '', `${process.pid}\n`, '-5\n']) {
+      writeFileSync(`${path}.lock`, content);
+      const store = new FileAddressStore(path);
+      expect(await store.load(), JSON.stringify(content)).toEqual([]);
+      expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid}( \\d+)?\n$`));
+      await store.close();
+    }
+  });
+});
