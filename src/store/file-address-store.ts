@@ -169,7 +169,8 @@ export class FileAddressStore implements AddressStore {
 
   bind(binding: AddressBinding): Promise<void> {
     // The enroller binds on every enrollment: an unchanged, written binding costs no write.
-    if (this.#bindings.get(binding.name) === binding.address && !this.#unsaved && this.#next === undefined) {
+    // (#unsaved covers a write queued and not started too: #persist sets both, the write's start clears both)
+    if (this.#bindings.get(binding.name) === binding.address && !this.#unsaved) {
       return this.#writing ?? Promise.resolve();
     }
     this.#bindings.set(binding.name, binding.address);
@@ -191,16 +192,12 @@ export class FileAddressStore implements AddressStore {
       .then(() => {
         this.#next = undefined;
         this.#unsaved = false;
-        const writing = this.#write().then(
-          () => {
-            if (this.#writing === writing) this.#writing = undefined;
-          },
-          (err: unknown) => {
-            if (this.#writing === writing) this.#writing = undefined;
-            this.#unsaved = true;
-            throw err;
-          },
-        );
+        // #writing stays the last write started: what an unchanged binding waits for (settled, it resolves at once;
+        // after a failure #unsaved is set, so no binding waits for that one).
+        const writing = this.#write().catch((err: unknown) => {
+          this.#unsaved = true;
+          throw err;
+        });
         this.#writing = writing;
         return writing;
       });
@@ -242,6 +239,7 @@ function startTimeOf(pid: number): string | undefined {
     const stat = process.getBuiltinModule('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
-    return undefined;
+    // no /proc (not Linux), or no such process: unknown
   }
+  return undefined;
 }

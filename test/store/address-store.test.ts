@@ -159,6 +159,8 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
       [table({ a: 1 }, { version: 2 }), /is not an address table of rina-enrollment: /],
       [table([1, 2]), /bindings must be an object of IPCP names to addresses/],
       [table(null), /bindings must be an object of IPCP names to addresses/],
+      [table('ab'), /bindings must be an object of IPCP names to addresses/],
+      [table(5), /bindings must be an object of IPCP names to addresses/],
       [table({ '': 1 }), /bad binding ""/],
       [table({ a: 0 }), /bad binding "a"/],
       [table({ a: 1.5 }), /bad binding "a"/],
@@ -176,14 +178,70 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
       expect(err, text).toBeInstanceOf(StoreError);
       expect((err as Error).message, text).toMatch(why);
       expect((err as Error).message.startsWith(path), text).toBe(true);
+      if (!/binds address|bad binding/.test((err as Error).message)) expect((err as Error).cause, text).toBeInstanceOf(Error);
       // a refused load gives the lock back
       expect(() => readFileSync(`${path}.lock`)).toThrow(/ENOENT/);
     }
   });
 
-  it('a table it cannot read is an error, not an empty table', async () => {
+  it('a table it cannot read is an error, not an empty table; each error keeps its cause', async () => {
     mkdirSync(path); // a directory where the file should be
-    await expect(new FileAddressStore(path).load()).rejects.toThrow(new RegExp(`^cannot read the address table ${path}: `));
+    const failure = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    const unreadable = await failure(new FileAddressStore(path).load());
+    expect(unreadable?.message).toMatch(new RegExp(`^cannot read the address table ${path}: `));
+    expect(unreadable?.cause).toMatchObject({ code: 'EISDIR' });
+    const noDir = await failure(new FileAddressStore(join(dir, 'none', 'table.json')).load());
+    expect(noDir?.cause).toMatchObject({ code: 'ENOENT' });
+    const noWrite = await new FileAddressStore(join(dir, 'none', 'table.json'))
+      .bind({ name: 'a', address: 1 })
+      .catch((e: unknown) => e as Error);
+    expect(noWrite?.cause).toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a binding asked twice in one go is on disk when the second promise resolves', async () => {
+    const store = new FileAddressStore(path);
+    await store.load();
+    const first = store.bind({ name: 'a', address: 1 });
+    await store.bind({ name: 'a', address: 1 });
+    expect(JSON.parse(readFileSync(path, 'utf8')).bindings).toEqual({ a: 1 });
+    await first;
+    await store.close();
+  });
+
+  it('leaves no file descriptor open per write', async () => {
+    const { readdirSync } = await import('node:fs');
+    const store = new FileAddressStore(path);
+    await store.load();
+    await store.bind({ name: 'warm', address: 1 }); // the first write loads its modules
+    const before = readdirSync('/proc/self/fd').length;
+    for (let i = 2; i < 22; i++) await store.bind({ name: `m${i}`, address: i });
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
+    await store.close();
+  });
+
+  it('close() gives back only its own lock: never before a load, never twice', async () => {
+    const other = new FileAddressStore(path);
+    await other.load();
+    const lock = readFileSync(`${path}.lock`, 'utf8');
+    await new FileAddressStore(path).close(); // never loaded: the lock is the other's
+    expect(readFileSync(`${path}.lock`, 'utf8')).toBe(lock);
+    await other.close();
+    const third = new FileAddressStore(path);
+    await third.load();
+    await other.close(); // closed already: the lock now is third's
+    expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid}`));
+    await third.close();
+  });
+
+  it('gives up on a lock it cannot take over, after a few tries, saying so', async () => {
+    mkdirSync(`${path}.lock`); // exists, cannot be read as a process id nor removed as a file
+    await expect(new FileAddressStore(path).load()).rejects.toThrow(
+      new StoreError(`cannot take the lock ${path}.lock: another process keeps taking it`),
+    );
   });
 
   it('reads what it wrote, and a load replaces what it held', async () => {
@@ -200,7 +258,7 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
   });
 
   it('takes over a lock whose content is not a process id, and its own process id', async () => {
-    for (const content of ['garbage\n', '', `${process.pid}\n`, '-5\n']) {
+    for (const content of ['garbage\n', '', `${process.pid}\n`, '-5\n', '0\n']) {
       writeFileSync(`${path}.lock`, content);
       const store = new FileAddressStore(path);
       expect(await store.load(), JSON.stringify(content)).toEqual([]);

@@ -1,4 +1,4 @@
-/** FileAddressStore makes each rename durable: the directory is fsynced after the atomic write. */
+/** FileAddressStore makes each write durable: the file is fsynced before the rename (write-file-atomic's fsync), the directory after it. */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,18 @@ import { FileAddressStore } from '../../src/index.js';
 /** What was fsynced through a handle opened read-only (a directory), and whether the table was in place then. */
 const synced: Array<{ path: string; tableThere: boolean }> = [];
 let table = '';
+/** The options each atomic write was asked with. */
+const atomicOptions = vi.hoisted(() => [] as unknown[]);
+
+vi.mock('write-file-atomic', async (importOriginal) => {
+  const real = (await importOriginal<{ default: (...args: unknown[]) => Promise<void> }>()).default;
+  return {
+    default: (path: string, data: string, options: unknown) => {
+      atomicOptions.push(options);
+      return real(path, data, options);
+    },
+  };
+});
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
@@ -37,6 +49,7 @@ describe('FileAddressStore durability', () => {
     await store.load();
     await store.bind({ name: 'a', address: 5 });
     expect(synced).toEqual([{ path: dir, tableThere: true }]);
+    expect(atomicOptions).toEqual([{ fsync: true }]);
     await store.close();
   });
 });
