@@ -251,6 +251,9 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
       { name: 'x', address: 4 },
       { name: 'y', address: 5 },
     ]);
+    // a binding the table already holds costs no write, from the first bind on
+    await store.bind({ name: 'x', address: 4 });
+    expect(store.writes).toBe(0);
     writeFileSync(path, table({ z: 6 }));
     expect(await store.load()).toEqual([{ name: 'z', address: 6 }]);
     await store.close();
