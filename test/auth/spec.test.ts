@@ -231,15 +231,12 @@ describe('the member side (memberAuth)', () => {
   });
 });
 
-/** A fresh enroller end: opens `seq` sealed as the member's end would, and says 'ok' or why not. */
-function enrollerEnd(): (seq: number) => string {
+/** A fresh end of a channel: opens `seq` as the other end would seal it (§9), and says what came of it. */
+function end(side: 'enroller' | 'member'): (seq: bigint | number) => string {
   const n = names();
-  const key = channelKey(KEY, 'member->enroller', n);
-  const enroller = SecureChannel.forEnroller(channelParts(n));
-  return (seq) => {
-    const r = enroller.open(sealAs(key, BigInt(seq), body));
-    return 'body' in r ? 'ok' : r.failure;
-  };
+  const key = channelKey(KEY, side === 'enroller' ? 'member->enroller' : 'enroller->member', n);
+  const channel = side === 'enroller' ? SecureChannel.forEnroller(channelParts(n)) : SecureChannel.forMember(channelParts(n));
+  return (seq) => outcome(channel.open(sealAs(key, BigInt(seq), body)));
 }
 
 describe('the channel on the wire (PROTOCOL.md §9)', () => {
@@ -261,52 +258,46 @@ describe('the channel on the wire (PROTOCOL.md §9)', () => {
   });
 
   it('refuses sequence number 0 and numbers above 2^53 - 1, even with a valid MAC; 2^53 - 1 itself passes', () => {
-    const n = names();
-    const key = channelKey(KEY, 'member->enroller', n);
-    const enroller = SecureChannel.forEnroller(channelParts(n));
-    expect(outcome(enroller.open(sealAs(key, 0n, body)))).toBe('unauthenticated');
-    expect(outcome(enroller.open(sealAs(key, 2n ** 53n, body)))).toBe('unauthenticated');
-    expect(outcome(enroller.open(sealAs(key, 2n ** 64n - 1n, body)))).toBe('unauthenticated');
-    expect(outcome(enroller.open(sealAs(key, 2n ** 53n - 1n, body)))).toBe('body');
-    expect(outcome(enroller.open(sealAs(key, 2n ** 53n - 1n, body)))).toBe('replayed');
+    const open = end('enroller');
+    expect(open(0n)).toBe('unauthenticated');
+    expect(open(2n ** 53n)).toBe('unauthenticated');
+    expect(open(2n ** 64n - 1n)).toBe('unauthenticated');
+    expect(open(2n ** 53n - 1n)).toBe('body');
+    expect(open(2n ** 53n - 1n)).toBe('replayed');
   });
 
   it('a jump far ahead is one step (no walk over the numbers skipped), and the window then starts there', () => {
-    const n = names();
-    const key = channelKey(KEY, 'enroller->member', n);
-    const member = SecureChannel.forMember(channelParts(n));
-    expect(outcome(member.open(sealAs(key, 1n, body)))).toBe('body');
-    expect(outcome(member.open(sealAs(key, 2n ** 52n, body)))).toBe('body');
-    expect(outcome(member.open(sealAs(key, 2n ** 52n - BigInt(MEMBER_WINDOW) + 1n, body)))).toBe('body');
-    expect(outcome(member.open(sealAs(key, 2n ** 52n - BigInt(MEMBER_WINDOW), body)))).toBe('replayed');
-    expect(outcome(member.open(sealAs(key, 1n, body)))).toBe('replayed');
+    const open = end('member');
+    expect(open(1n)).toBe('body');
+    expect(open(2n ** 52n)).toBe('body');
+    expect(open(2n ** 52n - BigInt(MEMBER_WINDOW) + 1n)).toBe('body');
+    expect(open(2n ** 52n - BigInt(MEMBER_WINDOW))).toBe('replayed');
+    expect(open(1n)).toBe('replayed');
   });
 
   it('the ring forgets the numbers the window moved past: after 1-10 and a jump to 300, 257-299 are new, 300 and older than 45 are not', () => {
-    const open = enrollerEnd();
-    for (let seq = 1; seq <= 10; seq++) expect(open(seq)).toBe('ok');
-    expect(open(300)).toBe('ok');
+    const open = end('enroller');
+    for (let seq = 1; seq <= 10; seq++) expect(open(seq)).toBe('body');
+    expect(open(300)).toBe('body');
     // 257-266 share ring slots with 1-10; 300 - 256 = 44 is the oldest number outside the window
-    for (const seq of [257, 266, 299, 45]) expect(open(seq)).toBe('ok');
+    for (const seq of [257, 266, 299, 45]) expect(open(seq)).toBe('body');
     for (const seq of [300, 257, 44, 10, 1]) expect(open(seq)).toBe('replayed');
     expect(ENROLLER_WINDOW).toBe(256);
   });
 
   it('a jump within the window frees the slots it moves past: after 1-10, 200 and 260, 257-259 are new', () => {
-    const open = enrollerEnd();
-    for (let seq = 1; seq <= 10; seq++) expect(open(seq)).toBe('ok');
-    expect(open(200)).toBe('ok');
-    expect(open(260)).toBe('ok'); // 257-259 share ring slots with 1-3
-    for (const seq of [257, 258, 259, 199, 11]) expect(open(seq)).toBe('ok');
+    const open = end('enroller');
+    for (let seq = 1; seq <= 10; seq++) expect(open(seq)).toBe('body');
+    expect(open(200)).toBe('body');
+    expect(open(260)).toBe('body'); // 257-259 share ring slots with 1-3
+    for (const seq of [257, 258, 259, 199, 11]) expect(open(seq)).toBe('body');
     for (const seq of [257, 260, 200, 4, 3]) expect(open(seq)).toBe('replayed');
   });
 
   it('after a long run in order, every earlier number inside the window is still remembered', () => {
-    const n = names();
-    const key = channelKey(KEY, 'member->enroller', n);
-    const enroller = SecureChannel.forEnroller(channelParts(n));
-    for (let seq = 1; seq <= 600; seq++) expect(outcome(enroller.open(sealAs(key, BigInt(seq), body)))).toBe('body');
-    for (const seq of [600, 599, 400, 345]) expect(outcome(enroller.open(sealAs(key, BigInt(seq), body)))).toBe('replayed');
+    const open = end('enroller');
+    for (let seq = 1; seq <= 600; seq++) expect(open(seq)).toBe('body');
+    for (const seq of [600, 599, 400, 345]) expect(open(seq)).toBe('replayed');
   });
 
   it('splitTag finds no tag in a last field-100 record of another length than 24', () => {
