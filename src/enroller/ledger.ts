@@ -241,9 +241,19 @@ export class AddressLedger {
     return this.#holds.has(name);
   }
 
-  /** Keeps `name`'s address bound for `holdMs` (or `ms`), then frees it unless the name is served again. */
+  /**
+   * Keeps `name`'s address bound for `holdMs` (or `ms`), then frees it unless
+   * the name is served again. While the enroller does not run (stopping, or
+   * starting: a shared store's news still come), the hold waits, whole, for
+   * the next start, as {@link pauseHolds} leaves the others: a stopped
+   * enroller keeps no timer.
+   */
   hold(name: string, ms = this.#settings.holdMs): void {
     this.#ticker.cancel(this.#holds.get(name)?.entry);
+    if (!this.#host.running()) {
+      this.#holds.set(name, { entry: undefined, ms });
+      return;
+    }
     const entry = this.#ticker.after(ms, () => {
       this.#holds.delete(name);
       if (this.#host.serves(name)) return;
@@ -258,11 +268,6 @@ export class AddressLedger {
     this.#ticker.cancel(entry);
     this.#holds.delete(name);
     return entry?.at;
-  }
-
-  /** A hold that runs, whole, from the next start. */
-  holdFromStart(name: string): void {
-    this.#holds.set(name, { entry: undefined, ms: this.#settings.holdMs });
   }
 
   /** Stops every hold's timer (they run again, whole, from the next start). */

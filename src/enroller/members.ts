@@ -155,7 +155,7 @@ export class MemberRegistry {
   dismiss(member: MemberRecord): void {
     if (this.#members.get(member.name) !== member) return;
     this.forget(member);
-    this.#ledger.holdFromStart(member.name);
+    this.#ledger.hold(member.name); // the enroller stops: the hold waits for the next start
   }
 
   /** Removes a member from the list and stops its lease. */

@@ -78,6 +78,26 @@ describe('AddressLedger: holds', () => {
     clock.advance(HOLD_MS + 2 * TICK_MS);
     expect(released.map((r) => r.name)).toEqual(['b']);
   });
+
+  it("a hold asked while the enroller does not run (a shared store's news during a stop) arms no timer; it runs whole from the next start", async () => {
+    let running = true;
+    const store = new SharedMemoryStore();
+    const { ledger, clock, released } = ledgerOf(store, { running: () => running });
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    await bound(ledger, 'a');
+    running = false; // stop() began: the store is not closed yet, and its watch still speaks
+    store.listener?.idle('a');
+    expect(ledger.holding('a')).toBe(true);
+    expect(clock.pending).toBe(0);
+    clock.advance(10 * HOLD_MS);
+    expect(released).toEqual([]);
+    running = true; // the next start
+    ledger.resumeHolds([], 0);
+    clock.advance(HOLD_MS - TICK_MS);
+    expect(released).toEqual([]);
+    clock.advance(3 * TICK_MS);
+    expect(released.map((r) => r.name)).toEqual(['a']);
+  });
 });
 
 describe('AddressLedger: releases', () => {
