@@ -118,14 +118,12 @@ export class Liveness {
       sent.again = this.#ticker.after(PROBE_MS / 2, ask);
       return 'checking';
     }
-    if ((this.#heardAt(shimAddress) ?? Number.NEGATIVE_INFINITY) > probe.sentAt) {
-      this.#probes.delete(shimAddress);
-      return 'alive';
-    }
-    if (t - probe.sentAt < PROBE_MS) return 'checking';
+    const alive = (this.#heardAt(shimAddress) ?? Number.NEGATIVE_INFINITY) > probe.sentAt;
+    if (!alive && t - probe.sentAt < PROBE_MS) return 'checking';
+    // Decided: the second M_READ, if not sent yet, is not needed (and no timer outlives the probe).
     this.#ticker.cancel(probe.again);
     this.#probes.delete(shimAddress);
-    return 'gone';
+    return alive ? 'alive' : 'gone';
   }
 
   /** Forgets every probe (a stop). */

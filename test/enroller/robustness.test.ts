@@ -11,6 +11,8 @@ import {
   OpCode,
   type Rib,
 } from '../../src/index.js';
+import { systemClock } from '../../src/util/clock.js';
+import { tickerFor } from '../../src/util/ticker.js';
 import { cleanup, member, RawPeer, settle, withEnroller, connectMsg } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -67,6 +69,32 @@ describe('Enroller robustness', () => {
       reason: 'IPCP name "dup" is enrolled from another shim address',
     });
     expect(enroller.members().map((m) => m.shimAddress)).toEqual(['dup@a']);
+  });
+
+  it('a probe answered before its second M_READ ends with the verdict: the second is never sent and no timer outlives it', async () => {
+    vi.useFakeTimers();
+    const { net, enroller } = await withEnroller({ leaseMs: 60_000 }, new MemoryNetwork({ seed: 1, delayMs: 5 }));
+    const probes: string[] = [];
+    net.tap((p) => {
+      if (p.from === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_READ) probes.push(p.to);
+    });
+    const first = member(net, 'dup@a', { heartbeatIntervalSecs: 0 }).mgr;
+    first.setIpcpName('dup');
+    const enrolled = first.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(100);
+    await enrolled;
+    const second = member(net, 'dup@b', { initialBackoffMs: 50 }).mgr;
+    second.setIpcpName('dup');
+    const refused = second.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(300); // "busy"; the first answers within 10 ms; a retry 50-100 ms later: "in use"
+    expect(await refused).toMatchObject({ result: -3 });
+    expect(probes).toEqual(['dup@a']);
+    await first.close();
+    await second.close();
+    await enroller.stop();
+    expect(tickerFor(systemClock).size).toBe(0); // not even the second M_READ's, due at 500 ms
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(probes).toEqual(['dup@a']);
   });
 
   it('lets an IPCP that crashed and restarts from a new address take its name and address back at once', async () => {
