@@ -1,10 +1,18 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
 
-export default defineConfig({
+/**
+ * Files that replace a module with `vi.mock` (node:dgram, node:fs/promises, write-file-atomic): they run each in a
+ * process of its own, as a mock cannot reach a module another file already loaded in the same one.
+ */
+const MOCKING = ['test/shim/udp-shim.errors.test.ts', 'test/store/file-durability.test.ts'];
+const ALL = ['test/**/*.test.ts', 'examples/**/*.test.ts'];
+
+/** What every configuration of the suite shares (the mutation runs' too: vitest.mutation.config.ts). */
+export const base = {
   resolve: {
     // Examples import the package by name, as users do; in this repository the name means src/.
     alias: [
@@ -14,11 +22,37 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
+    include: ALL,
     testTimeout: 10_000,
     globalSetup: ['test/support/etcd-global.ts', 'test/support/cli-build.ts'],
     pool: 'forks',
     // Every core (vitest's default leaves one idle: on a 2-core machine the suite ran on one fork, in twice the time).
     maxWorkers: availableParallelism(),
+  },
+} satisfies ViteUserConfig;
+
+// Each project names its files (a project's `include` would add to an inherited one, not replace it).
+const { include: _all, ...common } = base.test;
+
+export default defineConfig({
+  ...base,
+  test: {
+    ...common,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'shared',
+          include: ALL,
+          exclude: MOCKING,
+          // Test files share their worker's modules: a file no longer imports the library afresh (about a third
+          // of the suite's time went there). What a file leaves behind in a module would then reach the next
+          // one, so no-leaks.ts fails a file that leaves a timer in the shared wheel or fake timers installed.
+          isolate: false,
+          setupFiles: ['test/support/no-leaks.ts'],
+        },
+      },
+      { extends: true, test: { name: 'mocking', include: MOCKING } },
+    ],
   },
 });

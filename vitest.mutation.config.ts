@@ -11,7 +11,7 @@
  * modules have loaded, so no test can ever kill it.
  */
 import { defineConfig, mergeConfig } from 'vitest/config';
-import base from './vitest.config.js';
+import { base } from './vitest.config.js';
 
 const config = mergeConfig(
   base,
