@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { diagnosticsChannels, type Logger } from '../src/index.js';
 import { cleanup, member, withEnroller } from './support/helpers.js';
+import { LIB_BUILD } from './support/cli-paths.js';
 
 afterEach(async () => {
   await cleanup();
@@ -145,7 +146,7 @@ describe('logger', () => {
 describe('NODE_DEBUG=rina-enrollment', () => {
   it('prints the library lines on stderr when no logger is given, and nothing without it', () => {
     const script = [
-      "import { EnrollmentManager, Enroller, MemoryNetwork, MemoryRib } from './src/index.ts';",
+      `import { EnrollmentManager, Enroller, MemoryNetwork, MemoryRib } from ${JSON.stringify(pathToFileURL(LIB_BUILD).href)};`,
       'const net = new MemoryNetwork();',
       "const e = new Enroller({ shim: net.attach('b'), rib: new MemoryRib(), ipcpName: 'b', difName: 'd.DIF', addressPool: { first: 7, last: 9 } });",
       'await e.start();',
@@ -154,8 +155,7 @@ describe('NODE_DEBUG=rina-enrollment', () => {
       'await m.close(); await e.stop(); net.close();',
     ].join('\n');
     const run = (env: NodeJS.ProcessEnv) =>
-      spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        cwd: fileURLToPath(new URL('..', import.meta.url)),
+      spawnSync(process.execPath, ['--input-type=module', '-e', script], {
         env: { ...process.env, ...env },
         encoding: 'utf8',
         timeout: 20_000,

@@ -6,11 +6,31 @@ import { freePort } from './support/cli.js';
 
 const example = (name: string) => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
 
-function run(file: string, args: string[]): { output: Promise<string>; code: Promise<number | null> } {
+function run(
+  file: string,
+  args: string[],
+): { output: Promise<string>; code: Promise<number | null>; said: (text: string) => Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', example(file), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
-  child.stdout.on('data', (c: Buffer) => (text += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+  const waiting = new Set<() => void>();
+  const heard = (c: Buffer) => {
+    text += c.toString();
+    for (const check of waiting) check();
+  };
+  child.stdout.on('data', heard);
+  child.stderr.on('data', heard);
+  /** Resolves once the output holds `wanted` (the run's kill timer bounds the wait: exit rejects it). */
+  const said = (wanted: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!text.includes(wanted)) return;
+        waiting.delete(check);
+        resolve();
+      };
+      waiting.add(check);
+      check();
+      child.on('exit', () => reject(new Error(`${file} exited without saying "${wanted}":\n${text}`)));
+    });
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   const code = new Promise<number | null>((resolve) =>
     child.on('exit', (c) => {
@@ -18,13 +38,13 @@ function run(file: string, args: string[]): { output: Promise<string>; code: Pro
       resolve(c);
     }),
   );
-  return { output: code.then(() => text), code };
+  return { output: code.then(() => text), code, said };
 }
 
 it('examples/enroller.mjs serves one member from examples/member.mjs, and both exit 0', async () => {
   const port = await freePort();
   const enroller = run('enroller.mjs', [`127.0.0.1:${port}`, '1']);
-  await new Promise((r) => setTimeout(r, 700)); // let it bind
+  await enroller.said('enroller serving demo.DIF');
   const member = run('member.mjs', [`127.0.0.1:${port}`, 'example-member']);
   expect(await member.code).toBe(0);
   expect(await enroller.code).toBe(0);

@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-
-const DEMO = fileURLToPath(new URL('../../src/cli/demo.ts', import.meta.url));
+import { DEMO_BUILD } from '../support/cli-paths.js';
 
 it('demo --ha without an etcd binary says how to install one and exits non-zero', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', DEMO, '--ha'], {
+  const child = spawn(process.execPath, [DEMO_BUILD, '--ha'], {
     env: { ...process.env, ETCD_BIN: '/nonexistent/etcd' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -20,7 +18,7 @@ it('demo --ha without an etcd binary says how to install one and exits non-zero'
 
 it('demo --help prints its usage and exits 0; an unknown flag prints it on stderr and exits 2, never a stack trace', async () => {
   const run = async (args: string[]) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [DEMO_BUILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -1,14 +1,14 @@
 /** Several enrollers sharing one address space through a real etcd, with members on the in-memory network. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { Enroller, EnrollmentManager, type EnrollmentConfigInput, MemoryNetwork, MemoryRib } from '../../src/index.js';
 import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
 import { until } from '../support/helpers.js';
+import { built } from '../support/cli-paths.js';
 
-const CHILD = fileURLToPath(new URL('../support/etcd-store-child.ts', import.meta.url));
+const CHILD = built(new URL('../support/etcd-store-child.ts', import.meta.url));
 const undo: Array<() => unknown> = [];
 afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
@@ -159,7 +159,7 @@ describeEtcd('several enrollers on one etcd', () => {
     const released: Array<{ name: string; address: number }> = [];
     e0.enroller.on('address:released', (b) => released.push(b));
     // Another enroller process binds "orphan" (as before its M_START_R) and is killed before the member completes.
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, etcdEndpoint(), prefix, 'dying', 'orphan=4242'], {
+    const child = spawn(process.execPath, [CHILD, etcdEndpoint(), prefix, 'dying', 'orphan=4242'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     undo.push(() => child.kill('SIGKILL'));

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
-import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { ConfigError, StoreError } from '../../src/index.js';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
 import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
 import { until } from '../support/helpers.js';
+import { built } from '../support/cli-paths.js';
 
 /** A listener that records what the store reports. */
 function recorder() {
@@ -25,7 +25,7 @@ function recorder() {
   return { seen, listener };
 }
 
-const CHILD = fileURLToPath(new URL('../support/etcd-store-child.ts', import.meta.url));
+const CHILD = built(new URL('../support/etcd-store-child.ts', import.meta.url));
 const opened: EtcdAddressStore[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
@@ -114,7 +114,7 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
   it("lets a dead enroller's marks expire with its lease, so its members' holds start elsewhere", async () => {
     const prefix = uniquePrefix('dead');
     const a = await openStore(prefix, 'A');
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, etcdEndpoint(), prefix, 'D', 'z=11'], {
+    const child = spawn(process.execPath, [CHILD, etcdEndpoint(), prefix, 'D', 'z=11'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
@@ -151,7 +151,7 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
 
   it('lets an enroller restarted at its own shim address take over its registration at once', async () => {
     const prefix = uniquePrefix('restart');
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, etcdEndpoint(), prefix, 'R'], {
+    const child = spawn(process.execPath, [CHILD, etcdEndpoint(), prefix, 'R'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {

@@ -9,6 +9,7 @@ import { Enroller, type EnrollmentConfigInput, EnrollmentManager, MemoryNetwork,
 import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
 import { until } from '../support/helpers.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { built } from '../support/cli-paths.js';
 
 const undo: Array<() => unknown> = [];
 afterEach(async () => {
@@ -148,17 +149,10 @@ describeEtcd('fencing by lease: a paused enroller', () => {
   // enroller also asks the store (canVouch) before each answer, so either order is safe. Without fencing this fails.
   it('paused past its lease TTL and resumed, an enroller refuses the keepalives that queued meanwhile: it never vouches late', async () => {
     const { spawn } = await import('node:child_process');
-    const { fileURLToPath } = await import('node:url');
     const { UdpShim } = await import('../../src/index.js');
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        fileURLToPath(new URL('../support/etcd-enroller-child.ts', import.meta.url)),
-        etcdEndpoint(),
-        uniquePrefix('pause'),
-      ],
+      [built(new URL('../support/etcd-enroller-child.ts', import.meta.url)), etcdEndpoint(), uniquePrefix('pause')],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     undo.push(() => {

@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type CdapMessage,
@@ -21,6 +20,7 @@ import {
 } from '../../src/index.js';
 import { replyTo } from '../../src/cdap/messages.js';
 import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
+import { built } from '../support/cli-paths.js';
 
 /** Records, with the fake clock's time, every PDU of `opCode` that `from` sends. */
 function sent(net: MemoryNetwork, from: string, opCode: number): number[] {
@@ -388,8 +388,8 @@ describe('EnrollmentManager: the monitor', () => {
   it('a running monitor does not keep the process alive', () => {
     // A child enrols on the in-memory network, starts a monitor (heartbeat 30 s) and
     // returns from its script: it must exit on its own, long before the first check.
-    const script = fileURLToPath(new URL('./fixtures/monitor-exits.ts', import.meta.url));
-    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 10_000 });
+    const script = built(new URL('./fixtures/monitor-exits.ts', import.meta.url));
+    const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 10_000 });
     expect(child.error).toBeUndefined();
     expect(child.stdout.trim()).toBe('enrolled; monitor running');
     expect(child.status).toBe(0);
@@ -398,9 +398,9 @@ describe('EnrollmentManager: the monitor', () => {
 
 describe('EnrollmentManager: timers never keep a process alive', () => {
   it('a process whose enrollments are in flight (attempt deadline, retransmissions, backoff, a delayed scripted answer) exits by itself', () => {
-    const script = fileURLToPath(new URL('./fixtures/in-flight-exits.ts', import.meta.url));
+    const script = built(new URL('./fixtures/in-flight-exits.ts', import.meta.url));
     // The backoff alone is 20 s, the scripted answer 60 s: a timer that held the process would hit this timeout.
-    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 15_000 });
+    const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 15_000 });
     expect(child.error).toBeUndefined();
     expect(child.stdout.trim()).toBe('in flight: enrolling, enrolling');
     expect(child.status).toBe(0);

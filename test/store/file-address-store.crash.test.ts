@@ -7,11 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { FileAddressStore } from '../../src/index.js';
+import { built } from '../support/cli-paths.js';
 
-const SCRIPT = fileURLToPath(new URL('./fixtures/bind-loop.ts', import.meta.url));
+const SCRIPT = built(new URL('./fixtures/bind-loop.ts', import.meta.url));
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -32,7 +32,7 @@ it('SIGKILLed at random moments while binding in a loop: every read of the file,
   let reported = -1;
   let reads = 0;
   for (const killAfterMs of [150 + Math.random() * 150, 50 + Math.random() * 100]) {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SCRIPT, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child: ChildProcess = spawn(process.execPath, [SCRIPT, path], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
