@@ -129,6 +129,14 @@ const RULES: ReadonlyArray<readonly [Checked, ReadonlyMap<OpCode, Rule>]> = [
   ['version', table([[CONNECT_OPS, MUST]])],
 ];
 
+/** The rules of each op code, by op code: only the fields it constrains, so that a check walks no others. */
+const RULES_BY_OP: ReadonlyArray<ReadonlyArray<readonly [Checked, Rule]>> = Array.from({ length: OpCode.M_STOP_R + 1 }, (_, op) =>
+  RULES.flatMap(([field, rules]) => {
+    const rule = rules.get(op as OpCode);
+    return rule === undefined ? [] : [[field, rule] as const];
+  }),
+);
+
 function present(value: unknown): boolean {
   if (value instanceof Uint8Array) return value.length > 0;
   if (typeof value === 'object' && value !== null) return Object.values(value).some(present);
@@ -147,18 +155,17 @@ function objValuePresent(value: CdapMessage['objValue']): boolean {
  */
 export function checkFieldRules(msg: CdapMessage): void {
   const op = msg.opCode;
-  const fail = (what: string): never => {
-    throw new ProtocolError(`invalid ${opCodeName(op)}: ${what}`, { opCode: op, invokeId: msg.invokeId });
-  };
   if (!Number.isInteger(op) || op < 0 || op > OpCode.M_STOP_R) {
     throw new ProtocolError(`invalid op_code ${String(op)}: not a CDAP op code`, { invokeId: msg.invokeId });
   }
-  for (const [field, rules] of RULES) {
-    const rule = rules.get(op);
-    if (rule === undefined) continue;
+  for (const [field, rule] of RULES_BY_OP[op] as ReadonlyArray<readonly [Checked, Rule]>) {
     const has = field === 'objValue' ? objValuePresent(msg.objValue) : present(msg[field]);
-    if (rule === MUST && !has) fail(`must carry ${WIRE_NAME[field]}`);
-    if (rule === MUST_NOT && has) fail(`must not carry ${WIRE_NAME[field]}`);
+    if (rule === MUST && !has) broken(msg, `must carry ${WIRE_NAME[field]}`);
+    if (rule === MUST_NOT && has) broken(msg, `must not carry ${WIRE_NAME[field]}`);
   }
-  if (present(msg.objClass) !== present(msg.objName)) fail('obj_class and obj_name must come together');
+  if (present(msg.objClass) !== present(msg.objName)) broken(msg, 'obj_class and obj_name must come together');
+}
+
+function broken(msg: CdapMessage, what: string): never {
+  throw new ProtocolError(`invalid ${opCodeName(msg.opCode)}: ${what}`, { opCode: msg.opCode, invokeId: msg.invokeId });
 }

@@ -17,10 +17,10 @@ import type { Peer } from './sessions.js';
 export interface MemberRecord extends Peer {
   /** The DIF address assigned to it. */
   readonly address: number;
-  /** When its enrollment completed. */
-  readonly enrolledAt: Date;
-  /** When the enroller last received a message from it. */
-  lastSeen: Date;
+  /** When its enrollment completed, in ms since the epoch (a Date only in {@link memberInfo}). */
+  readonly enrolledAtMs: number;
+  /** When the enroller last received a message from it, in ms since the epoch: a number, as it changes with every datagram. */
+  lastSeenMs: number;
   /** The lease check, re-armed lazily when it fires. */
   lease: TickerEntry | undefined;
   /** With HMAC-SHA256: its enrollment's channel, which its keepalives, probes and M_RELEASE go through. */
@@ -47,8 +47,8 @@ export const memberInfo = (m: MemberRecord): MemberInfo => ({
   name: m.name,
   address: m.address,
   shimAddress: m.shimAddress,
-  enrolledAt: new Date(m.enrolledAt),
-  lastSeen: new Date(m.lastSeen),
+  enrolledAt: new Date(m.enrolledAtMs),
+  lastSeen: new Date(m.lastSeenMs),
 });
 
 /** What the registry needs of the enroller. */
@@ -107,7 +107,7 @@ export class MemberRegistry {
 
   /** `member` proved it sent something now. */
   seen(member: MemberRecord): void {
-    member.lastSeen = new Date();
+    member.lastSeenMs = Date.now();
     member.lastSeenAt = this.#host.clock.now();
   }
 
@@ -122,12 +122,13 @@ export class MemberRegistry {
     const stale = this.at(shimAddress);
     if (stale !== undefined) this.retire(stale, 'replaced');
     this.#ledger.endHold(name);
+    const now = Date.now();
     const record: MemberRecord = {
       name,
       address,
       shimAddress,
-      enrolledAt: new Date(),
-      lastSeen: new Date(),
+      enrolledAtMs: now,
+      lastSeenMs: now,
       lastSeenAt: this.#host.clock.now(),
       lease: undefined,
       channel,
