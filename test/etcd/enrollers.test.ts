@@ -131,15 +131,22 @@ describeEtcd('several enrollers on one etcd', () => {
     const mgr = member(net, 'quiet', ['e0', 'e1'], { heartbeatIntervalSecs: 0.05, connectionTimeoutSecs: 1 });
     await mgr.enrol();
     const address = mgr.address;
-    // It enrols again with e1 (as after a failover) and talks to e1 only:
-    // e0 finds it gone after 150 ms and its hold ends 300 ms later, but e1 serves it.
-    await mgr.enrolWithBootstrap('e1');
+    const enrolledAt = mgr.bootstrapAddress === 'e0' ? e0 : e1;
+    let goneAt = 0;
+    enrolledAt.enroller.on('member:gone', (m) => {
+      if (m.name === 'quiet') goneAt = performance.now();
+    });
+    // It enrols again with the other enroller (as after a failover) and talks to it only: the first finds it
+    // gone after its 150 ms lease, and its hold ends 300 ms later, but the other serves it.
+    const other = enrolledAt === e0 ? e1 : e0;
+    await mgr.enrolWithBootstrap(other.name);
     mgr.startConnectionMonitoring();
     expect(mgr.address).toBe(address);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await until(() => goneAt > 0, 3000, `${enrolledAt.name} finding the member gone`);
+    await new Promise((resolve) => setTimeout(resolve, 300 + 100)); // past the hold, measured from then
     expect(released).toEqual([]);
     expect((await table(prefix)).names.get('quiet')).toBe(String(address));
-    await mgr.close(); // M_RELEASE to e1: now it is silent everywhere
+    await mgr.close(); // M_RELEASE to the other: now it is silent everywhere
     const silentAt = performance.now();
     await until(() => released.length > 0, 3000, 'the address released');
     // Not before the hold ran out (it started when M_RELEASE arrived, a little before close() resolved).
