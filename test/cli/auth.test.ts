@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { cliRunner, freePort } from '../support/cli.js';
+import { cliRunner, freePort, runCliInProcess } from '../support/cli.js';
 
 const { cli, killAll } = cliRunner();
 afterEach(killAll);
@@ -127,8 +127,8 @@ describe('rina-enroll --auth', () => {
       /--connection-timeout: must be greater than --heartbeat-interval/,
     ],
   ])('bad usage %j: one line naming the flag, exit 2', async (args, env, message) => {
-    const p = cli(args, env as Record<string, string>);
-    expect(await p.exited).toBe(2);
+    const p = await runCliInProcess(args, env as Record<string, string>);
+    expect(p.code).toBe(2);
     expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
     expect(p.stderr[0]).toMatch(message);
   });

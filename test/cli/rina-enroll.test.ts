@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freeTcpPort } from '../../src/cli/etcd-server.js';
-import { cliRunner, freePort } from '../support/cli.js';
+import { cliRunner, freePort, runCliInProcess } from '../support/cli.js';
 import { dnsServer } from '../support/dns.js';
 import { cleanup } from '../support/helpers.js';
 
@@ -50,10 +50,18 @@ describe('rina-enroll', () => {
     [['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--alternate', 'foo'], /"foo" is a host name/],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--bootstrap', '[::1]:7000'], /--bootstrap mixes IPv4 and IPv6/],
   ])('bad flags %j: one line on stderr, exit 2', async (args, message) => {
-    const p = cli(args);
-    expect(await p.exited).toBe(2);
+    const p = await runCliInProcess(args);
+    expect(p.code).toBe(2);
     expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
     expect(p.stderr[0]).toMatch(message);
+  });
+
+  it('a bad flag ends the process itself with exit 2 and one line on stderr (the checks above run in this process)', async () => {
+    const p = cli(['member', '--name', 'm', '--bootstrap', '127.0.0.1:0']);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr.filter((l) => l.trim() !== '')).toEqual([
+      `error: option '--bootstrap <host:port|srv:name>' argument '127.0.0.1:0' is invalid. a bootstrap needs a port, e.g. 127.0.0.1:7000, got "127.0.0.1:0"`,
+    ]);
   });
 
   it('member --bootstrap srv:... --dns-server: finds the enroller through DNS SRV', async () => {
@@ -185,8 +193,8 @@ describe('rina-enroll', () => {
     try {
       const config = join(dir, 'c.json');
       writeFileSync(config, JSON.stringify({ listen: '127.0.0.1:0', dif: 'd', pool: '1-9', ...file }));
-      const p = cli(['bootstrap', '--config', config], env);
-      expect(await p.exited).toBe(2);
+      const p = await runCliInProcess(['bootstrap', '--config', config], env);
+      expect(p.code).toBe(2);
       expect(p.stderr.filter((l) => l.trim() !== '')).toHaveLength(1);
       expect(p.stderr[0]).toMatch(message);
     } finally {
