@@ -31,17 +31,20 @@ export const base = {
   },
 } satisfies ViteUserConfig;
 
-// Each project names its files (a project's `include` would add to an inherited one, not replace it).
-const { include: _all, ...common } = base.test;
+// The projects do not extend the root config: they would inherit its global setup and run it again each (three
+// etcd servers and three builds a run). What the root's setup provides (etcd's endpoint) reaches them all.
+const { include: _all, globalSetup, ...common } = base.test;
 
 export default defineConfig({
   ...base,
   test: {
     ...common,
+    globalSetup,
     projects: [
       {
-        extends: true,
+        ...base,
         test: {
+          ...common,
           name: 'shared',
           include: ALL,
           exclude: MOCKING,
@@ -52,7 +55,7 @@ export default defineConfig({
           setupFiles: ['test/support/no-leaks.ts'],
         },
       },
-      { extends: true, test: { name: 'mocking', include: MOCKING } },
+      { ...base, test: { ...common, name: 'mocking', include: MOCKING } },
     ],
   },
 });

@@ -3,16 +3,13 @@
  * fails if it leaves an entry in the process-wide timing wheel (a manager or an enroller it did not close or
  * stop: its timers would run in the files after it), or fake timers installed.
  */
-import { afterAll, beforeAll, vi } from 'vitest';
+import { afterAll, vi } from 'vitest';
 import { systemClock } from '../../src/util/clock.js';
 import { tickerFor } from '../../src/util/ticker.js';
 
 const wheel = tickerFor(systemClock);
-let before = 0;
-
-beforeAll(() => {
-  before = wheel.size;
-});
+// Read when the setup runs, before the test file's own top-level code: what that code starts counts too.
+const before = wheel.size;
 
 afterAll(() => {
   const fake = vi.isFakeTimers();
