@@ -37,8 +37,8 @@ export function dec(s: string | undefined): string | undefined {
 }
 
 /** A DIF address as a key or value holds it, or undefined if it is not one. */
-export function addressFrom(text: string): number | undefined {
-  if (!/^[1-9][0-9]{0,15}$/.test(text)) return undefined;
+export function addressFrom(text: string | undefined): number | undefined {
+  if (text === undefined || !/^[1-9][0-9]{0,15}$/.test(text)) return undefined;
   const address = Number(text);
   return Number.isSafeInteger(address) ? address : undefined;
 }

@@ -201,7 +201,7 @@ export class LeaseKeeper {
       else if (left > 0) arm(left);
       else this.#fence(epoch);
     };
-    arm(Math.max(0, this.#validUntil - this.#clock.now()));
+    arm(this.#validUntil - this.#clock.now()); // (a deadline passed already: a timer of 0 or less runs at once)
   }
 
   /**
@@ -210,13 +210,13 @@ export class LeaseKeeper {
    * Tell the enroller, forget what was served, and grant a new lease.
    */
   #fence(epoch: number): void {
-    if (epoch !== this.#host.epoch() || this.#host.closed()) return;
+    // Fenced already: a renewal is under way (its new lease lost while it registers). It goes on, and the new
+    // lease's deadline, still checked, fences again once it is registered if that lease is gone.
+    if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
-    if (!this.#fenced) {
-      this.#fenced = true;
-      this.#host.fenced(true);
-    }
+    this.#fenced = true;
+    this.#host.fenced(true);
     this.#renew(epoch);
   }
 

@@ -11,6 +11,12 @@ import type { AddressBinding, AddressStoreListener } from '../store/address-stor
 import { addressFrom, dec, type Entry, type EtcdKeys, entryOf } from './keys.js';
 import type { EtcdStoreStats } from './options.js';
 
+/** The revision a key was last seen at, and whether it was gone then. */
+interface Seen {
+  readonly revision: number;
+  readonly gone: boolean;
+}
+
 /** What the table needs of its store. */
 export interface TableHost {
   /** The store's keys. */
@@ -31,7 +37,7 @@ export class AddressTable {
   /** names/ and addresses/ keys as last seen, with the revision they were seen at (deletions too). */
   readonly #names = new Map<string, Entry>();
   readonly #addresses = new Map<number, Entry>();
-  readonly #seenAt = new Map<string, number>();
+  readonly #seenAt = new Map<string, Seen>();
   /** Which enrollers serve each name. */
   readonly #marks = new Map<string, Set<string>>();
   /** Live enrollers: name to shim address. */
@@ -112,20 +118,28 @@ export class AddressTable {
 
   /** A key seen at `revision`: `entry`, or gone. Updates the table and tells the listener of binding changes. */
   record(key: string, entry: Entry | undefined, revision: number): void {
-    const rest = key.slice(this.#host.keys.prefix.length);
-    if (rest.startsWith('addresses/')) {
-      const address = addressFrom(rest.slice('addresses/'.length));
+    const parts = this.#parts(key);
+    const [kind, part] = parts;
+    if (parts.length !== 2) return;
+    if (kind === 'addresses') {
+      const address = addressFrom(part);
       if (address !== undefined) this.#recordAddress(key, address, entry, revision);
-      return;
+    } else if (kind === 'names') {
+      const name = dec(part);
+      if (name !== undefined) this.#recordName(key, name, entry, revision);
     }
-    const name = dec(rest.slice('names/'.length));
-    if (name !== undefined) this.#recordName(key, name, entry, revision);
+  }
+
+  /** A key under the prefix split at its slashes (`names/<name>` is `['names', '<name>']`); none for a key outside it. */
+  #parts(key: string): string[] {
+    const { prefix } = this.#host.keys;
+    return key.startsWith(prefix) ? key.slice(prefix.length).split('/') : [];
   }
 
   /** Whether `key` at `revision` is news (newer than what was seen of it); remembers it. */
   #newer(key: string, gone: boolean, revision: number): boolean {
-    if ((this.#seenAt.get(key) ?? 0) >= revision) return false;
-    this.#seenAt.set(key, revision);
+    if ((this.#seenAt.get(key)?.revision ?? 0) >= revision) return false;
+    this.#seenAt.set(key, { revision, gone });
     if (gone) this.#tombstones++;
     return true;
   }
@@ -163,32 +177,27 @@ export class AddressTable {
    */
   #apply(kv: IKeyValue, deleted: boolean, live: boolean): void {
     const key = kv.key.toString();
-    const { prefix } = this.#host.keys;
-    if (!key.startsWith(prefix)) return;
-    const slash = key.indexOf('/', prefix.length);
-    if (slash < 0) return;
-    const kind = key.slice(prefix.length, slash);
-    const rest = key.slice(slash + 1);
-    const last = rest.indexOf('/');
-    if (kind === 'names' && last < 0) {
-      const name = dec(rest);
+    const parts = this.#parts(key);
+    const [kind, first, second] = parts;
+    if (kind === 'names' && parts.length === 2) {
+      const name = dec(first);
       const entry = deleted ? undefined : entryOf(kv);
       if (name !== undefined && (entry === undefined || addressFrom(entry.value) !== undefined)) {
         this.#recordName(key, name, entry, Number(kv.mod_revision));
       }
-    } else if (kind === 'addresses' && last < 0) {
-      const address = addressFrom(rest);
+    } else if (kind === 'addresses' && parts.length === 2) {
+      const address = addressFrom(first);
       if (address !== undefined && (deleted || kv.value.length > 0)) {
         this.#recordAddress(key, address, deleted ? undefined : entryOf(kv), Number(kv.mod_revision));
       }
-    } else if (kind === 'members' && last >= 0 && rest.indexOf('/', last + 1) < 0) {
-      const name = dec(rest.slice(0, last));
-      const enroller = dec(rest.slice(last + 1));
+    } else if (kind === 'members' && parts.length === 3) {
+      const name = dec(first);
+      const enroller = dec(second);
       if (name === undefined || enroller === undefined) return;
       this.#mark(name, enroller, !deleted, live);
       if (live && !deleted && enroller === this.#host.ownerName()) this.#host.strayMark(name, kv);
-    } else if (kind === 'enrollers' && last < 0) {
-      const enroller = dec(rest);
+    } else if (kind === 'enrollers' && parts.length === 2) {
+      const enroller = dec(first);
       if (enroller === undefined) return;
       if (deleted) this.#enrollers.delete(enroller);
       else this.#register(enroller, kv.value.toString());
@@ -229,15 +238,7 @@ export class AddressTable {
 
   /** Forgets deletions the watch has passed: no event older than them can come any more. */
   #prune(): void {
-    const rest = (key: string): string => key.slice(this.#host.keys.prefix.length);
-    for (const [key, revision] of this.#seenAt) {
-      if (revision > this.#watchRevision) continue;
-      const r = rest(key);
-      const present = r.startsWith('names/')
-        ? this.#names.has(dec(r.slice('names/'.length)) ?? '')
-        : this.#addresses.has(addressFrom(r.slice('addresses/'.length)) ?? 0);
-      if (!present) this.#seenAt.delete(key);
-    }
+    for (const [key, { revision, gone }] of this.#seenAt) if (gone && revision <= this.#watchRevision) this.#seenAt.delete(key);
     this.#tombstones = 0;
   }
 }

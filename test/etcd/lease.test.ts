@@ -1,0 +1,444 @@
+/**
+ * The etcd store's lease keeper against a scripted lease and host (no etcd
+ * needed): when the fence closes, what a keepalive proves, the renewal's
+ * backoff, the registration's fallbacks. The same behaviour against a real
+ * etcd is in fencing.test.ts and faults.test.ts; here the times are exact.
+ */
+import type { ITxnRequest, Lease } from 'etcd3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { StoreError } from '../../src/errors.js';
+import { EtcdKeys } from '../../src/etcd/keys.js';
+import { type LeaseHost, LeaseKeeper, type TxnResponse } from '../../src/etcd/lease.js';
+import type { ResolvedEtcdStoreOptions } from '../../src/etcd/options.js';
+import { clockFrom } from '../../src/util/clock.js';
+import { deferred, type GrantOutcome, ScriptedEtcd, type ScriptedLease } from '../support/scripted-etcd.js';
+
+const PREFIX = '/rina/demo.DIF/';
+const TTL_MS = 2000;
+
+interface World {
+  keeper: LeaseKeeper;
+  host: LeaseHost;
+  leases: ScriptedLease[];
+  txns: { what: string; request: ITxnRequest }[];
+  fenced: boolean[];
+  revokedIds: unknown[];
+  /** What the next leases' grants do, in order ('granted' once the list is empty). */
+  outcomes: GrantOutcome[];
+  /** Answers of the next transactions, in order (success once the list is empty). */
+  answers: boolean[];
+  served: string[];
+  state: { epoch: number; closed: boolean };
+}
+
+/** The keeper with a scripted client (its leases) and a host that records its transactions and fences. */
+function world(served: string[] = [], skew = { ms: 0 }): World {
+  const etcd = new ScriptedEtcd();
+  const w = {
+    leases: etcd.leases,
+    outcomes: etcd.grants,
+    revokedIds: etcd.revokedIds,
+    txns: [],
+    fenced: [],
+    answers: [],
+    served,
+  } as unknown as World;
+  w.state = { epoch: 1, closed: false };
+  w.host = {
+    keys: new EtcdKeys(PREFIX, () => 'e1'),
+    options: { leaseTtlSecs: TTL_MS / 1000, callTimeoutMs: 500 } as ResolvedEtcdStoreOptions,
+    stats: { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 },
+    client: () => etcd.client,
+    epoch: () => w.state.epoch,
+    closed: () => w.state.closed,
+    owner: () => ({ name: 'e1', shimAddress: '10.0.0.1:7000' }),
+    txn: async (what, request) => {
+      w.txns.push({ what, request });
+      return { succeeded: w.answers.shift() ?? true } as TxnResponse;
+    },
+    servedUnder: (renewed) => (renewed ? [] : w.served),
+    fenced: (fenced) => w.fenced.push(fenced),
+  };
+  w.keeper = new LeaseKeeper(w.host, clockFrom({ now: () => performance.now() + skew.ms }));
+  return w;
+}
+
+/** The txn of `w` with the registration of its `n`th lease held until the returned promise's resolve. */
+function holdRegistration(w: World, n: number): { resolve: (value: TxnResponse) => void } {
+  const registering = deferred<TxnResponse>();
+  const txn = w.host.txn.bind(w.host);
+  (w.host as { txn: LeaseHost['txn'] }).txn = (what, request) =>
+    what === 'register' && w.leases.length === n ? registering.promise : txn(what, request);
+  return registering;
+}
+
+/** A world whose first lease was lost at TTL_MS and renewed at once (lease-2, proven until 2 * TTL_MS). */
+async function renewed(): Promise<World> {
+  const w = world();
+  await w.keeper.grant(1);
+  await vi.advanceTimersByTimeAsync(TTL_MS);
+  expect(w.keeper.id).toBe('lease-2');
+  expect(w.fenced).toEqual([true, false]);
+  return w;
+}
+
+const registrations = (w: World) => w.txns.filter((t) => t.what === 'register').map((t) => t.request.compare?.[0]);
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('LeaseKeeper', () => {
+  it('grants a lease of the TTL, registers the enroller under it, and marks every name served, 100 to a transaction', async () => {
+    const names = Array.from({ length: 250 }, (_, i) => `m${i}`);
+    const w = world(names);
+    await w.keeper.grant(1);
+    const [lease] = w.leases;
+    expect(lease?.ttl).toBe(2);
+    expect(lease?.opts.deadline).toBe(Date.now() + 500);
+    expect(w.keeper.id).toBe('lease-1');
+    expect(registrations(w)).toEqual([
+      { key: Buffer.from(`${PREFIX}enrollers/e1`), target: 'Create', result: 'Equal', create_revision: 0 },
+    ]);
+    expect(w.txns[0]?.request.success).toEqual([
+      {
+        request_put: { key: Buffer.from(`${PREFIX}enrollers/e1`), value: Buffer.from('{"shimAddress":"10.0.0.1:7000"}'), lease: 'lease-1' },
+      },
+    ]);
+    const marks = w.txns.filter((t) => t.what === 'mark').map((t) => t.request.success ?? []);
+    expect(marks.map((m) => m.length)).toEqual([100, 100, 50]);
+    expect(marks.flat().map((op) => op.request_put?.key?.toString())).toEqual(names.map((n) => `${PREFIX}members/${n}/e1`));
+    expect(marks.flat().every((op) => op.request_put?.lease === 'lease-1' && op.request_put.value?.length === 0)).toBe(true);
+    expect(w.keeper.canVouch()).toBe(true);
+    expect(w.fenced).toEqual([]);
+  });
+
+  it('a lease never kept alive fences at exactly the TTL after it was asked for, and not before', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.outcomes.push(deferred<void>().promise); // the renewal hangs: the fence stays closed
+    await vi.advanceTimersByTimeAsync(TTL_MS - 1);
+    expect(w.keeper.canVouch()).toBe(true);
+    expect(w.fenced).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.fenced).toEqual([true]);
+    expect(w.keeper.fenced).toBe(true);
+    expect(w.keeper.canVouch()).toBe(false);
+  });
+
+  it('an answered keepalive proves the lease until the TTL after it was sent, not after it was answered', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.outcomes.push(deferred<void>().promise); // the renewal hangs: the fence stays closed
+    const lease = w.leases[0] as ScriptedLease;
+    await vi.advanceTimersByTimeAsync(1000);
+    lease.emit('keepaliveFired'); // sent at 1000
+    await vi.advanceTimersByTimeAsync(600);
+    lease.emit('keepaliveSucceeded'); // answered at 1600: alive until 1000 + TTL
+    await vi.advanceTimersByTimeAsync(1000 + TTL_MS - 1600 - 1);
+    expect(w.fenced).toEqual([]);
+    expect(w.keeper.canVouch()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.fenced).toEqual([true]);
+  });
+
+  it('answers are paired with their requests in order; an answer with no request, or after the stream restarted, proves nothing', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.outcomes.push(deferred<void>().promise); // the renewal hangs: the fence stays closed
+    const lease = w.leases[0] as ScriptedLease;
+    await vi.advanceTimersByTimeAsync(500);
+    lease.emit('keepaliveFired'); // 500
+    await vi.advanceTimersByTimeAsync(500);
+    lease.emit('keepaliveFired'); // 1000
+    lease.emit('keepaliveSucceeded'); // the one of 500
+    await vi.advanceTimersByTimeAsync(500 + TTL_MS - 1000 - 1);
+    expect(w.fenced).toEqual([]);
+    lease.emit('keepaliveEstablished'); // a new stream: the request of 1000 will never be answered on it
+    lease.emit('keepaliveSucceeded');
+    lease.emit('keepaliveSucceeded');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.fenced).toEqual([true]); // at 500 + TTL, as if the later answers had not come
+  });
+
+  it('the fence renews the lease: a new one, no marks (nothing served is vouched for until confirmed), the old one revoked, the fence open again', async () => {
+    const w = world(['a', 'b']);
+    await w.keeper.grant(1);
+    const gate = deferred<void>();
+    w.outcomes.push(gate.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.fenced).toEqual([true]);
+    expect(w.host.stats.leaseRenewals).toBe(1);
+    expect(w.leases[0]?.released).toBe(1);
+    expect(w.keeper.canVouch()).toBe(false); // the renewal is under way
+    gate.resolve(undefined);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.keeper.id).toBe('lease-2');
+    expect(w.fenced).toEqual([true, false]);
+    expect(w.keeper.canVouch()).toBe(true);
+    expect(w.txns.filter((t) => t.what === 'mark')).toHaveLength(1); // the first lease's only
+    expect(w.revokedIds).toEqual([{ ID: 'lease-1', opts: { deadline: Date.now() + 500 } }]);
+    // events of the lease that was lost are not heard any more
+    w.leases[0]?.emit('keepaliveFired');
+    w.leases[0]?.emit('keepaliveSucceeded');
+    w.leases[0]?.emit('lost');
+    expect(w.fenced).toEqual([true, false]);
+  });
+
+  it('a renewal whose registration is refused takes over its own registration under the old lease (a restarted etcd kept it)', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.answers.push(false, true); // "Create" refused (a restarted etcd kept our key), "Lease" accepted
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    const key = Buffer.from(`${PREFIX}enrollers/e1`);
+    expect(registrations(w).slice(1)).toEqual([
+      { key, target: 'Create', result: 'Equal', create_revision: 0 },
+      { key, target: 'Lease', result: 'Equal', lease: 'lease-1' },
+    ]);
+    expect(w.fenced).toEqual([true, false]);
+  });
+
+  it('a first registration refused twice takes over its own shim address, and is refused with a StoreError for another', async () => {
+    const key = Buffer.from(`${PREFIX}enrollers/e1`);
+    const value = Buffer.from('{"shimAddress":"10.0.0.1:7000"}');
+    const taken = world();
+    taken.answers.push(false, true);
+    await taken.keeper.grant(1);
+    expect(registrations(taken)).toEqual([
+      { key, target: 'Create', result: 'Equal', create_revision: 0 },
+      { key, target: 'Value', result: 'Equal', value },
+    ]);
+
+    const other = world();
+    other.answers.push(false, false);
+    const refused = other.keeper.grant(1);
+    await expect(refused).rejects.toThrow(StoreError);
+    await expect(refused).rejects.toThrow(
+      `an enroller named "e1" is registered already under ${PREFIX} at another shim address: give each enroller its own name (or wait up to 2 s for a dead one's lease to expire)`,
+    );
+    expect(other.leases[0]?.released).toBe(1);
+    expect(other.txns.filter((t) => t.what === 'mark')).toEqual([]);
+  });
+
+  it('renewals that fail back off from 100 ms, doubling to 2 s, until one is granted', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.outcomes.push('refused', 'refused', 'refused', 'refused', 'refused', 'refused');
+    const at = (): number[] => w.leases.slice(1).map((l) => l.opts.deadline - 500);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    const t0 = Date.now();
+    await vi.advanceTimersByTimeAsync(100 + 200 + 400 + 800 + 1600 + 2000 - 1);
+    expect(at().map((t) => t - t0)).toEqual([0, 100, 300, 700, 1500, 3100]);
+    expect(w.keeper.id).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(at().map((t) => t - t0)).toEqual([0, 100, 300, 700, 1500, 3100, 5100]);
+    expect(w.keeper.id).toBe('lease-8');
+    expect(w.host.stats.leaseRenewals).toBe(7);
+    expect(w.fenced).toEqual([true, false]);
+  });
+
+  it('a renewal of an earlier opening gives up; a lease granted to one is let go', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.outcomes.push('refused');
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    w.state.epoch = 2; // the store closed and opened again
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(w.leases).toHaveLength(2);
+
+    const late = world(['a']);
+    const gate = deferred<void>();
+    late.outcomes.push(gate.promise);
+    const granting = late.keeper.grant(1);
+    late.state.epoch = 2;
+    gate.resolve(undefined);
+    await granting;
+    expect(late.leases[0]?.released).toBe(1);
+    expect(late.keeper.id).toBeUndefined();
+    expect(late.txns).toEqual([]);
+  });
+
+  it('vouches for nothing once the wall clock passed the deadline, even if the monotonic clock stood still (a suspended host)', async () => {
+    const w = world();
+    await vi.advanceTimersByTimeAsync(700); // (the deadline on the wall clock is not the monotonic one's number)
+    await w.keeper.grant(1);
+    vi.setSystemTime(Date.now() + TTL_MS - 1);
+    expect(w.keeper.canVouch()).toBe(true);
+    vi.setSystemTime(Date.now() + 1);
+    expect(w.keeper.canVouch()).toBe(false);
+    expect(w.fenced).toEqual([true]);
+  });
+
+  it('a deadline the monotonic clock passed before its timer ran (a busy process) fences at the check, once', async () => {
+    const skew = { ms: 0 };
+    const w = world([], skew);
+    await w.keeper.grant(1);
+    w.outcomes.push(deferred<void>().promise); // the renewal hangs
+    skew.ms = TTL_MS;
+    expect(w.keeper.canVouch()).toBe(false);
+    expect(w.fenced).toEqual([true]);
+    await vi.advanceTimersByTimeAsync(TTL_MS * 2);
+    expect(w.fenced).toEqual([true]);
+    expect(w.host.stats.leaseRenewals).toBe(1);
+  });
+
+  it('vouches for nothing when closed, fenced or without a lease', async () => {
+    const w = world();
+    expect(w.keeper.canVouch()).toBe(false);
+    await w.keeper.grant(1);
+    expect(w.keeper.canVouch()).toBe(true);
+    w.state.closed = true;
+    expect(w.keeper.canVouch()).toBe(false);
+    expect(w.fenced).toEqual([]); // closed: no fence, no renewal
+    w.state.closed = false;
+    w.leases[0]?.emit('lost');
+    expect(w.fenced).toEqual([true]);
+    expect(w.keeper.canVouch()).toBe(false);
+  });
+
+  it('detached, the keeper forgets its lease and its fence timer; the lease is revoked, or released when etcd does not answer', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const lease = w.keeper.detach() as unknown as ScriptedLease;
+    expect(lease).toBe(w.leases[0]);
+    expect(w.keeper.id).toBeUndefined();
+    expect(w.keeper.fenced).toBe(false);
+    await vi.advanceTimersByTimeAsync(TTL_MS * 3);
+    expect(w.fenced).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+    lease.on('lost', () => undefined);
+    await w.keeper.revoke(lease as unknown as Lease);
+    expect(lease.listenerCount('lost')).toBe(0);
+    expect(lease.revoked).toEqual([{ deadline: Date.now() + 500 }]);
+    expect(lease.released).toBe(0);
+    await w.keeper.revoke(undefined);
+
+    const silent = world();
+    await silent.keeper.grant(1);
+    const unanswered = silent.keeper.detach() as unknown as ScriptedLease;
+    unanswered.revoke = async () => {
+      throw new Error('no answer');
+    };
+    await silent.keeper.revoke(unanswered as unknown as Lease);
+    expect(unanswered.released).toBe(1);
+  });
+
+  it('while a renewal is still registering, the fence stays closed and is checked every 100 ms; a deadline passed meanwhile fences again', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const registering = holdRegistration(w, 2); // the renewal's registration hangs past the new lease's TTL
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.fenced).toEqual([true]);
+    expect(w.keeper.id).toBe('lease-2');
+    await vi.advanceTimersByTimeAsync(TTL_MS + 250);
+    expect(w.leases).toHaveLength(2); // no second renewal while this one registers
+    expect(w.fenced).toEqual([true]);
+    expect(vi.getTimerCount()).toBe(1);
+    registering.resolve({ succeeded: true } as TxnResponse);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.fenced).toEqual([true, false]);
+    // checks at 100 ms steps from lease-2's deadline (2,000 + TTL): the next at 4,300, 50 ms from now
+    await vi.advanceTimersByTimeAsync(49);
+    expect(w.fenced).toEqual([true, false]);
+    await vi.advanceTimersByTimeAsync(1);
+    // lease-2 was proven only until TTL after it was asked for: fenced again, and lease-3 opens the fence
+    expect(w.fenced).toEqual([true, false, true, false]);
+    expect(w.leases).toHaveLength(3);
+  });
+
+  it("keepalive events of a lease that was replaced neither add requests, nor answer the new lease's, nor restart its stream", async () => {
+    // lease-2 was asked for at 2,000: proven until 4,000 unless one of its keepalives is answered
+    const fired = await renewed();
+    await vi.advanceTimersByTimeAsync(500);
+    fired.leases[0]?.emit('keepaliveFired'); // 2,500, on the old stream: not a request of lease-2
+    await vi.advanceTimersByTimeAsync(300);
+    fired.leases[1]?.emit('keepaliveFired'); // 2,800
+    fired.leases[1]?.emit('keepaliveSucceeded'); // proves lease-2 until 4,800
+    await vi.advanceTimersByTimeAsync(TTL_MS - 800 + 501); // 4,501
+    expect(fired.fenced).toEqual([true, false]);
+
+    const answered = await renewed();
+    await vi.advanceTimersByTimeAsync(500);
+    answered.leases[1]?.emit('keepaliveFired'); // 2,500
+    await vi.advanceTimersByTimeAsync(300);
+    answered.leases[1]?.emit('keepaliveFired'); // 2,800
+    answered.leases[0]?.emit('keepaliveSucceeded'); // the old lease's answer: pairs with nothing of lease-2's
+    answered.leases[1]?.emit('keepaliveSucceeded'); // the one of 2,500: proven until 4,500
+    await vi.advanceTimersByTimeAsync(TTL_MS - 800 + 499); // 4,499
+    expect(answered.fenced).toEqual([true, false]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(answered.fenced).toEqual([true, false, true, false]); // fenced, and lease-3 granted at once
+    expect(answered.leases).toHaveLength(3);
+
+    const restarted = await renewed();
+    await vi.advanceTimersByTimeAsync(500);
+    restarted.leases[1]?.emit('keepaliveFired'); // 2,500
+    restarted.leases[0]?.emit('keepaliveEstablished'); // the old lease's stream: lease-2's request still stands
+    restarted.leases[1]?.emit('keepaliveSucceeded'); // proven until 4,500
+    await vi.advanceTimersByTimeAsync(TTL_MS - 500 + 1); // 4,001
+    expect(restarted.fenced).toEqual([true, false]);
+  });
+
+  it('a renewal that registers after the store opened again leaves the fence to the new opening, and stops checking', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const registering = holdRegistration(w, 2);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.fenced).toEqual([true]);
+    w.state.epoch = 2;
+    registering.resolve({ succeeded: true } as TxnResponse);
+    await vi.advanceTimersByTimeAsync(TTL_MS * 3);
+    expect(w.fenced).toEqual([true]);
+    expect(w.leases).toHaveLength(2);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a lease of an earlier opening, not detached, can no longer fence: its loss and its deadline are ignored', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.state.epoch = 2;
+    w.leases[0]?.emit('lost');
+    await vi.advanceTimersByTimeAsync(TTL_MS * 3);
+    expect(w.fenced).toEqual([]);
+    expect(w.leases).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a check that runs before the deadline on its clock (a timer early by the clock) waits for the rest', async () => {
+    const skew = { ms: 0 };
+    const w = world([], skew);
+    await w.keeper.grant(1);
+    skew.ms = -500; // the keeper's clock now lags the timers by 500 ms
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.fenced).toEqual([]);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(w.fenced).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.fenced).toEqual([true, false]); // fenced, and lease-2 granted at once
+    expect(w.leases).toHaveLength(2);
+  });
+
+  it('a renewal whose new lease is lost while it registers goes on alone: one renewal, the host told once, fenced again at that lease’s deadline', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const registering = holdRegistration(w, 2);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    w.leases[1]?.emit('lost');
+    expect(w.fenced).toEqual([true]);
+    expect(w.leases).toHaveLength(2);
+    expect(w.host.stats.leaseRenewals).toBe(1);
+    await vi.advanceTimersByTimeAsync(500);
+    registering.resolve({ succeeded: true } as TxnResponse);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.fenced).toEqual([true, false]);
+    // lease-2 was asked for at 2,000 and never kept alive: the checks fence at 4,000
+    await vi.advanceTimersByTimeAsync(TTL_MS - 500 - 1);
+    expect(w.fenced).toEqual([true, false]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.fenced).toEqual([true, false, true, false]);
+    expect(w.leases).toHaveLength(3);
+  });
+});
