@@ -25,9 +25,15 @@ export const etcdStoreOptionsSchema = z
      * client and closes it in {@link EtcdAddressStore.close}.
      */
     hosts: z.optional(
-      z.union([z.url({ error: 'must be a URL' }), z.array(z.url({ error: 'must be a URL' })).check(z.minLength(1))], {
-        error: 'must be an etcd URL or a non-empty array of them',
-      }),
+      z.union(
+        [
+          z.url({ error: 'must be a URL' }),
+          z.array(z.url({ error: 'must be a URL' })).check(z.minLength(1, { error: 'must list at least one etcd URL' })),
+        ],
+        {
+          error: 'must be an etcd URL or a non-empty array of them',
+        },
+      ),
     ),
     /** An etcd3 client of the caller's (who closes it), instead of `hosts`. */
     client: z.optional(dependency<Etcd3>('Etcd3 client', ['lease', 'watch', 'close'])),

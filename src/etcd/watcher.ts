@@ -35,6 +35,8 @@ export class TableWatcher {
   readonly #host: WatchHost;
   readonly #table: AddressTable;
   #watcher: Watcher | undefined;
+  /** Aborted by stop: ends the waits of a resync and of a cancellation, so that no timer outlives the store. */
+  #stopping = new AbortController();
 
   constructor(host: WatchHost, table: AddressTable) {
     this.#host = host;
@@ -56,9 +58,18 @@ export class TableWatcher {
   stop(timeoutMs: number): Promise<void> {
     const watcher = this.#watcher;
     this.#watcher = undefined;
+    this.#stopping.abort();
+    this.#stopping = new AbortController();
     if (watcher === undefined) return Promise.resolve();
     // etcd may not answer: wait for the cancellation at most `timeoutMs`.
-    return Promise.race([watcher.cancel().catch(() => undefined), sleep(timeoutMs)]);
+    const answered = new AbortController();
+    return Promise.race([
+      watcher
+        .cancel()
+        .catch(() => undefined)
+        .finally(() => answered.abort()),
+      sleep(timeoutMs, answered.signal).catch(() => undefined),
+    ]);
   }
 
   #adopt(kvs: IKeyValue[], revision: number): void {
@@ -99,14 +110,16 @@ export class TableWatcher {
    * works or the store closes.
    */
   async #resync(epoch: number): Promise<void> {
-    for (let failures = 1; epoch === this.#host.epoch(); failures++) {
+    const { signal } = this.#stopping;
+    const current = (): boolean => epoch === this.#host.epoch() && !signal.aborted;
+    for (let failures = 1; current(); failures++) {
       try {
         const { kvs, revision } = await this.#read();
-        if (epoch !== this.#host.epoch()) return;
+        if (!current()) return;
         this.#adopt(kvs, revision);
         return;
       } catch {
-        await sleep(exponentialDelay(failures, 200, 5000));
+        await sleep(exponentialDelay(failures, 200, 5000), signal).catch(() => undefined); // (stopped: the loop ends)
       }
     }
   }

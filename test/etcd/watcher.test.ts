@@ -200,4 +200,23 @@ describe('TableWatcher', () => {
     await vi.advanceTimersByTimeAsync(1000);
     expect(failing.ranges).toHaveLength(1);
   });
+
+  it('stopped, it leaves no timer behind: neither the wait for the cancellation nor a resync’s backoff', async () => {
+    const answered = world();
+    answered.pages.push({ kvs: [], more: false, revision: 10 });
+    await answered.watcher.load();
+    await answered.watcher.stop(300); // etcd took the cancellation at once
+    expect(vi.getTimerCount()).toBe(0);
+
+    const resyncing = world();
+    resyncing.pages.push({ kvs: [], more: false, revision: 10 }, new Error('gone'));
+    await resyncing.watcher.load();
+    resyncing.watches[0]?.watcher.emit('error', new Error('compacted'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(1); // the resync's backoff
+    await resyncing.watcher.stop(300);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(resyncing.ranges).toHaveLength(2);
+  });
 });

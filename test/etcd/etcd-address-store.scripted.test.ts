@@ -1,0 +1,355 @@
+/**
+ * The etcd store's transactions, exactly, against a scripted etcd client (no
+ * etcd needed): what each bind, confirm, release and leave compares and
+ * writes, what the store learns when it loses, and what it does when etcd
+ * does not answer. What a real etcd makes of them (races, leases that
+ * expire, cuts) is in etcd-address-store.test.ts, fencing.test.ts and
+ * faults.test.ts.
+ */
+import type { IKeyValue, ITxnRequest } from 'etcd3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import type { TxnResponse } from '../../src/etcd/lease.js';
+import { StoreError } from '../../src/index.js';
+import type { AddressStoreListener } from '../../src/store/address-store.js';
+import { deferred, keyValue, ScriptedEtcd } from '../support/scripted-etcd.js';
+
+const PREFIX = '/rina/demo.DIF/';
+const key = (rest: string) => Buffer.from(PREFIX + rest);
+const kv = (rest: string, value: string, revision: number, createRevision = revision): IKeyValue =>
+  keyValue(PREFIX, rest, value, revision, createRevision);
+
+const absent = (rest: string) => ({ key: key(rest), target: 'Create', result: 'Equal', create_revision: 0 });
+const at = (rest: string, revision: number) => ({ key: key(rest), target: 'Mod', result: 'Equal', mod_revision: revision });
+const put = (rest: string, value: string, lease?: string) => ({
+  request_put: { key: key(rest), value: Buffer.from(value), ...(lease === undefined ? {} : { lease }) },
+});
+const del = (rest: string) => ({ request_delete_range: { key: key(rest) } });
+/** A transaction refused: the failure branch's reads find `found` (one key-value or nothing, per read). */
+const refused = (revision: number, ...found: (IKeyValue | undefined)[]): Partial<TxnResponse> =>
+  ({
+    succeeded: false,
+    header: { revision: String(revision) },
+    responses: found.map((f) => ({ response_range: { kvs: f === undefined ? [] : [f] } })),
+  }) as unknown as Partial<TxnResponse>;
+
+const stores: EtcdAddressStore[] = [];
+
+/** An open, loaded store (enroller e1) on a scripted client; the table read finds `kvs` at revision 100. */
+async function opened(kvs: IKeyValue[] = []) {
+  const etcd = new ScriptedEtcd();
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 60, callTimeoutMs: 500 });
+  const listener = {
+    bound: vi.fn(),
+    unbound: vi.fn(),
+    idle: vi.fn(),
+    enrollers: vi.fn(),
+    fenced: vi.fn(),
+  } satisfies AddressStoreListener;
+  await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
+  stores.push(store);
+  etcd.pages.push({ kvs, more: false, revision: 100 });
+  await store.load();
+  const last = (): ITxnRequest => etcd.txns[etcd.txns.length - 1]?.request ?? {};
+  return { etcd, store, listener, last, watch: () => etcd.watches[etcd.watches.length - 1]?.watcher };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+});
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  vi.useRealTimers();
+});
+
+describe('EtcdAddressStore transactions (scripted etcd)', () => {
+  it('binds in one transaction: both keys expected absent, written both ways, the mark under the lease', async () => {
+    const { etcd, store, listener, last } = await opened();
+    expect(await store.bind({ name: 'm', address: 5 })).toBe(true);
+    expect(last()).toEqual({
+      compare: [absent('names/m'), absent('addresses/5')],
+      success: [put('names/m', '5'), put('addresses/5', 'm'), put('members/m/e1', '', 'lease-1')],
+      failure: [{ request_range: { key: key('names/m') } }, { request_range: { key: key('addresses/5') } }],
+    });
+    expect(etcd.txns[etcd.txns.length - 1]?.deadline).toEqual({ deadline: Date.now() + 500 });
+    expect(listener.bound).toHaveBeenCalledWith({ name: 'm', address: 5 });
+    expect(store.stats()).toMatchObject({ transactions: 2, conflicts: 0 }); // the registration, the bind
+  });
+
+  it('moving a name expects its key and its old address at the revisions seen, and deletes the old address', async () => {
+    const { store, last, listener } = await opened();
+    await store.bind({ name: 'm', address: 5 }); // at revision 102
+    expect(await store.bind({ name: 'm', address: 6 })).toBe(true); // at 103
+    expect(last().compare).toEqual([at('names/m', 102), absent('addresses/6'), at('addresses/5', 102)]);
+    expect(last().success).toEqual([put('names/m', '6'), put('addresses/6', 'm'), del('addresses/5'), put('members/m/e1', '', 'lease-1')]);
+    // the table took what the transaction wrote: binding m again at 6 expects both keys at 103, deletes nothing
+    await store.bind({ name: 'm', address: 6 });
+    expect(last().compare).toEqual([at('names/m', 103), at('addresses/6', 103)]);
+    expect(last().success).toEqual([put('names/m', '6'), put('addresses/6', 'm'), put('members/m/e1', '', 'lease-1')]);
+    // and 5 is free as far as it knows
+    await store.bind({ name: 'n', address: 5 });
+    expect(last().compare).toEqual([absent('names/n'), absent('addresses/5')]);
+    expect(listener.bound.mock.calls.map(([b]) => b)).toEqual([
+      { name: 'm', address: 5 },
+      { name: 'm', address: 6 },
+      { name: 'n', address: 5 },
+    ]);
+  });
+
+  it("an address another name holds is expected absent (the bind must lose); a name's old address it never saw is deleted unchecked", async () => {
+    const { store, last } = await opened([kv('names/m', '4', 50, 40), kv('addresses/7', 'x', 60)]);
+    await store.bind({ name: 'm', address: 7 });
+    expect(last().compare).toEqual([at('names/m', 50), absent('addresses/7')]);
+    expect(last().success).toContainEqual(del('addresses/4'));
+  });
+
+  it('a lost race is refused and counted; the store learns the winner from the failure branch and expects it next time', async () => {
+    const { etcd, store, listener, last } = await opened();
+    etcd.answers.push(refused(120, kv('names/m', '7', 120), kv('addresses/5', 'x', 119)));
+    expect(await store.bind({ name: 'm', address: 5 })).toBe(false);
+    expect(store.stats().conflicts).toBe(1);
+    expect(listener.bound.mock.calls.map(([b]) => b)).toEqual([
+      { name: 'm', address: 7 },
+      { name: 'x', address: 5 },
+    ]);
+    await store.bind({ name: 'm', address: 9 });
+    expect(last().compare).toEqual([at('names/m', 120), absent('addresses/9')]); // 7 never seen as m's: unchecked
+    expect(last().success).toContainEqual(del('addresses/7'));
+    // a refusal that finds both keys gone: the store forgets them
+    etcd.answers.push(refused(130, undefined, undefined));
+    await store.bind({ name: 'q', address: 5 });
+    await store.bind({ name: 'q', address: 5 });
+    expect(last().compare).toEqual([absent('names/q'), absent('addresses/5')]);
+  });
+
+  it('a bind etcd did not answer is a StoreError naming it; its mark, if it was written, is deleted when the watch shows it', async () => {
+    const { etcd, store, last, watch } = await opened();
+    etcd.answers.push(new Error('deadline exceeded'));
+    await expect(store.bind({ name: 'm', address: 5 })).rejects.toThrow(new StoreError('etcd: cannot bind m to 5: deadline exceeded'));
+    const before = etcd.txns.length;
+    watch()?.emit('put', kv('members/m/e1', '', 130));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.txns).toHaveLength(before + 1);
+    expect(last()).toEqual({
+      compare: [{ key: key('members/m/e1'), target: 'Mod', result: 'Equal', mod_revision: '130' }],
+      success: [del('members/m/e1')],
+    });
+    // a mark of a member it serves is its own: left alone; so are other enrollers' marks
+    await store.bind({ name: 'n', address: 6 });
+    const after = etcd.txns.length;
+    watch()?.emit('put', kv('members/n/e1', '', 140));
+    watch()?.emit('put', kv('members/m/e2', '', 141));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.txns).toHaveLength(after);
+  });
+
+  it('a refused bind serves nothing: its mark, seen later, is a stray', async () => {
+    const { etcd, store, watch } = await opened();
+    etcd.answers.push(refused(120, kv('names/m', '7', 120), undefined));
+    await store.bind({ name: 'm', address: 5 });
+    const before = etcd.txns.length;
+    watch()?.emit('put', kv('members/m/e1', '', 121));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.txns).toHaveLength(before + 1);
+  });
+
+  it('binds nothing without a lease (renewing) or when not open, with a StoreError saying which', async () => {
+    const { etcd, store } = await opened();
+    etcd.grants.push(deferred<void>().promise); // the renewal hangs
+    etcd.leases[0]?.emit('lost');
+    await expect(store.bind({ name: 'm', address: 5 })).rejects.toThrow(/has no lease now/);
+    await expect(store.confirm({ name: 'm', address: 5 })).rejects.toThrow(/has no lease now/);
+    await store.close();
+    await expect(store.bind({ name: 'm', address: 5 })).rejects.toThrow(/is not open/);
+    await expect(store.confirm({ name: 'm', address: 5 })).rejects.toThrow(/is not open/);
+  });
+
+  it('confirms a binding only if etcd holds it both ways, writing the mark alone; a refusal writes nothing and serves nothing', async () => {
+    const { etcd, store, last, watch } = await opened();
+    expect(await store.confirm({ name: 'm', address: 5 })).toBe(true);
+    expect(last()).toEqual({
+      compare: [
+        { key: key('names/m'), target: 'Value', result: 'Equal', value: Buffer.from('5') },
+        { key: key('addresses/5'), target: 'Value', result: 'Equal', value: Buffer.from('m') },
+      ],
+      success: [put('members/m/e1', '', 'lease-1')],
+    });
+    // served now: its mark is not a stray, and leaving expects the mark at the confirmation's revision (102)
+    const before = etcd.txns.length;
+    watch()?.emit('put', kv('members/m/e1', '', 102));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.txns).toHaveLength(before);
+    await store.leave('m');
+    expect(last().compare).toEqual([at('members/m/e1', 102)]);
+
+    etcd.answers.push({ succeeded: false });
+    expect(await store.confirm({ name: 'n', address: 6 })).toBe(false);
+    const after = etcd.txns.length;
+    watch()?.emit('put', kv('members/n/e1', '', 150));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.txns).toHaveLength(after + 1); // not served: a stray
+  });
+
+  it('releases only if no enroller marks the name and its key is as seen; deletes both keys and its own mark', async () => {
+    const { etcd, store, listener, last } = await opened([kv('names/m', '5', 50, 40), kv('addresses/5', 'm', 50, 40)]);
+    expect(await store.release('m')).toBe(true);
+    expect(last()).toEqual({
+      compare: [
+        at('names/m', 50),
+        { key: key('members/m/'), range_end: key('members/m/e1'), target: 'Create', result: 'Equal', create_revision: 0 },
+        { key: key('members/m/e1\0'), range_end: key('members/m0'), target: 'Create', result: 'Equal', create_revision: 0 },
+      ],
+      success: [del('names/m'), del('addresses/5'), del('members/m/e1')],
+      failure: [{ request_range: { key: key('names/m') } }],
+    });
+    expect(listener.unbound).toHaveBeenCalledWith('m');
+    // gone from the table: binding it again expects both keys absent; releasing it again asks etcd nothing
+    const before = etcd.txns.length;
+    expect(await store.release('m')).toBe(true);
+    expect(etcd.txns).toHaveLength(before);
+    await store.bind({ name: 'm', address: 5 });
+    expect(last().compare).toEqual([absent('names/m'), absent('addresses/5')]);
+  });
+
+  it('a refused release learns the name as etcd has it; a release while a bind of the name is in flight is refused at once', async () => {
+    const { etcd, store, last } = await opened([kv('names/m', '5', 50), kv('addresses/5', 'm', 50)]);
+    etcd.answers.push(refused(160, kv('names/m', '8', 155, 50)));
+    expect(await store.release('m')).toBe(false);
+    await store.release('m');
+    expect(last().compare?.[0]).toEqual(at('names/m', 155));
+
+    const answer = deferred<TxnResponse>();
+    etcd.answers.push(() => answer.promise);
+    const binding = store.bind({ name: 'b', address: 9 });
+    const second = deferred<TxnResponse>();
+    etcd.answers.push(() => second.promise);
+    const again = store.bind({ name: 'b', address: 9 });
+    await vi.advanceTimersByTimeAsync(0);
+    const before = etcd.txns.length;
+    expect(await store.release('b')).toBe(false);
+    answer.resolve({ succeeded: true, header: { revision: '170' }, responses: [] } as unknown as TxnResponse);
+    await binding;
+    expect(await store.release('b')).toBe(false); // the second bind is still in flight
+    second.resolve({ succeeded: true, header: { revision: '171' }, responses: [] } as unknown as TxnResponse);
+    await again;
+    expect(etcd.txns).toHaveLength(before);
+    expect(await store.release('b')).toBe(true);
+    expect(etcd.txns).toHaveLength(before + 1);
+  });
+
+  it('leaves by deleting its mark as last written; a leave etcd did not answer is retried every second until done', async () => {
+    const { etcd, store, last } = await opened();
+    await store.bind({ name: 'm', address: 5 }); // mark written at 102
+    etcd.answers.push(new Error('unavailable'));
+    await expect(store.leave('m')).rejects.toThrow(new StoreError('etcd: leave: unavailable'));
+    expect(last()).toEqual({ compare: [at('members/m/e1', 102)], success: [del('members/m/e1')] });
+    const before = etcd.txns.length;
+    etcd.answers.push(new Error('unavailable'));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(etcd.txns).toHaveLength(before);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(etcd.txns).toHaveLength(before + 1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(etcd.txns).toHaveLength(before + 2); // done
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(etcd.txns).toHaveLength(before + 2);
+    // the mark deleted: a second leave does not expect a revision
+    await store.leave('m');
+    expect(last().compare).toEqual([]);
+  });
+
+  it('a failed leave is not retried once the name is bound again, nor once the store closes', async () => {
+    const bound = await opened();
+    bound.etcd.answers.push(new Error('unavailable'));
+    await expect(bound.store.leave('m')).rejects.toThrow(StoreError);
+    await bound.store.bind({ name: 'm', address: 5 });
+    const before = bound.etcd.txns.length;
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(bound.etcd.txns).toHaveLength(before);
+
+    const closed = await opened();
+    closed.etcd.answers.push(new Error('unavailable'));
+    await expect(closed.store.leave('m')).rejects.toThrow(StoreError);
+    await bound.store.close();
+    await closed.store.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('failed leaves share one retry a second; a leave after close fails and arms nothing', async () => {
+    const { etcd, store, last } = await opened();
+    etcd.answers.push(new Error('unavailable'), new Error('unavailable'));
+    await expect(store.leave('a')).rejects.toThrow(StoreError);
+    await expect(store.leave('b')).rejects.toThrow(StoreError);
+    expect(vi.getTimerCount()).toBe(2); // the retry, and the lease's fence
+    await vi.advanceTimersByTimeAsync(1000);
+    const retried = etcd.txns.slice(-2).map((t) => t.request.success?.[0]?.request_delete_range?.key?.toString());
+    expect(retried).toEqual([`${PREFIX}members/a/e1`, `${PREFIX}members/b/e1`]);
+    expect(last().compare).toEqual([]);
+    await store.close();
+    await expect(store.leave('c')).rejects.toThrow(/is not open/);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a stray mark whose deletion fails is left to the next sighting, and nothing throws', async () => {
+    const { etcd, watch } = await opened();
+    etcd.answers.push(new Error('unavailable'));
+    watch()?.emit('put', kv('members/m/e1', '', 130));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.txns[etcd.txns.length - 1]?.request.success).toEqual([del('members/m/e1')]);
+  });
+
+  it('a leave that crosses a new bind of the name leaves the new mark’s revision to the next leave', async () => {
+    const { etcd, store, last } = await opened();
+    await store.bind({ name: 'm', address: 5 }); // mark at 102
+    const answer = deferred<TxnResponse>();
+    etcd.answers.push(() => answer.promise);
+    const leaving = store.leave('m');
+    await vi.advanceTimersByTimeAsync(0);
+    await store.bind({ name: 'm', address: 5 }); // mark written again at 103
+    answer.resolve({ succeeded: true, header: { revision: '104' }, responses: [] } as unknown as TxnResponse);
+    await leaving;
+    await store.leave('m');
+    expect(last().compare).toEqual([at('members/m/e1', 103)]);
+  });
+
+  it('a renewed lease marks nothing: what was served is forgotten until bound or confirmed again', async () => {
+    const { etcd, store, listener, last } = await opened();
+    await store.bind({ name: 'm', address: 5 });
+    etcd.leases[0]?.emit('lost');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(listener.fenced.mock.calls).toEqual([[true], [false]]);
+    const marks = etcd.txns.filter((t) => t.request.success?.some((op) => op.request_put?.key?.toString() === `${PREFIX}members/m/e1`));
+    expect(marks).toHaveLength(1); // the bind's only
+    // the old mark's revision is forgotten: leaving expects none
+    await store.leave('m');
+    expect(last().compare).toEqual([]);
+  });
+
+  it('opens once; a registration refused closes it again with a StoreError; closing revokes the lease and cancels the watch, the caller’s client left open', async () => {
+    const { etcd, store } = await opened();
+    await expect(store.open({ name: 'e1', shimAddress: 'x' }, { bound() {}, unbound() {}, idle() {}, enrollers() {} })).rejects.toThrow(
+      /open already/,
+    );
+    await store.close();
+    expect(etcd.leases[0]?.revoked).toHaveLength(1);
+    expect(etcd.watches[0]?.watcher.cancelled).toBe(1);
+    expect(etcd.closed).toBe(0);
+    await store.close(); // twice: nothing more
+    expect(etcd.leases[0]?.revoked).toHaveLength(1);
+
+    const refusedEtcd = new ScriptedEtcd();
+    refusedEtcd.answers.push({ succeeded: false }, { succeeded: false });
+    const other = new EtcdAddressStore({ client: refusedEtcd.client, prefix: PREFIX });
+    await expect(other.open({ name: 'e1', shimAddress: 'y' }, { bound() {}, unbound() {}, idle() {}, enrollers() {} })).rejects.toThrow(
+      /an enroller named "e1" is registered already/,
+    );
+    await expect(other.bind({ name: 'm', address: 1 })).rejects.toThrow(/is not open/);
+  });
+
+  it('stats are a copy', async () => {
+    const { store } = await opened();
+    const stats = store.stats();
+    stats.transactions = 99;
+    expect(store.stats().transactions).toBe(1);
+  });
+});

@@ -1,0 +1,93 @@
+/** The etcd store's options (one schema: defaults, each rule and its message) and the errors it reports. */
+import { describe, expect, it } from 'vitest';
+import { storeError } from '../../src/etcd/client.js';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { etcdStoreOptionsSchema } from '../../src/etcd/options.js';
+import { ConfigError, StoreError } from '../../src/index.js';
+import { ScriptedEtcd } from '../support/scripted-etcd.js';
+
+const HOSTS = 'http://127.0.0.1:2379';
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
+/** The ConfigError's issues for `options`, as "field: rule". */
+function issues(options: object): string[] {
+  try {
+    new EtcdAddressStore(options as never);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.issues.map((i) => `${i.field}: ${i.rule}`);
+  }
+  return [];
+}
+
+describe('EtcdAddressStore options', () => {
+  it('default to a 10 s lease and 2 s calls; the prefix is /rina/<dif>/, or the one given with its slash', () => {
+    expect(etcdStoreOptionsSchema.parse({ hosts: HOSTS, difName: 'd' })).toMatchObject({ leaseTtlSecs: 10, callTimeoutMs: 2000 });
+    expect(new EtcdAddressStore({ hosts: HOSTS, difName: 'd.DIF' }).prefix).toBe('/rina/d.DIF/');
+    expect(new EtcdAddressStore({ hosts: [HOSTS, 'http://127.0.0.2:2379'], prefix: '/x/' }).prefix).toBe('/x/');
+    expect(new EtcdAddressStore({ hosts: HOSTS, prefix: '/x' }).prefix).toBe('/x/');
+    expect(new EtcdAddressStore({ client: new ScriptedEtcd().client, prefix: '/x', difName: 'ignored' }).prefix).toBe('/x/');
+  });
+
+  it('name each field they refuse and why', () => {
+    expect(issues({ difName: 'd' })).toEqual(['hosts: give exactly one of hosts and client']);
+    expect(issues({ hosts: HOSTS, client: new ScriptedEtcd().client, difName: 'd' })).toEqual([
+      'hosts: give exactly one of hosts and client',
+    ]);
+    expect(issues({ hosts: HOSTS })).toEqual(['difName: give difName (for the default prefix) or prefix']);
+    expect(issues({ hosts: 'nope', difName: 'd' })).toEqual(['hosts: must be a URL']);
+    expect(issues({ hosts: ['nope'], difName: 'd' })).toEqual(['hosts.0: must be a URL']);
+    expect(issues({ hosts: [], difName: 'd' })).toEqual(['hosts: must list at least one etcd URL']);
+    expect(issues({ hosts: 5, difName: 'd' })).toEqual(['hosts: must be an etcd URL or a non-empty array of them']);
+    expect(issues({ hosts: HOSTS, difName: '' })).toEqual(['difName: must be a non-empty string']);
+    expect(issues({ hosts: HOSTS, prefix: '' })).toEqual(['prefix: must be a non-empty string']);
+    expect(issues({ hosts: HOSTS, difName: 'd', leaseTtlSecs: 1 })).toEqual(['leaseTtlSecs: must be >= 2']);
+    expect(issues({ hosts: HOSTS, difName: 'd', leaseTtlSecs: 2 })).toEqual([]);
+    expect(issues({ hosts: HOSTS, difName: 'd', leaseTtlSecs: 2_147_483 })).toEqual([]);
+    expect(issues({ hosts: HOSTS, difName: 'd', leaseTtlSecs: 2_147_484 })).toEqual([
+      'leaseTtlSecs: must be <= 2147483 s (its renewal timers must fit in a Node.js timer)',
+    ]);
+    expect(issues({ hosts: HOSTS, difName: 'd', callTimeoutMs: 0 })).toEqual(['callTimeoutMs: must be > 0']);
+    expect(issues({ hosts: HOSTS, difName: 'd', extra: 1 })).toEqual(['(root): unknown option "extra"']);
+    expect(issues({ client: {}, difName: 'd' })).toEqual(['client: must implement Etcd3 client (lease, watch, close)']);
+  });
+
+  it('take PEM as text or bytes, and both or neither of cert and key', () => {
+    const bytes = new TextEncoder().encode(PEM);
+    expect(issues({ hosts: HOSTS, difName: 'd', tls: { ca: bytes, cert: PEM, key: bytes } })).toEqual([]);
+    expect(issues({ hosts: HOSTS, difName: 'd', tls: { ca: 7 } })).toEqual(['tls.ca: must be PEM text or its bytes']);
+    expect(issues({ hosts: HOSTS, difName: 'd', tls: { ca: PEM, key: 'x' } })).toEqual([
+      'tls.key: tls.key must be PEM (-----BEGIN ...)',
+      'tls.cert: give both cert and key, or neither',
+    ]);
+    expect(issues({ hosts: HOSTS, difName: 'd', tls: { ca: PEM, cert: 'y', key: PEM } })).toEqual([
+      'tls.cert: tls.cert must be PEM (-----BEGIN ...)',
+    ]);
+    expect(issues({ hosts: HOSTS, difName: 'd', auth: { username: '', password: 'p' } })).toEqual([
+      'auth.username: must be a non-empty string',
+    ]);
+    expect(issues({ client: new ScriptedEtcd().client, difName: 'd', tls: { ca: PEM } })).toEqual([
+      'client: tls and auth are for the client the store makes from hosts; configure your own client instead',
+    ]);
+  });
+});
+
+describe('the errors the etcd store reports', () => {
+  it('name what failed and hint at what to check for the errors an operator meets first', () => {
+    const hint = (message: string) => storeError('cannot read', new Error(message), '/rina/d/').message;
+    expect(hint('etcdserver: permission denied')).toBe(
+      "etcd: cannot read: etcdserver: permission denied (does the etcd user's role grant read and write under /rina/d/?)",
+    );
+    expect(hint('authentication failed, invalid user ID or password')).toMatch(/\(check the etcd user and password\)$/);
+    expect(hint('etcdserver: user name is empty')).toMatch(/\(check the etcd user and password\)$/);
+    for (const m of ['unable to verify the first certificate', 'SSL routines', 'TLS handshake failed', 'handshake']) {
+      expect(hint(m)).toMatch(/\(check the CA that signed etcd's certificate, and the client certificate and key\)$/);
+    }
+    expect(hint('No connection established. Resolution note: ')).toBe('etcd: cannot read: No connection established.');
+    expect(hint('deadline exceeded')).toBe('etcd: cannot read: deadline exceeded');
+    const cause = new Error('x');
+    expect(storeError('w', cause, '/p/').cause).toBe(cause);
+    const already = new StoreError('as it was');
+    expect(storeError('w', already, '/p/')).toBe(already);
+  });
+});
