@@ -5,10 +5,10 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
 
 /**
- * Files that replace a module with `vi.mock` (node:dgram, node:fs/promises, write-file-atomic): they run each in a
+ * Files that replace a module with `vi.mock` (node:dgram, node:fs/promises, write-file-atomic, node:module): they run each in a
  * process of its own, as a mock cannot reach a module another file already loaded in the same one.
  */
-const MOCKING = ['test/shim/udp-shim.errors.test.ts', 'test/store/file-durability.test.ts'];
+const MOCKING = ['test/shim/udp-shim.errors.test.ts', 'test/store/file-durability.test.ts', 'test/etcd/client.missing-etcd3.test.ts'];
 const ALL = ['test/**/*.test.ts', 'examples/**/*.test.ts'];
 
 /** What every configuration of the suite shares (the mutation runs' too: vitest.mutation.config.ts). */

@@ -45,6 +45,7 @@ const FOLDERS = {
     'test/etcd/watcher.test.ts',
     'test/etcd/keys.test.ts',
     'test/etcd/options.test.ts',
+    'test/etcd/client.missing-etcd3.test.ts',
   ],
   enroller: ['test/enroller/**/*.test.ts', 'test/security/**/*.test.ts', 'test/integration/**/*.test.ts'],
   member: ['test/member/**/*.test.ts', 'test/model/**/*.test.ts', 'test/testing/**/*.test.ts'],

@@ -32,9 +32,14 @@ const { etcd3, cockatiel } = loadEtcd3();
 
 /** A client for `options.hosts`, with its TLS and authentication. */
 export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3Module.Etcd3 {
+  return new etcd3.Etcd3(etcdClientOptions(options));
+}
+
+/** What {@link makeEtcdClient} gives etcd3. */
+export function etcdClientOptions(options: ResolvedEtcdStoreOptions): Etcd3Module.IOptions {
   const { tls, auth } = options;
   const { ExponentialBackoff, handleWhen, noop, retry } = cockatiel;
-  return new etcd3.Etcd3({
+  return {
     hosts: options.hosts ?? [],
     ...(tls === undefined
       ? {}
@@ -59,7 +64,7 @@ export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3Module.E
       // etcd3 calls next() on what it is given (a factory), though its types ask for a backoff.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as never,
     },
-  });
+  };
 }
 
 /** `err` as a StoreError saying `what` failed, with a hint for the errors an operator meets first. */

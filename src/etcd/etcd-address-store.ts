@@ -103,7 +103,11 @@ export class EtcdAddressStore implements SharedAddressStore {
       closed: () => this.#closed,
       owner: () => this.#owner as StoreOwner,
       txn: (what, request) => this.#txn(what, request),
-      servedUnder: (renewed) => this.#servedUnder(renewed),
+      renewed: () => {
+        // whatever was served then is not vouched for until confirmed
+        this.#served.clear();
+        this.#markRevision.clear();
+      },
       fenced: (fenced) => this.#listener?.fenced?.(fenced),
     });
   }
@@ -147,7 +151,6 @@ export class EtcdAddressStore implements SharedAddressStore {
     const holder = this.#table.address(address);
     const request = this.#bindRequest(binding, held, holder, leaseId);
     this.#served.add(name);
-    this.#unleft.delete(name);
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
     try {
@@ -243,7 +246,6 @@ export class EtcdAddressStore implements SharedAddressStore {
     });
     if (!res.succeeded) return false;
     this.#served.add(name);
-    this.#unleft.delete(name);
     this.#markRevision.set(name, Number(res.header.revision));
     return true;
   }
@@ -320,11 +322,12 @@ export class EtcdAddressStore implements SharedAddressStore {
     if (this.#retryTimer !== undefined || this.#closed) return;
     this.#retryTimer = systemClock.setTimeout(() => {
       this.#retryTimer = undefined;
+      // A name served again since has its mark written anew: not ours to delete.
       const names = [...this.#unleft].filter((n) => !this.#served.has(n));
       this.#unleft.clear();
       for (const name of names) {
         this.#deleteMark(name).catch(() => {
-          if (!this.#served.has(name)) this.#unleft.add(name);
+          this.#unleft.add(name);
           this.#armRetry();
         });
       }
@@ -357,19 +360,10 @@ export class EtcdAddressStore implements SharedAddressStore {
     return this.#lease.canVouch();
   }
 
-  /** A lease was granted: after a lapse, whatever was served then is not vouched for until confirmed. */
-  #servedUnder(renewed: boolean): string[] {
-    if (renewed) {
-      this.#served.clear();
-      this.#markRevision.clear();
-    }
-    return [...this.#served];
-  }
-
   /** A mark of ours from a bind whose answer never came, for a member we do not serve (unless written again since). */
   #deleteStrayMark(name: string, kv: IKeyValue): void {
     if (this.#served.has(name)) return;
-    this.#txn('leave', {
+    this.#txn('delete a stray mark', {
       compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
       success: [{ request_delete_range: { key: kv.key } }],
     }).catch(() => undefined);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Etcd3, IRequestOp, ITxnRequest, Lease } from 'etcd3';
+import type { Etcd3, ITxnRequest, Lease } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { StoreOwner } from '../store/address-store.js';
 import { exponentialDelay } from '../util/backoff.js';
@@ -36,10 +36,10 @@ export interface LeaseHost {
   /** One transaction, its failure a StoreError saying `what` failed. */
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
   /**
-   * A lease was granted: the names to mark under it. A renewed one (after a
-   * lapse) marks none: whatever was served then is not vouched for until confirmed.
+   * A new lease was granted after a lapse: whatever was served under the lost
+   * one is not vouched for until the enroller confirms it.
    */
-  servedUnder(renewed: boolean): string[];
+  renewed(): void;
   /** The fence closed (`true`) or a new lease opened it again (`false`). */
   fenced(fenced: boolean): void;
 }
@@ -77,8 +77,8 @@ export class LeaseKeeper {
 
   /**
    * Grants a lease and registers the enroller under it; renews itself when
-   * lost. A first lease marks every name served; a renewed one marks none:
-   * the enroller confirms through etcd what it keeps.
+   * lost. Nothing is marked under a renewed lease: the enroller confirms
+   * through etcd what it keeps.
    */
   async grant(epoch: number, previousLeaseId?: string): Promise<void> {
     const { options } = this.#host;
@@ -96,12 +96,8 @@ export class LeaseKeeper {
     this.#fired = [];
     this.#extend(epoch, askedAt);
     await this.#register(lease, id, previousLeaseId);
-    const marks = this.#host
-      .servedUnder(previousLeaseId !== undefined)
-      .map((name): IRequestOp => ({ request_put: { key: Buffer.from(this.#host.keys.mark(name)), value: Buffer.alloc(0), lease: id } }));
-    // etcd takes at most 128 operations in one transaction.
-    for (let i = 0; i < marks.length; i += 100) await this.#host.txn('mark', { success: marks.slice(i, i + 100) });
     if (previousLeaseId !== undefined) {
+      this.#host.renewed();
       // Nothing of ours is attached to it any more; whatever is left there is stale.
       this.#host
         .client()

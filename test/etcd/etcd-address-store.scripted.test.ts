@@ -352,4 +352,80 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     stats.transactions = 99;
     expect(store.stats().transactions).toBe(1);
   });
+
+  it('a renewal of an earlier opening, answered after the store opened again, is let go', async () => {
+    const { etcd, store, last } = await opened();
+    const late = deferred<void>();
+    etcd.grants.push(late.promise);
+    etcd.leases[0]?.emit('lost'); // lease-2 asked for, unanswered
+    await store.close();
+    await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, { bound() {}, unbound() {}, idle() {}, enrollers() {} });
+    expect(etcd.leases.map((l) => l.id)).toEqual(['lease-1', 'lease-2', 'lease-3']);
+    late.resolve(undefined);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(etcd.leases[1]?.released).toBe(1);
+    await store.bind({ name: 'm', address: 5 });
+    expect(last().success).toContainEqual(put('members/m/e1', '', 'lease-3'));
+  });
+
+  it('fails to open with a StoreError naming the registration when etcd grants no lease, and stays closed', async () => {
+    const etcd = new ScriptedEtcd();
+    etcd.grants.push('refused');
+    const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX });
+    await expect(store.open({ name: 'e1', shimAddress: 'y' }, { bound() {}, unbound() {}, idle() {}, enrollers() {} })).rejects.toThrow(
+      new StoreError('etcd: cannot register the enroller: etcd is out of reach'),
+    );
+    await expect(store.bind({ name: 'm', address: 1 })).rejects.toThrow(/is not open/);
+  });
+
+  it('a refusal whose reads came back empty-handed forgets both keys', async () => {
+    const { etcd, store, last } = await opened([kv('names/m', '5', 50), kv('addresses/5', 'm', 50)]);
+    etcd.answers.push({ succeeded: false, header: { revision: '60' }, responses: [{}, {}] } as unknown as Partial<TxnResponse>);
+    expect(await store.bind({ name: 'm', address: 5 })).toBe(false);
+    await store.bind({ name: 'm', address: 5 });
+    expect(last().compare).toEqual([absent('names/m'), absent('addresses/5')]);
+    etcd.answers.push({ succeeded: false, header: { revision: '70' }, responses: [{}] } as unknown as Partial<TxnResponse>);
+    expect(await store.release('m')).toBe(false);
+    expect(await store.release('m')).toBe(true); // forgotten: nothing to release
+  });
+
+  it('a name moved away and back expects its first address absent: the move deleted it', async () => {
+    const { store, last } = await opened();
+    await store.bind({ name: 'm', address: 5 });
+    await store.bind({ name: 'm', address: 6 });
+    await store.bind({ name: 'm', address: 5 });
+    expect(last().compare).toEqual([at('names/m', 103), absent('addresses/5'), at('addresses/6', 103)]);
+  });
+
+  it('a confirm or release etcd did not answer is a StoreError naming it', async () => {
+    const { etcd, store } = await opened([kv('names/m', '5', 50), kv('addresses/5', 'm', 50)]);
+    etcd.answers.push(new Error('unavailable'), new Error('unavailable'));
+    await expect(store.confirm({ name: 'm', address: 5 })).rejects.toThrow(new StoreError('etcd: cannot confirm m at 5: unavailable'));
+    await expect(store.release('m')).rejects.toThrow(new StoreError('etcd: release: unavailable'));
+  });
+
+  it('a leave that succeeds ends the retries of an earlier one that failed', async () => {
+    const { etcd, store } = await opened();
+    etcd.answers.push(new Error('unavailable'));
+    await expect(store.leave('m')).rejects.toThrow(StoreError);
+    await store.leave('m');
+    const before = etcd.txns.length;
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(etcd.txns).toHaveLength(before);
+  });
+
+  it('a name bound again while its retried leave is in flight is not retried again', async () => {
+    const { etcd, store } = await opened();
+    etcd.answers.push(new Error('unavailable'));
+    await expect(store.leave('m')).rejects.toThrow(StoreError);
+    const retry = deferred<TxnResponse>();
+    etcd.answers.push(() => retry.promise);
+    await vi.advanceTimersByTimeAsync(1000); // the retry is in flight
+    await store.bind({ name: 'm', address: 5 });
+    retry.resolve(Promise.reject(new Error('unavailable')) as unknown as TxnResponse);
+    await vi.advanceTimersByTimeAsync(0);
+    const before = etcd.txns.length;
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(etcd.txns).toHaveLength(before); // m is served: its new mark is not deleted
+  });
 });

@@ -1,6 +1,8 @@
 /** The etcd store's options (one schema: defaults, each rule and its message) and the errors it reports. */
-import { describe, expect, it } from 'vitest';
-import { storeError } from '../../src/etcd/client.js';
+import { createRequire } from 'node:module';
+import type * as Etcd3Module from 'etcd3';
+import { describe, expect, it, vi } from 'vitest';
+import { etcdClientOptions, storeError } from '../../src/etcd/client.js';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { etcdStoreOptionsSchema } from '../../src/etcd/options.js';
 import { ConfigError, StoreError } from '../../src/index.js';
@@ -63,12 +65,75 @@ describe('EtcdAddressStore options', () => {
     expect(issues({ hosts: HOSTS, difName: 'd', tls: { ca: PEM, cert: 'y', key: PEM } })).toEqual([
       'tls.cert: tls.cert must be PEM (-----BEGIN ...)',
     ]);
+    expect(issues({ hosts: HOSTS, difName: 'd', tls: { ca: 'abc' } })).toEqual(['tls.ca: tls.ca must be PEM (-----BEGIN ...)']);
     expect(issues({ hosts: HOSTS, difName: 'd', auth: { username: '', password: 'p' } })).toEqual([
       'auth.username: must be a non-empty string',
+    ]);
+    expect(issues({ hosts: HOSTS, difName: 'd', auth: { username: 'u', password: '' } })).toEqual([
+      'auth.password: must be a non-empty string',
+    ]);
+    expect(issues({ client: new ScriptedEtcd().client, difName: 'd', auth: { username: 'u', password: 'p' } })).toEqual([
+      'client: tls and auth are for the client the store makes from hosts; configure your own client instead',
     ]);
     expect(issues({ client: new ScriptedEtcd().client, difName: 'd', tls: { ca: PEM } })).toEqual([
       'client: tls and auth are for the client the store makes from hosts; configure your own client instead',
     ]);
+  });
+});
+
+describe('the client the store makes from hosts', () => {
+  const require = createRequire(import.meta.url);
+  const etcd3 = require('etcd3') as typeof Etcd3Module;
+  const cockatiel = createRequire(require.resolve('etcd3'))('cockatiel') as { noop: unknown };
+  const make = (o: object) => etcdClientOptions(etcdStoreOptionsSchema.parse({ hosts: [HOSTS], difName: 'd', ...o }));
+
+  it('reaches the hosts within the call timeout, reconnects within a second, retries a failed call once and has no circuit breaker', async () => {
+    const options = make({ callTimeoutMs: 700 });
+    expect(options.hosts).toEqual([HOSTS]);
+    expect(options.dialTimeout).toBe(700);
+    expect(options.credentials).toBeUndefined();
+    expect(options.auth).toBeUndefined();
+    expect(options.grpcOptions).toEqual({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 });
+    const faults = options.faultHandling;
+    if (faults === undefined) throw new Error('no fault handling');
+    expect(faults.host?.('127.0.0.1')).toBe(cockatiel.noop);
+    let calls = 0;
+    const fail = (err: Error) => () => {
+      calls++;
+      throw err;
+    };
+    const recoverable = Object.assign(new Error('unavailable'), { [etcd3.RecoverableError]: true });
+    await expect(faults.global?.execute(fail(recoverable))).rejects.toThrow('unavailable');
+    expect(calls).toBe(2);
+    calls = 0;
+    await expect(faults.global?.execute(fail(new Error('permission denied')))).rejects.toThrow('permission denied');
+    expect(calls).toBe(1);
+    expect((faults.watchBackoff as unknown as { options: object }).options).toMatchObject({ initialDelay: 100, maxDelay: 2000 });
+  });
+
+  it('passes TLS (a CA alone, or with a client certificate and key) and authentication through', () => {
+    const bytes = new TextEncoder().encode(PEM);
+    expect(make({ tls: { ca: PEM } }).credentials).toEqual({ rootCertificate: Buffer.from(PEM) });
+    expect(make({ tls: { ca: bytes, cert: PEM, key: `${PEM}key` } }).credentials).toEqual({
+      rootCertificate: Buffer.from(PEM),
+      certChain: Buffer.from(PEM),
+      privateKey: Buffer.from(`${PEM}key`),
+    });
+    expect(make({ auth: { username: 'u', password: 'p' } }).auth).toEqual({ username: 'u', password: 'p' });
+  });
+
+  it('is closed with the store, unlike a client of the caller’s', async () => {
+    const close = vi.spyOn(etcd3.Etcd3.prototype, 'close');
+    try {
+      // etcd out of reach: the open fails, and closes the store it began
+      const store = new EtcdAddressStore({ hosts: 'http://127.0.0.1:9', difName: 'd', callTimeoutMs: 100 });
+      await expect(store.open({ name: 'e', shimAddress: 'e' }, { bound() {}, unbound() {}, idle() {}, enrollers() {} })).rejects.toThrow(
+        StoreError,
+      );
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      close.mockRestore();
+    }
   });
 });
 
@@ -84,6 +149,10 @@ describe('the errors the etcd store reports', () => {
       expect(hint(m)).toMatch(/\(check the CA that signed etcd's certificate, and the client certificate and key\)$/);
     }
     expect(hint('No connection established. Resolution note: ')).toBe('etcd: cannot read: No connection established.');
+    expect(hint('No connection established.Resolution note:')).toBe('etcd: cannot read: No connection established.');
+    expect(hint('a Resolution note: kept, as it is not at the end')).toBe(
+      'etcd: cannot read: a Resolution note: kept, as it is not at the end',
+    );
     expect(hint('deadline exceeded')).toBe('etcd: cannot read: deadline exceeded');
     const cause = new Error('x');
     expect(storeError('w', cause, '/p/').cause).toBe(cause);
