@@ -75,6 +75,14 @@ function holdRegistration(w: World, n: number): { resolve: (value: TxnResponse) 
   return registering;
 }
 
+/** A world whose first lease is granted, and whose renewal, once fenced, hangs (the fence stays closed). */
+async function grantedNoRenewal(): Promise<World> {
+  const w = world();
+  await w.keeper.grant(1);
+  w.outcomes.push(deferred<void>().promise);
+  return w;
+}
+
 /** A world whose first lease was lost at TTL_MS and renewed at once (lease-2, proven until 2 * TTL_MS). */
 async function renewed(): Promise<World> {
   const w = world();
@@ -117,9 +125,7 @@ describe('LeaseKeeper', () => {
   });
 
   it('a lease never kept alive fences at exactly the TTL after it was asked for, and not before', async () => {
-    const w = world();
-    await w.keeper.grant(1);
-    w.outcomes.push(deferred<void>().promise); // the renewal hangs: the fence stays closed
+    const w = await grantedNoRenewal();
     await vi.advanceTimersByTimeAsync(TTL_MS - 1);
     expect(w.keeper.canVouch()).toBe(true);
     expect(w.fenced).toEqual([]);
@@ -130,9 +136,7 @@ describe('LeaseKeeper', () => {
   });
 
   it('an answered keepalive proves the lease until the TTL after it was sent, not after it was answered', async () => {
-    const w = world();
-    await w.keeper.grant(1);
-    w.outcomes.push(deferred<void>().promise); // the renewal hangs: the fence stays closed
+    const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
     await vi.advanceTimersByTimeAsync(1000);
     lease.emit('keepaliveFired'); // sent at 1000
@@ -146,9 +150,7 @@ describe('LeaseKeeper', () => {
   });
 
   it('answers are paired with their requests in order; an answer with no request, or after the stream restarted, proves nothing', async () => {
-    const w = world();
-    await w.keeper.grant(1);
-    w.outcomes.push(deferred<void>().promise); // the renewal hangs: the fence stays closed
+    const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
     await vi.advanceTimersByTimeAsync(500);
     lease.emit('keepaliveFired'); // 500
