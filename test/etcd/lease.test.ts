@@ -11,7 +11,7 @@ import { EtcdKeys } from '../../src/etcd/keys.js';
 import { type LeaseHost, LeaseKeeper, type TxnResponse } from '../../src/etcd/lease.js';
 import type { ResolvedEtcdStoreOptions } from '../../src/etcd/options.js';
 import { clockFrom } from '../../src/util/clock.js';
-import { deferred, type GrantOutcome, ScriptedEtcd, type ScriptedLease } from '../support/scripted-etcd.js';
+import { deferred, type GrantOutcome, ScriptedEtcd, type ScriptedLease, zeroStats } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 const TTL_MS = 2000;
@@ -48,7 +48,7 @@ function world(skew = { ms: 0 }): World {
   w.host = {
     keys: new EtcdKeys(PREFIX, () => 'e1'),
     options: { leaseTtlSecs: TTL_MS / 1000, callTimeoutMs: 500 } as ResolvedEtcdStoreOptions,
-    stats: { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 },
+    stats: zeroStats(),
     client: () => etcd.client,
     epoch: () => w.state.epoch,
     closed: () => w.state.closed,

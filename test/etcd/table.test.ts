@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import { AddressTable } from '../../src/etcd/table.js';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
+import { zeroStats } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 
@@ -19,7 +20,7 @@ function table(owner = 'e1') {
   const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn() } satisfies AddressStoreListener;
   const strayMark = vi.fn();
   const keys = new EtcdKeys(PREFIX, () => owner);
-  const stats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 };
+  const stats = zeroStats();
   const t = new AddressTable({
     keys,
     stats,

@@ -11,7 +11,7 @@ import { EtcdKeys } from '../../src/etcd/keys.js';
 import { AddressTable } from '../../src/etcd/table.js';
 import { TableWatcher, type WatchHost } from '../../src/etcd/watcher.js';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { deferred, keyValue, type Page, ScriptedEtcd } from '../support/scripted-etcd.js';
+import { deferred, keyValue, type Page, ScriptedEtcd, zeroStats } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 
@@ -22,7 +22,7 @@ function world() {
   const state = { epoch: 1 };
   const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn() } satisfies AddressStoreListener;
   const keys = new EtcdKeys(PREFIX, () => 'e1');
-  const stats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 };
+  const stats = zeroStats();
   const host: WatchHost = {
     keys,
     stats,
@@ -35,6 +35,14 @@ function world() {
   const watcher = new TableWatcher(host, table);
   const { ranges, pages, watches } = etcd;
   return { watcher, table, ranges, pages, watches, state, stats, listener };
+}
+
+/** A world whose watcher loaded an empty table at revision 10 (and watches from 11). */
+async function loaded() {
+  const w = world();
+  w.pages.push({ kvs: [], more: false, revision: 10 });
+  await w.watcher.load();
+  return w;
 }
 
 beforeEach(() => {
@@ -133,9 +141,7 @@ describe('TableWatcher', () => {
   });
 
   it('a resync of an earlier opening gives up, before or after its read', async () => {
-    const w = world();
-    w.pages.push({ kvs: [], more: false, revision: 10 });
-    await w.watcher.load();
+    const w = await loaded();
     w.pages.push(new Error('gone'));
     w.watches[0]?.watcher.emit('error', new Error('compacted'));
     w.state.epoch = 2; // the store closed (and opened again) while the resync waits
@@ -143,9 +149,7 @@ describe('TableWatcher', () => {
     expect(w.ranges).toHaveLength(2);
     expect(w.watches).toHaveLength(1);
 
-    const late = world();
-    late.pages.push({ kvs: [], more: false, revision: 10 });
-    await late.watcher.load();
+    const late = await loaded();
     const answer = deferred<Page>();
     late.pages.push(answer.promise);
     late.watches[0]?.watcher.emit('error', new Error('compacted'));
@@ -159,9 +163,7 @@ describe('TableWatcher', () => {
   });
 
   it("an error of a watcher of an earlier opening is not this opening's to handle", async () => {
-    const w = world();
-    w.pages.push({ kvs: [], more: false, revision: 10 });
-    await w.watcher.load();
+    const w = await loaded();
     w.state.epoch = 2;
     w.watches[0]?.watcher.emit('error', new Error('compacted'));
     await vi.advanceTimersByTimeAsync(10_000);
@@ -170,9 +172,7 @@ describe('TableWatcher', () => {
   });
 
   it('stops: the watch cancelled, at most the time given waited for etcd to take it; stopping twice is harmless', async () => {
-    const w = world();
-    w.pages.push({ kvs: [], more: false, revision: 10 });
-    await w.watcher.load();
+    const w = await loaded();
     const [watch] = w.watches;
     if (watch === undefined) throw new Error('no watch');
     watch.watcher.cancel = () => new Promise(() => undefined); // etcd never answers
@@ -186,9 +186,7 @@ describe('TableWatcher', () => {
     expect(stopped).toBe(true);
     await w.watcher.stop(300); // nothing to stop: at once
     // a watcher whose cancellation fails stops too
-    const failing = world();
-    failing.pages.push({ kvs: [], more: false, revision: 10 });
-    await failing.watcher.load();
+    const failing = await loaded();
     const f = failing.watches[0]?.watcher;
     if (f === undefined) throw new Error('no watch');
     f.cancel = async () => {
@@ -202,9 +200,7 @@ describe('TableWatcher', () => {
   });
 
   it('stopped, it leaves no timer behind: neither the wait for the cancellation nor a resync’s backoff', async () => {
-    const answered = world();
-    answered.pages.push({ kvs: [], more: false, revision: 10 });
-    await answered.watcher.load();
+    const answered = await loaded();
     await answered.watcher.stop(300); // etcd took the cancellation at once
     expect(vi.getTimerCount()).toBe(0);
 
