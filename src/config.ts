@@ -78,6 +78,10 @@ const configFieldsSchema = z.strictObject({
   /**
    * Total attempts of one enrollment: attempt 1, wait `initialBackoffMs`,
    * attempt 2, wait twice that, attempt 3, ... then `EnrollmentTimeoutError`.
+   * A "busy" answer does not use one up: the member waits a jittered backoff
+   * (`initialBackoffMs` doubling up to `reenrollBackoffCapMs`) and asks
+   * again for as long as the enroller answers "busy" (the `signal` of
+   * `enrol()` bounds that).
    * @default 3
    */
   maxRetries: z._default(integerAtLeast(1), 3),

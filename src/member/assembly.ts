@@ -104,6 +104,16 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     return fullJitterDelay(failures, { baseMs, capMs, floorMs }, this.random);
   }
 
+  /**
+   * The wait after the n-th "busy" answer within one attempt: full jitter
+   * from `initialBackoffMs` up to `reenrollBackoffCapMs`, never below
+   * `retransmitMs` (members that all started at once spread out).
+   */
+  busyBackoff(busyAnswers: number): number {
+    const { initialBackoffMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = this.config;
+    return fullJitterDelay(busyAnswers, { baseMs, capMs, floorMs }, this.random);
+  }
+
   /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
   async sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void> {
     const pdu = encodeCdapMessage(msg);

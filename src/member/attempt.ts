@@ -29,7 +29,7 @@ export interface AttemptResult {
   readonly channel: SecureChannel | undefined;
 }
 
-/** An attempt that ran out of its `timeoutMs`: the only failure that is retried. */
+/** An attempt that ran out of its `timeoutMs`, or was answered "unavailable" or "busy": the only failures that are retried. */
 export class AttemptTimeout extends Error {
   constructor(
     readonly bootstrap: string,
@@ -37,6 +37,11 @@ export class AttemptTimeout extends Error {
   ) {
     super(`no complete answer from "${bootstrap}" within the attempt's time`, options);
     this.name = 'AttemptTimeout';
+  }
+
+  /** The enroller answered "busy" (-5): alive and loaded, it asks the member to come back later. */
+  get busy(): boolean {
+    return this.cause instanceof EnrollmentRejectedError && this.cause.result === Result.BUSY;
   }
 }
 

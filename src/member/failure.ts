@@ -1,17 +1,54 @@
 /**
  * How a run's failure is reported: one typed {@link EnrollmentError} for
- * whatever ended it.
+ * whatever ended it, and the events and logs of a failed attempt or run.
  *
  * @module
  */
+import { diagnosticsChannels, publish } from '../diagnostics.js';
 import { EnrollmentAbortedError, EnrollmentError, EnrollmentTimeoutError, ManagerClosedError } from '../errors.js';
+import type { Telemetry } from '../util/telemetry.js';
 import { AttemptTimeout } from './attempt.js';
+import type { EnrollmentEvents } from './events.js';
+import type { MetricsRecorder } from './metrics.js';
+
+/** Where a run stands when it fails. */
+interface RunProgress {
+  readonly kind: 'enrolling' | 'reenrolling';
+  readonly attempts: number;
+  /** The bootstrap of the last attempt. */
+  readonly current: string;
+  readonly signal: AbortSignal;
+}
+
+/** Where failures are reported. */
+interface Reporting {
+  readonly metrics: MetricsRecorder;
+  readonly telemetry: Telemetry<EnrollmentEvents>;
+  readonly ipcpName: string | undefined;
+}
+
+/** Reports a failed re-enrollment attempt; `retryInMs` is the wait before the next one, undefined when giving up. */
+export function reportAttemptFailure(to: Reporting, p: RunProgress, error: unknown, retryInMs: number | undefined): void {
+  if (p.kind !== 'reenrolling' || error instanceof EnrollmentAbortedError) return;
+  to.metrics.reenrollFailure();
+  const reported = toEnrollmentError(error, p);
+  to.telemetry.emit('reenroll:failure', { attempt: p.attempts, bootstrap: p.current, error: reported, retryInMs });
+}
+
+/** The run failed: report it, and throw the typed error every caller is rejected with. */
+export function reportRunFailure(to: Reporting, p: RunProgress, err: unknown): never {
+  const error = toEnrollmentError(err, p);
+  const { ipcpName } = to;
+  publish(diagnosticsChannels.enrollmentFailure, { ipcpName, bootstrap: p.current, error });
+  if (!(error instanceof EnrollmentAbortedError)) {
+    const fields = { event: 'enrollment:failure', ipcpName, bootstrap: p.current, code: error.code, err: error };
+    to.telemetry.log('warn', fields, `enrollment with ${p.current} failed: ${error.message}`);
+  }
+  throw error;
+}
 
 /** The typed error a run's failure is reported as. */
-export function toEnrollmentError(
-  err: unknown,
-  run: { readonly attempts: number; readonly current: string; readonly signal: AbortSignal },
-): EnrollmentError {
+export function toEnrollmentError(err: unknown, run: Omit<RunProgress, 'kind'>): EnrollmentError {
   if (err instanceof AttemptTimeout) return new EnrollmentTimeoutError(run.attempts, run.current, { cause: err.cause });
   const { signal } = run;
   if (signal.aborted) {

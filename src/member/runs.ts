@@ -27,7 +27,7 @@ import { type Clock, MAX_TIMER_MS, roundMs, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
 import type { Telemetry } from '../util/telemetry.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
-import { toEnrollmentError } from './failure.js';
+import { reportAttemptFailure, reportRunFailure } from './failure.js';
 import type { Bootstrap, BootstrapSet } from './bootstrap-set.js';
 import type { MemberChannels } from './channels.js';
 import { type CompletionInit, completeEnrollment, storeResult } from './completion.js';
@@ -87,6 +87,8 @@ export interface RunsInit extends CompletionInit {
   readonly ipcpName: string | undefined;
   /** The backoff after the n-th consecutive failure of a bootstrap. */
   backoff(failures: number): number;
+  /** The wait after the n-th "busy" answer of one attempt. */
+  busyBackoff(busyAnswers: number): number;
   sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
 }
 
@@ -185,7 +187,7 @@ export class Runs {
     };
     const promise = (recovery ? this.#recover(p) : this.#retry(p))
       .then((result) => completeEnrollment(this.#init, p.current, result, p))
-      .catch((err: unknown) => this.#failed(p, err))
+      .catch((err: unknown) => reportRunFailure(this.#init, p, err))
       .finally(() => this.#settled(run));
     const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };
     this.#run = run;
@@ -195,7 +197,7 @@ export class Runs {
   /** A first enrollment or an explicit re-enrollment: `maxRetries` attempts, the waits doubling from `initialBackoffMs`. */
   #retry(p: Progress): Promise<AttemptResult> {
     const { maxRetries, initialBackoffMs } = this.#init.config;
-    return pRetry(() => this.#attemptOnce(p), {
+    return pRetry(() => this.#attemptPastBusy(p), {
       retries: maxRetries - 1,
       minTimeout: initialBackoffMs,
       factor: 2,
@@ -209,9 +211,27 @@ export class Runs {
           retriesLeft > 0 && error instanceof AttemptTimeout && !p.signal.aborted
             ? exponentialDelay(p.attempts, initialBackoffMs, MAX_TIMER_MS)
             : undefined;
-        this.#attemptFailed(p, error, retryInMs);
+        reportAttemptFailure(this.#init, p, error, retryInMs);
       },
     });
+  }
+
+  /**
+   * One of `maxRetries` attempts, however often the enroller answers "busy":
+   * then the member waits a jittered backoff and asks again (p-retry's
+   * `shouldConsumeRetry` would ask again at once, and not after the last attempt).
+   */
+  async #attemptPastBusy(p: Progress): Promise<AttemptResult> {
+    for (let busy = 1; ; busy++) {
+      try {
+        return await this.#attemptOnce(p);
+      } catch (error) {
+        if (!(error instanceof AttemptTimeout && error.busy) || p.signal.aborted) throw error;
+        const retryInMs = this.#init.busyBackoff(busy);
+        reportAttemptFailure(this.#init, p, error, retryInMs);
+        await sleep(retryInMs, p.signal, this.#init.clock);
+      }
+    }
   }
 
   /** The monitor's recovery: attempt after attempt, each bootstrap waiting out its own backoff, until back or stopped. */
@@ -225,7 +245,7 @@ export class Runs {
       } catch (error) {
         const retry = !(error instanceof EnrollmentAbortedError || error instanceof NoBootstrapPeersError);
         const retryInMs = retry && !p.signal.aborted ? roundMs(Math.max(0, this.#nextTryAt() - this.#init.clock.now())) : undefined;
-        this.#attemptFailed(p, error, retryInMs);
+        reportAttemptFailure(this.#init, p, error, retryInMs);
         if (!retry) throw error;
       }
     }
@@ -321,26 +341,6 @@ export class Runs {
       clock,
       send: (msg, channel) => this.#init.sendNow(bootstrap, msg, channel),
     });
-  }
-
-  /** Reports a failed re-enrollment attempt; `retryInMs` is the wait before the next one, undefined when giving up. */
-  #attemptFailed(p: Progress, error: unknown, retryInMs: number | undefined): void {
-    if (p.kind !== 'reenrolling' || error instanceof EnrollmentAbortedError) return;
-    this.#init.metrics.reenrollFailure();
-    const reported = toEnrollmentError(error, p);
-    this.#init.telemetry.emit('reenroll:failure', { attempt: p.attempts, bootstrap: p.current, error: reported, retryInMs });
-  }
-
-  /** The run failed: report it and reject every caller with the typed error. */
-  #failed(p: Progress, err: unknown): never {
-    const error = toEnrollmentError(err, p);
-    const ipcpName = this.#init.ipcpName;
-    publish(diagnosticsChannels.enrollmentFailure, { ipcpName, bootstrap: p.current, error });
-    if (!(error instanceof EnrollmentAbortedError)) {
-      const fields = { event: 'enrollment:failure', ipcpName, bootstrap: p.current, code: error.code, err: error };
-      this.#init.telemetry.log('warn', fields, `enrollment with ${p.current} failed: ${error.message}`);
-    }
-    throw error;
   }
 
   /** The run is over: unless it was let go of, the state settles, and the monitor may take over. */

@@ -108,7 +108,9 @@ it('a restarted member waits one probe, not one per trace its crashed process le
   await settle();
   expect(enroller.pendingEnrollments).toBe(1);
   net.detach('m0');
-  const { mgr } = member(net, 'm0-new', { timeoutMs: 200, maxRetries: 20, initialBackoffMs: 100 }, { ipcpName: 'm0' });
+  // "busy" answers are asked again within 200 ms: one probe (1 s) or two (2 s) show
+  const config = { timeoutMs: 200, initialBackoffMs: 100, reenrollBackoffBaseMs: 100, reenrollBackoffCapMs: 200 };
+  const { mgr } = member(net, 'm0-new', config, { ipcpName: 'm0' });
   const started = performance.now();
   let enrolledAfter = Number.NaN;
   mgr.once('enrolled', () => {
@@ -117,8 +119,8 @@ it('a restarted member waits one probe, not one per trace its crashed process le
   const enrolling = mgr.enrolWithBootstrap('bootstrap');
   await vi.advanceTimersByTimeAsync(4000);
   await enrolling;
-  // attempts at 0, 0.1, 0.3, 0.7 s are told "busy" while the old shim address is asked (1 s); the one at 1.5 s gets through.
-  // Asking the two traces one after the other took 2 s, and the member got in at 3.1 s.
+  // attempts up to 1 s are told "busy" while the old shim address is asked (1 s); the next one, at most 200 ms later,
+  // gets through. Asking the two traces one after the other took 2 s.
   expect(enrolledAfter).toBeLessThan(2000);
   expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm0', shimAddress: 'm0-new' })]);
 });

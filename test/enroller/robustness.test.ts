@@ -59,7 +59,8 @@ describe('Enroller robustness', () => {
     const first = member(net, 'dup@a', { heartbeatIntervalSecs: 0 }).mgr; // no keepalives: only the probe's answer shows it alive
     first.setIpcpName('dup');
     await first.enrolWithBootstrap('bootstrap');
-    const second = member(net, 'dup@b', { initialBackoffMs: 1000 }).mgr;
+    // "busy" while the enroller asks the first: asked again within 200 ms
+    const second = member(net, 'dup@b', { initialBackoffMs: 100, reenrollBackoffBaseMs: 100, reenrollBackoffCapMs: 200 }).mgr;
     second.setIpcpName('dup');
     const refused = second.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1500); // "busy" while the first is asked, then the final answer
@@ -86,7 +87,7 @@ describe('Enroller robustness', () => {
     const second = member(net, 'dup@b', { initialBackoffMs: 50 }).mgr;
     second.setIpcpName('dup');
     const refused = second.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
-    await vi.advanceTimersByTimeAsync(300); // "busy"; the first answers within 10 ms; a retry 50-100 ms later: "in use"
+    await vi.advanceTimersByTimeAsync(300); // "busy"; the first answers within 10 ms; a retry 250 ms later (retransmitMs, the floor): "in use"
     expect(await refused).toMatchObject({ result: -3 });
     expect(probes).toEqual(['dup@a']);
     await first.close();
@@ -104,7 +105,8 @@ describe('Enroller robustness', () => {
     first.setIpcpName('dup');
     await first.enrolWithBootstrap('bootstrap');
     net.detach('dup@a'); // crashed: it answers nothing any more
-    const second = member(net, 'dup@b', { initialBackoffMs: 1000 }).mgr;
+    // "busy" while the enroller asks the first: asked again within 200 ms
+    const second = member(net, 'dup@b', { initialBackoffMs: 100, reenrollBackoffBaseMs: 100, reenrollBackoffCapMs: 200 }).mgr;
     second.setIpcpName('dup');
     const back = second.enrolWithBootstrap('bootstrap');
     await vi.advanceTimersByTimeAsync(1500); // one probe period, not the 90 s lease

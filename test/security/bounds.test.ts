@@ -20,7 +20,7 @@ describe('enroller bounds', () => {
     expect(peer.ofType(OpCode.M_CONNECT_R)).toHaveLength(1);
   });
 
-  it('answers "busy" beyond maxPendingEnrollments; a member backs off, then gets in', async () => {
+  it('answers "busy" beyond maxPendingEnrollments; a member backs off, then gets in (the busy answer used none of its one attempt)', async () => {
     vi.useFakeTimers();
     const { net, enroller } = await withEnroller({ maxPendingEnrollments: 3, pendingTimeoutMs: 2000 });
     for (let i = 0; i < 3; i++) {
@@ -33,14 +33,15 @@ describe('enroller bounds', () => {
     net.tap((p) => {
       if (p.from === 'm' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now());
     });
-    const { mgr } = member(net, 'm', { initialBackoffMs: 1000, maxRetries: 5 });
+    const { mgr } = member(net, 'm', { maxRetries: 1, retransmitMs: 300 });
     const result = mgr.enrolWithBootstrap('bootstrap');
     await vi.advanceTimersByTimeAsync(10);
     expect(enroller.stats().busy).toBe(1);
-    await vi.advanceTimersByTimeAsync(5000);
+    // the squatters are forgotten at 2 s; the jittered waits (up to 1, 2, 4 s) end by 7 s at the latest
+    await vi.advanceTimersByTimeAsync(10_000);
     await expect(result).resolves.toBe('demo.DIF');
-    // not at once: the retry waited the backoff
-    expect((connects[1] ?? 0) - (connects[0] ?? 0)).toBeGreaterThanOrEqual(1000);
+    // not at once: the retry waited a jittered backoff, never shorter than retransmitMs
+    expect((connects[1] ?? 0) - (connects[0] ?? 0)).toBeGreaterThanOrEqual(300);
   });
 
   it('rate-limits each address, and remembers at most maxTrackedPeers of them', async () => {
