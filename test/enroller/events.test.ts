@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { diagnosticsChannels } from '../../src/diagnostics.js';
+import { describeEnrollerEvent, type EnrollerEvents, zeroStats } from '../../src/enroller/events.js';
+
+const member = { name: 'm1', address: 7, shimAddress: '10.0.0.1:7000', enrolledAt: new Date(0), lastSeen: new Date(0) };
+
+/** What the enroller named `e1` reports of one event, with its log line. */
+function reportOf<E extends keyof EnrollerEvents>(event: E, info: EnrollerEvents[E][0]) {
+  const r = describeEnrollerEvent('e1')(event, [info] as never, undefined as never);
+  return { ...r, line: r.text?.() };
+}
+
+describe('what each enroller event reports: the enroller channel with { enroller, event, ...info }, a log level and line', () => {
+  it.each([
+    ['member:enrolled', member, 'info', 'member m1 enrolled with address 7 from 10.0.0.1:7000'],
+    ['member:released', member, 'info', 'member m1 left (address 7 held)'],
+    ['member:gone', member, 'warn', 'member m1 went silent (address 7 held)'],
+    ['address:released', { name: 'm1', address: 7 }, 'info', 'address 7 of m1 is free again'],
+    [
+      'enrollment:rejected',
+      { shimAddress: '10.0.0.2:7000', name: 'm2', reason: 'the DIF is full: 2 members', result: -1 },
+      'warn',
+      'refused m2 at 10.0.0.2:7000: the DIF is full: 2 members',
+    ],
+    [
+      'enrollment:rejected',
+      { shimAddress: '10.0.0.3:7000', name: undefined, reason: 'malformed', result: -1 },
+      'warn',
+      'refused a peer at 10.0.0.3:7000: malformed',
+    ],
+  ] as const)('%s', (event, info, level, line) => {
+    expect(reportOf(event, info as never)).toEqual({
+      channel: diagnosticsChannels.enroller,
+      fields: { enroller: 'e1', event, ...info },
+      level,
+      text: expect.any(Function),
+      line,
+    });
+  });
+
+  it('zeroStats(): every counter at 0, a new object each time', () => {
+    const stats = zeroStats();
+    expect(stats).toEqual({
+      received: 0,
+      oversize: 0,
+      rateLimited: 0,
+      malformed: 0,
+      unauthenticated: 0,
+      replayed: 0,
+      keepalives: 0,
+      busy: 0,
+      authFailures: 0,
+      rejected: 0,
+    });
+    stats.busy++;
+    expect(zeroStats().busy).toBe(0);
+  });
+});

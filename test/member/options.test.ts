@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, EnrollmentManager, MemoryNetwork, MemoryRib } from '../../src/index.js';
+
+const net = new MemoryNetwork();
+const shim = net.attach('m');
+
+/** The message of the ConfigError that constructing a manager with `extra` throws. */
+function refusal(extra: Record<string, unknown>): string {
+  try {
+    new EnrollmentManager({ shim, rib: new MemoryRib(), ...extra } as never);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).message;
+  }
+  throw new Error('no ConfigError');
+}
+
+describe('EnrollmentManager options: each bad value is a ConfigError naming the option and what it must be', () => {
+  it.each([
+    [{ ipcpName: '' }, 'ipcpName: must be a non-empty string'],
+    [{ ipcpName: 5 }, 'ipcpName: must be a non-empty string'],
+    [{ ipcpName: 'a\uDC00' }, 'ipcpName: must be well-formed Unicode (no lone surrogates)'],
+    [{ difName: '' }, 'difName: must be a non-empty string'],
+    [{ difName: 7 }, 'difName: must be a non-empty string'],
+    [{ lowerDifs: 'x' }, 'lowerDifs: must be an array of DIF names'],
+    [{ lowerDifs: [3] }, 'lowerDifs.0: must be a DIF name (string)'],
+    [{ lowerDifs: ['a', ''] }, 'lowerDifs.1: must not be empty'],
+    [
+      { auth: { mechanism: 'hmac-sha256', key: 'k'.repeat(32) } },
+      'difName: is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
+    ],
+  ])('%j: %s', (extra, message) => {
+    expect(refusal(extra)).toContain(message);
+  });
+
+  it('takes the defaults: no name, no DIF name, no lower DIFs, no authentication', async () => {
+    const mgr = new EnrollmentManager({ shim: net.attach('d'), rib: new MemoryRib() });
+    expect(mgr.ipcpName).toBeUndefined();
+    expect(mgr.config.maxRetries).toBe(3);
+    await mgr.close();
+  });
+
+  it('takes a well-formed name, DIF name and lower DIFs, and hmac-sha256 with a DIF name', async () => {
+    const mgr = new EnrollmentManager({
+      shim: net.attach('ok'),
+      rib: new MemoryRib(),
+      ipcpName: 'm\u00e9',
+      difName: 'd.DIF',
+      lowerDifs: ['eth0'],
+      auth: { mechanism: 'hmac-sha256', key: 'k'.repeat(32) },
+    });
+    expect(mgr.ipcpName).toBe('m\u00e9');
+    await mgr.close();
+  });
+});
