@@ -40,18 +40,7 @@ describe('what each enroller event reports: the enroller channel with { enroller
 
   it('zeroStats(): every counter at 0, a new object each time', () => {
     const stats = zeroStats();
-    expect(stats).toEqual({
-      received: 0,
-      oversize: 0,
-      rateLimited: 0,
-      malformed: 0,
-      unauthenticated: 0,
-      replayed: 0,
-      keepalives: 0,
-      busy: 0,
-      authFailures: 0,
-      rejected: 0,
-    });
+    expect(Object.values(stats)).toEqual(Array(10).fill(0)); // the ten counters of EnrollerStats
     stats.busy++;
     expect(zeroStats().busy).toBe(0);
   });
