@@ -42,7 +42,7 @@ export {
   type MemoryPacket,
 } from './shim/memory-network.js';
 export { parseUdpAddress, type UdpEndpoint } from './shim/udp-address.js';
-export { UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
+export { DEFAULT_RECV_BUFFER_BYTES, UdpShim, type UdpShimOptions, type UdpShimStats } from './shim/udp-shim.js';
 export { type MaybePromise, type Rib, RibNames, type RibObject } from './rib/rib.js';
 export { MemoryRib } from './rib/memory-rib.js';
 export {

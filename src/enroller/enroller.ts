@@ -22,6 +22,7 @@ import { type MemberRecord, memberInfo } from './members.js';
 import { type EnrollerOptions, type EnrollerSettings, resolveEnrollerOptions } from './options.js';
 import { type Farewell, farewellsOf } from './outbox.js';
 import { assembleParts, type EnrollerParts } from './parts.js';
+import { logStarted } from './started.js';
 
 /** What a handler of one op code is given: the message, its sender, how it was opened, and the member there (if any). */
 type Handler = (msg: CdapMessage, from: string, opened: Opened, member: MemberRecord | undefined) => void;
@@ -142,7 +143,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       this.#p.members.retireUnproven(proofs);
     }
     this.#unsubscribe = shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
-    this.#logStarted();
+    logStarted(this.#settings, this.#p.ledger, this.#p.telemetry);
     this.#p.members.resumeLeases(); // leases start again from a restart
     this.#p.ledger.resumeHolds(unserved, leaseMs + holdMs);
   }
@@ -150,25 +151,6 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   /** Whether a start() was overtaken by a stop() or another start() (or the enroller serves already). */
   #overtaken(generation: number): boolean {
     return this.running || generation !== this.#generation;
-  }
-
-  #logStarted(): void {
-    const { ipcpName, shim, difName } = this.#settings;
-    const { range, bound, shared, otherEnrollers } = this.#p.ledger;
-    this.#p.telemetry.log(
-      'info',
-      {
-        enroller: ipcpName,
-        event: 'enroller:started',
-        shimAddress: shim.localAddress,
-        difName,
-        pool: range,
-        bindings: bound,
-        ...(shared ? { sharedStore: true, otherEnrollers } : {}),
-      },
-      `serving ${difName} on ${shim.localAddress}, pool ${range.first}-${range.last}` +
-        (shared ? `, address space shared (${bound} bindings; other enrollers live: ${otherEnrollers.join(', ') || 'none'})` : ''),
-    );
   }
 
   /**

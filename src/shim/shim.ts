@@ -25,4 +25,13 @@ export interface Shim {
   onReceive(handler: ShimHandler): () => void;
   /** Releases the transport; further sends reject. */
   close(): Promise<void>;
+  /**
+   * Optional: the bytes of received datagrams the transport can queue before
+   * it drops some (`UdpShim`: the socket's receive buffer). An enroller
+   * warns at start when it is under {@link SMALL_RECV_BUFFER_BYTES}.
+   */
+  readonly recvBufferSize?: number;
 }
+
+/** Under this receive buffer (1 MiB) an enroller warns at start: a burst of a few thousand members overflows it. */
+export const SMALL_RECV_BUFFER_BYTES = 1024 * 1024;

@@ -10,6 +10,9 @@ import { ShimError } from '../errors.js';
 import type { Shim, ShimHandler } from './shim.js';
 import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
 
+/** The receive buffer a {@link UdpShim} asks for unless told otherwise: 4 MiB. */
+export const DEFAULT_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 const optionsSchema = z.strictObject({
   /**
    * Largest PDU sent or accepted, in bytes; larger sends reject with
@@ -23,11 +26,13 @@ const optionsSchema = z.strictObject({
       .check(integer, z.gte(1, { error: 'must be >= 1' }), z.lte(65_507, { error: 'must be <= 65507, the largest UDP payload' })),
   ),
   /**
-   * Size of the socket's receive buffer in bytes (the kernel may cap it, at
-   * net.core.rmem_max on Linux). An enroller serving thousands of members
-   * wants a large one: datagrams that do not fit are dropped by the kernel,
-   * and each drop costs a member a retransmission.
-   * @default the kernel's default (about 208 KiB on Linux)
+   * Size of the socket's receive buffer in bytes, asked of the kernel, which
+   * caps it (at net.core.rmem_max on Linux, about 208 KiB unless raised;
+   * `recvBufferSize` says what it gave). An enroller serving thousands of
+   * members needs a large one: datagrams that do not fit are dropped, and
+   * each drop costs a member a retransmission. The kernel only reserves
+   * what is queued, so asking much costs an idle member nothing.
+   * @default 4 MiB ({@link DEFAULT_RECV_BUFFER_BYTES})
    */
   recvBufferSize: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
   /**
@@ -105,7 +110,7 @@ export class UdpShim implements Shim {
     const socket = createSocket({
       type: endpoint.family === 6 ? 'udp6' : 'udp4',
       ipv6Only: endpoint.family === 6,
-      ...(o.recvBufferSize === undefined ? {} : { recvBufferSize: o.recvBufferSize }),
+      recvBufferSize: o.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES,
       ...(o.sendBufferSize === undefined ? {} : { sendBufferSize: o.sendBufferSize }),
     });
     await new Promise<void>((resolve, reject) => {
@@ -122,7 +127,7 @@ export class UdpShim implements Shim {
     return new UdpShim(socket, endpoint.family, o.maxPduBytes ?? 8192);
   }
 
-  /** The receive buffer's size in bytes, as the kernel set it. */
+  /** The receive buffer's size in bytes, as the kernel set it (Linux reports twice what it grants, for its bookkeeping). */
   get recvBufferSize(): number {
     return this.#socket.getRecvBufferSize();
   }

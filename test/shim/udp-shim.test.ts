@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, DEFAULT_RECV_BUFFER_BYTES, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
 import { namesUdpSocket } from '../../src/shim/udp-address.js';
 import { collect, shimConformance } from './conformance.js';
 
@@ -65,6 +66,21 @@ describe('UdpShim', () => {
       await expect(UdpShim.bind('127.0.0.1:0', { maxPduBytes: 70_000 })).rejects.toBeInstanceOf(ConfigError);
     } finally {
       await a.close();
+    }
+  });
+
+  it('asks for a 4 MiB receive buffer unless told otherwise: Linux grants up to net.core.rmem_max, and reports it doubled', async () => {
+    const shim = await UdpShim.bind('127.0.0.1:0');
+    try {
+      expect(DEFAULT_RECV_BUFFER_BYTES).toBe(4 * 1024 * 1024);
+      if (process.platform === 'linux') {
+        const cap = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+        expect(shim.recvBufferSize).toBe(2 * Math.min(DEFAULT_RECV_BUFFER_BYTES, cap));
+      } else {
+        expect(shim.recvBufferSize).toBeGreaterThan(0);
+      }
+    } finally {
+      await shim.close();
     }
   });
 

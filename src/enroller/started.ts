@@ -1,0 +1,43 @@
+/**
+ * What an enroller says when it starts serving: where, what, with whom; and a
+ * warning when its shim would drop a burst of enrollments.
+ *
+ * @module
+ */
+import { SMALL_RECV_BUFFER_BYTES } from '../shim/shim.js';
+import type { Telemetry } from '../util/telemetry.js';
+import type { EnrollerEvents } from './events.js';
+import type { AddressLedger } from './ledger.js';
+import type { EnrollerSettings } from './options.js';
+
+/** Logs `enroller:started`, and `enroller:small-receive-buffer` when the shim's buffer is under 1 MiB. */
+export function logStarted(
+  settings: Pick<EnrollerSettings, 'ipcpName' | 'shim' | 'difName'>,
+  ledger: Pick<AddressLedger, 'range' | 'bound' | 'shared' | 'otherEnrollers'>,
+  telemetry: Telemetry<EnrollerEvents>,
+): void {
+  const { ipcpName, shim, difName } = settings;
+  const { range, bound, shared, otherEnrollers } = ledger;
+  telemetry.log(
+    'info',
+    {
+      enroller: ipcpName,
+      event: 'enroller:started',
+      shimAddress: shim.localAddress,
+      difName,
+      pool: range,
+      bindings: bound,
+      ...(shared ? { sharedStore: true, otherEnrollers } : {}),
+    },
+    `serving ${difName} on ${shim.localAddress}, pool ${range.first}-${range.last}` +
+      (shared ? `, address space shared (${bound} bindings; other enrollers live: ${otherEnrollers.join(', ') || 'none'})` : ''),
+  );
+  const bytes = shim.recvBufferSize;
+  if (bytes === undefined || bytes >= SMALL_RECV_BUFFER_BYTES) return;
+  telemetry.log(
+    'warn',
+    { enroller: ipcpName, event: 'enroller:small-receive-buffer', shimAddress: shim.localAddress, recvBufferSize: bytes },
+    `the receive buffer of ${shim.localAddress} is ${Math.round(bytes / 1024)} KiB: a burst of enrollments beyond it is ` +
+      'dropped and retransmitted; on Linux raise net.core.rmem_max (sysctl -w net.core.rmem_max=4194304)',
+  );
+}

@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Enroller, type EnrollerOptions, MemoryNetwork, MemoryRib } from '../../src/index.js';
+import { cleanup, onCleanup, withEnroller } from '../support/helpers.js';
+
+afterEach(cleanup);
+
+/** Starts an enroller on `shim` (stopped by cleanup). */
+async function startOn(shim: EnrollerOptions['shim'], logger: EnrollerOptions['logger']) {
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'e',
+    difName: 'demo.DIF',
+    addressPool: { first: 1, last: 9 },
+    logger,
+  });
+  await enroller.start();
+  onCleanup(() => enroller.stop());
+}
+
+/** A logger that keeps every line, by level. */
+function recordingLogger() {
+  const lines: Array<{ level: string; fields: Record<string, unknown>; text: string }> = [];
+  const at = (level: string) => (fields: Record<string, unknown>, text: string) => lines.push({ level, fields, text });
+  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+describe('what an enroller says when it starts', () => {
+  it('where it serves, the DIF, and its pool', async () => {
+    const { lines, logger } = recordingLogger();
+    await withEnroller({ logger });
+    expect(lines).toEqual([
+      {
+        level: 'info',
+        fields: expect.objectContaining({
+          enroller: 'bootstrap',
+          event: 'enroller:started',
+          shimAddress: 'bootstrap',
+          difName: 'demo.DIF',
+        }),
+        text: 'serving demo.DIF on bootstrap, pool 1002-1999',
+      },
+    ]);
+  });
+
+  it('a warning when its shim can queue under 1 MiB of datagrams: a burst of enrollments would be dropped', async () => {
+    const { lines, logger } = recordingLogger();
+    const shim = Object.assign(new MemoryNetwork().attach('e:1'), { recvBufferSize: 425_984 }); // Linux's default cap, doubled
+    await startOn(shim, logger);
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([
+      {
+        level: 'warn',
+        fields: { enroller: 'e', event: 'enroller:small-receive-buffer', shimAddress: 'e:1', recvBufferSize: 425_984 },
+        text:
+          'the receive buffer of e:1 is 416 KiB: a burst of enrollments beyond it is dropped and retransmitted; ' +
+          'on Linux raise net.core.rmem_max (sysctl -w net.core.rmem_max=4194304)',
+      },
+    ]);
+  });
+
+  it('no warning from 1 MiB up, nor for a shim that has no receive buffer to tell', async () => {
+    for (const recvBufferSize of [1024 * 1024, 8 * 1024 * 1024, undefined]) {
+      const { lines, logger } = recordingLogger();
+      const attached = new MemoryNetwork().attach('e:1');
+      await startOn(recvBufferSize === undefined ? attached : Object.assign(attached, { recvBufferSize }), logger);
+      expect(lines.map((l) => l.level)).toEqual(['info']);
+    }
+  });
+});
