@@ -23,6 +23,11 @@ const config = mergeConfig(
     },
   }),
 );
+// A mutant that leaves a test waiting (an address never found, a reply never sent) fails that test at this
+// timeout (scripts/mutation.mjs sets it per folder, well above its slowest test) instead of at Stryker's, which
+// restarts the test process: a hung mutant cost ~10 s that way.
+const testTimeout = Number(process.env.RINA_MUTATION_TEST_TIMEOUT_MS ?? 0);
+if (testTimeout > 0) Object.assign(config.test, { testTimeout, hookTimeout: testTimeout });
 const only = process.env.RINA_MUTATION_TESTS;
 // (assigned, not merged: mergeConfig would add these globs to the base's instead of replacing them)
 if (only !== undefined && only !== '') config.test.include = only.split(',');

@@ -53,8 +53,14 @@ const FOLDERS = {
   member: ['test/member/**/*.test.ts', 'test/model/**/*.test.ts', 'test/testing/**/*.test.ts'],
 };
 
-/** Settings of a folder's tests under mutation: the model test's 200 random worlds take 7.5 s; 25 take about 1 s. */
-const ENV = { member: { MODEL_RUNS: '25' } };
+/**
+ * Settings of a folder's tests under mutation: the model test's 200 random worlds take 7.5 s, 25 about 1 s; a
+ * test timeout of 2 s where the slowest test takes about 100 ms (vitest.mutation.config.ts says why).
+ */
+const ENV = {
+  enroller: { RINA_MUTATION_TEST_TIMEOUT_MS: '2000' },
+  member: { MODEL_RUNS: '25' },
+};
 
 /** Surviving mutants known to be equivalent (test/mutation-equivalents.json), by file, mutator and replacement. */
 const EQUIVALENTS = JSON.parse(readFileSync(join(root, 'test/mutation-equivalents.json'), 'utf8')).equivalents;
