@@ -33,7 +33,7 @@ export {
   presets,
   resolveConfig,
 } from './config.js';
-export type { Shim, ShimHandler } from './shim/shim.js';
+export { type Shim, type ShimHandler, SMALL_RECV_BUFFER_BYTES } from './shim/shim.js';
 export {
   MemoryNetwork,
   type MemoryNetworkFaults,
