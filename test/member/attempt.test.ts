@@ -3,32 +3,32 @@ import { createRequest, enrollmentMessage, InvokeIds, Result, replyTo } from '..
 import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
 import { resolveConfig } from '../../src/config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError, ShimError } from '../../src/errors.js';
-import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from '../../src/member/attempt.js';
+import { type AttemptContext, type AttemptResult, AttemptTimeout, EnrollmentAttempt } from '../../src/member/attempt.js';
 import { systemClock } from '../../src/util/clock.js';
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
+/** The context of an attempt of member `m` (asking for address 7, over eth0) with bootstrap `b`. */
+function context(given: Pick<AttemptContext, 'config' | 'send'>): AttemptContext {
+  const fixed = { ipcpName: 'm', bootstrap: 'b', difName: undefined, auth: { mechanism: 'none' } } as const;
+  return { ...fixed, requestedAddress: 7, lowerDifs: ['eth0'], ids: new InvokeIds(10), clock: systemClock, ...given };
+}
+
 /** One attempt of member `m` with bootstrap `b`, every message it sends recorded (with the fake time it left). */
 function attempt(config: Parameters<typeof resolveConfig>[0] = {}, send?: (msg: CdapMessage) => Promise<void>) {
   vi.useFakeTimers();
   const sent: Array<{ at: number; msg: CdapMessage }> = [];
-  const a = new EnrollmentAttempt({
-    ipcpName: 'm',
-    bootstrap: 'b',
-    difName: undefined,
-    auth: { mechanism: 'none' },
-    requestedAddress: 7,
-    lowerDifs: ['eth0'],
-    config: resolveConfig({ timeoutMs: 1000, retransmitMs: 100, maxRetransmitMs: 300, ...config }),
-    ids: new InvokeIds(10),
-    clock: systemClock,
-    send: async (msg) => {
-      sent.push({ at: performance.now(), msg });
-      await send?.(msg);
-    },
-  });
+  const a = new EnrollmentAttempt(
+    context({
+      config: resolveConfig({ timeoutMs: 1000, retransmitMs: 100, maxRetransmitMs: 300, ...config }),
+      send: async (msg) => {
+        sent.push({ at: performance.now(), msg });
+        await send?.(msg);
+      },
+    }),
+  );
   const controller = new AbortController();
   const outcome: Promise<{ result?: AttemptResult; error?: unknown }> = a.run(controller.signal).then(
     (result) => ({ result }),
@@ -274,18 +274,7 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     t.a.handle(replyTo(t.last(OpCode.M_CONNECT)));
     expect(t.ops()).not.toContain(OpCode.M_START);
 
-    const early = new EnrollmentAttempt({
-      ipcpName: 'm',
-      bootstrap: 'b',
-      difName: undefined,
-      auth: { mechanism: 'none' },
-      requestedAddress: 0,
-      lowerDifs: [],
-      config: resolveConfig(),
-      ids: new InvokeIds(),
-      clock: systemClock,
-      send: async () => {},
-    });
+    const early = new EnrollmentAttempt(context({ config: resolveConfig(), send: async () => {} }));
     await expect(early.run(AbortSignal.abort('before'))).rejects.toMatchObject({ name: 'EnrollmentAbortedError', cause: 'before' });
     expect(vi.getTimerCount()).toBe(0);
   });
