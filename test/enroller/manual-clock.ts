@@ -18,15 +18,19 @@ export class ManualClock implements Clock {
 
   readonly setTimeout = (run: () => void, ms: number): number => this.#add(run, ms, undefined);
 
-  readonly clearTimeout = (handle: unknown): void => {
-    this.#timers.delete(handle as number);
-  };
+  readonly clearTimeout = (handle: unknown): void => this.#clear(handle);
 
   readonly setInterval = (run: () => void, ms: number): number => this.#add(run, ms, ms);
 
-  readonly clearInterval = (handle: unknown): void => {
-    this.#timers.delete(handle as number);
-  };
+  readonly clearInterval = (handle: unknown): void => this.#clear(handle);
+
+  /** Strict, as a user's clock may be: clearing a handle this clock never gave out is the caller's bug. */
+  #clear(handle: unknown): void {
+    if (typeof handle !== 'number' || handle < 1 || handle >= this.#next) {
+      throw new Error(`ManualClock: clear of a handle it never gave out: ${String(handle)}`);
+    }
+    this.#timers.delete(handle);
+  }
 
   #add(run: () => void, ms: number, every: number | undefined): number {
     const id = this.#next++;
