@@ -59,6 +59,7 @@ function stats(): ChildStats {
     firstEnrolledWallMs,
     storeWrites: store?.writes ?? 0,
     heapUsed: process.memoryUsage().heapUsed,
+    rss: process.memoryUsage.rss(),
     recvBufferBytes,
     enroller: enrollerStats(),
     store: storeAtMark === undefined ? undefined : minus(storeCounters(), storeAtMark),
@@ -100,11 +101,8 @@ function enrollerStats(): Record<string, number> | undefined {
 }
 
 async function startEnroller(req: Extract<ChildRequest, { type: 'enroller' }>): Promise<string> {
-  const inner = await UdpShim.bind(
-    `127.0.0.1:${req.port ?? 0}`,
-    req.udpRecvBufferSize === undefined ? {} : { recvBufferSize: req.udpRecvBufferSize },
-  );
-  if (req.udpRecvBufferSize !== undefined) recvBufferBytes = inner.recvBufferSize;
+  const inner = await UdpShim.bind(`127.0.0.1:${req.port ?? 0}`);
+  recvBufferBytes = inner.recvBufferSize;
   udp = inner;
   // A pass-through shim that counts datagrams and samples the enrollments in
   // progress after every PDU: sessions open and close synchronously inside the

@@ -19,7 +19,7 @@ import { machineInfo, otherLoad, ticks } from './lib/env.js';
 import os from 'node:os';
 import { Report } from './lib/report.js';
 
-const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec', 'stores', 'cold'] as const;
+const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec', 'stores', 'cold', 'scale'] as const;
 type Name = (typeof NAMES)[number];
 
 const { values: args } = parseArgs({
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores,cold] [--runs N] [--no-write] [--src]\n' +
+    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores,cold,scale] [--runs N] [--no-write] [--src]\n' +
       '  --src  measure src/ through tsx instead of its build (tsx adds __name() wrappers: slower, bigger)\n',
   );
   process.exit(0);
@@ -88,6 +88,7 @@ const SCENARIOS: Record<Name, (ctx: Ctx) => Promise<void>> = {
   codec: (await import('./scenarios/codec.js')).codec,
   stores: (await import('./scenarios/stores.js')).stores,
   cold: (await import('./scenarios/cold.js')).cold,
+  scale: (await import('./scenarios/scale.js')).scale,
 };
 const info = { ...machineInfo(), library: LIB_LABEL };
 const report = new Report(fileURLToPath(new URL('./RESULTS.md', import.meta.url)), args.quick ? 'quick' : 'full', info, !args['no-write']);

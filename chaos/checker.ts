@@ -174,42 +174,9 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
   }
 
   if (end !== undefined) {
-    const nameTable = new Map<string, number>(Object.keys(end.names).map((k) => [k, end.names[k] as number]));
-    const addressTable = new Map<string, string>(Object.keys(end.addresses).map((k) => [k, end.addresses[k] as string]));
     // 2. etcd's table is a bijection, and every member's view equals it.
-    const seen = new Map<number, string>();
-    for (const [name, address] of nameTable) {
-      const other = seen.get(address);
-      if (other !== undefined)
-        violations.push({ kind: 'table', t: end.t, message: `etcd binds address ${address} to both ${other} and ${name}` });
-      seen.set(address, name);
-      if (addressTable.get(String(address)) !== name) {
-        violations.push({
-          kind: 'table',
-          t: end.t,
-          message: `etcd names/${name} is ${address} but addresses/${address} is ${addressTable.get(String(address)) ?? 'missing'}`,
-        });
-      }
-    }
-    for (const [address, name] of addressTable) {
-      if (nameTable.get(name) !== Number(address)) {
-        violations.push({
-          kind: 'table',
-          t: end.t,
-          message: `etcd addresses/${address} is ${name} but names/${name} is ${nameTable.get(name) ?? 'missing'}`,
-        });
-      }
-    }
-    const live = [...open.values()];
-    for (const h of live) {
-      if (nameTable.get(h.member) !== h.address) {
-        violations.push({
-          kind: 'table',
-          t: end.t,
-          message: `${h.member} (${h.process}) holds ${h.address} at the end, but etcd binds it to ${nameTable.get(h.member) ?? 'nothing'}`,
-        });
-      }
-    }
+    const live = [...open.values()].map((h) => ({ member: h.member, address: h.address, where: h.process }));
+    for (const message of tableProblems(end.names, end.addresses, live)) violations.push({ kind: 'table', t: end.t, message });
 
     // 3. After the faults stop, every member is enrolled within its bound, and stays so.
     if (calm !== undefined) {
@@ -250,6 +217,42 @@ export function checkHistory(history: readonly ChaosEvent[], options: CheckOptio
 }
 
 /** The run's last line: `chaos: N schedules, F faults, V violations`. */
+/**
+ * What is wrong with etcd's table at one moment: `names` (name -> address)
+ * and `addresses` (address -> name) must be a bijection, and every member
+ * holding an address (`where` it runs, for the message) must hold the one
+ * `names` binds it to. Empty when all is well.
+ */
+export function tableProblems(
+  names: Readonly<Record<string, number>>,
+  addresses: Readonly<Record<string, string>>,
+  holders: Iterable<{ member: string; address: number; where: string }>,
+): string[] {
+  const problems: string[] = [];
+  const nameTable = new Map<string, number>(Object.entries(names));
+  const addressTable = new Map<string, string>(Object.entries(addresses));
+  const seen = new Map<number, string>();
+  for (const [name, address] of nameTable) {
+    const other = seen.get(address);
+    if (other !== undefined) problems.push(`etcd binds address ${address} to both ${other} and ${name}`);
+    seen.set(address, name);
+    if (addressTable.get(String(address)) !== name) {
+      problems.push(`etcd names/${name} is ${address} but addresses/${address} is ${addressTable.get(String(address)) ?? 'missing'}`);
+    }
+  }
+  for (const [address, name] of addressTable) {
+    if (nameTable.get(name) !== Number(address)) {
+      problems.push(`etcd addresses/${address} is ${name} but names/${name} is ${nameTable.get(name) ?? 'missing'}`);
+    }
+  }
+  for (const h of holders) {
+    if (nameTable.get(h.member) !== h.address) {
+      problems.push(`${h.member} (${h.where}) holds ${h.address} at the end, but etcd binds it to ${nameTable.get(h.member) ?? 'nothing'}`);
+    }
+  }
+  return problems;
+}
+
 export function summaryLine(schedules: number, faults: number, violations: number): string {
   return `chaos: ${schedules} schedule${schedules === 1 ? '' : 's'}, ${faults} fault${faults === 1 ? '' : 's'}, ${violations} violation${violations === 1 ? '' : 's'}`;
 }

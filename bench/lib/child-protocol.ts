@@ -27,8 +27,6 @@ export type ChildRequest =
       store?: StoreSpec;
       /** The enroller's IPCP name (default `bootstrap`); enrollers sharing an etcd need distinct ones. */
       ipcpName?: string;
-      /** UdpShim's own `recvBufferSize` option (as the CLI's enroller sets it). */
-      udpRecvBufferSize?: number;
     }
   | { id: number; type: 'echo' }
   /**
@@ -69,7 +67,9 @@ export interface ChildStats {
   firstEnrolledWallMs: number | undefined;
   storeWrites: number;
   heapUsed: number;
-  /** The enroller socket's receive buffer (bytes, as the kernel reports it), when known. */
+  /** The child process's resident set, bytes. */
+  rss: number;
+  /** The enroller socket's receive buffer (bytes, as the kernel granted UdpShim's default request). */
   recvBufferBytes: number | undefined;
   /** `enroller.stats()` (busy answers, rate-limited PDUs, ...) where the Enroller has it. */
   enroller: Record<string, number> | undefined;

@@ -1,65 +1,32 @@
 /** Starts and drives bench/child.ts in its own process. */
-import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ChildReply, ChildRequest, ChildStats, EtcdFloorOp } from './child-protocol.js';
+import { type Body, IpcProcess } from './ipc.js';
 
 const CHILD = fileURLToPath(new URL('../child.ts', import.meta.url));
 
-type Body<T> = T extends unknown ? Omit<T, 'id'> : never;
-
 export class BenchChild {
-  readonly #proc: ChildProcess;
-  readonly #waiting = new Map<number, { resolve: (r: ChildReply) => void; reject: (e: Error) => void }>();
-  #next = 1;
-  #exited = false;
+  readonly #ipc: IpcProcess<ChildRequest, ChildReply>;
   /** The enroller's or echo server's UDP address. */
   address = '';
 
-  private constructor(proc: ChildProcess) {
-    this.#proc = proc;
-    proc.on('message', (reply: ChildReply) => {
-      const w = this.#waiting.get(reply.id);
-      if (w === undefined) return;
-      this.#waiting.delete(reply.id);
-      if (reply.error !== undefined) w.reject(new Error(`bench child: ${reply.error}`));
-      else w.resolve(reply);
-    });
-    proc.on('exit', () => {
-      this.#exited = true;
-      for (const w of this.#waiting.values()) w.reject(new Error('bench child exited'));
-      this.#waiting.clear();
-    });
+  private constructor(ipc: IpcProcess<ChildRequest, ChildReply>) {
+    this.#ipc = ipc;
   }
 
-  /** Forks the child (with this process's tsx loader) and waits until it is ready. */
+  /** Starts the child (with this process's tsx loader) and waits until it is ready. */
   static async spawn(): Promise<BenchChild> {
     // BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the enroller side.
-    const extra = process.env.BENCH_CHILD_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-    const proc = fork(CHILD, [], { execArgv: [...extra, ...process.execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: ChildReply): void => {
-        if (m.ready) {
-          proc.off('message', onMessage);
-          resolve();
-        }
-      };
-      proc.on('message', onMessage);
-      proc.once('exit', (code) => reject(new Error(`bench child exited with ${code} before it was ready`)));
-    });
-    return new BenchChild(proc);
+    const nodeArgs = process.env.BENCH_CHILD_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+    return new BenchChild(await IpcProcess.start<ChildRequest, ChildReply>(CHILD, { nodeArgs }));
   }
 
   get pid(): number | undefined {
-    return this.#proc.pid;
+    return this.#ipc.pid;
   }
 
   request(req: Body<ChildRequest>): Promise<ChildReply> {
-    if (this.#exited) return Promise.reject(new Error('bench child has exited'));
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#proc.send({ ...req, id } as ChildRequest);
-    });
+    return this.#ipc.request(req);
   }
 
   /** Starts an Enroller in the child; resolves with its UDP address. If it cannot start, the child is stopped. */
@@ -116,18 +83,13 @@ export class BenchChild {
 
   /** Stops gracefully. */
   async stop(): Promise<void> {
-    if (this.#exited) return;
-    const exited = new Promise<void>((r) => this.#proc.once('exit', () => r()));
+    if (this.#ipc.exited) return;
     await this.request({ type: 'stop' }).catch(() => undefined);
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-    if (!this.#exited) this.#proc.kill('SIGKILL');
+    await this.#ipc.exit(2000);
   }
 
   /** SIGKILL: the enroller vanishes without a word. Resolves once the process is gone. */
-  async kill(): Promise<void> {
-    if (this.#exited) return;
-    const exited = new Promise<void>((r) => this.#proc.once('exit', () => r()));
-    this.#proc.kill('SIGKILL');
-    await exited;
+  kill(): Promise<void> {
+    return this.#ipc.kill();
   }
 }

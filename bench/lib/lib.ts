@@ -27,6 +27,7 @@ export const {
   decodeEnrollmentInfo,
   OpCode,
   DEFAULT_DT_CONSTANTS,
+  DEFAULT_RECV_BUFFER_BYTES,
 } = lib;
 
 /** What is being measured, for the report. */

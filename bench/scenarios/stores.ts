@@ -16,10 +16,10 @@ import type { EnrollmentManager as Manager } from '../../src/index.js';
 import { BenchChild } from '../lib/child.js';
 import type { ChildStats, StoreSpec } from '../lib/child-protocol.js';
 import type { Ctx } from '../lib/context.js';
-import { machineInfo, sleep, udpCounters, udpDelta } from '../lib/env.js';
+import { sleep, udpCounters, udpDelta } from '../lib/env.js';
 import { loadEtcdServer } from '../lib/etcd.js';
 import { dgramPinger } from '../lib/floors.js';
-import { EnrollmentManager, MemoryRib, UdpShim } from '../lib/lib.js';
+import { DEFAULT_RECV_BUFFER_BYTES, EnrollmentManager, MemoryRib, UdpShim } from '../lib/lib.js';
 import { closeAll, makeManagers, makeShims } from '../lib/members.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int, medianOf, quantile } from '../lib/stats.js';
@@ -31,8 +31,6 @@ const LABEL: Record<Kind, string> = { memory: 'MemoryAddressStore', file: 'FileA
 const FLOOR_KEY = '/rina-bench-floor/txn';
 /** Where the bind-shaped transactions of the floor write (fresh keys each time). */
 const FLOOR_PREFIX = `/rina-bench-floor/${process.pid}/`;
-/** The enrollers' UDP receive buffer, as the CLI's enroller asks for (4 MiB, or the kernel's ceiling if lower). */
-const RECV_BUFFER = Math.min(4 * 1024 * 1024, machineInfo().rmemMax ?? 4 * 1024 * 1024);
 /** Enrollers sharing one etcd in the last row. */
 const SHARED = 3;
 
@@ -54,7 +52,7 @@ function storeSpec(ctx: Ctx, kind: Kind, etcd: EtcdCluster | undefined, prefix: 
 
 /** Starts enroller children in parallel; if any fails, stops the others and throws. */
 async function startEnrollers(list: Array<{ store: StoreSpec; ipcpName: string }>): Promise<BenchChild[]> {
-  const settled = await Promise.allSettled(list.map((o) => BenchChild.enroller({ ...o, udpRecvBufferSize: RECV_BUFFER })));
+  const settled = await Promise.allSettled(list.map((o) => BenchChild.enroller(o)));
   const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed !== undefined) {
@@ -409,7 +407,7 @@ export async function stores(ctx: Ctx): Promise<void> {
   const tpm = new Map([...tp].map(([c, runs]) => [c, medianOf(runs)]));
   const per = (x: number, ok: number): string => (Number.isNaN(x) ? '—' : fmt(x / Math.max(1, ok), 2));
   tables.push({
-    title: `${int(n)} members starting at once over UDP, by address store (median of ${ctx.runs} runs; library defaults but the enrollers' ${fmt(RECV_BUFFER / 1048576, 0)} MiB receive buffer)`,
+    title: `${int(n)} members starting at once over UDP, by address store (median of ${ctx.runs} runs; library defaults)`,
     columns: [
       'store',
       'enrollers',
@@ -556,7 +554,7 @@ export async function stores(ctx: Ctx): Promise<void> {
 
   const unsettled = lat.reduce((a, r) => a + (r.unsettled ?? 0), 0) + [...tp.values()].flat().reduce((a, r) => a + r.unsettled, 0);
   notes.push(
-    `Each enroller runs in its own process on a UdpShim with a ${fmt(RECV_BUFFER / 1048576, 0)} MiB receive buffer (\`recvBufferSize\`, as the CLI's enroller asks for), so that the throughput rows compare the stores rather than the retransmission timers of datagrams a full default-size buffer drops (scenario 2 shows those); members are in this process, as in scenarios 1 and 2. ` +
+    `Each enroller runs in its own process on a UdpShim with the library's default ${fmt(DEFAULT_RECV_BUFFER_BYTES / 1048576, 0)} MiB receive buffer (DEFAULT_RECV_BUFFER_BYTES), so that the throughput rows compare the stores rather than the retransmission timers of dropped datagrams; members are in this process, as in scenarios 1 and 2. ` +
       (etcd === undefined
         ? 'no etcd.'
         : `etcd is a fresh throw-away single-member server on 127.0.0.1 (src/cli/etcd-server.ts; ${etcdVersion || 'etcd'}, data directory under ${os.tmpdir()}, fsync on), a third process on the same ${os.cpus().length}-vCPU machine; every enroller group uses a fresh key prefix.`),

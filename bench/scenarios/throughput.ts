@@ -8,6 +8,7 @@ import { BenchChild } from '../lib/child.js';
 import type { Ctx } from '../lib/context.js';
 import { cpuMs, machineInfo, sleep, udpCounters, udpDelta } from '../lib/env.js';
 import { type EchoThroughput, echoThroughput } from '../lib/floors.js';
+import { DEFAULT_RECV_BUFFER_BYTES } from '../lib/lib.js';
 import { closeAll, enrolAll, makeManagers, makeShims } from '../lib/members.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int, median, medianOf, summarize } from '../lib/stats.js';
@@ -18,12 +19,7 @@ export const DATAGRAMS_IN_PER_ENROLLMENT = 4;
 interface Variant {
   label: string;
   options: Record<string, unknown>;
-  /** UdpShim's `recvBufferSize` for the enroller's socket (as the CLI's enroller asks for); unset: the kernel's default. */
-  udpRecvBufferSize?: number;
 }
-
-/** 4 MiB, or the kernel's ceiling if lower. */
-const WIDE_BUFFER = Math.min(4 * 1024 * 1024, machineInfo().rmemMax ?? 4 * 1024 * 1024);
 
 interface RunResult extends Record<string, number> {
   requested: number;
@@ -44,6 +40,8 @@ interface RunResult extends Record<string, number> {
   busy: number;
   rateLimited: number;
   maxPending: number;
+  /** The enroller socket's receive buffer as the kernel granted it. */
+  recvBufferBytes: number;
 }
 
 /** Enrols and releases a few hundred members so that the enroller's code is optimised before it is measured. */
@@ -58,10 +56,7 @@ async function warmUp(enroller: BenchChild, n: number): Promise<void> {
 }
 
 async function oneRun(ctx: Ctx, n: number, variant: Variant): Promise<RunResult> {
-  const enroller = await BenchChild.enroller({
-    options: variant.options,
-    ...(variant.udpRecvBufferSize === undefined ? {} : { udpRecvBufferSize: variant.udpRecvBufferSize }),
-  });
+  const enroller = await BenchChild.enroller({ options: variant.options });
   await warmUp(enroller, ctx.quick ? 250 : 400);
   const shims = await makeShims(n);
   const managers = makeManagers(shims, {}, 'tp');
@@ -113,6 +108,7 @@ async function oneRun(ctx: Ctx, n: number, variant: Variant): Promise<RunResult>
       busy: s.enroller?.busy ?? Number.NaN,
       rateLimited: s.enroller?.rateLimited ?? Number.NaN,
       maxPending: s.maxPending,
+      recvBufferBytes: s.recvBufferBytes ?? Number.NaN,
     };
   } finally {
     await closeAll(managers, shims);
@@ -142,14 +138,6 @@ export async function throughput(ctx: Ctx): Promise<void> {
     // the rest "busy"; this row shows the enroller with room for all of them.
     if (n > 1000) {
       cases.push({ n, variant: { label: `maxPendingEnrollments ${n}`, options: { maxPendingEnrollments: n } } });
-      cases.push({
-        n,
-        variant: {
-          label: `maxPendingEnrollments ${n} + recvBufferSize ${fmt(WIDE_BUFFER / 1048576, 0)} MiB (the CLI's enroller)`,
-          options: { maxPendingEnrollments: n },
-          udpRecvBufferSize: WIDE_BUFFER,
-        },
-      });
     }
   }
   const results: Array<{ n: number; variant: Variant; m: RunResult; runs: RunResult[] }> = [];
@@ -237,7 +225,7 @@ export async function throughput(ctx: Ctx): Promise<void> {
         );
       if (m.rcvbufErrors > 0)
         why.push(
-          `${int(m.rcvbufErrors)} datagrams were dropped by full socket receive buffers (${r.variant.udpRecvBufferSize === undefined ? "the enroller's socket has the kernel's default size; UdpShim's recvBufferSize enlarges it, as the last row shows" : `the enroller's socket holds ${fmt(r.variant.udpRecvBufferSize / 1048576, 0)} MiB here, still short of 10,000 requests at once`}), and each loss costs a member a retransmission timeout (retransmitMs 250, doubling)`,
+          `${int(m.rcvbufErrors)} datagrams were dropped by full socket receive buffers (the enroller's socket holds ${fmt(m.recvBufferBytes / 1048576, 1)} MiB, UdpShim's default as the kernel granted it, still short of ${int(m.requested)} requests at once), and each loss costs a member a retransmission timeout (retransmitMs 250, doubling)`,
         );
       if (m.failed > 0)
         why.push(
@@ -264,13 +252,10 @@ export async function throughput(ctx: Ctx): Promise<void> {
     `"enrol per enroller CPU-second" is N divided by the enroller process's own CPU time (user + system) from the first M_CONNECT to the N-th M_STOP_R: the rate one fully busy core would sustain. "load-gen core" is the member process, which runs on the machine's other core (2 cores in all).`,
     `Each enrollment is ${DATAGRAMS_IN_PER_ENROLLMENT} datagrams into the enroller and ${DATAGRAMS_IN_PER_ENROLLMENT} out (one RIB object synced); "vs echo /s" compares datagrams into the enroller per second with echo round trips per second (one datagram into the echo server each).`,
   ];
-  const wide = big.find((r) => r.variant.udpRecvBufferSize !== undefined);
-  if (wide !== undefined) {
-    notes.push(
-      `The last row's enroller asks UdpShim for a ${fmt(WIDE_BUFFER / 1048576, 0)} MiB receive buffer (\`recvBufferSize\`, as the CLI's enroller does; the kernel's ceiling net.core.rmem_max allowing): ` +
-        `what the other rows' shortfall owes to datagrams a default-size buffer drops: ${int(wide.m.rcvbufErrors)} drops and ${int(wide.m.perSec)} enrollments/s there.`,
-    );
-  }
+  const bufferBytes = results[0]?.m.recvBufferBytes ?? Number.NaN;
+  notes.push(
+    `Every enroller binds its UdpShim with the library's defaults: a receive buffer of ${fmt(DEFAULT_RECV_BUFFER_BYTES / 1048576, 0)} MiB asked for (DEFAULT_RECV_BUFFER_BYTES; granted here: ${fmt(bufferBytes / 1048576, 1)} MiB, the kernel doubling what it allows up to net.core.rmem_max ${machineInfo().rmemMax === undefined ? '(unknown)' : `${int(machineInfo().rmemMax ?? 0)} B`}).`,
+  );
   if (def !== undefined) {
     const spread = summarize(def.runs.map((r) => r.perSec));
     notes.push(

@@ -1,0 +1,190 @@
+/**
+ * The scale scenario's phases, each measured and each ended by a check of
+ * the whole world (bench/scale/world.ts `checkWorld`).
+ */
+import type { Etcd3 } from 'etcd3';
+import type { EtcdCluster } from '../../src/cli/etcd-server.js';
+import type { BenchChild } from '../lib/child.js';
+import type { ChildStats } from '../lib/child-protocol.js';
+import { sleep } from '../lib/env.js';
+import type { HostProgress } from './protocol.js';
+import { checkWorld, type EtcdMetrics, etcdMetrics, type Hosts } from './world.js';
+
+export interface World {
+  etcd: EtcdCluster;
+  client: Etcd3;
+  prefix: string;
+  enrollers: BenchChild[];
+  hosts: Hosts;
+  log(line: string): void;
+}
+
+/** One enroller's figures over a phase. */
+export interface EnrollerFigures {
+  name: string;
+  /** Members enrolled with it at the end of the phase. */
+  members: number;
+  cpuMs: number;
+  rss: number;
+  /** Deltas of its own counters over the phase. */
+  busy: number;
+  keepalives: number;
+  rejected: number;
+}
+
+/** What every phase reports. */
+export interface PhaseResult {
+  name: string;
+  wallMs: number;
+  /** Time until the phase's goal was reached (all joined, all back), ms; undefined if it never was. */
+  convergedMs: number | undefined;
+  /** Enrollments completed (the `enrolled` events of every member) over the phase. */
+  enrollments: number;
+  /** Enrollments completed since the phase's start (first ones and re-enrollments), sampled once a second. */
+  series: number[];
+  failures: Record<string, number>;
+  losses: Record<string, number>;
+  etcd: { txns: number; puts: number; deletes: number; walBytes: number; dbBytes: number; cpuSecs: number; rssMax: number };
+  enrollers: EnrollerFigures[];
+  hostCpuMs: number;
+  hostRss: number;
+  /** The check at the end. */
+  problems: string[];
+  enrolled: number;
+  notEnrolled: number;
+  bindings: number;
+  /** Phase-specific figures (printed as notes). */
+  extra: Record<string, number | string>;
+}
+
+const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const d = (b[k] ?? 0) - (a[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+};
+
+/** The etcd counters of the members that answer: the largest of each counter (every member applies every write), CPU summed. */
+async function etcdNow(world: World): Promise<{ max: EtcdMetrics; each: Array<EtcdMetrics | undefined> }> {
+  const each = await Promise.all(world.etcd.members.map((m) => (m.running ? etcdMetrics(m.endpoint) : undefined)));
+  const all = each.filter((m): m is EtcdMetrics => m !== undefined);
+  const max = {} as EtcdMetrics;
+  for (const key of ['puts', 'txns', 'deletes', 'ranges', 'walBytes', 'dbBytes', 'cpuSecs', 'rss'] as const) {
+    max[key] = Math.max(...all.map((m) => m[key]));
+  }
+  return { max, each };
+}
+
+/** CPU seconds the etcd members used between two readings, summed over those that answered both (a killed one's is lost). */
+const etcdCpu = (a: Array<EtcdMetrics | undefined>, b: Array<EtcdMetrics | undefined>): number =>
+  b.reduce((sum, m, i) => {
+    const before = a[i];
+    return m === undefined || before === undefined || m.cpuSecs < before.cpuSecs ? sum : sum + m.cpuSecs - before.cpuSecs;
+  }, 0);
+
+async function enrollerStats(world: World): Promise<Array<ChildStats | undefined>> {
+  return Promise.all(world.enrollers.map((e) => e.stats().catch(() => undefined)));
+}
+
+/**
+ * Runs `act`, then samples once a second until `done(progress)` or `boundMs`,
+ * and measures everything over that span; the check of the world ends it.
+ */
+export async function phase(
+  world: World,
+  name: string,
+  act: () => Promise<void>,
+  done: (p: HostProgress, startedAt: number) => number | undefined,
+  boundMs: number,
+  extra: (before: HostProgress, after: HostProgress, startedAt: number) => Record<string, number | string> = () => ({}),
+): Promise<PhaseResult> {
+  world.log(`scale: ${name}`);
+  await Promise.all(world.enrollers.map((e) => e.mark().catch(() => undefined)));
+  const e0 = await enrollerStats(world);
+  const etcd0 = await etcdNow(world);
+  const p0 = await world.hosts.progress();
+  const t0 = Date.now();
+  await act();
+  const series: number[] = [];
+  let convergedMs: number | undefined;
+  let p = p0;
+  while (Date.now() - t0 < boundMs) {
+    p = await world.hosts.progress();
+    series.push(p.enrollments - p0.enrollments);
+    if (series.length % 5 === 0) {
+      world.log(
+        `scale: ${name}, ${series.length} s: ${p.joined} of ${p.members} joined, ${p.enrolled} enrolled, ` +
+          `back ${p.watch.home + p.watch.moved} of ${p.watch.total}, failures ${JSON.stringify(p.failures)}, losses ${JSON.stringify(p.losses)}`,
+      );
+    }
+    const at = done(p, t0);
+    if (at !== undefined) {
+      convergedMs = at - t0;
+      break;
+    }
+    await sleep(1000 - ((Date.now() - t0) % 1000));
+  }
+  const wallMs = Date.now() - t0;
+  const e1 = await enrollerStats(world);
+  const etcd1 = await etcdNow(world);
+  const check = await checkWorld(world.client, world.prefix, await world.hosts.view());
+  const enrollers = world.enrollers.map((e, i): EnrollerFigures => {
+    const a = e0[i]?.enroller ?? {};
+    const b = e1[i]?.enroller ?? a;
+    return {
+      name: `e${i}`,
+      members: p.byBootstrap[e.address] ?? 0,
+      cpuMs: e1[i]?.cpuMs ?? Number.NaN,
+      rss: e1[i]?.rss ?? Number.NaN,
+      busy: (b.busy ?? 0) - (a.busy ?? 0),
+      keepalives: (b.keepalives ?? 0) - (a.keepalives ?? 0),
+      rejected: (b.rejected ?? 0) - (a.rejected ?? 0),
+    };
+  });
+  return {
+    name,
+    wallMs,
+    convergedMs,
+    enrollments: p.enrollments - p0.enrollments,
+    series,
+    failures: diff(p0.failures, p.failures),
+    losses: diff(p0.losses, p.losses),
+    etcd: {
+      txns: etcd1.max.txns - etcd0.max.txns,
+      puts: etcd1.max.puts - etcd0.max.puts,
+      deletes: etcd1.max.deletes - etcd0.max.deletes,
+      walBytes: etcd1.max.walBytes - etcd0.max.walBytes,
+      dbBytes: etcd1.max.dbBytes,
+      cpuSecs: etcdCpu(etcd0.each, etcd1.each),
+      rssMax: etcd1.max.rss,
+    },
+    enrollers,
+    hostCpuMs: p.cpuMs - p0.cpuMs,
+    hostRss: p.rss,
+    problems: check.problems,
+    enrolled: check.enrolled,
+    notEnrolled: check.notEnrolled,
+    bindings: check.bindings,
+    extra: extra(p0, p, t0),
+  };
+}
+
+/** The phase's goal for members moving off `from` (watched): every one enrolled elsewhere again; when the last came back. */
+export const allBack = (p: HostProgress): number | undefined =>
+  p.watch.total > 0 && p.watch.home + p.watch.moved >= p.watch.total ? (p.watch.lastBackAt ?? Date.now()) : undefined;
+
+/** The phase's goal of a join: every member made so far has enrolled once. */
+export const allJoined = (p: HostProgress): number | undefined => (p.joined >= p.members ? (p.lastJoinedAt ?? Date.now()) : undefined);
+
+/** Seconds of the longest run of samples, after sample `from`, in which no enrollment completed. */
+export function longestStall(series: readonly number[], from = 0): number {
+  let longest = 0;
+  let run = 0;
+  for (let i = Math.max(1, from); i < series.length; i++) {
+    run = series[i] === series[i - 1] ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}

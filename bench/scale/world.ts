@@ -1,0 +1,199 @@
+/**
+ * The scale scenario's world: member hosts (bench/scale/host.ts) started as
+ * processes with the open-files limit raised, their progress summed, etcd's
+ * own counters (its /metrics endpoint) and etcd's table read in pages.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Etcd3 } from 'etcd3';
+import { tableProblems } from '../../chaos/checker.js';
+import type { EnrollmentConfigInput } from '../../src/index.js';
+import { type Body, IpcProcess } from '../lib/ipc.js';
+import type { HostProgress, HostReply, HostRequest } from './protocol.js';
+
+const HOST = fileURLToPath(new URL('./host.ts', import.meta.url));
+
+/** Sockets a host binds at most: the hard open-files limit less what node and its IPC hold. */
+export const HOST_RESERVE_FDS = 128;
+
+export class Hosts {
+  readonly #hosts: Array<IpcProcess<HostRequest, HostReply>>;
+
+  private constructor(hosts: Array<IpcProcess<HostRequest, HostReply>>) {
+    this.#hosts = hosts;
+  }
+
+  static async start(n: number): Promise<Hosts> {
+    const settled = await Promise.allSettled(
+      Array.from({ length: n }, () => IpcProcess.start<HostRequest, HostReply>(HOST, { raiseFdLimit: true })),
+    );
+    const hosts = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(hosts.map((h) => h.kill()));
+      throw failed.reason;
+    }
+    return new Hosts(hosts);
+  }
+
+  get count(): number {
+    return this.#hosts.length;
+  }
+
+  #all(req: Body<HostRequest>): Promise<HostReply[]> {
+    return Promise.all(this.#hosts.map((h) => h.request(req)));
+  }
+
+  /**
+   * Makes `count` members named `${prefix}0..`, split evenly over the hosts
+   * (host by host, so that no two are made at once on one core's share);
+   * returns how many sockets were bound.
+   */
+  async make(prefix: string, count: number, bootstraps: string[], config: EnrollmentConfigInput): Promise<number> {
+    const each = Math.ceil(count / this.#hosts.length);
+    let bound = 0;
+    for (const [i, host] of this.#hosts.entries()) {
+      const from = i * each;
+      const n = Math.max(0, Math.min(each, count - from));
+      bound += (await host.request({ type: 'make', prefix, from, count: n, bootstraps, config })).bound ?? 0;
+    }
+    return bound;
+  }
+
+  async go(spreadMs: number): Promise<void> {
+    await this.#all({ type: 'go', spreadMs });
+  }
+
+  async watch(bootstraps: string[]): Promise<void> {
+    await this.#all({ type: 'watch', bootstraps });
+  }
+
+  /** Every host's progress, summed (maxima for times). */
+  async progress(): Promise<HostProgress> {
+    const all = (await this.#all({ type: 'progress' })).map((r) => r.progress as HostProgress);
+    const sum = (f: (p: HostProgress) => number): number => all.reduce((a, p) => a + f(p), 0);
+    const max = (f: (p: HostProgress) => number | undefined): number | undefined =>
+      all.reduce<number | undefined>((a, p) => {
+        const v = f(p);
+        return v === undefined ? a : Math.max(a ?? v, v);
+      }, undefined);
+    const merge = (f: (p: HostProgress) => Record<string, number>): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const p of all) for (const [k, v] of Object.entries(f(p))) out[k] = (out[k] ?? 0) + v;
+      return out;
+    };
+    return {
+      members: sum((p) => p.members),
+      enrolled: sum((p) => p.enrolled),
+      enrollments: sum((p) => p.enrollments),
+      joined: sum((p) => p.joined),
+      lastJoinedAt: max((p) => p.lastJoinedAt),
+      failures: merge((p) => p.failures),
+      losses: merge((p) => p.losses),
+      byBootstrap: merge((p) => p.byBootstrap),
+      watch: {
+        total: sum((p) => p.watch.total),
+        home: sum((p) => p.watch.home),
+        moved: sum((p) => p.watch.moved),
+        lastBackAt: max((p) => p.watch.lastBackAt),
+      },
+      cpuMs: sum((p) => p.cpuMs),
+      rss: sum((p) => p.rss),
+    };
+  }
+
+  /** Every member: [name, address, bootstrap], address and bootstrap null while not enrolled. */
+  async view(): Promise<Array<[string, number | null, string | null]>> {
+    return (await this.#all({ type: 'view' })).flatMap((r) => r.view ?? []);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#hosts.map(async (h) => {
+        await h.request({ type: 'close' }).catch(() => undefined);
+        await h.exit(5000);
+      }),
+    );
+  }
+}
+
+/** The counters of one etcd member that the scenario reads from its /metrics. */
+export interface EtcdMetrics {
+  puts: number;
+  txns: number;
+  deletes: number;
+  ranges: number;
+  walBytes: number;
+  dbBytes: number;
+  cpuSecs: number;
+  rss: number;
+}
+
+const METRICS: Record<keyof EtcdMetrics, string> = {
+  puts: 'etcd_mvcc_put_total',
+  txns: 'etcd_mvcc_txn_total',
+  deletes: 'etcd_mvcc_delete_total',
+  ranges: 'etcd_mvcc_range_total',
+  walBytes: 'etcd_disk_wal_write_bytes_total',
+  dbBytes: 'etcd_mvcc_db_total_size_in_bytes',
+  cpuSecs: 'process_cpu_seconds_total',
+  rss: 'process_resident_memory_bytes',
+};
+
+/** One etcd member's counters, or undefined if it does not answer (killed). */
+export async function etcdMetrics(endpoint: string): Promise<EtcdMetrics | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  } catch {
+    return undefined;
+  }
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [name, value] = line.split(' ');
+    if (name !== undefined && value !== undefined && !name.startsWith('#')) values.set(name, Number(value));
+  }
+  const out = {} as EtcdMetrics;
+  for (const [key, metric] of Object.entries(METRICS) as Array<[keyof EtcdMetrics, string]>) out[key] = values.get(metric) ?? Number.NaN;
+  return out;
+}
+
+/** Every key under `prefix` and its value, read in pages (a whole 100,000-member table exceeds gRPC's 4 MiB message). */
+export async function readPrefix(client: Etcd3, prefix: string, page = 10_000): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  let from = Buffer.from(prefix);
+  for (;;) {
+    const res = await client.kv.range({ key: from, range_end: end, limit: page });
+    for (const kv of res.kvs) out.set(kv.key.toString(), kv.value.toString());
+    const last = res.kvs.at(-1);
+    if (!res.more || last === undefined) return out;
+    from = Buffer.concat([last.key, Buffer.from([0])]);
+  }
+}
+
+/** What is wrong with the world now: addresses held twice, etcd's table not a bijection, members' views not etcd's. */
+export async function checkWorld(
+  client: Etcd3,
+  prefix: string,
+  view: ReadonlyArray<[string, number | null, string | null]>,
+): Promise<{ problems: string[]; enrolled: number; notEnrolled: number; bindings: number }> {
+  const names: Record<string, number> = {};
+  for (const [key, value] of await readPrefix(client, `${prefix}names/`)) {
+    names[decodeURIComponent(key.slice(`${prefix}names/`.length))] = Number(value);
+  }
+  const addresses: Record<string, string> = {};
+  for (const [key, value] of await readPrefix(client, `${prefix}addresses/`)) addresses[key.slice(`${prefix}addresses/`.length)] = value;
+  const holders: Array<{ member: string; address: number; where: string }> = [];
+  const holderOf = new Map<number, string>();
+  const problems: string[] = [];
+  for (const [member, address, bootstrap] of view) {
+    if (address === null) continue;
+    const other = holderOf.get(address);
+    if (other !== undefined) problems.push(`${member} and ${other} both hold address ${address}`);
+    holderOf.set(address, member);
+    holders.push({ member, address, where: bootstrap ?? '?' });
+  }
+  problems.push(...tableProblems(names, addresses, holders));
+  return { problems, enrolled: holders.length, notEnrolled: view.length - holders.length, bindings: Object.keys(names).length };
+}

@@ -1,0 +1,284 @@
+/**
+ * 9. Scale: 100,000 members (3,000 with --quick), 10 enrollers (3) in their
+ * own processes sharing one DIF through EtcdAddressStore on a real
+ * three-member etcd cluster, members over UDP on 127.0.0.1 in as many host
+ * processes as the open-files limit needs. Phases: join, steady keepalives,
+ * an enroller SIGKILLed, the etcd leader SIGKILLed during a join wave, an
+ * enroller stopped gracefully; each ends with a check of the whole world.
+ */
+import { spawnSync } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
+import type { EtcdCluster } from '../../src/cli/etcd-server.js';
+import { BenchChild } from '../lib/child.js';
+import type { Ctx } from '../lib/context.js';
+import { loadEtcdServer } from '../lib/etcd.js';
+import type { Table, Verdict } from '../lib/report.js';
+import { fmt, int } from '../lib/stats.js';
+import { allBack, allJoined, longestStall, type PhaseResult, phase, type World } from '../scale/phases.js';
+import { HOST_RESERVE_FDS, Hosts } from '../scale/world.js';
+
+interface Plan {
+  members: number;
+  enrollers: number;
+  /** Members of the join wave during which the etcd leader is killed. */
+  wave: number;
+  /** Every member starts within this span. */
+  spreadMs: number;
+  waveSpreadMs: number;
+  keepaliveSecs: number;
+  timeoutSecs: number;
+  steadySecs: number;
+}
+
+/**
+ * Full: a keepalive every 10 s and a loss declared after 30 s (three missed
+ * answers), the trade an operator of 100,000 members makes: 10,000
+ * keepalives a second over 10 enrollers (1,000 each), and a dead enroller's
+ * members elsewhere within about half a minute. Quick: shorter timers, so
+ * that the smoke run in CI stays short.
+ */
+const FULL: Plan = {
+  members: 100_000,
+  enrollers: 10,
+  wave: 10_000,
+  spreadMs: 10_000,
+  waveSpreadMs: 5_000,
+  keepaliveSecs: 10,
+  timeoutSecs: 30,
+  steadySecs: 60,
+};
+const QUICK: Plan = {
+  members: 3_000,
+  enrollers: 3,
+  wave: 300,
+  spreadMs: 3_000,
+  waveSpreadMs: 2_000,
+  keepaliveSecs: 2,
+  timeoutSecs: 6,
+  steadySecs: 10,
+};
+
+const HARD_FD_LIMIT = (): number => Number(spawnSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
+
+export async function scale(ctx: Ctx): Promise<void> {
+  const plan = ctx.quick ? QUICK : FULL;
+  const server = await loadEtcdServer();
+  const binary = server.findEtcd();
+  if (binary === undefined) {
+    ctx.report.section('9. Scale', [], [], [`**No etcd binary found**: scenario skipped; ${server.ETCD_INSTALL_HINT}.`]);
+    return;
+  }
+  const fdHard = HARD_FD_LIMIT();
+  const perHost = Math.max(1000, (Number.isFinite(fdHard) ? fdHard : 4096) - HOST_RESERVE_FDS - 64);
+  const total = plan.members + plan.wave;
+  const hostCount = Math.max(2, Math.ceil(total / perHost));
+  const prefix = `/rina-bench-scale/${process.pid}/`;
+  let etcd: EtcdCluster | undefined;
+  const killEtcd = (): void => {
+    for (const m of etcd?.members ?? []) void m.kill();
+  };
+  process.on('exit', killEtcd);
+  const enrollers: BenchChild[] = [];
+  let hosts: Hosts | undefined;
+  let client: Etcd3 | undefined;
+  const results: PhaseResult[] = [];
+  try {
+    ctx.log(`scale: a three-member etcd cluster, ${plan.enrollers} enrollers, ${hostCount} member hosts`);
+    etcd = await server.startEtcd({ binary, size: 3 });
+    client = new Etcd3({ hosts: etcd.endpoints });
+    const hostsEtcd = etcd.endpoints;
+    enrollers.push(
+      ...(await Promise.all(
+        Array.from({ length: plan.enrollers }, (_, i) =>
+          BenchChild.enroller({ store: { kind: 'etcd', hosts: hostsEtcd, prefix }, ipcpName: `e${i}` }),
+        ),
+      )),
+    );
+    hosts = await Hosts.start(hostCount);
+    const world: World = { etcd, client, prefix, enrollers, hosts, log: ctx.log };
+    const config = { heartbeatIntervalSecs: plan.keepaliveSecs, connectionTimeoutSecs: plan.timeoutSecs };
+    const addresses = enrollers.map((e) => e.address);
+    ctx.log(`scale: binding ${int(plan.members)} member sockets`);
+    const bound = await hosts.make('m', plan.members, addresses, config);
+    if (bound < plan.members) throw new Error(`only ${bound} of ${plan.members} member sockets could be bound (open-files limit)`);
+
+    results.push(await phase(world, 'join', () => hosts?.go(plan.spreadMs) ?? Promise.resolve(), allJoined, 600_000));
+    results.push(
+      await phase(
+        world,
+        'steady',
+        () => Promise.resolve(),
+        (_, t0) => (Date.now() - t0 >= plan.steadySecs * 1000 ? Date.now() : undefined),
+        plan.steadySecs * 1000 + 5000,
+      ),
+    );
+    const victim = enrollers[0] as BenchChild;
+    results.push(
+      await phase(
+        world,
+        'enroller SIGKILLed',
+        async () => {
+          await hosts?.watch([victim.address]);
+          await victim.kill();
+        },
+        allBack,
+        plan.timeoutSecs * 1000 * 3 + 60_000,
+        (_, p) => ({ watched: p.watch.total, sameAddress: p.watch.home, otherAddress: p.watch.moved }),
+      ),
+    );
+    ctx.log(`scale: binding ${int(plan.wave)} more member sockets for the join wave`);
+    await hosts.make('w', plan.wave, addresses.slice(1), config);
+    let killedAt = 0;
+    results.push(
+      await phase(
+        world,
+        'etcd leader SIGKILLed in a join wave',
+        async () => {
+          await hosts?.go(plan.waveSpreadMs);
+          await new Promise((r) => setTimeout(r, 1000));
+          const leader = await (etcd as EtcdCluster).leader();
+          killedAt = Date.now();
+          await leader.kill();
+          ctx.log(`scale: etcd leader ${leader.name} killed`);
+        },
+        allJoined,
+        300_000,
+        (_, p, t0) => ({ killedAfterMs: killedAt - t0, lastJoinAfterKillMs: (p.lastJoinedAt ?? Number.NaN) - killedAt }),
+      ),
+    );
+    for (const m of etcd.members) if (!m.running) await m.start();
+    const graceful = enrollers[1] as BenchChild;
+    results.push(
+      await phase(
+        world,
+        'enroller stopped (M_RELEASE)',
+        async () => {
+          await hosts?.watch([graceful.address]);
+          await graceful.stop();
+        },
+        allBack,
+        120_000,
+        (_, p) => ({ watched: p.watch.total, sameAddress: p.watch.home, otherAddress: p.watch.moved }),
+      ),
+    );
+    report(ctx, plan, { hostCount, perHost, fdHard, bound }, results);
+  } finally {
+    await hosts?.close().catch(() => undefined);
+    await Promise.all(enrollers.map((e) => e.stop().catch(() => undefined)));
+    client?.close();
+    await etcd?.close();
+    process.off('exit', killEtcd);
+  }
+}
+
+function report(
+  ctx: Ctx,
+  plan: Plan,
+  world: { hostCount: number; perHost: number; fdHard: number; bound: number },
+  results: PhaseResult[],
+): void {
+  const codes = (r: Record<string, number>): string =>
+    Object.keys(r).length === 0
+      ? '0'
+      : Object.entries(r)
+          .map(([k, v]) => `${k} ${int(v)}`)
+          .join(', ');
+  const secs = (ms: number | undefined): string => (ms === undefined ? 'never' : fmt(ms / 1000, 1));
+  const tables: Table[] = [
+    {
+      title: `${int(plan.members)} members (+${int(plan.wave)} in the wave), ${plan.enrollers} enrollers, a 3-member etcd cluster; keepalive ${plan.keepaliveSecs} s, timeout ${plan.timeoutSecs} s`,
+      columns: [
+        'phase',
+        'converged s',
+        'enrollments',
+        'peak /s',
+        'etcd txn /s',
+        'etcd WAL MB',
+        'etcd CPU %',
+        'etcd RSS MB',
+        'enroller CPU % (mean)',
+        'enroller RSS MB (max)',
+        'losses',
+        'enrol() failures',
+        'check',
+      ],
+      rows: results.map((r) => {
+        const s = r.wallMs / 1000;
+        const alive = r.enrollers.filter((e) => Number.isFinite(e.cpuMs));
+        const peak = r.series.reduce((a, v, i) => Math.max(a, v - (r.series[i - 1] ?? 0)), 0);
+        return [
+          r.name,
+          secs(r.convergedMs),
+          int(r.enrollments),
+          int(peak),
+          fmt(r.etcd.txns / s, 0),
+          fmt(r.etcd.walBytes / 1048576, 1),
+          fmt((r.etcd.cpuSecs / s) * 100, 0),
+          fmt(r.etcd.rssMax / 1048576, 0),
+          fmt((alive.reduce((a, e) => a + e.cpuMs, 0) / alive.length / r.wallMs) * 100, 1),
+          fmt(Math.max(...alive.map((e) => e.rss)) / 1048576, 0),
+          codes(r.losses),
+          codes(r.failures),
+          r.problems.length === 0 ? `ok (${int(r.enrolled)} enrolled, ${int(r.notEnrolled)} not)` : `${r.problems.length} problems`,
+        ];
+      }),
+    },
+  ];
+  const join = results[0];
+  if (join !== undefined) {
+    tables.push({
+      title: 'Each enroller over the join',
+      columns: ['enroller', 'members at the end', 'CPU s', 'CPU % of the phase', 'RSS MB', '"busy" answers'],
+      rows: join.enrollers.map((e) => [
+        e.name,
+        int(e.members),
+        fmt(e.cpuMs / 1000, 1),
+        fmt((e.cpuMs / join.wallMs) * 100, 0),
+        fmt(e.rss / 1048576, 0),
+        int(e.busy),
+      ]),
+    });
+  }
+  const verdicts: Verdict[] = [];
+  const steady = results.find((r) => r.name === 'steady');
+  if (steady !== undefined) {
+    const writes = steady.etcd.txns + steady.etcd.puts + steady.etcd.deletes;
+    verdicts.push({
+      target: 'steady: etcd writes from keepalives = 0',
+      measured: `${int(writes)} in ${fmt(steady.wallMs / 1000, 0)} s`,
+      pass: writes === 0,
+    });
+    const lost = Object.values(steady.losses).reduce((a, v) => a + v, 0);
+    verdicts.push({ target: 'steady: false losses = 0', measured: int(lost), pass: lost === 0 });
+  }
+  const wave = results.find((r) => r.name.startsWith('etcd leader'));
+  if (wave !== undefined) {
+    verdicts.push({
+      target: 'etcd leader killed in a join wave: enrollments lost = 0 (every wave member enrolled)',
+      measured: `${int(wave.notEnrolled)} not enrolled; enrol() rejections retried: ${codes(wave.failures)}; longest stall ${longestStall(wave.series, 1)} s`,
+      pass: wave.notEnrolled === 0 && wave.convergedMs !== undefined,
+    });
+  }
+  for (const r of results) {
+    verdicts.push({
+      target: `${r.name}: distinct addresses, etcd's names/ and addresses/ a bijection, every member's view etcd's`,
+      measured: r.problems.length === 0 ? `ok (${int(r.bindings)} bindings)` : `${r.problems.length}: ${r.problems.slice(0, 3).join('; ')}`,
+      pass: r.problems.length === 0,
+    });
+  }
+  const notes = [
+    `Member hosts: ${world.hostCount} processes of at most ${int(world.perHost)} members each (the open-files limit raised to the hard limit, ${int(world.fdHard)}); ${int(world.bound)} sockets bound for the join.`,
+    `Every member starts within ${fmt(plan.spreadMs / 1000, 0)} s (evenly spread), as an IPCP daemon: a failed first enrollment is tried again a second later; member i knows every enroller, e(i mod N) first. Enrollers run the library's defaults on EtcdAddressStore's defaults (lease TTL 10 s).`,
+    ...results.map(
+      (r) =>
+        `${r.name}: enrollments since the start, once a second ${r.series.length > 40 ? '(first 40 s) ' : ''}${r.series.slice(0, 40).map(int).join(' ')}` +
+        (Object.keys(r.extra).length > 0
+          ? `; ${Object.entries(r.extra)
+              .map(([k, v]) => `${k} ${typeof v === 'number' ? int(v) : v}`)
+              .join(', ')}`
+          : '') +
+        `; members by enroller at the end: ${r.enrollers.map((e) => `${e.name} ${int(e.members)}`).join(', ')}; member hosts ${fmt((r.hostCpuMs / r.wallMs / world.hostCount) * 100, 0)}% of a core each, ${fmt(r.hostRss / 1048576, 0)} MB in all.`,
+    ),
+  ];
+  ctx.report.section('9. Scale', tables, verdicts, notes);
+}
