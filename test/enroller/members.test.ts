@@ -108,6 +108,60 @@ describe('MemberRegistry', () => {
     expect(events.filter((e) => e.startsWith('member:gone'))).toEqual([]);
   });
 
+  it('leases paused by a stop run again from the restart: a silent member is gone one lease after it, not before', () => {
+    const { members, clock, events, enrol } = registry();
+    enrol('a', 1);
+    clock.advance(LEASE_MS / 2);
+    members.pauseLeases();
+    clock.advance(10 * LEASE_MS);
+    expect(members.has('a')).toBe(true);
+    members.resumeLeases();
+    clock.advance(LEASE_MS - 2 * TICK_MS);
+    expect(members.has('a')).toBe(true);
+    clock.advance(4 * TICK_MS);
+    expect(members.has('a')).toBe(false);
+    expect(events).toContain('member:gone a');
+  });
+
+  it('retireUnproven lets go only the unproven members still listed: not the proven, not a record replaced since', () => {
+    const { members, store, enrol } = registry();
+    const proven = enrol('p', 1);
+    const unproven = enrol('u', 2);
+    const stale = enrol('s', 3, 'shim-old');
+    const current = enrol('s', 3, 'shim-new');
+    members.retireUnproven([
+      [proven, true],
+      [unproven, false],
+      [stale, false],
+    ]);
+    expect([...members.values()].map((m) => m.name).sort()).toEqual(['p', 's']);
+    expect(members.get('s')).toBe(current);
+    expect(store.callsOf('leave')).toEqual(['leave u']);
+  });
+
+  it('forgetting a stale record leaves the current one of its name, and whoever took its old shim address, listed', () => {
+    const { members, enrol } = registry();
+    const stale = enrol('c', 1, 'shim-x');
+    const current = enrol('c', 1, 'shim-y');
+    const other = enrol('d', 2, 'shim-x');
+    members.forget(stale);
+    expect(members.get('c')).toBe(current);
+    expect(members.at('shim-y')).toBe(current);
+    expect(members.at('shim-x')).toBe(other);
+  });
+
+  it('dismissing a stale record changes nothing: the current record stays listed and its name is not held', () => {
+    const { members, enrol, ledger } = registry();
+    const stale = enrol('c', 1, 'shim-x');
+    const current = enrol('c', 1, 'shim-y');
+    members.dismiss(stale);
+    expect(members.get('c')).toBe(current);
+    expect(ledger.holding('c')).toBe(false);
+    members.dismiss(current);
+    expect(members.has('c')).toBe(false);
+    expect(ledger.holding('c')).toBe(true);
+  });
+
   it('revalidate, after a fence: keeps the members the store confirms, retires the others, and lifts the fence', async () => {
     const { members, store, enrol, ledger } = registry();
     await ledger.open({ name: 'e', shimAddress: 'me' });
