@@ -57,7 +57,7 @@ async function make(req: Extract<HostRequest, { type: 'make' }>): Promise<number
   const count = Math.min(req.count, socketsAvailable(128));
   made = [];
   for (let i = 0; i < count; i += 500) {
-    const batch = await Promise.all(Array.from({ length: Math.min(500, count - i) }, () => UdpShim.bind('127.0.0.1:0')));
+    const batch = await Promise.all(Array.from({ length: Math.min(500, count - i) }, () => UdpShim.bind(`${req.ip}:0`)));
     for (const [k, shim] of batch.entries()) {
       const n = req.from + i + k;
       const bootstraps = preference(req.bootstraps, n);

@@ -30,6 +30,10 @@ export interface EnrollerFigures {
   busy: number;
   keepalives: number;
   rejected: number;
+  /** Its EtcdAddressStore's transactions and watch events applied over the phase. */
+  transactions: number;
+  watchEvents: number;
+  heapUsed: number;
 }
 
 /** What every phase reports. */
@@ -141,6 +145,9 @@ export async function phase(
       busy: (b.busy ?? 0) - (a.busy ?? 0),
       keepalives: (b.keepalives ?? 0) - (a.keepalives ?? 0),
       rejected: (b.rejected ?? 0) - (a.rejected ?? 0),
+      transactions: e1[i]?.store?.transactions ?? Number.NaN,
+      watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
+      heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };
   });
   return {
@@ -169,6 +176,28 @@ export async function phase(
     bindings: check.bindings,
     extra: extra(p0, p, t0),
   };
+}
+
+/**
+ * Waits until etcd has taken no write for `quietMs` (or `boundMs` passed):
+ * the aftermath of a join (members retired a lease after they moved,
+ * abandoned enrollments given back) is not the steady state. Returns the ms waited.
+ */
+export async function settleEtcd(world: World, quietMs: number, boundMs: number): Promise<number> {
+  const t0 = Date.now();
+  const writes = async (): Promise<number> => {
+    const { max } = await etcdNow(world);
+    return max.txns + max.puts + max.deletes;
+  };
+  let last = await writes();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < quietMs && Date.now() - t0 < boundMs) {
+    await sleep(1000);
+    const now = await writes();
+    if (now !== last) quietSince = Date.now();
+    last = now;
+  }
+  return Date.now() - t0;
 }
 
 /** The phase's goal for members moving off `from` (watched): every one enrolled elsewhere again; when the last came back. */

@@ -3,12 +3,21 @@ import type { EnrollmentConfigInput } from '../../src/index.js';
 
 export type HostRequest =
   /**
-   * Binds `count` UdpShims on 127.0.0.1 and makes one manager on each, named
+   * Binds `count` UdpShims on `ip` (a loopback address) and makes one manager on each, named
    * `${prefix}${i}` for i in [from, from + count); member i knows every
    * enroller, starting at `bootstraps[i % length]` (so the first choices
    * spread evenly). Nothing is sent yet.
    */
-  | { id: number; type: 'make'; prefix: string; from: number; count: number; bootstraps: string[]; config: EnrollmentConfigInput }
+  | {
+      id: number;
+      type: 'make';
+      ip: string;
+      prefix: string;
+      from: number;
+      count: number;
+      bootstraps: string[];
+      config: EnrollmentConfigInput;
+    }
   /**
    * Starts the members made by the last `make` enrolling, spread evenly over
    * `spreadMs` from now, each as an IPCP daemon does: a first enrollment that

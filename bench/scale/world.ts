@@ -3,6 +3,7 @@
  * processes with the open-files limit raised, their progress summed, etcd's
  * own counters (its /metrics endpoint) and etcd's table read in pages.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { tableProblems } from '../../chaos/checker.js';
@@ -15,14 +16,34 @@ const HOST = fileURLToPath(new URL('./host.ts', import.meta.url));
 /** Sockets a host binds at most: the hard open-files limit less what node and its IPC hold. */
 export const HOST_RESERVE_FDS = 128;
 
+/** The kernel's ephemeral port range (net.ipv4.ip_local_port_range): the UDP sockets one address can bind with port 0. */
+export function ephemeralPorts(): number {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return (hi ?? 0) - (lo ?? 0) + 1;
+  } catch {
+    return 16_384; // the IANA range 49152-65535
+  }
+}
+
 export class Hosts {
   readonly #hosts: Array<IpcProcess<HostRequest, HostReply>>;
+  /** The loopback address each host binds its members on. */
+  readonly ips: string[];
 
-  private constructor(hosts: Array<IpcProcess<HostRequest, HostReply>>) {
+  private constructor(hosts: Array<IpcProcess<HostRequest, HostReply>>, ips: string[]) {
     this.#hosts = hosts;
+    this.ips = ips;
   }
 
-  static async start(n: number): Promise<Hosts> {
+  /**
+   * Starts `n` hosts. When `members` would not fit in the ephemeral ports of
+   * one address (with room to spare for everything else on 127.0.0.1), each
+   * host binds on an address of its own, 127.0.0.2, 127.0.0.3, ... (Linux
+   * routes all of 127.0.0.0/8 to the loopback interface).
+   */
+  static async start(n: number, members: number): Promise<Hosts> {
+    const ips = Array.from({ length: n }, (_, k) => (members <= ephemeralPorts() / 2 ? '127.0.0.1' : `127.0.0.${k + 2}`));
     const settled = await Promise.allSettled(
       Array.from({ length: n }, () => IpcProcess.start<HostRequest, HostReply>(HOST, { raiseFdLimit: true })),
     );
@@ -32,7 +53,7 @@ export class Hosts {
       await Promise.all(hosts.map((h) => h.kill()));
       throw failed.reason;
     }
-    return new Hosts(hosts);
+    return new Hosts(hosts, ips);
   }
 
   get count(): number {
@@ -54,7 +75,8 @@ export class Hosts {
     for (const [i, host] of this.#hosts.entries()) {
       const from = i * each;
       const n = Math.max(0, Math.min(each, count - from));
-      bound += (await host.request({ type: 'make', prefix, from, count: n, bootstraps, config })).bound ?? 0;
+      const ip = this.ips[i] as string;
+      bound += (await host.request({ type: 'make', ip, prefix, from, count: n, bootstraps, config })).bound ?? 0;
     }
     return bound;
   }

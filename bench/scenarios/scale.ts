@@ -14,8 +14,8 @@ import type { Ctx } from '../lib/context.js';
 import { loadEtcdServer } from '../lib/etcd.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int } from '../lib/stats.js';
-import { allBack, allJoined, longestStall, type PhaseResult, phase, type World } from '../scale/phases.js';
-import { HOST_RESERVE_FDS, Hosts } from '../scale/world.js';
+import { allBack, allJoined, longestStall, type PhaseResult, phase, settleEtcd, type World } from '../scale/phases.js';
+import { ephemeralPorts, HOST_RESERVE_FDS, Hosts } from '../scale/world.js';
 
 interface Plan {
   members: number;
@@ -58,10 +58,30 @@ const QUICK: Plan = {
   steadySecs: 10,
 };
 
+/**
+ * The plan, with any of its numbers overridden by RINA_BENCH_SCALE, e.g.
+ * `RINA_BENCH_SCALE=members=20000,spreadMs=10000` (to find where the design
+ * holds on a given machine).
+ */
+function planOf(ctx: Ctx): Plan {
+  const plan = { ...(ctx.quick ? QUICK : FULL) };
+  for (const pair of (process.env.RINA_BENCH_SCALE ?? '').split(',').filter(Boolean)) {
+    const [key, value] = pair.split('=');
+    if (key === undefined || !(key in plan) || !Number.isFinite(Number(value))) {
+      throw new Error(`RINA_BENCH_SCALE: "${pair}" is not one of ${Object.keys(plan).join(', ')} = a number`);
+    }
+    plan[key as keyof Plan] = Number(value);
+  }
+  return plan;
+}
+
+/** How long the join may take before the scenario reports it as not converging (and stops there). */
+const JOIN_BOUND_MS = 300_000;
+
 const HARD_FD_LIMIT = (): number => Number(spawnSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
 
 export async function scale(ctx: Ctx): Promise<void> {
-  const plan = ctx.quick ? QUICK : FULL;
+  const plan = planOf(ctx);
   const server = await loadEtcdServer();
   const binary = server.findEtcd();
   if (binary === undefined) {
@@ -94,7 +114,7 @@ export async function scale(ctx: Ctx): Promise<void> {
         ),
       )),
     );
-    hosts = await Hosts.start(hostCount);
+    hosts = await Hosts.start(hostCount, total);
     const world: World = { etcd, client, prefix, enrollers, hosts, log: ctx.log };
     const config = { heartbeatIntervalSecs: plan.keepaliveSecs, connectionTimeoutSecs: plan.timeoutSecs };
     const addresses = enrollers.map((e) => e.address);
@@ -102,7 +122,15 @@ export async function scale(ctx: Ctx): Promise<void> {
     const bound = await hosts.make('m', plan.members, addresses, config);
     if (bound < plan.members) throw new Error(`only ${bound} of ${plan.members} member sockets could be bound (open-files limit)`);
 
-    results.push(await phase(world, 'join', () => hosts?.go(plan.spreadMs) ?? Promise.resolve(), allJoined, 600_000));
+    const join = await phase(world, 'join', () => hosts?.go(plan.spreadMs) ?? Promise.resolve(), allJoined, JOIN_BOUND_MS);
+    results.push(join);
+    if (join.convergedMs === undefined) {
+      // The other phases start from a joined DIF: without one they would measure the join's aftermath.
+      report(ctx, plan, { hostCount, perHost, fdHard, bound, ips: hosts.ips, settledMs: undefined }, results);
+      return;
+    }
+    ctx.log('scale: waiting for etcd to take no write for two keepalive intervals');
+    const settledMs = await settleEtcd(world, 2 * plan.keepaliveSecs * 1000, 150_000);
     results.push(
       await phase(
         world,
@@ -161,7 +189,7 @@ export async function scale(ctx: Ctx): Promise<void> {
         (_, p) => ({ watched: p.watch.total, sameAddress: p.watch.home, otherAddress: p.watch.moved }),
       ),
     );
-    report(ctx, plan, { hostCount, perHost, fdHard, bound }, results);
+    report(ctx, plan, { hostCount, perHost, fdHard, bound, ips: hosts.ips, settledMs }, results);
   } finally {
     await hosts?.close().catch(() => undefined);
     await Promise.all(enrollers.map((e) => e.stop().catch(() => undefined)));
@@ -174,7 +202,7 @@ export async function scale(ctx: Ctx): Promise<void> {
 function report(
   ctx: Ctx,
   plan: Plan,
-  world: { hostCount: number; perHost: number; fdHard: number; bound: number },
+  world: { hostCount: number; perHost: number; fdHard: number; bound: number; ips: string[]; settledMs: number | undefined },
   results: PhaseResult[],
 ): void {
   const codes = (r: Record<string, number>): string =>
@@ -228,14 +256,27 @@ function report(
   if (join !== undefined) {
     tables.push({
       title: 'Each enroller over the join',
-      columns: ['enroller', 'members at the end', 'CPU s', 'CPU % of the phase', 'RSS MB', '"busy" answers'],
+      columns: [
+        'enroller',
+        'members at the end',
+        'CPU s',
+        'CPU % of the phase',
+        'RSS MB',
+        'heap MB',
+        '"busy" answers',
+        'etcd txns',
+        'watch events',
+      ],
       rows: join.enrollers.map((e) => [
         e.name,
         int(e.members),
         fmt(e.cpuMs / 1000, 1),
         fmt((e.cpuMs / join.wallMs) * 100, 0),
         fmt(e.rss / 1048576, 0),
+        fmt(e.heapUsed / 1048576, 1),
         int(e.busy),
+        int(e.transactions),
+        int(e.watchEvents),
       ]),
     });
   }
@@ -266,9 +307,23 @@ function report(
       pass: r.problems.length === 0,
     });
   }
+  const join0 = results[0];
+  if (join0 !== undefined && join0.convergedMs === undefined) {
+    verdicts.unshift({
+      target: `join: every one of ${int(plan.members)} members enrolled within ${JOIN_BOUND_MS / 1000} s`,
+      measured: `${int(join0.enrolled)} enrolled at the end, ${int(join0.notEnrolled)} not`,
+      pass: false,
+      note: 'the join did not converge on this machine, so the later phases were not run (see docs/SCALING.md, "Where it breaks").',
+    });
+  }
   const notes = [
-    `Member hosts: ${world.hostCount} processes of at most ${int(world.perHost)} members each (the open-files limit raised to the hard limit, ${int(world.fdHard)}); ${int(world.bound)} sockets bound for the join.`,
+    `Member hosts: ${world.hostCount} processes of at most ${int(world.perHost)} members each (the open-files limit raised to the hard limit, ${int(world.fdHard)}); ${int(world.bound)} sockets bound for the join, on ${[...new Set(world.ips)].join(', ')}${new Set(world.ips).size > 1 ? ` (one loopback address per host: one address has only ${int(ephemeralPorts())} ephemeral UDP ports, net.ipv4.ip_local_port_range)` : ''}; enrollers and etcd on 127.0.0.1.`,
     `Every member starts within ${fmt(plan.spreadMs / 1000, 0)} s (evenly spread), as an IPCP daemon: a failed first enrollment is tried again a second later; member i knows every enroller, e(i mod N) first. Enrollers run the library's defaults on EtcdAddressStore's defaults (lease TTL 10 s).`,
+    ...(world.settledMs === undefined
+      ? []
+      : [
+          `Between the join and the steady phase the scenario waited ${fmt(world.settledMs / 1000, 0)} s for etcd to take no write for two keepalive intervals: what the join leaves behind (members retired a lease after they moved, enrollments given back) is not the steady state.`,
+        ]),
     ...results.map(
       (r) =>
         `${r.name}: enrollments since the start, once a second ${r.series.length > 40 ? '(first 40 s) ' : ''}${r.series.slice(0, 40).map(int).join(' ')}` +
