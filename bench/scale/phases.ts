@@ -6,7 +6,7 @@ import type { Etcd3 } from 'etcd3';
 import type { EtcdCluster } from '../../src/cli/etcd-server.js';
 import type { BenchChild } from '../lib/child.js';
 import type { ChildStats } from '../lib/child-protocol.js';
-import { sleep } from '../lib/env.js';
+import { sleep, udpCounters, udpDelta } from '../lib/env.js';
 import type { HostProgress } from './protocol.js';
 import { checkWorld, type EtcdMetrics, etcdMetrics, type Hosts } from './world.js';
 
@@ -52,8 +52,13 @@ export interface PhaseResult {
   enrollers: EnrollerFigures[];
   hostCpuMs: number;
   hostRss: number;
+  /** The kernel's UDP counters over the phase (machine-wide): datagrams in, and those a full receive buffer dropped. */
+  udpIn: number;
+  udpDropped: number;
   /** The check at the end. */
   problems: string[];
+  /** Of `problems`, those in etcd's own table (not a bijection), the rest being members' views. */
+  tableProblems: number;
   enrolled: number;
   notEnrolled: number;
   bindings: number;
@@ -109,6 +114,7 @@ export async function phase(
   const e0 = await enrollerStats(world);
   const etcd0 = await etcdNow(world);
   const p0 = await world.hosts.progress();
+  const udp0 = udpCounters();
   const t0 = Date.now();
   await act();
   const series: number[] = [];
@@ -131,6 +137,7 @@ export async function phase(
     await sleep(1000 - ((Date.now() - t0) % 1000));
   }
   const wallMs = Date.now() - t0;
+  const udp = udpDelta(udp0, udpCounters());
   const e1 = await enrollerStats(world);
   const etcd1 = await etcdNow(world);
   const check = await checkWorld(world.client, world.prefix, await world.hosts.view());
@@ -170,7 +177,10 @@ export async function phase(
     enrollers,
     hostCpuMs: p.cpuMs - p0.cpuMs,
     hostRss: p.rss,
+    udpIn: udp?.InDatagrams ?? Number.NaN,
+    udpDropped: udp?.RcvbufErrors ?? Number.NaN,
     problems: check.problems,
+    tableProblems: check.tableProblems,
     enrolled: check.enrolled,
     notEnrolled: check.notEnrolled,
     bindings: check.bindings,
@@ -179,23 +189,30 @@ export async function phase(
 }
 
 /**
- * Waits until etcd has taken no write for `quietMs` (or `boundMs` passed):
- * the aftermath of a join (members retired a lease after they moved,
- * abandoned enrollments given back) is not the steady state. Returns the ms waited.
+ * Waits until every enroller lists only the members enrolled with it (a
+ * member that moved after a loss during the join stays listed where it was
+ * until its lease there ends, and then that enroller writes to etcd), and
+ * etcd has taken no write for `quietMs`; or until `boundMs`. What the join
+ * leaves behind is not the steady state. Returns the ms waited.
  */
-export async function settleEtcd(world: World, quietMs: number, boundMs: number): Promise<number> {
+export async function settle(world: World, quietMs: number, boundMs: number): Promise<number> {
   const t0 = Date.now();
   const writes = async (): Promise<number> => {
     const { max } = await etcdNow(world);
     return max.txns + max.puts + max.deletes;
   };
+  const stale = async (): Promise<number> => {
+    const listed = (await enrollerStats(world)).reduce((a, st) => a + (st?.members ?? 0), 0);
+    return listed - (await world.hosts.progress()).enrolled;
+  };
   let last = await writes();
   let quietSince = Date.now();
-  while (Date.now() - quietSince < quietMs && Date.now() - t0 < boundMs) {
+  while (Date.now() - t0 < boundMs) {
     await sleep(1000);
     const now = await writes();
     if (now !== last) quietSince = Date.now();
     last = now;
+    if (Date.now() - quietSince >= quietMs && (await stale()) <= 0) break;
   }
   return Date.now() - t0;
 }

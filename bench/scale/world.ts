@@ -179,17 +179,29 @@ export async function etcdMetrics(endpoint: string): Promise<EtcdMetrics | undef
   return out;
 }
 
-/** Every key under `prefix` and its value, read in pages (a whole 100,000-member table exceeds gRPC's 4 MiB message). */
-export async function readPrefix(client: Etcd3, prefix: string, page = 10_000): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+/**
+ * Every key under `prefix` and its value, read in pages (a whole
+ * 100,000-member table exceeds gRPC's 4 MiB message), all at one revision:
+ * `revision` if given, else the first page's, which it returns. Pages read
+ * at different revisions while enrollers write would not be one table.
+ */
+export async function readPrefix(
+  client: Etcd3,
+  prefix: string,
+  revision?: string,
+  page = 10_000,
+): Promise<{ kvs: Map<string, string>; revision: string }> {
+  const kvs = new Map<string, string>();
   const end = Buffer.from(prefix);
   end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
   let from = Buffer.from(prefix);
+  let at = revision;
   for (;;) {
-    const res = await client.kv.range({ key: from, range_end: end, limit: page });
-    for (const kv of res.kvs) out.set(kv.key.toString(), kv.value.toString());
+    const res = await client.kv.range({ key: from, range_end: end, limit: page, ...(at === undefined ? {} : { revision: at }) });
+    at ??= res.header.revision;
+    for (const kv of res.kvs) kvs.set(kv.key.toString(), kv.value.toString());
     const last = res.kvs.at(-1);
-    if (!res.more || last === undefined) return out;
+    if (!res.more || last === undefined) return { kvs, revision: at };
     from = Buffer.concat([last.key, Buffer.from([0])]);
   }
 }
@@ -199,13 +211,14 @@ export async function checkWorld(
   client: Etcd3,
   prefix: string,
   view: ReadonlyArray<[string, number | null, string | null]>,
-): Promise<{ problems: string[]; enrolled: number; notEnrolled: number; bindings: number }> {
+): Promise<{ problems: string[]; tableProblems: number; enrolled: number; notEnrolled: number; bindings: number }> {
   const names: Record<string, number> = {};
-  for (const [key, value] of await readPrefix(client, `${prefix}names/`)) {
-    names[decodeURIComponent(key.slice(`${prefix}names/`.length))] = Number(value);
-  }
+  const read = await readPrefix(client, `${prefix}names/`);
+  for (const [key, value] of read.kvs) names[decodeURIComponent(key.slice(`${prefix}names/`.length))] = Number(value);
   const addresses: Record<string, string> = {};
-  for (const [key, value] of await readPrefix(client, `${prefix}addresses/`)) addresses[key.slice(`${prefix}addresses/`.length)] = value;
+  for (const [key, value] of (await readPrefix(client, `${prefix}addresses/`, read.revision)).kvs) {
+    addresses[key.slice(`${prefix}addresses/`.length)] = value;
+  }
   const holders: Array<{ member: string; address: number; where: string }> = [];
   const holderOf = new Map<number, string>();
   const problems: string[] = [];
@@ -216,6 +229,15 @@ export async function checkWorld(
     holderOf.set(address, member);
     holders.push({ member, address, where: bootstrap ?? '?' });
   }
-  problems.push(...tableProblems(names, addresses, holders));
-  return { problems, enrolled: holders.length, notEnrolled: view.length - holders.length, bindings: Object.keys(names).length };
+  // etcd's own table (read at one revision) first; then the members' views, which lag it while the world moves.
+  const table = tableProblems(names, addresses, []);
+  problems.unshift(...table);
+  problems.push(...tableProblems(names, addresses, holders).slice(table.length));
+  return {
+    problems,
+    tableProblems: table.length,
+    enrolled: holders.length,
+    notEnrolled: view.length - holders.length,
+    bindings: Object.keys(names).length,
+  };
 }

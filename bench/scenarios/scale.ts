@@ -14,7 +14,7 @@ import type { Ctx } from '../lib/context.js';
 import { loadEtcdServer } from '../lib/etcd.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int } from '../lib/stats.js';
-import { allBack, allJoined, longestStall, type PhaseResult, phase, settleEtcd, type World } from '../scale/phases.js';
+import { allBack, allJoined, longestStall, type PhaseResult, phase, settle, type World } from '../scale/phases.js';
 import { ephemeralPorts, HOST_RESERVE_FDS, Hosts } from '../scale/world.js';
 
 interface Plan {
@@ -129,8 +129,9 @@ export async function scale(ctx: Ctx): Promise<void> {
       report(ctx, plan, { hostCount, perHost, fdHard, bound, ips: hosts.ips, settledMs: undefined }, results);
       return;
     }
-    ctx.log('scale: waiting for etcd to take no write for two keepalive intervals');
-    const settledMs = await settleEtcd(world, 2 * plan.keepaliveSecs * 1000, 150_000);
+    ctx.log('scale: waiting until no enroller lists a member that moved, and etcd takes no write for two keepalive intervals');
+    // Bound: the enrollers' lease (90 s by default) after the last move, and some.
+    const settledMs = await settle(world, 2 * plan.keepaliveSecs * 1000, 180_000);
     results.push(
       await phase(
         world,
@@ -226,6 +227,8 @@ function report(
         'etcd RSS MB',
         'enroller CPU % (mean)',
         'enroller RSS MB (max)',
+        'UDP datagrams in',
+        'dropped (buffer full)',
         'losses',
         'enrol() failures',
         'check',
@@ -245,9 +248,13 @@ function report(
           fmt(r.etcd.rssMax / 1048576, 0),
           fmt((alive.reduce((a, e) => a + e.cpuMs, 0) / alive.length / r.wallMs) * 100, 1),
           fmt(Math.max(...alive.map((e) => e.rss)) / 1048576, 0),
+          int(r.udpIn),
+          int(r.udpDropped),
           codes(r.losses),
           codes(r.failures),
-          r.problems.length === 0 ? `ok (${int(r.enrolled)} enrolled, ${int(r.notEnrolled)} not)` : `${r.problems.length} problems`,
+          r.problems.length === 0
+            ? `ok (${int(r.enrolled)} enrolled, ${int(r.notEnrolled)} not)`
+            : `${r.problems.length} problems (${r.tableProblems} in etcd's table)`,
         ];
       }),
     },
@@ -303,7 +310,10 @@ function report(
   for (const r of results) {
     verdicts.push({
       target: `${r.name}: distinct addresses, etcd's names/ and addresses/ a bijection, every member's view etcd's`,
-      measured: r.problems.length === 0 ? `ok (${int(r.bindings)} bindings)` : `${r.problems.length}: ${r.problems.slice(0, 3).join('; ')}`,
+      measured:
+        r.problems.length === 0
+          ? `ok (${int(r.bindings)} bindings)`
+          : `${r.problems.length}, ${r.tableProblems} in etcd's table: ${r.problems.slice(0, 3).join('; ')}`,
       pass: r.problems.length === 0,
     });
   }
@@ -322,7 +332,7 @@ function report(
     ...(world.settledMs === undefined
       ? []
       : [
-          `Between the join and the steady phase the scenario waited ${fmt(world.settledMs / 1000, 0)} s for etcd to take no write for two keepalive intervals: what the join leaves behind (members retired a lease after they moved, enrollments given back) is not the steady state.`,
+          `Between the join and the steady phase the scenario waited ${fmt(world.settledMs / 1000, 0)} s, until no enroller listed a member that had moved (retired a lease after its last keepalive there, with an etcd write) and etcd took no write for two keepalive intervals: what the join leaves behind is not the steady state.`,
         ]),
     ...results.map(
       (r) =>
