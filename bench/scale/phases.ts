@@ -191,8 +191,10 @@ export async function phase(
 /**
  * Waits until every enroller lists only the members enrolled with it (a
  * member that moved after a loss during the join stays listed where it was
- * until its lease there ends, and then that enroller writes to etcd), and
- * etcd has taken no write for `quietMs`; or until `boundMs`. What the join
+ * until its lease there ends, and then that enroller writes to etcd) and
+ * has no enrollment pending (one abandoned after `pendingTimeoutMs` gives
+ * its binding back, another write), and etcd has taken no write for
+ * `quietMs`; or until `boundMs`. What the join
  * leaves behind is not the steady state. Returns the ms waited.
  */
 export async function settle(world: World, quietMs: number, boundMs: number): Promise<number> {
@@ -201,9 +203,12 @@ export async function settle(world: World, quietMs: number, boundMs: number): Pr
     const { max } = await etcdNow(world);
     return max.txns + max.puts + max.deletes;
   };
+  // Members listed where they no longer are, and enrollments still pending (an abandoned one gives its binding back).
   const stale = async (): Promise<number> => {
-    const listed = (await enrollerStats(world)).reduce((a, st) => a + (st?.members ?? 0), 0);
-    return listed - (await world.hosts.progress()).enrolled;
+    const stats = await enrollerStats(world);
+    const listed = stats.reduce((a, st) => a + (st?.members ?? 0), 0);
+    const pending = stats.reduce((a, st) => a + (st?.pending ?? 0), 0);
+    return listed - (await world.hosts.progress()).enrolled + pending;
   };
   let last = await writes();
   let quietSince = Date.now();

@@ -129,7 +129,9 @@ export async function scale(ctx: Ctx): Promise<void> {
       report(ctx, plan, { hostCount, perHost, fdHard, bound, ips: hosts.ips, settledMs: undefined }, results);
       return;
     }
-    ctx.log('scale: waiting until no enroller lists a member that moved, and etcd takes no write for two keepalive intervals');
+    ctx.log(
+      'scale: waiting until no enroller lists a member that moved or has an enrollment pending, and etcd takes no write for two keepalive intervals',
+    );
     // Bound: the enrollers' lease (90 s by default) after the last move, and some.
     const settledMs = await settle(world, 2 * plan.keepaliveSecs * 1000, 180_000);
     results.push(
@@ -332,7 +334,7 @@ function report(
     ...(world.settledMs === undefined
       ? []
       : [
-          `Between the join and the steady phase the scenario waited ${fmt(world.settledMs / 1000, 0)} s, until no enroller listed a member that had moved (retired a lease after its last keepalive there, with an etcd write) and etcd took no write for two keepalive intervals: what the join leaves behind is not the steady state.`,
+          `Between the join and the steady phase the scenario waited ${fmt(world.settledMs / 1000, 0)} s, until no enroller listed a member that had moved (retired a lease after its last keepalive there, with an etcd write) or had an enrollment pending (an abandoned one gives its binding back), and etcd took no write for two keepalive intervals: what the join leaves behind is not the steady state.`,
         ]),
     ...results.map(
       (r) =>
