@@ -38,6 +38,9 @@ export class ManualClock implements Clock {
     return id;
   }
 
+  /** Timer callbacks run so far: the wake-ups a real clock would have cost. */
+  fired = 0;
+
   /** Timers pending. */
   get pending(): number {
     return this.#timers.size;
@@ -54,6 +57,7 @@ export class ManualClock implements Clock {
       this.#now = Math.max(this.#now, timer.at);
       if (timer.every === undefined) this.#timers.delete(id);
       else timer.at += timer.every;
+      this.fired++;
       timer.run();
     }
     this.#now = end;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger } from '../../src/enroller/ledger.js';
 import { MemberRegistry } from '../../src/enroller/members.js';
-import { diagnosticsChannels } from '../../src/diagnostics.js';
+import { diagnosticsChannels, type Logger } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
 import { ManualClock } from './manual-clock.js';
@@ -21,7 +21,14 @@ function registry(running = true) {
     emitter.on(event, (m) => events.push(`${event} ${m.name}`));
   }
   emitter.on('address:released', (b) => events.push(`address:released ${b.name}`));
-  const telemetry = new Telemetry(emitter, undefined, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]);
+  const logs: Array<{ level: string; fields: object; message: string | undefined }> = [];
+  const logger = Object.fromEntries(
+    (['debug', 'info', 'warn', 'error'] as const).map((level) => [
+      level,
+      (fields: object, message?: string) => logs.push({ level, fields, message }),
+    ]),
+  ) as unknown as Logger;
+  const telemetry = new Telemetry(emitter, logger, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]);
   const store = new SharedMemoryStore();
   const ledger: AddressLedger = new AddressLedger(
     store,
@@ -40,7 +47,7 @@ function registry(running = true) {
     void ledger.bind({ name, address });
     return members.enrol(name, address, shim, null);
   };
-  return { members, clock, events, store, enrol, ledger };
+  return { members, clock, events, store, enrol, ledger, logs };
 }
 
 describe('MemberRegistry', () => {
@@ -85,6 +92,21 @@ describe('MemberRegistry', () => {
     expect(quiet.lease).toBeUndefined();
     clock.advance(LEASE_MS / 2);
     expect(members.has('talker')).toBe(false);
+  });
+
+  it('a lease wakes the clock only when it is due: none before, one per check', () => {
+    const { members, clock, enrol } = registry();
+    const m = enrol('a', 1);
+    const start = clock.fired;
+    clock.advance(LEASE_MS - 2 * TICK_MS);
+    expect(clock.fired).toBe(start);
+    members.seen(m); // spoke: the check at the lease's end re-arms for a lease from now
+    clock.advance(4 * TICK_MS);
+    const afterCheck = clock.fired;
+    expect(afterCheck).toBeGreaterThan(start);
+    clock.advance(LEASE_MS - 6 * TICK_MS);
+    expect(clock.fired).toBe(afterCheck);
+    expect(members.has('a')).toBe(true);
   });
 
   it('no lease ends while the enroller is stopped', () => {
@@ -176,6 +198,53 @@ describe('MemberRegistry', () => {
     expect([...members.values()].map((m) => m.name)).toEqual(['kept']);
     expect(store.callsOf('leave')).toEqual(['leave lost']);
     expect(ledger.vouching()).toBe(true);
+  });
+
+  it('revalidate says what it confirmed and dropped: one info line', async () => {
+    const { members, store, enrol, ledger, logs } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    enrol('kept', 1);
+    enrol('kept2', 3);
+    enrol('lost', 2);
+    store.unconfirmed.add('lost');
+    store.listener?.fenced?.(true);
+    logs.length = 0;
+    await members.revalidate();
+    expect(logs.filter((l) => (l.fields as { event?: string }).event === 'enroller:unfenced')).toEqual([
+      {
+        level: 'info',
+        fields: { enroller: 'e', event: 'enroller:unfenced', confirmed: 2, dropped: 1 },
+        message: "the shared store is back: 2 members' bindings confirmed, 1 dropped (gone or taken meanwhile: they enrol again)",
+      },
+    ]);
+  });
+
+  it('members that changed while revalidate asked the store: a replaced record is not retired, a retired name proven meanwhile is left again', async () => {
+    const { members, store, enrol, ledger } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    const replaced = enrol('replaced', 1, 'shim-old'); // unproven, and replaced meanwhile: nothing to do
+    enrol('retired', 2); // proven, but retired meanwhile: its mark, written again by the confirm, goes too
+    const renewed = enrol('renewed', 3); // proven, retired and enrolled again meanwhile: the new record keeps its mark
+    const gone = enrol('gone', 4); // unproven, and retired meanwhile: nothing more
+    store.unconfirmed.add('replaced');
+    store.unconfirmed.add('gone');
+    store.listener?.fenced?.(true);
+    let open = (): void => undefined;
+    store.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const revalidating = members.revalidate();
+    const current = enrol('replaced', 1, 'shim-new');
+    members.retire(members.get('retired') ?? replaced, 'released');
+    members.retire(renewed, 'released');
+    const again = enrol('renewed', 3, 'shim-renewed');
+    members.retire(gone, 'released');
+    store.calls.length = 0;
+    open();
+    await revalidating;
+    expect(members.get('replaced')).toBe(current);
+    expect(members.get('renewed')).toBe(again);
+    expect(store.callsOf('leave')).toEqual(['leave retired']);
   });
 
   it('a revalidation overtaken by another fence changes nothing: the enroller stays fenced', async () => {
