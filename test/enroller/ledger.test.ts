@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger, type LedgerHost } from '../../src/enroller/ledger.js';
 import { type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../../src/store/address-store.js';
-import { diagnosticsChannels } from '../../src/diagnostics.js';
+import { diagnosticsChannels, type Logger } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
 import { settle } from '../support/helpers.js';
@@ -18,14 +18,21 @@ function ledgerOf(store: AddressStore, host: Partial<LedgerHost> = {}, holdMs = 
   const released: Array<{ name: string; address: number }> = [];
   emitter.on('address:released', (b) => released.push(b));
   const fullHost: LedgerHost = { serves: () => false, running: () => true, memberCount: () => 0, leaseBack: vi.fn(), ...host };
+  const logs: Array<{ level: string; fields: object; message: string | undefined }> = [];
+  const logger = Object.fromEntries(
+    (['debug', 'info', 'warn', 'error'] as const).map((level) => [
+      level,
+      (fields: object, message?: string) => logs.push({ level, fields, message }),
+    ]),
+  ) as unknown as Logger;
   const ledger = new AddressLedger(
     store,
     { addressPool: { first: 1, last: 9 }, holdMs, ipcpName: 'e', localAddress: 'me', random: () => 0.5 },
     new Ticker(TICK_MS, clock),
-    new Telemetry(emitter, undefined, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]),
+    new Telemetry(emitter, logger, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]),
     fullHost,
   );
-  return { ledger, clock, released, host: fullHost };
+  return { ledger, clock, released, host: fullHost, logs };
 }
 
 /** Binds `name` in the ledger's pool and store, as an enrollment does. */
@@ -215,5 +222,35 @@ describe('AddressLedger: a shared store or a store of one enroller, decided once
     expect(ledger.fenced).toBe(true);
     listener.fenced?.(false);
     expect(host.leaseBack).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('AddressLedger: reportSkipped', () => {
+  const skipped = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `n${i}`, address: 10 + i }));
+
+  it('says nothing when nothing was skipped', () => {
+    const { ledger, logs } = ledgerOf(new MemoryAddressStore());
+    ledger.reportSkipped([]);
+    expect(logs).toEqual([]);
+  });
+
+  it('one warning naming the skipped bindings, the pool, and "..." past the tenth', () => {
+    const { ledger, logs } = ledgerOf(new MemoryAddressStore());
+    ledger.reportSkipped(skipped(1));
+    ledger.reportSkipped(skipped(10));
+    ledger.reportSkipped(skipped(11));
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `"n${i}"=${10 + i}`).join(', ');
+    expect(logs.map((l) => [l.level, l.message])).toEqual([
+      ['warn', `1 stored binding ignored (outside the pool 1-9, or an address bound twice): ${names(1)}`],
+      ['warn', `10 stored bindings ignored (outside the pool 1-9, or an address bound twice): ${names(10)}`],
+      ['warn', `11 stored bindings ignored (outside the pool 1-9, or an address bound twice): ${names(10)}, ...`],
+    ]);
+    expect(logs[0]?.fields).toEqual({ enroller: 'e', event: 'store:skipped', skipped: skipped(1) });
+  });
+
+  it('its fields carry the first 100 skipped bindings', () => {
+    const { ledger, logs } = ledgerOf(new MemoryAddressStore());
+    ledger.reportSkipped(skipped(101));
+    expect(logs[0]?.fields).toEqual({ enroller: 'e', event: 'store:skipped', skipped: skipped(100) });
   });
 });
