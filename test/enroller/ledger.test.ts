@@ -3,10 +3,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger, type LedgerHost } from '../../src/enroller/ledger.js';
 import { type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../../src/store/address-store.js';
-import { diagnosticsChannels, type Logger } from '../../src/diagnostics.js';
+import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
 import { settle } from '../support/helpers.js';
+import { recordingLogger } from '../support/logs.js';
 import { ManualClock } from './manual-clock.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
@@ -18,13 +19,7 @@ function ledgerOf(store: AddressStore, host: Partial<LedgerHost> = {}, holdMs = 
   const released: Array<{ name: string; address: number }> = [];
   emitter.on('address:released', (b) => released.push(b));
   const fullHost: LedgerHost = { serves: () => false, running: () => true, memberCount: () => 0, leaseBack: vi.fn(), ...host };
-  const logs: Array<{ level: string; fields: object; message: string | undefined }> = [];
-  const logger = Object.fromEntries(
-    (['debug', 'info', 'warn', 'error'] as const).map((level) => [
-      level,
-      (fields: object, message?: string) => logs.push({ level, fields, message }),
-    ]),
-  ) as unknown as Logger;
+  const { logger, lines: logs } = recordingLogger();
   const ledger = new AddressLedger(
     store,
     { addressPool: { first: 1, last: 9 }, holdMs, ipcpName: 'e', localAddress: 'me', random: () => 0.5 },

@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger } from '../../src/enroller/ledger.js';
 import { MemberRegistry } from '../../src/enroller/members.js';
-import { diagnosticsChannels, type Logger } from '../../src/diagnostics.js';
+import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
+import { recordingLogger } from '../support/logs.js';
 import { ManualClock } from './manual-clock.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
@@ -21,13 +22,7 @@ function registry(running = true) {
     emitter.on(event, (m) => events.push(`${event} ${m.name}`));
   }
   emitter.on('address:released', (b) => events.push(`address:released ${b.name}`));
-  const logs: Array<{ level: string; fields: object; message: string | undefined }> = [];
-  const logger = Object.fromEntries(
-    (['debug', 'info', 'warn', 'error'] as const).map((level) => [
-      level,
-      (fields: object, message?: string) => logs.push({ level, fields, message }),
-    ]),
-  ) as unknown as Logger;
+  const { logger, lines: logs } = recordingLogger();
   const telemetry = new Telemetry(emitter, logger, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]);
   const store = new SharedMemoryStore();
   const ledger: AddressLedger = new AddressLedger(
