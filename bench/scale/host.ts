@@ -5,6 +5,7 @@
  * scenario over the IPC channel (bench/scale/protocol.ts).
  */
 import type { EnrollmentManager as Manager, EnrollmentState, UdpShim as Udp } from '../../src/index.js';
+import { sleep } from '../lib/env.js';
 import { EnrollmentManager, MemoryRib, UdpShim } from '../lib/lib.js';
 import { socketsAvailable } from '../lib/members.js';
 import type { HostProgress, HostReply, HostRequest } from './protocol.js';
@@ -34,7 +35,6 @@ let closing = false;
 const bump = (table: Record<string, number>, key: string): void => {
   table[key] = (table[key] ?? 0) + 1;
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Member n's enrollers in order: `all[n mod N]` first, the others in an order

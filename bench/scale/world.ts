@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { tableProblems } from '../../chaos/checker.js';
+import { prefixEnd } from '../../src/etcd/keys.js';
 import type { EnrollmentConfigInput } from '../../src/index.js';
 import { type Body, IpcProcess } from '../lib/ipc.js';
 import type { HostProgress, HostReply, HostRequest } from './protocol.js';
@@ -192,8 +193,7 @@ export async function readPrefix(
   page = 10_000,
 ): Promise<{ kvs: Map<string, string>; revision: string }> {
   const kvs = new Map<string, string>();
-  const end = Buffer.from(prefix);
-  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  const end = prefixEnd(prefix);
   let from = Buffer.from(prefix);
   let at = revision;
   for (;;) {

@@ -143,20 +143,21 @@ export async function scale(ctx: Ctx): Promise<void> {
         plan.steadySecs * 1000 + 5000,
       ),
     );
-    const victim = enrollers[0] as BenchChild;
-    results.push(
-      await phase(
+    /** A phase that ends `enroller` (`end`) and lasts until every member it served is enrolled elsewhere again. */
+    const moveOff = (name: string, enroller: BenchChild, end: () => Promise<void>, boundMs: number): Promise<PhaseResult> =>
+      phase(
         world,
-        'enroller SIGKILLed',
+        name,
         async () => {
-          await hosts?.watch([victim.address]);
-          await victim.kill();
+          await hosts?.watch([enroller.address]);
+          await end();
         },
         allBack,
-        plan.timeoutSecs * 1000 * 3 + 60_000,
+        boundMs,
         (_, p) => ({ watched: p.watch.total, sameAddress: p.watch.home, otherAddress: p.watch.moved }),
-      ),
-    );
+      );
+    const victim = enrollers[0] as BenchChild;
+    results.push(await moveOff('enroller SIGKILLed', victim, () => victim.kill(), plan.timeoutSecs * 1000 * 3 + 60_000));
     ctx.log(`scale: binding ${int(plan.wave)} more member sockets for the join wave`);
     await hosts.make('w', plan.wave, addresses.slice(1), config);
     let killedAt = 0;
@@ -179,19 +180,7 @@ export async function scale(ctx: Ctx): Promise<void> {
     );
     for (const m of etcd.members) if (!m.running) await m.start();
     const graceful = enrollers[1] as BenchChild;
-    results.push(
-      await phase(
-        world,
-        'enroller stopped (M_RELEASE)',
-        async () => {
-          await hosts?.watch([graceful.address]);
-          await graceful.stop();
-        },
-        allBack,
-        120_000,
-        (_, p) => ({ watched: p.watch.total, sameAddress: p.watch.home, otherAddress: p.watch.moved }),
-      ),
-    );
+    results.push(await moveOff('enroller stopped (M_RELEASE)', graceful, () => graceful.stop(), 120_000));
     report(ctx, plan, { hostCount, perHost, fdHard, bound, ips: hosts.ips, settledMs }, results);
   } finally {
     await hosts?.close().catch(() => undefined);
