@@ -92,10 +92,6 @@ const configFieldsSchema = z.strictObject({
   initialBackoffMs: z._default(nonNegative(), 1000),
   /**
    * Heartbeat interval in seconds (fractions allowed); 0 disables monitoring.
-   * A keepalive leaves every interval while enrolled, the first one a random
-   * half to whole interval after the enrollment, so that members that
-   * enrolled together (after an enroller's restart) do not keep sending in
-   * the same instant.
    * @default 30
    */
   heartbeatIntervalSecs: z._default(nonNegative(MAX_TIMER_SECS), 30),

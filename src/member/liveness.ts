@@ -26,8 +26,6 @@ export interface LivenessInit {
   readonly ids: InvokeIds;
   readonly metrics: MetricsRecorder;
   readonly telemetry: Telemetry<EnrollmentEvents>;
-  /** Randomness in [0, 1): the phase of the first keepalive after an enrollment. */
-  readonly random: () => number;
   /** Sends a keepalive to the bootstrap of the enrollment, through its channel. */
   sendKeepalive(to: string, msg: CdapMessage): void;
   /** The monitor runs and the connection was lost, or recovery is due: start it. */
@@ -146,17 +144,12 @@ export class Liveness {
     if (this.monitoring) this.armDeadline();
   }
 
-  /**
-   * Sends `M_READ keepalive` every `heartbeatIntervalSecs` while enrolled, the
-   * first one after a random half to whole interval: members that enrolled
-   * together (an enroller's restart storm) would otherwise keep sending their
-   * keepalives in the same instant, interval after interval.
-   */
+  /** Sends `M_READ keepalive` every `heartbeatIntervalSecs` while enrolled. */
   #armKeepalive(): void {
     this.cancelKeepalive();
     const interval = this.#intervalMs;
     if (interval === 0) return;
-    this.#keepaliveDueAt = this.#now() + interval * (1 - this.#init.random() / 2);
+    this.#keepaliveDueAt = this.#now() + interval;
     this.#keepaliveEntry = this.#init.ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
   }
 

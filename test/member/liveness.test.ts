@@ -14,7 +14,7 @@ import { Telemetry } from '../../src/util/telemetry.js';
 import { Ticker } from '../../src/util/ticker.js';
 
 /** A liveness part on a clock the test moves, with the wheel ticked by hand. */
-function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?: number } = {}, random = 0) {
+function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?: number } = {}) {
   let t = 10_000;
   const clock = clockFrom({ now: () => t, setInterval: () => 0, clearInterval: () => undefined });
   const ticker = new Ticker(20, clock);
@@ -37,8 +37,6 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
     ids: new InvokeIds(1),
     metrics: new MetricsRecorder({ now: () => t }),
     telemetry,
-    // 0: the first keepalive a whole interval after the enrollment (the latest its random phase allows).
-    random: () => random,
     sendKeepalive: (to, msg) => sent.push({ to, msg }),
     recover: () => {
       recoveries++;
@@ -150,41 +148,6 @@ describe('Liveness', () => {
     w.state.set({ type: 'idle' });
     w.advance(3000);
     expect(w.sent.length).toBe(3);
-  });
-
-  it('the first keepalive after an enrollment leaves at a random half to whole interval, the next ones a whole interval apart', () => {
-    // random() 0.9: the first one 1000 * (1 - 0.45) = 550 ms after the enrollment.
-    const w = world({}, 0.9);
-    w.enrol();
-    const enrolledAt = w.now();
-    const sentAt: number[] = [];
-    for (let i = 0; i < 2600; i += 5) {
-      const before = w.sent.length;
-      w.advance(5);
-      if (w.sent.length > before) sentAt.push(w.now() - enrolledAt);
-    }
-    expect(sentAt).toHaveLength(3);
-    // On a wheel of 20 ms buckets: never early, at most a bucket late.
-    const [first, second, third] = sentAt as [number, number, number];
-    expect(first).toBeGreaterThanOrEqual(550);
-    expect(first).toBeLessThanOrEqual(570);
-    expect(second - first).toBeGreaterThanOrEqual(980);
-    expect(second - first).toBeLessThanOrEqual(1020);
-    expect(third - second).toBeGreaterThanOrEqual(980);
-    expect(third - second).toBeLessThanOrEqual(1020);
-  });
-
-  it('members enrolled in the same instant send their keepalives spread over half an interval', () => {
-    const phases = [0, 0.25, 0.5, 0.75, 0.999].map((r) => {
-      const w = world({}, r);
-      w.enrol();
-      const t0 = w.now();
-      while (w.sent.length === 0) w.advance(5);
-      return w.now() - t0;
-    });
-    expect(new Set(phases).size).toBe(5);
-    expect(Math.min(...phases)).toBeGreaterThanOrEqual(500);
-    expect(Math.max(...phases)).toBeLessThanOrEqual(1020);
   });
 
   it('an answered keepalive is a heartbeat with its round trip; a refused one is a loss; an unknown one is ignored', () => {
