@@ -227,8 +227,7 @@ export class ConnectAnswerer {
       // Unproven, it does not end the enrollment in progress here (see SessionTable's candidates).
       sessions.setCandidate(from, session);
     } else {
-      if (existing !== undefined) sessions.abandon(from, existing);
-      sessions.set(from, session);
+      sessions.replace(from, session);
     }
     outbox.sendBytes(from, session.connectReply, null);
   }

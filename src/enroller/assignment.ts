@@ -19,7 +19,7 @@ import type { AddressLedger } from './ledger.js';
 import type { Liveness } from './liveness.js';
 import type { MemberRegistry } from './members.js';
 import type { Outbox } from './outbox.js';
-import type { Session, SessionTable } from './sessions.js';
+import { inherit, type Session, type SessionTable } from './sessions.js';
 
 /** What a member whose M_START proof fails is told (-6): who refused whom. */
 const MEMBER_PROOF_REFUSED = "authentication failed: the enroller refused the member's proof (the keys differ on the two sides)";
@@ -29,6 +29,21 @@ const FENCED_REASON = 'the enroller cannot store addresses now: it lost its leas
 
 /** Proposals a shared store may refuse (taken by another enroller) before the member is told to come back. */
 const MAX_BIND_TRIES = 8;
+
+/** What a new M_START's bind starts from. */
+interface Binding {
+  /** The name's address in the pool before it. */
+  readonly heldBefore: number | undefined;
+  /** The address the session has bound and proven already, not to be stored again. */
+  readonly kept: number | undefined;
+  /** The name had no address before this member's enrollment: it is freed, not held, if the enrollment never completes. */
+  readonly fresh: boolean;
+}
+
+/** Whether `current`, the enrollment now in progress from where `replaced` came, is the same member's that can take over its binding: the same name, uncontested, before its own M_START. */
+function heir(current: Session, replaced: Session): boolean {
+  return current.name === replaced.name && !current.contested && current.startInvokeId === undefined && current.address === undefined;
+}
 
 /** An M_START to answer, for the enrollment in progress it belongs to. */
 export interface StartRequest {
@@ -101,11 +116,15 @@ export class AddressAssigner {
   async answer(request: StartRequest, info: StartInfo): Promise<void> {
     if (!this.#admit(request, info.proof)) return;
     const { msg, session } = request;
-    session.fences = this.#p.ledger.fences;
+    const { ledger } = this.#p;
+    // Bound already for this member, by this enrollment or the one it replaced (see SessionTable.replace), and still proven.
+    const kept = session.address !== undefined && ledger.proven(session.fences) ? session.address : undefined;
+    session.fences = ledger.fences;
     session.startInvokeId = msg.invokeId ?? 0;
     session.burst = undefined;
-    const heldBefore = this.#p.ledger.addressOf(session.name);
-    const assignment = await this.#bind(request, info.requested, heldBefore);
+    const heldBefore = ledger.addressOf(session.name);
+    const binding = { heldBefore, kept, fresh: heldBefore === undefined || session.newBinding === true };
+    const assignment = await this.#bind(request, info.requested, binding);
     if (assignment === undefined) return;
     if (!assignment.ok) {
       const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
@@ -114,11 +133,7 @@ export class AddressAssigner {
       this.#rejected(request, Result.FAILED, assignment.reason);
       return;
     }
-    session.address = assignment.address;
-    session.newBinding = heldBefore === undefined;
-    // The name is back: its hold ends here (an abandoned session holds it again, at least for what was left).
-    const heldUntil = this.#p.ledger.endHold(session.name);
-    if (heldUntil !== undefined) session.heldUntil = Math.max(session.heldUntil ?? 0, heldUntil);
+    this.#took(session, assignment.address, binding.fresh);
     let objects: RibObject[];
     try {
       objects = await this.#p.rib.list();
@@ -174,18 +189,29 @@ export class AddressAssigner {
     return false;
   }
 
+  /** `session` has `address` now (`fresh`: the name had none before it): the name is back, its hold ends here. */
+  #took(session: Session, address: number, fresh: boolean): void {
+    session.address = address;
+    session.newBinding = fresh;
+    // An abandoned session holds it again, at least for what was left.
+    const heldUntil = this.#p.ledger.endHold(session.name);
+    if (heldUntil !== undefined) session.heldUntil = Math.max(session.heldUntil ?? 0, heldUntil);
+  }
+
   /**
    * Proposes an address and binds it through the store before anyone hears
    * of it: a crash from here on loses an address nobody was told, never one
    * somebody holds. A shared store may refuse because another enroller took
    * the name or the address first: it has told the pool what it found, and
-   * the pool proposes again. The assignment made, or undefined when the
+   * the pool proposes again. An address the session has bound already
+   * (`kept`) is not stored again. The assignment made, or undefined when the
    * M_START was answered otherwise (or its enrollment ended meanwhile).
    */
-  async #bind(request: StartRequest, requested: number, heldBefore: number | undefined): Promise<Assignment | undefined> {
+  async #bind(request: StartRequest, requested: number, { heldBefore, kept, fresh }: Binding): Promise<Assignment | undefined> {
     const { from, session } = request;
     const { ledger, sessions } = this.#p;
     let assignment = ledger.assign(session.name, requested);
+    if (assignment.ok && assignment.address === kept) return assignment;
     for (let tries = 1; assignment.ok; tries++) {
       const binding = { name: session.name, address: assignment.address };
       let stored: unknown;
@@ -196,16 +222,24 @@ export class AddressAssigner {
         this.#setBack(request, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`, true);
         return undefined;
       }
-      if (sessions.get(from) !== session) {
-        // Replaced or stopped meanwhile: whatever was bound for it is let go like an abandoned enrollment's.
-        if (stored !== false) this.#orphaned(session.name, heldBefore);
+      const current = sessions.get(from);
+      if (current !== session) {
+        if (stored === false) return undefined;
+        if (current !== undefined && heir(current, session)) {
+          // The same member asked again meanwhile: its new enrollment takes the binding over (see SessionTable.replace).
+          this.#took(session, assignment.address, fresh);
+          inherit(current, session);
+        } else {
+          // Replaced by another, or stopped: whatever was bound for it is let go like an abandoned enrollment's.
+          this.#orphaned(session.name, heldBefore);
+        }
         return undefined;
       }
       if (stored !== false) {
         if (ledger.proven(session.fences)) return assignment;
         // The lease lapsed while the bind was in flight: the binding is not proven.
         session.address = assignment.address;
-        session.newBinding = heldBefore === undefined;
+        session.newBinding = fresh;
         this.#unavailable(request);
         return undefined;
       }

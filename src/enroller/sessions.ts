@@ -55,6 +55,18 @@ export interface Session extends Peer {
   retransmitMs: number;
 }
 
+/**
+ * `heir`, the same member's newer enrollment, takes over the address bound
+ * for `from` (and what the binding was made under: whether it was new, the
+ * hold it ended, the fence count).
+ */
+export function inherit(heir: Session, { address, newBinding, heldUntil, fences }: Session): void {
+  heir.address = address;
+  heir.newBinding = newBinding;
+  heir.heldUntil = heldUntil;
+  heir.fences = fences;
+}
+
 /** What the session table needs of the enroller. */
 export interface SessionTableHost {
   /** The clock the sweep runs on. */
@@ -149,12 +161,29 @@ export class SessionTable {
     this.#byName.set(session.name, session.shimAddress);
   }
 
-  /** The candidate from `from` proved itself: it replaces the enrollment it found there, which is abandoned. */
+  /** The candidate from `from` proved itself: it replaces the enrollment it found there (see {@link replace}). */
   promote(from: string, candidate: Session): void {
     this.#candidates.delete(from);
+    this.replace(from, candidate);
+  }
+
+  /**
+   * Makes `session` the enrollment from `from`, in place of the one in
+   * progress there. The same member asking again (the same name, not
+   * contested) keeps the address bound for the enrollment it replaces: it
+   * is not given back only to be bound again, two store transactions for
+   * nothing, each retry of an overloaded enroller adding to its load. Any
+   * other enrollment found there is abandoned.
+   */
+  replace(from: string, session: Session): void {
     const current = this.#sessions.get(from);
-    if (current !== undefined) this.abandon(from, current);
-    this.set(from, candidate);
+    if (current !== undefined && current.address !== undefined && current.name === session.name && !session.contested) {
+      inherit(session, current);
+      this.delete(from);
+    } else if (current !== undefined) {
+      this.abandon(from, current);
+    }
+    this.set(from, session);
   }
 
   /** Forgets the enrollment from `from` (completed, or abandoned). */

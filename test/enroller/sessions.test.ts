@@ -89,6 +89,31 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['a', 'a']); // the promoted one timed out too; the candidate went without a word
   });
 
+  it("the same member asking again takes over its replaced enrollment's binding; another name, a contested one or one with nothing bound abandons it", () => {
+    const { sessions, abandoned, session } = table();
+    const bound = { address: 7, newBinding: true, heldUntil: 900, fences: 3 };
+    sessions.set('shim-a', session('a', 'shim-a', { startInvokeId: 2, ...bound }));
+    const again = session('a', 'shim-a', { connectInvokeId: 3 });
+    sessions.replace('shim-a', again);
+    expect(sessions.get('shim-a')).toBe(again);
+    expect(sessions.holding('a')).toBe(again);
+    expect(again).toMatchObject(bound);
+    expect(abandoned).toEqual([]);
+    for (const [name, over] of [
+      ['b', {}],
+      ['a', { contested: true }],
+    ] as const) {
+      sessions.set('shim-a', session('a', 'shim-a', { address: 7 }));
+      const other = session(name, 'shim-a', { connectInvokeId: 5, ...over });
+      sessions.replace('shim-a', other);
+      expect(sessions.get('shim-a')).toBe(other);
+      expect(other.address).toBeUndefined();
+    }
+    sessions.set('shim-a', session('a', 'shim-a'));
+    sessions.replace('shim-a', session('a', 'shim-a', { connectInvokeId: 9 }));
+    expect(abandoned).toEqual(['a', 'a', 'a']);
+  });
+
   it('a contested enrollment holds its name only once it wins it', () => {
     const { sessions, session } = table();
     const contested = session('a', 'shim-new', { contested: true, startInvokeId: 2 });

@@ -1,0 +1,142 @@
+/**
+ * A member that asks again (a new M_CONNECT from the same shim address, as
+ * a member whose attempt timed out does) keeps the address bound for its
+ * earlier enrollment: the store is not asked to release it and bind it
+ * again, two transactions per retry that an overloaded enroller's members
+ * used to add to its load (the scale benchmark, docs/SCALING.md).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type AddressBinding,
+  type CdapMessage,
+  decodeEnrollmentInfo,
+  ENROLLMENT_OBJECT,
+  MemoryAddressStore,
+  OpCode,
+} from '../../src/index.js';
+import type { AddressStoreListener } from '../../src/store/address-store.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { SharedMemoryStore } from './shared-memory-store.js';
+
+/** A store of one enroller that records its binds and releases; a bind waits for `gate` when one is set. */
+class CountingStore extends MemoryAddressStore {
+  readonly calls: string[] = [];
+  gate: Promise<void> | undefined;
+  override async bind(b: AddressBinding): Promise<void> {
+    this.calls.push(`bind ${b.name}=${b.address}`);
+    await this.gate;
+    super.bind(b);
+  }
+  override release(name: string): void {
+    this.calls.push(`release ${name}`);
+    super.release(name);
+  }
+}
+
+/** The result and address of the last M_START_R `peer` received. */
+function lastStartReply(peer: RawPeer) {
+  const reply = peer.ofType(OpCode.M_START_R).at(-1);
+  return { result: reply?.result ?? 0, address: decodeEnrollmentInfo(reply?.objValue?.byteval ?? new Uint8Array()).address };
+}
+
+/** Completes `peer`'s enrollment: the M_STOP_R of its last M_STOP. */
+async function complete(peer: RawPeer): Promise<void> {
+  const stop = peer.ofType(OpCode.M_STOP).at(-1);
+  const reply: CdapMessage = { opCode: OpCode.M_STOP_R, invokeId: stop?.invokeId, ...ENROLLMENT_OBJECT, result: 0 };
+  await peer.send('bootstrap', reply);
+  await settle();
+}
+
+/** A raw member `name` at shim address `from` that has connected (invoke id 1) and started (2): its address is bound. */
+async function bound(store: CountingStore | SharedMemoryStore, name = 'm', from = 'm-shim') {
+  const env = await withEnroller({ store });
+  const peer = new RawPeer(env.net.attach(from));
+  await peer.send('bootstrap', connectMsg(1, name));
+  await settle();
+  await peer.send('bootstrap', startMsg(2));
+  await settle();
+  const first = lastStartReply(peer);
+  expect(first.result).toBe(0);
+  return { ...env, peer, first };
+}
+
+afterEach(cleanup);
+
+describe('AddressAssigner: a member asking again keeps its binding', () => {
+  it.each([
+    ['a store of one enroller', () => new CountingStore()],
+    ['a shared store', () => new SharedMemoryStore()],
+  ])('%s: asked again after its address was bound, the member gets the same address, bound once and never released', async (_, make) => {
+    const store = make();
+    const { enroller, peer, first } = await bound(store);
+    await peer.send('bootstrap', connectMsg(3, 'm'));
+    await settle();
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    expect(lastStartReply(peer)).toEqual(first);
+    expect(store.calls.filter((c) => c.startsWith('bind') || c.startsWith('release'))).toEqual([
+      store instanceof CountingStore ? `bind m=${first.address}` : 'bind m',
+    ]);
+    await complete(peer);
+    expect(enroller.members()).toMatchObject([{ name: 'm', address: first.address, shimAddress: 'm-shim' }]);
+  });
+
+  it('asked again while the bind is still in the store, the member gets the address that bind stores, and it is stored once', async () => {
+    const store = new CountingStore();
+    let open = (): void => undefined;
+    store.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const { enroller, net } = await withEnroller({ store });
+    const peer = new RawPeer(net.attach('m-shim'));
+    await peer.send('bootstrap', connectMsg(1, 'm'));
+    await settle();
+    await peer.send('bootstrap', startMsg(2));
+    await settle();
+    expect(peer.ofType(OpCode.M_START_R)).toEqual([]); // the bind waits
+    await peer.send('bootstrap', connectMsg(3, 'm'));
+    await settle();
+    open();
+    await settle();
+    expect(peer.ofType(OpCode.M_START_R)).toEqual([]); // the replaced enrollment's M_START is not answered
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    expect(lastStartReply(peer)).toEqual({ result: 0, address: 1002 });
+    expect(store.calls).toEqual(['bind m=1002']);
+    await complete(peer);
+    expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002 }]);
+  });
+
+  it('another name from the same shim address does not take the binding over: the first name is released, not kept', async () => {
+    const store = new CountingStore();
+    const { enroller, peer, first } = await bound(store, 'a');
+    await peer.send('bootstrap', connectMsg(3, 'b'));
+    await settle();
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    const second = lastStartReply(peer);
+    expect(second.result).toBe(0);
+    expect(store.calls).toEqual([`bind a=${first.address}`, 'release a', `bind b=${second.address}`]);
+    await complete(peer);
+    expect(enroller.members()).toMatchObject([{ name: 'b' }]);
+  });
+
+  it('a fence between the two enrollments voids the binding taken over: it is stored again', async () => {
+    const store = new SharedMemoryStore();
+    const { peer, first } = await bound(store);
+    await peer.send('bootstrap', connectMsg(3, 'm'));
+    await settle();
+    store.vouch = false; // the lease is in doubt: the M_START is refused, the enroller fenced
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    expect(lastStartReply(peer).result).toBe(-4);
+    store.vouch = true;
+    (store.listener as AddressStoreListener).fenced?.(false); // a new lease: no member to prove, the fence lifts
+    await settle();
+    await peer.send('bootstrap', startMsg(5));
+    await settle();
+    expect(lastStartReply(peer)).toEqual(first);
+    expect(store.callsOf('bind')).toEqual(['bind m', 'bind m']);
+    expect(store.callsOf('release')).toEqual([]);
+  });
+});
