@@ -84,6 +84,29 @@ export function capacityGuard(inProgress: () => number, maxPending: number): Gua
 }
 
 /**
+ * A new enrollment is answered "busy" while a bind started now would wait
+ * longer than `maxWaitMs` for the address store (see `StorePace`): admitted,
+ * it would queue behind binds the store completes too slowly, and its
+ * member would give up and ask again before its address was stored, the
+ * work done for it lost. Told "busy", it backs off and comes back when the
+ * queue is shorter. The same member asking again is let in: it keeps what
+ * was bound for it.
+ */
+export function storeGuard(storeWaitMs: () => number, maxWaitMs: number): Guard {
+  return ({ existing }) => {
+    if (existing !== undefined) return undefined;
+    const waitMs = storeWaitMs();
+    return waitMs <= maxWaitMs
+      ? undefined
+      : {
+          reason: `busy: the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms), try again later`,
+          result: Result.BUSY,
+          counter: 'busy',
+        };
+  };
+}
+
+/**
  * The name must be the newcomer's: its live rivals refuse it (see
  * `Liveness.claim`). Nothing is done to them for a newcomer that has not
  * proven itself yet: a contested name is claimed at M_START.
@@ -174,6 +197,8 @@ export interface ConnectSettings {
   readonly allowedNames?: readonly string[] | undefined;
   /** Enrollments in progress at most. */
   readonly maxPendingEnrollments: number;
+  /** The longest a new enrollment's bind may be expected to wait for the store. */
+  readonly maxStoreWaitMs: number;
   /** First retransmission interval of a new enrollment's M_STOP. */
   readonly retransmitMs: number;
 }
@@ -194,7 +219,7 @@ export class ConnectAnswerer {
     this.#p = parts;
     this.#ipcpName = settings.ipcpName;
     this.#retransmitMs = settings.retransmitMs;
-    const { liveness, sessions, auth } = parts;
+    const { liveness, sessions, auth, ledger } = parts;
     this.#steps = {
       before: [
         destinationGuard(settings.ipcpName, settings.difName, settings.isShimAddress),
@@ -202,7 +227,11 @@ export class ConnectAnswerer {
       ],
       credentials: (msg) => auth.connect(msg),
       rivalled: (name, from) => liveness.rivalsOf(name, from).length > 0,
-      after: [capacityGuard(() => sessions.inProgress, settings.maxPendingEnrollments), nameGuard((n, f) => liveness.claim(n, f))],
+      after: [
+        capacityGuard(() => sessions.inProgress, settings.maxPendingEnrollments),
+        storeGuard(() => ledger.storeWaitMs(), settings.maxStoreWaitMs),
+        nameGuard((n, f) => liveness.claim(n, f)),
+      ],
     };
   }
 

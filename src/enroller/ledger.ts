@@ -17,10 +17,12 @@ import {
   type StoreOwner,
   sharedCapabilities,
 } from '../store/address-store.js';
+import { settle } from '../util/settle.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import { AddressPool, type AddressPoolRange, type Assignment } from './address-pool.js';
 import type { EnrollerEvents } from './events.js';
+import { StorePace } from './store-pace.js';
 
 /** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
 export const RETRY_RELEASE_MS = 5000;
@@ -59,12 +61,6 @@ export interface Loaded {
   readonly skipped: AddressBinding[];
 }
 
-/** Runs `then` on a store's answer: at once when it is there, later when it is a promise; `otherwise` on a rejection. */
-function settle<T>(answer: MaybePromise<T>, then: (value: T) => void, otherwise: () => void): void {
-  if (typeof (answer as PromiseLike<T> | undefined)?.then === 'function') (answer as PromiseLike<T>).then(then, otherwise);
-  else then(answer as T);
-}
-
 /** The enroller's addresses: the pool, the store, the holds and the fence. */
 export class AddressLedger {
   readonly #store: AddressStore;
@@ -82,6 +78,7 @@ export class AddressLedger {
   /** Set (to a fresh token) while the shared store has fenced this enroller off, until its members are revalidated. */
   #fencing: number | undefined;
   #fences = 0;
+  readonly #pace: StorePace;
 
   constructor(store: AddressStore, settings: LedgerSettings, ticker: Ticker, telemetry: Telemetry<EnrollerEvents>, host: LedgerHost) {
     this.#store = store;
@@ -90,6 +87,7 @@ export class AddressLedger {
     this.#ticker = ticker;
     this.#telemetry = telemetry;
     this.#host = host;
+    this.#pace = new StorePace(ticker.clock);
     // Enrollers sharing a store probe from random points, so they seldom race for one address, and keep a
     // bound name's address over the one it asks for: another enroller may be serving it with that address.
     this.#pool = new AddressPool(settings.addressPool, this.#shared === undefined ? {} : { random: settings.random, keepHeld: true });
@@ -176,10 +174,15 @@ export class AddressLedger {
     return this.#pool.assign(name, requested);
   }
 
-  /** Stores a binding; a shared store's `false` means it was taken meanwhile (the listener has told the pool). */
+  /** Stores a binding; a shared store's `false` means it was taken meanwhile (the listener has told the pool). Its time is measured (see {@link storeWaitMs}). */
   // biome-ignore lint/suspicious/noConfusingVoidType: the store's answer, as it gives it
   bind(binding: AddressBinding): MaybePromise<void | boolean> {
-    return this.#store.bind(binding);
+    return this.#pace.time(() => this.#store.bind(binding));
+  }
+
+  /** How long a bind started now would wait for the store, at the pace it has been completing them (see {@link StorePace}). */
+  storeWaitMs(): number {
+    return this.#pace.waitMs();
   }
 
   /** A bind that failed: the pool gives `name` back what it held before (nothing, or `heldBefore`), unless it changed since. */

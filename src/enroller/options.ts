@@ -121,6 +121,17 @@ const admissionShape = () => ({
    */
   maxPendingEnrollments: z._default(integerAtLeast(1), 1024),
   /**
+   * A CONNECT is answered "busy" (-5) while the address store completes
+   * binds so slowly that one started now would wait longer than this (from
+   * the binds in flight and the time between the store's last completions):
+   * admitted, the member would give up before its address was stored. A
+   * store of one enroller answers at once and never waits; this matters for
+   * a shared store under load (etcd). The default is a fifth of a member's
+   * default `timeoutMs`.
+   * @default 1000
+   */
+  maxStoreWaitMs: z._default(positive(), 1000),
+  /**
    * Members at most; an enrollment beyond is refused.
    * @default 1000000
    */

@@ -9,6 +9,7 @@ import {
   countRefusal,
   destinationGuard,
   nameGuard,
+  storeGuard,
 } from '../../src/enroller/admission.js';
 import { zeroStats } from '../../src/enroller/events.js';
 import type { Session } from '../../src/enroller/sessions.js';
@@ -64,6 +65,19 @@ describe('M_CONNECT guards, each alone', () => {
     expect(guard(request())).toEqual({ reason: 'busy: 2 enrollments in progress, try again later', result: Result.BUSY, counter: 'busy' });
     expect(guard(request({ existing: {} as Session }))).toBeUndefined();
     inProgress = 1;
+    expect(guard(request())).toBeUndefined();
+  });
+
+  it('store: a new enrollment whose bind would wait longer than the bound is busy (-5); at the bound, or from an address already enrolling, passes', () => {
+    let waitMs = 1000.4;
+    const guard = storeGuard(() => waitMs, 1000);
+    expect(guard(request())).toEqual({
+      reason: 'busy: the address store is slow (a bind now would wait about 1000 ms), try again later',
+      result: Result.BUSY,
+      counter: 'busy',
+    });
+    expect(guard(request({ existing: {} as Session }))).toBeUndefined();
+    waitMs = 1000;
     expect(guard(request())).toBeUndefined();
   });
 

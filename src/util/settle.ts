@@ -1,0 +1,13 @@
+/**
+ * Acting on an answer that may or may not be a promise (a store's, a RIB's),
+ * without making a synchronous one wait for a microtask.
+ *
+ * @module
+ */
+import type { MaybePromise } from '../rib/rib.js';
+
+/** Runs `then` on `answer`: at once when it is there, later when it is a promise; `otherwise` on a rejection. */
+export function settle<T>(answer: MaybePromise<T>, then: (value: T) => void, otherwise: () => void): void {
+  if (typeof (answer as PromiseLike<T> | undefined)?.then === 'function') (answer as PromiseLike<T>).then(then, otherwise);
+  else then(answer as T);
+}
