@@ -1,42 +1,9 @@
-import { EventEmitter } from 'eventemitter3';
 import { describe, expect, it, vi } from 'vitest';
-import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
-import { AddressLedger, type LedgerHost } from '../../src/enroller/ledger.js';
-import { type AddressStore, type AddressStoreListener, MemoryAddressStore } from '../../src/store/address-store.js';
-import { diagnosticsChannels } from '../../src/diagnostics.js';
-import { Telemetry } from '../../src/util/telemetry.js';
-import { TICK_MS, Ticker } from '../../src/util/ticker.js';
+import { type AddressStoreListener, MemoryAddressStore } from '../../src/store/address-store.js';
+import { TICK_MS } from '../../src/util/ticker.js';
 import { settle } from '../support/helpers.js';
-import { recordingLogger } from '../support/logs.js';
-import { ManualClock } from './manual-clock.js';
+import { bound, HOLD_MS, ledgerOf } from './ledger-world.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
-
-const HOLD_MS = 1000;
-
-function ledgerOf(store: AddressStore, host: Partial<LedgerHost> = {}, holdMs = HOLD_MS) {
-  const clock = new ManualClock();
-  const emitter = new EventEmitter<EnrollerEvents>();
-  const released: Array<{ name: string; address: number }> = [];
-  emitter.on('address:released', (b) => released.push(b));
-  const fullHost: LedgerHost = { serves: () => false, running: () => true, memberCount: () => 0, leaseBack: vi.fn(), ...host };
-  const { logger, lines: logs } = recordingLogger();
-  const ledger = new AddressLedger(
-    store,
-    { addressPool: { first: 1, last: 9 }, holdMs, ipcpName: 'e', localAddress: 'me', random: () => 0.5 },
-    new Ticker(TICK_MS, clock),
-    new Telemetry(emitter, logger, describeEnrollerEvent('e'), [diagnosticsChannels.enroller]),
-    fullHost,
-  );
-  return { ledger, clock, released, host: fullHost, logs };
-}
-
-/** Binds `name` in the ledger's pool and store, as an enrollment does. */
-async function bound(ledger: AddressLedger, name: string): Promise<number> {
-  const assignment = ledger.assign(name, 0);
-  if (!assignment.ok) throw new Error(assignment.reason);
-  await ledger.bind({ name, address: assignment.address });
-  return assignment.address;
-}
 
 describe('AddressLedger: holds', () => {
   it('a hold frees the address when it ends (not before), in the store and the pool, with one address:released', async () => {
