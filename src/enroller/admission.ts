@@ -93,8 +93,8 @@ export function capacityGuard(inProgress: () => number, maxPending: number): Gua
  * was bound for it.
  */
 export function storeGuard(storeWaitMs: () => number, maxWaitMs: number): Guard {
-  return ({ existing }) => {
-    if (existing !== undefined) return undefined;
+  return ({ existing, name }) => {
+    if (existing?.name === name) return undefined;
     const waitMs = storeWaitMs();
     return waitMs <= maxWaitMs
       ? undefined

@@ -40,6 +40,17 @@ interface Binding {
   readonly fresh: boolean;
 }
 
+/**
+ * The address bound already for this member, by this enrollment or the one
+ * it replaced (see SessionTable.replace), if that binding is still proven:
+ * made under the fence count in force, and still the name's in the pool (a
+ * shared store's news may have unbound it since).
+ */
+function keptBinding({ address, boundUnder, name }: Session, ledger: AddressLedger): number | undefined {
+  if (address === undefined || boundUnder === undefined || !ledger.proven(boundUnder)) return undefined;
+  return ledger.addressOf(name) === address ? address : undefined;
+}
+
 /** Whether `current`, the enrollment now in progress from where `replaced` came, is the same member's that can take over its binding: the same name, uncontested, before its own M_START. */
 function heir(current: Session, replaced: Session): boolean {
   return current.name === replaced.name && !current.contested && current.startInvokeId === undefined && current.address === undefined;
@@ -117,8 +128,7 @@ export class AddressAssigner {
     if (!this.#admit(request, info.proof)) return;
     const { msg, session } = request;
     const { ledger } = this.#p;
-    // Bound already for this member, by this enrollment or the one it replaced (see SessionTable.replace), and still proven.
-    const kept = session.address !== undefined && ledger.proven(session.fences) ? session.address : undefined;
+    const kept = keptBinding(session, ledger);
     session.fences = ledger.fences;
     session.startInvokeId = msg.invokeId ?? 0;
     session.burst = undefined;
@@ -189,9 +199,10 @@ export class AddressAssigner {
     return false;
   }
 
-  /** `session` has `address` now (`fresh`: the name had none before it): the name is back, its hold ends here. */
+  /** `session` has `address` now, bound under its fence count (`fresh`: the name had none before it): the name is back, its hold ends here. */
   #took(session: Session, address: number, fresh: boolean): void {
     session.address = address;
+    session.boundUnder = session.fences;
     session.newBinding = fresh;
     // An abandoned session holds it again, at least for what was left.
     const heldUntil = this.#p.ledger.endHold(session.name);

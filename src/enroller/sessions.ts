@@ -43,6 +43,8 @@ export interface Session extends Peer {
   stopInvokeId?: number | undefined;
   /** The address bound for it. */
   address?: number | undefined;
+  /** The fence count `address` was bound under (the enroller's `fences` then). */
+  boundUnder?: number | undefined;
   /** Checks the member's proof in M_START (HMAC-SHA256 authentication). */
   checkProof?: ((proof: Uint8Array | undefined) => boolean) | undefined;
   /** With HMAC-SHA256: the channel every PDU of this enrollment after M_CONNECT_R goes through. */
@@ -60,11 +62,11 @@ export interface Session extends Peer {
  * for `from` (and what the binding was made under: whether it was new, the
  * hold it ended, the fence count).
  */
-export function inherit(heir: Session, { address, newBinding, heldUntil, fences }: Session): void {
+export function inherit(heir: Session, { address, newBinding, heldUntil, boundUnder }: Session): void {
   heir.address = address;
   heir.newBinding = newBinding;
   heir.heldUntil = heldUntil;
-  heir.fences = fences;
+  heir.boundUnder = boundUnder;
 }
 
 /** What the session table needs of the enroller. */

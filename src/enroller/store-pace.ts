@@ -10,15 +10,19 @@ import type { Clock } from '../util/clock.js';
 import { settle } from '../util/settle.js';
 
 /** Weight of a new gap in the moving average of the time between completions. */
-const WEIGHT = 1 / 16;
+const WEIGHT = 1 / 8;
 
 /**
  * Calls in flight to the store and the time between their completions,
  * measured over busy time only (while a call is in flight), as a moving
  * average: an idle store does not look slow. By Little's law, a call
- * started now completes after the calls in flight and itself, each taking
- * that time: `(inFlight + 1) x gap`. A store that has completed nothing
- * for longer than that, with calls in flight, is as slow as that silence.
+ * started now waits for the calls in flight, one gap each: `inFlight x
+ * gap`. (Not `inFlight + 1`: when calls arrive more slowly than the store
+ * completes them, the gap is the time between arrivals, and that estimate
+ * already comes to the latency of one call.) A call that never settles
+ * counts as one in flight, nothing more: a store that hangs is not told
+ * from one that lost a promise, and a wait that grew with its silence would
+ * refuse everyone for ever.
  */
 export class StorePace {
   readonly #clock: Clock;
@@ -66,10 +70,8 @@ export class StorePace {
     }
   }
 
-  /** How long a call started now would take, in ms: 0 while none is in flight. */
+  /** How long a call started now would wait, in ms: 0 while none is in flight, or before any completed. */
   waitMs(): number {
-    if (this.#inFlight === 0) return 0;
-    const paced = (this.#inFlight + 1) * (this.#gapMs ?? 0);
-    return Math.max(paced, this.#clock.now() - this.#since);
+    return this.#inFlight * (this.#gapMs ?? 0);
   }
 }

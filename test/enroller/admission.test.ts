@@ -68,15 +68,17 @@ describe('M_CONNECT guards, each alone', () => {
     expect(guard(request())).toBeUndefined();
   });
 
-  it('store: a new enrollment whose bind would wait longer than the bound is busy (-5); at the bound, or from an address already enrolling, passes', () => {
+  it('store: a new enrollment whose bind would wait longer than the bound is busy (-5); at the bound, or the same member asking again, passes', () => {
     let waitMs = 1000.4;
     const guard = storeGuard(() => waitMs, 1000);
-    expect(guard(request())).toEqual({
+    const busy = {
       reason: 'busy: the address store is slow (a bind now would wait about 1000 ms), try again later',
       result: Result.BUSY,
       counter: 'busy',
-    });
-    expect(guard(request({ existing: {} as Session }))).toBeUndefined();
+    };
+    expect(guard(request())).toEqual(busy);
+    expect(guard(request({ existing: { name: 'm' } as Session }))).toBeUndefined();
+    expect(guard(request({ existing: { name: 'other' } as Session }))).toEqual(busy); // another name from that address is new work
     waitMs = 1000;
     expect(guard(request())).toBeUndefined();
   });

@@ -5,25 +5,29 @@
  * again, two transactions per retry that an overloaded enroller's members
  * used to add to its load (the scale benchmark, docs/SCALING.md).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type AddressBinding,
   type CdapMessage,
+  type EnrollerOptions,
   decodeEnrollmentInfo,
   ENROLLMENT_OBJECT,
   MemoryAddressStore,
+  MemoryNetwork,
   OpCode,
 } from '../../src/index.js';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, member, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
 /** A store of one enroller that records its binds and releases; a bind waits for `gate` when one is set. */
 class CountingStore extends MemoryAddressStore {
   readonly calls: string[] = [];
   gate: Promise<void> | undefined;
+  onBind: (() => void) | undefined;
   override async bind(b: AddressBinding): Promise<void> {
     this.calls.push(`bind ${b.name}=${b.address}`);
+    this.onBind?.();
     await this.gate;
     super.bind(b);
   }
@@ -48,8 +52,8 @@ async function complete(peer: RawPeer): Promise<void> {
 }
 
 /** A raw member `name` at shim address `from` that has connected (invoke id 1) and started (2): its address is bound. */
-async function bound(store: CountingStore | SharedMemoryStore, name = 'm', from = 'm-shim') {
-  const env = await withEnroller({ store });
+async function bound(store: CountingStore | SharedMemoryStore, name = 'm', from = 'm-shim', options: Partial<EnrollerOptions> = {}) {
+  const env = await withEnroller({ store, ...options });
   const peer = new RawPeer(env.net.attach(from));
   await peer.send('bootstrap', connectMsg(1, name));
   await settle();
@@ -138,5 +142,70 @@ describe('AddressAssigner: a member asking again keeps its binding', () => {
     expect(lastStartReply(peer)).toEqual(first);
     expect(store.callsOf('bind')).toEqual(['bind m', 'bind m']);
     expect(store.callsOf('release')).toEqual([]);
+  });
+
+  it('a bind that fails after a fence leaves nothing to keep: the next M_START stores the address again before anyone is told', async () => {
+    const store = new SharedMemoryStore();
+    const { peer, first } = await bound(store);
+    await peer.send('bootstrap', connectMsg(3, 'm'));
+    await settle();
+    store.vouch = false;
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    store.vouch = true;
+    (store.listener as AddressStoreListener).fenced?.(false);
+    await settle();
+    const bind = vi.spyOn(store, 'bind').mockImplementationOnce(() => {
+      throw new Error('etcd: deadline exceeded');
+    });
+    await peer.send('bootstrap', startMsg(5, first.address));
+    await settle();
+    expect(lastStartReply(peer).result).toBe(-4);
+    await peer.send('bootstrap', startMsg(6, first.address));
+    await settle();
+    expect(lastStartReply(peer)).toEqual(first);
+    expect(bind).toHaveBeenCalledTimes(2); // the failed one, and the one that stored it
+  });
+
+  it("a binding the shared store's news took away since is not kept: it is stored again", async () => {
+    const store = new SharedMemoryStore();
+    const { peer, first } = await bound(store, 'm', 'm-shim', { random: () => 0.5 }); // the pool probes from the same point each time
+    await peer.send('bootstrap', connectMsg(3, 'm'));
+    await settle();
+    (store.listener as AddressStoreListener).unbound('m'); // another enroller let it go meanwhile
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    expect(lastStartReply(peer)).toEqual(first); // the same address proposed again: stored again all the same
+    expect(store.callsOf('bind')).toEqual(['bind m', 'bind m']);
+  });
+
+  it('with HMAC-SHA256: the member asking again after its answers were lost proves itself, then keeps the binding (bound once)', async () => {
+    vi.useFakeTimers();
+    try {
+      const store = new CountingStore();
+      const auth = { mechanism: 'hmac-sha256', key: 'correct horse battery staple' } as const;
+      const net = new MemoryNetwork({ seed: 4 });
+      const { enroller } = await withEnroller({ store, auth }, net);
+      let cut = false;
+      store.onBind = () => {
+        if (cut) return;
+        cut = true; // the M_START_R of this bind, and everything after it for 600 ms, is lost
+        net.partition('bootstrap', 'm-shim');
+        setTimeout(() => net.heal('bootstrap', 'm-shim'), 600);
+      };
+      const { mgr } = member(
+        net,
+        'm-shim',
+        { timeoutMs: 400, maxRetries: 3, initialBackoffMs: 300 },
+        { ipcpName: 'm', auth, difName: 'demo.DIF' },
+      );
+      const done = mgr.enrolWithBootstrap('bootstrap');
+      await vi.advanceTimersByTimeAsync(5000);
+      await done;
+      expect(store.calls).toEqual(['bind m=1002']);
+      expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002, shimAddress: 'm-shim' }]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -91,7 +91,7 @@ describe('SessionTable', () => {
 
   it("the same member asking again takes over its replaced enrollment's binding; another name, a contested one or one with nothing bound abandons it", () => {
     const { sessions, abandoned, session } = table();
-    const bound = { address: 7, newBinding: true, heldUntil: 900, fences: 3 };
+    const bound = { address: 7, newBinding: true, heldUntil: 900, boundUnder: 3 };
     sessions.set('shim-a', session('a', 'shim-a', { startInvokeId: 2, ...bound }));
     const again = session('a', 'shim-a', { connectInvokeId: 3 });
     sessions.replace('shim-a', again);
