@@ -62,6 +62,7 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
   };
   return {
     liveness,
+    ticker,
     state,
     bootstraps,
     sent,
@@ -189,5 +190,66 @@ describe('Liveness', () => {
     monitor.stop();
     expect(w.stops()).toBe(1);
     expect(w.liveness.monitoring).toBe(false);
+  });
+
+  it('the wheel is never asked for a check already due: the deadline sits a timeout after the last heartbeat, and moves there', () => {
+    const w = world();
+    const asked: Array<{ at: number; now: number }> = [];
+    const schedule = w.ticker.schedule.bind(w.ticker);
+    w.ticker.schedule = (at, run) => {
+      asked.push({ at, now: w.now() });
+      return schedule(at, run);
+    };
+    w.enrol();
+    const t0 = w.now();
+    w.liveness.startMonitor();
+    w.liveness.armDeadline();
+    w.advance(1010);
+    const [first] = w.sent;
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: first?.msg.invokeId ?? 0, result: 0 }, 'b');
+    w.advance(2500); // the deadline at t0 + 3000 finds the heartbeat of t0 + 1010
+    expect(w.lost).toEqual([]);
+    expect(asked.every(({ at, now }) => at > now)).toBe(true);
+    expect(asked.map((a) => a.at - t0).filter((d) => d % 1000 !== 0)).toEqual([4010]); // keepalives at whole seconds; the moved deadline
+    expect(asked.map((a) => a.at - t0)).toContain(3000);
+  });
+
+  it('a keepalive unanswered for more than a whole timeout is forgotten: its late answer is no heartbeat; one exactly that old still counts', () => {
+    const w = world();
+    w.enrol(); // no monitor: nothing is declared lost meanwhile
+    const t0 = w.now();
+    w.advance(5001); // keepalives at t0 + 1000, 2000, ..., 5000; at 5000 the first is 4000 ms old, the second 3000
+    const [first, second] = w.sent;
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: first?.msg.invokeId ?? 0, result: 0 }, 'b');
+    expect(w.liveness.lastHeartbeat).toBe(t0);
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: second?.msg.invokeId ?? 0, result: 0 }, 'b');
+    expect(w.liveness.lastHeartbeat).toBe(w.now());
+  });
+
+  it('lose() outside an enrollment, or a second time in one outage, says nothing', () => {
+    const w = world();
+    w.enrol();
+    w.state.set({ type: 'idle' });
+    w.liveness.lose('timeout');
+    expect(w.lost).toEqual([]);
+  });
+
+  it('a heartbeat while not enrolled (recovering) counts, however long the silence was', () => {
+    const w = world();
+    w.enrol();
+    w.liveness.startMonitor();
+    w.state.set({ type: 'reenrolling', bootstrap: 'b', attempt: 1, previousAddress: 7 });
+    w.advance(4000);
+    expect(w.liveness.heartbeat()).toBe(true);
+    expect(w.liveness.lastHeartbeat).toBe(w.now());
+    expect(w.lost).toEqual([]);
+  });
+
+  it('a loss whose listener closes the member leaves it closed, not idle', () => {
+    const w = world();
+    w.enrol();
+    w.emitter.on('connection:lost', () => w.state.set({ type: 'closed' }));
+    w.liveness.lose('timeout');
+    expect(w.state.type).toBe('closed');
   });
 });
