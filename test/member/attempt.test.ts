@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { decodeEnrollmentInfo } from '../../src/cdap/codec.js';
 import { createRequest, enrollmentMessage, InvokeIds, Result, replyTo } from '../../src/cdap/messages.js';
 import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
 import { resolveConfig } from '../../src/config.js';
@@ -57,6 +58,9 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     await vi.advanceTimersByTimeAsync(0);
     const start = t.last(OpCode.M_START);
     expect(start.invokeId).toBe(11);
+    const asked = decodeEnrollmentInfo(start.objValue?.byteval ?? new Uint8Array());
+    expect(asked).toMatchObject({ address: 7, lowerDifs: ['eth0'] });
+    expect(asked.authProof).toBeUndefined();
     t.a.handle(enrollmentMessage(OpCode.M_START_R, 11, { address: 42, difName: 'd.DIF', alternates: ['c'] }, 0));
     t.a.handle(enrollmentMessage(OpCode.M_STOP, 200, { ribObjectCount: 2 }));
     t.a.handle(createRequest(100, { name: '/o/0', class: 'c', value: { intval: 0 } }));
@@ -277,5 +281,11 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     const early = new EnrollmentAttempt(context({ config: resolveConfig(), send: async () => {} }));
     await expect(early.run(AbortSignal.abort('before'))).rejects.toMatchObject({ name: 'EnrollmentAbortedError', cause: 'before' });
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('AttemptTimeout names the bootstrap that gave no complete answer', () => {
+    const timeout = new AttemptTimeout('b');
+    expect(timeout.name).toBe('AttemptTimeout');
+    expect(timeout.message).toBe('no complete answer from "b" within the attempt\'s time');
   });
 });

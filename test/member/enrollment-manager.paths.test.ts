@@ -84,3 +84,19 @@ it('a known enroller other than its own asking whether it is alive is answered; 
   expect(known.ofType(OpCode.M_READ_R)).toMatchObject([{ invokeId: 41, result: 0 }]);
   expect(stranger.received).toEqual([]);
 });
+
+it('with HMAC-SHA256 the member proves itself in M_START and enrols; without the key it is refused', async () => {
+  const auth = { mechanism: 'hmac-sha256', key: 'correct horse battery staple' } as const;
+  const { net, enroller } = await withEnroller({ auth });
+  const { mgr } = member(net, 'm', {}, { auth, difName: 'demo.DIF' });
+  await mgr.enrolWithBootstrap('bootstrap');
+  expect(enroller.members()).toMatchObject([{ name: 'm' }]);
+  const { mgr: wrong } = member(
+    net,
+    'w',
+    { maxRetries: 1 },
+    { auth: { ...auth, key: 'another key, another member' }, difName: 'demo.DIF' },
+  );
+  await expect(wrong.enrolWithBootstrap('bootstrap')).rejects.toThrow();
+  expect(enroller.members().map((m) => m.name)).toEqual(['m']);
+});
