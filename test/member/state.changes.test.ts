@@ -38,11 +38,13 @@ it('close() inside an "enrolled" listener leaves no timer behind', async () => {
   vi.useFakeTimers();
   const { net, enroller } = await withEnroller();
   const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 30, connectionTimeoutSecs: 90 });
+  let closing: Promise<void> | undefined;
   mgr.once('enrolled', () => {
-    void mgr.close();
+    closing = mgr.close();
   });
   await mgr.enrolWithBootstrap('bootstrap').catch(() => undefined);
   await vi.advanceTimersByTimeAsync(0);
+  await closing; // once close() is done (its M_RELEASE sent), not while it may still wait for the send
   await enroller.stop();
   expect(vi.getTimerCount()).toBe(0);
 });
