@@ -43,12 +43,12 @@ interface Binding {
 /**
  * The address bound already for this member, by this enrollment or the one
  * it replaced (see SessionTable.replace), if that binding is still proven:
- * made under the fence count in force, and still the name's in the pool (a
- * shared store's news may have unbound it since).
+ * made under the fence count in force, and still the name's in the pool
+ * (`inPool`: a shared store's news may have unbound it since).
  */
-function keptBinding({ address, boundUnder, name }: Session, ledger: AddressLedger): number | undefined {
-  if (address === undefined || boundUnder === undefined || !ledger.proven(boundUnder)) return undefined;
-  return ledger.addressOf(name) === address ? address : undefined;
+function keptBinding({ address, boundUnder }: Session, inPool: number | undefined, ledger: AddressLedger): number | undefined {
+  if (address === undefined || address !== inPool || boundUnder === undefined) return undefined;
+  return ledger.proven(boundUnder) ? address : undefined;
 }
 
 /** Whether `current`, the enrollment now in progress from where `replaced` came, is the same member's that can take over its binding: the same name, uncontested, before its own M_START. */
@@ -128,11 +128,11 @@ export class AddressAssigner {
     if (!this.#admit(request, info.proof)) return;
     const { msg, session } = request;
     const { ledger } = this.#p;
-    const kept = keptBinding(session, ledger);
+    const heldBefore = ledger.addressOf(session.name);
+    const kept = keptBinding(session, heldBefore, ledger);
     session.fences = ledger.fences;
     session.startInvokeId = msg.invokeId ?? 0;
     session.burst = undefined;
-    const heldBefore = ledger.addressOf(session.name);
     const binding = { heldBefore, kept, fresh: heldBefore === undefined || session.newBinding === true };
     const assignment = await this.#bind(request, info.requested, binding);
     if (assignment === undefined) return;
