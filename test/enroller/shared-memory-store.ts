@@ -17,6 +17,14 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
   vouch = true;
   /** Names whose binding confirm refuses. */
   readonly unconfirmed = new Set<string>();
+  /**
+   * What the next binds do, in order (an empty script: they store): `taken`
+   * refuses as when another enroller bound the address first (the listener
+   * hears of that binding before the refusal), `fail` throws, and a promise
+   * makes the bind wait for it, then store (or refuse, if it resolves to
+   * `taken`).
+   */
+  readonly script: Array<'taken' | 'fail' | Promise<void | 'taken'>> = [];
   /** confirm answers once this resolves. */
   gate: Promise<void> = Promise.resolve();
 
@@ -28,8 +36,19 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
   open(_owner: StoreOwner, listener: AddressStoreListener): void {
     this.listener = listener;
   }
-  override bind(b: AddressBinding): boolean {
+  override bind(b: AddressBinding): boolean | Promise<boolean> {
     this.calls.push(`bind ${b.name}`);
+    const step = this.script.shift();
+    if (step === 'fail') throw new Error('etcd: deadline exceeded');
+    if (step instanceof Promise) return step.then((then) => this.#answer(b, then));
+    return this.#answer(b, step);
+  }
+
+  #answer(b: AddressBinding, step: 'taken' | undefined | void): boolean {
+    if (step === 'taken') {
+      this.listener?.bound({ name: `other-of-${b.address}`, address: b.address });
+      return false;
+    }
     super.bind(b);
     return true;
   }
