@@ -13,7 +13,7 @@ import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '
 import type { RibObject } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import { type Clock, deadlineTimer, type TimerHandle } from '../util/clock.js';
 
 /** What a successful attempt yields. */
 export interface AttemptResult {
@@ -78,7 +78,7 @@ export class EnrollmentAttempt {
   #request: CdapMessage;
   #retransmitMs: number;
   #retransmitTimer: TimerHandle | undefined;
-  #deadline: TimerHandle | undefined;
+  #deadline: { clear(): void } | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
   #reject: ((err: unknown) => void) | undefined;
   #lastProblem: Error | undefined;
@@ -121,9 +121,9 @@ export class EnrollmentAttempt {
         signal.removeEventListener('abort', onAbort);
         reject(err);
       };
-      this.#deadline = this.#ctx.clock.setTimeout(
-        () => this.#fail(new AttemptTimeout(this.#ctx.bootstrap, { cause: this.#lastProblem })),
-        this.#ctx.config.timeoutMs,
+      // A process that was itself late reads the answers queued meanwhile before the attempt times out.
+      this.#deadline = deadlineTimer(this.#ctx.clock, this.#ctx.config.timeoutMs, () =>
+        this.#fail(new AttemptTimeout(this.#ctx.bootstrap, { cause: this.#lastProblem })),
       );
       this.#transmit();
     });
@@ -318,7 +318,7 @@ export class EnrollmentAttempt {
 
   #clearTimers(): void {
     this.#ctx.clock.clearTimeout(this.#retransmitTimer);
-    this.#ctx.clock.clearTimeout(this.#deadline);
+    this.#deadline?.clear();
     this.#retransmitTimer = undefined;
     this.#deadline = undefined;
   }

@@ -76,6 +76,34 @@ export function clockFrom(partial: Partial<Clock> | undefined): Clock {
   };
 }
 
+/**
+ * How late a timer may fire past its time before the process counts itself
+ * late (CPU-starved, paused, busy with a long queue): past this, a deadline
+ * waits one event-loop turn more, so that the I/O that queued meanwhile is
+ * read before the deadline is judged (see {@link deadlineTimer} and the
+ * timing wheel, src/util/ticker.ts).
+ */
+export const LATE_MS = 20;
+
+/**
+ * Calls `run` once `ms` have passed on the clock, as `setTimeout` does,
+ * unless the timer fires more than {@link LATE_MS} late: the process itself
+ * was late then, and `run` waits for a 0 ms timer, which runs after this
+ * turn's poll phase has read what queued meanwhile (an answer that arrived
+ * in time is read before the deadline declares it missing). `clear()`
+ * cancels whichever timer is in force.
+ */
+export function deadlineTimer(clock: Clock, ms: number, run: () => void): { clear(): void } {
+  const dueAt = clock.now() + ms;
+  let timer: TimerHandle;
+  const fire = (): void => {
+    if (clock.now() - dueAt <= LATE_MS) run();
+    else timer = clock.setTimeout(run, 0);
+  };
+  timer = clock.setTimeout(fire, ms);
+  return { clear: () => clock.clearTimeout(timer) };
+}
+
 /** Resolves after `ms` on the clock's (unref'd) timer; rejects with the signal's reason on abort. */
 export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -11,14 +11,28 @@
  * loop's own delay); a wheel with nothing due has no timer at all, and a
  * bucket is one wake-up however many entries it holds.
  *
+ * When the timer fires more than `LATE_MS` (src/util/clock.ts) past its
+ * bucket's time, the process itself was late (CPU-starved, paused, busy with
+ * a long queue), and what is due waits one event-loop turn more: the I/O that
+ * queued while the process could not read it is read first. A deadline is
+ * then judged on the heartbeats that arrived in time, not on when the process
+ * got to them.
+ *
  * Tests drive it through its clock (fake timers), or call {@link Ticker.tick}.
  *
  * @module
  */
-import { type Clock, MAX_TIMER_MS, systemClock, type TimerHandle } from './clock.js';
+import { type Clock, LATE_MS, MAX_TIMER_MS, systemClock, type TimerHandle } from './clock.js';
 
 /** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
 export const TICK_MS = 10;
+
+/**
+ * The most an entry waits past its time while the process keeps up (a bucket,
+ * and {@link LATE_MS}): an entry still waiting later than this means the
+ * process itself is late, not that nothing happened in time.
+ */
+export const ON_TIME_MS = TICK_MS + LATE_MS;
 
 /** A scheduled one-shot callback; cancel it with {@link Ticker.cancel}. */
 export interface TickerEntry {
@@ -93,6 +107,8 @@ export class Ticker {
   #setTimeoutUsed: typeof setTimeout | undefined;
   /** Index of the last bucket processed. */
   #done = Number.NEGATIVE_INFINITY;
+  /** The timer fired late and was put off by one event-loop turn: the next firing runs what is due. */
+  #putOff = false;
 
   constructor(tickMs = TICK_MS, clock: Clock = systemClock) {
     this.#tickMs = tickMs;
@@ -174,8 +190,17 @@ export class Ticker {
 
   /** The timer's callback, made once: the armed bucket is due. */
   readonly #fire = (): void => {
+    const bucket = this.#armedFor;
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
+    if (!this.#putOff && this.#clock.now() - bucket * this.#tickMs > LATE_MS) {
+      // The process was late: a 0 ms timer runs after this turn's poll phase, which reads what queued meanwhile.
+      this.#putOff = true;
+      this.#armedFor = bucket;
+      this.#setTimeoutUsed = globalThis.setTimeout;
+      this.#timer = this.#clock.setTimeout(this.#fire, 0);
+      return;
+    }
     this.tick();
   };
 
@@ -187,6 +212,7 @@ export class Ticker {
 
   /** Runs every entry due by the clock's present time, then arms the timer for the next bucket. */
   tick(): void {
+    this.#putOff = false;
     const now = Math.floor(this.#clock.now() / this.#tickMs);
     for (let b = this.#earliest(); b !== undefined && b <= now; b = this.#earliest()) {
       this.#due.pop();

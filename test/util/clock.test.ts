@@ -1,7 +1,7 @@
 import { mock } from 'node:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EnrollmentManager, MemoryRib } from '../../src/index.js';
-import { type Clock, clockFrom, sleep, systemClock } from '../../src/util/clock.js';
+import { type Clock, clockFrom, deadlineTimer, LATE_MS, sleep, systemClock } from '../../src/util/clock.js';
 import { Ticker } from '../../src/util/ticker.js';
 import { cleanup, withEnroller } from '../support/helpers.js';
 
@@ -121,6 +121,46 @@ describe('sleep', () => {
 
   it('rejects at once on a signal already aborted', async () => {
     await expect(sleep(100, AbortSignal.abort(new Error('before')))).rejects.toThrow('before');
+  });
+});
+
+describe('deadlineTimer', () => {
+  /** The system clock on fake timers, read `lag` ms ahead of them: a timer fires on time by its own count, `lag` ms late by the clock. */
+  function lagging() {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const clock = { ...systemClock, lag: 0, now: () => performance.now() + clock.lag };
+    return clock;
+  }
+
+  it.each([
+    [LATE_MS, false],
+    [LATE_MS + 1, true],
+  ])('a timer firing %i ms late: put off one event-loop turn = %s, and never twice', async (lag, putOff) => {
+    const clock = lagging();
+    const ran: string[] = [];
+    deadlineTimer(clock, 100, () => ran.push('run'));
+    await vi.advanceTimersByTimeAsync(50);
+    clock.lag = lag; // the process stalls
+    await vi.advanceTimersByTimeAsync(50);
+    expect(ran).toEqual(putOff ? [] : ['run']);
+    expect(vi.getTimerCount()).toBe(putOff ? 1 : 0);
+    await vi.advanceTimersByTimeAsync(1); // the 0 ms timer (1 ms, as in Node), still late by the clock
+    expect(ran).toEqual(['run']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('clear() cancels the timer in force, before it fires or once it was put off', async () => {
+    const clock = lagging();
+    const ran: string[] = [];
+    deadlineTimer(clock, 100, () => ran.push('early')).clear();
+    const putOff = deadlineTimer(clock, 100, () => ran.push('put off'));
+    clock.lag = 500;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(vi.getTimerCount()).toBe(1);
+    putOff.clear();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(ran).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
 

@@ -2,12 +2,14 @@
  * The shared timing wheel (src/util/ticker.ts): every entry runs once, never
  * before its time and at most one bucket after it, whatever the order of
  * scheduling, cancelling and time passing; a wheel with nothing scheduled
- * holds no timer.
+ * holds no timer; a wheel whose process was late reads the I/O queued
+ * meanwhile before it runs what fell due.
  */
+import dgram from 'node:dgram';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../src/util/clock.js';
-import { TICK_MS, Ticker } from '../../src/util/ticker.js';
+import { type Clock, LATE_MS } from '../../src/util/clock.js';
+import { ON_TIME_MS, TICK_MS, Ticker } from '../../src/util/ticker.js';
 
 /** A clock on vitest's fake timers, counting the timers it has pending. */
 function fakeClock(): Clock & { pending(): number } {
@@ -162,5 +164,84 @@ describe('Ticker', () => {
     await vi.advanceTimersByTimeAsync(10 + 2 * TICK_MS);
     expect(ran).toEqual(['thrower', 'sibling', 'scheduled in the past']);
     expect(clock.pending()).toBe(0);
+  });
+});
+
+describe('Ticker: a process that was late', () => {
+  /** fakeClock, read `lag` ms ahead of the fake timers: the timer fires on time by its own count, `lag` ms late by the clock. */
+  function laggingClock() {
+    const clock = fakeClock();
+    const lagging = { ...clock, lag: 0, now: () => clock.now() + lagging.lag };
+    return lagging;
+  }
+
+  it.each([
+    [LATE_MS + 1, 'put off one event-loop turn'],
+    [LATE_MS, 'run at once'],
+  ])('a timer firing %i ms past its bucket: what is due is %s, and only once', async (lag, _) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const clock = laggingClock();
+    const ticker = new Ticker(TICK_MS, clock);
+    const ran: string[] = [];
+    ticker.after(100 - (clock.now() % TICK_MS), () => ran.push('due')); // due at a bucket's start: the timer fires on it
+    await vi.advanceTimersByTimeAsync(50);
+    clock.lag = lag; // the process stalls
+    await vi.advanceTimersByTimeAsync(50);
+    const putOff = lag > LATE_MS;
+    expect(ran).toEqual(putOff ? [] : ['due']);
+    expect(clock.pending()).toBe(putOff ? 1 : 0);
+    await vi.advanceTimersByTimeAsync(1); // the 0 ms timer (1 ms, as in Node): still late by the clock, it runs now (never put off twice)
+    expect(ran).toEqual(['due']);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('an explicit tick() runs what is due however late the clock is', () => {
+    let now = 0;
+    const clock: Clock = {
+      now: () => now,
+      setTimeout: () => 1,
+      clearTimeout: () => undefined,
+      setInterval: () => 0,
+      clearInterval: () => undefined,
+    };
+    const ticker = new Ticker(TICK_MS, clock);
+    const ran: number[] = [];
+    ticker.schedule(20, () => ran.push(now));
+    now = 5_000;
+    ticker.tick();
+    expect(ran).toEqual([5_000]);
+  });
+
+  it('on the system clock: a datagram that arrived while the process was blocked is read before the entry that fell due meanwhile', async () => {
+    const ticker = new Ticker(TICK_MS);
+    const socket = dgram.createSocket('udp4');
+    const sender = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+      await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
+      const order: string[] = [];
+      const read = new Promise<void>((resolve) =>
+        socket.on('message', () => {
+          order.push('datagram');
+          resolve();
+        }),
+      );
+      const ran = new Promise<void>((resolve) =>
+        ticker.after(5, () => {
+          order.push('entry');
+          resolve();
+        }),
+      );
+      sender.send('heartbeat', socket.address().port, '127.0.0.1'); // leaves on the next tick of the process
+      const until = performance.now() + 5 * ON_TIME_MS;
+      while (performance.now() < until) {
+        // blocked: the entry falls due, the datagram arrives, neither is handled
+      }
+      await Promise.all([read, ran]);
+      expect(order).toEqual(['datagram', 'entry']);
+    } finally {
+      socket.close();
+      sender.close();
+    }
   });
 });
