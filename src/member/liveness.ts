@@ -11,7 +11,7 @@ import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { roundMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
-import { ON_TIME_MS, type Ticker, type TickerEntry } from '../util/ticker.js';
+import type { Ticker, TickerEntry } from '../util/ticker.js';
 import type { BootstrapSet } from './bootstrap-set.js';
 import type { ConnectionMonitor, EnrollmentEvents, LossReason } from './events.js';
 import type { MetricsRecorder } from './metrics.js';
@@ -108,21 +108,20 @@ export class Liveness {
 
   /**
    * Records a heartbeat, unless the monitor should already have declared the
-   * connection lost: a heartbeat read after the timeout, while the deadline's
-   * check may still be waiting for its bucket (up to {@link ON_TIME_MS}),
-   * came after the silence exceeded the timeout, and the loss is declared
-   * first. Read later than that with the check not run yet, the process
-   * itself was late (the wheel would have run it): the heartbeat may have
-   * arrived in time and waited to be read, and it counts. Returns whether
-   * the heartbeat counted.
+   * connection lost: a heartbeat read after the timeout while the wheel
+   * keeps up (the deadline's check only waits for its bucket) came after the
+   * silence exceeded the timeout, and the loss is declared first. Read while
+   * the wheel is behind (the process itself was late, see
+   * {@link Ticker.behind}), it may have arrived in time and waited to be
+   * read: it counts, and the deadline's check judges the silence from it.
+   * Returns whether the heartbeat counted.
    */
   heartbeat(): boolean {
     const t = this.#now();
     const last = this.lastHeartbeat;
-    const { state } = this.#init;
+    const { state, ticker } = this.#init;
     if (state.type === 'enrolled' && this.monitoring && !state.lost && last !== undefined) {
-      const overdue = t - last - this.#timeoutMs;
-      if (overdue >= 0 && overdue < ON_TIME_MS) {
+      if (t - last >= this.#timeoutMs && !ticker.behind()) {
         this.lose('timeout');
         return false;
       }

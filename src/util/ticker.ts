@@ -27,13 +27,6 @@ import { type Clock, LATE_MS, MAX_TIMER_MS, systemClock, type TimerHandle } from
 /** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
 export const TICK_MS = 10;
 
-/**
- * The most an entry waits past its time while the process keeps up (a bucket,
- * and {@link LATE_MS}): an entry still waiting later than this means the
- * process itself is late, not that nothing happened in time.
- */
-export const ON_TIME_MS = TICK_MS + LATE_MS;
-
 /** A scheduled one-shot callback; cancel it with {@link Ticker.cancel}. */
 export interface TickerEntry {
   /** The clock's time at which it is due. */
@@ -107,6 +100,8 @@ export class Ticker {
   #setTimeoutUsed: typeof setTimeout | undefined;
   /** Index of the last bucket processed. */
   #done = Number.NEGATIVE_INFINITY;
+  /** How many times the timer was set or cleared: a firing of an earlier one is stale. */
+  #armings = 0;
   /** The timer fired late and was put off by one event-loop turn: the next firing runs what is due. */
   #putOff = false;
 
@@ -123,6 +118,16 @@ export class Ticker {
   /** How many entries are scheduled. */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * Whether the wheel is behind: what fell due was put off (the process was
+   * late), or its timer should have fired more than `LATE_MS` ago and the
+   * process has not got to it. While it is behind, an entry already due has
+   * not run although its time passed: news read now may have arrived in time.
+   */
+  behind(): boolean {
+    return this.#putOff || this.#clock.now() - this.#armedFor * this.#tickMs > LATE_MS;
   }
 
   /** Runs `run` once, as soon as the clock reaches `at` (at most one bucket width later). */
@@ -181,15 +186,28 @@ export class Ticker {
     const bucket = this.#earliest();
     if (bucket === undefined) return;
     this.#armedFor = bucket;
-    this.#setTimeoutUsed = globalThis.setTimeout;
     // Whole milliseconds, rounded up: a timer never fires before the bucket's time (tick() would re-arm if it did).
     // At most Node's longest delay (a longer one fires at once, with a warning): a farther bucket re-arms then.
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(bucket * this.#tickMs - this.#clock.now())));
-    this.#timer = this.#clock.setTimeout(this.#fire, delay);
+    this.#setTimer(delay);
   }
 
-  /** The timer's callback, made once: the armed bucket is due. */
-  readonly #fire = (): void => {
+  /**
+   * Sets the wheel's one timer. Its callback carries the arming it belongs
+   * to: a timer the wheel could not clear (the clock's timer functions were
+   * swapped since, as fake timers in tests do, and the new `clearTimeout`
+   * does not know the old handle) fires as a stale arming and does nothing.
+   */
+  #setTimer(delay: number): void {
+    const arming = ++this.#armings;
+    this.#setTimeoutUsed = globalThis.setTimeout;
+    this.#timer = this.#clock.setTimeout(() => {
+      if (arming === this.#armings) this.#fire();
+    }, delay);
+  }
+
+  /** The timer's callback: the armed bucket is due. */
+  #fire(): void {
     const bucket = this.#armedFor;
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
@@ -197,16 +215,17 @@ export class Ticker {
       // The process was late: a 0 ms timer runs after this turn's poll phase, which reads what queued meanwhile.
       this.#putOff = true;
       this.#armedFor = bucket;
-      this.#setTimeoutUsed = globalThis.setTimeout;
-      this.#timer = this.#clock.setTimeout(this.#fire, 0);
+      this.#setTimer(0);
       return;
     }
     this.tick();
-  };
+  }
 
   #disarm(): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#armings++; // should the clear not take, the timer is stale
     this.#timer = undefined;
+    this.#putOff = false;
     this.#armedFor = Number.POSITIVE_INFINITY;
   }
 

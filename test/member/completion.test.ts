@@ -1,12 +1,27 @@
 /**
  * The end of a successful attempt, pinned where the mutation run found it
- * unchecked: a RIB that cannot store the result, the log line of learned
+ * unchecked: a RIB that cannot store the result, a run aborted while it
+ * stores it, where the DIF name comes from, the log line of learned
  * alternates, and what counts as a recovery.
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import { MemoryNetwork, MemoryRib, RibError, type RibObject } from '../../src/index.js';
+import {
+  decodeCdapMessage,
+  decodeEnrollmentInfo,
+  EnrollmentAbortedError,
+  encodeCdapMessage,
+  encodeEnrollmentInfo,
+  MemoryNetwork,
+  MemoryRib,
+  OpCode,
+  RibError,
+  RibNames,
+  type RibObject,
+  type Shim,
+} from '../../src/index.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 import { recordingLogger } from '../support/logs.js';
+import { deferred } from '../support/scripted-etcd.js';
 
 afterEach(async () => {
   await cleanup();
@@ -72,4 +87,60 @@ it('a first enrollment is no recovery; a re-enrollment after a loss is one, its 
   expect(successes[0]).toBeGreaterThanOrEqual(2000);
   expect(successes[0]).toBeLessThan(31_000);
   expect(mgr.metrics().timeToRecoverMs.count).toBe(1);
+});
+
+it("a run aborted while the RIB stores the result ends aborted, the signal's reason its cause, never enrolled, and writes nothing more", async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller();
+  const written = deferred<void>();
+  class SlowRib extends MemoryRib {
+    override async write(o: RibObject): Promise<void> {
+      await written.promise;
+      super.write(o);
+    }
+  }
+  const rib = new SlowRib();
+  const { mgr } = member(net, 'm', { maxRetries: 1 }, { rib });
+  const controller = new AbortController();
+  const outcome = mgr.enrolWithBootstrap('bootstrap', { signal: controller.signal }).catch((err: unknown) => err);
+  await vi.advanceTimersByTimeAsync(50); // answered: the result is being stored
+  const reason = new Error('the operator changed their mind');
+  controller.abort(reason);
+  written.resolve();
+  const error = await outcome;
+  expect(error).toBeInstanceOf(EnrollmentAbortedError);
+  expect((error as EnrollmentAbortedError).cause).toBe(reason);
+  expect(mgr.state.type).not.toBe('enrolled');
+  expect(mgr.address).toBeUndefined();
+  await vi.advanceTimersByTimeAsync(50);
+  expect(rib.read(RibNames.address)).toBeUndefined(); // the write in flight finished; nothing was written after the abort
+});
+
+it("without a DIF name in M_START_R the member takes the one the RIB synced, and without either the bootstrap's address", async () => {
+  vi.useFakeTimers();
+  /** `inner`, with the DIF name taken out of every M_START_R it receives. */
+  const withoutDifName = (inner: Shim): Shim => ({
+    localAddress: inner.localAddress,
+    send: (to, pdu) => inner.send(to, pdu),
+    close: () => inner.close(),
+    onReceive: (handler) =>
+      inner.onReceive((pdu, from) => {
+        const msg = decodeCdapMessage(pdu);
+        const info = msg.objValue?.byteval;
+        if (msg.opCode !== OpCode.M_START_R || info === undefined) return handler(pdu, from);
+        const { difName: _, ...rest } = decodeEnrollmentInfo(info);
+        return handler(encodeCdapMessage({ ...msg, objValue: { byteval: encodeEnrollmentInfo(rest) } }), from);
+      }),
+  });
+  const { net, rib } = await withEnroller();
+  const joined: string[] = [];
+  for (const synced of [true, false]) {
+    if (synced) rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: 'synced.DIF' } });
+    else rib.delete(RibNames.difName);
+    const shim = withoutDifName(net.attach(`m-${synced}`));
+    const { mgr } = member(net, `unused-${synced}`, {}, { shim, ipcpName: `m-${synced}` });
+    joined.push(await mgr.enrolWithBootstrap('bootstrap'));
+    expect(mgr.difName).toBe(joined.at(-1));
+  }
+  expect(joined).toEqual(['synced.DIF', 'bootstrap']);
 });

@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Clock, LATE_MS } from '../../src/util/clock.js';
-import { ON_TIME_MS, TICK_MS, Ticker } from '../../src/util/ticker.js';
+import { TICK_MS, Ticker } from '../../src/util/ticker.js';
 
 /** A clock on vitest's fake timers, counting the timers it has pending. */
 function fakeClock(): Clock & { pending(): number } {
@@ -195,6 +195,50 @@ describe('Ticker: a process that was late', () => {
     expect(clock.pending()).toBe(0);
   });
 
+  it('is behind() while a put-off is pending; a put-off ended by a cancel leaves nothing behind, and the next late firing is put off too', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const clock = laggingClock();
+    const ticker = new Ticker(TICK_MS, clock);
+    const ran: string[] = [];
+    const first = ticker.after(100 - (clock.now() % TICK_MS), () => ran.push('first'));
+    expect(ticker.behind()).toBe(false);
+    await vi.advanceTimersByTimeAsync(50);
+    clock.lag = 25;
+    await vi.advanceTimersByTimeAsync(50);
+    expect(ticker.behind()).toBe(true); // put off
+    ticker.cancel(first);
+    expect(ticker.behind()).toBe(false);
+    expect(clock.pending()).toBe(0);
+    const delay = 100 - (clock.now() % TICK_MS);
+    ticker.after(delay, () => ran.push('second'));
+    clock.lag = 50; // late again
+    await vi.advanceTimersByTimeAsync(delay); // to the firing, not past it
+    expect(ran).toEqual([]);
+    expect(ticker.behind()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(ran).toEqual(['second']);
+    expect(ticker.behind()).toBe(false);
+  });
+
+  it('is behind() when its timer is overdue by more than LATE_MS, the process not having got to it', () => {
+    let now = 0;
+    const clock: Clock = {
+      now: () => now,
+      setTimeout: () => 1,
+      clearTimeout: () => undefined,
+      setInterval: () => 0,
+      clearInterval: () => undefined,
+    };
+    const ticker = new Ticker(TICK_MS, clock);
+    ticker.schedule(100, () => undefined);
+    now = 100 + LATE_MS;
+    expect(ticker.behind()).toBe(false);
+    now += 1;
+    expect(ticker.behind()).toBe(true);
+    ticker.tick();
+    expect(ticker.behind()).toBe(false); // nothing left, nothing armed
+  });
+
   it('an explicit tick() runs what is due however late the clock is', () => {
     let now = 0;
     const clock: Clock = {
@@ -233,7 +277,7 @@ describe('Ticker: a process that was late', () => {
         }),
       );
       sender.send('heartbeat', socket.address().port, '127.0.0.1'); // leaves on the next tick of the process
-      const until = performance.now() + 5 * ON_TIME_MS;
+      const until = performance.now() + 150;
       while (performance.now() < until) {
         // blocked: the entry falls due, the datagram arrives, neither is handled
       }
