@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeEnrollmentInfo } from '../../src/cdap/codec.js';
-import { createRequest, enrollmentMessage, InvokeIds, Result, replyTo } from '../../src/cdap/messages.js';
+import { connectRequest, createRequest, enrollmentMessage, InvokeIds, Result, replyTo } from '../../src/cdap/messages.js';
 import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
 import { resolveConfig } from '../../src/config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError, ShimError } from '../../src/errors.js';
 import { type AttemptContext, type AttemptResult, AttemptTimeout, EnrollmentAttempt } from '../../src/member/attempt.js';
-import { systemClock } from '../../src/util/clock.js';
+import { LATE_MS, systemClock } from '../../src/util/clock.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -125,6 +125,26 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     const sentBefore = t.sent.length;
     await vi.advanceTimersByTimeAsync(5000);
     expect(t.sent).toHaveLength(sentBefore);
+  });
+
+  it('a deadline that fires while the process was late waits one event-loop turn: the answers read in it complete the attempt', async () => {
+    vi.useFakeTimers();
+    const clock = { ...systemClock, lag: 0, now: () => performance.now() + clock.lag };
+    const a = new EnrollmentAttempt({ ...context({ config: resolveConfig({ timeoutMs: 1000 }), send: async () => undefined }), clock });
+    const outcome = a.run(new AbortController().signal).then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    await vi.advanceTimersByTimeAsync(999);
+    clock.lag = LATE_MS + 30; // the process stalls: the deadline fires late, the answers wait to be read
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await Promise.race([outcome, Promise.resolve('pending')])).toBe('pending');
+    a.handle(replyTo(connectRequest(10, 'm', 'b')));
+    a.handle(enrollmentMessage(OpCode.M_START_R, 11, { address: 42 }, 0));
+    a.handle(enrollmentMessage(OpCode.M_STOP, 200, { ribObjectCount: 0 }));
+    await vi.advanceTimersByTimeAsync(5);
+    expect(await outcome).toMatchObject({ result: { address: 42 } });
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('an address that does not fit the DT constants address width is refused; one that fits is taken', async () => {
