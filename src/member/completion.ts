@@ -48,9 +48,12 @@ export interface RunSummary {
   readonly signal: AbortSignal;
 }
 
-/** Throws `EnrollmentAbortedError` once the manager is closed or the run aborted. */
-function stillWanted(state: MemberState, signal: AbortSignal): void {
-  if (state.type === 'closed') throw new EnrollmentAbortedError('enrollment aborted: the manager was closed');
+/**
+ * Throws `EnrollmentAbortedError` once the run is aborted: by its callers, or
+ * by close(), which aborts it with `ManagerClosedError` right after the state
+ * becomes `closed` (the run's failure report names the close).
+ */
+function stillWanted(signal: AbortSignal): void {
   if (signal.aborted) throw new EnrollmentAbortedError(undefined, { cause: signal.reason });
 }
 
@@ -60,24 +63,24 @@ function stillWanted(state: MemberState, signal: AbortSignal): void {
  * (`RibError`), with backoff like any other failure.
  */
 export async function storeResult(init: CompletionInit, result: AttemptResult, signal: AbortSignal): Promise<void> {
-  const { rib, state } = init;
+  const { rib } = init;
   try {
     for (const object of result.objects) {
-      stillWanted(state, signal);
+      stillWanted(signal);
       await rib.write(object);
     }
-    stillWanted(state, signal);
+    stillWanted(signal);
     await rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
   } catch (err) {
     throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
   }
-  stillWanted(state, signal);
+  stillWanted(signal);
 }
 
 /** The attempt with `bootstrap` succeeded and the RIB holds it: confirm to the enroller and become enrolled. Returns the DIF's name. */
 export function completeEnrollment(init: CompletionInit, bootstrap: string, result: AttemptResult, run: RunSummary): string {
   const { state, channels, bootstraps, liveness, metrics, telemetry } = init;
-  stillWanted(state, run.signal);
+  stillWanted(run.signal);
   const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
   const difName = result.difName ?? synced ?? bootstrap;
   channels.completed(bootstrap, result.channel);
@@ -92,14 +95,17 @@ export function completeEnrollment(init: CompletionInit, bootstrap: string, resu
   liveness.enrolled();
   state.lost = false;
   bootstraps.newRound();
-  state.set({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
+  // Counted before the change, so that a listener closing the manager on it ends the uptime stretch it opened.
   metrics.enrolled();
-  if (previous !== undefined && previous !== result.address && state.type === 'enrolled') {
+  state.set({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
+  // A listener of the change may have closed the manager: then the enrollment is over before it is announced.
+  if (state.type !== 'enrolled') return difName;
+  if (previous !== undefined && previous !== result.address) {
     telemetry.emit('address:change', { previous, address: result.address, bootstrap });
   }
   telemetry.emit('enrolled', { address: result.address, difName, bootstrap });
   endOutage(init, bootstrap, result.address, run);
-  // A listener may have closed the manager meanwhile: then no timer is armed.
+  // A listener of those events may have closed it too: then no timer is armed.
   if (state.type === 'enrolled') liveness.resume();
   return difName;
 }
@@ -112,8 +118,6 @@ function endOutage(init: CompletionInit, bootstrap: string, address: number, run
   if (state.outageAt !== undefined) metrics.recovered(recoveryMs);
   state.outageAt = undefined;
   metrics.reenrollSuccess();
-  if (state.type === 'enrolled') {
-    const { attempts, previousAddress } = run;
-    telemetry.emit('reenroll:success', { attempts, bootstrap, address, previousAddress, recoveryMs });
-  }
+  const { attempts, previousAddress } = run;
+  telemetry.emit('reenroll:success', { attempts, bootstrap, address, previousAddress, recoveryMs });
 }

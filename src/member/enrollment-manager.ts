@@ -93,7 +93,7 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
 
   /** Connection-quality figures since the manager was made. */
   metrics(): ConnectionMetrics {
-    return this.#ctx.metrics.snapshot(this.#ctx.state.type === 'enrolled');
+    return this.#ctx.metrics.snapshot();
   }
 
   /**
@@ -175,7 +175,7 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
   async close(): Promise<void> {
     if (this.#ctx.state.type === 'closed') return;
     const attempt = this.#ctx.runs.attempt;
-    const attemptAt = attempt === undefined ? undefined : this.#ctx.state.shownBootstrap;
+    const attemptAt = this.#ctx.state.shownBootstrap;
     this.#ctx.state.set({ type: 'closed' });
     this.#ctx.liveness.monitor?.stop();
     this.#ctx.runs.close();
@@ -189,7 +189,7 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
     if (bootstrap !== undefined) sends.push(release(bootstrap, this.#ctx.channels.get(bootstrap)));
     if (attempt?.channel !== undefined && attemptAt !== undefined) sends.push(release(attemptAt, attempt.channel));
     // A shim whose send never settles delays close() by at most CLOSE_SEND_MS.
-    if (sends.length > 0) await settleWithin(sends, CLOSE_SEND_MS, this.#ctx.clock);
+    await settleWithin(sends, CLOSE_SEND_MS, this.#ctx.clock);
   }
 
   /** `await using mgr = new EnrollmentManager(...)`: {@link close} at the end of the scope. */

@@ -138,9 +138,9 @@ export class MetricsRecorder {
     this.#rttSmoothed = this.#rttSmoothed === undefined ? ms : this.#rttSmoothed + (ms - this.#rttSmoothed) / 8;
   }
 
-  snapshot(enrolledNow: boolean): ConnectionMetrics {
+  snapshot(): ConnectionMetrics {
     const t = this.#clock.now();
-    const up = this.#uptime + (enrolledNow && this.#enrolledSince !== undefined ? t - this.#enrolledSince : 0);
+    const up = this.#uptime + (this.#enrolledSince === undefined ? 0 : t - this.#enrolledSince);
     const span = this.#firstEnrolledAt === undefined ? undefined : t - this.#firstEnrolledAt;
     return {
       enrollments: this.#enrollments,

@@ -37,6 +37,9 @@ import type { Liveness } from './liveness.js';
 import type { MetricsRecorder } from './metrics.js';
 import type { MemberState } from './state.js';
 
+/** Why an enrollment without a bootstrap named cannot start. */
+const NONE_KNOWN = 'no bootstrap is known: configure bootstraps or enrol with one';
+
 /** An enrollment (`enrolling`) or a re-enrollment (`reenrolling`). */
 type RunKind = 'enrolling' | 'reenrolling';
 
@@ -133,7 +136,7 @@ export class Runs {
       return this.#join(run, signal);
     }
     if (target !== undefined) bootstraps.learn(target, 'explicit');
-    else if (this.#nothingToTry()) return Promise.reject(new NoBootstrapPeersError());
+    else if (this.#nothingToTry()) return Promise.reject(new NoBootstrapPeersError(NONE_KNOWN)); // refused: not a failed run
     return this.#join(this.#start(kind, target, false), signal);
   }
 
@@ -144,7 +147,10 @@ export class Runs {
     });
   }
 
-  /** The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. */
+  /**
+   * The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. Only a
+   * running monitor calls it, after an enrollment and before close(): the last two checks guard against a loop.
+   */
   startRecovery(): void {
     if (this.#run !== undefined || this.#init.state.type === 'closed' || this.#nothingToTry()) return;
     // Failures are reported through events; nobody awaits this promise.
@@ -162,12 +168,11 @@ export class Runs {
   }
 
   /**
-   * The member is not enrolled and nothing is running: if the monitor runs,
-   * it takes over, opening an outage first if none is open (so every
-   * recovery pairs with one loss).
+   * The member is not enrolled and nothing is running (a listener of the change to idle may have started a run):
+   * if the monitor runs, it takes over, opening an outage first if none is open (every recovery pairs with a loss).
    */
   handOver(): void {
-    if (!this.#init.liveness.monitoring || this.#run !== undefined || this.#init.state.type !== 'idle') return;
+    if (!this.#init.liveness.monitoring || this.#run !== undefined) return;
     this.#init.liveness.openOutageIfNone();
     this.startRecovery();
   }
@@ -217,9 +222,8 @@ export class Runs {
   }
 
   /**
-   * One of `maxRetries` attempts, however often the enroller answers "busy":
-   * then the member waits a jittered backoff and asks again (p-retry's
-   * `shouldConsumeRetry` would ask again at once, and not after the last attempt).
+   * One of `maxRetries` attempts, however often the enroller answers "busy": then the member waits a jittered backoff
+   * and asks again (p-retry's `shouldConsumeRetry` would ask again at once, and not after the last attempt).
    */
   async #attemptPastBusy(p: Progress): Promise<AttemptResult> {
     for (let busy = 1; ; busy++) {
@@ -243,19 +247,18 @@ export class Runs {
         p.signal.throwIfAborted();
         return result;
       } catch (error) {
-        const retry = !(error instanceof EnrollmentAbortedError || error instanceof NoBootstrapPeersError);
-        const retryInMs = retry && !p.signal.aborted ? roundMs(Math.max(0, this.#nextTryAt() - this.#init.clock.now())) : undefined;
+        if (p.signal.aborted) throw error; // closed, stopped or superseded: the run's end says why
+        const giveUp = error instanceof NoBootstrapPeersError;
+        const retryInMs = giveUp ? undefined : roundMs(Math.max(0, this.#nextTryAt() - this.#init.clock.now()));
         reportAttemptFailure(this.#init, p, error, retryInMs);
-        if (!retry) throw error;
+        if (giveUp) throw error;
       }
     }
   }
 
   /**
-   * One attempt: a lookup if due, the choice of a bootstrap, the exchange,
-   * and storing what it brought. (It awaits nothing before the attempt is
-   * shown unless it must: an abort arriving meanwhile finds the state as
-   * the attempt left it.)
+   * One attempt: a lookup if due, the choice of a bootstrap, the exchange, and storing what it brought. (It awaits
+   * nothing before the attempt is shown unless it must: an abort arriving meanwhile finds the state as it left it.)
    */
   async #attemptOnce(p: Progress): Promise<AttemptResult> {
     p.attempts++;
@@ -330,7 +333,7 @@ export class Runs {
   #newAttempt(bootstrap: string): EnrollmentAttempt {
     const { config, auth, difName, lowerDifs, ids, clock, state } = this.#init;
     return new EnrollmentAttempt({
-      ipcpName: this.#init.ipcpName ?? '',
+      ipcpName: this.#init.ipcpName as string, // set: enrol() refuses without it, and a recovery follows an enrollment
       bootstrap,
       difName,
       auth,
@@ -352,14 +355,13 @@ export class Runs {
       state.set({ type: 'idle' });
       // A failed manual run while monitoring: the monitor takes over.
       this.handOver();
-    } else if (state.lost && state.type === 'enrolled' && liveness.monitoring) {
-      // Lost again between its completion and now (released at once, a refused
-      // keepalive): recovery could not start while this run held the place.
+    } else if (state.lost && liveness.monitoring) {
+      // Lost again since its completion (released at once, a keepalive refused): recovery had to wait for this run.
       this.startRecovery();
     }
   }
 
-  /** The clock's time of recovery's next try: the bootstrap unblocked soonest, or the next discovery. */
+  /** The clock's time of recovery's next try: the bootstrap unblocked soonest, or the next discovery (a guard: recovery knows one). */
   #nextTryAt(): number {
     return this.#init.bootstraps.size === 0 ? this.#init.discovery.blockedUntil : this.#pick().blockedUntil;
   }
@@ -370,14 +372,13 @@ export class Runs {
 
   #pick(): Bootstrap {
     const picked = this.#init.bootstraps.pick(this.#init.state.record?.bootstrap);
-    if (picked === undefined) throw new NoBootstrapPeersError('no bootstrap is known: configure bootstraps or enrol with one');
+    if (picked === undefined) throw new NoBootstrapPeersError(NONE_KNOWN);
     return picked;
   }
 
   /**
-   * Aborts a run and lets go of it at once, so that a caller arriving now
-   * starts a fresh run rather than joining one that is winding down; the
-   * state settles, and the monitor may take over.
+   * Aborts a run and lets go of it at once, so that a caller arriving now starts a fresh run rather than joining one
+   * that is winding down; the state settles, and the monitor may take over.
    */
   #detach(run: Run, reason: unknown): void {
     if (!this.#letGo(run, reason)) return;

@@ -133,6 +133,7 @@ it("without a DIF name in M_START_R the member takes the one the RIB synced, and
       }),
   });
   const { net, rib } = await withEnroller();
+  rib.write({ name: '/dif/motd', class: 'string', value: { strval: 'not the DIF name' } }); // synced before it
   const joined: string[] = [];
   for (const synced of [true, false]) {
     if (synced) rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: 'synced.DIF' } });
@@ -143,4 +144,47 @@ it("without a DIF name in M_START_R the member takes the one the RIB synced, and
     expect(mgr.difName).toBe(joined.at(-1));
   }
   expect(joined).toEqual(['synced.DIF', 'bootstrap']);
+});
+
+it('an explicit reEnroll() with no outage open is a re-enrollment: reenroll:success with its attempts and its time from its start, counted, but no recovery from an outage', async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller();
+  const { mgr } = member(net, 'm', { timeoutMs: 300, initialBackoffMs: 200, maxRetries: 3 });
+  await mgr.enrolWithBootstrap('bootstrap');
+  const address = mgr.address;
+  const successes: unknown[] = [];
+  mgr.on('reenroll:success', (e) => successes.push(e));
+  await vi.advanceTimersByTimeAsync(1000); // the run starts later than the clock's origin
+  net.partition('m', 'bootstrap');
+  const again = mgr.reEnroll();
+  await vi.advanceTimersByTimeAsync(400); // the first attempt timed out at 300 ms; the second comes at 500 ms
+  net.heal('m', 'bootstrap');
+  await vi.advanceTimersByTimeAsync(200);
+  await expect(again).resolves.toBe('demo.DIF');
+  expect(successes).toEqual([{ attempts: 2, bootstrap: 'bootstrap', address, previousAddress: address, recoveryMs: expect.any(Number) }]);
+  const { recoveryMs } = successes[0] as { recoveryMs: number };
+  expect(recoveryMs).toBeGreaterThanOrEqual(500);
+  expect(recoveryMs).toBeLessThan(600);
+  expect(mgr.metrics()).toMatchObject({ reenrollSuccesses: 1, outages: 0, timeToRecoverMs: { count: 0 } });
+});
+
+it('a listener that closes the manager as it becomes enrolled: none of the enrollment’s events follow, no timer is left, and its uptime stops', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 11 });
+  await withEnroller({}, net);
+  const { mgr: other } = member(net, 'o', { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 });
+  const events: string[] = [];
+  for (const name of ['address:change', 'enrolled', 'reenroll:success'] as const) other.on(name, () => events.push(name));
+  await other.enrolWithBootstrap('bootstrap');
+  events.length = 0;
+  const timers = vi.getTimerCount();
+  other.on('state:change', (s) => {
+    if (s.type === 'enrolled') void other.close();
+  });
+  await other.reEnroll().catch(() => undefined);
+  expect(other.state.type).toBe('closed');
+  expect(events).toEqual([]);
+  expect(vi.getTimerCount()).toBeLessThanOrEqual(timers);
+  await vi.advanceTimersByTimeAsync(1000);
+  expect(other.metrics().uptimeRatio).toBeLessThan(1);
 });

@@ -100,3 +100,37 @@ it('with HMAC-SHA256 the member proves itself in M_START and enrols; without the
   await expect(wrong.enrolWithBootstrap('bootstrap')).rejects.toThrow();
   expect(enroller.members().map((m) => m.name)).toEqual(['m']);
 });
+
+it('reEnroll() before any enrollment, bootstraps configured: NoBootstrapPeersError, and nothing sent', async () => {
+  const { net } = await withEnroller();
+  const sent: string[] = [];
+  net.tap((p) => sent.push(p.from));
+  const { mgr } = member(net, 'm', { bootstraps: ['bootstrap'] });
+  await expect(mgr.reEnroll()).rejects.toThrow(new NoBootstrapPeersError('no bootstrap peer is known: enrol with a bootstrap first'));
+  expect(sent).toEqual([]);
+  expect(mgr.state.type).toBe('idle');
+});
+
+it('updateHeartbeat() after close() changes nothing', async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller();
+  const { mgr } = member(net, 'm');
+  await mgr.enrolWithBootstrap('bootstrap');
+  await mgr.close();
+  const last = mgr.lastHeartbeat;
+  await vi.advanceTimersByTimeAsync(1000);
+  mgr.updateHeartbeat();
+  expect(mgr.lastHeartbeat).toBe(last);
+});
+
+it('with keepalives off, monitoring before a first enrollment starts no enrollment, bootstraps configured or not', async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller();
+  const sent: string[] = [];
+  net.tap((p) => sent.push(p.from));
+  const { mgr } = member(net, 'm', { heartbeatIntervalSecs: 0, bootstraps: ['bootstrap'] });
+  expect(mgr.startConnectionMonitoring().running).toBe(false);
+  await vi.advanceTimersByTimeAsync(5000);
+  expect(sent).toEqual([]);
+  expect(mgr.state.type).toBe('idle');
+});

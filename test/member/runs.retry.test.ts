@@ -45,10 +45,10 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
   }
   const config = { maxRetries: 2, initialBackoffMs: 100, timeoutMs: 1000, reenrollBackoffBaseMs: 500, reenrollBackoffCapMs: 2000 };
 
-  it('a member with maxRetries: 2 asks again after a jittered backoff for 8 s of "busy", then gets in', async () => {
+  it('a member with maxRetries: 2 asks again after a jittered backoff, doubling, for 8 s of "busy", then gets in', async () => {
     vi.useFakeTimers();
     const { net, enroller, connects } = await busyEnroller(8000);
-    const { mgr } = member(net, 'm', config);
+    const { mgr } = member(net, 'm', config, { random: () => 0.999 }); // the jitter at its top: the backoff itself
     const outcome = mgr.enrolWithBootstrap('bootstrap');
     await vi.advanceTimersByTimeAsync(12_000);
     await expect(outcome).resolves.toBe('demo.DIF');
@@ -61,6 +61,8 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
     // never at once (the floor is retransmitMs, 250 ms here), never beyond the cap
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(250);
     expect(Math.max(...gaps)).toBeLessThanOrEqual(2000 + 50);
+    // doubling from initialBackoffMs (100 ms) with each "busy" answer, above the floor: 400, 800, 1600 ms, then the cap
+    expect(gaps.slice(0, 6).map((g) => Math.round(g / 50) * 50)).toEqual([250, 250, 400, 800, 1600, 2000]);
   });
 
   it('the wait ends at once when the caller aborts: EnrollmentAbortedError, and no attempt after', async () => {

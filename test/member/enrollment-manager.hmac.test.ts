@@ -1,0 +1,77 @@
+/**
+ * With `hmac-sha256`, what the manager lets through, answers and drops,
+ * against an enroller written by hand (test/support/hmac-enroller.ts) that
+ * answers M_CONNECT and then sends what a real enroller never would.
+ */
+import { afterEach, expect, it, vi } from 'vitest';
+import { keepaliveRequest, Result } from '../../src/cdap/messages.js';
+import { OpCode } from '../../src/index.js';
+import { HmacEnroller, malformedRead } from '../support/hmac-enroller.js';
+import { cleanup, member, settle } from '../support/helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+const auth = { mechanism: 'hmac-sha256', key: 'correct horse battery staple' } as const;
+
+/** A member "m" whose attempt with the hand-made enroller is connected (M_CONNECT_R accepted) and waits for M_START_R. */
+async function connected(config = {}) {
+  const enroller = HmacEnroller.on(auth.key);
+  const { mgr } = member(enroller.net, 'm', { timeoutMs: 60_000, ...config }, { auth, difName: 'demo.DIF' });
+  const outcome = mgr.enrolWithBootstrap('bootstrap').catch((err: Error) => err);
+  for (let i = 0; i < 50 && enroller.starts.length === 0; i++) await settle();
+  expect(enroller.starts).toHaveLength(1); // M_START came sealed: the attempt holds the channel
+  return { enroller, mgr, outcome };
+}
+
+it('during an attempt, a malformed request sealed by its channel gets a sealed failure; the same unsealed gets nothing', async () => {
+  const { enroller, mgr } = await connected();
+  await enroller.sendSealed(malformedRead(31));
+  await enroller.sendUnsealed(malformedRead(32));
+  await settle();
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toMatchObject([{ invokeId: 31, result: Result.FAILED }]);
+  expect(enroller.unsealed.filter((m) => m.opCode === OpCode.M_READ_R)).toEqual([]);
+  expect(mgr.metrics().dropped).toEqual({ unauthenticated: 0, replayed: 0 });
+});
+
+it('during an attempt, an unsealed PDU from another known enroller is dropped and counted, not let through as a handshake answer', async () => {
+  const { enroller, mgr } = await connected({ bootstraps: ['other'] });
+  const other = enroller.peer('other');
+  await other.sendRaw('m', malformedRead(33));
+  await settle();
+  expect(mgr.metrics().dropped.unauthenticated).toBe(1);
+});
+
+it('close() during an attempt sends M_RELEASE through the attempt’s channel: the enroller may have bound an address for it', async () => {
+  const { enroller, mgr, outcome } = await connected();
+  await mgr.close();
+  await settle();
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_RELEASE)).toHaveLength(1);
+  expect(await outcome).toMatchObject({ name: 'EnrollmentAbortedError' });
+});
+
+it('enrolled: an unsealed M_CONNECT_R from its enroller is dropped and counted, and is no heartbeat', async () => {
+  vi.useFakeTimers();
+  const { enroller, mgr } = await connected({ heartbeatIntervalSecs: 0 });
+  await enroller.admit(1234);
+  await vi.advanceTimersByTimeAsync(10);
+  expect(mgr.state).toMatchObject({ type: 'enrolled', address: 1234 });
+  const heartbeat = mgr.lastHeartbeat;
+  await vi.advanceTimersByTimeAsync(1000);
+  await enroller.sendUnsealed({
+    opCode: OpCode.M_CONNECT_R,
+    absSyntax: 73,
+    version: 1n,
+    invokeId: 1,
+    result: 0,
+    srcApName: 'bootstrap',
+    destApName: 'm',
+  });
+  await enroller.sendUnsealed(keepaliveRequest(34));
+  await vi.advanceTimersByTimeAsync(10);
+  expect(mgr.lastHeartbeat).toBe(heartbeat);
+  expect(mgr.metrics().dropped.unauthenticated).toBe(2);
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toEqual([]);
+});
