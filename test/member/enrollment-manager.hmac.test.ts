@@ -4,8 +4,8 @@
  * answers M_CONNECT and then sends what a real enroller never would.
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import { keepaliveRequest, Result } from '../../src/cdap/messages.js';
-import { OpCode } from '../../src/index.js';
+import { enrollmentMessage, keepaliveRequest, Result } from '../../src/cdap/messages.js';
+import { MemoryRib, OpCode } from '../../src/index.js';
 import { HmacEnroller, malformedRead } from '../support/hmac-enroller.js';
 import { cleanup, member, settle } from '../support/helpers.js';
 
@@ -74,4 +74,53 @@ it('enrolled: an unsealed M_CONNECT_R from its enroller is dropped and counted, 
   expect(mgr.lastHeartbeat).toBe(heartbeat);
   expect(mgr.metrics().dropped.unauthenticated).toBe(2);
   expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toEqual([]);
+});
+
+it('a sealed PDU sent twice is answered once; the copy is dropped and counted as replayed', async () => {
+  const { enroller, mgr } = await connected();
+  const sealed = enroller.seal(keepaliveRequest(35));
+  await enroller.sendUnsealed(sealed);
+  await enroller.sendUnsealed(sealed);
+  await settle();
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toMatchObject([{ invokeId: 35, result: Result.OK }]);
+  expect(mgr.metrics().dropped).toEqual({ unauthenticated: 0, replayed: 1 });
+});
+
+it('while the result is being stored (a slow RIB), a keepalive sealed by the enrollment’s channel is answered through it', async () => {
+  const enroller = HmacEnroller.on(auth.key);
+  const rib = new MemoryRib();
+  const write = rib.write.bind(rib);
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  rib.write = async (object) => {
+    await held;
+    return write(object);
+  };
+  const { mgr } = member(enroller.net, 'm', { timeoutMs: 60_000 }, { auth, difName: 'demo.DIF', rib });
+  const outcome = mgr.enrolWithBootstrap('bootstrap');
+  for (let i = 0; i < 50 && enroller.starts.length === 0; i++) await settle();
+  await enroller.admit(1234);
+  await settle();
+  expect(mgr.state.type).toBe('enrolling'); // storing
+  await enroller.sendSealed(keepaliveRequest(36));
+  await settle();
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toMatchObject([{ invokeId: 36, result: Result.OK }]);
+  release();
+  await expect(outcome).resolves.toBe('demo.DIF');
+});
+
+it('an unsealed M_START_R "not connected" gets through (the enroller lost the session) and the attempt connects again; an unsealed refusal does not', async () => {
+  const { enroller, mgr } = await connected();
+  const start = enroller.starts[0] as { invokeId: number };
+  const connects = () => enroller.unsealed.filter((m) => m.opCode === OpCode.M_CONNECT).length;
+  expect(connects()).toBe(1);
+  await enroller.sendUnsealed(enrollmentMessage(OpCode.M_START_R, start.invokeId, {}, Result.FAILED));
+  await settle();
+  expect(mgr.metrics().dropped.unauthenticated).toBe(1);
+  await enroller.sendUnsealed(enrollmentMessage(OpCode.M_START_R, start.invokeId, {}, Result.NOT_CONNECTED));
+  await settle();
+  expect(connects()).toBe(2);
+  expect(mgr.metrics().dropped.unauthenticated).toBe(1);
 });

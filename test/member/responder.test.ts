@@ -42,7 +42,10 @@ describe('Responder', () => {
     await r.serve({ opCode: OpCode.M_WRITE, invokeId: 7, objName: '/y' }, 'b');
     await r.serve({ opCode: OpCode.M_CREATE, invokeId: 8 }, 'b');
     expect(rib.list()).toEqual([]);
-    expect(sent.map((s) => s.msg.result)).toEqual([Result.FAILED, Result.FAILED]);
+    expect(sent.map((s) => [s.msg.result, s.msg.resultReason])).toEqual([
+      [Result.FAILED, 'a RIB object needs a class and a value'],
+      [Result.FAILED, 'no object name'],
+    ]);
   });
 
   it('answers keepalives, refuses other reads, confirms a repeated M_STOP of the enrollment and refuses another', async () => {
@@ -51,11 +54,20 @@ describe('Responder', () => {
     await r.serve({ opCode: OpCode.M_READ, invokeId: 2, objName: '/secret', objClass: 'x' }, 'b');
     await r.serve({ opCode: OpCode.M_STOP, invokeId: 3, ...ENROLLMENT_OBJECT }, 'b');
     await r.serve({ opCode: OpCode.M_STOP, invokeId: 4, objName: '/other', objClass: 'other' }, 'b');
-    expect(sent.map((s) => [s.msg.opCode, s.msg.result ?? 0])).toEqual([
-      [OpCode.M_READ_R, 0],
-      [OpCode.M_READ_R, Result.FAILED],
-      [OpCode.M_STOP_R, 0],
-      [OpCode.M_STOP_R, Result.FAILED],
+    expect(sent.map((s) => [s.msg.opCode, s.msg.result ?? 0, s.msg.resultReason])).toEqual([
+      [OpCode.M_READ_R, 0, undefined],
+      [OpCode.M_READ_R, Result.FAILED, 'not readable'],
+      [OpCode.M_STOP_R, 0, undefined],
+      [OpCode.M_STOP_R, Result.FAILED, 'unknown object'],
+    ]);
+  });
+
+  it('refuses a request it does not support, naming why, and answers no reply', async () => {
+    const { r, sent } = responder();
+    await r.serve({ opCode: OpCode.M_START, invokeId: 12, objName: '/x', objClass: 'x' }, 'b');
+    await r.serve({ opCode: OpCode.M_WRITE_R, invokeId: 13, result: 0 }, 'b');
+    expect(sent.map((s) => [s.msg.opCode, s.msg.invokeId, s.msg.result, s.msg.resultReason])).toEqual([
+      [OpCode.M_START_R, 12, Result.FAILED, 'operation not supported by the member'],
     ]);
   });
 
@@ -71,6 +83,11 @@ describe('Responder', () => {
     r.answerProbe(encodeCdapMessage({ opCode: OpCode.M_READ, invokeId: 9, ...KEEPALIVE_OBJECT }), 'other');
     r.answerProbe(encodeCdapMessage({ opCode: OpCode.M_CREATE, invokeId: 10, objName: '/z', objClass: 'c', objValue: {} }), 'other');
     r.answerProbe(new Uint8Array([0xff, 0xff, 0xff]), 'other');
+    // only an M_READ, only of the keepalive object, only with an invoke id to answer
+    r.answerProbe(encodeCdapMessage({ opCode: OpCode.M_WRITE, invokeId: 14, ...KEEPALIVE_OBJECT, objValue: { intval: 1 } }), 'other');
+    r.answerProbe(encodeCdapMessage({ opCode: OpCode.M_READ, invokeId: 15, objName: '/keepalive', objClass: 'other' }), 'other');
+    r.answerProbe(encodeCdapMessage({ opCode: OpCode.M_READ, invokeId: 0, ...KEEPALIVE_OBJECT }), 'other');
+    r.answerProbe(encodeCdapMessage({ opCode: OpCode.M_READ, ...KEEPALIVE_OBJECT }), 'other');
     expect(sent.map((s) => [s.to, s.msg.opCode, s.msg.invokeId])).toEqual([['other', OpCode.M_READ_R, 9]]);
   });
 

@@ -52,10 +52,15 @@ export class HmacEnroller {
     return new RawPeer(this.net.attach(address));
   }
 
-  /** Sends `msg` (or raw CDAP bytes) to the member sealed by the channel of its last M_CONNECT. */
-  sendSealed(msg: CdapMessage | Uint8Array): Promise<void> {
+  /** `msg` (or raw CDAP bytes) sealed by the channel of the member's last M_CONNECT, as the next PDU on it. */
+  seal(msg: CdapMessage | Uint8Array): Uint8Array {
     if (this.#channel === undefined) throw new Error('no channel: the member has not connected');
-    return this.shim.send(this.member, this.#channel.seal(msg instanceof Uint8Array ? msg : encodeCdapMessage(msg)));
+    return this.#channel.seal(msg instanceof Uint8Array ? msg : encodeCdapMessage(msg));
+  }
+
+  /** Sends `msg` (or raw CDAP bytes) to the member sealed by that channel. */
+  sendSealed(msg: CdapMessage | Uint8Array): Promise<void> {
+    return this.shim.send(this.member, this.seal(msg));
   }
 
   /** Sends `msg` (or raw bytes) to the member as it is. */
