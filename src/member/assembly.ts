@@ -73,7 +73,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     this.lowerDifs = o.lowerDifs;
     this.localAddress = o.shim.localAddress;
     const family = o.discovery?.family ?? tryParseUdpAddress(o.shim.localAddress)?.family;
-    this.discoveryOptions = family === undefined ? { ...o.discovery } : { ...o.discovery, family };
+    this.discoveryOptions = { ...o.discovery, family };
     this.clock = clockFrom(o.clock);
     this.ticker = tickerFor(this.clock);
     this.random = o.random ?? Math.random;
@@ -98,7 +98,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     return this.clock.now();
   }
 
-  /** The backoff after the n-th consecutive failure of a bootstrap (or of a lookup): full jitter. */
+  /** The backoff after the n-th consecutive failure of a bootstrap: full jitter. */
   backoff(failures: number): number {
     const { reenrollBackoffBaseMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = this.config;
     return fullJitterDelay(failures, { baseMs, capMs, floorMs }, this.random);

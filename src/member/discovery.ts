@@ -1,12 +1,14 @@
 /**
- * The `srv:` entries of a member's configuration: when to look them up, the
- * lookup itself, and its backoff when it leaves nothing to try.
+ * The `srv:` entries of a member's configuration: when to look them up, and
+ * the lookup itself. A lookup that leaves nothing to try fails the attempt
+ * (`DiscoveryError`); recovery never meets that, since the bootstrap of the
+ * last enrollment stays known (`BootstrapSet.arrange`), so it needs no
+ * backoff of its own.
  *
  * @module
  */
 import { type EnrollmentConfig, SRV_BOOTSTRAP_PREFIX } from '../config.js';
 import { DiscoveryError } from '../errors.js';
-import { type Clock, sleep } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { BootstrapSet, BootstrapSource } from './bootstrap-set.js';
 import type { EnrollmentEvents } from './events.js';
@@ -19,12 +21,8 @@ export interface DiscoveryInit {
   /** How the `srv:` entries are resolved (the family already settled). */
   readonly discoveryOptions: SrvDiscoveryOptions;
   readonly bootstraps: BootstrapSet;
-  readonly clock: Clock;
   readonly random: () => number;
   readonly telemetry: Telemetry<EnrollmentEvents>;
-  /** The backoff after the n-th consecutive lookup that left nothing to try. */
-  backoff(failures: number): number;
-  /** The member's IPCP name, for log lines. */
   /** The member's IPCP name, if set (read at each use: it may be set later). */
   readonly ipcpName: string | undefined;
   /** The bootstrap of the last enrollment: kept even when the DNS no longer lists it. */
@@ -42,22 +40,18 @@ interface SrvEntry {
 export interface DiscoveryPart {
   /** Whether there is any `srv:` entry. */
   readonly enabled: boolean;
-  /** The clock's time before which recovery does not look up again when nothing is known. */
-  readonly blockedUntil: number;
   /** Looks the entries up if due (see {@link Discovery.ifNeeded}). */
-  ifNeeded(signal: AbortSignal, recovery: boolean): Promise<void>;
+  ifNeeded(signal: AbortSignal): Promise<void>;
 }
 
 /** The discovery of a member without `srv:` entries: nothing to look up. */
-export const NO_DISCOVERY: DiscoveryPart = Object.freeze({ enabled: false, blockedUntil: 0, ifNeeded: async () => undefined });
+export const NO_DISCOVERY: DiscoveryPart = Object.freeze({ enabled: false, ifNeeded: async () => undefined });
 
-/** The `srv:` entries and their lookups. */
+/** The `srv:` entries and their lookups: made only for a configuration that has some. */
 export class Discovery implements DiscoveryPart {
+  readonly enabled = true;
   readonly #init: DiscoveryInit;
   readonly #srv: SrvEntry[];
-  /** Consecutive lookups that left no bootstrap to try; the next one waits until `blockedUntil`. */
-  #failures = 0;
-  #blockedUntil = 0;
 
   constructor(init: DiscoveryInit) {
     this.#init = init;
@@ -66,31 +60,16 @@ export class Discovery implements DiscoveryPart {
       .map((entry) => ({ entry, name: parseSrvBootstrap(entry), addresses: undefined }));
   }
 
-  /** Whether there is any `srv:` entry. */
-  get enabled(): boolean {
-    return this.#srv.length > 0;
-  }
-
-  /** The clock's time before which recovery does not look up again when nothing is known. */
-  get blockedUntil(): number {
-    return this.#blockedUntil;
-  }
-
   /**
    * Resolves the `srv:` entries before an attempt when none was ever
    * resolved, when none is known, or when every known bootstrap has failed
    * since the last lookup (or the last enrollment): one lookup per round
-   * through them. Recovery waits for the discovery backoff when nothing is
-   * known, so that a failing DNS is not asked in a loop.
+   * through them.
    */
-  async ifNeeded(signal: AbortSignal, recovery: boolean): Promise<void> {
-    if (this.#srv.length === 0) return;
-    const { bootstraps, clock } = this.#init;
-    const t = clock.now();
+  async ifNeeded(signal: AbortSignal): Promise<void> {
+    const { bootstraps } = this.#init;
     const due = bootstraps.size === 0 || bootstraps.allFailedSinceDiscovery() || this.#srv.every((srv) => srv.addresses === undefined);
-    if (!due) return;
-    if (recovery && bootstraps.size === 0 && this.#blockedUntil > t) await sleep(this.#blockedUntil - t, signal, clock);
-    await this.#discover(signal);
+    if (due) await this.#discover(signal);
   }
 
   /**
@@ -99,7 +78,7 @@ export class Discovery implements DiscoveryPart {
    * Throws `DiscoveryError` only when no bootstrap is left to try.
    */
   async #discover(signal: AbortSignal): Promise<void> {
-    const { discoveryOptions: options, random, bootstraps, clock, telemetry } = this.#init;
+    const { discoveryOptions: options, random, bootstraps, telemetry } = this.#init;
     const { timeoutMs } = this.#init.config;
     const results = await Promise.allSettled(
       this.#srv.map((srv) => resolveSrvBootstraps(srv.entry, { ...options, random, timeoutMs, signal })),
@@ -115,11 +94,8 @@ export class Discovery implements DiscoveryPart {
         telemetry.log('debug', fields, `${srv.name}: ${found}`);
         return;
       }
-      failed.push(
-        result.reason instanceof DiscoveryError
-          ? result.reason
-          : new DiscoveryError(srv.name, (result.reason as Error)?.message ?? String(result.reason), { cause: result.reason }),
-      );
+      // A DiscoveryError: the entries and options were checked with the manager's, and an abort is thrown above.
+      failed.push(result.reason as DiscoveryError);
     });
     bootstraps.arrange(this.#preferred(), this.#init.lastBootstrap());
     // A failed lookup is worth a warning when the member goes on without it; when it ends the
@@ -129,14 +105,8 @@ export class Discovery implements DiscoveryPart {
       telemetry.log(level, { event: 'discovery', ipcpName: this.#init.ipcpName, srv: error.srvName, err: error }, error.message);
     }
     bootstraps.newRound();
-    if (bootstraps.size > 0) {
-      this.#failures = 0;
-      this.#blockedUntil = 0;
-      return;
-    }
-    this.#failures++;
-    this.#blockedUntil = clock.now() + this.#init.backoff(this.#failures);
-    throw failed[0] ?? new DiscoveryError(this.#srv[0]?.name ?? '', 'the service is not available at this domain (SRV target ".")');
+    if (bootstraps.size > 0) return;
+    throw failed[0] ?? new DiscoveryError((this.#srv[0] as SrvEntry).name, 'the service is not available at this domain (SRV target ".")');
   }
 
   /** `config.bootstraps` with each `srv:` entry replaced by the enrollers it resolved to last. */

@@ -13,9 +13,9 @@ import type { Shim } from '../shim/shim.js';
 import { clockSchema, dependency, randomSchema } from '../util/schema.js';
 import { srvDiscoverySchema } from './srv.js';
 
-/** A member's IPCP name: a non-empty, well-formed string. */
+/** A member's IPCP name: a non-empty, well-formed string (the string's error is also its checks' unless they name one). */
 export const ipcpNameSchema = z.string({ error: 'must be a non-empty string' }).check(
-  z.minLength(1, { error: 'must be a non-empty string' }),
+  z.minLength(1),
   z.refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' }),
 );
 
@@ -43,7 +43,7 @@ export const managerOptionsSchema = z
      * shim address, which our enrollers accept too.
      * @default undefined
      */
-    difName: z.optional(z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' }))),
+    difName: z.optional(z.string({ error: 'must be a non-empty string' }).check(z.minLength(1))),
     /**
      * Any subset of the configuration; the rest takes its defaults. Invalid values throw `ConfigError`.
      * @default {}

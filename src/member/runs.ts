@@ -265,7 +265,7 @@ export class Runs {
     if (p.target === undefined && this.#init.discovery.enabled) {
       this.#showLookup(p);
       try {
-        await this.#init.discovery.ifNeeded(p.signal, p.recovery);
+        await this.#init.discovery.ifNeeded(p.signal);
       } catch (err) {
         if (err instanceof DiscoveryError) p.current = Discovery.entryOf(err);
         throw err;
@@ -361,9 +361,9 @@ export class Runs {
     }
   }
 
-  /** The clock's time of recovery's next try: the bootstrap unblocked soonest, or the next discovery (a guard: recovery knows one). */
+  /** The clock's time of recovery's next try: the bootstrap unblocked soonest (recovery knows one: its last). */
   #nextTryAt(): number {
-    return this.#init.bootstraps.size === 0 ? this.#init.discovery.blockedUntil : this.#pick().blockedUntil;
+    return this.#pick().blockedUntil;
   }
 
   #nothingToTry(): boolean {

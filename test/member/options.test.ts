@@ -1,5 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { ConfigError, EnrollmentManager, MemoryNetwork, MemoryRib } from '../../src/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  decodeCdapMessage,
+  decodeEnrollmentInfo,
+  EnrollmentManager,
+  MemoryNetwork,
+  MemoryRib,
+  OpCode,
+} from '../../src/index.js';
+import { cleanup, member, withEnroller } from '../support/helpers.js';
+
+afterEach(cleanup);
 
 const net = new MemoryNetwork();
 const shim = net.attach('m');
@@ -25,6 +36,9 @@ describe('EnrollmentManager options: each bad value is a ConfigError naming the 
     [{ lowerDifs: 'x' }, 'lowerDifs: must be an array of DIF names'],
     [{ lowerDifs: [3] }, 'lowerDifs.0: must be a DIF name (string)'],
     [{ lowerDifs: ['a', ''] }, 'lowerDifs.1: must not be empty'],
+    [{ shim: { send() {}, onReceive() {} } }, 'shim: must implement Shim (send, onReceive, close)'],
+    [{ rib: { read() {}, write() {} } }, 'rib: must implement Rib (read, write, delete, list)'],
+    [{ logger: { info() {} } }, 'logger: must implement Logger (debug, info, warn, error)'],
     [
       { auth: { mechanism: 'hmac-sha256', key: 'k'.repeat(32) } },
       'difName: is required with hmac-sha256 authentication (the proofs are bound to the DIF)',
@@ -52,4 +66,16 @@ describe('EnrollmentManager options: each bad value is a ConfigError naming the 
     expect(mgr.ipcpName).toBe('m\u00e9');
     await mgr.close();
   });
+});
+
+it('without lowerDifs, M_START names no lower DIF; with them, those', async () => {
+  const { net: n } = await withEnroller();
+  const starts: Array<readonly string[] | undefined> = [];
+  n.tap((p) => {
+    const msg = decodeCdapMessage(p.pdu);
+    if (msg.opCode === OpCode.M_START) starts.push(decodeEnrollmentInfo(msg.objValue?.byteval as Uint8Array).lowerDifs);
+  });
+  await member(n, 'plain').mgr.enrolWithBootstrap('bootstrap');
+  await member(n, 'lower', {}, { lowerDifs: ['eth0', 'wlan0'] }).mgr.enrolWithBootstrap('bootstrap');
+  expect(starts.map((l) => l ?? [])).toEqual([[], ['eth0', 'wlan0']]);
 });

@@ -124,6 +124,7 @@ describe('what each member event reports: its diagnostics channel, message, log 
       text: expect.any(Function),
       line: 'keepalive answered in 0.46 ms',
     });
+    expect(Object.keys(r.message as object)).toEqual(['ipcpName', 'rttMs', 'bootstrap']); // no outcome key: it has none
   });
 
   it("reads the manager's name at each event: a name set later shows", () => {
