@@ -81,7 +81,11 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     this.metrics = new MetricsRecorder(this.clock);
     this.state = new MemberState(this);
     this.bootstraps = new BootstrapSet(this);
-    for (const entry of config.bootstraps) if (!isSrvBootstrap(entry)) this.bootstraps.learn(entry, 'config');
+    const configured = config.bootstraps.filter((entry) => !isSrvBootstrap(entry));
+    this.bootstraps.arrange(
+      configured.map((address) => ({ address, source: 'config' as const })),
+      undefined,
+    );
     this.liveness = new Liveness(this);
     // Most members have no `srv:` entry: they share one discovery that never looks anything up.
     this.discovery = config.bootstraps.some(isSrvBootstrap) ? new Discovery(this) : NO_DISCOVERY;

@@ -91,15 +91,17 @@ export class BootstrapSet {
   /**
    * Puts the bootstraps in the order `preferred` gives (the configuration,
    * with each `srv:` entry replaced by what it resolved to), then the others
-   * (explicit, advertised) in the order learnt. One the DNS no longer lists
-   * is forgotten, unless it is `last` (of the last enrollment); every status
-   * kept keeps its failures and backoff.
+   * (explicit, advertised) in the order learnt, never the member's own
+   * address. One the DNS no longer lists is forgotten, unless it is `last`
+   * (of the last enrollment); every status kept keeps its failures and
+   * backoff.
    */
   arrange(preferred: ReadonlyArray<{ readonly address: string; readonly source: BootstrapSource }>, last: string | undefined): void {
     const previous = new Map(this.#known);
     this.#known.clear();
     const keep = (address: string, source: BootstrapSource): void => {
-      if (this.#known.has(address) || (source === 'dns' && address === this.#init.localAddress)) return;
+      // Never ourselves: one list of every enroller, deployed everywhere, may name this member too.
+      if (this.#known.has(address) || address === this.#init.localAddress) return;
       this.#known.set(address, previous.get(address) ?? { address, failures: 0, blockedUntil: 0, source });
     };
     for (const { address, source } of preferred) keep(address, source);

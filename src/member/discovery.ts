@@ -68,7 +68,8 @@ export class Discovery implements DiscoveryPart {
    */
   async ifNeeded(signal: AbortSignal): Promise<void> {
     const { bootstraps } = this.#init;
-    const due = bootstraps.size === 0 || bootstraps.allFailedSinceDiscovery() || this.#srv.every((srv) => srv.addresses === undefined);
+    // With none known, every known one has failed.
+    const due = bootstraps.allFailedSinceDiscovery() || this.#srv.every((srv) => srv.addresses === undefined);
     if (due) await this.#discover(signal);
   }
 

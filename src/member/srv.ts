@@ -163,11 +163,11 @@ export function orderSrvRecords<R extends Pick<SrvRecord, 'priority' | 'weight'>
       const sum = remaining.reduce((total, r) => total + r.weight, 0);
       const drawn = Math.min(sum, Math.max(0, Math.floor(random() * (sum + 1))));
       let running = 0;
-      let index = remaining.findIndex((r) => {
+      // The running sum reaches `sum` >= `drawn` at the last record; weights that are not numbers find none (-1), which splice takes as the last.
+      const index = remaining.findIndex((r) => {
         running += r.weight;
         return running >= drawn;
       });
-      if (index < 0) index = remaining.length - 1;
       ordered.push(...remaining.splice(index, 1));
     }
   }
@@ -197,15 +197,15 @@ async function addressesOf(resolver: SrvResolver, target: string, family: 4 | 6 
   return found;
 }
 
-/** A DNS error's code (`ENOTFOUND`, `ETIMEOUT`, ...) or message, for an error text. */
-function describe(err: unknown): string {
+/** A DNS error's code (`ENOTFOUND`, `ETIMEOUT`, ...) or message, for an error text; `records` the lookup's kind. */
+function describe(err: unknown, records: 'SRV' | 'address' = 'SRV'): string {
   const code = (err as { code?: unknown } | null)?.code;
   const message = (err as Error | null)?.message ?? String(err);
   switch (code) {
     case 'ENOTFOUND':
       return 'no such name (ENOTFOUND)';
     case 'ENODATA':
-      return 'the name has no SRV records (ENODATA)';
+      return `the name has no ${records} records (ENODATA)`;
     case undefined:
       return message;
     default:
@@ -246,7 +246,7 @@ async function lookup(resolver: SrvResolver, name: string, o: { family: 4 | 6 | 
   });
   if (addresses.size === 0) {
     const targets = ordered.map((r) => `${r.name}:${r.port}`).join(', ');
-    const why = failure === undefined ? `no IPv${o.family ?? '4/6'} address` : describe(failure);
+    const why = failure === undefined ? `no IPv${o.family ?? '4/6'} address` : describe(failure, 'address');
     throw new DiscoveryError(name, `no usable address for the targets ${targets} (${why})`, { cause: failure });
   }
   return [...addresses];
@@ -275,7 +275,7 @@ export async function resolveSrvBootstraps(entry: string, options: ResolveSrvOpt
   // Our own resolver per lookup, so that cancel() ends exactly this lookup's queries.
   const own =
     discovery.resolver === undefined
-      ? new (dns().Resolver)({ timeout: Math.max(10, Math.ceil(bounds.timeoutMs / 4)), tries: 3 })
+      ? new (dns().Resolver)({ timeout: Math.ceil(bounds.timeoutMs / 4), tries: 3 }) // c-ares waits at least ~250 ms a try
       : undefined;
   if (own !== undefined && discovery.dnsServers !== undefined) own.setServers(discovery.dnsServers);
   const resolver: SrvResolver = discovery.resolver ?? (own as SrvResolver);
@@ -284,11 +284,11 @@ export async function resolveSrvBootstraps(entry: string, options: ResolveSrvOpt
   let onAbort: (() => void) | undefined;
   const bounded = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DiscoveryError(name, `no answer within ${bounds.timeoutMs} ms`)), bounds.timeoutMs);
-    timer.unref?.();
+    timer.unref();
     const s = bounds.signal;
     if (s !== undefined) {
       onAbort = () => reject(new EnrollmentAbortedError('discovery aborted', { cause: s.reason }));
-      s.addEventListener('abort', onAbort, { once: true });
+      s.addEventListener('abort', onAbort); // removed below, whether it ran or not
     }
   });
   try {

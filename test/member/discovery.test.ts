@@ -4,9 +4,10 @@
  * found; a failure as a warning when the member goes on without it, as
  * detail when it ends the attempt, whose own failure says it).
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/index.js';
-import type { SrvRecord, SrvResolver } from '../../src/member/srv.js';
+import { scriptedResolver } from '../support/dns.js';
 import { cleanup, member, onCleanup, withEnroller } from '../support/helpers.js';
 import { type LoggedLine, recordingLogger } from '../support/logs.js';
 
@@ -16,24 +17,23 @@ const A = '_rina-enroll._udp.a.test';
 const B = '_rina-enroll._udp.b.test';
 const GONE = '_rina-enroll._udp.gone.test';
 const NOWHERE = '_rina-enroll._udp.nowhere.test';
+const BOTH = '_rina-enroll._udp.both.test';
 
-/** A and B list one enroller each; GONE says the service is not available there ("."); NOWHERE does not exist. */
-const resolver: SrvResolver = {
-  async resolveSrv(name) {
-    const zone: Record<string, SrvRecord[]> = {
+/** A and B list one enroller each (a.test 10.0.0.1, b.test 10.0.0.2), BOTH the two; GONE says the service is not available there ("."); NOWHERE does not exist. */
+const zone = () =>
+  scriptedResolver(
+    {
       [A]: [{ name: 'a.test', port: 7000, priority: 0, weight: 0 }],
       [B]: [{ name: 'b.test', port: 7000, priority: 0, weight: 0 }],
       [GONE]: [{ name: '.', port: 0, priority: 0, weight: 0 }],
-    };
-    const records = zone[name];
-    if (records === undefined) throw Object.assign(new Error('query failed: ENOTFOUND'), { code: 'ENOTFOUND' });
-    return records;
-  },
-  resolve4: async (host) => [host === 'a.test' ? '10.0.0.1' : '10.0.0.2'],
-  resolve6: async () => {
-    throw Object.assign(new Error('query failed: ENODATA'), { code: 'ENODATA' });
-  },
-};
+      [BOTH]: [
+        { name: 'a.test', port: 7000, priority: 0, weight: 0 },
+        { name: 'b.test', port: 7000, priority: 1, weight: 0 },
+      ],
+    },
+    { 'a.test': { a: ['10.0.0.1'] }, 'b.test': { a: ['10.0.0.2'] } },
+  );
+const { resolver } = zone();
 
 async function network() {
   const net = new MemoryNetwork({ seed: 2 });
@@ -61,13 +61,13 @@ it('the enrollers of each srv: entry take its place among the configured bootstr
 it('each lookup is logged at debug with what it found, or that the service is not available there', async () => {
   const net = await network();
   const { logger, lines } = recordingLogger();
-  const { mgr } = member(net, 'm', { bootstraps: [`srv:${A}`, `srv:${GONE}`] }, { discovery: { resolver }, logger });
+  const { mgr } = member(net, 'm', { bootstraps: [`srv:${BOTH}`, `srv:${GONE}`] }, { discovery: { resolver }, logger });
   await mgr.enrol();
   expect(discoveryLines(lines)).toEqual([
     {
       level: 'debug',
-      fields: { event: 'discovery', ipcpName: 'm', srv: A, bootstraps: ['10.0.0.1:7000'] },
-      message: `${A}: 10.0.0.1:7000`,
+      fields: { event: 'discovery', ipcpName: 'm', srv: BOTH, bootstraps: ['10.0.0.1:7000', '10.0.0.2:7000'] },
+      message: `${BOTH}: 10.0.0.1:7000, 10.0.0.2:7000`,
     },
     {
       level: 'debug',
@@ -90,79 +90,64 @@ it('a failed lookup is a warning when another bootstrap is left, naming the entr
   expect(err.message).toContain('ENOTFOUND');
 
   const ending = recordingLogger();
+  const failures: unknown[] = [];
+  const listener = (message: unknown) => failures.push(message);
+  subscribe('rina-enrollment:enrollment:failure', listener);
+  onCleanup(() => unsubscribe('rina-enrollment:enrollment:failure', listener));
   const { mgr: alone } = member(net, 'n', { bootstraps: [`srv:${NOWHERE}`] }, { discovery: { resolver }, logger: ending.logger });
   const error = await alone.enrol().catch((e: Error) => e);
   expect(error).toMatchObject({ code: 'DISCOVERY_ERROR', srvName: NOWHERE });
   expect(discoveryLines(ending.lines).map((l) => l.level)).toEqual(['debug']);
+  expect(failures).toMatchObject([{ ipcpName: 'n', bootstrap: `srv:${NOWHERE}` }]); // no enroller was tried: the entry is named
 });
 
 it('an entry whose lookup fails does not make every enrollment look up again: the next lookup waits for the known enrollers to fail', async () => {
   const net = await network();
-  const asked: string[] = [];
-  const counting: SrvResolver = {
-    ...resolver,
-    resolveSrv: (name) => {
-      asked.push(name);
-      return resolver.resolveSrv(name);
-    },
-  };
-  const { mgr } = member(net, 'm', { bootstraps: [`srv:${NOWHERE}`, `srv:${A}`] }, { discovery: { resolver: counting } });
+  const counting = zone();
+  const { mgr } = member(net, 'm', { bootstraps: [`srv:${NOWHERE}`, `srv:${A}`] }, { discovery: { resolver: counting.resolver } });
   await mgr.enrol();
-  expect(asked).toEqual([NOWHERE, A]);
+  const lookups = [`SRV ${NOWHERE}`, `SRV ${A}`, 'A a.test', 'AAAA a.test']; // member 'm' has no IP address: both families
+  expect(counting.asked).toEqual(lookups);
   await mgr.reEnroll();
   await mgr.enrol();
-  expect(asked).toEqual([NOWHERE, A]);
+  expect(counting.asked).toEqual(lookups);
 });
 
 it('the family of the member’s shim address decides which addresses are asked for, unless discovery.family says; a name asks both, IPv4 first', async () => {
   const net = new MemoryNetwork({ seed: 3 });
   onCleanup(() => net.close());
-  const asked: string[] = [];
-  const both: SrvResolver = {
-    resolveSrv: async () => [{ name: 'a.test', port: 7000, priority: 0, weight: 0 }],
-    resolve4: async () => {
-      asked.push('A');
-      return ['10.0.0.1'];
-    },
-    resolve6: async () => {
-      asked.push('AAAA');
-      return ['::2'];
-    },
-  };
+  const both = scriptedResolver(
+    { [A]: [{ name: 'a.test', port: 7000, priority: 0, weight: 0 }] },
+    { 'a.test': { a: ['10.0.0.1'], aaaa: ['::2'] } },
+  );
   const bootstraps = [`srv:${A}`];
   const cases = [
-    ['[::1]:5000', undefined, ['AAAA'], ['[::2]:7000']],
-    ['10.0.0.5:5000', undefined, ['A'], ['10.0.0.1:7000']],
-    ['[::1]:5001', 4, ['A'], ['10.0.0.1:7000']],
-    ['m', undefined, ['A', 'AAAA'], ['10.0.0.1:7000', '[::2]:7000']],
+    ['[::1]:5000', undefined, ['AAAA a.test'], ['[::2]:7000']],
+    ['10.0.0.5:5000', undefined, ['A a.test'], ['10.0.0.1:7000']],
+    ['[::1]:5001', 4, ['A a.test'], ['10.0.0.1:7000']],
+    ['m', undefined, ['A a.test', 'AAAA a.test'], ['10.0.0.1:7000', '[::2]:7000']],
   ] as const;
   for (const [address, family, lookups, found] of cases) {
-    asked.length = 0;
-    const discovery = family === undefined ? { resolver: both } : { resolver: both, family };
+    both.asked.length = 0;
+    const discovery = family === undefined ? { resolver: both.resolver } : { resolver: both.resolver, family };
     const { mgr } = member(net, address, { bootstraps, maxRetries: 1, timeoutMs: 50 }, { discovery });
     await mgr.enrol().catch(() => undefined); // nobody answers: only the lookup matters here
-    expect([address, asked]).toEqual([address, lookups]);
+    expect([address, both.asked]).toEqual([address, [`SRV ${A}`, ...lookups]]);
     expect(mgr.bootstraps().map((b) => b.address)).toEqual(found);
   }
 });
 
 it('a lookup cut short by an abort logs nothing: no lookup failed', async () => {
   const net = await network();
-  let answer: () => void = () => undefined;
-  const slow: SrvResolver = {
-    ...resolver,
-    resolveSrv: (name) =>
-      new Promise((resolve) => {
-        answer = () => resolve(resolver.resolveSrv(name));
-      }),
-  };
+  const slow = zone();
+  slow.hold();
   const { logger, lines } = recordingLogger();
-  const { mgr } = member(net, 'm', { bootstraps: [`srv:${A}`, '10.0.0.1:7000'] }, { discovery: { resolver: slow }, logger });
+  const { mgr } = member(net, 'm', { bootstraps: [`srv:${A}`, '10.0.0.1:7000'] }, { discovery: { resolver: slow.resolver }, logger });
   const controller = new AbortController();
   const outcome = mgr.enrol({ signal: controller.signal }).catch((err: Error) => err.name);
   await new Promise((resolve) => setImmediate(resolve));
   controller.abort();
-  answer();
+  slow.release();
   expect(await outcome).toBe('EnrollmentAbortedError');
   await new Promise((resolve) => setImmediate(resolve));
   expect(discoveryLines(lines)).toEqual([]);

@@ -4,7 +4,7 @@
  * answers M_CONNECT and then sends what a real enroller never would.
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import { enrollmentMessage, keepaliveRequest, Result } from '../../src/cdap/messages.js';
+import { enrollmentMessage, keepaliveRequest, Result, replyTo } from '../../src/cdap/messages.js';
 import { MemoryRib, OpCode } from '../../src/index.js';
 import { HmacEnroller, malformedRead } from '../support/hmac-enroller.js';
 import { cleanup, member, settle } from '../support/helpers.js';
@@ -24,6 +24,28 @@ async function connected(config = {}) {
   for (let i = 0; i < 50 && enroller.starts.length === 0; i++) await settle();
   expect(enroller.starts).toHaveLength(1); // M_START came sealed: the attempt holds the channel
   return { enroller, mgr, outcome };
+}
+
+/** A member "m" admitted by the hand-made enroller, whose RIB holds the first write until `release()`: its result is being stored. */
+async function storing() {
+  const enroller = HmacEnroller.on(auth.key);
+  const rib = new MemoryRib();
+  const write = rib.write.bind(rib);
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  rib.write = async (object) => {
+    await held;
+    return write(object);
+  };
+  const { mgr } = member(enroller.net, 'm', { timeoutMs: 60_000 }, { auth, difName: 'demo.DIF', rib });
+  const outcome = mgr.enrolWithBootstrap('bootstrap');
+  for (let i = 0; i < 50 && enroller.starts.length === 0; i++) await settle();
+  await enroller.admit(1234);
+  await settle();
+  expect(mgr.state.type).toBe('enrolling'); // storing
+  return { enroller, mgr, outcome, release };
 }
 
 it('during an attempt, a malformed request sealed by its channel gets a sealed failure; the same unsealed gets nothing', async () => {
@@ -87,23 +109,7 @@ it('a sealed PDU sent twice is answered once; the copy is dropped and counted as
 });
 
 it('while the result is being stored (a slow RIB), a keepalive sealed by the enrollment’s channel is answered through it', async () => {
-  const enroller = HmacEnroller.on(auth.key);
-  const rib = new MemoryRib();
-  const write = rib.write.bind(rib);
-  let release: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  rib.write = async (object) => {
-    await held;
-    return write(object);
-  };
-  const { mgr } = member(enroller.net, 'm', { timeoutMs: 60_000 }, { auth, difName: 'demo.DIF', rib });
-  const outcome = mgr.enrolWithBootstrap('bootstrap');
-  for (let i = 0; i < 50 && enroller.starts.length === 0; i++) await settle();
-  await enroller.admit(1234);
-  await settle();
-  expect(mgr.state.type).toBe('enrolling'); // storing
+  const { enroller, mgr, outcome, release } = await storing();
   await enroller.sendSealed(keepaliveRequest(36));
   await settle();
   expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toMatchObject([{ invokeId: 36, result: Result.OK }]);
@@ -123,4 +129,47 @@ it('an unsealed M_START_R "not connected" gets through (the enroller lost the se
   await settle();
   expect(connects()).toBe(2);
   expect(mgr.metrics().dropped.unauthenticated).toBe(1);
+});
+
+it('enrolled: its keepalives go sealed by the enrollment’s channel', async () => {
+  vi.useFakeTimers();
+  const { enroller, mgr } = await connected({ heartbeatIntervalSecs: 1 });
+  await enroller.admit(1234);
+  await vi.advanceTimersByTimeAsync(10);
+  expect(mgr.state).toMatchObject({ type: 'enrolled', address: 1234 });
+  mgr.startConnectionMonitoring();
+  await vi.advanceTimersByTimeAsync(2100);
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ).length).toBeGreaterThanOrEqual(1);
+  expect(enroller.unsealed.map((m) => m.opCode)).toEqual([OpCode.M_CONNECT]);
+});
+
+it('while the result is being stored, a PDU sealed by the enrollment’s channel but sent from another address is dropped and counted', async () => {
+  const { enroller, mgr, outcome, release } = await storing();
+  const elsewhere = enroller.net.attach('elsewhere');
+  let answers = 0;
+  elsewhere.onReceive(() => answers++);
+  await elsewhere.send('m', enroller.seal(keepaliveRequest(37)));
+  await settle();
+  expect(answers).toBe(0);
+  expect(mgr.metrics().dropped).toEqual({ unauthenticated: 1, replayed: 0 });
+  release();
+  await expect(outcome).resolves.toBe('demo.DIF');
+});
+
+it('a PDU whose tag does not match is counted as unauthenticated, not as replayed', async () => {
+  const { enroller, mgr } = await connected();
+  const forged = enroller.seal(keepaliveRequest(38));
+  forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
+  await enroller.sendUnsealed(forged);
+  await settle();
+  expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toEqual([]);
+  expect(mgr.metrics().dropped).toEqual({ unauthenticated: 1, replayed: 0 });
+});
+
+it('during an attempt, an unsealed answer "not connected" that is not an M_START_R is dropped and counted', async () => {
+  const { enroller, mgr } = await connected();
+  await enroller.sendUnsealed(replyTo(keepaliveRequest(39), Result.NOT_CONNECTED));
+  await settle();
+  expect(mgr.metrics().dropped.unauthenticated).toBe(1);
+  expect(enroller.unsealed.filter((m) => m.opCode === OpCode.M_CONNECT)).toHaveLength(1);
 });

@@ -36,3 +36,26 @@ it('aborting enrolWithBootstrap() while enrolled and monitored: the monitor take
   await vi.advanceTimersByTimeAsync(120_000);
   expect(mgr.state.type).toBe('enrolled');
 });
+
+it('a caller who, in a listener of the idle state its failed run settled to, starts a new run and then aborts, leaves the new run alone', async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller({}, undefined);
+  const { mgr } = member(net, 'm', { maxRetries: 1, timeoutMs: 100 });
+  const shown: string[] = [];
+  let second: Promise<string> | undefined;
+  const caller = new AbortController();
+  mgr.on('state:change', (s) => {
+    shown.push(s.type);
+    if (s.type !== 'idle' || second !== undefined) return;
+    second = mgr.enrolWithBootstrap('bootstrap');
+    // The first caller's signal aborts while its run's end is still being delivered to it.
+    caller.abort();
+  });
+  const first = mgr.enrolWithBootstrap('nobody', { signal: caller.signal }).catch((err: Error) => err.name);
+  await vi.advanceTimersByTimeAsync(150);
+  expect(await first).toBe('EnrollmentAbortedError'); // its abort came first
+  expect(second).toBeDefined();
+  await vi.advanceTimersByTimeAsync(100);
+  await expect(second).resolves.toBe('demo.DIF');
+  expect(shown).toEqual(['enrolling', 'idle', 'enrolling', 'enrolled']);
+});

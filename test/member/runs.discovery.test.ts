@@ -7,8 +7,8 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, expect, it, vi } from 'vitest';
-import type { SrvResolver } from '../../src/member/srv.js';
 import { MemoryNetwork } from '../../src/index.js';
+import { scriptedResolver } from '../support/dns.js';
 import { cleanup, member, onCleanup, settle, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -19,29 +19,9 @@ afterEach(async () => {
 const NAME = '_rina-enroll._udp.example.test';
 const ENROLLER = '10.0.0.1:7000';
 
-/** A resolver of NAME to ENROLLER whose SRV lookups wait while `hold()` is in force, counting them. */
-function heldResolver() {
-  let gate: Promise<void> | undefined;
-  let open: () => void = () => undefined;
-  const calls = { srv: 0 };
-  const resolver: SrvResolver = {
-    async resolveSrv() {
-      calls.srv++;
-      await gate;
-      return [{ name: 'a.test', port: 7000, priority: 0, weight: 0 }];
-    },
-    resolve4: async () => ['10.0.0.1'],
-    resolve6: async () => {
-      throw Object.assign(new Error('query failed: ENODATA'), { code: 'ENODATA' });
-    },
-  };
-  const hold = () => {
-    gate = new Promise((resolve) => {
-      open = resolve;
-    });
-  };
-  return { resolver, calls, hold, release: () => open() };
-}
+/** A resolver of NAME to ENROLLER (through the target a.test), whose SRV lookups wait while `hold()` is in force. */
+const heldResolver = () =>
+  scriptedResolver({ [NAME]: [{ name: 'a.test', port: 7000, priority: 0, weight: 0 }] }, { 'a.test': { a: ['10.0.0.1'] } });
 
 /** A member "m" with only the `srv:` entry configured, enrolled with ENROLLER named explicitly (so no lookup yet). */
 async function enrolledExplicitly(config = {}) {

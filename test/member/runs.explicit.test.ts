@@ -1,6 +1,6 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { decodeCdapMessage, MemoryNetwork, OpCode } from '../../src/index.js';
-import { cleanup, member, withEnroller } from '../support/helpers.js';
+import { decodeCdapMessage, EnrollmentManager, MemoryNetwork, MemoryRib, OpCode, type Shim } from '../../src/index.js';
+import { cleanup, member, onCleanup, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -31,4 +31,51 @@ it('enrolWithBootstrap("b") during the monitor\'s recovery pre-empts it: "b" is 
   mgr.enrolWithBootstrap('bootstrap-b').catch(() => undefined);
   await vi.advanceTimersByTimeAsync(60_000);
   expect(toB.length).toBeGreaterThan(0);
+});
+
+it('an explicit enrollment started in the very turn the recovery’s attempt completes keeps its attempt: "b" enrols at its first', async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller({}, new MemoryNetwork({ seed: 5 }), 'a');
+  await withEnroller({}, net, 'b');
+  const real = net.attach('m');
+  let onStop: (() => void) | undefined;
+  // The member's shim, which runs onStop right after the member handled an M_STOP from "a", in the same turn.
+  const shim: Shim = {
+    localAddress: real.localAddress,
+    send: (to, pdu) => real.send(to, pdu),
+    close: () => real.close(),
+    onReceive: (handler) =>
+      real.onReceive((pdu, from) => {
+        handler(pdu, from);
+        if (onStop === undefined || from !== 'a' || decodeCdapMessage(pdu).opCode !== OpCode.M_STOP) return;
+        const run = onStop;
+        onStop = undefined;
+        run();
+      }),
+  };
+  const config = { bootstraps: ['a'], heartbeatIntervalSecs: 0.25, connectionTimeoutSecs: 1, timeoutMs: 500, retransmitMs: 100 };
+  const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config });
+  onCleanup(() => mgr.close());
+  const first = mgr.enrol();
+  await vi.advanceTimersByTimeAsync(50);
+  await first;
+  mgr.startConnectionMonitoring();
+  net.partition('m', 'a');
+  await vi.advanceTimersByTimeAsync(1500);
+  expect(mgr.state.type).toBe('reenrolling'); // the monitor's recovery, with "a"
+  const connects: string[] = [];
+  net.tap((p) => {
+    if (decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(p.to);
+  });
+  let explicit: Promise<string> | undefined;
+  onStop = () => {
+    explicit = mgr.enrolWithBootstrap('b');
+  };
+  net.heal('m', 'a');
+  for (let i = 0; i < 100 && explicit === undefined; i++) await vi.advanceTimersByTimeAsync(50);
+  expect(explicit).toBeDefined();
+  await vi.advanceTimersByTimeAsync(2000);
+  await expect(explicit).resolves.toBe('demo.DIF');
+  expect(mgr.bootstrapAddress).toBe('b');
+  expect(connects.filter((to) => to === 'b')).toHaveLength(1); // no attempt timed out for lack of its answers
 });

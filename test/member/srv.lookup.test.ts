@@ -3,39 +3,17 @@
  * is worded (and kept as the cause), what one failing target among working
  * ones costs, which address families are asked, and an abort's cause.
  */
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { DiscoveryError, EnrollmentAbortedError } from '../../src/index.js';
 import { orderSrvRecords, resolveSrvBootstraps, type SrvRecord, type SrvResolver } from '../../src/member/srv.js';
+import { dnsError, type HostAnswers, scriptedResolver } from '../support/dns.js';
 
 const NAME = '_rina-enroll._udp.example.test';
 const ENTRY = `srv:${NAME}`;
 const rec = (name: string, port = 7000, priority = 0, weight = 0): SrvRecord => ({ name, port, priority, weight });
-const dnsError = (code: string | undefined, message = `query failed: ${code}`) =>
-  Object.assign(new Error(message), code === undefined ? {} : { code });
-
-/** A resolver of NAME to `records`, each host's A and AAAA answers (an Error answer is thrown), and the lookups it got. */
-function scripted(records: SrvRecord[] | Error, hosts: Record<string, { a?: string[] | Error; aaaa?: string[] | Error }> = {}) {
-  const asked: string[] = [];
-  const answer = async (v: string[] | Error | undefined) => {
-    if (v instanceof Error) throw v;
-    return v ?? [];
-  };
-  const resolver: SrvResolver = {
-    async resolveSrv() {
-      if (records instanceof Error) throw records;
-      return records;
-    },
-    resolve4: (host) => {
-      asked.push(`A ${host}`);
-      return answer(hosts[host]?.a);
-    },
-    resolve6: (host) => {
-      asked.push(`AAAA ${host}`);
-      return answer(hosts[host]?.aaaa);
-    },
-  };
-  return { resolver, asked };
-}
+/** A resolver of NAME to `records`, with each host's A and AAAA answers. */
+const scripted = (records: SrvRecord[] | Error, hosts: Record<string, HostAnswers> = {}) => scriptedResolver({ [NAME]: records }, hosts);
 
 async function failure(resolver: SrvResolver, family?: 4 | 6): Promise<DiscoveryError> {
   const err = await resolveSrvBootstraps(ENTRY, { resolver, ...(family === undefined ? {} : { family }) }).catch((e: unknown) => e);
@@ -52,7 +30,7 @@ describe('resolveSrvBootstraps: failures', () => {
   ])('the SRV query fails with %s: the error says "%s", the DNS error its cause', async (code, said) => {
     const cause = dnsError(code);
     const err = await failure(scripted(cause).resolver);
-    expect(err.message).toContain(said);
+    expect(err.message).toBe(`cannot discover enrollers at ${NAME}: ${said}`);
     expect(err.cause).toBe(cause);
   });
 
@@ -67,11 +45,39 @@ describe('resolveSrvBootstraps: failures', () => {
     expect(err.cause).toBe(first);
   });
 
+  it('a target whose address lookups say ENODATA: the error speaks of address records, not SRV records', async () => {
+    const { resolver } = scripted([rec('a.test')], { 'a.test': { a: dnsError('ENODATA'), aaaa: dnsError('ENODATA') } });
+    expect((await failure(resolver)).message).toContain('(the name has no address records (ENODATA))');
+  });
+
   it('targets that have no address of the family asked: "no IPv6 address", or "no IPv4/6 address" for both', async () => {
     const { resolver } = scripted([rec('a.test')], { 'a.test': { a: ['10.0.0.1'] } });
     expect((await failure(resolver, 6)).message).toContain('(no IPv6 address)');
     const { resolver: none } = scripted([rec('a.test')]);
     expect((await failure(none)).message).toContain('(no IPv4/6 address)');
+  });
+
+  it('a target that is an IP literal of the other family: "no IPv6 address", not an error of its own', async () => {
+    const { resolver } = scripted([rec('10.0.0.9')]);
+    expect((await failure(resolver, 6)).message).toContain('no usable address for the targets 10.0.0.9:7000 (no IPv6 address)');
+    await expect(resolveSrvBootstraps(ENTRY, { resolver, family: 4 })).resolves.toEqual(['10.0.0.9:7000']);
+  });
+
+  it('an answer that is not a list of records (a custom resolver’s bug): DiscoveryError, the TypeError its cause', async () => {
+    const { resolver } = scripted([null as unknown as SrvRecord]);
+    const err = await failure(resolver);
+    expect(err.cause).toBeInstanceOf(TypeError);
+    expect(err.message).toContain((err.cause as Error).message);
+  });
+
+  it('a lookup that ends leaves no listener on its signal', async () => {
+    const controller = new AbortController();
+    const { resolver } = scripted([rec('a.test')], { 'a.test': { a: ['10.0.0.1'] } });
+    await resolveSrvBootstraps(ENTRY, { resolver, signal: controller.signal });
+    await resolveSrvBootstraps(ENTRY, { resolver: scripted(dnsError('ENOTFOUND')).resolver, signal: controller.signal }).catch(
+      () => undefined,
+    );
+    expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
   });
 
   it('a target on port 0 is no address; the others are kept', async () => {
@@ -86,13 +92,13 @@ describe('resolveSrvBootstraps: failures', () => {
   it('aborted before or during the lookup: EnrollmentAbortedError "discovery aborted", the signal’s reason its cause', async () => {
     const reason = new Error('closing');
     const before = AbortSignal.abort(reason);
-    const { resolver } = scripted([rec('a.test')], { 'a.test': { a: ['10.0.0.1'] } });
+    const { resolver, hold } = scripted([rec('a.test')], { 'a.test': { a: ['10.0.0.1'] } });
     const early = await resolveSrvBootstraps(ENTRY, { resolver, signal: before }).catch((e: unknown) => e);
     expect(early).toEqual(new EnrollmentAbortedError('discovery aborted'));
     expect((early as Error).cause).toBe(reason);
     const controller = new AbortController();
-    const silent: SrvResolver = { ...resolver, resolveSrv: () => new Promise<SrvRecord[]>(() => undefined) };
-    const pending = resolveSrvBootstraps(ENTRY, { resolver: silent, signal: controller.signal }).catch((e: unknown) => e);
+    hold(); // the SRV lookup never answers
+    const pending = resolveSrvBootstraps(ENTRY, { resolver, signal: controller.signal }).catch((e: unknown) => e);
     controller.abort(reason);
     const late = await pending;
     expect(late).toEqual(new EnrollmentAbortedError('discovery aborted'));
@@ -123,7 +129,7 @@ describe('resolveSrvBootstraps: the families asked', () => {
     ] as const) {
       const s = scripted([rec('a.test')], hosts);
       await resolveSrvBootstraps(ENTRY, { resolver: s.resolver, ...(family === undefined ? {} : { family }) });
-      expect(s.asked).toEqual(asked);
+      expect(s.asked).toEqual([`SRV ${NAME}`, ...asked]);
     }
   });
 });

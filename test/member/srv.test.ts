@@ -13,7 +13,7 @@ import {
 } from '../../src/index.js';
 import { orderSrvRecords, parseSrvBootstrap, resolveSrvBootstraps, type SrvRecord, type SrvResolver } from '../../src/member/srv.js';
 import { seededRandom } from '../../src/util/random.js';
-import { dnsServer } from '../support/dns.js';
+import { dnsServer, scriptedResolver } from '../support/dns.js';
 import { cleanup, member, onCleanup, udpEnroller, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -31,32 +31,6 @@ const sequence = (...values: number[]) => {
 };
 
 const rec = (name: string, priority: number, weight: number, port = 7000): SrvRecord => ({ name, port, priority, weight });
-
-/** A resolver answering from mutable tables, counting SRV lookups. */
-function fakeResolver(srv: Record<string, SrvRecord[]>, hosts: Record<string, string[]> = {}) {
-  const calls = { srv: 0 };
-  const fail = (code: string) => Object.assign(new Error(`query failed: ${code}`), { code });
-  const resolver: SrvResolver & { calls: typeof calls } = {
-    calls,
-    async resolveSrv(name) {
-      calls.srv++;
-      const records = srv[name];
-      if (records === undefined) throw fail('ENOTFOUND');
-      return records;
-    },
-    async resolve4(name) {
-      const found = (hosts[name] ?? []).filter((ip) => !ip.includes(':'));
-      if (found.length === 0) throw fail('ENODATA');
-      return found;
-    },
-    async resolve6(name) {
-      const found = (hosts[name] ?? []).filter((ip) => ip.includes(':'));
-      if (found.length === 0) throw fail('ENODATA');
-      return found;
-    },
-  };
-  return resolver;
-}
 
 describe('orderSrvRecords (RFC 2782)', () => {
   it('orders by ascending priority, whatever the order of the answer', () => {
@@ -138,7 +112,7 @@ describe('srv: entries: validation', () => {
     expect(make({ discovery: { dnsServers: ['dns.example.com'] } })).toThrow(
       expect.objectContaining({ code: 'CONFIG_ERROR', field: 'discovery.dnsServers.0' }),
     );
-    expect(make({ discovery: { dnsServers: ['127.0.0.1:53'], resolver: fakeResolver({}) } })).toThrow(
+    expect(make({ discovery: { dnsServers: ['127.0.0.1:53'], resolver: scriptedResolver({}).resolver } })).toThrow(
       expect.objectContaining({ field: 'discovery.dnsServers' }),
     );
     expect(make({ discovery: { resolver: {} } })).toThrow(expect.objectContaining({ field: 'discovery.resolver' }));
@@ -149,9 +123,9 @@ describe('srv: entries: validation', () => {
 
 describe('resolveSrvBootstraps', () => {
   it('returns canonical shim addresses in RFC order, every address of a target, without duplicates', async () => {
-    const resolver = fakeResolver(
+    const { resolver } = scriptedResolver(
       { [NAME]: [rec('backup.test.', 1, 0, 7001), rec('main.test', 0, 5, 7000), rec('main.test', 0, 5, 7000), rec('10.0.0.9', 2, 0, 9)] },
-      { 'main.test': ['10.0.0.1', '10.0.0.2', '0:0:0:0:0:0:0:1'], 'backup.test': ['10.0.0.3'] },
+      { 'main.test': { a: ['10.0.0.1', '10.0.0.2'], aaaa: ['0:0:0:0:0:0:0:1'] }, 'backup.test': { a: ['10.0.0.3'] } },
     );
     await expect(resolveSrvBootstraps(ENTRY, { resolver, random: () => 0 })).resolves.toEqual([
       '10.0.0.1:7000',
@@ -165,7 +139,7 @@ describe('resolveSrvBootstraps', () => {
   });
 
   it('a target of "." means the service is not available: no enrollers', async () => {
-    const resolver = fakeResolver({ [NAME]: [rec('', 0, 0, 0)] });
+    const { resolver } = scriptedResolver({ [NAME]: [rec('', 0, 0, 0)] });
     await expect(resolveSrvBootstraps(ENTRY, { resolver })).resolves.toEqual([]);
   });
 
@@ -176,14 +150,15 @@ describe('resolveSrvBootstraps', () => {
       expect(err).toMatchObject({ code: 'DISCOVERY_ERROR', srvName: NAME, name: 'DiscoveryError' });
       expect((err as Error).message).toMatch(message);
     };
-    await check(fakeResolver({}), /ENOTFOUND/);
-    await check(fakeResolver({ [NAME]: [] }), /no SRV records/);
-    await check(fakeResolver({ [NAME]: [rec('gone.test', 0, 0)] }), /no usable address for the targets gone\.test:7000/);
+    await check(scriptedResolver({}).resolver, /ENOTFOUND/);
+    await check(scriptedResolver({ [NAME]: [] }).resolver, /no SRV records/);
+    await check(scriptedResolver({ [NAME]: [rec('gone.test', 0, 0)] }).resolver, /no usable address for the targets gone\.test:7000/);
   });
 
   it('is bounded by timeoutMs and cancelled by its signal, leaving no timer', async () => {
     vi.useFakeTimers();
-    const silent = { ...fakeResolver({}), resolveSrv: () => new Promise<SrvRecord[]>(() => undefined) };
+    const { resolver: silent, hold } = scriptedResolver({});
+    hold(); // never answers
     const timedOut = resolveSrvBootstraps(ENTRY, { resolver: silent, timeoutMs: 300 }).catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(299);
     expect(vi.getTimerCount()).toBe(1);
@@ -203,17 +178,22 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
   it('enrol() rejects with DiscoveryError when the lookup fails or the service is not available, and nothing else is known', async () => {
     const net = new MemoryNetwork();
     onCleanup(() => net.close());
-    const { mgr } = member(net, 'm', { bootstraps: [ENTRY] }, { discovery: { resolver: fakeResolver({}) } });
+    const { mgr } = member(net, 'm', { bootstraps: [ENTRY] }, { discovery: { resolver: scriptedResolver({}).resolver } });
     await expect(mgr.enrol()).rejects.toMatchObject({ code: 'DISCOVERY_ERROR', srvName: NAME });
     expect(mgr.state.type).toBe('idle');
-    const { mgr: m2 } = member(net, 'm2', { bootstraps: [ENTRY] }, { discovery: { resolver: fakeResolver({ [NAME]: [rec('.', 0, 0)] }) } });
+    const { mgr: m2 } = member(
+      net,
+      'm2',
+      { bootstraps: [ENTRY] },
+      { discovery: { resolver: scriptedResolver({ [NAME]: [rec('.', 0, 0)] }).resolver } },
+    );
     await expect(m2.enrol()).rejects.toThrow(/not available/);
   });
 
   it('a failed lookup does not stop the other bootstraps; the DNS enrollers take the srv: entry place in the order', async () => {
     const { net } = await withEnroller({}, new MemoryNetwork({ seed: 1 }), '10.0.0.1:7000');
     await withEnroller({}, net, '10.0.0.2:7000');
-    const resolver = fakeResolver({ [NAME]: [rec('e.test', 0, 0)] }, { 'e.test': ['10.0.0.2'] });
+    const { resolver } = scriptedResolver({ [NAME]: [rec('e.test', 0, 0)] }, { 'e.test': { a: ['10.0.0.2'] } });
     const { mgr } = member(net, 'm', { bootstraps: [ENTRY, '10.0.0.1:7000'] }, { discovery: { resolver } });
     await mgr.enrol();
     expect(mgr.bootstrapAddress).toBe('10.0.0.2:7000');
@@ -222,8 +202,8 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
       ['10.0.0.1:7000', 'config'],
     ]);
 
-    const broken = fakeResolver({});
-    const { mgr: m2 } = member(net, 'm2', { bootstraps: [ENTRY, '10.0.0.1:7000'] }, { discovery: { resolver: broken } });
+    const broken = scriptedResolver({});
+    const { mgr: m2 } = member(net, 'm2', { bootstraps: [ENTRY, '10.0.0.1:7000'] }, { discovery: { resolver: broken.resolver } });
     await m2.enrol();
     expect(m2.bootstrapAddress).toBe('10.0.0.1:7000');
     expect(broken.calls.srv).toBe(1);
@@ -233,7 +213,7 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
     vi.useFakeTimers();
     const { net, enroller: a } = await withEnroller({}, new MemoryNetwork({ seed: 1, delayMs: 1 }), '10.0.0.1:7000');
     const zone: Record<string, SrvRecord[]> = { [NAME]: [rec('a.test', 0, 0)] };
-    const resolver = fakeResolver(zone, { 'a.test': ['10.0.0.1'], 'b.test': ['10.0.0.2'] });
+    const dns = scriptedResolver(zone, { 'a.test': { a: ['10.0.0.1'] }, 'b.test': { a: ['10.0.0.2'] } });
     const config: EnrollmentConfigInput = {
       bootstraps: [ENTRY],
       heartbeatIntervalSecs: 1,
@@ -242,12 +222,12 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
       reenrollBackoffBaseMs: 200,
       reenrollBackoffCapMs: 1000,
     };
-    const { mgr } = member(net, 'm', config, { discovery: { resolver } });
+    const { mgr } = member(net, 'm', config, { discovery: { resolver: dns.resolver } });
     const enrolling = mgr.enrol();
     await vi.advanceTimersByTimeAsync(50);
     await enrolling;
     mgr.startConnectionMonitoring();
-    expect(resolver.calls.srv).toBe(1);
+    expect(dns.calls.srv).toBe(1);
 
     // The only enroller goes; the DNS keeps pointing at it for a while.
     await a.stop();
@@ -256,7 +236,7 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
     await vi.advanceTimersByTimeAsync(20_000);
     expect(mgr.state.type).toBe('reenrolling');
     expect(attempts).toBeGreaterThan(5);
-    const lookups = resolver.calls.srv - 1;
+    const lookups = dns.calls.srv - 1;
     expect(lookups).toBeGreaterThan(0);
     // One known enroller: a round is one attempt, so one lookup per attempt, no more (no busy loop).
     expect(lookups).toBeLessThanOrEqual(attempts + 1);
@@ -274,8 +254,9 @@ describe('EnrollmentManager with srv: bootstraps (in-memory network, fake resolv
     vi.useFakeTimers();
     const net = new MemoryNetwork();
     onCleanup(() => net.close());
-    const silent = { ...fakeResolver({}), resolveSrv: () => new Promise<SrvRecord[]>(() => undefined) };
-    const { mgr } = member(net, 'm', { bootstraps: [ENTRY] }, { discovery: { resolver: silent } });
+    const silent = scriptedResolver({});
+    silent.hold(); // never answers
+    const { mgr } = member(net, 'm', { bootstraps: [ENTRY] }, { discovery: { resolver: silent.resolver } });
     const enrolling = mgr.enrol().catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(100);
     await mgr.close();
@@ -324,6 +305,14 @@ describe('over a real DNS server and UDP on 127.0.0.1', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
   };
+
+  it('a query the DNS server leaves unanswered is asked again within the lookup’s bound (a quarter of it)', async () => {
+    const dns = await dnsServer();
+    dns.zone.srv.set(NAME, [rec('a.example.test', 0, 0)]);
+    dns.zone.a.set('a.example.test', '10.0.0.1');
+    dns.control.drop = 1;
+    await expect(resolveSrvBootstraps(ENTRY, { dnsServers: [dns.address], timeoutMs: 800, family: 4 })).resolves.toEqual(['10.0.0.1:7000']);
+  });
 
   it('SRV records with two priorities: the member tries them in order and fails over across them', async () => {
     const dns = await dnsServer();
