@@ -48,8 +48,15 @@ const FOLDERS = {
     'test/etcd/client.missing-etcd3.test.ts',
   ],
   // Without the three slow tests that run through most of the enroller (test/security/flood 4.4 s, the 2,000-member
-  // churn 1.4 s, test/integration's UDP runs with a child process killed): each surviving mutant ran them all.
-  enroller: ['test/enroller/!(members.churn).test.ts', 'test/security/bounds.test.ts', 'test/security/fuzz.test.ts'],
+  // churn 1.4 s, test/integration's UDP runs with a child process killed): each surviving mutant ran them all. With
+  // test/auth (the HMAC channels the enroller opens) and the model test (random worlds of members and enrollers).
+  enroller: [
+    'test/enroller/!(members.churn).test.ts',
+    'test/security/bounds.test.ts',
+    'test/security/fuzz.test.ts',
+    'test/auth/**/*.test.ts',
+    'test/model/**/*.test.ts',
+  ],
   member: ['test/member/**/*.test.ts', 'test/model/**/*.test.ts', 'test/testing/**/*.test.ts'],
 };
 
@@ -58,7 +65,7 @@ const FOLDERS = {
  * test timeout of 2 s where the slowest test takes about 100 ms (vitest.mutation.config.ts says why).
  */
 const ENV = {
-  enroller: { RINA_MUTATION_TEST_TIMEOUT_MS: '2000' },
+  enroller: { RINA_MUTATION_TEST_TIMEOUT_MS: '2000', MODEL_RUNS: '25' },
   member: { MODEL_RUNS: '25' },
 };
 

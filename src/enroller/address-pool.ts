@@ -90,8 +90,8 @@ export class AddressPool {
       if (held !== undefined) return { ok: true, address: held };
     }
     if (requested !== 0 && Number.isSafeInteger(requested) && requested >= first && requested <= last) {
-      const owner = this.#byAddress.get(requested);
-      if (owner === undefined || owner === name) {
+      // Free (one the name holds already is its held address, below).
+      if (!this.#byAddress.has(requested)) {
         this.#bind(name, requested);
         return { ok: true, address: requested };
       }

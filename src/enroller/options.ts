@@ -224,7 +224,7 @@ export interface EnrollerSettings extends Omit<ResolvedEnrollerOptions, 'clock' 
   readonly dtConstants: DataTransferConstants;
   /** As set, or the shim's `localAddress`. */
   readonly advertisedAddress: string;
-  /** The configured alternates, without this enroller's own addresses. */
+  /** The configured alternates, each once, without this enroller's own addresses. */
   readonly alternates: string[];
   /** The clock, whole. */
   readonly clock: Clock;
@@ -241,7 +241,7 @@ export function resolveEnrollerOptions(options: EnrollerOptions): EnrollerSettin
     retransmitMs: o.retransmitMs ?? derivedRetransmitMs(o.pendingTimeoutMs),
     dtConstants: o.dtConstants ?? DEFAULT_DT_CONSTANTS,
     advertisedAddress,
-    alternates: o.alternates.filter((a) => a !== o.shim.localAddress && a !== advertisedAddress),
+    alternates: [...new Set(o.alternates.filter((a) => a !== o.shim.localAddress && a !== advertisedAddress))],
     clock: clockFrom(o.clock),
     random: o.random ?? Math.random,
   };

@@ -57,3 +57,57 @@ describe('AddressPool', () => {
     expect(pool.ownerOf(99)).toBeUndefined();
   });
 });
+
+describe('AddressPool: the edges of a request', () => {
+  it('a request for the first or the last address is granted; one past the last, or not an integer, is not', () => {
+    const pool = new AddressPool({ first: 1, last: 5 });
+    pool.assign('x');
+    pool.release('x'); // the cursor moved past 1
+    expect(pool.assign('a', 1)).toEqual({ ok: true, address: 1 });
+    expect(pool.assign('b', 5)).toEqual({ ok: true, address: 5 });
+    expect(pool.assign('c', 6)).toEqual({ ok: true, address: 2 });
+    expect(pool.assign('d', 3.5)).toEqual({ ok: true, address: 3 });
+    expect(pool.ownerOf(6)).toBeUndefined();
+  });
+
+  it('address 0 asks for none in particular, even in a pool that starts at 0: the name keeps what it holds', () => {
+    const pool = new AddressPool({ first: 0, last: 3 });
+    expect(pool.assign('a', 2)).toEqual({ ok: true, address: 2 });
+    expect(pool.assign('a', 0)).toEqual({ ok: true, address: 2 });
+    expect(pool.assign('a', 2)).toEqual({ ok: true, address: 2 }); // its own address, asked again
+  });
+});
+
+describe('AddressPool: restore() and set()', () => {
+  it('restore() replaces every binding; those outside the pool, to a bound address or of a bound name are skipped and returned', () => {
+    const pool = new AddressPool({ first: 10, last: 20 });
+    pool.assign('old');
+    const skipped = pool.restore([
+      { name: 'a', address: 10 },
+      { name: 'b', address: 20 },
+      { name: 'low', address: 9 },
+      { name: 'high', address: 21 },
+      { name: 'twin', address: 10 },
+      { name: 'a', address: 15 },
+    ]);
+    expect(skipped).toEqual([
+      { name: 'low', address: 9 },
+      { name: 'high', address: 21 },
+      { name: 'twin', address: 10 },
+      { name: 'a', address: 15 },
+    ]);
+    expect([pool.addressOf('a'), pool.addressOf('b'), pool.addressOf('old'), pool.ownerOf(15)]).toEqual([10, 20, undefined, undefined]);
+    expect(pool.size).toBe(2);
+  });
+
+  it('set() records a binding at either end of the pool and ignores one below or above it', () => {
+    const pool = new AddressPool({ first: 10, last: 20 });
+    pool.set('a', 10);
+    pool.set('b', 20);
+    pool.set('low', 9);
+    pool.set('high', 21);
+    expect([pool.ownerOf(10), pool.ownerOf(20), pool.addressOf('low'), pool.addressOf('high')]).toEqual(['a', 'b', undefined, undefined]);
+    pool.set('a', 10); // again: nothing changes
+    expect([pool.addressOf('a'), pool.size]).toEqual([10, 2]);
+  });
+});

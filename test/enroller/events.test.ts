@@ -1,6 +1,9 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { describeEnrollerEvent, type EnrollerEvents, zeroStats } from '../../src/enroller/events.js';
+import { OpCode } from '../../src/index.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 
 const member = { name: 'm1', address: 7, shimAddress: '10.0.0.1:7000', enrolledAt: new Date(0), lastSeen: new Date(0) };
 
@@ -43,5 +46,27 @@ describe('what each enroller event reports: the enroller channel with { enroller
     expect(Object.values(stats)).toEqual(Array(10).fill(0)); // the ten counters of EnrollerStats
     stats.busy++;
     expect(zeroStats().busy).toBe(0);
+  });
+});
+
+describe('an enroller without a logger', () => {
+  it('publishes its events on the enroller channel while someone subscribes to it', async () => {
+    const heard: unknown[] = [];
+    const listener = (message: unknown) => heard.push(message);
+    subscribe('rina-enrollment:enroller', listener);
+    try {
+      const { net } = await withEnroller();
+      const peer = new RawPeer(net.attach('m-shim'));
+      await peer.send('bootstrap', connectMsg(1, 'm'));
+      await settle();
+      await peer.send('bootstrap', startMsg(2));
+      await settle();
+      await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+      await settle();
+      expect(heard).toContainEqual(expect.objectContaining({ enroller: 'bootstrap', event: 'member:enrolled', name: 'm' }));
+    } finally {
+      unsubscribe('rina-enrollment:enroller', listener);
+      await cleanup();
+    }
   });
 });

@@ -21,7 +21,13 @@ function refusal(extra: Record<string, unknown>): string {
 describe('Enroller options: each bad value is a ConfigError naming the option and what it must be', () => {
   const refusals: Array<[Record<string, unknown>, string]> = [
     [{ ipcpName: '' }, 'ipcpName: must be a non-empty string'],
+    [{ ipcpName: 3 }, 'ipcpName: must be a non-empty string'],
     [{ difName: 3 }, 'difName: must be a non-empty string'],
+    [{ difName: '' }, 'difName: must be a non-empty string'],
+    [{ shim: { send: () => undefined } }, 'shim: must implement Shim (send, onReceive, close)'],
+    [{ rib: {} }, 'rib: must implement Rib (read, write, delete, list)'],
+    [{ store: { load: () => [] } }, 'store: must implement AddressStore (load, bind, release)'],
+    [{ logger: { info: () => undefined } }, 'logger: must implement Logger (debug, info, warn, error)'],
     [{ alternates: 'a:1' }, 'alternates: must be an array of shim addresses'],
     [{ alternates: [''] }, 'alternates.0: must not be empty'],
     [{ advertisedAddress: '' }, 'advertisedAddress: must not be empty'],

@@ -49,9 +49,10 @@ describe('SessionTable', () => {
     expect(gaps).toEqual([200, 400, 800, 800]);
   });
 
-  it('the sweep does nothing to an enrollment that has not sent its M_STOP yet', () => {
+  it('the sweep does nothing to an enrollment that has not sent its M_STOP yet (a refusal it answered included)', () => {
     const { sessions, clock, sent, session } = table();
     sessions.set('shim-a', session('a', 'shim-a'));
+    sessions.set('shim-b', session('b', 'shim-b', { burst: [bytes('START_R refused')] }));
     clock.advance(PENDING_MS);
     expect(sent).toEqual([]);
   });
@@ -139,5 +140,50 @@ describe('SessionTable', () => {
     const stopped = table(false);
     stopped.sessions.set('shim-a', stopped.session('a', 'shim-a'));
     expect(stopped.clock.pending).toBe(0);
+  });
+
+  it('at exactly the pending timeout an enrollment and a candidate are kept; one sweep later they are forgotten', () => {
+    const { sessions, clock, session } = table();
+    clock.advance(1000); // not created at time 0
+    sessions.set('shim-a', session('a', 'shim-a'));
+    sessions.setCandidate('shim-b', session('b', 'shim-b'));
+    clock.advance(PENDING_MS);
+    expect([sessions.get('shim-a')?.name, sessions.candidate('shim-b')?.name]).toEqual(['a', 'b']);
+    clock.advance(RETRANSMIT_MS);
+    expect([sessions.get('shim-a'), sessions.candidate('shim-b')]).toEqual([undefined, undefined]);
+  });
+
+  it('an enrollment with an address it took over is serving its name before its M_START', () => {
+    const { sessions, session } = table();
+    sessions.set('shim-a', session('a', 'shim-a', { address: 7 }));
+    expect(sessions.serving('a')).toBe(true);
+    sessions.set('shim-b', session('b', 'shim-b'));
+    expect(sessions.serving('b')).toBe(false);
+  });
+
+  it('forgetting a contested enrollment leaves the name to its holder; a contested one that won holds it', () => {
+    const { sessions, session } = table();
+    const holder = session('a', 'shim-a');
+    sessions.set('shim-a', holder);
+    const contender = session('a', 'shim-b', { contested: true });
+    sessions.set('shim-b', contender);
+    expect(sessions.holding('a')).toBe(holder);
+    sessions.delete('shim-b');
+    expect(sessions.holding('a')).toBe(holder);
+    sessions.set('shim-b', contender);
+    sessions.won(contender);
+    expect(contender.contested).toBe(false);
+    expect(sessions.holding('a')).toBe(contender);
+  });
+
+  it('abandoning an enrollment that was replaced meanwhile gives its address back and leaves the newer one', () => {
+    const { sessions, abandoned, session } = table();
+    const older = session('a', 'shim-a');
+    sessions.set('shim-a', older);
+    const newer = session('a', 'shim-a', { connectInvokeId: 4 });
+    sessions.set('shim-a', newer);
+    sessions.abandon('shim-a', older);
+    expect(sessions.get('shim-a')).toBe(newer);
+    expect(abandoned).toEqual(['a']);
   });
 });

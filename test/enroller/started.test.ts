@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Enroller, type EnrollerOptions, MemoryNetwork, MemoryRib } from '../../src/index.js';
+import type { AddressStoreListener, StoreOwner } from '../../src/store/address-store.js';
 import { cleanup, onCleanup, withEnroller } from '../support/helpers.js';
+import { SharedMemoryStore } from './shared-memory-store.js';
 
 afterEach(cleanup);
 
@@ -41,6 +43,29 @@ describe('what an enroller says when it starts', () => {
         text: 'serving demo.DIF on bootstrap, pool 1002-1999',
       },
     ]);
+  });
+
+  it('with a shared store: how many bindings it found, and the other enrollers live, or none', async () => {
+    for (const others of [['e2:7000', 'e3:7000'], []]) {
+      const { lines, logger } = recordingLogger();
+      const store = new (class extends SharedMemoryStore {
+        override open(owner: StoreOwner, listener: AddressStoreListener): void {
+          super.open(owner, listener);
+          listener.enrollers(others);
+        }
+      })();
+      store.bind({ name: 'x', address: 1003 });
+      await withEnroller({ logger, store });
+      const started = lines.filter((l) => l.fields.event === 'enroller:started');
+      expect(started).toEqual([
+        {
+          level: 'info',
+          fields: expect.objectContaining({ bindings: 1, sharedStore: true, otherEnrollers: others }),
+          text: `serving demo.DIF on bootstrap, pool 1002-1999, address space shared (1 bindings; other enrollers live: ${others.join(', ') || 'none'})`,
+        },
+      ]);
+      await cleanup();
+    }
   });
 
   it('a warning when its shim can queue under 1 MiB of datagrams: a burst of enrollments would be dropped', async () => {

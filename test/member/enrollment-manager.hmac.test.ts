@@ -5,9 +5,9 @@
  */
 import { afterEach, expect, it, vi } from 'vitest';
 import { enrollmentMessage, keepaliveRequest, Result, replyTo } from '../../src/cdap/messages.js';
-import { MemoryRib, OpCode } from '../../src/index.js';
+import { OpCode } from '../../src/index.js';
 import { HmacEnroller, malformedRead } from '../support/hmac-enroller.js';
-import { cleanup, member, settle } from '../support/helpers.js';
+import { cleanup, heldRib, member, settle } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -29,16 +29,7 @@ async function connected(config = {}) {
 /** A member "m" admitted by the hand-made enroller, whose RIB holds the first write until `release()`: its result is being stored. */
 async function storing() {
   const enroller = HmacEnroller.on(auth.key);
-  const rib = new MemoryRib();
-  const write = rib.write.bind(rib);
-  let release: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  rib.write = async (object) => {
-    await held;
-    return write(object);
-  };
+  const { rib, release } = heldRib();
   const { mgr } = member(enroller.net, 'm', { timeoutMs: 60_000 }, { auth, difName: 'demo.DIF', rib });
   const outcome = mgr.enrolWithBootstrap('bootstrap');
   for (let i = 0; i < 50 && enroller.starts.length === 0; i++) await settle();
@@ -109,7 +100,7 @@ it('a sealed PDU sent twice is answered once; the copy is dropped and counted as
 });
 
 it('while the result is being stored (a slow RIB), a keepalive sealed by the enrollment’s channel is answered through it', async () => {
-  const { enroller, mgr, outcome, release } = await storing();
+  const { enroller, outcome, release } = await storing();
   await enroller.sendSealed(keepaliveRequest(36));
   await settle();
   expect(enroller.opened.filter((m) => m.opCode === OpCode.M_READ_R)).toMatchObject([{ invokeId: 36, result: Result.OK }]);

@@ -69,6 +69,21 @@ export async function until(check: () => boolean, timeoutMs = 5000, what = 'cond
   }
 }
 
+/** A MemoryRib whose writes wait until `release()` (a slow RIB: what was asked of it is in flight meanwhile). */
+export function heldRib(): { rib: MemoryRib; release: () => void } {
+  const rib = new MemoryRib();
+  const write = rib.write.bind(rib);
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  rib.write = async (object) => {
+    await held;
+    return write(object);
+  };
+  return { rib, release };
+}
+
 /** Lets queued microtasks (zero-delay deliveries) run. */
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
