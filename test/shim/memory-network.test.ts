@@ -14,14 +14,19 @@ shimConformance('MemoryNetwork', async () => {
   };
 });
 
-/** Sends `count` one-byte PDUs from a to b and returns the bytes b received, after the network is idle. */
+/**
+ * Sends `count` one-byte PDUs from a to b and returns the bytes b received, a second of fake time later (every
+ * delay here is under 20 ms). Not `vi.runAllTimersAsync()`: that runs until no timer is left, and a timer of the
+ * process-wide wheel (a manager's, say, another file's) re-arms itself from `performance.now()`, which fake
+ * timers do not move, so it fired until vitest gave up after 10,000 (a CI run of 2026-12-04).
+ */
 async function exchange(net: MemoryNetwork, count: number): Promise<number[]> {
   const a = net.attach('a');
   const b = net.attach('b');
   const got: number[] = [];
   b.onReceive((pdu) => got.push(pdu[0] ?? -1));
   for (let i = 0; i < count; i++) await a.send('b', Uint8Array.of(i % 256));
-  await vi.runAllTimersAsync();
+  await vi.advanceTimersByTimeAsync(1000);
   return got;
 }
 
