@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
 import { keepaliveRequest, Result } from '../../src/cdap/messages.js';
 import { type CdapMessage, decodeEnrollmentInfo, Enroller, encodeCdapMessage, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, heldRib, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, enrolledPeer, heldRib, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 import { recordingLogger } from '../support/logs.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
@@ -16,19 +16,6 @@ afterEach(async () => {
   await cleanup();
   vi.useRealTimers();
 });
-
-/** A raw peer `name` enrolled in full with the enroller at "bootstrap" of `net`. */
-async function enrolledPeer(net: MemoryNetwork, name: string): Promise<RawPeer> {
-  const peer = new RawPeer(net.attach(`${name}-shim`));
-  await peer.send('bootstrap', connectMsg(1, name));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
-  await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
-  await settle();
-  peer.clear();
-  return peer;
-}
 
 /** The answers `peer` got: op code, invoke id, result and reason. */
 const answers = (peer: RawPeer) =>

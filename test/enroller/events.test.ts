@@ -2,8 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { describeEnrollerEvent, type EnrollerEvents, zeroStats } from '../../src/enroller/events.js';
-import { OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, enrolledPeer, withEnroller } from '../support/helpers.js';
 
 const member = { name: 'm1', address: 7, shimAddress: '10.0.0.1:7000', enrolledAt: new Date(0), lastSeen: new Date(0) };
 
@@ -56,13 +55,7 @@ describe('an enroller without a logger', () => {
     subscribe('rina-enrollment:enroller', listener);
     try {
       const { net } = await withEnroller();
-      const peer = new RawPeer(net.attach('m-shim'));
-      await peer.send('bootstrap', connectMsg(1, 'm'));
-      await settle();
-      await peer.send('bootstrap', startMsg(2));
-      await settle();
-      await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
-      await settle();
+      await enrolledPeer(net, 'm');
       expect(heard).toContainEqual(expect.objectContaining({ enroller: 'bootstrap', event: 'member:enrolled', name: 'm' }));
     } finally {
       unsubscribe('rina-enrollment:enroller', listener);

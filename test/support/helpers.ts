@@ -154,3 +154,16 @@ export const startMsg = (invokeId: number, address = 0): CdapMessage => ({
   ...ENROLLMENT_OBJECT,
   objValue: { byteval: encodeEnrollmentInfo({ address }) },
 });
+
+/** A raw peer at shim address `${name}-shim`, enrolled in full as `name` with the enroller at "bootstrap" of `net`; what it received is cleared. */
+export async function enrolledPeer(net: MemoryNetwork, name: string): Promise<RawPeer> {
+  const peer = new RawPeer(net.attach(`${name}-shim`));
+  await peer.send('bootstrap', connectMsg(1, name));
+  await settle();
+  await peer.send('bootstrap', startMsg(2));
+  await settle();
+  await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+  await settle();
+  peer.clear();
+  return peer;
+}
