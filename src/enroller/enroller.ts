@@ -284,39 +284,35 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     }
   }
 
+  /** Answers an M_START; any failure of a part (a RIB that breaks its contract, ...) is answered "enroller failure". */
   #startSafely(msg: CdapMessage, from: string, channel: SecureChannel | null): void {
-    const failed = (): void => this.#p.outbox.reply(from, msg, Result.FAILED, 'enroller failure', channel);
-    try {
-      this.#onStart(msg, from, channel)?.catch(failed);
-    } catch {
-      failed();
-    }
+    this.#onStart(msg, from, channel).catch(() => this.#p.outbox.reply(from, msg, Result.FAILED, 'enroller failure', channel));
   }
 
-  /** Answers an M_START; the promise, when there is one, is the address being bound and the burst sent. */
-  #onStart(msg: CdapMessage, from: string, channel: SecureChannel | null): Promise<void> | undefined {
+  /** Answers an M_START: settles once the address is bound and the burst sent (or the request refused). */
+  async #onStart(msg: CdapMessage, from: string, channel: SecureChannel | null): Promise<void> {
     const session = this.#p.sessions.get(from);
     if (!isEnrollmentObject(msg)) {
       this.#p.outbox.reply(from, msg, Result.FAILED, `cannot start ${msg.objName ?? 'that object'}`, channel);
-      return undefined;
+      return;
     }
     if (session === undefined) {
       this.#p.outbox.reply(from, msg, Result.NOT_CONNECTED, 'not connected: send M_CONNECT first', channel);
-      return undefined;
+      return;
     }
     const request = { msg, from, channel, session };
     if (session.startInvokeId === msg.invokeId) {
       this.#p.assigner.repeat(request);
-      return undefined;
+      return;
     }
     let info: EnrollmentInfo;
     try {
       info = decodeEnrollmentInfo(msg.objValue?.byteval ?? new Uint8Array());
     } catch (err) {
       this.#p.outbox.reply(from, msg, Result.FAILED, (err as Error).message, channel);
-      return undefined;
+      return;
     }
-    return this.#p.assigner.answer(request, { requested: info.address ?? 0, proof: info.authProof });
+    await this.#p.assigner.answer(request, { requested: info.address ?? 0, proof: info.authProof });
   }
 
   #onStopReply(msg: CdapMessage, from: string, channel: SecureChannel | null): void {
@@ -328,7 +324,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       this.#p.outbox.sendRelease(from, channel);
       return;
     }
-    if (session === undefined || session.stopInvokeId === undefined || session.stopInvokeId !== msg.invokeId) return;
+    // (a reply always carries an invoke id: one to an M_STOP not sent yet matches none)
+    if (session === undefined || session.stopInvokeId !== msg.invokeId) return;
     if (ok && !this.#p.ledger.proven(session.fences)) {
       // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
       this.#p.outbox.sendRelease(from, channel);
@@ -340,8 +337,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   }
 
   #onRead(msg: CdapMessage, from: string, opened: Opened, known: MemberRecord | undefined): void {
-    const { via, channel } = opened;
-    if (via === 'unsealed') return;
+    const { channel } = opened; // (never unsealed: only M_CONNECT gets through unsealed)
     const keepalive = msg.objClass === KEEPALIVE_OBJECT.objClass;
     let member = known;
     const session = this.#p.sessions.get(from);

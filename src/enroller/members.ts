@@ -233,7 +233,8 @@ export class MemberRegistry {
     ticker.cancel(member.lease);
     const check = (): void => {
       member.lease = undefined;
-      if (this.#members.get(member.name) !== member || !this.#host.running()) return;
+      // (Only the listed record's lease fires: every way off the list goes through forget(), which cancels it.)
+      if (!this.#host.running()) return;
       if (clock.now() - member.lastSeenAt >= leaseMs) this.retire(member, 'gone');
       else member.lease = ticker.schedule(member.lastSeenAt + leaseMs, check);
     };

@@ -90,7 +90,9 @@ export class Outbox {
   replyInvalid(err: unknown, to: string, channel: SecureChannel | null, ipcpName: string): void {
     if (!(err instanceof ProtocolError)) return;
     const { opCode, invokeId } = err;
-    if (opCode === undefined || isReply(opCode as OpCode) || invokeId === undefined || invokeId === 0) return;
+    // A reply gets no answer; nor does a PDU without op code or invoke id (a reply without one cannot be
+    // encoded, and send() drops it).
+    if (isReply(opCode as OpCode)) return;
     const request: CdapMessage = { opCode: opCode as OpCode, invokeId };
     if (opCode === OpCode.M_CONNECT) {
       request.srcApName = 'unknown';

@@ -112,7 +112,8 @@ export class EnrollmentAttempt {
         return;
       }
       const onAbort = (): void => this.#fail(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
-      signal.addEventListener('abort', onAbort, { once: true });
+      // Removed when the attempt settles (an abort settles it too).
+      signal.addEventListener('abort', onAbort);
       this.#resolve = (result) => {
         signal.removeEventListener('abort', onAbort);
         resolve(result);
@@ -238,7 +239,7 @@ export class EnrollmentAttempt {
     if (info === undefined) return;
     const address = info.address ?? 0;
     const width = info.dtConstants?.addressWidth;
-    if (address === 0 || (width !== undefined && width < 8 && address >= 2 ** (8 * width))) {
+    if (address === 0 || (width !== undefined && address >= 2 ** (8 * width))) {
       this.noteProblem(new ProtocolError(`M_START_R assigned an invalid address ${address}`));
       return;
     }
@@ -277,7 +278,8 @@ export class EnrollmentAttempt {
   #maybeComplete(): void {
     const start = this.#startReply;
     const stop = this.#stop;
-    if (this.#phase !== 'starting' || start === undefined || stop === undefined) return;
+    // (START_R is taken only while starting, and nothing is handled once done.)
+    if (start === undefined || stop === undefined) return;
     const expected = stop.info.ribObjectCount;
     if (expected !== undefined && this.#objects.size < expected) return;
     this.#phase = 'done';
@@ -309,8 +311,8 @@ export class EnrollmentAttempt {
     this.#retransmitMs = Math.min(this.#retransmitMs * 2, this.#ctx.config.maxRetransmitMs);
   }
 
+  /** Ends the attempt with `err`; after the first end (success or failure), the promise ignores it. */
   #fail(err: unknown): void {
-    if (this.#phase === 'done') return;
     this.#phase = 'done';
     this.#clearTimers();
     this.#reject?.(err);

@@ -97,7 +97,7 @@ export class Liveness {
       stop: () => {
         if (!monitor.running) return;
         monitor.running = false;
-        if (this.#monitor === monitor) this.#monitor = undefined;
+        this.#monitor = undefined; // (the running monitor is the one held: another starts only once it stops)
         this.cancelDeadline();
         this.#init.monitorStopped();
       },

@@ -90,7 +90,11 @@ export interface AddressStore {
   confirm?(binding: AddressBinding): MaybePromise<boolean>;
   /** A shared store: this enroller no longer serves `name` (the binding stays). */
   leave?(name: string): MaybePromise<void>;
-  /** A shared store: this enroller stops; what it served is let go. */
+  /**
+   * A shared store: this enroller stops; what it served is let go. Called at
+   * every `stop()`, and by a `start()` that a `stop()` overtook: possibly
+   * more than once after one `open`, so it must be idempotent.
+   */
   close?(): MaybePromise<void>;
   /**
    * A shared store: whether this enroller's bindings are proven current now

@@ -7,8 +7,28 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
 import { keepaliveRequest, Result } from '../../src/cdap/messages.js';
-import { type CdapMessage, decodeEnrollmentInfo, Enroller, encodeCdapMessage, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, enrolledPeer, heldRib, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import {
+  type CdapMessage,
+  decodeEnrollmentInfo,
+  Enroller,
+  encodeCdapMessage,
+  MemoryAddressStore,
+  MemoryNetwork,
+  MemoryRib,
+  OpCode,
+} from '../../src/index.js';
+import {
+  cleanup,
+  connectMsg,
+  enrolledPeer,
+  heldRib,
+  newEnroller,
+  onCleanup,
+  RawPeer,
+  settle,
+  startMsg,
+  withEnroller,
+} from '../support/helpers.js';
 import { recordingLogger } from '../support/logs.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
@@ -117,6 +137,23 @@ describe('Enroller: the dispatch', () => {
     expect(connected.ofType(OpCode.M_RELEASE)).toEqual([]);
   });
 
+  it('a RIB that breaks its contract (list() gives no list) costs the member a failure answer, not silence; the enroller serves on', async () => {
+    const rib = new MemoryRib();
+    rib.list = () => 42 as never;
+    const { net, enroller } = await withEnroller({ rib });
+    const peer = new RawPeer(net.attach('p'));
+    await peer.send('bootstrap', connectMsg(1, 'p'));
+    await settle();
+    await peer.send('bootstrap', startMsg(2));
+    await settle();
+    expect(peer.ofType(OpCode.M_START_R)).toMatchObject([{ invokeId: 2, result: Result.FAILED, resultReason: 'enroller failure' }]);
+    expect(enroller.running).toBe(true);
+    const other = new RawPeer(net.attach('q'));
+    await other.send('bootstrap', connectMsg(1, 'q'));
+    await settle();
+    expect(other.ofType(OpCode.M_CONNECT_R)).toMatchObject([{ result: 0 }]);
+  });
+
   it('a PDU of exactly maxPduBytes is read; one byte more is dropped as oversize', async () => {
     const { net, enroller } = await withEnroller({ maxPduBytes: 64 });
     const peer = new RawPeer(net.attach('p'));
@@ -168,6 +205,118 @@ describe('Enroller: a repeated M_CONNECT', () => {
     await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
     await settle();
     expect(enroller.members()).toMatchObject([{ name: 'b' }]);
+  });
+});
+
+describe('Enroller: an M_START of no object', () => {
+  it('is refused "cannot start that object", connected or not', async () => {
+    const { net } = await withEnroller();
+    const peer = new RawPeer(net.attach('p'));
+    await peer.send('bootstrap', { opCode: OpCode.M_START, invokeId: 3 });
+    await peer.send('bootstrap', connectMsg(1, 'p'));
+    await settle();
+    await peer.send('bootstrap', { opCode: OpCode.M_START, invokeId: 4 });
+    await settle();
+    expect(answers(peer).filter((a) => a.opCode === OpCode.M_START_R)).toEqual([
+      { opCode: OpCode.M_START_R, invokeId: 3, result: Result.FAILED, reason: 'cannot start that object' },
+      { opCode: OpCode.M_START_R, invokeId: 4, result: Result.FAILED, reason: 'cannot start that object' },
+    ]);
+  });
+});
+
+describe('Enroller: the M_STOP_R that completes an enrollment', () => {
+  it('one answering another invoke id completes nothing; the one answering its M_STOP does', async () => {
+    const { net, enroller } = await withEnroller();
+    const peer = new RawPeer(net.attach('m-shim'));
+    await peer.send('bootstrap', connectMsg(1, 'm'));
+    await settle();
+    await peer.send('bootstrap', startMsg(2));
+    await settle();
+    const stop = peer.ofType(OpCode.M_STOP).at(-1)?.invokeId ?? 0;
+    await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: stop + 1, result: 0 });
+    await settle();
+    expect(enroller.members()).toEqual([]);
+    expect(enroller.pendingEnrollments).toBe(1);
+    await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: stop, result: 0 });
+    await settle();
+    expect(enroller.members()).toMatchObject([{ name: 'm' }]);
+    expect(enroller.pendingEnrollments).toBe(0);
+  });
+
+  it('with a shared store, one that comes after the lease its address was bound under lapsed completes nothing: M_RELEASE, enrol again', async () => {
+    const store = new SharedMemoryStore();
+    const { net, enroller } = await withEnroller({ store });
+    const peer = new RawPeer(net.attach('m-shim'));
+    await peer.send('bootstrap', connectMsg(1, 'm'));
+    await settle();
+    await peer.send('bootstrap', startMsg(2));
+    await settle();
+    expect(peer.ofType(OpCode.M_START_R)).toMatchObject([{ result: 0 }]);
+    (store.listener as AddressStoreListener).fenced?.(true); // the lease is lost...
+    (store.listener as AddressStoreListener).fenced?.(false); // ...and a new one taken: bindings of the old one are unproven
+    await settle();
+    await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+    await settle();
+    expect(peer.ofType(OpCode.M_RELEASE)).toHaveLength(1);
+    expect(enroller.members()).toEqual([]);
+    expect(enroller.pendingEnrollments).toBe(0);
+  });
+});
+
+describe('Enroller: a keepalive for an M_STOP_R that was lost', () => {
+  /** `name` connected and started from `${name}-shim`; its M_STOP out, its M_STOP_R never sent. */
+  async function stopUnanswered(net: MemoryNetwork, name: string, peer = new RawPeer(net.attach(`${name}-shim`)), first = 1) {
+    await peer.send('bootstrap', connectMsg(first, name));
+    await settle();
+    await peer.send('bootstrap', startMsg(first + 1));
+    await settle();
+    expect(peer.ofType(OpCode.M_STOP).length).toBeGreaterThan(0);
+    return peer;
+  }
+
+  it('completes the enrollment (only an enrolled member sends one); any other M_READ does not', async () => {
+    const { net, enroller } = await withEnroller();
+    const peer = await stopUnanswered(net, 'm');
+    await peer.send('bootstrap', { opCode: OpCode.M_READ, invokeId: 20, objClass: 'x', objName: '/x' });
+    await settle();
+    expect(peer.ofType(OpCode.M_READ_R)).toMatchObject([{ invokeId: 20, result: Result.FAILED, resultReason: 'not enrolled' }]);
+    expect(enroller.pendingEnrollments).toBe(1);
+    await peer.send('bootstrap', keepaliveRequest(21));
+    await settle();
+    expect(peer.ofType(OpCode.M_READ_R).at(-1)).toMatchObject({ invokeId: 21, result: 0 });
+    expect(enroller.members()).toMatchObject([{ name: 'm' }]);
+    expect(enroller.pendingEnrollments).toBe(0);
+  });
+
+  it('from a member listed by an earlier enrollment, it may predate the new one: answered, and the new one still waits for its M_STOP_R', async () => {
+    const { net, enroller } = await withEnroller();
+    const peer = await enrolledPeer(net, 'm');
+    await stopUnanswered(net, 'm', peer, 5); // enrolling again, from the same address
+    await peer.send('bootstrap', keepaliveRequest(21));
+    await settle();
+    expect(peer.ofType(OpCode.M_READ_R).at(-1)).toMatchObject({ invokeId: 21, result: 0 });
+    expect(enroller.pendingEnrollments).toBe(1);
+  });
+});
+
+describe('Enroller: a keepalive while its shared store cannot vouch', () => {
+  it('is refused "not enrolled", and the member is let go: it enrols again, here or elsewhere', async () => {
+    const store = new SharedMemoryStore();
+    const { net, enroller } = await withEnroller({ store });
+    const peer = await enrolledPeer(net, 'm');
+    store.vouch = false; // the lease is in doubt
+    await peer.send('bootstrap', keepaliveRequest(30));
+    await settle();
+    expect(answers(peer)).toEqual([
+      {
+        opCode: OpCode.M_READ_R,
+        invokeId: 30,
+        result: Result.FAILED,
+        reason: 'not enrolled: this enroller lost its lease in the shared store; enrol again',
+      },
+    ]);
+    expect(enroller.members()).toEqual([]);
+    expect(enroller.stats().keepalives).toBe(0);
   });
 });
 
@@ -253,19 +402,9 @@ describe('Enroller: counters and the goodbye', () => {
 
 describe('Enroller: start() and stop() overtaking each other', () => {
   it('a stop() while start() writes the RIB wins: the store is not opened and the enroller does not serve', async () => {
-    const net = new MemoryNetwork({ seed: 1 });
-    onCleanup(() => net.close());
     const { rib, release } = heldRib();
     const store = new SharedMemoryStore();
-    const enroller = new Enroller({
-      shim: net.attach('bootstrap'),
-      rib,
-      ipcpName: 'bootstrap',
-      difName: 'demo.DIF',
-      addressPool: { first: 1002, last: 1999 },
-      store,
-    });
-    onCleanup(() => enroller.stop());
+    const { net, enroller } = newEnroller({ rib, store });
     const starting = enroller.start();
     await settle();
     const stopping = enroller.stop();
@@ -294,6 +433,32 @@ describe('Enroller: start() and stop() overtaking each other', () => {
     await starting;
     expect(enroller.running).toBe(true);
     expect(enroller.health()).toEqual({ ok: true });
+  });
+
+  it('start() while it serves does nothing: the store is opened once, and the DIF name is in the RIB', async () => {
+    const store = new MemoryAddressStore();
+    const load = vi.spyOn(store, 'load');
+    const { rib, enroller, net } = await withEnroller({ store });
+    await enroller.start();
+    expect(load).toHaveBeenCalledTimes(1);
+    expect(await rib.read('/dif/config/name')).toMatchObject({ class: 'dif_config', value: { strval: 'demo.DIF' } });
+    const peer = await enrolledPeer(net, 'm'); // and it serves as before
+    expect(enroller.members()).toMatchObject([{ name: 'm' }]);
+    expect(peer.received).toEqual([]);
+  });
+
+  it('start(), stop(), start() called together: the last start() wins alone, and the RIB is written and the store opened once', async () => {
+    const store = new MemoryAddressStore();
+    const load = vi.spyOn(store, 'load');
+    const rib = new MemoryRib();
+    const write = vi.spyOn(rib, 'write');
+    const { net, enroller } = newEnroller({ rib, store });
+    await Promise.all([enroller.start(), enroller.stop(), enroller.start()]);
+    expect(enroller.running).toBe(true);
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(load).toHaveBeenCalledTimes(1);
+    await enrolledPeer(net, 'm');
+    expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002 }]);
   });
 
   it('await using stops it at the end of the scope', async () => {

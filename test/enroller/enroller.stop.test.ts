@@ -204,3 +204,94 @@ it('a kept member the shared store does not confirm at start() is let go: held, 
   expect(released).toEqual(['m']);
   expect(store.load()).toEqual([]);
 });
+
+/** An enroller on `store` whose M_RELEASEs fail while `down()` says so; `m` enrolled, then stop(): m stays listed. */
+async function keptAcrossStop(store: MemoryAddressStore) {
+  const net = new MemoryNetwork({ seed: 27 });
+  onCleanup(() => net.close());
+  const inner = net.attach('bootstrap');
+  let sendsFail = false;
+  const shim = withSend(inner, (to, pdu) => (sendsFail ? Promise.reject(new Error('down')) : inner.send(to, pdu)));
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1, last: 9 },
+    store,
+    advertisedAddress: 'bootstrap',
+  });
+  await enroller.start();
+  onCleanup(() => enroller.stop());
+  const { mgr } = member(net, 'm');
+  await mgr.enrolWithBootstrap('bootstrap');
+  sendsFail = true;
+  await enroller.stop();
+  expect(enroller.members().map((m) => m.name)).toEqual(['m']);
+  sendsFail = false;
+  return enroller;
+}
+
+it('a restart on its own (unshared) store keeps the members it could not tell, and writes nothing to the store for them', async () => {
+  const store = new MemoryAddressStore();
+  const enroller = await keptAcrossStop(store);
+  const bind = vi.spyOn(store, 'bind');
+  await enroller.start();
+  expect(bind).not.toHaveBeenCalled();
+  expect(enroller.members()).toMatchObject([{ name: 'm', address: 1 }]);
+});
+
+it('a stop() while start() has the shared store prove the kept members wins: the store is closed and the enroller does not serve', async () => {
+  class SlowConfirmStore extends SharedMemoryStore {
+    answer: () => void = () => undefined;
+    confirm(): Promise<boolean> {
+      return new Promise((resolve) => {
+        this.answer = () => resolve(true);
+      });
+    }
+  }
+  const store = new SlowConfirmStore();
+  const enroller = await keptAcrossStop(store);
+  store.calls.length = 0;
+  const starting = enroller.start();
+  await vi.waitFor(() => expect(store.calls).toEqual(['open']));
+  await settle();
+  const stopping = enroller.stop();
+  store.answer();
+  await starting;
+  await stopping;
+  expect(enroller.running).toBe(false);
+  expect(store.calls[0]).toBe('open');
+  expect(store.calls.slice(1).every((c) => c === 'close')).toBe(true); // (closed by both: close is idempotent)
+  expect(store.calls.length).toBeGreaterThan(1);
+});
+
+it('start() after the first of two stop() calls ended waits for the second too: it opens the store once the second closed it', async () => {
+  class SlowSecondClose extends SharedMemoryStore {
+    closes = 0;
+    finishClose = (): void => undefined;
+    override close(): Promise<void> | void {
+      this.closes++;
+      if (this.closes !== 2) return super.close();
+      this.calls.push('closing');
+      return new Promise((resolve) => {
+        this.finishClose = () => {
+          this.calls.push('closed');
+          resolve();
+        };
+      });
+    }
+  }
+  const store = new SlowSecondClose();
+  const { enroller } = await withEnroller({ store });
+  const first = enroller.stop();
+  const second = enroller.stop();
+  await first;
+  const starting = enroller.start();
+  await settle();
+  store.finishClose();
+  await second;
+  await starting;
+  expect(enroller.running).toBe(true);
+  expect(store.calls.slice(store.calls.indexOf('closing'))).toEqual(['closing', 'closed', 'open']);
+});

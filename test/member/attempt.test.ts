@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeEnrollmentInfo } from '../../src/cdap/codec.js';
 import { connectRequest, createRequest, enrollmentMessage, InvokeIds, Result, replyTo } from '../../src/cdap/messages.js';
@@ -176,6 +177,32 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     expect(t.sent.filter((s) => s.msg.opCode === OpCode.M_START)).toHaveLength(1);
   });
 
+  it("while starting, an M_CONNECT_R that carries the M_START's invoke id is no connect answer: the M_START stands", async () => {
+    const t = attempt();
+    t.a.handle(replyTo(t.last(OpCode.M_CONNECT)));
+    const start = t.last(OpCode.M_START);
+    t.a.handle({ ...replyTo(t.last(OpCode.M_CONNECT)), invokeId: start.invokeId });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.sent.filter((s) => s.msg.opCode === OpCode.M_START)).toHaveLength(1);
+    t.a.handle(enrollmentMessage(OpCode.M_START_R, start.invokeId ?? 0, { address: 42 }, 0));
+    t.a.handle(enrollmentMessage(OpCode.M_STOP, 200, {}));
+    expect((await t.outcome).result?.address).toBe(42);
+  });
+
+  it('RIB objects without an invoke id are kept apart from each other and from those numbered 0, 1, 2', async () => {
+    const t = attempt();
+    t.a.handle(replyTo(t.last(OpCode.M_CONNECT)));
+    t.a.handle(enrollmentMessage(OpCode.M_START_R, t.last(OpCode.M_START).invokeId ?? 0, { address: 42 }, 0));
+    const object = (name: string, invokeId?: number): CdapMessage => ({
+      ...createRequest(invokeId ?? 0, { name, class: 'c', value: { intval: 1 } }),
+      invokeId,
+    });
+    for (const msg of [object('/a'), object('/b', 1), object('/c'), object('/d', 0), object('/e'), object('/f', 2)]) t.a.handle(msg);
+    t.a.handle(enrollmentMessage(OpCode.M_STOP, 200, { ribObjectCount: 6 }));
+    const { result } = await t.outcome;
+    expect(result?.objects.map((o) => o.name).sort()).toEqual(['/a', '/b', '/c', '/d', '/e', '/f']);
+  });
+
   it('a duplicate START_R keeps the first answer', async () => {
     const t = attempt();
     t.a.handle(replyTo(t.last(OpCode.M_CONNECT)));
@@ -294,13 +321,43 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     expect(error).toBeInstanceOf(EnrollmentAbortedError);
     expect(error.cause).toBe('bye');
     expect(vi.getTimerCount()).toBe(0);
-    // answers after the end change nothing
+    // answers after the end change nothing, and requests after it get no answer from this attempt
     t.a.handle(replyTo(t.last(OpCode.M_CONNECT)));
-    expect(t.ops()).not.toContain(OpCode.M_START);
+    t.a.handle(createRequest(100, { name: '/o', class: 'c', value: { intval: 1 } }));
+    t.a.handle({ opCode: OpCode.M_RELEASE, invokeId: 55 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.ops()).toEqual([OpCode.M_CONNECT]);
 
     const early = new EnrollmentAttempt(context({ config: resolveConfig(), send: async () => {} }));
     await expect(early.run(AbortSignal.abort('before'))).rejects.toMatchObject({ name: 'EnrollmentAbortedError', cause: 'before' });
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves no listener on the signal once it ends, completed or failed (one signal may serve many attempts)', async () => {
+    const t = attempt();
+    expect(getEventListeners(t.controller.signal, 'abort')).toHaveLength(1);
+    answerAll(t);
+    expect((await t.outcome).result?.address).toBe(42);
+    expect(getEventListeners(t.controller.signal, 'abort')).toEqual([]);
+    const f = attempt();
+    f.a.handle(replyTo(f.last(OpCode.M_CONNECT), Result.NAME_IN_USE));
+    expect((await f.outcome).error).toBeInstanceOf(EnrollmentRejectedError);
+    expect(getEventListeners(f.controller.signal, 'abort')).toEqual([]);
+  });
+
+  it("with hmac-sha256, a CONNECT_R without the enroller's proof is refused as AUTH_FAILED, saying the keys differ", async () => {
+    vi.useFakeTimers();
+    const a = new EnrollmentAttempt({
+      ...context({ config: resolveConfig({ timeoutMs: 1000 }), send: async () => {} }),
+      difName: 'd.DIF',
+      auth: { mechanism: 'hmac-sha256', key: 'k'.repeat(32) },
+    });
+    const outcome = a.run(new AbortController().signal).catch((error: unknown) => error);
+    a.handle(replyTo(connectRequest(10, 'm', 'd.DIF')));
+    expect(await outcome).toMatchObject({
+      result: Result.AUTH_FAILED,
+      reason: "this member refused the enroller's proof: the enroller does not hold this member's key (the keys differ on the two sides)",
+    });
   });
 
   it('AttemptTimeout names the bootstrap that gave no complete answer', () => {

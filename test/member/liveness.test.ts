@@ -88,7 +88,7 @@ describe('Liveness', () => {
     w.liveness.armDeadline();
     w.advance(2999);
     expect(w.lost).toEqual([]);
-    w.advance(100);
+    w.advance(1); // exactly the timeout, on a wheel that keeps up: lost now, not a tick later
     expect(w.lost.length).toBe(1);
     expect(w.lost[0]).toMatchObject({ bootstrap: 'b', reason: 'timeout' });
     expect(w.lost[0]?.silentMs).toBeGreaterThanOrEqual(3000);
@@ -191,6 +191,27 @@ describe('Liveness', () => {
     const second = w.sent[1];
     w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: second?.msg.invokeId ?? 0, result: -1 }, 'b');
     expect(w.lost.map((l) => l.reason)).toEqual(['keepalive-refused']);
+  });
+
+  it('keepalives answered out of order, several outstanding: each answer is a heartbeat with its own round trip', () => {
+    const w = world();
+    w.enrol();
+    const rtts: number[] = [];
+    w.emitter.on('keepalive:rtt', ({ rttMs }) => rtts.push(rttMs));
+    w.advance(2000); // two keepalives out, none answered
+    const [first, second] = w.sent;
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: second?.msg.invokeId ?? 0, result: 0 }, 'b');
+    w.liveness.onKeepaliveReply({ opCode: OpCode.M_READ_R, invokeId: first?.msg.invokeId ?? 0, result: 0 }, 'b');
+    expect(rtts).toEqual([0, 1000]);
+  });
+
+  it('is healthy only while enrolled: not once the enrollment is left, however recent its last heartbeat', () => {
+    const w = world();
+    w.enrol();
+    expect(w.liveness.isHealthy()).toBe(true);
+    w.state.set({ type: 'enrolling', bootstrap: 'b', attempt: 1 });
+    expect(w.liveness.lastHeartbeat).toBe(w.now());
+    expect(w.liveness.isHealthy()).toBe(false);
   });
 
   it('opens an outage for a failed re-enrollment only when none is open', () => {

@@ -89,8 +89,12 @@ export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
 }
 
-/** An in-memory network with a started enroller at shim address `address` (its IPCP name too). */
-export async function withEnroller(options: Partial<EnrollerOptions> = {}, net = new MemoryNetwork({ seed: 1 }), address = 'bootstrap') {
+/**
+ * An enroller at shim address `address` (its IPCP name too) of an in-memory network, not started: demo.DIF,
+ * the pool 1002-1999 and a MemoryRib unless `options` say otherwise. Stopped, and the network closed, by
+ * {@link cleanup}.
+ */
+export function newEnroller(options: Partial<EnrollerOptions> = {}, net = new MemoryNetwork({ seed: 1 }), address = 'bootstrap') {
   const rib = new MemoryRib();
   const enroller = new Enroller({
     shim: net.attach(address),
@@ -100,10 +104,16 @@ export async function withEnroller(options: Partial<EnrollerOptions> = {}, net =
     addressPool: { first: 1002, last: 1999 },
     ...options,
   });
-  await enroller.start();
   onCleanup(() => net.close());
   onCleanup(() => enroller.stop());
-  return { net, rib, enroller };
+  return { net, rib: (options.rib ?? rib) as EnrollerOptions['rib'], enroller };
+}
+
+/** {@link newEnroller}, started. */
+export async function withEnroller(options: Partial<EnrollerOptions> = {}, net = new MemoryNetwork({ seed: 1 }), address = 'bootstrap') {
+  const made = newEnroller(options, net, address);
+  await made.enroller.start();
+  return made;
 }
 
 /** A started enroller on a UdpShim of 127.0.0.1 (or `at`; the DIF and pool of {@link withEnroller}), stopped and closed by {@link cleanup}. */
