@@ -3,6 +3,29 @@ import type { EnrollmentConfigInput, EnrollmentManager as Manager, Shim, UdpShim
 import { EnrollmentManager, MemoryRib, UdpShim } from './lib.js';
 import { fdLimit, openFds } from './env.js';
 
+/** The most datagrams every {@link WatchedShim} of this process together sent within one millisecond. */
+export const sendBursts = {
+  ms: -1,
+  count: 0,
+  largest: 0,
+  /** Starts a new measurement. */
+  reset(): void {
+    this.ms = -1;
+    this.count = 0;
+    this.largest = 0;
+  },
+  /** Counts one datagram sent now. */
+  add(): void {
+    const ms = Math.floor(performance.now());
+    if (ms !== this.ms) {
+      this.ms = ms;
+      this.count = 0;
+    }
+    this.count++;
+    if (this.count > this.largest) this.largest = this.count;
+  },
+};
+
 /** A Shim that counts and timestamps traffic: the benchmark's own view, independent of the library's bookkeeping. */
 export class WatchedShim implements Shim {
   /** `performance.now()` of the last datagram received. */
@@ -15,6 +38,7 @@ export class WatchedShim implements Shim {
   }
   send(to: string, pdu: Uint8Array): Promise<void> {
     this.sent++;
+    sendBursts.add();
     return this.inner.send(to, pdu);
   }
   onReceive(handler: (pdu: Uint8Array, from: string) => void): () => void {
