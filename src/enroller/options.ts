@@ -30,9 +30,9 @@ const identityShape = () => ({
    */
   store: z.optional(dependency<AddressStore>('AddressStore', ['load', 'bind', 'release'])),
   /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
-  ipcpName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
+  ipcpName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1)),
   /** The DIF's name, returned to every member. */
-  difName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1, { error: 'must be a non-empty string' })),
+  difName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1)),
   /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
   addressPool: z.strictObject({
     /** The first address of the pool, >= 1. */

@@ -30,7 +30,9 @@ export function logStarted(
       ...(shared ? { sharedStore: true, otherEnrollers } : {}),
     },
     `serving ${difName} on ${shim.localAddress}, pool ${range.first}-${range.last}` +
-      (shared ? `, address space shared (${bound} bindings; other enrollers live: ${otherEnrollers.join(', ') || 'none'})` : ''),
+      (shared
+        ? `, address space shared (${bound} binding${bound === 1 ? '' : 's'}; other enrollers live: ${otherEnrollers.join(', ') || 'none'})`
+        : ''),
   );
   const bytes = shim.recvBufferSize;
   if (bytes === undefined || bytes >= SMALL_RECV_BUFFER_BYTES) return;

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type CdapMessage, KEEPALIVE_OBJECT, MemoryAddressStore, OpCode } from '../../src/index.js';
-import { cleanup, settle, withEnroller } from '../support/helpers.js';
+import { cleanup, settle, stopReply, withEnroller } from '../support/helpers.js';
 import { HmacPeer } from '../support/hmac-peer.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -14,17 +14,6 @@ afterEach(cleanup);
 
 const KEY = 'correct horse battery staple';
 const AUTH = { mechanism: 'hmac-sha256', key: KEY } as const;
-
-/** `peer` connected, started with its proof and answered M_STOP: a member. */
-async function enrolled(peer: HmacPeer): Promise<void> {
-  await peer.connect(1);
-  await settle();
-  await peer.start(2);
-  await settle();
-  const stop = peer.ofType(OpCode.M_STOP).at(-1);
-  await peer.send({ opCode: OpCode.M_STOP_R, invokeId: stop?.invokeId, result: 0 });
-  await settle();
-}
 
 /** The results and reasons of the M_START_Rs `peer` received. */
 const startReplies = (peer: HmacPeer) => peer.ofType(OpCode.M_START_R).map((m) => ({ result: m.result, reason: m.resultReason }));
@@ -58,7 +47,7 @@ describe("AddressAssigner: the member's proof", () => {
   it('the right proof is admitted: the address is bound and the member enrolled', async () => {
     const { enroller, net } = await withEnroller({ auth: AUTH });
     const peer = new HmacPeer(net.attach('m-shim'), 'm', KEY);
-    await enrolled(peer);
+    await peer.enrol();
     expect(startReplies(peer).map((r) => r.result)).toEqual([0]);
     expect(enroller.stats().authFailures).toBe(0);
     expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002, shimAddress: 'm-shim' }]);
@@ -71,7 +60,7 @@ describe('AddressAssigner: a name another member holds (contested)', () => {
     const clock = new ManualClock();
     const env = await withEnroller({ auth: AUTH, clock });
     const incumbent = new HmacPeer(env.net.attach('a-shim'), 'm', KEY);
-    await enrolled(incumbent);
+    await incumbent.enrol();
     const newcomer = new HmacPeer(env.net.attach('b-shim'), 'm', KEY);
     await newcomer.connect(1);
     await settle();
@@ -117,8 +106,7 @@ describe('AddressAssigner: a name another member holds (contested)', () => {
     await newcomer.start(3);
     await settle();
     expect(startReplies(newcomer).map((r) => r.result)).toEqual([-5, 0]);
-    const stop = newcomer.ofType(OpCode.M_STOP).at(-1);
-    await newcomer.send({ opCode: OpCode.M_STOP_R, invokeId: stop?.invokeId, result: 0 });
+    await newcomer.send(stopReply(newcomer));
     await settle();
     expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002, shimAddress: 'b-shim' }]);
     expect(enroller.stats()).toMatchObject({ busy: 1, rejected: 0 });

@@ -64,6 +64,27 @@ async function bound(store: CountingStore | SharedMemoryStore, name = 'm', from 
   return { ...env, peer, first };
 }
 
+/**
+ * A shared store whose first bind waits until `refuse()`, then is refused (another enroller bound the address
+ * first, and the store's listener heard of it); `m` at m-shim connected and started meanwhile: its bind waits.
+ */
+async function bindInFlight() {
+  const store = new SharedMemoryStore();
+  let refuse = (): void => undefined;
+  store.script.push(
+    new Promise<'taken'>((resolve) => {
+      refuse = () => resolve('taken');
+    }),
+  );
+  const { enroller, net } = await withEnroller({ store });
+  const peer = new RawPeer(net.attach('m-shim'));
+  await peer.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await peer.send('bootstrap', startMsg(2));
+  await settle();
+  return { store, enroller, peer, refuse };
+}
+
 afterEach(cleanup);
 
 describe('AddressAssigner: a member asking again keeps its binding', () => {
@@ -109,6 +130,43 @@ describe('AddressAssigner: a member asking again keeps its binding', () => {
     expect(store.calls).toEqual(['bind m=1002']);
     await complete(peer);
     expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002 }]);
+  });
+
+  it('with a shared store, replaced by another name while a bind the store then refuses is in flight: nothing bound, so nothing released', async () => {
+    const { store, peer, refuse } = await bindInFlight();
+    await peer.send('bootstrap', connectMsg(3, 'other')); // another name from that address, while the bind of m waits
+    await settle();
+    refuse();
+    await settle();
+    expect(store.calls).toEqual(['bind m']); // m holds nothing here: no release of what another enroller bound
+  });
+
+  it('with a shared store, asked again while a bind the store then refuses is in flight: nothing is taken over, the member gets another address', async () => {
+    const { store, enroller, peer, refuse } = await bindInFlight();
+    await peer.send('bootstrap', connectMsg(3, 'm')); // asked again while the bind of 1002 waits
+    await settle();
+    refuse(); // another enroller bound 1002 first
+    await settle();
+    await peer.send('bootstrap', startMsg(4));
+    await settle();
+    const reply = lastStartReply(peer);
+    expect(reply.result).toBe(0);
+    expect(reply.address).not.toBe(1002);
+    expect(store.calls.filter((c) => c.startsWith('release'))).toEqual([]); // the other enroller's binding is not touched
+    await complete(peer);
+    expect(enroller.members()).toMatchObject([{ name: 'm', address: reply.address }]);
+  });
+
+  it('with a shared store, a name bound already keeps its address over the one it asks for (another enroller may serve it with it)', async () => {
+    const store = new SharedMemoryStore();
+    store.bind({ name: 'm', address: 1005 });
+    const { net } = await withEnroller({ store });
+    const peer = new RawPeer(net.attach('m-shim'));
+    await peer.send('bootstrap', connectMsg(1, 'm'));
+    await settle();
+    await peer.send('bootstrap', startMsg(2, 1010)); // free, in the pool
+    await settle();
+    expect(lastStartReply(peer)).toEqual({ result: 0, address: 1005 });
   });
 
   it('another name from the same shim address does not take the binding over: the first name is released, not kept', async () => {

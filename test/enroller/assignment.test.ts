@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type CdapMessage, decodeEnrollmentInfo, type EnrollerOptions, OpCode, type Rib } from '../../src/index.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 import { deferred } from '../support/scripted-etcd.js';
 import { ManualClock } from './manual-clock.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
@@ -42,13 +42,6 @@ function startReplies(peer: RawPeer) {
     };
   });
 }
-
-/** Answers the last M_STOP `peer` received: the enrollment completes. */
-const stopReply = (peer: RawPeer): CdapMessage => ({
-  opCode: OpCode.M_STOP_R,
-  invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId,
-  result: 0,
-});
 
 describe('AddressAssigner: refusals', () => {
   it('a fenced enroller answers an M_START "unavailable" (-4), says why, and tells it', async () => {

@@ -27,6 +27,7 @@ import {
   RawPeer,
   settle,
   startMsg,
+  stopReply,
   withEnroller,
 } from '../support/helpers.js';
 import { recordingLogger } from '../support/logs.js';
@@ -187,7 +188,7 @@ describe('Enroller: a repeated M_CONNECT', () => {
     await peer.send('bootstrap', connectMsg(1, 'm')); // the network delivers it again, late
     await settle();
     expect(peer.ofType(OpCode.M_CONNECT_R)).toHaveLength(2);
-    await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+    await peer.send('bootstrap', stopReply(peer));
     await settle();
     expect(enroller.members()).toMatchObject([{ name: 'm', address: 1002 }]);
   });
@@ -202,7 +203,7 @@ describe('Enroller: a repeated M_CONNECT', () => {
     expect(peer.ofType(OpCode.M_CONNECT_R).map((r) => r.destApName)).toEqual(['a', 'b']);
     await peer.send('bootstrap', startMsg(2));
     await settle();
-    await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+    await peer.send('bootstrap', stopReply(peer));
     await settle();
     expect(enroller.members()).toMatchObject([{ name: 'b' }]);
   });
@@ -255,7 +256,7 @@ describe('Enroller: the M_STOP_R that completes an enrollment', () => {
     (store.listener as AddressStoreListener).fenced?.(true); // the lease is lost...
     (store.listener as AddressStoreListener).fenced?.(false); // ...and a new one taken: bindings of the old one are unproven
     await settle();
-    await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+    await peer.send('bootstrap', stopReply(peer));
     await settle();
     expect(peer.ofType(OpCode.M_RELEASE)).toHaveLength(1);
     expect(enroller.members()).toEqual([]);

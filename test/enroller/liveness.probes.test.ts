@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PROBE_MS } from '../../src/enroller/liveness.js';
 import { Result } from '../../src/cdap/messages.js';
 import { type MemoryNetwork, OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 import { HmacPeer } from '../support/hmac-peer.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -100,7 +100,7 @@ describe('LivenessProber: a name held from another shim address', () => {
     await settle();
     await holder.send('bootstrap', startMsg(2));
     await settle();
-    await holder.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: holder.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+    await holder.send('bootstrap', stopReply(holder));
     await settle();
     expect(enroller.members()).toMatchObject([{ name: 'dup', shimAddress: 'a-shim' }]);
     await ask(new RawPeer(net.attach('b-shim')), 'dup');
@@ -129,12 +129,7 @@ describe('LivenessProber: a holder enrolled and enrolling again from one address
     clock.advance(10 * PROBE_MS);
     const shim = net.attach('a-shim');
     const old = new HmacPeer(shim, 'dup', KEY);
-    await old.connect(1);
-    await settle();
-    await old.start(2);
-    await settle();
-    await old.send({ opCode: OpCode.M_STOP_R, invokeId: old.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
-    await settle();
+    await old.enrol();
     clock.advance(5 * PROBE_MS); // the enrolled one says nothing more
     const again = new HmacPeer(shim, 'dup', KEY); // the same IPCP enrolling again, from the same address
     await again.connect(10);

@@ -45,8 +45,12 @@ describe('what an enroller says when it starts', () => {
     ]);
   });
 
-  it('with a shared store: how many bindings it found, and the other enrollers live, or none', async () => {
-    for (const others of [['e2:7000', 'e3:7000'], []]) {
+  it('with a shared store: how many bindings it found (one, or several), and the other enrollers live, or none', async () => {
+    const cases = [
+      { others: ['e2:7000', 'e3:7000'], names: ['x'], text: '1 binding' },
+      { others: [], names: ['x', 'y'], text: '2 bindings' },
+    ];
+    for (const { others, names, text } of cases) {
       const { lines, logger } = recordingLogger();
       const store = new (class extends SharedMemoryStore {
         override open(owner: StoreOwner, listener: AddressStoreListener): void {
@@ -54,14 +58,14 @@ describe('what an enroller says when it starts', () => {
           listener.enrollers(others);
         }
       })();
-      store.bind({ name: 'x', address: 1003 });
+      for (const [i, name] of names.entries()) store.bind({ name, address: 1003 + i });
       await withEnroller({ logger, store });
       const started = lines.filter((l) => l.fields.event === 'enroller:started');
       expect(started).toEqual([
         {
           level: 'info',
-          fields: expect.objectContaining({ bindings: 1, sharedStore: true, otherEnrollers: others }),
-          text: `serving demo.DIF on bootstrap, pool 1002-1999, address space shared (1 bindings; other enrollers live: ${others.join(', ') || 'none'})`,
+          fields: expect.objectContaining({ bindings: names.length, sharedStore: true, otherEnrollers: others }),
+          text: `serving demo.DIF on bootstrap, pool 1002-1999, address space shared (${text}; other enrollers live: ${others.join(', ') || 'none'})`,
         },
       ]);
       await cleanup();

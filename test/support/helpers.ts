@@ -165,6 +165,13 @@ export const startMsg = (invokeId: number, address = 0): CdapMessage => ({
   objValue: { byteval: encodeEnrollmentInfo({ address }) },
 });
 
+/** The M_STOP_R answering the last M_STOP `peer` received (success): what completes an enrollment. */
+export const stopReply = (peer: { ofType(opCode: number): CdapMessage[] }): CdapMessage => ({
+  opCode: OpCode.M_STOP_R,
+  invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId,
+  result: 0,
+});
+
 /** A raw peer at shim address `${name}-shim`, enrolled in full as `name` with the enroller at "bootstrap" of `net`; what it received is cleared. */
 export async function enrolledPeer(net: MemoryNetwork, name: string): Promise<RawPeer> {
   const peer = new RawPeer(net.attach(`${name}-shim`));
@@ -172,7 +179,7 @@ export async function enrolledPeer(net: MemoryNetwork, name: string): Promise<Ra
   await settle();
   await peer.send('bootstrap', startMsg(2));
   await settle();
-  await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: peer.ofType(OpCode.M_STOP).at(-1)?.invokeId, result: 0 });
+  await peer.send('bootstrap', stopReply(peer));
   await settle();
   peer.clear();
   return peer;

@@ -14,7 +14,7 @@ import {
   OpCode,
   type Shim,
 } from '../../src/index.js';
-import { connectMsg } from './helpers.js';
+import { connectMsg, settle, stopReply } from './helpers.js';
 
 export class HmacPeer {
   /** What it received, opened and decoded (M_CONNECT_R unsealed, the rest through the channel). */
@@ -69,6 +69,16 @@ export class HmacPeer {
   send(msg: CdapMessage): Promise<void> {
     if (this.#channel === undefined) throw new Error(`${this.name}: no channel yet (M_CONNECT_R not accepted)`);
     return this.shim.send(this.to, this.#channel.seal(encodeCdapMessage(msg)));
+  }
+
+  /** Connects (invoke id 1), starts with its proof (2) and answers the M_STOP: a member, unless the enroller refused. */
+  async enrol(): Promise<void> {
+    await this.connect(1);
+    await settle();
+    await this.start(2);
+    await settle();
+    await this.send(stopReply(this));
+    await settle();
   }
 
   /** Messages received so far with this op code. */
