@@ -17,7 +17,7 @@ import {
   OpCode,
 } from '../../src/index.js';
 import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { cleanup, connectMsg, member, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, member, RawPeer, settle, startedPeer, startMsg, withEnroller } from '../support/helpers.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
 /** A store of one enroller that records its binds and releases; a bind waits for `gate` when one is set. */
@@ -54,11 +54,7 @@ async function complete(peer: RawPeer): Promise<void> {
 /** A raw member `name` at shim address `from` that has connected (invoke id 1) and started (2): its address is bound. */
 async function bound(store: CountingStore | SharedMemoryStore, name = 'm', from = 'm-shim', options: Partial<EnrollerOptions> = {}) {
   const env = await withEnroller({ store, ...options });
-  const peer = new RawPeer(env.net.attach(from));
-  await peer.send('bootstrap', connectMsg(1, name));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
+  const peer = await startedPeer(env.net, name, new RawPeer(env.net.attach(from)));
   const first = lastStartReply(peer);
   expect(first.result).toBe(0);
   return { ...env, peer, first };
@@ -77,11 +73,7 @@ async function bindInFlight() {
     }),
   );
   const { enroller, net } = await withEnroller({ store });
-  const peer = new RawPeer(net.attach('m-shim'));
-  await peer.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
+  const peer = await startedPeer(net, 'm');
   return { store, enroller, peer, refuse };
 }
 

@@ -26,6 +26,7 @@ import {
   onCleanup,
   RawPeer,
   settle,
+  startedPeer,
   startMsg,
   stopReply,
   withEnroller,
@@ -180,11 +181,7 @@ describe('Enroller: the dispatch', () => {
 describe('Enroller: a repeated M_CONNECT', () => {
   it('one arriving between M_START and M_STOP_R is answered as before and the enrollment completes', async () => {
     const { net, enroller } = await withEnroller();
-    const peer = new RawPeer(net.attach('m-shim'));
-    await peer.send('bootstrap', connectMsg(1, 'm'));
-    await settle();
-    await peer.send('bootstrap', startMsg(2));
-    await settle();
+    const peer = await startedPeer(net, 'm');
     await peer.send('bootstrap', connectMsg(1, 'm')); // the network delivers it again, late
     await settle();
     expect(peer.ofType(OpCode.M_CONNECT_R)).toHaveLength(2);
@@ -228,11 +225,7 @@ describe('Enroller: an M_START of no object', () => {
 describe('Enroller: the M_STOP_R that completes an enrollment', () => {
   it('one answering another invoke id completes nothing; the one answering its M_STOP does', async () => {
     const { net, enroller } = await withEnroller();
-    const peer = new RawPeer(net.attach('m-shim'));
-    await peer.send('bootstrap', connectMsg(1, 'm'));
-    await settle();
-    await peer.send('bootstrap', startMsg(2));
-    await settle();
+    const peer = await startedPeer(net, 'm');
     const stop = peer.ofType(OpCode.M_STOP).at(-1)?.invokeId ?? 0;
     await peer.send('bootstrap', { opCode: OpCode.M_STOP_R, invokeId: stop + 1, result: 0 });
     await settle();
@@ -247,11 +240,7 @@ describe('Enroller: the M_STOP_R that completes an enrollment', () => {
   it('with a shared store, one that comes after the lease its address was bound under lapsed completes nothing: M_RELEASE, enrol again', async () => {
     const store = new SharedMemoryStore();
     const { net, enroller } = await withEnroller({ store });
-    const peer = new RawPeer(net.attach('m-shim'));
-    await peer.send('bootstrap', connectMsg(1, 'm'));
-    await settle();
-    await peer.send('bootstrap', startMsg(2));
-    await settle();
+    const peer = await startedPeer(net, 'm');
     expect(peer.ofType(OpCode.M_START_R)).toMatchObject([{ result: 0 }]);
     (store.listener as AddressStoreListener).fenced?.(true); // the lease is lost...
     (store.listener as AddressStoreListener).fenced?.(false); // ...and a new one taken: bindings of the old one are unproven
@@ -266,13 +255,10 @@ describe('Enroller: the M_STOP_R that completes an enrollment', () => {
 
 describe('Enroller: a keepalive for an M_STOP_R that was lost', () => {
   /** `name` connected and started from `${name}-shim`; its M_STOP out, its M_STOP_R never sent. */
-  async function stopUnanswered(net: MemoryNetwork, name: string, peer = new RawPeer(net.attach(`${name}-shim`)), first = 1) {
-    await peer.send('bootstrap', connectMsg(first, name));
-    await settle();
-    await peer.send('bootstrap', startMsg(first + 1));
-    await settle();
-    expect(peer.ofType(OpCode.M_STOP).length).toBeGreaterThan(0);
-    return peer;
+  async function stopUnanswered(net: MemoryNetwork, name: string, peer?: RawPeer, first = 1) {
+    const started = await startedPeer(net, name, peer, first);
+    expect(started.ofType(OpCode.M_STOP).length).toBeGreaterThan(0);
+    return started;
   }
 
   it('completes the enrollment (only an enrolled member sends one); any other M_READ does not', async () => {

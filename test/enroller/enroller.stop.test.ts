@@ -3,7 +3,16 @@
  * of that change. Each test is named for the behaviour it keeps.
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import { type AddressBinding, Enroller, MemoryAddressStore, MemoryNetwork, MemoryRib, OpCode, type Shim } from '../../src/index.js';
+import {
+  type AddressBinding,
+  Enroller,
+  type EnrollerOptions,
+  MemoryAddressStore,
+  MemoryNetwork,
+  MemoryRib,
+  OpCode,
+  type Shim,
+} from '../../src/index.js';
 import { cleanup, connectMsg, member, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -39,6 +48,23 @@ const withSend = (inner: Shim, send: Shim['send']): Shim => ({
   close: () => inner.close(),
 });
 
+/** A started enroller "bootstrap" on `shim` and `store` (pool 1-9), stopped by cleanup. */
+async function startedOn(shim: Shim, store: MemoryAddressStore, extra: Partial<EnrollerOptions> = {}): Promise<Enroller> {
+  const enroller = new Enroller({
+    shim,
+    rib: new MemoryRib(),
+    ipcpName: 'bootstrap',
+    difName: 'demo.DIF',
+    addressPool: { first: 1, last: 9 },
+    store,
+    advertisedAddress: 'bootstrap',
+    ...extra,
+  });
+  await enroller.start();
+  onCleanup(() => enroller.stop());
+  return enroller;
+}
+
 it('start() called while stop() says goodbye waits for it: the enroller then serves with its store open and its leases armed', async () => {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 21 });
@@ -70,16 +96,7 @@ it('stop() is bounded: a shim whose send never settles delays it by at most a se
   let hang = false;
   const shim = withSend(inner, (to, pdu) => (hang ? new Promise<void>(() => undefined) : inner.send(to, pdu)));
   const store = new SharedMemoryStore();
-  const enroller = new Enroller({
-    shim,
-    rib: new MemoryRib(),
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    addressPool: { first: 1, last: 9 },
-    store,
-    advertisedAddress: 'bootstrap',
-  });
-  await enroller.start();
+  const enroller = await startedOn(shim, store);
   const { mgr } = member(net, 'm');
   await mgr.enrolWithBootstrap('bootstrap');
   hang = true;
@@ -177,18 +194,7 @@ it('a kept member the shared store does not confirm at start() is let go: held, 
     }
   }
   const store = new UnreachableStore();
-  const enroller = new Enroller({
-    shim,
-    rib: new MemoryRib(),
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    addressPool: { first: 1, last: 9 },
-    store,
-    holdMs: 200,
-    advertisedAddress: 'bootstrap',
-  });
-  await enroller.start();
-  onCleanup(() => enroller.stop());
+  const enroller = await startedOn(shim, store, { holdMs: 200 });
   const { mgr } = member(net, 'm');
   await mgr.enrolWithBootstrap('bootstrap');
   sendsFail = true;
@@ -212,17 +218,7 @@ async function keptAcrossStop(store: MemoryAddressStore) {
   const inner = net.attach('bootstrap');
   let sendsFail = false;
   const shim = withSend(inner, (to, pdu) => (sendsFail ? Promise.reject(new Error('down')) : inner.send(to, pdu)));
-  const enroller = new Enroller({
-    shim,
-    rib: new MemoryRib(),
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    addressPool: { first: 1, last: 9 },
-    store,
-    advertisedAddress: 'bootstrap',
-  });
-  await enroller.start();
-  onCleanup(() => enroller.stop());
+  const enroller = await startedOn(shim, store);
   const { mgr } = member(net, 'm');
   await mgr.enrolWithBootstrap('bootstrap');
   sendsFail = true;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PROBE_MS } from '../../src/enroller/liveness.js';
 import { Result } from '../../src/cdap/messages.js';
 import { type MemoryNetwork, OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, RawPeer, settle, startedPeer, stopReply, withEnroller } from '../support/helpers.js';
 import { HmacPeer } from '../support/hmac-peer.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -32,11 +32,7 @@ async function world() {
 
 /** A peer at `shim` connected and started as `name`, its M_STOP unanswered: an enrollment in progress holding the name. */
 async function enrolling(net: MemoryNetwork, shim: string, name: string): Promise<RawPeer> {
-  const peer = new RawPeer(net.attach(shim));
-  await peer.send('bootstrap', connectMsg(1, name));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
+  const peer = await startedPeer(net, name, new RawPeer(net.attach(shim)));
   expect(peer.ofType(OpCode.M_STOP)).toHaveLength(1);
   return peer;
 }
@@ -95,11 +91,7 @@ describe('LivenessProber: a name held from another shim address', () => {
 
   it('the second M_READ does not go to a holder that left meanwhile', async () => {
     const { clock, net, enroller, ask } = await world();
-    const holder = new RawPeer(net.attach('a-shim'));
-    await holder.send('bootstrap', connectMsg(1, 'dup'));
-    await settle();
-    await holder.send('bootstrap', startMsg(2));
-    await settle();
+    const holder = await startedPeer(net, 'dup', new RawPeer(net.attach('a-shim')));
     await holder.send('bootstrap', stopReply(holder));
     await settle();
     expect(enroller.members()).toMatchObject([{ name: 'dup', shimAddress: 'a-shim' }]);

@@ -172,13 +172,21 @@ export const stopReply = (peer: { ofType(opCode: number): CdapMessage[] }): Cdap
   result: 0,
 });
 
+/**
+ * `peer` (by default a raw peer at shim address `${name}-shim` of `net`) connected as `name` (invoke id `first`)
+ * and started (`first` + 1) with the enroller at "bootstrap": its M_START answered, its M_STOP not.
+ */
+export async function startedPeer(net: MemoryNetwork, name: string, peer = new RawPeer(net.attach(`${name}-shim`)), first = 1) {
+  await peer.send('bootstrap', connectMsg(first, name));
+  await settle();
+  await peer.send('bootstrap', startMsg(first + 1));
+  await settle();
+  return peer;
+}
+
 /** A raw peer at shim address `${name}-shim`, enrolled in full as `name` with the enroller at "bootstrap" of `net`; what it received is cleared. */
 export async function enrolledPeer(net: MemoryNetwork, name: string): Promise<RawPeer> {
-  const peer = new RawPeer(net.attach(`${name}-shim`));
-  await peer.send('bootstrap', connectMsg(1, name));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
+  const peer = await startedPeer(net, name);
   await peer.send('bootstrap', stopReply(peer));
   await settle();
   peer.clear();
