@@ -58,6 +58,9 @@ export function derivedRetransmitMs(withinMs: number, cap = Number.POSITIVE_INFI
   return Math.min(DEFAULT_RETRANSMIT_MS, withinMs / 4, cap);
 }
 
+/** The `bootstraps` of every config that leaves them out: one frozen array. */
+const NO_BOOTSTRAPS: readonly string[] = Object.freeze([]);
+
 /** One entry of `bootstraps`: a shim address, or `srv:` and an SRV name. */
 const bootstrapEntrySchema = z.string({ error: 'must be a shim address or "srv:" and a DNS SRV name (string)' }).check(
   z.minLength(1, { error: 'must not be empty' }),
@@ -131,10 +134,12 @@ const configFieldsSchema = z.strictObject({
    * @default []
    */
   bootstraps: z._default(
-    z.array(bootstrapEntrySchema, {
-      error: 'must be an array of shim addresses or "srv:" entries',
-    }),
-    [],
+    z.readonly(
+      z.array(bootstrapEntrySchema, {
+        error: 'must be an array of shim addresses or "srv:" entries',
+      }),
+    ),
+    () => NO_BOOTSTRAPS,
   ),
   /**
    * Base of the backoff between re-enrollment attempts of the monitor's
@@ -234,6 +239,33 @@ export const presets = {
     connectionTimeoutSecs: 300,
   },
 } as const satisfies Record<string, EnrollmentConfigInput>;
+
+/** The last configuration {@link sharedConfig} froze. */
+let lastShared: Readonly<EnrollmentConfig> | undefined;
+
+/**
+ * `config` frozen, or an equal configuration frozen before: managers built
+ * one after another with one configuration (ten thousand in one process)
+ * hold one object instead of one each.
+ * @internal
+ */
+export function sharedConfig(config: EnrollmentConfig): Readonly<EnrollmentConfig> {
+  const last = lastShared;
+  if (
+    last !== undefined &&
+    (Object.keys(config) as Array<keyof EnrollmentConfig>).every((k) =>
+      k === 'bootstraps' ? sameList(last.bootstraps, config.bootstraps) : last[k] === config[k],
+    )
+  ) {
+    return last;
+  }
+  lastShared = Object.freeze(config);
+  return lastShared;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
 
 /** Applies the defaults to a partial configuration and validates it; throws {@link ConfigError}. */
 export function resolveConfig(input: EnrollmentConfigInput = {}): EnrollmentConfig {

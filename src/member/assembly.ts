@@ -48,7 +48,8 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
   readonly difName: string | undefined;
   readonly lowerDifs: readonly string[];
   readonly localAddress: string;
-  readonly discoveryOptions: SrvDiscoveryOptions;
+  /** The `discovery` option as given: read only by a member with `srv:` entries. */
+  readonly #discovery: SrvDiscoveryOptions | undefined;
   readonly clock: Clock;
   readonly ticker: Ticker;
   readonly random: () => number;
@@ -72,8 +73,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     this.difName = o.difName;
     this.lowerDifs = o.lowerDifs;
     this.localAddress = o.shim.localAddress;
-    const family = o.discovery?.family ?? tryParseUdpAddress(o.shim.localAddress)?.family;
-    this.discoveryOptions = { ...o.discovery, family };
+    this.#discovery = o.discovery;
     this.clock = clockFrom(o.clock);
     this.ticker = tickerFor(this.clock);
     this.random = o.random ?? Math.random;
@@ -90,6 +90,12 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     // Most members have no `srv:` entry: they share one discovery that never looks anything up.
     this.discovery = config.bootstraps.some(isSrvBootstrap) ? new Discovery(this) : NO_DISCOVERY;
     this.runs = new Runs(this);
+  }
+
+  /** How `srv:` entries are resolved: the `discovery` option, its family by default the shim address's. */
+  get discoveryOptions(): SrvDiscoveryOptions {
+    const family = this.#discovery?.family ?? tryParseUdpAddress(this.localAddress)?.family;
+    return { ...this.#discovery, family };
   }
 
   /** The context is its own telemetry (parts ask for `telemetry`). */

@@ -10,7 +10,7 @@ import { connectRequest, enrollmentMessage, type InvokeIds, isEnrollmentObject, 
 import { type CdapMessage, type EnrollmentInfo, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';
-import type { RibObject } from '../rib/rib.js';
+import { type RibObject, wellKnown } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
 import { type Clock, deadlineTimer, type TimerHandle } from '../util/clock.js';
@@ -253,7 +253,7 @@ export class EnrollmentAttempt {
       this.#send(replyTo(msg, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value'));
       return;
     }
-    this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: objName, class: objClass, value: objValue });
+    this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: wellKnown(objName), class: wellKnown(objClass), value: objValue });
     this.#send(replyTo(msg));
     this.#maybeComplete();
   }

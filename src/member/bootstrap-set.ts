@@ -32,7 +32,11 @@ export interface BootstrapSetInit {
 /** The known bootstraps, in order of preference. */
 export class BootstrapSet {
   readonly #init: BootstrapSetInit;
-  readonly #known = new Map<string, Bootstrap>();
+  /**
+   * In order of preference. An array sized to fit, not a Map: a member knows a handful, and an idle
+   * manager's one-entry Map would hold a table of ~150 B.
+   */
+  #known: readonly Bootstrap[] = [];
   /** Bootstraps that failed since the last lookup of the `srv:` entries or the last enrollment. */
   #failedSinceDiscovery: Set<string> | undefined; // made at the first failure
 
@@ -42,27 +46,32 @@ export class BootstrapSet {
 
   /** How many are known. */
   get size(): number {
-    return this.#known.size;
+    return this.#known.length;
   }
 
   /** Whether `address` is a known bootstrap. */
   has(address: string): boolean {
-    return this.#known.has(address);
+    return this.#find(address) !== undefined;
   }
 
   /** A copy of every status, in order. */
   list(): BootstrapStatus[] {
-    return [...this.#known.values()].map((b) => ({ ...b }));
+    return this.#known.map((b) => ({ ...b }));
   }
 
   /** The status of `address`, learnt now from `source` if it was not known. */
   learn(address: string, source: BootstrapSource): Bootstrap {
-    let status = this.#known.get(address);
+    let status = this.#find(address);
     if (status === undefined) {
       status = { address, failures: 0, blockedUntil: 0, source };
-      this.#known.set(address, status);
+      this.#known = this.#known.concat(status);
     }
     return status;
+  }
+
+  #find(address: string): Bootstrap | undefined {
+    for (const b of this.#known) if (b.address === address) return b;
+    return undefined;
   }
 
   /**
@@ -76,14 +85,12 @@ export class BootstrapSet {
     // never ourselves: an enroller that lists us would have us enrol with ourselves
     const listed = alternates.filter((a) => a !== '' && a !== this.#init.localAddress);
     const keep = new Set([...listed, bootstrap]);
-    for (const [address, status] of this.#known) {
-      if (status.source === 'advertised' && !keep.has(address)) this.#known.delete(address);
-    }
+    this.#known = this.#known.filter((status) => status.source !== 'advertised' || keep.has(status.address)).slice();
     for (let i = listed.length - 1; i > 0; i--) {
       const j = Math.floor(this.#init.random() * (i + 1));
       [listed[i], listed[j]] = [listed[j] as string, listed[i] as string];
     }
-    const fresh = listed.filter((a) => !this.#known.has(a));
+    const fresh = listed.filter((a) => !this.has(a));
     for (const address of listed) this.learn(address, 'advertised');
     return fresh;
   }
@@ -97,17 +104,18 @@ export class BootstrapSet {
    * backoff.
    */
   arrange(preferred: ReadonlyArray<{ readonly address: string; readonly source: BootstrapSource }>, last: string | undefined): void {
-    const previous = new Map(this.#known);
-    this.#known.clear();
+    const previous = new Map(this.#known.map((b) => [b.address, b]));
+    const next = new Map<string, Bootstrap>();
     const keep = (address: string, source: BootstrapSource): void => {
       // Never ourselves: one list of every enroller, deployed everywhere, may name this member too.
-      if (this.#known.has(address) || address === this.#init.localAddress) return;
-      this.#known.set(address, previous.get(address) ?? { address, failures: 0, blockedUntil: 0, source });
+      if (next.has(address) || address === this.#init.localAddress) return;
+      next.set(address, previous.get(address) ?? { address, failures: 0, blockedUntil: 0, source });
     };
     for (const { address, source } of preferred) keep(address, source);
     for (const [address, status] of previous) {
       if (status.source !== 'dns' || address === last) keep(address, status.source);
     }
+    this.#known = [...next.values()].slice();
   }
 
   /**
@@ -125,8 +133,8 @@ export class BootstrapSet {
    * not failed.
    */
   pick(last: string | undefined): Bootstrap | undefined {
-    let best = last === undefined ? undefined : this.#known.get(last);
-    for (const b of this.#known.values()) if (best === undefined || b.blockedUntil < best.blockedUntil) best = b;
+    let best = last === undefined ? undefined : this.#find(last);
+    for (const b of this.#known) if (best === undefined || b.blockedUntil < best.blockedUntil) best = b;
     return best;
   }
 
@@ -149,7 +157,7 @@ export class BootstrapSet {
 
   /** Whether every known bootstrap failed since the last lookup (or enrollment): then a new lookup is due. */
   allFailedSinceDiscovery(): boolean {
-    for (const address of this.#known.keys()) if (this.#failedSinceDiscovery?.has(address) !== true) return false;
+    for (const { address } of this.#known) if (this.#failedSinceDiscovery?.has(address) !== true) return false;
     return true;
   }
 

@@ -91,13 +91,15 @@ export function completeEnrollment(init: CompletionInit, bootstrap: string, resu
     telemetry.log('debug', fields, `${bootstrap} advertised ${fresh.join(', ')}`);
   }
   const previous = state.record?.address;
-  state.record = { bootstrap, address: result.address, difName };
+  // One object is both the public state and the record that outlives it: an idle manager holds no second copy.
+  const enrolled = { type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() } as const;
+  state.record = enrolled;
   liveness.enrolled();
   state.lost = false;
   bootstraps.newRound();
   // Counted before the change, so that a listener closing the manager on it ends the uptime stretch it opened.
   metrics.enrolled();
-  state.set({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() });
+  state.set(enrolled);
   // A listener of the change may have closed the manager: then the enrollment is over before it is announced.
   if (state.type !== 'enrolled') return difName;
   if (previous !== undefined && previous !== result.address) {

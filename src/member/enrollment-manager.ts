@@ -14,7 +14,7 @@ import type { SecureChannel } from '../auth/channel.js';
 import { decodeCdapMessage } from '../cdap/codec.js';
 import { KEEPALIVE_OBJECT } from '../cdap/messages.js';
 import { type CdapMessage, OpCode } from '../cdap/types.js';
-import type { EnrollmentConfig } from '../config.js';
+import { type EnrollmentConfig, sharedConfig } from '../config.js';
 import { ConfigError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledError } from '../errors.js';
 import { settleWithin } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
@@ -45,9 +45,9 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
   constructor(options: EnrollmentManagerOptions) {
     super();
     const o = parseWith(managerOptionsSchema, options);
-    this.config = Object.freeze(o.config);
+    this.config = sharedConfig(o.config);
     this.#ctx = new MemberContext(this, o, this.config);
-    this.#unsubscribe = o.shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
+    this.#unsubscribe = o.shim.onReceive(this.#onPdu.bind(this)); // a bound function: smaller than a closure and its context
   }
 
   /** Sets the member's IPCP name (a non-empty, well-formed string). */

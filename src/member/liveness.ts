@@ -37,6 +37,54 @@ export interface LivenessInit {
 /** A monitor that does not run (monitoring disabled). */
 const NOT_RUNNING: ConnectionMonitor = Object.freeze({ stop: () => undefined, running: false });
 
+/**
+ * The running monitor's handle: one small object, no closure. Stopping it
+ * tells its liveness once.
+ */
+class Monitor implements ConnectionMonitor {
+  running = true;
+  readonly #liveness: Liveness;
+
+  constructor(liveness: Liveness) {
+    this.#liveness = liveness;
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.#liveness.onMonitorStopped();
+  }
+}
+
+/**
+ * One of a manager's two timers on the wheel (the keepalive, the loss
+ * deadline): made once and re-armed with {@link Ticker.place}, so an idle
+ * manager holds no closure and arms no new entry per keepalive.
+ */
+abstract class LivenessTimer implements TickerEntry {
+  at = 0;
+  bucket = -1;
+  protected readonly liveness: Liveness;
+
+  constructor(liveness: Liveness) {
+    this.liveness = liveness;
+  }
+
+  abstract run(): void;
+}
+
+class KeepaliveTimer extends LivenessTimer {
+  run(): void {
+    this.liveness.keepaliveDue();
+  }
+}
+
+class DeadlineTimer extends LivenessTimer {
+  run(): void {
+    this.liveness.deadlineDue();
+  }
+}
+
 /** Heartbeats, keepalives, the loss deadline and the monitor. */
 export class Liveness {
   readonly #init: LivenessInit;
@@ -45,17 +93,10 @@ export class Liveness {
    * manager, whose last keepalive was answered, holds no map (a Map's table is ~180 B).
    */
   #pending: Map<number, number> | undefined;
-  #keepaliveEntry: TickerEntry | undefined;
-  /** When the next keepalive is due (the clock's time). */
-  #keepaliveDueAt = 0;
-  #deadlineEntry: TickerEntry | undefined;
-  /**
-   * The wheel's two callbacks, made once per manager and passed by reference at each arming: a closure
-   * per arming would hold a context of its own for as long as the entry waits.
-   */
-  readonly #onKeepaliveDue = (): void => this.#keepaliveDue();
-  readonly #onDeadline = (): void => this.#deadline();
-  #monitor: { running: boolean; stop(): void } | undefined;
+  /** The keepalive timer; its `at` is when the last keepalive armed was due. */
+  readonly #keepalive = new KeepaliveTimer(this);
+  readonly #deadline = new DeadlineTimer(this);
+  #monitor: Monitor | undefined;
   /** The clock's time of the last heartbeat, if any. */
   lastHeartbeat: number | undefined;
 
@@ -92,18 +133,15 @@ export class Liveness {
   startMonitor(): ConnectionMonitor {
     if (this.#monitor?.running) return this.#monitor;
     if (this.#init.config.heartbeatIntervalSecs === 0) return NOT_RUNNING;
-    const monitor = {
-      running: true,
-      stop: () => {
-        if (!monitor.running) return;
-        monitor.running = false;
-        this.#monitor = undefined; // (the running monitor is the one held: another starts only once it stops)
-        this.cancelDeadline();
-        this.#init.monitorStopped();
-      },
-    };
-    this.#monitor = monitor;
-    return monitor;
+    this.#monitor = new Monitor(this);
+    return this.#monitor;
+  }
+
+  /** @internal The running monitor was stopped (once): the deadline goes, and the manager is told. */
+  onMonitorStopped(): void {
+    this.#monitor = undefined; // (the running monitor is the one stopped: another starts only once it stops)
+    this.cancelDeadline();
+    this.#init.monitorStopped();
   }
 
   /**
@@ -155,18 +193,14 @@ export class Liveness {
     this.cancelKeepalive();
     const interval = this.#intervalMs;
     if (interval === 0) return;
-    this.#keepaliveDueAt = this.#now() + interval;
-    this.#keepaliveEntry = this.#init.ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
+    this.#init.ticker.place(this.#keepalive, this.#now() + interval);
   }
 
-  /** A keepalive is due: send it, forget those unanswered for a whole timeout, and arm the next. */
-  #keepaliveDue(): void {
+  /** @internal A keepalive is due: send it, forget those unanswered for a whole timeout, and arm the next. */
+  keepaliveDue(): void {
     const { ticker, state, ids } = this.#init;
     const bootstrap = state.record?.bootstrap;
-    if (state.type !== 'enrolled' || bootstrap === undefined) {
-      this.#keepaliveEntry = undefined;
-      return;
-    }
+    if (state.type !== 'enrolled' || bootstrap === undefined) return;
     const t = this.#now();
     this.#pending ??= new Map();
     const pending = this.#pending;
@@ -175,39 +209,34 @@ export class Liveness {
     }
     const invokeId = ids.next();
     pending.set(invokeId, t);
+    // Next one a whole interval after this one was due, so tick lateness does not add up. Armed before the
+    // send, so that whatever the send might stop (a loss, the manager closed) stops it.
+    ticker.place(this.#keepalive, Math.max(this.#keepalive.at + this.#intervalMs, t));
     this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
-    // Next one a whole interval after this one was due, so tick lateness does not add up.
-    this.#keepaliveDueAt = Math.max(this.#keepaliveDueAt + this.#intervalMs, t);
-    this.#keepaliveEntry = ticker.schedule(this.#keepaliveDueAt, this.#onKeepaliveDue);
   }
 
   /** Checks for a loss exactly when the connection timeout would expire; re-arms itself lazily. */
   armDeadline(): void {
-    const { ticker } = this.#init;
-    ticker.cancel(this.#deadlineEntry);
-    this.#deadlineEntry = ticker.schedule((this.lastHeartbeat ?? this.#now()) + this.#timeoutMs, this.#onDeadline);
+    this.#init.ticker.place(this.#deadline, (this.lastHeartbeat ?? this.#now()) + this.#timeoutMs);
   }
 
-  /** The deadline came: the connection is lost if no heartbeat came since, else the check moves to the new deadline. */
-  #deadline(): void {
-    this.#deadlineEntry = undefined;
+  /** @internal The deadline came: the connection is lost if no heartbeat came since, else the check moves to the new deadline. */
+  deadlineDue(): void {
     const { ticker, state } = this.#init;
     if (state.type !== 'enrolled' || !this.monitoring) return;
     const last = this.lastHeartbeat ?? 0;
     if (this.#now() - last >= this.#timeoutMs) this.lose('timeout');
-    else this.#deadlineEntry = ticker.schedule(last + this.#timeoutMs, this.#onDeadline);
+    else ticker.place(this.#deadline, last + this.#timeoutMs);
   }
 
   /** Stops the keepalives. */
   cancelKeepalive(): void {
-    this.#init.ticker.cancel(this.#keepaliveEntry);
-    this.#keepaliveEntry = undefined;
+    this.#init.ticker.cancel(this.#keepalive);
   }
 
   /** Stops the loss deadline. */
   cancelDeadline(): void {
-    this.#init.ticker.cancel(this.#deadlineEntry);
-    this.#deadlineEntry = undefined;
+    this.#init.ticker.cancel(this.#deadline);
   }
 
   /** An M_READ_R of the keepalive object from the bootstrap. */

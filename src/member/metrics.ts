@@ -77,15 +77,26 @@ class Series {
   }
 }
 
+/**
+ * What only a member that lost its bootstrap, or re-enrolled, records: made
+ * at the first such event, as most managers never have one.
+ */
+class Recoveries {
+  attempts = 0;
+  successes = 0;
+  failures = 0;
+  outages = 0;
+  readonly detection = new Series();
+  readonly recovery = new Series();
+}
+
+/** Before any outage or re-enrollment: the figures of {@link Recoveries} all zero. */
+const NO_RECOVERIES: Readonly<Recoveries> = new Recoveries();
+
 /** @internal Accumulates the figures; the manager calls it at each transition. */
 export class MetricsRecorder {
   #enrollments = 0;
-  #attempts = 0;
-  #successes = 0;
-  #failures = 0;
-  #outages = 0;
-  readonly #detection = new Series();
-  readonly #recovery = new Series();
+  #recoveries: Recoveries | undefined;
   #rttLast: number | undefined;
   #rttMin: number | undefined;
   #rttSmoothed: number | undefined;
@@ -99,6 +110,11 @@ export class MetricsRecorder {
   /** Reads the time from `clock` (ms). */
   constructor(clock: { now(): number } = performance) {
     this.#clock = clock;
+  }
+
+  get #recorded(): Recoveries {
+    this.#recoveries ??= new Recoveries();
+    return this.#recoveries;
   }
 
   dropped(why: 'unauthenticated' | 'replayed'): void {
@@ -117,20 +133,20 @@ export class MetricsRecorder {
     this.#enrolledSince = undefined;
   }
   reenrollAttempt(): void {
-    this.#attempts++;
+    this.#recorded.attempts++;
   }
   reenrollSuccess(): void {
-    this.#successes++;
+    this.#recorded.successes++;
   }
   reenrollFailure(): void {
-    this.#failures++;
+    this.#recorded.failures++;
   }
   outage(detectionDelayMs: number): void {
-    this.#outages++;
-    this.#detection.add(detectionDelayMs);
+    this.#recorded.outages++;
+    this.#recorded.detection.add(detectionDelayMs);
   }
   recovered(ms: number): void {
-    this.#recovery.add(ms);
+    this.#recorded.recovery.add(ms);
   }
   rtt(ms: number): void {
     this.#rttLast = ms;
@@ -142,14 +158,15 @@ export class MetricsRecorder {
     const t = this.#clock.now();
     const up = this.#uptime + (this.#enrolledSince === undefined ? 0 : t - this.#enrolledSince);
     const span = this.#firstEnrolledAt === undefined ? undefined : t - this.#firstEnrolledAt;
+    const r = this.#recoveries ?? NO_RECOVERIES;
     return {
       enrollments: this.#enrollments,
-      reenrollAttempts: this.#attempts,
-      reenrollSuccesses: this.#successes,
-      reenrollFailures: this.#failures,
-      outages: this.#outages,
-      detectionDelayMs: this.#detection.stats(),
-      timeToRecoverMs: this.#recovery.stats(),
+      reenrollAttempts: r.attempts,
+      reenrollSuccesses: r.successes,
+      reenrollFailures: r.failures,
+      outages: r.outages,
+      detectionDelayMs: r.detection.stats(),
+      timeToRecoverMs: r.recovery.stats(),
       keepaliveRttMs: {
         last: this.#rttLast,
         min: this.#rttMin,

@@ -19,6 +19,10 @@ export const ipcpNameSchema = z.string({ error: 'must be a non-empty string' }).
   z.refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' }),
 );
 
+// Defaults shared by every manager that leaves them out (frozen: ten thousand managers hold one of each).
+const NO_LOWER_DIFS: readonly string[] = Object.freeze([]);
+const NO_AUTH = Object.freeze({ mechanism: 'none' as const });
+
 /** The schema of {@link EnrollmentManagerOptions}. */
 export const managerOptionsSchema = z
   .strictObject({
@@ -59,7 +63,7 @@ export const managerOptionsSchema = z
           error: 'must be an array of DIF names',
         }),
       ),
-      [],
+      () => NO_LOWER_DIFS,
     ),
     /**
      * Source of randomness in [0, 1) for the backoff jitter (inject a seeded one in tests).
@@ -80,7 +84,7 @@ export const managerOptionsSchema = z
      * needs `difName`). Kept out of `config`, errors and events.
      * @default { mechanism: 'none' }
      */
-    auth: z._default(authOptionsSchema, { mechanism: 'none' }),
+    auth: z._default(authOptionsSchema, () => NO_AUTH),
     /**
      * A pino-compatible logger (`debug`, `info`, `warn`, `error`, fields first).
      * @default undefined (silent)

@@ -17,13 +17,24 @@ function copyValue(value: ObjValue): ObjValue {
   return out;
 }
 
+/** Up to this many objects the RIB is a sorted array sized to fit; past it, a Map (sorted when listed). */
+const SMALL_RIB = 32;
+
+const byName = (a: RibObject, b: RibObject): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
 /** A RIB in memory. Objects are copied in and out, so callers cannot change its contents behind its back. */
 export class MemoryRib implements Rib {
-  readonly #objects = new Map<string, RibObject>();
+  /**
+   * Sorted by name while small: a member's RIB holds a few objects, and a Map's table alone is ~150 B in
+   * each of ten thousand members. A Map once it holds more than {@link SMALL_RIB}, so that a large RIB's
+   * writes stay O(1).
+   */
+  #objects: RibObject[] | Map<string, RibObject> = [];
 
   read(name: string): RibObject | undefined {
     checkName(name);
-    const object = this.#objects.get(name);
+    const objects = this.#objects;
+    const object = Array.isArray(objects) ? objects.find((o) => o.name === name) : objects.get(name);
     return object === undefined ? undefined : { ...object, value: copyValue(object.value) };
   }
 
@@ -36,24 +47,38 @@ export class MemoryRib implements Rib {
     if (object.value === null || typeof object.value !== 'object') {
       throw new RibError(`invalid RIB object "${object.name}": value must be an ObjValue object`);
     }
-    this.#objects.set(object.name, { name: object.name, class: object.class, value: copyValue(object.value) });
+    const stored = { name: object.name, class: object.class, value: copyValue(object.value) };
+    const objects = this.#objects;
+    if (!Array.isArray(objects)) {
+      objects.set(stored.name, stored);
+      return;
+    }
+    const at = objects.findIndex((o) => o.name >= stored.name);
+    if (at >= 0 && objects[at]?.name === stored.name) objects[at] = stored;
+    else if (objects.length < SMALL_RIB) this.#objects = objects.toSpliced(at < 0 ? objects.length : at, 0, stored);
+    else this.#objects = new Map([...objects, stored].map((o) => [o.name, o]));
   }
 
   delete(name: string): boolean {
     checkName(name);
-    return this.#objects.delete(name);
+    const objects = this.#objects;
+    if (!Array.isArray(objects)) return objects.delete(name);
+    const at = objects.findIndex((o) => o.name === name);
+    if (at < 0) return false;
+    this.#objects = objects.toSpliced(at, 1);
+    return true;
   }
 
   list(prefix = ''): RibObject[] {
     if (typeof prefix !== 'string') throw new RibError('a RIB prefix must be a string');
-    return [...this.#objects.values()]
-      .filter((o) => o.name.startsWith(prefix))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((o) => ({ ...o, value: copyValue(o.value) }));
+    const objects = this.#objects;
+    const sorted = Array.isArray(objects) ? objects : [...objects.values()].sort(byName);
+    return sorted.filter((o) => o.name.startsWith(prefix)).map((o) => ({ ...o, value: copyValue(o.value) }));
   }
 
   /** How many objects the RIB holds. */
   get size(): number {
-    return this.#objects.size;
+    const objects = this.#objects;
+    return Array.isArray(objects) ? objects.length : objects.size;
   }
 }

@@ -44,3 +44,16 @@ export const RibNames = {
   /** Objects under this prefix are the IPCP's own management state: the enroller never syncs them. */
   localPrefix: '/mgmt/',
 } as const;
+
+/** The names and classes of the objects every enrollment syncs, one copy each. */
+const WELL_KNOWN = new Map<string, string>([RibNames.address, RibNames.difName, 'address', 'dif_config'].map((s) => [s, s]));
+
+/**
+ * `text`, or the library's own copy of it when it is a well-known RIB name
+ * or class: what a member decodes is a new string each time, and ten
+ * thousand members would each keep their own copy of the same few names.
+ * @internal
+ */
+export function wellKnown(text: string): string {
+  return WELL_KNOWN.get(text) ?? text;
+}

@@ -178,10 +178,14 @@ export class UdpShim implements Shim {
   }
 
   onReceive(handler: ShimHandler): () => void {
-    const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
-    this.#handlers = this.#handlers.concat(wrapped); // sized to fit (a spread would leave spare capacity in every shim)
+    this.#handlers = this.#handlers.concat(handler); // sized to fit (a spread would leave spare capacity in every shim)
+    let subscribed = true;
     return () => {
-      this.#handlers = this.#handlers.filter((h) => h !== wrapped);
+      // One registration each: the same handler registered twice stays once.
+      if (!subscribed) return;
+      subscribed = false;
+      const i = this.#handlers.lastIndexOf(handler);
+      if (i >= 0) this.#handlers = this.#handlers.toSpliced(i, 1);
     };
   }
 

@@ -27,13 +27,18 @@ import { type Clock, LATE_MS, MAX_TIMER_MS, systemClock, type TimerHandle } from
 /** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
 export const TICK_MS = 10;
 
-/** A scheduled one-shot callback; cancel it with {@link Ticker.cancel}. */
+/**
+ * A scheduled one-shot callback; cancel it with {@link Ticker.cancel}. An
+ * owner that arms one over and over can keep one entry of its own (an object
+ * with a `run()` method) and {@link Ticker.place} it each time: no entry and
+ * no closure made per arming.
+ */
 export interface TickerEntry {
-  /** The clock's time at which it is due. */
-  readonly at: number;
-  /** @internal */
-  readonly run: () => void;
-  /** @internal bucket index, -1 once run or cancelled */
+  /** The clock's time at which it is due (set by the wheel). */
+  at: number;
+  /** Called once when due, as a method of the entry. */
+  run(): void;
+  /** @internal bucket index, -1 while not scheduled (set by the wheel) */
   bucket: number;
 }
 
@@ -132,6 +137,12 @@ export class Ticker {
 
   /** Runs `run` once, as soon as the clock reaches `at` (at most one bucket width later). */
   schedule(at: number, run: () => void): TickerEntry {
+    return this.place({ at, run, bucket: -1 }, at);
+  }
+
+  /** Schedules `entry` to run once at `at`, as {@link schedule} does; an entry still scheduled is moved. */
+  place<E extends TickerEntry>(entry: E, at: number): E {
+    if (entry.bucket >= 0) this.#remove(entry);
     if (this.#size === 0) {
       // Idle until now: count buckets from the present (a test's fake clock may have gone back in time).
       this.#due.clear();
@@ -141,7 +152,8 @@ export class Ticker {
     let due = Math.ceil(at / this.#tickMs);
     if (due * this.#tickMs < at) due++; // at / tickMs rounded down to a whole number (underflow)
     const bucket = Math.max(due, this.#done + 1);
-    const entry: TickerEntry = { at, run, bucket };
+    entry.at = at;
+    entry.bucket = bucket;
     let set = this.#buckets.get(bucket);
     if (set === undefined) {
       set = new Set();
@@ -162,13 +174,18 @@ export class Ticker {
   /** Cancels an entry; harmless if it already ran or was cancelled. */
   cancel(entry: TickerEntry | undefined): void {
     if (entry === undefined || entry.bucket < 0) return;
+    this.#remove(entry);
+    if (this.#size === 0) this.#disarm();
+  }
+
+  /** Takes a scheduled entry out of its bucket (the timer is left as it is). */
+  #remove(entry: TickerEntry): void {
     const set = this.#buckets.get(entry.bucket);
     if (set?.delete(entry)) {
       this.#size--;
       if (set.size === 0) this.#buckets.delete(entry.bucket);
     }
     entry.bucket = -1;
-    if (this.#size === 0) this.#disarm();
   }
 
   /** The earliest bucket that still holds entries (emptied ones are dropped from the heap here). */

@@ -236,10 +236,10 @@ describe('Liveness', () => {
   it('the wheel is never asked for a check already due: the deadline sits a timeout after the last heartbeat, and moves there', () => {
     const w = world();
     const asked: Array<{ at: number; now: number }> = [];
-    const schedule = w.ticker.schedule.bind(w.ticker);
-    w.ticker.schedule = (at, run) => {
+    const place = w.ticker.place.bind(w.ticker);
+    w.ticker.place = (entry, at) => {
       asked.push({ at, now: w.now() });
-      return schedule(at, run);
+      return place(entry, at);
     };
     w.enrol();
     const t0 = w.now();

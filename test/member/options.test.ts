@@ -79,3 +79,37 @@ it('without lowerDifs, M_START names no lower DIF; with them, those', async () =
   await member(n, 'lower', {}, { lowerDifs: ['eth0', 'wlan0'] }).mgr.enrolWithBootstrap('bootstrap');
   expect(starts.map((l) => l ?? [])).toEqual([[], ['eth0', 'wlan0']]);
 });
+
+describe('a manager config is an immutable value: equal configs built one after another are one object', () => {
+  const build = (config: Record<string, unknown>): EnrollmentManager =>
+    new EnrollmentManager({ shim: net.attach(`c${Math.random()}`), rib: new MemoryRib(), config });
+
+  it('two managers with equal settings share one frozen config, its bootstraps frozen too', async () => {
+    const a = build({ heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, bootstraps: ['x:1', 'y:2'] });
+    const b = build({ connectionTimeoutSecs: 3, heartbeatIntervalSecs: 1, bootstraps: ['x:1', 'y:2'] });
+    expect(b.config).toBe(a.config);
+    expect(Object.isFrozen(a.config)).toBe(true);
+    expect(Object.isFrozen(a.config.bootstraps)).toBe(true);
+    expect(() => (a.config.bootstraps as string[]).push('z:3')).toThrow(TypeError);
+    const plain = build({});
+    expect(Object.isFrozen(plain.config.bootstraps)).toBe(true);
+    expect(plain.config.bootstraps).toEqual([]);
+    await Promise.all([a.close(), b.close(), plain.close()]);
+  });
+
+  it('a config that differs in one setting, or in one bootstrap, is its own', async () => {
+    const base = { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3, bootstraps: ['x:1', 'y:2'] };
+    const a = build(base);
+    const otherSetting = build({ ...base, heartbeatIntervalSecs: 2 });
+    expect(otherSetting.config).not.toBe(a.config);
+    expect(otherSetting.config.heartbeatIntervalSecs).toBe(2);
+    const again = build(base);
+    const otherBootstrap = build({ ...base, bootstraps: ['x:1', 'y:3'] });
+    const fewerBootstraps = build({ ...base, bootstraps: ['x:1'] });
+    expect(again.config).toEqual(a.config); // equal; shared only with the config built just before
+    expect(otherBootstrap.config.bootstraps).toEqual(['x:1', 'y:3']);
+    expect(fewerBootstraps.config.bootstraps).toEqual(['x:1']);
+    expect(new Set([again.config, otherBootstrap.config, fewerBootstraps.config]).size).toBe(3);
+    await Promise.all([a, otherSetting, again, otherBootstrap, fewerBootstraps].map((m) => m.close()));
+  });
+});

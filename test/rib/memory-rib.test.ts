@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryRib, RibError } from '../../src/index.js';
 
@@ -43,5 +44,55 @@ describe('MemoryRib', () => {
     const rib = new MemoryRib();
     expect(() => rib.read('nope')).toThrow(RibError);
     expect(() => rib.delete(42 as never)).toThrow(RibError);
+  });
+});
+
+describe('MemoryRib: small (a sorted array) or large (a Map), the same RIB', () => {
+  type Op = { kind: 'write'; name: number; value: number } | { kind: 'delete'; name: number } | { kind: 'list'; prefix: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('write' as const), name: fc.noBias(fc.nat(80)), value: fc.integer() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), name: fc.noBias(fc.nat(80)) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('list' as const), prefix: fc.nat(9) }) },
+  );
+  // Names of varied lengths, so that sorting by name is not sorting by number; up to 81 of them, past the small size.
+  const nameOf = (n: number): string => `/o/${n % 9}/${n}`;
+
+  it('reads, lists (sorted, by prefix), deletes and counts as a Map of the same writes would, across any growth', () => {
+    let grown = false;
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 80, maxLength: 300 }), (ops) => {
+        const rib = new MemoryRib();
+        const model = new Map<string, number>();
+        for (const o of ops) {
+          if (o.kind === 'write') {
+            rib.write({ name: nameOf(o.name), class: 'c', value: { intval: o.value } });
+            model.set(nameOf(o.name), o.value);
+          } else if (o.kind === 'delete') {
+            expect(rib.delete(nameOf(o.name))).toBe(model.delete(nameOf(o.name)));
+          } else {
+            const prefix = `/o/${o.prefix}/`;
+            const expected = [...model].filter(([n]) => n.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+            expect(rib.list(prefix).map((x) => [x.name, x.value.intval])).toEqual(expected);
+          }
+          expect(rib.size).toBe(model.size);
+        }
+        for (let n = 0; n <= 80; n++) expect(rib.read(nameOf(n))?.value.intval).toBe(model.get(nameOf(n)));
+        grown ||= model.size > 32;
+        expect(rib.list().map((x) => x.name)).toEqual([...model.keys()].sort());
+      }),
+      { numRuns: 150 },
+    );
+    expect(grown).toBe(true); // some runs went well past the small size
+  });
+
+  it('keeps every object written, in order, as it grows from small to large', () => {
+    const rib = new MemoryRib();
+    const names = Array.from({ length: 100 }, (_, i) => `/n/${String(99 - i).padStart(2, '0')}`);
+    names.forEach((name, i) => {
+      rib.write({ name, class: 'c', value: { intval: i } });
+      expect(rib.size).toBe(i + 1);
+    });
+    expect(rib.list().map((o) => o.name)).toEqual([...names].reverse());
+    expect(rib.read('/n/00')?.value.intval).toBe(99);
   });
 });

@@ -93,6 +93,29 @@ export function shimConformance(name: string, makePair: () => Promise<ShimPair>)
       expect(removed).toBe(0);
     });
 
+    it('counts each registration of one handler apart: each unsubscribe removes one, once', async () => {
+      const { a, b } = await open();
+      let calls = 0;
+      const handler = (): void => {
+        calls++;
+      };
+      const first = b.onReceive(handler);
+      b.onReceive(handler);
+      const oneDatagram = async (): Promise<void> => {
+        const arrived = collect(b, 1);
+        await a.send(b.localAddress, Uint8Array.of(1));
+        await arrived;
+        await pause(20);
+      };
+      await oneDatagram();
+      expect(calls).toBe(2); // registered twice, called twice
+      first();
+      first(); // idempotent: the other registration stays
+      calls = 0;
+      await oneDatagram();
+      expect(calls).toBe(1);
+    });
+
     it('a send to an address nobody listens on resolves (datagrams are fire and forget)', async () => {
       const { a, nowhere } = await open();
       await expect(a.send(nowhere, Uint8Array.of(1))).resolves.toBeUndefined();

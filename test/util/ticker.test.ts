@@ -36,7 +36,11 @@ function fakeClock(): Clock & { pending(): number } {
   };
 }
 
-type Op = { kind: 'schedule'; delay: number } | { kind: 'cancel'; which: number } | { kind: 'advance'; ms: number };
+type Op =
+  | { kind: 'schedule'; delay: number }
+  | { kind: 'cancel'; which: number }
+  | { kind: 'move'; which: number; delay: number }
+  | { kind: 'advance'; ms: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
@@ -44,6 +48,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     delay: fc.oneof(fc.integer({ min: -50, max: 3000 }), fc.double({ min: 0, max: 100, noNaN: true })),
   }),
   fc.record({ kind: fc.constant('cancel' as const), which: fc.nat() }),
+  // place() an entry again, whether it is still scheduled (moved), ran, or was cancelled (reused)
+  fc.record({ kind: fc.constant('move' as const), which: fc.nat(), delay: fc.integer({ min: -50, max: 3000 }) }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 2000 })) }),
 );
 
@@ -52,13 +58,14 @@ afterEach(() => {
 });
 
 describe('Ticker', () => {
-  it('runs each entry once, never before its time and at most one bucket after, under any schedule/cancel/advance order', async () => {
+  it('runs each entry once per placing, never before its time and at most one bucket after, under any schedule/cancel/move/advance order', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
         vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
         const clock = fakeClock();
         const ticker = new Ticker(TICK_MS, clock);
-        const entries: Array<{ at: number; scheduled: number; ran: number[]; cancelled: boolean; entry: ReturnType<Ticker['after']> }> = [];
+        // expected: how many times the entry should have run once everything due has run
+        const entries: Array<{ at: number; scheduled: number; ran: number[]; expected: number; entry: ReturnType<Ticker['after']> }> = [];
         for (const o of ops) {
           if (o.kind === 'schedule') {
             const at = clock.now() + o.delay;
@@ -66,29 +73,34 @@ describe('Ticker', () => {
               at,
               scheduled: clock.now(),
               ran: [] as number[],
-              cancelled: false,
+              expected: 1,
               entry: undefined as unknown as ReturnType<Ticker['after']>,
             };
             record.entry = ticker.schedule(at, () => record.ran.push(clock.now()));
             entries.push(record);
           } else if (o.kind === 'cancel' && entries.length > 0) {
             const record = entries[o.which % entries.length];
-            if (record !== undefined && record.ran.length === 0) {
+            if (record !== undefined && record.ran.length < record.expected) {
               ticker.cancel(record.entry);
-              record.cancelled = true;
+              record.expected = record.ran.length;
             }
+          } else if (o.kind === 'move' && entries.length > 0) {
+            const record = entries[o.which % entries.length] as (typeof entries)[number];
+            record.at = clock.now() + o.delay;
+            record.scheduled = clock.now();
+            record.expected = record.ran.length + 1; // a run still pending moves; one that happened stays
+            ticker.place(record.entry, record.at);
           } else if (o.kind === 'advance') {
             await vi.advanceTimersByTimeAsync(o.ms);
           }
         }
         await vi.advanceTimersByTimeAsync(3100 + TICK_MS);
         for (const r of entries) {
-          if (r.cancelled) {
-            expect(r.ran).toEqual([]);
-            continue;
-          }
-          expect(r.ran).toHaveLength(1);
-          const ran = r.ran[0] as number;
+          expect(r.ran).toHaveLength(r.expected);
+          if (r.expected === 0) continue;
+          // The last run is the last placing's (a cancel after the last run leaves it the last)
+          const ran = r.ran.at(-1) as number;
+          if (ran < r.scheduled) continue; // cancelled after it ran, never placed since
           expect(ran).toBeGreaterThanOrEqual(r.at);
           // At most one bucket after it was due, or after it was scheduled when that was already past its time.
           expect(ran).toBeLessThanOrEqual(Math.max(r.at, r.scheduled) + TICK_MS);
