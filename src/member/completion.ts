@@ -92,7 +92,8 @@ export function completeEnrollment(init: CompletionInit, bootstrap: string, resu
   }
   const previous = state.record?.address;
   // One object is both the public state and the record that outlives it: an idle manager holds no second copy.
-  const enrolled = { type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() } as const;
+  // Frozen: what a listener does to the state it is shown cannot change where keepalives go.
+  const enrolled = Object.freeze({ type: 'enrolled', bootstrap, address: result.address, difName, since: Date.now() } as const);
   state.record = enrolled;
   liveness.enrolled();
   state.lost = false;

@@ -38,8 +38,9 @@ export interface LivenessInit {
 const NOT_RUNNING: ConnectionMonitor = Object.freeze({ stop: () => undefined, running: false });
 
 /**
- * The running monitor's handle: one small object, no closure. Stopping it
- * tells its liveness once.
+ * The running monitor's handle. Stopping it tells its liveness once. `stop`
+ * is bound (no closure, no context), so it can be handed on alone:
+ * `signal.addEventListener('abort', monitor.stop)`.
  */
 class Monitor implements ConnectionMonitor {
   running = true;
@@ -47,6 +48,7 @@ class Monitor implements ConnectionMonitor {
 
   constructor(liveness: Liveness) {
     this.#liveness = liveness;
+    this.stop = this.stop.bind(this);
   }
 
   stop(): void {

@@ -109,6 +109,8 @@ export class Ticker {
   #armings = 0;
   /** The timer fired late and was put off by one event-loop turn: the next firing runs what is due. */
   #putOff = false;
+  /** Inside tick(): a bucket's entries run, and the buckets before #done are processed. */
+  #ticking = false;
 
   constructor(tickMs = TICK_MS, clock: Clock = systemClock) {
     this.#tickMs = tickMs;
@@ -143,7 +145,8 @@ export class Ticker {
   /** Schedules `entry` to run once at `at`, as {@link schedule} does; an entry still scheduled is moved. */
   place<E extends TickerEntry>(entry: E, at: number): E {
     if (entry.bucket >= 0) this.#remove(entry);
-    if (this.#size === 0) {
+    // (not while ticking: the bucket running is out of the map, its entries counted out, and #done already past it)
+    if (this.#size === 0 && !this.#ticking) {
       // Idle until now: count buckets from the present (a test's fake clock may have gone back in time).
       this.#due.clear();
       this.#done = Math.floor(this.#clock.now() / this.#tickMs) - 1;
@@ -249,6 +252,18 @@ export class Ticker {
   /** Runs every entry due by the clock's present time, then arms the timer for the next bucket. */
   tick(): void {
     this.#putOff = false;
+    this.#ticking = true;
+    let now: number;
+    try {
+      now = this.#runDue();
+    } finally {
+      this.#ticking = false;
+    }
+    if (this.#timer === undefined || this.#armedFor <= now) this.#arm();
+  }
+
+  /** Runs every entry of the buckets due by now; returns now's bucket index. */
+  #runDue(): number {
     const now = Math.floor(this.#clock.now() / this.#tickMs);
     for (let b = this.#earliest(); b !== undefined && b <= now; b = this.#earliest()) {
       this.#due.pop();
@@ -268,7 +283,7 @@ export class Ticker {
       }
     }
     this.#done = Math.max(this.#done, now);
-    if (this.#timer === undefined || this.#armedFor <= now) this.#arm();
+    return now;
   }
 }
 

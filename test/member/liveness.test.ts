@@ -233,6 +233,18 @@ describe('Liveness', () => {
     expect(w.liveness.monitoring).toBe(false);
   });
 
+  it("a monitor's stop works handed on alone (as an abort listener or a timer's callback)", () => {
+    const w = world();
+    const { stop } = w.liveness.startMonitor();
+    const signal = new AbortController();
+    signal.signal.addEventListener('abort', stop);
+    signal.abort();
+    expect(w.liveness.monitoring).toBe(false);
+    expect(w.stops()).toBe(1);
+    stop();
+    expect(w.stops()).toBe(1);
+  });
+
   it('the wheel is never asked for a check already due: the deadline sits a timeout after the last heartbeat, and moves there', () => {
     const w = world();
     const asked: Array<{ at: number; now: number }> = [];

@@ -113,3 +113,15 @@ describe('a manager config is an immutable value: equal configs built one after 
     await Promise.all([a, otherSetting, again, otherBootstrap, fewerBootstraps].map((m) => m.close()));
   });
 });
+
+it('the enrolled state shown is frozen: changing it cannot change where keepalives go or what is released', async () => {
+  const { net: n } = await withEnroller();
+  const { mgr } = member(n, 'frozen');
+  await mgr.enrolWithBootstrap('bootstrap');
+  const state = mgr.state;
+  expect(Object.isFrozen(state)).toBe(true);
+  expect(() => {
+    (state as { bootstrap: string }).bootstrap = 'elsewhere';
+  }).toThrow(TypeError);
+  expect(mgr.bootstrapAddress).toBe('bootstrap');
+});

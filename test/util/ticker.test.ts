@@ -162,6 +162,32 @@ describe('Ticker', () => {
     expect(ticker.size).toBe(0);
   });
 
+  it('an entry moved into the past by a callback of its own bucket runs once per placing, and the count stays exact', () => {
+    let t = 1000; // the start of bucket 100
+    const clock: Clock = { ...fakeClock(), now: () => t, setTimeout: () => ({}) as never, clearTimeout: () => undefined };
+    const ticker = new Ticker(TICK_MS, clock);
+    const runs: number[] = [];
+    const x = {
+      at: 0,
+      bucket: -1,
+      run(): void {
+        runs.push(t);
+        if (runs.length === 1) ticker.place(x, 995); // re-placed in the past from its own run
+      },
+    };
+    // y runs first and moves x, not yet run, into the past: the wheel is empty meanwhile (the bucket counted out)
+    const y = { at: 0, bucket: -1, run: (): void => void ticker.place(x, 995) };
+    ticker.place(y, 1000);
+    ticker.place(x, 1000);
+    for (; t <= 1040; t += TICK_MS) ticker.tick();
+    expect(runs).toHaveLength(2); // the move's run and the re-placing's, never the old placing's
+    expect(ticker.size).toBe(0);
+    const z = ticker.schedule(5000, () => undefined);
+    expect(ticker.size).toBe(1);
+    ticker.cancel(z);
+    expect(ticker.size).toBe(0);
+  });
+
   it('keeps turning when a callback throws, and runs what a callback schedules in the past at once', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = fakeClock();
