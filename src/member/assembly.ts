@@ -166,11 +166,6 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     this.liveness.cancelKeepalive();
   }
 
-  /** Exit action of every state into `closed`. */
-  closed(): void {
-    this.liveness.cancelDeadline();
-  }
-
   /** Every change of state is an event. */
   changed(state: EnrollmentState, previous: EnrollmentState): void {
     this.telemetry.emit('state:change', state, previous);

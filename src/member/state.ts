@@ -22,8 +22,6 @@ export interface EnrollmentRecord {
 export interface StateExits {
   /** Leaving `enrolled`: keepalives stop, uptime stops counting. */
   leftEnrolled(): void;
-  /** Entering `closed`: every timer stops. */
-  closed(): void;
   /** After every change. */
   changed(state: EnrollmentState, previous: EnrollmentState): void;
 }
@@ -77,7 +75,6 @@ export class MemberState {
   set(state: EnrollmentState): void {
     const previous = this.#current;
     if (previous.type === 'enrolled' && state.type !== 'enrolled') this.#exits.leftEnrolled();
-    if (state.type === 'closed') this.#exits.closed();
     this.#current = state;
     this.#exits.changed(state, previous);
   }

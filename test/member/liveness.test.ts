@@ -22,7 +22,6 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
   const telemetry = new Telemetry(emitter, undefined, describeMemberEvent, MEMBER_CHANNELS);
   const state = new MemberState({
     leftEnrolled: () => liveness.cancelKeepalive(),
-    closed: () => liveness.cancelDeadline(),
     changed: () => undefined,
   });
   const bootstraps = new BootstrapSet({ localAddress: 'm', now: () => t, random: () => 0.5, backoff: () => 1000 });

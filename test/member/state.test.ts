@@ -7,7 +7,6 @@ function tracked() {
   const changes: Array<[EnrollmentState['type'], EnrollmentState['type']]> = [];
   const state = new MemberState({
     leftEnrolled: () => calls.push('leftEnrolled'),
-    closed: () => calls.push('closed'),
     changed: (next, previous) => {
       calls.push('changed');
       changes.push([next.type, previous.type]);
@@ -48,7 +47,7 @@ describe('MemberState', () => {
     state.set(enrolled);
     calls.length = 0;
     state.set({ type: 'closed' });
-    expect(calls).toEqual(['leftEnrolled', 'closed', 'changed']);
+    expect(calls).toEqual(['leftEnrolled', 'changed']);
     expect(changes.at(-1)).toEqual(['closed', 'enrolled']);
   });
 
