@@ -5,11 +5,10 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import {
   type AddressBinding,
-  Enroller,
+  type Enroller,
   type EnrollerOptions,
   MemoryAddressStore,
   MemoryNetwork,
-  MemoryRib,
   OpCode,
   type Shim,
 } from '../../src/index.js';
@@ -50,19 +49,8 @@ const withSend = (inner: Shim, send: Shim['send']): Shim => ({
 
 /** A started enroller "bootstrap" on `shim` and `store` (pool 1-9), stopped by cleanup. */
 async function startedOn(shim: Shim, store: MemoryAddressStore, extra: Partial<EnrollerOptions> = {}): Promise<Enroller> {
-  const enroller = new Enroller({
-    shim,
-    rib: new MemoryRib(),
-    ipcpName: 'bootstrap',
-    difName: 'demo.DIF',
-    addressPool: { first: 1, last: 9 },
-    store,
-    advertisedAddress: 'bootstrap',
-    ...extra,
-  });
-  await enroller.start();
-  onCleanup(() => enroller.stop());
-  return enroller;
+  const opts = { shim, store, addressPool: { first: 1, last: 9 }, advertisedAddress: 'bootstrap', ...extra };
+  return (await withEnroller(opts)).enroller;
 }
 
 it('start() called while stop() says goodbye waits for it: the enroller then serves with its store open and its leases armed', async () => {
