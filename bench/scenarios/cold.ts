@@ -5,8 +5,11 @@
  * binds a UdpShim, constructs an EnrollmentManager and enrols with an
  * enroller process that is already running and warm; then a second member
  * in that same process enrols, which shows what the first one paid for
- * first use. Next to it, the floor: a fresh process importing an empty
- * module (Node's own ESM loader start-up). One more member runs with the
+ * first use. Next to it, the floors: a fresh process importing an empty
+ * module (Node's own ESM loader start-up), and a fresh process with no
+ * library replaying one recorded enrollment's datagrams over bare
+ * `node:dgram` (bench/cold-floor.mjs: what Node's first sends and receives
+ * and the enroller cost before any library code runs). One more member runs with the
  * inspector's CPU profiler around its first enrollment, summarised below.
  */
 import { spawn } from 'node:child_process';
@@ -15,12 +18,15 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BenchChild } from '../lib/child.js';
 import type { Ctx } from '../lib/context.js';
-import { LIB_PATH } from '../lib/lib.js';
+import { EnrollmentManager, LIB_PATH, MemoryRib, UdpShim } from '../lib/lib.js';
 import { closeAll, makeManagers, makeShims } from '../lib/members.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, median, type Summary, summarize } from '../lib/stats.js';
 
 const SCRIPT = fileURLToPath(new URL('../cold-member.mjs', import.meta.url));
+const FLOOR_SCRIPT = fileURLToPath(new URL('../cold-floor.mjs', import.meta.url));
+/** The recorded member's name: the floor's processes swap it for one of the same length. */
+const FLOOR_NAME = 'cold-floor-member-0000000000';
 const SRC_INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
 /** An empty module: importing it costs the ESM loader's start-up and nothing else. */
 const EMPTY = 'data:text/javascript,export default 1';
@@ -41,12 +47,12 @@ interface ColdRun {
   secondMs?: number;
 }
 
-/** Runs bench/cold-member.mjs in a fresh process (with `flags` for node); resolves with what it printed. */
-function coldProcess(env: Record<string, string>, flags: string[] = []): Promise<ColdRun> {
+/** Runs bench/cold-member.mjs (or `script`) in a fresh process (with `flags` for node); resolves with what it printed. */
+function coldProcess(env: Record<string, string>, flags: string[] = [], script = SCRIPT): Promise<ColdRun> {
   // --src: the library is TypeScript, which only tsx can load (figures not representative).
-  const execArgv = [...(LIB_PATH === undefined ? ['--import', 'tsx'] : []), ...flags];
+  const execArgv = [...(LIB_PATH === undefined && script === SCRIPT ? ['--import', 'tsx'] : []), ...flags];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...execArgv, SCRIPT], {
+    const child = spawn(process.execPath, [...execArgv, script], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -62,6 +68,37 @@ function coldProcess(env: Record<string, string>, flags: string[] = []): Promise
       else resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as ColdRun);
     });
   });
+}
+
+/**
+ * One enrollment with the enroller at `bootstrap`, recorded datagram by datagram (what the member sent and
+ * received, in order), for bench/cold-floor.mjs to replay without the library.
+ */
+async function recordExchange(bootstrap: string): Promise<string> {
+  const shim = await UdpShim.bind('127.0.0.1:0');
+  const steps: Array<['out' | 'in', string]> = [];
+  const hex = (pdu: Uint8Array): string => Buffer.from(pdu).toString('hex');
+  const recording = {
+    localAddress: shim.localAddress,
+    send: (to: string, pdu: Uint8Array) => {
+      steps.push(['out', hex(pdu)]);
+      return shim.send(to, pdu);
+    },
+    onReceive: (handler: (pdu: Uint8Array, from: string) => void) =>
+      shim.onReceive((pdu, from) => {
+        steps.push(['in', hex(pdu)]);
+        handler(pdu, from);
+      }),
+    close: () => shim.close(),
+  };
+  const manager = new EnrollmentManager({ shim: recording, rib: new MemoryRib(), ipcpName: FLOOR_NAME, difName: 'demo.DIF' });
+  try {
+    await manager.enrolWithBootstrap(bootstrap);
+  } finally {
+    await manager.close();
+    await shim.close();
+  }
+  return JSON.stringify({ name: FLOOR_NAME, steps });
 }
 
 interface ProfileNode {
@@ -140,6 +177,7 @@ export async function cold(ctx: Ctx): Promise<void> {
   const runs: ColdRun[] = [];
   const eager: ColdRun[] = [];
   const floors: number[] = [];
+  const bare: ColdRun[] = [];
   const depImports: Record<string, number[]> = {};
   let profile: ReturnType<typeof summarise> | undefined;
   try {
@@ -148,9 +186,11 @@ export async function cold(ctx: Ctx): Promise<void> {
     const warm = makeManagers(shims, {}, 'warm');
     await Promise.all(warm.map((m) => m.enrolWithBootstrap(child.address)));
     await closeAll(warm, shims);
+    const exchange = await recordExchange(child.address);
     for (let i = 0; i < n; i++) {
       ctx.log(`cold: fresh process ${i + 1}/${n}`);
       floors.push((await coldProcess({ RINA_COLD_LIB: EMPTY })).importMs);
+      bare.push(await coldProcess({ RINA_COLD_BOOTSTRAP: child.address, RINA_COLD_EXCHANGE: exchange }, [], FLOOR_SCRIPT));
       runs.push(await coldProcess({ RINA_COLD_LIB: pathToFileURL(lib).href, RINA_COLD_BOOTSTRAP: child.address }));
     }
     for (const dep of DEPENDENCIES) {
@@ -185,6 +225,8 @@ export async function cold(ctx: Ctx): Promise<void> {
         row('new EnrollmentManager(...)', stat('constructMs')),
         row('first enrolWithBootstrap()', stat('firstMs')),
         row('a second member in the same process: enrolWithBootstrap()', stat('secondMs')),
+        row('floor: the same datagrams over bare node:dgram, no library (fresh process): first exchange', stat('firstMs', bare)),
+        row('floor: a second exchange in that process', stat('secondMs', bare)),
         row('import + bind + construct + first enrollment (per process)', summarize(runs.map(upToEnrolled))),
         row("what-if, node --no-lazy (all code compiled at load): import('rina-enrollment')", stat('importMs', eager)),
         row('what-if, node --no-lazy: first enrolWithBootstrap()', stat('firstMs', eager)),
@@ -218,6 +260,7 @@ export async function cold(ctx: Ctx): Promise<void> {
   const first = stat('firstMs');
   const imported = stat('importMs');
   const second = stat('secondMs');
+  const bareFirst = stat('firstMs', bare);
   const verdicts: Verdict[] = [
     {
       target: `first enrollment in a fresh process <= ${FIRST_TARGET_MS} ms (p50)`,
@@ -226,7 +269,7 @@ export async function cold(ctx: Ctx): Promise<void> {
       ...(first.p50 <= FIRST_TARGET_MS
         ? {}
         : {
-            note: `${fmt(first.p50 / FIRST_TARGET_MS, 1)}x the target; the second member's enrollment in the same process (${fmt(second.p50, 2)} ms) shows that ${fmt(first.p50 - second.p50, 2)} ms of the first is first use. With every function compiled at load (node --no-lazy, what-if row) the first enrollment takes ${fmt(stat('firstMs', eager).p50, 2)} ms: the rest is V8 compiling, on their first call, the functions one enrollment runs (ours, the wire codec's, Node's dgram and timers), spread over some 20 modules (the profile above); nothing is built on first use any more.`,
+            note: `${fmt(first.p50 / FIRST_TARGET_MS, 1)}x the target. The floor, one enrollment's datagrams replayed over bare node:dgram by a fresh process with no library at all, takes ${fmt(bareFirst.p50, 2)} ms (${fmt((100 * bareFirst.p50) / FIRST_TARGET_MS, 0)}% of the target): Node's first sends and receives on a new socket and the enroller's own work leave ${fmt(Math.max(0, FIRST_TARGET_MS - bareFirst.p50), 2)} ms for the library's code. The second member's enrollment in the same process (${fmt(second.p50, 2)} ms) shows that ${fmt(first.p50 - second.p50, 2)} ms of the first is first use. With every function compiled at load (node --no-lazy, what-if row) the first enrollment takes ${fmt(stat('firstMs', eager).p50, 2)} ms: the rest is V8 compiling, on their first call, the functions one enrollment runs (ours, the wire codec's, Node's dgram and timers), spread over some 20 modules (the profile above); nothing is built on first use any more.`,
           }),
     },
     {
