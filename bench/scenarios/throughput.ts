@@ -221,7 +221,7 @@ export async function throughput(ctx: Ctx): Promise<void> {
       why.push(`wall-clock rate ${int(m.perSec)}/s is ${fmt((1 - m.perSec / 10_000) * 100, 0)}% short of 10,000/s`);
       if (m.busy > 0)
         why.push(
-          `${int(m.busy)} CONNECTs were answered "busy" (over maxPendingEnrollments) and those members backed off for whole seconds (initialBackoffMs) before retrying`,
+          `${int(m.busy)} CONNECTs were answered "busy" (over maxPendingEnrollments), each with the member's slot to come back at (spaced by the time between the enroller's completions): ${fmt(m.busy / m.members, 2)} refusals per member`,
         );
       if (m.rcvbufErrors > 0)
         why.push(

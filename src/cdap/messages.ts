@@ -44,6 +44,20 @@ export const Result = {
   AUTH_FAILED: -6,
 } as const;
 
+/** The end of a "busy" refusal's `result_reason` that says when to ask again. */
+const RETRY_HINT = /, try again in (\d{1,9}) ms$/;
+
+/** A "busy" refusal's `result_reason`: why, and in how many ms to ask again (docs/PROTOCOL.md, result codes). */
+export function busyReason(why: string, retryInMs: number): string {
+  return `busy: ${why}, try again in ${retryInMs} ms`;
+}
+
+/** The wait, in ms, that a refusal's `result_reason` asks for (see {@link busyReason}); undefined when it names none. */
+export function retryHintOf(reason: string): number | undefined {
+  const match = RETRY_HINT.exec(reason);
+  return match === null ? undefined : Number(match[1]);
+}
+
 /**
  * rlite's default data-transfer constants, sent in M_START_R (an rlite member
  * requires them). rlite's own seq_rollover_thresh is an overflowed `1 << 31`;

@@ -7,7 +7,7 @@
  */
 import type { ConnectVerdict, EnrollerAuth } from '../auth/auth.js';
 import { encodeCdapMessage } from '../cdap/codec.js';
-import { InvokeIds, Result, replyTo } from '../cdap/messages.js';
+import { busyReason, InvokeIds, Result, replyTo } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
@@ -73,13 +73,17 @@ export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard 
       : { reason: `IPCP name "${name}" is not allowed to enrol`, result: Result.AUTH_FAILED, counter: 'authFailures' };
 }
 
-/** A new enrollment beyond `maxPending` in progress (candidates included) is answered "busy". */
-export function capacityGuard(inProgress: () => number, maxPending: number): Guard {
+/**
+ * A new enrollment beyond `maxPending` in progress (candidates included) is
+ * answered "busy", with the ms after which to ask again (`retryIn`, called
+ * once per refusal: see `ReturnSlots`).
+ */
+export function capacityGuard(inProgress: () => number, maxPending: number, retryIn: () => number): Guard {
   return ({ existing }) => {
     const pending = inProgress();
     return existing !== undefined || pending < maxPending
       ? undefined
-      : { reason: `busy: ${pending} enrollments in progress, try again later`, result: Result.BUSY, counter: 'busy' };
+      : { reason: busyReason(`${pending} enrollments in progress`, retryIn()), result: Result.BUSY, counter: 'busy' };
   };
 }
 
@@ -88,18 +92,18 @@ export function capacityGuard(inProgress: () => number, maxPending: number): Gua
  * longer than `maxWaitMs` for the address store (see `StorePace`): admitted,
  * it would queue behind binds the store completes too slowly, and its
  * member would give up and ask again before its address was stored, the
- * work done for it lost. Told "busy", it backs off and comes back when the
- * queue is shorter. The same member asking again is let in: it keeps what
- * was bound for it.
+ * work done for it lost. Told "busy" and when to ask again (`retryIn`, as
+ * {@link capacityGuard}), it comes back when the queue is shorter. The same
+ * member asking again is let in: it keeps what was bound for it.
  */
-export function storeGuard(storeWaitMs: () => number, maxWaitMs: number): Guard {
+export function storeGuard(storeWaitMs: () => number, maxWaitMs: number, retryIn: () => number): Guard {
   return ({ existing, name }) => {
     if (existing?.name === name) return undefined;
     const waitMs = storeWaitMs();
     return waitMs <= maxWaitMs
       ? undefined
       : {
-          reason: `busy: the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms), try again later`,
+          reason: busyReason(`the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms)`, retryIn()),
           result: Result.BUSY,
           counter: 'busy',
         };
@@ -220,6 +224,7 @@ export class ConnectAnswerer {
     this.#ipcpName = settings.ipcpName;
     this.#retransmitMs = settings.retransmitMs;
     const { liveness, sessions, auth, ledger } = parts;
+    const retryIn = (): number => sessions.retryInMs();
     this.#steps = {
       before: [
         destinationGuard(settings.ipcpName, settings.difName, settings.isShimAddress),
@@ -228,8 +233,8 @@ export class ConnectAnswerer {
       credentials: (msg) => auth.connect(msg),
       rivalled: (name, from) => liveness.rivalsOf(name, from).length > 0,
       after: [
-        capacityGuard(() => sessions.inProgress, settings.maxPendingEnrollments),
-        storeGuard(() => ledger.storeWaitMs(), settings.maxStoreWaitMs),
+        capacityGuard(() => sessions.inProgress, settings.maxPendingEnrollments, retryIn),
+        storeGuard(() => ledger.storeWaitMs(), settings.maxStoreWaitMs, retryIn),
         nameGuard((n, f) => liveness.claim(n, f)),
       ],
     };

@@ -332,7 +332,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       this.#p.sessions.abandon(from, session);
       return;
     }
-    this.#p.sessions.delete(from);
+    if (ok) this.#p.sessions.complete(from, session);
+    else this.#p.sessions.delete(from);
     if (ok && session.address !== undefined) this.#p.members.enrol(session.name, session.address, from, session.channel);
   }
 

@@ -8,6 +8,7 @@
 import type { SecureChannel } from '../auth/channel.js';
 import type { InvokeIds } from '../cdap/messages.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { ReturnSlots } from './return-slots.js';
 
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
 export interface Peer {
@@ -102,6 +103,7 @@ export class SessionTable {
    */
   readonly #candidates = new Map<string, Session>();
   #sweep: TimerHandle | undefined;
+  readonly #slots = new ReturnSlots();
 
   constructor(host: SessionTableHost) {
     this.#host = host;
@@ -186,6 +188,21 @@ export class SessionTable {
       this.abandon(from, current);
     }
     this.set(from, session);
+  }
+
+  /**
+   * The enrollment from `from` completed: forgotten, and its time in
+   * progress counted in the pace members refused "busy" are told to come
+   * back at (see {@link retryInMs}).
+   */
+  complete(from: string, session: Session): void {
+    this.delete(from);
+    this.#slots.completed(this.#host.clock.now() - session.createdAt);
+  }
+
+  /** In how many ms a member refused "busy" now should ask again: the next free slot (see `ReturnSlots`). */
+  retryInMs(): number {
+    return this.#slots.next(this.#host.clock.now(), this.inProgress);
   }
 
   /** Forgets the enrollment from `from` (completed, or abandoned). */

@@ -115,12 +115,15 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
   }
 
   /**
-   * The wait after the n-th "busy" answer within one attempt: full jitter
-   * from `initialBackoffMs` up to `reenrollBackoffCapMs`, never below
+   * The wait after the n-th "busy" answer within one attempt: what the
+   * enroller asked for (`askedMs`, its slot for this member), up to
+   * `reenrollBackoffCapMs`; when it named none, full jitter from
+   * `initialBackoffMs` up to `reenrollBackoffCapMs`, never below
    * `retransmitMs` (members that all started at once spread out).
    */
-  busyBackoff(busyAnswers: number): number {
+  busyBackoff(busyAnswers: number, askedMs?: number): number {
     const { initialBackoffMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = this.config;
+    if (askedMs !== undefined) return Math.min(askedMs, capMs);
     return fullJitterDelay(busyAnswers, { baseMs, capMs, floorMs }, this.random);
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeEnrollmentInfo } from '../cdap/codec.js';
-import { connectRequest, enrollmentMessage, type InvokeIds, isEnrollmentObject, Result, replyTo } from '../cdap/messages.js';
+import { connectRequest, enrollmentMessage, type InvokeIds, isEnrollmentObject, Result, replyTo, retryHintOf } from '../cdap/messages.js';
 import { type CdapMessage, type EnrollmentInfo, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';
@@ -42,6 +42,11 @@ export class AttemptTimeout extends Error {
   /** The enroller answered "busy" (-5): alive and loaded, it asks the member to come back later. */
   get busy(): boolean {
     return this.cause instanceof EnrollmentRejectedError && this.cause.result === Result.BUSY;
+  }
+
+  /** The ms after which a "busy" enroller asked to be asked again (its `result_reason`), if it said. */
+  get retryInMs(): number | undefined {
+    return this.busy ? retryHintOf((this.cause as EnrollmentRejectedError).reason) : undefined;
   }
 }
 

@@ -88,10 +88,9 @@ export interface RunsInit extends CompletionInit {
   readonly telemetry: Telemetry<EnrollmentEvents>;
   /** The member's IPCP name, if set (read at each use: it may be set later). */
   readonly ipcpName: string | undefined;
-  /** The backoff after the n-th consecutive failure of a bootstrap. */
+  /** The backoff after the n-th consecutive failure of a bootstrap; after the n-th "busy" answer of one attempt. */
   backoff(failures: number): number;
-  /** The wait after the n-th "busy" answer of one attempt. */
-  busyBackoff(busyAnswers: number): number;
+  busyBackoff(busyAnswers: number, askedMs?: number): number;
   sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
 }
 
@@ -148,12 +147,11 @@ export class Runs {
   }
 
   /**
-   * The monitor's recovery after a loss: unlimited attempts until enrolled, closed or the monitor stops. Only a
-   * running monitor calls it, after an enrollment and before close(): the last two checks guard against a loop.
+   * The monitor's recovery after a loss: attempts until enrolled, closed or the monitor stops (failures reported as
+   * events, its promise unawaited). Only a running monitor calls it, after enrolling and before close(): no loop.
    */
   startRecovery(): void {
     if (this.#run !== undefined || this.#init.state.type === 'closed' || this.#nothingToTry()) return;
-    // Failures are reported through events; nobody awaits this promise.
     this.#start('reenrolling', undefined, true).promise.catch(() => undefined);
   }
 
@@ -222,8 +220,8 @@ export class Runs {
   }
 
   /**
-   * One of `maxRetries` attempts, however often the enroller answers "busy": then the member waits a jittered backoff
-   * and asks again (p-retry's `shouldConsumeRetry` would ask again at once, and not after the last attempt).
+   * One of `maxRetries` attempts, however often the enroller answers "busy": then the member waits the time it named, or
+   * a jittered backoff, and asks again (p-retry's `shouldConsumeRetry` would ask again at once, and not after the last).
    */
   async #attemptPastBusy(p: Progress): Promise<AttemptResult> {
     for (let busy = 1; ; busy++) {
@@ -231,7 +229,7 @@ export class Runs {
         return await this.#attemptOnce(p);
       } catch (error) {
         if (!(error instanceof AttemptTimeout && error.busy) || p.signal.aborted) throw error;
-        const retryInMs = this.#init.busyBackoff(busy);
+        const retryInMs = this.#init.busyBackoff(busy, error.retryInMs);
         reportAttemptFailure(this.#init, p, error, retryInMs);
         await sleep(retryInMs, p.signal, this.#init.clock);
       }
@@ -289,7 +287,9 @@ export class Runs {
       this.#init.bootstraps.succeeded(status);
       return result;
     } catch (err) {
-      this.#init.bootstraps.failed(status, Number.isNaN(p.nextDelayMs) ? undefined : p.nextDelayMs);
+      const asked = err instanceof AttemptTimeout ? err.retryInMs : undefined; // a "busy" enroller's own time, if named
+      const delayMs = asked === undefined ? p.nextDelayMs : this.#init.busyBackoff(1, asked);
+      this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
       throw err;
     } finally {
       if (this.#attempt === attempt) this.#attempt = undefined;

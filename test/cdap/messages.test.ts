@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { StartReplyInfo } from '../../src/cdap/messages.js';
+import { busyReason, retryHintOf, StartReplyInfo } from '../../src/cdap/messages.js';
 import { DEFAULT_DT_CONSTANTS, decodeEnrollmentInfo, encodeEnrollmentInfo } from '../../src/index.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -50,5 +50,30 @@ describe('StartReplyInfo (M_START_R EnrollmentInfo encoded in pieces)', () => {
         },
       ),
     );
+  });
+});
+
+describe('the time a "busy" refusal names (result_reason)', () => {
+  it('is read back as written, for any whole ms a slot can be', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 0, max: 999_999_999 }), (why, ms) => {
+        expect(retryHintOf(busyReason(why, ms))).toBe(ms);
+      }),
+    );
+    expect(busyReason('3 enrollments in progress', 20)).toBe('busy: 3 enrollments in progress, try again in 20 ms');
+  });
+
+  it('is none when the reason names none, or not in those words at its end', () => {
+    for (const reason of [
+      '',
+      'busy: 3 enrollments in progress, try again later',
+      'busy: try again in 20 ms, or later',
+      'busy: try again in 20ms',
+      'busy, try again in -20 ms',
+      'busy, try again in 2.5 ms',
+      'busy, try again in 1234567890 ms', // more than 9 digits: not a time we send
+    ]) {
+      expect(retryHintOf(reason)).toBeUndefined();
+    }
   });
 });

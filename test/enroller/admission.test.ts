@@ -59,20 +59,29 @@ describe('M_CONNECT guards, each alone', () => {
     });
   });
 
-  it('capacity: a new enrollment at the limit is busy (-5); under it, or from an address already enrolling, passes', () => {
+  it('capacity: a new enrollment at the limit is busy (-5) with its slot to come back at; under it, or from an address already enrolling, passes', () => {
     let inProgress = 2;
-    const guard = capacityGuard(() => inProgress, 2);
-    expect(guard(request())).toEqual({ reason: 'busy: 2 enrollments in progress, try again later', result: Result.BUSY, counter: 'busy' });
+    const slots = [7, 9];
+    const retryIn = vi.fn(() => slots.shift() ?? 0);
+    const guard = capacityGuard(() => inProgress, 2, retryIn);
+    expect(guard(request())).toEqual({
+      reason: 'busy: 2 enrollments in progress, try again in 7 ms',
+      result: Result.BUSY,
+      counter: 'busy',
+    });
+    expect(guard(request())?.reason).toBe('busy: 2 enrollments in progress, try again in 9 ms'); // each refused member its own slot
     expect(guard(request({ existing: {} as Session }))).toBeUndefined();
     inProgress = 1;
     expect(guard(request())).toBeUndefined();
+    expect(retryIn).toHaveBeenCalledTimes(2); // a slot is taken only by a refusal
   });
 
   it('store: a new enrollment whose bind would wait longer than the bound is busy (-5); at the bound, or the same member asking again, passes', () => {
     let waitMs = 1000.4;
-    const guard = storeGuard(() => waitMs, 1000);
+    const retryIn = vi.fn(() => 12);
+    const guard = storeGuard(() => waitMs, 1000, retryIn);
     const busy = {
-      reason: 'busy: the address store is slow (a bind now would wait about 1000 ms), try again later',
+      reason: 'busy: the address store is slow (a bind now would wait about 1000 ms), try again in 12 ms',
       result: Result.BUSY,
       counter: 'busy',
     };
@@ -81,6 +90,7 @@ describe('M_CONNECT guards, each alone', () => {
     expect(guard(request({ existing: { name: 'other' } as Session }))).toEqual(busy); // another name from that address is new work
     waitMs = 1000;
     expect(guard(request())).toBeUndefined();
+    expect(retryIn).toHaveBeenCalledTimes(2);
   });
 
   it('name: a contested name is not claimed at M_CONNECT; otherwise the claim decides (busy counted, name in use not)', () => {

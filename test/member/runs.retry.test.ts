@@ -1,6 +1,39 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeCdapMessage, OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, member, RawPeer, settle, withEnroller } from '../support/helpers.js';
+import { Result, retryHintOf } from '../../src/cdap/messages.js';
+import {
+  type CdapMessage,
+  decodeCdapMessage,
+  EnrollmentManager,
+  type EnrollmentManagerOptions,
+  EnrollmentRejectedError,
+  encodeCdapMessage,
+  MemoryRib,
+  OpCode,
+  type Shim,
+} from '../../src/index.js';
+import { cleanup, connectMsg, member, onCleanup, RawPeer, settle, withEnroller } from '../support/helpers.js';
+
+/** `shim`, with every "busy" answer's `result_reason` rewritten by `reason` (an enroller that names another time, or none). */
+/** A manager "m" on `shim`, closed after the test. */
+function manager(shim: Shim, config: EnrollmentManagerOptions['config'], extra: Partial<EnrollmentManagerOptions> = {}) {
+  const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config, ...extra });
+  onCleanup(() => mgr.close());
+  return mgr;
+}
+
+function rewritingBusy(shim: Shim, reason: (was: string) => string): Shim {
+  return {
+    localAddress: shim.localAddress,
+    send: (to, pdu) => shim.send(to, pdu),
+    close: () => shim.close(),
+    onReceive: (handler) =>
+      shim.onReceive((pdu, from) => {
+        const msg: CdapMessage = decodeCdapMessage(pdu);
+        if (msg.result !== Result.BUSY) return handler(pdu, from);
+        handler(encodeCdapMessage({ ...msg, resultReason: reason(msg.resultReason ?? '') }), from);
+      }),
+  };
+}
 
 afterEach(async () => {
   await cleanup();
@@ -45,10 +78,11 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
   }
   const config = { maxRetries: 2, initialBackoffMs: 100, timeoutMs: 1000, reenrollBackoffBaseMs: 500, reenrollBackoffCapMs: 2000 };
 
-  it('a member with maxRetries: 2 asks again after a jittered backoff, doubling, for 8 s of "busy", then gets in', async () => {
+  it('a member with maxRetries: 2 asks again after a jittered backoff, doubling, for 8 s of "busy" that name no time (another stack), then gets in', async () => {
     vi.useFakeTimers();
     const { net, enroller, connects } = await busyEnroller(8000);
-    const { mgr } = member(net, 'm', config, { random: () => 0.999 }); // the jitter at its top: the backoff itself
+    const shim = rewritingBusy(net.attach('m'), (was) => was.replace(/, try again in \d+ ms$/, ', try again later'));
+    const mgr = manager(shim, config, { random: () => 0.999 }); // the jitter at its top: the backoff itself
     const outcome = mgr.enrolWithBootstrap('bootstrap');
     await vi.advanceTimersByTimeAsync(12_000);
     await expect(outcome).resolves.toBe('demo.DIF');
@@ -63,6 +97,32 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
     expect(Math.max(...gaps)).toBeLessThanOrEqual(2000 + 50);
     // doubling from initialBackoffMs (100 ms) with each "busy" answer, above the floor: 400, 800, 1600 ms, then the cap
     expect(gaps.slice(0, 6).map((g) => Math.round(g / 50) * 50)).toEqual([250, 250, 400, 800, 1600, 2000]);
+  });
+
+  it('a member waits what the enroller named, even below retransmitMs, and no longer than reenrollBackoffCapMs', async () => {
+    vi.useFakeTimers();
+    const { net, enroller, connects } = await busyEnroller(4000);
+    const named = [3, 7, 99_999]; // then the enroller's own times
+    const told: number[] = [];
+    const shim = rewritingBusy(net.attach('m'), (was) => {
+      const ms = named.shift();
+      const reason = ms === undefined ? was : was.replace(/\d+ ms$/, `${ms} ms`);
+      told.push(retryHintOf(reason) as number);
+      return reason;
+    });
+    const mgr = manager(shim, config);
+    const outcome = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(20_000);
+    await expect(outcome).resolves.toBe('demo.DIF');
+    expect(told.slice(0, 3)).toEqual([3, 7, 99_999]);
+    const gaps = connects.slice(1).map((at, i) => at - (connects[i] as number));
+    expect(gaps[0]).toBeGreaterThanOrEqual(3);
+    expect(gaps[0]).toBeLessThan(3 + 5); // not the jittered backoff (at least retransmitMs, 250 ms)
+    expect(gaps[1]).toBeGreaterThanOrEqual(7);
+    expect(gaps[1]).toBeLessThan(7 + 5);
+    expect(gaps[2]).toBeGreaterThanOrEqual(2000); // 99,999 ms capped at reenrollBackoffCapMs
+    expect(gaps[2]).toBeLessThan(2000 + 5);
+    expect(enroller.stats().busy).toBe(told.length);
   });
 
   it('the wait ends at once when the caller aborts: EnrollmentAbortedError, and no attempt after', async () => {
@@ -81,4 +141,41 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
     expect(connects).toHaveLength(asked);
     expect(mgr.state.type).toBe('idle');
   });
+});
+
+it("the monitor's recovery asks a busy enroller again when it said, not after the bootstrap's backoff", async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller({ maxPendingEnrollments: 2, pendingTimeoutMs: 600_000 });
+  const shim = rewritingBusy(net.attach('m'), (was) => was.replace(/\d+ ms$/, '1500 ms'));
+  const cfg = {
+    heartbeatIntervalSecs: 1,
+    connectionTimeoutSecs: 3,
+    maxRetries: 1,
+    timeoutMs: 300,
+    reenrollBackoffBaseMs: 100,
+    reenrollBackoffCapMs: 5000,
+  };
+  const mgr = manager(shim, cfg);
+  await mgr.enrolWithBootstrap('bootstrap');
+  mgr.startConnectionMonitoring();
+  for (const name of ['squat0', 'squat1']) await new RawPeer(net.attach(name)).send('bootstrap', connectMsg(1, name));
+  const attempts: number[] = [];
+  const busy: Array<{ at: number; retryInMs: number | undefined }> = [];
+  mgr.on('reenroll:attempt', () => attempts.push(performance.now()));
+  mgr.on('reenroll:failure', ({ error, retryInMs }) => {
+    if (error.cause instanceof EnrollmentRejectedError && error.cause.result === Result.BUSY)
+      busy.push({ at: performance.now(), retryInMs });
+  });
+  net.partition('m', 'bootstrap');
+  await vi.advanceTimersByTimeAsync(3100);
+  expect(mgr.state.type).toBe('reenrolling');
+  net.heal('m', 'bootstrap');
+  await vi.advanceTimersByTimeAsync(8000);
+  expect(busy.length).toBeGreaterThanOrEqual(3);
+  for (const { at, retryInMs } of busy.slice(0, -1)) {
+    expect(retryInMs).toBe(1500);
+    const next = attempts.find((t) => t > at) as number;
+    expect(next - at).toBeGreaterThanOrEqual(1500);
+    expect(next - at).toBeLessThan(1500 + 5);
+  }
 });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Result, retryHintOf } from '../../src/cdap/messages.js';
 import { decodeCdapMessage, OpCode } from '../../src/index.js';
 import { cleanup, member, RawPeer, settle, withEnroller, connectMsg } from '../support/helpers.js';
 
@@ -20,7 +21,7 @@ describe('enroller bounds', () => {
     expect(peer.ofType(OpCode.M_CONNECT_R)).toHaveLength(1);
   });
 
-  it('answers "busy" beyond maxPendingEnrollments; a member backs off, then gets in (the busy answer used none of its one attempt)', async () => {
+  it('answers "busy" beyond maxPendingEnrollments, naming when to ask again; the member asks again then, less often while nothing completes, then gets in (the busy answers used none of its one attempt)', async () => {
     vi.useFakeTimers();
     const { net, enroller } = await withEnroller({ maxPendingEnrollments: 3, pendingTimeoutMs: 2000 });
     for (let i = 0; i < 3; i++) {
@@ -30,18 +31,29 @@ describe('enroller bounds', () => {
     await settle();
     expect(enroller.pendingEnrollments).toBe(3);
     const connects: number[] = [];
+    const told: Array<number | undefined> = [];
     net.tap((p) => {
-      if (p.from === 'm' && decodeCdapMessage(p.pdu).opCode === OpCode.M_CONNECT) connects.push(performance.now());
+      const msg = decodeCdapMessage(p.pdu);
+      if (p.from === 'm' && msg.opCode === OpCode.M_CONNECT) connects.push(performance.now());
+      if (p.to === 'm' && msg.opCode === OpCode.M_CONNECT_R && msg.result === Result.BUSY) told.push(retryHintOf(msg.resultReason ?? ''));
     });
     const { mgr } = member(net, 'm', { maxRetries: 1, retransmitMs: 300 });
     const result = mgr.enrolWithBootstrap('bootstrap');
-    await vi.advanceTimersByTimeAsync(10);
-    expect(enroller.stats().busy).toBe(1);
-    // the squatters are forgotten at 2 s; the jittered waits (up to 1, 2, 4 s) end by 7 s at the latest
+    // the squatters are forgotten at 2 s; a member waits at most twice the stall it was told of
     await vi.advanceTimersByTimeAsync(10_000);
     await expect(result).resolves.toBe('demo.DIF');
-    // not at once: the retry waited a jittered backoff, never shorter than retransmitMs
-    expect((connects[1] ?? 0) - (connects[0] ?? 0)).toBeGreaterThanOrEqual(300);
+    expect(told).toHaveLength(connects.length - 1);
+    expect(enroller.stats().busy).toBe(told.length);
+    told.forEach((ms, i) => {
+      expect(ms).toBeGreaterThanOrEqual(1); // every "busy" named its time
+      const gap = (connects[i + 1] as number) - (connects[i] as number);
+      expect(gap).toBeGreaterThanOrEqual(ms as number); // and the member came back no sooner
+      expect(gap).toBeLessThan((ms as number) + 5);
+    });
+    // while the squatters held every slot the waits doubled: a handful of M_CONNECTs in 2 s, not one every ms
+    expect(connects.length).toBeGreaterThan(3);
+    expect(connects.length).toBeLessThan(20);
+    expect((told.at(-1) as number) / (told[1] as number)).toBeGreaterThan(100);
   });
 
   it('rate-limits each address, and remembers at most maxTrackedPeers of them', async () => {
