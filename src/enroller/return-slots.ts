@@ -28,12 +28,13 @@ export const MAX_RETRY_IN_MS = 60_000;
  * must not slow every return. Before any enrollment completed (a fresh
  * enroller) the gap is {@link MIN_SLOT_GAP_MS}.
  *
- * While nothing completes, no room is made however short the gap: the
- * slots then start as far ahead as the stall has lasted (since the first
- * refusal after the last completion), so that a member refused again and
- * again by an enroller whose enrollments all hang (members that vanished
- * half-way, squatters) waits twice as long each time, a backoff that ends
- * with the first completion.
+ * While nothing completes, no room is made however short the gap: a member
+ * is told to come back that much later again, the time the stall has lasted
+ * (since the first refusal after the last completion, while enrollments are
+ * in progress), so that a member refused again and again by an enroller
+ * whose enrollments all hang (members that vanished half-way, squatters)
+ * waits twice as long each time. The stall is added to what a member is
+ * told, not to the queue of slots: the first completion ends it.
  */
 export class ReturnSlots {
   /** Moving average of a completed enrollment's time in progress, in ms; undefined until one completed. */
@@ -49,6 +50,18 @@ export class ReturnSlots {
     this.#stalledSince = undefined;
   }
 
+  /** No enrollment is in progress: whatever stalled is over (forgotten, or abandoned). */
+  idle(): void {
+    this.#stalledSince = undefined;
+  }
+
+  /** Forgets everything: an enroller that stops and starts again measures afresh. */
+  reset(): void {
+    this.#durationMs = undefined;
+    this.#last = Number.NEGATIVE_INFINITY;
+    this.#stalledSince = undefined;
+  }
+
   /** The gap between two slots now, with `inProgress` enrollments in progress. */
   gapMs(inProgress: number): number {
     return Math.max(MIN_SLOT_GAP_MS, (this.#durationMs ?? 0) / Math.max(1, inProgress));
@@ -57,12 +70,12 @@ export class ReturnSlots {
   /**
    * A member is refused "busy" at the clock's time `now` while `inProgress`
    * enrollments are in progress: the next free slot is its, in whole ms from
-   * now (at least 1, at most {@link MAX_RETRY_IN_MS}).
+   * now, the stall added (at least 1, at most {@link MAX_RETRY_IN_MS}).
    */
   next(now: number, inProgress: number): number {
     this.#stalledSince ??= now;
-    const first = now + (now - this.#stalledSince);
-    this.#last = Math.min(Math.max(this.#last, first) + this.gapMs(inProgress), now + MAX_RETRY_IN_MS);
-    return Math.max(1, Math.ceil(this.#last - now));
+    this.#last = Math.min(Math.max(this.#last, now) + this.gapMs(inProgress), now + MAX_RETRY_IN_MS);
+    const stallMs = now - this.#stalledSince;
+    return Math.min(MAX_RETRY_IN_MS, Math.max(1, Math.ceil(this.#last - now + stallMs)));
   }
 }

@@ -222,6 +222,7 @@ export class SessionTable {
 
   /** Forgets everything, and stops the sweep. */
   clear(): void {
+    this.#slots.reset();
     this.#sessions.clear();
     this.#candidates.clear();
     this.#byName.clear();
@@ -253,6 +254,7 @@ export class SessionTable {
   /** One interval timer, running only while enrollments are in progress and the enroller serves. */
   #update(): void {
     const { clock } = this.#host;
+    if (this.inProgress === 0) this.#slots.idle();
     const pending = this.inProgress > 0 && this.#host.running();
     if (pending && this.#sweep === undefined) {
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);

@@ -18,7 +18,7 @@ import { EnrollmentAbortedError } from '../errors.js';
 import type { Rib } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { tryParseUdpAddress } from '../shim/udp-address.js';
-import { fullJitterDelay } from '../util/backoff.js';
+import { exponentialDelay, fullJitterDelay } from '../util/backoff.js';
 import { type Clock, clockFrom } from '../util/clock.js';
 import { Telemetry } from '../util/telemetry.js';
 import { type Ticker, tickerFor } from '../util/ticker.js';
@@ -116,15 +116,31 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
 
   /**
    * The wait after the n-th "busy" answer within one attempt: what the
-   * enroller asked for (`askedMs`, its slot for this member), up to
-   * `reenrollBackoffCapMs`; when it named none, full jitter from
-   * `initialBackoffMs` up to `reenrollBackoffCapMs`, never below
-   * `retransmitMs` (members that all started at once spread out).
+   * enroller asked for (`askedMs`, see {@link askedWait}); when it named
+   * none, full jitter from `initialBackoffMs` up to `reenrollBackoffCapMs`,
+   * never below `retransmitMs` (members that all started at once spread out).
    */
   busyBackoff(busyAnswers: number, askedMs?: number): number {
     const { initialBackoffMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = this.config;
-    if (askedMs !== undefined) return Math.min(askedMs, capMs);
+    if (askedMs !== undefined) return this.askedWait(false, busyAnswers, askedMs);
     return fullJitterDelay(busyAnswers, { baseMs, capMs, floorMs }, this.random);
+  }
+
+  /**
+   * The wait a "busy" enroller asked for (`askedMs`, its slot for this
+   * member), within this member's own bounds for its n-th busy answer in a
+   * row (of a bootstrap, in `recovery`): no longer than its own backoff could
+   * wait then (`initialBackoffMs`, in recovery `reenrollBackoffBaseMs`,
+   * doubling up to `reenrollBackoffCapMs`; at least `retransmitMs`), so that
+   * refusals that pushed an enroller's slots far out (a flood of M_CONNECTs)
+   * cost no more than the backoff did; no shorter than 1 ms doubling, so
+   * that a hint of 0 cannot make it ask again and again at once.
+   */
+  askedWait(recovery: boolean, n: number, askedMs: number): number {
+    const { initialBackoffMs, reenrollBackoffBaseMs, reenrollBackoffCapMs: capMs, retransmitMs } = this.config;
+    const most = Math.max(retransmitMs, exponentialDelay(n, recovery ? reenrollBackoffBaseMs : initialBackoffMs, capMs));
+    const least = Math.min(most, exponentialDelay(n, 1, capMs));
+    return Math.min(most, Math.max(least, askedMs));
   }
 
   /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */

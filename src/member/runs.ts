@@ -23,19 +23,13 @@ import {
   NoBootstrapPeersError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
-import { type Clock, MAX_TIMER_MS, roundMs, sleep } from '../util/clock.js';
+import { MAX_TIMER_MS, roundMs, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
-import type { Telemetry } from '../util/telemetry.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
 import { reportAttemptFailure, reportRunFailure } from './failure.js';
-import type { Bootstrap, BootstrapSet } from './bootstrap-set.js';
-import type { MemberChannels } from './channels.js';
+import type { Bootstrap } from './bootstrap-set.js';
 import { type CompletionInit, completeEnrollment, storeResult } from './completion.js';
 import { Discovery, type DiscoveryPart } from './discovery.js';
-import type { EnrollmentEvents } from './events.js';
-import type { Liveness } from './liveness.js';
-import type { MetricsRecorder } from './metrics.js';
-import type { MemberState } from './state.js';
 
 /** Why an enrollment without a bootstrap named cannot start. */
 const NONE_KNOWN = 'no bootstrap is known: configure bootstraps or enrol with one';
@@ -70,7 +64,7 @@ interface Progress {
   nextDelayMs: number;
 }
 
-/** What runs need from the manager. */
+/** What runs need from the manager, besides what completing an enrollment needs. */
 export interface RunsInit extends CompletionInit {
   readonly config: Readonly<EnrollmentConfig>;
   readonly auth: AuthOptions;
@@ -78,19 +72,11 @@ export interface RunsInit extends CompletionInit {
   readonly difName: string | undefined;
   readonly lowerDifs: readonly string[];
   readonly ids: InvokeIds;
-  readonly clock: Clock;
-  readonly state: MemberState;
-  readonly bootstraps: BootstrapSet;
   readonly discovery: DiscoveryPart;
-  readonly liveness: Liveness;
-  readonly channels: MemberChannels;
-  readonly metrics: MetricsRecorder;
-  readonly telemetry: Telemetry<EnrollmentEvents>;
-  /** The member's IPCP name, if set (read at each use: it may be set later). */
-  readonly ipcpName: string | undefined;
-  /** The backoff after the n-th consecutive failure of a bootstrap; after the n-th "busy" answer of one attempt. */
+  /** Backoffs: after the n-th failure of a bootstrap, the n-th "busy" answer, and a busy enroller's named wait. */
   backoff(failures: number): number;
   busyBackoff(busyAnswers: number, askedMs?: number): number;
+  askedWait(recovery: boolean, n: number, askedMs: number): number;
   sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
 }
 
@@ -288,7 +274,7 @@ export class Runs {
       return result;
     } catch (err) {
       const asked = err instanceof AttemptTimeout ? err.retryInMs : undefined; // a "busy" enroller's own time, if named
-      const delayMs = asked === undefined ? p.nextDelayMs : this.#init.busyBackoff(1, asked);
+      const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(p.recovery, status.failures + 1, asked);
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
       throw err;
     } finally {

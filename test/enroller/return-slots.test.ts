@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Result, retryHintOf } from '../../src/cdap/messages.js';
 import { MAX_RETRY_IN_MS, MIN_SLOT_GAP_MS, ReturnSlots } from '../../src/enroller/return-slots.js';
@@ -52,15 +53,34 @@ describe('ReturnSlots: when members refused "busy" come back', () => {
     for (let i = 0; i < 12; i++) {
       const wait = slots.next(now, 2);
       waits.push(wait);
+      refuse(slots, now, 2, 50); // others refused meanwhile take the slots after it
       now += wait; // the one member comes back when told, and is refused again
     }
     for (let i = 1; i < waits.length; i++) {
       expect(waits[i]).toBeGreaterThanOrEqual(1.5 * (waits[i - 1] as number));
-      expect(waits[i]).toBeLessThanOrEqual(2 * (waits[i - 1] as number) + 2);
+      expect(waits[i]).toBeLessThanOrEqual(2 * (waits[i - 1] as number) + 6); // + the 50 queued ahead (5 ms)
     }
     expect(now).toBeGreaterThan(1000); // 12 refusals span over a second, not 12 ms
     slots.completed(4);
-    expect(slots.next(now, 2)).toBe(2); // room is being made again: one gap (4 / 2 ms)
+    // room is being made again: one gap (4 / 2 ms) after the slots already handed out (12 x 50 x 0.1 ms at most), no stall
+    expect(slots.next(now, 2)).toBeLessThanOrEqual(2 + 1);
+  });
+
+  it('a stall ends when nothing is in progress any more (its enrollments forgotten or abandoned, none completed)', () => {
+    const slots = new ReturnSlots();
+    slots.next(0, 2);
+    expect(slots.next(1000, 2)).toBe(1001); // stalled for 1 s
+    slots.idle();
+    expect(slots.next(3_600_000, 2)).toBe(1); // an hour later, a new burst: no stall carried over
+  });
+
+  it('reset: a stopped and started enroller measures afresh', () => {
+    const slots = new ReturnSlots();
+    slots.completed(1000);
+    refuse(slots, 0, 1, 10);
+    slots.reset();
+    expect(slots.next(5, 1)).toBe(1);
+    expect(slots.gapMs(1)).toBe(MIN_SLOT_GAP_MS);
   });
 
   it(`never tells a member to wait more than ${MAX_RETRY_IN_MS} ms, nor less than 1 ms`, () => {
@@ -69,6 +89,15 @@ describe('ReturnSlots: when members refused "busy" come back', () => {
     expect(refuse(slots, 0, 1, 3)).toEqual([MAX_RETRY_IN_MS, MAX_RETRY_IN_MS, MAX_RETRY_IN_MS]);
     const fresh = new ReturnSlots();
     expect(fresh.next(5, 1)).toBe(1);
+    // at any clock time (the sum's rounding must not carry it to 60,001)
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), (now) => {
+        const far = new ReturnSlots();
+        far.completed(1e9);
+        expect(far.next(now, 1)).toBe(MAX_RETRY_IN_MS);
+      }),
+      { numRuns: 2000 }, // about 1% of times below 1e7 ms round up past the cap
+    );
   });
 });
 
@@ -107,5 +136,30 @@ describe('an enroller tells each member it refuses "busy" its slot', () => {
     expect(first).toBe(20);
     expect(second).toBeGreaterThanOrEqual(40);
     expect(second).toBeLessThanOrEqual(40 + 20);
+  });
+
+  it('a stall is not carried past the moment nothing is in progress, nor past stop() and start()', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 1 });
+    const { enroller } = await withEnroller({ maxPendingEnrollments: 2, pendingTimeoutMs: 2000 }, net);
+    const squat = async (round: number) => {
+      for (const i of [0, 1]) await new RawPeer(net.attach(`squat${round}-${i}`)).send('bootstrap', connectMsg(1, `squat${round}-${i}`));
+      await vi.advanceTimersByTimeAsync(1);
+    };
+    await squat(1);
+    expect(await refusals(net, ['a0'])).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1000);
+    const [stalled] = await refusals(net, ['a1']);
+    expect(stalled).toBeGreaterThanOrEqual(1000); // nothing completed for a second
+    await vi.advanceTimersByTimeAsync(3000); // the squatters are forgotten: nothing in progress
+    expect(enroller.pendingEnrollments).toBe(0);
+    await squat(2);
+    expect(await refusals(net, ['b0'])).toEqual([1]); // a new stall starts from nothing
+    await vi.advanceTimersByTimeAsync(500);
+    expect((await refusals(net, ['b1']))[0]).toBeGreaterThanOrEqual(500);
+    await enroller.stop();
+    await enroller.start();
+    await squat(3);
+    expect(await refusals(net, ['c0'])).toEqual([1]); // nor is it carried past a restart
   });
 });

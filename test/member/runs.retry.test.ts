@@ -99,10 +99,10 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
     expect(gaps.slice(0, 6).map((g) => Math.round(g / 50) * 50)).toEqual([250, 250, 400, 800, 1600, 2000]);
   });
 
-  it('a member waits what the enroller named, even below retransmitMs, and no longer than reenrollBackoffCapMs', async () => {
+  it('a member waits what the enroller named, within its own bounds: at least 1 ms doubling, at most what its own backoff could wait', async () => {
     vi.useFakeTimers();
     const { net, enroller, connects } = await busyEnroller(4000);
-    const named = [3, 7, 99_999]; // then the enroller's own times
+    const named = [3, 0, 99_999]; // then the enroller's own times
     const told: number[] = [];
     const shim = rewritingBusy(net.attach('m'), (was) => {
       const ms = named.shift();
@@ -114,15 +114,29 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
     const outcome = mgr.enrolWithBootstrap('bootstrap');
     await vi.advanceTimersByTimeAsync(20_000);
     await expect(outcome).resolves.toBe('demo.DIF');
-    expect(told.slice(0, 3)).toEqual([3, 7, 99_999]);
+    expect(told.slice(0, 3)).toEqual([3, 0, 99_999]);
     const gaps = connects.slice(1).map((at, i) => at - (connects[i] as number));
-    expect(gaps[0]).toBeGreaterThanOrEqual(3);
-    expect(gaps[0]).toBeLessThan(3 + 5); // not the jittered backoff (at least retransmitMs, 250 ms)
-    expect(gaps[1]).toBeGreaterThanOrEqual(7);
-    expect(gaps[1]).toBeLessThan(7 + 5);
-    expect(gaps[2]).toBeGreaterThanOrEqual(2000); // 99,999 ms capped at reenrollBackoffCapMs
-    expect(gaps[2]).toBeLessThan(2000 + 5);
+    const near = (gap: number | undefined, ms: number) => {
+      expect(gap).toBeGreaterThanOrEqual(ms);
+      expect(gap).toBeLessThan(ms + 5);
+    };
+    near(gaps[0], 3); // below retransmitMs (250 ms), which only the member's own guess keeps to
+    near(gaps[1], 2); // 0 asked: the floor for the 2nd "busy" in a row, 2 ms (1 ms doubling), not at once
+    // 99,999 asked: no more than its own backoff could have waited for the 3rd (initialBackoffMs 100 doubling: 400 ms)
+    near(gaps[2], 400);
     expect(enroller.stats().busy).toBe(told.length);
+  });
+
+  it('a member asked for 0 ms again and again asks less and less often: a dozen M_CONNECTs in a second, not hundreds', async () => {
+    vi.useFakeTimers();
+    const { net, connects } = await busyEnroller(600_000);
+    const shim = rewritingBusy(net.attach('m'), (was) => was.replace(/\d+ ms$/, '0 ms'));
+    manager(shim, config)
+      .enrolWithBootstrap('bootstrap')
+      .catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(connects.length).toBeGreaterThan(5);
+    expect(connects.length).toBeLessThan(15); // 1, 2, 4, ... 512 ms
   });
 
   it('the wait ends at once when the caller aborts: EnrollmentAbortedError, and no attempt after', async () => {
@@ -152,7 +166,7 @@ it("the monitor's recovery asks a busy enroller again when it said, not after th
     connectionTimeoutSecs: 3,
     maxRetries: 1,
     timeoutMs: 300,
-    reenrollBackoffBaseMs: 100,
+    reenrollBackoffBaseMs: 1000, // from the 2nd failure on, its own backoff could wait 2 s: more than the 1.5 s asked
     reenrollBackoffCapMs: 5000,
   };
   const mgr = manager(shim, cfg);
@@ -170,7 +184,7 @@ it("the monitor's recovery asks a busy enroller again when it said, not after th
   await vi.advanceTimersByTimeAsync(3100);
   expect(mgr.state.type).toBe('reenrolling');
   net.heal('m', 'bootstrap');
-  await vi.advanceTimersByTimeAsync(8000);
+  await vi.advanceTimersByTimeAsync(15_000);
   expect(busy.length).toBeGreaterThanOrEqual(3);
   for (const { at, retryInMs } of busy.slice(0, -1)) {
     expect(retryInMs).toBe(1500);
