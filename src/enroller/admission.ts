@@ -15,6 +15,7 @@ import type { EnrollerEvents, EnrollerStats } from './events.js';
 import type { AddressLedger } from './ledger.js';
 import type { Liveness } from './liveness.js';
 import type { Outbox } from './outbox.js';
+import { RecentRefusals } from './refusals.js';
 import type { Session, SessionTable } from './sessions.js';
 
 /** An M_CONNECT being judged. */
@@ -48,6 +49,8 @@ export interface Refusal {
   readonly result: number;
   /** The counter of {@link EnrollerStats} it also counts in. */
   readonly counter?: 'authFailures' | 'busy';
+  /** A "busy" with a slot: in how many ms the member is to ask again (its reason says so too). */
+  readonly retryInMs?: number;
 }
 
 /** One check: a refusal, or nothing (the request passes). */
@@ -81,9 +84,9 @@ export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard 
 export function capacityGuard(inProgress: () => number, maxPending: number, retryIn: () => number): Guard {
   return ({ existing }) => {
     const pending = inProgress();
-    return existing !== undefined || pending < maxPending
-      ? undefined
-      : { reason: busyReason(`${pending} enrollments in progress`, retryIn()), result: Result.BUSY, counter: 'busy' };
+    if (existing !== undefined || pending < maxPending) return undefined;
+    const retryInMs = retryIn();
+    return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY, counter: 'busy', retryInMs };
   };
 }
 
@@ -100,13 +103,10 @@ export function storeGuard(storeWaitMs: () => number, maxWaitMs: number, retryIn
   return ({ existing, name }) => {
     if (existing?.name === name) return undefined;
     const waitMs = storeWaitMs();
-    return waitMs <= maxWaitMs
-      ? undefined
-      : {
-          reason: busyReason(`the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms)`, retryIn()),
-          result: Result.BUSY,
-          counter: 'busy',
-        };
+    if (waitMs <= maxWaitMs) return undefined;
+    const retryInMs = retryIn();
+    const why = `the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms)`;
+    return { reason: busyReason(why, retryInMs), result: Result.BUSY, counter: 'busy', retryInMs };
   };
 }
 
@@ -212,15 +212,20 @@ function repeats(session: Session | undefined, msg: CdapMessage, name: string): 
   return session !== undefined && session.connectInvokeId === msg.invokeId && session.name === name;
 }
 
+/** The most busy answers an enroller remembers (see `RecentRefusals`): some 10 MB. */
+const MAX_KEPT_REFUSALS = 65_536;
+
 /** Answers M_CONNECT: a repeated one as before, a new one admitted (a new enrollment) or refused. */
 export class ConnectAnswerer {
   readonly #p: ConnectParts;
   readonly #ipcpName: string;
   readonly #retransmitMs: number;
   readonly #steps: AdmissionSteps;
+  readonly #refusals: RecentRefusals;
 
   constructor(parts: ConnectParts, settings: ConnectSettings) {
     this.#p = parts;
+    this.#refusals = new RecentRefusals(Math.min(MAX_KEPT_REFUSALS, 16 * settings.maxPendingEnrollments));
     this.#ipcpName = settings.ipcpName;
     this.#retransmitMs = settings.retransmitMs;
     const { liveness, sessions, auth, ledger } = parts;
@@ -251,6 +256,11 @@ export class ConnectAnswerer {
       outbox.sendBytes(from, repeated.connectReply, null);
       return;
     }
+    const refusedAgain = this.#refusals.repeated(from, name, msg.invokeId, this.#p.clock.now());
+    if (refusedAgain !== undefined) {
+      outbox.sendBytes(from, refusedAgain, null); // the same slot: a retransmission takes no other
+      return;
+    }
     const admitted = admit({ msg, name, from, existing }, this.#steps);
     if (!('verdict' in admitted)) {
       this.#refuse(msg, from, name, admitted);
@@ -266,10 +276,22 @@ export class ConnectAnswerer {
     outbox.sendBytes(from, session.connectReply, null);
   }
 
+  /** Stops remembering the busy answers given (the enroller stops). */
+  clear(): void {
+    this.#refusals.clear();
+  }
+
   #refuse(msg: CdapMessage, from: string, name: string, refusal: Refusal): void {
     countRefusal(this.#p.stats, refusal);
-    const { reason, result } = refusal;
-    this.#p.outbox.reply(from, msg, result, reason, null);
+    const { reason, result, retryInMs } = refusal;
+    if (retryInMs === undefined || msg.invokeId === undefined) {
+      this.#p.outbox.reply(from, msg, result, reason, null);
+    } else {
+      const pdu = encodeCdapMessage(replyTo(msg, result, reason));
+      this.#p.outbox.sendBytes(from, pdu, null);
+      const now = this.#p.clock.now();
+      this.#refusals.keep(from, name, msg.invokeId, pdu, now + retryInMs, now);
+    }
     this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name, reason, result });
   }
 

@@ -174,6 +174,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // Everything that runs on timers ends now, before anything is awaited.
     const leaving = serving ? farewellsOf(this.#p.members.values(), this.#p.sessions.entries()) : [];
     this.#p.sessions.clear();
+    this.#p.connects.clear();
     this.#p.members.pauseLeases();
     this.#p.ledger.pauseHolds();
     this.#p.liveness.clear();
