@@ -38,7 +38,7 @@ export class RecentRefusals {
 
   /** The busy answer already given to the M_CONNECT `invokeId` of `name` from `from`, if its slot is still ahead at `now`. */
   repeated(from: string, name: string, invokeId: number | undefined, now: number): Uint8Array | undefined {
-    const refused = this.#byAddress.get(from);
+    const refused = this.#byAddress.size === 0 ? undefined : this.#byAddress.get(from);
     if (refused === undefined) return undefined;
     if (now >= refused.until) {
       this.#byAddress.delete(from);
@@ -50,10 +50,12 @@ export class RecentRefusals {
   /** Keeps the busy answer `pdu` to the M_CONNECT `invokeId` of `name` from `from`, which holds until `until`. */
   keep(from: string, name: string, invokeId: number, pdu: Uint8Array, until: number, now: number): void {
     this.#byAddress.delete(from); // (kept in the order given: slots come later and later)
-    for (const [address, refused] of this.#byAddress) {
-      if (this.#byAddress.size < this.#capacity) break;
-      if (now < refused.until) return; // the oldest still holds: full
-      this.#byAddress.delete(address);
+    if (this.#byAddress.size >= this.#capacity) {
+      for (const [address, refused] of this.#byAddress) {
+        if (this.#byAddress.size < this.#capacity) break;
+        if (now < refused.until) return; // the oldest still holds: full
+        this.#byAddress.delete(address);
+      }
     }
     this.#byAddress.set(from, { name, invokeId, pdu, until });
   }
