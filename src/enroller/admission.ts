@@ -15,7 +15,7 @@ import type { EnrollerEvents, EnrollerStats } from './events.js';
 import type { AddressLedger } from './ledger.js';
 import type { Liveness } from './liveness.js';
 import type { Outbox } from './outbox.js';
-import { RecentRefusals } from './refusals.js';
+import { GivenSlots } from './given-slots.js';
 import type { Session, SessionTable } from './sessions.js';
 
 /** An M_CONNECT being judged. */
@@ -49,8 +49,6 @@ export interface Refusal {
   readonly result: number;
   /** The counter of {@link EnrollerStats} it also counts in. */
   readonly counter?: 'authFailures' | 'busy';
-  /** A "busy" with a slot: in how many ms the member is to ask again (its reason says so too). */
-  readonly retryInMs?: number;
 }
 
 /** One check: a refusal, or nothing (the request passes). */
@@ -81,12 +79,12 @@ export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard 
  * answered "busy", with the ms after which to ask again (`retryIn`, called
  * once per refusal: see `ReturnSlots`).
  */
-export function capacityGuard(inProgress: () => number, maxPending: number, retryIn: () => number): Guard {
-  return ({ existing }) => {
+export function capacityGuard(inProgress: () => number, maxPending: number, retryIn: (request: ConnectRequest) => number): Guard {
+  return (request) => {
     const pending = inProgress();
-    if (existing !== undefined || pending < maxPending) return undefined;
-    const retryInMs = retryIn();
-    return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY, counter: 'busy', retryInMs };
+    if (request.existing !== undefined || pending < maxPending) return undefined;
+    const retryInMs = retryIn(request);
+    return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY, counter: 'busy' };
   };
 }
 
@@ -99,14 +97,14 @@ export function capacityGuard(inProgress: () => number, maxPending: number, retr
  * {@link capacityGuard}), it comes back when the queue is shorter. The same
  * member asking again is let in: it keeps what was bound for it.
  */
-export function storeGuard(storeWaitMs: () => number, maxWaitMs: number, retryIn: () => number): Guard {
-  return ({ existing, name }) => {
-    if (existing?.name === name) return undefined;
+export function storeGuard(storeWaitMs: () => number, maxWaitMs: number, retryIn: (request: ConnectRequest) => number): Guard {
+  return (request) => {
+    if (request.existing?.name === request.name) return undefined;
     const waitMs = storeWaitMs();
     if (waitMs <= maxWaitMs) return undefined;
-    const retryInMs = retryIn();
+    const retryInMs = retryIn(request);
     const why = `the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms)`;
-    return { reason: busyReason(why, retryInMs), result: Result.BUSY, counter: 'busy', retryInMs };
+    return { reason: busyReason(why, retryInMs), result: Result.BUSY, counter: 'busy' };
   };
 }
 
@@ -212,8 +210,8 @@ function repeats(session: Session | undefined, msg: CdapMessage, name: string): 
   return session !== undefined && session.connectInvokeId === msg.invokeId && session.name === name;
 }
 
-/** The most busy answers an enroller remembers (see `RecentRefusals`): some 10 MB. */
-const MAX_KEPT_REFUSALS = 65_536;
+/** The most slots an enroller remembers (see `GivenSlots`): a few MB. */
+const MAX_KEPT_SLOTS = 65_536;
 
 /** Answers M_CONNECT: a repeated one as before, a new one admitted (a new enrollment) or refused. */
 export class ConnectAnswerer {
@@ -221,15 +219,15 @@ export class ConnectAnswerer {
   readonly #ipcpName: string;
   readonly #retransmitMs: number;
   readonly #steps: AdmissionSteps;
-  readonly #refusals: RecentRefusals;
+  readonly #given: GivenSlots;
 
   constructor(parts: ConnectParts, settings: ConnectSettings) {
     this.#p = parts;
-    this.#refusals = new RecentRefusals(Math.min(MAX_KEPT_REFUSALS, 16 * settings.maxPendingEnrollments));
+    this.#given = new GivenSlots(Math.min(MAX_KEPT_SLOTS, 16 * settings.maxPendingEnrollments));
     this.#ipcpName = settings.ipcpName;
     this.#retransmitMs = settings.retransmitMs;
     const { liveness, sessions, auth, ledger } = parts;
-    const retryIn = (): number => sessions.retryInMs();
+    const retryIn = (request: ConnectRequest): number => this.#slotFor(request);
     this.#steps = {
       before: [
         destinationGuard(settings.ipcpName, settings.difName, settings.isShimAddress),
@@ -256,11 +254,6 @@ export class ConnectAnswerer {
       outbox.sendBytes(from, repeated.connectReply, null);
       return;
     }
-    const refusedAgain = this.#refusals.repeated(from, name, msg.invokeId, this.#p.clock.now());
-    if (refusedAgain !== undefined) {
-      outbox.sendBytes(from, refusedAgain, null); // the same slot: a retransmission takes no other
-      return;
-    }
     const admitted = admit({ msg, name, from, existing }, this.#steps);
     if (!('verdict' in admitted)) {
       this.#refuse(msg, from, name, admitted);
@@ -276,22 +269,28 @@ export class ConnectAnswerer {
     outbox.sendBytes(from, session.connectReply, null);
   }
 
-  /** Stops remembering the busy answers given (the enroller stops). */
+  /** Forgets the slots given (the enroller stops). */
   clear(): void {
-    this.#refusals.clear();
+    this.#given.clear();
+  }
+
+  /**
+   * The slot of a member refused "busy" now, in ms: the time left to the one
+   * already given to this M_CONNECT (a retransmission), else a new one.
+   */
+  #slotFor({ from, msg }: ConnectRequest): number {
+    const now = this.#p.clock.now();
+    const left = this.#given.left(from, msg.invokeId, now);
+    if (left !== undefined) return left;
+    const ms = this.#p.sessions.retryInMs();
+    if (msg.invokeId !== undefined) this.#given.keep(from, msg.invokeId, now + ms);
+    return ms;
   }
 
   #refuse(msg: CdapMessage, from: string, name: string, refusal: Refusal): void {
     countRefusal(this.#p.stats, refusal);
-    const { reason, result, retryInMs } = refusal;
-    if (retryInMs === undefined || msg.invokeId === undefined) {
-      this.#p.outbox.reply(from, msg, result, reason, null);
-    } else {
-      const pdu = encodeCdapMessage(replyTo(msg, result, reason));
-      this.#p.outbox.sendBytes(from, pdu, null);
-      const now = this.#p.clock.now();
-      this.#refusals.keep(from, name, msg.invokeId, pdu, now + retryInMs, now);
-    }
+    const { reason, result } = refusal;
+    this.#p.outbox.reply(from, msg, result, reason, null);
     this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name, reason, result });
   }
 

@@ -122,24 +122,25 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
    */
   busyBackoff(busyAnswers: number, askedMs?: number): number {
     const { initialBackoffMs: baseMs, reenrollBackoffCapMs: capMs, retransmitMs: floorMs } = this.config;
-    if (askedMs !== undefined) return this.askedWait(false, busyAnswers, askedMs);
+    if (askedMs !== undefined) return this.askedWait(false, busyAnswers, busyAnswers, askedMs);
     return fullJitterDelay(busyAnswers, { baseMs, capMs, floorMs }, this.random);
   }
 
   /**
    * The wait a "busy" enroller asked for (`askedMs`, its slot for this
-   * member), within this member's own bounds for its n-th busy answer in a
-   * row (of a bootstrap, in `recovery`): no longer than its own backoff could
-   * wait then (`initialBackoffMs`, in recovery `reenrollBackoffBaseMs`,
-   * doubling up to `reenrollBackoffCapMs`; at least `retransmitMs`), so that
-   * refusals that pushed an enroller's slots far out (a flood of M_CONNECTs)
-   * cost no more than the backoff did; no shorter than 1 ms doubling, so
+   * member), within this member's own bounds: no longer than its own backoff
+   * could wait after `failures` failures (`initialBackoffMs`, in `recovery`
+   * `reenrollBackoffBaseMs`, doubling up to `reenrollBackoffCapMs`; at least
+   * `retransmitMs`), so that refusals that pushed an enroller's slots far out
+   * (a flood of M_CONNECTs) cost no more than the backoff did; no shorter
+   * than 1 ms doubling with each of `busyInARow` "busy" answers in a row, so
    * that a hint of 0 cannot make it ask again and again at once.
    */
-  askedWait(recovery: boolean, n: number, askedMs: number): number {
+  askedWait(recovery: boolean, failures: number, busyInARow: number, askedMs: number): number {
     const { initialBackoffMs, reenrollBackoffBaseMs, reenrollBackoffCapMs: capMs, retransmitMs } = this.config;
-    const most = Math.max(retransmitMs, exponentialDelay(n, recovery ? reenrollBackoffBaseMs : initialBackoffMs, capMs));
-    const least = Math.min(most, exponentialDelay(n, 1, capMs));
+    const base = recovery ? reenrollBackoffBaseMs : initialBackoffMs;
+    const most = Math.max(retransmitMs, exponentialDelay(failures, base, capMs));
+    const least = Math.min(most, exponentialDelay(busyInARow, 1, capMs));
     return Math.min(most, Math.max(least, askedMs));
   }
 

@@ -62,6 +62,8 @@ interface Progress {
   current: string;
   /** The backoff this bootstrap gets should the attempt fail (re-enrollments draw it up front, to announce it). */
   nextDelayMs: number;
+  /** "Busy" answers in a row, any other failure ending the row. */
+  busyInARow: number;
 }
 
 /** What runs need from the manager, besides what completing an enrollment needs. */
@@ -76,7 +78,7 @@ export interface RunsInit extends CompletionInit {
   /** Backoffs: after the n-th failure of a bootstrap, the n-th "busy" answer, and a busy enroller's named wait. */
   backoff(failures: number): number;
   busyBackoff(busyAnswers: number, askedMs?: number): number;
-  askedWait(recovery: boolean, n: number, askedMs: number): number;
+  askedWait(recovery: boolean, failures: number, busyInARow: number, askedMs: number): number;
   sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void>;
 }
 
@@ -173,6 +175,7 @@ export class Runs {
       attempts: 0,
       current: target ?? '',
       nextDelayMs: 0,
+      busyInARow: 0,
     };
     const promise = (recovery ? this.#recover(p) : this.#retry(p))
       .then((result) => completeEnrollment(this.#init, p.current, result, p))
@@ -274,7 +277,9 @@ export class Runs {
       return result;
     } catch (err) {
       const asked = err instanceof AttemptTimeout ? err.retryInMs : undefined; // a "busy" enroller's own time, if named
-      const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(p.recovery, status.failures + 1, asked);
+      p.busyInARow = asked === undefined ? 0 : p.busyInARow + 1;
+      const { recovery, busyInARow } = p;
+      const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
       throw err;
     } finally {

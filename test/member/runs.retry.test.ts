@@ -157,16 +157,20 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
   });
 });
 
-it("the monitor's recovery asks a busy enroller again when it said, not after the bootstrap's backoff", async () => {
+/**
+ * A member "m" enrolled, monitored, then cut off from "bootstrap" for `cutMs` (its recovery failing meanwhile), then
+ * healed while the enroller's two places are taken and every "busy" it answers names `askedMs`.
+ */
+async function recoveringAgainstBusy(askedMs: number, cutMs: number, reenrollBackoffBaseMs: number) {
   vi.useFakeTimers();
   const { net } = await withEnroller({ maxPendingEnrollments: 2, pendingTimeoutMs: 600_000 });
-  const shim = rewritingBusy(net.attach('m'), (was) => was.replace(/\d+ ms$/, '1500 ms'));
+  const shim = rewritingBusy(net.attach('m'), (was) => was.replace(/\d+ ms$/, `${askedMs} ms`));
   const cfg = {
     heartbeatIntervalSecs: 1,
     connectionTimeoutSecs: 3,
     maxRetries: 1,
     timeoutMs: 300,
-    reenrollBackoffBaseMs: 1000, // from the 2nd failure on, its own backoff could wait 2 s: more than the 1.5 s asked
+    reenrollBackoffBaseMs,
     reenrollBackoffCapMs: 5000,
   };
   const mgr = manager(shim, cfg);
@@ -175,21 +179,43 @@ it("the monitor's recovery asks a busy enroller again when it said, not after th
   for (const name of ['squat0', 'squat1']) await new RawPeer(net.attach(name)).send('bootstrap', connectMsg(1, name));
   const attempts: number[] = [];
   const busy: Array<{ at: number; retryInMs: number | undefined }> = [];
+  let timeouts = 0;
   mgr.on('reenroll:attempt', () => attempts.push(performance.now()));
   mgr.on('reenroll:failure', ({ error, retryInMs }) => {
     if (error.cause instanceof EnrollmentRejectedError && error.cause.result === Result.BUSY)
       busy.push({ at: performance.now(), retryInMs });
+    else timeouts++;
   });
   net.partition('m', 'bootstrap');
-  await vi.advanceTimersByTimeAsync(3100);
+  await vi.advanceTimersByTimeAsync(cutMs);
   expect(mgr.state.type).toBe('reenrolling');
   net.heal('m', 'bootstrap');
   await vi.advanceTimersByTimeAsync(15_000);
+  return { attempts, busy, timeouts };
+}
+
+/** Each "busy" answer (but the last) was followed by the next attempt `ms` later (give or take 5 ms). */
+function askedAgainAfter(
+  ms: number,
+  { attempts, busy }: { attempts: number[]; busy: Array<{ at: number; retryInMs: number | undefined }> },
+) {
   expect(busy.length).toBeGreaterThanOrEqual(3);
-  for (const { at, retryInMs } of busy.slice(0, -1)) {
-    expect(retryInMs).toBe(1500);
+  // (the first six: from the 7th "busy" in a row on, the member's own floor, 1 ms doubling, passes 50 ms)
+  for (const { at, retryInMs } of busy.slice(0, Math.min(busy.length - 1, 6))) {
+    expect(retryInMs).toBe(ms);
     const next = attempts.find((t) => t > at) as number;
-    expect(next - at).toBeGreaterThanOrEqual(1500);
-    expect(next - at).toBeLessThan(1500 + 5);
+    expect(next - at).toBeGreaterThanOrEqual(ms);
+    expect(next - at).toBeLessThan(ms + 5);
   }
+}
+
+it("the monitor's recovery asks a busy enroller again when it said, not after the bootstrap's backoff", async () => {
+  // reenrollBackoffBaseMs 1000: from the 2nd failure on, its own backoff could wait 2 s, more than the 1.5 s asked
+  askedAgainAfter(1500, await recoveringAgainstBusy(1500, 3100, 1000));
+});
+
+it('after a long outage (many failures) a short named wait is still kept: the floor counts "busy" answers in a row, not failures', async () => {
+  const seen = await recoveringAgainstBusy(50, 40_000, 10);
+  expect(seen.timeouts).toBeGreaterThan(15); // 2^15 ms would be past the 5 s cap
+  askedAgainAfter(50, seen);
 });
