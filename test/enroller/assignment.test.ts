@@ -302,7 +302,7 @@ describe('AddressAssigner: the RIB read, and a binding kept by a retry', () => {
     }
   });
 
-  it('a fresh address kept by a retry is still fresh: the retry abandoned, it is freed at once, not held', async () => {
+  it('a fresh address kept by a retry, told to its member and never confirmed: abandoned, it is held for holdMs, then freed', async () => {
     const { store, peer, send, clock } = await world({ pendingTimeoutMs: 1000 });
     await send(connectMsg(1, 'm'));
     await send(startMsg(2));
@@ -310,7 +310,23 @@ describe('AddressAssigner: the RIB read, and a binding kept by a retry', () => {
     await send(startMsg(4));
     expect(startReplies(peer).map((r) => r.address)).toEqual([1002, 1002]);
     expect(store.callsOf('bind')).toEqual(['bind m']);
-    clock.advance(1100); // never completed: abandoned
+    clock.advance(1100); // never confirmed (its M_STOP_R may have been lost): abandoned
+    expect(store.callsOf('release')).toEqual([]);
+    expect(store.callsOf('leave')).toEqual(['leave m']);
+    clock.advance(300); // holdMs
+    expect(store.callsOf('release')).toEqual(['release m']);
+  });
+
+  it('a fresh address never told (the bind answered after the enrollment was abandoned) is freed at once', async () => {
+    const { store, peer, send, clock } = await world({ pendingTimeoutMs: 1000 });
+    const bind = deferred<void>();
+    store.script.push(bind.promise);
+    await send(connectMsg(1, 'm'));
+    await send(startMsg(2));
+    clock.advance(1100); // abandoned while its bind is in flight
+    bind.resolve();
+    await settle();
+    expect(startReplies(peer)).toEqual([]);
     expect(store.callsOf('release')).toEqual(['release m']);
     expect(store.callsOf('leave')).toEqual([]);
   });

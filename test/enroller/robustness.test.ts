@@ -139,9 +139,9 @@ describe('Enroller robustness', () => {
     expect(seen.filter(([op]) => op === OpCode.M_CONNECT)).toHaveLength(2);
   });
 
-  it('half-finished enrollments do not use up the pool', async () => {
+  it('half-finished enrollments use up the pool only for holdMs (their members were told their addresses, and may hold them)', async () => {
     vi.useFakeTimers();
-    const { net } = await withEnroller({ addressPool: { first: 10, last: 19 }, pendingTimeoutMs: 1000 });
+    const { net } = await withEnroller({ addressPool: { first: 10, last: 19 }, pendingTimeoutMs: 1000, holdMs: 5000 });
     const peer = new RawPeer(net.attach('hoarder'));
     for (let i = 0; i < 10; i++) {
       await peer.send('bootstrap', connect(100 + i, `ghost-${i}`));
@@ -150,7 +150,12 @@ describe('Enroller robustness', () => {
       await settle();
     }
     await vi.advanceTimersByTimeAsync(2000); // every session expires without M_STOP_R
-    const { mgr } = member(net, 'real');
+    const { mgr } = member(net, 'real', { maxRetries: 1 });
+    const refused = mgr.enrolWithBootstrap('bootstrap');
+    const failed = expect(refused).rejects.toThrow(/result -1\): address/);
+    await vi.advanceTimersByTimeAsync(100);
+    await failed;
+    await vi.advanceTimersByTimeAsync(5000); // the holds end
     const enrolled = mgr.enrolWithBootstrap('bootstrap');
     await vi.advanceTimersByTimeAsync(100);
     await expect(enrolled).resolves.toBe('demo.DIF');

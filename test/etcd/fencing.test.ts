@@ -203,7 +203,7 @@ describeEtcd('fencing by lease: a paused enroller', () => {
 describeEtcd('fencing by lease: enrollments in progress', () => {
   it('an enrollment whose address was bound before a fence does not complete after it: its M_STOP_R is answered with M_RELEASE', async () => {
     const { RawPeer, connectMsg, startMsg } = await import('../support/helpers.js');
-    const { OpCode } = await import('../../src/index.js');
+    const { OpCode, decodeEnrollmentInfo } = await import('../../src/index.js');
     const prefix = uniquePrefix('fence-pending');
     const proxy = await TcpProxy.start(etcdEndpoint());
     undo.push(() => proxy.close());
@@ -225,6 +225,15 @@ describeEtcd('fencing by lease: enrollments in progress', () => {
     await x.send('e1', { opCode: OpCode.M_STOP_R, invokeId: stop?.invokeId ?? 0, result: 0 });
     await until(() => x.ofType(OpCode.M_RELEASE).length >= 1, 2000, 'M_RELEASE');
     expect(e1.members()).toEqual([]);
+    // X was told its address (and could hold it, had the M_RELEASE been lost): it stays X's, held, and X gets it back.
+    const told = decodeEnrollmentInfo(x.ofType(OpCode.M_START_R)[0]?.objValue?.byteval ?? new Uint8Array()).address;
+    await x.send('e1', connectMsg(3, 'X', 'e1'));
+    await until(() => x.ofType(OpCode.M_CONNECT_R).length === 2, 2000, 'M_CONNECT_R again');
+    await x.send('e1', startMsg(4));
+    await until(() => x.ofType(OpCode.M_START_R).length === 2, 5000, 'M_START_R again');
+    const again = x.ofType(OpCode.M_START_R)[1];
+    expect(again?.result ?? 0).toBe(0);
+    expect(decodeEnrollmentInfo(again?.objValue?.byteval ?? new Uint8Array()).address).toBe(told);
   }, 30_000);
 });
 
