@@ -90,7 +90,11 @@ async function makeStore(spec: NonNullable<Extract<ChildRequest, { type: 'enroll
     case 'file':
       return new FileAddressStore(spec.path);
     case 'etcd':
-      return new (await loadEtcdStore()).EtcdAddressStore({ hosts: spec.hosts, prefix: spec.prefix });
+      return new (await loadEtcdStore()).EtcdAddressStore({
+        hosts: spec.hosts,
+        prefix: spec.prefix,
+        ...(spec.leaseTtlSecs === undefined ? {} : { leaseTtlSecs: spec.leaseTtlSecs }),
+      });
   }
 }
 

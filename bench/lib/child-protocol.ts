@@ -14,7 +14,7 @@ export type StoreSpec =
   | { kind: 'memory' }
   | { kind: 'file'; path: string }
   /** An EtcdAddressStore on `hosts`, every key under `prefix`. */
-  | { kind: 'etcd'; hosts: string[]; prefix: string };
+  | { kind: 'etcd'; hosts: string[]; prefix: string; leaseTtlSecs?: number };
 
 export type ChildRequest =
   | {

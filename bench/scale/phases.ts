@@ -33,6 +33,8 @@ export interface EnrollerFigures {
   /** Its EtcdAddressStore's transactions and watch events applied over the phase. */
   transactions: number;
   watchEvents: number;
+  /** Leases granted after a lapse (each one a fence: the enroller vouched for nobody meanwhile). */
+  leaseRenewals: number;
   heapUsed: number;
 }
 
@@ -154,6 +156,7 @@ export async function phase(
       rejected: (b.rejected ?? 0) - (a.rejected ?? 0),
       transactions: e1[i]?.store?.transactions ?? Number.NaN,
       watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
+      leaseRenewals: e1[i]?.store?.leaseRenewals ?? Number.NaN,
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };
   });

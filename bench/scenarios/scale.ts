@@ -28,6 +28,8 @@ interface Plan {
   keepaliveSecs: number;
   timeoutSecs: number;
   steadySecs: number;
+  /** Each enroller's etcd lease TTL (EtcdAddressStore's `leaseTtlSecs`; its default is 10). */
+  leaseTtlSecs: number;
 }
 
 /**
@@ -46,6 +48,7 @@ const FULL: Plan = {
   keepaliveSecs: 10,
   timeoutSecs: 30,
   steadySecs: 60,
+  leaseTtlSecs: 10,
 };
 const QUICK: Plan = {
   members: 3_000,
@@ -56,6 +59,7 @@ const QUICK: Plan = {
   keepaliveSecs: 2,
   timeoutSecs: 6,
   steadySecs: 10,
+  leaseTtlSecs: 10,
 };
 
 /**
@@ -110,7 +114,7 @@ export async function scale(ctx: Ctx): Promise<void> {
     enrollers.push(
       ...(await Promise.all(
         Array.from({ length: plan.enrollers }, (_, i) =>
-          BenchChild.enroller({ store: { kind: 'etcd', hosts: hostsEtcd, prefix }, ipcpName: `e${i}` }),
+          BenchChild.enroller({ store: { kind: 'etcd', hosts: hostsEtcd, prefix, leaseTtlSecs: plan.leaseTtlSecs }, ipcpName: `e${i}` }),
         ),
       )),
     );
@@ -264,6 +268,7 @@ function report(
         '"busy" answers',
         'etcd txns',
         'watch events',
+        'lease renewals',
       ],
       rows: join.enrollers.map((e) => [
         e.name,
@@ -275,6 +280,7 @@ function report(
         int(e.busy),
         int(e.transactions),
         int(e.watchEvents),
+        int(e.leaseRenewals),
       ]),
     });
   }
@@ -319,7 +325,7 @@ function report(
   }
   const notes = [
     `Member hosts: ${world.hostCount} processes of at most ${int(world.perHost)} members each (the open-files limit raised to the hard limit, ${int(world.fdHard)}); ${int(world.bound)} sockets bound for the join, on ${[...new Set(world.ips)].join(', ')}${new Set(world.ips).size > 1 ? ` (one loopback address per host: one address has only ${int(ephemeralPorts())} ephemeral UDP ports, net.ipv4.ip_local_port_range)` : ''}; enrollers and etcd on 127.0.0.1.`,
-    `Every member starts within ${fmt(plan.spreadMs / 1000, 0)} s (evenly spread), as an IPCP daemon: a failed first enrollment is tried again a second later; member i knows every enroller, e(i mod N) first. Enrollers run the library's defaults on EtcdAddressStore's defaults (lease TTL 10 s).`,
+    `Every member starts within ${fmt(plan.spreadMs / 1000, 0)} s (evenly spread), as an IPCP daemon: a failed first enrollment is tried again a second later; member i knows every enroller, e(i mod N) first. Enrollers run the library's defaults on EtcdAddressStore's defaults${plan.leaseTtlSecs === 10 ? ' (lease TTL 10 s)' : `, but a lease TTL of ${plan.leaseTtlSecs} s`}.`,
     ...(world.settledMs === undefined
       ? []
       : [
