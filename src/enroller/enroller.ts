@@ -328,6 +328,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // (a reply always carries an invoke id: one to an M_STOP not sent yet matches none)
     if (session === undefined || session.stopInvokeId !== msg.invokeId) return;
     if (ok && !this.#p.ledger.proven(session.fences)) {
+      if (this.#p.ledger.doubting && session.fences === this.#p.ledger.fences) return; // the lease may be alive: M_STOP asks again
       // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
       this.#p.outbox.sendRelease(from, channel);
       this.#p.sessions.abandon(from, session);
@@ -349,7 +350,11 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from, channel);
       member = this.#p.members.at(from);
     }
-    if (keepalive && member !== undefined && !this.#p.ledger.vouching()) {
+    const vouching = keepalive && member !== undefined && this.#p.ledger.vouching();
+    if (keepalive && member !== undefined && !vouching && this.#p.ledger.doubting) {
+      // The store is asking whether its lease is alive: not answered as enrolled, nor turned away (the member asks again).
+      this.#p.stats.keepalivesInDoubt++;
+    } else if (keepalive && member !== undefined && !vouching) {
       // Never answered as enrolled while its binding cannot be proven current: told
       // it is not enrolled here, it is not (it enrols again, here or elsewhere).
       this.#p.members.retire(member, 'unvouched');

@@ -69,6 +69,8 @@ export interface EnrollerStats {
   replayed: number;
   /** Keepalives answered as enrolled. */
   keepalives: number;
+  /** Keepalives left unanswered while the shared store asked etcd whether this enroller's lease was alive. */
+  keepalivesInDoubt: number;
   /** CONNECTs answered "busy". */
   busy: number;
   /** CONNECTs or STARTs refused for authentication or the allow-list. */
@@ -86,6 +88,7 @@ export const zeroStats = (): EnrollerStats => ({
   unauthenticated: 0,
   replayed: 0,
   keepalives: 0,
+  keepalivesInDoubt: 0,
   busy: 0,
   authFailures: 0,
   rejected: 0,

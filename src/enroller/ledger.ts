@@ -333,16 +333,17 @@ export class AddressLedger {
     return this.#shared?.canVouch() === false;
   }
 
-  /**
-   * Whether this enroller may answer for its members now: not fenced, and a
-   * shared store still proves its lease alive (asked at each answer: a
-   * process resumed after a pause handles queued datagrams before its timers).
-   */
+  /** Whether it may answer for its members now: not fenced, the store's lease proven (asked at each answer: a paused process reads its queue first). */
   vouching(): boolean {
     if (this.#fencing !== undefined) return false;
     if (this.#shared === undefined || this.#shared.canVouch()) return true;
-    this.#fence(); // the store's own timer will say so too; nothing is answered meanwhile
+    if (!this.#shared.doubting()) this.#fence(); // the store's timer will say so too; asking whether the lease lives, it waits
     return false;
+  }
+
+  /** Not vouching only because the store is asking whether its lease is alive: what would vouch or evict waits (is not answered). */
+  get doubting(): boolean {
+    return this.#fencing === undefined && this.#shared?.doubting() === true;
   }
 
   /** Whether a binding made under fence count `fences` is proven: no fence since, and vouching now. */

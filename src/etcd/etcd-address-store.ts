@@ -74,7 +74,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   /** Names whose leave failed (etcd out of reach): retried until done or served again. */
   readonly #unleft = new Set<string>();
   #retryTimer: TimerHandle | undefined;
-  readonly #stats: EtcdStoreStats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 };
+  readonly #stats: EtcdStoreStats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0, leaseDoubts: 0 };
 
   /** Throws `ConfigError` naming each invalid option. */
   constructor(options: EtcdAddressStoreOptions) {
@@ -358,6 +358,11 @@ export class EtcdAddressStore implements SharedAddressStore {
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
   canVouch(): boolean {
     return this.#lease.canVouch();
+  }
+
+  /** Whether the lease's proof ran out and etcd is being asked, once, whether it is alive (nothing is vouched for meanwhile). */
+  doubting(): boolean {
+    return this.#lease.doubting;
   }
 
   /** A mark of ours from a bind whose answer never came, for a member we do not serve (unless written again since). */

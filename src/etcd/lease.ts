@@ -2,6 +2,7 @@
  * The etcd store's lease keeper: grants the enroller's lease and registers
  * the enroller under it, keeps the fence (the lease is proven alive only
  * until the TTL after the send time of the last keepalive etcd answered),
+ * asks etcd once whether a lease whose proof ran out is alive all the same,
  * and grants a new lease, with backoff, when it is lost.
  *
  * @module
@@ -59,6 +60,9 @@ export class LeaseKeeper {
   #fenceTimer: TimerHandle | undefined;
   /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
   #fenced = false;
+  /** The lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}), until this timer at the latest. */
+  #doubting = false;
+  #doubtTimer: TimerHandle | undefined;
 
   constructor(host: LeaseHost, clock: Clock = systemClock) {
     this.#host = host;
@@ -73,6 +77,11 @@ export class LeaseKeeper {
   /** Whether the fence is closed (the lease lapsed, no new one yet). */
   get fenced(): boolean {
     return this.#fenced;
+  }
+
+  /** Whether the lease's proof ran out and etcd is being asked whether it is alive (not fenced yet; nothing is vouched for meanwhile). */
+  get doubting(): boolean {
+    return this.#doubting && !this.#fenced;
   }
 
   /**
@@ -113,7 +122,7 @@ export class LeaseKeeper {
   /** Fencing: the lease is alive at etcd until the TTL after the send time of the last keepalive etcd answered. */
   #watchKeepalives(lease: Lease, epoch: number): void {
     lease.on('lost', () => {
-      if (this.#lease === lease) this.#fence(epoch);
+      if (this.#lease === lease) this.#lapse(epoch);
     });
     lease.on('keepaliveFired', () => {
       if (this.#lease === lease) this.#fired.push(this.#clock.now());
@@ -157,9 +166,13 @@ export class LeaseKeeper {
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
   canVouch(): boolean {
     if (this.#host.closed() || this.#fenced || this.#leaseId === undefined) return false;
-    if (this.#clock.now() < this.#validUntil && Date.now() < this.#validUntilWall) return true;
-    this.#fence(this.#host.epoch()); // the deadline passed before the timer ran (a paused or busy process)
+    if (this.#proven()) return true;
+    this.#doubt(this.#host.epoch()); // the deadline passed before the timer ran (a paused or busy process)
     return false;
+  }
+
+  #proven(): boolean {
+    return this.#clock.now() < this.#validUntil && Date.now() < this.#validUntilWall;
   }
 
   /** The store closes: the fence and the lease go; the lease is returned for {@link revoke}. */
@@ -170,6 +183,9 @@ export class LeaseKeeper {
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
     this.#fenced = false;
+    this.#doubting = false;
+    this.#clock.clearTimeout(this.#doubtTimer);
+    this.#doubtTimer = undefined;
     return lease;
   }
 
@@ -195,20 +211,54 @@ export class LeaseKeeper {
       // A renewal under way: the new lease's deadline is checked once it is registered.
       if (this.#fenced) arm(Math.max(left, 100));
       else if (left > 0) arm(left);
-      else this.#fence(epoch);
+      else this.#doubt(epoch);
     };
     arm(this.#validUntil - this.#clock.now()); // (a deadline passed already: a timer of 0 or less runs at once)
   }
 
   /**
-   * The lease may have expired at etcd (no keepalive answered within its
-   * TTL), or did: this enroller can no longer prove any binding current.
-   * Tell the enroller, forget what was served, and grant a new lease.
+   * No keepalive was answered within the TTL: the lease may have expired at
+   * etcd, or only its answers may be late (a starved process, a slow etcd).
+   * Nothing is vouched for meanwhile (`canVouch()` is false), but before
+   * fencing, etcd is asked once, within `callTimeoutMs`, to renew this
+   * lease: renewed, it never expired (etcd never brings a lease back), so
+   * every mark under it is still there and nothing needs proving again; the
+   * deadline runs from that request's send time. Refused, failed or
+   * unanswered: the lease lapses ({@link #lapse}).
    */
-  #fence(epoch: number): void {
+  #doubt(epoch: number): void {
+    const lease = this.#lease;
+    if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced || this.#doubting || lease === undefined) return;
+    this.#doubting = true;
+    this.#host.stats.leaseDoubts++;
+    const sentAt = this.#clock.now();
+    const { callTimeoutMs } = this.#host.options;
+    const settle = (alive: boolean): void => {
+      this.#clock.clearTimeout(this.#doubtTimer);
+      this.#doubtTimer = undefined;
+      if (this.#lease !== lease || epoch !== this.#host.epoch() || !this.#doubting) return;
+      this.#doubting = false;
+      if (alive) this.#extend(epoch, sentAt);
+      else if (!this.#proven()) this.#lapse(epoch); // (unless a keepalive of its own proved it meanwhile)
+    };
+    this.#doubtTimer = this.#clock.setTimeout(() => settle(false), callTimeoutMs); // (should the client's own deadline not end it)
+    lease.keepaliveOnce({ deadline: Date.now() + callTimeoutMs }).then(
+      (res) => settle(Number(res.TTL) > 0),
+      () => settle(false),
+    );
+  }
+
+  /**
+   * The lease may have expired at etcd (no keepalive answered within its
+   * TTL, nor the one asked since), or did: this enroller can no longer prove
+   * any binding current. Tell the enroller, forget what was served, and
+   * grant a new lease.
+   */
+  #lapse(epoch: number): void {
     // Fenced already: a renewal is under way (its new lease lost while it registers). It goes on, and the new
     // lease's deadline, still checked, fences again once it is registered if that lease is gone.
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
+    this.#doubting = false;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
     this.#fenced = true;

@@ -123,6 +123,12 @@ export interface EtcdStoreStats {
   watchEvents: number;
   /** Times the enroller's lease was lost and granted again. */
   leaseRenewals: number;
+  /**
+   * Times no keepalive was answered within the TTL and etcd was asked
+   * whether the lease was alive all the same (those it was are these minus
+   * the lapses that followed: see {@link leaseRenewals}).
+   */
+  leaseDoubts: number;
 }
 
 /** The options as the schema leaves them. */

@@ -104,6 +104,14 @@ export interface AddressStore {
    */
   canVouch?(): boolean;
   /**
+   * A shared store: whether `canVouch()` is false only because the store is
+   * asking whether its lease is alive after its proof ran out (not known
+   * lapsed; {@link AddressStoreListener.fenced} follows if it did). The
+   * enroller then answers nothing that vouches or evicts, and waits: members
+   * are not turned away for a lease that may be alive. Absent: never.
+   */
+  doubting?(): boolean;
+  /**
    * `true`: the store is shared by several enrollers, and says so (see
    * {@link SharedAddressStore}). A store without it is shared when it
    * implements {@link open}.
@@ -133,10 +141,12 @@ export interface SharedAddressStore extends AddressStore {
   close(): MaybePromise<void>;
   /** Whether this enroller's bindings are proven current now (see {@link AddressStore.canVouch}). */
   canVouch(): boolean;
+  /** Whether the store is asking whether its lease is alive (see {@link AddressStore.doubting}). */
+  doubting?(): boolean;
 }
 
 /** What an enroller uses of a shared store besides `load`, `bind`, `release` and `close`. */
-export type SharedStoreCapabilities = Pick<SharedAddressStore, 'open' | 'confirm' | 'leave' | 'canVouch'>;
+export type SharedStoreCapabilities = Required<Pick<SharedAddressStore, 'open' | 'confirm' | 'leave' | 'canVouch' | 'doubting'>>;
 
 /** Whether `store` says it is shared by several enrollers (`shared: true`). */
 export function isSharedStore(store: AddressStore): store is SharedAddressStore {
@@ -148,10 +158,11 @@ export function isSharedStore(store: AddressStore): store is SharedAddressStore 
  * enroller. A store is shared when it says so ({@link isSharedStore}) or, as
  * before `shared` existed, when it implements `open`. What a store leaves
  * out is filled in as {@link AddressStore} documents it: `confirm` by `bind`
- * (true unless it refuses), `leave` by nothing, `canVouch` by always.
+ * (true unless it refuses), `leave` by nothing, `canVouch` by always,
+ * `doubting` by never.
  */
 export function sharedCapabilities(store: AddressStore): SharedStoreCapabilities | undefined {
-  const { open, confirm, leave, canVouch } = store;
+  const { open, confirm, leave, canVouch, doubting } = store;
   if (open === undefined) {
     if (isSharedStore(store)) throw new TypeError('a store that says it is shared must implement open()');
     return undefined;
@@ -161,6 +172,7 @@ export function sharedCapabilities(store: AddressStore): SharedStoreCapabilities
     confirm: confirm === undefined ? async (binding) => (await store.bind(binding)) !== false : (binding) => confirm.call(store, binding),
     leave: (name) => leave?.call(store, name),
     canVouch: () => canVouch?.call(store) ?? true,
+    doubting: () => doubting?.call(store) ?? false,
   };
 }
 

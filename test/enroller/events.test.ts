@@ -42,7 +42,7 @@ describe('what each enroller event reports: the enroller channel with { enroller
 
   it('zeroStats(): every counter at 0, a new object each time', () => {
     const stats = zeroStats();
-    expect(Object.values(stats)).toEqual(Array(10).fill(0)); // the ten counters of EnrollerStats
+    expect(Object.values(stats)).toEqual(Array(11).fill(0)); // the eleven counters of EnrollerStats
     stats.busy++;
     expect(zeroStats().busy).toBe(0);
   });

@@ -66,6 +66,11 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
     this.calls.push(`leave ${name}`);
   }
   close(): void {}
+  /** What doubting answers (the store is asking whether its lease lives: `vouch` false, no fence yet). */
+  doubt = false;
+  doubting(): boolean {
+    return this.doubt;
+  }
   canVouch(): boolean {
     return this.vouch;
   }

@@ -272,7 +272,9 @@ describe('LeaseKeeper', () => {
     expect(w.keeper.canVouch()).toBe(true);
     vi.setSystemTime(Date.now() + 1);
     expect(w.keeper.canVouch()).toBe(false);
-    expect(w.fenced).toEqual([true]);
+    expect(w.keeper.doubting).toBe(true); // etcd is asked first (here it fails: the lease lapses)
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.fenced[0]).toBe(true);
   });
 
   it('a deadline the monotonic clock passed before its timer ran (a busy process) fences at the check, once', async () => {
@@ -282,6 +284,9 @@ describe('LeaseKeeper', () => {
     w.outcomes.push(deferred<void>().promise); // the renewal hangs
     skew.ms = TTL_MS;
     expect(w.keeper.canVouch()).toBe(false);
+    expect(w.keeper.canVouch()).toBe(false);
+    await vi.advanceTimersByTimeAsync(0); // etcd asked once (it fails): the lease lapses
+    expect(w.leases[0]?.keepalivesOnce).toBe(1);
     expect(w.fenced).toEqual([true]);
     await vi.advanceTimersByTimeAsync(TTL_MS * 2);
     expect(w.fenced).toEqual([true]);
@@ -443,5 +448,93 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(w.fenced).toEqual([true, false, true, false]);
     expect(w.leases).toHaveLength(3);
+  });
+});
+
+describe('LeaseKeeper: a proof that ran out, and etcd asked once', () => {
+  it('the lease is alive all the same (its answers were late): no fence, no renewal, the deadline runs from the question', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const lease = w.leases[0] as ScriptedLease;
+    const answer = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS); // no keepalive answered within the TTL
+    expect(w.keeper.canVouch()).toBe(false);
+    expect(w.keeper.doubting).toBe(true);
+    expect(w.keeper.fenced).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    answer.resolve('alive');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.keeper.doubting).toBe(false);
+    expect(w.keeper.canVouch()).toBe(true);
+    expect(w.fenced).toEqual([]);
+    expect(w.keeper.id).toBe('lease-1');
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseRenewals: 0 });
+    expect(lease.keepalivesOnce).toBe(1);
+    // proven until the TTL after the question was sent (at TTL_MS), not after its answer (TTL_MS + 100)
+    await vi.advanceTimersByTimeAsync(TTL_MS - 101);
+    expect(w.keeper.canVouch()).toBe(true);
+    lease.keepaliveOnceAnswers.push('failed');
+    await vi.advanceTimersByTimeAsync(1); // asked again, and this time etcd fails: fenced, and a new lease granted
+    expect(lease.keepalivesOnce).toBe(2);
+    expect(w.fenced).toEqual([true, false]);
+    expect(w.keeper.id).toBe('lease-2');
+  });
+
+  it('the lease expired at etcd: fenced and renewed', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.leases[0]?.keepaliveOnceAnswers.push('expired');
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.fenced).toEqual([true, false]);
+    expect(w.keeper.id).toBe('lease-2');
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseRenewals: 1 });
+  });
+
+  it('etcd does not answer within callTimeoutMs: the lease lapses then, whatever comes later', async () => {
+    const w = await grantedNoRenewal();
+    const lease = w.leases[0] as ScriptedLease;
+    const answer = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS + 499);
+    expect(w.fenced).toEqual([]);
+    expect(w.keeper.canVouch()).toBe(false);
+    await vi.advanceTimersByTimeAsync(1); // callTimeoutMs (500)
+    expect(w.fenced).toEqual([true]);
+    answer.resolve('alive'); // too late: the renewal goes on
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.keeper.fenced).toBe(true);
+    expect(w.keeper.canVouch()).toBe(false);
+  });
+
+  it('a keepalive of its own answered while etcd is asked proves the lease: the failed question then fences nothing', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const lease = w.leases[0] as ScriptedLease;
+    const answer = deferred<'failed'>();
+    lease.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.keeper.doubting).toBe(true);
+    lease.emit('keepaliveFired');
+    lease.emit('keepaliveSucceeded');
+    expect(w.keeper.canVouch()).toBe(true);
+    answer.resolve('failed');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.fenced).toEqual([]);
+    expect(w.keeper.canVouch()).toBe(true);
+  });
+
+  it('closed while etcd is asked: no fence, no timer left', async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    w.leases[0]?.keepaliveOnceAnswers.push(deferred<'alive'>().promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.keeper.doubting).toBe(true);
+    w.state.closed = true;
+    w.keeper.detach();
+    expect(w.keeper.doubting).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.fenced).toEqual([]);
   });
 });

@@ -33,6 +33,19 @@ export class ScriptedLease extends EventEmitter {
   release(): void {
     this.released++;
   }
+  /** What a keepalive asked once answers: by default a failure (etcd out of reach), as when the proof ran out because etcd was. */
+  keepaliveOnceAnswers: Array<'alive' | 'expired' | 'failed' | Promise<'alive' | 'expired' | 'failed'>> = [];
+  keepalivesOnce = 0;
+  async keepaliveOnce(_opts?: unknown): Promise<{ TTL: string }> {
+    this.keepalivesOnce++;
+    const answer = await (this.keepaliveOnceAnswers.shift() ?? 'failed');
+    if (answer === 'failed') throw new Error('etcd is out of reach');
+    if (answer === 'expired') {
+      this.emit('lost', new Error('lease expired'));
+      throw new Error('lease expired');
+    }
+    return { TTL: String(this.ttl) };
+  }
   async revoke(opts: unknown): Promise<void> {
     this.revoked.push(opts);
   }
@@ -69,7 +82,14 @@ export const keyValue = (prefix: string, key: string, value: string, revision: n
   }) as IKeyValue;
 
 /** A store's counters, all zero (the host objects of the keeper, table and watcher take them). */
-export const zeroStats = (): EtcdStoreStats => ({ transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0 });
+export const zeroStats = (): EtcdStoreStats => ({
+  transactions: 0,
+  conflicts: 0,
+  rangeReads: 0,
+  watchEvents: 0,
+  leaseRenewals: 0,
+  leaseDoubts: 0,
+});
 
 /** A promise and its resolve (Promise.withResolvers is Node >= 22). */
 export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {

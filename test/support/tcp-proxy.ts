@@ -2,14 +2,19 @@
  * A TCP proxy on 127.0.0.1 that a test can cut and restore: what an enroller
  * cut off from etcd sees. Cut, it drops every connection and swallows new
  * ones (accepted, never forwarded, so the client's calls time out as they
- * would on a dead link); restored, it forwards again.
+ * would on a dead link); restored, it forwards again. Stalled, it holds
+ * what the server sends (the client's requests still go through) until it
+ * flows again: late answers, as from a slow server or a starved client.
  */
 import { createServer, type Server, type Socket, connect } from 'node:net';
 
 export class TcpProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  /** Each connection's server side and the client it pipes to. */
+  readonly #answers = new Map<Socket, Socket>();
   #cut = false;
+  #stalled = false;
 
   private constructor(server: Server) {
     this.#server = server;
@@ -27,12 +32,16 @@ export class TcpProxy {
       if (self.#cut) return; // a black hole: accepted, never answered
       const upstream = connect(Number(port), host ?? '127.0.0.1');
       self.#sockets.add(upstream);
-      upstream.on('close', () => self.#sockets.delete(upstream));
+      upstream.on('close', () => {
+        self.#sockets.delete(upstream);
+        self.#answers.delete(upstream);
+      });
       upstream.on('error', () => client.destroy());
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
       client.pipe(upstream);
-      upstream.pipe(client);
+      self.#answers.set(upstream, client);
+      if (!self.#stalled) upstream.pipe(client);
     });
     proxy = new TcpProxy(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -50,6 +59,18 @@ export class TcpProxy {
     this.#cut = true;
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
+  }
+
+  /** Holds what the server sends, on every connection (new ones too), until {@link flow}. */
+  stall(): void {
+    this.#stalled = true;
+    for (const [upstream, client] of this.#answers) upstream.unpipe(client);
+  }
+
+  /** Delivers what was held, and forwards again. */
+  flow(): void {
+    this.#stalled = false;
+    for (const [upstream, client] of this.#answers) upstream.pipe(client);
   }
 
   /** Restores the link: the connections left hanging are dropped, so clients dial again and get through. */
