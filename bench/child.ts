@@ -6,6 +6,7 @@
  * Driven by the parent over the IPC channel; it measures its own CPU time, so
  * figures "per core" are the enroller's alone, not the load generator's.
  */
+import './lib/plain-node.js'; // first: plain node's stack traces, as users get them
 import { createSocket } from 'node:dgram';
 import type { Etcd3 } from 'etcd3';
 import type { AddressStore, Enroller as EnrollerT, EnrollerOptions, FileAddressStore as Store, Shim } from '../src/index.js';

@@ -8,6 +8,7 @@
  *   npm run bench -- --only latency,codec
  *   npm run bench -- --runs 5 --no-write
  */
+import './lib/plain-node.js'; // first: plain node's stack traces, as users get them
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

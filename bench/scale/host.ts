@@ -4,6 +4,7 @@
  * by shim address), as many as the open-files limit allows. Driven by the
  * scenario over the IPC channel (bench/scale/protocol.ts).
  */
+import '../lib/plain-node.js'; // first: plain node's stack traces, as users get them
 import type { EnrollmentManager as Manager, EnrollmentState, UdpShim as Udp } from '../../src/index.js';
 import { sleep } from '../lib/env.js';
 import { EnrollmentManager, MemoryRib, UdpShim } from '../lib/lib.js';

@@ -33,8 +33,10 @@ export interface EnrollerFigures {
   /** Its EtcdAddressStore's transactions and watch events applied over the phase. */
   transactions: number;
   watchEvents: number;
-  /** Leases granted after a lapse (each one a fence: the enroller vouched for nobody meanwhile). */
-  leaseRenewals: number;
+  /** Times its lease lapsed (each one a fence: it vouched for nobody until its members were proven again). */
+  leaseLapses: number;
+  /** Times the lease's proof ran out and etcd was asked whether it lived (those that did not end in a renewal were late answers). */
+  leaseDoubts: number;
   heapUsed: number;
 }
 
@@ -156,7 +158,8 @@ export async function phase(
       rejected: (b.rejected ?? 0) - (a.rejected ?? 0),
       transactions: e1[i]?.store?.transactions ?? Number.NaN,
       watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
-      leaseRenewals: e1[i]?.store?.leaseRenewals ?? Number.NaN,
+      leaseLapses: e1[i]?.store?.leaseLapses ?? Number.NaN,
+      leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };
   });

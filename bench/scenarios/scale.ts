@@ -268,7 +268,8 @@ function report(
         '"busy" answers',
         'etcd txns',
         'watch events',
-        'lease renewals',
+        'lease doubts',
+        'lease lapses',
       ],
       rows: join.enrollers.map((e) => [
         e.name,
@@ -280,7 +281,8 @@ function report(
         int(e.busy),
         int(e.transactions),
         int(e.watchEvents),
-        int(e.leaseRenewals),
+        int(e.leaseDoubts),
+        int(e.leaseLapses),
       ]),
     });
   }

@@ -25,6 +25,7 @@ import { makeEtcdClient, storeError } from './client.js';
 import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
 import { type EtcdAddressStoreOptions, type EtcdStoreStats, etcdStoreOptionsSchema, type ResolvedEtcdStoreOptions } from './options.js';
+import { zeroEtcdStats } from './options.js';
 import { AddressTable } from './table.js';
 import { TableWatcher } from './watcher.js';
 
@@ -74,7 +75,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   /** Names whose leave failed (etcd out of reach): retried until done or served again. */
   readonly #unleft = new Set<string>();
   #retryTimer: TimerHandle | undefined;
-  readonly #stats: EtcdStoreStats = { transactions: 0, conflicts: 0, rangeReads: 0, watchEvents: 0, leaseRenewals: 0, leaseDoubts: 0 };
+  readonly #stats: EtcdStoreStats = zeroEtcdStats();
 
   /** Throws `ConfigError` naming each invalid option. */
   constructor(options: EtcdAddressStoreOptions) {

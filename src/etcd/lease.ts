@@ -259,6 +259,7 @@ export class LeaseKeeper {
     // lease's deadline, still checked, fences again once it is registered if that lease is gone.
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
     this.#doubting = false;
+    this.#host.stats.leaseLapses++;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
     this.#fenced = true;

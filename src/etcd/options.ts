@@ -121,15 +121,28 @@ export interface EtcdStoreStats {
   rangeReads: number;
   /** Watch events applied. */
   watchEvents: number;
-  /** Times the enroller's lease was lost and granted again. */
+  /** Leases asked for after the lease was lost, failed attempts included (each retried with backoff). */
   leaseRenewals: number;
+  /** Times the enroller's lease was lost (etcd said it expired, or did not answer in time): each one a fence. */
+  leaseLapses: number;
   /**
    * Times no keepalive was answered within the TTL and etcd was asked
-   * whether the lease was alive all the same (those it was are these minus
-   * the lapses that followed: see {@link leaseRenewals}).
+   * whether the lease was alive all the same: at least `leaseDoubts -
+   * leaseLapses` of them found it alive (no fence).
    */
   leaseDoubts: number;
 }
+
+/** Every counter of {@link EtcdStoreStats} at zero. */
+export const zeroEtcdStats = (): EtcdStoreStats => ({
+  transactions: 0,
+  conflicts: 0,
+  rangeReads: 0,
+  watchEvents: 0,
+  leaseRenewals: 0,
+  leaseLapses: 0,
+  leaseDoubts: 0,
+});
 
 /** The options as the schema leaves them. */
 export type ResolvedEtcdStoreOptions = z.output<typeof etcdStoreOptionsSchema>;

@@ -469,7 +469,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once', () => {
     expect(w.keeper.canVouch()).toBe(true);
     expect(w.fenced).toEqual([]);
     expect(w.keeper.id).toBe('lease-1');
-    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseRenewals: 0 });
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 0, leaseRenewals: 0 });
     expect(lease.keepalivesOnce).toBe(1);
     // proven until the TTL after the question was sent (at TTL_MS), not after its answer (TTL_MS + 100)
     await vi.advanceTimersByTimeAsync(TTL_MS - 101);
@@ -488,7 +488,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once', () => {
     await vi.advanceTimersByTimeAsync(TTL_MS);
     expect(w.fenced).toEqual([true, false]);
     expect(w.keeper.id).toBe('lease-2');
-    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseRenewals: 1 });
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 1, leaseRenewals: 1 });
   });
 
   it('etcd does not answer within callTimeoutMs: the lease lapses then, whatever comes later', async () => {

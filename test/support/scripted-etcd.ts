@@ -88,6 +88,7 @@ export const zeroStats = (): EtcdStoreStats => ({
   rangeReads: 0,
   watchEvents: 0,
   leaseRenewals: 0,
+  leaseLapses: 0,
   leaseDoubts: 0,
 });
 
