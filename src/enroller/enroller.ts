@@ -350,9 +350,9 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from, channel);
       member = this.#p.members.at(from);
     }
-    const vouching = keepalive && member !== undefined && this.#p.ledger.vouching();
-    if (keepalive && member !== undefined && !vouching && this.#p.ledger.doubting) {
-      // The store is asking whether its lease is alive: not answered as enrolled, nor turned away (the member asks again).
+    const vouching = keepalive && member !== undefined && this.#p.members.vouchesFor(member);
+    if (keepalive && member !== undefined && !vouching && this.#p.members.waits()) {
+      // The store is asking whether its lease lives, or proving bindings again: neither answered nor turned away (it asks again).
       this.#p.stats.keepalivesInDoubt++;
     } else if (keepalive && member !== undefined && !vouching) {
       // Never answered as enrolled while its binding cannot be proven current: told

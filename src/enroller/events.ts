@@ -69,7 +69,7 @@ export interface EnrollerStats {
   replayed: number;
   /** Keepalives answered as enrolled. */
   keepalives: number;
-  /** Keepalives left unanswered while the shared store asked etcd whether this enroller's lease was alive. */
+  /** Keepalives left unanswered while the shared store asked etcd whether this enroller's lease was alive, or proved its members' bindings again under a new one. */
   keepalivesInDoubt: number;
   /** CONNECTs answered "busy". */
   busy: number;

@@ -341,9 +341,9 @@ export class AddressLedger {
     return false;
   }
 
-  /** Not vouching only because the store is asking whether its lease is alive: what would vouch or evict waits (is not answered). */
+  /** Whether the shared store is asking whether its lease is alive: what would vouch or evict waits (is not answered). */
   get doubting(): boolean {
-    return this.#fencing === undefined && this.#shared?.doubting() === true;
+    return this.#shared?.doubting() === true;
   }
 
   /** Whether a binding made under fence count `fences` is proven: no fence since, and vouching now. */

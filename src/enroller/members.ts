@@ -36,6 +36,9 @@ export interface MemberRecord extends Peer {
  */
 export type RetireReason = 'gone' | 'released' | 'unproven' | 'unvouched' | 'replaced';
 
+/** The most bindings proven at once (see {@link MemberRegistry.prove}): a store that just lost a lease is not sent thousands of transactions together. */
+export const PROVING_AT_ONCE = 64;
+
 /** The event each reason is told as. */
 const RETIRE_EVENTS: Partial<Record<RetireReason, 'member:gone' | 'member:released'>> = {
   gone: 'member:gone',
@@ -72,6 +75,9 @@ export class MemberRegistry {
   readonly #telemetry: Telemetry<EnrollerEvents>;
   readonly #members = new Map<string, MemberRecord>();
   readonly #byShim = new Map<string, string>();
+  /** While a revalidation proves the members under the fence `#revalidating`: those proven so far. */
+  readonly #proven = new Set<MemberRecord>();
+  #revalidating: number | undefined;
 
   constructor(host: MemberRegistryHost, ledger: AddressLedger, telemetry: Telemetry<EnrollerEvents>) {
     this.#host = host;
@@ -184,11 +190,44 @@ export class MemberRegistry {
     }
   }
 
-  /** Asks the store to confirm every listed member's binding; the members with their verdicts. */
-  async prove(): Promise<Array<[MemberRecord, boolean]>> {
+  /**
+   * Asks the store to confirm every listed member's binding, at most
+   * {@link PROVING_AT_ONCE} at a time (`onProof` hears each verdict; once
+   * `abandoned()`, the rest are not asked: unproven); the members with their
+   * verdicts.
+   */
+  async prove(onProof?: (member: MemberRecord) => void, abandoned = (): boolean => false): Promise<Array<[MemberRecord, boolean]>> {
     const members = [...this.#members.values()];
-    const verdicts = await Promise.all(members.map((m) => this.#ledger.confirm({ name: m.name, address: m.address })));
-    return members.map((m, i) => [m, Boolean(verdicts[i])]);
+    const verdicts: boolean[] = members.map(() => false);
+    let next = 0;
+    const asking = async (): Promise<void> => {
+      for (let i = next++; i < members.length && !abandoned(); i = next++) {
+        const member = members[i] as MemberRecord;
+        verdicts[i] = await this.#ledger.confirm({ name: member.name, address: member.address });
+        if (verdicts[i]) onProof?.(member);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PROVING_AT_ONCE, members.length) }, asking));
+    return members.map((m, i) => [m, verdicts[i] as boolean]);
+  }
+
+  /**
+   * Whether `member`'s keepalive may be answered as enrolled: the enroller
+   * vouches, or it is proving its members again after a lapse and this one's
+   * binding is proven under the new lease (which is proven too).
+   */
+  vouchesFor(member: MemberRecord): boolean {
+    if (this.#ledger.vouching()) return true;
+    return this.#revalidating === this.#ledger.fencing && this.#proven.has(member) && !this.#ledger.doubted();
+  }
+
+  /**
+   * Whether a keepalive not vouched for waits, unanswered, instead of being
+   * refused: the store is asking whether its lease lives, or the members'
+   * bindings are being proven again under a new one.
+   */
+  waits(): boolean {
+    return this.#ledger.doubting || (this.#revalidating !== undefined && this.#revalidating === this.#ledger.fencing);
   }
 
   /** Retires the members still listed whose binding was not proven. */
@@ -200,16 +239,29 @@ export class MemberRegistry {
 
   /**
    * A new lease: every member still listed is confirmed through the store,
-   * which checks the binding is still its own. Those whose binding is gone or
-   * taken are let go (their next keepalive is refused, and they enrol again,
-   * maybe with a new address); the others are answered again.
+   * which checks the binding is still its own, at the store's pace. Each is
+   * answered again as soon as its own binding is proven; the others' keepalives
+   * wait meanwhile (see {@link waits}). Those whose binding is gone or taken
+   * are let go at the end (their next keepalive is refused, and they enrol
+   * again, maybe with a new address).
    */
   async revalidate(): Promise<void> {
     const token = this.#ledger.fencing;
     if (token === undefined) return;
-    const proofs = await this.prove();
-    // Fenced again, or stopped, meanwhile; or the new lease is already in doubt: stay fenced.
-    if (this.#ledger.fencing !== token || this.#ledger.doubted()) return;
+    this.#revalidating = token;
+    this.#proven.clear();
+    let proofs: Array<[MemberRecord, boolean]>;
+    try {
+      proofs = await this.prove(
+        (member) => this.#proven.add(member),
+        () => this.#ledger.fencing !== token,
+      );
+    } finally {
+      if (this.#revalidating === token) this.#revalidating = undefined;
+      this.#proven.clear();
+    }
+    // Fenced again, or stopped, meanwhile; or the new lease lapsed (not merely in doubt: then it is asked about): stay fenced.
+    if (this.#ledger.fencing !== token || (this.#ledger.doubted() && !this.#ledger.doubting)) return;
     let dropped = 0;
     for (const [member, proven] of proofs) {
       const listed = this.#members.get(member.name) === member;

@@ -86,3 +86,24 @@ it('asked whether it vouches while its store doubts, the enroller does not fence
   await send(keepalive(20));
   expect(readReplies()).toEqual([0]); // never fenced: no revalidation was needed to answer again
 });
+
+it("back from a lapse, while its members' bindings are proven again: a keepalive waits (unanswered, the member kept) and is answered once its binding is proven", async () => {
+  const { enroller, store, send, peer, readReplies } = await started();
+  await send(stopReply(peer));
+  const listener = store.listener as AddressStoreListener;
+  listener.fenced?.(true); // lapsed: a keepalive now is refused...
+  let open = (): void => undefined;
+  store.gate = new Promise((resolve) => {
+    open = resolve;
+  });
+  listener.fenced?.(false); // ...but a new lease is granted, and the members are being proven
+  await settle();
+  await send(keepalive(10));
+  expect(readReplies()).toEqual([]);
+  expect(enroller.members()).toMatchObject([{ name: 'm' }]);
+  expect(enroller.stats().keepalivesInDoubt).toBe(1);
+  open();
+  await settle();
+  await send(keepalive(11));
+  expect(readReplies()).toEqual([0]);
+});

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { describe, expect, it } from 'vitest';
 import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
 import { AddressLedger } from '../../src/enroller/ledger.js';
-import { MemberRegistry } from '../../src/enroller/members.js';
+import { MemberRegistry, PROVING_AT_ONCE } from '../../src/enroller/members.js';
 import { diagnosticsChannels } from '../../src/diagnostics.js';
 import { Telemetry } from '../../src/util/telemetry.js';
 import { TICK_MS, Ticker } from '../../src/util/ticker.js';
@@ -193,6 +193,79 @@ describe('MemberRegistry', () => {
     expect([...members.values()].map((m) => m.name)).toEqual(['kept']);
     expect(store.callsOf('leave')).toEqual(['leave lost']);
     expect(ledger.vouching()).toBe(true);
+  });
+
+  it(`revalidate proves at most ${PROVING_AT_ONCE} bindings at once, and every one in the end`, async () => {
+    const { members, store, enrol, ledger } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    for (let i = 0; i < 100; i++) enrol(`m${i}`, 1 + (i % 9));
+    store.listener?.fenced?.(true);
+    let open = (): void => undefined;
+    store.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    store.calls.length = 0;
+    const revalidating = members.revalidate();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.callsOf('confirm')).toHaveLength(PROVING_AT_ONCE);
+    open();
+    await revalidating;
+    expect(store.callsOf('confirm')).toHaveLength(100);
+    expect(members.size).toBe(100);
+    expect(ledger.vouching()).toBe(true);
+  });
+
+  it('while revalidate proves the members, each is vouched for once its own binding is proven; the others wait, neither answered nor refused', async () => {
+    const { members, store, enrol, ledger } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    const a = enrol('a', 1);
+    const b = enrol('b', 2);
+    expect(members.waits()).toBe(false);
+    store.listener?.fenced?.(true);
+    expect(members.vouchesFor(a)).toBe(false);
+    expect(members.waits()).toBe(false); // lapsed, no new lease yet: keepalives are refused
+    let openB = (): void => undefined;
+    store.gateOf.set(
+      'b',
+      new Promise((resolve) => {
+        openB = resolve;
+      }),
+    );
+    const revalidating = members.revalidate();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ledger.vouching()).toBe(false); // still fenced: b is not proven yet
+    expect(members.vouchesFor(a)).toBe(true);
+    expect(members.vouchesFor(b)).toBe(false);
+    expect(members.waits()).toBe(true);
+    store.vouch = false; // the new lease's proof runs out meanwhile: nobody is vouched for
+    expect(members.vouchesFor(a)).toBe(false);
+    store.vouch = true;
+    openB();
+    await revalidating;
+    expect(ledger.vouching()).toBe(true);
+    expect(members.vouchesFor(b)).toBe(true);
+    expect(members.waits()).toBe(false);
+  });
+
+  it('fenced again while revalidate proves the members: the rest are not asked, and nobody is vouched for under the new fence', async () => {
+    const { members, store, enrol, ledger } = registry();
+    await ledger.open({ name: 'e', shimAddress: 'me' });
+    for (let i = 0; i < PROVING_AT_ONCE + 10; i++) enrol(`m${i}`, 1 + (i % 9));
+    store.listener?.fenced?.(true);
+    let open = (): void => undefined;
+    store.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    store.calls.length = 0;
+    const revalidating = members.revalidate();
+    await new Promise((resolve) => setImmediate(resolve));
+    store.listener?.fenced?.(true); // lapsed again
+    open();
+    await revalidating;
+    expect(store.callsOf('confirm')).toHaveLength(PROVING_AT_ONCE);
+    expect(ledger.vouching()).toBe(false);
+    expect(members.vouchesFor(members.get('m0') as NonNullable<ReturnType<typeof members.get>>)).toBe(false);
+    expect(members.waits()).toBe(false);
   });
 
   it('revalidate says what it confirmed and dropped: one info line', async () => {

@@ -25,8 +25,9 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
    * `taken`).
    */
   readonly script: Array<'taken' | 'fail' | Promise<void | 'taken'>> = [];
-  /** confirm answers once this resolves. */
+  /** confirm answers once this resolves (or, for a name in `gateOf`, once its own does). */
   gate: Promise<void> = Promise.resolve();
+  readonly gateOf = new Map<string, Promise<void>>();
 
   /** The recorded calls of one kind (`leave`, `release`, ...). */
   callsOf(kind: string): string[] {
@@ -59,7 +60,7 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
   }
   async confirm(b: AddressBinding): Promise<boolean> {
     this.calls.push(`confirm ${b.name}`);
-    await this.gate;
+    await (this.gateOf.get(b.name) ?? this.gate);
     return !this.unconfirmed.has(b.name);
   }
   leave(name: string): void {
