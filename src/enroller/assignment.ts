@@ -284,6 +284,7 @@ export class AddressAssigner {
       return;
     }
     session.lastSentAt = this.#p.clock.now();
+    session.told = true;
     for (const pdu of session.burst) this.#p.outbox.sendBytes(from, pdu, session.channel);
   }
 

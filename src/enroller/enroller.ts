@@ -349,6 +349,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       // and whose M_STOP_R was lost has completed its enrollment.
       this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from, channel);
       member = this.#p.members.at(from);
+      if (member === undefined && this.#p.sessions.get(from) === session && this.#p.members.waits()) {
+        this.#p.stats.keepalivesInDoubt++; // its enrollment waits for the lease to be proven (see #onStopReply): so does it
+        return;
+      }
     }
     const vouching = keepalive && member !== undefined && this.#p.members.vouchesFor(member);
     if (keepalive && member !== undefined && !vouching && this.#p.members.waits()) {

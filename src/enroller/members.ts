@@ -75,9 +75,8 @@ export class MemberRegistry {
   readonly #telemetry: Telemetry<EnrollerEvents>;
   readonly #members = new Map<string, MemberRecord>();
   readonly #byShim = new Map<string, string>();
-  /** While a revalidation proves the members under the fence `#revalidating`: those proven so far. */
-  readonly #proven = new Set<MemberRecord>();
-  #revalidating: number | undefined;
+  /** The revalidation under way, if any: the fence it lifts, and the members proven so far under the new lease. */
+  #revalidation: { readonly token: number; readonly proven: Set<MemberRecord> } | undefined;
 
   constructor(host: MemberRegistryHost, ledger: AddressLedger, telemetry: Telemetry<EnrollerEvents>) {
     this.#host = host;
@@ -218,7 +217,8 @@ export class MemberRegistry {
    */
   vouchesFor(member: MemberRecord): boolean {
     if (this.#ledger.vouching()) return true;
-    return this.#revalidating === this.#ledger.fencing && this.#proven.has(member) && !this.#ledger.doubted();
+    const r = this.#revalidation;
+    return r !== undefined && r.token === this.#ledger.fencing && r.proven.has(member) && !this.#ledger.doubted();
   }
 
   /**
@@ -227,7 +227,7 @@ export class MemberRegistry {
    * bindings are being proven again under a new one.
    */
   waits(): boolean {
-    return this.#ledger.doubting || (this.#revalidating !== undefined && this.#revalidating === this.#ledger.fencing);
+    return this.#ledger.doubting || (this.#revalidation !== undefined && this.#revalidation.token === this.#ledger.fencing);
   }
 
   /** Retires the members still listed whose binding was not proven. */
@@ -248,17 +248,20 @@ export class MemberRegistry {
   async revalidate(): Promise<void> {
     const token = this.#ledger.fencing;
     if (token === undefined) return;
-    this.#revalidating = token;
-    this.#proven.clear();
+    // Its own record: a proof that comes back after a newer fence (made under a lease since lost) proves nothing now.
+    const revalidation = { token, proven: new Set<MemberRecord>() };
+    this.#revalidation = revalidation;
+    const current = (): boolean => this.#ledger.fencing === token;
     let proofs: Array<[MemberRecord, boolean]>;
     try {
       proofs = await this.prove(
-        (member) => this.#proven.add(member),
-        () => this.#ledger.fencing !== token,
+        (member) => {
+          if (current()) revalidation.proven.add(member);
+        },
+        () => !current(),
       );
     } finally {
-      if (this.#revalidating === token) this.#revalidating = undefined;
-      this.#proven.clear();
+      if (this.#revalidation === revalidation) this.#revalidation = undefined;
     }
     // Fenced again, or stopped, meanwhile; or the new lease lapsed (not merely in doubt: then it is asked about): stay fenced.
     if (this.#ledger.fencing !== token || (this.#ledger.doubted() && !this.#ledger.doubting)) return;

@@ -90,10 +90,10 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
   });
   const outbox = new Outbox(shim, clock);
   const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running }, ledger, telemetry);
-  /** An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if the burst told its member (who may hold it). */
+  /** An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if its member was told it (and may hold it). */
   const giveBack = (session: Session): void => {
     if (session.address === undefined || members.has(session.name)) return;
-    ledger.giveBack(session.name, session.newBinding === true && session.burst === undefined, session.heldUntil);
+    ledger.giveBack(session.name, session.newBinding === true && session.told !== true, session.heldUntil);
   };
   const sessions = new SessionTable({
     clock,

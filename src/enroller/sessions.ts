@@ -50,8 +50,10 @@ export interface Session extends Peer {
   checkProof?: ((proof: Uint8Array | undefined) => boolean) | undefined;
   /** With HMAC-SHA256: the channel every PDU of this enrollment after M_CONNECT_R goes through. */
   readonly channel: SecureChannel | null;
-  /** The name had no address before this enrollment: if it never completes, the address goes back. */
+  /** The name had no address before this enrollment: if it never completes, the address goes back (at once, unless `told`). */
   newBinding?: boolean | undefined;
+  /** Its member was told `address` (M_START_R and M_STOP went out, for this enrollment or one it took the binding over from). */
+  told?: boolean | undefined;
   /** When the burst or M_STOP was last sent. */
   lastSentAt: number;
   /** The current retransmission interval of M_STOP. */
@@ -63,9 +65,10 @@ export interface Session extends Peer {
  * for `from` (and what the binding was made under: whether it was new, the
  * hold it ended, the fence count).
  */
-export function inherit(heir: Session, { address, newBinding, heldUntil, boundUnder }: Session): void {
+export function inherit(heir: Session, { address, newBinding, told, heldUntil, boundUnder }: Session): void {
   heir.address = address;
   heir.newBinding = newBinding;
+  heir.told = told;
   heir.heldUntil = heldUntil;
   heir.boundUnder = boundUnder;
 }

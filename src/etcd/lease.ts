@@ -234,14 +234,16 @@ export class LeaseKeeper {
     const sentAt = this.#clock.now();
     const { callTimeoutMs } = this.#host.options;
     const settle = (alive: boolean): void => {
-      this.#clock.clearTimeout(this.#doubtTimer);
+      this.#clock.clearTimeout(timer);
+      if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening: not this one's to end
       this.#doubtTimer = undefined;
       if (this.#lease !== lease || epoch !== this.#host.epoch() || !this.#doubting) return;
       this.#doubting = false;
       if (alive) this.#extend(epoch, sentAt);
       else if (!this.#proven()) this.#lapse(epoch); // (unless a keepalive of its own proved it meanwhile)
     };
-    this.#doubtTimer = this.#clock.setTimeout(() => settle(false), callTimeoutMs); // (should the client's own deadline not end it)
+    const timer = this.#clock.setTimeout(() => settle(false), callTimeoutMs); // (should the client's own deadline not end it)
+    this.#doubtTimer = timer;
     lease.keepaliveOnce({ deadline: Date.now() + callTimeoutMs }).then(
       (res) => settle(Number(res.TTL) > 0),
       () => settle(false),
@@ -259,6 +261,8 @@ export class LeaseKeeper {
     // lease's deadline, still checked, fences again once it is registered if that lease is gone.
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
     this.#doubting = false;
+    this.#clock.clearTimeout(this.#doubtTimer);
+    this.#doubtTimer = undefined;
     this.#host.stats.leaseLapses++;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;

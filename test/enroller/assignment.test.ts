@@ -317,6 +317,16 @@ describe('AddressAssigner: the RIB read, and a binding kept by a retry', () => {
     expect(store.callsOf('release')).toEqual(['release m']);
   });
 
+  it('a fresh address told in an earlier enrollment stays told when the same member asks again and takes it over: abandoned before its own M_START, it is held', async () => {
+    const { store, send, clock } = await world({ pendingTimeoutMs: 1000 });
+    await send(connectMsg(1, 'm'));
+    await send(startMsg(2)); // told 1002 (M_START_R, M_STOP); its M_STOP_R lost
+    await send(connectMsg(3, 'm')); // asks again: the new enrollment takes the binding over, and never gets to M_START
+    clock.advance(1100);
+    expect(store.callsOf('release')).toEqual([]);
+    expect(store.callsOf('leave')).toEqual(['leave m']);
+  });
+
   it('a fresh address never told (the bind answered after the enrollment was abandoned) is freed at once', async () => {
     const { store, peer, send, clock } = await world({ pendingTimeoutMs: 1000 });
     const bind = deferred<void>();

@@ -107,3 +107,19 @@ it("back from a lapse, while its members' bindings are proven again: a keepalive
   await send(keepalive(11));
   expect(readReplies()).toEqual([0]);
 });
+
+// Found by a review: the keepalive of a member whose M_STOP_R was lost stands for it (see Enroller #onRead), and was
+// refused "not enrolled" during a doubt, while the M_STOP_R itself would have waited.
+it('a keepalive standing for a lost M_STOP_R, while the store doubts its lease, waits (is not refused); after the doubt it completes the enrollment', async () => {
+  const { enroller, store, send, readReplies } = await started(); // it answered M_STOP; its M_STOP_R was lost
+  store.vouch = false;
+  store.doubt = true;
+  await send(keepalive(10));
+  expect(enroller.pendingEnrollments).toBe(1);
+  expect(readReplies()).toEqual([]);
+  store.vouch = true;
+  store.doubt = false;
+  await send(keepalive(11));
+  expect(readReplies()).toEqual([0]);
+  expect(enroller.members()).toMatchObject([{ name: 'm' }]);
+});
