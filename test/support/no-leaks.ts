@@ -11,9 +11,11 @@ const wheel = tickerFor(systemClock);
 // Read when the setup runs, before the test file's own top-level code: what that code starts counts too.
 const before = wheel.size;
 
-afterAll(() => {
+afterAll(async () => {
   const fake = vi.isFakeTimers();
   vi.useRealTimers();
+  // What the file's last continuations schedule (a close() not awaited, an attempt ending) counts too.
+  await new Promise((resolve) => setTimeout(resolve, 20));
   const left = wheel.size - before;
   if (left > 0) throw new Error(`the file left ${left} timer(s) in the shared wheel: close every manager, stop every enroller`);
   if (fake) throw new Error('the file left fake timers installed: call vi.useRealTimers() after each test that installs them');
