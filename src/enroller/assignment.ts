@@ -157,7 +157,9 @@ export class AddressAssigner {
   /** A retransmitted M_START: the same answer, the same address (unless the binding is no longer proven). */
   repeat(request: StartRequest): void {
     const { session } = request;
-    if (!this.#p.ledger.proven(session.fences)) {
+    const { ledger } = this.#p;
+    if (!ledger.proven(session.fences)) {
+      if (ledger.doubting && session.fences === ledger.fences) return; // the lease may be alive: the member asks again
       // Bound under a lease that lapsed since: it must not complete on that binding.
       this.#unavailable(request);
       return;

@@ -126,6 +126,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       await this.#p.ledger.close();
       return;
     }
+    this.#p.ledger.unfence(); // a fresh opening: a fence the last one left (a lapse during stop()'s goodbyes) is void
     this.#p.ledger.reportSkipped(loaded.skipped);
     // A store of one enroller says nothing of who is alive. A restored name
     // nobody serves here may belong to a member that spoke to us just before

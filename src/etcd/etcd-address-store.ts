@@ -24,8 +24,7 @@ import { parseWith } from '../util/schema.js';
 import { makeEtcdClient, storeError } from './client.js';
 import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
-import { type EtcdAddressStoreOptions, type EtcdStoreStats, etcdStoreOptionsSchema, type ResolvedEtcdStoreOptions } from './options.js';
-import { zeroEtcdStats } from './options.js';
+import * as opts from './options.js';
 import { AddressTable } from './table.js';
 import { TableWatcher } from './watcher.js';
 
@@ -55,7 +54,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly shared = true;
   /** The key prefix, ending with `/`. */
   readonly prefix: string;
-  readonly #options: ResolvedEtcdStoreOptions;
+  readonly #options: opts.ResolvedEtcdStoreOptions;
   readonly #keys: EtcdKeys;
   readonly #table: AddressTable;
   readonly #watcher: TableWatcher;
@@ -75,11 +74,11 @@ export class EtcdAddressStore implements SharedAddressStore {
   /** Names whose leave failed (etcd out of reach): retried until done or served again. */
   readonly #unleft = new Set<string>();
   #retryTimer: TimerHandle | undefined;
-  readonly #stats: EtcdStoreStats = zeroEtcdStats();
+  readonly #stats: opts.EtcdStoreStats = opts.zeroEtcdStats();
 
   /** Throws `ConfigError` naming each invalid option. */
-  constructor(options: EtcdAddressStoreOptions) {
-    this.#options = parseWith(etcdStoreOptionsSchema, options);
+  constructor(options: opts.EtcdAddressStoreOptions) {
+    this.#options = parseWith(opts.etcdStoreOptionsSchema, options);
     let prefix = this.#options.prefix ?? `/rina/${this.#options.difName}/`;
     if (!prefix.endsWith('/')) prefix += '/';
     this.prefix = prefix;
@@ -105,16 +104,14 @@ export class EtcdAddressStore implements SharedAddressStore {
       owner: () => this.#owner as StoreOwner,
       txn: (what, request) => this.#txn(what, request),
       renewed: () => {
-        // whatever was served then is not vouched for until confirmed
-        this.#served.clear();
-        this.#markRevision.clear();
+        for (const served of [this.#served, this.#markRevision]) served.clear(); // not vouched for until confirmed
       },
       fenced: (fenced) => this.#listener?.fenced?.(fenced),
     });
   }
 
   /** Counters since the store was made. */
-  stats(): EtcdStoreStats {
+  stats(): opts.EtcdStoreStats {
     return { ...this.#stats };
   }
 
@@ -238,17 +235,20 @@ export class EtcdAddressStore implements SharedAddressStore {
     const { name, address } = binding;
     const nameKey = Buffer.from(this.#keys.name(name));
     const addressKey = Buffer.from(this.#keys.address(address));
+    this.#served.add(name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
     const res = await this.#txn(`cannot confirm ${name} at ${address}`, {
       compare: [
         { key: nameKey, target: 'Value', result: 'Equal', value: Buffer.from(String(address)) },
         { key: addressKey, target: 'Value', result: 'Equal', value: Buffer.from(name) },
       ],
       success: [{ request_put: { key: Buffer.from(this.#keys.mark(name)), value: Buffer.alloc(0), lease: leaseId } }],
+    }).catch((err: unknown) => {
+      this.#served.delete(name); // committed or not: a mark that made it is deleted when the watch shows it
+      throw err;
     });
-    if (!res.succeeded) return false;
-    this.#served.add(name);
-    this.#markRevision.set(name, Number(res.header.revision));
-    return true;
+    if (res.succeeded) this.#markRevision.set(name, Number(res.header.revision));
+    else this.#served.delete(name);
+    return res.succeeded;
   }
 
   /**

@@ -63,6 +63,8 @@ export class LeaseKeeper {
   /** The lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}), until this timer at the latest. */
   #doubting = false;
   #doubtTimer: TimerHandle | undefined;
+  /** The next attempt of a renewal that failed (cleared when the store closes). */
+  #renewTimer: TimerHandle | undefined;
 
   constructor(host: LeaseHost, clock: Clock = systemClock) {
     this.#host = host;
@@ -105,6 +107,7 @@ export class LeaseKeeper {
     this.#fired = [];
     this.#extend(epoch, askedAt);
     await this.#register(lease, id, previousLeaseId);
+    if (epoch !== this.#host.epoch()) return; // (stopped meanwhile: a later opening's store is not this renewal's)
     if (previousLeaseId !== undefined) {
       this.#host.renewed();
       // Nothing of ours is attached to it any more; whatever is left there is stale.
@@ -113,7 +116,7 @@ export class LeaseKeeper {
         .leaseClient.leaseRevoke({ ID: previousLeaseId }, { deadline: Date.now() + options.callTimeoutMs })
         .catch(() => undefined);
     }
-    if (this.#fenced && epoch === this.#host.epoch()) {
+    if (this.#fenced) {
       this.#fenced = false;
       this.#host.fenced(false);
     }
@@ -186,6 +189,8 @@ export class LeaseKeeper {
     this.#doubting = false;
     this.#clock.clearTimeout(this.#doubtTimer);
     this.#doubtTimer = undefined;
+    this.#clock.clearTimeout(this.#renewTimer);
+    this.#renewTimer = undefined;
     return lease;
   }
 
@@ -280,8 +285,9 @@ export class LeaseKeeper {
       if (epoch !== this.#host.epoch()) return;
       this.#host.stats.leaseRenewals++;
       this.grant(epoch, previousLeaseId).catch(() => {
+        if (epoch !== this.#host.epoch()) return; // (a renewal of an earlier opening: the lease now is not its own)
         this.#drop();
-        this.#clock.setTimeout(attempt, exponentialDelay(++failures, 100, 2000));
+        this.#renewTimer = this.#clock.setTimeout(attempt, exponentialDelay(++failures, 100, 2000));
       });
     };
     attempt();
