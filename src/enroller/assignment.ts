@@ -26,6 +26,7 @@ const MEMBER_PROOF_REFUSED = "authentication failed: the enroller refused the me
 
 /** What an M_START is answered ("unavailable", -4) while the shared store cannot prove bindings current. */
 const FENCED_REASON = 'the enroller cannot store addresses now: it lost its lease in the shared store';
+const DOUBT_REASON = 'the enroller cannot store addresses now: it is asking the shared store whether its lease is alive';
 
 /** Proposals a shared store may refuse (taken by another enroller) before the member is told to come back. */
 const MAX_BIND_TRIES = 8;
@@ -311,13 +312,9 @@ export class AddressAssigner {
 
   /** Answers an M_START "unavailable": the shared store cannot prove a binding now. */
   #fenced({ from, msg, session }: StartRequest): void {
-    this.#p.outbox.reply(from, msg, Result.UNAVAILABLE, FENCED_REASON, session.channel);
-    this.#p.telemetry.emit('enrollment:rejected', {
-      shimAddress: from,
-      name: session.name,
-      reason: FENCED_REASON,
-      result: Result.UNAVAILABLE,
-    });
+    const reason = this.#p.ledger.doubting && !this.#p.ledger.fenced ? DOUBT_REASON : FENCED_REASON;
+    this.#p.outbox.reply(from, msg, Result.UNAVAILABLE, reason, session.channel);
+    this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason, result: Result.UNAVAILABLE });
   }
 
   /** As {@link #fenced}, and the enrollment is let go (its address was bound under a lease that lapsed). */

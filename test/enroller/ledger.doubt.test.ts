@@ -123,3 +123,23 @@ it('a keepalive standing for a lost M_STOP_R, while the store doubts its lease, 
   expect(readReplies()).toEqual([0]);
   expect(enroller.members()).toMatchObject([{ name: 'm' }]);
 });
+
+it('an M_START while the store doubts its lease is answered "unavailable", saying the lease is being asked about (not that it was lost)', async () => {
+  const store = new SharedMemoryStore();
+  const env = await withEnroller({ store, clock: new ManualClock(), retransmitMs: 50 });
+  const peer = new RawPeer(env.net.attach('n-shim'));
+  await peer.send('bootstrap', connectMsg(1, 'n'));
+  await settle();
+  store.vouch = false;
+  store.doubt = true;
+  await peer.send('bootstrap', startMsg(2));
+  await settle();
+  const [reply] = peer.ofType(OpCode.M_START_R);
+  expect(reply?.result).toBe(-4);
+  expect(reply?.resultReason).toMatch(/asking the shared store whether its lease is alive/);
+  store.doubt = false; // etcd said it is gone: the store fences
+  (store.listener as AddressStoreListener).fenced?.(true);
+  await peer.send('bootstrap', startMsg(3));
+  await settle();
+  expect(peer.ofType(OpCode.M_START_R)[1]?.resultReason).toMatch(/it lost its lease/);
+});
