@@ -160,7 +160,7 @@ export class AddressAssigner {
     const { session } = request;
     const { ledger } = this.#p;
     if (!ledger.proven(session.fences)) {
-      if (ledger.doubting && session.fences === ledger.fences) return; // the lease may be alive: the member asks again
+      if (ledger.awaitsProof(session.fences)) return; // the lease may be alive: the member asks again
       // Bound under a lease that lapsed since: it must not complete on that binding.
       this.#unavailable(request);
       return;

@@ -329,7 +329,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // (a reply always carries an invoke id: one to an M_STOP not sent yet matches none)
     if (session === undefined || session.stopInvokeId !== msg.invokeId) return;
     if (ok && !this.#p.ledger.proven(session.fences)) {
-      if (this.#p.ledger.doubting && session.fences === this.#p.ledger.fences) return; // the lease may be alive: M_STOP asks again
+      if (this.#p.ledger.awaitsProof(session.fences)) return; // the lease may be alive: M_STOP asks again
       // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
       this.#p.outbox.sendRelease(from, channel);
       this.#p.sessions.abandon(from, session);
@@ -355,27 +355,28 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
         return;
       }
     }
-    const vouching = keepalive && member !== undefined && this.#p.members.vouchesFor(member);
-    if (keepalive && member !== undefined && !vouching && this.#p.members.waits()) {
-      // The store is asking whether its lease lives, or proving bindings again: neither answered nor turned away (it asks again).
-      this.#p.stats.keepalivesInDoubt++;
-    } else if (keepalive && member !== undefined && !vouching) {
-      // Never answered as enrolled while its binding cannot be proven current: told
-      // it is not enrolled here, it is not (it enrols again, here or elsewhere).
-      this.#p.members.retire(member, 'unvouched');
-      this.#p.outbox.reply(
-        from,
-        msg,
-        Result.FAILED,
-        'not enrolled: this enroller lost its lease in the shared store; enrol again',
-        channel,
-      );
-    } else if (keepalive && member !== undefined) {
-      this.#p.stats.keepalives++;
-      this.#p.outbox.reply(from, msg, Result.OK, undefined, channel);
+    if (keepalive && member !== undefined) {
+      this.#answerKeepalive(msg, from, member, channel);
     } else {
       const reason = member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`;
       this.#p.outbox.reply(from, msg, Result.FAILED, reason, channel);
+    }
+  }
+
+  /** A member's keepalive: answered while vouched for; left unanswered while that waits on the store; else refused. */
+  #answerKeepalive(msg: CdapMessage, from: string, member: MemberRecord, channel: SecureChannel | null): void {
+    const { members, stats, outbox } = this.#p;
+    if (members.vouchesFor(member)) {
+      stats.keepalives++;
+      outbox.reply(from, msg, Result.OK, undefined, channel);
+    } else if (members.waits()) {
+      // The store is asking whether its lease lives, or proving bindings again: neither answered nor turned away (it asks again).
+      stats.keepalivesInDoubt++;
+    } else {
+      // Never answered as enrolled while its binding cannot be proven current: told
+      // it is not enrolled here, it is not (it enrols again, here or elsewhere).
+      members.retire(member, 'unvouched');
+      outbox.reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again', channel);
     }
   }
 

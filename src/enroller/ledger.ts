@@ -346,6 +346,11 @@ export class AddressLedger {
     return this.#shared?.doubting() === true;
   }
 
+  /** Whether a binding made under fence count `fences` is not proven now only because the store is asking whether its lease lives: what it would complete waits. */
+  awaitsProof(fences: number): boolean {
+    return fences === this.#fences && this.doubting;
+  }
+
   /** Whether a binding made under fence count `fences` is proven: no fence since, and vouching now. */
   proven(fences: number): boolean {
     return fences === this.#fences && this.vouching();
@@ -376,9 +381,7 @@ export class AddressLedger {
   /** How a shared store's news reaches the pool, the holds and the advertised alternates. */
   #listener(): AddressStoreListener {
     return {
-      bound: ({ name, address }) => {
-        this.#pool.set(name, address);
-      },
+      bound: ({ name, address }) => this.#pool.set(name, address),
       unbound: (name) => {
         this.endHold(name);
         this.#pool.release(name);
@@ -390,10 +393,7 @@ export class AddressLedger {
       enrollers: (shimAddresses) => {
         this.#otherEnrollers = shimAddresses.filter((a) => a !== this.#settings.localAddress);
       },
-      fenced: (fenced) => {
-        if (fenced) this.#fence();
-        else this.#host.leaseBack();
-      },
+      fenced: (fenced) => (fenced ? this.#fence() : this.#host.leaseBack()),
     };
   }
 }

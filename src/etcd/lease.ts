@@ -60,8 +60,7 @@ export class LeaseKeeper {
   #fenceTimer: TimerHandle | undefined;
   /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
   #fenced = false;
-  /** The lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}), until this timer at the latest. */
-  #doubting = false;
+  /** While the lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}): the question's bound. */
   #doubtTimer: TimerHandle | undefined;
   /** The next attempt of a renewal that failed (cleared when the store closes). */
   #renewTimer: TimerHandle | undefined;
@@ -83,7 +82,7 @@ export class LeaseKeeper {
 
   /** Whether the lease's proof ran out and etcd is being asked whether it is alive (not fenced yet; nothing is vouched for meanwhile). */
   get doubting(): boolean {
-    return this.#doubting && !this.#fenced;
+    return this.#doubtTimer !== undefined && !this.#fenced;
   }
 
   /**
@@ -186,9 +185,7 @@ export class LeaseKeeper {
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
     this.#fenced = false;
-    this.#doubting = false;
-    this.#clock.clearTimeout(this.#doubtTimer);
-    this.#doubtTimer = undefined;
+    this.#endDoubt();
     this.#clock.clearTimeout(this.#renewTimer);
     this.#renewTimer = undefined;
     return lease;
@@ -233,17 +230,16 @@ export class LeaseKeeper {
    */
   #doubt(epoch: number): void {
     const lease = this.#lease;
-    if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced || this.#doubting || lease === undefined) return;
-    this.#doubting = true;
+    if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced || this.#doubtTimer !== undefined || lease === undefined)
+      return;
     this.#host.stats.leaseDoubts++;
     const sentAt = this.#clock.now();
     const { callTimeoutMs } = this.#host.options;
     const settle = (alive: boolean): void => {
       this.#clock.clearTimeout(timer);
-      if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening: not this one's to end
+      if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
       this.#doubtTimer = undefined;
-      if (this.#lease !== lease || epoch !== this.#host.epoch() || !this.#doubting) return;
-      this.#doubting = false;
+      if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
       if (alive) this.#extend(epoch, sentAt);
       else if (!this.#proven()) this.#lapse(epoch); // (unless a keepalive of its own proved it meanwhile)
     };
@@ -265,9 +261,7 @@ export class LeaseKeeper {
     // Fenced already: a renewal is under way (its new lease lost while it registers). It goes on, and the new
     // lease's deadline, still checked, fences again once it is registered if that lease is gone.
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
-    this.#doubting = false;
-    this.#clock.clearTimeout(this.#doubtTimer);
-    this.#doubtTimer = undefined;
+    this.#endDoubt();
     this.#host.stats.leaseLapses++;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
@@ -291,6 +285,12 @@ export class LeaseKeeper {
       });
     };
     attempt();
+  }
+
+  /** Ends a doubt, if any: its answer, should it come, is then ignored. */
+  #endDoubt(): void {
+    this.#clock.clearTimeout(this.#doubtTimer);
+    this.#doubtTimer = undefined;
   }
 
   #drop(): void {

@@ -92,10 +92,7 @@ it("back from a lapse, while its members' bindings are proven again: a keepalive
   await send(stopReply(peer));
   const listener = store.listener as AddressStoreListener;
   listener.fenced?.(true); // lapsed: a keepalive now is refused...
-  let open = (): void => undefined;
-  store.gate = new Promise((resolve) => {
-    open = resolve;
-  });
+  const open = store.holdConfirms();
   listener.fenced?.(false); // ...but a new lease is granted, and the members are being proven
   await settle();
   await send(keepalive(10));

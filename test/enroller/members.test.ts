@@ -200,10 +200,7 @@ describe('MemberRegistry', () => {
     await ledger.open({ name: 'e', shimAddress: 'me' });
     for (let i = 0; i < 100; i++) enrol(`m${i}`, 1 + (i % 9));
     store.listener?.fenced?.(true);
-    let open = (): void => undefined;
-    store.gate = new Promise((resolve) => {
-      open = resolve;
-    });
+    const open = store.holdConfirms();
     store.calls.length = 0;
     const revalidating = members.revalidate();
     await new Promise((resolve) => setImmediate(resolve));
@@ -224,13 +221,7 @@ describe('MemberRegistry', () => {
     store.listener?.fenced?.(true);
     expect(members.vouchesFor(a)).toBe(false);
     expect(members.waits()).toBe(false); // lapsed, no new lease yet: keepalives are refused
-    let openB = (): void => undefined;
-    store.gateOf.set(
-      'b',
-      new Promise((resolve) => {
-        openB = resolve;
-      }),
-    );
+    const openB = store.holdConfirms('b');
     const revalidating = members.revalidate();
     await new Promise((resolve) => setImmediate(resolve));
     expect(ledger.vouching()).toBe(false); // still fenced: b is not proven yet
@@ -252,10 +243,7 @@ describe('MemberRegistry', () => {
     await ledger.open({ name: 'e', shimAddress: 'me' });
     for (let i = 0; i < PROVING_AT_ONCE + 10; i++) enrol(`m${i}`, 1 + (i % 9));
     store.listener?.fenced?.(true);
-    let open = (): void => undefined;
-    store.gate = new Promise((resolve) => {
-      open = resolve;
-    });
+    const open = store.holdConfirms();
     store.calls.length = 0;
     const revalidating = members.revalidate();
     await new Promise((resolve) => setImmediate(resolve));
@@ -297,10 +285,7 @@ describe('MemberRegistry', () => {
     store.unconfirmed.add('replaced');
     store.unconfirmed.add('gone');
     store.listener?.fenced?.(true);
-    let open = (): void => undefined;
-    store.gate = new Promise((resolve) => {
-      open = resolve;
-    });
+    const open = store.holdConfirms();
     const revalidating = members.revalidate();
     const current = enrol('replaced', 1, 'shim-new');
     members.retire(members.get('retired') ?? replaced, 'released');
@@ -321,10 +306,7 @@ describe('MemberRegistry', () => {
     enrol('lost', 2);
     store.unconfirmed.add('lost');
     store.listener?.fenced?.(true);
-    let open = (): void => undefined;
-    store.gate = new Promise((resolve) => {
-      open = resolve;
-    });
+    const open = store.holdConfirms();
     const revalidating = members.revalidate();
     store.listener?.fenced?.(true); // lost again while the store was being asked
     open();

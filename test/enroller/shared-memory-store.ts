@@ -25,9 +25,20 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
    * `taken`).
    */
   readonly script: Array<'taken' | 'fail' | Promise<void | 'taken'>> = [];
-  /** confirm answers once this resolves (or, for a name in `gateOf`, once its own does). */
-  gate: Promise<void> = Promise.resolve();
-  readonly gateOf = new Map<string, Promise<void>>();
+  /** confirm answers once this resolves (or, for a name in `#gateOf`, once its own does): see {@link holdConfirms}. */
+  #gate: Promise<void> = Promise.resolve();
+  readonly #gateOf = new Map<string, Promise<void>>();
+
+  /** Holds every confirm (or only those of `name`) until the returned function is called. */
+  holdConfirms(name?: string): () => void {
+    let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    if (name === undefined) this.#gate = gate;
+    else this.#gateOf.set(name, gate);
+    return open;
+  }
 
   /** The recorded calls of one kind (`leave`, `release`, ...). */
   callsOf(kind: string): string[] {
@@ -60,7 +71,7 @@ export class SharedMemoryStore extends MemoryAddressStore implements SharedAddre
   }
   async confirm(b: AddressBinding): Promise<boolean> {
     this.calls.push(`confirm ${b.name}`);
-    await (this.gateOf.get(b.name) ?? this.gate);
+    await (this.#gateOf.get(b.name) ?? this.#gate);
     return !this.unconfirmed.has(b.name);
   }
   leave(name: string): void {

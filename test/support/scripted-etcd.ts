@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, ITxnRequest, Lease } from 'etcd3';
 import type { TxnResponse } from '../../src/etcd/lease.js';
-import type { EtcdStoreStats } from '../../src/etcd/options.js';
+import { zeroEtcdStats } from '../../src/etcd/options.js';
 
 /** What a lease's grant does: succeed at once, fail, or wait for the promise. */
 export type GrantOutcome = 'granted' | 'refused' | Promise<void>;
@@ -82,15 +82,7 @@ export const keyValue = (prefix: string, key: string, value: string, revision: n
   }) as IKeyValue;
 
 /** A store's counters, all zero (the host objects of the keeper, table and watcher take them). */
-export const zeroStats = (): EtcdStoreStats => ({
-  transactions: 0,
-  conflicts: 0,
-  rangeReads: 0,
-  watchEvents: 0,
-  leaseRenewals: 0,
-  leaseLapses: 0,
-  leaseDoubts: 0,
-});
+export const zeroStats = zeroEtcdStats;
 
 /** A promise and its resolve (Promise.withResolvers is Node >= 22). */
 export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
