@@ -22,6 +22,7 @@ import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwn
 import { systemClock, type TimerHandle } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { makeEtcdClient, storeError } from './client.js';
+import { ConfirmBatcher } from './confirms.js';
 import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
 import * as opts from './options.js';
@@ -59,6 +60,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #table: AddressTable;
   readonly #watcher: TableWatcher;
   readonly #lease: LeaseKeeper;
+  readonly #confirms: ConfirmBatcher;
   #client: Etcd3 | undefined;
   #owner: StoreOwner | undefined;
   #listener: AddressStoreListener | undefined;
@@ -107,6 +109,14 @@ export class EtcdAddressStore implements SharedAddressStore {
         for (const served of [this.#served, this.#markRevision]) served.clear(); // not vouched for until confirmed
       },
       fenced: (fenced) => this.#listener?.fenced?.(fenced),
+    });
+    this.#confirms = new ConfirmBatcher({
+      keys,
+      served: this.#served,
+      markRevision: this.#markRevision,
+      leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
+      txn: (what, request) => this.#txn(what, request),
+      learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
     });
   }
 
@@ -227,28 +237,11 @@ export class EtcdAddressStore implements SharedAddressStore {
    * `addresses/`); writes nothing else. What an enroller back from a lapsed
    * lease uses to prove a member's binding is still its own: unlike
    * {@link bind}, it never overwrites what another enroller did meanwhile.
+   * Confirms asked together share transactions (see {@link ConfirmBatcher}).
    */
   async confirm(binding: AddressBinding): Promise<boolean> {
     this.#open();
-    const leaseId = this.#lease.id;
-    if (leaseId === undefined || this.#lease.fenced) throw new StoreError('etcd: the enroller has no lease now (it is being renewed)');
-    const { name, address } = binding;
-    const nameKey = Buffer.from(this.#keys.name(name));
-    const addressKey = Buffer.from(this.#keys.address(address));
-    this.#served.add(name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
-    const res = await this.#txn(`cannot confirm ${name} at ${address}`, {
-      compare: [
-        { key: nameKey, target: 'Value', result: 'Equal', value: Buffer.from(String(address)) },
-        { key: addressKey, target: 'Value', result: 'Equal', value: Buffer.from(name) },
-      ],
-      success: [{ request_put: { key: Buffer.from(this.#keys.mark(name)), value: Buffer.alloc(0), lease: leaseId } }],
-    }).catch((err: unknown) => {
-      this.#served.delete(name); // committed or not: a mark that made it is deleted when the watch shows it
-      throw err;
-    });
-    if (res.succeeded) this.#markRevision.set(name, Number(res.header.revision));
-    else this.#served.delete(name);
-    return res.succeeded;
+    return await this.#confirms.confirm(binding);
   }
 
   /**

@@ -173,6 +173,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
         { key: key('addresses/5'), target: 'Value', result: 'Equal', value: Buffer.from('m') },
       ],
       success: [put('members/m/e1', '', 'lease-1')],
+      failure: [{ request_range: { key: key('names/m') } }, { request_range: { key: key('addresses/5') } }],
     });
     // served now: its mark is not a stray, and leaving expects the mark at the confirmation's revision (102)
     const before = etcd.txns.length;

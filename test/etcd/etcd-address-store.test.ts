@@ -227,6 +227,31 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
     }
   });
 
+  it('confirms 70 bindings asked at once in 3 transactions, each answered as alone: a taken or released one false and unmarked', async () => {
+    const prefix = uniquePrefix('confirms');
+    const a = await openStore(prefix, 'A');
+    const b = await openStore(prefix, 'B');
+    for (let i = 0; i < 70; i++) expect(await a.store.bind({ name: `m${i}`, address: i + 1 })).toBe(true);
+    await until(() => b.seen.bound.size === 70, 3000, 'B sees the 70 bindings');
+    await a.store.leave('m5');
+    await a.store.leave('m40');
+    expect(await b.store.bind({ name: 'm5', address: 200 })).toBe(true); // moved by B
+    expect(await b.store.release('m40')).toBe(true); // released by B
+    const before = b.store.stats().transactions;
+    const verdicts = await Promise.all(Array.from({ length: 70 }, (_, i) => b.store.confirm({ name: `m${i}`, address: i + 1 })));
+    expect(verdicts.flatMap((v, i) => (v ? [] : [i]))).toEqual([5, 40]);
+    // 32 + 32 + 6, and one more for the batches that held m5 and m40
+    expect(b.store.stats().transactions - before).toBe(5);
+    const client = new Etcd3({ hosts: etcdEndpoint() });
+    try {
+      const marks = Object.keys(await client.getAll().prefix(`${prefix}members/`).strings()).filter((k) => k.endsWith('/B'));
+      expect(marks).toHaveLength(69); // the 68 confirmed and m5, which B bound itself
+      expect(marks.some((k) => k.includes('/members/m40/'))).toBe(false);
+    } finally {
+      client.close();
+    }
+  });
+
   it('keys under the prefix that no enroller wrote are ignored, at load and in the watch', async () => {
     const prefix = uniquePrefix('junk');
     const client = new Etcd3({ hosts: etcdEndpoint() });

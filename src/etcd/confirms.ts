@@ -1,0 +1,174 @@
+/**
+ * The etcd store's confirms, in batches: an enroller back from a lapsed
+ * lease proves every member's binding again, and one transaction per member
+ * is what made a lapse cost etcd as much as the members' first enrollments.
+ * Confirms asked together (in one run of the microtask queue, as a
+ * revalidation asks them) go to etcd as one transaction of up to
+ * {@link CONFIRMS_PER_TXN} bindings, with the same answer for each as a
+ * transaction of its own would give.
+ *
+ * @module
+ */
+import type { ICompare, IKeyValue, IRequestOp, ITxnRequest } from 'etcd3';
+import { StoreError } from '../errors.js';
+import type { AddressBinding } from '../store/address-store.js';
+import type { EtcdKeys } from './keys.js';
+import type { TxnResponse } from './lease.js';
+
+/**
+ * The most bindings one transaction confirms: two compares each, and when
+ * one fails, two reads each, within etcd's default limit of 128 operations
+ * per branch (`--max-txn-ops`).
+ */
+export const CONFIRMS_PER_TXN = 32;
+
+/**
+ * The most bytes of keys and values one transaction carries, about: a third
+ * of etcd's default request limit (`--max-request-bytes`, 1.5 MiB), so that
+ * members with long names (a name can be as long as a PDU) cannot make a
+ * batch that etcd refuses whole, and with it their neighbours' proofs.
+ */
+export const CONFIRM_BYTES_PER_TXN = 512 * 1024;
+
+/** What one binding adds to a batch's request, about: its name key three times (compare, read, mark), its name as a value, and the rest. */
+const requestBytes = (keys: EtcdKeys, { name }: AddressBinding): number => 4 * keys.name(name).length + 128;
+
+/** What the batcher needs of the store. */
+export interface ConfirmHost {
+  readonly keys: EtcdKeys;
+  /** The names this enroller serves: a confirmed name is one, from before its transaction is sent. */
+  readonly served: Set<string>;
+  /** The revision at which this enroller last wrote its mark on a name. */
+  readonly markRevision: Map<string, number>;
+  /** The lease marks are written under; undefined while there is none, or it is fenced. */
+  leaseId(): string | undefined;
+  txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
+  /** What a failed transaction read of a key, for the store's copy of the table. */
+  learn(key: string, kv: IKeyValue | undefined, revision: number): void;
+}
+
+interface Pending {
+  readonly binding: AddressBinding;
+  resolve(proven: boolean): void;
+  reject(err: unknown): void;
+}
+
+/** Collects confirms and sends them as few transactions. */
+export class ConfirmBatcher {
+  readonly #host: ConfirmHost;
+  #queue: Pending[] = [];
+  readonly #names = new Set<string>();
+  #bytes = 0;
+
+  constructor(host: ConfirmHost) {
+    this.#host = host;
+  }
+
+  /**
+   * Marks `binding.name` served under the current lease if, and only if,
+   * etcd binds it to `binding.address` now, both ways; sent with the other
+   * confirms asked in the same run of microtasks.
+   */
+  confirm(binding: AddressBinding): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const bytes = requestBytes(this.#host.keys, binding);
+      // One put per key and transaction; within etcd's request limit.
+      if (this.#names.has(binding.name) || this.#bytes + bytes > CONFIRM_BYTES_PER_TXN) this.#flush();
+      if (this.#queue.length === 0) queueMicrotask(() => this.#flush());
+      this.#queue.push({ binding, resolve, reject });
+      this.#names.add(binding.name);
+      this.#bytes += bytes;
+      if (this.#queue.length >= CONFIRMS_PER_TXN) this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#queue;
+    if (batch.length === 0) return;
+    this.#queue = [];
+    this.#names.clear();
+    this.#bytes = 0;
+    void this.#send(batch);
+  }
+
+  /**
+   * One transaction: every binding as expected, then every mark written;
+   * otherwise it reads both keys of each, answers those found changed, and
+   * sends the rest again (fewer each time: at least one compare failed).
+   */
+  async #send(batch: Pending[]): Promise<void> {
+    const { keys, served, markRevision } = this.#host;
+    const leaseId = this.#host.leaseId();
+    if (leaseId === undefined) {
+      const err = new StoreError('etcd: the enroller has no lease now (it is being renewed)');
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    const failure: IRequestOp[] = [];
+    for (const { binding } of batch) {
+      const nameKey = Buffer.from(keys.name(binding.name));
+      const addressKey = Buffer.from(keys.address(binding.address));
+      compare.push(
+        { key: nameKey, target: 'Value', result: 'Equal', value: Buffer.from(String(binding.address)) },
+        { key: addressKey, target: 'Value', result: 'Equal', value: Buffer.from(binding.name) },
+      );
+      success.push({ request_put: { key: Buffer.from(keys.mark(binding.name)), value: Buffer.alloc(0), lease: leaseId } });
+      failure.push({ request_range: { key: nameKey } }, { request_range: { key: addressKey } });
+      served.add(binding.name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
+    }
+    const first = batch[0]?.binding as AddressBinding;
+    const what =
+      batch.length === 1
+        ? `cannot confirm ${first.name} at ${first.address}`
+        : `cannot confirm ${batch.length} bindings (${first.name}, ...)`;
+    let res: TxnResponse;
+    try {
+      res = await this.#host.txn(what, { compare, success, failure });
+    } catch (err) {
+      for (const p of batch) {
+        served.delete(p.binding.name); // committed or not: a mark that made it is deleted when the watch shows it
+        p.reject(err);
+      }
+      return;
+    }
+    const revision = Number(res.header.revision);
+    if (res.succeeded) {
+      for (const p of batch) {
+        markRevision.set(p.binding.name, revision);
+        p.resolve(true);
+      }
+      return;
+    }
+    this.#sendAgain(batch, res, revision);
+  }
+
+  /** A batch refused: each binding read as changed is answered `false`, the others are confirmed again. */
+  #sendAgain(batch: Pending[], res: TxnResponse, revision: number): void {
+    const { keys, served } = this.#host;
+    const held: Pending[] = [];
+    batch.forEach((p, i) => {
+      const { name, address } = p.binding;
+      const nameKv = res.responses[2 * i]?.response_range?.kvs[0];
+      const addressKv = res.responses[2 * i + 1]?.response_range?.kvs[0];
+      if (nameKv?.value.toString() === String(address) && addressKv?.value.toString() === name) {
+        held.push(p);
+        return;
+      }
+      this.#host.learn(keys.name(name), nameKv, revision);
+      this.#host.learn(keys.address(address), addressKv, revision);
+      served.delete(name);
+      p.resolve(false);
+    });
+    if (held.length < batch.length) {
+      if (held.length > 0) void this.#send(held);
+      return;
+    }
+    // Refused, yet every binding read as expected: not etcd's answer to this request. False on any doubt.
+    for (const p of held) {
+      served.delete(p.binding.name);
+      p.resolve(false);
+    }
+  }
+}
