@@ -88,7 +88,14 @@ export class ConfirmBatcher {
     this.#queue = [];
     this.#names.clear();
     this.#bytes = 0;
-    void this.#send(batch);
+    this.#send(batch);
+  }
+
+  /** Sends `batch`; whatever goes wrong, no confirm of it is left unanswered (those answered keep their answer). */
+  #send(batch: Pending[]): void {
+    this.#sendNow(batch).catch((err: unknown) => {
+      for (const p of batch) p.reject(err);
+    });
   }
 
   /**
@@ -96,7 +103,7 @@ export class ConfirmBatcher {
    * otherwise it reads both keys of each, answers those found changed, and
    * sends the rest again (fewer each time: at least one compare failed).
    */
-  async #send(batch: Pending[]): Promise<void> {
+  async #sendNow(batch: Pending[]): Promise<void> {
     const { keys, served, markRevision } = this.#host;
     const leaseId = this.#host.leaseId();
     if (leaseId === undefined) {
@@ -162,7 +169,7 @@ export class ConfirmBatcher {
       p.resolve(false);
     });
     if (held.length < batch.length) {
-      if (held.length > 0) void this.#send(held);
+      if (held.length > 0) this.#send(held);
       return;
     }
     // Refused, yet every binding read as expected: not etcd's answer to this request. False on any doubt.

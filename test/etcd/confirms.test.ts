@@ -30,7 +30,7 @@ const PREFIX = '/rina/demo.DIF/';
  */
 function batcher(
   table: Map<string, string>,
-  opts: { leaseId?: string | undefined; fail?: (request: ITxnRequest) => Error | undefined } = {},
+  opts: { leaseId?: string | undefined; fail?: (request: ITxnRequest) => Error | undefined; learnFails?: boolean } = {},
 ) {
   const keys = new EtcdKeys(PREFIX, () => 'e1');
   const txns: ITxnRequest[] = [];
@@ -43,7 +43,10 @@ function batcher(
     served,
     markRevision,
     leaseId: () => ('leaseId' in opts ? opts.leaseId : 'lease-1'),
-    learn: (key, kv) => learnt.push([key, kv?.value.toString()]),
+    learn: (key, kv) => {
+      if (opts.learnFails === true) throw new Error('the table cannot take it');
+      learnt.push([key, kv?.value.toString()]);
+    },
     txn: async (_what, request) => {
       txns.push(request);
       await Promise.resolve();
@@ -165,6 +168,12 @@ describe('ConfirmBatcher', () => {
     const asked = [0, 1, 2].map((i) => b.confirm({ name: `m${i}`, address: i + 1 }));
     for (const a of asked) await expect(a).rejects.toThrow(/unavailable/);
     expect(served.size).toBe(0);
+
+    const table = bound(3);
+    table.set(`${PREFIX}addresses/2`, 'x');
+    const throwing = batcher(table, { learnFails: true }); // whatever fails in the store, no confirm is left unanswered
+    const settled = await Promise.allSettled([0, 1, 2].map((i) => throwing.b.confirm({ name: `m${i}`, address: i + 1 })));
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
 
     const none = batcher(bound(3), { leaseId: undefined });
     await expect(none.b.confirm({ name: 'm0', address: 1 })).rejects.toThrow(/has no lease now/);
