@@ -19,6 +19,9 @@ export interface World {
   log(line: string): void;
 }
 
+/** EtcdAddressStore's transaction counters by kind, in the order of the scale table's column. */
+const TXN_KINDS = ['binds', 'confirms', 'releases', 'leaves', 'strayMarks', 'registrations'] as const;
+
 /** One enroller's figures over a phase. */
 export interface EnrollerFigures {
   name: string;
@@ -32,6 +35,8 @@ export interface EnrollerFigures {
   rejected: number;
   /** Its EtcdAddressStore's transactions and watch events applied over the phase. */
   transactions: number;
+  /** The same, by what they were for: binds / confirms (after a lapse) / releases / leaves / stray marks deleted / registrations. */
+  transactionKinds: string;
   watchEvents: number;
   /** Times its lease lapsed (each one a fence: it vouched for nobody until its members were proven again). */
   leaseLapses: number;
@@ -157,6 +162,7 @@ export async function phase(
       keepalives: (b.keepalives ?? 0) - (a.keepalives ?? 0),
       rejected: (b.rejected ?? 0) - (a.rejected ?? 0),
       transactions: e1[i]?.store?.transactions ?? Number.NaN,
+      transactionKinds: TXN_KINDS.map((k) => e1[i]?.store?.[k] ?? '?').join(' / '),
       watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
       leaseLapses: e1[i]?.store?.leaseLapses ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,

@@ -104,7 +104,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       options: this.#options,
       closed: () => this.#closed,
       owner: () => this.#owner as StoreOwner,
-      txn: (what, request) => this.#txn(what, request),
+      txn: (what, request) => this.#txn('registrations', what, request),
       renewed: () => {
         for (const served of [this.#served, this.#markRevision]) served.clear(); // not vouched for until confirmed
       },
@@ -115,7 +115,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       served: this.#served,
       markRevision: this.#markRevision,
       leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
-      txn: (what, request) => this.#txn(what, request),
+      txn: (what, request) => this.#txn('confirms', what, request),
       learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
     });
   }
@@ -162,7 +162,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
     try {
-      res = await this.#txn(`cannot bind ${name} to ${address}`, request);
+      res = await this.#txn('binds', `cannot bind ${name} to ${address}`, request);
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable).
@@ -258,7 +258,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const addressKey = this.#keys.address(Number(held.value));
     const marks = this.#keys.marksOf(name);
     const mine = this.#keys.mark(name);
-    const res = await this.#txn('release', {
+    const res = await this.#txn('releases', 'release', {
       compare: [
         { key: Buffer.from(nameKey), target: 'Mod', result: 'Equal', mod_revision: held.modRevision },
         // No mark but possibly ours: the ranges before and after our own key are empty.
@@ -305,7 +305,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   async #deleteMark(name: string): Promise<void> {
     const key = Buffer.from(this.#keys.mark(name));
     const at = this.#markRevision.get(name);
-    const res = await this.#txn('leave', {
+    const res = await this.#txn('leaves', 'leave', {
       compare: at === undefined ? [] : [{ key, target: 'Mod', result: 'Equal', mod_revision: at }],
       success: [{ request_delete_range: { key } }],
     });
@@ -362,7 +362,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   /** A mark of ours from a bind whose answer never came, for a member we do not serve (unless written again since). */
   #deleteStrayMark(name: string, kv: IKeyValue): void {
     if (this.#served.has(name)) return;
-    this.#txn('delete a stray mark', {
+    this.#txn('strayMarks', 'delete a stray mark', {
       compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
       success: [{ request_delete_range: { key: kv.key } }],
     }).catch(() => undefined);
@@ -381,9 +381,10 @@ export class EtcdAddressStore implements SharedAddressStore {
     return storeError(what, err, this.prefix);
   }
 
-  async #txn(what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
+  async #txn(kind: opts.TxnKind, what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
     try {
       this.#stats.transactions++;
+      this.#stats[kind]++;
       return await this.#open().kv.txn(request, this.#deadline());
     } catch (err) {
       throw this.#error(what, err);

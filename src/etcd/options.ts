@@ -113,8 +113,20 @@ export type EtcdAddressStoreOptions = z.input<typeof etcdStoreOptionsSchema>;
 
 /** Counters of an {@link EtcdAddressStore}, for tests and benchmarks. */
 export interface EtcdStoreStats {
-  /** Transactions sent (binds, releases, leaves, registrations). */
+  /** Transactions sent: the sum of the six counters after it. */
   transactions: number;
+  /** Transactions that bound a name to an address (new enrollments). */
+  binds: number;
+  /** Transactions that proved bindings again after a lapse (up to 32 bindings each). */
+  confirms: number;
+  /** Transactions that released a binding whose hold ended. */
+  releases: number;
+  /** Transactions that deleted this enroller's mark on a member that left it. */
+  leaves: number;
+  /** Transactions that deleted a stray mark of this enroller's (from a bind whose answer never came). */
+  strayMarks: number;
+  /** Transactions that registered the enroller under a new lease. */
+  registrations: number;
   /** Binds refused because another enroller took the name or address first. */
   conflicts: number;
   /** Range reads (only {@link EtcdAddressStore.load} makes them). */
@@ -133,9 +145,18 @@ export interface EtcdStoreStats {
   leaseDoubts: number;
 }
 
+/** What a transaction of the store is for: the counter of {@link EtcdStoreStats} it counts in, besides `transactions`. */
+export type TxnKind = 'binds' | 'confirms' | 'releases' | 'leaves' | 'strayMarks' | 'registrations';
+
 /** Every counter of {@link EtcdStoreStats} at zero. */
 export const zeroEtcdStats = (): EtcdStoreStats => ({
   transactions: 0,
+  binds: 0,
+  confirms: 0,
+  releases: 0,
+  leaves: 0,
+  strayMarks: 0,
+  registrations: 0,
   conflicts: 0,
   rangeReads: 0,
   watchEvents: 0,

@@ -347,11 +347,20 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     await expect(other.bind({ name: 'm', address: 1 })).rejects.toThrow(/is not open/);
   });
 
-  it('stats are a copy', async () => {
-    const { store } = await opened();
+  it('stats are a copy, and count each transaction by what it was for', async () => {
+    const { etcd, store, watch } = await opened([kv('names/m', '5', 50), kv('addresses/5', 'm', 50)]);
     const stats = store.stats();
     stats.transactions = 99;
     expect(store.stats().transactions).toBe(1);
+    await store.bind({ name: 'n', address: 6 });
+    await store.confirm({ name: 'o', address: 7 });
+    await store.leave('n');
+    etcd.answers.push(refused(120));
+    await store.release('m');
+    watch()?.emit('put', kv('members/x/e1', '', 130)); // a mark of ours for a name not served: deleted
+    await vi.advanceTimersByTimeAsync(0);
+    const kinds = { registrations: 1, binds: 1, confirms: 1, leaves: 1, releases: 1, strayMarks: 1 };
+    expect(store.stats()).toMatchObject({ transactions: 6, ...kinds });
   });
 
   it('a renewal of an earlier opening, answered after the store opened again, is let go', async () => {

@@ -242,6 +242,7 @@ describeEtcd('EtcdAddressStore on a real etcd', () => {
     expect(verdicts.flatMap((v, i) => (v ? [] : [i]))).toEqual([5, 40]);
     // 32 + 32 + 6, and one more for the batches that held m5 and m40
     expect(b.store.stats().transactions - before).toBe(5);
+    expect(b.store.stats().confirms).toBe(5);
     const client = new Etcd3({ hosts: etcdEndpoint() });
     try {
       const marks = Object.keys(await client.getAll().prefix(`${prefix}members/`).strings()).filter((k) => k.endsWith('/B'));
