@@ -30,8 +30,12 @@ export const CONFIRMS_PER_TXN = 32;
  */
 export const CONFIRM_BYTES_PER_TXN = 512 * 1024;
 
-/** What one binding adds to a batch's request, about: its name key three times (compare, read, mark), its name as a value, and the rest. */
-const requestBytes = (keys: EtcdKeys, { name }: AddressBinding): number => 4 * keys.name(name).length + 128;
+/** What one binding adds to a batch's request, about: its name and address keys twice each (compare, read), its mark's key (which carries the enroller's name), its name as a value, and the framing. */
+const requestBytes = (keys: EtcdKeys, { name, address }: AddressBinding): number =>
+  2 * (keys.name(name).length + keys.address(address).length) + keys.mark(name).length + name.length + 64;
+
+/** etcd's refusal of a transaction too large for its limits (`--max-txn-ops`, `--max-request-bytes`): its bindings are sent one by one. */
+const TOO_LARGE = /too many operations in txn request|request is too large/;
 
 /** What the batcher needs of the store. */
 export interface ConfirmHost {
@@ -91,9 +95,13 @@ export class ConfirmBatcher {
     this.#send(batch);
   }
 
-  /** Sends `batch`; whatever goes wrong, no confirm of it is left unanswered (those answered keep their answer). */
-  #send(batch: Pending[]): void {
-    this.#sendNow(batch).catch((err: unknown) => {
+  /**
+   * Sends `batch`, for the first time (no `lease`) or again under the lease
+   * it was first sent under; whatever goes wrong, no confirm of it is left
+   * unanswered (those answered keep their answer).
+   */
+  #send(batch: Pending[], lease?: string): void {
+    this.#sendNow(batch, lease).catch((err: unknown) => {
       for (const p of batch) p.reject(err);
     });
   }
@@ -103,9 +111,15 @@ export class ConfirmBatcher {
    * otherwise it reads both keys of each, answers those found changed, and
    * sends the rest again (fewer each time: at least one compare failed).
    */
-  async #sendNow(batch: Pending[]): Promise<void> {
+  async #sendNow(batch: Pending[], again?: string): Promise<void> {
     const { keys, served, markRevision } = this.#host;
     const leaseId = this.#host.leaseId();
+    if (again !== undefined && leaseId !== again) {
+      // Sent again only under the lease it was first sent under: a proof under a newer one is not this confirm's to
+      // give. (Nor is a name let go since served again: the mark a resend writes for it is deleted as a stray.)
+      for (const p of batch) p.resolve(false);
+      return;
+    }
     if (leaseId === undefined) {
       const err = new StoreError('etcd: the enroller has no lease now (it is being renewed)');
       for (const p of batch) p.reject(err);
@@ -123,7 +137,7 @@ export class ConfirmBatcher {
       );
       success.push({ request_put: { key: Buffer.from(keys.mark(binding.name)), value: Buffer.alloc(0), lease: leaseId } });
       failure.push({ request_range: { key: nameKey } }, { request_range: { key: addressKey } });
-      served.add(binding.name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
+      if (again === undefined) served.add(binding.name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
     }
     const first = batch[0]?.binding as AddressBinding;
     const what =
@@ -134,26 +148,31 @@ export class ConfirmBatcher {
     try {
       res = await this.#host.txn(what, { compare, success, failure });
     } catch (err) {
+      if (batch.length > 1 && TOO_LARGE.test(String((err as Error | undefined)?.message))) {
+        for (const p of batch) this.#send([p], leaseId); // an etcd with lower limits than its defaults
+        return;
+      }
       for (const p of batch) {
         served.delete(p.binding.name); // committed or not: a mark that made it is deleted when the watch shows it
         p.reject(err);
       }
       return;
     }
-    const revision = Number(res.header.revision);
     if (res.succeeded) {
+      const revision = Number(res.header.revision);
       for (const p of batch) {
         markRevision.set(p.binding.name, revision);
         p.resolve(true);
       }
       return;
     }
-    this.#sendAgain(batch, res, revision);
+    this.#sendAgain(batch, res, leaseId);
   }
 
-  /** A batch refused: each binding read as changed is answered `false`, the others are confirmed again. */
-  #sendAgain(batch: Pending[], res: TxnResponse, revision: number): void {
+  /** A batch refused: each binding read as changed is answered `false`, the others are confirmed again (under `lease` only). */
+  #sendAgain(batch: Pending[], res: TxnResponse, lease: string): void {
     const { keys, served } = this.#host;
+    const revision = Number(res.header.revision);
     const held: Pending[] = [];
     batch.forEach((p, i) => {
       const { name, address } = p.binding;
@@ -169,7 +188,7 @@ export class ConfirmBatcher {
       p.resolve(false);
     });
     if (held.length < batch.length) {
-      if (held.length > 0) this.#send(held);
+      if (held.length > 0) this.#send(held, lease);
       return;
     }
     // Refused, yet every binding read as expected: not etcd's answer to this request. False on any doubt.

@@ -30,9 +30,9 @@ const PREFIX = '/rina/demo.DIF/';
  */
 function batcher(
   table: Map<string, string>,
-  opts: { leaseId?: string | undefined; fail?: (request: ITxnRequest) => Error | undefined; learnFails?: boolean } = {},
+  opts: { leaseId?: string | undefined; fail?: (request: ITxnRequest) => Error | undefined; learnFails?: boolean; owner?: string } = {},
 ) {
-  const keys = new EtcdKeys(PREFIX, () => 'e1');
+  const keys = new EtcdKeys(PREFIX, () => opts.owner ?? 'e1');
   const txns: ITxnRequest[] = [];
   const learnt: Array<[string, string | undefined]> = [];
   const served = new Set<string>();
@@ -71,7 +71,13 @@ function batcher(
 
 /** The bytes of the keys and values in a request's operation. */
 const bufferBytes = (op: unknown): number =>
-  Buffer.isBuffer(op) ? op.length : typeof op === 'object' && op !== null ? Object.values(op).map(bufferBytes).reduce((a, c) => a + c, 0) : 0;
+  Buffer.isBuffer(op)
+    ? op.length
+    : typeof op === 'object' && op !== null
+      ? Object.values(op)
+          .map(bufferBytes)
+          .reduce((a, c) => a + c, 0)
+      : 0;
 
 /** A table binding m0..m(n-1) to addresses 1..n, both ways. */
 function bound(n: number): Map<string, string> {
@@ -98,20 +104,39 @@ describe('ConfirmBatcher', () => {
     expect(markRevision.get(`m${n - 1}`)).toBe(103);
   });
 
-  it("keeps a batch of long names within etcd's request limit: members with 8 KB names go a few to a transaction", async () => {
+  it("keeps a batch within etcd's request limit whatever the names' lengths: 8 KB member names, a 60 KB enroller name", async () => {
     const long = (i: number) => `${'x'.repeat(8000)}-${i}`;
     const table = new Map<string, string>();
-    for (let i = 0; i < 40; i++) {
-      table.set(`${PREFIX}names/${long(i)}`, String(i + 1));
-      table.set(`${PREFIX}addresses/${i + 1}`, long(i));
+    for (const [owner, name] of [
+      ['e1', long],
+      ['e'.repeat(60_000), (i: number) => `m${i}`],
+    ] as const) {
+      for (let i = 0; i < 40; i++) {
+        table.set(`${PREFIX}names/${name(i)}`, String(i + 1));
+        table.set(`${PREFIX}addresses/${i + 1}`, name(i));
+      }
+      const { b, txns } = batcher(table, { owner });
+      const verdicts = await Promise.all(Array.from({ length: 40 }, (_, i) => b.confirm({ name: name(i), address: i + 1 })));
+      expect(verdicts).toEqual(Array(40).fill(true));
+      expect(txns.length).toBeGreaterThan(2);
+      for (const t of txns) {
+        const bytes = [...(t.compare ?? []), ...(t.success ?? []), ...(t.failure ?? [])].map(bufferBytes).reduce((a, c) => a + c, 0);
+        expect(bytes).toBeLessThan(1.5 * 1024 * 1024); // etcd's default --max-request-bytes
+      }
     }
-    const { b, txns } = batcher(table);
-    const verdicts = await Promise.all(Array.from({ length: 40 }, (_, i) => b.confirm({ name: long(i), address: i + 1 })));
-    expect(verdicts).toEqual(Array(40).fill(true));
-    expect(txns.length).toBeGreaterThan(2);
-    for (const t of txns) {
-      const bytes = [...(t.compare ?? []), ...(t.success ?? []), ...(t.failure ?? [])].map(bufferBytes).reduce((a, c) => a + c, 0);
-      expect(bytes).toBeLessThan(1.5 * 1024 * 1024); // etcd's default --max-request-bytes
+  });
+
+  it('an etcd with lower limits than its defaults, refusing a batch as too large, gets its bindings one by one', async () => {
+    for (const refusal of ['too many operations in txn request', 'request is too large']) {
+      const tooLarge = (request: ITxnRequest) =>
+        (request.compare?.length ?? 0) > 2
+          ? new StoreError(`etcd: cannot confirm 3 bindings: 3 INVALID_ARGUMENT: etcdserver: ${refusal}`)
+          : undefined;
+      const { b, txns, served } = batcher(bound(3), { fail: tooLarge });
+      const verdicts = await Promise.all([0, 1, 2].map((i) => b.confirm({ name: `m${i}`, address: i + 1 })));
+      expect(verdicts).toEqual([true, true, true]);
+      expect(txns.map((t) => t.success?.length)).toEqual([3, 1, 1, 1]);
+      expect(served.size).toBe(3);
     }
   });
 
