@@ -138,14 +138,11 @@ function modelEtcd() {
 const putsMark = (name: string) => (r: ITxnRequest) =>
   (r.success ?? []).some((op) => String(op.request_put?.key) === `${PREFIX}members/${name}/e1`);
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
-
-it('a name left while its confirm was in flight is not marked again under the renewed lease (no live mark nobody serves)', async () => {
+/**
+ * A store (enroller e1) open and loaded on a model etcd binding n to 5 and m
+ * to 6, whose first transaction writing n's mark waits for `slow`.
+ */
+async function openedWithSlowMark() {
   const m = modelEtcd();
   m.bind('n', 5);
   m.bind('m', 6);
@@ -154,8 +151,6 @@ it('a name left while its confirm was in flight is not marked again under the re
   await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
   m.etcd.pages.push({ kvs: m.kvs(), more: false, revision: m.revision() });
   await store.load();
-
-  // A revalidation under lease-1 asks n and m; the (first) transaction carrying n's mark is slow to be answered.
   const slow = deferred<void>();
   let held = false;
   m.setGate((r) => {
@@ -163,10 +158,23 @@ it('a name left while its confirm was in flight is not marked again under the re
     held = true;
     return slow.promise;
   });
+  return { m, store, listener, slow, gated: () => held };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+it('a name left while its confirm was in flight is not marked again under the renewed lease (no live mark nobody serves)', async () => {
+  // A revalidation under lease-1 asks n and m; the (first) transaction carrying n's mark is slow to be answered.
+  const { m, store, listener, slow, gated } = await openedWithSlowMark();
   const n = store.confirm({ name: 'n', address: 5 }).catch(() => false);
   const mm = store.confirm({ name: 'm', address: 6 }).catch(() => false);
   await vi.advanceTimersByTimeAsync(0);
-  expect(held).toBe(true);
+  expect(gated()).toBe(true);
 
   // Meanwhile: another enroller moves m; lease-1 is lost and lease-2 granted; member n is retired (the registry leaves it).
   m.table.set(`${PREFIX}names/m`, { value: '9', lease: undefined, create: 1, mod: m.revision() + 1 });
@@ -191,21 +199,7 @@ it('a name left while its confirm was in flight is not marked again under the re
 });
 
 it('a confirm of an earlier opening, refused in a batch and resent after close() and open(), marks nothing in the new opening', async () => {
-  const m = modelEtcd();
-  m.bind('n', 5);
-  m.bind('m', 6);
-  const store = new EtcdAddressStore({ client: m.etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
-  const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn(), fenced: vi.fn() } satisfies AddressStoreListener;
-  await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
-  m.etcd.pages.push({ kvs: m.kvs(), more: false, revision: m.revision() });
-  await store.load();
-  const slow = deferred<void>();
-  let held = false;
-  m.setGate((r) => {
-    if (held || !putsMark('n')(r)) return undefined;
-    held = true;
-    return slow.promise;
-  });
+  const { m, store, listener, slow } = await openedWithSlowMark();
   const n = store.confirm({ name: 'n', address: 5 }).catch((e) => String(e));
   const mm = store.confirm({ name: 'm', address: 6 }).catch((e) => String(e));
   await vi.advanceTimersByTimeAsync(0);
