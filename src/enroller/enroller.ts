@@ -22,7 +22,7 @@ import { type MemberRecord, memberInfo } from './members.js';
 import { type EnrollerOptions, type EnrollerSettings, resolveEnrollerOptions } from './options.js';
 import { type Farewell, farewellsOf } from './outbox.js';
 import { assembleParts, type EnrollerParts } from './parts.js';
-import { logStarted } from './started.js';
+import { logSkipped, logStarted } from './started.js';
 
 /** What a handler of one op code is given: the message, its sender, how it was opened, and the member there (if any). */
 type Handler = (msg: CdapMessage, from: string, opened: Opened, member: MemberRecord | undefined) => void;
@@ -127,7 +127,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       return;
     }
     this.#p.ledger.unfence(); // a fresh opening: a fence the last one left (a lapse during stop()'s goodbyes) is void
-    this.#p.ledger.reportSkipped(loaded.skipped);
+    logSkipped(loaded.skipped, this.#settings.ipcpName, this.#p.ledger.range, this.#p.telemetry);
     // A store of one enroller says nothing of who is alive. A restored name
     // nobody serves here may belong to a member that spoke to us just before
     // we went down and still counts itself enrolled: it is held for a whole

@@ -22,6 +22,7 @@ import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import { AddressPool, type AddressPoolRange, type Assignment } from './address-pool.js';
 import type { EnrollerEvents } from './events.js';
+import { releaseDelayMs } from './release-turn.js';
 import { StorePace } from './store-pace.js';
 
 /** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
@@ -138,19 +139,6 @@ export class AddressLedger {
     await this.#store.close?.();
   }
 
-  /** Logs the stored bindings the pool skipped. */
-  reportSkipped(skipped: AddressBinding[]): void {
-    if (skipped.length === 0) return;
-    const { first, last } = this.#pool.range;
-    const listed = skipped.slice(0, 10).map((b) => `${JSON.stringify(b.name)}=${b.address}`);
-    this.#telemetry.log(
-      'warn',
-      { enroller: this.#settings.ipcpName, event: 'store:skipped', skipped: skipped.slice(0, 100) },
-      `${skipped.length} stored binding${skipped.length === 1 ? '' : 's'} ignored (outside the pool ${first}-${last}, or an address bound twice): ` +
-        `${listed.join(', ')}${skipped.length > listed.length ? ', ...' : ''}`,
-    );
-  }
-
   /**
    * A store of one enroller says nothing of who is alive: the restored names
    * that nobody serves here and that are not held (see {@link resumeHolds}).
@@ -257,7 +245,9 @@ export class AddressLedger {
       this.#holds.set(name, { entry: undefined, ms });
       return;
     }
-    const entry = this.#ticker.after(ms, () => {
+    const turn =
+      this.#shared === undefined ? 0 : releaseDelayMs(name, this.#settings.localAddress, this.#otherEnrollers, this.#settings.holdMs);
+    const entry = this.#ticker.after(ms + turn, () => {
       this.#holds.delete(name);
       if (this.#host.serves(name)) return;
       this.#release(name, (address) => this.#telemetry.emit('address:released', { name, address }));

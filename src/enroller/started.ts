@@ -1,14 +1,34 @@
 /**
- * What an enroller says when it starts serving: where, what, with whom; and a
- * warning when its shim would drop a burst of enrollments.
+ * What an enroller says when it starts serving: where, what, with whom; the
+ * stored bindings it ignored; and a warning when its shim would drop a burst
+ * of enrollments.
  *
  * @module
  */
 import { SMALL_RECV_BUFFER_BYTES } from '../shim/shim.js';
 import type { Telemetry } from '../util/telemetry.js';
+import type { AddressBinding } from '../store/address-store.js';
+import type { AddressPoolRange } from './address-pool.js';
 import type { EnrollerEvents } from './events.js';
 import type { AddressLedger } from './ledger.js';
 import type { EnrollerSettings } from './options.js';
+
+/** Logs the stored bindings the pool of `range` skipped at the start (`store:skipped`), naming the first ten. */
+export function logSkipped(
+  skipped: AddressBinding[],
+  ipcpName: string,
+  range: AddressPoolRange,
+  telemetry: Telemetry<EnrollerEvents>,
+): void {
+  if (skipped.length === 0) return;
+  const listed = skipped.slice(0, 10).map((b) => `${JSON.stringify(b.name)}=${b.address}`);
+  telemetry.log(
+    'warn',
+    { enroller: ipcpName, event: 'store:skipped', skipped: skipped.slice(0, 100) },
+    `${skipped.length} stored binding${skipped.length === 1 ? '' : 's'} ignored (outside the pool ${range.first}-${range.last}, or an address bound twice): ` +
+      `${listed.join(', ')}${skipped.length > listed.length ? ', ...' : ''}`,
+  );
+}
 
 /** Logs `enroller:started`, and `enroller:small-receive-buffer` when the shim's buffer is under 1 MiB. */
 export function logStarted(

@@ -186,33 +186,3 @@ describe('AddressLedger: a shared store or a store of one enroller, decided once
     expect(host.leaseBack).toHaveBeenCalledTimes(1);
   });
 });
-
-describe('AddressLedger: reportSkipped', () => {
-  const skipped = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `n${i}`, address: 10 + i }));
-
-  it('says nothing when nothing was skipped', () => {
-    const { ledger, logs } = ledgerOf(new MemoryAddressStore());
-    ledger.reportSkipped([]);
-    expect(logs).toEqual([]);
-  });
-
-  it('one warning naming the skipped bindings, the pool, and "..." past the tenth', () => {
-    const { ledger, logs } = ledgerOf(new MemoryAddressStore());
-    ledger.reportSkipped(skipped(1));
-    ledger.reportSkipped(skipped(10));
-    ledger.reportSkipped(skipped(11));
-    const names = (n: number) => Array.from({ length: n }, (_, i) => `"n${i}"=${10 + i}`).join(', ');
-    expect(logs.map((l) => [l.level, l.message])).toEqual([
-      ['warn', `1 stored binding ignored (outside the pool 1-9, or an address bound twice): ${names(1)}`],
-      ['warn', `10 stored bindings ignored (outside the pool 1-9, or an address bound twice): ${names(10)}`],
-      ['warn', `11 stored bindings ignored (outside the pool 1-9, or an address bound twice): ${names(10)}, ...`],
-    ]);
-    expect(logs[0]?.fields).toEqual({ enroller: 'e', event: 'store:skipped', skipped: skipped(1) });
-  });
-
-  it('its fields carry the first 100 skipped bindings', () => {
-    const { ledger, logs } = ledgerOf(new MemoryAddressStore());
-    ledger.reportSkipped(skipped(101));
-    expect(logs[0]?.fields).toEqual({ enroller: 'e', event: 'store:skipped', skipped: skipped(100) });
-  });
-});

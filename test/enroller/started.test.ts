@@ -1,6 +1,11 @@
+import { EventEmitter } from 'eventemitter3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { describeEnrollerEvent, type EnrollerEvents } from '../../src/enroller/events.js';
+import { logSkipped } from '../../src/enroller/started.js';
 import { Enroller, type EnrollerOptions, MemoryNetwork, MemoryRib } from '../../src/index.js';
-import type { AddressStoreListener, StoreOwner } from '../../src/store/address-store.js';
+import type { AddressBinding, AddressStoreListener, StoreOwner } from '../../src/store/address-store.js';
+import { Telemetry } from '../../src/util/telemetry.js';
+import { recordingLogger as recordingLines } from '../support/logs.js';
 import { cleanup, onCleanup, withEnroller } from '../support/helpers.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
@@ -18,6 +23,14 @@ async function startOn(shim: EnrollerOptions['shim'], logger: EnrollerOptions['l
   });
   await enroller.start();
   onCleanup(() => enroller.stop());
+}
+
+/** logSkipped on the pool 1-9 of enroller `e`, and the lines it logged. */
+function skippedLog() {
+  const { logger, lines: logs } = recordingLines();
+  const telemetry = new Telemetry(new EventEmitter<EnrollerEvents>(), logger, describeEnrollerEvent('e'), []);
+  const report = (skipped: AddressBinding[]) => logSkipped(skipped, 'e', { first: 1, last: 9 }, telemetry);
+  return { logs, report };
 }
 
 /** A logger that keeps every line, by level. */
@@ -94,5 +107,35 @@ describe('what an enroller says when it starts', () => {
       await startOn(recvBufferSize === undefined ? attached : Object.assign(attached, { recvBufferSize }), logger);
       expect(lines.map((l) => l.level)).toEqual(['info']);
     }
+  });
+});
+
+describe('logSkipped: the stored bindings an enroller ignored at its start', () => {
+  const skipped = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `n${i}`, address: 10 + i }));
+
+  it('says nothing when nothing was skipped', () => {
+    const { logs, report } = skippedLog();
+    report([]);
+    expect(logs).toEqual([]);
+  });
+
+  it('one warning naming the skipped bindings, the pool, and "..." past the tenth', () => {
+    const { logs, report } = skippedLog();
+    report(skipped(1));
+    report(skipped(10));
+    report(skipped(11));
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `"n${i}"=${10 + i}`).join(', ');
+    expect(logs.map((l) => [l.level, l.message])).toEqual([
+      ['warn', `1 stored binding ignored (outside the pool 1-9, or an address bound twice): ${names(1)}`],
+      ['warn', `10 stored bindings ignored (outside the pool 1-9, or an address bound twice): ${names(10)}`],
+      ['warn', `11 stored bindings ignored (outside the pool 1-9, or an address bound twice): ${names(10)}, ...`],
+    ]);
+    expect(logs[0]?.fields).toEqual({ enroller: 'e', event: 'store:skipped', skipped: skipped(1) });
+  });
+
+  it('its fields carry the first 100 skipped bindings', () => {
+    const { logs, report } = skippedLog();
+    report(skipped(101));
+    expect(logs[0]?.fields).toEqual({ enroller: 'e', event: 'store:skipped', skipped: skipped(100) });
   });
 });

@@ -159,6 +159,24 @@ describeEtcd('several enrollers on one etcd', () => {
     expect(t.addresses.has(String(address))).toBe(false);
   });
 
+  it('a name whose last member left is released by one enroller: one release transaction, not one per enroller', async () => {
+    const prefix = uniquePrefix('one-release');
+    const net = new MemoryNetwork({ seed: 6 });
+    undo.push(() => net.close());
+    const list = await enrollers(net, prefix, 4, { holdMs: 200 });
+    const managers = Array.from({ length: 12 }, (_, i) => member(net, `leaver${i}`, [`e${i % 4}`]));
+    for (const m of managers) await m.enrol();
+    const before = list.map((e) => e.store.stats().releases);
+    for (const m of managers) await m.close(); // M_RELEASE: each is held 200 ms by every enroller, then freed
+    // Freed once every enroller's pool saw the binding go (the delete reaches them all through the watch)
+    await until(() => list.every((e) => e.enroller.stats().bound === 0), 8000, 'every address released');
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // what the other enrollers would still send, a turn later
+    expect((await table(prefix)).names.size).toBe(0);
+    const releases = list.reduce((n, e, i) => n + e.store.stats().releases - (before[i] ?? 0), 0);
+    expect(releases).toBeGreaterThanOrEqual(12);
+    expect(releases).toBeLessThanOrEqual(12 + 2); // (two enrollers may each think it their turn while their lists differ)
+  });
+
   it('an enroller that dies in the middle of an enrollment leaks nothing past its lease TTL and the hold time', async () => {
     const prefix = uniquePrefix('midway');
     const net = new MemoryNetwork({ seed: 6 });
