@@ -19,10 +19,10 @@
 import type { Etcd3, IKeyValue, IRequestOp, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwner } from '../store/address-store.js';
-import { systemClock, type TimerHandle } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { makeEtcdClient, storeError } from './client.js';
 import { ConfirmBatcher } from './confirms.js';
+import { Leaves } from './leaves.js';
 import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
 import * as opts from './options.js';
@@ -73,9 +73,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #binding = new Map<string, number>();
   /** The revision at which this enroller last wrote its mark on a name. */
   readonly #markRevision = new Map<string, number>();
-  /** Names whose leave failed (etcd out of reach): retried until done or served again. */
-  readonly #unleft = new Set<string>();
-  #retryTimer: TimerHandle | undefined;
+  readonly #leaves: Leaves;
   readonly #stats: opts.EtcdStoreStats = opts.zeroEtcdStats();
 
   /** Throws `ConfigError` naming each invalid option. */
@@ -117,6 +115,13 @@ export class EtcdAddressStore implements SharedAddressStore {
       leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
       txn: (what, request) => this.#txn('confirms', what, request),
       learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
+    });
+    this.#leaves = new Leaves({
+      keys,
+      served: this.#served,
+      markRevision: this.#markRevision,
+      txn: (what, request) => this.#txn('leaves', what, request),
+      closed: () => this.#closed,
     });
   }
 
@@ -286,46 +291,14 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   /**
    * Deletes this enroller's mark on `name` (unless a later bind wrote it
-   * again). If etcd is out of reach, it is retried every second until it
-   * works, the store closes, or the name is bound again; the returned
-   * promise reports the first try.
+   * again). If etcd is out of reach, it is tried again (a second later,
+   * then less and less often, with the others' in shared transactions: see
+   * {@link Leaves}) until it works, the store closes, or the name is bound
+   * again; the returned promise reports the first try.
    */
-  async leave(name: string): Promise<void> {
+  leave(name: string): Promise<void> {
     this.#served.delete(name);
-    this.#unleft.delete(name);
-    try {
-      await this.#deleteMark(name);
-    } catch (err) {
-      this.#unleft.add(name);
-      this.#armRetry();
-      throw err;
-    }
-  }
-
-  async #deleteMark(name: string): Promise<void> {
-    const key = Buffer.from(this.#keys.mark(name));
-    const at = this.#markRevision.get(name);
-    const res = await this.#txn('leaves', 'leave', {
-      compare: at === undefined ? [] : [{ key, target: 'Mod', result: 'Equal', mod_revision: at }],
-      success: [{ request_delete_range: { key } }],
-    });
-    if (res.succeeded && this.#markRevision.get(name) === at) this.#markRevision.delete(name);
-  }
-
-  #armRetry(): void {
-    if (this.#retryTimer !== undefined || this.#closed) return;
-    this.#retryTimer = systemClock.setTimeout(() => {
-      this.#retryTimer = undefined;
-      // A name served again since has its mark written anew: not ours to delete.
-      const names = [...this.#unleft].filter((n) => !this.#served.has(n));
-      this.#unleft.clear();
-      for (const name of names) {
-        this.#deleteMark(name).catch(() => {
-          this.#unleft.add(name);
-          this.#armRetry();
-        });
-      }
-    }, 1000);
+    return this.#leaves.leave(name);
   }
 
   /**
@@ -340,9 +313,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const watching = this.#watcher.stop(this.#options.callTimeoutMs);
     const lease = this.#lease.detach();
     this.#served.clear();
-    this.#unleft.clear();
-    systemClock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#leaves.stop();
     await watching;
     await this.#lease.revoke(lease);
     if (this.#options.client === undefined) this.#client?.close();

@@ -238,22 +238,27 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     expect(etcd.txns).toHaveLength(before + 1);
   });
 
-  it('leaves by deleting its mark as last written; a leave etcd did not answer is retried every second until done', async () => {
+  it('leaves by deleting its mark as last written; a leave etcd did not answer is retried, a second later, then twice as long after each failure, until done', async () => {
     const { etcd, store, last } = await opened();
     await store.bind({ name: 'm', address: 5 }); // mark written at 102
     etcd.answers.push(new Error('unavailable'));
     await expect(store.leave('m')).rejects.toThrow(new StoreError('etcd: leave: unavailable'));
     expect(last()).toEqual({ compare: [at('members/m/e1', 102)], success: [del('members/m/e1')] });
     const before = etcd.txns.length;
-    etcd.answers.push(new Error('unavailable'));
+    etcd.answers.push(new Error('unavailable'), new Error('unavailable'));
     await vi.advanceTimersByTimeAsync(999);
     expect(etcd.txns).toHaveLength(before);
     await vi.advanceTimersByTimeAsync(1);
+    expect(etcd.txns).toHaveLength(before + 1); // failed: next in 2 s
+    await vi.advanceTimersByTimeAsync(1999);
     expect(etcd.txns).toHaveLength(before + 1);
-    await vi.advanceTimersByTimeAsync(1000);
-    expect(etcd.txns).toHaveLength(before + 2); // done
-    await vi.advanceTimersByTimeAsync(5000);
-    expect(etcd.txns).toHaveLength(before + 2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(etcd.txns).toHaveLength(before + 2); // failed: next in 4 s
+    await vi.advanceTimersByTimeAsync(4000);
+    expect(etcd.txns).toHaveLength(before + 3); // done
+    expect(last()).toEqual({ compare: [at('members/m/e1', 102)], success: [del('members/m/e1')] });
+    await vi.advanceTimersByTimeAsync(20_000); // (within the lease's 60 s: nothing else is sent)
+    expect(etcd.txns).toHaveLength(before + 3);
     // the mark deleted: a second leave does not expect a revision
     await store.leave('m');
     expect(last().compare).toEqual([]);
@@ -276,16 +281,17 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('failed leaves share one retry a second; a leave after close fails and arms nothing', async () => {
+  it('failed leaves share one retry and one transaction; a leave after close fails and arms nothing', async () => {
     const { etcd, store, last } = await opened();
+    await store.bind({ name: 'a', address: 5 }); // mark written at 102
     etcd.answers.push(new Error('unavailable'), new Error('unavailable'));
     await expect(store.leave('a')).rejects.toThrow(StoreError);
     await expect(store.leave('b')).rejects.toThrow(StoreError);
     expect(vi.getTimerCount()).toBe(2); // the retry, and the lease's fence
+    const before = etcd.txns.length;
     await vi.advanceTimersByTimeAsync(1000);
-    const retried = etcd.txns.slice(-2).map((t) => t.request.success?.[0]?.request_delete_range?.key?.toString());
-    expect(retried).toEqual([`${PREFIX}members/a/e1`, `${PREFIX}members/b/e1`]);
-    expect(last().compare).toEqual([]);
+    expect(etcd.txns).toHaveLength(before + 1);
+    expect(last()).toEqual({ compare: [at('members/a/e1', 102)], success: [del('members/a/e1'), del('members/b/e1')] });
     await store.close();
     await expect(store.leave('c')).rejects.toThrow(/is not open/);
     expect(vi.getTimerCount()).toBe(0);
