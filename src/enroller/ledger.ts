@@ -48,7 +48,7 @@ export interface LedgerSettings {
   readonly holdMs: number;
   /** The enroller's IPCP name (in log lines). */
   readonly ipcpName: string;
-  /** The enroller's shim address: not an alternate of itself. */
+  /** The address other enrollers know this one by (its advertised shim address): not an alternate of itself, and its place in the release turns. */
   readonly localAddress: string;
   /** Randomness for the pool of a shared store. */
   readonly random: () => number;
@@ -73,7 +73,7 @@ export class AddressLedger {
   readonly #telemetry: Telemetry<EnrollerEvents>;
   readonly #host: LedgerHost;
   /** Address holds of gone or released members, by name (`entry` undefined: armed by the next start). */
-  readonly #holds = new Map<string, { entry: TickerEntry | undefined; ms: number }>();
+  readonly #holds = new Map<string, { entry: TickerEntry | undefined; ms: number; turn: number }>();
   /** Other live enrollers, as a shared store reports them. */
   #otherEnrollers: string[] = [];
   /** Set (to a fresh token) while the shared store has fenced this enroller off, until its members are revalidated. */
@@ -242,7 +242,7 @@ export class AddressLedger {
   hold(name: string, ms = this.#settings.holdMs): void {
     this.#ticker.cancel(this.#holds.get(name)?.entry);
     if (!this.#host.running()) {
-      this.#holds.set(name, { entry: undefined, ms });
+      this.#holds.set(name, { entry: undefined, ms, turn: 0 });
       return;
     }
     const turn =
@@ -252,15 +252,15 @@ export class AddressLedger {
       if (this.#host.serves(name)) return;
       this.#release(name, (address) => this.#telemetry.emit('address:released', { name, address }));
     });
-    this.#holds.set(name, { entry, ms });
+    this.#holds.set(name, { entry, ms, turn });
   }
 
-  /** `name` is served again: its hold ends. Returns when the hold would have ended, if it was armed. */
+  /** `name` is served again: its hold ends. Returns when the hold would have ended (its release turn aside), if it was armed. */
   endHold(name: string): number | undefined {
-    const entry = this.#holds.get(name)?.entry;
-    this.#ticker.cancel(entry);
+    const hold = this.#holds.get(name);
+    this.#ticker.cancel(hold?.entry);
     this.#holds.delete(name);
-    return entry?.at;
+    return hold?.entry === undefined ? undefined : hold.entry.at - hold.turn;
   }
 
   /** Stops every hold's timer (they run again, whole, from the next start). */

@@ -54,11 +54,11 @@ export interface EnrollerParts {
 
 /** The ledger of the enroller's store; a shared store needs an address other enrollers can send members to. */
 function makeLedger(s: EnrollerSettings, ticker: Ticker, telemetry: Telemetry<EnrollerEvents>, host: LedgerHost): AddressLedger {
-  const { addressPool, holdMs, ipcpName, random, shim } = s;
+  const { addressPool, holdMs, ipcpName, random } = s;
   const store = s.store ?? new MemoryAddressStore();
   const ledger = new AddressLedger(
     store,
-    { addressPool, holdMs, ipcpName, localAddress: shim.localAddress, random },
+    { addressPool, holdMs, ipcpName, localAddress: s.advertisedAddress, random },
     ticker,
     telemetry,
     host,

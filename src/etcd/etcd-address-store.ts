@@ -120,6 +120,11 @@ export class EtcdAddressStore implements SharedAddressStore {
       keys,
       served: this.#served,
       markRevision: this.#markRevision,
+      markAt: (name) => {
+        const written = this.#markRevision.get(name);
+        const seen = this.#table.ownMark(name);
+        return written === undefined ? seen : Math.max(written, seen ?? 0);
+      },
       txn: (what, request) => this.#txn('leaves', what, request),
       closed: () => this.#closed,
     });
@@ -290,15 +295,17 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /**
-   * Deletes this enroller's mark on `name` (unless a later bind wrote it
-   * again). If etcd is out of reach, it is tried again (a second later,
+   * Deletes this enroller's mark on `name`, at the revision it knows it by
+   * (its own write, or the watch's), so never a mark a later bind wrote;
+   * with no mark known it sends nothing. If etcd is out of reach, it is tried again (a second later,
    * then less and less often, with the others' in shared transactions: see
    * {@link Leaves}) until it works, the store closes, or the name is bound
    * again; the returned promise reports the first try.
    */
-  leave(name: string): Promise<void> {
+  async leave(name: string): Promise<void> {
+    this.#open();
     this.#served.delete(name);
-    return this.#leaves.leave(name);
+    await this.#leaves.leave(name);
   }
 
   /**

@@ -30,8 +30,10 @@ export interface LeavesHost {
   readonly keys: EtcdKeys;
   /** The names this enroller serves: a name served again is not left. */
   readonly served: Set<string>;
-  /** The revision at which this enroller last wrote its mark on a name: a mark written since is not deleted. */
+  /** The revision at which this enroller last wrote its mark on a name (cleared once deleted). */
   readonly markRevision: Map<string, number>;
+  /** The revision of this enroller's mark on `name` as last known (its own write or the watch), if it has one: only that mark is deleted. */
+  markAt(name: string): number | undefined;
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
   /** Whether the store is closed: its lease's revocation deleted every mark, nothing is left to try. */
   closed(): boolean;
@@ -44,6 +46,10 @@ export class Leaves {
   readonly #unleft = new Set<string>();
   #timer: TimerHandle | undefined;
   #waitMs = FIRST_LEAVE_RETRY_MS;
+  /** A round of retries is under way (the next is armed when it ends). */
+  #retrying = false;
+  /** Bumped by {@link stop}: a round of an earlier opening puts nothing back. */
+  #epoch = 0;
 
   constructor(host: LeavesHost) {
     this.#host = host;
@@ -63,6 +69,7 @@ export class Leaves {
 
   /** Forgets the leaves still to try (the store closes: its lease's revocation deletes every mark). */
   stop(): void {
+    this.#epoch++;
     this.#unleft.clear();
     systemClock.clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -70,7 +77,7 @@ export class Leaves {
   }
 
   #arm(): void {
-    if (this.#timer !== undefined || this.#host.closed()) return;
+    if (this.#timer !== undefined || this.#retrying || this.#host.closed()) return;
     this.#timer = systemClock.setTimeout(() => {
       this.#timer = undefined;
       void this.#retry();
@@ -79,39 +86,53 @@ export class Leaves {
 
   /** One round: the names not served again, a transaction per {@link LEAVES_PER_TXN}, one after another. */
   async #retry(): Promise<void> {
-    const names = [...this.#unleft].filter((n) => !this.#host.served.has(n));
+    const epoch = this.#epoch;
+    const names = [...this.#unleft];
     this.#unleft.clear();
+    this.#retrying = true;
     let failed = false;
-    for (let i = 0; i < names.length; i += LEAVES_PER_TXN) {
-      const chunk = names.slice(i, i + LEAVES_PER_TXN);
-      try {
-        await this.#delete(chunk);
-      } catch {
-        failed = true;
-        if (this.#host.closed()) return;
-        for (const name of chunk) if (!this.#host.served.has(name)) this.#unleft.add(name);
+    try {
+      for (let i = 0; i < names.length; i += LEAVES_PER_TXN) {
+        const chunk = names.slice(i, i + LEAVES_PER_TXN);
+        try {
+          await this.#delete(chunk);
+        } catch {
+          if (epoch !== this.#epoch) return; // closed meanwhile (and maybe opened again): not this opening's to retry
+          failed = true;
+          for (const name of chunk) this.#unleft.add(name);
+        }
       }
+    } finally {
+      this.#retrying = false;
     }
     this.#waitMs = failed ? Math.min(2 * this.#waitMs, MAX_LEAVE_RETRY_MS) : FIRST_LEAVE_RETRY_MS;
     if (this.#unleft.size > 0) this.#arm();
   }
 
   /**
-   * Deletes the marks on `names` in one transaction, each only as this
-   * enroller last wrote it (a mark written again since is a later
-   * enrollment's). Refused (one was written again), each is deleted alone.
+   * Deletes the marks on `names` in one transaction, each only at the
+   * revision this enroller knows it by (one written since is a later
+   * enrollment's). What it builds it reads as the transaction is made: a
+   * name served again, or with no mark known, is left out (an unanswered
+   * bind's mark, once the watch shows it, is deleted as a stray). Refused
+   * (one was written again), each is deleted alone.
    */
-  async #delete(names: string[]): Promise<void> {
-    const { keys, markRevision } = this.#host;
+  async #delete(asked: string[]): Promise<void> {
+    const { keys, served, markRevision } = this.#host;
+    const names: string[] = [];
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
-    const at = names.map((name) => markRevision.get(name));
-    names.forEach((name, i) => {
+    const at: number[] = [];
+    for (const name of asked) {
+      const revision = this.#host.markAt(name);
+      if (served.has(name) || revision === undefined) continue;
       const key = Buffer.from(keys.mark(name));
-      const revision = at[i];
-      if (revision !== undefined) compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: revision });
+      names.push(name);
+      at.push(revision);
+      compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: revision });
       success.push({ request_delete_range: { key } });
-    });
+    }
+    if (names.length === 0) return;
     const res = await this.#host.txn(names.length === 1 ? 'leave' : `leave ${names.length} members`, { compare, success });
     if (res.succeeded) {
       names.forEach((name, i) => {

@@ -40,6 +40,8 @@ export class AddressTable {
   readonly #seenAt = new Map<string, Seen>();
   /** Which enrollers serve each name. */
   readonly #marks = new Map<string, Set<string>>();
+  /** This enroller's own marks as last seen: name to the revision it was written at. */
+  readonly #ownMarks = new Map<string, number>();
   /** Live enrollers: name to shim address. */
   readonly #enrollers = new Map<string, string>();
   /** Deletions remembered in #seenAt; pruned once the watch has passed them. */
@@ -61,6 +63,11 @@ export class AddressTable {
     return this.#addresses.get(address);
   }
 
+  /** The revision of this enroller's mark on `name` as last seen, if it has one. */
+  ownMark(name: string): number | undefined {
+    return this.#ownMarks.get(name);
+  }
+
   /** Every binding. */
   bindings(): AddressBinding[] {
     return [...this.#names].map(([name, e]) => ({ name, address: Number(e.value) }));
@@ -71,6 +78,7 @@ export class AddressTable {
     this.#names.clear();
     this.#addresses.clear();
     this.#marks.clear();
+    this.#ownMarks.clear();
     this.#enrollers.clear();
     this.#seenAt.clear();
     this.#tombstones = 0;
@@ -91,6 +99,7 @@ export class AddressTable {
     }
     const idleBefore = new Set([...this.#names.keys()].filter((n) => !this.#marks.has(n)));
     this.#marks.clear();
+    this.#ownMarks.clear();
     this.#enrollers.clear();
     for (const kv of kvs) this.#apply(kv, false, false);
     this.#announceEnrollers();
@@ -195,7 +204,10 @@ export class AddressTable {
       const enroller = dec(second);
       if (name === undefined || enroller === undefined) return;
       this.#mark(name, enroller, !deleted, live);
-      if (live && !deleted && enroller === this.#host.ownerName()) this.#host.strayMark(name, kv);
+      if (enroller !== this.#host.ownerName()) return;
+      if (deleted) this.#ownMarks.delete(name);
+      else this.#ownMarks.set(name, Number(kv.mod_revision));
+      if (live && !deleted) this.#host.strayMark(name, kv);
     } else if (kind === 'enrollers' && parts.length === 2) {
       const enroller = dec(first);
       if (enroller === undefined) return;

@@ -259,13 +259,13 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     expect(last()).toEqual({ compare: [at('members/m/e1', 102)], success: [del('members/m/e1')] });
     await vi.advanceTimersByTimeAsync(20_000); // (within the lease's 60 s: nothing else is sent)
     expect(etcd.txns).toHaveLength(before + 3);
-    // the mark deleted: a second leave does not expect a revision
+    // the mark deleted: a second leave has nothing to delete, and sends nothing
     await store.leave('m');
-    expect(last().compare).toEqual([]);
+    expect(etcd.txns).toHaveLength(before + 3);
   });
 
   it('a failed leave is not retried once the name is bound again, nor once the store closes', async () => {
-    const bound = await opened();
+    const bound = await opened([kv('members/m/e1', '', 90)]);
     bound.etcd.answers.push(new Error('unavailable'));
     await expect(bound.store.leave('m')).rejects.toThrow(StoreError);
     await bound.store.bind({ name: 'm', address: 5 });
@@ -273,7 +273,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     await vi.advanceTimersByTimeAsync(3000);
     expect(bound.etcd.txns).toHaveLength(before);
 
-    const closed = await opened();
+    const closed = await opened([kv('members/m/e1', '', 90)]);
     closed.etcd.answers.push(new Error('unavailable'));
     await expect(closed.store.leave('m')).rejects.toThrow(StoreError);
     await bound.store.close();
@@ -282,7 +282,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
   });
 
   it('failed leaves share one retry and one transaction; a leave after close fails and arms nothing', async () => {
-    const { etcd, store, last } = await opened();
+    const { etcd, store, last } = await opened([kv('members/b/e1', '', 90)]); // b's mark, from before a restart
     await store.bind({ name: 'a', address: 5 }); // mark written at 102
     etcd.answers.push(new Error('unavailable'), new Error('unavailable'));
     await expect(store.leave('a')).rejects.toThrow(StoreError);
@@ -291,7 +291,10 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     const before = etcd.txns.length;
     await vi.advanceTimersByTimeAsync(1000);
     expect(etcd.txns).toHaveLength(before + 1);
-    expect(last()).toEqual({ compare: [at('members/a/e1', 102)], success: [del('members/a/e1'), del('members/b/e1')] });
+    expect(last()).toEqual({
+      compare: [at('members/a/e1', 102), at('members/b/e1', 90)],
+      success: [del('members/a/e1'), del('members/b/e1')],
+    });
     await store.close();
     await expect(store.leave('c')).rejects.toThrow(/is not open/);
     expect(vi.getTimerCount()).toBe(0);
@@ -320,16 +323,17 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
   });
 
   it('a renewed lease marks nothing: what was served is forgotten until bound or confirmed again', async () => {
-    const { etcd, store, listener, last } = await opened();
+    const { etcd, store, listener } = await opened();
     await store.bind({ name: 'm', address: 5 });
     etcd.leases[0]?.emit('lost');
     await vi.advanceTimersByTimeAsync(0);
     expect(listener.fenced.mock.calls).toEqual([[true], [false]]);
     const marks = etcd.txns.filter((t) => t.request.success?.some((op) => op.request_put?.key?.toString() === `${PREFIX}members/m/e1`));
     expect(marks).toHaveLength(1); // the bind's only
-    // the old mark's revision is forgotten: leaving expects none
+    // the old mark went with the old lease: leaving has nothing to delete
+    const before = etcd.txns.length;
     await store.leave('m');
-    expect(last().compare).toEqual([]);
+    expect(etcd.txns).toHaveLength(before);
   });
 
   it('opens once; a registration refused closes it again with a StoreError; closing revokes the lease and cancels the watch, the caller’s client left open', async () => {
@@ -421,7 +425,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
   });
 
   it('a leave that succeeds ends the retries of an earlier one that failed', async () => {
-    const { etcd, store } = await opened();
+    const { etcd, store } = await opened([kv('members/m/e1', '', 90)]);
     etcd.answers.push(new Error('unavailable'));
     await expect(store.leave('m')).rejects.toThrow(StoreError);
     await store.leave('m');
@@ -431,7 +435,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
   });
 
   it('a name bound again while its retried leave is in flight is not retried again', async () => {
-    const { etcd, store } = await opened();
+    const { etcd, store } = await opened([kv('members/m/e1', '', 90)]);
     etcd.answers.push(new Error('unavailable'));
     await expect(store.leave('m')).rejects.toThrow(StoreError);
     const retry = deferred<TxnResponse>();
