@@ -247,7 +247,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    * `addresses/`); writes nothing else. What an enroller back from a lapsed
    * lease uses to prove a member's binding is still its own: unlike
    * {@link bind}, it never overwrites what another enroller did meanwhile.
-   * Confirms asked together share transactions (see {@link ConfirmBatcher}).
+   * Confirms asked together share transactions (src/etcd/confirms.ts).
    */
   async confirm(binding: AddressBinding): Promise<boolean> {
     this.#open();
@@ -299,7 +299,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    * (its own write, or the watch's), so never a mark a later bind wrote;
    * with no mark known it sends nothing. If etcd is out of reach, it is tried again (a second later,
    * then less and less often, with the others' in shared transactions: see
-   * {@link Leaves}) until it works, the store closes, or the name is bound
+   * src/etcd/leaves.ts) until it works, the store closes, or the name is bound
    * again; the returned promise reports the first try.
    */
   async leave(name: string): Promise<void> {
