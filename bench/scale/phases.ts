@@ -35,7 +35,7 @@ export interface EnrollerFigures {
   rejected: number;
   /** Its EtcdAddressStore's transactions and watch events applied over the phase. */
   transactions: number;
-  /** The same, by what they were for: binds / confirms (after a lapse) / releases / leaves / stray marks deleted / registrations. */
+  /** The same, by what they were for: binds (and of them, those refused: another enroller took the name or address first) / confirms (after a lapse) / releases / leaves / stray marks deleted / registrations. */
   transactionKinds: string;
   watchEvents: number;
   /** Times its lease lapsed (each one a fence: it vouched for nobody until its members were proven again). */
@@ -162,7 +162,9 @@ export async function phase(
       keepalives: (b.keepalives ?? 0) - (a.keepalives ?? 0),
       rejected: (b.rejected ?? 0) - (a.rejected ?? 0),
       transactions: e1[i]?.store?.transactions ?? Number.NaN,
-      transactionKinds: TXN_KINDS.map((k) => e1[i]?.store?.[k] ?? '?').join(' / '),
+      transactionKinds: TXN_KINDS.map((k) =>
+        k === 'binds' ? `${e1[i]?.store?.binds ?? '?'} (${e1[i]?.store?.conflicts ?? '?'})` : (e1[i]?.store?.[k] ?? '?'),
+      ).join(' / '),
       watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
       leaseLapses: e1[i]?.store?.leaseLapses ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,

@@ -267,7 +267,7 @@ function report(
         'heap MB',
         '"busy" answers',
         'etcd txns',
-        'bind / confirm / release / leave / stray / register',
+        'bind (refused) / confirm / release / leave / stray / register',
         'watch events',
         'lease doubts',
         'lease lapses',

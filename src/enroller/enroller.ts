@@ -328,9 +328,11 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     }
     // (a reply always carries an invoke id: one to an M_STOP not sent yet matches none)
     if (session === undefined || session.stopInvokeId !== msg.invokeId) return;
-    if (ok && !this.#p.ledger.proven(session.fences)) {
-      if (this.#p.ledger.awaitsProof(session.fences)) return; // the lease may be alive: M_STOP asks again
-      // Its address was bound under a lease that lapsed since: not proven, so not completed; it enrols again.
+    // A shared store that moved the name's binding meanwhile (another enroller's doing) leaves its address unproven too.
+    const moved = session.address !== undefined && this.#p.ledger.shared && this.#p.ledger.addressOf(session.name) !== session.address;
+    if (ok && (moved || !this.#p.ledger.proven(session.fences))) {
+      if (!moved && this.#p.ledger.awaitsProof(session.fences)) return; // the lease may be alive: M_STOP asks again
+      // Its address was bound under a lease that lapsed since, or moved: not proven, so not completed; it enrols again.
       this.#p.outbox.sendRelease(from, channel);
       this.#p.sessions.abandon(from, session);
       return;

@@ -38,6 +38,8 @@ export interface LedgerHost {
   memberCount(): number;
   /** A shared store granted a new lease: the members must be proven again (see {@link AddressLedger.unfence}). */
   leaseBack(): void;
+  /** A shared store binds `name` to `address` now (another enroller may have moved it): a member listed here at another address no longer holds it. */
+  rebound(name: string, address: number): void;
 }
 
 /** Settings of an {@link AddressLedger}. */
@@ -371,7 +373,10 @@ export class AddressLedger {
   /** How a shared store's news reaches the pool, the holds and the advertised alternates. */
   #listener(): AddressStoreListener {
     return {
-      bound: ({ name, address }) => this.#pool.set(name, address),
+      bound: ({ name, address }) => {
+        this.#pool.set(name, address);
+        this.#host.rebound(name, address);
+      },
       unbound: (name) => {
         this.endHold(name);
         this.#pool.release(name);

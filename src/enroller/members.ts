@@ -230,6 +230,22 @@ export class MemberRegistry {
     return this.#ledger.doubting || (this.#revalidation !== undefined && this.#revalidation.token === this.#ledger.fencing);
   }
 
+  /**
+   * A shared store binds `name` to `address` now: a member listed at another
+   * address no longer holds its own (another enroller moved the binding, and
+   * the old address may go to anyone). It is let go as unproven: its next
+   * keepalive is refused, and it enrols again, with the store's address.
+   * While an enrollment of the name is under way here (`serving`: its bind
+   * may be what moved it), the record is only forgotten: the mark is that
+   * enrollment's now.
+   */
+  rebound(name: string, address: number, serving: boolean): void {
+    const member = this.#members.get(name);
+    if (member === undefined || member.address === address) return;
+    if (serving) this.forget(member);
+    else this.retire(member, 'unproven');
+  }
+
   /** Retires the members still listed whose binding was not proven. */
   retireUnproven(proofs: Array<[MemberRecord, boolean]>): void {
     for (const [member, proven] of proofs) {

@@ -87,6 +87,7 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     running,
     memberCount: () => parts.members.size,
     leaseBack: () => void parts.members.revalidate(),
+    rebound: (name, address) => parts.members.rebound(name, address, parts.sessions.serving(name)),
   });
   const outbox = new Outbox(shim, clock);
   const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running }, ledger, telemetry);

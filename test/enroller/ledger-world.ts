@@ -19,7 +19,14 @@ export function ledgerOf(store: AddressStore, host: Partial<LedgerHost> = {}, ho
   const emitter = new EventEmitter<EnrollerEvents>();
   const released: Array<{ name: string; address: number }> = [];
   emitter.on('address:released', (b) => released.push(b));
-  const fullHost: LedgerHost = { serves: () => false, running: () => true, memberCount: () => 0, leaseBack: vi.fn(), ...host };
+  const fullHost: LedgerHost = {
+    serves: () => false,
+    running: () => true,
+    memberCount: () => 0,
+    leaseBack: vi.fn(),
+    rebound: vi.fn(),
+    ...host,
+  };
   const { logger, lines: logs } = recordingLogger();
   const ledger = new AddressLedger(
     store,

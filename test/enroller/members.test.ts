@@ -30,7 +30,13 @@ function registry(running = true) {
     { addressPool: { first: 1, last: 9 }, holdMs: HOLD_MS, ipcpName: 'e', localAddress: 'me', random: () => 0 },
     ticker,
     telemetry,
-    { serves: (name) => members.has(name), running: () => running, memberCount: () => members.size, leaseBack: () => undefined },
+    {
+      serves: (name) => members.has(name),
+      running: () => running,
+      memberCount: () => members.size,
+      leaseBack: () => undefined,
+      rebound: (n, a) => members.rebound(n, a, false),
+    },
   );
   const members: MemberRegistry = new MemberRegistry(
     { clock, ticker, leaseMs: LEASE_MS, ipcpName: 'e', running: () => running },
@@ -63,6 +69,18 @@ describe('MemberRegistry', () => {
     clock.advance(10 * LEASE_MS);
     expect(events).toHaveLength(2);
     expect(store.callsOf('leave')).toEqual(['leave a']);
+  });
+
+  it('rebound: a member listed at another address is let go (its mark left), or only forgotten while an enrollment of its name is under way here', () => {
+    const { members, store, enrol } = registry();
+    enrol('a', 3);
+    enrol('b', 4);
+    enrol('c', 5);
+    members.rebound('a', 3, false); // the same address: nothing changes
+    members.rebound('b', 6, false); // moved by another enroller
+    members.rebound('c', 7, true); // moved, maybe by this enroller's own enrollment of c in progress
+    expect([...members.values()].map((m) => m.name)).toEqual(['a']);
+    expect(store.callsOf('leave')).toEqual(['leave b']); // c's mark is the enrollment's now
   });
 
   it('retire tells member:released for M_RELEASE, and nothing for the silent reasons', () => {

@@ -221,7 +221,7 @@ describe('ConfirmBatcher', () => {
     const clock = new ManualClock();
     const ticker = new Ticker(TICK_MS, clock);
     const telemetry = new Telemetry(new EventEmitter<EnrollerEvents>(), recordingLogger().logger, describeEnrollerEvent('e1'), []);
-    const host = { serves: () => true, running: () => true, memberCount: () => 0, leaseBack: () => undefined };
+    const host = { serves: () => true, running: () => true, memberCount: () => 0, leaseBack: () => undefined, rebound: () => undefined };
     const settings = { addressPool: { first: 1, last: 2000 }, holdMs: 1000, ipcpName: 'e1', localAddress: 'me', random: () => 0 };
     const ledger = new AddressLedger(store, settings, ticker, telemetry, host);
     const members = new MemberRegistry({ clock, ticker, leaseMs: 60_000, ipcpName: 'e1', running: () => true }, ledger, telemetry);
