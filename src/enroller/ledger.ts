@@ -38,8 +38,8 @@ export interface LedgerHost {
   memberCount(): number;
   /** A shared store granted a new lease: the members must be proven again (see {@link AddressLedger.unfence}). */
   leaseBack(): void;
-  /** A shared store binds `name` to `address` now (another enroller may have moved it): a member listed here at another address no longer holds it. */
-  rebound(name: string, address: number): void;
+  /** A shared store binds `name` to `address` now, or to nothing (another enroller may have moved or released it): a member listed here at another address no longer holds it. */
+  rebound(name: string, address: number | undefined): void;
 }
 
 /** Settings of an {@link AddressLedger}. */
@@ -293,8 +293,11 @@ export class AddressLedger {
     }
     const done = (released: unknown): void => {
       const now = this.#pool.addressOf(name);
-      if (released === false || this.#host.serves(name) || (now !== undefined && now !== address)) return;
+      if (released === false || (now !== undefined && now !== address)) return;
+      // Served again meanwhile: one enroller's store keeps it in the pool; a shared store let it go for everyone.
+      if (this.#host.serves(name) && this.#shared === undefined) return;
       this.#pool.release(name);
+      if (this.#shared !== undefined) this.#host.rebound(name, undefined);
       onReleased?.(address);
     };
     const retry = (): void => {
@@ -380,6 +383,7 @@ export class AddressLedger {
       unbound: (name) => {
         this.endHold(name);
         this.#pool.release(name);
+        this.#host.rebound(name, undefined);
       },
       // The name's last enroller let it go: its hold runs from now, here too (an older hold of ours restarts).
       idle: (name) => {

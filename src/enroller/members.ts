@@ -231,15 +231,15 @@ export class MemberRegistry {
   }
 
   /**
-   * A shared store binds `name` to `address` now: a member listed at another
-   * address no longer holds its own (another enroller moved the binding, and
-   * the old address may go to anyone). It is let go as unproven: its next
+   * A shared store binds `name` to `address` now, or to nothing: a member
+   * listed at another address no longer holds its own (another enroller
+   * moved or released the binding, and the old address may go to anyone). It is let go as unproven: its next
    * keepalive is refused, and it enrols again, with the store's address.
    * While an enrollment of the name is under way here (`serving`: its bind
    * may be what moved it), the record is only forgotten: the mark is that
    * enrollment's now.
    */
-  rebound(name: string, address: number, serving: boolean): void {
+  rebound(name: string, address: number | undefined, serving: boolean): void {
     const member = this.#members.get(name);
     if (member === undefined || member.address === address) return;
     if (serving) this.forget(member);

@@ -11,7 +11,10 @@ import { afterEach, expect, it } from 'vitest';
 import { decodeCdapMessage } from '../../src/cdap/codec.js';
 import { OpCode } from '../../src/cdap/types.js';
 import { MemoryNetwork } from '../../src/index.js';
+import { TICK_MS } from '../../src/util/ticker.js';
 import { cleanup, member, until, withEnroller } from '../support/helpers.js';
+import { deferred } from '../support/scripted-etcd.js';
+import { bound, HOLD_MS, ledgerOf } from './ledger-world.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
 afterEach(cleanup);
@@ -59,4 +62,39 @@ it('an enrollment overtaken by such a move between M_START_R and M_STOP_R does n
   untap();
   await until(() => mgr.state.type === 'enrolled' && mgr.address === moved, 5000, 'm enrolled at the moved address');
   expect(enroller.members().map((m) => [m.name, m.address])).toEqual([['m', moved]]);
+});
+
+it('a member whose binding the store deleted (released by another enroller) is let go here, and enrols again', async () => {
+  const net = new MemoryNetwork({ seed: 13 });
+  const store = new SharedMemoryStore();
+  const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
+  const { mgr } = member(net, 'm', FAST);
+  await mgr.enrol();
+  mgr.startConnectionMonitoring();
+  const enrollments = store.callsOf('bind').length;
+  store.listener?.unbound('m'); // what the watch shows of another enroller's release
+  expect(enroller.members()).toEqual([]);
+  await until(() => store.callsOf('bind').length > enrollments && mgr.state.type === 'enrolled', 3000, 'm enrolled again');
+  expect(enroller.members().map((m) => [m.name, m.address])).toEqual([['m', mgr.address]]);
+});
+
+it('a shared store that released a name while it came back here leaves no address in the pool for it, and lets the member go', async () => {
+  const release = deferred<boolean>();
+  const store = new (class extends SharedMemoryStore {
+    override release(name: string): boolean {
+      return release.promise.then(() => super.release(name)) as unknown as boolean; // answered when the test says
+    }
+  })();
+  const rebound: Array<[string, number | undefined]> = [];
+  let served = false;
+  const { ledger, clock } = ledgerOf(store, { serves: () => served, rebound: (n, a) => rebound.push([n, a]) });
+  await ledger.open({ name: 'e', shimAddress: 'me' });
+  await bound(ledger, 'n');
+  ledger.hold('n');
+  clock.advance(HOLD_MS + TICK_MS); // the hold ends: the release is sent
+  served = true; // ... and the name enrols here again before etcd answers
+  release.resolve(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(ledger.addressOf('n')).toBeUndefined(); // gone from the store for everyone: not kept here
+  expect(rebound).toEqual([['n', undefined]]);
 });
