@@ -177,7 +177,8 @@ export class AddressLedger {
 
   /** A bind that failed: the pool gives `name` back what it held before (nothing, or `heldBefore`), unless it changed since. */
   undo({ name, address }: AddressBinding, heldBefore: number | undefined): void {
-    if (this.#pool.addressOf(name) !== address) return;
+    // (A shared store that has seen it committed, its answer lost, keeps it: the pool must not lose what the store holds.)
+    if (this.#pool.addressOf(name) !== address || this.#shared?.addressOf(name) === address) return;
     if (heldBefore === undefined) this.#pool.release(name);
     else this.#pool.set(name, heldBefore);
   }

@@ -235,14 +235,14 @@ export class MemberRegistry {
    * listed at another address no longer holds its own (another enroller
    * moved or released the binding, and the old address may go to anyone). It is let go as unproven: its next
    * keepalive is refused, and it enrols again, with the store's address.
-   * While an enrollment of the name is under way here (`serving`: its bind
-   * may be what moved it), the record is only forgotten: the mark is that
-   * enrollment's now.
+   * While an enrollment of the name here has bound an address (`enrolling`:
+   * its bind may be what moved it), the record is only forgotten: the mark
+   * is that enrollment's now, and its end gives the binding back.
    */
-  rebound(name: string, address: number | undefined, serving: boolean): void {
+  rebound(name: string, address: number | undefined, enrolling: boolean): void {
     const member = this.#members.get(name);
     if (member === undefined || member.address === address) return;
-    if (serving) this.forget(member);
+    if (enrolling) this.forget(member);
     else this.retire(member, 'unproven');
   }
 

@@ -87,7 +87,8 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     running,
     memberCount: () => parts.members.size,
     leaseBack: () => void parts.members.revalidate(),
-    rebound: (name, address) => parts.members.rebound(name, address, parts.sessions.serving(name)),
+    // (an enrollment that has bound an address for the name owns the mark: its end gives the binding back)
+    rebound: (name, address) => parts.members.rebound(name, address, parts.sessions.holding(name)?.address !== undefined),
   });
   const outbox = new Outbox(shim, clock);
   const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running }, ledger, telemetry);

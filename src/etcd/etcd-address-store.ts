@@ -332,6 +332,12 @@ export class EtcdAddressStore implements SharedAddressStore {
     return this.#lease.canVouch();
   }
 
+  /** The address etcd binds `name` to, as this enroller's copy of the table (kept by the watch) has it now. */
+  addressOf(name: string): number | undefined {
+    const held = this.#table.name(name);
+    return held === undefined ? undefined : Number(held.value);
+  }
+
   /** Whether the lease's proof ran out and etcd is being asked, once, whether it is alive (nothing is vouched for meanwhile). */
   doubting(): boolean {
     return this.#lease.doubting;

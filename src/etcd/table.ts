@@ -161,8 +161,12 @@ export class AddressTable {
       return;
     }
     this.#addresses.set(address, entry);
-    // Taken: the pool learns it now, before the owner's name key arrives.
-    if (this.#names.get(entry.value)?.value !== String(address)) this.#host.listener()?.bound({ name: entry.value, address });
+    // Taken: the pool learns it now, before the owner's name key arrives; unless that name's key was seen since (a late
+    // event: what it says of the name is stale, and it would move a member bound elsewhere).
+    const nameSeen = this.#seenAt.get(this.#host.keys.name(entry.value))?.revision ?? 0;
+    if (nameSeen < revision && this.#names.get(entry.value)?.value !== String(address)) {
+      this.#host.listener()?.bound({ name: entry.value, address });
+    }
   }
 
   /** `names/<name>` (`key`) seen at `revision`. */

@@ -112,6 +112,13 @@ export interface AddressStore {
    */
   doubting?(): boolean;
   /**
+   * A shared store: the address it binds `name` to, as far as this enroller
+   * knows now (its copy of the table), if any. The enroller asks after a
+   * bind that failed without an answer: one the store has seen committed
+   * stands. Absent: not known.
+   */
+  addressOf?(name: string): number | undefined;
+  /**
    * `true`: the store is shared by several enrollers, and says so (see
    * {@link SharedAddressStore}). A store without it is shared when it
    * implements {@link open}.
@@ -146,7 +153,9 @@ export interface SharedAddressStore extends AddressStore {
 }
 
 /** What an enroller uses of a shared store besides `load`, `bind`, `release` and `close`. */
-export type SharedStoreCapabilities = Required<Pick<SharedAddressStore, 'open' | 'confirm' | 'leave' | 'canVouch' | 'doubting'>>;
+export type SharedStoreCapabilities = Required<
+  Pick<SharedAddressStore, 'open' | 'confirm' | 'leave' | 'canVouch' | 'doubting' | 'addressOf'>
+>;
 
 /** Whether `store` says it is shared by several enrollers (`shared: true`). */
 export function isSharedStore(store: AddressStore): store is SharedAddressStore {
@@ -159,10 +168,10 @@ export function isSharedStore(store: AddressStore): store is SharedAddressStore 
  * before `shared` existed, when it implements `open`. What a store leaves
  * out is filled in as {@link AddressStore} documents it: `confirm` by `bind`
  * (true unless it refuses), `leave` by nothing, `canVouch` by always,
- * `doubting` by never.
+ * `doubting` by never, `addressOf` by not known.
  */
 export function sharedCapabilities(store: AddressStore): SharedStoreCapabilities | undefined {
-  const { open, confirm, leave, canVouch, doubting } = store;
+  const { open, confirm, leave, canVouch, doubting, addressOf } = store;
   if (open === undefined) {
     if (isSharedStore(store)) throw new TypeError('a store that says it is shared must implement open()');
     return undefined;
@@ -173,6 +182,7 @@ export function sharedCapabilities(store: AddressStore): SharedStoreCapabilities
     leave: (name) => leave?.call(store, name),
     canVouch: () => canVouch?.call(store) ?? true,
     doubting: () => doubting?.call(store) ?? false,
+    addressOf: (name) => addressOf?.call(store, name),
   };
 }
 

@@ -98,3 +98,23 @@ it('a shared store that released a name while it came back here leaves no addres
   expect(ledger.addressOf('n')).toBeUndefined(); // gone from the store for everyone: not kept here
   expect(rebound).toEqual([['n', undefined]]);
 });
+
+it('a bind that committed but whose answer was lost keeps its address in the pool once the store has seen it, so a later bind does not move the name', async () => {
+  class LostAnswers extends SharedMemoryStore {
+    addressOf(name: string): number | undefined {
+      return this.load().find((b) => b.name === name)?.address;
+    }
+    override bind(b: { name: string; address: number }): boolean {
+      super.bind(b); // committed (and seen, as the watch shows it) ...
+      throw new Error('etcd: deadline exceeded'); // ... but the answer never came
+    }
+  }
+  const { ledger } = ledgerOf(new LostAnswers());
+  await ledger.open({ name: 'e', shimAddress: 'me' });
+  const assignment = ledger.assign('n', 0);
+  if (!assignment.ok) throw new Error(assignment.reason);
+  expect(() => ledger.bind({ name: 'n', address: assignment.address })).toThrow(/deadline/);
+  ledger.undo({ name: 'n', address: assignment.address }, undefined);
+  expect(ledger.addressOf('n')).toBe(assignment.address); // (before: forgotten, and the next enrollment moved the name to a new address)
+  expect(ledger.assign('n', 0)).toEqual({ ok: true, address: assignment.address });
+});

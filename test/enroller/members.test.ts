@@ -78,7 +78,7 @@ describe('MemberRegistry', () => {
     enrol('c', 5);
     members.rebound('a', 3, false); // the same address: nothing changes
     members.rebound('b', 6, false); // moved by another enroller
-    members.rebound('c', 7, true); // moved, maybe by this enroller's own enrollment of c in progress
+    members.rebound('c', 7, true); // moved, maybe by this enroller's own enrollment of c, which has bound an address
     expect([...members.values()].map((m) => m.name)).toEqual(['a']);
     expect(store.callsOf('leave')).toEqual(['leave b']); // c's mark is the enrollment's now
   });
