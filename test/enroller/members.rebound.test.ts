@@ -12,27 +12,18 @@ import { decodeCdapMessage } from '../../src/cdap/codec.js';
 import { OpCode } from '../../src/cdap/types.js';
 import { MemoryNetwork } from '../../src/index.js';
 import { TICK_MS } from '../../src/util/ticker.js';
-import { cleanup, member, until, withEnroller } from '../support/helpers.js';
+import { cleanup, member, QUICK_MONITORED, until, withEnroller } from '../support/helpers.js';
 import { deferred } from '../support/scripted-etcd.js';
 import { bound, HOLD_MS, ledgerOf } from './ledger-world.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
 afterEach(cleanup);
 
-const FAST = {
-  bootstraps: ['bootstrap'],
-  timeoutMs: 2000,
-  retransmitMs: 20,
-  maxRetransmitMs: 40,
-  heartbeatIntervalSecs: 0.05,
-  connectionTimeoutSecs: 0.3,
-};
-
 it('a member whose binding another enroller moved is let go here, and enrols again with the address the store holds', async () => {
   const net = new MemoryNetwork({ seed: 11 });
   const store = new SharedMemoryStore();
   const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
-  const { mgr } = member(net, 'm', FAST);
+  const { mgr } = member(net, 'm', QUICK_MONITORED);
   await mgr.enrol();
   mgr.startConnectionMonitoring();
   const before = mgr.address as number;
@@ -56,7 +47,7 @@ it('an enrollment overtaken by such a move between M_START_R and M_STOP_R does n
     moved = 1998 - held;
     store.listener?.bound({ name: 'm', address: moved }); // another enroller moved the name before the member answers
   });
-  const { mgr } = member(net, 'm', FAST);
+  const { mgr } = member(net, 'm', QUICK_MONITORED);
   await mgr.enrol(); // it answered M_STOP: enrolled, as far as it knows
   mgr.startConnectionMonitoring(); // the M_RELEASE that follows sends it to enrol again
   untap();
@@ -68,7 +59,7 @@ it('a member whose binding the store deleted (released by another enroller) is l
   const net = new MemoryNetwork({ seed: 13 });
   const store = new SharedMemoryStore();
   const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
-  const { mgr } = member(net, 'm', FAST);
+  const { mgr } = member(net, 'm', QUICK_MONITORED);
   await mgr.enrol();
   mgr.startConnectionMonitoring();
   const enrollments = store.callsOf('bind').length;

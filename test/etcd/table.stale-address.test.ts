@@ -9,21 +9,13 @@
 import { afterEach, expect, it } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { MemoryNetwork } from '../../src/index.js';
-import { cleanup, member, onCleanup, settle, until, withEnroller } from '../support/helpers.js';
+import { cleanup, member, onCleanup, QUICK_MONITORED, settle, until, withEnroller } from '../support/helpers.js';
 import { keyValue, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 afterEach(cleanup);
 
 const PREFIX = '/rina/demo.DIF/';
 const kv = (rest: string, value: string, rev: number) => keyValue(PREFIX, rest, value, rev);
-const FAST = {
-  bootstraps: ['bootstrap'],
-  timeoutMs: 2000,
-  retransmitMs: 20,
-  maxRetransmitMs: 40,
-  heartbeatIntervalSecs: 0.05,
-  connectionTimeoutSecs: 0.3,
-};
 
 it("a lagging watch's old addresses/ event does not retire a member bound here at a newer revision", async () => {
   const etcd = new ScriptedEtcd();
@@ -33,7 +25,7 @@ it("a lagging watch's old addresses/ event does not retire a member bound here a
   const { enroller } = await withEnroller({ store, retransmitMs: 20, random: () => 0 }, net);
   onCleanup(() => store.close());
   etcd.revision = 110;
-  const { mgr } = member(net, 'm', FAST);
+  const { mgr } = member(net, 'm', QUICK_MONITORED);
   await mgr.enrol(); // bound here by a create, at revision 111
   mgr.startConnectionMonitoring();
   const mine = mgr.address as number;

@@ -134,6 +134,16 @@ export async function udpEnroller(options: Partial<EnrollerOptions> = {}, at = '
   return { shim, enroller, address: shim.localAddress, port: parseUdpAddress(shim.localAddress).port };
 }
 
+/** A member's config for the enroller named `bootstrap` that notices a lost or refused connection within a third of a second. */
+export const QUICK_MONITORED = {
+  bootstraps: ['bootstrap'],
+  timeoutMs: 2000,
+  retransmitMs: 20,
+  maxRetransmitMs: 40,
+  heartbeatIntervalSecs: 0.05,
+  connectionTimeoutSecs: 0.3,
+};
+
 /** A member on `net` with its own MemoryRib, closed by {@link cleanup}. */
 export function member(
   net: MemoryNetwork,
