@@ -27,6 +27,9 @@ import { logSkipped, logStarted } from './started.js';
 /** What a handler of one op code is given: the message, its sender, how it was opened, and the member there (if any). */
 type Handler = (msg: CdapMessage, from: string, opened: Opened, member: MemberRecord | undefined) => void;
 
+/** A keepalive's refusal when the shared store binds the member's name or address otherwise now. */
+const MOVED_REASON = 'not enrolled: the shared store binds this name or address otherwise now; enrol again';
+
 /**
  * With HMAC-SHA256 a PDU acts only on what its channel belongs to: the
  * enrollment's steps on the enrollment, a keepalive on the member (or on the
@@ -368,7 +371,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   /** A member's keepalive: answered while vouched for; left unanswered while that waits on the store; else refused. */
   #answerKeepalive(msg: CdapMessage, from: string, member: MemberRecord, channel: SecureChannel | null): void {
     const { members, stats, outbox } = this.#p;
-    if (members.vouchesFor(member)) {
+    if (!members.holdsOwn(member)) {
+      members.retire(member, 'unproven'); // (its binding went elsewhere: see MemberRegistry.holdsOwn)
+      outbox.reply(from, msg, Result.FAILED, MOVED_REASON, channel);
+    } else if (members.vouchesFor(member)) {
       stats.keepalives++;
       outbox.reply(from, msg, Result.OK, undefined, channel);
     } else if (members.waits()) {

@@ -211,6 +211,16 @@ export class MemberRegistry {
   }
 
   /**
+   * Whether the pool still gives `member` its address. With a shared store it
+   * may not: another enroller's binding of the name, or of the address to
+   * another name, reached the pool without the member being let go (a
+   * member is never answered at an address the store holds otherwise).
+   */
+  holdsOwn(member: MemberRecord): boolean {
+    return !this.#ledger.shared || this.#ledger.addressOf(member.name) === member.address;
+  }
+
+  /**
    * Whether `member`'s keepalive may be answered as enrolled: the enroller
    * vouches, or it is proving its members again after a lapse and this one's
    * binding is proven under the new lease (which is proven too).

@@ -109,3 +109,16 @@ it('a bind that committed but whose answer was lost keeps its address in the poo
   expect(ledger.addressOf('n')).toBe(assignment.address); // (before: forgotten, and the next enrollment moved the name to a new address)
   expect(ledger.assign('n', 0)).toEqual({ ok: true, address: assignment.address });
 });
+
+it('a member whose address the store gives to another name (the pool learns it first) is refused at its next keepalive, and enrols again elsewhere in the pool', async () => {
+  const net = new MemoryNetwork({ seed: 14 });
+  const store = new SharedMemoryStore();
+  const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
+  const { mgr } = member(net, 'm', QUICK_MONITORED);
+  await mgr.enrol();
+  mgr.startConnectionMonitoring();
+  const before = mgr.address as number;
+  store.listener?.bound({ name: 'someone-else', address: before }); // e.g. a failed bind's reads, before the watch shows m's move
+  await until(() => mgr.state.type === 'enrolled' && mgr.address !== before, 3000, 'm enrolled again at another address');
+  expect(enroller.members().map((m) => m.name)).toEqual(['m']);
+});
