@@ -19,13 +19,19 @@ import { SharedMemoryStore } from './shared-memory-store.js';
 
 afterEach(cleanup);
 
-it('a member whose binding another enroller moved is let go here, and enrols again with the address the store holds', async () => {
-  const net = new MemoryNetwork({ seed: 11 });
+/** An enroller on a SharedMemoryStore, and member m enrolled with it and monitoring its connection. */
+async function monitoredMember(seed: number) {
+  const net = new MemoryNetwork({ seed });
   const store = new SharedMemoryStore();
   const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
   const { mgr } = member(net, 'm', QUICK_MONITORED);
   await mgr.enrol();
   mgr.startConnectionMonitoring();
+  return { store, enroller, mgr };
+}
+
+it('a member whose binding another enroller moved is let go here, and enrols again with the address the store holds', async () => {
+  const { store, enroller, mgr } = await monitoredMember(11);
   const before = mgr.address as number;
   const moved = before === 1500 ? 1501 : 1500;
   store.listener?.bound({ name: 'm', address: moved }); // what the watch shows of another enroller's bind
@@ -56,12 +62,7 @@ it('an enrollment overtaken by such a move between M_START_R and M_STOP_R does n
 });
 
 it('a member whose binding the store deleted (released by another enroller) is let go here, and enrols again', async () => {
-  const net = new MemoryNetwork({ seed: 13 });
-  const store = new SharedMemoryStore();
-  const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
-  const { mgr } = member(net, 'm', QUICK_MONITORED);
-  await mgr.enrol();
-  mgr.startConnectionMonitoring();
+  const { store, enroller, mgr } = await monitoredMember(13);
   const enrollments = store.callsOf('bind').length;
   store.listener?.unbound('m'); // what the watch shows of another enroller's release
   expect(enroller.members()).toEqual([]);
@@ -111,12 +112,7 @@ it('a bind that committed but whose answer was lost keeps its address in the poo
 });
 
 it('a member whose address the store gives to another name (the pool learns it first) is refused at its next keepalive, and enrols again elsewhere in the pool', async () => {
-  const net = new MemoryNetwork({ seed: 14 });
-  const store = new SharedMemoryStore();
-  const { enroller } = await withEnroller({ store, retransmitMs: 20 }, net);
-  const { mgr } = member(net, 'm', QUICK_MONITORED);
-  await mgr.enrol();
-  mgr.startConnectionMonitoring();
+  const { store, enroller, mgr } = await monitoredMember(14);
   const before = mgr.address as number;
   store.listener?.bound({ name: 'someone-else', address: before }); // e.g. a failed bind's reads, before the watch shows m's move
   await until(() => mgr.state.type === 'enrolled' && mgr.address !== before, 3000, 'm enrolled again at another address');
