@@ -332,7 +332,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // (a reply always carries an invoke id: one to an M_STOP not sent yet matches none)
     if (session === undefined || session.stopInvokeId !== msg.invokeId) return;
     // A shared store that moved the name's binding meanwhile (another enroller's doing) leaves its address unproven too.
-    const moved = session.address !== undefined && this.#p.ledger.shared && this.#p.ledger.addressOf(session.name) !== session.address;
+    const moved = session.address !== undefined && !this.#p.members.holdsAddress(session.name, session.address);
     if (ok && (moved || !this.#p.ledger.proven(session.fences))) {
       if (!moved && this.#p.ledger.awaitsProof(session.fences)) return; // the lease may be alive: M_STOP asks again
       // Its address was bound under a lease that lapsed since, or moved: not proven, so not completed; it enrols again.
@@ -371,8 +371,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   /** A member's keepalive: answered while vouched for; left unanswered while that waits on the store; else refused. */
   #answerKeepalive(msg: CdapMessage, from: string, member: MemberRecord, channel: SecureChannel | null): void {
     const { members, stats, outbox } = this.#p;
-    if (!members.holdsOwn(member)) {
-      members.retire(member, 'unproven'); // (its binding went elsewhere: see MemberRegistry.holdsOwn)
+    if (!members.holdsAddress(member.name, member.address)) {
+      members.retire(member, 'unproven'); // (its binding went elsewhere: see MemberRegistry.holdsAddress)
       outbox.reply(from, msg, Result.FAILED, MOVED_REASON, channel);
     } else if (members.vouchesFor(member)) {
       stats.keepalives++;

@@ -211,13 +211,14 @@ export class MemberRegistry {
   }
 
   /**
-   * Whether the pool still gives `member` its address. With a shared store it
-   * may not: another enroller's binding of the name, or of the address to
-   * another name, reached the pool without the member being let go (a
-   * member is never answered at an address the store holds otherwise).
+   * Whether the pool still gives `name` `address` (a member's, or an
+   * enrollment's in progress). With a shared store it may not: another
+   * enroller's binding of the name, or of the address to another name,
+   * reached the pool meanwhile (nobody is answered or completed at an
+   * address the store holds otherwise).
    */
-  holdsOwn(member: MemberRecord): boolean {
-    return !this.#ledger.shared || this.#ledger.addressOf(member.name) === member.address;
+  holdsAddress(name: string, address: number): boolean {
+    return !this.#ledger.shared || this.#ledger.addressOf(name) === address;
   }
 
   /**
