@@ -12,8 +12,7 @@ import type { ICompare, IKeyValue, ITxnRequest } from 'etcd3';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { deferred, ScriptedEtcd } from '../support/scripted-etcd.js';
+import { deferred, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 
@@ -147,7 +146,7 @@ async function openedWithSlowMark() {
   m.bind('n', 5);
   m.bind('m', 6);
   const store = new EtcdAddressStore({ client: m.etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
-  const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn(), fenced: vi.fn() } satisfies AddressStoreListener;
+  const listener = mockListener();
   await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
   m.etcd.pages.push({ kvs: m.kvs(), more: false, revision: m.revision() });
   await store.load();

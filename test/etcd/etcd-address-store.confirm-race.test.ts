@@ -11,8 +11,7 @@ import type { IKeyValue, ITxnRequest } from 'etcd3';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { keyValue, ScriptedEtcd } from '../support/scripted-etcd.js';
+import { keyValue, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 const kv = (rest: string, value: string, revision: number): IKeyValue => keyValue(PREFIX, rest, value, revision);
@@ -29,7 +28,7 @@ afterEach(() => {
 it("a revalidation's confirm whose mark the watch shows before the txn answer deletes its own fresh mark, and still says proven", async () => {
   const etcd = new ScriptedEtcd();
   const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
-  const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn(), fenced: vi.fn() } satisfies AddressStoreListener;
+  const listener = mockListener();
   await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
   etcd.pages.push({ kvs: [kv('names/m', '5', 50), kv('addresses/5', 'm', 50)], more: false, revision: 100 });
   await store.load();

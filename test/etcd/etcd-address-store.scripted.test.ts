@@ -11,8 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 import { StoreError } from '../../src/index.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { deferred, keyValue, ScriptedEtcd } from '../support/scripted-etcd.js';
+import { deferred, keyValue, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 const key = (rest: string) => Buffer.from(PREFIX + rest);
@@ -39,13 +38,7 @@ const stores: EtcdAddressStore[] = [];
 async function opened(kvs: IKeyValue[] = []) {
   const etcd = new ScriptedEtcd();
   const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 60, callTimeoutMs: 500 });
-  const listener = {
-    bound: vi.fn(),
-    unbound: vi.fn(),
-    idle: vi.fn(),
-    enrollers: vi.fn(),
-    fenced: vi.fn(),
-  } satisfies AddressStoreListener;
+  const listener = mockListener();
   await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
   stores.push(store);
   etcd.pages.push({ kvs, more: false, revision: 100 });

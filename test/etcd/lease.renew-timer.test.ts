@@ -5,8 +5,7 @@
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { ScriptedEtcd } from '../support/scripted-etcd.js';
+import { mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
@@ -18,7 +17,7 @@ afterEach(() => {
 it('a renewal retry timer survives close()', async () => {
   const etcd = new ScriptedEtcd();
   const store = new EtcdAddressStore({ client: etcd.client, prefix: '/rina/demo.DIF/', leaseTtlSecs: 10, callTimeoutMs: 500 });
-  const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn(), fenced: vi.fn() } satisfies AddressStoreListener;
+  const listener = mockListener();
   await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
   for (let i = 0; i < 5; i++) etcd.grants.push('refused');
   etcd.leases[0]?.emit('lost'); // lapse: renewal, refused (etcd out of reach): retried with backoff

@@ -8,12 +8,10 @@
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { ScriptedEtcd } from '../support/scripted-etcd.js';
+import { mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
-const listener = () =>
-  ({ bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn(), fenced: vi.fn() }) satisfies AddressStoreListener;
+const listener = mockListener;
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });

@@ -3,8 +3,7 @@ import type { IKeyValue } from 'etcd3';
 import { describe, expect, it, vi } from 'vitest';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import { AddressTable } from '../../src/etcd/table.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { zeroStats } from '../support/scripted-etcd.js';
+import { mockListener, zeroStats } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 
@@ -17,7 +16,7 @@ const kv = (key: string, value: string, modRevision: number, createRevision = mo
   }) as IKeyValue;
 
 function table(owner = 'e1') {
-  const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn() } satisfies AddressStoreListener;
+  const listener = mockListener();
   const strayMark = vi.fn();
   const keys = new EtcdKeys(PREFIX, () => owner);
   const stats = zeroStats();

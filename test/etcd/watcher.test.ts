@@ -10,8 +10,7 @@ import { StoreError } from '../../src/errors.js';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import { AddressTable } from '../../src/etcd/table.js';
 import { TableWatcher, type WatchHost } from '../../src/etcd/watcher.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { deferred, keyValue, type Page, ScriptedEtcd, zeroStats } from '../support/scripted-etcd.js';
+import { deferred, keyValue, mockListener, ScriptedEtcd, type Page, zeroStats } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 
@@ -20,7 +19,7 @@ const kv = (key: string, value: string, revision: number): IKeyValue => keyValue
 function world() {
   const etcd = new ScriptedEtcd();
   const state = { epoch: 1 };
-  const listener = { bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn() } satisfies AddressStoreListener;
+  const listener = mockListener();
   const keys = new EtcdKeys(PREFIX, () => 'e1');
   const stats = zeroStats();
   const host: WatchHost = {

@@ -7,8 +7,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, ITxnRequest, Lease } from 'etcd3';
+import { vi } from 'vitest';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 import { zeroEtcdStats } from '../../src/etcd/options.js';
+import type { AddressStoreListener } from '../../src/store/address-store.js';
 
 /** What a lease's grant does: succeed at once, fail, or wait for the promise. */
 export type GrantOutcome = 'granted' | 'refused' | Promise<void>;
@@ -80,6 +82,10 @@ export const keyValue = (prefix: string, key: string, value: string, revision: n
     mod_revision: String(revision),
     create_revision: String(createRevision),
   }) as IKeyValue;
+
+/** A store listener whose every callback is a vitest mock. */
+export const mockListener = () =>
+  ({ bound: vi.fn(), unbound: vi.fn(), idle: vi.fn(), enrollers: vi.fn(), fenced: vi.fn() }) satisfies AddressStoreListener;
 
 /** A store's counters, all zero (the host objects of the keeper, table and watcher take them). */
 export const zeroStats = zeroEtcdStats;
