@@ -5,7 +5,7 @@
  * event reaches them, they all used to end it together, and N enrollers
  * sent N release transactions for one departure (N - 1 of them refused).
  * Now the live enrollers take turns, in an order each can compute alone
- * (rendezvous hashing of the name with each enroller's shim address): the
+ * (rendezvous hashing of the name with each enroller's advertised address): the
  * first releases when its hold ends, each next one a stagger later, by when
  * it has seen the release and let the name go. An enroller that died, or
  * whose list differs for a moment, costs one stagger or one refused
