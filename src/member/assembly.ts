@@ -23,7 +23,7 @@ import { type Clock, clockFrom } from '../util/clock.js';
 import { Telemetry } from '../util/telemetry.js';
 import { type Ticker, tickerFor } from '../util/ticker.js';
 import { BootstrapSet } from './bootstrap-set.js';
-import { MemberChannels } from './channels.js';
+import { MemberChannels, NO_CHANNELS } from './channels.js';
 import { Discovery, type DiscoveryPart, NO_DISCOVERY } from './discovery.js';
 import type { EnrollmentEvents, EnrollmentState } from './events.js';
 import { Liveness } from './liveness.js';
@@ -59,7 +59,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
   readonly metrics: MetricsRecorder;
   readonly state: MemberState;
   readonly bootstraps: BootstrapSet;
-  readonly channels = new MemberChannels();
+  readonly channels: MemberChannels;
   readonly liveness: Liveness;
   readonly discovery: DiscoveryPart;
   readonly runs: Runs;
@@ -70,6 +70,8 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     this.shim = o.shim;
     this.rib = o.rib;
     this.auth = o.auth;
+    // Only `hmac-sha256` has channels; the other members share one that keeps none.
+    this.channels = o.auth.mechanism === 'hmac-sha256' ? new MemberChannels() : NO_CHANNELS;
     this.difName = o.difName;
     this.lowerDifs = o.lowerDifs;
     this.localAddress = o.shim.localAddress;

@@ -258,7 +258,9 @@ export class EnrollmentAttempt {
       this.#send(replyTo(msg, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value'));
       return;
     }
-    this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: wellKnown(objName), class: wellKnown(objClass), value: objValue });
+    const value =
+      objValue.strval !== undefined && objValue.strval === this.#ctx.difName ? { ...objValue, strval: this.#ctx.difName } : objValue;
+    this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: wellKnown(objName), class: wellKnown(objClass), value });
     this.#send(replyTo(msg));
     this.#maybeComplete();
   }
@@ -291,7 +293,8 @@ export class EnrollmentAttempt {
     this.#clearTimers();
     this.#resolve?.({
       address: start.address ?? 0,
-      difName: start.difName,
+      // The DIF name given to the manager when the enroller names the same one: a member keeps one copy, not a decoded one besides.
+      difName: start.difName === this.#ctx.difName ? this.#ctx.difName : start.difName,
       alternates: start.alternates ?? [],
       objects: [...this.#objects.values()],
       stop: stop.msg,

@@ -73,6 +73,18 @@ export class MemberChannels {
   }
 }
 
+/**
+ * The channels of a member without `hmac-sha256`, which never has one: every
+ * such member shares this one, which keeps nothing.
+ */
+class NoChannels extends MemberChannels {
+  override completing(): void {}
+  override completed(): void {}
+}
+
+/** The one {@link MemberChannels} of every member without `hmac-sha256`. */
+export const NO_CHANNELS: MemberChannels = new NoChannels();
+
 /** Whether an unsealed PDU is an answer of the handshake that `hmac-sha256` lets through. */
 function isHandshakeAnswer(pdu: Uint8Array): boolean {
   try {

@@ -82,7 +82,8 @@ export function completeEnrollment(init: CompletionInit, bootstrap: string, resu
   const { state, channels, bootstraps, liveness, metrics, telemetry } = init;
   stillWanted(run.signal);
   const synced = result.objects.find((o) => o.name === RibNames.difName)?.value.strval;
-  const difName = result.difName ?? synced ?? bootstrap;
+  // (the RIB's copy when both name the same DIF: one string, not two)
+  const difName = synced !== undefined && synced === result.difName ? synced : (result.difName ?? synced ?? bootstrap);
   channels.completed(bootstrap, result.channel);
   init.send(bootstrap, replyTo(result.stop), result.channel);
   const fresh = bootstraps.learnAdvertised(result.alternates, bootstrap);

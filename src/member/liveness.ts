@@ -9,7 +9,7 @@
 import { type InvokeIds, keepaliveRequest } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
-import { roundMs } from '../util/clock.js';
+import { roundMs, wholeMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import type { BootstrapSet } from './bootstrap-set.js';
@@ -39,22 +39,26 @@ const NOT_RUNNING: ConnectionMonitor = Object.freeze({ stop: () => undefined, ru
 
 /**
  * The running monitor's handle. Stopping it tells its liveness once. `stop`
- * is bound (no closure, no context), so it can be handed on alone:
- * `signal.addEventListener('abort', monitor.stop)`.
+ * can be handed on alone (`signal.addEventListener('abort', monitor.stop)`):
+ * it is a function of its own, made the first time it is read (always the
+ * same one after that), so a monitor nobody stops holds none.
  */
 class Monitor implements ConnectionMonitor {
   running = true;
   readonly #liveness: Liveness;
+  #stop: (() => void) | undefined;
 
   constructor(liveness: Liveness) {
     this.#liveness = liveness;
-    this.stop = this.stop.bind(this);
   }
 
-  stop(): void {
-    if (!this.running) return;
-    this.running = false;
-    this.#liveness.onMonitorStopped();
+  get stop(): () => void {
+    this.#stop ??= () => {
+      if (!this.running) return;
+      this.running = false;
+      this.#liveness.onMonitorStopped();
+    };
+    return this.#stop;
   }
 }
 
@@ -99,7 +103,7 @@ export class Liveness {
   readonly #keepalive = new KeepaliveTimer(this);
   readonly #deadline = new DeadlineTimer(this);
   #monitor: Monitor | undefined;
-  /** The clock's time of the last heartbeat, if any. */
+  /** The clock's time of the last heartbeat, if any, in whole ms rounded up ({@link wholeMs}: a loss is never declared early). */
   lastHeartbeat: number | undefined;
 
   constructor(init: LivenessInit) {
@@ -166,7 +170,7 @@ export class Liveness {
         return false;
       }
     }
-    this.lastHeartbeat = t;
+    this.lastHeartbeat = wholeMs(t);
     return true;
   }
 
@@ -180,7 +184,7 @@ export class Liveness {
 
   /** An enrollment completed: the bootstrap is alive now, and old keepalives are forgotten. */
   enrolled(): void {
-    this.lastHeartbeat = this.#now();
+    this.lastHeartbeat = wholeMs(this.#now());
     this.#pending = undefined;
   }
 

@@ -78,10 +78,13 @@ class Series {
 }
 
 /**
- * What only a member that lost its bootstrap, or re-enrolled, records: made
- * at the first such event, as most managers never have one.
+ * What only a member that lost its bootstrap, re-enrolled, or dropped a PDU
+ * (`hmac-sha256`) records: made at the first such event, as most managers
+ * never have one.
  */
 class Recoveries {
+  unauthenticated = 0;
+  replayed = 0;
   attempts = 0;
   successes = 0;
   failures = 0;
@@ -90,7 +93,7 @@ class Recoveries {
   readonly recovery = new Series();
 }
 
-/** Before any outage or re-enrollment: the figures of {@link Recoveries} all zero. */
+/** Before any outage, re-enrollment or dropped PDU: the figures of {@link Recoveries} all zero. */
 const NO_RECOVERIES: Readonly<Recoveries> = new Recoveries();
 
 /** @internal Accumulates the figures; the manager calls it at each transition. */
@@ -103,8 +106,6 @@ export class MetricsRecorder {
   #firstEnrolledAt: number | undefined;
   #enrolledSince: number | undefined;
   #uptime = 0;
-  #unauthenticated = 0;
-  #replayed = 0;
   readonly #clock: { now(): number };
 
   /** Reads the time from `clock` (ms). */
@@ -118,12 +119,13 @@ export class MetricsRecorder {
   }
 
   dropped(why: 'unauthenticated' | 'replayed'): void {
-    if (why === 'replayed') this.#replayed++;
-    else this.#unauthenticated++;
+    if (why === 'replayed') this.#recorded.replayed++;
+    else this.#recorded.unauthenticated++;
   }
 
   enrolled(): void {
-    const t = this.#clock.now();
+    // Whole milliseconds, as `wholeMs` says why, but rounded down: a span read just after is never negative.
+    const t = Math.floor(this.#clock.now());
     this.#enrollments++;
     this.#firstEnrolledAt ??= t;
     this.#enrolledSince = t;
@@ -173,7 +175,7 @@ export class MetricsRecorder {
         smoothed: this.#rttSmoothed === undefined ? undefined : roundMs(this.#rttSmoothed),
       },
       uptimeRatio: span === undefined ? undefined : span === 0 ? 1 : Math.min(1, up / span),
-      dropped: { unauthenticated: this.#unauthenticated, replayed: this.#replayed },
+      dropped: { unauthenticated: r.unauthenticated, replayed: r.replayed },
     };
   }
 }

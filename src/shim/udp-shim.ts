@@ -69,8 +69,12 @@ export class UdpShim implements Shim {
   readonly maxPduBytes: number;
   readonly #socket: Socket;
   readonly #family: 4 | 6;
-  /** The receive handlers, as an array replaced (never changed) on subscribe and unsubscribe: a handler that unsubscribes during a delivery does not disturb it. */
-  #handlers: readonly ShimHandler[] = [];
+  /**
+   * The receive handlers: the one handler itself while there is one (a member's shim has one, and an
+   * array would cost it ~56 B), else an array replaced (never changed) on subscribe and unsubscribe, so
+   * that a handler that unsubscribes during a delivery does not disturb it.
+   */
+  #handlers: ShimHandler | readonly ShimHandler[] | undefined;
   /**
    * The last destination, parsed: a member sends to one enroller, and an
    * enroller sends its replies to one member in a row, so this saves most
@@ -178,14 +182,20 @@ export class UdpShim implements Shim {
   }
 
   onReceive(handler: ShimHandler): () => void {
-    this.#handlers = this.#handlers.concat(handler); // sized to fit (a spread would leave spare capacity in every shim)
+    const now = this.#handlers;
+    this.#handlers = now === undefined ? handler : typeof now === 'function' ? [now, handler] : now.concat(handler);
     let subscribed = true;
     return () => {
       // One registration each: the same handler registered twice stays once.
       if (!subscribed) return;
       subscribed = false;
-      const i = this.#handlers.lastIndexOf(handler);
-      if (i >= 0) this.#handlers = this.#handlers.toSpliced(i, 1);
+      const now = this.#handlers;
+      if (now === handler) this.#handlers = undefined;
+      else if (typeof now === 'object') {
+        const i = now.lastIndexOf(handler);
+        const rest = i < 0 ? now : now.toSpliced(i, 1);
+        this.#handlers = rest.length === 1 ? rest[0] : rest;
+      }
     };
   }
 
@@ -193,7 +203,7 @@ export class UdpShim implements Shim {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    this.#handlers = [];
+    this.#handlers = undefined;
     this.#closing = new Promise<void>((resolve) => {
       try {
         this.#socket.close(() => resolve());
@@ -213,12 +223,16 @@ export class UdpShim implements Shim {
     this.#stats.received++;
     const pdu = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
     const from = formatUdpAddress(host, port, this.#family);
-    for (const handler of this.#handlers) {
-      try {
-        handler(pdu, from);
-      } catch {
-        this.#stats.handlerErrors++;
-      }
+    const handlers = this.#handlers;
+    if (typeof handlers === 'function') this.#deliver(handlers, pdu, from);
+    else if (handlers !== undefined) for (const handler of handlers) this.#deliver(handler, pdu, from);
+  }
+
+  #deliver(handler: ShimHandler, pdu: Uint8Array, from: string): void {
+    try {
+      handler(pdu, from);
+    } catch {
+      this.#stats.handlerErrors++;
     }
   }
 }

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { type Clock, LATE_MS, MAX_TIMER_MS, systemClock, type TimerHandle } from './clock.js';
+import { type Clock, LATE_MS, MAX_TIMER_MS, systemClock, type TimerHandle, wholeMs } from './clock.js';
 
 /** Width of a bucket, in milliseconds: the most an entry runs after its time (the event loop aside). */
 export const TICK_MS = 10;
@@ -34,7 +34,7 @@ export const TICK_MS = 10;
  * no closure made per arming.
  */
 export interface TickerEntry {
-  /** The clock's time at which it is due (set by the wheel). */
+  /** The clock's time at which it is due, in whole ms rounded up (set by the wheel; see {@link wholeMs}). */
   at: number;
   /** Called once when due, as a method of the entry. */
   run(): void;
@@ -139,7 +139,7 @@ export class Ticker {
 
   /** Runs `run` once, as soon as the clock reaches `at` (at most one bucket width later). */
   schedule(at: number, run: () => void): TickerEntry {
-    return this.place({ at, run, bucket: -1 }, at);
+    return this.place({ at: 0, run, bucket: -1 }, at);
   }
 
   /** Schedules `entry` to run once at `at`, as {@link schedule} does; an entry still scheduled is moved. */
@@ -155,7 +155,7 @@ export class Ticker {
     let due = Math.ceil(at / this.#tickMs);
     if (due * this.#tickMs < at) due++; // at / tickMs rounded down to a whole number (underflow)
     const bucket = Math.max(due, this.#done + 1);
-    entry.at = at;
+    entry.at = wholeMs(at); // (its bucket is the same: buckets start at whole milliseconds)
     entry.bucket = bucket;
     let set = this.#buckets.get(bucket);
     if (set === undefined) {

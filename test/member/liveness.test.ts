@@ -236,12 +236,31 @@ describe('Liveness', () => {
     const w = world();
     const { stop } = w.liveness.startMonitor();
     const signal = new AbortController();
+    // One function, whenever read: it can be added as a listener and removed again.
+    expect(w.liveness.monitor?.stop).toBe(stop);
     signal.signal.addEventListener('abort', stop);
     signal.abort();
     expect(w.liveness.monitoring).toBe(false);
     expect(w.stops()).toBe(1);
     stop();
     expect(w.stops()).toBe(1);
+  });
+
+  it('on a clock with fractions of a millisecond: a loss is never declared before the timeout, and at most a bucket and 1 ms after', () => {
+    const w = world();
+    w.stall(0.4); // every time below is 0.4 ms past a whole millisecond
+    w.enrol();
+    w.liveness.startMonitor();
+    w.liveness.armDeadline();
+    w.advance(400.3);
+    const last = w.now(); // 10,400.7
+    expect(w.liveness.heartbeat()).toBe(true);
+    w.advance(3000 - 0.2, 0.1);
+    expect(w.lost).toEqual([]); // 0.2 ms before the timeout
+    w.advance(0.2 + 20 + 1, 0.1);
+    expect(w.lost).toHaveLength(1);
+    expect(w.lost[0]?.silentMs).toBeGreaterThanOrEqual(3000);
+    expect(w.now() - last).toBeLessThanOrEqual(3000 + 20 + 1 + 0.1);
   });
 
   it('the wheel is never asked for a check already due: the deadline sits a timeout after the last heartbeat, and moves there', () => {

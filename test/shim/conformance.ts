@@ -116,6 +116,37 @@ export function shimConformance(name: string, makePair: () => Promise<ShimPair>)
       expect(calls).toBe(1);
     });
 
+    it('handlers come and go in any order: each datagram reaches exactly those subscribed, a throwing one included', async () => {
+      const { a, b } = await open();
+      const seen: string[] = [];
+      const handler = (name: string) => (): void => {
+        seen.push(name);
+        if (name === 'x') throw new Error('a handler that throws');
+      };
+      const send = async (expected: string[]): Promise<void> => {
+        seen.length = 0;
+        await a.send(b.localAddress, Uint8Array.of(1));
+        for (let i = 0; i < 200 && seen.length < expected.length; i++) await pause(5);
+        await pause(10); // (time for a handler that should not be called)
+        expect([...seen].sort()).toEqual(expected);
+      };
+      const off1 = b.onReceive(handler('1'));
+      await send(['1']);
+      const off2 = b.onReceive(handler('2'));
+      const offX = b.onReceive(handler('x'));
+      const off3 = b.onReceive(handler('3'));
+      await send(['1', '2', '3', 'x']);
+      off2();
+      await send(['1', '3', 'x']);
+      offX();
+      off1();
+      await send(['3']);
+      off3();
+      off3();
+      b.onReceive(handler('4'));
+      await send(['4']);
+    });
+
     it('a send to an address nobody listens on resolves (datagrams are fire and forget)', async () => {
       const { a, nowhere } = await open();
       await expect(a.send(nowhere, Uint8Array.of(1))).resolves.toBeUndefined();
