@@ -72,9 +72,9 @@ export async function makeShims(n: number): Promise<WatchedShim[]> {
 }
 
 /** One manager per shim, named `${prefix}-${i}`, joining demo.DIF. */
-export function makeManagers(shims: readonly Shim[], config: EnrollmentConfigInput, prefix = 'm'): Manager[] {
+export function makeManagers(shims: readonly Shim[], config: EnrollmentConfigInput, prefix = 'm', from = 0): Manager[] {
   return shims.map(
-    (shim, i) => new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: `${prefix}-${i}`, difName: 'demo.DIF', config }),
+    (shim, i) => new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: `${prefix}-${from + i}`, difName: 'demo.DIF', config }),
   );
 }
 
