@@ -87,3 +87,46 @@ export function encodeEnrollmentInfo(info: EnrollmentInfo): Uint8Array {
   }
   return encodeWith(writeEnrollmentInfo, { ...info, address: BigInt(address) }, 'EnrollmentInfo');
 }
+
+/** `invoke_id`'s field number in cdap.proto: its tag (wire type varint) is one byte. */
+const INVOKE_ID_TAG = (3 << 3) | 0;
+const MAX_INVOKE_ID = 0x7fffffff;
+
+/**
+ * The encoder of a message whose invoke id is the only field that changes
+ * from one send to the next (a keepalive and its answer): the message is
+ * encoded once, and each call copies those bytes with the id's varint in
+ * place of the one encoded: the same bytes {@link encodeCdapMessage} gives,
+ * without building, checking and encoding the message again. Undefined for
+ * an id outside 1..2^31-1, which the caller encodes the long way.
+ */
+export function encodeByInvokeId(msg: Omit<CdapMessage, 'invokeId'>): (invokeId: number) => Uint8Array | undefined {
+  const once = encodeCdapMessage({ ...msg, invokeId: 1 } as CdapMessage);
+  const reader = new BinaryReader(once);
+  let head = once;
+  let tail = once;
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const [field, wireType] = reader.tag();
+    reader.skip(wireType, field);
+    if (((field << 3) | wireType) === INVOKE_ID_TAG) {
+      head = once.slice(0, start);
+      tail = once.slice(reader.pos);
+      break;
+    }
+  }
+  return (invokeId) => {
+    if (!(Number.isInteger(invokeId) && invokeId >= 1 && invokeId <= MAX_INVOKE_ID)) return undefined;
+    let size = 1;
+    for (let v = invokeId >>> 7; v > 0; v >>>= 7) size++;
+    const out = new Uint8Array(head.length + 1 + size + tail.length);
+    out.set(head);
+    let i = head.length;
+    out[i++] = INVOKE_ID_TAG;
+    let v = invokeId;
+    for (; v > 0x7f; v >>>= 7) out[i++] = (v & 0x7f) | 0x80;
+    out[i++] = v;
+    out.set(tail, i);
+    return out;
+  };
+}

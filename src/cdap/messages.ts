@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { encodeEnrollmentInfo } from './codec.js';
+import { encodeByInvokeId, encodeCdapMessage, encodeEnrollmentInfo } from './codec.js';
 import { type CdapMessage, type DataTransferConstants, type EnrollmentInfo, type ObjValue, OpCode } from './types.js';
 
 /** `abs_syntax` of M_CONNECT / M_CONNECT_R. */
@@ -189,6 +189,35 @@ export function createRequest(
 /** M_READ of the keepalive object. */
 export function keepaliveRequest(invokeId: number): CdapMessage {
   return { opCode: OpCode.M_READ, invokeId, ...KEEPALIVE_OBJECT };
+}
+
+let keepaliveBytes: ((invokeId: number) => Uint8Array | undefined) | undefined;
+let keepaliveAnswerBytes: ((invokeId: number) => Uint8Array | undefined) | undefined;
+
+/**
+ * {@link keepaliveRequest}, encoded: a member sends one every heartbeat, so
+ * it is encoded once per process (at the first) and the invoke id spliced in.
+ */
+export function encodeKeepaliveRequest(invokeId: number): Uint8Array {
+  keepaliveBytes ??= encodeByInvokeId({ opCode: OpCode.M_READ, ...KEEPALIVE_OBJECT });
+  return keepaliveBytes(invokeId) ?? encodeCdapMessage(keepaliveRequest(invokeId));
+}
+
+/**
+ * The OK answer to `request`, a keepalive M_READ, encoded: as
+ * `encodeCdapMessage(replyTo(request))`, from bytes encoded once per
+ * process when the request names the keepalive object as members do.
+ * Throws `ProtocolError` as that encode would.
+ */
+export function encodeKeepaliveAnswer(request: CdapMessage): Uint8Array {
+  const { invokeId } = request;
+  const { objClass, objName } = KEEPALIVE_OBJECT;
+  if (request.opCode === OpCode.M_READ && request.objClass === objClass && request.objName === objName && invokeId !== undefined) {
+    keepaliveAnswerBytes ??= encodeByInvokeId({ opCode: OpCode.M_READ_R, result: Result.OK, ...KEEPALIVE_OBJECT });
+    const bytes = keepaliveAnswerBytes(invokeId);
+    if (bytes !== undefined) return bytes;
+  }
+  return encodeCdapMessage(replyTo(request));
 }
 
 /** True when `msg` is about the enrollment object. */

@@ -376,7 +376,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       outbox.reply(from, msg, Result.FAILED, MOVED_REASON, channel);
     } else if (members.vouchesFor(member)) {
       stats.keepalives++;
-      outbox.reply(from, msg, Result.OK, undefined, channel);
+      outbox.answerKeepalive(from, msg, channel);
     } else if (members.waits()) {
       // The store is asking whether its lease lives, or proving bindings again: neither answered nor turned away (it asks again).
       stats.keepalivesInDoubt++;

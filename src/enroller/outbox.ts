@@ -7,7 +7,7 @@
  */
 import type { SecureChannel } from '../auth/channel.js';
 import { encodeCdapMessage } from '../cdap/codec.js';
-import { InvokeIds, KEEPALIVE_OBJECT, Result, replyTo } from '../cdap/messages.js';
+import { encodeKeepaliveAnswer, encodeKeepaliveRequest, InvokeIds, Result, replyTo } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ProtocolError } from '../errors.js';
 import type { Shim } from '../shim/shim.js';
@@ -103,7 +103,18 @@ export class Outbox {
 
   /** A keepalive M_READ to `to`: a liveness probe. */
   sendProbe(to: string, channel: SecureChannel | null): void {
-    this.send(to, { opCode: OpCode.M_READ, invokeId: this.#ids.next(), ...KEEPALIVE_OBJECT }, channel);
+    this.sendBytes(to, encodeKeepaliveRequest(this.#ids.next()), channel);
+  }
+
+  /** Answers a member's keepalive M_READ with OK (its bytes made once per process: {@link encodeKeepaliveAnswer}). */
+  answerKeepalive(to: string, request: CdapMessage, channel: SecureChannel | null): void {
+    let pdu: Uint8Array;
+    try {
+      pdu = encodeKeepaliveAnswer(request);
+    } catch {
+      return; // as send() does with what cannot be encoded
+    }
+    this.sendBytes(to, pdu, channel);
   }
 
   /**

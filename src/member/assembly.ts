@@ -11,7 +11,7 @@ import type { EventEmitter } from 'eventemitter3';
 import type { AuthOptions } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
 import { encodeCdapMessage } from '../cdap/codec.js';
-import { InvokeIds } from '../cdap/messages.js';
+import { encodeKeepaliveRequest, InvokeIds } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError } from '../errors.js';
@@ -152,14 +152,29 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     await this.shim.send(to, channel === undefined ? pdu : channel.seal(pdu));
   }
 
-  /** Sends a reply or a keepalive; one that cannot be sent is a lost datagram, which the peer survives. */
+  /** Sends a reply; one that cannot be encoded or sent is a lost datagram, which the peer survives. */
   send(to: string, msg: CdapMessage, channel: SecureChannel | undefined): void {
-    this.sendNow(to, msg, channel).catch(() => undefined);
+    let pdu: Uint8Array;
+    try {
+      pdu = encodeCdapMessage(msg);
+    } catch {
+      return;
+    }
+    this.#sendBytes(to, pdu, channel);
   }
 
-  /** Sends a keepalive through the channel of the enrollment with `to`. */
-  sendKeepalive(to: string, msg: CdapMessage): void {
-    this.send(to, msg, this.channels.get(to));
+  /** Sends keepalive `invokeId` through the channel of the enrollment with `to` (its bytes made once: {@link encodeKeepaliveRequest}). */
+  sendKeepalive(to: string, invokeId: number): void {
+    this.#sendBytes(to, encodeKeepaliveRequest(invokeId), this.channels.get(to));
+  }
+
+  /** Seals `pdu` through `channel` if there is one and sends it, as a datagram that may be lost. */
+  #sendBytes(to: string, pdu: Uint8Array, channel: SecureChannel | undefined): void {
+    try {
+      this.shim.send(to, channel === undefined ? pdu : channel.seal(pdu)).catch(() => undefined);
+    } catch {
+      // (a shim that throws instead of rejecting: the datagram is lost all the same)
+    }
   }
 
   /** The bootstrap of the last enrollment, if any. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type InvokeIds, keepaliveRequest } from '../cdap/messages.js';
+import type { InvokeIds } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { roundMs, wholeMs } from '../util/clock.js';
@@ -26,8 +26,8 @@ export interface LivenessInit {
   readonly ids: InvokeIds;
   readonly metrics: MetricsRecorder;
   readonly telemetry: Telemetry<EnrollmentEvents>;
-  /** Sends a keepalive to the bootstrap of the enrollment, through its channel. */
-  sendKeepalive(to: string, msg: CdapMessage): void;
+  /** Sends keepalive `invokeId` to the bootstrap of the enrollment, through its channel. */
+  sendKeepalive(to: string, invokeId: number): void;
   /** The monitor runs and the connection was lost, or recovery is due: start it. */
   recover(): void;
   /** The monitor was stopped: its recovery, if running, ends. */
@@ -218,7 +218,7 @@ export class Liveness {
     // Next one a whole interval after this one was due, so tick lateness does not add up. Armed before the
     // send, so that whatever the send might stop (a loss, the manager closed) stops it.
     ticker.place(this.#keepalive, Math.max(this.#keepalive.at + this.#intervalMs, t));
-    this.#init.sendKeepalive(bootstrap, keepaliveRequest(invokeId));
+    this.#init.sendKeepalive(bootstrap, invokeId);
   }
 
   /** Checks for a loss exactly when the connection timeout would expire; re-arms itself lazily. */

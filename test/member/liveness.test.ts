@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { describe, expect, it } from 'vitest';
-import { InvokeIds } from '../../src/cdap/messages.js';
+import { InvokeIds, keepaliveRequest } from '../../src/cdap/messages.js';
 import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
 import { resolveConfig } from '../../src/config.js';
 import { BootstrapSet } from '../../src/member/bootstrap-set.js';
@@ -36,7 +36,7 @@ function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?:
     ids: new InvokeIds(1),
     metrics: new MetricsRecorder({ now: () => t }),
     telemetry,
-    sendKeepalive: (to, msg) => sent.push({ to, msg }),
+    sendKeepalive: (to, invokeId) => sent.push({ to, msg: keepaliveRequest(invokeId) }),
     recover: () => {
       recoveries++;
     },
