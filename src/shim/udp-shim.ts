@@ -62,6 +62,9 @@ export interface UdpShimStats {
   handlerErrors: number;
 }
 
+/** The destination host the last {@link UdpShim} parsed (see `#destination`). */
+let lastHost = '';
+
 /** A datagram shim on a bound UDP socket. `localAddress` is the bound address, e.g. `127.0.0.1:40123`. */
 export class UdpShim implements Shim {
   readonly localAddress: string;
@@ -177,7 +180,10 @@ export class UdpShim implements Shim {
       throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`);
     }
     this.#lastTo = to;
-    this.#lastHost = endpoint.host;
+    // The host as the last shim of the process that parsed it kept it: ten thousand members' shims sending to one
+    // enroller keep one string, not one each.
+    if (endpoint.host !== lastHost) lastHost = endpoint.host;
+    this.#lastHost = lastHost;
     this.#lastPort = endpoint.port;
   }
 
