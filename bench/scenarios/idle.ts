@@ -18,6 +18,8 @@ interface Case {
   heartbeatS: number;
   /** Measurement windows (ms); the figure is the median share over them. */
   windows: number[];
+  /** A heartbeat cycle let pass (ms) before the windows, its share reported apart: the set-up's own garbage is collected in it. */
+  settleMs?: number | undefined;
   /** The CPU share the managers must stay under (#18: 1% of a core at the defaults), if any. */
   cpuBudget?: number;
 }
@@ -28,6 +30,8 @@ interface CaseResult {
   members: number;
   requested: number;
   windowsMs: number[];
+  /** The CPU share of the settling cycle (the first after set-up), if there was one. */
+  firstShare: number | undefined;
   shares: number[];
   share: number;
   eluShare: number;
@@ -63,12 +67,14 @@ async function runCase(_ctx: Ctx, enroller: BenchChild, n: number, c: Case): Pro
   const managers = makeManagers(shims.slice(0, first), c.config, `idle-${c.heartbeatS}s`);
   try {
     const losses: Record<string, number> = {};
+    // One listener for every manager (a closure per manager would be the benchmark's heap, not the library's).
+    const onLost = ({ reason }: { reason: string }): void => void (losses[reason] = (losses[reason] ?? 0) + 1);
     const up = async (added: readonly Manager[]): Promise<void> => {
       await enrolAll(added, enroller.address);
       // One heartbeat, so that every manager's last heartbeat is fresh when its monitor starts.
       if (c.heartbeatS <= 2) await sleep(c.heartbeatS * 1000 + 200);
       for (const m of added) {
-        m.on('connection:lost', ({ reason }) => void (losses[reason] = (losses[reason] ?? 0) + 1));
+        m.on('connection:lost', onLost);
         m.startConnectionMonitoring();
       }
       await sleep(200);
@@ -88,6 +94,13 @@ async function runCase(_ctx: Ctx, enroller: BenchChild, n: number, c: Case): Pro
     let windowMs = 0;
     let cpuTotal = 0;
     const quietSeconds: number[] = [];
+    let firstShare: number | undefined;
+    if (c.settleMs !== undefined) {
+      const c0 = cpuMs();
+      const t0 = performance.now();
+      await sleep(c.settleMs);
+      firstShare = (cpuMs() - c0) / (performance.now() - t0);
+    }
     const udp0 = udpCounters();
     sendBursts.reset();
     for (const w of c.windows) {
@@ -125,6 +138,7 @@ async function runCase(_ctx: Ctx, enroller: BenchChild, n: number, c: Case): Pro
       largestBurst: sendBursts.largest,
       requested: n,
       windowsMs: c.windows,
+      firstShare,
       shares,
       share: median(shares),
       eluShare: median(elus),
@@ -150,6 +164,7 @@ export async function idle(ctx: Ctx): Promise<void> {
       heartbeatS: 30,
       // One whole heartbeat cycle: every manager sends exactly one keepalive in it.
       windows: ctx.quick ? [1000] : [30_000],
+      settleMs: ctx.quick ? undefined : 30_000,
       cpuBudget: 0.01,
     },
     {
@@ -178,6 +193,7 @@ export async function idle(ctx: Ctx): Promise<void> {
         'managers',
         'window',
         'CPU share of one core',
+        'first cycle after set-up',
         'event-loop busy',
         'share in seconds with no keepalive',
         'keepalives /s',
@@ -197,6 +213,7 @@ export async function idle(ctx: Ctx): Promise<void> {
           ? `${fmt(r.windowsMs[0]! / 1000, 0)} s`
           : `median of ${r.windowsMs.length} × ${fmt(r.windowsMs[0]! / 1000, 0)} s`,
         pct(r.share),
+        r.firstShare === undefined ? 'n/a' : pct(r.firstShare),
         pct(r.eluShare),
         Number.isNaN(r.quietShare) ? 'none' : pct(r.quietShare),
         int(r.keepalivesPerSec),
@@ -264,7 +281,7 @@ export async function idle(ctx: Ctx): Promise<void> {
     });
   }
   ctx.report.section('3. Idle monitoring cost', tables, verdicts, [
-    `CPU share = this process's CPU time (user + system, process.cpuUsage) over wall time; it includes the shared timing wheel, keepalives, replies, timers and garbage collection. The default case is measured over one whole heartbeat cycle (30 s), in which every manager sends exactly one keepalive.`,
+    `CPU share = this process's CPU time (user + system, process.cpuUsage) over wall time; it includes the shared timing wheel, keepalives, replies, timers and garbage collection. The default case is measured over one whole heartbeat cycle (30 s), in which every manager sends exactly one keepalive, after one whole cycle let pass: in the first cycle after the set-up V8 also collects what enrolling 10,000 managers left (its memory reducer runs full collections once the process goes quiet: about 70 ms here, seen with --trace-gc), which is the set-up's cost, not monitoring's. That first cycle's share is listed apart.`,
     `"share in seconds with no keepalive" is the median CPU share of the one-second slices of the windows in which no manager sent anything: what monitoring costs with the ticker alone.`,
     `Heap per manager = what one more manager costs: the managers are made, enrolled and monitored in two steps (a tenth, then the rest), and the heap the rest added (after a full GC each time) is divided by their number: the EnrollmentManager, its MemoryRib with the synced objects, its wheel entries and listeners, the benchmark's own listener and name. "Heap once" is what the first tenth took beyond their number times that: the process's once (code compiled on first use, the shared wheel's tables). A UdpShim's JS heap is listed apart; its socket's kernel and native memory is in none of these figures.`,
   ]);
