@@ -9,7 +9,7 @@
 import type { InvokeIds } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
-import { roundMs, wholeMs } from '../util/clock.js';
+import { roundMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import type { BootstrapSet } from './bootstrap-set.js';
@@ -103,7 +103,12 @@ export class Liveness {
   readonly #keepalive = new KeepaliveTimer(this);
   readonly #deadline = new DeadlineTimer(this);
   #monitor: Monitor | undefined;
-  /** The clock's time of the last heartbeat, if any, in whole ms rounded up ({@link wholeMs}: a loss is never declared early). */
+  /**
+   * The clock's time of the last heartbeat, if any. As read, not rounded
+   * (unlike the wheel's times, `wholeMs` in util/clock.ts): rounded up it would lie in
+   * the future, and a loss declared in the same millisecond would report a
+   * negative silence.
+   */
   lastHeartbeat: number | undefined;
 
   constructor(init: LivenessInit) {
@@ -170,7 +175,7 @@ export class Liveness {
         return false;
       }
     }
-    this.lastHeartbeat = wholeMs(t);
+    this.lastHeartbeat = t;
     return true;
   }
 
@@ -184,7 +189,7 @@ export class Liveness {
 
   /** An enrollment completed: the bootstrap is alive now, and old keepalives are forgotten. */
   enrolled(): void {
-    this.lastHeartbeat = wholeMs(this.#now());
+    this.lastHeartbeat = this.#now();
     this.#pending = undefined;
   }
 

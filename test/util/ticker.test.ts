@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Clock, LATE_MS } from '../../src/util/clock.js';
-import { TICK_MS, Ticker } from '../../src/util/ticker.js';
+import { TICK_MS, Ticker, type TickerEntry } from '../../src/util/ticker.js';
 
 /** A clock on vitest's fake timers, counting the timers it has pending. */
 function fakeClock(): Clock & { pending(): number } {
@@ -328,4 +328,52 @@ describe('Ticker: a process that was late', () => {
       sender.close();
     }
   });
+});
+
+type Act =
+  | { kind: 'none' }
+  | { kind: 'cancel'; which: number }
+  | { kind: 'move'; which: number; delay: number }
+  | { kind: 'schedule'; delay: number; act: number };
+const act: fc.Arbitrary<Act> = fc.oneof(
+  fc.constant({ kind: 'none' as const }),
+  fc.record({ kind: fc.constant('cancel' as const), which: fc.nat() }),
+  fc.record({ kind: fc.constant('move' as const), which: fc.nat(), delay: fc.integer({ min: -20, max: 60 }) }),
+  fc.record({ kind: fc.constant('schedule' as const), delay: fc.integer({ min: -20, max: 60 }), act: fc.nat() }),
+);
+/** What an entry does when it runs: nothing, or cancel, move or schedule another. */
+it('a wheel with nothing scheduled holds no timer, after every step, whatever its entries do when they run', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 50 }), fc.array(act, { minLength: 1, maxLength: 20 }), async (ops, acts) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      const clock = fakeClock();
+      const ticker = new Ticker(TICK_MS, clock);
+      const entries: TickerEntry[] = [];
+      const pick = (which: number): TickerEntry | undefined => entries[which % Math.max(1, entries.length)];
+      const schedule = (delay: number, a: number): void => {
+        const what = acts[a % acts.length] as Act;
+        entries.push(
+          ticker.schedule(clock.now() + delay, () => {
+            if (what.kind === 'cancel') ticker.cancel(pick(what.which));
+            else if (what.kind === 'move') {
+              const e = pick(what.which);
+              if (e !== undefined) ticker.place(e, clock.now() + what.delay);
+            } else if (what.kind === 'schedule') schedule(what.delay, what.act);
+          }),
+        );
+      };
+      for (const o of ops) {
+        if (o.kind === 'schedule') schedule(o.delay, entries.length);
+        else if (o.kind === 'cancel') ticker.cancel(pick(o.which));
+        else if (o.kind === 'move') {
+          const e = pick(o.which);
+          if (e !== undefined) ticker.place(e, clock.now() + o.delay);
+        } else await vi.advanceTimersByTimeAsync(o.ms);
+        if (ticker.size === 0) expect(clock.pending()).toBe(0);
+        expect(clock.pending()).toBeLessThanOrEqual(1);
+      }
+      vi.useRealTimers();
+    }),
+    { numRuns: 1000 },
+  );
 });
