@@ -77,9 +77,13 @@ export class Outbox {
     this.sendBytes(to, pdu, channel);
   }
 
-  /** Sends encoded CDAP bytes, sealed by `channel`. */
+  /** Sends encoded CDAP bytes, sealed by `channel`, as a datagram that may be lost. */
   sendBytes(to: string, pdu: Uint8Array, channel: SecureChannel | null): void {
-    this.#shim.send(to, sealed(pdu, channel)).catch(() => undefined);
+    try {
+      this.#shim.send(to, sealed(pdu, channel)).catch(() => undefined);
+    } catch {
+      // (a shim that throws instead of rejecting: the datagram is lost all the same, and what sent it carries on)
+    }
   }
 
   /**

@@ -4,8 +4,8 @@
  * unhandled, and what follows is what follows any loss.
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import { decodeCdapMessage, EnrollmentManager, MemoryRib, type Shim, ShimError } from '../../src/index.js';
-import { cleanup, onCleanup, withEnroller } from '../support/helpers.js';
+import { decodeCdapMessage, EnrollmentManager, MemoryRib } from '../../src/index.js';
+import { cleanup, failingShim, onCleanup, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
   await cleanup();
@@ -15,23 +15,11 @@ afterEach(async () => {
 /** A member on the enroller's network whose shim fails (`mode`) the sends `fails` picks; `refused()` counts them. */
 async function memberWithFailingShim(mode: 'throws' | 'rejects', fails: (pdu: Uint8Array) => boolean) {
   const { net, enroller } = await withEnroller();
-  const inner = net.attach('m');
-  let refused = 0;
-  const shim: Shim = {
-    localAddress: inner.localAddress,
-    onReceive: (handler) => inner.onReceive(handler),
-    close: () => inner.close(),
-    send: (to, pdu) => {
-      if (!fails(pdu)) return inner.send(to, pdu);
-      refused++;
-      if (mode === 'throws') throw new ShimError('the link is down');
-      return Promise.reject(new ShimError('the link is down'));
-    },
-  };
+  const { shim, refused } = failingShim(net.attach('m'), mode, fails);
   const config = { heartbeatIntervalSecs: 1, connectionTimeoutSecs: 3 };
   const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config });
   onCleanup(() => mgr.close());
-  return { mgr, enroller, refused: () => refused };
+  return { mgr, enroller, refused };
 }
 
 it.each(['throws', 'rejects'] as const)(

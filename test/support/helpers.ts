@@ -14,6 +14,7 @@ import {
   OpCode,
   parseUdpAddress,
   type Shim,
+  ShimError,
   UdpShim,
 } from '../../src/index.js';
 
@@ -67,6 +68,26 @@ export async function until(check: () => boolean, timeoutMs = 5000, what = 'cond
     if (performance.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * `inner` with a send that fails for the PDUs `fails` picks: it throws (as a
+ * hand-written mock might) or rejects, with a ShimError; `refused()` counts them.
+ */
+export function failingShim(inner: Shim, mode: 'throws' | 'rejects', fails: (pdu: Uint8Array) => boolean) {
+  let refused = 0;
+  const shim: Shim = {
+    localAddress: inner.localAddress,
+    onReceive: (handler) => inner.onReceive(handler),
+    close: () => inner.close(),
+    send: (to, pdu) => {
+      if (!fails(pdu)) return inner.send(to, pdu);
+      refused++;
+      if (mode === 'throws') throw new ShimError('the link is down');
+      return Promise.reject(new ShimError('the link is down'));
+    },
+  };
+  return { shim, refused: () => refused };
 }
 
 /** A MemoryRib whose writes wait until `release()` (a slow RIB: what was asked of it is in flight meanwhile). */
