@@ -16,7 +16,16 @@ import { Ticker } from '../../src/util/ticker.js';
 /** A liveness part on a clock the test moves, with the wheel ticked by hand. */
 function world(config: { heartbeatIntervalSecs?: number; connectionTimeoutSecs?: number } = {}) {
   let t = 10_000;
-  const clock = clockFrom({ now: () => t, setInterval: () => 0, clearInterval: () => undefined });
+  // No timer of the process: the test ticks the wheel by hand. (Left to the system's setTimeout, a world's wheel
+  // armed real timers that outlived the test, re-armed themselves on the frozen clock and, in a later file of the
+  // same worker, armed that file's fake timers: a timer left in its 'no timer left' checks.)
+  const clock = clockFrom({
+    now: () => t,
+    setTimeout: () => 0,
+    clearTimeout: () => undefined,
+    setInterval: () => 0,
+    clearInterval: () => undefined,
+  });
   const ticker = new Ticker(20, clock);
   const emitter = new EventEmitter<EnrollmentEvents>();
   const telemetry = new Telemetry(emitter, undefined, describeMemberEvent, MEMBER_CHANNELS);
