@@ -223,8 +223,13 @@ describe('no takeover before the proof (hmac-sha256)', () => {
       { timeoutMs: 300, maxRetries: 10, initialBackoffMs: 200 },
       { auth, difName: 'demo.DIF', ipcpName: 'm' },
     );
-    const enrolled = mgr.enrolWithBootstrap('bootstrap');
-    await vi.advanceTimersByTimeAsync(5000);
+    let settled = false;
+    const enrolled = mgr.enrolWithBootstrap('bootstrap').finally(() => {
+      settled = true;
+    });
+    // Until it settles: its attempts back off with jitter, and over 200 seeds one took 6.3 s of (fake) time, more
+    // than the fixed 5 s this test used to wait (a CI run timed out on it).
+    for (let waited = 0; !settled && waited < 30_000; waited += 100) await vi.advanceTimersByTimeAsync(100);
     await enrolled;
     expect(mgr.address).toBe(address);
     expect(enroller.members()).toEqual([expect.objectContaining({ name: 'm', shimAddress: 'new' })]);
