@@ -255,21 +255,21 @@ describe('Liveness', () => {
     expect(w.stops()).toBe(1);
   });
 
-  it('on a clock with fractions of a millisecond: a loss is never declared before the timeout, and at most a bucket and 1 ms after', () => {
+  it('on a clock with fractions of a millisecond: a loss is never declared before the timeout, and at most a bucket after', () => {
     const w = world();
     w.stall(0.4); // every time below is 0.4 ms past a whole millisecond
     w.enrol();
     w.liveness.startMonitor();
     w.liveness.armDeadline();
     w.advance(400.3);
-    const last = w.now(); // 10,400.7
-    expect(w.liveness.heartbeat()).toBe(true);
+    expect(w.liveness.heartbeat()).toBe(true); // at 10,400.7
     w.advance(3000 - 0.2, 0.1);
     expect(w.lost).toEqual([]); // 0.2 ms before the timeout
     w.advance(0.2 + 20 + 1, 0.1);
     expect(w.lost).toHaveLength(1);
+    // The silence when the loss was declared (the clock went on past it): from the timeout to one bucket (20 ms) after.
     expect(w.lost[0]?.silentMs).toBeGreaterThanOrEqual(3000);
-    expect(w.now() - last).toBeLessThanOrEqual(3000 + 20 + 1 + 0.1);
+    expect(w.lost[0]?.silentMs).toBeLessThanOrEqual(3000 + 20);
   });
 
   it('the wheel is never asked for a check already due: the deadline sits a timeout after the last heartbeat, and moves there', () => {

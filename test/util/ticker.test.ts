@@ -330,6 +330,7 @@ describe('Ticker: a process that was late', () => {
   });
 });
 
+/** What an entry does when it runs: nothing, or cancel, move or schedule another. */
 type Act =
   | { kind: 'none' }
   | { kind: 'cancel'; which: number }
@@ -341,7 +342,6 @@ const act: fc.Arbitrary<Act> = fc.oneof(
   fc.record({ kind: fc.constant('move' as const), which: fc.nat(), delay: fc.integer({ min: -20, max: 60 }) }),
   fc.record({ kind: fc.constant('schedule' as const), delay: fc.integer({ min: -20, max: 60 }), act: fc.nat() }),
 );
-/** What an entry does when it runs: nothing, or cancel, move or schedule another. */
 it('a wheel with nothing scheduled holds no timer, after every step, whatever its entries do when they run', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(op, { maxLength: 50 }), fc.array(act, { minLength: 1, maxLength: 20 }), async (ops, acts) => {
