@@ -134,7 +134,7 @@ export async function throughput(ctx: Ctx): Promise<void> {
   const cases: Array<{ n: number; variant: Variant }> = [];
   for (const n of sizes) {
     cases.push({ n, variant: { label: 'library defaults', options: {} } });
-    // The enroller's default bound on enrollments in progress (1024) answers
+    // The enroller's default bound on enrollments in progress (8192) answers
     // the rest "busy"; this row shows the enroller with room for all of them.
     if (n > 1000) {
       cases.push({ n, variant: { label: `maxPendingEnrollments ${n}`, options: { maxPendingEnrollments: n } } });

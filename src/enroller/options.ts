@@ -115,11 +115,11 @@ const admissionShape = () => ({
    */
   maxPduBytes: z._default(integerAtLeast(64), 8192),
   /**
-   * Enrollments in progress at once; a CONNECT beyond them is answered
-   * "busy" (-5) and the member backs off.
-   * @default 1024
+   * Enrollments in progress at once (about 1.8 KB of heap each); a CONNECT
+   * beyond them is answered "busy" (-5) with when to ask again.
+   * @default 8192
    */
-  maxPendingEnrollments: z._default(integerAtLeast(1), 1024),
+  maxPendingEnrollments: z._default(integerAtLeast(1), 8192),
   /**
    * A CONNECT is answered "busy" (-5) while the address store completes
    * binds so slowly that one started now would wait longer than this (from

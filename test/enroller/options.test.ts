@@ -71,7 +71,7 @@ describe('Enroller options: each bad value is a ConfigError naming the option an
       alternates: [],
       auth: { mechanism: 'none' },
       maxPduBytes: 8192,
-      maxPendingEnrollments: 1024,
+      maxPendingEnrollments: 8192,
       maxMembers: 1_000_000,
       ratePerSecond: 100,
       rateBurst: 200,
