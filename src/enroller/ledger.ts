@@ -17,16 +17,13 @@ import {
   type StoreOwner,
   sharedCapabilities,
 } from '../store/address-store.js';
-import { settle } from '../util/settle.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import { AddressPool, type AddressPoolRange, type Assignment } from './address-pool.js';
 import type { EnrollerEvents } from './events.js';
 import { releaseDelayMs } from './release-turn.js';
+import { Releases } from './releases.js';
 import { StorePace } from './store-pace.js';
-
-/** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
-export const RETRY_RELEASE_MS = 5000;
 
 /** What the ledger needs of the enroller. */
 export interface LedgerHost {
@@ -76,6 +73,7 @@ export class AddressLedger {
   readonly #host: LedgerHost;
   /** Address holds of gone or released members, by name (`entry` undefined: armed by the next start). */
   readonly #holds = new Map<string, { entry: TickerEntry | undefined; ms: number; turn: number }>();
+  readonly #releases: Releases;
   /** Other live enrollers, as a shared store reports them. */
   #otherEnrollers: string[] = [];
   /** Set (to a fresh token) while the shared store has fenced this enroller off, until its members are revalidated. */
@@ -94,6 +92,15 @@ export class AddressLedger {
     // Enrollers sharing a store probe from random points, so they seldom race for one address, and keep a
     // bound name's address over the one it asks for: another enroller may be serving it with that address.
     this.#pool = new AddressPool(settings.addressPool, this.#shared === undefined ? {} : { random: settings.random, keepHeld: true });
+    this.#releases = new Releases({
+      pool: this.#pool,
+      store,
+      shared: this.#shared !== undefined,
+      serves: (name) => host.serves(name),
+      running: () => host.running(),
+      unbound: (name) => host.rebound(name, undefined),
+      holdAgain: (name, ms) => this.hold(name, ms),
+    });
   }
 
   /** Whether the store is shared by several enrollers. */
@@ -161,12 +168,14 @@ export class AddressLedger {
 
   /** Proposes an address for `name` (see {@link AddressPool.assign}). */
   assign(name: string, requested: number): Assignment {
+    this.#releases.again(name);
     return this.#pool.assign(name, requested);
   }
 
   /** Stores a binding; a shared store's `false` means it was taken meanwhile (the listener has told the pool). Its time is measured (see {@link storeWaitMs}). */
   // biome-ignore lint/suspicious/noConfusingVoidType: the store's answer, as it gives it
   bind(binding: AddressBinding): MaybePromise<void | boolean> {
+    this.#releases.again(binding.name);
     return this.#pace.time(() => this.#store.bind(binding));
   }
 
@@ -216,16 +225,16 @@ export class AddressLedger {
   giveBack(name: string, newBinding: boolean, heldUntil: number | undefined): void {
     if (this.#holds.has(name)) return;
     if (newBinding) {
-      this.#release(name);
+      this.#releases.release(name, this.#settings.holdMs);
     } else {
       this.leave(name);
       this.hold(name, Math.max(this.#settings.holdMs, (heldUntil ?? 0) - this.#ticker.clock.now()));
     }
   }
 
-  /** Frees `name`'s address (see {@link #release}), without an event. */
+  /** Frees `name`'s address (see `Releases`), without an event. */
   free(name: string): void {
-    this.#release(name);
+    this.#releases.release(name, this.#settings.holdMs);
   }
 
   // --- holds ---
@@ -253,7 +262,7 @@ export class AddressLedger {
     const entry = this.#ticker.after(ms + turn, () => {
       this.#holds.delete(name);
       if (this.#host.serves(name)) return;
-      this.#release(name, (address) => this.#telemetry.emit('address:released', { name, address }));
+      this.#releases.release(name, this.#settings.holdMs, (address) => this.#telemetry.emit('address:released', { name, address }));
     });
     this.#holds.set(name, { entry, ms, turn });
   }
@@ -275,36 +284,6 @@ export class AddressLedger {
   resumeHolds(unserved: string[], ms: number): void {
     for (const [name, { ms: held }] of [...this.#holds]) this.hold(name, held);
     for (const name of unserved) this.hold(name, ms);
-  }
-
-  /**
-   * Frees `name`'s address: in the store first, then in the pool, unless the
-   * name came back meanwhile. A store that fails or refuses (another
-   * enroller serves the name) keeps the binding, and so does the pool; one
-   * that fails later (out of reach) is tried again soon, not after a whole hold.
-   */
-  #release(name: string, onReleased?: (address: number) => void): void {
-    const address = this.#pool.addressOf(name);
-    if (address === undefined) return;
-    let answer: MaybePromise<unknown>;
-    try {
-      answer = this.#store.release(name);
-    } catch {
-      return;
-    }
-    const done = (released: unknown): void => {
-      const now = this.#pool.addressOf(name);
-      if (released === false || (now !== undefined && now !== address)) return;
-      // Served again meanwhile: one enroller's store keeps it in the pool; a shared store let it go for everyone.
-      if (this.#host.serves(name) && this.#shared === undefined) return;
-      this.#pool.release(name);
-      if (this.#shared !== undefined) this.#host.rebound(name, undefined);
-      onReleased?.(address);
-    };
-    const retry = (): void => {
-      if (this.#host.running() && !this.#host.serves(name)) this.hold(name, Math.min(this.#settings.holdMs, RETRY_RELEASE_MS));
-    };
-    settle(answer, done, retry);
   }
 
   // --- the fence ---

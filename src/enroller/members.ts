@@ -66,6 +66,12 @@ export interface MemberRegistryHost {
   readonly ipcpName: string;
   /** Whether the enroller serves now (a lease ends only then). */
   running(): boolean;
+  /**
+   * Whether an enrollment of `name` in progress here has bound an address:
+   * the name's mark is that enrollment's then (its bind wrote it), and its
+   * end gives the binding back.
+   */
+  enrolling(name: string): boolean;
 }
 
 /** The enrolled members, by name and by shim address. */
@@ -148,11 +154,16 @@ export class MemberRegistry {
   /**
    * Lets a member go: off the list, no longer served here (a shared store
    * is told), its address held; then the event of `reason`, if it has one.
+   * While the same name enrols here again and has bound an address (the old
+   * record's lease ran out meanwhile, say), the record is only forgotten:
+   * a leave would delete the mark the new enrollment's bind wrote.
    */
   retire(member: MemberRecord, reason: RetireReason): void {
     this.forget(member);
-    this.#ledger.leave(member.name);
-    this.#ledger.hold(member.name);
+    if (!this.#host.enrolling(member.name)) {
+      this.#ledger.leave(member.name);
+      this.#ledger.hold(member.name);
+    }
     const event = RETIRE_EVENTS[reason];
     if (event !== undefined) this.#telemetry.emit(event, memberInfo(member));
   }
@@ -246,14 +257,14 @@ export class MemberRegistry {
    * listed at another address no longer holds its own (another enroller
    * moved or released the binding, and the old address may go to anyone). It is let go as unproven: its next
    * keepalive is refused, and it enrols again, with the store's address.
-   * While an enrollment of the name here has bound an address (`enrolling`:
-   * its bind may be what moved it), the record is only forgotten: the mark
-   * is that enrollment's now, and its end gives the binding back.
+   * While an enrollment of the name here has bound an address (its bind
+   * may be what moved it: see {@link MemberRegistryHost.enrolling}), the
+   * record is only forgotten.
    */
-  rebound(name: string, address: number | undefined, enrolling: boolean): void {
+  rebound(name: string, address: number | undefined): void {
     const member = this.#members.get(name);
     if (member === undefined || member.address === address) return;
-    if (enrolling) this.forget(member);
+    if (this.#host.enrolling(name)) this.forget(member);
     else this.retire(member, 'unproven');
   }
 

@@ -87,11 +87,12 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     running,
     memberCount: () => parts.members.size,
     leaseBack: () => void parts.members.revalidate(),
-    // (an enrollment that has bound an address for the name owns the mark: its end gives the binding back)
-    rebound: (name, address) => parts.members.rebound(name, address, parts.sessions.holding(name)?.address !== undefined),
+    rebound: (name, address) => parts.members.rebound(name, address),
   });
   const outbox = new Outbox(shim, clock);
-  const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running }, ledger, telemetry);
+  // (an enrollment that has bound an address for the name owns the mark: its end gives the binding back)
+  const enrolling = (name: string): boolean => parts.sessions.holding(name)?.address !== undefined;
+  const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running, enrolling }, ledger, telemetry);
   /** An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if its member was told it (and may hold it). */
   const giveBack = (session: Session): void => {
     if (session.address === undefined || members.has(session.name)) return;

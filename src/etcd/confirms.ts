@@ -14,6 +14,7 @@ import { StoreError } from '../errors.js';
 import type { AddressBinding } from '../store/address-store.js';
 import type { EtcdKeys } from './keys.js';
 import type { TxnResponse } from './lease.js';
+import type { ServedNames } from './served.js';
 
 /**
  * The most bindings one transaction confirms: two compares each, and when
@@ -40,10 +41,8 @@ const TOO_LARGE = /too many operations in txn request|request is too large/;
 /** What the batcher needs of the store. */
 export interface ConfirmHost {
   readonly keys: EtcdKeys;
-  /** The names this enroller serves: a confirmed name is one, from before its transaction is sent. */
-  readonly served: Set<string>;
-  /** The revision at which this enroller last wrote its mark on a name. */
-  readonly markRevision: Map<string, number>;
+  /** The names this enroller serves (a confirmed name is one, from before its transaction is sent), and the revision of each mark it wrote. */
+  readonly served: ServedNames;
   /** The lease marks are written under; undefined while there is none, or it is fenced. */
   leaseId(): string | undefined;
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
@@ -53,8 +52,15 @@ export interface ConfirmHost {
 
 interface Pending {
   readonly binding: AddressBinding;
+  /** The name's token in `served` since this confirm was first sent: a failure gives the name up only while it is still this one's. */
+  token?: number;
   resolve(proven: boolean): void;
   reject(err: unknown): void;
+}
+
+/** A confirm failed or was refused: its name is served no more, unless a newer bind or confirm took it since. */
+function drop(served: ServedNames, { binding, token }: Pending): void {
+  if (token !== undefined) served.drop(binding.name, token);
 }
 
 /** Collects confirms and sends them as few transactions. */
@@ -112,7 +118,7 @@ export class ConfirmBatcher {
    * sends the rest again (fewer each time: at least one compare failed).
    */
   async #sendNow(batch: Pending[], again?: string): Promise<void> {
-    const { keys, served, markRevision } = this.#host;
+    const { keys, served } = this.#host;
     const leaseId = this.#host.leaseId();
     if (again !== undefined && leaseId !== again) {
       // Sent again only under the lease it was first sent under: a proof under a newer one is not this confirm's to
@@ -128,7 +134,8 @@ export class ConfirmBatcher {
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
     const failure: IRequestOp[] = [];
-    for (const { binding } of batch) {
+    for (const p of batch) {
+      const { binding } = p;
       const nameKey = Buffer.from(keys.name(binding.name));
       const addressKey = Buffer.from(keys.address(binding.address));
       compare.push(
@@ -137,7 +144,7 @@ export class ConfirmBatcher {
       );
       success.push({ request_put: { key: Buffer.from(keys.mark(binding.name)), value: Buffer.alloc(0), lease: leaseId } });
       failure.push({ request_range: { key: nameKey } }, { request_range: { key: addressKey } });
-      if (again === undefined) served.add(binding.name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
+      if (again === undefined) p.token = served.take(binding.name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
     }
     const first = batch[0]?.binding as AddressBinding;
     const what =
@@ -153,7 +160,7 @@ export class ConfirmBatcher {
         return;
       }
       for (const p of batch) {
-        served.delete(p.binding.name); // committed or not: a mark that made it is deleted when the watch shows it
+        drop(served, p); // committed or not: a mark that made it is deleted when the watch shows it
         p.reject(err);
       }
       return;
@@ -161,7 +168,7 @@ export class ConfirmBatcher {
     if (res.succeeded) {
       const revision = Number(res.header.revision);
       for (const p of batch) {
-        markRevision.set(p.binding.name, revision);
+        served.wrote(p.binding.name, revision);
         p.resolve(true);
       }
       return;
@@ -184,7 +191,7 @@ export class ConfirmBatcher {
       }
       this.#host.learn(keys.name(name), nameKv, revision);
       this.#host.learn(keys.address(address), addressKv, revision);
-      served.delete(name);
+      drop(served, p);
       p.resolve(false);
     });
     if (held.length < batch.length) {
@@ -193,7 +200,7 @@ export class ConfirmBatcher {
     }
     // Refused, yet every binding read as expected: not etcd's answer to this request. False on any doubt.
     for (const p of held) {
-      served.delete(p.binding.name);
+      drop(served, p);
       p.resolve(false);
     }
   }

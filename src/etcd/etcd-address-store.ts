@@ -26,6 +26,7 @@ import { Leaves } from './leaves.js';
 import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
 import * as opts from './options.js';
+import { ServedNames } from './served.js';
 import { AddressTable } from './table.js';
 import { TableWatcher } from './watcher.js';
 
@@ -67,12 +68,10 @@ export class EtcdAddressStore implements SharedAddressStore {
   #closed = true;
   /** Bumped by open and close: a renewal of an earlier opening gives up. */
   #epoch = 0;
-  /** The names this enroller serves (its marks should exist). */
-  readonly #served = new Set<string>();
+  /** The names this enroller serves (its marks should exist), and the revision of each mark it wrote. */
+  readonly #served = new ServedNames();
   /** Binds in flight, by name: a release of the name waits for them (it is refused). */
   readonly #binding = new Map<string, number>();
-  /** The revision at which this enroller last wrote its mark on a name. */
-  readonly #markRevision = new Map<string, number>();
   readonly #leaves: Leaves;
   readonly #stats: opts.EtcdStoreStats = opts.zeroEtcdStats();
 
@@ -103,15 +102,12 @@ export class EtcdAddressStore implements SharedAddressStore {
       closed: () => this.#closed,
       owner: () => this.#owner as StoreOwner,
       txn: (what, request) => this.#txn('registrations', what, request),
-      renewed: () => {
-        for (const served of [this.#served, this.#markRevision]) served.clear(); // not vouched for until confirmed
-      },
+      renewed: () => this.#served.clear(), // not vouched for until confirmed
       fenced: (fenced) => this.#listener?.fenced?.(fenced),
     });
     this.#confirms = new ConfirmBatcher({
       keys,
       served: this.#served,
-      markRevision: this.#markRevision,
       leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
       txn: (what, request) => this.#txn('confirms', what, request),
       learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
@@ -119,9 +115,8 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#leaves = new Leaves({
       keys,
       served: this.#served,
-      markRevision: this.#markRevision,
       markAt: (name) => {
-        const written = this.#markRevision.get(name);
+        const written = this.#served.written(name);
         const seen = this.#table.ownMark(name);
         return written === undefined ? seen : Math.max(written, seen ?? 0);
       },
@@ -168,7 +163,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const held = this.#table.name(name);
     const holder = this.#table.address(address);
     const request = this.#bindRequest(binding, held, holder, leaseId);
-    this.#served.add(name);
+    const token = this.#served.take(name);
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
     try {
@@ -176,7 +171,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable).
-      this.#served.delete(name);
+      this.#served.drop(name, token);
       throw err;
     } finally {
       const left = (this.#binding.get(name) ?? 1) - 1;
@@ -189,7 +184,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       return true;
     }
     this.#stats.conflicts++;
-    this.#served.delete(name);
+    this.#served.drop(name, token);
     // What won instead: each key as it is now, or gone.
     const found = res.responses.map((r) => r.response_range?.kvs[0]);
     this.#table.learn(this.#keys.name(name), found[0], revision);
@@ -232,7 +227,7 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   /** A bind committed at `revision`: the table takes what it wrote. */
   #bound({ name, address }: AddressBinding, held: Entry | undefined, holder: Entry | undefined, revision: number): void {
-    this.#markRevision.set(name, revision);
+    this.#served.wrote(name, revision);
     const createdAt = held?.createRevision ?? revision;
     this.#table.record(this.#keys.name(name), { value: String(address), createRevision: createdAt, modRevision: revision }, revision);
     const kept = holder?.value === name ? holder.createRevision : revision;
@@ -268,6 +263,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const addressKey = this.#keys.address(Number(held.value));
     const marks = this.#keys.marksOf(name);
     const mine = this.#keys.mark(name);
+    const token = this.#served.token(name);
     const res = await this.#txn('releases', 'release', {
       compare: [
         { key: Buffer.from(nameKey), target: 'Mod', result: 'Equal', mod_revision: held.modRevision },
@@ -284,8 +280,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     });
     const revision = Number(res.header.revision);
     if (res.succeeded) {
-      this.#served.delete(name);
-      this.#markRevision.delete(name);
+      this.#served.released(name, token); // unless a bind of the name was sent since: its mark is its own
       this.#table.record(nameKey, undefined, revision);
       this.#table.record(addressKey, undefined, revision);
       return true;
@@ -304,7 +299,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    */
   async leave(name: string): Promise<void> {
     this.#open();
-    this.#served.delete(name);
+    this.#served.forget(name);
     await this.#leaves.leave(name);
   }
 

@@ -15,6 +15,7 @@ import type { ICompare, IRequestOp, ITxnRequest } from 'etcd3';
 import { systemClock, type TimerHandle } from '../util/clock.js';
 import type { EtcdKeys } from './keys.js';
 import type { TxnResponse } from './lease.js';
+import type { ServedNames } from './served.js';
 
 /** The first wait before a failed leave is tried again, in ms. */
 export const FIRST_LEAVE_RETRY_MS = 1000;
@@ -28,10 +29,8 @@ export const LEAVES_PER_TXN = 64;
 /** What the leaves need of the store. */
 export interface LeavesHost {
   readonly keys: EtcdKeys;
-  /** The names this enroller serves: a name served again is not left. */
-  readonly served: Set<string>;
-  /** The revision at which this enroller last wrote its mark on a name (cleared once deleted). */
-  readonly markRevision: Map<string, number>;
+  /** The names this enroller serves (a name served again is not left), and the revision of each mark it wrote. */
+  readonly served: ServedNames;
   /** The revision of this enroller's mark on `name` as last known (its own write or the watch), if it has one: only that mark is deleted. */
   markAt(name: string): number | undefined;
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
@@ -118,7 +117,7 @@ export class Leaves {
    * (one was written again), each is deleted alone.
    */
   async #delete(asked: string[]): Promise<void> {
-    const { keys, served, markRevision } = this.#host;
+    const { keys, served } = this.#host;
     const names: string[] = [];
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
@@ -135,9 +134,7 @@ export class Leaves {
     if (names.length === 0) return;
     const res = await this.#host.txn(names.length === 1 ? 'leave' : `leave ${names.length} members`, { compare, success });
     if (res.succeeded) {
-      names.forEach((name, i) => {
-        if (markRevision.get(name) === at[i]) markRevision.delete(name);
-      });
+      for (const [i, name] of names.entries()) served.deleted(name, at[i] as number);
     } else if (names.length > 1) {
       await Promise.all(names.map((name) => this.#delete([name])));
     }

@@ -14,6 +14,8 @@ const LEASE_MS = 500;
 const HOLD_MS = 1000;
 
 function registry(running = true) {
+  /** Names an enrollment of which has bound an address here (MemberRegistryHost.enrolling). */
+  const enrolling = new Set<string>();
   const clock = new ManualClock();
   const ticker = new Ticker(TICK_MS, clock);
   const emitter = new EventEmitter<EnrollerEvents>();
@@ -35,11 +37,11 @@ function registry(running = true) {
       running: () => running,
       memberCount: () => members.size,
       leaseBack: () => undefined,
-      rebound: (n, a) => members.rebound(n, a, false),
+      rebound: (n, a) => members.rebound(n, a),
     },
   );
   const members: MemberRegistry = new MemberRegistry(
-    { clock, ticker, leaseMs: LEASE_MS, ipcpName: 'e', running: () => running },
+    { clock, ticker, leaseMs: LEASE_MS, ipcpName: 'e', running: () => running, enrolling: (name) => enrolling.has(name) },
     ledger,
     telemetry,
   );
@@ -48,7 +50,7 @@ function registry(running = true) {
     void ledger.bind({ name, address });
     return members.enrol(name, address, shim, null);
   };
-  return { members, clock, events, store, enrol, ledger, logs };
+  return { members, clock, events, store, enrol, ledger, logs, enrolling };
 }
 
 describe('MemberRegistry', () => {
@@ -72,15 +74,30 @@ describe('MemberRegistry', () => {
   });
 
   it('rebound: a member listed at another address is let go (its mark left), or only forgotten while an enrollment of its name is under way here', () => {
-    const { members, store, enrol } = registry();
+    const { members, store, enrol, enrolling } = registry();
     enrol('a', 3);
     enrol('b', 4);
     enrol('c', 5);
-    members.rebound('a', 3, false); // the same address: nothing changes
-    members.rebound('b', 6, false); // moved by another enroller
-    members.rebound('c', 7, true); // moved, maybe by this enroller's own enrollment of c, which has bound an address
+    enrolling.add('c'); // an enrollment of c here has bound an address
+    members.rebound('a', 3); // the same address: nothing changes
+    members.rebound('b', 6); // moved by another enroller
+    members.rebound('c', 7); // moved, maybe by this enroller's own enrollment of c
     expect([...members.values()].map((m) => m.name)).toEqual(['a']);
     expect(store.callsOf('leave')).toEqual(['leave b']); // c's mark is the enrollment's now
+  });
+
+  it("retire while the same name enrols here again (an address bound) only forgets the record: the mark is the new enrollment's", () => {
+    const { members, clock, events, store, enrol, enrolling, ledger } = registry();
+    const m = enrol('a', 3);
+    events.length = 0;
+    enrolling.add('a'); // its new enrollment has bound an address; the old record's lease runs out meanwhile
+    members.retire(m, 'gone');
+    expect(members.has('a')).toBe(false);
+    expect(store.callsOf('leave')).toEqual([]);
+    expect(ledger.holding('a')).toBe(false);
+    expect(events).toEqual(['member:gone a']);
+    clock.advance(10 * HOLD_MS);
+    expect(events).toEqual(['member:gone a']); // nothing released: the enrollment's end decides
   });
 
   it('retire tells member:released for M_RELEASE, and nothing for the silent reasons', () => {

@@ -14,6 +14,7 @@ import { MemberRegistry } from '../../src/enroller/members.js';
 import { CONFIRMS_PER_TXN, ConfirmBatcher } from '../../src/etcd/confirms.js';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
+import { ServedNames } from '../../src/etcd/served.js';
 import { StoreError } from '../../src/index.js';
 import type { AddressBinding, SharedAddressStore } from '../../src/store/address-store.js';
 import { Telemetry } from '../../src/util/telemetry.js';
@@ -35,13 +36,11 @@ function batcher(
   const keys = new EtcdKeys(PREFIX, () => opts.owner ?? 'e1');
   const txns: ITxnRequest[] = [];
   const learnt: Array<[string, string | undefined]> = [];
-  const served = new Set<string>();
-  const markRevision = new Map<string, number>();
+  const served = new ServedNames();
   let revision = 100;
   const b = new ConfirmBatcher({
     keys,
     served,
-    markRevision,
     leaseId: () => ('leaseId' in opts ? opts.leaseId : 'lease-1'),
     learn: (key, kv) => {
       if (opts.learnFails === true) throw new Error('the table cannot take it');
@@ -66,7 +65,7 @@ function batcher(
       return { succeeded: false, header: { revision: String(revision) }, responses } as unknown as TxnResponse;
     },
   });
-  return { b, txns, learnt, served, markRevision };
+  return { b, txns, learnt, served };
 }
 
 /** The bytes of the keys and values in a request's operation. */
@@ -92,7 +91,7 @@ function bound(n: number): Map<string, string> {
 describe('ConfirmBatcher', () => {
   it('sends confirms asked together as transactions of at most CONFIRMS_PER_TXN bindings, within 128 operations per branch', async () => {
     const n = 2 * CONFIRMS_PER_TXN + 6;
-    const { b, txns, served, markRevision } = batcher(bound(n));
+    const { b, txns, served } = batcher(bound(n));
     const verdicts = await Promise.all(Array.from({ length: n }, (_, i) => b.confirm({ name: `m${i}`, address: i + 1 })));
     expect(verdicts).toEqual(Array(n).fill(true));
     expect(txns.map((t) => t.success?.length)).toEqual([CONFIRMS_PER_TXN, CONFIRMS_PER_TXN, 6]);
@@ -100,8 +99,8 @@ describe('ConfirmBatcher', () => {
       for (const branch of [t.compare, t.success, t.failure]) expect(branch?.length).toBeLessThanOrEqual(128);
     }
     expect(served.size).toBe(n);
-    expect(markRevision.get('m0')).toBe(101);
-    expect(markRevision.get(`m${n - 1}`)).toBe(103);
+    expect(served.written('m0')).toBe(101);
+    expect(served.written(`m${n - 1}`)).toBe(103);
   });
 
   it("keeps a batch within etcd's request limit whatever the names' lengths: 8 KB member names, a 60 KB enroller name", async () => {
@@ -224,7 +223,11 @@ describe('ConfirmBatcher', () => {
     const host = { serves: () => true, running: () => true, memberCount: () => 0, leaseBack: () => undefined, rebound: () => undefined };
     const settings = { addressPool: { first: 1, last: 2000 }, holdMs: 1000, ipcpName: 'e1', localAddress: 'me', random: () => 0 };
     const ledger = new AddressLedger(store, settings, ticker, telemetry, host);
-    const members = new MemberRegistry({ clock, ticker, leaseMs: 60_000, ipcpName: 'e1', running: () => true }, ledger, telemetry);
+    const members = new MemberRegistry(
+      { clock, ticker, leaseMs: 60_000, ipcpName: 'e1', running: () => true, enrolling: () => false },
+      ledger,
+      telemetry,
+    );
     for (let i = 0; i < 1000; i++) members.enrol(`m${i}`, i + 1, `shim-${i}`, null);
     const proofs = await members.prove();
     expect(proofs.every(([, proven]) => proven)).toBe(true);

@@ -9,20 +9,19 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 import { FIRST_LEAVE_RETRY_MS, Leaves, LEAVES_PER_TXN, MAX_LEAVE_RETRY_MS } from '../../src/etcd/leaves.js';
+import { ServedNames } from '../../src/etcd/served.js';
 
 const PREFIX = '/p/';
 
 /** Leaves on a scripted etcd: `answer` says what each transaction gets (default: done). */
 function leavesOf(answer: (request: ITxnRequest) => 'done' | 'refused' | 'unavailable' = () => 'done') {
   const txns: Array<{ at: number; request: ITxnRequest }> = [];
-  const served = new Set<string>();
-  const markRevision = new Map<string, number>();
+  const served = new ServedNames();
   let closed = false;
   const leaves = new Leaves({
     keys: new EtcdKeys(PREFIX, () => 'e1'),
     served,
-    markRevision,
-    markAt: (name) => markRevision.get(name) ?? 1, // (every name has a mark of ours, written at 1 unless said)
+    markAt: (name) => served.written(name) ?? 1, // (every name has a mark of ours, written at 1 unless said)
     closed: () => closed,
     txn: async (_what, request) => {
       txns.push({ at: Date.now(), request });
@@ -31,7 +30,7 @@ function leavesOf(answer: (request: ITxnRequest) => 'done' | 'refused' | 'unavai
       return { succeeded: a === 'done', header: { revision: '9' }, responses: [] } as unknown as TxnResponse;
     },
   });
-  return { leaves, txns, served, markRevision, close: () => (closed = true) };
+  return { leaves, txns, served, close: () => (closed = true) };
 }
 
 const deleted = (r: ITxnRequest) =>
@@ -72,7 +71,7 @@ describe('Leaves', () => {
     const { leaves, txns, served } = leavesOf(() => (failing ? 'unavailable' : 'done'));
     const names = Array.from({ length: 150 }, (_, i) => `m${i}`);
     await Promise.allSettled(names.map((n) => leaves.leave(n)));
-    served.add('m7'); // enrolled here again
+    served.take('m7'); // enrolled here again
     failing = false;
     const before = txns.length;
     await vi.advanceTimersByTimeAsync(FIRST_LEAVE_RETRY_MS);
@@ -82,16 +81,16 @@ describe('Leaves', () => {
   });
 
   it('a round refused (a mark written again since) deletes the others one by one, and never the one written again', async () => {
-    const { leaves, txns, markRevision } = leavesOf((r) => {
+    const { leaves, txns, served } = leavesOf((r) => {
       const rewritten = (r.compare ?? []).some((c) => String(c.key).includes('/b/') && c.mod_revision === 5);
       return txns.length <= 3 ? 'unavailable' : rewritten ? 'refused' : 'done';
     });
-    markRevision.set('b', 5); // (b's mark was written again at 6: the compare at 5 fails)
+    served.wrote('b', 5); // (b's mark was written again at 6: the compare at 5 fails)
     await Promise.allSettled(['a', 'b', 'c'].map((n) => leaves.leave(n)));
     await vi.advanceTimersByTimeAsync(FIRST_LEAVE_RETRY_MS);
     const after = txns.slice(3).map((t) => deleted(t.request));
     expect(after).toEqual([['a', 'b', 'c'], ['a'], ['b'], ['c']]);
-    expect(markRevision.get('b')).toBe(5); // not deleted: b's mark stays
+    expect(served.written('b')).toBe(5); // not deleted: b's mark stays
     await vi.advanceTimersByTimeAsync(MAX_LEAVE_RETRY_MS * 2);
     expect(txns).toHaveLength(7); // a refusal is an answer: nothing is tried again
   });
@@ -118,15 +117,13 @@ function world() {
   const keys = new EtcdKeys(PREFIX, () => 'e1');
   const marks = new Map<string, number>();
   let revision = 100;
-  const served = new Set<string>();
-  const markRevision = new Map<string, number>();
+  const served = new ServedNames();
   let failing = true;
   let during: (() => void) | undefined; // what commits while the next transaction is in flight
   const leaves = new Leaves({
     keys,
     served,
-    markRevision,
-    markAt: (name) => markRevision.get(name),
+    markAt: (name) => served.written(name),
     closed: () => false,
     txn: async (_what, request: ITxnRequest) => {
       await Promise.resolve();
@@ -142,14 +139,14 @@ function world() {
   });
   /** What EtcdAddressStore.bind does for `name`: served at once, the mark written, its revision kept. */
   const bind = (name: string) => {
-    served.add(name);
+    served.take(name);
     revision++;
     marks.set(keys.mark(name), revision);
-    markRevision.set(name, revision);
+    served.wrote(name, revision);
   };
   /** What EtcdAddressStore.leave does: not served, then the leave. */
   const leave = (name: string) => {
-    served.delete(name);
+    served.forget(name);
     return leaves.leave(name);
   };
   return { keys, marks, served, bind, leave, heal: () => (failing = false), during: (f: () => void) => (during = f) };
@@ -185,8 +182,7 @@ describe('Leaves and a new enrollment of the same name', () => {
     let timeOut: (() => void) | undefined;
     const leaves = new Leaves({
       keys: new EtcdKeys(PREFIX, () => 'e1'),
-      served: new Set(),
-      markRevision: new Map(),
+      served: new ServedNames(),
       markAt: () => 1,
       closed: () => closed,
       txn: (_what, request) => {

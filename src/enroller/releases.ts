@@ -1,0 +1,88 @@
+/**
+ * Freeing a name's address: in the store first, then in the pool. The
+ * store's answer can come late, after the name came back (assigned or bound
+ * again, even to the same address): what came back is the newer, and the
+ * late answer leaves it alone.
+ *
+ * @module
+ */
+import type { MaybePromise } from '../rib/rib.js';
+import type { AddressStore } from '../store/address-store.js';
+import { settle } from '../util/settle.js';
+import type { AddressPool } from './address-pool.js';
+
+/** How soon a release the store failed (etcd out of reach) is tried again, in ms. */
+export const RETRY_RELEASE_MS = 5000;
+
+/** What the releases need of the ledger. */
+export interface ReleasesHost {
+  readonly pool: AddressPool;
+  readonly store: AddressStore;
+  /** Whether the store is shared by several enrollers. */
+  readonly shared: boolean;
+  /** Whether a member, or an enrollment past M_START, holds `name` here. */
+  serves(name: string): boolean;
+  /** Whether the enroller serves now. */
+  running(): boolean;
+  /** A shared store released `name`: a member listed here with it no longer holds it. */
+  unbound(name: string): void;
+  /** Holds `name` again for `ms`, then releases it (a store out of reach is tried again). */
+  holdAgain(name: string, ms: number): void;
+}
+
+/** The releases sent and not yet answered. */
+export class Releases {
+  readonly #host: ReleasesHost;
+  /** By name: whether the name was assigned or bound again since its release was sent. */
+  readonly #pending = new Map<string, { again: boolean }>();
+
+  constructor(host: ReleasesHost) {
+    this.#host = host;
+  }
+
+  /** `name` is assigned or bound again: a release of it still unanswered must not undo that. */
+  again(name: string): void {
+    const pending = this.#pending.size === 0 ? undefined : this.#pending.get(name);
+    if (pending !== undefined) pending.again = true;
+  }
+
+  /**
+   * Frees `name`'s address: in the store first, then in the pool, unless the
+   * name came back meanwhile. A store that fails or refuses (another
+   * enroller serves the name) keeps the binding, and so does the pool; one
+   * that fails later (out of reach) is tried again after `retryMs`, not
+   * after a whole hold. `onReleased` hears of the address freed.
+   */
+  release(name: string, retryMs: number, onReleased?: (address: number) => void): void {
+    const { pool, store, shared } = this.#host;
+    const address = pool.addressOf(name);
+    if (address === undefined) return;
+    const pending = { again: false };
+    this.#pending.set(name, pending);
+    const settled = (): void => {
+      if (this.#pending.get(name) === pending) this.#pending.delete(name);
+    };
+    let answer: MaybePromise<unknown>;
+    try {
+      answer = store.release(name);
+    } catch {
+      settled();
+      return;
+    }
+    const done = (released: unknown): void => {
+      settled();
+      const now = pool.addressOf(name);
+      if (released === false || pending.again || (now !== undefined && now !== address)) return;
+      // Served again meanwhile: one enroller's store keeps it in the pool; a shared store let it go for everyone.
+      if (this.#host.serves(name) && !shared) return;
+      pool.release(name);
+      if (shared) this.#host.unbound(name);
+      onReleased?.(address);
+    };
+    const retry = (): void => {
+      settled();
+      if (this.#host.running() && !this.#host.serves(name)) this.#host.holdAgain(name, Math.min(retryMs, RETRY_RELEASE_MS));
+    };
+    settle(answer, done, retry);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * What the etcd store knows of its own marks: the names this enroller serves
+ * (their marks should exist; a mark of ours on any other name is stray) and
+ * the revision at which it last wrote each mark.
+ *
+ * Calls on one name can be answered out of order: a confirm sent under a
+ * lease that lapsed fails after the confirm sent under the next one; a
+ * release's reply arrives after a new bind of the name was sent. So each
+ * call that begins serving a name (a bind, a confirm) takes a token, and a
+ * call answered late undoes nothing a newer call did: it gives the name up
+ * only while the name is still its own.
+ *
+ * @module
+ */
+
+/** The names served, each with the token of the latest bind or confirm of it, and the revision of each mark written. */
+export class ServedNames {
+  #last = 0;
+  readonly #tokens = new Map<string, number>();
+  readonly #written = new Map<string, number>();
+
+  /** Whether this enroller serves `name`. */
+  has(name: string): boolean {
+    return this.#tokens.has(name);
+  }
+
+  /** The token of the latest call that began serving `name`; undefined while it is not served. */
+  token(name: string): number | undefined {
+    return this.#tokens.get(name);
+  }
+
+  /** A bind or confirm of `name` is sent: the name is served from now on, under the token returned. */
+  take(name: string): number {
+    const token = ++this.#last;
+    this.#tokens.set(name, token);
+    return token;
+  }
+
+  /** The call of `token` failed or was refused: `name` is served no more, unless a newer call took it since. */
+  drop(name: string, token: number): void {
+    if (this.#tokens.get(name) === token) this.#tokens.delete(name);
+  }
+
+  /** This enroller lets `name` go (a leave), whatever took it. */
+  forget(name: string): void {
+    this.#tokens.delete(name);
+  }
+
+  /** A call wrote this enroller's mark on `name` at `revision` (the latest write wins, whichever answer came first). */
+  wrote(name: string, revision: number): void {
+    const before = this.#written.get(name);
+    if (before === undefined || before < revision) this.#written.set(name, revision);
+  }
+
+  /** The revision at which this enroller last wrote its mark on `name`, if it knows of one. */
+  written(name: string): number | undefined {
+    return this.#written.get(name);
+  }
+
+  /** The mark on `name` written at `revision` was deleted (one written since is kept). */
+  deleted(name: string, revision: number): void {
+    if (this.#written.get(name) === revision) this.#written.delete(name);
+  }
+
+  /**
+   * A release of `name` committed: its binding and the mark are gone, unless
+   * a bind or confirm of the name was sent after the release was
+   * (`tokenAtSend`, the name's token then): what that call did is its own.
+   */
+  released(name: string, tokenAtSend: number | undefined): void {
+    if (this.#tokens.get(name) !== tokenAtSend) return;
+    this.#tokens.delete(name);
+    this.#written.delete(name);
+  }
+
+  /** Names served, for the tests' and the stats' eyes. */
+  get size(): number {
+    return this.#tokens.size;
+  }
+
+  /** Forgets everything (a new lease: nothing is vouched for until confirmed; or the store closes). */
+  clear(): void {
+    this.#tokens.clear();
+    this.#written.clear();
+  }
+}
