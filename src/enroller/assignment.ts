@@ -234,6 +234,7 @@ export class AddressAssigner {
       } catch (err) {
         ledger.undo(binding, heldBefore);
         this.#setBack(request, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`, true);
+        this.#orphaned(session.name, heldBefore); // (no longer past M_START: a record retired meanwhile left it to us)
         return undefined;
       }
       const current = sessions.get(from);
@@ -259,6 +260,7 @@ export class AddressAssigner {
       }
       if (tries === MAX_BIND_TRIES) {
         this.#setBack(request, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`, false);
+        this.#orphaned(session.name, heldBefore);
         return undefined;
       }
       assignment = ledger.assign(session.name, requested);
@@ -298,7 +300,12 @@ export class AddressAssigner {
     if (tell) this.#rejected(request, result, reason);
   }
 
-  /** A binding made for an enrollment replaced or stopped meanwhile is let go like an abandoned enrollment's. */
+  /**
+   * A binding made for an enrollment replaced or stopped meanwhile, or the
+   * name's earlier binding when its bind failed, is let go like an abandoned
+   * enrollment's: unless a member or another enrollment past M_START holds
+   * the name here.
+   */
   #orphaned(name: string, heldBefore: number | undefined): void {
     const { ledger, members, sessions } = this.#p;
     if (members.has(name) || sessions.serving(name)) return;

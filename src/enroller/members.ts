@@ -67,9 +67,10 @@ export interface MemberRegistryHost {
   /** Whether the enroller serves now (a lease ends only then). */
   running(): boolean;
   /**
-   * Whether an enrollment of `name` in progress here has bound an address:
-   * the name's mark is that enrollment's then (its bind wrote it), and its
-   * end gives the binding back.
+   * Whether an enrollment of `name` in progress here is past its M_START
+   * (its address is being bound, or was): the name's mark is that
+   * enrollment's then (its bind writes it), and its end gives the binding
+   * back.
    */
   enrolling(name: string): boolean;
 }
@@ -154,9 +155,9 @@ export class MemberRegistry {
   /**
    * Lets a member go: off the list, no longer served here (a shared store
    * is told), its address held; then the event of `reason`, if it has one.
-   * While the same name enrols here again and has bound an address (the old
-   * record's lease ran out meanwhile, say), the record is only forgotten:
-   * a leave would delete the mark the new enrollment's bind wrote.
+   * While the same name enrols here again past its M_START (the old
+   * record's lease ran out meanwhile, say), the record is only forgotten: a
+   * leave would delete the mark the new enrollment's bind writes.
    */
   retire(member: MemberRecord, reason: RetireReason): void {
     this.forget(member);
@@ -257,9 +258,9 @@ export class MemberRegistry {
    * listed at another address no longer holds its own (another enroller
    * moved or released the binding, and the old address may go to anyone). It is let go as unproven: its next
    * keepalive is refused, and it enrols again, with the store's address.
-   * While an enrollment of the name here has bound an address (its bind
-   * may be what moved it: see {@link MemberRegistryHost.enrolling}), the
-   * record is only forgotten.
+   * While an enrollment of the name here is past its M_START (its bind may
+   * be what moved it: see {@link MemberRegistryHost.enrolling}), the record
+   * is only forgotten.
    */
   rebound(name: string, address: number | undefined): void {
     const member = this.#members.get(name);

@@ -90,8 +90,8 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     rebound: (name, address) => parts.members.rebound(name, address),
   });
   const outbox = new Outbox(shim, clock);
-  // (an enrollment that has bound an address for the name owns the mark: its end gives the binding back)
-  const enrolling = (name: string): boolean => parts.sessions.holding(name)?.address !== undefined;
+  // (an enrollment past M_START owns the name's mark, bound or being bound: its end gives the binding back)
+  const enrolling = (name: string): boolean => parts.sessions.serving(name);
   const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running, enrolling }, ledger, telemetry);
   /** An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if its member was told it (and may hold it). */
   const giveBack = (session: Session): void => {

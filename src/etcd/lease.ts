@@ -108,16 +108,27 @@ export class LeaseKeeper {
     await this.#register(lease, id, previousLeaseId);
     if (epoch !== this.#host.epoch()) return; // (stopped meanwhile: a later opening's store is not this renewal's)
     if (previousLeaseId !== undefined) {
+      // Revoked before anything is proven under the new lease: a write still in flight under the old one (a confirm
+      // sent before the lapse) then fails, or lands before the revocation deletes it, never after a proof under the
+      // new lease, where it would put a live mark back under a lease that dies. Not revoked: this renewal fails and
+      // is tried again.
+      await this.#revoked(previousLeaseId);
+      if (epoch !== this.#host.epoch()) return;
       this.#host.renewed();
-      // Nothing of ours is attached to it any more; whatever is left there is stale.
-      this.#host
-        .client()
-        .leaseClient.leaseRevoke({ ID: previousLeaseId }, { deadline: Date.now() + options.callTimeoutMs })
-        .catch(() => undefined);
     }
     if (this.#fenced) {
       this.#fenced = false;
       this.#host.fenced(false);
+    }
+  }
+
+  /** Revokes the lease `id` at etcd; one etcd no longer has (expired) counts as revoked. */
+  async #revoked(id: string): Promise<void> {
+    const deadline = Date.now() + this.#host.options.callTimeoutMs;
+    try {
+      await this.#host.client().leaseClient.leaseRevoke({ ID: id }, { deadline });
+    } catch (err) {
+      if (!String((err as Error | undefined)?.message).includes('requested lease not found')) throw err;
     }
   }
 

@@ -12,45 +12,16 @@
  *
  * Real etcd throughout; the only intervention is on the wire: the release's reply is held until the bind is sent.
  */
-import { Etcd3, type ITxnRequest } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
-import type { TxnResponse } from '../../src/etcd/lease.js';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import type { AddressStoreListener } from '../../src/store/address-store.js';
-import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
+import { describeEtcd, uniquePrefix } from '../support/etcd.js';
+import { deletesKey, freedElsewhere, gate, otherEnroller, putsKey, quietListener, tappedClient } from '../support/etcd-races.js';
 import { until } from '../support/helpers.js';
 
 const undo: Array<() => unknown> = [];
 afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
 });
-
-const quiet = (): AddressStoreListener => ({
-  bound: () => undefined,
-  unbound: () => undefined,
-  idle: () => undefined,
-  enrollers: () => undefined,
-});
-
-/** A real client whose transactions pass through `hook` (before sending, and with the reply before it is returned). */
-function tappedClient() {
-  const client = new Etcd3({ hosts: etcdEndpoint() });
-  const txn = client.kv.txn.bind(client.kv);
-  const hooks: {
-    before?: (req: ITxnRequest) => Promise<void> | undefined;
-    after?: (req: ITxnRequest, res: TxnResponse) => Promise<void> | undefined;
-  } = {};
-  client.kv.txn = (async (req: ITxnRequest, opts?: object) => {
-    await hooks.before?.(req);
-    const res = await txn(req, opts as never);
-    await hooks.after?.(req, res);
-    return res;
-  }) as typeof client.kv.txn;
-  return { client, hooks };
-}
-
-const deletesName = (key: string) => (r: ITxnRequest) => (r.success ?? []).some((op) => String(op.request_delete_range?.key) === key);
-const putsName = (key: string) => (r: ITxnRequest) => (r.success ?? []).some((op) => String(op.request_put?.key) === key);
 
 describeEtcd('EtcdAddressStore: a late release reply', () => {
   it('a release whose reply comes after a new bind of the name was sent leaves that bind its mark', async () => {
@@ -60,28 +31,22 @@ describeEtcd('EtcdAddressStore: a late release reply', () => {
     const tap = tappedClient();
     undo.push(() => tap.client.close());
     const e1 = new EtcdAddressStore({ client: tap.client, prefix, callTimeoutMs: 2000 });
-    await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quiet());
+    await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener());
     undo.push(() => e1.close());
     await e1.load();
-    const e2 = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix, callTimeoutMs: 2000 });
-    await e2.open({ name: 'e2', shimAddress: 'e2-shim' }, quiet());
-    undo.push(() => e2.close());
-    await e2.load();
+    const e2 = await otherEnroller(prefix, undo);
 
     // m was a member of e1 at 5; it left; its hold ended: e1 releases m.
     expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
     await e1.leave('m');
-    let deliverReply!: () => void;
-    const replyHeld = new Promise<void>((r) => {
-      deliverReply = r;
-    });
-    tap.hooks.after = (req) => (deletesName(nameKey)(req) ? replyHeld : undefined); // committed; the reply is slow
+    const { held: replyHeld, open: deliverReply } = gate();
+    tap.hooks.after = (req) => (deletesKey(nameKey)(req) ? replyHeld : undefined); // committed; the reply is slow
     const release = e1.release('m');
     await until(() => e1.addressOf('m') === undefined, 1000, 'the watch shows the release'); // the watch is faster
 
     // m enrols here again, asking for 5: the bind is sent, then the release's reply arrives.
     tap.hooks.before = (req) => {
-      if (!putsName(nameKey)(req)) return undefined;
+      if (!putsKey(nameKey)(req)) return undefined;
       deliverReply();
       return release.then(() => undefined);
     };
@@ -91,16 +56,14 @@ describeEtcd('EtcdAddressStore: a late release reply', () => {
     await new Promise((r) => setTimeout(r, 300)); // the watch shows the bind's mark to e1 (and a stray deletion, if any)
     const markPresent = (await tap.client.get(markKey).string()) !== null;
     // Another enroller, seeing nobody serve m, frees it (after its hold) and gives 5 away.
-    await until(() => e2.addressOf('m') === 5, 1000, 'e2 sees m bound again');
-    const e2Released = await e2.release('m');
-    const xGot5 = e2Released ? await e2.bind({ name: 'x', address: 5 }) : false;
+    const elsewhere = await freedElsewhere(e2, 'm', 5);
 
     expect(released).toBe(true); // the older release did commit, as set up
     expect({
       newBind: bound,
       markOfE1OnM: markPresent,
-      e2FreedM: e2Released,
-      xBoundTo5WhileMHoldsIt: xGot5,
+      e2FreedM: elsewhere.freed,
+      xBoundTo5WhileMHoldsIt: elsewhere.taken,
     }).toEqual({ newBind: true, markOfE1OnM: true, e2FreedM: false, xBoundTo5WhileMHoldsIt: false });
   });
 });

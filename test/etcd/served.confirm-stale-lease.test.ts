@@ -1,0 +1,81 @@
+/**
+ * Found by a review (2026-12-05): confirm A (lease-2) is slow in transit; the lease lapses again; the renewal
+ * granted lease-3 and sent the revocation of lease-2 without waiting for it; confirm B (lease-3) committed; then A
+ * reached etcd before the revocation did (or the revocation was lost: it was never retried), succeeded, and put the
+ * same mark key back under lease-2. When lease-2 was revoked (or expired), the mark went with it: m was served and
+ * proven here, with no mark, and another enroller freed it. Now a renewal revokes the old lease before anything is
+ * proven under the new one (src/etcd/lease.ts, grant).
+ */
+import type { Lease } from 'etcd3';
+import { afterEach, expect, it } from 'vitest';
+import { describeEtcd, uniquePrefix } from '../support/etcd.js';
+import { freedElsewhere, gate, isConfirm, tappedStores } from '../support/etcd-races.js';
+import { until } from '../support/helpers.js';
+
+const undo: Array<() => unknown> = [];
+afterEach(async () => {
+  while (undo.length > 0) await undo.pop()?.();
+});
+
+describeEtcd('EtcdAddressStore: an older confirm that lands after a newer one, under the lease being revoked', () => {
+  it('leaves the newer confirm its mark (under the current lease)', async () => {
+    const prefix = uniquePrefix('review2-confirm-lease');
+    const { tap, e1, e2, renewals, lapse } = await tappedStores(prefix, undo);
+
+    expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
+    await lapse(0); // lease-2
+
+    // Confirm A under lease-2, slow on the wire.
+    const { held: aHeld, open: releaseA } = gate();
+    let seen = 0;
+    tap.hooks.before = (req) => {
+      if (!isConfirm(prefix, 'm')(req)) return undefined;
+      seen++;
+      return seen === 1 ? aHeld : undefined;
+    };
+    const a = e1.confirm({ name: 'm', address: 5 }).catch((err: Error) => `A failed: ${err.message}`);
+    await until(() => seen === 1, 1000, 'A sent');
+
+    // lapse 2, reported while lease-2 is still alive at etcd (its keepalive answers were lost): lease-3; the
+    // revocation of lease-2 is slow.
+    const revocation = gate();
+    tap.gateRevokes(revocation.held);
+    const l2 = tap.leases[1] as Lease;
+    const r = renewals();
+    l2.emit('lost', new Error('lease expired'));
+    // Whatever order the store allows between A (still in flight under lease-2) and the proof under lease-3: the
+    // renewal either completes while lease-2's revocation is pending (B may then commit before A lands) or waits
+    // for it (A lands first, then the revocation deletes what A wrote, then B).
+    const renewedEarly = await until(() => renewals() > r, 500, 'renewal 2').then(
+      () => true,
+      () => false,
+    );
+    let b: boolean;
+    let aOutcome: boolean | string;
+    if (renewedEarly) {
+      b = await e1.confirm({ name: 'm', address: 5 }); // B, under lease-3
+      releaseA();
+      aOutcome = await a; // A lands after B, under lease-2
+      revocation.open(); // lease-2 is revoked now
+    } else {
+      releaseA();
+      aOutcome = await a; // A lands under lease-2, which is still alive
+      revocation.open();
+      await until(() => renewals() > r, 2000, 'renewal 2, once lease-2 is revoked');
+      b = await e1.confirm({ name: 'm', address: 5 }); // B, under lease-3
+    }
+    tap.gateRevokes(undefined);
+
+    const markKey = `${prefix}members/m/e1`;
+    await new Promise((res) => setTimeout(res, 300));
+    const markPresent = (await tap.client.get(markKey).string()) !== null;
+    const elsewhere = await freedElsewhere(e2, 'm', 5);
+
+    expect({ b, aOutcome }).toEqual({ b: true, aOutcome: true }); // both proved m: A landed while lease-2 lived
+    expect({ markOfE1OnM: markPresent, e2FreedM: elsewhere.freed, xBoundTo5WhileMHoldsIt: elsewhere.taken }).toEqual({
+      markOfE1OnM: true,
+      e2FreedM: false,
+      xBoundTo5WhileMHoldsIt: false,
+    });
+  });
+});
