@@ -117,9 +117,9 @@ const admissionShape = () => ({
   /**
    * Enrollments in progress at once (about 1.8 KB of heap each); a CONNECT
    * beyond them is answered "busy" (-5) with when to ask again.
-   * @default 8192
+   * @default 8192 with a store of one enroller; 1024 with a shared store (etcd)
    */
-  maxPendingEnrollments: z._default(integerAtLeast(1), 8192),
+  maxPendingEnrollments: z.optional(integerAtLeast(1)),
   /**
    * A CONNECT is answered "busy" (-5) while the address store completes
    * binds so slowly that one started now would wait longer than this (from
@@ -216,8 +216,18 @@ export type EnrollerOptions = z.input<ReturnType<typeof enrollerOptionsSchema>>;
 /** The options as the schema leaves them: defaults applied, everything checked. */
 export type ResolvedEnrollerOptions = z.output<ReturnType<typeof enrollerOptionsSchema>>;
 
+/**
+ * The default bound on enrollments in progress. With a store of one enroller, what the enroller itself completes
+ * in a quarter of a member's attempt; with a shared store, each enrollment is an etcd transaction, and the store,
+ * shared by every enroller, completes far fewer: 8,192 in progress at each of 10 enrollers made a 20,000-member
+ * join on etcd collapse where 1,024 did not (bench/README.md, "Busy").
+ */
+export const DEFAULT_MAX_PENDING = { single: 8192, shared: 1024 } as const;
+
 /** The options every part of the enroller reads: the resolved ones, and what follows from them. */
-export interface EnrollerSettings extends Omit<ResolvedEnrollerOptions, 'clock' | 'random'> {
+export interface EnrollerSettings extends Omit<ResolvedEnrollerOptions, 'clock' | 'random' | 'maxPendingEnrollments'> {
+  /** As set, or {@link DEFAULT_MAX_PENDING} for the store. */
+  readonly maxPendingEnrollments: number;
   /** As set, or `min(250, pendingTimeoutMs / 4)`. */
   readonly retransmitMs: number;
   /** As set, or rlite's defaults. */
@@ -239,6 +249,8 @@ export function resolveEnrollerOptions(options: EnrollerOptions): EnrollerSettin
   return {
     ...o,
     retransmitMs: o.retransmitMs ?? derivedRetransmitMs(o.pendingTimeoutMs),
+    // (a store with open() is shared: see sharedCapabilities)
+    maxPendingEnrollments: o.maxPendingEnrollments ?? DEFAULT_MAX_PENDING[o.store?.open === undefined ? 'single' : 'shared'],
     dtConstants: o.dtConstants ?? DEFAULT_DT_CONSTANTS,
     advertisedAddress,
     alternates: [...new Set(o.alternates.filter((a) => a !== o.shim.localAddress && a !== advertisedAddress))],

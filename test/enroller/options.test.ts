@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, MemoryNetwork, MemoryRib } from '../../src/index.js';
 import { resolveEnrollerOptions } from '../../src/enroller/options.js';
 import { DEFAULT_DT_CONSTANTS } from '../../src/cdap/messages.js';
+import { SharedMemoryStore } from './shared-memory-store.js';
 
 const net = new MemoryNetwork();
 const shim = net.attach('e:1');
@@ -56,6 +57,13 @@ describe('Enroller options: each bad value is a ConfigError naming the option an
     const width1 = { addressPool: { first: 1, last: 255 }, dtConstants: { ...DEFAULT_DT_CONSTANTS, addressWidth: 1 } };
     expect(() => resolveEnrollerOptions({ ...base, ...width1 })).not.toThrow();
     expect(resolveEnrollerOptions({ ...base, pendingTimeoutMs: 1000, retransmitMs: 500 }).retransmitMs).toBe(500);
+  });
+
+  it('bounds enrollments in progress at 8,192 with a store of one enroller and at 1,024 with a shared one, unless set', () => {
+    const shared = new SharedMemoryStore();
+    expect(resolveEnrollerOptions(base).maxPendingEnrollments).toBe(8192);
+    expect(resolveEnrollerOptions({ ...base, store: shared }).maxPendingEnrollments).toBe(1024);
+    expect(resolveEnrollerOptions({ ...base, store: shared, maxPendingEnrollments: 5000 }).maxPendingEnrollments).toBe(5000);
   });
 
   it('derives what is left unset: retransmitMs, the DT constants, the advertised address, the defaults', () => {

@@ -42,7 +42,7 @@ function addLimitOptions(command: Command): Command {
     .option('--max-tracked-peers <n>', 'shim addresses whose rate is tracked (default: 10000)', number('--max-tracked-peers'))
     .option(
       '--max-pending-enrollments <n>',
-      'enrollments in progress; more are answered "busy" (default: 8192)',
+      'enrollments in progress; more are answered "busy" (default: 8192; 1024 with --etcd)',
       number('--max-pending-enrollments'),
     )
     .option(
