@@ -234,7 +234,7 @@ export class AddressAssigner {
       } catch (err) {
         ledger.undo(binding, heldBefore);
         this.#setBack(request, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`, true);
-        this.#orphaned(session.name, heldBefore); // (no longer past M_START: a record retired meanwhile left it to us)
+        this.#bindFailed(session.name, heldBefore);
         return undefined;
       }
       const current = sessions.get(from);
@@ -260,7 +260,7 @@ export class AddressAssigner {
       }
       if (tries === MAX_BIND_TRIES) {
         this.#setBack(request, Result.BUSY, `busy: ${tries} addresses were taken by other enrollers meanwhile, try again`, false);
-        this.#orphaned(session.name, heldBefore);
+        this.#bindFailed(session.name, heldBefore);
         return undefined;
       }
       assignment = ledger.assign(session.name, requested);
@@ -301,11 +301,19 @@ export class AddressAssigner {
   }
 
   /**
-   * A binding made for an enrollment replaced or stopped meanwhile, or the
-   * name's earlier binding when its bind failed, is let go like an abandoned
-   * enrollment's: unless a member or another enrollment past M_START holds
-   * the name here.
+   * The bind of an enrollment failed or was refused, and it is no longer past
+   * M_START: the name's earlier binding (`heldBefore`) is let go as an
+   * abandoned enrollment's would be, held (a member record retired meanwhile
+   * left it to this enrollment), unless a member or another enrollment holds
+   * the name here. With no earlier binding, nothing was bound here for it: a
+   * binding the pool has learned for the name since is another enroller's,
+   * and is never freed from here at once (its marks may be gone for a lapse).
    */
+  #bindFailed(name: string, heldBefore: number | undefined): void {
+    if (heldBefore !== undefined) this.#orphaned(name, heldBefore);
+  }
+
+  /** A binding made for an enrollment replaced or stopped meanwhile is let go like an abandoned enrollment's. */
   #orphaned(name: string, heldBefore: number | undefined): void {
     const { ledger, members, sessions } = this.#p;
     if (members.has(name) || sessions.serving(name)) return;

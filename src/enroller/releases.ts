@@ -33,8 +33,8 @@ export interface ReleasesHost {
 /** The releases sent and not yet answered. */
 export class Releases {
   readonly #host: ReleasesHost;
-  /** By name: whether the name was assigned or bound again since its release was sent. */
-  readonly #pending = new Map<string, { again: boolean }>();
+  /** By name, while a release of it is unanswered: how many are, and how many times the name came back since the first. */
+  readonly #pending = new Map<string, { releases: number; again: number }>();
 
   constructor(host: ReleasesHost) {
     this.#host = host;
@@ -43,7 +43,7 @@ export class Releases {
   /** `name` is assigned or bound again: a release of it still unanswered must not undo that. */
   again(name: string): void {
     const pending = this.#pending.size === 0 ? undefined : this.#pending.get(name);
-    if (pending !== undefined) pending.again = true;
+    if (pending !== undefined) pending.again++;
   }
 
   /**
@@ -57,10 +57,16 @@ export class Releases {
     const { pool, store, shared } = this.#host;
     const address = pool.addressOf(name);
     if (address === undefined) return;
-    const pending = { again: false };
-    this.#pending.set(name, pending);
+    let pending = this.#pending.get(name);
+    if (pending === undefined) {
+      pending = { releases: 0, again: 0 };
+      this.#pending.set(name, pending);
+    }
+    pending.releases++;
+    const p = pending;
+    const againAtSend = p.again;
     const settled = (): void => {
-      if (this.#pending.get(name) === pending) this.#pending.delete(name);
+      if (--p.releases === 0) this.#pending.delete(name);
     };
     let answer: MaybePromise<unknown>;
     try {
@@ -72,7 +78,7 @@ export class Releases {
     const done = (released: unknown): void => {
       settled();
       const now = pool.addressOf(name);
-      if (released === false || pending.again || (now !== undefined && now !== address)) return;
+      if (released === false || p.again !== againAtSend || (now !== undefined && now !== address)) return;
       // Served again meanwhile: one enroller's store keeps it in the pool; a shared store let it go for everyone.
       if (this.#host.serves(name) && !shared) return;
       pool.release(name);

@@ -1,0 +1,38 @@
+/**
+ * A bind that fails for a name the pool had no address for (found by the 100,000-member scale run, 2026-12-05): the
+ * enroller must not free, from there, a binding the pool has learned for the name meanwhile. That binding is
+ * another enroller's (its member was told it); its marks may be gone for a lease lapse, so an immediate release
+ * would go through and leave that member holding an address etcd binds to nobody. Only a name's earlier binding
+ * of this enroller's is let go, and then held, as an abandoned enrollment's.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { SharedMemoryStore } from './shared-memory-store.js';
+
+afterEach(cleanup);
+
+it('a failed bind of a name with no address here leaves alone what another enroller bound for it meanwhile', async () => {
+  const store = new SharedMemoryStore();
+  const { enroller, net } = await withEnroller({ store, holdMs: 1000 });
+  const peer = new RawPeer(net.attach('m-shim'));
+  let fail!: (err: Error) => void;
+  store.script.push(
+    new Promise<undefined>((_, reject) => {
+      fail = reject;
+    }),
+  );
+  await peer.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await peer.send('bootstrap', startMsg(2));
+  await settle();
+  expect(store.callsOf('bind')).toEqual(['bind m']);
+
+  // Meanwhile another enroller enrolled m at 1500: the watch tells the pool. Then this bind fails (etcd timed out).
+  store.listener?.bound({ name: 'm', address: 1500 });
+  fail(new Error('etcd: deadline exceeded'));
+  await settle();
+
+  expect(store.callsOf('release')).toEqual([]);
+  expect(store.callsOf('leave')).toEqual([]);
+  expect(enroller.stats().bound).toBe(1); // m at 1500, as the other enroller bound it
+});
