@@ -8,7 +8,12 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
  * Files that replace a module with `vi.mock` (node:dgram, node:fs/promises, write-file-atomic, node:module): they run each in a
  * process of its own, as a mock cannot reach a module another file already loaded in the same one.
  */
-const MOCKING = ['test/shim/udp-shim.errors.test.ts', 'test/store/file-durability.test.ts', 'test/etcd/client.missing-etcd3.test.ts'];
+const MOCKING = [
+  'test/shim/udp-shim.errors.test.ts',
+  'test/store/file-durability.test.ts',
+  'test/store/file-store.bind-failed.test.ts',
+  'test/etcd/client.missing-etcd3.test.ts',
+];
 const ALL = ['test/**/*.test.ts', 'examples/**/*.test.ts'];
 
 /** What every configuration of the suite shares (the mutation runs' too: vitest.mutation.config.ts). */

@@ -173,8 +173,17 @@ export class FileAddressStore implements AddressStore {
     if (this.#bindings.get(binding.name) === binding.address && !this.#unsaved) {
       return this.#writing ?? Promise.resolve();
     }
+    const before = this.#bindings.get(binding.name);
     this.#bindings.set(binding.name, binding.address);
-    return this.#persist();
+    return this.#persist().catch((err: unknown) => {
+      // Not stored: the table goes back to what the file may hold (the enroller frees the address in its pool), unless
+      // the name was bound again since; else the next write would store a binding nobody holds.
+      if (this.#bindings.get(binding.name) === binding.address) {
+        if (before === undefined) this.#bindings.delete(binding.name);
+        else this.#bindings.set(binding.name, before);
+      }
+      throw err;
+    });
   }
 
   release(name: string): Promise<void> {
