@@ -246,7 +246,7 @@ export class AddressAssigner {
           inherit(current, session);
         } else {
           // Replaced by another, or stopped: whatever was bound for it is let go like an abandoned enrollment's.
-          this.#orphaned(session.name, heldBefore);
+          this.#orphaned(session.name, heldBefore, assignment.address);
         }
         return undefined;
       }
@@ -313,11 +313,15 @@ export class AddressAssigner {
     if (heldBefore !== undefined) this.#orphaned(name, heldBefore);
   }
 
-  /** A binding made for an enrollment replaced or stopped meanwhile is let go like an abandoned enrollment's. */
-  #orphaned(name: string, heldBefore: number | undefined): void {
+  /**
+   * A binding made for an enrollment replaced or stopped meanwhile is let go like an abandoned enrollment's. One it
+   * made anew (`bound`), still the pool's for the name, is freed at once; anything else the pool has for the name
+   * by now (another enroller's newer binding, whose marks a lease lapse may have taken) is held like any other.
+   */
+  #orphaned(name: string, heldBefore: number | undefined, bound?: number): void {
     const { ledger, members, sessions } = this.#p;
     if (members.has(name) || sessions.serving(name)) return;
-    if (heldBefore === undefined) {
+    if (heldBefore === undefined && bound !== undefined && ledger.addressOf(name) === bound) {
       ledger.free(name);
       return;
     }

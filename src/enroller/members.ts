@@ -68,11 +68,12 @@ export interface MemberRegistryHost {
   running(): boolean;
   /**
    * Whether an enrollment of `name` in progress here is past its M_START
-   * (its address is being bound, or was): the name's mark is that
-   * enrollment's then (its bind writes it), and its end gives the binding
-   * back.
+   * (its address is being bound, or was), which then takes the place of the
+   * record let go: the name's mark is that enrollment's (its bind writes
+   * it), and its end gives the binding back, or, with no address, lets the
+   * name go as the record would have.
    */
-  enrolling(name: string): boolean;
+  takeOver(name: string): boolean;
 }
 
 /** The enrolled members, by name and by shim address. */
@@ -161,7 +162,7 @@ export class MemberRegistry {
    */
   retire(member: MemberRecord, reason: RetireReason): void {
     this.forget(member);
-    if (!this.#host.enrolling(member.name)) {
+    if (!this.#host.takeOver(member.name)) {
       this.#ledger.leave(member.name);
       this.#ledger.hold(member.name);
     }
@@ -259,13 +260,13 @@ export class MemberRegistry {
    * moved or released the binding, and the old address may go to anyone). It is let go as unproven: its next
    * keepalive is refused, and it enrols again, with the store's address.
    * While an enrollment of the name here is past its M_START (its bind may
-   * be what moved it: see {@link MemberRegistryHost.enrolling}), the record
+   * be what moved it: see {@link MemberRegistryHost.takeOver}), the record
    * is only forgotten.
    */
   rebound(name: string, address: number | undefined): void {
     const member = this.#members.get(name);
     if (member === undefined || member.address === address) return;
-    if (this.#host.enrolling(name)) this.forget(member);
+    if (this.#host.takeOver(name)) this.forget(member);
     else this.retire(member, 'unproven');
   }
 

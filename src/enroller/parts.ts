@@ -75,6 +75,37 @@ function makeLedger(s: EnrollerSettings, ticker: Ticker, telemetry: Telemetry<En
   return ledger;
 }
 
+/**
+ * How an enrollment that never completes ends, and how one takes the place of a member record let go while it is
+ * past its M_START (`MemberRegistryHost.takeOver`). The parts are asked for only once they exist.
+ */
+function sessionEndings(ledger: AddressLedger, parts: () => EnrollerParts) {
+  return {
+    // (an enrollment past M_START owns the name's mark, bound or being bound: it takes a retired record's place)
+    takeOver(name: string): boolean {
+      const { sessions } = parts();
+      const session = sessions.serving(name) ? sessions.holding(name) : undefined;
+      if (session !== undefined) session.tookOver = true;
+      return session !== undefined;
+    },
+    /**
+     * An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if its member
+     * was told it (and may hold it). One with no address that took a record's place lets the name go as the record
+     * would have (its mark left, its address held).
+     */
+    giveBack(session: Session): void {
+      const { members, sessions } = parts();
+      if (members.has(session.name)) return;
+      if (session.address !== undefined) {
+        ledger.giveBack(session.name, session.newBinding === true && session.told !== true, session.heldUntil);
+      } else if (session.tookOver === true && !sessions.serving(session.name) && !ledger.holding(session.name)) {
+        ledger.leave(session.name);
+        ledger.hold(session.name);
+      }
+    },
+  };
+}
+
 /** Makes the parts of an enroller that emits through `emitter` and serves while `running()`. */
 export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<EnrollerEvents>, running: () => boolean): EnrollerParts {
   const { clock, shim } = s;
@@ -90,20 +121,18 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     rebound: (name, address) => parts.members.rebound(name, address),
   });
   const outbox = new Outbox(shim, clock);
-  // (an enrollment past M_START owns the name's mark, bound or being bound: its end gives the binding back)
-  const enrolling = (name: string): boolean => parts.sessions.serving(name);
-  const members = new MemberRegistry({ clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running, enrolling }, ledger, telemetry);
-  /** An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if its member was told it (and may hold it). */
-  const giveBack = (session: Session): void => {
-    if (session.address === undefined || members.has(session.name)) return;
-    ledger.giveBack(session.name, session.newBinding === true && session.told !== true, session.heldUntil);
-  };
+  const endings = sessionEndings(ledger, () => parts);
+  const members = new MemberRegistry(
+    { clock, ticker, leaseMs: s.leaseMs, ipcpName: s.ipcpName, running, takeOver: endings.takeOver },
+    ledger,
+    telemetry,
+  );
   const sessions = new SessionTable({
     clock,
     retransmitMs: s.retransmitMs,
     pendingTimeoutMs: s.pendingTimeoutMs,
     running,
-    abandoned: giveBack,
+    abandoned: endings.giveBack,
     sendBytes: (to, pdu, channel) => outbox.sendBytes(to, pdu, channel),
   });
   const liveness = new Liveness(clock, ticker, sessions, members, outbox);

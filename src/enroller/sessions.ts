@@ -52,6 +52,8 @@ export interface Session extends Peer {
   readonly channel: SecureChannel | null;
   /** The name had no address before this enrollment: if it never completes, the address goes back (at once, unless `told`). */
   newBinding?: boolean | undefined;
+  /** A member record of its name was let go for it (see `MemberRegistryHost.takeOver`): ended with no address, it lets the name go as the record would have. */
+  tookOver?: boolean | undefined;
   /** Its member was told `address` (M_START_R and M_STOP went out, for this enrollment or one it took the binding over from). */
   told?: boolean | undefined;
   /** When the burst or M_STOP was last sent. */

@@ -291,6 +291,11 @@ export class LeaseKeeper {
       this.#host.stats.leaseRenewals++;
       this.grant(epoch, previousLeaseId).catch(() => {
         if (epoch !== this.#host.epoch()) return; // (a renewal of an earlier opening: the lease now is not its own)
+        // A lease this attempt was granted goes at etcd too, not at its TTL: attempts failing on the old lease's
+        // revocation would otherwise leave one behind each.
+        const failed = this.#lease;
+        this.#lease = undefined;
+        void this.revoke(failed);
         this.#drop();
         this.#renewTimer = this.#clock.setTimeout(attempt, exponentialDelay(++failures, 100, 2000));
       });

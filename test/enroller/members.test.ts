@@ -41,7 +41,7 @@ function registry(running = true) {
     },
   );
   const members: MemberRegistry = new MemberRegistry(
-    { clock, ticker, leaseMs: LEASE_MS, ipcpName: 'e', running: () => running, enrolling: (name) => enrolling.has(name) },
+    { clock, ticker, leaseMs: LEASE_MS, ipcpName: 'e', running: () => running, takeOver: (name) => enrolling.has(name) },
     ledger,
     telemetry,
   );

@@ -224,7 +224,7 @@ describe('ConfirmBatcher', () => {
     const settings = { addressPool: { first: 1, last: 2000 }, holdMs: 1000, ipcpName: 'e1', localAddress: 'me', random: () => 0 };
     const ledger = new AddressLedger(store, settings, ticker, telemetry, host);
     const members = new MemberRegistry(
-      { clock, ticker, leaseMs: 60_000, ipcpName: 'e1', running: () => true, enrolling: () => false },
+      { clock, ticker, leaseMs: 60_000, ipcpName: 'e1', running: () => true, takeOver: () => false },
       ledger,
       telemetry,
     );
