@@ -229,16 +229,23 @@ export class AddressAssigner {
     for (let tries = 1; assignment.ok; tries++) {
       const binding = { name: session.name, address: assignment.address };
       let stored: unknown;
+      session.binding = true;
       try {
         stored = await ledger.bind(binding);
       } catch (err) {
-        ledger.undo(binding, heldBefore);
+        session.binding = false;
+        // (unless a newer enrollment of the name is past its M_START: what the pool has for it is that one's now)
+        const newer = sessions.holding(session.name);
+        if (newer === undefined || newer === session || !sessions.serving(session.name)) ledger.undo(binding, heldBefore);
         this.#setBack(request, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`, true);
         this.#bindFailed(session.name, heldBefore);
         return undefined;
       }
+      session.binding = false;
       const current = sessions.get(from);
       if (current !== session) {
+        // Refused, for an enrollment that took a record's place: the name goes as the record's would have.
+        if (stored === false && session.tookOver === true) this.#bindFailed(session.name, heldBefore);
         if (stored === false) return undefined;
         if (current !== undefined && heir(current, session)) {
           // The same member asked again meanwhile: its new enrollment takes the binding over (see SessionTable.replace).

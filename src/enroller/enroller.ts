@@ -341,7 +341,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       return;
     }
     if (ok) this.#p.sessions.complete(from, session);
-    else this.#p.sessions.delete(from);
+    else this.#p.sessions.abandon(from, session); // refused: what it bound goes back (held if its member was told it)
     if (ok && session.address !== undefined) this.#p.members.enrol(session.name, session.address, from, session.channel);
   }
 

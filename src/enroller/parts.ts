@@ -98,7 +98,12 @@ function sessionEndings(ledger: AddressLedger, parts: () => EnrollerParts) {
       if (members.has(session.name)) return;
       if (session.address !== undefined) {
         ledger.giveBack(session.name, session.newBinding === true && session.told !== true, session.heldUntil);
-      } else if (session.tookOver === true && !sessions.serving(session.name) && !ledger.holding(session.name)) {
+      } else if (
+        session.tookOver === true &&
+        session.binding !== true &&
+        !sessions.serving(session.name) &&
+        !ledger.holding(session.name)
+      ) {
         ledger.leave(session.name);
         ledger.hold(session.name);
       }

@@ -54,6 +54,8 @@ export interface Session extends Peer {
   newBinding?: boolean | undefined;
   /** A member record of its name was let go for it (see `MemberRegistryHost.takeOver`): ended with no address, it lets the name go as the record would have. */
   tookOver?: boolean | undefined;
+  /** Its bind is in flight: the bind's answer, not the session's end, decides what becomes of the name. */
+  binding?: boolean | undefined;
   /** Its member was told `address` (M_START_R and M_STOP went out, for this enrollment or one it took the binding over from). */
   told?: boolean | undefined;
   /** When the burst or M_STOP was last sent. */

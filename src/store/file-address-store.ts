@@ -57,6 +57,12 @@ export class FileAddressStore implements AddressStore {
   /** The file's path. */
   readonly path: string;
   readonly #bindings = new Map<string, number>();
+  /** The table as the file holds it: what `load` read, or the last write that succeeded. */
+  #stored = new Map<string, number>();
+  /** Counts the changes (binds and releases) made to `#bindings`. */
+  #op = 0;
+  /** Names changed since the file last took them, with the count of their last change. */
+  readonly #changedAt = new Map<string, number>();
   #writing: Promise<void> | undefined;
   /** A change is in memory but not (yet, or not successfully) in the file. */
   #unsaved = false;
@@ -164,6 +170,8 @@ export class FileAddressStore implements AddressStore {
     }
     this.#bindings.clear();
     for (const [name, address] of table) this.#bindings.set(name, address);
+    this.#stored = new Map(table);
+    this.#changedAt.clear();
     return [...this.#bindings].map(([name, address]) => ({ name, address }));
   }
 
@@ -173,21 +181,14 @@ export class FileAddressStore implements AddressStore {
     if (this.#bindings.get(binding.name) === binding.address && !this.#unsaved) {
       return this.#writing ?? Promise.resolve();
     }
-    const before = this.#bindings.get(binding.name);
     this.#bindings.set(binding.name, binding.address);
-    return this.#persist().catch((err: unknown) => {
-      // Not stored: the table goes back to what the file may hold (the enroller frees the address in its pool), unless
-      // the name was bound again since; else the next write would store a binding nobody holds.
-      if (this.#bindings.get(binding.name) === binding.address) {
-        if (before === undefined) this.#bindings.delete(binding.name);
-        else this.#bindings.set(binding.name, before);
-      }
-      throw err;
-    });
+    this.#changedAt.set(binding.name, ++this.#op);
+    return this.#persist();
   }
 
   release(name: string): Promise<void> {
     if (!this.#bindings.delete(name)) return Promise.resolve();
+    this.#changedAt.set(name, ++this.#op);
     return this.#persist();
   }
 
@@ -214,8 +215,32 @@ export class FileAddressStore implements AddressStore {
     return next;
   }
 
+  /**
+   * Writes the table as it is now. Failing, the changes it carried go back to what the file holds (the enroller
+   * frees or keeps the addresses in its pool as the failure tells it), so that a later write does not store a
+   * binding nobody holds; the changes made since it started stay, for the next write.
+   */
   async #write(): Promise<void> {
-    const body = JSON.stringify({ format: FORMAT, version: 1, bindings: Object.fromEntries(this.#bindings) }, null, 1);
+    const upTo = this.#op;
+    const written = new Map(this.#bindings);
+    const body = JSON.stringify({ format: FORMAT, version: 1, bindings: Object.fromEntries(written) }, null, 1);
+    try {
+      await this.#writeDurably(body);
+    } catch (err) {
+      for (const [name, op] of [...this.#changedAt]) {
+        if (op > upTo) continue;
+        const stored = this.#stored.get(name);
+        if (stored === undefined) this.#bindings.delete(name);
+        else this.#bindings.set(name, stored);
+        this.#changedAt.delete(name);
+      }
+      throw err;
+    }
+    this.#stored = written;
+    for (const [name, op] of [...this.#changedAt]) if (op <= upTo) this.#changedAt.delete(name);
+  }
+
+  async #writeDurably(body: string): Promise<void> {
     try {
       await (await writeFileAtomic())(this.path, `${body}\n`, { fsync: true });
       // The rename is durable only once the directory is: a power cut must not undo a binding already sent.
