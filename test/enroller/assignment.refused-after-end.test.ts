@@ -13,32 +13,14 @@ import { afterEach, expect, it } from 'vitest';
 import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 import { ManualClock } from './manual-clock.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
+import { takeOverWorld } from './take-over-world.js';
 
 afterEach(cleanup);
 
 it('an enrollment that ends with its bind in flight, refused, still lets go the retired record it took over', async () => {
-  const clock = new ManualClock();
-  const store = new SharedMemoryStore();
-  const { enroller, net } = await withEnroller({ clock, store, leaseMs: 1000, holdMs: 1000, pendingTimeoutMs: 60_000 });
-  const peer = new RawPeer(net.attach('m-shim'));
-
-  // m enrols: listed at its address, marked by us.
-  await peer.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
-  await peer.send('bootstrap', stopReply(peer));
-  await settle();
-  const address = enroller.members()[0]?.address as number;
+  const { clock, store, enroller, peer, again } = await takeOverWorld();
   expect(enroller.members().map((x) => x.name)).toEqual(['m']);
-
-  // m enrols again; its bind is held on the wire (a slow etcd).
-  let answer!: (v: 'taken') => void;
-  store.script.push(new Promise<'taken'>((resolve) => (answer = resolve)));
-  await peer.send('bootstrap', connectMsg(3, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(4, address));
-  await settle();
+  const answer = await again(); // m enrols again; its bind is held on the wire (a slow etcd)
   expect(store.callsOf('bind')).toEqual(['bind m', 'bind m']);
 
   // The old record's lease ends meanwhile: only forgotten (an enrollment of m is past M_START).

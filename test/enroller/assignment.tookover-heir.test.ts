@@ -7,32 +7,14 @@
  * (stray), exactly the hazard of test/etcd/enroller.leave-while-rebinding.test.ts.
  */
 import { afterEach, expect, it } from 'vitest';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
-import { ManualClock } from './manual-clock.js';
-import { SharedMemoryStore } from './shared-memory-store.js';
+import { cleanup, connectMsg, settle, startMsg, stopReply } from '../support/helpers.js';
+import { takeOverWorld } from './take-over-world.js';
 
 afterEach(cleanup);
 
 it('a tookOver enrollment replaced by the same member mid-bind does not leave the name its heir completes with', async () => {
-  const clock = new ManualClock();
-  const store = new SharedMemoryStore();
-  const { enroller, net } = await withEnroller({ clock, store, leaseMs: 1000, holdMs: 1000, pendingTimeoutMs: 60_000 });
-  const peer = new RawPeer(net.attach('m-shim'));
-  await peer.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
-  await peer.send('bootstrap', stopReply(peer));
-  await settle();
-  const address = enroller.members()[0]?.address as number;
-
-  // m enrols again; its bind is held on the wire.
-  let answer!: () => void;
-  store.script.push(new Promise<void>((resolve) => (answer = resolve)));
-  await peer.send('bootstrap', connectMsg(3, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(4, address));
-  await settle();
+  const { clock, store, enroller, peer, address, again } = await takeOverWorld();
+  const answer = await again(); // m enrols again; its bind is held on the wire.
   // The old record's lease ends: only forgotten, the enrollment took it over.
   clock.advance(1100);
   await settle();

@@ -6,9 +6,9 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 import { ManualClock } from './manual-clock.js';
-import { SharedMemoryStore } from './shared-memory-store.js';
+import { takeOverWorld } from './take-over-world.js';
 
 afterEach(cleanup);
 
@@ -41,24 +41,8 @@ it('an enrollment ended by a failed M_STOP_R gives its fresh address back', asyn
 });
 
 it('a tookOver re-enrollment ended by a failed M_STOP_R lets the name go (leave), as the record would have', async () => {
-  const clock = new ManualClock();
-  const store = new SharedMemoryStore();
-  const { enroller, net } = await withEnroller({ clock, store, leaseMs: 1000, holdMs: 1000, pendingTimeoutMs: 60_000 });
-  const peer = new RawPeer(net.attach('m-shim'));
-  await peer.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(2));
-  await settle();
-  await peer.send('bootstrap', stopReply(peer));
-  await settle();
-  const address = enroller.members()[0]?.address as number;
-
-  let answer!: () => void;
-  store.script.push(new Promise<void>((resolve) => (answer = resolve)));
-  await peer.send('bootstrap', connectMsg(3, 'm'));
-  await settle();
-  await peer.send('bootstrap', startMsg(4, address));
-  await settle();
+  const { clock, store, enroller, peer, address, again } = await takeOverWorld();
+  const answer = await again();
   clock.advance(1100); // the old record's lease ends: forgotten only (tookOver)
   await settle();
   answer();
