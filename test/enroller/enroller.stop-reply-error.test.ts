@@ -41,7 +41,7 @@ it('an enrollment ended by a failed M_STOP_R gives its fresh address back', asyn
 });
 
 it('a tookOver re-enrollment ended by a failed M_STOP_R lets the name go (leave), as the record would have', async () => {
-  const { clock, store, enroller, peer, address, again } = await takeOverWorld();
+  const { clock, store, enroller, peer, again } = await takeOverWorld();
   const answer = await again();
   clock.advance(1100); // the old record's lease ends: forgotten only (tookOver)
   await settle();
