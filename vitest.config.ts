@@ -14,6 +14,7 @@ const MOCKING = [
   'test/store/file-store.bind-failed.test.ts',
   'test/store/file-store.revert.test.ts',
   'test/store/file-store.rebind-enroller.test.ts',
+  'test/store/file-store.restart-write.test.ts',
   'test/etcd/client.missing-etcd3.test.ts',
 ];
 const ALL = ['test/**/*.test.ts', 'examples/**/*.test.ts'];

@@ -89,6 +89,9 @@ export class FileAddressStore implements AddressStore {
    */
   async load(): Promise<AddressBinding[]> {
     await this.#lock();
+    // A write still in flight (an enroller stopped and started again at once) lands first: the table is read after it.
+    await this.#next?.catch(() => undefined);
+    await this.#writing?.catch(() => undefined);
     try {
       return await this.#read();
     } catch (err) {
@@ -178,8 +181,10 @@ export class FileAddressStore implements AddressStore {
   bind(binding: AddressBinding): Promise<void> {
     // The enroller binds on every enrollment: an unchanged, written binding costs no write.
     // (#unsaved covers a write queued and not started too: #persist sets both, the write's start clears both)
-    if (this.#bindings.get(binding.name) === binding.address && !this.#unsaved) {
-      return this.#writing ?? Promise.resolve();
+    if (this.#bindings.get(binding.name) === binding.address) {
+      // The file holds it and no change of it is pending: stored, whatever becomes of the writes of other names.
+      if (this.#stored.get(binding.name) === binding.address && !this.#changedAt.has(binding.name)) return Promise.resolve();
+      if (!this.#unsaved) return this.#writing ?? Promise.resolve();
     }
     this.#bindings.set(binding.name, binding.address);
     this.#changedAt.set(binding.name, ++this.#op);

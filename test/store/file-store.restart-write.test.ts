@@ -1,0 +1,139 @@
+/**
+ * Found by a review (2026-12-05; its two failing cases fixed with it): FileAddressStore's #stored / #changedAt bookkeeping. (vi.mock of write-file-atomic: run alone.)
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it, vi } from 'vitest';
+import { FileAddressStore } from '../../src/index.js';
+
+type Step = { fail: boolean; gate?: Promise<void> };
+const plan = vi.hoisted(() => ({ steps: [] as Step[] }));
+vi.mock('write-file-atomic', async (importOriginal) => {
+  const real = (await importOriginal<{ default: (...args: unknown[]) => Promise<void> }>()).default;
+  return {
+    default: async (...args: unknown[]) => {
+      const step = plan.steps.shift();
+      if (step?.gate !== undefined) await step.gate;
+      if (step?.fail === true) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return real(...args);
+    },
+  };
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'rina-review5-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const fresh = async () => {
+  const store = new FileAddressStore(join(dir, `t${++n}.json`));
+  await store.load();
+  return store;
+};
+const onFile = (store: FileAddressStore) => JSON.parse(readFileSync(store.path, 'utf8')).bindings as Record<string, number>;
+const gated = () => {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  return { gate, open };
+};
+const outcome = (p: Promise<void>) =>
+  p.then(
+    () => 'ok',
+    () => 'failed',
+  );
+const tick = () => new Promise((r) => setTimeout(r, 10));
+
+it('load() (a restart: stop then start) while a release is being written reads after it: a later bind of the binding is written', async () => {
+  const store = await fresh();
+  plan.steps = [{ fail: false }];
+  await store.bind({ name: 'a', address: 5 });
+  expect(onFile(store)).toEqual({ a: 5 });
+  const g = gated();
+  plan.steps = [{ fail: false, gate: g.gate }, { fail: false }];
+  const rel = outcome(store.release('a')); // write held on the wire
+  await tick();
+  await store.close(); // Enroller.stop() does not wait for the store's writes
+  const loading = store.load(); // Enroller.start(): waits for the write in flight, then reads
+  g.open();
+  expect(await loading).toEqual([]); // (it read the file the release wrote, not the one before)
+  expect(await rel).toBe('ok');
+  expect(onFile(store)).toEqual({}); // the release landed
+  // The restarted enroller restored a:5 from load(); the member comes back and its address is bound again.
+  expect(await outcome(store.bind({ name: 'a', address: 5 }))).toBe('ok');
+  expect(onFile(store)).toEqual({ a: 5 }); // told "stored": it must be on the file
+  await store.close();
+});
+
+it('load() while a bind is queued reads after both writes: each bind resolves "ok" and is on the file', async () => {
+  const store = await fresh();
+  const g = gated();
+  plan.steps = [{ fail: false, gate: g.gate }, { fail: false }, { fail: false }];
+  const x = outcome(store.bind({ name: 'x', address: 1 })); // write 1, held
+  await tick();
+  const b = outcome(store.bind({ name: 'b', address: 7 })); // queued: write 2
+  await store.close();
+  const loading = store.load(); // waits for both writes, then reads
+  g.open();
+  expect(await loading).toEqual([
+    { name: 'x', address: 1 },
+    { name: 'b', address: 7 },
+  ]);
+  expect([await x, await b]).toEqual(['ok', 'ok']);
+  expect(onFile(store)).toEqual({ x: 1, b: 7 });
+  await store.close();
+});
+
+it('a release whose write fails: the binding is back in memory and the retried release really writes', async () => {
+  const store = await fresh();
+  plan.steps = [{ fail: false }, { fail: true }, { fail: false }];
+  await store.bind({ name: 'a', address: 5 });
+  expect(await outcome(store.release('a'))).toBe('failed');
+  expect(onFile(store)).toEqual({ a: 5 });
+  expect(await outcome(store.release('a'))).toBe('ok');
+  expect(onFile(store)).toEqual({});
+  await store.close();
+});
+
+it('after a failed write that was reverted, binding the same pair again is written, not a fast-path no-op', async () => {
+  const store = await fresh();
+  const g = gated();
+  plan.steps = [{ fail: true, gate: g.gate }, { fail: false }, { fail: false }];
+  const a = outcome(store.bind({ name: 'a', address: 5 })); // write 1 held, fails
+  await tick();
+  const b = outcome(store.bind({ name: 'b', address: 7 })); // write 2 queued
+  g.open();
+  expect([await a, await b]).toEqual(['failed', 'ok']);
+  expect(await outcome(store.bind({ name: 'a', address: 5 }))).toBe('ok');
+  expect(onFile(store)).toEqual({ a: 5, b: 7 });
+  await store.close();
+});
+
+it('close() during a failing write: the change goes back; a reload sees the file', async () => {
+  const store = await fresh();
+  const g = gated();
+  plan.steps = [{ fail: true, gate: g.gate }, { fail: false }];
+  const a = outcome(store.bind({ name: 'a', address: 5 }));
+  await tick();
+  await store.close();
+  g.open();
+  expect(await a).toBe('failed');
+  expect(await store.load()).toEqual([]);
+  await store.bind({ name: 'c', address: 9 });
+  expect(onFile(store)).toEqual({ c: 9 });
+  await store.close();
+});
+
+it('a stored, unchanged binding re-bound while another name is being written (and that write fails) is "ok": it is on the file', async () => {
+  const store = await fresh();
+  plan.steps = [{ fail: false }];
+  await store.bind({ name: 'a', address: 5 });
+  const g = gated();
+  plan.steps = [{ fail: true, gate: g.gate }];
+  const b = outcome(store.bind({ name: 'b', address: 7 })); // write held, fails
+  await tick();
+  const a = outcome(store.bind({ name: 'a', address: 5 })); // unchanged: fast path on the write in flight
+  g.open();
+  expect(await b).toBe('failed');
+  expect(onFile(store)).toEqual({ a: 5 });
+  expect(await a).toBe('ok'); // a:5 is on the file
+  await store.close();
+});
