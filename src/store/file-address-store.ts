@@ -59,6 +59,8 @@ export class FileAddressStore implements AddressStore {
   readonly #bindings = new Map<string, number>();
   /** The table as the file holds it: what `load` read, or the last write that succeeded. */
   #stored = new Map<string, number>();
+  /** False from a failed write to the next one that succeeds: the file may hold what it carried (a rename done, its directory's sync failed). */
+  #storedKnown = true;
   /** Counts the changes (binds and releases) made to `#bindings`. */
   #op = 0;
   /** Names changed since the file last took them, with the count of their last change. */
@@ -90,8 +92,7 @@ export class FileAddressStore implements AddressStore {
   async load(): Promise<AddressBinding[]> {
     await this.#lock();
     // A write still in flight (an enroller stopped and started again at once) lands first: the table is read after it.
-    await this.#next?.catch(() => undefined);
-    await this.#writing?.catch(() => undefined);
+    await this.#settled();
     try {
       return await this.#read();
     } catch (err) {
@@ -104,7 +105,15 @@ export class FileAddressStore implements AddressStore {
   async close(): Promise<void> {
     if (!this.#locked) return;
     this.#locked = false;
+    // The writes in flight land before the lock goes: a store opened next on the file reads what they wrote.
+    await this.#settled();
     await (await fsp()).unlink(this.lockPath).catch(() => undefined);
+  }
+
+  /** Resolves once the writes queued or in flight have landed or failed. */
+  async #settled(): Promise<void> {
+    await this.#next?.catch(() => undefined);
+    await this.#writing?.catch(() => undefined);
   }
 
   async #lock(): Promise<void> {
@@ -174,6 +183,7 @@ export class FileAddressStore implements AddressStore {
     this.#bindings.clear();
     for (const [name, address] of table) this.#bindings.set(name, address);
     this.#stored = new Map(table);
+    this.#storedKnown = true;
     this.#changedAt.clear();
     return [...this.#bindings].map(([name, address]) => ({ name, address }));
   }
@@ -183,7 +193,8 @@ export class FileAddressStore implements AddressStore {
     // (#unsaved covers a write queued and not started too: #persist sets both, the write's start clears both)
     if (this.#bindings.get(binding.name) === binding.address) {
       // The file holds it and no change of it is pending: stored, whatever becomes of the writes of other names.
-      if (this.#stored.get(binding.name) === binding.address && !this.#changedAt.has(binding.name)) return Promise.resolve();
+      const onFile = this.#storedKnown && this.#stored.get(binding.name) === binding.address;
+      if (onFile && !this.#changedAt.has(binding.name)) return Promise.resolve();
       if (!this.#unsaved) return this.#writing ?? Promise.resolve();
     }
     this.#bindings.set(binding.name, binding.address);
@@ -239,9 +250,11 @@ export class FileAddressStore implements AddressStore {
         else this.#bindings.set(name, stored);
         this.#changedAt.delete(name);
       }
+      this.#storedKnown = false;
       throw err;
     }
     this.#stored = written;
+    this.#storedKnown = true;
     for (const [name, op] of [...this.#changedAt]) if (op <= upTo) this.#changedAt.delete(name);
   }
 

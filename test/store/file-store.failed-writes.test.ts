@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it, vi } from 'vitest';
 import { FileAddressStore } from '../../src/index.js';
 
-type Step = { fail: boolean; gate?: Promise<void> };
+type Step = { fail?: boolean; failAfterRename?: boolean; gate?: Promise<void> };
 const plan = vi.hoisted(() => ({ steps: [] as Step[] }));
 vi.mock('write-file-atomic', async (importOriginal) => {
   const real = (await importOriginal<{ default: (...args: unknown[]) => Promise<void> }>()).default;
@@ -19,7 +19,9 @@ vi.mock('write-file-atomic', async (importOriginal) => {
       const step = plan.steps.shift();
       if (step?.gate !== undefined) await step.gate;
       if (step?.fail === true) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-      return real(...args);
+      await real(...args);
+      // The rename landed, then an error (as a failed sync of the directory after it would be).
+      if (step?.failAfterRename === true) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
     },
   };
 });
@@ -139,9 +141,10 @@ it('load() (a restart: stop then start) while a release is being written reads a
   plan.steps = [{ fail: false, gate: g.gate }, { fail: false }];
   const rel = outcome(store.release('a')); // write held on the wire
   await tick();
-  await store.close(); // Enroller.stop() does not wait for the store's writes
-  const loading = store.load(); // Enroller.start(): waits for the write in flight, then reads
+  const closing = store.close(); // Enroller.stop(): the store's close waits for the write in flight
+  const loading = closing.then(() => store.load()); // Enroller.start()
   g.open();
+  await closing;
   expect(await loading).toEqual([]); // (it read the file the release wrote, not the one before)
   expect(await rel).toBe('ok');
   expect(onFile(store)).toEqual({}); // the release landed
@@ -158,8 +161,7 @@ it('load() while a bind is queued reads after both writes: each bind resolves "o
   const x = outcome(store.bind({ name: 'x', address: 1 })); // write 1, held
   await tick();
   const b = outcome(store.bind({ name: 'b', address: 7 })); // queued: write 2
-  await store.close();
-  const loading = store.load(); // waits for both writes, then reads
+  const loading = store.close().then(() => store.load()); // the close waits for both writes, then the table is read
   g.open();
   expect(await loading).toEqual([
     { name: 'x', address: 1 },
@@ -201,8 +203,9 @@ it('close() during a failing write: the change goes back; a reload sees the file
   plan.steps = [{ fail: true, gate: g.gate }, { fail: false }];
   const a = outcome(store.bind({ name: 'a', address: 5 }));
   await tick();
-  await store.close();
+  const closing = store.close(); // waits for the write
   g.open();
+  await closing;
   expect(await a).toBe('failed');
   expect(await store.load()).toEqual([]);
   await store.bind({ name: 'c', address: 9 });
@@ -224,4 +227,40 @@ it('a stored, unchanged binding re-bound while another name is being written (an
   expect(onFile(store)).toEqual({ a: 5 });
   expect(await a).toBe('ok'); // a:5 is on the file
   await store.close();
+});
+
+/** The bindings the file at `path` holds. */
+const fileAt = (path: string) => JSON.parse(readFileSync(path, 'utf8')).bindings as Record<string, number>;
+
+it('a write that fails after its rename: a bind then answered "stored" at once is on the file', async () => {
+  const path = join(dir, `t${++n}.json`);
+  const store = new FileAddressStore(path);
+  await store.load();
+  plan.steps = [{}];
+  await store.bind({ name: 'a', address: 5 });
+  plan.steps = [{ failAfterRename: true }];
+  await expect(store.release('a')).rejects.toThrow(); // the enroller keeps a:5 (release failed)
+  await store.bind({ name: 'a', address: 5 }); // resolves: the member is told 5
+  expect(fileAt(path)).toEqual({ a: 5 });
+  await store.close();
+});
+
+it('close() with a write in flight, then another store of the file load()s: the bind that resolved is kept', async () => {
+  const path = join(dir, `t${++n}.json`);
+  const a = new FileAddressStore(path);
+  await a.load();
+  const g = gated();
+  plan.steps = [{ gate: g.gate }, {}];
+  const bound = a.bind({ name: 'x', address: 3 });
+  await tick();
+  const closing = a.close(); // an enroller's stop(): the store's close waits for the write before the lock goes
+  const b = new FileAddressStore(path);
+  const loading = closing.then(() => b.load());
+  await tick();
+  g.open();
+  await bound; // x:3 resolved: the member was told 3
+  const table = await loading;
+  await b.bind({ name: 'y', address: 4 });
+  expect({ table, file: fileAt(path) }).toEqual({ table: [{ name: 'x', address: 3 }], file: { x: 3, y: 4 } });
+  await b.close();
 });
