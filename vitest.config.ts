@@ -12,7 +12,6 @@ const MOCKING = [
   'test/shim/udp-shim.errors.test.ts',
   'test/store/file-durability.test.ts',
   'test/store/file-store.bind-failed.test.ts',
-  'test/store/file-store.rebind-enroller.test.ts',
   'test/store/file-store.failed-writes.test.ts',
   'test/etcd/client.missing-etcd3.test.ts',
 ];

@@ -8,9 +8,8 @@
  */
 import type { Lease } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
-import { EtcdAddressStore } from '../../src/etcd/index.js';
 import { describeEtcd, uniquePrefix } from '../support/etcd.js';
-import { quietListener, tappedClient } from '../support/etcd-races.js';
+import { tappedStore } from '../support/etcd-races.js';
 import { until } from '../support/helpers.js';
 
 const undo: Array<() => unknown> = [];
@@ -21,13 +20,7 @@ afterEach(async () => {
 describeEtcd('EtcdAddressStore: a renewal whose revocation of the lost lease fails', () => {
   it('is retried until it goes through, and leaves no granted lease behind', async () => {
     const prefix = uniquePrefix('review3-revoke');
-    const tap = tappedClient();
-    undo.push(() => tap.client.close());
-    const e1 = new EtcdAddressStore({ client: tap.client, prefix, leaseTtlSecs: 10, callTimeoutMs: 2000 });
-    const fenced: boolean[] = [];
-    await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener(fenced));
-    undo.push(() => e1.close());
-    await e1.load();
+    const { tap, fenced } = await tappedStore(prefix, undo);
 
     // Every revocation fails three times (etcd slow to answer it), then works.
     const FAILS = 3;

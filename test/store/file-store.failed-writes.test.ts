@@ -7,8 +7,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it, vi } from 'vitest';
-import { FileAddressStore } from '../../src/index.js';
+import { afterAll, afterEach, expect, it, vi } from 'vitest';
+import { FileAddressStore, OpCode } from '../../src/index.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, until, withEnroller } from '../support/helpers.js';
 
 type Step = { fail?: boolean; failAfterRename?: boolean; gate?: Promise<void> };
 const plan = vi.hoisted(() => ({ steps: [] as Step[] }));
@@ -28,13 +29,16 @@ vi.mock('write-file-atomic', async (importOriginal) => {
 
 const dir = mkdtempSync(join(tmpdir(), 'rina-review4-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(cleanup);
 let n = 0;
 const fresh = async () => {
   const store = new FileAddressStore(join(dir, `t${++n}.json`));
   await store.load();
   return store;
 };
-const onFile = (store: FileAddressStore) => JSON.parse(readFileSync(store.path, 'utf8')).bindings as Record<string, number>;
+/** The bindings the file at `path` holds. */
+const fileAt = (path: string) => JSON.parse(readFileSync(path, 'utf8')).bindings as Record<string, number>;
+const onFile = (store: FileAddressStore) => fileAt(store.path);
 const gated = () => {
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
@@ -52,7 +56,7 @@ it('a bind of the same name to the same address again, in a later write that suc
   const g = gated();
   plan.steps = [{ fail: true, gate: g.gate }, { fail: false }];
   const first = outcome(store.bind({ name: 'a', address: 5 })); // write 1 (held, then fails)
-  await new Promise((r) => setTimeout(r, 10));
+  await tick();
   const other = outcome(store.bind({ name: 'b', address: 7 })); // queued: write 2
   const again = outcome(store.bind({ name: 'a', address: 5 })); // the same binding again: write 2
   g.open();
@@ -67,7 +71,7 @@ it('two binds of one name to two addresses in one failed write leave neither in 
   const g = gated();
   plan.steps = [{ fail: false, gate: g.gate }, { fail: true }, { fail: false }];
   const x = outcome(store.bind({ name: 'x', address: 1 })); // write 1 under way (held)
-  await new Promise((r) => setTimeout(r, 10));
+  await tick();
   const a5 = outcome(store.bind({ name: 'a', address: 5 })); // write 2
   const a6 = outcome(store.bind({ name: 'a', address: 6 })); // write 2 too
   g.open();
@@ -83,7 +87,7 @@ it('two failed writes in a row for one name (5 then 6) leave the never-stored 5 
   const g = gated();
   plan.steps = [{ fail: true, gate: g.gate }, { fail: true }, { fail: false }];
   const a5 = outcome(store.bind({ name: 'a', address: 5 })); // write 1 (held, fails)
-  await new Promise((r) => setTimeout(r, 10));
+  await tick();
   const a6 = outcome(store.bind({ name: 'a', address: 6 })); // write 2 (fails)
   g.open();
   expect([await a5, await a6]).toEqual(['failed', 'failed']);
@@ -97,7 +101,7 @@ it('two names batched into one failed write: both put back', async () => {
   const g = gated();
   plan.steps = [{ fail: false, gate: g.gate }, { fail: true }, { fail: false }];
   const x = outcome(store.bind({ name: 'x', address: 1 }));
-  await new Promise((r) => setTimeout(r, 10));
+  await tick();
   const a = outcome(store.bind({ name: 'a', address: 5 }));
   const b = outcome(store.bind({ name: 'b', address: 6 }));
   g.open();
@@ -112,7 +116,7 @@ it('a bind, a release of the name, then the write fails: the name is not brought
   const g = gated();
   plan.steps = [{ fail: false, gate: g.gate }, { fail: true }, { fail: false }];
   const x = outcome(store.bind({ name: 'x', address: 1 }));
-  await new Promise((r) => setTimeout(r, 10));
+  await tick();
   const a = outcome(store.bind({ name: 'a', address: 5 }));
   const rel = outcome(store.release('a'));
   g.open();
@@ -229,9 +233,6 @@ it('a stored, unchanged binding re-bound while another name is being written (an
   await store.close();
 });
 
-/** The bindings the file at `path` holds. */
-const fileAt = (path: string) => JSON.parse(readFileSync(path, 'utf8')).bindings as Record<string, number>;
-
 it('a write that fails after its rename: a bind then answered "stored" at once is on the file', async () => {
   const path = join(dir, `t${++n}.json`);
   const store = new FileAddressStore(path);
@@ -263,4 +264,55 @@ it('close() with a write in flight, then another store of the file load()s: the 
   await b.bind({ name: 'y', address: 4 });
   expect({ table, file: fileAt(path) }).toEqual({ table: [{ name: 'x', address: 3 }], file: { x: 3, y: 4 } });
   await b.close();
+});
+
+/*
+ * Through the enroller: the same member's second enrollment binds m:1500 again while the first bind of m:1500 is in
+ * a write that then fails; another member's bind queued meanwhile carries the second bind into a write that
+ * succeeds. The failed bind's revert deleted m from the table and ledger.undo released m in the pool, yet the
+ * second enrollment completed at 1500: the file bound 1500 to nobody and the pool gave 1500 to the next member.
+ */
+it("a member's second enrollment that binds its address again while the first bind's write fails keeps it bound", async () => {
+  const path = join(dir, `t${++n}.json`);
+  const store = new FileAddressStore(path);
+  const { enroller, net } = await withEnroller({ store, holdMs: 1000 });
+  let open!: () => void;
+  plan.steps = [{ fail: true, gate: new Promise<void>((r) => (open = r)) }];
+
+  const m = new RawPeer(net.attach('m-shim'));
+  await m.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(2, 1500)); // write 1: m:1500, held, will fail
+  await settle();
+  const b = new RawPeer(net.attach('b-shim'));
+  await b.send('bootstrap', connectMsg(1, 'b'));
+  await settle();
+  await b.send('bootstrap', startMsg(2, 1600)); // write 2 queued
+  await settle();
+  // m's answer is slow: it connects and starts again (same name, same shim): its new enrollment binds m:1500 again.
+  await m.send('bootstrap', connectMsg(3, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(4, 1500));
+  await settle();
+  open();
+  await until(() => m.ofType(OpCode.M_STOP).length > 0 && b.ofType(OpCode.M_STOP).length > 0, 1000, 'both answered');
+  await m.send('bootstrap', stopReply(m));
+  await b.send('bootstrap', stopReply(b));
+  await settle();
+  const members = enroller.members().map((x) => [x.name, x.address]);
+  expect(members).toEqual([
+    ['m', 1500],
+    ['b', 1600],
+  ]);
+
+  // y asks for 1500: m holds it, so y must not get it.
+  const y = new RawPeer(net.attach('y-shim'));
+  await y.send('bootstrap', connectMsg(1, 'y'));
+  await settle();
+  await y.send('bootstrap', startMsg(2, 1500));
+  await until(() => y.ofType(OpCode.M_START_R).length > 0, 1000, 'y answered');
+  await settle();
+  const bindings = fileAt(path);
+  // m is a member at 1500 (told it): the file must bind it, and 1500 must not go to y as well.
+  expect({ fileM: bindings.m, y: bindings.y === 1500 ? 'given 1500 too' : 'not 1500' }).toEqual({ fileM: 1500, y: 'not 1500' });
 });

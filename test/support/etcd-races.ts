@@ -58,11 +58,8 @@ export function tappedClient() {
   return { client, leases, hooks, gateRevokes: (gate: Promise<void> | undefined) => (revokeGate = gate) };
 }
 
-/**
- * Two enrollers' stores under `prefix`: e1 on a {@link tappedClient} (its fences recorded), e2 on a client of its
- * own; `undo` closes them.
- */
-export async function tappedStores(prefix: string, undo: Array<() => unknown>) {
+/** An enroller's store under `prefix` on a {@link tappedClient}, open and loaded, its fences recorded; `undo` closes it. */
+export async function tappedStore(prefix: string, undo: Array<() => unknown>) {
   const tap = tappedClient();
   undo.push(() => tap.client.close());
   const e1 = new EtcdAddressStore({ client: tap.client, prefix, leaseTtlSecs: 10, callTimeoutMs: 2000 });
@@ -70,7 +67,6 @@ export async function tappedStores(prefix: string, undo: Array<() => unknown>) {
   await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener(fenced));
   undo.push(() => e1.close());
   await e1.load();
-  const e2 = await otherEnroller(prefix, undo);
   /** How many times e1's fence was lifted (a lease granted anew). */
   const renewals = () => fenced.filter((f) => !f).length;
   /** e1's lease `i` is revoked at etcd and reported lost, as etcd3's keepalive would; resolves once a new one is granted. */
@@ -81,7 +77,13 @@ export async function tappedStores(prefix: string, undo: Array<() => unknown>) {
     l.emit('lost', new Error('lease expired'));
     await until(() => renewals() > before, 2000, `renewal after lapse ${i + 1}`);
   };
-  return { tap, e1, e2, renewals, lapse };
+  return { tap, e1, fenced, renewals, lapse };
+}
+
+/** A {@link tappedStore} (e1) and a second enroller's store under `prefix` (e2, on a client of its own). */
+export async function tappedStores(prefix: string, undo: Array<() => unknown>) {
+  const one = await tappedStore(prefix, undo);
+  return { ...one, e2: await otherEnroller(prefix, undo) };
 }
 
 /** A promise and the function that resolves it: what holds a call on the wire until the test lets it go. */
