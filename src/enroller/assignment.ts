@@ -233,15 +233,15 @@ export class AddressAssigner {
       try {
         stored = await ledger.bind(binding);
       } catch (err) {
-        session.binding = false;
         // (unless a newer enrollment of the name is past its M_START: what the pool has for it is that one's now)
         const newer = sessions.holding(session.name);
         if (newer === undefined || newer === session || !sessions.serving(session.name)) ledger.undo(binding, heldBefore);
         this.#setBack(request, Result.UNAVAILABLE, `the enroller cannot store addresses now: ${(err as Error).message}`, true);
         this.#bindFailed(session.name, heldBefore);
         return undefined;
+      } finally {
+        session.binding = false;
       }
-      session.binding = false;
       const current = sessions.get(from);
       if (current !== session) {
         // Refused, for an enrollment that took a record's place: the name goes as the record's would have.

@@ -100,6 +100,7 @@ export class AddressLedger {
       running: () => host.running(),
       unbound: (name) => host.rebound(name, undefined),
       holdAgain: (name, ms) => this.hold(name, ms),
+      holdMs: settings.holdMs,
     });
   }
 
@@ -225,7 +226,7 @@ export class AddressLedger {
   giveBack(name: string, newBinding: boolean, heldUntil: number | undefined): void {
     if (this.#holds.has(name)) return;
     if (newBinding) {
-      this.#releases.release(name, this.#settings.holdMs);
+      this.#releases.release(name);
     } else {
       this.leave(name);
       this.hold(name, Math.max(this.#settings.holdMs, (heldUntil ?? 0) - this.#ticker.clock.now()));
@@ -234,7 +235,7 @@ export class AddressLedger {
 
   /** Frees `name`'s address (see `Releases`), without an event. */
   free(name: string): void {
-    this.#releases.release(name, this.#settings.holdMs);
+    this.#releases.release(name);
   }
 
   // --- holds ---
@@ -262,7 +263,7 @@ export class AddressLedger {
     const entry = this.#ticker.after(ms + turn, () => {
       this.#holds.delete(name);
       if (this.#host.serves(name)) return;
-      this.#releases.release(name, this.#settings.holdMs, (address) => this.#telemetry.emit('address:released', { name, address }));
+      this.#releases.release(name, (address) => this.#telemetry.emit('address:released', { name, address }));
     });
     this.#holds.set(name, { entry, ms, turn });
   }

@@ -28,6 +28,8 @@ export interface ReleasesHost {
   unbound(name: string): void;
   /** Holds `name` again for `ms`, then releases it (a store out of reach is tried again). */
   holdAgain(name: string, ms: number): void;
+  /** The hold of an address, in ms: a failed release is tried again after it, or {@link RETRY_RELEASE_MS} if sooner. */
+  readonly holdMs: number;
 }
 
 /** The releases sent and not yet answered. */
@@ -50,10 +52,10 @@ export class Releases {
    * Frees `name`'s address: in the store first, then in the pool, unless the
    * name came back meanwhile. A store that fails or refuses (another
    * enroller serves the name) keeps the binding, and so does the pool; one
-   * that fails later (out of reach) is tried again after `retryMs`, not
-   * after a whole hold. `onReleased` hears of the address freed.
+   * that fails later (out of reach) is tried again soon, not after a whole
+   * hold. `onReleased` hears of the address freed.
    */
-  release(name: string, retryMs: number, onReleased?: (address: number) => void): void {
+  release(name: string, onReleased?: (address: number) => void): void {
     const { pool, store, shared } = this.#host;
     const address = pool.addressOf(name);
     if (address === undefined) return;
@@ -87,7 +89,7 @@ export class Releases {
     };
     const retry = (): void => {
       settled();
-      if (this.#host.running() && !this.#host.serves(name)) this.#host.holdAgain(name, Math.min(retryMs, RETRY_RELEASE_MS));
+      if (this.#host.running() && !this.#host.serves(name)) this.#host.holdAgain(name, Math.min(this.#host.holdMs, RETRY_RELEASE_MS));
     };
     settle(answer, done, retry);
   }

@@ -243,7 +243,7 @@ export class FileAddressStore implements AddressStore {
     try {
       await this.#writeDurably(body);
     } catch (err) {
-      for (const [name, op] of [...this.#changedAt]) {
+      for (const [name, op] of this.#changedAt) {
         if (op > upTo) continue;
         const stored = this.#stored.get(name);
         if (stored === undefined) this.#bindings.delete(name);
@@ -255,7 +255,7 @@ export class FileAddressStore implements AddressStore {
     }
     this.#stored = written;
     this.#storedKnown = true;
-    for (const [name, op] of [...this.#changedAt]) if (op <= upTo) this.#changedAt.delete(name);
+    for (const [name, op] of this.#changedAt) if (op <= upTo) this.#changedAt.delete(name);
   }
 
   async #writeDurably(body: string): Promise<void> {
