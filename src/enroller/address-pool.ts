@@ -39,20 +39,16 @@ export class AddressPool {
   #cursor: number;
 
   readonly #random: (() => number) | undefined;
-  readonly #keepHeld: boolean;
 
   /**
    * `random`: probe for a free address from a random point of the pool
    * rather than from a cursor, so that enrollers sharing one address space
-   * rarely propose the same free address at the same time. `keepHeld`: a
-   * name that holds an address keeps it, whatever it asks for (another
-   * enroller may be serving it with that address).
+   * rarely propose the same free address at the same time.
    */
-  constructor(range: AddressPoolRange, options: { random?: () => number; keepHeld?: boolean } = {}) {
+  constructor(range: AddressPoolRange, options: { random?: () => number } = {}) {
     this.range = { first: range.first, last: range.last };
     this.#cursor = range.first;
     this.#random = options.random;
-    this.#keepHeld = options.keepHeld ?? false;
   }
 
   /** How many addresses the pool holds in all. */
@@ -76,28 +72,24 @@ export class AddressPool {
   }
 
   /**
-   * Gives `name` an address: `requested` when it is in the pool and free (or
-   * already this name's); otherwise the address the name already holds;
-   * otherwise the next free one (with `keepHeld`, the held address comes
-   * first). The requested address is a wish, never a condition: one outside
-   * the pool (a member coming from an enroller with another pool) or taken
-   * by another name is ignored. Only a full pool refuses.
+   * Gives `name` an address: the one it holds already, whatever it asks for;
+   * otherwise `requested` when it is in the pool and free; otherwise the next
+   * free one. A name is never moved from the address it holds: the member
+   * may be listed with it, or told it by an enrollment not yet complete, or
+   * served with it by another enroller of a shared store, and the store may
+   * not have the move yet. The requested address is a wish, never a
+   * condition: one outside the pool (a member coming from an enroller with
+   * another pool) or taken by another name is ignored. Only a full pool
+   * refuses.
    */
   assign(name: string, requested = 0): Assignment {
     const { first, last } = this.range;
-    if (this.#keepHeld) {
-      const held = this.#byName.get(name);
-      if (held !== undefined) return { ok: true, address: held };
-    }
-    if (requested !== 0 && Number.isSafeInteger(requested) && requested >= first && requested <= last) {
-      // Free (one the name holds already is its held address, below).
-      if (!this.#byAddress.has(requested)) {
-        this.#bind(name, requested);
-        return { ok: true, address: requested };
-      }
-    }
     const held = this.#byName.get(name);
     if (held !== undefined) return { ok: true, address: held };
+    if (requested !== 0 && Number.isSafeInteger(requested) && requested >= first && requested <= last && !this.#byAddress.has(requested)) {
+      this.#bind(name, requested);
+      return { ok: true, address: requested };
+    }
     const free = this.#findFree();
     if (free === undefined) return { ok: false, reason: `address pool ${first}-${last} is exhausted` };
     this.#bind(name, free);

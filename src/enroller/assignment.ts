@@ -124,8 +124,26 @@ export class AddressAssigner {
     this.#info = new StartReplyInfo(settings.difName, settings.dtConstants);
   }
 
-  /** Answers a new M_START of `request.session`: refused, or its address bound and the burst sent. */
+  /**
+   * Answers a new M_START of `request.session`: refused, or its address bound
+   * and the burst sent. One at a time: an M_START with another invoke id that
+   * comes while one is answered (an older attempt's, late in the network) is
+   * dropped, and its retransmission is answered once this answer is out. Two
+   * binds of one enrollment would each act on the other's result (a failed
+   * one's undo would free the address the other told the member).
+   */
   async answer(request: StartRequest, info: StartInfo): Promise<void> {
+    const { session } = request;
+    if (session.answering === true) return;
+    session.answering = true;
+    try {
+      await this.#answer(request, info);
+    } finally {
+      session.answering = false;
+    }
+  }
+
+  async #answer(request: StartRequest, info: StartInfo): Promise<void> {
     if (!this.#admit(request, info.proof)) return;
     const { msg, session } = request;
     const { ledger } = this.#p;

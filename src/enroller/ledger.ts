@@ -39,6 +39,9 @@ export interface LedgerHost {
   rebound(name: string, address: number | undefined): void;
 }
 
+/** How long closing the store waits for the binds in flight, in ms. */
+export const CLOSE_WAIT_MS = 5000;
+
 /** Settings of an {@link AddressLedger}. */
 export interface LedgerSettings {
   /** The pool's range. */
@@ -89,9 +92,8 @@ export class AddressLedger {
     this.#telemetry = telemetry;
     this.#host = host;
     this.#pace = new StorePace(ticker.clock);
-    // Enrollers sharing a store probe from random points, so they seldom race for one address, and keep a
-    // bound name's address over the one it asks for: another enroller may be serving it with that address.
-    this.#pool = new AddressPool(settings.addressPool, this.#shared === undefined ? {} : { random: settings.random, keepHeld: true });
+    // Enrollers sharing a store probe from random points, so they seldom race for one address.
+    this.#pool = new AddressPool(settings.addressPool, this.#shared === undefined ? {} : { random: settings.random });
     this.#releases = new Releases({
       pool: this.#pool,
       store,
@@ -144,8 +146,22 @@ export class AddressLedger {
     }
   }
 
-  /** Closes the store (a shared one lets go what this enroller served). */
+  /**
+   * Closes the store (a shared one lets go what this enroller served), once
+   * the binds in flight have their answers (at most {@link CLOSE_WAIT_MS}: a
+   * store that never answers does not keep a stop from ending): the next
+   * {@link open} reads a table that has them.
+   */
   async close(): Promise<void> {
+    if (this.#pace.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const entry = this.#ticker.after(CLOSE_WAIT_MS, resolve);
+        void this.#pace.idle().then(() => {
+          this.#ticker.cancel(entry);
+          resolve();
+        });
+      });
+    }
     await this.#store.close?.();
   }
 

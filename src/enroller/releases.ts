@@ -59,6 +59,11 @@ export class Releases {
     const { pool, store, shared } = this.#host;
     const address = pool.addressOf(name);
     if (address === undefined) return;
+    if (!this.#host.running()) {
+      // A stopped (or stopping) enroller writes nothing: the address is held, and freed after the next start.
+      this.#host.holdAgain(name, this.#host.holdMs);
+      return;
+    }
     let pending = this.#pending.get(name);
     if (pending === undefined) {
       pending = { releases: 0, again: 0 };
@@ -70,11 +75,15 @@ export class Releases {
     const settled = (): void => {
       if (--p.releases === 0) this.#pending.delete(name);
     };
+    const retry = (): void => {
+      settled();
+      if (this.#host.running() && !this.#host.serves(name)) this.#host.holdAgain(name, Math.min(this.#host.holdMs, RETRY_RELEASE_MS));
+    };
     let answer: MaybePromise<unknown>;
     try {
       answer = store.release(name);
     } catch {
-      settled();
+      retry(); // a store that throws (a synchronous driver's "database is locked") is tried again, as one that rejects
       return;
     }
     const done = (released: unknown): void => {
@@ -86,10 +95,6 @@ export class Releases {
       pool.release(name);
       if (shared) this.#host.unbound(name);
       onReleased?.(address);
-    };
-    const retry = (): void => {
-      settled();
-      if (this.#host.running() && !this.#host.serves(name)) this.#host.holdAgain(name, Math.min(this.#host.holdMs, RETRY_RELEASE_MS));
     };
     settle(answer, done, retry);
   }

@@ -56,6 +56,8 @@ export interface Session extends Peer {
   tookOver?: boolean | undefined;
   /** Its bind is in flight: the bind's answer, not the session's end, decides what becomes of the name. */
   binding?: boolean | undefined;
+  /** An M_START of it is being answered (admitted, bound, its burst not sent yet): another one with a new invoke id waits for its retransmission. */
+  answering?: boolean | undefined;
   /** Its member was told `address` (M_START_R and M_STOP went out, for this enrollment or one it took the binding over from). */
   told?: boolean | undefined;
   /** When the burst or M_STOP was last sent. */

@@ -27,6 +27,8 @@ const WEIGHT = 1 / 8;
 export class StorePace {
   readonly #clock: Clock;
   #inFlight = 0;
+  /** Who waits for no call to be in flight. */
+  readonly #idle: Array<() => void> = [];
   /** Moving average of the busy time between two completions, in ms; undefined until one completed. */
   #gapMs: number | undefined;
   /** The last completion, or the start of the busy time that has had none yet. */
@@ -41,6 +43,12 @@ export class StorePace {
     return this.#inFlight;
   }
 
+  /** Settles once no call is in flight (at once if none is). */
+  idle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
   /** A call to the store starts; the function to call once when it ends (resolved or rejected). */
   begin(): () => void {
     if (this.#inFlight === 0) this.#since = this.#clock.now();
@@ -50,6 +58,7 @@ export class StorePace {
       if (ended) return;
       ended = true;
       this.#inFlight--;
+      if (this.#inFlight === 0) for (const idle of this.#idle.splice(0)) idle();
       const t = this.#clock.now();
       const gap = t - this.#since;
       this.#since = t;

@@ -10,13 +10,16 @@ describe('AddressPool', () => {
     expect(pool.assign('f')).toEqual({ ok: false, reason: 'address pool 10-14 is exhausted' });
   });
 
-  it('honours a requested address when free, moves the name to it, and frees the old one', () => {
+  it('honours a requested address when free for a name that holds none; a name that holds one keeps it', () => {
     const pool = new AddressPool({ first: 1, last: 5 });
-    expect(pool.assign('a')).toEqual({ ok: true, address: 1 });
     expect(pool.assign('a', 4)).toEqual({ ok: true, address: 4 });
-    expect(pool.ownerOf(1)).toBeUndefined();
-    expect(pool.assign('b', 4)).toEqual({ ok: true, address: 2 }); // taken by a: b gets a free one
-    expect(pool.assign('a', 4)).toEqual({ ok: true, address: 4 });
+    expect(pool.assign('b', 4)).toEqual({ ok: true, address: 1 }); // taken by a: b gets a free one
+    // b asks for a free address: it keeps the one it holds, which stays bound to it (never free meanwhile)
+    expect(pool.assign('b', 3)).toEqual({ ok: true, address: 1 });
+    expect(pool.ownerOf(1)).toBe('b');
+    expect(pool.ownerOf(3)).toBeUndefined();
+    pool.release('b');
+    expect(pool.assign('b', 3)).toEqual({ ok: true, address: 3 });
   });
 
   it('a requested address outside the pool is a wish it cannot grant: the name gets one of the pool', () => {
@@ -39,13 +42,14 @@ describe('AddressPool', () => {
     const small = new AddressPool({ first: 1, last: 3 });
     small.assign('a');
     small.assign('b');
-    small.assign('a', 3); // frees 1
-    expect(small.assign('c')).toEqual({ ok: true, address: 1 });
+    small.assign('c');
+    small.release('a'); // frees 1, below the cursor
+    expect(small.assign('d')).toEqual({ ok: true, address: 1 });
   });
 
   it('for a shared store: keeps a held address over a requested one, probes from random points, learns bindings made elsewhere', () => {
     const draws = [0.5, 0.5, 0.999];
-    const pool = new AddressPool({ first: 1, last: 10 }, { keepHeld: true, random: () => draws.shift() ?? 0 });
+    const pool = new AddressPool({ first: 1, last: 10 }, { random: () => draws.shift() ?? 0 });
     expect(pool.assign('a')).toEqual({ ok: true, address: 6 });
     expect(pool.assign('a', 2)).toEqual({ ok: true, address: 6 }); // another enroller may serve "a" with 6
     expect(pool.assign('b')).toEqual({ ok: true, address: 7 }); // 6 is taken: the next one up

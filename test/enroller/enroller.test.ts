@@ -82,25 +82,35 @@ describe('Enroller: the exchange of docs/PROTOCOL.md', () => {
     expect(enroller.pendingEnrollments).toBe(1);
   });
 
-  it('gives the same name its address back when it enrols again, and honours a free requested address', async () => {
+  it('gives the same name its address back when it enrols again, whatever it asks for; honours a free requested address for a new name', async () => {
     const { peer, net } = await connected();
     await peer.send('bootstrap', start(2));
     await settle();
+    const first = decodeEnrollmentInfo(peer.ofType(OpCode.M_START_R)[0]?.objValue?.byteval ?? new Uint8Array()).address;
     peer.clear();
     await peer.send('bootstrap', connect(3));
     await settle();
-    await peer.send('bootstrap', start(4, 1500));
+    await peer.send('bootstrap', start(4, 1500)); // the name holds an address here: it keeps it
     await settle();
     const info = decodeEnrollmentInfo(peer.ofType(OpCode.M_START_R)[0]?.objValue?.byteval ?? new Uint8Array());
-    expect(info.address).toBe(1500);
+    expect(info.address).toBe(first);
 
     const other = new RawPeer(net.attach('member-2'));
     await other.send('bootstrap', connect(1, 'member-2'));
     await settle();
-    await other.send('bootstrap', start(2, 1500)); // taken by member-1: gets another
+    await other.send('bootstrap', start(2, 1500)); // free: granted
     await settle();
     const otherInfo = decodeEnrollmentInfo(other.ofType(OpCode.M_START_R)[0]?.objValue?.byteval ?? new Uint8Array());
-    expect(otherInfo.address).not.toBe(1500);
+    expect(otherInfo.address).toBe(1500);
+
+    const third = new RawPeer(net.attach('member-3'));
+    await third.send('bootstrap', connect(1, 'member-3'));
+    await settle();
+    await third.send('bootstrap', start(2, 1500)); // taken by member-2: gets another
+    await settle();
+    const thirdInfo = decodeEnrollmentInfo(third.ofType(OpCode.M_START_R)[0]?.objValue?.byteval ?? new Uint8Array());
+    expect(thirdInfo.address).not.toBe(1500);
+    expect(thirdInfo.address).not.toBe(first);
   });
 
   it('grants an address of its pool to a member asking for one outside it; refuses only when the pool is exhausted', async () => {

@@ -118,11 +118,13 @@ describe('the enroller on an address store', () => {
     const path = join(dir, 'table.json');
     const net = new MemoryNetwork();
     const file = new FileAddressStore(path);
-    // A store that never finishes persisting m-crash: the enroller "dies" there.
+    // A store that never finishes persisting m-crash: the enroller "dies" there (and its write with it).
+    let die!: (err: Error) => void;
+    const dead = new Promise<void>((_, reject) => (die = reject));
     const stalling: AddressStore = {
       load: () => file.load(),
       release: (name) => file.release(name),
-      bind: (b: AddressBinding) => (b.name === 'm-crash' ? new Promise<void>(() => undefined) : file.bind(b)),
+      bind: (b: AddressBinding) => (b.name === 'm-crash' ? dead : file.bind(b)),
     };
     const first = await withEnroller({ store: stalling, addressPool: { first: 1, last: 3 } }, net);
     const a = member(net, 'a').mgr;
@@ -131,6 +133,7 @@ describe('the enroller on an address store', () => {
     await expect(crashing.enrolWithBootstrap('bootstrap')).rejects.toBeInstanceOf(EnrollmentTimeoutError);
     // the enroller dies here; a new one starts from the file
     net.detach('bootstrap'); // gone without a word (a crash), not a graceful stop
+    die(new Error('the process died'));
     await first.enroller.stop();
     await withEnroller({ store: new FileAddressStore(path), addressPool: { first: 1, last: 3 } }, net);
     const b = member(net, 'b').mgr;

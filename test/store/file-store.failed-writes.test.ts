@@ -316,3 +316,54 @@ it("a member's second enrollment that binds its address again while the first bi
   // m is a member at 1500 (told it): the file must bind it, and 1500 must not go to y as well.
   expect({ fileM: bindings.m, y: bindings.y === 1500 ? 'given 1500 too' : 'not 1500' }).toEqual({ fileM: 1500, y: 'not 1500' });
 });
+
+/**
+ * Found by a review (2026-12-05; fixed with it), through the enroller: a released member m (1002 held for it)
+ * enrolled again asking for 1500, and the pool moved it there at once, before the write; a newcomer n asking for
+ * 1002 was given it, in the next write; m's write failed, the file store put m:1002 back, and the next write
+ * carried n:1002 too. The file bound 1002 to two names, and the next load() threw. A name now keeps the address
+ * it holds, whatever it asks for.
+ */
+it('a member enrolling again for another address, its write failing, never leaves the file binding one address twice', async () => {
+  const path = join(dir, `t${++n}.json`);
+  const store = new FileAddressStore(path);
+  const { enroller, net } = await withEnroller({ store, holdMs: 60_000 });
+  const m = new RawPeer(net.attach('m-shim'));
+  await m.send('bootstrap', connectMsg(1, 'm'));
+  await until(() => m.ofType(OpCode.M_CONNECT_R).length === 1);
+  await m.send('bootstrap', startMsg(2));
+  await until(() => m.ofType(OpCode.M_STOP).length === 1);
+  await m.send('bootstrap', stopReply(m));
+  await until(() => enroller.members().length === 1);
+  expect(enroller.members()[0]?.address).toBe(1002);
+  await m.send('bootstrap', { opCode: OpCode.M_RELEASE, invokeId: 3 });
+  await settle();
+
+  // The next write is held, and will fail; m enrols again asking for 1500, n asks for 1002 meanwhile.
+  const g = gated();
+  plan.steps = [{ fail: true, gate: g.gate }];
+  await m.send('bootstrap', connectMsg(4, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(5, 1500));
+  await settle();
+  const nPeer = new RawPeer(net.attach('n-shim'));
+  await nPeer.send('bootstrap', connectMsg(1, 'n'));
+  await settle();
+  await nPeer.send('bootstrap', startMsg(2, 1002));
+  await settle();
+  g.open();
+  await until(() => nPeer.ofType(OpCode.M_START_R).length === 1 && m.ofType(OpCode.M_START_R).length === 2);
+  // n, if the failed write was its, is told "unavailable": it asks again (a new M_START), as a member does.
+  if ((nPeer.ofType(OpCode.M_START_R)[0]?.result ?? 0) !== 0) await nPeer.send('bootstrap', startMsg(3, 1002));
+  await until(() => nPeer.ofType(OpCode.M_STOP).length === 1);
+  await nPeer.send('bootstrap', stopReply(nPeer));
+  if (m.ofType(OpCode.M_STOP).length === 2) await m.send('bootstrap', stopReply(m));
+  await settle();
+  const listed = enroller.members().map((x) => x.address);
+  expect(new Set(listed).size, JSON.stringify(enroller.members())).toBe(listed.length);
+  await enroller.stop();
+
+  const bindings = fileAt(path);
+  expect(new Set(Object.values(bindings)).size, `file: ${JSON.stringify(bindings)}`).toBe(Object.keys(bindings).length);
+  await expect(new FileAddressStore(path).load()).resolves.toBeDefined();
+});

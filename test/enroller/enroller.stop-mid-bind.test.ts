@@ -1,0 +1,79 @@
+/**
+ * Found by a review (2026-12-05; fixed with it): stop() did not wait for a bind in flight. Stopped and started
+ * again, the store read afresh without the binding still in flight, the enroller gave the address to another
+ * name; then the old bind landed, and its continuation (#bind: the session gone, so #orphaned) found the pool no
+ * longer bound m, and only held m: the hold's release found no address for m in the pool and never told the
+ * store. The store kept 1002 bound to two names for good. stop() now waits for the binds in flight
+ * (AddressLedger.close), and a stopped enroller writes nothing (Releases: a release waits as a hold).
+ */
+import { afterEach, expect, it } from 'vitest';
+import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
+import { ManualClock } from './manual-clock.js';
+import { GatedStore } from './gated-store.js';
+
+afterEach(cleanup);
+
+it('a bind still in flight at stop() never leaves the store binding one address to two names', async () => {
+  const clock = new ManualClock();
+  const store = new GatedStore();
+  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
+  const m = new RawPeer(net.attach('m-shim'));
+  const gate = store.gate();
+  await m.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(2));
+  await settle();
+  expect(store.calls).toEqual(['bind m 1002']);
+
+  // stop() waits for the bind in flight: the next start() reads a table that has it.
+  let stopped = false;
+  const stopping = enroller.stop().then(() => {
+    stopped = true;
+  });
+  await settle();
+  expect(stopped).toBe(false);
+  gate.ok(); // the store answers the bind at last
+  await stopping;
+  await enroller.start();
+
+  const n = new RawPeer(net.attach('n-shim'));
+  await n.send('bootstrap', connectMsg(1, 'n'));
+  await settle();
+  await n.send('bootstrap', startMsg(2, 1002));
+  await settle();
+  await n.send('bootstrap', stopReply(n));
+  await settle();
+  expect(enroller.members().map((x) => [x.name, x.address])).toEqual([['n', 1003]]); // m's is held
+
+  clock.advance(5000); // every hold runs out
+  await settle();
+
+  const table = store.table();
+  const addresses = Object.values(table);
+  expect(new Set(addresses).size, `store: ${JSON.stringify(table)}; calls: ${store.calls.join(', ')}`).toBe(addresses.length);
+});
+
+it('a store that never answers a bind keeps stop() waiting at most CLOSE_WAIT_MS', async () => {
+  const clock = new ManualClock();
+  const store = new GatedStore();
+  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000 });
+  const m = new RawPeer(net.attach('m-shim'));
+  const gate = store.gate(); // not opened until the end
+  await m.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(2));
+  await settle();
+  let stopped = false;
+  const stopping = enroller.stop().then(() => {
+    stopped = true;
+  });
+  await settle(); // stop() reaches the store's close
+  clock.advance(CLOSE_WAIT_MS - 10);
+  await settle();
+  expect(stopped).toBe(false);
+  clock.advance(20);
+  await stopping;
+  expect(stopped).toBe(true);
+  gate.fail(); // (for the cleanup's own stop)
+});
