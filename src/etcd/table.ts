@@ -53,6 +53,11 @@ export class AddressTable {
     this.#host = host;
   }
 
+  /** The newest revision the table has seen everything up to (its last read, or the watch's last event). */
+  get watchRevision(): number {
+    return this.#watchRevision;
+  }
+
   /** `name`'s binding key as last seen. */
   name(name: string): Entry | undefined {
     return this.#names.get(name);

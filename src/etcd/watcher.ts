@@ -1,7 +1,8 @@
 /**
  * Keeps the etcd store's table current: reads it whole (in pages, at one
  * revision), then watches the prefix from the next revision on, so no change
- * falls between the two; reads it again if the watch fails for good.
+ * falls between the two; watches again from the last revision seen when the
+ * connection drops; reads it again if the watch fails for good.
  *
  * @module
  */
@@ -124,21 +125,51 @@ export class TableWatcher {
     }
   }
 
-  #watch(fromRevision: number): void {
+  /**
+   * Watches the prefix from `fromRevision`. When the connection drops, the
+   * watch is made anew from the last revision the table has, after a backoff
+   * (`failures`: drops since the watch last connected): etcd3 would re-create
+   * it from the revision etcd had when it last created it, before etcd sent
+   * the events the watch had missed, and a second drop in that window would
+   * lose them without an error.
+   */
+  #watch(fromRevision: number, failures = 0): void {
     const client = this.#host.client();
     const epoch = this.#host.epoch();
-    // The watcher exists at once (so close() can cancel it even before etcd answers); etcd3 reconnects it after
-    // an outage and resumes from the last revision it delivered.
+    // The watcher exists at once (so close() can cancel it even before etcd answers).
     const watcher = client.watch().prefix(this.#host.keys.prefix).startRevision(String(fromRevision)).watcher();
     this.#watcher = watcher;
+    let drops = failures;
+    const mine = (): boolean => epoch === this.#host.epoch() && this.#watcher === watcher;
     watcher.on('put', (kv) => this.#table.onEvent(kv, false));
     watcher.on('delete', (kv) => this.#table.onEvent(kv, true));
+    watcher.on('connected', () => {
+      drops = 0;
+    });
+    watcher.on('disconnected', () => {
+      if (!mine()) return;
+      this.#watcher = undefined;
+      watcher.cancel().catch(() => undefined);
+      void this.#rewatch(epoch, drops + 1);
+    });
     watcher.on('error', () => {
       // Unrecoverable for this watcher (compacted, cancelled by etcd): start over from a fresh read.
-      if (epoch !== this.#host.epoch() || this.#watcher !== watcher) return;
+      if (!mine()) return;
       this.#watcher = undefined;
       watcher.cancel().catch(() => undefined);
       void this.#resync(epoch);
     });
+  }
+
+  /** Watches again from the table's revision, after a backoff of 200 ms to 5 s, unless the store closed or a resync watches already. */
+  async #rewatch(epoch: number, failures: number): Promise<void> {
+    const { signal } = this.#stopping;
+    await sleep(exponentialDelay(failures, 200, 5000), signal).catch(() => undefined);
+    if (signal.aborted || epoch !== this.#host.epoch() || this.#watcher !== undefined) return;
+    try {
+      this.#watch(this.#table.watchRevision + 1, failures);
+    } catch {
+      // (the store closed meanwhile: no client)
+    }
   }
 }
