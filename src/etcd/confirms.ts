@@ -48,6 +48,8 @@ export interface ConfirmHost {
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
   /** What a failed transaction read of a key, for the store's copy of the table. */
   learn(key: string, kv: IKeyValue | undefined, revision: number): void;
+  /** A confirm of `name` got no answer (committed or not): a mark of it the watch has shown already may be stray. */
+  unanswered(name: string): void;
 }
 
 interface Pending {
@@ -160,7 +162,8 @@ export class ConfirmBatcher {
         return;
       }
       for (const p of batch) {
-        drop(served, p); // committed or not: a mark that made it is deleted when the watch shows it
+        drop(served, p); // committed or not: a mark that made it is deleted when the watch shows it, or now if it did
+        this.#host.unanswered(p.binding.name);
         p.reject(err);
       }
       return;

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Etcd3, IKeyValue, IRequestOp, ITxnRequest } from 'etcd3';
+import type { Etcd3, IRequestOp, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwner } from '../store/address-store.js';
 import { parseWith } from '../util/schema.js';
@@ -89,7 +89,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       stats,
       listener: () => this.#listener,
       ownerName: () => this.#owner?.name,
-      strayMark: (name, kv) => this.#deleteStrayMark(name, kv),
+      strayMark: (name, kv) => this.#deleteStrayMark(name, kv.key, kv.mod_revision),
     });
     const common = { keys, stats, client: () => this.#open(), epoch: () => this.#epoch };
     this.#watcher = new TableWatcher(
@@ -111,6 +111,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
       txn: (what, request) => this.#txn('confirms', what, request),
       learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
+      unanswered: (name) => this.#unanswered(name),
     });
     this.#leaves = new Leaves({
       keys,
@@ -170,8 +171,9 @@ export class EtcdAddressStore implements SharedAddressStore {
       res = await this.#txn('binds', `cannot bind ${name} to ${address}`, request);
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
-      // when the watch shows it (see AddressTable).
+      // when the watch shows it (see AddressTable), or now if it did already.
       this.#served.drop(name, token);
+      this.#unanswered(name);
       throw err;
     } finally {
       const left = (this.#binding.get(name) ?? 1) - 1;
@@ -339,12 +341,23 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /** A mark of ours from a bind whose answer never came, for a member we do not serve (unless written again since). */
-  #deleteStrayMark(name: string, kv: IKeyValue): void {
+  #deleteStrayMark(name: string, key: Buffer, modRevision: string): void {
     if (this.#served.has(name)) return;
     this.#txn('strayMarks', 'delete a stray mark', {
-      compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
-      success: [{ request_delete_range: { key: kv.key } }],
+      compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: modRevision }],
+      success: [{ request_delete_range: { key } }],
     }).catch(() => undefined);
+  }
+
+  /**
+   * A bind or confirm of `name` got no answer, and the name is served no
+   * more: a mark of ours the watch has shown already (while the name was
+   * still served, so not taken for a stray then) is stray now. One the watch
+   * shows later, the table finds.
+   */
+  #unanswered(name: string): void {
+    const revision = this.#table.ownMark(name);
+    if (revision !== undefined) this.#deleteStrayMark(name, Buffer.from(this.#keys.mark(name)), String(revision));
   }
 
   #open(): Etcd3 {

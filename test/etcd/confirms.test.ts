@@ -36,6 +36,7 @@ function batcher(
   const keys = new EtcdKeys(PREFIX, () => opts.owner ?? 'e1');
   const txns: ITxnRequest[] = [];
   const learnt: Array<[string, string | undefined]> = [];
+  const unanswered: string[] = [];
   const served = new ServedNames();
   let revision = 100;
   const b = new ConfirmBatcher({
@@ -46,6 +47,7 @@ function batcher(
       if (opts.learnFails === true) throw new Error('the table cannot take it');
       learnt.push([key, kv?.value.toString()]);
     },
+    unanswered: (name) => unanswered.push(name),
     txn: async (_what, request) => {
       txns.push(request);
       await Promise.resolve();
@@ -65,7 +67,7 @@ function batcher(
       return { succeeded: false, header: { revision: String(revision) }, responses } as unknown as TxnResponse;
     },
   });
-  return { b, txns, learnt, served };
+  return { b, txns, learnt, served, unanswered };
 }
 
 /** The bytes of the keys and values in a request's operation. */
@@ -188,10 +190,11 @@ describe('ConfirmBatcher', () => {
   });
 
   it('rejects every confirm of a batch etcd did not answer, serving none of them; and every one asked with no lease', async () => {
-    const { b, served } = batcher(bound(3), { fail: () => new StoreError('etcd: cannot confirm 3 bindings: unavailable') });
+    const { b, served, unanswered } = batcher(bound(3), { fail: () => new StoreError('etcd: cannot confirm 3 bindings: unavailable') });
     const asked = [0, 1, 2].map((i) => b.confirm({ name: `m${i}`, address: i + 1 }));
     for (const a of asked) await expect(a).rejects.toThrow(/unavailable/);
     expect(served.size).toBe(0);
+    expect(unanswered).toEqual(['m0', 'm1', 'm2']); // (a mark the watch showed already is stray now)
 
     const table = bound(3);
     table.set(`${PREFIX}addresses/2`, 'x');

@@ -22,7 +22,7 @@ afterEach(async () => {
 
 describeEtcd('EtcdAddressStore: a watch re-created on a flapping link', () => {
   const scenario = (flap: boolean) => async () => {
-    const prefix = uniquePrefix('review-b-watch');
+    const prefix = uniquePrefix('watch-reconnect');
     const proxy = await TcpProxy.start(etcdEndpoint());
     undo.push(() => proxy.close());
     const client = new Etcd3({ hosts: proxy.url });
@@ -83,12 +83,12 @@ describeEtcd('EtcdAddressStore: a watch re-created on a flapping link', () => {
     expect(await readKey(`${prefix}addresses/5`)).toBe('x');
     // e1's lease never lapsed: it vouches for what it serves.
     expect(e1.canVouch()).toBe(true);
-    // What e1 knows must be etcd's: a at 6, x at 5 (FAILS: a at 5, x unknown, for good).
+    // What e1 knows must be etcd's: a at 6, x at 5 (before the fix: a at 5, x unknown, for good).
     expect({ a: e1.addressOf('a'), x: e1.addressOf('x') }).toEqual({ a: 6, x: 5 });
   };
   // Control: the same without the second drop (passed before the fix too).
   it('learns the changes made while it was cut off (control: the link comes back once)', { timeout: 40_000 }, scenario(false));
-  // FAILS on the current code.
+  // (failed before the fix)
   it(
     'learns the changes made while it was cut off, the link dropping once more as the watch is re-created',
     { timeout: 40_000 },
