@@ -13,6 +13,7 @@ const MOCKING = [
   'test/store/file-durability.test.ts',
   'test/store/file-store.bind-failed.test.ts',
   'test/store/file-store.failed-writes.test.ts',
+  'test/store/file-lock.race.test.ts',
   'test/etcd/client.missing-etcd3.test.ts',
 ];
 const ALL = ['test/**/*.test.ts', 'examples/**/*.test.ts'];

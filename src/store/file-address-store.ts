@@ -6,8 +6,10 @@
 import { dirname } from 'node:path';
 import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
+import { duplicateKey } from '../util/json.js';
 import { integer, lazySchema } from '../util/schema.js';
 import type { AddressBinding, AddressStore } from './address-store.js';
+import { giveLockBack, takeLock } from './file-lock.js';
 
 const FORMAT = 'rina-enrollment/address-store';
 
@@ -107,7 +109,7 @@ export class FileAddressStore implements AddressStore {
     this.#locked = false;
     // The writes in flight land before the lock goes: a store opened next on the file reads what they wrote.
     await this.#settled();
-    await (await fsp()).unlink(this.lockPath).catch(() => undefined);
+    await giveLockBack(this.lockPath);
   }
 
   /** Resolves once the writes queued or in flight have landed or failed. */
@@ -118,39 +120,8 @@ export class FileAddressStore implements AddressStore {
 
   async #lock(): Promise<void> {
     if (this.#locked) return;
-    for (let tries = 0; tries < 3; tries++) {
-      try {
-        const handle = await (await fsp()).open(this.lockPath, 'wx', 0o644);
-        const started = startTimeOf(process.pid);
-        await handle.writeFile(started === undefined ? `${process.pid}\n` : `${process.pid} ${started}\n`);
-        await handle.close();
-        this.#locked = true;
-        return;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EEXIST') {
-          throw new StoreError(
-            `cannot use ${this.path}: cannot create ${this.lockPath} (${code ?? (err as Error).message}): is the directory there and writable?`,
-            {
-              cause: err,
-            },
-          );
-        }
-      }
-      const [pidText = '', started] = (await (await fsp()).readFile(this.lockPath, 'utf8').catch(() => '')).trim().split(/\s+/);
-      const holder = Number.parseInt(pidText, 10);
-      // A live process with that id is the holder only if it started when the holder did (ids are reused).
-      const holderStarted = startTimeOf(holder);
-      const same = started === undefined || holderStarted === undefined || holderStarted === started;
-      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder) && same) {
-        throw new StoreError(
-          `${this.path} is in use by another enroller (process ${holder}; lock ${this.lockPath}): stop it first, or delete the lock if that process is gone`,
-        );
-      }
-      // Its holder died without giving it back (or is this process, which can only be a store it dropped): take it over.
-      await (await fsp()).unlink(this.lockPath).catch(() => undefined);
-    }
-    throw new StoreError(`cannot take the lock ${this.lockPath}: another process keeps taking it`);
+    await takeLock(this.lockPath, this.path);
+    this.#locked = true;
   }
 
   async #read(): Promise<AddressBinding[]> {
@@ -167,6 +138,10 @@ export class FileAddressStore implements AddressStore {
     } catch (err) {
       throw new StoreError(`${this.path} is not an address table of rina-enrollment: ${(err as Error).message}`, { cause: err });
     }
+    // (JSON.parse keeps the last of two bindings of one name: a hand-edited file would lose the other silently)
+    const twice = duplicateKey(text);
+    if (twice !== undefined)
+      throw new StoreError(`${this.path} names ${JSON.stringify(twice)} twice: which of the two it means is not known`);
     // JSON.parse makes own properties of every key, "__proto__" included; Object.keys lists them all.
     const table = new Map<string, number>();
     const seen = new Map<number, string>();
@@ -273,25 +248,4 @@ export class FileAddressStore implements AddressStore {
       throw new StoreError(`cannot write the address table ${this.path}: ${(err as Error).message}`, { cause: err });
     }
   }
-}
-
-/** Whether process `pid` exists (a process of another user counts: it answers EPERM). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** When process `pid` started (Linux: /proc/<pid>/stat, field 22), to tell it from a later process given the same id; undefined elsewhere. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = process.getBuiltinModule('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    // no /proc (not Linux), or no such process: unknown
-  }
-  return undefined;
 }

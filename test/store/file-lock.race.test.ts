@@ -1,0 +1,119 @@
+/**
+ * Found by a review (2026-12-05; fixed with it): FileAddressStore's lock could be held by two live processes at
+ * once. (1) The lock file was created, and only after an await was the process id written into it: another process
+ * reading it empty in between took it for a dead holder's, removed it and made its own. (2) A lock found stale was
+ * removed by path after an await, without checking it was still the stale one: of two processes taking over a dead
+ * holder's lock, the slower removed the faster one's new lock and took it too. Two enrollers on one file hand out
+ * the same addresses and overwrite each other's table. Now the lock appears with its content (hard-linked into
+ * place), and a dead holder's lock is removed by one process at a time, only if it is still the one found dead.
+ *
+ * This test process is one enroller, held at one step by a mock of node:fs/promises; the other is a real child
+ * process (test/store/lock-child.ts). (vi.mock: listed in vitest.config.ts's MOCKING.)
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, expect, it, vi } from 'vitest';
+import { FileAddressStore } from '../../src/index.js';
+import { until } from '../support/helpers.js';
+
+const hooks = vi.hoisted(() => ({
+  /** Held before the lock is linked into place. */
+  beforeLink: undefined as Promise<void> | undefined,
+  /** Held before a dead holder's lock is removed. */
+  beforeUnlink: undefined as Promise<void> | undefined,
+  reached: false,
+}));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const held = async (which: 'beforeLink' | 'beforeUnlink') => {
+    const gate = hooks[which];
+    if (gate === undefined) return;
+    hooks[which] = undefined;
+    hooks.reached = true;
+    await gate;
+  };
+  const link = async (...args: Parameters<typeof real.link>) => {
+    await held('beforeLink');
+    return real.link(...args);
+  };
+  const unlink = async (...args: Parameters<typeof real.unlink>) => {
+    if (String(args[0]).endsWith('.lock')) await held('beforeUnlink');
+    return real.unlink(...args);
+  };
+  return { ...real, link, unlink, default: { ...real, link, unlink } };
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'rina-lock-race-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const undo: Array<() => unknown> = [];
+afterEach(async () => {
+  while (undo.length > 0) await undo.pop()?.();
+  hooks.reached = false;
+});
+
+const gate = () => {
+  let open!: () => void;
+  const held = new Promise<void>((r) => (open = r));
+  return { held, open };
+};
+
+/** Another enroller process loading the store at `path`: what it said. */
+async function otherProcess(path: string): Promise<{ child: ChildProcess; said: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lock-child.ts'), path], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  undo.push(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout?.on('data', (d) => (out += String(d)));
+  await until(() => out.includes('\n'), 15_000, 'the other process loads');
+  return { child, said: out.trim() };
+}
+
+const outcome = (load: Promise<unknown>) =>
+  load.then(
+    () => 'locked',
+    (err: Error) => `refused: ${err.message}`,
+  );
+
+it('control: a lock held by a live process is respected by another', { timeout: 30_000 }, async () => {
+  const path = join(dir, 'zero.json');
+  const a = new FileAddressStore(path);
+  await a.load();
+  undo.push(() => a.close());
+  expect((await otherProcess(path)).said).toMatch(/^refused: .* is in use by another enroller/);
+});
+
+it('a lock being made is never seen empty: of two processes starting at once, one holds it', { timeout: 30_000 }, async () => {
+  const path = join(dir, 'one.json');
+  const a = new FileAddressStore(path);
+  const g = gate();
+  hooks.beforeLink = g.held;
+  const aLoad = outcome(a.load()); // A: its lock written, about to be put in place
+  undo.push(() => a.close());
+  await until(() => hooks.reached, 2000, 'A made its lock');
+  const b = await otherProcess(path);
+  g.open();
+  expect([b.said, await aLoad].filter((s) => s === 'locked')).toHaveLength(1);
+  expect(readdirSync(dir).filter((f) => f.startsWith('one.json.lock.'))).toEqual([]); // no file of a lock being made is left
+});
+
+it("a dead holder's lock taken over by two processes at once goes to one of them", { timeout: 30_000 }, async () => {
+  const path = join(dir, 'two.json');
+  const dead = spawnSync(process.execPath, ['-e', '']).pid as number; // a process that has exited
+  writeFileSync(`${path}.lock`, `${dead}\n`);
+  const a = new FileAddressStore(path);
+  const g = gate();
+  hooks.beforeUnlink = g.held;
+  const aLoad = outcome(a.load()); // A: found the lock dead, about to remove it
+  undo.push(() => a.close());
+  await until(() => hooks.reached, 2000, 'A found the lock stale');
+  const b = await otherProcess(path); // B does the same, without pausing
+  g.open();
+  const said = [b.said, await aLoad];
+  expect(
+    said.filter((s) => s === 'locked'),
+    JSON.stringify(said),
+  ).toHaveLength(1);
+});
