@@ -165,9 +165,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
    * no answer awaited, the sends bounded by 1 s. Those members fail over to
    * another enroller at once; the enroller forgets them and holds their
    * addresses (re-armed by a later {@link start}). Members it could not tell
-   * (the shim is closed) stay listed, as do the address bindings. A
-   * {@link start} called meanwhile waits for this to finish. The shim is the
-   * caller's to close.
+   * (the shim is closed) stay listed, as do the address bindings. The store
+   * closes once binds in flight are answered (at most 5 s); nothing is
+   * written after: releases wait, held, for the next start. A {@link start}
+   * called meanwhile waits for this to finish. The shim is the caller's.
    */
   async stop(): Promise<void> {
     this.#generation++;
