@@ -133,8 +133,14 @@ export class AddressLedger {
 
   // --- the store's life ---
 
-  /** Opens a shared store for `owner`, reads the table and restores the pool from it; closes the store if that fails. */
+  /**
+   * Opens a shared store for `owner`, reads the table and restores the pool
+   * from it; closes the store if that fails. First, binds of an earlier run
+   * that {@link close} stopped waiting for are answered, however long that
+   * takes: the table read has them, and their addresses go to nobody else.
+   */
   async open(owner: StoreOwner): Promise<Loaded> {
+    await this.#pace.idle();
     await this.#shared?.open(owner, this.#listener());
     try {
       // The table as stored: every known name gets its old address back.
@@ -146,12 +152,7 @@ export class AddressLedger {
     }
   }
 
-  /**
-   * Closes the store (a shared one lets go what this enroller served), once
-   * the binds in flight have their answers (at most {@link CLOSE_WAIT_MS}: a
-   * store that never answers does not keep a stop from ending): the next
-   * {@link open} reads a table that has them.
-   */
+  /** Closes the store (a shared one lets go what it served) once binds in flight are answered, or after {@link CLOSE_WAIT_MS}. */
   async close(): Promise<void> {
     if (this.#pace.inFlight > 0) {
       await new Promise<void>((resolve) => {

@@ -56,13 +56,21 @@ interface Pending {
   readonly binding: AddressBinding;
   /** The name's token in `served` since this confirm was first sent: a failure gives the name up only while it is still this one's. */
   token?: number;
+  /** The name's token before it (served already: a failure leaves it served). */
+  before?: number | undefined;
   resolve(proven: boolean): void;
   reject(err: unknown): void;
 }
 
+/** A confirm is sent: its name is served from now on (before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray). */
+function serve(served: ServedNames, p: Pending): void {
+  p.before = served.token(p.binding.name);
+  p.token = served.take(p.binding.name);
+}
+
 /** A confirm failed or was refused: its name is served no more, unless a newer bind or confirm took it since. */
-function drop(served: ServedNames, { binding, token }: Pending): void {
-  if (token !== undefined) served.drop(binding.name, token);
+function drop(served: ServedNames, { binding, token, before }: Pending): void {
+  if (token !== undefined) served.drop(binding.name, token, before);
 }
 
 /** Collects confirms and sends them as few transactions. */
@@ -146,7 +154,7 @@ export class ConfirmBatcher {
       );
       success.push({ request_put: { key: Buffer.from(keys.mark(binding.name)), value: Buffer.alloc(0), lease: leaseId } });
       failure.push({ request_range: { key: nameKey } }, { request_range: { key: addressKey } });
-      if (again === undefined) p.token = served.take(binding.name); // before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray
+      if (again === undefined) serve(served, p);
     }
     const first = batch[0]?.binding as AddressBinding;
     const what =

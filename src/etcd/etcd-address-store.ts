@@ -164,6 +164,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const held = this.#table.name(name);
     const holder = this.#table.address(address);
     const request = this.#bindRequest(binding, held, holder, leaseId);
+    const before = this.#served.token(name);
     const token = this.#served.take(name);
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
@@ -172,7 +173,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable), or now if it did already.
-      this.#served.drop(name, token);
+      this.#served.drop(name, token, before);
       this.#unanswered(name);
       throw err;
     } finally {
@@ -186,7 +187,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       return true;
     }
     this.#stats.conflicts++;
-    this.#served.drop(name, token);
+    this.#served.drop(name, token, before);
     // What won instead: each key as it is now, or gone.
     const found = res.responses.map((r) => r.response_range?.kvs[0]);
     this.#table.learn(this.#keys.name(name), found[0], revision);

@@ -36,9 +36,16 @@ export class ServedNames {
     return token;
   }
 
-  /** The call of `token` failed or was refused: `name` is served no more, unless a newer call took it since. */
-  drop(name: string, token: number): void {
-    if (this.#tokens.get(name) === token) this.#tokens.delete(name);
+  /**
+   * The call of `token` failed or was refused: `name` is served as it was
+   * before the call (`before`, the name's token when the call was sent:
+   * a member served already stays served, its mark its own), unless a newer
+   * call took it since.
+   */
+  drop(name: string, token: number, before?: number): void {
+    if (this.#tokens.get(name) !== token) return;
+    if (before === undefined) this.#tokens.delete(name);
+    else this.#tokens.set(name, before);
   }
 
   /** This enroller lets `name` go (a leave), whatever took it. */

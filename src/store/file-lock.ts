@@ -6,8 +6,9 @@
  * Two processes can start at the same moment, so no step may leave a
  * window another process could misread: the lock appears with its content
  * (written to a file of this process's own, then hard-linked into place,
- * which fails if a lock is there), and a dead holder's lock is removed by
- * one process at a time, only if it is still the one found dead.
+ * which fails if a lock is there), and a dead holder's lock is moved aside
+ * (a rename: atomic) and checked there; one that turns out to be another
+ * process's new lock, taken over meanwhile, is put back.
  *
  * @module
  */
@@ -16,10 +17,7 @@ import { StoreError } from '../errors.js';
 /** node:fs/promises, loaded at first use (see file-address-store.ts). */
 const fsp = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');
 
-/** How long a takeover may last before another process takes it for a dead one's, in ms (a takeover is a few file operations). */
-const TAKEOVER_STALE_MS = 10_000;
-
-/** How long taking the lock keeps trying while other processes take it over or hold a takeover, in ms. */
+/** How long taking the lock keeps trying while other processes take it over, in ms. */
 const LOCK_PATIENCE_MS = 3_000;
 
 /** Takes the lock at `lockPath` for this process (`dataPath`: the table it guards, for the errors). */
@@ -76,7 +74,8 @@ const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /** Creates the lock with `content` in one step; false when a lock is there already. */
 async function create(fs: Fs, lockPath: string, dataPath: string, content: string): Promise<boolean> {
-  const own = `${lockPath}.${process.pid}.${++made}`;
+  // (a file of a dead process given this id, left behind, is overwritten: no live process writes this name)
+  const own = `${lockPath}.${process.pid}.${++made}.${Math.random().toString(36).slice(2, 10)}`;
   const failed = (err: unknown): StoreError => {
     const code = (err as NodeJS.ErrnoException).code;
     return new StoreError(
@@ -85,7 +84,7 @@ async function create(fs: Fs, lockPath: string, dataPath: string, content: strin
     );
   };
   try {
-    await fs.writeFile(own, content, { mode: 0o644, flag: 'wx' });
+    await fs.writeFile(own, content, { mode: 0o644 });
   } catch (err) {
     throw failed(err);
   }
@@ -133,28 +132,37 @@ function liveHolder(content: string): number | undefined {
 }
 
 /**
- * Removes the dead holder's lock that read `seen`, unless it changed since:
- * under a takeover file only one process at a time holds, so that a process
- * never removes a lock another one took over meanwhile. A takeover file
- * older than {@link TAKEOVER_STALE_MS} is a dead process's, and removed.
+ * Removes the dead holder's lock that read `seen`: moved aside, then read
+ * there. Another process may have taken it over meanwhile and made its own
+ * lock, which the move took instead: that one is put back (hard-linked
+ * into place again; only a third process making a lock in that instant
+ * could take the place first, and then this one says so and gives up).
  */
 async function removeDead(fs: Fs, lockPath: string, seen: string): Promise<void> {
-  const takeover = `${lockPath}.takeover`;
+  const aside = `${lockPath}.${process.pid}.${++made}.dead`;
   try {
-    await (await fs.open(takeover, 'wx', 0o644)).close();
+    await fs.rename(lockPath, aside);
   } catch {
-    const since = await fs.stat(takeover).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (since > TAKEOVER_STALE_MS) await fs.unlink(takeover).catch(() => undefined);
-    else await new Promise((resolve) => setTimeout(resolve, 20));
-    return;
+    return; // gone meanwhile (taken over, or given back): try again
   }
   try {
-    if ((await fs.readFile(lockPath, 'utf8').catch(() => undefined)) === seen) await fs.unlink(lockPath).catch(() => undefined);
+    if ((await fs.readFile(aside, 'utf8').catch(() => undefined)) === seen) return;
+    try {
+      await fs.link(aside, lockPath);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (NO_LINKS.has(code)) await fs.rename(aside, lockPath);
+      else {
+        throw new StoreError(
+          `the lock ${lockPath} was taken over by two other processes at once: stop the enrollers of ${lockPath}, then start one`,
+          {
+            cause: err,
+          },
+        );
+      }
+    }
   } finally {
-    await fs.unlink(takeover).catch(() => undefined);
+    await fs.unlink(aside).catch(() => undefined);
   }
 }
 

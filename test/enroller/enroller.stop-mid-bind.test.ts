@@ -77,3 +77,46 @@ it('a store that never answers a bind keeps stop() waiting at most CLOSE_WAIT_MS
   expect(stopped).toBe(true);
   gate.fail(); // (for the cleanup's own stop)
 });
+
+/** Found by a review of the fix above (2026-12-05; fixed with it): the bound on stop()'s wait reopened the defect for a store slower than CLOSE_WAIT_MS. */
+it('a bind answered after CLOSE_WAIT_MS (stop() gave up waiting) never leaves the store binding one address to two names', async () => {
+  const clock = new ManualClock();
+  const store = new GatedStore();
+  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
+  const m = new RawPeer(net.attach('m-shim'));
+  const gate = store.gate();
+  await m.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(2));
+  await settle();
+  expect(store.calls).toEqual(['bind m 1002']);
+
+  const stopping = enroller.stop();
+  await settle();
+  clock.advance(CLOSE_WAIT_MS + 20); // the store is slow: stop() gives up waiting
+  await stopping;
+  // start() reads the table only once the bind of the run before is answered.
+  let started = false;
+  const starting = enroller.start().then(() => {
+    started = true;
+  });
+  await settle();
+  expect(started).toBe(false);
+  gate.ok(); // the old bind lands at last
+  await starting;
+
+  const n = new RawPeer(net.attach('n-shim'));
+  await n.send('bootstrap', connectMsg(1, 'n'));
+  await settle();
+  await n.send('bootstrap', startMsg(2, 1002));
+  await settle();
+  await n.send('bootstrap', stopReply(n));
+  await settle();
+
+  clock.advance(5000); // every hold runs out
+  await settle();
+
+  const table = store.table();
+  const addresses = Object.values(table);
+  expect(new Set(addresses).size, `store: ${JSON.stringify(table)}; calls: ${store.calls.join(', ')}`).toBe(addresses.length);
+});

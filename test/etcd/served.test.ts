@@ -51,4 +51,18 @@ describe('ServedNames', () => {
     s.clear();
     expect([s.size, s.written('b')]).toEqual([0, undefined]);
   });
+
+  it('a failed call of a name served already leaves it served under the token it had (not if a newer call took it)', () => {
+    const s = new ServedNames();
+    const first = s.take('m'); // m served (a bind that succeeded)
+    const again = s.take('m'); // m bound again: that call fails
+    s.drop('m', again, first);
+    expect(s.token('m')).toBe(first);
+    const third = s.take('m');
+    const fourth = s.take('m'); // a newer call took m meanwhile
+    s.drop('m', third, first);
+    expect(s.token('m')).toBe(fourth);
+    s.drop('m', fourth); // a call of a name not served before
+    expect(s.has('m')).toBe(false);
+  });
 });

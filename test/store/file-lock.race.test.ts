@@ -5,13 +5,14 @@
  * removed by path after an await, without checking it was still the stale one: of two processes taking over a dead
  * holder's lock, the slower removed the faster one's new lock and took it too. Two enrollers on one file hand out
  * the same addresses and overwrite each other's table. Now the lock appears with its content (hard-linked into
- * place), and a dead holder's lock is removed by one process at a time, only if it is still the one found dead.
+ * place), and a dead holder's lock is moved aside (a rename) and checked there; another process's new lock, moved by
+ * mistake, is put back.
  *
  * This test process is one enroller, held at one step by a mock of node:fs/promises; the other is a real child
  * process (test/store/lock-child.ts). (vi.mock: listed in vitest.config.ts's MOCKING.)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it, vi } from 'vitest';
@@ -21,13 +22,13 @@ import { until } from '../support/helpers.js';
 const hooks = vi.hoisted(() => ({
   /** Held before the lock is linked into place. */
   beforeLink: undefined as Promise<void> | undefined,
-  /** Held before a dead holder's lock is removed. */
-  beforeUnlink: undefined as Promise<void> | undefined,
+  /** Held before a dead holder's lock is moved aside. */
+  beforeRename: undefined as Promise<void> | undefined,
   reached: false,
 }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
-  const held = async (which: 'beforeLink' | 'beforeUnlink') => {
+  const held = async (which: 'beforeLink' | 'beforeRename') => {
     const gate = hooks[which];
     if (gate === undefined) return;
     hooks[which] = undefined;
@@ -38,11 +39,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     await held('beforeLink');
     return real.link(...args);
   };
-  const unlink = async (...args: Parameters<typeof real.unlink>) => {
-    if (String(args[0]).endsWith('.lock')) await held('beforeUnlink');
-    return real.unlink(...args);
+  const rename = async (...args: Parameters<typeof real.rename>) => {
+    if (String(args[0]).endsWith('.lock')) await held('beforeRename');
+    return real.rename(...args);
   };
-  return { ...real, link, unlink, default: { ...real, link, unlink } };
+  return { ...real, link, rename, default: { ...real, link, rename } };
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'rina-lock-race-'));
@@ -105,15 +106,28 @@ it("a dead holder's lock taken over by two processes at once goes to one of them
   writeFileSync(`${path}.lock`, `${dead}\n`);
   const a = new FileAddressStore(path);
   const g = gate();
-  hooks.beforeUnlink = g.held;
-  const aLoad = outcome(a.load()); // A: found the lock dead, about to remove it
+  hooks.beforeRename = g.held;
+  const aLoad = outcome(a.load()); // A: found the lock dead, about to move it aside
   undo.push(() => a.close());
   await until(() => hooks.reached, 2000, 'A found the lock stale');
-  const b = await otherProcess(path); // B does the same, without pausing
-  g.open();
+  const b = await otherProcess(path); // B does the same, without pausing, and makes its own lock
+  g.open(); // A moves B's lock aside, finds it is not the dead one, and puts it back
   const said = [b.said, await aLoad];
   expect(
     said.filter((s) => s === 'locked'),
     JSON.stringify(said),
   ).toHaveLength(1);
+  const holder = b.said === 'locked' ? b.child.pid : process.pid;
+  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${holder}( \\d+)?\n$`));
+  expect(readdirSync(dir).filter((f) => f.startsWith('two.json.lock.'))).toEqual([]);
+});
+
+/** Found by a review of the fix (2026-12-05; fixed with it): a file a killed process left while making its lock. */
+it('a file left by a dead process given this process id does not keep the lock from being taken', async () => {
+  const path = join(dir, 'left.json');
+  // What a process with this id, killed between writing its own file and removing it, left (any of its first locks).
+  for (let n = 1; n <= 20; n++) writeFileSync(`${path}.lock.${process.pid}.${n}`, `${process.pid}\n`);
+  const store = new FileAddressStore(path);
+  await expect(store.load()).resolves.toEqual([]);
+  await store.close();
 });
