@@ -14,7 +14,8 @@ import { GatedStore } from './gated-store.js';
 
 afterEach(cleanup);
 
-it('a bind still in flight at stop() never leaves the store binding one address to two names', async () => {
+/** An enroller on a gated store, with m's bind of 1002 in flight (`gate` answers it). */
+async function bindingM() {
   const clock = new ManualClock();
   const store = new GatedStore();
   const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
@@ -25,6 +26,11 @@ it('a bind still in flight at stop() never leaves the store binding one address 
   await m.send('bootstrap', startMsg(2));
   await settle();
   expect(store.calls).toEqual(['bind m 1002']);
+  return { clock, store, enroller, net, gate };
+}
+
+it('a bind still in flight at stop() never leaves the store binding one address to two names', async () => {
+  const { clock, store, enroller, net, gate } = await bindingM();
 
   // stop() waits for the bind in flight: the next start() reads a table that has it.
   let stopped = false;
@@ -80,16 +86,7 @@ it('a store that never answers a bind keeps stop() waiting at most CLOSE_WAIT_MS
 
 /** Found by a review of the fix above (2026-12-05; fixed with it): the bound on stop()'s wait reopened the defect for a store slower than CLOSE_WAIT_MS. */
 it('a bind answered after CLOSE_WAIT_MS (stop() gave up waiting) never leaves the store binding one address to two names', async () => {
-  const clock = new ManualClock();
-  const store = new GatedStore();
-  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
-  const m = new RawPeer(net.attach('m-shim'));
-  const gate = store.gate();
-  await m.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await m.send('bootstrap', startMsg(2));
-  await settle();
-  expect(store.calls).toEqual(['bind m 1002']);
+  const { clock, store, enroller, net, gate } = await bindingM();
 
   const stopping = enroller.stop();
   await settle();
