@@ -120,6 +120,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     const generation = ++this.#generation;
     const { rib, difName, ipcpName, advertisedAddress, shim, leaseMs, holdMs } = this.#settings;
     await this.#stopping;
+    await this.#p.ledger.answered(); // binds stop() gave up waiting for: the table read below has them
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
     await rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: difName } });
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
@@ -131,11 +132,9 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     }
     this.#p.ledger.unfence(); // a fresh opening: a fence the last one left (a lapse during stop()'s goodbyes) is void
     logSkipped(loaded.skipped, this.#settings.ipcpName, this.#p.ledger.range, this.#p.telemetry);
-    // A store of one enroller says nothing of who is alive. A restored name
-    // nobody serves here may belong to a member that spoke to us just before
-    // we went down and still counts itself enrolled: it is held for a whole
-    // lease and then the hold, as if it went silent now, and released then
-    // unless the member comes back.
+    // A store of one enroller says nothing of who is alive. A restored name nobody serves here may belong to a
+    // member that spoke to us just before we went down and still counts itself enrolled: it is held for a whole
+    // lease and then the hold, as if it went silent now, and released then unless the member comes back.
     const unserved = this.#p.ledger.unserved(loaded, (name) => this.#p.members.has(name));
     if (this.#p.ledger.shared && this.#p.members.size > 0) {
       // Restarted after a stop(): the members we kept are ours again only if the store still binds them so.

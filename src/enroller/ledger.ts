@@ -133,14 +133,13 @@ export class AddressLedger {
 
   // --- the store's life ---
 
-  /**
-   * Opens a shared store for `owner`, reads the table and restores the pool
-   * from it; closes the store if that fails. First, binds of an earlier run
-   * that {@link close} stopped waiting for are answered, however long that
-   * takes: the table read has them, and their addresses go to nobody else.
-   */
+  /** Settles once the binds in flight (an earlier run's, that {@link close} stopped waiting for) are answered, however long that takes. */
+  answered(): Promise<void> {
+    return this.#pace.idle();
+  }
+
+  /** Opens a shared store for `owner`, reads the table and restores the pool from it; closes the store if that fails. */
   async open(owner: StoreOwner): Promise<Loaded> {
-    await this.#pace.idle();
     await this.#shared?.open(owner, this.#listener());
     try {
       // The table as stored: every known name gets its old address back.

@@ -48,7 +48,7 @@ export interface ConfirmHost {
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
   /** What a failed transaction read of a key, for the store's copy of the table. */
   learn(key: string, kv: IKeyValue | undefined, revision: number): void;
-  /** A confirm of `name` got no answer (committed or not): a mark of it the watch has shown already may be stray. */
+  /** A confirm of `name` failed or was refused: a mark of it the watch has shown already may be stray (see `drop`). */
   unanswered(name: string): void;
 }
 
@@ -56,21 +56,8 @@ interface Pending {
   readonly binding: AddressBinding;
   /** The name's token in `served` since this confirm was first sent: a failure gives the name up only while it is still this one's. */
   token?: number;
-  /** The name's token before it (served already: a failure leaves it served). */
-  before?: number | undefined;
   resolve(proven: boolean): void;
   reject(err: unknown): void;
-}
-
-/** A confirm is sent: its name is served from now on (before the answer, as bind: the watch may show the new mark first, and a mark of ours is not stray). */
-function serve(served: ServedNames, p: Pending): void {
-  p.before = served.token(p.binding.name);
-  p.token = served.take(p.binding.name);
-}
-
-/** A confirm failed or was refused: its name is served no more, unless a newer bind or confirm took it since. */
-function drop(served: ServedNames, { binding, token, before }: Pending): void {
-  if (token !== undefined) served.drop(binding.name, token, before);
 }
 
 /** Collects confirms and sends them as few transactions. */
@@ -154,7 +141,8 @@ export class ConfirmBatcher {
       );
       success.push({ request_put: { key: Buffer.from(keys.mark(binding.name)), value: Buffer.alloc(0), lease: leaseId } });
       failure.push({ request_range: { key: nameKey } }, { request_range: { key: addressKey } });
-      if (again === undefined) serve(served, p);
+      // Served from the send on, as bind: the watch may show the new mark before the answer, and a mark of ours is not stray.
+      if (again === undefined) p.token = served.take(binding.name);
     }
     const first = batch[0]?.binding as AddressBinding;
     const what =
@@ -170,8 +158,7 @@ export class ConfirmBatcher {
         return;
       }
       for (const p of batch) {
-        drop(served, p); // committed or not: a mark that made it is deleted when the watch shows it, or now if it did
-        this.#host.unanswered(p.binding.name);
+        this.#drop(p); // committed or not: a mark that made it is deleted when the watch shows it, or now if it did
         p.reject(err);
       }
       return;
@@ -189,7 +176,7 @@ export class ConfirmBatcher {
 
   /** A batch refused: each binding read as changed is answered `false`, the others are confirmed again (under `lease` only). */
   #sendAgain(batch: Pending[], res: TxnResponse, lease: string): void {
-    const { keys, served } = this.#host;
+    const { keys } = this.#host;
     const revision = Number(res.header.revision);
     const held: Pending[] = [];
     batch.forEach((p, i) => {
@@ -202,7 +189,7 @@ export class ConfirmBatcher {
       }
       this.#host.learn(keys.name(name), nameKv, revision);
       this.#host.learn(keys.address(address), addressKv, revision);
-      drop(served, p);
+      this.#drop(p);
       p.resolve(false);
     });
     if (held.length < batch.length) {
@@ -211,8 +198,15 @@ export class ConfirmBatcher {
     }
     // Refused, yet every binding read as expected: not etcd's answer to this request. False on any doubt.
     for (const p of held) {
-      drop(served, p);
+      this.#drop(p);
       p.resolve(false);
     }
+  }
+
+  /** A confirm failed or was refused: its name is served no more, unless a newer bind or confirm took it since, or one succeeded before (see ServedNames.drop). */
+  #drop({ binding, token }: Pending): void {
+    if (token === undefined) return;
+    this.#host.served.drop(binding.name, token);
+    this.#host.unanswered(binding.name);
   }
 }

@@ -164,7 +164,6 @@ export class EtcdAddressStore implements SharedAddressStore {
     const held = this.#table.name(name);
     const holder = this.#table.address(address);
     const request = this.#bindRequest(binding, held, holder, leaseId);
-    const before = this.#served.token(name);
     const token = this.#served.take(name);
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
@@ -173,7 +172,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable), or now if it did already.
-      this.#served.drop(name, token, before);
+      this.#served.drop(name, token);
       this.#unanswered(name);
       throw err;
     } finally {
@@ -187,7 +186,8 @@ export class EtcdAddressStore implements SharedAddressStore {
       return true;
     }
     this.#stats.conflicts++;
-    this.#served.drop(name, token, before);
+    this.#served.drop(name, token);
+    this.#unanswered(name); // (a mark an earlier call left unanswered, shown by the watch since, is a stray now)
     // What won instead: each key as it is now, or gone.
     const found = res.responses.map((r) => r.response_range?.kvs[0]);
     this.#table.learn(this.#keys.name(name), found[0], revision);
@@ -351,10 +351,11 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /**
-   * A bind or confirm of `name` got no answer, and the name is served no
-   * more: a mark of ours the watch has shown already (while the name was
-   * still served, so not taken for a stray then) is stray now. One the watch
-   * shows later, the table finds.
+   * A bind or confirm of `name` failed or was refused: unless the name is
+   * still served, a mark of ours the watch has shown already (while the name
+   * was served, so not taken for a stray then: a call that got no answer
+   * may have written it) is stray now. One the watch shows later, the table
+   * finds.
    */
   #unanswered(name: string): void {
     const revision = this.#table.ownMark(name);

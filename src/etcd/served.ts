@@ -37,15 +37,13 @@ export class ServedNames {
   }
 
   /**
-   * The call of `token` failed or was refused: `name` is served as it was
-   * before the call (`before`, the name's token when the call was sent:
-   * a member served already stays served, its mark its own), unless a newer
-   * call took it since.
+   * The call of `token` failed or was refused: `name` is served no more,
+   * unless a newer call took it since, or a call of it succeeded before (a
+   * mark written, and not deleted since: a member served already stays
+   * served, its mark its own).
    */
-  drop(name: string, token: number, before?: number): void {
-    if (this.#tokens.get(name) !== token) return;
-    if (before === undefined) this.#tokens.delete(name);
-    else this.#tokens.set(name, before);
+  drop(name: string, token: number): void {
+    if (this.#tokens.get(name) === token && !this.#written.has(name)) this.#tokens.delete(name);
   }
 
   /** This enroller lets `name` go (a leave), whatever took it. */

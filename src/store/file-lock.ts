@@ -6,19 +6,23 @@
  * Two processes can start at the same moment, so no step may leave a
  * window another process could misread: the lock appears with its content
  * (written to a file of this process's own, then hard-linked into place,
- * which fails if a lock is there), and a dead holder's lock is moved aside
- * (a rename: atomic) and checked there; one that turns out to be another
- * process's new lock, taken over meanwhile, is put back.
+ * which fails if a lock is there), and a dead holder's lock is removed by
+ * the one process that wins its takeover (an exclusively created file per
+ * dead lock), only if it is still that lock.
  *
  * @module
  */
+import { basename, dirname, join } from 'node:path';
 import { StoreError } from '../errors.js';
 
 /** node:fs/promises, loaded at first use (see file-address-store.ts). */
 const fsp = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');
 
 /** How long taking the lock keeps trying while other processes take it over, in ms. */
-const LOCK_PATIENCE_MS = 3_000;
+const LOCK_PATIENCE_MS = 8_000;
+
+/** How old a takeover's mark must be to be a dead process's (a takeover is two file operations), in ms. */
+const TAKEN_STALE_MS = 5_000;
 
 /** Takes the lock at `lockPath` for this process (`dataPath`: the table it guards, for the errors). */
 export async function takeLock(lockPath: string, dataPath: string): Promise<void> {
@@ -59,9 +63,14 @@ export async function takeLock(lockPath: string, dataPath: string): Promise<void
   }
 }
 
-/** Gives the lock back. */
+/** Gives the lock back, and removes the marks of takeovers of dead holders' locks (see {@link removeDead}). */
 export async function giveLockBack(lockPath: string): Promise<void> {
-  await (await fsp()).unlink(lockPath).catch(() => undefined);
+  const fs = await fsp();
+  await fs.unlink(lockPath).catch(() => undefined);
+  const dir = dirname(lockPath);
+  const prefix = `${basename(lockPath)}.`;
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) if (name.startsWith(prefix) && name.endsWith('.taken')) await fs.unlink(join(dir, name)).catch(() => undefined);
 }
 
 type Fs = typeof import('node:fs/promises');
@@ -132,38 +141,36 @@ function liveHolder(content: string): number | undefined {
 }
 
 /**
- * Removes the dead holder's lock that read `seen`: moved aside, then read
- * there. Another process may have taken it over meanwhile and made its own
- * lock, which the move took instead: that one is put back (hard-linked
- * into place again; only a third process making a lock in that instant
- * could take the place first, and then this one says so and gives up).
+ * Removes the dead holder's lock that read `seen`, if this process wins the
+ * right to: the takeover of one dead lock is one file
+ * (`<lock>.<hash of its content>.taken`), which only one process can create.
+ * Its winner reads the lock again and removes it only if it is still the
+ * dead one; the others try again and find the lock the winner made, or none.
+ * The file stays, so that a process that read the dead lock long ago cannot
+ * win it later; {@link giveLockBack} removes it. One older than
+ * {@link TAKEN_STALE_MS} is a process's that died taking the lock over.
  */
 async function removeDead(fs: Fs, lockPath: string, seen: string): Promise<void> {
-  const aside = `${lockPath}.${process.pid}.${++made}.dead`;
+  const taken = `${lockPath}.${fnv1a(seen)}.taken`;
   try {
-    await fs.rename(lockPath, aside);
+    await (await fs.open(taken, 'wx', 0o644)).close();
   } catch {
-    return; // gone meanwhile (taken over, or given back): try again
+    const age = await fs.stat(taken).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > TAKEN_STALE_MS) await fs.unlink(taken).catch(() => undefined);
+    else await new Promise((resolve) => setTimeout(resolve, 10));
+    return;
   }
-  try {
-    if ((await fs.readFile(aside, 'utf8').catch(() => undefined)) === seen) return;
-    try {
-      await fs.link(aside, lockPath);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (NO_LINKS.has(code)) await fs.rename(aside, lockPath);
-      else {
-        throw new StoreError(
-          `the lock ${lockPath} was taken over by two other processes at once: stop the enrollers of ${lockPath}, then start one`,
-          {
-            cause: err,
-          },
-        );
-      }
-    }
-  } finally {
-    await fs.unlink(aside).catch(() => undefined);
-  }
+  if ((await fs.readFile(lockPath, 'utf8').catch(() => undefined)) === seen) await fs.unlink(lockPath).catch(() => undefined);
+}
+
+/** FNV-1a (32 bits) of `text`, in hex: a file name for any lock content. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return hash.toString(16).padStart(8, '0');
 }
 
 /** Whether process `pid` exists (a process of another user counts: it answers EPERM). */

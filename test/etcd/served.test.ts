@@ -52,17 +52,20 @@ describe('ServedNames', () => {
     expect([s.size, s.written('b')]).toEqual([0, undefined]);
   });
 
-  it('a failed call of a name served already leaves it served under the token it had (not if a newer call took it)', () => {
+  it('a failed call of a name a call of which succeeded before (its mark written) leaves it served; of a name never served, not', () => {
     const s = new ServedNames();
-    const first = s.take('m'); // m served (a bind that succeeded)
-    const again = s.take('m'); // m bound again: that call fails
-    s.drop('m', again, first);
-    expect(s.token('m')).toBe(first);
-    const third = s.take('m');
-    const fourth = s.take('m'); // a newer call took m meanwhile
-    s.drop('m', third, first);
-    expect(s.token('m')).toBe(fourth);
-    s.drop('m', fourth); // a call of a name not served before
+    s.take('m');
+    s.wrote('m', 10); // m's first bind succeeded
+    s.drop('m', s.take('m')); // m bound again: that call fails
+    expect(s.has('m')).toBe(true);
+    s.deleted('m', 10); // its mark went (a leave)
+    s.drop('m', s.take('m'));
     expect(s.has('m')).toBe(false);
+    const first = s.take('n');
+    const second = s.take('n'); // two calls of n in flight, neither answered
+    s.drop('n', first); // (a newer call took n: nothing)
+    expect(s.has('n')).toBe(true);
+    s.drop('n', second); // both failed: n is not served
+    expect(s.has('n')).toBe(false);
   });
 });
