@@ -7,9 +7,8 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
-import { ManualClock } from './manual-clock.js';
-import { GatedStore } from './gated-store.js';
+import { cleanup, settle } from '../support/helpers.js';
+import { bindingM, GatedStore } from './gated-store.js';
 
 afterEach(cleanup);
 
@@ -24,16 +23,7 @@ class RecordingStore extends GatedStore {
 }
 
 it('a start() overtaken by stop() while it waits for an old bind touches the store no more', async () => {
-  const clock = new ManualClock();
-  const store = new RecordingStore();
-  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
-  const m = new RawPeer(net.attach('m-shim'));
-  const gate = store.gate();
-  await m.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await m.send('bootstrap', startMsg(2));
-  await settle();
-  expect(store.calls.filter((c) => c.startsWith('bind'))).toEqual(['bind m 1002']);
+  const { clock, store, enroller, gate } = await bindingM(new RecordingStore());
 
   const stopping = enroller.stop();
   await settle();
@@ -60,15 +50,7 @@ it('a start() overtaken by stop() while it waits for an old bind touches the sto
 });
 
 it('start(), stop(), start() while an old bind is in flight: the enroller that runs has its store open', async () => {
-  const clock = new ManualClock();
-  const store = new RecordingStore();
-  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
-  const m = new RawPeer(net.attach('m-shim'));
-  const gate = store.gate();
-  await m.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await m.send('bootstrap', startMsg(2));
-  await settle();
+  const { clock, store, enroller, gate } = await bindingM(new RecordingStore());
   const stopping = enroller.stop();
   await settle();
   clock.advance(CLOSE_WAIT_MS + 20);

@@ -8,26 +8,10 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
-import { ManualClock } from './manual-clock.js';
-import { GatedStore } from './gated-store.js';
+import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply } from '../support/helpers.js';
+import { bindingM } from './gated-store.js';
 
 afterEach(cleanup);
-
-/** An enroller on a gated store, with m's bind of 1002 in flight (`gate` answers it). */
-async function bindingM() {
-  const clock = new ManualClock();
-  const store = new GatedStore();
-  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
-  const m = new RawPeer(net.attach('m-shim'));
-  const gate = store.gate();
-  await m.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await m.send('bootstrap', startMsg(2));
-  await settle();
-  expect(store.calls).toEqual(['bind m 1002']);
-  return { clock, store, enroller, net, gate };
-}
 
 it('a bind still in flight at stop() never leaves the store binding one address to two names', async () => {
   const { clock, store, enroller, net, gate } = await bindingM();
@@ -61,15 +45,7 @@ it('a bind still in flight at stop() never leaves the store binding one address 
 });
 
 it('a store that never answers a bind keeps stop() waiting at most CLOSE_WAIT_MS', async () => {
-  const clock = new ManualClock();
-  const store = new GatedStore();
-  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000 });
-  const m = new RawPeer(net.attach('m-shim'));
-  const gate = store.gate(); // not opened until the end
-  await m.send('bootstrap', connectMsg(1, 'm'));
-  await settle();
-  await m.send('bootstrap', startMsg(2));
-  await settle();
+  const { clock, enroller, gate } = await bindingM(); // (the gate is not opened until the end)
   let stopped = false;
   const stopping = enroller.stop().then(() => {
     stopped = true;

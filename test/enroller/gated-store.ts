@@ -1,5 +1,8 @@
 /** A store of one enroller (memory) whose binds can each be held, then let succeed or fail (review tests' helper). */
+import { expect } from 'vitest';
 import { type AddressBinding, MemoryAddressStore } from '../../src/store/address-store.js';
+import { connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
+import { ManualClock } from './manual-clock.js';
 
 export interface Gate {
   /** The bind stores, and resolves. */
@@ -38,4 +41,18 @@ export class GatedStore extends MemoryAddressStore {
     this.calls.push(`release ${name}`);
     super.release(name);
   }
+}
+
+/** An enroller on a gated store (`store`: a fresh one), with m's bind of 1002 in flight (`gate` answers it). */
+export async function bindingM<S extends GatedStore>(store: S = new GatedStore() as S) {
+  const clock = new ManualClock();
+  const { enroller, net } = await withEnroller({ clock, store, holdMs: 1000, leaseMs: 600_000, pendingTimeoutMs: 600_000 });
+  const m = new RawPeer(net.attach('m-shim'));
+  const gate = store.gate();
+  await m.send('bootstrap', connectMsg(1, 'm'));
+  await settle();
+  await m.send('bootstrap', startMsg(2));
+  await settle();
+  expect(store.calls.filter((c) => c.startsWith('bind'))).toEqual(['bind m 1002']);
+  return { clock, store, enroller, net, gate };
 }
