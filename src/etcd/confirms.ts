@@ -166,6 +166,7 @@ export class ConfirmBatcher {
     if (res.succeeded) {
       const revision = Number(res.header.revision);
       for (const p of batch) {
+        if (p.token !== undefined) served.succeeded(p.binding.name, p.token);
         served.wrote(p.binding.name, revision);
         p.resolve(true);
       }

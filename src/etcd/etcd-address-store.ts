@@ -182,6 +182,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     }
     const revision = Number(res.header.revision);
     if (res.succeeded) {
+      this.#served.succeeded(name, token);
       this.#bound(binding, held, holder, revision);
       return true;
     }

@@ -18,6 +18,10 @@ export class ServedNames {
   #last = 0;
   readonly #tokens = new Map<string, number>();
   readonly #written = new Map<string, number>();
+  /** The calls of each name in flight (their tokens). */
+  readonly #inFlight = new Map<string, Set<number>>();
+  /** Names a call of which succeeded while they were served, not let go since. */
+  readonly #succeeded = new Set<string>();
 
   /** Whether this enroller serves `name`. */
   has(name: string): boolean {
@@ -33,22 +37,38 @@ export class ServedNames {
   take(name: string): number {
     const token = ++this.#last;
     this.#tokens.set(name, token);
+    const calls = this.#inFlight.get(name);
+    if (calls === undefined) this.#inFlight.set(name, new Set([token]));
+    else calls.add(token);
     return token;
+  }
+
+  /** The call of `token` succeeded: `name`, if still served, stays served whatever becomes of other calls of it. */
+  succeeded(name: string, token: number): void {
+    this.#settled(name, token);
+    if (this.#tokens.has(name)) this.#succeeded.add(name);
+  }
+
+  #settled(name: string, token: number): void {
+    const calls = this.#inFlight.get(name);
+    if (calls?.delete(token) === true && calls.size === 0) this.#inFlight.delete(name);
   }
 
   /**
    * The call of `token` failed or was refused: `name` is served no more,
-   * unless a newer call took it since, or a call of it succeeded before (a
-   * mark written, and not deleted since: a member served already stays
+   * unless another call of it is in flight (its answer decides), or one
+   * succeeded since the name was last let go (a member served already stays
    * served, its mark its own).
    */
   drop(name: string, token: number): void {
-    if (this.#tokens.get(name) === token && !this.#written.has(name)) this.#tokens.delete(name);
+    this.#settled(name, token);
+    if (!this.#inFlight.has(name) && !this.#succeeded.has(name)) this.#tokens.delete(name);
   }
 
   /** This enroller lets `name` go (a leave), whatever took it. */
   forget(name: string): void {
     this.#tokens.delete(name);
+    this.#succeeded.delete(name);
   }
 
   /** A call wrote this enroller's mark on `name` at `revision` (the latest write wins, whichever answer came first). */
@@ -64,7 +84,9 @@ export class ServedNames {
 
   /** The mark on `name` written at `revision` was deleted (one written since is kept). */
   deleted(name: string, revision: number): void {
-    if (this.#written.get(name) === revision) this.#written.delete(name);
+    if (this.#written.get(name) !== revision) return;
+    this.#written.delete(name);
+    this.#succeeded.delete(name);
   }
 
   /**
@@ -76,6 +98,7 @@ export class ServedNames {
     if (this.#tokens.get(name) !== tokenAtSend) return;
     this.#tokens.delete(name);
     this.#written.delete(name);
+    this.#succeeded.delete(name);
   }
 
   /** Names served, for the tests' and the stats' eyes. */
@@ -87,5 +110,7 @@ export class ServedNames {
   clear(): void {
     this.#tokens.clear();
     this.#written.clear();
+    this.#inFlight.clear();
+    this.#succeeded.clear();
   }
 }

@@ -8,11 +8,10 @@
  * (written to a file of this process's own, then hard-linked into place,
  * which fails if a lock is there), and a dead holder's lock is removed by
  * the one process that wins its takeover (an exclusively created file per
- * dead lock), only if it is still that lock.
+ * dead lock), moved aside and checked there first.
  *
  * @module
  */
-import { basename, dirname, join } from 'node:path';
 import { StoreError } from '../errors.js';
 
 /** node:fs/promises, loaded at first use (see file-address-store.ts). */
@@ -21,7 +20,7 @@ const fsp = (): Promise<typeof import('node:fs/promises')> => import('node:fs/pr
 /** How long taking the lock keeps trying while other processes take it over, in ms. */
 const LOCK_PATIENCE_MS = 8_000;
 
-/** How old a takeover's mark must be to be a dead process's (a takeover is two file operations), in ms. */
+/** How old a takeover's mark must be to be a dead process's (a takeover is a few file operations), in ms. */
 const TAKEN_STALE_MS = 5_000;
 
 /** Takes the lock at `lockPath` for this process (`dataPath`: the table it guards, for the errors). */
@@ -63,14 +62,9 @@ export async function takeLock(lockPath: string, dataPath: string): Promise<void
   }
 }
 
-/** Gives the lock back, and removes the marks of takeovers of dead holders' locks (see {@link removeDead}). */
+/** Gives the lock back. */
 export async function giveLockBack(lockPath: string): Promise<void> {
-  const fs = await fsp();
-  await fs.unlink(lockPath).catch(() => undefined);
-  const dir = dirname(lockPath);
-  const prefix = `${basename(lockPath)}.`;
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
-  for (const name of names) if (name.startsWith(prefix) && name.endsWith('.taken')) await fs.unlink(join(dir, name)).catch(() => undefined);
+  await (await fsp()).unlink(lockPath).catch(() => undefined);
 }
 
 type Fs = typeof import('node:fs/promises');
@@ -143,15 +137,14 @@ function liveHolder(content: string): number | undefined {
 /**
  * Removes the dead holder's lock that read `seen`, if this process wins the
  * right to: the takeover of one dead lock is one file
- * (`<lock>.<hash of its content>.taken`), which only one process can create.
- * Its winner reads the lock again and removes it only if it is still the
- * dead one; the others try again and find the lock the winner made, or none.
- * The file stays, so that a process that read the dead lock long ago cannot
- * win it later; {@link giveLockBack} removes it. One older than
- * {@link TAKEN_STALE_MS} is a process's that died taking the lock over.
+ * (`<lock>.<hash of its content>.taken`), which only one process can create
+ * (one older than {@link TAKEN_STALE_MS} is a process's that died taking the
+ * lock over). Its winner finds the lock still the dead one, moves it aside
+ * (a rename) and checks it there: a winner paused past the stale time may
+ * find another process's lock made meanwhile, and puts it back.
  */
 async function removeDead(fs: Fs, lockPath: string, seen: string): Promise<void> {
-  const taken = `${lockPath}.${fnv1a(seen)}.taken`;
+  const taken = takenMark(lockPath, seen);
   try {
     await (await fs.open(taken, 'wx', 0o644)).close();
   } catch {
@@ -163,7 +156,41 @@ async function removeDead(fs: Fs, lockPath: string, seen: string): Promise<void>
     else await new Promise((resolve) => setTimeout(resolve, 10));
     return;
   }
-  if ((await fs.readFile(lockPath, 'utf8').catch(() => undefined)) === seen) await fs.unlink(lockPath).catch(() => undefined);
+  try {
+    if ((await fs.readFile(lockPath, 'utf8').catch(() => undefined)) === seen) await moveDead(fs, lockPath, seen);
+  } finally {
+    await fs.unlink(taken).catch(() => undefined);
+  }
+}
+
+/** Moves the lock aside and removes it if it is the dead one (`seen`); another process's lock is put back. */
+async function moveDead(fs: Fs, lockPath: string, seen: string): Promise<void> {
+  const aside = `${lockPath}.${process.pid}.${++made}.dead`;
+  try {
+    await fs.rename(lockPath, aside);
+  } catch {
+    return; // gone meanwhile: try again
+  }
+  try {
+    if ((await fs.readFile(aside, 'utf8').catch(() => undefined)) === seen) return;
+    try {
+      await fs.link(aside, lockPath);
+    } catch (err) {
+      if (!NO_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) {
+        throw new StoreError(`the lock ${lockPath} was taken by two other processes at once: stop the enrollers of it, then start one`, {
+          cause: err,
+        });
+      }
+      await fs.rename(aside, lockPath);
+    }
+  } finally {
+    await fs.unlink(aside).catch(() => undefined);
+  }
+}
+
+/** The file whose exclusive creation wins the takeover of the dead lock at `lockPath` that read `content`. */
+export function takenMark(lockPath: string, content: string): string {
+  return `${lockPath}.${fnv1a(content)}.taken`;
 }
 
 /** FNV-1a (32 bits) of `text`, in hex: a file name for any lock content. */

@@ -52,20 +52,28 @@ describe('ServedNames', () => {
     expect([s.size, s.written('b')]).toEqual([0, undefined]);
   });
 
-  it('a failed call of a name a call of which succeeded before (its mark written) leaves it served; of a name never served, not', () => {
+  it('a failed call leaves a name served while another call of it is in flight, or after one succeeded, until the name is let go', () => {
     const s = new ServedNames();
-    s.take('m');
-    s.wrote('m', 10); // m's first bind succeeded
+    s.succeeded('m', s.take('m')); // m's first bind succeeded
     s.drop('m', s.take('m')); // m bound again: that call fails
     expect(s.has('m')).toBe(true);
-    s.deleted('m', 10); // its mark went (a leave)
-    s.drop('m', s.take('m'));
+    s.forget('m'); // a leave
+    s.drop('m', s.take('m')); // bound again after the leave: fails
     expect(s.has('m')).toBe(false);
     const first = s.take('n');
-    const second = s.take('n'); // two calls of n in flight, neither answered
-    s.drop('n', first); // (a newer call took n: nothing)
+    const second = s.take('n'); // two calls of n in flight
+    s.drop('n', second); // the newer fails: the older's answer decides
     expect(s.has('n')).toBe(true);
-    s.drop('n', second); // both failed: n is not served
+    s.drop('n', first); // both failed: n is not served
     expect(s.has('n')).toBe(false);
+    const bind = s.take('o');
+    const confirm = s.take('o');
+    s.drop('o', confirm); // a confirm fails while a bind is in flight
+    s.succeeded('o', bind); // the bind succeeds: o is served, whatever the confirm did
+    expect(s.has('o')).toBe(true);
+    s.wrote('o', 7);
+    s.deleted('o', 7); // its mark deleted (a leave committed)
+    s.drop('o', s.take('o'));
+    expect(s.has('o')).toBe(false);
   });
 });

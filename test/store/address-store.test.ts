@@ -262,27 +262,22 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
     await store.close(); // twice: nothing to give back
   });
 
-  it("takes over a dead holder's lock whose takeover a process that died left unfinished; gives the marks back with the lock", async () => {
+  it("takes over a dead holder's lock whose takeover a process that died left unfinished; leaves no file behind", async () => {
     const { spawnSync } = await import('node:child_process');
+    const { readdirSync, utimesSync } = await import('node:fs');
+    const { takenMark } = await import('../../src/store/file-lock.js');
     const dead = spawnSync(process.execPath, ['-e', '']).pid as number; // a process that has exited
     writeFileSync(`${path}.lock`, `${dead}\n`);
     // The mark of a takeover of that lock, left by a process killed while taking it over, a minute ago.
-    const { readdirSync, utimesSync } = await import('node:fs');
-    const claim = async () => {
-      const other = new FileAddressStore(path); // (this process's own pid is taken for a dead holder's: claims it)
-      await other.load();
-      return other;
-    };
-    const first = await claim(); // takes the dead lock over: its mark is left as a crash would leave it
-    const marks = readdirSync(dir).filter((f) => f.endsWith('.taken'));
-    expect(marks).toHaveLength(1);
-    writeFileSync(`${path}.lock`, `${dead}\n`); // the lock is the dead holder's again (as if this one had never run)
-    utimesSync(join(dir, marks[0] as string), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
-    const second = await claim();
+    const mark = takenMark(`${path}.lock`, `${dead}\n`);
+    writeFileSync(mark, '');
+    utimesSync(mark, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const store = new FileAddressStore(path);
+    await store.load();
     expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid}( \\d+)?\n$`));
-    await second.close();
-    expect(readdirSync(dir).filter((f) => f.endsWith('.taken') || f.startsWith('table.json.lock'))).toEqual([]);
-    await first.close();
+    expect(readdirSync(dir).filter((f) => f !== 'table.json.lock')).toEqual([]); // the mark gone, nothing else made
+    await store.close();
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('takes over a lock whose content is not a process id, and its own process id', async () => {

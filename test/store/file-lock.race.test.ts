@@ -13,7 +13,7 @@
  * process (test/store/lock-child.ts). (vi.mock: listed in vitest.config.ts's MOCKING.)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it, vi } from 'vitest';
@@ -25,11 +25,13 @@ const hooks = vi.hoisted(() => ({
   beforeLink: undefined as Promise<void> | undefined,
   /** Held before a dead holder's lock's takeover is claimed. */
   beforeClaim: undefined as Promise<void> | undefined,
+  /** Held before a dead holder's lock is moved aside (its takeover won). */
+  beforeMove: undefined as Promise<void> | undefined,
   reached: false,
 }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
-  const held = async (which: 'beforeLink' | 'beforeClaim') => {
+  const held = async (which: 'beforeLink' | 'beforeClaim' | 'beforeMove') => {
     const gate = hooks[which];
     if (gate === undefined) return;
     hooks[which] = undefined;
@@ -44,7 +46,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     if (String(args[0]).endsWith('.taken')) await held('beforeClaim');
     return real.open(...args);
   };
-  return { ...real, link, open, default: { ...real, link, open } };
+  const rename = async (...args: Parameters<typeof real.rename>) => {
+    if (String(args[0]).endsWith('.lock')) await held('beforeMove');
+    return real.rename(...args);
+  };
+  return { ...real, link, open, rename, default: { ...real, link, open, rename } };
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'rina-lock-race-'));
@@ -131,4 +137,34 @@ it('a file left by a dead process given this process id does not keep the lock f
   const store = new FileAddressStore(path);
   await expect(store.load()).resolves.toEqual([]);
   await store.close();
+});
+
+/**
+ * Found by a review (2026-12-05; fixed with it): the winner of a takeover, paused past the stale time of its mark
+ * (a GC pause, SIGSTOP, a suspended VM) after finding the lock still the dead one, removed by path the lock another
+ * process had made meanwhile. It now moves the lock aside and checks it there, and puts another's lock back.
+ */
+it('the winner of a takeover paused past its stale time does not remove the lock made meanwhile', { timeout: 30_000 }, async () => {
+  const path = join(dir, 'paused.json');
+  const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+  writeFileSync(`${path}.lock`, `${dead}\n`);
+  const a = new FileAddressStore(path);
+  const g = gate();
+  hooks.beforeMove = g.held;
+  const aLoad = outcome(a.load()); // A: won the takeover, found the lock still dead, about to move it aside
+  undo.push(() => a.close());
+  await until(() => hooks.reached, 2000, 'A won the takeover');
+  // A has been paused long enough: its mark looks stale to others.
+  const old = new Date(Date.now() - 60_000);
+  for (const f of readdirSync(dir).filter((f) => f.startsWith('paused.json.lock.') && f.endsWith('.taken')))
+    utimesSync(join(dir, f), old, old);
+  const b = await otherProcess(path); // B takes the dead lock over and makes its own
+  expect(b.said).toBe('locked');
+  g.open(); // A resumes
+  const said = [b.said, await aLoad];
+  expect(
+    said.filter((s) => s === 'locked'),
+    JSON.stringify(said),
+  ).toHaveLength(1);
+  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${b.child.pid}( \\d+)?\n$`));
 });
