@@ -120,7 +120,7 @@ export class ConfirmBatcher {
     if (again !== undefined && leaseId !== again) {
       // Sent again only under the lease it was first sent under: a proof under a newer one is not this confirm's to
       // give. (Nor is a name let go since served again: the mark a resend writes for it is deleted as a stray.)
-      for (const p of batch) p.resolve(false);
+      for (const p of batch) this.#refuse(p);
       return;
     }
     if (leaseId === undefined) {
@@ -190,18 +190,20 @@ export class ConfirmBatcher {
       }
       this.#host.learn(keys.name(name), nameKv, revision);
       this.#host.learn(keys.address(address), addressKv, revision);
-      this.#drop(p);
-      p.resolve(false);
+      this.#refuse(p);
     });
     if (held.length < batch.length) {
       if (held.length > 0) this.#send(held, lease);
       return;
     }
     // Refused, yet every binding read as expected: not etcd's answer to this request. False on any doubt.
-    for (const p of held) {
-      this.#drop(p);
-      p.resolve(false);
-    }
+    for (const p of held) this.#refuse(p);
+  }
+
+  /** A confirm answered `false`: its name let go as {@link #drop} says. */
+  #refuse(p: Pending): void {
+    this.#drop(p);
+    p.resolve(false);
   }
 
   /** A confirm failed or was refused: its name is served no more, unless a newer bind or confirm took it since, or one succeeded before (see ServedNames.drop). */

@@ -43,10 +43,12 @@ export class ServedNames {
     return token;
   }
 
-  /** The call of `token` succeeded: `name`, if still served, stays served whatever becomes of other calls of it. */
+  /** The call of `token` succeeded: `name`, if still served and the call sent since it was last let go, stays served whatever becomes of other calls of it. */
   succeeded(name: string, token: number): void {
+    // (a call sent before the name was last let go, or before a renewal, counts for nothing)
+    const counts = this.#inFlight.get(name)?.has(token) === true;
     this.#settled(name, token);
-    if (this.#tokens.has(name)) this.#succeeded.add(name);
+    if (counts && this.#tokens.has(name)) this.#succeeded.add(name);
   }
 
   #settled(name: string, token: number): void {
@@ -69,6 +71,7 @@ export class ServedNames {
   forget(name: string): void {
     this.#tokens.delete(name);
     this.#succeeded.delete(name);
+    this.#inFlight.delete(name);
   }
 
   /** A call wrote this enroller's mark on `name` at `revision` (the latest write wins, whichever answer came first). */
@@ -99,6 +102,7 @@ export class ServedNames {
     this.#tokens.delete(name);
     this.#written.delete(name);
     this.#succeeded.delete(name);
+    this.#inFlight.delete(name);
   }
 
   /** Names served, for the tests' and the stats' eyes. */

@@ -75,5 +75,17 @@ describe('ServedNames', () => {
     s.deleted('o', 7); // its mark deleted (a leave committed)
     s.drop('o', s.take('o'));
     expect(s.has('o')).toBe(false);
+    const before = s.take('p'); // sent before p is let go
+    s.forget('p');
+    const after = s.take('p');
+    s.succeeded('p', before); // counts for nothing now
+    s.drop('p', after);
+    expect(s.has('p')).toBe(false);
+    const early = s.take('q'); // sent before a renewal
+    s.clear();
+    const late = s.take('q');
+    s.succeeded('q', early);
+    s.drop('q', late);
+    expect(s.has('q')).toBe(false);
   });
 });
