@@ -284,7 +284,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     });
     const revision = Number(res.header.revision);
     if (res.succeeded) {
-      this.#served.released(name, token); // unless a bind of the name was sent since: its mark is its own
+      this.#served.released(name, token, revision); // unless a bind of the name was sent since: its mark is its own
       this.#table.record(nameKey, undefined, revision);
       this.#table.record(addressKey, undefined, revision);
       return true;

@@ -93,11 +93,13 @@ export class ServedNames {
   }
 
   /**
-   * A release of `name` committed: its binding and the mark are gone, unless
-   * a bind or confirm of the name was sent after the release was
-   * (`tokenAtSend`, the name's token then): what that call did is its own.
+   * A release of `name` committed at `revision`: its binding and the mark are
+   * gone, and what succeeded before it counts no more; unless a bind or
+   * confirm of the name was sent after the release was (`tokenAtSend`, the
+   * name's token then): what that call did is its own.
    */
-  released(name: string, tokenAtSend: number | undefined): void {
+  released(name: string, tokenAtSend: number | undefined, revision: number): void {
+    if ((this.#written.get(name) ?? 0) < revision) this.#succeeded.delete(name);
     if (this.#tokens.get(name) !== tokenAtSend) return;
     this.#tokens.delete(name);
     this.#written.delete(name);

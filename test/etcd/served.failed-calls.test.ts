@@ -10,7 +10,9 @@
  * - a success of a call sent before a leave, or under a lease since lost, counted, and kept the name served;
  * - a committed bind whose answer was lost after the watch had shown its mark left the mark for good (the watch
  *   shows a mark of a name still served; nothing deleted it after the failure): now deleted at the failure;
- * - a listed member's bind again that got no answer had the earlier, committed bind's mark deleted.
+ * - a listed member's bind again that got no answer had the earlier, committed bind's mark deleted;
+ * - a release committed while a bind of the name sent after it was in flight left the success before the release
+ *   counting: the bind refused, the name stayed served, and a later unanswered bind's mark was never a stray.
  */
 import { afterEach, expect, it } from 'vitest';
 import { describeEtcd, uniquePrefix } from '../support/etcd.js';
@@ -275,4 +277,43 @@ describeEtcd('EtcdAddressStore: a bind again that gets no answer', () => {
     expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).not.toBeNull();
     expect(await e2.release('a')).toBe(false); // another enroller cannot free the address of a member e1 lists
   });
+});
+
+describeEtcd('EtcdAddressStore: a release, then a bind sent after it and refused', () => {
+  it('lets the name go: a later unanswered bind mark is a stray and goes', async () => {
+    const prefix = uniquePrefix('served-release-refused');
+    const markKey = `${prefix}members/a/e1`;
+    const { tap, e1 } = await tappedStore(prefix, undo);
+    const e2 = await otherEnroller(prefix, undo);
+    expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // B1 succeeded: a served
+    await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
+
+    const released = gate();
+    tap.hooks.after = (req) => {
+      if (deletesKey(`${prefix}names/a`)(req)) released.open();
+      if (putsKey(`${prefix}addresses/7`)(req)) return Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'));
+      return undefined;
+    };
+    tap.hooks.before = (req) => (putsKey(`${prefix}addresses/6`)(req) ? released.held : undefined);
+
+    const r = e1.release('a'); // sent with a's token B1
+    const b2 = e1.bind({ name: 'a', address: 6 }); // sent after it (B2 takes a), built on the old table
+    expect(await r).toBe(true);
+    expect(await b2).toBe(false); // refused: the release deleted a
+
+    await until(() => e1.addressOf('a') === undefined, 2000, 'e1 sees a gone');
+    // B3: committed, its answer lost. Since a was let go (the release), no call of it succeeded.
+    const b3 = await e1.bind({ name: 'a', address: 7 }).then(
+      (ok) => `answered ${ok}`,
+      (err: Error) => `failed ${err.message}`,
+    );
+    expect(b3).toMatch(/failed .*DEADLINE/);
+    await until(() => e2.addressOf('a') === 7, 2000, 'e2 sees a at 7');
+    for (const deadline = Date.now() + 2000; (await readKey(markKey)) !== null && Date.now() < deadline; ) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    // e1 serves a no more: its mark from B3 is a stray and should go, and a be releasable by another enroller.
+    expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).toBeNull();
+    expect(await e2.release('a')).toBe(true);
+  }, 20_000);
 });

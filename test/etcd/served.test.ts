@@ -20,10 +20,21 @@ describe('ServedNames', () => {
     const atSend = s.token('m'); // (not served: the hold ended)
     s.take('m'); // bound again before the release's answer
     s.wrote('m', 9);
-    s.released('m', atSend);
+    s.released('m', atSend, 8);
     expect([s.has('m'), s.written('m')]).toEqual([true, 9]);
-    s.released('m', s.token('m'));
+    s.released('m', s.token('m'), 10);
     expect([s.has('m'), s.written('m')]).toEqual([false, undefined]);
+  });
+
+  it('a success before a release that committed counts no more, even if a call of the name was sent since (found by a review, 2026-12-05)', () => {
+    const s = new ServedNames();
+    const first = s.take('a');
+    s.succeeded('a', first);
+    s.wrote('a', 5);
+    const again = s.take('a'); // a bind again, sent before the release's answer
+    s.released('a', first, 6); // the release committed at 6: the mark of 5 is gone
+    s.drop('a', again); // the bind again is refused
+    expect(s.has('a')).toBe(false);
   });
 
   it('keeps the latest mark written whatever order the answers come in, and deletes only the one at its revision', () => {
