@@ -6,9 +6,8 @@
  * closed the store of the enroller that ran. start() now waits before its check.
  */
 import { afterEach, expect, it } from 'vitest';
-import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
 import { cleanup, settle } from '../support/helpers.js';
-import { bindingM, GatedStore } from './gated-store.js';
+import { bindingM, GatedStore, stopGivingUp, watched } from './gated-store.js';
 
 afterEach(cleanup);
 
@@ -25,25 +24,16 @@ class RecordingStore extends GatedStore {
 it('a start() overtaken by stop() while it waits for an old bind touches the store no more', async () => {
   const { clock, store, enroller, gate } = await bindingM(new RecordingStore());
 
-  const stopping = enroller.stop();
+  await stopGivingUp(enroller, clock); // the store is slow
+  const starting = watched(enroller.start());
   await settle();
-  clock.advance(CLOSE_WAIT_MS + 20); // the store is slow: stop() gives up waiting
-  await stopping;
-  let started = false;
-  const starting = enroller.start().then(() => {
-    started = true;
-  });
-  await settle();
-  expect(started).toBe(false); // waits for the old bind
+  expect(starting.settled()).toBe(false); // waits for the old bind
 
-  const stopping2 = enroller.stop(); // the operator gives up: stop() again
-  await settle();
-  clock.advance(CLOSE_WAIT_MS + 20);
-  await stopping2; // stop() returned: nothing is written after
+  await stopGivingUp(enroller, clock); // the operator gives up: stop() again; it returned: nothing is written after
   const after = store.calls.length;
 
   gate.ok(); // the old bind lands at last
-  await starting;
+  await starting.promise;
   await settle();
   expect(enroller.running).toBe(false);
   expect(store.calls.slice(after), `all calls: ${store.calls.join(', ')}`).toEqual([]);
@@ -51,16 +41,10 @@ it('a start() overtaken by stop() while it waits for an old bind touches the sto
 
 it('start(), stop(), start() while an old bind is in flight: the enroller that runs has its store open', async () => {
   const { clock, store, enroller, gate } = await bindingM(new RecordingStore());
-  const stopping = enroller.stop();
-  await settle();
-  clock.advance(CLOSE_WAIT_MS + 20);
-  await stopping;
+  await stopGivingUp(enroller, clock);
   const first = enroller.start(); // waits for the old bind
   await settle();
-  const stopping2 = enroller.stop();
-  await settle();
-  clock.advance(CLOSE_WAIT_MS + 20);
-  await stopping2;
+  await stopGivingUp(enroller, clock);
   const second = enroller.start(); // waits for the old bind too
   await settle();
   gate.ok();

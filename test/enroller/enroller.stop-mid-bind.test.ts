@@ -8,25 +8,14 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
+import type { MemoryNetwork } from '../../src/index.js';
 import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply } from '../support/helpers.js';
-import { bindingM } from './gated-store.js';
+import { bindingM, type GatedStore, stopGivingUp, watched } from './gated-store.js';
 
 afterEach(cleanup);
 
-it('a bind still in flight at stop() never leaves the store binding one address to two names', async () => {
-  const { clock, store, enroller, net, gate } = await bindingM();
-
-  // stop() waits for the bind in flight: the next start() reads a table that has it.
-  let stopped = false;
-  const stopping = enroller.stop().then(() => {
-    stopped = true;
-  });
-  await settle();
-  expect(stopped).toBe(false);
-  gate.ok(); // the store answers the bind at last
-  await stopping;
-  await enroller.start();
-
+/** n enrols, asking for 1002 (m's address). */
+async function enrolNAsking1002(net: MemoryNetwork): Promise<void> {
   const n = new RawPeer(net.attach('n-shim'));
   await n.send('bootstrap', connectMsg(1, 'n'));
   await settle();
@@ -34,29 +23,43 @@ it('a bind still in flight at stop() never leaves the store binding one address 
   await settle();
   await n.send('bootstrap', stopReply(n));
   await settle();
-  expect(enroller.members().map((x) => [x.name, x.address])).toEqual([['n', 1003]]); // m's is held
+}
 
-  clock.advance(5000); // every hold runs out
-  await settle();
-
+/** The store binds no address to two names. */
+function expectOneNamePerAddress(store: GatedStore): void {
   const table = store.table();
   const addresses = Object.values(table);
   expect(new Set(addresses).size, `store: ${JSON.stringify(table)}; calls: ${store.calls.join(', ')}`).toBe(addresses.length);
+}
+
+it('a bind still in flight at stop() never leaves the store binding one address to two names', async () => {
+  const { clock, store, enroller, net, gate } = await bindingM();
+
+  // stop() waits for the bind in flight: the next start() reads a table that has it.
+  const stopping = watched(enroller.stop());
+  await settle();
+  expect(stopping.settled()).toBe(false);
+  gate.ok(); // the store answers the bind at last
+  await stopping.promise;
+  await enroller.start();
+
+  await enrolNAsking1002(net);
+  expect(enroller.members().map((x) => [x.name, x.address])).toEqual([['n', 1003]]); // m's is held
+  clock.advance(5000); // every hold runs out
+  await settle();
+  expectOneNamePerAddress(store);
 });
 
 it('a store that never answers a bind keeps stop() waiting at most CLOSE_WAIT_MS', async () => {
   const { clock, enroller, gate } = await bindingM(); // (the gate is not opened until the end)
-  let stopped = false;
-  const stopping = enroller.stop().then(() => {
-    stopped = true;
-  });
+  const stopping = watched(enroller.stop());
   await settle(); // stop() reaches the store's close
   clock.advance(CLOSE_WAIT_MS - 10);
   await settle();
-  expect(stopped).toBe(false);
+  expect(stopping.settled()).toBe(false);
   clock.advance(20);
-  await stopping;
-  expect(stopped).toBe(true);
+  await stopping.promise;
+  expect(stopping.settled()).toBe(true);
   gate.fail(); // (for the cleanup's own stop)
 });
 
@@ -64,32 +67,16 @@ it('a store that never answers a bind keeps stop() waiting at most CLOSE_WAIT_MS
 it('a bind answered after CLOSE_WAIT_MS (stop() gave up waiting) never leaves the store binding one address to two names', async () => {
   const { clock, store, enroller, net, gate } = await bindingM();
 
-  const stopping = enroller.stop();
-  await settle();
-  clock.advance(CLOSE_WAIT_MS + 20); // the store is slow: stop() gives up waiting
-  await stopping;
+  await stopGivingUp(enroller, clock); // the store is slow
   // start() reads the table only once the bind of the run before is answered.
-  let started = false;
-  const starting = enroller.start().then(() => {
-    started = true;
-  });
+  const starting = watched(enroller.start());
   await settle();
-  expect(started).toBe(false);
+  expect(starting.settled()).toBe(false);
   gate.ok(); // the old bind lands at last
-  await starting;
+  await starting.promise;
 
-  const n = new RawPeer(net.attach('n-shim'));
-  await n.send('bootstrap', connectMsg(1, 'n'));
-  await settle();
-  await n.send('bootstrap', startMsg(2, 1002));
-  await settle();
-  await n.send('bootstrap', stopReply(n));
-  await settle();
-
+  await enrolNAsking1002(net);
   clock.advance(5000); // every hold runs out
   await settle();
-
-  const table = store.table();
-  const addresses = Object.values(table);
-  expect(new Set(addresses).size, `store: ${JSON.stringify(table)}; calls: ${store.calls.join(', ')}`).toBe(addresses.length);
+  expectOneNamePerAddress(store);
 });

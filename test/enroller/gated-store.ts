@@ -1,5 +1,7 @@
 /** A store of one enroller (memory) whose binds can each be held, then let succeed or fail (review tests' helper). */
 import { expect } from 'vitest';
+import type { Enroller } from '../../src/enroller/enroller.js';
+import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
 import { type AddressBinding, MemoryAddressStore } from '../../src/store/address-store.js';
 import { connectMsg, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 import { ManualClock } from './manual-clock.js';
@@ -55,4 +57,21 @@ export async function bindingM<S extends GatedStore>(store: S = new GatedStore()
   await settle();
   expect(store.calls.filter((c) => c.startsWith('bind'))).toEqual(['bind m 1002']);
   return { clock, store, enroller, net, gate };
+}
+
+/** `enroller.stop()` on a store slower than CLOSE_WAIT_MS: it gives up waiting for the binds in flight, and returns. */
+export async function stopGivingUp(enroller: Enroller, clock: ManualClock): Promise<void> {
+  const stopping = enroller.stop();
+  await settle();
+  clock.advance(CLOSE_WAIT_MS + 20);
+  await stopping;
+}
+
+/** `promise`, and whether it has settled yet. */
+export function watched(promise: Promise<unknown>): { readonly promise: Promise<void>; settled(): boolean } {
+  let settled = false;
+  const done = promise.then(() => {
+    settled = true;
+  });
+  return { promise: done, settled: () => settled };
 }
