@@ -48,8 +48,8 @@ export interface ConfirmHost {
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
   /** What a failed transaction read of a key, for the store's copy of the table. */
   learn(key: string, kv: IKeyValue | undefined, revision: number): void;
-  /** A confirm of `name` failed or was refused: a mark of it the watch has shown already may be stray (see `drop`). */
-  unanswered(name: string): void;
+  /** The confirm of `name` under `token` failed or was refused: the store lets the name go as `ServedNames.drop` says, and deletes a mark of it the watch showed if it no longer serves the name. */
+  dropped(name: string, token: number): void;
 }
 
 interface Pending {
@@ -208,8 +208,6 @@ export class ConfirmBatcher {
 
   /** A confirm failed or was refused: its name is served no more, unless a newer bind or confirm took it since, or one succeeded before (see ServedNames.drop). */
   #drop({ binding, token }: Pending): void {
-    if (token === undefined) return;
-    this.#host.served.drop(binding.name, token);
-    this.#host.unanswered(binding.name);
+    if (token !== undefined) this.#host.dropped(binding.name, token);
   }
 }

@@ -111,7 +111,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
       txn: (what, request) => this.#txn('confirms', what, request),
       learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
-      unanswered: (name) => this.#unanswered(name),
+      dropped: (name, token) => this.#dropped(name, token),
     });
     this.#leaves = new Leaves({
       keys,
@@ -172,8 +172,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable), or now if it did already.
-      this.#served.drop(name, token);
-      this.#unanswered(name);
+      this.#dropped(name, token);
       throw err;
     } finally {
       const left = (this.#binding.get(name) ?? 1) - 1;
@@ -187,8 +186,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       return true;
     }
     this.#stats.conflicts++;
-    this.#served.drop(name, token);
-    this.#unanswered(name); // (a mark an earlier call left unanswered, shown by the watch since, is a stray now)
+    this.#dropped(name, token); // (a mark an earlier call left unanswered, shown by the watch since, may be a stray now)
     // What won instead: each key as it is now, or gone.
     const found = res.responses.map((r) => r.response_range?.kvs[0]);
     this.#table.learn(this.#keys.name(name), found[0], revision);
@@ -352,13 +350,14 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /**
-   * A bind or confirm of `name` failed or was refused: unless the name is
+   * The bind or confirm of `name` under `token` failed or was refused: the
+   * name is let go as {@link ServedNames.drop} says, and then, unless it is
    * still served, a mark of ours the watch has shown already (while the name
-   * was served, so not taken for a stray then: a call that got no answer
-   * may have written it) is stray now. One the watch shows later, the table
-   * finds.
+   * was served, so not taken for a stray then: a call that got no answer may
+   * have written it) is stray now. One the watch shows later, the table finds.
    */
-  #unanswered(name: string): void {
+  #dropped(name: string, token: number): void {
+    this.#served.drop(name, token);
     const revision = this.#table.ownMark(name);
     if (revision !== undefined) this.#deleteStrayMark(name, Buffer.from(this.#keys.mark(name)), String(revision));
   }

@@ -47,7 +47,10 @@ function batcher(
       if (opts.learnFails === true) throw new Error('the table cannot take it');
       learnt.push([key, kv?.value.toString()]);
     },
-    unanswered: (name) => unanswered.push(name),
+    dropped: (name, token) => {
+      served.drop(name, token);
+      unanswered.push(name);
+    },
     txn: async (_what, request) => {
       txns.push(request);
       await Promise.resolve();
