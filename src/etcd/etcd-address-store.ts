@@ -90,6 +90,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       listener: () => this.#listener,
       ownerName: () => this.#owner?.name,
       strayMark: (name, kv) => this.#deleteStrayMark(name, kv.key, kv.mod_revision),
+      ownMarkDeleted: (name, writtenAt) => this.#served.deleted(name, writtenAt),
     });
     const common = { keys, stats, client: () => this.#open(), epoch: () => this.#epoch };
     this.#watcher = new TableWatcher(
@@ -285,6 +286,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       this.#served.released(name, token, revision); // unless a bind of the name was sent since: its mark is its own
       this.#table.record(nameKey, undefined, revision);
       this.#table.record(addressKey, undefined, revision);
+      this.#strayIfShown(name, revision); // a bind sent since may have failed, kept served by the success undone
       return true;
     }
     this.#table.learn(nameKey, res.responses[0]?.response_range?.kvs[0], revision);
@@ -358,8 +360,15 @@ export class EtcdAddressStore implements SharedAddressStore {
    */
   #dropped(name: string, token: number): void {
     this.#served.drop(name, token);
+    this.#strayIfShown(name);
+  }
+
+  /** Unless `name` is served, a mark of ours on it that the watch has shown (written after `since`) is stray. */
+  #strayIfShown(name: string, since = 0): void {
     const revision = this.#table.ownMark(name);
-    if (revision !== undefined) this.#deleteStrayMark(name, Buffer.from(this.#keys.mark(name)), String(revision));
+    if (revision !== undefined && revision > since) {
+      this.#deleteStrayMark(name, Buffer.from(this.#keys.mark(name)), String(revision));
+    }
   }
 
   #open(): Etcd3 {

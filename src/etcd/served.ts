@@ -64,6 +64,11 @@ export class ServedNames {
    */
   drop(name: string, token: number): void {
     this.#settled(name, token);
+    this.#letGoIfIdle(name);
+  }
+
+  /** `name` is served no more unless a call of it is in flight or one succeeded since it was last let go. */
+  #letGoIfIdle(name: string): void {
     if (!this.#inFlight.has(name) && !this.#succeeded.has(name)) this.#tokens.delete(name);
   }
 
@@ -85,22 +90,33 @@ export class ServedNames {
     return this.#written.get(name);
   }
 
-  /** The mark on `name` written at `revision` was deleted (one written since is kept). */
+  /**
+   * The mark on `name` written at `revision` was deleted (by a leave, or a
+   * release whose answer may never come): the success it stood for counts no
+   * more, and the name is let go unless a call of it is in flight. A mark
+   * written since is kept, and so is what it stands for.
+   */
   deleted(name: string, revision: number): void {
     if (this.#written.get(name) !== revision) return;
     this.#written.delete(name);
     this.#succeeded.delete(name);
+    this.#letGoIfIdle(name);
   }
 
   /**
    * A release of `name` committed at `revision`: its binding and the mark are
    * gone, and what succeeded before it counts no more; unless a bind or
    * confirm of the name was sent after the release was (`tokenAtSend`, the
-   * name's token then): what that call did is its own.
+   * name's token then): what that call did is its own (and if it failed
+   * already, the name is let go now, as its failure would have done but for
+   * the success the release undid).
    */
   released(name: string, tokenAtSend: number | undefined, revision: number): void {
     if ((this.#written.get(name) ?? 0) < revision) this.#succeeded.delete(name);
-    if (this.#tokens.get(name) !== tokenAtSend) return;
+    if (this.#tokens.get(name) !== tokenAtSend) {
+      this.#letGoIfIdle(name);
+      return;
+    }
     this.#tokens.delete(name);
     this.#written.delete(name);
     this.#succeeded.delete(name);

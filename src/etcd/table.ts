@@ -29,6 +29,8 @@ export interface TableHost {
   ownerName(): string | undefined;
   /** A mark of this enroller's, seen live, on a name it does not serve (a bind whose answer never came). */
   strayMark(name: string, kv: IKeyValue): void;
+  /** This enroller's mark on `name`, written at `writtenAt`, seen deleted live (a leave, a release, a lost lease). */
+  ownMarkDeleted(name: string, writtenAt: number): void;
 }
 
 /** The shared table as this enroller last saw it. */
@@ -214,9 +216,11 @@ export class AddressTable {
       if (name === undefined || enroller === undefined) return;
       this.#mark(name, enroller, !deleted, live);
       if (enroller !== this.#host.ownerName()) return;
+      const before = this.#ownMarks.get(name);
       if (deleted) this.#ownMarks.delete(name);
       else this.#ownMarks.set(name, Number(kv.mod_revision));
       if (live && !deleted) this.#host.strayMark(name, kv);
+      if (live && deleted && before !== undefined) this.#host.ownMarkDeleted(name, before);
     } else if (kind === 'enrollers' && parts.length === 2) {
       const enroller = dec(first);
       if (enroller === undefined) return;

@@ -12,7 +12,11 @@
  *   shows a mark of a name still served; nothing deleted it after the failure): now deleted at the failure;
  * - a listed member's bind again that got no answer had the earlier, committed bind's mark deleted;
  * - a release committed while a bind of the name sent after it was in flight left the success before the release
- *   counting: the bind refused, the name stayed served, and a later unanswered bind's mark was never a stray.
+ *   counting: the bind refused, the name stayed served, and a later unanswered bind's mark was never a stray;
+ * - (a review, 2026-12-06) a release whose answer came after a later bind of the name had failed unanswered, or never
+ *   came: the success before the release kept the name served through that failure, and the bind's mark stayed
+ *   while the enroller ran. Now the release's answer, or the watch showing the released mark deleted, lets the
+ *   name go.
  */
 import { afterEach, expect, it } from 'vitest';
 import { describeEtcd, uniquePrefix } from '../support/etcd.js';
@@ -316,4 +320,60 @@ describeEtcd('EtcdAddressStore: a release, then a bind sent after it and refused
     expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).toBeNull();
     expect(await e2.release('a')).toBe(true);
   }, 20_000);
+});
+
+describeEtcd('EtcdAddressStore: a release, then a later bind of the name that got no answer (a review, 2026-12-06)', () => {
+  /** e1 binds a to 5; `release` releases it (answered late, or never); then a bind of a to 7 commits unanswered. */
+  async function scene(prefix: string, releaseAnswer: 'late' | 'lost') {
+    const { tap, e1 } = await tappedStore(prefix, undo);
+    const e2 = await otherEnroller(prefix, undo);
+    expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // B1: a served, its success counted
+    await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
+    const answer = gate();
+    let watched = 0;
+    tap.hooks.after = (req) => {
+      if (deletesKey(`${prefix}names/a`)(req)) {
+        // the release committed; its answer comes after the bind below failed, or never
+        if (releaseAnswer === 'late') return answer.held;
+        return Promise.reject(new Error('14 UNAVAILABLE: connection reset'));
+      }
+      if (putsKey(`${prefix}addresses/7`)(req)) {
+        // B3 committed; the watch shows its mark; then its answer is lost
+        return until(() => e1.stats().watchEvents >= watched + 3, 2000, 'the watch shows B3').then(() => {
+          throw new Error('4 DEADLINE_EXCEEDED: Deadline exceeded');
+        });
+      }
+      return undefined;
+    };
+    const released = e1.release('a').then(
+      (ok) => `answered ${ok}`,
+      (err: Error) => `failed ${err.message}`,
+    );
+    await until(() => e1.addressOf('a') === undefined, 2000, 'the watch shows the release');
+    watched = e1.stats().watchEvents;
+    const b3 = await e1.bind({ name: 'a', address: 7 }).then(
+      (ok) => `answered ${ok}`,
+      (err: Error) => `failed ${err.message}`,
+    );
+    expect(b3).toMatch(/failed .*DEADLINE/);
+    answer.open();
+    expect(await released).toMatch(releaseAnswer === 'late' ? /^answered true$/ : /^failed .*UNAVAILABLE/);
+    return { e1, e2 };
+  }
+
+  for (const releaseAnswer of ['late', 'lost'] as const) {
+    it(`the release's answer ${releaseAnswer === 'late' ? 'late' : 'lost'}: the unanswered bind's mark is a stray and goes`, async () => {
+      const prefix = uniquePrefix(`served-release-${releaseAnswer}`);
+      const { e1, e2 } = await scene(prefix, releaseAnswer);
+      await until(() => e2.addressOf('a') === 7, 2000, 'e2 sees a at 7');
+      const markKey = `${prefix}members/a/e1`;
+      for (const deadline = Date.now() + 2000; (await readKey(markKey)) !== null && Date.now() < deadline; ) {
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      // e1 released a and its only bind of it since failed: it serves nobody by that name. Its mark must go, so
+      // that a goes idle and 7 can be freed (before the fix it stayed while e1 ran).
+      expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).toBeNull();
+      expect(await e2.release('a')).toBe(true);
+    }, 20_000);
+  }
 });

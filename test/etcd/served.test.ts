@@ -37,6 +37,39 @@ describe('ServedNames', () => {
     expect(s.has('a')).toBe(false);
   });
 
+  it('a release answered after a later call of the name failed lets the name go (found by a review, 2026-12-06)', () => {
+    const s = new ServedNames();
+    const b1 = s.take('a');
+    s.succeeded('a', b1);
+    s.wrote('a', 5);
+    const atSend = s.token('a'); // the release is sent (it commits at 6)
+    const b3 = s.take('a'); // a bind sent after the release committed (at 8, its answer lost)
+    s.drop('a', b3); // kept served: the success of b1 still counts, the release's answer is not in yet
+    expect(s.has('a')).toBe(true);
+    s.released('a', atSend, 6); // b1's success counts no more, and nothing else keeps a served
+    expect(s.has('a')).toBe(false);
+  });
+
+  it('its last mark seen deleted (a release whose answer never came) lets the name go, unless a call is in flight', () => {
+    const s = new ServedNames();
+    s.succeeded('a', s.take('a'));
+    s.wrote('a', 5);
+    s.deleted('a', 5); // the watch shows the mark of 5 deleted: the release committed
+    expect(s.has('a')).toBe(false);
+    s.drop('a', s.take('a')); // a later bind that got no answer: nothing keeps a served
+    expect(s.has('a')).toBe(false);
+    const b = s.take('b');
+    s.succeeded('b', b);
+    s.wrote('b', 7);
+    const again = s.take('b'); // a bind again in flight
+    s.deleted('b', 7);
+    expect(s.has('b')).toBe(true); // its answer decides
+    s.succeeded('b', again);
+    s.wrote('b', 9);
+    s.deleted('b', 7); // an older mark's deletion changes nothing
+    expect([s.has('b'), s.written('b')]).toEqual([true, 9]);
+  });
+
   it('keeps the latest mark written whatever order the answers come in, and deletes only the one at its revision', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 20 }), (revisions) => {

@@ -18,6 +18,7 @@ const kv = (key: string, value: string, modRevision: number, createRevision = mo
 function table(owner = 'e1') {
   const listener = mockListener();
   const strayMark = vi.fn();
+  const ownMarkDeleted = vi.fn();
   const keys = new EtcdKeys(PREFIX, () => owner);
   const stats = zeroStats();
   const t = new AddressTable({
@@ -26,8 +27,9 @@ function table(owner = 'e1') {
     listener: () => listener,
     ownerName: () => owner,
     strayMark,
+    ownMarkDeleted,
   });
-  return { t, listener, strayMark, keys, stats };
+  return { t, listener, strayMark, ownMarkDeleted, keys, stats };
 }
 
 describe('AddressTable', () => {
@@ -83,6 +85,18 @@ describe('AddressTable', () => {
     expect(strayMark).toHaveBeenCalledTimes(1);
     expect(strayMark.mock.calls[0]?.[0]).toBe('a');
     expect(t.bindings()).toEqual([]);
+  });
+
+  it("reports a live deletion of this enroller's mark with the revision it was written at; others' and unseen ones not", () => {
+    const { t, ownMarkDeleted } = table('e1');
+    t.onEvent(kv('members/a/e1', '', 3), false);
+    t.onEvent(kv('members/a/e1', '', 5), false); // written again
+    t.onEvent(kv('members/a/e2', '', 6), false);
+    t.onEvent(kv('members/a/e2', '', 7), true);
+    t.onEvent(kv('members/b/e1', '', 8), true); // never seen written
+    expect(ownMarkDeleted).not.toHaveBeenCalled();
+    t.onEvent(kv('members/a/e1', '', 9), true);
+    expect(ownMarkDeleted.mock.calls).toEqual([['a', 5]]);
   });
 
   it('ignores keys of the wrong shape under the prefix, and keys outside it', () => {

@@ -30,7 +30,14 @@ function world() {
     deadline: () => ({ deadline: 42 }),
     error: (what, err) => new StoreError(`etcd: ${what}: ${(err as Error).message}`, { cause: err }),
   };
-  const table = new AddressTable({ keys, stats, listener: () => listener, ownerName: () => 'e1', strayMark: vi.fn() });
+  const table = new AddressTable({
+    keys,
+    stats,
+    listener: () => listener,
+    ownerName: () => 'e1',
+    strayMark: vi.fn(),
+    ownMarkDeleted: vi.fn(),
+  });
   const watcher = new TableWatcher(host, table);
   const { ranges, pages, watches } = etcd;
   return { watcher, table, ranges, pages, watches, state, stats, listener };
