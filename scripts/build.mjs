@@ -35,16 +35,35 @@ export const ENTRY_POINTS = {
 const EXTERNAL = ['etcd3', 'prom-client'];
 
 /**
- * Bundled CommonJS dependencies (eventemitter3, write-file-atomic) call
- * `require()` for Node's own modules and read `__filename` (write-file-atomic
- * hashes it into its temporary names); an ES module has neither, so each
- * output file makes them.
+ * Bundled CommonJS dependencies (write-file-atomic; eventemitter3 needs
+ * neither) call `require()` for Node's own modules and read `__filename`
+ * (write-file-atomic hashes it into its temporary names); an ES module has
+ * neither, so the output files that use them make them ({@link withoutUnusedBanner}
+ * drops the banner elsewhere). An application that bundles this package
+ * again as CommonJS (a startup snapshot's builder, docs/COLD-START.md) gets
+ * an empty `import.meta`: `require` then resolves from the working directory,
+ * which is enough for Node's own modules.
  */
 const BANNER = [
   // process.getBuiltinModule, not an import: the ES-module facade of node:module reads all its exports (source maps and more).
-  "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
-  "const __filename = process.getBuiltinModule('node:url').fileURLToPath(import.meta.url);",
+  "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url ?? `file://${process.cwd()}/`);",
+  "const __filename = import.meta.url === undefined ? 'rina-enrollment' : process.getBuiltinModule('node:url').fileURLToPath(import.meta.url);",
 ].join('\n');
+
+/** The banner is dropped from an output file whose code names neither `require` (esbuild's `__require` reads it) nor `__filename`. */
+function withoutUnusedBanner(outdir) {
+  const js = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? js(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : [],
+    );
+  for (const file of js(outdir)) {
+    const text = readFileSync(file, 'utf8');
+    const shebang = text.startsWith('#!') ? text.slice(0, text.indexOf('\n') + 1) : '';
+    if (!text.startsWith(`${BANNER}\n`, shebang.length)) throw new Error(`${file} does not start with the banner`);
+    const code = text.slice(shebang.length + BANNER.length + 1);
+    if (!/(?<![\w$])(?:require|__filename)(?![\w$])/.test(code)) writeFileSync(file, shebang + code);
+  }
+}
 
 /** Bundles the entry points into `outdir`; returns the inlined packages' directories. */
 export async function bundle(outdir) {
@@ -65,6 +84,7 @@ export async function bundle(outdir) {
     metafile: true,
     logLevel: 'warning',
   });
+  withoutUnusedBanner(outdir);
   const packages = new Set();
   for (const input of Object.keys(result.metafile.inputs)) {
     const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);

@@ -71,3 +71,4 @@ export type { Clock } from './util/clock.js';
 export { EnrollmentManager } from './member/enrollment-manager.js';
 export type { ConnectionMonitor, EnrollmentEvents, EnrollmentState, OperationOptions } from './member/events.js';
 export type { EnrollmentManagerOptions } from './member/options.js';
+export { type WarmUpOptions, warmUp } from './warm-up.js';

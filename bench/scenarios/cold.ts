@@ -12,10 +12,11 @@
  * and the enroller cost before any library code runs). One more member runs with the
  * inspector's CPU profiler around its first enrollment, summarised below.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { BenchChild } from '../lib/child.js';
 import type { Ctx } from '../lib/context.js';
 import { EnrollmentManager, LIB_PATH, MemoryRib, UdpShim } from '../lib/lib.js';
@@ -25,6 +26,7 @@ import { fmt, median, type Summary, summarize } from '../lib/stats.js';
 
 const SCRIPT = fileURLToPath(new URL('../cold-member.mjs', import.meta.url));
 const FLOOR_SCRIPT = fileURLToPath(new URL('../cold-floor.mjs', import.meta.url));
+const SNAPSHOT_SCRIPT = fileURLToPath(new URL('../cold-snapshot.mjs', import.meta.url));
 /** The recorded member's name: the floor's processes swap it for one of the same length. */
 const FLOOR_NAME = 'cold-floor-member-0000000000';
 const SRC_INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
@@ -47,12 +49,15 @@ interface ColdRun {
   secondMs?: number;
 }
 
-/** Runs bench/cold-member.mjs (or `script`) in a fresh process (with `flags` for node); resolves with what it printed. */
-function coldProcess(env: Record<string, string>, flags: string[] = [], script = SCRIPT): Promise<ColdRun> {
+/**
+ * Runs bench/cold-member.mjs (or `script`; none: a startup snapshot's main function, `--snapshot-blob` in
+ * `flags`) in a fresh process (with `flags` for node); resolves with what it printed.
+ */
+function coldProcess(env: Record<string, string>, flags: string[] = [], script: string | undefined = SCRIPT): Promise<ColdRun> {
   // --src: the library is TypeScript, which only tsx can load (figures not representative).
   const execArgv = [...(LIB_PATH === undefined && script === SCRIPT ? ['--import', 'tsx'] : []), ...flags];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...execArgv, script], {
+    const child = spawn(process.execPath, [...execArgv, ...(script === undefined ? [] : [script])], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -99,6 +104,29 @@ async function recordExchange(bootstrap: string): Promise<string> {
     await shim.close();
   }
   return JSON.stringify({ name: FLOOR_NAME, steps });
+}
+
+/**
+ * Bundles bench/cold-snapshot.mjs with the library at `lib` as CommonJS and builds a V8 startup snapshot of it,
+ * whose builder runs warmUp() (over UDP too with `udp`); returns the blob's path.
+ */
+async function buildSnapshot(dir: string, lib: string, udp: boolean): Promise<string> {
+  const base = join(dir, `cold-snapshot-${udp ? 'udp' : 'memory'}`);
+  await build({
+    entryPoints: [SNAPSHOT_SCRIPT],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: `${base}.cjs`,
+    alias: { 'rina-enrollment': lib },
+    logLevel: 'error',
+  });
+  const built = spawnSync(process.execPath, ['--snapshot-blob', `${base}.blob`, '--build-snapshot', `${base}.cjs`], {
+    env: { ...process.env, RINA_COLD_WARM_UDP: udp ? '1' : '0' },
+    encoding: 'utf8',
+  });
+  if (built.status !== 0) throw new Error(`the snapshot's builder exited with ${built.status}: ${built.stderr}`);
+  return `${base}.blob`;
 }
 
 interface ProfileNode {
@@ -179,6 +207,9 @@ export async function cold(ctx: Ctx): Promise<void> {
   const floors: number[] = [];
   const bare: ColdRun[] = [];
   const depImports: Record<string, number[]> = {};
+  /** From a startup snapshot whose builder ran warmUp(), and warmUp({ udp: true }). */
+  const snapshot: ColdRun[] = [];
+  const snapshotUdp: ColdRun[] = [];
   let profile: ReturnType<typeof summarise> | undefined;
   try {
     // The enroller is warm, as one that has been serving for a while: its code is optimised.
@@ -187,11 +218,15 @@ export async function cold(ctx: Ctx): Promise<void> {
     await Promise.all(warm.map((m) => m.enrolWithBootstrap(child.address)));
     await closeAll(warm, shims);
     const exchange = await recordExchange(child.address);
+    const blob = await buildSnapshot(ctx.tmpDir, lib, false);
+    const blobUdp = await buildSnapshot(ctx.tmpDir, lib, true);
     for (let i = 0; i < n; i++) {
       ctx.log(`cold: fresh process ${i + 1}/${n}`);
       floors.push((await coldProcess({ RINA_COLD_LIB: EMPTY })).importMs);
       bare.push(await coldProcess({ RINA_COLD_BOOTSTRAP: child.address, RINA_COLD_EXCHANGE: exchange }, [], FLOOR_SCRIPT));
       runs.push(await coldProcess({ RINA_COLD_LIB: pathToFileURL(lib).href, RINA_COLD_BOOTSTRAP: child.address }));
+      snapshot.push(await coldProcess({ RINA_COLD_BOOTSTRAP: child.address }, ['--snapshot-blob', blob], undefined));
+      snapshotUdp.push(await coldProcess({ RINA_COLD_BOOTSTRAP: child.address }, ['--snapshot-blob', blobUdp], undefined));
     }
     for (const dep of DEPENDENCIES) {
       for (let i = 0; i < (ctx.quick ? 2 : 5); i++) (depImports[dep] ??= []).push((await coldProcess({ RINA_COLD_LIB: dep })).importMs);
@@ -228,6 +263,14 @@ export async function cold(ctx: Ctx): Promise<void> {
         row('floor: the same datagrams over bare node:dgram, no library (fresh process): first exchange', stat('firstMs', bare)),
         row('floor: a second exchange in that process', stat('secondMs', bare)),
         row('import + bind + construct + first enrollment (per process)', summarize(runs.map(upToEnrolled))),
+        row('process start to enrolled (start-up + the above)', summarize(runs.map((r) => r.startupMs + upToEnrolled(r)))),
+        row('from a startup snapshot, warmUp() in its builder: Node start-up (deserialising it)', stat('startupMs', snapshot)),
+        row('from that snapshot: UdpShim.bind', stat('bindMs', snapshot)),
+        row('from that snapshot: first enrolWithBootstrap()', stat('firstMs', snapshot)),
+        row('from that snapshot: process start to enrolled', summarize(snapshot.map((r) => r.startupMs + upToEnrolled(r)))),
+        row('from a snapshot with warmUp({ udp: true }): UdpShim.bind', stat('bindMs', snapshotUdp)),
+        row('from that snapshot: first enrolWithBootstrap()', stat('firstMs', snapshotUdp)),
+        row('from that snapshot: process start to enrolled', summarize(snapshotUdp.map((r) => r.startupMs + upToEnrolled(r)))),
         row("what-if, node --no-lazy (all code compiled at load): import('rina-enrollment')", stat('importMs', eager)),
         row('what-if, node --no-lazy: first enrolWithBootstrap()', stat('firstMs', eager)),
       ],
@@ -269,7 +312,7 @@ export async function cold(ctx: Ctx): Promise<void> {
       ...(first.p50 <= FIRST_TARGET_MS
         ? {}
         : {
-            note: `${fmt(first.p50 / FIRST_TARGET_MS, 1)}x the target. The floor, one enrollment's datagrams replayed over bare node:dgram by a fresh process with no library at all, takes ${fmt(bareFirst.p50, 2)} ms (${fmt((100 * bareFirst.p50) / FIRST_TARGET_MS, 0)}% of the target): Node's first sends and receives on a new socket and the enroller's own work leave ${fmt(Math.max(0, FIRST_TARGET_MS - bareFirst.p50), 2)} ms for the library's code. The second member's enrollment in the same process (${fmt(second.p50, 2)} ms) shows that ${fmt(first.p50 - second.p50, 2)} ms of the first is first use. With every function compiled at load (node --no-lazy, what-if row) the first enrollment takes ${fmt(stat('firstMs', eager).p50, 2)} ms: the rest is V8 compiling, on their first call, the functions one enrollment runs (ours, the wire codec's, Node's dgram and timers), spread over some 20 modules (the profile above); nothing is built on first use any more.`,
+            note: `${fmt(first.p50 / FIRST_TARGET_MS, 1)}x the target. The floor, one enrollment's datagrams replayed over bare node:dgram by a fresh process with no library at all, takes ${fmt(bareFirst.p50, 2)} ms (${fmt((100 * bareFirst.p50) / FIRST_TARGET_MS, 0)}% of the target): Node's first sends and receives on a new socket and the enroller's own work leave ${fmt(Math.max(0, FIRST_TARGET_MS - bareFirst.p50), 2)} ms for the library's code. The second member's enrollment in the same process (${fmt(second.p50, 2)} ms) shows that ${fmt(first.p50 - second.p50, 2)} ms of the first is first use. With every function compiled at load (node --no-lazy, what-if row) the first enrollment takes ${fmt(stat('firstMs', eager).p50, 2)} ms: the rest is V8 compiling, on their first call, the functions one enrollment runs (ours, the wire codec's, Node's dgram and timers), spread over some 20 modules (the profile above); nothing is built on first use any more. An application that starts from a V8 startup snapshot whose builder ran warmUp() (docs/COLD-START.md) has the library loaded and that code compiled: its first enrollment takes ${fmt(stat('firstMs', snapshotUdp).p50, 2)} ms (warmUp({ udp: true }); ${fmt(stat('firstMs', snapshot).p50, 2)} ms with warmUp()), and nothing is imported.`,
           }),
     },
     {

@@ -55,7 +55,8 @@ export class MemoryRib implements Rib {
     }
     const at = objects.findIndex((o) => o.name >= stored.name);
     if (at >= 0 && objects[at]?.name === stored.name) objects[at] = stored;
-    else if (objects.length < SMALL_RIB) this.#objects = objects.toSpliced(at < 0 ? objects.length : at, 0, stored);
+    else if (objects.length < SMALL_RIB)
+      this.#objects = at < 0 ? [...objects, stored] : [...objects.slice(0, at), stored, ...objects.slice(at)];
     else this.#objects = new Map([...objects, stored].map((o) => [o.name, o]));
   }
 
@@ -65,7 +66,7 @@ export class MemoryRib implements Rib {
     if (!Array.isArray(objects)) return objects.delete(name);
     const at = objects.findIndex((o) => o.name === name);
     if (at < 0) return false;
-    this.#objects = objects.toSpliced(at, 1);
+    this.#objects = [...objects.slice(0, at), ...objects.slice(at + 1)];
     return true;
   }
 

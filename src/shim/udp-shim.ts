@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import * as z from 'zod/mini';
+import { dgram } from '../util/builtins.js';
 import { integer, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import type { Shim, ShimHandler } from './shim.js';
@@ -114,7 +115,7 @@ export class UdpShim implements Shim {
   static async bind(address: string, options: UdpShimOptions = {}): Promise<UdpShim> {
     const endpoint = parseUdpAddress(address, { allowPortZero: true });
     const o = parseWith(optionsSchema, options);
-    const socket = createSocket({
+    const socket = dgram().createSocket({
       type: endpoint.family === 6 ? 'udp6' : 'udp4',
       ipv6Only: endpoint.family === 6,
       recvBufferSize: o.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES,
@@ -199,7 +200,7 @@ export class UdpShim implements Shim {
       if (now === handler) this.#handlers = undefined;
       else if (typeof now === 'object') {
         const i = now.lastIndexOf(handler);
-        const rest = i < 0 ? now : now.toSpliced(i, 1);
+        const rest = i < 0 ? now : [...now.slice(0, i), ...now.slice(i + 1)];
         this.#handlers = rest.length === 1 ? rest[0] : rest;
       }
     };

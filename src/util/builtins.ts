@@ -18,3 +18,9 @@ export const dns = (): typeof import('node:dns/promises') => process.getBuiltinM
 
 /** node:net: IP literal checks, when an address is parsed (dgram loads it anyway at the first send). */
 export const net = (): typeof import('node:net') => process.getBuiltinModule('node:net');
+
+/**
+ * node:dgram: UdpShim.bind only. Also keeps the library out of Node's warning
+ * about dgram in a startup snapshot's builder unless the builder binds one.
+ */
+export const dgram = (): typeof import('node:dgram') => process.getBuiltinModule('node:dgram');

@@ -4,17 +4,15 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { EnrollmentManager, MemoryRib, UdpShim } from '../../src/index.js';
 import { cleanup, udpEnroller } from '../support/helpers.js';
 
-/** Every socket the shims make, so that the test can make one fail. */
-const sockets = vi.hoisted(() => [] as Socket[]);
-vi.mock('node:dgram', async (importOriginal) => {
-  const dgram = await importOriginal<typeof import('node:dgram')>();
-  const createSocket = ((...args: Parameters<typeof dgram.createSocket>) => {
-    const socket = dgram.createSocket(...args);
-    sockets.push(socket);
-    return socket;
-  }) as typeof dgram.createSocket;
-  return { ...dgram, default: { ...dgram, createSocket }, createSocket };
-});
+/** Every socket the shims make, so that the test can make one fail (UdpShim.bind fetches node:dgram at each call). */
+const sockets: Socket[] = [];
+const dgram = process.getBuiltinModule('node:dgram');
+const createSocket = dgram.createSocket;
+vi.spyOn(dgram, 'createSocket').mockImplementation(((...args: Parameters<typeof createSocket>) => {
+  const socket = createSocket(...args);
+  sockets.push(socket);
+  return socket;
+}) as typeof createSocket);
 
 const undo: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
