@@ -166,8 +166,8 @@ export class ConfirmBatcher {
     if (res.succeeded) {
       const revision = Number(res.header.revision);
       for (const p of batch) {
-        if (p.token !== undefined) served.succeeded(p.binding.name, p.token);
-        served.wrote(p.binding.name, revision);
+        served.wrote(p.binding.name, revision); // (before succeeded: the call's own deletion check is needed)
+        if (p.token !== undefined) served.succeeded(p.binding.name, p.token, revision);
         p.resolve(true);
       }
       return;

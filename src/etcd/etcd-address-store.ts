@@ -90,7 +90,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       listener: () => this.#listener,
       ownerName: () => this.#owner?.name,
       strayMark: (name, kv) => this.#deleteStrayMark(name, kv.key, kv.mod_revision),
-      ownMarkDeleted: (name, writtenAt) => this.#served.deleted(name, writtenAt),
+      ownMarkGone: (name, deletedAt) => this.#served.markGone(name, deletedAt),
     });
     const common = { keys, stats, client: () => this.#open(), epoch: () => this.#epoch };
     this.#watcher = new TableWatcher(
@@ -182,8 +182,8 @@ export class EtcdAddressStore implements SharedAddressStore {
     }
     const revision = Number(res.header.revision);
     if (res.succeeded) {
-      this.#served.succeeded(name, token);
-      this.#bound(binding, held, holder, revision);
+      this.#bound(binding, held, holder, revision); // (it writes the mark's revision: before succeeded settles the call)
+      this.#served.succeeded(name, token, revision);
       return true;
     }
     this.#stats.conflicts++;

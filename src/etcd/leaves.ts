@@ -134,7 +134,8 @@ export class Leaves {
     if (names.length === 0) return;
     const res = await this.#host.txn(names.length === 1 ? 'leave' : `leave ${names.length} members`, { compare, success });
     if (res.succeeded) {
-      for (const [i, name] of names.entries()) served.deleted(name, at[i] as number);
+      // Each mark went as written at its revision, and none was written since (the compare): gone just after it.
+      for (const [i, name] of names.entries()) served.markGone(name, (at[i] as number) + 1);
     } else if (names.length > 1) {
       await Promise.all(names.map((name) => this.#delete([name])));
     }

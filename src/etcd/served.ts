@@ -10,6 +10,11 @@
  * call answered late undoes nothing a newer call did: it gives the name up
  * only while the name is still its own.
  *
+ * A success counts by its revision: once this enroller knows its mark on a
+ * name was deleted at revision D (its release or leave committed, the watch
+ * showed the deletion, or a table read lacks the mark), nothing committed
+ * before D keeps the name served, whenever its answer comes.
+ *
  * @module
  */
 
@@ -20,8 +25,14 @@ export class ServedNames {
   readonly #written = new Map<string, number>();
   /** The calls of each name in flight (their tokens). */
   readonly #inFlight = new Map<string, Set<number>>();
-  /** Names a call of which succeeded while they were served, not let go since. */
-  readonly #succeeded = new Set<string>();
+  /**
+   * Of a name served, the revision of the latest call of it that succeeded,
+   * sent since the name was last let go, and committed after the name's mark
+   * was last known deleted: a mark of ours that etcd may still hold.
+   */
+  readonly #successAt = new Map<string, number>();
+  /** While calls of a name are in flight: the latest revision at which its mark of ours was known deleted. */
+  readonly #goneAt = new Map<string, number>();
 
   /** Whether this enroller serves `name`. */
   has(name: string): boolean {
@@ -43,17 +54,24 @@ export class ServedNames {
     return token;
   }
 
-  /** The call of `token` succeeded: `name`, if still served and the call sent since it was last let go, stays served whatever becomes of other calls of it. */
-  succeeded(name: string, token: number): void {
+  /**
+   * The call of `token` committed at `revision`: `name`, if still served,
+   * the call sent since it was last let go, and its mark not known deleted
+   * since, stays served whatever becomes of other calls of it.
+   */
+  succeeded(name: string, token: number, revision: number): void {
     // (a call sent before the name was last let go, or before a renewal, counts for nothing)
-    const counts = this.#inFlight.get(name)?.has(token) === true;
+    const counts = this.#inFlight.get(name)?.has(token) === true && revision > (this.#goneAt.get(name) ?? 0);
     this.#settled(name, token);
-    if (counts && this.#tokens.has(name)) this.#succeeded.add(name);
+    if (counts && this.#tokens.has(name)) this.#successAt.set(name, Math.max(revision, this.#successAt.get(name) ?? 0));
+    else this.#letGoIfIdle(name); // (its mark, deleted since, proves nothing)
   }
 
   #settled(name: string, token: number): void {
     const calls = this.#inFlight.get(name);
-    if (calls?.delete(token) === true && calls.size === 0) this.#inFlight.delete(name);
+    if (calls?.delete(token) !== true || calls.size > 0) return;
+    this.#inFlight.delete(name);
+    this.#goneAt.delete(name); // (a call sent from now on commits after every deletion known now)
   }
 
   /**
@@ -67,22 +85,28 @@ export class ServedNames {
     this.#letGoIfIdle(name);
   }
 
-  /** `name` is served no more unless a call of it is in flight or one succeeded since it was last let go. */
+  /** `name` is served no more unless a call of it is in flight or one counts as succeeded. */
   #letGoIfIdle(name: string): void {
-    if (!this.#inFlight.has(name) && !this.#succeeded.has(name)) this.#tokens.delete(name);
+    if (this.#inFlight.has(name) || this.#successAt.has(name)) return;
+    this.#tokens.delete(name);
   }
 
   /** This enroller lets `name` go (a leave), whatever took it. */
   forget(name: string): void {
     this.#tokens.delete(name);
-    this.#succeeded.delete(name);
+    this.#successAt.delete(name);
     this.#inFlight.delete(name);
+    this.#goneAt.delete(name);
   }
 
-  /** A call wrote this enroller's mark on `name` at `revision` (the latest write wins, whichever answer came first). */
+  /**
+   * A call wrote this enroller's mark on `name` at `revision` (the latest
+   * write wins, whichever answer came first; one before a known deletion is
+   * no mark). Told before the call's {@link succeeded}.
+   */
   wrote(name: string, revision: number): void {
     const before = this.#written.get(name);
-    if (before === undefined || before < revision) this.#written.set(name, revision);
+    if (revision > (this.#goneAt.get(name) ?? 0) && (before === undefined || before < revision)) this.#written.set(name, revision);
   }
 
   /** The revision at which this enroller last wrote its mark on `name`, if it knows of one. */
@@ -91,36 +115,31 @@ export class ServedNames {
   }
 
   /**
-   * The mark on `name` written at `revision` was deleted (by a leave, or a
-   * release whose answer may never come): the success it stood for counts no
-   * more, and the name is let go unless a call of it is in flight. A mark
-   * written since is kept, and so is what it stands for.
+   * This enroller's mark on `name` was deleted at revision `deletedAt` (a
+   * leave, a release, the watch showing it, or a table read without it):
+   * what was written and succeeded before counts no more, and the name is
+   * let go unless a call of it is in flight or succeeded after; a call
+   * committed before, answered later, counts for nothing either.
    */
-  deleted(name: string, revision: number): void {
-    if (this.#written.get(name) !== revision) return;
-    this.#written.delete(name);
-    this.#succeeded.delete(name);
+  markGone(name: string, deletedAt: number): void {
+    if (this.#inFlight.has(name)) this.#goneAt.set(name, Math.max(deletedAt, this.#goneAt.get(name) ?? 0));
+    if ((this.#written.get(name) ?? 0) < deletedAt) this.#written.delete(name);
+    if ((this.#successAt.get(name) ?? 0) < deletedAt) this.#successAt.delete(name);
     this.#letGoIfIdle(name);
   }
 
   /**
-   * A release of `name` committed at `revision`: its binding and the mark are
-   * gone, and what succeeded before it counts no more; unless a bind or
-   * confirm of the name was sent after the release was (`tokenAtSend`, the
-   * name's token then): what that call did is its own (and if it failed
-   * already, the name is let go now, as its failure would have done but for
-   * the success the release undid).
+   * A release of `name` committed at `revision`: its binding and the mark
+   * are gone ({@link markGone}); the name is let go unless a bind or
+   * confirm of it was sent after the release was (`tokenAtSend`, the name's
+   * token then): what that call did is its own.
    */
   released(name: string, tokenAtSend: number | undefined, revision: number): void {
-    if ((this.#written.get(name) ?? 0) < revision) this.#succeeded.delete(name);
-    if (this.#tokens.get(name) !== tokenAtSend) {
-      this.#letGoIfIdle(name);
-      return;
-    }
+    this.markGone(name, revision);
+    if (this.#tokens.get(name) !== tokenAtSend) return;
     this.#tokens.delete(name);
     this.#written.delete(name);
-    this.#succeeded.delete(name);
-    this.#inFlight.delete(name);
+    this.forget(name);
   }
 
   /** Names served, for the tests' and the stats' eyes. */
@@ -133,6 +152,7 @@ export class ServedNames {
     this.#tokens.clear();
     this.#written.clear();
     this.#inFlight.clear();
-    this.#succeeded.clear();
+    this.#successAt.clear();
+    this.#goneAt.clear();
   }
 }

@@ -29,8 +29,12 @@ export interface TableHost {
   ownerName(): string | undefined;
   /** A mark of this enroller's, seen live, on a name it does not serve (a bind whose answer never came). */
   strayMark(name: string, kv: IKeyValue): void;
-  /** This enroller's mark on `name`, written at `writtenAt`, seen deleted live (a leave, a release, a lost lease). */
-  ownMarkDeleted(name: string, writtenAt: number): void;
+  /**
+   * This enroller's mark on `name` was deleted at `deletedAt` (a leave, a
+   * release, a lost lease): seen live, or missing from a table read again at
+   * that revision.
+   */
+  ownMarkGone(name: string, deletedAt: number): void;
 }
 
 /** The shared table as this enroller last saw it. */
@@ -105,10 +109,13 @@ export class AddressTable {
       if (!present.has(keys.address(address))) this.record(keys.address(address), undefined, revision);
     }
     const idleBefore = new Set([...this.#names.keys()].filter((n) => !this.#marks.has(n)));
+    const ownBefore = [...this.#ownMarks.keys()];
     this.#marks.clear();
     this.#ownMarks.clear();
     this.#enrollers.clear();
     for (const kv of kvs) this.#apply(kv, false, false);
+    // Our marks deleted while the watch was down, as a live deletion would have shown them.
+    for (const name of ownBefore) if (!this.#ownMarks.has(name)) this.#host.ownMarkGone(name, revision);
     this.#announceEnrollers();
     for (const name of this.#names.keys()) if (!this.#marks.has(name) && !idleBefore.has(name)) this.#host.listener()?.idle(name);
     this.#watchRevision = Math.max(this.#watchRevision, revision);
@@ -216,11 +223,10 @@ export class AddressTable {
       if (name === undefined || enroller === undefined) return;
       this.#mark(name, enroller, !deleted, live);
       if (enroller !== this.#host.ownerName()) return;
-      const before = this.#ownMarks.get(name);
       if (deleted) this.#ownMarks.delete(name);
       else this.#ownMarks.set(name, Number(kv.mod_revision));
       if (live && !deleted) this.#host.strayMark(name, kv);
-      if (live && deleted && before !== undefined) this.#host.ownMarkDeleted(name, before);
+      if (live && deleted) this.#host.ownMarkGone(name, Number(kv.mod_revision));
     } else if (kind === 'enrollers' && parts.length === 2) {
       const enroller = dec(first);
       if (enroller === undefined) return;

@@ -16,8 +16,13 @@
  * - (a review, 2026-12-06) a release whose answer came after a later bind of the name had failed unanswered, or never
  *   came: the success before the release kept the name served through that failure, and the bind's mark stayed
  *   while the enroller ran. Now the release's answer, or the watch showing the released mark deleted, lets the
- *   name go.
+ *   name go;
+ * - (a review of that fix, 2026-12-06) the watch's deletion was matched against the revision of the last write
+ *   answered, so a re-bind or confirm committed unanswered (or answered after the deletion) kept the old success
+ *   counting, and a deletion during a table read again was never told. Now a deletion at revision D undoes every
+ *   success committed before D, answered before or after, and a read again tells the marks of ours it lacks.
  */
+import type { Watcher } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { describeEtcd, uniquePrefix } from '../support/etcd.js';
 import { deletesKey, gate, isConfirm, otherEnroller, putsKey, readKey, tappedStore } from '../support/etcd-races.js';
@@ -27,6 +32,32 @@ const undo: Array<() => unknown> = [];
 afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
 });
+
+type Tap = Awaited<ReturnType<typeof tappedStore>>['tap'];
+type Store = Awaited<ReturnType<typeof tappedStore>>['e1'];
+
+/** e1 binds a to 7: the bind commits, the watch shows it, and then its answer is lost. */
+async function bindUnanswered(tap: Tap, e1: Store, prefix: string): Promise<void> {
+  const seen = e1.stats().watchEvents;
+  tap.hooks.after = (req) => {
+    if (!putsKey(`${prefix}addresses/7`)(req)) return undefined;
+    return until(() => e1.stats().watchEvents >= seen + 3, 2000, 'the watch shows the bind').then(() => {
+      throw new Error('4 DEADLINE_EXCEEDED: Deadline exceeded');
+    });
+  };
+  await expect(e1.bind({ name: 'a', address: 7 })).rejects.toThrow(/DEADLINE/);
+}
+
+/** e1 serves nobody named a: its mark on a goes (a stray), and e2 can then free a's address 7. */
+async function strayGoes(e1: Store, e2: Store, prefix: string): Promise<void> {
+  const markKey = `${prefix}members/a/e1`;
+  await until(() => e2.addressOf('a') === 7, 2000, 'e2 sees a at 7');
+  for (const deadline = Date.now() + 2000; (await readKey(markKey)) !== null && Date.now() < deadline; ) {
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).toBeNull();
+  expect(await e2.release('a')).toBe(true);
+}
 
 describeEtcd('EtcdAddressStore: two failed binds of one name', () => {
   it('leave the name unserved: the committed-but-unanswered mark is deleted as a stray', async () => {
@@ -286,7 +317,6 @@ describeEtcd('EtcdAddressStore: a bind again that gets no answer', () => {
 describeEtcd('EtcdAddressStore: a release, then a bind sent after it and refused', () => {
   it('lets the name go: a later unanswered bind mark is a stray and goes', async () => {
     const prefix = uniquePrefix('served-release-refused');
-    const markKey = `${prefix}members/a/e1`;
     const { tap, e1 } = await tappedStore(prefix, undo);
     const e2 = await otherEnroller(prefix, undo);
     expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // B1 succeeded: a served
@@ -312,68 +342,127 @@ describeEtcd('EtcdAddressStore: a release, then a bind sent after it and refused
       (err: Error) => `failed ${err.message}`,
     );
     expect(b3).toMatch(/failed .*DEADLINE/);
-    await until(() => e2.addressOf('a') === 7, 2000, 'e2 sees a at 7');
-    for (const deadline = Date.now() + 2000; (await readKey(markKey)) !== null && Date.now() < deadline; ) {
-      await new Promise((res) => setTimeout(res, 20));
-    }
-    // e1 serves a no more: its mark from B3 is a stray and should go, and a be releasable by another enroller.
-    expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).toBeNull();
-    expect(await e2.release('a')).toBe(true);
+    await strayGoes(e1, e2, prefix); // e1 serves a no more: its mark from B3 is a stray
   }, 20_000);
 });
 
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    (ok) => `answered ${String(ok)}`,
+    (err: Error) => `failed ${err.message}`,
+  );
+
 describeEtcd('EtcdAddressStore: a release, then a later bind of the name that got no answer (a review, 2026-12-06)', () => {
-  /** e1 binds a to 5; `release` releases it (answered late, or never); then a bind of a to 7 commits unanswered. */
-  async function scene(prefix: string, releaseAnswer: 'late' | 'lost') {
+  for (const releaseAnswer of ['late', 'lost'] as const) {
+    it(`the release's answer ${releaseAnswer}: the unanswered bind's mark is a stray and goes`, async () => {
+      const prefix = uniquePrefix(`served-release-${releaseAnswer}`);
+      const { tap, e1 } = await tappedStore(prefix, undo);
+      const e2 = await otherEnroller(prefix, undo);
+      expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // B1: a served, its success counted
+      await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
+      const answer = gate();
+      // The release commits; its answer comes after the bind below failed, or never.
+      tap.hooks.after = (req) => {
+        if (!deletesKey(`${prefix}names/a`)(req)) return undefined;
+        return releaseAnswer === 'late' ? answer.held : Promise.reject(new Error('14 UNAVAILABLE: connection reset'));
+      };
+      const released = outcome(e1.release('a'));
+      await until(() => e1.addressOf('a') === undefined, 2000, 'the watch shows the release');
+      await bindUnanswered(tap, e1, prefix);
+      answer.open();
+      expect(await released).toMatch(releaseAnswer === 'late' ? /^answered true$/ : /^failed .*UNAVAILABLE/);
+      // e1 released a and its only bind of it since failed: it serves nobody by that name (before the fix its
+      // mark stayed while e1 ran).
+      await strayGoes(e1, e2, prefix);
+    }, 20_000);
+  }
+});
+
+describeEtcd(
+  'EtcdAddressStore: our mark deleted after a call of the name committed unanswered, or answered late (a review, 2026-12-06)',
+  () => {
+    for (const variant of ['rebind-lost', 'confirm-lost', 'confirm-late'] as const) {
+      it(`${variant}: a released name's later unanswered bind leaves no mark behind`, async () => {
+        const prefix = uniquePrefix(`served-deleted-${variant}`);
+        const markKey = `${prefix}members/a/e1`;
+        const { tap, e1 } = await tappedStore(prefix, undo);
+        const e2 = await otherEnroller(prefix, undo);
+        expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // B1: a served, its success counted
+        await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
+        await until(() => e1.stats().watchEvents >= 4, 2000, 'e1 sees its mark'); // (its registration, and B1's 3 keys)
+
+        // A second call of a re-writes the mark, its success not known when the release's deletion is shown.
+        const answer = gate();
+        const seen = e1.stats().watchEvents;
+        let second: Promise<string>;
+        if (variant === 'rebind-lost') {
+          tap.hooks.after = (req) => {
+            if (!putsKey(markKey)(req)) return undefined;
+            tap.hooks.after = undefined;
+            return Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')); // committed, answer lost
+          };
+          second = outcome(e1.bind({ name: 'a', address: 5 }));
+          expect(await second).toMatch(/failed .*DEADLINE/);
+          await until(() => e1.stats().watchEvents >= seen + 3, 2000, 'the watch shows the re-bind');
+        } else {
+          tap.hooks.after = (req) => {
+            if (!isConfirm(prefix, 'a')(req)) return undefined;
+            tap.hooks.after = undefined;
+            if (variant === 'confirm-lost') return Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'));
+            return answer.held; // committed; its answer comes after the watch shows the release
+          };
+          second = outcome(e1.confirm({ name: 'a', address: 5 }));
+          if (variant === 'confirm-lost') expect(await second).toMatch(/failed .*DEADLINE/);
+          await until(() => e1.stats().watchEvents >= seen + 1, 2000, 'the watch shows the confirm');
+        }
+
+        // The release commits (binding and our mark deleted); its answer is lost.
+        tap.hooks.after = (req) =>
+          deletesKey(`${prefix}names/a`)(req) ? Promise.reject(new Error('14 UNAVAILABLE: connection reset')) : undefined;
+        expect(await outcome(e1.release('a'))).toMatch(/failed .*UNAVAILABLE/);
+        await until(() => e1.addressOf('a') === undefined, 2000, 'the watch shows the release');
+        if (variant === 'confirm-late') {
+          answer.open();
+          expect(await second).toBe('answered true'); // etcd's answer at its commit, before the release
+        }
+        await bindUnanswered(tap, e1, prefix);
+        await strayGoes(e1, e2, prefix); // (before the fix the mark stayed while e1 ran)
+      }, 20_000);
+    }
+  },
+);
+
+describeEtcd('EtcdAddressStore: our mark deleted while the watch is down (a review, 2026-12-06)', () => {
+  it("a release with its answer lost, not seen live: a later unanswered bind's mark is a stray and goes", async () => {
+    const prefix = uniquePrefix('served-deleted-resync');
     const { tap, e1 } = await tappedStore(prefix, undo);
     const e2 = await otherEnroller(prefix, undo);
     expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // B1: a served, its success counted
     await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
-    const answer = gate();
-    let watched = 0;
-    tap.hooks.after = (req) => {
-      if (deletesKey(`${prefix}names/a`)(req)) {
-        // the release committed; its answer comes after the bind below failed, or never
-        if (releaseAnswer === 'late') return answer.held;
-        return Promise.reject(new Error('14 UNAVAILABLE: connection reset'));
-      }
-      if (putsKey(`${prefix}addresses/7`)(req)) {
-        // B3 committed; the watch shows its mark; then its answer is lost
-        return until(() => e1.stats().watchEvents >= watched + 3, 2000, 'the watch shows B3').then(() => {
-          throw new Error('4 DEADLINE_EXCEEDED: Deadline exceeded');
-        });
-      }
-      return undefined;
-    };
-    const released = e1.release('a').then(
-      (ok) => `answered ${ok}`,
-      (err: Error) => `failed ${err.message}`,
-    );
-    await until(() => e1.addressOf('a') === undefined, 2000, 'the watch shows the release');
-    watched = e1.stats().watchEvents;
-    const b3 = await e1.bind({ name: 'a', address: 7 }).then(
-      (ok) => `answered ${ok}`,
-      (err: Error) => `failed ${err.message}`,
-    );
-    expect(b3).toMatch(/failed .*DEADLINE/);
-    answer.open();
-    expect(await released).toMatch(releaseAnswer === 'late' ? /^answered true$/ : /^failed .*UNAVAILABLE/);
-    return { e1, e2 };
-  }
+    await until(() => e1.stats().watchEvents >= 4, 2000, 'e1 sees its mark');
 
-  for (const releaseAnswer of ['late', 'lost'] as const) {
-    it(`the release's answer ${releaseAnswer === 'late' ? 'late' : 'lost'}: the unanswered bind's mark is a stray and goes`, async () => {
-      const prefix = uniquePrefix(`served-release-${releaseAnswer}`);
-      const { e1, e2 } = await scene(prefix, releaseAnswer);
-      await until(() => e2.addressOf('a') === 7, 2000, 'e2 sees a at 7');
-      const markKey = `${prefix}members/a/e1`;
-      for (const deadline = Date.now() + 2000; (await readKey(markKey)) !== null && Date.now() < deadline; ) {
-        await new Promise((res) => setTimeout(res, 20));
-      }
-      // e1 released a and its only bind of it since failed: it serves nobody by that name. Its mark must go, so
-      // that a goes idle and 7 can be freed (before the fix it stayed while e1 ran).
-      expect(await readKey(markKey), `strayMarks: ${e1.stats().strayMarks}`).toBeNull();
-      expect(await e2.release('a')).toBe(true);
-    }, 20_000);
-  }
+    // The watch fails for good (compacted past its revision); the table's read again waits until the release
+    // has committed. (etcd3's watcher is reached through its private watchManager.)
+    const reads = gate();
+    const range = tap.client.kv.range.bind(tap.client.kv);
+    let holdReads = true;
+    tap.client.kv.range = (async (...args: Parameters<typeof range>) => {
+      if (holdReads) await reads.held;
+      return range(...args);
+    }) as typeof range;
+    const watchers = (tap.client as unknown as { watchManager: { watchers: Watcher[] } }).watchManager.watchers;
+    expect(watchers).toHaveLength(1);
+    watchers[0]?.emit('error', new Error('9 FAILED_PRECONDITION: mvcc: required revision has been compacted'));
+    await new Promise((r) => setTimeout(r, 300)); // the failed watch cancelled
+
+    tap.hooks.after = (req) =>
+      deletesKey(`${prefix}names/a`)(req) ? Promise.reject(new Error('14 UNAVAILABLE: connection reset')) : undefined;
+    await expect(e1.release('a')).rejects.toThrow(/UNAVAILABLE/); // committed, its answer lost
+    expect(await readKey(`${prefix}names/a`)).toBeNull();
+    holdReads = false;
+    reads.open();
+    await until(() => e1.addressOf('a') === undefined, 3000, 'the read again shows a gone');
+    await bindUnanswered(tap, e1, prefix);
+    await strayGoes(e1, e2, prefix);
+  }, 20_000);
 });

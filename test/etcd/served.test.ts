@@ -29,7 +29,7 @@ describe('ServedNames', () => {
   it('a success before a release that committed counts no more, even if a call of the name was sent since (found by a review, 2026-12-05)', () => {
     const s = new ServedNames();
     const first = s.take('a');
-    s.succeeded('a', first);
+    s.succeeded('a', first, 5);
     s.wrote('a', 5);
     const again = s.take('a'); // a bind again, sent before the release's answer
     s.released('a', first, 6); // the release committed at 6: the mark of 5 is gone
@@ -40,7 +40,7 @@ describe('ServedNames', () => {
   it('a release answered after a later call of the name failed lets the name go (found by a review, 2026-12-06)', () => {
     const s = new ServedNames();
     const b1 = s.take('a');
-    s.succeeded('a', b1);
+    s.succeeded('a', b1, 5);
     s.wrote('a', 5);
     const atSend = s.token('a'); // the release is sent (it commits at 6)
     const b3 = s.take('a'); // a bind sent after the release committed (at 8, its answer lost)
@@ -50,36 +50,52 @@ describe('ServedNames', () => {
     expect(s.has('a')).toBe(false);
   });
 
-  it('its last mark seen deleted (a release whose answer never came) lets the name go, unless a call is in flight', () => {
+  it('its mark known deleted (a release whose answer never came) lets the name go, unless a call is in flight or committed after', () => {
     const s = new ServedNames();
-    s.succeeded('a', s.take('a'));
+    s.succeeded('a', s.take('a'), 5);
     s.wrote('a', 5);
-    s.deleted('a', 5); // the watch shows the mark of 5 deleted: the release committed
-    expect(s.has('a')).toBe(false);
+    s.markGone('a', 6); // the watch shows the mark deleted at 6: the release committed
+    expect([s.has('a'), s.written('a')]).toEqual([false, undefined]);
     s.drop('a', s.take('a')); // a later bind that got no answer: nothing keeps a served
     expect(s.has('a')).toBe(false);
     const b = s.take('b');
-    s.succeeded('b', b);
-    s.wrote('b', 7);
+    s.succeeded('b', b, 7);
     const again = s.take('b'); // a bind again in flight
-    s.deleted('b', 7);
+    s.markGone('b', 8);
     expect(s.has('b')).toBe(true); // its answer decides
-    s.succeeded('b', again);
-    s.wrote('b', 9);
-    s.deleted('b', 7); // an older mark's deletion changes nothing
+    s.wrote('b', 9); // committed after the deletion: its mark is there
+    s.succeeded('b', again, 9);
+    s.markGone('b', 8); // the same deletion seen again (a table read) changes nothing
     expect([s.has('b'), s.written('b')]).toEqual([true, 9]);
   });
 
-  it('keeps the latest mark written whatever order the answers come in, and deletes only the one at its revision', () => {
+  it('a call committed before its mark was known deleted counts for nothing, whenever its answer comes (a review, 2026-12-06)', () => {
+    const s = new ServedNames();
+    s.succeeded('a', s.take('a'), 5); // a bind: a served
+    const confirm = s.take('a'); // a confirm commits at 6; its answer is late
+    s.markGone('a', 7); // a release committed at 7, its answer lost; the watch shows the mark deleted
+    expect(s.has('a')).toBe(true); // the confirm in flight decides
+    s.wrote('a', 6); // answered now: its mark went at 7
+    s.succeeded('a', confirm, 6);
+    expect([s.has('a'), s.written('a')]).toEqual([false, undefined]);
+    // A re-bind committed with its answer lost moved the mark to 6; the deletion at 7 still undoes the success of 5.
+    s.succeeded('c', s.take('c'), 5);
+    s.drop('c', s.take('c'));
+    expect(s.has('c')).toBe(true);
+    s.markGone('c', 7);
+    expect(s.has('c')).toBe(false);
+  });
+
+  it('keeps the latest mark written whatever order the answers come in; a deletion forgets the marks before it only', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 20 }), (revisions) => {
         const s = new ServedNames();
         for (const r of revisions) s.wrote('m', r);
         const latest = Math.max(...revisions);
         expect(s.written('m')).toBe(latest);
-        s.deleted('m', latest - 1);
+        s.markGone('m', latest - 1);
         expect(s.written('m')).toBe(latest);
-        s.deleted('m', latest);
+        s.markGone('m', latest + 1);
         expect(s.written('m')).toBeUndefined();
       }),
     );
@@ -98,7 +114,7 @@ describe('ServedNames', () => {
 
   it('a failed call leaves a name served while another call of it is in flight, or after one succeeded, until the name is let go', () => {
     const s = new ServedNames();
-    s.succeeded('m', s.take('m')); // m's first bind succeeded
+    s.succeeded('m', s.take('m'), 3); // m's first bind succeeded
     s.drop('m', s.take('m')); // m bound again: that call fails
     expect(s.has('m')).toBe(true);
     s.forget('m'); // a leave
@@ -113,22 +129,22 @@ describe('ServedNames', () => {
     const bind = s.take('o');
     const confirm = s.take('o');
     s.drop('o', confirm); // a confirm fails while a bind is in flight
-    s.succeeded('o', bind); // the bind succeeds: o is served, whatever the confirm did
+    s.succeeded('o', bind, 7); // the bind succeeds: o is served, whatever the confirm did
     expect(s.has('o')).toBe(true);
     s.wrote('o', 7);
-    s.deleted('o', 7); // its mark deleted (a leave committed)
+    s.markGone('o', 8); // its mark deleted (a leave committed)
     s.drop('o', s.take('o'));
     expect(s.has('o')).toBe(false);
     const before = s.take('p'); // sent before p is let go
     s.forget('p');
     const after = s.take('p');
-    s.succeeded('p', before); // counts for nothing now
+    s.succeeded('p', before, 9); // counts for nothing now
     s.drop('p', after);
     expect(s.has('p')).toBe(false);
     const early = s.take('q'); // sent before a renewal
     s.clear();
     const late = s.take('q');
-    s.succeeded('q', early);
+    s.succeeded('q', early, 10);
     s.drop('q', late);
     expect(s.has('q')).toBe(false);
   });

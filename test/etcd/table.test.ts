@@ -18,7 +18,7 @@ const kv = (key: string, value: string, modRevision: number, createRevision = mo
 function table(owner = 'e1') {
   const listener = mockListener();
   const strayMark = vi.fn();
-  const ownMarkDeleted = vi.fn();
+  const ownMarkGone = vi.fn();
   const keys = new EtcdKeys(PREFIX, () => owner);
   const stats = zeroStats();
   const t = new AddressTable({
@@ -27,9 +27,9 @@ function table(owner = 'e1') {
     listener: () => listener,
     ownerName: () => owner,
     strayMark,
-    ownMarkDeleted,
+    ownMarkGone,
   });
-  return { t, listener, strayMark, ownMarkDeleted, keys, stats };
+  return { t, listener, strayMark, ownMarkGone, keys, stats };
 }
 
 describe('AddressTable', () => {
@@ -87,16 +87,22 @@ describe('AddressTable', () => {
     expect(t.bindings()).toEqual([]);
   });
 
-  it("reports a live deletion of this enroller's mark with the revision it was written at; others' and unseen ones not", () => {
-    const { t, ownMarkDeleted } = table('e1');
+  it("reports a deletion of this enroller's mark with its revision, live or missing from a read again; others' not", () => {
+    const { t, ownMarkGone } = table('e1');
+    t.adopt([kv('members/c/e1', '', 2), kv('members/d/e1', '', 2)], 2);
     t.onEvent(kv('members/a/e1', '', 3), false);
-    t.onEvent(kv('members/a/e1', '', 5), false); // written again
     t.onEvent(kv('members/a/e2', '', 6), false);
     t.onEvent(kv('members/a/e2', '', 7), true);
-    t.onEvent(kv('members/b/e1', '', 8), true); // never seen written
-    expect(ownMarkDeleted).not.toHaveBeenCalled();
-    t.onEvent(kv('members/a/e1', '', 9), true);
-    expect(ownMarkDeleted.mock.calls).toEqual([['a', 5]]);
+    expect(ownMarkGone).not.toHaveBeenCalled();
+    t.onEvent(kv('members/a/e1', '', 9), true); // a delete event's revision is the deletion's
+    t.onEvent(kv('members/b/e1', '', 10), true); // never seen written: still ours, still gone
+    expect(ownMarkGone.mock.calls).toEqual([
+      ['a', 9],
+      ['b', 10],
+    ]);
+    ownMarkGone.mockClear();
+    t.adopt([kv('members/d/e1', '', 2), kv('members/e/e1', '', 11)], 12); // c went while the watch was down
+    expect(ownMarkGone.mock.calls).toEqual([['c', 12]]);
   });
 
   it('ignores keys of the wrong shape under the prefix, and keys outside it', () => {

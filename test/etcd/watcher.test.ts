@@ -36,7 +36,7 @@ function world() {
     listener: () => listener,
     ownerName: () => 'e1',
     strayMark: vi.fn(),
-    ownMarkDeleted: vi.fn(),
+    ownMarkGone: vi.fn(),
   });
   const watcher = new TableWatcher(host, table);
   const { ranges, pages, watches } = etcd;
