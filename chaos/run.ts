@@ -21,7 +21,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { type EtcdCluster, startEtcd } from '../src/cli/etcd-server.js';
 import { freeUdpPort } from '../src/cli/ports.js';
@@ -30,7 +29,8 @@ import { type CliProcess, runCli } from '../test/support/cli.js';
 import { TcpProxy } from '../test/support/tcp-proxy.js';
 import { UdpProxy } from '../test/support/udp-proxy.js';
 import { type ChaosEvent, checkHistory, summaryLine, type Violation } from './checker.js';
-import { describeFault, FAULT_KINDS, type Fault, makeSchedule } from './schedule.js';
+import { parseFlags } from './flags.js';
+import { describeFault, type Fault, makeSchedule } from './schedule.js';
 
 const DIF = 'chaos.DIF';
 /** The enrollers' etcd lease TTL (the CLI's default). */
@@ -70,6 +70,8 @@ const BOUND_MS =
   LEASE_TTL_MS +
   HOLD_SECS * 1000 +
   3000;
+/** The calm window after the faults: the bound, and 2 s to see that it held. */
+const CALM_MS = BOUND_MS + 2000;
 /**
  * How long a member may still count itself enrolled after etcd freed its
  * binding: 0. The documented rule (README, "Faults"): an enroller stops
@@ -140,9 +142,7 @@ async function runSchedule(seed: number, { durationMs, memberCount, out, verbose
   const say = (line: string): void => {
     if (verbose) console.log(`  [${(now() / 1000).toFixed(1)} s] ${line}`);
   };
-  const calmWindowMs = BOUND_MS + 2000;
-  const faultPhaseMs = durationMs - calmWindowMs;
-  if (faultPhaseMs < 5000) throw new Error(`--duration must leave at least 5 s of faults before the ${calmWindowMs / 1000} s calm window`);
+  const faultPhaseMs = durationMs - CALM_MS; // (parseFlags leaves at least 5 s)
   const schedule = makeSchedule(seed, { enrollers: 3, etcdNodes: 3, calmAtMs: faultPhaseMs, leaseTtlMs: LEASE_TTL_MS, kinds });
 
   const etcd: EtcdCluster = await startEtcd({ size: 3 });
@@ -377,7 +377,7 @@ async function runSchedule(seed: number, { durationMs, memberCount, out, verbose
     const calm = now();
     history.push({ kind: 'calm', t: calm });
     say(`calm at ${((calm - faultsFrom) / 1000).toFixed(1)} s into the faults`);
-    await sleep(calmWindowMs);
+    await sleep(CALM_MS);
 
     const names: Record<string, number> = {};
     const addresses: Record<string, string> = {};
@@ -450,46 +450,15 @@ async function runSchedule(seed: number, { durationMs, memberCount, out, verbose
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seed: { type: 'string', default: '1' },
-      duration: { type: 'string', default: '60' },
-      schedules: { type: 'string', default: '1' },
-      members: { type: 'string', default: '40' },
-      out: { type: 'string' },
-      faults: { type: 'string' },
-      auth: { type: 'string', default: 'none' },
-      verbose: { type: 'boolean', default: false },
-    },
-  });
-  const seed = Number(values.seed);
-  const durationMs = Number(values.duration) * 1000;
-  const schedules = Number(values.schedules);
-  const memberCount = Number(values.members);
-  for (const [flag, value, ok] of [
-    ['--seed', seed, Number.isSafeInteger(seed)],
-    ['--duration', durationMs, Number.isFinite(durationMs) && durationMs > 0],
-    ['--schedules', schedules, Number.isSafeInteger(schedules) && schedules >= 1],
-    ['--members', memberCount, Number.isSafeInteger(memberCount) && memberCount >= 1 && memberCount <= 200],
-  ] as const) {
-    if (!ok) {
-      console.error(`chaos: ${flag} is invalid (${value})`);
-      process.exit(2);
-    }
+  const flags = parseFlags(process.argv.slice(2), CALM_MS / 1000);
+  if (!flags.ok) {
+    (flags.code === 0 ? console.log : console.error)(flags.message);
+    process.exit(flags.code);
   }
-  const kinds = values.faults?.split(',').map((k) => k.trim()) as Fault['kind'][] | undefined;
-  const unknown = kinds?.filter((k) => !FAULT_KINDS.includes(k));
-  if (unknown !== undefined && unknown.length > 0) {
-    console.error(`chaos: --faults: unknown kind ${unknown.join(', ')} (kinds: ${FAULT_KINDS.join(', ')})`);
-    process.exit(2);
-  }
-  if (values.auth !== 'none' && values.auth !== 'hmac-sha256') {
-    console.error(`chaos: --auth must be none or hmac-sha256, got "${values.auth}"`);
-    process.exit(2);
-  }
+  const { seed, durationMs, schedules, memberCount, kinds, verbose, out } = flags;
   const auth: AuthOptions =
-    values.auth === 'none' ? { mechanism: 'none' } : { mechanism: 'hmac-sha256', key: randomBytes(32).toString('base64') };
-  const options: RunOptions = { durationMs, memberCount, out: values.out, verbose: values.verbose, kinds, auth };
+    flags.auth === 'none' ? { mechanism: 'none' } : { mechanism: 'hmac-sha256', key: randomBytes(32).toString('base64') };
+  const options: RunOptions = { durationMs, memberCount, out, verbose, kinds, auth };
   let faults = 0;
   let violations = 0;
   for (let i = 0; i < schedules; i++) {
