@@ -23,22 +23,32 @@ import { Report } from './lib/report.js';
 const NAMES = ['latency', 'throughput', 'idle', 'detection', 'storm', 'codec', 'stores', 'cold', 'scale'] as const;
 type Name = (typeof NAMES)[number];
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    runs: { type: 'string' },
-    'no-write': { type: 'boolean', default: false },
-    src: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
+const USAGE =
+  'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores,cold,scale] [--runs N] [--no-write] [--src]\n' +
+  '  --src  measure src/ through tsx instead of its build (tsx adds __name() wrappers: slower, bigger)\n';
+
+const OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  runs: { type: 'string' },
+  'no-write': { type: 'boolean', default: false },
+  src: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** The flags; a wrong one stops the run with its reason and the usage (exit 2), not a stack trace. */
+function flags() {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const args = flags();
 
 if (args.help) {
-  process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only latency,throughput,idle,detection,storm,codec,stores,cold,scale] [--runs N] [--no-write] [--src]\n' +
-      '  --src  measure src/ through tsx instead of its build (tsx adds __name() wrappers: slower, bigger)\n',
-  );
+  process.stdout.write(USAGE);
   process.exit(0);
 }
 
