@@ -26,6 +26,7 @@ import { Leaves } from './leaves.js';
 import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
 import * as opts from './options.js';
+import { OwnMarks } from './own-marks.js';
 import { ServedNames } from './served.js';
 import { AddressTable } from './table.js';
 import { TableWatcher } from './watcher.js';
@@ -62,6 +63,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #watcher: TableWatcher;
   readonly #lease: LeaseKeeper;
   readonly #confirms: ConfirmBatcher;
+  readonly #marks: OwnMarks;
   #client: Etcd3 | undefined;
   #owner: StoreOwner | undefined;
   #listener: AddressStoreListener | undefined;
@@ -84,13 +86,17 @@ export class EtcdAddressStore implements SharedAddressStore {
     const keys = new EtcdKeys(prefix, () => this.#owner?.name);
     this.#keys = keys;
     const stats = this.#stats;
+    const served = this.#served;
+    const marks = new OwnMarks({ keys, served, table: () => this.#table, txn: (r) => this.#txn('strayMarks', 'delete a stray mark', r) });
+    this.#marks = marks;
     this.#table = new AddressTable({
       keys,
       stats,
       listener: () => this.#listener,
       ownerName: () => this.#owner?.name,
-      strayMark: (name, kv) => this.#deleteStrayMark(name, kv.key, kv.mod_revision),
-      ownMarkGone: (name, deletedAt) => this.#served.markGone(name, deletedAt),
+      strayMark: (name, kv) => marks.stray(name, kv.mod_revision),
+      ownMarkGone: (name, deletedAt) => served.markGone(name, deletedAt),
+      readAgain: (revision, own) => marks.readAgain(revision, own),
     });
     const common = { keys, stats, client: () => this.#open(), epoch: () => this.#epoch };
     this.#watcher = new TableWatcher(
@@ -112,7 +118,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       leaseId: () => (this.#lease.fenced ? undefined : this.#lease.id),
       txn: (what, request) => this.#txn('confirms', what, request),
       learn: (key, kv, revision) => this.#table.learn(key, kv, revision),
-      dropped: (name, token) => this.#dropped(name, token),
+      dropped: (name, token) => marks.dropped(name, token),
     });
     this.#leaves = new Leaves({
       keys,
@@ -173,7 +179,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable), or now if it did already.
-      this.#dropped(name, token);
+      this.#marks.dropped(name, token);
       throw err;
     } finally {
       const left = (this.#binding.get(name) ?? 1) - 1;
@@ -187,7 +193,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       return true;
     }
     this.#stats.conflicts++;
-    this.#dropped(name, token); // (a mark an earlier call left unanswered, shown by the watch since, may be a stray now)
+    this.#marks.dropped(name, token); // (a mark an earlier call left unanswered, shown by the watch since, may be a stray now)
     // What won instead: each key as it is now, or gone.
     const found = res.responses.map((r) => r.response_range?.kvs[0]);
     this.#table.learn(this.#keys.name(name), found[0], revision);
@@ -286,7 +292,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       this.#served.released(name, token, revision); // unless a bind of the name was sent since: its mark is its own
       this.#table.record(nameKey, undefined, revision);
       this.#table.record(addressKey, undefined, revision);
-      this.#strayIfShown(name, revision); // a bind sent since may have failed, kept served by the success undone
+      this.#marks.strayIfShown(name, revision); // a bind sent since may have failed, kept served by the success undone
       return true;
     }
     this.#table.learn(nameKey, res.responses[0]?.response_range?.kvs[0], revision);
@@ -340,35 +346,6 @@ export class EtcdAddressStore implements SharedAddressStore {
   /** Whether the lease's proof ran out and etcd is being asked, once, whether it is alive (nothing is vouched for meanwhile). */
   doubting(): boolean {
     return this.#lease.doubting;
-  }
-
-  /** A mark of ours from a bind whose answer never came, for a member we do not serve (unless written again since). */
-  #deleteStrayMark(name: string, key: Buffer, modRevision: string): void {
-    if (this.#served.has(name)) return;
-    this.#txn('strayMarks', 'delete a stray mark', {
-      compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: modRevision }],
-      success: [{ request_delete_range: { key } }],
-    }).catch(() => undefined);
-  }
-
-  /**
-   * The bind or confirm of `name` under `token` failed or was refused: the
-   * name is let go as {@link ServedNames.drop} says, and then, unless it is
-   * still served, a mark of ours the watch has shown already (while the name
-   * was served, so not taken for a stray then: a call that got no answer may
-   * have written it) is stray now. One the watch shows later, the table finds.
-   */
-  #dropped(name: string, token: number): void {
-    this.#served.drop(name, token);
-    this.#strayIfShown(name);
-  }
-
-  /** Unless `name` is served, a mark of ours on it that the watch has shown (written after `since`) is stray. */
-  #strayIfShown(name: string, since = 0): void {
-    const revision = this.#table.ownMark(name);
-    if (revision !== undefined && revision > since) {
-      this.#deleteStrayMark(name, Buffer.from(this.#keys.mark(name)), String(revision));
-    }
   }
 
   #open(): Etcd3 {

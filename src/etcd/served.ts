@@ -39,6 +39,11 @@ export class ServedNames {
     return this.#tokens.has(name);
   }
 
+  /** The names served now. */
+  names(): string[] {
+    return [...this.#tokens.keys()];
+  }
+
   /** The token of the latest call that began serving `name`; undefined while it is not served. */
   token(name: string): number | undefined {
     return this.#tokens.get(name);

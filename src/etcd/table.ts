@@ -35,6 +35,8 @@ export interface TableHost {
    * that revision.
    */
   ownMarkGone(name: string, deletedAt: number): void;
+  /** The table was read again at `revision` after its watch failed (not at the first read): our marks in it. */
+  readAgain(revision: number, marks: ReadonlyMap<string, number>): void;
 }
 
 /** The shared table as this enroller last saw it. */
@@ -109,13 +111,13 @@ export class AddressTable {
       if (!present.has(keys.address(address))) this.record(keys.address(address), undefined, revision);
     }
     const idleBefore = new Set([...this.#names.keys()].filter((n) => !this.#marks.has(n)));
-    const ownBefore = [...this.#ownMarks.keys()];
+    const first = this.#watchRevision === 0;
     this.#marks.clear();
     this.#ownMarks.clear();
     this.#enrollers.clear();
     for (const kv of kvs) this.#apply(kv, false, false);
-    // Our marks deleted while the watch was down, as a live deletion would have shown them.
-    for (const name of ownBefore) if (!this.#ownMarks.has(name)) this.#host.ownMarkGone(name, revision);
+    // What happened to our marks while the watch was down (the marks of an earlier run die with its lease).
+    if (!first) this.#host.readAgain(revision, this.#ownMarks);
     this.#announceEnrollers();
     for (const name of this.#names.keys()) if (!this.#marks.has(name) && !idleBefore.has(name)) this.#host.listener()?.idle(name);
     this.#watchRevision = Math.max(this.#watchRevision, revision);

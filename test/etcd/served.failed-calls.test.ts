@@ -20,7 +20,11 @@
  * - (a review of that fix, 2026-12-06) the watch's deletion was matched against the revision of the last write
  *   answered, so a re-bind or confirm committed unanswered (or answered after the deletion) kept the old success
  *   counting, and a deletion during a table read again was never told. Now a deletion at revision D undoes every
- *   success committed before D, answered before or after, and a read again tells the marks of ours it lacks.
+ *   success committed before D, answered before or after, and a read again tells the marks of ours it lacks;
+ * - (a ninth review, 2026-12-06) a read again told only the marks the table had seen, and took the marks it found
+ *   for granted: a mark written and deleted while the watch was down left its success counting, and a mark of an
+ *   unanswered bind committed then was never a stray. A read again now reconciles every served name and every
+ *   mark of ours with what it found (OwnMarks.readAgain).
  */
 import type { Watcher } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
@@ -35,6 +39,28 @@ afterEach(async () => {
 
 type Tap = Awaited<ReturnType<typeof tappedStore>>['tap'];
 type Store = Awaited<ReturnType<typeof tappedStore>>['e1'];
+
+/**
+ * e1's watch fails for good (compacted past its revision) and its table's read again waits until the returned
+ * function is called. (etcd3's watcher is reached through its private watchManager.)
+ */
+async function watchDownReadHeld(tap: Tap): Promise<() => void> {
+  const reads = gate();
+  const range = tap.client.kv.range.bind(tap.client.kv);
+  let holdReads = true;
+  tap.client.kv.range = (async (...args: Parameters<typeof range>) => {
+    if (holdReads) await reads.held;
+    return range(...args);
+  }) as typeof range;
+  const watchers = (tap.client as unknown as { watchManager: { watchers: Watcher[] } }).watchManager.watchers;
+  expect(watchers).toHaveLength(1);
+  watchers[0]?.emit('error', new Error('9 FAILED_PRECONDITION: mvcc: required revision has been compacted'));
+  await new Promise((r) => setTimeout(r, 300)); // the failed watch cancelled
+  return () => {
+    holdReads = false;
+    reads.open();
+  };
+}
 
 /** e1 binds a to 7: the bind commits, the watch shows it, and then its answer is lost. */
 async function bindUnanswered(tap: Tap, e1: Store, prefix: string): Promise<void> {
@@ -441,28 +467,52 @@ describeEtcd('EtcdAddressStore: our mark deleted while the watch is down (a revi
     await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
     await until(() => e1.stats().watchEvents >= 4, 2000, 'e1 sees its mark');
 
-    // The watch fails for good (compacted past its revision); the table's read again waits until the release
-    // has committed. (etcd3's watcher is reached through its private watchManager.)
-    const reads = gate();
-    const range = tap.client.kv.range.bind(tap.client.kv);
-    let holdReads = true;
-    tap.client.kv.range = (async (...args: Parameters<typeof range>) => {
-      if (holdReads) await reads.held;
-      return range(...args);
-    }) as typeof range;
-    const watchers = (tap.client as unknown as { watchManager: { watchers: Watcher[] } }).watchManager.watchers;
-    expect(watchers).toHaveLength(1);
-    watchers[0]?.emit('error', new Error('9 FAILED_PRECONDITION: mvcc: required revision has been compacted'));
-    await new Promise((r) => setTimeout(r, 300)); // the failed watch cancelled
+    const resume = await watchDownReadHeld(tap); // the read again waits until the release has committed
 
     tap.hooks.after = (req) =>
       deletesKey(`${prefix}names/a`)(req) ? Promise.reject(new Error('14 UNAVAILABLE: connection reset')) : undefined;
     await expect(e1.release('a')).rejects.toThrow(/UNAVAILABLE/); // committed, its answer lost
     expect(await readKey(`${prefix}names/a`)).toBeNull();
-    holdReads = false;
-    reads.open();
+    resume();
     await until(() => e1.addressOf('a') === undefined, 3000, 'the read again shows a gone');
     await bindUnanswered(tap, e1, prefix);
     await strayGoes(e1, e2, prefix);
+  }, 20_000);
+});
+
+describeEtcd('EtcdAddressStore: our marks the watch never showed, found by a read again (a review, 2026-12-06)', () => {
+  it('a mark bound and released while the watch was down: the success undone, a later unanswered bind is a stray', async () => {
+    const prefix = uniquePrefix('served-resync-unseen');
+    const { tap, e1 } = await tappedStore(prefix, undo);
+    const e2 = await otherEnroller(prefix, undo);
+    await until(() => e1.stats().watchEvents >= 1, 2000, 'e1 sees its registration');
+    const resume = await watchDownReadHeld(tap);
+    expect(await e1.bind({ name: 'a', address: 5 })).toBe(true); // counted; the table never shows its mark
+    await until(() => e2.addressOf('a') === 5, 2000, 'e2 sees a');
+    tap.hooks.after = (req) =>
+      deletesKey(`${prefix}names/a`)(req) ? Promise.reject(new Error('14 UNAVAILABLE: connection reset')) : undefined;
+    await expect(e1.release('a')).rejects.toThrow(/UNAVAILABLE/); // committed, its answer lost
+    expect(await readKey(`${prefix}members/a/e1`)).toBeNull();
+    tap.hooks.after = undefined;
+    resume();
+    await until(() => e1.addressOf('a') === undefined, 3000, 'the read again shows a gone');
+    await bindUnanswered(tap, e1, prefix);
+    await strayGoes(e1, e2, prefix); // (before the fix the mark stayed while e1 ran)
+  }, 20_000);
+
+  it('an unanswered bind committed while the watch was down: its mark, first seen in the read, is a stray', async () => {
+    const prefix = uniquePrefix('served-resync-stray');
+    const { tap, e1 } = await tappedStore(prefix, undo);
+    const e2 = await otherEnroller(prefix, undo);
+    await until(() => e1.stats().watchEvents >= 1, 2000, 'e1 sees its registration');
+    const resume = await watchDownReadHeld(tap);
+    tap.hooks.after = (req) =>
+      putsKey(`${prefix}addresses/7`)(req) ? Promise.reject(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')) : undefined;
+    await expect(e1.bind({ name: 'a', address: 7 })).rejects.toThrow(/DEADLINE/); // committed, its answer lost
+    tap.hooks.after = undefined;
+    expect(await readKey(`${prefix}members/a/e1`)).not.toBeNull();
+    resume();
+    await until(() => e1.addressOf('a') === 7, 3000, 'the read again shows a');
+    await strayGoes(e1, e2, prefix); // (before the fix the mark stayed while e1 ran)
   }, 20_000);
 });

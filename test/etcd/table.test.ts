@@ -19,6 +19,7 @@ function table(owner = 'e1') {
   const listener = mockListener();
   const strayMark = vi.fn();
   const ownMarkGone = vi.fn();
+  const readAgain = vi.fn();
   const keys = new EtcdKeys(PREFIX, () => owner);
   const stats = zeroStats();
   const t = new AddressTable({
@@ -28,8 +29,9 @@ function table(owner = 'e1') {
     ownerName: () => owner,
     strayMark,
     ownMarkGone,
+    readAgain,
   });
-  return { t, listener, strayMark, ownMarkGone, keys, stats };
+  return { t, listener, strayMark, ownMarkGone, readAgain, keys, stats };
 }
 
 describe('AddressTable', () => {
@@ -87,9 +89,8 @@ describe('AddressTable', () => {
     expect(t.bindings()).toEqual([]);
   });
 
-  it("reports a deletion of this enroller's mark with its revision, live or missing from a read again; others' not", () => {
+  it("reports a live deletion of this enroller's mark with the deletion's revision; others' not", () => {
     const { t, ownMarkGone } = table('e1');
-    t.adopt([kv('members/c/e1', '', 2), kv('members/d/e1', '', 2)], 2);
     t.onEvent(kv('members/a/e1', '', 3), false);
     t.onEvent(kv('members/a/e2', '', 6), false);
     t.onEvent(kv('members/a/e2', '', 7), true);
@@ -100,9 +101,22 @@ describe('AddressTable', () => {
       ['a', 9],
       ['b', 10],
     ]);
-    ownMarkGone.mockClear();
-    t.adopt([kv('members/d/e1', '', 2), kv('members/e/e1', '', 11)], 12); // c went while the watch was down
-    expect(ownMarkGone.mock.calls).toEqual([['c', 12]]);
+  });
+
+  it('a table read again (not the first read) tells our marks in it, at their revisions, and the revision read', () => {
+    const { t, readAgain } = table('e1');
+    t.adopt([kv('members/c/e1', '', 2)], 2);
+    expect(readAgain).not.toHaveBeenCalled(); // the first read: an earlier run's marks die with its lease
+    t.adopt([kv('members/d/e1', '', 2), kv('members/e/e1', '', 11), kv('members/e/e2', '', 11)], 12);
+    expect(readAgain.mock.calls).toEqual([
+      [
+        12,
+        new Map([
+          ['d', 2],
+          ['e', 11],
+        ]),
+      ],
+    ]);
   });
 
   it('ignores keys of the wrong shape under the prefix, and keys outside it', () => {

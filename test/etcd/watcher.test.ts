@@ -37,6 +37,7 @@ function world() {
     ownerName: () => 'e1',
     strayMark: vi.fn(),
     ownMarkGone: vi.fn(),
+    readAgain: vi.fn(),
   });
   const watcher = new TableWatcher(host, table);
   const { ranges, pages, watches } = etcd;
