@@ -147,7 +147,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#listener = listener;
     this.#client = this.#options.client ?? makeEtcdClient(this.#options);
     try {
-      await this.#lease.grant(epoch);
+      await this.#lease.open(epoch);
     } catch (err) {
       await this.close();
       throw this.#error('cannot register the enroller', err);

@@ -64,6 +64,8 @@ export class LeaseKeeper {
   #doubtTimer: TimerHandle | undefined;
   /** The next attempt of a renewal that failed (cleared when the store closes). */
   #renewTimer: TimerHandle | undefined;
+  /** The lease of an earlier opening whose revocation at close failed, and when it was let go (wall clock). */
+  #unrevoked: { readonly id: string; readonly at: number } | undefined;
 
   constructor(host: LeaseHost, clock: Clock = systemClock) {
     this.#host = host;
@@ -83,6 +85,30 @@ export class LeaseKeeper {
   /** Whether the lease's proof ran out and etcd is being asked whether it is alive (not fenced yet; nothing is vouched for meanwhile). */
   get doubting(): boolean {
     return this.#doubtTimer !== undefined && !this.#fenced;
+  }
+
+  /**
+   * The store opens: a lease as {@link grant} makes it. A lease of an earlier
+   * opening that close() could not revoke, and which may still be alive, is
+   * revoked first, as a renewal revokes the lease it replaces: a confirm
+   * still in flight under it could otherwise land after a proof under the
+   * new lease and put a mark back under a lease that dies. Not revoked: the
+   * opening fails (try again; or, once its TTL has passed, it has expired).
+   */
+  async open(epoch: number): Promise<void> {
+    const earlier = this.#unrevoked;
+    const alive = earlier !== undefined && Date.now() - earlier.at <= this.#host.options.leaseTtlSecs * 1000;
+    if (!alive) this.#unrevoked = undefined; // (expired at etcd: its TTL ran from a keepalive before the close)
+    try {
+      await this.grant(epoch, alive ? earlier.id : undefined);
+    } catch (err) {
+      if (!alive || this.#unrevoked === undefined) throw err;
+      const ttl = this.#host.options.leaseTtlSecs;
+      throw new StoreError(
+        `etcd: the lease of this store's last opening, which its close() could not revoke, cannot be revoked either (${(err as Error).message}): try again, or in at most ${ttl} s, when it has expired`,
+        { cause: err },
+      );
+    }
   }
 
   /**
@@ -113,6 +139,7 @@ export class LeaseKeeper {
       // new lease, where it would put a live mark back under a lease that dies. Not revoked: this renewal fails and
       // is tried again.
       await this.#revoked(previousLeaseId);
+      if (previousLeaseId === this.#unrevoked?.id) this.#unrevoked = undefined;
       if (epoch !== this.#host.epoch()) return;
       this.#host.renewed();
     }
@@ -202,11 +229,19 @@ export class LeaseKeeper {
     return lease;
   }
 
-  /** Revokes a detached lease (its registration and marks go at once), or lets it go if etcd does not answer. */
+  /**
+   * Revokes a detached lease (its registration and marks go at once), or
+   * lets it go if etcd does not answer; then the next {@link open} revokes it.
+   */
   async revoke(lease: Lease | undefined): Promise<void> {
     if (lease === undefined) return;
     lease.removeAllListeners();
-    await lease.revoke({ deadline: Date.now() + this.#host.options.callTimeoutMs }).catch(() => lease.release());
+    const at = Date.now();
+    await lease.revoke({ deadline: at + this.#host.options.callTimeoutMs }).catch(async () => {
+      lease.release();
+      const id = await lease.grant().catch(() => undefined); // (its id; a lease never granted has none to revoke)
+      if (id !== undefined) this.#unrevoked = { id, at };
+    });
   }
 
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */

@@ -50,3 +50,57 @@ it("a failed renewal grant of an earlier opening drops the reopened store's leas
   expect(second.fenced.mock.calls.map(([f]) => f).slice(0, 2)).toEqual([true, false]);
   await store.close();
 });
+
+/** A store whose close() could not revoke its lease (etcd did not answer), and its scripted etcd. */
+async function closedUnrevoked() {
+  const etcd = new ScriptedEtcd();
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
+  const owner = { name: 'e1', shimAddress: '10.0.0.1:7000' };
+  await store.open(owner, listener()); // lease-1
+  const first = etcd.leases[0];
+  if (first === undefined) throw new Error('no lease');
+  first.revoke = async () => {
+    throw new Error('14 UNAVAILABLE: etcd out of reach');
+  };
+  await store.close();
+  expect(first.released).toBe(1);
+  return { etcd, store, owner };
+}
+
+it('open() after a close() that could not revoke its lease revokes that lease before anything is proven (a tenth review)', async () => {
+  const { etcd, store, owner } = await closedUnrevoked();
+  await store.open(owner, listener()); // lease-2
+  expect(etcd.revokedIds.map((r) => (r as { ID: string }).ID)).toEqual(['lease-1']);
+  expect(store.canVouch()).toBe(true);
+  await store.close();
+  await store.open(owner, listener()); // lease-2 was revoked by its close(): nothing more to revoke
+  expect(etcd.revokedIds).toHaveLength(1);
+  await store.close();
+});
+
+it('open() fails while that lease cannot be revoked, and works once it is, or once its TTL has passed', async () => {
+  const { etcd, store, owner } = await closedUnrevoked();
+  const revoke = etcd.client.leaseClient.leaseRevoke;
+  etcd.client.leaseClient.leaseRevoke = async () => {
+    throw new Error('etcdserver: request timed out');
+  };
+  await expect(store.open(owner, listener())).rejects.toThrow(
+    /^etcd: the lease of this store's last opening, which its close\(\) could not revoke, cannot be revoked either \(etcdserver: request timed out\): try again, or in at most 10 s/,
+  );
+  etcd.client.leaseClient.leaseRevoke = async (req, opts) => {
+    if (req.ID === 'lease-1') throw new Error('5 NOT_FOUND: etcdserver: requested lease not found');
+    return revoke(req, opts);
+  };
+  await store.open(owner, listener()); // gone at etcd already: counts as revoked
+  expect(store.canVouch()).toBe(true);
+  await store.close();
+
+  const late = await closedUnrevoked();
+  late.etcd.client.leaseClient.leaseRevoke = async () => {
+    throw new Error('etcdserver: request timed out');
+  };
+  await vi.advanceTimersByTimeAsync(10_001); // past its TTL: expired at etcd, nothing to revoke
+  await late.store.open(late.owner, listener());
+  expect(late.store.canVouch()).toBe(true);
+  await late.store.close();
+});

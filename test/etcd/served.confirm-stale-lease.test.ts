@@ -5,11 +5,15 @@
  * same mark key back under lease-2. When lease-2 was revoked (or expired), the mark went with it: m was served and
  * proven here, with no mark, and another enroller freed it. Now a renewal revokes the old lease before anything is
  * proven under the new one (src/etcd/lease.ts, grant).
+ *
+ * The same through close() and open() (a tenth review, 2026-12-06): close() let its lease go when the revocation
+ * failed, and the next open() proved under a new lease at once; an old confirm landing after that proof put the
+ * mark back under the old lease, which then expired. open() now revokes such a lease first (LeaseKeeper.open).
  */
 import type { Lease } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
 import { describeEtcd, uniquePrefix } from '../support/etcd.js';
-import { freedElsewhere, gate, isConfirm, tappedStores } from '../support/etcd-races.js';
+import { freedElsewhere, gate, isConfirm, quietListener, tappedStores } from '../support/etcd-races.js';
 import { until } from '../support/helpers.js';
 
 const undo: Array<() => unknown> = [];
@@ -79,3 +83,53 @@ describeEtcd('EtcdAddressStore: an older confirm that lands after a newer one, u
     });
   });
 });
+
+describeEtcd(
+  'EtcdAddressStore: a confirm under the lease of a closed opening lands after the reopened store confirmed (a tenth review, 2026-12-06)',
+  () => {
+    it('leaves the mark of the new opening in place', async () => {
+      const prefix = uniquePrefix('close-reopen-confirm');
+      const markKey = `${prefix}members/m/e1`;
+      const { tap, e1, e2 } = await tappedStores(prefix, undo);
+      expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
+
+      // Confirm A (lease 1) slow on the wire (less than the call timeout: it is still sent within its deadline).
+      const aHeld = gate();
+      let seen = 0;
+      tap.hooks.before = (req) => {
+        if (!isConfirm(prefix, 'm')(req)) return undefined;
+        seen++;
+        return seen === 1 ? aHeld.held : undefined;
+      };
+      const a = e1.confirm({ name: 'm', address: 5 }).catch((err: Error) => `A failed: ${err.message}`);
+      await until(() => seen === 1, 1000, 'A sent');
+
+      // The store closes (the enroller stops); etcd does not take the revocation of lease 1 (out of reach for it).
+      const l1 = tap.leases[0] as Lease;
+      l1.revoke = () => Promise.reject(new Error('14 UNAVAILABLE: etcd out of reach'));
+      await e1.close();
+      // And opens again (the enroller starts again): lease 2; its kept member m is proven (B, under lease 2).
+      const fenced: boolean[] = [];
+      await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener(fenced));
+      await e1.load();
+      expect(await e1.confirm({ name: 'm', address: 5 })).toBe(true); // B
+      aHeld.open();
+      const aOutcome = await a; // A lands under lease 1, after B
+      // Lease 1, released by close(), runs out at its TTL (made at once here).
+      await tap.client.leaseClient.leaseRevoke({ ID: await l1.grant() }).catch(() => undefined);
+      await new Promise((res) => setTimeout(res, 300));
+
+      const markPresent = (await tap.client.get(markKey).string()) !== null;
+      const elsewhere = await freedElsewhere(e2, 'm', 5);
+      // e1 proved m under lease 2 and was never fenced since: it vouches for m. A failed (lease 1 revoked at the
+      // open) or landed before the revocation, which then deleted what it wrote; before the fix it landed after B.
+      expect(String(aOutcome)).toMatch(/^true$|requested lease not found/);
+      expect({ vouching: e1.canVouch(), fencedSinceReopen: fenced.includes(true) }).toEqual({ vouching: true, fencedSinceReopen: false });
+      expect({ markOfE1OnM: markPresent, e2FreedM: elsewhere.freed, xBoundTo5WhileMHoldsIt: elsewhere.taken }).toEqual({
+        markOfE1OnM: true,
+        e2FreedM: false,
+        xBoundTo5WhileMHoldsIt: false,
+      });
+    }, 20_000);
+  },
+);
