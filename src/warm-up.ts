@@ -17,6 +17,7 @@ import { MemoryRib } from './rib/memory-rib.js';
 import { MemoryNetwork } from './shim/memory-network.js';
 import type { Shim } from './shim/shim.js';
 import { UdpShim } from './shim/udp-shim.js';
+import type { Clock } from './util/clock.js';
 
 /** Options of {@link warmUp}. */
 export interface WarmUpOptions {
@@ -35,6 +36,29 @@ export interface WarmUpOptions {
 const DIF = 'warm-up.DIF';
 
 /**
+ * The system clock, its timers left ref'd. Node keeps the (empty) list of an
+ * unref'd timer after it is cleared, with its expiry by the builder's clock,
+ * and a snapshot carries that list and Node's next expiry while no timer is
+ * armed in the process started from it: every timer due after that expiry
+ * then never fires (Node 20 and 24). A ref'd timer's list goes when cleared,
+ * and a last timer run ({@link settleNodeTimers}) resets the next expiry.
+ * (The library unrefs the handles a clock returns: these are wrapped, so
+ * that there is nothing to unref.)
+ */
+const REFD: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => ({ timer: setTimeout(callback, ms) }),
+  clearTimeout: (handle) => clearTimeout((handle as { timer: ReturnType<typeof setTimeout> } | undefined)?.timer),
+  setInterval: (callback, ms) => ({ timer: setInterval(callback, ms) }),
+  clearInterval: (handle) => clearInterval((handle as { timer: ReturnType<typeof setInterval> } | undefined)?.timer),
+};
+
+/** One timer run with no other due: Node finds its timer lists empty and forgets the expiry it had armed for. */
+function settleNodeTimers(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+/**
  * Runs one enrollment between an {@link Enroller} and an {@link EnrollmentManager}
  * in this process, over a {@link MemoryNetwork} (and, with `udp`, over UDP on
  * 127.0.0.1), then closes both: no socket, timer or listener is left. Rejects
@@ -43,13 +67,21 @@ const DIF = 'warm-up.DIF';
 export async function warmUp(options: WarmUpOptions = {}): Promise<void> {
   const { signal } = options;
   signal?.throwIfAborted();
+  try {
+    await warm(options.udp === true, signal);
+  } finally {
+    await settleNodeTimers();
+  }
+}
+
+async function warm(udp: boolean, signal: AbortSignal | undefined): Promise<void> {
   const network = new MemoryNetwork();
   try {
     await enrolOnce(network.attach('enroller'), network.attach('member'), signal);
   } finally {
     network.close();
   }
-  if (options.udp === true) {
+  if (udp) {
     signal?.throwIfAborted();
     const enrollerShim = await UdpShim.bind('127.0.0.1:0');
     const memberShim = await UdpShim.bind('127.0.0.1:0').catch(async (err: unknown) => {
@@ -72,9 +104,16 @@ async function enrolOnce(enrollerShim: Shim, memberShim: Shim, signal: AbortSign
     ipcpName: 'warm-up.enroller',
     difName: DIF,
     addressPool: { first: 1, last: 15 },
+    clock: REFD,
   });
   await enroller.start();
-  const member = new EnrollmentManager({ shim: memberShim, rib: new MemoryRib(), ipcpName: 'warm-up.member', difName: DIF });
+  const member = new EnrollmentManager({
+    shim: memberShim,
+    rib: new MemoryRib(),
+    ipcpName: 'warm-up.member',
+    difName: DIF,
+    clock: REFD,
+  });
   try {
     await member.enrolWithBootstrap(enrollerShim.localAddress, signal === undefined ? {} : { signal });
   } finally {

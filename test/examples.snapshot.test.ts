@@ -13,12 +13,21 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { MemberInfo } from '../src/index.js';
+import { freePort as freeUdpPort } from './support/cli.js';
 import { cleanup, udpEnroller, until } from './support/helpers.js';
 
 const EXAMPLE = fileURLToPath(new URL('../examples/snapshot-member.mjs', import.meta.url));
+const TIMERS = fileURLToPath(new URL('./support/snapshot-timers.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rina-snapshot-'));
-const entry = join(dir, 'member-entry.cjs');
 const blob = join(dir, 'member.blob');
+const timersBlob = join(dir, 'timers.blob');
+
+/** Bundles `source` as CommonJS and builds a snapshot of it into `out`; resolves with the builder's exit and output. */
+async function snapshot(source: string, out: string) {
+  const entry = out.replace(/\.blob$/, '.cjs');
+  await build({ entryPoints: [source], bundle: true, platform: 'node', format: 'cjs', outfile: entry, logLevel: 'error' });
+  return node(['--snapshot-blob', out, '--build-snapshot', entry]);
+}
 
 /** Runs this Node with `args`; resolves with its exit code and output (killed after 10 s). */
 function node(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -41,10 +50,9 @@ function node(args: string[]): Promise<{ code: number | null; stdout: string; st
 }
 
 beforeAll(async () => {
-  await build({ entryPoints: [EXAMPLE], bundle: true, platform: 'node', format: 'cjs', outfile: entry, logLevel: 'error' });
-  const built = await node(['--snapshot-blob', blob, '--build-snapshot', entry]);
-  // No warning either: the builder binds no socket, so Node has nothing to say about node:dgram.
-  expect(built).toEqual({ code: 0, stdout: '', stderr: '' });
+  // No warning either: node:dgram is loaded at the first bind, so Node has nothing to say about it.
+  expect(await snapshot(EXAMPLE, blob)).toEqual({ code: 0, stdout: '', stderr: '' });
+  expect(await snapshot(TIMERS, timersBlob)).toEqual({ code: 0, stdout: '', stderr: '' });
 }, 30_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(cleanup);
@@ -68,4 +76,14 @@ it('two processes from one snapshot enrol, each at an address of its own, and re
   expect(new Set(addresses).size).toBe(2);
   await until(() => released.length === 2, 2000, 'both M_RELEASEs handled'); // (sent before each process exited)
   expect(released.sort()).toEqual(['snap-1', 'snap-2']);
+}, 20_000);
+
+it('timers fire in a process from a snapshot whose builder ran warmUp({ udp: true }): a plain one, and the enrollment timeouts (a newcomer, 2026-12-06)', async () => {
+  // Before the fix, Node's timer lists of the builder's cleared, unref'd timers came with the snapshot and no
+  // timer was armed: neither fired, and the process hung until killed.
+  const run = await node(['--snapshot-blob', timersBlob, `127.0.0.1:${await freeUdpPort()}`]);
+  expect(run.code, run.stderr).toBe(0);
+  const { outcome, timerMs } = JSON.parse(run.stdout) as { outcome: string; timerMs: number };
+  expect(outcome).toBe('EnrollmentTimeoutError');
+  expect(timerMs).toBeGreaterThanOrEqual(999);
 }, 20_000);
