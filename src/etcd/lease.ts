@@ -64,8 +64,13 @@ export class LeaseKeeper {
   #doubtTimer: TimerHandle | undefined;
   /** The next attempt of a renewal that failed (cleared when the store closes). */
   #renewTimer: TimerHandle | undefined;
-  /** The lease of an earlier opening whose revocation at close failed, and when it was let go (wall clock). */
-  #unrevoked: { readonly id: string; readonly at: number } | undefined;
+  /**
+   * Earlier leases that may still be alive at etcd: one lost (its renewal
+   * revokes it), one whose revocation at close or after a failed renewal
+   * attempt was not answered. Each is revoked before anything is proven
+   * under a later lease, in this opening or the next.
+   */
+  readonly #unrevoked = new Set<string>();
 
   constructor(host: LeaseHost, clock: Clock = systemClock) {
     this.#host = host;
@@ -88,26 +93,29 @@ export class LeaseKeeper {
   }
 
   /**
-   * The store opens: a lease as {@link grant} makes it. A lease of an earlier
-   * opening that close() could not revoke, and which may still be alive, is
-   * revoked first, as a renewal revokes the lease it replaces: a confirm
-   * still in flight under it could otherwise land after a proof under the
-   * new lease and put a mark back under a lease that dies. Not revoked: the
-   * opening fails (try again; or, once its TTL has passed, it has expired).
+   * The store opens: every earlier lease that may still be alive (one that
+   * close() could not revoke, or one lost and not revoked yet) is revoked
+   * first, as a renewal revokes the lease it replaces: a confirm still in
+   * flight under it could otherwise land after a proof under the new lease
+   * and put a mark back under a lease that dies. Then a lease as
+   * {@link grant} makes it. One not revoked fails the opening (try again).
    */
   async open(epoch: number): Promise<void> {
-    const earlier = this.#unrevoked;
-    const alive = earlier !== undefined && Date.now() - earlier.at <= this.#host.options.leaseTtlSecs * 1000;
-    if (!alive) this.#unrevoked = undefined; // (expired at etcd: its TTL ran from a keepalive before the close)
-    try {
-      await this.grant(epoch, alive ? earlier.id : undefined);
-    } catch (err) {
-      if (!alive || this.#unrevoked === undefined) throw err;
-      const ttl = this.#host.options.leaseTtlSecs;
-      throw new StoreError(
-        `etcd: the lease of this store's last opening, which its close() could not revoke, cannot be revoked either (${(err as Error).message}): try again, or in at most ${ttl} s, when it has expired`,
-        { cause: err },
-      );
+    await this.#revokeEarlier();
+    await this.grant(epoch);
+  }
+
+  /** Revokes every lease in {@link #unrevoked}; one etcd no longer has (expired) counts as revoked. */
+  async #revokeEarlier(): Promise<void> {
+    for (const id of [...this.#unrevoked]) {
+      try {
+        await this.#revoked(id);
+      } catch (err) {
+        throw new StoreError(
+          `etcd: cannot revoke the earlier lease ${id} of this enroller (${(err as Error).message}); nothing is proven under a new lease until it is`,
+          { cause: err },
+        );
+      }
     }
   }
 
@@ -137,9 +145,8 @@ export class LeaseKeeper {
       // Revoked before anything is proven under the new lease: a write still in flight under the old one (a confirm
       // sent before the lapse) then fails, or lands before the revocation deletes it, never after a proof under the
       // new lease, where it would put a live mark back under a lease that dies. Not revoked: this renewal fails and
-      // is tried again.
-      await this.#revoked(previousLeaseId);
-      if (previousLeaseId === this.#unrevoked?.id) this.#unrevoked = undefined;
+      // is tried again. (Any other earlier lease still listed goes too.)
+      await this.#revokeEarlier();
       if (epoch !== this.#host.epoch()) return;
       this.#host.renewed();
     }
@@ -149,7 +156,7 @@ export class LeaseKeeper {
     }
   }
 
-  /** Revokes the lease `id` at etcd; one etcd no longer has (expired) counts as revoked. */
+  /** Revokes the lease `id` at etcd (one etcd no longer has, expired, counts as revoked), and forgets it. */
   async #revoked(id: string): Promise<void> {
     const deadline = Date.now() + this.#host.options.callTimeoutMs;
     try {
@@ -157,6 +164,7 @@ export class LeaseKeeper {
     } catch (err) {
       if (!String((err as Error | undefined)?.message).includes('requested lease not found')) throw err;
     }
+    this.#unrevoked.delete(id);
   }
 
   /** Fencing: the lease is alive at etcd until the TTL after the send time of the last keepalive etcd answered. */
@@ -236,11 +244,10 @@ export class LeaseKeeper {
   async revoke(lease: Lease | undefined): Promise<void> {
     if (lease === undefined) return;
     lease.removeAllListeners();
-    const at = Date.now();
-    await lease.revoke({ deadline: at + this.#host.options.callTimeoutMs }).catch(async () => {
+    await lease.revoke({ deadline: Date.now() + this.#host.options.callTimeoutMs }).catch(async () => {
       lease.release();
       const id = await lease.grant().catch(() => undefined); // (its id; a lease never granted has none to revoke)
-      if (id !== undefined) this.#unrevoked = { id, at };
+      if (id !== undefined) this.#unrevoked.add(id);
     });
   }
 
@@ -319,6 +326,7 @@ export class LeaseKeeper {
   /** The lease expired (etcd was out of reach longer than its TTL): grant another, with backoff (100 ms doubling to 2 s), until it works. */
   #renew(epoch: number): void {
     const previousLeaseId = this.#leaseId;
+    if (previousLeaseId !== undefined) this.#unrevoked.add(previousLeaseId); // (until revoked, here or at the next open)
     this.#drop();
     let failures = 0;
     const attempt = (): void => {

@@ -141,8 +141,14 @@ export class TableWatcher {
     this.#watcher = watcher;
     let drops = failures;
     const mine = (): boolean => epoch === this.#host.epoch() && this.#watcher === watcher;
-    watcher.on('put', (kv) => this.#table.onEvent(kv, false));
-    watcher.on('delete', (kv) => this.#table.onEvent(kv, true));
+    // A watcher let go (dropped, failed, or of a closed opening, whose cancel etcd may not have taken yet) may still
+    // deliver a backlog: its events are not this table's (what it missed, the next watch or read brings).
+    watcher.on('put', (kv) => {
+      if (mine()) this.#table.onEvent(kv, false);
+    });
+    watcher.on('delete', (kv) => {
+      if (mine()) this.#table.onEvent(kv, true);
+    });
     watcher.on('connected', () => {
       drops = 0;
     });

@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import { mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
+import { keyValue, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 const listener = mockListener;
@@ -78,15 +78,19 @@ it('open() after a close() that could not revoke its lease revokes that lease be
   await store.close();
 });
 
-it('open() fails while that lease cannot be revoked, and works once it is, or once its TTL has passed', async () => {
+it('open() fails while that lease cannot be revoked (whatever the time since), and works once it is', async () => {
   const { etcd, store, owner } = await closedUnrevoked();
   const revoke = etcd.client.leaseClient.leaseRevoke;
   etcd.client.leaseClient.leaseRevoke = async () => {
     throw new Error('etcdserver: request timed out');
   };
+  await vi.advanceTimersByTimeAsync(1_000);
+  vi.setSystemTime(Date.now() + 60_000); // a wall clock stepped forward past the TTL (an eleventh review): no shortcut
   await expect(store.open(owner, listener())).rejects.toThrow(
-    /^etcd: the lease of this store's last opening, which its close\(\) could not revoke, cannot be revoked either \(etcdserver: request timed out\): try again, or in at most 10 s/,
+    /^etcd: cannot revoke the earlier lease lease-1 of this enroller \(etcdserver: request timed out\); nothing is proven under a new lease until it is$/,
   );
+  expect(etcd.leases).toHaveLength(1); // nothing granted meanwhile
+  await expect(store.open(owner, listener())).rejects.toThrow(/cannot revoke the earlier lease lease-1/); // still owed
   etcd.client.leaseClient.leaseRevoke = async (req, opts) => {
     if (req.ID === 'lease-1') throw new Error('5 NOT_FOUND: etcdserver: requested lease not found');
     return revoke(req, opts);
@@ -94,13 +98,45 @@ it('open() fails while that lease cannot be revoked, and works once it is, or on
   await store.open(owner, listener()); // gone at etcd already: counts as revoked
   expect(store.canVouch()).toBe(true);
   await store.close();
+});
 
-  const late = await closedUnrevoked();
-  late.etcd.client.leaseClient.leaseRevoke = async () => {
-    throw new Error('etcdserver: request timed out');
-  };
-  await vi.advanceTimersByTimeAsync(10_001); // past its TTL: expired at etcd, nothing to revoke
-  await late.store.open(late.owner, listener());
-  expect(late.store.canVouch()).toBe(true);
-  await late.store.close();
+it('a store closed while its lost lease was being renewed revokes that lease at the next open() (an eleventh review)', async () => {
+  const etcd = new ScriptedEtcd();
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
+  const owner = { name: 'e1', shimAddress: '10.0.0.1:7000' };
+  await store.open(owner, listener()); // lease-1
+  etcd.grants.push('refused', 'refused'); // the renewal's grants fail (etcd out of reach)
+  etcd.leases[0]?.emit('lost'); // lease-1 lost, maybe alive at etcd (only its keepalive answers were lost)
+  await vi.advanceTimersByTimeAsync(150);
+  expect(etcd.leases.length).toBeGreaterThanOrEqual(2);
+  await store.close(); // the fenced enroller is stopped
+  const before = etcd.revokedIds.length;
+  await store.open(owner, listener());
+  expect(etcd.revokedIds.slice(before).map((r) => (r as { ID: string }).ID)).toEqual(['lease-1']);
+  await store.close();
+});
+
+it("a closed opening's watcher puts nothing back in the table of the next one (an eleventh review)", async () => {
+  const etcd = new ScriptedEtcd();
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
+  const owner = { name: 'e1', shimAddress: '10.0.0.1:7000' };
+  await store.open(owner, listener());
+  etcd.pages.push({ kvs: [], more: false, revision: 8 });
+  await store.load();
+  const old = etcd.watches[0]?.watcher;
+  if (old === undefined) throw new Error('no watcher');
+  old.cancel = () => new Promise<void>(() => undefined); // etcd does not take the cancellation
+  const closing = store.close();
+  await vi.advanceTimersByTimeAsync(500);
+  await closing;
+  const second = listener();
+  await store.open(owner, second);
+  etcd.pages.push({ kvs: [], more: false, revision: 12 });
+  expect(await store.load()).toEqual([]);
+  // The old watch's backlog: a binding etcd deleted before the new read (its deletion never comes: cancelled).
+  old.emit('put', keyValue(PREFIX, 'names/x', '5', 9));
+  old.emit('put', keyValue(PREFIX, 'addresses/5', 'x', 9));
+  old.emit('put', keyValue(PREFIX, 'members/x/e2', '', 9));
+  expect({ addressOfX: store.addressOf('x'), bound: second.bound.mock.calls }).toEqual({ addressOfX: undefined, bound: [] });
+  await store.close();
 });

@@ -9,6 +9,8 @@
  * The same through close() and open() (a tenth review, 2026-12-06): close() let its lease go when the revocation
  * failed, and the next open() proved under a new lease at once; an old confirm landing after that proof put the
  * mark back under the old lease, which then expired. open() now revokes such a lease first (LeaseKeeper.open).
+ * An eleventh review found that an open() failing halfway (its own new lease not revoked at its close either)
+ * forgot the first lease: every lease that may be alive is now kept until revoked.
  */
 import type { Lease } from 'etcd3';
 import { afterEach, expect, it } from 'vitest';
@@ -133,3 +135,66 @@ describeEtcd(
     }, 20_000);
   },
 );
+
+describeEtcd('EtcdAddressStore: an open() that fails halfway, retried (an eleventh review, 2026-12-06)', () => {
+  it('still revokes the lease of the close() before it', async () => {
+    const prefix = uniquePrefix('reopen-halfway');
+    const markKey = `${prefix}members/m/e1`;
+    const owner = { name: 'e1', shimAddress: 'e1-shim' };
+    const { tap, e1, e2 } = await tappedStores(prefix, undo);
+    expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
+
+    // Confirm A under lease 1, slow on the wire (within its deadline).
+    const aHeld = gate();
+    let seen = 0;
+    tap.hooks.before = (req) => {
+      if (!isConfirm(prefix, 'm')(req)) return undefined;
+      seen++;
+      return seen === 1 ? aHeld.held : undefined;
+    };
+    const a = e1.confirm({ name: 'm', address: 5 }).catch((err: Error) => `A failed: ${err.message}`);
+    await until(() => seen === 1, 1000, 'A sent');
+
+    // stop(): etcd does not take the revocation of lease 1.
+    const l1 = tap.leases[0] as Lease;
+    l1.revoke = () => Promise.reject(new Error('14 UNAVAILABLE: etcd out of reach'));
+    await e1.close();
+
+    // start(): etcd grants lease 2 and takes the registration, but times out the revocation of lease 1, and then
+    // the revocation of lease 2 by the failed open()'s close().
+    const realRevoke = tap.client.leaseClient.leaseRevoke;
+    tap.client.leaseClient.leaseRevoke = (() => Promise.reject(new Error('etcdserver: request timed out'))) as never;
+    const realLease = tap.client.lease;
+    tap.client.lease = ((ttl: number, opts?: object) => {
+      const l = realLease(ttl, opts as never);
+      l.revoke = () => Promise.reject(new Error('etcdserver: request timed out'));
+      return l;
+    }) as typeof tap.client.lease;
+    await expect(e1.open(owner, quietListener())).rejects.toThrow(/cannot revoke the earlier lease/);
+
+    // etcd answers again; start() is retried: lease 3, and m is proven under it (B).
+    tap.client.leaseClient.leaseRevoke = realRevoke;
+    tap.client.lease = realLease;
+    const fenced: boolean[] = [];
+    await e1.open(owner, quietListener(fenced));
+    await e1.load();
+    expect(await e1.confirm({ name: 'm', address: 5 })).toBe(true); // B, under lease 3
+    aHeld.open();
+    const aOutcome = await a; // A lands under lease 1: it must fail (lease 1 revoked) or land before the revocation
+    // Lease 1 runs out at its TTL (made at once here).
+    await tap.client.leaseClient.leaseRevoke({ ID: await l1.grant() }).catch(() => undefined);
+    await new Promise((res) => setTimeout(res, 300));
+
+    const markPresent = (await tap.client.get(markKey).string()) !== null;
+    const elsewhere = await freedElsewhere(e2, 'm', 5);
+    expect({ vouching: e1.canVouch(), fencedSinceReopen: fenced.includes(true), aOutcome: String(aOutcome) }).toMatchObject({
+      vouching: true,
+      fencedSinceReopen: false,
+    });
+    expect({ markOfE1OnM: markPresent, e2FreedM: elsewhere.freed, xBoundTo5WhileMHoldsIt: elsewhere.taken }).toEqual({
+      markOfE1OnM: true,
+      e2FreedM: false,
+      xBoundTo5WhileMHoldsIt: false,
+    });
+  }, 20_000);
+});
