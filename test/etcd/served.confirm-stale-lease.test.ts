@@ -86,82 +86,64 @@ describeEtcd('EtcdAddressStore: an older confirm that lands after a newer one, u
   });
 });
 
-describeEtcd(
-  'EtcdAddressStore: a confirm under the lease of a closed opening lands after the reopened store confirmed (a tenth review, 2026-12-06)',
-  () => {
-    it('leaves the mark of the new opening in place', async () => {
-      const prefix = uniquePrefix('close-reopen-confirm');
-      const markKey = `${prefix}members/m/e1`;
-      const { tap, e1, e2 } = await tappedStores(prefix, undo);
-      expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
+type Stores = Awaited<ReturnType<typeof tappedStores>>;
 
-      // Confirm A (lease 1) slow on the wire (less than the call timeout: it is still sent within its deadline).
-      const aHeld = gate();
-      let seen = 0;
-      tap.hooks.before = (req) => {
-        if (!isConfirm(prefix, 'm')(req)) return undefined;
-        seen++;
-        return seen === 1 ? aHeld.held : undefined;
-      };
-      const a = e1.confirm({ name: 'm', address: 5 }).catch((err: Error) => `A failed: ${err.message}`);
-      await until(() => seen === 1, 1000, 'A sent');
+/** e1 binds m to 5; a confirm of m under lease 1 is slow on the wire (within its deadline); close() cannot revoke lease 1. */
+async function confirmHeldThenClosed({ tap, e1 }: Stores, prefix: string) {
+  expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
+  const aHeld = gate();
+  let seen = 0;
+  tap.hooks.before = (req) => {
+    if (!isConfirm(prefix, 'm')(req)) return undefined;
+    seen++;
+    return seen === 1 ? aHeld.held : undefined;
+  };
+  const a = e1.confirm({ name: 'm', address: 5 }).catch((err: Error) => `A failed: ${err.message}`);
+  await until(() => seen === 1, 1000, 'A sent');
+  const l1 = tap.leases[0] as Lease;
+  l1.revoke = () => Promise.reject(new Error('14 UNAVAILABLE: etcd out of reach'));
+  await e1.close();
+  return { aHeld, a, l1 };
+}
 
-      // The store closes (the enroller stops); etcd does not take the revocation of lease 1 (out of reach for it).
-      const l1 = tap.leases[0] as Lease;
-      l1.revoke = () => Promise.reject(new Error('14 UNAVAILABLE: etcd out of reach'));
-      await e1.close();
-      // And opens again (the enroller starts again): lease 2; its kept member m is proven (B, under lease 2).
-      const fenced: boolean[] = [];
-      await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener(fenced));
-      await e1.load();
-      expect(await e1.confirm({ name: 'm', address: 5 })).toBe(true); // B
-      aHeld.open();
-      const aOutcome = await a; // A lands under lease 1, after B
-      // Lease 1, released by close(), runs out at its TTL (made at once here).
-      await tap.client.leaseClient.leaseRevoke({ ID: await l1.grant() }).catch(() => undefined);
-      await new Promise((res) => setTimeout(res, 300));
+/**
+ * e1, open again, proves m (B); A lands then; lease 1 runs out (made at once). e1 must still vouch for m with its
+ * mark in place, and e2 must not free m: A failed (lease 1 revoked at the open) or landed before the revocation,
+ * which deleted what it wrote. Before the fixes A landed after B.
+ */
+async function proveThenLand({ tap, e1, e2 }: Stores, prefix: string, held: Awaited<ReturnType<typeof confirmHeldThenClosed>>) {
+  const fenced: boolean[] = [];
+  await e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener(fenced));
+  await e1.load();
+  expect(await e1.confirm({ name: 'm', address: 5 })).toBe(true); // B
+  held.aHeld.open();
+  expect(String(await held.a)).toMatch(/^true$|requested lease not found/);
+  await tap.client.leaseClient.leaseRevoke({ ID: await held.l1.grant() }).catch(() => undefined);
+  await new Promise((res) => setTimeout(res, 300));
+  const markPresent = (await tap.client.get(`${prefix}members/m/e1`).string()) !== null;
+  const elsewhere = await freedElsewhere(e2, 'm', 5);
+  expect({ vouching: e1.canVouch(), fencedSinceReopen: fenced.includes(true) }).toEqual({ vouching: true, fencedSinceReopen: false });
+  expect({ markOfE1OnM: markPresent, e2FreedM: elsewhere.freed, xBoundTo5WhileMHoldsIt: elsewhere.taken }).toEqual({
+    markOfE1OnM: true,
+    e2FreedM: false,
+    xBoundTo5WhileMHoldsIt: false,
+  });
+}
 
-      const markPresent = (await tap.client.get(markKey).string()) !== null;
-      const elsewhere = await freedElsewhere(e2, 'm', 5);
-      // e1 proved m under lease 2 and was never fenced since: it vouches for m. A failed (lease 1 revoked at the
-      // open) or landed before the revocation, which then deleted what it wrote; before the fix it landed after B.
-      expect(String(aOutcome)).toMatch(/^true$|requested lease not found/);
-      expect({ vouching: e1.canVouch(), fencedSinceReopen: fenced.includes(true) }).toEqual({ vouching: true, fencedSinceReopen: false });
-      expect({ markOfE1OnM: markPresent, e2FreedM: elsewhere.freed, xBoundTo5WhileMHoldsIt: elsewhere.taken }).toEqual({
-        markOfE1OnM: true,
-        e2FreedM: false,
-        xBoundTo5WhileMHoldsIt: false,
-      });
-    }, 20_000);
-  },
-);
+describeEtcd('EtcdAddressStore: a confirm under the lease of a closed opening lands after the reopened store confirmed', () => {
+  it('leaves the mark of the new opening in place (a tenth review, 2026-12-06)', async () => {
+    const prefix = uniquePrefix('close-reopen-confirm');
+    const stores = await tappedStores(prefix, undo);
+    await proveThenLand(stores, prefix, await confirmHeldThenClosed(stores, prefix));
+  }, 20_000);
 
-describeEtcd('EtcdAddressStore: an open() that fails halfway, retried (an eleventh review, 2026-12-06)', () => {
-  it('still revokes the lease of the close() before it', async () => {
+  it('also when the open() in between failed halfway (an eleventh review, 2026-12-06)', async () => {
     const prefix = uniquePrefix('reopen-halfway');
-    const markKey = `${prefix}members/m/e1`;
-    const owner = { name: 'e1', shimAddress: 'e1-shim' };
-    const { tap, e1, e2 } = await tappedStores(prefix, undo);
-    expect(await e1.bind({ name: 'm', address: 5 })).toBe(true);
-
-    // Confirm A under lease 1, slow on the wire (within its deadline).
-    const aHeld = gate();
-    let seen = 0;
-    tap.hooks.before = (req) => {
-      if (!isConfirm(prefix, 'm')(req)) return undefined;
-      seen++;
-      return seen === 1 ? aHeld.held : undefined;
-    };
-    const a = e1.confirm({ name: 'm', address: 5 }).catch((err: Error) => `A failed: ${err.message}`);
-    await until(() => seen === 1, 1000, 'A sent');
-
-    // stop(): etcd does not take the revocation of lease 1.
-    const l1 = tap.leases[0] as Lease;
-    l1.revoke = () => Promise.reject(new Error('14 UNAVAILABLE: etcd out of reach'));
-    await e1.close();
-
+    const stores = await tappedStores(prefix, undo);
+    const { tap, e1 } = stores;
+    const held = await confirmHeldThenClosed(stores, prefix);
     // start(): etcd grants lease 2 and takes the registration, but times out the revocation of lease 1, and then
-    // the revocation of lease 2 by the failed open()'s close().
+    // the revocation of lease 2 by the failed open()'s close(). Before the fix lease 1 was forgotten then.
     const realRevoke = tap.client.leaseClient.leaseRevoke;
     tap.client.leaseClient.leaseRevoke = (() => Promise.reject(new Error('etcdserver: request timed out'))) as never;
     const realLease = tap.client.lease;
@@ -170,31 +152,9 @@ describeEtcd('EtcdAddressStore: an open() that fails halfway, retried (an eleven
       l.revoke = () => Promise.reject(new Error('etcdserver: request timed out'));
       return l;
     }) as typeof tap.client.lease;
-    await expect(e1.open(owner, quietListener())).rejects.toThrow(/cannot revoke the earlier lease/);
-
-    // etcd answers again; start() is retried: lease 3, and m is proven under it (B).
-    tap.client.leaseClient.leaseRevoke = realRevoke;
+    await expect(e1.open({ name: 'e1', shimAddress: 'e1-shim' }, quietListener())).rejects.toThrow(/cannot revoke the earlier lease/);
+    tap.client.leaseClient.leaseRevoke = realRevoke; // etcd answers again; start() is retried
     tap.client.lease = realLease;
-    const fenced: boolean[] = [];
-    await e1.open(owner, quietListener(fenced));
-    await e1.load();
-    expect(await e1.confirm({ name: 'm', address: 5 })).toBe(true); // B, under lease 3
-    aHeld.open();
-    const aOutcome = await a; // A lands under lease 1: it must fail (lease 1 revoked) or land before the revocation
-    // Lease 1 runs out at its TTL (made at once here).
-    await tap.client.leaseClient.leaseRevoke({ ID: await l1.grant() }).catch(() => undefined);
-    await new Promise((res) => setTimeout(res, 300));
-
-    const markPresent = (await tap.client.get(markKey).string()) !== null;
-    const elsewhere = await freedElsewhere(e2, 'm', 5);
-    expect({ vouching: e1.canVouch(), fencedSinceReopen: fenced.includes(true), aOutcome: String(aOutcome) }).toMatchObject({
-      vouching: true,
-      fencedSinceReopen: false,
-    });
-    expect({ markOfE1OnM: markPresent, e2FreedM: elsewhere.freed, xBoundTo5WhileMHoldsIt: elsewhere.taken }).toEqual({
-      markOfE1OnM: true,
-      e2FreedM: false,
-      xBoundTo5WhileMHoldsIt: false,
-    });
+    await proveThenLand(stores, prefix, held);
   }, 20_000);
 });
