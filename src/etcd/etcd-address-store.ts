@@ -166,7 +166,10 @@ export class EtcdAddressStore implements SharedAddressStore {
   async bind(binding: AddressBinding): Promise<boolean> {
     this.#open(); // "not open" before "no lease"
     const leaseId = this.#lease.id;
-    if (leaseId === undefined) throw new StoreError('etcd: the enroller has no lease now (etcd was out of reach; it is being renewed)');
+    // (fenced: the lease lapsed; the one being granted proves nothing until its renewal ends, and may be revoked)
+    if (leaseId === undefined || this.#lease.fenced) {
+      throw new StoreError('etcd: the enroller has no lease now (etcd was out of reach; it is being renewed)');
+    }
     const { name, address } = binding;
     const held = this.#table.name(name);
     const holder = this.#table.address(address);

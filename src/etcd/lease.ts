@@ -244,11 +244,14 @@ export class LeaseKeeper {
   async revoke(lease: Lease | undefined): Promise<void> {
     if (lease === undefined) return;
     lease.removeAllListeners();
-    await lease.revoke({ deadline: Date.now() + this.#host.options.callTimeoutMs }).catch(async () => {
+    const id = await lease.grant().catch(() => undefined); // (its id; a lease never granted has none to revoke)
+    if (id !== undefined) this.#unrevoked.add(id); // (until etcd takes the revocation)
+    try {
+      await lease.revoke({ deadline: Date.now() + this.#host.options.callTimeoutMs });
+      if (id !== undefined) this.#unrevoked.delete(id);
+    } catch {
       lease.release();
-      const id = await lease.grant().catch(() => undefined); // (its id; a lease never granted has none to revoke)
-      if (id !== undefined) this.#unrevoked.add(id);
-    });
+    }
   }
 
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
@@ -338,6 +341,7 @@ export class LeaseKeeper {
         // revocation would otherwise leave one behind each.
         const failed = this.#lease;
         this.#lease = undefined;
+        if (this.#leaseId !== undefined) this.#unrevoked.add(this.#leaseId); // (before the next attempt can prove)
         void this.revoke(failed);
         this.#drop();
         this.#renewTimer = this.#clock.setTimeout(attempt, exponentialDelay(++failures, 100, 2000));

@@ -54,6 +54,12 @@ export class AddressTable {
   readonly #enrollers = new Map<string, string>();
   /** Deletions remembered in #seenAt; pruned once the watch has passed them. */
   #tombstones = 0;
+  /**
+   * The watch's revision at the last prune: a key with no #seenAt entry was
+   * deleted at or before it, if its put is no newer (every key alive is in
+   * #seenAt). A transaction's late read of it is stale, not news.
+   */
+  #prunedUpTo = 0;
   /** The newest revision the watch delivered. */
   #watchRevision = 0;
 
@@ -95,6 +101,7 @@ export class AddressTable {
     this.#enrollers.clear();
     this.#seenAt.clear();
     this.#tombstones = 0;
+    this.#prunedUpTo = 0;
     this.#watchRevision = 0;
   }
 
@@ -163,7 +170,7 @@ export class AddressTable {
 
   /** Whether `key` at `revision` is news (newer than what was seen of it); remembers it. */
   #newer(key: string, gone: boolean, revision: number): boolean {
-    if ((this.#seenAt.get(key)?.revision ?? 0) >= revision) return false;
+    if ((this.#seenAt.get(key)?.revision ?? this.#prunedUpTo) >= revision) return false;
     this.#seenAt.set(key, { revision, gone });
     if (gone) this.#tombstones++;
     return true;
@@ -273,5 +280,6 @@ export class AddressTable {
   #prune(): void {
     for (const [key, { revision, gone }] of this.#seenAt) if (gone && revision <= this.#watchRevision) this.#seenAt.delete(key);
     this.#tombstones = 0;
+    this.#prunedUpTo = this.#watchRevision;
   }
 }

@@ -8,7 +8,8 @@
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
-import { keyValue, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
+import type { TxnResponse } from '../../src/etcd/lease.js';
+import { deferred, keyValue, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
 
 const PREFIX = '/rina/demo.DIF/';
 const listener = mockListener;
@@ -138,5 +139,26 @@ it("a closed opening's watcher puts nothing back in the table of the next one (a
   old.emit('put', keyValue(PREFIX, 'addresses/5', 'x', 9));
   old.emit('put', keyValue(PREFIX, 'members/x/e2', '', 9));
   expect({ addressOfX: store.addressOf('x'), bound: second.bound.mock.calls }).toEqual({ addressOfX: undefined, bound: [] });
+  await store.close();
+});
+
+it('no bind is sent while the store is fenced, under the lease a renewal is granting (a twelfth review, 2026-12-06)', async () => {
+  const etcd = new ScriptedEtcd();
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 60, callTimeoutMs: 500 });
+  await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener());
+  etcd.pages.push({ kvs: [], more: false, revision: 100 });
+  await store.load();
+  const registering = deferred<void>();
+  etcd.answers.push(async () => {
+    await registering.promise; // the renewal's registration, unanswered for now
+    return { succeeded: true, responses: [], header: { revision: '200' } } as unknown as TxnResponse;
+  });
+  etcd.leases[0]?.emit('lost'); // a lapse: fenced; the renewal was granted lease-2 and registers under it
+  await vi.advanceTimersByTimeAsync(0);
+  const sent = etcd.txns.length;
+  await expect(store.bind({ name: 'x', address: 7 })).rejects.toThrow(/has no lease now/);
+  expect(etcd.txns.length).toBe(sent); // (before the fix: a bind with its mark under lease-2)
+  registering.resolve();
+  await vi.advanceTimersByTimeAsync(0);
   await store.close();
 });

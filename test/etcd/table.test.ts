@@ -119,6 +119,35 @@ describe('AddressTable', () => {
     ]);
   });
 
+  it('a late read of a binding deleted before the tombstones were pruned is not news (a twelfth review, 2026-12-06)', () => {
+    // A refused bind's failure branch read x -> 5 at R; its answer comes after the watch showed x released at D > R,
+    // and that deletion took the table past 10,000 tombstones, which were pruned. Before the fix x came back.
+    for (const between of [10, 9_999]) {
+      const { t, keys, listener } = table('e1');
+      t.adopt([kv('names/x', '5', 90), kv('addresses/5', 'x', 90), kv('members/x/e2', '', 90)], 95);
+      t.onEvent(kv('members/x/e2', '', 96), true);
+      let rev = 96;
+      for (let i = 0; i < between; i++) {
+        t.onEvent(kv(`names/n${i}`, String(1000 + i), ++rev), false);
+        t.onEvent(kv(`names/n${i}`, '', ++rev), true);
+      }
+      t.onEvent(kv('names/x', '', rev + 2), true);
+      t.onEvent(kv('addresses/5', '', rev + 2), true);
+      const boundX = () => listener.bound.mock.calls.filter(([b]) => b.name === 'x').length;
+      const before = boundX();
+      t.learn(keys.name('x'), kv('names/x', '5', 90), rev + 1);
+      t.learn(keys.address(5), kv('addresses/5', 'x', 90), rev + 1);
+      expect({ between, x: t.name('x'), five: t.address(5), bound: boundX() - before }).toEqual({
+        between,
+        x: undefined,
+        five: undefined,
+        bound: 0,
+      });
+      t.onEvent(kv('names/x', '7', rev + 3), false); // bound again later: news
+      expect(t.name('x')?.value).toBe('7');
+    }
+  });
+
   it('ignores keys of the wrong shape under the prefix, and keys outside it', () => {
     const { t, listener, strayMark } = table('e1');
     const stray = (key: string, value = '1') => ({ ...kv('', value, 3), key: Buffer.from(key) }) as IKeyValue;
@@ -165,17 +194,20 @@ describe('AddressTable', () => {
     expect(listener.enrollers).toHaveBeenLastCalledWith(['10.0.0.9:1']);
   });
 
-  it('forgets deletions once 10,000 pile up behind the watch, never what it holds nor what the watch has not passed', () => {
+  it('forgets deletions once 10,000 pile up behind the watch, still refusing an older write of their keys; never what it holds nor what the watch has not passed', () => {
     const { t, keys } = table();
     t.onEvent(kv('names/kept', '1', 5), false);
     t.learn(keys.name('ahead'), undefined, 99_999); // a transaction saw it deleted beyond the watch
     for (let i = 0; i < 10_000; i++) t.onEvent(kv(`names/gone${i}`, '2', 10 + i), true);
     const stale = { value: '3', createRevision: 1, modRevision: 1 };
-    // the prune ran: a deletion the watch passed (the last one included) no longer blocks an older write of its key
+    // the prune ran: the deletions the watch passed are forgotten, but a write no newer than the watch then is stale
+    // (every key alive was remembered): a late transaction read is not news (a twelfth review)
     t.record(keys.name('gone0'), stale, 1);
-    t.record(keys.name('gone9999'), stale, 1);
-    expect(t.name('gone0')?.value).toBe('3');
-    expect(t.name('gone9999')?.value).toBe('3');
+    t.record(keys.name('gone9999'), stale, 10_009);
+    expect(t.name('gone0')).toBeUndefined();
+    expect(t.name('gone9999')).toBeUndefined();
+    t.record(keys.name('gone0'), { value: '4', createRevision: 10_010, modRevision: 10_010 }, 10_010);
+    expect(t.name('gone0')?.value).toBe('4'); // newer than the watch at the prune: news
     // a held key's revision was kept, and so was the deletion the watch has not reached yet
     t.record(keys.name('kept'), stale, 1);
     t.record(keys.name('ahead'), stale, 1);
@@ -196,6 +228,8 @@ describe('AddressTable', () => {
     for (let i = 0; i < 10_000; i++) t.learn(keys.name(`gone${i}`), undefined, 10_000 + i);
     t.onEvent(kv('names/last', '1', 5), true); // the 10,001st deletion, from an old watch event
     t.record(keys.name('gone0'), { value: '3', createRevision: 1, modRevision: 1 }, 1);
+    expect(t.name('gone0')).toBeUndefined(); // (forgotten, and older than the read: stale)
+    t.record(keys.name('gone0'), { value: '3', createRevision: 20_001, modRevision: 20_001 }, 20_001);
     expect(t.name('gone0')?.value).toBe('3');
   });
 
@@ -204,7 +238,9 @@ describe('AddressTable', () => {
     const deleted = table();
     for (let i = 0; i <= 10_000; i++) deleted.t.onEvent(kv(`addresses/${i + 1}`, '', 10 + i), true);
     deleted.t.record(deleted.keys.address(1), stale, 1);
-    expect(deleted.t.address(1)?.value).toBe('old');
+    expect(deleted.t.address(1)).toBeUndefined(); // (forgotten at the prune, and older than it: stale)
+    deleted.t.record(deleted.keys.address(1), { value: 'new', createRevision: 20_000, modRevision: 20_000 }, 20_000);
+    expect(deleted.t.address(1)?.value).toBe('new');
 
     const written = table();
     written.t.onEvent(kv('addresses/1', '', 5), true);
