@@ -46,7 +46,7 @@ const EXTERNAL = ['etcd3', 'prom-client'];
  */
 const BANNER = [
   // process.getBuiltinModule, not an import: the ES-module facade of node:module reads all its exports (source maps and more).
-  "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url ?? `file://${process.cwd()}/`);",
+  "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url ?? 'file://' + process.cwd() + '/');",
   "const __filename = import.meta.url === undefined ? 'rina-enrollment' : process.getBuiltinModule('node:url').fileURLToPath(import.meta.url);",
 ].join('\n');
 

@@ -201,12 +201,13 @@ export class AddressLedger {
     return this.#pace.waitMs();
   }
 
-  /** A bind that failed: the pool gives `name` back what it held before (nothing, or `heldBefore`), unless it changed since. */
+  /** A failed bind: the pool gives `name` back `heldBefore` (if it is not another's by now, nor unbound in a shared store), or nothing. */
   undo({ name, address }: AddressBinding, heldBefore: number | undefined): void {
     // (A shared store that has seen it committed, its answer lost, keeps it: the pool must not lose what the store holds.)
     if (this.#pool.addressOf(name) !== address || this.#shared?.addressOf(name) === address) return;
-    if (heldBefore === undefined) this.#pool.release(name);
-    else this.#pool.set(name, heldBefore);
+    const back = heldBefore !== undefined && (this.#pool.ownerOf(heldBefore) ?? name) === name;
+    if (back && (this.#shared === undefined || this.#shared.addressOf(name) === heldBefore)) this.#pool.set(name, heldBefore);
+    else this.#pool.release(name);
   }
 
   /**
