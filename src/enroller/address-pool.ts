@@ -130,10 +130,14 @@ export class AddressPool {
   /**
    * Records a binding made elsewhere (by another enroller of a shared
    * store): `name` now holds `address`, and whoever held `address` here
-   * holds nothing. Addresses outside the pool are ignored.
+   * holds nothing. A name set to an address outside the pool holds nothing
+   * here any more (its address here is free).
    */
   set(name: string, address: number): void {
-    if (address < this.range.first || address > this.range.last) return;
+    if (address < this.range.first || address > this.range.last) {
+      this.release(name);
+      return;
+    }
     const owner = this.#byAddress.get(address);
     if (owner !== undefined && owner !== name) this.#byName.delete(owner);
     this.#bind(name, address);

@@ -203,7 +203,12 @@ export class AddressTable {
     }
     this.#names.set(name, entry);
     const address = addressFrom(entry.value);
-    if (before?.value !== entry.value && address !== undefined) this.#host.listener()?.bound({ name, address });
+    if (address === undefined || before?.value === entry.value) return;
+    // A late event: the address key, seen at a newer revision, holds another name (or none). Not news for the pool,
+    // which would take the address from its holder; the name's own newer event comes, its key having changed since.
+    const held = this.#seenAt.get(this.#host.keys.address(address))?.revision ?? 0;
+    if (held > revision && this.#addresses.get(address)?.value !== name) return;
+    this.#host.listener()?.bound({ name, address });
   }
 
   /**

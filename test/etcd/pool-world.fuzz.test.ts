@@ -1,0 +1,210 @@
+/**
+ * Random worlds for the enroller's pool on a shared store (written by a review, 2026-12-06): a random interleaving
+ * of member enrollments, another enroller's writes, lease lapses, stop/start, delayed / lost / failed transaction
+ * answers and lagging watch events, on an in-memory etcd that evaluates transactions (test/support/mini-etcd.ts);
+ * then the world heals and the pool is checked against etcd (pool-world.ts). It found the two defects of
+ * enroller.late-watch-evicts.test.ts and enroller.moved-out-of-pool.test.ts at once.
+ *
+ * The suite runs a fixed seed (1, 150 worlds, about a second); FUZZ_SEED=n FUZZ_RUNS=n explore others, REPLAY='[...]'
+ * replays one counterexample (FUZZ_DEBUG=1 prints its log). Seed 2 finds the counterexample below, not diagnosed
+ * yet (a defect, or the harness's lapse): recorded as failing, so that it is seen, and turns red once it passes.
+ */
+import fc from 'fast-check';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { settle } from '../support/helpers.js';
+import { FIRST, LAST, World } from './pool-world.js';
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const MEMBERS = ['n0', 'n1', 'n2'];
+const OTHERS = ['x0', 'x1', 'n0', 'n1'];
+
+type Action =
+  | { k: 'connect'; i: number }
+  | { k: 'start'; i: number; req: number }
+  | { k: 'stopR'; i: number }
+  | { k: 'ka'; i: number }
+  | { k: 'answer'; j: number; mode: 'ok' | 'lost' | 'fail' }
+  | { k: 'deliver'; n: number }
+  | { k: 'tick'; ms: number }
+  | { k: 'e2bind'; name: number; addr: number }
+  | { k: 'e2leave'; name: number }
+  | { k: 'e2release'; name: number }
+  | { k: 'lapse' }
+  | { k: 'restart' };
+
+const action: fc.Arbitrary<Action> = fc.oneof(
+  { arbitrary: fc.record({ k: fc.constant('connect' as const), i: fc.nat(2) }), weight: 3 },
+  { arbitrary: fc.record({ k: fc.constant('start' as const), i: fc.nat(2), req: fc.nat(LAST) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('stopR' as const), i: fc.nat(2) }), weight: 5 },
+  { arbitrary: fc.record({ k: fc.constant('ka' as const), i: fc.nat(2) }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('answer' as const),
+      j: fc.nat(3),
+      mode: fc.constantFrom('ok' as const, 'ok' as const, 'lost' as const, 'fail' as const),
+    }),
+    weight: 6,
+  },
+  { arbitrary: fc.record({ k: fc.constant('deliver' as const), n: fc.integer({ min: 1, max: 8 }) }), weight: 4 },
+  { arbitrary: fc.record({ k: fc.constant('tick' as const), ms: fc.constantFrom(10, 300, 1200, 3500, 6000) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('e2bind' as const), name: fc.nat(3), addr: fc.integer({ min: FIRST, max: LAST }) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('e2leave' as const), name: fc.nat(3) }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('e2release' as const), name: fc.nat(3) }), weight: 1 },
+  { arbitrary: fc.constant({ k: 'lapse' as const }), weight: 1 },
+  { arbitrary: fc.constant({ k: 'restart' as const }), weight: 1 },
+);
+
+async function run(w: World, a: Action): Promise<void> {
+  switch (a.k) {
+    case 'connect':
+      await w.connect(MEMBERS[a.i] as string);
+      await settle();
+      return w.start(MEMBERS[a.i] as string, 0);
+    case 'start':
+      return w.start(MEMBERS[a.i] as string, a.req);
+    case 'stopR':
+      return w.stopR(MEMBERS[a.i] as string);
+    case 'ka':
+      return w.keepaliveOf(MEMBERS[a.i] as string);
+    case 'answer':
+      if (w.pending.length > 0) w.answer(a.j % w.pending.length, a.mode);
+      return;
+    case 'deliver':
+      w.deliver(a.n);
+      return;
+    case 'tick':
+      w.keepalive();
+      await w.tick(a.ms);
+      return;
+    case 'e2bind':
+      w.e2Bind(OTHERS[a.name] as string, a.addr);
+      return;
+    case 'e2leave':
+      w.e2Leave(OTHERS[a.name] as string);
+      return;
+    case 'e2release':
+      w.e2Release(OTHERS[a.name] as string);
+      return;
+    case 'lapse':
+      w.lapse();
+      return;
+    case 'restart':
+      w.log.push('e1 stop');
+      await w.during(w.e1.stop());
+      w.log.push('e1 start');
+      await w.during(w.e1.start());
+      w.auto = false;
+      return;
+  }
+}
+
+async function scenario(actions: Action[]): Promise<string[]> {
+  const w = new World();
+  const problems: string[] = [];
+  try {
+    await w.during(w.e1.start());
+    w.auto = false;
+    for (const a of actions) {
+      await run(w, a);
+      await settle();
+    }
+    w.log.push('--- heal');
+    await w.heal(600);
+    // (1) members listed while healthy are bound so in etcd.
+    if (w.e1.health().ok) {
+      for (const m of w.e1.members()) {
+        if (w.addressOfName(m.name) !== m.address || w.nameAt(m.address) !== m.name)
+          problems.push(
+            `(1) member ${m.name} listed at ${m.address}; etcd binds it to ${w.addressOfName(m.name)}, ${m.address} to ${w.nameAt(m.address)}`,
+          );
+      }
+    } else problems.push(`not healthy after heal: ${w.e1.health().reason}`);
+    // (2) after every hold ends: the pool mirrors etcd.
+    await w.heal(20_000);
+    const inRange = w.names().filter((n) => {
+      const a = w.addressOfName(n) as number;
+      return a >= FIRST && a <= LAST;
+    });
+    const bound = w.e1.stats().bound;
+    if (bound !== inRange.length)
+      problems.push(
+        `(2) pool binds ${bound} addresses, etcd ${inRange.length} (${inRange.map((n) => `${n}@${w.addressOfName(n)}`).join(' ')})`,
+      );
+    for (const n of inRange) {
+      if (w.marksOf(n).length === 0) problems.push(`(2) ${n}@${w.addressOfName(n)} bound in etcd with no mark, after every hold`);
+      if (w.store.addressOf(n) !== w.addressOfName(n))
+        problems.push(`(2) table has ${n} at ${w.store.addressOf(n)}, etcd ${w.addressOfName(n)}`);
+    }
+    // (3) a newcomer is enrolled while an address is free.
+    const free = w.freeAddresses();
+    if (free.length > 0) {
+      await w.connect('z');
+      await w.heal(100);
+      await w.start('z');
+      await w.heal(100);
+      const r = w.lastStartReply('z');
+      if (r?.result !== 0) problems.push(`(3) newcomer refused (${r?.result} ${r?.reason}) with ${free.join(',')} free`);
+      else if (w.addressOfName('z') !== r.address) problems.push(`(3) newcomer told ${r.address}, etcd ${w.addressOfName('z')}`);
+    }
+  } finally {
+    await w.during(w.e1.stop()).catch(() => undefined);
+    w.net.close();
+  }
+  if (process.env.FUZZ_DEBUG) console.log(w.log.join('\n'), JSON.stringify(w.e1.members().map((m) => [m.name, m.address])), w.names());
+  if (problems.length > 0) problems.push('LOG:', ...w.log);
+  return problems;
+}
+
+it.runIf(process.env.REPLAY !== undefined)(
+  'replay',
+  async () => {
+    const problems = await scenario(JSON.parse(process.env.REPLAY as string) as Action[]);
+    console.log(problems.join('\n'));
+    expect(problems).toEqual([]);
+  },
+  60_000,
+);
+
+/** Seed 2's shrunk counterexample: n1's bind committed with its answer lost, a lease lapse, n0 enrolling, the watch late. */
+const SEED_2 = [
+  { k: 'connect', i: 1 },
+  { k: 'answer', j: 0, mode: 'lost' },
+  { k: 'start', i: 1, req: 0 },
+  { k: 'lapse' },
+  { k: 'connect', i: 0 },
+  { k: 'stopR', i: 0 },
+  { k: 'deliver', n: 5 },
+] as Action[];
+
+it.fails("open: seed 2's counterexample leaves n1 bound in etcd with no mark after every hold (not diagnosed yet)", async () => {
+  expect(await scenario(SEED_2)).toEqual([]);
+}, 60_000);
+
+it.runIf(process.env.REPLAY === undefined)(
+  'the pool stays with etcd under random interleavings',
+  async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 1);
+    const numRuns = Number(process.env.FUZZ_RUNS ?? 150);
+    let failure: string[] = [];
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(action, { minLength: 5, maxLength: 60 }), async (actions) => {
+          const problems = await scenario(actions);
+          if (problems.length > 0) failure = problems;
+          return problems.length === 0;
+        }),
+        { seed, numRuns, endOnFailure: false, interruptAfterTimeLimit: 240_000 },
+      );
+    } catch (err) {
+      console.log(`seed ${seed}\n${failure.join('\n')}`);
+      throw err;
+    }
+  },
+  600_000,
+);
