@@ -262,9 +262,12 @@ export class AddressAssigner {
       }
       const current = sessions.get(from);
       if (current !== session) {
-        // Refused, for an enrollment that took a record's place: the name goes as the record's would have.
-        if (stored === false && session.tookOver === true) this.#bindFailed(session.name, heldBefore);
-        if (stored === false) return undefined;
+        // Refused, for an enrollment ended or replaced meanwhile: the name goes as an abandoned enrollment's would (a
+        // record's it took the place of; or a binding the refusal showed, which nothing else would hold).
+        if (stored === false) {
+          this.#bindFailed(session.name, heldBefore);
+          return undefined;
+        }
         if (current !== undefined && heir(current, session)) {
           // The same member asked again meanwhile: its new enrollment takes the binding over (see SessionTable.replace).
           this.#took(session, assignment.address, fresh);
@@ -330,12 +333,14 @@ export class AddressAssigner {
    * M_START: the name's earlier binding (`heldBefore`) is let go as an
    * abandoned enrollment's would be, held (a member record retired meanwhile
    * left it to this enrollment), unless a member or another enrollment holds
-   * the name here. With no earlier binding, nothing was bound here for it: a
-   * binding the pool has learned for the name since is another enroller's,
-   * and is never freed from here at once (its marks may be gone for a lapse).
+   * the name here. With no earlier binding, a binding the pool has learned
+   * for the name since (another enroller's, or this one's own bind committed
+   * with its answer lost) is held the same way, never freed from here at
+   * once (its marks may be gone for a lapse): before, nothing held it, and
+   * the pool kept it for good while etcd bound it unmarked.
    */
   #bindFailed(name: string, heldBefore: number | undefined): void {
-    if (heldBefore !== undefined) this.#orphaned(name, heldBefore);
+    if (heldBefore !== undefined || this.#p.ledger.addressOf(name) !== undefined) this.#orphaned(name, heldBefore);
   }
 
   /**

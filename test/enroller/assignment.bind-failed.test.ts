@@ -32,7 +32,11 @@ it('a failed bind of a name with no address here leaves alone what another enrol
   fail(new Error('etcd: deadline exceeded'));
   await settle();
 
+  // Never freed from here at once: held like any name this enroller no longer serves (a leave of a mark it does not
+  // have sends nothing to etcd; the hold's release is refused while the other enroller marks m). Before 2026-12-06
+  // it was not held at all, and a binding learned so whose marks were gone stayed in the pool for good
+  // (test/etcd/pool-world.fuzz.test.ts, seeds 2 and 17).
   expect(store.callsOf('release')).toEqual([]);
-  expect(store.callsOf('leave')).toEqual([]);
+  expect(store.callsOf('leave')).toEqual(['leave m']);
   expect(enroller.stats().bound).toBe(1); // m at 1500, as the other enroller bound it
 });
