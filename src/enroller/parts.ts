@@ -91,7 +91,8 @@ function sessionEndings(ledger: AddressLedger, parts: () => EnrollerParts) {
     /**
      * An enrollment that never completed gives its address back ({@link AddressLedger.giveBack}): held if its member
      * was told it (and may hold it). One with no address that took a record's place lets the name go as the record
-     * would have (its mark left, its address held).
+     * would have (its mark left, its address held); so does one with no address for whose name the pool has learned a
+     * binding meanwhile (its idle event may have come while this enrollment served the name: nothing else holds it).
      */
     giveBack(session: Session): void {
       const { members, sessions } = parts();
@@ -99,7 +100,7 @@ function sessionEndings(ledger: AddressLedger, parts: () => EnrollerParts) {
       if (session.address !== undefined) {
         ledger.giveBack(session.name, session.newBinding === true && session.told !== true, session.heldUntil);
       } else if (
-        session.tookOver === true &&
+        (session.tookOver === true || ledger.addressOf(session.name) !== undefined) &&
         session.binding !== true &&
         !sessions.serving(session.name) &&
         !ledger.holding(session.name)

@@ -6,8 +6,8 @@
  * enroller.late-watch-evicts.test.ts and enroller.moved-out-of-pool.test.ts at once.
  *
  * The suite runs a fixed seed (1, 150 worlds, about a second); FUZZ_SEED=n FUZZ_RUNS=n explore others, REPLAY='[...]'
- * replays one counterexample (FUZZ_DEBUG=1 prints its log). Seeds 2 and 17 found two more defects, kept below as
- * cases; seeds 1-40 at 300 worlds each find nothing since.
+ * replays one counterexample (FUZZ_DEBUG=1 prints its log). Seeds 2, 17, 219 and 234 found three more defects, kept
+ * below as cases.
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
@@ -217,6 +217,47 @@ const SEED_17 = [
 
 it('seed 17: a binding a refused bind of an ended enrollment showed is held and released (fixed with it)', async () => {
   expect(await scenario(SEED_17)).toEqual([]);
+}, 60_000);
+
+/**
+ * Seeds 219 and 234 (a fifteenth review, 2026-12-06): the pool learned a name's binding (its own bind committed with
+ * its answer lost) from another name's refused bind, while the name's next enrollment was in progress; the idle
+ * event came then, and that enrollment ended with no address (the pool full): nothing held the name. An enrollment
+ * ending with no address now holds what the pool has learned for its name (sessionEndings.giveBack).
+ */
+const SEED_219 = [
+  { k: 'connect', i: 2 },
+  { k: 'e2bind', name: 0, addr: 1 },
+  { k: 'deliver', n: 1 },
+  { k: 'connect', i: 0 },
+  { k: 'answer', j: 0, mode: 'lost' },
+  { k: 'connect', i: 1 },
+  { k: 'start', i: 2, req: 0 },
+  { k: 'stopR', i: 0 },
+  { k: 'answer', j: 0, mode: 'ok' },
+  { k: 'e2bind', name: 0, addr: 1 },
+  { k: 'connect', i: 0 },
+  { k: 'answer', j: 0, mode: 'ok' },
+] as Action[];
+const SEED_234 = [
+  { k: 'connect', i: 0 },
+  { k: 'e2bind', name: 0, addr: 2 },
+  { k: 'answer', j: 0, mode: 'fail' },
+  { k: 'connect', i: 1 },
+  { k: 'answer', j: 0, mode: 'ok' },
+  { k: 'connect', i: 2 },
+  { k: 'connect', i: 0 },
+  { k: 'answer', j: 3, mode: 'lost' },
+  { k: 'answer', j: 0, mode: 'ok' },
+  { k: 'tick', ms: 6000 },
+  { k: 'answer', j: 1, mode: 'ok' },
+  { k: 'stopR', i: 0 },
+  { k: 'connect', i: 0 },
+] as Action[];
+
+it('seeds 219 and 234: a binding learned while the next enrollment of the name was in progress is held once it ends (fixed with it)', async () => {
+  expect(await scenario(SEED_219)).toEqual([]);
+  expect(await scenario(SEED_234)).toEqual([]);
 }, 60_000);
 
 it.runIf(process.env.REPLAY === undefined)(
