@@ -6,14 +6,10 @@
  * eight times over ("busy"), with the other address of the pool free the whole time.
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import type { ITxnRequest } from 'etcd3';
-import { EtcdAddressStore } from '../../src/etcd/index.js';
-import { decodeEnrollmentInfo, Enroller, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
+import { decodeEnrollmentInfo, OpCode } from '../../src/index.js';
 import { connectMsg, RawPeer, settle, startMsg, stopReply } from '../support/helpers.js';
-import { deferred, ScriptedEtcd } from '../support/scripted-etcd.js';
-import { MiniEtcd } from '../support/mini-etcd.js';
-
-const PREFIX = '/rina/demo.DIF/';
+import { enrollerOnMiniEtcd, PREFIX } from '../support/mini-etcd-enroller.js';
+import { deferred } from '../support/scripted-etcd.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
@@ -23,43 +19,28 @@ afterEach(() => {
 });
 
 it('a fenced bind retry gives n back the address x took meanwhile: the pool forgets x, and newcomers are refused "busy" for ever', async () => {
-  const etcd = new ScriptedEtcd();
-  const sim = new MiniEtcd();
-  // n was bound to 1 by an enroller gone since (no mark): e1 holds it.
-  sim.write([
-    [`${PREFIX}names/n`, '1'],
-    [`${PREFIX}addresses/1`, 'n'],
-  ]);
-  const kv = etcd.client.kv as unknown as Record<string, unknown>;
   let bindGate: Promise<void> | undefined;
-  kv.range = async () => ({ kvs: sim.all(), more: false, header: { revision: String(sim.revision) } });
-  kv.txn = async (request: ITxnRequest) => {
-    etcd.txns.push({ request, deadline: undefined });
-    const putsN = (request.success ?? []).some((o) => o.request_put?.key?.toString() === `${PREFIX}names/n`);
-    if (putsN && bindGate !== undefined) {
-      const gate = bindGate;
-      bindGate = undefined;
-      await gate;
-    }
-    return sim.txn(request);
-  };
-  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
-  const net = new MemoryNetwork({ seed: 1 });
-  const e1 = new Enroller({
-    shim: net.attach('e1'),
-    rib: new MemoryRib(),
-    ipcpName: 'e1',
-    difName: 'demo.DIF',
-    addressPool: { first: 1, last: 2 },
-    store,
-    holdMs: 1000,
-    leaseMs: 600_000,
-    pendingTimeoutMs: 600_000,
-    random: () => 0,
-  });
-  await e1.start();
-  const watcher = etcd.watches[0]?.watcher;
-  if (watcher === undefined) throw new Error('no watch');
+  const { etcd, sim, store, net, e1, watcher } = await enrollerOnMiniEtcd(
+    { addressPool: { first: 1, last: 2 }, random: () => 0 },
+    {
+      leaseTtlSecs: 10,
+      // n was bound to 1 by an enroller gone since (no mark): e1 holds it.
+      before: (s) =>
+        s.write([
+          [`${PREFIX}names/n`, '1'],
+          [`${PREFIX}addresses/1`, 'n'],
+        ]),
+      txn: async (request, s) => {
+        const putsN = (request.success ?? []).some((o) => o.request_put?.key?.toString() === `${PREFIX}names/n`);
+        if (putsN && bindGate !== undefined) {
+          const gate = bindGate;
+          bindGate = undefined;
+          await gate;
+        }
+        return s.txn(request);
+      },
+    },
+  );
 
   // n enrols again: its bind of 1 (its address before) is sent, and waits.
   const gate = deferred<void>();

@@ -5,6 +5,7 @@
 import type { ITxnRequest } from 'etcd3';
 import { vi } from 'vitest';
 import { EtcdAddressStore } from '../../src/etcd/index.js';
+import type { TxnResponse } from '../../src/etcd/lease.js';
 import { decodeEnrollmentInfo, Enroller, type EnrollerOptions, MemoryNetwork, MemoryRib, OpCode } from '../../src/index.js';
 import { connectMsg, RawPeer, startMsg } from './helpers.js';
 import { MiniEtcd } from './mini-etcd.js';
@@ -12,14 +13,25 @@ import { ScriptedEtcd } from './scripted-etcd.js';
 
 export const PREFIX = '/rina/demo.DIF/';
 
+/** How the world of {@link enrollerOnMiniEtcd} differs: its lease TTL, what etcd holds at start, how a transaction goes. */
+export interface MiniWorld {
+  readonly leaseTtlSecs?: number;
+  /** Writes etcd holds before the enroller starts. */
+  readonly before?: (sim: MiniEtcd) => void;
+  /** Each transaction of the enroller (default: `sim.txn(request)` at once). */
+  readonly txn?: (request: ITxnRequest, sim: MiniEtcd) => Promise<TxnResponse>;
+}
+
 /** Starts enroller `e1` on a MiniEtcd with `options` (pool, random, ...); stop it and close `net` at the end. */
-export async function enrollerOnMiniEtcd(options: Partial<EnrollerOptions>) {
+export async function enrollerOnMiniEtcd(options: Partial<EnrollerOptions>, world: MiniWorld = {}) {
   const etcd = new ScriptedEtcd();
   const sim = new MiniEtcd();
+  world.before?.(sim);
   const kv = etcd.client.kv as unknown as Record<string, unknown>;
   kv.range = async () => ({ kvs: sim.all(), more: false, header: { revision: String(sim.revision) } });
-  kv.txn = async (request: ITxnRequest) => sim.txn(request);
-  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 3600, callTimeoutMs: 500 });
+  kv.txn = (request: ITxnRequest) => (world.txn ?? ((r, s) => s.txn(r)))(request, sim);
+  const leaseTtlSecs = world.leaseTtlSecs ?? 3600;
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs, callTimeoutMs: 500 });
   const net = new MemoryNetwork({ seed: 1 });
   const e1 = new Enroller({
     shim: net.attach('e1'),
