@@ -200,7 +200,7 @@ export class UdpShim implements Shim {
       if (now === handler) this.#handlers = undefined;
       else if (typeof now === 'object') {
         const i = now.lastIndexOf(handler);
-        const rest = i < 0 ? now : [...now.slice(0, i), ...now.slice(i + 1)];
+        const rest = i < 0 ? now : now.slice(0, i).concat(now.slice(i + 1));
         this.#handlers = rest.length === 1 ? rest[0] : rest;
       }
     };
