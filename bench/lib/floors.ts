@@ -1,8 +1,14 @@
 /**
  * The physical floors every figure is set against, measured in the same run:
- * a bare node:dgram ping-pong round trip, and raw node:dgram echo throughput.
+ * a bare node:dgram ping-pong round trip, raw node:dgram echo throughput, and
+ * the idle managers' datagrams sent at their times by a process with no library.
  */
+import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Bench } from 'tinybench';
 import { MemoryNetwork } from './lib.js';
 import type { BenchChild } from './child.js';
@@ -176,4 +182,62 @@ export async function echoThroughput(echo: BenchChild, durationMs: number, socke
     serverCore: s.cpuMs / s.wallMs,
     losses,
   };
+}
+
+/** What the idle scenario's floor process spent (bench/idle-floor.mjs). */
+export interface IdleFloor {
+  /** Its CPU time (user + system) over the window, ms. */
+  cpuMs: number;
+  wallMs: number;
+  /** Datagrams sent and answers received in the window. */
+  sent: number;
+  received: number;
+}
+
+const IDLE_FLOOR_SCRIPT = fileURLToPath(new URL('../idle-floor.mjs', import.meta.url));
+
+/**
+ * The idle scenario's floor: a fresh plain-node process (bench/idle-floor.mjs)
+ * with one socket per manager that sends `bytes`-long datagrams to the echo
+ * server at `echoAddress`, every `intervalMs`, each at its manager's phase
+ * (`phases`: epoch ms of a send, any cycle), and measures its own CPU over
+ * `windowMs` after `settleMs`. Rejects if the process fails or prints nothing.
+ */
+export async function idleFloor(opts: {
+  echoAddress: string;
+  phases: readonly number[];
+  intervalMs: number;
+  settleMs: number;
+  windowMs: number;
+  bytes: number;
+}): Promise<IdleFloor> {
+  const dir = await mkdtemp(join(tmpdir(), 'rina-idle-floor-'));
+  try {
+    const phasesFile = join(dir, 'phases.json');
+    await writeFile(phasesFile, JSON.stringify(opts.phases));
+    const env = {
+      ...process.env,
+      RINA_IDLE_ECHO: opts.echoAddress,
+      RINA_IDLE_PHASES: phasesFile,
+      RINA_IDLE_INTERVAL_MS: String(opts.intervalMs),
+      RINA_IDLE_SETTLE_MS: String(opts.settleMs),
+      RINA_IDLE_WINDOW_MS: String(opts.windowMs),
+      RINA_IDLE_BYTES: String(opts.bytes),
+    };
+    // As many sockets as managers: the shell raises the open-files limit to the hard one first.
+    const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        '/bin/sh',
+        ['-c', script, process.execPath, IDLE_FLOOR_SCRIPT],
+        { env, timeout: opts.settleMs + opts.windowMs + 120_000, maxBuffer: 1 << 20 },
+        (err, stdout, stderr) => (err ? reject(new Error(`idle floor: ${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+    const line = out.trim().split('\n').at(-1);
+    if (line === undefined || line === '') throw new Error('idle floor: no result printed');
+    return JSON.parse(line) as IdleFloor;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -30,6 +30,9 @@ export const sendBursts = {
 export class WatchedShim implements Shim {
   /** `performance.now()` of the last datagram received. */
   lastReceivedAt = 0;
+  /** `performance.now()` of the last datagram sent, and its size. */
+  lastSentAt = 0;
+  lastSentBytes = 0;
   sent = 0;
   received = 0;
   constructor(readonly inner: Udp) {}
@@ -38,6 +41,8 @@ export class WatchedShim implements Shim {
   }
   send(to: string, pdu: Uint8Array): Promise<void> {
     this.sent++;
+    this.lastSentAt = performance.now();
+    this.lastSentBytes = pdu.length;
     sendBursts.add();
     return this.inner.send(to, pdu);
   }

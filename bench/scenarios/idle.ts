@@ -7,6 +7,7 @@ import type { EnrollmentConfigInput } from '../../src/index.js';
 import { BenchChild } from '../lib/child.js';
 import type { Ctx } from '../lib/context.js';
 import { cpuMs, fullGc, sleep, udpCounters, udpDelta } from '../lib/env.js';
+import { type IdleFloor, idleFloor } from '../lib/floors.js';
 import { closeAll, enrolAll, makeManagers, makeShims, sendBursts, type WatchedShim } from '../lib/members.js';
 import type { Table, Verdict } from '../lib/report.js';
 import type { EnrollmentManager as Manager } from '../../src/index.js';
@@ -50,8 +51,15 @@ interface CaseResult {
   largestBurst: number;
   /** connection:lost events while idle, by reason (there should be none). */
   losses: Record<string, number>;
+  /** Each manager's last keepalive (epoch ms) and its size: what the floor replays. */
+  phases: number[];
+  keepaliveBytes: number;
+  /** The floor: the same datagrams at the same times from a process with no library. */
+  floor?: IdleFloor;
 }
 
+const floorShare = (f: IdleFloor): number => f.cpuMs / f.wallMs;
+const floorUsPerKeepalive = (f: IdleFloor): number => (f.cpuMs * 1000) / Math.max(1, f.sent);
 const heapUsed = (): number => process.memoryUsage().heapUsed;
 const sum = (shims: readonly WatchedShim[], k: 'sent' | 'received'): number => shims.reduce((a, s) => a + s[k], 0);
 
@@ -129,7 +137,10 @@ async function runCase(_ctx: Ctx, enroller: BenchChild, n: number, c: Case): Pro
       cpuTotal += dc;
     }
     const udp = udpDelta(udp0, udpCounters());
+    const sentSome = shims.filter((s) => s.lastSentAt > 0);
     return {
+      phases: sentSome.map((s) => performance.timeOrigin + s.lastSentAt),
+      keepaliveBytes: median(sentSome.map((s) => s.lastSentBytes)),
       label: c.label,
       cpuBudget: c.cpuBudget,
       members: managers.length,
@@ -177,9 +188,22 @@ export async function idle(ctx: Ctx): Promise<void> {
   const results: CaseResult[] = [];
   const enroller = await BenchChild.enroller();
   try {
+    const echo = await enroller.startEcho();
     for (const c of cases) {
       ctx.log(`idle: ${n} managers, ${c.label}`);
-      results.push(await runCase(ctx, enroller, n, c));
+      const r = await runCase(ctx, enroller, n, c);
+      // After the managers closed their sockets (the floor needs as many), their datagrams again without them.
+      ctx.log(`idle: the floor of ${c.label} (bench/idle-floor.mjs)`);
+      const windowMs = c.windows.reduce((a, b) => a + b, 0);
+      r.floor = await idleFloor({
+        echoAddress: echo,
+        phases: r.phases,
+        intervalMs: c.heartbeatS * 1000,
+        settleMs: Math.min(5000, c.heartbeatS * 2000),
+        windowMs,
+        bytes: r.keepaliveBytes,
+      });
+      results.push(r);
     }
   } finally {
     await enroller.stop();
@@ -198,6 +222,8 @@ export async function idle(ctx: Ctx): Promise<void> {
         'share in seconds with no keepalive',
         'keepalives /s',
         'CPU µs / keepalive (all CPU)',
+        'floor: the same datagrams at the same times, no library (CPU share)',
+        'floor: CPU µs / keepalive',
         'rcvbuf drops',
         'largest burst (keepalives in 1 ms)',
         'heap B / manager',
@@ -218,6 +244,8 @@ export async function idle(ctx: Ctx): Promise<void> {
         Number.isNaN(r.quietShare) ? 'none' : pct(r.quietShare),
         int(r.keepalivesPerSec),
         fmt(r.cpuUsPerKeepalive, 1),
+        r.floor === undefined ? 'n/a' : pct(floorShare(r.floor)),
+        r.floor === undefined || r.floor.sent === 0 ? 'n/a' : fmt(floorUsPerKeepalive(r.floor), 1),
         int(r.rcvbufErrors),
         int(r.largestBurst),
         int(r.heapPerManager),
@@ -237,7 +265,13 @@ export async function idle(ctx: Ctx): Promise<void> {
     const cpuOk = budget === undefined || r.share < budget;
     const heapOk = r.heapPerManager < 2048;
     const cpuNote: string[] = [];
-    const cost = `${int(r.keepalivesPerSec)} keepalives/s at ${fmt(r.cpuUsPerKeepalive, 1)} µs of CPU each (encode, UDP send, receive, decode, heartbeat bookkeeping) add up to ${pct((r.keepalivesPerSec * r.cpuUsPerKeepalive) / 1e6)} of a core`;
+    let cost = `${int(r.keepalivesPerSec)} keepalives/s at ${fmt(r.cpuUsPerKeepalive, 1)} µs of CPU each (encode, UDP send, receive, decode, heartbeat bookkeeping) add up to ${pct((r.keepalivesPerSec * r.cpuUsPerKeepalive) / 1e6)} of a core`;
+    if (r.floor !== undefined && r.floor.sent > 0) {
+      cost +=
+        `; with no library at all (the floor: one fresh process sending the same ${int(r.floor.sent)} datagrams from as many sockets at the managers' times, ` +
+        `each answered by an echo server) Node, libuv and the kernel take ${pct(floorShare(r.floor))} (${fmt(floorUsPerKeepalive(r.floor), 1)} µs a keepalive), ` +
+        `${fmt((100 * floorShare(r.floor)) / Math.max(1e-9, r.share), 0)}% of the managers' share`;
+    }
     if (budget !== undefined && !cpuOk) {
       const allowed = (budget * 1e6) / Math.max(1, r.cpuUsPerKeepalive);
       cpuNote.push(
@@ -282,6 +316,7 @@ export async function idle(ctx: Ctx): Promise<void> {
   }
   ctx.report.section('3. Idle monitoring cost', tables, verdicts, [
     `CPU share = this process's CPU time (user + system, process.cpuUsage) over wall time; it includes the shared timing wheel, keepalives, replies, timers and garbage collection. The default case is measured over one whole heartbeat cycle (30 s), in which every manager sends exactly one keepalive, after one whole cycle let pass: in the first cycle after the set-up V8 also collects what enrolling 10,000 managers left (its memory reducer runs full collections once the process goes quiet: about 70 ms here, seen with --trace-gc), which is the set-up's cost, not monitoring's. That first cycle's share is listed apart.`,
+    `The floor (bench/idle-floor.mjs) is a fresh plain-node process with no library: one socket per manager, each sending a datagram of the keepalive's size at the time its manager sent its last keepalive (modulo the interval), those due in one 10 ms bucket from one timer as the library's wheel does, to an echo server in the enroller's process; its CPU share is measured over as long a window after a few seconds of sending. It is run after the managers closed, so the two never share the machine. What the managers take beyond it is the library's (encoding, decoding, the wheel, heartbeat bookkeeping, promises, garbage); the floor itself is Node's and the kernel's cost of those datagrams at that rate and in that pattern: a keepalive that wakes the process alone costs several times one sent and answered among others.`,
     `"share in seconds with no keepalive" is the median CPU share of the one-second slices of the windows in which no manager sent anything: what monitoring costs with the ticker alone.`,
     `Heap per manager = what one more manager costs: the managers are made, enrolled and monitored in two steps (a tenth, then the rest), and the heap the rest added (after a full GC each time) is divided by their number: the EnrollmentManager, its MemoryRib with the synced objects, its wheel entries and listeners, the benchmark's own listener and name. "Heap once" is what the first tenth took beyond their number times that: the process's once (code compiled on first use, the shared wheel's tables). A UdpShim's JS heap is listed apart; its socket's kernel and native memory is in none of these figures.`,
   ]);
