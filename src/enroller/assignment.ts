@@ -247,9 +247,10 @@ export class AddressAssigner {
     for (let tries = 1; assignment.ok; tries++) {
       const binding = { name: session.name, address: assignment.address };
       let stored: unknown;
+      const flight = { left: false };
       session.binding = true;
       try {
-        stored = await ledger.bind(binding);
+        stored = await ledger.bind(binding, flight);
       } catch (err) {
         // (unless a newer enrollment of the name is past its M_START: what the pool has for it is that one's now)
         const newer = sessions.holding(session.name);
@@ -272,6 +273,9 @@ export class AddressAssigner {
           // The same member asked again meanwhile: its new enrollment takes the binding over (see SessionTable.replace).
           this.#took(session, assignment.address, fresh);
           inherit(current, session);
+          // Left here while the bind was in flight (see BindFlights): a shared store counted it for nothing and deletes
+          // its mark as a stray. Not kept then: the heir's M_START binds again, and marks it.
+          if (flight.left) current.boundUnder = undefined;
         } else {
           // Replaced by another, or stopped: whatever was bound for it is let go like an abandoned enrollment's.
           this.#orphaned(session.name, heldBefore, assignment.address);

@@ -20,6 +20,7 @@ import {
 import type { Telemetry } from '../util/telemetry.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
 import { AddressPool, type AddressPoolRange, type Assignment } from './address-pool.js';
+import { type BindFlight, BindFlights } from './bind-flights.js';
 import type { EnrollerEvents } from './events.js';
 import { releaseDelayMs } from './release-turn.js';
 import { Releases } from './releases.js';
@@ -83,6 +84,7 @@ export class AddressLedger {
   #fencing: number | undefined;
   #fences = 0;
   readonly #pace: StorePace;
+  readonly #flights = new BindFlights();
 
   constructor(store: AddressStore, settings: LedgerSettings, ticker: Ticker, telemetry: Telemetry<EnrollerEvents>, host: LedgerHost) {
     this.#store = store;
@@ -191,9 +193,10 @@ export class AddressLedger {
 
   /** Stores a binding; a shared store's `false` means it was taken meanwhile (the listener has told the pool). Its time is measured (see {@link storeWaitMs}). */
   // biome-ignore lint/suspicious/noConfusingVoidType: the store's answer, as it gives it
-  bind(binding: AddressBinding): MaybePromise<void | boolean> {
+  bind(binding: AddressBinding, flight?: BindFlight): MaybePromise<void | boolean> {
     this.#releases.again(binding.name);
-    return this.#pace.time(() => this.#store.bind(binding));
+    const answer = this.#pace.time(() => this.#store.bind(binding));
+    return this.#flights.watch(binding.name, answer, flight);
   }
 
   /** How long a bind started now would wait for the store, at the pace it has been completing them (see {@link StorePace}). */
@@ -228,6 +231,7 @@ export class AddressLedger {
   leave(name: string): void {
     const shared = this.#shared;
     if (shared === undefined) return;
+    this.#flights.left(name);
     try {
       Promise.resolve(shared.leave(name)).catch(() => undefined);
     } catch {
@@ -256,7 +260,6 @@ export class AddressLedger {
   }
 
   // --- holds ---
-
   /** Whether `name`'s address is held. */
   holding(name: string): boolean {
     return this.#holds.has(name);
