@@ -45,6 +45,8 @@ export class AddressTable {
   /** names/ and addresses/ keys as last seen, with the revision they were seen at (deletions too). */
   readonly #names = new Map<string, Entry>();
   readonly #addresses = new Map<number, Entry>();
+  /** Of each address, the name key seen binding it at the newest revision (a late event of an older binding of it is no news). */
+  readonly #claims = new Map<number, { name: string; revision: number }>();
   readonly #seenAt = new Map<string, Seen>();
   /** Which enrollers serve each name. */
   readonly #marks = new Map<string, Set<string>>();
@@ -96,6 +98,7 @@ export class AddressTable {
   clear(): void {
     this.#names.clear();
     this.#addresses.clear();
+    this.#claims.clear();
     this.#marks.clear();
     this.#ownMarks.clear();
     this.#enrollers.clear();
@@ -203,11 +206,18 @@ export class AddressTable {
     }
     this.#names.set(name, entry);
     const address = addressFrom(entry.value);
-    if (address === undefined || before?.value === entry.value) return;
+    if (address === undefined) return;
+    const claim = this.#claims.get(address);
+    if (claim === undefined || claim.revision < revision) this.#claims.set(address, { name, revision });
+    if (before?.value === entry.value) return;
     // A late event: the address key, seen at a newer revision, holds another name (or none). Not news for the pool,
     // which would take the address from its holder; the name's own newer event comes, its key having changed since.
     const held = this.#seenAt.get(this.#host.keys.address(address))?.revision ?? 0;
     if (held > revision && this.#addresses.get(address)?.value !== name) return;
+    // Nor while another name's key, seen at a newer revision (a failure branch reads names, not always their address
+    // keys), binds the address still: the pool would drop that binding, and its own key, seen already, is no news again.
+    const newerClaim = claim !== undefined && claim.name !== name && claim.revision > revision;
+    if (newerClaim && this.#names.get(claim.name)?.value === entry.value) return;
     this.#host.listener()?.bound({ name, address });
   }
 
