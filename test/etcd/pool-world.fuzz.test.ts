@@ -124,6 +124,10 @@ async function scenario(actions: Action[]): Promise<string[]> {
             `(1) member ${m.name} listed at ${m.address}; etcd binds it to ${w.addressOfName(m.name)}, ${m.address} to ${w.nameAt(m.address)}`,
           );
       }
+      // (4) ... and carry e1's mark in etcd, else any other enroller's hold releases them (found by a review, 2026-12-06).
+      for (const m of w.e1.members()) {
+        if (!w.marksOf(m.name).includes('e1')) problems.push(`(4) member ${m.name} listed at ${m.address} has no e1 mark`);
+      }
     } else problems.push(`not healthy after heal: ${w.e1.health().reason}`);
     // (2) after every hold ends: the pool mirrors etcd.
     await w.heal(20_000);
