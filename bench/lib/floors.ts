@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Bench } from 'tinybench';
 import { MemoryNetwork } from './lib.js';
 import type { BenchChild } from './child.js';
+import { RAISE_FD_LIMIT } from './ipc.js';
 import { sleep } from './env.js';
 
 /** A CDAP-sized payload (an M_START_R with its EnrollmentInfo is about this big). */
@@ -225,11 +226,10 @@ export async function idleFloor(opts: {
       RINA_IDLE_BYTES: String(opts.bytes),
     };
     // As many sockets as managers: the shell raises the open-files limit to the hard one first.
-    const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
     const out = await new Promise<string>((resolve, reject) => {
       execFile(
         '/bin/sh',
-        ['-c', script, process.execPath, IDLE_FLOOR_SCRIPT],
+        ['-c', RAISE_FD_LIMIT, process.execPath, IDLE_FLOOR_SCRIPT],
         { env, timeout: opts.settleMs + opts.windowMs + 120_000, maxBuffer: 1 << 20 },
         (err, stdout, stderr) => (err ? reject(new Error(`idle floor: ${err.message}\n${stderr}`)) : resolve(stdout)),
       );

@@ -1,6 +1,9 @@
 /** A benchmark process driven over Node's IPC channel: requests with an id, one reply each. */
 import { type ChildProcess, spawn } from 'node:child_process';
 
+/** `sh -c` script that raises the soft open-files limit to the hard one, then becomes `"$0" "$@"` (exec keeps the IPC descriptor). */
+export const RAISE_FD_LIMIT = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
+
 /** A request without its id (the process numbers them). */
 export type Body<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -51,7 +54,7 @@ export class IpcProcess<Req extends { id: number }, Rep extends Reply> {
     const stdio: Array<'ignore' | 'inherit' | 'ipc'> = ['ignore', 'inherit', 'inherit', 'ipc'];
     // exec keeps the IPC descriptor (NODE_CHANNEL_FD) open, so the shell can raise the limit and become node.
     const proc = options.raiseFdLimit
-      ? spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...node], { stdio })
+      ? spawn('/bin/sh', ['-c', RAISE_FD_LIMIT, process.execPath, ...node], { stdio })
       : spawn(process.execPath, node, { stdio });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: Reply): void => {

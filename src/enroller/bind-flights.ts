@@ -24,16 +24,12 @@ export class BindFlights {
   /** Watches `flight` (if any), a bind of `name` that answers with `answer`, until the answer settles; returns the answer. */
   watch<T>(name: string, answer: MaybePromise<T>, flight: BindFlight | undefined): MaybePromise<T> {
     if (flight === undefined) return answer;
-    let flights = this.#byName.get(name);
-    if (flights === undefined) {
-      flights = new Set();
-      this.#byName.set(name, flights);
-    }
+    const flights = this.#byName.get(name) ?? new Set<BindFlight>();
+    this.#byName.set(name, flights);
     flights.add(flight);
-    const set = flights;
     const done = (): void => {
-      set.delete(flight);
-      if (set.size === 0 && this.#byName.get(name) === set) this.#byName.delete(name);
+      flights.delete(flight);
+      if (flights.size === 0 && this.#byName.get(name) === flights) this.#byName.delete(name);
     };
     settle(answer, done, done);
     return answer;

@@ -74,6 +74,17 @@ async function watchShows(sim: Scene['sim'], watcher: Scene['watcher'], keys: st
   await settle();
 }
 
+/** n's M_START (`invokeId`) is answered with address 1, and its M_STOP_R completes it: e1 lists n at 1. */
+async function completes(n: RawPeer, e1: Scene['e1'], invokeId: number): Promise<void> {
+  await n.send('e1', startMsg(invokeId));
+  await vi.advanceTimersByTimeAsync(0);
+  await settle();
+  expect(started(n)).toMatchObject({ result: 0, address: 1 });
+  await n.send('e1', stopReply(n));
+  await vi.advanceTimersByTimeAsync(0);
+  expect(e1.members().map((m) => [m.name, m.address])).toEqual([['n', 1]]);
+}
+
 it('an heir completes on a bind whose mark the store deleted as stray: n enrolled at e1, no mark in etcd, releasable by anyone', async () => {
   const { sim, e1, watcher, gate, binds, n } = await scene(true);
 
@@ -105,13 +116,7 @@ it('an heir completes on a bind whose mark the store deleted as stray: n enrolle
   expect(marksOf(sim, 'n')).toEqual([]);
 
   // 5. n's M_START again (retransmitted): answered with address 1 (before the fix: at once, from keptBinding, no bind).
-  await n.send('e1', startMsg(4));
-  await vi.advanceTimersByTimeAsync(0);
-  await settle();
-  expect(started(n)).toMatchObject({ result: 0, address: 1 });
-  await n.send('e1', stopReply(n));
-  await vi.advanceTimersByTimeAsync(0);
-  expect(e1.members().map((m) => [m.name, m.address])).toEqual([['n', 1]]);
+  await completes(n, e1, 4);
 
   // e1 vouches for n: its keepalive is answered as enrolled.
   n.clear();
@@ -185,13 +190,7 @@ it('no etcd error needed: a slow bind, and n connecting twice meanwhile, give th
   await vi.advanceTimersByTimeAsync(0);
   await settle();
   await watchShows(sim, watcher, [`${PREFIX}names/n`, `${PREFIX}addresses/1`, `${PREFIX}members/n/e1`]);
-  await n.send('e1', startMsg(6)); // S3's M_START: kept, no bind
-  await vi.advanceTimersByTimeAsync(0);
-  await settle();
-  expect(started(n)).toMatchObject({ result: 0, address: 1 });
-  await n.send('e1', stopReply(n));
-  await vi.advanceTimersByTimeAsync(0);
-  expect(e1.members().map((m) => [m.name, m.address])).toEqual([['n', 1]]);
+  await completes(n, e1, 6); // S3's M_START: before the fix kept, no bind
   expect(sim.kvOf(`${PREFIX}names/n`)?.value.toString()).toBe('1');
   // Before the fix: no mark on n (one bind only, its mark deleted as a stray), though e1 serves it.
   expect({ bindsOfN: binds.n, marks: marksOf(sim, 'n') }).toEqual({ bindsOfN: 2, marks: [`${PREFIX}members/n/e1`] });
