@@ -7,7 +7,9 @@
  *
  * The suite runs a fixed seed (1, 150 worlds, about a second); FUZZ_SEED=n FUZZ_RUNS=n explore others, REPLAY='[...]'
  * replays one counterexample (FUZZ_DEBUG=1 prints its log). Seeds 2, 17, 219 and 234 found three more defects, kept
- * below as cases.
+ * below as cases. Since 2026-12-06 the worlds also connect without sending M_START, mostly as member n0 (both from a
+ * review's copy of these worlds): with the heir fix of enroller.heir-unmarked.test.ts switched off, seeds 1, 2, 3
+ * and 6 of 3,000 worlds each find that defect; the worlds before these changes found it in none of those four.
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
@@ -26,6 +28,7 @@ const OTHERS = ['x0', 'x1', 'n0', 'n1'];
 
 type Action =
   | { k: 'connect'; i: number }
+  | { k: 'connectOnly'; i: number }
   | { k: 'start'; i: number; req: number }
   | { k: 'stopR'; i: number }
   | { k: 'ka'; i: number }
@@ -38,11 +41,19 @@ type Action =
   | { k: 'lapse' }
   | { k: 'restart' };
 
+/**
+ * Which member acts: mostly n0, so that one member's enrollments overlap (a reconnect while its bind is in
+ * flight, an heir of a session that never sent M_START), as a review's copy of these worlds needed to reach
+ * the unmarked heir of enroller.heir-unmarked.test.ts.
+ */
+const member = fc.constantFrom(0, 0, 0, 1, 2);
+
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { arbitrary: fc.record({ k: fc.constant('connect' as const), i: fc.nat(2) }), weight: 3 },
-  { arbitrary: fc.record({ k: fc.constant('start' as const), i: fc.nat(2), req: fc.nat(LAST) }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('stopR' as const), i: fc.nat(2) }), weight: 5 },
-  { arbitrary: fc.record({ k: fc.constant('ka' as const), i: fc.nat(2) }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('connect' as const), i: member }), weight: 3 },
+  { arbitrary: fc.record({ k: fc.constant('connectOnly' as const), i: member }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('start' as const), i: member, req: fc.nat(LAST) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('stopR' as const), i: member }), weight: 5 },
+  { arbitrary: fc.record({ k: fc.constant('ka' as const), i: member }), weight: 1 },
   {
     arbitrary: fc.record({
       k: fc.constant('answer' as const),
@@ -66,6 +77,8 @@ async function run(w: World, a: Action): Promise<void> {
       await w.connect(MEMBERS[a.i] as string);
       await settle();
       return w.start(MEMBERS[a.i] as string, 0);
+    case 'connectOnly': // an M_CONNECT with no M_START after it (yet): the session an heir replaces
+      return w.connect(MEMBERS[a.i] as string);
     case 'start':
       return w.start(MEMBERS[a.i] as string, a.req);
     case 'stopR':
