@@ -178,7 +178,9 @@ export class LeaseKeeper {
     lease.on('keepaliveSucceeded', () => {
       if (this.#lease !== lease) return;
       const sentAt = this.#fired.shift();
-      if (sentAt !== undefined) this.#extend(epoch, sentAt); // an answer we cannot pair with its request proves nothing
+      if (sentAt === undefined) return; // an answer we cannot pair with its request proves nothing
+      this.#extend(epoch, sentAt);
+      if (this.#proven()) this.#endDoubt(); // (the question in flight, if any, is answered: its answer is ignored)
     });
     lease.on('keepaliveEstablished', () => {
       if (this.#lease === lease) this.#fired = [];
@@ -278,11 +280,14 @@ export class LeaseKeeper {
    * No keepalive was answered within the TTL: the lease may have expired at
    * etcd, or only its answers may be late (a starved process, a slow etcd).
    * Nothing is vouched for meanwhile (`canVouch()` is false), but before
-   * fencing, etcd is asked once, within `callTimeoutMs`, to renew this
-   * lease: renewed, it never expired (etcd never brings a lease back), so
-   * every mark under it is still there and nothing needs proving again; the
-   * deadline runs from that request's send time. Refused, failed or
-   * unanswered: the lease lapses ({@link #lapse}).
+   * fencing, etcd is asked once to renew this lease: renewed, it never
+   * expired (etcd never brings a lease back), so every mark under it is still
+   * there and nothing needs proving again; the deadline runs from that
+   * request's send time. The answer is awaited for one TTL (or
+   * `callTimeoutMs`, if longer): an etcd slow to answer is what most often
+   * starts a doubt, and an answer later than the TTL after its request would
+   * prove nothing current. Refused, failed or unanswered: the lease lapses
+   * ({@link #lapse}).
    */
   #doubt(epoch: number): void {
     const lease = this.#lease;
@@ -290,7 +295,8 @@ export class LeaseKeeper {
       return;
     this.#host.stats.leaseDoubts++;
     const sentAt = this.#clock.now();
-    const { callTimeoutMs } = this.#host.options;
+    const { callTimeoutMs, leaseTtlSecs } = this.#host.options;
+    const waitMs = Math.max(callTimeoutMs, leaseTtlSecs * 1000);
     const settle = (alive: boolean): void => {
       this.#clock.clearTimeout(timer);
       if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
@@ -299,9 +305,9 @@ export class LeaseKeeper {
       if (alive) this.#extend(epoch, sentAt);
       else if (!this.#proven()) this.#lapse(epoch); // (unless a keepalive of its own proved it meanwhile)
     };
-    const timer = this.#clock.setTimeout(() => settle(false), callTimeoutMs); // (should the client's own deadline not end it)
+    const timer = this.#clock.setTimeout(() => settle(false), waitMs); // (should the client's own deadline not end it)
     this.#doubtTimer = timer;
-    lease.keepaliveOnce({ deadline: Date.now() + callTimeoutMs }).then(
+    lease.keepaliveOnce({ deadline: Date.now() + waitMs }).then(
       (res) => settle(Number(res.TTL) > 0),
       () => settle(false),
     );

@@ -451,7 +451,7 @@ describe('LeaseKeeper', () => {
   });
 });
 
-describe('LeaseKeeper: a proof that ran out, and etcd asked once', () => {
+describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awaited for one TTL)', () => {
   it('the lease is alive all the same (its answers were late): no fence, no renewal, the deadline runs from the question', async () => {
     const w = world();
     await w.keeper.grant(1);
@@ -491,20 +491,37 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once', () => {
     expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 1, leaseRenewals: 1 });
   });
 
-  it('etcd does not answer within callTimeoutMs: the lease lapses then, whatever comes later', async () => {
+  it('etcd does not answer within one TTL: the lease lapses then, whatever comes later', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
     const answer = deferred<'alive'>();
     lease.keepaliveOnceAnswers.push(answer.promise);
-    await vi.advanceTimersByTimeAsync(TTL_MS + 499);
+    await vi.advanceTimersByTimeAsync(TTL_MS + TTL_MS - 1); // past callTimeoutMs (500): still asking
     expect(w.fenced).toEqual([]);
+    expect(w.keeper.doubting).toBe(true);
     expect(w.keeper.canVouch()).toBe(false);
-    await vi.advanceTimersByTimeAsync(1); // callTimeoutMs (500)
+    await vi.advanceTimersByTimeAsync(1); // the TTL (2,000) after the question
     expect(w.fenced).toEqual([true]);
     answer.resolve('alive'); // too late: the renewal goes on
     await vi.advanceTimersByTimeAsync(0);
     expect(w.keeper.fenced).toBe(true);
     expect(w.keeper.canVouch()).toBe(false);
+  });
+
+  it('an answer later than callTimeoutMs but within the TTL proves the lease: no fence, and vouching from the question', async () => {
+    const w = await grantedNoRenewal();
+    const lease = w.leases[0] as ScriptedLease;
+    const answer = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS + 1500); // etcd slow: three times callTimeoutMs
+    answer.resolve('alive');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.fenced).toEqual([]);
+    expect(w.keeper.doubting).toBe(false);
+    expect(w.keeper.canVouch()).toBe(true);
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 0, leaseRenewals: 0 });
+    await vi.advanceTimersByTimeAsync(TTL_MS - 1501); // proven until the TTL after the question (sent at TTL_MS)
+    expect(w.keeper.canVouch()).toBe(true);
   });
 
   it('a keepalive of its own answered while etcd is asked proves the lease: the failed question then fences nothing', async () => {
@@ -518,6 +535,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once', () => {
     lease.emit('keepaliveFired');
     lease.emit('keepaliveSucceeded');
     expect(w.keeper.canVouch()).toBe(true);
+    expect(w.keeper.doubting).toBe(false); // the doubt ends with the proof, not with the question
     answer.resolve('failed');
     await vi.advanceTimersByTimeAsync(0);
     expect(w.fenced).toEqual([]);
