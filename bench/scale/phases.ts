@@ -40,6 +40,8 @@ export interface EnrollerFigures {
   watchEvents: number;
   /** Times its lease lapsed (each one a fence: it vouched for nobody until its members were proven again). */
   leaseLapses: number;
+  /** Of those, the lapses where etcd did not answer whether the lease lived (the others: etcd said it expired). */
+  leaseLapsesUnanswered: number;
   /** Times the lease's proof ran out and etcd was asked whether it lived (those that did not end in a renewal were late answers). */
   leaseDoubts: number;
   heapUsed: number;
@@ -57,7 +59,16 @@ export interface PhaseResult {
   series: number[];
   failures: Record<string, number>;
   losses: Record<string, number>;
-  etcd: { txns: number; puts: number; deletes: number; walBytes: number; dbBytes: number; cpuSecs: number; rssMax: number };
+  etcd: {
+    txns: number;
+    puts: number;
+    deletes: number;
+    walBytes: number;
+    dbBytes: number;
+    cpuSecs: number;
+    rssMax: number;
+    leaderChanges: number;
+  };
   enrollers: EnrollerFigures[];
   hostCpuMs: number;
   hostRss: number;
@@ -89,7 +100,7 @@ async function etcdNow(world: World): Promise<{ max: EtcdMetrics; each: Array<Et
   const each = await Promise.all(world.etcd.members.map((m) => (m.running ? etcdMetrics(m.endpoint) : undefined)));
   const all = each.filter((m): m is EtcdMetrics => m !== undefined);
   const max = {} as EtcdMetrics;
-  for (const key of ['puts', 'txns', 'deletes', 'ranges', 'walBytes', 'dbBytes', 'cpuSecs', 'rss'] as const) {
+  for (const key of ['puts', 'txns', 'deletes', 'ranges', 'walBytes', 'dbBytes', 'cpuSecs', 'rss', 'leaderChanges'] as const) {
     max[key] = Math.max(...all.map((m) => m[key]));
   }
   return { max, each };
@@ -167,6 +178,7 @@ export async function phase(
       ).join(' / '),
       watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
       leaseLapses: e1[i]?.store?.leaseLapses ?? Number.NaN,
+      leaseLapsesUnanswered: e1[i]?.store?.leaseLapsesUnanswered ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };
@@ -187,6 +199,7 @@ export async function phase(
       dbBytes: etcd1.max.dbBytes,
       cpuSecs: etcdCpu(etcd0.each, etcd1.each),
       rssMax: etcd1.max.rss,
+      leaderChanges: etcd1.max.leaderChanges - etcd0.max.leaderChanges,
     },
     enrollers,
     hostCpuMs: p.cpuMs - p0.cpuMs,

@@ -149,6 +149,8 @@ export interface EtcdMetrics {
   dbBytes: number;
   cpuSecs: number;
   rss: number;
+  /** Leader changes this member has seen since it started (a killed leader's successor counts one). */
+  leaderChanges: number;
 }
 
 const METRICS: Record<keyof EtcdMetrics, string> = {
@@ -160,6 +162,7 @@ const METRICS: Record<keyof EtcdMetrics, string> = {
   dbBytes: 'etcd_mvcc_db_total_size_in_bytes',
   cpuSecs: 'process_cpu_seconds_total',
   rss: 'process_resident_memory_bytes',
+  leaderChanges: 'etcd_server_leader_changes_seen_total',
 };
 
 /** One etcd member's counters, or undefined if it does not answer (killed). */

@@ -220,6 +220,7 @@ function report(
         'etcd WAL MB',
         'etcd CPU %',
         'etcd RSS MB',
+        'etcd leader changes',
         'enroller CPU % (mean)',
         'enroller RSS MB (max)',
         'UDP datagrams in',
@@ -241,6 +242,7 @@ function report(
           fmt(r.etcd.walBytes / 1048576, 1),
           fmt((r.etcd.cpuSecs / s) * 100, 0),
           fmt(r.etcd.rssMax / 1048576, 0),
+          int(r.etcd.leaderChanges),
           fmt((alive.reduce((a, e) => a + e.cpuMs, 0) / alive.length / r.wallMs) * 100, 1),
           fmt(Math.max(...alive.map((e) => e.rss)) / 1048576, 0),
           int(r.udpIn),
@@ -270,7 +272,7 @@ function report(
         'bind (refused) / confirm / release / leave / stray / register',
         'watch events',
         'lease doubts',
-        'lease lapses',
+        'lease lapses (etcd did not answer)',
       ],
       rows: join.enrollers.map((e) => [
         e.name,
@@ -284,7 +286,7 @@ function report(
         e.transactionKinds,
         int(e.watchEvents),
         int(e.leaseDoubts),
-        int(e.leaseLapses),
+        `${int(e.leaseLapses)} (${int(e.leaseLapsesUnanswered)})`,
       ]),
     });
   }

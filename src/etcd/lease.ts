@@ -303,7 +303,7 @@ export class LeaseKeeper {
       this.#doubtTimer = undefined;
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
       if (alive) this.#extend(epoch, sentAt);
-      else if (!this.#proven()) this.#lapse(epoch); // (unless a keepalive of its own proved it meanwhile)
+      else if (!this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
     };
     const timer = this.#clock.setTimeout(() => settle(false), waitMs); // (should the client's own deadline not end it)
     this.#doubtTimer = timer;
@@ -315,16 +315,17 @@ export class LeaseKeeper {
 
   /**
    * The lease may have expired at etcd (no keepalive answered within its
-   * TTL, nor the one asked since), or did: this enroller can no longer prove
+   * TTL, nor the one asked since: `unanswered`), or did: this enroller can no longer prove
    * any binding current. Tell the enroller, forget what was served, and
    * grant a new lease.
    */
-  #lapse(epoch: number): void {
+  #lapse(epoch: number, unanswered = false): void {
     // Fenced already: a renewal is under way (its new lease lost while it registers). It goes on, and the new
     // lease's deadline, still checked, fences again once it is registered if that lease is gone.
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
     this.#endDoubt();
     this.#host.stats.leaseLapses++;
+    if (unanswered) this.#host.stats.leaseLapsesUnanswered++;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
     this.#fenced = true;

@@ -138,6 +138,13 @@ export interface EtcdStoreStats {
   /** Times the enroller's lease was lost (etcd said it expired, or did not answer in time): each one a fence. */
   leaseLapses: number;
   /**
+   * Of {@link leaseLapses}, those where etcd did not answer whether the lease
+   * was alive (the question of a doubt timed out or failed); the others, etcd
+   * said the lease had expired (or the client gave it up after twice its TTL
+   * with no answer).
+   */
+  leaseLapsesUnanswered: number;
+  /**
    * Times no keepalive was answered within the TTL and etcd was asked
    * whether the lease was alive all the same: at least `leaseDoubts -
    * leaseLapses` of them found it alive (no fence).
@@ -162,6 +169,7 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   watchEvents: 0,
   leaseRenewals: 0,
   leaseLapses: 0,
+  leaseLapsesUnanswered: 0,
   leaseDoubts: 0,
 });
 

@@ -488,7 +488,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     await vi.advanceTimersByTimeAsync(TTL_MS);
     expect(w.fenced).toEqual([true, false]);
     expect(w.keeper.id).toBe('lease-2');
-    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 1, leaseRenewals: 1 });
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 1, leaseLapsesUnanswered: 0, leaseRenewals: 1 });
   });
 
   it('etcd does not answer within one TTL: the lease lapses then, whatever comes later', async () => {
@@ -502,6 +502,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     expect(w.keeper.canVouch()).toBe(false);
     await vi.advanceTimersByTimeAsync(1); // the TTL (2,000) after the question
     expect(w.fenced).toEqual([true]);
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 1, leaseLapsesUnanswered: 1 });
     answer.resolve('alive'); // too late: the renewal goes on
     await vi.advanceTimersByTimeAsync(0);
     expect(w.keeper.fenced).toBe(true);
