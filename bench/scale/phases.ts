@@ -8,7 +8,7 @@ import type { BenchChild } from '../lib/child.js';
 import type { ChildStats } from '../lib/child-protocol.js';
 import { sleep, udpCounters, udpDelta } from '../lib/env.js';
 import type { HostProgress } from './protocol.js';
-import { checkWorld, type EtcdMetrics, etcdMetrics, type Hosts } from './world.js';
+import { checkWorld, type EtcdMetrics, etcdMetrics, explainViews, type Hosts } from './world.js';
 
 export interface World {
   etcd: EtcdCluster;
@@ -161,6 +161,8 @@ export async function phase(
   const e1 = await enrollerStats(world);
   const etcd1 = await etcdNow(world);
   const check = await checkWorld(world.client, world.prefix, await world.hosts.view());
+  const wrongViews =
+    check.wrongViews.length === 0 ? undefined : await explainViews(world.client, world.prefix, world.enrollers, check.wrongViews);
   const enrollers = world.enrollers.map((e, i): EnrollerFigures => {
     const a = e0[i]?.enroller ?? {};
     const b = e1[i]?.enroller ?? a;
@@ -211,7 +213,7 @@ export async function phase(
     enrolled: check.enrolled,
     notEnrolled: check.notEnrolled,
     bindings: check.bindings,
-    extra: extra(p0, p, t0),
+    extra: { ...extra(p0, p, t0), ...(wrongViews === undefined ? {} : { "members whose view is not etcd's": wrongViews }) },
   };
 }
 

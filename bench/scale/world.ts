@@ -214,7 +214,7 @@ export async function checkWorld(
   client: Etcd3,
   prefix: string,
   view: ReadonlyArray<[string, number | null, string | null]>,
-): Promise<{ problems: string[]; tableProblems: number; enrolled: number; notEnrolled: number; bindings: number }> {
+): Promise<{ problems: string[]; tableProblems: number; enrolled: number; notEnrolled: number; bindings: number; wrongViews: string[] }> {
   const names: Record<string, number> = {};
   const read = await readPrefix(client, `${prefix}names/`);
   for (const [key, value] of read.kvs) names[decodeURIComponent(key.slice(`${prefix}names/`.length))] = Number(value);
@@ -237,10 +237,33 @@ export async function checkWorld(
   problems.unshift(...table);
   problems.push(...tableProblems(names, addresses, holders).slice(table.length));
   return {
+    wrongViews: holders.filter((h) => names[h.member] !== h.address).map((h) => h.member),
     problems,
     tableProblems: table.length,
     enrolled: holders.length,
     notEnrolled: view.length - holders.length,
     bindings: Object.keys(names).length,
   };
+}
+
+/**
+ * For members whose view is not etcd's: which enrollers list each (and at
+ * which address) and whose marks etcd holds on its name now, so that a
+ * failed check says where to look.
+ */
+export async function explainViews(
+  client: Etcd3,
+  prefix: string,
+  enrollers: ReadonlyArray<{ members(): Promise<Array<{ name: string; address: number }>> }>,
+  names: readonly string[],
+): Promise<string> {
+  const lists = await Promise.all(enrollers.map((e) => e.members().catch(() => undefined)));
+  const lines: string[] = [];
+  for (const name of names.slice(0, 20)) {
+    const listed = lists.flatMap((list, i) => (list ?? []).filter((m) => m.name === name).map((m) => `e${i} at ${m.address}`));
+    const marks = await readPrefix(client, `${prefix}members/${encodeURIComponent(name)}/`);
+    const markers = [...marks.kvs.keys()].map((k) => decodeURIComponent(k.slice(k.lastIndexOf('/') + 1)));
+    lines.push(`${name}: listed by ${listed.join(', ') || 'no enroller'}; marks in etcd: ${markers.join(', ') || 'none'}`);
+  }
+  return lines.join('; ');
 }
