@@ -324,8 +324,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     const session = this.#p.sessions.get(from);
     const ok = (msg.result ?? 0) === 0;
     if (session === undefined && ok && this.#p.members.at(from) === undefined) {
-      // It believes it completed an enrollment we no longer hold (forgotten, or
-      // taken over by another incarnation of its name): tell it it holds nothing here.
+      // It believes it completed an enrollment we no longer hold (forgotten, or taken over by another incarnation of its name).
       this.#p.outbox.sendRelease(from, channel);
       return;
     }
@@ -333,8 +332,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     if (session === undefined || session.stopInvokeId !== msg.invokeId) return;
     // A shared store that moved the name's binding meanwhile (another enroller's doing) leaves its address unproven too.
     const moved = session.address !== undefined && !this.#p.members.holdsAddress(session.name, session.address);
-    if (ok && (moved || !this.#p.ledger.proven(session.fences))) {
-      if (!moved && this.#p.ledger.awaitsProof(session.fences)) return; // the lease may be alive: M_STOP asks again
+    // What completes is the binding, proven under the fence count it was made under (not a later M_START's failed bind's).
+    const boundUnder = session.boundUnder ?? Number.NaN;
+    if (ok && (moved || !this.#p.ledger.proven(boundUnder))) {
+      if (!moved && this.#p.ledger.awaitsProof(boundUnder)) return; // the lease may be alive: M_STOP asks again
       // Its address was bound under a lease that lapsed since, or moved: not proven, so not completed; it enrols again.
       this.#p.outbox.sendRelease(from, channel);
       this.#p.sessions.abandon(from, session);
