@@ -42,6 +42,8 @@ export interface EnrollerFigures {
   leaseLapses: number;
   /** Of those, the lapses where etcd did not answer whether the lease lived (the others: etcd said it expired). */
   leaseLapsesUnanswered: number;
+  /** Earlier leases it revoked that etcd still had (a lapse whose lease was alive all the same). */
+  earlierLeasesAlive: number;
   /** Times the lease's proof ran out and etcd was asked whether it lived (those that did not end in a renewal were late answers). */
   leaseDoubts: number;
   heapUsed: number;
@@ -181,6 +183,7 @@ export async function phase(
       watchEvents: e1[i]?.store?.watchEvents ?? Number.NaN,
       leaseLapses: e1[i]?.store?.leaseLapses ?? Number.NaN,
       leaseLapsesUnanswered: e1[i]?.store?.leaseLapsesUnanswered ?? Number.NaN,
+      earlierLeasesAlive: e1[i]?.store?.earlierLeasesAlive ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };

@@ -272,7 +272,7 @@ function report(
         'bind (refused) / confirm / release / leave / stray / register',
         'watch events',
         'lease doubts',
-        'lease lapses (etcd did not answer)',
+        'lease lapses (etcd did not answer / lease alive at etcd all the same)',
       ],
       rows: join.enrollers.map((e) => [
         e.name,
@@ -286,7 +286,7 @@ function report(
         e.transactionKinds,
         int(e.watchEvents),
         int(e.leaseDoubts),
-        `${int(e.leaseLapses)} (${int(e.leaseLapsesUnanswered)})`,
+        `${int(e.leaseLapses)} (${int(e.leaseLapsesUnanswered)} / ${int(e.earlierLeasesAlive)})`,
       ]),
     });
   }

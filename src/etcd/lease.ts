@@ -161,6 +161,7 @@ export class LeaseKeeper {
     const deadline = Date.now() + this.#host.options.callTimeoutMs;
     try {
       await this.#host.client().leaseClient.leaseRevoke({ ID: id }, { deadline });
+      this.#host.stats.earlierLeasesAlive++;
     } catch (err) {
       if (!String((err as Error | undefined)?.message).includes('requested lease not found')) throw err;
     }

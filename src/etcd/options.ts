@@ -145,6 +145,13 @@ export interface EtcdStoreStats {
    */
   leaseLapsesUnanswered: number;
   /**
+   * Earlier leases (one lost, or one `close()` could not revoke) that etcd
+   * still had when the keeper revoked them before proving anything under a
+   * new one: after a lapse, a lease that was alive all the same (its answers
+   * were late); the others had expired at etcd.
+   */
+  earlierLeasesAlive: number;
+  /**
    * Times no keepalive was answered within the TTL and etcd was asked
    * whether the lease was alive all the same: at least `leaseDoubts -
    * leaseLapses` of them found it alive (no fence).
@@ -170,6 +177,7 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   leaseRenewals: 0,
   leaseLapses: 0,
   leaseLapsesUnanswered: 0,
+  earlierLeasesAlive: 0,
   leaseDoubts: 0,
 });
 

@@ -98,6 +98,7 @@ it('open() fails while that lease cannot be revoked (whatever the time since), a
   };
   await store.open(owner, listener()); // gone at etcd already: counts as revoked
   expect(store.canVouch()).toBe(true);
+  expect(store.stats().earlierLeasesAlive).toBe(0); // (expired at etcd: not counted alive)
   await store.close();
 });
 
