@@ -56,7 +56,7 @@ export class LeaseKeeper {
   /** The same deadline on the wall clock, which (unlike performance.now()) goes on while the host is suspended. */
   #validUntilWall = 0;
   /** Send times of keepalives not answered yet, oldest first (one stream answers in order). */
-  #fired: number[] = [];
+  #fired: Array<{ at: number; wall: number }> = [];
   #fenceTimer: TimerHandle | undefined;
   /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
   #fenced = false;
@@ -129,6 +129,7 @@ export class LeaseKeeper {
     const lease = this.#host.client().lease(options.leaseTtlSecs, { deadline: Date.now() + options.callTimeoutMs });
     this.#watchKeepalives(lease, epoch);
     const askedAt = this.#clock.now();
+    const askedWall = Date.now();
     // A lease whose grant fails emits 'lost' too; the rejection below reports it.
     const id = await lease.grant();
     if (epoch !== this.#host.epoch()) {
@@ -138,7 +139,7 @@ export class LeaseKeeper {
     this.#lease = lease;
     this.#leaseId = id;
     this.#fired = [];
-    this.#extend(epoch, askedAt);
+    this.#extend(epoch, askedAt, askedWall);
     await this.#register(lease, id, previousLeaseId);
     if (epoch !== this.#host.epoch()) return; // (stopped meanwhile: a later opening's store is not this renewal's)
     if (previousLeaseId !== undefined) {
@@ -174,13 +175,13 @@ export class LeaseKeeper {
       if (this.#lease === lease) this.#lapse(epoch);
     });
     lease.on('keepaliveFired', () => {
-      if (this.#lease === lease) this.#fired.push(this.#clock.now());
+      if (this.#lease === lease) this.#fired.push({ at: this.#clock.now(), wall: Date.now() });
     });
     lease.on('keepaliveSucceeded', () => {
       if (this.#lease !== lease) return;
-      const sentAt = this.#fired.shift();
-      if (sentAt === undefined) return; // an answer we cannot pair with its request proves nothing
-      this.#extend(epoch, sentAt);
+      const sent = this.#fired.shift();
+      if (sent === undefined) return; // an answer we cannot pair with its request proves nothing
+      this.#extend(epoch, sent.at, sent.wall);
       if (this.#proven()) this.#endDoubt(); // (the question in flight, if any, is answered: its answer is ignored)
     });
     lease.on('keepaliveEstablished', () => {
@@ -258,9 +259,14 @@ export class LeaseKeeper {
   }
 
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
-  #extend(epoch: number, sentAt: number): void {
-    this.#validUntil = Math.max(this.#validUntil, sentAt + this.#host.options.leaseTtlSecs * 1000);
-    this.#validUntilWall = Date.now() + (this.#validUntil - this.#clock.now());
+  #extend(epoch: number, sentAt: number, sentWall: number): void {
+    const until = sentAt + this.#host.options.leaseTtlSecs * 1000;
+    if (until > this.#validUntil) {
+      this.#validUntil = until;
+      // On the wall clock too, from the request's own send time: a host suspended between the request and its answer
+      // (performance.now() stood still) is not proven for the time it slept. (An older answer moves neither deadline.)
+      this.#validUntilWall = Math.min(Date.now() + (until - this.#clock.now()), sentWall + this.#host.options.leaseTtlSecs * 1000);
+    }
     const arm = (ms: number): void => {
       this.#clock.clearTimeout(this.#fenceTimer);
       this.#fenceTimer = this.#clock.setTimeout(check, ms);
@@ -296,6 +302,7 @@ export class LeaseKeeper {
       return;
     this.#host.stats.leaseDoubts++;
     const sentAt = this.#clock.now();
+    const sentWall = Date.now();
     const { callTimeoutMs, leaseTtlSecs } = this.#host.options;
     const waitMs = Math.max(callTimeoutMs, leaseTtlSecs * 1000);
     const settle = (alive: boolean): void => {
@@ -303,7 +310,7 @@ export class LeaseKeeper {
       if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
       this.#doubtTimer = undefined;
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
-      if (alive) this.#extend(epoch, sentAt);
+      if (alive) this.#extend(epoch, sentAt, sentWall);
       else if (!this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
     };
     const timer = this.#clock.setTimeout(() => settle(false), waitMs); // (should the client's own deadline not end it)
