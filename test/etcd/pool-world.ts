@@ -32,7 +32,8 @@ export class World {
   log: string[] = [];
   e1Leases = new Set<string>();
 
-  constructor(opts: { holdMs?: number; leaseMs?: number } = {}) {
+  /** `leaseTtlSecs`: e1's etcd lease (3600: never in doubt unless the world says so; 2 for worlds that doubt it). */
+  constructor(opts: { holdMs?: number; leaseMs?: number; leaseTtlSecs?: number } = {}) {
     const kv = this.etcd.client.kv as unknown as Record<string, unknown>;
     kv.range = async () => ({ kvs: this.sim.all(), more: false, header: { revision: String(this.sim.revision) } });
     kv.txn = (request: ITxnRequest) =>
@@ -45,7 +46,12 @@ export class World {
       this.expireLease(String(req.ID));
       return {};
     };
-    this.store = new EtcdAddressStore({ client: this.etcd.client, prefix: PREFIX, leaseTtlSecs: 3600, callTimeoutMs: 500 });
+    this.store = new EtcdAddressStore({
+      client: this.etcd.client,
+      prefix: PREFIX,
+      leaseTtlSecs: opts.leaseTtlSecs ?? 3600,
+      callTimeoutMs: 500,
+    });
     let seed = 7;
     this.e1 = new Enroller({
       shim: this.net.attach('e1'),
