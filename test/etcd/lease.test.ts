@@ -558,3 +558,53 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     expect(w.fenced).toEqual([]);
   });
 });
+
+/**
+ * Found by a review (2026-12-06; fixed with it): the wall-clock deadline ran from when an answer was read, not from
+ * when its request was sent, so a host suspended between the two (performance.now() stands still) was proven for
+ * the time it slept: after an hour's suspension it vouched although its lease had expired at etcd 59 minutes before.
+ * The doubt's question, awaited for a TTL since the same day, widened the window.
+ */
+describe('LeaseKeeper: a host suspended between a request and its answer', () => {
+  /** A world whose renewal hangs, its proof run out at TTL_MS, and etcd's answer to the doubt's question held. */
+  async function asked(): Promise<{ w: World; answer: { resolve: (value: 'alive') => void } }> {
+    const w = await grantedNoRenewal();
+    const answer = deferred<'alive'>();
+    w.leases[0]?.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS); // no keepalive answered: the doubt, the question sent now (wall W)
+    expect(w.keeper.doubting).toBe(true);
+    return { w, answer };
+  }
+
+  it('a question answered after the host was suspended proves the lease only until the TTL after the question (wall clock)', async () => {
+    const { w, answer } = await asked();
+    // The host is suspended 1.5 s (the wall clock goes on, performance.now() does not); then etcd's answer is read.
+    vi.setSystemTime(Date.now() + 1500);
+    answer.resolve('alive');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.keeper.canVouch()).toBe(true); // W + 1.5 s: proven (etcd renewed it at W at the earliest)
+    vi.setSystemTime(Date.now() + 600); // W + 2.1 s: past the TTL after the question on the wall clock
+    // etcd may have renewed the lease as early as W (it expires W + TTL): nothing is proven now.
+    expect(w.keeper.canVouch()).toBe(false);
+  });
+
+  it('a question answered before a long suspension, read after it, proves nothing once the TTL after the question passed on the wall clock', async () => {
+    const { w, answer } = await asked();
+    // etcd renews the lease at once and answers; the host is suspended for an hour before it reads the answer.
+    vi.setSystemTime(Date.now() + 3_600_000);
+    answer.resolve('alive');
+    await vi.advanceTimersByTimeAsync(0);
+    // The lease expired at etcd some 59 minutes ago (no keepalive reached etcd meanwhile): nothing is proven.
+    expect(w.keeper.canVouch()).toBe(false);
+  });
+
+  it('a stream keepalive answered before a long suspension, read after it, proves nothing past the TTL after its request (wall clock)', async () => {
+    const w = await grantedNoRenewal();
+    const lease = w.leases[0] as ScriptedLease;
+    await vi.advanceTimersByTimeAsync(667);
+    lease.emit('keepaliveFired'); // sent at 667; etcd answers at once, the host sleeps an hour before it reads it
+    vi.setSystemTime(Date.now() + 3_600_000);
+    lease.emit('keepaliveSucceeded', { TTL: '2' });
+    expect(w.keeper.canVouch()).toBe(false);
+  });
+});
