@@ -48,8 +48,7 @@ interface Binding {
  * (`inPool`: a shared store's news may have unbound it since).
  */
 function keptBinding({ address, boundUnder }: Session, inPool: number | undefined, ledger: AddressLedger): number | undefined {
-  if (address === undefined || address !== inPool || boundUnder === undefined) return undefined;
-  return ledger.proven(boundUnder) ? address : undefined;
+  return address !== undefined && address === inPool && ledger.proven(boundUnder) ? address : undefined;
 }
 
 /** Whether `current`, the enrollment now in progress from where `replaced` came, is the same member's that can take over its binding: the same name, uncontested, before its own M_START. */

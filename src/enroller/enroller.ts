@@ -333,9 +333,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // A shared store that moved the name's binding meanwhile (another enroller's doing) leaves its address unproven too.
     const moved = session.address !== undefined && !this.#p.members.holdsAddress(session.name, session.address);
     // What completes is the binding, proven under the fence count it was made under (not a later M_START's failed bind's).
-    const boundUnder = session.boundUnder ?? Number.NaN;
-    if (ok && (moved || !this.#p.ledger.proven(boundUnder))) {
-      if (!moved && this.#p.ledger.awaitsProof(boundUnder)) return; // the lease may be alive: M_STOP asks again
+    if (ok && (moved || !this.#p.ledger.proven(session.boundUnder))) {
+      if (!moved && this.#p.ledger.awaitsProof(session.boundUnder)) return; // the lease may be alive: M_STOP asks again
       // Its address was bound under a lease that lapsed since, or moved: not proven, so not completed; it enrols again.
       this.#p.outbox.sendRelease(from, channel);
       this.#p.sessions.abandon(from, session);

@@ -343,12 +343,12 @@ export class AddressLedger {
   }
 
   /** Whether a binding made under fence count `fences` is not proven now only because the store is asking whether its lease lives: what it would complete waits. */
-  awaitsProof(fences: number): boolean {
+  awaitsProof(fences: number | undefined): boolean {
     return fences === this.#fences && this.doubting;
   }
 
-  /** Whether a binding made under fence count `fences` is proven: no fence since, and vouching now. */
-  proven(fences: number): boolean {
+  /** Whether a binding made under fence count `fences` is proven: no fence since, and vouching now (none made: never). */
+  proven(fences: number | undefined): boolean {
     return fences === this.#fences && this.vouching();
   }
 
