@@ -260,12 +260,12 @@ export class LeaseKeeper {
 
   /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
   #extend(epoch: number, sentAt: number, sentWall: number): void {
-    const until = sentAt + this.#host.options.leaseTtlSecs * 1000;
-    if (until > this.#validUntil) {
-      this.#validUntil = until;
+    const ttlMs = this.#host.options.leaseTtlSecs * 1000;
+    if (sentAt + ttlMs > this.#validUntil) {
+      this.#validUntil = sentAt + ttlMs;
       // On the wall clock too, from the request's own send time: a host suspended between the request and its answer
       // (performance.now() stood still) is not proven for the time it slept. (An older answer moves neither deadline.)
-      this.#validUntilWall = Math.min(Date.now() + (until - this.#clock.now()), sentWall + this.#host.options.leaseTtlSecs * 1000);
+      this.#validUntilWall = Math.min(Date.now() + (this.#validUntil - this.#clock.now()), sentWall + ttlMs);
     }
     const arm = (ms: number): void => {
       this.#clock.clearTimeout(this.#fenceTimer);
