@@ -196,7 +196,7 @@ export class AddressLedger {
   bind(binding: AddressBinding, flight?: BindFlight): MaybePromise<void | boolean> {
     this.#releases.again(binding.name);
     const answer = this.#pace.time(() => this.#store.bind(binding));
-    return this.#flights.watch(binding.name, answer, flight);
+    return this.#shared === undefined ? answer : this.#flights.watch(binding.name, answer, flight); // (only a shared store leaves names)
   }
 
   /** How long a bind started now would wait for the store, at the pace it has been completing them (see {@link StorePace}). */
