@@ -46,6 +46,8 @@ export interface EnrollerFigures {
   earlierLeasesAlive: number;
   /** Times the lease's proof ran out and etcd was asked whether it lived (those that did not end in a renewal were late answers). */
   leaseDoubts: number;
+  /** Its window of etcd transactions in flight: times it halved / transactions that waited for it / those given up unsent. */
+  txnWindow: string;
   heapUsed: number;
 }
 
@@ -185,6 +187,7 @@ export async function phase(
       leaseLapsesUnanswered: e1[i]?.store?.leaseLapsesUnanswered ?? Number.NaN,
       earlierLeasesAlive: e1[i]?.store?.earlierLeasesAlive ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
+      txnWindow: (['txnWindowCuts', 'txnsWaited', 'txnsTimedOutWaiting'] as const).map((k) => e1[i]?.store?.[k] ?? '?').join(' / '),
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };
   });

@@ -273,6 +273,7 @@ function report(
         'watch events',
         'lease doubts',
         'lease lapses (etcd did not answer / lease alive at etcd all the same)',
+        'txn window cuts / txns waited / not sent',
       ],
       rows: join.enrollers.map((e) => [
         e.name,
@@ -287,6 +288,7 @@ function report(
         int(e.watchEvents),
         int(e.leaseDoubts),
         `${int(e.leaseLapses)} (${int(e.leaseLapsesUnanswered)} / ${int(e.earlierLeasesAlive)})`,
+        e.txnWindow,
       ]),
     });
   }

@@ -29,6 +29,7 @@ import * as opts from './options.js';
 import { OwnMarks } from './own-marks.js';
 import { ServedNames } from './served.js';
 import { AddressTable } from './table.js';
+import { TxnWindow } from './txn-window.js';
 import { TableWatcher } from './watcher.js';
 
 /**
@@ -76,6 +77,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #binding = new Map<string, number>();
   readonly #leaves: Leaves;
   readonly #stats: opts.EtcdStoreStats = opts.zeroEtcdStats();
+  readonly #window: TxnWindow;
 
   /** Throws `ConfigError` naming each invalid option. */
   constructor(options: opts.EtcdAddressStoreOptions) {
@@ -86,6 +88,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const keys = new EtcdKeys(prefix, () => this.#owner?.name);
     this.#keys = keys;
     const stats = this.#stats;
+    this.#window = new TxnWindow({ max: this.#options.maxTxnsInFlight, targetMs: this.#options.txnTargetMs }, stats);
     const served = this.#served;
     const marks = new OwnMarks({ keys, served, table: () => this.#table, txn: (r) => this.#txn('strayMarks', 'delete a stray mark', r) });
     this.#marks = marks;
@@ -329,6 +332,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const lease = this.#lease.detach();
     this.#served.clear();
     this.#leaves.stop();
+    this.#window.reject('not sent: the EtcdAddressStore closed'); // (those in flight end as etcd answers them)
     await watching;
     await this.#lease.revoke(lease);
     if (this.#options.client === undefined) this.#client?.close();
@@ -364,11 +368,17 @@ export class EtcdAddressStore implements SharedAddressStore {
     return storeError(what, err, this.prefix);
   }
 
+  /** One transaction, through the window of those in flight (a registration, which reopens the fence, goes past it). */
   async #txn(kind: opts.TxnKind, what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
-    try {
+    const deadline = this.#deadline();
+    const send = () => {
+      const client = this.#open();
       this.#stats.transactions++;
       this.#stats[kind]++;
-      return await this.#open().kv.txn(request, this.#deadline());
+      return client.kv.txn(request, deadline);
+    };
+    try {
+      return await (kind === 'registrations' ? send() : this.#window.run(send, this.#options.callTimeoutMs));
     } catch (err) {
       throw this.#error(what, err);
     }

@@ -89,6 +89,25 @@ export const etcdStoreOptionsSchema = z
      * @default 2000
      */
     callTimeoutMs: z._default(positive(), 2000),
+    /**
+     * The most transactions the store keeps in flight at etcd. The window
+     * halves while etcd answers slower than {@link txnTargetMs}, and grows
+     * back by one per window of quicker answers. Transactions beyond it wait
+     * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
+     * a lease only after applying everything committed before the keepalive,
+     * and gives up after one second, so a backlog at etcd expires every
+     * enroller's lease at once (docs/SCALING.md, "Where it breaks").
+     * @default 64
+     */
+    maxTxnsInFlight: z._default(integerAtLeast(1), 64),
+    /**
+     * The answer time, in ms, above which the store halves its window of
+     * transactions in flight ({@link maxTxnsInFlight}). Keep it well under
+     * the one second etcd waits for its backlog before it refuses a lease
+     * renewal.
+     * @default 250
+     */
+    txnTargetMs: z._default(positive(), 250),
   })
   .check(
     z.refine((o) => (o.hosts === undefined) !== (o.client === undefined), {
@@ -157,6 +176,12 @@ export interface EtcdStoreStats {
    * leaseLapses` of them found it alive (no fence).
    */
   leaseDoubts: number;
+  /** Times the window of transactions in flight halved (etcd answered slower than `txnTargetMs`). */
+  txnWindowCuts: number;
+  /** Transactions that waited in the store for a place in that window. */
+  txnsWaited: number;
+  /** Transactions given up in the store, never sent: no place in the window freed within `callTimeoutMs`. */
+  txnsTimedOutWaiting: number;
 }
 
 /** What a transaction of the store is for: the counter of {@link EtcdStoreStats} it counts in, besides `transactions`. */
@@ -179,6 +204,9 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   leaseLapsesUnanswered: 0,
   earlierLeasesAlive: 0,
   leaseDoubts: 0,
+  txnWindowCuts: 0,
+  txnsWaited: 0,
+  txnsTimedOutWaiting: 0,
 });
 
 /** The options as the schema leaves them. */

@@ -1,0 +1,163 @@
+/**
+ * How many transactions the etcd store keeps in flight: a window that halves
+ * when etcd answers slower than a target and grows by one per window of
+ * quick answers (additive increase, multiplicative decrease, on latency).
+ * Transactions beyond it wait their turn, in order, each for no longer than
+ * its own call timeout.
+ *
+ * Why: etcd renews a lease only once its leader has applied every entry
+ * committed before the keepalive, and gives up after one second ("waiting for
+ * the applied index took too long"); the lease is then not renewed, and
+ * expires. Every transaction in flight is an entry etcd has to apply. At
+ * 100,000 members, ten enrollers that sent whatever they had left etcd 5,000
+ * entries behind (its own limit), every renewal failed, and every enroller's
+ * lease expired at once (docs/SCALING.md, "Where it breaks"). A store whose
+ * answers stay under the target keeps its share of that backlog under the
+ * target, however many enrollers share the cluster.
+ *
+ * @module
+ */
+import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+
+/** The window's bounds. */
+export interface TxnWindowOptions {
+  /** The most transactions in flight at once (the window's size to start with, too). */
+  readonly max: number;
+  /** An answer slower than this, in ms, halves the window (once per window); a quicker one grows it. */
+  readonly targetMs: number;
+}
+
+/** The window's counters (the store's stats carry them). */
+export interface TxnWindowStats {
+  /** Times the window halved. */
+  txnWindowCuts: number;
+  /** Transactions that waited for a place in the window. */
+  txnsWaited: number;
+  /** Transactions given up while waiting (their call timeout passed): never sent. */
+  txnsTimedOutWaiting: number;
+}
+
+interface Waiter {
+  readonly go: () => void;
+  readonly fail: (err: Error) => void;
+  readonly timer: TimerHandle;
+}
+
+/** A transaction that could not be sent: the window stayed full past its call timeout, or the store closed. */
+export class TxnNotSentError extends Error {
+  override readonly name = 'TxnNotSentError';
+}
+
+/** Admits transactions into a window sized by etcd's answer times. */
+export class TxnWindow {
+  readonly #clock: Clock;
+  readonly #max: number;
+  readonly #targetMs: number;
+  readonly #stats: TxnWindowStats;
+  /** The window's size: fractional, as it grows by 1/size per quick answer; floor(size) may be in flight. */
+  #size: number;
+  #inFlight = 0;
+  /** Transactions waiting for a place, in arrival order (a Set: one whose timeout passes leaves from the middle). */
+  readonly #waiting = new Set<Waiter>();
+  /** When the window last halved: only an answer to a transaction sent since can halve it again (once per window). */
+  #cutAt = Number.NEGATIVE_INFINITY;
+
+  constructor(options: TxnWindowOptions, stats: TxnWindowStats, clock: Clock = systemClock) {
+    this.#max = options.max;
+    this.#targetMs = options.targetMs;
+    this.#stats = stats;
+    this.#clock = clock;
+    this.#size = options.max;
+  }
+
+  /** Transactions that may be in flight now. */
+  get size(): number {
+    return Math.floor(this.#size);
+  }
+
+  /** Transactions in flight now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Transactions waiting for a place now. */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * Sends `send` once the window has room (at once if it has), its answer
+   * as it gives it. Still waiting after `waitMs`: rejects
+   * with a {@link TxnNotSentError}, `send` never called.
+   */
+  async run<T>(send: () => Promise<T>, waitMs: number): Promise<T> {
+    // (Nobody waits while a place is free: every answer, and every growth, gives the free places out at once.)
+    if (this.#inFlight < this.size) this.#inFlight++;
+    else await this.#place(waitMs); // (the place is counted in flight when given)
+    const sentAt = this.#clock.now();
+    let quick = false;
+    try {
+      const answer = await send();
+      quick = this.#clock.now() - sentAt <= this.#targetMs;
+      return answer;
+    } finally {
+      // A failure counts as slow: etcd's refusals under load ("too many requests", timeouts) are what the window is for.
+      this.#inFlight--;
+      this.#answered(sentAt, quick);
+      this.#admit();
+    }
+  }
+
+  /** Every transaction still waiting fails with `reason` (the store closes); none is sent. */
+  reject(reason: string): void {
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const waiter of waiting) {
+      this.#clock.clearTimeout(waiter.timer);
+      waiter.fail(new TxnNotSentError(reason));
+    }
+  }
+
+  #place(waitMs: number): Promise<void> {
+    this.#stats.txnsWaited++;
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        go: () => {
+          this.#clock.clearTimeout(waiter.timer);
+          resolve();
+        },
+        fail: reject,
+        timer: this.#clock.setTimeout(() => {
+          if (!this.#waiting.delete(waiter)) return;
+          this.#stats.txnsTimedOutWaiting++;
+          reject(
+            new TxnNotSentError(
+              `not sent: etcd answered slower than ${this.#targetMs} ms, so this store keeps ${this.size} transaction(s) in flight, and no place freed within ${waitMs} ms (${this.#waiting.size} more waiting)`,
+            ),
+          );
+        }, waitMs),
+      };
+      this.#waiting.add(waiter);
+    });
+  }
+
+  #answered(sentAt: number, quick: boolean): void {
+    if (quick) {
+      this.#size = Math.min(this.#max, this.#size + 1 / this.#size);
+    } else if (sentAt >= this.#cutAt) {
+      this.#size = Math.max(1, this.#size / 2);
+      this.#cutAt = this.#clock.now();
+      this.#stats.txnWindowCuts++;
+    }
+  }
+
+  /** Gives the places free now to the transactions waiting longest. */
+  #admit(): void {
+    for (const waiter of this.#waiting) {
+      if (this.#inFlight >= this.size) return;
+      this.#waiting.delete(waiter);
+      this.#inFlight++;
+      waiter.go();
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The store's window of transactions in flight (src/etcd/txn-window.ts) on a
+ * real etcd: a burst of binds never has more at etcd at once than the window
+ * allows, and every one still lands; a store that closes fails those still
+ * waiting without sending them.
+ */
+import { Etcd3 } from 'etcd3';
+import { afterEach, expect, it } from 'vitest';
+import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { ConfigError, StoreError } from '../../src/index.js';
+import { describeEtcd, etcdEndpoint, uniquePrefix } from '../support/etcd.js';
+
+const clients: Etcd3[] = [];
+const stores: EtcdAddressStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  for (const c of clients.splice(0)) c.close();
+});
+
+/** A client whose transactions are counted as they are at etcd: how many at once, at most, and how many in all. */
+function countingClient() {
+  const client = new Etcd3({ hosts: etcdEndpoint() });
+  clients.push(client);
+  const count = { now: 0, peak: 0, sent: 0 };
+  const txn = client.kv.txn.bind(client.kv);
+  client.kv.txn = async (...args: Parameters<typeof txn>) => {
+    count.sent++;
+    count.now++;
+    count.peak = Math.max(count.peak, count.now);
+    try {
+      return await txn(...args);
+    } finally {
+      count.now--;
+    }
+  };
+  return { client, count };
+}
+
+const listener = { bound: () => undefined, unbound: () => undefined, idle: () => undefined, enrollers: () => undefined };
+
+it('refuses a window it cannot use, naming the option', () => {
+  expect(() => new EtcdAddressStore({ hosts: 'http://127.0.0.1:1', difName: 'd', maxTxnsInFlight: 0 })).toThrow(ConfigError);
+  expect(() => new EtcdAddressStore({ hosts: 'http://127.0.0.1:1', difName: 'd', maxTxnsInFlight: 1.5 })).toThrow(/maxTxnsInFlight/);
+  expect(() => new EtcdAddressStore({ hosts: 'http://127.0.0.1:1', difName: 'd', txnTargetMs: 0 })).toThrow(/txnTargetMs/);
+});
+
+describeEtcd('the window of transactions in flight, on a real etcd', () => {
+  it('a burst of 40 binds has at most maxTxnsInFlight transactions at etcd at once, and every bind lands', async () => {
+    const { client, count } = countingClient();
+    const store = new EtcdAddressStore({ client, prefix: uniquePrefix('window'), maxTxnsInFlight: 3 });
+    stores.push(store);
+    await store.open({ name: 'A', shimAddress: 'A-shim' }, listener);
+    const sentBefore = count.sent; // (the registration)
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.bind({ name: `m${i}`, address: 100 + i })));
+    expect(results.every((r) => r === true)).toBe(true);
+    expect(count.peak).toBeLessThanOrEqual(3);
+    expect(count.sent - sentBefore).toBe(40);
+    const stats = store.stats();
+    expect(stats.txnsWaited).toBeGreaterThanOrEqual(37);
+    expect(stats.txnsTimedOutWaiting).toBe(0);
+    const kvs = await client.getAll().prefix(`${store.prefix}names/`).keys();
+    expect(kvs).toHaveLength(40);
+  });
+
+  it('closing fails the binds still waiting with a StoreError, and sends none of them', async () => {
+    const { client, count } = countingClient();
+    const store = new EtcdAddressStore({ client, prefix: uniquePrefix('window-close'), maxTxnsInFlight: 1 });
+    await store.open({ name: 'A', shimAddress: 'A-shim' }, listener);
+    const sentBefore = count.sent;
+    const binds = Array.from({ length: 5 }, (_, i) => store.bind({ name: `m${i}`, address: 100 + i }));
+    const settled = Promise.allSettled(binds);
+    await store.close();
+    const outcomes = await settled;
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    for (const o of refused) {
+      expect((o as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
+      expect(String((o as PromiseRejectedResult).reason.message)).toMatch(/not sent: the EtcdAddressStore closed/);
+    }
+    expect(count.sent - sentBefore).toBe(5 - refused.length); // (the one in flight at most; none of the waiting ones)
+  });
+});

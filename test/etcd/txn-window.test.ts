@@ -1,0 +1,215 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TxnNotSentError, TxnWindow, type TxnWindowStats } from '../../src/etcd/txn-window.js';
+
+/** A transaction the test answers by hand. */
+interface Txn {
+  readonly id: number;
+  sent: boolean;
+  readonly answer: (ok: boolean) => void;
+  readonly result: Promise<string>;
+}
+
+const zero = (): TxnWindowStats => ({ txnWindowCuts: 0, txnsWaited: 0, txnsTimedOutWaiting: 0 });
+
+function harness(max: number, targetMs = 250) {
+  const stats = zero();
+  const window = new TxnWindow({ max, targetMs }, stats);
+  const sendOrder: number[] = [];
+  let inFlightAtEtcd = 0;
+  let peak = 0;
+  const txn = (id: number, waitMs = 2000): Txn => {
+    let answer: (ok: boolean) => void = () => {
+      throw new Error(`transaction ${id} answered before it was sent`);
+    };
+    const t = { id, sent: false, answer: (ok: boolean) => answer(ok) } as { -readonly [K in keyof Txn]: Txn[K] };
+    t.result = window.run(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          t.sent = true;
+          sendOrder.push(id);
+          inFlightAtEtcd++;
+          peak = Math.max(peak, inFlightAtEtcd);
+          answer = (ok) => {
+            inFlightAtEtcd--;
+            if (ok) resolve(`answer ${id}`);
+            else reject(new Error(`etcdserver: too many requests (${id})`));
+          };
+        }),
+      waitMs,
+    );
+    t.result.catch(() => undefined); // (each test awaits what it expects)
+    return t;
+  };
+  return { window, stats, txn, sendOrder, peak: () => peak };
+}
+
+describe('TxnWindow', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends up to its size at once; the next waits and is sent, in arrival order, as places free', async () => {
+    const h = harness(2);
+    const txns = [1, 2, 3, 4].map((id) => h.txn(id));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.sendOrder).toEqual([1, 2]);
+    expect(h.window.waiting).toBe(2);
+    expect(h.stats.txnsWaited).toBe(2);
+    txns[1]?.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.sendOrder).toEqual([1, 2, 3]);
+    txns[0]?.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.sendOrder).toEqual([1, 2, 3, 4]);
+    txns[2]?.answer(true);
+    txns[3]?.answer(true);
+    expect(await Promise.all(txns.map((t) => t.result))).toEqual(['answer 1', 'answer 2', 'answer 3', 'answer 4']);
+    expect(h.peak()).toBe(2);
+  });
+
+  it('an answer slower than the target halves the window, once for the transactions sent before the cut, never below one', async () => {
+    const h = harness(8, 100);
+    const first = Array.from({ length: 8 }, (_, i) => h.txn(i));
+    await vi.advanceTimersByTimeAsync(150);
+    for (const t of first) t.answer(true); // all slow: one cut, not eight
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.window.size).toBe(4);
+    expect(h.stats.txnWindowCuts).toBe(1);
+    // Sent after the cut and slow too: halves again, and again, down to one.
+    for (const expected of [2, 1, 1]) {
+      const batch = Array.from({ length: h.window.size }, (_, i) => h.txn(100 + i));
+      await vi.advanceTimersByTimeAsync(150);
+      for (const t of batch) t.answer(true);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.window.size).toBe(expected);
+    }
+    expect(h.stats.txnWindowCuts).toBe(4);
+  });
+
+  it('quick answers grow the window back by about one per window of answers, up to its maximum', async () => {
+    const h = harness(4, 100);
+    const slow = h.txn(1);
+    await vi.advanceTimersByTimeAsync(200);
+    slow.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.window.size).toBe(2);
+    const sizes: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const t = h.txn(10 + i);
+      await vi.advanceTimersByTimeAsync(5);
+      t.answer(true);
+      await vi.advanceTimersByTimeAsync(0);
+      sizes.push(h.window.size);
+    }
+    // +1/size per answer: 2.5, 2.9, 3.24, 3.55, 3.83, then 4 (its maximum) and no further.
+    expect(sizes).toEqual([2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4]);
+  });
+
+  it('a transaction still waiting when its wait runs out fails with TxnNotSentError and is never sent', async () => {
+    const h = harness(1);
+    const a = h.txn(1, 2000);
+    const b = h.txn(2, 500);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(b.sent).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(b.result).rejects.toThrow(TxnNotSentError);
+    await expect(b.result).rejects.toThrow(/no place freed within 500 ms/);
+    expect(h.stats.txnsTimedOutWaiting).toBe(1);
+    a.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(b.sent).toBe(false);
+    expect(h.window.inFlight).toBe(0);
+    expect(h.window.waiting).toBe(0);
+  });
+
+  it('reject() fails every waiting transaction unsent; those in flight still end with their answers', async () => {
+    const h = harness(1);
+    const a = h.txn(1);
+    const b = h.txn(2);
+    const c = h.txn(3);
+    await vi.advanceTimersByTimeAsync(0);
+    h.window.reject('not sent: the store closed');
+    await expect(b.result).rejects.toThrow('not sent: the store closed');
+    await expect(c.result).rejects.toThrow(TxnNotSentError);
+    a.answer(true);
+    expect(await a.result).toBe('answer 1');
+    expect(h.sendOrder).toEqual([1]);
+    expect(vi.getTimerCount()).toBe(0); // (no wait timer left behind)
+  });
+
+  it('a failed transaction frees its place and counts as slow', async () => {
+    const h = harness(2, 100);
+    const a = h.txn(1);
+    const b = h.txn(2);
+    const c = h.txn(3);
+    await vi.advanceTimersByTimeAsync(0);
+    a.answer(false); // a quick refusal ("too many requests") is etcd overloaded all the same
+    await expect(a.result).rejects.toThrow(/too many requests/);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.stats.txnWindowCuts).toBe(1);
+    expect(h.window.size).toBe(1);
+    expect(c.sent).toBe(false); // one place now, and 2 holds it
+    b.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.sent).toBe(true);
+    c.answer(true);
+    await c.result;
+  });
+
+  it('under any schedule of arrivals, answers, failures and waits: never more in flight than its maximum or its size, sent in arrival order, each settled once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('arrive' as const), waitMs: fc.integer({ min: 1, max: 400 }) }),
+            fc.record({ kind: fc.constant('answer' as const), pick: fc.nat(), ok: fc.boolean() }),
+            fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 1, max: 300 }) }),
+          ),
+          { maxLength: 60 },
+        ),
+        async (max, steps) => {
+          const h = harness(max, 100);
+          const txns: Txn[] = [];
+          const settled = new Map<number, 'ok' | 'failed' | 'not sent'>();
+          for (const step of steps) {
+            if (step.kind === 'arrive') {
+              const t = h.txn(txns.length, step.waitMs);
+              t.result.then(
+                () => settled.set(t.id, 'ok'),
+                (err) => settled.set(t.id, err instanceof TxnNotSentError ? 'not sent' : 'failed'),
+              );
+              txns.push(t);
+            } else if (step.kind === 'answer') {
+              const open = txns.filter((t) => t.sent && !settled.has(t.id));
+              const t = open[step.pick % Math.max(1, open.length)];
+              t?.answer(step.ok);
+            } else {
+              await vi.advanceTimersByTimeAsync(step.ms);
+            }
+            await vi.advanceTimersByTimeAsync(0);
+            expect(h.window.inFlight).toBeLessThanOrEqual(Math.max(h.window.size, 0) + max); // (sent before a cut may exceed the new size)
+            expect(h.window.inFlight).toBeLessThanOrEqual(max);
+          }
+          // Drain: answer everything sent, let every wait run out.
+          for (let round = 0; round < txns.length + 2; round++) {
+            for (const t of txns) if (t.sent && !settled.has(t.id)) t.answer(true);
+            await vi.advanceTimersByTimeAsync(500);
+          }
+          expect(h.peak()).toBeLessThanOrEqual(max);
+          expect(settled.size).toBe(txns.length);
+          for (const t of txns) expect(settled.get(t.id) === 'not sent').toBe(!t.sent);
+          expect([...h.sendOrder]).toEqual([...h.sendOrder].sort((a, b) => a - b));
+          expect(h.window.inFlight).toBe(0);
+          expect(h.window.waiting).toBe(0);
+          expect(vi.getTimerCount()).toBe(0);
+        },
+      ),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 150), seed: Number(process.env.FUZZ_SEED ?? 1) },
+    );
+  });
+});
