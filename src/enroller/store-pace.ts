@@ -49,16 +49,24 @@ export class StorePace {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  /** A call to the store starts; the function to call once when it ends (resolved or rejected). */
-  begin(): () => void {
+  /**
+   * A call to the store starts; the function to call once when it ends:
+   * `completed` (the default) when the store answered it, `false` when it
+   * failed. A failure ends the call's flight but is no completion: a store
+   * that gives up the binds it could not send in time (an etcd store's
+   * window) would otherwise look faster the more it gives up, and admit
+   * more binds to give up.
+   */
+  begin(): (completed?: boolean) => void {
     if (this.#inFlight === 0) this.#since = this.#clock.now();
     this.#inFlight++;
     let ended = false;
-    return () => {
+    return (completed = true) => {
       if (ended) return;
       ended = true;
       this.#inFlight--;
       if (this.#inFlight === 0) for (const idle of this.#idle.splice(0)) idle();
+      if (!completed) return;
       const t = this.#clock.now();
       const gap = t - this.#since;
       this.#since = t;
@@ -71,10 +79,14 @@ export class StorePace {
     const end = this.begin();
     try {
       const answer = call();
-      settle(answer, end, end);
+      settle(
+        answer,
+        () => end(),
+        () => end(false),
+      );
       return answer;
     } catch (err) {
-      end();
+      end(false);
       throw err;
     }
   }

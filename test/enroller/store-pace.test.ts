@@ -66,6 +66,22 @@ describe('StorePace', () => {
     ).toThrow('sync');
     expect(pace.inFlight).toBe(0);
     pace.begin();
-    expect(pace.waitMs()).toBeGreaterThan(0); // the 50 ms measured, decayed by the two calls of no time
+    expect(pace.waitMs()).toBe(0 + 50 / 8); // the call answered at once (0), then the 50 ms one; the failures are no completions
+  });
+
+  it('a failed call ends its flight but is no completion: binds given up unsent do not make the store look faster', () => {
+    const clock = new ManualClock();
+    const pace = new StorePace(clock);
+    const warm = pace.begin();
+    clock.advance(200);
+    warm(); // one completion 200 ms into busy time
+    const ends = Array.from({ length: 10 }, () => pace.begin());
+    expect(pace.waitMs()).toBe(10 * 200);
+    clock.advance(2000);
+    for (const end of ends.slice(0, 8)) end(false); // given up together, unsent (a window full past the call timeout)
+    expect(pace.inFlight).toBe(2);
+    expect(pace.waitMs()).toBe(2 * 200); // as slow as before: eight failures in a burst are not eight completions of no time
+    ends[8]?.(); // the next completion comes 2 s after the last one
+    expect(pace.waitMs()).toBe(1 * (200 + (2000 - 200) / 8));
   });
 });
