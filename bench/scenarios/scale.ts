@@ -30,6 +30,8 @@ interface Plan {
   steadySecs: number;
   /** Each enroller's etcd lease TTL (EtcdAddressStore's `leaseTtlSecs`; its default is 10). */
   leaseTtlSecs: number;
+  /** How long the join may take before the scenario gives up on it (the target is 300 s; longer, to see whether it converges at all). */
+  joinBoundSecs: number;
 }
 
 /**
@@ -49,6 +51,7 @@ const FULL: Plan = {
   timeoutSecs: 30,
   steadySecs: 60,
   leaseTtlSecs: 10,
+  joinBoundSecs: 300,
 };
 const QUICK: Plan = {
   members: 3_000,
@@ -60,6 +63,7 @@ const QUICK: Plan = {
   timeoutSecs: 6,
   steadySecs: 10,
   leaseTtlSecs: 10,
+  joinBoundSecs: 300,
 };
 
 /**
@@ -80,7 +84,8 @@ function planOf(ctx: Ctx): Plan {
 }
 
 /** How long the join may take before the scenario reports it as not converging (and stops there). */
-const JOIN_BOUND_MS = 300_000;
+/** The join's target: every member enrolled within this. */
+const JOIN_TARGET_MS = 300_000;
 
 const HARD_FD_LIMIT = (): number => Number(spawnSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
 
@@ -126,7 +131,7 @@ export async function scale(ctx: Ctx): Promise<void> {
     const bound = await hosts.make('m', plan.members, addresses, config);
     if (bound < plan.members) throw new Error(`only ${bound} of ${plan.members} member sockets could be bound (open-files limit)`);
 
-    const join = await phase(world, 'join', () => hosts?.go(plan.spreadMs) ?? Promise.resolve(), allJoined, JOIN_BOUND_MS);
+    const join = await phase(world, 'join', () => hosts?.go(plan.spreadMs) ?? Promise.resolve(), allJoined, plan.joinBoundSecs * 1000);
     results.push(join);
     if (join.convergedMs === undefined) {
       // The other phases start from a joined DIF: without one they would measure the join's aftermath.
@@ -323,12 +328,20 @@ function report(
     });
   }
   const join0 = results[0];
-  if (join0 !== undefined && join0.convergedMs === undefined) {
+  if (join0 !== undefined) {
+    const converged = join0.convergedMs;
     verdicts.unshift({
-      target: `join: every one of ${int(plan.members)} members enrolled within ${JOIN_BOUND_MS / 1000} s`,
-      measured: `${int(join0.enrolled)} enrolled at the end, ${int(join0.notEnrolled)} not`,
-      pass: false,
-      note: 'the join did not converge on this machine, so the later phases were not run (see docs/SCALING.md, "Where it breaks").',
+      target: `join: every one of ${int(plan.members)} members enrolled within ${JOIN_TARGET_MS / 1000} s`,
+      measured:
+        converged === undefined
+          ? `${int(join0.enrolled)} enrolled at the end (${plan.joinBoundSecs} s), ${int(join0.notEnrolled)} not`
+          : `all enrolled in ${fmt(converged / 1000, 1)} s`,
+      pass: converged !== undefined && converged <= JOIN_TARGET_MS,
+      ...(converged === undefined
+        ? {
+            note: `the join did not converge within ${plan.joinBoundSecs} s on this machine, so the later phases were not run (see docs/SCALING.md, "Where it breaks").`,
+          }
+        : {}),
     });
   }
   const notes = [
