@@ -1,9 +1,11 @@
 /**
  * The etcd store's lease keeper: grants the enroller's lease and registers
- * the enroller under it, keeps the fence (the lease is proven alive only
- * until the TTL after the send time of the last keepalive etcd answered),
- * asks etcd once whether a lease whose proof ran out is alive all the same,
- * and grants a new lease, with backoff, when it is lost.
+ * the enroller under it, keeps it alive (a keepalive every third of its
+ * TTL, each on a call of its own, so that every answer is paired with its
+ * own request), keeps the fence (the lease is proven alive only until the
+ * TTL after the send time of the latest keepalive etcd answered), asks etcd
+ * once whether a lease whose proof ran out is alive all the same, and
+ * grants a new lease, with backoff, when it is lost.
  *
  * @module
  */
@@ -55,8 +57,8 @@ export class LeaseKeeper {
   #validUntil = 0;
   /** The same deadline on the wall clock, which (unlike performance.now()) goes on while the host is suspended. */
   #validUntilWall = 0;
-  /** Send times of keepalives not answered yet, oldest first (one stream answers in order). */
-  #fired: Array<{ at: number; wall: number }> = [];
+  /** The keepalives: one every third of the TTL while there is a lease. */
+  #beatTimer: TimerHandle | undefined;
   #fenceTimer: TimerHandle | undefined;
   /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
   #fenced = false;
@@ -126,8 +128,12 @@ export class LeaseKeeper {
    */
   async grant(epoch: number, previousLeaseId?: string): Promise<void> {
     const { options } = this.#host;
-    const lease = this.#host.client().lease(options.leaseTtlSecs, { deadline: Date.now() + options.callTimeoutMs });
-    this.#watchKeepalives(lease, epoch);
+    // etcd3's own keepalive loop pairs answers with requests by their order on one stream, and an answer that comes
+    // on a stream it has replaced is paired with a request of the new one: each keepalive here is a call of its own.
+    const lease = this.#host.client().lease(options.leaseTtlSecs, { deadline: Date.now() + options.callTimeoutMs, autoKeepAlive: false });
+    lease.on('lost', () => {
+      if (this.#lease === lease) this.#lapse(epoch);
+    });
     const askedAt = this.#clock.now();
     const askedWall = Date.now();
     // A lease whose grant fails emits 'lost' too; the rejection below reports it.
@@ -138,8 +144,8 @@ export class LeaseKeeper {
     }
     this.#lease = lease;
     this.#leaseId = id;
-    this.#fired = [];
     this.#extend(epoch, askedAt, askedWall);
+    this.#beat(lease, epoch);
     await this.#register(lease, id, previousLeaseId);
     if (epoch !== this.#host.epoch()) return; // (stopped meanwhile: a later opening's store is not this renewal's)
     if (previousLeaseId !== undefined) {
@@ -169,24 +175,34 @@ export class LeaseKeeper {
     this.#unrevoked.delete(id);
   }
 
-  /** Fencing: the lease is alive at etcd until the TTL after the send time of the last keepalive etcd answered. */
-  #watchKeepalives(lease: Lease, epoch: number): void {
-    lease.on('lost', () => {
-      if (this.#lease === lease) this.#lapse(epoch);
-    });
-    lease.on('keepaliveFired', () => {
-      if (this.#lease === lease) this.#fired.push({ at: this.#clock.now(), wall: Date.now() });
-    });
-    lease.on('keepaliveSucceeded', () => {
-      if (this.#lease !== lease) return;
-      const sent = this.#fired.shift();
-      if (sent === undefined) return; // an answer we cannot pair with its request proves nothing
-      this.#extend(epoch, sent.at, sent.wall);
-      if (this.#proven()) this.#endDoubt(); // (the question in flight, if any, is answered: its answer is ignored)
-    });
-    lease.on('keepaliveEstablished', () => {
-      if (this.#lease === lease) this.#fired = [];
-    });
+  /**
+   * Keeps `lease` alive: a keepalive every third of the TTL, each awaited
+   * for one TTL (an answer later than that proves nothing current). An
+   * answer proves the lease until the TTL after that keepalive's own send
+   * time; etcd saying the lease expired loses it (etcd3 emits 'lost'); a
+   * failure proves nothing, and the fence's deadline decides.
+   */
+  #beat(lease: Lease, epoch: number): void {
+    const ttlMs = this.#host.options.leaseTtlSecs * 1000;
+    const next = (): void => {
+      this.#beatTimer = this.#clock.setTimeout(beat, Math.max(1, Math.floor(ttlMs / 3)));
+    };
+    const beat = (): void => {
+      if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
+      next();
+      const sentAt = this.#clock.now();
+      const sentWall = Date.now();
+      lease.keepaliveOnce({ deadline: sentWall + ttlMs }).then(
+        (res) => {
+          if (this.#lease !== lease || epoch !== this.#host.epoch() || !(Number(res.TTL) > 0)) return;
+          this.#extend(epoch, sentAt, sentWall);
+          if (this.#proven()) this.#endDoubt(); // (the question in flight, if any, is answered: its answer is ignored)
+        },
+        () => undefined, // (an expired lease is reported by 'lost'; any other failure proves nothing)
+      );
+    };
+    this.#clock.clearTimeout(this.#beatTimer);
+    next();
   }
 
   /** Registers the enroller under `enrollers/`: two live enrollers with one name would share their marks, so the name must be free. */
@@ -234,6 +250,8 @@ export class LeaseKeeper {
     this.#leaseId = undefined;
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = undefined;
+    this.#clock.clearTimeout(this.#beatTimer);
+    this.#beatTimer = undefined;
     this.#fenced = false;
     this.#endDoubt();
     this.#clock.clearTimeout(this.#renewTimer);
@@ -372,6 +390,8 @@ export class LeaseKeeper {
   }
 
   #drop(): void {
+    this.#clock.clearTimeout(this.#beatTimer);
+    this.#beatTimer = undefined;
     this.#lease?.release();
     this.#lease = undefined;
     this.#leaseId = undefined;

@@ -271,6 +271,20 @@ describeEtcd('fencing by lease: a suspended host', () => {
   });
 });
 
+describeEtcd('the lease kept alive', () => {
+  it('by its own keepalives (one every third of the TTL, each a call of its own): proven past its first TTL, no doubt', async () => {
+    const store = new EtcdAddressStore({ hosts: etcdEndpoint(), prefix: uniquePrefix('beats'), leaseTtlSecs: TTL_SECS });
+    await store.open(
+      { name: 'e', shimAddress: 'e-shim' },
+      { bound: () => undefined, unbound: () => undefined, idle: () => undefined, enrollers: () => undefined },
+    );
+    undo.push(() => store.close());
+    await new Promise((r) => setTimeout(r, TTL_SECS * 1000 + 300)); // past the proof of the grant alone
+    expect(store.canVouch()).toBe(true);
+    expect(store.stats()).toMatchObject({ leaseDoubts: 0, leaseLapses: 0 });
+  });
+});
+
 describeEtcd('fencing by lease: late answers', () => {
   it("etcd's answers held past the TTL, its lease alive: the enroller asks etcd, stays unfenced, and no member is turned away", async () => {
     const prefix = uniquePrefix('late');

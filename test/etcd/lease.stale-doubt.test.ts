@@ -44,15 +44,16 @@ it("an earlier lease's doubt timer cancels the current doubt's: the keeper stays
   const keeper = new LeaseKeeper(host, clockFrom({ now: () => performance.now() }));
   await keeper.grant(1);
   const l1 = etcd.leases[0] as ScriptedLease;
-  l1.keepaliveOnceAnswers.push(deferred<'alive'>().promise); // etcd does not answer (the call's own deadline fails too)
+  // Its keepalives (one every third of the TTL) fail; etcd does not answer the doubt's question (the call's own deadline fails too).
+  l1.keepaliveOnceAnswers.push('failed', 'failed', 'failed', deferred<'alive'>().promise);
   await vi.advanceTimersByTimeAsync(TTL_MS); // t=2000: doubt of lease-1, its timer at 7000
   expect(keeper.doubting).toBe(true);
   await vi.advanceTimersByTimeAsync(100);
-  l1.emit('lost'); // t=2100: the keepalive stream says lease-1 expired: lapse, lease-2 granted
+  l1.emit('lost'); // t=2100: a keepalive says lease-1 expired: lapse, lease-2 granted
   await vi.advanceTimersByTimeAsync(0);
   expect(fenced).toEqual([true, false]);
   const l2 = etcd.leases[1] as ScriptedLease;
-  l2.keepaliveOnceAnswers.push(deferred<'alive'>().promise); // etcd does not answer this one either
+  l2.keepaliveOnceAnswers.push('failed', 'failed', 'failed', deferred<'alive'>().promise); // etcd does not answer this one either
   await vi.advanceTimersByTimeAsync(TTL_MS); // t=4100: doubt of lease-2, its timer due at 9100
   expect(keeper.doubting).toBe(true);
   await vi.advanceTimersByTimeAsync(CALL_TIMEOUT_MS + 1); // t=9101; lease-1's old timer fired at 7000

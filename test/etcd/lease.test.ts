@@ -15,6 +15,10 @@ import { deferred, type GrantOutcome, ScriptedEtcd, type ScriptedLease, zeroStat
 
 const PREFIX = '/rina/demo.DIF/';
 const TTL_MS = 2000;
+/** The keeper's keepalive interval: a third of the TTL. */
+const BEAT_MS = Math.floor(TTL_MS / 3);
+/** The keepalives a lease sends before its proof runs out, TTL_MS after its grant (one every BEAT_MS), all failed: the next answer scripted after them is the doubt's question's. */
+const BEATS_BEFORE_DOUBT = ['failed', 'failed', 'failed'] as const;
 
 interface World {
   keeper: LeaseKeeper;
@@ -138,32 +142,65 @@ describe('LeaseKeeper', () => {
   it('an answered keepalive proves the lease until the TTL after it was sent, not after it was answered', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
-    await vi.advanceTimersByTimeAsync(1000);
-    lease.emit('keepaliveFired'); // sent at 1000
+    const answer = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(BEAT_MS); // the first keepalive, a third of the TTL after the grant
+    expect(lease.keepalivesOnce).toBe(1);
     await vi.advanceTimersByTimeAsync(600);
-    lease.emit('keepaliveSucceeded'); // answered at 1600: alive until 1000 + TTL
-    await vi.advanceTimersByTimeAsync(1000 + TTL_MS - 1600 - 1);
+    answer.resolve('alive'); // answered 600 ms later: alive until BEAT_MS + TTL
+    await vi.advanceTimersByTimeAsync(TTL_MS - 600 - 1);
     expect(w.fenced).toEqual([]);
     expect(w.keeper.canVouch()).toBe(true);
     await vi.advanceTimersByTimeAsync(1);
-    expect(w.fenced).toEqual([true]);
+    expect(w.fenced).toEqual([true]); // (the later keepalives failed, and so did the question)
   });
 
-  it('answers are paired with their requests in order; an answer with no request, or after the stream restarted, proves nothing', async () => {
+  it('keeps the lease alive with a keepalive every third of the TTL, each a call of its own awaited for one TTL', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
-    await vi.advanceTimersByTimeAsync(500);
-    lease.emit('keepaliveFired'); // 500
-    await vi.advanceTimersByTimeAsync(500);
-    lease.emit('keepaliveFired'); // 1000
-    lease.emit('keepaliveSucceeded'); // the one of 500
-    await vi.advanceTimersByTimeAsync(500 + TTL_MS - 1000 - 1);
+    lease.keepaliveOnceAnswers.push('alive', 'alive', 'alive', 'alive');
+    await vi.advanceTimersByTimeAsync(4 * BEAT_MS);
+    expect(lease.keepalivesOnce).toBe(4);
+    expect(lease.keepaliveOnceOptions.map((o) => (o as { deadline: number }).deadline)).toEqual(
+      [1, 2, 3, 4].map((k) => k * BEAT_MS + TTL_MS + (Date.now() - 4 * BEAT_MS)),
+    );
     expect(w.fenced).toEqual([]);
-    lease.emit('keepaliveEstablished'); // a new stream: the request of 1000 will never be answered on it
-    lease.emit('keepaliveSucceeded');
-    lease.emit('keepaliveSucceeded');
+    expect(w.keeper.canVouch()).toBe(true);
+  });
+
+  it('each answer proves the lease from its own request, in whatever order the answers come; one later than the TTL after its request proves nothing', async () => {
+    const w = await grantedNoRenewal();
+    const lease = w.leases[0] as ScriptedLease;
+    const first = deferred<'alive'>();
+    const second = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push(first.promise, second.promise);
+    await vi.advanceTimersByTimeAsync(2 * BEAT_MS); // sent at BEAT_MS and 2 BEAT_MS
+    second.resolve('alive'); // the later one answered first: alive until 2 BEAT_MS + TTL
+    await vi.advanceTimersByTimeAsync(0);
+    first.resolve('alive'); // the earlier one's answer: it moves nothing
+    await vi.advanceTimersByTimeAsync(TTL_MS - 1);
+    expect(w.fenced).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(w.fenced).toEqual([true]); // at 500 + TTL, as if the later answers had not come
+    expect(w.fenced).toEqual([true]);
+
+    // An answer more than a TTL after its own request, while a later request (the question) waits: it proves nothing,
+    // where pairing answers with requests by their order would have credited it with the question's send time.
+    const v = await grantedNoRenewal();
+    const l = v.leases[0] as ScriptedLease;
+    const late = deferred<'alive'>();
+    const question = deferred<'alive'>();
+    l.keepaliveOnceAnswers.push(late.promise, 'failed', 'failed', question.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS); // keepalives at BEAT_MS (held), 2 and 3 BEAT_MS (failed); the question at TTL (held)
+    expect(v.keeper.doubting).toBe(true);
+    await vi.advanceTimersByTimeAsync(BEAT_MS + 100); // past BEAT_MS + TTL
+    late.resolve('alive');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(v.keeper.canVouch()).toBe(false);
+    expect(v.keeper.doubting).toBe(true);
+    question.resolve('alive'); // the question's own answer: alive until TTL + TTL
+    await vi.advanceTimersByTimeAsync(0);
+    expect(v.keeper.canVouch()).toBe(true);
+    expect(v.fenced).toEqual([]);
   });
 
   it('the fence renews the lease: a new one, the host told (nothing served is vouched for until confirmed), the old one revoked, the fence open again', async () => {
@@ -345,7 +382,7 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(TTL_MS + 250);
     expect(w.leases).toHaveLength(2); // no second renewal while this one registers
     expect(w.fenced).toEqual([true]);
-    expect(vi.getTimerCount()).toBe(1);
+    expect(vi.getTimerCount()).toBe(2); // the fence's check, and lease-2's keepalives (kept alive while it registers)
     registering.resolve({ succeeded: true } as TxnResponse);
     await vi.advanceTimersByTimeAsync(0);
     expect(w.fenced).toEqual([true, false]);
@@ -358,37 +395,21 @@ describe('LeaseKeeper', () => {
     expect(w.leases).toHaveLength(3);
   });
 
-  it("keepalive events of a lease that was replaced neither add requests, nor answer the new lease's, nor restart its stream", async () => {
-    // lease-2 was asked for at 2,000: proven until 4,000 unless one of its keepalives is answered
-    const fired = await renewed();
-    await vi.advanceTimersByTimeAsync(500);
-    fired.leases[0]?.emit('keepaliveFired'); // 2,500, on the old stream: not a request of lease-2
-    await vi.advanceTimersByTimeAsync(300);
-    fired.leases[1]?.emit('keepaliveFired'); // 2,800
-    fired.leases[1]?.emit('keepaliveSucceeded'); // proves lease-2 until 4,800
-    await vi.advanceTimersByTimeAsync(TTL_MS - 800 + 501); // 4,501
-    expect(fired.fenced).toEqual([true, false]);
-
-    const answered = await renewed();
-    await vi.advanceTimersByTimeAsync(500);
-    answered.leases[1]?.emit('keepaliveFired'); // 2,500
-    await vi.advanceTimersByTimeAsync(300);
-    answered.leases[1]?.emit('keepaliveFired'); // 2,800
-    answered.leases[0]?.emit('keepaliveSucceeded'); // the old lease's answer: pairs with nothing of lease-2's
-    answered.leases[1]?.emit('keepaliveSucceeded'); // the one of 2,500: proven until 4,500
-    await vi.advanceTimersByTimeAsync(TTL_MS - 800 + 499); // 4,499
-    expect(answered.fenced).toEqual([true, false]);
+  it("a replaced lease's keepalives stop, and an answer to one of them proves nothing of the new lease", async () => {
+    const w = world();
+    await w.keeper.grant(1);
+    const old = deferred<'alive'>();
+    w.leases[0]?.keepaliveOnceAnswers.push(old.promise); // its first keepalive is held; the rest and the question fail
+    await vi.advanceTimersByTimeAsync(TTL_MS); // lapse: lease-2 asked for and granted at TTL_MS, proven until 2 TTL
+    expect(w.fenced).toEqual([true, false]);
+    const sentByOld = w.leases[0]?.keepalivesOnce;
+    await vi.advanceTimersByTimeAsync(100);
+    old.resolve('alive'); // lease-1's answer, late: nothing of lease-2's
+    await vi.advanceTimersByTimeAsync(TTL_MS - 101);
+    expect(w.fenced).toEqual([true, false]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(answered.fenced).toEqual([true, false, true, false]); // fenced, and lease-3 granted at once
-    expect(answered.leases).toHaveLength(3);
-
-    const restarted = await renewed();
-    await vi.advanceTimersByTimeAsync(500);
-    restarted.leases[1]?.emit('keepaliveFired'); // 2,500
-    restarted.leases[0]?.emit('keepaliveEstablished'); // the old lease's stream: lease-2's request still stands
-    restarted.leases[1]?.emit('keepaliveSucceeded'); // proven until 4,500
-    await vi.advanceTimersByTimeAsync(TTL_MS - 500 + 1); // 4,001
-    expect(restarted.fenced).toEqual([true, false]);
+    expect(w.fenced).toEqual([true, false, true, false]); // at 2 TTL, as if lease-1's answer had not come; lease-3 granted at once
+    expect(w.leases[0]?.keepalivesOnce).toBe(sentByOld); // (lease-1 sent nothing more once replaced)
   });
 
   it('a renewal that registers after the store opened again leaves the fence to the new opening, and stops checking', async () => {
@@ -458,7 +479,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     await w.keeper.grant(1);
     const lease = w.leases[0] as ScriptedLease;
     const answer = deferred<'alive'>();
-    lease.keepaliveOnceAnswers.push(answer.promise);
+    lease.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, answer.promise);
     await vi.advanceTimersByTimeAsync(TTL_MS); // no keepalive answered within the TTL
     expect(w.keeper.canVouch()).toBe(false);
     expect(w.keeper.doubting).toBe(true);
@@ -471,13 +492,12 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     expect(w.fenced).toEqual([]);
     expect(w.keeper.id).toBe('lease-1');
     expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 0, leaseRenewals: 0 });
-    expect(lease.keepalivesOnce).toBe(1);
+    expect(lease.keepalivesOnce).toBe(BEATS_BEFORE_DOUBT.length + 1); // the keepalives, then the question
     // proven until the TTL after the question was sent (at TTL_MS), not after its answer (TTL_MS + 100)
     await vi.advanceTimersByTimeAsync(TTL_MS - 101);
     expect(w.keeper.canVouch()).toBe(true);
-    lease.keepaliveOnceAnswers.push('failed');
-    await vi.advanceTimersByTimeAsync(1); // asked again, and this time etcd fails: fenced, and a new lease granted
-    expect(lease.keepalivesOnce).toBe(2);
+    await vi.advanceTimersByTimeAsync(1); // asked again (the keepalives meanwhile failed), and this time etcd fails: fenced, and a new lease granted
+    expect(w.host.stats.leaseDoubts).toBe(2);
     expect(w.fenced).toEqual([true, false]);
     expect(w.keeper.id).toBe('lease-2');
   });
@@ -485,7 +505,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
   it('the lease expired at etcd: fenced and renewed', async () => {
     const w = world();
     await w.keeper.grant(1);
-    w.leases[0]?.keepaliveOnceAnswers.push('expired');
+    w.leases[0]?.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, 'expired');
     await vi.advanceTimersByTimeAsync(TTL_MS);
     expect(w.fenced).toEqual([true, false]);
     expect(w.keeper.id).toBe('lease-2');
@@ -496,7 +516,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
     const answer = deferred<'alive'>();
-    lease.keepaliveOnceAnswers.push(answer.promise);
+    lease.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, answer.promise);
     await vi.advanceTimersByTimeAsync(TTL_MS + TTL_MS - 1); // past callTimeoutMs (500): still asking
     expect(w.fenced).toEqual([]);
     expect(w.keeper.doubting).toBe(true);
@@ -514,7 +534,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
     const answer = deferred<'alive'>();
-    lease.keepaliveOnceAnswers.push(answer.promise);
+    lease.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, answer.promise);
     await vi.advanceTimersByTimeAsync(TTL_MS + 1500); // etcd slow: three times callTimeoutMs
     answer.resolve('alive');
     await vi.advanceTimersByTimeAsync(0);
@@ -530,15 +550,17 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     const w = world();
     await w.keeper.grant(1);
     const lease = w.leases[0] as ScriptedLease;
-    const answer = deferred<'failed'>();
-    lease.keepaliveOnceAnswers.push(answer.promise);
+    const question = deferred<'failed'>();
+    const beat = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push('failed', 'failed', 'failed', question.promise, beat.promise);
     await vi.advanceTimersByTimeAsync(TTL_MS);
     expect(w.keeper.doubting).toBe(true);
-    lease.emit('keepaliveFired');
-    lease.emit('keepaliveSucceeded');
+    await vi.advanceTimersByTimeAsync(4 * BEAT_MS - TTL_MS); // the next keepalive is sent
+    beat.resolve('alive');
+    await vi.advanceTimersByTimeAsync(0);
     expect(w.keeper.canVouch()).toBe(true);
     expect(w.keeper.doubting).toBe(false); // the doubt ends with the proof, not with the question
-    answer.resolve('failed');
+    question.resolve('failed');
     await vi.advanceTimersByTimeAsync(0);
     expect(w.fenced).toEqual([]);
     expect(w.keeper.canVouch()).toBe(true);
@@ -547,7 +569,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
   it('closed while etcd is asked: no fence, no timer left', async () => {
     const w = world();
     await w.keeper.grant(1);
-    w.leases[0]?.keepaliveOnceAnswers.push(deferred<'alive'>().promise);
+    w.leases[0]?.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, deferred<'alive'>().promise);
     await vi.advanceTimersByTimeAsync(TTL_MS);
     expect(w.keeper.doubting).toBe(true);
     w.state.closed = true;
@@ -570,7 +592,7 @@ describe('LeaseKeeper: a host suspended between a request and its answer', () =>
   async function asked(): Promise<{ w: World; answer: { resolve: (value: 'alive') => void } }> {
     const w = await grantedNoRenewal();
     const answer = deferred<'alive'>();
-    w.leases[0]?.keepaliveOnceAnswers.push(answer.promise);
+    w.leases[0]?.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, answer.promise);
     await vi.advanceTimersByTimeAsync(TTL_MS); // no keepalive answered: the doubt, the question sent now (wall W)
     expect(w.keeper.doubting).toBe(true);
     return { w, answer };
@@ -598,13 +620,17 @@ describe('LeaseKeeper: a host suspended between a request and its answer', () =>
     expect(w.keeper.canVouch()).toBe(false);
   });
 
-  it('a stream keepalive answered before a long suspension, read after it, proves nothing past the TTL after its request (wall clock)', async () => {
+  it('a keepalive answered before a long suspension, read after it, proves nothing past the TTL after its request (wall clock)', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
-    await vi.advanceTimersByTimeAsync(667);
-    lease.emit('keepaliveFired'); // sent at 667; etcd answers at once, the host sleeps an hour before it reads it
+    const answer = deferred<'alive'>();
+    lease.keepaliveOnceAnswers.push(answer.promise);
+    await vi.advanceTimersByTimeAsync(BEAT_MS); // sent; etcd answers at once, the host sleeps an hour before it reads it
     vi.setSystemTime(Date.now() + 3_600_000);
-    lease.emit('keepaliveSucceeded', { TTL: '2' });
+    answer.resolve('alive');
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(lease.keepalivesOnce).toBe(1);
     expect(w.keeper.canVouch()).toBe(false);
   });
 });

@@ -187,10 +187,10 @@ export class World {
   }
 
   // --- e1 lease ---
+  /** etcd answers e1's next keepalive (or question) at once, alive, unless an answer is already scripted for it. */
   keepalive(): void {
     const l = this.etcd.leases.at(-1);
-    l?.emit('keepaliveFired');
-    l?.emit('keepaliveSucceeded', { TTL: '3600' });
+    if (l !== undefined && l.keepaliveOnceAnswers.length === 0) l.keepaliveOnceAnswers.push('alive');
   }
   lapse(): void {
     const l = this.etcd.leases.at(-1);

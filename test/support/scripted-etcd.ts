@@ -15,7 +15,7 @@ import type { AddressStoreListener } from '../../src/store/address-store.js';
 /** What a lease's grant does: succeed at once, fail, or wait for the promise. */
 export type GrantOutcome = 'granted' | 'refused' | Promise<void>;
 
-/** A lease as etcd3's: granted (or not) when asked, its keepalive events emitted by the test. */
+/** A lease as etcd3's: granted (or not) when asked, each keepalive answered as the test scripts it. */
 export class ScriptedLease extends EventEmitter {
   released = 0;
   revoked: unknown[] = [];
@@ -38,8 +38,11 @@ export class ScriptedLease extends EventEmitter {
   /** What a keepalive asked once answers: by default a failure (etcd out of reach), as when the proof ran out because etcd was. */
   keepaliveOnceAnswers: Array<'alive' | 'expired' | 'failed' | Promise<'alive' | 'expired' | 'failed'>> = [];
   keepalivesOnce = 0;
-  async keepaliveOnce(_opts?: unknown): Promise<{ TTL: string }> {
+  /** The options of each keepalive asked, in order. */
+  readonly keepaliveOnceOptions: unknown[] = [];
+  async keepaliveOnce(opts?: unknown): Promise<{ TTL: string }> {
     this.keepalivesOnce++;
+    this.keepaliveOnceOptions.push(opts);
     const answer = await (this.keepaliveOnceAnswers.shift() ?? 'failed');
     if (answer === 'failed') throw new Error('etcd is out of reach');
     if (answer === 'expired') {
