@@ -91,8 +91,9 @@ export const etcdStoreOptionsSchema = z
     callTimeoutMs: z._default(positive(), 2000),
     /**
      * The most transactions the store keeps in flight at etcd. The window
-     * halves while etcd answers slower than {@link txnTargetMs}, and grows
-     * back by one per window of quicker answers. Transactions beyond it wait
+     * halves while etcd answers slower than {@link txnTargetMs}, never below
+     * 8 (or this, if smaller), and grows back by one per window of quicker
+     * answers. Transactions beyond it wait
      * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
      * a lease only after applying everything committed before the keepalive,
      * and gives up after one second, so a backlog at etcd expires every

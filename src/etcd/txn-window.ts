@@ -19,9 +19,19 @@
  */
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 
+/**
+ * The smallest window (or `max`, if smaller). An answer is late also when
+ * the enroller itself is too busy to read it (a starved event loop), and
+ * halving then does not help etcd: in a 100,000-member join whose enrollers
+ * were starved of CPU, windows of one sent some 10 transactions a second
+ * each while members gave up by the tens of thousands. Eight per enroller
+ * keeps etcd's backlog small all the same (80 entries for ten enrollers).
+ */
+export const TXN_WINDOW_FLOOR = 8;
+
 /** The window's bounds. */
 export interface TxnWindowOptions {
-  /** The most transactions in flight at once (the window's size to start with, too). */
+  /** The most transactions in flight at once (the window's size to start with, too); it never halves below {@link TXN_WINDOW_FLOOR} (or this, if smaller). */
   readonly max: number;
   /** An answer slower than this, in ms, halves the window (once per window); a quicker one grows it. */
   readonly targetMs: number;
@@ -145,7 +155,7 @@ export class TxnWindow {
     if (quick) {
       this.#size = Math.min(this.#max, this.#size + 1 / this.#size);
     } else if (sentAt >= this.#cutAt) {
-      this.#size = Math.max(1, this.#size / 2);
+      this.#size = Math.max(Math.min(TXN_WINDOW_FLOOR, this.#max), this.#size / 2);
       this.#cutAt = this.#clock.now();
       this.#stats.txnWindowCuts++;
     }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TxnNotSentError, TxnWindow, type TxnWindowStats } from '../../src/etcd/txn-window.js';
+import { TXN_WINDOW_FLOOR, TxnNotSentError, TxnWindow, type TxnWindowStats } from '../../src/etcd/txn-window.js';
 
 /** A transaction the test answers by hand. */
 interface Txn {
@@ -71,42 +71,53 @@ describe('TxnWindow', () => {
     expect(h.peak()).toBe(2);
   });
 
-  it('an answer slower than the target halves the window, once for the transactions sent before the cut, never below one', async () => {
-    const h = harness(8, 100);
-    const first = Array.from({ length: 8 }, (_, i) => h.txn(i));
+  it('an answer slower than the target halves the window, once for the transactions sent before the cut, never below its floor', async () => {
+    const h = harness(32, 100);
+    const first = Array.from({ length: 32 }, (_, i) => h.txn(i));
     await vi.advanceTimersByTimeAsync(150);
-    for (const t of first) t.answer(true); // all slow: one cut, not eight
+    for (const t of first) t.answer(true); // all slow: one cut, not 32
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(4);
+    expect(h.window.size).toBe(16);
     expect(h.stats.txnWindowCuts).toBe(1);
-    // Sent after the cut and slow too: halves again, and again, down to one.
-    for (const expected of [2, 1, 1]) {
+    // Sent after the cut and slow too: halves again, down to the floor (a starved enroller reads its answers late too).
+    for (const expected of [8, 8, 8]) {
       const batch = Array.from({ length: h.window.size }, (_, i) => h.txn(100 + i));
       await vi.advanceTimersByTimeAsync(150);
       for (const t of batch) t.answer(true);
       await vi.advanceTimersByTimeAsync(0);
       expect(h.window.size).toBe(expected);
     }
-    expect(h.stats.txnWindowCuts).toBe(4);
+    expect(TXN_WINDOW_FLOOR).toBe(8);
+    expect(h.stats.txnWindowCuts).toBe(4); // (at the floor a cut is still counted)
+    // A maximum below the floor: never below one, never above the maximum.
+    const small = harness(2, 100);
+    const slow = small.txn(1);
+    await vi.advanceTimersByTimeAsync(150);
+    slow.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(small.window.size).toBe(2);
   });
 
   it('quick answers grow the window back by about one per window of answers, up to its maximum', async () => {
-    const h = harness(4, 100);
+    const h = harness(20, 100);
     const slow = h.txn(1);
     await vi.advanceTimersByTimeAsync(200);
     slow.answer(true);
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(2);
+    expect(h.window.size).toBe(10);
     const sizes: number[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 200; i++) {
       const t = h.txn(10 + i);
       await vi.advanceTimersByTimeAsync(5);
       t.answer(true);
       await vi.advanceTimersByTimeAsync(0);
       sizes.push(h.window.size);
     }
-    // +1/size per answer: 2.5, 2.9, 3.24, 3.55, 3.83, then 4 (its maximum) and no further.
-    expect(sizes).toEqual([2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4]);
+    // +1/size per answer: ten answers at 10 make 10.99, the eleventh 11.08; then up to its maximum and no further.
+    expect(sizes[9]).toBe(10);
+    expect(sizes[10]).toBe(11);
+    expect(sizes.at(-1)).toBe(20);
+    expect(Math.max(...sizes)).toBe(20);
   });
 
   it('a transaction still waiting when its wait runs out fails with TxnNotSentError and is never sent', async () => {
@@ -142,28 +153,29 @@ describe('TxnWindow', () => {
   });
 
   it('a failed transaction frees its place and counts as slow', async () => {
-    const h = harness(2, 100);
-    const a = h.txn(1);
-    const b = h.txn(2);
-    const c = h.txn(3);
+    const h = harness(16, 100);
+    const txns = Array.from({ length: 17 }, (_, i) => h.txn(i));
     await vi.advanceTimersByTimeAsync(0);
-    a.answer(false); // a quick refusal ("too many requests") is etcd overloaded all the same
-    await expect(a.result).rejects.toThrow(/too many requests/);
+    expect(h.window.waiting).toBe(1);
+    txns[0]?.answer(false); // a quick refusal ("too many requests") is etcd overloaded all the same
+    await expect(txns[0]?.result).rejects.toThrow(/too many requests/);
     await vi.advanceTimersByTimeAsync(0);
     expect(h.stats.txnWindowCuts).toBe(1);
-    expect(h.window.size).toBe(1);
-    expect(c.sent).toBe(false); // one place now, and 2 holds it
-    b.answer(true);
+    expect(h.window.size).toBe(8);
+    for (const t of txns.slice(1, 8)) t.answer(true); // 15 in flight, then 8: still no room under 8
     await vi.advanceTimersByTimeAsync(0);
-    expect(c.sent).toBe(true);
-    c.answer(true);
-    await c.result;
+    expect(txns[16]?.sent).toBe(false);
+    txns[8]?.answer(true); // 7 in flight: room
+    await vi.advanceTimersByTimeAsync(0);
+    expect(txns[16]?.sent).toBe(true);
+    for (const t of txns.slice(9)) t.answer(true);
+    await Promise.all(txns.slice(1).map((t) => t.result));
   });
 
   it('under any schedule of arrivals, answers, failures and waits: never more in flight than its maximum or its size, sent in arrival order, each settled once', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 12 }),
         fc.array(
           fc.oneof(
             fc.record({ kind: fc.constant('arrive' as const), waitMs: fc.integer({ min: 1, max: 400 }) }),
