@@ -58,7 +58,8 @@ export class StorePace {
    * more binds to give up.
    */
   begin(): (completed?: boolean) => void {
-    if (this.#inFlight === 0) this.#since = this.#clock.now();
+    const started = this.#clock.now();
+    if (this.#inFlight === 0) this.#since = started;
     this.#inFlight++;
     let ended = false;
     return (completed = true) => {
@@ -68,7 +69,9 @@ export class StorePace {
       if (this.#inFlight === 0) for (const idle of this.#idle.splice(0)) idle();
       if (!completed) return;
       const t = this.#clock.now();
-      const gap = t - this.#since;
+      // No longer than this call's own flight: busy time before it started, with only calls in flight that failed or
+      // never settle, is no measure of how fast the store completes binds.
+      const gap = t - Math.max(this.#since, started);
       this.#since = t;
       this.#gapMs = this.#gapMs === undefined ? gap : this.#gapMs + (gap - this.#gapMs) * WEIGHT;
     };

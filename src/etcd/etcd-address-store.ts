@@ -370,12 +370,11 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   /** One transaction, through the window of those in flight (a registration, which reopens the fence, goes past it). */
   async #txn(kind: opts.TxnKind, what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
-    const deadline = this.#deadline();
     const send = () => {
       const client = this.#open();
       this.#stats.transactions++;
       this.#stats[kind]++;
-      return client.kv.txn(request, deadline);
+      return client.kv.txn(request, this.#deadline()); // (from its send: the wait in the window is not etcd's time)
     };
     try {
       return await (kind === 'registrations' ? send() : this.#window.run(send, this.#options.callTimeoutMs));

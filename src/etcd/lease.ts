@@ -145,7 +145,7 @@ export class LeaseKeeper {
     this.#lease = lease;
     this.#leaseId = id;
     this.#extend(epoch, askedAt, askedWall);
-    this.#beat(lease, epoch);
+    this.#beat(lease, epoch, askedAt);
     await this.#register(lease, id, previousLeaseId);
     if (epoch !== this.#host.epoch()) return; // (stopped meanwhile: a later opening's store is not this renewal's)
     if (previousLeaseId !== undefined) {
@@ -182,16 +182,16 @@ export class LeaseKeeper {
    * time; etcd saying the lease expired loses it (etcd3 emits 'lost'); a
    * failure proves nothing, and the fence's deadline decides.
    */
-  #beat(lease: Lease, epoch: number): void {
+  #beat(lease: Lease, epoch: number, provenFrom: number): void {
     const ttlMs = this.#host.options.leaseTtlSecs * 1000;
-    const next = (): void => {
-      this.#beatTimer = this.#clock.setTimeout(beat, Math.max(1, Math.floor(ttlMs / 3)));
+    const everyMs = Math.max(1, Math.floor(ttlMs / 3));
+    const next = (ms = everyMs): void => {
+      this.#beatTimer = this.#clock.setTimeout(beat, ms);
     };
     const beat = (): void => {
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
       next();
-      const sentAt = this.#clock.now();
-      const sentWall = Date.now();
+      const [sentAt, sentWall] = [this.#clock.now(), Date.now()];
       lease.keepaliveOnce({ deadline: sentWall + ttlMs }).then(
         (res) => {
           if (this.#lease !== lease || epoch !== this.#host.epoch() || !(Number(res.TTL) > 0)) return;
@@ -202,7 +202,7 @@ export class LeaseKeeper {
       );
     };
     this.#clock.clearTimeout(this.#beatTimer);
-    next();
+    next(Math.max(0, provenFrom + everyMs - this.#clock.now())); // (a third of the TTL after the proof's own start: a grant answered late is kept alive at once)
   }
 
   /** Registers the enroller under `enrollers/`: two live enrollers with one name would share their marks, so the name must be free. */

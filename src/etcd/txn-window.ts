@@ -105,9 +105,18 @@ export class TxnWindow {
     if (this.#inFlight < this.size) this.#inFlight++;
     else await this.#place(waitMs); // (the place is counted in flight when given)
     const sentAt = this.#clock.now();
+    let sending: Promise<T>;
+    try {
+      sending = send();
+    } catch (err) {
+      // Refused in the process (the store closed), never sent: the place is free again, and etcd was not slow.
+      this.#inFlight--;
+      this.#admit();
+      throw err;
+    }
     let quick = false;
     try {
-      const answer = await send();
+      const answer = await sending;
       quick = this.#clock.now() - sentAt <= this.#targetMs;
       return answer;
     } finally {

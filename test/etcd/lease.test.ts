@@ -87,16 +87,6 @@ async function grantedNoRenewal(): Promise<World> {
   return w;
 }
 
-/** A world whose first lease was lost at TTL_MS and renewed at once (lease-2, proven until 2 * TTL_MS). */
-async function renewed(): Promise<World> {
-  const w = world();
-  await w.keeper.grant(1);
-  await vi.advanceTimersByTimeAsync(TTL_MS);
-  expect(w.keeper.id).toBe('lease-2');
-  expect(w.fenced).toEqual([true, false]);
-  return w;
-}
-
 const registrations = (w: World) => w.txns.filter((t) => t.what === 'register').map((t) => t.request.compare?.[0]);
 
 beforeEach(() => {
