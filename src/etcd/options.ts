@@ -84,8 +84,10 @@ export const etcdStoreOptionsSchema = z
       10,
     ),
     /**
-     * Bound on one etcd request, in ms: past it the enrollment in hand is
-     * answered "unavailable".
+     * Bound on one etcd request, in ms, from when it is sent: past it the
+     * enrollment in hand is answered "unavailable". A transaction may first
+     * wait as long for a place among those in flight
+     * ({@link maxTxnsInFlight}); one still waiting then is never sent.
      * @default 2000
      */
     callTimeoutMs: z._default(positive(), 2000),
@@ -106,9 +108,9 @@ export const etcdStoreOptionsSchema = z
      * transactions in flight ({@link maxTxnsInFlight}). Keep it well under
      * the one second etcd waits for its backlog before it refuses a lease
      * renewal.
-     * @default 250
+     * @default 500
      */
-    txnTargetMs: z._default(positive(), 250),
+    txnTargetMs: z._default(positive(), 500),
   })
   .check(
     z.refine((o) => (o.hosts === undefined) !== (o.client === undefined), {
