@@ -87,13 +87,13 @@ export const etcdStoreOptionsSchema = z
      * Bound on one etcd request, in ms, from when it is sent: past it the
      * enrollment in hand is answered "unavailable". A transaction may first
      * wait as long for a place among those in flight
-     * ({@link maxTxnsInFlight}); one still waiting then is never sent.
+     * (`maxTxnsInFlight`); one still waiting then is never sent.
      * @default 2000
      */
     callTimeoutMs: z._default(positive(), 2000),
     /**
      * The most transactions the store keeps in flight at etcd. The window
-     * halves while etcd answers slower than {@link txnTargetMs}, never below
+     * halves while etcd answers slower than `txnTargetMs`, never below
      * 8 (or this, if smaller), and grows back by one per window of quicker
      * answers. Transactions beyond it wait
      * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
@@ -105,7 +105,7 @@ export const etcdStoreOptionsSchema = z
     maxTxnsInFlight: z._default(integerAtLeast(1), 64),
     /**
      * The answer time, in ms, above which the store halves its window of
-     * transactions in flight ({@link maxTxnsInFlight}). Keep it well under
+     * transactions in flight (`maxTxnsInFlight`). Keep it well under
      * the one second etcd waits for its backlog before it refuses a lease
      * renewal.
      * @default 500
