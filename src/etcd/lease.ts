@@ -175,13 +175,7 @@ export class LeaseKeeper {
     this.#unrevoked.delete(id);
   }
 
-  /**
-   * Keeps `lease` alive: a keepalive every third of the TTL, each awaited
-   * for one TTL (an answer later than that proves nothing current). An
-   * answer proves the lease until the TTL after that keepalive's own send
-   * time; etcd saying the lease expired loses it (etcd3 emits 'lost'); a
-   * failure proves nothing, and the fence's deadline decides.
-   */
+  /** Keeps `lease` alive: a keepalive (`#keepalive`) every third of the TTL, each awaited for one TTL (a later answer proves nothing current). */
   #beat(lease: Lease, epoch: number, provenFrom: number): void {
     const ttlMs = this.#host.options.leaseTtlSecs * 1000;
     const everyMs = Math.max(1, Math.floor(ttlMs / 3));
@@ -191,18 +185,30 @@ export class LeaseKeeper {
     const beat = (): void => {
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
       next();
-      const [sentAt, sentWall] = [this.#clock.now(), Date.now()];
-      lease.keepaliveOnce({ deadline: sentWall + ttlMs }).then(
-        (res) => {
-          if (this.#lease !== lease || epoch !== this.#host.epoch() || !(Number(res.TTL) > 0)) return;
-          this.#extend(epoch, sentAt, sentWall);
-          if (this.#proven()) this.#endDoubt(); // (the question in flight, if any, is answered: its answer is ignored)
-        },
-        () => undefined, // (an expired lease is reported by 'lost'; any other failure proves nothing)
-      );
+      void this.#keepalive(lease, epoch, ttlMs);
     };
     this.#clock.clearTimeout(this.#beatTimer);
     next(Math.max(0, provenFrom + everyMs - this.#clock.now())); // (a third of the TTL after the proof's own start: a grant answered late is kept alive at once)
+  }
+
+  /**
+   * One keepalive of `lease`, awaited for `waitMs`: etcd saying it lives proves it until the TTL after this call's
+   * own send time (ending a doubt it proves over). Whether etcd said so; a failure is `false`, and proves nothing (an
+   * expired lease is reported by 'lost').
+   */
+  #keepalive(lease: Lease, epoch: number, waitMs: number): Promise<boolean> {
+    const [sentAt, sentWall] = [this.#clock.now(), Date.now()];
+    return lease.keepaliveOnce({ deadline: sentWall + waitMs }).then(
+      (res) => {
+        const alive = Number(res.TTL) > 0;
+        if (alive && this.#lease === lease && epoch === this.#host.epoch()) {
+          this.#extend(epoch, sentAt, sentWall);
+          if (this.#proven()) this.#endDoubt(); // (a question in flight is answered: its answer changes nothing more)
+        }
+        return alive;
+      },
+      () => false,
+    );
   }
 
   /** Registers the enroller under `enrollers/`: two live enrollers with one name would share their marks, so the name must be free. */
@@ -319,8 +325,6 @@ export class LeaseKeeper {
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced || this.#doubtTimer !== undefined || lease === undefined)
       return;
     this.#host.stats.leaseDoubts++;
-    const sentAt = this.#clock.now();
-    const sentWall = Date.now();
     const { callTimeoutMs, leaseTtlSecs } = this.#host.options;
     const waitMs = Math.max(callTimeoutMs, leaseTtlSecs * 1000);
     const settle = (alive: boolean): void => {
@@ -328,15 +332,11 @@ export class LeaseKeeper {
       if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
       this.#doubtTimer = undefined;
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
-      if (alive) this.#extend(epoch, sentAt, sentWall);
-      else if (!this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
+      if (!alive && !this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
     };
     const timer = this.#clock.setTimeout(() => settle(false), waitMs); // (should the client's own deadline not end it)
     this.#doubtTimer = timer;
-    lease.keepaliveOnce({ deadline: Date.now() + waitMs }).then(
-      (res) => settle(Number(res.TTL) > 0),
-      () => settle(false),
-    );
+    void this.#keepalive(lease, epoch, waitMs).then(settle); // (alive: #keepalive proved it, from this question's send time)
   }
 
   /**
