@@ -8,7 +8,7 @@
  */
 import type { IKeyValue, ITxnRequest } from 'etcd3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EtcdAddressStore } from '../../src/etcd/index.js';
+import { EtcdAddressStore, type EtcdAddressStoreOptions } from '../../src/etcd/index.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 import { StoreError } from '../../src/index.js';
 import { deferred, keyValue, mockListener, ScriptedEtcd } from '../support/scripted-etcd.js';
@@ -34,10 +34,10 @@ const refused = (revision: number, ...found: (IKeyValue | undefined)[]): Partial
 
 const stores: EtcdAddressStore[] = [];
 
-/** An open, loaded store (enroller e1) on a scripted client; the table read finds `kvs` at revision 100. */
-async function opened(kvs: IKeyValue[] = []) {
+/** An open, loaded store (enroller e1, with `options` besides) on a scripted client; the table read finds `kvs` at revision 100. */
+async function opened(kvs: IKeyValue[] = [], options: Partial<EtcdAddressStoreOptions> = {}) {
   const etcd = new ScriptedEtcd();
-  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 60, callTimeoutMs: 500 });
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 60, callTimeoutMs: 500, ...options });
   const listener = mockListener();
   await store.open({ name: 'e1', shimAddress: '10.0.0.1:7000' }, listener);
   stores.push(store);
@@ -440,5 +440,67 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     const before = etcd.txns.length;
     await vi.advanceTimersByTimeAsync(3000);
     expect(etcd.txns).toHaveLength(before); // m is served: its new mark is not deleted
+  });
+});
+
+/**
+ * Found by a review (2026-12-06; fixed with it): the store computed a transaction's deadline (now + callTimeoutMs)
+ * before the transaction waited for a place in the window, so the wait ate the time etcd was given to answer. A
+ * transaction admitted after waiting 450 ms of a 500 ms call timeout was sent with 50 ms left: it failed with
+ * DEADLINE_EXCEEDED even when etcd answered well under txnTargetMs, and its failure then counted as a slow answer and
+ * halved the window. And a transaction refused in the process (the store not open) counted as a slow answer too.
+ */
+describe('the window of transactions in flight', () => {
+  it('a transaction that waited for a place in the window is still given the call timeout at etcd', async () => {
+    const { etcd, store } = await opened([], { maxTxnsInFlight: 1 });
+    const first = deferred<TxnResponse>();
+    const sentAt: number[] = [];
+    etcd.answers.push(
+      () => {
+        sentAt.push(Date.now());
+        return first.promise;
+      },
+      () => {
+        sentAt.push(Date.now());
+        return {};
+      },
+    );
+    const a = store.bind({ name: 'a', address: 1 });
+    const b = store.bind({ name: 'b', address: 2 });
+    await vi.advanceTimersByTimeAsync(450); // etcd takes 450 ms over a (b waits in the window)
+    first.resolve({ succeeded: true, responses: [], header: { revision: '102' } } as unknown as TxnResponse);
+    expect(await a).toBe(true);
+    expect(await b).toBe(true);
+    expect(etcd.txns).toHaveLength(3); // the registration, a, b
+    const deadline = ((etcd.txns[2] as { deadline: unknown }).deadline as { deadline: number }).deadline;
+    const left = deadline - (sentAt[1] as number);
+    expect(left, `b was sent with ${left} ms left of its 500 ms call timeout`).toBeGreaterThanOrEqual(500);
+  });
+
+  it('so a bind admitted late does not fail when etcd answers it in 100 ms (under txnTargetMs)', async () => {
+    const { etcd, store } = await opened([], { maxTxnsInFlight: 1 });
+    /** etcd as a gRPC call sees it: an answer after the call's deadline is DEADLINE_EXCEEDED. */
+    const answeredIn = (ms: number) => async () => {
+      const { deadline } = (etcd.txns[etcd.txns.length - 1] as { deadline: unknown }).deadline as { deadline: number };
+      await new Promise((r) => setTimeout(r, ms));
+      if (Date.now() > deadline) throw new Error('4 DEADLINE_EXCEEDED: Deadline exceeded');
+      return { succeeded: true, responses: [], header: { revision: String(++etcd.revision) } } as unknown as TxnResponse;
+    };
+    etcd.answers.push(answeredIn(450), answeredIn(100));
+    const a = store.bind({ name: 'a', address: 1 });
+    const b = store.bind({ name: 'b', address: 2 });
+    const outcomes = Promise.allSettled([a, b]);
+    await vi.advanceTimersByTimeAsync(600);
+    const [ra, rb] = await outcomes;
+    expect(ra).toEqual({ status: 'fulfilled', value: true });
+    expect(rb.status === 'rejected' ? String((rb.reason as Error).message) : rb).toEqual({ status: 'fulfilled', value: true });
+  });
+
+  it('a transaction refused in the process (store not open) is no slow answer of etcd: the window is not cut', async () => {
+    const { etcd, store } = await opened([kv('names/m', '5', 50), kv('addresses/5', 'm', 50)]);
+    await store.close();
+    await expect(store.release('m')).rejects.toBeInstanceOf(StoreError); // never sent: the store is closed
+    expect(etcd.txns).toHaveLength(1); // the registration only
+    expect(store.stats().txnWindowCuts).toBe(0);
   });
 });

@@ -145,6 +145,29 @@ describe('LeaseKeeper', () => {
     expect(w.fenced).toEqual([true]); // (the later keepalives failed, and so did the question)
   });
 
+  // Found by a review (2026-12-06; fixed with it): the first keepalive went a third of the TTL after the grant's
+  // answer, while the grant proves the lease only until the TTL after it was asked. A grant answered late (etcd under
+  // load, as after a lapse) let that proof run out before the first keepalive was even sent: the keeper doubted
+  // (vouched for nothing) although etcd answered every keepalive at once.
+  it('a lease granted late is kept alive at once: etcd answering every keepalive, the keeper never doubts', async () => {
+    const w = world();
+    const granting = deferred<void>();
+    w.outcomes.push(granting.promise);
+    const opened = w.keeper.grant(1);
+    const lease = w.leases[0] as ScriptedLease;
+    lease.keepaliveOnceAnswers.push(...Array.from({ length: 20 }, () => 'alive' as const)); // etcd answers every keepalive at once
+    await vi.advanceTimersByTimeAsync(1500); // the grant is answered 1.5 s after it was asked
+    granting.resolve();
+    await opened;
+    await vi.advanceTimersByTimeAsync(TTL_MS * 3);
+    const { leaseDoubts, leaseLapses } = w.host.stats;
+    expect({ doubts: leaseDoubts, lapses: leaseLapses, keepalives: lease.keepalivesOnce > 0 }).toEqual({
+      doubts: 0,
+      lapses: 0,
+      keepalives: true,
+    });
+  });
+
   it('keeps the lease alive with a keepalive every third of the TTL, each a call of its own awaited for one TTL', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
