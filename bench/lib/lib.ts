@@ -27,6 +27,7 @@ export const {
   decodeEnrollmentInfo,
   OpCode,
   DEFAULT_DT_CONSTANTS,
+  KEEPALIVE_OBJECT,
   DEFAULT_RECV_BUFFER_BYTES,
 } = lib;
 

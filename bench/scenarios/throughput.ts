@@ -10,8 +10,13 @@ import { cpuMs, machineInfo, sleep, udpCounters, udpDelta } from '../lib/env.js'
 import { type EchoThroughput, echoThroughput } from '../lib/floors.js';
 import { DEFAULT_RECV_BUFFER_BYTES } from '../lib/lib.js';
 import { closeAll, enrolAll, makeManagers, makeShims } from '../lib/members.js';
+import { type ReplayResult, replayEnroller } from '../lib/replay.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int, median, medianOf, summarize } from '../lib/stats.js';
+
+/** Members replayed to an enroller in this process: fewer, and more, than its flood guard's default maxTrackedPeers (10,000). */
+const REPLAY_MEMBERS = [8000, 12_000] as const;
+const REPLAY_KEEPALIVE_ROUNDS = 5;
 
 /** Datagrams the enroller receives per enrollment (M_CONNECT, M_START, M_CREATE_R, M_STOP_R) and sends (as many). */
 export const DATAGRAMS_IN_PER_ENROLLMENT = 4;
@@ -150,6 +155,17 @@ export async function throughput(ctx: Ctx): Promise<void> {
     results.push({ ...c, m: medianOf(runs), runs });
   }
 
+  // The enroller's own CPU with no sockets: below and above its flood guard's maxTrackedPeers (10,000).
+  const replays: Array<{ n: number; m: ReplayResult }> = [];
+  for (const n of REPLAY_MEMBERS) {
+    const runs: ReplayResult[] = [];
+    for (let r = 0; r < ctx.runs; r++) {
+      ctx.log(`throughput: ${n} members replayed in this process, run ${r + 1}/${ctx.runs}`);
+      runs.push(await replayEnroller(n, REPLAY_KEEPALIVE_ROUNDS));
+    }
+    replays.push({ n, m: medianOf(runs as unknown as Array<Record<string, number>>) as unknown as ReplayResult });
+  }
+
   const floorMsgs = floor.echoesPerSec;
   const tables: Table[] = [
     {
@@ -206,6 +222,23 @@ export async function throughput(ctx: Ctx): Promise<void> {
         `${fmt(m.cpuUsPerRx / floor.serverCpuUsPerMsg, 1)}x`,
       ]),
     },
+    {
+      title: `The enroller's own CPU in this process, no sockets: one recorded member's datagrams replayed to it under ${int(REPLAY_MEMBERS[0] ?? 0)} and ${int(REPLAY_MEMBERS[1] ?? 0)} names (median of ${ctx.runs} runs; µs)`,
+      columns: [
+        'members',
+        'CPU µs / enrollment',
+        'of it, the replay copying datagrams',
+        'CPU µs / keepalive answered',
+        'addresses the flood guard holds',
+      ],
+      rows: replays.map(({ n, m }) => [
+        int(n),
+        fmt(m.usPerEnrollment, 1),
+        fmt(m.usCopyingPerEnrollment, 1),
+        fmt(m.usPerKeepalive, 2),
+        int(m.trackedPeers),
+      ]),
+    },
   ];
 
   const verdicts: Verdict[] = [];
@@ -252,6 +285,9 @@ export async function throughput(ctx: Ctx): Promise<void> {
     `"enrol per enroller CPU-second" is N divided by the enroller process's own CPU time (user + system) from the first M_CONNECT to the N-th M_STOP_R: the rate one fully busy core would sustain. "load-gen core" is the member process, which runs on the machine's other core (2 cores in all).`,
     `Each enrollment is ${DATAGRAMS_IN_PER_ENROLLMENT} datagrams into the enroller and ${DATAGRAMS_IN_PER_ENROLLMENT} out (one RIB object synced); "vs echo /s" compares datagrams into the enroller per second with echo round trips per second (one datagram into the echo server each).`,
   ];
+  notes.push(
+    `The replay (bench/lib/replay.ts) records one real enrollment on a MemoryNetwork, then hands its member datagrams to a fresh Enroller in this process under new names of the same length, 500 members at a time (2,000 first, unmeasured, so the code is optimised), each datagram when the enroller's answers before it have come, and then ${REPLAY_KEEPALIVE_ROUNDS} keepalives from every member in turn: the enroller's code (decode, admission, assignment, memory store, encode, timers, garbage) without the kernel's or the member's. ${int(REPLAY_MEMBERS[1] ?? 0)} members are more than the flood guard's maxTrackedPeers (10,000): each keepalive then comes from an address it forgot.`,
+  );
   const bufferBytes = results[0]?.m.recvBufferBytes ?? Number.NaN;
   notes.push(
     `Every enroller binds its UdpShim with the library's defaults: a receive buffer of ${fmt(DEFAULT_RECV_BUFFER_BYTES / 1048576, 0)} MiB asked for (DEFAULT_RECV_BUFFER_BYTES; granted here: ${fmt(bufferBytes / 1048576, 1)} MiB, the kernel doubling what it allows up to net.core.rmem_max ${machineInfo().rmemMax === undefined ? '(unknown)' : `${int(machineInfo().rmemMax ?? 0)} B`}).`,

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/enroller/rate-limiter.js';
 import { ManualClock } from './manual-clock.js';
@@ -32,5 +33,25 @@ describe('RateLimiter: a token bucket per shim address', () => {
     expect(rate.size).toBe(2); // and b went in its turn
     rate.take('c');
     expect(rate.take('b')).toBe(true);
+  });
+
+  it('never holds more than maxPeers buckets, and never forgets one of the last maxPeers / 2 addresses heard (random traffic)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 9 }), fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 200 }), (maxPeers, peers) => {
+        // One token and no refill: a remembered address is refused, a forgotten one gets a fresh bucket.
+        const rate = new RateLimiter(1, 1, maxPeers, new ManualClock());
+        const kept = Math.max(1, Math.floor(maxPeers / 2));
+        const heard: string[] = []; // distinct addresses, the most recently heard last
+        for (const p of peers) {
+          const peer = `p${p}`;
+          const allowed = rate.take(peer);
+          const i = heard.indexOf(peer);
+          if (i >= heard.length - kept && i >= 0) expect(allowed, `${peer} was among the last ${kept} heard`).toBe(false);
+          if (i >= 0) heard.splice(i, 1);
+          heard.push(peer);
+          expect(rate.size).toBeLessThanOrEqual(maxPeers);
+        }
+      }),
+    );
   });
 });
