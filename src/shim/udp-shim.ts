@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Socket } from 'node:dgram';
+import type { Socket, SocketOptions } from 'node:dgram';
 import * as z from 'zod/mini';
 import { dgram } from '../util/builtins.js';
 import { integer, parseWith } from '../util/schema.js';
@@ -63,6 +63,16 @@ export interface UdpShimStats {
   handlerErrors: number;
 }
 
+/**
+ * The socket's name lookup: the shim sends to and binds at IP literals only
+ * (`parseUdpAddress` refuses anything else), so there is nothing to resolve.
+ * `node:dgram` otherwise hands every datagram's destination to `dns.lookup`,
+ * which answers an IP literal on the next tick: a closure and a tick per send.
+ */
+function ipLiteral(address: string, family: number, callback: (err: null, address: string, family: number) => void): void {
+  callback(null, address, family);
+}
+
 /** The destination host the last {@link UdpShim} parsed (see `#destination`). */
 let lastHost = '';
 
@@ -120,6 +130,8 @@ export class UdpShim implements Shim {
       ipv6Only: endpoint.family === 6,
       recvBufferSize: o.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES,
       ...(o.sendBufferSize === undefined ? {} : { sendBufferSize: o.sendBufferSize }),
+      // dgram calls it as (address, family, callback), not as dns.lookup's options form its type names
+      lookup: ipLiteral as unknown as SocketOptions['lookup'],
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
@@ -145,23 +157,21 @@ export class UdpShim implements Shim {
     return { ...this.#stats };
   }
 
-  async send(to: string, pdu: Uint8Array): Promise<void> {
-    if (this.#closed) throw new ShimError(`UDP shim ${this.localAddress} is closed`);
-    if (to !== this.#lastTo) this.#destination(to);
+  send(to: string, pdu: Uint8Array): Promise<void> {
+    // Not an async function: a datagram sent costs one promise, the one returned.
+    try {
+      this.#check(to, pdu);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const host = this.#lastHost;
     const port = this.#lastPort;
-    if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
-    if (pdu.length > this.maxPduBytes) {
-      throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.maxPduBytes}`);
-    }
-    await new Promise<void>((resolve, reject) => {
-      const failed = (err: Error): void =>
-        reject(new ShimError(`UDP send to ${formatUdpAddress(host, port, this.#family)} failed: ${err.message}`, { cause: err }));
+    return new Promise<void>((resolve, reject) => {
       try {
         this.#socket.send(pdu, port, host, (err) => {
           if (err) {
             this.#stats.sendErrors++;
-            failed(err);
+            reject(this.#sendFailed(err, host, port));
           } else {
             this.#stats.sent++;
             resolve();
@@ -169,9 +179,23 @@ export class UdpShim implements Shim {
         });
       } catch (err) {
         // e.g. ERR_SOCKET_DGRAM_NOT_RUNNING when closed meanwhile
-        failed(err as Error);
+        reject(this.#sendFailed(err as Error, host, port));
       }
     });
+  }
+
+  /** Throws the ShimError of a send that cannot go: the shim closed, a bad destination or PDU; else makes `to` the last destination. */
+  #check(to: string, pdu: Uint8Array): void {
+    if (this.#closed) throw new ShimError(`UDP shim ${this.localAddress} is closed`);
+    if (to !== this.#lastTo) this.#destination(to);
+    if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
+    if (pdu.length > this.maxPduBytes) {
+      throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.maxPduBytes}`);
+    }
+  }
+
+  #sendFailed(err: Error, host: string, port: number): ShimError {
+    return new ShimError(`UDP send to ${formatUdpAddress(host, port, this.#family)} failed: ${err.message}`, { cause: err });
   }
 
   /** Parses a new destination (a ShimError if it is malformed or of the other IP version) and makes it the last one. */
