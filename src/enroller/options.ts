@@ -148,9 +148,9 @@ const admissionShape = () => ({
    */
   rateBurst: z._default(integerAtLeast(1), 200),
   /**
-   * Shim addresses whose rate the enroller remembers, at most: the least recently
-   * heard are forgotten, half at a time (the last `maxTrackedPeers / 2` heard
-   * never), so a flood from many addresses cannot grow memory without bound.
+   * Shim addresses whose rate the enroller remembers; beyond, the least
+   * recently heard is forgotten, so a flood from many addresses cannot grow
+   * memory without bound.
    * @default 10000
    */
   maxTrackedPeers: z._default(integerAtLeast(1), 10_000),

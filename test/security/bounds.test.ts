@@ -69,6 +69,19 @@ describe('enroller bounds', () => {
     await expect(member(net, 'm').mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
   });
 
+  // Found by a review (2026-12-06; fixed with it): a flood guard that forgot addresses within its bound let 1,924 of these
+  // 2,000 datagrams through.
+  it('rate-limits maxTrackedPeers addresses flooding in turns: each within the bound keeps its empty bucket', async () => {
+    const { net, enroller } = await withEnroller({ ratePerSecond: 1, rateBurst: 2, maxTrackedPeers: 50 });
+    const peers = Array.from({ length: 50 }, (_, i) => new RawPeer(net.attach(`flooder${i}`)));
+    for (let round = 0; round < 40; round++) for (const peer of peers) await peer.sendRaw('bootstrap', Uint8Array.of(0xff, round));
+    await settle();
+    const { received, rateLimited } = enroller.stats();
+    expect(received).toBe(2000);
+    // 50 bursts of 2 pass, and at most a token or two each from the refill while the test runs; the rest is dropped unread
+    expect(received - rateLimited).toBeLessThanOrEqual(50 * 2 + 100);
+  });
+
   it('refuses members beyond maxMembers', async () => {
     const { net } = await withEnroller({ maxMembers: 2 });
     await member(net, 'a').mgr.enrolWithBootstrap('bootstrap');
