@@ -14,6 +14,12 @@ import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
 /** The receive buffer a {@link UdpShim} asks for unless told otherwise: 4 MiB. */
 export const DEFAULT_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/** A socket buffer size: the kernel takes an int (dgram throws after binding for a larger one). */
+const bufferBytes = () =>
+  z
+    .number({ error: 'must be a finite number' })
+    .check(integer, z.positive({ error: 'must be > 0' }), z.lte(2 ** 31 - 1, { error: 'must be <= 2147483647' }));
+
 const optionsSchema = z.strictObject({
   /**
    * Largest PDU sent or accepted, in bytes; larger sends reject with
@@ -35,12 +41,12 @@ const optionsSchema = z.strictObject({
    * what is queued, so asking much costs an idle member nothing.
    * @default 4 MiB ({@link DEFAULT_RECV_BUFFER_BYTES})
    */
-  recvBufferSize: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
+  recvBufferSize: z.optional(bufferBytes()),
   /**
    * Size of the socket's send buffer in bytes (the kernel may cap it).
    * @default the kernel's default
    */
-  sendBufferSize: z.optional(z.number({ error: 'must be a finite number' }).check(integer, z.positive({ error: 'must be > 0' }))),
+  sendBufferSize: z.optional(bufferBytes()),
 });
 
 /**
@@ -139,10 +145,16 @@ export class UdpShim implements Shim {
         reject(new ShimError(`cannot bind UDP ${endpoint.address}: ${err.message}`, { cause: err }));
       };
       socket.once('error', onError);
-      socket.bind(endpoint.port, endpoint.host, () => {
+      try {
+        // With a lookup that answers at once, dgram binds in this call, and sets the buffer sizes, which may throw.
+        socket.bind(endpoint.port, endpoint.host, () => {
+          socket.off('error', onError);
+          resolve();
+        });
+      } catch (err) {
         socket.off('error', onError);
-        resolve();
-      });
+        onError(err as Error);
+      }
     });
     return new UdpShim(socket, endpoint.family, o.maxPduBytes ?? 8192);
   }

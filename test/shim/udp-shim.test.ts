@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, DEFAULT_RECV_BUFFER_BYTES, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
 import { namesUdpSocket } from '../../src/shim/udp-address.js';
 import { collect, shimConformance } from './conformance.js';
@@ -94,6 +95,27 @@ describe('UdpShim', () => {
       await small.close();
       await large.close();
     }
+  });
+
+  // Found by a review (2026-12-06; fixed with it): a size the kernel's int cannot hold passed the options, and dgram threw
+  // after binding: before, an uncaught exception and a bind that never settled; then, a raw error and a socket left bound.
+  it('refuses a buffer size over 2^31 - 1 as a ConfigError, and a bind dgram fails by throwing as a ShimError, its socket closed', async () => {
+    for (const option of ['recvBufferSize', 'sendBufferSize']) {
+      await expect(UdpShim.bind('127.0.0.1:0', { [option]: 2 ** 31 })).rejects.toThrow(new RegExp(`${option}: must be <= 2147483647`));
+    }
+    const probe = await UdpShim.bind('127.0.0.1:0');
+    const address = probe.localAddress;
+    await probe.close();
+    const bind = vi.spyOn(Socket.prototype, 'bind').mockImplementationOnce(function (this: Socket) {
+      throw new Error('refused by the kernel');
+    });
+    try {
+      await expect(UdpShim.bind(address)).rejects.toThrow(new ShimError(`cannot bind UDP ${address}: refused by the kernel`));
+    } finally {
+      bind.mockRestore();
+    }
+    const again = await UdpShim.bind(address); // nothing holds the port (and the file's socket count finds none left open)
+    await again.close();
   });
 
   it('drops received datagrams over its maximum and counts them', async () => {
