@@ -139,19 +139,14 @@ const RULES_BY_OP: ReadonlyArray<ReadonlyArray<readonly [Checked, Rule]>> = Arra
 
 function present(value: unknown): boolean {
   if (value instanceof Uint8Array) return value.length > 0;
-  if (typeof value === 'object' && value !== null) {
-    for (const key in value) if (present((value as Record<string, unknown>)[key])) return true; // no array, as Object.values made
-    return false;
-  }
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(present);
   // a number or bigint other than 0, a string other than ''; undefined and null (a JavaScript caller's "unset") are absent
   return Boolean(value);
 }
 
 /** An object value is "present" when any of its fields is on the wire, even a zero one (as rlite's `has_*`). */
 function objValuePresent(value: CdapMessage['objValue']): boolean {
-  if (value == null) return false;
-  for (const key in value) if ((value as Record<string, unknown>)[key] !== undefined) return true;
-  return false;
+  return value != null && Object.values(value).some((v) => v !== undefined);
 }
 
 /**
