@@ -182,4 +182,17 @@ describe('CDAP field rules, op code by op code (PROTOCOL.md §3)', () => {
     }
     expect(err).toMatchObject({ opCode: OpCode.M_STOP_R, invokeId: 6, message: 'invalid M_STOP_R: must not carry scope' });
   });
+
+  // Found by a review (2026-12-06; fixed with it): presence read by for-in counted inherited properties.
+  it('judges an object value by its own fields: an Object.prototype with an enumerable property changes no verdict', () => {
+    const release = encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: 1, objValue: {} });
+    const readReply = encodeCdapMessage({ opCode: OpCode.M_READ_R, invokeId: 1, result: 0, authValue: {} });
+    Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true, writable: true });
+    try {
+      expect(decodeCdapMessage(release).opCode).toBe(OpCode.M_RELEASE);
+      expect(decodeCdapMessage(readReply).opCode).toBe(OpCode.M_READ_R);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+  });
 });
