@@ -95,6 +95,7 @@ async function makeStore(spec: NonNullable<Extract<ChildRequest, { type: 'enroll
         hosts: spec.hosts,
         prefix: spec.prefix,
         ...(spec.leaseTtlSecs === undefined ? {} : { leaseTtlSecs: spec.leaseTtlSecs }),
+        ...(spec.txnTargetMs === undefined ? {} : { txnTargetMs: spec.txnTargetMs }),
       });
   }
 }

@@ -14,7 +14,7 @@ export type StoreSpec =
   | { kind: 'memory' }
   | { kind: 'file'; path: string }
   /** An EtcdAddressStore on `hosts`, every key under `prefix`. */
-  | { kind: 'etcd'; hosts: string[]; prefix: string; leaseTtlSecs?: number };
+  | { kind: 'etcd'; hosts: string[]; prefix: string; leaseTtlSecs?: number; txnTargetMs?: number };
 
 export type ChildRequest =
   | {

@@ -30,6 +30,8 @@ interface Plan {
   steadySecs: number;
   /** Each enroller's etcd lease TTL (EtcdAddressStore's `leaseTtlSecs`; its default is 10). */
   leaseTtlSecs: number;
+  /** Each enroller's EtcdAddressStore `txnTargetMs` (its default is 500): an answer slower than this halves the window of transactions in flight. */
+  txnTargetMs: number;
   /** How long the join may take before the scenario gives up on it (the target is 300 s; longer, to see whether it converges at all). */
   joinBoundSecs: number;
 }
@@ -51,6 +53,7 @@ const FULL: Plan = {
   timeoutSecs: 30,
   steadySecs: 60,
   leaseTtlSecs: 10,
+  txnTargetMs: 500,
   joinBoundSecs: 300,
 };
 const QUICK: Plan = {
@@ -63,6 +66,7 @@ const QUICK: Plan = {
   timeoutSecs: 6,
   steadySecs: 10,
   leaseTtlSecs: 10,
+  txnTargetMs: 500,
   joinBoundSecs: 300,
 };
 
@@ -119,7 +123,16 @@ export async function scale(ctx: Ctx): Promise<void> {
     enrollers.push(
       ...(await Promise.all(
         Array.from({ length: plan.enrollers }, (_, i) =>
-          BenchChild.enroller({ store: { kind: 'etcd', hosts: hostsEtcd, prefix, leaseTtlSecs: plan.leaseTtlSecs }, ipcpName: `e${i}` }),
+          BenchChild.enroller({
+            store: {
+              kind: 'etcd',
+              hosts: hostsEtcd,
+              prefix,
+              leaseTtlSecs: plan.leaseTtlSecs,
+              ...(plan.txnTargetMs === 500 ? {} : { txnTargetMs: plan.txnTargetMs }),
+            },
+            ipcpName: `e${i}`,
+          }),
         ),
       )),
     );
@@ -346,7 +359,7 @@ function report(
   }
   const notes = [
     `Member hosts: ${world.hostCount} processes of at most ${int(world.perHost)} members each (the open-files limit raised to the hard limit, ${int(world.fdHard)}); ${int(world.bound)} sockets bound for the join, on ${[...new Set(world.ips)].join(', ')}${new Set(world.ips).size > 1 ? ` (one loopback address per host: one address has only ${int(ephemeralPorts())} ephemeral UDP ports, net.ipv4.ip_local_port_range)` : ''}; enrollers and etcd on 127.0.0.1.`,
-    `Every member starts within ${fmt(plan.spreadMs / 1000, 0)} s (evenly spread), as an IPCP daemon: a failed first enrollment is tried again a second later; member i knows every enroller, e(i mod N) first. Enrollers run the library's defaults on EtcdAddressStore's defaults${plan.leaseTtlSecs === 10 ? ' (lease TTL 10 s)' : `, but a lease TTL of ${plan.leaseTtlSecs} s`}.`,
+    `Every member starts within ${fmt(plan.spreadMs / 1000, 0)} s (evenly spread), as an IPCP daemon: a failed first enrollment is tried again a second later; member i knows every enroller, e(i mod N) first. Enrollers run the library's defaults on EtcdAddressStore's defaults${plan.leaseTtlSecs === 10 ? ' (lease TTL 10 s)' : `, but a lease TTL of ${plan.leaseTtlSecs} s`}${plan.txnTargetMs === 500 ? '' : `, and a txnTargetMs of ${plan.txnTargetMs} ms (the store's default: 500)`}.`,
     ...(world.settledMs === undefined
       ? []
       : [
