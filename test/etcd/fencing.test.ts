@@ -157,11 +157,19 @@ describeEtcd('fencing by lease: a paused enroller', () => {
   it('paused past its lease TTL and resumed, an enroller refuses the keepalives that queued meanwhile: it never vouches late', async () => {
     const { spawn } = await import('node:child_process');
     const { UdpShim } = await import('../../src/index.js');
-    const child = spawn(
-      process.execPath,
-      [built(new URL('../support/etcd-enroller-child.ts', import.meta.url)), etcdEndpoint(), uniquePrefix('pause')],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const { Etcd3 } = await import('etcd3');
+    const prefix = uniquePrefix('pause');
+    const client = new Etcd3({ hosts: etcdEndpoint() });
+    undo.push(() => client.close());
+    // The member's mark under the enroller's lease: [key, lease id], and whether that lease lives at etcd now.
+    const marks = async () => {
+      const kvs = (await client.getAll().prefix(`${prefix}members/`).exec()).kvs;
+      return kvs.map((kv) => [kv.key.toString(), kv.lease] as const);
+    };
+    const alive = async (lease: string) => Number((await client.leaseClient.leaseTimeToLive({ ID: lease })).TTL) > 0;
+    const child = spawn(process.execPath, [built(new URL('../support/etcd-enroller-child.ts', import.meta.url)), etcdEndpoint(), prefix], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     undo.push(() => {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
@@ -189,9 +197,16 @@ describeEtcd('fencing by lease: a paused enroller', () => {
     const late: number[] = [];
     const reasons: string[] = [];
     let resumedAt = Number.POSITIVE_INFINITY;
+    const lateSentAfterResume: number[] = []; // per answer after the resume: its send time minus resumedAt
     mgr.on('keepalive:rtt', ({ rttMs }) => {
-      if (performance.now() >= resumedAt) late.push(rttMs);
+      const now = performance.now();
+      if (now >= resumedAt) {
+        late.push(rttMs);
+        lateSentAfterResume.push(now - rttMs - resumedAt);
+      }
     });
+    const before = await marks();
+    expect(before).toHaveLength(1);
     mgr.on('connection:lost', ({ reason }) => reasons.push(reason));
     child.kill('SIGSTOP');
     await new Promise((resolve) => setTimeout(resolve, TTL_SECS * 1000 + 1000));
@@ -205,6 +220,17 @@ describeEtcd('fencing by lease: a paused enroller', () => {
     // Not one keepalive sent during the pause was answered as enrolled after it (without fencing, those queued in
     // its first second would be: answered at once on resuming, more than a TTL after they were sent).
     expect(late.filter((rtt) => rtt > TTL_SECS * 1000)).toEqual([]);
+    // Stronger: no keepalive sent during the pause (queued while the lease was lapsing or lapsed) is answered as
+    // enrolled at all, whatever its RTT: those of the pause's last TTL would pass the RTT check above. (1 ms: roundMs.)
+    expect(lateSentAfterResume.filter((d) => d < -1)).toEqual([]);
+    if (reasons.length === 0) {
+      // Answered again: only after its binding was proven again under a new, live lease (not under the lapsed one).
+      const after = await marks();
+      expect(after).toHaveLength(1);
+      expect(after[0]?.[0]).toBe(before[0]?.[0]);
+      expect(after[0]?.[1]).not.toBe(before[0]?.[1]);
+      expect(await alive(after[0]?.[1] ?? '0')).toBe(true);
+    }
   }, 30_000);
 });
 
