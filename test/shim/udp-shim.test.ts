@@ -1,4 +1,4 @@
-import { Socket } from 'node:dgram';
+import { createSocket, Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, DEFAULT_RECV_BUFFER_BYTES, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
@@ -115,6 +115,44 @@ describe('UdpShim', () => {
       bind.mockRestore();
     }
     const again = await UdpShim.bind(address); // nothing holds the port (and the file's socket count finds none left open)
+    await again.close();
+  });
+
+  // Found by a review (2026-12-06): the case itself, dgram binding and then failing to set a buffer size, simulated by the
+  // UDP handle's bufferSize failing once (reached through dgram's internals: a Node that moves them fails this loudly).
+  it('a buffer size dgram fails to set after binding rejects with ShimError, no uncaught exception, the port free again', async () => {
+    const probe = createSocket('udp4');
+    const state = Object.getOwnPropertySymbols(probe)
+      .map((s) => (probe as unknown as Record<symbol, { handle?: object }>)[s])
+      .find((v) => v?.handle !== undefined);
+    const handle = Object.getPrototypeOf(state?.handle ?? {}) as {
+      bufferSize: (size: unknown, buffer: unknown, ctx: Record<string, unknown>) => unknown;
+    };
+    probe.close();
+    const original = handle.bufferSize;
+    expect(typeof original).toBe('function');
+    const free = await UdpShim.bind('127.0.0.1:0');
+    const address = free.localAddress;
+    await free.close();
+    let calls = 0;
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    handle.bufferSize = (_size: unknown, _buffer: unknown, ctx: Record<string, unknown>) => {
+      calls++;
+      Object.assign(ctx, { code: 'EINVAL', message: 'invalid argument', errno: -22, syscall: 'setsockopt' });
+      return undefined;
+    };
+    try {
+      await expect(UdpShim.bind(address, { recvBufferSize: 4096 })).rejects.toBeInstanceOf(ShimError);
+    } finally {
+      handle.bufferSize = original;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    process.off('uncaughtException', onUncaught);
+    expect(calls).toBe(1);
+    expect(uncaught).toEqual([]);
+    const again = await UdpShim.bind(address);
     await again.close();
   });
 
