@@ -231,8 +231,8 @@ export async function throughput(ctx: Ctx): Promise<void> {
         'CPU µs / keepalive answered',
         'addresses the flood guard holds',
       ],
-      rows: replays.map(({ n, m }) => [
-        int(n),
+      rows: replays.map(({ m }) => [
+        int(m.members),
         fmt(m.usPerEnrollment, 1),
         fmt(m.usCopyingPerEnrollment, 1),
         fmt(m.usPerKeepalive, 2),
