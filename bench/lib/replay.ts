@@ -14,24 +14,14 @@ import type { Shim, ShimHandler } from '../../src/index.js';
 import { cpuMs, fullGc } from './env.js';
 import { Enroller, EnrollmentManager, encodeCdapMessage, KEEPALIVE_OBJECT, MemoryNetwork, MemoryRib, OpCode } from './lib.js';
 
-type Step = readonly ['out' | 'in', Uint8Array];
+/** One datagram of a recorded exchange: the member's ('out') or the enroller's ('in'). */
+export type Step = readonly ['out' | 'in', Uint8Array];
 
 const NAME = 'replay-000000000';
 
-/** The datagrams of one enrollment, the member's ('out') and the enroller's ('in'), up to the member's M_STOP_R. */
-async function record(): Promise<Step[]> {
-  const net = new MemoryNetwork();
-  const enroller = new Enroller({
-    shim: net.attach('e'),
-    rib: new MemoryRib(),
-    ipcpName: 'e',
-    difName: 'bench.DIF',
-    addressPool: { first: 1, last: 9 },
-  });
-  await enroller.start();
-  const shim = net.attach(NAME);
-  const steps: Step[] = [];
-  const recording: Shim = {
+/** `shim`, recording into `steps` a copy of every datagram it sends and receives, in order. */
+export function recording(shim: Shim, steps: Step[]): Shim {
+  return {
     localAddress: shim.localAddress,
     send: (to, pdu) => {
       steps.push(['out', pdu.slice()]);
@@ -44,7 +34,21 @@ async function record(): Promise<Step[]> {
       }),
     close: () => shim.close(),
   };
-  const member = new EnrollmentManager({ shim: recording, rib: new MemoryRib(), ipcpName: NAME });
+}
+
+/** The datagrams of one enrollment, the member's ('out') and the enroller's ('in'), up to the member's M_STOP_R. */
+async function record(): Promise<Step[]> {
+  const net = new MemoryNetwork();
+  const enroller = new Enroller({
+    shim: net.attach('e'),
+    rib: new MemoryRib(),
+    ipcpName: 'e',
+    difName: 'bench.DIF',
+    addressPool: { first: 1, last: 9 },
+  });
+  await enroller.start();
+  const steps: Step[] = [];
+  const member = new EnrollmentManager({ shim: recording(net.attach(NAME), steps), rib: new MemoryRib(), ipcpName: NAME });
   await member.enrolWithBootstrap('e');
   await member.close();
   await enroller.stop();

@@ -21,6 +21,7 @@ import { BenchChild } from '../lib/child.js';
 import type { Ctx } from '../lib/context.js';
 import { EnrollmentManager, LIB_PATH, MemoryRib, UdpShim } from '../lib/lib.js';
 import { closeAll, makeManagers, makeShims } from '../lib/members.js';
+import { recording, type Step } from '../lib/replay.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, median, type Summary, summarize } from '../lib/stats.js';
 
@@ -81,29 +82,15 @@ function coldProcess(env: Record<string, string>, flags: string[] = [], script: 
  */
 async function recordExchange(bootstrap: string): Promise<string> {
   const shim = await UdpShim.bind('127.0.0.1:0');
-  const steps: Array<['out' | 'in', string]> = [];
-  const hex = (pdu: Uint8Array): string => Buffer.from(pdu).toString('hex');
-  const recording = {
-    localAddress: shim.localAddress,
-    send: (to: string, pdu: Uint8Array) => {
-      steps.push(['out', hex(pdu)]);
-      return shim.send(to, pdu);
-    },
-    onReceive: (handler: (pdu: Uint8Array, from: string) => void) =>
-      shim.onReceive((pdu, from) => {
-        steps.push(['in', hex(pdu)]);
-        handler(pdu, from);
-      }),
-    close: () => shim.close(),
-  };
-  const manager = new EnrollmentManager({ shim: recording, rib: new MemoryRib(), ipcpName: FLOOR_NAME, difName: 'demo.DIF' });
+  const steps: Step[] = [];
+  const manager = new EnrollmentManager({ shim: recording(shim, steps), rib: new MemoryRib(), ipcpName: FLOOR_NAME, difName: 'demo.DIF' });
   try {
     await manager.enrolWithBootstrap(bootstrap);
   } finally {
     await manager.close();
     await shim.close();
   }
-  return JSON.stringify({ name: FLOOR_NAME, steps });
+  return JSON.stringify({ name: FLOOR_NAME, steps: steps.map(([dir, pdu]) => [dir, Buffer.from(pdu).toString('hex')]) });
 }
 
 /**
