@@ -90,12 +90,12 @@ describe('StorePace', () => {
 const MAX_STORE_WAIT_MS = 1000;
 
 /**
- * Found by a review (2026-12-06; fixed with it): a failed call is no completion, but the busy time it spent is still
- * counted in the gap of the next completion (`#since` is not moved), so an
- * outage in which every bind fails comes back as one enormous "gap". With a
+ * Found by a review (2026-12-06; fixed with it): a failed call was no completion, but the busy time it spent was
+ * still counted in the gap of the next completion (`#since` was not moved), so an
+ * outage in which every bind failed came back as one enormous "gap". With a
  * call that never settles (which StorePace says it tolerates: "counts as one
- * in flight, nothing more"), the busy guard then refuses everyone for ever:
- * nothing new is admitted, so no completion can ever bring the average down.
+ * in flight, nothing more"), the busy guard then refused everyone for ever:
+ * nothing new was admitted, so no completion could bring the average down.
  */
 describe('StorePace after an outage', () => {
   it('binds given up in bursts during a 60 s outage do not make one quick completion look like a 60 s gap', () => {
@@ -117,11 +117,11 @@ describe('StorePace after an outage', () => {
     clock.advance(40);
     back();
     // One call in flight (the one that never settles), and the store completes binds quickly again: the guard must
-    // admit. It does not, and never will: no new bind is admitted, so no completion comes to move the average.
+    // admit. Before the fix it never did: no new bind was admitted, so no completion came to move the average.
     expect(pace.waitMs()).toBeLessThanOrEqual(MAX_STORE_WAIT_MS);
   });
 
-  it('without a hung call: right after an outage, ten quick binds in flight make a newcomer wait over a minute', () => {
+  it('without a hung call: right after an outage, ten quick binds in flight do not make a newcomer wait over a minute', () => {
     const clock = new ManualClock();
     const pace = new StorePace(clock);
     const warm = pace.begin();
@@ -139,7 +139,7 @@ describe('StorePace after an outage', () => {
     for (const end of generations.splice(0).flat()) end(false);
     clock.advance(40);
     binds[0]?.();
-    // 9 in flight x a gap that swallowed the whole outage (some 7.5 s): every newcomer is refused for over a minute
+    // Before the fix: 9 in flight x a gap that swallowed the whole outage (some 7.5 s), every newcomer refused for over a minute
     expect(pace.waitMs()).toBeLessThanOrEqual(MAX_STORE_WAIT_MS);
     for (const end of binds) end();
   });

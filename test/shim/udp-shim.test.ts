@@ -1,6 +1,7 @@
 import { createSocket, Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
+import { freeUdpPort } from '../../src/cli/ports.js';
 import { ConfigError, DEFAULT_RECV_BUFFER_BYTES, parseUdpAddress, ShimError, UdpShim } from '../../src/index.js';
 import { namesUdpSocket } from '../../src/shim/udp-address.js';
 import { collect, shimConformance } from './conformance.js';
@@ -103,9 +104,7 @@ describe('UdpShim', () => {
     for (const option of ['recvBufferSize', 'sendBufferSize']) {
       await expect(UdpShim.bind('127.0.0.1:0', { [option]: 2 ** 31 })).rejects.toThrow(new RegExp(`${option}: must be <= 2147483647`));
     }
-    const probe = await UdpShim.bind('127.0.0.1:0');
-    const address = probe.localAddress;
-    await probe.close();
+    const address = `127.0.0.1:${await freeUdpPort()}`;
     const bind = vi.spyOn(Socket.prototype, 'bind').mockImplementationOnce(function (this: Socket) {
       throw new Error('refused by the kernel');
     });
@@ -131,9 +130,7 @@ describe('UdpShim', () => {
     probe.close();
     const original = handle.bufferSize;
     expect(typeof original).toBe('function');
-    const free = await UdpShim.bind('127.0.0.1:0');
-    const address = free.localAddress;
-    await free.close();
+    const address = `127.0.0.1:${await freeUdpPort()}`;
     let calls = 0;
     const uncaught: unknown[] = [];
     const onUncaught = (e: unknown) => uncaught.push(e);
