@@ -187,7 +187,9 @@ export async function phase(
       leaseLapsesUnanswered: e1[i]?.store?.leaseLapsesUnanswered ?? Number.NaN,
       earlierLeasesAlive: e1[i]?.store?.earlierLeasesAlive ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
-      txnWindow: (['txnWindowCuts', 'txnsWaited', 'txnsTimedOutWaiting'] as const).map((k) => e1[i]?.store?.[k] ?? '?').join(' / '),
+      txnWindow: (['txnWindowCuts', 'txnsSlowEtcdNotBehind', 'txnsWaited', 'txnsTimedOutWaiting', 'applyBacklogMax'] as const)
+        .map((k) => e1[i]?.store?.[k] ?? '?')
+        .join(' / '),
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };
   });

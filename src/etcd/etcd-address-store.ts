@@ -20,6 +20,7 @@ import type { Etcd3, IRequestOp, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwner } from '../store/address-store.js';
 import { parseWith } from '../util/schema.js';
+import { ApplyBacklog, raftProgress } from './apply-backlog.js';
 import { makeEtcdClient, storeError } from './client.js';
 import { ConfirmBatcher } from './confirms.js';
 import { Leaves } from './leaves.js';
@@ -88,7 +89,9 @@ export class EtcdAddressStore implements SharedAddressStore {
     const keys = new EtcdKeys(prefix, () => this.#owner?.name);
     this.#keys = keys;
     const stats = this.#stats;
-    this.#window = new TxnWindow({ max: this.#options.maxTxnsInFlight, targetMs: this.#options.txnTargetMs }, stats);
+    const { maxTxnsInFlight: max, txnTargetMs: targetMs } = this.#options;
+    const backlog = new ApplyBacklog(() => raftProgress(this.#open(), this.#deadline()), { targetMs }, stats);
+    this.#window = new TxnWindow({ max, targetMs, behind: () => backlog.behind() }, stats);
     const served = this.#served;
     const marks = new OwnMarks({ keys, served, table: () => this.#table, txn: (r) => this.#txn('strayMarks', 'delete a stray mark', r) });
     this.#marks = marks;

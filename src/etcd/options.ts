@@ -93,9 +93,11 @@ export const etcdStoreOptionsSchema = z
     callTimeoutMs: z._default(positive(), 2000),
     /**
      * The most transactions the store keeps in flight at etcd. The window
-     * halves while etcd answers slower than `txnTargetMs`, never below
-     * 8 (or this, if smaller), and grows back by one per window of quicker
-     * answers. Transactions beyond it wait
+     * halves while etcd answers slower than `txnTargetMs` (unless etcd's
+     * Status says it applies what it commits within `txnTargetMs`: the
+     * answer was late for another reason, such as the machine's load),
+     * never below 8 (or this, if smaller), and grows back by one per window
+     * of quicker answers. Transactions beyond it wait
      * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
      * a lease only after applying everything committed before the keepalive,
      * and gives up after one second, so a backlog at etcd expires every
@@ -105,9 +107,11 @@ export const etcdStoreOptionsSchema = z
     maxTxnsInFlight: z._default(integerAtLeast(1), 64),
     /**
      * The answer time, in ms, above which the store halves its window of
-     * transactions in flight (`maxTxnsInFlight`). Keep it well under
-     * the one second etcd waits for its backlog before it refuses a lease
-     * renewal.
+     * transactions in flight (`maxTxnsInFlight`), unless etcd would apply
+     * its backlog within this time at the rate it applies (read from its
+     * Status, at most four times a second, only while answers are slow).
+     * Keep it well under the one second etcd waits for its backlog before
+     * it refuses a lease renewal.
      * @default 500
      */
     txnTargetMs: z._default(positive(), 500),
@@ -179,12 +183,18 @@ export interface EtcdStoreStats {
    * leaseLapses` of them found it alive (no fence).
    */
   leaseDoubts: number;
-  /** Times the window of transactions in flight halved (etcd answered slower than `txnTargetMs`). */
+  /** Times the window of transactions in flight halved (etcd answered slower than `txnTargetMs` and did not say it kept up, or failed). */
   txnWindowCuts: number;
   /** Transactions that waited in the store for a place in that window. */
   txnsWaited: number;
   /** Transactions given up in the store, never sent: no place in the window freed within `callTimeoutMs`. */
   txnsTimedOutWaiting: number;
+  /** Answers slower than `txnTargetMs` that did not halve the window: etcd's Status said it applied what it committed in time. */
+  txnsSlowEtcdNotBehind: number;
+  /** Status readings of etcd's raft progress (asked for by slow answers, at most four a second). */
+  applyBacklogReadings: number;
+  /** The largest apply backlog read: entries etcd had committed and not yet applied. */
+  applyBacklogMax: number;
 }
 
 /** What a transaction of the store is for: the counter of {@link EtcdStoreStats} it counts in, besides `transactions`. */
@@ -210,6 +220,9 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   txnWindowCuts: 0,
   txnsWaited: 0,
   txnsTimedOutWaiting: 0,
+  txnsSlowEtcdNotBehind: 0,
+  applyBacklogReadings: 0,
+  applyBacklogMax: 0,
 });
 
 /** The options as the schema leaves them. */

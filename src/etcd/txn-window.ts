@@ -1,6 +1,7 @@
 /**
  * How many transactions the etcd store keeps in flight: a window that halves
- * when etcd answers slower than a target and grows by one per window of
+ * when etcd answers slower than a target (unless etcd says it keeps up with
+ * applying: see `ApplyBacklog`) or fails, and grows by one per window of
  * quick answers (additive increase, multiplicative decrease, on latency).
  * Transactions beyond it wait their turn, in order, each for no longer than
  * its own call timeout.
@@ -35,6 +36,14 @@ export interface TxnWindowOptions {
   readonly max: number;
   /** An answer slower than this, in ms, halves the window (once per window); a quicker one grows it. */
   readonly targetMs: number;
+  /**
+   * Whether etcd is behind in applying what it committed (see
+   * `ApplyBacklog`): a slow answer halves the window unless this says
+   * `false` (etcd keeps up: the answer was late for another reason, the
+   * machine's or this process's load). A failed transaction halves it
+   * whatever this says. Absent: every slow answer halves it.
+   */
+  readonly behind?: () => boolean | undefined;
 }
 
 /** The window's counters (the store's stats carry them). */
@@ -45,6 +54,8 @@ export interface TxnWindowStats {
   txnsWaited: number;
   /** Transactions given up while waiting (their call timeout passed): never sent. */
   txnsTimedOutWaiting: number;
+  /** Slow answers that did not halve the window: etcd said it kept up with applying. */
+  txnsSlowEtcdNotBehind: number;
 }
 
 interface Waiter {
@@ -63,6 +74,7 @@ export class TxnWindow {
   readonly #clock: Clock;
   readonly #max: number;
   readonly #targetMs: number;
+  readonly #behind: () => boolean | undefined;
   readonly #stats: TxnWindowStats;
   /** The window's size: fractional, as it grows by 1/size per quick answer; floor(size) may be in flight. */
   #size: number;
@@ -75,6 +87,7 @@ export class TxnWindow {
   constructor(options: TxnWindowOptions, stats: TxnWindowStats, clock: Clock = systemClock) {
     this.#max = options.max;
     this.#targetMs = options.targetMs;
+    this.#behind = options.behind ?? (() => undefined);
     this.#stats = stats;
     this.#clock = clock;
     this.#size = options.max;
@@ -114,15 +127,14 @@ export class TxnWindow {
       this.#admit();
       throw err;
     }
-    let quick = false;
+    let answer: 'quick' | 'slow' | 'failed' = 'failed';
     try {
-      const answer = await sending;
-      quick = this.#clock.now() - sentAt <= this.#targetMs;
-      return answer;
+      const result = await sending;
+      answer = this.#clock.now() - sentAt <= this.#targetMs ? 'quick' : 'slow';
+      return result;
     } finally {
-      // A failure counts as slow: etcd's refusals under load ("too many requests", timeouts) are what the window is for.
       this.#inFlight--;
-      this.#answered(sentAt, quick);
+      this.#answered(sentAt, answer);
       this.#admit();
     }
   }
@@ -160,9 +172,15 @@ export class TxnWindow {
     });
   }
 
-  #answered(sentAt: number, quick: boolean): void {
-    if (quick) {
+  /**
+   * A quick answer grows the window. A failure halves it (etcd's refusals under load, "too many requests" and timeouts,
+   * are what the window is for), and so does a slow answer, unless etcd says it keeps up with applying.
+   */
+  #answered(sentAt: number, answer: 'quick' | 'slow' | 'failed'): void {
+    if (answer === 'quick') {
       this.#size = Math.min(this.#max, this.#size + 1 / this.#size);
+    } else if (answer === 'slow' && this.#behind() === false) {
+      this.#stats.txnsSlowEtcdNotBehind++;
     } else if (sentAt >= this.#cutAt) {
       this.#size = Math.max(Math.min(TXN_WINDOW_FLOOR, this.#max), this.#size / 2);
       this.#cutAt = this.#clock.now();

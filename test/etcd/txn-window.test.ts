@@ -10,11 +10,11 @@ interface Txn {
   readonly result: Promise<string>;
 }
 
-const zero = (): TxnWindowStats => ({ txnWindowCuts: 0, txnsWaited: 0, txnsTimedOutWaiting: 0 });
+const zero = (): TxnWindowStats => ({ txnWindowCuts: 0, txnsWaited: 0, txnsTimedOutWaiting: 0, txnsSlowEtcdNotBehind: 0 });
 
-function harness(max: number, targetMs = 250) {
+function harness(max: number, targetMs = 250, behind?: () => boolean | undefined) {
   const stats = zero();
-  const window = new TxnWindow({ max, targetMs }, stats);
+  const window = new TxnWindow({ max, targetMs, ...(behind === undefined ? {} : { behind }) }, stats);
   const sendOrder: number[] = [];
   let inFlightAtEtcd = 0;
   let peak = 0;
@@ -170,6 +170,38 @@ describe('TxnWindow', () => {
     expect(txns[16]?.sent).toBe(true);
     for (const t of txns.slice(9)) t.answer(true);
     await Promise.all(txns.slice(1).map((t) => t.result));
+  });
+
+  it('a slow answer while etcd says it keeps up with applying does not halve the window; while it is behind, or says nothing, it does', async () => {
+    // (A late answer from a machine short of CPU, with etcd applying in time, is no reason to send less.)
+    let verdict: boolean | undefined = false;
+    let asked = 0;
+    const h = harness(32, 100, () => {
+      asked++;
+      return verdict;
+    });
+    const slowly = async (id: number, ok = true) => {
+      const t = h.txn(id);
+      await vi.advanceTimersByTimeAsync(150);
+      t.answer(ok);
+      await vi.advanceTimersByTimeAsync(0);
+    };
+    await slowly(1);
+    expect(h.window.size).toBe(32);
+    expect(h.stats).toMatchObject({ txnWindowCuts: 0, txnsSlowEtcdNotBehind: 1 });
+    await slowly(2, false); // a failure ("too many requests", a timeout) halves it whatever etcd's Status said
+    expect(h.window.size).toBe(16);
+    verdict = undefined; // no reading yet, or a stale one: as without the signal
+    await slowly(3);
+    expect(h.window.size).toBe(8);
+    verdict = true;
+    await slowly(4);
+    expect(h.stats).toMatchObject({ txnWindowCuts: 3, txnsSlowEtcdNotBehind: 1 });
+    const quick = h.txn(5);
+    await vi.advanceTimersByTimeAsync(50);
+    quick.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(asked).toBe(3); // asked for slow answers only (not failures, not quick ones)
   });
 
   it('under any schedule of arrivals, answers, failures and waits: never more in flight than its maximum or its size, sent in arrival order, each settled once', async () => {
