@@ -133,9 +133,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
    * member), within this member's own bounds: no longer than its own backoff
    * could wait after `failures` failures (`initialBackoffMs`, in `recovery`
    * `reenrollBackoffBaseMs`, doubling up to `reenrollBackoffCapMs`; at least
-   * `retransmitMs`; a random point of its second half when the enroller
-   * asked for longer, so that members refused together do not come back
-   * together), so that refusals that pushed an enroller's slots far out
+   * `retransmitMs`), so that refusals that pushed an enroller's slots far out
    * (a flood of M_CONNECTs) cost no more than the backoff did; no shorter
    * than 1 ms doubling with each of `busyInARow` "busy" answers in a row, so
    * that a hint of 0 cannot make it ask again and again at once.
@@ -145,11 +143,7 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     const base = recovery ? reenrollBackoffBaseMs : initialBackoffMs;
     const most = Math.max(retransmitMs, exponentialDelay(failures, base, capMs));
     const least = Math.min(most, exponentialDelay(busyInARow, 1, capMs));
-    if (askedMs <= most) return Math.max(least, askedMs);
-    // Its slot lies beyond this member's bound: it comes back within the bound, at a random point of its second half.
-    // Members refused together share the bound, and at the bound itself they would all come back together: the first few
-    // would take the places and the rest be refused at once, the enroller idle between such waves.
-    return Math.max(least, (most + this.random() * most) / 2);
+    return Math.min(most, Math.max(least, askedMs));
   }
 
   /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */

@@ -13,6 +13,7 @@ import {
 } from '../../src/index.js';
 import { cleanup, connectMsg, member, onCleanup, RawPeer, settle, withEnroller } from '../support/helpers.js';
 
+/** `shim`, with every "busy" answer's `result_reason` rewritten by `reason` (an enroller that names another time, or none). */
 /** A manager "m" on `shim`, closed after the test. */
 function manager(shim: Shim, config: EnrollmentManagerOptions['config'], extra: Partial<EnrollmentManagerOptions> = {}) {
   const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config, ...extra });
@@ -20,7 +21,6 @@ function manager(shim: Shim, config: EnrollmentManagerOptions['config'], extra: 
   return mgr;
 }
 
-/** `shim`, with every "busy" answer's `result_reason` rewritten by `reason` (an enroller that names another time, or none). */
 function rewritingBusy(shim: Shim, reason: (was: string) => string): Shim {
   return {
     localAddress: shim.localAddress,
@@ -122,41 +122,9 @@ describe('a "busy" enroller (-5) is waited out: its answers do not use up maxRet
     };
     near(gaps[0], 3); // below retransmitMs (250 ms), which only the member's own guess keeps to
     near(gaps[1], 2); // 0 asked: the floor for the 2nd "busy" in a row, 2 ms (1 ms doubling), not at once
-    // 99,999 asked: no more than its own backoff could have waited for the 3rd (initialBackoffMs 100 doubling: 400 ms),
-    // at a random point of that bound's second half
-    expect(gaps[2]).toBeGreaterThanOrEqual(200);
-    expect(gaps[2]).toBeLessThan(400 + 5);
+    // 99,999 asked: no more than its own backoff could have waited for the 3rd (initialBackoffMs 100 doubling: 400 ms)
+    near(gaps[2], 400);
     expect(enroller.stats().busy).toBe(told.length);
-  });
-
-  it("members refused together, each told of a slot beyond its own bound, come back spread over the bound's second half, not all at once", async () => {
-    // At the bound itself they would all come back in the same millisecond: two get the places, the rest are refused at
-    // once, and the enroller idles until the next such wave (2,000 members on 16 places took 147 s instead of 56).
-    vi.useFakeTimers();
-    const { net } = await busyEnroller(600_000);
-    const connects = new Map<string, number[]>();
-    net.tap((p) => {
-      if (!p.from.startsWith('n') || decodeCdapMessage(p.pdu).opCode !== OpCode.M_CONNECT) return;
-      connects.set(p.from, [...(connects.get(p.from) ?? []), performance.now()]);
-    });
-    const n = 40;
-    for (let i = 0; i < n; i++) {
-      const shim = rewritingBusy(net.attach(`n${i}`), (was) => was.replace(/\d+ ms$/, '99999 ms'));
-      const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: `n${i}`, config, random: () => i / n });
-      onCleanup(() => mgr.close());
-      mgr.enrolWithBootstrap('bootstrap').catch(() => undefined);
-    }
-    await vi.advanceTimersByTimeAsync(300);
-    // The bound after one "busy": initialBackoffMs (100) or retransmitMs (250 here), the larger; the second half: 125-250 ms.
-    const returnedAfter = [...Array(n).keys()].map((i) => {
-      const [first = Number.NaN, second = Number.NaN] = connects.get(`n${i}`) ?? [];
-      return second - first;
-    });
-    for (const [i, gap] of returnedAfter.entries()) {
-      expect(gap).toBeGreaterThanOrEqual(125 + (125 * i) / n - 1);
-      expect(gap).toBeLessThan(125 + (125 * i) / n + 5);
-    }
-    expect(new Set(returnedAfter.map(Math.round)).size).toBeGreaterThan(n / 2);
   });
 
   it('a member asked for 0 ms again and again asks less and less often: a dozen M_CONNECTs in a second, not hundreds', async () => {
