@@ -7,13 +7,16 @@
  * entries to apply is what expired every enroller's lease at once at
  * 100,000 members (src/etcd/txn-window.ts). An answer is also late when the
  * machine is short of CPU, or the enroller's own event loop is, while etcd
- * keeps up: halving the window then only slows the enrollments down (in the
- * 100,000-member runs the windows sat at their floor, cut some 150 times
- * each, while etcd applied what it committed). etcd's Status answer says
- * which it is: the responding member's committed and applied raft indices.
- * Every member applies the same entries, so the one the client reaches
- * stands for the cluster (a follower's backlog is no smaller than what the
- * machine or the disk impose on the leader).
+ * keeps up: halving the window then only slows the enrollments down.
+ * etcd's Status answer says which it is: the responding member's committed
+ * and applied raft indices.
+ *
+ * The client picks a cluster member per call, so readings come from the
+ * members in turn. Each member is judged by its own readings (a rate from
+ * two readings of different members means nothing: they apply at different
+ * points of the log), and etcd is behind if any member read lately is: a
+ * follower learns of commits after the leader, so its backlog may read
+ * smaller than the leader's, which is the one lease renewals wait for.
  *
  * No timer: a reading is asked for only when a slow answer wants to know,
  * at most one at a time and one per `pollMs`.
@@ -25,10 +28,12 @@ import { type Clock, systemClock } from '../util/clock.js';
 
 /** A member's raft progress, from etcd's Status. */
 export interface RaftProgress {
-  /** The raft index it committed (`raftIndex`). */
-  readonly committed: number;
-  /** The raft index it applied (`raftAppliedIndex`). */
-  readonly applied: number;
+  /** The member that answered (`header.member_id`). */
+  readonly member: string;
+  /** The raft index it committed (`raftIndex`; a uint64). */
+  readonly committed: bigint;
+  /** The raft index it applied (`raftAppliedIndex`; 0 from etcd < 3.4, which does not report it). */
+  readonly applied: bigint;
 }
 
 /** How the backlog is read and judged. */
@@ -50,7 +55,8 @@ export interface ApplyBacklogStats {
 /** `client`'s Status: the raft progress of the member it reaches. */
 export async function raftProgress(client: Etcd3, options: { deadline: number }): Promise<RaftProgress> {
   const status = await client.maintenance.status(options);
-  return { committed: Number(status.raftIndex), applied: Number(status.raftAppliedIndex) };
+  const uint64 = (s: string | undefined): bigint => (s !== undefined && /^[0-9]{1,20}$/.test(s) ? BigInt(s) : 0n);
+  return { member: String(status.header?.member_id ?? ''), committed: uint64(status.raftIndex), applied: uint64(status.raftAppliedIndex) };
 }
 
 /**
@@ -61,16 +67,25 @@ export async function raftProgress(client: Etcd3, options: { deadline: number })
 export const APPLY_BACKLOG_POLL_MS = 250;
 
 /**
- * A backlog this small is not "behind" even before two readings give a
- * rate: at the slowest rate etcd applied in these benchmarks (some 420
- * entries a second, docs/SCALING.md item 8), 150 ms of work.
+ * The slowest rate, in entries a second, at which etcd applied in these
+ * benchmarks (docs/SCALING.md, item 8). Before a member's second reading
+ * gives its rate, a backlog it would apply within half of `targetMs` even
+ * at this rate is not "behind" (105 entries at the default 500 ms), and a
+ * larger one is.
  */
-export const SMALL_BACKLOG = 64;
+export const SLOWEST_APPLY_PER_SEC = 420;
 
-/** Two readings further apart than this give no rate (the first is too old to say how fast etcd applies now). */
+/** Two readings of a member further apart than this give no rate (the first is too old to say how fast it applies now). */
 const MAX_RATE_SPAN_MS = 10_000;
 
-interface Reading extends RaftProgress {
+interface Reading {
+  readonly applied: bigint;
+  /** When it was asked for: the earliest the member can have answered. */
+  readonly askedAt: number;
+}
+
+interface Verdict {
+  readonly behind: boolean;
   readonly at: number;
 }
 
@@ -81,9 +96,9 @@ export class ApplyBacklog {
   readonly #pollMs: number;
   readonly #stats: ApplyBacklogStats;
   readonly #clock: Clock;
-  #last: Reading | undefined;
-  /** The last verdict and when it was reached; undefined while none. */
-  #verdict: { behind: boolean; at: number } | undefined;
+  /** Each member's last reading and last verdict (a cluster has a handful of members). */
+  readonly #readings = new Map<string, Reading>();
+  readonly #verdicts = new Map<string, Verdict>();
   #asked = Number.NEGATIVE_INFINITY;
   #reading = false;
 
@@ -96,16 +111,21 @@ export class ApplyBacklog {
   }
 
   /**
-   * Whether etcd is behind now: `true`, `false`, or `undefined` when no
-   * recent reading says (none yet, the last one failed, or it is older than
-   * twice `pollMs`). Asks for a new reading if the last was asked for over
-   * `pollMs` ago.
+   * Whether etcd is behind now: `true` if any member read within twice
+   * `pollMs` was, `false` if some were and none was behind, `undefined`
+   * when no recent reading says (none yet, failed, too old, or from etcd <
+   * 3.4, which does not report its applied index). Asks for a new reading if the last was asked for over `pollMs` ago.
    */
   behind(): boolean | undefined {
     const now = this.#clock.now();
     if (!this.#reading && now - this.#asked >= this.#pollMs) void this.#ask(now);
-    const verdict = this.#verdict;
-    return verdict !== undefined && now - verdict.at <= 2 * this.#pollMs ? verdict.behind : undefined;
+    let verdict: boolean | undefined;
+    for (const [member, { behind, at }] of this.#verdicts) {
+      if (now - at > 2 * this.#pollMs) this.#verdicts.delete(member);
+      else if (behind) return true;
+      else verdict = false;
+    }
+    return verdict;
   }
 
   async #ask(now: number): Promise<void> {
@@ -113,36 +133,39 @@ export class ApplyBacklog {
     this.#reading = true;
     this.#stats.applyBacklogReadings++;
     try {
-      const progress = await this.#read();
-      this.#judge({ ...progress, at: this.#clock.now() });
+      this.#judge(await this.#read(), now);
     } catch {
-      this.#verdict = undefined; // etcd did not say: no verdict (the window cuts, as without one)
+      // etcd did not say: no verdict from this reading (the window cuts, as without one, once the others age)
     } finally {
       this.#reading = false;
     }
   }
 
-  /** A new reading: behind when its backlog takes longer than `targetMs` at the rate applied since the last one. */
-  #judge(reading: Reading): void {
-    const last = this.#last;
-    this.#last = reading;
-    const backlog = reading.committed - reading.applied;
-    if (!Number.isFinite(backlog) || (reading.applied === 0 && reading.committed > 0)) {
-      this.#verdict = undefined; // a member too old to report its applied index (etcd < 3.4: it reads 0): no verdict
-      return;
-    }
+  /**
+   * A member's reading, asked for at `askedAt`: behind when its backlog
+   * takes longer than `targetMs` at the rate it applied since its last
+   * reading. That rate is taken over the longest span the two answers can
+   * be apart (from the last one's asking to this one's answer), so that
+   * answers read late by a busy process make it err low, towards "behind".
+   */
+  #judge({ member, committed, applied }: RaftProgress, askedAt: number): void {
+    const at = this.#clock.now();
+    const last = this.#readings.get(member);
+    this.#readings.set(member, { applied, askedAt });
+    if (applied === 0n) return; // etcd < 3.4 does not report its applied index: no verdict
+    const backlog = Number(committed - applied);
     this.#stats.applyBacklogMax = Math.max(this.#stats.applyBacklogMax, backlog);
-    if (backlog <= SMALL_BACKLOG) {
-      this.#verdict = { behind: false, at: reading.at };
-      return;
+    let behind: boolean;
+    const span = last === undefined ? Number.NaN : at - last.askedAt;
+    if (backlog <= 0) {
+      behind = false;
+    } else if (last !== undefined && applied >= last.applied && span > 0 && span <= MAX_RATE_SPAN_MS) {
+      const rate = Number(applied - last.applied) / span; // entries a ms
+      behind = rate === 0 || backlog / rate > this.#targetMs;
+    } else {
+      // No rate yet (or none to trust): little enough even at the slowest rate measured is not behind; more may be.
+      behind = backlog > (SLOWEST_APPLY_PER_SEC * this.#targetMs) / 2000;
     }
-    const span = last === undefined ? Number.NaN : reading.at - last.at;
-    const applied = last === undefined ? Number.NaN : reading.applied - last.applied;
-    // No rate to judge by (a first reading, an old one, another member's numbers): no verdict.
-    if (!(span > 0 && span <= MAX_RATE_SPAN_MS && applied >= 0)) {
-      this.#verdict = undefined;
-      return;
-    }
-    this.#verdict = { behind: applied === 0 || (backlog * span) / applied > this.#targetMs, at: reading.at };
+    this.#verdicts.set(member, { behind, at });
   }
 }
