@@ -254,8 +254,10 @@ export { Enroller, state };
     const { startEtcd, findEtcd, ETCD_INSTALL_HINT } = await tsImport('../src/cli/etcd-server.ts', import.meta.url);
     if (findEtcd() === undefined) throw new Error(`no etcd binary for the operator-install check: ${ETCD_INSTALL_HINT}`);
     const etcd = await startEtcd();
-    const udp = 20_000 + Math.floor(Math.random() * 10_000);
-    const http = udp + 10_000;
+    // Both below Linux's ephemeral range (32768-60999): an outgoing connection (etcd's clients) cannot hold them. A CI
+    // run failed once with EADDRINUSE when the metrics port was udp + 10,000, inside that range.
+    const udp = 20_000 + Math.floor(Math.random() * 5_000);
+    const http = udp + 5_000;
     const bootstrap = spawn(
       'node',
       [

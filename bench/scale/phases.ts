@@ -166,7 +166,9 @@ export async function phase(
   const etcd1 = await etcdNow(world);
   const check = await checkWorld(world.client, world.prefix, await world.hosts.view());
   const wrongViews =
-    check.wrongViews.length === 0 ? undefined : await explainViews(world.client, world.prefix, world.enrollers, check.wrongViews);
+    check.wrongViews.length === 0
+      ? undefined
+      : await explainViews(world.client, world.prefix, world.enrollers, check.wrongViews, check.revision);
   const enrollers = world.enrollers.map((e, i): EnrollerFigures => {
     const a = e0[i]?.enroller ?? {};
     const b = e1[i]?.enroller ?? a;

@@ -214,7 +214,16 @@ export async function checkWorld(
   client: Etcd3,
   prefix: string,
   view: ReadonlyArray<[string, number | null, string | null]>,
-): Promise<{ problems: string[]; tableProblems: number; enrolled: number; notEnrolled: number; bindings: number; wrongViews: string[] }> {
+): Promise<{
+  problems: string[];
+  tableProblems: number;
+  enrolled: number;
+  notEnrolled: number;
+  bindings: number;
+  wrongViews: string[];
+  /** The revision etcd's table was read at. */
+  revision: string;
+}> {
   const names: Record<string, number> = {};
   const read = await readPrefix(client, `${prefix}names/`);
   for (const [key, value] of read.kvs) names[decodeURIComponent(key.slice(`${prefix}names/`.length))] = Number(value);
@@ -243,27 +252,37 @@ export async function checkWorld(
     enrolled: holders.length,
     notEnrolled: view.length - holders.length,
     bindings: Object.keys(names).length,
+    revision: read.revision,
   };
 }
 
 /**
- * For members whose view is not etcd's: which enrollers list each (and at
- * which address) and whose marks etcd holds on its name now, so that a
- * failed check says where to look.
+ * For members whose view is not etcd's: which enrollers list each now (and
+ * at which address), and whose marks etcd held on its name at the check's
+ * `revision` and holds now, so that a failed check says where to look. (The
+ * enrollers' lists can only be read now: a member that enrolled again since
+ * the check shows up in them.)
  */
 export async function explainViews(
   client: Etcd3,
   prefix: string,
   enrollers: ReadonlyArray<{ members(): Promise<Array<{ name: string; address: number }>> }>,
   names: readonly string[],
+  revision: string,
 ): Promise<string> {
   const lists = await Promise.all(enrollers.map((e) => e.members().catch(() => undefined)));
+  const markers = async (name: string, at?: string) => {
+    const marks = await readPrefix(client, `${prefix}members/${encodeURIComponent(name)}/`, at).catch(() => undefined);
+    if (marks === undefined) return '?';
+    return [...marks.kvs.keys()].map((k) => decodeURIComponent(k.slice(k.lastIndexOf('/') + 1))).join(', ') || 'none';
+  };
   const lines: string[] = [];
   for (const name of names.slice(0, 20)) {
     const listed = lists.flatMap((list, i) => (list ?? []).filter((m) => m.name === name).map((m) => `e${i} at ${m.address}`));
-    const marks = await readPrefix(client, `${prefix}members/${encodeURIComponent(name)}/`);
-    const markers = [...marks.kvs.keys()].map((k) => decodeURIComponent(k.slice(k.lastIndexOf('/') + 1)));
-    lines.push(`${name}: listed by ${listed.join(', ') || 'no enroller'}; marks in etcd: ${markers.join(', ') || 'none'}`);
+    const then = await markers(name, revision);
+    lines.push(
+      `${name}: listed now by ${listed.join(', ') || 'no enroller'}; marks in etcd at the check: ${then}, now: ${await markers(name)}`,
+    );
   }
   return lines.join('; ');
 }
