@@ -114,7 +114,8 @@ export class ApplyBacklog {
    * Whether etcd is behind now: `true` if any member read within twice
    * `pollMs` was, `false` if some were and none was behind, `undefined`
    * when no recent reading says (none yet, failed, too old, or from etcd <
-   * 3.4, which does not report its applied index). Asks for a new reading if the last was asked for over `pollMs` ago.
+   * 3.4, which does not report its applied index). Asks for a new reading
+   * if the last was asked for over `pollMs` ago.
    */
   behind(): boolean | undefined {
     const now = this.#clock.now();
@@ -163,7 +164,7 @@ export class ApplyBacklog {
       const rate = Number(applied - last.applied) / span; // entries a ms
       behind = rate === 0 || backlog / rate > this.#targetMs;
     } else {
-      // No rate yet (or none to trust): little enough even at the slowest rate measured is not behind; more may be.
+      // No rate yet (or none to trust): little enough even at the slowest rate measured is not behind; more counts as behind.
       behind = backlog > (SLOWEST_APPLY_PER_SEC * this.#targetMs) / 2000;
     }
     this.#verdicts.set(member, { behind, at });
