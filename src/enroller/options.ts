@@ -58,7 +58,9 @@ const timingShape = () => ({
    */
   retransmitMs: z.optional(positive()),
   /**
-   * A half-finished enrollment is forgotten after this many ms.
+   * A half-finished enrollment whose member has sent nothing for this many
+   * ms is forgotten (counted from its last message, not from M_CONNECT: a
+   * slow but live member is not cut off mid-enrollment).
    * @default 30000
    */
   pendingTimeoutMs: z._default(positive(), 30_000),

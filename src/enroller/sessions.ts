@@ -1,7 +1,7 @@
 /**
  * The enrollments in progress, keyed by the shim address they come from,
  * and the one interval that sends M_STOP again while its M_STOP_R is missing
- * and forgets enrollments older than the pending timeout.
+ * and forgets enrollments whose member has been silent for the pending timeout.
  *
  * @module
  */
@@ -238,7 +238,14 @@ export class SessionTable {
     this.#update();
   }
 
-  /** Sends M_STOP again to members whose M_STOP_R is missing; forgets enrollments older than the pending timeout. */
+  /**
+   * Sends M_STOP again to members whose M_STOP_R is missing; forgets
+   * enrollments whose member has been silent for the pending timeout (not
+   * counted from M_CONNECT: on an overloaded machine a live member's M_START
+   * and M_STOP_R can each take many seconds, and an enrollment forgotten
+   * while its member completes it costs a release and a whole enrollment
+   * more). Unproven candidates still go by age.
+   */
   sweep(): void {
     const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
     const t = clock.now();
@@ -246,7 +253,7 @@ export class SessionTable {
       if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);
     }
     for (const [from, session] of this.#sessions) {
-      if (t - session.createdAt > pendingTimeoutMs) {
+      if (t - session.lastSeenAt > pendingTimeoutMs) {
         this.abandon(from, session);
         continue;
       }

@@ -71,6 +71,20 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['a']);
   });
 
+  it('an enrollment whose member keeps speaking outlives the pending timeout since M_CONNECT; it is forgotten once the member has been silent that long', () => {
+    const { sessions, clock, abandoned, session } = table();
+    const slow = session('a', 'shim-a', { startInvokeId: 2 });
+    sessions.set('shim-a', slow);
+    clock.advance(PENDING_MS - RETRANSMIT_MS);
+    slow.lastSeenAt = clock.now(); // its M_START, late
+    clock.advance(PENDING_MS - RETRANSMIT_MS); // almost twice the timeout since M_CONNECT
+    expect(sessions.get('shim-a')).toBe(slow);
+    expect(abandoned).toEqual([]);
+    clock.advance(2 * RETRANSMIT_MS);
+    expect(sessions.get('shim-a')).toBeUndefined();
+    expect(abandoned).toEqual(['a']);
+  });
+
   it('an unproven candidate expires silently; a proven one replaces the enrollment it found, which is abandoned', () => {
     const { sessions, clock, abandoned, session } = table();
     const first = session('a', 'shim-a');

@@ -1,0 +1,53 @@
+import { afterEach, expect, it, vi } from 'vitest';
+import { MemoryNetwork, OpCode } from '../../src/index.js';
+import { cleanup, connectMsg, RawPeer, startMsg, stopReply, withEnroller } from '../support/helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+const PENDING_MS = 30_000;
+
+// Found by the scale run (40,000 members, keepalive 30 s): on an overloaded
+// machine a member host read its M_CONNECT_R and sent M_START some 23 s after
+// its M_CONNECT, and its M_STOP_R came 15 s after the burst. The enroller
+// forgot the enrollment 30 s after M_CONNECT, while the member was completing
+// it, and answered the M_STOP_R with M_RELEASE: thousands of members
+// released, each enrolling once more into the same overload.
+it('a slow member that keeps answering completes its enrollment, however long since its M_CONNECT', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 5 });
+  const { enroller } = await withEnroller({ pendingTimeoutMs: PENDING_MS }, net);
+  const peer = new RawPeer(net.attach('slow-shim'));
+  await peer.send('bootstrap', connectMsg(1, 'slow'));
+  await vi.advanceTimersByTimeAsync(25_000);
+  expect(peer.ofType(OpCode.M_CONNECT_R)).toHaveLength(1);
+  await peer.send('bootstrap', startMsg(2));
+  await vi.advanceTimersByTimeAsync(25_000); // 50 s since M_CONNECT, 25 s since M_START
+  expect(peer.ofType(OpCode.M_STOP).length).toBeGreaterThan(1); // M_STOP went on being repeated
+  expect(enroller.pendingEnrollments).toBe(1);
+  await peer.send('bootstrap', stopReply(peer));
+  await vi.advanceTimersByTimeAsync(100);
+  expect(peer.ofType(OpCode.M_RELEASE)).toEqual([]);
+  expect(enroller.members()).toEqual([expect.objectContaining({ name: 'slow', shimAddress: 'slow-shim' })]);
+  expect(enroller.pendingEnrollments).toBe(0);
+});
+
+it('an enrollment whose member has been silent for the pending timeout is still forgotten; its late M_STOP_R is answered M_RELEASE', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 6 });
+  const { enroller } = await withEnroller({ pendingTimeoutMs: PENDING_MS }, net);
+  const peer = new RawPeer(net.attach('gone-shim'));
+  await peer.send('bootstrap', connectMsg(1, 'gone'));
+  await vi.advanceTimersByTimeAsync(20_000);
+  await peer.send('bootstrap', startMsg(2));
+  await vi.advanceTimersByTimeAsync(PENDING_MS - 1000); // silent since M_START: kept
+  expect(enroller.pendingEnrollments).toBe(1);
+  await vi.advanceTimersByTimeAsync(2000); // silent for longer than the timeout: forgotten
+  expect(enroller.pendingEnrollments).toBe(0);
+  await peer.send('bootstrap', stopReply(peer));
+  await vi.advanceTimersByTimeAsync(100);
+  expect(peer.ofType(OpCode.M_RELEASE)).toHaveLength(1);
+  expect(enroller.members()).toEqual([]);
+});
