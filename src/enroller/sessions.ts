@@ -7,7 +7,7 @@
  */
 import type { SecureChannel } from '../auth/channel.js';
 import type { InvokeIds } from '../cdap/messages.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import { type Clock, LATE_MS, type TimerHandle } from '../util/clock.js';
 import { ReturnSlots } from './return-slots.js';
 
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
@@ -112,6 +112,10 @@ export class SessionTable {
    */
   readonly #candidates = new Map<string, Session>();
   #sweep: TimerHandle | undefined;
+  /** When the sweep last ran (or its interval started), on the clock: a sweep much later than its period means the process was late. */
+  #sweptAt = 0;
+  /** A late sweep put off by one event-loop turn (see {@link sweep}). */
+  #putOff: TimerHandle | undefined;
   readonly #slots = new ReturnSlots();
 
   constructor(host: SessionTableHost) {
@@ -249,6 +253,18 @@ export class SessionTable {
   sweep(): void {
     const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
     const t = clock.now();
+    if (this.#putOff !== undefined) return;
+    if (t - this.#sweptAt > retransmitMs + LATE_MS) {
+      // The process was late: the M_STOP_Rs and M_STARTs that queued meanwhile are read (a 0 ms timer
+      // runs after this turn's poll phase) before a member is judged silent, as the member's deadlines are.
+      this.#sweptAt = t;
+      this.#putOff = clock.setTimeout(() => {
+        this.#putOff = undefined;
+        this.sweep();
+      }, 0);
+      return;
+    }
+    this.#sweptAt = t;
     for (const [from, candidate] of this.#candidates) {
       if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);
     }
@@ -273,10 +289,13 @@ export class SessionTable {
     if (this.inProgress === 0) this.#slots.idle();
     const pending = this.inProgress > 0 && this.#host.running();
     if (pending && this.#sweep === undefined) {
+      this.#sweptAt = clock.now();
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);
     } else if (!pending && this.#sweep !== undefined) {
       clock.clearInterval(this.#sweep);
       this.#sweep = undefined;
+      if (this.#putOff !== undefined) clock.clearTimeout(this.#putOff);
+      this.#putOff = undefined;
     }
   }
 }

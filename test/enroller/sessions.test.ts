@@ -85,6 +85,34 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['a']);
   });
 
+  it('a sweep that runs late (the process was blocked) judges silence only after the news that queued meanwhile is read', () => {
+    const { sessions, clock, abandoned, session } = table();
+    const slow = session('a', 'shim-a', { startInvokeId: 2 });
+    const gone = session('b', 'shim-b', { startInvokeId: 2 });
+    sessions.set('shim-a', slow);
+    sessions.set('shim-b', gone);
+    clock.stall(PENDING_MS + 1000); // blocked past both members' silence
+    sessions.sweep(); // the interval, late: put off by one event-loop turn
+    expect([sessions.get('shim-a'), sessions.get('shim-b')]).toEqual([slow, gone]);
+    slow.lastSeenAt = clock.now(); // what queued meanwhile, read in the poll phase: a's M_STOP_R or M_START
+    clock.advance(0); // the 0 ms timer (the overdue interval before it finds the sweep put off)
+    expect(sessions.get('shim-a')).toBe(slow);
+    expect(sessions.get('shim-b')).toBeUndefined();
+    expect(abandoned).toEqual(['b']);
+    clock.advance(PENDING_MS + 2 * RETRANSMIT_MS); // on time from here: a, silent since, is forgotten too
+    expect(abandoned).toEqual(['b', 'a']);
+  });
+
+  it('a sweep put off leaves no timer behind once no enrollment is left', () => {
+    const { sessions, clock, session } = table();
+    sessions.set('shim-a', session('a', 'shim-a'));
+    clock.stall(PENDING_MS);
+    sessions.sweep();
+    expect(clock.pending).toBe(2); // the interval and the put-off sweep
+    sessions.delete('shim-a');
+    expect(clock.pending).toBe(0);
+  });
+
   it('an unproven candidate expires silently; a proven one replaces the enrollment it found, which is abandoned', () => {
     const { sessions, clock, abandoned, session } = table();
     const first = session('a', 'shim-a');
