@@ -251,19 +251,24 @@ export class SessionTable {
    * more). Unproven candidates still go by age.
    */
   sweep(): void {
-    const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
-    const t = clock.now();
+    const { clock, retransmitMs } = this.#host;
     if (this.#putOff !== undefined) return;
-    if (t - this.#sweptAt > retransmitMs + LATE_MS) {
+    if (clock.now() - this.#sweptAt > retransmitMs + LATE_MS) {
       // The process was late: the M_STOP_Rs and M_STARTs that queued meanwhile are read (a 0 ms timer
-      // runs after this turn's poll phase) before a member is judged silent, as the member's deadlines are.
-      this.#sweptAt = t;
+      // runs after this turn's poll phase) before a member is judged silent, as the member's deadlines
+      // are; then it sweeps, however late that turn ran (never put off twice).
       this.#putOff = clock.setTimeout(() => {
         this.#putOff = undefined;
-        this.sweep();
+        this.#sweepNow();
       }, 0);
       return;
     }
+    this.#sweepNow();
+  }
+
+  #sweepNow(): void {
+    const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
+    const t = clock.now();
     this.#sweptAt = t;
     for (const [from, candidate] of this.#candidates) {
       if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);

@@ -103,6 +103,36 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['b', 'a']);
   });
 
+  it('a sweep put off runs on the next turn however late that turn is (never put off twice)', () => {
+    // A clock whose timers run only when the test says, at whatever time it sets: the turn that reads the queue is slow too.
+    let now = 1000;
+    const timeouts: Array<() => void> = [];
+    const clock = {
+      now: () => now,
+      setTimeout: (run: () => void) => timeouts.push(run),
+      clearTimeout: () => undefined,
+      setInterval: () => 0,
+      clearInterval: () => undefined,
+    };
+    const abandoned: string[] = [];
+    const sessions = new SessionTable({
+      clock,
+      retransmitMs: RETRANSMIT_MS,
+      pendingTimeoutMs: PENDING_MS,
+      running: () => true,
+      abandoned: (s) => abandoned.push(s.name),
+      sendBytes: () => undefined,
+    });
+    const { session } = table();
+    sessions.set('shim-a', session('a', 'shim-a'));
+    now += PENDING_MS + 1000;
+    sessions.sweep(); // late: put off
+    expect([abandoned, timeouts.length]).toEqual([[], 1]);
+    now += 10 * RETRANSMIT_MS; // reading what queued took long too
+    timeouts.shift()?.();
+    expect([abandoned, timeouts.length]).toEqual([['a'], 0]);
+  });
+
   it('a sweep put off leaves no timer behind once no enrollment is left', () => {
     const { sessions, clock, session } = table();
     sessions.set('shim-a', session('a', 'shim-a'));
