@@ -60,7 +60,8 @@ const timingShape = () => ({
   /**
    * A half-finished enrollment whose member has sent nothing for this many
    * ms is forgotten (counted from its last message, not from M_CONNECT: a
-   * slow but live member is not cut off mid-enrollment).
+   * slow but live member is not cut off mid-enrollment), and any
+   * enrollment four times this after its M_CONNECT.
    * @default 30000
    */
   pendingTimeoutMs: z._default(positive(), 30_000),

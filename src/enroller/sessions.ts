@@ -10,6 +10,14 @@ import type { InvokeIds } from '../cdap/messages.js';
 import { type Clock, LATE_MS, type TimerHandle } from '../util/clock.js';
 import { ReturnSlots } from './return-slots.js';
 
+/**
+ * An enrollment in progress is forgotten this many `pendingTimeoutMs` after
+ * its M_CONNECT, however often its member speaks: a slow member has room to
+ * complete, and a peer that keeps speaking without completing holds its slot
+ * and address only so long.
+ */
+export const MAX_PENDING_SPANS = 4;
+
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
 export interface Peer {
   /** Its IPCP name. */
@@ -114,8 +122,8 @@ export class SessionTable {
   #sweep: TimerHandle | undefined;
   /** When the sweep last ran (or its interval started), on the clock: a sweep much later than its period means the process was late. */
   #sweptAt = 0;
-  /** A late sweep put off by one event-loop turn (see {@link sweep}). */
-  #putOff: TimerHandle | undefined;
+  /** The process's stalls seen by late sweeps (when the sweep ran, and how late), oldest first; see {@link #expired}. */
+  readonly #stalls: Array<{ readonly at: number; readonly ms: number }> = [];
   readonly #slots = new ReturnSlots();
 
   constructor(host: SessionTableHost) {
@@ -248,33 +256,22 @@ export class SessionTable {
    * counted from M_CONNECT: on an overloaded machine a live member's M_START
    * and M_STOP_R can each take many seconds, and an enrollment forgotten
    * while its member completes it costs a release and a whole enrollment
-   * more). Unproven candidates still go by age.
+   * more), and any enrollment {@link MAX_PENDING_SPANS} pending timeouts
+   * after its M_CONNECT, however often its member speaks. Unproven
+   * candidates go by age.
    */
   sweep(): void {
-    const { clock, retransmitMs } = this.#host;
-    if (this.#putOff !== undefined) return;
-    if (clock.now() - this.#sweptAt > retransmitMs + LATE_MS) {
-      // The process was late: the M_STOP_Rs and M_STARTs that queued meanwhile are read (a 0 ms timer
-      // runs after this turn's poll phase) before a member is judged silent, as the member's deadlines
-      // are; then it sweeps, however late that turn ran (never put off twice).
-      this.#putOff = clock.setTimeout(() => {
-        this.#putOff = undefined;
-        this.#sweepNow();
-      }, 0);
-      return;
-    }
-    this.#sweepNow();
-  }
-
-  #sweepNow(): void {
     const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
     const t = clock.now();
+    const late = t - this.#sweptAt - retransmitMs;
+    if (late > LATE_MS) this.#stalls.push({ at: t, ms: late });
+    while (this.#stalls.length > 0 && (this.#stalls[0]?.at ?? t) < t - MAX_PENDING_SPANS * pendingTimeoutMs) this.#stalls.shift();
     this.#sweptAt = t;
     for (const [from, candidate] of this.#candidates) {
       if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);
     }
     for (const [from, session] of this.#sessions) {
-      if (t - session.lastSeenAt > pendingTimeoutMs) {
+      if (this.#expired(session, t)) {
         this.abandon(from, session);
         continue;
       }
@@ -288,6 +285,26 @@ export class SessionTable {
     this.#update();
   }
 
+  /**
+   * Whether the enrollment is over: its member silent for the pending
+   * timeout, or the enrollment {@link MAX_PENDING_SPANS} of them old. The
+   * time the process itself stalled since the member last spoke does not
+   * count as the member's silence: what it sent meanwhile waits in the
+   * socket, and a socket is read a few dozen datagrams per event-loop turn
+   * (libuv's batch), so a long queue takes many turns to reach it.
+   */
+  #expired(session: Session, t: number): boolean {
+    const { pendingTimeoutMs } = this.#host;
+    if (t - session.createdAt > MAX_PENDING_SPANS * pendingTimeoutMs) return true;
+    let silentMs = t - session.lastSeenAt;
+    for (let i = this.#stalls.length - 1; silentMs > pendingTimeoutMs && i >= 0; i--) {
+      const stall = this.#stalls[i] as { at: number; ms: number };
+      if (stall.at <= session.lastSeenAt) break;
+      silentMs -= stall.ms;
+    }
+    return silentMs > pendingTimeoutMs;
+  }
+
   /** One interval timer, running only while enrollments are in progress and the enroller serves. */
   #update(): void {
     const { clock } = this.#host;
@@ -295,12 +312,11 @@ export class SessionTable {
     const pending = this.inProgress > 0 && this.#host.running();
     if (pending && this.#sweep === undefined) {
       this.#sweptAt = clock.now();
+      this.#stalls.length = 0;
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);
     } else if (!pending && this.#sweep !== undefined) {
       clock.clearInterval(this.#sweep);
       this.#sweep = undefined;
-      if (this.#putOff !== undefined) clock.clearTimeout(this.#putOff);
-      this.#putOff = undefined;
     }
   }
 }

@@ -1,5 +1,6 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { MemoryNetwork, OpCode } from '../../src/index.js';
+import { MAX_PENDING_SPANS } from '../../src/enroller/sessions.js';
 import { cleanup, connectMsg, RawPeer, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -50,4 +51,26 @@ it('an enrollment whose member has been silent for the pending timeout is still 
   await vi.advanceTimersByTimeAsync(100);
   expect(peer.ofType(OpCode.M_RELEASE)).toHaveLength(1);
   expect(enroller.members()).toEqual([]);
+});
+
+// Found by a review: with silence alone, a peer that reached M_STOP and then sent anything every 29 s (a refused
+// M_READ will do) kept its enrollment, its slot and its address for ever, and was sent M_STOP every 2 s.
+it('an enrollment that never completes is forgotten MAX_PENDING_SPANS pending timeouts after M_CONNECT, whatever its member sends', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 7 });
+  const { enroller } = await withEnroller({ pendingTimeoutMs: PENDING_MS }, net);
+  const peer = new RawPeer(net.attach('squat-shim'));
+  await peer.send('bootstrap', connectMsg(1, 'squatter'));
+  await vi.advanceTimersByTimeAsync(10);
+  await peer.send('bootstrap', startMsg(2));
+  await vi.advanceTimersByTimeAsync(10);
+  expect([peer.ofType(OpCode.M_STOP).length, enroller.stats().bound]).toEqual([1, 1]);
+  for (let i = 0; i < 30; i++) {
+    await vi.advanceTimersByTimeAsync(20_000);
+    await peer.send('bootstrap', { opCode: OpCode.M_READ, invokeId: 100 + i, objClass: 'whatever', objName: '/x' });
+    if (i === 4) expect(enroller.pendingEnrollments).toBe(1); // 100 s: still within the bound, since it speaks
+  }
+  await vi.advanceTimersByTimeAsync(10);
+  expect(enroller.pendingEnrollments).toBe(0);
+  expect(peer.ofType(OpCode.M_STOP).length).toBeLessThan(((MAX_PENDING_SPANS * PENDING_MS) / 2000) * 1.5);
 });

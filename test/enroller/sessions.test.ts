@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvokeIds } from '../../src/cdap/messages.js';
-import { type Session, SessionTable } from '../../src/enroller/sessions.js';
+import { MAX_PENDING_SPANS, type Session, SessionTable } from '../../src/enroller/sessions.js';
 import { ManualClock } from './manual-clock.js';
 
 const RETRANSMIT_MS = 100;
@@ -85,62 +85,37 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['a']);
   });
 
-  it('a sweep that runs late (the process was blocked) judges silence only after the news that queued meanwhile is read', () => {
+  it("a late sweep (the process was blocked) does not count the block as a member's silence; it counts the rest", () => {
     const { sessions, clock, abandoned, session } = table();
-    const slow = session('a', 'shim-a', { startInvokeId: 2 });
-    const gone = session('b', 'shim-b', { startInvokeId: 2 });
-    sessions.set('shim-a', slow);
-    sessions.set('shim-b', gone);
-    clock.stall(PENDING_MS + 1000); // blocked past both members' silence
-    sessions.sweep(); // the interval, late: put off by one event-loop turn
-    expect([sessions.get('shim-a'), sessions.get('shim-b')]).toEqual([slow, gone]);
-    slow.lastSeenAt = clock.now(); // what queued meanwhile, read in the poll phase: a's M_STOP_R or M_START
-    clock.advance(0); // the 0 ms timer (the overdue interval before it finds the sweep put off)
-    expect(sessions.get('shim-a')).toBe(slow);
-    expect(sessions.get('shim-b')).toBeUndefined();
-    expect(abandoned).toEqual(['b']);
-    clock.advance(PENDING_MS + 2 * RETRANSMIT_MS); // on time from here: a, silent since, is forgotten too
+    clock.advance(RETRANSMIT_MS); // a sweep on time
+    const a = session('a', 'shim-a', { startInvokeId: 2 }); // spoke just before the block
+    const b = session('b', 'shim-b', { startInvokeId: 2, lastSeenAt: clock.now() - (PENDING_MS - 500) }); // silent a while already
+    sessions.set('shim-a', a);
+    sessions.set('shim-b', b);
+    clock.stall(PENDING_MS + 1000); // blocked past both silences: what they sent meanwhile waits in the socket
+    clock.advance(0); // the late sweep
+    expect([sessions.get('shim-a'), sessions.get('shim-b')]).toEqual([a, b]);
+    clock.advance(600); // b: silent for longer than the timeout while the process ran
+    expect([sessions.get('shim-a'), sessions.get('shim-b')]).toEqual([a, undefined]);
+    clock.advance(PENDING_MS - 800); // a: not yet
+    expect(sessions.get('shim-a')).toBe(a);
+    clock.advance(3 * RETRANSMIT_MS);
     expect(abandoned).toEqual(['b', 'a']);
   });
 
-  it('a sweep put off runs on the next turn however late that turn is (never put off twice)', () => {
-    // A clock whose timers run only when the test says, at whatever time it sets: the turn that reads the queue is slow too.
-    let now = 1000;
-    const timeouts: Array<() => void> = [];
-    const clock = {
-      now: () => now,
-      setTimeout: (run: () => void) => timeouts.push(run),
-      clearTimeout: () => undefined,
-      setInterval: () => 0,
-      clearInterval: () => undefined,
-    };
-    const abandoned: string[] = [];
-    const sessions = new SessionTable({
-      clock,
-      retransmitMs: RETRANSMIT_MS,
-      pendingTimeoutMs: PENDING_MS,
-      running: () => true,
-      abandoned: (s) => abandoned.push(s.name),
-      sendBytes: () => undefined,
-    });
-    const { session } = table();
-    sessions.set('shim-a', session('a', 'shim-a'));
-    now += PENDING_MS + 1000;
-    sessions.sweep(); // late: put off
-    expect([abandoned, timeouts.length]).toEqual([[], 1]);
-    now += 10 * RETRANSMIT_MS; // reading what queued took long too
-    timeouts.shift()?.();
-    expect([abandoned, timeouts.length]).toEqual([['a'], 0]);
-  });
-
-  it('a sweep put off leaves no timer behind once no enrollment is left', () => {
-    const { sessions, clock, session } = table();
-    sessions.set('shim-a', session('a', 'shim-a'));
-    clock.stall(PENDING_MS);
-    sessions.sweep();
-    expect(clock.pending).toBe(2); // the interval and the put-off sweep
-    sessions.delete('shim-a');
-    expect(clock.pending).toBe(0);
+  it('an enrollment is forgotten MAX_PENDING_SPANS pending timeouts after its M_CONNECT, however often its member speaks', () => {
+    const { sessions, clock, abandoned, session } = table();
+    const chatty = session('a', 'shim-a', { startInvokeId: 2 });
+    sessions.set('shim-a', chatty);
+    for (let t = 0; t < MAX_PENDING_SPANS * PENDING_MS - RETRANSMIT_MS; t += 1000) {
+      clock.advance(1000);
+      chatty.lastSeenAt = clock.now();
+    }
+    expect(sessions.get('shim-a')).toBe(chatty);
+    clock.advance(2 * RETRANSMIT_MS);
+    chatty.lastSeenAt = clock.now();
+    clock.advance(RETRANSMIT_MS);
+    expect(abandoned).toEqual(['a']);
   });
 
   it('an unproven candidate expires silently; a proven one replaces the enrollment it found, which is abandoned', () => {
