@@ -7,14 +7,15 @@
  */
 import type { SecureChannel } from '../auth/channel.js';
 import type { InvokeIds } from '../cdap/messages.js';
-import { type Clock, LATE_MS, type TimerHandle } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { ReturnSlots } from './return-slots.js';
 
 /**
  * An enrollment in progress is forgotten this many `pendingTimeoutMs` after
  * its M_CONNECT, however often its member speaks: a slow member has room to
- * complete, and a peer that keeps speaking without completing holds its slot
- * and address only so long.
+ * complete, and a peer that keeps speaking without completing holds that
+ * enrollment only so long (an M_CONNECT anew starts another, through
+ * admission again).
  */
 export const MAX_PENDING_SPANS = 4;
 
@@ -120,10 +121,6 @@ export class SessionTable {
    */
   readonly #candidates = new Map<string, Session>();
   #sweep: TimerHandle | undefined;
-  /** When the sweep last ran (or its interval started), on the clock: a sweep much later than its period means the process was late. */
-  #sweptAt = 0;
-  /** The process's stalls seen by late sweeps (when the sweep ran, and how late), oldest first; see {@link #expired}. */
-  readonly #stalls: Array<{ readonly at: number; readonly ms: number }> = [];
   readonly #slots = new ReturnSlots();
 
   constructor(host: SessionTableHost) {
@@ -263,10 +260,6 @@ export class SessionTable {
   sweep(): void {
     const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
     const t = clock.now();
-    const late = t - this.#sweptAt - retransmitMs;
-    if (late > LATE_MS) this.#stalls.push({ at: t, ms: late });
-    while (this.#stalls.length > 0 && (this.#stalls[0]?.at ?? t) < t - MAX_PENDING_SPANS * pendingTimeoutMs) this.#stalls.shift();
-    this.#sweptAt = t;
     for (const [from, candidate] of this.#candidates) {
       if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);
     }
@@ -285,24 +278,10 @@ export class SessionTable {
     this.#update();
   }
 
-  /**
-   * Whether the enrollment is over: its member silent for the pending
-   * timeout, or the enrollment {@link MAX_PENDING_SPANS} of them old. The
-   * time the process itself stalled since the member last spoke does not
-   * count as the member's silence: what it sent meanwhile waits in the
-   * socket, and a socket is read a few dozen datagrams per event-loop turn
-   * (libuv's batch), so a long queue takes many turns to reach it.
-   */
+  /** Whether the enrollment is over: its member silent for the pending timeout, or the enrollment {@link MAX_PENDING_SPANS} of them old. */
   #expired(session: Session, t: number): boolean {
     const { pendingTimeoutMs } = this.#host;
-    if (t - session.createdAt > MAX_PENDING_SPANS * pendingTimeoutMs) return true;
-    let silentMs = t - session.lastSeenAt;
-    for (let i = this.#stalls.length - 1; silentMs > pendingTimeoutMs && i >= 0; i--) {
-      const stall = this.#stalls[i] as { at: number; ms: number };
-      if (stall.at <= session.lastSeenAt) break;
-      silentMs -= stall.ms;
-    }
-    return silentMs > pendingTimeoutMs;
+    return t - session.lastSeenAt > pendingTimeoutMs || t - session.createdAt > MAX_PENDING_SPANS * pendingTimeoutMs;
   }
 
   /** One interval timer, running only while enrollments are in progress and the enroller serves. */
@@ -311,8 +290,6 @@ export class SessionTable {
     if (this.inProgress === 0) this.#slots.idle();
     const pending = this.inProgress > 0 && this.#host.running();
     if (pending && this.#sweep === undefined) {
-      this.#sweptAt = clock.now();
-      this.#stalls.length = 0;
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);
     } else if (!pending && this.#sweep !== undefined) {
       clock.clearInterval(this.#sweep);

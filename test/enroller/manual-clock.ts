@@ -46,11 +46,6 @@ export class ManualClock implements Clock {
     return this.#timers.size;
   }
 
-  /** Moves time on by `ms` without running any timer: the process was blocked meanwhile (the next `advance` runs what fell due, late). */
-  stall(ms: number): void {
-    this.#now += ms;
-  }
-
   /** Moves time on by `ms`, running every timer that falls due on the way, at its time. */
   advance(ms: number): void {
     const end = this.#now + ms;

@@ -85,24 +85,6 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['a']);
   });
 
-  it("a late sweep (the process was blocked) does not count the block as a member's silence; it counts the rest", () => {
-    const { sessions, clock, abandoned, session } = table();
-    clock.advance(RETRANSMIT_MS); // a sweep on time
-    const a = session('a', 'shim-a', { startInvokeId: 2 }); // spoke just before the block
-    const b = session('b', 'shim-b', { startInvokeId: 2, lastSeenAt: clock.now() - (PENDING_MS - 500) }); // silent a while already
-    sessions.set('shim-a', a);
-    sessions.set('shim-b', b);
-    clock.stall(PENDING_MS + 1000); // blocked past both silences: what they sent meanwhile waits in the socket
-    clock.advance(0); // the late sweep
-    expect([sessions.get('shim-a'), sessions.get('shim-b')]).toEqual([a, b]);
-    clock.advance(600); // b: silent for longer than the timeout while the process ran
-    expect([sessions.get('shim-a'), sessions.get('shim-b')]).toEqual([a, undefined]);
-    clock.advance(PENDING_MS - 800); // a: not yet
-    expect(sessions.get('shim-a')).toBe(a);
-    clock.advance(3 * RETRANSMIT_MS);
-    expect(abandoned).toEqual(['b', 'a']);
-  });
-
   it('an enrollment is forgotten MAX_PENDING_SPANS pending timeouts after its M_CONNECT, however often its member speaks', () => {
     const { sessions, clock, abandoned, session } = table();
     const chatty = session('a', 'shim-a', { startInvokeId: 2 });
