@@ -275,8 +275,9 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // a PDU opened by that member's (or that enrollment's) own channel.
     const member = this.#p.members.at(from);
     if (member !== undefined && (opened.via === 'plain' || opened.via === 'member')) this.#p.members.seen(member);
-    const session = this.#p.sessions.get(from);
-    if (session !== undefined && enrollmentStep(opened)) session.lastSeenAt = this.#settings.clock.now();
+    const session = this.#p.sessions.get(from); // (unsealed, a PDU from a member's address is the member's, not a late M_CONNECT's)
+    if (session !== undefined && (opened.via === 'session' || (opened.via === 'plain' && member === undefined)))
+      session.lastSeenAt = this.#settings.clock.now();
     try {
       const handler = this.#handlers.get(msg.opCode);
       if (handler !== undefined) handler(msg, from, opened, member);

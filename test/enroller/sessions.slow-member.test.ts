@@ -1,5 +1,5 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { MemoryNetwork, OpCode } from '../../src/index.js';
+import { KEEPALIVE_OBJECT, MemoryNetwork, OpCode } from '../../src/index.js';
 import { MAX_PENDING_SPANS } from '../../src/enroller/sessions.js';
 import { cleanup, connectMsg, RawPeer, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 
@@ -73,4 +73,30 @@ it('an enrollment that never completes is forgotten MAX_PENDING_SPANS pending ti
   await vi.advanceTimersByTimeAsync(10);
   expect(enroller.pendingEnrollments).toBe(0);
   expect(peer.ofType(OpCode.M_STOP).length).toBeLessThan(((MAX_PENDING_SPANS * PENDING_MS) / 2000) * 1.5);
+});
+
+// Found by a review: without authentication every PDU from the address refreshed an enrollment in progress there,
+// so an enrolled member's keepalives kept a late duplicate of its M_CONNECT, which goes no further, for 4 timeouts.
+it("a late M_CONNECT of an enrolled member is forgotten after the pending timeout, the member's keepalives notwithstanding", async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 8 });
+  const { enroller } = await withEnroller({ pendingTimeoutMs: 1000 }, net);
+  const peer = new RawPeer(net.attach('m-shim'));
+  await peer.send('bootstrap', connectMsg(1, 'm'));
+  await vi.advanceTimersByTimeAsync(10);
+  await peer.send('bootstrap', startMsg(2));
+  await vi.advanceTimersByTimeAsync(10);
+  await peer.send('bootstrap', stopReply(peer));
+  await vi.advanceTimersByTimeAsync(10);
+  expect(enroller.members()).toHaveLength(1);
+  await peer.send('bootstrap', connectMsg(1, 'm')); // a late duplicate
+  await vi.advanceTimersByTimeAsync(10);
+  expect(enroller.pendingEnrollments).toBe(1);
+  for (let i = 0; i < 5; i++) {
+    await vi.advanceTimersByTimeAsync(500);
+    await peer.send('bootstrap', { opCode: OpCode.M_READ, invokeId: 50 + i, ...KEEPALIVE_OBJECT });
+  }
+  await vi.advanceTimersByTimeAsync(100);
+  expect(enroller.pendingEnrollments).toBe(0);
+  expect(peer.ofType(OpCode.M_READ_R).filter((r) => (r.result ?? 0) === 0)).toHaveLength(5); // the member, still served
 });
