@@ -271,13 +271,13 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // A request without an invoke id cannot be answered (a reply must carry
     // one), and a retransmission of it could not be told from a new request.
     if (!isReply(msg.opCode) && !msg.invokeId) return;
-    // A sign of life only from what the peer proves it sent: with HMAC-SHA256,
-    // a PDU opened by that member's (or that enrollment's) own channel.
+    // A sign of life only from what the peer proves it sent (with HMAC-SHA256, a PDU opened by that member's or that
+    // enrollment's own channel); unsealed, a PDU from a member's address is the member's, not a late M_CONNECT's there.
     const member = this.#p.members.at(from);
-    if (member !== undefined && (opened.via === 'plain' || opened.via === 'member')) this.#p.members.seen(member);
-    const session = this.#p.sessions.get(from); // (unsealed, a PDU from a member's address is the member's, not a late M_CONNECT's)
-    if (session !== undefined && (opened.via === 'session' || (opened.via === 'plain' && member === undefined)))
-      session.lastSeenAt = this.#settings.clock.now();
+    const fromMember = member !== undefined && (opened.via === 'plain' || opened.via === 'member');
+    if (fromMember) this.#p.members.seen(member);
+    const session = this.#p.sessions.get(from);
+    if (session !== undefined && !fromMember && enrollmentStep(opened)) session.lastSeenAt = this.#settings.clock.now();
     try {
       const handler = this.#handlers.get(msg.opCode);
       if (handler !== undefined) handler(msg, from, opened, member);
