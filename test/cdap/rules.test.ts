@@ -135,6 +135,16 @@ describe('CDAP field rules, op code by op code (PROTOCOL.md §3)', () => {
     expect(refusal({ opCode: OpCode.M_CREATE, objClass: 'c' })).toBe('invalid M_CREATE: obj_class and obj_name must come together');
   });
 
+  it('with several rules broken, names the first in the order of PROTOCOL.md §3, whether it is a must or a must not', () => {
+    const release = { opCode: OpCode.M_RELEASE, invokeId: 1, result: 2, objClass: 'c', objName: '/n', scope: 1 };
+    expect(refusal(release)).toBe('invalid M_RELEASE: must not carry obj_class');
+    expect(refusal({ ...minimal(OpCode.M_CONNECT), absSyntax: 0, objClass: 'c', objName: '/n' })).toBe(
+      'invalid M_CONNECT: must carry abs_syntax',
+    );
+    expect(refusal({ ...minimal(OpCode.M_START), result: 1, absSyntax: 5 })).toBe('invalid M_START: must not carry abs_syntax');
+    expect(refusal({ ...minimal(OpCode.M_CONNECT_R), version: undefined, scope: 3 })).toBe('invalid M_CONNECT_R: must not carry scope');
+  });
+
   it('judges presence by value: zero, empty and all-empty values are absent; obj_value is present with any field set, even 0', () => {
     const request = { opCode: OpCode.M_READ, invokeId: 4 } as const;
     expect(refusal({ ...request, result: 0, absSyntax: 0, srcApName: '', filter: new Uint8Array(), objInst: 0n })).toBe('ok');
