@@ -13,8 +13,10 @@ import { decodeCdapMessage, encodeCdapMessage, encodeEnrollmentInfo } from '../c
 import { createRequest, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, replyTo, Result } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ShimError } from '../errors.js';
-import type { RibObject } from '../rib/rib.js';
 import type { Shim, ShimHandler } from '../shim/shim.js';
+import { checkScript, type EnrollerScript, type ScriptedOutcome, type ScriptedRequest } from './script.js';
+
+export type { EnrollerScript, ScriptedOutcome, ScriptedRequest } from './script.js';
 
 /** One PDU a {@link MockShim} was asked to send. */
 export interface SentPdu {
@@ -114,66 +116,11 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
   };
 }
 
-/**
- * What the scripted enroller does with one kind of request:
- * `'ok'` answers with success, `'silence'` answers nothing, `'malformed'`
- * answers with bytes that are not CDAP, `{ reject: reason }` answers with a
- * negative result; `delayMs` delays the answer (on the global timers).
- */
-export type ScriptedOutcome =
-  | 'ok'
-  | 'silence'
-  | 'malformed'
-  | {
-      /** The `result_reason` of the negative answer. */
-      readonly reject: string;
-      /**
-       * The answer's `result`.
-       * @default -1
-       */
-      readonly result?: number;
-      /**
-       * Delay before the answer, in milliseconds.
-       * @default 0
-       */
-      readonly delayMs?: number;
-    }
-  | {
-      /** Answers with success, as `'ok'` does. */
-      readonly ok: true;
-      /** Delay before the answer, in milliseconds. */
-      readonly delayMs: number;
-    };
-
-/** The scripted enroller's behaviour; every field has a default that enrols the member. */
-export interface EnrollerScript {
-  /** The enroller's shim address. @default 'bootstrap' */
-  readonly address?: string;
-  /** The enroller's IPCP name. @default 'bootstrap' */
-  readonly ipcpName?: string;
-  /** The DIF's name. @default 'demo.DIF' */
-  readonly difName?: string;
-  /** The address assigned. @default 1002 */
-  readonly assign?: number;
-  /** The RIB objects synced with M_CREATE. @default [] */
-  readonly objects?: readonly RibObject[];
-  /** The answer to M_CONNECT. @default 'ok' */
-  readonly connect?: ScriptedOutcome;
-  /** The answer to M_START (M_START_R with the address). @default 'ok' */
-  readonly start?: ScriptedOutcome;
-  /** Whether the RIB objects are sent (`'silence'` holds them back). @default 'ok' */
-  readonly create?: ScriptedOutcome;
-  /** Whether M_STOP is sent after M_START_R (`'silence'` holds it back). @default 'ok' */
-  readonly stop?: ScriptedOutcome;
-  /** The answer to a keepalive M_READ. @default 'ok' */
-  readonly keepalive?: ScriptedOutcome;
-}
-
 /** A running scripted enroller. */
 export interface ScriptedEnroller {
   /** Every request the member sent to the enroller, decoded. */
   readonly received: readonly CdapMessage[];
-  /** Changes the script from now on (fields left out keep their value). */
+  /** Changes the script from now on (fields left out keep their value); throws ConfigError for one it cannot follow. */
   update(script: EnrollerScript): void;
   /** Stops answering. */
   stop(): void;
@@ -183,7 +130,9 @@ const MALFORMED = Uint8Array.of(0x10, 0xff, 0xff); // a truncated varint: not CD
 
 /**
  * Answers, through `shim` (a {@link MockShim} the member under test uses),
- * what the member sends to `script.address`, as the script says.
+ * what the member sends to `script.address`, as the script says. Throws
+ * ConfigError for a script it cannot follow (an unknown field or outcome, a
+ * rejection of its own M_CREATE or M_STOP, a negative delay).
  */
 export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = {}): ScriptedEnroller {
   return new Scripted(shim, script);
@@ -212,7 +161,7 @@ class Scripted implements ScriptedEnroller {
       create: 'ok',
       stop: 'ok',
       keepalive: 'ok',
-      ...script,
+      ...checkScript(script),
     };
     this.#off = shim.onSend(({ to, message }) => {
       if (this.#stopped || to !== this.#s.address || message === undefined) return;
@@ -222,7 +171,7 @@ class Scripted implements ScriptedEnroller {
   }
 
   update(next: EnrollerScript): void {
-    this.#s = { ...this.#s, ...next };
+    this.#s = { ...this.#s, ...checkScript(next) };
   }
 
   stop(): void {
@@ -252,29 +201,35 @@ class Scripted implements ScriptedEnroller {
     }
   }
 
-  /** M_START_R with the address, the RIB objects, then M_STOP, as the script has them. */
+  /**
+   * M_START_R with the address; after it, the RIB objects' M_CREATEs and
+   * M_STOP, each as the script has them (on later microtasks, in that order,
+   * when both are `'ok'`).
+   */
   #startBurst(message: CdapMessage): CdapMessage[] {
     const s = this.#s;
-    const out: CdapMessage[] = [
-      {
-        opCode: OpCode.M_START_R,
-        invokeId: message.invokeId,
-        ...ENROLLMENT_OBJECT,
-        result: Result.OK,
-        objValue: { byteval: encodeEnrollmentInfo({ address: s.assign, difName: s.difName }) },
-      },
-    ];
     const creates = s.objects.map((o) => createRequest(this.#nextId++, o));
-    if (s.create !== 'silence') out.push(...creates);
-    if (s.stop !== 'silence') {
-      out.push({
+    this.#request(s.create, creates);
+    this.#request(s.stop, [
+      {
         opCode: OpCode.M_STOP,
         invokeId: this.#nextId++,
         ...ENROLLMENT_OBJECT,
         objValue: { byteval: encodeEnrollmentInfo({ startEarly: true, ribObjectCount: creates.length }) },
-      });
-    }
-    return out;
+      },
+    ]);
+    const info = encodeEnrollmentInfo({ address: s.assign, difName: s.difName });
+    return [{ opCode: OpCode.M_START_R, invokeId: message.invokeId, ...ENROLLMENT_OBJECT, result: Result.OK, objValue: { byteval: info } }];
+  }
+
+  /** Sends `messages`, requests of the enroller's own, as `outcome` says (`'malformed'`: one PDU that is not CDAP instead). */
+  #request(outcome: ScriptedRequest, messages: readonly CdapMessage[]): void {
+    if (outcome === 'silence' || messages.length === 0) return;
+    this.#later(outcome, () => {
+      const address = this.#s.address;
+      if (outcome === 'malformed') this.#shim.deliver(MALFORMED, address);
+      else for (const msg of messages) this.#shim.deliver(msg, address);
+    });
   }
 
   #answer(outcome: ScriptedOutcome, request: CdapMessage, success: () => CdapMessage[]): void {
