@@ -51,6 +51,30 @@ describe('the source tree', () => {
     }
   });
 
+  // Found by an audit (2026-12-06): util/settle.ts imported a type from rib/, a row above it; nothing checked the rows.
+  it("depends only down the README's picture: no part imports one on a row above its own", () => {
+    // The picture's rows, top to bottom; errors.ts and diagnostics.ts lie under every part, index.ts and warm-up.ts
+    // (the entry point and what it offers) above the parts it puts together and below the CLI that imports it.
+    const rows = [
+      ['cli/', 'testing/'],
+      ['index.ts', 'warm-up.ts'],
+      ['member/', 'enroller/', 'etcd/'],
+      ['auth/', 'cdap/', 'rib/', 'store/', 'config.ts'],
+      ['shim/', 'util/'],
+      ['errors.ts', 'diagnostics.ts'],
+    ];
+    const rowOf = (file: string): number => {
+      const row = rows.findIndex((parts) => parts.some((p) => file === p || (p.endsWith('/') && file.startsWith(p))));
+      expect(row, `${file} is on no row of the picture`).toBeGreaterThanOrEqual(0);
+      return row;
+    };
+    const upward = [...graph].flatMap(([file, targets]) => targets.filter((t) => rowOf(t) < rowOf(file)).map((t) => `${file} -> ${t}`));
+    expect(upward).toEqual([]);
+    // within a row only what the picture draws: a shim parses addresses with no node:dgram
+    const address = readFileSync(join(src, 'shim/udp-address.ts'), 'utf8');
+    expect(address).not.toMatch(/['"]node:dgram['"]|['"]dgram['"]/);
+  });
+
   it('has no import cycle', () => {
     const state = new Map<string, 'visiting' | 'done'>();
     const cycles: string[] = [];

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ObjValue } from '../cdap/types.js';
+import type { MaybePromise } from '../util/settle.js';
 
 /** One RIB object. Names are paths that start with `/` (e.g. `/dif/config/name`). */
 export interface RibObject {
@@ -17,8 +18,8 @@ export interface RibObject {
   readonly value: ObjValue;
 }
 
-/** A value, or a promise of it: a RIB may live in memory or behind I/O. */
-export type MaybePromise<T> = T | Promise<T>;
+// A value, or a promise of it: a RIB may live in memory or behind I/O.
+export type { MaybePromise } from '../util/settle.js';
 
 /**
  * What the library needs of a RIB. Every method may answer synchronously or

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { MaybePromise } from '../rib/rib.js';
+import type { MaybePromise } from '../util/settle.js';
 
 /** One IPCP name bound to one DIF address. */
 export interface AddressBinding {

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { MaybePromise } from '../rib/rib.js';
+/** A value, or a promise of it: what a RIB or an address store may answer (either may live in memory or behind I/O). */
+export type MaybePromise<T> = T | Promise<T>;
 
 /** Runs `then` on `answer`: at once when it is there, later when it is a promise; `otherwise` on a rejection. */
 export function settle<T>(answer: MaybePromise<T>, then: (value: T) => void, otherwise: () => void): void {
