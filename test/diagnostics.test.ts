@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { diagnosticsChannels, type Logger } from '../src/index.js';
+import { Result } from '../src/cdap/messages.js';
+import { diagnosticsChannels, EnrollmentManager, type Logger, MemoryRib } from '../src/index.js';
+import { createMockShim, createScriptedEnroller } from '../src/testing/index.js';
 import { cleanup, member, withEnroller } from './support/helpers.js';
 import { LIB_BUILD } from './support/cli-paths.js';
 
@@ -140,6 +142,42 @@ describe('logger', () => {
     );
     expect(durations.length).toBeGreaterThanOrEqual(3);
     for (const d of all) expect(Math.round(d * 10) / 10).toBe(d);
+  });
+
+  // Found by an audit (2026-12-06): only the monitor's recovery rounded retryInMs.
+  it("reports retryInMs to 0.1 ms on every path: reEnroll()'s backoff, a busy answer's, the monitor's recovery", async () => {
+    vi.useFakeTimers();
+    const shim = createMockShim();
+    const enroller = createScriptedEnroller(shim);
+    // initialBackoffMs with digits below 0.1 ms; timeoutMs 333 gives a retransmitMs of 83.25, a busy wait's floor
+    const config = { initialBackoffMs: 12.34, timeoutMs: 333, maxRetries: 3, heartbeatIntervalSecs: 0.2, connectionTimeoutSecs: 0.5 };
+    const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config, random: () => 0.123456 });
+    const waits: Array<[string, number | undefined]> = [];
+    mgr.on('reenroll:failure', ({ error, retryInMs }) => waits.push([error.code, retryInMs]));
+    try {
+      await mgr.enrolWithBootstrap('bootstrap');
+      enroller.update({ connect: 'silence' }); // reEnroll()'s attempts time out: p-retry's backoff
+      const silent = mgr.reEnroll().catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(2000);
+      await silent;
+      enroller.update({ connect: { reject: 'busy', result: Result.BUSY } }); // busy, naming no time: the member's own jitter
+      const busy = mgr.reEnroll().catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(300);
+      enroller.update({ connect: 'ok' });
+      await vi.advanceTimersByTimeAsync(2000);
+      await busy;
+      mgr.startConnectionMonitoring();
+      enroller.update({ keepalive: 'silence', connect: 'silence' }); // lost, then the monitor's recovery
+      await vi.advanceTimersByTimeAsync(3000);
+    } finally {
+      enroller.stop();
+      await mgr.close();
+    }
+    const drawn = waits.flatMap(([, ms]) => (ms === undefined ? [] : [ms]));
+    // p-retry's 12.34 and 24.68, the busy floor's 83.25, then the recovery's own backoffs
+    expect(drawn.slice(0, 3)).toEqual([12.3, 24.7, 83.3]);
+    expect(drawn.length).toBeGreaterThan(4);
+    for (const ms of drawn) expect(Math.round(ms * 10) / 10).toBe(ms);
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import { diagnosticsChannels, publish } from '../diagnostics.js';
 import { EnrollmentAbortedError, EnrollmentError, EnrollmentTimeoutError, ManagerClosedError } from '../errors.js';
+import { roundMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import { AttemptTimeout } from './attempt.js';
 import type { EnrollmentEvents } from './events.js';
@@ -32,7 +33,13 @@ export function reportAttemptFailure(to: Reporting, p: RunProgress, error: unkno
   if (p.kind !== 'reenrolling' || error instanceof EnrollmentAbortedError) return;
   to.metrics.reenrollFailure();
   const reported = toEnrollmentError(error, p);
-  to.telemetry.emit('reenroll:failure', { attempt: p.attempts, bootstrap: p.current, error: reported, retryInMs });
+  // to 0.1 ms, as every duration an event carries, whichever path drew it
+  to.telemetry.emit('reenroll:failure', {
+    attempt: p.attempts,
+    bootstrap: p.current,
+    error: reported,
+    retryInMs: retryInMs === undefined ? undefined : roundMs(retryInMs),
+  });
 }
 
 /** The run failed: report it, and throw the typed error every caller is rejected with. */

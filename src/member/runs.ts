@@ -23,7 +23,7 @@ import {
   NoBootstrapPeersError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
-import { MAX_TIMER_MS, roundMs, sleep } from '../util/clock.js';
+import { MAX_TIMER_MS, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
 import { reportAttemptFailure, reportRunFailure } from './failure.js';
@@ -236,7 +236,7 @@ export class Runs {
       } catch (error) {
         if (p.signal.aborted) throw error; // closed, stopped or superseded: the run's end says why
         const giveUp = error instanceof NoBootstrapPeersError;
-        const retryInMs = giveUp ? undefined : roundMs(Math.max(0, this.#nextTryAt() - this.#init.clock.now()));
+        const retryInMs = giveUp ? undefined : Math.max(0, this.#nextTryAt() - this.#init.clock.now());
         reportAttemptFailure(this.#init, p, error, retryInMs);
         if (giveUp) throw error;
       }
