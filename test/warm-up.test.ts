@@ -4,6 +4,7 @@
  * Real timers and, for `udp`, real sockets on 127.0.0.1.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { warmUp } from '../src/index.js';
 import { systemClock } from '../src/util/clock.js';
@@ -39,11 +40,21 @@ it('enrols once in memory and leaves no wheel entry, timer or socket', async () 
   expectNoMore(await resources(), before);
 });
 
-it('with udp, also enrols over two UdpShims on 127.0.0.1 and closes both', async () => {
+/** Every listener on the process, by event. */
+const processListeners = () => Object.fromEntries(process.eventNames().map((e) => [String(e), process.listenerCount(e)]));
+
+// Found by an audit (2026-12-06): the README's "no listener" and the wheel after `udp` were not checked.
+it('with udp, also enrols over two UdpShims on 127.0.0.1 and closes both; no listener or wheel entry stays', async () => {
   const before = await resources();
-  await warmUp({ udp: true });
+  const wheelBefore = wheel.size;
+  const listenersBefore = processListeners();
+  const controller = new AbortController();
+  await warmUp({ udp: true, signal: controller.signal });
   expect(successes.map((s) => s.bootstrap)).toEqual(['enroller', expect.stringMatching(/^127\.0\.0\.1:\d+$/)]);
   expectNoMore(await resources(), before);
+  expect(wheel.size).toBe(wheelBefore);
+  expect(processListeners()).toEqual(listenersBefore);
+  expect(getEventListeners(controller.signal, 'abort')).toEqual([]); // the caller's signal holds nothing of it
 });
 
 it('an aborted signal rejects with its reason before anything is opened', async () => {

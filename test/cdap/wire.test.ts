@@ -189,6 +189,28 @@ describe('the generated CDAP codec', () => {
     });
   }
 
+  it('reads tags at their edges as the reference does: five bytes, past 32 bits, field number 0, wire types 6 and 7', () => {
+    const desc = file_cdap.messages[2] as DescMessage; // CDAPMessage
+    const tags = [
+      [0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00], // field 2^29-1 (unknown, skipped), varint 0: a tag of five bytes
+      [0x88, 0x80, 0x80, 0x80, 0x00, 0x05], // abs_syntax = 5, its tag padded to five bytes
+      [0xf8, 0xff, 0xff, 0xff, 0x1f, 0x00], // past 32 bits
+      [0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00], // six bytes
+      [0x00, 0x00], // field number 0
+      [0x0e, 0x00], // wire type 6
+      [0x0f, 0x00], // wire type 7
+    ];
+    const outcomes = tags.map((tag) => {
+      const bytes = Uint8Array.from([0x10, 0x01, ...tag]); // op_code 1 first, so that an accepted message is whole
+      const ours = outcome(() => decode(desc, bytes));
+      const reference = outcome(() => referenceDecode(desc, bytes));
+      expect(ours, tag.join(',')).toEqual(reference);
+      return ours.ok;
+    });
+    expect(outcomes).toEqual([true, true, false, false, false, false, false]);
+    expect(decode(desc, Uint8Array.from([0x10, 0x01, ...(tags[1] as number[])]))).toMatchObject({ absSyntax: 5 });
+  });
+
   it('writes the required op_code even when it is 0 (M_CONNECT), and refuses a message without one', () => {
     expect([...encode(file_cdap.messages[2] as DescMessage, { opCode: 0 })]).toEqual([0x10, 0x00]);
     expect(() => encode(file_cdap.messages[2] as DescMessage, {})).toThrow(/field 2 \(op_code\).*required field not set/);

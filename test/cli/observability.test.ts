@@ -110,6 +110,49 @@ describe('rina-enroll --metrics-listen', () => {
   });
 });
 
+describe("a member's /healthz", () => {
+  /** /healthz polled every 50 ms until `status`, for at most `ms`. */
+  async function healthUntil(url: string, status: number, ms = 5000) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const answer = await get(url);
+      if (answer.status === status || Date.now() > end) return answer;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  // Found by an audit (2026-12-06): only a member's 200 was tested.
+  it('answers 503 with the reason while not enrolled, and while its enroller is silent; 200 once it is back', async () => {
+    const mp = await freeTcpPort();
+    const nobody = await freePort();
+    const lonely = cli(['member', '--name', 'm0', '--bootstrap', `127.0.0.1:${nobody}`, '--metrics-listen', `127.0.0.1:${mp}`]);
+    await lonely.waitFor(/metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const down = await get(`http://127.0.0.1:${mp}/healthz`);
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.body)).toEqual({ status: 'unavailable', reason: 'not enrolled (enrolling)' });
+    lonely.child.kill('SIGKILL');
+
+    const port = await freePort();
+    const boot = cli(['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999']);
+    await boot.waitFor(/serving demo\.DIF/);
+    const mp2 = await freeTcpPort();
+    const timers = ['--heartbeat-interval', '0.1', '--connection-timeout', '0.4'];
+    const m1 = cli(['member', '--name', 'm1', '--bootstrap', `127.0.0.1:${port}`, ...timers, '--metrics-listen', `127.0.0.1:${mp2}`]);
+    await m1.waitFor(/enrolled in demo\.DIF as address 1002/);
+    const url = `http://127.0.0.1:${mp2}/healthz`;
+    expect(await healthUntil(url, 200)).toMatchObject({ status: 200 });
+    boot.child.kill('SIGSTOP'); // the enroller silent, not gone
+    try {
+      const silent = await healthUntil(url, 503);
+      expect(silent.status).toBe(503);
+      expect(JSON.parse(silent.body).reason).toMatch(/^(enrolled, but the enroller is silent|not enrolled \(reenrolling\))$/);
+    } finally {
+      boot.child.kill('SIGCONT');
+    }
+    expect(await healthUntil(url, 200)).toMatchObject({ status: 200 });
+  });
+});
+
 describeEtcd('rina-enroll --metrics-listen with etcd', () => {
   it('/healthz answers 503 with the reason while the enroller cannot reach etcd past its lease TTL, and 200 again once etcd is back', async () => {
     const etcd = await startEtcd();

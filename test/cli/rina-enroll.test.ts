@@ -177,6 +177,34 @@ describe('rina-enroll', () => {
     }
   });
 
+  // Found by an audit (2026-12-06): only single-valued keys were tested from the file and the environment.
+  it('a repeatable flag takes a comma-separated list from the environment and a JSON array from the file; the command line replaces it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rina-cli-'));
+    try {
+      const port = await freePort();
+      const boot = cli(['bootstrap', '--listen', `127.0.0.1:${port}`, '--dif', 'demo.DIF', '--pool', '1002-1999']);
+      await boot.waitFor(/serving demo\.DIF/);
+      const dead = `127.0.0.1:${await freePort()}`;
+      const alive = `127.0.0.1:${port}`;
+      const quick = ['--timeout', '300', '--retries', '2'];
+      const fromEnv = cli(['member', '--name', 'm1', ...quick], { RINA_ENROLL_BOOTSTRAP: `${dead},${alive}` });
+      expect(await fromEnv.waitFor(/enrolled in demo\.DIF/)).toContain(`via ${alive}`);
+      fromEnv.child.kill('SIGTERM');
+      await fromEnv.exited;
+      const config = join(dir, 'member.json');
+      writeFileSync(config, JSON.stringify({ name: 'm2', bootstrap: [dead, alive] }));
+      const fromFile = cli(['member', '--config', config, ...quick]);
+      expect(await fromFile.waitFor(/enrolled in demo\.DIF/)).toContain(`via ${alive}`);
+      fromFile.child.kill('SIGTERM');
+      await fromFile.exited;
+      const replaced = cli(['member', '--config', config, '--bootstrap', dead, '--timeout', '300', '--retries', '1']); // the list is not added to
+      expect(await replaced.exited).toBe(1);
+      expect(replaced.lines.join('\n')).not.toMatch(/enrolled in/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it.each([
     [
       { RINA_ENROLL_LEASE: 'soon' },

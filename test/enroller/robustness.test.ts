@@ -181,7 +181,7 @@ describe('Enroller robustness', () => {
 
   it('a throwing listener neither stops the enroller nor the enrollment', async () => {
     const warnings: string[] = [];
-    const onWarning = (w: Error) => warnings.push(w.message);
+    const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);
     process.on('warning', onWarning);
     try {
       const { net, enroller } = await withEnroller();
@@ -191,7 +191,9 @@ describe('Enroller robustness', () => {
       const { mgr } = member(net, 'm');
       await mgr.enrolWithBootstrap('bootstrap');
       await vi.waitFor(() => expect(enroller.members()).toHaveLength(1));
-      await vi.waitFor(() => expect(warnings.some((w) => w.includes('listener bug'))).toBe(true));
+      await vi.waitFor(() =>
+        expect(warnings.some((w) => w.startsWith('RINA_ENROLLMENT_LISTENER: ') && w.includes('listener bug'))).toBe(true),
+      );
     } finally {
       process.off('warning', onWarning);
     }

@@ -19,6 +19,7 @@ import {
   OpCode,
 } from '../../src/index.js';
 import { replyTo } from '../../src/cdap/messages.js';
+import { createMockShim, createScriptedEnroller } from '../../src/testing/index.js';
 import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
 import { built } from '../support/cli-paths.js';
 
@@ -385,6 +386,51 @@ describe('EnrollmentManager: the monitor', () => {
     expect(mgr.state.type).toBe('enrolled');
   });
 
+  // Found by an audit (2026-12-06): the passive pattern (README, "Usage patterns" 2 and 3) was tested for silence only.
+  it('with heartbeatIntervalSecs 0, your own traffic is the heartbeat: unhealthy past the timeout, healthy again on updateHeartbeat()', async () => {
+    vi.useFakeTimers();
+    const shim = createMockShim();
+    createScriptedEnroller(shim);
+    const mgr = new EnrollmentManager({
+      shim,
+      rib: new MemoryRib(),
+      ipcpName: 'm',
+      config: { heartbeatIntervalSecs: 0, connectionTimeoutSecs: 1 },
+    });
+    try {
+      await mgr.enrolWithBootstrap('bootstrap');
+      expect(mgr.isConnectionHealthy()).toBe(true);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(mgr.isConnectionHealthy()).toBe(true);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(mgr.isConnectionHealthy()).toBe(false);
+      mgr.updateHeartbeat(); // the application heard the enroller
+      expect(mgr.isConnectionHealthy()).toBe(true);
+      await vi.advanceTimersByTimeAsync(1001);
+      expect(mgr.isConnectionHealthy()).toBe(false);
+      await expect(mgr.reEnroll()).resolves.toBe('demo.DIF'); // pattern 2: you decide when
+      expect(mgr.isConnectionHealthy()).toBe(true);
+      expect(shim.messages().filter((m) => m.opCode === OpCode.M_READ)).toEqual([]); // never a keepalive
+    } finally {
+      await mgr.close();
+    }
+  });
+
+  // Found by an audit (2026-12-06): README, "the library never closes a shim you pass in", had no test of the manager.
+  it('never closes the shim it was given: close() and asyncDispose leave it open and usable', async () => {
+    const shim = createMockShim();
+    createScriptedEnroller(shim);
+    const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm' });
+    await mgr.enrolWithBootstrap('bootstrap');
+    await mgr.close();
+    await mgr[Symbol.asyncDispose]();
+    expect(shim.closed).toBe(false);
+    await expect(shim.send('bootstrap', Uint8Array.of(1))).resolves.toBeUndefined();
+    const again = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm2' });
+    await expect(again.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF'); // the same shim serves another manager
+    await again.close();
+  });
+
   it('a running monitor does not keep the process alive', () => {
     // A child enrols on the in-memory network, starts a monitor (heartbeat 30 s) and
     // returns from its script: it must exit on its own, long before the first check.
@@ -543,9 +589,11 @@ describe('EnrollmentManager: edges found in review', () => {
     };
     mgr.on('enrolled', boom);
     mgr.on('state:change', boom);
-    const warned = new Promise<void>((resolve) => process.once('warning', () => resolve()));
+    const warned = new Promise<Error & { code?: string }>((resolve) => process.once('warning', resolve));
     await expect(mgr.enrolWithBootstrap('bootstrap')).resolves.toBe('demo.DIF');
-    await warned;
+    const warning = await warned;
+    expect(warning.code).toBe('RINA_ENROLLMENT_LISTENER'); // README: the code an application can filter on
+    expect(warning.message).toContain('listener bug');
     expect(mgr.state.type).toBe('enrolled');
     await vi.waitFor(() => expect(enroller.members()).toHaveLength(1));
     await expect(mgr.close()).resolves.toBeUndefined();

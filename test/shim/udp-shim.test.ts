@@ -167,6 +167,25 @@ describe('UdpShim', () => {
       await small.close();
     }
   });
+
+  // Found by an audit (2026-12-06): every test gave maxPduBytes; the README's default (8192) had none.
+  it('takes 8192 bytes as its maximum unless told otherwise, sending and receiving', async () => {
+    const plain = await UdpShim.bind('127.0.0.1:0');
+    const wide = await UdpShim.bind('127.0.0.1:0', { maxPduBytes: 9000 });
+    try {
+      expect(plain.maxPduBytes).toBe(8192);
+      await expect(plain.send(wide.localAddress, new Uint8Array(8192))).resolves.toBeUndefined();
+      await expect(plain.send(wide.localAddress, new Uint8Array(8193))).rejects.toThrow(ShimError);
+      const arrived = collect(plain, 1);
+      await wide.send(plain.localAddress, new Uint8Array(8193));
+      await wide.send(plain.localAddress, new Uint8Array(8192));
+      expect((await arrived)[0]?.pdu.length).toBe(8192);
+      expect(plain.stats()).toMatchObject({ received: 1, oversizeDropped: 1, sent: 1 });
+    } finally {
+      await plain.close();
+      await wide.close();
+    }
+  });
 });
 
 describe('namesUdpSocket (whether a peer naming an address means this socket)', () => {

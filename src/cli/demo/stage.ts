@@ -22,6 +22,11 @@ export async function waitUntil(what: string, ms: number, check: () => boolean):
   }
 }
 
+/** The demo's promise: `expected` members, each back with the address it first had. */
+export function everyAddressKept(members: readonly Pick<Member, 'mgr' | 'originalAddress'>[], expected: number): boolean {
+  return members.length === expected && members.every((m) => m.originalAddress !== undefined && m.mgr.address === m.originalAddress);
+}
+
 /** One run of the demo: its members, its timeline's markers, and the phase the status view shows. */
 export class Stage {
   /** The members, in the order of their names. */
