@@ -11,15 +11,32 @@ import type { RibObject } from '../rib/rib.js';
 import { integer, lazySchema, nonNegative, parseWith } from '../util/schema.js';
 
 /**
- * What the scripted enroller does with one kind of request:
- * `'ok'` answers with success, `'silence'` answers nothing, `'malformed'`
- * answers with bytes that are not CDAP, `{ reject: reason }` answers with a
- * negative result; `delayMs` delays the answer (on the global timers).
+ * What the scripted enroller does with a request of its own, sent after
+ * M_START_R (the RIB objects' M_CREATEs, M_STOP): `'ok'` sends it with
+ * M_START_R, `'silence'` holds it back, `'malformed'` sends bytes that are not
+ * CDAP in its place, `{ ok: true, delayMs }` sends it that long after
+ * M_START_R. A request is not an answer, so it cannot be a rejection.
  */
-export type ScriptedOutcome =
+export type ScriptedRequest =
   | 'ok'
   | 'silence'
   | 'malformed'
+  | {
+      /** Sends it, as `'ok'` does. */
+      readonly ok: true;
+      /** Delay after M_START_R, in milliseconds. */
+      readonly delayMs: number;
+    };
+
+/**
+ * What the scripted enroller does with one kind of request:
+ * `'ok'` answers with success, `'silence'` answers nothing, `'malformed'`
+ * answers with bytes that are not CDAP, `{ reject: reason }` answers with a
+ * negative result; `delayMs` delays the answer (on the global timers), and
+ * `{ ok: true, delayMs }` answers with success after it.
+ */
+export type ScriptedOutcome =
+  | ScriptedRequest
   | {
       /** The `result_reason` of the negative answer. */
       readonly reject: string;
@@ -33,22 +50,7 @@ export type ScriptedOutcome =
        * @default 0
        */
       readonly delayMs?: number;
-    }
-  | {
-      /** Answers with success, as `'ok'` does. */
-      readonly ok: true;
-      /** Delay before the answer, in milliseconds. */
-      readonly delayMs: number;
     };
-
-/**
- * What the scripted enroller does with a request of its own, sent after
- * M_START_R (the RIB objects' M_CREATEs, M_STOP): `'ok'` sends it with
- * M_START_R, `'silence'` holds it back, `'malformed'` sends bytes that are not
- * CDAP in its place, `{ ok: true, delayMs }` sends it that long after
- * M_START_R. A request is not an answer, so it cannot be a rejection.
- */
-export type ScriptedRequest = Exclude<ScriptedOutcome, { readonly reject: string }>;
 
 /** The scripted enroller's behaviour; every field has a default that enrols the member. */
 export interface EnrollerScript {
