@@ -69,6 +69,9 @@ export async function warmUp(options: WarmUpOptions = {}): Promise<void> {
   signal?.throwIfAborted();
   try {
     await warm(options.udp === true, signal);
+  } catch (err) {
+    // an abort mid-enrollment ends it with EnrollmentAbortedError (the reason as its cause): the caller gets its own reason
+    throw signal?.aborted === true ? signal.reason : err;
   } finally {
     await settleNodeTimers();
   }

@@ -63,13 +63,16 @@ it('an aborted signal rejects with its reason before anything is opened', async 
   expect(successes).toEqual([]);
 });
 
-it('aborted while enrolling, it rejects and still leaves nothing open', async () => {
+// Found by an audit (2026-12-06): aborted once the enrollment had begun, it rejected with the member's
+// EnrollmentAbortedError (the reason only as its cause), not with the reason COLD-START.md promises.
+it("aborted while enrolling, it rejects with the signal's reason and still leaves nothing open", async () => {
   const before = await resources();
   const wheelBefore = wheel.size;
   const controller = new AbortController();
   const warming = warmUp({ signal: controller.signal, udp: true });
-  controller.abort(new Error('stop'));
-  await expect(warming).rejects.toThrow();
+  const reason = new Error('stop');
+  controller.abort(reason);
+  await expect(warming).rejects.toBe(reason);
   expect(wheel.size).toBe(wheelBefore);
   expectNoMore(await resources(), before);
 });
