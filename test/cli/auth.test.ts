@@ -28,8 +28,18 @@ const member = (name: string, at: string, extra: string[], env: Record<string, s
   cli(['member', '--name', name, '--dif', 'demo.DIF', '--bootstrap', at, '--timeout', '1000', '--retries', '1', ...extra], env);
 
 describe('rina-enroll --auth', () => {
+  // Found by an audit (2026-12-06): SECURITY.md's start-up line, which tells an operator who may enrol, had no test.
+  it('the enroller says at start who may enrol: anyone who reaches it, or its mechanism and how many names are allowed', async () => {
+    const open = await enroller([]);
+    await open.boot.waitFor(new RegExp(`authentication: none \\(anyone who reaches ${open.at.replaceAll('.', '\\.')} may enrol\\)`));
+    const names = file('names.txt', 'm1\nm2\n');
+    const closed = await enroller(['--auth', 'hmac-sha256', '--allowed-names', names], { RINA_ENROLL_AUTH_KEY: KEY });
+    await closed.boot.waitFor(/authentication: hmac-sha256, 2 allowed names/);
+  });
+
   it('hmac-sha256 from a key file on the enroller and the environment on the member: the right key enrols; a wrong key, or none, is refused with -6 and exits 1', async () => {
-    const { boot, at } = await enroller(['--auth', 'hmac-sha256', '--auth-key-file', file('dif.key', `${KEY}\n`)]);
+    // trailing whitespace of a key file is ignored (SECURITY.md): spaces, a tab, CRLF and a blank line after the key
+    const { boot, at } = await enroller(['--auth', 'hmac-sha256', '--auth-key-file', file('dif.key', `${KEY} \t\r\n\n`)]);
     const good = member('m1', at, ['--auth', 'hmac-sha256'], { RINA_ENROLL_AUTH_KEY: KEY });
     await good.waitFor(/enrolled in demo\.DIF as address 1002/);
     await boot.waitFor(/member m1 enrolled/);

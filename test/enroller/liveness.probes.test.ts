@@ -89,6 +89,30 @@ describe('LivenessProber: a name held from another shim address', () => {
     expect(probesTo(holder).length).toBeGreaterThanOrEqual(2);
   });
 
+  // Found by an audit (2026-12-06): the second M_READ was checked only where it must not go.
+  it('asks a silent holder again PROBE_MS / 2 later, with a fresh invoke id; an answer to the second alone keeps the name', async () => {
+    const { clock, net, connectAnswers, ask } = await world();
+    const holder = await startedPeer(net, 'dup', new RawPeer(net.attach('a-shim')));
+    await holder.send('bootstrap', stopReply(holder));
+    await settle();
+    const newcomer = new RawPeer(net.attach('b-shim'));
+    await ask(newcomer, 'dup');
+    expect(probesTo(holder)).toHaveLength(1);
+    clock.advance(PROBE_MS / 2 - 1);
+    await settle();
+    expect(probesTo(holder)).toHaveLength(1);
+    clock.advance(11); // the wheel's bucket (10 ms) at most past its time
+    await settle();
+    const [first, second] = probesTo(holder);
+    expect(second?.invokeId).toBeDefined();
+    expect(second?.invokeId).not.toBe(first?.invokeId);
+    await holder.send('bootstrap', { opCode: OpCode.M_READ_R, invokeId: second?.invokeId, result: 0 }); // the first was lost
+    await settle();
+    clock.advance(PROBE_MS);
+    await ask(newcomer, 'dup');
+    expect(connectAnswers(newcomer).map((a) => a.result)).toEqual([Result.BUSY, Result.NAME_IN_USE]);
+  });
+
   it('the second M_READ does not go to a holder that left meanwhile', async () => {
     const { clock, net, enroller, ask } = await world();
     const holder = await startedPeer(net, 'dup', new RawPeer(net.attach('a-shim')));

@@ -86,6 +86,7 @@ describe('SessionTable', () => {
   });
 
   it('an enrollment is forgotten MAX_PENDING_SPANS pending timeouts after its M_CONNECT, however often its member speaks', () => {
+    expect(MAX_PENDING_SPANS).toBe(4); // SECURITY.md and PROTOCOL.md §8 promise 4 x pendingTimeoutMs (an audit, 2026-12-06)
     const { sessions, clock, abandoned, session } = table();
     const chatty = session('a', 'shim-a', { startInvokeId: 2 });
     sessions.set('shim-a', chatty);

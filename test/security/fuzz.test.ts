@@ -6,7 +6,16 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CdapMessage, encodeCdapMessage, encodeEnrollmentInfo, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, OpCode } from '../../src/index.js';
+import {
+  type CdapMessage,
+  EnrollmentManager,
+  encodeCdapMessage,
+  encodeEnrollmentInfo,
+  ENROLLMENT_OBJECT,
+  KEEPALIVE_OBJECT,
+  MemoryRib,
+  OpCode,
+} from '../../src/index.js';
 import { validMessage } from '../support/arbitraries.js';
 import { cleanup, member, RawPeer, settle, withEnroller } from '../support/helpers.js';
 import { fromHex, malformed } from '../cdap/vectors.js';
@@ -79,6 +88,59 @@ describe('fuzzing the enroller', () => {
         expect(mgr.address).toBe(before[0]?.address);
       }),
       { numRuns: 60 },
+    );
+  });
+
+  // Found by an audit (2026-12-06): the fuzzing above sends from strangers only; SECURITY.md says the same of duplicates
+  // and steps out of order, which come from the member's own shim address.
+  it("the member's own datagrams replayed from its shim address, reordered and duplicated, with stray replies: its record stays", async () => {
+    /** What a member may send that SECURITY.md says cannot change its record: its own steps again, replies no one asked for. */
+    const kinds = ['own', 'stopReply', 'readReply', 'stop'] as const;
+    const stray = (kind: (typeof kinds)[number], invokeId: number): CdapMessage =>
+      kind === 'stopReply'
+        ? { opCode: OpCode.M_STOP_R, invokeId, ...ENROLLMENT_OBJECT, result: 0 }
+        : kind === 'readReply'
+          ? { opCode: OpCode.M_READ_R, invokeId, ...KEEPALIVE_OBJECT, result: 0 }
+          : { opCode: OpCode.M_STOP, invokeId, ...ENROLLMENT_OBJECT };
+    const ownStep = fc.record({
+      kind: fc.constantFrom(...kinds),
+      pick: fc.nat(),
+      invokeId: fc.integer({ min: 1, max: 60 }),
+      duplicate: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(ownStep, { minLength: 1, maxLength: 30 }), async (steps) => {
+        await cleanup();
+        const { net, enroller } = await withEnroller({ addressPool: { first: 1, last: 20 } });
+        const own: Uint8Array[] = []; // the member's M_CONNECT, M_START, M_CREATE_R, M_STOP_R
+        const untap = net.tap((p) => {
+          if (p.from === 'm' && p.to === 'bootstrap') own.push(p.pdu);
+        });
+        const shim = net.attach('m');
+        const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm' });
+        try {
+          await mgr.enrolWithBootstrap('bootstrap');
+          untap();
+          await settle();
+          const record = () => enroller.members().map(({ name, address, shimAddress }) => ({ name, address, shimAddress }));
+          const before = record();
+          expect(before).toHaveLength(1);
+          for (const { kind, pick, invokeId, duplicate } of steps) {
+            const pdu = kind === 'own' ? (own[pick % own.length] as Uint8Array) : encodeCdapMessage(stray(kind, invokeId));
+            for (let i = 0; i < (duplicate ? 2 : 1); i++) await shim.send('bootstrap', pdu); // from the member's own address
+            await settle();
+          }
+          await settle(100);
+          expect(enroller.running).toBe(true);
+          expect(record()).toEqual(before);
+          expect(mgr.state).toMatchObject({ type: 'enrolled', address: before[0]?.address });
+          await mgr.reEnroll();
+          expect(mgr.address).toBe(before[0]?.address);
+        } finally {
+          await mgr.close();
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 
