@@ -9,7 +9,7 @@ import * as z from 'zod/mini';
 import { integer, lazySchema, nonNegative as milliseconds, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
-import type { Shim, ShimHandler } from './shim.js';
+import { receiveHandler, type Shim, type ShimHandler } from './shim.js';
 
 const probability = () =>
   z.number({ error: 'must be a finite number' }).check(z.gte(0, { error: 'must be in 0..1' }), z.lte(1, { error: 'must be in 0..1' }));
@@ -253,6 +253,7 @@ class MemoryShim implements Shim {
   }
 
   onReceive(handler: ShimHandler): () => void {
+    receiveHandler(handler, 'MemoryNetwork shim');
     const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
     this.#handlers.add(wrapped);
     return () => {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ShimError } from '../errors.js';
 
 /** Called for each PDU received, with the sender's shim address. */
 export type ShimHandler = (pdu: Uint8Array, from: string) => void;
@@ -21,7 +22,11 @@ export interface Shim {
    * it cannot be sent.
    */
   send(to: string, pdu: Uint8Array): Promise<void>;
-  /** Registers a handler for received PDUs; returns the function that unregisters it. */
+  /**
+   * Registers a handler for received PDUs; returns the function that
+   * unregisters it. The library's shims refuse a handler that is not a
+   * function with `ShimError`.
+   */
   onReceive(handler: ShimHandler): () => void;
   /** Releases the transport; further sends reject. */
   close(): Promise<void>;
@@ -35,3 +40,15 @@ export interface Shim {
 
 /** Under this receive buffer (1 MiB) an enroller warns at start: a burst of a few thousand members overflows it. */
 export const SMALL_RECV_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * `handler`, checked as a receive handler: a shim that took anything else
+ * would throw at the next datagram, inside its socket's event, where nothing
+ * catches it.
+ */
+export function receiveHandler(handler: unknown, shim: string): ShimHandler {
+  if (typeof handler !== 'function') {
+    throw new ShimError(`${shim}: onReceive needs a function (pdu, from) => void, got ${handler === null ? 'null' : typeof handler}`);
+  }
+  return handler as ShimHandler;
+}

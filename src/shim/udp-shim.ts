@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
 import { dgram } from '../util/builtins.js';
 import { integer, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
-import type { Shim, ShimHandler } from './shim.js';
+import { receiveHandler, type Shim, type ShimHandler } from './shim.js';
 import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
 
 /** The receive buffer a {@link UdpShim} asks for unless told otherwise: 4 MiB. */
@@ -225,6 +225,7 @@ export class UdpShim implements Shim {
   }
 
   onReceive(handler: ShimHandler): () => void {
+    receiveHandler(handler, 'UdpShim');
     const now = this.#handlers;
     this.#handlers = now === undefined ? handler : typeof now === 'function' ? [now, handler] : now.concat(handler);
     let subscribed = true;

@@ -13,7 +13,7 @@ import { decodeCdapMessage, encodeCdapMessage, encodeEnrollmentInfo } from '../c
 import { createRequest, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, replyTo, Result } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ShimError } from '../errors.js';
-import type { Shim, ShimHandler } from '../shim/shim.js';
+import { receiveHandler, type Shim, type ShimHandler } from '../shim/shim.js';
 import { checkScript, type EnrollerScript, type ScriptedOutcome, type ScriptedRequest } from './script.js';
 
 export type { EnrollerScript, ScriptedOutcome, ScriptedRequest } from './script.js';
@@ -87,7 +87,7 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
       for (const listener of [...sendListeners]) listener(record);
     },
     onReceive(handler) {
-      handlers.add(handler);
+      handlers.add(receiveHandler(handler, 'mock shim'));
       return () => {
         handlers.delete(handler);
       };

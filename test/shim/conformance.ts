@@ -157,6 +157,18 @@ export function shimConformance(name: string, makePair: () => Promise<ShimPair>)
       await expect(a.send(b.localAddress, new Uint8Array(maxPduBytes + 1))).rejects.toBeInstanceOf(ShimError);
     });
 
+    // Found by an audit (2026-12-06): UdpShim took onReceive(null), and the next datagram from anyone crashed the process.
+    it('refuses a receive handler that is not a function with ShimError, and keeps delivering to the others', async () => {
+      const { a, b } = await open();
+      for (const bad of [null, undefined, 5, 'handler', {}]) {
+        expect(() => b.onReceive(bad as never)).toThrow(ShimError);
+      }
+      expect(() => b.onReceive(null as never)).toThrow(/onReceive needs a function \(pdu, from\) => void, got null/);
+      const arrived = collect(b, 1);
+      await a.send(b.localAddress, Uint8Array.of(7));
+      expect((await arrived)[0]?.pdu[0]).toBe(7);
+    });
+
     it('refuses a malformed destination with ShimError', async () => {
       const { a, badAddress } = await open();
       await expect(a.send(badAddress, Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);

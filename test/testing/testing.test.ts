@@ -20,6 +20,12 @@ const manager = (shim: ReturnType<typeof createMockShim>, config = {}) => {
 };
 
 describe('createMockShim', () => {
+  it('refuses a receive handler that is not a function with ShimError, as the library shims do', () => {
+    const shim = createMockShim();
+    expect(() => shim.onReceive(null as never)).toThrow(ShimError);
+    shim.deliver(Uint8Array.of(1), 'peer'); // and a delivery after it does not throw
+  });
+
   it('records sends (decoded too), delivers on demand, fails when told, and closes', async () => {
     const shim = createMockShim({ localAddress: 'me' });
     const got: Array<[number, string]> = [];
