@@ -12,12 +12,14 @@
  * @module
  */
 import { Enroller } from './enroller/enroller.js';
+import { ConfigError } from './errors.js';
 import { EnrollmentManager } from './member/enrollment-manager.js';
 import { MemoryRib } from './rib/memory-rib.js';
 import { MemoryNetwork } from './shim/memory-network.js';
 import type { Shim } from './shim/shim.js';
 import { UdpShim } from './shim/udp-shim.js';
 import type { Clock } from './util/clock.js';
+import { signalOf } from './util/schema.js';
 
 /** Options of {@link warmUp}. */
 export interface WarmUpOptions {
@@ -65,17 +67,21 @@ function settleNodeTimers(): Promise<void> {
  * with the enrollment's error, or the signal's reason when aborted.
  */
 export async function warmUp(options: WarmUpOptions = {}): Promise<void> {
-  const { signal } = options;
-  signal?.throwIfAborted();
+  const signal = signalOf(options);
+  if (signal instanceof ConfigError) throw signal;
+  if (signal?.aborted === true) throw signal.reason;
   try {
     await warm(options.udp === true, signal);
   } catch (err) {
     // an abort mid-enrollment ends it with EnrollmentAbortedError (the reason as its cause): the caller gets its own reason
-    throw signal?.aborted === true ? signal.reason : err;
+    throw aborted(signal) ? signal?.reason : err;
   } finally {
     await settleNodeTimers();
   }
 }
+
+/** Whether `signal` is aborted now (read afresh: TypeScript keeps the value it narrowed before an await). */
+const aborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true;
 
 async function warm(udp: boolean, signal: AbortSignal | undefined): Promise<void> {
   const network = new MemoryNetwork();
@@ -85,7 +91,7 @@ async function warm(udp: boolean, signal: AbortSignal | undefined): Promise<void
     network.close();
   }
   if (udp) {
-    signal?.throwIfAborted();
+    if (signal?.aborted === true) throw signal.reason;
     const enrollerShim = await UdpShim.bind('127.0.0.1:0');
     const memberShim = await UdpShim.bind('127.0.0.1:0').catch(async (err: unknown) => {
       await enrollerShim.close();

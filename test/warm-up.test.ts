@@ -6,7 +6,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { warmUp } from '../src/index.js';
+import { ConfigError, warmUp } from '../src/index.js';
 import { systemClock } from '../src/util/clock.js';
 import { tickerFor } from '../src/util/ticker.js';
 
@@ -55,6 +55,13 @@ it('with udp, also enrols over two UdpShims on 127.0.0.1 and closes both; no lis
   expect(wheel.size).toBe(wheelBefore);
   expect(processListeners()).toEqual(listenersBefore);
   expect(getEventListeners(controller.signal, 'abort')).toEqual([]); // the caller's signal holds nothing of it
+});
+
+// Found by an audit (2026-12-06): warmUp(null) and { signal: 5 } rejected with a TypeError.
+it('options it cannot use are a ConfigError, before anything is opened', async () => {
+  await expect(warmUp(null as never)).rejects.toThrow(ConfigError);
+  await expect(warmUp({ signal: 5 } as never)).rejects.toThrow(/options\.signal: must be an AbortSignal/);
+  expect(successes).toEqual([]);
 });
 
 it('an aborted signal rejects with its reason before anything is opened', async () => {

@@ -58,6 +58,29 @@ function stillWanted(signal: AbortSignal): void {
 }
 
 /**
+ * A RIB's answer, or `EnrollmentAbortedError` as soon as the run is aborted:
+ * a write that never settles must not hold `close()` or the run's callers.
+ * (A write abandoned so is not undone; its late failure is ignored.)
+ */
+function orAborted<T>(answer: T | PromiseLike<T>, signal: AbortSignal): T | Promise<T> {
+  if (typeof (answer as PromiseLike<T> | undefined)?.then !== 'function') return answer as T;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    (answer as PromiseLike<T>).then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
  * Writes what the enroller synced and the assigned address into the RIB,
  * unless closed or aborted meanwhile. A RIB that refuses fails the attempt
  * (`RibError`), with backoff like any other failure.
@@ -67,10 +90,10 @@ export async function storeResult(init: CompletionInit, result: AttemptResult, s
   try {
     for (const object of result.objects) {
       stillWanted(signal);
-      await rib.write(object);
+      await orAborted(rib.write(object), signal);
     }
     stillWanted(signal);
-    await rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } });
+    await orAborted(rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } }), signal);
   } catch (err) {
     throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
   }

@@ -19,6 +19,7 @@ import { ConfigError, ManagerClosedError, NoBootstrapPeersError, NotEnrolledErro
 import { settleWithin } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { NodeCompatibleEmitter } from '../util/node-emitter.js';
+import { signalOf } from '../util/schema.js';
 import { MemberContext } from './assembly.js';
 import { answerKeepalive, answerMalformed, answerProbe, serve } from './responder.js';
 import type { Opened } from './channels.js';
@@ -103,11 +104,12 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * `EnrollmentTimeoutError`, `EnrollmentRejectedError` (final, not retried),
    * `EnrollmentAbortedError`, `IpcpNameNotSetError` or `RibError`.
    */
-  enrolWithBootstrap(bootstrap: string, options: OperationOptions = {}): Promise<string> {
+  enrolWithBootstrap(bootstrap: string, options?: OperationOptions): Promise<string> {
     if (typeof bootstrap !== 'string' || bootstrap === '') {
       return Promise.reject(new ConfigError([{ field: 'bootstrap', rule: 'must be a non-empty shim address' }]));
     }
-    return this.#ctx.runs.enrol('enrolling', bootstrap, options.signal);
+    const signal = signalOf(options);
+    return signal instanceof ConfigError ? Promise.reject(signal) : this.#ctx.runs.enrol('enrolling', bootstrap, signal);
   }
 
   /**
@@ -115,8 +117,9 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * enroller advertised), moving to the next one when an attempt times out.
    * Rejects with `NoBootstrapPeersError` when none is known.
    */
-  enrol(options: OperationOptions = {}): Promise<string> {
-    return this.#ctx.runs.enrol('enrolling', undefined, options.signal);
+  enrol(options?: OperationOptions): Promise<string> {
+    const signal = signalOf(options);
+    return signal instanceof ConfigError ? Promise.reject(signal) : this.#ctx.runs.enrol('enrolling', undefined, signal);
   }
 
   /**
@@ -125,11 +128,13 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * re-enrollment. Rejects with `NoBootstrapPeersError` when the member never
    * enrolled.
    */
-  reEnroll(options: OperationOptions = {}): Promise<string> {
+  reEnroll(options?: OperationOptions): Promise<string> {
+    const signal = signalOf(options);
+    if (signal instanceof ConfigError) return Promise.reject(signal);
     if (this.#ctx.state.type !== 'closed' && !this.#ctx.runs.running && this.#ctx.state.record === undefined) {
       return Promise.reject(new NoBootstrapPeersError());
     }
-    return this.#ctx.runs.enrol('reenrolling', undefined, options.signal);
+    return this.#ctx.runs.enrol('reenrolling', undefined, signal);
   }
 
   /** Records that the bootstrap is alive now (every message from it does this by itself). */

@@ -97,3 +97,24 @@ export const clockSchema = z.custom<Partial<Clock>>(
 export const randomSchema = z.custom<() => number>((v) => typeof v === 'function', {
   error: 'must be a function returning a number in [0, 1)',
 });
+
+/**
+ * The `signal` of an operation's options, checked before anything starts (a
+ * call with options it cannot use changes no state), or the ConfigError that
+ * says what is wrong. A signal is what has `aborted` and `addEventListener`,
+ * as AbortSignal has.
+ */
+export function signalOf(options: unknown): AbortSignal | undefined | ConfigError {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    return new ConfigError([
+      { field: 'options', rule: `must be an object ({ signal? }), got ${options === null ? 'null' : typeof options}` },
+    ]);
+  }
+  const { signal } = options as { signal?: unknown };
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal> | null;
+  if (typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function')
+    return signal as AbortSignal;
+  return new ConfigError([{ field: 'options.signal', rule: 'must be an AbortSignal' }]);
+}

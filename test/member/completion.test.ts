@@ -188,3 +188,28 @@ it('a listener that closes the manager as it becomes enrolled: none of the enrol
   await vi.advanceTimersByTimeAsync(1000);
   expect(other.metrics().uptimeRatio).toBeLessThan(1);
 });
+
+// Found by an audit (2026-12-06): a RIB write that never settles held enrolWithBootstrap() for ever, close() included.
+it('a RIB write that never settles does not hold close() or a caller that aborts: each gets EnrollmentAbortedError', async () => {
+  const { net, enroller } = await withEnroller();
+  class StuckRib extends MemoryRib {
+    override write(_: RibObject): Promise<void> {
+      return new Promise(() => undefined);
+    }
+  }
+  const closing = member(net, 'm1', { timeoutMs: 200, maxRetries: 1 }, { rib: new StuckRib() }).mgr;
+  const enrolled = closing.enrolWithBootstrap('bootstrap').catch((e: unknown) => e);
+  await vi.waitFor(() => expect(closing.state.type).toBe('enrolling'));
+  await new Promise((r) => setTimeout(r, 50)); // the exchange is over; the RIB holds the result
+  await closing.close();
+  expect(await enrolled).toBeInstanceOf(EnrollmentAbortedError);
+
+  const aborting = member(net, 'm2', { timeoutMs: 200, maxRetries: 1 }, { rib: new StuckRib() }).mgr;
+  const controller = new AbortController();
+  const waited = aborting.enrolWithBootstrap('bootstrap', { signal: controller.signal }).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 50));
+  controller.abort(new Error('enough'));
+  expect(await waited).toBeInstanceOf(EnrollmentAbortedError);
+  expect(aborting.state.type).not.toBe('enrolled');
+  expect(enroller.members().map((m) => m.name)).not.toContain('m1');
+});

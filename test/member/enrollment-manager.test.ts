@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type CdapMessage,
+  ConfigError,
   decodeCdapMessage,
   EnrollmentAbortedError,
   EnrollmentInProgressError,
@@ -20,7 +21,7 @@ import {
 } from '../../src/index.js';
 import { replyTo } from '../../src/cdap/messages.js';
 import { createMockShim, createScriptedEnroller } from '../../src/testing/index.js';
-import { cleanup, member, RawPeer, withEnroller } from '../support/helpers.js';
+import { cleanup, member, RawPeer, settle, withEnroller } from '../support/helpers.js';
 import { built } from '../support/cli-paths.js';
 
 /** Records, with the fake clock's time, every PDU of `opCode` that `from` sends. */
@@ -154,6 +155,31 @@ describe('EnrollmentManager: enrollment', () => {
     await expect(mgr.enrolWithBootstrap('')).rejects.toThrow(/bootstrap: must be a non-empty shim address/);
     expect(() => mgr.setIpcpName('')).toThrow(/ipcpName/);
     expect(mgr.state).toEqual({ type: 'idle' });
+  });
+
+  // Found by an audit (2026-12-06): { signal: 5 } rejected with a TypeError after the run had started, and the run went
+  // on with no caller: enrolled, or an unhandled rejection that ends the process.
+  it('refuses options it cannot use with ConfigError before anything starts: no state change, nothing sent', async () => {
+    const { net, enroller } = await withEnroller();
+    const { mgr } = member(net, 'm', { timeoutMs: 200, maxRetries: 1 });
+    const connects = sent(net, 'm', OpCode.M_CONNECT);
+    const bad: Array<[() => Promise<string>, RegExp]> = [
+      [() => mgr.enrolWithBootstrap('bootstrap', { signal: 5 } as never), /options\.signal: must be an AbortSignal/],
+      [() => mgr.enrolWithBootstrap('nowhere', { signal: {} } as never), /options\.signal: must be an AbortSignal/],
+      [() => mgr.enrolWithBootstrap('bootstrap', null as never), /options: must be an object \(\{ signal\? \}\), got null/],
+      [() => mgr.enrol('x' as never), /options: must be an object \(\{ signal\? \}\), got string/],
+      [() => mgr.reEnroll({ signal: 'stop' } as never), /options\.signal: must be an AbortSignal/],
+    ];
+    for (const [call, message] of bad) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(message);
+    }
+    await settle(100);
+    expect(mgr.state).toEqual({ type: 'idle' });
+    expect(connects).toEqual([]);
+    expect(enroller.members()).toEqual([]);
+    await expect(mgr.enrolWithBootstrap('bootstrap', { signal: new AbortController().signal })).resolves.toBe('demo.DIF');
   });
 
   it('concurrent calls share one enrollment; another bootstrap meanwhile is refused', async () => {
