@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { StoreError } from '../errors.js';
 import type { MaybePromise } from '../util/settle.js';
 
 /** One IPCP name bound to one DIF address. */
@@ -186,7 +187,30 @@ export function sharedCapabilities(store: AddressStore): SharedStoreCapabilities
   };
 }
 
-/** The default store: bindings live as long as the process. */
+/**
+ * What is wrong with `binding` as a store would keep it (a name that is a
+ * non-empty string, an address that is an integer >= 1), or undefined.
+ */
+export function bindingProblem(binding: unknown): string | undefined {
+  if (typeof binding !== 'object' || binding === null)
+    return `a binding is { name, address }, got ${binding === null ? 'null' : typeof binding}`;
+  const { name, address } = binding as Partial<AddressBinding>;
+  return (
+    nameProblem(name) ??
+    (Number.isSafeInteger(address) && (address as number) >= 1
+      ? undefined
+      : `the address of "${name}" must be an integer >= 1, got ${String(address)}`)
+  );
+}
+
+/** What is wrong with `name` as a store would keep it (a non-empty string), or undefined. */
+export function nameProblem(name: unknown): string | undefined {
+  return typeof name === 'string' && name !== ''
+    ? undefined
+    : `an IPCP name must be a non-empty string, got ${JSON.stringify(name) ?? String(name)}`;
+}
+
+/** The default store: bindings live as long as the process. A binding it could not keep is a StoreError. */
 export class MemoryAddressStore implements AddressStore {
   readonly #bindings = new Map<string, number>();
 
@@ -195,10 +219,14 @@ export class MemoryAddressStore implements AddressStore {
   }
 
   bind(binding: AddressBinding): void {
+    const problem = bindingProblem(binding);
+    if (problem !== undefined) throw new StoreError(`cannot bind: ${problem}`);
     this.#bindings.set(binding.name, binding.address);
   }
 
   release(name: string): void {
+    const problem = nameProblem(name);
+    if (problem !== undefined) throw new StoreError(`cannot release: ${problem}`);
     this.#bindings.delete(name);
   }
 }

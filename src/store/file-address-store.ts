@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
 import { duplicateKey } from '../util/json.js';
 import { integer, lazySchema } from '../util/schema.js';
-import type { AddressBinding, AddressStore } from './address-store.js';
+import { type AddressBinding, type AddressStore, bindingProblem, nameProblem } from './address-store.js';
 import { giveLockBack, takeLock } from './file-lock.js';
 
 const FORMAT = 'rina-enrollment/address-store';
@@ -164,6 +164,8 @@ export class FileAddressStore implements AddressStore {
   }
 
   bind(binding: AddressBinding): Promise<void> {
+    const problem = this.#unloaded('bind') ?? bindingProblem(binding);
+    if (problem !== undefined) return Promise.reject(new StoreError(`${this.path}: cannot bind: ${problem}`));
     // The enroller binds on every enrollment: an unchanged, written binding costs no write.
     // (#unsaved covers a write queued and not started too: #persist sets both, the write's start clears both)
     if (this.#bindings.get(binding.name) === binding.address) {
@@ -178,9 +180,18 @@ export class FileAddressStore implements AddressStore {
   }
 
   release(name: string): Promise<void> {
+    const problem = this.#unloaded('release') ?? nameProblem(name);
+    if (problem !== undefined) return Promise.reject(new StoreError(`${this.path}: cannot release: ${problem}`));
     if (!this.#bindings.delete(name)) return Promise.resolve();
     this.#changedAt.set(name, ++this.#op);
     return this.#persist();
+  }
+
+  /** Why `what` cannot change the table yet: it is not loaded, so the file's bindings and its lock are not this store's. */
+  #unloaded(what: string): string | undefined {
+    return this.#locked
+      ? undefined
+      : `${what}() before load(), or after close() (load() takes the lock and reads the table it would overwrite)`;
   }
 
   /** Resolves once a write that started after this call has finished. */

@@ -4,7 +4,7 @@
  * FileAddressStore's file format, writes and lock that the enroller-level
  * tests do not reach.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -108,6 +108,25 @@ describe('what the enroller learns of a store', () => {
     store.release('nobody');
     expect(store.load()).toEqual([{ name: 'a', address: 3 }]);
   });
+
+  // Found by an audit (2026-12-06): bind(null) was a TypeError, and bad bindings were kept as they came.
+  it('MemoryAddressStore: a binding it could not keep is a StoreError, and the table stays as it was', () => {
+    const store = new MemoryAddressStore();
+    store.bind({ name: 'a', address: 1 });
+    for (const bad of [
+      null,
+      5,
+      {},
+      { name: '', address: 2 },
+      { name: 5, address: 2 },
+      { name: 'b', address: 0 },
+      { name: 'b', address: -7.5 },
+    ]) {
+      expect(() => store.bind(bad as never), JSON.stringify(bad)).toThrow(StoreError);
+    }
+    expect(() => store.release(null as never)).toThrow(/cannot release: an IPCP name must be a non-empty string, got null/);
+    expect(store.load()).toEqual([{ name: 'a', address: 1 }]);
+  });
 });
 
 describe('FileAddressStore: the file, the writes and the lock', () => {
@@ -144,13 +163,46 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
     await store.close();
   });
 
+  // Found by an audit (2026-12-06): bind() before load() took no lock and read nothing: it overwrote a table another
+  // store held locked with its one binding; and bad bindings were written, so that the next load() refused the file.
+  it('refuses bind() and release() before load(), and a binding it could not read back, with StoreError; the file untouched', async () => {
+    writeFileSync(path, table({ a: 1, b: 2 }));
+    const holder = new FileAddressStore(path);
+    await holder.load();
+    const stranger = new FileAddressStore(path);
+    await expect(stranger.bind({ name: 'c', address: 3 })).rejects.toThrow(/cannot bind: bind\(\) before load\(\)/);
+    await expect(stranger.release('a')).rejects.toThrow(/cannot release: release\(\) before load\(\)/);
+    for (const bad of [
+      null,
+      { name: '', address: 4 },
+      { name: 'd', address: -7.5 },
+      { name: 'd', address: 0 },
+      { name: 5, address: 'x' },
+    ]) {
+      await expect(holder.bind(bad as never), JSON.stringify(bad)).rejects.toThrow(StoreError);
+    }
+    await expect(holder.release('' as never)).rejects.toThrow(StoreError);
+    expect(JSON.parse(readFileSync(path, 'utf8')).bindings).toEqual({ a: 1, b: 2 });
+    expect(holder.writes).toBe(0);
+    await holder.close();
+    await expect(holder.bind({ name: 'c', address: 3 })).rejects.toThrow(/before load/); // closed: the lock is given back
+    expect(await new FileAddressStore(path).load()).toEqual([
+      { name: 'a', address: 1 },
+      { name: 'b', address: 2 },
+    ]);
+  });
+
   it('after a failed write, the same binding is written again rather than taken as saved', async () => {
-    const store = new FileAddressStore(join(dir, 'later', 'table.json'));
-    await expect(store.bind({ name: 'a', address: 1 })).rejects.toThrow(/^cannot write the address table .*later\/table\.json: /);
     mkdirSync(join(dir, 'later'));
+    const store = new FileAddressStore(join(dir, 'later', 'table.json'));
+    await store.load();
+    mkdirSync(store.path); // the table's name taken by a directory: the write fails
+    await expect(store.bind({ name: 'a', address: 1 })).rejects.toThrow(/^cannot write the address table .*later\/table\.json: /);
+    rmdirSync(store.path);
     await store.bind({ name: 'a', address: 1 });
     expect(store.writes).toBe(1);
     expect(JSON.parse(readFileSync(join(dir, 'later', 'table.json'), 'utf8')).bindings).toEqual({ a: 1 });
+    await store.close();
   });
 
   it('refuses each kind of bad table, naming the file and what is wrong', async () => {
@@ -198,10 +250,14 @@ describe('FileAddressStore: the file, the writes and the lock', () => {
     expect(unreadable?.cause).toMatchObject({ code: 'EISDIR' });
     const noDir = await failure(new FileAddressStore(join(dir, 'none', 'table.json')).load());
     expect(noDir?.cause).toMatchObject({ code: 'ENOENT' });
-    const noWrite = await new FileAddressStore(join(dir, 'none', 'table.json'))
-      .bind({ name: 'a', address: 1 })
-      .catch((e: unknown) => e as Error);
-    expect(noWrite?.cause).toMatchObject({ code: 'ENOENT' });
+    mkdirSync(join(dir, 'gone'));
+    const loaded = new FileAddressStore(join(dir, 'gone', 'table.json'));
+    await loaded.load();
+    mkdirSync(loaded.path); // a write that fails
+    const noWrite = await loaded.bind({ name: 'a', address: 1 }).catch((e: unknown) => e as Error);
+    expect(noWrite?.cause).toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/) });
+    rmdirSync(loaded.path);
+    await loaded.close();
   });
 
   it('a binding asked twice in one go is on disk when the second promise resolves', async () => {

@@ -49,7 +49,7 @@ describe('FileAddressStore', () => {
 
   it('refuses a file another live process holds, naming it; takes over the lock of a process that died, also when its id was reused', async () => {
     const path = join(dir, 'table.json');
-    await new FileAddressStore(path).bind({ name: 'a', address: 7 });
+    writeFileSync(path, JSON.stringify({ format: 'rina-enrollment/address-store', version: 1, bindings: { a: 7 } }));
     writeFileSync(`${path}.lock`, `${process.ppid}\n`); // a live process other than this one
     const store = new FileAddressStore(path);
     await expect(store.load()).rejects.toThrow(new RegExp(`in use by another enroller \\(process ${process.ppid};`));
@@ -192,9 +192,11 @@ describe('restarting with another pool', () => {
   it('says which stored bindings it ignores (outside the new pool), naming them', async () => {
     const path = join(dir, 'table.json');
     const store = new FileAddressStore(path);
+    await store.load();
     await store.bind({ name: '__proto__', address: 1002 });
     await store.bind({ name: 'b', address: 1003 });
     await store.bind({ name: 'c', address: 3002 });
+    await store.close();
     const warnings: Array<{ fields: object; message: string | undefined }> = [];
     const logger = {
       debug: () => undefined,
