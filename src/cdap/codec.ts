@@ -31,6 +31,9 @@ function encodeWith<T>(write: (w: BinaryWriter, value: T) => void, value: T, wha
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** What a value that should have been a message is, in words. */
+const notAnObject = (value: unknown): string => `expected an object, got ${value === null ? 'null' : typeof value}`;
+
 function decodeWith<T>(read: (r: BinaryReader, end: number, into: T) => T, bytes: Uint8Array, what: string): T {
   if (!(bytes instanceof Uint8Array)) throw new ProtocolError(`cannot decode ${what}: input is not a Uint8Array`);
   try {
@@ -61,6 +64,7 @@ export function decodeCdapMessage(bytes: Uint8Array): CdapMessage {
 
 /** Encodes a CDAP message into one PDU. Throws {@link ProtocolError} when it breaks the field rules. */
 export function encodeCdapMessage(msg: CdapMessage): Uint8Array {
+  if (typeof msg !== 'object' || msg === null) throw new ProtocolError(`cannot encode CDAP message: ${notAnObject(msg)}`);
   checkFieldRules(msg);
   return encodeWith(writeCDAPMessage, msg, 'CDAP message');
 }
@@ -80,6 +84,7 @@ export function decodeEnrollmentInfo(bytes: Uint8Array): EnrollmentInfo {
 
 /** Encodes an EnrollmentInfo for `obj_value.byteval`. */
 export function encodeEnrollmentInfo(info: EnrollmentInfo): Uint8Array {
+  if (typeof info !== 'object' || info === null) throw new ProtocolError(`cannot encode EnrollmentInfo: ${notAnObject(info)}`);
   const { address } = info;
   if (address === undefined) return encodeWith(writeEnrollmentInfo, info as Omit<EnrollmentInfo, 'address'>, 'EnrollmentInfo');
   if (!(Number.isSafeInteger(address) && address >= 0)) {

@@ -15,7 +15,17 @@ import type { Rib } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import type { AddressStore } from '../store/address-store.js';
 import { type Clock, clockFrom } from '../util/clock.js';
-import { clockSchema, dependency, integerAtLeast, lazySchema, nonNegative, parseWith, positive, randomSchema } from '../util/schema.js';
+import {
+  clockSchema,
+  dependency,
+  integerAtLeast,
+  lazySchema,
+  nameSchema,
+  nonNegative,
+  parseWith,
+  positive,
+  randomSchema,
+} from '../util/schema.js';
 
 /** Enroller options, part: who the enroller is and what it hands out. */
 const identityShape = () => ({
@@ -30,9 +40,9 @@ const identityShape = () => ({
    */
   store: z.optional(dependency<AddressStore>('AddressStore', ['load', 'bind', 'release'])),
   /** The enroller's own IPCP name (members connect to it, or to the DIF's name). */
-  ipcpName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1)),
+  ipcpName: nameSchema(),
   /** The DIF's name, returned to every member. */
-  difName: z.string({ error: 'must be a non-empty string' }).check(z.minLength(1)),
+  difName: nameSchema(),
   /** The addresses the enroller may assign (inclusive), within `dtConstants.addressWidth` bytes. */
   addressPool: z.strictObject({
     /** The first address of the pool, >= 1. */

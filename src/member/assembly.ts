@@ -14,7 +14,7 @@ import { encodeCdapMessage } from '../cdap/codec.js';
 import { encodeKeepaliveRequest, InvokeIds } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
-import { EnrollmentAbortedError } from '../errors.js';
+import { EnrollmentAbortedError, EnrollmentError, ShimError } from '../errors.js';
 import type { Rib } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
 import { tryParseUdpAddress } from '../shim/udp-address.js';
@@ -146,10 +146,19 @@ export class MemberContext extends Telemetry<EnrollmentEvents> {
     return Math.min(most, Math.max(least, askedMs));
   }
 
-  /** Encodes, seals through `channel` if there is one, and sends; rejects with `ProtocolError` or the shim's `ShimError`. */
+  /**
+   * Encodes, seals through `channel` if there is one, and sends; rejects with
+   * `ProtocolError`, or `ShimError` when the shim refuses (a user's shim that
+   * throws anything else: a `ShimError` with it as the cause).
+   */
   async sendNow(to: string, msg: CdapMessage, channel: SecureChannel | undefined): Promise<void> {
     const pdu = encodeCdapMessage(msg);
-    await this.shim.send(to, channel === undefined ? pdu : channel.seal(pdu));
+    try {
+      await this.shim.send(to, channel === undefined ? pdu : channel.seal(pdu));
+    } catch (err) {
+      if (err instanceof EnrollmentError) throw err;
+      throw new ShimError(`the shim could not send to ${to}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
   }
 
   /** Sends a reply; one that cannot be encoded or sent is a lost datagram, which the peer survives. */

@@ -10,14 +10,11 @@ import { enrollmentConfigSchema } from '../config.js';
 import type { Logger } from '../diagnostics.js';
 import type { Rib } from '../rib/rib.js';
 import type { Shim } from '../shim/shim.js';
-import { clockSchema, dependency, randomSchema } from '../util/schema.js';
+import { clockSchema, dependency, nameSchema, randomSchema } from '../util/schema.js';
 import { srvDiscoverySchema } from './srv.js';
 
 /** A member's IPCP name: a non-empty, well-formed string (the string's error is also its checks' unless they name one). */
-export const ipcpNameSchema = z.string({ error: 'must be a non-empty string' }).check(
-  z.minLength(1),
-  z.refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' }),
-);
+export const ipcpNameSchema = nameSchema();
 
 // Defaults shared by every manager that leaves them out (frozen: ten thousand managers hold one of each).
 const NO_LOWER_DIFS: readonly string[] = Object.freeze([]);
@@ -47,7 +44,7 @@ export const managerOptionsSchema = z
      * shim address, which our enrollers accept too.
      * @default undefined
      */
-    difName: z.optional(z.string({ error: 'must be a non-empty string' }).check(z.minLength(1))),
+    difName: z.optional(nameSchema()),
     /**
      * Any subset of the configuration; the rest takes its defaults. Invalid values throw `ConfigError`.
      * @default {}
@@ -59,7 +56,7 @@ export const managerOptionsSchema = z
      */
     lowerDifs: z._default(
       z.readonly(
-        z.array(z.string({ error: 'must be a DIF name (string)' }).check(z.minLength(1, { error: 'must not be empty' })), {
+        z.array(nameSchema('a DIF name (string)', 'must not be empty'), {
           error: 'must be an array of DIF names',
         }),
       ),

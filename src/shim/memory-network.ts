@@ -152,8 +152,15 @@ export class MemoryNetwork {
     this.#partitions.delete(pairKey(a, b));
   }
 
-  /** Observes every datagram handed to the network; returns the function that stops observing. */
+  /**
+   * Observes every datagram handed to the network; returns the function that
+   * stops observing. A listener that is not a function is a `ShimError`; one
+   * that throws changes nothing of the datagram's fate (its error becomes a
+   * process warning, code `RINA_ENROLLMENT_LISTENER`).
+   */
   tap(listener: (packet: MemoryPacket) => void): () => void {
+    if (typeof listener !== 'function')
+      throw new ShimError(`MemoryNetwork.tap needs a function (packet) => void, got ${listener === null ? 'null' : typeof listener}`);
     this.#taps.add(listener);
     return () => this.#taps.delete(listener);
   }
@@ -180,7 +187,13 @@ export class MemoryNetwork {
     let fate: MemoryPacket['fate'] = 'sent';
     if (this.#partitions.has(pairKey(from, to))) fate = 'partitioned';
     else if (this.#faults.drop > 0 && this.#random() < this.#faults.drop) fate = 'lost';
-    for (const listener of this.#taps) listener({ from, to, pdu: copy, fate });
+    for (const listener of this.#taps) {
+      try {
+        listener({ from, to, pdu: copy, fate });
+      } catch (err) {
+        process.emitWarning(`a MemoryNetwork tap threw: ${(err as Error)?.message ?? String(err)}`, { code: 'RINA_ENROLLMENT_LISTENER' });
+      }
+    }
     if (fate === 'partitioned') {
       this.#stats.partitioned++;
       return;

@@ -50,7 +50,8 @@ export function formatUdpAddress(host: string, port: number, family: 4 | 6): str
  * @param text - The address to parse.
  * @param options - `allowPortZero` accepts port 0 (any free port, as when binding); `false` by default.
  */
-export function parseUdpAddress(text: string, { allowPortZero = false } = {}): UdpEndpoint {
+export function parseUdpAddress(text: string, options: { allowPortZero?: boolean } = {}): UdpEndpoint {
+  const allowPortZero = options?.allowPortZero === true; // (`?.`: a JavaScript caller's null is no options)
   if (typeof text !== 'string') throw new ShimError('a UDP shim address must be a string like 127.0.0.1:7000 or [::1]:7000');
   const endpoint = tryParseUdpAddress(text, allowPortZero);
   if (endpoint === undefined) {

@@ -102,6 +102,7 @@ export class UdpShim implements Shim {
    * member's shim its heap).
    */
   #lastTo: string | undefined;
+  #recvBufferSize: number;
   #lastHost = '';
   #lastPort = 0;
   readonly #stats: UdpShimStats = { sent: 0, received: 0, oversizeDropped: 0, sendErrors: 0, handlerErrors: 0 };
@@ -116,6 +117,7 @@ export class UdpShim implements Shim {
     this.maxPduBytes = maxPduBytes;
     const bound = socket.address();
     this.localAddress = formatUdpAddress(bound.address, bound.port, family);
+    this.#recvBufferSize = socket.getRecvBufferSize();
     socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo.address, rinfo.port));
     // Without a listener an 'error' event would crash the process.
     socket.on('error', (err) => {
@@ -161,7 +163,9 @@ export class UdpShim implements Shim {
 
   /** The receive buffer's size in bytes, as the kernel set it (Linux reports twice what it grants, for its bookkeeping). */
   get recvBufferSize(): number {
-    return this.#socket.getRecvBufferSize();
+    // read again while open; once closed (the socket can no longer say), the last size read
+    if (!this.#closed) this.#recvBufferSize = this.#socket.getRecvBufferSize();
+    return this.#recvBufferSize;
   }
 
   /** A copy of the counters. */
@@ -199,7 +203,7 @@ export class UdpShim implements Shim {
   /** Throws the ShimError of a send that cannot go: the shim closed, a bad destination or PDU; else makes `to` the last destination. */
   #check(to: string, pdu: Uint8Array): void {
     if (this.#closed) throw new ShimError(`UDP shim ${this.localAddress} is closed`);
-    if (to !== this.#lastTo) this.#destination(to);
+    if (to !== this.#lastTo || this.#lastTo === undefined) this.#destination(to); // (a first `to` of undefined is parsed too)
     if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
     if (pdu.length > this.maxPduBytes) {
       throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.maxPduBytes}`);

@@ -12,7 +12,7 @@
 import { decodeCdapMessage, encodeCdapMessage, encodeEnrollmentInfo } from '../cdap/codec.js';
 import { createRequest, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, replyTo, Result } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
-import { ShimError } from '../errors.js';
+import { ConfigError, ShimError } from '../errors.js';
 import { receiveHandler, type Shim, type ShimHandler } from '../shim/shim.js';
 import { checkScript, type EnrollerScript, type ScriptedOutcome, type ScriptedRequest } from './script.js';
 
@@ -135,6 +135,10 @@ const MALFORMED = Uint8Array.of(0x10, 0xff, 0xff); // a truncated varint: not CD
  * rejection of its own M_CREATE or M_STOP, a negative delay).
  */
 export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = {}): ScriptedEnroller {
+  const mock = shim as Partial<MockShim> | null;
+  if (typeof mock?.onSend !== 'function' || typeof mock.deliver !== 'function') {
+    throw new ConfigError([{ field: 'shim', rule: 'must be a MockShim from createMockShim() (onSend, deliver)' }]);
+  }
   return new Scripted(shim, script);
 }
 

@@ -7,6 +7,8 @@
  * @module
  */
 import * as z from 'zod/mini';
+import { encodeCdapMessage } from '../cdap/codec.js';
+import { createRequest } from '../cdap/messages.js';
 import type { RibObject } from '../rib/rib.js';
 import { integer, lazySchema, nonNegative, parseWith } from '../util/schema.js';
 
@@ -76,6 +78,16 @@ export interface EnrollerScript {
   readonly keepalive?: ScriptedOutcome;
 }
 
+/** Whether `object` goes into an M_CREATE (its value one the codec can encode). */
+function encodable(object: RibObject): boolean {
+  try {
+    encodeCdapMessage(createRequest(1, object));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const scriptSchema = lazySchema(() => {
   const word = [z.literal('ok'), z.literal('silence'), z.literal('malformed')] as const;
   const okLater = z.strictObject({ ok: z.literal(true), delayMs: nonNegative() });
@@ -96,10 +108,15 @@ const scriptSchema = lazySchema(() => {
     error: "must be 'ok', 'silence', 'malformed' or { ok: true, delayMs } (the enroller's own request: it cannot be rejected)",
   });
   const text = z.string({ error: 'must be a string' }).check(z.minLength(1, { error: 'must not be empty' }));
-  const object = z.custom<RibObject>(
-    (o) => typeof o === 'object' && o !== null && typeof (o as RibObject).name === 'string' && typeof (o as RibObject).class === 'string',
-    { error: 'must be a RIB object ({ name, class, value })' },
-  );
+  const object = z
+    .custom<RibObject>(
+      (o) => typeof o === 'object' && o !== null && typeof (o as RibObject).name === 'string' && typeof (o as RibObject).class === 'string',
+      { error: 'must be a RIB object ({ name, class, value })' },
+    )
+    .check(
+      // sent in an M_CREATE at every M_START: one it cannot encode would throw there, where no test sees it
+      z.refine((o) => encodable(o), { error: 'must be a RIB object the CDAP codec can encode in an M_CREATE (see its value)' }),
+    );
   return z.strictObject({
     address: z.optional(text),
     ipcpName: z.optional(text),

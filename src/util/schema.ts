@@ -41,6 +41,16 @@ export const positive = (max = MAX_TIMER_MS) =>
 export const integerAtLeast = (min: number) =>
   z.number({ error: 'must be a finite number' }).check(integer, z.gte(min, { error: `must be >= ${min}` }));
 
+/**
+ * A name (an IPCP's, a DIF's): a non-empty, well-formed string. A lone
+ * surrogate would be sent as U+FFFD, so that the peer reads another name.
+ */
+export const nameSchema = (what = 'a non-empty string', empty = `must be ${what}`) =>
+  z.string({ error: `must be ${what}` }).check(
+    z.minLength(1, { error: empty }),
+    z.refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' }),
+  );
+
 /** A dependency (shim, RIB, ...) checked by the methods the library calls on it. */
 export const dependency = <T>(what: string, methods: readonly string[]) =>
   z.custom<T>(

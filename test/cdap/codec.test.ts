@@ -45,3 +45,15 @@ describe('test/vectors is the copy of ../shared/vectors', () => {
     }
   });
 });
+
+// Found by an audit (2026-12-06): a JavaScript caller's null was a TypeError from deep inside.
+describe('encoding what is not a message', () => {
+  it('is a ProtocolError saying what it got', () => {
+    for (const bad of [null, undefined, 5, 'M_READ']) {
+      expect(() => encodeCdapMessage(bad as never)).toThrow(ProtocolError);
+      expect(() => encodeEnrollmentInfo(bad as never)).toThrow(ProtocolError);
+    }
+    expect(() => encodeCdapMessage(null as never)).toThrow('cannot encode CDAP message: expected an object, got null');
+    expect(() => encodeEnrollmentInfo(undefined as never)).toThrow('cannot encode EnrollmentInfo: expected an object, got undefined');
+  });
+});

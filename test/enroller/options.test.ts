@@ -25,6 +25,9 @@ describe('Enroller options: each bad value is a ConfigError naming the option an
     [{ ipcpName: 3 }, 'ipcpName: must be a non-empty string'],
     [{ difName: 3 }, 'difName: must be a non-empty string'],
     [{ difName: '' }, 'difName: must be a non-empty string'],
+    // found by an audit (2026-12-06): a lone surrogate went out as U+FFFD, so that members read another name
+    [{ ipcpName: 'e\uD800' }, 'ipcpName: must be well-formed Unicode (no lone surrogates)'],
+    [{ difName: 'x\uDC00' }, 'difName: must be well-formed Unicode (no lone surrogates)'],
     [{ shim: { send: () => undefined } }, 'shim: must implement Shim (send, onReceive, close)'],
     [{ rib: {} }, 'rib: must implement Rib (read, write, delete, list)'],
     [{ store: { load: () => [] } }, 'store: must implement AddressStore (load, bind, release)'],

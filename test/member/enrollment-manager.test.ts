@@ -552,6 +552,31 @@ describe('EnrollmentManager: edges found in review', () => {
     expect(mgr.state).toEqual({ type: 'idle' });
   });
 
+  // Found by an audit (2026-12-06): a user's shim rejecting with a plain Error gave a bare EnrollmentError coded
+  // PROTOCOL_ERROR ("enrollment failed: EPERM"), though the README says a refused send is a ShimError.
+  it("a user's shim that refuses with an error of its own, or throws, ends the attempt with a ShimError carrying it", async () => {
+    for (const refuse of ['reject', 'throw'] as const) {
+      const cause = Object.assign(new Error('EPERM: not allowed'), { code: 'EPERM' });
+      const shim: Shim = {
+        localAddress: 'mine',
+        send: () => {
+          if (refuse === 'throw') throw cause;
+          return Promise.reject(cause);
+        },
+        onReceive: () => () => undefined,
+        close: async () => undefined,
+      };
+      const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config: { maxRetries: 1 } });
+      const err = (await mgr.enrolWithBootstrap('bootstrap').catch((e: unknown) => e)) as ShimError;
+      expect(err, refuse).toBeInstanceOf(ShimError);
+      expect(err.code).toBe('SHIM_ERROR');
+      expect(err.message).toBe('the shim could not send to bootstrap: EPERM: not allowed');
+      expect(err.cause).toBe(cause);
+      expect(mgr.state).toEqual({ type: 'idle' });
+      await mgr.close();
+    }
+  });
+
   it('closed while the RIB is written: no M_STOP_R, nothing more written, the caller told', async () => {
     const { net, enroller } = await withEnroller();
     let release: () => void = () => undefined;
@@ -598,6 +623,11 @@ describe('EnrollmentManager: edges found in review', () => {
     expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpname: 'm' } as never)).toThrow(/unknown option "ipcpname"/);
     expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), lowerDifs: 'abc' as never })).toThrow(/lowerDifs: must be an array/);
     expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), lowerDifs: [5] as never })).toThrow(/lowerDifs.0/);
+    // found by an audit (2026-12-06): only ipcpName refused lone surrogates
+    expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), difName: 'x\uD800' })).toThrow(/difName: must be well-formed Unicode/);
+    expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), lowerDifs: ['ok', 'l\uDC00'] })).toThrow(
+      /lowerDifs.1: must be well-formed Unicode/,
+    );
     expect(() => new EnrollmentManager({ shim, rib: new MemoryRib(), config: { timeoutMs: 2 ** 31 } })).toThrow(
       /config.timeoutMs: must be <= 2147483647/,
     );

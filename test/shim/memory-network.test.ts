@@ -187,3 +187,34 @@ describe('MemoryNetwork faults', () => {
     expect(got).toBe(0);
   });
 });
+
+// Found by an audit (2026-12-06): tap(null) was taken and every later send rejected with a TypeError; a tap that threw
+// made the send reject with its error, and the datagram was dropped, counted nowhere.
+describe('MemoryNetwork.tap', () => {
+  it('refuses a listener that is not a function; one that throws changes nothing of what is delivered', async () => {
+    const net = new MemoryNetwork();
+    expect(() => net.tap(null as never)).toThrow(ShimError);
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      net.tap(() => {
+        throw new RangeError('a broken observer');
+      });
+      const seen: MemoryPacket[] = [];
+      net.tap((p) => seen.push(p));
+      const a = net.attach('a');
+      const b = net.attach('b');
+      const got: number[] = [];
+      b.onReceive((pdu) => got.push(pdu[0] ?? -1));
+      await expect(a.send('b', Uint8Array.of(9))).resolves.toBeUndefined();
+      await vi.waitFor(() => expect(got).toEqual([9]));
+      expect(seen.map((p) => p.fate)).toEqual(['sent']);
+      expect(net.stats()).toMatchObject({ sent: 1 });
+      await vi.waitFor(() => expect(warnings).toEqual(['RINA_ENROLLMENT_LISTENER: a MemoryNetwork tap threw: a broken observer']));
+    } finally {
+      process.off('warning', onWarning);
+      net.close();
+    }
+  });
+});

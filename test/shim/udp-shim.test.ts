@@ -59,6 +59,19 @@ describe('UdpShim', () => {
     for (const bad of ['10.0.0.1', '10.0.0.1:0', '10.0.0.1:70000', 'host:80', '::1:80', '[::1]', '[1.2.3.4]:5', '1.2.3.04:5', '']) {
       expect(() => parseUdpAddress(bad), bad).toThrow(ShimError);
     }
+    expect(parseUdpAddress('10.0.0.1:7000', null as never).port).toBe(7000); // a JavaScript caller's null: no options
+  });
+
+  // Found by an audit (2026-12-06): an undefined first destination was sent to ":0", and recvBufferSize threw once closed.
+  it('a first destination that is not an address is refused as any later one is; recvBufferSize still answers once closed', async () => {
+    const shim = await UdpShim.bind('127.0.0.1:0');
+    await expect(shim.send(undefined as never, Uint8Array.of(1))).rejects.toThrow(
+      /a UDP shim address must be a string like 127\.0\.0\.1:7000/,
+    );
+    expect(shim.stats().sendErrors).toBe(0);
+    const size = shim.recvBufferSize;
+    await shim.close();
+    expect(shim.recvBufferSize).toBe(size);
   });
 
   it('refuses a bind it cannot do, and bad options', async () => {

@@ -133,6 +133,13 @@ describe('a script the scripted enroller cannot follow', () => {
     ['an empty enroller address', { address: '' }, /script\.address: must not be empty/],
     ['an object that is not a RIB object', { objects: [{ name: '/x' }] }, /script\.objects\.0: must be a RIB object/],
     ['an unknown field', { conect: 'ok' }, /script: unknown option "conect"/],
+    // found by an audit (2026-12-06): accepted, then thrown uncaught from a microtask at every M_START
+    [
+      'an object the codec cannot encode',
+      { objects: [{ name: '/x', class: 'c', value: { int64val: 2n ** 80n } }] },
+      /script\.objects\.0: must be a RIB object the CDAP codec can encode/,
+    ],
+    ['an object whose byteval is a string', { objects: [{ name: '/x', class: 'c', value: { byteval: 'abc' } }] }, /script\.objects\.0: /],
   ];
 
   it.each(refusals)(
@@ -148,6 +155,14 @@ describe('a script the scripted enroller cannot follow', () => {
       expect(mgr.address).toBe(7);
     },
   );
+});
+
+describe('the shim it is given', () => {
+  it('must be a mock shim: anything else is a ConfigError', () => {
+    for (const bad of [null, {}, { onSend: () => undefined }]) {
+      expect(() => createScriptedEnroller(bad as never)).toThrow(/shim: must be a MockShim from createMockShim\(\)/);
+    }
+  });
 });
 
 describe('update(), stop() and the script fields', () => {
