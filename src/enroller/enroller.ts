@@ -20,9 +20,9 @@ import type { Opened } from './channels.js';
 import type { EnrollerEvents, EnrollerStats, MemberInfo } from './events.js';
 import { type MemberRecord, memberInfo } from './members.js';
 import { type EnrollerOptions, type EnrollerSettings, resolveEnrollerOptions } from './options.js';
-import { type Farewell, farewellsOf } from './outbox.js';
+import { farewellsOf } from './outbox.js';
 import { assembleParts, type EnrollerParts } from './parts.js';
-import { logSkipped, logStarted } from './started.js';
+import { logReleasing, logSkipped, logStarted } from './started.js';
 
 /** What a handler of one op code is given: the message, its sender, how it was opened, and the member there (if any). */
 type Handler = (msg: CdapMessage, from: string, opened: Opened, member: MemberRecord | undefined) => void;
@@ -53,6 +53,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   #generation = 0;
   /** A stop() still telling its members goodbye and closing the store: start() waits for it. */
   #stopping: Promise<void> | undefined;
+  /** start() calls in progress. */
+  #starts = 0;
 
   /** Throws `ConfigError` naming each invalid option. */
   constructor(options: EnrollerOptions) {
@@ -117,6 +119,15 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
    */
   async start(): Promise<void> {
     if (this.running) return;
+    this.#starts++;
+    try {
+      await this.#start();
+    } finally {
+      this.#starts--;
+    }
+  }
+
+  async #start(): Promise<void> {
     const generation = ++this.#generation;
     const { rib, difName, ipcpName, advertisedAddress, shim, leaseMs, holdMs } = this.#settings;
     await this.#stopping;
@@ -126,10 +137,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
     const loaded = await this.#p.ledger.open({ name: ipcpName, shimAddress: advertisedAddress });
     // stop() (or another start()) ran while the store opened: it wins.
-    if (this.#overtaken(generation)) {
-      await this.#p.ledger.close();
-      return;
-    }
+    if (this.#overtaken(generation)) return await this.#closeIfLast();
     this.#p.ledger.unfence(); // a fresh opening: a fence the last one left (a lapse during stop()'s goodbyes) is void
     logSkipped(loaded.skipped, this.#settings.ipcpName, this.#p.ledger.range, this.#p.telemetry);
     // A store of one enroller says nothing of who is alive. A restored name nobody serves here may belong to a
@@ -139,16 +147,18 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     if (this.#p.ledger.shared && this.#p.members.size > 0) {
       // Restarted after a stop(): the members we kept are ours again only if the store still binds them so.
       const proofs = await this.#p.members.prove();
-      if (this.#overtaken(generation)) {
-        await this.#p.ledger.close();
-        return;
-      }
+      if (this.#overtaken(generation)) return await this.#closeIfLast();
       this.#p.members.retireUnproven(proofs);
     }
     this.#unsubscribe = shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
     logStarted(this.#settings, this.#p.ledger, this.#p.telemetry);
     this.#p.members.resumeLeases(); // leases start again from a restart
     this.#p.ledger.resumeHolds(unserved, leaseMs + holdMs);
+  }
+
+  /** An overtaken start() closes the store it opened, unless another start() uses it (it runs, or is on its way). */
+  async #closeIfLast(): Promise<void> {
+    if (this.#starts === 1 && !this.running) await this.#p.ledger.close();
   }
 
   /** Whether a start() was overtaken by a stop() or another start() (or the enroller serves already). */
@@ -185,7 +195,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     const previous = this.#stopping;
     const stopping = (async () => {
       await previous;
-      for (const member of await this.#sayGoodbye(leaving)) this.#p.members.dismiss(member);
+      logReleasing(leaving.length, this.#settings.ipcpName, this.#p.telemetry); // M_RELEASE, twice, to each
+      for (const member of await this.#p.outbox.sendFarewells(leaving)) this.#p.members.dismiss(member);
       await this.#p.ledger.close();
     })();
     this.#stopping = stopping;
@@ -194,17 +205,6 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     } finally {
       if (this.#stopping === stopping) this.#stopping = undefined;
     }
-  }
-
-  /** M_RELEASE, twice, to each of `farewells`; the members at least one went to. */
-  async #sayGoodbye(farewells: Array<Farewell<MemberRecord>>): Promise<MemberRecord[]> {
-    if (farewells.length === 0) return [];
-    this.#p.telemetry.log(
-      'info',
-      { enroller: this.#settings.ipcpName, event: 'enroller:releasing', members: farewells.length },
-      `stopping: releasing ${farewells.length} member${farewells.length === 1 ? '' : 's'} (M_RELEASE), so they fail over at once`,
-    );
-    return this.#p.outbox.sendFarewells(farewells);
   }
 
   /** The enrolled members, in order of enrollment. */

@@ -1,7 +1,7 @@
 /**
  * What an enroller says when it starts serving: where, what, with whom; the
  * stored bindings it ignored; and a warning when its shim would drop a burst
- * of enrollments.
+ * of enrollments. And, when it stops, whom it releases.
  *
  * @module
  */
@@ -61,5 +61,15 @@ export function logStarted(
     { enroller: ipcpName, event: 'enroller:small-receive-buffer', shimAddress: shim.localAddress, recvBufferSize: bytes },
     `the receive buffer of ${shim.localAddress} is ${Math.round(bytes / 1024)} KiB: a burst of enrollments beyond it is ` +
       'dropped and retransmitted; on Linux raise net.core.rmem_max (sysctl -w net.core.rmem_max=4194304)',
+  );
+}
+
+/** Logs `enroller:releasing` when a stop tells `count` members (more than none) to fail over with M_RELEASE. */
+export function logReleasing(count: number, ipcpName: string, telemetry: Telemetry<EnrollerEvents>): void {
+  if (count === 0) return;
+  telemetry.log(
+    'info',
+    { enroller: ipcpName, event: 'enroller:releasing', members: count },
+    `stopping: releasing ${count} member${count === 1 ? '' : 's'} (M_RELEASE), so they fail over at once`,
   );
 }
