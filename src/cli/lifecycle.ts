@@ -10,15 +10,28 @@ import type { UdpShim } from '../index.js';
 /** The signals that end either command gracefully (SIGHUP too: a closed terminal must not kill it without M_RELEASE). */
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-/** Resolves on SIGINT, SIGTERM or SIGHUP, with the signal's name. */
-export function shutdownSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (signal: string) => {
-      for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
+/** A wait for a shutdown signal; `stop()` gives the signals back to Node's default handling (a command that failed). */
+export interface ShutdownSignal {
+  /** Resolves on SIGINT, SIGTERM or SIGHUP, with the signal's name. */
+  readonly received: Promise<string>;
+  /** Stops listening (the promise never resolves then). */
+  stop(): void;
+}
+
+/** Listens for SIGINT, SIGTERM and SIGHUP, until one comes or {@link ShutdownSignal.stop}. */
+export function shutdownSignal(): ShutdownSignal {
+  let on: (signal: string) => void = () => undefined;
+  const stop = (): void => {
+    for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
+  };
+  const received = new Promise<string>((resolve) => {
+    on = (signal: string) => {
+      stop();
       resolve(signal);
     };
     for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
   });
+  return { received, stop };
 }
 
 /** Opens a socket for `flag`; a failure (a port in use) names the flag and the address. */

@@ -111,8 +111,8 @@ export const randomSchema = z.custom<() => number>((v) => typeof v === 'function
 /**
  * The `signal` of an operation's options, checked before anything starts (a
  * call with options it cannot use changes no state), or the ConfigError that
- * says what is wrong. A signal is what has `aborted` and `addEventListener`,
- * as AbortSignal has.
+ * says what is wrong. A signal is what has `aborted`, `addEventListener` and
+ * `removeEventListener`, as AbortSignal has: what a run uses of it.
  */
 export function signalOf(options: unknown): AbortSignal | undefined | ConfigError {
   if (options === undefined) return undefined;
@@ -124,7 +124,7 @@ export function signalOf(options: unknown): AbortSignal | undefined | ConfigErro
   const { signal } = options as { signal?: unknown };
   if (signal === undefined) return undefined;
   const s = signal as Partial<AbortSignal> | null;
-  if (typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function')
-    return signal as AbortSignal;
+  const usable = typeof s?.aborted === 'boolean' && typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function';
+  if (typeof s === 'object' && usable) return signal as AbortSignal;
   return new ConfigError([{ field: 'options.signal', rule: 'must be an AbortSignal' }]);
 }

@@ -166,6 +166,11 @@ describe('EnrollmentManager: enrollment', () => {
     const bad: Array<[() => Promise<string>, RegExp]> = [
       [() => mgr.enrolWithBootstrap('bootstrap', { signal: 5 } as never), /options\.signal: must be an AbortSignal/],
       [() => mgr.enrolWithBootstrap('nowhere', { signal: {} } as never), /options\.signal: must be an AbortSignal/],
+      // found by a review (2026-12-06): a signal with no removeEventListener passed, and the run broke on it later
+      [
+        () => mgr.enrolWithBootstrap('bootstrap', { signal: { aborted: false, addEventListener: () => undefined } } as never),
+        /options\.signal: must be an AbortSignal/,
+      ],
       [() => mgr.enrolWithBootstrap('bootstrap', null as never), /options: must be an object \(\{ signal\? \}\), got null/],
       [() => mgr.enrol('x' as never), /options: must be an object \(\{ signal\? \}\), got string/],
       [() => mgr.reEnroll({ signal: 'stop' } as never), /options\.signal: must be an AbortSignal/],

@@ -155,8 +155,13 @@ async function runBootstrap(opts: BootstrapFlags): Promise<number> {
   // Listened for before starting: a signal while the enroller starts (its store loading, etcd slow) stops it as soon as
   // it has started, instead of killing the process half-way (no M_RELEASE, no lease revoked, the state file locked).
   const leaving = shutdownSignal();
-  await start(running, opts, { logger, auth, allowedNames, ...(stats === undefined ? {} : { stats }) });
-  const signal = await leaving;
+  try {
+    await start(running, opts, { logger, auth, allowedNames, ...(stats === undefined ? {} : { stats }) });
+  } catch (err) {
+    leaving.stop(); // failed: a signal during the exit is Node's again
+    throw err;
+  }
+  const signal = await leaving.received;
   await stopAll(running);
   logger.info({ event: 'enroller:stopped', signal }, `stopped on ${signal}`);
   return 0;

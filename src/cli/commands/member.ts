@@ -86,8 +86,9 @@ async function runMember(opts: MemberFlags): Promise<number> {
       observability = await (await import('../observability.js')).serveMember(mgr, opts.metricsListen);
       logger.info({ event: 'metrics:listening', url: observability.url }, `metrics on ${observability.url}/metrics (also /healthz)`);
     }
-    await stayEnrolled(mgr, leaving);
+    await stayEnrolled(mgr, leaving.received);
   } finally {
+    leaving.stop(); // (after a failure: a signal while leaving is Node's again)
     await observability?.close();
     await mgr.close(); // sends M_RELEASE when enrolled
     await shim.close();
