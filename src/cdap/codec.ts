@@ -65,7 +65,13 @@ export function decodeCdapMessage(bytes: Uint8Array): CdapMessage {
 /** Encodes a CDAP message into one PDU. Throws {@link ProtocolError} when it breaks the field rules. */
 export function encodeCdapMessage(msg: CdapMessage): Uint8Array {
   if (typeof msg !== 'object' || msg === null) throw new ProtocolError(`cannot encode CDAP message: ${notAnObject(msg)}`);
-  checkFieldRules(msg);
+  try {
+    checkFieldRules(msg);
+  } catch (cause) {
+    // a field whose presence cannot be judged (a cycle, a getter that throws) is as unencodable as a broken rule
+    if (cause instanceof ProtocolError) throw cause;
+    throw new ProtocolError(`cannot encode CDAP message: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
   return encodeWith(writeCDAPMessage, msg, 'CDAP message');
 }
 

@@ -274,6 +274,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    * the name by this enroller is in flight.
    */
   async release(name: string): Promise<boolean> {
+    this.#open(); // "not open", as bind and leave say, rather than "released" by a table never read
     if (this.#binding.has(name)) return false;
     const held = this.#table.name(name);
     if (held === undefined) return true;

@@ -57,3 +57,29 @@ describe('encoding what is not a message', () => {
     expect(() => encodeEnrollmentInfo(undefined as never)).toThrow('cannot encode EnrollmentInfo: expected an object, got undefined');
   });
 });
+
+// Found by a review (2026-12-06): the rule check reads every field now, and a value whose presence cannot be judged
+// threw a RangeError or the getter's own error, where a ProtocolError came before.
+describe('encoding a field whose presence cannot be judged', () => {
+  it('is a ProtocolError, with what went wrong as its cause', () => {
+    const authValue: Record<string, unknown> = {};
+    authValue.self = authValue; // a cycle
+    const connect = { opCode: 0, absSyntax: 73, srcApName: 'm', destApName: 'b', version: 1n, invokeId: 1, authValue };
+    expect(() => encodeCdapMessage(connect as never)).toThrow(ProtocolError);
+    const broken = new Error('a getter that throws');
+    const read = Object.defineProperty({ opCode: 6, invokeId: 1, objClass: 'c', objName: '/n' }, 'filter', {
+      enumerable: true,
+      get: () => {
+        throw broken;
+      },
+    });
+    let err: unknown;
+    try {
+      encodeCdapMessage(read as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect((err as ProtocolError).cause).toBe(broken);
+  });
+});

@@ -155,6 +155,8 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     await store.close();
     await expect(store.bind({ name: 'm', address: 5 })).rejects.toThrow(/is not open/);
     await expect(store.confirm({ name: 'm', address: 5 })).rejects.toThrow(/is not open/);
+    // found by an audit (2026-12-06): release resolved true, "released", from a table it no longer holds
+    await expect(store.release('m')).rejects.toThrow(/is not open/);
   });
 
   it('confirms a binding only if etcd holds it both ways, writing the mark alone; a refusal writes nothing and serves nothing', async () => {
