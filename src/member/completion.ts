@@ -11,6 +11,8 @@ import type { CdapMessage } from '../cdap/types.js';
 import { EnrollmentAbortedError, EnrollmentError, RibError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import { type Clock, roundMs } from '../util/clock.js';
+import { untilAborted } from '../util/join.js';
+import type { MaybePromise } from '../util/settle.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { AttemptResult } from './attempt.js';
 import type { BootstrapSet } from './bootstrap-set.js';
@@ -58,26 +60,13 @@ function stillWanted(signal: AbortSignal): void {
 }
 
 /**
- * A RIB's answer, or `EnrollmentAbortedError` as soon as the run is aborted:
- * a write that never settles must not hold `close()` or the run's callers.
- * (A write abandoned so is not undone; its late failure is ignored.)
+ * A RIB write's answer: a promise raced with the run's abort (one that never
+ * settles must not hold `close()` or the run's callers), an answer already
+ * there as it is (no promise, no listener on the hot path of a memory RIB).
  */
-function orAborted<T>(answer: T | PromiseLike<T>, signal: AbortSignal): T | Promise<T> {
-  if (typeof (answer as PromiseLike<T> | undefined)?.then !== 'function') return answer as T;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    (answer as PromiseLike<T>).then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+function written(answer: MaybePromise<void>, signal: AbortSignal): MaybePromise<void> {
+  // (a thenable as util/settle.ts tells one: a RIB's promise may come from another realm)
+  return typeof (answer as PromiseLike<void> | undefined)?.then === 'function' ? untilAborted(answer as Promise<void>, signal) : answer;
 }
 
 /**
@@ -90,10 +79,10 @@ export async function storeResult(init: CompletionInit, result: AttemptResult, s
   try {
     for (const object of result.objects) {
       stillWanted(signal);
-      await orAborted(rib.write(object), signal);
+      await written(rib.write(object), signal);
     }
     stillWanted(signal);
-    await orAborted(rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } }), signal);
+    await written(rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } }), signal);
   } catch (err) {
     throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
   }

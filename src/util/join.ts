@@ -22,14 +22,26 @@ export function joinShared<T>(shared: Shared<T>, signal: AbortSignal | undefined
   if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
   shared.waiters++;
   if (signal === undefined) return shared.promise;
+  return untilAborted(shared.promise, signal, () => {
+    shared.waiters--;
+    if (shared.waiters === 0) abandoned(signal.reason);
+  });
+}
+
+/**
+ * `work`'s outcome, or `EnrollmentAbortedError` (the signal's reason as its
+ * cause) as soon as `signal` aborts, after which `aborted` runs. The work
+ * itself goes on; its late outcome is ignored. No listener stays on the
+ * signal once either has happened.
+ */
+export function untilAborted<T>(work: PromiseLike<T>, signal: AbortSignal, aborted?: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => {
       reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
-      shared.waiters--;
-      if (shared.waiters === 0) abandoned(signal.reason);
+      aborted?.();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    shared.promise.then(
+    work.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
         resolve(value);
