@@ -8,6 +8,7 @@
 import * as z from 'zod/mini';
 import { integer, lazySchema, nonNegative as milliseconds, parseWith } from '../util/schema.js';
 import { ShimError } from '../errors.js';
+import { listenerThrew } from '../util/events.js';
 import { seededRandom } from '../util/random.js';
 import { receiveHandler, type Shim, type ShimHandler } from './shim.js';
 
@@ -191,7 +192,7 @@ export class MemoryNetwork {
       try {
         listener({ from, to, pdu: copy, fate });
       } catch (err) {
-        process.emitWarning(`a MemoryNetwork tap threw: ${(err as Error)?.message ?? String(err)}`, { code: 'RINA_ENROLLMENT_LISTENER' });
+        listenerThrew('a MemoryNetwork tap', err);
       }
     }
     if (fate === 'partitioned') {

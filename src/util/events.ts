@@ -17,8 +17,11 @@ export function safeEmit<Events extends EventEmitter.ValidEventTypes, E extends 
   try {
     emitter.emit(event, ...args);
   } catch (err) {
-    process.emitWarning(`a listener of "${String(event)}" threw: ${(err as Error)?.message ?? String(err)}`, {
-      code: 'RINA_ENROLLMENT_LISTENER',
-    });
+    listenerThrew(`a listener of "${String(event)}"`, err);
   }
+}
+
+/** `err`, thrown by a listener the library called (`what`), as a process warning with code `RINA_ENROLLMENT_LISTENER`. */
+export function listenerThrew(what: string, err: unknown): void {
+  process.emitWarning(`${what} threw: ${(err as Error)?.message ?? String(err)}`, { code: 'RINA_ENROLLMENT_LISTENER' });
 }
