@@ -102,7 +102,8 @@ export class UdpShim implements Shim {
    * member's shim its heap).
    */
   #lastTo: string | undefined;
-  #recvBufferSize: number;
+  /** The receive buffer's size, read by close() for {@link recvBufferSize} (0 if the socket could not say). */
+  #recvBufferSize = 0;
   #lastHost = '';
   #lastPort = 0;
   readonly #stats: UdpShimStats = { sent: 0, received: 0, oversizeDropped: 0, sendErrors: 0, handlerErrors: 0 };
@@ -117,7 +118,6 @@ export class UdpShim implements Shim {
     this.maxPduBytes = maxPduBytes;
     const bound = socket.address();
     this.localAddress = formatUdpAddress(bound.address, bound.port, family);
-    this.#recvBufferSize = socket.getRecvBufferSize();
     socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo.address, rinfo.port));
     // Without a listener an 'error' event would crash the process.
     socket.on('error', (err) => {
@@ -163,9 +163,8 @@ export class UdpShim implements Shim {
 
   /** The receive buffer's size in bytes, as the kernel set it (Linux reports twice what it grants, for its bookkeeping). */
   get recvBufferSize(): number {
-    // read again while open; once closed (the socket can no longer say), the last size read
-    if (!this.#closed) this.#recvBufferSize = this.#socket.getRecvBufferSize();
-    return this.#recvBufferSize;
+    // once closed, the socket can no longer say: the size close() read
+    return this.#closed ? this.#recvBufferSize : this.#socket.getRecvBufferSize();
   }
 
   /** A copy of the counters. */
@@ -250,6 +249,11 @@ export class UdpShim implements Shim {
   /** Closes the socket. Idempotent; resolves once it is released. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
+    try {
+      this.#recvBufferSize = this.#socket.getRecvBufferSize();
+    } catch {
+      // (a socket that failed: nothing to say)
+    }
     this.#closed = true;
     this.#handlers = undefined;
     this.#closing = new Promise<void>((resolve) => {
