@@ -102,6 +102,16 @@ function interfaceOf(m: DescMessage): string {
   return lines.join('\n');
 }
 
+/**
+ * `v` as the writer gets it: a string or bool field's value through `ofType`, which throws for another type, since
+ * BinaryWriter's string() and bool() would coerce it (5 written as "5", "false" as true). The other writers check
+ * their own input.
+ */
+function typed(s: Shape, v: string): string {
+  const ts = s.scalar === undefined ? undefined : SCALARS[s.scalar].ts;
+  return ts === 'string' || ts === 'boolean' ? `ofType(${v}, '${ts}')` : v;
+}
+
 function writerOf(m: DescMessage): string {
   const names = Object.fromEntries(m.fields.map((f) => [f.number, f.name]));
   const lines = [
@@ -120,8 +130,8 @@ function writerOf(m: DescMessage): string {
     const tag = `w.uint32(${((f.number << 3) | s.wire) >>> 0})`;
     let body: string;
     if (s.message !== undefined) body = `${tag}.fork(); write${s.message.name}(w, ${v}); w.join();`;
-    else if (s.repeated) body = `for (const x of ${v}) ${tag}.${SCALARS[s.scalar as ScalarType].method}(x);`;
-    else body = `${tag}.${s.enum !== undefined ? 'int32' : SCALARS[s.scalar as ScalarType].method}(${v});`;
+    else if (s.repeated) body = `for (const x of ${v}) ${tag}.${SCALARS[s.scalar as ScalarType].method}(${typed(s, 'x')});`;
+    else body = `${tag}.${s.enum !== undefined ? 'int32' : SCALARS[s.scalar as ScalarType].method}(${typed(s, v)});`;
     // `!= null`: a field set to null is absent, as protobuf-es's create() and the field rules treat it.
     lines.push(`    if (${v} != null) {`, `      at = ${f.number};`, `      ${body}`, '    }');
     if (f.presence === LEGACY_REQUIRED)
@@ -187,6 +197,13 @@ export function generate(): string {
     '  const end = r.uint32() + r.pos;',
     "  if (end > r.len) throw new Error('premature EOF');",
     '  return end;',
+    '}',
+    '',
+    '/** `v`, if it is of type `type`; else throws, rather than let the writer coerce it. */',
+    'function ofType<T>(v: T, type: string): T {',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: generated source, a template literal in it
+    "  if (typeof v !== type) throw new Error(`expected a ${type}, got ${v === null ? 'null' : typeof v}`);",
+    '  return v;',
     '}',
     '',
     'function wrongWireType(no: number, name: string, got: number, expected: number): Error {',

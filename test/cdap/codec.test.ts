@@ -1,6 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeCdapMessage, decodeEnrollmentInfo, encodeCdapMessage, encodeEnrollmentInfo, ProtocolError } from '../../src/index.js';
+import {
+  decodeCdapMessage,
+  decodeEnrollmentInfo,
+  encodeCdapMessage,
+  encodeEnrollmentInfo,
+  OpCode,
+  ProtocolError,
+} from '../../src/index.js';
 import { fromHex, malformed, vectorMessage, wellFormed } from './vectors.js';
 
 describe('CDAP codec against ../shared/vectors/cdap.json', () => {
@@ -81,5 +88,36 @@ describe('encoding a field whose presence cannot be judged', () => {
     }
     expect(err).toBeInstanceOf(ProtocolError);
     expect((err as ProtocolError).cause).toBe(broken);
+  });
+});
+
+// Found by an audit (2026-12-06): BinaryWriter's string() and bool() coerce what they get, so a JavaScript caller's
+// objClass 5 went out as "5" and boolval "false" as true: a message other than the one asked for.
+describe('encoding a string or bool field of another type', () => {
+  const read = { opCode: OpCode.M_READ, invokeId: 1, objClass: 'c', objName: '/n' };
+  it('is a ProtocolError naming the field, for every string and bool field', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...read, objClass: 5 }, 'field 5 (obj_class) of rina.cdap.CDAPMessage: expected a string, got number'],
+      [{ ...read, objName: { toString: () => '/n' } }, 'field 6 (obj_name) of rina.cdap.CDAPMessage: expected a string, got object'],
+      [
+        { ...read, opCode: OpCode.M_WRITE, objValue: { boolval: 'false' } },
+        'field 9 (boolval) of rina.cdap.ObjValue: expected a boolean, got string',
+      ],
+      [
+        { ...read, opCode: OpCode.M_WRITE, objValue: { strval: 1n } },
+        'field 5 (strval) of rina.cdap.ObjValue: expected a string, got bigint',
+      ],
+    ];
+    for (const [msg, why] of cases) expect(() => encodeCdapMessage(msg as never), why).toThrow(why);
+    expect(() => encodeEnrollmentInfo({ difName: 7 } as never)).toThrow('expected a string, got number');
+    const connect = { opCode: 0, absSyntax: 73, srcApName: 'm', destApName: 'b', version: 1n, invokeId: 1 };
+    expect(() => encodeCdapMessage({ ...connect, authValue: { authName: ['u'] } } as never)).toThrow(
+      'field 1 (auth_name) of rina.cdap.AuthValue: expected a string, got object',
+    );
+  });
+
+  it('encodes the same values of the right type as before', () => {
+    const bytes = encodeCdapMessage({ ...read, opCode: OpCode.M_WRITE, objValue: { boolval: false, strval: '' } } as never);
+    expect(decodeCdapMessage(bytes).objValue).toEqual({ boolval: false, strval: '' });
   });
 });

@@ -10,6 +10,12 @@ function nestedEnd(r: BinaryReader): number {
   return end;
 }
 
+/** `v`, if it is of type `type`; else throws, rather than let the writer coerce it. */
+function ofType<T>(v: T, type: string): T {
+  if (typeof v !== type) throw new Error(`expected a ${type}, got ${v === null ? 'null' : typeof v}`);
+  return v;
+}
+
 function wrongWireType(no: number, name: string, got: number, expected: number): Error {
   return new Error(`field ${no} (${name}) has wire type ${got}, expected ${expected}`);
 }
@@ -51,7 +57,7 @@ export function writeObjValue(w: BinaryWriter, m: ObjValueFields): void {
     }
     if (m.strval != null) {
       at = 5;
-      w.uint32(42).string(m.strval);
+      w.uint32(42).string(ofType(m.strval, 'string'));
     }
     if (m.byteval != null) {
       at = 6;
@@ -67,7 +73,7 @@ export function writeObjValue(w: BinaryWriter, m: ObjValueFields): void {
     }
     if (m.boolval != null) {
       at = 9;
-      w.uint32(72).bool(m.boolval);
+      w.uint32(72).bool(ofType(m.boolval, 'boolean'));
     }
   } catch (e) {
     throw new Error(`field ${at} (${ObjValue_NAMES[at]}) of rina.cdap.ObjValue: ${(e as Error).message}`);
@@ -138,11 +144,11 @@ export function writeAuthValue(w: BinaryWriter, m: AuthValueFields): void {
   try {
     if (m.authName != null) {
       at = 1;
-      w.uint32(10).string(m.authName);
+      w.uint32(10).string(ofType(m.authName, 'string'));
     }
     if (m.authPassword != null) {
       at = 2;
-      w.uint32(18).string(m.authPassword);
+      w.uint32(18).string(ofType(m.authPassword, 'string'));
     }
     if (m.authOther != null) {
       at = 3;
@@ -233,11 +239,11 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.objClass != null) {
       at = 5;
-      w.uint32(42).string(m.objClass);
+      w.uint32(42).string(ofType(m.objClass, 'string'));
     }
     if (m.objName != null) {
       at = 6;
-      w.uint32(50).string(m.objName);
+      w.uint32(50).string(ofType(m.objName, 'string'));
     }
     if (m.objInst != null) {
       at = 7;
@@ -269,39 +275,39 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.destAeInst != null) {
       at = 19;
-      w.uint32(154).string(m.destAeInst);
+      w.uint32(154).string(ofType(m.destAeInst, 'string'));
     }
     if (m.destAeName != null) {
       at = 20;
-      w.uint32(162).string(m.destAeName);
+      w.uint32(162).string(ofType(m.destAeName, 'string'));
     }
     if (m.destApInst != null) {
       at = 21;
-      w.uint32(170).string(m.destApInst);
+      w.uint32(170).string(ofType(m.destApInst, 'string'));
     }
     if (m.destApName != null) {
       at = 22;
-      w.uint32(178).string(m.destApName);
+      w.uint32(178).string(ofType(m.destApName, 'string'));
     }
     if (m.srcAeInst != null) {
       at = 23;
-      w.uint32(186).string(m.srcAeInst);
+      w.uint32(186).string(ofType(m.srcAeInst, 'string'));
     }
     if (m.srcAeName != null) {
       at = 24;
-      w.uint32(194).string(m.srcAeName);
+      w.uint32(194).string(ofType(m.srcAeName, 'string'));
     }
     if (m.srcApInst != null) {
       at = 25;
-      w.uint32(202).string(m.srcApInst);
+      w.uint32(202).string(ofType(m.srcApInst, 'string'));
     }
     if (m.srcApName != null) {
       at = 26;
-      w.uint32(210).string(m.srcApName);
+      w.uint32(210).string(ofType(m.srcApName, 'string'));
     }
     if (m.resultReason != null) {
       at = 27;
-      w.uint32(218).string(m.resultReason);
+      w.uint32(218).string(ofType(m.resultReason, 'string'));
     }
     if (m.version != null) {
       at = 28;
@@ -488,15 +494,15 @@ export function writeDataTransferConstants(w: BinaryWriter, m: DataTransferConst
     }
     if (m.concatenationEnabled != null) {
       at = 10;
-      w.uint32(80).bool(m.concatenationEnabled);
+      w.uint32(80).bool(ofType(m.concatenationEnabled, 'boolean'));
     }
     if (m.fragmentationEnabled != null) {
       at = 11;
-      w.uint32(88).bool(m.fragmentationEnabled);
+      w.uint32(88).bool(ofType(m.fragmentationEnabled, 'boolean'));
     }
     if (m.integrityEnabled != null) {
       at = 12;
-      w.uint32(96).bool(m.integrityEnabled);
+      w.uint32(96).bool(ofType(m.integrityEnabled, 'boolean'));
     }
     if (m.maxRtxTime != null) {
       at = 13;
@@ -628,11 +634,11 @@ export function writeEnrollmentInfo(w: BinaryWriter, m: EnrollmentInfoFields): v
     }
     if (m.lowerDifs != null) {
       at = 2;
-      for (const x of m.lowerDifs) w.uint32(18).string(x);
+      for (const x of m.lowerDifs) w.uint32(18).string(ofType(x, 'string'));
     }
     if (m.startEarly != null) {
       at = 3;
-      w.uint32(24).bool(m.startEarly);
+      w.uint32(24).bool(ofType(m.startEarly, 'boolean'));
     }
     if (m.dtConstants != null) {
       at = 4;
@@ -640,7 +646,7 @@ export function writeEnrollmentInfo(w: BinaryWriter, m: EnrollmentInfoFields): v
     }
     if (m.difName != null) {
       at = 16;
-      w.uint32(130).string(m.difName);
+      w.uint32(130).string(ofType(m.difName, 'string'));
     }
     if (m.ribObjectCount != null) {
       at = 17;
@@ -648,7 +654,7 @@ export function writeEnrollmentInfo(w: BinaryWriter, m: EnrollmentInfoFields): v
     }
     if (m.alternates != null) {
       at = 18;
-      for (const x of m.alternates) w.uint32(146).string(x);
+      for (const x of m.alternates) w.uint32(146).string(ofType(x, 'string'));
     }
     if (m.authProof != null) {
       at = 19;
