@@ -3,6 +3,8 @@
  *
  * @module
  */
+import * as z from 'zod/mini';
+import { integerAtLeast, lazySchema, parseWith, randomSchema } from '../util/schema.js';
 
 /** An inclusive range of DIF addresses. */
 export interface AddressPoolRange {
@@ -27,6 +29,16 @@ export type Assignment =
       readonly reason: string;
     };
 
+/** What the constructor takes: integers 1 <= first <= last, and a random source if any. */
+const poolArgs = lazySchema(() =>
+  z.object({
+    range: z
+      .object({ first: integerAtLeast(1), last: integerAtLeast(1) })
+      .check(z.refine((r) => r.last >= r.first, { path: ['last'], error: 'must be >= range.first' })),
+    options: z.object({ random: z.optional(randomSchema) }),
+  }),
+);
+
 /**
  * Binds IPCP names to addresses of one pool. An address is bound to at most
  * one name; a name keeps its address until it is bound to another one.
@@ -43,12 +55,14 @@ export class AddressPool {
   /**
    * `random`: probe for a free address from a random point of the pool
    * rather than from a cursor, so that enrollers sharing one address space
-   * rarely propose the same free address at the same time.
+   * rarely propose the same free address at the same time. Throws
+   * `ConfigError` for a range that is not integers 1 <= first <= last.
    */
   constructor(range: AddressPoolRange, options: { random?: () => number } = {}) {
-    this.range = { first: range.first, last: range.last };
-    this.#cursor = range.first;
-    this.#random = options.random;
+    const args = parseWith(poolArgs(), { range, options }); // ConfigError, not a pool of NaN addresses
+    this.range = { first: args.range.first, last: args.range.last };
+    this.#cursor = args.range.first;
+    this.#random = args.options.random;
   }
 
   /** How many addresses the pool holds in all. */

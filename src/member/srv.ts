@@ -144,11 +144,16 @@ export function parseSrvBootstrap(entry: string): string {
  *
  * @param records - The records, in the order the DNS answer gave them.
  * @param random - Source of randomness in [0, 1) (inject a fixed one for a deterministic order).
+ * @throws ConfigError when `records` is not an array of objects or `random` not a function.
  */
 export function orderSrvRecords<R extends Pick<SrvRecord, 'priority' | 'weight'>>(
   records: readonly R[],
   random: () => number = Math.random,
 ): R[] {
+  if (!Array.isArray(records) || records.some((r) => r === null || typeof r !== 'object')) {
+    throw new ConfigError([{ field: 'records', rule: 'must be an array of SRV records' }]);
+  }
+  if (typeof random !== 'function') throw new ConfigError([{ field: 'random', rule: 'must be a function returning a number in [0, 1)' }]);
   const byPriority = new Map<number, R[]>();
   for (const record of records) {
     const group = byPriority.get(record.priority);

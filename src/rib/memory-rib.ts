@@ -13,7 +13,7 @@ function checkName(name: unknown): asserts name is string {
 
 function copyValue(value: ObjValue): ObjValue {
   const out: ObjValue = { ...value };
-  if (value.byteval !== undefined) out.byteval = value.byteval.slice();
+  if (value.byteval != null) out.byteval = value.byteval.slice();
   return out;
 }
 
@@ -46,6 +46,9 @@ export class MemoryRib implements Rib {
     }
     if (object.value === null || typeof object.value !== 'object') {
       throw new RibError(`invalid RIB object "${object.name}": value must be an ObjValue object`);
+    }
+    if (object.value.byteval != null && !(object.value.byteval instanceof Uint8Array)) {
+      throw new RibError(`invalid RIB object "${object.name}": value.byteval must be a Uint8Array`);
     }
     const stored = { name: object.name, class: object.class, value: copyValue(object.value) };
     const objects = this.#objects;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AddressPool } from '../../src/index.js';
+import { AddressPool, ConfigError } from '../../src/index.js';
 
 describe('AddressPool', () => {
   it('assigns unique addresses from the pool, the same one again for the same name', () => {
@@ -74,8 +74,8 @@ describe('AddressPool: the edges of a request', () => {
     expect(pool.ownerOf(6)).toBeUndefined();
   });
 
-  it('address 0 asks for none in particular, even in a pool that starts at 0: the name keeps what it holds', () => {
-    const pool = new AddressPool({ first: 0, last: 3 });
+  it('address 0 asks for none in particular: the name keeps what it holds', () => {
+    const pool = new AddressPool({ first: 1, last: 3 });
     expect(pool.assign('a', 2)).toEqual({ ok: true, address: 2 });
     expect(pool.assign('a', 0)).toEqual({ ok: true, address: 2 });
     expect(pool.assign('a', 2)).toEqual({ ok: true, address: 2 }); // its own address, asked again
@@ -113,5 +113,31 @@ describe('AddressPool: restore() and set()', () => {
     expect([pool.ownerOf(10), pool.ownerOf(20), pool.addressOf('low'), pool.addressOf('high')]).toEqual(['a', 'b', undefined, undefined]);
     pool.set('a', 10); // again: nothing changes
     expect([pool.addressOf('a'), pool.size]).toEqual([10, 2]);
+  });
+});
+
+// Found by an audit (2026-12-06): a pool of NaN, inverted or fractional bounds was accepted; { first: 0 } gave its first
+// name address 0, which the wire reads as "no address"; { first: 5, last: 1 } had a capacity of -3 and gave nothing.
+describe('AddressPool: a range it cannot use', () => {
+  it('is a ConfigError naming the bound, and a random source that is not a function too', () => {
+    const cases: Array<[unknown, string]> = [
+      [{ first: 0, last: 3 }, 'range.first: must be >= 1'],
+      [{ first: 5, last: 1 }, 'range.last: must be >= range.first'],
+      [{ first: Number.NaN, last: 3 }, 'range.first'],
+      [{ first: 1.5, last: 3 }, 'range.first: must be an integer'],
+      [{ first: 1, last: 2 ** 53 }, 'range.last: must be an integer'],
+      [{ first: 1 }, 'range.last'],
+      [null, 'range'],
+    ];
+    for (const [range, why] of cases) {
+      expect(() => new AddressPool(range as never), why).toThrow(ConfigError);
+      expect(() => new AddressPool(range as never), why).toThrow(why);
+    }
+    expect(() => new AddressPool({ first: 1, last: 3 }, { random: 0.5 } as never)).toThrow(/options.random: must be a function/);
+  });
+
+  it('takes a one-address pool and the largest safe bound', () => {
+    expect(new AddressPool({ first: 7, last: 7 }).assign('a')).toEqual({ ok: true, address: 7 });
+    expect(new AddressPool({ first: 1, last: Number.MAX_SAFE_INTEGER }).capacity).toBe(Number.MAX_SAFE_INTEGER);
   });
 });

@@ -33,6 +33,14 @@ const sequence = (...values: number[]) => {
 const rec = (name: string, priority: number, weight: number, port = 7000): SrvRecord => ({ name, port, priority, weight });
 
 describe('orderSrvRecords (RFC 2782)', () => {
+  // Found by an audit (2026-12-06): orderSrvRecords(null) was a TypeError from inside.
+  it('refuses what is not an array of records, or a random source that is not a function, with ConfigError', () => {
+    for (const bad of [null, undefined, 'a', [null], [5]]) expect(() => orderSrvRecords(bad as never)).toThrow(ConfigError);
+    expect(() => orderSrvRecords(null as never)).toThrow('records: must be an array of SRV records');
+    expect(() => orderSrvRecords([rec('a', 0, 1)], 0.5 as never)).toThrow('random: must be a function');
+    expect(orderSrvRecords([])).toEqual([]);
+  });
+
   it('orders by ascending priority, whatever the order of the answer', () => {
     const records = [rec('c', 20, 5), rec('a', 0, 5), rec('b', 10, 5), rec('a2', 0, 5)];
     const ordered = orderSrvRecords(records, seededRandom(7)).map((r) => r.priority);

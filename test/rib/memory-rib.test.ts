@@ -34,6 +34,9 @@ describe('MemoryRib', () => {
     ['the bare root', { name: '/', class: 'c', value: {} }],
     ['an empty class', { name: '/x', class: '', value: {} }],
     ['a missing value', { name: '/x', class: 'c' }],
+    // Found by an audit (2026-12-06): a string byteval was stored, and every M_CREATE of it failed to encode.
+    ['a string byteval', { name: '/x', class: 'c', value: { byteval: 'ab' } }],
+    ['an array byteval', { name: '/x', class: 'c', value: { byteval: [1, 2] } }],
   ])('refuses %s with RibError and stores nothing', (_what, object) => {
     const rib = new MemoryRib();
     expect(() => rib.write(object as never)).toThrow(RibError);
