@@ -36,6 +36,20 @@ export class EnrollmentError<C extends EnrollmentErrorCode = EnrollmentErrorCode
   }
 }
 
+/**
+ * `err` as one of the library's errors: its own as they are; anything else
+ * (a user's RIB, store or shim throwing its own) wrapped in `Wrap`, the
+ * message saying `what` failed, `err` the cause.
+ */
+export function libraryError(
+  err: unknown,
+  Wrap: new (message: string, options: { cause: unknown }) => EnrollmentError,
+  what: string,
+): EnrollmentError {
+  if (err instanceof EnrollmentError) return err;
+  return new Wrap(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
 /** Every attempt of an enrollment ran out of time (`timeoutMs` each). */
 export class EnrollmentTimeoutError extends EnrollmentError<'ENROLLMENT_TIMEOUT'> {
   /** How many attempts were made before giving up. */

@@ -15,20 +15,19 @@ import type { SecureChannel } from '../auth/channel.js';
 import { decodeCdapMessage, decodeEnrollmentInfo } from '../cdap/codec.js';
 import { isEnrollmentObject, KEEPALIVE_OBJECT, Result } from '../cdap/messages.js';
 import { type CdapMessage, type EnrollmentInfo, isReply, OpCode } from '../cdap/types.js';
+import { libraryError, RibError, StoreError } from '../errors.js';
 import { RibNames } from '../rib/rib.js';
 import type { Opened } from './channels.js';
 import type { EnrollerEvents, EnrollerStats, MemberInfo } from './events.js';
 import { type MemberRecord, memberInfo } from './members.js';
 import { type EnrollerOptions, type EnrollerSettings, resolveEnrollerOptions } from './options.js';
+import { answerKeepalive } from './keepalive.js';
 import { farewellsOf } from './outbox.js';
 import { assembleParts, type EnrollerParts } from './parts.js';
-import { logReleasing, logSkipped, logStarted } from './started.js';
+import { logReleasing, logSkipped, logStarted, subscribe } from './started.js';
 
 /** What a handler of one op code is given: the message, its sender, how it was opened, and the member there (if any). */
 type Handler = (msg: CdapMessage, from: string, opened: Opened, member: MemberRecord | undefined) => void;
-
-/** A keepalive's refusal when the shared store binds the member's name or address otherwise now. */
-const MOVED_REASON = 'not enrolled: the shared store binds this name or address otherwise now; enrol again';
 
 /**
  * With HMAC-SHA256 a PDU acts only on what its channel belongs to: the
@@ -114,8 +113,11 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   }
 
   /**
-   * Writes the DIF's name into the RIB (`/dif/config/name`, so it is synced)
-   * and starts answering on the shim. Calling it twice is harmless.
+   * Writes the DIF's name into the RIB (`/dif/config/name`, so it is synced),
+   * opens the address store and starts answering on the shim. Calling it
+   * twice is harmless. Rejects with `RibError`, `StoreError` or `ShimError`
+   * when that part fails (its own error as the `cause`), leaving the store
+   * closed.
    */
   async start(): Promise<void> {
     if (this.running) return;
@@ -133,9 +135,15 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     await this.#stopping;
     await this.#p.ledger.answered(); // binds stop() gave up waiting for: the table read below has them
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
-    await rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: difName } });
+    try {
+      await rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: difName } });
+    } catch (err) {
+      throw libraryError(err, RibError, `cannot write ${RibNames.difName} into the RIB`);
+    }
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
-    const loaded = await this.#p.ledger.open({ name: ipcpName, shimAddress: advertisedAddress });
+    const loaded = await this.#p.ledger.open({ name: ipcpName, shimAddress: advertisedAddress }).catch((err: unknown) => {
+      throw libraryError(err, StoreError, 'cannot open the address store');
+    });
     // stop() (or another start()) ran while the store opened: it wins.
     if (this.#overtaken(generation)) return await this.#closeIfLast();
     this.#p.ledger.unfence(); // a fresh opening: a fence the last one left (a lapse during stop()'s goodbyes) is void
@@ -144,13 +152,20 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     // member that spoke to us just before we went down and still counts itself enrolled: it is held for a whole
     // lease and then the hold, as if it went silent now, and released then unless the member comes back.
     const unserved = this.#p.ledger.unserved(loaded, (name) => this.#p.members.has(name));
-    if (this.#p.ledger.shared && this.#p.members.size > 0) {
-      // Restarted after a stop(): the members we kept are ours again only if the store still binds them so.
-      const proofs = await this.#p.members.prove();
-      if (this.#overtaken(generation)) return await this.#closeIfLast();
-      this.#p.members.retireUnproven(proofs);
+    try {
+      if (this.#p.ledger.shared && this.#p.members.size > 0) {
+        // Restarted after a stop(): the members we kept are ours again only if the store still binds them so.
+        const proofs = await this.#p.members.prove().catch((err: unknown) => {
+          throw libraryError(err, StoreError, "cannot prove the kept members' bindings");
+        });
+        if (this.#overtaken(generation)) return await this.#closeIfLast();
+        this.#p.members.retireUnproven(proofs);
+      }
+      this.#unsubscribe = subscribe(shim, (pdu, from) => this.#onPdu(pdu, from));
+    } catch (err) {
+      await this.#closeIfLast(); // a start that fails leaves nothing open: the store's lock or lease is let go
+      throw err;
     }
-    this.#unsubscribe = shim.onReceive((pdu, from) => this.#onPdu(pdu, from));
     logStarted(this.#settings, this.#p.ledger, this.#p.telemetry);
     this.#p.members.resumeLeases(); // leases start again from a restart
     this.#p.ledger.resumeHolds(unserved, leaseMs + holdMs);
@@ -362,30 +377,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
       }
     }
     if (keepalive && member !== undefined) {
-      this.#answerKeepalive(msg, from, member, channel);
+      answerKeepalive(this.#p, msg, from, member, channel);
     } else {
       const reason = member === undefined ? 'not enrolled' : `cannot read ${msg.objName ?? 'that object'}`;
       this.#p.outbox.reply(from, msg, Result.FAILED, reason, channel);
-    }
-  }
-
-  /** A member's keepalive: answered while vouched for; left unanswered while that waits on the store; else refused. */
-  #answerKeepalive(msg: CdapMessage, from: string, member: MemberRecord, channel: SecureChannel | null): void {
-    const { members, stats, outbox } = this.#p;
-    if (!members.holdsAddress(member.name, member.address)) {
-      members.retire(member, 'unproven'); // (its binding went elsewhere: see MemberRegistry.holdsAddress)
-      outbox.reply(from, msg, Result.FAILED, MOVED_REASON, channel);
-    } else if (members.vouchesFor(member)) {
-      stats.keepalives++;
-      outbox.answerKeepalive(from, msg, channel);
-    } else if (members.waits()) {
-      // The store is asking whether its lease lives, or proving bindings again: neither answered nor turned away (it asks again).
-      stats.keepalivesInDoubt++;
-    } else {
-      // Never answered as enrolled while its binding cannot be proven current: told
-      // it is not enrolled here, it is not (it enrols again, here or elsewhere).
-      members.retire(member, 'unvouched');
-      outbox.reply(from, msg, Result.FAILED, 'not enrolled: this enroller lost its lease in the shared store; enrol again', channel);
     }
   }
 

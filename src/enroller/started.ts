@@ -1,11 +1,13 @@
 /**
  * What an enroller says when it starts serving: where, what, with whom; the
  * stored bindings it ignored; and a warning when its shim would drop a burst
- * of enrollments. And, when it stops, whom it releases.
+ * of enrollments. And, when it stops, whom it releases. And how it starts
+ * listening on its shim.
  *
  * @module
  */
-import { SMALL_RECV_BUFFER_BYTES } from '../shim/shim.js';
+import { libraryError, ShimError } from '../errors.js';
+import { type Shim, type ShimHandler, SMALL_RECV_BUFFER_BYTES } from '../shim/shim.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { AddressBinding } from '../store/address-store.js';
 import type { AddressPoolRange } from './address-pool.js';
@@ -72,4 +74,13 @@ export function logReleasing(count: number, ipcpName: string, telemetry: Telemet
     { enroller: ipcpName, event: 'enroller:releasing', members: count },
     `stopping: releasing ${count} member${count === 1 ? '' : 's'} (M_RELEASE), so they fail over at once`,
   );
+}
+
+/** Listens on `shim` with `handler`; returns the unsubscribe. A shim that refuses (closed, ...) is a `ShimError`. */
+export function subscribe(shim: Shim, handler: ShimHandler): () => void {
+  try {
+    return shim.onReceive(handler);
+  } catch (err) {
+    throw libraryError(err, ShimError, 'cannot listen on the shim');
+  }
 }

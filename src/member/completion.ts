@@ -8,7 +8,7 @@
 import type { SecureChannel } from '../auth/channel.js';
 import { replyTo } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
-import { EnrollmentAbortedError, EnrollmentError, RibError } from '../errors.js';
+import { EnrollmentAbortedError, libraryError, RibError } from '../errors.js';
 import { type Rib, RibNames } from '../rib/rib.js';
 import { type Clock, roundMs } from '../util/clock.js';
 import { untilAborted } from '../util/join.js';
@@ -84,7 +84,7 @@ export async function storeResult(init: CompletionInit, result: AttemptResult, s
     stillWanted(signal);
     await written(rib.write({ name: RibNames.address, class: 'address', value: { int64val: BigInt(result.address) } }), signal);
   } catch (err) {
-    throw err instanceof EnrollmentError ? err : new RibError(`cannot store the enrolled state: ${(err as Error).message}`, { cause: err });
+    throw libraryError(err, RibError, 'cannot store the enrolled state');
   }
   stillWanted(signal);
 }
