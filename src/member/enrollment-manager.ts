@@ -103,6 +103,11 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * attempts, waiting `initialBackoffMs` and doubling. Rejects with
    * `EnrollmentTimeoutError`, `EnrollmentRejectedError` (final, not retried),
    * `EnrollmentAbortedError`, `IpcpNameNotSetError` or `RibError`.
+   *
+   * Called while enrolled, it moves the member: the keepalives to the
+   * current bootstrap stop while it runs. Should it fail, the member is
+   * `idle`, its address and last bootstrap kept: `reEnroll()` goes back
+   * there asking for that address, and a running monitor does so by itself.
    */
   enrolWithBootstrap(bootstrap: string, options?: OperationOptions): Promise<string> {
     if (typeof bootstrap !== 'string' || bootstrap === '') {

@@ -79,3 +79,46 @@ it('an explicit enrollment started in the very turn the recovery’s attempt com
   expect(mgr.bootstrapAddress).toBe('b');
   expect(connects.filter((to) => to === 'b')).toHaveLength(1); // no attempt timed out for lack of its answers
 });
+
+// Noticed by an audit (2026-12-06): an explicit enrollment elsewhere moves the member, and does not keep the enrollment
+// it leaves. What the README promises instead: the member is idle with its address kept, and comes back to its last
+// bootstrap at that address, by reEnroll() or, while monitoring, by itself.
+it('a failed enrolWithBootstrap() while enrolled leaves the member idle, its address kept: reEnroll() brings it back', async () => {
+  vi.useFakeTimers();
+  const { enroller, net } = await withEnroller({}, new MemoryNetwork({ seed: 6 }));
+  const { mgr } = member(net, 'm', { timeoutMs: 500, maxRetries: 2, initialBackoffMs: 100, retransmitMs: 100 });
+  await mgr.enrolWithBootstrap('bootstrap');
+  const address = mgr.address;
+  const moving = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
+  expect(mgr.state.type).toBe('enrolling');
+  await vi.advanceTimersByTimeAsync(5_000);
+  expect(((await moving) as Error).name).toBe('EnrollmentTimeoutError');
+  expect(mgr.state.type).toBe('idle');
+  expect([mgr.address, mgr.bootstrapAddress]).toEqual([address, 'bootstrap']);
+  const back = mgr.reEnroll();
+  await vi.advanceTimersByTimeAsync(1_000);
+  await back;
+  expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap', address });
+  expect(enroller.members().map((m) => [m.name, m.address])).toEqual([['m', address]]);
+});
+
+it('while monitoring, the member comes back to its last bootstrap by itself after a failed enrolWithBootstrap()', async () => {
+  vi.useFakeTimers();
+  const { net } = await withEnroller({}, new MemoryNetwork({ seed: 7 }));
+  const config = {
+    timeoutMs: 500,
+    maxRetries: 2,
+    initialBackoffMs: 100,
+    retransmitMs: 100,
+    heartbeatIntervalSecs: 1,
+    connectionTimeoutSecs: 3,
+  };
+  const { mgr } = member(net, 'm', config);
+  await mgr.enrolWithBootstrap('bootstrap');
+  const address = mgr.address;
+  mgr.startConnectionMonitoring();
+  const moving = mgr.enrolWithBootstrap('nobody').catch((e: unknown) => e);
+  await vi.advanceTimersByTimeAsync(20_000);
+  expect(((await moving) as Error).name).toBe('EnrollmentTimeoutError');
+  expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'bootstrap', address });
+});
