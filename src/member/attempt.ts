@@ -10,7 +10,7 @@ import { connectRequest, enrollmentMessage, type InvokeIds, isEnrollmentObject, 
 import { type CdapMessage, type EnrollmentInfo, OpCode } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '../errors.js';
-import { type RibObject, wellKnown } from '../rib/rib.js';
+import { type RibObject, syncedNameProblem, wellKnown } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
 import { type Clock, deadlineTimer, type TimerHandle } from '../util/clock.js';
@@ -160,12 +160,12 @@ export class EnrollmentAttempt {
         return;
       case OpCode.M_STOP:
         if (isEnrollmentObject(msg)) this.#onStop(msg);
-        else this.#send(replyTo(msg));
+        else this.#reply(msg);
         return;
       case OpCode.M_RELEASE:
         // The enroller is stopping (or forgot this enrollment): it will not
         // complete; fail now, as a timeout would later, so recovery moves on.
-        this.#send(replyTo(msg));
+        this.#reply(msg);
         this.#fail(
           new AttemptTimeout(this.#ctx.bootstrap, {
             cause: new EnrollmentRejectedError(Result.FAILED, 'the enroller released this enrollment (it is stopping)'),
@@ -175,7 +175,7 @@ export class EnrollmentAttempt {
       default:
         // Anything else the enroller asks during enrollment (rlite's
         // operational_status M_START, ...) is acknowledged, never fatal.
-        if (msg.opCode % 2 === 0) this.#send(replyTo(msg));
+        if (msg.opCode % 2 === 0) this.#reply(msg);
     }
   }
 
@@ -254,14 +254,16 @@ export class EnrollmentAttempt {
 
   #onObject(msg: CdapMessage): void {
     const { objName, objClass, objValue, invokeId } = msg;
-    if (objName === undefined || !objName.startsWith('/') || objClass === undefined || objValue === undefined) {
-      this.#send(replyTo(msg, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value'));
+    // (as the RIB would refuse it, and never the member's own state: /mgmt/address is its address)
+    const problem = syncedNameProblem(objName);
+    if (problem !== undefined || objName === undefined || objClass === undefined || objValue === undefined) {
+      this.#reply(msg, Result.FAILED, problem ?? 'a RIB object needs a class and a value');
       return;
     }
     const value =
       objValue.strval !== undefined && objValue.strval === this.#ctx.difName ? { ...objValue, strval: this.#ctx.difName } : objValue;
     this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: wellKnown(objName), class: wellKnown(objClass), value });
-    this.#send(replyTo(msg));
+    this.#reply(msg);
     this.#maybeComplete();
   }
 
@@ -309,6 +311,14 @@ export class EnrollmentAttempt {
    */
   #send(msg: CdapMessage): void {
     this.#ctx.send(msg, this.#channel).catch((err: unknown) => this.#fail(err));
+  }
+
+  /**
+   * Answers the enroller's request `msg`. One without an invoke id (or with 0) gets no answer: a reply must carry
+   * the request's (docs/PROTOCOL.md §8), and that is no reason to end the attempt.
+   */
+  #reply(msg: CdapMessage, result?: number, reason?: string): void {
+    if (msg.invokeId) this.#send(replyTo(msg, result, reason));
   }
 
   /** Sends the current request and (re)arms its one retransmission timer. */

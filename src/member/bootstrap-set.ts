@@ -8,6 +8,13 @@
  */
 import type { BootstrapStatus } from './events.js';
 
+/**
+ * At most this many of the enrollers one enroller advertises are kept: a
+ * DIF has a few enrollers, and a hostile or broken list of thousands would
+ * cost time to learn and, in recovery, an attempt each.
+ */
+export const MAX_ADVERTISED = 64;
+
 /** Where the member learnt of a bootstrap. */
 export type BootstrapSource = BootstrapStatus['source'];
 
@@ -83,16 +90,23 @@ export class BootstrapSet {
    */
   learnAdvertised(alternates: readonly string[], bootstrap: string): string[] {
     // never ourselves: an enroller that lists us would have us enrol with ourselves
-    const listed = alternates.filter((a) => a !== '' && a !== this.#init.localAddress);
-    const keep = new Set([...listed, bootstrap]);
-    this.#known = this.#known.filter((status) => status.source !== 'advertised' || keep.has(status.address)).slice();
+    const listed = [...new Set(alternates)].filter((a) => a !== '' && a !== this.#init.localAddress);
     for (let i = listed.length - 1; i > 0; i--) {
       const j = Math.floor(this.#init.random() * (i + 1));
       [listed[i], listed[j]] = [listed[j] as string, listed[i] as string];
     }
-    const fresh = listed.filter((a) => !this.has(a));
-    for (const address of listed) this.learn(address, 'advertised');
+    listed.length = Math.min(listed.length, MAX_ADVERTISED); // a random few of a longer list: it spreads the load all the same
+    const keep = new Set([...listed, bootstrap]);
+    const kept = this.#known.filter((status) => status.source !== 'advertised' || keep.has(status.address));
+    const known = new Set(kept.map((status) => status.address));
+    const fresh = listed.filter((a) => !known.has(a));
+    this.#known = kept.concat(fresh.map((address) => ({ address, failures: 0, blockedUntil: 0, source: 'advertised' as const })));
     return fresh;
+  }
+
+  /** Forgets `address` (an advertised enroller the shim cannot send to). */
+  forget(address: string): void {
+    this.#known = this.#known.filter((status) => status.address !== address);
   }
 
   /**

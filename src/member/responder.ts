@@ -10,7 +10,7 @@ import { decodeCdapMessage } from '../cdap/codec.js';
 import { isEnrollmentObject, KEEPALIVE_OBJECT, Result, replyTo } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ProtocolError, RibError } from '../errors.js';
-import type { Rib } from '../rib/rib.js';
+import { type Rib, syncedNameProblem } from '../rib/rib.js';
 
 /** What the responder needs from the manager. */
 export interface ResponderInit {
@@ -77,7 +77,8 @@ export async function serve(init: ResponderInit, msg: CdapMessage, from: string,
 async function update(init: ResponderInit, msg: CdapMessage, from: string, channel: SecureChannel | undefined): Promise<void> {
   const { objName, objClass, objValue } = msg;
   try {
-    if (objName === undefined) throw new RibError('no object name');
+    const problem = syncedNameProblem(objName); // (the member's own state, under /mgmt/, is not the enroller's to change)
+    if (problem !== undefined || objName === undefined) throw new RibError(problem ?? 'no object name');
     if (msg.opCode === OpCode.M_DELETE) await init.rib.delete(objName);
     else if (objClass === undefined || objValue === undefined) throw new RibError('a RIB object needs a class and a value');
     else await init.rib.write({ name: objName, class: objClass, value: objValue });

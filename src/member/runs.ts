@@ -21,6 +21,7 @@ import {
   IpcpNameNotSetError,
   ManagerClosedError,
   NoBootstrapPeersError,
+  ShimError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
 import { MAX_TIMER_MS, sleep } from '../util/clock.js';
@@ -281,6 +282,11 @@ export class Runs {
       const { recovery, busyInARow } = p;
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
+      if (err instanceof ShimError && status.source === 'advertised') {
+        // An enroller's advice the shim cannot send to (not an address of its kind): forgotten, and the run moves on.
+        this.#init.bootstraps.forget(bootstrap);
+        throw new AttemptTimeout(bootstrap, { cause: err });
+      }
       throw err;
     } finally {
       if (this.#attempt === attempt) this.#attempt = undefined;

@@ -3,12 +3,11 @@
  */
 import type { ObjValue } from '../cdap/types.js';
 import { RibError } from '../errors.js';
-import type { Rib, RibObject } from './rib.js';
+import { type Rib, type RibObject, ribNameProblem } from './rib.js';
 
 function checkName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !name.startsWith('/') || name.length < 2) {
-    throw new RibError(`invalid RIB object name ${JSON.stringify(name)}: must be a path starting with "/"`);
-  }
+  const problem = ribNameProblem(name);
+  if (problem !== undefined) throw new RibError(problem);
 }
 
 function copyValue(value: ObjValue): ObjValue {

@@ -46,6 +46,26 @@ export const RibNames = {
   localPrefix: '/mgmt/',
 } as const;
 
+/** Why `name` cannot name a RIB object (a path of at least one segment, as `/x`), or undefined. */
+export function ribNameProblem(name: unknown): string | undefined {
+  if (typeof name === 'string' && name.startsWith('/') && name.length >= 2) return undefined;
+  return `invalid RIB object name ${name === undefined ? '(none)' : JSON.stringify(name)}: must be a path starting with "/"`;
+}
+
+/**
+ * Why an enroller may not create, write or delete the object `name` in a
+ * member's RIB, or undefined: a name {@link ribNameProblem} refuses, or one
+ * under {@link RibNames.localPrefix} (the member's own state, its address
+ * included).
+ */
+export function syncedNameProblem(name: unknown): string | undefined {
+  const problem = ribNameProblem(name);
+  if (problem !== undefined) return problem;
+  return (name as string).startsWith(RibNames.localPrefix)
+    ? `${name as string} is the member's own state: no enroller writes it`
+    : undefined;
+}
+
 /** The names and classes of the objects every enrollment syncs, one copy each. */
 const WELL_KNOWN = new Map<string, string>([RibNames.address, RibNames.difName, 'address', 'dif_config'].map((s) => [s, s]));
 

@@ -288,9 +288,12 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     for (const msg of bad) t.a.handle(msg);
     await vi.advanceTimersByTimeAsync(0);
     const refusals = t.sent.filter((s) => s.msg.opCode === OpCode.M_CREATE_R || s.msg.opCode === OpCode.M_WRITE_R).map((s) => s.msg);
-    expect(refusals.map((r) => [r.invokeId, r.result, r.resultReason])).toEqual(
-      [70, 71, 72, 73].map((id) => [id, Result.FAILED, 'a RIB object needs a name starting with "/", a class and a value']),
-    );
+    expect(refusals.map((r) => [r.invokeId, r.result, r.resultReason])).toEqual([
+      [70, Result.FAILED, 'invalid RIB object name (none): must be a path starting with "/"'],
+      [71, Result.FAILED, 'invalid RIB object name "o": must be a path starting with "/"'],
+      [72, Result.FAILED, 'a RIB object needs a class and a value'],
+      [73, Result.FAILED, 'a RIB object needs a class and a value'],
+    ]);
     answerAll(t, 0);
     expect((await t.outcome).result?.objects).toEqual([]);
   });

@@ -44,7 +44,7 @@ describe('Responder', () => {
     expect(rib.list()).toEqual([]);
     expect(sent.map((s) => [s.msg.result, s.msg.resultReason])).toEqual([
       [Result.FAILED, 'a RIB object needs a class and a value'],
-      [Result.FAILED, 'no object name'],
+      [Result.FAILED, 'invalid RIB object name (none): must be a path starting with "/"'],
     ]);
   });
 
