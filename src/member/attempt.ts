@@ -29,6 +29,13 @@ export interface AttemptResult {
   readonly channel: SecureChannel | undefined;
 }
 
+/**
+ * At most this many RIB objects are kept in one attempt: a DIF's RIB sync is
+ * a few objects, and a flood of distinct ones from the enroller's address
+ * would otherwise grow until the attempt's time ran out.
+ */
+export const MAX_SYNCED_OBJECTS = 10_000;
+
 /** An attempt that ran out of its `timeoutMs`, or was answered "unavailable" or "busy": the only failures that are retried. */
 export class AttemptTimeout extends Error {
   constructor(
@@ -260,9 +267,15 @@ export class EnrollmentAttempt {
       this.#reply(msg, Result.FAILED, problem ?? 'a RIB object needs a class and a value');
       return;
     }
+    const key = invokeId ?? -this.#objects.size - 1;
+    if (this.#objects.size >= MAX_SYNCED_OBJECTS && !this.#objects.has(key)) {
+      this.noteProblem(new ProtocolError(`the enroller synced more than ${MAX_SYNCED_OBJECTS} RIB objects`));
+      this.#reply(msg, Result.FAILED, `more than ${MAX_SYNCED_OBJECTS} RIB objects`);
+      return;
+    }
     const value =
       objValue.strval !== undefined && objValue.strval === this.#ctx.difName ? { ...objValue, strval: this.#ctx.difName } : objValue;
-    this.#objects.set(invokeId ?? -this.#objects.size - 1, { name: wellKnown(objName), class: wellKnown(objClass), value });
+    this.#objects.set(key, { name: wellKnown(objName), class: wellKnown(objClass), value });
     this.#reply(msg);
     this.#maybeComplete();
   }

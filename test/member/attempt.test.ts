@@ -5,7 +5,13 @@ import { connectRequest, createRequest, enrollmentMessage, InvokeIds, Result, re
 import { type CdapMessage, OpCode } from '../../src/cdap/types.js';
 import { resolveConfig } from '../../src/config.js';
 import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError, ShimError } from '../../src/errors.js';
-import { type AttemptContext, type AttemptResult, AttemptTimeout, EnrollmentAttempt } from '../../src/member/attempt.js';
+import {
+  type AttemptContext,
+  type AttemptResult,
+  AttemptTimeout,
+  EnrollmentAttempt,
+  MAX_SYNCED_OBJECTS,
+} from '../../src/member/attempt.js';
 import { LATE_MS, systemClock } from '../../src/util/clock.js';
 
 afterEach(() => {
@@ -296,6 +302,25 @@ describe('EnrollmentAttempt: one exchange with one bootstrap', () => {
     ]);
     answerAll(t, 0);
     expect((await t.outcome).result?.objects).toEqual([]);
+  });
+
+  // Found by an audit (2026-12-06): a flood of distinct objects from the enroller's address was kept until the timeout.
+  it(`keeps at most ${MAX_SYNCED_OBJECTS} objects: more are refused, and an M_STOP announcing them ends in a timeout saying why`, async () => {
+    const t = attempt();
+    t.a.handle(replyTo(t.last(OpCode.M_CONNECT)));
+    t.a.handle(enrollmentMessage(OpCode.M_START_R, t.last(OpCode.M_START).invokeId ?? 0, { address: 42 }, 0));
+    const object = (id: number) => createRequest(id, { name: `/o/${id}`, class: 'c', value: { intval: id } });
+    for (let id = 1; id <= MAX_SYNCED_OBJECTS + 1; id++) t.a.handle(object(id));
+    t.a.handle(object(5)); // a retransmission of one kept: answered as before
+    t.a.handle(enrollmentMessage(OpCode.M_STOP, 20_000, { ribObjectCount: MAX_SYNCED_OBJECTS + 1 }));
+    await vi.advanceTimersByTimeAsync(0);
+    const answers = t.sent.filter((s) => s.msg.opCode === OpCode.M_CREATE_R).map((s) => s.msg);
+    expect(answers.filter((a) => a.result === Result.FAILED).map((a) => a.invokeId)).toEqual([MAX_SYNCED_OBJECTS + 1]);
+    expect(answers.at(-1)).toMatchObject({ invokeId: 5, result: 0 });
+    await vi.advanceTimersByTimeAsync(1000);
+    const error = (await t.outcome).error as AttemptTimeout;
+    expect(error).toBeInstanceOf(AttemptTimeout);
+    expect((error.cause as Error).message).toBe(`the enroller synced more than ${MAX_SYNCED_OBJECTS} RIB objects`);
   });
 
   it('an M_STOP whose info does not decode is a problem noted for the timeout, not an end', async () => {
