@@ -7,9 +7,9 @@ import { dirname } from 'node:path';
 import * as z from 'zod/mini';
 import { StoreError } from '../errors.js';
 import { duplicateKey } from '../util/json.js';
-import { integer, lazySchema } from '../util/schema.js';
+import { integer, issuesOf, lazySchema } from '../util/schema.js';
 import { type AddressBinding, type AddressStore, bindingProblem, nameProblem } from './address-store.js';
-import { giveLockBack, takeLock } from './file-lock.js';
+import { giveLockBack, realFile, takeLock } from './file-lock.js';
 
 const FORMAT = 'rina-enrollment/address-store';
 
@@ -75,15 +75,17 @@ export class FileAddressStore implements AddressStore {
   writes = 0;
   /** This store holds `<path>.lock`. */
   #locked = false;
+  /** The lock's path, from the file {@link path} resolves to (set when the lock is taken). */
+  #lockPath: string | undefined;
 
   constructor(path: string) {
     if (typeof path !== 'string' || path === '') throw new StoreError('a FileAddressStore needs a file path');
     this.path = path;
   }
 
-  /** The lock file's path. */
+  /** The lock file's path: beside the file {@link path} names, symbolic links resolved, once {@link load} took it. */
   get lockPath(): string {
-    return `${this.path}.lock`;
+    return this.#lockPath ?? `${this.path}.lock`;
   }
 
   /**
@@ -120,6 +122,7 @@ export class FileAddressStore implements AddressStore {
 
   async #lock(): Promise<void> {
     if (this.#locked) return;
+    this.#lockPath = `${await realFile(this.path)}.lock`;
     await takeLock(this.lockPath, this.path);
     this.#locked = true;
   }
@@ -132,12 +135,19 @@ export class FileAddressStore implements AddressStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new StoreError(`cannot read the address table ${this.path}: ${(err as Error).message}`, { cause: err });
     }
-    let parsed: z.output<ReturnType<typeof fileSchema>>;
+    let json: unknown;
     try {
-      parsed = fileSchema().parse(JSON.parse(text));
+      json = JSON.parse(text);
     } catch (err) {
       throw new StoreError(`${this.path} is not an address table of rina-enrollment: ${(err as Error).message}`, { cause: err });
     }
+    const checked = fileSchema().safeParse(json);
+    if (!checked.success) {
+      // one line, as every error the CLI prints (zod's own message is its issues as indented JSON)
+      const why = issuesOf(checked.error).map(({ field, rule }) => `${field}: ${rule}`);
+      throw new StoreError(`${this.path} is not an address table of rina-enrollment: ${why.join('; ')}`, { cause: checked.error });
+    }
+    const parsed = checked.data;
     // (JSON.parse keeps the last of two bindings of one name: a hand-edited file would lose the other silently)
     const twice = duplicateKey(text);
     if (twice !== undefined)

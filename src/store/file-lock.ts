@@ -23,6 +23,25 @@ const LOCK_PATIENCE_MS = 8_000;
 /** How old a takeover's mark must be to be a dead process's (a takeover is a few file operations), in ms. */
 const TAKEN_STALE_MS = 5_000;
 
+/**
+ * The file `path` names, its symbolic links resolved, as write-file-atomic
+ * resolves them to write the table: the lock goes beside that file, so that
+ * two paths to one table take one lock. A file not there yet (or a link to
+ * one) is the path itself, in its directory as resolved.
+ */
+export async function realFile(path: string): Promise<string> {
+  const { dirname, basename, join } = await import('node:path');
+  const { realpath } = await fsp();
+  try {
+    return await realpath(path);
+  } catch {
+    return await realpath(dirname(path)).then(
+      (dir) => join(dir, basename(path)),
+      () => path, // (the load that follows says what is wrong)
+    );
+  }
+}
+
 /** Takes the lock at `lockPath` for this process (`dataPath`: the table it guards, for the errors). */
 export async function takeLock(lockPath: string, dataPath: string): Promise<void> {
   const fs = await fsp();

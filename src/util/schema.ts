@@ -80,7 +80,12 @@ export function lazySchema<S extends z.ZodMiniType>(build: () => S): () => S {
 export function parseWith<S extends z.ZodMiniType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issues: ConfigIssue[] = result.error.issues.map((issue) => {
+  throw new ConfigError(issuesOf(result.error, prefix), { cause: result.error });
+}
+
+/** Each of a zod error's issues as the field it names (under `prefix`) and its rule. */
+export function issuesOf(error: z.core.$ZodError, prefix = ''): ConfigIssue[] {
+  return error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
     const field = prefix === '' ? path : path === '' ? prefix : `${prefix}.${path}`;
     const rule =
@@ -89,7 +94,6 @@ export function parseWith<S extends z.ZodMiniType>(schema: S, input: unknown, pr
         : issue.message;
     return { field: field === '' ? '(root)' : field, rule };
   });
-  throw new ConfigError(issues, { cause: result.error });
 }
 
 const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as const;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -89,6 +89,40 @@ describe('FileAddressStore', () => {
     await expect(new FileAddressStore(path).load()).rejects.toThrow(/binds address 5 to both "a" and "b"/);
     writeFileSync(path, JSON.stringify({ something: 'else' }));
     await expect(new FileAddressStore(path).load()).rejects.toThrow(/is not an address table/);
+  });
+
+  // Found by an audit (2026-12-06): a state file named through a symbolic link took a lock of its own beside the link,
+  // so two enrollers shared one table and gave the same address to two members.
+  it('a path through a symbolic link takes the lock of the file it names', async () => {
+    const real = join(dir, 'real.json');
+    const link = join(dir, 'link.json');
+    writeFileSync(real, JSON.stringify({ format: 'rina-enrollment/address-store', version: 1, bindings: { a: 7 } }));
+    symlinkSync(real, link);
+    writeFileSync(`${real}.lock`, `${process.ppid}\n`); // held by a live process other than this one
+    const store = new FileAddressStore(link);
+    await expect(store.load()).rejects.toThrow(/in use by another enroller/);
+    expect(existsSync(`${link}.lock`)).toBe(false);
+    rmSync(`${real}.lock`);
+    expect(await store.load()).toEqual([{ name: 'a', address: 7 }]);
+    expect(store.lockPath).toBe(`${realpathSync(real)}.lock`);
+    await store.bind({ name: 'b', address: 8 });
+    expect(JSON.parse(readFileSync(real, 'utf8')).bindings).toEqual({ a: 7, b: 8 }); // written through the link
+    await store.close();
+    expect(readdirSync(dir).sort()).toEqual(['link.json', 'real.json']);
+  });
+
+  // Found by an audit (2026-12-06): zod's message, its issues as indented JSON, came through: 29 lines on the CLI.
+  it('a table of the wrong shape is refused in one line naming what is wrong', async () => {
+    const path = join(dir, 'table.json');
+    for (const shape of [{}, [], null, { format: 'rina-enrollment/address-store', version: 2, bindings: {} }]) {
+      writeFileSync(path, JSON.stringify(shape));
+      const err = await new FileAddressStore(path).load().catch((e: unknown) => e as StoreError);
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as Error).message).toMatch(/^\S*table\.json is not an address table of rina-enrollment: \S.*$/);
+      expect((err as Error).message).not.toContain('\n');
+    }
+    writeFileSync(path, JSON.stringify({ format: 'rina-enrollment/address-store', version: 2, bindings: {} }));
+    await expect(new FileAddressStore(path).load()).rejects.toThrow(/: version: /);
   });
 
   it('a failed write rejects with StoreError', async () => {
