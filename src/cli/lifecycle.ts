@@ -14,21 +14,24 @@ const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export interface ShutdownSignal {
   /** Resolves on SIGINT, SIGTERM or SIGHUP, with the signal's name. */
   readonly received: Promise<string>;
-  /** Stops listening (the promise never resolves then). */
+  /** Stops listening (the promise never resolves then, if it has not). */
   stop(): void;
 }
 
-/** Listens for SIGINT, SIGTERM and SIGHUP, until one comes or {@link ShutdownSignal.stop}. */
+/**
+ * Listens for SIGINT, SIGTERM and SIGHUP until {@link ShutdownSignal.stop}.
+ * The first resolves `received`; those that follow are ignored, so that a
+ * second SIGTERM (or Ctrl-C pressed twice) does not kill a graceful stop
+ * half-way: members not released, a state file left locked. The stop is
+ * bounded (a few seconds); the process exits once it is done.
+ */
 export function shutdownSignal(): ShutdownSignal {
   let on: (signal: string) => void = () => undefined;
   const stop = (): void => {
     for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
   };
   const received = new Promise<string>((resolve) => {
-    on = (signal: string) => {
-      stop();
-      resolve(signal);
-    };
+    on = resolve; // (a promise settles once: the signals after the first change nothing)
     for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
   });
   return { received, stop };

@@ -29,6 +29,10 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
 }) as typeof process.emitWarning;
 
+// Output that cannot be written (stdout piped into `head -1`, a journal that went away) is dropped: a closed pipe
+// must not kill an IPCP with an unhandled 'error' (EPIPE) before it released its members or its state file's lock.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 run(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

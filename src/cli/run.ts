@@ -8,7 +8,7 @@
 import { CommanderError } from 'commander';
 import { ConfigError, EnrollmentError } from '../index.js';
 import { inFlags } from './flags/flag-names.js';
-import { type PresetSources, presetFromConfigAndEnvironment } from './flags/presets.js';
+import { type PresetSources, presetFromConfigAndEnvironment, refuseFlagsAsValues } from './flags/presets.js';
 import { UsageError } from './flags/usage-error.js';
 import { program } from './program.js';
 
@@ -42,7 +42,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const sub = cmd.commands.find((c) => c.name() === argv[0]);
     const asksForHelp = argv.some((a) => ['--help', '-h', '--version', '-V'].includes(a));
-    if (sub !== undefined && !asksForHelp) await presetFromConfigAndEnvironment(sub, argv.slice(1), sources);
+    if (sub !== undefined && !asksForHelp) {
+      refuseFlagsAsValues(sub, argv.slice(1));
+      await presetFromConfigAndEnvironment(sub, argv.slice(1), sources);
+    }
     await cmd.parseAsync(argv, { from: 'user' });
     return (cmd.getOptionValue('exitCode') as number | undefined) ?? 0;
   } catch (err) {

@@ -115,7 +115,7 @@ async function start(
     if (url !== undefined) logger.info({ event: 'metrics:listening', url }, `metrics on ${url}/metrics (also /healthz, /members)`);
     logger.info(
       { event: 'auth', mechanism: auth.mechanism, allowedNames: allowedNames?.length },
-      authLine(auth, allowedNames, opts.listen),
+      authLine(auth, allowedNames, running.shim.localAddress),
     );
   } catch (err) {
     await stopAll(running);
@@ -123,12 +123,11 @@ async function start(
   }
 }
 
-/** Runs the enroller until a shutdown signal; resolves with the exit code. */
-async function runBootstrap(opts: BootstrapFlags): Promise<number> {
+/** Makes the enroller of `opts` on its socket, and starts it; on a failure, stops what started. */
+async function startBootstrap(opts: BootstrapFlags, logger: Logger): Promise<Running> {
   const etcdSecurity = await storeSecurityFrom(opts);
   const auth = await authFrom(opts);
   const allowedNames = opts.allowedNames === undefined ? undefined : await allowedNamesFrom(opts.allowedNames);
-  const logger = loggerFor(opts.name, opts);
   const { store, stats } = await addressStoreFrom(opts, etcdSecurity);
   const shim = await listening('--listen', opts.listen, () => UdpShim.bind(opts.listen, { recvBufferSize: opts.recvBuffer }));
   const enroller = closingOnThrow(
@@ -152,11 +151,19 @@ async function runBootstrap(opts: BootstrapFlags): Promise<number> {
       }),
   );
   const running: Running = { enroller, shim };
-  // Listened for before starting: a signal while the enroller starts (its store loading, etcd slow) stops it as soon as
-  // it has started, instead of killing the process half-way (no M_RELEASE, no lease revoked, the state file locked).
+  await start(running, opts, { logger, auth, allowedNames, ...(stats === undefined ? {} : { stats }) });
+  return running;
+}
+
+/** Runs the enroller until a shutdown signal; resolves with the exit code. */
+async function runBootstrap(opts: BootstrapFlags): Promise<number> {
+  // Listened for first: a signal from the very start (the store loading, etcd slow) stops the enroller as soon as it
+  // has started, instead of killing the process half-way (no M_RELEASE, no lease revoked, the state file locked).
   const leaving = shutdownSignal();
+  const logger = loggerFor(opts.name, opts);
+  let running: Running;
   try {
-    await start(running, opts, { logger, auth, allowedNames, ...(stats === undefined ? {} : { stats }) });
+    running = await startBootstrap(opts, logger);
   } catch (err) {
     leaving.stop(); // failed: a signal during the exit is Node's again
     throw err;

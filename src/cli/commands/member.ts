@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, Option } from 'commander';
-import { EnrollmentManager, MemoryRib, parseUdpAddress, UdpShim } from '../../index.js';
+import { EnrollmentManager, type Logger, MemoryRib, parseUdpAddress, UdpShim } from '../../index.js';
 import { type AuthFlags, addAuthOptions, authFrom } from '../flags/auth.js';
 import { address, collect, collectBootstraps, number, seconds } from '../flags/parsers.js';
 import { UsageError } from '../flags/usage-error.js';
@@ -35,8 +35,9 @@ function localAddress(opts: MemberFlags): string {
   if (families.size > 1)
     throw new UsageError('--bootstrap mixes IPv4 and IPv6 addresses: one member speaks one of them (its --listen address)');
   const family = families.has(6) ? 6 : 4;
-  if (opts.listen !== undefined && families.size === 1 && parseUdpAddress(opts.listen).family !== family) {
-    throw new UsageError(`--listen ${opts.listen} is IPv${parseUdpAddress(opts.listen).family} but --bootstrap is IPv${family}`);
+  const listenFamily = opts.listen === undefined ? family : parseUdpAddress(opts.listen, { allowPortZero: true }).family;
+  if (families.size === 1 && listenFamily !== family) {
+    throw new UsageError(`--listen ${opts.listen} is IPv${listenFamily} but --bootstrap is IPv${family}`);
   }
   return opts.listen ?? (family === 6 ? '[::]:0' : '0.0.0.0:0');
 }
@@ -52,11 +53,43 @@ async function stayEnrolled(mgr: EnrollmentManager, leaving: Promise<string>): P
 
 /** Runs the member until a shutdown signal; resolves with the exit code. */
 async function runMember(opts: MemberFlags): Promise<number> {
+  // Listened for first: a signal from the very start ends the member as any later one does (exit 0, M_RELEASE if enrolled).
+  const leaving = shutdownSignal();
+  const logger = loggerFor(opts.name, opts);
+  let made: { mgr: EnrollmentManager; shim: UdpShim };
+  try {
+    made = await makeMember(opts, logger);
+  } catch (err) {
+    leaving.stop(); // (failed: a signal while exiting is Node's again)
+    throw err;
+  }
+  const { mgr, shim } = made;
+  let observability: ObservabilityServer | undefined;
+  try {
+    const at = opts.metricsListen;
+    if (at !== undefined) {
+      observability = await listening('--metrics-listen', at, async () => (await import('../observability.js')).serveMember(mgr, at));
+      logger.info({ event: 'metrics:listening', url: observability.url }, `metrics on ${observability.url}/metrics (also /healthz)`);
+    }
+    await stayEnrolled(mgr, leaving.received);
+  } catch (err) {
+    leaving.stop(); // (after a failure: a signal while leaving is Node's again)
+    throw err;
+  } finally {
+    await observability?.close();
+    await mgr.close(); // sends M_RELEASE when enrolled
+    await shim.close();
+  }
+  logger.info({ event: 'member:left' }, 'left the DIF');
+  return 0;
+}
+
+/** The member of `opts` on its socket. */
+async function makeMember(opts: MemberFlags, logger: Logger): Promise<{ mgr: EnrollmentManager; shim: UdpShim }> {
   const auth = await authFrom(opts);
   if (auth.mechanism === 'hmac-sha256' && opts.dif === undefined) {
     throw new UsageError("--auth hmac-sha256 needs --dif: the proofs are bound to the DIF's name");
   }
-  const logger = loggerFor(opts.name, opts);
   const local = localAddress(opts);
   const shim = await listening('--listen', local, () => UdpShim.bind(local));
   const mgr = closingOnThrow(
@@ -79,22 +112,7 @@ async function runMember(opts: MemberFlags): Promise<number> {
         },
       }),
   );
-  const leaving = shutdownSignal();
-  let observability: ObservabilityServer | undefined;
-  try {
-    if (opts.metricsListen !== undefined) {
-      observability = await (await import('../observability.js')).serveMember(mgr, opts.metricsListen);
-      logger.info({ event: 'metrics:listening', url: observability.url }, `metrics on ${observability.url}/metrics (also /healthz)`);
-    }
-    await stayEnrolled(mgr, leaving.received);
-  } finally {
-    leaving.stop(); // (after a failure: a signal while leaving is Node's again)
-    await observability?.close();
-    await mgr.close(); // sends M_RELEASE when enrolled
-    await shim.close();
-  }
-  logger.info({ event: 'member:left' }, 'left the DIF');
-  return 0;
+  return { mgr, shim };
 }
 
 /** Adds `member` to `root`; its action sets `root`'s `exitCode` option. */

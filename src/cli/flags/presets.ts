@@ -20,10 +20,37 @@ const REPEATABLE = new Set(['etcd', 'alternate', 'bootstrap', 'dns-server']);
 /** The environment variable of a flag: `--heartbeat-interval` is `RINA_ENROLL_HEARTBEAT_INTERVAL`. */
 export const envVarOf = (flag: string): string => `RINA_ENROLL_${flag.replace(/^--/, '').toUpperCase().replace(/-/g, '_')}`;
 
-/** The file of `--config FILE` or `--config=FILE` in `args`, if any. */
+/**
+ * The file of `--config FILE` or `--config=FILE` in `args` (the last one, as
+ * for every flag given twice), else of `RINA_ENROLL_CONFIG`, if any.
+ */
 function configFileIn(args: string[]): string | undefined {
-  const at = args.findIndex((a) => a === '--config' || a.startsWith('--config='));
-  return at < 0 ? undefined : args[at]?.startsWith('--config=') ? args[at]?.slice('--config='.length) : args[at + 1];
+  let file: string | undefined;
+  let given = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--') break;
+    if (arg === '--config') [given, file] = [true, args[++i]];
+    else if (arg.startsWith('--config=')) [given, file] = [true, arg.slice('--config='.length)];
+  }
+  const fromEnv = process.env[envVarOf('--config')];
+  return given ? file : fromEnv === '' ? undefined : fromEnv;
+}
+
+/**
+ * Refuses a flag that takes a value followed by another flag (`--dif
+ * --json`): commander would take the flag as the value, and run a DIF named
+ * "--json" instead of saying what is missing.
+ */
+export function refuseFlagsAsValues(command: Command, args: string[]): void {
+  const takesValue = new Set(command.options.filter((o) => o.required && o.long !== undefined).map((o) => o.long as string));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--') return;
+    if (!takesValue.has(arg)) continue;
+    const value = args[++i];
+    if (value?.startsWith('--')) throw new UsageError(`${arg} needs a value, got the flag ${value}`);
+  }
 }
 
 /** The JSON object of a `--config` file. */
