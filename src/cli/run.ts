@@ -30,9 +30,11 @@ function reportError(err: unknown, sources: PresetSources): number {
         ? err.message
         : ((err as Error)?.message ?? String(err));
   process.stderr.write(`rina-enroll: error: ${message}\n`);
-  // Bad input (flags, config) is a usage error; anything else (a port in use,
-  // a store out of reach or locked, a refusal) failed while running.
-  return err instanceof UsageError || (err instanceof EnrollmentError && err.code === 'CONFIG_ERROR') ? 2 : 1;
+  // Bad input (flags, config) and a missing optional package are usage errors: running again changes nothing (a
+  // systemd unit does not restart on them). Anything else (a port in use, a store out of reach or locked, a refusal)
+  // failed while running.
+  const usage = err instanceof UsageError || (err instanceof EnrollmentError && ['CONFIG_ERROR', 'MISSING_DEPENDENCY'].includes(err.code));
+  return usage ? 2 : 1;
 }
 
 /** Runs the CLI on `argv` (without node and the script); resolves with the exit code. */

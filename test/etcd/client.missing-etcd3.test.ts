@@ -35,3 +35,12 @@ it('without etcd3, loading the etcd store is a MissingDependencyError that names
   );
   expect((missing.cause as Error).message).toBe("Cannot find module 'etcd3'");
 });
+
+// Found by an audit (2026-12-06): it exited 1, so a systemd unit restarted it every 2 s, for ever; a usage error is 2.
+it('rina-enroll bootstrap --etcd without etcd3 says what to install in one line, and exits 2 (not restarted)', async () => {
+  const { runCliInProcess } = await import('../support/cli.js');
+  const args = ['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--etcd', 'http://127.0.0.1:1'];
+  const p = await runCliInProcess(args);
+  expect(p.code).toBe(2);
+  expect(p.stderr).toEqual([expect.stringMatching(/^rina-enroll: error: .*install it with `npm install etcd3`$/)]);
+});

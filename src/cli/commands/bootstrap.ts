@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { type AuthOptions, Enroller, type Logger, MemoryRib, UdpShim } from '../../index.js';
 import { type AuthFlags, addAuthOptions, allowedNamesFrom, authFrom } from '../flags/auth.js';
-import { address, collectBootstraps, number, pool, recvBuffer, seconds } from '../flags/parsers.js';
+import { address, collectAlternates, number, pool, recvBuffer, seconds } from '../flags/parsers.js';
 import { addressStoreFrom, addStoreOptions, type StoreFlags, storeSecurityFrom } from '../flags/store.js';
 import { closingOnThrow, listening, shutdownSignal } from '../lifecycle.js';
 import type { ObservabilityServer } from '../observability.js';
@@ -186,7 +186,7 @@ export function addBootstrapCommand(root: Command): void {
   addStoreOptions(command)
     .option('--lease <secs>', 'a member silent this long is gone', seconds('--lease'), 90)
     .option('--hold <secs>', "a gone member's address is kept for it this long", seconds('--hold', { zero: true }), 300)
-    .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collectBootstraps)
+    .option('--alternate <host:port>', 'another enroller of the DIF to advertise (repeatable)', collectAlternates)
     .option('--recv-buffer <bytes>', 'socket receive buffer (the kernel caps it at net.core.rmem_max)', recvBuffer, 4 * 1024 * 1024);
   addAuthOptions(command).option('--allowed-names <file>', 'admit only the IPCP names in this file (one per line, # comments)');
   addLimitOptions(command);

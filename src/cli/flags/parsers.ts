@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { parseUdpAddress } from '../../index.js';
+import { isWildcardUdpAddress } from '../../shim/udp-address.js';
 
 /** A number (any finite one); `what` names the flag in the error. */
 export const number = (what: string) => (text: string) => {
@@ -55,8 +56,22 @@ export const bootstrapEntry = (text: string) => {
   return parsed;
 };
 
-/** Collects a repeated bootstrap flag (`--bootstrap`, `--alternate`), each checked by {@link bootstrapEntry}. */
+/** Collects a repeated `--bootstrap`, each checked by {@link bootstrapEntry}. */
 export const collectBootstraps = (value: string, previous?: string[]) => collect(bootstrapEntry(value), previous);
+
+/**
+ * Collects a repeated `--alternate`: an enroller advertised to members as it
+ * is, so an address they can send to: neither an `srv:` entry nor a wildcard.
+ */
+export const collectAlternates = (value: string, previous?: string[]) => {
+  const entry = bootstrapEntry(value);
+  if (entry.startsWith('srv:') || isWildcardUdpAddress(entry)) {
+    throw new InvalidArgumentError(
+      `an alternate is advertised to members as it is: give the IP address and port they reach it at, got "${value}"`,
+    );
+  }
+  return collect(entry, previous);
+};
 
 /** An etcd client URL: http(s), a port, no path. */
 export const url = (what: string) => (text: string) => {
