@@ -77,12 +77,16 @@ export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard 
 /**
  * A new enrollment beyond `maxPending` in progress (candidates included) is
  * answered "busy", with the ms after which to ask again (`retryIn`, called
- * once per refusal: see `ReturnSlots`).
+ * once per refusal: see `ReturnSlots`). One from an address with an
+ * enrollment in progress replaces it, and is let in; with HMAC-SHA256 it
+ * does not (it waits beside it as a candidate until it proves itself), so it
+ * counts as a new one: a keyless M_CONNECT from every such address would
+ * otherwise double what is in progress.
  */
 export function capacityGuard(inProgress: () => number, maxPending: number, retryIn: (request: ConnectRequest) => number): Guard {
   return (request) => {
     const pending = inProgress();
-    if (request.existing !== undefined || pending < maxPending) return undefined;
+    if ((request.existing !== undefined && request.existing.channel === null) || pending < maxPending) return undefined;
     const retryInMs = retryIn(request);
     return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY, counter: 'busy' };
   };

@@ -292,7 +292,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     const fromMember = member !== undefined && (opened.via === 'plain' || opened.via === 'member');
     if (fromMember) this.#p.members.seen(member);
     const session = this.#p.sessions.get(from);
-    if (session !== undefined && !fromMember && enrollmentStep(opened)) session.lastSeenAt = this.#settings.clock.now();
+    if (session !== undefined && !fromMember && enrollmentStep(opened)) {
+      session.lastSeenAt = this.#settings.clock.now();
+      if (opened.via === 'session') session.proven = true;
+    }
     try {
       const handler = this.#handlers.get(msg.opCode);
       if (handler !== undefined) handler(msg, from, opened, member);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { SecureChannel } from '../auth/channel.js';
 import { Result } from '../cdap/messages.js';
 import type { Clock } from '../util/clock.js';
 import type { Ticker, TickerEntry } from '../util/ticker.js';
@@ -37,6 +38,13 @@ export interface ClaimRefusal {
   readonly reason: string;
 }
 
+/** A probe sent: when, its second M_READ still to go, and when it is forgotten. */
+interface Probe {
+  readonly sentAt: number;
+  again: TickerEntry | undefined;
+  expiry: TickerEntry | undefined;
+}
+
 /** The liveness probes of peers holding a name a newcomer asks for, by the probed peer's shim address. */
 export class Liveness {
   readonly #clock: Clock;
@@ -44,7 +52,7 @@ export class Liveness {
   readonly #sessions: SessionTable;
   readonly #members: MemberRegistry;
   readonly #outbox: Outbox;
-  readonly #probes = new Map<string, { sentAt: number; again: TickerEntry | undefined }>();
+  readonly #probes = new Map<string, Probe>();
 
   constructor(clock: Clock, ticker: Ticker, sessions: SessionTable, members: MemberRegistry, outbox: Outbox) {
     this.#clock = clock;
@@ -106,35 +114,54 @@ export class Liveness {
     const t = this.#clock.now();
     const probe = this.#probes.get(shimAddress);
     if (probe === undefined || t - probe.sentAt > PROBE_MS * 10) {
-      this.#ticker.cancel(probe?.again);
-      const sent: { sentAt: number; again: TickerEntry | undefined } = { sentAt: t, again: undefined };
+      if (probe !== undefined) this.#forget(shimAddress, probe);
+      const sent: Probe = { sentAt: t, again: undefined, expiry: undefined };
       this.#probes.set(shimAddress, sent);
       const ask = (): void => {
         sent.again = undefined;
         if (this.#probes.get(shimAddress) !== sent || this.#heardAt(shimAddress) === undefined) return;
-        this.#outbox.sendProbe(shimAddress, this.#sessions.get(shimAddress)?.channel ?? this.#members.at(shimAddress)?.channel ?? null);
+        this.#outbox.sendProbe(shimAddress, this.#session(shimAddress)?.channel ?? this.#members.at(shimAddress)?.channel ?? null);
       };
       ask();
       sent.again = this.#ticker.after(PROBE_MS / 2, ask);
+      // Forgotten once no claim can use it (one older is asked again): a probe of a peer that left is not kept for ever.
+      sent.expiry = this.#ticker.schedule(t + PROBE_MS * 10 + 1, () => {
+        if (this.#probes.get(shimAddress) === sent) this.#forget(shimAddress, sent);
+      });
       return 'checking';
     }
     const alive = (this.#heardAt(shimAddress) ?? Number.NEGATIVE_INFINITY) > probe.sentAt;
     if (!alive && t - probe.sentAt < PROBE_MS) return 'checking';
     // Decided: the second M_READ, if not sent yet, is not needed (and no timer outlives the probe).
-    this.#ticker.cancel(probe.again);
-    this.#probes.delete(shimAddress);
+    this.#forget(shimAddress, probe);
     return alive ? 'alive' : 'gone';
+  }
+
+  /** How many probes are kept. */
+  get size(): number {
+    return this.#probes.size;
   }
 
   /** Forgets every probe (a stop). */
   clear(): void {
-    for (const probe of this.#probes.values()) this.#ticker.cancel(probe.again);
-    this.#probes.clear();
+    for (const [shimAddress, probe] of this.#probes) this.#forget(shimAddress, probe);
+  }
+
+  #forget(shimAddress: string, probe: Probe): void {
+    this.#ticker.cancel(probe.again);
+    this.#ticker.cancel(probe.expiry);
+    this.#probes.delete(shimAddress);
+  }
+
+  /** The enrollment in progress at `shimAddress` that proved itself (with HMAC-SHA256, a PDU its channel opened), if any. */
+  #session(shimAddress: string): (Peer & { readonly channel: SecureChannel | null }) | undefined {
+    const session = this.#sessions.get(shimAddress);
+    return session !== undefined && (session.channel === null || session.proven === true) ? session : undefined;
   }
 
   /** When the enrolled or enrolling peer at `shimAddress` last sent anything; undefined when there is none. */
   #heardAt(shimAddress: string): number | undefined {
-    const session = this.#sessions.get(shimAddress);
+    const session = this.#session(shimAddress);
     const member = this.#members.at(shimAddress);
     if (session === undefined) return member?.lastSeenAt;
     return member === undefined ? session.lastSeenAt : Math.max(session.lastSeenAt, member.lastSeenAt);

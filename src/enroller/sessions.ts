@@ -59,6 +59,11 @@ export interface Session extends Peer {
   checkProof?: ((proof: Uint8Array | undefined) => boolean) | undefined;
   /** With HMAC-SHA256: the channel every PDU of this enrollment after M_CONNECT_R goes through. */
   readonly channel: SecureChannel | null;
+  /**
+   * With HMAC-SHA256: a PDU its channel opened has come. Until then its M_CONNECT (which anyone can send, from any
+   * address) is all there is: no sign of life of whoever is at that address, and no channel to probe them through.
+   */
+  proven?: boolean | undefined;
   /** The name had no address before this enrollment: if it never completes, the address goes back (at once, unless `told`). */
   newBinding?: boolean | undefined;
   /** A member record of its name was let go for it (see `MemberRegistryHost.takeOver`): ended with no address, it lets the name go as the record would have. */

@@ -67,12 +67,17 @@ export function clockFrom(partial: Partial<Clock> | undefined): Clock {
     pick('setInterval'),
     pick('clearInterval'),
   ];
+  // A user's clock is asked to clear only handles it gave out (a strict one throws for anything else: not one set yet).
   return {
     now,
     setTimeout: (callback, ms) => unref(setTimer(callback, ms)),
-    clearTimeout: clearTimer,
+    clearTimeout: (handle) => {
+      if (handle !== undefined) clearTimer(handle);
+    },
     setInterval: (callback, ms) => unref(setRepeat(callback, ms)),
-    clearInterval: clearRepeat,
+    clearInterval: (handle) => {
+      if (handle !== undefined) clearRepeat(handle);
+    },
   };
 }
 

@@ -70,10 +70,12 @@ describe('M_CONNECT guards, each alone', () => {
       counter: 'busy',
     });
     expect(guard(request())?.reason).toBe('busy: 2 enrollments in progress, try again in 9 ms'); // each refused member its own slot
-    expect(guard(request({ existing: {} as Session }))).toBeUndefined();
+    expect(guard(request({ existing: { channel: null } as Session }))).toBeUndefined(); // it replaces the one there
+    // With HMAC-SHA256 it waits beside it, unproven: a new one (found by an audit, 2026-12-06).
+    expect(guard(request({ existing: { channel: {} } as Session }))?.reason).toBe('busy: 2 enrollments in progress, try again in 0 ms');
     inProgress = 1;
     expect(guard(request())).toBeUndefined();
-    expect(retryIn).toHaveBeenCalledTimes(2); // a slot is taken only by a refusal
+    expect(retryIn).toHaveBeenCalledTimes(3); // a slot is taken only by a refusal
   });
 
   it('store: a new enrollment whose bind would wait longer than the bound is busy (-5); at the bound, or the same member asking again, passes', () => {

@@ -92,6 +92,22 @@ describe('clockFrom', () => {
     expect(handle.hasRef()).toBe(false);
     clock.clearTimeout(handle);
   });
+
+  // Found by an audit (2026-12-06): a member's first attempt cleared its retransmission timer before one was set, and
+  // a strict clock (one that throws for a handle it never gave out) failed the enrollment.
+  it('never asks a given clock to clear a handle it did not give out (none set yet)', () => {
+    const cleared: unknown[] = [];
+    const strict = {
+      clearTimeout: (h: unknown) => cleared.push(h),
+      clearInterval: (h: unknown) => cleared.push(h),
+    };
+    const clock = clockFrom(strict);
+    clock.clearTimeout(undefined);
+    clock.clearInterval(undefined);
+    expect(cleared).toEqual([]);
+    clock.clearTimeout(7);
+    expect(cleared).toEqual([7]);
+  });
 });
 
 describe('sleep', () => {
