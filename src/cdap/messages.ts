@@ -224,3 +224,11 @@ export function encodeKeepaliveAnswer(request: CdapMessage): Uint8Array {
 export function isEnrollmentObject(msg: CdapMessage): boolean {
   return msg.objClass === ENROLLMENT_OBJECT.objClass && msg.objName === ENROLLMENT_OBJECT.objName;
 }
+
+/**
+ * At most this many alternates (EnrollmentInfo field 18) go in one M_START_R,
+ * and a member keeps at most this many of one enroller's list: a DIF has a
+ * few enrollers, and a list of thousands would cost a member time to learn
+ * and, in recovery, an attempt each.
+ */
+export const MAX_ALTERNATES = 64;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MAX_ALTERNATES } from '../cdap/messages.js';
 import { diagnosticsChannels } from '../diagnostics.js';
 import type { EventEmitter } from 'eventemitter3';
 import { EnrollerAuth } from '../auth/auth.js';
@@ -146,7 +147,8 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
   const common = { ledger, sessions, liveness, outbox, telemetry, stats, clock };
   const advertised = (): string[] => {
     const live = ledger.otherEnrollers;
-    return live.length === 0 ? s.alternates : [...new Set([...s.alternates, ...live])];
+    const all = live.length === 0 ? s.alternates : [...new Set([...s.alternates, ...live])];
+    return all.length > MAX_ALTERNATES ? all.slice(0, MAX_ALTERNATES) : all; // (what a member keeps of a list at most)
   };
   const parts: EnrollerParts = {
     telemetry,

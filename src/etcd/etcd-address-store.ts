@@ -19,12 +19,13 @@
 import type { Etcd3, IRequestOp, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwner } from '../store/address-store.js';
+import { bindingProblem, nameProblem, refuse } from '../store/address-store.js';
 import { parseWith } from '../util/schema.js';
 import { ApplyBacklog, raftProgress } from './apply-backlog.js';
 import { makeEtcdClient, storeError } from './client.js';
 import { ConfirmBatcher } from './confirms.js';
 import { Leaves } from './leaves.js';
-import { type Entry, EtcdKeys, prefixEnd } from './keys.js';
+import { deleteIfNames, type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
 import * as opts from './options.js';
 import { OwnMarks } from './own-marks.js';
@@ -171,6 +172,7 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   async bind(binding: AddressBinding): Promise<boolean> {
     this.#open(); // "not open" before "no lease"
+    refuse('bind', bindingProblem(binding)); // (a StoreError, not a URIError from encoding a lone surrogate)
     const leaseId = this.#lease.id;
     // (fenced: the lease lapsed; the one being granted proves nothing until its renewal ends, and may be revoked)
     if (leaseId === undefined || this.#lease.fenced) {
@@ -197,7 +199,8 @@ export class EtcdAddressStore implements SharedAddressStore {
     }
     const revision = Number(res.header.revision);
     if (res.succeeded) {
-      this.#bound(binding, held, holder, revision); // (it writes the mark's revision: before succeeded settles the call)
+      const movedOff = res.responses[2]?.response_txn?.succeeded === true; // the previous address key deleted, if any
+      this.#bound(binding, held, holder, revision, movedOff); // (it writes the mark's revision: before succeeded settles the call)
       this.#served.succeeded(name, token, revision);
       return true;
     }
@@ -233,7 +236,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       const previousKey = this.#keys.address(previous);
       const was = this.#table.address(previous);
       if (was !== undefined) compare.push(expect(previousKey, was));
-      success.push({ request_delete_range: { key: Buffer.from(previousKey) } });
+      success.push(deleteIfNames(previousKey, name));
     }
     success.push({ request_put: { key: Buffer.from(this.#keys.mark(name)), value: Buffer.alloc(0), lease: leaseId } });
     return {
@@ -244,14 +247,14 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /** A bind committed at `revision`: the table takes what it wrote. */
-  #bound({ name, address }: AddressBinding, held: Entry | undefined, holder: Entry | undefined, revision: number): void {
+  #bound({ name, address }: AddressBinding, held: Entry | undefined, holder: Entry | undefined, revision: number, movedOff: boolean): void {
     this.#served.wrote(name, revision);
     const createdAt = held?.createRevision ?? revision;
     this.#table.record(this.#keys.name(name), { value: String(address), createRevision: createdAt, modRevision: revision }, revision);
     const kept = holder?.value === name ? holder.createRevision : revision;
     this.#table.record(this.#keys.address(address), { value: name, createRevision: kept, modRevision: revision }, revision);
     const previous = held === undefined ? undefined : Number(held.value);
-    if (previous !== undefined && previous !== address) this.#table.record(this.#keys.address(previous), undefined, revision);
+    if (previous !== undefined && previous !== address && movedOff) this.#table.record(this.#keys.address(previous), undefined, revision);
   }
 
   /**
@@ -264,6 +267,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    */
   async confirm(binding: AddressBinding): Promise<boolean> {
     this.#open();
+    refuse('confirm', bindingProblem(binding));
     return await this.#confirms.confirm(binding);
   }
 
@@ -275,6 +279,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    */
   async release(name: string): Promise<boolean> {
     this.#open(); // "not open", as bind and leave say, rather than "released" by a table never read
+    refuse('release', nameProblem(name));
     if (this.#binding.has(name)) return false;
     const held = this.#table.name(name);
     if (held === undefined) return true;
@@ -292,7 +297,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       ],
       success: [
         { request_delete_range: { key: Buffer.from(nameKey) } },
-        { request_delete_range: { key: Buffer.from(addressKey) } },
+        deleteIfNames(addressKey, name),
         { request_delete_range: { key: Buffer.from(mine) } },
       ],
       failure: [{ request_range: { key: Buffer.from(nameKey) } }],
@@ -301,7 +306,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     if (res.succeeded) {
       this.#served.released(name, token, revision); // unless a bind of the name was sent since: its mark is its own
       this.#table.record(nameKey, undefined, revision);
-      this.#table.record(addressKey, undefined, revision);
+      if (res.responses[1]?.response_txn?.succeeded === true) this.#table.record(addressKey, undefined, revision);
       this.#marks.strayIfShown(name, revision); // a bind sent since may have failed, kept served by the success undone
       return true;
     }
@@ -319,6 +324,7 @@ export class EtcdAddressStore implements SharedAddressStore {
    */
   async leave(name: string): Promise<void> {
     this.#open();
+    refuse('leave', nameProblem(name));
     this.#served.forget(name);
     await this.#leaves.leave(name);
   }

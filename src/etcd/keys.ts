@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { IKeyValue } from 'etcd3';
+import type { IKeyValue, IRequestOp } from 'etcd3';
 
 /** A `names/` or `addresses/` key as last seen. */
 export interface Entry {
@@ -86,4 +86,19 @@ export class EtcdKeys {
   enroller(name: string): string {
     return `${this.prefix}enrollers/${enc(name)}`;
   }
+}
+
+/**
+ * Deletes the address key `key` only while it names `name`: a name's own
+ * key may say an address another name holds (a stale second claim left in
+ * etcd), and that other name's binding must not go with it.
+ */
+export function deleteIfNames(key: string, name: string): IRequestOp {
+  return {
+    request_txn: {
+      compare: [{ key: Buffer.from(key), target: 'Value', result: 'Equal', value: Buffer.from(name) }],
+      success: [{ request_delete_range: { key: Buffer.from(key) } }],
+      failure: [],
+    },
+  };
 }

@@ -6,7 +6,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import * as z from 'zod/mini';
-import { dependency, integerAtLeast, positive } from '../util/schema.js';
+import { dependency, integerAtLeast, nameSchema, positive } from '../util/schema.js';
 
 /** The longest lease TTL whose renewal (every TTL/3) and fence timers a Node.js timer can wait: 2^31 - 1 ms. */
 const MAX_LEASE_TTL_SECS = 2_147_483;
@@ -69,9 +69,9 @@ export const etcdStoreOptionsSchema = z
       }),
     ),
     /** The DIF's name: the default prefix is `/rina/<difName>/`. */
-    difName: z.optional(z.string().check(z.minLength(1, { error: 'must be a non-empty string' }))),
-    /** Every key lives under this prefix (it should end with `/`). */
-    prefix: z.optional(z.string().check(z.minLength(1, { error: 'must be a non-empty string' }))),
+    difName: z.optional(nameSchema()),
+    /** Every key lives under this prefix (it should end with `/`). A lone surrogate would be written as U+FFFD: refused. */
+    prefix: z.optional(nameSchema()),
     /**
      * TTL of the enroller's etcd lease, in seconds: a dead enroller's
      * registration and member marks vanish this long after it died.

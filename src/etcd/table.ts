@@ -241,12 +241,14 @@ export class AddressTable {
       if (address !== undefined && (deleted || kv.value.length > 0)) {
         this.#recordAddress(key, address, deleted ? undefined : entryOf(kv), Number(kv.mod_revision));
       }
-    } else if (kind === 'members' && parts.length === 3) {
+    } else if (kind === 'members' && parts.length >= 3) {
       const name = dec(first);
-      const enroller = dec(second);
-      if (name === undefined || enroller === undefined) return;
-      this.#mark(name, enroller, !deleted, live);
-      if (enroller !== this.#host.ownerName()) return;
+      if (name === undefined) return;
+      // A key under the name's marks that is no enroller's mark (written by hand, by another program) counts as a mark
+      // of its own: a release compares every key there, so the name is released once that key is gone, not never.
+      const enroller = parts.length === 3 ? dec(second) : undefined;
+      this.#mark(name, enroller ?? `\0${key}`, !deleted, live);
+      if (enroller === undefined || enroller !== this.#host.ownerName()) return;
       if (deleted) this.#ownMarks.delete(name);
       else this.#ownMarks.set(name, Number(kv.mod_revision));
       if (live && !deleted) this.#host.strayMark(name, kv);
@@ -264,7 +266,8 @@ export class AddressTable {
   #register(enroller: string, value: string): void {
     try {
       const { shimAddress } = JSON.parse(value) as { shimAddress?: unknown };
-      if (typeof shimAddress === 'string' && shimAddress !== '') this.#enrollers.set(enroller, shimAddress);
+      // (a shim address, not a megabyte that would swell every M_START_R past the PDU limit)
+      if (isShimAddress(shimAddress)) this.#enrollers.set(enroller, shimAddress);
     } catch {
       // not ours: ignored
     }
@@ -297,4 +300,9 @@ export class AddressTable {
     this.#tombstones = 0;
     this.#prunedUpTo = this.#watchRevision;
   }
+}
+
+/** Whether an enroller's registration names a shim address: a short, well-formed, non-empty string. */
+function isShimAddress(value: unknown): value is string {
+  return typeof value === 'string' && value !== '' && value.length <= 256 && value.isWellFormed();
 }

@@ -6,14 +6,8 @@
  *
  * @module
  */
+import { MAX_ALTERNATES } from '../cdap/messages.js';
 import type { BootstrapStatus } from './events.js';
-
-/**
- * At most this many of the enrollers one enroller advertises are kept: a
- * DIF has a few enrollers, and a hostile or broken list of thousands would
- * cost time to learn and, in recovery, an attempt each.
- */
-export const MAX_ADVERTISED = 64;
 
 /** Where the member learnt of a bootstrap. */
 export type BootstrapSource = BootstrapStatus['source'];
@@ -95,7 +89,7 @@ export class BootstrapSet {
       const j = Math.floor(this.#init.random() * (i + 1));
       [listed[i], listed[j]] = [listed[j] as string, listed[i] as string];
     }
-    listed.length = Math.min(listed.length, MAX_ADVERTISED); // a random few of a longer list: it spreads the load all the same
+    listed.length = Math.min(listed.length, MAX_ALTERNATES); // a random few of a longer list: it spreads the load all the same
     const keep = new Set([...listed, bootstrap]);
     const kept = this.#known.filter((status) => status.source !== 'advertised' || keep.has(status.address));
     const known = new Set(kept.map((status) => status.address));

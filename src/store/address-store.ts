@@ -203,11 +203,16 @@ export function bindingProblem(binding: unknown): string | undefined {
   );
 }
 
-/** What is wrong with `name` as a store would keep it (a non-empty string), or undefined. */
+/** What is wrong with `name` as a store would keep it (a non-empty, well-formed string), or undefined. */
 export function nameProblem(name: unknown): string | undefined {
-  return typeof name === 'string' && name !== ''
-    ? undefined
-    : `an IPCP name must be a non-empty string, got ${JSON.stringify(name) ?? String(name)}`;
+  if (typeof name !== 'string' || name === '')
+    return `an IPCP name must be a non-empty string, got ${JSON.stringify(name) ?? String(name)}`;
+  return name.isWellFormed() ? undefined : `the IPCP name ${JSON.stringify(name)} is not well-formed Unicode (a lone surrogate)`;
+}
+
+/** Throws `StoreError` ("cannot `what`: ...") for a `problem`: a store refuses what it could not keep, and changes nothing. */
+export function refuse(what: string, problem: string | undefined): void {
+  if (problem !== undefined) throw new StoreError(`cannot ${what}: ${problem}`);
 }
 
 /** The default store: bindings live as long as the process. A binding it could not keep is a StoreError. */
@@ -219,14 +224,12 @@ export class MemoryAddressStore implements AddressStore {
   }
 
   bind(binding: AddressBinding): void {
-    const problem = bindingProblem(binding);
-    if (problem !== undefined) throw new StoreError(`cannot bind: ${problem}`);
+    refuse('bind', bindingProblem(binding));
     this.#bindings.set(binding.name, binding.address);
   }
 
   release(name: string): void {
-    const problem = nameProblem(name);
-    if (problem !== undefined) throw new StoreError(`cannot release: ${problem}`);
+    refuse('release', nameProblem(name));
     this.#bindings.delete(name);
   }
 }

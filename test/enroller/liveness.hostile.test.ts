@@ -3,11 +3,12 @@
  * each case failed before its fix.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Result } from '../../src/cdap/messages.js';
+import { decodeEnrollmentInfo } from '../../src/cdap/codec.js';
+import { MAX_ALTERNATES, Result } from '../../src/cdap/messages.js';
 import { Liveness, PROBE_MS } from '../../src/enroller/liveness.js';
 import { EnrollmentManager, MemoryRib, OpCode } from '../../src/index.js';
 import { Ticker } from '../../src/util/ticker.js';
-import { cleanup, onCleanup, settle, withEnroller } from '../support/helpers.js';
+import { cleanup, onCleanup, RawPeer, settle, startedPeer, withEnroller } from '../support/helpers.js';
 import { HmacPeer } from '../support/hmac-peer.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -103,5 +104,14 @@ describe('liveness probes and a hostile peer', () => {
     await settle();
     // before: busy 8, the four from addresses with a session let in as candidates, 8 in progress against a limit of 4
     expect(enroller.stats()).toMatchObject({ pending: 4, busy: 12 });
+  });
+
+  it(`an enroller advertises at most ${MAX_ALTERNATES} alternates in an M_START_R, the configured ones first`, async () => {
+    const alternates = Array.from({ length: 100 }, (_, i) => `alt-${i}`);
+    const { net } = await withEnroller({ alternates });
+    const peer = await startedPeer(net, 'm', new RawPeer(net.attach('m-shim')));
+    const [startReply] = peer.ofType(OpCode.M_START_R);
+    const info = decodeEnrollmentInfo(startReply?.objValue?.byteval ?? new Uint8Array());
+    expect(info.alternates).toEqual(alternates.slice(0, MAX_ALTERNATES));
   });
 });

@@ -24,6 +24,14 @@ const put = (rest: string, value: string, lease?: string) => ({
   request_put: { key: key(rest), value: Buffer.from(value), ...(lease === undefined ? {} : { lease }) },
 });
 const del = (rest: string) => ({ request_delete_range: { key: key(rest) } });
+/** The deletion of an address key only while it still names `name`: a nested transaction. */
+const delIfNames = (rest: string, name: string) => ({
+  request_txn: {
+    compare: [{ key: key(rest), target: 'Value', result: 'Equal', value: Buffer.from(name) }],
+    success: [del(rest)],
+    failure: [],
+  },
+});
 /** A transaction refused: the failure branch's reads find `found` (one key-value or nothing, per read). */
 const refused = (revision: number, ...found: (IKeyValue | undefined)[]): Partial<TxnResponse> =>
   ({
@@ -74,7 +82,12 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     await store.bind({ name: 'm', address: 5 }); // at revision 102
     expect(await store.bind({ name: 'm', address: 6 })).toBe(true); // at 103
     expect(last().compare).toEqual([at('names/m', 102), absent('addresses/6'), at('addresses/5', 102)]);
-    expect(last().success).toEqual([put('names/m', '6'), put('addresses/6', 'm'), del('addresses/5'), put('members/m/e1', '', 'lease-1')]);
+    expect(last().success).toEqual([
+      put('names/m', '6'),
+      put('addresses/6', 'm'),
+      delIfNames('addresses/5', 'm'),
+      put('members/m/e1', '', 'lease-1'),
+    ]);
     // the table took what the transaction wrote: binding m again at 6 expects both keys at 103, deletes nothing
     await store.bind({ name: 'm', address: 6 });
     expect(last().compare).toEqual([at('names/m', 103), at('addresses/6', 103)]);
@@ -89,11 +102,11 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     ]);
   });
 
-  it("an address another name holds is expected absent (the bind must lose); a name's old address it never saw is deleted unchecked", async () => {
+  it("an address another name holds is expected absent (the bind must lose); a name's old address it never saw is deleted if it names it", async () => {
     const { store, last } = await opened([kv('names/m', '4', 50, 40), kv('addresses/7', 'x', 60)]);
     await store.bind({ name: 'm', address: 7 });
     expect(last().compare).toEqual([at('names/m', 50), absent('addresses/7')]);
-    expect(last().success).toContainEqual(del('addresses/4'));
+    expect(last().success).toContainEqual(delIfNames('addresses/4', 'm'));
   });
 
   it('a lost race is refused and counted; the store learns the winner from the failure branch and expects it next time', async () => {
@@ -107,7 +120,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
     ]);
     await store.bind({ name: 'm', address: 9 });
     expect(last().compare).toEqual([at('names/m', 120), absent('addresses/9')]); // 7 never seen as m's: unchecked
-    expect(last().success).toContainEqual(del('addresses/7'));
+    expect(last().success).toContainEqual(delIfNames('addresses/7', 'm'));
     // a refusal that finds both keys gone: the store forgets them
     etcd.answers.push(refused(130, undefined, undefined));
     await store.bind({ name: 'q', address: 5 });
@@ -195,7 +208,7 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
         { key: key('members/m/'), range_end: key('members/m/e1'), target: 'Create', result: 'Equal', create_revision: 0 },
         { key: key('members/m/e1\0'), range_end: key('members/m0'), target: 'Create', result: 'Equal', create_revision: 0 },
       ],
-      success: [del('names/m'), del('addresses/5'), del('members/m/e1')],
+      success: [del('names/m'), delIfNames('addresses/5', 'm'), del('members/m/e1')],
       failure: [{ request_range: { key: key('names/m') } }],
     });
     expect(listener.unbound).toHaveBeenCalledWith('m');

@@ -3,8 +3,7 @@
  * played a hostile enroller; each case failed before its fix.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRequest, enrollmentMessage, Result, replyTo } from '../../src/cdap/messages.js';
-import { MAX_ADVERTISED } from '../../src/member/bootstrap-set.js';
+import { createRequest, enrollmentMessage, MAX_ALTERNATES, Result, replyTo } from '../../src/cdap/messages.js';
 import { type CdapMessage, EnrollmentManager, MemoryNetwork, MemoryRib, OpCode, RibNames, type Shim, ShimError } from '../../src/index.js';
 import { createMockShim } from '../../src/testing/index.js';
 import { cleanup, onCleanup, withEnroller } from '../support/helpers.js';
@@ -97,7 +96,7 @@ describe('a hostile enroller and the member', () => {
     expect(t.mgr.address).toBe(42);
   });
 
-  it(`keeps at most ${MAX_ADVERTISED} of the enrollers one enroller advertises, each once`, async () => {
+  it(`keeps at most ${MAX_ALTERNATES} of the enrollers one enroller advertises, each once`, async () => {
     const alternates = Array.from({ length: 20_000 }, (_, i) => `alt-${i % 5000}`);
     const shim = createMockShim({ localAddress: 'member' });
     const deliver = (msg: CdapMessage) => queueMicrotask(() => shim.deliver(msg, 'bootstrap'));
@@ -114,8 +113,8 @@ describe('a hostile enroller and the member', () => {
       .bootstraps()
       .filter((b) => b.source === 'advertised')
       .map((b) => b.address);
-    expect(advertised).toHaveLength(MAX_ADVERTISED);
-    expect(new Set(advertised).size).toBe(MAX_ADVERTISED);
+    expect(advertised).toHaveLength(MAX_ALTERNATES);
+    expect(new Set(advertised).size).toBe(MAX_ALTERNATES);
     expect(advertised.every((a) => a.startsWith('alt-'))).toBe(true);
   });
 

@@ -3,7 +3,7 @@
  * deletes and range reads of a transaction, so that a scripted world answers binds as etcd would (written by a
  * review, 2026-12-06). Writes of other enrollers go through `write()`, which returns the events a watch would show.
  */
-import type { IKeyValue, ITxnRequest } from 'etcd3';
+import type { IKeyValue, IRequestOp, ITxnRequest } from 'etcd3';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 
 interface Kv {
@@ -11,6 +11,12 @@ interface Kv {
   create: number;
   mod: number;
   lease?: string;
+}
+
+/** A transaction's branch as judged: its ops, each nested transaction judged too. */
+interface Plan {
+  readonly ok: boolean;
+  readonly ops: Array<IRequestOp | Plan>;
 }
 
 export class MiniEtcd {
@@ -64,6 +70,15 @@ export class MiniEtcd {
   }
 
   txn = async (request: ITxnRequest): Promise<TxnResponse> => {
+    // As etcd: every comparison, nested transactions' too, is judged on the state before the transaction writes.
+    const plan = this.#plan(request);
+    if (this.#writes(plan)) this.revision++;
+    const responses = this.#apply(plan, this.revision);
+    return { succeeded: plan.ok, responses, header: { revision: String(this.revision) } } as unknown as TxnResponse;
+  };
+
+  /** Which branch `request` (and each transaction nested in it) takes, judged now. */
+  #plan(request: ITxnRequest): Plan {
     const ok = (request.compare ?? []).every((c) => {
       const keys = this.#inRange(c.key as Buffer, c.range_end as Buffer | undefined);
       const check = (k: Kv | undefined): boolean => {
@@ -84,10 +99,16 @@ export class MiniEtcd {
       return keys.every((k) => check(this.kv.get(k)));
     });
     const ops = (ok ? request.success : request.failure) ?? [];
-    const writes = ops.some((o) => o.request_put !== undefined || o.request_delete_range !== undefined);
-    if (writes) this.revision++;
-    const rev = this.revision;
-    const responses = ops.map((o) => {
+    return { ok, ops: ops.map((op) => (op.request_txn === undefined ? op : this.#plan(op.request_txn))) };
+  }
+
+  #writes(plan: Plan): boolean {
+    return plan.ops.some((o) => ('ok' in o ? this.#writes(o) : o.request_put !== undefined || o.request_delete_range !== undefined));
+  }
+
+  #apply(plan: Plan, rev: number): unknown[] {
+    return plan.ops.map((o) => {
+      if ('ok' in o) return { response_txn: { succeeded: o.ok, responses: this.#apply(o, rev) } };
       if (o.request_put !== undefined) {
         const k = (o.request_put.key as Buffer).toString();
         const before = this.kv.get(k);
@@ -111,6 +132,5 @@ export class MiniEtcd {
       }
       return {};
     });
-    return { succeeded: ok, responses, header: { revision: String(rev) } } as unknown as TxnResponse;
-  };
+  }
 }

@@ -145,7 +145,10 @@ export class ScriptedEtcd {
         const given = typeof answer === 'function' ? await answer(request) : answer;
         return {
           succeeded: true,
-          responses: [],
+          // (a nested transaction of the success branch takes its own success branch, unless the answer says otherwise)
+          responses: (request.success ?? []).map((op) =>
+            op.request_txn === undefined ? {} : { response_txn: { succeeded: true, responses: [] } },
+          ),
           ...given,
           header: given.header ?? { revision: String(++this.revision) },
         } as TxnResponse;
