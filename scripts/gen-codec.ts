@@ -103,13 +103,17 @@ function interfaceOf(m: DescMessage): string {
 }
 
 /**
- * `v` as the writer gets it: a string or bool field's value through `ofType`, which throws for another type, since
- * BinaryWriter's string() and bool() would coerce it (5 written as "5", "false" as true). The other writers check
- * their own input.
+ * `v` as the writer gets it: checked for its field's type first, since
+ * BinaryWriter coerces what it is given (string() and bool() anything,
+ * int32() and the 64-bit writers a numeric string, int64() a boolean): 5
+ * would go out as "5", "false" as true. A 64-bit field takes a bigint or a
+ * number; bytes are checked by the writer itself.
  */
 function typed(s: Shape, v: string): string {
+  if (s.enum !== undefined) return `ofType(${v}, 'number')`;
   const ts = s.scalar === undefined ? undefined : SCALARS[s.scalar].ts;
-  return ts === 'string' || ts === 'boolean' ? `ofType(${v}, '${ts}')` : v;
+  if (ts === 'bigint') return `ofInt64(${v})`;
+  return ts === 'string' || ts === 'boolean' || ts === 'number' ? `ofType(${v}, '${ts}')` : v;
 }
 
 function writerOf(m: DescMessage): string {
@@ -203,6 +207,13 @@ export function generate(): string {
     'function ofType<T>(v: T, type: string): T {',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: generated source, a template literal in it
     "  if (typeof v !== type) throw new Error(`expected a ${type}, got ${v === null ? 'null' : typeof v}`);",
+    '  return v;',
+    '}',
+    '',
+    '/** `v`, if it is a bigint or a number (a 64-bit field); else throws, rather than let the writer coerce it. */',
+    'function ofInt64<T>(v: T): T {',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: generated source, a template literal in it
+    "  if (typeof v !== 'bigint' && typeof v !== 'number') throw new Error(`expected a bigint, got ${v === null ? 'null' : typeof v}`);",
     '  return v;',
     '}',
     '',

@@ -116,8 +116,9 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
    * Writes the DIF's name into the RIB (`/dif/config/name`, so it is synced),
    * opens the address store and starts answering on the shim. Calling it
    * twice is harmless. Rejects with `RibError`, `StoreError` or `ShimError`
-   * when that part fails (its own error as the `cause`), leaving the store
-   * closed.
+   * when that part fails (its own error as the `cause`; one of the library's
+   * errors, such as a store's `MissingDependencyError`, as it is), leaving
+   * the store closed.
    */
   async start(): Promise<void> {
     if (this.running) return;

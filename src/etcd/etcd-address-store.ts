@@ -254,7 +254,9 @@ export class EtcdAddressStore implements SharedAddressStore {
     const kept = holder?.value === name ? holder.createRevision : revision;
     this.#table.record(this.#keys.address(address), { value: name, createRevision: kept, modRevision: revision }, revision);
     const previous = held === undefined ? undefined : Number(held.value);
-    if (previous !== undefined && previous !== address && movedOff) this.#table.record(this.#keys.address(previous), undefined, revision);
+    if (previous === undefined || previous === address) return;
+    if (movedOff) this.#table.record(this.#keys.address(previous), undefined, revision);
+    else this.#table.reassert(previous); // (the old address key named another name: it still holds that address)
   }
 
   /**
@@ -307,6 +309,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       this.#served.released(name, token, revision); // unless a bind of the name was sent since: its mark is its own
       this.#table.record(nameKey, undefined, revision);
       if (res.responses[1]?.response_txn?.succeeded === true) this.#table.record(addressKey, undefined, revision);
+      else this.#table.reassert(Number(held.value)); // (the address key named another name: it still holds the address)
       this.#marks.strayIfShown(name, revision); // a bind sent since may have failed, kept served by the success undone
       return true;
     }

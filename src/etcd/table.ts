@@ -84,6 +84,17 @@ export class AddressTable {
     return this.#addresses.get(address);
   }
 
+  /**
+   * Tells the listener again who holds `address`, as its key was last seen:
+   * after a release or a move that left that key to another name (a stale
+   * claim's), the pool, which freed the address with the name, learns it is
+   * taken. Nothing new arrives from etcd to tell it: the key did not change.
+   */
+  reassert(address: number): void {
+    const holder = this.#addresses.get(address)?.value;
+    if (holder !== undefined) this.#host.listener()?.bound({ name: holder, address });
+  }
+
   /** The revision of this enroller's mark on `name` as last seen, if it has one. */
   ownMark(name: string): number | undefined {
     return this.#ownMarks.get(name);

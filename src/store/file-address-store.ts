@@ -75,8 +75,8 @@ export class FileAddressStore implements AddressStore {
   writes = 0;
   /** This store holds `<path>.lock`. */
   #locked = false;
-  /** The lock's path, from the file {@link path} resolves to (set when the lock is taken). */
-  #lockPath: string | undefined;
+  /** The file {@link path} names, its links followed (set when the lock is taken): where the table is written. */
+  #file: string | undefined;
 
   constructor(path: string) {
     if (typeof path !== 'string' || path === '') throw new StoreError('a FileAddressStore needs a file path');
@@ -85,7 +85,7 @@ export class FileAddressStore implements AddressStore {
 
   /** The lock file's path: beside the file {@link path} names, symbolic links resolved, once {@link load} took it. */
   get lockPath(): string {
-    return this.#lockPath ?? `${this.path}.lock`;
+    return `${this.#file ?? this.path}.lock`;
   }
 
   /**
@@ -122,7 +122,7 @@ export class FileAddressStore implements AddressStore {
 
   async #lock(): Promise<void> {
     if (this.#locked) return;
-    this.#lockPath = `${await realFile(this.path)}.lock`;
+    this.#file = await realFile(this.path);
     await takeLock(this.lockPath, this.path);
     this.#locked = true;
   }
@@ -256,9 +256,10 @@ export class FileAddressStore implements AddressStore {
 
   async #writeDurably(body: string): Promise<void> {
     try {
-      await (await writeFileAtomic())(this.path, `${body}\n`, { fsync: true });
+      const file = this.#file ?? this.path; // (through links to the file they name, even one not written yet)
+      await (await writeFileAtomic())(file, `${body}\n`, { fsync: true });
       // The rename is durable only once the directory is: a power cut must not undo a binding already sent.
-      const dir = await (await fsp()).open(dirname(this.path), 'r');
+      const dir = await (await fsp()).open(dirname(file), 'r');
       try {
         await dir.sync();
       } finally {

@@ -24,22 +24,29 @@ const LOCK_PATIENCE_MS = 8_000;
 const TAKEN_STALE_MS = 5_000;
 
 /**
- * The file `path` names, its symbolic links resolved, as write-file-atomic
- * resolves them to write the table: the lock goes beside that file, so that
- * two paths to one table take one lock. A file not there yet (or a link to
- * one) is the path itself, in its directory as resolved.
+ * The file `path` names, its symbolic links followed to the end, also to a
+ * file not written yet: the table is written there and the lock goes beside
+ * it, so that two paths to one table take one lock.
  */
 export async function realFile(path: string): Promise<string> {
-  const { dirname, basename, join } = await import('node:path');
-  const { realpath } = await fsp();
-  try {
-    return await realpath(path);
-  } catch {
-    return await realpath(dirname(path)).then(
-      (dir) => join(dir, basename(path)),
-      () => path, // (the load that follows says what is wrong)
-    );
+  const { dirname, basename, join, resolve } = await import('node:path');
+  const { realpath, readlink } = await fsp();
+  let at = path;
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      return await realpath(at);
+    } catch {
+      // not there (yet), or a link to something not there: follow the link by hand
+    }
+    const target = await readlink(at).catch(() => undefined);
+    if (target === undefined)
+      return realpath(dirname(at)).then(
+        (dir) => join(dir, basename(at)),
+        () => at,
+      );
+    at = resolve(dirname(at), target);
   }
+  return path; // (a loop of links: the load that follows says what is wrong)
 }
 
 /** Takes the lock at `lockPath` for this process (`dataPath`: the table it guards, for the errors). */

@@ -93,9 +93,9 @@ describe('encoding a field whose presence cannot be judged', () => {
 
 // Found by an audit (2026-12-06): BinaryWriter's string() and bool() coerce what they get, so a JavaScript caller's
 // objClass 5 went out as "5" and boolval "false" as true: a message other than the one asked for.
-describe('encoding a string or bool field of another type', () => {
+describe('encoding a field given a value of another type', () => {
   const read = { opCode: OpCode.M_READ, invokeId: 1, objClass: 'c', objName: '/n' };
-  it('is a ProtocolError naming the field, for every string and bool field', () => {
+  it('is a ProtocolError naming the field: strings, bools, numbers and 64-bit fields', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ ...read, objClass: 5 }, 'field 5 (obj_class) of rina.cdap.CDAPMessage: expected a string, got number'],
       [{ ...read, objName: { toString: () => '/n' } }, 'field 6 (obj_name) of rina.cdap.CDAPMessage: expected a string, got object'],
@@ -107,6 +107,24 @@ describe('encoding a string or bool field of another type', () => {
         { ...read, opCode: OpCode.M_WRITE, objValue: { strval: 1n } },
         'field 5 (strval) of rina.cdap.ObjValue: expected a string, got bigint',
       ],
+      // Found by a review (2026-12-06): the number writers coerce numeric strings and booleans too.
+      [
+        { ...read, opCode: OpCode.M_WRITE, objValue: { intval: '5' } },
+        'field 1 (intval) of rina.cdap.ObjValue: expected a number, got string',
+      ],
+      [
+        { ...read, opCode: OpCode.M_WRITE, objValue: { int64val: true } },
+        'field 3 (int64val) of rina.cdap.ObjValue: expected a bigint, got boolean',
+      ],
+      [
+        { ...read, opCode: OpCode.M_WRITE, objValue: { int64val: '7' } },
+        'field 3 (int64val) of rina.cdap.ObjValue: expected a bigint, got string',
+      ],
+      [
+        { ...read, opCode: OpCode.M_WRITE, objValue: { sint64val: false } },
+        'field 4 (sint64val) of rina.cdap.ObjValue: expected a bigint, got boolean',
+      ],
+      [{ ...read, invokeId: '3' }, 'field 3 (invoke_id) of rina.cdap.CDAPMessage: expected a number, got string'],
     ];
     for (const [msg, why] of cases) expect(() => encodeCdapMessage(msg as never), why).toThrow(why);
     expect(() => encodeEnrollmentInfo({ difName: 7 } as never)).toThrow('expected a string, got number');
@@ -116,8 +134,10 @@ describe('encoding a string or bool field of another type', () => {
     );
   });
 
-  it('encodes the same values of the right type as before', () => {
+  it('encodes the same values of the right type as before, a 64-bit field given a number too', () => {
     const bytes = encodeCdapMessage({ ...read, opCode: OpCode.M_WRITE, objValue: { boolval: false, strval: '' } } as never);
     expect(decodeCdapMessage(bytes).objValue).toEqual({ boolval: false, strval: '' });
+    const wide = encodeCdapMessage({ ...read, opCode: OpCode.M_WRITE, objValue: { int64val: 7, intval: -1 } } as never);
+    expect(decodeCdapMessage(wide).objValue).toEqual({ int64val: 7n, intval: -1 });
   });
 });

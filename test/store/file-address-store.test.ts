@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -109,6 +109,23 @@ describe('FileAddressStore', () => {
     expect(JSON.parse(readFileSync(real, 'utf8')).bindings).toEqual({ a: 7, b: 8 }); // written through the link
     await store.close();
     expect(readdirSync(dir).sort()).toEqual(['link.json', 'real.json']);
+  });
+
+  // Found by a review (2026-12-06): a link to a table not written yet still took a lock beside the link.
+  it('a symbolic link to a table not written yet takes the lock of that table, and the table is written there', async () => {
+    const real = join(dir, 'real.json');
+    const link = join(dir, 'link.json');
+    symlinkSync(real, link);
+    writeFileSync(`${real}.lock`, `${process.ppid}\n`); // held by a live process other than this one
+    const store = new FileAddressStore(link);
+    await expect(store.load()).rejects.toThrow(/in use by another enroller/);
+    rmSync(`${real}.lock`);
+    expect(await store.load()).toEqual([]);
+    expect(store.lockPath).toBe(join(realpathSync(dir), 'real.json.lock'));
+    await store.bind({ name: 'b', address: 8 });
+    expect(JSON.parse(readFileSync(real, 'utf8')).bindings).toEqual({ b: 8 }); // the link is left a link
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    await store.close();
   });
 
   // Found by an audit (2026-12-06): zod's message, its issues as indented JSON, came through: 29 lines on the CLI.

@@ -16,6 +16,12 @@ function ofType<T>(v: T, type: string): T {
   return v;
 }
 
+/** `v`, if it is a bigint or a number (a 64-bit field); else throws, rather than let the writer coerce it. */
+function ofInt64<T>(v: T): T {
+  if (typeof v !== 'bigint' && typeof v !== 'number') throw new Error(`expected a bigint, got ${v === null ? 'null' : typeof v}`);
+  return v;
+}
+
 function wrongWireType(no: number, name: string, got: number, expected: number): Error {
   return new Error(`field ${no} (${name}) has wire type ${got}, expected ${expected}`);
 }
@@ -41,19 +47,19 @@ export function writeObjValue(w: BinaryWriter, m: ObjValueFields): void {
   try {
     if (m.intval != null) {
       at = 1;
-      w.uint32(8).int32(m.intval);
+      w.uint32(8).int32(ofType(m.intval, 'number'));
     }
     if (m.sintval != null) {
       at = 2;
-      w.uint32(16).sint32(m.sintval);
+      w.uint32(16).sint32(ofType(m.sintval, 'number'));
     }
     if (m.int64val != null) {
       at = 3;
-      w.uint32(24).int64(m.int64val);
+      w.uint32(24).int64(ofInt64(m.int64val));
     }
     if (m.sint64val != null) {
       at = 4;
-      w.uint32(32).sint64(m.sint64val);
+      w.uint32(32).sint64(ofInt64(m.sint64val));
     }
     if (m.strval != null) {
       at = 5;
@@ -65,11 +71,11 @@ export function writeObjValue(w: BinaryWriter, m: ObjValueFields): void {
     }
     if (m.floatval != null) {
       at = 7;
-      w.uint32(61).fixed32(m.floatval);
+      w.uint32(61).fixed32(ofType(m.floatval, 'number'));
     }
     if (m.doubleval != null) {
       at = 8;
-      w.uint32(65).fixed64(m.doubleval);
+      w.uint32(65).fixed64(ofInt64(m.doubleval));
     }
     if (m.boolval != null) {
       at = 9;
@@ -219,11 +225,11 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
   try {
     if (m.absSyntax != null) {
       at = 1;
-      w.uint32(8).int32(m.absSyntax);
+      w.uint32(8).int32(ofType(m.absSyntax, 'number'));
     }
     if (m.opCode != null) {
       at = 2;
-      w.uint32(16).int32(m.opCode);
+      w.uint32(16).int32(ofType(m.opCode, 'number'));
     }
     else {
       at = 2;
@@ -231,11 +237,11 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.invokeId != null) {
       at = 3;
-      w.uint32(24).int32(m.invokeId);
+      w.uint32(24).int32(ofType(m.invokeId, 'number'));
     }
     if (m.flags != null) {
       at = 4;
-      w.uint32(32).int32(m.flags);
+      w.uint32(32).int32(ofType(m.flags, 'number'));
     }
     if (m.objClass != null) {
       at = 5;
@@ -247,7 +253,7 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.objInst != null) {
       at = 7;
-      w.uint32(56).int64(m.objInst);
+      w.uint32(56).int64(ofInt64(m.objInst));
     }
     if (m.objValue != null) {
       at = 8;
@@ -255,11 +261,11 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.result != null) {
       at = 9;
-      w.uint32(72).int32(m.result);
+      w.uint32(72).int32(ofType(m.result, 'number'));
     }
     if (m.scope != null) {
       at = 10;
-      w.uint32(80).int32(m.scope);
+      w.uint32(80).int32(ofType(m.scope, 'number'));
     }
     if (m.filter != null) {
       at = 11;
@@ -267,7 +273,7 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.authMech != null) {
       at = 17;
-      w.uint32(136).int32(m.authMech);
+      w.uint32(136).int32(ofType(m.authMech, 'number'));
     }
     if (m.authValue != null) {
       at = 18;
@@ -311,7 +317,7 @@ export function writeCDAPMessage(w: BinaryWriter, m: CDAPMessageFields): void {
     }
     if (m.version != null) {
       at = 28;
-      w.uint32(224).int64(m.version);
+      w.uint32(224).int64(ofInt64(m.version));
     }
   } catch (e) {
     throw new Error(`field ${at} (${CDAPMessage_NAMES[at]}) of rina.cdap.CDAPMessage: ${(e as Error).message}`);
@@ -458,39 +464,39 @@ export function writeDataTransferConstants(w: BinaryWriter, m: DataTransferConst
   try {
     if (m.maxPduSize != null) {
       at = 1;
-      w.uint32(8).uint32(m.maxPduSize);
+      w.uint32(8).uint32(ofType(m.maxPduSize, 'number'));
     }
     if (m.addressWidth != null) {
       at = 2;
-      w.uint32(16).uint32(m.addressWidth);
+      w.uint32(16).uint32(ofType(m.addressWidth, 'number'));
     }
     if (m.portIdWidth != null) {
       at = 3;
-      w.uint32(24).uint32(m.portIdWidth);
+      w.uint32(24).uint32(ofType(m.portIdWidth, 'number'));
     }
     if (m.cepIdWidth != null) {
       at = 4;
-      w.uint32(32).uint32(m.cepIdWidth);
+      w.uint32(32).uint32(ofType(m.cepIdWidth, 'number'));
     }
     if (m.qosIdWidth != null) {
       at = 5;
-      w.uint32(40).uint32(m.qosIdWidth);
+      w.uint32(40).uint32(ofType(m.qosIdWidth, 'number'));
     }
     if (m.seqNumWidth != null) {
       at = 6;
-      w.uint32(48).uint32(m.seqNumWidth);
+      w.uint32(48).uint32(ofType(m.seqNumWidth, 'number'));
     }
     if (m.lengthWidth != null) {
       at = 7;
-      w.uint32(56).uint32(m.lengthWidth);
+      w.uint32(56).uint32(ofType(m.lengthWidth, 'number'));
     }
     if (m.seqRolloverThresh != null) {
       at = 8;
-      w.uint32(64).uint64(m.seqRolloverThresh);
+      w.uint32(64).uint64(ofInt64(m.seqRolloverThresh));
     }
     if (m.maxPduLifetime != null) {
       at = 9;
-      w.uint32(72).uint32(m.maxPduLifetime);
+      w.uint32(72).uint32(ofType(m.maxPduLifetime, 'number'));
     }
     if (m.concatenationEnabled != null) {
       at = 10;
@@ -506,23 +512,23 @@ export function writeDataTransferConstants(w: BinaryWriter, m: DataTransferConst
     }
     if (m.maxRtxTime != null) {
       at = 13;
-      w.uint32(104).uint32(m.maxRtxTime);
+      w.uint32(104).uint32(ofType(m.maxRtxTime, 'number'));
     }
     if (m.maxAckDelay != null) {
       at = 14;
-      w.uint32(112).uint32(m.maxAckDelay);
+      w.uint32(112).uint32(ofType(m.maxAckDelay, 'number'));
     }
     if (m.rateWidth != null) {
       at = 15;
-      w.uint32(120).uint32(m.rateWidth);
+      w.uint32(120).uint32(ofType(m.rateWidth, 'number'));
     }
     if (m.frameWidth != null) {
       at = 16;
-      w.uint32(128).uint32(m.frameWidth);
+      w.uint32(128).uint32(ofType(m.frameWidth, 'number'));
     }
     if (m.ctrlSeqNumWidth != null) {
       at = 17;
-      w.uint32(136).uint32(m.ctrlSeqNumWidth);
+      w.uint32(136).uint32(ofType(m.ctrlSeqNumWidth, 'number'));
     }
   } catch (e) {
     throw new Error(`field ${at} (${DataTransferConstants_NAMES[at]}) of rina.cdap.DataTransferConstants: ${(e as Error).message}`);
@@ -630,7 +636,7 @@ export function writeEnrollmentInfo(w: BinaryWriter, m: EnrollmentInfoFields): v
   try {
     if (m.address != null) {
       at = 1;
-      w.uint32(8).uint64(m.address);
+      w.uint32(8).uint64(ofInt64(m.address));
     }
     if (m.lowerDifs != null) {
       at = 2;
@@ -650,7 +656,7 @@ export function writeEnrollmentInfo(w: BinaryWriter, m: EnrollmentInfoFields): v
     }
     if (m.ribObjectCount != null) {
       at = 17;
-      w.uint32(136).uint32(m.ribObjectCount);
+      w.uint32(136).uint32(ofType(m.ribObjectCount, 'number'));
     }
     if (m.alternates != null) {
       at = 18;
