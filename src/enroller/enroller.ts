@@ -113,12 +113,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
   }
 
   /**
-   * Writes the DIF's name into the RIB (`/dif/config/name`, so it is synced),
-   * opens the address store and starts answering on the shim. Calling it
-   * twice is harmless. Rejects with `RibError`, `StoreError` or `ShimError`
-   * when that part fails (its own error as the `cause`; one of the library's
-   * errors, such as a store's `MissingDependencyError`, as it is), leaving
-   * the store closed.
+   * Writes the DIF's name into the RIB (`/dif/config/name`, so it is synced), opens the address store and starts
+   * answering on the shim. Calling it twice is harmless. Rejects with `RibError`, `StoreError` or `ShimError` when
+   * that part fails (its own error as the `cause`; one of the library's, such as a store's `MissingDependencyError`,
+   * as it is), leaving the store closed; resolves, not serving, when a `stop()` overtakes it.
    */
   async start(): Promise<void> {
     if (this.running) return;
@@ -134,8 +132,9 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     const generation = ++this.#generation;
     const { rib, difName, ipcpName, advertisedAddress, shim, leaseMs, holdMs } = this.#settings;
     await this.#stopping;
-    await this.#p.ledger.answered(); // binds stop() gave up waiting for: the table read below has them
+    const answered = await this.#p.ledger.answered(); // binds stop() gave up waiting for: the table read below has them
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
+    if (!answered) throw new StoreError('the address store has not answered binds of the last run within 5 s: try start() again later');
     try {
       await rib.write({ name: RibNames.difName, class: 'dif_config', value: { strval: difName } });
     } catch (err) {
@@ -143,10 +142,10 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     }
     if (generation !== this.#generation) return; // stop() (or another start()) ran meanwhile: it wins
     const loaded = await this.#p.ledger.open({ name: ipcpName, shimAddress: advertisedAddress }).catch((err: unknown) => {
-      throw libraryError(err, StoreError, 'cannot open the address store');
+      if (generation === this.#generation) throw libraryError(err, StoreError, 'cannot open the address store');
     });
-    // stop() (or another start()) ran while the store opened: it wins.
-    if (this.#overtaken(generation)) return await this.#closeIfLast();
+    // stop() (or another start()) ran while the store opened (its failure, then, is no news: the stop closed it): it wins.
+    if (loaded === undefined || this.#overtaken(generation)) return await this.#closeIfLast();
     this.#p.ledger.unfence(); // a fresh opening: a fence the last one left (a lapse during stop()'s goodbyes) is void
     logSkipped(loaded.skipped, this.#settings.ipcpName, this.#p.ledger.range, this.#p.telemetry);
     // A store of one enroller says nothing of who is alive. A restored name nobody serves here may belong to a

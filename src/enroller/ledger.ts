@@ -135,9 +135,16 @@ export class AddressLedger {
 
   // --- the store's life ---
 
-  /** Settles once the binds in flight (an earlier run's, that {@link close} stopped waiting for) are answered, however long that takes. */
-  answered(): Promise<void> {
-    return this.#pace.idle();
+  /** Whether the binds in flight (an earlier run's, that {@link close} stopped waiting for) are answered within {@link CLOSE_WAIT_MS}. */
+  answered(): Promise<boolean> {
+    if (this.#pace.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const entry = this.#ticker.after(CLOSE_WAIT_MS, () => resolve(false));
+      void this.#pace.idle().then(() => {
+        this.#ticker.cancel(entry);
+        resolve(true);
+      });
+    });
   }
 
   /** Opens a shared store for `owner`, reads the table and restores the pool from it; closes the store if that fails. */
@@ -155,15 +162,7 @@ export class AddressLedger {
 
   /** Closes the store (a shared one lets go what it served) once binds in flight are answered, or after {@link CLOSE_WAIT_MS}. */
   async close(): Promise<void> {
-    if (this.#pace.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const entry = this.#ticker.after(CLOSE_WAIT_MS, resolve);
-        void this.#pace.idle().then(() => {
-          this.#ticker.cancel(entry);
-          resolve();
-        });
-      });
-    }
+    await this.answered();
     await this.#store.close?.();
   }
 

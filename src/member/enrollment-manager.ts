@@ -41,6 +41,8 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
   /** The parts, and what they share. */
   readonly #ctx: MemberContext;
   readonly #unsubscribe: () => void;
+  /** The one close(), once called. */
+  #closing: Promise<void> | undefined;
 
   /** Throws `ConfigError` for invalid options or configuration, naming each offending field. */
   constructor(options: EnrollmentManagerOptions) {
@@ -182,8 +184,13 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * the caller's). Resolves once the M_RELEASE is sent, or after a second if
    * the shim's send does not settle by then.
    */
-  async close(): Promise<void> {
-    if (this.#ctx.state.type === 'closed') return;
+  close(): Promise<void> {
+    // Every caller waits for the one close: a second caller that closes the shim after it must not cut the M_RELEASE.
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     const attempt = this.#ctx.runs.attempt;
     const attemptAt = this.#ctx.state.shownBootstrap;
     this.#ctx.state.set({ type: 'closed' });

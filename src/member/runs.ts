@@ -178,12 +178,16 @@ export class Runs {
       nextDelayMs: 0,
       busyInARow: 0,
     };
-    const promise = (recovery ? this.#recover(p) : this.#retry(p))
-      .then((result) => completeEnrollment(this.#init, p.current, result, p))
-      .catch((err: unknown) => reportRunFailure(this.#init, p, err))
-      .finally(() => this.#settled(run));
-    const run: Run = { kind, target, recovery, promise, controller, waiters: 0 };
+    // Current before its work starts: a listener of its first attempt may close the manager, which must find it to end it.
+    let work: (outcome: Promise<string>) => void = () => undefined;
+    const run: Run = { kind, target, recovery, promise: new Promise((adopt) => (work = adopt)), controller, waiters: 0 };
     this.#run = run;
+    work(
+      (recovery ? this.#recover(p) : this.#retry(p))
+        .then((result) => completeEnrollment(this.#init, p.current, result, p))
+        .catch((err: unknown) => reportRunFailure(this.#init, p, err))
+        .finally(() => this.#settled(run)),
+    );
     return run;
   }
 
@@ -373,10 +377,7 @@ export class Runs {
     return picked;
   }
 
-  /**
-   * Aborts a run and lets go of it at once, so that a caller arriving now starts a fresh run rather than joining one
-   * that is winding down; the state settles, and the monitor may take over.
-   */
+  /** Aborts a run and lets go of it at once (a caller arriving now starts a fresh one); the state settles, the monitor may take over. */
   #detach(run: Run, reason: unknown): void {
     if (!this.#letGo(run, reason)) return;
     if (this.#init.state.attempting) {

@@ -71,9 +71,10 @@ export class MemberState {
     return s.type === type && s.bootstrap === bootstrap && s.attempt === attempt;
   }
 
-  /** Moves to `state`, running the exit actions of the state left, then reports the change. */
+  /** Moves to `state`, running the exit actions of the state left, then reports the change. `closed` is final. */
   set(state: EnrollmentState): void {
     const previous = this.#current;
+    if (previous.type === 'closed') return; // (work still winding down after close() changes nothing any more)
     if (previous.type === 'enrolled' && state.type !== 'enrolled') this.#exits.leftEnrolled();
     this.#current = state;
     this.#exits.changed(state, previous);

@@ -75,6 +75,8 @@ export class FileAddressStore implements AddressStore {
   writes = 0;
   /** This store holds `<path>.lock`. */
   #locked = false;
+  /** The lock being taken, until it is. */
+  #locking: Promise<void> | undefined;
   /** The file {@link path} names, its links followed (set when the lock is taken): where the table is written. */
   #file: string | undefined;
 
@@ -105,8 +107,9 @@ export class FileAddressStore implements AddressStore {
     }
   }
 
-  /** Gives the lock back. The table stays in the file. */
+  /** Gives the lock back (once a {@link load} taking it has it). The table stays in the file. */
   async close(): Promise<void> {
+    await this.#locking?.catch(() => undefined); // (a close() during load() must not leave the lock that load takes)
     if (!this.#locked) return;
     this.#locked = false;
     // The writes in flight land before the lock goes: a store opened next on the file reads what they wrote.
@@ -122,9 +125,14 @@ export class FileAddressStore implements AddressStore {
 
   async #lock(): Promise<void> {
     if (this.#locked) return;
-    this.#file = await realFile(this.path);
-    await takeLock(this.lockPath, this.path);
-    this.#locked = true;
+    this.#locking ??= (async () => {
+      this.#file = await realFile(this.path);
+      await takeLock(this.lockPath, this.path);
+      this.#locked = true;
+    })().finally(() => {
+      this.#locking = undefined;
+    });
+    await this.#locking;
   }
 
   async #read(): Promise<AddressBinding[]> {

@@ -19,7 +19,15 @@ export interface Shared<T> {
  * reason.
  */
 export function joinShared<T>(shared: Shared<T>, signal: AbortSignal | undefined, abandoned: (reason: unknown) => void): Promise<T> {
-  if (signal?.aborted) return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+  if (signal?.aborted) {
+    // Aborted while the work was being started (a listener of its first event): nobody else waits, so nobody does
+    // (and its end, which nobody awaits now, is no unhandled rejection).
+    if (shared.waiters === 0) {
+      shared.promise.catch(() => undefined);
+      abandoned(signal.reason);
+    }
+    return Promise.reject(new EnrollmentAbortedError(undefined, { cause: signal.reason }));
+  }
   shared.waiters++;
   if (signal === undefined) return shared.promise;
   return untilAborted(shared.promise, signal, () => {

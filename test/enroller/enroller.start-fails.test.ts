@@ -107,3 +107,19 @@ describe('Enroller.start() when a part fails', () => {
     expect(next.running).toBe(true);
   });
 });
+
+// Found by an audit (2026-12-06): on etcd, a stop() during the store's open made that open fail ("not open"), and
+// start() rejected with it, where an overtaken start() resolves, not serving, with the other stores.
+it('a start() overtaken by stop() while the store opens resolves, not serving, even when the open then fails', async () => {
+  let fail: (err: Error) => void = () => undefined;
+  const store = new MemoryAddressStore();
+  store.load = (() => new Promise((_, reject) => (fail = reject))) as never;
+  const enroller = new Enroller(base({ store }));
+  const starting = enroller.start();
+  await new Promise((r) => setImmediate(r));
+  const stopping = enroller.stop();
+  fail(new StoreError('the EtcdAddressStore is not open'));
+  await expect(starting).resolves.toBeUndefined(); // before: rejected with the StoreError
+  await stopping;
+  expect(enroller.running).toBe(false);
+});

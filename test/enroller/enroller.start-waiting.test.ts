@@ -6,6 +6,8 @@
  * closed the store of the enroller that ran. start() now waits before its check.
  */
 import { afterEach, expect, it } from 'vitest';
+import { CLOSE_WAIT_MS } from '../../src/enroller/ledger.js';
+import { StoreError } from '../../src/index.js';
 import { cleanup, settle } from '../support/helpers.js';
 import { bindingM, GatedStore, stopGivingUp, watched } from './gated-store.js';
 
@@ -53,4 +55,24 @@ it('start(), stop(), start() while an old bind is in flight: the enroller that r
   expect(enroller.running).toBe(true);
   // The running enroller's store (for a FileAddressStore: its lock) must not have been closed after its load.
   expect(store.calls.slice(store.calls.lastIndexOf('load')), `all calls: ${store.calls.join(', ')}`).toEqual(['load']);
+});
+
+// Found by an audit (2026-12-06): a bind that never answers held start() for ever, and stop() could not end it.
+it('a start() whose old bind is not answered within CLOSE_WAIT_MS rejects with StoreError; a later start() after the answer runs', async () => {
+  const { clock, enroller, gate } = await bindingM();
+  await stopGivingUp(enroller, clock); // the store does not answer the bind
+  const starting = enroller.start().then(
+    () => 'started',
+    (err: unknown) => err,
+  );
+  await settle();
+  clock.advance(CLOSE_WAIT_MS + 20);
+  const outcome = await starting;
+  expect(outcome).toBeInstanceOf(StoreError);
+  expect((outcome as Error).message).toMatch(/has not answered binds of the last run/);
+  expect(enroller.running).toBe(false);
+  gate.ok(); // it answers at last
+  await settle();
+  await enroller.start();
+  expect(enroller.running).toBe(true);
 });

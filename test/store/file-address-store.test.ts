@@ -142,6 +142,18 @@ describe('FileAddressStore', () => {
     await expect(new FileAddressStore(path).load()).rejects.toThrow(/: version: /);
   });
 
+  // Found by an audit (2026-12-06): a close() while load() took the lock returned at once, and the lock stayed taken.
+  it('close() during load() gives the lock back once load() has taken it: nothing is left behind', async () => {
+    const path = join(dir, 'table.json');
+    writeFileSync(path, JSON.stringify({ format: 'rina-enrollment/address-store', version: 1, bindings: { a: 7 } }));
+    const store = new FileAddressStore(path);
+    const loading = store.load().catch((e: unknown) => e);
+    await store.close();
+    await loading;
+    expect(readdirSync(dir)).toEqual(['table.json']);
+    await expect(store.bind({ name: 'b', address: 8 })).rejects.toBeInstanceOf(StoreError); // closed: nothing written
+  });
+
   it('a failed write rejects with StoreError', async () => {
     const store = new FileAddressStore(join(dir, 'missing-dir', 'table.json'));
     await expect(store.bind({ name: 'a', address: 1 })).rejects.toBeInstanceOf(StoreError);
