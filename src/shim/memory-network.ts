@@ -268,6 +268,7 @@ class MemoryShim implements Shim {
 
   onReceive(handler: ShimHandler): () => void {
     receiveHandler(handler, 'MemoryNetwork shim');
+    if (this.#closed) throw new ShimError(`MemoryNetwork shim ${this.localAddress} is closed: nothing can be received on it`);
     const wrapped: ShimHandler = (pdu, from) => handler(pdu, from);
     this.#handlers.add(wrapped);
     return () => {

@@ -25,7 +25,7 @@ export interface Shim {
   /**
    * Registers a handler for received PDUs; returns the function that
    * unregisters it. The library's shims refuse a handler that is not a
-   * function with `ShimError`.
+   * function, or any handler once closed, with `ShimError`.
    */
   onReceive(handler: ShimHandler): () => void;
   /** Releases the transport; further sends reject. */

@@ -229,6 +229,7 @@ export class UdpShim implements Shim {
 
   onReceive(handler: ShimHandler): () => void {
     receiveHandler(handler, 'UdpShim');
+    if (this.#closing !== undefined) throw new ShimError(`UDP shim ${this.localAddress} is closed: nothing can be received on it`);
     const now = this.#handlers;
     this.#handlers = now === undefined ? handler : typeof now === 'function' ? [now, handler] : now.concat(handler);
     let subscribed = true;

@@ -55,6 +55,15 @@ export interface MockShimOptions {
   readonly localAddress?: string;
 }
 
+/** `pdu` decoded, or undefined when it is no CDAP message. */
+function decode(pdu: Uint8Array): CdapMessage | undefined {
+  try {
+    return decodeCdapMessage(pdu);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Creates a {@link MockShim}. Deliveries are synchronous: call them from the test, not from a send. */
 export function createMockShim(options: MockShimOptions = {}): MockShim {
   const localAddress = options.localAddress ?? 'member';
@@ -63,13 +72,6 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
   const sent: SentPdu[] = [];
   let failure: Error | undefined;
   let closed = false;
-  const decode = (pdu: Uint8Array): CdapMessage | undefined => {
-    try {
-      return decodeCdapMessage(pdu);
-    } catch {
-      return undefined;
-    }
-  };
   return {
     localAddress,
     get sent() {
@@ -87,7 +89,9 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
       for (const listener of [...sendListeners]) listener(record);
     },
     onReceive(handler) {
-      handlers.add(receiveHandler(handler, 'mock shim'));
+      const checked = receiveHandler(handler, 'mock shim');
+      if (closed) throw new ShimError(`mock shim ${localAddress} is closed: nothing can be received on it`);
+      handlers.add(checked);
       return () => {
         handlers.delete(handler);
       };

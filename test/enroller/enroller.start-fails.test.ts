@@ -123,3 +123,11 @@ it('a start() overtaken by stop() while the store opens resolves, not serving, e
   await stopping;
   expect(enroller.running).toBe(false);
 });
+
+it('start() on a closed shim rejects with ShimError: it could never hear anything (it said it was running)', async () => {
+  const shim = new MemoryNetwork().attach('e');
+  await shim.close();
+  const err = await failedStart(new Enroller(base({ shim })));
+  expect(err).toBeInstanceOf(ShimError);
+  expect(err.message).toBe('MemoryNetwork shim e is closed: nothing can be received on it'); // (the shim's own error, as it is)
+});

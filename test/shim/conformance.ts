@@ -182,6 +182,9 @@ export function shimConformance(name: string, makePair: () => Promise<ShimPair>)
       await b.close();
       await b.close();
       await expect(b.send(a.localAddress, Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+      // Found by an audit (2026-12-06): a handler was taken after close, so an Enroller started on a closed shim
+      // reported itself running and never heard anything.
+      expect(() => b.onReceive(() => received++)).toThrow(ShimError);
       await a.send(b.localAddress, Uint8Array.of(1));
       await pause(20);
       expect(received).toBe(0);
