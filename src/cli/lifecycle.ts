@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { UdpShim } from '../index.js';
+import { MissingDependencyError, type UdpShim } from '../index.js';
 
 /** The signals that end either command gracefully (SIGHUP too: a closed terminal must not kill it without M_RELEASE). */
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -42,6 +42,7 @@ export async function listening<T>(flag: string, at: string, open: () => Promise
   try {
     return await open();
   } catch (err) {
+    if (err instanceof MissingDependencyError) throw err; // a package to install, not the address: a usage error (exit 2)
     const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
     const message = (err as Error).message;
     throw new Error(
