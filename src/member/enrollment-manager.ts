@@ -186,7 +186,12 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    */
   close(): Promise<void> {
     // Every caller waits for the one close: a second caller that closes the shim after it must not cut the M_RELEASE.
-    this.#closing ??= this.#close();
+    // (Set before the close runs: a listener of the change to closed that calls close() again joins it.)
+    if (this.#closing === undefined) {
+      let adopt: (closing: Promise<void>) => void = () => undefined;
+      this.#closing = new Promise<void>((resolve) => (adopt = resolve));
+      adopt(this.#close());
+    }
     return this.#closing;
   }
 

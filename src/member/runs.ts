@@ -271,6 +271,7 @@ export class Runs {
     p.current = bootstrap;
     p.nextDelayMs = p.kind === 'reenrolling' ? this.#init.backoff(status.failures + 1) : Number.NaN;
     this.#announce(p, bootstrap);
+    p.signal.throwIfAborted(); // a listener of the announcement may have ended this run (and started another)
     const attempt = this.#newAttempt(bootstrap);
     this.#attempt = attempt;
     try {

@@ -93,4 +93,46 @@ it('the caller’s signal aborted by a listener of the change to enrolling ends 
   expect(((await outcome) as Error).name).toBe('EnrollmentAbortedError');
   expect(t.mgr.state.type).toBe('idle'); // before: enrolled, with keepalives running
   expect(t.enroller.members()).toEqual([]);
+  // The first M_CONNECT left in the same turn (p-retry starts its first attempt at once); nothing after it.
+  expect(t.sent).toEqual(['M_CONNECT']);
+});
+
+// Found by a review (2026-12-06) of the fixes above.
+it('close() from a listener of the change to closed joins the close: one M_RELEASE, not two', async () => {
+  const t = await world();
+  await t.mgr.enrolWithBootstrap('bootstrap');
+  t.mgr.on('state:change', (s: EnrollmentState) => {
+    if (s.type === 'closed') void t.mgr.close();
+  });
+  t.count();
+  await t.mgr.close();
+  await vi.advanceTimersByTimeAsync(100);
+  expect(t.sent).toEqual(['M_RELEASE']);
+});
+
+it('enrolWithBootstrap() from a listener of the recovery’s first change: the explicit run’s attempt hears its answers', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 9 });
+  await withEnroller({}, net, 'bootstrap');
+  await withEnroller({ addressPool: { first: 2002, last: 2999 } }, net, 'alt');
+  await withEnroller({ addressPool: { first: 3002, last: 3999 } }, net, 'other');
+  const config = {
+    bootstraps: ['bootstrap', 'alt'],
+    timeoutMs: 300,
+    retransmitMs: 100,
+    heartbeatIntervalSecs: 0.2,
+    connectionTimeoutSecs: 0.6,
+    maxRetries: 1,
+  };
+  const { mgr } = member(net, 'm', config);
+  await mgr.enrolWithBootstrap('bootstrap');
+  mgr.startConnectionMonitoring();
+  let explicit: Promise<unknown> | undefined;
+  mgr.on('state:change', (s: EnrollmentState) => {
+    if (s.type === 'reenrolling' && explicit === undefined) explicit = mgr.enrolWithBootstrap('other').catch((e: unknown) => e);
+  });
+  net.partition('m', 'bootstrap');
+  await vi.advanceTimersByTimeAsync(3_000);
+  expect(await explicit).toBe('demo.DIF'); // before: EnrollmentTimeoutError, its attempt overwritten by the recovery's
+  expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'other' });
 });
