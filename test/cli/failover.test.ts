@@ -24,8 +24,7 @@ const reEscape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Two enrollers of demo.DIF on 127.0.0.1 with disjoint pools (1002-1502 and 3002-3502), both serving. */
 async function twoEnrollers(): Promise<{ first: CliProcess; second: CliProcess; a: string; b: string }> {
   const portA = await freePort();
-  let portB = await freePort();
-  while (portB === portA) portB = await freePort();
+  const portB = await freePort();
   const a = `127.0.0.1:${portA}`;
   const b = `127.0.0.1:${portB}`;
   const first = cli(['bootstrap', '--listen', a, '--dif', 'demo.DIF', '--pool', '1002-1502', '--name', 'e1']);

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { vi } from 'vitest';
+import { freeUdpPort } from '../../src/cli/ports.js';
 import { CLI_BUILD } from './cli-paths.js';
 
 export interface CliProcess {
@@ -110,5 +111,21 @@ export function cliRunner(): { cli: (args: string[], env?: Record<string, string
   };
 }
 
-/** A UDP port on 127.0.0.1 that was free a moment ago (see src/cli/ports.ts). */
-export { freeUdpPort as freePort } from '../../src/cli/ports.js';
+/**
+ * This test worker's own band of UDP ports, 10000-19999 cut in ten by vitest's pool id: two files that run at once never choose the
+ * same port (a CLI child bound it a moment after another worker's probe found it free, and failed with EADDRINUSE), and the
+ * demos (20000-29999) and sockets bound to port 0 (32768 and up) choose elsewhere.
+ */
+const BAND = (() => {
+  const slot = (Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 10;
+  return { from: 10_000 + slot * 1_000, to: 10_999 + slot * 1_000 };
+})();
+/** The ports this process has handed out: not handed out twice. */
+const handedOut = new Set<number>();
+
+/** A UDP port on 127.0.0.1 that was free a moment ago, in this worker's band, not one this process handed out before. */
+export async function freePort(): Promise<number> {
+  const port = await freeUdpPort(BAND, handedOut);
+  handedOut.add(port);
+  return port;
+}
