@@ -133,6 +133,7 @@ export class AddressAssigner {
    */
   async answer(request: StartRequest, info: StartInfo): Promise<void> {
     const { session } = request;
+    this.#p.sessions.roundTrip(session, session.createdAt); // M_CONNECT_R to this M_START (the first one only)
     if (session.answering === true) return;
     session.answering = true;
     try {
@@ -182,7 +183,8 @@ export class AddressAssigner {
       this.#unavailable(request);
       return;
     }
-    for (const pdu of session.burst ?? []) this.#p.outbox.sendBytes(request.from, pdu, session.channel);
+    if (session.burst === undefined || !this.#p.sessions.sendAgain(session)) return;
+    for (const pdu of session.burst) this.#p.outbox.sendBytes(request.from, pdu, session.channel);
   }
 
   /** The checks of a new M_START; false when it was refused (and answered). */
@@ -320,6 +322,7 @@ export class AddressAssigner {
       return;
     }
     session.lastSentAt = this.#p.clock.now();
+    session.unsampled = false; // a new exchange: its M_STOP_R is a round trip
     session.told = true;
     for (const pdu of session.burst) this.#p.outbox.sendBytes(from, pdu, session.channel);
   }

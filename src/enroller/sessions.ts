@@ -9,6 +9,7 @@ import type { SecureChannel } from '../auth/channel.js';
 import type { InvokeIds } from '../cdap/messages.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { ReturnSlots } from './return-slots.js';
+import { RoundTrips } from './round-trips.js';
 
 /**
  * An enrollment in progress is forgotten this many `pendingTimeoutMs` after
@@ -18,6 +19,9 @@ import { ReturnSlots } from './return-slots.js';
  * admission again).
  */
 export const MAX_PENDING_SPANS = 4;
+
+/** M_STOP's interval doubles up to this many `retransmitMs`; the round-trip window is at most as long. */
+const MAX_STOP_INTERVALS = 8;
 
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
 export interface Peer {
@@ -74,8 +78,10 @@ export interface Session extends Peer {
   answering?: boolean | undefined;
   /** Its member was told `address` (M_START_R and M_STOP went out, for this enrollment or one it took the binding over from). */
   told?: boolean | undefined;
-  /** When the burst or M_STOP was last sent. */
+  /** When M_CONNECT_R, the burst or M_STOP was last sent. */
   lastSentAt: number;
+  /** The member's next step is no round-trip sample: something was sent twice, or the step was measured already (see `RoundTrips`). */
+  unsampled?: boolean | undefined;
   /** The current retransmission interval of M_STOP. */
   retransmitMs: number;
 }
@@ -127,9 +133,11 @@ export class SessionTable {
   readonly #candidates = new Map<string, Session>();
   #sweep: TimerHandle | undefined;
   readonly #slots = new ReturnSlots();
+  readonly #roundTrips: RoundTrips;
 
   constructor(host: SessionTableHost) {
     this.#host = host;
+    this.#roundTrips = new RoundTrips(MAX_STOP_INTERVALS * host.retransmitMs);
   }
 
   /** Enrollments in progress (candidates aside). */
@@ -219,8 +227,30 @@ export class SessionTable {
    * back at (see {@link retryInMs}).
    */
   complete(from: string, session: Session): void {
+    this.roundTrip(session, session.lastSentAt); // the burst to this M_STOP_R
     this.delete(from);
     this.#slots.completed(this.#host.clock.now() - session.createdAt);
+  }
+
+  /**
+   * `session`'s member took its next step, in answer to what was sent at `sentAt`: a round-trip sample, unless
+   * something was sent twice since or this step was measured already.
+   */
+  roundTrip(session: Session, sentAt: number): void {
+    if (!session.unsampled) this.#roundTrips.sample(this.#host.clock.now() - sentAt);
+    session.unsampled = true;
+  }
+
+  /**
+   * Whether what was last sent to `session`'s member may go again now that a copy of its request came: not within
+   * the round-trip window since it went (the copy was sent before the answer could arrive). If so, it counts as sent now.
+   */
+  sendAgain(session: Session): boolean {
+    const t = this.#host.clock.now();
+    if (t - session.lastSentAt < this.#roundTrips.windowMs) return false;
+    session.lastSentAt = t;
+    session.unsampled = true;
+    return true;
   }
 
   /** In how many ms a member refused "busy" now should ask again: the next free slot (see `ReturnSlots`). */
@@ -275,9 +305,11 @@ export class SessionTable {
       }
       const stop = session.burst?.at(-1);
       if (session.stopInvokeId === undefined || stop === undefined) continue;
-      if (t - session.lastSentAt < session.retransmitMs) continue;
+      // Not while its M_STOP_R may still wait in our own receive queue (the round-trip window).
+      if (t - session.lastSentAt < Math.max(session.retransmitMs, this.#roundTrips.windowMs)) continue;
       session.lastSentAt = t;
-      session.retransmitMs = Math.min(session.retransmitMs * 2, retransmitMs * 8);
+      session.unsampled = true;
+      session.retransmitMs = Math.min(session.retransmitMs * 2, retransmitMs * MAX_STOP_INTERVALS);
       this.#host.sendBytes(from, stop, session.channel);
     }
     this.#update();
@@ -292,7 +324,10 @@ export class SessionTable {
   /** One interval timer, running only while enrollments are in progress and the enroller serves. */
   #update(): void {
     const { clock } = this.#host;
-    if (this.inProgress === 0) this.#slots.idle();
+    if (this.inProgress === 0) {
+      this.#slots.idle();
+      this.#roundTrips.reset(); // whatever queued is over
+    }
     const pending = this.inProgress > 0 && this.#host.running();
     if (pending && this.#sweep === undefined) {
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);
