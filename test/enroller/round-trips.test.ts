@@ -6,12 +6,13 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvokeIds, keepaliveRequest } from '../../src/cdap/messages.js';
+import { keepaliveRequest } from '../../src/cdap/messages.js';
 import { RoundTrips } from '../../src/enroller/round-trips.js';
-import { type Session, SessionTable } from '../../src/enroller/sessions.js';
+import type { Session } from '../../src/enroller/sessions.js';
 import { OpCode } from '../../src/index.js';
 import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 import { ManualClock } from './manual-clock.js';
+import { sessionTable } from './session-table.js';
 
 afterEach(cleanup);
 
@@ -58,35 +59,10 @@ describe('RoundTrips', () => {
   });
 });
 
-const RETRANSMIT_MS = 100;
-
 function table() {
-  const clock = new ManualClock();
-  const sent: number[] = [];
-  const sessions = new SessionTable({
-    clock,
-    retransmitMs: RETRANSMIT_MS,
-    pendingTimeoutMs: 60_000,
-    running: () => true,
-    abandoned: () => undefined,
-    sendBytes: () => sent.push(clock.now()),
-  });
-  const session = (name: string, over: Partial<Session> = {}): Session => ({
-    name,
-    shimAddress: `${name}-shim`,
-    lastSeenAt: clock.now(),
-    contested: false,
-    fences: 0,
-    connectInvokeId: 1,
-    connectReply: new Uint8Array(),
-    ids: new InvokeIds(2),
-    createdAt: clock.now(),
-    lastSentAt: clock.now(),
-    retransmitMs: RETRANSMIT_MS,
-    channel: null,
-    ...over,
-  });
-  return { sessions, clock, sent, session };
+  const t = sessionTable({ retransmitMs: 100, pendingTimeoutMs: 60_000 });
+  const session = (name: string, over: Partial<Session> = {}): Session => t.session(name, `${name}-shim`, over);
+  return { ...t, session };
 }
 
 describe('SessionTable: the round-trip window', () => {
@@ -103,7 +79,7 @@ describe('SessionTable: the round-trip window', () => {
     expect(sent).toEqual([]); // without the window: at 100 and 300 ms
     clock.advance(101);
     expect(sent).toHaveLength(1);
-    expect((sent[0] as number) - burstAt).toBeGreaterThanOrEqual(600);
+    expect((sent[0]?.at ?? 0) - burstAt).toBeGreaterThanOrEqual(600);
   });
 
   it('the window is at most the longest M_STOP interval (8 times the first)', () => {

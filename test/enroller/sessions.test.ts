@@ -1,40 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { InvokeIds } from '../../src/cdap/messages.js';
-import { MAX_PENDING_SPANS, type Session, SessionTable } from '../../src/enroller/sessions.js';
-import { ManualClock } from './manual-clock.js';
+import { MAX_PENDING_SPANS } from '../../src/enroller/sessions.js';
+import { sessionTable } from './session-table.js';
 
 const RETRANSMIT_MS = 100;
 const PENDING_MS = 5000;
 
-function table(running = true) {
-  const clock = new ManualClock();
-  const sent: Array<{ to: string; pdu: string; at: number }> = [];
-  const abandoned: string[] = [];
-  const sessions = new SessionTable({
-    clock,
-    retransmitMs: RETRANSMIT_MS,
-    pendingTimeoutMs: PENDING_MS,
-    running: () => running,
-    abandoned: (s) => abandoned.push(s.name),
-    sendBytes: (to, pdu) => sent.push({ to, pdu: new TextDecoder().decode(pdu), at: clock.now() }),
-  });
-  const session = (name: string, from: string, over: Partial<Session> = {}): Session => ({
-    name,
-    shimAddress: from,
-    lastSeenAt: clock.now(),
-    contested: false,
-    fences: 0,
-    connectInvokeId: 1,
-    connectReply: new Uint8Array(),
-    ids: new InvokeIds(2),
-    createdAt: clock.now(),
-    lastSentAt: clock.now(),
-    retransmitMs: RETRANSMIT_MS,
-    channel: null,
-    ...over,
-  });
-  return { sessions, clock, sent, abandoned, session };
-}
+const table = (running = true) => sessionTable({ running, retransmitMs: RETRANSMIT_MS, pendingTimeoutMs: PENDING_MS });
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
