@@ -263,6 +263,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
 
   /** Admits a received PDU (size, rate, authentication, CDAP) and hands it to the handler of its op code. */
   #onPdu(received: Uint8Array, from: string): void {
+    if (this.#p.probe.take(received)) return; // our own, back through the receive queue (see QueueProbe)
     this.#p.stats.received++;
     if (received.length > this.#settings.maxPduBytes) {
       this.#p.stats.oversize++;

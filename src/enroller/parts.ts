@@ -23,7 +23,8 @@ import { MemberRegistry } from './members.js';
 import type { EnrollerSettings } from './options.js';
 import { Outbox } from './outbox.js';
 import { RateLimiter } from './rate-limiter.js';
-import { type Session, SessionTable } from './sessions.js';
+import { QueueProbe } from './queue-probe.js';
+import { MAX_STOP_INTERVALS, type Session, SessionTable } from './sessions.js';
 
 /** Every part of one enroller. */
 export interface EnrollerParts {
@@ -51,6 +52,8 @@ export interface EnrollerParts {
   readonly connects: ConnectAnswerer;
   /** M_START's answers. */
   readonly assigner: AddressAssigner;
+  /** The receive queue's delay, measured by datagrams to itself. */
+  readonly probe: QueueProbe;
 }
 
 /** The ledger of the enroller's store; a shared store needs an address other enrollers can send members to. */
@@ -113,6 +116,26 @@ function sessionEndings(ledger: AddressLedger, parts: () => EnrollerParts) {
   };
 }
 
+/** The enrollments in progress, and the probe of the receive queue they wait in. */
+function sessionParts(s: EnrollerSettings, outbox: Outbox, abandoned: (session: Session) => void, running: () => boolean) {
+  const { clock, shim } = s;
+  const probe = new QueueProbe({
+    clock,
+    maxMs: MAX_STOP_INTERVALS * s.retransmitMs,
+    sendToSelf: (pdu) => shim.send(shim.localAddress, pdu),
+  });
+  const sessions = new SessionTable({
+    queue: probe,
+    clock,
+    retransmitMs: s.retransmitMs,
+    pendingTimeoutMs: s.pendingTimeoutMs,
+    running,
+    abandoned,
+    sendBytes: (to, pdu, channel) => outbox.sendBytes(to, pdu, channel),
+  });
+  return { probe, sessions };
+}
+
 /** Makes the parts of an enroller that emits through `emitter` and serves while `running()`. */
 export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<EnrollerEvents>, running: () => boolean): EnrollerParts {
   const { clock, shim } = s;
@@ -134,14 +157,7 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     ledger,
     telemetry,
   );
-  const sessions = new SessionTable({
-    clock,
-    retransmitMs: s.retransmitMs,
-    pendingTimeoutMs: s.pendingTimeoutMs,
-    running,
-    abandoned: endings.giveBack,
-    sendBytes: (to, pdu, channel) => outbox.sendBytes(to, pdu, channel),
-  });
+  const { probe, sessions } = sessionParts(s, outbox, endings.giveBack, running);
   const liveness = new Liveness(clock, ticker, sessions, members, outbox);
   const auth = new EnrollerAuth(s.auth, s.ipcpName, s.difName);
   const common = { ledger, sessions, liveness, outbox, telemetry, stats, clock };
@@ -151,6 +167,7 @@ export function assembleParts(s: EnrollerSettings, emitter: EventEmitter<Enrolle
     return all.length > MAX_ALTERNATES ? all.slice(0, MAX_ALTERNATES) : all; // (what a member keeps of a list at most)
   };
   const parts: EnrollerParts = {
+    probe,
     telemetry,
     stats,
     auth,

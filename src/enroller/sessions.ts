@@ -21,7 +21,7 @@ import { RoundTrips } from './round-trips.js';
 export const MAX_PENDING_SPANS = 4;
 
 /** M_STOP's interval doubles up to this many `retransmitMs`; the round-trip window is at most as long. */
-const MAX_STOP_INTERVALS = 8;
+export const MAX_STOP_INTERVALS = 8;
 
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
 export interface Peer {
@@ -113,6 +113,8 @@ export interface SessionTableHost {
   abandoned(session: Session): void;
   /** Sends encoded bytes sealed by `channel` (M_STOP again). */
   sendBytes(to: string, pdu: Uint8Array, channel: SecureChannel | null): void;
+  /** The enroller's receive queue: how long a datagram waits in it now, measured while `watch`ed (see `QueueProbe`). */
+  readonly queue: { readonly delayMs: number; watch(on: boolean): void };
 }
 
 /**
@@ -247,7 +249,8 @@ export class SessionTable {
    */
   sendAgain(session: Session): boolean {
     const t = this.#host.clock.now();
-    if (t - session.lastSentAt < this.#roundTrips.windowMs) return false;
+    // (a copy that waited in our queue longer than since the answer went was sent before it)
+    if (t - session.lastSentAt < Math.max(this.#roundTrips.windowMs, this.#host.queue.delayMs)) return false;
     session.lastSentAt = t;
     session.unsampled = true;
     return true;
@@ -295,6 +298,7 @@ export class SessionTable {
   sweep(): void {
     const { clock, pendingTimeoutMs, retransmitMs } = this.#host;
     const t = clock.now();
+    const queueMs = this.#host.queue.delayMs;
     for (const [from, candidate] of this.#candidates) {
       if (t - candidate.createdAt > pendingTimeoutMs) this.#candidates.delete(from);
     }
@@ -305,8 +309,8 @@ export class SessionTable {
       }
       const stop = session.burst?.at(-1);
       if (session.stopInvokeId === undefined || stop === undefined) continue;
-      // Not while its M_STOP_R may still wait in our own receive queue (the round-trip window).
-      if (t - session.lastSentAt < Math.max(session.retransmitMs, this.#roundTrips.windowMs)) continue;
+      // Not while its M_STOP_R may still wait in our own receive queue (its delay now, or the round-trip window).
+      if (t - session.lastSentAt < Math.max(session.retransmitMs + queueMs, this.#roundTrips.windowMs)) continue;
       session.lastSentAt = t;
       session.unsampled = true;
       session.retransmitMs = Math.min(session.retransmitMs * 2, retransmitMs * MAX_STOP_INTERVALS);
@@ -329,6 +333,7 @@ export class SessionTable {
       this.#roundTrips.reset(); // whatever queued is over
     }
     const pending = this.inProgress > 0 && this.#host.running();
+    this.#host.queue.watch(pending && this.inProgress > 1); // (one enrollment alone has no queue to measure)
     if (pending && this.#sweep === undefined) {
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);
     } else if (!pending && this.#sweep !== undefined) {

@@ -13,7 +13,7 @@ import { EnrollmentAbortedError, EnrollmentRejectedError, ProtocolError } from '
 import { type RibObject, syncedNameProblem, wellKnown } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
-import { type Clock, deadlineTimer, type TimerHandle } from '../util/clock.js';
+import { type Clock, deadlineTimer } from '../util/clock.js';
 
 /** What a successful attempt yields. */
 export interface AttemptResult {
@@ -89,7 +89,8 @@ export class EnrollmentAttempt {
   #phase: Phase = 'connecting';
   #request: CdapMessage;
   #retransmitMs: number;
-  #retransmitTimer: TimerHandle | undefined;
+  /** Retransmits the request; put off one event-loop turn when it fires late (see `deadlineTimer`). */
+  #retransmitTimer: { clear(): void } | undefined;
   #deadline: { clear(): void } | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
   #reject: ((err: unknown) => void) | undefined;
@@ -334,11 +335,14 @@ export class EnrollmentAttempt {
     if (msg.invokeId) this.#send(replyTo(msg, result, reason));
   }
 
-  /** Sends the current request and (re)arms its one retransmission timer. */
+  /**
+   * Sends the current request and (re)arms its one retransmission timer. A timer that fires late (a busy
+   * process) waits for the answers that queued meanwhile to be read first: an answer already here is no loss.
+   */
   #transmit(): void {
-    this.#ctx.clock.clearTimeout(this.#retransmitTimer);
+    this.#retransmitTimer?.clear();
     this.#send(this.#request);
-    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#transmit(), this.#retransmitMs);
+    this.#retransmitTimer = deadlineTimer(this.#ctx.clock, this.#retransmitMs, () => this.#transmit());
     this.#retransmitMs = Math.min(this.#retransmitMs * 2, this.#ctx.config.maxRetransmitMs);
   }
 
@@ -350,7 +354,7 @@ export class EnrollmentAttempt {
   }
 
   #clearTimers(): void {
-    this.#ctx.clock.clearTimeout(this.#retransmitTimer);
+    this.#retransmitTimer?.clear();
     this.#deadline?.clear();
     this.#retransmitTimer = undefined;
     this.#deadline = undefined;

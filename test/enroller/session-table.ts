@@ -5,6 +5,14 @@ import { ManualClock } from './manual-clock.js';
 
 export function sessionTable({ running = true, retransmitMs = 100, pendingTimeoutMs = 5000 } = {}) {
   const clock = new ManualClock();
+  /** The receive queue's delay, set by the test; `watched` says whether the table asks it to be measured. */
+  const queue = {
+    delayMs: 0,
+    watched: false,
+    watch(on: boolean) {
+      queue.watched = on;
+    },
+  };
   const sent: Array<{ to: string; pdu: string; at: number }> = [];
   const abandoned: string[] = [];
   const sessions = new SessionTable({
@@ -14,6 +22,7 @@ export function sessionTable({ running = true, retransmitMs = 100, pendingTimeou
     running: () => running,
     abandoned: (s) => abandoned.push(s.name),
     sendBytes: (to, pdu) => sent.push({ to, pdu: new TextDecoder().decode(pdu), at: clock.now() }),
+    queue,
   });
   const session = (name: string, from: string, over: Partial<Session> = {}): Session => ({
     name,
@@ -30,5 +39,5 @@ export function sessionTable({ running = true, retransmitMs = 100, pendingTimeou
     channel: null,
     ...over,
   });
-  return { sessions, clock, sent, abandoned, session };
+  return { sessions, clock, sent, abandoned, session, queue };
 }
