@@ -115,6 +115,7 @@ async function startEnroller(req: Extract<ChildRequest, { type: 'enroller' }>): 
   // handler, so this sees the exact peak.
   const shim: Shim = {
     localAddress: inner.localAddress,
+    selfAddress: inner.selfAddress, // the enroller probes its receive queue through it, as on the bare UdpShim
     send: (to, pdu) => {
       sent++;
       return inner.send(to, pdu);

@@ -255,7 +255,8 @@ export class ConnectAnswerer {
     const candidate = repeats(existing, msg, name) ? existing : sessions.candidate(from);
     const repeated = repeats(candidate, msg, name) ? candidate : undefined;
     if (repeated !== undefined) {
-      if (sessions.sendAgain(repeated)) outbox.sendBytes(from, repeated.connectReply, null);
+      sessions.sentAgain(repeated);
+      outbox.sendBytes(from, repeated.connectReply, null);
       return;
     }
     const admitted = admit({ msg, name, from, existing }, this.#steps);

@@ -133,7 +133,6 @@ export class AddressAssigner {
    */
   async answer(request: StartRequest, info: StartInfo): Promise<void> {
     const { session } = request;
-    this.#p.sessions.roundTrip(session, session.createdAt); // M_CONNECT_R to this M_START (the first one only)
     if (session.answering === true) return;
     session.answering = true;
     try {
@@ -183,7 +182,8 @@ export class AddressAssigner {
       this.#unavailable(request);
       return;
     }
-    if (session.burst === undefined || !this.#p.sessions.sendAgain(session)) return;
+    if (session.burst === undefined) return;
+    this.#p.sessions.sentAgain(session);
     for (const pdu of session.burst) this.#p.outbox.sendBytes(request.from, pdu, session.channel);
   }
 

@@ -122,7 +122,8 @@ function sessionParts(s: EnrollerSettings, outbox: Outbox, abandoned: (session: 
   const probe = new QueueProbe({
     clock,
     maxMs: MAX_STOP_INTERVALS * s.retransmitMs,
-    sendToSelf: (pdu) => shim.send(shim.localAddress, pdu),
+    // (not to `localAddress`: that is where others reach it, maybe a relay's or a NAT's)
+    sendToSelf: shim.selfAddress === undefined ? undefined : (pdu) => shim.send(shim.selfAddress as string, pdu),
   });
   const sessions = new SessionTable({
     queue: probe,

@@ -2,25 +2,26 @@
  * How long a datagram waits in the enroller's own receive queue, measured by
  * sending one to itself.
  *
- * A burst of members (10,000 at once) queues thousands of datagrams in the
- * enroller's socket. A copy of a request that arrives now was put in that
- * queue the queue's delay ago; if that is before the enroller answered the
- * first copy, the member sent it before the answer existed, and answering it
- * again is work for nothing. The round-trip samples (`RoundTrips`) tell the
- * same only once members' next steps have come back through the queue, which
- * at the start of a burst is after most copies were answered: the probe tells
- * it from the first milliseconds.
+ * Under a burst of members (10,000 at once) the enroller's socket holds
+ * thousands of datagrams, and a member's M_STOP_R can wait there longer than
+ * M_STOP's retransmission interval: the enroller sent M_STOP again for
+ * answers it had already received but not yet read. The round-trip samples
+ * (`RoundTrips`) show that only once members' answers have come back through
+ * the queue; the probe measures the queue itself, and the enroller waits that
+ * much longer before it sends M_STOP again.
  *
- * While enrollments are in progress (more than one: a lone enrollment has no
- * queue to measure), one probe is in flight at a time, the next sent
- * {@link PROBE_GAP_MS} after the last came back. A probe is 10 bytes that
- * start with a 0 byte, which no CDAP PDU does (protobuf has no field 0), and
- * carry this enroller's random key and the probe's number: taken out before
- * anything else reads the datagram, never counted or answered. The delay is
- * the last probe's, or the age of the one in flight if that is longer (a
- * lower bound of the queue's delay now), but only once a probe has come back:
- * a shim that does not deliver datagrams to its own address (some custom
- * shim) never shows a delay. A probe in flight for `maxMs` counts as lost.
+ * Only on a shim with a `selfAddress` (`UdpShim`: its socket's own address,
+ * reached through the host's loopback, never on the wire); a shim's
+ * `localAddress` may be an address others reach it at (a relay, a NAT), and
+ * no probe is sent there. While enrollments are in progress (more than
+ * one: a lone enrollment has no queue to measure), one probe is in flight at
+ * a time, the next sent {@link PROBE_GAP_MS} after the last came back, or
+ * `maxMs` after it went if it never did (lost: a full queue drops it too). A
+ * probe is 10 bytes that start with a 0 byte, which no CDAP PDU does
+ * (protobuf has no field 0), then a 5-byte key drawn when the enroller is
+ * made and the probe's 4-byte number: taken out before anything else reads
+ * the datagram, never counted or answered. The delay is the last probe's
+ * (0 until one came back); it is forgotten when probing stops.
  *
  * @module
  */
@@ -35,8 +36,8 @@ const PROBE_BYTES = 10;
 /** What the probe needs: a send to the enroller's own shim address, and a clock. */
 export interface QueueProbeHost {
   readonly clock: Clock;
-  /** Sends `pdu` to the enroller's own shim address; a failure is a lost probe. */
-  sendToSelf(pdu: Uint8Array): Promise<void>;
+  /** Sends `pdu` to the shim's `selfAddress` (a failure is a lost probe); undefined: the shim has none, nothing is probed. */
+  readonly sendToSelf: ((pdu: Uint8Array) => Promise<void>) | undefined;
   /** How long a probe may be in flight before it counts as lost, in ms. */
   readonly maxMs: number;
 }
@@ -49,8 +50,6 @@ export class QueueProbe {
   /** When the probe in flight was sent; undefined while none is. */
   #sentAt: number | undefined;
   #measuredMs = 0;
-  /** A probe came back once: the shim delivers them. */
-  #delivered = false;
   #on = false;
   #timer: TimerHandle | undefined;
 
@@ -60,16 +59,14 @@ export class QueueProbe {
     for (let i = 1; i < 6; i++) this.#pdu[i] = Math.floor(Math.random() * 256);
   }
 
-  /** The receive queue's delay now, in ms (0 until a probe came back). */
+  /** The receive queue's delay, in ms: the last probe's (0 until one came back, and while not watched). */
   get delayMs(): number {
-    if (!this.#on || !this.#delivered) return 0;
-    const inFlight = this.#sentAt === undefined ? 0 : this.#host.clock.now() - this.#sentAt;
-    return Math.min(this.#host.maxMs, Math.max(this.#measuredMs, inFlight));
+    return this.#measuredMs;
   }
 
   /** Probes while `on` (enrollments in progress); off, forgets what it measured. */
   watch(on: boolean): void {
-    if (on === this.#on) return;
+    if (on === this.#on || this.#host.sendToSelf === undefined) return;
     this.#on = on;
     if (on) {
       this.#send();
@@ -92,7 +89,6 @@ export class QueueProbe {
 
   #back(ms: number): void {
     this.#measuredMs = ms;
-    this.#delivered = true;
     this.#sentAt = undefined;
     this.#host.clock.clearTimeout(this.#timer);
     this.#timer = this.#host.clock.setTimeout(() => this.#send(), PROBE_GAP_MS);
@@ -108,7 +104,7 @@ export class QueueProbe {
     // Lost (dropped by a full queue, or the shim cannot send it): another one after `maxMs`.
     this.#timer = clock.setTimeout(() => this.#send(), maxMs);
     try {
-      this.#host.sendToSelf(this.#pdu.slice()).catch(() => undefined);
+      this.#host.sendToSelf?.(this.#pdu.slice()).catch(() => undefined);
     } catch {
       // a shim that throws instead of rejecting: the probe is lost
     }

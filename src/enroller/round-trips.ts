@@ -1,25 +1,26 @@
 /**
  * How long the enroller's exchanges take to come back, its own receive
- * queue included: what tells a retransmission from a copy already on its
- * way.
+ * queue included: how long to wait before sending M_STOP again.
  *
- * Under a burst, a member's answer can wait in the enroller's socket behind
- * thousands of datagrams. Without an estimate, the enroller sent M_STOP again
- * every `retransmitMs` while the M_STOP_R sat in its own queue, and answered
- * again each copy of an M_CONNECT or M_START the member had sent before its
- * first answer could reach it: at 10,000 members at once, 3,800 to 14,600
- * M_STOPs and 7,100 M_CONNECTs more than enrollments (bench scenario 2), each
- * received, decoded and answered for nothing.
+ * Under a burst, a member's M_STOP_R can wait in the enroller's socket
+ * behind thousands of datagrams. Without an estimate, the enroller sent
+ * M_STOP again every `retransmitMs` while the M_STOP_R sat in its own queue:
+ * at 10,000 members at once, 1,000 to 16,000 M_STOPs more than enrollments
+ * (bench scenario 2), each answered by an M_STOP_R received and decoded for
+ * nothing.
  *
  * The estimate is RFC 6298's smoothed round-trip time and variation, from
- * the time between an answer and the member's next step (M_CONNECT_R to its
- * M_START, the reply burst to its M_STOP_R), each only from an exchange with
- * nothing sent twice (Karn's rule: the next step could answer either copy).
- * Its window, `srtt + 4 * rttvar`, is how long after sending something the
- * enroller waits before sending it again: a copy of a request that comes
- * sooner was sent before the answer could arrive, and is not answered again
- * (the member's own retransmission will ask again, should the answer be
- * lost). Idle (no enrollment in progress), it is forgotten: queueing is over.
+ * the time between the reply burst (M_START_R, the M_CREATEs, M_STOP) and
+ * the member's M_STOP_R, measured only when nothing of that exchange went
+ * twice (Karn's rule: the answer could be to either copy). Not from
+ * M_CONNECT_R to M_START: the first M_START the enroller receives may be the
+ * member's own retransmission, and the time would then hold the member's
+ * retransmission interval. The window, `srtt + 4 * rttvar` (at most
+ * `maxMs`), is how long the enroller waits before it sends M_STOP again:
+ * an M_STOP_R may be waiting in its own receive queue meanwhile. Copies of a
+ * member's requests are answered at once whatever it is: the member drives
+ * its own retransmissions. Idle (no enrollment in progress), it is
+ * forgotten: whatever queued is over.
  *
  * @module
  */

@@ -243,17 +243,9 @@ export class SessionTable {
     session.unsampled = true;
   }
 
-  /**
-   * Whether what was last sent to `session`'s member may go again now that a copy of its request came: not within
-   * the round-trip window since it went (the copy was sent before the answer could arrive). If so, it counts as sent now.
-   */
-  sendAgain(session: Session): boolean {
-    const t = this.#host.clock.now();
-    // (a copy that waited in our queue longer than since the answer went was sent before it)
-    if (t - session.lastSentAt < Math.max(this.#roundTrips.windowMs, this.#host.queue.delayMs)) return false;
-    session.lastSentAt = t;
+  /** Something was sent to `session`'s member again (a copy of its request came): its next step is no round-trip sample. */
+  sentAgain(session: Session): void {
     session.unsampled = true;
-    return true;
   }
 
   /** In how many ms a member refused "busy" now should ask again: the next free slot (see `ReturnSlots`). */

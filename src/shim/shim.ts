@@ -36,6 +36,14 @@ export interface Shim {
    * warns at start when it is under {@link SMALL_RECV_BUFFER_BYTES}.
    */
   readonly recvBufferSize?: number;
+  /**
+   * Optional: an address this shim can send to that reaches its own receive
+   * handler through the host alone, never a network (`UdpShim`: its socket's
+   * own address). An enroller measures its receive queue's delay with
+   * datagrams to it while enrollments are in progress (docs/PROTOCOL.md §8);
+   * a shim without one is not probed.
+   */
+  readonly selfAddress?: string;
 }
 
 /** Under this receive buffer (1 MiB) an enroller warns at start: a burst of a few thousand members overflows it. */

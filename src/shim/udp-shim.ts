@@ -85,6 +85,10 @@ let lastHost = '';
 /** A datagram shim on a bound UDP socket. `localAddress` is the bound address, e.g. `127.0.0.1:40123`. */
 export class UdpShim implements Shim {
   readonly localAddress: string;
+  /** The socket's own address, as `localAddress`: a datagram sent there comes back through the host's loopback. */
+  get selfAddress(): string {
+    return this.localAddress;
+  }
   /** The largest PDU this shim sends or accepts. */
   readonly maxPduBytes: number;
   readonly #socket: Socket;

@@ -32,7 +32,6 @@ import {
   withEnroller,
 } from '../support/helpers.js';
 import { recordingLogger } from '../support/logs.js';
-import { ManualClock } from './manual-clock.js';
 import { SharedMemoryStore } from './shared-memory-store.js';
 
 afterEach(async () => {
@@ -181,8 +180,7 @@ describe('Enroller: the dispatch', () => {
 
 describe('Enroller: a repeated M_CONNECT', () => {
   it('one arriving between M_START and M_STOP_R is answered as before and the enrollment completes', async () => {
-    // A clock that stands still: the round-trip window is 0 ms, so the copy is answered (test/enroller/round-trips.test.ts has the window).
-    const { net, enroller } = await withEnroller({ clock: new ManualClock() });
+    const { net, enroller } = await withEnroller();
     const peer = await startedPeer(net, 'm');
     await peer.send('bootstrap', connectMsg(1, 'm')); // the network delivers it again, late
     await settle();

@@ -12,7 +12,6 @@ import {
   OpCode,
 } from '../../src/index.js';
 import { cleanup, RawPeer, settle, withEnroller, connectMsg } from '../support/helpers.js';
-import { ManualClock } from './manual-clock.js';
 
 const connect = connectMsg;
 const start = (invokeId: number, address = 0) => ({
@@ -67,8 +66,7 @@ describe('Enroller: the exchange of docs/PROTOCOL.md', () => {
   });
 
   it('answers a repeated START with the same address and the same messages', async () => {
-    // A clock that stands still: every round trip is 0 ms, so a copy is answered at once (test/enroller/round-trips.test.ts has the window).
-    const { peer, enroller } = await connected('member-1', { clock: new ManualClock() });
+    const { peer, enroller } = await connected();
     await peer.send('bootstrap', start(2));
     await settle();
     const first = peer.received.map((r) => r.msg).filter((m) => m.opCode !== OpCode.M_CONNECT_R);

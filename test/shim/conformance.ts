@@ -147,6 +147,17 @@ export function shimConformance(name: string, makePair: () => Promise<ShimPair>)
       await send(['4']);
     });
 
+    it('a shim with a selfAddress receives what it sends there (an enroller probes its own receive queue so)', async () => {
+      const { a, b } = await open();
+      for (const shim of [a, b]) {
+        if (shim.selfAddress === undefined) continue;
+        const arrived = collect(shim, 1);
+        await shim.send(shim.selfAddress, Uint8Array.of(0, 7));
+        const [got] = await arrived;
+        expect(Array.from(got?.pdu ?? [])).toEqual([0, 7]);
+      }
+    });
+
     it('a send to an address nobody listens on resolves (datagrams are fire and forget)', async () => {
       const { a, nowhere } = await open();
       await expect(a.send(nowhere, Uint8Array.of(1))).resolves.toBeUndefined();

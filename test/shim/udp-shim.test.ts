@@ -30,6 +30,20 @@ shimConformance('UdpShim (IPv4)', () => udpPair('127.0.0.1', 'localhost:7000'));
 shimConformance('UdpShim (IPv6)', () => udpPair('[::1]', '[::1:7000'));
 
 describe('UdpShim', () => {
+  it("gives its socket's own address as selfAddress, on a wildcard socket too, and a datagram sent there comes back", async () => {
+    for (const at of ['127.0.0.1:0', '0.0.0.0:0']) {
+      const shim = await UdpShim.bind(at);
+      try {
+        expect(shim.selfAddress).toBe(shim.localAddress);
+        const arrived = collect(shim, 1);
+        await shim.send(shim.selfAddress, Uint8Array.of(0, 1));
+        expect((await arrived)[0]?.pdu).toEqual(Uint8Array.of(0, 1));
+      } finally {
+        await shim.close();
+      }
+    }
+  });
+
   it('binds IPv6 [::1] and reports canonical addresses both ways', async () => {
     let a: UdpShim;
     try {
