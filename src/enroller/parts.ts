@@ -116,14 +116,25 @@ function sessionEndings(ledger: AddressLedger, parts: () => EnrollerParts) {
   };
 }
 
+/** The shim's `selfAddress`, read once; none if it is no string (or its getter throws): that shim is not probed. */
+function selfAddressOf(shim: EnrollerSettings['shim']): string | undefined {
+  try {
+    const self: unknown = shim.selfAddress;
+    return typeof self === 'string' ? self : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The enrollments in progress, and the probe of the receive queue they wait in. */
 function sessionParts(s: EnrollerSettings, outbox: Outbox, abandoned: (session: Session) => void, running: () => boolean) {
   const { clock, shim } = s;
+  const self = selfAddressOf(shim);
   const probe = new QueueProbe({
     clock,
     maxMs: MAX_STOP_INTERVALS * s.retransmitMs,
     // (not to `localAddress`: that is where others reach it, maybe a relay's or a NAT's)
-    sendToSelf: shim.selfAddress === undefined ? undefined : (pdu) => shim.send(shim.selfAddress as string, pdu),
+    sendToSelf: self === undefined ? undefined : (pdu) => shim.send(self, pdu),
   });
   const sessions = new SessionTable({
     queue: probe,

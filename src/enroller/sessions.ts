@@ -301,8 +301,10 @@ export class SessionTable {
       }
       const stop = session.burst?.at(-1);
       if (session.stopInvokeId === undefined || stop === undefined) continue;
-      // Not while its M_STOP_R may still wait in our own receive queue (its delay now, or the round-trip window).
-      if (t - session.lastSentAt < Math.max(session.retransmitMs + queueMs, this.#roundTrips.windowMs)) continue;
+      // Not while its M_STOP_R may still wait in our own receive queue (its delay now, or the round-trip window),
+      // yet within half the pending timeout: a lost M_STOP_R must be asked for again before the enrollment is forgotten.
+      const waited = Math.min(pendingTimeoutMs / 2, Math.max(session.retransmitMs + queueMs, this.#roundTrips.windowMs));
+      if (t - session.lastSentAt < Math.max(session.retransmitMs, waited)) continue;
       session.lastSentAt = t;
       session.unsampled = true;
       session.retransmitMs = Math.min(session.retransmitMs * 2, retransmitMs * MAX_STOP_INTERVALS);

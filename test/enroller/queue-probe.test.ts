@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeCdapMessage } from '../../src/cdap/codec.js';
 import { keepaliveRequest } from '../../src/cdap/messages.js';
 import { PROBE_GAP_MS, QueueProbe } from '../../src/enroller/queue-probe.js';
-import { OpCode, UdpShim } from '../../src/index.js';
+import { MemoryNetwork, OpCode, UdpShim } from '../../src/index.js';
 import { cleanup, connectMsg, onCleanup, RawPeer, settle, until, withEnroller } from '../support/helpers.js';
 import { ManualClock } from './manual-clock.js';
 import { sessionTable } from './session-table.js';
@@ -155,6 +155,33 @@ describe('Enroller: the probe on a shim', () => {
     await new Promise((resolve) => setTimeout(resolve, 3 * PROBE_GAP_MS));
     expect(peers.every((peer) => peer.ofType(OpCode.M_CONNECT_R).length === 1)).toBe(true);
     expect(toSelf).toEqual([]);
+  });
+
+  it('a shim whose selfAddress getter throws, or is no string, is not probed; the enroller works', async () => {
+    for (const bad of [
+      () => {
+        throw new Error('no self');
+      },
+      () => 42,
+    ]) {
+      const net = new MemoryNetwork({ seed: 1 });
+      const inner = net.attach('bootstrap');
+      const shim = {
+        localAddress: inner.localAddress,
+        get selfAddress(): string {
+          return bad() as unknown as string;
+        },
+        send: (to: string, pdu: Uint8Array) => inner.send(to, pdu),
+        onReceive: (h: (pdu: Uint8Array, from: string) => void) => inner.onReceive(h),
+        close: () => inner.close(),
+      };
+      const { enroller } = await withEnroller({ shim, ipcpName: 'bootstrap' }, net, 'unused');
+      const peers = [new RawPeer(net.attach('a-shim')), new RawPeer(net.attach('b-shim'))];
+      for (const [i, peer] of peers.entries()) await peer.send('bootstrap', connectMsg(1, `m${i}`));
+      await settle();
+      expect(peers.every((peer) => peer.ofType(OpCode.M_CONNECT_R).length === 1)).toBe(true);
+      expect(enroller.pendingEnrollments).toBe(2);
+    }
   });
 
   it('over UDP, on a wildcard socket too: its probes come back, are neither counted nor answered, and stop with the enroller', async () => {

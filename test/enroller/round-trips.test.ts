@@ -10,7 +10,7 @@ import { keepaliveRequest } from '../../src/cdap/messages.js';
 import { RoundTrips } from '../../src/enroller/round-trips.js';
 import type { Session } from '../../src/enroller/sessions.js';
 import { OpCode } from '../../src/index.js';
-import { cleanup, connectMsg, RawPeer, settle, startMsg, stopReply, withEnroller } from '../support/helpers.js';
+import { cleanup, connectMsg, RawPeer, settle, startedPeer, startMsg, stopReply, withEnroller } from '../support/helpers.js';
 import { ManualClock } from './manual-clock.js';
 import { sessionTable } from './session-table.js';
 
@@ -196,11 +196,7 @@ describe('Enroller: the round-trip window', () => {
     const other = new RawPeer(net.attach('o-shim')); // keeps an enrollment in progress throughout
     await other.send('bootstrap', connectMsg(1, 'o'));
     await settle();
-    const m = new RawPeer(net.attach('m-shim'));
-    await m.send('bootstrap', connectMsg(1, 'm'));
-    await settle();
-    await m.send('bootstrap', startMsg(2));
-    await settle();
+    const m = await startedPeer(net, 'm');
     clock.advance(900); // before M_STOP goes again (1 s), which would make it no round trip anyway
     await m.send('bootstrap', keepaliveRequest(3));
     await settle();
@@ -216,4 +212,39 @@ describe('Enroller: the round-trip window', () => {
     await settle();
     expect(p.ofType(OpCode.M_STOP).length).toBeGreaterThanOrEqual(1);
   });
+});
+
+// Found by a review (2026-12-07): with a short pendingTimeoutMs, slow members' samples made the window longer than
+// it, and a member whose M_STOP_R was lost got no M_STOP again before its enrollment was forgotten.
+it('M_STOP goes again within half the pending timeout, however large the window: a lost M_STOP_R is asked for again', async () => {
+  const clock = new ManualClock();
+  const { net, enroller } = await withEnroller({ clock, pendingTimeoutMs: 1000 }); // retransmitMs 250
+  const other = new RawPeer(net.attach('o-shim')); // keeps the enroller busy
+  await other.send('bootstrap', connectMsg(1, 'o'));
+  await settle();
+  // Two far-away (or hostile) members: 240 ms, then 700 ms from burst to M_STOP_R; a window of about 1.1 s.
+  for (const [name, ms] of [
+    ['slow1', 240],
+    ['slow2', 700],
+  ] as const) {
+    const slow = new RawPeer(net.attach(`${name}-shim`));
+    await slow.send('bootstrap', connectMsg(1, name));
+    await settle();
+    await slow.send('bootstrap', startMsg(2));
+    await settle();
+    clock.advance(ms);
+    await settle();
+    await slow.send('bootstrap', stopReply(slow));
+    await settle();
+  }
+  const m = await startedPeer(net, 'm');
+  // Its M_STOP_R is lost; M_STOP must come again before the enrollment is forgotten (1 s of its silence).
+  for (let t = 0; t < 900 && m.ofType(OpCode.M_STOP).length < 2; t += 50) {
+    clock.advance(50);
+    await settle();
+  }
+  expect(m.ofType(OpCode.M_STOP).length).toBeGreaterThanOrEqual(2);
+  await m.send('bootstrap', stopReply(m));
+  await settle();
+  expect(enroller.members().map((x) => x.name)).toContain('m');
 });
