@@ -145,11 +145,7 @@ describe('Enroller: the round-trip window', () => {
     const slow = new RawPeer(env.net.attach('slow-shim')); // stays in progress: an idle enroller forgets the window
     await slow.send('bootstrap', connectMsg(1, 'slow'));
     await settle();
-    const sample = new RawPeer(env.net.attach('sample-shim'));
-    await sample.send('bootstrap', connectMsg(1, 'sample'));
-    await settle();
-    await sample.send('bootstrap', startMsg(2));
-    await settle();
+    const sample = await startedPeer(env.net, 'sample');
     clock.advance(ms);
     await sample.send('bootstrap', stopReply(sample));
     await settle();
@@ -176,11 +172,7 @@ describe('Enroller: the round-trip window', () => {
 
   it('M_STOP is not sent again within the window', async () => {
     const { clock, net } = await windowOf(600); // a window of 1.8 s
-    const peer = new RawPeer(net.attach('m-shim'));
-    await peer.send('bootstrap', connectMsg(1, 'm'));
-    await settle();
-    await peer.send('bootstrap', startMsg(2));
-    await settle();
+    const peer = await startedPeer(net, 'm');
     peer.clear();
     clock.advance(1500); // without the window: M_STOP again at the sweep of 1 s
     await settle();
@@ -201,11 +193,7 @@ describe('Enroller: the round-trip window', () => {
     await m.send('bootstrap', keepaliveRequest(3));
     await settle();
     expect(e.members().map((x) => x.name)).toEqual(['m']);
-    const p = new RawPeer(net.attach('p-shim'));
-    await p.send('bootstrap', connectMsg(1, 'p'));
-    await settle();
-    await p.send('bootstrap', startMsg(2));
-    await settle();
+    const p = await startedPeer(net, 'p');
     p.clear();
     // Had the 900 ms to the keepalive been measured (a window of 2.7 s), M_STOP would wait that long.
     clock.advance(2000);
