@@ -255,7 +255,7 @@ export class ConnectAnswerer {
     const candidate = repeats(existing, msg, name) ? existing : sessions.candidate(from);
     const repeated = repeats(candidate, msg, name) ? candidate : undefined;
     if (repeated !== undefined) {
-      sessions.sentAgain(repeated);
+      sessions.unsampled(repeated);
       outbox.sendBytes(from, repeated.connectReply, null);
       return;
     }

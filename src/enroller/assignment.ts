@@ -183,7 +183,7 @@ export class AddressAssigner {
       return;
     }
     if (session.burst === undefined) return;
-    this.#p.sessions.sentAgain(session);
+    this.#p.sessions.unsampled(session);
     for (const pdu of session.burst) this.#p.outbox.sendBytes(request.from, pdu, session.channel);
   }
 
@@ -321,8 +321,7 @@ export class AddressAssigner {
       this.#setBack(request, Result.FAILED, `cannot encode the RIB: ${(err as Error).message}`, false);
       return;
     }
-    session.lastSentAt = this.#p.clock.now();
-    session.unsampled = false; // a new exchange: its M_STOP_R is a round trip
+    this.#p.sessions.burstSent(session);
     session.told = true;
     for (const pdu of session.burst) this.#p.outbox.sendBytes(from, pdu, session.channel);
   }

@@ -373,7 +373,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     if (keepalive && member === undefined && session?.stopInvokeId !== undefined && enrollmentStep(opened)) {
       // Only an enrolled member sends keepalives: one whose M_STOP went out
       // and whose M_STOP_R was lost has completed its enrollment (no round trip to measure).
-      session.unsampled = true;
+      this.#p.sessions.unsampled(session);
       this.#onStopReply({ opCode: OpCode.M_STOP_R, invokeId: session.stopInvokeId, result: 0 }, from, channel);
       member = this.#p.members.at(from);
       if (member === undefined && this.#p.sessions.get(from) === session && this.#p.members.waits()) {

@@ -24,7 +24,7 @@ import type { EnrollerSettings } from './options.js';
 import { Outbox } from './outbox.js';
 import { RateLimiter } from './rate-limiter.js';
 import { QueueProbe } from './queue-probe.js';
-import { MAX_STOP_INTERVALS, type Session, SessionTable } from './sessions.js';
+import { longestStopIntervalMs, type Session, SessionTable } from './sessions.js';
 
 /** Every part of one enroller. */
 export interface EnrollerParts {
@@ -132,7 +132,7 @@ function sessionParts(s: EnrollerSettings, outbox: Outbox, abandoned: (session: 
   const self = selfAddressOf(shim);
   const probe = new QueueProbe({
     clock,
-    maxMs: MAX_STOP_INTERVALS * s.retransmitMs,
+    maxMs: longestStopIntervalMs(s.retransmitMs),
     // (not to `localAddress`: that is where others reach it, maybe a relay's or a NAT's)
     sendToSelf: self === undefined ? undefined : (pdu) => shim.send(self, pdu),
   });

@@ -21,7 +21,12 @@ import { RoundTrips } from './round-trips.js';
 export const MAX_PENDING_SPANS = 4;
 
 /** M_STOP's interval doubles up to this many `retransmitMs`; the round-trip window is at most as long. */
-export const MAX_STOP_INTERVALS = 8;
+const MAX_STOP_INTERVALS = 8;
+
+/** The longest interval between two M_STOPs to one member, for a `retransmitMs`: also the longest round-trip window and queue delay the enroller counts. */
+export function longestStopIntervalMs(retransmitMs: number): number {
+  return MAX_STOP_INTERVALS * retransmitMs;
+}
 
 /** A peer that holds a name here, enrolled or enrolling: what a liveness probe needs of it. */
 export interface Peer {
@@ -139,7 +144,7 @@ export class SessionTable {
 
   constructor(host: SessionTableHost) {
     this.#host = host;
-    this.#roundTrips = new RoundTrips(MAX_STOP_INTERVALS * host.retransmitMs);
+    this.#roundTrips = new RoundTrips(longestStopIntervalMs(host.retransmitMs));
   }
 
   /** Enrollments in progress (candidates aside). */
@@ -243,8 +248,17 @@ export class SessionTable {
     session.unsampled = true;
   }
 
-  /** Something was sent to `session`'s member again (a copy of its request came): its next step is no round-trip sample. */
-  sentAgain(session: Session): void {
+  /** `session`'s burst (M_START_R … M_STOP) goes out now: a new exchange, whose M_STOP_R is a round-trip sample. */
+  burstSent(session: Session): void {
+    session.lastSentAt = this.#host.clock.now();
+    session.unsampled = false;
+  }
+
+  /**
+   * `session`'s next step is no round-trip sample: something was sent to its member again (a copy of its request
+   * came), or it completed in a way that measures nothing (a keepalive in place of a lost M_STOP_R).
+   */
+  unsampled(session: Session): void {
     session.unsampled = true;
   }
 
@@ -307,7 +321,7 @@ export class SessionTable {
       if (t - session.lastSentAt < Math.max(session.retransmitMs, waited)) continue;
       session.lastSentAt = t;
       session.unsampled = true;
-      session.retransmitMs = Math.min(session.retransmitMs * 2, retransmitMs * MAX_STOP_INTERVALS);
+      session.retransmitMs = Math.min(session.retransmitMs * 2, longestStopIntervalMs(retransmitMs));
       this.#host.sendBytes(from, stop, session.channel);
     }
     this.#update();

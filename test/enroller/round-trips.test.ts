@@ -101,7 +101,7 @@ describe('SessionTable: the round-trip window', () => {
     const b = session('b');
     sessions.set('b-shim', b);
     clock.advance(50);
-    sessions.sentAgain(b); // its M_CONNECT_R went twice: which one did its M_START answer?
+    sessions.unsampled(b); // its M_CONNECT_R went twice: which one did its M_START answer?
     clock.advance(550);
     sessions.roundTrip(b, b.createdAt); // not measured: the window stays 0
     const stop = session('a', { stopInvokeId: 7, burst: [new Uint8Array([1])] });
