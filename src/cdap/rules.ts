@@ -152,6 +152,25 @@ function present(value: unknown): boolean {
   return false;
 }
 
+// present() of a field whose type is known when it is set, as a test its call site can inline; any other value
+// (a JavaScript caller's) gets the same answer from present().
+
+function text(value: unknown): boolean {
+  return typeof value === 'string' ? value !== '' : value !== undefined && present(value);
+}
+
+function int(value: unknown): boolean {
+  return typeof value === 'number' ? Boolean(value) : value !== undefined && present(value); // (NaN is absent)
+}
+
+function big(value: unknown): boolean {
+  return typeof value === 'bigint' ? value !== 0n : value !== undefined && present(value);
+}
+
+function object(value: unknown): boolean {
+  return value !== undefined && present(value);
+}
+
 /** An object value is "present" when any of its fields is on the wire, even a zero one (as rlite's `has_*`). */
 function objValuePresent(value: CdapMessage['objValue']): boolean {
   if (value == null) return false;
@@ -166,21 +185,21 @@ function objValuePresent(value: CdapMessage['objValue']): boolean {
  */
 function presence(msg: CdapMessage): number {
   return (
-    (present(msg.absSyntax) ? BIT.absSyntax : 0) |
-    (present(msg.authMech) ? BIT.authMech : 0) |
-    (present(msg.authValue) ? BIT.authValue : 0) |
-    (present(msg.srcApName) ? BIT.srcApName : 0) |
-    (present(msg.destApName) ? BIT.destApName : 0) |
-    (present(msg.filter) ? BIT.filter : 0) |
-    (present(msg.invokeId) ? BIT.invokeId : 0) |
-    (present(msg.objClass) ? BIT.objClass : 0) |
-    (present(msg.objName) ? BIT.objName : 0) |
-    (present(msg.objInst) ? BIT.objInst : 0) |
+    (int(msg.absSyntax) ? BIT.absSyntax : 0) |
+    (int(msg.authMech) ? BIT.authMech : 0) |
+    (object(msg.authValue) ? BIT.authValue : 0) |
+    (text(msg.srcApName) ? BIT.srcApName : 0) |
+    (text(msg.destApName) ? BIT.destApName : 0) |
+    (object(msg.filter) ? BIT.filter : 0) |
+    (int(msg.invokeId) ? BIT.invokeId : 0) |
+    (text(msg.objClass) ? BIT.objClass : 0) |
+    (text(msg.objName) ? BIT.objName : 0) |
+    (big(msg.objInst) ? BIT.objInst : 0) |
     (objValuePresent(msg.objValue) ? BIT.objValue : 0) |
-    (present(msg.result) ? BIT.result : 0) |
-    (present(msg.resultReason) ? BIT.resultReason : 0) |
-    (present(msg.scope) ? BIT.scope : 0) |
-    (present(msg.version) ? BIT.version : 0)
+    (int(msg.result) ? BIT.result : 0) |
+    (text(msg.resultReason) ? BIT.resultReason : 0) |
+    (int(msg.scope) ? BIT.scope : 0) |
+    (big(msg.version) ? BIT.version : 0)
   );
 }
 

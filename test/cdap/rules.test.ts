@@ -193,6 +193,29 @@ describe('CDAP field rules, op code by op code (PROTOCOL.md §3)', () => {
     expect(err).toMatchObject({ opCode: OpCode.M_STOP_R, invokeId: 6, message: 'invalid M_STOP_R: must not carry scope' });
   });
 
+  it('judges a field by what it holds, whatever its type: a value of another type or an odd one gets the same verdict', () => {
+    // The documented rule, written here on its own: zero, NaN, false, '' and an empty byte string are absent; an object is
+    // present when one of its own fields is. The check tests the type each field has when set first (rules.ts).
+    const holds = (v: unknown): boolean =>
+      v instanceof Uint8Array ? v.length > 0 : typeof v === 'object' && v !== null ? Object.values(v).some(holds) : Boolean(v);
+    const odd: unknown[] = [undefined, null, 0, -0, Number.NaN, 1, -1, 0n, 2n, '', 'x', false, true];
+    odd.push(new Uint8Array(), Uint8Array.of(0), {}, { a: '' }, { a: 0, b: undefined }, { a: 'x' }, [], [0], [1]);
+    for (const { field, wire, mustNot } of TABLE) {
+      const op = mustNot[0];
+      if (op === undefined || field === 'objValue') continue; // obj_value is present with any field set (above)
+      for (const value of odd) {
+        let verdict = 'ok';
+        try {
+          encodeCdapMessage({ ...minimal(op), [field]: value } as unknown as CdapMessage);
+        } catch (err) {
+          verdict = (err as Error).message;
+        }
+        const refused = verdict.includes(`must not carry ${wire}`) || verdict.includes('obj_class and obj_name');
+        expect({ field, value, refused }).toEqual({ field, value, refused: holds(value) });
+      }
+    }
+  });
+
   // Found by a review (2026-12-06; fixed with it): presence read by for-in counted inherited properties.
   it('judges an object value by its own fields: an Object.prototype with an enumerable property changes no verdict', () => {
     const release = encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: 1, objValue: {} });
