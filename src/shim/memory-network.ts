@@ -10,7 +10,7 @@ import { integer, lazySchema, nonNegative as milliseconds, parseWith } from '../
 import { ShimError } from '../errors.js';
 import { listenerThrew } from '../util/events.js';
 import { seededRandom } from '../util/random.js';
-import { receiveHandler, type Shim, type ShimHandler } from './shim.js';
+import { checkSend, receiveHandler, type Shim, type ShimHandler } from './shim.js';
 
 const probability = () =>
   z.number({ error: 'must be a finite number' }).check(z.gte(0, { error: 'must be in 0..1' }), z.lte(1, { error: 'must be in 0..1' }));
@@ -258,8 +258,7 @@ class MemoryShim implements Shim {
 
   async send(to: string, pdu: Uint8Array): Promise<void> {
     if (this.#closed) throw new ShimError(`shim "${this.localAddress}" is closed`);
-    if (typeof to !== 'string' || to === '') throw new ShimError('destination must be a non-empty shim address');
-    if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
+    checkSend(to, pdu);
     if (pdu.length > this.#maxPduBytes) {
       throw new ShimError(`PDU of ${pdu.length} bytes exceeds the maximum of ${this.#maxPduBytes}`);
     }

@@ -60,3 +60,14 @@ export function receiveHandler(handler: unknown, shim: string): ShimHandler {
   }
   return handler as ShimHandler;
 }
+
+/**
+ * Throws the ShimError of a send no shim can make: a destination that is not
+ * a non-empty string, or a PDU that is not a Uint8Array. The in-memory shims
+ * (MemoryNetwork's, the testing kit's mock) refuse what `UdpShim` refuses, so
+ * that a bad send fails in a unit test as it would on a real network.
+ */
+export function checkSend(to: unknown, pdu: unknown): void {
+  if (typeof to !== 'string' || to === '') throw new ShimError('destination must be a non-empty shim address');
+  if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
+}

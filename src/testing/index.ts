@@ -9,11 +9,13 @@
  *
  * @module rina-enrollment/testing
  */
+import * as z from 'zod/mini';
 import { decodeCdapMessage, encodeCdapMessage, encodeEnrollmentInfo } from '../cdap/codec.js';
 import { createRequest, ENROLLMENT_OBJECT, KEEPALIVE_OBJECT, replyTo, Result } from '../cdap/messages.js';
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ConfigError, ShimError } from '../errors.js';
-import { receiveHandler, type Shim, type ShimHandler } from '../shim/shim.js';
+import { checkSend, receiveHandler, type Shim, type ShimHandler } from '../shim/shim.js';
+import { lazySchema, parseWith } from '../util/schema.js';
 import { checkScript, type EnrollerScript, type ScriptedOutcome, type ScriptedRequest } from './script.js';
 
 export type { EnrollerScript, ScriptedOutcome, ScriptedRequest } from './script.js';
@@ -36,9 +38,12 @@ export interface MockShim extends Shim {
   messages(): CdapMessage[];
   /** Delivers a PDU (or a message, encoded for you) to the handlers, as if `from` had sent it. */
   deliver(pdu: Uint8Array | CdapMessage, from: string): void;
-  /** From now on, sends reject with a ShimError carrying `error` (pass `false` to stop failing). */
+  /** From now on, sends reject with a ShimError carrying `error` (pass `false` to stop failing); anything else is a ConfigError. */
   failSends(error?: Error | false): void;
-  /** Observes every send; returns the function that stops observing. */
+  /**
+   * Observes every send; returns the function that stops observing. A listener that throws does not fail the send
+   * (the member under test sent it): its error is thrown on a microtask, where the test runner reports it.
+   */
   onSend(listener: (sent: SentPdu) => void): () => void;
   /** Forgets what was sent. */
   clear(): void;
@@ -55,6 +60,12 @@ export interface MockShimOptions {
   readonly localAddress?: string;
 }
 
+const mockShimOptions = lazySchema(() =>
+  z.strictObject({
+    localAddress: z.optional(z.string({ error: 'must be a string' }).check(z.minLength(1, { error: 'must not be empty' }))),
+  }),
+);
+
 /** `pdu` decoded, or undefined when it is no CDAP message. */
 function decode(pdu: Uint8Array): CdapMessage | undefined {
   try {
@@ -64,9 +75,33 @@ function decode(pdu: Uint8Array): CdapMessage | undefined {
   }
 }
 
-/** Creates a {@link MockShim}. Deliveries are synchronous: call them from the test, not from a send. */
+/** Calls each listener with `sent`; one that throws does not stop the others or fail the send: its error is thrown on a microtask. */
+function tell(listeners: ReadonlySet<(sent: SentPdu) => void>, sent: SentPdu): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener(sent);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err; // the test's own listener failed, not the send
+      });
+    }
+  }
+}
+
+/** What `failSends(error)` makes sends fail with (undefined: they do not); a ConfigError for anything but an Error or false. */
+function failureOf(error: unknown): Error | undefined {
+  if (error === false) return undefined;
+  if (error instanceof Error) return error;
+  throw new ConfigError([{ field: 'error', rule: 'must be an Error (the cause of the failed sends) or false' }]);
+}
+
+/**
+ * Creates a {@link MockShim}. Deliveries are synchronous: call them from the test, not from a send. Its sends refuse
+ * what every shim refuses (a destination that is not a non-empty string, a PDU that is not a Uint8Array) with
+ * ShimError; options it does not know are a ConfigError.
+ */
 export function createMockShim(options: MockShimOptions = {}): MockShim {
-  const localAddress = options.localAddress ?? 'member';
+  const localAddress = parseWith(mockShimOptions(), options, 'options').localAddress ?? 'member';
   const handlers = new Set<ShimHandler>();
   const sendListeners = new Set<(sent: SentPdu) => void>();
   const sent: SentPdu[] = [];
@@ -83,10 +118,11 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
     messages: () => sent.flatMap((s) => (s.message === undefined ? [] : [s.message])),
     async send(to, pdu) {
       if (closed) throw new ShimError(`mock shim ${localAddress} is closed`);
+      checkSend(to, pdu);
       if (failure !== undefined) throw new ShimError(`mock shim told to fail: ${failure.message}`, { cause: failure });
       const record: SentPdu = { to, pdu: pdu.slice(), message: decode(pdu) };
       sent.push(record);
-      for (const listener of [...sendListeners]) listener(record);
+      tell(sendListeners, record);
     },
     onReceive(handler) {
       const checked = receiveHandler(handler, 'mock shim');
@@ -106,9 +142,12 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
       for (const handler of [...handlers]) handler(bytes, from);
     },
     failSends(error = new Error('send failed')) {
-      failure = error === false ? undefined : error;
+      failure = failureOf(error);
     },
     onSend(listener) {
+      if (typeof listener !== 'function') {
+        throw new ShimError(`mock shim: onSend needs a function (sent) => void, got ${listener === null ? 'null' : typeof listener}`);
+      }
       sendListeners.add(listener);
       return () => {
         sendListeners.delete(listener);
@@ -124,9 +163,15 @@ export function createMockShim(options: MockShimOptions = {}): MockShim {
 export interface ScriptedEnroller {
   /** Every request the member sent to the enroller, decoded. */
   readonly received: readonly CdapMessage[];
-  /** Changes the script from now on (fields left out keep their value); throws ConfigError for one it cannot follow. */
+  /**
+   * Changes the script from now on (fields left out keep their value); throws ConfigError for one it cannot follow,
+   * and once stopped.
+   */
   update(script: EnrollerScript): void;
-  /** Stops answering. */
+  /**
+   * Stops answering for good (answers on their way and delayed ones included, their timers cleared): call it in a
+   * test's teardown when the script delays answers. Create a new one to answer again.
+   */
   stop(): void;
 }
 
@@ -136,7 +181,9 @@ const MALFORMED = Uint8Array.of(0x10, 0xff, 0xff); // a truncated varint: not CD
  * Answers, through `shim` (a {@link MockShim} the member under test uses),
  * what the member sends to `script.address`, as the script says. Throws
  * ConfigError for a script it cannot follow (an unknown field or outcome, a
- * rejection of its own M_CREATE or M_STOP, a negative delay).
+ * rejection of its own M_CREATE or M_STOP, a negative delay, an empty
+ * rejection reason), and for a second scripted enroller at the same address
+ * on one shim while the first runs (both would answer).
  */
 export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = {}): ScriptedEnroller {
   const mock = shim as Partial<MockShim> | null;
@@ -144,6 +191,20 @@ export function createScriptedEnroller(shim: MockShim, script: EnrollerScript = 
     throw new ConfigError([{ field: 'shim', rule: 'must be a MockShim from createMockShim() (onSend, deliver)' }]);
   }
   return new Scripted(shim, script);
+}
+
+/** The scripted enrollers running on each mock shim: two at one address would both answer every request. */
+const running = new WeakMap<MockShim, Set<Scripted>>();
+
+/** Throws the ConfigError of a second scripted enroller at `address` on `shim`. */
+function checkAlone(shim: MockShim, address: string, self: Scripted | undefined): void {
+  for (const other of running.get(shim) ?? []) {
+    if (other !== self && other.address === address) {
+      throw new ConfigError([
+        { field: 'script.address', rule: `a scripted enroller at "${address}" already runs on this shim (stop() it first)` },
+      ]);
+    }
+  }
 }
 
 /** The scripted enroller behind {@link createScriptedEnroller}. */
@@ -158,7 +219,7 @@ class Scripted implements ScriptedEnroller {
 
   constructor(shim: MockShim, script: EnrollerScript) {
     this.#shim = shim;
-    this.#s = {
+    const s: Required<EnrollerScript> = {
       address: 'bootstrap',
       ipcpName: 'bootstrap',
       difName: 'demo.DIF',
@@ -171,6 +232,9 @@ class Scripted implements ScriptedEnroller {
       keepalive: 'ok',
       ...checkScript(script),
     };
+    checkAlone(shim, s.address, undefined);
+    this.#s = s;
+    running.set(shim, (running.get(shim) ?? new Set()).add(this));
     this.#off = shim.onSend(({ to, message }) => {
       if (this.#stopped || to !== this.#s.address || message === undefined) return;
       this.received.push(message);
@@ -178,12 +242,25 @@ class Scripted implements ScriptedEnroller {
     });
   }
 
+  /** Its shim address now. */
+  get address(): string {
+    return this.#s.address;
+  }
+
   update(next: EnrollerScript): void {
-    this.#s = { ...this.#s, ...checkScript(next) };
+    if (this.#stopped) {
+      throw new ConfigError([
+        { field: 'script', rule: 'cannot change: this scripted enroller was stopped (create a new one to answer again)' },
+      ]);
+    }
+    const s = { ...this.#s, ...checkScript(next) };
+    checkAlone(this.#shim, s.address, this);
+    this.#s = s;
   }
 
   stop(): void {
     this.#stopped = true;
+    running.get(this.#shim)?.delete(this);
     this.#off();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
@@ -276,10 +353,13 @@ class Scripted implements ScriptedEnroller {
 }
 
 /**
- * Lets every queued microtask run (the mock shim's and the scripted
- * enroller's zero-delay answers travel on microtasks), so a test can assert
- * after an exchange without advancing any timer. With fake timers,
- * `vi.advanceTimersByTimeAsync(ms)` does this as it goes.
+ * Yields to the microtask queue `rounds` times, so that the answers queued
+ * there run (the mock shim's and the scripted enroller's zero-delay answers
+ * travel on microtasks) and a test can assert after an exchange without
+ * advancing any timer. 50 rounds see a whole enrollment through with a few
+ * dozen RIB objects; each object takes a few more, and so does every `await`
+ * of a RIB of your own: pass more rounds, or call it again, for those. With
+ * fake timers, `vi.advanceTimersByTimeAsync(ms)` does this as it goes.
  *
  * @param rounds - how many times to yield to the microtask queue
  * @default rounds 50

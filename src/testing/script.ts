@@ -92,7 +92,8 @@ const scriptSchema = lazySchema(() => {
   const word = [z.literal('ok'), z.literal('silence'), z.literal('malformed')] as const;
   const okLater = z.strictObject({ ok: z.literal(true), delayMs: nonNegative() });
   const reject = z.strictObject({
-    reject: z.string({ error: 'must be a string (the result_reason)' }),
+    // (an empty result_reason is no result_reason on the wire: the member would see none)
+    reject: z.string({ error: 'must be a string (the result_reason)' }).check(z.minLength(1, { error: 'must not be empty' })),
     result: z.optional(
       z.number({ error: 'must be a finite number' }).check(
         integer,

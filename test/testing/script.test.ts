@@ -129,6 +129,8 @@ describe('a script the scripted enroller cannot follow', () => {
     ['an unknown outcome', { connect: 'maybe' }, /script\.connect: must be 'ok', 'silence', 'malformed'/],
     ['a negative delay', { keepalive: { ok: true, delayMs: -1 } }, /script\.keepalive\.delayMs: must be >= 0/],
     ['a rejection with result 0 (success)', { start: { reject: 'no', result: 0 } }, /script\.start\.result: must not be 0/],
+    // (found by a new user's review: the member saw "M_START refused", the wire carrying no empty reason)
+    ['an empty rejection reason', { start: { reject: '' } }, /script\.start\.reject: must not be empty/],
     ['an address the member could not be sent', { assign: -1 }, /script\.assign: must be >= 0/],
     ['an empty enroller address', { address: '' }, /script\.address: must not be empty/],
     ['an object that is not a RIB object', { objects: [{ name: '/x' }] }, /script\.objects\.0: must be a RIB object/],

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { EnrollmentManager, EnrollmentTimeoutError, MemoryRib, OpCode, ProtocolError, ShimError } from '../../src/index.js';
+import { ConfigError, EnrollmentManager, EnrollmentTimeoutError, MemoryRib, OpCode, ProtocolError, ShimError } from '../../src/index.js';
 import { createMockShim, createScriptedEnroller, settle } from '../../src/testing/index.js';
 
 const managers: EnrollmentManager[] = [];
@@ -52,6 +52,53 @@ describe('createMockShim', () => {
     await shim.close();
     expect(shim.closed).toBe(true);
     await expect(shim.send('peer', Uint8Array.of(1))).rejects.toBeInstanceOf(ShimError);
+  });
+});
+
+// Found by a new user's review (2026-12-07): each case passed before, silently or with a raw TypeError.
+describe('createMockShim refuses what a real shim refuses, with typed errors', () => {
+  it('refuses a send to a bad destination or of a PDU that is not a Uint8Array with ShimError, recording nothing', async () => {
+    const shim = createMockShim();
+    for (const [to, pdu] of [
+      ['', Uint8Array.of(1)],
+      [undefined, Uint8Array.of(1)],
+      [7, Uint8Array.of(1)],
+      ['peer', 'bytes'],
+      ['peer', null],
+      ['peer', [1, 2]],
+    ] as const) {
+      await expect(shim.send(to as never, pdu as never)).rejects.toBeInstanceOf(ShimError);
+    }
+    expect(shim.sent).toEqual([]);
+  });
+
+  it('refuses options it does not know, an empty or non-string localAddress, and null options with ConfigError', () => {
+    for (const options of [{ locaAddress: 'm' }, { localAddress: '' }, { localAddress: 5 }, null]) {
+      expect(() => createMockShim(options as never)).toThrow(ConfigError);
+    }
+    expect(() => createMockShim({ locaAddress: 'm' } as never)).toThrow(/locaAddress/);
+    expect(createMockShim({ localAddress: 'm' }).localAddress).toBe('m');
+  });
+
+  it('refuses an onSend listener that is not a function, and failSends of anything but an Error or false', async () => {
+    const shim = createMockShim();
+    expect(() => shim.onSend(null as never)).toThrow(ShimError);
+    expect(() => shim.failSends('boom' as never)).toThrow(ConfigError);
+    await shim.send('peer', Uint8Array.of(1)); // neither left anything behind
+    expect(shim.sent).toHaveLength(1);
+  });
+
+  it('a listener that throws does not fail the send: its error surfaces on its own, where the runner reports it', async () => {
+    const shim = createMockShim();
+    const seen: string[] = [];
+    shim.onSend(() => {
+      throw new Error('bug in the test spy');
+    });
+    shim.onSend(({ to }) => seen.push(to)); // the listeners after it still run
+    const thrown = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+    await shim.send('peer', Uint8Array.of(1));
+    expect(seen).toEqual(['peer']);
+    expect(await thrown).toMatchObject({ message: 'bug in the test spy' });
   });
 });
 
@@ -119,6 +166,38 @@ describe('createScriptedEnroller', () => {
     const err = (await a) as EnrollmentTimeoutError;
     expect(err).toBeInstanceOf(EnrollmentTimeoutError);
     expect(err.cause).toBeInstanceOf(ProtocolError);
+  });
+
+  // Found by a new user's review (2026-12-07): both were silent.
+  it('refuses a second running enroller at one address on a shim, and a change after stop(); a new one then runs', async () => {
+    const shim = createMockShim();
+    const first = createScriptedEnroller(shim);
+    expect(() => createScriptedEnroller(shim)).toThrow(/already runs on this shim/);
+    const other = createScriptedEnroller(shim, { address: 'other' }); // another address is another enroller
+    expect(() => other.update({ address: 'bootstrap' })).toThrow(ConfigError);
+    expect(() => createScriptedEnroller(createMockShim())).not.toThrow(); // another shim
+    first.stop();
+    expect(() => first.update({ assign: 5 })).toThrow(/was stopped/);
+    const second = createScriptedEnroller(shim, { assign: 1500 });
+    const mgr = manager(shim);
+    await mgr.enrolWithBootstrap('bootstrap');
+    expect(mgr.address).toBe(1500);
+    expect(second.received.map((m) => m.opCode)).toContain(OpCode.M_START);
+    expect(first.received).toEqual([]);
+  });
+
+  it('stop() clears the timers of delayed answers: a test that stops it in its teardown leaves none', async () => {
+    vi.useFakeTimers();
+    const shim = createMockShim();
+    const enroller = createScriptedEnroller(shim, { start: { ok: true, delayMs: 400 } });
+    const mgr = manager(shim, { timeoutMs: 1000 });
+    const enrolled = mgr.enrolWithBootstrap('bootstrap');
+    await vi.advanceTimersByTimeAsync(400);
+    await enrolled;
+    await mgr.close();
+    expect(vi.getTimerCount()).toBeGreaterThan(0); // the answer to the member's repeated M_START, still delayed
+    enroller.stop();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('a refused keepalive makes a monitored member re-enroll; stop() ends the script', async () => {
