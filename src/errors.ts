@@ -24,12 +24,18 @@ export type EnrollmentErrorCode =
   | 'DISCOVERY_ERROR'
   | 'MISSING_DEPENDENCY';
 
-/** Base class of every error the library throws. */
-export class EnrollmentError<C extends EnrollmentErrorCode = EnrollmentErrorCode> extends Error {
+/**
+ * Base class of every error the library throws. Each subclass narrows `code`
+ * to its own literal. `instanceof EnrollmentError` gives `code` as the union
+ * of every code; {@link isEnrollmentError} narrows to {@link AnyEnrollmentError},
+ * whose `code` then narrows to the class (`err.code === 'ENROLLMENT_REJECTED'`
+ * gives `err.reason`).
+ */
+export class EnrollmentError extends Error {
   /** Stable, machine-readable identifier of the failure. */
-  readonly code: C;
+  readonly code: EnrollmentErrorCode;
 
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
+  constructor(code: EnrollmentErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = 'EnrollmentError';
@@ -51,7 +57,8 @@ export function libraryError(
 }
 
 /** Every attempt of an enrollment ran out of time (`timeoutMs` each). */
-export class EnrollmentTimeoutError extends EnrollmentError<'ENROLLMENT_TIMEOUT'> {
+export class EnrollmentTimeoutError extends EnrollmentError {
+  declare readonly code: 'ENROLLMENT_TIMEOUT';
   /** How many attempts were made before giving up. */
   readonly attempts: number;
 
@@ -71,7 +78,8 @@ export class EnrollmentTimeoutError extends EnrollmentError<'ENROLLMENT_TIMEOUT'
 }
 
 /** Re-enrollment was asked for, but no bootstrap is known (the member never enrolled). */
-export class NoBootstrapPeersError extends EnrollmentError<'NO_BOOTSTRAP_PEERS'> {
+export class NoBootstrapPeersError extends EnrollmentError {
+  declare readonly code: 'NO_BOOTSTRAP_PEERS';
   constructor(message = 'no bootstrap peer is known: enrol with a bootstrap first') {
     super('NO_BOOTSTRAP_PEERS', message);
     this.name = 'NoBootstrapPeersError';
@@ -82,7 +90,8 @@ export class NoBootstrapPeersError extends EnrollmentError<'NO_BOOTSTRAP_PEERS'>
  * The enroller answered with a negative result. Final: the library does not
  * retry a rejection.
  */
-export class EnrollmentRejectedError extends EnrollmentError<'ENROLLMENT_REJECTED'> {
+export class EnrollmentRejectedError extends EnrollmentError {
+  declare readonly code: 'ENROLLMENT_REJECTED';
   /** The enroller's `result_reason`, or a description when it sent none. */
   readonly reason: string;
   /** The enroller's (negative) `result` code. */
@@ -99,7 +108,8 @@ export class EnrollmentRejectedError extends EnrollmentError<'ENROLLMENT_REJECTE
 }
 
 /** The caller's `AbortSignal` fired, or the manager was closed, while an enrollment ran. */
-export class EnrollmentAbortedError extends EnrollmentError<'ENROLLMENT_ABORTED'> {
+export class EnrollmentAbortedError extends EnrollmentError {
+  declare readonly code: 'ENROLLMENT_ABORTED';
   constructor(message = 'enrollment aborted by the caller', options?: { cause?: unknown }) {
     super('ENROLLMENT_ABORTED', message, options);
     this.name = 'EnrollmentAbortedError';
@@ -107,7 +117,8 @@ export class EnrollmentAbortedError extends EnrollmentError<'ENROLLMENT_ABORTED'
 }
 
 /** An enrollment with another bootstrap is already running on this manager. */
-export class EnrollmentInProgressError extends EnrollmentError<'ENROLLMENT_IN_PROGRESS'> {
+export class EnrollmentInProgressError extends EnrollmentError {
+  declare readonly code: 'ENROLLMENT_IN_PROGRESS';
   constructor(message: string) {
     super('ENROLLMENT_IN_PROGRESS', message);
     this.name = 'EnrollmentInProgressError';
@@ -115,7 +126,8 @@ export class EnrollmentInProgressError extends EnrollmentError<'ENROLLMENT_IN_PR
 }
 
 /** The manager was closed; it cannot be used again. */
-export class ManagerClosedError extends EnrollmentError<'MANAGER_CLOSED'> {
+export class ManagerClosedError extends EnrollmentError {
+  declare readonly code: 'MANAGER_CLOSED';
   constructor(message = 'the enrollment manager is closed') {
     super('MANAGER_CLOSED', message);
     this.name = 'ManagerClosedError';
@@ -127,7 +139,8 @@ export class ManagerClosedError extends EnrollmentError<'MANAGER_CLOSED'> {
  * (on decode or on encode). When the op code and invoke id could be read they
  * are kept, so that a receiver can answer with a failure result.
  */
-export class ProtocolError extends EnrollmentError<'PROTOCOL_ERROR'> {
+export class ProtocolError extends EnrollmentError {
+  declare readonly code: 'PROTOCOL_ERROR';
   /** The op code of the offending message, when it could be read. */
   readonly opCode: number | undefined;
   /** The invoke id of the offending message, when it could be read. */
@@ -142,7 +155,8 @@ export class ProtocolError extends EnrollmentError<'PROTOCOL_ERROR'> {
 }
 
 /** The shim (N-1 transport) refused or failed an operation. */
-export class ShimError extends EnrollmentError<'SHIM_ERROR'> {
+export class ShimError extends EnrollmentError {
+  declare readonly code: 'SHIM_ERROR';
   constructor(message: string, options?: { cause?: unknown }) {
     super('SHIM_ERROR', message, options);
     this.name = 'ShimError';
@@ -150,7 +164,8 @@ export class ShimError extends EnrollmentError<'SHIM_ERROR'> {
 }
 
 /** A RIB operation was given an invalid object or name. */
-export class RibError extends EnrollmentError<'RIB_ERROR'> {
+export class RibError extends EnrollmentError {
+  declare readonly code: 'RIB_ERROR';
   constructor(message: string, options?: { cause?: unknown }) {
     super('RIB_ERROR', message, options);
     this.name = 'RibError';
@@ -158,7 +173,8 @@ export class RibError extends EnrollmentError<'RIB_ERROR'> {
 }
 
 /** The enroller's address store could not read or write its table. */
-export class StoreError extends EnrollmentError<'STORE_ERROR'> {
+export class StoreError extends EnrollmentError {
+  declare readonly code: 'STORE_ERROR';
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_ERROR', message, options);
     this.name = 'StoreError';
@@ -166,7 +182,8 @@ export class StoreError extends EnrollmentError<'STORE_ERROR'> {
 }
 
 /** The operation needs an enrolled member. */
-export class NotEnrolledError extends EnrollmentError<'NOT_ENROLLED'> {
+export class NotEnrolledError extends EnrollmentError {
+  declare readonly code: 'NOT_ENROLLED';
   constructor(message = 'the member is not enrolled') {
     super('NOT_ENROLLED', message);
     this.name = 'NotEnrolledError';
@@ -174,7 +191,8 @@ export class NotEnrolledError extends EnrollmentError<'NOT_ENROLLED'> {
 }
 
 /** Enrollment needs the member's IPCP name: pass `ipcpName` or call `setIpcpName()`. */
-export class IpcpNameNotSetError extends EnrollmentError<'IPCP_NAME_NOT_SET'> {
+export class IpcpNameNotSetError extends EnrollmentError {
+  declare readonly code: 'IPCP_NAME_NOT_SET';
   constructor() {
     super('IPCP_NAME_NOT_SET', 'the IPCP name is not set: pass ipcpName or call setIpcpName() before enrolling');
     this.name = 'IpcpNameNotSetError';
@@ -190,7 +208,8 @@ export interface ConfigIssue {
 }
 
 /** A configuration or option value is invalid. Names every offending field and its rule. */
-export class ConfigError extends EnrollmentError<'CONFIG_ERROR'> {
+export class ConfigError extends EnrollmentError {
+  declare readonly code: 'CONFIG_ERROR';
   /** Every problem found, in schema order. */
   readonly issues: readonly ConfigIssue[];
   /** The first offending field (shortcut for `issues[0].field`). */
@@ -212,7 +231,8 @@ export class ConfigError extends EnrollmentError<'CONFIG_ERROR'> {
  * `.`). `enrol()` rejects with it when there is no other bootstrap to try;
  * the monitor's recovery retries it with backoff.
  */
-export class DiscoveryError extends EnrollmentError<'DISCOVERY_ERROR'> {
+export class DiscoveryError extends EnrollmentError {
+  declare readonly code: 'DISCOVERY_ERROR';
   /** The SRV name looked up, e.g. `_rina-enroll._udp.example.com`. */
   readonly srvName: string;
 
@@ -228,7 +248,8 @@ export class DiscoveryError extends EnrollmentError<'DISCOVERY_ERROR'> {
  * it: `rina-enrollment/etcd` without `etcd3`, the CLI's `--metrics-listen`
  * without `prom-client`. The message says which command installs it.
  */
-export class MissingDependencyError extends EnrollmentError<'MISSING_DEPENDENCY'> {
+export class MissingDependencyError extends EnrollmentError {
+  declare readonly code: 'MISSING_DEPENDENCY';
   /** The packages to install. */
   readonly packages: readonly string[];
   /** The command that installs them, e.g. `npm install etcd3`. */
@@ -246,4 +267,30 @@ export class MissingDependencyError extends EnrollmentError<'MISSING_DEPENDENCY'
     this.packages = packages;
     this.installCommand = installCommand;
   }
+}
+
+/** Any error the library throws, as a union its `code` discriminates. */
+export type AnyEnrollmentError =
+  | EnrollmentTimeoutError
+  | NoBootstrapPeersError
+  | EnrollmentRejectedError
+  | EnrollmentAbortedError
+  | EnrollmentInProgressError
+  | ManagerClosedError
+  | ProtocolError
+  | ShimError
+  | RibError
+  | StoreError
+  | NotEnrolledError
+  | IpcpNameNotSetError
+  | ConfigError
+  | DiscoveryError
+  | MissingDependencyError;
+
+/**
+ * Whether `err` is one of the library's errors, narrowed to {@link AnyEnrollmentError}: after it, a test of
+ * `err.code` narrows `err` to that code's class and its fields.
+ */
+export function isEnrollmentError(err: unknown): err is AnyEnrollmentError {
+  return err instanceof EnrollmentError;
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EnrollmentError } from '../errors.js';
+import type { AnyEnrollmentError } from '../errors.js';
 
 /** Where the member stands; one discriminated union, read as `mgr.state`. */
 export type EnrollmentState =
@@ -132,8 +132,8 @@ export interface EnrollmentEvents {
       attempt: number;
       /** The shim address of the bootstrap tried, or the `srv:` entry whose lookup failed when no bootstrap was known. */
       bootstrap: string;
-      /** Why the attempt failed. */
-      error: EnrollmentError;
+      /** Why the attempt failed (its `code` narrows it to its class: `error.code === 'ENROLLMENT_TIMEOUT'` gives `error.attempts`). */
+      error: AnyEnrollmentError;
       /** Milliseconds before the next attempt, or undefined when giving up. */
       retryInMs: number | undefined;
     },

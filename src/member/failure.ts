@@ -5,7 +5,14 @@
  * @module
  */
 import { diagnosticsChannels, publish } from '../diagnostics.js';
-import { EnrollmentAbortedError, EnrollmentError, EnrollmentTimeoutError, ManagerClosedError } from '../errors.js';
+import {
+  type AnyEnrollmentError,
+  EnrollmentAbortedError,
+  EnrollmentTimeoutError,
+  isEnrollmentError,
+  ManagerClosedError,
+  ProtocolError,
+} from '../errors.js';
 import { roundMs } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import { AttemptTimeout } from './attempt.js';
@@ -55,7 +62,7 @@ export function reportRunFailure(to: Reporting, p: RunProgress, err: unknown): n
 }
 
 /** The typed error a run's failure is reported as. */
-export function toEnrollmentError(err: unknown, run: Omit<RunProgress, 'kind'>): EnrollmentError {
+export function toEnrollmentError(err: unknown, run: Omit<RunProgress, 'kind'>): AnyEnrollmentError {
   if (err instanceof AttemptTimeout) return new EnrollmentTimeoutError(run.attempts, run.current, { cause: err.cause });
   const { signal } = run;
   if (signal.aborted) {
@@ -64,6 +71,6 @@ export function toEnrollmentError(err: unknown, run: Omit<RunProgress, 'kind'>):
     }
     return err instanceof EnrollmentAbortedError ? err : new EnrollmentAbortedError(undefined, { cause: signal.reason });
   }
-  if (err instanceof EnrollmentError) return err;
-  return new EnrollmentError('PROTOCOL_ERROR', `enrollment failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  if (isEnrollmentError(err)) return err;
+  return new ProtocolError(`enrollment failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
