@@ -11,7 +11,7 @@ import { busyReason, InvokeIds, Result, replyTo } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
-import type { EnrollerEvents, EnrollerStats } from './events.js';
+import { countRefusal, type EnrollerEvents, type EnrollerStats } from './events.js';
 import type { AddressLedger } from './ledger.js';
 import type { Liveness } from './liveness.js';
 import type { Outbox } from './outbox.js';
@@ -41,14 +41,12 @@ export interface CredentialedRequest extends ConnectRequest {
   readonly contested: boolean;
 }
 
-/** Why an M_CONNECT is refused, and which counter it counts in (besides `rejected`). */
+/** Why an M_CONNECT is refused (counted by its result: see {@link countRefusal}). */
 export interface Refusal {
   /** Why, in words: the reply's `result_reason`. */
   readonly reason: string;
   /** The reply's result code. */
   readonly result: number;
-  /** The counter of {@link EnrollerStats} it also counts in. */
-  readonly counter?: 'authFailures' | 'busy';
 }
 
 /** One check: a refusal, or nothing (the request passes). */
@@ -71,7 +69,7 @@ export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard 
   return ({ name }) =>
     allowed === undefined || allowed.has(name)
       ? undefined
-      : { reason: `IPCP name "${name}" is not allowed to enrol`, result: Result.AUTH_FAILED, counter: 'authFailures' };
+      : { reason: `IPCP name "${name}" is not allowed to enrol`, result: Result.AUTH_FAILED };
 }
 
 /**
@@ -88,7 +86,7 @@ export function capacityGuard(inProgress: () => number, maxPending: number, retr
     const pending = inProgress();
     if ((request.existing !== undefined && request.existing.channel === null) || pending < maxPending) return undefined;
     const retryInMs = retryIn(request);
-    return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY, counter: 'busy' };
+    return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY };
   };
 }
 
@@ -108,7 +106,7 @@ export function storeGuard(storeWaitMs: () => number, maxWaitMs: number, retryIn
     if (waitMs <= maxWaitMs) return undefined;
     const retryInMs = retryIn(request);
     const why = `the address store is slow (a bind now would wait about ${Math.round(waitMs)} ms)`;
-    return { reason: busyReason(why, retryInMs), result: Result.BUSY, counter: 'busy' };
+    return { reason: busyReason(why, retryInMs), result: Result.BUSY };
   };
 }
 
@@ -124,7 +122,7 @@ export function nameGuard(
     if (contested) return undefined;
     const refused = claim(name, from);
     if (refused === undefined) return undefined;
-    return refused.result === Result.BUSY ? { ...refused, counter: 'busy' } : refused;
+    return refused.result === Result.BUSY ? { ...refused } : refused;
   };
 }
 
@@ -158,17 +156,11 @@ export function admit(request: ConnectRequest, steps: AdmissionSteps): Credentia
   const early = firstRefusal(steps.before, request);
   if (early !== undefined) return early;
   const verdict = steps.credentials(request.msg);
-  if (!verdict.ok) return { reason: verdict.reason, result: Result.AUTH_FAILED, counter: 'authFailures' };
+  if (!verdict.ok) return { reason: verdict.reason, result: Result.AUTH_FAILED };
   const contested = verdict.checkProof !== undefined && steps.rivalled(request.name, request.from);
   const { msg, name, from, existing } = request;
   const credentialed: CredentialedRequest = { msg, name, from, existing, verdict, contested };
   return firstRefusal(steps.after, credentialed) ?? credentialed;
-}
-
-/** Counts a refusal: in `rejected` unless its counter says otherwise. */
-export function countRefusal(stats: EnrollerStats, refusal: Refusal): void {
-  stats.rejected++;
-  if (refusal.counter !== undefined) stats[refusal.counter]++;
 }
 
 /** The parts a {@link ConnectAnswerer} works with. */
@@ -293,7 +285,7 @@ export class ConnectAnswerer {
   }
 
   #refuse(msg: CdapMessage, from: string, name: string, refusal: Refusal): void {
-    countRefusal(this.#p.stats, refusal);
+    countRefusal(this.#p.stats, refusal.result);
     const { reason, result } = refusal;
     this.#p.outbox.reply(from, msg, result, reason, null);
     this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name, reason, result });

@@ -14,7 +14,7 @@ import { type Rib, RibNames, type RibObject } from '../rib/rib.js';
 import type { Clock } from '../util/clock.js';
 import type { Telemetry } from '../util/telemetry.js';
 import type { Assignment } from './address-pool.js';
-import type { EnrollerEvents, EnrollerStats } from './events.js';
+import { countRefusal, type EnrollerEvents, type EnrollerStats } from './events.js';
 import type { AddressLedger } from './ledger.js';
 import type { Liveness } from './liveness.js';
 import type { MemberRegistry } from './members.js';
@@ -192,15 +192,15 @@ export class AddressAssigner {
     const { msg, from, channel, session } = request;
     const { stats, outbox, members, ledger } = this.#p;
     if (session.checkProof !== undefined && !session.checkProof(proof)) {
-      stats.authFailures++;
       outbox.reply(from, msg, Result.AUTH_FAILED, MEMBER_PROOF_REFUSED, channel);
       this.#p.sessions.abandon(from, session);
       this.#rejected(request, Result.AUTH_FAILED, MEMBER_PROOF_REFUSED);
       return false;
     }
     if (!members.has(session.name) && members.size >= this.#settings.maxMembers) {
-      stats.rejected++;
-      outbox.reply(from, msg, Result.FAILED, `the DIF is full: ${this.#settings.maxMembers} members`, channel);
+      const full = `the DIF is full: ${this.#settings.maxMembers} members`;
+      outbox.reply(from, msg, Result.FAILED, full, channel);
+      this.#rejected(request, Result.FAILED, full);
       return false;
     }
     if (!ledger.vouching()) {
@@ -214,8 +214,6 @@ export class AddressAssigner {
       this.#p.sessions.won(session);
       return true;
     }
-    if (claim.result === Result.BUSY) stats.busy++;
-    else stats.rejected++;
     outbox.reply(from, msg, claim.result, claim.reason, channel);
     this.#rejected(request, claim.result, claim.reason);
     return false;
@@ -368,7 +366,7 @@ export class AddressAssigner {
   #fenced({ from, msg, session }: StartRequest): void {
     const reason = this.#p.ledger.doubting && !this.#p.ledger.fenced ? DOUBT_REASON : FENCED_REASON;
     this.#p.outbox.reply(from, msg, Result.UNAVAILABLE, reason, session.channel);
-    this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason, result: Result.UNAVAILABLE });
+    this.#rejected({ from, msg, session, channel: session.channel }, Result.UNAVAILABLE, reason);
   }
 
   /** As {@link #fenced}, and the enrollment is let go (its address was bound under a lease that lapsed). */
@@ -377,7 +375,9 @@ export class AddressAssigner {
     this.#p.sessions.abandon(request.from, request.session);
   }
 
+  /** A refusal answered: counted (see `countRefusal`) and told. */
   #rejected({ from, session }: StartRequest, result: number, reason: string): void {
+    countRefusal(this.#p.stats, result);
     this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason, result });
   }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Result } from '../cdap/messages.js';
 import { diagnosticsChannels } from '../diagnostics.js';
 import type { Describe, Report } from '../util/telemetry.js';
 
@@ -71,11 +72,15 @@ export interface EnrollerStats {
   keepalives: number;
   /** Keepalives left unanswered while the shared store asked etcd whether this enroller's lease was alive, or proved its members' bindings again under a new one. */
   keepalivesInDoubt: number;
-  /** CONNECTs answered "busy". */
+  /** M_CONNECTs and M_STARTs answered "busy" (-5). */
   busy: number;
-  /** CONNECTs or STARTs refused for authentication or the allow-list. */
+  /** M_CONNECTs and M_STARTs refused for authentication or the allow-list (-6). */
   authFailures: number;
-  /** Other refusals. */
+  /**
+   * Every other refusal (-1, -3, -4: a full pool or DIF, a name in use, a store that cannot bind). `busy`,
+   * `authFailures` and `rejected` count each refusal once, in one of them, and each refusal is one
+   * `enrollment:rejected` event.
+   */
   rejected: number;
 }
 
@@ -93,6 +98,16 @@ export const zeroStats = (): EnrollerStats => ({
   authFailures: 0,
   rejected: 0,
 });
+
+/**
+ * Counts a refusal of an M_CONNECT or an M_START, by its result, in exactly one counter: `busy`, `authFailures`, or
+ * `rejected` for every other (each also emits one `enrollment:rejected`).
+ */
+export function countRefusal(stats: EnrollerStats, result: number): void {
+  if (result === Result.BUSY) stats.busy++;
+  else if (result === Result.AUTH_FAILED) stats.authFailures++;
+  else stats.rejected++;
+}
 
 /** The log level and line of an enroller event. */
 function logLine<E extends keyof EnrollerEvents>(event: E, info: EnrollerEvents[E][0]): ['info' | 'warn', () => string] {

@@ -6,12 +6,11 @@ import {
   type ConnectRequest,
   type CredentialedRequest,
   capacityGuard,
-  countRefusal,
   destinationGuard,
   nameGuard,
   storeGuard,
 } from '../../src/enroller/admission.js';
-import { zeroStats } from '../../src/enroller/events.js';
+import { countRefusal, zeroStats } from '../../src/enroller/events.js';
 import type { Session } from '../../src/enroller/sessions.js';
 import { Result } from '../../src/cdap/messages.js';
 import type { ConnectVerdict } from '../../src/auth/auth.js';
@@ -55,7 +54,6 @@ describe('M_CONNECT guards, each alone', () => {
     expect(guard(request({ name: 'x' }))).toEqual({
       reason: 'IPCP name "x" is not allowed to enrol',
       result: Result.AUTH_FAILED,
-      counter: 'authFailures',
     });
   });
 
@@ -67,7 +65,6 @@ describe('M_CONNECT guards, each alone', () => {
     expect(guard(request())).toEqual({
       reason: 'busy: 2 enrollments in progress, try again in 7 ms',
       result: Result.BUSY,
-      counter: 'busy',
     });
     expect(guard(request())?.reason).toBe('busy: 2 enrollments in progress, try again in 9 ms'); // each refused member its own slot
     expect(guard(request({ existing: { channel: null } as Session }))).toBeUndefined(); // it replaces the one there
@@ -85,7 +82,6 @@ describe('M_CONNECT guards, each alone', () => {
     const busy = {
       reason: 'busy: the address store is slow (a bind now would wait about 1000 ms), try again in 12 ms',
       result: Result.BUSY,
-      counter: 'busy',
     };
     expect(guard(request())).toEqual(busy);
     expect(guard(request({ existing: { name: 'm' } as Session }))).toBeUndefined();
@@ -103,7 +99,7 @@ describe('M_CONNECT guards, each alone', () => {
     expect(guard(credentialed())).toBeUndefined();
     expect(claim).toHaveBeenCalledWith('m', 'shim-m');
     claim.mockReturnValueOnce({ result: Result.BUSY, reason: 'checking' });
-    expect(guard(credentialed())).toEqual({ result: Result.BUSY, reason: 'checking', counter: 'busy' });
+    expect(guard(credentialed())).toEqual({ result: Result.BUSY, reason: 'checking' });
     claim.mockReturnValueOnce({ result: Result.NAME_IN_USE, reason: 'alive' });
     expect(guard(credentialed())).toEqual({ result: Result.NAME_IN_USE, reason: 'alive' });
   });
@@ -130,7 +126,7 @@ describe('admit: the guards in order', () => {
   it('refused credentials are an authentication failure (-6), and the guards after them do not run', () => {
     const after = vi.fn(() => undefined);
     const refused = admit(request(), steps({ credentials: () => ({ ok: false, reason: 'bad password' }), after: [after] }));
-    expect(refused).toEqual({ reason: 'bad password', result: Result.AUTH_FAILED, counter: 'authFailures' });
+    expect(refused).toEqual({ reason: 'bad password', result: Result.AUTH_FAILED });
     expect(after).not.toHaveBeenCalled();
   });
 
@@ -148,10 +144,11 @@ describe('admit: the guards in order', () => {
     expect(admit(request(), steps({ credentials: () => proofDue, rivalled: () => false }))).toMatchObject({ contested: false });
   });
 
-  it('counts a refusal as rejected, and in its own counter', () => {
+  it('counts a refusal in exactly one counter, by its result: busy, authFailures, or rejected for every other', () => {
     const stats = zeroStats();
-    countRefusal(stats, { reason: 'r', result: Result.BUSY, counter: 'busy' });
-    countRefusal(stats, { reason: 'r', result: Result.FAILED });
-    expect(stats).toMatchObject({ rejected: 2, busy: 1, authFailures: 0 });
+    for (const result of [Result.BUSY, Result.FAILED, Result.AUTH_FAILED, Result.UNAVAILABLE, Result.NAME_IN_USE, Result.BUSY]) {
+      countRefusal(stats, result);
+    }
+    expect(stats).toMatchObject({ rejected: 3, busy: 2, authFailures: 1 });
   });
 });

@@ -44,13 +44,15 @@ function startReplies(peer: RawPeer) {
 }
 
 describe('AddressAssigner: refusals', () => {
-  it('a fenced enroller answers an M_START "unavailable" (-4), says why, and tells it', async () => {
-    const { store, peer, told, send } = await world();
+  // Counted since a new user's review (2026-12-07): refusals at M_START were told but not counted, or counted but not told.
+  it('a fenced enroller answers an M_START "unavailable" (-4), says why, tells it and counts it as rejected', async () => {
+    const { enroller, store, peer, told, send } = await world();
     await send(connectMsg(1, 'm'));
     store.vouch = false;
     await send(startMsg(2));
     expect(startReplies(peer)).toEqual([{ result: -4, reason: FENCED_REASON, address: undefined }]);
     expect(told).toEqual([`rejected m -4 ${FENCED_REASON}`]);
+    expect(enroller.stats()).toMatchObject({ rejected: 1, busy: 0, authFailures: 0 });
     expect(store.callsOf('bind')).toEqual([]);
   });
 
@@ -70,11 +72,12 @@ describe('AddressAssigner: refusals', () => {
     await send(startMsg(2)); // a retransmission
     expect(startReplies(peer)).toEqual([...refusal, ...refusal]);
     expect(told).toEqual([`rejected m -1 ${refusal[0]?.reason}`]);
+    expect(enroller.stats()).toMatchObject({ rejected: 1, busy: 0 }); // once, as told
     expect(store.callsOf('bind')).toEqual(['bind a']);
   });
 
-  it("a full DIF refuses a newcomer's M_START -1, counted as rejected, nothing bound; a member enrolling again is no newcomer", async () => {
-    const { enroller, net, store, peer, send } = await world({ maxMembers: 1 });
+  it("a full DIF refuses a newcomer's M_START -1, counted as rejected and told, nothing bound; a member enrolling again is no newcomer", async () => {
+    const { enroller, net, store, peer, told, send } = await world({ maxMembers: 1 });
     const a = new RawPeer(net.attach('a-shim'));
     await a.send('bootstrap', connectMsg(1, 'a'));
     await send(connectMsg(1, 'm')); // connected while there was room
@@ -85,6 +88,7 @@ describe('AddressAssigner: refusals', () => {
     await send(startMsg(2));
     expect(startReplies(peer)).toEqual([{ result: -1, reason: 'the DIF is full: 1 members', address: undefined }]);
     expect(enroller.stats().rejected).toBe(1);
+    expect(told).toEqual(['rejected m -1 the DIF is full: 1 members']);
     expect(store.callsOf('bind')).toEqual(['bind a']);
     await a.send('bootstrap', connectMsg(3, 'a'));
     await a.send('bootstrap', startMsg(4));
