@@ -143,6 +143,7 @@ export class AddressAssigner {
   }
 
   async #answer(request: StartRequest, info: StartInfo): Promise<void> {
+    this.#p.sessions.refused(request.session, false); // a new M_START: in progress again, whatever the last one got
     if (!this.#admit(request, info.proof)) return;
     const { msg, session } = request;
     const { ledger } = this.#p;
@@ -375,9 +376,13 @@ export class AddressAssigner {
     this.#p.sessions.abandon(request.from, request.session);
   }
 
-  /** A refusal answered: counted (see `countRefusal`) and told. */
+  /**
+   * A refusal answered: counted (see `countRefusal`) and told. One final for the member (not "busy" or "unavailable",
+   * which it retries) ends the enrollment's place among those in progress.
+   */
   #rejected({ from, session }: StartRequest, result: number, reason: string): void {
     countRefusal(this.#p.stats, result);
+    if (result !== Result.BUSY && result !== Result.UNAVAILABLE) this.#p.sessions.refused(session, true);
     this.#p.telemetry.emit('enrollment:rejected', { shimAddress: from, name: session.name, reason, result });
   }
 }

@@ -198,7 +198,7 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     return [...this.#p.members.values()].map(memberInfo);
   }
 
-  /** Enrollments in progress (CONNECT received, STOP_R not yet). */
+  /** Enrollments in progress (M_CONNECT received, M_STOP_R not yet; not one whose M_START was refused for good). */
   get pendingEnrollments(): number {
     return this.#p.sessions.size;
   }

@@ -89,6 +89,8 @@ export interface Session extends Peer {
   unsampled?: boolean | undefined;
   /** The current retransmission interval of M_STOP. */
   retransmitMs: number;
+  /** Its M_START was refused for good (see {@link SessionTable.refused}): kept to answer a repeat, but no longer in progress. */
+  refused?: boolean | undefined;
 }
 
 /**
@@ -139,6 +141,8 @@ export class SessionTable {
    */
   readonly #candidates = new Map<string, Session>();
   #sweep: TimerHandle | undefined;
+  /** Sessions (candidates aside) whose M_START was refused for good. */
+  #refused = 0;
   readonly #slots = new ReturnSlots();
   readonly #roundTrips: RoundTrips;
 
@@ -147,14 +151,26 @@ export class SessionTable {
     this.#roundTrips = new RoundTrips(longestStopIntervalMs(host.retransmitMs));
   }
 
-  /** Enrollments in progress (candidates aside). */
+  /** Enrollments in progress (candidates aside, and those refused for good). */
   get size(): number {
-    return this.#sessions.size;
+    return this.#sessions.size - this.#refused;
   }
 
   /** Enrollments in progress, candidates included: what `maxPendingEnrollments` bounds. */
   get inProgress(): number {
-    return this.#sessions.size + this.#candidates.size;
+    return this.size + this.#candidates.size;
+  }
+
+  /**
+   * `session`'s M_START was refused for good (`true`: a full pool or DIF, a name in use, a failed proof):
+   * it stays to answer a repeat of that M_START alike until the pending timeout, but no longer counts as in
+   * progress, so that refused newcomers do not take the places of members who can enrol. `false`: answered anew.
+   */
+  refused(session: Session, refused: boolean): void {
+    if ((session.refused === true) === refused || this.#sessions.get(session.shimAddress) !== session) return;
+    session.refused = refused;
+    this.#refused += refused ? 1 : -1;
+    this.#update();
   }
 
   /** The enrollment in progress from `from`. */
@@ -186,6 +202,8 @@ export class SessionTable {
 
   /** Makes `session` the enrollment from `from`; it holds its name unless contested. */
   set(from: string, session: Session): void {
+    const before = this.#sessions.get(from);
+    if (before !== undefined && before !== session && before.refused === true) this.#refused--;
     this.#sessions.set(from, session);
     if (!session.contested) this.#byName.set(session.name, from);
     this.#update();
@@ -272,6 +290,7 @@ export class SessionTable {
     const session = this.#sessions.get(from);
     if (session === undefined) return;
     this.#sessions.delete(from);
+    if (session.refused === true) this.#refused--;
     if (this.#byName.get(session.name) === from) this.#byName.delete(session.name);
     this.#update();
   }
@@ -286,6 +305,7 @@ export class SessionTable {
   clear(): void {
     this.#slots.reset();
     this.#sessions.clear();
+    this.#refused = 0;
     this.#candidates.clear();
     this.#byName.clear();
     this.#update();
@@ -340,7 +360,8 @@ export class SessionTable {
       this.#slots.idle();
       this.#roundTrips.reset(); // whatever queued is over
     }
-    const pending = this.inProgress > 0 && this.#host.running();
+    // (the sweep also forgets sessions refused for good)
+    const pending = this.#sessions.size + this.#candidates.size > 0 && this.#host.running();
     this.#host.queue.watch(pending && this.inProgress > 1); // (one enrollment alone has no queue to measure)
     if (pending && this.#sweep === undefined) {
       this.#sweep = clock.setInterval(() => this.sweep(), this.#host.retransmitMs);

@@ -76,6 +76,32 @@ describe('AddressAssigner: refusals', () => {
     expect(store.callsOf('bind')).toEqual(['bind a']);
   });
 
+  // Found by a new user's review (2026-12-07): the refused newcomer's enrollment stayed "in progress" for the pending
+  // timeout (30 s), so with maxPendingEnrollments 1 the member whose address was held was answered "busy" meanwhile.
+  it('an M_START refused for good leaves no enrollment in progress: the member whose address is held gets in at once', async () => {
+    const { enroller, net, peer, send } = await world({ addressPool: { first: 1002, last: 1002 }, maxPendingEnrollments: 1 });
+    const x = new RawPeer(net.attach('x-shim'));
+    const step = async (msg: CdapMessage) => {
+      await x.send('bootstrap', msg);
+      await settle();
+    };
+    await step(connectMsg(1, 'x'));
+    await step(startMsg(2));
+    await step(stopReply(x));
+    await step({ opCode: OpCode.M_RELEASE, invokeId: 3 }); // x leaves: 1002 is held for it
+    expect(enroller.members()).toEqual([]);
+    await send(connectMsg(1, 'y'));
+    await send(startMsg(2));
+    expect(startReplies(peer)).toMatchObject([{ result: -1 }]); // no address for a newcomer
+    expect(enroller.stats().pending).toBe(0);
+    await send(startMsg(2)); // its repeat gets the same answer
+    expect(startReplies(peer)).toMatchObject([{ result: -1 }, { result: -1 }]);
+    await step(connectMsg(4, 'x')); // x comes back
+    expect(x.ofType(OpCode.M_CONNECT_R).map((m) => m.result ?? 0)).toEqual([0, 0]); // not "busy"
+    await step(startMsg(5));
+    expect(startReplies(x).map((r) => r.address)).toEqual([1002, 1002]);
+  });
+
   it("a full DIF refuses a newcomer's M_START -1, counted as rejected and told, nothing bound; a member enrolling again is no newcomer", async () => {
     const { enroller, net, store, peer, told, send } = await world({ maxMembers: 1 });
     const a = new RawPeer(net.attach('a-shim'));

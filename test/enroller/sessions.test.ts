@@ -188,3 +188,36 @@ describe('SessionTable', () => {
     expect(abandoned).toEqual(['a']);
   });
 });
+
+describe('SessionTable: enrollments refused for good', () => {
+  it('are kept but not in progress, until answered anew, replaced, forgotten or cleared; the sweep still forgets them', () => {
+    const { sessions, session, clock } = table();
+    const a = session('a', 'a-shim');
+    const b = session('b', 'b-shim');
+    sessions.set('a-shim', a);
+    sessions.set('b-shim', b);
+    sessions.refused(a, true);
+    sessions.refused(a, true); // twice is once
+    expect([sessions.size, sessions.inProgress, sessions.get('a-shim')]).toEqual([1, 1, a]);
+    sessions.refused(a, false); // answered anew
+    expect(sessions.inProgress).toBe(2);
+    sessions.refused(a, true);
+    sessions.set('a-shim', session('a', 'a-shim')); // a new M_CONNECT there
+    expect(sessions.inProgress).toBe(2);
+    sessions.refused(b, true);
+    sessions.delete('b-shim');
+    expect(sessions.inProgress).toBe(1);
+    sessions.refused(session('c', 'c-shim'), true); // not in the table: nothing
+    expect(sessions.inProgress).toBe(1);
+    const left = sessions.get('a-shim');
+    if (left === undefined) throw new Error('unreachable');
+    sessions.refused(left, true);
+    expect(sessions.inProgress).toBe(0);
+    clock.advance(PENDING_MS + RETRANSMIT_MS); // the sweep runs while refused ones are kept, and forgets them
+    expect([sessions.get('a-shim'), sessions.inProgress]).toEqual([undefined, 0]);
+    sessions.set('d-shim', session('d', 'd-shim'));
+    expect(sessions.inProgress).toBe(1);
+    sessions.clear();
+    expect(sessions.inProgress).toBe(0);
+  });
+});
