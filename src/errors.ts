@@ -64,9 +64,13 @@ export class EnrollmentTimeoutError extends EnrollmentError {
 
   constructor(attempts: number, bootstrap: string, options?: { cause?: unknown }) {
     // An attempt answered "unavailable" or "busy" ends like a timeout; say so, or the cause hides behind the word.
-    const cause = options?.cause as { code?: unknown; result?: unknown; reason?: unknown } | undefined;
+    const cause = options?.cause as { code?: unknown; result?: unknown; reason?: unknown; message?: unknown } | undefined;
     const answered =
-      cause?.code === 'ENROLLMENT_REJECTED' ? `; the last answer was result ${String(cause.result)}: ${String(cause.reason)}` : '';
+      cause?.code === 'ENROLLMENT_REJECTED'
+        ? `; the last answer was result ${String(cause.result)}: ${String(cause.reason)}`
+        : cause?.code === 'SHIM_ERROR'
+          ? `; the last attempt could not send: ${String(cause.message)}`
+          : '';
     super(
       'ENROLLMENT_TIMEOUT',
       `enrollment with bootstrap "${bootstrap}" timed out after ${attempts} attempt${attempts === 1 ? '' : 's'}${answered}`,

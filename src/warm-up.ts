@@ -67,7 +67,7 @@ function settleNodeTimers(): Promise<void> {
  * with the enrollment's error, or the signal's reason when aborted.
  */
 export async function warmUp(options: WarmUpOptions = {}): Promise<void> {
-  const signal = signalOf(options);
+  const signal = signalOf(options, ['udp']);
   if (signal instanceof ConfigError) throw signal;
   if (signal?.aborted === true) throw signal.reason;
   try {

@@ -61,6 +61,7 @@ it('with udp, also enrols over two UdpShims on 127.0.0.1 and closes both; no lis
 it('options it cannot use are a ConfigError, before anything is opened', async () => {
   await expect(warmUp(null as never)).rejects.toThrow(ConfigError);
   await expect(warmUp({ signal: 5 } as never)).rejects.toThrow(/options\.signal: must be an AbortSignal/);
+  await expect(warmUp({ upd: true } as never)).rejects.toThrow(/options\.upd: unknown option: the options are signal, udp/);
   expect(successes).toEqual([]);
 });
 

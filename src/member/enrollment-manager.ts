@@ -104,7 +104,9 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
    * DIF's name. Each attempt is bounded by `timeoutMs`; up to `maxRetries`
    * attempts, waiting `initialBackoffMs` and doubling. Rejects with
    * `EnrollmentTimeoutError`, `EnrollmentRejectedError` (final, not retried),
-   * `EnrollmentAbortedError`, `IpcpNameNotSetError` or `RibError`.
+   * `EnrollmentAbortedError`, `IpcpNameNotSetError`, `RibError`, `ShimError`
+   * (the shim cannot send to `bootstrap`) or `ConfigError` (an argument or
+   * option that is not one: `options` takes `signal` only).
    *
    * Called while enrolled, it moves the member: the keepalives to the
    * current bootstrap stop while it runs. Should it fail, the member is
@@ -121,8 +123,11 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
 
   /**
    * Enrols with the configured bootstraps (`config.bootstraps`, and any an
-   * enroller advertised), moving to the next one when an attempt times out.
-   * Rejects with `NoBootstrapPeersError` when none is known.
+   * enroller advertised), moving to the next one when an attempt times out
+   * or the shim cannot send to it (an entry not of its kind of address).
+   * Rejects as {@link enrolWithBootstrap} does (a `ShimError` only when no
+   * other bootstrap is left to try), and with `NoBootstrapPeersError` when
+   * none is known.
    */
   enrol(options?: OperationOptions): Promise<string> {
     const signal = signalOf(options);

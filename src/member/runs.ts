@@ -287,9 +287,10 @@ export class Runs {
       const { recovery, busyInARow } = p;
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
-      if (err instanceof ShimError && status.source === 'advertised') {
-        // An enroller's advice the shim cannot send to (not an address of its kind): forgotten, and the run moves on.
-        this.#init.bootstraps.forget(bootstrap);
+      if (err instanceof ShimError && p.target === undefined && (status.source === 'advertised' || this.#init.bootstraps.size > 1)) {
+        // One the shim cannot send to (not an address of its kind), with others to try: the run moves on, as from an
+        // enroller that does not answer (a typo in one entry of the configuration ends no run); advice is forgotten.
+        if (status.source === 'advertised') this.#init.bootstraps.forget(bootstrap);
         throw new AttemptTimeout(bootstrap, { cause: err });
       }
       throw err;

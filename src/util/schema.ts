@@ -115,15 +115,22 @@ export const randomSchema = z.custom<() => number>((v) => typeof v === 'function
 /**
  * The `signal` of an operation's options, checked before anything starts (a
  * call with options it cannot use changes no state), or the ConfigError that
- * says what is wrong. A signal is what has `aborted`, `addEventListener` and
+ * says what is wrong: an option neither `signal` nor one of `others` too. A signal is what has `aborted`, `addEventListener` and
  * `removeEventListener`, as AbortSignal has: what a run uses of it.
  */
-export function signalOf(options: unknown): AbortSignal | undefined | ConfigError {
+export function signalOf(options: unknown, others: readonly string[] = []): AbortSignal | undefined | ConfigError {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) {
     return new ConfigError([
       { field: 'options', rule: `must be an object ({ signal? }), got ${options === null ? 'null' : typeof options}` },
     ]);
+  }
+  const known = ['signal', ...others];
+  const unknown = Object.keys(options).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    // (a `timeout` or `timeoutMs` here would be silently ignored: time limits are the manager's config)
+    const rule = `unknown option: ${known.length === 1 ? 'the only one is signal' : `the options are ${known.join(', ')}`}`;
+    return new ConfigError(unknown.map((key) => ({ field: `options.${key}`, rule })));
   }
   const { signal } = options as { signal?: unknown };
   if (signal === undefined) return undefined;

@@ -174,6 +174,9 @@ describe('EnrollmentManager: enrollment', () => {
       [() => mgr.enrolWithBootstrap('bootstrap', null as never), /options: must be an object \(\{ signal\? \}\), got null/],
       [() => mgr.enrol('x' as never), /options: must be an object \(\{ signal\? \}\), got string/],
       [() => mgr.reEnroll({ signal: 'stop' } as never), /options\.signal: must be an AbortSignal/],
+      // found by a new user's review (2026-12-07): { timeout: 5 } was accepted and ignored
+      [() => mgr.enrolWithBootstrap('bootstrap', { timeout: 5 } as never), /options\.timeout: unknown option: the only one is signal/],
+      [() => mgr.enrol({ signal: undefined, timeoutMs: 5 } as never), /options\.timeoutMs: unknown option/],
     ];
     for (const [call, message] of bad) {
       const err = await call().catch((e: unknown) => e);
