@@ -110,6 +110,11 @@ export class Liveness {
    * negative silence.
    */
   lastHeartbeat: number | undefined;
+  /**
+   * A deadline found the silence past the timeout while the process itself was late (see {@link deadlineDue}): the
+   * member asked once more, and judges again one keepalive interval on; a heartbeat meanwhile counts.
+   */
+  #grace = false;
 
   constructor(init: LivenessInit) {
     this.#init = init;
@@ -170,12 +175,13 @@ export class Liveness {
     const last = this.lastHeartbeat;
     const { state, ticker } = this.#init;
     if (state.type === 'enrolled' && this.monitoring && !state.lost && last !== undefined) {
-      if (t - last >= this.#timeoutMs && !ticker.behind()) {
+      if (t - last >= this.#timeoutMs && !ticker.behind() && !this.#grace) {
         this.lose('timeout');
         return false;
       }
     }
     this.lastHeartbeat = t;
+    this.#grace = false;
     return true;
   }
 
@@ -191,6 +197,7 @@ export class Liveness {
   enrolled(): void {
     this.lastHeartbeat = this.#now();
     this.#pending = undefined;
+    this.#grace = false;
   }
 
   /** Enrolled: keepalives start, and the deadline if the monitor runs. */
@@ -213,6 +220,14 @@ export class Liveness {
     const bootstrap = state.record?.bootstrap;
     if (state.type !== 'enrolled' || bootstrap === undefined) return;
     const t = this.#now();
+    // Next one a whole interval after this one was due, so tick lateness does not add up. Armed before the
+    // send, so that whatever the send might stop (a loss, the manager closed) stops it.
+    ticker.place(this.#keepalive, Math.max(this.#keepalive.at + this.#intervalMs, t));
+    this.#sendKeepalive(bootstrap, t, ids);
+  }
+
+  /** Sends a keepalive now, remembered as pending; those unanswered for a whole timeout are forgotten. */
+  #sendKeepalive(bootstrap: string, t: number, ids: InvokeIds): void {
     this.#pending ??= new Map();
     const pending = this.#pending;
     for (const [id, sentAt] of pending) {
@@ -220,9 +235,6 @@ export class Liveness {
     }
     const invokeId = ids.next();
     pending.set(invokeId, t);
-    // Next one a whole interval after this one was due, so tick lateness does not add up. Armed before the
-    // send, so that whatever the send might stop (a loss, the manager closed) stops it.
-    ticker.place(this.#keepalive, Math.max(this.#keepalive.at + this.#intervalMs, t));
     this.#init.sendKeepalive(bootstrap, invokeId);
   }
 
@@ -231,13 +243,26 @@ export class Liveness {
     this.#init.ticker.place(this.#deadline, (this.lastHeartbeat ?? this.#now()) + this.#timeoutMs);
   }
 
-  /** @internal The deadline came: the connection is lost if no heartbeat came since, else the check moves to the new deadline. */
+  /**
+   * @internal The deadline came: the connection is lost if no heartbeat came since, else the check moves to the new
+   * deadline. In a tick the process got to late (paused, starved: see `Ticker.late`), its own keepalives did not
+   * go out meanwhile, so the silence is not all the bootstrap's: it sends a keepalive and judges again one
+   * interval on (a heartbeat meanwhile counts), once per silence.
+   */
   deadlineDue(): void {
-    const { ticker, state } = this.#init;
+    const { ticker, state, ids } = this.#init;
     if (state.type !== 'enrolled' || !this.monitoring) return;
     const last = this.lastHeartbeat ?? 0;
-    if (this.#now() - last >= this.#timeoutMs) this.lose('timeout');
-    else ticker.place(this.#deadline, last + this.#timeoutMs);
+    const t = this.#now();
+    if (t - last < this.#timeoutMs) {
+      ticker.place(this.#deadline, last + this.#timeoutMs);
+    } else if (ticker.late && !this.#grace && state.record !== undefined) {
+      this.#grace = true;
+      ticker.place(this.#deadline, t + Math.min(this.#intervalMs, this.#timeoutMs));
+      this.#sendKeepalive(state.record.bootstrap, t, ids);
+    } else {
+      this.lose('timeout');
+    }
   }
 
   /** Stops the keepalives. */

@@ -111,6 +111,8 @@ export class Ticker {
   #putOff = false;
   /** Inside tick(): a bucket's entries run, and the buckets before #done are processed. */
   #ticking = false;
+  /** Inside tick(): it began more than `LATE_MS` past its earliest bucket's time (see {@link late}). */
+  #lateTick = false;
 
   constructor(tickMs = TICK_MS, clock: Clock = systemClock) {
     this.#tickMs = tickMs;
@@ -135,6 +137,16 @@ export class Ticker {
    */
   behind(): boolean {
     return this.#putOff || this.#clock.now() - this.#armedFor * this.#tickMs > LATE_MS;
+  }
+
+  /**
+   * Whether the tick running now began more than `LATE_MS` past the time of
+   * the earliest bucket it runs: the process itself was late (paused,
+   * starved) before it got to its timer, whatever the tick's own entries take.
+   * False outside a tick.
+   */
+  get late(): boolean {
+    return this.#lateTick;
   }
 
   /** Runs `run` once, as soon as the clock reaches `at` (at most one bucket width later). */
@@ -251,6 +263,8 @@ export class Ticker {
 
   /** Runs every entry due by the clock's present time, then arms the timer for the next bucket. */
   tick(): void {
+    const earliest = this.#earliest();
+    this.#lateTick = this.#putOff || (earliest !== undefined && this.#clock.now() - earliest * this.#tickMs > LATE_MS);
     this.#putOff = false;
     this.#ticking = true;
     let now: number;
@@ -258,6 +272,7 @@ export class Ticker {
       now = this.#runDue();
     } finally {
       this.#ticking = false;
+      this.#lateTick = false;
     }
     if (this.#timer === undefined || this.#armedFor <= now) this.#arm();
   }

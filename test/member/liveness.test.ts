@@ -144,6 +144,50 @@ describe('Liveness', () => {
     expect(w.liveness.lastHeartbeat).toBe(behind ? w.now() : before);
   });
 
+  // Found by a new user's review (2026-12-07): a member process SIGSTOPped for 4 s (timeout 2 s) declared its live
+  // bootstrap lost on SIGCONT: paused, it had sent no keepalive, so no answer waited to be read.
+  it('a deadline judged in a tick the process got to late asks once more: a live bootstrap is no loss', () => {
+    const w = world({ heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 });
+    w.enrol();
+    w.liveness.startMonitor();
+    w.liveness.armDeadline();
+    w.advance(400);
+    w.stall(4000); // paused: the wheel is not ticked
+    const sentBefore = w.sent.length;
+    w.ticker.tick(); // resumed: the keepalive and the deadline are due, late
+    expect(w.lost).toEqual([]);
+    expect(w.sent.length).toBeGreaterThan(sentBefore); // asked
+    w.advance(5);
+    expect(w.liveness.heartbeat()).toBe(true); // the answer counts
+    w.advance(1990);
+    expect(w.lost).toEqual([]); // judged from the answer on: the timeout counts from it
+    w.advance(25); // (a bucket of this wheel is 20 ms)
+    expect(w.lost.length).toBe(1); // nothing answered since
+    expect(w.lost[0]?.silentMs).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('a deadline judged late whose question goes unanswered is a loss one interval on; a deadline on time is one at once', () => {
+    const w = world({ heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 });
+    w.enrol();
+    w.liveness.startMonitor();
+    w.liveness.armDeadline();
+    w.stall(4000);
+    w.ticker.tick();
+    expect(w.lost).toEqual([]);
+    w.advance(495);
+    expect(w.lost).toEqual([]);
+    w.advance(10); // the interval (500 ms) is up: silence is the bootstrap's now
+    expect(w.lost.map((l) => l.reason)).toEqual(['timeout']);
+    expect(w.lost[0]?.silentMs).toBeGreaterThanOrEqual(4500);
+
+    const onTime = world({ heartbeatIntervalSecs: 0.5, connectionTimeoutSecs: 2 });
+    onTime.enrol();
+    onTime.liveness.startMonitor();
+    onTime.liveness.armDeadline();
+    onTime.advance(2000);
+    expect(onTime.lost.map((l) => l.reason)).toEqual(['timeout']); // never later than the timeout when on time
+  });
+
   it('reports one loss per outage, blocks the bootstrap lost, and leaves the state without a monitor', () => {
     const w = world();
     w.enrol();

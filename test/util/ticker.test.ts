@@ -377,3 +377,38 @@ it('a wheel with nothing scheduled holds no timer, after every step, whatever it
     { numRuns: 1000 },
   );
 });
+
+describe('Ticker.late', () => {
+  /** A wheel on a clock the test moves, ticked by hand. */
+  function handWheel() {
+    let t = 1_000;
+    const clock: Clock = {
+      now: () => t,
+      setTimeout: () => 0,
+      clearTimeout: () => undefined,
+      setInterval: () => 0,
+      clearInterval: () => undefined,
+    };
+    return { ticker: new Ticker(TICK_MS, clock), move: (ms: number) => (t += ms) };
+  }
+
+  it('is true only inside a tick that began more than LATE_MS past its earliest bucket, whatever its entries take', () => {
+    const { ticker, move } = handWheel();
+    const seen: boolean[] = [];
+    ticker.after(50, () => seen.push(ticker.late));
+    move(50);
+    ticker.tick(); // on time
+    ticker.after(50, () => {
+      seen.push(ticker.late);
+      move(500); // an entry that takes long does not make the process late for the next
+    });
+    ticker.after(55, () => seen.push(ticker.late));
+    move(50 + LATE_MS + TICK_MS);
+    ticker.tick(); // the process got to it late
+    ticker.after(10, () => seen.push(ticker.late));
+    move(10);
+    ticker.tick();
+    expect(seen).toEqual([false, true, true, false]);
+    expect(ticker.late).toBe(false);
+  });
+});
