@@ -58,7 +58,10 @@ export interface EnrollerEvents {
 export interface EnrollerStats {
   /** PDUs received. */
   received: number;
-  /** PDUs over `maxPduBytes`, dropped unread. */
+  /**
+   * PDUs over the enroller's `maxPduBytes`, dropped unread. A shim with a bound of its own drops larger ones before
+   * the enroller sees them: with `UdpShim` (8,192 bytes, as the enroller) read its `stats().oversizeDropped`.
+   */
   oversize: number;
   /** PDUs over a sender's rate, dropped unread. */
   rateLimited: number;

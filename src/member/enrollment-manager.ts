@@ -53,7 +53,13 @@ export class EnrollmentManager extends NodeCompatibleEmitter<EnrollmentEvents> {
     this.#unsubscribe = o.shim.onReceive(this.#onPdu.bind(this)); // a bound function: smaller than a closure and its context
   }
 
-  /** Sets the member's IPCP name (a non-empty, well-formed string). */
+  /**
+   * Sets the member's IPCP name (a non-empty, well-formed string), used from
+   * the next enrollment on. Set while enrolled, it renames nothing: the
+   * enroller keeps the address bound to the old name (held after the member
+   * is gone), and the next enrollment, under the new name, gets another
+   * address. Set it before enrolling, or `close()` first.
+   */
   setIpcpName(name: string): void {
     if (this.#ctx.state.type === 'closed') throw new ManagerClosedError();
     this.#ctx.ipcpName = parseWith(ipcpNameSchema, name, 'ipcpName');
