@@ -9,6 +9,11 @@ import type { ConfigError } from './errors.js';
 import { MAX_TIMER_MS } from './util/clock.js';
 import { integerAtLeast, nonNegative, parseWith, positive } from './util/schema.js';
 
+/** The shortest keepalive interval, in seconds: one bucket of the timing wheel. */
+const MIN_TIMER_SECS = 0.01;
+/** The shortest connection timeout, in seconds: five buckets of the timing wheel. */
+const MIN_TIMEOUT_SECS = 0.05;
+
 /** Seconds whose milliseconds a timer can wait. */
 const MAX_TIMER_SECS = MAX_TIMER_MS / 1000;
 
@@ -94,16 +99,27 @@ const configFieldsSchema = z.strictObject({
    */
   initialBackoffMs: z._default(nonNegative(), 1000),
   /**
-   * Heartbeat interval in seconds (fractions allowed); 0 disables monitoring.
+   * Heartbeat interval in seconds (fractions allowed, at least 0.01: the
+   * timing wheel's 10 ms bucket); 0 disables monitoring.
    * @default 30
    */
-  heartbeatIntervalSecs: z._default(nonNegative(MAX_TIMER_SECS), 30),
+  heartbeatIntervalSecs: z._default(
+    nonNegative(MAX_TIMER_SECS).check(
+      z.refine((s) => s === 0 || s >= MIN_TIMER_SECS, { error: `must be 0 (no monitoring) or at least ${MIN_TIMER_SECS}` }),
+    ),
+    30,
+  ),
   /**
    * Seconds without a heartbeat after which the connection counts as lost and
-   * the monitor re-enrolls. Must exceed `heartbeatIntervalSecs` while monitoring is on.
+   * the monitor re-enrolls (at least 0.05: below it the timing wheel's 10 ms
+   * buckets and the event loop's own delays are the timeout). Must exceed
+   * `heartbeatIntervalSecs` while monitoring is on.
    * @default 90
    */
-  connectionTimeoutSecs: z._default(positive(MAX_TIMER_SECS), 90),
+  connectionTimeoutSecs: z._default(
+    positive(MAX_TIMER_SECS).check(z.gte(MIN_TIMEOUT_SECS, { error: `must be at least ${MIN_TIMEOUT_SECS}` })),
+    90,
+  ),
   /**
    * First retransmission interval of a request inside one attempt, in
    * milliseconds; doubles on each retransmission of the same request, up to

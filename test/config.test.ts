@@ -83,6 +83,9 @@ describe('config', () => {
     ['initialBackoffMs', -5, /initialBackoffMs: must be >= 0/],
     ['heartbeatIntervalSecs', -1, /heartbeatIntervalSecs: must be >= 0/],
     ['connectionTimeoutSecs', Number.NEGATIVE_INFINITY, /connectionTimeoutSecs: must be a finite number/],
+    // found by a new user's review (2026-12-07): 0.0001 s / 0.001 s were accepted, and gave false losses on a 10 ms wheel
+    ['heartbeatIntervalSecs', 0.0001, /heartbeatIntervalSecs: must be 0 \(no monitoring\) or at least 0\.01/],
+    ['connectionTimeoutSecs', 0.001, /connectionTimeoutSecs: must be at least 0\.05/],
     ['maxRetries', 0, /maxRetries: must be >= 1/],
     ['maxRetries', 2.5, /maxRetries: must be an integer/],
     ['timeoutMs', '5000', /timeoutMs: must be a finite number/],

@@ -41,6 +41,9 @@ export const positive = (max = MAX_TIMER_MS) =>
 export const integerAtLeast = (min: number) =>
   z.number({ error: 'must be a finite number' }).check(integer, z.gte(min, { error: `must be >= ${min}` }));
 
+/** The longest IPCP or DIF name an option takes, in UTF-16 characters (at most 3,072 bytes of UTF-8). */
+export const MAX_NAME_LENGTH = 1024;
+
 /**
  * A name (an IPCP's, a DIF's): a non-empty, well-formed string. A lone
  * surrogate would be sent as U+FFFD, so that the peer reads another name.
@@ -48,6 +51,8 @@ export const integerAtLeast = (min: number) =>
 export const nameSchema = (what = 'a non-empty string', empty = `must be ${what}`) =>
   z.string({ error: `must be ${what}` }).check(
     z.minLength(1, { error: empty }),
+    // (a name is carried in every M_CONNECT, whose PDU must fit the shim: 8,192 bytes by default)
+    z.maxLength(MAX_NAME_LENGTH, { error: `must be at most ${MAX_NAME_LENGTH} characters` }),
     z.refine((name) => name.isWellFormed(), { error: 'must be well-formed Unicode (no lone surrogates)' }),
   );
 

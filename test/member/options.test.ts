@@ -31,6 +31,8 @@ describe('EnrollmentManager options: each bad value is a ConfigError naming the 
     [{ ipcpName: '' }, 'ipcpName: must be a non-empty string'],
     [{ ipcpName: 5 }, 'ipcpName: must be a non-empty string'],
     [{ ipcpName: 'a\uDC00' }, 'ipcpName: must be well-formed Unicode (no lone surrogates)'],
+    // found by a new user's review (2026-12-07): a 20,000-character name passed, and failed only at the first send
+    [{ ipcpName: 'n'.repeat(1025) }, 'ipcpName: must be at most 1024 characters'],
     [{ difName: '' }, 'difName: must be a non-empty string'],
     [{ difName: 7 }, 'difName: must be a non-empty string'],
     [{ lowerDifs: 'x' }, 'lowerDifs: must be an array of DIF names'],
