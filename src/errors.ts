@@ -161,9 +161,16 @@ export class ProtocolError extends EnrollmentError {
 /** The shim (N-1 transport) refused or failed an operation. */
 export class ShimError extends EnrollmentError {
   declare readonly code: 'SHIM_ERROR';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * The destination a send was refused for, when the refusal is that address's (not one this shim can send to),
+   * not the shim's (closed, a PDU too large): a member then moves on to its next bootstrap.
+   */
+  readonly destination: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; destination?: string | undefined }) {
     super('SHIM_ERROR', message, options);
     this.name = 'ShimError';
+    this.destination = options?.destination;
   }
 }
 

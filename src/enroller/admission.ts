@@ -84,7 +84,9 @@ export function allowListGuard(allowed: ReadonlySet<string> | undefined): Guard 
 export function capacityGuard(inProgress: () => number, maxPending: number, retryIn: (request: ConnectRequest) => number): Guard {
   return (request) => {
     const pending = inProgress();
-    if ((request.existing !== undefined && request.existing.channel === null) || pending < maxPending) return undefined;
+    // (one that replaces an enrollment in progress adds none: not one refused for good, which counts for none)
+    const replaces = request.existing !== undefined && request.existing.channel === null && request.existing.refused !== true;
+    if (replaces || pending < maxPending) return undefined;
     const retryInMs = retryIn(request);
     return { reason: busyReason(`${pending} enrollments in progress`, retryInMs), result: Result.BUSY };
   };

@@ -143,7 +143,6 @@ export class AddressAssigner {
   }
 
   async #answer(request: StartRequest, info: StartInfo): Promise<void> {
-    this.#p.sessions.refused(request.session, false); // a new M_START: in progress again, whatever the last one got
     if (!this.#admit(request, info.proof)) return;
     const { msg, session } = request;
     const { ledger } = this.#p;
@@ -156,10 +155,7 @@ export class AddressAssigner {
     const assignment = await this.#bind(request, info.requested, binding);
     if (assignment === undefined) return;
     if (!assignment.ok) {
-      const reply = encodeCdapMessage(replyTo(msg, Result.FAILED, assignment.reason));
-      session.burst = [reply];
-      this.#p.outbox.sendBytes(request.from, reply, session.channel);
-      this.#rejected(request, Result.FAILED, assignment.reason);
+      this.#refusedForGood(request, Result.FAILED, assignment.reason);
       return;
     }
     this.#took(session, assignment.address, binding.fresh);
@@ -199,9 +195,7 @@ export class AddressAssigner {
       return false;
     }
     if (!members.has(session.name) && members.size >= this.#settings.maxMembers) {
-      const full = `the DIF is full: ${this.#settings.maxMembers} members`;
-      outbox.reply(from, msg, Result.FAILED, full, channel);
-      this.#rejected(request, Result.FAILED, full);
+      this.#refusedForGood(request, Result.FAILED, `the DIF is full: ${this.#settings.maxMembers} members`);
       return false;
     }
     if (!ledger.vouching()) {
@@ -214,6 +208,10 @@ export class AddressAssigner {
     if (claim === undefined) {
       this.#p.sessions.won(session);
       return true;
+    }
+    if (claim.result !== Result.BUSY) {
+      this.#refusedForGood(request, claim.result, claim.reason);
+      return false;
     }
     outbox.reply(from, msg, claim.result, claim.reason, channel);
     this.#rejected(request, claim.result, claim.reason);
@@ -323,6 +321,16 @@ export class AddressAssigner {
     this.#p.sessions.burstSent(session);
     session.told = true;
     for (const pdu of session.burst) this.#p.outbox.sendBytes(from, pdu, session.channel);
+  }
+
+  /** The M_START is refused for good: the refusal is its answer, a repeat of it gets the same (neither counted nor told again). */
+  #refusedForGood(request: StartRequest, result: number, reason: string): void {
+    const { msg, session } = request;
+    const reply = encodeCdapMessage(replyTo(msg, result, reason));
+    session.startInvokeId = msg.invokeId ?? 0;
+    session.burst = [reply];
+    this.#p.outbox.sendBytes(request.from, reply, session.channel);
+    this.#rejected(request, result, reason);
   }
 
   /** The M_START could not be answered now: it is refused, and a repeat of it is answered anew. */

@@ -141,6 +141,7 @@ function sessionParts(s: EnrollerSettings, outbox: Outbox, abandoned: (session: 
     clock,
     retransmitMs: s.retransmitMs,
     pendingTimeoutMs: s.pendingTimeoutMs,
+    maxRefused: s.maxPendingEnrollments,
     running,
     abandoned,
     sendBytes: (to, pdu, channel) => outbox.sendBytes(to, pdu, channel),

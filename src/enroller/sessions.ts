@@ -114,6 +114,8 @@ export interface SessionTableHost {
   readonly retransmitMs: number;
   /** Age at which an enrollment in progress is forgotten, in ms. */
   readonly pendingTimeoutMs: number;
+  /** How many enrollments refused for good are kept to answer a repeat (`maxPendingEnrollments`); one more is forgotten at once. */
+  readonly maxRefused: number;
   /** Whether the enroller serves (the sweep runs only then). */
   running(): boolean;
   /** An abandoned enrollment's address goes back (see {@link SessionTable.abandon}). */
@@ -163,11 +165,17 @@ export class SessionTable {
 
   /**
    * `session`'s M_START was refused for good (`true`: a full pool or DIF, a name in use, a failed proof):
-   * it stays to answer a repeat of that M_START alike until the pending timeout, but no longer counts as in
-   * progress, so that refused newcomers do not take the places of members who can enrol. `false`: answered anew.
+   * it stays to answer a repeat of that M_START alike until the pending timeout (at most `maxRefused` of them: one
+   * more is forgotten at once), but no longer counts as in progress, so that refused newcomers do not take the
+   * places of members who can enrol. `false`: counts again.
    */
   refused(session: Session, refused: boolean): void {
     if ((session.refused === true) === refused || this.#sessions.get(session.shimAddress) !== session) return;
+    if (refused && this.#refused >= this.#host.maxRefused) {
+      // (refused ones count for no place: a flood of M_CONNECTs and M_STARTs against a full pool must not pile them up)
+      this.delete(session.shimAddress);
+      return;
+    }
     session.refused = refused;
     this.#refused += refused ? 1 : -1;
     this.#update();

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ShimError } from '../errors.js';
 import { MAX_ALTERNATES } from '../cdap/messages.js';
 import type { BootstrapStatus } from './events.js';
 
@@ -101,6 +102,21 @@ export class BootstrapSet {
   /** Forgets `address` (an advertised enroller the shim cannot send to). */
   forget(address: string): void {
     this.#known = this.#known.filter((status) => status.address !== address);
+  }
+
+  /**
+   * Whether the run moves on from `status`'s bootstrap after `err`, as from one that does not answer. An enroller's
+   * advice the shim refuses to send to (any `ShimError`) is forgotten. Any other entry the shim cannot send to (a
+   * `ShimError` naming it as its `destination`: not of its kind of address; not a closed shim's), while others are
+   * left to try: a typo in one configured entry ends no run.
+   */
+  unsendable(status: Bootstrap, err: unknown): boolean {
+    if (!(err instanceof ShimError)) return false;
+    if (status.source === 'advertised') {
+      this.forget(status.address);
+      return true;
+    }
+    return err.destination === status.address && this.#known.length > 1;
   }
 
   /**

@@ -21,7 +21,6 @@ import {
   IpcpNameNotSetError,
   ManagerClosedError,
   NoBootstrapPeersError,
-  ShimError,
 } from '../errors.js';
 import { exponentialDelay } from '../util/backoff.js';
 import { MAX_TIMER_MS, sleep } from '../util/clock.js';
@@ -287,12 +286,8 @@ export class Runs {
       const { recovery, busyInARow } = p;
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
-      if (err instanceof ShimError && p.target === undefined && (status.source === 'advertised' || this.#init.bootstraps.size > 1)) {
-        // One the shim cannot send to (not an address of its kind), with others to try: the run moves on, as from an
-        // enroller that does not answer (a typo in one entry of the configuration ends no run); advice is forgotten.
-        if (status.source === 'advertised') this.#init.bootstraps.forget(bootstrap);
-        throw new AttemptTimeout(bootstrap, { cause: err });
-      }
+      // (one its shim cannot send to: the run moves on, as from an enroller that does not answer; see BootstrapSet.unsendable)
+      if (p.target === undefined && this.#init.bootstraps.unsendable(status, err)) throw new AttemptTimeout(bootstrap, { cause: err });
       throw err;
     } finally {
       if (this.#attempt === attempt) this.#attempt = undefined;

@@ -68,6 +68,8 @@ export function receiveHandler(handler: unknown, shim: string): ShimHandler {
  * that a bad send fails in a unit test as it would on a real network.
  */
 export function checkSend(to: unknown, pdu: unknown): void {
-  if (typeof to !== 'string' || to === '') throw new ShimError('destination must be a non-empty shim address');
+  if (typeof to !== 'string' || to === '') {
+    throw new ShimError('destination must be a non-empty shim address', { destination: typeof to === 'string' ? to : undefined });
+  }
   if (!(pdu instanceof Uint8Array)) throw new ShimError('a PDU must be a Uint8Array');
 }

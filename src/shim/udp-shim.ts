@@ -219,9 +219,14 @@ export class UdpShim implements Shim {
 
   /** Parses a new destination (a ShimError if it is malformed or of the other IP version) and makes it the last one. */
   #destination(to: string): void {
-    const endpoint = parseUdpAddress(to);
+    let endpoint: ReturnType<typeof parseUdpAddress>;
+    try {
+      endpoint = parseUdpAddress(to);
+    } catch (err) {
+      throw new ShimError((err as Error).message, { cause: err, destination: to });
+    }
     if (endpoint.family !== this.#family) {
-      throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`);
+      throw new ShimError(`cannot send to ${endpoint.address} from IPv${this.#family} shim ${this.localAddress}`, { destination: to });
     }
     this.#lastTo = to;
     // The host as the last shim of the process that parsed it kept it: ten thousand members' shims sending to one

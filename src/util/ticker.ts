@@ -163,10 +163,11 @@ export class Ticker {
       this.#due.clear();
       this.#done = Math.floor(this.#clock.now() / this.#tickMs) - 1;
     }
-    // Never into a bucket already processed: an entry due in the past runs at the next one.
+    // Never into a bucket already processed; an entry due in the past runs at the next tick, in the present bucket (not
+    // in one long past: a tick that began far past its earliest bucket's time would look late, see `late`).
     let due = Math.ceil(at / this.#tickMs);
     if (due * this.#tickMs < at) due++; // at / tickMs rounded down to a whole number (underflow)
-    const bucket = Math.max(due, this.#done + 1);
+    const bucket = Math.max(due, this.#done + 1, Math.floor(this.#clock.now() / this.#tickMs));
     entry.at = wholeMs(at); // (its bucket is the same: buckets start at whole milliseconds)
     entry.bucket = bucket;
     let set = this.#buckets.get(bucket);

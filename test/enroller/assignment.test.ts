@@ -102,6 +102,47 @@ describe('AddressAssigner: refusals', () => {
     expect(startReplies(x).map((r) => r.address)).toEqual([1002, 1002]);
   });
 
+  // Found by a review of the change above (2026-12-07): the capacity guard let an M_CONNECT from an address with an
+  // enrollment in progress through ("it replaces that one"), and the refused one counted for none.
+  it('a member refused for good connecting again takes a place like any newcomer: maxPendingEnrollments holds', async () => {
+    const { enroller, net, peer, send } = await world({ addressPool: { first: 1002, last: 1002 }, maxPendingEnrollments: 1 });
+    const x = new RawPeer(net.attach('x-shim'));
+    await x.send('bootstrap', connectMsg(1, 'x'));
+    await x.send('bootstrap', startMsg(2));
+    await settle();
+    await x.send('bootstrap', stopReply(x)); // x holds the only address
+    await settle();
+    await send(connectMsg(1, 'y'));
+    await send(startMsg(2));
+    expect(startReplies(peer).map((r) => r.result)).toEqual([-1]);
+    const z = new RawPeer(net.attach('z-shim'));
+    await z.send('bootstrap', connectMsg(1, 'z')); // admitted: y's refused enrollment holds no place
+    await settle();
+    await send(connectMsg(3, 'y')); // y's application enrols again
+    expect(peer.ofType(OpCode.M_CONNECT_R).map((m) => m.result ?? 0)).toEqual([0, -5]);
+    expect(enroller.pendingEnrollments).toBe(1);
+  });
+
+  // Found by the same review: a repeat of an M_START refused "the DIF is full" was judged anew, counted and told again.
+  it('a repeat of an M_START refused for good gets the same answer, neither counted nor told again', async () => {
+    const { enroller, net, peer, told, send } = await world({ maxMembers: 1 });
+    const a = new RawPeer(net.attach('a-shim'));
+    await a.send('bootstrap', connectMsg(1, 'a'));
+    await send(connectMsg(1, 'm'));
+    await a.send('bootstrap', startMsg(2));
+    await settle();
+    await a.send('bootstrap', stopReply(a));
+    await settle();
+    await send(startMsg(2));
+    await send(startMsg(2)); // its M_START_R was lost: the member retransmits
+    expect(startReplies(peer)).toEqual([
+      { result: -1, reason: 'the DIF is full: 1 members', address: undefined },
+      { result: -1, reason: 'the DIF is full: 1 members', address: undefined },
+    ]);
+    expect(told).toEqual(['rejected m -1 the DIF is full: 1 members']);
+    expect(enroller.stats().rejected).toBe(1);
+  });
+
   it("a full DIF refuses a newcomer's M_START -1, counted as rejected and told, nothing bound; a member enrolling again is no newcomer", async () => {
     const { enroller, net, store, peer, told, send } = await world({ maxMembers: 1 });
     const a = new RawPeer(net.attach('a-shim'));

@@ -3,7 +3,7 @@ import { InvokeIds } from '../../src/cdap/messages.js';
 import { type Session, SessionTable } from '../../src/enroller/sessions.js';
 import { ManualClock } from './manual-clock.js';
 
-export function sessionTable({ running = true, retransmitMs = 100, pendingTimeoutMs = 5000 } = {}) {
+export function sessionTable({ running = true, retransmitMs = 100, pendingTimeoutMs = 5000, maxRefused = 100 } = {}) {
   const clock = new ManualClock();
   /** The receive queue's delay, set by the test; `watched` says whether the table asks it to be measured. */
   const queue = {
@@ -19,6 +19,7 @@ export function sessionTable({ running = true, retransmitMs = 100, pendingTimeou
     clock,
     retransmitMs,
     pendingTimeoutMs,
+    maxRefused,
     running: () => running,
     abandoned: (s) => abandoned.push(s.name),
     sendBytes: (to, pdu) => sent.push({ to, pdu: new TextDecoder().decode(pdu), at: clock.now() }),

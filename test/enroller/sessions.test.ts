@@ -221,3 +221,21 @@ describe('SessionTable: enrollments refused for good', () => {
     expect(sessions.inProgress).toBe(0);
   });
 });
+
+// Found by a review (2026-12-07): refused ones counting for no place, a flood of M_CONNECTs and M_STARTs against a
+// full pool kept one each for the pending timeout, with no bound.
+it('keeps at most maxRefused enrollments refused for good: one more is forgotten at once', () => {
+  const { sessions, session } = sessionTable({ maxRefused: 2 });
+  for (const name of ['a', 'b', 'c']) {
+    const s = session(name, `${name}-shim`);
+    sessions.set(`${name}-shim`, s);
+    sessions.refused(s, true);
+  }
+  expect(['a-shim', 'b-shim', 'c-shim'].map((from) => sessions.get(from) !== undefined)).toEqual([true, true, false]);
+  expect(sessions.inProgress).toBe(0);
+  sessions.delete('a-shim');
+  const d = session('d', 'd-shim');
+  sessions.set('d-shim', d);
+  sessions.refused(d, true); // room again
+  expect(sessions.get('d-shim')).toBe(d);
+});

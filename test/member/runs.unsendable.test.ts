@@ -5,7 +5,7 @@
  * its bootstraps moves on from one its shim cannot send to, as from one that does not answer.
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import { EnrollmentManager, EnrollmentTimeoutError, MemoryNetwork, MemoryRib, type Shim, ShimError } from '../../src/index.js';
+import { EnrollmentManager, EnrollmentTimeoutError, MemoryNetwork, MemoryRib, type Shim, ShimError, UdpShim } from '../../src/index.js';
 import { cleanup, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -17,7 +17,8 @@ afterEach(async () => {
 function refusing(shim: Shim, refused: readonly string[]): Shim {
   return {
     localAddress: shim.localAddress,
-    send: (to, pdu) => (refused.includes(to) ? Promise.reject(new ShimError(`invalid address "${to}"`)) : shim.send(to, pdu)),
+    send: (to, pdu) =>
+      refused.includes(to) ? Promise.reject(new ShimError(`invalid address "${to}"`, { destination: to })) : shim.send(to, pdu),
     onReceive: (handler) => shim.onReceive(handler),
     close: () => shim.close(),
   };
@@ -65,4 +66,28 @@ it('a shim that can send to none of them ends enrol() after its attempts, saying
   expect(err.cause).toBeInstanceOf(ShimError);
   expect(err.message).toMatch(/the last attempt could not send: invalid address/);
   await mgr.close();
+});
+
+// Found by a review of the change above (2026-12-07): every ShimError was taken for "not this address", a closed
+// shim's too, so enrol() on a closed shim with two entries backed off through its attempts and ended in a timeout.
+it('a closed shim ends enrol() at once with its ShimError, however many bootstraps are configured', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 6 });
+  const shim = net.attach('m');
+  const mgr = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: 'm', config: config(['a', 'b']) });
+  await shim.close();
+  const enrolled = mgr.enrol().catch((e: unknown) => e);
+  await vi.advanceTimersByTimeAsync(0);
+  const err = await enrolled;
+  expect(err).toBeInstanceOf(ShimError);
+  expect((err as ShimError).destination).toBeUndefined();
+  await mgr.close();
+});
+
+it('UdpShim names the destination it refuses; a closed one names none', async () => {
+  const shim = await UdpShim.bind('127.0.0.1:0');
+  await expect(shim.send('localhost:1', Uint8Array.of(1))).rejects.toMatchObject({ destination: 'localhost:1' });
+  await expect(shim.send('[::1]:7000', Uint8Array.of(1))).rejects.toMatchObject({ destination: '[::1]:7000' });
+  await shim.close();
+  await expect(shim.send('127.0.0.1:7000', Uint8Array.of(1))).rejects.toMatchObject({ destination: undefined });
 });
