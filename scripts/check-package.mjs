@@ -11,7 +11,7 @@
 // (README, "Install"): an enroller sharing its table through etcd, with its
 // metrics endpoint, admits a member.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +126,22 @@ try {
   }
   sh('node', ['node_modules/rina-enrollment/dist/cli/rina-enroll.js', '--help'], work, { capture: true });
   console.log('rina-enroll --help runs');
+
+  step("the typings document every option (an editor's hover): each options interface's properties carry their JSDoc");
+  for (const [file, option] of [
+    ['enroller/options.d.ts', 'leaseMs'],
+    ['member/options.d.ts', 'lowerDifs'],
+    ['config.d.ts', 'heartbeatIntervalSecs'],
+    ['shim/udp-shim.d.ts', 'recvBufferSize'],
+    ['etcd/options.d.ts', 'txnTargetMs'],
+  ]) {
+    const text = readFileSync(join(work, 'node_modules/rina-enrollment/dist', file), 'utf8');
+    // the option's declaration in its interface, right after the comment that documents it
+    if (!new RegExp(`\\*/\\s*readonly ${option}\\??:`).test(text)) {
+      throw new Error(`dist/${file}: ${option} is not documented in the typings (an options interface inferred from its schema?)`);
+    }
+  }
+  console.log('the options interfaces of the typings carry their documentation');
 
   step('the state file from the bundle: a FileAddressStore writes (write-file-atomic, inlined) and a second one reads it back');
   {

@@ -7,7 +7,7 @@
 import * as z from 'zod/mini';
 import type { ConfigError } from './errors.js';
 import { MAX_TIMER_MS } from './util/clock.js';
-import { integerAtLeast, nonNegative, parseWith, positive } from './util/schema.js';
+import { integerAtLeast, nonNegative, parseWith, positive, type Same } from './util/schema.js';
 
 /** The shortest keepalive interval, in seconds: one bucket of the timing wheel. */
 const MIN_TIMER_SECS = 0.01;
@@ -76,79 +76,23 @@ const bootstrapEntrySchema = z.string({ error: 'must be a shim address or "srv:"
   }),
 );
 
-/** The member's settings as given, each checked alone, defaults applied. */
+/** The member's settings as given, each checked alone, defaults applied (documented in {@link EnrollmentConfig}). */
 const configFieldsSchema = z.strictObject({
-  /**
-   * Bound on one enrollment attempt, in milliseconds.
-   * @default 5000
-   */
   timeoutMs: z._default(positive(), 5000),
-  /**
-   * Total attempts of one enrollment: attempt 1, wait `initialBackoffMs`,
-   * attempt 2, wait twice that, attempt 3, ... then `EnrollmentTimeoutError`.
-   * A "busy" answer does not use one up: the member waits a jittered backoff
-   * (`initialBackoffMs` doubling up to `reenrollBackoffCapMs`) and asks
-   * again for as long as the enroller answers "busy" (the `signal` of
-   * `enrol()` bounds that).
-   * @default 3
-   */
   maxRetries: z._default(integerAtLeast(1), 3),
-  /**
-   * Wait before the second attempt, in milliseconds; doubles after each attempt.
-   * @default 1000
-   */
   initialBackoffMs: z._default(nonNegative(), 1000),
-  /**
-   * Heartbeat interval in seconds (fractions allowed, at least 0.01: the
-   * timing wheel's 10 ms bucket); 0 disables monitoring.
-   * @default 30
-   */
   heartbeatIntervalSecs: z._default(
     nonNegative(MAX_TIMER_SECS).check(
       z.refine((s) => s === 0 || s >= MIN_TIMER_SECS, { error: `must be 0 (no monitoring) or at least ${MIN_TIMER_SECS}` }),
     ),
     30,
   ),
-  /**
-   * Seconds without a heartbeat after which the connection counts as lost and
-   * the monitor re-enrolls (at least 0.05: below it the timing wheel's 10 ms
-   * buckets and the event loop's own delays are the timeout). Must exceed
-   * `heartbeatIntervalSecs` while monitoring is on.
-   * @default 90
-   */
   connectionTimeoutSecs: z._default(
     positive(MAX_TIMER_SECS).check(z.gte(MIN_TIMEOUT_SECS, { error: `must be at least ${MIN_TIMEOUT_SECS}` })),
     90,
   ),
-  /**
-   * First retransmission interval of a request inside one attempt, in
-   * milliseconds; doubles on each retransmission of the same request, up to
-   * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
-   * survive loss. Left unset, it is derived from the attempt's bound so that
-   * every attempt sends each request several times:
-   * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be at most
-   * `timeoutMs / 2` (else a request sent after the first exchange of an
-   * attempt, M_START, would go only once).
-   * @default min(250, timeoutMs / 4, maxRetransmitMs)
-   */
   retransmitMs: z.optional(positive()),
-  /**
-   * Upper bound of the retransmission interval, in milliseconds.
-   * @default 2000
-   */
   maxRetransmitMs: z._default(positive(), 2000),
-  /**
-   * Shim addresses of the bootstraps to enrol with, in order of preference.
-   * `enrol()` and recovery move through them; enrollers may advertise more.
-   *
-   * An entry `srv:_service._proto.domain` (e.g.
-   * `srv:_rina-enroll._udp.example.com`) is not an address but a DNS SRV
-   * name: it is resolved before the first attempt, and again whenever every
-   * known bootstrap has failed, into the enrollers it lists, tried in
-   * RFC 2782 order (ascending priority, weighted random within one) at its
-   * place in this list. The manager's `discovery` option sets the resolver.
-   * @default []
-   */
   bootstraps: z._default(
     z.readonly(
       z.array(bootstrapEntrySchema, {
@@ -157,24 +101,13 @@ const configFieldsSchema = z.strictObject({
     ),
     () => NO_BOOTSTRAPS,
   ),
-  /**
-   * Base of the backoff between re-enrollment attempts of the monitor's
-   * recovery, in ms: the n-th consecutive failure with a bootstrap (n = 0
-   * for the first) blocks it for `random(0, min(cap, base * 2^n))` (full
-   * jitter), never less than `retransmitMs`.
-   * @default 1000
-   */
   reenrollBackoffBaseMs: z._default(positive(), 1000),
-  /**
-   * Cap of that backoff, in ms.
-   * @default 30000
-   */
   reenrollBackoffCapMs: z._default(positive(), 30_000),
 });
 type ConfigFields = z.output<typeof configFieldsSchema>;
 
-/** The member's settings, with the defaults of the design this library implements. */
-export const enrollmentConfigSchema = z.pipe(
+/** The checks across settings, and the derived retransmission interval. */
+const configSchema = z.pipe(
   configFieldsSchema.check(
     z.refine<ConfigFields>((c) => c.heartbeatIntervalSecs === 0 || c.connectionTimeoutSecs > c.heartbeatIntervalSecs, {
       path: ['connectionTimeoutSecs'],
@@ -200,33 +133,117 @@ export const enrollmentConfigSchema = z.pipe(
       error: 'must be >= reenrollBackoffBaseMs',
     }),
   ),
-  z.transform(
-    (
-      c: ConfigFields,
-    ): Omit<ConfigFields, 'retransmitMs'> & {
-      /** First retransmission interval of a request inside one attempt, in ms: as set, or `min(250, timeoutMs / 4, maxRetransmitMs)`. */
-      retransmitMs: number;
-    } => ({
-      // Every key written in one literal, in one order: all configs share one hidden class. A spread of zod's
-      // output (a dictionary-mode object) gave every manager's frozen config a shape of its own, ~400 B each.
-      timeoutMs: c.timeoutMs,
-      maxRetries: c.maxRetries,
-      initialBackoffMs: c.initialBackoffMs,
-      heartbeatIntervalSecs: c.heartbeatIntervalSecs,
-      connectionTimeoutSecs: c.connectionTimeoutSecs,
-      retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs),
-      maxRetransmitMs: c.maxRetransmitMs,
-      bootstraps: c.bootstraps,
-      reenrollBackoffBaseMs: c.reenrollBackoffBaseMs,
-      reenrollBackoffCapMs: c.reenrollBackoffCapMs,
-    }),
-  ),
+  z.transform((c: ConfigFields): Omit<ConfigFields, 'retransmitMs'> & { retransmitMs: number } => ({
+    // Every key written in one literal, in one order: all configs share one hidden class. A spread of zod's
+    // output (a dictionary-mode object) gave every manager's frozen config a shape of its own, ~400 B each.
+    timeoutMs: c.timeoutMs,
+    maxRetries: c.maxRetries,
+    initialBackoffMs: c.initialBackoffMs,
+    heartbeatIntervalSecs: c.heartbeatIntervalSecs,
+    connectionTimeoutSecs: c.connectionTimeoutSecs,
+    retransmitMs: c.retransmitMs ?? derivedRetransmitMs(c.timeoutMs, c.maxRetransmitMs),
+    maxRetransmitMs: c.maxRetransmitMs,
+    bootstraps: c.bootstraps,
+    reenrollBackoffBaseMs: c.reenrollBackoffBaseMs,
+    reenrollBackoffCapMs: c.reenrollBackoffCapMs,
+  })),
 );
 
-/** The member's configuration, every field set. */
-export type EnrollmentConfig = z.output<typeof enrollmentConfigSchema>;
+/**
+ * The member's configuration, every field set: what `mgr.config` holds. (An
+ * interface written out beside the schema below, so that the published
+ * typings carry each setting's documentation; a compile-time check keeps
+ * the two the same.)
+ */
+export interface EnrollmentConfig {
+  /**
+   * Bound on one enrollment attempt, in milliseconds.
+   * @default 5000
+   */
+  readonly timeoutMs: number;
+  /**
+   * Total attempts of one enrollment: attempt 1, wait `initialBackoffMs`,
+   * attempt 2, wait twice that, attempt 3, ... then `EnrollmentTimeoutError`.
+   * A "busy" answer does not use one up: the member waits a jittered backoff
+   * (`initialBackoffMs` doubling up to `reenrollBackoffCapMs`) and asks
+   * again for as long as the enroller answers "busy" (the `signal` of
+   * `enrol()` bounds that).
+   * @default 3
+   */
+  readonly maxRetries: number;
+  /**
+   * Wait before the second attempt, in milliseconds; doubles after each attempt.
+   * @default 1000
+   */
+  readonly initialBackoffMs: number;
+  /**
+   * Heartbeat interval in seconds (fractions allowed, at least 0.01: the
+   * timing wheel's 10 ms bucket); 0 disables monitoring.
+   * @default 30
+   */
+  readonly heartbeatIntervalSecs: number;
+  /**
+   * Seconds without a heartbeat after which the connection counts as lost and
+   * the monitor re-enrolls (at least 0.05: below it the timing wheel's 10 ms
+   * buckets and the event loop's own delays are the timeout). Must exceed
+   * `heartbeatIntervalSecs` while monitoring is on.
+   * @default 90
+   */
+  readonly connectionTimeoutSecs: number;
+  /**
+   * First retransmission interval of a request inside one attempt, in
+   * milliseconds; doubles on each retransmission of the same request, up to
+   * `maxRetransmitMs`. Datagrams get lost: this is what makes one attempt
+   * survive loss. Left unset, it is derived from the attempt's bound so that
+   * every attempt sends each request several times:
+   * `min(250, timeoutMs / 4, maxRetransmitMs)`. Set, it must be at most
+   * `timeoutMs / 2` (else a request sent after the first exchange of an
+   * attempt, M_START, would go only once).
+   * @default min(250, timeoutMs / 4, maxRetransmitMs)
+   */
+  readonly retransmitMs: number;
+  /**
+   * Upper bound of the retransmission interval, in milliseconds.
+   * @default 2000
+   */
+  readonly maxRetransmitMs: number;
+  /**
+   * Shim addresses of the bootstraps to enrol with, in order of preference.
+   * `enrol()` and recovery move through them; enrollers may advertise more.
+   *
+   * An entry `srv:_service._proto.domain` (e.g.
+   * `srv:_rina-enroll._udp.example.com`) is not an address but a DNS SRV
+   * name: it is resolved before the first attempt, and again whenever every
+   * known bootstrap has failed, into the enrollers it lists, tried in
+   * RFC 2782 order (ascending priority, weighted random within one) at its
+   * place in this list. The manager's `discovery` option sets the resolver.
+   * @default []
+   */
+  readonly bootstraps: readonly string[];
+  /**
+   * Base of the backoff between re-enrollment attempts of the monitor's
+   * recovery, in ms: the n-th consecutive failure with a bootstrap (n = 0
+   * for the first) blocks it for `random(0, min(cap, base * 2^n))` (full
+   * jitter), never less than `retransmitMs`.
+   * @default 1000
+   */
+  readonly reenrollBackoffBaseMs: number;
+  /**
+   * Cap of that backoff, in ms.
+   * @default 30000
+   */
+  readonly reenrollBackoffCapMs: number;
+}
+
 /** What a caller passes: any subset of {@link EnrollmentConfig}; the rest takes its default. */
-export type EnrollmentConfigInput = z.input<typeof enrollmentConfigSchema>;
+export type EnrollmentConfigInput = { readonly [K in keyof EnrollmentConfig]?: EnrollmentConfig[K] | undefined };
+
+// The interfaces and the schema agree: a compile error otherwise.
+true satisfies Same<EnrollmentConfig, z.output<typeof configSchema>>;
+true satisfies Same<EnrollmentConfigInput, z.input<typeof configSchema>>;
+
+/** The member's settings, with the defaults of the design this library implements. */
+export const enrollmentConfigSchema: z.ZodMiniType<EnrollmentConfig, EnrollmentConfigInput> = configSchema;
 
 /**
  * Heartbeat presets from the design this library implements, for

@@ -41,7 +41,8 @@ describe('config', () => {
   });
 
   it('gives every field of the schema, and only those, in one order (all configs share one shape)', () => {
-    const shape = (enrollmentConfigSchema._zod.def.in as unknown as { _zod: { def: { shape: Record<string, unknown> } } })._zod.def.shape;
+    const def = enrollmentConfigSchema._zod.def as unknown as { in: { _zod: { def: { shape: Record<string, unknown> } } } };
+    const shape = def.in._zod.def.shape;
     const keys = Object.keys(resolveConfig());
     expect([...keys].sort()).toEqual(Object.keys(shape).sort());
     expect(Object.keys(resolveConfig({ retransmitMs: 100, bootstraps: ['127.0.0.1:1'], heartbeatIntervalSecs: 0 }))).toEqual(keys);

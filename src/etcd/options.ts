@@ -1,12 +1,13 @@
 /**
  * The options of the etcd address store: one zod schema, from which the
- * type, the defaults and the validation come; and its counters.
+ * defaults and the validation come, the documented interface beside it,
+ * checked against it; and its counters.
  *
  * @module
  */
 import type { Etcd3 } from 'etcd3';
 import * as z from 'zod/mini';
-import { dependency, integerAtLeast, nameSchema, positive } from '../util/schema.js';
+import { dependency, integerAtLeast, nameSchema, positive, type Same } from '../util/schema.js';
 
 /** The longest lease TTL whose renewal (every TTL/3) and fence timers a Node.js timer can wait: 2^31 - 1 ms. */
 const MAX_LEASE_TTL_SECS = 2_147_483;
@@ -17,13 +18,9 @@ const pem = (what: string) =>
     .union([z.string(), z.custom<Uint8Array>((v) => v instanceof Uint8Array)], { error: 'must be PEM text or its bytes' })
     .check(z.refine((v) => Buffer.from(v).toString('utf8').includes('-----BEGIN '), { error: `${what} must be PEM (-----BEGIN ...)` }));
 
-/** The options schema of {@link EtcdAddressStore} (its JSDoc is the options' reference). */
+/** The options schema of {@link EtcdAddressStore}: each option's rules (documented in {@link EtcdAddressStoreOptions}). */
 export const etcdStoreOptionsSchema = z
   .strictObject({
-    /**
-     * etcd client URLs (`http://127.0.0.1:2379`); the store makes its own
-     * client and closes it in {@link EtcdAddressStore.close}.
-     */
     hosts: z.optional(
       z.union(
         [
@@ -35,21 +32,12 @@ export const etcdStoreOptionsSchema = z
         },
       ),
     ),
-    /** An etcd3 client of the caller's (who closes it), instead of `hosts`. */
     client: z.optional(dependency<Etcd3>('Etcd3 client', ['lease', 'watch', 'close'])),
-    /**
-     * TLS to etcd (`https://` hosts): the CA that signed etcd's certificate,
-     * and for etcd's `--client-cert-auth` this client's certificate chain and
-     * key, all PEM. With `hosts` only.
-     */
     tls: z.optional(
       z
         .strictObject({
-          /** The CA certificate(s) to trust, PEM. */
           ca: pem('tls.ca'),
-          /** This client's certificate chain, PEM (with `key`). */
           cert: z.optional(pem('tls.cert')),
-          /** This client's private key, PEM (with `cert`). */
           key: z.optional(pem('tls.key')),
         })
         .check(
@@ -59,61 +47,22 @@ export const etcdStoreOptionsSchema = z
           }),
         ),
     ),
-    /** etcd authentication (`etcdctl auth enable`): a user whose role grants read and write under `prefix`. With `hosts` only. */
     auth: z.optional(
       z.strictObject({
-        /** The etcd user. */
         username: z.string().check(z.minLength(1, { error: 'must be a non-empty string' })),
-        /** Its password (kept out of errors and logs). */
         password: z.string().check(z.minLength(1, { error: 'must be a non-empty string' })),
       }),
     ),
-    /** The DIF's name: the default prefix is `/rina/<difName>/`. */
     difName: z.optional(nameSchema()),
-    /** Every key lives under this prefix (it should end with `/`). A lone surrogate would be written as U+FFFD: refused. */
     prefix: z.optional(nameSchema()),
-    /**
-     * TTL of the enroller's etcd lease, in seconds: a dead enroller's
-     * registration and member marks vanish this long after it died.
-     * @default 10
-     */
     leaseTtlSecs: z._default(
       integerAtLeast(2).check(
         z.lte(MAX_LEASE_TTL_SECS, { error: `must be <= ${MAX_LEASE_TTL_SECS} s (its renewal timers must fit in a Node.js timer)` }),
       ),
       10,
     ),
-    /**
-     * Bound on one etcd request, in ms, from when it is sent: past it the
-     * enrollment in hand is answered "unavailable". A transaction may first
-     * wait as long for a place among those in flight
-     * (`maxTxnsInFlight`); one still waiting then is never sent.
-     * @default 2000
-     */
     callTimeoutMs: z._default(positive(), 2000),
-    /**
-     * The most transactions the store keeps in flight at etcd. The window
-     * halves while etcd answers slower than `txnTargetMs` (unless etcd's
-     * Status says it applies what it commits within `txnTargetMs`: the
-     * answer was late for another reason, such as the machine's load),
-     * never below 8 (or this, if smaller), and grows back by one per window
-     * of quicker answers. Transactions beyond it wait
-     * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
-     * a lease only after applying everything committed before the keepalive,
-     * and gives up after one second, so a backlog at etcd expires every
-     * enroller's lease at once (docs/SCALING.md, "Where it breaks").
-     * @default 64
-     */
     maxTxnsInFlight: z._default(integerAtLeast(1), 64),
-    /**
-     * The answer time, in ms, above which the store halves its window of
-     * transactions in flight (`maxTxnsInFlight`), unless etcd would apply
-     * its backlog within this time at the rate it applies (read from its
-     * Status, at most four times a second, only while answers are slow).
-     * Keep it well under the one second etcd waits for its backlog before
-     * it refuses a lease renewal.
-     * @default 500
-     */
     txnTargetMs: z._default(positive(), 500),
   })
   .check(
@@ -132,10 +81,88 @@ export const etcdStoreOptionsSchema = z
   );
 
 /**
- * Options of {@link EtcdAddressStore}.
- * @interface
+ * Options of {@link EtcdAddressStore}. (An interface written out beside its
+ * schema, so that the published typings carry each option's documentation;
+ * a compile-time check keeps the two the same.)
  */
-export type EtcdAddressStoreOptions = z.input<typeof etcdStoreOptionsSchema>;
+export interface EtcdAddressStoreOptions {
+  /**
+   * etcd client URLs (`http://127.0.0.1:2379`); the store makes its own
+   * client and closes it in {@link EtcdAddressStore.close}.
+   */
+  readonly hosts?: string | string[] | undefined;
+  /** An etcd3 client of the caller's (who closes it), instead of `hosts`. */
+  readonly client?: Etcd3 | undefined;
+  /**
+   * TLS to etcd (`https://` hosts): the CA that signed etcd's certificate,
+   * and for etcd's `--client-cert-auth` this client's certificate chain and
+   * key, all PEM. With `hosts` only.
+   */
+  readonly tls?:
+    | {
+        /** The CA certificate(s) to trust, PEM. */
+        ca: string | Uint8Array;
+        /** This client's certificate chain, PEM (with `key`). */
+        cert?: string | Uint8Array | undefined;
+        /** This client's private key, PEM (with `cert`). */
+        key?: string | Uint8Array | undefined;
+      }
+    | undefined;
+  /** etcd authentication (`etcdctl auth enable`): a user whose role grants read and write under `prefix`. With `hosts` only. */
+  readonly auth?:
+    | {
+        /** The etcd user. */
+        username: string;
+        /** Its password (kept out of errors and logs). */
+        password: string;
+      }
+    | undefined;
+  /** The DIF's name: the default prefix is `/rina/<difName>/`. */
+  readonly difName?: string | undefined;
+  /** Every key lives under this prefix (it should end with `/`). A lone surrogate would be written as U+FFFD: refused. */
+  readonly prefix?: string | undefined;
+  /**
+   * TTL of the enroller's etcd lease, in seconds: a dead enroller's
+   * registration and member marks vanish this long after it died.
+   * @default 10
+   */
+  readonly leaseTtlSecs?: number | undefined;
+  /**
+   * Bound on one etcd request, in ms, from when it is sent: past it the
+   * enrollment in hand is answered "unavailable". A transaction may first
+   * wait as long for a place among those in flight
+   * (`maxTxnsInFlight`); one still waiting then is never sent.
+   * @default 2000
+   */
+  readonly callTimeoutMs?: number | undefined;
+  /**
+   * The most transactions the store keeps in flight at etcd. The window
+   * halves while etcd answers slower than `txnTargetMs` (unless etcd's
+   * Status says it applies what it commits within `txnTargetMs`: the
+   * answer was late for another reason, such as the machine's load),
+   * never below 8 (or this, if smaller), and grows back by one per window
+   * of quicker answers. Transactions beyond it wait
+   * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
+   * a lease only after applying everything committed before the keepalive,
+   * and gives up after one second, so a backlog at etcd expires every
+   * enroller's lease at once (docs/SCALING.md, "Where it breaks").
+   * @default 64
+   */
+  readonly maxTxnsInFlight?: number | undefined;
+  /**
+   * The answer time, in ms, above which the store halves its window of
+   * transactions in flight (`maxTxnsInFlight`), unless etcd would apply
+   * its backlog within this time at the rate it applies (read from its
+   * Status, at most four times a second, only while answers are slow).
+   * Keep it well under the one second etcd waits for its backlog before
+   * it refuses a lease renewal.
+   * @default 500
+   */
+  readonly txnTargetMs?: number | undefined;
+}
+
+// The interface and the schema take the same options: a compile error otherwise.
+true satisfies Same<EtcdAddressStoreOptions, z.input<typeof etcdStoreOptionsSchema>>;
 
 /** Counters of an {@link EtcdAddressStore}, for tests and benchmarks. */
 export interface EtcdStoreStats {

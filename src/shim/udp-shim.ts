@@ -6,7 +6,7 @@
 import type { Socket, SocketOptions } from 'node:dgram';
 import * as z from 'zod/mini';
 import { dgram } from '../util/builtins.js';
-import { integer, parseWith } from '../util/schema.js';
+import { integer, parseWith, type Same } from '../util/schema.js';
 import { ShimError } from '../errors.js';
 import { receiveHandler, type Shim, type ShimHandler } from './shim.js';
 import { formatUdpAddress, parseUdpAddress } from './udp-address.js';
@@ -20,18 +20,19 @@ const bufferBytes = () =>
     .number({ error: 'must be a finite number' })
     .check(integer, z.positive({ error: 'must be > 0' }), z.lte(2 ** 31 - 1, { error: 'must be <= 2147483647' }));
 
-const optionsSchema = z.strictObject({
+/**
+ * Options of {@link UdpShim.bind}. (An interface written out, not the type
+ * inferred from its schema, so that the published typings carry each
+ * option's documentation; `Agrees` below keeps the two the same.)
+ */
+export interface UdpShimOptions {
   /**
    * Largest PDU sent or accepted, in bytes; larger sends reject with
    * `ShimError`, larger datagrams received are dropped. Well under UDP's
    * 65,507 so that a datagram is not fragmented into oblivion.
    * @default 8192
    */
-  maxPduBytes: z.optional(
-    z
-      .number({ error: 'must be a finite number' })
-      .check(integer, z.gte(1, { error: 'must be >= 1' }), z.lte(65_507, { error: 'must be <= 65507, the largest UDP payload' })),
-  ),
+  readonly maxPduBytes?: number | undefined;
   /**
    * Size of the socket's receive buffer in bytes, asked of the kernel, which
    * caps it (at net.core.rmem_max on Linux, about 208 KiB unless raised;
@@ -41,19 +42,27 @@ const optionsSchema = z.strictObject({
    * what is queued, so asking much costs an idle member nothing.
    * @default 4 MiB ({@link DEFAULT_RECV_BUFFER_BYTES})
    */
-  recvBufferSize: z.optional(bufferBytes()),
+  readonly recvBufferSize?: number | undefined;
   /**
    * Size of the socket's send buffer in bytes (the kernel may cap it).
    * @default the kernel's default
    */
+  readonly sendBufferSize?: number | undefined;
+}
+
+/** The schema of {@link UdpShimOptions} (each option's rules; its documentation is the interface's). */
+const optionsSchema = z.strictObject({
+  maxPduBytes: z.optional(
+    z
+      .number({ error: 'must be a finite number' })
+      .check(integer, z.gte(1, { error: 'must be >= 1' }), z.lte(65_507, { error: 'must be <= 65507, the largest UDP payload' })),
+  ),
+  recvBufferSize: z.optional(bufferBytes()),
   sendBufferSize: z.optional(bufferBytes()),
 });
 
-/**
- * Options of {@link UdpShim.bind}.
- * @interface
- */
-export type UdpShimOptions = z.input<typeof optionsSchema>;
+// The interface and the schema take the same options: a compile error otherwise.
+true satisfies Same<UdpShimOptions, z.input<typeof optionsSchema>>;
 
 /** Counters of a {@link UdpShim}. */
 export interface UdpShimStats {

@@ -41,6 +41,16 @@ export const positive = (max = MAX_TIMER_MS) =>
 export const integerAtLeast = (min: number) =>
   z.number({ error: 'must be a finite number' }).check(integer, z.gte(min, { error: `must be >= ${min}` }));
 
+/** `A` with its properties writable, all the way down: an options interface is readonly, a schema's input type is not. */
+type Writable<A> = A extends (...args: never[]) => unknown ? A : A extends object ? { -readonly [K in keyof A]: Writable<A[K]> } : A;
+
+/**
+ * `true` when the options interface `A` declares exactly the options of the schema input `B` (names, optionality
+ * and types); a type other than `true` otherwise. An interface written out beside its schema (so that the
+ * published typings carry each option's documentation) asserts it: `const agree: Same<I, z.input<S>> = true`.
+ */
+export type Same<A, B> = (<T>() => T extends Writable<A> ? 1 : 2) extends <T>() => T extends Writable<B> ? 1 : 2 ? true : never;
+
 /** The longest IPCP or DIF name an option takes, in UTF-16 characters (at most 3,072 bytes of UTF-8). */
 export const MAX_NAME_LENGTH = 1024;
 
