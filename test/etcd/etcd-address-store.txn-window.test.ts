@@ -79,14 +79,15 @@ describeEtcd('the window of transactions in flight, on a real etcd', () => {
       await new Promise((r) => setTimeout(r, 40)); // read 40 ms late: over the 10 ms target, whatever etcd's speed
       return answer;
     };
-    const results = await Promise.all(Array.from({ length: 120 }, (_, i) => store.bind({ name: `m${i}`, address: 100 + i })));
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => store.bind({ name: `m${i}`, address: 100 + i })));
     expect(results.every((r) => r === true)).toBe(true);
     const stats = store.stats();
     expect(stats.applyBacklogReadings).toBeGreaterThanOrEqual(1);
-    // Without etcd's Status every window of these answers would halve it (some ten cuts); with it, only those before
-    // its first verdict (one or two; three on a machine slow to read the Status).
-    expect(stats.txnWindowCuts).toBeLessThanOrEqual(3);
-    expect(stats.txnsSlowEtcdNotBehind).toBeGreaterThanOrEqual(60);
+    // Without etcd's Status every window of these answers would halve it (some thirty cuts: a window every 40 ms for
+    // about 1.2 s); with it, only those before its verdict: one or two, and up to a dozen on a machine so slow that
+    // the verdict waits for a second reading (readings are at most four a second; a CI run of 2026-12-07 had 7 of 120).
+    expect(stats.txnWindowCuts).toBeLessThanOrEqual(12);
+    expect(stats.txnsSlowEtcdNotBehind).toBeGreaterThanOrEqual(150);
     expect(count.peak).toBeLessThanOrEqual(12);
   });
 
