@@ -187,7 +187,7 @@ export class AddressAssigner {
   /** The checks of a new M_START; false when it was refused (and answered). */
   #admit(request: StartRequest, proof: Uint8Array | undefined): boolean {
     const { msg, from, channel, session } = request;
-    const { stats, outbox, members, ledger } = this.#p;
+    const { outbox, members, ledger } = this.#p;
     if (session.checkProof !== undefined && !session.checkProof(proof)) {
       outbox.reply(from, msg, Result.AUTH_FAILED, MEMBER_PROOF_REFUSED, channel);
       this.#p.sessions.abandon(from, session);
