@@ -124,7 +124,7 @@ export function nameGuard(
     if (contested) return undefined;
     const refused = claim(name, from);
     if (refused === undefined) return undefined;
-    return refused.result === Result.BUSY ? { ...refused } : refused;
+    return refused;
   };
 }
 

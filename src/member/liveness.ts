@@ -216,24 +216,24 @@ export class Liveness {
 
   /** @internal A keepalive is due: send it, forget those unanswered for a whole timeout, and arm the next. */
   keepaliveDue(): void {
-    const { ticker, state, ids } = this.#init;
+    const { ticker, state } = this.#init;
     const bootstrap = state.record?.bootstrap;
     if (state.type !== 'enrolled' || bootstrap === undefined) return;
     const t = this.#now();
     // Next one a whole interval after this one was due, so tick lateness does not add up. Armed before the
     // send, so that whatever the send might stop (a loss, the manager closed) stops it.
     ticker.place(this.#keepalive, Math.max(this.#keepalive.at + this.#intervalMs, t));
-    this.#sendKeepalive(bootstrap, t, ids);
+    this.#sendKeepalive(bootstrap, t);
   }
 
   /** Sends a keepalive now, remembered as pending; those unanswered for a whole timeout are forgotten. */
-  #sendKeepalive(bootstrap: string, t: number, ids: InvokeIds): void {
+  #sendKeepalive(bootstrap: string, t: number): void {
     this.#pending ??= new Map();
     const pending = this.#pending;
     for (const [id, sentAt] of pending) {
       if (t - sentAt > this.#timeoutMs) pending.delete(id);
     }
-    const invokeId = ids.next();
+    const invokeId = this.#init.ids.next();
     pending.set(invokeId, t);
     this.#init.sendKeepalive(bootstrap, invokeId);
   }
@@ -250,7 +250,7 @@ export class Liveness {
    * interval on (a heartbeat meanwhile counts), once per silence.
    */
   deadlineDue(): void {
-    const { ticker, state, ids } = this.#init;
+    const { ticker, state } = this.#init;
     if (state.type !== 'enrolled' || !this.monitoring) return;
     const last = this.lastHeartbeat ?? 0;
     const t = this.#now();
@@ -259,7 +259,7 @@ export class Liveness {
     } else if (ticker.late && !this.#grace && state.record !== undefined) {
       this.#grace = true;
       ticker.place(this.#deadline, t + Math.min(this.#intervalMs, this.#timeoutMs));
-      this.#sendKeepalive(state.record.bootstrap, t, ids);
+      this.#sendKeepalive(state.record.bootstrap, t);
     } else {
       this.lose('timeout');
     }
