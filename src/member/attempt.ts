@@ -14,6 +14,7 @@ import { type RibObject, syncedNameProblem, wellKnown } from '../rib/rib.js';
 import { type AuthOptions, memberAuth, type MemberAuthSession } from '../auth/auth.js';
 import type { SecureChannel } from '../auth/channel.js';
 import { type Clock, deadlineTimer } from '../util/clock.js';
+import { stackless } from '../util/stackless.js';
 
 /** What a successful attempt yields. */
 export interface AttemptResult {
@@ -36,7 +37,10 @@ export interface AttemptResult {
  */
 export const MAX_SYNCED_OBJECTS = 10_000;
 
-/** An attempt that ran out of its `timeoutMs`, or was answered "unavailable" or "busy": the only failures that are retried. */
+/**
+ * An attempt that ran out of its `timeoutMs`, or was answered "unavailable" or "busy": the only failures that are
+ * retried. Internal (a run reports it as an `EnrollmentTimeoutError`), so it is built without a stack: see {@link timedOut}.
+ */
 export class AttemptTimeout extends Error {
   constructor(
     readonly bootstrap: string,
@@ -55,6 +59,11 @@ export class AttemptTimeout extends Error {
   get retryInMs(): number | undefined {
     return this.busy ? retryHintOf((this.cause as EnrollmentRejectedError).reason) : undefined;
   }
+}
+
+/** An {@link AttemptTimeout} of `bootstrap`, built without a stack (one per attempt that fails: see `stackless`). */
+export function timedOut(bootstrap: string, cause?: unknown): AttemptTimeout {
+  return stackless(() => new AttemptTimeout(bootstrap, { cause }));
 }
 
 /** What an attempt needs from its manager. */
@@ -137,7 +146,7 @@ export class EnrollmentAttempt {
       };
       // A process that was itself late reads the answers queued meanwhile before the attempt times out.
       this.#deadline = deadlineTimer(this.#ctx.clock, this.#ctx.config.timeoutMs, () =>
-        this.#fail(new AttemptTimeout(this.#ctx.bootstrap, { cause: this.#lastProblem })),
+        this.#fail(timedOut(this.#ctx.bootstrap, this.#lastProblem)),
       );
       this.#transmit();
     });
@@ -226,9 +235,20 @@ export class EnrollmentAttempt {
    * known). Anything else is final.
    */
   #refused(msg: CdapMessage, fallback: string): void {
-    const rejection = new EnrollmentRejectedError(msg.result ?? Result.FAILED, msg.resultReason || fallback);
-    const transient = msg.result === Result.UNAVAILABLE || msg.result === Result.BUSY;
-    this.#fail(transient ? new AttemptTimeout(this.#ctx.bootstrap, { cause: rejection }) : rejection);
+    const result = msg.result ?? Result.FAILED;
+    const reason = msg.resultReason || fallback;
+    const transient = result === Result.UNAVAILABLE || result === Result.BUSY;
+    if (!transient) {
+      this.#fail(new EnrollmentRejectedError(result, reason));
+      return;
+    }
+    // The answer of a loaded enroller, which may come thousands of times a second: no stack for it (see `stackless`).
+    this.#fail(
+      timedOut(
+        this.#ctx.bootstrap,
+        stackless(() => new EnrollmentRejectedError(result, reason)),
+      ),
+    );
   }
 
   #onStartReply(msg: CdapMessage): void {

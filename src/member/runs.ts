@@ -25,7 +25,7 @@ import {
 import { exponentialDelay } from '../util/backoff.js';
 import { MAX_TIMER_MS, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
-import { type AttemptResult, AttemptTimeout, EnrollmentAttempt } from './attempt.js';
+import { type AttemptResult, AttemptTimeout, EnrollmentAttempt, timedOut } from './attempt.js';
 import { reportAttemptFailure, reportRunFailure } from './failure.js';
 import type { Bootstrap } from './bootstrap-set.js';
 import { type CompletionInit, completeEnrollment, storeResult } from './completion.js';
@@ -287,7 +287,7 @@ export class Runs {
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
       // (one its shim cannot send to: the run moves on, as from an enroller that does not answer; see BootstrapSet.unsendable)
-      if (p.target === undefined && this.#init.bootstraps.unsendable(status, err)) throw new AttemptTimeout(bootstrap, { cause: err });
+      if (p.target === undefined && this.#init.bootstraps.unsendable(status, err)) throw timedOut(bootstrap, err);
       throw err;
     } finally {
       if (this.#attempt === attempt) this.#attempt = undefined;
