@@ -109,6 +109,8 @@ export class EnrollmentAttempt {
   readonly #objects = new Map<number, RibObject>();
   #authSession: MemberAuthSession | undefined;
   #channel: SecureChannel | undefined;
+  #answered = false;
+  #slow = false;
 
   constructor(ctx: AttemptContext) {
     this.#ctx = ctx;
@@ -145,11 +147,21 @@ export class EnrollmentAttempt {
         reject(err);
       };
       // A process that was itself late reads the answers queued meanwhile before the attempt times out.
-      this.#deadline = deadlineTimer(this.#ctx.clock, this.#ctx.config.timeoutMs, () =>
-        this.#fail(timedOut(this.#ctx.bootstrap, this.#lastProblem)),
-      );
+      this.#deadline = deadlineTimer(this.#ctx.clock, this.#ctx.config.timeoutMs, () => {
+        this.#slow = this.#answered;
+        this.#fail(timedOut(this.#ctx.bootstrap, this.#lastProblem));
+      });
       this.#transmit();
     });
+  }
+
+  /**
+   * Whether the attempt ran out of its time after the enroller had accepted its M_CONNECT: the enroller was alive
+   * then, and slow (its store, its queue), not gone; it may have bound an address for this member, which the next
+   * M_CONNECT from this shim address takes over (docs/PROTOCOL.md, step 1).
+   */
+  get slow(): boolean {
+    return this.#slow;
   }
 
   /**
@@ -219,6 +231,7 @@ export class EnrollmentAttempt {
     const authProof = accepted?.proof;
     this.#channel = accepted?.channel;
     this.#phase = 'starting';
+    this.#answered = true;
     this.#request = enrollmentMessage(OpCode.M_START, this.#ctx.ids.next(), {
       address: this.#ctx.requestedAddress,
       lowerDifs: [...this.#ctx.lowerDifs],

@@ -1,6 +1,7 @@
 /**
- * How a run's failure is reported: one typed {@link EnrollmentError} for
- * whatever ended it, and the events and logs of a failed attempt or run.
+ * How a run's attempts and failure are reported: the state and events of an
+ * attempt starting; one typed {@link EnrollmentError} for whatever ended the
+ * run, and the events and logs of a failed attempt or run.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import type { Telemetry } from '../util/telemetry.js';
 import { AttemptTimeout } from './attempt.js';
 import type { EnrollmentEvents } from './events.js';
 import type { MetricsRecorder } from './metrics.js';
+import type { MemberState } from './state.js';
 
 /** Where a run stands when it fails. */
 interface RunProgress {
@@ -33,6 +35,28 @@ interface Reporting {
   readonly metrics: MetricsRecorder;
   readonly telemetry: Telemetry<EnrollmentEvents>;
   readonly ipcpName: string | undefined;
+}
+
+/** Shows an attempt of run `p` at `bootstrap` starting in the state (unless it shows it already), and reports it. */
+export function reportAttemptStart(
+  to: Reporting & { readonly state: MemberState },
+  p: RunProgress & { readonly previousAddress: number | undefined; readonly nextDelayMs: number },
+  bootstrap: string,
+): void {
+  const { state, metrics, telemetry } = to;
+  const attempt = p.attempts;
+  if (!state.shows(p.kind, bootstrap, attempt)) {
+    state.set(
+      p.kind === 'enrolling'
+        ? { type: 'enrolling', bootstrap, attempt }
+        : { type: 'reenrolling', bootstrap, attempt, previousAddress: p.previousAddress },
+    );
+  }
+  publish(diagnosticsChannels.enrollmentStart, { ipcpName: to.ipcpName, bootstrap, attempt, kind: p.kind });
+  if (p.kind === 'reenrolling') {
+    metrics.reenrollAttempt();
+    telemetry.emit('reenroll:attempt', { attempt, bootstrap, nextDelayMs: p.nextDelayMs });
+  }
 }
 
 /** Reports a failed re-enrollment attempt; `retryInMs` is the wait before the next one, undefined when giving up. */

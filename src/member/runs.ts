@@ -13,7 +13,6 @@ import type { SecureChannel } from '../auth/channel.js';
 import type { InvokeIds } from '../cdap/messages.js';
 import type { CdapMessage } from '../cdap/types.js';
 import type { EnrollmentConfig } from '../config.js';
-import { diagnosticsChannels, publish } from '../diagnostics.js';
 import {
   DiscoveryError,
   EnrollmentAbortedError,
@@ -26,7 +25,7 @@ import { exponentialDelay } from '../util/backoff.js';
 import { MAX_TIMER_MS, sleep } from '../util/clock.js';
 import { joinShared } from '../util/join.js';
 import { type AttemptResult, AttemptTimeout, EnrollmentAttempt, timedOut } from './attempt.js';
-import { reportAttemptFailure, reportRunFailure } from './failure.js';
+import { reportAttemptFailure, reportAttemptStart, reportRunFailure } from './failure.js';
 import type { Bootstrap } from './bootstrap-set.js';
 import { type CompletionInit, completeEnrollment, storeResult } from './completion.js';
 import { Discovery, type DiscoveryPart } from './discovery.js';
@@ -64,6 +63,8 @@ interface Progress {
   nextDelayMs: number;
   /** "Busy" answers in a row, any other failure ending the row. */
   busyInARow: number;
+  /** The bootstrap the next attempt goes to again (see {@link Runs.#attemptOnce}). */
+  again: string | undefined;
 }
 
 /** What runs need from the manager, besides what completing an enrollment needs. */
@@ -176,6 +177,7 @@ export class Runs {
       current: target ?? '',
       nextDelayMs: 0,
       busyInARow: 0,
+      again: undefined,
     };
     // Current before its work starts: a listener of its first attempt may close the manager, which must find it to end it.
     let work: (outcome: Promise<string>) => void = () => undefined;
@@ -262,14 +264,16 @@ export class Runs {
         throw err;
       }
     }
-    let status = this.#init.bootstraps.learn(p.target ?? this.#pick().address, 'explicit');
+    const again = p.again;
+    p.again = undefined;
+    let status = this.#init.bootstraps.learn(p.target ?? again ?? this.#pick().address, 'explicit');
     // Every bootstrap may be blocked by its backoff: recovery waits for the first to come free.
     const wait = p.recovery ? status.blockedUntil - this.#init.clock.now() : 0;
     if (wait > 0) status = await this.#waitFree(p, status.address, wait);
     const bootstrap = status.address;
     p.current = bootstrap;
     p.nextDelayMs = p.kind === 'reenrolling' ? this.#init.backoff(status.failures + 1) : Number.NaN;
-    this.#announce(p, bootstrap);
+    reportAttemptStart(this.#init, p, bootstrap);
     p.signal.throwIfAborted(); // a listener of the announcement may have ended this run (and started another)
     const attempt = this.#newAttempt(bootstrap);
     this.#attempt = attempt;
@@ -285,6 +289,12 @@ export class Runs {
       p.busyInARow = asked === undefined ? 0 : p.busyInARow + 1;
       const { recovery, busyInARow } = p;
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
+      // A first enrollment that timed out at a live, slow enroller tries it again, once, before moving on: the address
+      // it may have bound is taken over there, where moving on would bind another elsewhere (bench/README.md, "Busy").
+      if (!recovery && p.target === undefined && again === undefined && attempt.slow) {
+        p.again = bootstrap;
+        throw err;
+      }
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
       // (one its shim cannot send to: the run moves on, as from an enroller that does not answer; see BootstrapSet.unsendable)
       if (p.target === undefined && this.#init.bootstraps.unsendable(status, err)) throw timedOut(bootstrap, err);
@@ -308,24 +318,6 @@ export class Runs {
     state.set({ type: 'reenrolling', bootstrap: address, attempt: p.attempts, previousAddress: p.previousAddress });
     await sleep(ms, p.signal, clock);
     return bootstraps.learn(this.#pick().address, 'explicit');
-  }
-
-  /** Shows the attempt in the state and reports its start. */
-  #announce(p: Progress, bootstrap: string): void {
-    const { state, metrics, telemetry } = this.#init;
-    const attempt = p.attempts;
-    if (!state.shows(p.kind, bootstrap, attempt)) {
-      state.set(
-        p.kind === 'enrolling'
-          ? { type: 'enrolling', bootstrap, attempt }
-          : { type: 'reenrolling', bootstrap, attempt, previousAddress: p.previousAddress },
-      );
-    }
-    publish(diagnosticsChannels.enrollmentStart, { ipcpName: this.#init.ipcpName, bootstrap, attempt, kind: p.kind });
-    if (p.kind === 'reenrolling') {
-      metrics.reenrollAttempt();
-      telemetry.emit('reenroll:attempt', { attempt, bootstrap, nextDelayMs: p.nextDelayMs });
-    }
   }
 
   #newAttempt(bootstrap: string): EnrollmentAttempt {

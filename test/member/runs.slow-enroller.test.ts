@@ -1,0 +1,106 @@
+/**
+ * A first enrollment whose attempt timed out after its enroller accepted the
+ * M_CONNECT (alive, but slow: its store, its queue) tries that enroller
+ * again, once, before moving on: there the next M_CONNECT from the same shim
+ * address takes over the address bound (or being bound) for it, where moving
+ * on would leave that work behind and bind another address elsewhere.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryNetwork } from '../../src/index.js';
+import { GatedStore } from '../enroller/gated-store.js';
+import { cleanup, member, withEnroller } from '../support/helpers.js';
+
+afterEach(async () => {
+  await cleanup();
+  vi.useRealTimers();
+});
+
+const CONFIG = { timeoutMs: 300, retransmitMs: 50, maxRetransmitMs: 100, initialBackoffMs: 100, maxRetries: 3, bootstraps: ['e1', 'e2'] };
+
+/** Enrollers e1 (on `store`) and e2 (in memory) on one network, and a member "m" that knows both, e1 first. */
+async function world(store: GatedStore) {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 3 });
+  const e1 = await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, 'e1');
+  const e2 = await withEnroller({}, net, 'e2');
+  const { mgr } = member(net, 'm', CONFIG);
+  const attempts: string[] = [];
+  mgr.on('state:change', (state) => {
+    if (state.type === 'enrolling') attempts.push(state.bootstrap);
+  });
+  return { e1: e1.enroller, e2: e2.enroller, mgr, attempts, net };
+}
+
+const binds = (store: GatedStore) => store.calls.filter((c) => c.startsWith('bind'));
+
+describe('a first enrollment at a slow enroller', () => {
+  it('times out while e1 binds, tries e1 again and is enrolled there with the address bound in the first attempt, one bind in all', async () => {
+    const store = new GatedStore();
+    const gate = store.gate();
+    const { e1, e2, mgr, attempts } = await world(store);
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(300 + 50); // attempt 1 timed out; the member waits initialBackoffMs
+    expect(attempts).toEqual(['e1']);
+    gate.ok(); // the bind completes late: e1 answers the member's M_START, which no attempt awaits any more
+    await vi.advanceTimersByTimeAsync(50);
+    await enrolled;
+    expect(attempts).toEqual(['e1', 'e1']);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e1', address: 1002 });
+    expect(binds(store)).toEqual(['bind m 1002']);
+    expect(e1.members().map((m) => [m.name, m.address])).toEqual([['m', 1002]]);
+    expect(e2.stats().received).toBe(0);
+  });
+
+  it('tried again while the bind is still in flight: enrolled at e1 with the address that bind is storing', async () => {
+    const store = new GatedStore();
+    const gate = store.gate();
+    const { e1, e2, mgr, attempts } = await world(store);
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(300 + 100 + 50); // attempt 2 has sent its M_START; the first bind is still held
+    expect(attempts).toEqual(['e1', 'e1']);
+    gate.ok();
+    await enrolled;
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e1', address: 1002 });
+    // (the second M_START binds the name again, to the same address: the first bind had not completed when it came)
+    expect(binds(store)).toEqual(['bind m 1002', 'bind m 1002']);
+    expect(e1.members().map((m) => [m.name, m.address])).toEqual([['m', 1002]]);
+    expect(e2.stats().received).toBe(0);
+  });
+
+  it('is not held there: an enroller that accepts and never completes gets two attempts, then the member moves on', async () => {
+    const store = new GatedStore();
+    const gates = [store.gate(), store.gate()]; // held until the test ends
+    const { e2, mgr, attempts } = await world(store);
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await enrolled;
+    expect(attempts).toEqual(['e1', 'e1', 'e2']);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e2' });
+    expect(e2.members().map((m) => m.name)).toEqual(['m']);
+    for (const gate of gates) gate.fail();
+  });
+
+  it('moves on at once from an enroller that never answered (not slow: maybe gone)', async () => {
+    const { mgr, attempts, net } = await world(new GatedStore());
+    net.partition('m', 'e1');
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await enrolled;
+    expect(attempts).toEqual(['e1', 'e2']);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e2' });
+  });
+
+  it('spends one of maxRetries on the second try: with maxRetries 2 and both tries slow, enrol() ends in EnrollmentTimeoutError', async () => {
+    const store = new GatedStore();
+    const gates = [store.gate(), store.gate()];
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 3 });
+    await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, 'e1');
+    await withEnroller({}, net, 'e2');
+    const { mgr } = member(net, 'm', { ...CONFIG, maxRetries: 2 });
+    const enrolled = mgr.enrol().catch((err: Error) => err);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await enrolled).toMatchObject({ code: 'ENROLLMENT_TIMEOUT', attempts: 2 });
+    for (const gate of gates) gate.fail();
+  });
+});
