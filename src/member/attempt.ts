@@ -156,9 +156,10 @@ export class EnrollmentAttempt {
   }
 
   /**
-   * Whether the attempt ran out of its time after the enroller had accepted its M_CONNECT: the enroller was alive
-   * then, and slow (its store, its queue), not gone; it may have bound an address for this member, which the next
-   * M_CONNECT from this shim address takes over (docs/PROTOCOL.md, step 1).
+   * Whether the attempt ran out of its time, or was answered "unavailable", after the enroller had accepted its
+   * M_CONNECT: the enroller was alive then, and slow or its store failing for now, not gone. It may have bound an
+   * address for this member, and it keeps the enrollment (one of its places) until the member comes back or its
+   * pending timeout: the next M_CONNECT from this shim address takes both over (docs/PROTOCOL.md, step 1).
    */
   get slow(): boolean {
     return this.#slow;
@@ -245,7 +246,8 @@ export class EnrollmentAttempt {
    * A negative answer. "Unavailable" and "busy" are the enroller's trouble,
    * not a verdict on the member: they fail the attempt as a timeout would, so
    * it is retried after a backoff (elsewhere, when other bootstraps are
-   * known). Anything else is final.
+   * known; first at the same enroller once after "unavailable" at M_START:
+   * see {@link slow}). Anything else is final.
    */
   #refused(msg: CdapMessage, fallback: string): void {
     const result = msg.result ?? Result.FAILED;
@@ -256,6 +258,7 @@ export class EnrollmentAttempt {
       return;
     }
     // The answer of a loaded enroller, which may come thousands of times a second: no stack for it (see `stackless`).
+    this.#slow = this.#answered && result === Result.UNAVAILABLE;
     this.#fail(
       timedOut(
         this.#ctx.bootstrap,

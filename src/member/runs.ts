@@ -289,8 +289,8 @@ export class Runs {
       p.busyInARow = asked === undefined ? 0 : p.busyInARow + 1;
       const { recovery, busyInARow } = p;
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
-      // A first enrollment that timed out at a live, slow enroller tries it again, once, before moving on: the address
-      // it may have bound is taken over there, where moving on would bind another elsewhere (bench/README.md, "Busy").
+      // A first enrollment that timed out (or was told "unavailable") at a live enroller tries it again, once, before
+      // moving on: what that enroller bound and holds for it is taken over there (bench/README.md, "Busy").
       if (!recovery && p.target === undefined && again === undefined && attempt.slow) {
         p.again = bootstrap;
         throw err;

@@ -1,7 +1,7 @@
 /**
- * A first enrollment whose attempt timed out after its enroller accepted the
- * M_CONNECT (alive, but slow: its store, its queue) tries that enroller
- * again, once, before moving on: there the next M_CONNECT from the same shim
+ * A first enrollment whose attempt timed out (or was answered "unavailable")
+ * after its enroller accepted the M_CONNECT (alive, but slow: its store, its
+ * queue) tries that enroller again, once, before moving on: there the next M_CONNECT from the same shim
  * address takes over the address bound (or being bound) for it, where moving
  * on would leave that work behind and bind another address elsewhere.
  */
@@ -78,6 +78,28 @@ describe('a first enrollment at a slow enroller', () => {
     expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e2' });
     expect(e2.members().map((m) => m.name)).toEqual(['m']);
     for (const gate of gates) gate.fail();
+  });
+
+  it('told "unavailable" at M_START (the store failed for now), tries e1 again and is enrolled there; told it twice, moves on', async () => {
+    const once = new GatedStore();
+    once.gate().fail();
+    const first = await world(once);
+    const enrolled = first.mgr.enrol();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await enrolled;
+    expect(first.attempts).toEqual(['e1', 'e1']);
+    expect(first.mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e1' });
+    await cleanup();
+
+    const twice = new GatedStore();
+    twice.gate().fail();
+    twice.gate().fail();
+    const second = await world(twice);
+    const moved = second.mgr.enrol();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await moved;
+    expect(second.attempts).toEqual(['e1', 'e1', 'e2']);
+    expect(second.mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e2' });
   });
 
   it('moves on at once from an enroller that never answered (not slow: maybe gone)', async () => {
