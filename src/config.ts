@@ -167,7 +167,9 @@ export interface EnrollmentConfig {
    * A "busy" answer does not use one up: the member waits a jittered backoff
    * (`initialBackoffMs` doubling up to `reenrollBackoffCapMs`) and asks
    * again for as long as the enroller answers "busy" (the `signal` of
-   * `enrol()` bounds that).
+   * `enrol()` bounds that). Nor does one try back, once a run, at an
+   * enroller that accepted an attempt and then timed out or answered
+   * "unavailable" (README, "Retries").
    * @default 3
    */
   readonly maxRetries: number;

@@ -197,9 +197,10 @@ export class EnrollmentAttempt {
         // complete; fail now, as a timeout would later, so recovery moves on.
         this.#reply(msg);
         this.#fail(
-          new AttemptTimeout(this.#ctx.bootstrap, {
-            cause: new EnrollmentRejectedError(Result.FAILED, 'the enroller released this enrollment (it is stopping)'),
-          }),
+          timedOut(
+            this.#ctx.bootstrap,
+            new EnrollmentRejectedError(Result.FAILED, 'the enroller released this enrollment (it is stopping)'),
+          ),
         );
         return;
       default:

@@ -63,8 +63,10 @@ interface Progress {
   nextDelayMs: number;
   /** "Busy" answers in a row, any other failure ending the row. */
   busyInARow: number;
-  /** The bootstrap the next attempt goes to again (see {@link Runs.#attemptOnce}). */
+  /** The bootstrap the next attempt goes to again, before `maxRetries` counts one (see {@link Runs.#attemptOnce}). */
   again: string | undefined;
+  /** Whether this run has gone back to an enroller so: once per run. */
+  wentAgain: boolean;
 }
 
 /** What runs need from the manager, besides what completing an enrollment needs. */
@@ -178,6 +180,7 @@ export class Runs {
       nextDelayMs: 0,
       busyInARow: 0,
       again: undefined,
+      wentAgain: false,
     };
     // Current before its work starts: a listener of its first attempt may close the manager, which must find it to end it.
     let work: (outcome: Promise<string>) => void = () => undefined;
@@ -204,10 +207,10 @@ export class Runs {
       unref: true,
       signal: p.signal,
       shouldRetry: ({ error }) => error instanceof AttemptTimeout,
-      onFailedAttempt: ({ error, retriesLeft }) => {
+      onFailedAttempt: ({ error, retriesLeft, attemptNumber }) => {
         const retryInMs =
           retriesLeft > 0 && error instanceof AttemptTimeout && !p.signal.aborted
-            ? exponentialDelay(p.attempts, initialBackoffMs, MAX_TIMER_MS)
+            ? exponentialDelay(attemptNumber, initialBackoffMs, MAX_TIMER_MS) // (p-retry's count: a `p.again` try is none)
             : undefined;
         reportAttemptFailure(this.#init, p, error, retryInMs);
       },
@@ -217,14 +220,21 @@ export class Runs {
   /**
    * One of `maxRetries` attempts, however often the enroller answers "busy": then the member waits the time it named, or
    * a jittered backoff, and asks again (p-retry's `shouldConsumeRetry` would ask again at once, and not after the last).
+   * Nor does going back once to an enroller that accepted and was slow (`p.again`) count: after `initialBackoffMs`.
    */
   async #attemptPastBusy(p: Progress): Promise<AttemptResult> {
-    for (let busy = 1; ; busy++) {
+    for (let busy = 1; ; ) {
       try {
         return await this.#attemptOnce(p);
       } catch (error) {
-        if (!(error instanceof AttemptTimeout && error.busy) || p.signal.aborted) throw error;
-        const retryInMs = this.#init.busyBackoff(busy, error.retryInMs);
+        if (p.signal.aborted) throw error;
+        if (p.again !== undefined) {
+          reportAttemptFailure(this.#init, p, error, this.#init.config.initialBackoffMs);
+          await sleep(this.#init.config.initialBackoffMs, p.signal, this.#init.clock);
+          continue;
+        }
+        if (!(error instanceof AttemptTimeout && error.busy)) throw error;
+        const retryInMs = this.#init.busyBackoff(busy++, error.retryInMs);
         reportAttemptFailure(this.#init, p, error, retryInMs);
         await sleep(retryInMs, p.signal, this.#init.clock);
       }
@@ -289,11 +299,12 @@ export class Runs {
       p.busyInARow = asked === undefined ? 0 : p.busyInARow + 1;
       const { recovery, busyInARow } = p;
       const delayMs = asked === undefined ? p.nextDelayMs : this.#init.askedWait(recovery, status.failures + 1, busyInARow, asked);
-      // A first enrollment that timed out (or was told "unavailable") at a live enroller tries it again, once, before
-      // moving on: what that enroller bound and holds for it is taken over there (bench/README.md, "Busy").
-      if (!recovery && p.target === undefined && again === undefined && attempt.slow) {
+      // A first enrollment that timed out (or was told "unavailable") at a live enroller goes back there, once a run,
+      // before moving on: what that enroller bound and holds for it is taken over there (bench/README.md, "Busy").
+      // Not with HMAC-SHA256: the new M_CONNECT cannot take the old one's place before it proves itself.
+      if (!recovery && p.target === undefined && !p.wentAgain && attempt.slow && this.#init.auth.mechanism !== 'hmac-sha256') {
         p.again = bootstrap;
-        throw err;
+        p.wentAgain = true;
       }
       this.#init.bootstraps.failed(status, Number.isNaN(delayMs) ? undefined : delayMs);
       // (one its shim cannot send to: the run moves on, as from an enroller that does not answer; see BootstrapSet.unsendable)

@@ -13,11 +13,16 @@
  * member two such errors, a tenth of a member host's CPU in the scale
  * scenario (bench/README.md, "Busy"). The frames would name only the
  * library's own datagram handler, never the caller's code. The user's
- * `Error.stackTraceLimit` is restored before this returns (or throws).
+ * `Error.stackTraceLimit` is restored before this returns (or throws); where
+ * it cannot be set (a frozen `Error`), the error is built as usual.
  */
 export function stackless<T>(make: () => T): T {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  try {
+    Error.stackTraceLimit = 0;
+  } catch {
+    return make(); // frozen (`node --frozen-intrinsics`, a locked-down realm): the error keeps its stack
+  }
   try {
     return make();
   } finally {

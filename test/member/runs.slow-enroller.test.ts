@@ -6,7 +6,7 @@
  * on would leave that work behind and bind another address elsewhere.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemoryNetwork } from '../../src/index.js';
+import { type EnrollmentManager, MemoryNetwork } from '../../src/index.js';
 import { GatedStore } from '../enroller/gated-store.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
@@ -17,6 +17,15 @@ afterEach(async () => {
 
 const CONFIG = { timeoutMs: 300, retransmitMs: 50, maxRetransmitMs: 100, initialBackoffMs: 100, maxRetries: 3, bootstraps: ['e1', 'e2'] };
 
+/** The bootstrap of each attempt `mgr` starts, in order. */
+function attemptsOf(mgr: EnrollmentManager): string[] {
+  const attempts: string[] = [];
+  mgr.on('state:change', (state) => {
+    if (state.type === 'enrolling') attempts.push(state.bootstrap);
+  });
+  return attempts;
+}
+
 /** Enrollers e1 (on `store`) and e2 (in memory) on one network, and a member "m" that knows both, e1 first. */
 async function world(store: GatedStore) {
   vi.useFakeTimers();
@@ -24,10 +33,7 @@ async function world(store: GatedStore) {
   const e1 = await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, 'e1');
   const e2 = await withEnroller({}, net, 'e2');
   const { mgr } = member(net, 'm', CONFIG);
-  const attempts: string[] = [];
-  mgr.on('state:change', (state) => {
-    if (state.type === 'enrolling') attempts.push(state.bootstrap);
-  });
+  const attempts = attemptsOf(mgr);
   return { e1: e1.enroller, e2: e2.enroller, mgr, attempts, net };
 }
 
@@ -112,17 +118,63 @@ describe('a first enrollment at a slow enroller', () => {
     expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e2' });
   });
 
-  it('spends one of maxRetries on the second try: with maxRetries 2 and both tries slow, enrol() ends in EnrollmentTimeoutError', async () => {
+  it('going back costs none of maxRetries, and the first try counts as the bootstrap failure: with maxRetries 1 the next enrol() goes elsewhere', async () => {
     const store = new GatedStore();
     const gates = [store.gate(), store.gate()];
     vi.useFakeTimers();
     const net = new MemoryNetwork({ seed: 3 });
     await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, 'e1');
     await withEnroller({}, net, 'e2');
-    const { mgr } = member(net, 'm', { ...CONFIG, maxRetries: 2 });
-    const enrolled = mgr.enrol().catch((err: Error) => err);
+    const { mgr } = member(net, 'm', { ...CONFIG, maxRetries: 1 });
+    const attempts = attemptsOf(mgr);
+    const first = mgr.enrol().catch((err: Error) => err);
     await vi.advanceTimersByTimeAsync(5_000);
-    expect(await enrolled).toMatchObject({ code: 'ENROLLMENT_TIMEOUT', attempts: 2 });
+    expect(await first).toMatchObject({ code: 'ENROLLMENT_TIMEOUT', attempts: 2 });
+    expect(attempts).toEqual(['e1', 'e1']);
+    // e1 failed (twice): an application that calls enrol() again is not held at it
+    const second = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await second;
+    expect(attempts).toEqual(['e1', 'e1', 'e2']);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e2' });
     for (const gate of gates) gate.fail();
+  });
+
+  it('two fenced enrollers of three ("unavailable" every time) and the default maxRetries: enrolled at the third', async () => {
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 3 });
+    const fenced = () => {
+      const store = new GatedStore();
+      for (let i = 0; i < 8; i++) store.gate().fail();
+      return store;
+    };
+    await withEnroller({ store: fenced() }, net, 'e1');
+    await withEnroller({ store: fenced() }, net, 'e2');
+    await withEnroller({}, net, 'e3');
+    const { mgr } = member(net, 'm', { ...CONFIG, maxRetries: 3, bootstraps: ['e1', 'e2', 'e3'] });
+    const attempts = attemptsOf(mgr);
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await enrolled;
+    // once a run: e1 gets its second try, e2 does not
+    expect(attempts).toEqual(['e1', 'e1', 'e2', 'e3']);
+    expect(mgr.state).toMatchObject({ type: 'enrolled', bootstrap: 'e3' });
+  });
+
+  it('with HMAC-SHA256 it moves on at once: a new M_CONNECT cannot take the place of the old enrollment before it proves itself', async () => {
+    const store = new GatedStore();
+    const gate = store.gate();
+    vi.useFakeTimers();
+    const net = new MemoryNetwork({ seed: 3 });
+    const auth = { mechanism: 'hmac-sha256', key: 'a pre-shared key of 32 bytes....' } as const;
+    await withEnroller({ store, pendingTimeoutMs: 60_000, auth }, net, 'e1');
+    await withEnroller({ auth }, net, 'e2');
+    const { mgr } = member(net, 'm', CONFIG, { auth, difName: 'demo.DIF' });
+    const attempts = attemptsOf(mgr);
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await enrolled;
+    expect(attempts).toEqual(['e1', 'e2']);
+    gate.fail();
   });
 });

@@ -86,7 +86,8 @@ const NAME_PROBE_MS = 1000;
  * waiting {@link RESTART_RETRY_MS} between runs, then starts the monitor:
  *
  *   run                         the enrol() run in flight ends (maxRetries attempts of T, waits of
- *                               initialBackoffMs doubling between them)
+ *                               initialBackoffMs doubling between them, and one attempt more after
+ *                               initialBackoffMs back at an enroller that accepted one and was slow)
  * + max(cap, retransmitMs)      the good enroller's backoff runs out
  * + NAME_PROBE                  the enroller asks the crashed incarnation, silent, before the name moves
  * + (ceil(E / maxRetries) + 1) * (run + RESTART_RETRY)
@@ -96,7 +97,8 @@ const NAME_PROBE_MS = 1000;
 export function restartBoundMs(spec: MemberSpec, enrollers: number): number {
   const c = spec.config;
   const retries = c.maxRetries ?? 3;
-  const run = retries * c.timeoutMs + (c.initialBackoffMs ?? 1000) * (2 ** (retries - 1) - 1);
+  // (and one attempt more, after initialBackoffMs, back at an enroller that accepted one and was slow: once a run)
+  const run = (retries + 1) * c.timeoutMs + (c.initialBackoffMs ?? 1000) * 2 ** (retries - 1);
   return run + backoffCeilingMs(spec) + NAME_PROBE_MS + (Math.ceil(enrollers / retries) + 1) * (run + RESTART_RETRY_MS) + 2 * TICK_MS;
 }
 

@@ -25,4 +25,18 @@ describe('stackless: an error without frames', () => {
     ).toThrow(TypeError);
     expect(Error.stackTraceLimit).toBe(before);
   });
+
+  it('where Error.stackTraceLimit cannot be set (a frozen Error: node --frozen-intrinsics, a locked-down realm), builds the error as usual', () => {
+    const original = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit') as PropertyDescriptor;
+    Object.defineProperty(Error, 'stackTraceLimit', { value: 10, writable: false, configurable: true });
+    try {
+      const err = stackless(() => new RangeError('still built'));
+      expect(err).toBeInstanceOf(RangeError);
+      expect(err.message).toBe('still built');
+      expect(err.stack?.split('\n').length).toBeGreaterThan(1);
+      expect(Error.stackTraceLimit).toBe(10);
+    } finally {
+      Object.defineProperty(Error, 'stackTraceLimit', original);
+    }
+  });
 });
