@@ -274,7 +274,8 @@ export class Runs {
         throw err;
       }
     }
-    const again = p.again;
+    // (not to one a lookup dropped meanwhile: `learn` would bring it back as configured)
+    const again = p.again !== undefined && this.#init.bootstraps.has(p.again) ? p.again : undefined;
     p.again = undefined;
     let status = this.#init.bootstraps.learn(p.target ?? again ?? this.#pick().address, 'explicit');
     // Every bootstrap may be blocked by its backoff: recovery waits for the first to come free.

@@ -8,6 +8,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type EnrollmentManager, MemoryNetwork } from '../../src/index.js';
 import { GatedStore } from '../enroller/gated-store.js';
+import type { SrvRecord } from '../../src/member/srv.js';
+import { scriptedResolver } from '../support/dns.js';
 import { cleanup, member, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -175,6 +177,33 @@ describe('a first enrollment at a slow enroller', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     await enrolled;
     expect(attempts).toEqual(['e1', 'e2']);
+    gate.fail();
+  });
+});
+
+describe('going back and srv: discovery', () => {
+  it('does not go back to an enroller that the lookup due after its failure no longer lists (nor brings it back as configured)', async () => {
+    vi.useFakeTimers();
+    const NAME = '_rina-enroll._udp.example.test';
+    const [A, B] = ['10.0.0.1:7000', '10.0.0.2:7000'];
+    const net = new MemoryNetwork({ seed: 3 });
+    const store = new GatedStore();
+    const gate = store.gate(); // A accepts, then its bind hangs: slow
+    await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, A);
+    await withEnroller({}, net, B);
+    const srv: Record<string, SrvRecord[]> = { [NAME]: [{ name: 'a.test', port: 7000, priority: 0, weight: 0 }] };
+    const dns = scriptedResolver(srv, { 'a.test': { a: ['10.0.0.1'] }, 'b.test': { a: ['10.0.0.2'] } });
+    const { mgr } = member(net, 'm', { ...CONFIG, bootstraps: [`srv:${NAME}`] }, { discovery: { resolver: dns.resolver } });
+    const attempts = attemptsOf(mgr);
+    const enrolled = mgr.enrol();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(attempts).toEqual([A]);
+    srv[NAME] = [{ name: 'b.test', port: 7000, priority: 0, weight: 0 }]; // the DIF moved A's record to B meanwhile
+    await vi.advanceTimersByTimeAsync(5_000);
+    await enrolled;
+    expect(dns.calls.srv).toBe(2); // A failed, and it was the only one known: a lookup was due
+    expect(attempts).toEqual([A, B]);
+    expect(mgr.bootstraps().map((b) => b.address)).not.toContain(A);
     gate.fail();
   });
 });
