@@ -6,6 +6,7 @@
  * on would leave that work behind and bind another address elsewhere.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { AuthOptions } from '../../src/auth/auth.js';
 import { type EnrollmentManager, MemoryNetwork } from '../../src/index.js';
 import { GatedStore } from '../enroller/gated-store.js';
 import type { SrvRecord } from '../../src/member/srv.js';
@@ -28,13 +29,16 @@ function attemptsOf(mgr: EnrollmentManager): string[] {
   return attempts;
 }
 
-/** Enrollers e1 (on `store`) and e2 (in memory) on one network, and a member "m" that knows both, e1 first. */
-async function world(store: GatedStore) {
+/**
+ * Enrollers e1 (on `store`) and e2 (in memory) on one network, and a member "m" that knows both, e1 first (`config`
+ * over {@link CONFIG}; `auth`, when given, that of all three).
+ */
+async function world(store: GatedStore, config: Partial<typeof CONFIG> = {}, auth?: AuthOptions) {
   vi.useFakeTimers();
   const net = new MemoryNetwork({ seed: 3 });
-  const e1 = await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, 'e1');
-  const e2 = await withEnroller({}, net, 'e2');
-  const { mgr } = member(net, 'm', CONFIG);
+  const e1 = await withEnroller({ store, pendingTimeoutMs: 60_000, ...(auth && { auth }) }, net, 'e1');
+  const e2 = await withEnroller(auth ? { auth } : {}, net, 'e2');
+  const { mgr } = member(net, 'm', { ...CONFIG, ...config }, auth ? { auth, difName: 'demo.DIF' } : {});
   const attempts = attemptsOf(mgr);
   return { e1: e1.enroller, e2: e2.enroller, mgr, attempts, net };
 }
@@ -123,12 +127,7 @@ describe('a first enrollment at a slow enroller', () => {
   it('going back costs none of maxRetries, and the first try counts as the bootstrap failure: with maxRetries 1 the next enrol() goes elsewhere', async () => {
     const store = new GatedStore();
     const gates = [store.gate(), store.gate()];
-    vi.useFakeTimers();
-    const net = new MemoryNetwork({ seed: 3 });
-    await withEnroller({ store, pendingTimeoutMs: 60_000 }, net, 'e1');
-    await withEnroller({}, net, 'e2');
-    const { mgr } = member(net, 'm', { ...CONFIG, maxRetries: 1 });
-    const attempts = attemptsOf(mgr);
+    const { mgr, attempts } = await world(store, { maxRetries: 1 });
     const first = mgr.enrol().catch((err: Error) => err);
     await vi.advanceTimersByTimeAsync(5_000);
     expect(await first).toMatchObject({ code: 'ENROLLMENT_TIMEOUT', attempts: 2 });
@@ -166,13 +165,7 @@ describe('a first enrollment at a slow enroller', () => {
   it('with HMAC-SHA256 it moves on at once: a new M_CONNECT cannot take the place of the old enrollment before it proves itself', async () => {
     const store = new GatedStore();
     const gate = store.gate();
-    vi.useFakeTimers();
-    const net = new MemoryNetwork({ seed: 3 });
-    const auth = { mechanism: 'hmac-sha256', key: 'a pre-shared key of 32 bytes....' } as const;
-    await withEnroller({ store, pendingTimeoutMs: 60_000, auth }, net, 'e1');
-    await withEnroller({ auth }, net, 'e2');
-    const { mgr } = member(net, 'm', CONFIG, { auth, difName: 'demo.DIF' });
-    const attempts = attemptsOf(mgr);
+    const { mgr, attempts } = await world(store, {}, { mechanism: 'hmac-sha256', key: 'a pre-shared key of 32 bytes....' });
     const enrolled = mgr.enrol();
     await vi.advanceTimersByTimeAsync(5_000);
     await enrolled;
