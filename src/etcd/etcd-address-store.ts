@@ -16,13 +16,14 @@
  *
  * @module
  */
-import type { Etcd3, IRequestOp, ITxnRequest } from 'etcd3';
+import type { Etcd3, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwner } from '../store/address-store.js';
 import { bindingProblem, nameProblem, refuse } from '../store/address-store.js';
 import { parseWith } from '../util/schema.js';
 import { ApplyBacklog, raftProgress } from './apply-backlog.js';
 import { makeEtcdClient, storeError } from './client.js';
+import { BindBatcher, bindRequest } from './binds.js';
 import { ConfirmBatcher } from './confirms.js';
 import { Leaves } from './leaves.js';
 import { deleteIfNames, type Entry, EtcdKeys, prefixEnd } from './keys.js';
@@ -66,6 +67,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #watcher: TableWatcher;
   readonly #lease: LeaseKeeper;
   readonly #confirms: ConfirmBatcher;
+  readonly #binds = new BindBatcher((request) => this.#send('binds', request));
   readonly #marks: OwnMarks;
   #client: Etcd3 | undefined;
   #owner: StoreOwner | undefined;
@@ -181,17 +183,17 @@ export class EtcdAddressStore implements SharedAddressStore {
     const { name, address } = binding;
     const held = this.#table.name(name);
     const holder = this.#table.address(address);
-    const request = this.#bindRequest(binding, held, holder, leaseId);
+    const request = bindRequest(this.#keys, this.#table, binding, { held, holder }, leaseId);
     const token = this.#served.take(name);
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
     try {
-      res = await this.#txn('binds', `cannot bind ${name} to ${address}`, request);
+      res = await this.#binds.txn(request);
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable), or now if it did already.
       this.#marks.dropped(name, token);
-      throw err;
+      throw this.#error(`cannot bind ${name} to ${address}`, err);
     } finally {
       const left = (this.#binding.get(name) ?? 1) - 1;
       if (left === 0) this.#binding.delete(name);
@@ -211,39 +213,6 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#table.learn(this.#keys.name(name), found[0], revision);
     this.#table.learn(this.#keys.address(address), found[1], revision);
     return false;
-  }
-
-  /**
-   * The transaction of a bind: it compares the revisions of the name key and
-   * the address key (and of the name's previous address) with what this
-   * enroller last saw (`held`, `holder`), and writes both, the mark, and
-   * the previous address's deletion; failing, it reads both keys.
-   */
-  #bindRequest({ name, address }: AddressBinding, held: Entry | undefined, holder: Entry | undefined, leaseId: string): ITxnRequest {
-    const nameKey = this.#keys.name(name);
-    const addressKey = this.#keys.address(address);
-    const previous = held === undefined ? undefined : Number(held.value);
-    const expect = (key: string, entry: Entry | undefined) =>
-      entry === undefined
-        ? { key: Buffer.from(key), target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
-        : { key: Buffer.from(key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: entry.modRevision };
-    const compare = [expect(nameKey, held), expect(addressKey, holder !== undefined && holder.value === name ? holder : undefined)];
-    const success: IRequestOp[] = [
-      { request_put: { key: Buffer.from(nameKey), value: Buffer.from(String(address)) } },
-      { request_put: { key: Buffer.from(addressKey), value: Buffer.from(name) } },
-    ];
-    if (previous !== undefined && previous !== address) {
-      const previousKey = this.#keys.address(previous);
-      const was = this.#table.address(previous);
-      if (was !== undefined) compare.push(expect(previousKey, was));
-      success.push(deleteIfNames(previousKey, name));
-    }
-    success.push({ request_put: { key: Buffer.from(this.#keys.mark(name)), value: Buffer.alloc(0), lease: leaseId } });
-    return {
-      compare,
-      success,
-      failure: [{ request_range: { key: Buffer.from(nameKey) } }, { request_range: { key: Buffer.from(addressKey) } }],
-    };
   }
 
   /** A bind committed at `revision`: the table takes what it wrote. */
@@ -382,17 +351,22 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /** One transaction, through the window of those in flight (a registration, which reopens the fence, goes past it). */
-  async #txn(kind: opts.TxnKind, what: string, request: ITxnRequest): ReturnType<Etcd3['kv']['txn']> {
+  async #txn(kind: opts.TxnKind, what: string, request: ITxnRequest): Promise<TxnResponse> {
+    try {
+      return await this.#send(kind, () => request);
+    } catch (err) {
+      throw this.#error(what, err);
+    }
+  }
+
+  /** Sends the transaction `request` says when it goes (see BindBatcher), its errors as etcd's client gives them. */
+  #send(kind: opts.TxnKind, request: () => ITxnRequest): Promise<TxnResponse> {
     const send = () => {
       const client = this.#open();
       this.#stats.transactions++;
       this.#stats[kind]++;
-      return client.kv.txn(request, this.#deadline()); // (from its send: the wait in the window is not etcd's time)
+      return client.kv.txn(request(), this.#deadline()); // (from its send: the wait in the window is not etcd's time)
     };
-    try {
-      return await (kind === 'registrations' ? send() : this.#window.run(send, this.#options.callTimeoutMs));
-    } catch (err) {
-      throw this.#error(what, err);
-    }
+    return kind === 'registrations' ? send() : this.#window.run(send, this.#options.callTimeoutMs);
   }
 }

@@ -168,7 +168,7 @@ true satisfies Same<EtcdAddressStoreOptions, z.input<typeof etcdStoreOptionsSche
 export interface EtcdStoreStats {
   /** Transactions sent: the sum of the six counters after it. */
   transactions: number;
-  /** Transactions that bound a name to an address (new enrollments). */
+  /** Transactions that bound names to addresses (new enrollments): one bind each, or up to 32 while they wait for a place in the window. */
   binds: number;
   /** Transactions that proved bindings again after a lapse (up to 32 bindings each). */
   confirms: number;

@@ -1,0 +1,227 @@
+/**
+ * The etcd store's binds in batches (src/etcd/binds.ts), against a scripted
+ * send: a bind that finds a place goes alone and unchanged; binds that wait
+ * share one transaction, each as a nested one, and each gets its own answer;
+ * no transaction writes a key twice; a batch is capped in binds and bytes;
+ * whatever goes wrong, every bind is answered.
+ */
+import type { IRequestOp, ITxnRequest } from 'etcd3';
+import { describe, expect, it } from 'vitest';
+import { BIND_BYTES_PER_TXN, BINDS_PER_TXN, BindBatcher, bindRequest } from '../../src/etcd/binds.js';
+import { EtcdKeys } from '../../src/etcd/keys.js';
+import type { TxnResponse } from '../../src/etcd/lease.js';
+import { AddressTable } from '../../src/etcd/table.js';
+import { zeroEtcdStats } from '../../src/etcd/options.js';
+
+const keys = new EtcdKeys('/rina/d/', () => 'e1');
+
+/** A bind's own transaction, as the store makes it (`previous`: the address the name holds now, if any). */
+function request(name: string, address: number, previous?: number): ITxnRequest {
+  const held = previous === undefined ? undefined : { value: String(previous), createRevision: 5, modRevision: 5 };
+  return bindRequest(keys, new AddressTable(tableHost()), { name, address }, { held, holder: undefined }, '77');
+}
+
+function tableHost(): ConstructorParameters<typeof AddressTable>[0] {
+  return {
+    keys,
+    stats: zeroEtcdStats(),
+    listener: () => undefined,
+    ownerName: () => 'e1',
+    strayMark: () => undefined,
+    ownMarkGone: () => undefined,
+    readAgain: () => undefined,
+  };
+}
+
+/** A response to `req`: succeeded as `ok` says, at revision `revision`. */
+const answer = (ok: boolean, revision = 9): TxnResponse =>
+  ({ header: { revision: String(revision) }, succeeded: ok, responses: [] }) as unknown as TxnResponse;
+
+/** An answer to `req` as etcd gives it with every bind bound: nested answers for a batch. */
+const bound = (req: ITxnRequest): TxnResponse =>
+  req.success?.[0]?.request_txn === undefined
+    ? answer(true)
+    : ({
+        header: { revision: '9' },
+        succeeded: true,
+        responses: (req.success ?? []).map(() => ({ response_txn: { succeeded: true, responses: [] } })),
+      } as unknown as TxnResponse);
+
+/**
+ * A window of `places` transactions in flight: the batcher's send, which
+ * calls `request()` at once while there is a place, else when one is freed
+ * (`free()`); each transaction sent is answered by `answerOf`.
+ */
+function window(places: number, answerOf: (req: ITxnRequest) => Promise<TxnResponse> | TxnResponse) {
+  const sent: ITxnRequest[] = [];
+  const waiting: Array<() => void> = [];
+  let inFlight = 0;
+  const send = async (req: () => ITxnRequest): Promise<TxnResponse> => {
+    if (inFlight < places) inFlight++;
+    else await new Promise<void>((r) => waiting.push(r));
+    const r = req();
+    sent.push(r);
+    try {
+      return await answerOf(r);
+    } finally {
+      inFlight--;
+    }
+  };
+  const free = (): void => {
+    const next = waiting.shift();
+    if (next === undefined) return;
+    inFlight++;
+    next();
+  };
+  return { send, sent, free };
+}
+
+/** Every key a request puts or deletes, nested ones included. */
+function written(ops: readonly IRequestOp[] | undefined, into: string[] = []): string[] {
+  for (const op of ops ?? []) {
+    const key = op.request_put?.key ?? op.request_delete_range?.key;
+    if (key !== undefined) into.push(key.toString());
+    written(op.request_txn?.success, into);
+    written(op.request_txn?.failure, into);
+  }
+  return into;
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+describe('BindBatcher', () => {
+  it('sends a bind that finds a place at once, alone, as its own transaction', async () => {
+    const w = window(2, () => answer(true));
+    const batcher = new BindBatcher(w.send);
+    const req = request('a', 1);
+    const res = await batcher.txn(req);
+    expect(w.sent).toEqual([req]);
+    expect(res.succeeded).toBe(true);
+  });
+
+  it('sends the binds that wait as one transaction of nested ones, each answered by its own', async () => {
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const w = window(1, async (req) => {
+      if (req.success?.[0]?.request_txn === undefined) {
+        await held; // the first, alone: it holds the only place
+        return answer(true, 10);
+      }
+      // The batch: the odd binds refused, the even ones bound.
+      const responses = (req.success ?? []).map((_op, i) => ({
+        response_txn: { succeeded: i % 2 === 0, responses: [{ response_range: { kvs: [], count: String(i) } }] },
+      }));
+      return { header: { revision: '11' }, succeeded: true, responses } as unknown as TxnResponse;
+    });
+    const batcher = new BindBatcher(w.send);
+    const first = batcher.txn(request('first', 1));
+    const reqs = Array.from({ length: 5 }, (_, i) => request(`m${i}`, 100 + i));
+    const waiting = reqs.map((r) => batcher.txn(r));
+    await settle();
+    expect(w.sent).toHaveLength(1); // the others wait for the place
+    release();
+    await first;
+    w.free();
+    const results = await Promise.all(waiting);
+    expect(w.sent).toHaveLength(2);
+    const batch = w.sent[1] as ITxnRequest;
+    expect(batch.compare).toEqual([]);
+    expect(batch.success?.map((op) => op.request_txn)).toEqual(reqs);
+    expect(results.map((r) => r.succeeded)).toEqual([true, false, true, false, true]);
+    expect(results.map((r) => r.header.revision)).toEqual(['11', '11', '11', '11', '11']);
+    expect(results[3]?.responses[0]?.response_range?.count).toBe('3');
+  });
+
+  it('never writes a key twice in one transaction: a bind that would starts the next batch', async () => {
+    const w = window(1, bound);
+    const batcher = new BindBatcher(w.send);
+    const all = [
+      batcher.txn(request('first', 1)), // alone, holding the place
+      batcher.txn(request('a', 10)), // waits: a batch
+      batcher.txn(request('b', 11, 10)), // deletes addresses/10 (b held it), which a writes: a new batch
+      batcher.txn(request('a', 12)), // joins b's: nothing of it is written there
+      batcher.txn(request('c', 13)),
+    ];
+    for (let i = 0; i < 3; i++) {
+      await settle();
+      w.free();
+    }
+    await Promise.all(all);
+    const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    expect(sizes).toEqual([1, 1, 3]);
+    for (const req of w.sent) {
+      const keysOf = written(req.success);
+      expect(new Set(keysOf).size).toBe(keysOf.length);
+    }
+    expect(written(w.sent[2]?.success)).toContain('/rina/d/addresses/10'); // (b's nested delete: the overlap was real)
+  });
+
+  it(`holds at most ${BINDS_PER_TXN} binds and about ${BIND_BYTES_PER_TXN} bytes in one transaction`, async () => {
+    const w = window(1, bound);
+    const batcher = new BindBatcher(w.send);
+    const first = batcher.txn(request('first', 1));
+    const many = Array.from({ length: BINDS_PER_TXN + 3 }, (_, i) => batcher.txn(request(`m${i}`, 100 + i)));
+    const long = 'x'.repeat(30 * 1024); // a bind of this name weighs ~150 KiB: three fit in a batch, not four
+    const large = Array.from({ length: 4 }, (_, i) => batcher.txn(request(`${long}${i}`, 500 + i)));
+    for (let i = 0; i < 6; i++) {
+      await settle();
+      w.free();
+    }
+    await Promise.all([first, ...many, ...large]);
+    const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    expect(sizes).toEqual([1, BINDS_PER_TXN, 6, 1]); // the last 3 short ones with 3 long ones; the 4th long one apart
+  });
+
+  it('rejects every bind of a batch etcd failed, and sends none of them again', async () => {
+    const w = window(1, async (req) => {
+      if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: request timed out');
+      return answer(true);
+    });
+    const batcher = new BindBatcher(w.send);
+    const first = batcher.txn(request('first', 1));
+    const waiting = [batcher.txn(request('a', 10)), batcher.txn(request('b', 11))];
+    await settle();
+    w.free();
+    await first;
+    const outcomes = await Promise.allSettled(waiting);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(String((outcomes[0] as PromiseRejectedResult).reason)).toMatch(/timed out/);
+    expect(w.sent).toHaveLength(2);
+  });
+
+  it('sends each bind of a batch alone when etcd refuses the batch for its size (lower limits than the defaults)', async () => {
+    const w = window(1, async (req) => {
+      if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: too many operations in txn request');
+      return answer(req.success?.[0]?.request_put?.key?.toString().endsWith('/b') !== true);
+    });
+    const batcher = new BindBatcher(w.send);
+    const first = batcher.txn(request('first', 1));
+    const waiting = [batcher.txn(request('a', 10)), batcher.txn(request('b', 11))];
+    for (let i = 0; i < 4; i++) {
+      await settle();
+      w.free();
+    }
+    await first;
+    const results = await Promise.all(waiting);
+    expect(results.map((r) => r.succeeded)).toEqual([true, false]);
+    expect(w.sent).toHaveLength(4); // first, the refused batch, a, b
+  });
+
+  it('rejects the binds whose wait for a place failed, and the next bind starts a new batch', async () => {
+    let fail = true;
+    const sent: ITxnRequest[] = [];
+    const batcher = new BindBatcher(async (req) => {
+      if (fail) throw new Error('not sent: no place freed');
+      sent.push(req());
+      return answer(true);
+    });
+    const outcomes = await Promise.allSettled([batcher.txn(request('a', 10)), batcher.txn(request('b', 11))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    fail = false;
+    const res = await batcher.txn(request('c', 12));
+    expect(res.succeeded).toBe(true);
+    expect(sent).toEqual([request('c', 12)]);
+  });
+});
