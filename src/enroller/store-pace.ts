@@ -13,6 +13,19 @@ import { settle } from '../util/settle.js';
 const WEIGHT = 1 / 8;
 
 /**
+ * Completions less than this many ms apart are one run, weighed as one gap:
+ * the run's time over its number of completions. A store that completes
+ * binds in batches (an etcd store's binds share transactions) answers a
+ * batch's binds within a millisecond, after one long gap: counted one by one,
+ * the short gaps would outweigh the long one, and a store that completes 320
+ * binds a second in batches of 32 would look ten times as fast.
+ */
+const RUN_MS = 1;
+
+/** The most completions one run holds: a steady stream under a millisecond apart is still sampled every so many. */
+const RUN_MAX = 64;
+
+/**
  * Calls in flight to the store and the time between their completions,
  * measured over busy time only (while a call is in flight), as a moving
  * average: an idle store does not look slow. By Little's law, a call
@@ -33,6 +46,8 @@ export class StorePace {
   #gapMs: number | undefined;
   /** The last completion, or the start of the busy time that has had none yet. */
   #since = 0;
+  /** The run of completions the last one belongs to: where its time began, its last completion, how many it holds, the average before it. */
+  #run = { from: 0, at: 0, count: 0, before: undefined as number | undefined };
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -69,11 +84,19 @@ export class StorePace {
       if (this.#inFlight === 0) for (const idle of this.#idle.splice(0)) idle();
       if (!completed) return;
       const t = this.#clock.now();
-      // No longer than this call's own flight: busy time before it started, with only calls in flight that failed or
-      // never settle, is no measure of how fast the store completes binds.
-      const gap = t - Math.max(this.#since, started);
+      const run = this.#run;
+      if (run.count > 0 && run.count < RUN_MAX && t - run.at < RUN_MS && this.#since === run.at) {
+        run.count++; // (and no idle time since its last completion: #since is still that)
+        run.at = t;
+      } else {
+        // No longer than this call's own flight: busy time before it started, with only calls in flight that failed
+        // or never settle, is no measure of how fast the store completes binds.
+        this.#run = { from: Math.max(this.#since, started), at: t, count: 1, before: this.#gapMs };
+      }
       this.#since = t;
-      this.#gapMs = this.#gapMs === undefined ? gap : this.#gapMs + (gap - this.#gapMs) * WEIGHT;
+      const { from, count, before } = this.#run;
+      const gap = (t - from) / count;
+      this.#gapMs = before === undefined ? gap : before + (gap - before) * WEIGHT;
     };
   }
 

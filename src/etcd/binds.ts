@@ -76,14 +76,33 @@ export function bindRequest(
   };
 }
 
-/** etcd's refusals of a batch as a whole that the same binds sent one by one would not get: each is then sent alone. */
-const ALONE = /too many operations in txn request|request is too large|duplicate key given in txn request/;
+/**
+ * etcd's refusals of a batch as a whole that the same binds sent one by one
+ * would not all get: a batch too large for its limits, or one that carries
+ * a bind whose lease etcd no longer has (each bind is then sent alone, and
+ * each gets its own answer).
+ */
+const ALONE = /too many operations in txn request|request is too large|duplicate key given in txn request|requested lease not found/;
 
-/** Sends one transaction: `request` is called when it goes (after any wait for a place), and says what it carries then. */
-export type SendTxn = (request: () => ITxnRequest) => Promise<TxnResponse>;
+/** etcd's refusals of a batch for its size: later batches are kept smaller. */
+const TOO_LARGE = /too many operations in txn request|request is too large/;
+
+/**
+ * Sends one transaction once a place is free, waiting at most `waitMs`:
+ * `request` is called when it goes and says what it carries then. A wait
+ * that ran out rejects with a `TxnNotSentError` whose `timedOut` is set.
+ */
+export type SendTxn = (request: () => ITxnRequest, waitMs: number) => Promise<TxnResponse>;
 
 interface Pending {
   readonly request: ITxnRequest;
+  /** The keys it writes, and its weight in bytes. */
+  readonly keys: readonly string[];
+  readonly bytes: number;
+  /** Binds under different leases never share a batch: etcd would refuse the whole for one lease it no longer has. */
+  readonly group: string;
+  /** The clock's time past which it is not sent: its own wait, whatever batch it is in. */
+  readonly deadline: number;
   resolve(res: TxnResponse): void;
   reject(err: unknown): void;
 }
@@ -129,67 +148,110 @@ function requestBytes(request: ITxnRequest): number {
 /** Collects the binds that wait for a place in the window and sends them as one transaction. */
 export class BindBatcher {
   readonly #send: SendTxn;
+  readonly #waitMs: number;
+  readonly #now: () => number;
   /** The batch waiting for a place, which a bind may still join; undefined once it went. */
   #open: Batch | undefined;
+  /** The most binds a batch takes: {@link BINDS_PER_TXN}, halved each time etcd refuses one for its size. */
+  #cap = BINDS_PER_TXN;
 
-  constructor(send: SendTxn) {
+  /** `waitMs`: how long each bind waits for a place at most (the store's call timeout); `now`: the clock, in ms. */
+  constructor(send: SendTxn, waitMs: number, now: () => number) {
     this.#send = send;
+    this.#waitMs = waitMs;
+    this.#now = now;
   }
 
-  /** Sends `request` (one bind's transaction), alone or with others; its answer is what it would have been alone. */
-  txn(request: ITxnRequest): Promise<TxnResponse> {
+  /**
+   * Sends `request` (one bind's transaction), alone or with others of the
+   * same `group` (its lease); its answer is what it would have been alone.
+   */
+  txn(request: ITxnRequest, group: string): Promise<TxnResponse> {
     return new Promise<TxnResponse>((resolve, reject) => {
       const keys = writtenKeys(request.success ?? [], writtenKeys(request.failure ?? [], []));
-      const bytes = requestBytes(request);
-      const open = this.#open;
-      const pending: Pending = { request, resolve, reject };
-      if (open !== undefined && this.#fits(open, keys, bytes)) {
-        open.pending.push(pending);
-        for (const key of keys) open.keys.add(key);
-        open.bytes += bytes;
-        if (open.pending.length === BINDS_PER_TXN) this.#open = undefined; // full: it waits on, and nothing joins it
-        return;
-      }
-      const batch: Batch = { pending: [pending], keys: new Set(keys), bytes };
-      this.#open = batch;
-      this.#go(batch);
+      const deadline = this.#now() + this.#waitMs;
+      this.#add({ request, keys, bytes: requestBytes(request), group, deadline, resolve, reject });
     });
   }
 
-  #fits(batch: Batch, keys: readonly string[], bytes: number): boolean {
-    return batch.bytes + bytes <= BIND_BYTES_PER_TXN && !keys.some((key) => batch.keys.has(key));
+  /** Adds `p` to the waiting batch if it fits there, else to a new one, which it sends. */
+  #add(p: Pending): void {
+    const open = this.#open;
+    if (open !== undefined && this.#fits(open, p)) {
+      open.pending.push(p);
+      for (const key of p.keys) open.keys.add(key);
+      open.bytes += p.bytes;
+      if (open.pending.length >= this.#cap) this.#open = undefined; // full: it waits on, and nothing joins it
+      return;
+    }
+    const batch: Batch = { pending: [p], keys: new Set(p.keys), bytes: p.bytes };
+    this.#open = this.#cap > 1 ? batch : undefined;
+    this.#go(batch);
+  }
+
+  #fits(batch: Batch, p: Pending): boolean {
+    return batch.pending[0]?.group === p.group && batch.bytes + p.bytes <= BIND_BYTES_PER_TXN && !p.keys.some((key) => batch.keys.has(key));
   }
 
   /** Sends `batch` when its place comes (at once if one is free); whatever goes wrong, every bind of it is answered. */
   #go(batch: Batch): void {
     const { pending } = batch;
+    let sent = false;
     const request = () => {
+      sent = true;
       if (this.#open === batch) this.#open = undefined; // it goes now: later binds start a new batch
       const only = pending.length === 1 ? pending[0] : undefined;
       if (only !== undefined) return only.request;
       return { compare: [], success: pending.map((p) => ({ request_txn: p.request })), failure: [] };
     };
-    this.#send(request).then(
-      (res) => {
-        if (pending.length === 1) {
-          pending[0]?.resolve(res);
-          return;
-        }
-        pending.forEach((p, i) => {
-          const own = res.responses[i]?.response_txn;
-          if (own === undefined) p.reject(new Error(`etcd answered a batch of ${pending.length} binds without bind ${i}'s answer`));
-          else p.resolve({ ...own, header: res.header } as TxnResponse);
-        });
-      },
+    // It waits as long as its first bind may: the others joined later, and may wait on (see #failed).
+    const waitMs = Math.max(0, (pending[0] as Pending).deadline - this.#now());
+    this.#send(request, waitMs).then(
+      (res) => this.#answered(pending, res),
       (err: unknown) => {
-        if (this.#open === batch) this.#open = undefined; // (never sent: its wait for a place failed)
-        if (pending.length > 1 && ALONE.test(String((err as Error | undefined)?.message))) {
-          // An etcd with lower limits than its defaults: each bind alone, as it would have gone.
-          for (const p of pending) this.#send(() => p.request).then(p.resolve, p.reject);
-          return;
-        }
-        for (const p of pending) p.reject(err);
+        if (this.#open === batch) this.#open = undefined;
+        this.#failed(pending, err, sent);
       },
     );
+  }
+
+  #answered(pending: readonly Pending[], res: TxnResponse): void {
+    if (pending.length === 1) {
+      pending[0]?.resolve(res);
+      return;
+    }
+    pending.forEach((p, i) => {
+      const own = res.responses[i]?.response_txn;
+      if (own === undefined) p.reject(new Error(`etcd answered a batch of ${pending.length} binds without bind ${i}'s answer`));
+      else p.resolve({ ...own, header: res.header } as TxnResponse);
+    });
+  }
+
+  /**
+   * A batch failed. Never sent because its wait ran out: the binds that
+   * joined it later still have time of their own, and wait on in a new
+   * batch. Refused by etcd as a whole for what a bind alone would not be
+   * refused for: each is sent alone, in the time it has left (and later
+   * batches are smaller, after a refusal for size). Otherwise every bind
+   * fails as the batch did.
+   */
+  #failed(pending: readonly Pending[], err: unknown, sent: boolean): void {
+    const message = String((err as Error | undefined)?.message);
+    const now = this.#now();
+    if (!sent && (err as { timedOut?: unknown } | undefined)?.timedOut === true) {
+      for (const p of pending) {
+        if (p.deadline - now >= 1) this.#add(p);
+        else p.reject(err);
+      }
+      return;
+    }
+    if (sent && pending.length > 1 && ALONE.test(message)) {
+      if (TOO_LARGE.test(message)) this.#cap = Math.max(1, Math.min(this.#cap, Math.floor(pending.length / 2)));
+      for (const p of pending) {
+        this.#send(() => p.request, Math.max(0, p.deadline - now)).then(p.resolve, p.reject);
+      }
+      return;
+    }
+    for (const p of pending) p.reject(err);
   }
 }

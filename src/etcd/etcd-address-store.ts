@@ -67,7 +67,7 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #watcher: TableWatcher;
   readonly #lease: LeaseKeeper;
   readonly #confirms: ConfirmBatcher;
-  readonly #binds = new BindBatcher((request) => this.#send('binds', request));
+  readonly #binds: BindBatcher;
   readonly #marks: OwnMarks;
   #client: Etcd3 | undefined;
   #owner: StoreOwner | undefined;
@@ -95,6 +95,11 @@ export class EtcdAddressStore implements SharedAddressStore {
     const { maxTxnsInFlight: max, txnTargetMs: targetMs } = this.#options;
     const backlog = new ApplyBacklog(() => raftProgress(this.#open(), this.#deadline()), { targetMs }, stats);
     this.#window = new TxnWindow({ max, targetMs, behind: () => backlog.behind() }, stats);
+    this.#binds = new BindBatcher(
+      (r, waitMs) => this.#send('binds', r, waitMs),
+      this.#options.callTimeoutMs,
+      () => Date.now(),
+    );
     const served = this.#served;
     const marks = new OwnMarks({ keys, served, table: () => this.#table, txn: (r) => this.#txn('strayMarks', 'delete a stray mark', r) });
     this.#marks = marks;
@@ -132,11 +137,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#leaves = new Leaves({
       keys,
       served: this.#served,
-      markAt: (name) => {
-        const written = this.#served.written(name);
-        const seen = this.#table.ownMark(name);
-        return written === undefined ? seen : Math.max(written, seen ?? 0);
-      },
+      markAt: (name) => this.#markAt(name),
       txn: (what, request) => this.#txn('leaves', what, request),
       closed: () => this.#closed,
     });
@@ -188,7 +189,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#binding.set(name, (this.#binding.get(name) ?? 0) + 1);
     let res: TxnResponse;
     try {
-      res = await this.#binds.txn(request);
+      res = await this.#binds.txn(request, leaseId);
     } catch (err) {
       // Committed or not, we cannot tell: a mark that made it is deleted
       // when the watch shows it (see AddressTable), or now if it did already.
@@ -337,6 +338,13 @@ export class EtcdAddressStore implements SharedAddressStore {
     return this.#lease.doubting;
   }
 
+  /** The revision of this enroller's mark on `name`: the later of the one it wrote and the one the watch showed. */
+  #markAt(name: string): number | undefined {
+    const written = this.#served.written(name);
+    const seen = this.#table.ownMark(name);
+    return written === undefined ? seen : Math.max(written, seen ?? 0);
+  }
+
   #open(): Etcd3 {
     if (this.#closed || this.#client === undefined) throw new StoreError('the EtcdAddressStore is not open');
     return this.#client;
@@ -360,13 +368,13 @@ export class EtcdAddressStore implements SharedAddressStore {
   }
 
   /** Sends the transaction `request` says when it goes (see BindBatcher), its errors as etcd's client gives them. */
-  #send(kind: opts.TxnKind, request: () => ITxnRequest): Promise<TxnResponse> {
+  #send(kind: opts.TxnKind, request: () => ITxnRequest, waitMs = this.#options.callTimeoutMs): Promise<TxnResponse> {
     const send = () => {
       const client = this.#open();
       this.#stats.transactions++;
       this.#stats[kind]++;
       return client.kv.txn(request(), this.#deadline()); // (from its send: the wait in the window is not etcd's time)
     };
-    return kind === 'registrations' ? send() : this.#window.run(send, this.#options.callTimeoutMs);
+    return kind === 'registrations' ? send() : this.#window.run(send, waitMs);
   }
 }

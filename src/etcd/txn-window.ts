@@ -64,9 +64,15 @@ interface Waiter {
   readonly timer: TimerHandle;
 }
 
-/** A transaction that could not be sent: the window stayed full past its call timeout, or the store closed. */
+/** A transaction that could not be sent: the window stayed full past its call timeout (`timedOut`), or the store closed. */
 export class TxnNotSentError extends Error {
   override readonly name = 'TxnNotSentError';
+  readonly timedOut: boolean;
+
+  constructor(message: string, timedOut = false) {
+    super(message);
+    this.timedOut = timedOut;
+  }
 }
 
 /** Admits transactions into a window sized by etcd's answer times. */
@@ -164,6 +170,7 @@ export class TxnWindow {
           reject(
             new TxnNotSentError(
               `not sent: etcd answered slower than ${this.#targetMs} ms, so this store keeps ${this.size} transaction(s) in flight, and no place freed within ${waitMs} ms (${this.#waiting.size} more waiting)`,
+              true,
             ),
           );
         }, waitMs),

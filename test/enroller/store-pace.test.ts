@@ -29,8 +29,14 @@ describe('StorePace', () => {
     expect(pace.waitMs()).toBe(2 * 120);
     ends[0]?.(); // ended once only
     expect(pace.inFlight).toBe(2);
-    ends[1]?.(); // a gap of 0: 120 - 120 / 8
-    expect(pace.waitMs()).toBe(105);
+    ends[1]?.(); // at the same time: one run of two completions in 260, a gap of 130 instead: 100 + (130 - 100) / 8
+    expect(pace.waitMs()).toBe(103.75);
+    clock.advance(40);
+    ends[2]?.(); // a run of its own: 103.75 + (40 - 103.75) / 8
+    expect(pace.inFlight).toBe(0);
+    const more = pace.begin();
+    expect(pace.waitMs()).toBeCloseTo(95.78, 2);
+    more();
   });
 
   it('a call that never settles counts as one in flight and no more: the store is not judged slower for its silence', () => {
@@ -142,5 +148,22 @@ describe('StorePace after an outage', () => {
     // Before the fix: 9 in flight x a gap that swallowed the whole outage (some 7.5 s), every newcomer refused for over a minute
     expect(pace.waitMs()).toBeLessThanOrEqual(MAX_STORE_WAIT_MS);
     for (const end of binds) end();
+  });
+
+  it('binds completed in batches (32 answered within a millisecond, one batch every 100 ms) are paced as 320 a second, not as ten times that', () => {
+    const clock = new ManualClock();
+    const pace = new StorePace(clock);
+    const inFlight = Array.from({ length: 1000 }, () => pace.begin());
+    for (let batch = 0; batch < 20; batch++) {
+      clock.advance(100);
+      for (let i = 0; i < 32; i++) {
+        inFlight.shift()?.();
+        inFlight.push(pace.begin()); // as many start again: 1,000 stay in flight
+      }
+    }
+    // 1,000 in flight at 320 a second: about 3.1 s. One by one, 31 gaps of 0 for each of 100 ms would say ~0.2 s.
+    expect(pace.inFlight).toBe(1000);
+    expect(pace.waitMs()).toBeGreaterThan(2500);
+    expect(pace.waitMs()).toBeLessThan(3500);
   });
 });

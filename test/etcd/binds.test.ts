@@ -10,8 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { BIND_BYTES_PER_TXN, BINDS_PER_TXN, BindBatcher, bindRequest } from '../../src/etcd/binds.js';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
-import { AddressTable } from '../../src/etcd/table.js';
 import { zeroEtcdStats } from '../../src/etcd/options.js';
+import { AddressTable } from '../../src/etcd/table.js';
+import { TxnNotSentError, TxnWindow } from '../../src/etcd/txn-window.js';
+import { ManualClock } from '../enroller/manual-clock.js';
 
 const keys = new EtcdKeys('/rina/d/', () => 'e1');
 
@@ -92,9 +94,9 @@ const settle = () => new Promise((r) => setTimeout(r, 0));
 describe('BindBatcher', () => {
   it('sends a bind that finds a place at once, alone, as its own transaction', async () => {
     const w = window(2, () => answer(true));
-    const batcher = new BindBatcher(w.send);
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
     const req = request('a', 1);
-    const res = await batcher.txn(req);
+    const res = await batcher.txn(req, '77');
     expect(w.sent).toEqual([req]);
     expect(res.succeeded).toBe(true);
   });
@@ -115,10 +117,10 @@ describe('BindBatcher', () => {
       }));
       return { header: { revision: '11' }, succeeded: true, responses } as unknown as TxnResponse;
     });
-    const batcher = new BindBatcher(w.send);
-    const first = batcher.txn(request('first', 1));
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const first = batcher.txn(request('first', 1), '77');
     const reqs = Array.from({ length: 5 }, (_, i) => request(`m${i}`, 100 + i));
-    const waiting = reqs.map((r) => batcher.txn(r));
+    const waiting = reqs.map((r) => batcher.txn(r, '77'));
     await settle();
     expect(w.sent).toHaveLength(1); // the others wait for the place
     release();
@@ -136,13 +138,13 @@ describe('BindBatcher', () => {
 
   it('never writes a key twice in one transaction: a bind that would starts the next batch', async () => {
     const w = window(1, bound);
-    const batcher = new BindBatcher(w.send);
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
     const all = [
-      batcher.txn(request('first', 1)), // alone, holding the place
-      batcher.txn(request('a', 10)), // waits: a batch
-      batcher.txn(request('b', 11, 10)), // deletes addresses/10 (b held it), which a writes: a new batch
-      batcher.txn(request('a', 12)), // joins b's: nothing of it is written there
-      batcher.txn(request('c', 13)),
+      batcher.txn(request('first', 1), '77'), // alone, holding the place
+      batcher.txn(request('a', 10), '77'), // waits: a batch
+      batcher.txn(request('b', 11, 10), '77'), // deletes addresses/10 (b held it), which a writes: a new batch
+      batcher.txn(request('a', 12), '77'), // joins b's: nothing of it is written there
+      batcher.txn(request('c', 13), '77'),
     ];
     for (let i = 0; i < 3; i++) {
       await settle();
@@ -160,11 +162,11 @@ describe('BindBatcher', () => {
 
   it(`holds at most ${BINDS_PER_TXN} binds and about ${BIND_BYTES_PER_TXN} bytes in one transaction`, async () => {
     const w = window(1, bound);
-    const batcher = new BindBatcher(w.send);
-    const first = batcher.txn(request('first', 1));
-    const many = Array.from({ length: BINDS_PER_TXN + 3 }, (_, i) => batcher.txn(request(`m${i}`, 100 + i)));
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const first = batcher.txn(request('first', 1), '77');
+    const many = Array.from({ length: BINDS_PER_TXN + 3 }, (_, i) => batcher.txn(request(`m${i}`, 100 + i), '77'));
     const long = 'x'.repeat(30 * 1024); // a bind of this name weighs ~150 KiB: three fit in a batch, not four
-    const large = Array.from({ length: 4 }, (_, i) => batcher.txn(request(`${long}${i}`, 500 + i)));
+    const large = Array.from({ length: 4 }, (_, i) => batcher.txn(request(`${long}${i}`, 500 + i), '77'));
     for (let i = 0; i < 6; i++) {
       await settle();
       w.free();
@@ -179,9 +181,9 @@ describe('BindBatcher', () => {
       if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: request timed out');
       return answer(true);
     });
-    const batcher = new BindBatcher(w.send);
-    const first = batcher.txn(request('first', 1));
-    const waiting = [batcher.txn(request('a', 10)), batcher.txn(request('b', 11))];
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const first = batcher.txn(request('first', 1), '77');
+    const waiting = [batcher.txn(request('a', 10), '77'), batcher.txn(request('b', 11), '77')];
     await settle();
     w.free();
     await first;
@@ -196,9 +198,9 @@ describe('BindBatcher', () => {
       if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: too many operations in txn request');
       return answer(req.success?.[0]?.request_put?.key?.toString().endsWith('/b') !== true);
     });
-    const batcher = new BindBatcher(w.send);
-    const first = batcher.txn(request('first', 1));
-    const waiting = [batcher.txn(request('a', 10)), batcher.txn(request('b', 11))];
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const first = batcher.txn(request('first', 1), '77');
+    const waiting = [batcher.txn(request('a', 10), '77'), batcher.txn(request('b', 11), '77')];
     for (let i = 0; i < 4; i++) {
       await settle();
       w.free();
@@ -212,16 +214,103 @@ describe('BindBatcher', () => {
   it('rejects the binds whose wait for a place failed, and the next bind starts a new batch', async () => {
     let fail = true;
     const sent: ITxnRequest[] = [];
-    const batcher = new BindBatcher(async (req) => {
-      if (fail) throw new Error('not sent: no place freed');
-      sent.push(req());
-      return answer(true);
-    });
-    const outcomes = await Promise.allSettled([batcher.txn(request('a', 10)), batcher.txn(request('b', 11))]);
+    const batcher = new BindBatcher(
+      async (req) => {
+        if (fail) throw new Error('etcd: no leader');
+        sent.push(req());
+        return answer(true);
+      },
+      60_000,
+      () => Date.now(),
+    );
+    const outcomes = await Promise.allSettled([batcher.txn(request('a', 10), '77'), batcher.txn(request('b', 11), '77')]);
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
     fail = false;
-    const res = await batcher.txn(request('c', 12));
+    const res = await batcher.txn(request('c', 12), '77');
     expect(res.succeeded).toBe(true);
     expect(sent).toEqual([request('c', 12)]);
+  });
+
+  it('never puts binds under two leases in one batch, and sends each alone when etcd no longer has a lease of a batch', async () => {
+    const w = window(1, (req) => {
+      if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: requested lease not found'); // a batch
+      return answer(true);
+    });
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const all = [
+      batcher.txn(request('first', 1), 'L1'),
+      batcher.txn(request('a', 10), 'L1'),
+      batcher.txn(request('b', 11), 'L2'), // another lease: not with a
+      batcher.txn(request('c', 12), 'L2'),
+    ];
+    for (let i = 0; i < 6; i++) {
+      await settle();
+      w.free();
+    }
+    const results = await Promise.all(all);
+    expect(results.map((r) => r.succeeded)).toEqual([true, true, true, true]);
+    // first; a alone (its batch had one bind); the batch of b and c, refused; then b and c alone.
+    const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    expect(sizes).toEqual([1, 1, 2, 1, 1]);
+  });
+
+  it("lets a bind that joined a batch wait its own time when the batch's wait runs out", async () => {
+    const clock = new ManualClock();
+    const window = new TxnWindow({ max: 1, targetMs: 10_000 }, zeroEtcdStats(), clock);
+    let releaseFirst = (): void => undefined;
+    const firstHeld = new Promise<TxnResponse>((r) => {
+      releaseFirst = () => r(answer(true));
+    });
+    const sent: ITxnRequest[] = [];
+    const batcher = new BindBatcher(
+      (req, waitMs) =>
+        window.run(() => {
+          const r = req();
+          sent.push(r);
+          return sent.length === 1 ? firstHeld : Promise.resolve(answer(true));
+        }, waitMs),
+      300,
+      () => clock.now(),
+    );
+    const first = batcher.txn(request('first', 1), '77');
+    const a = batcher.txn(request('a', 10), '77'); // waits from t=0: until 300
+    clock.advance(250);
+    const c = batcher.txn(request('c', 12), '77'); // joins a's batch at t=250: may wait until 550
+    const outcomeA = a.then(
+      () => 'sent',
+      (err: unknown) => (err instanceof TxnNotSentError ? 'not sent' : String(err)),
+    );
+    clock.advance(60); // t=310: a's wait ran out
+    await settle();
+    expect(await outcomeA).toBe('not sent');
+    clock.advance(90); // t=400: the first is answered, and the place goes to c
+    releaseFirst();
+    await first;
+    expect((await c).succeeded).toBe(true);
+    expect(sent.map((r) => r.success?.[0]?.request_put?.key?.toString())).toEqual(['/rina/d/names/first', '/rina/d/names/c']);
+  });
+
+  it('keeps later batches smaller once etcd refused one for its size, each bind answered in its own time', async () => {
+    let limit = 2; // binds per transaction this etcd takes
+    const w = window(1, (req) => {
+      const n = req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length;
+      if (n > limit) throw new Error('etcdserver: too many operations in txn request');
+      return bound(req);
+    });
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const drain = async (all: Array<Promise<TxnResponse>>) => {
+      for (let i = 0; i < 12; i++) {
+        await settle();
+        w.free();
+      }
+      return Promise.all(all);
+    };
+    const sizes = () => w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    await drain([batcher.txn(request('first', 1), '77'), ...[0, 1, 2, 3].map((i) => batcher.txn(request(`m${i}`, 10 + i), '77'))]);
+    expect(sizes()).toEqual([1, 4, 1, 1, 1, 1]); // refused, then each alone
+    w.sent.length = 0;
+    limit = 2;
+    await drain([batcher.txn(request('second', 2), '77'), ...[4, 5, 6, 7].map((i) => batcher.txn(request(`m${i}`, 10 + i), '77'))]);
+    expect(sizes()).toEqual([1, 2, 2]); // at most half the refused batch since
   });
 });
