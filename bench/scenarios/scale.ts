@@ -289,10 +289,13 @@ function report(
       }),
     },
   ];
-  const join = results[0];
-  if (join !== undefined) {
+  // Each enroller's counters over the join, and over any other phase that did not converge (where to look first).
+  for (const join of results.filter((r, i) => i === 0 || r.convergedMs === undefined)) {
     tables.push({
-      title: 'Each enroller over the join',
+      title:
+        join === results[0]
+          ? 'Each enroller over the join'
+          : `Each enroller at the end of the phase "${join.name}", which did not converge (CPU and the store's counters since the enroller started)`,
       columns: [
         'enroller',
         'members at the end',
