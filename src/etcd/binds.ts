@@ -8,14 +8,20 @@
  * {@link BINDS_PER_TXN} of them, each as a nested transaction with its own
  * compares, writes and reads, so each is answered exactly as it would have
  * been alone, and the whole takes one place in the window, one raft entry and
- * one round trip. Measured against a three-member etcd 3.4 on this machine,
- * eight transactions in flight: 490-930 binds a second one to a transaction,
- * 7,500-8,100 with 32 (the client's CPU per bind 530-610 µs against 84-90);
- * docs/SCALING.md has the whole figures.
+ * one round trip. Measured against a three-member etcd 3.4 on a 2-vCPU
+ * machine, eight transactions in flight: 490-930 binds a second one to a
+ * transaction, 7,500-8,800 with 32 (the client's CPU per bind 436-610 µs
+ * against 43-90); `npx tsx bench/etcd-binds.ts` measures it, and
+ * docs/SCALING.md (item 14) has the figures.
  *
  * etcd refuses a transaction that writes a key twice, even in two nested
  * ones, so a bind writing a key that the waiting batch writes starts a new
- * batch instead of joining it.
+ * batch instead of joining it; binds under different leases are not
+ * batched together either. Each bind waits for a place no longer than its
+ * own wait, whatever batch it is in. Binds of a batch that etcd refused
+ * whole for a reason one of them alone would not meet (its size, a lease
+ * it no longer has) are sent one by one, behind the transactions already
+ * waiting.
  *
  * @module
  */
@@ -45,7 +51,7 @@ export const BIND_BYTES_PER_TXN = 512 * 1024;
  */
 export function bindRequest(
   keys: EtcdKeys,
-  table: AddressTable,
+  table: Pick<AddressTable, 'address'>,
   { name, address }: AddressBinding,
   { held, holder }: { held: Entry | undefined; holder: Entry | undefined },
   leaseId: string,
@@ -189,8 +195,15 @@ export class BindBatcher {
     this.#go(batch);
   }
 
+  /** Whether `p` may join `batch`: same lease, room, no key in common, and the batch's wait not longer than its own. */
   #fits(batch: Batch, p: Pending): boolean {
-    return batch.pending[0]?.group === p.group && batch.bytes + p.bytes <= BIND_BYTES_PER_TXN && !p.keys.some((key) => batch.keys.has(key));
+    const first = batch.pending[0] as Pending;
+    return (
+      first.group === p.group &&
+      first.deadline <= p.deadline &&
+      batch.bytes + p.bytes <= BIND_BYTES_PER_TXN &&
+      !p.keys.some((key) => batch.keys.has(key))
+    );
   }
 
   /** Sends `batch` when its place comes (at once if one is free); whatever goes wrong, every bind of it is answered. */

@@ -11,7 +11,6 @@ import { BIND_BYTES_PER_TXN, BINDS_PER_TXN, BindBatcher, bindRequest } from '../
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 import { zeroEtcdStats } from '../../src/etcd/options.js';
-import { AddressTable } from '../../src/etcd/table.js';
 import { TxnNotSentError, TxnWindow } from '../../src/etcd/txn-window.js';
 import { ManualClock } from '../enroller/manual-clock.js';
 
@@ -20,19 +19,7 @@ const keys = new EtcdKeys('/rina/d/', () => 'e1');
 /** A bind's own transaction, as the store makes it (`previous`: the address the name holds now, if any). */
 function request(name: string, address: number, previous?: number): ITxnRequest {
   const held = previous === undefined ? undefined : { value: String(previous), createRevision: 5, modRevision: 5 };
-  return bindRequest(keys, new AddressTable(tableHost()), { name, address }, { held, holder: undefined }, '77');
-}
-
-function tableHost(): ConstructorParameters<typeof AddressTable>[0] {
-  return {
-    keys,
-    stats: zeroEtcdStats(),
-    listener: () => undefined,
-    ownerName: () => 'e1',
-    strayMark: () => undefined,
-    ownMarkGone: () => undefined,
-    readAgain: () => undefined,
-  };
+  return bindRequest(keys, { address: () => undefined }, { name, address }, { held, holder: undefined }, '77');
 }
 
 /** A response to `req`: succeeded as `ok` says, at revision `revision`. */
@@ -288,6 +275,45 @@ describe('BindBatcher', () => {
     await first;
     expect((await c).succeeded).toBe(true);
     expect(sent.map((r) => r.success?.[0]?.request_put?.key?.toString())).toEqual(['/rina/d/names/first', '/rina/d/names/c']);
+  });
+
+  it("never lets a bind put back after its batch's wait ran out join a batch that would wait longer than it may", async () => {
+    const clock = new ManualClock();
+    const window = new TxnWindow({ max: 1, targetMs: 10_000 }, zeroEtcdStats(), clock);
+    const batcher = new BindBatcher(
+      (req, waitMs) =>
+        window.run(() => {
+          req();
+          return new Promise<TxnResponse>(() => undefined); // the first holds the place for ever
+        }, waitMs),
+      300,
+      () => clock.now(),
+    );
+    void batcher.txn(request('first', 1), '77');
+    const outcomes: Record<string, string> = {};
+    const track = (name: string, p: Promise<TxnResponse>) =>
+      p.then(
+        () => {
+          outcomes[name] = 'sent';
+        },
+        (err: unknown) => {
+          outcomes[name] = err instanceof TxnNotSentError ? 'not sent' : String(err);
+        },
+      );
+    track('a', batcher.txn(request('a', 10), '77')); // batch A: may wait until 1300
+    clock.advance(250);
+    track('c', batcher.txn(request('c', 12), '77')); // joins A: may wait until 1550
+    clock.advance(10);
+    track('d', batcher.txn(request('a', 13), '77')); // a's keys: batch D, may wait until 1560
+    clock.advance(45); // 1305: A's wait ran out; a gives up, and c waits on, not in D
+    await settle();
+    expect(outcomes).toEqual({ a: 'not sent' });
+    clock.advance(250); // 1555: c's own time is up, d's not
+    await settle();
+    expect(outcomes).toEqual({ a: 'not sent', c: 'not sent' });
+    clock.advance(10);
+    await settle();
+    expect(outcomes).toEqual({ a: 'not sent', c: 'not sent', d: 'not sent' });
   });
 
   it('keeps later batches smaller once etcd refused one for its size, each bind answered in its own time', async () => {
