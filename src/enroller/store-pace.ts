@@ -13,17 +13,15 @@ import { settle } from '../util/settle.js';
 const WEIGHT = 1 / 8;
 
 /**
- * Completions less than this many ms apart are one run, weighed as one gap:
- * the run's time over its number of completions. A store that completes
- * binds in batches (an etcd store's binds share transactions) answers a
- * batch's binds within a millisecond, after one long gap: counted one by one,
- * the short gaps would outweigh the long one, and a store that completes 320
- * binds a second in batches of 32 would look ten times as fast.
+ * Completions less than this many ms apart are one run, whose completions
+ * all count as gaps of the run's time over its number: a store that
+ * completes binds in batches (an etcd store's binds share transactions)
+ * answers a batch's binds within a millisecond, after one long gap, and
+ * counted one by one the short gaps would outweigh the long one (a store
+ * completing 320 binds a second in batches of 32 would look ten times as
+ * fast). A run of n completions moves the average as n gaps of its mean do.
  */
 const RUN_MS = 1;
-
-/** The most completions one run holds: a steady stream under a millisecond apart is still sampled every so many. */
-const RUN_MAX = 64;
 
 /**
  * Calls in flight to the store and the time between their completions,
@@ -85,7 +83,7 @@ export class StorePace {
       if (!completed) return;
       const t = this.#clock.now();
       const run = this.#run;
-      if (run.count > 0 && run.count < RUN_MAX && t - run.at < RUN_MS && this.#since === run.at) {
+      if (run.count > 0 && t - run.at < RUN_MS && this.#since === run.at) {
         run.count++; // (and no idle time since its last completion: #since is still that)
         run.at = t;
       } else {
@@ -96,7 +94,7 @@ export class StorePace {
       this.#since = t;
       const { from, count, before } = this.#run;
       const gap = (t - from) / count;
-      this.#gapMs = before === undefined ? gap : before + (gap - before) * WEIGHT;
+      this.#gapMs = before === undefined ? gap : before + (gap - before) * (1 - (1 - WEIGHT) ** count);
     };
   }
 

@@ -18,10 +18,11 @@
  * ones, so a bind writing a key that the waiting batch writes starts a new
  * batch instead of joining it; binds under different leases are not
  * batched together either. Each bind waits for a place no longer than its
- * own wait, whatever batch it is in. Binds of a batch that etcd refused
- * whole for a reason one of them alone would not meet (its size, a lease
- * it no longer has) are sent one by one, behind the transactions already
- * waiting.
+ * own wait, whatever batch it is in (a bind put back after its batch's wait
+ * ran out queues again, behind batches younger than it). Binds of a batch
+ * that etcd refused whole for its size are sent one by one, behind the
+ * transactions already waiting, and later batches are smaller (for the
+ * store's life: etcd's limits do not change while it runs).
  *
  * @module
  */
@@ -84,11 +85,12 @@ export function bindRequest(
 
 /**
  * etcd's refusals of a batch as a whole that the same binds sent one by one
- * would not all get: a batch too large for its limits, or one that carries
- * a bind whose lease etcd no longer has (each bind is then sent alone, and
- * each gets its own answer).
+ * would not get: a batch too large for its limits (each bind is then sent
+ * alone, and each gets its own answer). A lease etcd no longer has is not
+ * one: a batch's binds share their lease, and each alone would be refused
+ * for it as well.
  */
-const ALONE = /too many operations in txn request|request is too large|duplicate key given in txn request|requested lease not found/;
+const ALONE = /too many operations in txn request|request is too large|duplicate key given in txn request/;
 
 /** etcd's refusals of a batch for its size: later batches are kept smaller. */
 const TOO_LARGE = /too many operations in txn request|request is too large/;
@@ -161,7 +163,7 @@ export class BindBatcher {
   /** The most binds a batch takes: {@link BINDS_PER_TXN}, halved each time etcd refuses one for its size. */
   #cap = BINDS_PER_TXN;
 
-  /** `waitMs`: how long each bind waits for a place at most (the store's call timeout); `now`: the clock, in ms. */
+  /** `waitMs`: how long each bind waits for a place at most (the store's call timeout); `now`: the window's clock, in ms (monotonic). */
   constructor(send: SendTxn, waitMs: number, now: () => number) {
     this.#send = send;
     this.#waitMs = waitMs;

@@ -20,6 +20,7 @@ import type { Etcd3, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
 import type { AddressBinding, AddressStoreListener, SharedAddressStore, StoreOwner } from '../store/address-store.js';
 import { bindingProblem, nameProblem, refuse } from '../store/address-store.js';
+import { systemClock } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { ApplyBacklog, raftProgress } from './apply-backlog.js';
 import { makeEtcdClient, storeError } from './client.js';
@@ -94,12 +95,9 @@ export class EtcdAddressStore implements SharedAddressStore {
     const stats = this.#stats;
     const { maxTxnsInFlight: max, txnTargetMs: targetMs } = this.#options;
     const backlog = new ApplyBacklog(() => raftProgress(this.#open(), this.#deadline()), { targetMs }, stats);
-    this.#window = new TxnWindow({ max, targetMs, behind: () => backlog.behind() }, stats);
-    this.#binds = new BindBatcher(
-      (r, waitMs) => this.#send('binds', r, waitMs),
-      this.#options.callTimeoutMs,
-      () => Date.now(),
-    );
+    this.#window = new TxnWindow({ max, targetMs, behind: () => backlog.behind() }, stats, systemClock);
+    // (Each bind's deadline on the window's clock: monotonic, as its waits are timed.)
+    this.#binds = new BindBatcher((r, waitMs) => this.#send('binds', r, waitMs), this.#options.callTimeoutMs, systemClock.now);
     const served = this.#served;
     const marks = new OwnMarks({ keys, served, table: () => this.#table, txn: (r) => this.#txn('strayMarks', 'delete a stray mark', r) });
     this.#marks = marks;

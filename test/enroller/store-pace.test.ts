@@ -29,13 +29,13 @@ describe('StorePace', () => {
     expect(pace.waitMs()).toBe(2 * 120);
     ends[0]?.(); // ended once only
     expect(pace.inFlight).toBe(2);
-    ends[1]?.(); // at the same time: one run of two completions in 260, a gap of 130 instead: 100 + (130 - 100) / 8
-    expect(pace.waitMs()).toBe(103.75);
+    ends[1]?.(); // at the same time: one run of two completions in 260, two gaps of 130: 100 + 30 * (1 - (7/8)^2)
+    expect(pace.waitMs()).toBeCloseTo(107.03, 2);
     clock.advance(40);
-    ends[2]?.(); // a run of its own: 103.75 + (40 - 103.75) / 8
+    ends[2]?.(); // a run of its own: 107.03 + (40 - 107.03) / 8
     expect(pace.inFlight).toBe(0);
     const more = pace.begin();
-    expect(pace.waitMs()).toBeCloseTo(95.78, 2);
+    expect(pace.waitMs()).toBeCloseTo(98.65, 2);
     more();
   });
 
@@ -165,5 +165,35 @@ describe('StorePace after an outage', () => {
     expect(pace.inFlight).toBe(1000);
     expect(pace.waitMs()).toBeGreaterThan(2500);
     expect(pace.waitMs()).toBeLessThan(3500);
+  });
+
+  it('a burst of 256 completions within a millisecond (8 batches of 32) after 400 ms is paced as 256 in 400 ms', () => {
+    const clock = new ManualClock();
+    const pace = new StorePace(clock);
+    const first = pace.begin();
+    clock.advance(400);
+    first(); // one gap of 400
+    const burst = Array.from({ length: 256 }, () => pace.begin());
+    const stay = pace.begin(); // one more in flight, for the reading
+    clock.advance(400);
+    for (const end of burst) end();
+    // 400 + (400/256 - 400) * (1 - (7/8)^256): all but nothing of the old average is left
+    expect(pace.waitMs()).toBeCloseTo(1.5625, 3);
+    stay();
+  });
+
+  it('two completions under a millisecond apart with the store idle between them are two runs, not one', () => {
+    const clock = new ManualClock();
+    const pace = new StorePace(clock);
+    const a = pace.begin();
+    clock.advance(100);
+    a(); // the first gap: 100
+    clock.advance(0.3); // idle
+    const b = pace.begin(); // b's busy time starts now
+    clock.advance(0.5);
+    b(); // 0.8 ms after a, but a run of its own: 100 + (0.5 - 100) / 8 (one run with a would say 100.8 / 2 for both)
+    const c = pace.begin();
+    expect(pace.waitMs()).toBeCloseTo(87.5625, 4);
+    c();
   });
 });

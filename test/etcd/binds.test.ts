@@ -218,27 +218,31 @@ describe('BindBatcher', () => {
     expect(sent).toEqual([request('c', 12)]);
   });
 
-  it('never puts binds under two leases in one batch, and sends each alone when etcd no longer has a lease of a batch', async () => {
+  it('never puts binds under two leases in one batch; a batch refused for its lease fails as each bind alone would', async () => {
     const w = window(1, (req) => {
-      if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: requested lease not found'); // a batch
+      const batch = req.success?.[0]?.request_txn !== undefined;
+      if (batch || req.success?.some((op) => op.request_put?.lease === 'L2')) throw new Error('etcdserver: requested lease not found');
       return answer(true);
     });
     const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
-    const all = [
-      batcher.txn(request('first', 1), 'L1'),
-      batcher.txn(request('a', 10), 'L1'),
-      batcher.txn(request('b', 11), 'L2'), // another lease: not with a
-      batcher.txn(request('c', 12), 'L2'),
-    ];
-    for (let i = 0; i < 6; i++) {
+    const under = (name: string, address: number, lease: string) =>
+      batcher.txn(bindRequest(keys, { address: () => undefined }, { name, address }, { held: undefined, holder: undefined }, lease), lease);
+    const all = [under('first', 1, 'L1'), under('a', 10, 'L1'), under('b', 11, 'L2'), under('c', 12, 'L2')]; // b: not with a
+    const settled = Promise.allSettled(all);
+    for (let i = 0; i < 4; i++) {
       await settle();
       w.free();
     }
-    const results = await Promise.all(all);
-    expect(results.map((r) => r.succeeded)).toEqual([true, true, true, true]);
-    // first; a alone (its batch had one bind); the batch of b and c, refused; then b and c alone.
+    const outcomes = await settled;
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.succeeded : String(o.reason)))).toEqual([
+      true,
+      true,
+      'Error: etcdserver: requested lease not found',
+      'Error: etcdserver: requested lease not found',
+    ]);
+    // first; a alone (its batch had one bind); the batch of b and c, refused whole and not sent again.
     const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
-    expect(sizes).toEqual([1, 1, 2, 1, 1]);
+    expect(sizes).toEqual([1, 1, 2]);
   });
 
   it("lets a bind that joined a batch wait its own time when the batch's wait runs out", async () => {
@@ -316,8 +320,8 @@ describe('BindBatcher', () => {
     expect(outcomes).toEqual({ a: 'not sent', c: 'not sent', d: 'not sent' });
   });
 
-  it('keeps later batches smaller once etcd refused one for its size, each bind answered in its own time', async () => {
-    let limit = 2; // binds per transaction this etcd takes
+  it('keeps later batches smaller once etcd refused one for its size, each of the refused batch answered alone', async () => {
+    const limit = 2; // binds per transaction this etcd takes
     const w = window(1, (req) => {
       const n = req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length;
       if (n > limit) throw new Error('etcdserver: too many operations in txn request');
@@ -335,7 +339,6 @@ describe('BindBatcher', () => {
     await drain([batcher.txn(request('first', 1), '77'), ...[0, 1, 2, 3].map((i) => batcher.txn(request(`m${i}`, 10 + i), '77'))]);
     expect(sizes()).toEqual([1, 4, 1, 1, 1, 1]); // refused, then each alone
     w.sent.length = 0;
-    limit = 2;
     await drain([batcher.txn(request('second', 2), '77'), ...[4, 5, 6, 7].map((i) => batcher.txn(request(`m${i}`, 10 + i), '77'))]);
     expect(sizes()).toEqual([1, 2, 2]); // at most half the refused batch since
   });
