@@ -28,6 +28,7 @@
  */
 import type { IRequestOp, ITxnRequest } from 'etcd3';
 import type { AddressBinding } from '../store/address-store.js';
+import { TXN_TOO_LARGE } from './client.js';
 import { deleteIfNames, type Entry, type EtcdKeys } from './keys.js';
 import type { TxnResponse } from './lease.js';
 import type { AddressTable } from './table.js';
@@ -85,15 +86,13 @@ export function bindRequest(
 
 /**
  * etcd's refusals of a batch as a whole that the same binds sent one by one
- * would not get: a batch too large for its limits (each bind is then sent
+ * would not get: a batch too large for its limits, or one writing a key
+ * twice, which the batches' key check rules out (each bind is then sent
  * alone, and each gets its own answer). A lease etcd no longer has is not
  * one: a batch's binds share their lease, and each alone would be refused
  * for it as well.
  */
-const ALONE = /too many operations in txn request|request is too large|duplicate key given in txn request/;
-
-/** etcd's refusals of a batch for its size: later batches are kept smaller. */
-const TOO_LARGE = /too many operations in txn request|request is too large/;
+const alone = (message: string): boolean => TXN_TOO_LARGE.test(message) || message.includes('duplicate key given in txn request');
 
 /**
  * Sends one transaction once a place is free, waiting at most `waitMs`:
@@ -260,8 +259,8 @@ export class BindBatcher {
       }
       return;
     }
-    if (sent && pending.length > 1 && ALONE.test(message)) {
-      if (TOO_LARGE.test(message)) this.#cap = Math.max(1, Math.min(this.#cap, Math.floor(pending.length / 2)));
+    if (sent && pending.length > 1 && alone(message)) {
+      if (TXN_TOO_LARGE.test(message)) this.#cap = Math.max(1, Math.min(this.#cap, Math.floor(pending.length / 2)));
       for (const p of pending) {
         this.#send(() => p.request, Math.max(0, p.deadline - now)).then(p.resolve, p.reject);
       }

@@ -67,6 +67,14 @@ export function etcdClientOptions(options: ResolvedEtcdStoreOptions): Etcd3Modul
   };
 }
 
+/**
+ * etcd's refusal of a transaction too large for its limits (`--max-txn-ops`,
+ * `--max-request-bytes`): what a batch of binds or confirms is refused for
+ * when etcd runs with lower limits than its defaults, and each of them alone
+ * would not be.
+ */
+export const TXN_TOO_LARGE = /too many operations in txn request|request is too large/;
+
 /** `err` as a StoreError saying `what` failed, with a hint for the errors an operator meets first. */
 export function storeError(what: string, err: unknown, prefix: string): StoreError {
   if (err instanceof StoreError) return err;

@@ -11,6 +11,7 @@
  */
 import type { ICompare, IKeyValue, IRequestOp, ITxnRequest } from 'etcd3';
 import { StoreError } from '../errors.js';
+import { TXN_TOO_LARGE } from './client.js';
 import type { AddressBinding } from '../store/address-store.js';
 import type { EtcdKeys } from './keys.js';
 import type { TxnResponse } from './lease.js';
@@ -34,9 +35,6 @@ export const CONFIRM_BYTES_PER_TXN = 512 * 1024;
 /** What one binding adds to a batch's request, about: its name and address keys twice each (compare, read), its mark's key (which carries the enroller's name), its name as a value, and the framing. */
 const requestBytes = (keys: EtcdKeys, { name, address }: AddressBinding): number =>
   2 * (keys.name(name).length + keys.address(address).length) + keys.mark(name).length + name.length + 64;
-
-/** etcd's refusal of a transaction too large for its limits (`--max-txn-ops`, `--max-request-bytes`): its bindings are sent one by one. */
-const TOO_LARGE = /too many operations in txn request|request is too large/;
 
 /** What the batcher needs of the store. */
 export interface ConfirmHost {
@@ -153,7 +151,7 @@ export class ConfirmBatcher {
     try {
       res = await this.#host.txn(what, { compare, success, failure });
     } catch (err) {
-      if (batch.length > 1 && TOO_LARGE.test(String((err as Error | undefined)?.message))) {
+      if (batch.length > 1 && TXN_TOO_LARGE.test(String((err as Error | undefined)?.message))) {
         for (const p of batch) this.#send([p], leaseId); // an etcd with lower limits than its defaults
         return;
       }

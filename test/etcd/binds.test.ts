@@ -78,6 +78,9 @@ function written(ops: readonly IRequestOp[] | undefined, into: string[] = []): s
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
+/** How many binds a transaction sent carries: 1 alone, else its nested transactions. */
+const bindsIn = (req: ITxnRequest): number => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length);
+
 describe('BindBatcher', () => {
   it('sends a bind that finds a place at once, alone, as its own transaction', async () => {
     const w = window(2, () => answer(true));
@@ -138,7 +141,7 @@ describe('BindBatcher', () => {
       w.free();
     }
     await Promise.all(all);
-    const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    const sizes = w.sent.map(bindsIn);
     expect(sizes).toEqual([1, 1, 3]);
     for (const req of w.sent) {
       const keysOf = written(req.success);
@@ -159,7 +162,7 @@ describe('BindBatcher', () => {
       w.free();
     }
     await Promise.all([first, ...many, ...large]);
-    const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    const sizes = w.sent.map(bindsIn);
     expect(sizes).toEqual([1, BINDS_PER_TXN, 6, 1]); // the last 3 short ones with 3 long ones; the 4th long one apart
   });
 
@@ -241,7 +244,7 @@ describe('BindBatcher', () => {
       'Error: etcdserver: requested lease not found',
     ]);
     // first; a alone (its batch had one bind); the batch of b and c, refused whole and not sent again.
-    const sizes = w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    const sizes = w.sent.map(bindsIn);
     expect(sizes).toEqual([1, 1, 2]);
   });
 
@@ -323,8 +326,7 @@ describe('BindBatcher', () => {
   it('keeps later batches smaller once etcd refused one for its size, each of the refused batch answered alone', async () => {
     const limit = 2; // binds per transaction this etcd takes
     const w = window(1, (req) => {
-      const n = req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length;
-      if (n > limit) throw new Error('etcdserver: too many operations in txn request');
+      if (bindsIn(req) > limit) throw new Error('etcdserver: too many operations in txn request');
       return bound(req);
     });
     const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
@@ -335,7 +337,7 @@ describe('BindBatcher', () => {
       }
       return Promise.all(all);
     };
-    const sizes = () => w.sent.map((req) => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length));
+    const sizes = () => w.sent.map(bindsIn);
     await drain([batcher.txn(request('first', 1), '77'), ...[0, 1, 2, 3].map((i) => batcher.txn(request(`m${i}`, 10 + i), '77'))]);
     expect(sizes()).toEqual([1, 4, 1, 1, 1, 1]); // refused, then each alone
     w.sent.length = 0;
