@@ -60,6 +60,10 @@ export interface EtcdMember {
   stop(): Promise<void>;
   /** Kills it at once (SIGKILL). */
   kill(): Promise<void>;
+  /** Pauses it (SIGSTOP): it keeps its connections and answers nothing, as a member does while it catches up. */
+  pause(): void;
+  /** Lets a paused member go on (SIGCONT). */
+  resume(): void;
   /** Whether this member is the Raft leader now (asks it over its v3 JSON gateway). */
   isLeader(): Promise<boolean>;
 }
@@ -255,6 +259,14 @@ class Member implements EtcdMember {
   async kill(): Promise<void> {
     this.#child?.kill('SIGKILL');
     await this.#exited;
+  }
+
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child?.kill('SIGCONT');
   }
 
   async isLeader(): Promise<boolean> {

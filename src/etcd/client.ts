@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type * as Cockatiel from 'cockatiel';
 import type * as Etcd3Module from 'etcd3';
 import { MissingDependencyError, StoreError } from '../errors.js';
+import { MemberHealth } from './member-health.js';
 import type { ResolvedEtcdStoreOptions } from './options.js';
 
 /**
@@ -30,15 +31,21 @@ function loadEtcd3(): { etcd3: typeof Etcd3Module; cockatiel: typeof Cockatiel }
 
 const { etcd3, cockatiel } = loadEtcd3();
 
-/** A client for `options.hosts`, with its TLS and authentication. */
-export function makeEtcdClient(options: ResolvedEtcdStoreOptions): Etcd3Module.Etcd3 {
-  return new etcd3.Etcd3(etcdClientOptions(options));
+/** A failure etcd3 would try again (unavailable, no answer within the deadline, ...): what counts against a member. */
+const recoverable = (err: unknown): boolean => err instanceof Error && etcd3.isRecoverableError(err);
+
+/** A client for `options.hosts`, with its TLS and authentication; `onSkip` is told of each call that passed over a member that stopped answering. */
+export function makeEtcdClient(options: ResolvedEtcdStoreOptions, onSkip?: () => void): Etcd3Module.Etcd3 {
+  return new etcd3.Etcd3(etcdClientOptions(options, new MemberHealth(recoverable, onSkip)));
 }
 
-/** What {@link makeEtcdClient} gives etcd3. */
-export function etcdClientOptions(options: ResolvedEtcdStoreOptions): Etcd3Module.IOptions {
+/**
+ * What {@link makeEtcdClient} gives etcd3. `health` picks the members its
+ * calls go to (see {@link MemberHealth}).
+ */
+export function etcdClientOptions(options: ResolvedEtcdStoreOptions, health = new MemberHealth(recoverable)): Etcd3Module.IOptions {
   const { tls, auth } = options;
-  const { ExponentialBackoff, handleWhen, noop, retry } = cockatiel;
+  const { ExponentialBackoff, handleWhen, retry } = cockatiel;
   return {
     hosts: options.hosts ?? [],
     ...(tls === undefined
@@ -53,13 +60,21 @@ export function etcdClientOptions(options: ResolvedEtcdStoreOptions): Etcd3Modul
         }),
     ...(auth === undefined ? {} : { auth: { username: auth.username, password: auth.password } }),
     dialTimeout: options.callTimeoutMs,
-    // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes).
-    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
-    // One more try on another host (a cluster member that just died), and
-    // no circuit breaker: the enroller answers "unavailable" and the
-    // member retries, so waiting here would only delay both.
+    grpcOptions: {
+      // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes).
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      // A connection whose member stopped answering (paused, cut without a reset) is closed after 10 + 5 s, so the
+      // watch on it is made again elsewhere instead of waiting for ever. (etcd refuses pings more often than 5 s.)
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    },
+    // One more try on another host (a cluster member that just died); a
+    // member that stops answering is skipped while another answers, never
+    // waited for (the enroller answers "unavailable" and the member
+    // retries, so waiting here would only delay both).
     faultHandling: {
-      host: () => noop,
+      host: () => health.policy(),
       global: retry(handleWhen(etcd3.isRecoverableError), { maxAttempts: 1 }),
       // etcd3 calls next() on what it is given (a factory), though its types ask for a backoff.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as never,

@@ -153,7 +153,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const epoch = ++this.#epoch;
     this.#owner = owner;
     this.#listener = listener;
-    this.#client = this.#options.client ?? makeEtcdClient(this.#options);
+    this.#client = this.#options.client ?? makeEtcdClient(this.#options, () => this.#stats.etcdMembersSkipped++);
     try {
       await this.#lease.open(epoch);
     } catch (err) {

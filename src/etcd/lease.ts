@@ -4,8 +4,8 @@
  * TTL, each on a call of its own, so that every answer is paired with its
  * own request), keeps the fence (the lease is proven alive only until the
  * TTL after the send time of the latest keepalive etcd answered), asks etcd
- * once whether a lease whose proof ran out is alive all the same, and
- * grants a new lease, with backoff, when it is lost.
+ * (again each second, for one TTL) whether a lease whose proof ran out is
+ * alive all the same, and grants a new lease, with backoff, when it is lost.
  *
  * @module
  */
@@ -38,10 +38,7 @@ export interface LeaseHost {
   owner(): StoreOwner;
   /** One transaction, its failure a StoreError saying `what` failed. */
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
-  /**
-   * A new lease was granted after a lapse: whatever was served under the lost
-   * one is not vouched for until the enroller confirms it.
-   */
+  /** A new lease was granted after a lapse: whatever was served under the lost one is not vouched for until the enroller confirms it. */
   renewed(): void;
   /** The fence closed (`true`) or a new lease opened it again (`false`). */
   fenced(fenced: boolean): void;
@@ -62,15 +59,15 @@ export class LeaseKeeper {
   #fenceTimer: TimerHandle | undefined;
   /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
   #fenced = false;
-  /** While the lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}): the question's bound. */
+  /** While the lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}): the doubt's bound. */
   #doubtTimer: TimerHandle | undefined;
+  /** The doubt's next question. */
+  #askTimer: TimerHandle | undefined;
   /** The next attempt of a renewal that failed (cleared when the store closes). */
   #renewTimer: TimerHandle | undefined;
   /**
-   * Earlier leases that may still be alive at etcd: one lost (its renewal
-   * revokes it), one whose revocation at close or after a failed renewal
-   * attempt was not answered. Each is revoked before anything is proven
-   * under a later lease, in this opening or the next.
+   * Earlier leases that may still be alive at etcd: one lost (its renewal revokes it), one whose revocation at close or
+   * after a failed renewal attempt was not answered. Each is revoked before anything is proven under a later lease.
    */
   readonly #unrevoked = new Set<string>();
 
@@ -95,12 +92,10 @@ export class LeaseKeeper {
   }
 
   /**
-   * The store opens: every earlier lease that may still be alive (one that
-   * close() could not revoke, or one lost and not revoked yet) is revoked
-   * first, as a renewal revokes the lease it replaces: a confirm still in
-   * flight under it could otherwise land after a proof under the new lease
-   * and put a mark back under a lease that dies. Then a lease as
-   * {@link grant} makes it. One not revoked fails the opening (try again).
+   * The store opens: every earlier lease that may still be alive (one that close() could not revoke, or one lost and
+   * not revoked yet) is revoked first, as a renewal revokes the lease it replaces: a confirm still in flight under it
+   * could otherwise land after a proof under the new lease and put a mark back under a lease that dies. Then a lease
+   * as {@link grant} makes it. One not revoked fails the opening (try again).
    */
   async open(epoch: number): Promise<void> {
     await this.#revokeEarlier();
@@ -265,10 +260,7 @@ export class LeaseKeeper {
     return lease;
   }
 
-  /**
-   * Revokes a detached lease (its registration and marks go at once), or
-   * lets it go if etcd does not answer; then the next {@link open} revokes it.
-   */
+  /** Revokes a detached lease (its registration and marks go at once), or lets it go if etcd does not answer; then the next {@link open} revokes it. */
   async revoke(lease: Lease | undefined): Promise<void> {
     if (lease === undefined) return;
     lease.removeAllListeners();
@@ -308,17 +300,13 @@ export class LeaseKeeper {
   }
 
   /**
-   * No keepalive was answered within the TTL: the lease may have expired at
-   * etcd, or only its answers may be late (a starved process, a slow etcd).
-   * Nothing is vouched for meanwhile (`canVouch()` is false), but before
-   * fencing, etcd is asked once to renew this lease: renewed, it never
-   * expired (etcd never brings a lease back), so every mark under it is still
-   * there and nothing needs proving again; the deadline runs from that
-   * request's send time. The answer is awaited for one TTL (or
-   * `callTimeoutMs`, if longer): an etcd slow to answer is what most often
-   * starts a doubt, and an answer later than the TTL after its request would
-   * prove nothing current. Refused, failed or unanswered: the lease lapses
-   * ({@link #lapse}).
+   * No keepalive was answered within the TTL: the lease may have expired at etcd, or only its answers be late (a
+   * starved process, a slow etcd, a member down or not serving yet). Nothing is vouched for meanwhile, but before
+   * fencing, etcd is asked to renew the lease: renewed, it never expired (etcd never brings a lease back), so every
+   * mark under it is still there; the deadline runs from that question's send time. Asked again every quarter of the
+   * doubt (at most every second), each time of the member the client picks, so that one failing or hanging does not
+   * decide. The doubt lasts one TTL (or `callTimeoutMs`, if longer): an answer later than the TTL after its question
+   * proves nothing current. etcd saying the lease is gone ends it at once; no answer by then: it lapses ({@link #lapse}).
    */
   #doubt(epoch: number): void {
     const lease = this.#lease;
@@ -327,23 +315,30 @@ export class LeaseKeeper {
     this.#host.stats.leaseDoubts++;
     const { callTimeoutMs, leaseTtlSecs } = this.#host.options;
     const waitMs = Math.max(callTimeoutMs, leaseTtlSecs * 1000);
-    const settle = (alive: boolean): void => {
+    const settle = (): void => {
       this.#clock.clearTimeout(timer);
       if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
-      this.#doubtTimer = undefined;
+      this.#endDoubt();
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
-      if (!alive && !this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
+      if (!this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
     };
-    const timer = this.#clock.setTimeout(() => settle(false), waitMs); // (should the client's own deadline not end it)
+    const timer = this.#clock.setTimeout(settle, waitMs);
     this.#doubtTimer = timer;
-    void this.#keepalive(lease, epoch, waitMs).then(settle); // (alive: #keepalive proved it, from this question's send time)
+    const end = this.#clock.now() + waitMs;
+    const everyMs = Math.min(1000, waitMs / 4);
+    const ask = (): void => {
+      if (this.#doubtTimer !== timer) return; // (ended: proven, lapsed or closed)
+      const left = end - this.#clock.now();
+      if (left > everyMs) this.#askTimer = this.#clock.setTimeout(ask, everyMs);
+      void this.#keepalive(lease, epoch, left); // (alive: #keepalive proves it, from this question's send time, and ends the doubt)
+    };
+    ask();
   }
 
   /**
-   * The lease may have expired at etcd (no keepalive answered within its
-   * TTL, nor the one asked since: `unanswered`), or did: this enroller can no longer prove
-   * any binding current. Tell the enroller, forget what was served, and
-   * grant a new lease.
+   * The lease may have expired at etcd (no keepalive answered within its TTL, nor a question of the doubt since:
+   * `unanswered`), or did: this enroller can no longer prove any binding current. Tell the enroller, forget what was
+   * served, and grant a new lease.
    */
   #lapse(epoch: number, unanswered = false): void {
     // Fenced already: a renewal is under way (its new lease lost while it registers). It goes on, and the new
@@ -383,10 +378,12 @@ export class LeaseKeeper {
     attempt();
   }
 
-  /** Ends a doubt, if any: its answer, should it come, is then ignored. */
+  /** Ends a doubt, if any: its questions stop, and their answers, should they come, are then ignored. */
   #endDoubt(): void {
     this.#clock.clearTimeout(this.#doubtTimer);
     this.#doubtTimer = undefined;
+    this.#clock.clearTimeout(this.#askTimer);
+    this.#askTimer = undefined;
   }
 
   #drop(): void {

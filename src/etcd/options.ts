@@ -218,6 +218,8 @@ export interface EtcdStoreStats {
   txnsTimedOutWaiting: number;
   /** Answers slower than `txnTargetMs` that did not halve the window: etcd's Status said it applied what it committed in time. */
   txnsSlowEtcdNotBehind: number;
+  /** Calls sent past an etcd member that failed its last three calls (with `hosts` of several members: such a member is skipped while another answers). */
+  etcdMembersSkipped: number;
   /** Status readings of etcd's raft progress (asked for by slow answers, at most four a second). */
   applyBacklogReadings: number;
   /** The largest apply backlog read: entries etcd had committed and not yet applied. */
@@ -248,6 +250,7 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   txnsWaited: 0,
   txnsTimedOutWaiting: 0,
   txnsSlowEtcdNotBehind: 0,
+  etcdMembersSkipped: 0,
   applyBacklogReadings: 0,
   applyBacklogMax: 0,
 });

@@ -12,7 +12,7 @@ afterEach(async () => {
   while (undo.length > 0) await undo.pop()?.();
 });
 
-async function setUp(hosts: string[], enrollerCount: number, leaseTtlSecs = 10) {
+async function setUp(hosts: string[], enrollerCount: number, leaseTtlSecs = 10, connectionTimeoutSecs = 2) {
   const net = new MemoryNetwork({ seed: 9 });
   undo.push(() => net.close());
   const enrollers: Enroller[] = [];
@@ -48,7 +48,7 @@ async function setUp(hosts: string[], enrollerCount: number, leaseTtlSecs = 10) 
         maxRetries: 12,
         initialBackoffMs: 100,
         heartbeatIntervalSecs: 0.2,
-        connectionTimeoutSecs: 2,
+        connectionTimeoutSecs,
       },
     });
     undo.push(() => mgr.close());
@@ -76,8 +76,10 @@ describeEtcd('etcd faults', () => {
   it('etcd stopped until every enroller fenced itself: new members are told "unavailable", known ones are refused once the lease lapses, then all enrol with their addresses, every key under a new lease', async () => {
     const etcd = await startEtcd();
     undo.push(() => etcd.close());
-    // A 2 s lease does not outlive the outage: the enrollers must register and mark their members again.
-    const { net, member, stores } = await setUp(etcd.endpoints, 2, 2);
+    // A 2 s lease does not outlive the outage: the enrollers must register and mark their members again. The members
+    // wait longer for an answer (6 s) than the enrollers doubt (from the TTL after their last proof, etcd is asked for
+    // one more TTL before the lease lapses), so that they hear the refusal.
+    const { net, member, stores } = await setUp(etcd.endpoints, 2, 2, 6);
     const replies = startReplies(net);
     const early = Array.from({ length: 10 }, (_, i) => member(`early${i}`, i));
     await Promise.all(early.map((m) => m.enrol()));
@@ -97,9 +99,9 @@ describeEtcd('etcd faults', () => {
     const enrolled = Promise.all(late.map((m) => m.enrol()));
     enrolled.catch(() => undefined); // awaited below; a failed test must not leave it unhandled
     await until(() => late.every((m) => replies.get(m.ipcpName ?? '')?.includes(Result.UNAVAILABLE)), 4000, 'unavailable answers');
-    // Fencing: within the 2 s lease TTL the enrollers stop vouching for the members they served (keepalives
-    // refused). etcd stays down until every early member has seen that.
-    await until(() => losses.length >= early.length, 6000, 'every early member refused');
+    // Fencing: within the 2 s lease TTL the enrollers stop vouching for the members they served (keepalives held),
+    // and one doubt later refuse them. etcd stays down until every early member has seen that.
+    await until(() => losses.length >= early.length, 10_000, 'every early member refused');
     await etcd.members[0]?.start();
     await enrolled;
     expect(new Set(losses)).toEqual(new Set(['keepalive-refused']));

@@ -19,6 +19,10 @@ const TTL_MS = 2000;
 const BEAT_MS = Math.floor(TTL_MS / 3);
 /** The keepalives a lease sends before its proof runs out, TTL_MS after its grant (one every BEAT_MS), all failed: the next answer scripted after them is the doubt's question's. */
 const BEATS_BEFORE_DOUBT = ['failed', 'failed', 'failed'] as const;
+/** How long a doubt asks etcd (a question every quarter of it) before the lease lapses: one TTL (callTimeoutMs, 500, is shorter). */
+const DOUBT_MS = TTL_MS;
+/** When a lease no keepalive or question of which is answered fences: the TTL after its grant was asked for, and one doubt. */
+const FENCE_MS = TTL_MS + DOUBT_MS;
 
 interface World {
   keeper: LeaseKeeper;
@@ -118,10 +122,15 @@ describe('LeaseKeeper', () => {
     expect(w.fenced).toEqual([]);
   });
 
-  it('a lease never kept alive fences at exactly the TTL after it was asked for, and not before', async () => {
+  it('a lease never kept alive vouches for nothing from exactly the TTL after it was asked for, and fences one doubt later', async () => {
     const w = await grantedNoRenewal();
     await vi.advanceTimersByTimeAsync(TTL_MS - 1);
     expect(w.keeper.canVouch()).toBe(true);
+    expect(w.fenced).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.keeper.canVouch()).toBe(false);
+    expect(w.keeper.doubting).toBe(true);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS - 1); // every question failed, and etcd is still asked
     expect(w.fenced).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
     expect(w.fenced).toEqual([true]);
@@ -139,10 +148,11 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(600);
     answer.resolve('alive'); // answered 600 ms later: alive until BEAT_MS + TTL
     await vi.advanceTimersByTimeAsync(TTL_MS - 600 - 1);
-    expect(w.fenced).toEqual([]);
     expect(w.keeper.canVouch()).toBe(true);
     await vi.advanceTimersByTimeAsync(1);
-    expect(w.fenced).toEqual([true]); // (the later keepalives failed, and so did the question)
+    expect(w.keeper.canVouch()).toBe(false);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
+    expect(w.fenced).toEqual([true]); // (the later keepalives failed, and so did every question)
   });
 
   // Found by a review (2026-12-06; fixed with it): the first keepalive went a third of the TTL after the grant's
@@ -192,8 +202,10 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(0);
     first.resolve('alive'); // the earlier one's answer: it moves nothing
     await vi.advanceTimersByTimeAsync(TTL_MS - 1);
-    expect(w.fenced).toEqual([]);
+    expect(w.keeper.canVouch()).toBe(true);
     await vi.advanceTimersByTimeAsync(1);
+    expect(w.keeper.canVouch()).toBe(false);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true]);
 
     // An answer more than a TTL after its own request, while a later request (the question) waits: it proves nothing,
@@ -221,7 +233,7 @@ describe('LeaseKeeper', () => {
     await w.keeper.grant(1);
     const gate = deferred<void>();
     w.outcomes.push(gate.promise);
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     expect(w.fenced).toEqual([true]);
     expect(w.host.stats.leaseRenewals).toBe(1);
     expect(w.leases[0]?.released).toBe(1);
@@ -246,7 +258,7 @@ describe('LeaseKeeper', () => {
     const w = world();
     await w.keeper.grant(1);
     w.answers.push(false, true); // "Create" refused (a restarted etcd kept our key), "Lease" accepted
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     const key = Buffer.from(`${PREFIX}enrollers/e1`);
     expect(registrations(w).slice(1)).toEqual([
       { key, target: 'Create', result: 'Equal', create_revision: 0 },
@@ -282,7 +294,7 @@ describe('LeaseKeeper', () => {
     await w.keeper.grant(1);
     w.outcomes.push('refused', 'refused', 'refused', 'refused', 'refused', 'refused');
     const at = (): number[] => w.leases.slice(1).map((l) => l.opts.deadline - 500);
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     const t0 = Date.now();
     await vi.advanceTimersByTimeAsync(100 + 200 + 400 + 800 + 1600 + 2000 - 1);
     expect(at().map((t) => t - t0)).toEqual([0, 100, 300, 700, 1500, 3100]);
@@ -298,7 +310,7 @@ describe('LeaseKeeper', () => {
     const w = world();
     await w.keeper.grant(1);
     w.outcomes.push('refused');
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     w.state.epoch = 2; // the store closed and opened again
     await vi.advanceTimersByTimeAsync(10_000);
     expect(w.leases).toHaveLength(2);
@@ -323,12 +335,14 @@ describe('LeaseKeeper', () => {
     expect(w.keeper.canVouch()).toBe(true);
     vi.setSystemTime(Date.now() + 1);
     expect(w.keeper.canVouch()).toBe(false);
-    expect(w.keeper.doubting).toBe(true); // etcd is asked first (here it fails: the lease lapses)
-    await vi.advanceTimersByTimeAsync(0);
+    expect(w.keeper.doubting).toBe(true); // etcd is asked first (here every question fails: the lease lapses one doubt later)
+    await vi.advanceTimersByTimeAsync(DOUBT_MS - 1);
+    expect(w.fenced).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
     expect(w.fenced[0]).toBe(true);
   });
 
-  it('a deadline the monotonic clock passed before its timer ran (a busy process) fences at the check, once', async () => {
+  it('a deadline the monotonic clock passed before its timer ran (a busy process) starts one doubt at the check, and fences once', async () => {
     const skew = { ms: 0 };
     const w = world(skew);
     await w.keeper.grant(1);
@@ -336,8 +350,10 @@ describe('LeaseKeeper', () => {
     skew.ms = TTL_MS;
     expect(w.keeper.canVouch()).toBe(false);
     expect(w.keeper.canVouch()).toBe(false);
-    await vi.advanceTimersByTimeAsync(0); // etcd asked once (it fails): the lease lapses
+    await vi.advanceTimersByTimeAsync(0); // etcd asked (it fails, and is asked again until the doubt ends: then the lease lapses)
     expect(w.leases[0]?.keepalivesOnce).toBe(1);
+    expect(w.host.stats.leaseDoubts).toBe(1);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true]);
     await vi.advanceTimersByTimeAsync(TTL_MS * 2);
     expect(w.fenced).toEqual([true]);
@@ -389,7 +405,7 @@ describe('LeaseKeeper', () => {
     const w = world();
     await w.keeper.grant(1);
     const registering = holdRegistration(w, 2); // the renewal's registration hangs past the new lease's TTL
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     expect(w.fenced).toEqual([true]);
     expect(w.keeper.id).toBe('lease-2');
     await vi.advanceTimersByTimeAsync(TTL_MS + 250);
@@ -399,11 +415,13 @@ describe('LeaseKeeper', () => {
     registering.resolve({ succeeded: true } as TxnResponse);
     await vi.advanceTimersByTimeAsync(0);
     expect(w.fenced).toEqual([true, false]);
-    // checks at 100 ms steps from lease-2's deadline (2,000 + TTL): the next at 4,300, 50 ms from now
+    // checks at 100 ms steps from lease-2's deadline (FENCE_MS + TTL): the next 50 ms from now
     await vi.advanceTimersByTimeAsync(49);
-    expect(w.fenced).toEqual([true, false]);
+    expect(w.keeper.doubting).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
-    // lease-2 was proven only until TTL after it was asked for: fenced again, and lease-3 opens the fence
+    // lease-2 was proven only until TTL after it was asked for: a doubt, fenced again, and lease-3 opens the fence
+    expect(w.keeper.doubting).toBe(true);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true, false, true, false]);
     expect(w.leases).toHaveLength(3);
   });
@@ -413,7 +431,7 @@ describe('LeaseKeeper', () => {
     await w.keeper.grant(1);
     const old = deferred<'alive'>();
     w.leases[0]?.keepaliveOnceAnswers.push(old.promise); // its first keepalive is held; the rest and the question fail
-    await vi.advanceTimersByTimeAsync(TTL_MS); // lapse: lease-2 asked for and granted at TTL_MS, proven until 2 TTL
+    await vi.advanceTimersByTimeAsync(FENCE_MS); // lapse: lease-2 asked for and granted at FENCE_MS, proven until FENCE_MS + TTL
     expect(w.fenced).toEqual([true, false]);
     const sentByOld = w.leases[0]?.keepalivesOnce;
     await vi.advanceTimersByTimeAsync(100);
@@ -421,7 +439,9 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(TTL_MS - 101);
     expect(w.fenced).toEqual([true, false]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(w.fenced).toEqual([true, false, true, false]); // at 2 TTL, as if lease-1's answer had not come; lease-3 granted at once
+    expect(w.keeper.canVouch()).toBe(false); // at FENCE_MS + TTL, as if lease-1's answer had not come
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
+    expect(w.fenced).toEqual([true, false, true, false]); // lease-3 granted at once
     expect(w.leases[0]?.keepalivesOnce).toBe(sentByOld); // (lease-1 sent nothing more once replaced)
   });
 
@@ -429,7 +449,7 @@ describe('LeaseKeeper', () => {
     const w = world();
     await w.keeper.grant(1);
     const registering = holdRegistration(w, 2);
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     expect(w.fenced).toEqual([true]);
     w.state.epoch = 2;
     registering.resolve({ succeeded: true } as TxnResponse);
@@ -458,8 +478,10 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(TTL_MS);
     expect(w.fenced).toEqual([]);
     await vi.advanceTimersByTimeAsync(499);
-    expect(w.fenced).toEqual([]);
+    expect(w.keeper.doubting).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
+    expect(w.keeper.doubting).toBe(true);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true, false]); // fenced, and lease-2 granted at once
     expect(w.leases).toHaveLength(2);
   });
@@ -468,7 +490,7 @@ describe('LeaseKeeper', () => {
     const w = world();
     await w.keeper.grant(1);
     const registering = holdRegistration(w, 2);
-    await vi.advanceTimersByTimeAsync(TTL_MS);
+    await vi.advanceTimersByTimeAsync(FENCE_MS);
     w.leases[1]?.emit('lost');
     expect(w.fenced).toEqual([true]);
     expect(w.leases).toHaveLength(2);
@@ -477,16 +499,72 @@ describe('LeaseKeeper', () => {
     registering.resolve({ succeeded: true } as TxnResponse);
     await vi.advanceTimersByTimeAsync(0);
     expect(w.fenced).toEqual([true, false]);
-    // lease-2 was asked for at 2,000 and never kept alive: the checks fence at 4,000
+    // lease-2 was asked for at FENCE_MS and never kept alive: a doubt at FENCE_MS + TTL, fenced one doubt later
     await vi.advanceTimersByTimeAsync(TTL_MS - 500 - 1);
-    expect(w.fenced).toEqual([true, false]);
+    expect(w.keeper.canVouch()).toBe(true);
     await vi.advanceTimersByTimeAsync(1);
+    expect(w.keeper.doubting).toBe(true);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true, false, true, false]);
     expect(w.leases).toHaveLength(3);
   });
 });
 
-describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awaited for one TTL)', () => {
+describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter of the doubt, for one TTL)', () => {
+  // Found by the 100,000-member run (2026-12-07): with one etcd member down or restarting and not serving yet, the
+  // doubt's single question went to it a third of the time and failed (or hung), and the lease lapsed although the
+  // two other members would have renewed it; every enroller then fenced itself, and its members enrolled again.
+  for (const [label, first] of [
+    ['fails at once (a member down)', () => 'failed' as const],
+    ['hangs (a member that accepts the call and never answers)', () => deferred<'alive'>().promise],
+  ] as const) {
+    it(`a question that ${label} does not decide: the next one, a quarter of the doubt later, is answered and ends the doubt`, async () => {
+      const w = world();
+      await w.keeper.grant(1);
+      const lease = w.leases[0] as ScriptedLease;
+      // The keepalives before the doubt (the third at 3 BEAT_MS, just before TTL_MS), its first question, its second.
+      lease.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, first(), 'alive');
+      await vi.advanceTimersByTimeAsync(TTL_MS);
+      const doubtEnd = Date.now() + DOUBT_MS;
+      await vi.advanceTimersByTimeAsync(DOUBT_MS / 4 - 1);
+      expect({ doubting: w.keeper.doubting, vouches: w.keeper.canVouch(), fenced: w.fenced }).toEqual({
+        doubting: true,
+        vouches: false,
+        fenced: [],
+      });
+      await vi.advanceTimersByTimeAsync(1);
+      expect({ doubting: w.keeper.doubting, vouches: w.keeper.canVouch(), fenced: w.fenced }).toEqual({
+        doubting: false,
+        vouches: true,
+        fenced: [],
+      });
+      expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 0 });
+      const questions = [3, 4].map((i) => (lease.keepaliveOnceOptions[i] as { deadline: number }).deadline);
+      expect(questions).toEqual([doubtEnd, doubtEnd]); // each awaited until the doubt's end, no longer
+      await vi.advanceTimersByTimeAsync(TTL_MS - 1); // proven from the second question's send time
+      expect(w.keeper.canVouch()).toBe(true);
+      expect(w.fenced).toEqual([]);
+    });
+  }
+
+  it('no question answered: etcd is asked every quarter of the doubt until it ends, then the lease lapses and no question is left to send', async () => {
+    const w = await grantedNoRenewal();
+    const lease = w.leases[0] as ScriptedLease;
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    const asked = (): number => lease.keepalivesOnce;
+    const before = asked(); // the keepalives, and the first question
+    await vi.advanceTimersByTimeAsync(DOUBT_MS - 1);
+    // three more questions (at a quarter, a half and three quarters of the doubt) and three keepalives (4, 5 and 6 BEAT_MS)
+    expect(asked() - before).toBe(6);
+    expect(w.fenced).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(w.fenced).toEqual([true]);
+    expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 1, leaseLapsesUnanswered: 1 });
+    const lapsedAt = asked();
+    await vi.advanceTimersByTimeAsync(TTL_MS * 3);
+    expect(asked()).toBe(lapsedAt); // (the lost lease is asked nothing more)
+  });
+
   it('the lease is alive all the same (its answers were late): no fence, no renewal, the deadline runs from the question', async () => {
     const w = world();
     await w.keeper.grant(1);
@@ -509,8 +587,9 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked once (the answer awa
     // proven until the TTL after the question was sent (at TTL_MS), not after its answer (TTL_MS + 100)
     await vi.advanceTimersByTimeAsync(TTL_MS - 101);
     expect(w.keeper.canVouch()).toBe(true);
-    await vi.advanceTimersByTimeAsync(1); // asked again (the keepalives meanwhile failed), and this time etcd fails: fenced, and a new lease granted
+    await vi.advanceTimersByTimeAsync(1); // a second doubt (the keepalives meanwhile failed), and this time etcd fails: fenced, and a new lease granted
     expect(w.host.stats.leaseDoubts).toBe(2);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true, false]);
     expect(w.keeper.id).toBe('lease-2');
   });

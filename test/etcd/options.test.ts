@@ -84,19 +84,28 @@ describe('EtcdAddressStore options', () => {
 describe('the client the store makes from hosts', () => {
   const require = createRequire(import.meta.url);
   const etcd3 = require('etcd3') as typeof Etcd3Module;
-  const cockatiel = createRequire(require.resolve('etcd3'))('cockatiel') as { noop: unknown };
+  const cockatiel = createRequire(require.resolve('etcd3'))('cockatiel') as { noop: unknown; CircuitBreakerPolicy: new () => unknown };
   const make = (o: object) => etcdClientOptions(etcdStoreOptionsSchema.parse({ hosts: [HOSTS], difName: 'd', ...o }));
 
-  it('reaches the hosts within the call timeout, reconnects within a second, retries a failed call once and has no circuit breaker', async () => {
+  it('reaches the hosts within the call timeout, reconnects within a second, pings a silent connection, retries a failed call once, and skips a failing member (no circuit breaker)', async () => {
     const options = make({ callTimeoutMs: 700 });
     expect(options.hosts).toEqual([HOSTS]);
     expect(options.dialTimeout).toBe(700);
     expect(options.credentials).toBeUndefined();
     expect(options.auth).toBeUndefined();
-    expect(options.grpcOptions).toEqual({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 });
+    expect(options.grpcOptions).toEqual({
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    });
     const faults = options.faultHandling;
     if (faults === undefined) throw new Error('no fault handling');
-    expect(faults.host?.('127.0.0.1')).toBe(cockatiel.noop);
+    // Each member's policy is the client's MemberHealth (member-health.test.ts), not cockatiel's breaker or noop.
+    const host = faults.host?.('127.0.0.1');
+    expect(host).not.toBe(cockatiel.noop);
+    expect(host).not.toBeInstanceOf(cockatiel.CircuitBreakerPolicy);
+    await expect(host?.execute(async () => 'answered')).resolves.toBe('answered');
     let calls = 0;
     const fail = (err: Error) => () => {
       calls++;
