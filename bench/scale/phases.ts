@@ -189,7 +189,9 @@ export async function phase(
       leaseLapsesUnanswered: e1[i]?.store?.leaseLapsesUnanswered ?? Number.NaN,
       earlierLeasesAlive: e1[i]?.store?.earlierLeasesAlive ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
-      txnWindow: (['txnWindowCuts', 'txnsSlowEtcdNotBehind', 'txnsWaited', 'txnsTimedOutWaiting', 'applyBacklogMax', 'etcdMembersSkipped'] as const)
+      txnWindow: (
+        ['txnWindowCuts', 'txnsSlowEtcdNotBehind', 'txnsWaited', 'txnsTimedOutWaiting', 'applyBacklogMax', 'etcdMembersSkipped'] as const
+      )
         .map((k) => e1[i]?.store?.[k] ?? '?')
         .join(' / '),
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,

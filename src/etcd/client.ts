@@ -34,6 +34,9 @@ const { etcd3, cockatiel } = loadEtcd3();
 /** A failure etcd3 would try again (unavailable, no answer within the deadline, ...): what counts against a member. */
 const recoverable = (err: unknown): boolean => err instanceof Error && etcd3.isRecoverableError(err);
 
+/** A failure tried again on another member: one etcd3 would try again, unless the call's deadline passed. */
+const retried = (err: Error): boolean => etcd3.isRecoverableError(err) && !(err instanceof etcd3.GRPCDeadlineExceededError);
+
 /** A client for `options.hosts`, with its TLS and authentication; `onSkip` is told of each call that passed over a member that stopped answering. */
 export function makeEtcdClient(options: ResolvedEtcdStoreOptions, onSkip?: () => void): Etcd3Module.Etcd3 {
   return new etcd3.Etcd3(etcdClientOptions(options, new MemberHealth(recoverable, onSkip)));
@@ -60,22 +63,20 @@ export function etcdClientOptions(options: ResolvedEtcdStoreOptions, health = ne
         }),
     ...(auth === undefined ? {} : { auth: { username: auth.username, password: auth.password } }),
     dialTimeout: options.callTimeoutMs,
-    grpcOptions: {
-      // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes).
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      // A connection whose member stopped answering (paused, cut without a reset) is closed after 10 + 5 s, so the
-      // watch on it is made again elsewhere instead of waiting for ever. (etcd refuses pings more often than 5 s.)
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
-    },
-    // One more try on another host (a cluster member that just died); a
-    // member that stops answering is skipped while another answers, never
-    // waited for (the enroller answers "unavailable" and the member
+    // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes). No keepalive pings: a ping not
+    // answered in time closes the connection with every call on it, and under load its answer can queue behind the
+    // watch's backlog. The one 100,000-member run with pings (10 s, 5 s to answer) collapsed when an enroller was
+    // killed; the run without them, otherwise the same code, did not (docs/SCALING.md, item 15).
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+    // One more try on another host (a cluster member that just died), but
+    // not after the deadline passed: the retry, sent with that deadline, would
+    // fail at once, and etcd3 would close the second member's connections
+    // too. A member that stops answering is skipped while another answers,
+    // never waited for (the enroller answers "unavailable" and the member
     // retries, so waiting here would only delay both).
     faultHandling: {
       host: () => health.policy(),
-      global: retry(handleWhen(etcd3.isRecoverableError), { maxAttempts: 1 }),
+      global: retry(handleWhen(retried), { maxAttempts: 1 }),
       // etcd3 calls next() on what it is given (a factory), though its types ask for a backoff.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as never,
     },
