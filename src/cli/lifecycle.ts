@@ -23,7 +23,8 @@ export interface ShutdownSignal {
  * The first resolves `received`; those that follow are ignored, so that a
  * second SIGTERM (or Ctrl-C pressed twice) does not kill a graceful stop
  * half-way: members not released, a state file left locked. The stop is
- * bounded (a few seconds); the process exits once it is done.
+ * bounded (a few seconds, and a second per 1,000 members an enroller
+ * releases); the process exits once it is done.
  */
 export function shutdownSignal(): ShutdownSignal {
   let on: (signal: string) => void = () => undefined;

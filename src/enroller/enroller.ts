@@ -157,7 +157,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
    * then tells every member it serves, and every member whose enrollment
    * has its address, that it stops: M_RELEASE, sent twice (so that one lost
    * datagram does not leave a member waiting for its connection timeout),
-   * no answer awaited, the sends bounded by 1 s. Those members fail over to
+   * `releasePerSecond` members a second (they enrol again elsewhere at
+   * once), no answer awaited, the last sends bounded by 1 s. Those members fail over to
    * another enroller at once; the enroller forgets them and holds their
    * addresses (re-armed by a later {@link start}). Members it could not tell
    * (the shim is closed) stay listed, as do the address bindings. The store
@@ -182,7 +183,8 @@ export class Enroller extends NodeCompatibleEmitter<EnrollerEvents> {
     const stopping = (async () => {
       await previous;
       logReleasing(leaving.length, this.#settings.ipcpName, this.#p.telemetry); // M_RELEASE, twice, to each
-      for (const member of await this.#p.outbox.sendFarewells(leaving)) this.#p.members.dismiss(member);
+      const told = await this.#p.outbox.sendFarewells(leaving, this.#settings.releasePerSecond);
+      for (const member of told) this.#p.members.dismiss(member);
       await this.#p.ledger.close();
     })();
     this.#stopping = stopping;

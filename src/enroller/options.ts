@@ -64,6 +64,7 @@ const admissionShape = () => ({
   maxPendingEnrollments: z.optional(integerAtLeast(1)),
   maxStoreWaitMs: z._default(positive(), 1000),
   maxMembers: z._default(integerAtLeast(1), 1_000_000),
+  releasePerSecond: z._default(integerAtLeast(1), 1000),
   ratePerSecond: z._default(positive(), 100),
   rateBurst: z._default(integerAtLeast(1), 200),
   maxTrackedPeers: z._default(integerAtLeast(1), 10_000),
@@ -216,6 +217,16 @@ export interface EnrollerOptions {
    * @default 1000000
    */
   readonly maxMembers?: number | undefined;
+  /**
+   * How many members a second {@link Enroller.stop} releases (M_RELEASE):
+   * released, they all enrol again at once, elsewhere. This many at once,
+   * then as many again each second, so a stop with more members takes
+   * `members / releasePerSecond` seconds, rounded down (and up to 1 s more
+   * for the last sends). At 100,000 members, one enroller releasing its
+   * 12,032 at once collapsed the other nine (docs/SCALING.md, item 16).
+   * @default 1000
+   */
+  readonly releasePerSecond?: number | undefined;
   /**
    * Per shim address, messages per second allowed on average (a token
    * bucket of `rateBurst` tokens); the excess is dropped unread.

@@ -11,13 +11,15 @@ import { encodeKeepaliveAnswer, encodeKeepaliveRequest, InvokeIds, Result, reply
 import { type CdapMessage, isReply, OpCode } from '../cdap/types.js';
 import { ProtocolError } from '../errors.js';
 import type { Shim } from '../shim/shim.js';
-import { type Clock, settleWithin } from '../util/clock.js';
+import { type Clock, settleWithin, sleep } from '../util/clock.js';
 
 /** `pdu` sealed by `channel`, or as it is without one. */
 export const sealed = (pdu: Uint8Array, channel: SecureChannel | null): Uint8Array => (channel === null ? pdu : channel.seal(pdu));
 
-/** How long stop() waits for the shim to take its M_RELEASEs, in ms. */
+/** How long stop() waits for the shim to take its M_RELEASEs, after the last went, in ms. */
 const RELEASE_SEND_MS = 1000;
+/** stop() releases `releasePerSecond` members at once, then as many again every this many ms. */
+const RELEASE_SLICE_MS = 1000;
 
 /** Who hears of a stop, and through which channel; `told` is what is returned when one M_RELEASE went. */
 export interface Farewell<T> {
@@ -131,25 +133,30 @@ export class Outbox {
   }
 
   /**
-   * Sends M_RELEASE twice to each of `farewells`, waiting at most
-   * {@link RELEASE_SEND_MS} for the shim to take them; returns the `told` of
-   * those at least one went to.
+   * Sends M_RELEASE twice to each of `farewells`, `perSecond` of them at
+   * once and as many again each second after, waiting at most
+   * {@link RELEASE_SEND_MS} after the last for the shim to take them; returns
+   * the `told` of those at least one went to.
    */
-  async sendFarewells<T>(farewells: Array<Farewell<T>>): Promise<T[]> {
+  async sendFarewells<T>(farewells: Array<Farewell<T>>, perSecond: number): Promise<T[]> {
     const told = new Set<T>();
     const sends: Array<Promise<void>> = [];
-    for (let copy = 0; copy < 2; copy++) {
-      for (const { shimAddress, told: who, channel } of farewells) {
-        const pdu = sealed(encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }), channel);
-        const sent = (async () => this.#shim.send(shimAddress, pdu))();
-        sends.push(
-          sent.then(
-            () => {
-              if (who !== undefined) told.add(who);
-            },
-            () => undefined,
-          ),
-        );
+    for (let from = 0; from < farewells.length; from += perSecond) {
+      if (from > 0) await sleep(RELEASE_SLICE_MS, undefined, this.#clock);
+      const slice = farewells.slice(from, from + perSecond);
+      for (let copy = 0; copy < 2; copy++) {
+        for (const { shimAddress, told: who, channel } of slice) {
+          const pdu = sealed(encodeCdapMessage({ opCode: OpCode.M_RELEASE, invokeId: this.#ids.next() }), channel);
+          const sent = (async () => this.#shim.send(shimAddress, pdu))();
+          sends.push(
+            sent.then(
+              () => {
+                if (who !== undefined) told.add(who);
+              },
+              () => undefined,
+            ),
+          );
+        }
       }
     }
     await settleWithin(sends, RELEASE_SEND_MS, this.#clock);

@@ -5,6 +5,7 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import {
   type AddressBinding,
+  decodeCdapMessage,
   type Enroller,
   type EnrollerOptions,
   MemoryAddressStore,
@@ -278,4 +279,35 @@ it('start() after the first of two stop() calls ended waits for the second too: 
   await starting;
   expect(enroller.running).toBe(true);
   expect(store.calls.slice(store.calls.indexOf('closing'))).toEqual(['closing', 'closed', 'open']);
+});
+
+// Found by the 100,000-member run (2026-12-07): one enroller releasing its 12,032 members at once sent them all to
+// the nine others in the same second; datagrams were dropped by the thousand, every other enroller's etcd lease
+// lapsed, and half the DIF was not enrolled two minutes later.
+it('stop() releases releasePerSecond members at once and as many each second after (each M_RELEASE twice), and ends with the last slice', async () => {
+  vi.useFakeTimers();
+  const net = new MemoryNetwork({ seed: 24 });
+  const enroller = await startedOn(net.attach('bootstrap'), new MemoryAddressStore(), {
+    addressPool: { first: 1, last: 40 },
+    releasePerSecond: 10,
+  });
+  const managers = Array.from({ length: 25 }, (_, i) => member(net, `m${i}`).mgr);
+  for (const m of managers) await m.enrolWithBootstrap('bootstrap');
+  const t0 = Date.now();
+  const released: Array<{ to: string; ms: number }> = [];
+  net.tap((p) => {
+    if (p.from === 'bootstrap' && decodeCdapMessage(p.pdu).opCode === OpCode.M_RELEASE) released.push({ to: p.to, ms: Date.now() - t0 });
+  });
+  let stoppedAfterMs = -1;
+  const stopping = enroller.stop().then(() => {
+    stoppedAfterMs = Date.now() - t0;
+  });
+  await vi.advanceTimersByTimeAsync(3000);
+  await stopping;
+  const membersAt = (ms: number) => new Set(released.filter((r) => r.ms === ms).map((r) => r.to)).size;
+  expect([membersAt(0), membersAt(1000), membersAt(2000)]).toEqual([10, 10, 5]);
+  expect(released).toHaveLength(50); // twice each
+  expect(new Set(released.map((r) => r.to)).size).toBe(25);
+  expect(stoppedAfterMs).toBe(2000);
+  expect(enroller.members()).toEqual([]);
 });
