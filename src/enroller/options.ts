@@ -219,10 +219,11 @@ export interface EnrollerOptions {
   readonly maxMembers?: number | undefined;
   /**
    * How many members a second {@link Enroller.stop} releases (M_RELEASE):
-   * released, they all enrol again at once, elsewhere. This many at once,
-   * then as many again each second, so a stop with more members takes
-   * `members / releasePerSecond` seconds, rounded down (and up to 1 s more
-   * for the last sends). At 100,000 members, one enroller releasing its
+   * released, they all enrol again at once, elsewhere. This many at once
+   * (enrollments in progress first), then as many again each second: a stop
+   * with `n` members takes `ceil(n / releasePerSecond) - 1` seconds more,
+   * and up to 1 s for the last sends. It waits on the enroller's clock (with
+   * fake timers, advance them). At 100,000 members, one enroller releasing its
    * 12,032 at once collapsed the other nine (docs/SCALING.md, item 16).
    * @default 1000
    */

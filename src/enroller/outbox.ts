@@ -32,8 +32,8 @@ export interface Farewell<T> {
 }
 
 /**
- * Who hears of a stop: the members (each one `told`), and enrollments in
- * progress that were told their address. An enrollment in progress from a
+ * Who hears of a stop: enrollments in progress that were told their address
+ * (first), and the members (each one `told`). An enrollment in progress from a
  * member's address is the newer one: its channel is the one the member
  * listens on.
  */
@@ -41,13 +41,16 @@ export function farewellsOf<M extends { readonly shimAddress: string; readonly c
   members: Iterable<M>,
   sessions: Iterable<[string, { readonly address?: number | undefined; readonly channel: SecureChannel | null }]>,
 ): Array<Farewell<M>> {
+  const byMember = new Map<string, M>();
+  for (const member of members) byMember.set(member.shimAddress, member);
+  // Enrollments in progress first: a stop releases its members a slice a second, and an attempt waits on its own timeout.
   const farewells = new Map<string, Farewell<M>>();
-  for (const member of members)
-    farewells.set(member.shimAddress, { shimAddress: member.shimAddress, told: member, channel: member.channel });
   for (const [shimAddress, session] of sessions) {
     if (session.address !== undefined)
-      farewells.set(shimAddress, { shimAddress, told: farewells.get(shimAddress)?.told, channel: session.channel });
+      farewells.set(shimAddress, { shimAddress, told: byMember.get(shimAddress), channel: session.channel });
   }
+  for (const [shimAddress, member] of byMember)
+    if (!farewells.has(shimAddress)) farewells.set(shimAddress, { shimAddress, told: member, channel: member.channel });
   return [...farewells.values()];
 }
 

@@ -4,8 +4,9 @@
  * TTL, each on a call of its own, so that every answer is paired with its
  * own request), keeps the fence (the lease is proven alive only until the
  * TTL after the send time of the latest keepalive etcd answered), asks etcd
- * (again each second, for one TTL) whether a lease whose proof ran out is
- * alive all the same, and grants a new lease, with backoff, when it is lost.
+ * (again every quarter of the doubt, at most each second, for one TTL)
+ * whether a lease whose proof ran out is alive all the same, and grants a
+ * new lease, with backoff, when it is lost.
  *
  * @module
  */
@@ -329,6 +330,7 @@ export class LeaseKeeper {
     const ask = (): void => {
       if (this.#doubtTimer !== timer) return; // (ended: proven, lapsed or closed)
       const left = end - this.#clock.now();
+      if (left <= 0) return; // (a process that ran late: the bound's timer settles the doubt; a question now would go out expired)
       if (left > everyMs) this.#askTimer = this.#clock.setTimeout(ask, everyMs);
       void this.#keepalive(lease, epoch, left); // (alive: #keepalive proves it, from this question's send time, and ends the doubt)
     };

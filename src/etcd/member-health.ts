@@ -8,7 +8,7 @@
  * 100,000 members took longer than 20 s) holds each call sent to it until
  * its deadline: a third of all calls, lease keepalives and watches included.
  * Here a member whose calls failed {@link FAILURES_TO_SKIP} times in a row
- * is skipped (the pick moves on to the next member at once) for 250 ms,
+ * (each within {@link FORGET_FAILURES_MS} of the one before) is skipped (the pick moves on to the next member at once) for 250 ms,
  * doubling to 4 s while it fails again; then one call tries it, the others
  * still skip it until that one is answered. A member is skipped only while
  * another is not: when none answers, every call tries them all as before,
@@ -26,10 +26,20 @@ import { exponentialDelay } from '../util/backoff.js';
 /** Consecutive failures (no answer within the deadline, unavailable) after which a member is skipped. */
 export const FAILURES_TO_SKIP = 3;
 
+/**
+ * A failure this long after the member's last one starts the count afresh,
+ * skips included. A stream's answers never reach the policy (only its
+ * failure does), so on an enroller whose only calls are keepalives and its
+ * watch, failures hours apart would otherwise add up.
+ */
+export const FORGET_FAILURES_MS = 10_000;
+
 /** A member's record. */
 interface Member {
   /** Failures since its last answer. */
   failures: number;
+  /** When (`now()`) it last failed. */
+  failedAt: number;
   /** Times it was skipped since its last answer (the skip doubles each time). */
   skips: number;
   /** Until when (`now()`) calls pass it over. */
@@ -57,7 +67,7 @@ export class MemberHealth {
 
   /** A member's policy (etcd3's `faultHandling.host`): called once per member, when the client is made. */
   policy(): IPolicy<IDefaultPolicyContext> {
-    const member: Member = { failures: 0, skips: 0, skippedUntil: 0, trying: false };
+    const member: Member = { failures: 0, failedAt: 0, skips: 0, skippedUntil: 0, trying: false };
     this.#members.push(member);
     // etcd3 uses `execute` alone; the rest of IPolicy (events, `_altReturn`) it never reads.
     // It awaits what `execute` returns, or calls `.catch` on it (a stream's failure, reported as a call that throws).
@@ -79,6 +89,11 @@ export class MemberHealth {
   }
 
   #execute(member: Member, fn: () => unknown): unknown {
+    if (!member.trying && this.#now() - member.failedAt > FORGET_FAILURES_MS) {
+      // (a skip lasts 4 s at most: one this old has ended, and its count with it)
+      member.failures = 0;
+      member.skips = 0;
+    }
     if (this.#skips(member)) {
       this.#onSkip();
       // etcd3 moves on to the next member on any error from here (no call was made).
@@ -119,11 +134,13 @@ export class MemberHealth {
       member.skippedUntil = 0;
       return;
     }
+    const now = this.#now();
+    member.failedAt = now;
     member.failures++;
     if (member.failures >= FAILURES_TO_SKIP || trial) {
       member.skips++;
       member.failures = 0;
-      member.skippedUntil = this.#now() + exponentialDelay(member.skips, 250, 4000);
+      member.skippedUntil = now + exponentialDelay(member.skips, 250, 4000);
     }
   }
 }

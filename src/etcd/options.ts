@@ -218,7 +218,7 @@ export interface EtcdStoreStats {
   txnsTimedOutWaiting: number;
   /** Answers slower than `txnTargetMs` that did not halve the window: etcd's Status said it applied what it committed in time. */
   txnsSlowEtcdNotBehind: number;
-  /** Calls sent past an etcd member that failed its last three calls (with `hosts` of several members: such a member is skipped while another answers). */
+  /** Times an etcd member that failed its last three calls was passed over (with `hosts` of several members, while another answers): calls sent to another member, and etcd3's reports of a stream's failure on a member already skipped. */
   etcdMembersSkipped: number;
   /** Status readings of etcd's raft progress (asked for by slow answers, at most four a second). */
   applyBacklogReadings: number;

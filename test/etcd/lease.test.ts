@@ -547,6 +547,25 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter
     });
   }
 
+  // Found by a review (2026-12-07): a process that ran late past the doubt's end still sent the question then due,
+  // already expired (gRPC fails it at once, and etcd3 closes that member's connections for it).
+  it("a question due after the doubt's end (a process that ran late) is not sent: the bound settles the doubt", async () => {
+    const skew = { ms: 0 };
+    const w = world(skew);
+    await w.keeper.grant(1);
+    w.outcomes.push(deferred<void>().promise); // (the renewal hangs)
+    const lease = w.leases[0] as ScriptedLease;
+    await vi.advanceTimersByTimeAsync(TTL_MS);
+    expect(w.keeper.doubting).toBe(true);
+    const asked = lease.keepalivesOnce;
+    skew.ms = DOUBT_MS; // the keeper's clock jumps past the doubt's end before the next question's timer runs
+    await vi.advanceTimersByTimeAsync(DOUBT_MS / 4 - 1); // (no keepalive of its own falls due in that time)
+    await vi.advanceTimersByTimeAsync(1);
+    expect(lease.keepalivesOnce).toBe(asked);
+    await vi.advanceTimersByTimeAsync(DOUBT_MS);
+    expect(w.fenced).toEqual([true]);
+  });
+
   it('no question answered: etcd is asked every quarter of the doubt until it ends, then the lease lapses and no question is left to send', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;

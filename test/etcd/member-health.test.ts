@@ -7,7 +7,7 @@
  */
 import { isBrokenCircuitError } from 'cockatiel';
 import { describe, expect, it } from 'vitest';
-import { FAILURES_TO_SKIP, MemberHealth, SkippedMemberError } from '../../src/etcd/member-health.js';
+import { FAILURES_TO_SKIP, FORGET_FAILURES_MS, MemberHealth, SkippedMemberError } from '../../src/etcd/member-health.js';
 
 class Unavailable extends Error {}
 class Refused extends Error {}
@@ -117,6 +117,31 @@ describe('MemberHealth', () => {
     await one.failTimes(0, FAILURES_TO_SKIP * 3);
     expect(await one.skipped(0)).toBe(false);
     expect(one.skips()).toBe(0);
+  });
+
+  // Found by a review (2026-12-07): a stream's answers never reach the policy, only its failures; on an idle enroller
+  // (keepalives and the watch its only calls) failures hours apart added up, and a skip doubled again an hour later.
+  it(`failures more than ${FORGET_FAILURES_MS} ms apart do not add up, and a skip long past does not double the next`, async () => {
+    const m = members();
+    for (let k = 0; k < FAILURES_TO_SKIP * 2; k++) {
+      await m.failTimes(0, 1);
+      m.clock.ms += FORGET_FAILURES_MS + 1;
+    }
+    expect(await m.skipped(0)).toBe(false);
+    // Skipped twice in a row (the trial failed): the next skip would be 1 s.
+    await m.failTimes(1, FAILURES_TO_SKIP);
+    m.clock.ms += 250;
+    expect(await m.outcome(1, 'unavailable')).toBe('failed');
+    m.clock.ms += 500;
+    // An hour later, three failures in a row skip it for 250 ms again, not 1 s; one failure alone does not.
+    m.clock.ms += 3_600_000;
+    await m.failTimes(1, 1);
+    expect(await m.outcome(1, 'unavailable')).toBe('failed');
+    await m.failTimes(1, 1);
+    m.clock.ms += 249;
+    expect(await m.outcome(1, 'unavailable')).toBe('skipped');
+    m.clock.ms += 1;
+    expect(await m.outcome(1, 'unavailable')).toBe('failed');
   });
 
   it('a stream made (a watch, a keepalive) proves nothing; its failure, reported later as a call that throws, counts', async () => {
