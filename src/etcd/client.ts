@@ -65,8 +65,8 @@ export function etcdClientOptions(options: ResolvedEtcdStoreOptions, health = ne
     dialTimeout: options.callTimeoutMs,
     // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes). No keepalive pings: a ping not
     // answered in time closes the connection with every call on it, and under load its answer can queue behind the
-    // watch's backlog. The one 100,000-member run with pings (10 s, 5 s to answer) collapsed when an enroller was
-    // killed; the run without them, otherwise the same code, did not (docs/SCALING.md, item 15).
+    // watch's backlog. The one 100,000-member run with pings (10 s, 5 s to answer) collapsed after an enroller was
+    // killed; so did one of three runs without them, so they are not shown to be the cause (docs/SCALING.md, item 15).
     grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
     // One more try on another host (a cluster member that just died), but
     // not after the deadline passed: the retry, sent with that deadline, would

@@ -108,6 +108,11 @@ describe('rina-enroll --auth', () => {
       {},
       /--max-pdu-bytes: must be >= 64/,
     ],
+    [
+      ['bootstrap', '--listen', '127.0.0.1:0', '--dif', 'd', '--pool', '1-9', '--release-per-second', '0'],
+      {},
+      /--release-per-second: must be >= 1/,
+    ],
     [['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000', '--retries', '0'], {}, /--retries: must be >= 1/],
     [
       ['member', '--name', 'm', '--bootstrap', '127.0.0.1:7000'],

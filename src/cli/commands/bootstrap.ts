@@ -31,6 +31,7 @@ export interface BootstrapFlags extends StoreFlags, AuthFlags, OutputFlags {
   maxPendingEnrollments?: number;
   pendingTimeout?: number;
   maxMembers?: number;
+  releasePerSecond?: number;
 }
 
 /** Adds the flags that bound what members may cost the enroller. */
@@ -50,7 +51,12 @@ function addLimitOptions(command: Command): Command {
       'a half-finished enrollment is forgotten after this long (default: 30)',
       seconds('--pending-timeout'),
     )
-    .option('--max-members <n>', 'members at most; more are refused (default: 1000000)', number('--max-members'));
+    .option('--max-members <n>', 'members at most; more are refused (default: 1000000)', number('--max-members'))
+    .option(
+      '--release-per-second <n>',
+      'members a stop releases at once, and then each second (default: 1000)',
+      number('--release-per-second'),
+    );
 }
 
 /** The limits given, as the enroller's options (those not given keep the enroller's defaults). */
@@ -63,6 +69,7 @@ function limitsFrom(opts: BootstrapFlags) {
     ...(opts.maxPendingEnrollments === undefined ? {} : { maxPendingEnrollments: opts.maxPendingEnrollments }),
     ...(opts.pendingTimeout === undefined ? {} : { pendingTimeoutMs: opts.pendingTimeout * 1000 }),
     ...(opts.maxMembers === undefined ? {} : { maxMembers: opts.maxMembers }),
+    ...(opts.releasePerSecond === undefined ? {} : { releasePerSecond: opts.releasePerSecond }),
   };
 }
 

@@ -29,6 +29,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   maxPendingEnrollments: '--max-pending-enrollments',
   pendingTimeoutMs: '--pending-timeout',
   maxMembers: '--max-members',
+  releasePerSecond: '--release-per-second',
   allowedNames: '--allowed-names',
   leaseTtlSecs: '--etcd-lease-ttl',
   recvBufferSize: '--recv-buffer',
