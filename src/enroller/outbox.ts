@@ -142,6 +142,17 @@ export class Outbox {
    * the `told` of those at least one went to.
    */
   async sendFarewells<T>(farewells: Array<Farewell<T>>, perSecond: number): Promise<T[]> {
+    // The library's timers are unref'd, but a stop that releases in slices is awaited work: without a handle that
+    // keeps the process alive, one with nothing else open (a memory shim) would exit before its last slice.
+    const alive = farewells.length > perSecond ? setInterval(() => undefined, 2 ** 30) : undefined;
+    try {
+      return await this.#release(farewells, perSecond);
+    } finally {
+      clearInterval(alive);
+    }
+  }
+
+  async #release<T>(farewells: Array<Farewell<T>>, perSecond: number): Promise<T[]> {
     const told = new Set<T>();
     const sends: Array<Promise<void>> = [];
     for (let from = 0; from < farewells.length; from += perSecond) {

@@ -2,6 +2,7 @@
  * Enroller.stop() tells its members goodbye: found by an adversarial review
  * of that change. Each test is named for the behaviour it keeps.
  */
+import { spawnSync } from 'node:child_process';
 import { afterEach, expect, it, vi } from 'vitest';
 import {
   type AddressBinding,
@@ -13,6 +14,7 @@ import {
   OpCode,
   type Shim,
 } from '../../src/index.js';
+import { built } from '../support/cli-paths.js';
 import { cleanup, connectMsg, member, onCleanup, RawPeer, settle, startMsg, withEnroller } from '../support/helpers.js';
 
 afterEach(async () => {
@@ -317,4 +319,13 @@ it('stop() releases releasePerSecond members at once and as many each second aft
   expect(new Set(released.map((r) => r.to)).size).toBe(26);
   expect(stoppedAfterMs).toBe(2000);
   expect(enroller.members()).toEqual([]);
+});
+
+// Found by CI (2026-12-07): the paced stop waited on the library's unref'd timers, so a process with nothing else
+// open (the benchmark's replay on an in-memory shim) exited with code 13 half-way through its stop.
+it('a paced stop keeps its process alive until the last member is released', () => {
+  const script = built(new URL('./fixtures/paced-stop-exits.ts', import.meta.url));
+  const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 15_000 });
+  expect(child.error).toBeUndefined();
+  expect({ stdout: child.stdout.trim(), status: child.status }).toEqual({ stdout: 'stopped: 5 members released', status: 0 });
 });

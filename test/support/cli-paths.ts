@@ -21,6 +21,7 @@ export const FIXTURES = [
   'test/member/fixtures/monitor-exits.ts',
   'test/member/fixtures/in-flight-exits.ts',
   'test/store/fixtures/bind-loop.ts',
+  'test/enroller/fixtures/paced-stop-exits.ts',
 ].map((file) => `${ROOT}${file}`);
 
 /** The built form of the fixture at `source` (a file URL or path in {@link FIXTURES}) for `node` to run. */
