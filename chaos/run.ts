@@ -335,6 +335,16 @@ async function runSchedule(seed: number, { durationMs, memberCount, out, verbose
           });
           break;
         }
+        case 'etcd-pause': {
+          let victim = etcd.members[fault.node];
+          at(fault.atMs, async () => {
+            record();
+            if (fault.leader) victim = await etcd.leader(2000).catch(() => victim);
+            victim?.pause();
+          });
+          at(fault.atMs + fault.forMs, () => victim?.resume());
+          break;
+        }
         case 'partition': {
           const slot = enrollers[fault.enroller] as EnrollerSlot;
           at(fault.atMs, () => {

@@ -19,6 +19,12 @@ export type Fault =
   | { readonly kind: 'enroller-cut'; readonly enroller: number; readonly atMs: number; readonly forMs: number }
   /** SIGKILL an etcd member (`leader`: whichever leads when the fault starts), restart it after `forMs`. */
   | { readonly kind: 'etcd-kill'; readonly leader: boolean; readonly node: number; readonly atMs: number; readonly forMs: number }
+  /**
+   * SIGSTOP an etcd member (`leader`: whichever leads when the fault starts) for `forMs`, then SIGCONT: it keeps its
+   * connections and answers nothing, as a member does while it catches up. Drawn only when `--faults` names it (the
+   * seeds of the default draw stay what they were).
+   */
+  | { readonly kind: 'etcd-pause'; readonly leader: boolean; readonly node: number; readonly atMs: number; readonly forMs: number }
   /** The members cannot reach the enroller (its UDP proxy drops everything, both ways). */
   | { readonly kind: 'partition'; readonly enroller: number; readonly atMs: number; readonly forMs: number }
   /**
@@ -69,6 +75,7 @@ export const FAULT_KINDS: readonly Fault['kind'][] = [
   'partition',
   'churn',
   'network',
+  'etcd-pause',
 ];
 
 /** Which target a fault occupies: faults on one target never overlap. */
@@ -79,6 +86,7 @@ function targetOf(f: Fault): string {
     case 'enroller-cut':
       return `enroller:${f.enroller}`;
     case 'etcd-kill':
+    case 'etcd-pause':
       return 'etcd';
     case 'partition':
       return `udp:${f.enroller}`;
@@ -114,6 +122,16 @@ export function makeSchedule(seed: number, options: ScheduleOptions): Fault[] {
         'etcd-kill',
         () => ({ kind: 'etcd-kill', leader: random() < 0.5, node: between(0, options.etcdNodes - 1), atMs: t, forMs: between(500, 5000) }),
       ],
+      [
+        'etcd-pause',
+        () => ({
+          kind: 'etcd-pause',
+          leader: random() < 0.5,
+          node: between(0, options.etcdNodes - 1),
+          atMs: t,
+          forMs: between(ttl / 4, ttl * 1.5),
+        }),
+      ],
       ['partition', () => ({ kind: 'partition', enroller: between(0, options.enrollers - 1), atMs: t, forMs: between(1000, 8000) })],
       [
         'churn',
@@ -141,8 +159,9 @@ export function makeSchedule(seed: number, options: ScheduleOptions): Fault[] {
         }),
       ],
     ];
-    // Unfiltered, every seed draws what it always drew; filtered, only the kinds asked for are drawn.
-    const usable = options.kinds === undefined ? makers : makers.filter(([kind]) => options.kinds?.includes(kind));
+    // Unfiltered, every seed draws what it always drew (etcd-pause, added later, only when asked for); filtered, only
+    // the kinds asked for are drawn.
+    const usable = makers.filter(([kind]) => (options.kinds === undefined ? kind !== 'etcd-pause' : options.kinds.includes(kind)));
     const fault = pick(usable)[1]();
     const target = targetOf(fault);
     if ((busyUntil.get(target) ?? 0) <= t && fault.forMs <= room) {
@@ -166,6 +185,8 @@ export function describeFault(f: Fault): string {
       return `cut e${f.enroller + 1} from etcd ${span}`;
     case 'etcd-kill':
       return `SIGKILL etcd ${f.leader ? 'leader' : `n${f.node}`}, restart ${span.replace('for ', 'after ')}`;
+    case 'etcd-pause':
+      return `SIGSTOP etcd ${f.leader ? 'leader' : `n${f.node}`} ${span}`;
     case 'partition':
       return `partition e${f.enroller + 1} from the members ${span}`;
     case 'churn':

@@ -8,7 +8,7 @@ const target = (f: Fault): string =>
     ? `enroller:${f.enroller}`
     : f.kind === 'partition'
       ? `udp:${f.enroller}`
-      : f.kind === 'etcd-kill'
+      : f.kind === 'etcd-kill' || f.kind === 'etcd-pause'
         ? 'etcd'
         : f.kind === 'churn'
           ? 'members'
@@ -43,6 +43,15 @@ describe('the chaos schedule', () => {
     expect(all.some((f) => f.kind === 'enroller-cut' && f.forMs > options.leaseTtlMs)).toBe(true);
     expect(all.some((f) => f.kind === 'etcd-kill' && f.leader)).toBe(true);
     expect(all.some((f) => f.kind === 'network' && f.drop > 0.25)).toBe(true);
+  });
+
+  it('draws an etcd member paused (past the lease TTL too) only when asked for: the default draw of every seed is as before', () => {
+    const asked = Array.from({ length: 50 }, (_, i) => makeSchedule(i + 1, { ...options, kinds: ['etcd-pause', 'churn'] })).flat();
+    expect(asked.some((f) => f.kind === 'etcd-pause' && f.leader)).toBe(true);
+    expect(asked.some((f) => f.kind === 'etcd-pause' && f.forMs > options.leaseTtlMs)).toBe(true);
+    expect(asked.filter((f) => f.kind === 'etcd-pause').map(describeFault)[0]).toMatch(/^SIGSTOP etcd (leader|n\d) for \d+\.\d s$/);
+    const defaults = Array.from({ length: 50 }, (_, i) => makeSchedule(i + 1, options)).flat();
+    expect(defaults.some((f) => f.kind === 'etcd-pause')).toBe(false);
   });
 
   it('--faults keeps only the kinds asked for, still a function of the seed', () => {
