@@ -35,7 +35,7 @@ const { etcd3, cockatiel } = loadEtcd3();
 const recoverable = (err: unknown): boolean => err instanceof Error && etcd3.isRecoverableError(err);
 
 /** A failure tried again on another member: one etcd3 would try again, unless the call's deadline passed. */
-const retried = (err: Error): boolean => etcd3.isRecoverableError(err) && !(err instanceof etcd3.GRPCDeadlineExceededError);
+const retried = (err: Error): boolean => recoverable(err) && !(err instanceof etcd3.GRPCDeadlineExceededError);
 
 /** A client for `options.hosts`, with its TLS and authentication; `onSkip` is told of each call that passed over a member that stopped answering. */
 export function makeEtcdClient(options: ResolvedEtcdStoreOptions, onSkip?: () => void): Etcd3Module.Etcd3 {

@@ -317,7 +317,6 @@ export class LeaseKeeper {
     const { callTimeoutMs, leaseTtlSecs } = this.#host.options;
     const waitMs = Math.max(callTimeoutMs, leaseTtlSecs * 1000);
     const settle = (): void => {
-      this.#clock.clearTimeout(timer);
       if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
       this.#endDoubt();
       if (this.#lease !== lease || epoch !== this.#host.epoch()) return;

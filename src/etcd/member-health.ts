@@ -89,11 +89,8 @@ export class MemberHealth {
   }
 
   #execute(member: Member, fn: () => unknown): unknown {
-    if (!member.trying && this.#now() - member.failedAt > FORGET_FAILURES_MS) {
-      // (a skip lasts 4 s at most: one this old has ended, and its count with it)
-      member.failures = 0;
-      member.skips = 0;
-    }
+    // (a skip lasts 4 s at most: one this old has ended, and its count with it)
+    if (!member.trying && this.#now() - member.failedAt > FORGET_FAILURES_MS) forget(member);
     if (this.#skips(member)) {
       this.#onSkip();
       // etcd3 moves on to the next member on any error from here (no call was made).
@@ -129,9 +126,7 @@ export class MemberHealth {
   #ended(member: Member, trial: boolean, err: unknown): void {
     if (trial) member.trying = false;
     if (err === undefined || !this.#failed(err)) {
-      member.failures = 0;
-      member.skips = 0;
-      member.skippedUntil = 0;
+      forget(member);
       return;
     }
     const now = this.#now();
@@ -152,6 +147,13 @@ export class SkippedMemberError extends Error {
     super('etcd: this member failed its last calls and is skipped for now');
     this.name = 'SkippedMemberError';
   }
+}
+
+/** `member` as if it had never failed. */
+function forget(member: Member): void {
+  member.failures = 0;
+  member.skips = 0;
+  member.skippedUntil = 0;
 }
 
 function isPromise(value: unknown): value is Promise<unknown> {
