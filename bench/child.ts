@@ -14,6 +14,7 @@ import { Enroller, FileAddressStore, MemoryAddressStore, MemoryRib, UdpShim } fr
 import type { ChildReply, ChildRequest, ChildStats } from './lib/child-protocol.js';
 import { countingStore, type StoreCalls } from './lib/counting-store.js';
 import { loadEtcdStore } from './lib/etcd.js';
+import { traceEnroller } from './scale/trace.js';
 
 let enroller: EnrollerT | undefined;
 let udp: Shim | undefined;
@@ -158,7 +159,16 @@ async function startEnroller(req: Extract<ChildRequest, { type: 'enroller' }>): 
     }
   });
   await enroller.start();
-  if (specStore !== undefined) storeAtMark = storeCounters();
+  if (specStore !== undefined) {
+    storeAtMark = storeCounters();
+    const traced = enroller;
+    traceEnroller(options.ipcpName, storeCounters, () => ({
+      members: traced.members().length,
+      pending: traced.pendingEnrollments,
+      received,
+      sent,
+    }));
+  }
   return inner.localAddress;
 }
 

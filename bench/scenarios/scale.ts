@@ -15,6 +15,7 @@ import { loadEtcdServer } from '../lib/etcd.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int } from '../lib/stats.js';
 import { allBack, allJoined, longestStall, type PhaseResult, phase, settle, type World } from '../scale/phases.js';
+import { traceEtcd } from '../scale/trace.js';
 import { ephemeralPorts, HOST_RESERVE_FDS, Hosts } from '../scale/world.js';
 
 interface Plan {
@@ -114,11 +115,17 @@ export async function scale(ctx: Ctx): Promise<void> {
   const enrollers: BenchChild[] = [];
   let hosts: Hosts | undefined;
   let client: Etcd3 | undefined;
+  let trace: Awaited<ReturnType<typeof traceEtcd>> | undefined;
   const results: PhaseResult[] = [];
   try {
     ctx.log(`scale: a three-member etcd cluster, ${plan.enrollers} enrollers, ${hostCount} member hosts`);
     etcd = await server.startEtcd({ binary, size: 3 });
     client = new Etcd3({ hosts: etcd.endpoints });
+    trace = await traceEtcd(etcd.endpoints, (h) => new Etcd3({ hosts: h }));
+    const log = (line: string): void => {
+      ctx.log(line);
+      trace?.note(line);
+    };
     const hostsEtcd = etcd.endpoints;
     enrollers.push(
       ...(await Promise.all(
@@ -137,10 +144,10 @@ export async function scale(ctx: Ctx): Promise<void> {
       )),
     );
     hosts = await Hosts.start(hostCount, total);
-    const world: World = { etcd, client, prefix, enrollers, hosts, log: ctx.log };
+    const world: World = { etcd, client, prefix, enrollers, hosts, log };
     const config = { heartbeatIntervalSecs: plan.keepaliveSecs, connectionTimeoutSecs: plan.timeoutSecs };
     const addresses = enrollers.map((e) => e.address);
-    ctx.log(`scale: binding ${int(plan.members)} member sockets`);
+    log(`scale: binding ${int(plan.members)} member sockets`);
     const bound = await hosts.make('m', plan.members, addresses, config);
     if (bound < plan.members) throw new Error(`only ${bound} of ${plan.members} member sockets could be bound (open-files limit)`);
 
@@ -151,7 +158,7 @@ export async function scale(ctx: Ctx): Promise<void> {
       report(ctx, plan, { hostCount, perHost, fdHard, bound, ips: hosts.ips, settledMs: undefined }, results);
       return;
     }
-    ctx.log(
+    log(
       'scale: waiting until no enroller lists a member that moved or has an enrollment pending, and etcd takes no write for two keepalive intervals',
     );
     // Bound: the enrollers' lease (90 s by default) after the last move, and some.
@@ -180,7 +187,7 @@ export async function scale(ctx: Ctx): Promise<void> {
       );
     const victim = enrollers[0] as BenchChild;
     results.push(await moveOff('enroller SIGKILLed', victim, () => victim.kill(), plan.timeoutSecs * 1000 * 3 + 60_000));
-    ctx.log(`scale: binding ${int(plan.wave)} more member sockets for the join wave`);
+    log(`scale: binding ${int(plan.wave)} more member sockets for the join wave`);
     await hosts.make('w', plan.wave, addresses.slice(1), config);
     let killedAt = 0;
     results.push(
@@ -193,7 +200,7 @@ export async function scale(ctx: Ctx): Promise<void> {
           const leader = await (etcd as EtcdCluster).leader();
           killedAt = Date.now();
           await leader.kill();
-          ctx.log(`scale: etcd leader ${leader.name} killed`);
+          log(`scale: etcd leader ${leader.name} killed`);
         },
         allJoined,
         300_000,
@@ -214,6 +221,7 @@ export async function scale(ctx: Ctx): Promise<void> {
   } finally {
     await hosts?.close().catch(() => undefined);
     await Promise.all(enrollers.map((e) => e.stop().catch(() => undefined)));
+    trace?.stop();
     client?.close();
     await etcd?.close();
     process.off('exit', killEtcd);
