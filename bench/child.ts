@@ -167,6 +167,8 @@ async function startEnroller(req: Extract<ChildRequest, { type: 'enroller' }>): 
       pending: traced.pendingEnrollments,
       received,
       sent,
+      keepalives: traced.stats().keepalives,
+      busy: traced.stats().busy,
     }));
   }
   return inner.localAddress;

@@ -59,8 +59,13 @@ export interface PhaseResult {
   convergedMs: number | undefined;
   /** Enrollments completed (the `enrolled` events of every member) over the phase. */
   enrollments: number;
-  /** Enrollments completed since the phase's start (first ones and re-enrollments), sampled once a second. */
+  /**
+   * Enrollments completed since the phase's start (first ones and re-enrollments), sampled once a second or as
+   * soon as the member hosts answer: a sample of 100,000 members on two cores can take 10 s.
+   */
   series: number[];
+  /** Each sample's time, ms since the phase's start. */
+  sampledAtMs: number[];
   failures: Record<string, number>;
   losses: Record<string, number>;
   etcd: {
@@ -142,14 +147,16 @@ export async function phase(
   const t0 = Date.now();
   await act();
   const series: number[] = [];
+  const sampledAtMs: number[] = [];
   let convergedMs: number | undefined;
   let p = p0;
   while (Date.now() - t0 < boundMs) {
     p = await world.hosts.progress();
     series.push(p.enrollments - p0.enrollments);
+    sampledAtMs.push(Date.now() - t0);
     if (series.length % 5 === 0) {
       world.log(
-        `scale: ${name}, ${series.length} s: ${p.joined} of ${p.members} joined, ${p.enrolled} enrolled, ` +
+        `scale: ${name}, sample ${series.length} at ${Math.round((Date.now() - t0) / 1000)} s: ${p.joined} of ${p.members} joined, ${p.enrolled} enrolled, ` +
           `back ${p.watch.home + p.watch.moved} of ${p.watch.total}, failures ${JSON.stringify(p.failures)}, losses ${JSON.stringify(p.losses)}`,
       );
     }
@@ -203,6 +210,7 @@ export async function phase(
     convergedMs,
     enrollments: p.enrollments - p0.enrollments,
     series,
+    sampledAtMs,
     failures: diff(p0.failures, p.failures),
     losses: diff(p0.losses, p.losses),
     etcd: {
@@ -270,13 +278,23 @@ export const allBack = (p: HostProgress): number | undefined =>
 /** The phase's goal of a join: every member made so far has enrolled once. */
 export const allJoined = (p: HostProgress): number | undefined => (p.joined >= p.members ? (p.lastJoinedAt ?? Date.now()) : undefined);
 
-/** Seconds of the longest run of samples, after sample `from`, in which no enrollment completed. */
-export function longestStall(series: readonly number[], from = 0): number {
+/** Seconds of the longest span, from sample `from` on, in which no enrollment completed: between the first and the last of samples that read the same count. */
+export function longestStall(series: readonly number[], sampledAtMs: readonly number[], from = 0): number {
   let longest = 0;
-  let run = 0;
-  for (let i = Math.max(1, from); i < series.length; i++) {
-    run = series[i] === series[i - 1] ? run + 1 : 0;
-    longest = Math.max(longest, run);
+  let since = Math.max(0, from);
+  for (let i = since + 1; i < series.length; i++) {
+    if (series[i] !== series[i - 1]) since = i;
+    else longest = Math.max(longest, ((sampledAtMs[i] ?? 0) - (sampledAtMs[since] ?? 0)) / 1000);
   }
   return longest;
+}
+
+/** The most enrollments per second between two samples in a row (samples may be more than a second apart). */
+export function peakRate(series: readonly number[], sampledAtMs: readonly number[]): number {
+  let peak = 0;
+  for (let i = 1; i < series.length; i++) {
+    const secs = ((sampledAtMs[i] ?? 0) - (sampledAtMs[i - 1] ?? 0)) / 1000;
+    if (secs > 0) peak = Math.max(peak, ((series[i] ?? 0) - (series[i - 1] ?? 0)) / secs);
+  }
+  return peak;
 }

@@ -14,7 +14,7 @@ import type { Ctx } from '../lib/context.js';
 import { loadEtcdServer } from '../lib/etcd.js';
 import type { Table, Verdict } from '../lib/report.js';
 import { fmt, int } from '../lib/stats.js';
-import { allBack, allJoined, longestStall, type PhaseResult, phase, settle, type World } from '../scale/phases.js';
+import { allBack, allJoined, longestStall, type PhaseResult, peakRate, phase, settle, type World } from '../scale/phases.js';
 import { traceEtcd } from '../scale/trace.js';
 import { ephemeralPorts, HOST_RESERVE_FDS, Hosts } from '../scale/world.js';
 
@@ -273,7 +273,7 @@ function report(
       rows: results.map((r) => {
         const s = r.wallMs / 1000;
         const alive = r.enrollers.filter((e) => Number.isFinite(e.cpuMs));
-        const peak = r.series.reduce((a, v, i) => Math.max(a, v - (r.series[i - 1] ?? 0)), 0);
+        const peak = peakRate(r.series, r.sampledAtMs);
         return [
           r.name,
           secs(r.convergedMs),
@@ -352,7 +352,7 @@ function report(
   if (wave !== undefined) {
     verdicts.push({
       target: 'etcd leader killed in a join wave: enrollments lost = 0 (every wave member enrolled)',
-      measured: `${int(wave.notEnrolled)} not enrolled; enrol() rejections retried: ${codes(wave.failures)}; longest stall ${longestStall(wave.series, 1)} s`,
+      measured: `${int(wave.notEnrolled)} not enrolled; enrol() rejections retried: ${codes(wave.failures)}; longest stall ${fmt(longestStall(wave.series, wave.sampledAtMs, 1), 1)} s`,
       pass: wave.notEnrolled === 0 && wave.convergedMs !== undefined,
     });
   }
@@ -394,7 +394,10 @@ function report(
     ...(world.notRun === undefined ? [] : [world.notRun]),
     ...results.map(
       (r) =>
-        `${r.name}: enrollments since the start, once a second ${r.series.length > 40 ? '(first 40 s) ' : ''}${r.series.slice(0, 40).map(int).join(' ')}` +
+        `${r.name}: enrollments since the start, at each sample (its second: enrollments)${r.series.length > 40 ? ', the first 40' : ''}: ${r.series
+          .slice(0, 40)
+          .map((v, i) => `${fmt((r.sampledAtMs[i] ?? 0) / 1000, 0)}: ${int(v)}`)
+          .join(', ')}` +
         (Object.keys(r.extra).length > 0
           ? `; ${Object.entries(r.extra)
               .map(([k, v]) => `${k} ${typeof v === 'number' ? int(v) : v}`)
