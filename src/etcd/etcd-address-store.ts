@@ -367,6 +367,7 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   /** Sends the transaction `request` says when it goes (see BindBatcher), its errors as etcd's client gives them. */
   #send(kind: opts.TxnKind, request: () => ITxnRequest, waitMs = this.#options.callTimeoutMs): Promise<TxnResponse> {
+    if (kind !== 'binds') this.#binds.flush(); // (binds asked for before this transaction go before it)
     const send = () => {
       const client = this.#open();
       this.#stats.transactions++;
