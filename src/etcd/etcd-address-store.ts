@@ -313,6 +313,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const lease = this.#lease.detach();
     this.#served.clear();
     this.#leaves.stop();
+    this.#binds.flush(); // (this turn's binds: refused with those waiting, never sent, even if the store opens again)
     this.#window.reject('not sent: the EtcdAddressStore closed'); // (those in flight end as etcd answers them)
     await watching;
     await this.#lease.revoke(lease);

@@ -6,7 +6,7 @@
  * whatever goes wrong, every bind is answered.
  */
 import type { IRequestOp, ITxnRequest } from 'etcd3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BIND_BYTES_PER_TXN, BINDS_PER_TXN, BindBatcher, bindRequest } from '../../src/etcd/binds.js';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
@@ -381,6 +381,30 @@ describe('BindBatcher: the binds of one event-loop turn', () => {
     const second = batcher.txn(c, '77');
     await Promise.all([first, second]);
     expect(w.sent).toEqual([a, b, c]);
+  });
+
+  it("goes at the turn's end under fake timers that replace the global setImmediate too (the user's tests)", async () => {
+    vi.useFakeTimers(); // (vitest's default fakes setImmediate as well)
+    try {
+      const w = window(8, bound);
+      const batcher = new BindBatcher(w.send, 60_000, () => 0);
+      const res = await batcher.txn(request('a', 1), '77'); // (held by the fake clock, it would never be answered)
+      expect(res.succeeded).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('answers every bind of a batch whose send throws with its error', async () => {
+    const batcher = new BindBatcher(
+      () => {
+        throw new Error('cannot send');
+      },
+      60_000,
+      () => Date.now(),
+    );
+    const outcomes = await Promise.allSettled([batcher.txn(request('a', 1), '77'), batcher.txn(request('b', 2), '77')]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason.message) : o.status))).toEqual(['cannot send', 'cannot send']);
   });
 
   it("flush() sends the turn's binds at once, so a transaction asked for after them goes after them", async () => {

@@ -535,6 +535,21 @@ describe('the window of transactions in flight', () => {
     expect(released.some((k) => k.endsWith('/names/a') || k.endsWith('/names/b'))).toBe(false);
   });
 
+  it('a bind of the turn the store closes in, with the window full, is refused at the close (not after its wait)', async () => {
+    const { etcd, store } = await opened([], { maxTxnsInFlight: 1 });
+    const first = deferred<TxnResponse>();
+    etcd.answers.push(() => first.promise);
+    const a = store.bind({ name: 'a', address: 1 }).catch(() => undefined);
+    await nextTurn(); // (a holds the window's one place)
+    const b = store.bind({ name: 'b', address: 2 });
+    const closing = store.close();
+    // (No timer is advanced: a bind left to wait for a place would wait for ever on these fake timers.)
+    await expect(b).rejects.toThrow(/not sent: the EtcdAddressStore closed/);
+    first.resolve({ succeeded: true, responses: [], header: { revision: '102' } } as unknown as TxnResponse);
+    await Promise.all([a, closing]);
+    expect(etcd.txns).toHaveLength(2); // the registration, a
+  });
+
   it('binds asked for in the turn the store closes in are refused with a StoreError, and none is sent', async () => {
     const { etcd, store } = await opened([]);
     const binds = [store.bind({ name: 'a', address: 1 }), store.bind({ name: 'b', address: 2 })];
