@@ -313,7 +313,6 @@ export class EtcdAddressStore implements SharedAddressStore {
     const lease = this.#lease.detach();
     this.#served.clear();
     this.#leaves.stop();
-    this.#binds.flush(); // (this turn's binds: refused with those waiting, never sent, even if the store opens again)
     this.#window.reject('not sent: the EtcdAddressStore closed'); // (those in flight end as etcd answers them)
     await watching;
     await this.#lease.revoke(lease);
@@ -368,7 +367,6 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   /** Sends the transaction `request` says when it goes (see BindBatcher), its errors as etcd's client gives them. */
   #send(kind: opts.TxnKind, request: () => ITxnRequest, waitMs = this.#options.callTimeoutMs): Promise<TxnResponse> {
-    if (kind !== 'binds') this.#binds.flush(); // (binds asked for before this transaction go before it)
     const send = () => {
       const client = this.#open();
       this.#stats.transactions++;
