@@ -152,11 +152,12 @@ export async function phase(
   let p = p0;
   while (Date.now() - t0 < boundMs) {
     p = await world.hosts.progress();
+    const sampledAt = Date.now() - t0;
     series.push(p.enrollments - p0.enrollments);
-    sampledAtMs.push(Date.now() - t0);
+    sampledAtMs.push(sampledAt);
     if (series.length % 5 === 0) {
       world.log(
-        `scale: ${name}, sample ${series.length} at ${Math.round((Date.now() - t0) / 1000)} s: ${p.joined} of ${p.members} joined, ${p.enrolled} enrolled, ` +
+        `scale: ${name}, sample ${series.length} at ${Math.round(sampledAt / 1000)} s: ${p.joined} of ${p.members} joined, ${p.enrolled} enrolled, ` +
           `back ${p.watch.home + p.watch.moved} of ${p.watch.total}, failures ${JSON.stringify(p.failures)}, losses ${JSON.stringify(p.losses)}`,
       );
     }
