@@ -2,13 +2,19 @@
  * The etcd store's binds, several to a transaction when they have to wait.
  *
  * A bind is one transaction of its own (compares, then its writes, or else
- * reads). While the store's window has a free place (src/etcd/txn-window.ts)
- * it goes at once, alone, as before. When the window is full, the binds that
- * arrive meanwhile wait together: one transaction holds up to
- * {@link BINDS_PER_TXN} of them, each as a nested transaction with its own
- * compares, writes and reads, so each is answered exactly as it would have
- * been alone, and the whole takes one place in the window, one raft entry and
- * one round trip. Measured against a three-member etcd 3.4 on a 2-vCPU
+ * reads). The binds asked for in one turn of the event loop (the datagrams
+ * one socket read brought, each answered by its own callback) go together,
+ * when the turn's I/O is done (a `setImmediate`); and when the store's
+ * window (src/etcd/txn-window.ts) is full, those that arrive meanwhile join
+ * them while they wait. One transaction holds up to {@link BINDS_PER_TXN}
+ * of them, each as a nested transaction with its own compares, writes and
+ * reads, so each is answered exactly as it would have been alone, and the
+ * whole takes one place in the window, one raft entry and one round trip;
+ * a bind with none beside it goes alone, as before. Any other transaction
+ * of the store hands the binds gathered so far to the window first ({@link
+ * BindBatcher.flush}), so a bind asked for before it is never sent after it
+ * (a bind asked for after it may still join a batch that waits ahead of
+ * it, as binds that wait always could). Measured against a three-member etcd 3.4 on a 2-vCPU
  * machine, eight transactions in flight: 490-930 binds a second one to a
  * transaction, 7,500-8,800 with 32 (the client's CPU per bind 436-610 µs
  * against 43-90); `npx tsx bench/etcd-binds.ts` measures it, and
@@ -26,6 +32,7 @@
  *
  * @module
  */
+import { setImmediate } from 'node:timers';
 import type { IRequestOp, ITxnRequest } from 'etcd3';
 import type { AddressBinding } from '../store/address-store.js';
 import { TXN_TOO_LARGE } from './client.js';
@@ -82,6 +89,17 @@ export function bindRequest(
     success,
     failure: [{ request_range: { key: Buffer.from(nameKey) } }, { request_range: { key: Buffer.from(addressKey) } }],
   };
+}
+
+/**
+ * The places a transaction takes in the store's window (src/etcd/txn-window.ts):
+ * one per binding it carries. A batch of binds (no compare of its own, a
+ * nested transaction per bind) and a batch of confirms (a mark written per
+ * binding) weigh as many; any other transaction, a bind alone included, one.
+ */
+export function placesOf(kind: string, request: ITxnRequest): number {
+  const batched = kind === 'confirms' || (kind === 'binds' && (request.compare?.length ?? 0) === 0);
+  return batched ? Math.max(1, request.success?.length ?? 0) : 1;
 }
 
 /**
@@ -152,21 +170,43 @@ function requestBytes(request: ITxnRequest): number {
   return bytes;
 }
 
-/** Collects the binds that wait for a place in the window and sends them as one transaction. */
+/**
+ * Runs `fn` once the event loop's current turn has done its I/O callbacks: `node:timers`' own `setImmediate`, which
+ * fake timers (vitest's, Jest's: they replace the global) leave alone, so a test's fake clock never holds a bind
+ * back. Not a timer (no time passes for it), so not the store's clock's.
+ */
+const afterThisTurn = (fn: () => void): void => void setImmediate(fn);
+
+/** Collects the binds of one event-loop turn, and those that wait for a place in the window, and sends them as one transaction. */
 export class BindBatcher {
   readonly #send: SendTxn;
   readonly #waitMs: number;
   readonly #now: () => number;
+  readonly #defer: (fn: () => void) => void;
   /** The batch waiting for a place, which a bind may still join; undefined once it went. */
   #open: Batch | undefined;
+  /** The batch of this turn, not handed to the window yet (see {@link flush}). */
+  #gathering: Batch | undefined;
   /** The most binds a batch takes: {@link BINDS_PER_TXN}, halved each time etcd refuses one for its size. */
   #cap = BINDS_PER_TXN;
 
-  /** `waitMs`: how long each bind waits for a place at most (the store's call timeout); `now`: the window's clock, in ms (monotonic). */
-  constructor(send: SendTxn, waitMs: number, now: () => number) {
+  /**
+   * `waitMs`: how long each bind waits for a place at most (the store's call timeout); `now`: the window's clock, in
+   * ms (monotonic); `defer`: runs its function when the turn's binds are all asked for (the end of the turn's I/O).
+   */
+  constructor(send: SendTxn, waitMs: number, now: () => number, defer: (fn: () => void) => void = afterThisTurn) {
     this.#send = send;
     this.#waitMs = waitMs;
     this.#now = now;
+    this.#defer = defer;
+  }
+
+  /** Hands the binds gathered this turn to the window now: another transaction is about to go, and must go after them. */
+  flush(): void {
+    const batch = this.#gathering;
+    if (batch === undefined) return;
+    this.#gathering = undefined;
+    this.#go(batch);
   }
 
   /**
@@ -192,8 +232,16 @@ export class BindBatcher {
       return;
     }
     const batch: Batch = { pending: [p], keys: new Set(p.keys), bytes: p.bytes };
+    this.flush(); // (a batch of this turn that p cannot join goes first: in order)
     this.#open = this.#cap > 1 ? batch : undefined;
-    this.#go(batch);
+    if (this.#open === undefined) {
+      this.#go(batch);
+      return;
+    }
+    this.#gathering = batch;
+    this.#defer(() => {
+      if (this.#gathering === batch) this.flush();
+    });
   }
 
   /** Whether `p` may join `batch`: same lease, room, no key in common, and the batch's wait not longer than its own. */
@@ -220,7 +268,13 @@ export class BindBatcher {
     };
     // It waits as long as its first bind may: the others joined later, and may wait on (see #failed).
     const waitMs = Math.max(0, (pending[0] as Pending).deadline - this.#now());
-    this.#send(request, waitMs).then(
+    let sending: Promise<TxnResponse>;
+    try {
+      sending = this.#send(request, waitMs);
+    } catch (err) {
+      sending = Promise.reject(err); // (a send that throws: its binds are answered with its error, from the turn's end too)
+    }
+    sending.then(
       (res) => this.#answered(pending, res),
       (err: unknown) => {
         if (this.#open === batch) this.#open = undefined;

@@ -24,7 +24,7 @@ import { systemClock } from '../util/clock.js';
 import { parseWith } from '../util/schema.js';
 import { ApplyBacklog, raftProgress } from './apply-backlog.js';
 import { makeEtcdClient, storeError } from './client.js';
-import { BindBatcher, bindRequest } from './binds.js';
+import { BindBatcher, bindRequest, placesOf } from './binds.js';
 import { ConfirmBatcher } from './confirms.js';
 import { Leaves } from './leaves.js';
 import { deleteIfNames, type Entry, EtcdKeys, prefixEnd } from './keys.js';
@@ -313,6 +313,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     const lease = this.#lease.detach();
     this.#served.clear();
     this.#leaves.stop();
+    this.#binds.flush(); // (this turn's binds: refused with those waiting, never sent, even if the store opens again)
     this.#window.reject('not sent: the EtcdAddressStore closed'); // (those in flight end as etcd answers them)
     await watching;
     await this.#lease.revoke(lease);
@@ -367,12 +368,16 @@ export class EtcdAddressStore implements SharedAddressStore {
 
   /** Sends the transaction `request` says when it goes (see BindBatcher), its errors as etcd's client gives them. */
   #send(kind: opts.TxnKind, request: () => ITxnRequest, waitMs = this.#options.callTimeoutMs): Promise<TxnResponse> {
+    if (kind !== 'binds') this.#binds.flush(); // (binds asked for before this transaction go before it)
+    let places = 1;
     const send = () => {
       const client = this.#open();
       this.#stats.transactions++;
       this.#stats[kind]++;
-      return client.kv.txn(request(), this.#deadline()); // (from its send: the wait in the window is not etcd's time)
+      const sent = request();
+      places = placesOf(kind, sent);
+      return client.kv.txn(sent, this.#deadline()); // (from its send: the wait in the window is not etcd's time)
     };
-    return kind === 'registrations' ? send() : this.#window.run(send, waitMs);
+    return kind === 'registrations' ? send() : this.#window.run(send, waitMs, () => places);
   }
 }

@@ -136,7 +136,9 @@ export interface EtcdAddressStoreOptions {
    */
   readonly callTimeoutMs?: number | undefined;
   /**
-   * The most transactions the store keeps in flight at etcd. The window
+   * The most transactions the store keeps in flight at etcd, counted in
+   * bindings: a batch of binds or of confirms takes a place per binding it
+   * carries (it may overrun the window by its own weight less one). The window
    * halves while etcd answers slower than `txnTargetMs` (unless etcd's
    * Status says it applies what it commits within `txnTargetMs`: the
    * answer was late for another reason, such as the machine's load),
@@ -212,7 +214,7 @@ export interface EtcdStoreStats {
   leaseDoubts: number;
   /** Times the window of transactions in flight halved (etcd answered slower than `txnTargetMs` and did not say it kept up, or failed). */
   txnWindowCuts: number;
-  /** Transactions that waited in the store for a place in that window (binds waiting together as one; a bind put back after its batch's wait ran out counts again). */
+  /** Transactions that waited in the store for a place in that window (binds sent together as one; a bind put back after its batch's wait ran out counts again). */
   txnsWaited: number;
   /** Waits given up in the store, never sent: no place in the window freed within `callTimeoutMs` (a batch of binds counts once; those of its binds with time left wait on). */
   txnsTimedOutWaiting: number;

@@ -6,6 +6,15 @@
  * Transactions beyond it wait their turn, in order, each for no longer than
  * its own call timeout.
  *
+ * A transaction takes a place per binding it carries: a batch of 32 binds
+ * weighs 32, as 32 transactions of one bind would. What the window bounds is
+ * etcd's work to apply, and a batch takes about as long to apply as its binds
+ * one by one (docs/SCALING.md, item 18: a window that counted a batch as one
+ * let the store keep 64 batches of 32 in flight, and a new etcd leader took
+ * seconds to apply them while every lease renewal waited). A transaction
+ * goes while fewer places than the window's size are taken, so a batch may
+ * overrun the window by its own weight less one.
+ *
  * Why: etcd renews a lease only once its leader has applied every entry
  * committed before the keepalive, and gives up after one second ("waiting for
  * the applied index took too long"); the lease is then not renewed, and
@@ -30,9 +39,11 @@ import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
  */
 export const TXN_WINDOW_FLOOR = 8;
 
+const one = (): number => 1;
+
 /** The window's bounds. */
 export interface TxnWindowOptions {
-  /** The most transactions in flight at once (the window's size to start with, too); it never halves below {@link TXN_WINDOW_FLOOR} (or this, if smaller). */
+  /** The most places taken at once (bindings in flight; the window's size to start with, too); it never halves below {@link TXN_WINDOW_FLOOR} (or this, if smaller). */
   readonly max: number;
   /** An answer slower than this, in ms, halves the window (once per window); a quicker one grows it. */
   readonly targetMs: number;
@@ -99,12 +110,12 @@ export class TxnWindow {
     this.#size = options.max;
   }
 
-  /** Transactions that may be in flight now. */
+  /** Places that may be taken now. */
   get size(): number {
     return Math.floor(this.#size);
   }
 
-  /** Transactions in flight now. */
+  /** Places taken now: the bindings of the transactions in flight. */
   get inFlight(): number {
     return this.#inFlight;
   }
@@ -117,30 +128,42 @@ export class TxnWindow {
   /**
    * Sends `send` once the window has room (at once if it has), its answer
    * as it gives it. Still waiting after `waitMs`: rejects
-   * with a {@link TxnNotSentError}, `send` never called.
+   * with a {@link TxnNotSentError}, `send` never called. `weight`: how many
+   * places it takes, read once `send` has been called (what a batch carries
+   * is settled when it goes); one if absent.
    */
-  async run<T>(send: () => Promise<T>, waitMs: number): Promise<T> {
+  run<T>(send: () => Promise<T>, waitMs: number, weight: () => number = one): Promise<T> {
     // (Nobody waits while a place is free: every answer, and every growth, gives the free places out at once.)
-    if (this.#inFlight < this.size) this.#inFlight++;
-    else await this.#place(waitMs); // (the place is counted in flight when given)
+    if (this.#inFlight < this.size) return this.#launch(send, weight);
+    return this.#place(waitMs, () => this.#launch(send, weight));
+  }
+
+  /**
+   * Sends now, and takes its places at once (a transaction given a place goes in the same call: the next waiter is
+   * weighed against what it took). A send that throws (the store closed) was never sent, and takes none.
+   */
+  #launch<T>(send: () => Promise<T>, weight: () => number): Promise<T> {
     const sentAt = this.#clock.now();
     let sending: Promise<T>;
     try {
       sending = send();
     } catch (err) {
-      // Refused in the process (the store closed), never sent: the place is free again, and etcd was not slow.
-      this.#inFlight--;
-      this.#admit();
-      throw err;
+      return Promise.reject(err);
     }
+    const places = Math.max(1, Math.floor(weight()));
+    this.#inFlight += places;
+    return this.#settle(sending, sentAt, places);
+  }
+
+  async #settle<T>(sending: Promise<T>, sentAt: number, places: number): Promise<T> {
     let answer: 'quick' | 'slow' | 'failed' = 'failed';
     try {
       const result = await sending;
       answer = this.#clock.now() - sentAt <= this.#targetMs ? 'quick' : 'slow';
       return result;
     } finally {
-      this.#inFlight--;
-      this.#answered(sentAt, answer);
+      this.#inFlight -= places;
+      this.#answered(sentAt, answer, places);
       this.#admit();
     }
   }
@@ -155,13 +178,14 @@ export class TxnWindow {
     }
   }
 
-  #place(waitMs: number): Promise<void> {
+  /** Waits for a place, then calls `launch` when given one (in the call that gives it), its answer as it gives it. */
+  #place<T>(waitMs: number, launch: () => Promise<T>): Promise<T> {
     this.#stats.txnsWaited++;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
         go: () => {
           this.#clock.clearTimeout(waiter.timer);
-          resolve();
+          launch().then(resolve, reject);
         },
         fail: reject,
         timer: this.#clock.setTimeout(() => {
@@ -180,12 +204,13 @@ export class TxnWindow {
   }
 
   /**
-   * A quick answer grows the window. A failure halves it (etcd's refusals under load, "too many requests" and timeouts,
-   * are what the window is for), and so does a slow answer, unless etcd says it keeps up with applying.
+   * A quick answer grows the window, by one place per window's worth of places answered. A failure halves it (etcd's
+   * refusals under load, "too many requests" and timeouts, are what the window is for), and so does a slow answer,
+   * unless etcd says it keeps up with applying.
    */
-  #answered(sentAt: number, answer: 'quick' | 'slow' | 'failed'): void {
+  #answered(sentAt: number, answer: 'quick' | 'slow' | 'failed', places: number): void {
     if (answer === 'quick') {
-      this.#size = Math.min(this.#max, this.#size + 1 / this.#size);
+      this.#size = Math.min(this.#max, this.#size + places / this.#size);
     } else if (answer === 'slow' && this.#behind() === false) {
       this.#stats.txnsSlowEtcdNotBehind++;
     } else if (sentAt >= this.#cutAt) {
@@ -200,8 +225,7 @@ export class TxnWindow {
     for (const waiter of this.#waiting) {
       if (this.#inFlight >= this.size) return;
       this.#waiting.delete(waiter);
-      this.#inFlight++;
-      waiter.go();
+      waiter.go(); // (sent now, its places taken: the next is weighed against them)
     }
   }
 }

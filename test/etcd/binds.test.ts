@@ -6,8 +6,8 @@
  * whatever goes wrong, every bind is answered.
  */
 import type { IRequestOp, ITxnRequest } from 'etcd3';
-import { describe, expect, it } from 'vitest';
-import { BIND_BYTES_PER_TXN, BINDS_PER_TXN, BindBatcher, bindRequest } from '../../src/etcd/binds.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BIND_BYTES_PER_TXN, BINDS_PER_TXN, BindBatcher, bindRequest, placesOf } from '../../src/etcd/binds.js';
 import { EtcdKeys } from '../../src/etcd/keys.js';
 import type { TxnResponse } from '../../src/etcd/lease.js';
 import { zeroEtcdStats } from '../../src/etcd/options.js';
@@ -77,6 +77,11 @@ function written(ops: readonly IRequestOp[] | undefined, into: string[] = []): s
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
+/**
+ * Each bind asked for in a turn of its own (the batcher's default gathers a turn's binds: see the tests of that
+ * below): these tests are of the batches that form while the window is full.
+ */
+const eachInItsOwnTurn = (fn: () => void): void => fn();
 
 /** How many binds a transaction sent carries: 1 alone, else its nested transactions. */
 const bindsIn = (req: ITxnRequest): number => (req.success?.[0]?.request_txn === undefined ? 1 : (req.success ?? []).length);
@@ -84,7 +89,7 @@ const bindsIn = (req: ITxnRequest): number => (req.success?.[0]?.request_txn ===
 describe('BindBatcher', () => {
   it('sends a bind that finds a place at once, alone, as its own transaction', async () => {
     const w = window(2, () => answer(true));
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const req = request('a', 1);
     const res = await batcher.txn(req, '77');
     expect(w.sent).toEqual([req]);
@@ -107,7 +112,7 @@ describe('BindBatcher', () => {
       }));
       return { header: { revision: '11' }, succeeded: true, responses } as unknown as TxnResponse;
     });
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const first = batcher.txn(request('first', 1), '77');
     const reqs = Array.from({ length: 5 }, (_, i) => request(`m${i}`, 100 + i));
     const waiting = reqs.map((r) => batcher.txn(r, '77'));
@@ -128,7 +133,7 @@ describe('BindBatcher', () => {
 
   it('never writes a key twice in one transaction: a bind that would starts the next batch', async () => {
     const w = window(1, bound);
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const all = [
       batcher.txn(request('first', 1), '77'), // alone, holding the place
       batcher.txn(request('a', 10), '77'), // waits: a batch
@@ -152,7 +157,7 @@ describe('BindBatcher', () => {
 
   it(`holds at most ${BINDS_PER_TXN} binds and about ${BIND_BYTES_PER_TXN} bytes in one transaction`, async () => {
     const w = window(1, bound);
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const first = batcher.txn(request('first', 1), '77');
     const many = Array.from({ length: BINDS_PER_TXN + 3 }, (_, i) => batcher.txn(request(`m${i}`, 100 + i), '77'));
     const long = 'x'.repeat(30 * 1024); // a bind of this name weighs ~150 KiB: three fit in a batch, not four
@@ -171,7 +176,7 @@ describe('BindBatcher', () => {
       if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: request timed out');
       return answer(true);
     });
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const first = batcher.txn(request('first', 1), '77');
     const waiting = [batcher.txn(request('a', 10), '77'), batcher.txn(request('b', 11), '77')];
     await settle();
@@ -188,7 +193,7 @@ describe('BindBatcher', () => {
       if (req.success?.[0]?.request_txn !== undefined) throw new Error('etcdserver: too many operations in txn request');
       return answer(req.success?.[0]?.request_put?.key?.toString().endsWith('/b') !== true);
     });
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const first = batcher.txn(request('first', 1), '77');
     const waiting = [batcher.txn(request('a', 10), '77'), batcher.txn(request('b', 11), '77')];
     for (let i = 0; i < 4; i++) {
@@ -212,6 +217,7 @@ describe('BindBatcher', () => {
       },
       60_000,
       () => Date.now(),
+      eachInItsOwnTurn,
     );
     const outcomes = await Promise.allSettled([batcher.txn(request('a', 10), '77'), batcher.txn(request('b', 11), '77')]);
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
@@ -227,7 +233,7 @@ describe('BindBatcher', () => {
       if (batch || req.success?.some((op) => op.request_put?.lease === 'L2')) throw new Error('etcdserver: requested lease not found');
       return answer(true);
     });
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const under = (name: string, address: number, lease: string) =>
       batcher.txn(bindRequest(keys, { address: () => undefined }, { name, address }, { held: undefined, holder: undefined }, lease), lease);
     const all = [under('first', 1, 'L1'), under('a', 10, 'L1'), under('b', 11, 'L2'), under('c', 12, 'L2')]; // b: not with a
@@ -265,6 +271,7 @@ describe('BindBatcher', () => {
         }, waitMs),
       300,
       () => clock.now(),
+      eachInItsOwnTurn,
     );
     const first = batcher.txn(request('first', 1), '77');
     const a = batcher.txn(request('a', 10), '77'); // waits from t=0: until 300
@@ -295,6 +302,7 @@ describe('BindBatcher', () => {
         }, waitMs),
       300,
       () => clock.now(),
+      eachInItsOwnTurn,
     );
     void batcher.txn(request('first', 1), '77');
     const outcomes: Record<string, string> = {};
@@ -329,7 +337,7 @@ describe('BindBatcher', () => {
       if (bindsIn(req) > limit) throw new Error('etcdserver: too many operations in txn request');
       return bound(req);
     });
-    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now(), eachInItsOwnTurn);
     const drain = async (all: Array<Promise<TxnResponse>>) => {
       for (let i = 0; i < 12; i++) {
         await settle();
@@ -343,5 +351,107 @@ describe('BindBatcher', () => {
     w.sent.length = 0;
     await drain([batcher.txn(request('second', 2), '77'), ...[4, 5, 6, 7].map((i) => batcher.txn(request(`m${i}`, 10 + i), '77'))]);
     expect(sizes()).toEqual([1, 2, 2]); // at most half the refused batch since
+  });
+});
+
+describe('BindBatcher: the binds of one event-loop turn', () => {
+  const nested = (req: ITxnRequest): ITxnRequest[] => (req.success ?? []).map((op) => op.request_txn as ITxnRequest);
+
+  it('sends the binds asked for in one turn as one transaction once the turn is done, with places free', async () => {
+    const w = window(8, bound);
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const reqs = Array.from({ length: 5 }, (_, i) => request(`m${i}`, 100 + i));
+    const answers = reqs.map((r) => batcher.txn(r, '77'));
+    expect(w.sent).toHaveLength(0); // (not within the turn)
+    const results = await Promise.all(answers);
+    expect(w.sent).toHaveLength(1);
+    expect(nested(w.sent[0] as ITxnRequest)).toEqual(reqs);
+    expect(results.every((r) => r.succeeded)).toBe(true);
+  });
+
+  it('sends a bind with none beside it in its turn alone, as its own transaction; binds of two turns go apart', async () => {
+    const w = window(8, bound);
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const a = request('a', 1);
+    await batcher.txn(a, '77');
+    const b = request('b', 2);
+    const c = request('c', 3);
+    const first = batcher.txn(b, '77');
+    await new Promise((r) => setImmediate(r)); // the turn ends: b goes
+    const second = batcher.txn(c, '77');
+    await Promise.all([first, second]);
+    expect(w.sent).toEqual([a, b, c]);
+  });
+
+  it("goes at the turn's end under fake timers that replace the global setImmediate too (the user's tests)", async () => {
+    vi.useFakeTimers(); // (vitest's default fakes setImmediate as well)
+    try {
+      const w = window(8, bound);
+      const batcher = new BindBatcher(w.send, 60_000, () => 0);
+      const res = await batcher.txn(request('a', 1), '77'); // (held by the fake clock, it would never be answered)
+      expect(res.succeeded).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('answers every bind of a batch whose send throws with its error', async () => {
+    const batcher = new BindBatcher(
+      () => {
+        throw new Error('cannot send');
+      },
+      60_000,
+      () => Date.now(),
+    );
+    const outcomes = await Promise.allSettled([batcher.txn(request('a', 1), '77'), batcher.txn(request('b', 2), '77')]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason.message) : o.status))).toEqual(['cannot send', 'cannot send']);
+  });
+
+  it("flush() sends the turn's binds at once, so a transaction asked for after them goes after them", async () => {
+    const w = window(8, bound);
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const reqs = [request('a', 1), request('b', 2)];
+    const binds = reqs.map((r) => batcher.txn(r, '77'));
+    batcher.flush();
+    const other: ITxnRequest = { compare: [], success: [{ request_delete_range: { key: Buffer.from('x') } }], failure: [] };
+    const release = w.send(() => other);
+    await Promise.all([...binds, release]);
+    expect(w.sent).toHaveLength(2);
+    expect(nested(w.sent[0] as ITxnRequest)).toEqual(reqs);
+    expect(w.sent[1]).toBe(other);
+  });
+
+  it("sends a turn's batch that a bind cannot join before that bind's own", async () => {
+    const w = window(8, bound);
+    const batcher = new BindBatcher(w.send, 60_000, () => Date.now());
+    const binds = [
+      batcher.txn(request('a', 10), '77'),
+      batcher.txn(request('b', 11), '77'),
+      batcher.txn(request('c', 12), '78'), // another lease: a batch of its own, after a and b's
+      batcher.txn(request('d', 13), '78'),
+    ];
+    await Promise.all(binds);
+    expect(w.sent.map((r) => nested(r).map((n) => String(n.success?.[0]?.request_put?.key)))).toEqual([
+      [keys.name('a'), keys.name('b')],
+      [keys.name('c'), keys.name('d')],
+    ]);
+  });
+});
+
+describe('placesOf: what a transaction weighs in the window', () => {
+  it('a batch of binds or of confirms takes a place per binding; a bind alone, and any other transaction, one', () => {
+    const batch = {
+      compare: [],
+      success: [request('a', 1), request('b', 2), request('c', 3)].map((r) => ({ request_txn: r })),
+      failure: [],
+    };
+    expect(placesOf('binds', batch)).toBe(3);
+    expect(placesOf('binds', request('a', 1, 7))).toBe(1); // (its own compares, and three or four writes: still one bind)
+    const mark = (name: string): IRequestOp => ({
+      request_put: { key: Buffer.from(keys.mark(name)), value: Buffer.alloc(0), lease: '77' },
+    });
+    expect(placesOf('confirms', { compare: [], success: ['a', 'b', 'c', 'd'].map(mark), failure: [] })).toBe(4);
+    expect(placesOf('releases', { compare: [], success: [mark('a'), mark('b')], failure: [] })).toBe(1);
+    expect(placesOf('binds', { compare: [], success: [], failure: [] })).toBe(1); // (never less than one)
   });
 });

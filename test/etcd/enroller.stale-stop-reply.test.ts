@@ -32,6 +32,13 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/** Settled, and the event loop's turn over: the binds asked for in it have gone to etcd (src/etcd/binds.ts). */
+async function settledBind(): Promise<void> {
+  await settle();
+  await new Promise((r) => setImmediate(r));
+  await settle();
+}
+
 /** Steps 1-5 above on e1 (pool-world's World: MiniEtcd, fake timers, txns answered by the test). */
 async function scene(w: World): Promise<{ address: number }> {
   await w.during(w.e1.start());
@@ -45,7 +52,7 @@ async function scene(w: World): Promise<{ address: number }> {
   await w.connect('n0');
   await settle();
   await w.start('n0');
-  await settle();
+  await settledBind();
   expect(w.pending.length).toBe(1);
   w.answer(0, 'ok');
   await step();
@@ -61,7 +68,7 @@ async function scene(w: World): Promise<{ address: number }> {
   expect(w.marksOf('n0')).toEqual([]);
   // 3. An M_START with a new invoke id on the same enrollment: a new bind ...
   await w.start('n0');
-  await settle();
+  await settledBind();
   expect(w.pending.length).toBe(1);
   // 4. ... which fails (etcd out of reach): no mark.
   w.answer(0, 'fail');

@@ -465,6 +465,9 @@ describe('EtcdAddressStore transactions (scripted etcd)', () => {
  * DEADLINE_EXCEEDED even when etcd answered well under txnTargetMs, and its failure then counted as a slow answer and
  * halved the window. And a transaction refused in the process (the store not open) counted as a slow answer too.
  */
+/** The event loop's next turn: binds asked for in one turn go to etcd together (src/etcd/binds.ts). */
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
 describe('the window of transactions in flight', () => {
   it('a transaction that waited for a place in the window is still given the call timeout at etcd', async () => {
     const { etcd, store } = await opened([], { maxTxnsInFlight: 1 });
@@ -481,6 +484,7 @@ describe('the window of transactions in flight', () => {
       },
     );
     const a = store.bind({ name: 'a', address: 1 });
+    await nextTurn(); // (a goes alone; b, asked for in a later turn, waits in the window)
     const b = store.bind({ name: 'b', address: 2 });
     await vi.advanceTimersByTimeAsync(450); // etcd takes 450 ms over a (b waits in the window)
     first.resolve({ succeeded: true, responses: [], header: { revision: '102' } } as unknown as TxnResponse);
@@ -503,12 +507,56 @@ describe('the window of transactions in flight', () => {
     };
     etcd.answers.push(answeredIn(450), answeredIn(100));
     const a = store.bind({ name: 'a', address: 1 });
+    await nextTurn();
     const b = store.bind({ name: 'b', address: 2 });
     const outcomes = Promise.allSettled([a, b]);
     await vi.advanceTimersByTimeAsync(600);
     const [ra, rb] = await outcomes;
     expect(ra).toEqual({ status: 'fulfilled', value: true });
     expect(rb.status === 'rejected' ? String((rb.reason as Error).message) : rb).toEqual({ status: 'fulfilled', value: true });
+  });
+
+  it('a transaction asked for after binds of the same turn reaches etcd after them (they go first, together)', async () => {
+    const { etcd, store } = await opened([kv('names/m', '5', 50), kv('addresses/5', 'm', 50)]);
+    const binds = [store.bind({ name: 'a', address: 1 }), store.bind({ name: 'b', address: 2 })];
+    const release = store.release('m');
+    await Promise.allSettled([...binds, release]);
+    expect(etcd.txns).toHaveLength(3); // the registration, the two binds in one transaction, the release
+    const firstPut = (r: ITxnRequest | undefined) => String(r?.success?.[0]?.request_put?.key);
+    const batch = etcd.txns[1]?.request.success?.map((op) => firstPut(op.request_txn)) ?? [];
+    expect(batch.map((k) => k.slice(k.lastIndexOf('/names/')))).toEqual(['/names/a', '/names/b']);
+    const keysIn = (r: ITxnRequest | undefined): string[] =>
+      [...(r?.success ?? []), ...(r?.failure ?? [])].flatMap((op) => [
+        ...[op.request_put?.key, op.request_delete_range?.key].filter((k) => k !== undefined).map(String),
+        ...keysIn(op.request_txn),
+      ]);
+    const released = keysIn(etcd.txns[2]?.request);
+    expect(released.some((k) => k.endsWith('/names/m'))).toBe(true);
+    expect(released.some((k) => k.endsWith('/names/a') || k.endsWith('/names/b'))).toBe(false);
+  });
+
+  it('a bind of the turn the store closes in, with the window full, is refused at the close (not after its wait)', async () => {
+    const { etcd, store } = await opened([], { maxTxnsInFlight: 1 });
+    const first = deferred<TxnResponse>();
+    etcd.answers.push(() => first.promise);
+    const a = store.bind({ name: 'a', address: 1 }).catch(() => undefined);
+    await nextTurn(); // (a holds the window's one place)
+    const b = store.bind({ name: 'b', address: 2 });
+    const closing = store.close();
+    // (No timer is advanced: a bind left to wait for a place would wait for ever on these fake timers.)
+    await expect(b).rejects.toThrow(/not sent: the EtcdAddressStore closed/);
+    first.resolve({ succeeded: true, responses: [], header: { revision: '102' } } as unknown as TxnResponse);
+    await Promise.all([a, closing]);
+    expect(etcd.txns).toHaveLength(2); // the registration, a
+  });
+
+  it('binds asked for in the turn the store closes in are refused with a StoreError, and none is sent', async () => {
+    const { etcd, store } = await opened([]);
+    const binds = [store.bind({ name: 'a', address: 1 }), store.bind({ name: 'b', address: 2 })];
+    const closing = store.close();
+    for (const bind of binds) await expect(bind).rejects.toBeInstanceOf(StoreError);
+    await closing;
+    expect(etcd.txns).toHaveLength(1); // the registration only
   });
 
   it('a transaction refused in the process (store not open) is no slow answer of etcd: the window is not cut', async () => {

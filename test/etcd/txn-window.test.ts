@@ -18,7 +18,10 @@ function harness(max: number, targetMs = 250, behind?: () => boolean | undefined
   const sendOrder: number[] = [];
   let inFlightAtEtcd = 0;
   let peak = 0;
-  const txn = (id: number, waitMs = 2000): Txn => {
+  /** Places taken at etcd when each transaction was sent, before it. */
+  const takenAtSend: number[] = [];
+  let placesAtEtcd = 0;
+  const txn = (id: number, waitMs = 2000, weight = 1): Txn => {
     let answer: (ok: boolean) => void = () => {
       throw new Error(`transaction ${id} answered before it was sent`);
     };
@@ -28,20 +31,24 @@ function harness(max: number, targetMs = 250, behind?: () => boolean | undefined
         new Promise<string>((resolve, reject) => {
           t.sent = true;
           sendOrder.push(id);
+          takenAtSend.push(placesAtEtcd);
           inFlightAtEtcd++;
+          placesAtEtcd += weight;
           peak = Math.max(peak, inFlightAtEtcd);
           answer = (ok) => {
             inFlightAtEtcd--;
+            placesAtEtcd -= weight;
             if (ok) resolve(`answer ${id}`);
             else reject(new Error(`etcdserver: too many requests (${id})`));
           };
         }),
       waitMs,
+      () => weight,
     );
     t.result.catch(() => undefined); // (each test awaits what it expects)
     return t;
   };
-  return { window, stats, txn, sendOrder, peak: () => peak };
+  return { window, stats, txn, sendOrder, takenAtSend, peak: () => peak };
 }
 
 describe('TxnWindow', () => {
@@ -69,6 +76,50 @@ describe('TxnWindow', () => {
     txns[3]?.answer(true);
     expect(await Promise.all(txns.map((t) => t.result))).toEqual(['answer 1', 'answer 2', 'answer 3', 'answer 4']);
     expect(h.peak()).toBe(2);
+  });
+
+  it('a transaction takes a place per binding it carries: batches of 32 fill a window of 64, the next waits for one to be answered', async () => {
+    // (What the window bounds is etcd's work to apply: a batch of 32 binds weighs what 32 binds alone would.)
+    const h = harness(64, 100);
+    const a = h.txn(1, 2000, 32);
+    const b = h.txn(2, 2000, 32);
+    const c = h.txn(3, 2000, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.sendOrder).toEqual([1, 2]);
+    expect(h.window.inFlight).toBe(64);
+    expect(h.window.waiting).toBe(1);
+    a.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.sendOrder).toEqual([1, 2, 3]);
+    expect(h.window.inFlight).toBe(33);
+    // A batch goes while fewer places than the size are taken: it may overrun the window by its weight less one.
+    const d = h.txn(4, 2000, 32);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.window.inFlight).toBe(65);
+    for (const t of [b, c, d]) t.answer(true);
+    await Promise.all([a, b, c, d].map((t) => t.result));
+    expect(h.window.inFlight).toBe(0);
+    expect(h.takenAtSend).toEqual([0, 32, 32, 33]);
+  });
+
+  it('a quick answer grows the window by its places over the size; a slow batch halves it once, as a slow transaction does', async () => {
+    const h = harness(64, 100);
+    const slow = h.txn(1, 2000, 32);
+    await vi.advanceTimersByTimeAsync(150);
+    slow.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.window.size).toBe(32);
+    expect(h.stats.txnWindowCuts).toBe(1);
+    const quick = h.txn(2, 2000, 16);
+    await vi.advanceTimersByTimeAsync(10);
+    quick.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.window.size).toBe(32); // 32 + 16/32 = 32.5
+    const again = h.txn(3, 2000, 32);
+    await vi.advanceTimersByTimeAsync(10);
+    again.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.window.size).toBe(33); // 32.5 + 32/32.5 = 33.48 (one transaction of one place would have made 32.53)
   });
 
   it('an answer slower than the target halves the window, once for the transactions sent before the cut, never below its floor', async () => {
@@ -204,13 +255,17 @@ describe('TxnWindow', () => {
     expect(asked).toBe(3); // asked for slow answers only (not failures, not quick ones)
   });
 
-  it('under any schedule of arrivals, answers, failures and waits: never more in flight than its maximum or its size, sent in arrival order, each settled once', async () => {
+  it('under any schedule of arrivals (of any weight), answers, failures and waits: none sent while its maximum is taken, sent in arrival order, each settled once', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 12 }),
         fc.array(
           fc.oneof(
-            fc.record({ kind: fc.constant('arrive' as const), waitMs: fc.integer({ min: 1, max: 400 }) }),
+            fc.record({
+              kind: fc.constant('arrive' as const),
+              waitMs: fc.integer({ min: 1, max: 400 }),
+              weight: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 32 })),
+            }),
             fc.record({ kind: fc.constant('answer' as const), pick: fc.nat(), ok: fc.boolean() }),
             fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 1, max: 300 }) }),
           ),
@@ -222,7 +277,7 @@ describe('TxnWindow', () => {
           const settled = new Map<number, 'ok' | 'failed' | 'not sent'>();
           for (const step of steps) {
             if (step.kind === 'arrive') {
-              const t = h.txn(txns.length, step.waitMs);
+              const t = h.txn(txns.length, step.waitMs, step.weight);
               t.result.then(
                 () => settled.set(t.id, 'ok'),
                 (err) => settled.set(t.id, err instanceof TxnNotSentError ? 'not sent' : 'failed'),
@@ -236,15 +291,15 @@ describe('TxnWindow', () => {
               await vi.advanceTimersByTimeAsync(step.ms);
             }
             await vi.advanceTimersByTimeAsync(0);
-            expect(h.window.inFlight).toBeLessThanOrEqual(Math.max(h.window.size, 0) + max); // (sent before a cut may exceed the new size)
-            expect(h.window.inFlight).toBeLessThanOrEqual(max);
+            expect(h.window.inFlight).toBeLessThanOrEqual(max - 1 + 32); // (a batch may overrun by its weight less one)
           }
           // Drain: answer everything sent, let every wait run out.
           for (let round = 0; round < txns.length + 2; round++) {
             for (const t of txns) if (t.sent && !settled.has(t.id)) t.answer(true);
             await vi.advanceTimersByTimeAsync(500);
           }
-          expect(h.peak()).toBeLessThanOrEqual(max);
+          for (const taken of h.takenAtSend) expect(taken).toBeLessThan(max); // (each sent while a place was free)
+          expect(h.takenAtSend.length).toBe(txns.filter((t) => t.sent).length);
           expect(settled.size).toBe(txns.length);
           for (const t of txns) expect(settled.get(t.id) === 'not sent').toBe(!t.sent);
           expect([...h.sendOrder]).toEqual([...h.sendOrder].sort((a, b) => a - b));
