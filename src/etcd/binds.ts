@@ -1,5 +1,6 @@
 /**
- * The etcd store's binds, several to a transaction when they have to wait.
+ * The etcd store's binds, several to a transaction: those of one event-loop
+ * turn, and those that wait for a place.
  *
  * A bind is one transaction of its own (compares, then its writes, or else
  * reads). The binds asked for in one turn of the event loop (the datagrams
@@ -9,12 +10,14 @@
  * them while they wait. One transaction holds up to {@link BINDS_PER_TXN}
  * of them, each as a nested transaction with its own compares, writes and
  * reads, so each is answered exactly as it would have been alone, and the
- * whole takes one place in the window, one raft entry and one round trip;
+ * whole takes one raft entry and one round trip, and a place in the window
+ * per bind ({@link placesOf}: the window bounds etcd's work to apply);
  * a bind with none beside it goes alone, as before. Any other transaction
  * of the store hands the binds gathered so far to the window first ({@link
  * BindBatcher.flush}), so a bind asked for before it is never sent after it
- * (a bind asked for after it may still join a batch that waits ahead of
- * it, as binds that wait always could). Measured against a three-member etcd 3.4 on a 2-vCPU
+ * (but for a registration, which goes past the window; and a bind asked
+ * for after it may still join a batch that waits ahead of it, as binds
+ * that wait always could). Measured against a three-member etcd 3.4 on a 2-vCPU
  * machine, eight transactions in flight: 490-930 binds a second one to a
  * transaction, 7,500-8,800 with 32 (the client's CPU per bind 436-610 µs
  * against 43-90); `npx tsx bench/etcd-binds.ts` measures it, and
@@ -94,11 +97,12 @@ export function bindRequest(
 /**
  * The places a transaction takes in the store's window (src/etcd/txn-window.ts):
  * one per binding it carries. A batch of binds (no compare of its own, a
- * nested transaction per bind) and a batch of confirms (a mark written per
- * binding) weigh as many; any other transaction, a bind alone included, one.
+ * nested transaction per bind), of confirms (a mark written per binding) and
+ * of leaves (a mark deleted per member) weigh as many; any other
+ * transaction, a bind alone included, one.
  */
 export function placesOf(kind: string, request: ITxnRequest): number {
-  const batched = kind === 'confirms' || (kind === 'binds' && (request.compare?.length ?? 0) === 0);
+  const batched = kind === 'confirms' || kind === 'leaves' || (kind === 'binds' && (request.compare?.length ?? 0) === 0);
   return batched ? Math.max(1, request.success?.length ?? 0) : 1;
 }
 

@@ -137,12 +137,14 @@ export interface EtcdAddressStoreOptions {
   readonly callTimeoutMs?: number | undefined;
   /**
    * The most transactions the store keeps in flight at etcd, counted in
-   * bindings: a batch of binds or of confirms takes a place per binding it
-   * carries (it may overrun the window by its own weight less one). The window
+   * bindings: a batch of binds, confirms or leaves takes a place per
+   * binding it carries (it may overrun the window by its own weight less
+   * one). A larger window
    * halves while etcd answers slower than `txnTargetMs` (unless etcd's
    * Status says it applies what it commits within `txnTargetMs`: the
    * answer was late for another reason, such as the machine's load),
-   * never below 8 (or this, if smaller), and grows back by one per window
+   * never below 64 (two batches of binds; or this, if smaller: the default
+   * does not shrink), and grows back by one per window
    * of quicker answers. Transactions beyond it wait
    * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
    * a lease only after applying everything committed before the keepalive,
@@ -170,7 +172,7 @@ true satisfies Same<EtcdAddressStoreOptions, z.input<typeof etcdStoreOptionsSche
 export interface EtcdStoreStats {
   /** Transactions sent: the sum of the six counters after it. */
   transactions: number;
-  /** Transactions that bound names to addresses (new enrollments): one bind each, or up to 32 while they wait for a place in the window. */
+  /** Transactions that bound names to addresses (new enrollments): one bind each, or up to 32: those asked for in one event-loop turn, and those that wait for a place in the window. */
   binds: number;
   /** Transactions that proved bindings again after a lapse (up to 32 bindings each). */
   confirms: number;

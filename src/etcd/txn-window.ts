@@ -30,16 +30,26 @@
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 
 /**
- * The smallest window (or `max`, if smaller). An answer is late also when
- * the enroller itself is too busy to read it (a starved event loop), and
- * halving then does not help etcd: in a 100,000-member join whose enrollers
- * were starved of CPU, windows of one sent some 10 transactions a second
- * each while members gave up by the tens of thousands. Eight per enroller
- * keeps etcd's backlog small all the same (80 entries for ten enrollers).
+ * The smallest window, in places (or `max`, if smaller): two full batches of
+ * binds (src/etcd/binds.ts), so that binds keep going while one batch is
+ * answered. An answer is late also when the enroller itself is too busy to
+ * read it (a starved event loop), and halving then does not help etcd: in a
+ * 100,000-member join whose enrollers were starved of CPU, windows of one
+ * transaction sent some 10 a second each while members gave up by the tens
+ * of thousands; and with a floor of 8 places (one batch at a time), a
+ * graceful stop at 100,000 that did not converge had each enroller's window
+ * cut 63-75 times and 415-1,893 transactions given up unsent, while etcd's
+ * backlog read 10-35 entries (docs/SCALING.md, item 19). 64 per
+ * enroller keeps etcd's backlog small all the same (640 binds for ten
+ * enrollers, under a second of etcd's work on the machine that failed with
+ * 3,264). With the default `maxTxnsInFlight` (64) the window does not
+ * shrink; a larger one halves down to this.
  */
-export const TXN_WINDOW_FLOOR = 8;
+export const TXN_WINDOW_FLOOR = 64;
 
 const one = (): number => 1;
+/** The most places one transaction takes (a weight beyond it is taken as this). */
+const MAX_PLACES = 1 << 20;
 
 /** The window's bounds. */
 export interface TxnWindowOptions {
@@ -144,14 +154,22 @@ export class TxnWindow {
    */
   #launch<T>(send: () => Promise<T>, weight: () => number): Promise<T> {
     const sentAt = this.#clock.now();
+    this.#inFlight++; // (one place held while send runs: a transaction it asks for meanwhile is weighed against it)
     let sending: Promise<T>;
     try {
       sending = send();
     } catch (err) {
+      this.#inFlight--;
       return Promise.reject(err);
     }
-    const places = Math.max(1, Math.floor(weight()));
-    this.#inFlight += places;
+    let places = 1;
+    try {
+      const w = Math.floor(weight());
+      if (Number.isFinite(w)) places = Math.min(Math.max(1, w), MAX_PLACES);
+    } catch {
+      // (sent all the same: it is counted, and its answer given)
+    }
+    this.#inFlight += places - 1;
     return this.#settle(sending, sentAt, places);
   }
 
@@ -193,7 +211,7 @@ export class TxnWindow {
           this.#stats.txnsTimedOutWaiting++;
           reject(
             new TxnNotSentError(
-              `not sent: etcd answered slower than ${this.#targetMs} ms, so this store keeps ${this.size} transaction(s) in flight, and no place freed within ${waitMs} ms (${this.#waiting.size} more waiting)`,
+              `not sent: no place freed within ${waitMs} ms among the ${this.size} this store keeps in flight at etcd (one a binding; ${this.#waiting.size} more waiting)`,
               true,
             ),
           );

@@ -439,7 +439,7 @@ describe('BindBatcher: the binds of one event-loop turn', () => {
 });
 
 describe('placesOf: what a transaction weighs in the window', () => {
-  it('a batch of binds or of confirms takes a place per binding; a bind alone, and any other transaction, one', () => {
+  it('a batch of binds, confirms or leaves takes a place per binding; a bind alone, and any other transaction, one', () => {
     const batch = {
       compare: [],
       success: [request('a', 1), request('b', 2), request('c', 3)].map((r) => ({ request_txn: r })),
@@ -451,6 +451,8 @@ describe('placesOf: what a transaction weighs in the window', () => {
       request_put: { key: Buffer.from(keys.mark(name)), value: Buffer.alloc(0), lease: '77' },
     });
     expect(placesOf('confirms', { compare: [], success: ['a', 'b', 'c', 'd'].map(mark), failure: [] })).toBe(4);
+    const leave = (name: string): IRequestOp => ({ request_delete_range: { key: Buffer.from(keys.mark(name)) } });
+    expect(placesOf('leaves', { compare: [], success: ['a', 'b', 'c'].map(leave), failure: [] })).toBe(3);
     expect(placesOf('releases', { compare: [], success: [mark('a'), mark('b')], failure: [] })).toBe(1);
     expect(placesOf('binds', { compare: [], success: [], failure: [] })).toBe(1); // (never less than one)
   });

@@ -103,42 +103,72 @@ describe('TxnWindow', () => {
   });
 
   it('a quick answer grows the window by its places over the size; a slow batch halves it once, as a slow transaction does', async () => {
-    const h = harness(64, 100);
+    const h = harness(256, 100);
     const slow = h.txn(1, 2000, 32);
     await vi.advanceTimersByTimeAsync(150);
     slow.answer(true);
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(32);
+    expect(h.window.size).toBe(128);
     expect(h.stats.txnWindowCuts).toBe(1);
-    const quick = h.txn(2, 2000, 16);
+    const quick = h.txn(2, 2000, 64);
     await vi.advanceTimersByTimeAsync(10);
     quick.answer(true);
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(32); // 32 + 16/32 = 32.5
-    const again = h.txn(3, 2000, 32);
+    expect(h.window.size).toBe(128); // 128 + 64/128 = 128.5
+    const again = h.txn(3, 2000, 128);
     await vi.advanceTimersByTimeAsync(10);
     again.answer(true);
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(33); // 32.5 + 32/32.5 = 33.48 (one transaction of one place would have made 32.53)
+    expect(h.window.size).toBe(129); // 128.5 + 128/128.5 = 129.5 (one transaction of one place would have made 128.51)
+  });
+
+  it('takes the weight once the transaction is sent (what a batch carries is settled as it goes), and a weight it cannot use as one place', async () => {
+    const h = harness(64, 100);
+    let carried = 1;
+    const window = h.window;
+    const held = window.run(
+      () => {
+        carried = 32; // (the batch fills up to the moment it goes)
+        return new Promise<string>(() => undefined);
+      },
+      1000,
+      () => carried,
+    );
+    held.catch(() => undefined);
+    expect(window.inFlight).toBe(32);
+    // NaN, Infinity, a throw: sent and counted all the same, as one place, and given back with the answer.
+    const odd = [
+      () => Number.NaN,
+      () => Number.POSITIVE_INFINITY,
+      () => -5,
+      (): number => {
+        throw new Error('weight');
+      },
+    ];
+    const answers = odd.map((weight, i) => window.run(() => Promise.resolve(`odd ${i}`), 1000, weight));
+    expect(window.inFlight).toBe(36);
+    expect(await Promise.all(answers)).toEqual(['odd 0', 'odd 1', 'odd 2', 'odd 3']);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(window.inFlight).toBe(32);
   });
 
   it('an answer slower than the target halves the window, once for the transactions sent before the cut, never below its floor', async () => {
-    const h = harness(32, 100);
-    const first = Array.from({ length: 32 }, (_, i) => h.txn(i));
+    const h = harness(256, 100);
+    const first = Array.from({ length: 256 }, (_, i) => h.txn(i));
     await vi.advanceTimersByTimeAsync(150);
-    for (const t of first) t.answer(true); // all slow: one cut, not 32
+    for (const t of first) t.answer(true); // all slow: one cut, not 256
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(16);
+    expect(h.window.size).toBe(128);
     expect(h.stats.txnWindowCuts).toBe(1);
     // Sent after the cut and slow too: halves again, down to the floor (a starved enroller reads its answers late too).
-    for (const expected of [8, 8, 8]) {
+    for (const expected of [64, 64, 64]) {
       const batch = Array.from({ length: h.window.size }, (_, i) => h.txn(100 + i));
       await vi.advanceTimersByTimeAsync(150);
       for (const t of batch) t.answer(true);
       await vi.advanceTimersByTimeAsync(0);
       expect(h.window.size).toBe(expected);
     }
-    expect(TXN_WINDOW_FLOOR).toBe(8);
+    expect(TXN_WINDOW_FLOOR).toBe(64); // (two batches of 32 binds)
     expect(h.stats.txnWindowCuts).toBe(4); // (at the floor a cut is still counted)
     // A maximum below the floor: never below one, never above the maximum.
     const small = harness(2, 100);
@@ -150,25 +180,25 @@ describe('TxnWindow', () => {
   });
 
   it('quick answers grow the window back by about one per window of answers, up to its maximum', async () => {
-    const h = harness(20, 100);
+    const h = harness(140, 100);
     const slow = h.txn(1);
     await vi.advanceTimersByTimeAsync(200);
     slow.answer(true);
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.window.size).toBe(10);
+    expect(h.window.size).toBe(70);
     const sizes: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const t = h.txn(10 + i);
+    for (let i = 0; i < 300; i++) {
+      const t = h.txn(10 + i, 2000, i < 100 ? 1 : 64); // (then batches, to reach the maximum in fewer answers)
       await vi.advanceTimersByTimeAsync(5);
       t.answer(true);
       await vi.advanceTimersByTimeAsync(0);
       sizes.push(h.window.size);
     }
-    // +1/size per answer: ten answers at 10 make 10.99, the eleventh 11.08; then up to its maximum and no further.
-    expect(sizes[9]).toBe(10);
-    expect(sizes[10]).toBe(11);
-    expect(sizes.at(-1)).toBe(20);
-    expect(Math.max(...sizes)).toBe(20);
+    // +1/size per answer: 70 answers at 70 make 70.99, the 71st 71.00; then up to its maximum and no further.
+    expect(sizes[68]).toBe(70);
+    expect(sizes[70]).toBe(71);
+    expect(sizes.at(-1)).toBe(140);
+    expect(Math.max(...sizes)).toBe(140);
   });
 
   it('a transaction still waiting when its wait runs out fails with TxnNotSentError and is never sent', async () => {
@@ -204,22 +234,22 @@ describe('TxnWindow', () => {
   });
 
   it('a failed transaction frees its place and counts as slow', async () => {
-    const h = harness(16, 100);
-    const txns = Array.from({ length: 17 }, (_, i) => h.txn(i));
+    const h = harness(128, 100);
+    const txns = Array.from({ length: 129 }, (_, i) => h.txn(i));
     await vi.advanceTimersByTimeAsync(0);
     expect(h.window.waiting).toBe(1);
     txns[0]?.answer(false); // a quick refusal ("too many requests") is etcd overloaded all the same
     await expect(txns[0]?.result).rejects.toThrow(/too many requests/);
     await vi.advanceTimersByTimeAsync(0);
     expect(h.stats.txnWindowCuts).toBe(1);
-    expect(h.window.size).toBe(8);
-    for (const t of txns.slice(1, 8)) t.answer(true); // 15 in flight, then 8: still no room under 8
+    expect(h.window.size).toBe(64);
+    for (const t of txns.slice(1, 64)) t.answer(true); // 127 in flight, then 64: still no room under 64
     await vi.advanceTimersByTimeAsync(0);
-    expect(txns[16]?.sent).toBe(false);
-    txns[8]?.answer(true); // 7 in flight: room
+    expect(txns[128]?.sent).toBe(false);
+    txns[64]?.answer(true); // 63 in flight: room
     await vi.advanceTimersByTimeAsync(0);
-    expect(txns[16]?.sent).toBe(true);
-    for (const t of txns.slice(9)) t.answer(true);
+    expect(txns[128]?.sent).toBe(true);
+    for (const t of txns.slice(65)) t.answer(true);
     await Promise.all(txns.slice(1).map((t) => t.result));
   });
 
@@ -227,7 +257,7 @@ describe('TxnWindow', () => {
     // (A late answer from a machine short of CPU, with etcd applying in time, is no reason to send less.)
     let verdict: boolean | undefined = false;
     let asked = 0;
-    const h = harness(32, 100, () => {
+    const h = harness(256, 100, () => {
       asked++;
       return verdict;
     });
@@ -238,13 +268,13 @@ describe('TxnWindow', () => {
       await vi.advanceTimersByTimeAsync(0);
     };
     await slowly(1);
-    expect(h.window.size).toBe(32);
+    expect(h.window.size).toBe(256);
     expect(h.stats).toMatchObject({ txnWindowCuts: 0, txnsSlowEtcdNotBehind: 1 });
     await slowly(2, false); // a failure ("too many requests", a timeout) halves it whatever etcd's Status said
-    expect(h.window.size).toBe(16);
+    expect(h.window.size).toBe(128);
     verdict = undefined; // no reading yet, or a stale one: as without the signal
     await slowly(3);
-    expect(h.window.size).toBe(8);
+    expect(h.window.size).toBe(64);
     verdict = true;
     await slowly(4);
     expect(h.stats).toMatchObject({ txnWindowCuts: 3, txnsSlowEtcdNotBehind: 1 });
@@ -258,7 +288,7 @@ describe('TxnWindow', () => {
   it('under any schedule of arrivals (of any weight), answers, failures and waits: none sent while its maximum is taken, sent in arrival order, each settled once', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 12 }),
+        fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: TXN_WINDOW_FLOOR + 1, max: 160 })), // (below the floor: never cut)
         fc.array(
           fc.oneof(
             fc.record({
@@ -292,6 +322,7 @@ describe('TxnWindow', () => {
             }
             await vi.advanceTimersByTimeAsync(0);
             expect(h.window.inFlight).toBeLessThanOrEqual(max - 1 + 32); // (a batch may overrun by its weight less one)
+            expect(h.window.waiting === 0 || h.window.inFlight >= h.window.size).toBe(true); // (nobody waits while a place is free)
           }
           // Drain: answer everything sent, let every wait run out.
           for (let round = 0; round < txns.length + 2; round++) {
