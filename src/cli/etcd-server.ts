@@ -54,8 +54,8 @@ export interface EtcdMember {
   readonly tlsEndpoint: string | undefined;
   /** True while its process runs. */
   readonly running: boolean;
-  /** Starts it again from its data directory (same ports), and waits until it answers. */
-  start(): Promise<void>;
+  /** Starts it again from its data directory (same ports), and waits until it answers (at most `timeoutMs`, 20 s by default). */
+  start(timeoutMs?: number): Promise<void>;
   /** Stops it: SIGTERM, then SIGKILL after 5 s. */
   stop(): Promise<void>;
   /** Kills it at once (SIGKILL). */
@@ -241,10 +241,10 @@ class Member implements EtcdMember {
     throw new Error(`etcd ${this.name} not healthy within ${timeoutMs} ms`);
   }
 
-  async start(): Promise<void> {
+  async start(timeoutMs?: number): Promise<void> {
     if (this.#child !== undefined) return;
     this.spawn();
-    await this.waitHealthy();
+    await this.waitHealthy(timeoutMs);
   }
 
   async stop(): Promise<void> {

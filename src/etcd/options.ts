@@ -139,12 +139,11 @@ export interface EtcdAddressStoreOptions {
    * The most transactions the store keeps in flight at etcd, counted in
    * bindings: a batch of binds, confirms or leaves takes a place per
    * binding it carries (it may overrun the window by its own weight less
-   * one). A larger window
+   * one). The window
    * halves while etcd answers slower than `txnTargetMs` (unless etcd's
    * Status says it applies what it commits within `txnTargetMs`: the
    * answer was late for another reason, such as the machine's load),
-   * never below 64 (two batches of binds; or this, if smaller: the default
-   * does not shrink), and grows back by one per window
+   * never below 8 (or this, if smaller), and grows back by one per window
    * of quicker answers. Transactions beyond it wait
    * in the store, in order, up to `callTimeoutMs`. The reason: etcd renews
    * a lease only after applying everything committed before the keepalive,

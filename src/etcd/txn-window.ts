@@ -30,22 +30,18 @@
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 
 /**
- * The smallest window, in places (or `max`, if smaller): two full batches of
- * binds (src/etcd/binds.ts), so that binds keep going while one batch is
- * answered. An answer is late also when the enroller itself is too busy to
- * read it (a starved event loop), and halving then does not help etcd: in a
- * 100,000-member join whose enrollers were starved of CPU, windows of one
- * transaction sent some 10 a second each while members gave up by the tens
- * of thousands; and with a floor of 8 places (one batch at a time), a
- * graceful stop at 100,000 that did not converge had each enroller's window
- * cut 63-75 times and 415-1,893 transactions given up unsent, while etcd's
- * backlog read 10-35 entries (docs/SCALING.md, item 19). 64 per
- * enroller keeps etcd's backlog small all the same (640 binds for ten
- * enrollers, under a second of etcd's work on the machine that failed with
- * 3,264). With the default `maxTxnsInFlight` (64) the window does not
- * shrink; a larger one halves down to this.
+ * The smallest window, in places (or `max`, if smaller). An answer is late
+ * also when the enroller itself is too busy to read it (a starved event
+ * loop), and halving then does not help etcd: in a 100,000-member join whose
+ * enrollers were starved of CPU, windows of one transaction sent some 10 a
+ * second each while members gave up by the tens of thousands. Eight places
+ * keep etcd's backlog small (a batch of 32 binds at a time per enroller,
+ * once the window is cut). A floor of 64 places (two batches, so that the
+ * default window never shrinks) was tried and taken back: at 100,000
+ * members, one run of two collapsed after an enroller's kill, the way a run
+ * of item 16 did (docs/SCALING.md, item 19).
  */
-export const TXN_WINDOW_FLOOR = 64;
+export const TXN_WINDOW_FLOOR = 8;
 
 const one = (): number => 1;
 /** The most places one transaction takes (a weight beyond it is taken as this). */

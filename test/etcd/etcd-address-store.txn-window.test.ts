@@ -83,7 +83,7 @@ describeEtcd('the window of transactions in flight, on a real etcd', () => {
     expect(progress.member).toMatch(/^[0-9]+$/);
     expect(progress.applied).toBeGreaterThan(0n); // etcd >= 3.4 reports it
     expect(progress.committed).toBeGreaterThanOrEqual(progress.applied);
-    // (A window above its floor of 64, so that it can be cut: 512 -> 256 -> 128 -> 64, and a cut is counted at the floor too.)
+    // (A window that can be cut: 512 -> 256 -> ... -> 8, and a cut is counted at the floor too.)
     const store = new EtcdAddressStore({ client, prefix: uniquePrefix('window-late'), maxTxnsInFlight: 512, txnTargetMs: 10 });
     stores.push(store);
     await store.open({ name: 'A', shimAddress: 'A-shim' }, listener);

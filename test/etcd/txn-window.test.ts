@@ -161,15 +161,15 @@ describe('TxnWindow', () => {
     expect(h.window.size).toBe(128);
     expect(h.stats.txnWindowCuts).toBe(1);
     // Sent after the cut and slow too: halves again, down to the floor (a starved enroller reads its answers late too).
-    for (const expected of [64, 64, 64]) {
+    for (const expected of [64, 32, 16, 8, 8, 8]) {
       const batch = Array.from({ length: h.window.size }, (_, i) => h.txn(100 + i));
       await vi.advanceTimersByTimeAsync(150);
       for (const t of batch) t.answer(true);
       await vi.advanceTimersByTimeAsync(0);
       expect(h.window.size).toBe(expected);
     }
-    expect(TXN_WINDOW_FLOOR).toBe(64); // (two batches of 32 binds)
-    expect(h.stats.txnWindowCuts).toBe(4); // (at the floor a cut is still counted)
+    expect(TXN_WINDOW_FLOOR).toBe(8);
+    expect(h.stats.txnWindowCuts).toBe(7); // (at the floor a cut is still counted)
     // A maximum below the floor: never below one, never above the maximum.
     const small = harness(2, 100);
     const slow = small.txn(1);
