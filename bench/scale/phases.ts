@@ -200,7 +200,11 @@ export async function phase(
       txnWindow: (
         ['txnWindowCuts', 'txnsSlowEtcdNotBehind', 'txnsWaited', 'txnsTimedOutWaiting', 'applyBacklogMax', 'etcdMembersSkipped'] as const
       )
-        .map((k) => e1[i]?.store?.[k] ?? '?')
+        .map((k) =>
+          k === 'txnWindowCuts'
+            ? `${e1[i]?.store?.[k] ?? '?'} (${e1[i]?.store?.txnWindowCutsFailed ?? '?'}, ${e1[i]?.store?.txnWindowCutsUnjudged ?? '?'})`
+            : (e1[i]?.store?.[k] ?? '?'),
+        )
         .join(' / '),
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };

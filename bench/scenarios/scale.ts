@@ -325,7 +325,7 @@ function report(
         'watch events',
         'lease doubts',
         'lease lapses (etcd did not answer / lease alive at etcd all the same)',
-        'txn window cuts / slow answers that did not cut it (etcd not behind) / txns waited / not sent / largest apply backlog read / calls that skipped an etcd member',
+        'txn window cuts (for failures, for slow answers etcd said nothing of) / slow answers that did not cut it (etcd not behind) / txns waited / not sent / largest apply backlog read / calls that skipped an etcd member',
       ],
       rows: join.enrollers.map((e) => [
         e.name,

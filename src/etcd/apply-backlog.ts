@@ -40,7 +40,7 @@ export interface RaftProgress {
 export interface ApplyBacklogOptions {
   /** A backlog that takes longer than this to apply, in ms, at the rate etcd applies, is "behind". */
   readonly targetMs: number;
-  /** At most one reading per this many ms; a verdict older than twice this is no verdict. Default {@link APPLY_BACKLOG_POLL_MS}. */
+  /** At most one reading per this many ms; a verdict older than {@link VERDICT_LIFE_POLLS} times this is no verdict. Default {@link APPLY_BACKLOG_POLL_MS}. */
   readonly pollMs?: number;
 }
 
@@ -62,9 +62,23 @@ export async function raftProgress(client: Etcd3, options: { deadline: number })
 /**
  * At most one reading per this many ms, by default: four a second per
  * enroller while its answers are slow, a small load for etcd (the Status
- * call reads two counters); a verdict lives twice as long.
+ * call reads two counters).
  */
 export const APPLY_BACKLOG_POLL_MS = 250;
+
+/**
+ * How many `pollMs` a member's verdict lives, unless a later reading of it
+ * replaces it (2 s by default; it was 2, 500 ms). A process short of CPU
+ * reads its answers late, the Status answers too: at 100,000 members on
+ * two cores, the graceful stops that did not converge had each enroller's
+ * window cut 47-75 times while etcd reported a backlog of at most 35
+ * entries, and a verdict that died after 500 ms, while the next reading
+ * took longer, left slow answers with no verdict, which cuts
+ * (docs/SCALING.md, item 19). Readings are asked for every `pollMs` while
+ * answers are slow, and any member read as behind makes etcd behind, so a
+ * longer life keeps a verdict only while no newer one came.
+ */
+export const VERDICT_LIFE_POLLS = 8;
 
 /**
  * The slowest rate, in entries a second, at which etcd applied in these
@@ -111,18 +125,19 @@ export class ApplyBacklog {
   }
 
   /**
-   * Whether etcd is behind now: `true` if any member read within twice
-   * `pollMs` was, `false` if some were and none was behind, `undefined`
-   * when no recent reading says (none yet, failed, too old, or from etcd <
-   * 3.4, which does not report its applied index). Asks for a new reading
-   * if the last was asked for over `pollMs` ago.
+   * Whether etcd is behind now: `true` if any member read within
+   * {@link VERDICT_LIFE_POLLS} times `pollMs` was, `false` if some were and none was behind,
+   * `undefined` when no recent reading says (none yet, failed, too old, or
+   * from etcd < 3.4, which does not report its applied index). Asks for a
+   * new reading if the last was asked for over `pollMs` ago.
    */
   behind(): boolean | undefined {
     const now = this.#clock.now();
     if (!this.#reading && now - this.#asked >= this.#pollMs) void this.#ask(now);
+    const life = VERDICT_LIFE_POLLS * this.#pollMs;
     let verdict: boolean | undefined;
     for (const [member, { behind, at }] of this.#verdicts) {
-      if (now - at > 2 * this.#pollMs) this.#verdicts.delete(member);
+      if (now - at > life) this.#verdicts.delete(member);
       else if (behind) return true;
       else verdict = false;
     }

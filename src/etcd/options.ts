@@ -221,6 +221,10 @@ export interface EtcdStoreStats {
   txnsTimedOutWaiting: number;
   /** Answers slower than `txnTargetMs` that did not halve the window: etcd's Status said it applied what it committed in time. */
   txnsSlowEtcdNotBehind: number;
+  /** Of `txnWindowCuts`, those for a failed transaction (etcd refused it, or it timed out). */
+  txnWindowCutsFailed: number;
+  /** Of `txnWindowCuts`, those for a slow answer while etcd's Status had said nothing lately (the rest: etcd said it was behind). */
+  txnWindowCutsUnjudged: number;
   /** Times an etcd member that failed its last three calls was passed over (with `hosts` of several members, while another answers): calls sent to another member, and etcd3's reports of a stream's failure on a member already skipped. */
   etcdMembersSkipped: number;
   /** Status readings of etcd's raft progress (asked for by slow answers, at most four a second). */
@@ -253,6 +257,8 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   txnsWaited: 0,
   txnsTimedOutWaiting: 0,
   txnsSlowEtcdNotBehind: 0,
+  txnWindowCutsFailed: 0,
+  txnWindowCutsUnjudged: 0,
   etcdMembersSkipped: 0,
   applyBacklogReadings: 0,
   applyBacklogMax: 0,

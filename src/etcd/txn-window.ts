@@ -73,6 +73,10 @@ export interface TxnWindowStats {
   txnsTimedOutWaiting: number;
   /** Slow answers that did not halve the window: etcd said it kept up with applying. */
   txnsSlowEtcdNotBehind: number;
+  /** Of `txnWindowCuts`, those for a failed transaction. */
+  txnWindowCutsFailed: number;
+  /** Of `txnWindowCuts`, those for a slow answer while etcd had said nothing lately (no verdict either way). */
+  txnWindowCutsUnjudged: number;
 }
 
 interface Waiter {
@@ -225,12 +229,17 @@ export class TxnWindow {
   #answered(sentAt: number, answer: 'quick' | 'slow' | 'failed', places: number): void {
     if (answer === 'quick') {
       this.#size = Math.min(this.#max, this.#size + places / this.#size);
-    } else if (answer === 'slow' && this.#behind() === false) {
+      return;
+    }
+    const behind = answer === 'slow' ? this.#behind() : undefined;
+    if (behind === false) {
       this.#stats.txnsSlowEtcdNotBehind++;
     } else if (sentAt >= this.#cutAt) {
       this.#size = Math.max(Math.min(TXN_WINDOW_FLOOR, this.#max), this.#size / 2);
       this.#cutAt = this.#clock.now();
       this.#stats.txnWindowCuts++;
+      if (answer === 'failed') this.#stats.txnWindowCutsFailed++;
+      else if (behind === undefined) this.#stats.txnWindowCutsUnjudged++;
     }
   }
 
