@@ -200,11 +200,12 @@ export async function phase(
       txnWindow: (
         ['txnWindowCuts', 'txnsSlowEtcdNotBehind', 'txnsWaited', 'txnsTimedOutWaiting', 'applyBacklogMax', 'etcdMembersSkipped'] as const
       )
-        .map((k) =>
-          k === 'txnWindowCuts'
-            ? `${e1[i]?.store?.[k] ?? '?'} (${e1[i]?.store?.txnWindowCutsFailed ?? '?'}, ${e1[i]?.store?.txnWindowCutsUnjudged ?? '?'})`
-            : (e1[i]?.store?.[k] ?? '?'),
-        )
+        .map((k) => {
+          if (k === 'txnWindowCuts')
+            return `${e1[i]?.store?.[k] ?? '?'} (${e1[i]?.store?.txnWindowCutsFailed ?? '?'}, ${e1[i]?.store?.txnWindowCutsUnjudged ?? '?'})`;
+          // (A running maximum: the difference over a phase would say how much it grew, not what was read.)
+          return k === 'applyBacklogMax' ? (e1[i]?.storeTotal?.[k] ?? '?') : (e1[i]?.store?.[k] ?? '?');
+        })
         .join(' / '),
       heapUsed: e1[i]?.heapUsed ?? Number.NaN,
     };

@@ -311,7 +311,7 @@ function report(
       title:
         join === results[0]
           ? 'Each enroller over the join'
-          : `Each enroller at the end of the phase "${join.name}", which did not converge (CPU and the store's counters since the enroller started)`,
+          : `Each enroller at the end of the phase "${join.name}", which did not converge (CPU and the store's counters over that phase; the largest apply backlog since the enroller started)`,
       columns: [
         'enroller',
         'members at the end',
@@ -325,7 +325,7 @@ function report(
         'watch events',
         'lease doubts',
         'lease lapses (etcd did not answer / lease alive at etcd all the same)',
-        'txn window cuts (for failures, for slow answers etcd said nothing of) / slow answers that did not cut it (etcd not behind) / txns waited / not sent / largest apply backlog read / calls that skipped an etcd member',
+        'txn window cuts (for failures, for slow answers etcd said nothing of) / slow answers that did not cut it (etcd not behind) / txns waited / not sent / largest apply backlog read (since the enroller started) / calls that skipped an etcd member',
       ],
       rows: join.enrollers.map((e) => [
         e.name,

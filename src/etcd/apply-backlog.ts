@@ -69,12 +69,12 @@ export const APPLY_BACKLOG_POLL_MS = 250;
 /**
  * How many `pollMs` a member's verdict lives, unless a later reading of it
  * replaces it (2 s by default; it was 2, 500 ms). A process short of CPU
- * reads its answers late, the Status answers too: at 100,000 members on
- * two cores, the graceful stops that did not converge had each enroller's
- * window cut 47-75 times while etcd reported a backlog of at most 35
- * entries, and a verdict that died after 500 ms, while the next reading
- * took longer, left slow answers with no verdict, which cuts
- * (docs/SCALING.md, item 19). Readings are asked for every `pollMs` while
+ * reads its answers late, the Status answers too, and a verdict that died
+ * after 500 ms, while the next reading took longer, left slow answers with
+ * no verdict, which cuts the window whether etcd keeps up or not (at
+ * 100,000 members on two cores, graceful stops that did not converge had
+ * each enroller's window cut 47-75 times; docs/SCALING.md, item 19).
+ * Readings are asked for every `pollMs` while
  * answers are slow, and any member read as behind makes etcd behind, so a
  * longer life keeps a verdict only while no newer one came.
  */
