@@ -41,6 +41,7 @@ import type { AddressBinding } from '../store/address-store.js';
 import { TXN_TOO_LARGE } from './client.js';
 import { deleteIfNames, type Entry, type EtcdKeys } from './keys.js';
 import type { TxnResponse } from './lease.js';
+import type { TxnKind } from './options.js';
 import type { AddressTable } from './table.js';
 
 /**
@@ -101,7 +102,7 @@ export function bindRequest(
  * of leaves (a mark deleted per member) weigh as many; any other
  * transaction, a bind alone included, one.
  */
-export function placesOf(kind: string, request: ITxnRequest): number {
+export function placesOf(kind: TxnKind, request: ITxnRequest): number {
   const batched = kind === 'confirms' || kind === 'leaves' || (kind === 'binds' && (request.compare?.length ?? 0) === 0);
   return batched ? Math.max(1, request.success?.length ?? 0) : 1;
 }
