@@ -46,6 +46,8 @@ export interface EnrollerFigures {
   earlierLeasesAlive: number;
   /** Times the lease's proof ran out and etcd was asked whether it lived (those that did not end in a renewal were late answers). */
   leaseDoubts: number;
+  /** Keepalives of its lease sent early: the one before went unanswered for a sixth of the TTL (or failed). */
+  leaseKeepalivesEarly: number;
   /** Its window of etcd transactions in flight: times it halved / transactions that waited for it / those given up unsent. */
   txnWindow: string;
   heapUsed: number;
@@ -197,6 +199,7 @@ export async function phase(
       leaseLapsesUnanswered: e1[i]?.store?.leaseLapsesUnanswered ?? Number.NaN,
       earlierLeasesAlive: e1[i]?.store?.earlierLeasesAlive ?? Number.NaN,
       leaseDoubts: e1[i]?.store?.leaseDoubts ?? Number.NaN,
+      leaseKeepalivesEarly: e1[i]?.store?.leaseKeepalivesEarly ?? Number.NaN,
       txnWindow: (
         ['txnWindowCuts', 'txnsSlowEtcdNotBehind', 'txnsWaited', 'txnsTimedOutWaiting', 'applyBacklogMax', 'etcdMembersSkipped'] as const
       )

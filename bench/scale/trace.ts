@@ -39,6 +39,7 @@ const COUNTERS = [
   'leaseDoubts',
   'leaseLapses',
   'leaseRenewals',
+  'leaseKeepalivesEarly',
   'txnWindowCuts',
   'txnsWaited',
   'txnsTimedOutWaiting',

@@ -28,7 +28,9 @@ import { BindBatcher, bindRequest, placesOf } from './binds.js';
 import { ConfirmBatcher } from './confirms.js';
 import { Leaves } from './leaves.js';
 import { deleteIfNames, type Entry, EtcdKeys, prefixEnd } from './keys.js';
+import { type MemberKeepalives, memberKeepalives } from './keepalives.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
+import { askEveryMs } from './lease-proof.js';
 import * as opts from './options.js';
 import { OwnMarks } from './own-marks.js';
 import { ServedNames } from './served.js';
@@ -71,6 +73,8 @@ export class EtcdAddressStore implements SharedAddressStore {
   readonly #binds: BindBatcher;
   readonly #marks: OwnMarks;
   #client: Etcd3 | undefined;
+  /** Where the lease's keepalives go (a client per etcd member), while open. */
+  #keepalives: MemberKeepalives | undefined;
   #owner: StoreOwner | undefined;
   #listener: AddressStoreListener | undefined;
   #closed = true;
@@ -123,6 +127,7 @@ export class EtcdAddressStore implements SharedAddressStore {
       txn: (what, request) => this.#txn('registrations', what, request),
       renewed: () => this.#served.clear(), // not vouched for until confirmed
       fenced: (fenced) => this.#listener?.fenced?.(fenced),
+      keepalive: (id, deadline) => this.#keepalives?.send(id, deadline),
     });
     this.#confirms = new ConfirmBatcher({
       keys,
@@ -154,6 +159,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#owner = owner;
     this.#listener = listener;
     this.#client = this.#options.client ?? makeEtcdClient(this.#options, () => this.#stats.etcdMembersSkipped++);
+    this.#keepalives = memberKeepalives(this.#options, askEveryMs(this.#options.leaseTtlSecs * 1000));
     try {
       await this.#lease.open(epoch);
     } catch (err) {
@@ -318,7 +324,8 @@ export class EtcdAddressStore implements SharedAddressStore {
     await watching;
     await this.#lease.revoke(lease);
     if (this.#options.client === undefined) this.#client?.close();
-    this.#client = undefined;
+    this.#keepalives?.close();
+    this.#client = this.#keepalives = undefined;
   }
 
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */

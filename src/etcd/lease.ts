@@ -1,11 +1,7 @@
 /**
  * The etcd store's lease keeper: grants the enroller's lease and registers
- * the enroller under it, keeps it alive (a keepalive every third of its
- * TTL, each on a call of its own, so that every answer is paired with its
- * own request), keeps the fence (the lease is proven alive only until the
- * TTL after the send time of the latest keepalive etcd answered), asks etcd
- * (again every quarter of the doubt, at most each second, for one TTL)
- * whether a lease whose proof ran out is alive all the same, and grants a
+ * the enroller under it, has it proven alive and kept so ({@link LeaseProof}:
+ * the keepalives, the deadline, the doubt), keeps the fence, and grants a
  * new lease, with backoff, when it is lost.
  *
  * @module
@@ -16,6 +12,8 @@ import type { StoreOwner } from '../store/address-store.js';
 import { exponentialDelay } from '../util/backoff.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import type { EtcdKeys } from './keys.js';
+import type { KeepaliveAnswer } from './keepalives.js';
+import { LeaseProof } from './lease-proof.js';
 import type { EtcdStoreStats, ResolvedEtcdStoreOptions } from './options.js';
 
 /** An etcd transaction's answer. */
@@ -39,6 +37,8 @@ export interface LeaseHost {
   owner(): StoreOwner;
   /** One transaction, its failure a StoreError saying `what` failed. */
   txn(what: string, request: ITxnRequest): Promise<TxnResponse>;
+  /** Sends one keepalive (see {@link ProofHost.keepalive}); without it, or `undefined`, the lease's own. */
+  keepalive?(id: string, deadline: number): Promise<KeepaliveAnswer> | undefined;
   /** A new lease was granted after a lapse: whatever was served under the lost one is not vouched for until the enroller confirms it. */
   renewed(): void;
   /** The fence closed (`true`) or a new lease opened it again (`false`). */
@@ -51,19 +51,10 @@ export class LeaseKeeper {
   readonly #clock: Clock;
   #lease: Lease | undefined;
   #leaseId: string | undefined;
-  /** The clock's time until which the lease is surely alive at etcd: the send time of the last keepalive answered, plus the TTL. */
-  #validUntil = 0;
-  /** The same deadline on the wall clock, which (unlike performance.now()) goes on while the host is suspended. */
-  #validUntilWall = 0;
-  /** The keepalives: one every third of the TTL while there is a lease. */
-  #beatTimer: TimerHandle | undefined;
-  #fenceTimer: TimerHandle | undefined;
+  /** Whether the lease is alive at etcd, and the keepalives that keep it so. */
+  readonly #proof: LeaseProof;
   /** The lease lapsed and no new one is granted yet: nothing this enroller says about bindings is proven current. */
   #fenced = false;
-  /** While the lease's proof ran out and etcd is being asked whether it is alive (see {@link #doubt}): the doubt's bound. */
-  #doubtTimer: TimerHandle | undefined;
-  /** The doubt's next question. */
-  #askTimer: TimerHandle | undefined;
   /** The next attempt of a renewal that failed (cleared when the store closes). */
   #renewTimer: TimerHandle | undefined;
   /**
@@ -75,6 +66,8 @@ export class LeaseKeeper {
   constructor(host: LeaseHost, clock: Clock = systemClock) {
     this.#host = host;
     this.#clock = clock;
+    const keeper = { fenced: () => this.#fenced, lapsed: (epoch: number, unanswered: boolean) => this.#lapse(epoch, unanswered) };
+    this.#proof = new LeaseProof(host, keeper, clock);
   }
 
   /** The lease's id, while there is one. */
@@ -89,7 +82,7 @@ export class LeaseKeeper {
 
   /** Whether the lease's proof ran out and etcd is being asked whether it is alive (not fenced yet; nothing is vouched for meanwhile). */
   get doubting(): boolean {
-    return this.#doubtTimer !== undefined && !this.#fenced;
+    return this.#proof.doubting && !this.#fenced;
   }
 
   /**
@@ -140,8 +133,7 @@ export class LeaseKeeper {
     }
     this.#lease = lease;
     this.#leaseId = id;
-    this.#extend(epoch, askedAt, askedWall);
-    this.#beat(lease, epoch, askedAt);
+    this.#proof.start(lease, id, epoch, askedAt, askedWall);
     await this.#register(lease, id, previousLeaseId);
     if (epoch !== this.#host.epoch()) return; // (stopped meanwhile: a later opening's store is not this renewal's)
     if (previousLeaseId !== undefined) {
@@ -169,42 +161,6 @@ export class LeaseKeeper {
       if (!String((err as Error | undefined)?.message).includes('requested lease not found')) throw err;
     }
     this.#unrevoked.delete(id);
-  }
-
-  /** Keeps `lease` alive: a keepalive (`#keepalive`) every third of the TTL, each awaited for one TTL (a later answer proves nothing current). */
-  #beat(lease: Lease, epoch: number, provenFrom: number): void {
-    const ttlMs = this.#host.options.leaseTtlSecs * 1000;
-    const everyMs = Math.max(1, Math.floor(ttlMs / 3));
-    const next = (ms = everyMs): void => {
-      this.#beatTimer = this.#clock.setTimeout(beat, ms);
-    };
-    const beat = (): void => {
-      if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
-      next();
-      void this.#keepalive(lease, epoch, ttlMs);
-    };
-    this.#clock.clearTimeout(this.#beatTimer);
-    next(Math.max(0, provenFrom + everyMs - this.#clock.now())); // (a third of the TTL after the proof's own start: a grant answered late is kept alive at once)
-  }
-
-  /**
-   * One keepalive of `lease`, awaited for `waitMs`: etcd saying it lives proves it until the TTL after this call's
-   * own send time (ending a doubt it proves over). Whether etcd said so; a failure is `false`, and proves nothing (an
-   * expired lease is reported by 'lost').
-   */
-  #keepalive(lease: Lease, epoch: number, waitMs: number): Promise<boolean> {
-    const [sentAt, sentWall] = [this.#clock.now(), Date.now()];
-    return lease.keepaliveOnce({ deadline: sentWall + waitMs }).then(
-      (res) => {
-        const alive = Number(res.TTL) > 0;
-        if (alive && this.#lease === lease && epoch === this.#host.epoch()) {
-          this.#extend(epoch, sentAt, sentWall);
-          if (this.#proven()) this.#endDoubt(); // (a question in flight is answered: its answer changes nothing more)
-        }
-        return alive;
-      },
-      () => false,
-    );
   }
 
   /** Registers the enroller under `enrollers/`: two live enrollers with one name would share their marks, so the name must be free. */
@@ -236,13 +192,7 @@ export class LeaseKeeper {
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */
   canVouch(): boolean {
     if (this.#host.closed() || this.#fenced || this.#leaseId === undefined) return false;
-    if (this.#proven()) return true;
-    this.#doubt(this.#host.epoch()); // the deadline passed before the timer ran (a paused or busy process)
-    return false;
-  }
-
-  #proven(): boolean {
-    return this.#clock.now() < this.#validUntil && Date.now() < this.#validUntilWall;
+    return this.#proof.check(); // (not proven: a deadline passed before its timer ran, a paused or busy process; the doubt begins)
   }
 
   /** The store closes: the fence and the lease go; the lease is returned for {@link revoke}. */
@@ -250,12 +200,8 @@ export class LeaseKeeper {
     const lease = this.#lease;
     this.#lease = undefined;
     this.#leaseId = undefined;
-    this.#clock.clearTimeout(this.#fenceTimer);
-    this.#fenceTimer = undefined;
-    this.#clock.clearTimeout(this.#beatTimer);
-    this.#beatTimer = undefined;
+    this.#proof.stop();
     this.#fenced = false;
-    this.#endDoubt();
     this.#clock.clearTimeout(this.#renewTimer);
     this.#renewTimer = undefined;
     return lease;
@@ -275,67 +221,6 @@ export class LeaseKeeper {
     }
   }
 
-  /** The lease is proven alive until `sentAt` + TTL; the fence closes then unless a later keepalive is answered. */
-  #extend(epoch: number, sentAt: number, sentWall: number): void {
-    const ttlMs = this.#host.options.leaseTtlSecs * 1000;
-    if (sentAt + ttlMs > this.#validUntil) {
-      this.#validUntil = sentAt + ttlMs;
-      // On the wall clock too, from the request's own send time: a host suspended between the request and its answer
-      // (performance.now() stood still) is not proven for the time it slept. (An older answer moves neither deadline.)
-      this.#validUntilWall = Math.min(Date.now() + (this.#validUntil - this.#clock.now()), sentWall + ttlMs);
-    }
-    const arm = (ms: number): void => {
-      this.#clock.clearTimeout(this.#fenceTimer);
-      this.#fenceTimer = this.#clock.setTimeout(check, ms);
-    };
-    const check = (): void => {
-      this.#fenceTimer = undefined;
-      if (epoch !== this.#host.epoch() || this.#host.closed()) return;
-      const left = this.#validUntil - this.#clock.now();
-      // A renewal under way: the new lease's deadline is checked once it is registered.
-      if (this.#fenced) arm(Math.max(left, 100));
-      else if (left > 0) arm(left);
-      else this.#doubt(epoch);
-    };
-    arm(this.#validUntil - this.#clock.now()); // (a deadline passed already: a timer of 0 or less runs at once)
-  }
-
-  /**
-   * No keepalive was answered within the TTL: the lease may have expired at etcd, or only its answers be late (a
-   * starved process, a slow etcd, a member down or not serving yet). Nothing is vouched for meanwhile, but before
-   * fencing, etcd is asked to renew the lease: renewed, it never expired (etcd never brings a lease back), so every
-   * mark under it is still there; the deadline runs from that question's send time. Asked again every quarter of the
-   * doubt (at most every second), each time of the member the client picks, so that one failing or hanging does not
-   * decide. The doubt lasts one TTL (or `callTimeoutMs`, if longer): an answer later than the TTL after its question
-   * proves nothing current. etcd saying the lease is gone ends it at once; no answer by then: it lapses ({@link #lapse}).
-   */
-  #doubt(epoch: number): void {
-    const lease = this.#lease;
-    if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced || this.#doubtTimer !== undefined || lease === undefined)
-      return;
-    this.#host.stats.leaseDoubts++;
-    const { callTimeoutMs, leaseTtlSecs } = this.#host.options;
-    const waitMs = Math.max(callTimeoutMs, leaseTtlSecs * 1000);
-    const settle = (): void => {
-      if (this.#doubtTimer !== timer) return; // a doubt of an earlier lease or opening, or one ended: not this one's to end
-      this.#endDoubt();
-      if (this.#lease !== lease || epoch !== this.#host.epoch()) return;
-      if (!this.#proven()) this.#lapse(epoch, true); // (unless a keepalive of its own proved it meanwhile)
-    };
-    const timer = this.#clock.setTimeout(settle, waitMs);
-    this.#doubtTimer = timer;
-    const end = this.#clock.now() + waitMs;
-    const everyMs = Math.min(1000, waitMs / 4);
-    const ask = (): void => {
-      if (this.#doubtTimer !== timer) return; // (ended: proven, lapsed or closed)
-      const left = end - this.#clock.now();
-      if (left <= 0) return; // (a process that ran late: the bound's timer settles the doubt; a question now would go out expired)
-      if (left > everyMs) this.#askTimer = this.#clock.setTimeout(ask, everyMs);
-      void this.#keepalive(lease, epoch, left); // (alive: #keepalive proves it, from this question's send time, and ends the doubt)
-    };
-    ask();
-  }
-
   /**
    * The lease may have expired at etcd (no keepalive answered within its TTL, nor a question of the doubt since:
    * `unanswered`), or did: this enroller can no longer prove any binding current. Tell the enroller, forget what was
@@ -345,11 +230,9 @@ export class LeaseKeeper {
     // Fenced already: a renewal is under way (its new lease lost while it registers). It goes on, and the new
     // lease's deadline, still checked, fences again once it is registered if that lease is gone.
     if (epoch !== this.#host.epoch() || this.#host.closed() || this.#fenced) return;
-    this.#endDoubt();
+    this.#proof.stop();
     this.#host.stats.leaseLapses++;
     if (unanswered) this.#host.stats.leaseLapsesUnanswered++;
-    this.#clock.clearTimeout(this.#fenceTimer);
-    this.#fenceTimer = undefined;
     this.#fenced = true;
     this.#host.fenced(true);
     this.#renew(epoch);
@@ -379,17 +262,8 @@ export class LeaseKeeper {
     attempt();
   }
 
-  /** Ends a doubt, if any: its questions stop, and their answers, should they come, are then ignored. */
-  #endDoubt(): void {
-    this.#clock.clearTimeout(this.#doubtTimer);
-    this.#doubtTimer = undefined;
-    this.#clock.clearTimeout(this.#askTimer);
-    this.#askTimer = undefined;
-  }
-
   #drop(): void {
-    this.#clock.clearTimeout(this.#beatTimer);
-    this.#beatTimer = undefined;
+    this.#proof.stop();
     this.#lease?.release();
     this.#lease = undefined;
     this.#leaseId = undefined;

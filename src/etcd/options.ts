@@ -213,6 +213,13 @@ export interface EtcdStoreStats {
    * leaseLapses` of them found it alive (no fence).
    */
   leaseDoubts: number;
+  /**
+   * Keepalives sent before their turn (a third of the TTL after the one
+   * before) because that one was not answered alive within a sixth of the
+   * TTL (at most 1 s): it failed, or an etcd member held it. The doubt's
+   * questions are not counted.
+   */
+  leaseKeepalivesEarly: number;
   /** Times the window of transactions in flight halved (etcd answered slower than `txnTargetMs` and did not say it kept up, or failed). */
   txnWindowCuts: number;
   /** Transactions that waited in the store for a place in that window (binds sent together as one; a bind put back after its batch's wait ran out counts again). */
@@ -253,6 +260,7 @@ export const zeroEtcdStats = (): EtcdStoreStats => ({
   leaseLapsesUnanswered: 0,
   earlierLeasesAlive: 0,
   leaseDoubts: 0,
+  leaseKeepalivesEarly: 0,
   txnWindowCuts: 0,
   txnsWaited: 0,
   txnsTimedOutWaiting: 0,

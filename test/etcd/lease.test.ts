@@ -15,11 +15,16 @@ import { deferred, type GrantOutcome, ScriptedEtcd, type ScriptedLease, zeroStat
 
 const PREFIX = '/rina/demo.DIF/';
 const TTL_MS = 2000;
-/** The keeper's keepalive interval: a third of the TTL. */
+/** The keeper's keepalive interval while they are answered: a third of the TTL. */
 const BEAT_MS = Math.floor(TTL_MS / 3);
-/** The keepalives a lease sends before its proof runs out, TTL_MS after its grant (one every BEAT_MS), all failed: the next answer scripted after them is the doubt's question's. */
-const BEATS_BEFORE_DOUBT = ['failed', 'failed', 'failed'] as const;
-/** How long a doubt asks etcd (a question every quarter of it) before the lease lapses: one TTL (callTimeoutMs, 500, is shorter). */
+/** How long a keepalive may go unanswered before the next one goes, and how often a doubt asks: a sixth of the TTL (at most 1 s). */
+const ASK_MS = Math.floor(TTL_MS / 6);
+/**
+ * The keepalives a lease sends before its proof runs out, TTL_MS after its grant, all failed (the first at BEAT_MS,
+ * then one every ASK_MS: 666, 999, 1332, 1665, 1998): the next answer scripted after them is the doubt's question's.
+ */
+const BEATS_BEFORE_DOUBT = ['failed', 'failed', 'failed', 'failed', 'failed'] as const;
+/** How long a doubt asks etcd (a question every ASK_MS) before the lease lapses: one TTL (callTimeoutMs, 500, is shorter). */
 const DOUBT_MS = TTL_MS;
 /** When a lease no keepalive or question of which is answered fences: the TTL after its grant was asked for, and one doubt. */
 const FENCE_MS = TTL_MS + DOUBT_MS;
@@ -197,8 +202,9 @@ describe('LeaseKeeper', () => {
     const first = deferred<'alive'>();
     const second = deferred<'alive'>();
     lease.keepaliveOnceAnswers.push(first.promise, second.promise);
-    await vi.advanceTimersByTimeAsync(2 * BEAT_MS); // sent at BEAT_MS and 2 BEAT_MS
-    second.resolve('alive'); // the later one answered first: alive until 2 BEAT_MS + TTL
+    await vi.advanceTimersByTimeAsync(BEAT_MS + ASK_MS); // sent at BEAT_MS and, the first unanswered, ASK_MS later
+    expect(lease.keepalivesOnce).toBe(2);
+    second.resolve('alive'); // the later one answered first: alive until BEAT_MS + ASK_MS + TTL
     await vi.advanceTimersByTimeAsync(0);
     first.resolve('alive'); // the earlier one's answer: it moves nothing
     await vi.advanceTimersByTimeAsync(TTL_MS - 1);
@@ -214,8 +220,8 @@ describe('LeaseKeeper', () => {
     const l = v.leases[0] as ScriptedLease;
     const late = deferred<'alive'>();
     const question = deferred<'alive'>();
-    l.keepaliveOnceAnswers.push(late.promise, 'failed', 'failed', question.promise);
-    await vi.advanceTimersByTimeAsync(TTL_MS); // keepalives at BEAT_MS (held), 2 and 3 BEAT_MS (failed); the question at TTL (held)
+    l.keepaliveOnceAnswers.push(late.promise, ...BEATS_BEFORE_DOUBT.slice(1), question.promise);
+    await vi.advanceTimersByTimeAsync(TTL_MS); // keepalives at BEAT_MS (held), then every ASK_MS (failed); the question at TTL (held)
     expect(v.keeper.doubting).toBe(true);
     await vi.advanceTimersByTimeAsync(BEAT_MS + 100); // past BEAT_MS + TTL
     late.resolve('alive');
@@ -510,7 +516,7 @@ describe('LeaseKeeper', () => {
   });
 });
 
-describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter of the doubt, for one TTL)', () => {
+describe('LeaseKeeper: a proof that ran out, and etcd asked (again every sixth of the TTL, for one TTL)', () => {
   // Found by the 100,000-member run (2026-12-07): with one etcd member down or restarting and not serving yet, the
   // doubt's single question went to it a third of the time and failed (or hung), and the lease lapsed although the
   // two other members would have renewed it; every enroller then fenced itself, and its members enrolled again.
@@ -518,7 +524,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter
     ['fails at once (a member down)', () => 'failed' as const],
     ['hangs (a member that accepts the call and never answers)', () => deferred<'alive'>().promise],
   ] as const) {
-    it(`a question that ${label} does not decide: the next one, a quarter of the doubt later, is answered and ends the doubt`, async () => {
+    it(`a question that ${label} does not decide: the next one, a sixth of the TTL later, is answered and ends the doubt`, async () => {
       const w = world();
       await w.keeper.grant(1);
       const lease = w.leases[0] as ScriptedLease;
@@ -526,7 +532,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter
       lease.keepaliveOnceAnswers.push(...BEATS_BEFORE_DOUBT, first(), 'alive');
       await vi.advanceTimersByTimeAsync(TTL_MS);
       const doubtEnd = Date.now() + DOUBT_MS;
-      await vi.advanceTimersByTimeAsync(DOUBT_MS / 4 - 1);
+      await vi.advanceTimersByTimeAsync(ASK_MS - 1);
       expect({ doubting: w.keeper.doubting, vouches: w.keeper.canVouch(), fenced: w.fenced }).toEqual({
         doubting: true,
         vouches: false,
@@ -539,7 +545,7 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter
         fenced: [],
       });
       expect(w.host.stats).toMatchObject({ leaseDoubts: 1, leaseLapses: 0 });
-      const questions = [3, 4].map((i) => (lease.keepaliveOnceOptions[i] as { deadline: number }).deadline);
+      const questions = [5, 6].map((i) => (lease.keepaliveOnceOptions[i] as { deadline: number }).deadline);
       expect(questions).toEqual([doubtEnd, doubtEnd]); // each awaited until the doubt's end, no longer
       await vi.advanceTimersByTimeAsync(TTL_MS - 1); // proven from the second question's send time
       expect(w.keeper.canVouch()).toBe(true);
@@ -559,22 +565,22 @@ describe('LeaseKeeper: a proof that ran out, and etcd asked (again every quarter
     expect(w.keeper.doubting).toBe(true);
     const asked = lease.keepalivesOnce;
     skew.ms = DOUBT_MS; // the keeper's clock jumps past the doubt's end before the next question's timer runs
-    await vi.advanceTimersByTimeAsync(DOUBT_MS / 4 - 1); // (no keepalive of its own falls due in that time)
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(ASK_MS - 1);
+    await vi.advanceTimersByTimeAsync(1); // the next question's timer runs
     expect(lease.keepalivesOnce).toBe(asked);
     await vi.advanceTimersByTimeAsync(DOUBT_MS);
     expect(w.fenced).toEqual([true]);
   });
 
-  it('no question answered: etcd is asked every quarter of the doubt until it ends, then the lease lapses and no question is left to send', async () => {
+  it('no question answered: etcd is asked every sixth of the TTL until the doubt ends, then the lease lapses and no question is left to send', async () => {
     const w = await grantedNoRenewal();
     const lease = w.leases[0] as ScriptedLease;
     await vi.advanceTimersByTimeAsync(TTL_MS);
     const asked = (): number => lease.keepalivesOnce;
     const before = asked(); // the keepalives, and the first question
     await vi.advanceTimersByTimeAsync(DOUBT_MS - 1);
-    // three more questions (at a quarter, a half and three quarters of the doubt) and three keepalives (4, 5 and 6 BEAT_MS)
-    expect(asked() - before).toBe(6);
+    // six more questions, one every ASK_MS (333 to 1998 ms into the doubt): the keepalives and the questions are one
+    expect(asked() - before).toBe(Math.floor((DOUBT_MS - 1) / ASK_MS));
     expect(w.fenced).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
     expect(w.fenced).toEqual([true]);

@@ -1,0 +1,147 @@
+/**
+ * Which etcd member a lease keepalive goes to (no etcd: a client per member
+ * whose keepalive streams the test answers, holds or fails). A real paused
+ * member is in faults.paused-member.test.ts.
+ */
+import { EventEmitter } from 'node:events';
+import type { Etcd3 } from 'etcd3';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MemberKeepalives } from '../../src/etcd/keepalives.js';
+
+const SLOW_MS = 333;
+
+/** What a member does with a keepalive: answers alive, holds it (answers nothing), or fails it at once. */
+type Behaviour = 'answers' | 'holds' | 'fails';
+
+/** A client of one member: its keepalive streams behave as `behaviour` says; each id written is recorded. */
+class FakeMember {
+  behaviour: Behaviour = 'answers';
+  readonly ids: string[] = [];
+  readonly deadlines: number[] = [];
+  closed = 0;
+  readonly held: EventEmitter[] = [];
+  readonly client = {
+    leaseClient: {
+      leaseKeepAlive: async (options: { deadline: number }) => {
+        this.deadlines.push(options.deadline);
+        const stream = Object.assign(new EventEmitter(), {
+          write: (req: { ID: string }) => {
+            this.ids.push(req.ID);
+            if (this.behaviour === 'answers') queueMicrotask(() => stream.emit('data', { ID: req.ID, TTL: '10' }));
+            else if (this.behaviour === 'fails') queueMicrotask(() => stream.emit('error', new Error('14 UNAVAILABLE')));
+            else this.held.push(stream);
+          },
+          end: () => {},
+        });
+        return stream;
+      },
+    },
+    close: () => {
+      this.closed++;
+    },
+  } as unknown as Etcd3;
+}
+
+/** `n` members, their keepalives, and a clock the test moves. */
+function cluster(n: number) {
+  const members = Array.from({ length: n }, () => new FakeMember());
+  const clock = { now: 0 };
+  const keepalives = new MemberKeepalives(
+    members.map((m) => m.client),
+    SLOW_MS,
+    () => clock.now,
+  );
+  /** Sends one keepalive at the clock's time, and settles it (held ones stay in flight). */
+  const send = async (): Promise<number> => {
+    const before = members.map((m) => m.ids.length);
+    keepalives.send('lease-1', 1_000_000).catch(() => undefined);
+    await settle();
+    return members.findIndex((m, i) => m.ids.length > (before[i] ?? 0));
+  };
+  return { members, clock, keepalives, send };
+}
+
+/** Lets the keepalives in flight (not held) settle. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('MemberKeepalives', () => {
+  it('sends the keepalive with the lease id and deadline, and goes on to the member that answered', async () => {
+    const c = cluster(3);
+    const first = c.keepalives.send('lease-7', 12_345);
+    await expect(first).resolves.toEqual({ ID: 'lease-7', TTL: '10' });
+    expect(c.members[0]?.ids).toEqual(['lease-7']);
+    expect(c.members[0]?.deadlines).toEqual([12_345]);
+    for (let i = 0; i < 5; i++) {
+      c.clock.now += 1000;
+      expect(await c.send()).toBe(0);
+    }
+  });
+
+  it('a member that holds a keepalive longer than slowMs is passed over; an answer from it makes it trusted again', async () => {
+    const c = cluster(3);
+    const [a] = c.members as [FakeMember];
+    a.behaviour = 'holds';
+    void c.keepalives.send('lease-1', 1_000_000);
+    await settle();
+    c.clock.now += SLOW_MS; // not yet suspect: it may still answer
+    expect(await c.send()).toBe(0);
+    c.clock.now += 1;
+    const next = await c.send();
+    expect(next).not.toBe(0);
+    c.clock.now += 1000;
+    expect(await c.send()).toBe(next); // the member that answered
+    // The member answers its held keepalives at last (it caught up): trusted again, the latest to answer.
+    a.behaviour = 'answers';
+    for (const stream of a.held) stream.emit('data', { ID: 'lease-1', TTL: '10' });
+    await settle();
+    c.clock.now += 1000;
+    expect(await c.send()).toBe(0);
+  });
+
+  it('a member whose keepalive failed is passed over until it answers one', async () => {
+    const c = cluster(2);
+    const [a, b] = c.members as [FakeMember, FakeMember];
+    a.behaviour = 'fails';
+    await expect(c.keepalives.send('lease-1', 1)).rejects.toThrow('UNAVAILABLE');
+    expect(await c.send()).toBe(1);
+    c.clock.now += 10_000;
+    expect(await c.send()).toBe(1);
+    // Both suspect: the one sent to least recently is tried (a member back from the dead is found).
+    b.behaviour = 'fails';
+    c.clock.now += 1;
+    await c.send(); // b fails
+    a.behaviour = 'answers';
+    c.clock.now += 1;
+    expect(await c.send()).toBe(0);
+    c.clock.now += 1;
+    expect(await c.send()).toBe(0);
+  });
+
+  it('close() closes every member client', () => {
+    const c = cluster(3);
+    c.keepalives.close();
+    expect(c.members.map((m) => m.closed)).toEqual([1, 1, 1]);
+  });
+
+  it('one member of several holds every keepalive sent to it: it gets one, whatever the schedule, while the others answer', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 5 }),
+        fc.nat(4),
+        fc.array(fc.integer({ min: SLOW_MS + 1, max: 5000 }), { minLength: 1, maxLength: 30 }),
+        async (n, holderAt, gaps) => {
+          const c = cluster(n);
+          const holder = holderAt % n;
+          (c.members[holder] as FakeMember).behaviour = 'holds';
+          for (const gap of gaps) {
+            await c.send();
+            c.clock.now += gap;
+          }
+          expect((c.members[holder] as FakeMember).ids.length).toBeLessThanOrEqual(1);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
