@@ -37,9 +37,15 @@ const recoverable = (err: unknown): boolean => err instanceof Error && etcd3.isR
 /** A failure tried again on another member: one etcd3 would try again, unless the call's deadline passed. */
 const retried = (err: Error): boolean => recoverable(err) && !(err instanceof etcd3.GRPCDeadlineExceededError);
 
-/** A client for `options.hosts`, with its TLS and authentication; `onSkip` is told of each call that passed over a member that stopped answering. */
-export function makeEtcdClient(options: ResolvedEtcdStoreOptions, onSkip?: () => void): Etcd3Module.Etcd3 {
-  return new etcd3.Etcd3(etcdClientOptions(options, new MemberHealth(recoverable, onSkip)));
+/**
+ * A client for `options.hosts`, with its TLS and authentication; `onSkip` is told of each call that passed over a
+ * member that stopped answering. `ownConnection`: not sharing gRPC's connections with the process's other clients
+ * of the same hosts (which it does by default).
+ */
+export function makeEtcdClient(options: ResolvedEtcdStoreOptions, onSkip?: () => void, { ownConnection = false } = {}): Etcd3Module.Etcd3 {
+  const made = etcdClientOptions(options, new MemberHealth(recoverable, onSkip));
+  if (ownConnection) made.grpcOptions = { ...made.grpcOptions, 'grpc.use_local_subchannel_pool': 1 };
+  return new etcd3.Etcd3(made);
 }
 
 /**

@@ -159,7 +159,8 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#owner = owner;
     this.#listener = listener;
     this.#client = this.#options.client ?? makeEtcdClient(this.#options, () => this.#stats.etcdMembersSkipped++);
-    this.#keepalives = memberKeepalives(this.#options, askEveryMs(this.#options.leaseTtlSecs * 1000));
+    // (a member holding a keepalive is suspect before the next is sent, a sixth of the TTL later)
+    this.#keepalives = memberKeepalives(this.#options, askEveryMs(this.#options.leaseTtlSecs * 1000) / 2);
     try {
       await this.#lease.open(epoch);
     } catch (err) {
@@ -315,6 +316,8 @@ export class EtcdAddressStore implements SharedAddressStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#epoch++;
+    // Closed here, whatever open() makes while this waits for etcd: an opening that came meanwhile keeps its own.
+    const [client, keepalives] = [this.#client, this.#keepalives];
     const watching = this.#watcher.stop(this.#options.callTimeoutMs);
     const lease = this.#lease.detach();
     this.#served.clear();
@@ -323,9 +326,10 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#window.reject('not sent: the EtcdAddressStore closed'); // (those in flight end as etcd answers them)
     await watching;
     await this.#lease.revoke(lease);
-    if (this.#options.client === undefined) this.#client?.close();
-    this.#keepalives?.close();
-    this.#client = this.#keepalives = undefined;
+    if (this.#options.client === undefined) client?.close();
+    keepalives?.close();
+    if (this.#client === client) this.#client = undefined;
+    if (this.#keepalives === keepalives) this.#keepalives = undefined;
   }
 
   /** Whether the lease is surely alive at etcd now (the fence has not closed, and its deadline has not passed). */

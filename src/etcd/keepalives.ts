@@ -10,13 +10,15 @@
  * other members would have renewed it (an enroller in four, at a TTL of 2 s
  * and a member of three paused for 6 s).
  *
- * Here a keepalive goes to the member that answered one last, unless a
- * keepalive sent to that member is unanswered for longer than `slowMs`, or
- * its latest one failed: then to the member that answered last of those not
- * so suspect. With all suspect, to the one sent to least recently, so that
- * a member back from the dead is found. A keepalive sent again because the
- * one before went unanswered (see {@link LeaseProof}) thus never goes to the
- * member that holds it while another is not suspect.
+ * Here a keepalive goes to the member that answered the latest-sent one,
+ * unless a keepalive sent to that member is unanswered for `slowMs` (the
+ * store takes half the time after which {@link LeaseProof} sends another),
+ * or the latest one it settled failed: then to the member that answered
+ * the latest-sent one of those not so suspect. With all suspect, to the one
+ * sent to least recently, so that a member back from the dead is found. A
+ * keepalive sent again because the one before went unanswered thus goes to
+ * another member than the one that holds it, while one is not suspect. Each
+ * member's client has a connection of its own.
  *
  * @module
  */
@@ -29,12 +31,20 @@ export interface KeepaliveAnswer {
   TTL: string;
 }
 
+/** A keepalive's stream, as much of it as is used here. */
+interface KeepaliveStream {
+  on(event: string, listener: (arg: never) => void): unknown;
+  write(req: { ID: string }): unknown;
+  end(): unknown;
+  cancel?(): void;
+}
+
 /** An etcd member the keepalives may go to. */
 interface Member {
   readonly client: Etcd3;
-  /** Send times of its keepalives in flight. */
-  readonly inFlight: Set<number>;
-  /** When it last answered a keepalive, and when one sent to it last failed (`-Infinity`: never). */
+  /** Its keepalives in flight: the send time of each. */
+  readonly inFlight: Map<number, number>;
+  /** The send time of the latest keepalive it answered, and of the latest that failed on it (`-Infinity`: none). */
   answeredAt: number;
   failedAt: number;
   /** When a keepalive was last sent to it. */
@@ -46,29 +56,38 @@ export class MemberKeepalives {
   readonly #members: Member[];
   readonly #slowMs: number;
   readonly #now: () => number;
+  /** The streams of the keepalives in flight: cancelled by {@link close}. */
+  readonly #streams = new Set<KeepaliveStream>();
+  #sent = 0;
 
-  /** `clients`: one per member; `slowMs`: how long an answer may take before its member is suspect. */
-  constructor(clients: readonly Etcd3[], slowMs: number, now: () => number = () => performance.now()) {
+  /**
+   * `clients`: one per member; `slowMs`: how long a keepalive may go unanswered before its member is suspect.
+   * The first member tried is drawn with `random`, so that enrollers do not all start on the first host.
+   */
+  constructor(clients: readonly Etcd3[], slowMs: number, now: () => number = () => performance.now(), random = Math.random) {
     const never = Number.NEGATIVE_INFINITY;
-    this.#members = clients.map((client) => ({ client, inFlight: new Set(), answeredAt: never, failedAt: never, sentAt: never }));
+    const first = Math.floor(random() * clients.length) % Math.max(1, clients.length);
+    const order = [...clients.slice(first), ...clients.slice(0, first)];
+    this.#members = order.map((client) => ({ client, inFlight: new Map(), answeredAt: never, failedAt: never, sentAt: never }));
     this.#slowMs = slowMs;
     this.#now = now;
   }
 
   /** One keepalive of lease `id`, awaited until `deadline` (wall-clock ms): etcd's answer, or a failure. */
   send(id: string, deadline: number): Promise<KeepaliveAnswer> {
-    const now = this.#now();
-    const member = this.#pick(now);
-    member.sentAt = now;
-    member.inFlight.add(now);
+    const sentAt = this.#now();
+    const member = this.#pick(sentAt);
+    const seq = ++this.#sent;
+    member.sentAt = sentAt;
+    member.inFlight.set(seq, sentAt);
     const ended = (failed: boolean): void => {
-      member.inFlight.delete(now);
-      if (failed) member.failedAt = Math.max(member.failedAt, this.#now());
-      else member.answeredAt = Math.max(member.answeredAt, this.#now());
+      member.inFlight.delete(seq);
+      if (failed) member.failedAt = Math.max(member.failedAt, sentAt);
+      else member.answeredAt = Math.max(member.answeredAt, sentAt); // (by its send time: a late answer is old news)
     };
     // (a client that throws at once, closed meanwhile say, fails this keepalive alone)
     return Promise.resolve()
-      .then(() => keepaliveOnce(member.client, id, deadline))
+      .then(() => this.#keepaliveOnce(member.client, id, deadline))
       .then(
         (answer) => {
           ended(false);
@@ -81,14 +100,16 @@ export class MemberKeepalives {
       );
   }
 
-  /** Closes the members' clients: keepalives in flight fail. */
+  /** Cancels the keepalives in flight (a member that holds one would keep it to its deadline) and closes the members' clients. */
   close(): void {
+    for (const stream of this.#streams) stream.cancel?.();
+    this.#streams.clear();
     for (const m of this.#members) m.client.close();
   }
 
   #suspect(m: Member, now: number): boolean {
     if (m.failedAt > m.answeredAt) return true;
-    for (const sentAt of m.inFlight) if (now - sentAt > this.#slowMs) return true;
+    for (const sentAt of m.inFlight.values()) if (now - sentAt >= this.#slowMs) return true;
     return false;
   }
 
@@ -97,21 +118,25 @@ export class MemberKeepalives {
     if (trusted.length > 0) return trusted.reduce((best, m) => (m.answeredAt > best.answeredAt ? m : best));
     return this.#members.reduce((best, m) => (m.sentAt < best.sentAt ? m : best));
   }
-}
 
-/** A keepalive of lease `id` through `client`, on a stream of its own (each answer paired with its own request). */
-function keepaliveOnce(client: Etcd3, id: string, deadline: number): Promise<KeepaliveAnswer> {
-  return client.leaseClient.leaseKeepAlive({ deadline }).then(
-    (stream) =>
-      new Promise<KeepaliveAnswer>((resolve, reject) => {
+  /** A keepalive of lease `id` through `client`, on a stream of its own (each answer paired with its own request). */
+  async #keepaliveOnce(client: Etcd3, id: string, deadline: number): Promise<KeepaliveAnswer> {
+    const stream = (await client.leaseClient.leaseKeepAlive({ deadline })) as unknown as KeepaliveStream;
+    this.#streams.add(stream);
+    try {
+      return await new Promise<KeepaliveAnswer>((resolve, reject) => {
         stream.on('data', (res: KeepaliveAnswer) => {
           stream.end();
           resolve(res);
         });
         stream.on('error', reject);
+        stream.on('end', () => reject(new Error('etcd ended the keepalive stream without an answer')));
         stream.write({ ID: id });
-      }),
-  );
+      });
+    } finally {
+      this.#streams.delete(stream);
+    }
+  }
 }
 
 /**
@@ -123,8 +148,9 @@ export function memberKeepalives(options: ResolvedEtcdStoreOptions, slowMs: numb
   const given = options.client === undefined ? (options.hosts ?? []) : [];
   const hosts = typeof given === 'string' ? [given] : given;
   if (hosts.length < 2) return undefined;
+  // (each on a connection of its own: a keepalive's answer does not queue behind the store's watch events)
   return new MemberKeepalives(
-    hosts.map((host) => makeEtcdClient({ ...options, hosts: [host] })),
+    hosts.map((host) => makeEtcdClient({ ...options, hosts: [host] }, undefined, { ownConnection: true })),
     slowMs,
   );
 }

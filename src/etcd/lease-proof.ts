@@ -7,11 +7,15 @@
  * the TTL while they are answered. One not answered alive within
  * {@link askEveryMs} (it failed, or a member that accepts calls and answers
  * none holds it) is followed then by another, and so on until one is: each
- * is a call of its own, to a member the client picks afresh, so a member
- * that holds calls cannot let the lease expire while the others would renew
- * it. (With a keepalive every third of the TTL and no more, three in a row
- * sent to the one member of three that held them did; at 100,000 members,
- * for 3 enrollers of 10 while an etcd member caught up after a restart.)
+ * is a call of its own, which a store with several `hosts` sends to another
+ * member than the one holding the one before ({@link MemberKeepalives}), so
+ * a member that holds calls cannot let the lease expire while the others
+ * would renew it. (With a keepalive every third of the TTL and no more, each
+ * to a member picked at random, three in a row sent to the one member of
+ * three that held them did; at 100,000 members, for 3 enrollers of 10 while
+ * an etcd member caught up after a restart.) A store given its `client`
+ * sends them through the lease's own `keepaliveOnce`, to the member that
+ * client picks.
  *
  * When the proof runs out, nothing is vouched for, and the doubt begins:
  * etcd is asked at once and then every {@link askEveryMs} (the same

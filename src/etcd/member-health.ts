@@ -6,8 +6,9 @@
  * only when the first fails at once. A member that accepts connections but
  * does not answer (paused, or restarted and still catching up, which at
  * 100,000 members took longer than 20 s) holds each call sent to it until
- * its deadline: a third of all calls, watches included. (The lease's
- * keepalives, whose deadline is a whole TTL, go their own way: keepalives.ts.)
+ * its deadline: a third of all calls, watches included. (With several
+ * `hosts`, the lease's keepalives, whose deadline is a whole TTL, go their
+ * own way: keepalives.ts.)
  * Here a member whose calls failed {@link FAILURES_TO_SKIP} times in a row
  * (each within {@link FORGET_FAILURES_MS} of the one before) is skipped (the pick moves on to the next member at once) for 250 ms,
  * doubling to 4 s while it fails again; then one call tries it, the others

@@ -11,8 +11,8 @@ import { MemberKeepalives } from '../../src/etcd/keepalives.js';
 
 const SLOW_MS = 333;
 
-/** What a member does with a keepalive: answers alive, holds it (answers nothing), or fails it at once. */
-type Behaviour = 'answers' | 'holds' | 'fails';
+/** What a member does with a keepalive: answers alive, holds it (answers nothing), fails it at once, or ends the stream unanswered. */
+type Behaviour = 'answers' | 'holds' | 'fails' | 'ends';
 
 /** A client of one member: its keepalive streams behave as `behaviour` says; each id written is recorded. */
 class FakeMember {
@@ -21,6 +21,7 @@ class FakeMember {
   readonly deadlines: number[] = [];
   closed = 0;
   readonly held: EventEmitter[] = [];
+  cancelled = 0;
   readonly client = {
     leaseClient: {
       leaseKeepAlive: async (options: { deadline: number }) => {
@@ -30,9 +31,14 @@ class FakeMember {
             this.ids.push(req.ID);
             if (this.behaviour === 'answers') queueMicrotask(() => stream.emit('data', { ID: req.ID, TTL: '10' }));
             else if (this.behaviour === 'fails') queueMicrotask(() => stream.emit('error', new Error('14 UNAVAILABLE')));
+            else if (this.behaviour === 'ends') queueMicrotask(() => stream.emit('end'));
             else this.held.push(stream);
           },
           end: () => {},
+          cancel: () => {
+            this.cancelled++;
+            stream.emit('error', new Error('1 CANCELLED: Cancelled on client'));
+          },
         });
         return stream;
       },
@@ -51,6 +57,7 @@ function cluster(n: number) {
     members.map((m) => m.client),
     SLOW_MS,
     () => clock.now,
+    () => 0, // (the first member first)
   );
   /** Sends one keepalive at the clock's time, and settles it (held ones stay in flight). */
   const send = async (): Promise<number> => {
@@ -84,18 +91,22 @@ describe('MemberKeepalives', () => {
     a.behaviour = 'holds';
     void c.keepalives.send('lease-1', 1_000_000);
     await settle();
-    c.clock.now += SLOW_MS; // not yet suspect: it may still answer
+    c.clock.now += SLOW_MS - 1; // not yet suspect: it may still answer
     expect(await c.send()).toBe(0);
-    c.clock.now += 1;
+    c.clock.now += 1; // unanswered for SLOW_MS: suspect
     const next = await c.send();
     expect(next).not.toBe(0);
     c.clock.now += 1000;
     expect(await c.send()).toBe(next); // the member that answered
-    // The member answers its held keepalives at last (it caught up): trusted again, the latest to answer.
+    // The member answers its held keepalives at last (it caught up): trusted again, and picked once the one that
+    // answered since fails.
     a.behaviour = 'answers';
     for (const stream of a.held) stream.emit('data', { ID: 'lease-1', TTL: '10' });
     await settle();
+    (c.members[next] as FakeMember).behaviour = 'fails';
     c.clock.now += 1000;
+    expect(await c.send()).toBe(next);
+    c.clock.now += 1;
     expect(await c.send()).toBe(0);
   });
 
@@ -118,10 +129,60 @@ describe('MemberKeepalives', () => {
     expect(await c.send()).toBe(0);
   });
 
-  it('close() closes every member client', () => {
+  it('close() cancels the keepalives in flight (a member holding one would keep it to its deadline) and closes every member client', async () => {
     const c = cluster(3);
+    const [a] = c.members as [FakeMember];
+    a.behaviour = 'holds';
+    const held = c.keepalives.send('lease-1', 1_000_000);
+    await settle();
     c.keepalives.close();
+    await expect(held).rejects.toThrow('CANCELLED');
     expect(c.members.map((m) => m.closed)).toEqual([1, 1, 1]);
+    expect(a.cancelled).toBe(1);
+  });
+
+  it('a stream etcd ends without an answer fails its keepalive, and leaves nothing in flight', async () => {
+    const c = cluster(2);
+    const [a] = c.members as [FakeMember];
+    a.behaviour = 'ends';
+    await expect(c.keepalives.send('lease-1', 1)).rejects.toThrow('without an answer');
+    a.behaviour = 'answers';
+    c.clock.now += 10_000;
+    expect(await c.send()).toBe(1); // (its latest failed: suspect until it answers, but not held for ever)
+    (c.members[1] as FakeMember).behaviour = 'fails';
+    c.clock.now += 1;
+    await c.send();
+    c.clock.now += 1;
+    expect(await c.send()).toBe(0);
+    c.clock.now += 1;
+    expect(await c.send()).toBe(0); // it answered: trusted, and nothing of the ended stream keeps it suspect
+  });
+
+  it('members are ranked by the send time of the keepalive they answered: a slow member answering late is not preferred', async () => {
+    const c = cluster(2);
+    const [slow] = c.members as [FakeMember];
+    slow.behaviour = 'holds';
+    void c.keepalives.send('lease-1', 1_000_000); // to the slow member, sent at 0
+    await settle();
+    c.clock.now += SLOW_MS;
+    expect(await c.send()).toBe(1); // the other, sent at SLOW_MS, answered at once
+    c.clock.now += 100;
+    for (const stream of slow.held) stream.emit('data', { ID: 'lease-1', TTL: '10' }); // the slow one answers last
+    await settle();
+    c.clock.now += 1000;
+    expect(await c.send()).toBe(1);
+  });
+
+  it('the first member tried is drawn at random', async () => {
+    const members = [new FakeMember(), new FakeMember(), new FakeMember()];
+    const k = new MemberKeepalives(
+      members.map((m) => m.client),
+      SLOW_MS,
+      () => 0,
+      () => 0.7,
+    );
+    await k.send('lease-1', 1);
+    expect(members.map((m) => m.ids.length)).toEqual([0, 0, 1]);
   });
 
   it('one member of several holds every keepalive sent to it: it gets one, whatever the schedule, while the others answer', async () => {

@@ -6,9 +6,11 @@
  * make. The keeper around it is in lease.test.ts; a real paused etcd member
  * in faults.paused-member.test.ts.
  */
-import type { Lease } from 'etcd3';
+import { EventEmitter } from 'node:events';
+import type { Etcd3, Lease } from 'etcd3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type KeepaliveAnswer, MemberKeepalives } from '../../src/etcd/keepalives.js';
 import { askEveryMs, LeaseProof } from '../../src/etcd/lease-proof.js';
 import { type EtcdStoreStats, type ResolvedEtcdStoreOptions, zeroEtcdStats } from '../../src/etcd/options.js';
 import { systemClock } from '../../src/util/clock.js';
@@ -39,24 +41,28 @@ interface Proving {
   lease: PlannedLease;
   stats: EtcdStoreStats;
   lapses: number;
+  /** For each lapse, whether the doubt went unanswered (else etcd said the lease expired). */
+  unanswered: boolean[];
 }
 
-/** A proof of a lease granted now, its keepalives answering as `answers` says. */
-function proving(answers: Answer[]): Proving {
+/** A proof of a lease granted now, its keepalives answering as `answers` says (or sent with `keepalive`, if given). */
+function proving(answers: Answer[], keepalive?: (id: string, deadline: number) => Promise<KeepaliveAnswer>): Proving {
   const stats = zeroEtcdStats();
   const host = {
     options: { leaseTtlSecs: TTL_MS / 1000, callTimeoutMs: 500 } as ResolvedEtcdStoreOptions,
     stats,
     epoch: () => 1,
     closed: () => false,
+    ...(keepalive === undefined ? {} : { keepalive }),
   };
-  const p = { lease: new PlannedLease(answers), stats, lapses: 0 } as Proving;
+  const p = { lease: new PlannedLease(answers), stats, lapses: 0, unanswered: [] } as unknown as Proving;
   p.proof = new LeaseProof(
     host,
     {
       fenced: () => false,
-      lapsed: () => {
+      lapsed: (_epoch: number, unanswered: boolean) => {
         p.lapses++;
+        p.unanswered.push(unanswered);
         p.proof.stop();
       },
     },
@@ -143,6 +149,53 @@ describe('LeaseProof: the keepalives', () => {
     p.proof.stop();
     expect(p.proof.proven()).toBe(false);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('LeaseProof: keepalives sent by the host', () => {
+  it("an answer of TTL 0 (etcd: the lease expired) lapses the lease at once, as etcd's answer", async () => {
+    const sent: string[] = [];
+    const p = proving([], async (id) => {
+      sent.push(id);
+      return { TTL: '0' };
+    });
+    await vi.advanceTimersByTimeAsync(BEAT_MS);
+    expect({ sent, lapses: p.lapses, unanswered: p.unanswered }).toEqual({ sent: ['lease-1'], lapses: 1, unanswered: [false] });
+    expect(p.lease.sent).toEqual([]); // (not through the lease's own keepaliveOnce)
+  });
+
+  it('through MemberKeepalives (suspect after half the time to the next): a keepalive sent again goes to another member than the one holding it', async () => {
+    /** Members whose keepalives answer at once until the `holdFrom`th (counted from 1), then are held. */
+    const member = (holdFrom: number) => {
+      const m = { sent: [] as number[], client: undefined as unknown as Etcd3 };
+      m.client = {
+        leaseClient: {
+          leaseKeepAlive: async () => {
+            const stream = Object.assign(new EventEmitter(), {
+              write: () => {
+                m.sent.push(performance.now());
+                if (m.sent.length < holdFrom) queueMicrotask(() => stream.emit('data', { TTL: '2' }));
+              },
+              end: () => {},
+            });
+            return stream;
+          },
+        },
+        close: () => {},
+      } as unknown as Etcd3;
+      return m;
+    };
+    const members = [member(2), member(Number.POSITIVE_INFINITY), member(Number.POSITIVE_INFINITY)];
+    const keepalives = new MemberKeepalives(
+      members.map((m) => m.client),
+      ASK_MS / 2,
+      () => performance.now(),
+      () => 0,
+    );
+    const p = proving([], (id, deadline) => keepalives.send(id, deadline));
+    await vi.advanceTimersByTimeAsync(2 * BEAT_MS + ASK_MS);
+    expect(members.map((m) => m.sent)).toEqual([[BEAT_MS, 2 * BEAT_MS], [2 * BEAT_MS + ASK_MS], []]);
+    expect(p.proof.proven()).toBe(true);
   });
 });
 
