@@ -171,8 +171,9 @@ export class LeaseProof {
     // lease tells the keeper with 'lost'.)
     asked.then(
       (res) => {
-        if (!this.#current(lease, epoch)) return;
-        if (Number(res.TTL) <= 0) return this.#keeper.lapsed(epoch, false);
+        const ttl = Number(res.TTL);
+        if (!this.#current(lease, epoch) || Number.isNaN(ttl)) return; // (an answer without a TTL proves nothing)
+        if (ttl <= 0) return this.#keeper.lapsed(epoch, false);
         this.#extend(lease, now, sentWall);
         if (this.proven()) this.#endDoubt(); // (proven: the doubt, if any, is over)
       },

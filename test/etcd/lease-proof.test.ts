@@ -164,6 +164,18 @@ describe('LeaseProof: keepalives sent by the host', () => {
     expect(p.lease.sent).toEqual([]); // (not through the lease's own keepaliveOnce)
   });
 
+  it('an answer without a readable TTL proves nothing, and lapses nothing', async () => {
+    const p = proving([], async () => ({ TTL: 'soon' }));
+    await vi.advanceTimersByTimeAsync(TTL_MS - 1);
+    expect(p.proof.proven()).toBe(true); // (the grant's proof)
+    await vi.advanceTimersByTimeAsync(1);
+    expect({ proven: p.proof.proven(), doubting: p.proof.doubting, lapses: p.lapses }).toEqual({
+      proven: false,
+      doubting: true,
+      lapses: 0,
+    });
+  });
+
   it('through MemberKeepalives (suspect after half the time to the next): a keepalive sent again goes to another member than the one holding it', async () => {
     /** Members whose keepalives answer at once until the `holdFrom`th (counted from 1), then are held. */
     const member = (holdFrom: number) => {
