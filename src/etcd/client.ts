@@ -67,7 +67,12 @@ export function etcdClientOptions(options: ResolvedEtcdStoreOptions, health = ne
               : { certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) }),
           },
         }),
-    ...(auth === undefined ? {} : { auth: { username: auth.username, password: auth.password } }),
+    // (the token exchange bounded too: etcd3 gives it no deadline, and a member that holds calls would hold it for ever)
+    ...(auth === undefined
+      ? {}
+      : {
+          auth: { username: auth.username, password: auth.password, callOptions: () => ({ deadline: Date.now() + options.callTimeoutMs }) },
+        }),
     dialTimeout: options.callTimeoutMs,
     // Reconnect quickly once etcd is back (gRPC's own backoff grows to minutes). No keepalive pings: a ping not
     // answered in time closes the connection with every call on it, and under load its answer can queue behind the

@@ -164,7 +164,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     try {
       await this.#lease.open(epoch);
     } catch (err) {
-      await this.close();
+      if (this.#epoch === epoch) await this.close(); // (not an opening that came since: it is not this one's to close)
       throw this.#error('cannot register the enroller', err);
     }
   }

@@ -146,7 +146,12 @@ export class MemberKeepalives {
  */
 export function memberKeepalives(options: ResolvedEtcdStoreOptions, slowMs: number): MemberKeepalives | undefined {
   const given = options.client === undefined ? (options.hosts ?? []) : [];
-  const hosts = typeof given === 'string' ? [given] : given;
+  // One member listed twice (with and without its scheme, say) is one member: two clients to it would not share
+  // what they know of it, and a keepalive sent again could go back to it.
+  const byMember = new Map(
+    (typeof given === 'string' ? [given] : given).map((h) => [h.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').toLowerCase(), h]),
+  );
+  const hosts = [...byMember.values()];
   if (hosts.length < 2) return undefined;
   // (each on a connection of its own: a keepalive's answer does not queue behind the store's watch events)
   return new MemberKeepalives(

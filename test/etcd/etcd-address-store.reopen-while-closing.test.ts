@@ -18,8 +18,8 @@ const listener: AddressStoreListener = { bound: () => {}, unbound: () => {}, idl
 
 describeEtcd('EtcdAddressStore: open() while close() still waits for etcd', () => {
   it('the new opening keeps its client and its keepalive clients', async () => {
-    // (the one etcd twice: two "members", so that the keepalives get a client per member)
-    const hosts = [etcdEndpoint(), etcdEndpoint()];
+    // (the one etcd under two names: two "members", so that the keepalives get a client per member)
+    const hosts = [etcdEndpoint(), etcdEndpoint().replace('127.0.0.1', 'localhost')];
     const store = new EtcdAddressStore({ hosts, prefix: uniquePrefix('reopen-closing'), callTimeoutMs: 500 });
     const owner = { name: 'e1', shimAddress: 'e1-shim' };
     await store.open(owner, listener);

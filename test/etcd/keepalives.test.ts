@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MemberKeepalives } from '../../src/etcd/keepalives.js';
+import { MemberKeepalives, memberKeepalives } from '../../src/etcd/keepalives.js';
+import { etcdStoreOptionsSchema } from '../../src/etcd/options.js';
 
 const SLOW_MS = 333;
 
@@ -204,5 +205,68 @@ describe('MemberKeepalives', () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('MemberKeepalives: what a late answer or failure says (found by a second review, 2026-12-07)', () => {
+  it('all suspect: each member is tried in turn, so one back from the dead is found', async () => {
+    const c = cluster(3);
+    for (const m of c.members) m.behaviour = 'fails';
+    for (let i = 0; i < 6; i++) {
+      c.clock.now += 1;
+      await c.send();
+    }
+    expect(c.members.map((m) => m.ids.length)).toEqual([2, 2, 2]);
+  });
+
+  it("a late answer of a member's older keepalive does not undo its newer one", async () => {
+    const c = cluster(2);
+    const [a, b] = c.members as [FakeMember, FakeMember];
+    a.behaviour = 'holds';
+    void c.keepalives.send('lease-1', 1e6).catch(() => undefined); // K0 to a at 0, held
+    await settle();
+    a.behaviour = 'fails';
+    c.clock.now = 1;
+    expect(await c.send()).toBe(0); // a failed at 1
+    b.behaviour = 'fails';
+    c.clock.now = 2;
+    expect(await c.send()).toBe(1); // b failed at 2: all suspect
+    a.behaviour = 'answers';
+    c.clock.now = 3;
+    expect(await c.send()).toBe(0); // least recently sent: a, answers at 3
+    for (const s of a.held) s.emit('data', { ID: 'lease-1', TTL: '10' }); // K0 (sent at 0) answered now
+    await settle();
+    c.clock.now = 400;
+    expect(await c.send()).toBe(0);
+  });
+
+  it("a late failure of a member's older keepalive does not clear a newer one's", async () => {
+    const c = cluster(2);
+    const [a] = c.members as [FakeMember];
+    a.behaviour = 'holds';
+    void c.keepalives.send('lease-1', 1e6).catch(() => undefined); // K0 to a at 0, held
+    await settle();
+    a.behaviour = 'answers';
+    c.clock.now = 1;
+    expect(await c.send()).toBe(0);
+    a.behaviour = 'fails';
+    c.clock.now = 2;
+    expect(await c.send()).toBe(0); // a's latest (sent at 2) failed: suspect
+    for (const s of a.held) s.emit('error', new Error('4 DEADLINE_EXCEEDED')); // K0 (sent at 0) fails now
+    await settle();
+    c.clock.now = 3;
+    expect(await c.send()).toBe(1);
+  });
+});
+
+describe('memberKeepalives', () => {
+  const options = (hosts: string[]) => etcdStoreOptionsSchema.parse({ hosts, difName: 'k.DIF' });
+  it('one member listed twice (however its scheme is spelt) is one member: no client per member for one', () => {
+    expect(memberKeepalives(options(['http://127.0.0.1:2379', 'http://127.0.0.1:2379']), SLOW_MS)).toBeUndefined();
+    expect(memberKeepalives(options(['http://127.0.0.1:2379', 'HTTP://127.0.0.1:2379']), SLOW_MS)).toBeUndefined();
+    expect(memberKeepalives(options(['http://127.0.0.1:2379']), SLOW_MS)).toBeUndefined();
+    const two = memberKeepalives(options(['http://127.0.0.1:2379', 'http://127.0.0.1:2380', 'HTTP://127.0.0.1:2380']), SLOW_MS);
+    expect(two).toBeInstanceOf(MemberKeepalives);
+    two?.close();
   });
 });

@@ -230,3 +230,11 @@ describe('LeaseProof: a member that holds calls', () => {
     );
   });
 });
+
+describe('LeaseProof: late answers (found by a second review, 2026-12-07)', () => {
+  it('an answer later than the TTL after its keepalive, come in the doubt, neither ends nor prolongs it', async () => {
+    const p = proving([{ alive: TTL_MS + 100 }]); // sent at BEAT_MS, answered after the proof ran out; the rest held
+    await vi.advanceTimersByTimeAsync(2 * TTL_MS);
+    expect({ lapses: p.lapses, doubts: p.stats.leaseDoubts }).toEqual({ lapses: 1, doubts: 1 });
+  });
+});

@@ -163,3 +163,28 @@ it('no bind is sent while the store is fenced, under the lease a renewal is gran
   await vi.advanceTimersByTimeAsync(0);
   await store.close();
 });
+
+// Found by a second review (2026-12-07; fixed with it): open()'s failure handler closed the store whatever opening
+// it then was, so an open() whose registration failed after close() and a new open() closed the new opening.
+it('an open() whose registration fails after the store was closed and opened again does not close the new opening', async () => {
+  const etcd = new ScriptedEtcd();
+  const store = new EtcdAddressStore({ client: etcd.client, prefix: PREFIX, leaseTtlSecs: 10, callTimeoutMs: 500 });
+  const owner = { name: 'e1', shimAddress: '10.0.0.1:7000' };
+  let failReg!: (e: Error) => void;
+  const regPromise = new Promise<TxnResponse>((_r, rej) => {
+    failReg = rej;
+  });
+  etcd.answers.push(() => regPromise); // open #1's registration, in flight (etcd slow)
+  const first = store.open(owner, listener()).catch((e: Error) => e);
+  await vi.advanceTimersByTimeAsync(0);
+  expect(etcd.txns).toHaveLength(1);
+  const closing = store.close();
+  await store.open(owner, listener()); // the enroller starts again
+  await closing;
+  expect(store.canVouch()).toBe(true);
+  failReg(new Error('etcdserver: requested lease not found')); // lease-1 was revoked by the close
+  await first;
+  await vi.advanceTimersByTimeAsync(0);
+  expect(store.canVouch()).toBe(true);
+  await store.close();
+});

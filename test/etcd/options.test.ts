@@ -127,7 +127,14 @@ describe('the client the store makes from hosts', () => {
       certChain: Buffer.from(PEM),
       privateKey: Buffer.from(`${PEM}key`),
     });
-    expect(make({ auth: { username: 'u', password: 'p' } }).auth).toEqual({ username: 'u', password: 'p' });
+    const auth = make({ auth: { username: 'u', password: 'p' }, callTimeoutMs: 1500 }).auth;
+    expect(auth).toMatchObject({ username: 'u', password: 'p' });
+    // The token exchange has a deadline of its own: etcd3 gives it none, and a member that holds calls would hold it for ever.
+    const before = Date.now();
+    const callOptions = auth?.callOptions as (() => { deadline: number }) | undefined;
+    const deadline = callOptions?.().deadline ?? Number.NaN;
+    expect(deadline - before).toBeGreaterThanOrEqual(1500);
+    expect(deadline - Date.now()).toBeLessThanOrEqual(1500);
   });
 
   it('is closed with the store, unlike a client of the caller’s', async () => {
