@@ -5,10 +5,12 @@
  * etcd3 sends each call to a member picked at random. A member that accepts
  * calls and answers none (paused, or restarted and catching up) holds each
  * keepalive sent to it until its deadline, and {@link MemberHealth} learns
- * of it only then: one TTL later. Picked at random, four keepalives in a row
- * went to it one time in 81, and the lease expired at etcd although the
- * other members would have renewed it (an enroller in four, at a TTL of 2 s
- * and a member of three paused for 6 s).
+ * of it only then: one TTL later. Picked at random, enough keepalives in a
+ * row went to it now and then for the lease to expire at etcd although the
+ * other members would have renewed it: even sent again every sixth of the
+ * TTL while unanswered, 8 lapses in four runs of 10 stores (a TTL of 2 s,
+ * one member of three paused for 40 s; none with the pick below:
+ * bench/lease-paused-member.ts, docs/SCALING.md item 20).
  *
  * Here a keepalive goes to the member that answered the latest-sent one,
  * unless a keepalive sent to that member is unanswered for `slowMs` (the

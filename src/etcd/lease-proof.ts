@@ -12,15 +12,16 @@
  * a member that holds calls cannot let the lease expire while the others
  * would renew it. (With a keepalive every third of the TTL and no more, each
  * to a member picked at random, three in a row sent to the one member of
- * three that held them did; at 100,000 members, for 3 enrollers of 10 while
- * an etcd member caught up after a restart.) A store given its `client`
+ * three that held them did; likely what expired the leases of 3 enrollers of
+ * 10 at 100,000 members while an etcd member caught up after a restart.) A
+ * store given its `client`
  * sends them through the lease's own `keepaliveOnce`, to the member that
  * client picks.
  *
  * When the proof runs out, nothing is vouched for, and the doubt begins:
  * etcd is asked at once and then every {@link askEveryMs} (the same
- * keepalives, each awaited until the doubt's end), each time of the member
- * the client picks. One answered alive ends the doubt (the lease never
+ * keepalives, each awaited until the doubt's end, each to a member picked as
+ * above). One answered alive ends the doubt (the lease never
  * expired: etcd never brings one back), and the proof runs from that
  * question's send time. None answered within one TTL (or `callTimeoutMs`,
  * if longer; a later answer proves nothing current): the keeper is told the
