@@ -30,7 +30,6 @@ import { Leaves } from './leaves.js';
 import { deleteIfNames, type Entry, EtcdKeys, prefixEnd } from './keys.js';
 import { type MemberKeepalives, memberKeepalives } from './keepalives.js';
 import { LeaseKeeper, type TxnResponse } from './lease.js';
-import { askEveryMs } from './lease-proof.js';
 import * as opts from './options.js';
 import { OwnMarks } from './own-marks.js';
 import { ServedNames } from './served.js';
@@ -159,8 +158,7 @@ export class EtcdAddressStore implements SharedAddressStore {
     this.#owner = owner;
     this.#listener = listener;
     this.#client = this.#options.client ?? makeEtcdClient(this.#options, () => this.#stats.etcdMembersSkipped++);
-    // (a member holding a keepalive is suspect before the next is sent, a sixth of the TTL later)
-    this.#keepalives = memberKeepalives(this.#options, askEveryMs(this.#options.leaseTtlSecs * 1000) / 2);
+    this.#keepalives = memberKeepalives(this.#options);
     try {
       await this.#lease.open(epoch);
     } catch (err) {

@@ -26,12 +26,8 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { makeEtcdClient } from './client.js';
+import { askEveryMs, type KeepaliveAnswer } from './lease-proof.js';
 import type { ResolvedEtcdStoreOptions } from './options.js';
-
-/** What etcd answered a keepalive: the lease's remaining TTL in seconds, '0' once it expired. */
-export interface KeepaliveAnswer {
-  TTL: string;
-}
 
 /** A keepalive's stream, as much of it as is used here. */
 interface KeepaliveStream {
@@ -144,9 +140,10 @@ export class MemberKeepalives {
 /**
  * The keepalives of a store with several `hosts`: through a client per member, made here and closed with
  * {@link MemberKeepalives.close}. None for one host, or for a store given its client (whose members it does not
- * know): the lease's own keepalives then go where that client sends them.
+ * know): the lease's own keepalives then go where that client sends them. A member holding a keepalive is suspect
+ * after half the time {@link LeaseProof} waits before it sends another, so the next goes elsewhere.
  */
-export function memberKeepalives(options: ResolvedEtcdStoreOptions, slowMs: number): MemberKeepalives | undefined {
+export function memberKeepalives(options: ResolvedEtcdStoreOptions): MemberKeepalives | undefined {
   const given = options.client === undefined ? (options.hosts ?? []) : [];
   // One member listed twice (with and without its scheme, say) is one member: two clients to it would not share
   // what they know of it, and a keepalive sent again could go back to it.
@@ -158,6 +155,6 @@ export function memberKeepalives(options: ResolvedEtcdStoreOptions, slowMs: numb
   // (each on a connection of its own: a keepalive's answer does not queue behind the store's watch events)
   return new MemberKeepalives(
     hosts.map((host) => makeEtcdClient({ ...options, hosts: [host] }, undefined, { ownConnection: true })),
-    slowMs,
+    askEveryMs(options.leaseTtlSecs * 1000) / 2,
   );
 }

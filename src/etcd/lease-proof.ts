@@ -31,12 +31,16 @@
  */
 import type { Lease } from 'etcd3';
 import type { Clock, TimerHandle } from '../util/clock.js';
-import type { KeepaliveAnswer } from './keepalives.js';
 import type { EtcdStoreStats, ResolvedEtcdStoreOptions } from './options.js';
 
 /** How long a keepalive may go unanswered before another is sent (and how often the doubt asks): a sixth of the TTL, at most 1 s. */
 export function askEveryMs(ttlMs: number): number {
   return Math.max(1, Math.min(1000, Math.floor(ttlMs / 6)));
+}
+
+/** What etcd answered a keepalive: the lease's remaining TTL in seconds, '0' once it expired. */
+export interface KeepaliveAnswer {
+  TTL: string;
 }
 
 /** What the proof needs of the lease keeper. */

@@ -12,8 +12,7 @@ import type { StoreOwner } from '../store/address-store.js';
 import { exponentialDelay } from '../util/backoff.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import type { EtcdKeys } from './keys.js';
-import type { KeepaliveAnswer } from './keepalives.js';
-import { LeaseProof } from './lease-proof.js';
+import { type KeepaliveAnswer, LeaseProof } from './lease-proof.js';
 import type { EtcdStoreStats, ResolvedEtcdStoreOptions } from './options.js';
 
 /** An etcd transaction's answer. */

@@ -10,8 +10,8 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease } from 'etcd3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type KeepaliveAnswer, MemberKeepalives } from '../../src/etcd/keepalives.js';
-import { askEveryMs, LeaseProof } from '../../src/etcd/lease-proof.js';
+import { MemberKeepalives } from '../../src/etcd/keepalives.js';
+import { askEveryMs, type KeepaliveAnswer, LeaseProof } from '../../src/etcd/lease-proof.js';
 import { type EtcdStoreStats, type ResolvedEtcdStoreOptions, zeroEtcdStats } from '../../src/etcd/options.js';
 import { systemClock } from '../../src/util/clock.js';
 
