@@ -13,25 +13,30 @@ warmUp({ udp: process.env.RINA_COLD_WARM_UDP === '1' }).catch((err) => {
   process.exitCode = 1;
 });
 
+// Timed with process.hrtime, as bench/cold-member.mjs is (the first use of `performance` loads perf_hooks).
+const hrMs = () => Number(process.hrtime.bigint()) / 1e6;
+
 startupSnapshot.setDeserializeMainFunction(async () => {
-  const started = performance.now(); // ms since the process began: Node's start-up, the snapshot's deserialization
+  const started = hrMs();
   const bootstrap = process.env.RINA_COLD_BOOTSTRAP;
   const name = `cold-snap-${process.pid}`;
   const shim = await UdpShim.bind('127.0.0.1:0');
-  const bound = performance.now();
+  const bound = hrMs();
   const manager = new EnrollmentManager({ shim, rib: new MemoryRib(), ipcpName: name, difName: 'demo.DIF' });
-  const constructed = performance.now();
+  const constructed = hrMs();
   await manager.enrolWithBootstrap(bootstrap);
-  const first = performance.now() - constructed;
+  const first = hrMs() - constructed;
   const shim2 = await UdpShim.bind('127.0.0.1:0');
   const second = new EnrollmentManager({ shim: shim2, rib: new MemoryRib(), ipcpName: `${name}-2`, difName: 'demo.DIF' });
-  const t1 = performance.now();
+  const t1 = hrMs();
   await second.enrolWithBootstrap(bootstrap);
-  const out = { startupMs: started, importMs: 0, bindMs: bound - started, constructMs: constructed - bound, firstMs: first };
-  Object.assign(out, { secondMs: performance.now() - t1 });
+  const out = { startupMs: 0, importMs: 0, bindMs: bound - started, constructMs: constructed - bound, firstMs: first };
+  Object.assign(out, { secondMs: hrMs() - t1 });
   await manager.close();
   await second.close();
   await shim.close();
   await shim2.close();
+  // Node's start-up and the snapshot's deserialization: ms since the process began, read once nothing else is timed.
+  out.startupMs = performance.now() - (hrMs() - started);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 });

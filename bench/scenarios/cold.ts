@@ -309,7 +309,7 @@ export async function cold(ctx: Ctx): Promise<void> {
     },
   ];
   const notes = [
-    'Each member process runs bench/cold-member.mjs with nothing before it (no tsx, no loader hooks): `performance.now()` at its first line is the time Node took to start.',
+    "Each member process runs bench/cold-member.mjs with nothing before it (no tsx, no loader hooks). It times each step with process.hrtime and reads `performance.now()` only after the last one (Node start-up is that time origin to the first line): the first use of the `performance` global makes Node load perf_hooks, which the library's clock then pays inside the measured steps, as an application that has not used `performance` before does.",
     'The enroller is a separate process, started once and warmed up with enrollments before the first fresh member, as in a deployment where the enroller has been up for a while.',
   ];
   if (LIB_PATH === undefined) notes.push('**--src: the library was loaded through tsx, so these figures are not what users get.**');
